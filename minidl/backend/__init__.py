@@ -1,0 +1,15 @@
+"""The device layer: the array module (cupy or numpy), transfers, random state, the Elementwise kernel type.
+
+Everything in minidl reaches the device through this package; nothing else imports cupy.
+"""
+
+from minidl.backend import gpuarray
+from minidl.backend.device import isDeviceArray, isGpu, name, synchronize, toDevice, toHost, xp
+from minidl.backend.elementwise import Elementwise
+from minidl.backend.random import generator, seed
+from minidl.backend.scratch import scratch
+
+__all__ = [
+    "Elementwise", "generator", "gpuarray", "isDeviceArray", "isGpu", "name", "scratch", "seed",
+    "synchronize", "toDevice", "toHost", "xp",
+]

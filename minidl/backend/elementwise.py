@@ -1,0 +1,171 @@
+"""Elementwise: one operation declared in ``cupy.ElementwiseKernel`` vocabulary, runnable on both devices.
+
+    kernel = Elementwise("minidl_axpy", inParams="T x, float32 a", outParams="T y",
+                         operation="y += a * x", reference=axpyNumpy)
+    kernel(x, a, y)     # cupy arrays -> the memoized cupy.ElementwiseKernel; numpy arrays -> axpyNumpy
+
+Parameters follow CuPy's rules: ``[raw] type name``, where type is a NumPy dtype name (``float32``,
+``int32``, ...) or a placeholder (``T``) bound from the dtypes of the arrays passed for it. Non-raw arrays
+are seen elementwise and must all have one shape (no broadcasting); raw arrays are indexed by the
+operation itself; scalars are passed by value. Outputs are updated in place and returned.
+
+Every argument is checked before anything runs: its count, device, dtype, shape and contiguity, so a
+failed call changes nothing. The reference gets the same arguments as the kernel, scalars converted to
+NumPy scalars of their declared dtype, and must update its outputs in place.
+"""
+
+from dataclasses import dataclass
+
+import numpy
+
+from minidl.backend.device import cupy, isDeviceArray
+from minidl.errors import BackendError
+
+FIXED_TYPES = {
+    name: numpy.dtype(name)
+    for name in (
+        "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+        "float16", "float32", "float64", "complex64", "complex128",
+    )
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a kernel: its name, its type (a dtype, or a placeholder's name), raw or not."""
+
+    name: str
+    typeName: str
+    raw: bool
+    isOutput: bool
+
+    @property
+    def dtype(self):
+        """The fixed dtype, or None for a placeholder."""
+        return FIXED_TYPES.get(self.typeName)
+
+
+def parseParams(text, isOutput):
+    """Parse ``"T x, raw int32 labels, float32 a"`` into Params."""
+    params = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        words = item.split()
+        raw = words[0] == "raw"
+        if raw:
+            words = words[1:]
+        if len(words) != 2 or not all(word.isidentifier() for word in words):
+            raise BackendError(f"cannot parse kernel parameter {item!r}: expected '[raw] type name'")
+        params.append(Param(name=words[1], typeName=words[0], raw=raw, isOutput=isOutput))
+    return params
+
+
+def _isArray(value):
+    return isinstance(value, numpy.ndarray) or isDeviceArray(value)
+
+
+class Elementwise:
+    """An elementwise operation with a CUDA text (run by CuPy) and a NumPy reference (run on the CPU)."""
+
+    def __init__(self, name, inParams, outParams, operation, reference, preamble=""):
+        self.name = name
+        self.inParams = inParams
+        self.outParams = outParams
+        self.operation = operation
+        self.preamble = preamble
+        self.reference = reference
+        self.params = parseParams(inParams, isOutput=False) + parseParams(outParams, isOutput=True)
+        if not any(param.isOutput for param in self.params):
+            raise BackendError(f"kernel {name} declares no output")
+        names = [param.name for param in self.params]
+        if len(set(names)) != len(names):
+            raise BackendError(f"kernel {name} declares a parameter name twice: {names}")
+        self._cupyKernel = None
+
+    def __repr__(self):
+        return f"Elementwise({self.name!r})"
+
+    def __call__(self, *args):
+        args, onDevice = self.checkArgs(args)
+        if onDevice:
+            self.cupyKernel()(*args)
+        else:
+            self.reference(*args)
+        outputs = tuple(arg for arg, param in zip(args, self.params) if param.isOutput)
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def cupyKernel(self):
+        """The memoized cupy.ElementwiseKernel (CuPy itself caches one compiled binary per dtype set)."""
+        if self._cupyKernel is None:
+            self._cupyKernel = cupy.ElementwiseKernel(
+                self.inParams, self.outParams, self.operation, name=self.name, preamble=self.preamble
+            )
+        return self._cupyKernel
+
+    def checkArgs(self, args):
+        """Validate the arguments; return them with scalars typed, and whether they live on the GPU."""
+        if len(args) != len(self.params):
+            expected = ", ".join(param.name for param in self.params)
+            raise BackendError(f"{self.name} takes {len(self.params)} arguments ({expected}), got {len(args)}")
+
+        arrays = [(param, arg) for param, arg in zip(self.params, args) if _isArray(arg)]
+        self._checkKinds(args)
+        onDevice = self._checkDevice(arrays)
+        self._checkShapes(arrays)
+        bound = self._bindTypes(arrays)
+
+        typed = []
+        for param, arg in zip(self.params, args):
+            if _isArray(arg):
+                typed.append(arg)
+            else:
+                dtype = param.dtype if param.dtype is not None else bound.get(param.typeName)
+                if dtype is None:
+                    raise BackendError(
+                        f"{self.name}: type {param.typeName} of scalar {param.name} is not bound by any array"
+                    )
+                typed.append(dtype.type(arg))
+        return typed, onDevice
+
+    def _checkKinds(self, args):
+        for param, arg in zip(self.params, args):
+            if _isArray(arg):
+                if param.isOutput and not arg.flags.writeable:
+                    raise BackendError(f"{self.name}: output {param.name} is read-only")
+                continue
+            if param.raw or param.isOutput:
+                kind = "raw " if param.raw else "output "
+                raise BackendError(
+                    f"{self.name}: {kind}argument {param.name} must be an array, got {type(arg).__name__}"
+                )
+            if not isinstance(arg, (int, float, bool, numpy.generic)):
+                raise BackendError(
+                    f"{self.name}: argument {param.name} must be an array or a scalar, got {type(arg).__name__}"
+                )
+
+    def _checkDevice(self, arrays):
+        kinds = {isDeviceArray(arg) for _, arg in arrays}
+        if len(kinds) > 1:
+            where = ", ".join(f"{param.name} on {'GPU' if isDeviceArray(arg) else 'CPU'}" for param, arg in arrays)
+            raise BackendError(f"{self.name}: arrays must all be on one device, got {where}")
+        for param, arg in arrays:
+            if not arg.flags.c_contiguous:
+                raise BackendError(f"{self.name}: array {param.name} must be C-contiguous")
+        return kinds == {True}
+
+    def _checkShapes(self, arrays):
+        shapes = {arg.shape for param, arg in arrays if not param.raw}
+        if len(shapes) > 1:
+            where = ", ".join(f"{param.name} {arg.shape}" for param, arg in arrays if not param.raw)
+            raise BackendError(f"{self.name}: elementwise arrays must have one shape, got {where}")
+
+    def _bindTypes(self, arrays):
+        bound = {}
+        for param, arg in arrays:
+            dtype = numpy.dtype(arg.dtype)
+            if param.dtype is not None:
+                if dtype != param.dtype:
+                    raise BackendError(f"{self.name}: {param.name} must be {param.dtype}, got {dtype}")
+            elif bound.setdefault(param.typeName, dtype) != dtype:
+                same = ", ".join(f"{p.name} {a.dtype}" for p, a in arrays if p.typeName == param.typeName)
+                raise BackendError(f"{self.name}: mixed dtypes for type {param.typeName}: {same}")
+        return bound

@@ -1,0 +1,41 @@
+"""BCE on logits: error = mean(max(x, 0) - x t + log(1 + exp(-|x|))) (= mean binary cross-entropy of
+sigmoid(x) against t, computed stably), grad = (sigmoid(x) - t) / x.size; targets t lie in [0, 1]."""
+
+import numpy
+
+from minidl.backend import Elementwise, xp
+from minidl.cost.cost import Cost
+from minidl.errors import CostError
+
+
+def _sigmoidGradNumpy(x, target, scale, grad):
+    with numpy.errstate(over="ignore"):
+        numpy.negative(x, out=grad)
+        numpy.exp(grad, out=grad)
+    grad += 1
+    numpy.reciprocal(grad, out=grad)
+    grad -= target
+    grad *= scale
+
+
+sigmoidGradKer = Elementwise(
+    "minidl_bce_grad", "T x, T target, T scale", "T grad",
+    "grad = ((T)1 / ((T)1 + exp(-x)) - target) * scale", _sigmoidGradNumpy,
+)
+
+
+class BCE(Cost):
+    """Binary cross-entropy with logits: predictions are raw scores, targets probabilities in [0, 1]."""
+
+    def checkTarget(self, pred, target):
+        super().checkTarget(pred, target)
+        if float(target.min()) < 0 or float(target.max()) > 1:
+            raise CostError(f"{self!r}: targets must lie in [0, 1], got values in "
+                            f"[{float(target.min())}, {float(target.max())}]")
+
+    def calcError(self, pred, target):
+        losses = xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred)))
+        return float(losses.mean())
+
+    def calcGrad(self, pred, target):
+        return sigmoidGradKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))

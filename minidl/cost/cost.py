@@ -1,0 +1,72 @@
+"""Cost: scores predictions against targets.
+
+``cost(pred, target)`` returns ``(error, grad)`` with ``error`` a Python float and ``grad = ∂error/∂pred``;
+``cost.validate(pred, target)`` returns the error alone. Both add the batch to an accumulator:
+``getMeanError()`` is the sample-weighted mean error since the last ``resetAccumulator()``.
+A subclass implements ``checkTarget``, ``calcError`` and ``calcGrad`` (or ``calcErrorAndGrad`` when the two
+share work).
+"""
+
+import numpy
+
+from minidl.backend import xp
+from minidl.errors import CostError
+from minidl.nn.module import describe
+
+
+class Cost:
+    def __init__(self):
+        self.resetAccumulator()
+
+    def __repr__(self):
+        return type(self).__name__
+
+    def __call__(self, pred, target):
+        self.checkInput(pred, target)
+        error, grad = self.calcErrorAndGrad(pred, target)
+        self.accumulate(error, pred.shape[0])
+        return error, grad
+
+    def validate(self, pred, target):
+        self.checkInput(pred, target)
+        error = self.calcError(pred, target)
+        self.accumulate(error, pred.shape[0])
+        return error
+
+    def accumulate(self, error, samples):
+        self.accumErr += error * samples
+        self.samples += samples
+
+    def getMeanError(self):
+        if self.samples == 0:
+            raise CostError(f"{self!r}: no batch was scored since the accumulator was reset")
+        return self.accumErr / self.samples
+
+    def resetAccumulator(self):
+        self.accumErr = 0.0
+        self.samples = 0
+
+    def checkInput(self, pred, target):
+        if not isinstance(pred, xp.ndarray) or not numpy.issubdtype(pred.dtype, numpy.floating):
+            raise CostError(f"{self!r}: predictions must be a floating {xp.__name__} array, got {describe(pred)}")
+        if pred.ndim == 0 or pred.shape[0] == 0:
+            raise CostError(f"{self!r}: predictions must have a non-empty batch axis, got shape {pred.shape}")
+        if not isinstance(target, xp.ndarray):
+            raise CostError(f"{self!r}: target must be a {xp.__name__} array, got {describe(target)}")
+        self.checkTarget(pred, target)
+
+    def checkTarget(self, pred, target):
+        """Default: a target of the predictions' shape and dtype."""
+        if target.shape != pred.shape or target.dtype != pred.dtype:
+            raise CostError(
+                f"{self!r}: target must be {pred.dtype} {pred.shape} like the predictions, got {describe(target)}"
+            )
+
+    def calcErrorAndGrad(self, pred, target):
+        return self.calcError(pred, target), self.calcGrad(pred, target)
+
+    def calcError(self, pred, target):
+        raise NotImplementedError
+
+    def calcGrad(self, pred, target):
+        raise NotImplementedError

@@ -1,0 +1,58 @@
+"""CrossEntropy on raw scores: p = softmax(scores) per row, error = mean over rows of -log p[label],
+grad = (p - onehot(label)) / batch. The log-softmax is computed stably, after subtracting each row's max."""
+
+import numpy
+
+from minidl.backend import Elementwise, xp
+from minidl.cost.cost import Cost
+from minidl.errors import CostError
+from minidl.nn.module import describe
+
+
+def _softmaxGradNumpy(shifted, logsum, labels, classes, scale, grad):
+    numpy.subtract(shifted, logsum[:, None], out=grad)
+    numpy.exp(grad, out=grad)
+    grad[numpy.arange(grad.shape[0]), labels] -= 1
+    grad *= scale
+
+
+softmaxGradKer = Elementwise(
+    "minidl_softmax_ce_grad",
+    "T shifted, raw T logsum, raw int32 labels, int32 classes, T scale",
+    "T grad",
+    "const int row = i / classes; "
+    "grad = (exp(shifted - logsum[row]) - (labels[row] == i % classes ? (T)1 : (T)0)) * scale",
+    _softmaxGradNumpy,
+)
+
+
+class CrossEntropy(Cost):
+    """Softmax cross-entropy: scores of shape (batch, classes), labels an integer array of shape (batch,)."""
+
+    def checkTarget(self, pred, target):
+        if pred.ndim != 2:
+            raise CostError(f"{self!r}: scores must have shape (batch, classes), got {pred.shape}")
+        if not numpy.issubdtype(target.dtype, numpy.integer) or target.shape != pred.shape[:1]:
+            raise CostError(f"{self!r}: labels must be integers of shape ({pred.shape[0]},), got {describe(target)}")
+        low, high = int(target.min()), int(target.max())
+        if low < 0 or high >= pred.shape[1]:
+            bad = low if low < 0 else high
+            raise CostError(f"{self!r}: label {bad} is out of range for {pred.shape[1]} classes")
+
+    def _logSoftmaxParts(self, scores):
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        return shifted, xp.log(xp.exp(shifted).sum(axis=1))
+
+    def calcError(self, pred, target):
+        return self._error(*self._logSoftmaxParts(pred), target)
+
+    def calcErrorAndGrad(self, pred, target):
+        shifted, logsum = self._logSoftmaxParts(pred)
+        labels = target.astype(numpy.int32, copy=False)
+        grad = softmaxGradKer(shifted, logsum, labels, pred.shape[1], 1.0 / pred.shape[0], xp.empty_like(pred))
+        return self._error(shifted, logsum, labels), grad
+
+    @staticmethod
+    def _error(shifted, logsum, labels):
+        picked = shifted[xp.arange(shifted.shape[0]), labels]
+        return float((logsum - picked).mean())

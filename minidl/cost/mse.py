@@ -1,0 +1,27 @@
+"""MSE: error = mean((pred - target)²) / 2, grad = (pred - target) / pred.size."""
+
+import numpy
+
+from minidl.backend import Elementwise, xp
+from minidl.cost.cost import Cost
+
+
+def _scaledDiffNumpy(pred, target, scale, grad):
+    numpy.subtract(pred, target, out=grad)
+    grad *= scale
+
+
+scaledDiffKer = Elementwise(
+    "minidl_mse_grad", "T pred, T target, T scale", "T grad", "grad = (pred - target) * scale", _scaledDiffNumpy
+)
+
+
+class MSE(Cost):
+    """Mean squared error, halved so that the gradient is (pred - target) / size."""
+
+    def calcError(self, pred, target):
+        diff = (pred - target).ravel()
+        return float(xp.vdot(diff, diff)) / (2 * pred.size)
+
+    def calcGrad(self, pred, target):
+        return scaledDiffKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))

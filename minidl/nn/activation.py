@@ -1,0 +1,38 @@
+"""Activation: applies an activation function elementwise, y = f(x); backward gives grad · f'(x)."""
+
+import numpy
+
+from minidl.backend import xp
+from minidl.errors import ModuleError
+from minidl.nn.activations import ActivationFunction
+from minidl.nn.module import Module, checkArray
+
+
+class Activation(Module):
+    """``Activation(relu)``, ``Activation(leakyRelu, args=(0.2,))``: f is one of minidl.nn's activation
+    functions; ``args`` overrides its parameters (leakyRelu's and elu's alpha)."""
+
+    def __init__(self, activation, args=(), name=None):
+        super().__init__(name)
+        if not isinstance(activation, ActivationFunction):
+            raise ModuleError(f"Activation expects an activation function such as relu, got {activation!r}")
+        if len(args) > len(activation.defaults):
+            raise ModuleError(f"{activation.name} takes {len(activation.defaults)} parameters, got {len(args)}")
+        self.activation = activation
+        self.args = tuple(args) + activation.defaults[len(args):]
+
+    def __repr__(self):
+        label = f" {self.name!r}" if self.name else ""
+        return f"Activation({self.activation.name}){label}"
+
+    def checkData(self, data):
+        checkArray(data, f"{self!r}: input")
+        if not numpy.issubdtype(data.dtype, numpy.floating):
+            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+
+    def updData(self, data):
+        return self.activation.forward(data, *self.args, xp.empty_like(data))
+
+    def updGrad(self, grad):
+        source = self.inData if self.activation.derivativeReads == "x" else self.data
+        return self.activation.derivative(grad, source, *self.args, xp.empty_like(grad))

@@ -1,0 +1,70 @@
+"""Container: a module made of child modules (Sequential, Graph).
+
+Children are named by their own ``name`` or by their position; a parameter's qualified name is
+``child.var`` (``"0.W"``, ``"fc1.b"``, nested containers add more parts). A module may be used at several
+places: the forward pass keeps each place's cache (``self.caches``) and backward rewinds the module to it,
+so a shared module receives the sum of the gradients of all its uses.
+"""
+
+from minidl.errors import ModuleError
+from minidl.nn.module import Module
+
+
+class Container(Module):
+    cacheAttrs = ("inData", "data", "caches")
+
+    def __init__(self, name=None):
+        super().__init__(name)
+        self.caches = None
+
+    def children(self):
+        """An ordered dict from child name to module, each module once."""
+        raise NotImplementedError
+
+    def child(self, name):
+        children = self.children()
+        if name not in children:
+            raise ModuleError(f"{self!r} has no child {name!r}; it has {list(children)}")
+        return children[name]
+
+    def getVarTable(self):
+        table, seen = {}, set()
+        for childName, module in self.children().items():
+            for varName, var in module.getVarTable().items():
+                if id(var) not in seen:
+                    seen.add(id(var))
+                    table[f"{childName}.{varName}"] = var
+        return table
+
+    def setVar(self, name, var):
+        childName, _, rest = name.partition(".")
+        self.child(childName).setVar(rest, var)
+
+    def getVar(self, name):
+        childName, _, rest = name.partition(".")
+        return self.child(childName).getVar(rest)
+
+    def trainMode(self):
+        super().trainMode()
+        for module in self.children().values():
+            module.trainMode()
+        return self
+
+    def evalMode(self):
+        super().evalMode()
+        for module in self.children().values():
+            module.evalMode()
+        return self
+
+
+def uniqueNames(modules):
+    """Name each distinct module by its name or its first position; two distinct modules may not share a name."""
+    names = {}
+    for position, module in enumerate(modules):
+        if any(existing is module for existing in names.values()):
+            continue
+        name = module.name if module.name is not None else str(position)
+        if name in names:
+            raise ModuleError(f"two different modules are both named {name!r}")
+        names[name] = module
+    return names

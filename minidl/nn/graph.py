@@ -1,0 +1,153 @@
+"""Graph: a directed acyclic graph of Nodes, each running a module on its parents' outputs.
+
+    inp = Linear(128, 64).node()                       # a node without parents is a graph input
+    out = Linear(64, 1).node(Activation(relu).node(inp))
+    net = Graph(inputs=inp, outputs=out)
+
+A node with one parent passes that parent's output to its module, a node with several passes the list
+(for merge modules: Add, Concat). Backward visits nodes in reverse topological order; a node whose output
+feeds several children (fan-out) receives the sum of their gradients, and a module used by several nodes
+accumulates the parameter gradients of every use.
+"""
+
+from functools import reduce
+from operator import add
+
+from minidl.errors import ModuleError
+from minidl.nn.container import Container, uniqueNames
+from minidl.nn.module import Module, checkLike, describe
+
+
+class Node:
+    """One use of a module in a graph; ``parents`` are the nodes whose outputs it consumes."""
+
+    def __init__(self, module, *parents):
+        if not isinstance(module, Module):
+            raise ModuleError(f"a Node wraps a Module, got {type(module).__name__}")
+        self.module = module
+        self.parents = []
+        self.addParents(*parents)
+
+    def addParents(self, *parents):
+        for parent in parents:
+            if not isinstance(parent, Node):
+                raise ModuleError(f"{self!r}: parents must be Nodes, got {type(parent).__name__}")
+        self.parents.extend(parents)
+        return self
+
+    def __repr__(self):
+        return f"Node({self.module!r})"
+
+
+def _asList(nodes, what):
+    nodes = list(nodes) if isinstance(nodes, (list, tuple)) else [nodes]
+    if not nodes or not all(isinstance(node, Node) for node in nodes):
+        raise ModuleError(f"Graph {what} must be a Node or a non-empty list of Nodes, got {nodes!r}")
+    if len({id(node) for node in nodes}) != len(nodes):
+        raise ModuleError(f"Graph {what} list a node twice: {nodes!r}")
+    return nodes
+
+
+def topologicalOrder(outputs):
+    """The nodes that the outputs depend on, each after all its parents; ModuleError on a cycle."""
+    order, done, path = [], set(), []
+    onPath = set()
+
+    def visit(node):
+        if id(node) in done:
+            return
+        if id(node) in onPath:
+            cycle = path[path.index(node):] + [node]
+            raise ModuleError("the graph has a cycle: " + " -> ".join(repr(n) for n in reversed(cycle)))
+        onPath.add(id(node))
+        path.append(node)
+        for parent in node.parents:
+            visit(parent)
+        path.pop()
+        onPath.discard(id(node))
+        done.add(id(node))
+        order.append(node)
+
+    for output in outputs:
+        visit(output)
+    return order
+
+
+class Graph(Container):
+    """A module made of a DAG of nodes, with one or several inputs and outputs."""
+
+    def __init__(self, inputs, outputs, name=None):
+        super().__init__(name)
+        self.inputs = _asList(inputs, "inputs")
+        self.outputs = _asList(outputs, "outputs")
+        self.nodes = topologicalOrder(self.outputs)
+        self._checkInputs()
+        self.modules = uniqueNames([node.module for node in self.nodes])
+
+    def _checkInputs(self):
+        inputIds = {id(node) for node in self.inputs}
+        for node in self.inputs:
+            if node.parents:
+                raise ModuleError(f"graph input {node!r} has parents; inputs must be nodes made with node()")
+        for node in self.nodes:
+            if not node.parents and id(node) not in inputIds:
+                raise ModuleError(
+                    f"{node!r} has no parents and is not among the graph's inputs {self.inputs!r}: "
+                    "an output is not reachable from the inputs alone"
+                )
+        reached = {id(node) for node in self.nodes}
+        for node in self.inputs:
+            if id(node) not in reached:
+                raise ModuleError(f"graph input {node!r} does not lead to any output")
+
+    def children(self):
+        return self.modules
+
+    def __call__(self, data):
+        inputs = self._splitInputs(data)
+        outputs, caches = {}, {}
+        for node in self.nodes:
+            if node.parents:
+                parentData = [outputs[id(parent)] for parent in node.parents]
+                nodeInput = parentData[0] if len(parentData) == 1 else parentData
+            else:
+                nodeInput = inputs[id(node)]
+            outputs[id(node)] = node.module(nodeInput)
+            caches[id(node)] = node.module.saveCache()
+        self.inData, self.caches = data, caches
+        results = [outputs[id(node)] for node in self.outputs]
+        self.data = results[0] if len(results) == 1 else results
+        return self.data
+
+    def _splitInputs(self, data):
+        if len(self.inputs) == 1:
+            return {id(self.inputs[0]): data}
+        if not isinstance(data, (list, tuple)) or len(data) != len(self.inputs):
+            raise ModuleError(f"{self!r} expects a list of {len(self.inputs)} inputs, got {describe(data)}")
+        return {id(node): item for node, item in zip(self.inputs, data)}
+
+    def backward(self, grad, updGrad=True):
+        if self.data is None:
+            raise ModuleError(f"{self!r}: backward() called before a forward pass")
+        checkLike(grad, self.data, f"{self!r}: gradient")
+        outputGrads = grad if len(self.outputs) > 1 else [grad]
+        incoming = {id(node): [] for node in self.nodes}
+        for node, outputGrad in zip(self.outputs, outputGrads):
+            incoming[id(node)].append(outputGrad)
+
+        inputGrads = {}
+        for node in reversed(self.nodes):
+            nodeGrad = reduce(add, incoming[id(node)])  # a new array when several gradients meet
+            node.module.restoreCache(self.caches[id(node)])
+            parentGrads = node.module.backward(nodeGrad, updGrad=bool(node.parents) or updGrad)
+            if not node.parents:
+                inputGrads[id(node)] = parentGrads
+            elif len(node.parents) == 1:
+                incoming[id(node.parents[0])].append(parentGrads)
+            else:
+                for parent, parentGrad in zip(node.parents, parentGrads):
+                    incoming[id(parent)].append(parentGrad)
+
+        results = [inputGrads[id(node)] for node in self.inputs]
+        self.grad = results[0] if len(results) == 1 else results
+        return self.grad

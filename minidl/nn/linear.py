@@ -1,0 +1,60 @@
+"""Linear: y = x W + b for x of shape (batch, insize), W of shape (insize, outsize), b of shape (outsize,)."""
+
+import math
+
+import numpy
+
+from minidl.backend import generator, toDevice, xp
+from minidl.errors import ModuleError
+from minidl.nn.module import Module, checkArray
+from minidl.variable import Variable
+
+
+def initWeights(scheme, insize, outsize):
+    """Draw W on the host (the same seed gives the same network on every device).
+
+    "xavier" (default): Glorot uniform on ±sqrt(6 / (insize + outsize)), as the reference framework does;
+    "he": normal with std sqrt(2 / insize), suited to relu networks.
+    """
+    if scheme == "xavier":
+        bound = math.sqrt(6.0 / (insize + outsize))
+        return generator().uniform(-bound, bound, size=(insize, outsize))
+    if scheme == "he":
+        return generator().normal(0.0, math.sqrt(2.0 / insize), size=(insize, outsize))
+    raise ModuleError(f"initscheme must be 'xavier' or 'he', got {scheme!r}")
+
+
+class Linear(Module):
+    """Fully connected layer: data = inData @ W + b.
+
+    Backward: grad_in = grad @ Wᵀ, ∂W += inDataᵀ @ grad, ∂b += Σ_batch grad.
+    """
+
+    def __init__(self, insize, outsize, useBias=True, initscheme="xavier", dtype=numpy.float32, name=None):
+        super().__init__(name)
+        if int(insize) != insize or int(outsize) != outsize or insize < 1 or outsize < 1:
+            raise ModuleError(f"Linear sizes must be positive integers, got insize={insize}, outsize={outsize}")
+        self.insize, self.outsize, self.useBias = int(insize), int(outsize), useBias
+        weights = initWeights(initscheme, self.insize, self.outsize)
+        self.setVar("W", Variable(toDevice(weights, dtype=dtype), name="W"))
+        if useBias:
+            self.setVar("b", Variable(xp.zeros((self.outsize,), dtype=dtype), name="b"))
+
+    def checkData(self, data):
+        checkArray(data, f"{self!r}: input", ndim=2, dtype=self.W.dtype)
+        if data.shape[1] != self.insize:
+            raise ModuleError(f"{self!r}: input must have shape (batch, {self.insize}), got {data.shape}")
+
+    def updData(self, data):
+        out = data @ self.W
+        if self.useBias:
+            out += self.b
+        return out
+
+    def updGrad(self, grad):
+        return grad @ self.W.T
+
+    def accGradParams(self, grad):
+        self.vars["W"].grad += self.inData.T @ grad
+        if self.useBias:
+            self.vars["b"].grad += grad.sum(axis=0)

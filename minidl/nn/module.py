@@ -1,0 +1,144 @@
+"""Module: the base of every layer and container.
+
+A module maps input ``data`` to ``self.data`` in ``__call__`` and, in ``backward(grad)``, maps
+``grad = ∂error/∂self.data`` to ``self.grad = ∂error/∂input`` while ADDING its parameters' gradients to
+``var.grad`` (so gradients accumulate until an optimizer's ``zeroGradParams``).
+
+A subclass implements ``updData(data)``, ``updGrad(grad)`` and, if it has parameters,
+``accGradParams(grad)``; it checks its input in ``checkData(data)``. Every check runs before any array
+changes. The arrays a backward pass reads are named in ``cacheAttrs``, so a container can run one module
+at several places of a graph.
+"""
+
+import numpy
+
+from minidl.backend import xp
+from minidl.errors import ModuleError
+
+
+def describe(value):
+    """'float32 (16, 128)' for an array, the type name for anything else: for error messages."""
+    if isinstance(value, xp.ndarray):
+        return f"{value.dtype} {value.shape}"
+    if isinstance(value, numpy.ndarray):
+        return f"host (NumPy) array {value.dtype} {value.shape}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(describe(item) for item in value) + "]"
+    return type(value).__name__
+
+
+def checkArray(value, what, ndim=None, dtype=None):
+    """Raise ModuleError unless ``value`` is a device array with the given number of dims and dtype."""
+    if not isinstance(value, xp.ndarray):
+        raise ModuleError(f"{what} must be a {xp.__name__} array on the backend's device, got {describe(value)}")
+    if ndim is not None and value.ndim != ndim:
+        raise ModuleError(f"{what} must have {ndim} dimensions, got shape {value.shape}")
+    if dtype is not None and value.dtype != dtype:
+        raise ModuleError(f"{what} must have dtype {numpy.dtype(dtype)}, got {value.dtype}")
+
+
+def checkLike(value, reference, what):
+    """Raise ModuleError unless ``value`` matches ``reference`` (an array or a list of arrays) in structure,
+    shape and dtype."""
+    if isinstance(reference, list):
+        if not isinstance(value, (list, tuple)) or len(value) != len(reference):
+            raise ModuleError(f"{what} must be a list of {len(reference)} arrays, got {describe(value)}")
+        for index, (item, ref) in enumerate(zip(value, reference)):
+            checkLike(item, ref, f"{what}[{index}]")
+        return
+    checkArray(value, what, dtype=reference.dtype)
+    if value.shape != reference.shape:
+        raise ModuleError(f"{what} must have shape {reference.shape}, got {value.shape}")
+
+
+class Module:
+    """Base of layers and containers: parameters in ``vars``, forward by call, backward by ``backward``."""
+
+    cacheAttrs = ("inData", "data")
+
+    def __init__(self, name=None):
+        self.name = name
+        self.vars = {}
+        self.train = True
+        self.inData = None
+        self.data = None
+        self.grad = None
+
+    def __getattr__(self, attr):
+        variables = self.__dict__.get("vars")
+        if variables is not None and attr in variables:
+            return variables[attr].data
+        raise AttributeError(f"{type(self).__name__} has no attribute {attr!r}")
+
+    def __repr__(self):
+        label = f" {self.name!r}" if self.name else ""
+        return f"{type(self).__name__}{label}"
+
+    # forward and backward
+
+    def __call__(self, data):
+        self.checkData(data)
+        self.inData = data
+        self.data = self.updData(data)
+        return self.data
+
+    def backward(self, grad, updGrad=True):
+        """Accumulate parameter gradients and, when ``updGrad``, compute ``self.grad`` (∂error/∂input)."""
+        if self.data is None:
+            raise ModuleError(f"{self!r}: backward() called before a forward pass")
+        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.grad = self.updGrad(grad) if updGrad else None
+        self.accGradParams(grad)
+        return self.grad
+
+    def saveCache(self):
+        """The arrays the next backward pass reads, so a module used at several places can be rewound."""
+        return {attr: getattr(self, attr) for attr in self.cacheAttrs}
+
+    def restoreCache(self, cache):
+        self.__dict__.update(cache)
+
+    def checkData(self, data):
+        checkArray(data, f"{self!r}: input")
+
+    def updData(self, data):
+        raise NotImplementedError
+
+    def updGrad(self, grad):
+        raise NotImplementedError
+
+    def accGradParams(self, grad):
+        """Add this module's parameter gradients into ``var.grad``; nothing to do without parameters."""
+
+    # parameters
+
+    def setVar(self, name, var):
+        self.vars[name] = var
+
+    def getVar(self, name):
+        if name not in self.vars:
+            raise ModuleError(f"{self!r} has no variable {name!r}; it has {sorted(self.vars)}")
+        return self.vars[name]
+
+    def getVarTable(self):
+        """An ordered dict from qualified name to Variable, each Variable once."""
+        return dict(self.vars)
+
+    def numOfParams(self):
+        return sum(int(var.data.size) for var in self.getVarTable().values())
+
+    # modes and graph building
+
+    def trainMode(self):
+        self.train = True
+        return self
+
+    def evalMode(self):
+        self.train = False
+        return self
+
+    def node(self, *parents):
+        """A graph Node that runs this module on the outputs of ``parents`` (none for a graph input)."""
+        from minidl.nn.graph import Node
+
+        return Node(self, *parents)

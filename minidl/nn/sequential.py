@@ -1,0 +1,55 @@
+"""Sequential: modules applied one after another; backward runs them in reverse."""
+
+from minidl.errors import ModuleError
+from minidl.nn.container import Container, uniqueNames
+from minidl.nn.module import Module, checkLike
+
+
+class Sequential(Container):
+    """``seq.append(module)``; ``seq(data)`` runs them in order and returns the last one's output."""
+
+    def __init__(self, name=None):
+        super().__init__(name)
+        self.modules = []
+
+    def append(self, module):
+        if not isinstance(module, Module):
+            raise ModuleError(f"{self!r}: can only append a Module, got {type(module).__name__}")
+        uniqueNames(self.modules + [module])
+        self.modules.append(module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+    def __len__(self):
+        return len(self.modules)
+
+    def __getitem__(self, index):
+        return self.modules[index]
+
+    def children(self):
+        return uniqueNames(self.modules)
+
+    def __call__(self, data):
+        if not self.modules:
+            raise ModuleError(f"{self!r} is empty: append modules before calling it")
+        self.inData, caches = data, []
+        for module in self.modules:
+            data = module(data)
+            caches.append(module.saveCache())
+        self.caches, self.data = caches, data
+        return data
+
+    def backward(self, grad, updGrad=True):
+        if self.data is None:
+            raise ModuleError(f"{self!r}: backward() called before a forward pass")
+        checkLike(grad, self.data, f"{self!r}: gradient")
+        for position in reversed(range(len(self.modules))):
+            module = self.modules[position]
+            module.restoreCache(self.caches[position])
+            grad = module.backward(grad, updGrad=updGrad or position > 0)
+        self.grad = grad
+        return grad

@@ -1,0 +1,49 @@
+"""AdaGrad (Duchi, Hazan & Singer, 2011):
+
+    h     ← h + grad²
+    param ← param − learnRate · grad / (sqrt(h) + epsilon)
+
+epsilon is added outside the square root, as in the reference framework's kernel (the seed page writes
+it inside; outside keeps the step bounded by learnRate · grad / epsilon when h is tiny). learnRate and
+epsilon are float32 scalars in the kernel.
+"""
+
+import numpy
+
+from minidl.backend import Elementwise, scratch, xp
+from minidl.optim.optimizer import Optimizer, checkHyper
+
+
+def _adagradNumpy(grad, learnRate, epsilon, param, h):
+    step = scratch(grad.shape, grad.dtype)
+    numpy.multiply(grad, grad, out=step)
+    h += step
+    numpy.sqrt(h, out=step)
+    step += epsilon
+    numpy.divide(grad, step, out=step)
+    step *= learnRate
+    param -= step
+
+
+adagradKer = Elementwise(
+    "minidl_adagrad",
+    inParams="T grad, float32 learnRate, float32 epsilon",
+    outParams="T param, T h",
+    operation="h += grad * grad; param -= learnRate * grad / (sqrt(h) + epsilon)",
+    reference=_adagradNumpy,
+)
+
+
+class AdaGrad(Optimizer):
+    """Adaptive gradient: each parameter's step shrinks with the root of its summed squared gradients."""
+
+    def __init__(self, learnRate=1e-3, epsilon=1e-8, nodeinfo=None):
+        super().__init__(nodeinfo)
+        self.learnRate = learnRate
+        self.epsilon = checkHyper("epsilon", epsilon, lowOpen=True)
+
+    def setupState(self, param):
+        return {"h": xp.zeros_like(param)}
+
+    def updateVar(self, param, grad, state, learnRate):
+        adagradKer(grad, learnRate, self.epsilon, param, state["h"])

@@ -1,0 +1,173 @@
+"""Optimizer: the base of every update rule.
+
+A subclass states its rule in ``updateVar(param, grad, state, learnRate)``, one kernel launch over arrays
+of one shape, and its state arrays in ``setupState(param)``. The base class decides what those arrays are:
+
+* local state: one group per Variable (its own data, grad and state arrays), one launch each;
+* global state (``useGlobalState=True``): one group per dtype. The Variables' data and grads are moved into
+  ONE contiguous parameter buffer and ONE gradient buffer, the module's Variables become views into them
+  (so backward writes straight into the flat gradient buffer), the state arrays are flat too, and a step
+  is a single launch over the whole model. Variables with a ``learnRate`` scale other than their
+  neighbours' get a launch of their own for their stretch of the buffer.
+
+Both give the same numbers. The step's learning rate for a Variable is ``optimizer.learnRate *
+var.learnRate``.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy
+
+from minidl.backend import xp
+from minidl.errors import OptimizerError
+
+
+def checkHyper(name, value, low=0.0, high=math.inf, lowOpen=False, highOpen=False):
+    """Raise OptimizerError unless ``value`` is a real number in the stated interval."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.number)):
+        raise OptimizerError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    inside = (value > low if lowOpen else value >= low) and (value < high if highOpen else value <= high)
+    if not math.isfinite(value) or not inside:
+        interval = f"{'(' if lowOpen else '['}{low}, {high}{')' if highOpen else ']'}"
+        raise OptimizerError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Span:
+    """A Variable's stretch [start, stop) of its group's flat arrays, and the arrays it was given there."""
+
+    var: object
+    start: int
+    stop: int
+    data: object
+    grad: object
+
+    def intact(self):
+        """False once someone rebinds the Variable's data or grad, leaving the optimizer's arrays behind."""
+        return self.var.data is self.data and self.var.grad is self.grad
+
+
+@dataclass
+class StateGroup:
+    """Arrays updated together: parameters, gradients, state, and which Variables they hold."""
+
+    param: object
+    grad: object
+    state: dict
+    spans: list = field(default_factory=list)
+
+    def runs(self):
+        """Stretches of consecutive Variables sharing one learnRate scale: (scale, start, stop)."""
+        runs = []
+        for span in self.spans:
+            if runs and runs[-1][0] == span.var.learnRate:
+                runs[-1][2] = span.stop
+            else:
+                runs.append([span.var.learnRate, span.start, span.stop])
+        return runs
+
+    def arrays(self, start, stop):
+        """param, grad and state for the stretch [start, stop) (all of them when it covers the group)."""
+        if start == 0 and stop == self.param.size:
+            return self.param, self.grad, self.state
+        part = slice(start, stop)
+        return self.param[part], self.grad[part], {key: value[part] for key, value in self.state.items()}
+
+
+class Optimizer:
+    """``setupOn(module)``, then per step ``zeroGradParams()``, backward, ``update()``."""
+
+    def __init__(self, nodeinfo=None):
+        self.nodeinfo = nodeinfo
+        self.module = None
+        self.groups = []
+        self.globalState = False
+
+    def __repr__(self):
+        return type(self).__name__
+
+    @property
+    def learnRate(self):
+        return self._learnRate
+
+    @learnRate.setter
+    def learnRate(self, value):
+        self._learnRate = checkHyper("learnRate", value)
+
+    def setupOn(self, module, useGlobalState=False):
+        """Attach to ``module``'s Variables and allocate the state; with global state, flatten them."""
+        from minidl.nn.module import Module
+
+        if not isinstance(module, Module):
+            raise OptimizerError(f"setupOn expects a Module, got {type(module).__name__}")
+        if self.nodeinfo is not None and not useGlobalState:
+            raise OptimizerError("data-parallel training (nodeinfo) needs useGlobalState=True")
+        table = module.getVarTable()
+        if not table:
+            raise OptimizerError(f"{module!r} has no Variables to optimize")
+        for name, var in table.items():
+            if not isinstance(var.data, xp.ndarray) or not numpy.issubdtype(var.data.dtype, numpy.floating):
+                raise OptimizerError(f"Variable {name} must be a floating {xp.__name__} array, got {var.data!r}")
+        variables = list(table.values())
+        self.groups = self._globalGroups(variables) if useGlobalState else self._localGroups(variables)
+        self.module, self.globalState = module, useGlobalState
+        return self
+
+    def _localGroups(self, variables):
+        return [
+            StateGroup(var.data, var.grad, self.setupState(var.data), [Span(var, 0, var.data.size, var.data, var.grad)])
+            for var in variables
+        ]
+
+    def _globalGroups(self, variables):
+        groups = []
+        for dtype in dict.fromkeys(var.data.dtype for var in variables):
+            members = [var for var in variables if var.data.dtype == dtype]
+            total = sum(var.data.size for var in members)
+            param, grad = xp.empty(total, dtype=dtype), xp.empty(total, dtype=dtype)
+            group = StateGroup(param, grad, self.setupState(param))
+            offset = 0
+            for var in members:
+                start, stop = offset, offset + var.data.size
+                param[start:stop] = var.data.ravel()
+                grad[start:stop] = var.grad.ravel()
+                var.data = param[start:stop].reshape(var.data.shape)
+                var.grad = grad[start:stop].reshape(var.grad.shape)
+                group.spans.append(Span(var, start, stop, var.data, var.grad))
+                offset = stop
+            groups.append(group)
+        return groups
+
+    def _checkReady(self, what):
+        if self.module is None:
+            raise OptimizerError(f"{what}() called before setupOn(module)")
+        for group in self.groups:
+            for span in group.spans:
+                if not span.intact():
+                    raise OptimizerError(
+                        f"Variable {span.var.name!r} was rebound after setupOn; call setupOn again"
+                    )
+
+    def zeroGradParams(self):
+        """Set every gradient to zero (one fill per dtype in global state)."""
+        self._checkReady("zeroGradParams")
+        for group in self.groups:
+            group.grad.fill(0)
+
+    def update(self):
+        """One step of the update rule on every Variable."""
+        self._checkReady("update")
+        for group in self.groups:
+            for scale, start, stop in group.runs():
+                param, grad, state = group.arrays(start, stop)
+                self.updateVar(param, grad, state, self.learnRate * scale)
+
+    def setupState(self, param):
+        """The state arrays of the rule, each shaped like ``param`` (none by default)."""
+        return {}
+
+    def updateVar(self, param, grad, state, learnRate):
+        raise NotImplementedError

@@ -1,0 +1,49 @@
+"""Variable: a trainable array, its gradient, and a per-variable scale of the optimizer's learning rate."""
+
+import numpy
+
+from minidl.backend import xp
+from minidl.errors import ModuleError
+
+
+class Variable:
+    """``data`` and ``grad`` are device arrays of one shape and dtype; ``grad`` holds ∂error/∂data.
+
+    ``learnRate`` (default 1.0) multiplies the optimizer's learning rate for this variable only.
+    An optimizer set up with global state replaces ``data`` and ``grad`` by views into its flat buffers,
+    so code must update them in place (``var.grad += g``), never rebind them.
+    """
+
+    def __init__(self, data, grad=None, name=None, learnRate=1.0):
+        if not isinstance(data, xp.ndarray):
+            raise ModuleError(f"Variable data must be a {xp.__name__} array, got {type(data).__name__}")
+        if not numpy.issubdtype(data.dtype, numpy.floating):
+            raise ModuleError(f"Variable data must have a floating dtype, got {data.dtype}")
+        if grad is None:
+            grad = xp.zeros_like(data)
+        elif not isinstance(grad, xp.ndarray) or grad.shape != data.shape or grad.dtype != data.dtype:
+            raise ModuleError(
+                f"Variable grad must be a {data.dtype} array of shape {data.shape}, got "
+                f"{getattr(grad, 'dtype', type(grad).__name__)} {getattr(grad, 'shape', '')}"
+            )
+        self.data = data
+        self.grad = grad
+        self.name = name
+        self.learnRate = learnRate
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def set(self, data):
+        """Copy values into ``data`` in place, keeping any optimizer's view valid; the shape must match."""
+        if tuple(data.shape) != self.data.shape:
+            raise ModuleError(f"Variable {self.name or ''} has shape {self.data.shape}, got {tuple(data.shape)}")
+        self.data[...] = xp.asarray(data, dtype=self.data.dtype)
+
+    def __repr__(self):
+        return f"Variable(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"
