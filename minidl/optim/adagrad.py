@@ -15,7 +15,7 @@ from minidl.optim.optimizer import Optimizer, checkHyper
 
 
 def _adagradNumpy(grad, learnRate, epsilon, param, h):
-    step = scratch(grad.shape, grad.dtype)
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
     numpy.multiply(grad, grad, out=step)
     h += step
     numpy.sqrt(h, out=step)

@@ -7,7 +7,7 @@ from minidl.optim.optimizer import Optimizer
 
 
 def _sgdNumpy(grad, learnRate, param):
-    step = scratch(grad.shape, grad.dtype)
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
     numpy.multiply(grad, learnRate, out=step)
     param -= step
 

@@ -1,0 +1,14 @@
+"""Hypothesis profiles: "ci" keeps the suite within a few minutes on 2 cores, "dev" searches harder.
+
+HYPOTHESIS_PROFILE picks one; otherwise "ci" when the CI variable is set, else "dev".
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci", max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))

@@ -1,0 +1,84 @@
+"""Checks an Elementwise kernel on every path against a float64 oracle.
+
+The CPU path (NumPy reference) is compared with the oracle, and every other path of the same kernel
+(CuPy on a GPU) with the CPU path, at the same tolerances.
+"""
+
+import numpy
+import pytest
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from minidl import backend
+
+TOLERANCES = {  # dtype -> (rtol, atol)
+    numpy.dtype(numpy.float16): (2e-2, 2e-3),
+    numpy.dtype(numpy.float32): (2e-5, 2e-6),
+    numpy.dtype(numpy.float64): (1e-11, 1e-13),
+}
+
+
+def _runOnGpu(kernel, args):
+    deviceArgs = [backend.toDevice(arg) if isinstance(arg, numpy.ndarray) else arg for arg in args]
+    kernel(*deviceArgs)
+    return [backend.toHost(arg) if isinstance(arg, backend.xp.ndarray) else arg for arg in deviceArgs]
+
+
+OTHER_PATHS = {"cupy": _runOnGpu} if backend.isGpu else {}
+
+
+def otherPathParams():
+    """pytest params for the non-NumPy paths of a kernel, or one skipped param saying why there is none."""
+    if not OTHER_PATHS:
+        return [pytest.param(None, marks=pytest.mark.skip(reason="no CUDA device: only the NumPy path runs here"))]
+    return list(OTHER_PATHS)
+
+
+def outputsOf(kernel, args):
+    return [arg for param, arg in zip(kernel.params, args) if param.isOutput]
+
+
+def runCpu(kernel, args):
+    """Run the NumPy path on copies of args; return the outputs."""
+    args = [arg.copy() if isinstance(arg, numpy.ndarray) else arg for arg in args]
+    kernel(*args)
+    return outputsOf(kernel, args)
+
+
+def runPath(path, kernel, args):
+    args = [arg.copy() if isinstance(arg, numpy.ndarray) else arg for arg in args]
+    return outputsOf(kernel, OTHER_PATHS[path](kernel, args))
+
+
+def assertClose(actual, expected, dtype, what):
+    rtol, atol = TOLERANCES[numpy.dtype(dtype)]
+    for index, (a, e) in enumerate(zip(actual, expected)):
+        numpy.testing.assert_allclose(
+            numpy.asarray(a, dtype=numpy.float64), e, rtol=rtol, atol=atol * max(1.0, float(numpy.abs(e).max())),
+            err_msg=f"{what}: output {index}",
+        )
+
+
+def checkAgainstOracle(kernel, args, oracle, dtype):
+    """CPU path against ``oracle(*float64 copies of args)``, which returns the expected outputs."""
+    wide = [arg.astype(numpy.float64) if isinstance(arg, numpy.ndarray) and arg.dtype.kind == "f" else arg
+            for arg in args]
+    expected = oracle(*wide)
+    assertClose(runCpu(kernel, args), expected, dtype, f"{kernel.name} CPU path against the float64 oracle")
+
+
+def checkAgainstCpu(path, kernel, args, dtype):
+    assertClose(runPath(path, kernel, args), runCpu(kernel, args), dtype, f"{kernel.name} {path} path against CPU")
+
+
+FLOAT_DTYPES = st.sampled_from([numpy.float32, numpy.float64])
+ALL_FLOAT_DTYPES = st.sampled_from([numpy.float16, numpy.float32, numpy.float64])
+
+
+def arrays(dtype, shape, low=-4.0, high=4.0):
+    """Finite values in [low, high] of the given dtype and shape."""
+    return hnp.arrays(dtype, shape, elements=st.floats(low, high, width=numpy.dtype(dtype).itemsize * 8))
+
+
+def shapes(maxDims=3, maxSide=8):
+    return hnp.array_shapes(min_dims=1, max_dims=maxDims, min_side=1, max_side=maxSide)

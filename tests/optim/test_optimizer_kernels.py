@@ -1,0 +1,75 @@
+"""The update kernels: CPU path against the paper's formula in float64 over several steps, other paths
+against the CPU path. float16 runs too, at its own tolerance."""
+
+import numpy
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minidl.optim.adagrad import adagradKer
+from minidl.optim.sgd import sgdKer
+from tests.kernelcheck import ALL_FLOAT_DTYPES, arrays, assertClose, otherPathParams, runCpu, runPath, shapes
+
+STEPS = 3
+
+
+def f32(value):
+    """The kernels take hyperparameters as float32 scalars; the oracle uses the same rounded values."""
+    return float(numpy.float32(value))
+
+
+def sgdOracle(param, grads, learnRate):
+    for grad in grads:
+        param = param - learnRate * grad
+    return [param]
+
+
+def adagradOracle(param, grads, learnRate, epsilon):
+    h = numpy.zeros_like(param)
+    for grad in grads:
+        h = h + grad**2
+        param = param - learnRate * grad / (numpy.sqrt(h) + epsilon)
+    return [param, h]
+
+
+@st.composite
+def cases(draw):
+    dtype = draw(ALL_FLOAT_DTYPES)
+    shape = draw(shapes())
+    param = draw(arrays(dtype, shape))
+    grads = [draw(arrays(dtype, shape, -2, 2)) for _ in range(STEPS)]
+    return dtype, param, grads, f32(draw(st.floats(1e-4, 0.1))), f32(draw(st.floats(1e-8, 1e-2)))
+
+
+KERNELS = {
+    # name -> (kernel, kernel args for one step given (param, state, grad, lr, eps), oracle)
+    "sgd": (sgdKer, lambda p, s, g, lr, eps: [g, lr, p], lambda p, gs, lr, eps: sgdOracle(p, gs, lr)),
+    "adagrad": (adagradKer, lambda p, s, g, lr, eps: [g, lr, eps, p, s], adagradOracle),
+}
+
+
+def _steps(run, name, param, grads, learnRate, epsilon):
+    kernel, argsOf, _ = KERNELS[name]
+    state = numpy.zeros_like(param)
+    for grad in grads:
+        outputs = run(kernel, argsOf(param, state, grad, learnRate, epsilon))
+        param, state = outputs[0], outputs[-1]
+    return outputs
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+@given(case=cases())
+def test_cpu_matches_formula_in_float64(name, case):
+    dtype, param, grads, learnRate, epsilon = case
+    expected = KERNELS[name][2](param.astype(numpy.float64), [g.astype(numpy.float64) for g in grads],
+                                learnRate, epsilon)
+    assertClose(_steps(runCpu, name, param, grads, learnRate, epsilon), expected, dtype, name)
+
+
+@pytest.mark.parametrize("path", otherPathParams())
+@pytest.mark.parametrize("name", sorted(KERNELS))
+@given(case=cases())
+def test_other_paths_match_cpu(path, name, case):
+    dtype, param, grads, learnRate, epsilon = case
+    onPath = _steps(lambda kernel, args: runPath(path, kernel, args), name, param, grads, learnRate, epsilon)
+    assertClose(onPath, _steps(runCpu, name, param, grads, learnRate, epsilon), dtype, f"{name} on {path}")
