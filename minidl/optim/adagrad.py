@@ -42,6 +42,9 @@ class AdaGrad(Optimizer):
         self.learnRate = learnRate
         self.epsilon = checkHyper("epsilon", epsilon, lowOpen=True)
 
+    def getAttrDict(self):
+        return {**super().getAttrDict(), "epsilon": self.epsilon}
+
     def setupState(self, param):
         return {"h": xp.zeros_like(param)}
 

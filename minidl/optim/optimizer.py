@@ -39,6 +39,7 @@ def checkHyper(name, value, low=0.0, high=math.inf, lowOpen=False, highOpen=Fals
 class Span:
     """A Variable's stretch [start, stop) of its group's flat arrays, and the arrays it was given there."""
 
+    name: str
     var: object
     start: int
     stop: int
@@ -111,32 +112,32 @@ class Optimizer:
         for name, var in table.items():
             if not isinstance(var.data, xp.ndarray) or not numpy.issubdtype(var.data.dtype, numpy.floating):
                 raise OptimizerError(f"Variable {name} must be a floating {xp.__name__} array, got {var.data!r}")
-        variables = list(table.values())
-        self.groups = self._globalGroups(variables) if useGlobalState else self._localGroups(variables)
+        self.groups = self._globalGroups(table) if useGlobalState else self._localGroups(table)
         self.module, self.globalState = module, useGlobalState
         return self
 
     def _localGroups(self, variables):
-        return [
-            StateGroup(var.data, var.grad, self.setupState(var.data), [Span(var, 0, var.data.size, var.data, var.grad)])
-            for var in variables
-        ]
+        groups = []
+        for name, var in variables.items():
+            span = Span(name, var, 0, var.data.size, var.data, var.grad)
+            groups.append(StateGroup(var.data, var.grad, self.setupState(var.data), [span]))
+        return groups
 
     def _globalGroups(self, variables):
         groups = []
-        for dtype in dict.fromkeys(var.data.dtype for var in variables):
-            members = [var for var in variables if var.data.dtype == dtype]
-            total = sum(var.data.size for var in members)
+        for dtype in dict.fromkeys(var.data.dtype for var in variables.values()):
+            members = {name: var for name, var in variables.items() if var.data.dtype == dtype}
+            total = sum(var.data.size for var in members.values())
             param, grad = xp.empty(total, dtype=dtype), xp.empty(total, dtype=dtype)
             group = StateGroup(param, grad, self.setupState(param))
             offset = 0
-            for var in members:
+            for name, var in members.items():
                 start, stop = offset, offset + var.data.size
                 param[start:stop] = var.data.ravel()
                 grad[start:stop] = var.grad.ravel()
                 var.data = param[start:stop].reshape(var.data.shape)
                 var.grad = grad[start:stop].reshape(var.grad.shape)
-                group.spans.append(Span(var, start, stop, var.data, var.grad))
+                group.spans.append(Span(name, var, start, stop, var.data, var.grad))
                 offset = stop
             groups.append(group)
         return groups
@@ -148,7 +149,7 @@ class Optimizer:
             for span in group.spans:
                 if not span.intact():
                     raise OptimizerError(
-                        f"Variable {span.var.name!r} was rebound after setupOn; call setupOn again"
+                        f"Variable {span.name!r} was rebound after setupOn; call setupOn again"
                     )
 
     def zeroGradParams(self):
@@ -164,6 +165,25 @@ class Optimizer:
             for scale, start, stop in group.runs():
                 param, grad, state = group.arrays(start, stop)
                 self.updateVar(param, grad, state, self.learnRate * scale)
+
+    def getAttrDict(self):
+        """The hyperparameters, by name (subclasses add theirs)."""
+        return {"learnRate": self.learnRate}
+
+    def getStateTable(self):
+        """Every state array, per Variable: ``{"<var name>.<state name>": array}`` shaped like the Variable.
+
+        In global state these are views into the flat buffers, so writing them restores the state; the
+        table is the same whichever mode the optimizer runs in.
+        """
+        self._checkReady("getStateTable")
+        table = {}
+        for group in self.groups:
+            for span in group.spans:
+                for key, array in group.state.items():
+                    flat = array.reshape(-1)[span.start:span.stop]
+                    table[f"{span.name}.{key}"] = flat.reshape(span.var.data.shape)
+        return table
 
     def setupState(self, param):
         """The state arrays of the rule, each shaped like ``param`` (none by default)."""
