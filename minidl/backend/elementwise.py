@@ -2,7 +2,11 @@
 
     kernel = Elementwise("minidl_axpy", inParams="T x, float32 a", outParams="T y",
                          operation="y += a * x", reference=axpyNumpy)
-    kernel(x, a, y)     # cupy arrays -> the memoized cupy.ElementwiseKernel; numpy arrays -> axpyNumpy
+    kernel(x, a, y)     # cupy arrays -> the memoized cupy.ElementwiseKernel; numpy arrays -> the CPU path
+
+On NumPy arrays the CPU path is the operation's CUDA text compiled for the host (``hostkernel``) or the
+NumPy reference, as ``MINIDL_CPU_KERNELS`` chooses; ``callNumpy`` and ``callCompiled`` run one of them
+whatever it says. Every kernel made is listed in ``registry``, so tests can reach each one.
 
 Parameters follow CuPy's rules: ``[raw] type name``, where type is a NumPy dtype name (``float32``,
 ``int32``, ...) or a placeholder (``T``) bound from the dtypes of the arrays passed for it. Non-raw arrays
@@ -18,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy
 
+from minidl.backend import hostkernel, kernelsource
 from minidl.backend.device import cupy, isDeviceArray
 from minidl.errors import BackendError
 
@@ -63,6 +68,9 @@ def _isArray(value):
     return isinstance(value, numpy.ndarray) or isDeviceArray(value)
 
 
+registry = []  # every Elementwise made, in the order they were made
+
+
 class Elementwise:
     """An elementwise operation with a CUDA text (run by CuPy) and a NumPy reference (run on the CPU)."""
 
@@ -79,7 +87,11 @@ class Elementwise:
         names = [param.name for param in self.params]
         if len(set(names)) != len(names):
             raise BackendError(f"kernel {name} declares a parameter name twice: {names}")
+        if "i" in names:
+            raise BackendError(f"kernel {name} cannot name a parameter 'i': the operation's index is i")
         self._cupyKernel = None
+        self._hostFunctions = {}
+        registry.append(self)
 
     def __repr__(self):
         return f"Elementwise({self.name!r})"
@@ -88,8 +100,48 @@ class Elementwise:
         args, onDevice = self.checkArgs(args)
         if onDevice:
             self.cupyKernel()(*args)
+        elif hostkernel.cpuKernels() == "compiled":
+            self._runCompiled(args)
         else:
             self.reference(*args)
+        return self._outputs(args)
+
+    def callNumpy(self, *args):
+        """Run the NumPy reference on NumPy arrays, whatever MINIDL_CPU_KERNELS says."""
+        args = self._checkHost(args)
+        self.reference(*args)
+        return self._outputs(args)
+
+    def callCompiled(self, *args):
+        """Run the host-compiled CUDA text on NumPy arrays, whatever MINIDL_CPU_KERNELS says."""
+        args = self._checkHost(args)
+        self._runCompiled(args)
+        return self._outputs(args)
+
+    def hostFunction(self, types, ndims):
+        """Compile (or take from the disk cache) the host path for one binding: ``types`` maps placeholders
+        to dtypes, ``ndims`` gives per parameter None (scalar), its ndim (raw array) or 1 (non-raw array)."""
+        return hostkernel.HostFunction(kernelsource.hostSource(self, types, ndims), self.name)
+
+    def _runCompiled(self, args):
+        """Run the host function of these arguments' binding (compiled on its first use)."""
+        pairs = list(zip(self.params, args))
+        ndims = [(arg.ndim if param.raw else 1) if isinstance(arg, numpy.ndarray) else None for param, arg in pairs]
+        key = tuple(zip((arg.dtype for arg in args), ndims))
+        function = self._hostFunctions.get(key)
+        if function is None:
+            types = {param.typeName: arg.dtype for param, arg in pairs if param.dtype is None}
+            function = self._hostFunctions[key] = self.hostFunction(types, ndims)
+        size = next(arg.size for (param, arg), ndim in zip(pairs, ndims) if ndim is not None and not param.raw)
+        function(size, args, [arg.shape for param, arg in pairs if param.raw])
+
+    def _checkHost(self, args):
+        args, onDevice = self.checkArgs(args)
+        if onDevice:
+            raise BackendError(f"{self.name}: the CPU paths take NumPy arrays, got CuPy arrays")
+        return args
+
+    def _outputs(self, args):
         outputs = tuple(arg for arg, param in zip(args, self.params) if param.isOutput)
         return outputs[0] if len(outputs) == 1 else outputs
 
@@ -154,6 +206,8 @@ class Elementwise:
 
     def _checkShapes(self, arrays):
         shapes = {arg.shape for param, arg in arrays if not param.raw}
+        if not shapes:
+            raise BackendError(f"{self.name}: no non-raw array was passed, so the loop's size is undecided")
         if len(shapes) > 1:
             where = ", ".join(f"{param.name} {arg.shape}" for param, arg in arrays if not param.raw)
             raise BackendError(f"{self.name}: elementwise arrays must have one shape, got {where}")

@@ -1,0 +1,115 @@
+"""The host path of Elementwise kernels: their CUDA text, made C++ by ``kernelsource``, compiled by the system
+C++ compiler (``$CXX``, else ``c++``) with OpenMP and -O3, loaded with ctypes.
+
+Libraries are cached on disk, under ``$MINIDL_CACHE_DIR`` (default ``~/.cache/minidl``), named by a hash of
+the source, the compiler and its flags: a kernel compiles once per machine, not once per process.
+
+``MINIDL_CPU_KERNELS=numpy|compiled`` chooses what runs an Elementwise kernel on NumPy arrays: its NumPy
+reference, or this path (the default, which falls back to NumPy with one logged warning when no compiler
+is found).
+"""
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy
+
+from minidl.errors import BackendError
+
+FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-fopenmp", "-fno-math-errno", "-fPIC", "-shared")
+CPU_KERNELS = ("numpy", "compiled")
+
+log = logging.getLogger("minidl")
+
+
+def findCompiler():
+    """The path of the C++ compiler ($CXX, else c++), or None when there is none."""
+    return shutil.which(os.environ.get("CXX") or "c++")
+
+
+def chooseCpuKernels(setting, compiler):
+    """"numpy" or "compiled" from MINIDL_CPU_KERNELS's value and the compiler found (None: none)."""
+    setting = setting.strip().lower()
+    if setting not in ("", *CPU_KERNELS):
+        raise BackendError(f"MINIDL_CPU_KERNELS must be 'numpy' or 'compiled', got {setting!r}")
+    if setting == "numpy":
+        return "numpy"
+    if compiler is None:
+        reason = f"no C++ compiler ({os.environ.get('CXX') or 'c++'}) is on the PATH"
+        if setting == "compiled":
+            raise BackendError(f"MINIDL_CPU_KERNELS=compiled, but {reason}")
+        log.warning("minidl: %s; CPU kernels run their NumPy references instead", reason)
+        return "numpy"
+    return "compiled"
+
+
+@functools.cache
+def cpuKernels():
+    """What runs Elementwise kernels on NumPy arrays in this process: "numpy" or "compiled" (read once)."""
+    return chooseCpuKernels(os.environ.get("MINIDL_CPU_KERNELS", ""), findCompiler())
+
+
+def cacheDir():
+    return Path(os.environ.get("MINIDL_CACHE_DIR") or Path.home() / ".cache" / "minidl") / "hostkernels"
+
+
+@functools.cache
+def _compilerIdentity(compiler):
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
+    return f"{compiler}\n{version}\n{' '.join(FLAGS)}"
+
+
+def numbered(source):
+    return "".join(f"{number:5d}  {line}\n" for number, line in enumerate(source.splitlines(), 1))
+
+
+def compileLibrary(source, name):
+    """The path of the shared library built from ``source`` (built now unless the cache holds it)."""
+    compiler = findCompiler()
+    if compiler is None:
+        raise BackendError(f"{name}: no C++ compiler ({os.environ.get('CXX') or 'c++'}) is on the PATH")
+    digest = hashlib.sha256(f"{_compilerIdentity(compiler)}\n{source}".encode()).hexdigest()[:24]
+    library = cacheDir() / f"{name}-{digest}.so"
+    if library.exists():
+        return library
+    library.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=library.parent) as work:
+        sourceFile, built = Path(work) / f"{name}.cpp", Path(work) / library.name
+        sourceFile.write_text(source)
+        command = [compiler, *FLAGS, str(sourceFile), "-o", str(built)]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BackendError(
+                f"{name}: the C++ compiler rejected the kernel's host source (line numbers below are the "
+                f"source's)\n$ {' '.join(command)}\n{result.stderr}\nsource:\n{numbered(source)}"
+            )
+        os.replace(built, library)  # atomic: a process beside this one sees the whole library or none
+    return library
+
+
+class HostFunction:
+    """A compiled kernel: ``function(size, args, rawShapes)`` runs it over ``size`` elements."""
+
+    def __init__(self, source, name):
+        self.source = source
+        self.library = ctypes.CDLL(str(compileLibrary(source, name)))
+        self.function = getattr(self.library, name)
+        self.function.argtypes = [ctypes.c_ssize_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
+        self.function.restype = None
+
+    def __call__(self, size, args, rawShapes):
+        """``args``: NumPy arrays and NumPy scalars in parameter order; ``rawShapes``: the raw arrays' shapes."""
+        scalars = {k: ctypes.create_string_buffer(arg.tobytes()) for k, arg in enumerate(args)
+                   if isinstance(arg, numpy.generic)}
+        pointers = (ctypes.c_void_p * len(args))(
+            *(ctypes.addressof(scalars[k]) if k in scalars else arg.ctypes.data for k, arg in enumerate(args))
+        )
+        sides = [side for shape in rawShapes for side in shape]
+        self.function(size, pointers, (ctypes.c_ssize_t * len(sides))(*sides) if sides else None)

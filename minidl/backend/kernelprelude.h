@@ -1,0 +1,97 @@
+// What the CUDA text of an Elementwise kernel may assume, as cupy.ElementwiseKernel provides it: CArray (raw
+// arguments), CIndexer (_ind), float16 and the CUDA_FOR-style loop's types. nvcc reads it for the device check;
+// g++ reads it for the host path, where it also supplies the CUDA device vocabulary the host lacks.
+#include <math.h>
+#include <stddef.h>
+
+#ifdef __CUDACC__
+#include <cuda_fp16.h>
+typedef __half minidl_half;
+#else
+typedef _Float16 minidl_half;
+#define __device__
+#define __host__
+#define __forceinline__ inline __attribute__((always_inline))
+
+template <typename T> inline T min(T a, T b) { return b < a ? b : a; }
+template <typename T> inline T max(T a, T b) { return a < b ? b : a; }
+inline float rsqrt(float x) { return 1.0f / sqrtf(x); }
+inline double rsqrt(double x) { return 1.0 / sqrt(x); }
+
+template <typename T> inline T atomicAdd(T* address, T value) {
+  T old;
+#pragma omp atomic capture
+  { old = *address; *address += value; }
+  return old;
+}
+#endif
+
+// C-contiguous array of ndim dimensions: a[flat index], a[{i, j, ...}] (an index per dimension), size(), shape().
+template <typename T, int ndim> class CArray {
+  T* data_;
+  ptrdiff_t size_;
+  ptrdiff_t shape_[ndim];
+
+ public:
+  __host__ __device__ CArray(void* data, const ptrdiff_t* shape) : data_(static_cast<T*>(data)), size_(1) {
+    for (int dim = 0; dim < ndim; ++dim) {
+      shape_[dim] = shape[dim];
+      size_ *= shape[dim];
+    }
+  }
+  __device__ ptrdiff_t size() const { return size_; }
+  __device__ const ptrdiff_t* shape() const { return shape_; }
+  __device__ T& operator[](ptrdiff_t i) { return data_[i]; }
+  __device__ const T& operator[](ptrdiff_t i) const { return data_[i]; }
+  template <typename Int> __device__ T& operator[](const Int (&index)[ndim]) { return data_[flat(index)]; }
+  template <typename Int> __device__ const T& operator[](const Int (&index)[ndim]) const {
+    return data_[flat(index)];
+  }
+
+ private:
+  template <typename Int> __device__ ptrdiff_t flat(const Int (&index)[ndim]) const {
+    ptrdiff_t at = 0;
+    for (int dim = 0; dim < ndim; ++dim) at = at * shape_[dim] + index[dim];
+    return at;
+  }
+};
+
+// The loop's position over the (flattened) elementwise arrays: _ind.size(), _ind.get() after _ind.set(i).
+class CIndexer {
+  ptrdiff_t size_;
+  ptrdiff_t index_[1];
+
+ public:
+  __host__ __device__ explicit CIndexer(ptrdiff_t size) : size_(size), index_{0} {}
+  __device__ ptrdiff_t size() const { return size_; }
+  __device__ void set(ptrdiff_t i) { index_[0] = i; }
+  __device__ const ptrdiff_t (&get() const)[1] { return index_; }
+};
+
+// CuPy's float16: half storage, arithmetic in float (through the implicit conversion), rounded on assignment.
+class float16 {
+  minidl_half data_;
+
+ public:
+  __device__ float16() {}
+  __device__ float16(float v) : data_(v) {}
+  explicit __device__ float16(bool v) : data_(float(v)) {}
+  explicit __device__ float16(double v) : data_(v) {}
+  explicit __device__ float16(int v) : data_(v) {}
+  explicit __device__ float16(unsigned int v) : data_(v) {}
+  explicit __device__ float16(long long v) : data_(v) {}
+  explicit __device__ float16(unsigned long long v) : data_(v) {}
+  __device__ operator float() const { return float(data_); }
+
+  float16& operator=(const float16&) = default;
+  template <typename T> __device__ float16& operator=(const T& rhs) { return *this = static_cast<float16>(rhs); }
+  template <typename T> __device__ float16& operator+=(const T& rhs) { return *this = *this + rhs; }
+  template <typename T> __device__ float16& operator-=(const T& rhs) { return *this = *this - rhs; }
+  template <typename T> __device__ float16& operator*=(const T& rhs) { return *this = *this * rhs; }
+  template <typename T> __device__ float16& operator/=(const T& rhs) { return *this = *this / rhs; }
+};
+
+__device__ inline float16 min(float16 x, float16 y) { return float16(fminf(float(x), float(y))); }
+__device__ inline float16 max(float16 x, float16 y) { return float16(fmaxf(float(x), float(y))); }
+__device__ inline float16 fmin(float16 x, float16 y) { return float16(fminf(float(x), float(y))); }
+__device__ inline float16 fmax(float16 x, float16 y) { return float16(fmaxf(float(x), float(y))); }

@@ -1,0 +1,124 @@
+"""The C++ text of an Elementwise kernel, made from its own inParams, outParams, operation and preamble by
+``cupy.ElementwiseKernel``'s rules, for the host (g++ with OpenMP) or for the device (nvcc).
+
+For one binding of the type placeholders to dtypes, both texts read (after ``kernelprelude.h``):
+
+    typedef float T;                               one typedef per placeholder, from the arguments' dtypes
+    <preamble>
+    extern "C" ... name(...) {
+      loop over i in [0, n):                       i is the element index (ptrdiff_t)
+        _ind.set(i);
+        const T &x = _raw_x[_ind.get()];          non-raw input: its i-th element, read-only
+        T &y = _raw_y[_ind.get()];                non-raw output: its i-th element, by reference
+        <operation>;
+    }
+
+Scalars are const values of their type; raw arrays are CArrays named as declared, indexed by the operation
+(``a[k]`` flat, ``a[{j, k}]`` per dimension, ``a.size()``); non-raw arrays are seen flattened, as CuPy sees
+C-contiguous arrays. The device text is CuPy's own template: a grid-stride loop whose arguments are the
+kernel's parameters. The host text runs the same body in an OpenMP loop; its arguments arrive as
+``(n, void* const* args, const ptrdiff_t* rawShapes)``: one pointer per parameter (to the data of an array,
+to the value of a scalar) and the shapes of the raw arrays, one after the other.
+"""
+
+from pathlib import Path
+
+import numpy
+
+from minidl.errors import BackendError
+
+PRELUDE = (Path(__file__).parent / "kernelprelude.h").read_text()
+
+CTYPES = {
+    numpy.dtype(name): ctype
+    for name, ctype in (
+        ("bool", "bool"), ("int8", "signed char"), ("int16", "short"), ("int32", "int"), ("int64", "long long"),
+        ("uint8", "unsigned char"), ("uint16", "unsigned short"), ("uint32", "unsigned int"),
+        ("uint64", "unsigned long long"), ("float16", "float16"), ("float32", "float"), ("float64", "double"),
+    )
+}
+
+PARALLEL_FROM = 1 << 15  # elements; below this one thread does the loop, as thread start-up would cost more
+
+
+def cType(dtype):
+    dtype = numpy.dtype(dtype)
+    if dtype not in CTYPES:
+        raise BackendError(f"kernels have no C type for {dtype}: use bool, an integer or a float dtype")
+    return CTYPES[dtype]
+
+
+def _typeOf(param, types):
+    """The C type of a parameter under a binding of placeholders to dtypes."""
+    dtype = param.dtype if param.dtype is not None else types.get(param.typeName)
+    if dtype is None:
+        raise BackendError(f"type {param.typeName} of {param.name} is not bound (bound: {sorted(types)})")
+    return cType(dtype)
+
+
+def _header(kernel, types, target):
+    typedefs = "".join(f"typedef {cType(dtype)} {name};\n" for name, dtype in sorted(types.items()))
+    binding = ", ".join(f"{name}={numpy.dtype(dtype).name}" for name, dtype in sorted(types.items()))
+    return f"// {kernel.name} for the {target} ({binding or 'no placeholders'})\n{typedefs}{kernel.preamble}\n"
+
+
+def _body(kernel, ndims):
+    lines = ["_ind.set(i);"]
+    for param, ndim in zip(kernel.params, ndims):
+        if not param.raw and ndim is not None:
+            const = "" if param.isOutput else "const "
+            typeName = param.typeName if param.dtype is None else cType(param.dtype)
+            lines.append(f"{const}{typeName} &{param.name} = _raw_{param.name}[_ind.get()];")
+    lines.append(f"{kernel.operation};")
+    return "".join(f"    {line}\n" for line in lines)
+
+
+def hostSource(kernel, types, ndims):
+    """The C++ text of the host path. ``types``: placeholder -> dtype; ``ndims``: per parameter, None for a
+    scalar, the ndim of a raw array, 1 for a non-raw array (seen flattened)."""
+    unpack, shapeAt = [], 0
+    for index, (param, ndim) in enumerate(zip(kernel.params, ndims)):
+        ctype, const = _typeOf(param, types), "" if param.isOutput else "const "
+        if ndim is None:
+            unpack.append(f"const {ctype} {param.name} = *static_cast<const {ctype}*>(_args[{index}]);")
+        elif param.raw:
+            unpack.append(f"{const}CArray<{ctype}, {ndim}> {param.name}(_args[{index}], _rawShapes + {shapeAt});")
+            shapeAt += ndim
+        else:
+            unpack.append(f"{const}CArray<{ctype}, 1> _raw_{param.name}(_args[{index}], &_n);")
+    unpacked = "".join(f"  {line}\n" for line in unpack)
+    return (
+        f"{PRELUDE}\n{_header(kernel, types, 'host')}"
+        f'extern "C" void {kernel.name}(const ptrdiff_t _n, void* const* _args, const ptrdiff_t* _rawShapes) {{\n'
+        f"{unpacked}"
+        f"  CIndexer _ind(_n);\n"
+        f"#pragma omp parallel for firstprivate(_ind) schedule(static) if (_n >= {PARALLEL_FROM})\n"
+        f"  for (ptrdiff_t i = 0; i < _n; ++i) {{\n"
+        f"{_body(kernel, ndims)}"
+        f"  }}\n"
+        f"}}\n"
+    )
+
+
+def cudaSource(kernel, types, ndims, name=None):
+    """The CUDA text CuPy would compile for this binding, as a function called ``name`` (default: the
+    kernel's), without the prelude: nvcc reads PRELUDE followed by one or more of these."""
+    params = []
+    for param, ndim in zip(kernel.params, ndims):
+        ctype, const = _typeOf(param, types), "" if param.isOutput else "const "
+        if ndim is None:
+            params.append(f"const {ctype} {param.name}")
+        elif param.raw:
+            params.append(f"{const}CArray<{ctype}, {ndim}> {param.name}")
+        else:
+            params.append(f"{const}CArray<{ctype}, 1> _raw_{param.name}")
+    params.append("CIndexer _ind")
+    return (
+        f"{_header(kernel, types, 'device')}"
+        f'extern "C" __global__ void {name or kernel.name}({", ".join(params)}) {{\n'
+        f"  for (ptrdiff_t i = static_cast<ptrdiff_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < _ind.size();\n"
+        f"       i += static_cast<ptrdiff_t>(blockDim.x) * gridDim.x) {{\n"
+        f"{_body(kernel, ndims)}"
+        f"  }}\n"
+        f"}}\n"
+    )
