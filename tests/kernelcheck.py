@@ -1,15 +1,20 @@
 """Checks an Elementwise kernel on every path against a float64 oracle.
 
-The CPU path (NumPy reference) is compared with the oracle, and every other path of the same kernel
-(CuPy on a GPU) with the CPU path, at the same tolerances.
+The CPU path (the NumPy reference, whatever MINIDL_CPU_KERNELS says) is compared with the oracle, and every
+other path of the same kernel with the CPU path, at the same tolerances: the kernel's CUDA text compiled for
+the host, always (so CI runs every CUDA text without a GPU), and CuPy on a GPU.
 """
 
+import importlib
+import pkgutil
+
 import numpy
-import pytest
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import minidl
 from minidl import backend
+from minidl.backend.elementwise import registry
 
 TOLERANCES = {  # dtype -> (rtol, atol)
     numpy.dtype(numpy.float16): (2e-2, 2e-3),
@@ -24,14 +29,29 @@ def _runOnGpu(kernel, args):
     return [backend.toHost(arg) if isinstance(arg, backend.xp.ndarray) else arg for arg in deviceArgs]
 
 
-OTHER_PATHS = {"cupy": _runOnGpu} if backend.isGpu else {}
+def _runCompiled(kernel, args):
+    kernel.callCompiled(*args)
+    return args
+
+
+OTHER_PATHS = {"host": _runCompiled, **({"cupy": _runOnGpu} if backend.isGpu else {})}
 
 
 def otherPathParams():
-    """pytest params for the non-NumPy paths of a kernel, or one skipped param saying why there is none."""
-    if not OTHER_PATHS:
-        return [pytest.param(None, marks=pytest.mark.skip(reason="no CUDA device: only the NumPy path runs here"))]
+    """pytest params for the non-NumPy paths of a kernel."""
     return list(OTHER_PATHS)
+
+
+def packageKernels():
+    """Every Elementwise kernel minidl defines, after importing all its modules (but those needing an optional
+    dependency that is not installed: their kernels cannot run here)."""
+    for module in pkgutil.walk_packages(minidl.__path__, "minidl."):
+        try:
+            importlib.import_module(module.name)
+        except ModuleNotFoundError as error:
+            if error.name.split(".")[0] == "minidl":
+                raise
+    return [kernel for kernel in registry if kernel.reference.__module__.startswith("minidl.")]
 
 
 def outputsOf(kernel, args):
@@ -39,9 +59,9 @@ def outputsOf(kernel, args):
 
 
 def runCpu(kernel, args):
-    """Run the NumPy path on copies of args; return the outputs."""
+    """Run the NumPy reference on copies of args; return the outputs."""
     args = [arg.copy() if isinstance(arg, numpy.ndarray) else arg for arg in args]
-    kernel(*args)
+    kernel.callNumpy(*args)
     return outputsOf(kernel, args)
 
 

@@ -1,0 +1,160 @@
+"""The host path follows cupy.ElementwiseKernel's rules, reports compiler errors against the generated
+source, caches what it builds, and MINIDL_CPU_KERNELS chooses it or the NumPy reference.
+
+Kernels here are made inside the tests, so the registry-wide checks (which take minidl's own kernels only)
+never see them; their expected values are known answers written in the tests."""
+
+import logging
+import re
+import subprocess
+
+import numpy
+import pytest
+
+from minidl import BackendError
+from minidl.backend import Elementwise, hostkernel
+
+
+def kernel(inParams, outParams, operation, preamble="", reference=None):
+    return Elementwise("test_kernel", inParams, outParams, operation, reference or _noReference, preamble=preamble)
+
+
+def _noReference(*args):
+    raise AssertionError("these tests run the host path only")
+
+
+def test_placeholders_are_bound_to_the_arguments_dtypes():
+    halve = kernel("T x", "T y", "y = x / (T)2")
+    ints = numpy.array([5, -3], numpy.int32)
+    numpy.testing.assert_array_equal(halve.callCompiled(ints, numpy.empty_like(ints)), [2, -1])  # C division
+    floats = numpy.array([5, -3], numpy.float64)
+    numpy.testing.assert_array_equal(halve.callCompiled(floats, numpy.empty_like(floats)), [2.5, -1.5])
+
+
+def test_outputs_are_elements_by_reference_and_scalars_values():
+    axpy = kernel("T x, float32 a", "T y", "y += a * x")
+    x, y = numpy.array([1.0, 2.0, 3.0]), numpy.array([10.0, 20.0, 30.0])
+    axpy.callCompiled(x, 0.5, y)
+    axpy.callCompiled(x, 0.5, y)
+    numpy.testing.assert_array_equal(y, [11.0, 22.0, 33.0])
+
+
+def test_an_output_may_be_an_input_too():
+    double = kernel("T x", "T y", "y = x * (T)2")
+    x = numpy.array([1.0, -2.0])
+    double.callCompiled(x, x)
+    numpy.testing.assert_array_equal(x, [2.0, -4.0])
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (100_003,)])  # the larger runs on all OpenMP threads
+def test_i_is_the_flat_index_over_every_element(shape):
+    index = kernel("T x", "T y", "y = x + i")
+    x = numpy.zeros(shape)
+    numpy.testing.assert_array_equal(index.callCompiled(x, numpy.empty_like(x)).ravel(), numpy.arange(x.size))
+
+
+def test_raw_arrays_are_indexed_by_the_operation():
+    gather = kernel("raw T table, raw T grid, int32 cols", "T y",
+                    "y = table[i % table.size()] + grid[{i / cols, i % cols}] * (T)grid.shape()[0]")
+    table, grid = numpy.array([1.0, 2.0]), numpy.arange(6.0).reshape(2, 3)
+    y = gather.callCompiled(table, grid, 3, numpy.empty(6))
+    numpy.testing.assert_array_equal(y, [1 + 0, 2 + 2, 1 + 4, 2 + 6, 1 + 8, 2 + 10])
+
+
+def test_the_preamble_comes_before_the_operation_with_the_typedefs():
+    twice = kernel("T x", "T y", "y = twice(x)", preamble="__device__ T twice(T v) { return v + v; }")
+    x = numpy.array([1.5, -4.0], numpy.float32)
+    numpy.testing.assert_array_equal(twice.callCompiled(x, numpy.empty_like(x)), [3.0, -8.0])
+
+
+def test_float16_computes_in_float_and_rounds_on_assignment_as_cupy_does():
+    scale = kernel("T x", "T y", "y = x * (T)3 / (T)3")  # x * 3 overflows half, not float
+    x = numpy.array([60000.0, -1.0], numpy.float16)
+    numpy.testing.assert_array_equal(scale.callCompiled(x, numpy.empty_like(x)), [60000.0, -1.0])
+
+
+def test_bad_arguments_raise_before_anything_changes():
+    axpy = kernel("T x, float32 a", "T y", "y += a * x")
+    y = numpy.ones(3)
+    with pytest.raises(BackendError, match="mixed dtypes for type T"):
+        axpy.callCompiled(numpy.ones(3, numpy.float32), 1.0, y)
+    numpy.testing.assert_array_equal(y, 1.0)
+
+
+@pytest.mark.parametrize("operation, complaint", [
+    ("y = x + undefinedName", "undefinedName"),
+    ("a = 1; y = x", "read-only"),      # scalars are const values
+    ("x = 1; y = x", "read-only"),      # non-raw inputs are const references
+])
+def test_compiler_errors_show_the_generated_source_with_its_line_numbers(operation, complaint):
+    broken = kernel("T x, float32 a", "T y", operation)
+    with pytest.raises(BackendError, match="C\\+\\+ compiler rejected") as raised:
+        broken.callCompiled(numpy.ones(2), 1.0, numpy.ones(2))
+    message = str(raised.value)
+    errorLine = re.search(r"\.cpp:(\d+):\d+: error: (.*)", message)
+    assert errorLine and complaint in errorLine.group(2), message
+    listed = re.search(rf"^\s*{errorLine.group(1)}  (.*)$", message, re.MULTILINE)
+    assert listed and operation in listed.group(1), message
+
+
+def test_a_parameter_named_i_or_a_loop_without_size_is_refused():
+    with pytest.raises(BackendError, match="cannot name a parameter 'i'"):
+        kernel("T i", "T y", "y = i")
+    with pytest.raises(BackendError, match="loop's size is undecided"):
+        kernel("raw T x", "raw T y", "y[i] = x[i]").callCompiled(numpy.ones(2), numpy.ones(2))
+
+
+def test_libraries_are_cached_on_disk_by_source_and_compiler(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDL_CACHE_DIR", str(tmp_path))
+    source = 'extern "C" int answer() { return 42; }\n'
+    first = hostkernel.compileLibrary(source, "answer")
+    assert first.parent == tmp_path / "hostkernels" and first.exists()
+
+    def noCompiler(*args, **kwargs):
+        raise AssertionError("the cache should have answered")
+
+    monkeypatch.setattr(subprocess, "run", noCompiler)
+    assert hostkernel.compileLibrary(source, "answer") == first
+    monkeypatch.undo()
+    monkeypatch.setenv("MINIDL_CACHE_DIR", str(tmp_path))
+    assert hostkernel.compileLibrary(source.replace("42", "43"), "answer") != first
+    monkeypatch.setattr(hostkernel, "_compilerIdentity", lambda compiler: "another compiler")
+    assert hostkernel.compileLibrary(source, "answer") != first
+
+
+def test_minidl_cpu_kernels_chooses_the_path(caplog):
+    assert hostkernel.chooseCpuKernels("numpy", "/usr/bin/c++") == "numpy"
+    assert hostkernel.chooseCpuKernels("compiled", "/usr/bin/c++") == "compiled"
+    assert hostkernel.chooseCpuKernels("", "/usr/bin/c++") == "compiled"
+    with pytest.raises(BackendError, match="'numpy' or 'compiled', got 'fast'"):
+        hostkernel.chooseCpuKernels("fast", "/usr/bin/c++")
+    with pytest.raises(BackendError, match="MINIDL_CPU_KERNELS=compiled, but no C\\+\\+ compiler"):
+        hostkernel.chooseCpuKernels("compiled", None)
+    with caplog.at_level(logging.WARNING, logger="minidl"):
+        assert hostkernel.chooseCpuKernels("", None) == "numpy"
+    assert [record.levelname for record in caplog.records] == ["WARNING"]
+    assert "NumPy references" in caplog.records[0].getMessage()
+
+
+def test_without_a_compiler_one_warning_and_numpy_for_the_process(monkeypatch, caplog):
+    monkeypatch.delenv("MINIDL_CPU_KERNELS", raising=False)
+    monkeypatch.setattr(hostkernel, "findCompiler", lambda: None)
+    hostkernel.cpuKernels.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="minidl"):
+            assert [hostkernel.cpuKernels() for _ in range(3)] == ["numpy"] * 3
+        assert len(caplog.records) == 1
+    finally:
+        hostkernel.cpuKernels.cache_clear()
+
+
+@pytest.mark.parametrize("path, added", [("compiled", 2.0), ("numpy", 1.0)])
+def test_calls_on_numpy_arrays_take_the_chosen_path(monkeypatch, path, added):
+    def addOne(x, y):
+        numpy.add(x, 1.0, out=y)
+
+    differing = kernel("T x", "T y", "y = x + (T)2", reference=addOne)  # the paths disagree on purpose
+    monkeypatch.setattr(hostkernel, "cpuKernels", lambda: path)
+    numpy.testing.assert_array_equal(differing(numpy.zeros(3), numpy.empty(3)), added)
+    assert differing.callNumpy(numpy.zeros(1), numpy.empty(1))[0] == 1.0
+    assert differing.callCompiled(numpy.zeros(1), numpy.empty(1))[0] == 2.0
