@@ -26,7 +26,7 @@ def test_runs_the_reference_in_place_and_returns_the_output():
 def test_scalars_reach_the_reference_with_their_declared_dtype():
     seen = {}
     kernel = Elementwise("test_types", "T x, float32 a, T b", "T y", "y = x", lambda x, a, b, y: seen.update(a=a, b=b))
-    kernel(numpy.ones(2), 1, 2, numpy.ones(2))
+    kernel.callNumpy(numpy.ones(2), 1, 2, numpy.ones(2))
     assert type(seen["a"]) is numpy.float32 and type(seen["b"]) is numpy.float64
 
 
