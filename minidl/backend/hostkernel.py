@@ -2,7 +2,9 @@
 C++ compiler (``$CXX``, else ``c++``) with OpenMP and -O3, loaded with ctypes.
 
 Libraries are cached on disk, under ``$MINIDL_CACHE_DIR`` (default ``~/.cache/minidl``), named by a hash of
-the source, the compiler and its flags: a kernel compiles once per machine, not once per process.
+the source, the compiler, its flags and what -march=native means here (the compiler's predefined macros,
+which name the CPU's instruction sets): a kernel compiles once per machine, not once per process. Native
+code matters: div and sqrt make AdaGrad compute-bound in SSE2 on one core, memory-bound in AVX2.
 
 ``MINIDL_CPU_KERNELS=numpy|compiled`` chooses what runs an Elementwise kernel on NumPy arrays: its NumPy
 reference, or this path (the default, which falls back to NumPy with one logged warning when no compiler
@@ -23,7 +25,7 @@ import numpy
 
 from minidl.errors import BackendError
 
-FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-fopenmp", "-fno-math-errno", "-fPIC", "-shared")
+FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fPIC", "-shared")
 CPU_KERNELS = ("numpy", "compiled")
 
 log = logging.getLogger("minidl")
@@ -62,8 +64,12 @@ def cacheDir():
 
 @functools.cache
 def _compilerIdentity(compiler):
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=True).stdout
-    return f"{compiler}\n{version}\n{' '.join(FLAGS)}"
+    """The compiler's path, version, flags and predefined macros under -march=native."""
+    def run(*args):
+        return subprocess.run([compiler, *args], capture_output=True, text=True, check=True).stdout
+
+    macros = run("-march=native", "-dM", "-E", "-x", "c++", os.devnull)
+    return f"{compiler}\n{run('--version')}\n{' '.join(FLAGS)}\n{macros}"
 
 
 def numbered(source):
