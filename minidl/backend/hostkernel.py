@@ -66,13 +66,17 @@ def cacheDir():
 def _compilerIdentity(compiler):
     """The compiler's path, version, flags and predefined macros under -march=native."""
     def run(*args):
-        return subprocess.run([compiler, *args], capture_output=True, text=True, check=True).stdout
+        result = subprocess.run([compiler, *args], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BackendError(f"the C++ compiler failed: $ {compiler} {' '.join(args)}\n{result.stderr}")
+        return result.stdout
 
     macros = run("-march=native", "-dM", "-E", "-x", "c++", os.devnull)
     return f"{compiler}\n{run('--version')}\n{' '.join(FLAGS)}\n{macros}"
 
 
 def numbered(source):
+    """The source with its line numbers, the ones compiler messages cite."""
     return "".join(f"{number:5d}  {line}\n" for number, line in enumerate(source.splitlines(), 1))
 
 
@@ -104,7 +108,6 @@ class HostFunction:
     """A compiled kernel: ``function(size, args, rawShapes)`` runs it over ``size`` elements."""
 
     def __init__(self, source, name):
-        self.source = source
         self.library = ctypes.CDLL(str(compileLibrary(source, name)))
         self.function = getattr(self.library, name)
         self.function.argtypes = [ctypes.c_ssize_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]

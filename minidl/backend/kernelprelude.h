@@ -6,9 +6,11 @@
 
 #ifdef __CUDACC__
 #include <cuda_fp16.h>
-typedef __half minidl_half;
+#define MINIDL_HALF __half
 #else
-typedef _Float16 minidl_half;
+#ifdef __FLT16_MAX__  // _Float16: g++ >= 12 and clang >= 15 on x86-64, and on ARM; float16 kernels need it
+#define MINIDL_HALF _Float16
+#endif
 #define __device__
 #define __host__
 #define __forceinline__ inline __attribute__((always_inline))
@@ -68,9 +70,10 @@ class CIndexer {
   __device__ const ptrdiff_t (&get() const)[1] { return index_; }
 };
 
+#ifdef MINIDL_HALF
 // CuPy's float16: half storage, arithmetic in float (through the implicit conversion), rounded on assignment.
 class float16 {
-  minidl_half data_;
+  MINIDL_HALF data_;
 
  public:
   __device__ float16() {}
@@ -95,3 +98,4 @@ __device__ inline float16 min(float16 x, float16 y) { return float16(fminf(float
 __device__ inline float16 max(float16 x, float16 y) { return float16(fmaxf(float(x), float(y))); }
 __device__ inline float16 fmin(float16 x, float16 y) { return float16(fminf(float(x), float(y))); }
 __device__ inline float16 fmax(float16 x, float16 y) { return float16(fmaxf(float(x), float(y))); }
+#endif

@@ -42,6 +42,7 @@ PARALLEL_FROM = 1 << 15  # elements; below this one thread does the loop, as thr
 
 
 def cType(dtype):
+    """The C type CuPy writes for a dtype."""
     dtype = numpy.dtype(dtype)
     if dtype not in CTYPES:
         raise BackendError(f"kernels have no C type for {dtype}: use bool, an integer or a float dtype")
