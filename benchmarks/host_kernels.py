@@ -1,0 +1,103 @@
+"""AdaGrad's step on the CPU: the NumPy reference against the kernel's CUDA text compiled for the host, and
+PyTorch's CPU Adagrad (foreach and fused) when torch is installed, in one run.
+
+    python -m benchmarks.host_kernels [--size 10000000]
+
+Memory-bound: a step reads param, grad and h and writes param and h, 20 bytes per float32 parameter, so
+GB/s is compared with the copy bandwidth measured in the same run, the best of NumPy's one-thread copy and
+an OpenMP copy on every core (the compiled path uses every core). A second table gives the cost of one
+call on a small array, where the compiled path pays for ctypes and the NumPy path for its ufunc calls.
+"""
+
+import argparse
+import os
+import subprocess
+
+import numpy
+
+from benchmarks.timing import machine, medianSeconds
+from minidl.backend import Elementwise, hostkernel
+from minidl.optim.adagrad import adagradKer
+
+BYTES_PER_PARAM = 20
+LEARN_RATE, EPSILON = 1e-3, 1e-8
+THREADS = os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0))
+
+copyKer = Elementwise("bench_copy", "T x", "T y", "y = x", lambda x, y: numpy.copyto(y, x))
+
+
+def copyBandwidths(size):
+    """GB/s of a float32 copy (bytes read + bytes written): NumPy's copyto and the compiled OpenMP copy."""
+    source, target = numpy.ones(size, numpy.float32), numpy.empty(size, numpy.float32)
+    return {
+        "numpy.copyto (1 thread)": 8 * size / medianSeconds(lambda: numpy.copyto(target, source)) / 1e9,
+        f"compiled copy ({THREADS} OpenMP threads)": 8 * size / medianSeconds(
+            lambda: copyKer.callCompiled(source, target)) / 1e9,
+    }
+
+
+def minidlRows(size, rng):
+    grad = rng.standard_normal(size, dtype=numpy.float32)
+    param, h = rng.standard_normal(size, dtype=numpy.float32), numpy.zeros(size, numpy.float32)
+    return {
+        "minidl NumPy reference (MINIDL_CPU_KERNELS=numpy)":
+            medianSeconds(lambda: adagradKer.callNumpy(grad, LEARN_RATE, EPSILON, param, h)),
+        "minidl compiled CUDA text (MINIDL_CPU_KERNELS=compiled)":
+            medianSeconds(lambda: adagradKer.callCompiled(grad, LEARN_RATE, EPSILON, param, h)),
+    }
+
+
+def torchRows(size, rng):
+    try:
+        import torch
+    except ImportError:
+        return {}
+    rows = {}
+    for option in ("foreach", "fused"):
+        param = torch.nn.Parameter(torch.from_numpy(rng.standard_normal(size, dtype=numpy.float32)))
+        param.grad = torch.from_numpy(rng.standard_normal(size, dtype=numpy.float32))
+        optimizer = torch.optim.Adagrad([param], lr=LEARN_RATE, eps=EPSILON, **{option: True})
+        rows[f"PyTorch {torch.__version__} Adagrad({option}=True), {torch.get_num_threads()} threads"] = (
+            medianSeconds(optimizer.step))
+    return rows
+
+
+def smallCallMicroseconds(size=1000):
+    grad, param, h = numpy.ones(size, numpy.float32), numpy.ones(size, numpy.float32), numpy.zeros(size, numpy.float32)
+    return {
+        "NumPy reference": medianSeconds(lambda: adagradKer.callNumpy(grad, LEARN_RATE, EPSILON, param, h), 200) * 1e6,
+        "compiled": medianSeconds(lambda: adagradKer.callCompiled(grad, LEARN_RATE, EPSILON, param, h), 200) * 1e6,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=10_000_000, help="float32 parameters")
+    args = parser.parse_args()
+
+    rng = numpy.random.default_rng(0)
+    copies = copyBandwidths(args.size)
+    bandwidth = max(copies.values())
+    rows = {**minidlRows(args.size, rng), **torchRows(args.size, rng)}
+    numpySeconds = next(iter(rows.values()))
+
+    compiler = subprocess.run([hostkernel.findCompiler(), "--version"], capture_output=True, text=True).stdout
+    print(f"# {machine()}; {compiler.splitlines()[0]} {' '.join(hostkernel.FLAGS[2:6])}; {THREADS} OpenMP threads")
+    print("# copy bandwidth: " + ", ".join(f"{name} {rate:.1f} GB/s" for name, rate in copies.items()))
+    print(f"\nAdaGrad step on the CPU, {args.size:,} float32 parameters ({BYTES_PER_PARAM} bytes/parameter)\n")
+    print("| path | ms/step | GB/s | of copy bandwidth | speed-up over NumPy |")
+    print("|---|---:|---:|---:|---:|")
+    for name, seconds in rows.items():
+        rate = BYTES_PER_PARAM * args.size / seconds / 1e9
+        print(f"| {name} | {seconds * 1e3:.2f} | {rate:.1f} | {rate / bandwidth:.0%} | {numpySeconds / seconds:.2f}x |")
+
+    small = smallCallMicroseconds()
+    print("\nOne AdaGrad call on 1,000 float32 parameters (the cost of a launch)\n")
+    print("| path | µs/call |")
+    print("|---|---:|")
+    for name, microseconds in small.items():
+        print(f"| {name} | {microseconds:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
