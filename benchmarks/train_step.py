@@ -3,20 +3,19 @@
 Rows: minidl's step written out (forward, cost, zeroGradParams, backward, update on device batches),
 minidl's Trainer.trainFromHost over the digits training set (shuffling and host-to-device copies
 included), and the same network in PyTorch (nn.Sequential, CrossEntropyLoss, optim.Adagrad) when torch is
-importable, on the same device kind. Implementations alternate within each repeat and the best repeat
+importable, on the same device kind. Implementations alternate within each repeat and the median repeat
 counts, so a shared machine disturbs the ratios less. Before timing, both frameworks train from the same
 weights for a few steps and must agree, so the rows time the same computation.
 
-    python benchmarks/train_step.py [--steps 200] [--repeats 5]
+    python -m benchmarks.train_step [--steps 200] [--repeats 7]
 """
 
 import argparse
-import os
-import platform
 import time
 
 import numpy
 
+from benchmarks.timing import machine
 from minidl import backend
 from minidl.cost import CrossEntropy
 from minidl.datasets import loadDigits
@@ -100,22 +99,14 @@ def checkSameComputation(torch, digits, device):
     return max(float(numpy.abs(a - (b.T if b.ndim == 2 else b)).max()) for a, b in zip(ours, theirs))
 
 
-def cpuName():
-    try:
-        with open("/proc/cpuinfo") as file:
-            return next(line.split(":", 1)[1].strip() for line in file if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
-def best(timings):
-    return min(timings) * 1000
+def milliseconds(timings):
+    return float(numpy.median(timings)) * 1000
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     digits = loadDigits()
     try:
@@ -154,17 +145,16 @@ def main():
             for row, timing in zip(rows.values(), timings):
                 row.append(timing)
 
-    threads = f"torch threads {torch.get_num_threads()}" if torch is not None else "torch not installed"
-    print(f"machine: {cpuName()}, {os.cpu_count()} cores, backend "
-          f"{backend.name} ({device}), numpy {numpy.__version__}, {threads}")
+    threads = f"PyTorch on {device}, {torch.get_num_threads()} threads" if torch is not None else "torch not installed"
+    print(f"machine: {machine()}; {threads}")
     if torch is not None:
         print(f"check: after 5 steps from the same weights, minidl and PyTorch differ by at most {difference:.1e}")
-    print(f"digits MLP 64-256-256-10, batch {BATCH}, AdaGrad; best of {args.repeats} repeats\n")
-    reference = best(rows["minidl, step loop"])
+    print(f"digits MLP 64-256-256-10, batch {BATCH}, AdaGrad; median of {args.repeats} repeats\n")
+    reference = milliseconds(rows["minidl, step loop"])
     print("| implementation | ms per step of 128 samples | time ratio to minidl's step loop |")
     print("| --- | ---: | ---: |")
     for label, timings in rows.items():
-        print(f"| {label} | {best(timings):.3f} | {best(timings) / reference:.2f} |")
+        print(f"| {label} | {milliseconds(timings):.3f} | {milliseconds(timings) / reference:.2f} |")
 
 
 if __name__ == "__main__":

@@ -90,9 +90,10 @@ def run(args, argv):
         checkpoint = loadCheckpoint(path, module, optimizer)
         history = (checkpoint.extra or {}).get("history", [])[:checkpoint.epoch]
         print(f"resumed from {path} after epoch {checkpoint.epoch}")
+    hyper = ", ".join(f"{key}={value:g}" for key, value in optimizer.getAttrDict().items())
     print(
         f"{args.model} on digits ({len(data.trainData)} train, {len(data.valData)} validation), "
-        f"{optimizer!r} learnRate {optimizer.learnRate:g}, batch {args.batch_size}, {backend.name}"
+        f"{optimizer!r}({hyper}), batch {args.batch_size}, {backend.name}"
     )
     for epoch in range(len(history) + 1, args.epochs + 1):
         start = time.perf_counter()

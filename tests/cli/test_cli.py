@@ -1,5 +1,6 @@
 """The minidl command end to end: the defaults learn the digits, --plot draws, --resume continues exactly."""
 
+import inspect
 import os
 import re
 import struct
@@ -64,8 +65,14 @@ def test_another_optimizer_learns_too(tmp_path, capsys):
 def test_every_exported_optimizer_is_offered_with_its_learning_rate():
     exported = {name.lower() for name in minidl.optim.__all__ if name not in ("Optimizer", "OptimizerError")}
     assert set(train.OPTIMIZERS) == exported
-    for name in exported:
-        assert train.makeOptimizer(name, 0.125).learnRate == 0.125
+    for name, cls in train.OPTIMIZERS.items():
+        parameters = inspect.signature(cls).parameters
+        rate = next((rate for rate in ("learnRate", "alpha") if rate in parameters), None)
+        if rate is None:
+            with pytest.raises(OptimizerError, match="has no learning rate"):
+                train.makeOptimizer(name, 0.125)
+        else:
+            assert getattr(train.makeOptimizer(name, 0.125), rate) == 0.125, name
 
 
 def test_an_optimizer_without_a_learning_rate_refuses_lr(monkeypatch):
