@@ -13,7 +13,6 @@ import time
 
 import minidl.optim
 from minidl import backend
-from minidl.backend.device import gpuProblem
 from minidl.cost import CrossEntropy
 from minidl.datasets import loadDigits
 from minidl.errors import BackendError, OptimizerError
@@ -52,8 +51,8 @@ def switchDevice(device, argv):
     wanted = DEVICES[device]
     if backend.name == wanted:
         return
-    if wanted == "cupy" and gpuProblem() is not None:
-        raise BackendError(f"--device gpu: {gpuProblem()}")
+    if wanted == "cupy" and backend.gpuProblem() is not None:
+        raise BackendError(f"--device gpu: {backend.gpuProblem()}")
     sys.stdout.flush()
     os.execve(sys.executable, [sys.executable, "-m", "minidl", *argv], {**os.environ, "MINIDL_BACKEND": wanted})
 
