@@ -43,9 +43,11 @@ def otherPathParams():
 
 
 def packageKernels():
-    """Every Elementwise kernel minidl defines, after importing all its modules (but those needing an optional
-    dependency that is not installed: their kernels cannot run here)."""
+    """Every Elementwise kernel minidl defines, after importing all its modules (but ``__main__``, a command,
+    and those needing an optional dependency that is not installed: their kernels cannot run here)."""
     for module in pkgutil.walk_packages(minidl.__path__, "minidl."):
+        if module.name.endswith(".__main__"):
+            continue
         try:
             importlib.import_module(module.name)
         except ModuleNotFoundError as error:

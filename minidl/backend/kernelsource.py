@@ -38,7 +38,7 @@ CTYPES = {
     )
 }
 
-PARALLEL_FROM = 1 << 15  # elements; below this one thread does the loop, as thread start-up would cost more
+PARALLEL_FROM = 1 << 18  # elements; below this, waking the OpenMP threads costs more than they save
 
 
 def cType(dtype):
