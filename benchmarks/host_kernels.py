@@ -5,8 +5,9 @@ PyTorch's CPU Adagrad (foreach and fused) when torch is installed, in one run.
 
 Memory-bound: a step reads param, grad and h and writes param and h, 20 bytes per float32 parameter, so
 GB/s is compared with the copy bandwidth measured in the same run, the best of NumPy's one-thread copy and
-an OpenMP copy on every core (the compiled path uses every core). A second table gives the cost of one
-call on a small array, where the compiled path pays for ctypes and the NumPy path for its ufunc calls.
+an OpenMP copy on every core (the compiled path uses every core). Two more tables: every activation's
+kernels on 1M values, where the compiled text leans on the vector math of libmvec, and the cost of one call
+on a small array, where the compiled path pays for ctypes and the NumPy path for its ufunc calls.
 """
 
 import argparse
@@ -17,6 +18,7 @@ import numpy
 
 from benchmarks.timing import machine, medianSeconds
 from minidl.backend import Elementwise, hostkernel
+from minidl.nn import activations
 from minidl.optim.adagrad import adagradKer
 
 BYTES_PER_PARAM = 20
@@ -62,6 +64,23 @@ def torchRows(size, rng):
     return rows
 
 
+def activationRows(size=1 << 20):
+    """(kernel name, NumPy ms, compiled ms) for every activation's forward and derivative kernel."""
+    rng = numpy.random.default_rng(0)
+    x, grad = rng.standard_normal(size, dtype=numpy.float32), rng.standard_normal(size, dtype=numpy.float32)
+    out = numpy.empty_like(x)
+    rows = []
+    for function in activations.ALL:
+        y = function.forward.callNumpy(x, *function.defaults, numpy.empty_like(x))
+        for kernel, args in ((function.forward, (x, *function.defaults, out)),
+                             (function.derivative, (grad, x if function.derivativeReads == "x" else y,
+                                                    *function.defaults, out))):
+            times = [medianSeconds(lambda call=call, args=args: call(*args)) * 1e3
+                     for call in (kernel.callNumpy, kernel.callCompiled)]
+            rows.append((kernel.name, *times))
+    return rows
+
+
 def smallCallMicroseconds(size=1000):
     grad, param, h = numpy.ones(size, numpy.float32), numpy.ones(size, numpy.float32), numpy.zeros(size, numpy.float32)
     return {
@@ -90,6 +109,12 @@ def main():
     for name, seconds in rows.items():
         rate = BYTES_PER_PARAM * args.size / seconds / 1e9
         print(f"| {name} | {seconds * 1e3:.2f} | {rate:.1f} | {rate / bandwidth:.0%} | {numpySeconds / seconds:.2f}x |")
+
+    print(f"\nActivation kernels on {1 << 20:,} float32 values\n")
+    print("| kernel | NumPy ms | compiled ms | speed-up |")
+    print("|---|---:|---:|---:|")
+    for name, numpyMs, compiledMs in activationRows():
+        print(f"| {name} | {numpyMs:.2f} | {compiledMs:.2f} | {numpyMs / compiledMs:.2f}x |")
 
     small = smallCallMicroseconds()
     print("\nOne AdaGrad call on 1,000 float32 parameters (the cost of a launch)\n")
