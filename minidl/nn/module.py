@@ -124,6 +124,11 @@ class Module:
         """An ordered dict from qualified name to Variable, each Variable once."""
         return dict(self.vars)
 
+    def getBufferTable(self):
+        """An ordered dict from qualified name to each array of state that is not trained (BatchNorm's running
+        statistics); the module updates them in place, so a checkpoint may write into them."""
+        return {}
+
     def numOfParams(self):
         return sum(int(var.data.size) for var in self.getVarTable().values())
 
