@@ -22,9 +22,10 @@ from minidl.nn.mul import Mul
 from minidl.nn.reshape import Reshape
 from minidl.nn.sequential import Sequential
 from minidl.nn.softmax import SoftMax
+from minidl.nn.split import Split
 
 __all__ = [
     "Activation", "Add", "AvgPool2D", "BatchNorm", "BatchNorm2D", "Concat", "Container", "Conv2D", "Dropout",
     "Embedder", "Flatten", "Graph", "Identity", "Linear", "MaxPool2D", "Module", "ModuleError", "Mul", "Node",
-    "Reshape", "Sequential", "SoftMax", "elu", "gelu", "leakyRelu", "relu", "sigmoid", "softPlus", "tanh",
+    "Reshape", "Sequential", "SoftMax", "Split", "elu", "gelu", "leakyRelu", "relu", "sigmoid", "softPlus", "tanh",
 ]
