@@ -31,7 +31,7 @@ def scaleShiftCases(draw):
     x = draw(arrays(dtype, shape))
     mean, scale, bias = (draw(arrays(dtype, (maps,))) for _ in range(3))
     invstd = draw(arrays(dtype, (maps,), 0.125, 3.0))
-    return dtype, [x, mean, invstd, scale, bias, maps, spatial, numpy.empty_like(x)]
+    return dtype, [x, mean, invstd, scale, bias, maps, spatial, numpy.full_like(x, numpy.nan)]
 
 
 def scaleShiftOracle(x, mean, invstd, scale, bias, maps, spatial, y):
@@ -44,7 +44,7 @@ def normGradCases(draw):
     grad, x = draw(arrays(dtype, shape)), draw(arrays(dtype, shape))
     mean, coef, meanGrad, meanGradXhat = (draw(arrays(dtype, (maps,))) for _ in range(4))
     invstd = draw(arrays(dtype, (maps,), 0.125, 3.0))
-    return dtype, [grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, numpy.empty_like(x)]
+    return dtype, [grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, numpy.full_like(x, numpy.nan)]
 
 
 def normGradOracle(grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, ingrad):
@@ -58,7 +58,7 @@ def dropoutCases(draw):
     x = draw(arrays(dtype, shape))
     uniform = draw(arrays(numpy.float32, shape, 0.0, 0.75))
     p = float(numpy.float32(draw(st.floats(0.0, 0.9))))
-    return dtype, [x, uniform, p, 1 / (1 - p), numpy.empty_like(x)]
+    return dtype, [x, uniform, p, 1 / (1 - p), numpy.full_like(x, numpy.nan)]
 
 
 def dropoutOracle(x, uniform, p, scale, y):
@@ -70,7 +70,7 @@ def softmaxGradCases(draw):
     dtype, (shape, maps, spatial) = draw(FLOAT_DTYPES), draw(mapShapes())
     grad, y = draw(arrays(dtype, shape)), draw(arrays(dtype, shape, 0.0, 1.0))
     dot = draw(arrays(dtype, shape[:1] + shape[2:]))
-    return dtype, [grad, y, dot, maps, spatial, numpy.empty_like(grad)]
+    return dtype, [grad, y, dot, maps, spatial, numpy.full_like(grad, numpy.nan)]
 
 
 def softmaxGradOracle(grad, y, dot, maps, spatial, ingrad):

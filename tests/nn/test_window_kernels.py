@@ -56,7 +56,7 @@ def im2colCases(draw):
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     padValue = draw(st.sampled_from([0.0, -7.5]))  # finite: the comparison's atol scales with the largest value
     img = draw(arrays(dtype, (batch, maps, h, w)))
-    return dtype, [img, *geometry[2:], padValue, numpy.empty((batch, maps, kh, kw, outH, outW), dtype)]
+    return dtype, [img, *geometry[2:], padValue, numpy.full((batch, maps, kh, kw, outH, outW), numpy.nan, dtype)]
 
 
 @st.composite
@@ -64,7 +64,7 @@ def col2imCases(draw):
     dtype, geometry = draw(FLOAT_DTYPES), draw(geometries())
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     col = draw(arrays(dtype, (batch, maps, kh, kw, outH, outW)))
-    return dtype, [col, *geometry[2:], numpy.empty((batch, maps, h, w), dtype)]
+    return dtype, [col, *geometry[2:], numpy.full((batch, maps, h, w), numpy.nan, dtype)]
 
 
 @st.composite
@@ -74,7 +74,7 @@ def maxUnpoolCases(draw):
     grad = draw(arrays(dtype, (batch, maps, points)))
     argmax = numpy.array(draw(st.lists(st.integers(0, window - 1), min_size=grad.size, max_size=grad.size)),
                          numpy.int32).reshape(grad.shape)
-    return dtype, [grad, argmax, window, points, numpy.empty((batch, maps, window, points), dtype)]
+    return dtype, [grad, argmax, window, points, numpy.full((batch, maps, window, points), numpy.nan, dtype)]
 
 
 def maxUnpoolOracle(grad, argmax, window, points, gradCol):
@@ -89,7 +89,7 @@ def avgUnpoolCases(draw):
     dtype = draw(FLOAT_DTYPES)
     batch, maps, window, points = (draw(st.integers(1, 4)) for _ in range(4))
     grad = draw(arrays(dtype, (batch, maps, points)))
-    return dtype, [grad, window, points, 1.0 / window, numpy.empty((batch, maps, window, points), dtype)]
+    return dtype, [grad, window, points, 1.0 / window, numpy.full((batch, maps, window, points), numpy.nan, dtype)]
 
 
 def avgUnpoolOracle(grad, window, points, scale, gradCol):
