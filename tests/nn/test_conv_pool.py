@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from minidl import ModuleError
 from minidl.backend import toDevice, toHost
-from minidl.nn import AvgPool2D, Conv2D, MaxPool2D
+from minidl.nn import Activation, Add, AvgPool2D, BatchNorm2D, Conv2D, Graph, Identity, MaxPool2D, relu
 from tests.gradcheck import checkModuleGradients
 
 
@@ -148,3 +148,15 @@ def test_a_failed_backward_leaves_the_gradients_unchanged():
     with pytest.raises(ModuleError, match=r"shape \(1, 3, 3, 3\)"):
         conv.backward(toDevice(numpy.ones((1, 3, 4, 4), numpy.float32)))
     assert not toHost(conv.vars["W"].grad).any() and not toHost(conv.vars["b"].grad).any()
+
+
+def test_residual_block_gradients():
+    """Conv2D -> BatchNorm2D -> relu -> Conv2D, added to the input, as a Graph in float64."""
+    rng = numpy.random.default_rng(5)
+    inp = Identity(name="x").node()
+    first, norm, second = (Conv2D(2, 3, 3, pad=1, dtype=numpy.float64), BatchNorm2D(3, dtype=numpy.float64),
+                           Conv2D(3, 2, 3, pad=1, dtype=numpy.float64))
+    norm.vars["scale"].set(rng.uniform(0.5, 2, 3))
+    hidden = Activation(relu).node(norm.node(first.node(inp)))
+    block = Graph(inputs=inp, outputs=Add().node(second.node(hidden), inp))
+    checkModuleGradients(block, toDevice(rng.standard_normal((2, 2, 4, 4))))
