@@ -69,16 +69,18 @@ def main():
     print("\nConv2D forward + backward (input, weight and bias gradients), float32, NCHW\n")
     print("| shape | input | out, kernel, stride, pad, groups | GFLOP | minidl ms | PyTorch ms | minidl / PyTorch |")
     print("|---|---|---|---:|---:|---:|---:|")
-    for name, shape, outmaps, size, stride, pad, groups in SHAPES:
-        seconds, conv = minidlSeconds(shape, outmaps, size, stride, pad, groups, args.repeats)
+    # every minidl row first, then every torch row: torch's idle OpenMP threads would otherwise spin on the
+    # cores that NumPy's BLAS needs
+    rows = [(row, *minidlSeconds(*row[1:], args.repeats)) for row in SHAPES]
+    references = [torchSeconds(torch, conv, row[1], args.repeats) if torch else None for row, _, conv in rows]
+    for (name, shape, outmaps, size, stride, pad, groups), seconds, conv in rows:
+        reference = references.pop(0)
         outH, outW = conv.data.shape[2:]
         flops = 3 * 2 * shape[0] * outmaps * outH * outW * (shape[1] // groups) * size * size  # forward, ∂x, ∂W
-        reference = torchSeconds(torch, conv, shape, args.repeats) if torch else None
         torchText = f"{reference * 1e3:.2f}" if reference else "-"
         ratio = f"{seconds / reference:.2f}" if reference else "-"
         print(f"| {name} | {shape} | {outmaps}, {size}, {stride}, {pad}, {groups} | {flops / 1e9:.2f} "
               f"| {seconds * 1e3:.2f} | {torchText} | {ratio} |")
-
 
 if __name__ == "__main__":
     main()

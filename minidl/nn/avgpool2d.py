@@ -8,8 +8,8 @@ from minidl.nn.pool2d import Pool2D
 
 
 def _avgUnpoolNumpy(grad, window, points, scale, gradCol):
-    batch, maps = gradCol.shape[:2]
-    numpy.multiply(grad.reshape(batch, maps, 1, points), scale, out=gradCol)
+    planes = gradCol.size // (window * points)
+    numpy.multiply(grad.reshape(planes, 1, points), scale, out=gradCol.reshape(planes, window, points))
 
 
 avgUnpoolKer = Elementwise(
@@ -25,10 +25,10 @@ class AvgPool2D(Pool2D):
     """``AvgPool2D(size=2, stride=2, pad=0)`` on (N, C, H, W) data."""
 
     def pool(self, col):
-        return col.mean(axis=2)
+        return col.mean(axis=1)
 
     def unpool(self, grad):
-        batch, maps, outH, outW = grad.shape
+        maps, points = grad.shape
         window = self.window.size[0] * self.window.size[1]
-        gradCol = xp.empty((batch, maps, window, outH * outW), dtype=grad.dtype)
-        return avgUnpoolKer(xp.ascontiguousarray(grad), window, outH * outW, 1.0 / window, gradCol)
+        gradCol = xp.empty((maps, window, points), dtype=grad.dtype)
+        return avgUnpoolKer(grad, window, points, 1.0 / window, gradCol)

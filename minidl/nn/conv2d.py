@@ -3,9 +3,11 @@
     y[n, o, oy, ox] = b[o] + Σ_{c in o's group, ky, kx} W[o, c, ky, kx] x[n, c, oy sy - ph + ky dy, ox sx - pw + kx dx]
 
 With G groups, input maps and output maps are split into G equal blocks and block g of the output sees
-block g of the input only. Per image and group, y = W (O/G, C/G kh kw) @ col (C/G kh kw, outH outW);
-backward: ∂col = Wᵀ @ grad, then col2im; ∂W += Σ_n grad @ colᵀ; ∂b += Σ_{n, oy, ox} grad.
+block g of the input only. Per group, for the whole batch at once, y = W (O/G, C/G kh kw) @ col (C/G kh kw,
+N outH outW); backward: ∂col = Wᵀ @ grad, then col2im; ∂W += grad @ colᵀ; ∂b += Σ_{n, oy, ox} grad.
 """
+
+import math
 
 import numpy
 
@@ -49,26 +51,27 @@ class Conv2D(Module):
     def _groupedWeights(self):
         return self.W.reshape(self.groups, self.outmaps // self.groups, -1)
 
+    def _groupedCol(self):
+        return self.col.reshape(self.groups, -1, math.prod(self.col.shape[3:]))  # (G, C/G kh kw, N outH outW)
+
     def updData(self, data):
-        batch = data.shape[0]
         self.col = im2col(data, self.window)
-        outH, outW = self.col.shape[-2:]
-        cols = self.col.reshape(batch, self.groups, -1, outH * outW)
-        out = xp.matmul(self._groupedWeights(), cols).reshape(batch, self.outmaps, outH, outW)
+        batch, outH, outW = self.col.shape[3:]
+        out = xp.matmul(self._groupedWeights(), self._groupedCol()).reshape(self.outmaps, batch, outH, outW)
         if self.useBias:
-            out += self.b.reshape(1, -1, 1, 1)
-        return out
+            out += self.b.reshape(-1, 1, 1, 1)
+        return xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
     def _groupedGrad(self, grad):
-        return grad.reshape(grad.shape[0], self.groups, self.outmaps // self.groups, -1)
+        """grad (N, O, outH, outW) as (G, O/G, N outH outW), the layout of the matrix products."""
+        return xp.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(self.groups, self.outmaps // self.groups, -1)
 
     def updGrad(self, grad):
         gradCol = xp.matmul(self._groupedWeights().transpose(0, 2, 1), self._groupedGrad(grad))
         return col2im(gradCol.reshape(self.col.shape), self.window, *self.inData.shape[2:])
 
     def accGradParams(self, grad):
-        cols = self.col.reshape(grad.shape[0], self.groups, -1, grad.shape[2] * grad.shape[3])
-        gradW = xp.matmul(self._groupedGrad(grad), cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        gradW = xp.matmul(self._groupedGrad(grad), self._groupedCol().transpose(0, 2, 1))
         self.vars["W"].grad += gradW.reshape(self.W.shape)
         if self.useBias:
             self.vars["b"].grad += grad.sum(axis=(0, 2, 3))

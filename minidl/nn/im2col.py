@@ -4,11 +4,13 @@ For an image batch of shape (N, C, H, W), a window of (kh, kw) taps with stride 
 (ph, pw) and dilation (dy, dx), the output has outH = (H + 2 ph - dy (kh - 1) - 1) // sy + 1 rows (outW
 likewise) and
 
-    col[n, c, ky, kx, oy, ox] = img[n, c, oy sy - ph + ky dy, ox sx - pw + kx dx]   (padValue outside),
+    col[c, ky, kx, n, oy, ox] = img[n, c, oy sy - ph + ky dy, ox sx - pw + kx dx]   (padValue outside),
 
-so a convolution is W (O, C kh kw) @ col (C kh kw, outH outW) per image. col2im is its adjoint: every image
-pixel receives the sum of the col entries that were read from it (the input gradient of im2col).
-Both are Elementwise kernels: im2col over col, col2im over the image, each reading the other as raw.
+so a convolution of the whole batch is ONE matrix product, W (O, C kh kw) @ col (C kh kw, N outH outW)
+(the batch sits inside the columns, so BLAS or cuBLAS sees one large product, not N small ones).
+col2im is the adjoint: every image pixel receives the sum of the col entries that were read from it (the
+input gradient of im2col). Both are Elementwise kernels: im2col over col, col2im over the image, each
+reading the other as raw.
 """
 
 import numpy
@@ -55,9 +57,9 @@ class Window:
             out.append((length + 2 * pad - span) // stride + 1)
         return tuple(out)
 
-    def scalars(self, height, width):
-        """The kernels' int arguments: h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW."""
-        return (height, width, *self.size, *self.stride, *self.pad, *self.dilation,
+    def scalars(self, batch, maps, height, width):
+        """The kernels' int arguments: batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW."""
+        return (batch, maps, height, width, *self.size, *self.stride, *self.pad, *self.dilation,
                 *self.outShape(height, width, "im2col"))
 
 
@@ -66,48 +68,48 @@ def _slices(ky, kx, sy, sx, dy, dx, outH, outW):
     return (slice(ky * dy, ky * dy + sy * (outH - 1) + 1, sy), slice(kx * dx, kx * dx + sx * (outW - 1) + 1, sx))
 
 
-def _im2colNumpy(img, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, col):
-    batch, maps = img.shape[:2]
-    padded = scratch((batch, maps, h + 2 * ph, w + 2 * pw), img.dtype)
+def _im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, col):
+    padded = scratch((maps, batch, h + 2 * ph, w + 2 * pw), img.dtype)  # maps first, like col
     padded.fill(padValue)
-    padded[:, :, ph:ph + h, pw:pw + w] = img
+    padded[:, :, ph:ph + h, pw:pw + w] = img.transpose(1, 0, 2, 3)
     for ky in range(kh):
         for kx in range(kw):
             rows, cols = _slices(ky, kx, sy, sx, dy, dx, outH, outW)
-            col[:, :, ky, kx] = padded[:, :, rows, cols]
+            col[:, ky, kx] = padded[:, :, rows, cols]
 
 
 im2colKer = Elementwise(
     "minidl_im2col",
-    "raw T img, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, int32 pw, int32 dy, int32 dx, "
-    "int32 outH, int32 outW, T padValue",
+    "raw T img, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
+    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, T padValue",
     "T col",
     "const int ox = i % outW; const int oy = i / outW % outH; "
-    "const int kx = i / ((long long)outW * outH) % kw; const int ky = i / ((long long)outW * outH * kw) % kh; "
-    "const long long plane = i / ((long long)outW * outH * kw * kh); "
+    "const long long points = (long long)outW * outH; const int n = i / points % batch; "
+    "const int kx = i / (points * batch) % kw; const int ky = i / (points * batch * kw) % kh; "
+    "const int c = i / (points * batch * kw * kh); "
     "const int y = oy * sy - ph + ky * dy; const int x = ox * sx - pw + kx * dx; "
-    "col = (y >= 0 && y < h && x >= 0 && x < w) ? img[(plane * h + y) * w + x] : padValue",
+    "col = (y >= 0 && y < h && x >= 0 && x < w) ? img[(((long long)n * maps + c) * h + y) * w + x] : padValue",
     _im2colNumpy,
 )
 
 
-def _col2imNumpy(col, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, img):
-    batch, maps = img.shape[:2]
-    padded = scratch((batch, maps, h + 2 * ph, w + 2 * pw), img.dtype)
+def _col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, img):
+    padded = scratch((maps, batch, h + 2 * ph, w + 2 * pw), img.dtype)
     padded.fill(0)
     for ky in range(kh):
         for kx in range(kw):
             rows, cols = _slices(ky, kx, sy, sx, dy, dx, outH, outW)
-            padded[:, :, rows, cols] += col[:, :, ky, kx]
-    img[...] = padded[:, :, ph:ph + h, pw:pw + w]
+            padded[:, :, rows, cols] += col[:, ky, kx]
+    img[...] = padded[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
 
 
 col2imKer = Elementwise(
     "minidl_col2im",
-    "raw T col, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, int32 pw, int32 dy, int32 dx, "
-    "int32 outH, int32 outW",
+    "raw T col, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
+    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW",
     "T img",
-    "const int x = i % w + pw; const int y = i / w % h + ph; const long long plane = i / ((long long)w * h); "
+    "const int x = i % w + pw; const int y = i / w % h + ph; "
+    "const int c = i / ((long long)w * h) % maps; const int n = i / ((long long)w * h * maps); "
     "T sum = (T)0; "
     "for (int ky = 0; ky < kh; ++ky) { "
     "  const int yy = y - ky * dy; "
@@ -115,7 +117,7 @@ col2imKer = Elementwise(
     "  for (int kx = 0; kx < kw; ++kx) { "
     "    const int xx = x - kx * dx; "
     "    if (xx < 0 || xx % sx != 0 || xx / sx >= outW) continue; "
-    "    sum += col[(((plane * kh + ky) * kw + kx) * outH + yy / sy) * outW + xx / sx]; "
+    "    sum += col[((((long long)c * kh + ky) * kw + kx) * batch + n) * outH * outW + (yy / sy) * outW + xx / sx]; "
     "  } "
     "} "
     "img = sum",
@@ -124,15 +126,17 @@ col2imKer = Elementwise(
 
 
 def im2col(img, window, padValue=0):
-    """col of shape (N, C, kh, kw, outH, outW) gathered from img (N, C, H, W)."""
-    batch, maps, height, width = img.shape
-    scalars = window.scalars(height, width)
-    col = xp.empty((batch, maps, *window.size, *scalars[-2:]), dtype=img.dtype)
+    """col of shape (C, kh, kw, N, outH, outW) gathered from img (N, C, H, W)."""
+    scalars = window.scalars(*img.shape)
+    batch, maps = img.shape[:2]
+    col = xp.empty((maps, *window.size, batch, *scalars[-2:]), dtype=img.dtype)
     return im2colKer(xp.ascontiguousarray(img), *scalars, padValue, col)
 
 
 def col2im(col, window, height, width):
-    """The image (N, C, height, width) whose pixels sum the col entries read from them."""
+    """The image (N, C, height, width) whose pixels sum the col (C, kh, kw, N, outH, outW) entries read
+    from them."""
     col = xp.ascontiguousarray(col)
-    img = xp.empty((*col.shape[:2], height, width), dtype=col.dtype)
-    return col2imKer(col, *window.scalars(height, width), img)
+    maps, batch = col.shape[0], col.shape[3]
+    img = xp.empty((batch, maps, height, width), dtype=col.dtype)
+    return col2imKer(col, *window.scalars(batch, maps, height, width), img)

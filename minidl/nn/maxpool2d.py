@@ -8,11 +8,10 @@ from minidl.nn.pool2d import Pool2D
 
 
 def _maxUnpoolNumpy(grad, argmax, window, points, gradCol):
-    batch, maps = argmax.shape[:2]
     gradCol.fill(0)
-    view = gradCol.reshape(batch, maps, window, points)
-    numpy.put_along_axis(view, argmax.reshape(batch, maps, 1, points),
-                         grad.reshape(batch, maps, 1, points), axis=2)
+    planes = gradCol.size // (window * points)
+    numpy.put_along_axis(gradCol.reshape(planes, window, points), argmax.reshape(planes, 1, points),
+                         grad.reshape(planes, 1, points), axis=1)
 
 
 maxUnpoolKer = Elementwise(
@@ -31,13 +30,13 @@ class MaxPool2D(Pool2D):
 
     cacheAttrs = ("inData", "data", "argmax")
     padValue = -numpy.inf
-    argmax = None  # (N, C, outH outW): the winning tap of each window, read by backward
+    argmax = None  # (C, N outH outW): the winning tap of each window, read by backward
 
     def pool(self, col):
-        self.argmax = col.argmax(axis=2).astype(numpy.int32)
-        return col.max(axis=2)
+        self.argmax = col.argmax(axis=1).astype(numpy.int32)
+        return col.max(axis=1)
 
     def unpool(self, grad):
-        batch, maps, outH, outW = grad.shape
-        gradCol = xp.empty((batch, maps, self.window.size[0] * self.window.size[1], outH * outW), dtype=grad.dtype)
-        return maxUnpoolKer(xp.ascontiguousarray(grad), self.argmax, gradCol.shape[2], outH * outW, gradCol)
+        maps, points = grad.shape
+        gradCol = xp.empty((maps, self.window.size[0] * self.window.size[1], points), dtype=grad.dtype)
+        return maxUnpoolKer(grad, self.argmax, gradCol.shape[1], points, gradCol)

@@ -1,10 +1,11 @@
 """Pool2D: the base of MaxPool2D and AvgPool2D, which reduce each window of an NCHW input to one value.
 
-The windows are gathered by im2col into col (N, C, kh kw, outH outW); a subclass reduces col along its
+The windows are gathered by im2col into col (C, kh kw, N outH outW); a subclass reduces col along its
 window axis in ``pool(col)`` and, in ``unpool(grad)``, spreads each output gradient back over its window
 (an Elementwise kernel over col), which col2im then sums into the input's pixels.
 """
 
+from minidl.backend import xp
 from minidl.errors import ModuleError
 from minidl.nn.im2col import Window, col2im, im2col
 from minidl.nn.module import Module, checkArray
@@ -29,18 +30,20 @@ class Pool2D(Module):
 
     def updData(self, data):
         col = im2col(data, self.window, self.padValue)
-        batch, maps, _, _, outH, outW = col.shape
-        return self.pool(col.reshape(batch, maps, -1, outH * outW)).reshape(batch, maps, outH, outW)
+        maps, _, _, batch, outH, outW = col.shape
+        pooled = self.pool(col.reshape(maps, -1, batch * outH * outW)).reshape(maps, batch, outH, outW)
+        return xp.ascontiguousarray(pooled.transpose(1, 0, 2, 3))
 
     def updGrad(self, grad):
         batch, maps, outH, outW = grad.shape
-        gradCol = self.unpool(grad).reshape(batch, maps, *self.window.size, outH, outW)
-        return col2im(gradCol, self.window, *self.inData.shape[2:])
+        gradCol = self.unpool(xp.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(maps, -1))
+        return col2im(gradCol.reshape(maps, *self.window.size, batch, outH, outW), self.window,
+                      *self.inData.shape[2:])
 
     def pool(self, col):
-        """(N, C, kh kw, outH outW) -> (N, C, outH outW)."""
+        """(C, kh kw, N outH outW) -> (C, N outH outW)."""
         raise NotImplementedError
 
     def unpool(self, grad):
-        """(N, C, outH, outW) -> the gradient of col, (N, C, kh kw, outH outW)."""
+        """grad (C, N outH outW) -> the gradient of col, (C, kh kw, N outH outW)."""
         raise NotImplementedError

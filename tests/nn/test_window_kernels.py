@@ -31,22 +31,22 @@ def taps(geometry):
         yield (oy, ox, ky, kx), ((y, x) if 0 <= y < h and 0 <= x < w else None)
 
 
-def im2colOracle(img, *scalarsAndOut):
-    *scalars, padValue, col = scalarsAndOut
-    geometry = (*img.shape[:2], *scalars)
+def im2colOracle(img, *geometryAndOut):
+    """col[c, ky, kx, n, oy, ox] = img[n, c, source pixel]."""
+    *geometry, padValue, col = geometryAndOut
     out = numpy.full(col.shape, padValue, dtype=numpy.float64)
     for (oy, ox, ky, kx), source in taps(geometry):
         if source is not None:
-            out[:, :, ky, kx, oy, ox] = img[:, :, source[0], source[1]]
+            out[:, ky, kx, :, oy, ox] = img[:, :, source[0], source[1]].T
     return [out]
 
 
-def col2imOracle(col, *scalarsAndOut):
-    *scalars, img = scalarsAndOut
+def col2imOracle(col, *geometryAndOut):
+    *geometry, img = geometryAndOut
     out = numpy.zeros(img.shape)
-    for (oy, ox, ky, kx), source in taps((*img.shape[:2], *scalars)):
+    for (oy, ox, ky, kx), source in taps(geometry):
         if source is not None:
-            out[:, :, source[0], source[1]] += col[:, :, ky, kx, oy, ox]
+            out[:, :, source[0], source[1]] += col[:, ky, kx, :, oy, ox].T
     return [out]
 
 
@@ -56,52 +56,52 @@ def im2colCases(draw):
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     padValue = draw(st.sampled_from([0.0, -7.5]))  # finite: the comparison's atol scales with the largest value
     img = draw(arrays(dtype, (batch, maps, h, w)))
-    return dtype, [img, *geometry[2:], padValue, numpy.full((batch, maps, kh, kw, outH, outW), numpy.nan, dtype)]
+    return dtype, [img, *geometry, padValue, numpy.full((maps, kh, kw, batch, outH, outW), numpy.nan, dtype)]
 
 
 @st.composite
 def col2imCases(draw):
     dtype, geometry = draw(FLOAT_DTYPES), draw(geometries())
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
-    col = draw(arrays(dtype, (batch, maps, kh, kw, outH, outW)))
-    return dtype, [col, *geometry[2:], numpy.full((batch, maps, h, w), numpy.nan, dtype)]
+    col = draw(arrays(dtype, (maps, kh, kw, batch, outH, outW)))
+    return dtype, [col, *geometry, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
 
 
 @st.composite
 def maxUnpoolCases(draw):
     dtype = draw(FLOAT_DTYPES)
-    batch, maps, window, points = (draw(st.integers(1, 4)) for _ in range(4))
-    grad = draw(arrays(dtype, (batch, maps, points)))
+    maps, window, points = (draw(st.integers(1, 5)) for _ in range(3))
+    grad = draw(arrays(dtype, (maps, points)))
     argmax = numpy.array(draw(st.lists(st.integers(0, window - 1), min_size=grad.size, max_size=grad.size)),
                          numpy.int32).reshape(grad.shape)
-    return dtype, [grad, argmax, window, points, numpy.full((batch, maps, window, points), numpy.nan, dtype)]
+    return dtype, [grad, argmax, window, points, numpy.full((maps, window, points), numpy.nan, dtype)]
 
 
 def maxUnpoolOracle(grad, argmax, window, points, gradCol):
     out = numpy.zeros(gradCol.shape)
-    for n, c, p in numpy.ndindex(grad.shape):
-        out[n, c, argmax[n, c, p], p] = grad[n, c, p]
+    for c, p in numpy.ndindex(grad.shape):
+        out[c, argmax[c, p], p] = grad[c, p]
     return [out]
 
 
 @st.composite
 def avgUnpoolCases(draw):
     dtype = draw(FLOAT_DTYPES)
-    batch, maps, window, points = (draw(st.integers(1, 4)) for _ in range(4))
-    grad = draw(arrays(dtype, (batch, maps, points)))
-    return dtype, [grad, window, points, 1.0 / window, numpy.full((batch, maps, window, points), numpy.nan, dtype)]
+    maps, window, points = (draw(st.integers(1, 5)) for _ in range(3))
+    grad = draw(arrays(dtype, (maps, points)))
+    return dtype, [grad, window, points, 1.0 / window, numpy.full((maps, window, points), numpy.nan, dtype)]
 
 
 def avgUnpoolOracle(grad, window, points, scale, gradCol):
-    return [numpy.repeat(grad[:, :, None, :], window, axis=2) * scale]
+    return [numpy.repeat(grad[:, None, :], window, axis=1) * scale]
 
 
 def test_im2col_pads_with_minus_infinity_exactly_where_the_window_leaves_the_image():
     img = numpy.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     geometry = (1, 1, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2)
-    col = numpy.empty((1, 1, 2, 2, 2, 2))
-    im2colKer(img, *geometry[2:], -numpy.inf, col)
-    expected = im2colOracle(img, *geometry[2:], -numpy.inf, col)[0]
+    col = numpy.empty((1, 2, 2, 1, 2, 2))
+    im2colKer(img, *geometry, -numpy.inf, col)
+    expected = im2colOracle(img, *geometry, -numpy.inf, col)[0]
     numpy.testing.assert_array_equal(col, expected)
     assert numpy.isinf(col).sum() == 7  # the four windows at stride 2 with pad 1 read 9 pixels of 16 taps
 
