@@ -1,5 +1,5 @@
-"""Real outcomes: a LeNet-style CNN learns the handwritten digits, and a residual block (Conv2D, BatchNorm2D,
-relu, Conv2D, Add with the input) in a Graph learns a residual mapping."""
+"""Real outcomes: the LeNet-style CNN of ``minidl.models`` learns the handwritten digits, and a residual
+block (Conv2D, BatchNorm2D, relu, Conv2D, Add with the input) in a Graph learns a residual mapping."""
 
 import numpy
 import pytest
@@ -7,31 +7,12 @@ import pytest
 from minidl import backend
 from minidl.backend import toDevice, toHost
 from minidl.cost import MSE, CrossEntropy
-from minidl.nn import (
-    Activation,
-    Add,
-    BatchNorm2D,
-    Conv2D,
-    Dropout,
-    Flatten,
-    Graph,
-    Identity,
-    Linear,
-    MaxPool2D,
-    Sequential,
-    relu,
-)
+from minidl.datasets import loadDigits
+from minidl.models import MODELS
+from minidl.nn import Activation, Add, BatchNorm2D, Conv2D, Graph, Identity, relu
 from minidl.optim import AdaGrad
 
 LENET_ACCURACY = 0.96
-
-
-def lenet():
-    return Sequential().extend([
-        Conv2D(1, 8, 3, pad=1), BatchNorm2D(8), Activation(relu), MaxPool2D(),   # 8x8 -> 4x4
-        Conv2D(8, 16, 3, pad=1), Activation(relu), MaxPool2D(),                  # 4x4 -> 2x2
-        Flatten(), Linear(64, 32), Activation(relu), Dropout(0.2), Linear(32, 10),
-    ])
 
 
 def train(net, cost, optimizer, data, target, epochs, batch):
@@ -47,19 +28,15 @@ def train(net, cost, optimizer, data, target, epochs, batch):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_lenet_reaches_the_stated_validation_accuracy_on_the_digits(seed):
-    datasets = pytest.importorskip("sklearn.datasets")
-    digits = datasets.load_digits()
-    images = (digits.images / 16).astype(numpy.float32)[:, None]  # (1797, 1, 8, 8)
-    labels = digits.target.astype(numpy.int32)
-    order = numpy.random.default_rng(0).permutation(len(labels))
-    trainPart, validPart = order[:1437], order[1437:]
+    pytest.importorskip("sklearn")
+    digits = loadDigits(flat=False)
     backend.seed(seed)
-    net = lenet()
+    net = MODELS["cnn"].build(digits.trainData.shape[1:], digits.classes)
     optimizer = AdaGrad(learnRate=0.05)
     optimizer.setupOn(net, useGlobalState=True)
-    train(net, CrossEntropy(), optimizer, images[trainPart], labels[trainPart], epochs=12, batch=32)
-    predicted = toHost(net.evalMode()(toDevice(images[validPart]))).argmax(axis=1)
-    assert (predicted == labels[validPart]).mean() >= LENET_ACCURACY
+    train(net, CrossEntropy(), optimizer, digits.trainData, digits.trainLabels, epochs=12, batch=32)
+    predicted = toHost(net.evalMode()(toDevice(digits.valData))).argmax(axis=1)
+    assert (predicted == digits.valLabels).mean() >= LENET_ACCURACY
 
 
 def test_a_residual_block_learns_a_residual_mapping():
