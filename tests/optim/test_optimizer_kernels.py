@@ -50,7 +50,7 @@ KERNELS = {
 
 def _steps(run, name, param, grads, learnRate, epsilon):
     kernel, argsOf, _ = KERNELS[name]
-    state = numpy.zeros_like(param)
+    state = numpy.zeros(param.shape, numpy.promote_types(param.dtype, numpy.float32))  # as optim.stateArray
     for grad in grads:
         outputs = run(kernel, argsOf(param, state, grad, learnRate, epsilon))
         param, state = outputs[0], outputs[-1]
