@@ -1,12 +1,18 @@
 """Optimizers: each an update rule run as one in-place Elementwise kernel per step, and hooks on the gradients."""
 
 from minidl.errors import OptimizerError
+from minidl.optim.adadelta import AdaDelta
 from minidl.optim.adagrad import AdaGrad
+from minidl.optim.adam import Adam, AdamW
 from minidl.optim.hooks import GradientClip, GradientHardClip, Hook, L1Decay, WeightDecay
+from minidl.optim.momentum import MomentumSGD, NesterovSGD
 from minidl.optim.optimizer import Optimizer
+from minidl.optim.rmsprop import RMSProp
+from minidl.optim.rmspropgraves import RMSPropGraves
 from minidl.optim.sgd import SGD
+from minidl.optim.smorms3 import SMORMS3
 
 __all__ = [
-    "AdaGrad", "GradientClip", "GradientHardClip", "Hook", "L1Decay", "Optimizer", "OptimizerError", "SGD",
-    "WeightDecay",
+    "AdaDelta", "AdaGrad", "Adam", "AdamW", "GradientClip", "GradientHardClip", "Hook", "L1Decay", "MomentumSGD",
+    "NesterovSGD", "Optimizer", "OptimizerError", "RMSProp", "RMSPropGraves", "SGD", "SMORMS3", "WeightDecay",
 ]
