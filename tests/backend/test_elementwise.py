@@ -1,0 +1,84 @@
+"""The Elementwise kernel type: dispatch, returned outputs, and argument checks that run before anything."""
+
+import numpy
+import pytest
+
+from minidl import BackendError
+from minidl.backend import Elementwise
+
+
+def _axpyNumpy(x, a, y):
+    y += a * x
+
+
+axpy = Elementwise("test_axpy", "T x, float32 a", "T y", "y += a * x", _axpyNumpy)
+gather = Elementwise(
+    "test_gather", "raw T table, int32 index", "T y", "y = table[index]", lambda table, index, y: y.fill(table[index])
+)
+
+
+def test_runs_the_reference_in_place_and_returns_the_output():
+    x, y = numpy.arange(4, dtype=numpy.float32), numpy.ones(4, numpy.float32)
+    assert axpy(x, 2.0, y) is y
+    numpy.testing.assert_array_equal(y, [1, 3, 5, 7])
+
+
+def test_scalars_reach_the_reference_with_their_declared_dtype():
+    seen = {}
+    kernel = Elementwise("test_types", "T x, float32 a, T b", "T y", "y = x", lambda x, a, b, y: seen.update(a=a, b=b))
+    kernel(numpy.ones(2), 1, 2, numpy.ones(2))
+    assert type(seen["a"]) is numpy.float32 and type(seen["b"]) is numpy.float64
+
+
+def test_raw_arrays_may_have_another_shape():
+    y = numpy.zeros(3, numpy.float64)
+    gather(numpy.array([5.0, 6.0]), 1, y)
+    numpy.testing.assert_array_equal(y, [6, 6, 6])
+
+
+@pytest.mark.parametrize("args, message", [
+    ((numpy.ones(3, numpy.float32), 1.0), "takes 3 arguments"),
+    ((numpy.ones(3, numpy.float32), 1.0, numpy.ones(4, numpy.float32)), r"one shape, got x \(3,\), y \(4,\)"),
+    ((numpy.ones(3, numpy.float64), 1.0, numpy.ones(3, numpy.float32)), "mixed dtypes for type T"),
+    ((numpy.ones(3, numpy.float32), 1.0, 5.0), "output argument y must be an array"),
+    ((numpy.ones(3, numpy.float32), "a", numpy.ones(3, numpy.float32)), "array or a scalar"),
+    ((numpy.ones((3, 2), numpy.float32).T, 1.0, numpy.ones((2, 3), numpy.float32)), "C-contiguous"),
+])
+def test_bad_arguments_raise_and_change_nothing(args, message):
+    outputs = [arg.copy() for arg in args if isinstance(arg, numpy.ndarray)]
+    with pytest.raises(BackendError, match=message):
+        axpy(*args)
+    for before, after in zip(outputs, [arg for arg in args if isinstance(arg, numpy.ndarray)]):
+        numpy.testing.assert_array_equal(before, after)
+
+
+def test_fixed_dtype_arrays_are_checked():
+    with pytest.raises(BackendError, match="index must be int32, got int64"):
+        Elementwise("test_fixed", "int32 index", "T y", "y = index", lambda i, y: None)(
+            numpy.zeros(2, numpy.int64), numpy.zeros(2))
+
+
+def test_read_only_outputs_are_refused():
+    y = numpy.ones(2, numpy.float32)
+    y.flags.writeable = False
+    with pytest.raises(BackendError, match="read-only"):
+        axpy(numpy.ones(2, numpy.float32), 1.0, y)
+
+
+def test_a_scalar_placeholder_must_be_bound_by_an_array():
+    kernel = Elementwise("test_unbound", "U s, T x", "T y", "y = x", lambda s, x, y: None)
+    with pytest.raises(BackendError, match="not bound"):
+        kernel(1.0, numpy.ones(2), numpy.ones(2))
+
+
+@pytest.mark.parametrize("params", ["T", "T x y", "raw", "T 1x"])
+def test_malformed_declarations_are_refused(params):
+    with pytest.raises(BackendError, match="cannot parse"):
+        Elementwise("test_bad", params, "T y", "y = 0", lambda *a: None)
+
+
+def test_a_kernel_needs_an_output_and_distinct_names():
+    with pytest.raises(BackendError, match="no output"):
+        Elementwise("test_no_out", "T x", "", "", lambda x: None)
+    with pytest.raises(BackendError, match="twice"):
+        Elementwise("test_twice", "T x", "T x", "", lambda x, y: None)

@@ -1,0 +1,94 @@
+"""Graph and Sequential wiring: outputs, variable tables, and the errors for malformed graphs."""
+
+import numpy
+import pytest
+
+from minidl import ModuleError
+from minidl.backend import toDevice, toHost
+from minidl.nn import Activation, Add, Concat, Graph, Identity, Linear, Sequential, relu
+
+
+def test_graph_matches_the_same_layers_called_by_hand():
+    first, second = Linear(4, 3), Linear(3, 2)
+    inp = first.node()
+    net = Graph(inputs=inp, outputs=second.node(Activation(relu).node(inp)))
+    x = toDevice(numpy.random.default_rng(0).standard_normal((5, 4)).astype(numpy.float32))
+    expected = numpy.maximum(toHost(x) @ toHost(first.W) + toHost(first.b), 0) @ toHost(second.W) + toHost(second.b)
+    numpy.testing.assert_allclose(toHost(net(x)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_var_table_names_and_shared_variables_once():
+    shared = Linear(2, 2, name="shared")
+    inp = Identity().node()
+    net = Graph(inputs=inp, outputs=Add().node(shared.node(inp), shared.node(inp)))
+    assert list(net.getVarTable()) == ["shared.W", "shared.b"]
+    assert net.numOfParams() == 6
+    assert net.getVar("shared.W") is shared.vars["W"]
+
+
+def test_sequential_names_by_position_or_name():
+    seq = Sequential().extend([Linear(3, 4), Activation(relu), Linear(4, 1, name="head")])
+    assert list(seq.getVarTable()) == ["0.W", "0.b", "head.W", "head.b"]
+    assert seq.numOfParams() == 3 * 4 + 4 + 4 + 1
+    assert seq.child("head") is seq[2]
+
+
+def test_modules_reach_their_parameters_as_attributes():
+    layer = Linear(3, 2)
+    assert layer.W is layer.vars["W"].data and layer.W.shape == (3, 2)
+    with pytest.raises(AttributeError):
+        _ = layer.missing
+
+
+def test_train_and_eval_mode_propagate():
+    seq = Sequential().extend([Linear(2, 2), Sequential().append(Identity())])
+    seq.evalMode()
+    assert not seq[0].train and not seq[1][0].train
+    seq.trainMode()
+    assert seq[1][0].train
+
+
+def test_a_cycle_is_an_error():
+    a = Identity().node()
+    b = Linear(2, 2).node(a)
+    c = Linear(2, 2).node(b)
+    b.addParents(c)
+    with pytest.raises(ModuleError, match="cycle"):
+        Graph(inputs=a, outputs=c)
+
+
+def test_an_output_not_reachable_from_the_inputs_is_an_error():
+    inp, stray = Identity().node(), Identity().node()
+    out = Add().node(Linear(2, 2).node(inp), stray)
+    with pytest.raises(ModuleError, match="not reachable"):
+        Graph(inputs=inp, outputs=out)
+
+
+def test_an_input_that_leads_nowhere_is_an_error():
+    inp, unused = Identity().node(), Identity().node()
+    with pytest.raises(ModuleError, match="does not lead to any output"):
+        Graph(inputs=[inp, unused], outputs=Linear(2, 2).node(inp))
+
+
+def test_the_wrong_number_of_inputs_is_an_error():
+    a, b = Identity().node(), Identity().node()
+    net = Graph(inputs=[a, b], outputs=Concat().node(a, b))
+    x = toDevice(numpy.ones((2, 2), numpy.float32))
+    with pytest.raises(ModuleError, match="expects a list of 2 inputs"):
+        net(x)
+    with pytest.raises(ModuleError, match="expects a list of 2 inputs"):
+        net([x, x, x])
+
+
+def test_backward_before_forward_and_wrong_gradient_shape():
+    net = Sequential().append(Linear(2, 3))
+    with pytest.raises(ModuleError, match="before a forward"):
+        net.backward(toDevice(numpy.ones((1, 3), numpy.float32)))
+    net(toDevice(numpy.ones((4, 2), numpy.float32)))
+    with pytest.raises(ModuleError, match=r"shape \(4, 3\)"):
+        net.backward(toDevice(numpy.ones((4, 2), numpy.float32)))
+
+
+def test_two_different_modules_with_one_name_is_an_error():
+    with pytest.raises(ModuleError, match="both named"):
+        Sequential().extend([Linear(2, 2, name="x"), Linear(2, 2, name="x")])

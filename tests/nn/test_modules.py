@@ -1,0 +1,79 @@
+"""Module basics: Variables, parameter access, initialisation schemes, construction errors."""
+
+import math
+
+import numpy
+import pytest
+
+from minidl import ModuleError, Variable, backend
+from minidl.backend import toDevice, toHost
+from minidl.nn import Activation, Linear, leakyRelu, relu
+
+
+def test_linear_xavier_default_and_he_statistics():
+    backend.seed(0)
+    xavier = toHost(Linear(400, 600).W)
+    bound = math.sqrt(6 / 1000)
+    assert numpy.abs(xavier).max() <= bound
+    assert xavier.std() == pytest.approx(bound / math.sqrt(3), rel=0.02)  # uniform on ±bound
+    he = toHost(Linear(400, 600, initscheme="he").W)
+    assert he.std() == pytest.approx(math.sqrt(2 / 400), rel=0.02)
+    assert not toHost(Linear(4, 3).b).any()
+
+
+def test_the_same_seed_gives_the_same_network():
+    backend.seed(5)
+    first = toHost(Linear(3, 3).W)
+    backend.seed(5)
+    numpy.testing.assert_array_equal(first, toHost(Linear(3, 3).W))
+
+
+def test_linear_without_bias_and_dtype():
+    layer = Linear(3, 2, useBias=False, dtype=numpy.float64)
+    assert list(layer.vars) == ["W"] and layer.W.dtype == numpy.float64 and layer.numOfParams() == 6
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"insize": 0, "outsize": 2}, "positive integers"),
+    ({"insize": 2, "outsize": 2.5}, "positive integers"),
+    ({"insize": 2, "outsize": 2, "initscheme": "orthogonal"}, "'xavier' or 'he'"),
+])
+def test_linear_construction_errors(kwargs, message):
+    with pytest.raises(ModuleError, match=message):
+        Linear(**kwargs)
+
+
+def test_set_var_and_get_var():
+    layer = Linear(2, 2)
+    replacement = Variable(toDevice(numpy.ones((2, 2), numpy.float32)), name="W")
+    layer.setVar("W", replacement)
+    assert layer.getVar("W") is replacement and (toHost(layer.W) == 1).all()
+    with pytest.raises(ModuleError, match="no variable 'V'"):
+        layer.getVar("V")
+
+
+def test_variable_checks_and_set():
+    data = toDevice(numpy.zeros((2, 3), numpy.float32))
+    var = Variable(data)
+    assert var.grad.shape == (2, 3) and var.learnRate == 1.0
+    var.set(numpy.ones((2, 3)))
+    assert var.data is data and (toHost(data) == 1).all()
+    with pytest.raises(ModuleError, match=r"shape \(2, 3\)"):
+        var.set(numpy.ones((3, 2)))
+    with pytest.raises(ModuleError, match="floating"):
+        Variable(toDevice(numpy.zeros(2, numpy.int32)))
+    with pytest.raises(ModuleError, match="grad must be a float32 array"):
+        Variable(data, grad=toDevice(numpy.zeros(2, numpy.float32)))
+
+
+def test_activation_construction_errors():
+    with pytest.raises(ModuleError, match="activation function"):
+        Activation("relu")
+    with pytest.raises(ModuleError, match="takes 0 parameters"):
+        Activation(relu, args=(1.0,))
+    assert Activation(leakyRelu).args == (0.01,)
+
+
+def test_activation_refuses_integer_input():
+    with pytest.raises(ModuleError, match="floating"):
+        Activation(relu)(toDevice(numpy.ones(3, numpy.int32)))
