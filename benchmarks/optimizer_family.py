@@ -1,23 +1,22 @@
 """One optimizer step (and one hook) on 10M float32 parameters in global state: minidl's single in-place kernel
 against the naive array-expression way (fresh temporaries per operation), in one run on this machine.
 
-    python benchmarks/optimizer_family.py [--size 10000000] [--repeat 5]
+    python -m benchmarks.optimizer_family [--size 10000000] [--repeat 5]
 
 Columns: ms per step (median of --repeat), the bytes a fused kernel must move per parameter (arrays read plus
-arrays written, 4 bytes each), the GB/s that makes, and naive ms / minidl ms. The copy row is the machine's
-bandwidth in the same run (read + write of one array). On the GPU both sides run on CuPy.
+arrays written, 4 bytes each), the GB/s that makes and its share of the copy bandwidth measured in the same
+run, and naive ms / minidl ms. On the GPU both sides run on CuPy.
 """
 
 import argparse
 import functools
 import itertools
-import statistics
-import time
 
 import numpy
 
+from benchmarks.timing import copyBandwidth, machine, medianSeconds
 from minidl import backend, optim
-from minidl.backend import synchronize, xp
+from minidl.backend import xp
 from minidl.nn import Linear
 
 
@@ -115,33 +114,20 @@ HOOKS = [  # (hook, naive rewrite of the gradient, bytes per parameter)
 ]
 
 
-def timed(step, repeat, before=None):
-    """Median seconds of ``step()`` after a warm-up (kernels compile, scratch buffers grow); ``before()`` runs
-    untimed ahead of each call."""
-    times = []
-    for _ in range(repeat + 1):
-        if before is not None:
-            before()
-        synchronize()
-        start = time.perf_counter()
-        step()
-        synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
-
-
-def measure(label, step, naive, stateInit, bytesPerParam, var, grad, repeat, isHook):
+def measure(label, step, naive, stateInit, bytesPerParam, var, grad, repeat, bandwidth, isHook):
     """Time minidl's step and the naive one from the same values and print the row. A hook rewrites the
     gradient, so each call of a hook row starts from the same fresh gradient again (untimed)."""
     var.grad[...] = grad
-    ours = timed(step, repeat, functools.partial(xp.copyto, var.grad, grad) if isHook else None)
     param, naiveGrad = var.data.copy(), grad.copy()
     state = {name: xp.full(param.shape, value, numpy.float32) for name, value in stateInit.items()}
     steps = itertools.count(1)
-    theirs = timed(lambda: naive(param, naiveGrad, state, next(steps)), repeat,
-                   functools.partial(xp.copyto, naiveGrad, grad) if isHook else None)
-    print(f"| {label} | {1e3 * ours:.1f} | {bytesPerParam} | {bytesPerParam * var.data.size / ours / 1e9:.1f} | "
-          f"{1e3 * theirs:.1f} | {theirs / ours:.2f} |")
+    restoreOurs, restoreNaive = (functools.partial(xp.copyto, g, grad) for g in (var.grad, naiveGrad))
+    ours = medianSeconds(step, repeat, warmup=1, before=restoreOurs if isHook else None)
+    theirs = medianSeconds(lambda: naive(param, naiveGrad, state, next(steps)), repeat, warmup=1,
+                           before=restoreNaive if isHook else None)
+    rate = bytesPerParam * var.data.size / ours / 1e9
+    print(f"| {label} | {1e3 * ours:.1f} | {bytesPerParam} | {rate:.1f} | {rate / bandwidth:.0%} | "
+          f"{1e3 * theirs:.1f} | {theirs / ours:.2f}x |")
 
 
 def main():
@@ -154,21 +140,18 @@ def main():
     layer = Linear(1000, max(1, args.size // 1000), useBias=False)  # one float32 Variable of ~size parameters
     var = layer.vars["W"]
     grad = xp.asarray(numpy.random.default_rng(1).standard_normal(var.shape, dtype=numpy.float32) * 1e-2)
-
-    source, target = xp.ones(var.shape, numpy.float32), xp.empty(var.shape, numpy.float32)
-    copy = timed(functools.partial(xp.copyto, target, source), args.repeat)
-    del source, target
-    print(f"{var.data.size / 1e6:.1f}M float32 parameters, global state, backend {backend.name}; "
-          f"copy bandwidth {8 * var.data.size / copy / 1e9:.1f} GB/s (read + write)\n")
-    print("| step | minidl ms | bytes/param | GB/s | naive ms | naive / minidl |")
-    print("|---|---:|---:|---:|---:|---:|")
+    bandwidth = copyBandwidth(var.data.size)
+    print(f"# {machine()}; copy bandwidth {bandwidth:.1f} GB/s")
+    print(f"\nOne step, {var.data.size:,} float32 parameters, global state\n")
+    print("| step | minidl ms | bytes/param | GB/s | of copy bandwidth | naive ms | speed-up over naive |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for cls, naive, stateInit, bytesPerParam in OPTIMIZERS:
         step = cls().setupOn(layer, useGlobalState=True).update
-        measure(cls.__name__, step, naive, stateInit, bytesPerParam, layer.vars["W"], grad, args.repeat, False)
+        measure(cls.__name__, step, naive, stateInit, bytesPerParam, var, grad, args.repeat, bandwidth, False)
     for hook, naive, bytesPerParam in HOOKS:
         groups = optim.SGD().setupOn(layer, useGlobalState=True).groups
         step = functools.partial(hook, groups)
-        measure(f"hook {hook!r}", step, naive, {}, bytesPerParam, layer.vars["W"], grad, args.repeat, True)
+        measure(f"hook {hook!r}", step, naive, {}, bytesPerParam, var, grad, args.repeat, bandwidth, True)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ def _adadeltaNumpy(grad, learnRate, rho, epsilon, param, msg, msdx):
     work *= 1 - rho
     msdx *= rho
     msdx += work
-    dx *= learnRate
+    if learnRate != 1:  # the paper's rule has none: save the pass
+        dx *= learnRate
     param -= dx
 
 
