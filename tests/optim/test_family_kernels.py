@@ -15,13 +15,9 @@ from hypothesis import strategies as st
 
 from minidl.backend import toHost
 from minidl.optim import SMORMS3, AdaDelta, Adam, AdamW, MomentumSGD, NesterovSGD, RMSProp, RMSPropGraves
-from tests.kernelcheck import ALL_FLOAT_DTYPES, arrays, assertClose, otherPathParams, runCpu, runPath, shapes
+from tests.kernelcheck import ALL_FLOAT_DTYPES, arrays, assertClose, f32, otherPathParams, runCpu, runPath, shapes
 
 STEPS = 3
-
-
-def f32(value):
-    return float(numpy.float32(value))
 
 
 def momentumOracle(param, grads, learnRate, momRate):

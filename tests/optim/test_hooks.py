@@ -17,14 +17,10 @@ from tests.kernelcheck import (
     arrays,
     checkAgainstCpu,
     checkAgainstOracle,
+    f32,
     otherPathParams,
     shapes,
 )
-
-
-def f32(value):
-    return float(numpy.float32(value))
-
 
 KERNELS = {  # name -> (kernel, its args from (param, grad, hyper), float64 oracle of those args)
     "WeightDecay": (l2DecayKer, lambda p, g, h: [p, h["rate"], g], lambda p, rate, g: [g + rate * p]),

@@ -8,14 +8,9 @@ from hypothesis import strategies as st
 
 from minidl.optim.adagrad import adagradKer
 from minidl.optim.sgd import sgdKer
-from tests.kernelcheck import ALL_FLOAT_DTYPES, arrays, assertClose, otherPathParams, runCpu, runPath, shapes
+from tests.kernelcheck import ALL_FLOAT_DTYPES, arrays, assertClose, f32, otherPathParams, runCpu, runPath, shapes
 
 STEPS = 3
-
-
-def f32(value):
-    """The kernels take hyperparameters as float32 scalars; the oracle uses the same rounded values."""
-    return float(numpy.float32(value))
 
 
 def sgdOracle(param, grads, learnRate):
