@@ -18,6 +18,7 @@ from benchmarks.timing import copyBandwidth, machine, medianSeconds
 from minidl import backend, optim
 from minidl.backend import xp
 from minidl.nn import Linear
+from minidl.optim import hooks
 
 
 def sgd(p, g, s, t, lr=1e-3):
@@ -107,10 +108,10 @@ OPTIMIZERS = [  # (optimizer class, naive step, state arrays (name: initial valu
     (optim.SMORMS3, smorms3, {"mem": 1, "mg": 0, "ms": 0}, 36),
 ]
 HOOKS = [  # (hook, naive rewrite of the gradient, bytes per parameter)
-    (optim.WeightDecay(1e-4), l2, 12),
-    (optim.L1Decay(1e-4), l1, 12),
-    (optim.GradientClip(0.1), clip, 12),  # the gradient's norm is about 32: every call rescales
-    (optim.GradientHardClip(-1e-3, 1e-3), hardClip, 8),
+    (hooks.WeightDecay(1e-4), l2, 12),
+    (hooks.L1Decay(1e-4), l1, 12),
+    (hooks.GradientClip(0.1), clip, 12),  # the gradient's norm is about 32: every call rescales
+    (hooks.GradientHardClip(-1e-3, 1e-3), hardClip, 8),
 ]
 
 

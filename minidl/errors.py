@@ -19,3 +19,11 @@ class CostError(MinidlError):
 
 class OptimizerError(MinidlError):
     """An optimizer was misconfigured or used out of order."""
+
+
+class DataError(MinidlError):
+    """A data set or a batch of host data is not what training or inference expects."""
+
+
+class CheckpointError(MinidlError):
+    """A checkpoint file is missing, damaged, foreign, or does not match the network or optimizer."""

@@ -9,22 +9,8 @@ from minidl import OptimizerError, backend
 from minidl.backend import toDevice, toHost
 from minidl.cost import MSE
 from minidl.nn import Activation, Linear, Sequential, tanh
-from minidl.optim import (
-    SGD,
-    SMORMS3,
-    AdaDelta,
-    AdaGrad,
-    Adam,
-    AdamW,
-    GradientClip,
-    GradientHardClip,
-    L1Decay,
-    MomentumSGD,
-    NesterovSGD,
-    RMSProp,
-    RMSPropGraves,
-    WeightDecay,
-)
+from minidl.optim import SGD, SMORMS3, AdaDelta, AdaGrad, Adam, AdamW, MomentumSGD, NesterovSGD, RMSProp, RMSPropGraves
+from minidl.optim.hooks import GradientClip, GradientHardClip, L1Decay, WeightDecay
 
 TRAINING = {  # optimizer -> hyperparameters for the MLP problem below
     SGD: {"learnRate": 0.5},

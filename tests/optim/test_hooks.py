@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from minidl import OptimizerError
 from minidl.backend import toDevice, toHost
 from minidl.nn import Linear, Sequential
-from minidl.optim import SGD, GradientClip, GradientHardClip, L1Decay, WeightDecay
+from minidl.optim import SGD
+from minidl.optim.hooks import GradientClip, GradientHardClip, L1Decay, WeightDecay
 from minidl.optim.hooks.clip import hardClipKer, scaleKer
 from minidl.optim.hooks.decay import l1DecayKer, l2DecayKer
 from tests.kernelcheck import (
