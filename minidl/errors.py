@@ -19,3 +19,7 @@ class CostError(MinidlError):
 
 class OptimizerError(MinidlError):
     """An optimizer was misconfigured or used out of order."""
+
+
+class DistributedError(MinidlError):
+    """Data-parallel training cannot start or continue (no MPI, mismatched ranks)."""

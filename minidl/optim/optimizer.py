@@ -12,6 +12,9 @@ of one shape, and its state arrays in ``setupState(param)``. The base class deci
 
 Both give the same numbers. The step's learning rate for a Variable is ``optimizer.learnRate *
 var.learnRate``.
+
+With a ``nodeinfo`` (data-parallel training, global state only), ``setupOn`` gives every rank rank 0's
+parameters and ``update`` first averages each flat gradient buffer over the ranks in one collective.
 """
 
 import math
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from minidl.backend import xp
+from minidl.distributed.nodeinfo import NodeInfo
 from minidl.errors import OptimizerError
 
 
@@ -82,6 +86,8 @@ class Optimizer:
     """``setupOn(module)``, then per step ``zeroGradParams()``, backward, ``update()``."""
 
     def __init__(self, nodeinfo=None):
+        if nodeinfo is not None and not isinstance(nodeinfo, NodeInfo):
+            raise OptimizerError(f"nodeinfo must be a minidl.distributed.NodeInfo, got {type(nodeinfo).__name__}")
         self.nodeinfo = nodeinfo
         self.module = None
         self.groups = []
@@ -113,6 +119,9 @@ class Optimizer:
             if not isinstance(var.data, xp.ndarray) or not numpy.issubdtype(var.data.dtype, numpy.floating):
                 raise OptimizerError(f"Variable {name} must be a floating {xp.__name__} array, got {var.data!r}")
         self.groups = self._globalGroups(table) if useGlobalState else self._localGroups(table)
+        if self.nodeinfo is not None:
+            for group in self.groups:
+                self.nodeinfo.broadcastBuffer(group.param)
         self.module, self.globalState = module, useGlobalState
         return self
 
@@ -161,6 +170,9 @@ class Optimizer:
     def update(self):
         """One step of the update rule on every Variable."""
         self._checkReady("update")
+        if self.nodeinfo is not None:
+            for group in self.groups:
+                self.nodeinfo.meanTensor(group.grad)
         for group in self.groups:
             for scale, start, stop in group.runs():
                 param, grad, state = group.arrays(start, stop)
