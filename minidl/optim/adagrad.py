@@ -5,7 +5,8 @@
 
 epsilon is added outside the square root, as in the reference framework's kernel (the seed page writes
 it inside; outside keeps the step bounded by learnRate · grad / epsilon when h is tiny). learnRate and
-epsilon are float32 scalars in the kernel.
+epsilon are float32 scalars in the kernel. h has the parameters' dtype: in float16 a gradient below about
+2e-4 squares to 0, and the step becomes grad / epsilon; train half-precision models with float32 parameters.
 """
 
 import numpy

@@ -38,6 +38,8 @@ def cases(draw):
     shape = draw(shapes())
     param = draw(arrays(dtype, shape))
     grads = [draw(arrays(dtype, shape, -2, 2)) for _ in range(STEPS)]
+    if dtype == numpy.float16:  # keep grad² a normal float16: smaller ones underflow the accumulator to 0
+        grads = [numpy.where(numpy.abs(grad) < 1e-2, 0, grad).astype(dtype) for grad in grads]
     return dtype, param, grads, f32(draw(st.floats(1e-4, 0.1))), f32(draw(st.floats(1e-8, 1e-2)))
 
 
