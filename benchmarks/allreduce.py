@@ -16,14 +16,19 @@ import time
 
 import numpy
 
+from benchmarks.timing import machine, medianSeconds
+from minidl import backend
+from minidl.cost import CrossEntropy
+from minidl.distributed import NodeInfo
+from minidl.nn import Activation, Linear, Sequential, relu
+from minidl.optim import AdaGrad
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SIZES = (1_000, 100_000, 1_000_000, 10_000_000)
 BATCH, STEPS = 128, 60
 
 
 def reductionTimes(info):
-    from benchmarks.timing import medianSeconds
-
     times = {}
     for size in SIZES:
         buffer = numpy.ones(size, numpy.float32)
@@ -33,11 +38,6 @@ def reductionTimes(info):
 
 def trainingThroughput(info):
     """Samples per second of a 64-256-256-10 MLP, AdaGrad, global state, batch BATCH per rank."""
-    from minidl import backend
-    from minidl.cost import CrossEntropy
-    from minidl.nn import Activation, Linear, Sequential, relu
-    from minidl.optim import AdaGrad
-
     backend.seed(0)
     net = Sequential().extend([Linear(64, 256), Activation(relu), Linear(256, 256), Activation(relu), Linear(256, 10)])
     optimizer = AdaGrad(learnRate=0.01, nodeinfo=info if info.gridsize > 1 else None)
@@ -63,8 +63,6 @@ def trainingThroughput(info):
 
 
 def worker():
-    from minidl.distributed import NodeInfo
-
     info = NodeInfo()
     result = {"ranks": info.gridsize, "throughput": trainingThroughput(info)}
     if info.gridsize > 1:
@@ -82,8 +80,6 @@ def runJob(ranks):
 
 
 def main():
-    from benchmarks.timing import machine
-
     one, two = runJob(1), runJob(2)
     print(f"# {machine()}; MPI on the CPU, one BLAS thread per rank\n")
     print("Gradient reduction (sumTensor, in-place MPI Allreduce of float32), 2 ranks\n")
