@@ -21,5 +21,13 @@ class OptimizerError(MinidlError):
     """An optimizer was misconfigured or used out of order."""
 
 
+class DataError(MinidlError):
+    """A data set or a batch of host data is not what training or inference expects."""
+
+
+class CheckpointError(MinidlError):
+    """A checkpoint file is missing, damaged, foreign, or does not match the network or optimizer."""
+
+
 class DistributedError(MinidlError):
     """Data-parallel training cannot start or continue (no MPI, mismatched ranks)."""

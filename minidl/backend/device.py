@@ -38,6 +38,11 @@ def _detect():
     return cupy
 
 
+def gpuProblem():
+    """None when cupy imports and a CUDA device answers, else the reason (for error messages)."""
+    return _importCupy()[1]
+
+
 cupy = _detect()
 xp = numpy if cupy is None else cupy
 name = "numpy" if cupy is None else "cupy"

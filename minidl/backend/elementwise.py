@@ -129,7 +129,7 @@ class Elementwise:
     def _checkKinds(self, args):
         for param, arg in zip(self.params, args):
             if _isArray(arg):
-                if param.isOutput and not arg.flags.writeable:
+                if param.isOutput and not getattr(arg.flags, "writeable", True):  # CuPy arrays are always writable
                     raise BackendError(f"{self.name}: output {param.name} is read-only")
                 continue
             if param.raw or param.isOutput:

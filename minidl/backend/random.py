@@ -1,10 +1,16 @@
 """The backend's random state: one NumPy generator for host-side draws (initialisation, shuffling), and
 CuPy's generator for device-side draws. ``seed(n)`` resets both, so runs are reproducible, and parameter
-initialisation draws on the host so that the same seed gives the same network on the CPU and on the GPU."""
+initialisation draws on the host so that the same seed gives the same network on the CPU and on the GPU.
+
+``getRandomState()``/``setRandomState(state)`` save and restore the host generator (a JSON-able dict), so a resumed
+run shuffles exactly as an uninterrupted one. CuPy's device generator cannot be serialized (CuPy offers no
+get/set of its state); minidl draws nothing from it yet, and ``seed(n)`` still resets it.
+"""
 
 import numpy
 
 from minidl.backend.device import cupy
+from minidl.errors import BackendError
 
 _generator = numpy.random.default_rng()
 
@@ -20,3 +26,22 @@ def seed(value):
 def generator():
     """The host-side numpy.random.Generator; draw from it rather than from numpy's global state."""
     return _generator
+
+
+def getRandomState():
+    """The host generator's state as a JSON-able dict: ``{"host": <numpy bit generator state>}``."""
+    return {"host": _generator.bit_generator.state}
+
+
+def setRandomState(state):
+    """Restore a state returned by ``getRandomState()``; a state of another bit generator is a BackendError."""
+    host = state.get("host") if isinstance(state, dict) else None
+    expected = type(_generator.bit_generator).__name__
+    if not isinstance(host, dict) or host.get("bit_generator") != expected:
+        raise BackendError(f"a random state must be {{'host': <{expected} state>}}, got {state!r:.200}")
+    bitGenerator = type(_generator.bit_generator)()
+    try:
+        bitGenerator.state = host
+    except (TypeError, ValueError, KeyError) as error:
+        raise BackendError(f"cannot restore the {expected} random state: {error}") from error
+    _generator.bit_generator.state = bitGenerator.state

@@ -12,8 +12,11 @@ at several places of a graph.
 
 import numpy
 
-from minidl.backend import xp
+from minidl.backend import toHost, xp
 from minidl.errors import ModuleError
+from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
+
+MODULE_FORMAT = "minidl.module"
 
 
 def describe(value):
@@ -126,6 +129,24 @@ class Module:
 
     def numOfParams(self):
         return sum(int(var.data.size) for var in self.getVarTable().values())
+
+    def save(self, path):
+        """Write the parameters to a safetensors file, one tensor per name of ``getVarTable()`` ("0.W",
+        "fc1.b", ...), metadata ``format = "minidl.module"``. Atomic: a failed write keeps the old file."""
+        tensors = {name: toHost(var.data) for name, var in self.getVarTable().items()}
+        writeTensors(path, tensors, {"format": MODULE_FORMAT})
+
+    def load(self, path):
+        """Read parameters written by ``save`` (on any device) into the Variables, in place.
+
+        CheckpointError, with every parameter unchanged, unless the file holds exactly this module's
+        names, shapes and dtypes.
+        """
+        tensors, _ = readTensors(path, MODULE_FORMAT)
+        targets = {name: var.data for name, var in self.getVarTable().items()}
+        checkTensors(tensors, targets, path)
+        copyTensors(targets, tensors)
+        return self
 
     # modes and graph building
 

@@ -15,16 +15,25 @@ var.learnRate``.
 
 With a ``nodeinfo`` (data-parallel training, global state only), ``setupOn`` gives every rank rank 0's
 parameters and ``update`` first averages each flat gradient buffer over the ranks in one collective.
+
+``save(path)``/``load(path)`` keep the state in a safetensors file that needs no per-optimizer code: the
+tensors are ``getStateTable()``, the metadata the class name and ``getAttrDict()`` as JSON. An optimizer
+with scalar state (a step counter) adds it to ``getAttrDict()``, and it is saved and restored with the rest.
+>>>>>>> main
 """
 
+import json
 import math
 from dataclasses import dataclass, field
 
 import numpy
 
-from minidl.backend import xp
+from minidl.backend import toHost, xp
 from minidl.distributed.nodeinfo import NodeInfo
-from minidl.errors import OptimizerError
+from minidl.errors import CheckpointError, MinidlError, OptimizerError
+from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
+
+OPTIMIZER_FORMAT = "minidl.optimizer"
 
 
 def checkHyper(name, value, low=0.0, high=math.inf, lowOpen=False, highOpen=False):
@@ -179,8 +188,67 @@ class Optimizer:
                 self.updateVar(param, grad, state, self.learnRate * scale)
 
     def getAttrDict(self):
-        """The hyperparameters, by name (subclasses add theirs)."""
+        """The hyperparameters and any scalar state, by name (subclasses add theirs)."""
         return {"learnRate": self.learnRate}
+
+    def setAttrDict(self, attrs):
+        """Set every entry of ``getAttrDict()`` from ``attrs`` (the same names); all or nothing."""
+        previous = self.getAttrDict()
+        if set(attrs) != set(previous):
+            raise OptimizerError(f"{self!r} has attributes {sorted(previous)}, got {sorted(attrs)}")
+        try:
+            for name, value in attrs.items():
+                setattr(self, name, value)
+        except MinidlError:
+            for name, value in previous.items():
+                setattr(self, name, value)
+            raise
+
+    def attrMetadata(self):
+        """Safetensors metadata for the class and ``getAttrDict()``: ``optimizer`` and ``attrs`` (JSON)."""
+        attrs = json.dumps(self.getAttrDict(), default=lambda value: value.item())
+        return {"optimizer": type(self).__name__, "attrs": attrs}
+
+    def attrsFromMetadata(self, metadata, path):
+        """The attribute dict that ``attrMetadata`` wrote; CheckpointError unless it fits this optimizer."""
+        if metadata.get("optimizer") != type(self).__name__:
+            raise CheckpointError(f"{path} holds the state of {metadata.get('optimizer')!r}, not of {self!r}")
+        try:
+            attrs = json.loads(metadata.get("attrs", ""))
+        except json.JSONDecodeError as error:
+            raise CheckpointError(f"{path}: the optimizer attributes are not valid JSON ({error})") from error
+        expected = self.getAttrDict()
+        if not isinstance(attrs, dict) or set(attrs) != set(expected):
+            raise CheckpointError(f"{path}: optimizer attributes must be {sorted(expected)}, got {attrs!r:.200}")
+        for name, value in attrs.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise CheckpointError(f"{path}: optimizer attribute {name} must be a finite number, got {value!r}")
+        return attrs
+
+    def save(self, path):
+        """Write the state to a safetensors file: one tensor per ``getStateTable()`` name ("<var>.<state>",
+        e.g. "0.W.h" for AdaGrad), metadata ``format = "minidl.optimizer"``, ``optimizer`` (the class name)
+        and ``attrs`` (``getAttrDict()`` as JSON). Atomic: a failed write keeps the old file."""
+        tensors = {name: toHost(array) for name, array in self.getStateTable().items()}
+        writeTensors(path, tensors, {"format": OPTIMIZER_FORMAT, **self.attrMetadata()})
+
+    def load(self, path):
+        """Read the state written by ``save`` (on any device, in local or global state) into this optimizer.
+
+        CheckpointError, with state and attributes unchanged, unless the file was written by the same
+        class for Variables of the same names, shapes and dtypes.
+        """
+        self._checkReady("load")
+        tensors, metadata = readTensors(path, OPTIMIZER_FORMAT)
+        attrs = self.attrsFromMetadata(metadata, path)
+        targets = self.getStateTable()
+        checkTensors(tensors, targets, path)
+        try:
+            self.setAttrDict(attrs)
+        except MinidlError as error:
+            raise CheckpointError(f"{path}: {error}") from error
+        copyTensors(targets, tensors)
+        return self
 
     def getStateTable(self):
         """Every state array, per Variable: ``{"<var name>.<state name>": array}`` shaped like the Variable.

@@ -1,0 +1,25 @@
+"""The ``minidl`` command (also ``python -m minidl``): ``minidl train [options]``."""
+
+import argparse
+import sys
+
+from minidl.cli import train
+from minidl.errors import MinidlError
+
+
+def buildParser():
+    parser = argparse.ArgumentParser(prog="minidl", description="minidl: train small networks on CPU or GPU")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train.addArguments(commands.add_parser("train", help="train a model on the handwritten digits"))
+    return parser
+
+
+def main(argv=None):
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = buildParser().parse_args(argv)
+    try:
+        return args.run(args, argv)
+    except MinidlError as error:
+        print(f"minidl: error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,113 @@
+"""``minidl train``: train a model on the digits data set, print per-epoch numbers, checkpoint every epoch.
+
+The checkpoint (``DIR/checkpoint.safetensors``, see minidl.train.checkpoint) is rewritten atomically after
+each epoch and keeps the history of the run, so ``--resume`` continues exactly where a stopped run was,
+up to ``--epochs`` in total.
+"""
+
+import importlib.util
+import inspect
+import os
+import sys
+import time
+
+import minidl.optim
+from minidl import backend
+from minidl.cost import CrossEntropy
+from minidl.datasets import loadDigits
+from minidl.errors import BackendError, OptimizerError
+from minidl.models import MODELS
+from minidl.train import Trainer, Validator, loadCheckpoint, saveCheckpoint
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+DEFAULT_LEARN_RATE = 0.01
+DEVICES = {"cpu": "numpy", "gpu": "cupy"}
+OPTIMIZERS = {
+    cls.__name__.lower(): cls
+    for cls in (getattr(minidl.optim, name) for name in minidl.optim.__all__)
+    if isinstance(cls, type) and issubclass(cls, minidl.optim.Optimizer) and cls is not minidl.optim.Optimizer
+}
+
+
+def addArguments(parser):
+    parser.add_argument("--model", choices=sorted(MODELS), default="mlp", help="network to train (default: mlp)")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adagrad", help="(default: adagrad)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs in total, resumed ones included (default: 20)")
+    parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
+    parser.add_argument(
+        "--lr", type=float, default=None,
+        help=f"learning rate: the optimizer's learnRate, or alpha for Adam-like ones (default: {DEFAULT_LEARN_RATE})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default: 0)")
+    parser.add_argument("--device", choices=sorted(DEVICES), help="default: the GPU when one answers, else the CPU")
+    parser.add_argument("--out", default="runs", help="folder of the checkpoint (default: ./runs)")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--plot", metavar="FILE.png", help="write the training curves to this picture")
+    parser.set_defaults(run=run)
+
+
+def switchDevice(device, argv):
+    """The backend is chosen at import: re-run this command on the other one when ``device`` asks for it."""
+    wanted = DEVICES[device]
+    if backend.name == wanted:
+        return
+    if wanted == "cupy" and backend.gpuProblem() is not None:
+        raise BackendError(f"--device gpu: {backend.gpuProblem()}")
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "minidl", *argv], {**os.environ, "MINIDL_BACKEND": wanted})
+
+
+def makeOptimizer(name, learnRate):
+    """The optimizer of this name, its learning rate (``learnRate``, or ``alpha`` for Adam) set to ``learnRate``."""
+    cls = OPTIMIZERS[name]
+    parameters = inspect.signature(cls).parameters
+    for rateName in ("learnRate", "alpha"):
+        if rateName in parameters:
+            return cls(**{rateName: DEFAULT_LEARN_RATE if learnRate is None else learnRate})
+    if learnRate is not None:
+        raise OptimizerError(f"{cls.__name__} has no learning rate; leave out --lr")
+    return cls()
+
+
+def run(args, argv):
+    if args.device is not None:
+        switchDevice(args.device, argv)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise BackendError("--plot needs matplotlib: pip install 'minidl[datasets]'")
+    spec = MODELS[args.model]
+    backend.seed(args.seed)
+    data = loadDigits(flat=spec.flat)
+    module = spec.build(data.trainData.shape[1:], data.classes)
+    optimizer = makeOptimizer(args.optimizer, args.lr).setupOn(module, useGlobalState=True)
+    trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size)
+    validator = Validator(module, CrossEntropy(), batchsize=args.batch_size)
+
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, CHECKPOINT_NAME)
+    history = []
+    if args.resume:
+        checkpoint = loadCheckpoint(path, module, optimizer)
+        history = (checkpoint.extra or {}).get("history", [])[:checkpoint.epoch]
+        print(f"resumed from {path} after epoch {checkpoint.epoch}")
+    hyper = ", ".join(f"{key}={value:g}" for key, value in optimizer.getAttrDict().items())
+    print(
+        f"{args.model} on digits ({len(data.trainData)} train, {len(data.valData)} validation), "
+        f"{optimizer!r}({hyper}), batch {args.batch_size}, {backend.name}"
+    )
+    for epoch in range(len(history) + 1, args.epochs + 1):
+        start = time.perf_counter()
+        trainError = trainer.trainFromHost(data.trainData, data.trainLabels)
+        valError = validator.validateFromHost(data.valData, data.valLabels)
+        seconds = time.perf_counter() - start
+        history.append({"epoch": epoch, "trainError": trainError, "valError": valError,
+                        "valAccuracy": validator.accuracy, "seconds": seconds})
+        saveCheckpoint(path, module, optimizer, epoch, extra={"history": history})
+        print(f"epoch {epoch:3d}/{args.epochs}  train error {trainError:.4f}  val error {valError:.4f}  "
+              f"val accuracy {validator.accuracy:.2%}  {seconds:.2f} s", flush=True)
+    print(f"checkpoint: {path}")
+    if args.plot:
+        from minidl.cli.plot import plotCurves
+
+        plotCurves(history, args.plot)
+        print(f"plot: {args.plot}")
+    return 0

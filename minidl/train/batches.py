@@ -1,0 +1,53 @@
+"""Batching host data for the device: checks, macro-batch transfers, minibatches, a progress bar.
+
+Host arrays move to the device one macro-batch at a time (rows in a given order, or as stored), and
+minibatches of ``batchsize`` rows are views of the macro-batch. The macro-batch is rounded down to a
+multiple of ``batchsize``, so the minibatches do not depend on ``macroBatchSize``: only the last one of
+the pass may be shorter.
+"""
+
+import numpy
+from tqdm.auto import tqdm
+
+from minidl.backend import toDevice
+from minidl.errors import DataError
+
+
+def checkPositive(name, value):
+    """DataError unless ``value`` is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
+        raise DataError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def checkHostData(*arrays, names=("data", "target")):
+    """DataError unless every array is a non-empty host (NumPy) array and all have one length."""
+    for name, array in zip(names, arrays):
+        if not isinstance(array, numpy.ndarray):
+            raise DataError(f"{name} must be a host (NumPy) array, got {type(array).__name__}")
+        if array.ndim == 0 or len(array) == 0:
+            raise DataError(f"{name} must hold at least one sample, got shape {array.shape}")
+    lengths = {len(array) for array in arrays}
+    if len(lengths) > 1:
+        described = ", ".join(f"{name} has {len(array)}" for name, array in zip(names, arrays))
+        raise DataError(f"data and labels must have one length: {described}")
+    return len(arrays[0])
+
+
+def progressBar(total, description, verbose):
+    """A tqdm bar over ``total`` samples; off when ``verbose`` is False or stderr is not a terminal."""
+    return tqdm(total=total, desc=description, unit="sample", leave=False, disable=None if verbose else True)
+
+
+def deviceBatches(arrays, batchsize, macroBatchSize, order=None, progress=None):
+    """Yield tuples of device minibatches (one per array) covering every row once, in ``order`` if given."""
+    size = len(arrays[0])
+    macroSize = max(1, macroBatchSize // batchsize) * batchsize
+    for start in range(0, size, macroSize):
+        rows = slice(start, start + macroSize) if order is None else order[start:start + macroSize]
+        macro = [toDevice(numpy.ascontiguousarray(array[rows])) for array in arrays]
+        for offset in range(0, len(macro[0]), batchsize):
+            batch = tuple(array[offset:offset + batchsize] for array in macro)
+            yield batch
+            if progress is not None:
+                progress.update(len(batch[0]))

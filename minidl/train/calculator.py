@@ -1,0 +1,30 @@
+"""Calculator: batched inference over host data, results gathered back on the host."""
+
+import numpy
+
+from minidl.backend import toHost
+from minidl.errors import ModuleError
+from minidl.nn import Module
+from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
+
+
+class Calculator:
+    """``Calculator(module, batchsize=128)``: ``calcFromHost(data)`` is the module's output on every sample."""
+
+    def __init__(self, module, batchsize=128, verbose=True):
+        if not isinstance(module, Module):
+            raise ModuleError(f"Calculator expects a Module, got {type(module).__name__}")
+        self.module = module
+        self.batchsize = checkPositive("batchsize", batchsize)
+        self.verbose = verbose
+
+    def calcFromHost(self, data, macroBatchSize=10000):
+        """The outputs (a host array, samples on axis 0) of a module with one output, in eval mode."""
+        size = checkHostData(data, names=("data",))
+        macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        self.module.evalMode()
+        outputs = []
+        with progressBar(size, "calculate", self.verbose) as progress:
+            for (batch,) in deviceBatches((data,), self.batchsize, macroBatchSize, progress=progress):
+                outputs.append(toHost(self.module(batch)))
+        return numpy.concatenate(outputs)

@@ -1,0 +1,88 @@
+"""Checkpoints: a module, its optimizer, the epoch and the random state in one safetensors file.
+
+Tensors (readable by any safetensors reader):
+
+* ``module.<var>``: each parameter, named as in ``module.getVarTable()`` (``module.0.W``, ``module.0.b``);
+* ``optimizer.<var>.<state>``: each optimizer state array, named as in ``optimizer.getStateTable()``
+  (``optimizer.0.W.h`` for AdaGrad's accumulator).
+
+Metadata (strings): ``format`` = "minidl.checkpoint", ``epoch``, ``random`` (the backend's host random
+state, JSON), ``optimizer`` (the class name), ``attrs`` (``optimizer.getAttrDict()``, JSON), ``extra``
+(anything JSON-able the caller keeps, e.g. a training history) and ``crc32``.
+"""
+
+import json
+from dataclasses import dataclass
+
+from minidl.backend import getRandomState, setRandomState, toHost
+from minidl.errors import CheckpointError, MinidlError, OptimizerError
+from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
+
+CHECKPOINT_FORMAT = "minidl.checkpoint"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What ``loadCheckpoint`` returns besides the restored state: the epoch and the caller's ``extra``."""
+
+    epoch: int
+    extra: object = None
+
+
+def _checkPair(module, optimizer):
+    if optimizer.module is not module:
+        raise OptimizerError(f"{optimizer!r} is not set up on {module!r}: call optimizer.setupOn(module) first")
+
+
+def _arrays(module, optimizer):
+    """Every array a checkpoint holds, by tensor name (device arrays; views where the optimizer keeps them)."""
+    arrays = {f"module.{name}": var.data for name, var in module.getVarTable().items()}
+    arrays.update({f"optimizer.{name}": array for name, array in optimizer.getStateTable().items()})
+    return arrays
+
+
+def saveCheckpoint(path, module, optimizer, epoch, extra=None):
+    """Write module, optimizer, ``epoch`` (the number of finished epochs) and the random state, atomically."""
+    _checkPair(module, optimizer)
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f"epoch must be a non-negative integer, got {epoch!r}")
+    try:
+        extraText = json.dumps(extra)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"extra must be JSON-serializable: {error}") from error
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": str(epoch),
+        "random": json.dumps(getRandomState()),
+        **optimizer.attrMetadata(),
+        "extra": extraText,
+    }
+    writeTensors(path, {name: toHost(array) for name, array in _arrays(module, optimizer).items()}, metadata)
+
+
+def loadCheckpoint(path, module, optimizer):
+    """Restore what ``saveCheckpoint`` wrote, on any device; returns a Checkpoint(epoch, extra).
+
+    CheckpointError, with module, optimizer and random state unchanged, when the file is missing,
+    damaged or foreign, or its names, shapes, dtypes or optimizer class differ from these.
+    """
+    _checkPair(module, optimizer)
+    tensors, metadata = readTensors(path, CHECKPOINT_FORMAT)
+    attrs = optimizer.attrsFromMetadata(metadata, path)
+    try:
+        epoch = int(metadata["epoch"])
+        random = json.loads(metadata["random"])
+        extra = json.loads(metadata["extra"])
+    except (KeyError, ValueError) as error:
+        raise CheckpointError(f"{path}: the epoch, random state or extra entry is missing or unreadable") from error
+    targets = _arrays(module, optimizer)
+    checkTensors(tensors, targets, path)
+    previous = getRandomState()
+    try:
+        setRandomState(random)
+        optimizer.setAttrDict(attrs)
+    except MinidlError as error:
+        setRandomState(previous)
+        raise CheckpointError(f"{path}: {error}") from error
+    copyTensors(targets, tensors)
+    return Checkpoint(epoch, extra)

@@ -1,0 +1,55 @@
+"""Trainer: one pass over host data per call, a step per minibatch (forward, cost, zero, backward, update)."""
+
+from minidl.backend import generator
+from minidl.cost import Cost
+from minidl.errors import CostError, ModuleError, OptimizerError
+from minidl.nn import Module
+from minidl.optim import Optimizer
+from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
+
+
+class Trainer:
+    """``Trainer(module, cost, optimizer, batchsize=128)``; the optimizer must be set up on ``module``."""
+
+    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True):
+        if not isinstance(module, Module):
+            raise ModuleError(f"Trainer expects a Module, got {type(module).__name__}")
+        if not isinstance(cost, Cost):
+            raise CostError(f"Trainer expects a Cost, got {type(cost).__name__}")
+        if not isinstance(optimizer, Optimizer):
+            raise OptimizerError(f"Trainer expects an Optimizer, got {type(optimizer).__name__}")
+        self.module, self.cost, self.optimizer = module, cost, optimizer
+        self.checkSetup()
+        self.batchsize = checkPositive("batchsize", batchsize)
+        self.verbose = verbose
+
+    def trainFromHost(self, data, target, macroBatchSize=10000, random=True):
+        """One epoch over host arrays; returns the mean training error (weighted by samples).
+
+        With ``random`` the samples come in an order drawn from the backend's generator (``seed`` makes
+        it reproducible, a checkpoint restores it); otherwise in stored order.
+        """
+        self.checkSetup()
+        size = checkHostData(data, target)
+        macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        order = generator().permutation(size) if random else None
+        self.module.trainMode()
+        self.cost.resetAccumulator()
+        with progressBar(size, "train", self.verbose) as progress:
+            for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress):
+                self.step(batch, labels)
+        return self.cost.getMeanError()
+
+    def checkSetup(self):
+        if self.optimizer.module is not self.module:
+            raise OptimizerError(
+                f"{self.optimizer!r} is not set up on {self.module!r}: call optimizer.setupOn(module) first"
+            )
+
+    def step(self, data, target):
+        """One optimizer step on one device minibatch; returns its error."""
+        error, grad = self.cost(self.module(data), target)
+        self.optimizer.zeroGradParams()
+        self.module.backward(grad, updGrad=False)
+        self.optimizer.update()
+        return error

@@ -1,0 +1,43 @@
+"""Validator: the mean error of a module over host data, and its accuracy for classification."""
+
+from minidl.cost import Cost, CrossEntropy
+from minidl.errors import CostError, ModuleError
+from minidl.nn import Module
+from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
+
+
+class Validator:
+    """``Validator(module, cost, batchsize=128)``; runs the module in eval mode and never changes it."""
+
+    def __init__(self, module, cost, batchsize=128, verbose=True):
+        if not isinstance(module, Module):
+            raise ModuleError(f"Validator expects a Module, got {type(module).__name__}")
+        if not isinstance(cost, Cost):
+            raise CostError(f"Validator expects a Cost, got {type(cost).__name__}")
+        self.module, self.cost = module, cost
+        self.batchsize = checkPositive("batchsize", batchsize)
+        self.verbose = verbose
+        self.error = None
+        self.accuracy = None
+
+    def validateFromHost(self, data, target, macroBatchSize=10000):
+        """Return the mean error over the data (weighted by samples), also kept in ``self.error``.
+
+        For a classification cost (CrossEntropy) ``self.accuracy`` is the fraction of samples whose
+        highest score is at their label; for other costs it is None.
+        """
+        size = checkHostData(data, target)
+        macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        classify = isinstance(self.cost, CrossEntropy)
+        self.module.evalMode()
+        self.cost.resetAccumulator()
+        correct = 0
+        with progressBar(size, "validate", self.verbose) as progress:
+            for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, progress=progress):
+                scores = self.module(batch)
+                self.cost.validate(scores, labels)
+                if classify:
+                    correct += int((scores.argmax(axis=1) == labels).sum())
+        self.error = self.cost.getMeanError()
+        self.accuracy = correct / size if classify else None
+        return self.error

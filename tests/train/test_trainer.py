@@ -1,0 +1,154 @@
+"""Trainer, Validator, Calculator: batching over host data against hand-written loops and float64 oracles."""
+
+import io
+import sys
+
+import numpy
+import pytest
+
+from minidl.backend import generator, seed, toDevice, toHost
+from minidl.cost import MSE, CrossEntropy
+from minidl.errors import DataError, ModuleError, OptimizerError
+from minidl.optim import SGD, AdaGrad
+from minidl.train import Calculator, Trainer, Validator
+from tests.train.nets import BLOBS, assertSameParams, classifier, hostParams
+
+
+def test_training_learns_the_blobs():
+    seed(0)
+    net = classifier()
+    trainer = Trainer(net, CrossEntropy(), AdaGrad(learnRate=0.05).setupOn(net, useGlobalState=True), batchsize=32)
+    validator = Validator(net, CrossEntropy())
+    errors = [trainer.trainFromHost(BLOBS.trainData, BLOBS.trainLabels) for _ in range(6)]
+    validator.validateFromHost(BLOBS.valData, BLOBS.valLabels)
+    assert errors[-1] < errors[0] / 3
+    assert validator.accuracy >= 0.95
+
+
+def handLoop(net, optimizer, data, labels, batchsize, order):
+    """The training pass written out: minibatches of the rows in ``order``, one step each."""
+    for start in range(0, len(order), batchsize):
+        rows = order[start:start + batchsize]
+        _, grad = CrossEntropy()(net(toDevice(data[rows])), toDevice(labels[rows]))
+        optimizer.zeroGradParams()
+        net.backward(grad)
+        optimizer.update()
+
+
+@pytest.mark.parametrize("random", [False, True])
+@pytest.mark.parametrize("macroBatchSize", [5, 64, 10000])
+def test_a_pass_is_the_hand_written_loop_in_the_stated_order(random, macroBatchSize):
+    data, labels = BLOBS.trainData[:150], BLOBS.trainLabels[:150]
+    seed(3)
+    expectedNet = classifier()
+    order = generator().permutation(len(data)) if random else numpy.arange(len(data))
+    handLoop(expectedNet, SGD(learnRate=0.1).setupOn(expectedNet), data, labels, 16, order)
+
+    seed(3)
+    net = classifier()
+    trainer = Trainer(net, CrossEntropy(), SGD(learnRate=0.1).setupOn(net), batchsize=16)
+    error = trainer.trainFromHost(data, labels, macroBatchSize=macroBatchSize, random=random)
+    assertSameParams(hostParams(net), hostParams(expectedNet))
+    assert error == pytest.approx(trainer.cost.getMeanError()) and error > 0
+
+
+def crossEntropy64(scores, labels):
+    scores = scores.astype(numpy.float64)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    logProbabilities = shifted - numpy.log(numpy.exp(shifted).sum(axis=1, keepdims=True))
+    return -logProbabilities[numpy.arange(len(labels)), labels].mean()
+
+
+def test_validation_error_and_accuracy_against_float64_oracles():
+    seed(4)
+    net = classifier()
+    data, labels = BLOBS.valData, BLOBS.valLabels
+    scores = toHost(net(toDevice(data)))
+    validator = Validator(net, CrossEntropy(), batchsize=7)
+    error = validator.validateFromHost(data, labels, macroBatchSize=30)
+    assert error == validator.error == pytest.approx(crossEntropy64(scores, labels), rel=1e-5)
+    assert validator.accuracy == numpy.mean(scores.argmax(axis=1) == labels)
+    assert not net.train, "validation runs in eval mode"
+
+
+def test_validation_with_a_regression_cost_has_no_accuracy():
+    seed(4)
+    net = classifier(classes=3)
+    data = BLOBS.valData
+    target = numpy.random.default_rng(0).standard_normal((len(data), 3)).astype(numpy.float32)
+    validator = Validator(net, MSE(), batchsize=16)
+    error = validator.validateFromHost(data, target)
+    pred = toHost(net(toDevice(data))).astype(numpy.float64)
+    assert error == pytest.approx(((pred - target) ** 2).mean() / 2, rel=1e-5)
+    assert validator.accuracy is None
+
+
+def test_calculator_gives_the_module_output_on_every_sample():
+    seed(5)
+    net = classifier()
+    outputs = Calculator(net, batchsize=9).calcFromHost(BLOBS.trainData, macroBatchSize=40)
+    assert outputs.shape == (len(BLOBS.trainData), 4) and isinstance(outputs, numpy.ndarray)
+    numpy.testing.assert_allclose(outputs, toHost(net(toDevice(BLOBS.trainData))), rtol=1e-5, atol=1e-6)
+
+
+def state(net, optimizer):
+    grads = {name: toHost(var.grad).copy() for name, var in net.getVarTable().items()}
+    return hostParams(net), grads, {name: toHost(a).copy() for name, a in optimizer.getStateTable().items()}
+
+
+@pytest.mark.parametrize("case, error", [
+    ("labels shorter than data", DataError),
+    ("data not a NumPy array", DataError),
+    ("empty data", DataError),
+    ("wrong feature count", ModuleError),
+    ("bad macroBatchSize", DataError),
+])
+def test_bad_input_is_refused_before_anything_changes(case, error):
+    seed(6)
+    net = classifier()
+    optimizer = AdaGrad(learnRate=0.1).setupOn(net)
+    trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=8)
+    trainer.trainFromHost(BLOBS.trainData[:16], BLOBS.trainLabels[:16])
+    data, labels, kwargs = BLOBS.trainData[:40], BLOBS.trainLabels[:40], {}
+    if case == "labels shorter than data":
+        labels = labels[:39]
+    elif case == "data not a NumPy array":
+        data = data.tolist()
+    elif case == "empty data":
+        data, labels = data[:0], labels[:0]
+    elif case == "wrong feature count":
+        data = data[:, :5].copy()
+    else:
+        kwargs = {"macroBatchSize": 0}
+    before = state(net, optimizer)
+    with pytest.raises(error):
+        trainer.trainFromHost(data, labels, **kwargs)
+    for expected, actual in zip(before, state(net, optimizer)):
+        assertSameParams(actual, expected)
+
+
+def test_bad_setup_is_refused():
+    net = classifier()
+    with pytest.raises(OptimizerError, match="setupOn"):
+        Trainer(net, CrossEntropy(), AdaGrad())
+    with pytest.raises(OptimizerError, match="setupOn"):
+        Trainer(net, CrossEntropy(), AdaGrad().setupOn(classifier()))
+    with pytest.raises(DataError, match="batchsize must be a positive integer"):
+        Trainer(net, CrossEntropy(), AdaGrad().setupOn(net), batchsize=0)
+    with pytest.raises(DataError, match="data and labels must have one length: data has 3, target has 2"):
+        Validator(net, CrossEntropy()).validateFromHost(BLOBS.valData[:3], BLOBS.valLabels[:2])
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("verbose, terminal, shown", [(True, True, True), (True, False, False), (False, True, False)])
+def test_progress_bar_only_on_a_terminal_and_when_verbose(monkeypatch, verbose, terminal, shown):
+    stream = Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    net = classifier()
+    Trainer(net, CrossEntropy(), SGD().setupOn(net), batchsize=50, verbose=verbose).trainFromHost(
+        BLOBS.trainData, BLOBS.trainLabels)
+    assert ("/400 [" in stream.getvalue()) == shown  # tqdm draws "n/400 [elapsed...]", then clears it
