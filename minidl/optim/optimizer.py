@@ -19,7 +19,6 @@ parameters and ``update`` first averages each flat gradient buffer over the rank
 ``save(path)``/``load(path)`` keep the state in a safetensors file that needs no per-optimizer code: the
 tensors are ``getStateTable()``, the metadata the class name and ``getAttrDict()`` as JSON. An optimizer
 with scalar state (a step counter) adds it to ``getAttrDict()``, and it is saved and restored with the rest.
->>>>>>> main
 """
 
 import json
