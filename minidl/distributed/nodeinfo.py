@@ -9,6 +9,8 @@ place on NumPy buffers on the CPU; MPI through host copies on GPUs without NCCL.
 Create the NodeInfo before building the network: on GPUs it binds the process to its own device.
 """
 
+import contextlib
+import os
 import sys
 import traceback
 
@@ -19,6 +21,7 @@ from minidl.backend.nccl import NcclCommunicator, ncclAvailable, useLocalDevice
 from minidl.errors import DistributedError
 
 MPI_TYPES = {numpy.dtype(numpy.float32), numpy.dtype(numpy.float64)}
+LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")  # set by MPICH/Hydra, Open MPI, PMIx
 
 
 def _importMpi():
@@ -45,6 +48,14 @@ class NodeInfo:
         if self.gridsize > 1:
             self._abortOnUncaughtError()
 
+    @classmethod
+    def fromLauncher(cls):
+        """A NodeInfo when this process was started by mpiexec with more than one rank, else None."""
+        if not any(name in os.environ for name in LAUNCHER_VARIABLES):
+            return None
+        info = cls()
+        return info if info.gridsize > 1 else None
+
     def __repr__(self):
         return f"NodeInfo(index={self.index}, gridsize={self.gridsize}, transport={self.transport})"
 
@@ -60,17 +71,26 @@ class NodeInfo:
         return self.index == 0
 
     def _abortOnUncaughtError(self):
-        """An exception no one catches on any rank prints its traceback, then aborts the whole job, so the
-        other ranks never wait forever in a collective."""
-        comm = self.comm
+        """An exception no one catches on any rank ends the whole job (see ``abortJob``)."""
+        sys.excepthook = lambda kind, value, trace: self.abortJob(value)
 
-        def hook(kind, value, trace):
-            sys.stderr.write(f"minidl: rank {self.index} of {self.gridsize} failed; aborting the job\n")
-            traceback.print_exception(kind, value, trace)
-            sys.stderr.flush()
-            comm.Abort(1)
+    def abortJob(self, error):
+        """Print this rank's error with its traceback, then abort every rank of the job, so that the others
+        never wait forever in a collective."""
+        sys.stdout.flush()
+        sys.stderr.write(f"minidl: rank {self.index} of {self.gridsize} failed; aborting the job\n")
+        traceback.print_exception(type(error), error, error.__traceback__)
+        sys.stderr.flush()
+        self.comm.Abort(1)
 
-        sys.excepthook = hook
+    @contextlib.contextmanager
+    def abortOnError(self):
+        """Run a block whose errors, even caught ones further out, must end the whole job."""
+        try:
+            yield self
+        except BaseException as error:
+            self.abortJob(error)
+            raise
 
     def _checkBuffer(self, array, what):
         if not isinstance(array, backend.xp.ndarray) or not array.flags.c_contiguous:

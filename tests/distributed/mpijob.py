@@ -2,6 +2,7 @@
 
     identical    every rank trains on different data; the parameters end bit-identical on all ranks
     equivalent   2 ranks with batch b each match 1 process with batch 2b on the same data order
+    trainer      the same through Trainer.trainFromHost, which shards each global batch by itself
     failure      rank 1 raises; the job must end with its error, not hang
 """
 
@@ -15,6 +16,7 @@ from minidl.cost import MSE
 from minidl.distributed import NodeInfo
 from minidl.nn import Activation, Linear, Sequential, tanh
 from minidl.optim import AdaGrad
+from minidl.train import Trainer
 
 STEPS, BATCH = 10, 8
 
@@ -65,6 +67,23 @@ def equivalent(info):
         print("equivalent", difference)
 
 
+def trainer(info):
+    rng = numpy.random.default_rng(3)
+    x, y = rng.standard_normal((96, 4)).astype(numpy.float32), rng.standard_normal((96, 2)).astype(numpy.float32)
+    net = makeNet(seed=0)
+    optimizer = AdaGrad(learnRate=0.05, nodeinfo=info).setupOn(net, useGlobalState=True)
+    backend.seed(11)  # the same shuffling on every rank
+    errors = [Trainer(net, MSE(), optimizer, batchsize=BATCH, verbose=False).trainFromHost(x, y) for _ in range(3)]
+    if info.isRoot:
+        single = makeNet(seed=0)
+        singleOptimizer = AdaGrad(learnRate=0.05).setupOn(single, useGlobalState=True)
+        backend.seed(11)
+        singleTrainer = Trainer(single, MSE(), singleOptimizer, batchsize=BATCH * info.gridsize, verbose=False)
+        singleErrors = [singleTrainer.trainFromHost(x, y) for _ in range(3)]
+        print("trainer", float(numpy.abs(flatParams(net) - flatParams(single)).max()),
+              max(abs(a - b) for a, b in zip(errors, singleErrors)))
+
+
 def failure(info):
     if info.index == 1:
         raise RuntimeError("rank 1 fails on purpose")
@@ -72,4 +91,4 @@ def failure(info):
 
 
 if __name__ == "__main__":
-    {"identical": identical, "equivalent": equivalent, "failure": failure}[sys.argv[1]](NodeInfo())
+    {"identical": identical, "equivalent": equivalent, "trainer": trainer, "failure": failure}[sys.argv[1]](NodeInfo())

@@ -21,9 +21,13 @@ TIME_LIMIT = 60
 
 
 def runJob(mode, ranks=2, backendName="numpy"):
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "MINIDL_BACKEND": backendName}
-    return subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, "-m", "tests.distributed.mpijob", mode],
-                          cwd=ROOT, env=environment, capture_output=True, text=True, timeout=TIME_LIMIT)
+    return runMpi(["-m", "tests.distributed.mpijob", mode], ranks, backendName)
+
+
+def runMpi(arguments, ranks=2, backendName="numpy", cwd=ROOT):
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "MINIDL_BACKEND": backendName, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, *arguments],
+                          cwd=cwd, env=environment, capture_output=True, text=True, timeout=TIME_LIMIT)
 
 
 def resultLine(result, word):
@@ -40,6 +44,28 @@ def test_parameters_are_bit_identical_on_all_ranks():
 def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b():
     (difference,) = resultLine(runJob("equivalent"), "equivalent")
     assert float(difference) < 1e-5
+
+
+def test_the_trainer_shards_batches_like_one_process_with_the_whole_batch():
+    difference, errorDifference = resultLine(runJob("trainer"), "trainer")
+    assert float(difference) < 1e-5 and float(errorDifference) < 1e-5
+
+
+def test_the_command_trains_on_two_ranks_and_its_checkpoint_resumes_in_one_process(tmp_path):
+    pytest.importorskip("sklearn", reason="the digits need scikit-learn (the datasets extra)")
+    result = runMpi(["-m", "minidl", "train", "--epochs", "4", "--out", str(tmp_path)])
+    assert result.returncode == 0, result.stderr
+    epochs = [line for line in result.stdout.splitlines() if line.startswith("epoch")]
+    assert len(epochs) == 4  # rank 0 alone prints
+    assert "2 ranks (mpi)" in result.stdout
+    assert float(epochs[-1].split("val accuracy ")[1].split("%")[0]) > 90
+
+    single = subprocess.run([sys.executable, "-m", "minidl", "train", "--epochs", "5", "--resume", "--out",
+                             str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=TIME_LIMIT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "MINIDL_BACKEND": "numpy"})
+    assert single.returncode == 0, single.stderr
+    assert "resumed from" in single.stdout and "after epoch 4" in single.stdout
+    assert "epoch   5/5" in single.stdout
 
 
 def test_a_failing_rank_ends_the_job_with_its_error():
