@@ -15,6 +15,9 @@ A subclass states its rule as one Elementwise ``kernel`` and the arguments it ta
 Both give the same numbers. The step's learning rate for a Variable is ``optimizer.learnRate *
 var.learnRate``. Hooks (``addHook``) rewrite the gradients before each step, in the order they were added.
 
+With a ``nodeinfo`` (data-parallel training, global state only), ``setupOn`` gives every rank rank 0's
+parameters and ``update`` first averages each flat gradient buffer over the ranks in one collective.
+
 ``save(path)``/``load(path)`` keep the state in a safetensors file that needs no per-optimizer code: the
 tensors are ``getStateTable()``, the metadata the class name and ``getAttrDict()`` as JSON: the
 hyperparameters and ``t``, the number of steps taken (Adam's bias correction reads it).
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from minidl.backend import toHost, xp
+from minidl.distributed.nodeinfo import NodeInfo
 from minidl.errors import CheckpointError, MinidlError, OptimizerError
 from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
 
@@ -123,6 +127,8 @@ class Optimizer:
     kernel = None
 
     def __init__(self, nodeinfo=None):
+        if nodeinfo is not None and not isinstance(nodeinfo, NodeInfo):
+            raise OptimizerError(f"nodeinfo must be a minidl.distributed.NodeInfo, got {type(nodeinfo).__name__}")
         self.nodeinfo = nodeinfo
         self.module = None
         self.groups = []
@@ -169,6 +175,9 @@ class Optimizer:
             if not isinstance(var.data, xp.ndarray) or not numpy.issubdtype(var.data.dtype, numpy.floating):
                 raise OptimizerError(f"Variable {name} must be a floating {xp.__name__} array, got {var.data!r}")
         self.groups = self._globalGroups(table) if useGlobalState else self._localGroups(table)
+        if self.nodeinfo is not None:
+            for group in self.groups:
+                self.nodeinfo.broadcastBuffer(group.param)
         self.module, self.globalState = module, useGlobalState
         return self
 
@@ -215,8 +224,12 @@ class Optimizer:
             group.grad.fill(0)
 
     def update(self):
-        """One step: the hooks rewrite the gradients, then the update rule runs on every Variable."""
+        """One step: gradients averaged over the ranks (with a nodeinfo), the hooks rewrite them, then the update
+        rule runs on every Variable."""
         self._checkReady("update")
+        if self.nodeinfo is not None:
+            for group in self.groups:
+                self.nodeinfo.meanTensor(group.grad)
         for hook in self.hooks:
             hook(self.groups)
         self.t += 1
