@@ -8,13 +8,17 @@ import numpy
 from minidl import backend
 
 
-def medianSeconds(operation, repeats=20, warmup=3):
-    """Median wall time of ``operation()`` in seconds, the device synchronised around each call."""
+def medianSeconds(operation, repeats=20, warmup=3, before=None):
+    """Median wall time of ``operation()`` in seconds, the device synchronised around each call; ``before()``,
+    if given, runs untimed ahead of each call (to restore inputs the operation rewrites)."""
     for _ in range(warmup):
         operation()
     backend.synchronize()
     times = []
     for _ in range(repeats):
+        if before is not None:
+            before()
+            backend.synchronize()
         start = time.perf_counter()
         operation()
         backend.synchronize()

@@ -1,11 +1,20 @@
 """minidl: a small deep-learning framework on CuPy (GPU) or NumPy (CPU)."""
 
-from minidl.errors import BackendError, CheckpointError, CostError, DataError, MinidlError, ModuleError, OptimizerError
+from minidl.errors import (
+    BackendError,
+    CheckpointError,
+    CostError,
+    DataError,
+    DistributedError,
+    MinidlError,
+    ModuleError,
+    OptimizerError,
+)
 from minidl.variable import Variable
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendError", "CheckpointError", "CostError", "DataError", "MinidlError", "ModuleError", "OptimizerError",
-    "Variable",
+    "BackendError", "CheckpointError", "CostError", "DataError", "DistributedError", "MinidlError", "ModuleError",
+    "OptimizerError", "Variable",
 ]

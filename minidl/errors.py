@@ -27,3 +27,7 @@ class DataError(MinidlError):
 
 class CheckpointError(MinidlError):
     """A checkpoint file is missing, damaged, foreign, or does not match the network or optimizer."""
+
+
+class DistributedError(MinidlError):
+    """Data-parallel training cannot start or continue (no MPI, mismatched ranks)."""

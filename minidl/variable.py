@@ -1,4 +1,4 @@
-"""Variable: a trainable array, its gradient, and a per-variable scale of the optimizer's learning rate."""
+"""Variable: a trainable array, its gradient, and per-variable scales of the optimizer's learning rate and decay."""
 
 import numpy
 
@@ -9,12 +9,13 @@ from minidl.errors import ModuleError
 class Variable:
     """``data`` and ``grad`` are device arrays of one shape and dtype; ``grad`` holds ∂error/∂data.
 
-    ``learnRate`` (default 1.0) multiplies the optimizer's learning rate for this variable only.
+    ``learnRate`` (default 1.0) multiplies the optimizer's learning rate for this variable only, and ``wc``
+    (default 1.0) the rate of the decay hooks (``WeightDecay``, ``L1Decay``); ``wc=0`` exempts it (a bias, say).
     An optimizer set up with global state replaces ``data`` and ``grad`` by views into its flat buffers,
     so code must update them in place (``var.grad += g``), never rebind them.
     """
 
-    def __init__(self, data, grad=None, name=None, learnRate=1.0):
+    def __init__(self, data, grad=None, name=None, learnRate=1.0, wc=1.0):
         if not isinstance(data, xp.ndarray):
             raise ModuleError(f"Variable data must be a {xp.__name__} array, got {type(data).__name__}")
         if not numpy.issubdtype(data.dtype, numpy.floating):
@@ -30,6 +31,7 @@ class Variable:
         self.grad = grad
         self.name = name
         self.learnRate = learnRate
+        self.wc = wc
 
     @property
     def shape(self):

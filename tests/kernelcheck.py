@@ -93,6 +93,11 @@ def checkAgainstCpu(path, kernel, args, dtype):
     assertClose(runPath(path, kernel, args), runCpu(kernel, args), dtype, f"{kernel.name} {path} path against CPU")
 
 
+def f32(value):
+    """Kernels take hyperparameters as float32 scalars; oracles use the same rounded values."""
+    return float(numpy.float32(value))
+
+
 FLOAT_DTYPES = st.sampled_from([numpy.float32, numpy.float64])
 ALL_FLOAT_DTYPES = st.sampled_from([numpy.float16, numpy.float32, numpy.float64])
 

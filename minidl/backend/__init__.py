@@ -4,12 +4,12 @@ Everything in minidl reaches the device through this package; nothing else impor
 """
 
 from minidl.backend import gpuarray
-from minidl.backend.device import gpuProblem, isDeviceArray, isGpu, name, synchronize, toDevice, toHost, xp
+from minidl.backend.device import gpuProblem, isDeviceArray, isGpu, name, scatterAdd, synchronize, toDevice, toHost, xp
 from minidl.backend.elementwise import Elementwise
 from minidl.backend.random import generator, getRandomState, seed, setRandomState
 from minidl.backend.scratch import scratch
 
 __all__ = [
     "Elementwise", "generator", "getRandomState", "gpuProblem", "gpuarray", "isDeviceArray", "isGpu", "name",
-    "scratch", "seed", "setRandomState", "synchronize", "toDevice", "toHost", "xp",
+    "scatterAdd", "scratch", "seed", "setRandomState", "synchronize", "toDevice", "toHost", "xp",
 ]

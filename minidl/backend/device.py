@@ -66,6 +66,17 @@ def toHost(array):
     return numpy.asarray(array)
 
 
+def scatterAdd(target, indices, values):
+    """target[indices] += values, adding every value even where an index repeats (numpy.add.at on the CPU,
+    cupyx.scatter_add on the GPU, which adds atomically)."""
+    if isDeviceArray(target):
+        import cupyx
+
+        cupyx.scatter_add(target, indices, values)
+    else:
+        numpy.add.at(target, indices, values)
+
+
 def synchronize():
     """Wait until every queued device operation has finished (nothing to wait for on the CPU)."""
     if cupy is not None:

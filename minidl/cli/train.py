@@ -3,8 +3,13 @@
 The checkpoint (``DIR/checkpoint.safetensors``, see minidl.train.checkpoint) is rewritten atomically after
 each epoch and keeps the history of the run, so ``--resume`` continues exactly where a stopped run was,
 up to ``--epochs`` in total.
+
+Under ``mpiexec -n N`` the command trains data-parallel on N ranks (batch ``--batch-size`` per rank); only
+rank 0 prints, plots and writes the checkpoint, which a 1-process run loads as it is. An error on any
+rank ends the whole job.
 """
 
+import contextlib
 import importlib.util
 import inspect
 import os
@@ -15,6 +20,7 @@ import minidl.optim
 from minidl import backend
 from minidl.cost import CrossEntropy
 from minidl.datasets import loadDigits
+from minidl.distributed import NodeInfo
 from minidl.errors import BackendError, OptimizerError
 from minidl.models import MODELS
 from minidl.train import Trainer, Validator, loadCheckpoint, saveCheckpoint
@@ -57,30 +63,38 @@ def switchDevice(device, argv):
     os.execve(sys.executable, [sys.executable, "-m", "minidl", *argv], {**os.environ, "MINIDL_BACKEND": wanted})
 
 
-def makeOptimizer(name, learnRate):
+def makeOptimizer(name, learnRate, nodeinfo=None):
     """The optimizer of this name, its learning rate (``learnRate``, or ``alpha`` for Adam) set to ``learnRate``."""
     cls = OPTIMIZERS[name]
     parameters = inspect.signature(cls).parameters
     for rateName in ("learnRate", "alpha"):
         if rateName in parameters:
-            return cls(**{rateName: DEFAULT_LEARN_RATE if learnRate is None else learnRate})
+            return cls(**{rateName: DEFAULT_LEARN_RATE if learnRate is None else learnRate}, nodeinfo=nodeinfo)
     if learnRate is not None:
         raise OptimizerError(f"{cls.__name__} has no learning rate; leave out --lr")
-    return cls()
+    return cls(nodeinfo=nodeinfo)
 
 
 def run(args, argv):
     if args.device is not None:
         switchDevice(args.device, argv)
+    nodeinfo = NodeInfo.fromLauncher()  # before the network is built: on GPUs it picks this rank's device
+    with nodeinfo.abortOnError() if nodeinfo is not None else contextlib.nullcontext():
+        return train(args, nodeinfo)
+
+
+def train(args, nodeinfo):
+    isRoot = nodeinfo is None or nodeinfo.isRoot
+    say = print if isRoot else lambda *args, **kwargs: None
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         raise BackendError("--plot needs matplotlib: pip install 'minidl[datasets]'")
     spec = MODELS[args.model]
     backend.seed(args.seed)
     data = loadDigits(flat=spec.flat)
     module = spec.build(data.trainData.shape[1:], data.classes)
-    optimizer = makeOptimizer(args.optimizer, args.lr).setupOn(module, useGlobalState=True)
+    optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True)
     trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size)
-    validator = Validator(module, CrossEntropy(), batchsize=args.batch_size)
+    validator = Validator(module, CrossEntropy(), batchsize=args.batch_size, verbose=isRoot)
 
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, CHECKPOINT_NAME)
@@ -88,11 +102,12 @@ def run(args, argv):
     if args.resume:
         checkpoint = loadCheckpoint(path, module, optimizer)
         history = (checkpoint.extra or {}).get("history", [])[:checkpoint.epoch]
-        print(f"resumed from {path} after epoch {checkpoint.epoch}")
+        say(f"resumed from {path} after epoch {checkpoint.epoch}")
     hyper = ", ".join(f"{key}={value:g}" for key, value in optimizer.getAttrDict().items())
-    print(
+    ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
+    say(
         f"{args.model} on digits ({len(data.trainData)} train, {len(data.valData)} validation), "
-        f"{optimizer!r}({hyper}), batch {args.batch_size}, {backend.name}"
+        f"{optimizer!r}({hyper}), batch {args.batch_size}, {backend.name}{ranks}"
     )
     for epoch in range(len(history) + 1, args.epochs + 1):
         start = time.perf_counter()
@@ -101,13 +116,14 @@ def run(args, argv):
         seconds = time.perf_counter() - start
         history.append({"epoch": epoch, "trainError": trainError, "valError": valError,
                         "valAccuracy": validator.accuracy, "seconds": seconds})
-        saveCheckpoint(path, module, optimizer, epoch, extra={"history": history})
-        print(f"epoch {epoch:3d}/{args.epochs}  train error {trainError:.4f}  val error {valError:.4f}  "
-              f"val accuracy {validator.accuracy:.2%}  {seconds:.2f} s", flush=True)
-    print(f"checkpoint: {path}")
-    if args.plot:
+        if isRoot:
+            saveCheckpoint(path, module, optimizer, epoch, extra={"history": history})
+        say(f"epoch {epoch:3d}/{args.epochs}  train error {trainError:.4f}  val error {valError:.4f}  "
+            f"val accuracy {validator.accuracy:.2%}  {seconds:.2f} s", flush=True)
+    say(f"checkpoint: {path}")
+    if args.plot and isRoot:
         from minidl.cli.plot import plotCurves
 
         plotCurves(history, args.plot)
-        print(f"plot: {args.plot}")
+        say(f"plot: {args.plot}")
     return 0

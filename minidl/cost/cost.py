@@ -62,6 +62,17 @@ class Cost:
                 f"{self!r}: target must be {pred.dtype} {pred.shape} like the predictions, got {describe(target)}"
             )
 
+    def checkLabels(self, pred, target):
+        """For classification costs: scores (batch, classes) and integer labels (batch,) in [0, classes)."""
+        if pred.ndim != 2:
+            raise CostError(f"{self!r}: scores must have shape (batch, classes), got {pred.shape}")
+        if not numpy.issubdtype(target.dtype, numpy.integer) or target.shape != pred.shape[:1]:
+            raise CostError(f"{self!r}: labels must be integers of shape ({pred.shape[0]},), got {describe(target)}")
+        low, high = int(target.min()), int(target.max())
+        if low < 0 or high >= pred.shape[1]:
+            bad = low if low < 0 else high
+            raise CostError(f"{self!r}: label {bad} is out of range for {pred.shape[1]} classes")
+
     def calcErrorAndGrad(self, pred, target):
         return self.calcError(pred, target), self.calcGrad(pred, target)
 

@@ -5,8 +5,6 @@ import numpy
 
 from minidl.backend import Elementwise, xp
 from minidl.cost.cost import Cost
-from minidl.errors import CostError
-from minidl.nn.module import describe
 
 
 def _softmaxGradNumpy(shifted, logsum, labels, classes, scale, grad):
@@ -30,14 +28,7 @@ class CrossEntropy(Cost):
     """Softmax cross-entropy: scores of shape (batch, classes), labels an integer array of shape (batch,)."""
 
     def checkTarget(self, pred, target):
-        if pred.ndim != 2:
-            raise CostError(f"{self!r}: scores must have shape (batch, classes), got {pred.shape}")
-        if not numpy.issubdtype(target.dtype, numpy.integer) or target.shape != pred.shape[:1]:
-            raise CostError(f"{self!r}: labels must be integers of shape ({pred.shape[0]},), got {describe(target)}")
-        low, high = int(target.min()), int(target.max())
-        if low < 0 or high >= pred.shape[1]:
-            bad = low if low < 0 else high
-            raise CostError(f"{self!r}: label {bad} is out of range for {pred.shape[1]} classes")
+        self.checkLabels(pred, target)
 
     def _logSoftmaxParts(self, scores):
         shifted = scores - scores.max(axis=1, keepdims=True)

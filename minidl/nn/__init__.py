@@ -4,15 +4,28 @@ from minidl.errors import ModuleError
 from minidl.nn.activation import Activation
 from minidl.nn.activations import elu, gelu, leakyRelu, relu, sigmoid, softPlus, tanh
 from minidl.nn.add import Add
+from minidl.nn.avgpool2d import AvgPool2D
+from minidl.nn.batchnorm import BatchNorm
+from minidl.nn.batchnorm2d import BatchNorm2D
 from minidl.nn.concat import Concat
 from minidl.nn.container import Container
+from minidl.nn.conv2d import Conv2D
+from minidl.nn.dropout import Dropout
+from minidl.nn.embedder import Embedder
+from minidl.nn.flatten import Flatten
 from minidl.nn.graph import Graph, Node
 from minidl.nn.identity import Identity
 from minidl.nn.linear import Linear
+from minidl.nn.maxpool2d import MaxPool2D
 from minidl.nn.module import Module
+from minidl.nn.mul import Mul
+from minidl.nn.reshape import Reshape
 from minidl.nn.sequential import Sequential
+from minidl.nn.softmax import SoftMax
+from minidl.nn.split import Split
 
 __all__ = [
-    "Activation", "Add", "Concat", "Container", "Graph", "Identity", "Linear", "Module", "ModuleError", "Node",
-    "Sequential", "elu", "gelu", "leakyRelu", "relu", "sigmoid", "softPlus", "tanh",
+    "Activation", "Add", "AvgPool2D", "BatchNorm", "BatchNorm2D", "Concat", "Container", "Conv2D", "Dropout",
+    "Embedder", "Flatten", "Graph", "Identity", "Linear", "MaxPool2D", "Module", "ModuleError", "Mul", "Node",
+    "Reshape", "Sequential", "SoftMax", "Split", "elu", "gelu", "leakyRelu", "relu", "sigmoid", "softPlus", "tanh",
 ]

@@ -27,14 +27,21 @@ class Container(Module):
             raise ModuleError(f"{self!r} has no child {name!r}; it has {list(children)}")
         return children[name]
 
-    def getVarTable(self):
+    def _qualifiedTable(self, tableOf):
+        """The children's tables (``tableOf(child)``) merged under qualified names, each item once."""
         table, seen = {}, set()
         for childName, module in self.children().items():
-            for varName, var in module.getVarTable().items():
-                if id(var) not in seen:
-                    seen.add(id(var))
-                    table[f"{childName}.{varName}"] = var
+            for itemName, item in tableOf(module).items():
+                if id(item) not in seen:
+                    seen.add(id(item))
+                    table[f"{childName}.{itemName}"] = item
         return table
+
+    def getVarTable(self):
+        return self._qualifiedTable(lambda module: module.getVarTable())
+
+    def getBufferTable(self):
+        return self._qualifiedTable(lambda module: module.getBufferTable())
 
     def setVar(self, name, var):
         childName, _, rest = name.partition(".")

@@ -5,14 +5,18 @@
     net = Graph(inputs=inp, outputs=out)
 
 A node with one parent passes that parent's output to its module, a node with several passes the list
-(for merge modules: Add, Concat). Backward visits nodes in reverse topological order; a node whose output
-feeds several children (fan-out) receives the sum of their gradients, and a module used by several nodes
-accumulates the parameter gradients of every use.
+(for merge modules: Add, Concat). A module with several outputs (Split) returns a list; ``node[i]`` stands
+for its output i as a parent: ``Linear(4, 2).node(splitNode[1])``. Backward visits nodes in reverse
+topological order; a node whose output feeds several children (fan-out) receives the sum of their
+gradients (output by output for a multi-output node, zeros for an output no child reads), and a module
+used by several nodes accumulates the parameter gradients of every use.
 """
 
+from dataclasses import dataclass
 from functools import reduce
 from operator import add
 
+from minidl.backend import xp
 from minidl.errors import ModuleError
 from minidl.nn.container import Container, uniqueNames
 from minidl.nn.module import Module, checkLike, describe
@@ -26,17 +30,59 @@ class Node:
             raise ModuleError(f"a Node wraps a Module, got {type(module).__name__}")
         self.module = module
         self.parents = []
+        self.outputIndices = []  # per parent: None to take its whole output, i to take output i of a list
         self.addParents(*parents)
 
     def addParents(self, *parents):
         for parent in parents:
-            if not isinstance(parent, Node):
-                raise ModuleError(f"{self!r}: parents must be Nodes, got {type(parent).__name__}")
-        self.parents.extend(parents)
+            if not isinstance(parent, (Node, NodeOutput)):
+                raise ModuleError(f"{self!r}: parents must be Nodes or node[i], got {type(parent).__name__}")
+        for parent in parents:
+            node, index = (parent.node, parent.index) if isinstance(parent, NodeOutput) else (parent, None)
+            self.parents.append(node)
+            self.outputIndices.append(index)
         return self
+
+    def __getitem__(self, index):
+        """Output ``index`` of this node's multi-output module, to be given as a parent."""
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise ModuleError(f"{self!r}[{index!r}]: an output index is a non-negative int")
+        return NodeOutput(self, index)
+
+    __iter__ = None  # indexing is for picking outputs: a Node is not a sequence
 
     def __repr__(self):
         return f"Node({self.module!r})"
+
+
+@dataclass(frozen=True)
+class NodeOutput:
+    """``node[index]``: one output of a node whose module returns a list."""
+
+    node: Node
+    index: int
+
+
+def _pickOutput(data, index, child):
+    if index is None:
+        return data
+    if not isinstance(data, list) or index >= len(data):
+        raise ModuleError(f"{child!r} reads output {index} of a parent whose output is {describe(data)}")
+    return data[index]
+
+
+def _sumGrads(received, data):
+    """The gradient of a node's output ``data`` from (output index or None, gradient) pairs its readers sent."""
+    if not isinstance(data, list):
+        return reduce(add, (grad for _, grad in received))  # a new array when several gradients meet
+    pieces = [[] for _ in data]
+    for index, grad in received:
+        if index is None:
+            for piece, item in zip(pieces, grad):
+                piece.append(item)
+        else:
+            pieces[index].append(grad)
+    return [reduce(add, piece) if piece else xp.zeros_like(item) for piece, item in zip(pieces, data)]
 
 
 def _asList(nodes, what):
@@ -108,7 +154,8 @@ class Graph(Container):
         outputs, caches = {}, {}
         for node in self.nodes:
             if node.parents:
-                parentData = [outputs[id(parent)] for parent in node.parents]
+                parentData = [_pickOutput(outputs[id(parent)], index, node)
+                              for parent, index in zip(node.parents, node.outputIndices)]
                 nodeInput = parentData[0] if len(parentData) == 1 else parentData
             else:
                 nodeInput = inputs[id(node)]
@@ -133,20 +180,19 @@ class Graph(Container):
         outputGrads = grad if len(self.outputs) > 1 else [grad]
         incoming = {id(node): [] for node in self.nodes}
         for node, outputGrad in zip(self.outputs, outputGrads):
-            incoming[id(node)].append(outputGrad)
+            incoming[id(node)].append((None, outputGrad))
 
         inputGrads = {}
         for node in reversed(self.nodes):
-            nodeGrad = reduce(add, incoming[id(node)])  # a new array when several gradients meet
             node.module.restoreCache(self.caches[id(node)])
+            nodeGrad = _sumGrads(incoming[id(node)], node.module.data)
             parentGrads = node.module.backward(nodeGrad, updGrad=bool(node.parents) or updGrad)
             if not node.parents:
                 inputGrads[id(node)] = parentGrads
-            elif len(node.parents) == 1:
-                incoming[id(node.parents[0])].append(parentGrads)
-            else:
-                for parent, parentGrad in zip(node.parents, parentGrads):
-                    incoming[id(parent)].append(parentGrad)
+                continue
+            parentGrads = [parentGrads] if len(node.parents) == 1 else parentGrads
+            for parent, index, parentGrad in zip(node.parents, node.outputIndices, parentGrads):
+                incoming[id(parent)].append((index, parentGrad))
 
         results = [inputGrads[id(node)] for node in self.inputs]
         self.grad = results[0] if len(results) == 1 else results

@@ -10,17 +10,19 @@ from minidl.nn.module import Module, checkArray
 from minidl.variable import Variable
 
 
-def initWeights(scheme, insize, outsize):
-    """Draw W on the host (the same seed gives the same network on every device).
+def initWeights(scheme, insize, outsize, shape=None):
+    """Draw W on the host (the same seed gives the same network on every device), of ``shape`` (default
+    (insize, outsize)); insize and outsize are the fan-in and fan-out.
 
     "xavier" (default): Glorot uniform on ±sqrt(6 / (insize + outsize)), as the reference framework does;
     "he": normal with std sqrt(2 / insize), suited to relu networks.
     """
+    shape = (insize, outsize) if shape is None else shape
     if scheme == "xavier":
         bound = math.sqrt(6.0 / (insize + outsize))
-        return generator().uniform(-bound, bound, size=(insize, outsize))
+        return generator().uniform(-bound, bound, size=shape)
     if scheme == "he":
-        return generator().normal(0.0, math.sqrt(2.0 / insize), size=(insize, outsize))
+        return generator().normal(0.0, math.sqrt(2.0 / insize), size=shape)
     raise ModuleError(f"initscheme must be 'xavier' or 'he', got {scheme!r}")
 
 

@@ -127,23 +127,39 @@ class Module:
         """An ordered dict from qualified name to Variable, each Variable once."""
         return dict(self.vars)
 
+    def getBufferTable(self):
+        """An ordered dict from qualified name to each array of state that is not trained (BatchNorm's running
+        statistics); the module updates them in place, so a checkpoint may write into them."""
+        return {}
+
+    def getArrayTable(self):
+        """Every array that saving keeps: each parameter's data under its ``getVarTable()`` name, then each
+        buffer under its ``getBufferTable()`` name."""
+        table = {name: var.data for name, var in self.getVarTable().items()}
+        for name, buffer in self.getBufferTable().items():
+            if name in table:
+                raise ModuleError(f"{self!r}: buffer {name!r} has the name of a parameter")
+            table[name] = buffer
+        return table
+
     def numOfParams(self):
         return sum(int(var.data.size) for var in self.getVarTable().values())
 
     def save(self, path):
-        """Write the parameters to a safetensors file, one tensor per name of ``getVarTable()`` ("0.W",
-        "fc1.b", ...), metadata ``format = "minidl.module"``. Atomic: a failed write keeps the old file."""
-        tensors = {name: toHost(var.data) for name, var in self.getVarTable().items()}
+        """Write the parameters and buffers to a safetensors file, one tensor per name of ``getArrayTable()``
+        ("0.W", "fc1.b", "1.mean", ...), metadata ``format = "minidl.module"``. Atomic: a failed write keeps
+        the old file."""
+        tensors = {name: toHost(array) for name, array in self.getArrayTable().items()}
         writeTensors(path, tensors, {"format": MODULE_FORMAT})
 
     def load(self, path):
-        """Read parameters written by ``save`` (on any device) into the Variables, in place.
+        """Read parameters and buffers written by ``save`` (on any device) into this module's arrays, in place.
 
-        CheckpointError, with every parameter unchanged, unless the file holds exactly this module's
-        names, shapes and dtypes.
+        CheckpointError, with every array unchanged, unless the file holds exactly this module's names,
+        shapes and dtypes.
         """
         tensors, _ = readTensors(path, MODULE_FORMAT)
-        targets = {name: var.data for name, var in self.getVarTable().items()}
+        targets = self.getArrayTable()
         checkTensors(tensors, targets, path)
         copyTensors(targets, tensors)
         return self

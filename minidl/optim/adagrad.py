@@ -5,19 +5,19 @@
 
 epsilon is added outside the square root, as in the reference framework's kernel (the seed page writes
 it inside; outside keeps the step bounded by learnRate · grad / epsilon when h is tiny). learnRate and
-epsilon are float32 scalars in the kernel. h has the parameters' dtype: in float16 a gradient below about
-2e-4 squares to 0, and the step becomes grad / epsilon; train half-precision models with float32 parameters.
+epsilon are float32 scalars in the kernel. h is float32 for float16 parameters (``stateArray``): in float16 a
+gradient below about 2e-4 would square to 0 and the step become grad / epsilon.
 """
 
 import numpy
 
-from minidl.backend import Elementwise, scratch, xp
-from minidl.optim.optimizer import Optimizer, checkHyper
+from minidl.backend import Elementwise, scratch
+from minidl.optim.optimizer import Hyper, Optimizer, stateArray
 
 
 def _adagradNumpy(grad, learnRate, epsilon, param, h):
     step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
-    numpy.multiply(grad, grad, out=step)
+    numpy.multiply(grad, grad, out=step, dtype=step.dtype)  # half squares in float32, as C
     h += step
     numpy.sqrt(h, out=step)
     step += epsilon
@@ -29,7 +29,7 @@ def _adagradNumpy(grad, learnRate, epsilon, param, h):
 adagradKer = Elementwise(
     "minidl_adagrad",
     inParams="T grad, float32 learnRate, float32 epsilon",
-    outParams="T param, T h",
+    outParams="T param, S h",
     operation="h += grad * grad; param -= learnRate * grad / (sqrt(h) + epsilon)",
     reference=_adagradNumpy,
 )
@@ -38,16 +38,16 @@ adagradKer = Elementwise(
 class AdaGrad(Optimizer):
     """Adaptive gradient: each parameter's step shrinks with the root of its summed squared gradients."""
 
+    epsilon = Hyper(lowOpen=True)
+    hyperNames = ("learnRate", "epsilon")
+    kernel = adagradKer
+
     def __init__(self, learnRate=1e-3, epsilon=1e-8, nodeinfo=None):
         super().__init__(nodeinfo)
-        self.learnRate = learnRate
-        self.epsilon = checkHyper("epsilon", epsilon, lowOpen=True)
-
-    def getAttrDict(self):
-        return {**super().getAttrDict(), "epsilon": self.epsilon}
+        self.learnRate, self.epsilon = learnRate, epsilon
 
     def setupState(self, param):
-        return {"h": xp.zeros_like(param)}
+        return {"h": stateArray(param)}
 
-    def updateVar(self, param, grad, state, learnRate):
-        adagradKer(grad, learnRate, self.epsilon, param, state["h"])
+    def kernelArgs(self, param, grad, state, learnRate):
+        return grad, learnRate, self.epsilon, param, state["h"]

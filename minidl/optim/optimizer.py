@@ -1,7 +1,9 @@
 """Optimizer: the base of every update rule.
 
-A subclass states its rule in ``updateVar(param, grad, state, learnRate)``, one kernel launch over arrays
-of one shape, and its state arrays in ``setupState(param)``. The base class decides what those arrays are:
+A subclass states its rule as one Elementwise ``kernel`` and the arguments it takes in
+``kernelArgs(param, grad, state, learnRate)`` (one launch over arrays of one shape), its state arrays in
+``setupState(param)`` (made by ``stateArray``, named like the kernel's outputs), and its hyperparameters as
+``Hyper`` attributes listed in ``hyperNames``. The base class decides what those arrays are:
 
 * local state: one group per Variable (its own data, grad and state arrays), one launch each;
 * global state (``useGlobalState=True``): one group per dtype. The Variables' data and grads are moved into
@@ -11,11 +13,14 @@ of one shape, and its state arrays in ``setupState(param)``. The base class deci
   neighbours' get a launch of their own for their stretch of the buffer.
 
 Both give the same numbers. The step's learning rate for a Variable is ``optimizer.learnRate *
-var.learnRate``.
+var.learnRate``. Hooks (``addHook``) rewrite the gradients before each step, in the order they were added.
+
+With a ``nodeinfo`` (data-parallel training, global state only), ``setupOn`` gives every rank rank 0's
+parameters and ``update`` first averages each flat gradient buffer over the ranks in one collective.
 
 ``save(path)``/``load(path)`` keep the state in a safetensors file that needs no per-optimizer code: the
-tensors are ``getStateTable()``, the metadata the class name and ``getAttrDict()`` as JSON. An optimizer
-with scalar state (a step counter) adds it to ``getAttrDict()``, and it is saved and restored with the rest.
+tensors are ``getStateTable()``, the metadata the class name and ``getAttrDict()`` as JSON: the
+hyperparameters and ``t``, the number of steps taken (Adam's bias correction reads it).
 """
 
 import json
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from minidl.backend import toHost, xp
+from minidl.distributed.nodeinfo import NodeInfo
 from minidl.errors import CheckpointError, MinidlError, OptimizerError
 from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
 
@@ -41,6 +47,32 @@ def checkHyper(name, value, low=0.0, high=math.inf, lowOpen=False, highOpen=Fals
         interval = f"{'(' if lowOpen else '['}{low}, {high}{')' if highOpen else ']'}"
         raise OptimizerError(f"{name} must lie in {interval}, got {value}")
     return value
+
+
+def stateArray(param, fill=0.0):
+    """A state array for ``param``, filled with ``fill``: float32 for float16 parameters (a half accumulator
+    loses small squared gradients: 1e-4² is 0 in float16), the parameter's dtype otherwise."""
+    return xp.full(param.shape, fill, dtype=numpy.promote_types(param.dtype, numpy.float32))
+
+
+class Hyper:
+    """A hyperparameter attribute: ``checkHyper`` validates every assignment, the constructor's included."""
+
+    def __init__(self, low=0.0, high=math.inf, lowOpen=False, highOpen=False):
+        self.bounds = {"low": low, "high": high, "lowOpen": lowOpen, "highOpen": highOpen}
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        if self.name not in obj.__dict__:
+            raise AttributeError(f"{type(obj).__name__}.{self.name} has not been set")
+        return obj.__dict__[self.name]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = checkHyper(self.name, value, **self.bounds)
 
 
 @dataclass(frozen=True)
@@ -68,14 +100,15 @@ class StateGroup:
     state: dict
     spans: list = field(default_factory=list)
 
-    def runs(self):
-        """Stretches of consecutive Variables sharing one learnRate scale: (scale, start, stop)."""
+    def runs(self, attr="learnRate"):
+        """Stretches of consecutive Variables sharing one value of ``var.<attr>``: (value, start, stop)."""
         runs = []
         for span in self.spans:
-            if runs and runs[-1][0] == span.var.learnRate:
+            value = getattr(span.var, attr)
+            if runs and runs[-1][0] == value:
                 runs[-1][2] = span.stop
             else:
-                runs.append([span.var.learnRate, span.start, span.stop])
+                runs.append([value, span.start, span.stop])
         return runs
 
     def arrays(self, start, stop):
@@ -89,22 +122,43 @@ class StateGroup:
 class Optimizer:
     """``setupOn(module)``, then per step ``zeroGradParams()``, backward, ``update()``."""
 
+    learnRate = Hyper()
+    hyperNames = ("learnRate",)
+    kernel = None
+
     def __init__(self, nodeinfo=None):
+        if nodeinfo is not None and not isinstance(nodeinfo, NodeInfo):
+            raise OptimizerError(f"nodeinfo must be a minidl.distributed.NodeInfo, got {type(nodeinfo).__name__}")
         self.nodeinfo = nodeinfo
         self.module = None
         self.groups = []
         self.globalState = False
+        self.hooks = []
+        self.t = 0
 
     def __repr__(self):
         return type(self).__name__
 
     @property
-    def learnRate(self):
-        return self._learnRate
+    def t(self):
+        """The number of steps taken (Adam's bias correction reads it); restore it to resume a run."""
+        return self._t
 
-    @learnRate.setter
-    def learnRate(self, value):
-        self._learnRate = checkHyper("learnRate", value)
+    @t.setter
+    def t(self, value):
+        number = isinstance(value, (int, float, numpy.integer, numpy.floating)) and not isinstance(value, bool)
+        if not (number and math.isfinite(value) and value == int(value) and value >= 0):
+            raise OptimizerError(f"t must be a whole number of steps >= 0, got {value!r}")
+        self._t = int(value)
+
+    def addHook(self, hook):
+        """Run ``hook`` on the gradients before every step, after the hooks added before it."""
+        from minidl.optim.hooks.hook import Hook
+
+        if not isinstance(hook, Hook):
+            raise OptimizerError(f"addHook expects a Hook (WeightDecay, GradientClip, ...), got {type(hook).__name__}")
+        self.hooks.append(hook)
+        return self
 
     def setupOn(self, module, useGlobalState=False):
         """Attach to ``module``'s Variables and allocate the state; with global state, flatten them."""
@@ -121,6 +175,9 @@ class Optimizer:
             if not isinstance(var.data, xp.ndarray) or not numpy.issubdtype(var.data.dtype, numpy.floating):
                 raise OptimizerError(f"Variable {name} must be a floating {xp.__name__} array, got {var.data!r}")
         self.groups = self._globalGroups(table) if useGlobalState else self._localGroups(table)
+        if self.nodeinfo is not None:
+            for group in self.groups:
+                self.nodeinfo.broadcastBuffer(group.param)
         self.module, self.globalState = module, useGlobalState
         return self
 
@@ -167,22 +224,31 @@ class Optimizer:
             group.grad.fill(0)
 
     def update(self):
-        """One step of the update rule on every Variable."""
+        """One step: gradients averaged over the ranks (with a nodeinfo), the hooks rewrite them, then the update
+        rule runs on every Variable."""
         self._checkReady("update")
+        if self.nodeinfo is not None:
+            for group in self.groups:
+                self.nodeinfo.meanTensor(group.grad)
+        for hook in self.hooks:
+            hook(self.groups)
+        self.t += 1
         for group in self.groups:
-            for scale, start, stop in group.runs():
+            for scale, start, stop in group.runs("learnRate"):
                 param, grad, state = group.arrays(start, stop)
                 self.updateVar(param, grad, state, self.learnRate * scale)
 
     def getAttrDict(self):
-        """The hyperparameters and any scalar state, by name (subclasses add theirs)."""
-        return {"learnRate": self.learnRate}
+        """The hyperparameters named in ``hyperNames`` and the step count ``t``, by name."""
+        return {**{name: getattr(self, name) for name in self.hyperNames}, "t": self.t}
 
     def setAttrDict(self, attrs):
-        """Set every entry of ``getAttrDict()`` from ``attrs`` (the same names); all or nothing."""
+        """Set entries of ``getAttrDict()`` (all of them to restore a run, or some); an unknown name or a bad
+        value raises and changes nothing."""
         previous = self.getAttrDict()
-        if set(attrs) != set(previous):
-            raise OptimizerError(f"{self!r} has attributes {sorted(previous)}, got {sorted(attrs)}")
+        unknown = sorted(set(attrs) - set(previous))
+        if unknown:
+            raise OptimizerError(f"{self!r} has no attributes {unknown}; it has {sorted(previous)}")
         try:
             for name, value in attrs.items():
                 setattr(self, name, value)
@@ -257,4 +323,9 @@ class Optimizer:
         return {}
 
     def updateVar(self, param, grad, state, learnRate):
+        """One launch of the rule's kernel over arrays of one shape."""
+        self.kernel(*self.kernelArgs(param, grad, state, learnRate))
+
+    def kernelArgs(self, param, grad, state, learnRate):
+        """The arguments of ``kernel`` for one launch, in its declared order."""
         raise NotImplementedError

@@ -18,9 +18,11 @@ sgdKer = Elementwise("minidl_sgd", "T grad, float32 learnRate", "T param", "para
 class SGD(Optimizer):
     """Plain stochastic gradient descent."""
 
+    kernel = sgdKer
+
     def __init__(self, learnRate=1e-3, nodeinfo=None):
         super().__init__(nodeinfo)
         self.learnRate = learnRate
 
-    def updateVar(self, param, grad, state, learnRate):
-        sgdKer(grad, learnRate, param)
+    def kernelArgs(self, param, grad, state, learnRate):
+        return grad, learnRate, param

@@ -39,6 +39,17 @@ def progressBar(total, description, verbose):
     return tqdm(total=total, desc=description, unit="sample", leave=False, disable=None if verbose else True)
 
 
+def rankShard(order, batchsize, index, gridsize):
+    """The rows rank ``index`` of ``gridsize`` trains on: the index-th ``batchsize`` rows of every global batch
+    of ``batchsize × gridsize`` rows of ``order``. A last incomplete global batch is left out, so every rank
+    takes the same number of steps and N ranks see exactly the batches of one process with N × batchsize."""
+    globalBatch = batchsize * gridsize
+    usable = len(order) // globalBatch * globalBatch
+    if usable == 0:
+        raise DataError(f"{len(order)} samples cannot fill one batch of {batchsize} on each of {gridsize} ranks")
+    return order[:usable].reshape(-1, gridsize, batchsize)[:, index].ravel()
+
+
 def deviceBatches(arrays, batchsize, macroBatchSize, order=None, progress=None):
     """Yield tuples of device minibatches (one per array) covering every row once, in ``order`` if given."""
     size = len(arrays[0])

@@ -2,7 +2,8 @@
 
 Tensors (readable by any safetensors reader):
 
-* ``module.<var>``: each parameter, named as in ``module.getVarTable()`` (``module.0.W``, ``module.0.b``);
+* ``module.<name>``: each parameter and buffer, named as in ``module.getArrayTable()`` (``module.0.W``,
+  ``module.0.b``, and ``module.1.mean``, ``module.1.var`` for a BatchNorm's running statistics);
 * ``optimizer.<var>.<state>``: each optimizer state array, named as in ``optimizer.getStateTable()``
   (``optimizer.0.W.h`` for AdaGrad's accumulator).
 
@@ -36,7 +37,7 @@ def _checkPair(module, optimizer):
 
 def _arrays(module, optimizer):
     """Every array a checkpoint holds, by tensor name (device arrays; views where the optimizer keeps them)."""
-    arrays = {f"module.{name}": var.data for name, var in module.getVarTable().items()}
+    arrays = {f"module.{name}": array for name, array in module.getArrayTable().items()}
     arrays.update({f"optimizer.{name}": array for name, array in optimizer.getStateTable().items()})
     return arrays
 

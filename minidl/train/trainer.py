@@ -1,11 +1,17 @@
-"""Trainer: one pass over host data per call, a step per minibatch (forward, cost, zero, backward, update)."""
+"""Trainer: one pass over host data per call, a step per minibatch (forward, cost, zero, backward, update).
+
+In data-parallel training (the optimizer has a ``nodeinfo``) each rank steps through its shard of every
+global batch (see ``rankShard``), and the returned error is the mean over the ranks.
+"""
+
+import numpy
 
 from minidl.backend import generator
 from minidl.cost import Cost
 from minidl.errors import CostError, ModuleError, OptimizerError
 from minidl.nn import Module
 from minidl.optim import Optimizer
-from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
+from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar, rankShard
 
 
 class Trainer:
@@ -33,12 +39,18 @@ class Trainer:
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
         order = generator().permutation(size) if random else None
+        nodeinfo = self.optimizer.nodeinfo
+        if nodeinfo is not None:
+            order = rankShard(numpy.arange(size) if order is None else order, self.batchsize,
+                              nodeinfo.index, nodeinfo.gridsize)
         self.module.trainMode()
         self.cost.resetAccumulator()
-        with progressBar(size, "train", self.verbose) as progress:
+        verbose = self.verbose and (nodeinfo is None or nodeinfo.isRoot)
+        with progressBar(size if order is None else len(order), "train", verbose) as progress:
             for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress):
                 self.step(batch, labels)
-        return self.cost.getMeanError()
+        error = self.cost.getMeanError()
+        return error if nodeinfo is None else nodeinfo.meanValue(error)
 
     def checkSetup(self):
         if self.optimizer.module is not self.module:

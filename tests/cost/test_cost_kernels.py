@@ -5,9 +5,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from minidl.cost.abs import signDiffKer
 from minidl.cost.bce import sigmoidGradKer
 from minidl.cost.crossentropy import softmaxGradKer
+from minidl.cost.hinge import hingeGradKer
+from minidl.cost.kldivergence import softmaxMinusTargetKer
 from minidl.cost.mse import scaledDiffKer
+from minidl.cost.smoothl1 import smoothL1GradKer
+from minidl.cost.svm import svmGradKer
 from tests.kernelcheck import FLOAT_DTYPES, arrays, checkAgainstCpu, checkAgainstOracle, otherPathParams, shapes
 
 
@@ -52,7 +57,71 @@ def softmaxOracle(shifted, logsum, labels, classes, scale, grad):
     return [(probabilities - onehot) * scale]
 
 
+@st.composite
+def smoothL1Cases(draw):
+    dtype, args = draw(mseCases())
+    return dtype, args[:2] + [float(numpy.float32(draw(st.floats(0.1, 3.0))))] + args[2:]
+
+
+def absOracle(pred, target, scale, grad):
+    return [numpy.sign(pred - target) * scale]
+
+
+def smoothL1Oracle(pred, target, beta, scale, grad):
+    d = pred - target
+    return [numpy.where(numpy.abs(d) < beta, d / beta, numpy.sign(d)) * scale]
+
+
+@st.composite
+def hingeCases(draw):
+    dtype = draw(FLOAT_DTYPES)
+    shape = draw(shapes())
+    pred = draw(arrays(dtype, shape, -3, 3))
+    target = numpy.where(draw(arrays(dtype, shape, -1, 1)) >= 0, 1, -1).astype(dtype)
+    return dtype, [pred, target, 1.0 / pred.size, numpy.empty_like(pred)]
+
+
+def hingeOracle(pred, target, scale, grad):
+    return [numpy.where(target * pred < 1, -target, 0.0) * scale]
+
+
+@st.composite
+def svmCases(draw):
+    dtype, [shifted, logsum, labels, classes, scale, grad] = draw(softmaxCases())
+    del logsum
+    scores = numpy.round(shifted * 4) / 4  # quarters: margins are exact, so paths agree on which are > 0
+    return dtype, [scores, labels, classes, draw(st.integers(0, 1)), 1.0 / scores.size, grad]
+
+
+def svmOracle(scores, labels, classes, squared, scale, grad):
+    rows = numpy.arange(len(labels))
+    margins = numpy.maximum(1 + scores - scores[rows, labels][:, None], 0)
+    margins[rows, labels] = 0
+    out = 2 * margins if squared else (margins > 0).astype(float)
+    out[rows, labels] = -out.sum(axis=1)
+    return [out * scale]
+
+
+@st.composite
+def klCases(draw):
+    dtype, [shifted, logsum, labels, classes, scale, grad] = draw(softmaxCases())
+    del labels
+    weights = draw(arrays(dtype, shifted.shape, 0, 1))
+    target = (weights / numpy.maximum(weights.sum(axis=1, keepdims=True), 1e-3)).astype(dtype)
+    return dtype, [shifted, logsum, target, classes, scale, grad]
+
+
+def klOracle(shifted, logsum, target, classes, scale, grad):
+    probabilities = numpy.exp(shifted) / numpy.exp(shifted).sum(axis=1, keepdims=True)
+    return [(probabilities - target) * scale]
+
+
 CASES = {
+    "abs": (signDiffKer, mseCases(), absOracle),
+    "smoothL1": (smoothL1GradKer, smoothL1Cases(), smoothL1Oracle),
+    "hinge": (hingeGradKer, hingeCases(), hingeOracle),
+    "svm": (svmGradKer, svmCases(), svmOracle),
+    "kl": (softmaxMinusTargetKer, klCases(), klOracle),
     "mse": (scaledDiffKer, mseCases(), mseOracle),
     "bce": (sigmoidGradKer, bceCases(), bceOracle),
     "softmax": (softmaxGradKer, softmaxCases(), softmaxOracle),

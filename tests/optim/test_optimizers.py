@@ -162,9 +162,14 @@ def test_bad_learning_rate_change_keeps_the_old_one():
     assert optimizer.learnRate == 0.1
 
 
-def test_nodeinfo_needs_global_state():
+def test_nodeinfo_must_be_a_nodeinfo_and_needs_global_state():
+    with pytest.raises(OptimizerError, match="must be a minidl.distributed.NodeInfo"):
+        AdaGrad(nodeinfo=object())
+    pytest.importorskip("mpi4py", reason="the mpi extra is not installed")
+    from minidl.distributed import NodeInfo
+
     with pytest.raises(OptimizerError, match="useGlobalState=True"):
-        AdaGrad(nodeinfo=object()).setupOn(makeNet())
+        AdaGrad(nodeinfo=NodeInfo()).setupOn(makeNet())
 
 
 def test_setup_on_something_else_is_an_error():

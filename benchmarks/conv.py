@@ -1,0 +1,86 @@
+"""Conv2D forward + backward (input and parameter gradients) for LeNet and ResNet-like shapes: ms per call
+on whatever device the backend picked, and the ratio to PyTorch's conv2d on the same machine in the same
+run when torch is installed (on the CPU when minidl runs on the CPU, on CUDA when it runs on the GPU).
+
+    python -m benchmarks.conv [--repeats 10]
+"""
+
+import argparse
+
+import numpy
+
+from benchmarks.timing import machine, medianSeconds
+from minidl import backend
+from minidl.nn import Conv2D
+
+# name, (batch, inmaps, height, width), outmaps, size, stride, pad, groups
+SHAPES = [
+    ("LeNet conv1 5x5", (64, 1, 28, 28), 6, 5, 1, 0, 1),
+    ("LeNet conv2 5x5", (64, 6, 12, 12), 16, 5, 1, 0, 1),
+    ("ResNet 3x3, 64 maps 56x56", (8, 64, 56, 56), 64, 3, 1, 1, 1),
+    ("ResNet 3x3 stride 2, 64->128", (8, 64, 56, 56), 128, 3, 2, 1, 1),
+    ("ResNet 3x3, 256 maps 14x14", (8, 256, 14, 14), 256, 3, 1, 1, 1),
+    ("ResNet 1x1, 256->64 28x28", (8, 256, 28, 28), 64, 1, 1, 0, 1),
+    ("depthwise 3x3, 128 maps 28x28", (8, 128, 28, 28), 128, 3, 1, 1, 128),
+]
+
+
+def minidlSeconds(shape, outmaps, size, stride, pad, groups, repeats):
+    conv = Conv2D(shape[1], outmaps, size, stride=stride, pad=pad, groups=groups)
+    data = backend.toDevice(backend.generator().standard_normal(shape), dtype=numpy.float32)
+    grad = backend.xp.ones_like(conv(data))
+
+    def step():
+        conv(data)
+        conv.backward(grad)
+
+    return medianSeconds(step, repeats=repeats, warmup=2), conv
+
+
+def torchSeconds(torch, conv, shape, repeats):
+    device = "cuda" if backend.isGpu else "cpu"
+    weights = torch.tensor(backend.toHost(conv.W), device=device, requires_grad=True)
+    bias = torch.tensor(backend.toHost(conv.b), device=device, requires_grad=True)
+    data = torch.randn(shape, device=device, requires_grad=True)
+    window = conv.window
+
+    def step():
+        out = torch.nn.functional.conv2d(data, weights, bias, window.stride, window.pad, window.dilation,
+                                         conv.groups)
+        out.backward(torch.ones_like(out))
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return medianSeconds(step, repeats=repeats, warmup=2)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per shape (the median is shown)")
+    args = parser.parse_args()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+
+    backend.seed(0)
+    versus = f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads" if torch else "PyTorch not installed"
+    print(f"# {machine()}; {versus}")
+    print("\nConv2D forward + backward (input, weight and bias gradients), float32, NCHW\n")
+    print("| shape | input | out, kernel, stride, pad, groups | GFLOP | minidl ms | PyTorch ms | minidl / PyTorch |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    # every minidl row first, then every torch row: torch's idle OpenMP threads would otherwise spin on the
+    # cores that NumPy's BLAS needs
+    rows = [(row, *minidlSeconds(*row[1:], args.repeats)) for row in SHAPES]
+    references = [torchSeconds(torch, conv, row[1], args.repeats) if torch else None for row, _, conv in rows]
+    for (name, shape, outmaps, size, stride, pad, groups), seconds, conv in rows:
+        reference = references.pop(0)
+        outH, outW = conv.data.shape[2:]
+        flops = 3 * 2 * shape[0] * outmaps * outH * outW * (shape[1] // groups) * size * size  # forward, ∂x, ∂W
+        torchText = f"{reference * 1e3:.2f}" if reference else "-"
+        ratio = f"{seconds / reference:.2f}" if reference else "-"
+        print(f"| {name} | {shape} | {outmaps}, {size}, {stride}, {pad}, {groups} | {flops / 1e9:.2f} "
+              f"| {seconds * 1e3:.2f} | {torchText} | {ratio} |")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Abs (L1): error = mean(|pred - target|), grad = sign(pred - target) / pred.size (0 where they are equal)."""
+
+import numpy
+
+from minidl.backend import Elementwise, xp
+from minidl.cost.cost import Cost
+
+
+def _signDiffNumpy(pred, target, scale, grad):
+    numpy.subtract(pred, target, out=grad)
+    numpy.sign(grad, out=grad)
+    grad *= scale
+
+
+signDiffKer = Elementwise(
+    "minidl_abs_grad", "T pred, T target, T scale", "T grad",
+    "grad = (pred > target ? scale : (pred < target ? -scale : (T)0))", _signDiffNumpy,
+)
+
+
+class Abs(Cost):
+    """Mean absolute error (L1)."""
+
+    def calcError(self, pred, target):
+        return float(xp.abs(pred - target).mean())
+
+    def calcGrad(self, pred, target):
+        return signDiffKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))

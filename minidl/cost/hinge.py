@@ -1,0 +1,36 @@
+"""Hinge (binary): targets t in {-1, 1}; error = mean(max(0, 1 - t pred)), grad = -t [t pred < 1] / pred.size."""
+
+import numpy
+
+from minidl.backend import Elementwise, scratch, toHost, xp
+from minidl.cost.cost import Cost
+from minidl.errors import CostError
+
+
+def _hingeGradNumpy(pred, target, scale, grad):
+    beyond = scratch(pred.shape, numpy.bool_, slot=1)
+    numpy.multiply(pred, target, out=grad)
+    numpy.greater_equal(grad, 1, out=beyond)
+    numpy.multiply(target, -scale, out=grad)
+    numpy.copyto(grad, 0, where=beyond)
+
+
+hingeGradKer = Elementwise(
+    "minidl_hinge_grad", "T pred, T target, T scale", "T grad",
+    "grad = target * pred < (T)1 ? -target * scale : (T)0", _hingeGradNumpy,
+)
+
+
+class Hinge(Cost):
+    """Binary hinge loss on raw scores; targets of the predictions' shape and dtype, each -1 or 1."""
+
+    def checkTarget(self, pred, target):
+        super().checkTarget(pred, target)
+        if not bool(((target == 1) | (target == -1)).all()):
+            raise CostError(f"{self!r}: targets must be -1 or 1, got the values {numpy.unique(toHost(target))[:6]}")
+
+    def calcError(self, pred, target):
+        return float(xp.maximum(1 - target * pred, 0).mean())
+
+    def calcGrad(self, pred, target):
+        return hingeGradKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))

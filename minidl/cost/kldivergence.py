@@ -1,0 +1,61 @@
+"""KLDivergence of the softmax of raw scores from target distributions t (rows of non-negative values
+summing to 1): with p = softmax(scores) per row,
+
+    error = mean over rows of Σ_c t_c (log t_c - log p_c)   (0 log 0 = 0),   grad = (p - t) / batch.
+"""
+
+import numpy
+
+from minidl.backend import Elementwise, xp
+from minidl.cost.cost import Cost
+from minidl.errors import CostError
+
+SUM_TOLERANCE = 1e-3
+
+
+def _softmaxMinusTargetNumpy(shifted, logsum, target, classes, scale, grad):
+    numpy.subtract(shifted, logsum[:, None], out=grad)
+    numpy.exp(grad, out=grad)
+    grad -= target
+    grad *= scale
+
+
+softmaxMinusTargetKer = Elementwise(
+    "minidl_kl_divergence_grad",
+    "T shifted, raw T logsum, T target, int32 classes, T scale",
+    "T grad",
+    "grad = (exp(shifted - logsum[i / classes]) - target) * scale",
+    _softmaxMinusTargetNumpy,
+)
+
+
+class KLDivergence(Cost):
+    """KL(t || softmax(scores)): scores and target distributions of shape (batch, classes)."""
+
+    def checkTarget(self, pred, target):
+        super().checkTarget(pred, target)
+        if pred.ndim != 2:
+            raise CostError(f"{self!r}: scores must have shape (batch, classes), got {pred.shape}")
+        sums = target.sum(axis=1)
+        if float(target.min()) < 0 or float(xp.abs(sums - 1).max()) > SUM_TOLERANCE:
+            raise CostError(f"{self!r}: each target row must be non-negative and sum to 1, got values in "
+                            f"[{float(target.min())}, {float(target.max())}] and row sums in "
+                            f"[{float(sums.min())}, {float(sums.max())}]")
+
+    def _logSoftmaxParts(self, scores):
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        return shifted, xp.log(xp.exp(shifted).sum(axis=1))
+
+    def calcError(self, pred, target):
+        return self._error(*self._logSoftmaxParts(pred), target)
+
+    def calcErrorAndGrad(self, pred, target):
+        shifted, logsum = self._logSoftmaxParts(pred)
+        grad = softmaxMinusTargetKer(shifted, logsum, target, pred.shape[1], 1.0 / pred.shape[0],
+                                     xp.empty_like(pred))
+        return self._error(shifted, logsum, target), grad
+
+    @staticmethod
+    def _error(shifted, logsum, target):
+        logTarget = xp.log(xp.where(target > 0, target, 1))
+        return float((target * (logTarget - shifted + logsum[:, None])).sum() / target.shape[0])

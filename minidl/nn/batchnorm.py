@@ -1,0 +1,121 @@
+"""BatchNorm over (N, C) data (BatchNorm2D extends it to (N, C, H, W)): per map c,
+
+    y = scale[c] (x - mean[c]) / sqrt(var[c] + epsilon) + bias[c],
+
+with the batch's mean and (biased) variance over every axis but the maps' in trainMode, and the running
+statistics in evalMode. Each trainMode step updates them in place: running = (1 - momentum) running +
+momentum batch, the variance unbiased by count / (count - 1). Backward, with x̂ the normalised input and
+coef = scale / sqrt(var + epsilon):  ∂x = coef (grad - mean(grad) - x̂ mean(grad x̂)) in trainMode,
+∂x = coef grad in evalMode;  ∂scale += Σ grad x̂,  ∂bias += Σ grad.
+"""
+
+import numpy
+
+from minidl.backend import Elementwise, xp
+from minidl.errors import ModuleError
+from minidl.nn.module import Module, checkArray
+from minidl.variable import Variable
+
+
+def _scaleShiftNumpy(x, mean, invstd, scale, bias, maps, spatial, y):
+    out = y.reshape(-1, maps, spatial)
+    numpy.subtract(x.reshape(-1, maps, spatial), mean[:, None], out=out)
+    out *= (invstd * scale)[:, None]
+    out += bias[:, None]
+
+
+scaleShiftKer = Elementwise(
+    "minidl_batchnorm_scale_shift",
+    "T x, raw T mean, raw T invstd, raw T scale, raw T bias, int32 maps, int32 spatial",
+    "T y",
+    "const int c = i / spatial % maps; y = (x - mean[c]) * invstd[c] * scale[c] + bias[c]",
+    _scaleShiftNumpy,
+)
+
+
+def _normGradNumpy(grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, ingrad):
+    out = ingrad.reshape(-1, maps, spatial)
+    numpy.subtract(x.reshape(-1, maps, spatial), mean[:, None], out=out)
+    out *= (invstd * meanGradXhat)[:, None]
+    numpy.subtract(grad.reshape(-1, maps, spatial), out, out=out)
+    out -= meanGrad[:, None]
+    out *= coef[:, None]
+
+
+normGradKer = Elementwise(
+    "minidl_batchnorm_grad",
+    "T grad, T x, raw T mean, raw T invstd, raw T coef, raw T meanGrad, raw T meanGradXhat, int32 maps, "
+    "int32 spatial",
+    "T ingrad",
+    "const int c = i / spatial % maps; "
+    "ingrad = coef[c] * (grad - meanGrad[c] - (x - mean[c]) * invstd[c] * meanGradXhat[c])",
+    _normGradNumpy,
+)
+
+
+class BatchNorm(Module):
+    """``BatchNorm(size, epsilon=1e-5, momentum=0.1)``: Variables ``scale`` (ones) and ``bias`` (zeros);
+    running statistics in ``getBufferTable()`` as ``mean`` (zeros) and ``var`` (ones)."""
+
+    ndim = 2
+    cacheAttrs = ("inData", "data", "usedMean", "usedInvStd", "usedBatchStats")
+
+    def __init__(self, size, epsilon=1e-5, momentum=0.1, dtype=numpy.float32, name=None):
+        super().__init__(name)
+        if size < 1 or epsilon <= 0 or not 0 <= momentum <= 1:
+            raise ModuleError(f"{type(self).__name__} needs size >= 1, epsilon > 0, momentum in [0, 1], got "
+                              f"size={size}, epsilon={epsilon}, momentum={momentum}")
+        self.size, self.epsilon, self.momentum = size, epsilon, momentum
+        self.setVar("scale", Variable(xp.ones((size,), dtype=dtype), name="scale"))
+        self.setVar("bias", Variable(xp.zeros((size,), dtype=dtype), name="bias"))
+        self.runningMean, self.runningVar = xp.zeros((size,), dtype=dtype), xp.ones((size,), dtype=dtype)
+        self.usedMean = self.usedInvStd = self.usedBatchStats = None
+
+    def getBufferTable(self):
+        """The running statistics, updated in place (a checkpoint may write into them)."""
+        return {"mean": self.runningMean, "var": self.runningVar}
+
+    def checkData(self, data):
+        checkArray(data, f"{self!r}: input", ndim=self.ndim, dtype=self.scale.dtype)
+        if data.shape[1] != self.size:
+            raise ModuleError(f"{self!r}: input must have {self.size} maps on axis 1, got shape {data.shape}")
+        if self.train and data.size // self.size < 2:
+            raise ModuleError(f"{self!r}: trainMode needs more than one value per map, got shape {data.shape}")
+
+    def _axes(self):
+        return (0, *range(2, self.ndim))
+
+    def updData(self, data):
+        if self.train:
+            mean, var = data.mean(axis=self._axes()), data.var(axis=self._axes())
+            count = data.size // self.size
+            for running, batch in ((self.runningMean, mean), (self.runningVar, var * (count / (count - 1)))):
+                running *= 1 - self.momentum
+                running += self.momentum * batch
+        else:
+            mean, var = self.runningMean.copy(), self.runningVar
+        self.usedMean, self.usedInvStd, self.usedBatchStats = mean, 1 / xp.sqrt(var + self.epsilon), self.train
+        spatial = data.size // (data.shape[0] * self.size)
+        return scaleShiftKer(xp.ascontiguousarray(data), mean, self.usedInvStd, self.scale, self.bias, self.size,
+                             spatial, xp.empty_like(data))
+
+    def _gradSums(self, grad):
+        """Σ grad and Σ grad x̂ per map."""
+        shape = (1, -1) + (1,) * (self.ndim - 2)
+        xhat = (self.inData - self.usedMean.reshape(shape)) * self.usedInvStd.reshape(shape)
+        return grad.sum(axis=self._axes()), (grad * xhat).sum(axis=self._axes())
+
+    def updGrad(self, grad):
+        sumGrad, sumGradXhat = self._gradSums(grad)
+        count = grad.size // self.size
+        if not self.usedBatchStats:
+            sumGrad, sumGradXhat = xp.zeros_like(sumGrad), xp.zeros_like(sumGradXhat)
+        spatial = count // grad.shape[0]
+        return normGradKer(xp.ascontiguousarray(grad), xp.ascontiguousarray(self.inData), self.usedMean,
+                           self.usedInvStd, self.scale * self.usedInvStd, sumGrad / count, sumGradXhat / count,
+                           self.size, spatial, xp.empty_like(grad))
+
+    def accGradParams(self, grad):
+        sumGrad, sumGradXhat = self._gradSums(grad)
+        self.vars["scale"].grad += sumGradXhat
+        self.vars["bias"].grad += sumGrad

@@ -1,0 +1,68 @@
+"""AdaDelta (Zeiler, "ADADELTA: an adaptive learning rate method", 2012, Algorithm 1):
+
+    msg   ← rho · msg + (1 − rho) · grad²
+    dx    ← sqrt(msdx + epsilon) / sqrt(msg + epsilon) · grad
+    msdx  ← rho · msdx + (1 − rho) · dx²
+    param ← param − learnRate · dx
+
+The paper has no learning rate: learnRate is 1.0 and stays out of the constructor, as in the reference
+framework; it is there to scale the step per Variable (``var.learnRate``) or by a schedule. msdx accumulates
+the unscaled dx.
+"""
+
+import numpy
+
+from minidl.backend import Elementwise, scratch
+from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+
+
+def _adadeltaNumpy(grad, learnRate, rho, epsilon, param, msg, msdx):
+    wide = numpy.promote_types(grad.dtype, numpy.float32)  # as C promotes half
+    dx, work = scratch(grad.shape, wide), scratch(grad.shape, wide, slot=1)
+    numpy.multiply(grad, grad, out=work, dtype=work.dtype)  # half squares in float32, as C
+    work *= 1 - rho
+    msg *= rho
+    msg += work
+    numpy.add(msdx, epsilon, out=dx)
+    numpy.add(msg, epsilon, out=work)
+    dx /= work
+    numpy.sqrt(dx, out=dx)
+    dx *= grad
+    numpy.multiply(dx, dx, out=work)
+    work *= 1 - rho
+    msdx *= rho
+    msdx += work
+    if learnRate != 1:  # the paper's rule has none: save the pass
+        dx *= learnRate
+    param -= dx
+
+
+adadeltaKer = Elementwise(
+    "minidl_adadelta",
+    inParams="T grad, float32 learnRate, float32 rho, float32 epsilon",
+    outParams="T param, S msg, S msdx",
+    operation="msg = rho * msg + (1 - rho) * grad * grad;"
+              "S dx = sqrt((msdx + epsilon) / (msg + epsilon)) * grad;"
+              "msdx = rho * msdx + (1 - rho) * dx * dx;"
+              "param -= learnRate * dx",
+    reference=_adadeltaNumpy,
+)
+
+
+class AdaDelta(Optimizer):
+    """Steps whose size is the running RMS of past steps over the running RMS of gradients: no learning rate."""
+
+    rho = Hyper(high=1.0, highOpen=True)
+    epsilon = Hyper(lowOpen=True)
+    hyperNames = ("learnRate", "rho", "epsilon")
+    kernel = adadeltaKer
+
+    def __init__(self, rho=0.95, epsilon=1e-6, nodeinfo=None):
+        super().__init__(nodeinfo)
+        self.learnRate, self.rho, self.epsilon = 1.0, rho, epsilon
+
+    def setupState(self, param):
+        return {"msg": stateArray(param), "msdx": stateArray(param)}
+
+    def kernelArgs(self, param, grad, state, learnRate):
+        return grad, learnRate, self.rho, self.epsilon, param, state["msg"], state["msdx"]

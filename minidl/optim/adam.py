@@ -1,0 +1,99 @@
+"""Adam (Kingma & Ba, "Adam: a method for stochastic optimization", ICLR 2015, Algorithm 1) and AdamW (Loshchilov
+& Hutter, "Decoupled weight decay regularization", ICLR 2019, Algorithm 2), at step t = 1, 2, ...:
+
+    m     ← beta1 · m + (1 − beta1) · grad
+    v     ← beta2 · v + (1 − beta2) · grad²
+    param ← param − alpha · m̂ / (sqrt(v̂) + epsilon) − alpha · weightDecay · param,
+            m̂ = m / (1 − beta1^t),  v̂ = v / (1 − beta2^t)
+
+with the bias corrections exact (epsilon is added to sqrt(v̂), not to the uncorrected root). Adam is AdamW with
+weightDecay = 0: one kernel serves both. The decay reads the parameters before the step and is scaled by alpha
+(the learning rate), as in PyTorch's AdamW; the paper's λ·η_t is alpha · weightDecay here. The kernel takes
+alpha / (1 − beta1^t) and sqrt(1 − beta2^t) as float32 scalars, computed on the host each step.
+"""
+
+import math
+
+import numpy
+
+from minidl.backend import Elementwise, scratch
+from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+
+
+def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, decay, param, m, v):
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    if decay != 0:
+        numpy.multiply(param, decay, out=step)
+        param -= step
+    numpy.multiply(grad, 1 - beta1, out=step)
+    m *= beta1
+    m += step
+    numpy.multiply(grad, grad, out=step, dtype=step.dtype)  # half squares in float32, as C
+    step *= 1 - beta2
+    v *= beta2
+    v += step
+    numpy.sqrt(v, out=step)
+    step /= rootFix2
+    step += epsilon
+    numpy.divide(m, step, out=step)
+    step *= stepSize
+    param -= step
+
+
+adamKer = Elementwise(
+    "minidl_adam",
+    inParams="T grad, float32 stepSize, float32 beta1, float32 beta2, float32 rootFix2, float32 epsilon, "
+             "float32 decay",
+    outParams="T param, S m, S v",
+    operation="m = beta1 * m + (1 - beta1) * grad;"
+              "v = beta2 * v + (1 - beta2) * grad * grad;"
+              "param -= stepSize * m / (sqrt(v) / rootFix2 + epsilon) + decay * param",
+    reference=_adamNumpy,
+)
+
+
+class Adam(Optimizer):
+    """Steps of a running mean of gradients over a running RMS of gradients, both corrected for their zero start.
+
+    ``alpha`` is the learning rate: ``alpha`` and ``learnRate`` name the same attribute.
+    """
+
+    beta1 = Hyper(high=1.0, highOpen=True)
+    beta2 = Hyper(high=1.0, highOpen=True)
+    epsilon = Hyper(lowOpen=True)
+    hyperNames = ("alpha", "beta1", "beta2", "epsilon")
+    kernel = adamKer
+    weightDecay = 0.0
+
+    def __init__(self, alpha=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, nodeinfo=None):
+        super().__init__(nodeinfo)
+        self.alpha, self.beta1, self.beta2, self.epsilon = alpha, beta1, beta2, epsilon
+
+    @property
+    def alpha(self):
+        return self.learnRate
+
+    @alpha.setter
+    def alpha(self, value):
+        self.learnRate = value
+
+    def setupState(self, param):
+        return {"m": stateArray(param), "v": stateArray(param)}
+
+    def kernelArgs(self, param, grad, state, learnRate):
+        stepSize = learnRate / (1 - self.beta1**self.t)
+        rootFix2 = math.sqrt(1 - self.beta2**self.t)
+        return (grad, stepSize, self.beta1, self.beta2, rootFix2, self.epsilon, learnRate * self.weightDecay,
+                param, state["m"], state["v"])
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: the parameters shrink by alpha · weightDecay each step, apart from the
+    gradient's moments (unlike L2 decay added to the gradient, which Adam's normalisation would rescale)."""
+
+    weightDecay = Hyper()
+    hyperNames = Adam.hyperNames + ("weightDecay",)
+
+    def __init__(self, alpha=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, weightDecay=1e-2, nodeinfo=None):
+        super().__init__(alpha, beta1, beta2, epsilon, nodeinfo)
+        self.weightDecay = weightDecay

@@ -1,0 +1,75 @@
+"""SGD with momentum: the classical form (Polyak, 1964) and Nesterov's (1983), in the velocity form of Sutskever,
+Martens, Dahl & Hinton, "On the importance of initialization and momentum in deep learning" (ICML 2013):
+
+    MomentumSGD:  mom ← momRate · mom + learnRate · grad;   param ← param − mom
+    NesterovSGD:  mom ← momRate · mom + learnRate · grad;   param ← param − (momRate · mom + learnRate · grad)
+
+Nesterov's step is the look-ahead rewritten on the current parameters (Bengio, Boulanger-Lewandowski & Pascanu,
+2013): param − momRate² · mom_old − (1 + momRate) · learnRate · grad. The learning rate sits inside the velocity,
+as in the reference framework, so a new learnRate scales the gradients added from the next step on.
+"""
+
+import numpy
+
+from minidl.backend import Elementwise, scratch
+from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+
+
+def _momentumNumpy(grad, learnRate, momRate, param, mom):
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    numpy.multiply(grad, learnRate, out=step)
+    mom *= momRate
+    mom += step
+    param -= mom
+
+
+momentumKer = Elementwise(
+    "minidl_momentum_sgd",
+    inParams="T grad, float32 learnRate, float32 momRate",
+    outParams="T param, S mom",
+    operation="mom = momRate * mom + learnRate * grad; param -= mom",
+    reference=_momentumNumpy,
+)
+
+
+def _nesterovNumpy(grad, learnRate, momRate, param, mom):
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))
+    numpy.multiply(grad, learnRate, out=step)
+    mom *= momRate
+    mom += step
+    param -= step
+    numpy.multiply(mom, momRate, out=step)
+    param -= step
+
+
+nesterovKer = Elementwise(
+    "minidl_nesterov_sgd",
+    inParams="T grad, float32 learnRate, float32 momRate",
+    outParams="T param, S mom",
+    operation="mom = momRate * mom + learnRate * grad; param -= momRate * mom + learnRate * grad",
+    reference=_nesterovNumpy,
+)
+
+
+class MomentumSGD(Optimizer):
+    """SGD whose step is a running sum of past gradients, each older one weighted by a further momRate."""
+
+    momRate = Hyper(high=1.0, highOpen=True)
+    hyperNames = ("learnRate", "momRate")
+    kernel = momentumKer
+
+    def __init__(self, learnRate=1e-3, momRate=0.9, nodeinfo=None):
+        super().__init__(nodeinfo)
+        self.learnRate, self.momRate = learnRate, momRate
+
+    def setupState(self, param):
+        return {"mom": stateArray(param)}
+
+    def kernelArgs(self, param, grad, state, learnRate):
+        return grad, learnRate, self.momRate, param, state["mom"]
+
+
+class NesterovSGD(MomentumSGD):
+    """Momentum SGD that takes the gradient step from where the momentum is about to carry the parameters."""
+
+    kernel = nesterovKer

@@ -1,0 +1,53 @@
+"""RMSProp (Tieleman & Hinton, "Lecture 6.5 - rmsprop", COURSERA: Neural Networks for Machine Learning, 2012):
+
+    ms    ← factor · ms + (1 − factor) · grad²
+    param ← param − learnRate · grad / (sqrt(ms) + epsilon)
+
+epsilon is added outside the square root, as in the reference framework's kernel.
+"""
+
+import numpy
+
+from minidl.backend import Elementwise, scratch
+from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+
+
+def _rmspropNumpy(grad, learnRate, factor, epsilon, param, ms):
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    numpy.multiply(grad, grad, out=step, dtype=step.dtype)  # half squares in float32, as C
+    step *= 1 - factor
+    ms *= factor
+    ms += step
+    numpy.sqrt(ms, out=step)
+    step += epsilon
+    numpy.divide(grad, step, out=step)
+    step *= learnRate
+    param -= step
+
+
+rmspropKer = Elementwise(
+    "minidl_rmsprop",
+    inParams="T grad, float32 learnRate, float32 factor, float32 epsilon",
+    outParams="T param, S ms",
+    operation="ms = factor * ms + (1 - factor) * grad * grad; param -= learnRate * grad / (sqrt(ms) + epsilon)",
+    reference=_rmspropNumpy,
+)
+
+
+class RMSProp(Optimizer):
+    """AdaGrad with a forgetting sum: the step is divided by a running RMS of recent gradients."""
+
+    factor = Hyper(high=1.0, highOpen=True)
+    epsilon = Hyper(lowOpen=True)
+    hyperNames = ("learnRate", "factor", "epsilon")
+    kernel = rmspropKer
+
+    def __init__(self, learnRate=1e-3, factor=0.9, epsilon=1e-5, nodeinfo=None):
+        super().__init__(nodeinfo)
+        self.learnRate, self.factor, self.epsilon = learnRate, factor, epsilon
+
+    def setupState(self, param):
+        return {"ms": stateArray(param)}
+
+    def kernelArgs(self, param, grad, state, learnRate):
+        return grad, learnRate, self.factor, self.epsilon, param, state["ms"]

@@ -1,0 +1,77 @@
+"""SMORMS3 (Simon Funk, "RMSprop loses to SMORMS3 - Beware the Epsilon!", 2015,
+sifter.org/~simon/journal/20150420.html): RMSProp whose averaging window ``mem`` adapts to how noisy each
+parameter's gradient is, and whose step is capped by the squared signal-to-noise ratio x.
+
+    r     ← 1 / (1 + mem)
+    mg    ← (1 − r) · mg + r · grad
+    ms    ← (1 − r) · ms + r · grad²
+    x     ← mg² / (ms + epsilon)
+    mem   ← 1 + mem · (1 − x)
+    param ← param − grad · min(learnRate, x) / (sqrt(ms) + epsilon)
+
+mem starts at 1, mg and ms at 0.
+"""
+
+import numpy
+
+from minidl.backend import Elementwise, scratch
+from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+
+
+def _smorms3Numpy(grad, learnRate, epsilon, param, mem, mg, ms):
+    wide = numpy.promote_types(grad.dtype, numpy.float32)  # as C promotes half
+    r, work = scratch(grad.shape, wide), scratch(grad.shape, wide, slot=1)
+    numpy.add(mem, 1, out=r)
+    numpy.reciprocal(r, out=r)
+    numpy.subtract(grad, mg, out=work)  # (1 − r) · mg + r · grad = mg + r · (grad − mg)
+    work *= r
+    mg += work
+    numpy.multiply(grad, grad, out=work, dtype=work.dtype)  # half squares in float32, as C
+    work -= ms
+    work *= r
+    ms += work
+    x = r  # r is used up
+    numpy.multiply(mg, mg, out=x)
+    numpy.add(ms, epsilon, out=work)
+    x /= work
+    numpy.subtract(1, x, out=work)
+    mem *= work
+    mem += 1
+    numpy.minimum(x, learnRate, out=x)
+    x *= grad
+    numpy.sqrt(ms, out=work)
+    work += epsilon
+    x /= work
+    param -= x
+
+
+smorms3Ker = Elementwise(
+    "minidl_smorms3",
+    inParams="T grad, float32 learnRate, float32 epsilon",
+    outParams="T param, S mem, S mg, S ms",
+    operation="S r = 1 / (1 + mem);"
+              "mg = (1 - r) * mg + r * grad;"
+              "ms = (1 - r) * ms + r * grad * grad;"
+              "S x = mg * mg / (ms + epsilon);"
+              "mem = 1 + mem * (1 - x);"
+              "param -= grad * (x < learnRate ? x : (S)learnRate) / (sqrt(ms) + epsilon)",
+    reference=_smorms3Numpy,
+)
+
+
+class SMORMS3(Optimizer):
+    """RMSProp with a per-parameter memory length and a step capped where the gradient is mostly noise."""
+
+    epsilon = Hyper(lowOpen=True)
+    hyperNames = ("learnRate", "epsilon")
+    kernel = smorms3Ker
+
+    def __init__(self, learnRate=1e-3, epsilon=1e-16, nodeinfo=None):
+        super().__init__(nodeinfo)
+        self.learnRate, self.epsilon = learnRate, epsilon
+
+    def setupState(self, param):
+        return {"mem": stateArray(param, 1.0), "mg": stateArray(param), "ms": stateArray(param)}
+
+    def kernelArgs(self, param, grad, state, learnRate):
+        return grad, learnRate, self.epsilon, param, state["mem"], state["mg"], state["ms"]

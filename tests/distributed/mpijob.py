@@ -1,0 +1,94 @@
+"""Programs run under ``mpiexec -n 2`` by test_distributed.py; each prints one result line on rank 0.
+
+    identical    every rank trains on different data; the parameters end bit-identical on all ranks
+    equivalent   2 ranks with batch b each match 1 process with batch 2b on the same data order
+    trainer      the same through Trainer.trainFromHost, which shards each global batch by itself
+    failure      rank 1 raises; the job must end with its error, not hang
+"""
+
+import sys
+
+import numpy
+
+from minidl import backend
+from minidl.backend import toDevice, toHost
+from minidl.cost import MSE
+from minidl.distributed import NodeInfo
+from minidl.nn import Activation, Linear, Sequential, tanh
+from minidl.optim import AdaGrad
+from minidl.train import Trainer
+
+STEPS, BATCH = 10, 8
+
+
+def makeNet(seed):
+    backend.seed(seed)
+    return Sequential().extend([Linear(4, 16), Activation(tanh), Linear(16, 2)])
+
+
+def train(net, optimizer, batches):
+    cost = MSE()
+    for x, y in batches:
+        _, grad = cost(net(toDevice(x)), toDevice(y))
+        optimizer.zeroGradParams()
+        net.backward(grad)
+        optimizer.update()
+
+
+def flatParams(net):
+    return numpy.concatenate([toHost(var.data).ravel() for var in net.getVarTable().values()])
+
+
+def batches(seed, count, size):
+    rng = numpy.random.default_rng(seed)
+    return [(rng.standard_normal((size, 4)).astype(numpy.float32), rng.standard_normal((size, 2)).astype(numpy.float32))
+            for _ in range(count)]
+
+
+def identical(info):
+    net = makeNet(seed=info.index)  # different initialisations: setupOn must broadcast rank 0's
+    optimizer = AdaGrad(learnRate=0.05, nodeinfo=info).setupOn(net, useGlobalState=True)
+    train(net, optimizer, batches(seed=100 + info.index, count=STEPS, size=BATCH))
+    gathered = info.comm.gather(flatParams(net).tobytes(), root=0)
+    if info.isRoot:
+        print("identical", all(item == gathered[0] for item in gathered), len(gathered))
+
+
+def equivalent(info):
+    full = batches(seed=7, count=STEPS, size=BATCH * info.gridsize)
+    shard = slice(info.index * BATCH, (info.index + 1) * BATCH)
+    net = makeNet(seed=0)
+    optimizer = AdaGrad(learnRate=0.05, nodeinfo=info).setupOn(net, useGlobalState=True)
+    train(net, optimizer, [(x[shard], y[shard]) for x, y in full])
+    if info.isRoot:
+        single = makeNet(seed=0)
+        train(single, AdaGrad(learnRate=0.05).setupOn(single, useGlobalState=True), full)
+        difference = float(numpy.abs(flatParams(net) - flatParams(single)).max())
+        print("equivalent", difference)
+
+
+def trainer(info):
+    rng = numpy.random.default_rng(3)
+    x, y = rng.standard_normal((96, 4)).astype(numpy.float32), rng.standard_normal((96, 2)).astype(numpy.float32)
+    net = makeNet(seed=0)
+    optimizer = AdaGrad(learnRate=0.05, nodeinfo=info).setupOn(net, useGlobalState=True)
+    backend.seed(11)  # the same shuffling on every rank
+    errors = [Trainer(net, MSE(), optimizer, batchsize=BATCH, verbose=False).trainFromHost(x, y) for _ in range(3)]
+    if info.isRoot:
+        single = makeNet(seed=0)
+        singleOptimizer = AdaGrad(learnRate=0.05).setupOn(single, useGlobalState=True)
+        backend.seed(11)
+        singleTrainer = Trainer(single, MSE(), singleOptimizer, batchsize=BATCH * info.gridsize, verbose=False)
+        singleErrors = [singleTrainer.trainFromHost(x, y) for _ in range(3)]
+        print("trainer", float(numpy.abs(flatParams(net) - flatParams(single)).max()),
+              max(abs(a - b) for a, b in zip(errors, singleErrors)))
+
+
+def failure(info):
+    if info.index == 1:
+        raise RuntimeError("rank 1 fails on purpose")
+    info.barrier()  # rank 0 would wait here forever without the abort
+
+
+if __name__ == "__main__":
+    {"identical": identical, "equivalent": equivalent, "trainer": trainer, "failure": failure}[sys.argv[1]](NodeInfo())

@@ -1,0 +1,88 @@
+"""Data-parallel training on 2 CPU ranks started by the mpiexec of the installed MPI runtime."""
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from minidl import backend
+
+pytest.importorskip("mpi4py", reason="the mpi extra (mpi4py, mpich) is not installed")
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+MPIEXEC = shutil.which("mpiexec", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("mpiexec")
+if MPIEXEC is None:
+    pytest.skip("no mpiexec found: install the mpi extra", allow_module_level=True)
+
+TIME_LIMIT = 60
+
+
+def runJob(mode, ranks=2, backendName="numpy"):
+    return runMpi(["-m", "tests.distributed.mpijob", mode], ranks, backendName)
+
+
+def runMpi(arguments, ranks=2, backendName="numpy", cwd=ROOT):
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "MINIDL_BACKEND": backendName, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, *arguments],
+                          cwd=cwd, env=environment, capture_output=True, text=True, timeout=TIME_LIMIT)
+
+
+def resultLine(result, word):
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines() if line.startswith(word)]
+    assert len(lines) == 1, result.stdout  # only rank 0 prints
+    return lines[0][1:]
+
+
+def test_parameters_are_bit_identical_on_all_ranks():
+    assert resultLine(runJob("identical"), "identical") == ["True", "2"]
+
+
+def test_two_ranks_with_batch_b_equal_one_process_with_batch_2b():
+    (difference,) = resultLine(runJob("equivalent"), "equivalent")
+    assert float(difference) < 1e-5
+
+
+def test_the_trainer_shards_batches_like_one_process_with_the_whole_batch():
+    difference, errorDifference = resultLine(runJob("trainer"), "trainer")
+    assert float(difference) < 1e-5 and float(errorDifference) < 1e-5
+
+
+def test_the_command_trains_on_two_ranks_and_its_checkpoint_resumes_in_one_process(tmp_path):
+    pytest.importorskip("sklearn", reason="the digits need scikit-learn (the datasets extra)")
+    result = runMpi(["-m", "minidl", "train", "--epochs", "4", "--out", str(tmp_path)])
+    assert result.returncode == 0, result.stderr
+    epochs = [line for line in result.stdout.splitlines() if line.startswith("epoch")]
+    assert len(epochs) == 4  # rank 0 alone prints
+    assert "2 ranks (mpi)" in result.stdout
+    assert float(epochs[-1].split("val accuracy ")[1].split("%")[0]) > 90
+
+    single = subprocess.run([sys.executable, "-m", "minidl", "train", "--epochs", "5", "--resume", "--out",
+                             str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=TIME_LIMIT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "MINIDL_BACKEND": "numpy"})
+    assert single.returncode == 0, single.stderr
+    assert "resumed from" in single.stdout and "after epoch 4" in single.stdout
+    assert "epoch   5/5" in single.stdout
+
+
+def test_a_failing_rank_ends_the_job_with_its_error():
+    result = runJob("failure")  # subprocess.run raises TimeoutExpired if the job hangs past TIME_LIMIT
+    assert result.returncode != 0
+    assert "RuntimeError: rank 1 fails on purpose" in result.stderr
+    assert "rank 1 of 2 failed; aborting the job" in result.stderr
+
+
+def gpuCount():
+    return backend.xp.cuda.runtime.getDeviceCount() if backend.isGpu else 0
+
+
+@pytest.mark.skipif(gpuCount() < 2, reason="NCCL needs one GPU per rank: fewer than 2 CUDA devices here")
+def test_nccl_transport_on_gpus():
+    from minidl.backend.nccl import ncclAvailable
+
+    if not ncclAvailable():
+        pytest.skip("CuPy's NCCL bindings are not installed")
+    assert resultLine(runJob("identical", backendName="cupy"), "identical") == ["True", "2"]

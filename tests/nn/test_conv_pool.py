@@ -1,0 +1,162 @@
+"""Conv2D, MaxPool2D and AvgPool2D: forward against direct float64 loops, numerical gradients in float64 over
+hypothesis-drawn geometries, and bad input."""
+
+import numpy
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from minidl import ModuleError
+from minidl.backend import toDevice, toHost
+from minidl.nn import Activation, Add, AvgPool2D, BatchNorm2D, Conv2D, Graph, Identity, MaxPool2D, relu
+from tests.gradcheck import checkModuleGradients
+
+
+def outSide(side, size, stride, pad, dilation):
+    return (side + 2 * pad - dilation * (size - 1) - 1) // stride + 1
+
+
+@st.composite
+def convCases(draw):
+    """A float64 Conv2D with random bias and an input that it fits."""
+    groups = draw(st.integers(1, 2))
+    inmaps, outmaps = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    def sides(low, high):
+        return draw(st.integers(low, high)), draw(st.integers(low, high))
+
+    size, stride, pad, dilation = sides(1, 3), sides(1, 2), sides(0, 2), sides(1, 2)
+    height, width = draw(st.integers(2, 6)), draw(st.integers(2, 6))
+    assume(min(outSide(s, *args) for s, args in zip((height, width), zip(size, stride, pad, dilation))) >= 1)
+    useBias = draw(st.booleans())
+    conv = Conv2D(inmaps, outmaps, size, stride, pad, dilation, groups, useBias=useBias, dtype=numpy.float64)
+    rng = numpy.random.default_rng(draw(st.integers(0, 2**16)))
+    if useBias:
+        conv.vars["b"].set(rng.standard_normal(outmaps))
+    x = toDevice(rng.standard_normal((draw(st.integers(1, 2)), inmaps, height, width)))
+    return conv, x
+
+
+def directConv(x, weights, bias, stride, pad, dilation, groups):
+    """y[n, o, oy, ox] = b[o] + Σ W[o, c, ky, kx] xpad[n, group(o) c, oy sy + ky dy, ox sx + kx dx], by loops."""
+    (sy, sx), (ph, pw), (dy, dx) = stride, pad, dilation
+    outmaps, groupMaps, kh, kw = weights.shape
+    padded = numpy.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    outH = (padded.shape[2] - dy * (kh - 1) - 1) // sy + 1
+    outW = (padded.shape[3] - dx * (kw - 1) - 1) // sx + 1
+    out = numpy.zeros((x.shape[0], outmaps, outH, outW))
+    for n, o, oy, ox in numpy.ndindex(out.shape):
+        first = o // (outmaps // groups) * groupMaps
+        patch = padded[n, first:first + groupMaps, oy * sy:oy * sy + dy * (kh - 1) + 1:dy,
+                       ox * sx:ox * sx + dx * (kw - 1) + 1:dx]
+        out[n, o, oy, ox] = (patch * weights[o]).sum() + (bias[o] if bias is not None else 0)
+    return out
+
+
+@given(convCases())
+def test_conv_forward_matches_direct_convolution(case):
+    conv, x = case
+    bias = toHost(conv.b) if conv.useBias else None
+    w = conv.window
+    expected = directConv(toHost(x), toHost(conv.W), bias, w.stride, w.pad, w.dilation, conv.groups)
+    numpy.testing.assert_allclose(toHost(conv(x)), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_conv_float32_forward_matches_direct_convolution():
+    conv = Conv2D(4, 6, 3, stride=2, pad=1, groups=2)
+    x = numpy.random.default_rng(0).standard_normal((2, 4, 7, 7)).astype(numpy.float32)
+    expected = directConv(x.astype(numpy.float64), toHost(conv.W).astype(numpy.float64), toHost(conv.b),
+                          (2, 2), (1, 1), (1, 1), 2)
+    numpy.testing.assert_allclose(toHost(conv(toDevice(x))), expected, rtol=1e-5, atol=1e-5)
+
+
+@given(convCases())
+def test_conv_gradients(case):
+    conv, x = case
+    checkModuleGradients(conv, x)
+
+
+@st.composite
+def poolCases(draw):
+    size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pad = tuple(draw(st.integers(0, side // 2)) for side in size)
+    height, width = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    assume(min(outSide(s, *args, 1) for s, args in zip((height, width), zip(size, stride, pad))) >= 1)
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), height, width)
+    x = numpy.random.default_rng(draw(st.integers(0, 2**16))).standard_normal(shape)
+    return size, stride, pad, x
+
+
+def poolOracle(x, size, stride, pad, reduce, padValue):
+    padded = numpy.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])), constant_values=padValue)
+    outH, outW = ((padded.shape[2 + a] - size[a]) // stride[a] + 1 for a in (0, 1))
+    out = numpy.empty(x.shape[:2] + (outH, outW))
+    for n, c, oy, ox in numpy.ndindex(out.shape):
+        out[n, c, oy, ox] = reduce(padded[n, c, oy * stride[0]:oy * stride[0] + size[0],
+                                          ox * stride[1]:ox * stride[1] + size[1]])
+    return out
+
+
+@pytest.mark.parametrize("pool, reduce, padValue", [(MaxPool2D, numpy.max, -numpy.inf), (AvgPool2D, numpy.mean, 0.0)],
+                         ids=["max", "avg"])
+@given(case=poolCases())
+def test_pool_forward_and_gradients(pool, reduce, padValue, case):
+    size, stride, pad, x = case
+    module = pool(size, stride, pad)
+    numpy.testing.assert_allclose(toHost(module(toDevice(x))), poolOracle(x, size, stride, pad, reduce, padValue),
+                                  rtol=1e-12, atol=1e-12)
+    checkModuleGradients(module, toDevice(x))
+
+
+def test_max_pool_routes_the_gradient_to_the_maximum_only():
+    x = toDevice(numpy.array([[[[1.0, 5.0], [3.0, 2.0]]]]))
+    pool = MaxPool2D()
+    pool(x)
+    numpy.testing.assert_array_equal(toHost(pool.backward(toDevice(numpy.array([[[[7.0]]]])))),
+                                     [[[[0.0, 7.0], [0.0, 0.0]]]])
+
+
+def test_channel_count_mismatch_names_the_shapes():
+    conv = Conv2D(3, 4, 3)
+    with pytest.raises(ModuleError, match=r"3 maps.*\(2, 5, 8, 8\)"):
+        conv(toDevice(numpy.zeros((2, 5, 8, 8), numpy.float32)))
+
+
+@pytest.mark.parametrize("module", [Conv2D(1, 1, 7, pad=1), Conv2D(1, 1, 3, pad=1, dilation=3), MaxPool2D(7, 1, 1)],
+                         ids=["conv", "dilated conv", "pool"])
+def test_window_larger_than_the_padded_input_names_the_shapes(module):
+    with pytest.raises(ModuleError, match=r"larger than the padded input \(6, 6\) \(input \(4, 4\)"):
+        module(toDevice(numpy.zeros((1, 1, 4, 4), numpy.float32)))
+
+
+def test_bad_construction_and_input():
+    with pytest.raises(ModuleError, match="multiples of groups"):
+        Conv2D(3, 4, 3, groups=2)
+    with pytest.raises(ModuleError, match="size must be an int or a pair"):
+        Conv2D(3, 4, (3, 3, 3))
+    with pytest.raises(ModuleError, match="at most half the window"):
+        MaxPool2D(2, 2, pad=2)
+    with pytest.raises(ModuleError, match="4 dimensions"):
+        Conv2D(3, 4, 3)(toDevice(numpy.zeros((3, 8, 8), numpy.float32)))
+    with pytest.raises(ModuleError, match="dtype float32"):
+        Conv2D(3, 4, 3)(toDevice(numpy.zeros((1, 3, 8, 8))))
+
+
+def test_a_failed_backward_leaves_the_gradients_unchanged():
+    conv = Conv2D(2, 3, 3)
+    conv(toDevice(numpy.ones((1, 2, 5, 5), numpy.float32)))
+    with pytest.raises(ModuleError, match=r"shape \(1, 3, 3, 3\)"):
+        conv.backward(toDevice(numpy.ones((1, 3, 4, 4), numpy.float32)))
+    assert not toHost(conv.vars["W"].grad).any() and not toHost(conv.vars["b"].grad).any()
+
+
+def test_residual_block_gradients():
+    """Conv2D -> BatchNorm2D -> relu -> Conv2D, added to the input, as a Graph in float64."""
+    rng = numpy.random.default_rng(5)
+    inp = Identity(name="x").node()
+    first, norm, second = (Conv2D(2, 3, 3, pad=1, dtype=numpy.float64), BatchNorm2D(3, dtype=numpy.float64),
+                           Conv2D(3, 2, 3, pad=1, dtype=numpy.float64))
+    norm.vars["scale"].set(rng.uniform(0.5, 2, 3))
+    hidden = Activation(relu).node(norm.node(first.node(inp)))
+    block = Graph(inputs=inp, outputs=Add().node(second.node(hidden), inp))
+    checkModuleGradients(block, toDevice(rng.standard_normal((2, 2, 4, 4))))

@@ -1,0 +1,102 @@
+"""The kernels of BatchNorm (scale and shift, gradient), Dropout (mask) and SoftMax (gradient): CPU path
+against float64 oracles, other paths against the CPU path."""
+
+import numpy
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minidl.nn.batchnorm import normGradKer, scaleShiftKer
+from minidl.nn.dropout import dropoutKer
+from minidl.nn.softmax import softmaxGradKer
+from tests.kernelcheck import FLOAT_DTYPES, arrays, checkAgainstCpu, checkAgainstOracle, otherPathParams
+
+
+@st.composite
+def mapShapes(draw):
+    """(N, C) or (N, C, H, W), and (C, spatial)."""
+    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5)))
+    if draw(st.booleans()):
+        shape += (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    return shape, shape[1], int(numpy.prod(shape[2:]))
+
+
+def perMap(values, shape):
+    return values.reshape((1, -1) + (1,) * (len(shape) - 2))
+
+
+@st.composite
+def scaleShiftCases(draw):
+    dtype, (shape, maps, spatial) = draw(FLOAT_DTYPES), draw(mapShapes())
+    x = draw(arrays(dtype, shape))
+    mean, scale, bias = (draw(arrays(dtype, (maps,))) for _ in range(3))
+    invstd = draw(arrays(dtype, (maps,), 0.125, 3.0))
+    return dtype, [x, mean, invstd, scale, bias, maps, spatial, numpy.full_like(x, numpy.nan)]
+
+
+def scaleShiftOracle(x, mean, invstd, scale, bias, maps, spatial, y):
+    return [(x - perMap(mean, x.shape)) * perMap(invstd * scale, x.shape) + perMap(bias, x.shape)]
+
+
+@st.composite
+def normGradCases(draw):
+    dtype, (shape, maps, spatial) = draw(FLOAT_DTYPES), draw(mapShapes())
+    grad, x = draw(arrays(dtype, shape)), draw(arrays(dtype, shape))
+    mean, coef, meanGrad, meanGradXhat = (draw(arrays(dtype, (maps,))) for _ in range(4))
+    invstd = draw(arrays(dtype, (maps,), 0.125, 3.0))
+    return dtype, [grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, numpy.full_like(x, numpy.nan)]
+
+
+def normGradOracle(grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, ingrad):
+    xhat = (x - perMap(mean, x.shape)) * perMap(invstd, x.shape)
+    return [perMap(coef, x.shape) * (grad - perMap(meanGrad, x.shape) - xhat * perMap(meanGradXhat, x.shape))]
+
+
+@st.composite
+def dropoutCases(draw):
+    dtype, (shape, _, _) = draw(FLOAT_DTYPES), draw(mapShapes())
+    x = draw(arrays(dtype, shape))
+    uniform = draw(arrays(numpy.float32, shape, 0.0, 0.75))
+    p = float(numpy.float32(draw(st.floats(0.0, 0.9))))
+    return dtype, [x, uniform, p, 1 / (1 - p), numpy.full_like(x, numpy.nan)]
+
+
+def dropoutOracle(x, uniform, p, scale, y):
+    return [numpy.where(uniform >= p, x / (1 - p), 0.0)]
+
+
+@st.composite
+def softmaxGradCases(draw):
+    dtype, (shape, maps, spatial) = draw(FLOAT_DTYPES), draw(mapShapes())
+    grad, y = draw(arrays(dtype, shape)), draw(arrays(dtype, shape, 0.0, 1.0))
+    dot = draw(arrays(dtype, shape[:1] + shape[2:]))
+    return dtype, [grad, y, dot, maps, spatial, numpy.full_like(grad, numpy.nan)]
+
+
+def softmaxGradOracle(grad, y, dot, maps, spatial, ingrad):
+    return [y * (grad - dot[:, None])]
+
+
+CASES = {
+    "batchnormScaleShift": (scaleShiftKer, scaleShiftCases(), scaleShiftOracle),
+    "batchnormGrad": (normGradKer, normGradCases(), normGradOracle),
+    "dropout": (dropoutKer, dropoutCases(), dropoutOracle),
+    "softmaxGrad": (softmaxGradKer, softmaxGradCases(), softmaxGradOracle),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@given(data=st.data())
+def test_cpu_matches_float64_oracle(name, data):
+    kernel, strategy, oracle = CASES[name]
+    dtype, args = data.draw(strategy)
+    checkAgainstOracle(kernel, args, oracle, dtype)
+
+
+@pytest.mark.parametrize("path", otherPathParams())
+@pytest.mark.parametrize("name", sorted(CASES))
+@given(data=st.data())
+def test_other_paths_match_cpu(path, name, data):
+    kernel, strategy, _ = CASES[name]
+    dtype, args = data.draw(strategy)
+    checkAgainstCpu(path, kernel, args, dtype)

@@ -1,0 +1,131 @@
+"""The window kernels of convolution and pooling (im2col, col2im, max and average unpooling): CPU path
+against float64 oracles written with explicit loops, other paths against the CPU path."""
+
+import numpy
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from minidl.nn.avgpool2d import avgUnpoolKer
+from minidl.nn.im2col import col2imKer, im2colKer
+from minidl.nn.maxpool2d import maxUnpoolKer
+from tests.kernelcheck import FLOAT_DTYPES, arrays, checkAgainstCpu, checkAgainstOracle, otherPathParams
+
+
+@st.composite
+def geometries(draw):
+    """(batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW) with the window fitting at least once."""
+    kh, kw, sy, sx = (draw(st.integers(1, 3)) for _ in range(4))
+    ph, pw, dy, dx = draw(st.integers(0, 2)), draw(st.integers(0, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    outH, outW = (h + 2 * ph - dy * (kh - 1) - 1) // sy + 1, (w + 2 * pw - dx * (kw - 1) - 1) // sx + 1
+    assume(outH >= 1 and outW >= 1)
+    return draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW
+
+
+def taps(geometry):
+    """Every (output position, tap, source pixel or None where it falls in the padding)."""
+    _, _, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW = geometry
+    for oy, ox, ky, kx in numpy.ndindex(outH, outW, kh, kw):
+        y, x = oy * sy - ph + ky * dy, ox * sx - pw + kx * dx
+        yield (oy, ox, ky, kx), ((y, x) if 0 <= y < h and 0 <= x < w else None)
+
+
+def im2colOracle(img, *geometryAndOut):
+    """col[c, ky, kx, n, oy, ox] = img[n, c, source pixel]."""
+    *geometry, padValue, col = geometryAndOut
+    out = numpy.full(col.shape, padValue, dtype=numpy.float64)
+    for (oy, ox, ky, kx), source in taps(geometry):
+        if source is not None:
+            out[:, ky, kx, :, oy, ox] = img[:, :, source[0], source[1]].T
+    return [out]
+
+
+def col2imOracle(col, *geometryAndOut):
+    *geometry, img = geometryAndOut
+    out = numpy.zeros(img.shape)
+    for (oy, ox, ky, kx), source in taps(geometry):
+        if source is not None:
+            out[:, :, source[0], source[1]] += col[:, ky, kx, :, oy, ox].T
+    return [out]
+
+
+@st.composite
+def im2colCases(draw):
+    dtype, geometry = draw(FLOAT_DTYPES), draw(geometries())
+    batch, maps, h, w, kh, kw, *_, outH, outW = geometry
+    padValue = draw(st.sampled_from([0.0, -7.5]))  # finite: the comparison's atol scales with the largest value
+    img = draw(arrays(dtype, (batch, maps, h, w)))
+    return dtype, [img, *geometry, padValue, numpy.full((maps, kh, kw, batch, outH, outW), numpy.nan, dtype)]
+
+
+@st.composite
+def col2imCases(draw):
+    dtype, geometry = draw(FLOAT_DTYPES), draw(geometries())
+    batch, maps, h, w, kh, kw, *_, outH, outW = geometry
+    col = draw(arrays(dtype, (maps, kh, kw, batch, outH, outW)))
+    return dtype, [col, *geometry, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
+
+
+@st.composite
+def maxUnpoolCases(draw):
+    dtype = draw(FLOAT_DTYPES)
+    maps, window, points = (draw(st.integers(1, 5)) for _ in range(3))
+    grad = draw(arrays(dtype, (maps, points)))
+    argmax = numpy.array(draw(st.lists(st.integers(0, window - 1), min_size=grad.size, max_size=grad.size)),
+                         numpy.int32).reshape(grad.shape)
+    return dtype, [grad, argmax, window, points, numpy.full((maps, window, points), numpy.nan, dtype)]
+
+
+def maxUnpoolOracle(grad, argmax, window, points, gradCol):
+    out = numpy.zeros(gradCol.shape)
+    for c, p in numpy.ndindex(grad.shape):
+        out[c, argmax[c, p], p] = grad[c, p]
+    return [out]
+
+
+@st.composite
+def avgUnpoolCases(draw):
+    dtype = draw(FLOAT_DTYPES)
+    maps, window, points = (draw(st.integers(1, 5)) for _ in range(3))
+    grad = draw(arrays(dtype, (maps, points)))
+    return dtype, [grad, window, points, 1.0 / window, numpy.full((maps, window, points), numpy.nan, dtype)]
+
+
+def avgUnpoolOracle(grad, window, points, scale, gradCol):
+    return [numpy.repeat(grad[:, None, :], window, axis=1) * scale]
+
+
+def test_im2col_pads_with_minus_infinity_exactly_where_the_window_leaves_the_image():
+    img = numpy.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    geometry = (1, 1, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2)
+    col = numpy.empty((1, 2, 2, 1, 2, 2))
+    im2colKer(img, *geometry, -numpy.inf, col)
+    expected = im2colOracle(img, *geometry, -numpy.inf, col)[0]
+    numpy.testing.assert_array_equal(col, expected)
+    assert numpy.isinf(col).sum() == 7  # the four windows at stride 2 with pad 1 read 9 pixels of 16 taps
+
+
+CASES = {
+    "im2col": (im2colKer, im2colCases(), im2colOracle),
+    "col2im": (col2imKer, col2imCases(), col2imOracle),
+    "maxUnpool": (maxUnpoolKer, maxUnpoolCases(), maxUnpoolOracle),
+    "avgUnpool": (avgUnpoolKer, avgUnpoolCases(), avgUnpoolOracle),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@given(data=st.data())
+def test_cpu_matches_float64_oracle(name, data):
+    kernel, strategy, oracle = CASES[name]
+    dtype, args = data.draw(strategy)
+    checkAgainstOracle(kernel, args, oracle, dtype)
+
+
+@pytest.mark.parametrize("path", otherPathParams())
+@pytest.mark.parametrize("name", sorted(CASES))
+@given(data=st.data())
+def test_other_paths_match_cpu(path, name, data):
+    kernel, strategy, _ = CASES[name]
+    dtype, args = data.draw(strategy)
+    checkAgainstCpu(path, kernel, args, dtype)
