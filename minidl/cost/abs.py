@@ -14,7 +14,7 @@ def _signDiffNumpy(pred, target, scale, grad):
 
 signDiffKer = Elementwise(
     "minidl_abs_grad", "T pred, T target, T scale", "T grad",
-    "grad = (pred > target ? scale : (pred < target ? -scale : (T)0))", _signDiffNumpy,
+    "grad = (pred > target ? scale : (pred < target ? (T)(-scale) : (T)0))", _signDiffNumpy,
 )
 
 

@@ -17,7 +17,7 @@ def _hingeGradNumpy(pred, target, scale, grad):
 
 hingeGradKer = Elementwise(
     "minidl_hinge_grad", "T pred, T target, T scale", "T grad",
-    "grad = target * pred < (T)1 ? -target * scale : (T)0", _hingeGradNumpy,
+    "grad = target * pred < (T)1 ? (T)(-target * scale) : (T)0", _hingeGradNumpy,
 )
 
 

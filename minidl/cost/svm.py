@@ -36,11 +36,11 @@ svmGradKer = Elementwise(
     "T g = (T)0; "
     "if (j != label) { "
     "  const T margin = (T)1 + scores[i] - correct; "
-    "  if (margin > (T)0) g = squared ? (T)2 * margin : (T)1; "
+    "  if (margin > (T)0) g = squared ? (T)((T)2 * margin) : (T)1; "
     "} else { "
     "  for (int k = 0; k < classes; ++k) { "
     "    const T margin = (T)1 + scores[row * classes + k] - correct; "
-    "    if (k != label && margin > (T)0) g -= squared ? (T)2 * margin : (T)1; "
+    "    if (k != label && margin > (T)0) g -= squared ? (T)((T)2 * margin) : (T)1; "
     "  } "
     "} "
     "grad = g * scale",

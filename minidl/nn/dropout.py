@@ -24,7 +24,7 @@ dropoutKer = Elementwise(
     "minidl_dropout",
     "T x, float32 uniform, float32 p, T scale",
     "T y",
-    "y = uniform < p ? (T)0 : x * scale",
+    "y = uniform < p ? (T)0 : (T)(x * scale)",
     _dropoutNumpy,
 )
 

@@ -74,9 +74,11 @@ def deviceErrors(tmp_path_factory):
 
 
 def test_the_prelude_compiles_for_the_device(deviceErrors):
-    assert "the prelude" not in deviceErrors, "\n".join(deviceErrors["the prelude"])
+    if "the prelude" in deviceErrors:
+        pytest.fail("\n".join(deviceErrors["the prelude"]))
 
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda kernel: kernel.name)
 def test_compiles_for_the_device(kernel, deviceErrors):
-    assert kernel.name not in deviceErrors, "\n".join(deviceErrors[kernel.name])
+    if kernel.name in deviceErrors:
+        pytest.fail("\n".join(deviceErrors[kernel.name]))
