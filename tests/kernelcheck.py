@@ -51,7 +51,7 @@ def packageKernels():
         try:
             importlib.import_module(module.name)
         except ModuleNotFoundError as error:
-            if error.name.split(".")[0] == "minidl":
+            if (error.name or "minidl").split(".")[0] == "minidl":
                 raise
     return [kernel for kernel in registry if kernel.reference.__module__.startswith("minidl.")]
 
