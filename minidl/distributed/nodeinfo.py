@@ -12,6 +12,7 @@ Create the NodeInfo before building the network: on GPUs it binds the process to
 import contextlib
 import os
 import sys
+import time
 import traceback
 
 import numpy
@@ -21,6 +22,8 @@ from minidl.backend.nccl import NcclCommunicator, ncclAvailable, useLocalDevice
 from minidl.errors import DistributedError
 
 MPI_TYPES = {numpy.dtype(numpy.float32), numpy.dtype(numpy.float64)}
+# The launcher forwards a rank's output through a pipe and tears it down on MPI_Abort: give it time to read.
+ABORT_GRACE_SECONDS = 1.0
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")  # set by MPICH/Hydra, Open MPI, PMIx
 
 
@@ -81,6 +84,7 @@ class NodeInfo:
         sys.stderr.write(f"minidl: rank {self.index} of {self.gridsize} failed; aborting the job\n")
         traceback.print_exception(type(error), error, error.__traceback__)
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_SECONDS)
         self.comm.Abort(1)
 
     @contextlib.contextmanager
