@@ -89,26 +89,30 @@ def smallCallMicroseconds(size=1000):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=10_000_000, help="float32 parameters")
-    args = parser.parse_args()
-
+def printAdagradPaths(size):
+    """The AdaGrad table: NumPy reference, compiled CUDA text and PyTorch, against the copy bandwidth."""
     rng = numpy.random.default_rng(0)
-    copies = copyBandwidths(args.size)
+    copies = copyBandwidths(size)
     bandwidth = max(copies.values())
-    rows = {**minidlRows(args.size, rng), **torchRows(args.size, rng)}
+    rows = {**minidlRows(size, rng), **torchRows(size, rng)}
     numpySeconds = next(iter(rows.values()))
 
     compiler = subprocess.run([hostkernel.findCompiler(), "--version"], capture_output=True, text=True).stdout
     print(f"# {machine()}; {compiler.splitlines()[0]} {' '.join(hostkernel.FLAGS[2:6])}; {THREADS} OpenMP threads")
     print("# copy bandwidth: " + ", ".join(f"{name} {rate:.1f} GB/s" for name, rate in copies.items()))
-    print(f"\nAdaGrad step on the CPU, {args.size:,} float32 parameters ({BYTES_PER_PARAM} bytes/parameter)\n")
+    print(f"\nAdaGrad step on the CPU, {size:,} float32 parameters ({BYTES_PER_PARAM} bytes/parameter)\n")
     print("| path | ms/step | GB/s | of copy bandwidth | speed-up over NumPy |")
     print("|---|---:|---:|---:|---:|")
     for name, seconds in rows.items():
-        rate = BYTES_PER_PARAM * args.size / seconds / 1e9
+        rate = BYTES_PER_PARAM * size / seconds / 1e9
         print(f"| {name} | {seconds * 1e3:.2f} | {rate:.1f} | {rate / bandwidth:.0%} | {numpySeconds / seconds:.2f}x |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=10_000_000, help="float32 parameters")
+    args = parser.parse_args()
+    printAdagradPaths(args.size)
 
     print(f"\nActivation kernels on {1 << 20:,} float32 values\n")
     print("| kernel | NumPy ms | compiled ms | speed-up |")

@@ -1,7 +1,8 @@
 """One optimizer step (and one hook) on 10M float32 parameters in global state: minidl's single in-place kernel
 against the naive array-expression way (fresh temporaries per operation), in one run on this machine; then
 AdaGrad's step on a model of 100 small variables in global state (one launch) against local state (one
-launch per variable).
+launch per variable). On the CPU it starts with AdaGrad through each CPU path (benchmarks.host_kernels):
+the NumPy reference, the compiled CUDA text, and PyTorch's Adagrad when torch is installed.
 
     python -m benchmarks.optimizer_step [--size 10000000] [--repeat 5]
 
@@ -16,6 +17,7 @@ import itertools
 
 import numpy
 
+from benchmarks.host_kernels import printAdagradPaths
 from benchmarks.timing import copyBandwidth, machine, medianSeconds
 from minidl import backend, optim
 from minidl.backend import xp
@@ -154,6 +156,9 @@ def main():
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
+    if not backend.isGpu:
+        printAdagradPaths(args.size)
+        print()
     backend.seed(0)
     layer = Linear(1000, max(1, args.size // 1000), useBias=False)  # one float32 Variable of ~size parameters
     var = layer.vars["W"]
