@@ -16,27 +16,14 @@ import subprocess
 
 import numpy
 
-from benchmarks.timing import machine, medianSeconds
-from minidl.backend import Elementwise, hostkernel
+from benchmarks.timing import copyBandwidths, machine, medianSeconds
+from minidl.backend import hostkernel
 from minidl.nn import activations
 from minidl.optim.adagrad import adagradKer
 
 BYTES_PER_PARAM = 20
 LEARN_RATE, EPSILON = 1e-3, 1e-8
 THREADS = os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0))
-
-copyKer = Elementwise("bench_copy", "T x", "T y", "y = x", lambda x, y: numpy.copyto(y, x))
-
-
-def copyBandwidths(size):
-    """GB/s of a float32 copy (bytes read + bytes written): NumPy's copyto and the compiled OpenMP copy."""
-    source, target = numpy.ones(size, numpy.float32), numpy.empty(size, numpy.float32)
-    return {
-        "numpy.copyto (1 thread)": 8 * size / medianSeconds(lambda: numpy.copyto(target, source)) / 1e9,
-        f"compiled copy ({THREADS} OpenMP threads)": 8 * size / medianSeconds(
-            lambda: copyKer.callCompiled(source, target)) / 1e9,
-    }
-
 
 def minidlRows(size, rng):
     grad = rng.standard_normal(size, dtype=numpy.float32)

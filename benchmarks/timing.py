@@ -7,6 +7,8 @@ import numpy
 
 from minidl import backend
 
+copyKer = backend.Elementwise("bench_copy", "T x", "T y", "y = x", lambda x, y: numpy.copyto(y, x))
+
 
 def medianSeconds(operation, repeats=20, warmup=3, before=None):
     """Median wall time of ``operation()`` in seconds, the device synchronised around each call; ``before()``,
@@ -26,12 +28,20 @@ def medianSeconds(operation, repeats=20, warmup=3, before=None):
     return float(numpy.median(times))
 
 
-def copyBandwidth(size):
-    """GB/s of copying ``size`` float32 values on the backend's device (bytes read + bytes written)."""
+def copyBandwidths(size):
+    """GB/s of copying ``size`` float32 values (bytes read + bytes written) on the backend's device: the array
+    module's copyto, and on the CPU also the compiled OpenMP copy kernel, which uses every core."""
     source = backend.xp.ones(size, dtype=numpy.float32)
     target = backend.xp.empty_like(source)
-    seconds = medianSeconds(lambda: backend.xp.copyto(target, source))
-    return 2 * 4 * size / seconds / 1e9
+    rates = {f"{backend.xp.__name__}.copyto": 8 * size / medianSeconds(lambda: backend.xp.copyto(target, source)) / 1e9}
+    if not backend.isGpu:
+        rates["compiled OpenMP copy"] = 8 * size / medianSeconds(lambda: copyKer.callCompiled(source, target)) / 1e9
+    return rates
+
+
+def copyBandwidth(size):
+    """The machine's copy bandwidth in GB/s: the best of ``copyBandwidths``."""
+    return max(copyBandwidths(size).values())
 
 
 def machine():
