@@ -5,8 +5,9 @@
     kernel(x, a, y)     # cupy arrays -> the memoized cupy.ElementwiseKernel; numpy arrays -> the CPU path
 
 On NumPy arrays the CPU path is the operation's CUDA text compiled for the host (``hostkernel``) or the
-NumPy reference, as ``MINIDL_CPU_KERNELS`` chooses; ``callNumpy`` and ``callCompiled`` run one of them
-whatever it says. Every kernel made is listed in ``registry``, so tests can reach each one.
+NumPy reference: ``cpuPath`` ("compiled" unless the reference was measured faster), or what
+``MINIDL_CPU_KERNELS`` forces; ``callNumpy`` and ``callCompiled`` run one of them whatever either says.
+Every kernel made is listed in ``registry``, so tests can reach each one.
 
 Parameters follow CuPy's rules: ``[raw] type name``, where type is a NumPy dtype name (``float32``,
 ``int32``, ...) or a placeholder (``T``) bound from the dtypes of the arrays passed for it. Non-raw arrays
@@ -74,8 +75,11 @@ registry = []  # every Elementwise made, in the order they were made
 class Elementwise:
     """An elementwise operation with a CUDA text (run by CuPy) and a NumPy reference (run on the CPU)."""
 
-    def __init__(self, name, inParams, outParams, operation, reference, preamble=""):
+    def __init__(self, name, inParams, outParams, operation, reference, preamble="", cpuPath="compiled"):
+        if cpuPath not in hostkernel.CPU_KERNELS:
+            raise BackendError(f"kernel {name}: cpuPath must be one of {hostkernel.CPU_KERNELS}, got {cpuPath!r}")
         self.name = name
+        self.cpuPath = cpuPath
         self.inParams = inParams
         self.outParams = outParams
         self.operation = operation
@@ -100,7 +104,9 @@ class Elementwise:
         args, onDevice = self.checkArgs(args)
         if onDevice:
             self.cupyKernel()(*args)
-        elif hostkernel.cpuKernels() == "compiled":
+        elif hostkernel.cpuKernels() == "compiled" or (
+            hostkernel.cpuKernels() == "preferred" and self.cpuPath == "compiled"
+        ):
             self._runCompiled(args)
         else:
             self.reference(*args)

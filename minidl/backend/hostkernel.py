@@ -6,9 +6,10 @@ the source, the compiler, its flags and what -march=native means here (the compi
 which name the CPU's instruction sets): a kernel compiles once per machine, not once per process. Native
 code matters: div and sqrt make AdaGrad compute-bound in SSE2 on one core, memory-bound in AVX2.
 
-``MINIDL_CPU_KERNELS=numpy|compiled`` chooses what runs an Elementwise kernel on NumPy arrays: its NumPy
-reference, or this path (the default, which falls back to NumPy with one logged warning when no compiler
-is found).
+``MINIDL_CPU_KERNELS=numpy|compiled`` chooses what runs every Elementwise kernel on NumPy arrays: its NumPy
+reference, or this path. Unset, each kernel runs its ``cpuPath``: this path, except for the few kernels
+whose references were measured faster (gathers that NumPy does as a few slice copies, where the CUDA text
+divides to decode every index); with no compiler, the references, after one logged warning.
 """
 
 import ctypes
@@ -37,7 +38,8 @@ def findCompiler():
 
 
 def chooseCpuKernels(setting, compiler):
-    """"numpy" or "compiled" from MINIDL_CPU_KERNELS's value and the compiler found (None: none)."""
+    """"numpy", "compiled" or "preferred" (each kernel's ``cpuPath``) from MINIDL_CPU_KERNELS's value and the
+    compiler found (None: none)."""
     setting = setting.strip().lower()
     if setting not in ("", *CPU_KERNELS):
         raise BackendError(f"MINIDL_CPU_KERNELS must be 'numpy' or 'compiled', got {setting!r}")
@@ -49,12 +51,13 @@ def chooseCpuKernels(setting, compiler):
             raise BackendError(f"MINIDL_CPU_KERNELS=compiled, but {reason}")
         log.warning("minidl: %s; CPU kernels run their NumPy references instead", reason)
         return "numpy"
-    return "compiled"
+    return setting or "preferred"
 
 
 @functools.cache
 def cpuKernels():
-    """What runs Elementwise kernels on NumPy arrays in this process: "numpy" or "compiled" (read once)."""
+    """What runs Elementwise kernels on NumPy arrays in this process: "numpy", "compiled" or "preferred"
+    (read once)."""
     return chooseCpuKernels(os.environ.get("MINIDL_CPU_KERNELS", ""), findCompiler())
 
 

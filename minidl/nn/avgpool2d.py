@@ -18,6 +18,7 @@ avgUnpoolKer = Elementwise(
     "T gradCol",
     "gradCol = grad[i / ((long long)points * window) * points + i % points] * scale",
     _avgUnpoolNumpy,
+    cpuPath="numpy",  # AvgPool2D forward+backward on 8x64x56x56: 5.1 ms with it, 8.6 ms compiled
 )
 
 

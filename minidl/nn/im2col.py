@@ -90,6 +90,7 @@ im2colKer = Elementwise(
     "const int y = oy * sy - ph + ky * dy; const int x = ox * sx - pw + kx * dx; "
     "col = (y >= 0 && y < h && x >= 0 && x < w) ? img[(((long long)n * maps + c) * h + y) * w + x] : padValue",
     _im2colNumpy,
+    cpuPath="numpy",  # 4 ms against 124 ms compiled for a 3x3 conv of 8x64x56x56: slices beat index division
 )
 
 
@@ -122,6 +123,7 @@ col2imKer = Elementwise(
     "} "
     "img = sum",
     _col2imNumpy,
+    cpuPath="numpy",  # 10 ms against 24 ms compiled, same shape
 )
 
 

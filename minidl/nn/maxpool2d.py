@@ -22,6 +22,7 @@ maxUnpoolKer = Elementwise(
     "const long long out = i / ((long long)points * window) * points + point; "
     "gradCol = argmax[out] == tap ? grad[out] : (T)0",
     _maxUnpoolNumpy,
+    cpuPath="numpy",  # MaxPool2D forward+backward on 8x64x56x56: 14.5 ms with it, 19.1 ms compiled
 )
 
 

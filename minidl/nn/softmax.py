@@ -20,6 +20,7 @@ softmaxGradKer = Elementwise(
     "T ingrad",
     "ingrad = y * (grad - dot[i / ((long long)maps * spatial) * spatial + i % spatial])",
     _softmaxGradNumpy,
+    cpuPath="numpy",  # SoftMax forward+backward on 8x10x56x56: 0.43 ms with it, 1.39 ms compiled
 )
 
 

@@ -125,7 +125,7 @@ def test_libraries_are_cached_on_disk_by_source_and_compiler(tmp_path, monkeypat
 def test_minidl_cpu_kernels_chooses_the_path(caplog):
     assert hostkernel.chooseCpuKernels("numpy", "/usr/bin/c++") == "numpy"
     assert hostkernel.chooseCpuKernels("compiled", "/usr/bin/c++") == "compiled"
-    assert hostkernel.chooseCpuKernels("", "/usr/bin/c++") == "compiled"
+    assert hostkernel.chooseCpuKernels("", "/usr/bin/c++") == "preferred"
     with pytest.raises(BackendError, match="'numpy' or 'compiled', got 'fast'"):
         hostkernel.chooseCpuKernels("fast", "/usr/bin/c++")
     with pytest.raises(BackendError, match="MINIDL_CPU_KERNELS=compiled, but no C\\+\\+ compiler"):
@@ -158,3 +158,15 @@ def test_calls_on_numpy_arrays_take_the_chosen_path(monkeypatch, path, added):
     numpy.testing.assert_array_equal(differing(numpy.zeros(3), numpy.empty(3)), added)
     assert differing.callNumpy(numpy.zeros(1), numpy.empty(1))[0] == 1.0
     assert differing.callCompiled(numpy.zeros(1), numpy.empty(1))[0] == 2.0
+
+
+@pytest.mark.parametrize("cpuPath, added", [("compiled", 2.0), ("numpy", 1.0)])
+def test_by_default_each_kernel_takes_its_own_cpu_path(monkeypatch, cpuPath, added):
+    def addOne(x, y):
+        numpy.add(x, 1.0, out=y)
+
+    differing = Elementwise(f"test_preferred_{cpuPath}", "T x", "T y", "y = x + (T)2", addOne, cpuPath=cpuPath)
+    monkeypatch.setattr(hostkernel, "cpuKernels", lambda: "preferred")
+    numpy.testing.assert_array_equal(differing(numpy.zeros(3), numpy.empty(3)), added)
+    with pytest.raises(BackendError, match="cpuPath must be one of"):
+        Elementwise("test_bad_path", "T x", "T y", "y = x", addOne, cpuPath="gpu")
