@@ -9,6 +9,8 @@ import importlib
 import pkgutil
 
 import numpy
+import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -109,3 +111,25 @@ def arrays(dtype, shape, low=-4.0, high=4.0):
 
 def shapes(maxDims=3, maxSide=8):
     return hnp.array_shapes(min_dims=1, max_dims=maxDims, min_side=1, max_side=maxSide)
+
+
+def kernelCaseTests(cases):
+    """The two property tests of a table ``{name: (kernel, strategy of (dtype, args), oracle)}``: the CPU path
+    against the float64 oracle, and every other path against the CPU path. Assign both to test_ names."""
+
+    @pytest.mark.parametrize("name", sorted(cases))
+    @given(data=st.data())
+    def cpuMatchesOracle(name, data):
+        kernel, strategy, oracle = cases[name]
+        dtype, args = data.draw(strategy)
+        checkAgainstOracle(kernel, args, oracle, dtype)
+
+    @pytest.mark.parametrize("path", otherPathParams())
+    @pytest.mark.parametrize("name", sorted(cases))
+    @given(data=st.data())
+    def otherPathsMatchCpu(path, name, data):
+        kernel, strategy, _ = cases[name]
+        dtype, args = data.draw(strategy)
+        checkAgainstCpu(path, kernel, args, dtype)
+
+    return cpuMatchesOracle, otherPathsMatchCpu

@@ -1,8 +1,6 @@
 """The costs' gradient kernels: CPU path against float64 oracles, other paths against the CPU path."""
 
 import numpy
-import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl.cost.abs import signDiffKer
@@ -13,7 +11,7 @@ from minidl.cost.kldivergence import softmaxMinusTargetKer
 from minidl.cost.mse import scaledDiffKer
 from minidl.cost.smoothl1 import smoothL1GradKer
 from minidl.cost.svm import svmGradKer
-from tests.kernelcheck import FLOAT_DTYPES, arrays, checkAgainstCpu, checkAgainstOracle, otherPathParams, shapes
+from tests.kernelcheck import FLOAT_DTYPES, arrays, kernelCaseTests, shapes
 
 
 @st.composite
@@ -128,18 +126,4 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-@given(data=st.data())
-def test_cpu_matches_float64_oracle(name, data):
-    kernel, strategy, oracle = CASES[name]
-    dtype, args = data.draw(strategy)
-    checkAgainstOracle(kernel, args, oracle, dtype)
-
-
-@pytest.mark.parametrize("path", otherPathParams())
-@pytest.mark.parametrize("name", sorted(CASES))
-@given(data=st.data())
-def test_other_paths_match_cpu(path, name, data):
-    kernel, strategy, _ = CASES[name]
-    dtype, args = data.draw(strategy)
-    checkAgainstCpu(path, kernel, args, dtype)
+test_cpu_matches_float64_oracle, test_other_paths_match_cpu = kernelCaseTests(CASES)

@@ -2,14 +2,13 @@
 against float64 oracles written with explicit loops, other paths against the CPU path."""
 
 import numpy
-import pytest
-from hypothesis import assume, given
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from minidl.nn.avgpool2d import avgUnpoolKer
 from minidl.nn.im2col import col2imKer, im2colKer
 from minidl.nn.maxpool2d import maxUnpoolKer
-from tests.kernelcheck import FLOAT_DTYPES, arrays, checkAgainstCpu, checkAgainstOracle, otherPathParams
+from tests.kernelcheck import FLOAT_DTYPES, arrays, kernelCaseTests
 
 
 @st.composite
@@ -114,18 +113,4 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-@given(data=st.data())
-def test_cpu_matches_float64_oracle(name, data):
-    kernel, strategy, oracle = CASES[name]
-    dtype, args = data.draw(strategy)
-    checkAgainstOracle(kernel, args, oracle, dtype)
-
-
-@pytest.mark.parametrize("path", otherPathParams())
-@pytest.mark.parametrize("name", sorted(CASES))
-@given(data=st.data())
-def test_other_paths_match_cpu(path, name, data):
-    kernel, strategy, _ = CASES[name]
-    dtype, args = data.draw(strategy)
-    checkAgainstCpu(path, kernel, args, dtype)
+test_cpu_matches_float64_oracle, test_other_paths_match_cpu = kernelCaseTests(CASES)
