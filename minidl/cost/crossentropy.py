@@ -24,21 +24,23 @@ softmaxGradKer = Elementwise(
 )
 
 
+def logSoftmaxParts(scores):
+    """(scores - rowmax, log Σ exp(scores - rowmax)) per row: log softmax = shifted - logsum, without overflow."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    return shifted, xp.log(xp.exp(shifted).sum(axis=1))
+
+
 class CrossEntropy(Cost):
     """Softmax cross-entropy: scores of shape (batch, classes), labels an integer array of shape (batch,)."""
 
     def checkTarget(self, pred, target):
         self.checkLabels(pred, target)
 
-    def _logSoftmaxParts(self, scores):
-        shifted = scores - scores.max(axis=1, keepdims=True)
-        return shifted, xp.log(xp.exp(shifted).sum(axis=1))
-
     def calcError(self, pred, target):
-        return self._error(*self._logSoftmaxParts(pred), target)
+        return self._error(*logSoftmaxParts(pred), target)
 
     def calcErrorAndGrad(self, pred, target):
-        shifted, logsum = self._logSoftmaxParts(pred)
+        shifted, logsum = logSoftmaxParts(pred)
         labels = target.astype(numpy.int32, copy=False)
         grad = softmaxGradKer(shifted, logsum, labels, pred.shape[1], 1.0 / pred.shape[0], xp.empty_like(pred))
         return self._error(shifted, logsum, labels), grad

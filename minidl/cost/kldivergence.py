@@ -8,6 +8,7 @@ import numpy
 
 from minidl.backend import Elementwise, xp
 from minidl.cost.cost import Cost
+from minidl.cost.crossentropy import logSoftmaxParts
 from minidl.errors import CostError
 
 SUM_TOLERANCE = 1e-3
@@ -42,15 +43,11 @@ class KLDivergence(Cost):
                             f"[{float(target.min())}, {float(target.max())}] and row sums in "
                             f"[{float(sums.min())}, {float(sums.max())}]")
 
-    def _logSoftmaxParts(self, scores):
-        shifted = scores - scores.max(axis=1, keepdims=True)
-        return shifted, xp.log(xp.exp(shifted).sum(axis=1))
-
     def calcError(self, pred, target):
-        return self._error(*self._logSoftmaxParts(pred), target)
+        return self._error(*logSoftmaxParts(pred), target)
 
     def calcErrorAndGrad(self, pred, target):
-        shifted, logsum = self._logSoftmaxParts(pred)
+        shifted, logsum = logSoftmaxParts(pred)
         grad = softmaxMinusTargetKer(shifted, logsum, target, pred.shape[1], 1.0 / pred.shape[0],
                                      xp.empty_like(pred))
         return self._error(shifted, logsum, target), grad

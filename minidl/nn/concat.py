@@ -4,7 +4,7 @@ import numpy
 
 from minidl.backend import xp
 from minidl.errors import ModuleError
-from minidl.nn.module import Module, checkArray
+from minidl.nn.module import Module, checkArrayList
 
 
 class Concat(Module):
@@ -15,15 +15,12 @@ class Concat(Module):
         self.axis = axis
 
     def checkData(self, data):
-        if not isinstance(data, (list, tuple)) or len(data) < 2:
-            raise ModuleError(f"{self!r}: input must be a list of at least 2 arrays, got {type(data).__name__}")
+        checkArrayList(data, f"{self!r}: input", sameShape=False)
         first = data[0]
-        checkArray(first, f"{self!r}: input[0]")
         if not -first.ndim <= self.axis < first.ndim:
             raise ModuleError(f"{self!r}: axis {self.axis} is out of range for inputs of shape {first.shape}")
         axis = self.axis % first.ndim
-        for index, item in enumerate(data):
-            checkArray(item, f"{self!r}: input[{index}]", ndim=first.ndim, dtype=first.dtype)
+        for item in data:
             if item.shape[:axis] + item.shape[axis + 1:] != first.shape[:axis] + first.shape[axis + 1:]:
                 raise ModuleError(
                     f"{self!r}: inputs must match except along axis {self.axis}, got {[a.shape for a in data]}"

@@ -40,6 +40,17 @@ def checkArray(value, what, ndim=None, dtype=None):
         raise ModuleError(f"{what} must have dtype {numpy.dtype(dtype)}, got {value.dtype}")
 
 
+def checkArrayList(data, what, sameShape=True):
+    """Raise ModuleError unless ``data`` is a list of at least 2 device arrays of one dtype (and, with
+    ``sameShape``, one shape): the input of a merge module."""
+    if not isinstance(data, (list, tuple)) or len(data) < 2:
+        raise ModuleError(f"{what} must be a list of at least 2 arrays, got {describe(data)}")
+    for index, item in enumerate(data):
+        checkArray(item, f"{what}[{index}]", dtype=data[0].dtype)
+        if sameShape and item.shape != data[0].shape:
+            raise ModuleError(f"{what}s must have one shape, got {[array.shape for array in data]}")
+
+
 def checkLike(value, reference, what):
     """Raise ModuleError unless ``value`` matches ``reference`` (an array or a list of arrays) in structure,
     shape and dtype."""

@@ -7,7 +7,7 @@ import pytest
 
 from minidl import ModuleError, Variable, backend
 from minidl.backend import toDevice, toHost
-from minidl.nn import Activation, Linear, leakyRelu, relu
+from minidl.nn import Activation, Add, Concat, Linear, Mul, leakyRelu, relu
 
 
 def test_linear_xavier_default_and_he_statistics():
@@ -77,3 +77,27 @@ def test_activation_construction_errors():
 def test_activation_refuses_integer_input():
     with pytest.raises(ModuleError, match="floating"):
         Activation(relu)(toDevice(numpy.ones(3, numpy.int32)))
+
+
+@pytest.mark.parametrize("module", [Add(), Mul(), Concat()], ids=repr)
+def test_merge_modules_need_a_list_of_arrays_of_one_dtype(module):
+    a = toDevice(numpy.ones((2, 3), numpy.float32))
+    with pytest.raises(ModuleError, match="list of at least 2 arrays"):
+        module(a)
+    with pytest.raises(ModuleError, match="list of at least 2 arrays"):
+        module([a])
+    with pytest.raises(ModuleError, match=r"input\[1\] must have dtype float32"):
+        module([a, toDevice(numpy.ones((2, 3)))])
+
+
+@pytest.mark.parametrize("module", [Add(), Mul()], ids=repr)
+def test_add_and_mul_need_one_shape(module):
+    with pytest.raises(ModuleError, match=r"inputs must have one shape, got \[\(2, 3\), \(2, 4\)\]"):
+        module([toDevice(numpy.ones((2, 3))), toDevice(numpy.ones((2, 4)))])
+
+
+def test_concat_needs_matching_shapes_off_its_axis():
+    with pytest.raises(ModuleError, match="match except along axis 1"):
+        Concat()([toDevice(numpy.ones((2, 3))), toDevice(numpy.ones((3, 3)))])
+    with pytest.raises(ModuleError, match="axis 2 is out of range"):
+        Concat(axis=2)([toDevice(numpy.ones((2, 3))), toDevice(numpy.ones((2, 3)))])
