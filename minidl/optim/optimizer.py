@@ -223,10 +223,20 @@ class Optimizer:
         for group in self.groups:
             group.grad.fill(0)
 
+    def _checkScales(self):
+        """OptimizerError unless each Variable's ``learnRate`` (and ``wc``, read by the hooks) is a finite number
+        >= 0: checked before a step changes anything, as a bad scale would fail half-way through it."""
+        attrs = ("learnRate", "wc") if self.hooks else ("learnRate",)
+        for group in self.groups:
+            for span in group.spans:
+                for attr in attrs:
+                    checkHyper(f"Variable {span.name!r} {attr}", getattr(span.var, attr))
+
     def update(self):
         """One step: gradients averaged over the ranks (with a nodeinfo), the hooks rewrite them, then the update
         rule runs on every Variable."""
         self._checkReady("update")
+        self._checkScales()
         if self.nodeinfo is not None:
             for group in self.groups:
                 self.nodeinfo.meanTensor(group.grad)

@@ -9,6 +9,7 @@ from minidl.backend import toDevice, toHost
 from minidl.cost import MSE
 from minidl.nn import Activation, Linear, Sequential, tanh
 from minidl.optim import SGD, AdaGrad
+from minidl.optim.hooks import WeightDecay
 
 rng = numpy.random.default_rng(3)
 X = rng.standard_normal((16, 5)).astype(numpy.float32)
@@ -177,3 +178,27 @@ def test_setup_on_something_else_is_an_error():
         SGD().setupOn([1, 2])
     with pytest.raises(OptimizerError, match="no Variables"):
         SGD().setupOn(Sequential().append(Activation(tanh)))
+
+
+def snapshot(net, optimizer):
+    """Host copies of the parameters, gradients and optimizer state."""
+    grads = {name: toHost(var.grad).copy() for name, var in net.getVarTable().items()}
+    return params(net), grads, {name: toHost(array).copy() for name, array in optimizer.getStateTable().items()}
+
+
+@pytest.mark.parametrize("useGlobalState", [False, True])
+@pytest.mark.parametrize("attr, value", [("learnRate", "0.5"), ("learnRate", -1.0), ("learnRate", float("nan")),
+                                         ("wc", None), ("wc", -0.5)])
+def test_a_bad_per_variable_scale_is_refused_before_the_step_changes_anything(useGlobalState, attr, value):
+    net = makeNet()
+    optimizer = AdaGrad(learnRate=0.05).setupOn(net, useGlobalState=useGlobalState).addHook(WeightDecay(0.1))
+    train(net, optimizer, steps=2)
+    setattr(net[2].vars["W"], attr, value)  # the last Variable: every other one would be stepped first
+    before = snapshot(net, optimizer)
+    with pytest.raises(OptimizerError, match=f"Variable '2.W' {attr}"):
+        optimizer.update()
+    after = snapshot(net, optimizer)
+    for expected, actual in zip(before, after):
+        for name in expected:
+            numpy.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+    assert optimizer.t == 2
