@@ -174,6 +174,9 @@ class Optimizer:
         for name, var in table.items():
             if not isinstance(var.data, xp.ndarray) or not numpy.issubdtype(var.data.dtype, numpy.floating):
                 raise OptimizerError(f"Variable {name} must be a floating {xp.__name__} array, got {var.data!r}")
+            if not useGlobalState and not (var.data.flags.c_contiguous and var.grad.flags.c_contiguous):
+                raise OptimizerError(f"Variable {name}: local state updates data and grad in place, so both must be "
+                                     "C-contiguous (global state copies them into its flat buffers)")
         self.groups = self._globalGroups(table) if useGlobalState else self._localGroups(table)
         if self.nodeinfo is not None:
             for group in self.groups:

@@ -202,3 +202,15 @@ def test_a_bad_per_variable_scale_is_refused_before_the_step_changes_anything(us
         for name in expected:
             numpy.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
     assert optimizer.t == 2
+
+
+def test_local_state_refuses_a_variable_that_is_not_contiguous_at_setup():
+    """The kernels need C-contiguous arrays: found at update() instead, the Variables before it were stepped."""
+    net = makeNet()
+    var = net[2].vars["W"]
+    var.data = backend.xp.asfortranarray(var.data)
+    with pytest.raises(OptimizerError, match="2.W.*C-contiguous"):
+        SGD().setupOn(net)
+    optimizer = SGD(learnRate=0.05).setupOn(net, useGlobalState=True)  # copied into the flat buffer: fine
+    assert var.data.flags.c_contiguous
+    train(net, optimizer, steps=1)
