@@ -177,11 +177,11 @@ class Optimizer:
             if not useGlobalState and not (var.data.flags.c_contiguous and var.grad.flags.c_contiguous):
                 raise OptimizerError(f"Variable {name}: local state updates data and grad in place, so both must be "
                                      "C-contiguous (global state copies them into its flat buffers)")
-        self.groups = self._globalGroups(table) if useGlobalState else self._localGroups(table)
+        groups = self._globalGroups(table) if useGlobalState else self._localGroups(table)
         if self.nodeinfo is not None:
-            for group in self.groups:
+            for group in groups:
                 self.nodeinfo.broadcastBuffer(group.param)
-        self.module, self.globalState = module, useGlobalState
+        self.groups, self.module, self.globalState = groups, module, useGlobalState
         return self
 
     def _localGroups(self, variables):

@@ -4,7 +4,7 @@ and changed learning rates are honoured, and misuse raises OptimizerError."""
 import numpy
 import pytest
 
-from minidl import OptimizerError, backend
+from minidl import MinidlError, OptimizerError, backend
 from minidl.backend import toDevice, toHost
 from minidl.cost import MSE
 from minidl.nn import Activation, Linear, Sequential, tanh
@@ -171,6 +171,23 @@ def test_nodeinfo_must_be_a_nodeinfo_and_needs_global_state():
 
     with pytest.raises(OptimizerError, match="useGlobalState=True"):
         AdaGrad(nodeinfo=NodeInfo()).setupOn(makeNet())
+
+
+def test_a_setup_that_nodeinfo_refuses_keeps_the_optimizer_on_its_module():
+    pytest.importorskip("mpi4py", reason="the mpi extra is not installed")
+    from minidl.distributed import NodeInfo
+
+    if backend.isGpu:
+        pytest.skip("NCCL carries float16: the refusal below is MPI's")
+    net, half = makeNet(), makeNet(dtype=numpy.float16)
+    optimizer = SGD(learnRate=0.1, nodeinfo=NodeInfo()).setupOn(net, useGlobalState=True)
+    with pytest.raises(MinidlError, match="float16"):
+        optimizer.setupOn(half, useGlobalState=True)
+    assert optimizer.module is net
+    assert [group.param.dtype for group in optimizer.groups] == [numpy.float32]
+    before = params(net)
+    train(net, optimizer, steps=1)  # still steps the network it was set up on
+    assert all(numpy.abs(params(net)[name] - before[name]).max() > 0 for name in before)
 
 
 def test_setup_on_something_else_is_an_error():
