@@ -26,7 +26,7 @@ def checksum(tensors):
     """CRC-32 over the tensors' names, dtypes, shapes and bytes, in name order, as a decimal string."""
     crc = 0
     for name in sorted(tensors):
-        array = numpy.ascontiguousarray(tensors[name])
+        array = numpy.asarray(tensors[name], order="C")
         crc = zlib.crc32(f"{name}:{array.dtype.str}:{array.shape};".encode(), crc)
         crc = zlib.crc32(array.reshape(-1).view(numpy.uint8), crc)
     return str(crc)
@@ -34,7 +34,7 @@ def checksum(tensors):
 
 def writeTensors(path, tensors, metadata):
     """Write host arrays ``tensors`` (name -> numpy array) and ``metadata`` (str -> str) to ``path`` atomically."""
-    tensors = {name: numpy.ascontiguousarray(array) for name, array in tensors.items()}
+    tensors = {name: numpy.asarray(array, order="C") for name, array in tensors.items()}
     payload = safetensors.numpy.save(tensors, metadata={**metadata, "crc32": checksum(tensors)})
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))

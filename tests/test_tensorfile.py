@@ -20,6 +20,7 @@ def sampleTensors(offset=0.0):
         "0.b": numpy.arange(3, dtype=numpy.float64) + offset,
         "half": rng.standard_normal((2, 2, 2)).astype(numpy.float16),
         "count": numpy.array([7], dtype=numpy.int32),
+        "scalar": numpy.array(0.5 + offset, dtype=numpy.float64),  # 0-d: a learned temperature, say
     }
 
 

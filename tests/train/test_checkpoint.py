@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy
 import pytest
 
-from minidl.backend import generator, getRandomState, name, seed, toHost
+from minidl import Variable
+from minidl.backend import generator, getRandomState, name, seed, toHost, xp
 from minidl.cost import CrossEntropy
 from minidl.errors import CheckpointError
 from minidl.nn import Linear, Sequential
@@ -123,6 +124,26 @@ def test_a_checkpoint_that_does_not_fit_changes_nothing(tmp_path, case):
     assertSameParams(hostParams(net), before[0])
     assertSameParams(hostState(optimizer), before[1])
     assert optimizer.getAttrDict() == before[2] and getRandomState() == before[3]
+
+
+def test_a_scalar_variable_round_trips(tmp_path):
+    """A 0-d Variable (a learned temperature) and its 0-d optimizer state keep their shape () in the file."""
+    seed(5)
+    net, optimizer, trainer = setup(useGlobalState=False)
+    net[0].vars["T"] = Variable(xp.full((), 1.5, numpy.float32))
+    optimizer.setupOn(net)
+    net[0].vars["T"].grad[...] = 0.25
+    optimizer.update()
+    saveCheckpoint(tmp_path / "run.safetensors", net, optimizer, epoch=1)
+    tensors, _ = readSafetensors(tmp_path / "run.safetensors")
+    assert tensors["module.0.T"].shape == () and tensors["optimizer.0.T.h"].shape == ()
+
+    fresh, freshOptimizer, _ = setup(useGlobalState=False)
+    fresh[0].vars["T"] = Variable(xp.zeros((), numpy.float32))
+    freshOptimizer.setupOn(fresh)
+    loadCheckpoint(tmp_path / "run.safetensors", fresh, freshOptimizer)
+    assertSameParams(hostParams(fresh), hostParams(net))
+    assertSameParams(hostState(freshOptimizer), hostState(optimizer))
 
 
 def test_a_bad_epoch_or_extra_is_refused_before_writing(tmp_path):
