@@ -76,6 +76,8 @@ def loadCheckpoint(path, module, optimizer):
         extra = json.loads(metadata["extra"])
     except (KeyError, ValueError) as error:
         raise CheckpointError(f"{path}: the epoch, random state or extra entry is missing or unreadable") from error
+    if epoch < 0:
+        raise CheckpointError(f"{path}: the epoch must be a non-negative integer, got {epoch}")
     targets = _arrays(module, optimizer)
     checkTensors(tensors, targets, path)
     previous = getRandomState()

@@ -16,6 +16,7 @@ from minidl.cost import CrossEntropy
 from minidl.errors import CheckpointError
 from minidl.nn import Linear, Sequential
 from minidl.optim import SGD, AdaGrad
+from minidl.tensorfile import readTensors, writeTensors
 from minidl.train import Trainer, loadCheckpoint, saveCheckpoint
 from tests.safetensorsreader import readSafetensors
 from tests.train.nets import BLOBS, assertSameParams, classifier, hostParams
@@ -100,11 +101,25 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatc
     assertSameParams(hostParams(fresh), saved)
 
 
-@pytest.mark.parametrize("case", ["another network", "another optimizer", "damaged", "a module file", "missing"])
+def rewriteMetadata(path, **entries):
+    """Change metadata entries of a checkpoint, keeping it whole (its checksum covers the tensors only)."""
+    tensors, metadata = readTensors(path, "minidl.checkpoint")
+    writeTensors(path, tensors, {**metadata, **entries})
+
+
+@pytest.mark.parametrize("case", ["another network", "another optimizer", "damaged", "a module file", "missing",
+                                  "a negative epoch", "a refused attribute"])
 def test_a_checkpoint_that_does_not_fit_changes_nothing(tmp_path, case):
     path = tmp_path / "run.safetensors"
     seed(3)
-    if case == "another network":
+    if case in ("a negative epoch", "a refused attribute"):  # its random state differs from the one at load
+        other = classifier()
+        saveCheckpoint(path, other, AdaGrad().setupOn(other), epoch=1)
+        if case == "a negative epoch":
+            rewriteMetadata(path, epoch="-1")
+        else:  # refused by setAttrDict after the random state was set: that must be rolled back too
+            rewriteMetadata(path, attrs='{"learnRate": -1.0, "epsilon": 1e-08, "t": 3}')
+    elif case == "another network":
         other = Sequential().append(Linear(6, 4))
         saveCheckpoint(path, other, AdaGrad().setupOn(other), epoch=1)
     elif case == "another optimizer":
