@@ -75,6 +75,14 @@ def makeOptimizer(name, learnRate, nodeinfo=None):
     return cls(nodeinfo=nodeinfo)
 
 
+def resumedHistory(checkpoint):
+    """The per-epoch history a checkpoint of this command keeps in its ``extra``, up to its epoch; empty for a
+    checkpoint written otherwise (saveCheckpoint with any ``extra``)."""
+    extra = checkpoint.extra
+    history = extra.get("history") if isinstance(extra, dict) else None
+    return history[:checkpoint.epoch] if isinstance(history, list) else []
+
+
 def run(args, argv):
     if args.device is not None:
         switchDevice(args.device, argv)
@@ -98,18 +106,18 @@ def train(args, nodeinfo):
 
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, CHECKPOINT_NAME)
-    history = []
+    done, history = 0, []
     if args.resume:
         checkpoint = loadCheckpoint(path, module, optimizer)
-        history = (checkpoint.extra or {}).get("history", [])[:checkpoint.epoch]
-        say(f"resumed from {path} after epoch {checkpoint.epoch}")
+        done, history = checkpoint.epoch, resumedHistory(checkpoint)
+        say(f"resumed from {path} after epoch {done}")
     hyper = ", ".join(f"{key}={value:g}" for key, value in optimizer.getAttrDict().items())
     ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
     say(
         f"{args.model} on digits ({len(data.trainData)} train, {len(data.valData)} validation), "
         f"{optimizer!r}({hyper}), batch {args.batch_size}, {backend.name}{ranks}"
     )
-    for epoch in range(len(history) + 1, args.epochs + 1):
+    for epoch in range(done + 1, args.epochs + 1):
         start = time.perf_counter()
         trainError = trainer.trainFromHost(data.trainData, data.trainLabels)
         valError = validator.validateFromHost(data.valData, data.valLabels)

@@ -16,6 +16,7 @@ import minidl.optim
 from minidl import backend
 from minidl.cli import main, train
 from minidl.errors import OptimizerError
+from minidl.tensorfile import readTensors, writeTensors
 from tests.safetensorsreader import readSafetensors
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -54,6 +55,17 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path, capsys):
     again, _ = readSafetensors(tmp_path / "stopped" / "checkpoint.safetensors")
     for name in done:
         numpy.testing.assert_array_equal(again[name], done[name], err_msg=name)
+
+
+@pytest.mark.parametrize("extra", ["null", "[1, 2]"])
+def test_resume_counts_epochs_from_the_checkpoint_whatever_its_extra_holds(tmp_path, capsys, extra):
+    """A checkpoint written by saveCheckpoint with another ``extra`` (no history) resumes after its epoch too."""
+    straight = runCommand(capsys, "--epochs", 3, "--out", tmp_path / "straight")
+    runCommand(capsys, "--epochs", 2, "--out", tmp_path / "stopped")
+    path = tmp_path / "stopped" / "checkpoint.safetensors"
+    tensors, metadata = readTensors(path, "minidl.checkpoint")
+    writeTensors(path, tensors, {**metadata, "extra": extra})
+    assert runCommand(capsys, "--epochs", 3, "--out", tmp_path / "stopped", "--resume") == straight[2:]
 
 
 def test_another_optimizer_learns_too(tmp_path, capsys):
