@@ -9,6 +9,7 @@ rank 0 prints, plots and writes the checkpoint, which a 1-process run loads as i
 rank ends the whole job.
 """
 
+import argparse
 import contextlib
 import importlib.util
 import inspect
@@ -21,7 +22,7 @@ from minidl import backend
 from minidl.cost import CrossEntropy
 from minidl.datasets import loadDigits
 from minidl.distributed import NodeInfo
-from minidl.errors import BackendError, OptimizerError
+from minidl.errors import BackendError, CheckpointError, OptimizerError
 from minidl.models import MODELS
 from minidl.train import Trainer, Validator, loadCheckpoint, saveCheckpoint
 
@@ -35,20 +36,45 @@ OPTIMIZERS = {
 }
 
 
+def atLeast(low):
+    """An argparse type: an integer >= ``low`` (a bad value is a usage error before anything runs)."""
+
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    return integer
+
+
+def fileInFolder(text):
+    """An argparse type: a file path whose folder exists (checked before training, not after it)."""
+    where = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(where):
+        raise argparse.ArgumentTypeError(f"no folder {where} to write {os.path.basename(text)} in")
+    return text
+
+
 def addArguments(parser):
     parser.add_argument("--model", choices=sorted(MODELS), default="mlp", help="network to train (default: mlp)")
     parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adagrad", help="(default: adagrad)")
-    parser.add_argument("--epochs", type=int, default=20, help="epochs in total, resumed ones included (default: 20)")
-    parser.add_argument("--batch-size", type=int, default=128, help="(default: 128)")
+    parser.add_argument("--epochs", type=atLeast(1), default=20,
+                        help="epochs in total, resumed ones included (default: 20)")
+    parser.add_argument("--batch-size", type=atLeast(1), default=128, help="(default: 128)")
     parser.add_argument(
         "--lr", type=float, default=None,
         help=f"learning rate: the optimizer's learnRate, or alpha for Adam-like ones (default: {DEFAULT_LEARN_RATE})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling (default: 0)")
+    parser.add_argument("--seed", type=atLeast(0), default=0, help="seed of initialisation and shuffling (default: 0)")
     parser.add_argument("--device", choices=sorted(DEVICES), help="default: the GPU when one answers, else the CPU")
     parser.add_argument("--out", default="runs", help="folder of the checkpoint (default: ./runs)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    parser.add_argument("--plot", metavar="FILE.png", help="write the training curves to this picture")
+    parser.add_argument("--plot", type=fileInFolder, metavar="FILE.png",
+                        help="write the training curves to this picture")
     parser.set_defaults(run=run)
 
 
@@ -104,7 +130,10 @@ def train(args, nodeinfo):
     trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size)
     validator = Validator(module, CrossEntropy(), batchsize=args.batch_size, verbose=isRoot)
 
-    os.makedirs(args.out, exist_ok=True)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
     path = os.path.join(args.out, CHECKPOINT_NAME)
     done, history = 0, []
     if args.resume:

@@ -105,6 +105,25 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert "learnRate must lie in" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag, value, message", [
+    ("--seed", "-1", "argument --seed: expected an integer >= 0, got -1"),
+    ("--epochs", "0", "argument --epochs: expected an integer >= 1, got 0"),
+    ("--batch-size", "x", "argument --batch-size: expected an integer, got 'x'"),
+    ("--plot", "no/such/folder/curves.png", "argument --plot: no folder .*folder to write curves.png in"),
+])
+def test_bad_flags_are_usage_errors_before_training(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as exit:
+        main(["train", "--out", str(tmp_path), flag, value])
+    assert exit.value.code == 2 and re.search(message, capsys.readouterr().err)
+    assert not os.listdir(tmp_path), "nothing was trained or written"
+
+
+def test_an_out_that_is_a_file_is_reported_without_a_traceback(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "file")]) == 1
+    assert "minidl: error: --out: cannot make the folder" in capsys.readouterr().err
+
+
 def test_python_dash_m_runs_the_command_on_the_other_device(tmp_path):
     """On a GPU machine --device cpu re-runs the command on NumPy; without a GPU --device gpu says why not."""
     other = "cpu" if backend.isGpu else "gpu"
