@@ -57,3 +57,16 @@ def test_bad_data_sets_are_refused():
         DataSet(data, numpy.zeros(5, numpy.int32), data, numpy.full(5, 2, numpy.int32), classes=2)
     with pytest.raises(DataError, match="classes >= 2"):
         gaussianBlobs(classes=1)
+
+
+@pytest.mark.parametrize("samples, fraction, sizes", [(10, 0.95, (1, 9)), (10, 0.01, (9, 1)), (2, 0.5, (1, 1))])
+def test_blobs_keep_at_least_one_sample_in_each_part(samples, fraction, sizes):
+    blobs = gaussianBlobs(samples=samples, validationFraction=fraction)
+    assert (len(blobs.trainData), len(blobs.valData)) == sizes
+
+
+@pytest.mark.parametrize("kwargs", [{"samples": 10.5}, {"features": 2.0}, {"classes": True}, {"spread": -1.0},
+                                    {"spread": float("nan")}, {"validationFraction": 1.0}])
+def test_bad_blob_arguments_are_a_data_error(kwargs):
+    with pytest.raises(DataError, match="gaussianBlobs needs integers samples >= 2"):
+        gaussianBlobs(**kwargs)
