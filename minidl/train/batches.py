@@ -51,8 +51,9 @@ def rankShard(order, batchsize, index, gridsize):
 
 
 def deviceBatches(arrays, batchsize, macroBatchSize, order=None, progress=None):
-    """Yield tuples of device minibatches (one per array) covering every row once, in ``order`` if given."""
-    size = len(arrays[0])
+    """Yield tuples of device minibatches (one per array) covering every row once, or the rows of ``order`` (a
+    permutation, or a rank's shard) in that order."""
+    size = len(arrays[0]) if order is None else len(order)
     macroSize = max(1, macroBatchSize // batchsize) * batchsize
     for start in range(0, size, macroSize):
         rows = slice(start, start + macroSize) if order is None else order[start:start + macroSize]

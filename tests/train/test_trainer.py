@@ -11,6 +11,7 @@ from minidl.cost import MSE, CrossEntropy
 from minidl.errors import DataError, ModuleError, OptimizerError
 from minidl.optim import SGD, AdaGrad
 from minidl.train import Calculator, Trainer, Validator
+from minidl.train.batches import deviceBatches, rankShard
 from tests.train.nets import BLOBS, assertSameParams, classifier, hostParams
 
 
@@ -156,3 +157,14 @@ def test_progress_bar_only_on_a_terminal_and_when_verbose(monkeypatch, verbose, 
     Trainer(net, CrossEntropy(), SGD().setupOn(net), batchsize=50, verbose=verbose).trainFromHost(
         BLOBS.trainData, BLOBS.trainLabels)
     assert ("/400 [" in stream.getvalue()) == shown  # tqdm draws "n/400 [elapsed...]", then clears it
+
+
+def test_a_shard_moves_only_its_own_rows_to_the_device(monkeypatch):
+    """A rank's order holds a fraction of the rows: its pass ends with them, with no empty macro-batches after."""
+    moved = []
+    monkeypatch.setattr("minidl.train.batches.toDevice", lambda array: moved.append(len(array)) or toDevice(array))
+    data, labels = BLOBS.trainData[:100], BLOBS.trainLabels[:100]
+    shard = rankShard(numpy.arange(100), batchsize=5, index=1, gridsize=4)
+    got = [toHost(labels) for _, labels in deviceBatches((data, labels), 5, 10, shard)]
+    numpy.testing.assert_array_equal(numpy.concatenate(got), BLOBS.trainLabels[shard])
+    assert moved == [10, 10] * 2 + [5, 5]  # 25 rows: two macro-batches of 10 and one of 5, data and labels each
