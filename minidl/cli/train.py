@@ -54,6 +54,8 @@ def atLeast(low):
 def fileInFolder(text):
     """An argparse type: a file path whose folder exists (checked before training, not after it)."""
     where = os.path.dirname(os.path.abspath(text))
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
     if not os.path.isdir(where):
         raise argparse.ArgumentTypeError(f"no folder {where} to write {os.path.basename(text)} in")
     return text

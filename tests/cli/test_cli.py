@@ -110,6 +110,7 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     ("--epochs", "0", "argument --epochs: expected an integer >= 1, got 0"),
     ("--batch-size", "x", "argument --batch-size: expected an integer, got 'x'"),
     ("--plot", "no/such/folder/curves.png", "argument --plot: no folder .*folder to write curves.png in"),
+    ("--plot", ".", "argument --plot: . is a folder, not a file"),
 ])
 def test_bad_flags_are_usage_errors_before_training(tmp_path, capsys, flag, value, message):
     with pytest.raises(SystemExit) as exit:
