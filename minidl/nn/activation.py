@@ -31,8 +31,10 @@ class Activation(Module):
             raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
 
     def updData(self, data):
+        data = xp.ascontiguousarray(data)  # the kernels take C-contiguous arrays; views are copied
         return self.activation.forward(data, *self.args, xp.empty_like(data))
 
     def updGrad(self, grad):
         source = self.inData if self.activation.derivativeReads == "x" else self.data
-        return self.activation.derivative(grad, source, *self.args, xp.empty_like(grad))
+        grad = xp.ascontiguousarray(grad)
+        return self.activation.derivative(grad, xp.ascontiguousarray(source), *self.args, xp.empty_like(grad))

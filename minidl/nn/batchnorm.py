@@ -98,8 +98,9 @@ class BatchNorm(Module):
             mean, var = self.runningMean.copy(), self.runningVar
         self.usedMean, self.usedInvStd, self.usedBatchStats = mean, 1 / xp.sqrt(var + self.epsilon), self.train
         spatial = data.size // (data.shape[0] * self.size)
-        return scaleShiftKer(xp.ascontiguousarray(data), mean, self.usedInvStd, self.scale, self.bias, self.size,
-                             spatial, xp.empty_like(data))
+        data = xp.ascontiguousarray(data)
+        return scaleShiftKer(data, mean, self.usedInvStd, self.scale, self.bias, self.size, spatial,
+                             xp.empty_like(data))
 
     def _gradSums(self, grad):
         """Σ grad and Σ grad x̂ per map."""
@@ -113,9 +114,10 @@ class BatchNorm(Module):
         if not self.usedBatchStats:
             sumGrad, sumGradXhat = xp.zeros_like(sumGrad), xp.zeros_like(sumGradXhat)
         spatial = count // grad.shape[0]
-        return normGradKer(xp.ascontiguousarray(grad), xp.ascontiguousarray(self.inData), self.usedMean,
-                           self.usedInvStd, self.scale * self.usedInvStd, sumGrad / count, sumGradXhat / count,
-                           self.size, spatial, xp.empty_like(grad))
+        grad = xp.ascontiguousarray(grad)
+        return normGradKer(grad, xp.ascontiguousarray(self.inData), self.usedMean, self.usedInvStd,
+                           self.scale * self.usedInvStd, sumGrad / count, sumGradXhat / count, self.size, spatial,
+                           xp.empty_like(grad))
 
     def accGradParams(self, grad):
         sumGrad, sumGradXhat = self._gradSums(grad)
