@@ -149,7 +149,7 @@ class Graph(Container):
     def children(self):
         return self.modules
 
-    def __call__(self, data):
+    def forward(self, data):
         inputs = self._splitInputs(data)
         outputs, caches = {}, {}
         for node in self.nodes:

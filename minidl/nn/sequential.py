@@ -33,7 +33,7 @@ class Sequential(Container):
     def children(self):
         return uniqueNames(self.modules)
 
-    def __call__(self, data):
+    def forward(self, data):
         if not self.modules:
             raise ModuleError(f"{self!r} is empty: append modules before calling it")
         self.inData, caches = data, []
