@@ -20,6 +20,11 @@ class Activation(Module):
             raise ModuleError(f"{activation.name} takes {len(activation.defaults)} parameters, got {len(args)}")
         self.activation = activation
         self.args = tuple(args) + activation.defaults[len(args):]
+        for name, value, least in zip(activation.argNames, self.args, activation.minimums):
+            if isinstance(value, bool) or not isinstance(value, (int, float, numpy.floating, numpy.integer)):
+                raise ModuleError(f"{activation.name}: {name} must be a number, got {value!r}")
+            if least is not None and value < least:
+                raise ModuleError(f"{activation.name}: {name} must be >= {least}, got {value}")
 
     def __repr__(self):
         label = f" {self.name!r}" if self.name else ""
