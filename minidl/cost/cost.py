@@ -50,8 +50,8 @@ class Cost:
         """Check pred and target; return them C-contiguous (as the gradient kernels take them: views are copied)."""
         if not isinstance(pred, xp.ndarray) or not numpy.issubdtype(pred.dtype, numpy.floating):
             raise CostError(f"{self!r}: predictions must be a floating {xp.__name__} array, got {describe(pred)}")
-        if pred.ndim == 0 or pred.shape[0] == 0:
-            raise CostError(f"{self!r}: predictions must have a non-empty batch axis, got shape {pred.shape}")
+        if pred.ndim == 0 or pred.size == 0:
+            raise CostError(f"{self!r}: predictions must be non-empty with a batch axis, got shape {pred.shape}")
         if not isinstance(target, xp.ndarray):
             raise CostError(f"{self!r}: target must be a {xp.__name__} array, got {describe(target)}")
         self.checkTarget(pred, target)
