@@ -48,6 +48,8 @@ class Sequential(Container):
             raise ModuleError(f"{self!r}: backward() called before a forward pass")
         checkLike(grad, self.data, f"{self!r}: gradient")
         for position in reversed(range(len(self.modules))):
+            if grad is None:  # an Embedder's indices take no gradient: nothing flows back past it
+                break
             module = self.modules[position]
             module.restoreCache(self.caches[position])
             grad = module.backward(grad, updGrad=updGrad or position > 0)
