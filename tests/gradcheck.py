@@ -1,8 +1,8 @@
 """Numerical gradient checks in float64 by central differences.
 
 The error is e = Σ output ⊙ R for a fixed random R, so ∂e/∂output = R; backward(R) must then give the
-input gradient and accumulate each parameter's gradient, and both are compared with
-(e(x + h) - e(x - h)) / 2h elementwise.
+input gradient and ADD each parameter's gradient to what its ``var.grad`` held (random values, so a backward
+that overwrites fails), and both are compared with (e(x + h) - e(x - h)) / 2h elementwise.
 """
 
 import numpy
@@ -47,11 +47,12 @@ def checkModuleGradients(module, inputs, rtol=1e-5, atol=1e-7, seed=0):
         return _dot(module(inputs), projection)
 
     variables = module.getVarTable()
-    for var in variables.values():
-        var.grad.fill(0)
+    offsets = {name: rng.standard_normal(var.grad.shape) for name, var in variables.items()}
+    for name, var in variables.items():
+        var.grad[...] = toDevice(offsets[name])  # backward must add to it, not overwrite it
     module(inputs)
     analytic = module.backward(projection)
-    paramGrads = {name: toHost(var.grad).copy() for name, var in variables.items()}
+    paramGrads = {name: toHost(var.grad) - offsets[name] for name, var in variables.items()}
 
     inputList = inputs if isinstance(inputs, list) else [inputs]
     analyticList = analytic if isinstance(analytic, list) else [analytic]

@@ -7,7 +7,8 @@ import pytest
 from minidl import BackendError, CostError, MinidlError, ModuleError, OptimizerError, backend
 from minidl.backend import toDevice, toHost
 from minidl.cost import MSE, CrossEntropy
-from minidl.nn import Activation, Linear, Sequential, relu
+from minidl.models import MODELS
+from minidl.nn import Activation, Add, BatchNorm, Graph, Linear, Sequential, relu
 from minidl.optim import AdaGrad
 
 
@@ -90,3 +91,28 @@ def test_update_before_setup_changes_nothing():
     with pytest.raises(OptimizerError):
         AdaGrad().update()
     numpy.testing.assert_array_equal(toHost(net[0].W), before)
+
+
+def buffers(net):
+    return {name: toHost(array).copy() for name, array in net.getBufferTable().items()}
+
+
+def test_a_forward_refused_past_a_batchnorm_leaves_its_running_statistics_unchanged():
+    """The cnn's BatchNorm2D accepts 16x16 images; the Linear after Flatten refuses them: the call fails
+    after BatchNorm2D ran, and its running statistics must be as they were."""
+    backend.seed(0)
+    net = MODELS["cnn"].build((1, 8, 8), 10)
+    net(toDevice(numpy.random.default_rng(0).standard_normal((4, 1, 8, 8)), numpy.float32))
+    before = buffers(net)
+    with pytest.raises(ModuleError, match=r"shape \(batch, 64\)"):
+        net(toDevice(numpy.ones((4, 1, 16, 16), numpy.float32)))
+    assertUnchanged(before, buffers(net))
+
+
+def test_a_graph_refusing_its_second_input_leaves_the_first_branch_statistics_unchanged():
+    first, second = BatchNorm(3).node(), Linear(2, 3).node()
+    net = Graph(inputs=[first, second], outputs=Add().node(first, second))
+    before = buffers(net)
+    with pytest.raises(ModuleError, match=r"shape \(batch, 2\)"):
+        net([toDevice(numpy.arange(12.0).reshape(4, 3), numpy.float32), device((4, 5))])
+    assertUnchanged(before, buffers(net))

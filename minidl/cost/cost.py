@@ -22,13 +22,13 @@ class Cost:
         return type(self).__name__
 
     def __call__(self, pred, target):
-        self.checkInput(pred, target)
+        pred, target = self.checkInput(pred, target)
         error, grad = self.calcErrorAndGrad(pred, target)
         self.accumulate(error, pred.shape[0])
         return error, grad
 
     def validate(self, pred, target):
-        self.checkInput(pred, target)
+        pred, target = self.checkInput(pred, target)
         error = self.calcError(pred, target)
         self.accumulate(error, pred.shape[0])
         return error
@@ -47,13 +47,15 @@ class Cost:
         self.samples = 0
 
     def checkInput(self, pred, target):
+        """Check pred and target; return them C-contiguous (as the gradient kernels take them: views are copied)."""
         if not isinstance(pred, xp.ndarray) or not numpy.issubdtype(pred.dtype, numpy.floating):
             raise CostError(f"{self!r}: predictions must be a floating {xp.__name__} array, got {describe(pred)}")
-        if pred.ndim == 0 or pred.shape[0] == 0:
-            raise CostError(f"{self!r}: predictions must have a non-empty batch axis, got shape {pred.shape}")
+        if pred.ndim == 0 or pred.size == 0:
+            raise CostError(f"{self!r}: predictions must be non-empty with a batch axis, got shape {pred.shape}")
         if not isinstance(target, xp.ndarray):
             raise CostError(f"{self!r}: target must be a {xp.__name__} array, got {describe(target)}")
         self.checkTarget(pred, target)
+        return xp.ascontiguousarray(pred), xp.ascontiguousarray(target)
 
     def checkTarget(self, pred, target):
         """Default: a target of the predictions' shape and dtype."""

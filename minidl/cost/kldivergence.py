@@ -55,4 +55,4 @@ class KLDivergence(Cost):
     @staticmethod
     def _error(shifted, logsum, target):
         logTarget = xp.log(xp.where(target > 0, target, 1))
-        return float((target * (logTarget - shifted + logsum[:, None])).sum() / target.shape[0])
+        return float((target * (logTarget - shifted + logsum[:, None])).sum(axis=1).mean())  # mean: no float16 overflow

@@ -21,6 +21,8 @@ class MSE(Cost):
 
     def calcError(self, pred, target):
         diff = (pred - target).ravel()
+        if diff.dtype == numpy.float16:  # its sum of squares would overflow past 65504
+            diff = diff.astype(numpy.float32)
         return float(xp.vdot(diff, diff)) / (2 * pred.size)
 
     def calcGrad(self, pred, target):

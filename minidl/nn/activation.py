@@ -20,6 +20,11 @@ class Activation(Module):
             raise ModuleError(f"{activation.name} takes {len(activation.defaults)} parameters, got {len(args)}")
         self.activation = activation
         self.args = tuple(args) + activation.defaults[len(args):]
+        for name, value, least in zip(activation.argNames, self.args, activation.minimums):
+            if isinstance(value, bool) or not isinstance(value, (int, float, numpy.floating, numpy.integer)):
+                raise ModuleError(f"{activation.name}: {name} must be a number, got {value!r}")
+            if least is not None and value < least:
+                raise ModuleError(f"{activation.name}: {name} must be >= {least}, got {value}")
 
     def __repr__(self):
         label = f" {self.name!r}" if self.name else ""
@@ -31,8 +36,10 @@ class Activation(Module):
             raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
 
     def updData(self, data):
+        data = xp.ascontiguousarray(data)  # the kernels take C-contiguous arrays; views are copied
         return self.activation.forward(data, *self.args, xp.empty_like(data))
 
     def updGrad(self, grad):
         source = self.inData if self.activation.derivativeReads == "x" else self.data
-        return self.activation.derivative(grad, source, *self.args, xp.empty_like(grad))
+        grad = xp.ascontiguousarray(grad)
+        return self.activation.derivative(grad, xp.ascontiguousarray(source), *self.args, xp.empty_like(grad))

@@ -23,7 +23,9 @@ class ActivationFunction:
     forward: Elementwise
     derivative: Elementwise
     derivativeReads: str  # "x" or "y": which array the derivative kernel takes after grad
-    defaults: tuple = ()
+    defaults: tuple = ()  # the parameters' default values; argNames their names
+    argNames: tuple = ()
+    minimums: tuple = ()  # per parameter, the least value the kernels are right for (None: any)
 
     def __repr__(self):
         return self.name
@@ -73,6 +75,8 @@ leakyRelu = ActivationFunction(
     ),
     "x",
     defaults=(0.01,),
+    argNames=("alpha",),
+    minimums=(None,),
 )
 
 
@@ -122,7 +126,8 @@ tanh = ActivationFunction(
 )
 
 
-# elu: y = x if x > 0 else alpha (exp(x) - 1); f' = 1 if y > 0 else y + alpha  (alpha > 0)
+# elu: y = x if x > 0 else alpha (exp(x) - 1); f' = 1 if y > 0 else y + alpha  (alpha >= 0, so that y > 0
+# exactly where x > 0)
 
 def _eluNumpy(x, alpha, y):
     with numpy.errstate(over="ignore"):
@@ -146,6 +151,8 @@ elu = ActivationFunction(
     ),
     "y",
     defaults=(1.0,),
+    argNames=("alpha",),
+    minimums=(0.0,),
 )
 
 

@@ -89,23 +89,29 @@ class BatchNorm(Module):
 
     def updData(self, data):
         if self.train:
-            mean, var = data.mean(axis=self._axes()), data.var(axis=self._axes())
+            acc = numpy.promote_types(data.dtype, numpy.float32)  # float16 sums overflow past 65504
+            mean, var = data.mean(axis=self._axes(), dtype=acc), data.var(axis=self._axes(), dtype=acc)
             count = data.size // self.size
             for running, batch in ((self.runningMean, mean), (self.runningVar, var * (count / (count - 1)))):
                 running *= 1 - self.momentum
-                running += self.momentum * batch
+                running += (self.momentum * batch).astype(running.dtype)
         else:
-            mean, var = self.runningMean.copy(), self.runningVar
-        self.usedMean, self.usedInvStd, self.usedBatchStats = mean, 1 / xp.sqrt(var + self.epsilon), self.train
+            mean, var = self.runningMean, self.runningVar
+        # copies in data's dtype, which the kernels take (later steps update the running statistics in place)
+        self.usedMean = mean.astype(data.dtype)
+        self.usedInvStd = (1 / xp.sqrt(var + self.epsilon)).astype(data.dtype)
+        self.usedBatchStats = self.train
         spatial = data.size // (data.shape[0] * self.size)
-        return scaleShiftKer(xp.ascontiguousarray(data), mean, self.usedInvStd, self.scale, self.bias, self.size,
-                             spatial, xp.empty_like(data))
+        data = xp.ascontiguousarray(data)
+        return scaleShiftKer(data, self.usedMean, self.usedInvStd, self.scale, self.bias, self.size, spatial,
+                             xp.empty_like(data))
 
     def _gradSums(self, grad):
-        """Σ grad and Σ grad x̂ per map."""
+        """Σ grad and Σ grad x̂ per map, summed in float32 at least (float16 sums overflow past 65504)."""
         shape = (1, -1) + (1,) * (self.ndim - 2)
         xhat = (self.inData - self.usedMean.reshape(shape)) * self.usedInvStd.reshape(shape)
-        return grad.sum(axis=self._axes()), (grad * xhat).sum(axis=self._axes())
+        acc = numpy.promote_types(grad.dtype, numpy.float32)
+        return grad.sum(axis=self._axes(), dtype=acc), (grad * xhat).sum(axis=self._axes(), dtype=acc)
 
     def updGrad(self, grad):
         sumGrad, sumGradXhat = self._gradSums(grad)
@@ -113,11 +119,12 @@ class BatchNorm(Module):
         if not self.usedBatchStats:
             sumGrad, sumGradXhat = xp.zeros_like(sumGrad), xp.zeros_like(sumGradXhat)
         spatial = count // grad.shape[0]
-        return normGradKer(xp.ascontiguousarray(grad), xp.ascontiguousarray(self.inData), self.usedMean,
-                           self.usedInvStd, self.scale * self.usedInvStd, sumGrad / count, sumGradXhat / count,
-                           self.size, spatial, xp.empty_like(grad))
+        grad = xp.ascontiguousarray(grad)
+        return normGradKer(grad, xp.ascontiguousarray(self.inData), self.usedMean, self.usedInvStd,
+                           self.scale * self.usedInvStd, (sumGrad / count).astype(grad.dtype),
+                           (sumGradXhat / count).astype(grad.dtype), self.size, spatial, xp.empty_like(grad))
 
     def accGradParams(self, grad):
         sumGrad, sumGradXhat = self._gradSums(grad)
-        self.vars["scale"].grad += sumGradXhat
-        self.vars["bias"].grad += sumGrad
+        self.vars["scale"].grad += sumGradXhat.astype(grad.dtype)
+        self.vars["bias"].grad += sumGrad.astype(grad.dtype)

@@ -3,7 +3,8 @@
 Children are named by their own ``name`` or by their position; a parameter's qualified name is
 ``child.var`` (``"0.W"``, ``"fc1.b"``, nested containers add more parts). A module may be used at several
 places: the forward pass keeps each place's cache (``self.caches``) and backward rewinds the module to it,
-so a shared module receives the sum of the gradients of all its uses.
+so a shared module receives the sum of the gradients of all its uses. A forward pass that a child refuses
+halfway puts the buffers back as they were (BatchNorm's running statistics, updated by the children that ran).
 """
 
 from minidl.errors import ModuleError
@@ -19,6 +20,20 @@ class Container(Module):
 
     def children(self):
         """An ordered dict from child name to module, each module once."""
+        raise NotImplementedError
+
+    def __call__(self, data):
+        buffers = self.getBufferTable()
+        saved = {name: buffer.copy() for name, buffer in buffers.items()}
+        try:
+            return self.forward(data)
+        except BaseException:
+            for name, buffer in buffers.items():
+                buffer[...] = saved[name]
+            raise
+
+    def forward(self, data):
+        """Run the children on data; set and return ``self.data``."""
         raise NotImplementedError
 
     def child(self, name):

@@ -57,4 +57,5 @@ class Dropout(Module):
         return grad if self.uniform is None else self._mask(grad)
 
     def _mask(self, array):
-        return dropoutKer(xp.ascontiguousarray(array), self.uniform, self.p, 1 / (1 - self.p), xp.empty_like(array))
+        array = xp.ascontiguousarray(array)
+        return dropoutKer(array, self.uniform, self.p, 1 / (1 - self.p), xp.empty_like(array))

@@ -9,7 +9,8 @@ A node with one parent passes that parent's output to its module, a node with se
 for its output i as a parent: ``Linear(4, 2).node(splitNode[1])``. Backward visits nodes in reverse
 topological order; a node whose output feeds several children (fan-out) receives the sum of their
 gradients (output by output for a multi-output node, zeros for an output no child reads), and a module
-used by several nodes accumulates the parameter gradients of every use.
+used by several nodes accumulates the parameter gradients of every use. A module whose input takes no
+gradient (an Embedder's indices) returns None, and nothing flows back past it.
 """
 
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ class Graph(Container):
     def children(self):
         return self.modules
 
-    def __call__(self, data):
+    def forward(self, data):
         inputs = self._splitInputs(data)
         outputs, caches = {}, {}
         for node in self.nodes:
@@ -184,6 +185,8 @@ class Graph(Container):
 
         inputGrads = {}
         for node in reversed(self.nodes):
+            if not incoming[id(node)]:  # its readers take no gradient (an Embedder's indices): none flows back
+                continue
             node.module.restoreCache(self.caches[id(node)])
             nodeGrad = _sumGrads(incoming[id(node)], node.module.data)
             parentGrads = node.module.backward(nodeGrad, updGrad=bool(node.parents) or updGrad)
@@ -192,8 +195,9 @@ class Graph(Container):
                 continue
             parentGrads = [parentGrads] if len(node.parents) == 1 else parentGrads
             for parent, index, parentGrad in zip(node.parents, node.outputIndices, parentGrads):
-                incoming[id(parent)].append((index, parentGrad))
+                if parentGrad is not None:
+                    incoming[id(parent)].append((index, parentGrad))
 
-        results = [inputGrads[id(node)] for node in self.inputs]
+        results = [inputGrads.get(id(node)) for node in self.inputs]
         self.grad = results[0] if len(results) == 1 else results
         return self.grad

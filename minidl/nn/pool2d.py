@@ -5,6 +5,8 @@ window axis in ``pool(col)`` and, in ``unpool(grad)``, spreads each output gradi
 (an Elementwise kernel over col), which col2im then sums into the input's pixels.
 """
 
+import numpy
+
 from minidl.backend import xp
 from minidl.errors import ModuleError
 from minidl.nn.im2col import Window, col2im, im2col
@@ -26,6 +28,8 @@ class Pool2D(Module):
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input", ndim=4)
+        if not numpy.issubdtype(data.dtype, numpy.floating):  # padding is -inf for max; the mean is fractional
+            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
         self.window.outShape(*data.shape[2:], f"{self!r}")
 
     def updData(self, data):

@@ -33,7 +33,7 @@ class Sequential(Container):
     def children(self):
         return uniqueNames(self.modules)
 
-    def __call__(self, data):
+    def forward(self, data):
         if not self.modules:
             raise ModuleError(f"{self!r} is empty: append modules before calling it")
         self.inData, caches = data, []
@@ -48,6 +48,8 @@ class Sequential(Container):
             raise ModuleError(f"{self!r}: backward() called before a forward pass")
         checkLike(grad, self.data, f"{self!r}: gradient")
         for position in reversed(range(len(self.modules))):
+            if grad is None:  # an Embedder's indices take no gradient: nothing flows back past it
+                break
             module = self.modules[position]
             module.restoreCache(self.caches[position])
             grad = module.backward(grad, updGrad=updGrad or position > 0)

@@ -34,11 +34,13 @@ class SoftMax(Module):
                               f"{data.dtype} {data.shape}")
 
     def updData(self, data):
+        data = xp.ascontiguousarray(data)  # so the output, which backward's kernel reads, is C-contiguous too
         out = xp.exp(data - data.max(axis=1, keepdims=True))
         out /= out.sum(axis=1, keepdims=True)
         return out
 
     def updGrad(self, grad):
+        grad = xp.ascontiguousarray(grad)
         dot = (grad * self.data).sum(axis=1)
         maps, spatial = self.data.shape[1], int(numpy.prod(self.data.shape[2:]))
-        return softmaxGradKer(xp.ascontiguousarray(grad), self.data, dot, maps, spatial, xp.empty_like(grad))
+        return softmaxGradKer(grad, self.data, dot, maps, spatial, xp.empty_like(grad))

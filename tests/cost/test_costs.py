@@ -107,3 +107,12 @@ def test_predictions_must_be_device_float_arrays():
         MSE()(device(numpy.zeros((2, 2), numpy.int32)), device(numpy.zeros((2, 2), numpy.int32)))
     with pytest.raises(CostError):
         MSE()([[1.0]], device(numpy.zeros((1, 1))))
+
+
+@pytest.mark.parametrize("cost", [MSE(), BCE(), CrossEntropy()], ids=repr)
+def test_empty_predictions_are_refused_with_a_cost_error(cost):
+    """(4, 0) has a batch axis but nothing to score: a CostError, not a ZeroDivisionError or a NumPy error."""
+    target = device(numpy.zeros(4, numpy.int64)) if isinstance(cost, CrossEntropy) else device(numpy.zeros((4, 0)))
+    with pytest.raises(CostError, match=r"non-empty.*got shape \(4, 0\)"):
+        cost(device(numpy.zeros((4, 0))), target)
+    assert cost.samples == 0

@@ -160,3 +160,9 @@ def test_residual_block_gradients():
     hidden = Activation(relu).node(norm.node(first.node(inp)))
     block = Graph(inputs=inp, outputs=Add().node(second.node(hidden), inp))
     checkModuleGradients(block, toDevice(rng.standard_normal((2, 2, 4, 4))))
+
+
+@pytest.mark.parametrize("pool", [MaxPool2D, AvgPool2D], ids=["max", "avg"])
+def test_pooling_refuses_integer_input(pool):
+    with pytest.raises(ModuleError, match=r"floating dtype, got int32"):
+        pool()(toDevice(numpy.ones((1, 1, 4, 4), numpy.int32)))

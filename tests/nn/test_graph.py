@@ -5,7 +5,7 @@ import pytest
 
 from minidl import ModuleError
 from minidl.backend import toDevice, toHost
-from minidl.nn import Activation, Add, Concat, Graph, Identity, Linear, Sequential, relu
+from minidl.nn import Activation, Add, Concat, Embedder, Flatten, Graph, Identity, Linear, Reshape, Sequential, relu
 
 
 def test_graph_matches_the_same_layers_called_by_hand():
@@ -92,3 +92,31 @@ def test_backward_before_forward_and_wrong_gradient_shape():
 def test_two_different_modules_with_one_name_is_an_error():
     with pytest.raises(ModuleError, match="both named"):
         Sequential().extend([Linear(2, 2, name="x"), Linear(2, 2, name="x")])
+
+
+def test_modules_before_an_embedder_get_no_gradient_and_its_table_still_learns():
+    """An Embedder's indices are not differentiable (its input gradient is None): the modules before it, a
+    named graph input or a Reshape, receive none, and backward still accumulates the table's gradient."""
+    indices = toDevice(numpy.array([[1, 2], [3, 1]]))
+    grad = toDevice(numpy.arange(12, dtype=numpy.float32).reshape(2, 6))
+    expected = numpy.zeros((5, 3), numpy.float32)
+    for (row, column), index in numpy.ndenumerate(toHost(indices)):
+        expected[index] += toHost(grad)[row, 3 * column:3 * column + 3]
+
+    embedder = Embedder(5, 3, name="table")
+    tokens = Identity(name="tokens").node()
+    graph = Graph(inputs=tokens, outputs=Flatten().node(embedder.node(tokens)))
+    sequential = Sequential().extend([Reshape((2, 2)), Embedder(5, 3), Flatten()])
+    for net, table in ((graph, embedder), (sequential, sequential[1])):
+        net(indices)
+        assert net.backward(grad) is None
+        numpy.testing.assert_array_equal(toHost(table.vars["W"].grad), expected)
+
+
+def test_a_graph_mixing_indices_and_features_returns_none_for_the_indices_only():
+    tokens, features = Identity(name="tokens").node(), Identity(name="features").node()
+    net = Graph(inputs=[tokens, features], outputs=Concat().node(Embedder(5, 3).node(tokens), features))
+    net([toDevice(numpy.array([0, 4])), toDevice(numpy.ones((2, 2), numpy.float32))])
+    grads = net.backward(toDevice(numpy.arange(10, dtype=numpy.float32).reshape(2, 5)))
+    assert grads[0] is None
+    numpy.testing.assert_array_equal(toHost(grads[1]), [[3, 4], [8, 9]])

@@ -165,3 +165,21 @@ def test_mul_gradients(data):
 def test_mul_rejects_inputs_of_different_shapes():
     with pytest.raises(ModuleError, match=r"one shape, got \[\(2, 3\), \(3, 2\)\]"):
         Mul()([normal((2, 3), 0), normal((3, 2), 1)])
+
+
+def test_batchnorm2d_in_float16_matches_float64_over_more_than_65504_values_per_map():
+    """float16 sums overflow past 65504: the statistics of 64x32x32 values per map are taken in float32."""
+    host = numpy.random.default_rng(0).standard_normal((64, 2, 32, 32)) * 2 + 1
+    # a gradient with a mean and a part along x̂, so that neither term of ∂x nor Σ grad x̂ is lost in cancellation
+    grad = ((host - 1) / 2 + 3 + numpy.random.default_rng(1).standard_normal(host.shape)) / 256
+    results = {}
+    for dtype in (numpy.float16, numpy.float64):
+        module = BatchNorm2D(2, dtype=dtype)
+        output = toHost(module(toDevice(host, dtype=dtype)))
+        ingrad = toHost(module.backward(toDevice(grad, dtype=dtype)))
+        results[dtype] = (output, ingrad, toHost(module.runningMean), toHost(module.runningVar),
+                          toHost(module.vars["scale"].grad), toHost(module.vars["bias"].grad))
+    names = ["y", "ingrad", "running mean", "running var", "scale grad", "bias grad"]
+    for half, full, what in zip(results[numpy.float16], results[numpy.float64], names):
+        assert numpy.isfinite(half).all(), what
+        numpy.testing.assert_allclose(half, full, rtol=1e-2, atol=1e-2 * numpy.abs(full).max(), err_msg=what)

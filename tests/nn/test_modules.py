@@ -7,7 +7,7 @@ import pytest
 
 from minidl import ModuleError, Variable, backend
 from minidl.backend import toDevice, toHost
-from minidl.nn import Activation, Add, Concat, Linear, Mul, leakyRelu, relu
+from minidl.nn import Activation, Add, Concat, Linear, Mul, elu, leakyRelu, relu
 
 
 def test_linear_xavier_default_and_he_statistics():
@@ -101,3 +101,12 @@ def test_concat_needs_matching_shapes_off_its_axis():
         Concat()([toDevice(numpy.ones((2, 3))), toDevice(numpy.ones((3, 3)))])
     with pytest.raises(ModuleError, match="axis 2 is out of range"):
         Concat(axis=2)([toDevice(numpy.ones((2, 3))), toDevice(numpy.ones((2, 3)))])
+
+
+def test_elu_refuses_a_negative_alpha():
+    """elu's derivative is read from y (f' = 1 where y > 0): right for alpha >= 0 only, where y > 0 iff x > 0."""
+    assert Activation(elu, args=(0.0,)).args == (0.0,)
+    with pytest.raises(ModuleError, match=r"elu: alpha must be >= 0.0, got -0.5"):
+        Activation(elu, args=(-0.5,))
+    with pytest.raises(ModuleError, match="a number"):
+        Activation(leakyRelu, args=("0.2",))
