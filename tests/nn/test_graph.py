@@ -120,3 +120,14 @@ def test_a_graph_mixing_indices_and_features_returns_none_for_the_indices_only()
     grads = net.backward(toDevice(numpy.arange(10, dtype=numpy.float32).reshape(2, 5)))
     assert grads[0] is None
     numpy.testing.assert_array_equal(toHost(grads[1]), [[3, 4], [8, 9]])
+
+
+def test_a_graph_deeper_than_the_recursion_limit():
+    inp = Identity().node()
+    node = inp
+    for _ in range(3000):
+        node = Identity().node(node)
+    net = Graph(inputs=inp, outputs=node)
+    x = toDevice(numpy.ones((2, 2), numpy.float32))
+    numpy.testing.assert_array_equal(toHost(net(x)), toHost(x))
+    numpy.testing.assert_array_equal(toHost(net.backward(x)), toHost(x))
