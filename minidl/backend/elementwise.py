@@ -19,6 +19,7 @@ failed call changes nothing. The reference gets the same arguments as the kernel
 NumPy scalars of their declared dtype, and must update its outputs in place.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import numpy
@@ -181,8 +182,15 @@ class Elementwise:
                     raise BackendError(
                         f"{self.name}: type {param.typeName} of scalar {param.name} is not bound by any array"
                     )
-                typed.append(dtype.type(arg))
+                typed.append(self._typedScalar(param, dtype, arg))
         return typed, onDevice
+
+    def _typedScalar(self, param, dtype, value):
+        """``value`` as a NumPy scalar of ``dtype``; one that does not fit (out of range, NaN for an int) is refused."""
+        try:
+            return dtype.type(value)
+        except (OverflowError, ValueError) as error:
+            raise BackendError(f"{self.name}: scalar {param.name} does not fit {dtype}: {value!r}") from error
 
     def _checkKinds(self, args):
         for param, arg in zip(self.params, args):
@@ -195,10 +203,9 @@ class Elementwise:
                 raise BackendError(
                     f"{self.name}: {kind}argument {param.name} must be an array, got {type(arg).__name__}"
                 )
-            if not isinstance(arg, (int, float, bool, numpy.generic)):
-                raise BackendError(
-                    f"{self.name}: argument {param.name} must be an array or a scalar, got {type(arg).__name__}"
-                )
+            if not isinstance(arg, (numbers.Real, numpy.bool_)):  # NumPy's ints and floats are Reals; complex is not
+                raise BackendError(f"{self.name}: argument {param.name} must be an array or a scalar (a real number), "
+                                   f"got {type(arg).__name__}")
 
     def _checkDevice(self, arrays):
         kinds = {isDeviceArray(arg) for _, arg in arrays}
