@@ -77,6 +77,18 @@ def test_malformed_declarations_are_refused(params):
         Elementwise("test_bad", params, "T y", "y = 0", lambda *a: None)
 
 
+@pytest.mark.parametrize("params", ["Tx x", "float x", "f4 x", "raw int x"])
+def test_types_are_dtype_names_or_one_letter_placeholders_as_in_cupy(params):
+    with pytest.raises(BackendError, match="must be a dtype name .* or a one-letter placeholder"):
+        Elementwise("test_bad_type", params, "T y", "y = 0", lambda *a: None)
+
+
+@pytest.mark.parametrize("name", ["test-kernel", "1kernel", "test kernel", "../kernel", "tést"])
+def test_kernel_names_are_c_identifiers(name):
+    with pytest.raises(BackendError, match="must be a C identifier"):
+        Elementwise(name, "T x", "T y", "y = x", lambda *a: None)
+
+
 def test_a_kernel_needs_an_output_and_distinct_names():
     with pytest.raises(BackendError, match="no output"):
         Elementwise("test_no_out", "T x", "", "", lambda x: None)
