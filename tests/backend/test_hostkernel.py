@@ -12,7 +12,7 @@ import numpy
 import pytest
 
 from minidl import BackendError
-from minidl.backend import Elementwise, hostkernel
+from minidl.backend import Elementwise, hostkernel, kernelsource
 
 
 def kernel(inParams, outParams, operation, preamble="", reference=None):
@@ -120,6 +120,23 @@ def test_libraries_are_cached_on_disk_by_source_and_compiler(tmp_path, monkeypat
     assert hostkernel.compileLibrary(source.replace("42", "43"), "answer") != first
     monkeypatch.setattr(hostkernel, "_compilerIdentity", lambda compiler: "another compiler")
     assert hostkernel.compileLibrary(source, "answer") != first
+
+
+def test_a_damaged_library_in_the_cache_is_built_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDL_CACHE_DIR", str(tmp_path))
+    triple = kernel("T x", "T y", "y = x * (T)3")
+    x = numpy.array([1.0, -2.0])
+    cached = hostkernel.compileLibrary(kernelsource.hostSource(triple, {"T": x.dtype}, [1, 1]), "test_kernel")
+    cached.write_bytes(cached.read_bytes()[:100])  # what a crash while writing it could leave
+    numpy.testing.assert_array_equal(triple.callCompiled(x, numpy.empty_like(x)), [3.0, -6.0])
+
+
+def test_a_cache_that_cannot_be_written_is_a_backend_error(tmp_path, monkeypatch):
+    notADirectory = tmp_path / "file"
+    notADirectory.write_text("")
+    monkeypatch.setenv("MINIDL_CACHE_DIR", str(notADirectory))
+    with pytest.raises(BackendError, match="cannot build the kernel's library in .*MINIDL_CACHE_DIR"):
+        kernel("T x", "T y", "y = x").callCompiled(numpy.ones(2), numpy.ones(2))
 
 
 def test_minidl_cpu_kernels_chooses_the_path(caplog):
