@@ -5,8 +5,11 @@ Kernels here are made inside the tests, so the registry-wide checks (which take 
 never see them; their expected values are known answers written in the tests."""
 
 import logging
+import os
 import re
 import subprocess
+import sys
+import time
 
 import numpy
 import pytest
@@ -137,6 +140,43 @@ def test_a_cache_that_cannot_be_written_is_a_backend_error(tmp_path, monkeypatch
     monkeypatch.setenv("MINIDL_CACHE_DIR", str(notADirectory))
     with pytest.raises(BackendError, match="cannot build the kernel's library in .*MINIDL_CACHE_DIR"):
         kernel("T x", "T y", "y = x").callCompiled(numpy.ones(2), numpy.ones(2))
+
+
+RACER = """
+import os, sys, time, numpy
+from minidl.backend import Elementwise
+kernel = Elementwise("test_race", "T x", "T y", "y = x + (T)%d", lambda x, y: None)
+open(sys.argv[1] + "." + str(os.getpid()), "w").close()  # ready
+while not os.path.exists(sys.argv[1]):  # start compiling together
+    time.sleep(0.001)
+print(kernel.callCompiled(numpy.zeros(2), numpy.empty(2))[0], os.environ["OMP_WAIT_POLICY"])
+"""
+
+
+def test_processes_compiling_one_kernel_at_once_share_one_library(tmp_path):
+    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path / "cache")}  # empty: all of them compile
+    env.pop("OMP_WAIT_POLICY", None)
+    go = tmp_path / "go"
+    racers = [subprocess.Popen([sys.executable, "-c", RACER % 7, str(go)], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("go.*"))) < len(racers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    for racer in racers:
+        out, err = racer.communicate(timeout=120)
+        assert racer.returncode == 0, err
+        assert out.split() == ["7.0", "passive"]  # idle OpenMP threads sleep unless the user says
+    cached = list((tmp_path / "cache" / "hostkernels").iterdir())
+    assert [path.suffix for path in cached] == [".so"], cached  # one library, no temporary directory left
+
+
+def test_a_wait_policy_the_user_set_stays(tmp_path):
+    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path), "OMP_WAIT_POLICY": "active"}
+    (tmp_path / "go").touch()
+    result = subprocess.run([sys.executable, "-c", RACER % 1, str(tmp_path / "go")], env=env, text=True,
+                            capture_output=True, timeout=120)
+    assert result.stdout.split() == ["1.0", "active"], result.stderr
 
 
 def test_minidl_cpu_kernels_chooses_the_path(caplog):
