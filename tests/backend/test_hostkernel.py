@@ -76,6 +76,19 @@ def test_float16_computes_in_float_and_rounds_on_assignment_as_cupy_does():
     numpy.testing.assert_array_equal(scale.callCompiled(x, numpy.empty_like(x)), [60000.0, -1.0])
 
 
+def test_float16_without_the_compilers_half_type_says_what_to_do(tmp_path, monkeypatch):
+    compiler = tmp_path / "cxx-without-float16"  # as g++ < 12 on x86-64
+    compiler.write_text(f'#!/bin/sh\nexec {hostkernel.findCompiler()} -U__FLT16_MAX__ "$@"\n')
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))
+    monkeypatch.setenv("MINIDL_CACHE_DIR", str(tmp_path))
+    copy = kernel("T x", "T y", "y = x")
+    numpy.testing.assert_array_equal(copy.callCompiled(numpy.ones(2, numpy.float32), numpy.zeros(2, numpy.float32)), 1)
+    advice = r"float16 kernels need a C\+\+ compiler with _Float16 \(g\+\+ >= 12, clang >= 15\): set CXX to one"
+    with pytest.raises(BackendError, match=rf"error: #error \"{advice}, or MINIDL_CPU_KERNELS=numpy"):
+        copy.callCompiled(numpy.ones(2, numpy.float16), numpy.zeros(2, numpy.float16))
+
+
 def test_bad_arguments_raise_before_anything_changes():
     axpy = kernel("T x, float32 a", "T y", "y += a * x")
     y = numpy.ones(3)
