@@ -5,9 +5,12 @@ import numpy
 from minidl.backend import xp
 from minidl.errors import ModuleError
 
+FLOAT_DTYPES = tuple(numpy.dtype(name) for name in ("float16", "float32", "float64"))
+
 
 class Variable:
-    """``data`` and ``grad`` are device arrays of one shape and dtype; ``grad`` holds ∂error/∂data.
+    """``data`` and ``grad`` are C-contiguous device arrays of one shape and one dtype (float16, float32 or
+    float64), what the optimizers' kernels update; ``grad`` holds ∂error/∂data.
 
     ``learnRate`` (default 1.0) multiplies the optimizer's learning rate for this variable only, and ``wc``
     (default 1.0) the rate of the decay hooks (``WeightDecay``, ``L1Decay``); ``wc=0`` exempts it (a bias, say).
@@ -18,8 +21,9 @@ class Variable:
     def __init__(self, data, grad=None, name=None, learnRate=1.0, wc=1.0):
         if not isinstance(data, xp.ndarray):
             raise ModuleError(f"Variable data must be a {xp.__name__} array, got {type(data).__name__}")
-        if not numpy.issubdtype(data.dtype, numpy.floating):
-            raise ModuleError(f"Variable data must have a floating dtype, got {data.dtype}")
+        if numpy.dtype(data.dtype) not in FLOAT_DTYPES:
+            raise ModuleError(f"Variable data must have a floating dtype the kernels take (float16, float32 or "
+                              f"float64), got {data.dtype}")
         if grad is None:
             grad = xp.zeros_like(data)
         elif not isinstance(grad, xp.ndarray) or grad.shape != data.shape or grad.dtype != data.dtype:
@@ -27,6 +31,9 @@ class Variable:
                 f"Variable grad must be a {data.dtype} array of shape {data.shape}, got "
                 f"{getattr(grad, 'dtype', type(grad).__name__)} {getattr(grad, 'shape', '')}"
             )
+        for what, array in (("data", data), ("grad", grad)):
+            if not array.flags.c_contiguous:  # the optimizer's kernels would refuse it halfway through a step
+                raise ModuleError(f"Variable {what} must be C-contiguous, got strides {array.strides}")
         self.data = data
         self.grad = grad
         self.name = name

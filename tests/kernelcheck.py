@@ -75,8 +75,12 @@ def runPath(path, kernel, args):
 
 
 def assertClose(actual, expected, dtype, what):
+    """Every output close to its expected array, of the same shape (no broadcasting), none left unchecked."""
     rtol, atol = TOLERANCES[numpy.dtype(dtype)]
+    assert len(actual) == len(expected), f"{what}: {len(actual)} outputs, {len(expected)} expected"
     for index, (a, e) in enumerate(zip(actual, expected)):
+        shapes = numpy.shape(a), numpy.shape(e)
+        assert shapes[0] == shapes[1], f"{what}: output {index} has shape {shapes[0]}, expected {shapes[1]}"
         numpy.testing.assert_allclose(
             numpy.asarray(a, dtype=numpy.float64), e, rtol=rtol, atol=atol * max(1.0, float(numpy.abs(e).max())),
             err_msg=f"{what}: output {index}",

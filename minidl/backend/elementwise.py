@@ -10,15 +10,17 @@ NumPy reference: ``cpuPath`` ("compiled" unless the reference was measured faste
 Every kernel made is listed in ``registry``, so tests can reach each one.
 
 Parameters follow CuPy's rules: ``[raw] type name``, where type is a NumPy dtype name (``float32``,
-``int32``, ...) or a placeholder (``T``) bound from the dtypes of the arrays passed for it. Non-raw arrays
-are seen elementwise and must all have one shape (no broadcasting); raw arrays are indexed by the
-operation itself; scalars are passed by value. Outputs are updated in place and returned.
+``int32``, ...) or a one-letter placeholder (``T``) bound from the dtypes of the arrays passed for it.
+Non-raw arrays are seen elementwise and must all have one shape (no broadcasting); raw arrays are indexed
+by the operation itself; scalars are passed by value. Outputs are updated in place and returned.
 
 Every argument is checked before anything runs: its count, device, dtype, shape and contiguity, so a
 failed call changes nothing. The reference gets the same arguments as the kernel, scalars converted to
 NumPy scalars of their declared dtype, and must update its outputs in place.
 """
 
+import numbers
+import re
 from dataclasses import dataclass
 
 import numpy
@@ -51,16 +53,27 @@ class Param:
         return FIXED_TYPES.get(self.typeName)
 
 
+def isCName(text):
+    """True for a C identifier (ASCII letters, digits and underscores, not starting with a digit)."""
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text) is not None
+
+
 def parseParams(text, isOutput):
-    """Parse ``"T x, raw int32 labels, float32 a"`` into Params."""
+    """Parse ``"T x, raw int32 labels, float32 a"`` into Params. As in CuPy, a type is a dtype name or a
+    one-letter placeholder: CuPy reads any longer name as a dtype (``float`` is float64, ``Tx`` an error)."""
     params = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         words = item.split()
         raw = words[0] == "raw"
         if raw:
             words = words[1:]
-        if len(words) != 2 or not all(word.isidentifier() for word in words):
+        if len(words) != 2 or not all(isCName(word) for word in words):
             raise BackendError(f"cannot parse kernel parameter {item!r}: expected '[raw] type name'")
+        if len(words[0]) != 1 and words[0] not in FIXED_TYPES:
+            raise BackendError(
+                f"cannot parse kernel parameter {item!r}: its type must be a dtype name ({', '.join(FIXED_TYPES)}) "
+                f"or a one-letter placeholder such as T"
+            )
         params.append(Param(name=words[1], typeName=words[0], raw=raw, isOutput=isOutput))
     return params
 
@@ -76,6 +89,8 @@ class Elementwise:
     """An elementwise operation with a CUDA text (run by CuPy) and a NumPy reference (run on the CPU)."""
 
     def __init__(self, name, inParams, outParams, operation, reference, preamble="", cpuPath="compiled"):
+        if not isCName(name):
+            raise BackendError(f"kernel name {name!r} must be a C identifier: it names the compiled function")
         if cpuPath not in hostkernel.CPU_KERNELS:
             raise BackendError(f"kernel {name}: cpuPath must be one of {hostkernel.CPU_KERNELS}, got {cpuPath!r}")
         self.name = name
@@ -181,8 +196,15 @@ class Elementwise:
                     raise BackendError(
                         f"{self.name}: type {param.typeName} of scalar {param.name} is not bound by any array"
                     )
-                typed.append(dtype.type(arg))
+                typed.append(self._typedScalar(param, dtype, arg))
         return typed, onDevice
+
+    def _typedScalar(self, param, dtype, value):
+        """``value`` as a NumPy scalar of ``dtype``; one that does not fit (out of range, NaN for an int) is refused."""
+        try:
+            return dtype.type(value)
+        except (OverflowError, ValueError) as error:
+            raise BackendError(f"{self.name}: scalar {param.name} does not fit {dtype}: {value!r}") from error
 
     def _checkKinds(self, args):
         for param, arg in zip(self.params, args):
@@ -195,10 +217,9 @@ class Elementwise:
                 raise BackendError(
                     f"{self.name}: {kind}argument {param.name} must be an array, got {type(arg).__name__}"
                 )
-            if not isinstance(arg, (int, float, bool, numpy.generic)):
-                raise BackendError(
-                    f"{self.name}: argument {param.name} must be an array or a scalar, got {type(arg).__name__}"
-                )
+            if not isinstance(arg, (numbers.Real, numpy.bool_)):  # NumPy's ints and floats are Reals; complex is not
+                raise BackendError(f"{self.name}: argument {param.name} must be an array or a scalar (a real number), "
+                                   f"got {type(arg).__name__}")
 
     def _checkDevice(self, arrays):
         kinds = {isDeviceArray(arg) for _, arg in arrays}

@@ -83,27 +83,36 @@ def numbered(source):
     return "".join(f"{number:5d}  {line}\n" for number, line in enumerate(source.splitlines(), 1))
 
 
-def compileLibrary(source, name):
-    """The path of the shared library built from ``source`` (built now unless the cache holds it)."""
+def compileLibrary(source, name, rebuild=False):
+    """The path of the shared library built from ``source`` (built now unless the cache holds it, or
+    ``rebuild`` says that what it holds is damaged)."""
     compiler = findCompiler()
     if compiler is None:
         raise BackendError(f"{name}: no C++ compiler ({os.environ.get('CXX') or 'c++'}) is on the PATH")
     digest = hashlib.sha256(f"{_compilerIdentity(compiler)}\n{source}".encode()).hexdigest()[:24]
     library = cacheDir() / f"{name}-{digest}.so"
-    if library.exists():
+    if library.exists() and not rebuild:
         return library
-    library.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=library.parent) as work:
-        sourceFile, built = Path(work) / f"{name}.cpp", Path(work) / library.name
-        sourceFile.write_text(source)
-        command = [compiler, *FLAGS, str(sourceFile), "-o", str(built)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise BackendError(
-                f"{name}: the C++ compiler rejected the kernel's host source (line numbers below are the "
-                f"source's)\n$ {' '.join(command)}\n{result.stderr}\nsource:\n{numbered(source)}"
-            )
-        os.replace(built, library)  # atomic: a process beside this one sees the whole library or none
+    try:
+        library.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=library.parent) as work:
+            sourceFile, built = Path(work) / f"{name}.cpp", Path(work) / library.name
+            sourceFile.write_text(source)
+            command = [compiler, *FLAGS, str(sourceFile), "-o", str(built)]
+            result = subprocess.run(command, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise BackendError(
+                    f"{name}: the C++ compiler rejected the kernel's host source (line numbers below are the "
+                    f"source's)\n$ {' '.join(command)}\n{result.stderr}\nsource:\n{numbered(source)}"
+                )
+            with open(built, "rb") as written:  # on disk before the rename, so a crash cannot leave it empty
+                os.fsync(written.fileno())
+            os.replace(built, library)  # atomic: a process beside this one sees the whole library or none
+    except OSError as error:
+        raise BackendError(
+            f"{name}: cannot build the kernel's library in {library.parent} ({error}); set MINIDL_CACHE_DIR to "
+            f"a writable directory, or MINIDL_CPU_KERNELS=numpy"
+        ) from error
     return library
 
 
@@ -115,7 +124,14 @@ class HostFunction:
         # (with kernels going parallel between BLAS calls, the digits MLP trained 2.3x slower here); libgomp
         # reads this when the first kernel loads it, and a value the user set stays.
         os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-        self.library = ctypes.CDLL(str(compileLibrary(source, name)))
+        try:
+            self.library = ctypes.CDLL(str(compileLibrary(source, name)))
+        except OSError:  # a damaged library in the cache (cut short by a crash, say): build it once more
+            library = compileLibrary(source, name, rebuild=True)
+            try:
+                self.library = ctypes.CDLL(str(library))
+            except OSError as error:
+                raise BackendError(f"{name}: cannot load the compiled kernel {library}: {error}") from error
         self.function = getattr(self.library, name)
         self.function.argtypes = [ctypes.c_ssize_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
         self.function.restype = None

@@ -38,6 +38,11 @@ CTYPES = {
     )
 }
 
+HALF_CHECK = (  # the prelude defines float16 only where the host compiler has _Float16
+    "#ifndef MINIDL_HALF\n#error \"float16 kernels need a C++ compiler with _Float16 (g++ >= 12, clang >= 15): "
+    "set CXX to one, or MINIDL_CPU_KERNELS=numpy\"\n#endif\n"
+)
+
 PARALLEL_FROM = 1 << 18  # elements; below this, waking the OpenMP threads costs more than they save
 
 
@@ -88,8 +93,9 @@ def hostSource(kernel, types, ndims):
         else:
             unpack.append(f"{const}CArray<{ctype}, 1> _raw_{param.name}(_args[{index}], &_n);")
     unpacked = "".join(f"  {line}\n" for line in unpack)
+    halfCheck = HALF_CHECK if any(_typeOf(param, types) == "float16" for param in kernel.params) else ""
     return (
-        f"{PRELUDE}\n{_header(kernel, types, 'host')}"
+        f"{PRELUDE}\n{halfCheck}{_header(kernel, types, 'host')}"
         f'extern "C" void {kernel.name}(const ptrdiff_t _n, void* const* _args, const ptrdiff_t* _rawShapes) {{\n'
         f"{unpacked}"
         f"  CIndexer _ind(_n);\n"

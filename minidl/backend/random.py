@@ -7,6 +7,8 @@ run shuffles exactly as an uninterrupted one. CuPy's device generator cannot be 
 get/set of its state); minidl draws nothing from it yet, and ``seed(n)`` still resets it.
 """
 
+import numbers
+
 import numpy
 
 from minidl.backend.device import cupy
@@ -16,8 +18,12 @@ _generator = numpy.random.default_rng()
 
 
 def seed(value):
-    """Reset every random generator minidl uses from one integer."""
+    """Reset every random generator minidl uses from one integer in [0, 2**64) (CuPy's range); anything else
+    is a BackendError that resets none of them."""
     global _generator
+    if not isinstance(value, numbers.Integral) or not 0 <= value < 2**64:
+        raise BackendError(f"seed takes an integer in [0, 2**64), got {value!r:.100}")
+    value = int(value)
     _generator = numpy.random.default_rng(value)
     if cupy is not None:
         cupy.random.seed(value)
@@ -42,6 +48,6 @@ def setRandomState(state):
     bitGenerator = type(_generator.bit_generator)()
     try:
         bitGenerator.state = host
-    except (TypeError, ValueError, KeyError) as error:
+    except (TypeError, ValueError, KeyError, OverflowError) as error:  # OverflowError: out-of-range ints
         raise BackendError(f"cannot restore the {expected} random state: {error}") from error
     _generator.bit_generator.state = bitGenerator.state

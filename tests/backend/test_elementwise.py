@@ -77,8 +77,37 @@ def test_malformed_declarations_are_refused(params):
         Elementwise("test_bad", params, "T y", "y = 0", lambda *a: None)
 
 
+@pytest.mark.parametrize("params", ["Tx x", "float x", "f4 x", "raw int x"])
+def test_types_are_dtype_names_or_one_letter_placeholders_as_in_cupy(params):
+    with pytest.raises(BackendError, match="must be a dtype name .* or a one-letter placeholder"):
+        Elementwise("test_bad_type", params, "T y", "y = 0", lambda *a: None)
+
+
+@pytest.mark.parametrize("name", ["test-kernel", "1kernel", "test kernel", "../kernel", "tést"])
+def test_kernel_names_are_c_identifiers(name):
+    with pytest.raises(BackendError, match="must be a C identifier"):
+        Elementwise(name, "T x", "T y", "y = x", lambda *a: None)
+
+
 def test_a_kernel_needs_an_output_and_distinct_names():
     with pytest.raises(BackendError, match="no output"):
         Elementwise("test_no_out", "T x", "", "", lambda x: None)
     with pytest.raises(BackendError, match="twice"):
         Elementwise("test_twice", "T x", "T x", "", lambda x, y: None)
+
+
+counted = Elementwise("test_counted", "T x, int32 n, uint8 k", "T y", "y = x * n + k", lambda x, n, k, y: None)
+
+
+@pytest.mark.parametrize("n, k, message", [
+    (2**40, 0, r"scalar n does not fit int32: 1099511627776"),
+    (float("nan"), 0, "scalar n does not fit int32: nan"),
+    (1, -1, "scalar k does not fit uint8: -1"),
+    (numpy.complex128(1 + 2j), 0, r"argument n must be an array or a scalar \(a real number\), got complex128"),
+    (1, numpy.str_("1"), r"argument k must be an array or a scalar \(a real number\), got str_"),
+])
+def test_scalars_that_do_not_fit_their_type_are_refused(n, k, message):
+    y = numpy.ones(2)
+    with pytest.raises(BackendError, match=message):
+        counted(numpy.ones(2), n, k, y)
+    numpy.testing.assert_array_equal(y, 1.0)

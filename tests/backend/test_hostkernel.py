@@ -5,14 +5,17 @@ Kernels here are made inside the tests, so the registry-wide checks (which take 
 never see them; their expected values are known answers written in the tests."""
 
 import logging
+import os
 import re
 import subprocess
+import sys
+import time
 
 import numpy
 import pytest
 
 from minidl import BackendError
-from minidl.backend import Elementwise, hostkernel
+from minidl.backend import Elementwise, hostkernel, kernelsource
 
 
 def kernel(inParams, outParams, operation, preamble="", reference=None):
@@ -73,6 +76,19 @@ def test_float16_computes_in_float_and_rounds_on_assignment_as_cupy_does():
     numpy.testing.assert_array_equal(scale.callCompiled(x, numpy.empty_like(x)), [60000.0, -1.0])
 
 
+def test_float16_without_the_compilers_half_type_says_what_to_do(tmp_path, monkeypatch):
+    compiler = tmp_path / "cxx-without-float16"  # as g++ < 12 on x86-64
+    compiler.write_text(f'#!/bin/sh\nexec {hostkernel.findCompiler()} -U__FLT16_MAX__ "$@"\n')
+    compiler.chmod(0o755)
+    monkeypatch.setenv("CXX", str(compiler))
+    monkeypatch.setenv("MINIDL_CACHE_DIR", str(tmp_path))
+    copy = kernel("T x", "T y", "y = x")
+    numpy.testing.assert_array_equal(copy.callCompiled(numpy.ones(2, numpy.float32), numpy.zeros(2, numpy.float32)), 1)
+    advice = r"float16 kernels need a C\+\+ compiler with _Float16 \(g\+\+ >= 12, clang >= 15\): set CXX to one"
+    with pytest.raises(BackendError, match=rf"error: #error \"{advice}, or MINIDL_CPU_KERNELS=numpy"):
+        copy.callCompiled(numpy.ones(2, numpy.float16), numpy.zeros(2, numpy.float16))
+
+
 def test_bad_arguments_raise_before_anything_changes():
     axpy = kernel("T x, float32 a", "T y", "y += a * x")
     y = numpy.ones(3)
@@ -120,6 +136,60 @@ def test_libraries_are_cached_on_disk_by_source_and_compiler(tmp_path, monkeypat
     assert hostkernel.compileLibrary(source.replace("42", "43"), "answer") != first
     monkeypatch.setattr(hostkernel, "_compilerIdentity", lambda compiler: "another compiler")
     assert hostkernel.compileLibrary(source, "answer") != first
+
+
+def test_a_damaged_library_in_the_cache_is_built_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDL_CACHE_DIR", str(tmp_path))
+    triple = kernel("T x", "T y", "y = x * (T)3")
+    x = numpy.array([1.0, -2.0])
+    cached = hostkernel.compileLibrary(kernelsource.hostSource(triple, {"T": x.dtype}, [1, 1]), "test_kernel")
+    cached.write_bytes(cached.read_bytes()[:100])  # what a crash while writing it could leave
+    numpy.testing.assert_array_equal(triple.callCompiled(x, numpy.empty_like(x)), [3.0, -6.0])
+
+
+def test_a_cache_that_cannot_be_written_is_a_backend_error(tmp_path, monkeypatch):
+    notADirectory = tmp_path / "file"
+    notADirectory.write_text("")
+    monkeypatch.setenv("MINIDL_CACHE_DIR", str(notADirectory))
+    with pytest.raises(BackendError, match="cannot build the kernel's library in .*MINIDL_CACHE_DIR"):
+        kernel("T x", "T y", "y = x").callCompiled(numpy.ones(2), numpy.ones(2))
+
+
+RACER = """
+import os, sys, time, numpy
+from minidl.backend import Elementwise
+kernel = Elementwise("test_race", "T x", "T y", "y = x + (T)%d", lambda x, y: None)
+open(sys.argv[1] + "." + str(os.getpid()), "w").close()  # ready
+while not os.path.exists(sys.argv[1]):  # start compiling together
+    time.sleep(0.001)
+print(kernel.callCompiled(numpy.zeros(2), numpy.empty(2))[0], os.environ["OMP_WAIT_POLICY"])
+"""
+
+
+def test_processes_compiling_one_kernel_at_once_share_one_library(tmp_path):
+    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path / "cache")}  # empty: all of them compile
+    env.pop("OMP_WAIT_POLICY", None)
+    go = tmp_path / "go"
+    racers = [subprocess.Popen([sys.executable, "-c", RACER % 7, str(go)], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("go.*"))) < len(racers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    for racer in racers:
+        out, err = racer.communicate(timeout=120)
+        assert racer.returncode == 0, err
+        assert out.split() == ["7.0", "passive"]  # idle OpenMP threads sleep unless the user says
+    cached = list((tmp_path / "cache" / "hostkernels").iterdir())
+    assert [path.suffix for path in cached] == [".so"], cached  # one library, no temporary directory left
+
+
+def test_a_wait_policy_the_user_set_stays(tmp_path):
+    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path), "OMP_WAIT_POLICY": "active"}
+    (tmp_path / "go").touch()
+    result = subprocess.run([sys.executable, "-c", RACER % 1, str(tmp_path / "go")], env=env, text=True,
+                            capture_output=True, timeout=120)
+    assert result.stdout.split() == ["1.0", "active"], result.stderr
 
 
 def test_minidl_cpu_kernels_chooses_the_path(caplog):

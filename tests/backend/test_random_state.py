@@ -32,3 +32,32 @@ def test_a_wrong_state_is_refused_and_changes_nothing(bad):
     with pytest.raises(BackendError):
         setRandomState(bad)
     numpy.testing.assert_array_equal(generator().standard_normal(3), expected)
+
+
+def _pcg64State(**changes):
+    seed(8)
+    host = getRandomState()["host"]
+    host["state"] = {**host["state"], **changes.pop("state", {})}
+    return {"host": {**host, **changes}}
+
+
+@pytest.mark.parametrize("changes", [{"state": {"state": -1}}, {"state": {"inc": 2**200}}, {"uinteger": -5}])
+def test_out_of_range_state_numbers_are_a_backend_error(changes):
+    bad = _pcg64State(**changes)
+    seed(6)
+    expected = generator().standard_normal(3)
+    seed(6)
+    with pytest.raises(BackendError, match="cannot restore the PCG64 random state"):
+        setRandomState(bad)
+    numpy.testing.assert_array_equal(generator().standard_normal(3), expected)
+
+
+@pytest.mark.parametrize("bad", [-1, 2**64, 1.5, "7", [1, 2], None])
+def test_seed_takes_one_integer_and_a_bad_one_resets_nothing(bad):
+    seed(6)
+    expected = generator().standard_normal(3)
+    seed(6)
+    with pytest.raises(BackendError, match=r"seed takes an integer in \[0, 2\*\*64\)"):
+        seed(bad)
+    numpy.testing.assert_array_equal(generator().standard_normal(3), expected)
+    seed(numpy.uint64(2**64 - 1))  # the largest seed, as a NumPy integer
