@@ -5,26 +5,10 @@ import numpy
 import pytest
 
 from minidl.backend import toDevice
-from minidl.cost import BCE, MSE, SVM, Abs, CrossEntropy, Hinge, KLDivergence, SmoothL1
+from tests.cost.costcases import costCases
 
 rng = numpy.random.default_rng(4)
-
-
-def _softmax(scores):
-    exp = numpy.exp(scores - scores.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
-COSTS = {  # name -> (cost, target maker from the predictions' shape)
-    "mse": (MSE, lambda shape: rng.standard_normal(shape)),
-    "abs": (Abs, lambda shape: rng.standard_normal(shape)),
-    "smoothL1": (SmoothL1, lambda shape: rng.standard_normal(shape)),
-    "bce": (BCE, lambda shape: rng.uniform(0, 1, shape)),
-    "hinge": (Hinge, lambda shape: rng.choice([-1.0, 1.0], shape)),
-    "kl": (KLDivergence, lambda shape: _softmax(rng.standard_normal(shape) * 2)),
-    "crossEntropy": (CrossEntropy, lambda shape: rng.integers(0, shape[1], shape[0])),
-    "svm": (SVM, lambda shape: rng.integers(0, shape[1], shape[0])),
-}
+COSTS = costCases(rng)
 
 
 @pytest.mark.parametrize("name", sorted(COSTS))
