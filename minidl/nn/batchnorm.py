@@ -72,6 +72,7 @@ class BatchNorm(Module):
         self.setVar("bias", Variable(xp.zeros((size,), dtype=dtype), name="bias"))
         self.runningMean, self.runningVar = xp.zeros((size,), dtype=dtype), xp.ones((size,), dtype=dtype)
         self.usedMean = self.usedInvStd = self.usedBatchStats = None
+        self.gradSums = None
 
     def getBufferTable(self):
         """The running statistics, updated in place (a checkpoint may write into them)."""
@@ -106,12 +107,22 @@ class BatchNorm(Module):
         return scaleShiftKer(data, self.usedMean, self.usedInvStd, self.scale, self.bias, self.size, spatial,
                              xp.empty_like(data))
 
+    def backward(self, grad, updGrad=True):
+        """Module.backward, with the per-map sums that ∂x and ∂scale, ∂bias share computed once."""
+        try:
+            return super().backward(grad, updGrad)
+        finally:
+            self.gradSums = None
+
     def _gradSums(self, grad):
-        """Σ grad and Σ grad x̂ per map, summed in float32 at least (float16 sums overflow past 65504)."""
-        shape = (1, -1) + (1,) * (self.ndim - 2)
-        xhat = (self.inData - self.usedMean.reshape(shape)) * self.usedInvStd.reshape(shape)
-        acc = numpy.promote_types(grad.dtype, numpy.float32)
-        return grad.sum(axis=self._axes(), dtype=acc), (grad * xhat).sum(axis=self._axes(), dtype=acc)
+        """Σ grad and Σ grad x̂ per map, summed in float32 at least (float16 sums overflow past 65504);
+        computed on the first request of a backward pass."""
+        if self.gradSums is None:
+            shape = (1, -1) + (1,) * (self.ndim - 2)
+            xhat = (self.inData - self.usedMean.reshape(shape)) * self.usedInvStd.reshape(shape)
+            acc = numpy.promote_types(grad.dtype, numpy.float32)
+            self.gradSums = grad.sum(axis=self._axes(), dtype=acc), (grad * xhat).sum(axis=self._axes(), dtype=acc)
+        return self.gradSums
 
     def updGrad(self, grad):
         sumGrad, sumGradXhat = self._gradSums(grad)
