@@ -1,0 +1,23 @@
+"""Model builders for the ``minidl`` command and the benchmarks, by name.
+
+Each entry of ``MODELS`` says how to build the network for samples of a given shape and how many
+classes it scores, and whether it takes flat samples (features) or images (channels, height, width).
+Adding a model is adding one file beside this one and one entry here.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from minidl.models.lenet import cnn
+from minidl.models.mlp import mlp
+
+
+class ModelSpec(NamedTuple):
+    build: Callable  # build(sampleShape, classes) -> Module giving raw class scores
+    flat: bool  # True: samples are feature vectors; False: images (channels, height, width)
+
+
+MODELS = {
+    "mlp": ModelSpec(mlp, flat=True),
+    "cnn": ModelSpec(cnn, flat=False),
+}
