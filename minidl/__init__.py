@@ -9,6 +9,7 @@ from minidl.errors import (
     MinidlError,
     ModuleError,
     OptimizerError,
+    TestingError,
 )
 from minidl.variable import Variable
 
@@ -16,5 +17,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendError", "CheckpointError", "CostError", "DataError", "DistributedError", "MinidlError", "ModuleError",
-    "OptimizerError", "Variable",
+    "OptimizerError", "TestingError", "Variable",
 ]

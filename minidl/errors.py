@@ -31,3 +31,9 @@ class CheckpointError(MinidlError):
 
 class DistributedError(MinidlError):
     """Data-parallel training cannot start or continue (no MPI, mismatched ranks)."""
+
+
+class TestingError(MinidlError):
+    """minidl.testing cannot run (hypothesis is not installed) or was given something it cannot check."""
+
+    __test__ = False  # a name pytest would otherwise try to collect as a test class

@@ -28,7 +28,7 @@ scaleShiftKer = Elementwise(
     "minidl_batchnorm_scale_shift",
     "T x, raw T mean, raw T invstd, raw T scale, raw T bias, int32 maps, int32 spatial",
     "T y",
-    "const int c = i / spatial % maps; y = (x - mean[c]) * invstd[c] * scale[c] + bias[c]",
+    "const int c = i / spatial % maps; y = (x - mean[c]) * (invstd[c] * scale[c]) + bias[c]",
     _scaleShiftNumpy,
     cpuPath="numpy",  # BatchNorm2D forward+backward on 8x64x56x56: 9.1 ms with it, 13.2 ms compiled
 )
@@ -49,7 +49,7 @@ normGradKer = Elementwise(
     "int32 spatial",
     "T ingrad",
     "const int c = i / spatial % maps; "
-    "ingrad = coef[c] * (grad - meanGrad[c] - (x - mean[c]) * invstd[c] * meanGradXhat[c])",
+    "ingrad = coef[c] * (grad - (x - mean[c]) * (invstd[c] * meanGradXhat[c]) - meanGrad[c])",
     _normGradNumpy,
     cpuPath="numpy",  # BatchNorm2D forward+backward on 8x64x56x56: 9.1 ms with it, 13.2 ms compiled
 )

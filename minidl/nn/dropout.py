@@ -14,17 +14,17 @@ from minidl.nn.module import Module, checkArray
 
 
 def _dropoutNumpy(x, uniform, p, scale, y):
-    numpy.multiply(x, scale, out=y)
-    dropped = scratch(x.shape, numpy.bool_, slot=1)
-    numpy.less(uniform, p, out=dropped)
-    numpy.copyto(y, 0, where=dropped)
+    factor = scratch(x.shape, x.dtype)
+    numpy.greater_equal(uniform, p, out=factor)  # x · 0 where dropped, so NaN and infinities stay NaN there
+    factor *= scale
+    numpy.multiply(x, factor, out=y)
 
 
 dropoutKer = Elementwise(
     "minidl_dropout",
     "T x, float32 uniform, float32 p, T scale",
     "T y",
-    "y = uniform < p ? (T)0 : (T)(x * scale)",
+    "y = x * (uniform < p ? (T)0 : scale)",
     _dropoutNumpy,
 )
 
