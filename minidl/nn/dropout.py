@@ -11,6 +11,7 @@ import numpy
 from minidl.backend import Elementwise, generator, scratch, toDevice, xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkNumber
 
 
 def _dropoutNumpy(x, uniform, p, scale, y):
@@ -36,9 +37,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, name=None):
         super().__init__(name)
-        if not 0 <= p < 1:
-            raise ModuleError(f"Dropout probability p must lie in [0, 1), got {p}")
-        self.p = p
+        self.p = checkNumber(p, "Dropout probability p", low=0, high=1, highOpen=True)
         self.uniform = None
 
     def checkData(self, data):
