@@ -29,11 +29,12 @@ class Trainer:
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
 
-    def trainFromHost(self, data, target, macroBatchSize=10000, random=True):
+    def trainFromHost(self, data, target, macroBatchSize=10000, random=True, afterStep=None):
         """One epoch over host arrays; returns the mean training error (weighted by samples).
 
         With ``random`` the samples come in an order drawn from the backend's generator (``seed`` makes
-        it reproducible, a checkpoint restores it); otherwise in stored order.
+        it reproducible, a checkpoint restores it); otherwise in stored order. ``afterStep()``, when given, runs
+        after every optimizer step (a per-step learning-rate schedule).
         """
         self.checkSetup()
         size = checkHostData(data, target)
@@ -49,8 +50,18 @@ class Trainer:
         with progressBar(size if order is None else len(order), "train", verbose) as progress:
             for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress):
                 self.step(batch, labels)
+                if afterStep is not None:
+                    afterStep()
         error = self.cost.getMeanError()
         return error if nodeinfo is None else nodeinfo.meanValue(error)
+
+    def fit(self, data, labels, epochs, validation=None, schedule=None, callbacks=(), resume=None, **options):
+        """Train up to ``epochs`` epochs in all with a schedule and callbacks, from scratch or from the checkpoint
+        ``resume``: ``minidl.train.fit.Fit`` (see it for ``options``), run; returns the per-epoch history."""
+        from minidl.train.fit import Fit
+
+        fit = Fit(self, schedule=schedule, callbacks=callbacks, **options)
+        return fit.run(data, labels, epochs, validation, resume=resume)
 
     def checkSetup(self):
         if self.optimizer.module is not self.module:

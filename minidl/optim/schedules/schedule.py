@@ -63,14 +63,18 @@ class Schedule:
         """The schedule's state by name (numbers, JSON-able): restore it with ``setAttrDict``."""
         return {name: getattr(self, name) for name in self.stateNames}
 
-    def setAttrDict(self, attrs):
-        """Restore a state from ``getAttrDict()`` and set the optimizer's rate to the one it had then; a wrong
-        set of names or a bad value raises and changes nothing."""
+    def checkAttrDict(self, attrs):
+        """OptimizerError unless ``attrs`` is a state ``setAttrDict`` accepts."""
         if not isinstance(attrs, dict) or set(attrs) != set(self.stateNames):
             raise OptimizerError(f"{self!r} state must have the entries {sorted(self.stateNames)}, got {attrs!r:.200}")
         checkCount("t", attrs["t"], low=0)
         checkHyper("baseLearnRate", attrs["baseLearnRate"])
         self.checkState(attrs)
+
+    def setAttrDict(self, attrs):
+        """Restore a state from ``getAttrDict()`` and set the optimizer's rate to the one it had then; a wrong
+        set of names or a bad value raises and changes nothing."""
+        self.checkAttrDict(attrs)
         for name, value in attrs.items():
             setattr(self, name, value)
         self.setRate(self.currentRate())
