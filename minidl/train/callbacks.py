@@ -19,6 +19,7 @@ class Callback:
     """The base: every hook does nothing; ``stateNames`` lists the attributes a checkpoint keeps."""
 
     writesCheckpoints = False
+    writesFiles = False
     stateNames = ()
 
     def __repr__(self):
@@ -106,6 +107,7 @@ class BestCheckpoint(Monitored):
     """Write the run's checkpoint to ``path`` (atomically) after each epoch that improves ``metric``."""
 
     writesCheckpoints = True
+    writesFiles = True
     stateNames = ("best",)
 
     def __init__(self, path, metric="valError", mode="min", minDelta=0.0):
@@ -127,6 +129,7 @@ class PeriodicCheckpoint(Callback):
     it as ``resume`` to continue the run exactly."""
 
     writesCheckpoints = True
+    writesFiles = True
 
     def __init__(self, path, every=1):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:

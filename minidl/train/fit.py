@@ -5,11 +5,15 @@ Each epoch: one training pass (a per-step schedule steps after every optimizer s
 validation data are given, one history entry (``epoch``, ``trainError``, ``valError``, ``valAccuracy``,
 ``valTop<k>``, ``learnRate`` (the rate the epoch started with), ``seconds``, ``samplesPerSecond``), then the
 per-epoch schedule step (the plateau schedule gets the entry's ``scheduleMetric``), then the callbacks in
-order, the ones that write checkpoints last so that those hold every other callback's state.
+order, the ones that write checkpoints last so that those hold every other callback's state. In data-parallel
+training (the optimizer has a nodeinfo) every rank runs the same loop, and only rank 0 runs the callbacks that
+write files.
 
 A checkpoint of a fit run (``saveFitCheckpoint``) keeps in its ``extra`` the history, the schedule's and the
 callbacks' state and whether the run stopped early; resuming from it continues exactly as the run would have
-(same parameters, optimizer state, random draws, rates and callback decisions).
+(same parameters, optimizer state, random draws, rates and callback decisions). A checkpoint written otherwise
+(``saveCheckpoint`` with any other ``extra``) resumes after its epoch with fresh callbacks, for a run without a
+schedule only (there is no schedule state to restore).
 """
 
 import json
@@ -52,6 +56,8 @@ class Fit:
         self.trainer = trainer
         self.validator = Validator(trainer.module, trainer.cost, trainer.batchsize, trainer.verbose, topK=topK)
         self.schedule, self.scheduleEvery, self.scheduleMetric = schedule, scheduleEvery, scheduleMetric
+        nodeinfo = trainer.optimizer.nodeinfo
+        self.isRoot = nodeinfo is None or nodeinfo.isRoot
         self.callbacks = sorted(callbacks, key=lambda callback: callback.writesCheckpoints)
         self.macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
         self.epoch, self.history, self.stop = 0, [], False
@@ -80,15 +86,19 @@ class Fit:
             callback.check(self, names)
         if resume is not None:
             self.restore(resume)
-        for callback in self.callbacks:
+        for callback in self.active():
             callback.onFitStart(self)
         try:
             while self.epoch < epochs and not self.stop:
                 self.runEpoch(data, labels, validation)
         finally:
-            for callback in self.callbacks:
+            for callback in self.active():
                 callback.onFitEnd(self)
         return self.history
+
+    def active(self):
+        """The callbacks this process runs: all of them, except those writing files on ranks other than 0."""
+        return [callback for callback in self.callbacks if self.isRoot or not callback.writesFiles]
 
     def runEpoch(self, data, labels, validation):
         optimizer = self.trainer.optimizer
@@ -109,7 +119,7 @@ class Fit:
         self.history.append(entry)
         if self.schedule is not None and self.scheduleEvery == "epoch":
             self.schedule.step(entry[self.scheduleMetric]) if self.schedule.needsMetric else self.schedule.step()
-        for callback in self.callbacks:
+        for callback in self.active():
             callback.onEpochEnd(self, entry)
 
     def extra(self):
@@ -130,6 +140,11 @@ class Fit:
         CheckpointError changes nothing."""
         _, metadata = readTensors(path, CHECKPOINT_FORMAT)
         extra = parseExtra(metadata.get("extra"), path)
+        if extra is None:
+            if self.schedule is not None:
+                raise CheckpointError(f"{path} is not a checkpoint of a fit run: it holds no schedule state")
+            self.epoch = loadCheckpoint(path, self.trainer.module, self.trainer.optimizer).epoch
+            return
         names = [name for name, _ in extra["callbacks"]]
         if names != [repr(callback) for callback in self.callbacks]:
             raise CheckpointError(f"{path} was written by a run with the callbacks {names}, not {self.callbacks}")
@@ -151,14 +166,16 @@ class Fit:
 
 
 def parseExtra(text, path):
-    """The ``extra`` of a fit checkpoint, checked for its entries."""
+    """The ``extra`` of a fit checkpoint, checked for its entries; None for a checkpoint written otherwise."""
     try:
         extra = json.loads(text)
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: the extra entry is missing or unreadable") from error
     expected = {"history", "schedule", "callbacks", "stopped"}
-    if not isinstance(extra, dict) or set(extra) != expected or not isinstance(extra["history"], list) \
-            or not isinstance(extra["callbacks"], list) or not isinstance(extra["stopped"], bool) \
+    if not isinstance(extra, dict) or set(extra) != expected:
+        return None
+    if not isinstance(extra["history"], list) or not isinstance(extra["stopped"], bool) \
+            or not isinstance(extra["callbacks"], list) \
             or not all(isinstance(pair, list) and len(pair) == 2 for pair in extra["callbacks"]):
-        raise CheckpointError(f"{path} is not a checkpoint of a fit run: its extra must have {sorted(expected)}")
+        raise CheckpointError(f"{path}: the fit run's history, callbacks or stop entry is malformed")
     return extra

@@ -15,6 +15,8 @@ from minidl.train.callbacks import Callback, checkFolderOf
 class FileLog(Callback):
     """A text log at ``path``, rewritten at the run's start and appended to (and flushed) after every epoch."""
 
+    writesFiles = True
+
     def __init__(self, path):
         self.path = os.fspath(path)
         self.file = None
@@ -67,6 +69,8 @@ class JsonLinesLog(FileLog):
 class TensorBoardLog(Callback):
     """Scalars for TensorBoard in ``folder``, one per history value and epoch (the epoch is the step), written
     with tensorboardX (``pip install 'minidl[tensorboard]'``)."""
+
+    writesFiles = True
 
     def __init__(self, folder):
         self.folder = os.fspath(folder)
