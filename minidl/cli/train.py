@@ -22,7 +22,7 @@ import sys
 import minidl.optim
 from minidl import backend
 from minidl.cost import CrossEntropy
-from minidl.datasets import loadCifar10, loadDigits, loadMnist
+from minidl.datasets import Augment, loadCifar10, loadDigits, loadMnist
 from minidl.distributed import NodeInfo
 from minidl.errors import BackendError, CheckpointError, DataError, OptimizerError
 from minidl.models import MODELS
@@ -115,6 +115,9 @@ def addArguments(parser):
                         help="with --schedule cosine: a linear warmup from 0 over this many epochs (default: 0)")
     parser.add_argument("--early-stop", type=atLeast(1), metavar="PATIENCE",
                         help="stop once the validation error has not fallen for PATIENCE epochs")
+    parser.add_argument("--augment", action="store_true",
+                        help="image models: random crops of the images padded by an eighth of their side, and "
+                             "horizontal flips on cifar10 (drawn on the host from --seed)")
     parser.add_argument("--tensorboard", action="store_true",
                         help="also log TensorBoard scalars to OUT/tensorboard (needs minidl[tensorboard])")
     parser.set_defaults(run=run)
@@ -163,6 +166,8 @@ def checkFlags(args):
         raise OptimizerError(f"--warmup must be shorter than the run: {args.warmup} >= --epochs {args.epochs}")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         raise BackendError("--plot needs matplotlib: pip install 'minidl[datasets]'")
+    if args.augment and MODELS[args.model].flat:
+        raise DataError(f"--augment transforms images: --model {args.model} takes flat samples")
 
 
 def loadData(args, flat):
@@ -249,7 +254,10 @@ def train(args, nodeinfo):
     data = loadData(args, spec.flat)
     module = spec.build(data.trainData.shape[1:], data.classes)
     optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True)
-    trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size, verbose=isRoot)
+    augment = None
+    if args.augment:
+        augment = Augment(crop=max(1, data.trainData.shape[-1] // 8), flip=args.data == "cifar10")
+    trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size, verbose=isRoot, augment=augment)
     schedule, every = makeSchedule(args, optimizer, stepsPerEpoch(len(data.trainData), args.batch_size, nodeinfo))
     fit = Fit(trainer, schedule=schedule, scheduleEvery=every, callbacks=makeCallbacks(args, say))
 
@@ -262,7 +270,8 @@ def train(args, nodeinfo):
     ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
     say(
         f"{args.model} on {args.data} ({len(data.trainData)} train, {len(data.valData)} validation), "
-        f"{optimizer!r}({hyper}), {schedule or 'constant rate'}, batch {args.batch_size}, {backend.name}{ranks}"
+        f"{optimizer!r}({hyper}), {schedule or 'constant rate'}, {augment or 'no augmentation'}, "
+        f"batch {args.batch_size}, {backend.name}{ranks}"
     )
     fit.run(data.trainData, data.trainLabels, args.epochs, (data.valData, data.valLabels),
             resume=path if args.resume else None)

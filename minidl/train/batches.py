@@ -50,14 +50,18 @@ def rankShard(order, batchsize, index, gridsize):
     return order[:usable].reshape(-1, gridsize, batchsize)[:, index].ravel()
 
 
-def deviceBatches(arrays, batchsize, macroBatchSize, order=None, progress=None):
+def deviceBatches(arrays, batchsize, macroBatchSize, order=None, progress=None, transform=None):
     """Yield tuples of device minibatches (one per array) covering every row once, or the rows of ``order`` (a
-    permutation, or a rank's shard) in that order."""
+    permutation, or a rank's shard) in that order; ``transform`` (an augmentation), when given, rewrites each
+    host macro-batch of the first array before it goes to the device."""
     size = len(arrays[0]) if order is None else len(order)
     macroSize = max(1, macroBatchSize // batchsize) * batchsize
     for start in range(0, size, macroSize):
         rows = slice(start, start + macroSize) if order is None else order[start:start + macroSize]
-        macro = [toDevice(numpy.ascontiguousarray(array[rows])) for array in arrays]
+        host = [numpy.ascontiguousarray(array[rows]) for array in arrays]
+        if transform is not None:
+            host[0] = transform(host[0])
+        macro = [toDevice(array) for array in host]
         for offset in range(0, len(macro[0]), batchsize):
             batch = tuple(array[offset:offset + batchsize] for array in macro)
             yield batch

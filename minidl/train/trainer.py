@@ -8,16 +8,18 @@ import numpy
 
 from minidl.backend import generator
 from minidl.cost import Cost
-from minidl.errors import CostError, ModuleError, OptimizerError
+from minidl.datasets.augment import Augment
+from minidl.errors import CostError, DataError, ModuleError, OptimizerError
 from minidl.nn import Module
 from minidl.optim import Optimizer
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar, rankShard
 
 
 class Trainer:
-    """``Trainer(module, cost, optimizer, batchsize=128)``; the optimizer must be set up on ``module``."""
+    """``Trainer(module, cost, optimizer, batchsize=128, augment=None)``; the optimizer must be set up on ``module``.
+    ``augment`` (a ``minidl.datasets.Augment``) rewrites each host macro-batch of training images."""
 
-    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True):
+    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True, augment=None):
         if not isinstance(module, Module):
             raise ModuleError(f"Trainer expects a Module, got {type(module).__name__}")
         if not isinstance(cost, Cost):
@@ -28,6 +30,9 @@ class Trainer:
         self.checkSetup()
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
+        if augment is not None and not isinstance(augment, Augment):
+            raise DataError(f"augment must be a minidl.datasets.Augment, got {type(augment).__name__}")
+        self.augment = augment
 
     def trainFromHost(self, data, target, macroBatchSize=10000, random=True, afterStep=None):
         """One epoch over host arrays; returns the mean training error (weighted by samples).
@@ -39,6 +44,8 @@ class Trainer:
         self.checkSetup()
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        if self.augment is not None:
+            self.augment.checkImages(data)
         order = generator().permutation(size) if random else None
         nodeinfo = self.optimizer.nodeinfo
         if nodeinfo is not None:
@@ -48,7 +55,8 @@ class Trainer:
         self.cost.resetAccumulator()
         verbose = self.verbose and (nodeinfo is None or nodeinfo.isRoot)
         with progressBar(size if order is None else len(order), "train", verbose) as progress:
-            for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress):
+            for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress,
+                                               transform=self.augment):
                 self.step(batch, labels)
                 if afterStep is not None:
                     afterStep()

@@ -54,9 +54,11 @@ def test_mnist_files_train_and_the_report_is_printed_and_written(tmp_path, capsy
     assert "precision" in text and text in out
 
 
-def test_cifar10_files_train_with_the_mlp(tmp_path, capsys):
+def test_cifar10_files_train_with_augmentation(tmp_path, capsys):
     writeCifar(tmp_path, records=(3, 3, 3, 3, 4, 6))
-    runCommand(capsys, "--data", "cifar10", "--data-dir", tmp_path, "--epochs", 1, "--out", tmp_path / "run")
+    out = runCommand(capsys, "--data", "cifar10", "--data-dir", tmp_path, "--epochs", 1, "--out", tmp_path / "run",
+                     "--model", "cnn", "--augment")
+    assert "Augment(crop=4, flip=True)" in out
     assert json.loads((tmp_path / "run" / "report.json").read_text())["confusion"] and len(readLog(tmp_path / "run"))
 
 
@@ -65,6 +67,7 @@ def test_cifar10_files_train_with_the_mlp(tmp_path, capsys):
     (["--data", "cifar10", "--data-dir", "nowhere"], "missing file nowhere/data_batch_1.bin"),
     (["--data-dir", "."], "digits need no files"),
     (["--warmup", "1"], "--warmup goes with --schedule cosine"),
+    (["--augment"], "--augment transforms images: --model mlp takes flat samples"),
     (["--schedule", "cosine", "--warmup", "3", "--epochs", "3"], "--warmup must be shorter"),
 ])
 def test_bad_flag_combinations_are_errors_before_anything_is_written(tmp_path, capsys, flags, message):
