@@ -17,7 +17,11 @@ from minidl.train.batches import checkHostData, checkPositive, deviceBatches, pr
 
 class Trainer:
     """``Trainer(module, cost, optimizer, batchsize=128, augment=None)``; the optimizer must be set up on ``module``.
-    ``augment`` (a ``minidl.datasets.Augment``) rewrites each host macro-batch of training images."""
+    ``augment`` (a ``minidl.datasets.Augment``) rewrites each host macro-batch of training images. On a GPU the
+    next macro-batch's copy overlaps the current one's steps; ``overlapCopies = False`` turns that off (to compare).
+    """
+
+    overlapCopies = True
 
     def __init__(self, module, cost, optimizer, batchsize=128, verbose=True, augment=None):
         if not isinstance(module, Module):
@@ -56,7 +60,7 @@ class Trainer:
         verbose = self.verbose and (nodeinfo is None or nodeinfo.isRoot)
         with progressBar(size if order is None else len(order), "train", verbose) as progress:
             for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress,
-                                               transform=self.augment):
+                                               transform=self.augment, overlap=self.overlapCopies):
                 self.step(batch, labels)
                 if afterStep is not None:
                     afterStep()
