@@ -48,7 +48,7 @@ def loadCifar10(folder, flat=False):
     """The five training batches and the test batch in ``folder`` (or ``folder/cifar-10-batches-bin``) as a
     DataSet whose validation part is the test set: images float32 in [0, 1] (pixel / 255) of shape (3, 32, 32),
     or 3072 features with ``flat``; labels int32 in range(10). DataError naming a missing or malformed file."""
-    folder = dataFolder(folder)
+    folder = dataFolder(os.path.expanduser(folder))
     trainImages, trainLabels = readRecords(folder, TRAIN_FILES)
     testImages, testLabels = readRecords(folder, TEST_FILES)
 

@@ -1,5 +1,7 @@
 """MNIST and Fashion-MNIST from the IDX files a user downloaded (the same four names for both, gzipped or not)."""
 
+import os
+
 import numpy
 
 from minidl.datasets.dataset import DataSet
@@ -30,6 +32,7 @@ def loadMnist(folder, flat=False):
     DataError naming the file when one is missing (neither the name nor the name with .gz), is not an IDX file
     of the right kind, is cut short, or disagrees with its partner.
     """
+    folder = os.path.expanduser(folder)
     train, test = readPart(folder, "train"), readPart(folder, "test")
     if train[0].shape[1:] != test[0].shape[1:]:
         raise DataError(f"{folder}: training images are {train[0].shape[1:]}, test images {test[0].shape[1:]}")
