@@ -16,7 +16,9 @@ MODES = ("min", "max")
 
 
 class Callback:
-    """The base: every hook does nothing; ``stateNames`` lists the attributes a checkpoint keeps."""
+    """The base: every hook does nothing; ``stateNames`` lists the attributes a checkpoint keeps. Callbacks that
+    write checkpoints (``writesCheckpoints``) run after the others; those that write files (``writesFiles``) run
+    on rank 0 only in data-parallel training."""
 
     writesCheckpoints = False
     writesFiles = False

@@ -7,6 +7,7 @@ TensorBoard log drops the events of epochs after the checkpoint (``purge_step``)
 import csv
 import json
 import os
+import time
 
 from minidl.errors import CallbackError
 from minidl.train.callbacks import Callback, checkFolderOf
@@ -86,7 +87,10 @@ class TensorBoardLog(Callback):
     def onFitStart(self, fit):
         from tensorboardX import SummaryWriter
 
-        self.writer = SummaryWriter(logdir=self.folder, purge_step=fit.epoch + 1 if fit.epoch else None)
+        # The file name holds the time in whole seconds: a suffix in nanoseconds keeps a resumed run started within
+        # the same second from overwriting the first run's file, and keeps the files in order.
+        self.writer = SummaryWriter(logdir=self.folder, purge_step=fit.epoch + 1 if fit.epoch else None,
+                                    filename_suffix=f".{time.time_ns()}")
 
     def onEpochEnd(self, fit, entry):
         for name, value in entry.items():

@@ -177,3 +177,30 @@ def test_bad_settings_raise_before_the_first_step(tmp_path):
         trainer.fit(DATA, LABELS, 2, schedule=StepSchedule(optimizer, 2),
                     callbacks=[PeriodicCheckpoint(tmp_path / "run.safetensors")], resume=tmp_path / "run.safetensors")
     assertSameParams(hostParams(net), after)
+
+
+class FailAt(Callback):
+    """Ends the run with an error after the callbacks before it have seen epoch ``epoch``."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def onEpochEnd(self, fit, entry):
+        if fit.epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+def test_a_resumed_tensorboard_log_replaces_the_epochs_after_the_checkpoint(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def callbacks(failAt):
+        return [TensorBoardLog(tmp_path / "tb"), FailAt(failAt), PeriodicCheckpoint(tmp_path / "run.safetensors")]
+
+    net, optimizer, trainer = setup(0.1)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        trainer.fit(DATA, LABELS, 4, callbacks=callbacks(3))  # epoch 3 is logged, but the checkpoint holds 2
+    net, optimizer, trainer = setup(0.1)
+    history = trainer.fit(DATA, LABELS, 4, callbacks=callbacks(0), resume=tmp_path / "run.safetensors")
+    scalars = EventAccumulator(str(tmp_path / "tb")).Reload().Scalars("trainError")
+    assert [s.step for s in scalars] == [1, 2, 3, 4]
+    numpy.testing.assert_allclose([s.value for s in scalars[2:]], [e["trainError"] for e in history[2:]], rtol=1e-6)
