@@ -276,7 +276,8 @@ def train(args, nodeinfo):
     fit.run(data.trainData, data.trainLabels, args.epochs, (data.valData, data.valLabels),
             resume=path if args.resume else None)
     say(f"checkpoint: {path}")
-    fit.validator.validateFromHost(data.valData, data.valLabels)
+    if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
+        fit.validator.validateFromHost(data.valData, data.valLabels)
     if isRoot:
         writeReport(fit.validator.report, args.out, say)
     if args.plot and isRoot:
