@@ -74,3 +74,12 @@ def test_bad_flag_combinations_are_errors_before_anything_is_written(tmp_path, c
     assert main(["train", "--out", str(tmp_path / "run"), *flags]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_resuming_a_finished_run_trains_nothing_and_reports_the_network(tmp_path, capsys):
+    runCommand(capsys, "--epochs", 1, "--batch-size", 512, "--out", tmp_path)
+    first = json.loads((tmp_path / "report.json").read_text())
+    (tmp_path / "report.json").unlink()
+    out = runCommand(capsys, "--epochs", 1, "--batch-size", 512, "--out", tmp_path, "--resume")
+    assert "epoch   1/1" not in out and json.loads((tmp_path / "report.json").read_text()) == first
+    assert len(readLog(tmp_path)) == 1
