@@ -20,7 +20,7 @@ import json
 import time
 
 from minidl.cost import CrossEntropy
-from minidl.errors import CheckpointError, MinidlError, OptimizerError
+from minidl.errors import CallbackError, CheckpointError, DataError, MinidlError, OptimizerError
 from minidl.optim.schedules import Schedule, rateName
 from minidl.tensorfile import readTensors
 from minidl.train.batches import checkHostData, checkPositive
@@ -52,7 +52,7 @@ class Fit:
         callbacks = list(callbacks)
         for callback in callbacks:
             if not isinstance(callback, Callback):
-                raise MinidlError(f"callbacks must be minidl.train.callbacks.Callback objects, got {callback!r:.100}")
+                raise CallbackError(f"callbacks must be minidl.train.callbacks.Callback objects, got {callback!r:.100}")
         self.trainer = trainer
         self.validator = Validator(trainer.module, trainer.cost, trainer.batchsize, trainer.verbose, topK=topK)
         self.schedule, self.scheduleEvery, self.scheduleMetric = schedule, scheduleEvery, scheduleMetric
@@ -77,7 +77,7 @@ class Fit:
         checkHostData(data, labels)
         if validation is not None:
             if not isinstance(validation, tuple) or len(validation) != 2:
-                raise MinidlError("validation must be a tuple (data, labels)")
+                raise DataError(f"validation must be a tuple (data, labels), got {type(validation).__name__}")
             checkHostData(*validation)
         names = self.metricNames(validation)
         if self.schedule is not None and self.schedule.needsMetric and self.scheduleMetric not in names:

@@ -9,7 +9,7 @@ import pytest
 
 from minidl.backend import generator, seed, toDevice
 from minidl.cost import CrossEntropy
-from minidl.errors import CallbackError, CheckpointError, OptimizerError
+from minidl.errors import CallbackError, CheckpointError, DataError, OptimizerError
 from minidl.optim import SGD, AdaGrad
 from minidl.optim.schedules import CosineSchedule, PlateauSchedule, StepSchedule
 from minidl.train import (
@@ -165,6 +165,10 @@ def test_bad_settings_raise_before_the_first_step(tmp_path):
         trainer.fit(DATA, LABELS, 2, VALIDATION, schedule=PlateauSchedule(optimizer), scheduleEvery="step")
     with pytest.raises(OptimizerError, match="scheduleMetric"):
         trainer.fit(DATA, LABELS, 2, schedule=PlateauSchedule(optimizer))
+    with pytest.raises(DataError, match="tuple"):
+        trainer.fit(DATA, LABELS, 2, validation=[BLOBS.valData, BLOBS.valLabels])
+    with pytest.raises(CallbackError, match="Callback objects"):
+        trainer.fit(DATA, LABELS, 2, callbacks=[print])
     with pytest.raises(OptimizerError, match="another optimizer"):
         trainer.fit(DATA, LABELS, 2, schedule=StepSchedule(otherOptimizer, 2))
     assertSameParams(hostParams(net), before)
