@@ -33,6 +33,10 @@ class DistributedError(MinidlError):
     """Data-parallel training cannot start or continue (no MPI, mismatched ranks)."""
 
 
+class CallbackError(MinidlError):
+    """A fit run's callback is misconfigured (an unknown metric, a folder that does not exist)."""
+
+
 class TestingError(MinidlError):
     """minidl.testing cannot run (hypothesis is not installed) or was given something it cannot check."""
 
