@@ -44,7 +44,8 @@ def _reluNumpy(x, y):
 
 
 def _reluDerivNumpy(grad, y, ingrad):
-    numpy.heaviside(y, 0, out=ingrad)
+    numpy.sign(y, out=ingrad)  # -1, 0, 1 or NaN (numpy.heaviside says the same, 10x slower: it branches)
+    numpy.maximum(ingrad, 0, out=ingrad)
     ingrad *= grad
 
 
