@@ -14,6 +14,6 @@ from minidl.optim.sgd import SGD
 from minidl.optim.smorms3 import SMORMS3
 
 __all__ = [
-    "AdaDelta", "AdaGrad", "Adam", "AdamW", "LossScaler", "MomentumSGD", "NesterovSGD", "Optimizer", "OptimizerError", "RMSProp",
-    "RMSPropGraves", "SGD", "SMORMS3",
+    "AdaDelta", "AdaGrad", "Adam", "AdamW", "LossScaler", "MomentumSGD", "NesterovSGD", "Optimizer", "OptimizerError",
+    "RMSProp", "RMSPropGraves", "SGD", "SMORMS3",
 ]

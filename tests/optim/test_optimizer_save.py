@@ -121,7 +121,8 @@ def test_an_attribute_the_optimizer_refuses_rolls_every_attribute_back(tmp_path)
     path = tmp_path / "o.safetensors"
     saveAdaGrad(path)
     tensors, metadata = readTensors(path, "minidl.optimizer")
-    metadata["attrs"] = '{"epsilon": 0.5, "t": 7, "skippedSteps": 0, "learnRate": -1.0}'  # epsilon and t are set before learnRate fails
+    # epsilon and t are set before learnRate fails
+    metadata["attrs"] = '{"epsilon": 0.5, "t": 7, "skippedSteps": 0, "learnRate": -1.0}'
     writeTensors(path, tensors, metadata)
     optimizer = AdaGrad(learnRate=0.3, epsilon=0.25).setupOn(net())
     with pytest.raises(CheckpointError, match="learnRate must lie in"):
