@@ -215,9 +215,9 @@ class Optimizer:
 
         ``masterWeights`` (default True) keeps float32 master copies of float16 parameters: the update reads the
         float16 gradient, steps the masters and state in float32 and writes the float16 parameters the network
-        computes with, in one launch (float32 and float64 parameters are their own masters). The masters are the
-        parameters' true values: change parameters in place after setupOn only through ``load`` or a checkpoint,
-        or call setupOn again. ``lossScaler`` (a ``LossScaler``) unscales the gradients inside that launch.
+        computes with, in one launch (float32 and float64 parameters are their own masters). A float16 parameter
+        changed in place since the last step (``Variable.set``) replaces its master at the next. ``lossScaler`` (a
+        ``LossScaler``) unscales the gradients inside that launch.
         Everything is reset: state, masters, ``t``, ``skippedSteps`` and the loss scaler's scale.
         """
         from minidl.nn.module import Module

@@ -8,6 +8,8 @@ else 1) in the compute type S. S is bound by ``gradScale``, a one-element device
 (float32 for float16 and float32 parameters, float64 for float64 ones), and by the state arrays, so every
 hyperparameter reaches the kernel in the compute type on every path. The master kernel updates float32 master
 parameters and state and writes their float16 copy ``halfParam = (T)param`` (round to nearest) in the same launch.
+It first takes the float16 value as its master where the two differ (``halfParam != (T)param``): the parameters
+were changed in place since the last step (``Variable.set``, ``Module.load``), and that change wins.
 
 The rule's NumPy reference takes ``(grad, hypers..., param, states...)`` with ``grad`` already of type S, and
 updates param and the states in place; the kernels' references wrap it.
@@ -31,7 +33,8 @@ class UpdateRule:
         self.direct = Elementwise(name, inParams, f"T param{stateParams}", f"{prologue}{operation}", self._directNumpy)
         self.master = Elementwise(
             f"{name}_master", inParams, f"S param{stateParams}, T halfParam",
-            f"{prologue}{operation};halfParam = (T)param", self._masterNumpy,
+            f"{prologue}if (halfParam != (T)param) param = (S)halfParam;{operation};halfParam = (T)param",
+            self._masterNumpy,
         )
 
     def __repr__(self):
@@ -48,5 +51,10 @@ class UpdateRule:
 
     def _masterNumpy(self, scaledGrad, gradScale, *rest):
         *rest, halfParam = rest
+        master = rest[len(self.hypers)]
+        changed = scratch(master.shape, numpy.bool_, slot=GRAD_SLOT)
+        numpy.not_equal(halfParam, master.astype(halfParam.dtype), out=changed)
+        if changed.any():
+            master[changed] = halfParam[changed]
         self.reference(self._unscaled(scaledGrad, gradScale), *rest)
-        halfParam[...] = rest[len(self.hypers)]
+        halfParam[...] = master

@@ -141,12 +141,13 @@ def runSteps(run, name, param, grads, hypers, master=False):
     gradScale = numpy.ones(1, computeType(param.dtype))
     arrays = {"param": param.astype(numpy.float32) if master else param,
               **{key: toHost(value) for key, value in optimizer.setupState(param).items()}}
+    half = param
     for t, grad in enumerate(grads, start=1):
         optimizer.t = t
         head = [grad, gradScale, *optimizer.hyperValues(optimizer.learnRate)]
         states = [arrays[key] for key in rule.states]
         if master:
-            *outputs, half = run(rule.master, head + [arrays["param"], *states, param])
+            *outputs, half = run(rule.master, head + [arrays["param"], *states, half])
             numpy.testing.assert_array_equal(half, outputs[0].astype(param.dtype), err_msg="the float16 copy")
         else:
             outputs = run(rule.direct, head + [arrays["param"], *states])
