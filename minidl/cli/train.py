@@ -4,6 +4,11 @@ The checkpoint (``DIR/checkpoint.safetensors``, see minidl.train.checkpoint) is 
 each epoch and keeps the history of the run, so ``--resume`` continues exactly where a stopped run was,
 up to ``--epochs`` in total.
 
+``--dtype float16`` trains in half precision with float32 master weights and dynamic loss scaling (each epoch's
+line gives the scale and the steps skipped for overflow); ``float64`` trains exactly in float64. A non-finite
+gradient stops the run with an error and a non-zero exit by default (``--nonfinite skip`` skips such steps), and an
+epoch whose parameters or error are not finite is never written over the last good checkpoint.
+
 Under ``mpiexec -n N`` the command trains data-parallel on N ranks (batch ``--batch-size`` per rank); only
 rank 0 prints, plots and writes the checkpoint, which a 1-process run loads as it is. An error on any
 rank ends the whole job.
@@ -17,6 +22,8 @@ import os
 import sys
 import time
 
+import numpy
+
 import minidl.optim
 from minidl import backend
 from minidl.cost import CrossEntropy
@@ -27,6 +34,7 @@ from minidl.models import MODELS
 from minidl.train import Trainer, Validator, loadCheckpoint, saveCheckpoint
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+DTYPES = ("float16", "float32", "float64")
 DEFAULT_LEARN_RATE = 0.01
 DEVICES = {"cpu": "numpy", "gpu": "cupy"}
 OPTIMIZERS = {
@@ -75,6 +83,10 @@ def addArguments(parser):
     parser.add_argument("--device", choices=sorted(DEVICES), help="default: the GPU when one answers, else the CPU")
     parser.add_argument("--out", default="runs", help="folder of the checkpoint (default: ./runs)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+                        help="float16: float32 master weights and dynamic loss scaling (default: float32)")
+    parser.add_argument("--nonfinite", choices=minidl.optim.optimizer.NON_FINITE, default="raise",
+                        help="a NaN or inf gradient: stop with an error, skip the step, or no check (default: raise)")
     parser.add_argument("--plot", type=fileInFolder, metavar="FILE.png",
                         help="write the training curves to this picture")
     parser.set_defaults(run=run)
@@ -103,6 +115,16 @@ def makeOptimizer(name, learnRate, nodeinfo=None):
     return cls(nodeinfo=nodeinfo)
 
 
+def checkFinite(module, epoch, trainError):
+    """OptimizerError, before the epoch's checkpoint is written, when the run diverged: a non-finite training
+    error or parameter (one sum per parameter array)."""
+    total = sum(float(backend.xp.sum(var.data, dtype=numpy.float64)) for var in module.getVarTable().values())
+    if not (numpy.isfinite(trainError) and numpy.isfinite(total)):
+        raise OptimizerError(f"training diverged in epoch {epoch} (train error {trainError}, parameters "
+                             f"{'finite' if numpy.isfinite(total) else 'not finite'}): the checkpoint of the "
+                             "last good epoch is kept; lower --lr")
+
+
 def resumedHistory(checkpoint):
     """The per-epoch history a checkpoint of this command keeps in its ``extra``, up to its epoch; empty for a
     checkpoint written otherwise (saveCheckpoint with any ``extra``)."""
@@ -127,8 +149,12 @@ def train(args, nodeinfo):
     spec = MODELS[args.model]
     backend.seed(args.seed)
     data = loadDigits(flat=spec.flat)
-    module = spec.build(data.trainData.shape[1:], data.classes)
-    optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True)
+    module = spec.build(data.trainData.shape[1:], data.classes).calcMode(args.dtype)
+    trainData, valData = data.trainData.astype(args.dtype), data.valData.astype(args.dtype)
+    scaler = minidl.optim.LossScaler() if args.dtype == "float16" else None
+    optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True,
+                                                                         lossScaler=scaler)
+    optimizer.nonFinite = args.nonfinite
     trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size)
     validator = Validator(module, CrossEntropy(), batchsize=args.batch_size, verbose=isRoot)
 
@@ -146,19 +172,21 @@ def train(args, nodeinfo):
     ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
     say(
         f"{args.model} on digits ({len(data.trainData)} train, {len(data.valData)} validation), "
-        f"{optimizer!r}({hyper}), batch {args.batch_size}, {backend.name}{ranks}"
+        f"{optimizer!r}({hyper}), batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}"
     )
     for epoch in range(done + 1, args.epochs + 1):
         start = time.perf_counter()
-        trainError = trainer.trainFromHost(data.trainData, data.trainLabels)
-        valError = validator.validateFromHost(data.valData, data.valLabels)
+        trainError = trainer.trainFromHost(trainData, data.trainLabels)
+        valError = validator.validateFromHost(valData, data.valLabels)
+        checkFinite(module, epoch, trainError)
         seconds = time.perf_counter() - start
         history.append({"epoch": epoch, "trainError": trainError, "valError": valError,
                         "valAccuracy": validator.accuracy, "seconds": seconds})
         if isRoot:
             saveCheckpoint(path, module, optimizer, epoch, extra={"history": history})
+        precision = "" if scaler is None else f"  loss scale {scaler.scale:g}  skipped {optimizer.skippedSteps}"
         say(f"epoch {epoch:3d}/{args.epochs}  train error {trainError:.4f}  val error {valError:.4f}  "
-            f"val accuracy {validator.accuracy:.2%}  {seconds:.2f} s", flush=True)
+            f"val accuracy {validator.accuracy:.2%}  {seconds:.2f} s{precision}", flush=True)
     say(f"checkpoint: {path}")
     if args.plot and isRoot:
         from minidl.cli.plot import plotCurves

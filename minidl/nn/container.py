@@ -66,6 +66,10 @@ class Container(Module):
         childName, _, rest = name.partition(".")
         return self.child(childName).getVar(rest)
 
+    def castBuffers(self, dtype):
+        for module in self.children().values():
+            module.castBuffers(dtype)
+
     def trainMode(self):
         super().trainMode()
         for module in self.children().values():
