@@ -30,15 +30,27 @@ class UpdateRule:
         inParams = ", ".join(["T scaledGrad", "raw S gradScale", *(f"S {hyper}" for hyper in self.hypers)])
         stateParams = "".join(f", S {state}" for state in self.states)
         prologue = "const S grad = (S)scaledGrad * gradScale[0];"
-        self.direct = Elementwise(name, inParams, f"T param{stateParams}", f"{prologue}{operation}", self._directNumpy)
+        self.direct = Elementwise(name, inParams, f"T param{stateParams}", f"{prologue}{operation}",
+                                  self._beside(self._directNumpy, "direct"))
         self.master = Elementwise(
             f"{name}_master", inParams, f"S param{stateParams}, T halfParam",
             f"{prologue}if (halfParam != (T)param) param = (S)halfParam;{operation};halfParam = (T)param",
-            self._masterNumpy,
+            self._beside(self._masterNumpy, "master"),
         )
 
     def __repr__(self):
         return f"UpdateRule({self.direct.name!r})"
+
+    def _beside(self, method, kind):
+        """``method`` as a function that belongs to the rule's module (where its reference is), as the kernel's
+        reference: the kernel registry tells kernels apart by their references' modules."""
+
+        def reference(*args):
+            method(*args)
+
+        reference.__module__ = self.reference.__module__
+        reference.__name__ = reference.__qualname__ = f"{self.reference.__name__}_{kind}"
+        return reference
 
     @staticmethod
     def _unscaled(scaledGrad, gradScale):
