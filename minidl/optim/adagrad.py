@@ -5,7 +5,7 @@
 
 epsilon is added outside the square root, as in the reference framework's kernel (the seed page writes
 it inside; outside keeps the step bounded by learnRate · grad / epsilon when h is tiny). learnRate and
-epsilon are float32 scalars in the kernel. h is float32 for float16 parameters (``stateArray``): in float16 a
+epsilon reach the kernel in the compute type. h is float32 for float16 parameters (``stateArray``): in float16 a
 gradient below about 2e-4 would square to 0 and the step become grad / epsilon.
 """
 

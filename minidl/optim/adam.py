@@ -9,7 +9,7 @@
 with the bias corrections exact (epsilon is added to sqrt(v̂), not to the uncorrected root). Adam is AdamW with
 weightDecay = 0: one kernel serves both. The decay reads the parameters before the step and is scaled by alpha
 (the learning rate), as in PyTorch's AdamW; the paper's λ·η_t is alpha · weightDecay here. The kernel takes
-alpha / (1 − beta1^t) and sqrt(1 − beta2^t) as float32 scalars, computed on the host each step.
+alpha / (1 − beta1^t) and sqrt(1 − beta2^t), computed on the host in float64 each step, in the compute type.
 """
 
 import math

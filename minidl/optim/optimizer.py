@@ -1,9 +1,11 @@
 """Optimizer: the base of every update rule.
 
-A subclass states its rule as one Elementwise ``kernel`` and the arguments it takes in
-``kernelArgs(param, grad, state, learnRate)`` (one launch over arrays of one shape), its state arrays in
-``setupState(param)`` (made by ``stateArray``, named like the kernel's outputs), and its hyperparameters as
-``Hyper`` attributes listed in ``hyperNames``. The base class decides what those arrays are:
+A subclass states its rule once as an ``UpdateRule`` (``rule``: its operation on ``grad`` and ``param``, run as a
+direct kernel or as a master-weight kernel), the values of the rule's hyperparameters for one launch in
+``hyperValues(learnRate)``, its state arrays in ``setupState(param)`` (made by ``stateArray``, of the compute type:
+float32 for float16 and float32 parameters, float64 for float64 ones), and its hyperparameters as ``Hyper``
+attributes listed in ``hyperNames``. Every hyperparameter reaches the kernel in the compute type, so float64
+training is exact to float64 rounding. The base class decides what the arrays are:
 
 * local state: one group per Variable (its own data, grad and state arrays), one launch each;
 * global state (``useGlobalState=True``): one group per dtype. The Variables' data and grads are moved into
@@ -14,13 +16,22 @@ A subclass states its rule as one Elementwise ``kernel`` and the arguments it ta
 
 Both give the same numbers. The step's learning rate for a Variable is ``optimizer.learnRate *
 var.learnRate``. Hooks (``addHook``) rewrite the gradients before each step, in the order they were added.
+float16 parameters get float32 master copies by default (``masterWeights``): the group's one launch steps the
+masters and writes the float16 parameters. A ``LossScaler`` (``setupOn(..., lossScaler=)``) has its 1/scale
+applied to the gradients inside that launch.
+
+After the hooks, a non-finite guard (``nonFinite``: "raise", "skip" or "off") sums each flat gradient buffer
+once; a NaN or inf raises an OptimizerError naming the first Variable that holds one, or skips the step (counted
+in ``skippedSteps``), before anything changes. ``update`` also refuses a Variable replaced (``setVar``) after
+``setupOn``; ``setupOn`` again resets every state, ``t`` included.
 
 With a ``nodeinfo`` (data-parallel training, global state only), ``setupOn`` gives every rank rank 0's
 parameters and ``update`` first averages each flat gradient buffer over the ranks in one collective.
 
 ``save(path)``/``load(path)`` keep the state in a safetensors file that needs no per-optimizer code: the
 tensors are ``getStateTable()``, the metadata the class name and ``getAttrDict()`` as JSON: the
-hyperparameters and ``t``, the number of steps taken (Adam's bias correction reads it).
+hyperparameters, ``t``, the number of steps taken (Adam's bias correction reads it), ``skippedSteps`` and the
+loss scaler's state. State that no run can produce (NaN, inf, negative accumulated squares) is refused on load.
 """
 
 import json
