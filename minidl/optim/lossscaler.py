@@ -14,6 +14,8 @@ steps in a row without one, it is multiplied by ``growthFactor``. The scale stay
 
 import math
 
+import numpy
+
 from minidl.errors import OptimizerError
 from minidl.optim.optimizer import checkHyper
 
@@ -44,8 +46,10 @@ class LossScaler:
         self.scale, self.goodSteps = self.initialScale, 0
 
     def scaleGrad(self, grad):
-        """The cost gradient times the scale, a new array of its dtype (give it to ``backward``)."""
-        return grad * grad.dtype.type(self.scale)
+        """The cost gradient times the scale, a new array of its dtype (give it to ``backward``), multiplied in
+        float32 at least (the scale may exceed float16's 65504; the product overflows only where it must)."""
+        wide = numpy.promote_types(grad.dtype, numpy.float32)
+        return (grad.astype(wide) * wide.type(self.scale)).astype(grad.dtype, copy=False)
 
     def stepped(self):
         """A step was taken: count it, and grow the scale after ``growthInterval`` of them in a row."""

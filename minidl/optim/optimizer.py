@@ -365,7 +365,7 @@ class Optimizer:
         """The name of the first Variable whose gradient holds NaN or ±inf, or None."""
         for group in self.groups:
             for span in group.spans:
-                if not bool(xp.isfinite(group.grad[span.start:span.stop]).all()):
+                if not bool(xp.isfinite(group.grad.reshape(-1)[span.start:span.stop]).all()):
                     return span.name
         return None
 

@@ -151,6 +151,15 @@ def test_dynamic_scaling_skips_an_overflow_backs_off_and_grows_back():
     assert optimizer.getAttrDict()["lossScale"] == 2.0**16 and optimizer.t == 4
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_scale_grad_multiplies_in_float32_beyond_the_float16_range():
+    scaler = LossScaler(2.0**20)
+    grad = toDevice(numpy.array([2.0**-20, 2.0**-8, 1.0]), dtype=numpy.float16)
+    expected = numpy.array([1.0, 4096.0, numpy.inf], numpy.float16)  # 2^20 itself is inf in float16
+    numpy.testing.assert_array_equal(toHost(scaler.scaleGrad(grad)), expected)
+    assert scaler.scaleGrad(grad).dtype == numpy.float16
+
+
 def test_a_static_scale_leaves_an_overflow_to_the_guard():
     net = halfNet()
     optimizer = SGD(learnRate=1e-3).setupOn(net, useGlobalState=True, lossScaler=LossScaler(2.0**15, dynamic=False))
