@@ -8,8 +8,9 @@ else 1) in the compute type S. S is bound by ``gradScale``, a one-element device
 (float32 for float16 and float32 parameters, float64 for float64 ones), and by the state arrays, so every
 hyperparameter reaches the kernel in the compute type on every path. The master kernel updates float32 master
 parameters and state and writes their float16 copy ``halfParam = (T)param`` (round to nearest) in the same launch.
-It first takes the float16 value as its master where the two differ (``halfParam != (T)param``): the parameters
-were changed in place since the last step (``Variable.set``, ``Module.load``), and that change wins.
+It first takes the float16 value as its master where the two differ (``(S)halfParam - (S)(T)param != 0``: a
+difference, as g++ turns a comparison of the two into a slow library call): the parameters were changed in place
+since the last step (``Variable.set``, ``Module.load``), and that change wins.
 
 The rule's NumPy reference takes ``(grad, hypers..., param, states...)`` with ``grad`` already of type S, and
 updates param and the states in place; the kernels' references wrap it.
@@ -34,7 +35,7 @@ class UpdateRule:
                                   self._beside(self._directNumpy, "direct"))
         self.master = Elementwise(
             f"{name}_master", inParams, f"S param{stateParams}, T halfParam",
-            f"{prologue}if (halfParam != (T)param) param = (S)halfParam;{operation};halfParam = (T)param",
+            f"{prologue}if ((S)halfParam - (S)(T)param != 0) param = (S)halfParam;{operation};halfParam = (T)param",
             self._beside(self._masterNumpy, "master"),
         )
 
@@ -64,8 +65,9 @@ class UpdateRule:
     def _masterNumpy(self, scaledGrad, gradScale, *rest):
         *rest, halfParam = rest
         master = rest[len(self.hypers)]
-        changed = scratch(master.shape, numpy.bool_, slot=GRAD_SLOT)
-        numpy.not_equal(halfParam, master.astype(halfParam.dtype), out=changed)
+        difference = scratch(master.shape, master.dtype, slot=GRAD_SLOT + 1)
+        numpy.subtract(halfParam, master.astype(halfParam.dtype), out=difference, dtype=master.dtype)
+        changed = difference != 0
         if changed.any():
             master[changed] = halfParam[changed]
         self.reference(self._unscaled(scaledGrad, gradScale), *rest)
