@@ -55,7 +55,7 @@ smorms3Rule = UpdateRule(
               "ms = (1 - r) * ms + r * grad * grad;"
               "S x = mg * mg / (ms + epsilon);"
               "mem = 1 + mem * (1 - x);"
-              "param -= grad * (x < learnRate ? x : (S)learnRate) / (sqrt(ms) + epsilon)",
+              "param -= grad * (x > learnRate ? (S)learnRate : x) / (sqrt(ms) + epsilon)",
     reference=_smorms3Numpy,
 )
 

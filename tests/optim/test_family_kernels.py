@@ -192,3 +192,21 @@ def test_other_paths_match_cpu(path, master, name, data):
         param, grads, dtype = param.astype(numpy.float16), [grad.astype(numpy.float16) for grad in grads], numpy.float32
     onPath = runSteps(lambda kernel, args: runPath(path, kernel, args), name, param, grads, hypers, master)
     compare(onPath, runSteps(runCpu, name, param, grads, hypers, master), dtype, f"{name} on {path}")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("master", [False, True])
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_special_values_give_the_same_results_on_every_cpu_path(name, master):
+    """NaN, ±inf, -0.0 and a subnormal in the gradient: the compiled CUDA text and the NumPy reference agree
+    (NaN where either has NaN, the same infinities), in the direct and the master kernel."""
+    dtype = numpy.float16 if master else numpy.float32
+    special = numpy.array([numpy.nan, numpy.inf, -numpy.inf, -0.0, 1e-40 if not master else 1e-7, 0.5], dtype)
+    param = numpy.linspace(-1, 1, special.size).astype(dtype)
+    defaults = SPECS[name][0]()
+    hypers = {key: getattr(defaults, key) for key in SPECS[name][1]}
+    grads = [special, special[::-1].copy()]
+    onHost = runSteps(lambda kernel, args: runPath("host", kernel, args), name, param, grads, hypers, master)
+    onNumpy = runSteps(runCpu, name, param, grads, hypers, master)
+    for key in onNumpy:
+        numpy.testing.assert_allclose(onHost[key], onNumpy[key], rtol=1e-5, atol=0, err_msg=f"{name} {key}")
