@@ -6,6 +6,11 @@ run's history, schedule and callback state, so ``--resume`` continues exactly wh
 epoch), ``report.txt`` and ``report.json`` (the final confusion matrix and per-class precision, recall, F1),
 and with ``--tensorboard`` the folder ``tensorboard/``.
 
+``--dtype float16`` trains in half precision with float32 master weights and dynamic loss scaling (each epoch's
+line gives the scale and the steps skipped for overflow); ``float64`` trains exactly in float64. A non-finite
+gradient stops the run with an error and a non-zero exit by default (``--nonfinite skip`` skips such steps), and an
+epoch whose parameters or error are not finite is never written over the last good checkpoint.
+
 Under ``mpiexec -n N`` the command trains data-parallel on N ranks (batch ``--batch-size`` per rank); only
 rank 0 prints, plots and writes the checkpoint, which a 1-process run loads as it is. An error on any
 rank ends the whole job.
@@ -18,6 +23,8 @@ import inspect
 import json
 import os
 import sys
+
+import numpy
 
 import minidl.optim
 from minidl import backend
@@ -46,6 +53,7 @@ from minidl.train import (
 )
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+DTYPES = ("float16", "float32", "float64")
 BEST_NAME = "best.safetensors"
 LOG_NAME = "log.csv"
 REPORT_NAME = "report"
@@ -100,6 +108,10 @@ def addArguments(parser):
     parser.add_argument("--device", choices=sorted(DEVICES), help="default: the GPU when one answers, else the CPU")
     parser.add_argument("--out", default="runs", help="folder of the checkpoint (default: ./runs)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+                        help="float16: float32 master weights and dynamic loss scaling (default: float32)")
+    parser.add_argument("--nonfinite", choices=minidl.optim.optimizer.NON_FINITE, default="raise",
+                        help="a NaN or inf gradient: stop with an error, skip the step, or no check (default: raise)")
     parser.add_argument("--plot", type=fileInFolder, metavar="FILE.png",
                         help="write the training curves to this picture (drawn from the run's log)")
     parser.add_argument("--data", choices=sorted(DATASETS), default="digits",
@@ -144,6 +156,19 @@ def makeOptimizer(name, learnRate, nodeinfo=None):
     if learnRate is not None:
         raise OptimizerError(f"{cls.__name__} has no learning rate; leave out --lr")
     return cls(nodeinfo=nodeinfo)
+
+
+class StopOnDivergence(Callback):
+    """OptimizerError at the end of an epoch whose training error or parameters are not finite (one sum per
+    parameter array), before the checkpoint callbacks (which run last) could write it over the last good one."""
+
+    def onEpochEnd(self, fit, entry):
+        module = fit.trainer.module
+        total = sum(float(backend.xp.sum(var.data, dtype=numpy.float64)) for var in module.getVarTable().values())
+        if not (numpy.isfinite(entry["trainError"]) and numpy.isfinite(total)):
+            raise OptimizerError(f"training diverged in epoch {entry['epoch']} (train error {entry['trainError']}, "
+                                 f"parameters {'finite' if numpy.isfinite(total) else 'not finite'}): the checkpoint "
+                                 "of the last good epoch is kept; lower --lr")
 
 
 def run(args, argv):
@@ -201,6 +226,13 @@ def makeSchedule(args, optimizer, steps):
     return None, "epoch"
 
 
+def precision(fit):
+    """The loss scale and the steps skipped so far, for an epoch's line (nothing without a loss scaler)."""
+    optimizer = fit.trainer.optimizer
+    scaler = optimizer.lossScaler
+    return "" if scaler is None else f"  loss scale {scaler.scale:g}  skipped {optimizer.skippedSteps}"
+
+
 class PrintEpochs(Callback):
     """One line per epoch on standard output."""
 
@@ -214,14 +246,14 @@ class PrintEpochs(Callback):
     def onEpochEnd(self, fit, entry):
         self.say(f"epoch {entry['epoch']:3d}/{self.epochs}  train error {entry['trainError']:.4f}  val error "
                  f"{entry['valError']:.4f}  val accuracy {entry['valAccuracy']:.2%}  lr {entry['learnRate']:.4g}  "
-                 f"{entry['seconds']:.2f} s  {entry['samplesPerSecond']:.0f} samples/s", flush=True)
+                 f"{entry['seconds']:.2f} s  {entry['samplesPerSecond']:.0f} samples/s{precision(fit)}", flush=True)
 
 
 def makeCallbacks(args, say):
     """Printing, checkpoints, the CSV log, and the optional early stopping and TensorBoard log."""
     path = os.path.join(args.out, CHECKPOINT_NAME)
     callbacks = [
-        PrintEpochs(say, args.epochs, path), PeriodicCheckpoint(path),
+        StopOnDivergence(), PrintEpochs(say, args.epochs, path), PeriodicCheckpoint(path),
         BestCheckpoint(os.path.join(args.out, BEST_NAME)), CsvLog(os.path.join(args.out, LOG_NAME)),
     ]
     if args.early_stop is not None:
@@ -252,8 +284,12 @@ def train(args, nodeinfo):
     spec = MODELS[args.model]
     backend.seed(args.seed)
     data = loadData(args, spec.flat)
-    module = spec.build(data.trainData.shape[1:], data.classes)
-    optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True)
+    module = spec.build(data.trainData.shape[1:], data.classes).calcMode(args.dtype)
+    trainData, valData = (array.astype(args.dtype, copy=False) for array in (data.trainData, data.valData))
+    scaler = minidl.optim.LossScaler() if args.dtype == "float16" else None
+    optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True,
+                                                                         lossScaler=scaler)
+    optimizer.nonFinite = args.nonfinite
     augment = None
     if args.augment:
         augment = Augment(crop=max(1, data.trainData.shape[-1] // 8), flip=args.data == "cifar10")
@@ -271,13 +307,13 @@ def train(args, nodeinfo):
     say(
         f"{args.model} on {args.data} ({len(data.trainData)} train, {len(data.valData)} validation), "
         f"{optimizer!r}({hyper}), {schedule or 'constant rate'}, {augment or 'no augmentation'}, "
-        f"batch {args.batch_size}, {backend.name}{ranks}"
+        f"batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}"
     )
-    fit.run(data.trainData, data.trainLabels, args.epochs, (data.valData, data.valLabels),
+    fit.run(trainData, data.trainLabels, args.epochs, (valData, data.valLabels),
             resume=path if args.resume else None)
     say(f"checkpoint: {path}")
     if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
-        fit.validator.validateFromHost(data.valData, data.valLabels)
+        fit.validator.validateFromHost(valData, data.valLabels)
     if isRoot:
         writeReport(fit.validator.report, args.out, say)
     if args.plot and isRoot:

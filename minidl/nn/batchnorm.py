@@ -74,6 +74,12 @@ class BatchNorm(Module):
         self.usedMean = self.usedInvStd = self.usedBatchStats = None
         self.gradSums = None
 
+    def castBuffers(self, dtype):
+        """calcMode: the running statistics are kept in float32 at least (float16 would round away the momentum
+        updates of a slowly moving mean); the batch statistics are always summed in float32 at least."""
+        wide = numpy.promote_types(dtype, numpy.float32)
+        self.runningMean, self.runningVar = self.runningMean.astype(wide), self.runningVar.astype(wide)
+
     def getBufferTable(self):
         """The running statistics, updated in place (a checkpoint may write into them)."""
         return {"mean": self.runningMean, "var": self.runningVar}

@@ -66,6 +66,10 @@ class Container(Module):
         childName, _, rest = name.partition(".")
         return self.child(childName).getVar(rest)
 
+    def castBuffers(self, dtype):
+        for module in self.children().values():
+            module.castBuffers(dtype)
+
     def uses(self):
         """Each use of a child in the last forward pass, in order: (child name, module, the cache of that use)."""
         raise NotImplementedError

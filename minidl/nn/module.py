@@ -158,6 +158,30 @@ class Module:
             table[name] = buffer
         return table
 
+    def calcMode(self, dtype):
+        """Make the module compute in ``dtype`` (float16, float32 or float64): every parameter is converted (a new
+        data array, a zero gradient), and the buffers by ``castBuffers``. Variables get new arrays, so an optimizer
+        must be set up again afterwards. Its input must then be of ``dtype`` (``Cast`` converts at the edges)."""
+        from minidl.variable import FLOAT_DTYPES
+
+        try:  # numpy.dtype(None) would be float64
+            if dtype is None:
+                raise TypeError("no dtype")
+            dtype = numpy.dtype(dtype)
+        except TypeError as error:
+            raise ModuleError(f"calcMode needs a dtype (float16, float32 or float64), got {dtype!r}") from error
+        if dtype not in FLOAT_DTYPES:
+            raise ModuleError(f"calcMode needs float16, float32 or float64, got {dtype}")
+        for var in self.getVarTable().values():
+            if var.data.dtype != dtype:
+                var.data = var.data.astype(dtype)
+                var.grad = xp.zeros_like(var.data)
+        self.castBuffers(dtype)
+        return self
+
+    def castBuffers(self, dtype):
+        """Convert the buffers for ``calcMode(dtype)`` (none by default)."""
+
     def numOfParams(self):
         return sum(int(var.data.size) for var in self.getVarTable().values())
 

@@ -80,6 +80,8 @@ def loadCheckpoint(path, module, optimizer):
         raise CheckpointError(f"{path}: the epoch must be a non-negative integer, got {epoch}")
     targets = _arrays(module, optimizer)
     checkTensors(tensors, targets, path)
+    optimizer.checkLoadedState({name[len("optimizer."):]: array for name, array in tensors.items()
+                                if name.startswith("optimizer.")}, path)
     previous = getRandomState()
     try:
         setRandomState(random)

@@ -85,6 +85,7 @@ class Trainer:
         """One optimizer step on one device minibatch; returns its error."""
         error, grad = self.cost(self.module(data), target)
         self.optimizer.zeroGradParams()
-        self.module.backward(grad, updGrad=False)
+        scaler = self.optimizer.lossScaler  # loss scaling: the optimizer unscales inside its update
+        self.module.backward(grad if scaler is None else scaler.scaleGrad(grad), updGrad=False)
         self.optimizer.update()
         return error

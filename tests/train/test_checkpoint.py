@@ -118,7 +118,7 @@ def test_a_checkpoint_that_does_not_fit_changes_nothing(tmp_path, case):
         if case == "a negative epoch":
             rewriteMetadata(path, epoch="-1")
         else:  # refused by setAttrDict after the random state was set: that must be rolled back too
-            rewriteMetadata(path, attrs='{"learnRate": -1.0, "epsilon": 1e-08, "t": 3}')
+            rewriteMetadata(path, attrs='{"learnRate": -1.0, "epsilon": 1e-08, "t": 3, "skippedSteps": 0}')
     elif case == "another network":
         other = Sequential().append(Linear(6, 4))
         saveCheckpoint(path, other, AdaGrad().setupOn(other), epoch=1)
