@@ -7,7 +7,7 @@ import pytest
 import safetensors.numpy
 
 from minidl.errors import CheckpointError
-from minidl.tensorfile import checkTensors, readTensors, writeTensors
+from minidl.tensorfile import readTensors, writeTensors
 from tests.safetensorsreader import readSafetensors
 
 FORMAT = "minidl.test"
@@ -92,12 +92,17 @@ def test_foreign_safetensors_files_are_refused(tmp_path):
         readTensors(path, FORMAT)
 
 
-def test_check_tensors_names_shapes_and_dtypes():
-    expected = sampleTensors()
-    checkTensors(sampleTensors(offset=2.0), expected, "f")
-    with pytest.raises(CheckpointError, match=r"missing tensors \['count'\], unexpected tensors \['extra'\]"):
-        checkTensors({**{k: v for k, v in expected.items() if k != "count"}, "extra": expected["count"]}, expected, "f")
-    with pytest.raises(CheckpointError, match=r"'0.W' is float32 \(3, 4\), expected float32 \(4, 3\)"):
-        checkTensors({**expected, "0.W": expected["0.W"].T.copy()}, expected, "f")
-    with pytest.raises(CheckpointError, match=r"'0.b' is float32 \(3,\), expected float64"):
-        checkTensors({**expected, "0.b": expected["0.b"].astype(numpy.float32)}, expected, "f")
+def test_names_shapes_and_dtypes_are_checked_against_the_expected_arrays(tmp_path):
+    expected, path = sampleTensors(), tmp_path / "a.safetensors"
+    writeTensors(path, sampleTensors(offset=2.0), {"format": FORMAT})
+    numpy.testing.assert_array_equal(readTensors(path, FORMAT, expected)[0]["0.b"], expected["0.b"] + 2.0)
+    cases = [
+        ({**{k: v for k, v in expected.items() if k != "count"}, "extra": expected["count"]},
+         r"missing tensors \['count'\], unexpected tensors \['extra'\]"),
+        ({**expected, "0.W": expected["0.W"].T.copy()}, r"'0.W' is float32 \(3, 4\), expected float32 \(4, 3\)"),
+        ({**expected, "0.b": expected["0.b"].astype(numpy.float32)}, r"'0.b' is float32 \(3,\), expected float64"),
+    ]
+    for written, message in cases:
+        writeTensors(path, written, {"format": FORMAT})
+        with pytest.raises(CheckpointError, match=message):
+            readTensors(path, FORMAT, expected)

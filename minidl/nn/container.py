@@ -58,6 +58,12 @@ class Container(Module):
     def getBufferTable(self):
         return self._qualifiedTable(lambda module: module.getBufferTable())
 
+    def checkBufferValues(self, arrays):
+        for childName, module in self.children().items():
+            prefix = f"{childName}."
+            module.checkBufferValues({name[len(prefix):]: array for name, array in arrays.items()
+                                      if name.startswith(prefix)})
+
     def setVar(self, name, var):
         childName, _, rest = name.partition(".")
         self.child(childName).setVar(rest, var)

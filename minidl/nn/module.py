@@ -13,8 +13,8 @@ at several places of a graph.
 import numpy
 
 from minidl.backend import toHost, xp
-from minidl.errors import ModuleError
-from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
+from minidl.errors import CheckpointError, ModuleError
+from minidl.tensorfile import copyTensors, readTensors, writeTensors
 
 MODULE_FORMAT = "minidl.module"
 
@@ -143,6 +143,10 @@ class Module:
         statistics); the module updates them in place, so a checkpoint may write into them."""
         return {}
 
+    def checkBufferValues(self, arrays):
+        """ModuleError unless loaded host ``arrays`` (named as in ``getArrayTable()``) hold buffer values this
+        module can have; a module whose buffers are constrained (BatchNorm's variance) overrides it."""
+
     def getArrayTable(self):
         """Every array that saving keeps: each parameter's data under its ``getVarTable()`` name, then each
         buffer under its ``getBufferTable()`` name."""
@@ -169,9 +173,12 @@ class Module:
         CheckpointError, with every array unchanged, unless the file holds exactly this module's names,
         shapes and dtypes.
         """
-        tensors, _ = readTensors(path, MODULE_FORMAT)
         targets = self.getArrayTable()
-        checkTensors(tensors, targets, path)
+        tensors, _ = readTensors(path, MODULE_FORMAT, targets)
+        try:
+            self.checkBufferValues(tensors)
+        except ModuleError as error:
+            raise CheckpointError(f"{path}: {error}") from error
         copyTensors(targets, tensors)
         return self
 

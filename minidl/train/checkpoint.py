@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from minidl.backend import getRandomState, setRandomState, toHost
 from minidl.errors import CheckpointError, MinidlError, OptimizerError
-from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
+from minidl.tensorfile import TensorFile, copyTensors, parseJson, writeTensors
 
 CHECKPOINT_FORMAT = "minidl.checkpoint"
 
@@ -64,22 +64,27 @@ def saveCheckpoint(path, module, optimizer, epoch, extra=None):
 def loadCheckpoint(path, module, optimizer):
     """Restore what ``saveCheckpoint`` wrote, on any device; returns a Checkpoint(epoch, extra).
 
-    CheckpointError, with module, optimizer and random state unchanged, when the file is missing,
-    damaged or foreign, or its names, shapes, dtypes or optimizer class differ from these.
+    CheckpointError, with module, optimizer and random state unchanged, when the file is missing, unreadable,
+    damaged or foreign, its names, shapes, dtypes or optimizer class differ from these (all checked from the
+    header, before any tensor is read), or its values cannot be valid state.
     """
     _checkPair(module, optimizer)
-    tensors, metadata = readTensors(path, CHECKPOINT_FORMAT)
-    attrs = optimizer.attrsFromMetadata(metadata, path)
-    try:
-        epoch = int(metadata["epoch"])
-        random = json.loads(metadata["random"])
-        extra = json.loads(metadata["extra"])
-    except (KeyError, ValueError) as error:
-        raise CheckpointError(f"{path}: the epoch, random state or extra entry is missing or unreadable") from error
-    if epoch < 0:
-        raise CheckpointError(f"{path}: the epoch must be a non-negative integer, got {epoch}")
     targets = _arrays(module, optimizer)
-    checkTensors(tensors, targets, path)
+    with TensorFile(path, CHECKPOINT_FORMAT) as file:
+        metadata = file.metadata
+        attrs = optimizer.attrsFromMetadata(metadata, path)
+        try:
+            epoch = int(metadata["epoch"])
+        except (KeyError, ValueError):
+            raise CheckpointError(f"{path}: the epoch is missing or not an integer") from None
+        if epoch < 0:
+            raise CheckpointError(f"{path}: the epoch must be a non-negative integer, got {epoch}")
+        if "random" not in metadata or "extra" not in metadata:
+            raise CheckpointError(f"{path}: the random state or the extra entry is missing")
+        random = parseJson(metadata["random"], path, "random state")
+        extra = parseJson(metadata["extra"], path, "extra entry")
+        tensors = file.read(targets)
+    checkStateValues(module, optimizer, tensors, path)
     previous = getRandomState()
     try:
         setRandomState(random)
@@ -89,3 +94,14 @@ def loadCheckpoint(path, module, optimizer):
         raise CheckpointError(f"{path}: {error}") from error
     copyTensors(targets, tensors)
     return Checkpoint(epoch, extra)
+
+
+def checkStateValues(module, optimizer, tensors, path):
+    """CheckpointError unless the loaded host ``tensors`` hold values the module's buffers can have (a BatchNorm's
+    running variance >= 0, its statistics finite); the optimizer's state is checked here too."""
+    prefix = "module."
+    try:
+        module.checkBufferValues({name[len(prefix):]: array for name, array in tensors.items()
+                                  if name.startswith(prefix)})
+    except MinidlError as error:
+        raise CheckpointError(f"{path}: {error}") from error
