@@ -73,14 +73,11 @@ def loadCheckpoint(path, module, optimizer):
     with TensorFile(path, CHECKPOINT_FORMAT) as file:
         metadata = file.metadata
         attrs = optimizer.attrsFromMetadata(metadata, path)
-        try:
-            epoch = int(metadata["epoch"])
-        except (KeyError, ValueError):
-            raise CheckpointError(f"{path}: the epoch is missing or not an integer") from None
-        if epoch < 0:
-            raise CheckpointError(f"{path}: the epoch must be a non-negative integer, got {epoch}")
-        if "random" not in metadata or "extra" not in metadata:
-            raise CheckpointError(f"{path}: the random state or the extra entry is missing")
+        if not {"epoch", "random", "extra"} <= set(metadata):
+            raise CheckpointError(f"{path}: the epoch, the random state or the extra entry is missing")
+        epoch = parseJson(metadata["epoch"], path, "epoch")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**63:
+            raise CheckpointError(f"{path}: the epoch must be an integer in [0, 2**63), got {epoch!r:.100}")
         random = parseJson(metadata["random"], path, "random state")
         extra = parseJson(metadata["extra"], path, "extra entry")
         tensors = file.read(targets)
