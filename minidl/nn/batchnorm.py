@@ -78,6 +78,10 @@ class BatchNorm(Module):
         """The running statistics, updated in place (a checkpoint may write into them)."""
         return {"mean": self.runningMean, "var": self.runningVar}
 
+    def minTrainBatch(self):
+        """2 when one sample holds one value per map (its batch variance needs two); known once it has seen input."""
+        return 2 if self.inData is None or self.inData[:1, :1].size == 1 else 1
+
     def checkBufferValues(self, arrays):
         """The running mean must be finite, the running variance finite and >= 0 (else every output is NaN)."""
         mean, var = arrays.get("mean"), arrays.get("var")

@@ -143,6 +143,10 @@ class Module:
         statistics); the module updates them in place, so a checkpoint may write into them."""
         return {}
 
+    def minTrainBatch(self):
+        """The fewest samples a trainMode batch may hold (BatchNorm over (N, C) needs 2)."""
+        return 1
+
     def checkBufferValues(self, arrays):
         """ModuleError unless loaded host ``arrays`` (named as in ``getArrayTable()``) hold buffer values this
         module can have; a module whose buffers are constrained (BatchNorm's variance) overrides it."""

@@ -8,16 +8,18 @@ import numpy
 
 from minidl.backend import generator
 from minidl.cost import Cost
-from minidl.errors import CostError, ModuleError, OptimizerError
+from minidl.errors import CostError, DataError, ModuleError, OptimizerError
 from minidl.nn import Module
 from minidl.optim import Optimizer
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar, rankShard
+from minidl.train.datacheck import checkDataSet
 
 
 class Trainer:
-    """``Trainer(module, cost, optimizer, batchsize=128)``; the optimizer must be set up on ``module``."""
+    """``Trainer(module, cost, optimizer, batchsize=128, dropLast=False)``; the optimizer must be set up on
+    ``module``."""
 
-    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True):
+    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True, dropLast=False):
         if not isinstance(module, Module):
             raise ModuleError(f"Trainer expects a Module, got {type(module).__name__}")
         if not isinstance(cost, Cost):
@@ -28,29 +30,49 @@ class Trainer:
         self.checkSetup()
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
+        self.dropLast = bool(dropLast)
 
     def trainFromHost(self, data, target, macroBatchSize=10000, random=True):
         """One epoch over host arrays; returns the mean training error (weighted by samples).
 
         With ``random`` the samples come in an order drawn from the backend's generator (``seed`` makes
-        it reproducible, a checkpoint restores it); otherwise in stored order.
+        it reproducible, a checkpoint restores it); otherwise in stored order. With ``dropLast`` a last
+        batch shorter than ``batchsize`` is left out. The whole data set is checked (see datacheck) before
+        the first step or random draw.
         """
         self.checkSetup()
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
-        order = generator().permutation(size) if random else None
+        checkDataSet(self.module, self.cost, data, target, macroBatchSize)
         nodeinfo = self.optimizer.nodeinfo
+        used = size // self.batchsize * self.batchsize if self.dropLast and nodeinfo is None else size
+        self.checkBatches(size, used, nodeinfo)
+        order = generator().permutation(size)[:used] if random else None
+        if order is None and used < size:
+            data, target = data[:used], target[:used]
         if nodeinfo is not None:
             order = rankShard(numpy.arange(size) if order is None else order, self.batchsize,
                               nodeinfo.index, nodeinfo.gridsize)
         self.module.trainMode()
         self.cost.resetAccumulator()
         verbose = self.verbose and (nodeinfo is None or nodeinfo.isRoot)
-        with progressBar(size if order is None else len(order), "train", verbose) as progress:
+        with progressBar(used if order is None else len(order), "train", verbose) as progress:
             for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress):
                 self.step(batch, labels)
         error = self.cost.getMeanError()
         return error if nodeinfo is None else nodeinfo.meanValue(error)
+
+    def checkBatches(self, size, used, nodeinfo):
+        """DataError when a batch of this pass would be smaller than the module trains on (BatchNorm over (N, C)
+        needs 2 samples), or when nothing is left to train on."""
+        if used == 0:
+            raise DataError(f"dropLast leaves nothing of {size} samples in batches of {self.batchsize}")
+        smallest = self.batchsize if nodeinfo is not None or used % self.batchsize == 0 else used % self.batchsize
+        needed = self.module.minTrainBatch()
+        if smallest < needed:
+            hint = "raise the batchsize" if smallest == self.batchsize else "pass dropLast=True to the Trainer"
+            raise DataError(f"{self.module!r} needs batches of at least {needed} samples in trainMode, but {size} "
+                            f"samples in batches of {self.batchsize} end with a batch of {smallest}: {hint}")
 
     def checkSetup(self):
         if self.optimizer.module is not self.module:

@@ -4,6 +4,7 @@ from minidl.cost import Cost, CrossEntropy
 from minidl.errors import CostError, ModuleError
 from minidl.nn import Module
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
+from minidl.train.datacheck import checkDataSet
 
 
 class Validator:
@@ -28,6 +29,7 @@ class Validator:
         """
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        checkDataSet(self.module, self.cost, data, target, macroBatchSize)
         classify = isinstance(self.cost, CrossEntropy)
         self.module.evalMode()
         self.cost.resetAccumulator()
