@@ -2,16 +2,17 @@
 
 The checkpoint (``DIR/checkpoint.safetensors``, see minidl.train.checkpoint) is rewritten atomically after
 each epoch and keeps the history of the run, so ``--resume`` continues exactly where a stopped run was,
-up to ``--epochs`` in total.
+up to ``--epochs`` in total, with the checkpoint's model, optimizer, batch size and seed (see checks.py: a
+flag that differs is applied and reported, or refused). A new run never replaces a checkpoint unless
+``--overwrite`` says so. Every flag is checked before anything is built or trained.
 
 Under ``mpiexec -n N`` the command trains data-parallel on N ranks (batch ``--batch-size`` per rank); only
-rank 0 prints, plots and writes the checkpoint, which a 1-process run loads as it is. An error on any
-rank ends the whole job.
+rank 0 prints, plots and writes the checkpoint, which a 1-process run loads as it is. A user error found
+by the checks is printed once; an error on any rank during training ends the whole job.
 """
 
 import argparse
 import contextlib
-import importlib.util
 import inspect
 import os
 import sys
@@ -22,9 +23,18 @@ from minidl import backend
 from minidl.cost import CrossEntropy
 from minidl.datasets import loadDigits
 from minidl.distributed import NodeInfo
+from minidl.cli.checks import (
+    applyLearnRate,
+    checkOnEveryRank,
+    fillDefaults,
+    plotFile,
+    protectCheckpoint,
+    resumeFlags,
+    runFlags,
+)
 from minidl.errors import BackendError, CheckpointError, OptimizerError
 from minidl.models import MODELS
-from minidl.train import Trainer, Validator, loadCheckpoint, saveCheckpoint
+from minidl.train import Trainer, Validator, loadCheckpoint, readCheckpointSummary, saveCheckpoint
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 DEFAULT_LEARN_RATE = 0.01
@@ -51,31 +61,25 @@ def atLeast(low):
     return integer
 
 
-def fileInFolder(text):
-    """An argparse type: a file path whose folder exists (checked before training, not after it)."""
-    where = os.path.dirname(os.path.abspath(text))
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
-    if not os.path.isdir(where):
-        raise argparse.ArgumentTypeError(f"no folder {where} to write {os.path.basename(text)} in")
-    return text
-
-
 def addArguments(parser):
-    parser.add_argument("--model", choices=sorted(MODELS), default="mlp", help="network to train (default: mlp)")
-    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adagrad", help="(default: adagrad)")
+    # model, optimizer, batch size and seed default to None: a resumed run takes its checkpoint's (see checks.py)
+    parser.add_argument("--model", choices=sorted(MODELS), help="network to train (default: mlp)")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="(default: adagrad)")
     parser.add_argument("--epochs", type=atLeast(1), default=20,
                         help="epochs in total, resumed ones included (default: 20)")
-    parser.add_argument("--batch-size", type=atLeast(1), default=128, help="(default: 128)")
+    parser.add_argument("--batch-size", type=atLeast(1), help="(default: 128)")
     parser.add_argument(
         "--lr", type=float, default=None,
         help=f"learning rate: the optimizer's learnRate, or alpha for Adam-like ones (default: {DEFAULT_LEARN_RATE})",
     )
-    parser.add_argument("--seed", type=atLeast(0), default=0, help="seed of initialisation and shuffling (default: 0)")
+    parser.add_argument("--seed", type=atLeast(0), help="seed of initialisation and shuffling (default: 0)")
     parser.add_argument("--device", choices=sorted(DEVICES), help="default: the GPU when one answers, else the CPU")
     parser.add_argument("--out", default="runs", help="folder of the checkpoint (default: ./runs)")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    parser.add_argument("--plot", type=fileInFolder, metavar="FILE.png",
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="start a new run even if --out holds a checkpoint, replacing it")
+    parser.add_argument("--plot", type=plotFile, metavar="FILE.png",
                         help="write the training curves to this picture")
     parser.set_defaults(run=run)
 
@@ -115,15 +119,34 @@ def run(args, argv):
     if args.device is not None:
         switchDevice(args.device, argv)
     nodeinfo = NodeInfo.fromLauncher()  # before the network is built: on GPUs it picks this rank's device
+    resumeReport, status = checkOnEveryRank(nodeinfo, lambda: checkRun(args))
+    if status is not None:
+        return status
     with nodeinfo.abortOnError() if nodeinfo is not None else contextlib.nullcontext():
-        return train(args, nodeinfo)
+        return train(args, nodeinfo, resumeReport)
 
 
-def train(args, nodeinfo):
+def checkRun(args):
+    """Everything about the flags and the --out folder, before anything is built (no collective runs here);
+    returns the line reporting the flags a resume applies over the checkpoint's settings."""
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
+    path = os.path.join(args.out, CHECKPOINT_NAME)
+    protectCheckpoint(path, args.resume, args.overwrite)
+    report = ""
+    if args.resume:
+        report = resumeFlags(args, readCheckpointSummary(path), path)
+    else:
+        fillDefaults(args)
+    makeOptimizer(args.optimizer, args.lr)  # refuses a learning rate out of the optimizer's range
+    return report
+
+
+def train(args, nodeinfo, resumeReport=""):
     isRoot = nodeinfo is None or nodeinfo.isRoot
     say = print if isRoot else lambda *args, **kwargs: None
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        raise BackendError("--plot needs matplotlib: pip install 'minidl[datasets]'")
     spec = MODELS[args.model]
     backend.seed(args.seed)
     data = loadDigits(flat=spec.flat)
@@ -131,17 +154,16 @@ def train(args, nodeinfo):
     optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True)
     trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size)
     validator = Validator(module, CrossEntropy(), batchsize=args.batch_size, verbose=isRoot)
-
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as error:
-        raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
     path = os.path.join(args.out, CHECKPOINT_NAME)
     done, history = 0, []
     if args.resume:
         checkpoint = loadCheckpoint(path, module, optimizer)
         done, history = checkpoint.epoch, resumedHistory(checkpoint)
+        if args.lr is not None:
+            applyLearnRate(optimizer, args.lr)
         say(f"resumed from {path} after epoch {done}")
+        if resumeReport:
+            say(resumeReport)
     hyper = ", ".join(f"{key}={value:g}" for key, value in optimizer.getAttrDict().items())
     ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
     say(
@@ -156,7 +178,7 @@ def train(args, nodeinfo):
         history.append({"epoch": epoch, "trainError": trainError, "valError": valError,
                         "valAccuracy": validator.accuracy, "seconds": seconds})
         if isRoot:
-            saveCheckpoint(path, module, optimizer, epoch, extra={"history": history})
+            saveCheckpoint(path, module, optimizer, epoch, extra={"history": history, "flags": runFlags(args)})
         say(f"epoch {epoch:3d}/{args.epochs}  train error {trainError:.4f}  val error {valError:.4f}  "
             f"val accuracy {validator.accuracy:.2%}  {seconds:.2f} s", flush=True)
     say(f"checkpoint: {path}")

@@ -138,5 +138,9 @@ class NodeInfo:
         """The mean of a Python number over all ranks (errors, accuracies)."""
         return self.comm.allreduce(float(value), op=self.MPI.SUM) / self.gridsize
 
+    def allGather(self, value):
+        """The list of every rank's ``value`` (a picklable Python object), by rank."""
+        return self.comm.allgather(value)
+
     def barrier(self):
         self.comm.Barrier()

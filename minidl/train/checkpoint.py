@@ -73,13 +73,7 @@ def loadCheckpoint(path, module, optimizer):
     with TensorFile(path, CHECKPOINT_FORMAT) as file:
         metadata = file.metadata
         attrs = optimizer.attrsFromMetadata(metadata, path)
-        if not {"epoch", "random", "extra"} <= set(metadata):
-            raise CheckpointError(f"{path}: the epoch, the random state or the extra entry is missing")
-        epoch = parseJson(metadata["epoch"], path, "epoch")
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**63:
-            raise CheckpointError(f"{path}: the epoch must be an integer in [0, 2**63), got {epoch!r:.100}")
-        random = parseJson(metadata["random"], path, "random state")
-        extra = parseJson(metadata["extra"], path, "extra entry")
+        epoch, random, extra = _runEntries(metadata, path)
         tensors = file.read(targets)
     checkStateValues(module, optimizer, tensors, path)
     previous = getRandomState()
@@ -102,3 +96,36 @@ def checkStateValues(module, optimizer, tensors, path):
                                   if name.startswith(prefix)})
     except MinidlError as error:
         raise CheckpointError(f"{path}: {error}") from error
+
+
+@dataclass(frozen=True)
+class CheckpointSummary:
+    """What a checkpoint file says without a module: its epoch, extra, optimizer class name and attributes."""
+
+    epoch: int
+    extra: object
+    optimizer: str
+    attrs: dict
+
+
+def readCheckpointSummary(path):
+    """The CheckpointSummary of a checkpoint file, read whole and verified by its checksum (CheckpointError
+    otherwise), so that a caller can check a run's settings before building anything."""
+    with TensorFile(path, CHECKPOINT_FORMAT) as file:
+        metadata = file.metadata
+        epoch, _, extra = _runEntries(metadata, path)
+        attrs = parseJson(metadata.get("attrs", ""), path, "optimizer attributes")
+        file.read()
+    if not isinstance(attrs, dict) or not isinstance(metadata.get("optimizer"), str):
+        raise CheckpointError(f"{path}: the optimizer class or attributes are missing")
+    return CheckpointSummary(epoch, extra, metadata["optimizer"], attrs)
+
+
+def _runEntries(metadata, path):
+    """The epoch, random state and extra entry of checkpoint metadata; CheckpointError unless all are valid."""
+    if not {"epoch", "random", "extra"} <= set(metadata):
+        raise CheckpointError(f"{path}: the epoch, the random state or the extra entry is missing")
+    epoch = parseJson(metadata["epoch"], path, "epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**63:
+        raise CheckpointError(f"{path}: the epoch must be an integer in [0, 2**63), got {epoch!r:.100}")
+    return epoch, parseJson(metadata["random"], path, "random state"), parseJson(metadata["extra"], path, "extra entry")
