@@ -253,15 +253,18 @@ class TensorFile:
         tensors = {}
         for name, (dtype, shape, begin, end) in self.entries.items():
             array = numpy.empty(shape, dtype.newbyteorder("<"))
-            _osCall(self.path, lambda: self.file.seek(self.dataStart + begin))
-            view = memoryview(array.reshape(-1).view(numpy.uint8))
-            if _osCall(self.path, lambda: self.file.readinto(view)) != end - begin:
+            if _osCall(self.path, self._readInto, begin, array) != end - begin:
                 raise self._damaged(f"tensor {name!r} is cut short")
             tensors[name] = array.astype(dtype, copy=False)
         if self.metadata.get("crc32") != checksum(self.metadata, tensors):
             raise CheckpointError(f"{self.path} is damaged: its metadata and tensors do not match the checksum "
                                   "written with them")
         return tensors
+
+    def _readInto(self, begin, array):
+        """Read the bytes of ``array`` from data offset ``begin``; returns how many were read."""
+        self.file.seek(self.dataStart + begin)
+        return self.file.readinto(memoryview(array.reshape(-1).view(numpy.uint8)))
 
 
 def _isCount(value):
@@ -282,9 +285,10 @@ def _open(path):
         raise CheckpointError(f"cannot read {path}: {error}") from None
 
 
-def _osCall(path, call):
+def _osCall(path, call, *args):
+    """``call(*args)``, an OSError becoming a CheckpointError that names ``path``."""
     try:
-        return call()
+        return call(*args)
     except OSError as error:
         raise CheckpointError(f"cannot read {path}: {error}") from None
 

@@ -20,9 +20,6 @@ import time
 
 import minidl.optim
 from minidl import backend
-from minidl.cost import CrossEntropy
-from minidl.datasets import loadDigits
-from minidl.distributed import NodeInfo
 from minidl.cli.checks import (
     applyLearnRate,
     checkOnEveryRank,
@@ -32,6 +29,9 @@ from minidl.cli.checks import (
     resumeFlags,
     runFlags,
 )
+from minidl.cost import CrossEntropy
+from minidl.datasets import loadDigits
+from minidl.distributed import NodeInfo
 from minidl.errors import BackendError, CheckpointError, OptimizerError
 from minidl.models import MODELS
 from minidl.train import Trainer, Validator, loadCheckpoint, readCheckpointSummary, saveCheckpoint

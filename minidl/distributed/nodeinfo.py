@@ -222,7 +222,8 @@ class NodeInfo:
 
     def _abortStuck(self, what):
         """Print which ranks did not reach this rank's current collective, then abort every rank."""
-        missing = [rank for rank in range(self.gridsize) if rank != self.index and self.arrived[rank] < self.collectives]
+        missing = [rank for rank in range(self.gridsize)
+                   if rank != self.index and self.arrived[rank] < self.collectives]
         who = (f"rank{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} did not answer"
                if missing else "every rank arrived, but the collective did not complete")
         sys.stdout.flush()

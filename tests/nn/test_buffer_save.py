@@ -5,8 +5,8 @@ import numpy
 import pytest
 
 from minidl.backend import seed, toDevice, toHost
-from minidl.nn import Activation, BatchNorm, Linear, Sequential, relu
 from minidl.errors import CheckpointError
+from minidl.nn import Activation, BatchNorm, Linear, Sequential, relu
 from minidl.optim import AdaGrad
 from minidl.tensorfile import readTensors, writeTensors
 from minidl.train import loadCheckpoint, saveCheckpoint
