@@ -10,6 +10,7 @@ import numpy
 
 from minidl.backend import toDevice, xp
 from minidl.errors import CostError, DataError
+from minidl.nn.module import evaluating
 
 
 def checkFinite(array, name, chunkRows):
@@ -24,15 +25,10 @@ def checkFinite(array, name, chunkRows):
 
 
 def predictionShape(module, data):
-    """The shape (and dtype) of the module's output for one sample: one evalMode forward pass; the module's
-    mode is put back. A sample the module refuses raises its ModuleError here."""
-    wasTraining = module.train
-    module.evalMode()
-    try:
+    """The module's output for one sample (its shape and dtype): one evalMode forward pass, every module's mode
+    put back. A sample the module refuses raises its ModuleError here."""
+    with evaluating(module):
         return module(toDevice(numpy.ascontiguousarray(data[:1])))
-    finally:
-        if wasTraining:
-            module.trainMode()
 
 
 def checkDataSet(module, cost, data, target, chunkRows):
