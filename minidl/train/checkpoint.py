@@ -88,14 +88,18 @@ def loadCheckpoint(path, module, optimizer):
 
 
 def checkStateValues(module, optimizer, tensors, path):
-    """CheckpointError unless the loaded host ``tensors`` hold values the module's buffers can have (a BatchNorm's
-    running variance >= 0, its statistics finite); the optimizer's state is checked here too."""
-    prefix = "module."
+    """CheckpointError unless the loaded host ``tensors`` hold values the module and the optimizer can have
+    (a BatchNorm's running variance >= 0, its statistics finite), before anything is changed. The optimizer's
+    own check of its state (``optimizer.<var>.<state>`` tensors) belongs here, beside the module's."""
     try:
-        module.checkBufferValues({name[len(prefix):]: array for name, array in tensors.items()
-                                  if name.startswith(prefix)})
+        module.checkBufferValues(_entriesUnder(tensors, "module."))
     except MinidlError as error:
         raise CheckpointError(f"{path}: {error}") from error
+
+
+def _entriesUnder(tensors, prefix):
+    """The tensors whose names start with ``prefix``, named without it."""
+    return {name[len(prefix):]: array for name, array in tensors.items() if name.startswith(prefix)}
 
 
 @dataclass(frozen=True)
