@@ -10,8 +10,10 @@ Create the NodeInfo before building the network: on GPUs it binds the process to
 
 Every collective has a deadline (``timeout`` seconds, default 600 or ``MINIDL_COLLECTIVE_TIMEOUT``): it is
 started non-blocking and polled, and a rank whose wait passes the deadline prints which ranks never reached
-that collective (each rank announces its arrival at every collective to the others with a small message) and
-aborts the whole job, so a stopped or stuck rank cannot hang the others forever.
+that collective and aborts the whole job, so a stopped or stuck rank cannot hang the others forever. A rank
+that has waited in collective #n for a quarter of the deadline (at most a second) tells the others so with a
+small message; the ranks that never said so by the deadline are the ones named. A collective that completes
+in time sends nothing extra.
 """
 
 import contextlib
@@ -34,8 +36,10 @@ ABORT_GRACE_SECONDS = 1.0
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")  # set by MPICH/Hydra, Open MPI, PMIx
 DEFAULT_TIMEOUT_SECONDS = 600.0
 TIMEOUT_VARIABLE = "MINIDL_COLLECTIVE_TIMEOUT"
-ARRIVAL_TAG = 0x6D646C  # point-to-point "I reached collective #n" messages (apart from collectives in MPI)
-LONGEST_POLL_PAUSE = 1e-3  # seconds between two tests of a pending collective, once it has waited a while
+ARRIVAL_TAG = 0x6D646C  # point-to-point "I am waiting in collective #n" messages (apart from collectives in MPI)
+LONGEST_ANNOUNCE_DELAY = 1.0  # seconds of waiting in a collective before a rank says so to the others
+SPIN_SECONDS = 0.05  # a pending collective is tested without pause this long (as blocking MPI calls spin) ...
+LONGEST_POLL_PAUSE = 1e-3  # ... then with pauses growing to this many seconds, to leave the cores to others
 
 
 def collectiveTimeout(timeout=None):
@@ -71,7 +75,7 @@ class NodeInfo:
         self.comm = self.MPI.COMM_WORLD if comm is None else comm
         self.index, self.gridsize = self.comm.Get_rank(), self.comm.Get_size()
         self.collectives = 0  # how many collectives this rank has entered
-        self.arrived = [0] * self.gridsize  # how many each rank has announced entering
+        self.arrived = [0] * self.gridsize  # the latest collective each rank has said it waits in
         self.announcements = []  # pending sends of this rank's arrivals, with their buffers
         self._await("start-up barrier", lambda: self.comm.Ibarrier().Test)  # everyone is here before blocking calls
         self.localIndex = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED).Get_rank()
@@ -189,21 +193,27 @@ class NodeInfo:
     # deadlines
 
     def _await(self, what, start):
-        """Announce this rank's arrival, start a collective (``start()`` returns a function that says whether it
-        has completed) and wait for it, at most ``timeout`` seconds: then name the ranks that never arrived and
-        abort the job."""
+        """Start a collective (``start()`` returns a function that says whether it has completed) and wait for
+        it; past a quarter of the deadline say so to the other ranks; past the deadline name the ranks that
+        never said so and abort the job."""
         self.collectives += 1
-        self._announce()
+        self._collectArrivals()
         finished = start()
-        deadline = time.monotonic() + self.timeout
+        began, announced = time.monotonic(), False
+        announceAfter = min(LONGEST_ANNOUNCE_DELAY, self.timeout / 4)
         pause = 0.0
         while not finished():
-            if time.monotonic() >= deadline:
+            waited = time.monotonic() - began
+            if waited >= self.timeout:
                 self._collectArrivals()
                 self._abortStuck(what)
-            time.sleep(pause)
-            pause = min(2 * pause + 1e-6, LONGEST_POLL_PAUSE)
-        self._collectArrivals()
+            if waited > announceAfter and not announced:
+                self._announce()
+                announced = True
+            if waited > SPIN_SECONDS:
+                self._collectArrivals()
+                time.sleep(pause)
+                pause = min(2 * pause + 1e-5, LONGEST_POLL_PAUSE)
 
     def _announce(self):
         count = numpy.array([self.collectives], dtype=numpy.int64)
@@ -221,7 +231,7 @@ class NodeInfo:
             self.arrived[source] = max(self.arrived[source], int(count[0]))
 
     def _abortStuck(self, what):
-        """Print which ranks did not reach this rank's current collective, then abort every rank."""
+        """Print which ranks did not say they wait in this rank's current collective, then abort every rank."""
         missing = [rank for rank in range(self.gridsize)
                    if rank != self.index and self.arrived[rank] < self.collectives]
         who = (f"rank{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} did not answer"

@@ -4,7 +4,8 @@
     equivalent   2 ranks with batch b each match 1 process with batch 2b on the same data order
     trainer      the same through Trainer.trainFromHost, which shards each global batch by itself
     failure      rank 1 raises; the job must end with its error, not hang
-    stopped      rank 1 stops itself (SIGSTOP) before the gradient all-reduce; rank 0 must abort after the deadline
+    stopped      the last rank stops itself (SIGSTOP) before the gradient all-reduce; the others must abort after
+                 the deadline, naming it
     collectives  every collective of NodeInfo against numbers computed by hand
 """
 
@@ -97,8 +98,8 @@ def failure(info):
 def stopped(info):
     net = makeNet(seed=0)
     optimizer = AdaGrad(learnRate=0.05, nodeinfo=info).setupOn(net, useGlobalState=True)
-    if info.index == 1:
-        print("rank 1 stops", flush=True)
+    if info.index == info.gridsize - 1:
+        print(f"rank {info.index} stops", flush=True)
         os.kill(os.getpid(), signal.SIGSTOP)
     train(net, optimizer, batches(seed=1, count=1, size=BATCH))
 
