@@ -257,6 +257,10 @@ class TensorFile:
                 raise self._damaged(f"tensor {name!r} is cut short")
             tensors[name] = array.astype(dtype, copy=False)
         if self.metadata.get("crc32") != checksum(self.metadata, tensors):
+            if self.metadata.get("crc32") == checksum({}, tensors):
+                raise CheckpointError(f"{self.path} was written by an older minidl, whose checksum left out the "
+                                      "metadata: its epoch and settings cannot be trusted; load it with that "
+                                      "version and save it again, or start over")
             raise CheckpointError(f"{self.path} is damaged: its metadata and tensors do not match the checksum "
                                   "written with them")
         return tensors

@@ -8,6 +8,7 @@ import stat
 import struct
 import tempfile
 import tracemalloc
+import zlib
 
 import numpy
 import pytest
@@ -263,3 +264,15 @@ def test_the_next_write_removes_stray_temporaries_but_not_a_live_writers(tmp_pat
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # a writer still at work in another process
         writeTensors(path, sampleTensors(), {"format": FORMAT})
     assert sorted(os.listdir(tmp_path)) == sorted(["a.b", live.name] + [file.name for file in kept])
+
+
+def test_a_file_whose_checksum_leaves_out_the_metadata_is_refused_as_older(tmp_path):
+    """Files of minidl before the checksum covered the metadata: crc32 over the tensors alone."""
+    path, tensors = tmp_path / "old.safetensors", sampleTensors()
+    crc = 0
+    for name in sorted(tensors):  # the older scheme, written out here as the oracle
+        crc = zlib.crc32(f"{name}:{tensors[name].dtype.str}:{tensors[name].shape};".encode(), crc)
+        crc = zlib.crc32(tensors[name].reshape(-1).view(numpy.uint8), crc)
+    safetensors.numpy.save_file(tensors, path, metadata={"format": FORMAT, "epoch": "4", "crc32": str(crc)})
+    with pytest.raises(CheckpointError, match="written by an older minidl, whose checksum left out the metadata"):
+        readTensors(path, FORMAT)
