@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from minidl.cli import main
-from minidl.cli.checks import plotFile
+from minidl.cli.checks import checkOnEveryRank, plotFile
+from minidl.errors import CheckpointError, MinidlError
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -84,3 +85,29 @@ def test_the_plots_file_type_is_checked_before_training(tmp_path, capsys, plot, 
 def test_every_file_type_matplotlib_writes_is_accepted(tmp_path):
     for suffix in ("png", "pdf", "svg", "JPG"):
         assert plotFile(str(tmp_path / f"curves.{suffix}")) == str(tmp_path / f"curves.{suffix}")
+
+
+class FakeRanks:
+    """What checkOnEveryRank needs of a NodeInfo: this rank's place, and the other ranks' check results."""
+
+    def __init__(self, index, others):
+        self.index, self.gridsize, self.isRoot, self.others = index, len(others) + 1, index == 0, others
+
+    def allGather(self, value):
+        gathered = list(self.others)
+        gathered.insert(self.index, value)
+        return gathered
+
+
+def test_a_check_that_fails_on_any_rank_is_raised_once_on_rank_0():
+    def fails():
+        raise CheckpointError("no checkpoint file at runs")
+
+    assert checkOnEveryRank(FakeRanks(0, [None]), lambda: "fine") == ("fine", None)
+    assert checkOnEveryRank(None, lambda: "fine") == ("fine", None)
+    with pytest.raises(CheckpointError, match="^no checkpoint file at runs$"):
+        checkOnEveryRank(FakeRanks(0, ["no checkpoint file at runs"]), fails)
+    assert checkOnEveryRank(FakeRanks(1, ["no checkpoint file at runs"]), fails) == (None, 1)  # quiet elsewhere
+    with pytest.raises(MinidlError, match="^rank 2 of 3: disk full$"):
+        checkOnEveryRank(FakeRanks(0, [None, "disk full"]), lambda: "fine")
+    assert checkOnEveryRank(FakeRanks(2, [None, None]), fails)[1] == 1
