@@ -2,20 +2,23 @@
 
 * ``plotFile``: the picture's folder exists and matplotlib can write its file type;
 * ``protectCheckpoint``: a new run never replaces a checkpoint unless ``--overwrite`` says so;
-* ``resumeFlags``: with ``--resume`` the run's settings come from the checkpoint; a flag that differs is
-  applied and reported in one line (``--batch-size``, ``--lr``) or refused (``--model``, ``--optimizer``,
-  ``--seed``: they made the checkpoint what it is);
+* ``resumeFlags``: with ``--resume`` the run's settings come from the checkpoint (kept there by the
+  ``RunSettings`` callback); a flag that differs is applied and reported in one line (``--batch-size``,
+  ``--lr``, for a run without a schedule) or refused (``--model``, ``--optimizer``, ``--data``, ``--schedule``,
+  ``--seed``: they made the checkpoint what it is; a schedule was planned for its batch size and rate);
 * ``checkOnEveryRank``: under MPI, every rank runs the checks and an error on any of them is printed once.
 """
 
 import argparse
 import os
 
-from minidl.errors import CheckpointError, MinidlError
+from minidl.errors import CallbackError, CheckpointError, MinidlError
+from minidl.train.callbacks import Callback
 
-# The settings a checkpoint of the command remembers (``extra["flags"]``), by argparse name, with their defaults.
-REMEMBERED = {"model": "mlp", "optimizer": "adagrad", "batch_size": 128, "seed": 0}
-REFUSED_ON_RESUME = ("model", "optimizer", "seed")
+# The settings a checkpoint of the command remembers (RunSettings), by argparse name, with their defaults.
+REMEMBERED = {"model": "mlp", "optimizer": "adagrad", "data": "digits", "schedule": None, "batch_size": 128,
+              "seed": 0}
+REFUSED_ON_RESUME = ("model", "optimizer", "data", "schedule", "seed")
 RATE_NAMES = ("learnRate", "alpha")
 
 
@@ -53,25 +56,56 @@ def protectCheckpoint(path, resume, overwrite):
     )
 
 
-def runFlags(args):
-    """The settings a checkpoint of this run remembers (see REMEMBERED), stored in its ``extra``."""
-    return {name: getattr(args, name) for name in REMEMBERED}
+class RunSettings(Callback):
+    """Keeps the command's settings (REMEMBERED) in the checkpoint, as its callback state; when the run resumes,
+    sets the learning rate given with ``--lr`` over the checkpoint's and prints ``report`` (see resumeFlags)."""
+
+    def __init__(self, args, say, report=""):
+        self.settings = {name: getattr(args, name) for name in REMEMBERED}
+        self.learnRate = args.lr if args.resume else None
+        self.say, self.report = say, report
+
+    def onFitStart(self, fit):
+        if fit.epoch and self.learnRate is not None:
+            applyLearnRate(fit.trainer.optimizer, self.learnRate)
+        if fit.epoch and self.report:
+            self.say(self.report)
+
+    def getAttrDict(self):
+        return dict(self.settings)
+
+    def checkAttrDict(self, attrs):
+        if not isinstance(attrs, dict) or set(attrs) != set(REMEMBERED):
+            raise CallbackError(f"{self!r} state must have the entries {sorted(REMEMBERED)}, got {attrs!r:.200}")
+
+    def setAttrDict(self, attrs):
+        """The checkpoint's settings were compared with the flags before the run (resumeFlags): keep this run's."""
+        self.checkAttrDict(attrs)
+
+
+def savedSettings(summary):
+    """The RunSettings state a checkpoint's extra holds, or {} for a checkpoint written otherwise."""
+    extra = summary.extra if isinstance(summary.extra, dict) else {}
+    callbacks = extra.get("callbacks") if isinstance(extra.get("callbacks"), list) else []
+    for pair in callbacks:
+        if isinstance(pair, list) and len(pair) == 2 and pair[0] == RunSettings.__name__ and isinstance(pair[1], dict):
+            return pair[1]
+    return {}
 
 
 def resumeFlags(args, summary, path):
     """Fill the flags left out with the checkpoint's (``summary``: a CheckpointSummary) or the defaults; refuse
     a flag that contradicts the checkpoint; return the one line that reports the flags applied over the
     checkpoint's settings (empty when none)."""
-    extra = summary.extra if isinstance(summary.extra, dict) else {}
-    saved = extra.get("flags") if isinstance(extra.get("flags"), dict) else {}
-    saved = {**saved, "optimizer": summary.optimizer.lower()}
+    saved = {**savedSettings(summary), "optimizer": summary.optimizer.lower()}
+    scheduled = saved.get("schedule") is not None or args.schedule is not None
     changes = []
     for name, default in REMEMBERED.items():
         given = getattr(args, name)
         if given is None:
             setattr(args, name, saved.get(name, default))
         elif name in saved and given != saved[name]:
-            if name in REFUSED_ON_RESUME:
+            if name in REFUSED_ON_RESUME or scheduled:
                 raise CheckpointError(
                     f"{flagName(name)} {given} contradicts the checkpoint {path}, whose run has "
                     f"{flagName(name)} {saved[name]}: leave the flag out to resume it, or pass --overwrite to "
@@ -80,6 +114,10 @@ def resumeFlags(args, summary, path):
             changes.append(f"{flagName(name)} {given} (the checkpoint's run had {saved[name]})")
     rate = next((summary.attrs[name] for name in RATE_NAMES if name in summary.attrs), None)
     if args.lr is not None and rate is not None and args.lr != rate:
+        if scheduled:
+            raise CheckpointError(f"--lr {args.lr:g} contradicts the checkpoint {path}, whose schedule drives the "
+                                  "learning rate: leave the flag out to resume it, or pass --overwrite to start a "
+                                  "new run")
         changes.append(f"--lr {args.lr:g} (the checkpoint's run had {rate:g})")
     return f"resuming with {', '.join(changes)}" if changes else ""
 

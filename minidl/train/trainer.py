@@ -8,6 +8,7 @@ import numpy
 
 from minidl.backend import generator
 from minidl.cost import Cost
+from minidl.datasets.augment import Augment
 from minidl.errors import CostError, DataError, ModuleError, OptimizerError
 from minidl.nn import Module
 from minidl.optim import Optimizer
@@ -16,10 +17,15 @@ from minidl.train.datacheck import checkDataSet
 
 
 class Trainer:
-    """``Trainer(module, cost, optimizer, batchsize=128, dropLast=False)``; the optimizer must be set up on
-    ``module``."""
+    """``Trainer(module, cost, optimizer, batchsize=128, augment=None, dropLast=False)``; the optimizer must be set
+    up on ``module``. ``augment`` (a ``minidl.datasets.Augment``) rewrites each host macro-batch of training
+    images. On a GPU the next macro-batch's copy overlaps the current one's steps; ``overlapCopies = False``
+    turns that off (to compare). With ``dropLast`` a last batch shorter than ``batchsize`` is left out.
+    """
 
-    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True, dropLast=False):
+    overlapCopies = True
+
+    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True, augment=None, dropLast=False):
         if not isinstance(module, Module):
             raise ModuleError(f"Trainer expects a Module, got {type(module).__name__}")
         if not isinstance(cost, Cost):
@@ -30,20 +36,25 @@ class Trainer:
         self.checkSetup()
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
+        if augment is not None and not isinstance(augment, Augment):
+            raise DataError(f"augment must be a minidl.datasets.Augment, got {type(augment).__name__}")
+        self.augment = augment
         self.dropLast = bool(dropLast)
 
-    def trainFromHost(self, data, target, macroBatchSize=10000, random=True):
+    def trainFromHost(self, data, target, macroBatchSize=10000, random=True, afterStep=None):
         """One epoch over host arrays; returns the mean training error (weighted by samples).
 
         With ``random`` the samples come in an order drawn from the backend's generator (``seed`` makes
-        it reproducible, a checkpoint restores it); otherwise in stored order. With ``dropLast`` a last
-        batch shorter than ``batchsize`` is left out. The whole data set is checked (see datacheck) before
-        the first step or random draw.
+        it reproducible, a checkpoint restores it); otherwise in stored order. ``afterStep()``, when given, runs
+        after every optimizer step (a per-step learning-rate schedule). The whole data set is checked (see
+        datacheck) before the first step or random draw.
         """
         self.checkSetup()
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
         checkDataSet(self.module, self.cost, data, target, macroBatchSize)
+        if self.augment is not None:
+            self.augment.checkImages(data)
         nodeinfo = self.optimizer.nodeinfo
         used = size // self.batchsize * self.batchsize if self.dropLast and nodeinfo is None else size
         self.checkBatches(size, used, nodeinfo)
@@ -57,8 +68,11 @@ class Trainer:
         self.cost.resetAccumulator()
         verbose = self.verbose and (nodeinfo is None or nodeinfo.isRoot)
         with progressBar(used if order is None else len(order), "train", verbose) as progress:
-            for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress):
+            for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress,
+                                               transform=self.augment, overlap=self.overlapCopies):
                 self.step(batch, labels)
+                if afterStep is not None:
+                    afterStep()
         error = self.cost.getMeanError()
         return error if nodeinfo is None else nodeinfo.meanValue(error)
 
@@ -73,6 +87,14 @@ class Trainer:
             hint = "raise the batchsize" if smallest == self.batchsize else "pass dropLast=True to the Trainer"
             raise DataError(f"{self.module!r} needs batches of at least {needed} samples in trainMode, but {size} "
                             f"samples in batches of {self.batchsize} end with a batch of {smallest}: {hint}")
+
+    def fit(self, data, labels, epochs, validation=None, schedule=None, callbacks=(), resume=None, **options):
+        """Train up to ``epochs`` epochs in all with a schedule and callbacks, from scratch or from the checkpoint
+        ``resume``: ``minidl.train.fit.Fit`` (see it for ``options``), run; returns the per-epoch history."""
+        from minidl.train.fit import Fit
+
+        fit = Fit(self, schedule=schedule, callbacks=callbacks, **options)
+        return fit.run(data, labels, epochs, validation, resume=resume)
 
     def checkSetup(self):
         if self.optimizer.module is not self.module:
