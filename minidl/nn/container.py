@@ -58,6 +58,15 @@ class Container(Module):
     def getBufferTable(self):
         return self._qualifiedTable(lambda module: module.getBufferTable())
 
+    def minTrainBatch(self):
+        return max((module.minTrainBatch() for module in self.children().values()), default=1)
+
+    def checkBufferValues(self, arrays):
+        for childName, module in self.children().items():
+            prefix = f"{childName}."
+            module.checkBufferValues({name[len(prefix):]: array for name, array in arrays.items()
+                                      if name.startswith(prefix)})
+
     def setVar(self, name, var):
         childName, _, rest = name.partition(".")
         self.child(childName).setVar(rest, var)

@@ -15,8 +15,8 @@ import contextlib
 import numpy
 
 from minidl.backend import toHost, xp
-from minidl.errors import ModuleError
-from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
+from minidl.errors import CheckpointError, ModuleError
+from minidl.tensorfile import copyTensors, readTensors, writeTensors
 
 MODULE_FORMAT = "minidl.module"
 
@@ -148,6 +148,14 @@ class Module:
         statistics); the module updates them in place, so a checkpoint may write into them."""
         return {}
 
+    def minTrainBatch(self):
+        """The fewest samples a trainMode batch may hold (BatchNorm over (N, C) needs 2)."""
+        return 1
+
+    def checkBufferValues(self, arrays):
+        """ModuleError unless loaded host ``arrays`` (named as in ``getArrayTable()``) hold buffer values this
+        module can have; a module whose buffers are constrained (BatchNorm's variance) overrides it."""
+
     def getArrayTable(self):
         """Every array that saving keeps: each parameter's data under its ``getVarTable()`` name, then each
         buffer under its ``getBufferTable()`` name."""
@@ -198,9 +206,12 @@ class Module:
         CheckpointError, with every array unchanged, unless the file holds exactly this module's names,
         shapes and dtypes.
         """
-        tensors, _ = readTensors(path, MODULE_FORMAT)
         targets = self.getArrayTable()
-        checkTensors(tensors, targets, path)
+        tensors, _ = readTensors(path, MODULE_FORMAT, targets)
+        try:
+            self.checkBufferValues(tensors)
+        except ModuleError as error:
+            raise CheckpointError(f"{path}: {error}") from error
         copyTensors(targets, tensors)
         return self
 

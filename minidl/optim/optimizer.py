@@ -43,7 +43,7 @@ import numpy
 from minidl.backend import toHost, xp
 from minidl.distributed.nodeinfo import NodeInfo
 from minidl.errors import CheckpointError, MinidlError, OptimizerError
-from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
+from minidl.tensorfile import TensorFile, copyTensors, parseJson, writeTensors
 
 OPTIMIZER_FORMAT = "minidl.optimizer"
 
@@ -425,10 +425,7 @@ class Optimizer:
         """The attribute dict that ``attrMetadata`` wrote; CheckpointError unless it fits this optimizer."""
         if metadata.get("optimizer") != type(self).__name__:
             raise CheckpointError(f"{path} holds the state of {metadata.get('optimizer')!r}, not of {self!r}")
-        try:
-            attrs = json.loads(metadata.get("attrs", ""))
-        except json.JSONDecodeError as error:
-            raise CheckpointError(f"{path}: the optimizer attributes are not valid JSON ({error})") from error
+        attrs = parseJson(metadata.get("attrs", ""), path, "optimizer attributes")
         expected = self.getAttrDict()
         if not isinstance(attrs, dict) or set(attrs) != set(expected):
             raise CheckpointError(f"{path}: optimizer attributes must be {sorted(expected)}, got {attrs!r:.200}")
@@ -452,10 +449,10 @@ class Optimizer:
         (``checkLoadedState``).
         """
         self._checkReady("load")
-        tensors, metadata = readTensors(path, OPTIMIZER_FORMAT)
-        attrs = self.attrsFromMetadata(metadata, path)
         targets = self.getStateTable()
-        checkTensors(tensors, targets, path)
+        with TensorFile(path, OPTIMIZER_FORMAT) as file:
+            attrs = self.attrsFromMetadata(file.metadata, path)
+            tensors = file.read(targets)
         self.checkLoadedState(tensors, path)
         try:
             self.setAttrDict(attrs)
