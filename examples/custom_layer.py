@@ -26,15 +26,17 @@ from minidl.variable import Variable
 
 
 def swishNumpy(x, beta, features, y):
-    z = x.reshape(-1, features) * beta  # beta[i % features], as in the CUDA text
-    numpy.multiply(x, 1 / (1 + numpy.exp(-z.reshape(x.shape))), out=y)
+    b = numpy.broadcast_to(beta, (x.size // features, features)).reshape(x.shape)  # beta[i % features]
+    with numpy.errstate(over="ignore"):  # exp(-b·x) = inf gives s = 0, as in C
+        numpy.multiply(x, 1 / (1 + numpy.exp(-b * x)), out=y)
 
 
 def swishGradNumpy(grad, x, beta, features, ingrad, betaGrad):
-    betaFlat = numpy.broadcast_to(beta, (x.size // features, features)).reshape(x.shape)
-    s = 1 / (1 + numpy.exp(-betaFlat * x))
-    slope = s * (1 - s)
-    numpy.multiply(grad, s + betaFlat * x * slope, out=ingrad)
+    b = numpy.broadcast_to(beta, (x.size // features, features)).reshape(x.shape)
+    with numpy.errstate(over="ignore"):
+        s = 1 / (1 + numpy.exp(-b * x))
+        slope = s / (1 + numpy.exp(b * x))  # σ'(z) = σ(z) σ(-z); 1 - s would lose σ(-z)'s digits where s ≈ 1
+    numpy.multiply(grad, s + b * x * slope, out=ingrad)
     numpy.multiply(grad * x * x, slope, out=betaGrad)  # the CUDA text's order: (grad·x·x)·slope
 
 
@@ -44,7 +46,7 @@ swishKer = Elementwise(
 )
 swishGradKer = Elementwise(
     "my_swish_grad", "T grad, T x, raw T beta, int32 features", "T ingrad, T betaGrad",
-    """T b = beta[i % features]; T s = (T)1 / ((T)1 + exp(-b * x)); T slope = s * ((T)1 - s);
+    """T b = beta[i % features]; T s = (T)1 / ((T)1 + exp(-b * x)); T slope = s / ((T)1 + exp(b * x));
     ingrad = grad * (s + b * x * slope); betaGrad = grad * x * x * slope""",
     swishGradNumpy,
 )
@@ -112,7 +114,7 @@ def swishOracle(x, beta, features, y):
 
 def swishGradOracle(grad, x, beta, features, ingrad, betaGrad):
     s = sigmoid64(beta * x)
-    slope = s * (1 - s)
+    slope = s * sigmoid64(-beta * x)
     return [grad * (s + beta * x * slope), grad * x * x * slope]
 
 
