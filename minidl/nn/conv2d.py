@@ -3,16 +3,18 @@
     y[n, o, oy, ox] = b[o] + Σ_{c in o's group, ky, kx} W[o, c, ky, kx] x[n, c, oy sy - ph + ky dy, ox sx - pw + kx dx]
 
 With G groups, input maps and output maps are split into G equal blocks and block g of the output sees
-block g of the input only. Per group, for the whole batch at once, y = W (O/G, C/G kh kw) @ col (C/G kh kw,
-N outH outW); backward: ∂col = Wᵀ @ grad, then col2im; ∂W += grad @ colᵀ; ∂b += Σ_{n, oy, ox} grad.
+block g of the input only. Per image n and group, y[n] = W (O/G, C/G kh kw) @ col[n] (C/G kh kw,
+outH outW), already NCHW; backward: ∂col[n] = Wᵀ @ grad[n], then col2im; ∂W += Σ_n grad[n] @ col[n]ᵀ;
+∂b += Σ_{n, oy, ox} grad. The algorithm is chosen per geometry (``Conv2D.algorithm``): a 1x1 window with
+stride 1 and no padding skips im2col (the input is its own col); one input map per group (depthwise) runs
+by shifted slices instead of C one-row products.
 """
-
-import math
 
 import numpy
 
 from minidl.backend import toDevice, xp
 from minidl.errors import ModuleError
+from minidl.nn.depthwise import depthwiseForward, depthwiseGradInput, depthwiseGradWeights
 from minidl.nn.im2col import Window, col2im, im2col
 from minidl.nn.linear import initWeights
 from minidl.nn.module import Module, checkArray
@@ -48,30 +50,50 @@ class Conv2D(Module):
                               f"width), got {data.shape}")
         self.window.outShape(*data.shape[2:], f"{self!r}")
 
-    def _groupedWeights(self):
-        return self.W.reshape(self.groups, self.outmaps // self.groups, -1)
+    @property
+    def algorithm(self):
+        """How this geometry is computed: "pointwise" (a 1x1 window, stride 1, no padding: the input is its own
+        col), "depthwise" (one input map per group: shifted slices, ``minidl.nn.depthwise``) or "im2col"."""
+        window = self.window
+        if window.size == (1, 1) and window.stride == (1, 1) and window.pad == (0, 0):
+            return "pointwise"
+        return "depthwise" if self.groups > 1 and self.groups == self.inmaps else "im2col"
 
-    def _groupedCol(self):
-        return self.col.reshape(self.groups, -1, math.prod(self.col.shape[3:]))  # (G, C/G kh kw, N outH outW)
+    def _groupedWeights(self):
+        return self.W.reshape(self.groups, self.outmaps // self.groups, -1)  # (G, O/G, C/G kh kw)
 
     def updData(self, data):
-        self.col = im2col(data, self.window)
-        batch, outH, outW = self.col.shape[3:]
-        out = xp.matmul(self._groupedWeights(), self._groupedCol()).reshape(self.outmaps, batch, outH, outW)
+        data = xp.ascontiguousarray(data)
+        if self.algorithm == "depthwise":
+            out = depthwiseForward(data, self.W, self.window)
+        else:
+            batch = data.shape[0]
+            outH, outW = self.window.outShape(*data.shape[2:], repr(self))
+            col = data if self.algorithm == "pointwise" else im2col(data, self.window)
+            self.col = col.reshape(batch, self.groups, -1, outH * outW)  # (N, G, C/G kh kw, outH outW)
+            out = xp.matmul(self._groupedWeights(), self.col).reshape(batch, self.outmaps, outH, outW)
         if self.useBias:
-            out += self.b.reshape(-1, 1, 1, 1)
-        return xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
+            out += self.b.reshape(-1, 1, 1)
+        return out
 
     def _groupedGrad(self, grad):
-        """grad (N, O, outH, outW) as (G, O/G, N outH outW), the layout of the matrix products."""
-        return xp.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(self.groups, self.outmaps // self.groups, -1)
+        """grad (N, O, outH, outW) as (N, G, O/G, outH outW), the layout of the matrix products."""
+        return xp.ascontiguousarray(grad).reshape(grad.shape[0], self.groups, self.outmaps // self.groups, -1)
 
     def updGrad(self, grad):
+        if self.algorithm == "depthwise":
+            return xp.ascontiguousarray(depthwiseGradInput(grad, self.W, self.window, self.inData.shape))
         gradCol = xp.matmul(self._groupedWeights().transpose(0, 2, 1), self._groupedGrad(grad))
-        return col2im(gradCol.reshape(self.col.shape), self.window, *self.inData.shape[2:])
+        if self.algorithm == "pointwise":
+            return gradCol.reshape(self.inData.shape)
+        batch, maps, height, width = self.inData.shape
+        return col2im(gradCol.reshape(batch, maps, *self.window.size, *grad.shape[2:]), self.window, height, width)
 
     def accGradParams(self, grad):
-        gradW = xp.matmul(self._groupedGrad(grad), self._groupedCol().transpose(0, 2, 1))
+        if self.algorithm == "depthwise":
+            gradW = depthwiseGradWeights(grad, self.inData, self.window)
+        else:
+            gradW = xp.matmul(self._groupedGrad(grad), self.col.transpose(0, 1, 3, 2)).sum(axis=0)
         self.vars["W"].grad += gradW.reshape(self.W.shape)
         if self.useBias:
             self.vars["b"].grad += grad.sum(axis=(0, 2, 3))

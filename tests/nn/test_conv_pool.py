@@ -75,6 +75,27 @@ def test_conv_gradients(case):
     checkModuleGradients(conv, x)
 
 
+@pytest.mark.parametrize("inmaps, outmaps, size, stride, pad, dilation, groups, algorithm", [
+    (3, 4, 1, 1, 0, 1, 1, "pointwise"),
+    (4, 6, 1, 1, 0, 1, 2, "pointwise"),
+    (3, 3, 3, 2, 1, 1, 3, "depthwise"),
+    (2, 6, (3, 2), (1, 2), (2, 1), (1, 2), 2, "depthwise"),  # three outputs per input map
+    (4, 4, 1, 2, 0, 1, 2, "im2col"),  # 1x1 but strided: not the plain product
+    (4, 6, 3, 1, 1, 2, 2, "im2col"),
+])
+def test_every_algorithm_matches_the_direct_convolution_and_numerical_gradients(
+        inmaps, outmaps, size, stride, pad, dilation, groups, algorithm):
+    rng = numpy.random.default_rng(3)
+    conv = Conv2D(inmaps, outmaps, size, stride, pad, dilation, groups, dtype=numpy.float64)
+    conv.vars["b"].set(rng.standard_normal(outmaps))
+    assert conv.algorithm == algorithm
+    x = toDevice(rng.standard_normal((2, inmaps, 5, 6)))
+    w = conv.window
+    expected = directConv(toHost(x), toHost(conv.W), toHost(conv.b), w.stride, w.pad, w.dilation, groups)
+    numpy.testing.assert_allclose(toHost(conv(x)), expected, rtol=1e-12, atol=1e-12)
+    checkModuleGradients(conv, x)
+
+
 @st.composite
 def poolCases(draw):
     size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
