@@ -63,6 +63,16 @@ class Conv2D(Module):
         return self.W.reshape(self.groups, self.outmaps // self.groups, -1)  # (G, O/G, C/G kh kw)
 
     def updData(self, data):
+        return self._forward(data)
+
+    def updGrad(self, grad):
+        return self._gradInput(grad, self.inData.shape)
+
+    def accGradParams(self, grad):
+        self._accGradParams(grad, self.inData)
+
+    def _forward(self, data):
+        """y (N, O, outH, outW) of data (N, C, H, W); keeps the col that backward reads."""
         data = xp.ascontiguousarray(data)
         if self.algorithm == "depthwise":
             out = depthwiseForward(data, self.W, self.window)
@@ -80,18 +90,20 @@ class Conv2D(Module):
         """grad (N, O, outH, outW) as (N, G, O/G, outH outW), the layout of the matrix products."""
         return xp.ascontiguousarray(grad).reshape(grad.shape[0], self.groups, self.outmaps // self.groups, -1)
 
-    def updGrad(self, grad):
+    def _gradInput(self, grad, inShape):
+        """∂x (inShape) of grad (N, O, outH, outW)."""
         if self.algorithm == "depthwise":
-            return xp.ascontiguousarray(depthwiseGradInput(grad, self.W, self.window, self.inData.shape))
+            return xp.ascontiguousarray(depthwiseGradInput(grad, self.W, self.window, inShape))
         gradCol = xp.matmul(self._groupedWeights().transpose(0, 2, 1), self._groupedGrad(grad))
         if self.algorithm == "pointwise":
-            return gradCol.reshape(self.inData.shape)
-        batch, maps, height, width = self.inData.shape
+            return gradCol.reshape(inShape)
+        batch, maps, height, width = inShape
         return col2im(gradCol.reshape(batch, maps, *self.window.size, *grad.shape[2:]), self.window, height, width)
 
-    def accGradParams(self, grad):
+    def _accGradParams(self, grad, data):
+        """∂W += ..., ∂b += Σ grad, for grad (N, O, outH, outW) at data (N, C, H, W)."""
         if self.algorithm == "depthwise":
-            gradW = depthwiseGradWeights(grad, self.inData, self.window)
+            gradW = depthwiseGradWeights(grad, data, self.window)
         else:
             gradW = xp.matmul(self._groupedGrad(grad), self.col.transpose(0, 1, 3, 2)).sum(axis=0)
         self.vars["W"].grad += gradW.reshape(self.W.shape)
