@@ -94,11 +94,33 @@ class Conv2D(Module):
         """∂x (inShape) of grad (N, O, outH, outW)."""
         if self.algorithm == "depthwise":
             return xp.ascontiguousarray(depthwiseGradInput(grad, self.W, self.window, inShape))
+        fullWindow = self._fullWindow()
+        if fullWindow is not None:
+            return self._fullConvolution(grad, fullWindow).reshape(inShape)
         gradCol = xp.matmul(self._groupedWeights().transpose(0, 2, 1), self._groupedGrad(grad))
         if self.algorithm == "pointwise":
             return gradCol.reshape(inShape)
         batch, maps, height, width = inShape
         return col2im(gradCol.reshape(batch, maps, *self.window.size, *grad.shape[2:]), self.window, height, width)
+
+    def _fullWindow(self):
+        """For stride 1 and pad <= d (k - 1) (an im2col convolution): the window of the "full" convolution
+        that gives ∂x, pad d (k - 1) - p on each side; None otherwise."""
+        window = self.window
+        pads = [d * (k - 1) - p for k, p, d in zip(window.size, window.pad, window.dilation)]
+        if self.algorithm != "im2col" or window.stride != (1, 1) or min(pads) < 0:
+            return None
+        return Window(window.size, 1, pads, window.dilation)
+
+    def _fullConvolution(self, grad, fullWindow):
+        """∂x[n, c, y, x] = Σ_{o, ky, kx} W[o, c, kh-1-ky, kw-1-kx] gradfull[n, o, y + ky dy, x + kx dx]: the
+        correlation of grad, padded by d (k - 1) - p, with W flipped and its map axes swapped. An im2col of
+        grad and a product replace the product and col2im (whose scattered adds cost twice the gather)."""
+        groupOut, groupIn = self.outmaps // self.groups, self.inmaps // self.groups
+        flipped = self.W[:, :, ::-1, ::-1].reshape(self.groups, groupOut, groupIn, -1).transpose(0, 2, 1, 3)
+        flipped = xp.ascontiguousarray(flipped).reshape(self.groups, groupIn, -1)  # (G, C/G, O/G kh kw)
+        gradCol = im2col(xp.ascontiguousarray(grad), fullWindow)
+        return xp.matmul(flipped, gradCol.reshape(grad.shape[0], self.groups, flipped.shape[2], -1))
 
     def _accGradParams(self, grad, data):
         """∂W += ..., ∂b += Σ grad, for grad (N, O, outH, outW) at data (N, C, H, W)."""
