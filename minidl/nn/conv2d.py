@@ -117,7 +117,8 @@ class Conv2D(Module):
         correlation of grad, padded by d (k - 1) - p, with W flipped and its map axes swapped. An im2col of
         grad and a product replace the product and col2im (whose scattered adds cost twice the gather)."""
         groupOut, groupIn = self.outmaps // self.groups, self.inmaps // self.groups
-        flipped = self.W[:, :, ::-1, ::-1].reshape(self.groups, groupOut, groupIn, -1).transpose(0, 2, 1, 3)
+        flipped = self.W.reshape(self.outmaps, groupIn, *self.window.size)[:, :, ::-1, ::-1]  # Conv1D's W is 3-D
+        flipped = flipped.reshape(self.groups, groupOut, groupIn, -1).transpose(0, 2, 1, 3)
         flipped = xp.ascontiguousarray(flipped).reshape(self.groups, groupIn, -1)  # (G, C/G, O/G kh kw)
         gradCol = im2col(xp.ascontiguousarray(grad), fullWindow)
         return xp.matmul(flipped, gradCol.reshape(grad.shape[0], self.groups, flipped.shape[2], -1))
