@@ -20,6 +20,31 @@ from minidl.nn.linear import initWeights
 from minidl.nn.module import Module, checkArray
 from minidl.variable import Variable
 
+PER_IMAGE_FROM = 64  # output positions per map from which one product per image beats one over the batch
+
+
+def batchedProduct(weights, col):
+    """out[n, g] = weights[g] (A, K) @ col[n, g] (K, P), contiguous (N, G, A, P). Maps of PER_IMAGE_FROM
+    positions or more take one product per image, already in NCHW order; smaller maps would re-read the weights
+    once per image in thin products, so the batch moves inside the columns for one product over the batch."""
+    if col.shape[3] >= PER_IMAGE_FROM:
+        return xp.matmul(weights, col)
+    batch, groups, inner, points = col.shape
+    wide = xp.ascontiguousarray(col.transpose(1, 2, 0, 3)).reshape(groups, inner, batch * points)
+    out = xp.matmul(weights, wide).reshape(groups, -1, batch, points)
+    return xp.ascontiguousarray(out.transpose(2, 0, 1, 3))
+
+
+def weightProduct(grad, col):
+    """Σ_{n, p} grad[n, g, a, p] col[n, g, k, p], shape (G, A, K): per image then summed, or, for small
+    maps (as batchedProduct), one product over the batch."""
+    if col.shape[3] >= PER_IMAGE_FROM:
+        return xp.matmul(grad, col.transpose(0, 1, 3, 2)).sum(axis=0)
+    batch, groups, inner, points = col.shape
+    wideGrad = xp.ascontiguousarray(grad.transpose(1, 2, 0, 3)).reshape(groups, -1, batch * points)
+    wideCol = xp.ascontiguousarray(col.transpose(1, 2, 0, 3)).reshape(groups, inner, batch * points)
+    return xp.matmul(wideGrad, wideCol.transpose(0, 2, 1))
+
 
 class Conv2D(Module):
     """``Conv2D(inmaps, outmaps, size, stride=1, pad=0, dilation=1, groups=1, useBias=True)``; W has shape
@@ -81,7 +106,7 @@ class Conv2D(Module):
             outH, outW = self.window.outShape(*data.shape[2:], repr(self))
             col = data if self.algorithm == "pointwise" else im2col(data, self.window)
             self.col = col.reshape(batch, self.groups, -1, outH * outW)  # (N, G, C/G kh kw, outH outW)
-            out = xp.matmul(self._groupedWeights(), self.col).reshape(batch, self.outmaps, outH, outW)
+            out = batchedProduct(self._groupedWeights(), self.col).reshape(batch, self.outmaps, outH, outW)
         if self.useBias:
             out += self.b.reshape(-1, 1, 1)
         return out
@@ -97,7 +122,7 @@ class Conv2D(Module):
         fullWindow = self._fullWindow()
         if fullWindow is not None:
             return self._fullConvolution(grad, fullWindow).reshape(inShape)
-        gradCol = xp.matmul(self._groupedWeights().transpose(0, 2, 1), self._groupedGrad(grad))
+        gradCol = batchedProduct(self._groupedWeights().transpose(0, 2, 1), self._groupedGrad(grad))
         if self.algorithm == "pointwise":
             return gradCol.reshape(inShape)
         batch, maps, height, width = inShape
@@ -121,14 +146,14 @@ class Conv2D(Module):
         flipped = flipped.reshape(self.groups, groupOut, groupIn, -1).transpose(0, 2, 1, 3)
         flipped = xp.ascontiguousarray(flipped).reshape(self.groups, groupIn, -1)  # (G, C/G, O/G kh kw)
         gradCol = im2col(xp.ascontiguousarray(grad), fullWindow)
-        return xp.matmul(flipped, gradCol.reshape(grad.shape[0], self.groups, flipped.shape[2], -1))
+        return batchedProduct(flipped, gradCol.reshape(grad.shape[0], self.groups, flipped.shape[2], -1))
 
     def _accGradParams(self, grad, data):
         """∂W += ..., ∂b += Σ grad, for grad (N, O, outH, outW) at data (N, C, H, W)."""
         if self.algorithm == "depthwise":
             gradW = depthwiseGradWeights(grad, data, self.window)
         else:
-            gradW = xp.matmul(self._groupedGrad(grad), self.col.transpose(0, 1, 3, 2)).sum(axis=0)
+            gradW = weightProduct(self._groupedGrad(grad), self.col)
         self.vars["W"].grad += gradW.reshape(self.W.shape)
         if self.useBias:
             self.vars["b"].grad += grad.sum(axis=(0, 2, 3))

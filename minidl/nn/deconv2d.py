@@ -16,6 +16,7 @@ import numpy
 
 from minidl.backend import toDevice, xp
 from minidl.errors import ModuleError
+from minidl.nn.conv2d import batchedProduct, weightProduct
 from minidl.nn.im2col import Window, col2im, im2col, pair
 from minidl.nn.linear import initWeights
 from minidl.nn.module import Module, checkArray
@@ -71,7 +72,7 @@ class Deconv2D(Module):
 
     def updData(self, data):
         batch, _, height, width = data.shape
-        col = xp.matmul(self._groupedWeights().transpose(0, 2, 1), self._grouped(data))
+        col = batchedProduct(self._groupedWeights().transpose(0, 2, 1), self._grouped(data))
         col = col.reshape(batch, self.outmaps, *self.window.size, height, width)
         out = col2im(col, self.window, *self.outShape(height, width))
         if self.useBias:
@@ -91,10 +92,10 @@ class Deconv2D(Module):
         return self.gradCol
 
     def updGrad(self, grad):
-        return xp.matmul(self._groupedWeights(), self._gradCol(grad)).reshape(self.inData.shape)
+        return batchedProduct(self._groupedWeights(), self._gradCol(grad)).reshape(self.inData.shape)
 
     def accGradParams(self, grad):
-        gradW = xp.matmul(self._grouped(self.inData), self._gradCol(grad).transpose(0, 1, 3, 2)).sum(axis=0)
+        gradW = weightProduct(self._grouped(self.inData), self._gradCol(grad))
         self.vars["W"].grad += gradW.reshape(self.W.shape)
         if self.useBias:
             self.vars["b"].grad += grad.sum(axis=(0, 2, 3))

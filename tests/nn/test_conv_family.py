@@ -7,7 +7,7 @@ import pytest
 
 from minidl import ModuleError
 from minidl.backend import toDevice, toHost
-from minidl.nn import Conv1D, Deconv2D, GlobalAvgPool2D, GroupNorm, InstanceNorm2D, Pad2D, Upsample2D
+from minidl.nn import Conv1D, Deconv2D, GlobalAvgPool2D, GroupNorm, InstanceNorm2D, Pad2D, Upsample2D, conv2d
 from tests.gradcheck import checkModuleGradients
 
 F64 = numpy.float64
@@ -80,8 +80,11 @@ DECONV_CASES = [  # inmaps, outmaps, size, stride, pad, outpad, dilation, groups
 ]
 
 
+@pytest.mark.parametrize("perImageFrom", [1, 10**9], ids=["per-image products", "one product over the batch"])
 @pytest.mark.parametrize("inmaps, outmaps, size, stride, pad, outpad, dilation, groups", DECONV_CASES)
-def test_deconv_matches_loops_and_numerical_gradients(inmaps, outmaps, size, stride, pad, outpad, dilation, groups):
+def test_deconv_matches_loops_and_numerical_gradients(inmaps, outmaps, size, stride, pad, outpad, dilation, groups,
+                                                      perImageFrom, monkeypatch):
+    monkeypatch.setattr(conv2d, "PER_IMAGE_FROM", perImageFrom)
     deconv = randomParams(Deconv2D(inmaps, outmaps, size, stride, pad, outpad, dilation, groups, dtype=F64))
     window = deconv.window
     assert deconv.W.shape == (inmaps, outmaps // groups, *window.size)

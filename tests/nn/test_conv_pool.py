@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from minidl import ModuleError
 from minidl.backend import toDevice, toHost
-from minidl.nn import Activation, Add, AvgPool2D, BatchNorm2D, Conv2D, Graph, Identity, MaxPool2D, relu
+from minidl.nn import Activation, Add, AvgPool2D, BatchNorm2D, Conv2D, Graph, Identity, MaxPool2D, conv2d, relu
 from tests.gradcheck import checkModuleGradients
 
 
@@ -83,8 +83,10 @@ def test_conv_gradients(case):
     (4, 4, 1, 2, 0, 1, 2, "im2col"),  # 1x1 but strided: not the plain product
     (4, 6, 3, 1, 1, 2, 2, "im2col"),
 ])
+@pytest.mark.parametrize("perImageFrom", [1, 10**9], ids=["per-image products", "one product over the batch"])
 def test_every_algorithm_matches_the_direct_convolution_and_numerical_gradients(
-        inmaps, outmaps, size, stride, pad, dilation, groups, algorithm):
+        inmaps, outmaps, size, stride, pad, dilation, groups, algorithm, perImageFrom, monkeypatch):
+    monkeypatch.setattr(conv2d, "PER_IMAGE_FROM", perImageFrom)
     rng = numpy.random.default_rng(3)
     conv = Conv2D(inmaps, outmaps, size, stride, pad, dilation, groups, dtype=numpy.float64)
     conv.vars["b"].set(rng.standard_normal(outmaps))
