@@ -1,6 +1,7 @@
-"""Conv2D forward + backward (input and parameter gradients) for LeNet and ResNet-like shapes: ms per call
-on whatever device the backend picked, and the ratio to PyTorch's conv2d on the same machine in the same
-run when torch is installed (on the CPU when minidl runs on the CPU, on CUDA when it runs on the GPU).
+"""Conv2D forward + backward (input and parameter gradients) for LeNet and ResNet-like shapes, then every
+other module of the convolution family: ms per call on whatever device the backend picked, and the ratio to
+PyTorch's layer on the same machine in the same run when torch is installed (on the CPU when minidl runs on
+the CPU, on CUDA when it runs on the GPU).
 
     python -m benchmarks.conv [--repeats 10]
 """
@@ -11,7 +12,7 @@ import numpy
 
 from benchmarks.timing import machine, medianSeconds
 from minidl import backend
-from minidl.nn import Conv2D
+from minidl.nn import Conv1D, Conv2D, Deconv2D, GlobalAvgPool2D, GroupNorm, InstanceNorm2D, Pad2D, Upsample2D
 
 # name, (batch, inmaps, height, width), outmaps, size, stride, pad, groups
 SHAPES = [
@@ -54,6 +55,64 @@ def torchSeconds(torch, conv, shape, repeats):
     return medianSeconds(step, repeats=repeats, warmup=2)
 
 
+# name, input shape, the minidl module, PyTorch's module (given torch.nn and the minidl module, same weights)
+FAMILY = [
+    ("Conv1D 5, 64->64, L 1024", (8, 64, 1024), lambda: Conv1D(64, 64, 5, pad=2),
+     lambda nn, m: nn.Conv1d(64, 64, 5, padding=2)),
+    ("Deconv2D 4x4 stride 2, 64->32", (8, 64, 28, 28), lambda: Deconv2D(64, 32, 4, stride=2, pad=1),
+     lambda nn, m: nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)),
+    ("Pad2D reflect 2", (8, 64, 56, 56), lambda: Pad2D(2, "reflect"), lambda nn, m: nn.ReflectionPad2d(2)),
+    ("Upsample2D bilinear x2", (8, 64, 28, 28), lambda: Upsample2D(2, "bilinear"),
+     lambda nn, m: nn.Upsample(scale_factor=2, mode="bilinear")),
+    ("Upsample2D nearest x2", (8, 64, 28, 28), lambda: Upsample2D(2), lambda nn, m: nn.Upsample(scale_factor=2)),
+    ("GlobalAvgPool2D", (32, 512, 4, 4), lambda: GlobalAvgPool2D(), lambda nn, m: nn.AdaptiveAvgPool2d(1)),
+    ("GroupNorm 32 groups", (8, 256, 28, 28), lambda: GroupNorm(32, 256), lambda nn, m: nn.GroupNorm(32, 256)),
+    ("InstanceNorm2D", (8, 64, 56, 56), lambda: InstanceNorm2D(64),
+     lambda nn, m: nn.InstanceNorm2d(64, affine=True)),
+]
+
+
+def familySeconds(shape, make, repeats):
+    module = make()
+    data = backend.toDevice(backend.generator().standard_normal(shape), dtype=numpy.float32)
+    grad = backend.xp.ones_like(module(data))
+
+    def step():
+        module(data)
+        module.backward(grad)
+
+    return medianSeconds(step, repeats=repeats, warmup=2), module
+
+
+def torchFamilySeconds(torch, makeTorch, module, shape, repeats):
+    device = "cuda" if backend.isGpu else "cpu"
+    layer = makeTorch(torch.nn, module).to(device)
+    with torch.no_grad():
+        if "W" in module.vars:
+            layer.weight.copy_(torch.from_numpy(backend.toHost(module.W)))
+    data = torch.randn(shape, device=device, requires_grad=True)
+
+    def step():
+        out = layer(data)
+        out.backward(torch.ones_like(out))
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return medianSeconds(step, repeats=repeats, warmup=2)
+
+
+def printFamily(torch, repeats):
+    print("\nThe convolution family, forward + backward, float32\n")
+    print("| module | input | minidl ms | PyTorch ms | minidl / PyTorch |")
+    print("|---|---|---:|---:|---:|")
+    rows = [(row, *familySeconds(row[1], row[2], repeats)) for row in FAMILY]
+    for (name, shape, _, makeTorch), seconds, module in rows:
+        reference = torchFamilySeconds(torch, makeTorch, module, shape, repeats) if torch else None
+        torchText = f"{reference * 1e3:.2f}" if reference else "-"
+        ratio = f"{seconds / reference:.2f}" if reference else "-"
+        print(f"| {name} | {shape} | {seconds * 1e3:.2f} | {torchText} | {ratio} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per shape (the median is shown)")
@@ -81,6 +140,8 @@ def main():
         ratio = f"{seconds / reference:.2f}" if reference else "-"
         print(f"| {name} | {shape} | {outmaps}, {size}, {stride}, {pad}, {groups} | {flops / 1e9:.2f} "
               f"| {seconds * 1e3:.2f} | {torchText} | {ratio} |")
+    printFamily(torch, args.repeats)
+
 
 if __name__ == "__main__":
     main()
