@@ -3,10 +3,14 @@ other module of the convolution family: ms per call on whatever device the backe
 PyTorch's layer on the same machine in the same run when torch is installed (on the CPU when minidl runs on
 the CPU, on CUDA when it runs on the GPU).
 
-    python -m benchmarks.conv [--repeats 10]
+    python -m benchmarks.conv [--repeats 10] [--clock wall|process]
+
+``--clock process`` times the process's CPU time (see benchmarks.residual_step) instead of the wall time.
 """
 
 import argparse
+import functools
+import time
 
 import numpy
 
@@ -26,7 +30,7 @@ SHAPES = [
 ]
 
 
-def minidlSeconds(shape, outmaps, size, stride, pad, groups, repeats):
+def minidlSeconds(shape, outmaps, size, stride, pad, groups, timer):
     conv = Conv2D(shape[1], outmaps, size, stride=stride, pad=pad, groups=groups)
     data = backend.toDevice(backend.generator().standard_normal(shape), dtype=numpy.float32)
     grad = backend.xp.ones_like(conv(data))
@@ -35,10 +39,10 @@ def minidlSeconds(shape, outmaps, size, stride, pad, groups, repeats):
         conv(data)
         conv.backward(grad)
 
-    return medianSeconds(step, repeats=repeats, warmup=2), conv
+    return timer(step), conv
 
 
-def torchSeconds(torch, conv, shape, repeats):
+def torchSeconds(torch, conv, shape, timer):
     device = "cuda" if backend.isGpu else "cpu"
     weights = torch.tensor(backend.toHost(conv.W), device=device, requires_grad=True)
     bias = torch.tensor(backend.toHost(conv.b), device=device, requires_grad=True)
@@ -52,7 +56,7 @@ def torchSeconds(torch, conv, shape, repeats):
         if device == "cuda":
             torch.cuda.synchronize()
 
-    return medianSeconds(step, repeats=repeats, warmup=2)
+    return timer(step)
 
 
 # name, input shape, the minidl module, PyTorch's module (given torch.nn and the minidl module, same weights)
@@ -72,7 +76,7 @@ FAMILY = [
 ]
 
 
-def familySeconds(shape, make, repeats):
+def familySeconds(shape, make, timer):
     module = make()
     data = backend.toDevice(backend.generator().standard_normal(shape), dtype=numpy.float32)
     grad = backend.xp.ones_like(module(data))
@@ -81,10 +85,10 @@ def familySeconds(shape, make, repeats):
         module(data)
         module.backward(grad)
 
-    return medianSeconds(step, repeats=repeats, warmup=2), module
+    return timer(step), module
 
 
-def torchFamilySeconds(torch, makeTorch, module, shape, repeats):
+def torchFamilySeconds(torch, makeTorch, module, shape, timer):
     device = "cuda" if backend.isGpu else "cpu"
     layer = makeTorch(torch.nn, module).to(device)
     with torch.no_grad():
@@ -98,16 +102,16 @@ def torchFamilySeconds(torch, makeTorch, module, shape, repeats):
         if device == "cuda":
             torch.cuda.synchronize()
 
-    return medianSeconds(step, repeats=repeats, warmup=2)
+    return timer(step)
 
 
-def printFamily(torch, repeats):
+def printFamily(torch, timer):
     print("\nThe convolution family, forward + backward, float32\n")
     print("| module | input | minidl ms | PyTorch ms | minidl / PyTorch |")
     print("|---|---|---:|---:|---:|")
-    rows = [(row, *familySeconds(row[1], row[2], repeats)) for row in FAMILY]
+    rows = [(row, *familySeconds(row[1], row[2], timer)) for row in FAMILY]
     for (name, shape, _, makeTorch), seconds, module in rows:
-        reference = torchFamilySeconds(torch, makeTorch, module, shape, repeats) if torch else None
+        reference = torchFamilySeconds(torch, makeTorch, module, shape, timer) if torch else None
         torchText = f"{reference * 1e3:.2f}" if reference else "-"
         ratio = f"{seconds / reference:.2f}" if reference else "-"
         print(f"| {name} | {shape} | {seconds * 1e3:.2f} | {torchText} | {ratio} |")
@@ -116,7 +120,11 @@ def printFamily(torch, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per shape (the median is shown)")
+    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
+                        help="wall time, or the process's CPU time (default: wall)")
     args = parser.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    timer = functools.partial(medianSeconds, repeats=args.repeats, warmup=2, clock=clock)
     try:
         import torch
     except ImportError:
@@ -130,8 +138,8 @@ def main():
     print("|---|---|---|---:|---:|---:|---:|")
     # every minidl row first, then every torch row: torch's idle OpenMP threads would otherwise spin on the
     # cores that NumPy's BLAS needs
-    rows = [(row, *minidlSeconds(*row[1:], args.repeats)) for row in SHAPES]
-    references = [torchSeconds(torch, conv, row[1], args.repeats) if torch else None for row, _, conv in rows]
+    rows = [(row, *minidlSeconds(*row[1:], timer)) for row in SHAPES]
+    references = [torchSeconds(torch, conv, row[1], timer) if torch else None for row, _, conv in rows]
     for (name, shape, outmaps, size, stride, pad, groups), seconds, conv in rows:
         reference = references.pop(0)
         outH, outW = conv.data.shape[2:]
@@ -140,7 +148,7 @@ def main():
         ratio = f"{seconds / reference:.2f}" if reference else "-"
         print(f"| {name} | {shape} | {outmaps}, {size}, {stride}, {pad}, {groups} | {flops / 1e9:.2f} "
               f"| {seconds * 1e3:.2f} | {torchText} | {ratio} |")
-    printFamily(torch, args.repeats)
+    printFamily(torch, timer)
 
 
 if __name__ == "__main__":
