@@ -129,11 +129,13 @@ class Conv2D(Module):
         return col2im(gradCol.reshape(batch, maps, *self.window.size, *grad.shape[2:]), self.window, height, width)
 
     def _fullWindow(self):
-        """For stride 1 and pad <= d (k - 1) (an im2col convolution): the window of the "full" convolution
-        that gives ∂x, pad d (k - 1) - p on each side; None otherwise."""
+        """For stride 1, pad <= d (k - 1) and no more output than input maps (an im2col convolution): the
+        window of the "full" convolution that gives ∂x, pad d (k - 1) - p on each side; None otherwise (with
+        more output maps, its im2col of grad gathers more than col2im scatters: LeNet's 1->6 5x5 took 7.0 ms
+        against 2.7 ms)."""
         window = self.window
         pads = [d * (k - 1) - p for k, p, d in zip(window.size, window.pad, window.dilation)]
-        if self.algorithm != "im2col" or window.stride != (1, 1) or min(pads) < 0:
+        if self.algorithm != "im2col" or window.stride != (1, 1) or min(pads) < 0 or self.outmaps > self.inmaps:
             return None
         return Window(window.size, 1, pads, window.dilation)
 

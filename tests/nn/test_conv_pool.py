@@ -81,7 +81,8 @@ def test_conv_gradients(case):
     (3, 3, 3, 2, 1, 1, 3, "depthwise"),
     (2, 6, (3, 2), (1, 2), (2, 1), (1, 2), 2, "depthwise"),  # three outputs per input map
     (4, 4, 1, 2, 0, 1, 2, "im2col"),  # 1x1 but strided: not the plain product
-    (4, 6, 3, 1, 1, 2, 2, "im2col"),
+    (4, 6, 3, 1, 1, 2, 2, "im2col"),  # more output maps: ∂x by col2im
+    (6, 4, 3, 1, 1, 2, 2, "im2col"),  # stride 1, fewer output maps: ∂x as the full correlation
 ])
 @pytest.mark.parametrize("perImageFrom", [1, 10**9], ids=["per-image products", "one product over the batch"])
 def test_every_algorithm_matches_the_direct_convolution_and_numerical_gradients(
