@@ -28,11 +28,15 @@ def pair(value, what):
 
 
 class Window:
-    """The geometry of a sliding window: taps (kh, kw), stride, pad, dilation, each a (rows, cols) pair."""
+    """The geometry of a sliding window: taps (kh, kw), stride, pad, dilation, each a (rows, cols) pair.
+    ``ceilMode`` (pooling) counts a last window that starts inside the input or its leading pad but runs past
+    the trailing pad, as PyTorch's ceil_mode: outH = ceil((H + 2 ph - span) / sy) + 1, less one if that
+    window would start in the trailing pad; what it reads past the pad is padValue."""
 
-    def __init__(self, size, stride=1, pad=0, dilation=1):
+    def __init__(self, size, stride=1, pad=0, dilation=1, ceilMode=False):
         self.size, self.stride = pair(size, "size"), pair(stride, "stride")
         self.pad, self.dilation = pair(pad, "pad"), pair(dilation, "dilation")
+        self.ceilMode = bool(ceilMode)
         if min(self.size + self.stride + self.dilation) < 1 or min(self.pad) < 0:
             raise ModuleError(
                 f"window size, stride and dilation must be >= 1 and pad >= 0, got size={self.size}, "
@@ -54,7 +58,11 @@ class Window:
                     f"{what}: the window {self.size} (dilated to span {span}) is larger than the padded input "
                     f"{(height + 2 * self.pad[0], width + 2 * self.pad[1])} (input {(height, width)}, pad {self.pad})"
                 )
-            out.append((length + 2 * pad - span) // stride + 1)
+            room = length + 2 * pad - span
+            count = (-(-room // stride) if self.ceilMode else room // stride) + 1
+            if self.ceilMode and (count - 1) * stride >= length + pad:
+                count -= 1
+            out.append(count)
         return tuple(out)
 
     def scalars(self, batch, maps, height, width):
@@ -68,19 +76,28 @@ def _slices(ky, kx, sy, sx, dy, dx, outH, outW):
     return (slice(ky * dy, ky * dy + sy * (outH - 1) + 1, sy), slice(kx * dx, kx * dx + sx * (outW - 1) + 1, sx))
 
 
-def _padded(img, ph, pw, padValue):
-    """img with ph rows and pw columns of padValue on each side (img itself when there is no padding)."""
-    if ph == 0 and pw == 0:
-        return img
+def _paddedShape(h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW):
+    """The rows and columns the windows read: the input and its pads, and (ceil mode) what the last window
+    reads past the trailing pad."""
+    return (max(h + 2 * ph, (outH - 1) * sy + dy * (kh - 1) + 1), max(w + 2 * pw, (outW - 1) * sx + dx * (kw - 1) + 1))
+
+
+def _padded(img, geometry, padValue):
+    """img inside padValue: ph rows and pw columns before, the rest of _paddedShape after (img itself when
+    nothing is added)."""
     batch, maps, h, w = img.shape
-    padded = scratch((batch, maps, h + 2 * ph, w + 2 * pw), img.dtype)
+    ph, pw = geometry[6:8]
+    rows, cols = _paddedShape(h, w, *geometry[2:])
+    if (rows, cols) == (h, w):
+        return img
+    padded = scratch((batch, maps, rows, cols), img.dtype)
     padded.fill(padValue)
     padded[:, :, ph:ph + h, pw:pw + w] = img
     return padded
 
 
 def _im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, col):
-    padded = _padded(img, ph, pw, padValue)
+    padded = _padded(img, (h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW), padValue)
     for ky in range(kh):
         for kx in range(kw):
             col[:, :, ky, kx] = padded[(..., *_slices(ky, kx, sy, sx, dy, dx, outH, outW))]
@@ -102,7 +119,8 @@ im2colKer = Elementwise(
 
 
 def _col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, img):
-    padded = scratch((batch, maps, h + 2 * ph, w + 2 * pw), img.dtype) if ph or pw else img
+    rows, cols = _paddedShape(h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW)
+    padded = scratch((batch, maps, rows, cols), img.dtype) if (rows, cols) != (h, w) else img
     padded.fill(0)
     for ky in range(kh):
         for kx in range(kw):

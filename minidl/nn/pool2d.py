@@ -15,13 +15,13 @@ from minidl.nn.module import Module, checkArray
 
 class Pool2D(Module):
     """``size``, ``stride``, ``pad``: an int or a pair; pad may be at most half the window, so that every
-    window holds at least one input pixel."""
+    window holds at least one input pixel. ``ceilMode``: count a last, partial window as PyTorch's ceil_mode."""
 
     padValue = 0.0
 
-    def __init__(self, size=2, stride=2, pad=0, name=None):
+    def __init__(self, size=2, stride=2, pad=0, ceilMode=False, name=None):
         super().__init__(name)
-        self.window = Window(size, stride, pad)
+        self.window = Window(size, stride, pad, ceilMode=ceilMode)
         if any(pad > size // 2 for pad, size in zip(self.window.pad, self.window.size)):
             raise ModuleError(f"{type(self).__name__}: pad {self.window.pad} must be at most half the window "
                               f"{self.window.size}")

@@ -132,6 +132,34 @@ def test_pool_forward_and_gradients(pool, reduce, padValue, case):
     checkModuleGradients(module, toDevice(x))
 
 
+def ceilPoolOracle(x, size, stride, pad, kind):
+    """PyTorch's ceil_mode by loops: a last window that starts before the trailing pad counts; average pools
+    divide by the taps inside the padded input, max pools take the largest pixel inside the image."""
+    counts = []
+    for length, k, s, p in zip(x.shape[2:], size, stride, pad):
+        count = -(-(length + 2 * p - k) // s) + 1
+        counts.append(count - ((count - 1) * s >= length + p))
+    out = numpy.empty(x.shape[:2] + tuple(counts))
+    for oy, ox in numpy.ndindex(*counts):
+        y0, x0 = oy * stride[0] - pad[0], ox * stride[1] - pad[1]
+        patch = x[:, :, max(y0, 0):min(y0 + size[0], x.shape[2]), max(x0, 0):min(x0 + size[1], x.shape[3])]
+        taps = ((min(y0 + size[0], x.shape[2] + pad[0]) - y0) * (min(x0 + size[1], x.shape[3] + pad[1]) - x0))
+        out[:, :, oy, ox] = patch.max(axis=(2, 3)) if kind == "max" else patch.sum(axis=(2, 3)) / taps
+    return out
+
+
+@pytest.mark.parametrize("pool, kind", [(MaxPool2D, "max"), (AvgPool2D, "avg")], ids=["max", "avg"])
+@pytest.mark.parametrize("size, stride, pad, side", [(2, 2, 0, 5), (3, 2, 1, 6), ((3, 2), (3, 2), (1, 0), 6)])
+def test_ceil_mode_counts_the_last_partial_window_and_has_numerical_gradients(pool, kind, size, stride, pad, side):
+    x = numpy.random.default_rng(4).standard_normal((2, 2, side, side - 1))
+    module = pool(size, stride, pad, ceilMode=True)
+    w = module.window
+    expected = ceilPoolOracle(x, w.size, w.stride, w.pad, kind)
+    assert expected.shape[2:] != pool(size, stride, pad)(toDevice(x)).shape[2:], "the case must gain a window"
+    numpy.testing.assert_allclose(toHost(module(toDevice(x))), expected, rtol=1e-12, atol=1e-12)
+    checkModuleGradients(module, toDevice(x))
+
+
 def test_max_pool_routes_the_gradient_to_the_maximum_only():
     x = toDevice(numpy.array([[[[1.0, 5.0], [3.0, 2.0]]]]))
     pool = MaxPool2D()

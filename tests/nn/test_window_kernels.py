@@ -19,6 +19,9 @@ def geometries(draw):
     h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
     outH, outW = (h + 2 * ph - dy * (kh - 1) - 1) // sy + 1, (w + 2 * pw - dx * (kw - 1) - 1) // sx + 1
     assume(outH >= 1 and outW >= 1)
+    if draw(st.booleans()):  # ceil mode: one more window where it still starts before the trailing pad
+        outH += (outH * sy < h + ph and (h + 2 * ph - dy * (kh - 1) - 1) % sy != 0)
+        outW += (outW * sx < w + pw and (w + 2 * pw - dx * (kw - 1) - 1) % sx != 0)
     return draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW
 
 
