@@ -16,16 +16,20 @@ from minidl.nn.flatten import Flatten
 from minidl.nn.graph import Graph, Node
 from minidl.nn.identity import Identity
 from minidl.nn.linear import Linear
+from minidl.nn.matmul import MatMul
 from minidl.nn.maxpool2d import MaxPool2D
 from minidl.nn.module import Module
 from minidl.nn.mul import Mul
 from minidl.nn.reshape import Reshape
+from minidl.nn.rnn import RNN
 from minidl.nn.sequential import Sequential
 from minidl.nn.softmax import SoftMax
 from minidl.nn.split import Split
+from minidl.nn.transpose import SwapAxes, Transpose
 
 __all__ = [
     "Activation", "Add", "AvgPool2D", "BatchNorm", "BatchNorm2D", "Concat", "Container", "Conv2D", "Dropout",
     "Embedder", "Flatten", "Graph", "Identity", "Linear", "MaxPool2D", "Module", "ModuleError", "Mul", "Node",
     "Reshape", "Sequential", "SoftMax", "Split", "elu", "gelu", "leakyRelu", "relu", "sigmoid", "softPlus", "tanh",
 ]
+__all__ += ["MatMul", "RNN", "SwapAxes", "Transpose"]
