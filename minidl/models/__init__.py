@@ -9,7 +9,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from minidl.models.lenet import cnn
+from minidl.models.lstmclassifier import lstmClassifier
+from minidl.models.lstmlm import lstmLM
 from minidl.models.mlp import mlp
+from minidl.models.transformerlm import transformerLM
 
 
 class ModelSpec(NamedTuple):
@@ -20,4 +23,10 @@ class ModelSpec(NamedTuple):
 MODELS = {
     "mlp": ModelSpec(mlp, flat=True),
     "cnn": ModelSpec(cnn, flat=False),
+    "lstm": ModelSpec(lstmClassifier, flat=False),
+}
+
+LANGUAGE_MODELS = {  # name -> build(vocabulary, **options): indices (time, batch) -> scores (time·batch, vocabulary)
+    "lstm": lstmLM,
+    "transformer": transformerLM,
 }

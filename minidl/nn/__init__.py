@@ -4,6 +4,7 @@ from minidl.errors import ModuleError
 from minidl.nn.activation import Activation
 from minidl.nn.activations import elu, gelu, leakyRelu, relu, sigmoid, softPlus, tanh
 from minidl.nn.add import Add
+from minidl.nn.attention import MultiHeadAttention
 from minidl.nn.avgpool2d import AvgPool2D
 from minidl.nn.batchnorm import BatchNorm
 from minidl.nn.batchnorm2d import BatchNorm2D
@@ -15,16 +16,19 @@ from minidl.nn.embedder import Embedder
 from minidl.nn.flatten import Flatten
 from minidl.nn.graph import Graph, Node
 from minidl.nn.identity import Identity
+from minidl.nn.layernorm import LayerNorm
 from minidl.nn.linear import Linear
 from minidl.nn.matmul import MatMul
 from minidl.nn.maxpool2d import MaxPool2D
 from minidl.nn.module import Module
 from minidl.nn.mul import Mul
+from minidl.nn.positional import PositionalEmbedding
 from minidl.nn.reshape import Reshape
 from minidl.nn.rnn import RNN
 from minidl.nn.sequential import Sequential
 from minidl.nn.softmax import SoftMax
 from minidl.nn.split import Split
+from minidl.nn.transformer import TransformerBlock
 from minidl.nn.transpose import SwapAxes, Transpose
 
 __all__ = [
@@ -32,4 +36,7 @@ __all__ = [
     "Embedder", "Flatten", "Graph", "Identity", "Linear", "MaxPool2D", "Module", "ModuleError", "Mul", "Node",
     "Reshape", "Sequential", "SoftMax", "Split", "elu", "gelu", "leakyRelu", "relu", "sigmoid", "softPlus", "tanh",
 ]
-__all__ += ["MatMul", "RNN", "SwapAxes", "Transpose"]
+__all__ += [
+    "LayerNorm", "MatMul", "MultiHeadAttention", "PositionalEmbedding", "RNN", "SwapAxes", "TransformerBlock",
+    "Transpose",
+]
