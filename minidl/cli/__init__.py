@@ -1,9 +1,10 @@
-"""The ``minidl`` command (also ``python -m minidl``): ``minidl train [options]``."""
+"""The ``minidl`` command (also ``python -m minidl``): ``minidl train [options]``, ``minidl sample [options]``."""
 
 import argparse
 import sys
 
 from minidl.cli import train
+from minidl.cli.texttask import addSampleArguments
 from minidl.errors import MinidlError
 
 
@@ -11,6 +12,8 @@ def buildParser():
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: train small networks on CPU or GPU")
     commands = parser.add_subparsers(dest="command", required=True)
     train.addArguments(commands.add_parser("train", help="train a model on the handwritten digits"))
+    addSampleArguments(commands.add_parser("sample", help="write text from a checkpoint of minidl train --task text"),
+                       train.CHECKPOINT_NAME)
     return parser
 
 

@@ -16,14 +16,15 @@ import inspect
 import os
 import sys
 import time
+from typing import NamedTuple
 
 import minidl.optim
 from minidl import backend
 from minidl.cost import CrossEntropy
-from minidl.datasets import loadDigits
+from minidl.datasets import DataSet, loadDigits
 from minidl.distributed import NodeInfo
-from minidl.errors import BackendError, CheckpointError, OptimizerError
-from minidl.models import MODELS
+from minidl.errors import BackendError, CheckpointError, DataError, OptimizerError
+from minidl.models import LANGUAGE_MODELS, MODELS
 from minidl.train import Trainer, Validator, loadCheckpoint, saveCheckpoint
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -62,11 +63,15 @@ def fileInFolder(text):
 
 
 def addArguments(parser):
-    parser.add_argument("--model", choices=sorted(MODELS), default="mlp", help="network to train (default: mlp)")
-    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adagrad", help="(default: adagrad)")
-    parser.add_argument("--epochs", type=atLeast(1), default=20,
-                        help="epochs in total, resumed ones included (default: 20)")
-    parser.add_argument("--batch-size", type=atLeast(1), default=128, help="(default: 128)")
+    parser.add_argument("--task", choices=sorted(TASKS), default="digits",
+                        help="digits: images; digits-rows: each digit as a sequence of 8 rows; text: a character "
+                             "language model (default: digits)")
+    parser.add_argument("--model", choices=sorted(set(MODELS) | set(LANGUAGE_MODELS)),
+                        help="network to train (default: the task's, mlp for digits)")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="(default: the task's, adagrad for digits)")
+    parser.add_argument("--epochs", type=atLeast(1),
+                        help="epochs in total, resumed ones included (default: the task's, 20 for digits)")
+    parser.add_argument("--batch-size", type=atLeast(1), help="(default: the task's, 128 for digits)")
     parser.add_argument(
         "--lr", type=float, default=None,
         help=f"learning rate: the optimizer's learnRate, or alpha for Adam-like ones (default: {DEFAULT_LEARN_RATE})",
@@ -77,7 +82,45 @@ def addArguments(parser):
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--plot", type=fileInFolder, metavar="FILE.png",
                         help="write the training curves to this picture")
+    parser.add_argument("--text", metavar="FILE", help="--task text: the UTF-8 text to learn (default: a fixed set "
+                        "of standard-library source files)")
+    parser.add_argument("--windows", type=atLeast(1), default=4096,
+                        help="--task text: windows of 64 characters per epoch (default: 4096)")
+    parser.add_argument("--sample", type=atLeast(0), default=0, metavar="N",
+                        help="--task text: write N characters from the trained model at the end")
+    parser.add_argument("--prompt", default="", help="--task text: the text --sample continues (default: a newline)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="--task text: of --sample (default: 0.8)")
     parser.set_defaults(run=run)
+
+
+class TaskDefaults(NamedTuple):
+    model: str
+    optimizer: str
+    learnRate: float
+    epochs: int
+    batchSize: int
+
+
+TASKS = {  # the defaults of what --task trains; a flag given overrides its entry
+    "digits": TaskDefaults("mlp", "adagrad", DEFAULT_LEARN_RATE, 20, 128),
+    "digits-rows": TaskDefaults("lstm", "adam", 0.01, 12, 32),
+    "text": TaskDefaults("lstm", "adam", 0.003, 10, 32),
+}
+
+
+def applyTaskDefaults(args):
+    """Fill the flags left out with the task's defaults; refuse a model the task cannot train."""
+    defaults = TASKS[args.task]
+    if args.model is None:
+        args.model = defaults.model
+    if args.optimizer is None:
+        args.optimizer, args.lr = defaults.optimizer, defaults.learnRate if args.lr is None else args.lr
+    args.epochs = defaults.epochs if args.epochs is None else args.epochs
+    args.batch_size = defaults.batchSize if args.batch_size is None else args.batch_size
+    if args.task == "digits-rows" and args.model != "lstm":
+        raise DataError(f"--task digits-rows reads sequences of rows: --model lstm, got {args.model}")
+    if args.task == "digits" and args.model not in MODELS:
+        raise DataError(f"--task digits trains {', '.join(sorted(MODELS))}, got --model {args.model}")
 
 
 def switchDevice(device, argv):
@@ -112,6 +155,7 @@ def resumedHistory(checkpoint):
 
 
 def run(args, argv):
+    applyTaskDefaults(args)
     if args.device is not None:
         switchDevice(args.device, argv)
     nodeinfo = NodeInfo.fromLauncher()  # before the network is built: on GPUs it picks this rank's device
@@ -124,9 +168,16 @@ def train(args, nodeinfo):
     say = print if isRoot else lambda *args, **kwargs: None
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         raise BackendError("--plot needs matplotlib: pip install 'minidl[datasets]'")
+    if args.task == "text":
+        if nodeinfo is not None:
+            raise DataError("--task text trains on one process: run it without mpiexec")
+        return runTextTask(args)
     spec = MODELS[args.model]
     backend.seed(args.seed)
     data = loadDigits(flat=spec.flat)
+    if args.task == "digits-rows":  # each image (1, 8, 8) as a sequence of 8 rows of 8 pixels
+        data = DataSet(data.trainData.reshape(-1, 8, 8), data.trainLabels, data.valData.reshape(-1, 8, 8),
+                       data.valLabels, data.classes)
     module = spec.build(data.trainData.shape[1:], data.classes)
     optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True)
     trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size)
@@ -145,7 +196,7 @@ def train(args, nodeinfo):
     hyper = ", ".join(f"{key}={value:g}" for key, value in optimizer.getAttrDict().items())
     ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
     say(
-        f"{args.model} on digits ({len(data.trainData)} train, {len(data.valData)} validation), "
+        f"{args.model} on {args.task} ({len(data.trainData)} train, {len(data.valData)} validation), "
         f"{optimizer!r}({hyper}), batch {args.batch_size}, {backend.name}{ranks}"
     )
     for epoch in range(done + 1, args.epochs + 1):
@@ -166,3 +217,15 @@ def train(args, nodeinfo):
         plotCurves(history, args.plot)
         say(f"plot: {args.plot}")
     return 0
+
+
+def runTextTask(args):
+    from minidl.cli.texttask import trainText
+
+    backend.seed(args.seed)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
+    return trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, os.path.join(args.out, CHECKPOINT_NAME),
+                     print)
