@@ -28,8 +28,8 @@ from minidl.train.checkpoint import CHECKPOINT_FORMAT
 WINDOW = 64  # characters per training window, and the context when sampling
 HELD_OUT_WINDOWS = 64
 MODEL_OPTIONS = {  # per model: small enough that an epoch of the defaults takes seconds on 2 cores
-    "lstm": {"embed": 32, "hidden": 256},
-    "transformer": {"embed": 96, "heads": 4, "layers": 2, "maxLength": WINDOW},
+    "lstm": {"embed": 32, "hidden": 128},
+    "transformer": {"embed": 64, "heads": 4, "layers": 2, "maxLength": WINDOW},
 }
 
 

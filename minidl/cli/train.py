@@ -84,8 +84,8 @@ def addArguments(parser):
                         help="write the training curves to this picture")
     parser.add_argument("--text", metavar="FILE", help="--task text: the UTF-8 text to learn (default: a fixed set "
                         "of standard-library source files)")
-    parser.add_argument("--windows", type=atLeast(1), default=4096,
-                        help="--task text: windows of 64 characters per epoch (default: 4096)")
+    parser.add_argument("--windows", type=atLeast(1), default=2048,
+                        help="--task text: windows of 64 characters per epoch (default: 2048)")
     parser.add_argument("--sample", type=atLeast(0), default=0, metavar="N",
                         help="--task text: write N characters from the trained model at the end")
     parser.add_argument("--prompt", default="", help="--task text: the text --sample continues (default: a newline)")
@@ -104,7 +104,7 @@ class TaskDefaults(NamedTuple):
 TASKS = {  # the defaults of what --task trains; a flag given overrides its entry
     "digits": TaskDefaults("mlp", "adagrad", DEFAULT_LEARN_RATE, 20, 128),
     "digits-rows": TaskDefaults("lstm", "adam", 0.01, 12, 32),
-    "text": TaskDefaults("lstm", "adam", 0.003, 10, 32),
+    "text": TaskDefaults("lstm", "adam", 0.005, 8, 32),
 }
 
 
