@@ -22,6 +22,7 @@ from minidl.cost import CrossEntropy
 from minidl.datasets.text import CharCodec, CharCorpus, evenWindows, randomWindows, stdlibText
 from minidl.errors import CheckpointError, DataError
 from minidl.models import LANGUAGE_MODELS
+from minidl.nn.module import evaluating
 from minidl.tensorfile import checkTensors, copyTensors, readTensors
 from minidl.train.checkpoint import CHECKPOINT_FORMAT
 
@@ -40,15 +41,12 @@ def buildModel(name, vocabulary, options):
 def heldOutLoss(net, corpus):
     """Mean cross-entropy (nats per character) over HELD_OUT_WINDOWS fixed windows of the held-out text."""
     inputs, targets = evenWindows(corpus.heldOut, HELD_OUT_WINDOWS, WINDOW)
-    net.evalMode()
-    try:
-        cost = CrossEntropy()
+    cost = CrossEntropy()
+    with evaluating(net):
         for start in range(0, HELD_OUT_WINDOWS, 16):
             batch = slice(start, start + 16)
             cost.validate(net(toDevice(inputs[:, batch].copy())), toDevice(targets[:, batch].reshape(-1)))
-        return cost.getMeanError()
-    finally:
-        net.trainMode()
+    return cost.getMeanError()
 
 
 def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPath, say):

@@ -40,6 +40,11 @@ class TransformerBlock(Container):
     def children(self):
         return dict(self.blocks)
 
+    def uses(self):
+        if not self.caches:
+            return []
+        return [(name, module, self.caches[name]) for name, module in self.blocks.items()]
+
     def forward(self, data):
         sequence, padding = (data[0], data[1]) if isinstance(data, (list, tuple)) else (data, None)
         if isinstance(data, (list, tuple)) and len(data) != 2:
