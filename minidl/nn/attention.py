@@ -62,7 +62,7 @@ maskedSoftmaxKer = Elementwise(
     "  const S s = (S)scores[at + j] * scale; if (s > top) top = s; if (s != s) top = s; any = true; } "
     "S sum = 0; "
     f"for (int j = 0; j < keys; ++j) if ({VISIBLE}) sum += exp((S)scores[at + j] * scale - top); "
-    "const S inverse = any ? (S)1 / sum : (S)0; "
+    "const S inverse = any ? (S)((S)1 / sum) : (S)0; "
     "for (int j = 0; j < keys; ++j) "
     f"  probs[at + j] = ({VISIBLE}) ? (T)(exp((S)scores[at + j] * scale - top) * inverse) : (T)0; "
     "logsum = any ? (S)(top + log(sum)) : (S)(-INFINITY)",
