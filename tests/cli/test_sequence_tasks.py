@@ -46,7 +46,7 @@ def test_text_task_reports_bits_per_char_and_samples(model, tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["train", "--task", "text", "--model", "mlp"], "language model"),
     (["train", "--task", "digits-rows", "--model", "cnn"], "--model lstm"),
-    (["train", "--task", "digits", "--model", "transformer"], "--task digits trains"),
+    (["train", "--model", "transformer"], "--task classify trains"),
     (["train", "--task", "text", "--prompt", "\x00"], "outside the vocabulary"),
     (["train", "--task", "text", "--text", "/nonexistent/file.txt"], "cannot read"),
 ])
