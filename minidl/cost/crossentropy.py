@@ -8,8 +8,9 @@ weights w (default all 1), smoothing ε (``labelSmoothing``) and C classes,
     ∂error/∂score_{r,c} = (((1 - ε) w_{y_r} + ε/C Σ_k w_k) p_{r,c} - (1 - ε) w_{y_r} [c = y_r] - ε/C w_c) / Σ_r w_{y_r}
 
 (the unweighted, unsmoothed case is the mean of -log p[label]). The log-softmax is computed stably, after
-subtracting each position's max. A batch whose every label is ignored (or weighs 0) has error 0 and gradient
-0, where PyTorch gives NaN: such a batch carries nothing to learn.
+subtracting each position's max, and in float32 for float16 scores (a half sum of exponentials loses the small
+classes' probabilities); the gradient is returned in the scores' dtype. A batch whose every label is ignored
+(or weighs 0) has error 0 and gradient 0, where PyTorch gives NaN: such a batch carries nothing to learn.
 """
 
 import numpy
@@ -49,6 +50,11 @@ def logSoftmaxParts(scores):
     """(scores - rowmax, log Σ exp(scores - rowmax)) per row: log softmax = shifted - logsum, without overflow."""
     shifted = scores - scores.max(axis=1, keepdims=True)
     return shifted, xp.log(xp.exp(shifted).sum(axis=1))
+
+
+def _wide(scores):
+    """float16 scores as float32, where the softmax's sums are computed; others as they are."""
+    return scores.astype(numpy.float32) if scores.dtype == numpy.float16 else scores
 
 
 def classesLast(array):
@@ -97,12 +103,12 @@ class CrossEntropy(Cost):
 
     def _parts(self, pred, target):
         """Scores as (positions, classes), labels (-1 where ignored) and the class weights, on the device."""
-        scores = classesLast(pred)
+        scores = classesLast(_wide(pred))
         labels = target.reshape(-1).astype(numpy.int32)
         if self.ignoreIndex is not None:
             labels[labels == self.ignoreIndex] = -1
         weights = numpy.ones(pred.shape[1]) if self.weights is None else self.weights
-        return scores, labels, toDevice(weights, dtype=pred.dtype)
+        return scores, labels, toDevice(weights, dtype=scores.dtype)
 
     def calcError(self, pred, target):
         scores, labels, weights = self._parts(pred, target)
@@ -115,12 +121,10 @@ class CrossEntropy(Cost):
         grad = crossEntropyGradKer(shifted, logsum, labels, weights, scores.shape[1], self.labelSmoothing,
                                    float(weights.sum()), 1.0 / total if total > 0 else 0.0, xp.empty_like(scores))
         grad = grad.reshape(pred.shape[:1] + pred.shape[2:] + pred.shape[1:2])
-        return error, xp.ascontiguousarray(xp.moveaxis(grad, -1, 1))
+        return error, xp.ascontiguousarray(xp.moveaxis(grad, -1, 1)).astype(pred.dtype, copy=False)
 
     def _error(self, shifted, logsum, labels, weights):
-        """(error, Σ w_label over the labels not ignored), summed in float32 at least (half sums overflow)."""
-        if shifted.dtype == numpy.float16:
-            shifted, logsum, weights = (array.astype(numpy.float32) for array in (shifted, logsum, weights))
+        """(error, Σ w_label over the labels not ignored)."""
         valid = labels >= 0
         safe = xp.where(valid, labels, 0)
         picked = xp.where(valid, weights[safe], 0)

@@ -1,5 +1,6 @@
 """SoftMax along one axis (default 1: classes, or maps of (N, C, H, W) data; -1: the features of a sequence):
-y = exp(x - max) / Σ exp(x - max); backward: ∂x = y (grad - Σ_axis grad y).
+y = exp(x - max) / Σ exp(x - max); backward: ∂x = y (grad - Σ_axis grad y). Both sums are accumulated in
+float32 for float16 data (a half sum over many classes rounds away the small terms).
 
 The backward kernel sees the data as (outer, maps, spatial): the axes before, at and after the softmax axis."""
 
@@ -47,12 +48,13 @@ class SoftMax(Module):
     def updData(self, data):
         data = xp.ascontiguousarray(data)  # so the output, which backward's kernel reads, is C-contiguous too
         out = xp.exp(data - data.max(axis=self.axis, keepdims=True))
-        out /= out.sum(axis=self.axis, keepdims=True)
+        out /= out.sum(axis=self.axis, keepdims=True, dtype=numpy.promote_types(out.dtype, numpy.float32)).astype(
+            out.dtype)
         return out
 
     def updGrad(self, grad):
         grad = xp.ascontiguousarray(grad)
         axis = self.axis % self.data.ndim
-        dot = (grad * self.data).sum(axis=axis)
+        dot = (grad * self.data).sum(axis=axis, dtype=numpy.promote_types(grad.dtype, numpy.float32)).astype(grad.dtype)
         maps, spatial = self.data.shape[axis], int(numpy.prod(self.data.shape[axis + 1:]))
         return softmaxGradKer(grad, self.data, dot, maps, spatial, xp.empty_like(grad))
