@@ -10,7 +10,6 @@ Sampling: from the checkpoint, each next character is drawn from softmax(scores 
 run on the last WINDOW characters (the longest context it was trained on).
 """
 
-import json
 import math
 import os
 
@@ -23,8 +22,8 @@ from minidl.datasets.text import CharCodec, CharCorpus, evenWindows, randomWindo
 from minidl.errors import CheckpointError, DataError
 from minidl.models import LANGUAGE_MODELS
 from minidl.nn.module import evaluating
-from minidl.tensorfile import checkTensors, copyTensors, readTensors
-from minidl.train.checkpoint import CHECKPOINT_FORMAT
+from minidl.tensorfile import copyTensors, readTensors
+from minidl.train.checkpoint import CHECKPOINT_FORMAT, readCheckpointSummary
 
 WINDOW = 64  # characters per training window, and the context when sampling
 HELD_OUT_WINDOWS = 64
@@ -114,19 +113,21 @@ def generate(net, codec, prompt, length, temperature, rng):
 
 def loadForSampling(path):
     """The network and character codec a text-task checkpoint holds (any optimizer's; its state is unused)."""
-    tensors, metadata = readTensors(path, CHECKPOINT_FORMAT)
+    extra = readCheckpointSummary(path).extra
     try:
-        extra = json.loads(metadata["extra"])
         if extra.get("task") != "text":
             raise CheckpointError(f"{path} is not a checkpoint of the text task (minidl train --task text)")
         net = buildModel(extra["model"], len(extra["vocabulary"]), extra["options"])
         vocabulary = extra["vocabulary"]
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{path}: its extra entry does not describe a text model: {error}") from error
-    moduleTensors = {name[len("module."):]: value for name, value in tensors.items() if name.startswith("module.")}
+    tensors, _ = readTensors(path, CHECKPOINT_FORMAT)
+    stored = {name[len("module."):]: array for name, array in tensors.items() if name.startswith("module.")}
     targets = net.getArrayTable()
-    checkTensors(moduleTensors, targets, path)
-    copyTensors(targets, moduleTensors)
+    described = {name: (tuple(array.shape), str(array.dtype)) for name, array in stored.items()}
+    if described != {name: (tuple(array.shape), str(array.dtype)) for name, array in targets.items()}:
+        raise CheckpointError(f"{path}: its tensors are not those of the {extra['model']} model its extra describes")
+    copyTensors(targets, stored)
     return net, CharCodec(vocabulary)
 
 
