@@ -7,7 +7,7 @@ import pytest
 from minidl.backend import toDevice, toHost
 from minidl.cost import CrossEntropy
 from minidl.errors import CostError
-from tests.gradcheck import checkCostGradient
+from minidl.testing import checkCostGradient
 
 rng = numpy.random.default_rng(3)
 OPTIONS = [

@@ -8,7 +8,7 @@ from minidl.backend import toDevice, toHost
 from minidl.errors import ModuleError
 from minidl.nn import LayerNorm, MultiHeadAttention, PositionalEmbedding, TransformerBlock
 from minidl.nn.positional import sinusoids
-from tests.gradcheck import checkModuleGradients
+from minidl.testing import checkGradients as checkModuleGradients
 
 rng = numpy.random.default_rng(11)
 

@@ -7,7 +7,7 @@ import pytest
 from minidl.backend import toDevice, toHost
 from minidl.errors import ModuleError
 from minidl.nn import RNN
-from tests.gradcheck import checkModuleGradients
+from minidl.testing import checkGradients as checkModuleGradients
 
 rng = numpy.random.default_rng(5)
 MODES = ["lstm", "gru", "relu", "tanh"]
