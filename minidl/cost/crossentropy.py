@@ -31,6 +31,7 @@ def _crossEntropyGradNumpy(shifted, logsum, labels, weights, classes, smooth, we
     grad[rows, labels[rows]] -= (1 - smooth) * picked[rows]
     grad -= numpy.where(valid[:, None], smooth / classes * weights[None, :], 0)
     grad *= scale
+    grad[~valid] = 0  # an ignored row is 0, NaN scores included (as the kernel's branch gives)
 
 
 crossEntropyGradKer = Elementwise(

@@ -148,4 +148,5 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_kernel(name):
-    checkKernel(*CASES[name])
+    # CrossEntropy's ignored rows have gradient 0 whatever their scores (as PyTorch's): NaN need not reach them
+    checkKernel(*CASES[name], nanPropagates=name != "crossEntropy")
