@@ -2,21 +2,17 @@
 CuPy (names, dtypes, raw), and one CuPy refuses must be refused by minidl, so that a kernel passing every CPU
 test cannot fail at its first GPU call. minidl refuses a few more (REFUSED_BY_MINIDL_ONLY, each with its reason).
 
-Runs where CuPy imports (CI pins it in the test extra); needs no GPU: CuPy parses in its constructor.
+Runs where CuPy imports (tests/cupyimport.py; .ci/run requires it); needs no GPU: CuPy parses in its constructor.
 """
-
-import os
 
 import numpy
 import pytest
 
 from minidl import BackendError
 from minidl.backend.elementwise import parseParams
+from tests.cupyimport import importCupy
 
-if os.environ.get("CI"):
-    import cupy  # CI installs the test extra, which pins CuPy: a missing CuPy there is a failure, not a skip
-else:
-    cupy = pytest.importorskip("cupy", reason="CuPy is not installed here (pip install -e '.[test]' brings it)")
+cupy = importCupy()  # skips where CuPy is not installed, fails in .ci/run
 
 VALID = [
     "", "T x", "T x, float32 a", "raw int32 labels, T x", "  T   x ,raw T y ", "T x\n, U y", "int8 x, raw T y",
