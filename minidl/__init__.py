@@ -1,4 +1,9 @@
-"""minidl: a small deep-learning framework on CuPy (GPU) or NumPy (CPU)."""
+"""minidl: a small deep-learning framework on CuPy (GPU) or NumPy (CPU).
+
+``import minidl`` does not choose the device yet: the backend is detected when first imported (by
+``minidl.backend``, ``minidl.nn``, ``minidl.Variable``, ...), so the ``minidl`` command can report a forced
+backend that cannot start in one line.
+"""
 
 from minidl.errors import (
     BackendError,
@@ -14,17 +19,15 @@ from minidl.errors import (
 __version__ = "0.1.0"
 
 
+__all__ = [
+    "BackendError", "CheckpointError", "CostError", "DataError", "DistributedError", "MinidlError", "ModuleError",
+    "OptimizerError", "Variable",
+]
+
+
 def __getattr__(name):
-    """``minidl.Variable`` is imported on first use: importing it chooses the backend, which ``python -m minidl``
-    must be able to steer (``--device``) after this package is imported and before the backend is."""
     if name == "Variable":
         from minidl.variable import Variable
 
         return Variable
     raise AttributeError(f"module 'minidl' has no attribute {name!r}")
-
-
-__all__ = [
-    "BackendError", "CheckpointError", "CostError", "DataError", "DistributedError", "MinidlError", "ModuleError",
-    "OptimizerError", "Variable",
-]

@@ -1,15 +1,12 @@
 """``python -m minidl`` (and the ``minidl`` command): the command line, with the backend chosen first.
 
-The backend is chosen when minidl is imported, so ``--device`` is read before that and passed on as
+The backend is chosen when minidl.backend is first imported, so ``--device`` is read before that and passed on as
 ``MINIDL_BACKEND``: ``--device gpu`` then fails at once with the probe's reason, ``--device cpu`` skips the probe.
-A minidl error, one raised while importing included, is printed as one line, without a traceback.
 """
 
 import argparse
 import os
 import sys
-
-from minidl.errors import MinidlError
 
 DEVICES = {"cpu": "numpy", "gpu": "cupy"}  # minidl.cli.train.DEVICES, which cannot be imported before the choice
 
@@ -31,11 +28,8 @@ def run(argv=None):
     device = askedDevice(argv)
     if device is not None:
         os.environ["MINIDL_BACKEND"] = DEVICES[device]
-    try:
-        from minidl.cli import main
-    except MinidlError as error:  # the backend asked for cannot be had
-        print(f"minidl: error: {error}", file=sys.stderr)
-        return 1
+    from minidl.cli import main  # which reports a device that cannot be had in one line
+
     return main(argv)
 
 
