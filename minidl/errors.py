@@ -31,3 +31,7 @@ class CheckpointError(MinidlError):
 
 class DistributedError(MinidlError):
     """Data-parallel training cannot start or continue (no MPI, mismatched ranks)."""
+
+
+class CallbackError(MinidlError):
+    """A fit run's callback is misconfigured (an unknown metric, a folder that does not exist)."""
