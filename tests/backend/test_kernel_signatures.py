@@ -40,14 +40,24 @@ def test_a_missing_signature_fails_with_the_command_that_records_it(monkeypatch)
     relu = KERNELS["minidl_relu"]
     assert recorder.note(relu, typedCall("minidl_relu", numpy.ones(3, numpy.float32), numpy.ones(3, numpy.float32))) \
         is None
-    problem = recorder.note(relu, typedCall("minidl_relu", numpy.ones(3), numpy.ones(3)))
-    assert "x=float64[1] y=float64[1] i32" in problem and kernelsignatures.RECORD_COMMAND in problem
+    covered = recorder.note(relu, typedCall("minidl_relu", numpy.ones(3), numpy.ones(3)))  # a compiled variant
+    assert covered is None
+    problem = recorder.note(relu, typedCall("minidl_relu", numpy.ones(()), numpy.ones(())))
+    assert "x=float64[0] y=float64[0] i32" in problem and kernelsignatures.RECORD_COMMAND in problem
     monkeypatch.setenv(kernelsignatures.RECORD_VARIABLE, "1")
     assert recorder.note(relu, typedCall("minidl_relu", numpy.ones(3), numpy.ones(3))) is None
-    assert recorder.seen["minidl_relu"] == {"x=float32[1] y=float32[1] i32", "x=float64[1] y=float64[1] i32"}
+    assert recorder.seen["minidl_relu"] == {"x=float32[1] y=float32[1] i32", "x=float64[1] y=float64[1] i32",
+                                            "x=float64[0] y=float64[0] i32"}
 
 
 def test_the_recorded_table_covers_every_package_kernel():
     table = kernelsignatures.loadTable()
     missing = sorted(set(KERNELS) - set(table))
     assert not missing, f"kernels the suite never calls, so CI never compiles for the GPU: {missing}"
+
+
+def test_every_recorded_signature_reads_back_as_written():
+    for name, signatures in kernelsignatures.loadTable().items():
+        for signature in signatures:
+            assert kernelsignatures.formatSignature(KERNELS[name], *kernelsignatures.parseSignature(signature)) \
+                == signature
