@@ -22,6 +22,8 @@ from tests import kernelsignatures
 from tests.cupyimport import importCupy
 from tests.kernelcheck import packageKernels
 
+if kernelsignatures.recording():
+    pytest.skip("this run records the signature table; the next run compiles it", allow_module_level=True)
 cupy = importCupy(needNvrtc=True)  # skips where CuPy or NVRTC is missing, fails in .ci/run
 
 from cupy._core import _carray, _kernel, _scalar, core  # noqa: E402 - only once CuPy is known to import
@@ -71,8 +73,6 @@ def describe(binding, index32):
 @pytest.fixture(scope="module")
 def compileErrors():
     """Compile every variant of every recorded signature on every core; return the errors per kernel name."""
-    if kernelsignatures.recording():
-        pytest.skip("this run records the signature table; the next run compiles it")
     jobs = {(name, binding, index32) for name, signatures in TABLE.items() if name in KERNELS
             for signature in signatures for binding, index32 in kernelsignatures.variants(KERNELS[name], signature)}
     jobs = [(KERNELS[name], binding, index32) for name, binding, index32 in sorted(jobs, key=repr)]

@@ -2,6 +2,7 @@
 back, and that a call missing from the table is reported with the command that records it."""
 
 import numpy
+import pytest
 
 from tests import kernelsignatures
 from tests.kernelcheck import packageKernels
@@ -50,12 +51,17 @@ def test_a_missing_signature_fails_with_the_command_that_records_it(monkeypatch)
                                             "x=float64[0] y=float64[0] i32"}
 
 
+STALE_WHILE_RECORDING = pytest.mark.skipif(kernelsignatures.recording(), reason="this run rewrites the table")
+
+
+@STALE_WHILE_RECORDING
 def test_the_recorded_table_covers_every_package_kernel():
     table = kernelsignatures.loadTable()
     missing = sorted(set(KERNELS) - set(table))
     assert not missing, f"kernels the suite never calls, so CI never compiles for the GPU: {missing}"
 
 
+@STALE_WHILE_RECORDING
 def test_every_recorded_signature_reads_back_as_written():
     for name, signatures in kernelsignatures.loadTable().items():
         for signature in signatures:
