@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy
 import pytest
 
+from minidl.testing import packageKernels
 from tests import kernelsignatures
 from tests.cupyimport import importCupy
-from tests.kernelcheck import packageKernels
 
 if kernelsignatures.recording():
     pytest.skip("this run records the signature table; the next run compiles it", allow_module_level=True)

@@ -14,7 +14,7 @@ import numpy
 import pytest
 
 from minidl import BackendError
-from tests.kernelcheck import packageKernels
+from minidl.testing import packageKernels
 
 KERNELS = packageKernels()
 FLOATS = [numpy.dtype(name) for name in ("float16", "float32", "float64")]

@@ -4,8 +4,8 @@ back, and that a call missing from the table is reported with the command that r
 import numpy
 import pytest
 
+from minidl.testing import packageKernels
 from tests import kernelsignatures
-from tests.kernelcheck import packageKernels
 
 KERNELS = {kernel.name: kernel for kernel in packageKernels()}
 
