@@ -97,6 +97,8 @@ def compileErrors():
 
 @pytest.mark.parametrize("name", sorted(KERNELS))
 def test_compiles_from_cupys_source_in_every_recorded_signature(name, compileErrors):
+    if name in kernelsignatures.NOT_CALLED_BY_THE_SUITE:
+        pytest.skip(f"the suite never calls {name}: {kernelsignatures.NOT_CALLED_BY_THE_SUITE[name]}")
     assert TABLE.get(name), f"{name} has no recorded signature: run {kernelsignatures.RECORD_COMMAND}"
     if name in compileErrors:
         pytest.fail("\n\n".join(compileErrors[name]), pytrace=False)
@@ -112,14 +114,15 @@ def test_the_generated_source_is_cupys_for_the_binding():
     """The stand-in argument infos give the types a real call gives: CuPy's CArray with ndim, contiguity and
     index width, plain scalars, the indexer, and one typedef per placeholder (float16 T with float32 S)."""
     kernel = KERNELS["minidl_adam"]
-    signature = next(sig for sig in TABLE["minidl_adam"] if "grad=float16[1]" in sig and "m=float32[1]" in sig)
+    signature = next(sig for sig in TABLE["minidl_adam"] if "scaledGrad=float16[1]" in sig and "m=float32[1]" in sig)
     binding, _ = kernelsignatures.parseSignature(signature)
     source = cupySource(kernel, binding, index32=False)
-    assert "typedef half T;" in source or "typedef float16 T;" in source
+    assert "typedef float16 T;" in source
     assert "typedef float S;" in source
-    assert "const CArray<float16, 1, 1, 0> _raw_grad" in source or "const CArray<half, 1, 1, 0> _raw_grad" in source
+    assert "const CArray<float16, 1, 1, 0> _raw_scaledGrad" in source
     assert "const float stepSize" in source and "CIndexer<1, 0> _ind" in source
-    raw = cupySource(KERNELS["minidl_im2col"], kernelsignatures.parseSignature(TABLE["minidl_im2col"][0])[0], True)
+    im2col = next(sig for sig in TABLE["minidl_im2col"] if "img=float32[raw:4]" in sig)
+    raw = cupySource(KERNELS["minidl_im2col"], kernelsignatures.parseSignature(im2col)[0], True)
     assert "const CArray<float, 4, 1, 1> img" in raw
 
 
@@ -139,7 +142,10 @@ def test_float16_with_float32_state_is_among_the_compiled_variants():
     kernel = KERNELS["minidl_adam"]
     compiled = {tuple(dtype.name for dtype, _, _ in binding)
                 for signature in TABLE["minidl_adam"] for binding, _ in kernelsignatures.variants(kernel, signature)}
-    assert ("float16", *["float32"] * 6, "float16", "float32", "float32") in compiled
+    names = [param.name for param in kernel.params]
+    mixed = [binding for binding in compiled if binding[names.index("param")] == "float16"
+             and binding[names.index("m")] == "float32"]
+    assert mixed, "float16 parameters with float32 state"
     for chosen in ("float16", "float32", "float64"):
-        assert (chosen, *["float32"] * 6, chosen, chosen, chosen) in compiled
+        assert any(binding[names.index("param")] == binding[names.index("m")] == chosen for binding in compiled)
     assert numpy.dtype("float16") in kernelsignatures.FLOATS

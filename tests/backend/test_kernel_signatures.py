@@ -57,8 +57,10 @@ STALE_WHILE_RECORDING = pytest.mark.skipif(kernelsignatures.recording(), reason=
 @STALE_WHILE_RECORDING
 def test_the_recorded_table_covers_every_package_kernel():
     table = kernelsignatures.loadTable()
-    missing = sorted(set(KERNELS) - set(table))
-    assert not missing, f"kernels the suite never calls, so CI never compiles for the GPU: {missing}"
+    missing = set(KERNELS) - set(table)
+    assert missing == set(kernelsignatures.NOT_CALLED_BY_THE_SUITE), \
+        f"kernels the suite never calls, so CI never compiles them for the GPU: {sorted(missing)}; listed as such: " \
+        f"{sorted(kernelsignatures.NOT_CALLED_BY_THE_SUITE)}"
 
 
 @STALE_WHILE_RECORDING
