@@ -90,7 +90,9 @@ def test_the_custom_layer_example_passes_its_checks_and_learns():
 # Command lines: in ```bash blocks (continued lines joined, split at && and ;) and in `inline code`; a word
 # "a|b|c" in inline code lists alternatives, each parsed in turn.
 
-COMMAND = re.compile(r"^(?:\w+=\S*\s+)*(?:\S*mpiexec\s+-n\s+\d+\s+)?(?:\S*/)?(?:python3?\s+-m\s+minidl|minidl)\s+(.*)$")  # a command, not a word
+COMMAND = re.compile(  # a minidl command line (after VAR=value words, under mpiexec -n N), not the word minidl
+    r"^(?:\w+=\S*\s+)*(?:\S*mpiexec\s+-n\s+\d+\s+)?(?:\S*/)?(?:python3?\s+-m\s+minidl|minidl)\s+(.*)$"
+)
 
 
 def commandLines(path):
