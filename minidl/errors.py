@@ -31,3 +31,7 @@ class CheckpointError(MinidlError):
 
 class DistributedError(MinidlError):
     """Data-parallel training cannot start or continue (no MPI, mismatched ranks)."""
+
+
+class ExportError(MinidlError):
+    """A network cannot be written in another framework's format (a module without an ONNX exporter)."""

@@ -1,0 +1,47 @@
+"""checkExport: export a module, check the file, run it in ONNX Runtime (CPU) at another batch size and
+compare with minidl's eval-mode output (float32, relative 1e-5)."""
+
+import numpy
+import pytest
+
+from minidl.backend import toDevice, toHost
+from minidl.onnx import OPSET, export
+
+onnx = pytest.importorskip("onnx", reason="the ONNX tests need the test extra: pip install 'minidl[test]'")
+onnxruntime = pytest.importorskip("onnxruntime", reason="the ONNX tests need onnxruntime (the test extra)")
+
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def checkExport(module, path, sample, runInput=None, batchAxis=0):
+    """Export ``module`` with ``sample`` (host array or list of them), run the file on ``runInput`` (default:
+    the sample) and assert ONNX Runtime's outputs equal minidl's eval-mode outputs; returns the ONNX model."""
+    samples = sample if isinstance(sample, list) else [sample]
+    runs = samples if runInput is None else (runInput if isinstance(runInput, list) else [runInput])
+    wasTraining = module.train
+    export(module, path, [toDevice(s) for s in samples] if isinstance(sample, list) else toDevice(sample),
+           batchAxis=batchAxis)
+    assert module.train == wasTraining, "export puts the module's mode back"
+
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    assert [(op.domain, op.version) for op in model.opset_import] == [("", OPSET)]
+    for graphInput in model.graph.input:
+        assert graphInput.type.tensor_type.shape.dim[batchAxis].dim_param == "batch"
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    feeds = {graphInput.name: run for graphInput, run in zip(session.get_inputs(), runs)}
+    got = session.run(None, feeds)
+
+    module.evalMode()
+    try:
+        expected = module(toDevice(runs[0]) if len(runs) == 1 else [toDevice(run) for run in runs])
+    finally:
+        module.trainMode() if wasTraining else module.evalMode()
+    expected = expected if isinstance(expected, list) else [expected]
+    assert len(got) == len(expected)
+    for ours, theirs in zip(expected, got):
+        ours = toHost(ours)
+        assert theirs.shape == ours.shape and theirs.dtype == ours.dtype
+        numpy.testing.assert_allclose(theirs, ours, rtol=RTOL, atol=ATOL)
+    return model

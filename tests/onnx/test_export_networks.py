@@ -1,0 +1,81 @@
+"""Whole networks exported and run in ONNX Runtime: the digits MLP and CNN (trained a little, so that the
+BatchNorm statistics are not their initial values), a residual block; and the export's refusals."""
+
+import os
+
+import numpy
+import pytest
+
+from minidl.backend import seed, toDevice
+from minidl.cost import CrossEntropy
+from minidl.datasets import loadDigits
+from minidl.errors import ExportError
+from minidl.models import MODELS
+from minidl.nn import Activation, Add, BatchNorm2D, Conv2D, Graph, Identity, Linear, Sequential, relu
+from minidl.optim import Adam
+from minidl.train import Trainer
+from tests.onnx.onnxcheck import checkExport
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    seed(4)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_a_digits_model_after_an_epoch(tmp_path, name):
+    spec = MODELS[name]
+    data = loadDigits(flat=spec.flat)
+    net = spec.build(data.trainData.shape[1:], data.classes)
+    Trainer(net, CrossEntropy(), Adam().setupOn(net), batchsize=64).trainFromHost(data.trainData, data.trainLabels)
+    checkExport(net, tmp_path / f"{name}.onnx", data.valData[:1], data.valData[:50])
+
+
+def residualBlock(maps):
+    """x → conv-bn-relu-conv-bn, added to x, → relu."""
+    inp = Identity().node()
+    branch = Sequential().extend([Conv2D(maps, maps, 3, pad=1), BatchNorm2D(maps), Activation(relu),
+                                  Conv2D(maps, maps, 3, pad=1), BatchNorm2D(maps)])
+    return Graph(inputs=inp, outputs=Activation(relu).node(Add().node(branch.node(inp), inp)))
+
+
+def test_a_residual_block(tmp_path):
+    block = residualBlock(4)
+    rng = numpy.random.default_rng(1)
+    for _ in range(3):  # trainMode passes move the running statistics away from (0, 1)
+        block(toDevice(rng.standard_normal((4, 4, 5, 5)).astype(numpy.float32)))
+    sample = rng.standard_normal((2, 4, 5, 5)).astype(numpy.float32)
+    checkExport(block, tmp_path / "res.onnx", sample, rng.standard_normal((3, 4, 5, 5)).astype(numpy.float32))
+
+
+class Doubling(Linear):
+    """A subclass computes something of its own: it needs its own exporter."""
+
+
+def test_a_module_without_exporter_is_named_before_anything_is_written(tmp_path):
+    net = Sequential().extend([Linear(3, 4), Doubling(4, 2, name="head")])
+    path = tmp_path / "net.onnx"
+    with pytest.raises(ExportError, match=r"no ONNX exporter for Doubling 'head' \(Doubling\)"):
+        minidlExport(net, path, numpy.zeros((1, 3), numpy.float32))
+    assert not os.path.exists(path)
+    path.write_bytes(b"previous")
+    with pytest.raises(ExportError, match="Doubling"):
+        minidlExport(net, path, numpy.zeros((1, 3), numpy.float32))
+    assert path.read_bytes() == b"previous"
+
+
+def test_bad_arguments(tmp_path):
+    net = Sequential().append(Linear(3, 4))
+    with pytest.raises(ExportError, match="takes a minidl Module"):
+        minidlExport("net", tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32))
+    with pytest.raises(ExportError, match="with an axis 2"):
+        minidlExport(net, tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32), batchAxis=2)
+    with pytest.raises(ExportError, match="cannot write"):
+        minidlExport(net, tmp_path / "no" / "x.onnx", numpy.zeros((1, 3), numpy.float32))
+    assert os.listdir(tmp_path) == []
+
+
+def minidlExport(module, path, sample, **options):
+    from minidl.onnx import export
+
+    return export(module, path, toDevice(sample), **options)
