@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from minidl.cli import train
+from minidl.cli import export, train
 from minidl.errors import MinidlError
 
 
@@ -11,6 +11,7 @@ def buildParser():
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: train small networks on CPU or GPU")
     commands = parser.add_subparsers(dest="command", required=True)
     train.addArguments(commands.add_parser("train", help="train a model on the handwritten digits"))
+    export.addArguments(commands.add_parser("export", help="write a checkpoint as ONNX or a PyTorch state dict"))
     return parser
 
 
