@@ -140,3 +140,17 @@ def test_a_nested_container_and_a_module_used_twice(tmp_path):
     out = Add().node(inner.node(inp), shared.node(inp))
     model = checkExport(Graph(inputs=inp, outputs=out), tmp_path / "g.onnx", normal(2, 4), normal(3, 4))
     assert len(model.graph.initializer) == 2, "the shared Linear's W and b are stored once"
+
+
+def test_float64_networks_export_in_float64(tmp_path):
+    net = Sequential().extend([Linear(3, 4, dtype=numpy.float64), Activation(activations.gelu),
+                               BatchNorm(4, dtype=numpy.float64)])
+    x = rng.standard_normal((2, 3))
+    model = checkExport(randomise(net), tmp_path / "f64.onnx", x, rng.standard_normal((6, 3)))
+    assert model.graph.output[0].type.tensor_type.elem_type == 11  # TensorProto.DOUBLE
+
+
+def test_a_batch_on_axis_1(tmp_path):
+    indices = rng.integers(0, 9, size=(4, 3))  # (time, batch)
+    model = checkExport(Embedder(9, 2), tmp_path / "e.onnx", indices[:, :1], indices, batchAxis=1)
+    assert [dim.dim_value or dim.dim_param for dim in model.graph.input[0].type.tensor_type.shape.dim] == [4, "batch"]
