@@ -2,9 +2,11 @@
 
 The export runs the module once in evalMode on ``sampleInput`` (its mode is put back afterwards), so that
 exporters know their inputs' shapes and dtypes, then adds each module's nodes through the registry. The
-graph's input ``input`` (or ``input0``, ``input1``... for a Graph with several) has the sample's shape with
-axis ``batchAxis`` named ``batch``: any batch size runs. Outputs are ``output`` (``output0``...), their shapes
-inferred by ONNX.
+graph's input ``input`` (or ``input0``, ``input1``... for a Graph with several) has the sample's shape except
+on the axes of ``dynamicAxes``, which are named dimensions that take any size: ``{0: "batch"}`` by default;
+``{0: "time", 1: "batch"}`` for (time, batch, ...) sequences; a list gives one dict per input (an RNN's
+initial states have no time axis: ``[{0: "time", 1: "batch"}, {1: "batch"}]``). Outputs are ``output``
+(``output0``...), their shapes inferred by ONNX.
 """
 
 import contextlib
@@ -23,6 +25,7 @@ from minidl.onnx.graphbuilder import GraphBuilder
 from minidl.onnx.registry import EXPORTERS, exportModule
 
 OPSET = 17  # ONNX Runtime 1.14 and later, TensorRT 8.6 and later read it; LayerNormalization is in it
+BATCH = {0: "batch"}  # the default dynamic axes: the batch, axis 0 of every input
 
 
 def modulesOf(module):
@@ -46,14 +49,23 @@ def checkExportable(module):
                           f"exportable modules: {exportable}")
 
 
-def _inputsOf(sampleInput, batchAxis):
-    """The sample as a list of device arrays, each with an axis ``batchAxis``."""
+def _inputsOf(sampleInput, dynamicAxes):
+    """The sample as a list of device arrays and, for each, its dict of dynamic axes, every axis within it."""
     samples = list(sampleInput) if isinstance(sampleInput, (list, tuple)) else [sampleInput]
-    for sample in samples:
-        if not isinstance(sample, xp.ndarray) or sample.ndim <= batchAxis:
-            raise ExportError(f"sampleInput must be a device array (or a list of them, one per graph input) with "
-                              f"an axis {batchAxis} (batchAxis), got {describe(sampleInput)}")
-    return samples
+    if not all(isinstance(sample, xp.ndarray) for sample in samples):
+        raise ExportError(f"sampleInput must be a device array, or a list of them (one per graph input), got "
+                          f"{describe(sampleInput)}")
+    axesList = list(dynamicAxes) if isinstance(dynamicAxes, (list, tuple)) else [dynamicAxes] * len(samples)
+    if len(axesList) != len(samples) or not all(isinstance(axes, dict) for axes in axesList):
+        raise ExportError(f"dynamicAxes must be a dict {{axis: name}} or a list of {len(samples)} such dicts (one "
+                          f"per input), got {dynamicAxes!r}")
+    for index, (sample, axes) in enumerate(zip(samples, axesList)):
+        for axis, name in axes.items():
+            valid = not isinstance(axis, bool) and isinstance(axis, int) and 0 <= axis < sample.ndim
+            if not valid or not isinstance(name, str) or not name:
+                raise ExportError(f"dynamicAxes of input {index} (shape {sample.shape}): expected axes in "
+                                  f"[0, {sample.ndim}) named by non-empty strings, got {axes!r}")
+    return samples, axesList
 
 
 @contextlib.contextmanager
@@ -68,19 +80,17 @@ def _evalMode(module):
             inner.train = train
 
 
-def _valueInfo(name, array, batchAxis):
-    shape = ["batch" if axis == batchAxis else side for axis, side in enumerate(array.shape)]
+def _valueInfo(name, array, axes):
+    shape = [axes.get(axis, side) for axis, side in enumerate(array.shape)]
     return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(numpy.dtype(array.dtype)), shape)
 
 
-def buildModel(module, sampleInput, batchAxis=0, opset=OPSET):
+def buildModel(module, sampleInput, dynamicAxes=BATCH, opset=OPSET):
     """The checked onnx.ModelProto of ``module`` in eval mode (see the module docstring); writes nothing."""
     if not isinstance(module, Module):
         raise ExportError(f"export takes a minidl Module, got {type(module).__name__}")
-    if isinstance(batchAxis, bool) or not isinstance(batchAxis, int) or batchAxis < 0:
-        raise ExportError(f"batchAxis must be a non-negative int, got {batchAxis!r}")
     checkExportable(module)
-    samples = _inputsOf(sampleInput, batchAxis)
+    samples, axesList = _inputsOf(sampleInput, dynamicAxes)
     with _evalMode(module):
         module(samples[0] if len(samples) == 1 else samples)
         cache = module.saveCache()
@@ -98,7 +108,7 @@ def buildModel(module, sampleInput, batchAxis=0, opset=OPSET):
 
     graph = helper.make_graph(
         builder.nodes, type(module).__name__,
-        [_valueInfo(name, sample, batchAxis) for name, sample in zip(inputNames, samples)],
+        [_valueInfo(name, sample, axes) for name, sample, axes in zip(inputNames, samples, axesList)],
         [helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None) for name in outputNames],
         builder.initializers,
     )
@@ -111,13 +121,13 @@ def buildModel(module, sampleInput, batchAxis=0, opset=OPSET):
     return model
 
 
-def export(module, path, sampleInput, batchAxis=0, opset=OPSET):
+def export(module, path, sampleInput, dynamicAxes=BATCH, opset=OPSET):
     """Write ``module``'s eval-mode graph to ``path`` as ONNX at ``opset``; returns the onnx.ModelProto.
 
     ExportError, before anything is written, for a module without an exporter or a graph that onnx.checker
     refuses. The file is written atomically: a failed write keeps the previous one.
     """
-    model = buildModel(module, sampleInput, batchAxis, opset)
+    model = buildModel(module, sampleInput, dynamicAxes, opset)
     _writeAtomically(os.fspath(path), model.SerializeToString())
     return model
 

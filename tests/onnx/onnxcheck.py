@@ -21,21 +21,24 @@ def assertClose(actual, expected):
     numpy.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * max(scale, 1e-1))
 
 
-def checkExport(module, path, sample, runInput=None, batchAxis=0):
+def checkExport(module, path, sample, runInput=None, dynamicAxes=None):
     """Export ``module`` with ``sample`` (host array or list of them), run the file on ``runInput`` (default:
     the sample) and assert ONNX Runtime's outputs equal minidl's eval-mode outputs; returns the ONNX model."""
     samples = sample if isinstance(sample, list) else [sample]
     runs = samples if runInput is None else (runInput if isinstance(runInput, list) else [runInput])
     wasTraining = module.train
+    dynamicAxes = {0: "batch"} if dynamicAxes is None else dynamicAxes
     export(module, path, [toDevice(s) for s in samples] if isinstance(sample, list) else toDevice(sample),
-           batchAxis=batchAxis)
+           dynamicAxes=dynamicAxes)
     assert module.train == wasTraining, "export puts the module's mode back"
 
     model = onnx.load(path)
     onnx.checker.check_model(model, full_check=True)
     assert [(op.domain, op.version) for op in model.opset_import] == [("", OPSET)]
-    for graphInput in model.graph.input:
-        assert graphInput.type.tensor_type.shape.dim[batchAxis].dim_param == "batch"
+    axesList = dynamicAxes if isinstance(dynamicAxes, list) else [dynamicAxes] * len(samples)
+    for graphInput, sampleArray, axes in zip(model.graph.input, samples, axesList):
+        dims = [dim.dim_param or dim.dim_value for dim in graphInput.type.tensor_type.shape.dim]
+        assert dims == [axes.get(axis, side) for axis, side in enumerate(sampleArray.shape)]
 
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     feeds = {graphInput.name: run for graphInput, run in zip(session.get_inputs(), runs)}

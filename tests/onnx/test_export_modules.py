@@ -123,7 +123,7 @@ def test_merges_and_split(tmp_path):
 @pytest.mark.parametrize("dtype", [numpy.int32, numpy.int64])
 def test_embedder(tmp_path, dtype):
     indices = rng.integers(0, 11, size=(3, 4)).astype(dtype)
-    checkExport(Embedder(11, 5), tmp_path / "e.onnx", indices[:1], indices, batchAxis=0)
+    checkExport(Embedder(11, 5), tmp_path / "e.onnx", indices[:1], indices)
 
 
 def test_every_module_of_minidl_nn_has_an_exporter():
@@ -150,7 +150,7 @@ def test_float64_networks_export_in_float64(tmp_path):
     assert model.graph.output[0].type.tensor_type.elem_type == 11  # TensorProto.DOUBLE
 
 
-def test_a_batch_on_axis_1(tmp_path):
+def test_dynamic_time_and_batch_axes(tmp_path):
     indices = rng.integers(0, 9, size=(4, 3))  # (time, batch)
-    model = checkExport(Embedder(9, 2), tmp_path / "e.onnx", indices[:, :1], indices, batchAxis=1)
-    assert [dim.dim_value or dim.dim_param for dim in model.graph.input[0].type.tensor_type.shape.dim] == [4, "batch"]
+    checkExport(Embedder(9, 2), tmp_path / "e.onnx", indices[:2, :1], indices, dynamicAxes={0: "time", 1: "batch"})
+    checkExport(Embedder(9, 2), tmp_path / "b.onnx", indices[:, :1], indices, dynamicAxes={1: "batch"})

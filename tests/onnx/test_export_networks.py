@@ -12,6 +12,7 @@ from minidl.datasets import loadDigits
 from minidl.errors import ExportError
 from minidl.models import MODELS
 from minidl.nn import Activation, Add, BatchNorm2D, Conv2D, Graph, Identity, Linear, Sequential, relu
+from minidl.onnx import export
 from minidl.optim import Adam
 from minidl.train import Trainer
 from tests.onnx.onnxcheck import checkExport
@@ -68,14 +69,16 @@ def test_bad_arguments(tmp_path):
     net = Sequential().append(Linear(3, 4))
     with pytest.raises(ExportError, match="takes a minidl Module"):
         minidlExport("net", tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32))
-    with pytest.raises(ExportError, match="with an axis 2"):
-        minidlExport(net, tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32), batchAxis=2)
+    with pytest.raises(ExportError, match=r"dynamicAxes of input 0 \(shape \(1, 3\)\): expected axes in \[0, 2\)"):
+        minidlExport(net, tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32), dynamicAxes={2: "batch"})
+    with pytest.raises(ExportError, match="a list of 1 such dicts"):
+        minidlExport(net, tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32), dynamicAxes=[{}, {}])
+    with pytest.raises(ExportError, match="a device array, or a list of them"):
+        export(net, tmp_path / "x.onnx", [toDevice(numpy.zeros((1, 3), numpy.float32)), "x"])
     with pytest.raises(ExportError, match="cannot write"):
         minidlExport(net, tmp_path / "no" / "x.onnx", numpy.zeros((1, 3), numpy.float32))
     assert os.listdir(tmp_path) == []
 
 
 def minidlExport(module, path, sample, **options):
-    from minidl.onnx import export
-
     return export(module, path, toDevice(sample), **options)
