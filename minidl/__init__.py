@@ -1,4 +1,9 @@
-"""minidl: a small deep-learning framework on CuPy (GPU) or NumPy (CPU)."""
+"""minidl: a small deep-learning framework on CuPy (GPU) or NumPy (CPU).
+
+``import minidl`` does not choose the device yet: the backend is detected when first imported (by
+``minidl.backend``, ``minidl.nn``, ``minidl.Variable``, ...), so the ``minidl`` command can report a forced
+backend that cannot start in one line.
+"""
 
 from minidl.errors import (
     BackendError,
@@ -10,7 +15,6 @@ from minidl.errors import (
     ModuleError,
     OptimizerError,
 )
-from minidl.variable import Variable
 
 __version__ = "0.1.0"
 
@@ -18,3 +22,11 @@ __all__ = [
     "BackendError", "CheckpointError", "CostError", "DataError", "DistributedError", "MinidlError", "ModuleError",
     "OptimizerError", "Variable",
 ]
+
+
+def __getattr__(name):
+    if name == "Variable":
+        from minidl.variable import Variable
+
+        return Variable
+    raise AttributeError(f"module 'minidl' has no attribute {name!r}")

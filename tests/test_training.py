@@ -1,5 +1,6 @@
 """Training reaches real outcomes: an MLP fits a fixed regression set, and the seed's example learns."""
 
+import os
 import pathlib
 import re
 import subprocess
@@ -37,13 +38,27 @@ def test_two_layer_mlp_fits_a_fixed_regression_set_with_adagrad():
     assert error < 0.005, f"error {error} after 500 steps (a constant predictor gets {baseline})"
 
 
+def runExample(name):
+    """Run examples/<name> as a user would, on this checkout's minidl."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, str(ROOT / "examples" / name)], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
 def test_the_seed_example_runs_and_its_error_falls():
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / "seed_adagrad.py")],
-                            capture_output=True, text=True, timeout=120)
+    result = runExample("seed_adagrad.py")
     assert result.returncode == 0, result.stderr
     errors = [float(value) for value in re.findall(r"Iteration #\d+ error: (\S+)", result.stdout)]
     assert len(errors) == 20
     assert errors[-1] < errors[0] / 100
+
+
+def test_the_skip_connection_cnn_example_learns_the_digits():
+    result = runExample("cnn_skip_connection.py")
+    assert result.returncode == 0, result.stderr
+    assert "total parameters: 5,114" in result.stdout  # its summary
+    accuracies = [float(value) for value in re.findall(r"val accuracy (\S+)%", result.stdout)]
+    assert len(accuracies) == 5 and accuracies[-1] >= 95.0, result.stdout
 
 
 def test_no_module_outside_the_backend_imports_cupy():

@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -83,6 +84,12 @@ def numbered(source):
     return "".join(f"{number:5d}  {line}\n" for number, line in enumerate(source.splitlines(), 1))
 
 
+@functools.cache
+def announceCompiling():
+    """Say once per process, on stderr, why the first steps are slow: a kernel is being compiled."""
+    print(f"minidl: compiling CPU kernels, first run only (cached in {cacheDir()})", file=sys.stderr, flush=True)
+
+
 def compileLibrary(source, name, rebuild=False):
     """The path of the shared library built from ``source`` (built now unless the cache holds it, or
     ``rebuild`` says that what it holds is damaged)."""
@@ -93,6 +100,7 @@ def compileLibrary(source, name, rebuild=False):
     library = cacheDir() / f"{name}-{digest}.so"
     if library.exists() and not rebuild:
         return library
+    announceCompiling()
     try:
         library.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=library.parent) as work:

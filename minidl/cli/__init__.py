@@ -3,11 +3,13 @@
 import argparse
 import sys
 
-from minidl.cli import export, train
 from minidl.errors import MinidlError
 
 
 def buildParser():
+    """The command's parser. Importing the commands imports the backend, which may refuse a forced device."""
+    from minidl.cli import export, train
+
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: train small networks on CPU or GPU")
     commands = parser.add_subparsers(dest="command", required=True)
     train.addArguments(commands.add_parser("train", help="train a model on the handwritten digits"))
@@ -16,10 +18,11 @@ def buildParser():
 
 
 def main(argv=None):
-    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit status."""
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit status. A minidl error (a forced
+    backend that cannot start included) is one line on stderr, not a traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = buildParser().parse_args(argv)
     try:
+        args = buildParser().parse_args(argv)
         return args.run(args, argv)
     except MinidlError as error:
         print(f"minidl: error: {error}", file=sys.stderr)

@@ -66,6 +66,15 @@ class Container(Module):
         childName, _, rest = name.partition(".")
         return self.child(childName).getVar(rest)
 
+    def uses(self):
+        """Each use of a child in the last forward pass, in order: (child name, module, the cache of that use)."""
+        raise NotImplementedError
+
+    def walk(self):
+        yield self
+        for module in self.children().values():
+            yield from module.walk()
+
     def trainMode(self):
         super().trainMode()
         for module in self.children().values():

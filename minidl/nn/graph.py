@@ -154,6 +154,24 @@ class Graph(Container):
     def children(self):
         return self.modules
 
+    def uses(self):
+        names = {id(module): name for name, module in self.modules.items()}
+        caches = self.caches or {}
+        return [(names[id(node.module)], node.module, caches[id(node)]) for node in self.nodes if id(node) in caches]
+
+    def toDot(self):
+        """The graph in Graphviz's DOT language: a box per node, an arrow per parent (labelled [i] for node[i])."""
+        from minidl.nn.picture import graphToDot
+
+        return graphToDot(self)
+
+    def draw(self, path):
+        """Write a picture of the graph: DOT text for ``.dot``; ``.svg`` or ``.png`` through Graphviz's ``dot``
+        when it is installed, else the DOT text beside it (``.dot``) with a warning. Returns the path written."""
+        from minidl.nn.picture import drawGraph
+
+        return drawGraph(self, path)
+
     def forward(self, data):
         inputs = self._splitInputs(data)
         outputs, caches = {}, {}

@@ -10,6 +10,8 @@ changes. The arrays a backward pass reads are named in ``cacheAttrs``, so a cont
 at several places of a graph.
 """
 
+import contextlib
+
 import numpy
 
 from minidl.backend import toHost, xp
@@ -71,6 +73,9 @@ class Module:
     cacheAttrs = ("inData", "data")
 
     def __init__(self, name=None):
+        if name is not None and not isinstance(name, str):
+            raise ModuleError(f"{type(self).__name__}: name must be a string or None, got {type(name).__name__} "
+                              f"{name!r:.60}")
         self.name = name
         self.vars = {}
         self.train = True
@@ -185,8 +190,40 @@ class Module:
         self.train = False
         return self
 
+    def walk(self):
+        """This module, then every module inside it (a container's children, recursively)."""
+        yield self
+
+    def summary(self, inputShape, dtype=numpy.float32, file=None):
+        """Print (to ``file``, default stdout) and return a table of every module's output shape and parameter
+        count for an input of ``inputShape`` (batch axis included; a list of shapes for several inputs), and
+        the total. Runs one forward pass on zeros in eval mode; every module's mode is put back."""
+        from minidl.nn.summary import summarize
+
+        text = summarize(self, inputShape, dtype)
+        print(text, file=file)
+        return text
+
+    def __str__(self):
+        """The module tree: each module with its parameters' dtypes and shapes, children indented."""
+        from minidl.nn.summary import moduleTree
+
+        return moduleTree(self)
+
     def node(self, *parents):
         """A graph Node that runs this module on the outputs of ``parents`` (none for a graph input)."""
         from minidl.nn.graph import Node
 
         return Node(self, *parents)
+
+
+@contextlib.contextmanager
+def evaluating(module):
+    """Run a block with ``module`` in eval mode, then give every module inside it back its previous mode."""
+    modes = [(each, each.train) for each in module.walk()]
+    module.evalMode()
+    try:
+        yield module
+    finally:
+        for each, train in modes:
+            each.train = train

@@ -6,11 +6,19 @@ from minidl.nn.module import Module, checkLike
 
 
 class Sequential(Container):
-    """``seq.append(module)``; ``seq(data)`` runs them in order and returns the last one's output."""
+    """``Sequential(a, b, c)``, ``Sequential([a, b, c])`` or ``Sequential()`` then ``append``/``extend``;
+    ``seq(data)`` runs the modules in order and returns the last one's output."""
 
-    def __init__(self, name=None):
+    def __init__(self, *modules, name=None):
         super().__init__(name)
+        if len(modules) == 1 and isinstance(modules[0], (list, tuple)):
+            modules = tuple(modules[0])
+        for position, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise ModuleError(f"Sequential takes Modules (or one list of them), got {type(module).__name__} "
+                                  f"at position {position}")
         self.modules = []
+        self.extend(modules)
 
     def append(self, module):
         if not isinstance(module, Module):
@@ -32,6 +40,10 @@ class Sequential(Container):
 
     def children(self):
         return uniqueNames(self.modules)
+
+    def uses(self):
+        names = {id(module): name for name, module in self.children().items()}
+        return [(names[id(module)], module, cache) for module, cache in zip(self.modules, self.caches or [])]
 
     def forward(self, data):
         if not self.modules:

@@ -19,8 +19,7 @@ from onnx import helper
 
 from minidl.backend import xp
 from minidl.errors import ExportError
-from minidl.nn.container import Container
-from minidl.nn.module import Module, describe
+from minidl.nn.module import Module, describe, evaluating
 from minidl.onnx.graphbuilder import GraphBuilder
 from minidl.onnx.registry import EXPORTERS, exportModule
 
@@ -28,21 +27,9 @@ OPSET = 17  # ONNX Runtime 1.14 and later, TensorRT 8.6 and later read it; Layer
 BATCH = {0: "batch"}  # the default dynamic axes: the batch, axis 0 of every input
 
 
-def modulesOf(module):
-    """The module and, for a container, every module inside it, each once, parents before children."""
-    found, stack = {}, [module]
-    while stack:
-        current = stack.pop()
-        if id(current) not in found:
-            found[id(current)] = current
-            if isinstance(current, Container):
-                stack.extend(reversed(list(current.children().values())))
-    return list(found.values())
-
-
 def checkExportable(module):
     """ExportError naming every module of the tree that has no ONNX exporter."""
-    missing = [inner for inner in modulesOf(module) if type(inner) not in EXPORTERS]
+    missing = list({id(inner): inner for inner in module.walk() if type(inner) not in EXPORTERS}.values())
     if missing:
         exportable = sorted(moduleType.__name__ for moduleType in EXPORTERS)
         raise ExportError(f"no ONNX exporter for {', '.join(f'{m!r} ({type(m).__name__})' for m in missing)}; "
@@ -68,18 +55,6 @@ def _inputsOf(sampleInput, dynamicAxes):
     return samples, axesList
 
 
-@contextlib.contextmanager
-def _evalMode(module):
-    """Run the body with every module of the tree in evalMode, then put each one's mode back."""
-    modes = [(inner, inner.train) for inner in modulesOf(module)]
-    module.evalMode()
-    try:
-        yield
-    finally:
-        for inner, train in modes:
-            inner.train = train
-
-
 def _valueInfo(name, array, axes):
     shape = [axes.get(axis, side) for axis, side in enumerate(array.shape)]
     return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(numpy.dtype(array.dtype)), shape)
@@ -91,7 +66,7 @@ def buildModel(module, sampleInput, dynamicAxes=BATCH, opset=OPSET):
         raise ExportError(f"export takes a minidl Module, got {type(module).__name__}")
     checkExportable(module)
     samples, axesList = _inputsOf(sampleInput, dynamicAxes)
-    with _evalMode(module):
+    with evaluating(module):
         module(samples[0] if len(samples) == 1 else samples)
         cache = module.saveCache()
 

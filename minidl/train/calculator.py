@@ -5,6 +5,7 @@ import numpy
 from minidl.backend import toHost
 from minidl.errors import ModuleError
 from minidl.nn import Module
+from minidl.nn.module import evaluating
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
 
 
@@ -19,12 +20,12 @@ class Calculator:
         self.verbose = verbose
 
     def calcFromHost(self, data, macroBatchSize=10000):
-        """The outputs (a host array, samples on axis 0) of a module with one output, in eval mode."""
+        """The outputs (a host array, samples on axis 0) of a module with one output, in eval mode
+        (every module's previous mode is put back afterwards)."""
         size = checkHostData(data, names=("data",))
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
-        self.module.evalMode()
         outputs = []
-        with progressBar(size, "calculate", self.verbose) as progress:
+        with evaluating(self.module), progressBar(size, "calculate", self.verbose) as progress:
             for (batch,) in deviceBatches((data,), self.batchsize, macroBatchSize, progress=progress):
                 outputs.append(toHost(self.module(batch)))
         return numpy.concatenate(outputs)

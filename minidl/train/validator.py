@@ -3,11 +3,13 @@
 from minidl.cost import Cost, CrossEntropy
 from minidl.errors import CostError, ModuleError
 from minidl.nn import Module
+from minidl.nn.module import evaluating
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
 
 
 class Validator:
-    """``Validator(module, cost, batchsize=128)``; runs the module in eval mode and never changes it."""
+    """``Validator(module, cost, batchsize=128)``; runs the module in eval mode and never changes it: every
+    module's mode (train or eval) is put back when a validation ends."""
 
     def __init__(self, module, cost, batchsize=128, verbose=True):
         if not isinstance(module, Module):
@@ -29,10 +31,9 @@ class Validator:
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
         classify = isinstance(self.cost, CrossEntropy)
-        self.module.evalMode()
         self.cost.resetAccumulator()
         correct = 0
-        with progressBar(size, "validate", self.verbose) as progress:
+        with evaluating(self.module), progressBar(size, "validate", self.verbose) as progress:
             for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, progress=progress):
                 scores = self.module(batch)
                 self.cost.validate(scores, labels)

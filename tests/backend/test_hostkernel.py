@@ -240,3 +240,21 @@ def test_by_default_each_kernel_takes_its_own_cpu_path(monkeypatch, cpuPath, add
     numpy.testing.assert_array_equal(differing(numpy.zeros(3), numpy.empty(3)), added)
     with pytest.raises(BackendError, match="cpuPath must be one of"):
         Elementwise("test_bad_path", "T x", "T y", "y = x", addOne, cpuPath="gpu")
+
+
+COMPILE_TWO = """
+import numpy
+from minidl.backend import Elementwise
+for scale in (2, 3):
+    kernel = Elementwise("test_kernel", "T x", "T y", "y = x * %d" % scale, None)
+    print(kernel.callCompiled(numpy.ones(2), numpy.empty(2))[0])
+"""
+
+
+def test_the_first_compilation_of_a_process_says_so_once_and_a_cached_run_says_nothing(tmp_path):
+    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", COMPILE_TWO], env=env, text=True, capture_output=True, timeout=120)
+    assert first.stdout.split() == ["2.0", "3.0"], first.stderr
+    assert first.stderr.count("compiling CPU kernels, first run only") == 1, first.stderr  # two kernels, one line
+    again = subprocess.run([sys.executable, "-c", COMPILE_TWO], env=env, text=True, capture_output=True, timeout=120)
+    assert again.stdout.split() == ["2.0", "3.0"] and "compiling" not in again.stderr, again.stderr

@@ -73,7 +73,7 @@ def test_validation_error_and_accuracy_against_float64_oracles():
     error = validator.validateFromHost(data, labels, macroBatchSize=30)
     assert error == validator.error == pytest.approx(crossEntropy64(scores, labels), rel=1e-5)
     assert validator.accuracy == numpy.mean(scores.argmax(axis=1) == labels)
-    assert not net.train, "validation runs in eval mode"
+    assert net.train, "validation runs in eval mode, then gives the module its train mode back"
 
 
 def test_validation_with_a_regression_cost_has_no_accuracy():
