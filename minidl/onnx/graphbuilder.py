@@ -27,7 +27,7 @@ class GraphBuilder:
         if key in self.constants:
             return self.constants[key][0]
         name = self.fresh(hint)
-        hostArray = numpy.ascontiguousarray(toHost(array) if hasattr(array, "shape") else numpy.asarray(array))
+        hostArray = numpy.array(toHost(array) if hasattr(array, "shape") else array, order="C")  # 0-d stays 0-d
         self.initializers.append(numpy_helper.from_array(hostArray, name))
         self.constants[key] = (name, array)
         return name

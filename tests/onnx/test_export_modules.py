@@ -154,3 +154,8 @@ def test_dynamic_time_and_batch_axes(tmp_path):
     indices = rng.integers(0, 9, size=(4, 3))  # (time, batch)
     checkExport(Embedder(9, 2), tmp_path / "e.onnx", indices[:2, :1], indices, dynamicAxes={0: "time", 1: "batch"})
     checkExport(Embedder(9, 2), tmp_path / "b.onnx", indices[:, :1], indices, dynamicAxes={1: "batch"})
+
+
+def test_scalars_are_stored_as_0_d_tensors(tmp_path):
+    model = checkExport(Activation(activations.gelu), tmp_path / "g.onnx", normal(2, 3), normal(4, 3))
+    assert [list(init.dims) for init in model.graph.initializer] == [[]] * 4
