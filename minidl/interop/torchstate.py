@@ -1,9 +1,10 @@
 """PyTorch state dicts in and out: ``loadTorchStateDict(module, source)`` and ``saveTorchStateDict(module, path)``.
 
-A state dict is grouped by layer: the entries ``<prefix>.weight``, ``<prefix>.bias``... of one prefix form one
-group. minidl's layers that hold arrays (in the order of ``getVarTable()``/``getBufferTable()``: containers'
-children in order) are matched with the groups in the state dict's order, one by one; within a pair the names
-and layouts follow ``minidl.interop.torchlayouts``. A dict keeps its order; a safetensors file does not (its
+A state dict is read layer by layer: minidl's layers that hold arrays (in the order of ``getVarTable()`` and
+``getBufferTable()``: containers' children in order) take the state dict's entries in its order, each layer the
+group of entries under the prefix of the next entry (``features.0.weight``, ``features.0.bias``... for prefix
+``features.0``; PyTorch names with a dot, such as attention's ``out_proj.weight``, belong to the group too);
+within a group the names and layouts follow ``minidl.interop.torchlayouts``. A dict keeps its order; a safetensors file does not (its
 writer sorts the tensors), so a file's groups are taken in natural order of their prefixes (``2`` before
 ``10``), which is the order of ``nn.Sequential`` and ``nn.ModuleList``.
 
@@ -77,13 +78,25 @@ def _readSource(source):
     return sorted(entries, key=lambda entry: _naturalKey(entry[0].rpartition(".")[0]))
 
 
-def _groups(entries):
-    """{prefix: {torch name: array}} in the order of first appearance."""
-    groups = {}
-    for name, array in entries:
-        prefix, _, leaf = name.rpartition(".")
-        groups.setdefault(prefix, {})[leaf] = array
-    return groups
+def _takeGroup(entries, layer):
+    """``(prefix, {torch name: array})``: the layer's tensors among ``entries`` (taken out of the list), found
+    from the first entry: its prefix is what precedes one of the layer's PyTorch names (``features.0`` of
+    ``features.0.weight``); the group holds every entry directly under that prefix, and the layer's dotted names
+    (``out_proj.weight``) under it."""
+    names = [torchName for torchName, _, _ in LAYOUTS[type(layer)](layer)] + list(IGNORED.get(type(layer), ()))
+    first = entries[0][0]
+    prefix = next((first[:-len(name)].rstrip(".") for name in names
+                   if first == name or first.endswith("." + name)), first.rpartition(".")[0])
+    start = f"{prefix}." if prefix else ""
+
+    def member(name):
+        """The entry's name within the group, or None for an entry of another layer."""
+        rest = name[len(start):] if name.startswith(start) else None
+        return rest if rest is not None and ("." not in rest or rest in names) else None
+
+    taken = {member(name): array for name, array in entries if member(name) is not None}
+    entries[:] = [(name, array) for name, array in entries if member(name) is None]
+    return prefix, taken
 
 
 def loadTorchStateDict(module, source):
@@ -94,19 +107,17 @@ def loadTorchStateDict(module, source):
     layout conversion, a dtype), with every array of the module unchanged.
     """
     layers = layersOf(module)
-    groups = list(_groups(_readSource(source)).items())
+    entries = _readSource(source)
     copies = []
-    for position in range(max(len(layers), len(groups))):
-        if position >= len(groups):
-            name, layer = layers[position]
-            raise CheckpointError(f"the state dict has {len(groups)} layers with tensors, minidl's network "
+    for position, (name, layer) in enumerate(layers):
+        if not entries:
+            raise CheckpointError(f"the state dict has tensors for {position} layers, minidl's network has "
                                   f"{len(layers)}: nothing for {layer!r} at {name!r}")
-        prefix, tensors = groups[position]
-        if position >= len(layers):
-            raise CheckpointError(f"the state dict has {len(groups)} layers with tensors, minidl's network "
-                                  f"{len(layers)}: nothing takes the state dict's {prefix!r} ({sorted(tensors)})")
-        name, layer = layers[position]
+        prefix, tensors = _takeGroup(entries, layer)
         copies.extend(_matchLayer(name, layer, prefix, tensors))
+    if entries:
+        raise CheckpointError(f"the state dict has more layers than minidl's network ({len(layers)} with tensors): "
+                              f"nothing takes {[name for name, _ in entries[:4]]}")
     for target, array in copies:
         target[...] = xp.asarray(array)
     return module

@@ -86,8 +86,10 @@ def snapshot(module):
     (lambda s: s.update({"4.bias": s["4.bias"].astype(numpy.float64)}), "'4.bias' is float64"),
     (lambda s: s.pop("2.running_var"), r"BatchNorm at '2' against the state dict's '2': expected the tensors "
                                        r"\['weight', 'bias', 'running_mean', 'running_var'\]"),
-    (lambda s: s.update({"5.weight": normal(1, 2)}), r"nothing takes the state dict's '5'"),
+    (lambda s: s.update({"5.weight": normal(1, 2)}), r"nothing takes \['5.weight'\]"),
     (lambda s: [s.pop(k) for k in ("4.weight", "4.bias")], r"nothing for Linear at '4'"),
+    (lambda s: s.update({"2.extra": normal(4)}), r"expected the tensors \['weight', 'bias', 'running_mean', "
+                                                 r"'running_var'\], got \[.*'extra'\]"),
 ])
 def test_a_mismatch_is_named_and_changes_nothing(change, message):
     net = network()
