@@ -4,9 +4,9 @@ A state dict is read layer by layer: minidl's layers that hold arrays (in the or
 ``getBufferTable()``: containers' children in order) take the state dict's entries in its order, each layer the
 group of entries under the prefix of the next entry (``features.0.weight``, ``features.0.bias``... for prefix
 ``features.0``; PyTorch names with a dot, such as attention's ``out_proj.weight``, belong to the group too);
-within a group the names and layouts follow ``minidl.interop.torchlayouts``. A dict keeps its order; a safetensors file does not (its
-writer sorts the tensors), so a file's groups are taken in natural order of their prefixes (``2`` before
-``10``), which is the order of ``nn.Sequential`` and ``nn.ModuleList``.
+within a group the names and layouts follow ``minidl.interop.torchlayouts``. A dict keeps its order; a
+safetensors file does not (its writer sorts the tensors), so a file's entries are taken in natural order of
+their prefixes (``2`` before ``10``), which is the order of ``nn.Sequential`` and ``nn.ModuleList``.
 
 ``saveTorchStateDict`` names each group by the layer's qualified name in minidl (``0``, ``fc1``, ``3.1``), so
 the file loads into a PyTorch network whose modules sit at the same places (``nn.Sequential`` with the same
