@@ -82,3 +82,10 @@ def test_bad_arguments(tmp_path):
 
 def minidlExport(module, path, sample, **options):
     return export(module, path, toDevice(sample), **options)
+
+
+def test_the_seed_network_whose_input_node_is_a_linear(tmp_path):
+    inp = Linear(128, 64).node()
+    out = Linear(64, 1).node(Activation(relu).node(inp))
+    data = numpy.random.default_rng(2).standard_normal((19, 128)).astype(numpy.float32)
+    checkExport(Graph(inputs=inp, outputs=out), tmp_path / "seed.onnx", data[:16], data[16:])
