@@ -1,11 +1,18 @@
 """Export to ONNX: ``minidl.onnx.export(module, path, sampleInput)`` writes a module's eval-mode graph.
 
 Each module type has one small exporter function in the registry (``minidl.onnx.registry``); importing this
-package registers them all.
+package registers them all. It needs the ``onnx`` package (the ``onnx`` extra).
 """
 
-from minidl.onnx import activations, containers, layers, pools, shaping  # noqa: F401  (they register exporters)
-from minidl.onnx.export import OPSET, buildModel, export
-from minidl.onnx.registry import EXPORTERS, exporter
+from minidl.errors import ExportError
+
+try:
+    import onnx  # noqa: F401
+except ImportError as error:
+    raise ExportError("minidl.onnx needs the onnx package: pip install 'minidl[onnx]'") from error
+
+from minidl.onnx import activations, containers, layers, pools, shaping  # noqa: E402, F401  (they register exporters)
+from minidl.onnx.export import OPSET, buildModel, export  # noqa: E402
+from minidl.onnx.registry import EXPORTERS, exporter  # noqa: E402
 
 __all__ = ["EXPORTERS", "OPSET", "buildModel", "export", "exporter"]

@@ -2,6 +2,9 @@
 BatchNorm statistics are not their initial values), a residual block; and the export's refusals."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy
 import pytest
@@ -89,3 +92,11 @@ def test_the_seed_network_whose_input_node_is_a_linear(tmp_path):
     out = Linear(64, 1).node(Activation(relu).node(inp))
     data = numpy.random.default_rng(2).standard_normal((19, 128)).astype(numpy.float32)
     checkExport(Graph(inputs=inp, outputs=out), tmp_path / "seed.onnx", data[:16], data[16:])
+
+
+def test_without_the_onnx_package_the_error_says_what_to_install():
+    code = ("import sys; sys.modules['onnx'] = None\n"
+            "try:\n    import minidl.onnx\nexcept Exception as error:\n    print(type(error).__name__, error)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.stdout.strip() == "ExportError minidl.onnx needs the onnx package: pip install 'minidl[onnx]'"
