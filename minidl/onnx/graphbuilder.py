@@ -12,14 +12,18 @@ class GraphBuilder:
 
     def __init__(self):
         self.nodes, self.initializers = [], []
-        self.counts = {}
+        self.counts, self.used = {}, set()
         self.constants = {}  # id(array) -> (name, array), the array kept alive so that its id stays unique
 
     def fresh(self, hint):
-        """A tensor name not used before: ``hint``, ``hint_1``, ``hint_2``..."""
-        count = self.counts.get(hint, 0)
-        self.counts[hint] = count + 1
-        return hint if count == 0 else f"{hint}_{count}"
+        """A name not used before: ``hint``, else ``hint_1``, ``hint_2``..."""
+        name, count = hint, self.counts.get(hint, 0)
+        while name in self.used:
+            count += 1
+            name = f"{hint}_{count}"
+        self.counts[hint] = count
+        self.used.add(name)
+        return name
 
     def constant(self, array, hint="const"):
         """The name of an initializer holding ``array`` (a device or host array, or a Python sequence)."""
