@@ -64,6 +64,10 @@ def buildModel(module, sampleInput, dynamicAxes=BATCH, opset=OPSET):
     """The checked onnx.ModelProto of ``module`` in eval mode (see the module docstring); writes nothing."""
     if not isinstance(module, Module):
         raise ExportError(f"export takes a minidl Module, got {type(module).__name__}")
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not OPSET <= opset <= newest:
+        raise ExportError(f"opset must be an int in [{OPSET}, {newest}]: the exporters write opset {OPSET}'s "
+                          f"operators (a later opset where onnx.checker finds them unchanged), got {opset!r}")
     checkExportable(module)
     samples, axesList = _inputsOf(sampleInput, dynamicAxes)
     with evaluating(module):

@@ -74,6 +74,8 @@ def test_bad_arguments(tmp_path):
         minidlExport("net", tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32))
     with pytest.raises(ExportError, match=r"dynamicAxes of input 0 \(shape \(1, 3\)\): expected axes in \[0, 2\)"):
         minidlExport(net, tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32), dynamicAxes={2: "batch"})
+    with pytest.raises(ExportError, match=r"opset must be an int in \[17, "):
+        minidlExport(net, tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32), opset=13)
     with pytest.raises(ExportError, match="a list of 1 such dicts"):
         minidlExport(net, tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32), dynamicAxes=[{}, {}])
     with pytest.raises(ExportError, match="a device array, or a list of them"):
@@ -81,6 +83,8 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ExportError, match="cannot write"):
         minidlExport(net, tmp_path / "no" / "x.onnx", numpy.zeros((1, 3), numpy.float32))
     assert os.listdir(tmp_path) == []
+    model = minidlExport(net, tmp_path / "x.onnx", numpy.zeros((1, 3), numpy.float32), opset=18)
+    assert [(op.domain, op.version) for op in model.opset_import] == [("", 18)]
 
 
 def minidlExport(module, path, sample, **options):
