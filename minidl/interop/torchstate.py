@@ -28,7 +28,7 @@ from minidl.tensorfile import writeTensors
 TORCH_STATE_FORMAT = "minidl.torch_state_dict"
 
 
-def layersOf(module, prefix=""):
+def layersOf(module):
     """``(qualified name, layer)`` for each layer holding parameters or buffers, in getVarTable() order,
     each layer once; CheckpointError for one whose PyTorch layout minidl does not know."""
     if not isinstance(module, Module):
@@ -49,7 +49,7 @@ def layersOf(module, prefix=""):
                                       f"state dict layout is known for it; known: {known}")
             found.append((name, current))
 
-    visit(module, prefix)
+    visit(module, "")
     return found
 
 
