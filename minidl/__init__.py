@@ -7,6 +7,7 @@ backend that cannot start in one line.
 
 from minidl.errors import (
     BackendError,
+    CallbackError,
     CheckpointError,
     CostError,
     DataError,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendError", "CheckpointError", "CostError", "DataError", "DistributedError", "MinidlError", "ModuleError",
     "OptimizerError", "Variable",
+    "CallbackError",
 ]
 
 

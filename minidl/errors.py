@@ -33,5 +33,9 @@ class DistributedError(MinidlError):
     """Data-parallel training cannot start or continue (no MPI, mismatched ranks)."""
 
 
+class CallbackError(MinidlError):
+    """A fit run's callback is misconfigured (an unknown metric, a folder that does not exist)."""
+
+
 class ExportError(MinidlError):
     """A network cannot be written in another framework's format (a module without an ONNX exporter)."""

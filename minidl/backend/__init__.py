@@ -8,8 +8,10 @@ from minidl.backend.device import gpuProblem, isDeviceArray, isGpu, name, scatte
 from minidl.backend.elementwise import Elementwise
 from minidl.backend.random import generator, getRandomState, seed, setRandomState
 from minidl.backend.scratch import scratch
+from minidl.backend.upload import Upload, startUpload
 
 __all__ = [
     "Elementwise", "generator", "getRandomState", "gpuProblem", "gpuarray", "isDeviceArray", "isGpu", "name",
     "scatterAdd", "scratch", "seed", "setRandomState", "synchronize", "toDevice", "toHost", "xp",
 ]
+__all__ += ["Upload", "startUpload"]

@@ -1,4 +1,18 @@
-"""Training curves as a picture: error per epoch (train and validation) and validation accuracy."""
+"""Training curves as a picture: error per epoch (train and validation) and validation accuracy, from a run's log."""
+
+import csv
+
+from minidl.errors import DataError
+
+
+def plotLog(logPath, path):
+    """Draw ``plotCurves`` from a CSV log (minidl.train.CsvLog) of a run with validation."""
+    try:
+        with open(logPath, newline="", encoding="utf-8") as file:
+            history = [{name: float(value) for name, value in row.items()} for row in csv.DictReader(file)]
+    except (OSError, ValueError) as error:
+        raise DataError(f"cannot read the log {logPath}: {error}") from error
+    plotCurves(history, path)
 
 
 def plotCurves(history, path):

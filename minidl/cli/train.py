@@ -1,8 +1,10 @@
-"""``minidl train``: train a model on the digits data set, print per-epoch numbers, checkpoint every epoch.
+"""``minidl train``: train a model on a data set with the fit loop, print per-epoch numbers, checkpoint every epoch.
 
-The checkpoint (``DIR/checkpoint.safetensors``, see minidl.train.checkpoint) is rewritten atomically after
-each epoch and keeps the history of the run, so ``--resume`` continues exactly where a stopped run was,
-up to ``--epochs`` in total.
+Everything goes to ``--out DIR``: ``checkpoint.safetensors`` (rewritten atomically after each epoch, with the
+run's history, schedule and callback state, so ``--resume`` continues exactly where a stopped run was, up to
+``--epochs`` in total), ``best.safetensors`` (the epoch of the lowest validation error), ``log.csv`` (one row per
+epoch), ``report.txt`` and ``report.json`` (the final confusion matrix and per-class precision, recall, F1),
+and with ``--tensorboard`` the folder ``tensorboard/``.
 
 Under ``mpiexec -n N`` the command trains data-parallel on N ranks (batch ``--batch-size`` per rank); only
 rank 0 prints, plots and writes the checkpoint, which a 1-process run loads as it is. An error on any
@@ -13,20 +15,43 @@ import argparse
 import contextlib
 import importlib.util
 import inspect
+import json
 import os
 import sys
-import time
 
 import minidl.optim
 from minidl import backend
 from minidl.cost import CrossEntropy
-from minidl.datasets import loadDigits
+from minidl.datasets import Augment, loadCifar10, loadDigits, loadMnist
 from minidl.distributed import NodeInfo
-from minidl.errors import BackendError, CheckpointError, OptimizerError
+from minidl.errors import BackendError, CheckpointError, DataError, OptimizerError
 from minidl.models import MODELS
-from minidl.train import Trainer, Validator, loadCheckpoint, saveCheckpoint
+from minidl.optim.schedules import (
+    CosineSchedule,
+    ExponentialSchedule,
+    OneCycleSchedule,
+    PlateauSchedule,
+    StepSchedule,
+    rateName,
+)
+from minidl.train import (
+    BestCheckpoint,
+    Callback,
+    CsvLog,
+    EarlyStopping,
+    Fit,
+    PeriodicCheckpoint,
+    TensorBoardLog,
+    Trainer,
+)
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+BEST_NAME = "best.safetensors"
+LOG_NAME = "log.csv"
+REPORT_NAME = "report"
+TENSORBOARD_NAME = "tensorboard"
+DATASETS = {"digits": None, "mnist": loadMnist, "fashion-mnist": loadMnist, "cifar10": loadCifar10}
+SCHEDULES = ("cosine", "exponential", "onecycle", "plateau", "step")
 DEFAULT_LEARN_RATE = 0.01
 DEVICES = {"cpu": "numpy", "gpu": "cupy"}
 OPTIMIZERS = {
@@ -76,7 +101,25 @@ def addArguments(parser):
     parser.add_argument("--out", default="runs", help="folder of the checkpoint (default: ./runs)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--plot", type=fileInFolder, metavar="FILE.png",
-                        help="write the training curves to this picture")
+                        help="write the training curves to this picture (drawn from the run's log)")
+    parser.add_argument("--data", choices=sorted(DATASETS), default="digits",
+                        help="data set (default: digits, which needs no files); the others read --data-dir")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="folder of the downloaded files: MNIST / Fashion-MNIST IDX files (gzipped or not), "
+                             "CIFAR-10's binary batches")
+    parser.add_argument("--schedule", choices=SCHEDULES,
+                        help="learning-rate schedule: cosine and onecycle per step over the whole run, step (x0.1 "
+                             "every third of the run), exponential (to 1%% at the end), plateau (x0.5 after 2 epochs "
+                             "without a lower validation error) per epoch (default: a constant rate)")
+    parser.add_argument("--warmup", type=atLeast(0), default=0, metavar="EPOCHS",
+                        help="with --schedule cosine: a linear warmup from 0 over this many epochs (default: 0)")
+    parser.add_argument("--early-stop", type=atLeast(1), metavar="PATIENCE",
+                        help="stop once the validation error has not fallen for PATIENCE epochs")
+    parser.add_argument("--augment", action="store_true",
+                        help="image models: random crops of the images padded by an eighth of their side, and "
+                             "horizontal flips on cifar10 (drawn on the host from --seed)")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also log TensorBoard scalars to OUT/tensorboard (needs minidl[tensorboard])")
     parser.set_defaults(run=run)
 
 
@@ -95,20 +138,12 @@ def makeOptimizer(name, learnRate, nodeinfo=None):
     """The optimizer of this name, its learning rate (``learnRate``, or ``alpha`` for Adam) set to ``learnRate``."""
     cls = OPTIMIZERS[name]
     parameters = inspect.signature(cls).parameters
-    for rateName in ("learnRate", "alpha"):
-        if rateName in parameters:
-            return cls(**{rateName: DEFAULT_LEARN_RATE if learnRate is None else learnRate}, nodeinfo=nodeinfo)
+    for rate in ("learnRate", "alpha"):
+        if rate in parameters:
+            return cls(**{rate: DEFAULT_LEARN_RATE if learnRate is None else learnRate}, nodeinfo=nodeinfo)
     if learnRate is not None:
         raise OptimizerError(f"{cls.__name__} has no learning rate; leave out --lr")
     return cls(nodeinfo=nodeinfo)
-
-
-def resumedHistory(checkpoint):
-    """The per-epoch history a checkpoint of this command keeps in its ``extra``, up to its epoch; empty for a
-    checkpoint written otherwise (saveCheckpoint with any ``extra``)."""
-    extra = checkpoint.extra
-    history = extra.get("history") if isinstance(extra, dict) else None
-    return history[:checkpoint.epoch] if isinstance(history, list) else []
 
 
 def run(args, argv):
@@ -119,50 +154,135 @@ def run(args, argv):
         return train(args, nodeinfo)
 
 
+def checkFlags(args):
+    """Errors in combinations of flags, before anything is loaded or written."""
+    if args.data != "digits" and args.data_dir is None:
+        raise DataError(f"--data {args.data} reads the files you downloaded: name their folder with --data-dir")
+    if args.data == "digits" and args.data_dir is not None:
+        raise DataError("--data-dir is for --data mnist, fashion-mnist or cifar10; digits need no files")
+    if args.warmup and args.schedule != "cosine":
+        raise OptimizerError("--warmup goes with --schedule cosine")
+    if args.warmup >= args.epochs:
+        raise OptimizerError(f"--warmup must be shorter than the run: {args.warmup} >= --epochs {args.epochs}")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise BackendError("--plot needs matplotlib: pip install 'minidl[datasets]'")
+    if args.augment and MODELS[args.model].flat:
+        raise DataError(f"--augment transforms images: --model {args.model} takes flat samples")
+
+
+def loadData(args, flat):
+    """The DataSet of ``--data`` (validation: the test set of the file-based ones)."""
+    if args.data == "digits":
+        return loadDigits(flat=flat)
+    return DATASETS[args.data](args.data_dir, flat=flat)
+
+
+def stepsPerEpoch(samples, batchsize, nodeinfo):
+    """Optimizer steps in one epoch: every minibatch, or each rank's share of the whole global batches."""
+    if nodeinfo is None:
+        return -(-samples // batchsize)
+    return samples // (batchsize * nodeinfo.gridsize)
+
+
+def makeSchedule(args, optimizer, steps):
+    """The schedule of ``--schedule`` for a run of ``--epochs`` epochs of ``steps`` steps, and when it steps."""
+    total = args.epochs * steps
+    rate = getattr(optimizer, rateName(optimizer))
+    if args.schedule == "cosine":
+        return CosineSchedule(optimizer, total, warmup=args.warmup * steps), "step"
+    if args.schedule == "onecycle":
+        return OneCycleSchedule(optimizer, rate, total), "step"
+    if args.schedule == "step":
+        return StepSchedule(optimizer, max(1, args.epochs // 3)), "epoch"
+    if args.schedule == "exponential":
+        return ExponentialSchedule(optimizer, 0.01 ** (1 / args.epochs)), "epoch"
+    if args.schedule == "plateau":
+        return PlateauSchedule(optimizer, factor=0.5, patience=2), "epoch"
+    return None, "epoch"
+
+
+class PrintEpochs(Callback):
+    """One line per epoch on standard output."""
+
+    def __init__(self, say, epochs, checkpointPath):
+        self.say, self.epochs, self.checkpointPath = say, epochs, checkpointPath
+
+    def onFitStart(self, fit):
+        if fit.epoch:
+            self.say(f"resumed from {self.checkpointPath} after epoch {fit.epoch}")
+
+    def onEpochEnd(self, fit, entry):
+        self.say(f"epoch {entry['epoch']:3d}/{self.epochs}  train error {entry['trainError']:.4f}  val error "
+                 f"{entry['valError']:.4f}  val accuracy {entry['valAccuracy']:.2%}  lr {entry['learnRate']:.4g}  "
+                 f"{entry['seconds']:.2f} s  {entry['samplesPerSecond']:.0f} samples/s", flush=True)
+
+
+def makeCallbacks(args, say):
+    """Printing, checkpoints, the CSV log, and the optional early stopping and TensorBoard log."""
+    path = os.path.join(args.out, CHECKPOINT_NAME)
+    callbacks = [
+        PrintEpochs(say, args.epochs, path), PeriodicCheckpoint(path),
+        BestCheckpoint(os.path.join(args.out, BEST_NAME)), CsvLog(os.path.join(args.out, LOG_NAME)),
+    ]
+    if args.early_stop is not None:
+        callbacks.append(EarlyStopping(patience=args.early_stop))
+    if args.tensorboard:
+        callbacks.append(TensorBoardLog(os.path.join(args.out, TENSORBOARD_NAME)))
+    return callbacks
+
+
+def writeReport(report, out, say):
+    """Print the confusion matrix and per-class table, and write them beside the checkpoint."""
+    matrix = "\n".join(" ".join(f"{count:6d}" for count in row) for row in report.confusion)
+    text = (f"confusion matrix (rows: true class, columns: predicted class)\n{matrix}\n\n{report.table()}\n"
+            f"accuracy {report.accuracy:.4f}\n")
+    say(text, end="")
+    base = os.path.join(out, REPORT_NAME)
+    with open(base + ".txt", "w", encoding="utf-8") as file:
+        file.write(text)
+    with open(base + ".json", "w", encoding="utf-8") as file:
+        json.dump(report.toDict(), file, indent=1)
+    say(f"report: {base}.txt, {base}.json")
+
+
 def train(args, nodeinfo):
     isRoot = nodeinfo is None or nodeinfo.isRoot
     say = print if isRoot else lambda *args, **kwargs: None
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        raise BackendError("--plot needs matplotlib: pip install 'minidl[datasets]'")
+    checkFlags(args)
     spec = MODELS[args.model]
     backend.seed(args.seed)
-    data = loadDigits(flat=spec.flat)
+    data = loadData(args, spec.flat)
     module = spec.build(data.trainData.shape[1:], data.classes)
     optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True)
-    trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size)
-    validator = Validator(module, CrossEntropy(), batchsize=args.batch_size, verbose=isRoot)
+    augment = None
+    if args.augment:
+        augment = Augment(crop=max(1, data.trainData.shape[-1] // 8), flip=args.data == "cifar10")
+    trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size, verbose=isRoot, augment=augment)
+    schedule, every = makeSchedule(args, optimizer, stepsPerEpoch(len(data.trainData), args.batch_size, nodeinfo))
+    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, callbacks=makeCallbacks(args, say))
 
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:
         raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
     path = os.path.join(args.out, CHECKPOINT_NAME)
-    done, history = 0, []
-    if args.resume:
-        checkpoint = loadCheckpoint(path, module, optimizer)
-        done, history = checkpoint.epoch, resumedHistory(checkpoint)
-        say(f"resumed from {path} after epoch {done}")
     hyper = ", ".join(f"{key}={value:g}" for key, value in optimizer.getAttrDict().items())
     ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
     say(
-        f"{args.model} on digits ({len(data.trainData)} train, {len(data.valData)} validation), "
-        f"{optimizer!r}({hyper}), batch {args.batch_size}, {backend.name}{ranks}"
+        f"{args.model} on {args.data} ({len(data.trainData)} train, {len(data.valData)} validation), "
+        f"{optimizer!r}({hyper}), {schedule or 'constant rate'}, {augment or 'no augmentation'}, "
+        f"batch {args.batch_size}, {backend.name}{ranks}"
     )
-    for epoch in range(done + 1, args.epochs + 1):
-        start = time.perf_counter()
-        trainError = trainer.trainFromHost(data.trainData, data.trainLabels)
-        valError = validator.validateFromHost(data.valData, data.valLabels)
-        seconds = time.perf_counter() - start
-        history.append({"epoch": epoch, "trainError": trainError, "valError": valError,
-                        "valAccuracy": validator.accuracy, "seconds": seconds})
-        if isRoot:
-            saveCheckpoint(path, module, optimizer, epoch, extra={"history": history})
-        say(f"epoch {epoch:3d}/{args.epochs}  train error {trainError:.4f}  val error {valError:.4f}  "
-            f"val accuracy {validator.accuracy:.2%}  {seconds:.2f} s", flush=True)
+    fit.run(data.trainData, data.trainLabels, args.epochs, (data.valData, data.valLabels),
+            resume=path if args.resume else None)
     say(f"checkpoint: {path}")
+    if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
+        fit.validator.validateFromHost(data.valData, data.valLabels)
+    if isRoot:
+        writeReport(fit.validator.report, args.out, say)
     if args.plot and isRoot:
-        from minidl.cli.plot import plotCurves
+        from minidl.cli.plot import plotLog
 
-        plotCurves(history, args.plot)
+        plotLog(os.path.join(args.out, LOG_NAME), args.plot)
         say(f"plot: {args.plot}")
     return 0

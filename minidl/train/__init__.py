@@ -1,8 +1,17 @@
-"""Training on host data: Trainer, Validator, Calculator, and checkpoints of a whole run."""
+"""Training on host data: Trainer, Validator, Calculator, checkpoints of a whole run, and the fit loop with its
+callbacks, metrics and logs."""
 
 from minidl.train.calculator import Calculator
+from minidl.train.callbacks import BestCheckpoint, Callback, EarlyStopping, PeriodicCheckpoint
 from minidl.train.checkpoint import Checkpoint, loadCheckpoint, saveCheckpoint
+from minidl.train.fit import Fit
+from minidl.train.logs import CsvLog, JsonLinesLog, TensorBoardLog
+from minidl.train.metrics import ClassMetrics, ClassReport
 from minidl.train.trainer import Trainer
 from minidl.train.validator import Validator
 
 __all__ = ["Calculator", "Checkpoint", "Trainer", "Validator", "loadCheckpoint", "saveCheckpoint"]
+__all__ += [
+    "BestCheckpoint", "Callback", "ClassMetrics", "ClassReport", "CsvLog", "EarlyStopping", "Fit", "JsonLinesLog",
+    "PeriodicCheckpoint", "TensorBoardLog",
+]

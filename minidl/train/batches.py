@@ -1,7 +1,10 @@
 """Batching host data for the device: checks, macro-batch transfers, minibatches, a progress bar.
 
 Host arrays move to the device one macro-batch at a time (rows in a given order, or as stored), and
-minibatches of ``batchsize`` rows are views of the macro-batch. The macro-batch is rounded down to a
+minibatches of ``batchsize`` rows are views of the macro-batch. The next macro-batch is gathered (and augmented)
+on the host and its copy started before the current one's minibatches are handed out, so on a GPU the copy
+overlaps the current steps (``minidl.backend.startUpload``); the host does the same work in the same order on
+every device, so random draws come in one order everywhere. The macro-batch is rounded down to a
 multiple of ``batchsize``, so the minibatches do not depend on ``macroBatchSize``: only the last one of
 the pass may be shorter.
 """
@@ -9,7 +12,7 @@ the pass may be shorter.
 import numpy
 from tqdm.auto import tqdm
 
-from minidl.backend import toDevice
+from minidl.backend import startUpload
 from minidl.errors import DataError
 
 
@@ -50,16 +53,29 @@ def rankShard(order, batchsize, index, gridsize):
     return order[:usable].reshape(-1, gridsize, batchsize)[:, index].ravel()
 
 
-def deviceBatches(arrays, batchsize, macroBatchSize, order=None, progress=None):
+def deviceBatches(arrays, batchsize, macroBatchSize, order=None, progress=None, transform=None, overlap=True):
     """Yield tuples of device minibatches (one per array) covering every row once, or the rows of ``order`` (a
-    permutation, or a rank's shard) in that order."""
+    permutation, or a rank's shard) in that order; ``transform`` (an augmentation), when given, rewrites each
+    host macro-batch of the first array before it goes to the device. ``overlap=False`` copies on the current
+    stream, in line with the steps (for comparison in the benchmarks)."""
     size = len(arrays[0]) if order is None else len(order)
     macroSize = max(1, macroBatchSize // batchsize) * batchsize
-    for start in range(0, size, macroSize):
+
+    def upload(start):
         rows = slice(start, start + macroSize) if order is None else order[start:start + macroSize]
-        macro = [toDevice(numpy.ascontiguousarray(array[rows])) for array in arrays]
+        host = [numpy.ascontiguousarray(array[rows]) for array in arrays]
+        if transform is not None:
+            host[0] = transform(host[0])
+        return startUpload(host, overlap)
+
+    pending = upload(0)
+    for start in range(0, size, macroSize):
+        macro = pending.arrays()
+        if start + macroSize < size:
+            pending = upload(start + macroSize)
         for offset in range(0, len(macro[0]), batchsize):
             batch = tuple(array[offset:offset + batchsize] for array in macro)
             yield batch
             if progress is not None:
                 progress.update(len(batch[0]))
+

@@ -5,13 +5,14 @@ from minidl.errors import CostError, ModuleError
 from minidl.nn import Module
 from minidl.nn.module import evaluating
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
+from minidl.train.metrics import ClassMetrics
 
 
 class Validator:
     """``Validator(module, cost, batchsize=128)``; runs the module in eval mode and never changes it: every
     module's mode (train or eval) is put back when a validation ends."""
 
-    def __init__(self, module, cost, batchsize=128, verbose=True):
+    def __init__(self, module, cost, batchsize=128, verbose=True, topK=()):
         if not isinstance(module, Module):
             raise ModuleError(f"Validator expects a Module, got {type(module).__name__}")
         if not isinstance(cost, Cost):
@@ -19,26 +20,31 @@ class Validator:
         self.module, self.cost = module, cost
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
+        self.metrics = ClassMetrics(topK)
         self.error = None
         self.accuracy = None
+        self.report = None
 
     def validateFromHost(self, data, target, macroBatchSize=10000):
         """Return the mean error over the data (weighted by samples), also kept in ``self.error``.
 
-        For a classification cost (CrossEntropy) ``self.accuracy`` is the fraction of samples whose
-        highest score is at their label; for other costs it is None.
+        For a classification cost (CrossEntropy) ``self.report`` is the pass's ClassReport (confusion matrix,
+        top-k for each k of ``topK``, per-class precision, recall, F1; counted on the device, read once) and
+        ``self.accuracy`` the fraction of samples whose highest score is at their label; for other costs both
+        are None.
         """
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
         classify = isinstance(self.cost, CrossEntropy)
         self.cost.resetAccumulator()
-        correct = 0
+        self.metrics.reset()
         with evaluating(self.module), progressBar(size, "validate", self.verbose) as progress:
             for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, progress=progress):
                 scores = self.module(batch)
                 self.cost.validate(scores, labels)
                 if classify:
-                    correct += int((scores.argmax(axis=1) == labels).sum())
+                    self.metrics.update(scores, labels)
         self.error = self.cost.getMeanError()
-        self.accuracy = correct / size if classify else None
+        self.report = self.metrics.report() if classify else None
+        self.accuracy = self.report.accuracy if classify else None
         return self.error

@@ -6,7 +6,7 @@ import sys
 import numpy
 import pytest
 
-from minidl.backend import generator, seed, toDevice, toHost
+from minidl.backend import generator, seed, startUpload, toDevice, toHost
 from minidl.cost import MSE, CrossEntropy
 from minidl.errors import DataError, ModuleError, OptimizerError
 from minidl.optim import SGD, AdaGrad
@@ -162,7 +162,8 @@ def test_progress_bar_only_on_a_terminal_and_when_verbose(monkeypatch, verbose, 
 def test_a_shard_moves_only_its_own_rows_to_the_device(monkeypatch):
     """A rank's order holds a fraction of the rows: its pass ends with them, with no empty macro-batches after."""
     moved = []
-    monkeypatch.setattr("minidl.train.batches.toDevice", lambda array: moved.append(len(array)) or toDevice(array))
+    monkeypatch.setattr("minidl.train.batches.startUpload",
+                        lambda arrays, overlap: moved.extend(map(len, arrays)) or startUpload(arrays, overlap))
     data, labels = BLOBS.trainData[:100], BLOBS.trainLabels[:100]
     shard = rankShard(numpy.arange(100), batchsize=5, index=1, gridsize=4)
     got = [toHost(labels) for _, labels in deviceBatches((data, labels), 5, 10, shard)]

@@ -1,0 +1,30 @@
+"""CosineSchedule: linear warmup from 0, then cosine annealing to ``minLearnRate``."""
+
+from minidl.errors import OptimizerError
+from minidl.optim.optimizer import checkHyper
+from minidl.optim.schedules.schedule import Schedule, checkCount, cosineBetween
+
+
+class CosineSchedule(Schedule):
+    """``rate(t) = base · t / warmup`` for ``t < warmup``, then
+    ``minLearnRate + (base − minLearnRate) (1 + cos(π (t − warmup) / (total − warmup))) / 2``.
+
+    Without warmup this is PyTorch's CosineAnnealingLR(T_max=total, eta_min=minLearnRate) in its closed form
+    (which continues as a cosine past ``total``, as PyTorch's does); with warmup it is the LambdaLR of the
+    usual warmup-cosine recipe (Hugging Face's ``get_cosine_schedule_with_warmup`` when minLearnRate = 0).
+    """
+
+    def __init__(self, optimizer, total, minLearnRate=0.0, warmup=0):
+        self.total = checkCount("total", total)
+        self.warmup = checkCount("warmup", warmup, low=0)
+        if self.warmup >= self.total:
+            raise OptimizerError(f"warmup must be shorter than total, got warmup={warmup} and total={total}")
+        self.minLearnRate = checkHyper("minLearnRate", minLearnRate)
+        super().__init__(optimizer)
+        self.setRate(self.rate(0))
+
+    def rate(self, t):
+        if t < self.warmup:
+            return self.baseLearnRate * t / self.warmup
+        fraction = (t - self.warmup) / (self.total - self.warmup)
+        return cosineBetween(self.baseLearnRate, self.minLearnRate, fraction)

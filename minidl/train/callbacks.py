@@ -1,0 +1,146 @@
+"""Callbacks of a fit run: early stopping, the best model's checkpoint, periodic checkpoints to resume from.
+
+A callback is told about the run (``minidl.train.fit.Fit``) at its start, after every epoch (with that epoch's
+history entry) and at its end. Its state (``stateNames``) goes into the run's checkpoints, so a resumed run makes
+the same decisions as an uninterrupted one. ``check(fit, names)`` runs before the first step and raises a
+CallbackError for a bad setting.
+"""
+
+import math
+import numbers
+import os
+
+from minidl.errors import CallbackError
+
+MODES = ("min", "max")
+
+
+class Callback:
+    """The base: every hook does nothing; ``stateNames`` lists the attributes a checkpoint keeps. Callbacks that
+    write checkpoints (``writesCheckpoints``) run after the others; those that write files (``writesFiles``) run
+    on rank 0 only in data-parallel training."""
+
+    writesCheckpoints = False
+    writesFiles = False
+    stateNames = ()
+
+    def __repr__(self):
+        return type(self).__name__
+
+    def check(self, fit, names):
+        """Raise a CallbackError when this callback cannot serve a run whose history entries hold ``names``."""
+
+    def onFitStart(self, fit):
+        pass
+
+    def onEpochEnd(self, fit, entry):
+        pass
+
+    def onFitEnd(self, fit):
+        pass
+
+    def getAttrDict(self):
+        return {name: getattr(self, name) for name in self.stateNames}
+
+    def checkAttrDict(self, attrs):
+        if not isinstance(attrs, dict) or set(attrs) != set(self.stateNames):
+            raise CallbackError(f"{self!r} state must have the entries {sorted(self.stateNames)}, got {attrs!r:.200}")
+        for name, value in attrs.items():
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+                raise CallbackError(f"{self!r} state {name} must be a number, got {value!r}")
+
+    def setAttrDict(self, attrs):
+        self.checkAttrDict(attrs)
+        for name, value in attrs.items():
+            setattr(self, name, value)
+
+
+def checkFolderOf(path, what):
+    """CallbackError unless ``path``'s folder exists (checked before training rather than after an epoch)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CallbackError(f"{what}: no folder {folder} to write {os.path.basename(path)} in")
+
+
+class Monitored(Callback):
+    """A callback watching one history value: ``improves(value)`` is ``value < best − minDelta`` (mode "min")
+    or ``value > best + minDelta`` (mode "max"); a NaN never improves."""
+
+    def __init__(self, metric, mode, minDelta):
+        if mode not in MODES:
+            raise CallbackError(f"mode must be one of {MODES}, got {mode!r}")
+        if isinstance(minDelta, bool) or not isinstance(minDelta, numbers.Real) or not 0 <= minDelta < math.inf:
+            raise CallbackError(f"minDelta must be a finite number >= 0, got {minDelta!r}")
+        self.metric, self.mode, self.minDelta = metric, mode, float(minDelta)
+        self.best = math.inf if mode == "min" else -math.inf
+
+    def check(self, fit, names):
+        if self.metric not in names:
+            raise CallbackError(f"{self!r} watches {self.metric!r}, which is none of this run's metrics {names}")
+
+    def improves(self, value):
+        if self.mode == "min":
+            return value < self.best - self.minDelta
+        return value > self.best + self.minDelta
+
+
+class EarlyStopping(Monitored):
+    """Stop the run once ``metric`` has not improved for ``patience`` epochs in a row."""
+
+    stateNames = ("best", "wait")
+
+    def __init__(self, metric="valError", mode="min", patience=5, minDelta=0.0):
+        super().__init__(metric, mode, minDelta)
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise CallbackError(f"patience must be an integer >= 0, got {patience!r}")
+        self.patience, self.wait = patience, 0
+
+    def onEpochEnd(self, fit, entry):
+        value = entry[self.metric]
+        if self.improves(value):
+            self.best, self.wait = value, 0
+        else:
+            self.wait += 1
+        if self.wait >= self.patience:
+            fit.stop = True
+
+
+class BestCheckpoint(Monitored):
+    """Write the run's checkpoint to ``path`` (atomically) after each epoch that improves ``metric``."""
+
+    writesCheckpoints = True
+    writesFiles = True
+    stateNames = ("best",)
+
+    def __init__(self, path, metric="valError", mode="min", minDelta=0.0):
+        super().__init__(metric, mode, minDelta)
+        self.path = os.fspath(path)
+
+    def check(self, fit, names):
+        super().check(fit, names)
+        checkFolderOf(self.path, repr(self))
+
+    def onEpochEnd(self, fit, entry):
+        if self.improves(entry[self.metric]):
+            self.best = entry[self.metric]
+            fit.saveCheckpoint(self.path)
+
+
+class PeriodicCheckpoint(Callback):
+    """Write the run's checkpoint to ``path`` (atomically) every ``every`` epochs and after the last one; pass
+    it as ``resume`` to continue the run exactly."""
+
+    writesCheckpoints = True
+    writesFiles = True
+
+    def __init__(self, path, every=1):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise CallbackError(f"every must be an integer >= 1, got {every!r}")
+        self.path, self.every = os.fspath(path), every
+
+    def check(self, fit, names):
+        checkFolderOf(self.path, repr(self))
+
+    def onEpochEnd(self, fit, entry):
+        if fit.epoch % self.every == 0 or fit.stop or fit.epoch == fit.epochs:
+            fit.saveCheckpoint(self.path)

@@ -1,0 +1,181 @@
+"""Fit: the training loop users expect: epochs of training and validation, a learning-rate schedule, callbacks
+(early stopping, checkpoints, logs), and an exact resume from a checkpoint.
+
+Each epoch: one training pass (a per-step schedule steps after every optimizer step), a validation pass when
+validation data are given, one history entry (``epoch``, ``trainError``, ``valError``, ``valAccuracy``,
+``valTop<k>``, ``learnRate`` (the rate the epoch started with), ``seconds``, ``samplesPerSecond``), then the
+per-epoch schedule step (the plateau schedule gets the entry's ``scheduleMetric``), then the callbacks in
+order, the ones that write checkpoints last so that those hold every other callback's state. In data-parallel
+training (the optimizer has a nodeinfo) every rank runs the same loop, and only rank 0 runs the callbacks that
+write files.
+
+A checkpoint of a fit run (``saveFitCheckpoint``) keeps in its ``extra`` the history, the schedule's and the
+callbacks' state and whether the run stopped early; resuming from it continues exactly as the run would have
+(same parameters, optimizer state, random draws, rates and callback decisions). A checkpoint written otherwise
+(``saveCheckpoint`` with any other ``extra``) resumes after its epoch with fresh callbacks, for a run without a
+schedule only (there is no schedule state to restore).
+"""
+
+import json
+import time
+
+from minidl.cost import CrossEntropy
+from minidl.errors import CallbackError, CheckpointError, DataError, MinidlError, OptimizerError
+from minidl.optim.schedules import Schedule, rateName
+from minidl.tensorfile import readTensors
+from minidl.train.batches import checkHostData, checkPositive
+from minidl.train.callbacks import Callback
+from minidl.train.checkpoint import CHECKPOINT_FORMAT, loadCheckpoint, saveCheckpoint
+from minidl.train.validator import Validator
+
+SCHEDULE_EVERY = ("epoch", "step")
+
+
+class Fit:
+    """``Fit(trainer, schedule=None, callbacks=(), scheduleEvery="epoch", scheduleMetric="valError", topK=(),
+    macroBatchSize=10000)``; ``run(data, labels, epochs, validation=None, resume=None)`` returns the history.
+
+    Callbacks see the run as this object: ``trainer``, ``validator``, ``schedule``, ``epoch`` (finished epochs),
+    ``history`` (a list of dicts), ``stop`` (set it to end the run after this epoch).
+    """
+
+    def __init__(self, trainer, schedule=None, callbacks=(), scheduleEvery="epoch", scheduleMetric="valError",
+                 topK=(), macroBatchSize=10000):
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise OptimizerError(f"schedule must be a minidl.optim.schedules.Schedule, got {type(schedule).__name__}")
+        if schedule is not None and schedule.optimizer is not trainer.optimizer:
+            raise OptimizerError(f"{schedule!r} drives another optimizer than the trainer's {trainer.optimizer!r}")
+        if scheduleEvery not in SCHEDULE_EVERY:
+            raise OptimizerError(f"scheduleEvery must be one of {SCHEDULE_EVERY}, got {scheduleEvery!r}")
+        if schedule is not None and schedule.needsMetric and scheduleEvery != "epoch":
+            raise OptimizerError(f"{schedule!r} steps on a validation metric: it needs scheduleEvery='epoch'")
+        callbacks = list(callbacks)
+        for callback in callbacks:
+            if not isinstance(callback, Callback):
+                raise CallbackError(f"callbacks must be minidl.train.callbacks.Callback objects, got {callback!r:.100}")
+        self.trainer = trainer
+        self.validator = Validator(trainer.module, trainer.cost, trainer.batchsize, trainer.verbose, topK=topK)
+        self.schedule, self.scheduleEvery, self.scheduleMetric = schedule, scheduleEvery, scheduleMetric
+        nodeinfo = trainer.optimizer.nodeinfo
+        self.isRoot = nodeinfo is None or nodeinfo.isRoot
+        self.callbacks = sorted(callbacks, key=lambda callback: callback.writesCheckpoints)
+        self.macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        self.epoch, self.history, self.stop = 0, [], False
+
+    def metricNames(self, validation):
+        """The names of a history entry's values for a run with (or without) validation data."""
+        names = ["epoch", "trainError"]
+        if validation is not None:
+            names.append("valError")
+            if isinstance(self.validator.cost, CrossEntropy):
+                names += ["valAccuracy", *(f"valTop{k}" for k in self.validator.metrics.topK)]
+        return names + ["learnRate", "seconds", "samplesPerSecond"]
+
+    def run(self, data, labels, epochs, validation=None, resume=None):
+        """Train until ``epochs`` epochs are done in all (resumed ones included) or a callback stops the run."""
+        self.epochs = epochs = checkPositive("epochs", epochs)
+        checkHostData(data, labels)
+        if validation is not None:
+            if not isinstance(validation, tuple) or len(validation) != 2:
+                raise DataError(f"validation must be a tuple (data, labels), got {type(validation).__name__}")
+            checkHostData(*validation)
+        names = self.metricNames(validation)
+        if self.schedule is not None and self.schedule.needsMetric and self.scheduleMetric not in names:
+            raise OptimizerError(f"scheduleMetric {self.scheduleMetric!r} is none of this run's metrics {names}")
+        for callback in self.callbacks:
+            callback.check(self, names)
+        if resume is not None:
+            self.restore(resume)
+        for callback in self.active():
+            callback.onFitStart(self)
+        try:
+            while self.epoch < epochs and not self.stop:
+                self.runEpoch(data, labels, validation)
+        finally:
+            for callback in self.active():
+                callback.onFitEnd(self)
+        return self.history
+
+    def active(self):
+        """The callbacks this process runs: all of them, except those writing files on ranks other than 0."""
+        return [callback for callback in self.callbacks if self.isRoot or not callback.writesFiles]
+
+    def runEpoch(self, data, labels, validation):
+        optimizer = self.trainer.optimizer
+        learnRate = getattr(optimizer, rateName(optimizer))
+        perStep = self.schedule.step if self.schedule is not None and self.scheduleEvery == "step" else None
+        start = time.perf_counter()
+        entry = {"epoch": self.epoch + 1}
+        entry["trainError"] = self.trainer.trainFromHost(data, labels, self.macroBatchSize, afterStep=perStep)
+        trained = time.perf_counter()
+        if validation is not None:
+            entry["valError"] = self.validator.validateFromHost(*validation, macroBatchSize=self.macroBatchSize)
+            if self.validator.report is not None:
+                entry["valAccuracy"] = self.validator.accuracy
+                entry.update({f"valTop{k}": value for k, value in self.validator.report.topK.items()})
+        seconds = time.perf_counter() - start
+        entry.update(learnRate=learnRate, seconds=seconds, samplesPerSecond=len(data) / (trained - start))
+        self.epoch += 1
+        self.history.append(entry)
+        if self.schedule is not None and self.scheduleEvery == "epoch":
+            self.schedule.step(entry[self.scheduleMetric]) if self.schedule.needsMetric else self.schedule.step()
+        for callback in self.active():
+            callback.onEpochEnd(self, entry)
+
+    def extra(self):
+        """What a checkpoint of this run keeps besides the arrays: history, schedule, callbacks, stop."""
+        return {
+            "history": self.history,
+            "schedule": None if self.schedule is None else self.schedule.getAttrDict(),
+            "callbacks": [[repr(callback), callback.getAttrDict()] for callback in self.callbacks],
+            "stopped": self.stop,
+        }
+
+    def saveCheckpoint(self, path):
+        """Write the run as it is now (after ``epoch`` epochs) to ``path``, atomically."""
+        saveCheckpoint(path, self.trainer.module, self.trainer.optimizer, self.epoch, extra=self.extra())
+
+    def restore(self, path):
+        """Continue from a checkpoint ``saveCheckpoint`` wrote for a run with the same schedule and callbacks; a
+        CheckpointError changes nothing."""
+        _, metadata = readTensors(path, CHECKPOINT_FORMAT)
+        extra = parseExtra(metadata.get("extra"), path)
+        if extra is None:
+            if self.schedule is not None:
+                raise CheckpointError(f"{path} is not a checkpoint of a fit run: it holds no schedule state")
+            self.epoch = loadCheckpoint(path, self.trainer.module, self.trainer.optimizer).epoch
+            return
+        names = [name for name, _ in extra["callbacks"]]
+        if names != [repr(callback) for callback in self.callbacks]:
+            raise CheckpointError(f"{path} was written by a run with the callbacks {names}, not {self.callbacks}")
+        if (extra["schedule"] is None) != (self.schedule is None):
+            raise CheckpointError(f"{path} was written by a run {'without' if self.schedule else 'with'} a schedule")
+        try:
+            if self.schedule is not None:
+                self.schedule.checkAttrDict(extra["schedule"])
+            for callback, (_, attrs) in zip(self.callbacks, extra["callbacks"]):
+                callback.checkAttrDict(attrs)
+        except MinidlError as error:
+            raise CheckpointError(f"{path}: {error}") from error
+        checkpoint = loadCheckpoint(path, self.trainer.module, self.trainer.optimizer)
+        if self.schedule is not None:
+            self.schedule.setAttrDict(extra["schedule"])
+        for callback, (_, attrs) in zip(self.callbacks, extra["callbacks"]):
+            callback.setAttrDict(attrs)
+        self.epoch, self.history, self.stop = checkpoint.epoch, extra["history"][:checkpoint.epoch], extra["stopped"]
+
+
+def parseExtra(text, path):
+    """The ``extra`` of a fit checkpoint, checked for its entries; None for a checkpoint written otherwise."""
+    try:
+        extra = json.loads(text)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: the extra entry is missing or unreadable") from error
+    expected = {"history", "schedule", "callbacks", "stopped"}
+    if not isinstance(extra, dict) or set(extra) != expected:
+        return None
+    if not isinstance(extra["history"], list) or not isinstance(extra["stopped"], bool) \
+            or not isinstance(extra["callbacks"], list) \
+            or not all(isinstance(pair, list) and len(pair) == 2 for pair in extra["callbacks"]):
+        raise CheckpointError(f"{path}: the fit run's history, callbacks or stop entry is malformed")
+    return extra

@@ -1,0 +1,105 @@
+"""Classification metrics: a confusion matrix and top-k hits counted on the device batch by batch, and read back
+to the host once, when the pass is over: accuracy, top-k accuracy, per-class precision, recall and F1."""
+
+from dataclasses import dataclass
+
+import numpy
+
+from minidl.backend import toHost, xp
+from minidl.errors import DataError
+
+
+@dataclass(frozen=True)
+class ClassReport:
+    """Host results of one pass. ``confusion[i, j]`` counts samples of class i scored highest at class j.
+
+    ``precision[c] = confusion[c, c] / Σ_i confusion[i, c]``, ``recall[c] = confusion[c, c] / Σ_j confusion[c, j]``,
+    ``f1[c] = 2 precision recall / (precision + recall)``, each 0 where its denominator is 0 (as scikit-learn's
+    ``zero_division=0``); ``topK[k]`` is the fraction of samples whose label's score is beaten by fewer than k
+    scores (ties go to the label; a NaN score beats it).
+    """
+
+    confusion: numpy.ndarray
+    topK: dict
+
+    @property
+    def samples(self):
+        return int(self.confusion.sum())
+
+    @property
+    def accuracy(self):
+        return float(numpy.trace(self.confusion) / max(self.samples, 1))
+
+    @staticmethod
+    def _ratio(numerator, denominator):
+        return numpy.divide(numerator, denominator, out=numpy.zeros(len(numerator)), where=denominator > 0)
+
+    @property
+    def precision(self):
+        return self._ratio(numpy.diag(self.confusion).astype(numpy.float64), self.confusion.sum(axis=0))
+
+    @property
+    def recall(self):
+        return self._ratio(numpy.diag(self.confusion).astype(numpy.float64), self.confusion.sum(axis=1))
+
+    @property
+    def f1(self):
+        precision, recall = self.precision, self.recall
+        return self._ratio(2 * precision * recall, precision + recall)
+
+    def table(self):
+        """The per-class table as text: class, precision, recall, F1, support."""
+        lines = [f"{'class':>5}  {'precision':>9}  {'recall':>9}  {'F1':>9}  {'support':>7}"]
+        support = self.confusion.sum(axis=1)
+        for c, (p, r, f) in enumerate(zip(self.precision, self.recall, self.f1)):
+            lines.append(f"{c:>5}  {p:>9.4f}  {r:>9.4f}  {f:>9.4f}  {support[c]:>7d}")
+        return "\n".join(lines)
+
+    def toDict(self):
+        """JSON-able: the confusion matrix, accuracy, top-k, and the per-class lists."""
+        return {
+            "confusion": self.confusion.tolist(), "accuracy": self.accuracy,
+            "topK": {str(k): value for k, value in self.topK.items()}, "precision": self.precision.tolist(),
+            "recall": self.recall.tolist(), "f1": self.f1.tolist(),
+        }
+
+
+class ClassMetrics:
+    """``update(scores, labels)`` per device batch (no transfer, no synchronisation), ``report()`` once per pass."""
+
+    def __init__(self, topK=()):
+        self.topK = tuple(topK)
+        for k in self.topK:
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise DataError(f"top-k accuracy needs integers k >= 1, got {topK!r}")
+        self.reset()
+
+    def reset(self):
+        self.confusion = None
+        self.hits = {}
+
+    def update(self, scores, labels):
+        """Count one batch: ``scores`` (samples, classes) and integer ``labels`` in range(classes), on the device."""
+        samples, classes = scores.shape
+        if self.confusion is None:
+            self.confusion = xp.zeros(classes * classes, dtype=numpy.int64)
+            self.hits = {k: xp.zeros((), dtype=numpy.int64) for k in self.topK}
+        elif self.confusion.size != classes * classes:
+            raise DataError(f"scores of {classes} classes after batches of {int(self.confusion.size ** 0.5)}")
+        labels = labels.astype(numpy.int64, copy=False)
+        self.confusion += xp.bincount(labels * classes + scores.argmax(axis=1), minlength=classes * classes)
+        if self.topK:
+            labelScores = scores[xp.arange(samples), labels][:, None]
+            beaten = (~(labelScores >= scores)).sum(axis=1)
+            for k in self.topK:
+                self.hits[k] += (beaten < k).sum()
+
+    def report(self):
+        """The pass's ClassReport (one transfer of the counts to the host)."""
+        if self.confusion is None:
+            raise DataError("no batch was counted")
+        confusion = toHost(self.confusion)
+        classes = int(round(len(confusion) ** 0.5))
+        confusion = confusion.reshape(classes, classes)
+        samples = max(int(confusion.sum()), 1)
+        return ClassReport(confusion, {k: int(toHost(hits)) / samples for k, hits in self.hits.items()})
