@@ -19,10 +19,12 @@ import numpy
 from benchmarks.timing import copyBandwidths, machine, medianSeconds
 from minidl.backend import hostkernel
 from minidl.nn import activations
-from minidl.optim.adagrad import adagradKer
+from minidl.optim.adagrad import adagradRule
 
 BYTES_PER_PARAM = 20
 LEARN_RATE, EPSILON = 1e-3, 1e-8
+ONE = numpy.ones(1, numpy.float32)  # the gradient scale the update kernels read (1: no loss scaling)
+adagradKer = adagradRule.direct
 THREADS = os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0))
 
 def minidlRows(size, rng):
@@ -30,9 +32,9 @@ def minidlRows(size, rng):
     param, h = rng.standard_normal(size, dtype=numpy.float32), numpy.zeros(size, numpy.float32)
     return {
         "minidl NumPy reference (MINIDL_CPU_KERNELS=numpy)":
-            medianSeconds(lambda: adagradKer.callNumpy(grad, LEARN_RATE, EPSILON, param, h)),
+            medianSeconds(lambda: adagradKer.callNumpy(grad, ONE, LEARN_RATE, EPSILON, param, h)),
         "minidl compiled CUDA text (MINIDL_CPU_KERNELS=compiled)":
-            medianSeconds(lambda: adagradKer.callCompiled(grad, LEARN_RATE, EPSILON, param, h)),
+            medianSeconds(lambda: adagradKer.callCompiled(grad, ONE, LEARN_RATE, EPSILON, param, h)),
     }
 
 
@@ -70,9 +72,10 @@ def activationRows(size=1 << 20):
 
 def smallCallMicroseconds(size=1000):
     grad, param, h = numpy.ones(size, numpy.float32), numpy.ones(size, numpy.float32), numpy.zeros(size, numpy.float32)
+    args = (grad, ONE, LEARN_RATE, EPSILON, param, h)
     return {
-        "NumPy reference": medianSeconds(lambda: adagradKer.callNumpy(grad, LEARN_RATE, EPSILON, param, h), 200) * 1e6,
-        "compiled": medianSeconds(lambda: adagradKer.callCompiled(grad, LEARN_RATE, EPSILON, param, h), 200) * 1e6,
+        "NumPy reference": medianSeconds(lambda: adagradKer.callNumpy(*args), 200) * 1e6,
+        "compiled": medianSeconds(lambda: adagradKer.callCompiled(*args), 200) * 1e6,
     }
 
 

@@ -73,10 +73,10 @@ def test_bad_input_leaves_everything_unchanged(trained, case):
 
 def test_a_mixed_dtype_kernel_call_changes_nothing():
     grad, param, h = numpy.ones(4, numpy.float64), numpy.ones(4, numpy.float32), numpy.zeros(4, numpy.float32)
-    from minidl.optim.adagrad import adagradKer
+    from minidl.optim.adagrad import adagradRule
 
     with pytest.raises(BackendError, match="mixed dtypes"):
-        adagradKer(grad, 0.1, 1e-8, param, h)
+        adagradRule.direct(grad, numpy.ones(1, numpy.float32), 0.1, 1e-8, param, h)
     assert (param == 1).all() and (h == 0).all()
 
 

@@ -1,7 +1,8 @@
 """NCCL collectives on device buffers, for data-parallel training on GPUs.
 
 The communicator is bootstrapped over MPI: rank 0 creates NCCL's unique id and MPI broadcasts it. Calls
-are queued on the current CUDA stream, in place on the buffer.
+are queued on the current CUDA stream, in place on the buffer, and return a function that says whether the
+queued collective has completed (an event recorded after it), so that the caller can wait with a deadline.
 """
 
 from minidl.backend.device import cupy
@@ -42,7 +43,16 @@ class NcclCommunicator:
         pointer, count, dtype = self._args(array)
         stream = cupy.cuda.get_current_stream().ptr
         self.comm.allReduce(pointer, pointer, count, dtype, self.nccl.NCCL_SUM, stream)
+        return _completion()
 
     def broadcast(self, array, root=0):
         pointer, count, dtype = self._args(array)
         self.comm.bcast(pointer, count, dtype, root, cupy.cuda.get_current_stream().ptr)
+        return _completion()
+
+
+def _completion():
+    """A function that says whether the work queued so far on the current stream has completed."""
+    event = cupy.cuda.Event(disable_timing=True)
+    event.record()
+    return lambda: event.done

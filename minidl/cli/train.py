@@ -4,23 +4,40 @@ Everything goes to ``--out DIR``: ``checkpoint.safetensors`` (rewritten atomical
 run's history, schedule and callback state, so ``--resume`` continues exactly where a stopped run was, up to
 ``--epochs`` in total), ``best.safetensors`` (the epoch of the lowest validation error), ``log.csv`` (one row per
 epoch), ``report.txt`` and ``report.json`` (the final confusion matrix and per-class precision, recall, F1),
-and with ``--tensorboard`` the folder ``tensorboard/``.
+and with ``--tensorboard`` the folder ``tensorboard/``. A resumed run keeps the checkpoint's model, optimizer,
+data, schedule, batch size and seed (see checks.py: a flag that differs is applied and reported, or refused). A
+new run never replaces a checkpoint unless ``--overwrite`` says so. Every flag is checked before anything is
+built or trained.
+
+``--dtype float16`` trains in half precision with float32 master weights and dynamic loss scaling (each epoch's
+line gives the scale and the steps skipped for overflow); ``float64`` trains exactly in float64. A non-finite
+gradient stops the run with an error and a non-zero exit by default (``--nonfinite skip`` skips such steps), and an
+epoch whose parameters or error are not finite is never written over the last good checkpoint.
 
 Under ``mpiexec -n N`` the command trains data-parallel on N ranks (batch ``--batch-size`` per rank); only
-rank 0 prints, plots and writes the checkpoint, which a 1-process run loads as it is. An error on any
-rank ends the whole job.
+rank 0 prints, plots and writes the checkpoint, which a 1-process run loads as it is. A user error found
+by the checks is printed once; an error on any rank during training ends the whole job.
 """
 
 import argparse
 import contextlib
-import importlib.util
 import inspect
 import json
 import os
 import sys
 
+import numpy
+
 import minidl.optim
 from minidl import backend
+from minidl.cli.checks import (
+    RunSettings,
+    checkOnEveryRank,
+    fillDefaults,
+    plotFile,
+    protectCheckpoint,
+    resumeFlags,
+)
 from minidl.cost import CrossEntropy
 from minidl.datasets import Augment, loadCifar10, loadDigits, loadMnist
 from minidl.distributed import NodeInfo
@@ -43,9 +60,11 @@ from minidl.train import (
     PeriodicCheckpoint,
     TensorBoardLog,
     Trainer,
+    readCheckpointSummary,
 )
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+DTYPES = ("float16", "float32", "float64")
 BEST_NAME = "best.safetensors"
 LOG_NAME = "log.csv"
 REPORT_NAME = "report"
@@ -76,33 +95,31 @@ def atLeast(low):
     return integer
 
 
-def fileInFolder(text):
-    """An argparse type: a file path whose folder exists (checked before training, not after it)."""
-    where = os.path.dirname(os.path.abspath(text))
-    if os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
-    if not os.path.isdir(where):
-        raise argparse.ArgumentTypeError(f"no folder {where} to write {os.path.basename(text)} in")
-    return text
-
-
 def addArguments(parser):
-    parser.add_argument("--model", choices=sorted(MODELS), default="mlp", help="network to train (default: mlp)")
-    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adagrad", help="(default: adagrad)")
+    # the settings a checkpoint remembers default to None: a resumed run takes its checkpoint's (see checks.py)
+    parser.add_argument("--model", choices=sorted(MODELS), help="network to train (default: mlp)")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="(default: adagrad)")
     parser.add_argument("--epochs", type=atLeast(1), default=20,
                         help="epochs in total, resumed ones included (default: 20)")
-    parser.add_argument("--batch-size", type=atLeast(1), default=128, help="(default: 128)")
+    parser.add_argument("--batch-size", type=atLeast(1), help="(default: 128)")
     parser.add_argument(
         "--lr", type=float, default=None,
         help=f"learning rate: the optimizer's learnRate, or alpha for Adam-like ones (default: {DEFAULT_LEARN_RATE})",
     )
-    parser.add_argument("--seed", type=atLeast(0), default=0, help="seed of initialisation and shuffling (default: 0)")
+    parser.add_argument("--seed", type=atLeast(0), help="seed of initialisation and shuffling (default: 0)")
     parser.add_argument("--device", choices=sorted(DEVICES), help="default: the GPU when one answers, else the CPU")
     parser.add_argument("--out", default="runs", help="folder of the checkpoint (default: ./runs)")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    parser.add_argument("--plot", type=fileInFolder, metavar="FILE.png",
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="start a new run even if --out holds a checkpoint, replacing it")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+                        help="float16: float32 master weights and dynamic loss scaling (default: float32)")
+    parser.add_argument("--nonfinite", choices=minidl.optim.optimizer.NON_FINITE, default="raise",
+                        help="a NaN or inf gradient: stop with an error, skip the step, or no check (default: raise)")
+    parser.add_argument("--plot", type=plotFile, metavar="FILE.png",
                         help="write the training curves to this picture (drawn from the run's log)")
-    parser.add_argument("--data", choices=sorted(DATASETS), default="digits",
+    parser.add_argument("--data", choices=sorted(DATASETS),
                         help="data set (default: digits, which needs no files); the others read --data-dir")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="folder of the downloaded files: MNIST / Fashion-MNIST IDX files (gzipped or not), "
@@ -146,12 +163,44 @@ def makeOptimizer(name, learnRate, nodeinfo=None):
     return cls(nodeinfo=nodeinfo)
 
 
+class StopOnDivergence(Callback):
+    """OptimizerError at the end of an epoch whose training error or parameters are not finite (one sum per
+    parameter array), before the checkpoint callbacks (which run last) could write it over the last good one."""
+
+    def onEpochEnd(self, fit, entry):
+        module = fit.trainer.module
+        total = sum(float(backend.xp.sum(var.data, dtype=numpy.float64)) for var in module.getVarTable().values())
+        if not (numpy.isfinite(entry["trainError"]) and numpy.isfinite(total)):
+            raise OptimizerError(f"training diverged in epoch {entry['epoch']} (train error {entry['trainError']}, "
+                                 f"parameters {'finite' if numpy.isfinite(total) else 'not finite'}): the checkpoint "
+                                 "of the last good epoch is kept; lower --lr")
+
+
 def run(args, argv):
     if args.device is not None:
         switchDevice(args.device, argv)
     nodeinfo = NodeInfo.fromLauncher()  # before the network is built: on GPUs it picks this rank's device
+    resumeReport, status = checkOnEveryRank(nodeinfo, lambda: checkRun(args))
+    if status is not None:
+        return status
     with nodeinfo.abortOnError() if nodeinfo is not None else contextlib.nullcontext():
-        return train(args, nodeinfo)
+        return train(args, nodeinfo, resumeReport)
+
+
+def checkRun(args):
+    """Everything about the flags and the checkpoint in --out, before anything is built or written (no
+    collective runs here); returns the line reporting the flags a resume applies over the checkpoint's
+    settings."""
+    path = os.path.join(args.out, CHECKPOINT_NAME)
+    protectCheckpoint(path, args.resume, args.overwrite)
+    report = ""
+    if args.resume:
+        report = resumeFlags(args, readCheckpointSummary(path), path)
+    else:
+        fillDefaults(args)
+    checkFlags(args)
+    makeOptimizer(args.optimizer, args.lr)  # refuses a learning rate out of the optimizer's range
+    return report
 
 
 def checkFlags(args):
@@ -164,8 +213,6 @@ def checkFlags(args):
         raise OptimizerError("--warmup goes with --schedule cosine")
     if args.warmup >= args.epochs:
         raise OptimizerError(f"--warmup must be shorter than the run: {args.warmup} >= --epochs {args.epochs}")
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        raise BackendError("--plot needs matplotlib: pip install 'minidl[datasets]'")
     if args.augment and MODELS[args.model].flat:
         raise DataError(f"--augment transforms images: --model {args.model} takes flat samples")
 
@@ -201,6 +248,13 @@ def makeSchedule(args, optimizer, steps):
     return None, "epoch"
 
 
+def precision(fit):
+    """The loss scale and the steps skipped so far, for an epoch's line (nothing without a loss scaler)."""
+    optimizer = fit.trainer.optimizer
+    scaler = optimizer.lossScaler
+    return "" if scaler is None else f"  loss scale {scaler.scale:g}  skipped {optimizer.skippedSteps}"
+
+
 class PrintEpochs(Callback):
     """One line per epoch on standard output."""
 
@@ -214,14 +268,16 @@ class PrintEpochs(Callback):
     def onEpochEnd(self, fit, entry):
         self.say(f"epoch {entry['epoch']:3d}/{self.epochs}  train error {entry['trainError']:.4f}  val error "
                  f"{entry['valError']:.4f}  val accuracy {entry['valAccuracy']:.2%}  lr {entry['learnRate']:.4g}  "
-                 f"{entry['seconds']:.2f} s  {entry['samplesPerSecond']:.0f} samples/s", flush=True)
+                 f"{entry['seconds']:.2f} s  {entry['samplesPerSecond']:.0f} samples/s{precision(fit)}", flush=True)
 
 
-def makeCallbacks(args, say):
-    """Printing, checkpoints, the CSV log, and the optional early stopping and TensorBoard log."""
+def makeCallbacks(args, say, resumeReport=""):
+    """Printing, the run's settings, checkpoints, the CSV log, and the optional early stopping and TensorBoard
+    log."""
     path = os.path.join(args.out, CHECKPOINT_NAME)
     callbacks = [
-        PrintEpochs(say, args.epochs, path), PeriodicCheckpoint(path),
+        StopOnDivergence(), PrintEpochs(say, args.epochs, path), RunSettings(args, say, resumeReport),
+        PeriodicCheckpoint(path),
         BestCheckpoint(os.path.join(args.out, BEST_NAME)), CsvLog(os.path.join(args.out, LOG_NAME)),
     ]
     if args.early_stop is not None:
@@ -245,21 +301,24 @@ def writeReport(report, out, say):
     say(f"report: {base}.txt, {base}.json")
 
 
-def train(args, nodeinfo):
+def train(args, nodeinfo, resumeReport=""):
     isRoot = nodeinfo is None or nodeinfo.isRoot
     say = print if isRoot else lambda *args, **kwargs: None
-    checkFlags(args)
     spec = MODELS[args.model]
     backend.seed(args.seed)
     data = loadData(args, spec.flat)
-    module = spec.build(data.trainData.shape[1:], data.classes)
-    optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True)
+    module = spec.build(data.trainData.shape[1:], data.classes).calcMode(args.dtype)
+    trainData, valData = (array.astype(args.dtype, copy=False) for array in (data.trainData, data.valData))
+    scaler = minidl.optim.LossScaler() if args.dtype == "float16" else None
+    optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True,
+                                                                         lossScaler=scaler)
+    optimizer.nonFinite = args.nonfinite
     augment = None
     if args.augment:
         augment = Augment(crop=max(1, data.trainData.shape[-1] // 8), flip=args.data == "cifar10")
     trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size, verbose=isRoot, augment=augment)
     schedule, every = makeSchedule(args, optimizer, stepsPerEpoch(len(data.trainData), args.batch_size, nodeinfo))
-    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, callbacks=makeCallbacks(args, say))
+    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, callbacks=makeCallbacks(args, say, resumeReport))
 
     try:
         os.makedirs(args.out, exist_ok=True)
@@ -271,13 +330,13 @@ def train(args, nodeinfo):
     say(
         f"{args.model} on {args.data} ({len(data.trainData)} train, {len(data.valData)} validation), "
         f"{optimizer!r}({hyper}), {schedule or 'constant rate'}, {augment or 'no augmentation'}, "
-        f"batch {args.batch_size}, {backend.name}{ranks}"
+        f"batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}"
     )
-    fit.run(data.trainData, data.trainLabels, args.epochs, (data.valData, data.valLabels),
+    fit.run(trainData, data.trainLabels, args.epochs, (valData, data.valLabels),
             resume=path if args.resume else None)
     say(f"checkpoint: {path}")
     if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
-        fit.validator.validateFromHost(data.valData, data.valLabels)
+        fit.validator.validateFromHost(valData, data.valLabels)
     if isRoot:
         writeReport(fit.validator.report, args.out, say)
     if args.plot and isRoot:

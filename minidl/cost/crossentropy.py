@@ -1,5 +1,7 @@
 """CrossEntropy on raw scores: p = softmax(scores) per row, error = mean over rows of -log p[label],
-grad = (p - onehot(label)) / batch. The log-softmax is computed stably, after subtracting each row's max."""
+grad = (p - onehot(label)) / batch. The log-softmax is computed stably, after subtracting each row's max, and in
+float32 for float16 scores (a half sum of exponentials loses the small classes' probabilities); the gradient is
+returned in the scores' dtype."""
 
 import numpy
 
@@ -30,6 +32,11 @@ def logSoftmaxParts(scores):
     return shifted, xp.log(xp.exp(shifted).sum(axis=1))
 
 
+def _wide(scores):
+    """float16 scores as float32, where the softmax's sums are computed; others as they are."""
+    return scores.astype(numpy.float32) if scores.dtype == numpy.float16 else scores
+
+
 class CrossEntropy(Cost):
     """Softmax cross-entropy: scores of shape (batch, classes), labels an integer array of shape (batch,)."""
 
@@ -37,13 +44,14 @@ class CrossEntropy(Cost):
         self.checkLabels(pred, target)
 
     def calcError(self, pred, target):
-        return self._error(*logSoftmaxParts(pred), target)
+        return self._error(*logSoftmaxParts(_wide(pred)), target)
 
     def calcErrorAndGrad(self, pred, target):
-        shifted, logsum = logSoftmaxParts(pred)
+        wide = _wide(pred)
+        shifted, logsum = logSoftmaxParts(wide)
         labels = target.astype(numpy.int32, copy=False)
-        grad = softmaxGradKer(shifted, logsum, labels, pred.shape[1], 1.0 / pred.shape[0], xp.empty_like(pred))
-        return self._error(shifted, logsum, labels), grad
+        grad = softmaxGradKer(shifted, logsum, labels, pred.shape[1], 1.0 / pred.shape[0], xp.empty_like(wide))
+        return self._error(shifted, logsum, labels), grad.astype(pred.dtype, copy=False)
 
     @staticmethod
     def _error(shifted, logsum, labels):

@@ -7,10 +7,19 @@ parameters stay identical. Transport: NCCL between GPUs (bootstrapped over MPI);
 place on NumPy buffers on the CPU; MPI through host copies on GPUs without NCCL.
 
 Create the NodeInfo before building the network: on GPUs it binds the process to its own device.
+
+Every collective has a deadline (``timeout`` seconds, default 600 or ``MINIDL_COLLECTIVE_TIMEOUT``): it is
+started non-blocking and polled, and a rank whose wait passes the deadline prints which ranks never reached
+that collective and aborts the whole job, so a stopped or stuck rank cannot hang the others forever. A rank
+that has waited in collective #n for a quarter of the deadline (at most a second) tells the others so with a
+small message; the ranks that never said so by the deadline are the ones named. A collective that completes
+in time sends nothing extra.
 """
 
 import contextlib
+import math
 import os
+import pickle
 import sys
 import time
 import traceback
@@ -25,6 +34,27 @@ MPI_TYPES = {numpy.dtype(numpy.float32), numpy.dtype(numpy.float64)}
 # The launcher forwards a rank's output through a pipe and tears it down on MPI_Abort: give it time to read.
 ABORT_GRACE_SECONDS = 1.0
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")  # set by MPICH/Hydra, Open MPI, PMIx
+DEFAULT_TIMEOUT_SECONDS = 600.0
+TIMEOUT_VARIABLE = "MINIDL_COLLECTIVE_TIMEOUT"
+ARRIVAL_TAG = 0x6D646C  # point-to-point "I am waiting in collective #n" messages (apart from collectives in MPI)
+LONGEST_ANNOUNCE_DELAY = 1.0  # seconds of waiting in a collective before a rank says so to the others
+SPIN_SECONDS = 0.05  # a pending collective is tested without pause this long (as blocking MPI calls spin) ...
+LONGEST_POLL_PAUSE = 1e-3  # ... then with pauses growing to this many seconds, to leave the cores to others
+
+
+def collectiveTimeout(timeout=None):
+    """``timeout`` or, when None, ``MINIDL_COLLECTIVE_TIMEOUT`` or 600: seconds, a positive finite number."""
+    if timeout is None:
+        text = os.environ.get(TIMEOUT_VARIABLE)
+        if text is None:
+            return DEFAULT_TIMEOUT_SECONDS
+        try:
+            timeout = float(text)
+        except ValueError:
+            raise DistributedError(f"{TIMEOUT_VARIABLE} must be a number of seconds, got {text!r}") from None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+        raise DistributedError(f"the collective timeout must be a positive finite number of seconds, got {timeout!r}")
+    return float(timeout)
 
 
 def _importMpi():
@@ -36,12 +66,18 @@ def _importMpi():
 
 
 class NodeInfo:
-    """``index`` (this rank), ``gridsize`` (the number of ranks), and collectives over the job."""
+    """``index`` (this rank), ``gridsize`` (the number of ranks), and collectives over the job, each with a
+    deadline of ``timeout`` seconds."""
 
-    def __init__(self, comm=None):
+    def __init__(self, comm=None, timeout=None):
+        self.timeout = collectiveTimeout(timeout)
         self.MPI = _importMpi()
         self.comm = self.MPI.COMM_WORLD if comm is None else comm
         self.index, self.gridsize = self.comm.Get_rank(), self.comm.Get_size()
+        self.collectives = 0  # how many collectives this rank has entered
+        self.arrived = [0] * self.gridsize  # the latest collective each rank has said it waits in
+        self.announcements = []  # pending sends of this rank's arrivals, with their buffers
+        self._await("start-up barrier", lambda: self.comm.Ibarrier().Test)  # everyone is here before blocking calls
         self.localIndex = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED).Get_rank()
         self.nccl = None
         if backend.isGpu:
@@ -106,13 +142,13 @@ class NodeInfo:
         """Replace ``array`` on every rank by its sum over all ranks (one collective)."""
         self._checkBuffer(array, "sumTensor")
         if self.nccl is not None:
-            self.nccl.sum(array)
+            self._await("sum (NCCL)", lambda: self.nccl.sum(array))
         elif backend.isDeviceArray(array):
             host = backend.toHost(array)
-            self.comm.Allreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM)
+            self._await("sum", lambda: self.comm.Iallreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM).Test)
             array.set(host)
         else:
-            self.comm.Allreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM)
+            self._await("sum", lambda: self.comm.Iallreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM).Test)
         return array
 
     def meanTensor(self, array):
@@ -125,18 +161,88 @@ class NodeInfo:
         """Overwrite ``array`` on every rank with rank ``root``'s values (initial parameters)."""
         self._checkBuffer(array, "broadcastBuffer")
         if self.nccl is not None:
-            self.nccl.broadcast(array, root)
+            self._await("broadcast (NCCL)", lambda: self.nccl.broadcast(array, root))
         elif backend.isDeviceArray(array):
             host = backend.toHost(array)
-            self.comm.Bcast(host, root=root)
+            self._await("broadcast", lambda: self.comm.Ibcast(host, root=root).Test)
             array.set(host)
         else:
-            self.comm.Bcast(array, root=root)
+            self._await("broadcast", lambda: self.comm.Ibcast(array, root=root).Test)
         return array
 
     def meanValue(self, value):
         """The mean of a Python number over all ranks (errors, accuracies)."""
-        return self.comm.allreduce(float(value), op=self.MPI.SUM) / self.gridsize
+        total = numpy.array([float(value)])
+        self._await("mean of a value", lambda: self.comm.Iallreduce(self.MPI.IN_PLACE, total, op=self.MPI.SUM).Test)
+        return float(total[0]) / self.gridsize
+
+    def allGather(self, value):
+        """The list of every rank's ``value`` (a picklable Python object), by rank: two collectives (the sizes,
+        then the bytes)."""
+        payload = numpy.frombuffer(pickle.dumps(value), dtype=numpy.uint8)
+        sizes = numpy.zeros(self.gridsize, dtype=numpy.int64)
+        self._await("gather of sizes", lambda: self.comm.Iallgather(numpy.array([payload.size]), sizes).Test)
+        gathered = numpy.empty(int(sizes.sum()), dtype=numpy.uint8)
+        self._await("gather", lambda: self.comm.Iallgatherv(payload, (gathered, sizes)).Test)
+        offsets = numpy.concatenate([[0], numpy.cumsum(sizes)])
+        return [pickle.loads(gathered[begin:end].tobytes()) for begin, end in zip(offsets[:-1], offsets[1:])]
 
     def barrier(self):
-        self.comm.Barrier()
+        self._await("barrier", lambda: self.comm.Ibarrier().Test)
+
+    # deadlines
+
+    def _await(self, what, start):
+        """Start a collective (``start()`` returns a function that says whether it has completed) and wait for
+        it; past a quarter of the deadline say so to the other ranks; past the deadline name the ranks that
+        never said so and abort the job."""
+        self.collectives += 1
+        self._collectArrivals()
+        finished = start()
+        began, announced = time.monotonic(), False
+        announceAfter = min(LONGEST_ANNOUNCE_DELAY, self.timeout / 4)
+        pause = 0.0
+        while not finished():
+            waited = time.monotonic() - began
+            if waited >= self.timeout:
+                self._collectArrivals()
+                self._abortStuck(what)
+            if waited > announceAfter and not announced:
+                self._announce()
+                announced = True
+            if waited > SPIN_SECONDS:
+                self._collectArrivals()
+                time.sleep(pause)
+                pause = min(2 * pause + 1e-5, LONGEST_POLL_PAUSE)
+
+    def _announce(self):
+        count = numpy.array([self.collectives], dtype=numpy.int64)
+        self.announcements = [(request, buffer) for request, buffer in self.announcements if not request.Test()]
+        for rank in range(self.gridsize):
+            if rank != self.index:
+                self.announcements.append((self.comm.Isend(count, dest=rank, tag=ARRIVAL_TAG), count))
+
+    def _collectArrivals(self):
+        """Receive the arrival announcements that have come in (they are small: sent at once)."""
+        status, count = self.MPI.Status(), numpy.zeros(1, dtype=numpy.int64)
+        while self.comm.Iprobe(source=self.MPI.ANY_SOURCE, tag=ARRIVAL_TAG, status=status):
+            source = status.Get_source()
+            self.comm.Recv(count, source=source, tag=ARRIVAL_TAG)
+            self.arrived[source] = max(self.arrived[source], int(count[0]))
+
+    def _abortStuck(self, what):
+        """Print which ranks did not say they wait in this rank's current collective, then abort every rank."""
+        missing = [rank for rank in range(self.gridsize)
+                   if rank != self.index and self.arrived[rank] < self.collectives]
+        who = (f"rank{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} did not answer"
+               if missing else "every rank arrived, but the collective did not complete")
+        sys.stdout.flush()
+        sys.stderr.write(
+            f"minidl: rank {self.index} of {self.gridsize} waited {self.timeout:g} s in collective #{self.collectives} "
+            f"({what}): {who} (stopped, stuck or far slower); aborting the job. Set {TIMEOUT_VARIABLE} to wait "
+            "longer.\n"
+        )
+        sys.stderr.flush()
+        time.sleep(ABORT_GRACE_SECONDS)
+        self.comm.Abort(1)
+

@@ -7,6 +7,7 @@ from minidl.nn.add import Add
 from minidl.nn.avgpool2d import AvgPool2D
 from minidl.nn.batchnorm import BatchNorm
 from minidl.nn.batchnorm2d import BatchNorm2D
+from minidl.nn.cast import Cast
 from minidl.nn.concat import Concat
 from minidl.nn.container import Container
 from minidl.nn.conv2d import Conv2D
@@ -25,7 +26,7 @@ from minidl.nn.softmax import SoftMax
 from minidl.nn.split import Split
 
 __all__ = [
-    "Activation", "Add", "AvgPool2D", "BatchNorm", "BatchNorm2D", "Concat", "Container", "Conv2D", "Dropout",
+    "Activation", "Add", "AvgPool2D", "BatchNorm", "BatchNorm2D", "Cast", "Concat", "Container", "Conv2D", "Dropout",
     "Embedder", "Flatten", "Graph", "Identity", "Linear", "MaxPool2D", "Module", "ModuleError", "Mul", "Node",
     "Reshape", "Sequential", "SoftMax", "Split", "elu", "gelu", "leakyRelu", "relu", "sigmoid", "softPlus", "tanh",
 ]

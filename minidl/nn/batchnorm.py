@@ -74,9 +74,27 @@ class BatchNorm(Module):
         self.usedMean = self.usedInvStd = self.usedBatchStats = None
         self.gradSums = None
 
+    def castBuffers(self, dtype):
+        """calcMode: the running statistics are kept in float32 at least (float16 would round away the momentum
+        updates of a slowly moving mean); the batch statistics are always summed in float32 at least."""
+        wide = numpy.promote_types(dtype, numpy.float32)
+        self.runningMean, self.runningVar = self.runningMean.astype(wide), self.runningVar.astype(wide)
+
     def getBufferTable(self):
         """The running statistics, updated in place (a checkpoint may write into them)."""
         return {"mean": self.runningMean, "var": self.runningVar}
+
+    def minTrainBatch(self):
+        """2 when one sample holds one value per map (its batch variance needs two); known once it has seen input."""
+        return 2 if self.inData is None or self.inData[:1, :1].size == 1 else 1
+
+    def checkBufferValues(self, arrays):
+        """The running mean must be finite, the running variance finite and >= 0 (else every output is NaN)."""
+        mean, var = arrays.get("mean"), arrays.get("var")
+        if mean is not None and not numpy.isfinite(mean).all():
+            raise ModuleError(f"{self!r}: the running mean holds NaN or infinity")
+        if var is not None and not (numpy.isfinite(var).all() and (var >= 0).all()):
+            raise ModuleError(f"{self!r}: the running variance must be finite and >= 0, got min {numpy.min(var)}")
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input", ndim=self.ndim, dtype=self.scale.dtype)

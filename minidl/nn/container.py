@@ -58,6 +58,15 @@ class Container(Module):
     def getBufferTable(self):
         return self._qualifiedTable(lambda module: module.getBufferTable())
 
+    def minTrainBatch(self):
+        return max((module.minTrainBatch() for module in self.children().values()), default=1)
+
+    def checkBufferValues(self, arrays):
+        for childName, module in self.children().items():
+            prefix = f"{childName}."
+            module.checkBufferValues({name[len(prefix):]: array for name, array in arrays.items()
+                                      if name.startswith(prefix)})
+
     def setVar(self, name, var):
         childName, _, rest = name.partition(".")
         self.child(childName).setVar(rest, var)
@@ -65,6 +74,10 @@ class Container(Module):
     def getVar(self, name):
         childName, _, rest = name.partition(".")
         return self.child(childName).getVar(rest)
+
+    def castBuffers(self, dtype):
+        for module in self.children().values():
+            module.castBuffers(dtype)
 
     def uses(self):
         """Each use of a child in the last forward pass, in order: (child name, module, the cache of that use)."""

@@ -15,8 +15,8 @@ import contextlib
 import numpy
 
 from minidl.backend import toHost, xp
-from minidl.errors import ModuleError
-from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
+from minidl.errors import CheckpointError, ModuleError
+from minidl.tensorfile import copyTensors, readTensors, writeTensors
 
 MODULE_FORMAT = "minidl.module"
 
@@ -148,6 +148,14 @@ class Module:
         statistics); the module updates them in place, so a checkpoint may write into them."""
         return {}
 
+    def minTrainBatch(self):
+        """The fewest samples a trainMode batch may hold (BatchNorm over (N, C) needs 2)."""
+        return 1
+
+    def checkBufferValues(self, arrays):
+        """ModuleError unless loaded host ``arrays`` (named as in ``getArrayTable()``) hold buffer values this
+        module can have; a module whose buffers are constrained (BatchNorm's variance) overrides it."""
+
     def getArrayTable(self):
         """Every array that saving keeps: each parameter's data under its ``getVarTable()`` name, then each
         buffer under its ``getBufferTable()`` name."""
@@ -157,6 +165,30 @@ class Module:
                 raise ModuleError(f"{self!r}: buffer {name!r} has the name of a parameter")
             table[name] = buffer
         return table
+
+    def calcMode(self, dtype):
+        """Make the module compute in ``dtype`` (float16, float32 or float64): every parameter is converted (a new
+        data array, a zero gradient), and the buffers by ``castBuffers``. Variables get new arrays, so an optimizer
+        must be set up again afterwards. Its input must then be of ``dtype`` (``Cast`` converts at the edges)."""
+        from minidl.variable import FLOAT_DTYPES
+
+        try:  # numpy.dtype(None) would be float64
+            if dtype is None:
+                raise TypeError("no dtype")
+            dtype = numpy.dtype(dtype)
+        except TypeError as error:
+            raise ModuleError(f"calcMode needs a dtype (float16, float32 or float64), got {dtype!r}") from error
+        if dtype not in FLOAT_DTYPES:
+            raise ModuleError(f"calcMode needs float16, float32 or float64, got {dtype}")
+        for var in self.getVarTable().values():
+            if var.data.dtype != dtype:
+                var.data = var.data.astype(dtype)
+                var.grad = xp.zeros_like(var.data)
+        self.castBuffers(dtype)
+        return self
+
+    def castBuffers(self, dtype):
+        """Convert the buffers for ``calcMode(dtype)`` (none by default)."""
 
     def numOfParams(self):
         return sum(int(var.data.size) for var in self.getVarTable().values())
@@ -174,9 +206,12 @@ class Module:
         CheckpointError, with every array unchanged, unless the file holds exactly this module's names,
         shapes and dtypes.
         """
-        tensors, _ = readTensors(path, MODULE_FORMAT)
         targets = self.getArrayTable()
-        checkTensors(tensors, targets, path)
+        tensors, _ = readTensors(path, MODULE_FORMAT, targets)
+        try:
+            self.checkBufferValues(tensors)
+        except ModuleError as error:
+            raise CheckpointError(f"{path}: {error}") from error
         copyTensors(targets, tensors)
         return self
 

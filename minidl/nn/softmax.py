@@ -1,5 +1,6 @@
 """SoftMax over axis 1 (classes, or maps of (N, C, H, W) data): y = exp(x - max) / Σ exp(x - max);
-backward: ∂x = y (grad - Σ_axis1 grad y)."""
+backward: ∂x = y (grad - Σ_axis1 grad y). Both sums are accumulated in float32 for float16 data (a half sum over
+many classes rounds away the small terms)."""
 
 import numpy
 
@@ -36,11 +37,11 @@ class SoftMax(Module):
     def updData(self, data):
         data = xp.ascontiguousarray(data)  # so the output, which backward's kernel reads, is C-contiguous too
         out = xp.exp(data - data.max(axis=1, keepdims=True))
-        out /= out.sum(axis=1, keepdims=True)
+        out /= out.sum(axis=1, keepdims=True, dtype=numpy.promote_types(out.dtype, numpy.float32)).astype(out.dtype)
         return out
 
     def updGrad(self, grad):
         grad = xp.ascontiguousarray(grad)
-        dot = (grad * self.data).sum(axis=1)
+        dot = (grad * self.data).sum(axis=1, dtype=numpy.promote_types(grad.dtype, numpy.float32)).astype(grad.dtype)
         maps, spatial = self.data.shape[1], int(numpy.prod(self.data.shape[2:]))
         return softmaxGradKer(grad, self.data, dot, maps, spatial, xp.empty_like(grad))

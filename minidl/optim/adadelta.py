@@ -12,8 +12,9 @@ the unscaled dx.
 
 import numpy
 
-from minidl.backend import Elementwise, scratch
+from minidl.backend import scratch
 from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+from minidl.optim.rule import UpdateRule
 
 
 def _adadeltaNumpy(grad, learnRate, rho, epsilon, param, msg, msdx):
@@ -37,10 +38,10 @@ def _adadeltaNumpy(grad, learnRate, rho, epsilon, param, msg, msdx):
     param -= dx
 
 
-adadeltaKer = Elementwise(
+adadeltaRule = UpdateRule(
     "minidl_adadelta",
-    inParams="T grad, float32 learnRate, float32 rho, float32 epsilon",
-    outParams="T param, S msg, S msdx",
+    hypers=("learnRate", "rho", "epsilon"),
+    states=("msg", "msdx"),
     operation="msg = rho * msg + (1 - rho) * grad * grad;"
               "S dx = sqrt((msdx + epsilon) / (msg + epsilon)) * grad;"
               "msdx = rho * msdx + (1 - rho) * dx * dx;"
@@ -55,7 +56,8 @@ class AdaDelta(Optimizer):
     rho = Hyper(high=1.0, highOpen=True)
     epsilon = Hyper(lowOpen=True)
     hyperNames = ("learnRate", "rho", "epsilon")
-    kernel = adadeltaKer
+    nonNegativeStates = ("msg", "msdx")
+    rule = adadeltaRule
 
     def __init__(self, rho=0.95, epsilon=1e-6, nodeinfo=None):
         super().__init__(nodeinfo)
@@ -64,5 +66,5 @@ class AdaDelta(Optimizer):
     def setupState(self, param):
         return {"msg": stateArray(param), "msdx": stateArray(param)}
 
-    def kernelArgs(self, param, grad, state, learnRate):
-        return grad, learnRate, self.rho, self.epsilon, param, state["msg"], state["msdx"]
+    def hyperValues(self, learnRate):
+        return learnRate, self.rho, self.epsilon

@@ -5,14 +5,15 @@
 
 epsilon is added outside the square root, as in the reference framework's kernel (the seed page writes
 it inside; outside keeps the step bounded by learnRate · grad / epsilon when h is tiny). learnRate and
-epsilon are float32 scalars in the kernel. h is float32 for float16 parameters (``stateArray``): in float16 a
+epsilon reach the kernel in the compute type. h is float32 for float16 parameters (``stateArray``): in float16 a
 gradient below about 2e-4 would square to 0 and the step become grad / epsilon.
 """
 
 import numpy
 
-from minidl.backend import Elementwise, scratch
+from minidl.backend import scratch
 from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+from minidl.optim.rule import UpdateRule
 
 
 def _adagradNumpy(grad, learnRate, epsilon, param, h):
@@ -26,10 +27,10 @@ def _adagradNumpy(grad, learnRate, epsilon, param, h):
     param -= step
 
 
-adagradKer = Elementwise(
+adagradRule = UpdateRule(
     "minidl_adagrad",
-    inParams="T grad, float32 learnRate, float32 epsilon",
-    outParams="T param, S h",
+    hypers=("learnRate", "epsilon"),
+    states=("h",),
     operation="h += grad * grad; param -= learnRate * grad / (sqrt(h) + epsilon)",
     reference=_adagradNumpy,
 )
@@ -40,7 +41,8 @@ class AdaGrad(Optimizer):
 
     epsilon = Hyper(lowOpen=True)
     hyperNames = ("learnRate", "epsilon")
-    kernel = adagradKer
+    nonNegativeStates = ("h",)
+    rule = adagradRule
 
     def __init__(self, learnRate=1e-3, epsilon=1e-8, nodeinfo=None):
         super().__init__(nodeinfo)
@@ -49,5 +51,5 @@ class AdaGrad(Optimizer):
     def setupState(self, param):
         return {"h": stateArray(param)}
 
-    def kernelArgs(self, param, grad, state, learnRate):
-        return grad, learnRate, self.epsilon, param, state["h"]
+    def hyperValues(self, learnRate):
+        return learnRate, self.epsilon

@@ -9,15 +9,16 @@
 with the bias corrections exact (epsilon is added to sqrt(v̂), not to the uncorrected root). Adam is AdamW with
 weightDecay = 0: one kernel serves both. The decay reads the parameters before the step and is scaled by alpha
 (the learning rate), as in PyTorch's AdamW; the paper's λ·η_t is alpha · weightDecay here. The kernel takes
-alpha / (1 − beta1^t) and sqrt(1 − beta2^t) as float32 scalars, computed on the host each step.
+alpha / (1 − beta1^t) and sqrt(1 − beta2^t), computed on the host in float64 each step, in the compute type.
 """
 
 import math
 
 import numpy
 
-from minidl.backend import Elementwise, scratch
+from minidl.backend import scratch
 from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+from minidl.optim.rule import UpdateRule
 
 
 def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, decay, param, m, v):
@@ -40,11 +41,10 @@ def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, decay, param, m,
     param -= step
 
 
-adamKer = Elementwise(
+adamRule = UpdateRule(
     "minidl_adam",
-    inParams="T grad, float32 stepSize, float32 beta1, float32 beta2, float32 rootFix2, float32 epsilon, "
-             "float32 decay",
-    outParams="T param, S m, S v",
+    hypers=("stepSize", "beta1", "beta2", "rootFix2", "epsilon", "decay"),
+    states=("m", "v"),
     operation="m = beta1 * m + (1 - beta1) * grad;"
               "v = beta2 * v + (1 - beta2) * grad * grad;"
               "param -= stepSize * m / (sqrt(v) / rootFix2 + epsilon) + decay * param",
@@ -62,7 +62,8 @@ class Adam(Optimizer):
     beta2 = Hyper(high=1.0, highOpen=True)
     epsilon = Hyper(lowOpen=True)
     hyperNames = ("alpha", "beta1", "beta2", "epsilon")
-    kernel = adamKer
+    nonNegativeStates = ("v",)
+    rule = adamRule
     weightDecay = 0.0
 
     def __init__(self, alpha=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, nodeinfo=None):
@@ -80,11 +81,10 @@ class Adam(Optimizer):
     def setupState(self, param):
         return {"m": stateArray(param), "v": stateArray(param)}
 
-    def kernelArgs(self, param, grad, state, learnRate):
+    def hyperValues(self, learnRate):
         stepSize = learnRate / (1 - self.beta1**self.t)
         rootFix2 = math.sqrt(1 - self.beta2**self.t)
-        return (grad, stepSize, self.beta1, self.beta2, rootFix2, self.epsilon, learnRate * self.weightDecay,
-                param, state["m"], state["v"])
+        return stepSize, self.beta1, self.beta2, rootFix2, self.epsilon, learnRate * self.weightDecay
 
 
 class AdamW(Adam):

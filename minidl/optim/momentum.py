@@ -11,8 +11,9 @@ as in the reference framework, so a new learnRate scales the gradients added fro
 
 import numpy
 
-from minidl.backend import Elementwise, scratch
+from minidl.backend import scratch
 from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+from minidl.optim.rule import UpdateRule
 
 
 def _momentumNumpy(grad, learnRate, momRate, param, mom):
@@ -23,10 +24,10 @@ def _momentumNumpy(grad, learnRate, momRate, param, mom):
     param -= mom
 
 
-momentumKer = Elementwise(
+momentumRule = UpdateRule(
     "minidl_momentum_sgd",
-    inParams="T grad, float32 learnRate, float32 momRate",
-    outParams="T param, S mom",
+    hypers=("learnRate", "momRate"),
+    states=("mom",),
     operation="mom = momRate * mom + learnRate * grad; param -= mom",
     reference=_momentumNumpy,
 )
@@ -42,10 +43,10 @@ def _nesterovNumpy(grad, learnRate, momRate, param, mom):
     param -= step
 
 
-nesterovKer = Elementwise(
+nesterovRule = UpdateRule(
     "minidl_nesterov_sgd",
-    inParams="T grad, float32 learnRate, float32 momRate",
-    outParams="T param, S mom",
+    hypers=("learnRate", "momRate"),
+    states=("mom",),
     operation="mom = momRate * mom + learnRate * grad; param -= momRate * mom + learnRate * grad",
     reference=_nesterovNumpy,
 )
@@ -56,7 +57,7 @@ class MomentumSGD(Optimizer):
 
     momRate = Hyper(high=1.0, highOpen=True)
     hyperNames = ("learnRate", "momRate")
-    kernel = momentumKer
+    rule = momentumRule
 
     def __init__(self, learnRate=1e-3, momRate=0.9, nodeinfo=None):
         super().__init__(nodeinfo)
@@ -65,11 +66,11 @@ class MomentumSGD(Optimizer):
     def setupState(self, param):
         return {"mom": stateArray(param)}
 
-    def kernelArgs(self, param, grad, state, learnRate):
-        return grad, learnRate, self.momRate, param, state["mom"]
+    def hyperValues(self, learnRate):
+        return learnRate, self.momRate
 
 
 class NesterovSGD(MomentumSGD):
     """Momentum SGD that takes the gradient step from where the momentum is about to carry the parameters."""
 
-    kernel = nesterovKer
+    rule = nesterovRule

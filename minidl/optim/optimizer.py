@@ -1,9 +1,11 @@
 """Optimizer: the base of every update rule.
 
-A subclass states its rule as one Elementwise ``kernel`` and the arguments it takes in
-``kernelArgs(param, grad, state, learnRate)`` (one launch over arrays of one shape), its state arrays in
-``setupState(param)`` (made by ``stateArray``, named like the kernel's outputs), and its hyperparameters as
-``Hyper`` attributes listed in ``hyperNames``. The base class decides what those arrays are:
+A subclass states its rule once as an ``UpdateRule`` (``rule``: its operation on ``grad`` and ``param``, run as a
+direct kernel or as a master-weight kernel), the values of the rule's hyperparameters for one launch in
+``hyperValues(learnRate)``, its state arrays in ``setupState(param)`` (made by ``stateArray``, of the compute type:
+float32 for float16 and float32 parameters, float64 for float64 ones), and its hyperparameters as ``Hyper``
+attributes listed in ``hyperNames``. Every hyperparameter reaches the kernel in the compute type, so float64
+training is exact to float64 rounding. The base class decides what the arrays are:
 
 * local state: one group per Variable (its own data, grad and state arrays), one launch each;
 * global state (``useGlobalState=True``): one group per dtype. The Variables' data and grads are moved into
@@ -14,13 +16,22 @@ A subclass states its rule as one Elementwise ``kernel`` and the arguments it ta
 
 Both give the same numbers. The step's learning rate for a Variable is ``optimizer.learnRate *
 var.learnRate``. Hooks (``addHook``) rewrite the gradients before each step, in the order they were added.
+float16 parameters get float32 master copies by default (``masterWeights``): the group's one launch steps the
+masters and writes the float16 parameters. A ``LossScaler`` (``setupOn(..., lossScaler=)``) has its 1/scale
+applied to the gradients inside that launch.
+
+After the hooks, a non-finite guard (``nonFinite``: "raise", "skip" or "off") sums each flat gradient buffer
+once; a NaN or inf raises an OptimizerError naming the first Variable that holds one, or skips the step (counted
+in ``skippedSteps``), before anything changes. ``update`` also refuses a Variable replaced (``setVar``) after
+``setupOn``; ``setupOn`` again resets every state, ``t`` included.
 
 With a ``nodeinfo`` (data-parallel training, global state only), ``setupOn`` gives every rank rank 0's
 parameters and ``update`` first averages each flat gradient buffer over the ranks in one collective.
 
 ``save(path)``/``load(path)`` keep the state in a safetensors file that needs no per-optimizer code: the
 tensors are ``getStateTable()``, the metadata the class name and ``getAttrDict()`` as JSON: the
-hyperparameters and ``t``, the number of steps taken (Adam's bias correction reads it).
+hyperparameters, ``t``, the number of steps taken (Adam's bias correction reads it), ``skippedSteps`` and the
+loss scaler's state. State that no run can produce (NaN, inf, negative accumulated squares) is refused on load.
 """
 
 import json
@@ -32,9 +43,17 @@ import numpy
 from minidl.backend import toHost, xp
 from minidl.distributed.nodeinfo import NodeInfo
 from minidl.errors import CheckpointError, MinidlError, OptimizerError
-from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
+from minidl.tensorfile import TensorFile, copyTensors, parseJson, writeTensors
 
 OPTIMIZER_FORMAT = "minidl.optimizer"
+
+
+def _count(name, value):
+    """``value`` as an int, or OptimizerError unless it is a whole number >= 0."""
+    number = isinstance(value, (int, float, numpy.integer, numpy.floating)) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value == int(value) and value >= 0):
+        raise OptimizerError(f"{name} must be a whole number of steps >= 0, got {value!r}")
+    return int(value)
 
 
 def checkHyper(name, value, low=0.0, high=math.inf, lowOpen=False, highOpen=False):
@@ -49,10 +68,15 @@ def checkHyper(name, value, low=0.0, high=math.inf, lowOpen=False, highOpen=Fals
     return value
 
 
+def computeType(dtype):
+    """The dtype a kernel computes in for parameters of ``dtype``: float32 for float16 and float32, else float64."""
+    return numpy.promote_types(dtype, numpy.float32)
+
+
 def stateArray(param, fill=0.0):
-    """A state array for ``param``, filled with ``fill``: float32 for float16 parameters (a half accumulator
-    loses small squared gradients: 1e-4² is 0 in float16), the parameter's dtype otherwise."""
-    return xp.full(param.shape, fill, dtype=numpy.promote_types(param.dtype, numpy.float32))
+    """A state array for ``param``, filled with ``fill``, of the compute type (``computeType``): float32 for float16
+    parameters (a half accumulator loses small squared gradients: 1e-4² is 0 in float16)."""
+    return xp.full(param.shape, fill, dtype=computeType(param.dtype))
 
 
 class Hyper:
@@ -93,11 +117,15 @@ class Span:
 
 @dataclass
 class StateGroup:
-    """Arrays updated together: parameters, gradients, state, and which Variables they hold."""
+    """Arrays updated together: parameters, gradients, state, float32 master parameters (None unless the
+    parameters are float16 and master weights are on), the one-element ``gradScale`` of the compute type that
+    turns gradients into true gradients (a loss scaler's 1/scale, else 1), and which Variables they hold."""
 
     param: object
     grad: object
     state: dict
+    master: object = None
+    gradScale: object = None
     spans: list = field(default_factory=list)
 
     def runs(self, attr="learnRate"):
@@ -112,11 +140,21 @@ class StateGroup:
         return runs
 
     def arrays(self, start, stop):
-        """param, grad and state for the stretch [start, stop) (all of them when it covers the group)."""
+        """param, grad, state and master (or None) for the stretch [start, stop) (all of them when it covers the
+        group)."""
         if start == 0 and stop == self.param.size:
-            return self.param, self.grad, self.state
+            return self.param, self.grad, self.state, self.master
         part = slice(start, stop)
-        return self.param[part], self.grad[part], {key: value[part] for key, value in self.state.items()}
+        master = None if self.master is None else self.master[part]
+        return self.param[part], self.grad[part], {key: value[part] for key, value in self.state.items()}, master
+
+    def values(self, start, stop):
+        """The parameters' true values for [start, stop): the masters where there are, else the parameters."""
+        param, _, _, master = self.arrays(start, stop)
+        return param if master is None else master
+
+
+NON_FINITE = ("raise", "skip", "off")
 
 
 class Optimizer:
@@ -124,7 +162,8 @@ class Optimizer:
 
     learnRate = Hyper()
     hyperNames = ("learnRate",)
-    kernel = None
+    rule = None
+    nonNegativeStates = ()
 
     def __init__(self, nodeinfo=None):
         if nodeinfo is not None and not isinstance(nodeinfo, NodeInfo):
@@ -133,8 +172,11 @@ class Optimizer:
         self.module = None
         self.groups = []
         self.globalState = False
+        self.lossScaler = None
         self.hooks = []
+        self.nonFinite = "raise"
         self.t = 0
+        self.skippedSteps = 0
 
     def __repr__(self):
         return type(self).__name__
@@ -146,10 +188,29 @@ class Optimizer:
 
     @t.setter
     def t(self, value):
-        number = isinstance(value, (int, float, numpy.integer, numpy.floating)) and not isinstance(value, bool)
-        if not (number and math.isfinite(value) and value == int(value) and value >= 0):
-            raise OptimizerError(f"t must be a whole number of steps >= 0, got {value!r}")
-        self._t = int(value)
+        self._t = _count("t", value)
+
+    @property
+    def skippedSteps(self):
+        """The number of steps skipped for non-finite gradients (``nonFinite = "skip"``, or a dynamic loss scaler)."""
+        return self._skippedSteps
+
+    @skippedSteps.setter
+    def skippedSteps(self, value):
+        self._skippedSteps = _count("skippedSteps", value)
+
+    @property
+    def nonFinite(self):
+        """What ``update`` does when a gradient holds NaN or ±inf after the hooks: "raise" (OptimizerError naming
+        the first such Variable, nothing changed), "skip" (parameters and state untouched, ``skippedSteps``
+        counted) or "off" (no check). A dynamic loss scaler always skips and backs off instead."""
+        return self._nonFinite
+
+    @nonFinite.setter
+    def nonFinite(self, mode):
+        if mode not in NON_FINITE:
+            raise OptimizerError(f"nonFinite must be one of {NON_FINITE}, got {mode!r}")
+        self._nonFinite = mode
 
     def addHook(self, hook):
         """Run ``hook`` on the gradients before every step, after the hooks added before it."""
@@ -160,12 +221,25 @@ class Optimizer:
         self.hooks.append(hook)
         return self
 
-    def setupOn(self, module, useGlobalState=False):
-        """Attach to ``module``'s Variables and allocate the state; with global state, flatten them."""
+    def setupOn(self, module, useGlobalState=False, masterWeights=True, lossScaler=None):
+        """Attach to ``module``'s Variables and allocate the state; with global state, flatten them.
+
+        ``masterWeights`` (default True) keeps float32 master copies of float16 parameters: the update reads the
+        float16 gradient, steps the masters and state in float32 and writes the float16 parameters the network
+        computes with, in one launch (float32 and float64 parameters are their own masters). A float16 parameter
+        changed in place since the last step (``Variable.set``) replaces its master at the next. ``lossScaler`` (a
+        ``LossScaler``) unscales the gradients inside that launch.
+        Everything is reset: state, masters, ``t``, ``skippedSteps`` and the loss scaler's scale.
+        """
         from minidl.nn.module import Module
+        from minidl.optim.lossscaler import LossScaler
 
         if not isinstance(module, Module):
             raise OptimizerError(f"setupOn expects a Module, got {type(module).__name__}")
+        if not isinstance(masterWeights, bool):
+            raise OptimizerError(f"masterWeights must be True or False, got {masterWeights!r}")
+        if lossScaler is not None and not isinstance(lossScaler, LossScaler):
+            raise OptimizerError(f"lossScaler must be a minidl.optim.LossScaler, got {type(lossScaler).__name__}")
         if self.nodeinfo is not None and not useGlobalState:
             raise OptimizerError("data-parallel training (nodeinfo) needs useGlobalState=True")
         table = module.getVarTable()
@@ -181,14 +255,21 @@ class Optimizer:
         if self.nodeinfo is not None:
             for group in groups:
                 self.nodeinfo.broadcastBuffer(group.param)
-        self.groups, self.module, self.globalState = groups, module, useGlobalState
+        for group in groups:
+            if masterWeights and group.param.dtype == numpy.float16:
+                group.master = group.param.astype(numpy.float32)
+            group.gradScale = xp.ones(1, dtype=computeType(group.param.dtype))
+        if lossScaler is not None:
+            lossScaler.reset()
+        self.groups, self.module, self.globalState, self.lossScaler = groups, module, useGlobalState, lossScaler
+        self.t, self.skippedSteps = 0, 0
         return self
 
     def _localGroups(self, variables):
         groups = []
         for name, var in variables.items():
             span = Span(name, var, 0, var.data.size, var.data, var.grad)
-            groups.append(StateGroup(var.data, var.grad, self.setupState(var.data), [span]))
+            groups.append(StateGroup(var.data, var.grad, self.setupState(var.data), spans=[span]))
         return groups
 
     def _globalGroups(self, variables):
@@ -220,6 +301,19 @@ class Optimizer:
                         f"Variable {span.name!r} was rebound after setupOn; call setupOn again"
                     )
 
+    def _checkVariables(self):
+        """OptimizerError unless the module still holds the Variables set up on (``setVar`` after setupOn would
+        leave a new Variable untrained, its gradient growing forever)."""
+        table = self.module.getVarTable()
+        known = {span.name: span.var for group in self.groups for span in group.spans}
+        for name, var in table.items():
+            if known.get(name) is not var:
+                raise OptimizerError(f"Variable {name!r} of {self.module!r} was replaced or added after setupOn, so "
+                                     "the optimizer does not update it: call setupOn again")
+        for name in known.keys() - table.keys():
+            raise OptimizerError(f"Variable {name!r} was removed from {self.module!r} after setupOn: call setupOn "
+                                 "again")
+
     def zeroGradParams(self):
         """Set every gradient to zero (one fill per dtype in global state)."""
         self._checkReady("zeroGradParams")
@@ -236,24 +330,70 @@ class Optimizer:
                     checkHyper(f"Variable {span.name!r} {attr}", getattr(span.var, attr))
 
     def update(self):
-        """One step: gradients averaged over the ranks (with a nodeinfo), the hooks rewrite them, then the update
-        rule runs on every Variable."""
+        """One step: gradients averaged over the ranks (with a nodeinfo), the hooks rewrite them, the non-finite
+        guard checks them (``nonFinite``), then the update rule runs on every Variable, unscaling the gradients
+        by the loss scaler's scale where there is one. Returns False when the step was skipped, else True."""
         self._checkReady("update")
+        self._checkVariables()
         self._checkScales()
         if self.nodeinfo is not None:
             for group in self.groups:
                 self.nodeinfo.meanTensor(group.grad)
+        if self.lossScaler is not None:
+            for group in self.groups:
+                group.gradScale.fill(1 / self.lossScaler.scale)
         for hook in self.hooks:
             hook(self.groups)
+        if not self._guard():
+            return False
         self.t += 1
         for group in self.groups:
             for scale, start, stop in group.runs("learnRate"):
-                param, grad, state = group.arrays(start, stop)
-                self.updateVar(param, grad, state, self.learnRate * scale)
+                self.updateVar(*group.arrays(start, stop), group.gradScale, self.learnRate * scale)
+        if self.lossScaler is not None:
+            self.lossScaler.stepped()
+        return True
+
+    def gradientsFinite(self):
+        """True when every gradient entry is finite: one reduction per flat gradient buffer (a float64 sum, NaN
+        or ±inf as soon as one entry is; a float64 buffer whose finite entries sum past 1.8e308 counts as
+        non-finite too), and one transfer of the verdict to the host."""
+        total = sum(xp.sum(group.grad, dtype=numpy.float64) for group in self.groups)
+        return bool(math.isfinite(float(total)))
+
+    def firstNonFinite(self):
+        """The name of the first Variable whose gradient holds NaN or ±inf, or None."""
+        for group in self.groups:
+            for span in group.spans:
+                if not bool(xp.isfinite(group.grad.reshape(-1)[span.start:span.stop]).all()):
+                    return span.name
+        return None
+
+    def _guard(self):
+        """Whether the step may go on, after the non-finite check; a skipped step is counted (and backs the
+        dynamic loss scale off), an error names the first Variable with a non-finite gradient."""
+        dynamic = self.lossScaler is not None and self.lossScaler.dynamic
+        if (self.nonFinite == "off" and not dynamic) or self.gradientsFinite():
+            return True
+        if dynamic or self.nonFinite == "skip":
+            self.skippedSteps += 1
+            if dynamic:
+                self.lossScaler.backoff()
+            return False
+        raise OptimizerError(
+            f"Variable {self.firstNonFinite()!r} has a non-finite gradient (NaN or inf) at step {self.t + 1}: "
+            "nothing was changed (a diverging run: lower the learning rate, clip the gradients, or set "
+            "optimizer.nonFinite = 'skip')"
+        )
 
     def getAttrDict(self):
-        """The hyperparameters named in ``hyperNames`` and the step count ``t``, by name."""
-        return {**{name: getattr(self, name) for name in self.hyperNames}, "t": self.t}
+        """The hyperparameters named in ``hyperNames``, the step count ``t``, ``skippedSteps`` and, with a loss
+        scaler, its ``lossScale`` and ``lossScaleGoodSteps``, by name."""
+        attrs = {**{name: getattr(self, name) for name in self.hyperNames}, "t": self.t,
+                 "skippedSteps": self.skippedSteps}
+        if self.lossScaler is not None:
+            attrs.update(self.lossScaler.getAttrDict())
+        return attrs
 
     def setAttrDict(self, attrs):
         """Set entries of ``getAttrDict()`` (all of them to restore a run, or some); an unknown name or a bad
@@ -264,11 +404,17 @@ class Optimizer:
             raise OptimizerError(f"{self!r} has no attributes {unknown}; it has {sorted(previous)}")
         try:
             for name, value in attrs.items():
-                setattr(self, name, value)
+                self._setAttr(name, value)
         except MinidlError:
             for name, value in previous.items():
-                setattr(self, name, value)
+                self._setAttr(name, value)
             raise
+
+    def _setAttr(self, name, value):
+        if self.lossScaler is not None and name in self.lossScaler.getAttrDict():
+            self.lossScaler.setAttr(name, value)
+        else:
+            setattr(self, name, value)
 
     def attrMetadata(self):
         """Safetensors metadata for the class and ``getAttrDict()``: ``optimizer`` and ``attrs`` (JSON)."""
@@ -279,10 +425,7 @@ class Optimizer:
         """The attribute dict that ``attrMetadata`` wrote; CheckpointError unless it fits this optimizer."""
         if metadata.get("optimizer") != type(self).__name__:
             raise CheckpointError(f"{path} holds the state of {metadata.get('optimizer')!r}, not of {self!r}")
-        try:
-            attrs = json.loads(metadata.get("attrs", ""))
-        except json.JSONDecodeError as error:
-            raise CheckpointError(f"{path}: the optimizer attributes are not valid JSON ({error})") from error
+        attrs = parseJson(metadata.get("attrs", ""), path, "optimizer attributes")
         expected = self.getAttrDict()
         if not isinstance(attrs, dict) or set(attrs) != set(expected):
             raise CheckpointError(f"{path}: optimizer attributes must be {sorted(expected)}, got {attrs!r:.200}")
@@ -302,13 +445,15 @@ class Optimizer:
         """Read the state written by ``save`` (on any device, in local or global state) into this optimizer.
 
         CheckpointError, with state and attributes unchanged, unless the file was written by the same
-        class for Variables of the same names, shapes and dtypes.
+        class for Variables of the same names, shapes and dtypes, and holds state that can be valid
+        (``checkLoadedState``).
         """
         self._checkReady("load")
-        tensors, metadata = readTensors(path, OPTIMIZER_FORMAT)
-        attrs = self.attrsFromMetadata(metadata, path)
         targets = self.getStateTable()
-        checkTensors(tensors, targets, path)
+        with TensorFile(path, OPTIMIZER_FORMAT) as file:
+            attrs = self.attrsFromMetadata(file.metadata, path)
+            tensors = file.read(targets)
+        self.checkLoadedState(tensors, path)
         try:
             self.setAttrDict(attrs)
         except MinidlError as error:
@@ -316,8 +461,21 @@ class Optimizer:
         copyTensors(targets, tensors)
         return self
 
+    def checkLoadedState(self, tensors, path):
+        """CheckpointError unless every state (and master) tensor of ``tensors`` (host arrays named as in
+        ``getStateTable()``) is finite, and those of ``nonNegativeStates`` (accumulated squares) are >= 0."""
+        for name, array in tensors.items():
+            state = name.rsplit(".", 1)[-1]
+            array = numpy.asarray(array)
+            if not numpy.isfinite(array).all():
+                raise CheckpointError(f"{path}: optimizer state {name!r} holds NaN or inf, which no step can produce")
+            if state in self.nonNegativeStates and (array < 0).any():
+                raise CheckpointError(f"{path}: optimizer state {name!r} holds negative values ({array.min()!r}), "
+                                      "but it accumulates squares")
+
     def getStateTable(self):
-        """Every state array, per Variable: ``{"<var name>.<state name>": array}`` shaped like the Variable.
+        """Every state array, per Variable: ``{"<var name>.<state name>": array}`` shaped like the Variable, and
+        ``"<var name>.master"`` for float32 master parameters.
 
         In global state these are views into the flat buffers, so writing them restores the state; the
         table is the same whichever mode the optimizer runs in.
@@ -325,8 +483,9 @@ class Optimizer:
         self._checkReady("getStateTable")
         table = {}
         for group in self.groups:
+            arrays = {**group.state, **({} if group.master is None else {"master": group.master})}
             for span in group.spans:
-                for key, array in group.state.items():
+                for key, array in arrays.items():
                     flat = array.reshape(-1)[span.start:span.stop]
                     table[f"{span.name}.{key}"] = flat.reshape(span.var.data.shape)
         return table
@@ -335,10 +494,17 @@ class Optimizer:
         """The state arrays of the rule, each shaped like ``param`` (none by default)."""
         return {}
 
-    def updateVar(self, param, grad, state, learnRate):
-        """One launch of the rule's kernel over arrays of one shape."""
-        self.kernel(*self.kernelArgs(param, grad, state, learnRate))
+    def updateVar(self, param, grad, state, master, gradScale, learnRate):
+        """One launch of the rule's kernel over arrays of one shape: the direct kernel, or the master kernel
+        that steps ``master`` and writes ``param`` as its float16 copy."""
+        states = [state[name] for name in self.rule.states]
+        head = (grad, gradScale, *self.hyperValues(learnRate))
+        if master is None:
+            self.rule.direct(*head, param, *states)
+        else:
+            self.rule.master(*head, master, *states, param)
 
-    def kernelArgs(self, param, grad, state, learnRate):
-        """The arguments of ``kernel`` for one launch, in its declared order."""
+    def hyperValues(self, learnRate):
+        """The rule's hyperparameters for one launch, in the order of ``rule.hypers`` (host floats; the kernel
+        receives them in the compute type)."""
         raise NotImplementedError

@@ -8,8 +8,9 @@ epsilon is added outside the square root, as in the reference framework's kernel
 
 import numpy
 
-from minidl.backend import Elementwise, scratch
+from minidl.backend import scratch
 from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+from minidl.optim.rule import UpdateRule
 
 
 def _rmspropNumpy(grad, learnRate, factor, epsilon, param, ms):
@@ -25,10 +26,10 @@ def _rmspropNumpy(grad, learnRate, factor, epsilon, param, ms):
     param -= step
 
 
-rmspropKer = Elementwise(
+rmspropRule = UpdateRule(
     "minidl_rmsprop",
-    inParams="T grad, float32 learnRate, float32 factor, float32 epsilon",
-    outParams="T param, S ms",
+    hypers=("learnRate", "factor", "epsilon"),
+    states=("ms",),
     operation="ms = factor * ms + (1 - factor) * grad * grad; param -= learnRate * grad / (sqrt(ms) + epsilon)",
     reference=_rmspropNumpy,
 )
@@ -40,7 +41,8 @@ class RMSProp(Optimizer):
     factor = Hyper(high=1.0, highOpen=True)
     epsilon = Hyper(lowOpen=True)
     hyperNames = ("learnRate", "factor", "epsilon")
-    kernel = rmspropKer
+    nonNegativeStates = ("ms",)
+    rule = rmspropRule
 
     def __init__(self, learnRate=1e-3, factor=0.9, epsilon=1e-5, nodeinfo=None):
         super().__init__(nodeinfo)
@@ -49,5 +51,5 @@ class RMSProp(Optimizer):
     def setupState(self, param):
         return {"ms": stateArray(param)}
 
-    def kernelArgs(self, param, grad, state, learnRate):
-        return grad, learnRate, self.factor, self.epsilon, param, state["ms"]
+    def hyperValues(self, learnRate):
+        return learnRate, self.factor, self.epsilon

@@ -13,8 +13,9 @@ slightly negative).
 
 import numpy
 
-from minidl.backend import Elementwise, scratch
+from minidl.backend import scratch
 from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+from minidl.optim.rule import UpdateRule
 
 
 def _rmspropGravesNumpy(grad, learnRate, alpha, momRate, epsilon, param, mg, ms, delta):
@@ -36,10 +37,10 @@ def _rmspropGravesNumpy(grad, learnRate, alpha, momRate, epsilon, param, mg, ms,
     param -= delta
 
 
-rmspropGravesKer = Elementwise(
+rmspropGravesRule = UpdateRule(
     "minidl_rmsprop_graves",
-    inParams="T grad, float32 learnRate, float32 alpha, float32 momRate, float32 epsilon",
-    outParams="T param, S mg, S ms, S delta",
+    hypers=("learnRate", "alpha", "momRate", "epsilon"),
+    states=("mg", "ms", "delta"),
     operation="mg = alpha * mg + (1 - alpha) * grad;"
               "ms = alpha * ms + (1 - alpha) * grad * grad;"
               "delta = momRate * delta + learnRate * grad / sqrt(ms - mg * mg + epsilon);"
@@ -55,7 +56,8 @@ class RMSPropGraves(Optimizer):
     momRate = Hyper(high=1.0, highOpen=True)
     epsilon = Hyper(lowOpen=True)
     hyperNames = ("learnRate", "alpha", "momRate", "epsilon")
-    kernel = rmspropGravesKer
+    nonNegativeStates = ("ms",)
+    rule = rmspropGravesRule
 
     def __init__(self, learnRate=1e-4, alpha=0.95, momRate=0.9, epsilon=1e-4, nodeinfo=None):
         super().__init__(nodeinfo)
@@ -64,5 +66,5 @@ class RMSPropGraves(Optimizer):
     def setupState(self, param):
         return {"mg": stateArray(param), "ms": stateArray(param), "delta": stateArray(param)}
 
-    def kernelArgs(self, param, grad, state, learnRate):
-        return grad, learnRate, self.alpha, self.momRate, self.epsilon, param, state["mg"], state["ms"], state["delta"]
+    def hyperValues(self, learnRate):
+        return learnRate, self.alpha, self.momRate, self.epsilon

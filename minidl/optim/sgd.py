@@ -2,8 +2,9 @@
 
 import numpy
 
-from minidl.backend import Elementwise, scratch
+from minidl.backend import scratch
 from minidl.optim.optimizer import Optimizer
+from minidl.optim.rule import UpdateRule
 
 
 def _sgdNumpy(grad, learnRate, param):
@@ -12,17 +13,17 @@ def _sgdNumpy(grad, learnRate, param):
     param -= step
 
 
-sgdKer = Elementwise("minidl_sgd", "T grad, float32 learnRate", "T param", "param -= learnRate * grad", _sgdNumpy)
+sgdRule = UpdateRule("minidl_sgd", ("learnRate",), (), "param -= learnRate * grad", _sgdNumpy)
 
 
 class SGD(Optimizer):
     """Plain stochastic gradient descent."""
 
-    kernel = sgdKer
+    rule = sgdRule
 
     def __init__(self, learnRate=1e-3, nodeinfo=None):
         super().__init__(nodeinfo)
         self.learnRate = learnRate
 
-    def kernelArgs(self, param, grad, state, learnRate):
-        return grad, learnRate, param
+    def hyperValues(self, learnRate):
+        return (learnRate,)

@@ -14,8 +14,9 @@ mem starts at 1, mg and ms at 0.
 
 import numpy
 
-from minidl.backend import Elementwise, scratch
+from minidl.backend import scratch
 from minidl.optim.optimizer import Hyper, Optimizer, stateArray
+from minidl.optim.rule import UpdateRule
 
 
 def _smorms3Numpy(grad, learnRate, epsilon, param, mem, mg, ms):
@@ -45,16 +46,16 @@ def _smorms3Numpy(grad, learnRate, epsilon, param, mem, mg, ms):
     param -= x
 
 
-smorms3Ker = Elementwise(
+smorms3Rule = UpdateRule(
     "minidl_smorms3",
-    inParams="T grad, float32 learnRate, float32 epsilon",
-    outParams="T param, S mem, S mg, S ms",
+    hypers=("learnRate", "epsilon"),
+    states=("mem", "mg", "ms"),
     operation="S r = 1 / (1 + mem);"
               "mg = (1 - r) * mg + r * grad;"
               "ms = (1 - r) * ms + r * grad * grad;"
               "S x = mg * mg / (ms + epsilon);"
               "mem = 1 + mem * (1 - x);"
-              "param -= grad * (x < learnRate ? x : (S)learnRate) / (sqrt(ms) + epsilon)",
+              "param -= grad * (x > learnRate ? (S)learnRate : x) / (sqrt(ms) + epsilon)",
     reference=_smorms3Numpy,
 )
 
@@ -64,7 +65,8 @@ class SMORMS3(Optimizer):
 
     epsilon = Hyper(lowOpen=True)
     hyperNames = ("learnRate", "epsilon")
-    kernel = smorms3Ker
+    nonNegativeStates = ("mem", "ms")
+    rule = smorms3Rule
 
     def __init__(self, learnRate=1e-3, epsilon=1e-16, nodeinfo=None):
         super().__init__(nodeinfo)
@@ -73,5 +75,5 @@ class SMORMS3(Optimizer):
     def setupState(self, param):
         return {"mem": stateArray(param, 1.0), "mg": stateArray(param), "ms": stateArray(param)}
 
-    def kernelArgs(self, param, grad, state, learnRate):
-        return grad, learnRate, self.epsilon, param, state["mem"], state["mg"], state["ms"]
+    def hyperValues(self, learnRate):
+        return learnRate, self.epsilon

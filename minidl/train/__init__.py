@@ -3,7 +3,13 @@ callbacks, metrics and logs."""
 
 from minidl.train.calculator import Calculator
 from minidl.train.callbacks import BestCheckpoint, Callback, EarlyStopping, PeriodicCheckpoint
-from minidl.train.checkpoint import Checkpoint, loadCheckpoint, saveCheckpoint
+from minidl.train.checkpoint import (
+    Checkpoint,
+    CheckpointSummary,
+    loadCheckpoint,
+    readCheckpointSummary,
+    saveCheckpoint,
+)
 from minidl.train.fit import Fit
 from minidl.train.logs import CsvLog, JsonLinesLog, TensorBoardLog
 from minidl.train.metrics import ClassMetrics, ClassReport
@@ -11,6 +17,7 @@ from minidl.train.trainer import Trainer
 from minidl.train.validator import Validator
 
 __all__ = ["Calculator", "Checkpoint", "Trainer", "Validator", "loadCheckpoint", "saveCheckpoint"]
+__all__ += ["CheckpointSummary", "readCheckpointSummary"]
 __all__ += [
     "BestCheckpoint", "Callback", "ClassMetrics", "ClassReport", "CsvLog", "EarlyStopping", "Fit", "JsonLinesLog",
     "PeriodicCheckpoint", "TensorBoardLog",

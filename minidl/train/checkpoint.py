@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from minidl.backend import getRandomState, setRandomState, toHost
 from minidl.errors import CheckpointError, MinidlError, OptimizerError
-from minidl.tensorfile import checkTensors, copyTensors, readTensors, writeTensors
+from minidl.tensorfile import TensorFile, copyTensors, parseJson, writeTensors
 
 CHECKPOINT_FORMAT = "minidl.checkpoint"
 
@@ -64,22 +64,18 @@ def saveCheckpoint(path, module, optimizer, epoch, extra=None):
 def loadCheckpoint(path, module, optimizer):
     """Restore what ``saveCheckpoint`` wrote, on any device; returns a Checkpoint(epoch, extra).
 
-    CheckpointError, with module, optimizer and random state unchanged, when the file is missing,
-    damaged or foreign, or its names, shapes, dtypes or optimizer class differ from these.
+    CheckpointError, with module, optimizer and random state unchanged, when the file is missing, unreadable,
+    damaged or foreign, its names, shapes, dtypes or optimizer class differ from these (all checked from the
+    header, before any tensor is read), or its values cannot be valid state.
     """
     _checkPair(module, optimizer)
-    tensors, metadata = readTensors(path, CHECKPOINT_FORMAT)
-    attrs = optimizer.attrsFromMetadata(metadata, path)
-    try:
-        epoch = int(metadata["epoch"])
-        random = json.loads(metadata["random"])
-        extra = json.loads(metadata["extra"])
-    except (KeyError, ValueError) as error:
-        raise CheckpointError(f"{path}: the epoch, random state or extra entry is missing or unreadable") from error
-    if epoch < 0:
-        raise CheckpointError(f"{path}: the epoch must be a non-negative integer, got {epoch}")
     targets = _arrays(module, optimizer)
-    checkTensors(tensors, targets, path)
+    with TensorFile(path, CHECKPOINT_FORMAT) as file:
+        metadata = file.metadata
+        attrs = optimizer.attrsFromMetadata(metadata, path)
+        epoch, random, extra = _runEntries(metadata, path)
+        tensors = file.read(targets)
+    checkStateValues(module, optimizer, tensors, path)
     previous = getRandomState()
     try:
         setRandomState(random)
@@ -89,3 +85,52 @@ def loadCheckpoint(path, module, optimizer):
         raise CheckpointError(f"{path}: {error}") from error
     copyTensors(targets, tensors)
     return Checkpoint(epoch, extra)
+
+
+def checkStateValues(module, optimizer, tensors, path):
+    """CheckpointError unless the loaded host ``tensors`` hold values the module and the optimizer can have
+    (a BatchNorm's running variance >= 0, its statistics finite) and the optimizer's state can hold (finite,
+    accumulators of squares >= 0: ``optimizer.checkLoadedState``), before anything is changed."""
+    try:
+        module.checkBufferValues(_entriesUnder(tensors, "module."))
+    except MinidlError as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    optimizer.checkLoadedState(_entriesUnder(tensors, "optimizer."), path)
+
+
+def _entriesUnder(tensors, prefix):
+    """The tensors whose names start with ``prefix``, named without it."""
+    return {name[len(prefix):]: array for name, array in tensors.items() if name.startswith(prefix)}
+
+
+@dataclass(frozen=True)
+class CheckpointSummary:
+    """What a checkpoint file says without a module: its epoch, extra, optimizer class name and attributes."""
+
+    epoch: int
+    extra: object
+    optimizer: str
+    attrs: dict
+
+
+def readCheckpointSummary(path):
+    """The CheckpointSummary of a checkpoint file, read whole and verified by its checksum (CheckpointError
+    otherwise), so that a caller can check a run's settings before building anything."""
+    with TensorFile(path, CHECKPOINT_FORMAT) as file:
+        metadata = file.metadata
+        epoch, _, extra = _runEntries(metadata, path)
+        attrs = parseJson(metadata.get("attrs", ""), path, "optimizer attributes")
+        file.read()
+    if not isinstance(attrs, dict) or not isinstance(metadata.get("optimizer"), str):
+        raise CheckpointError(f"{path}: the optimizer class or attributes are missing")
+    return CheckpointSummary(epoch, extra, metadata["optimizer"], attrs)
+
+
+def _runEntries(metadata, path):
+    """The epoch, random state and extra entry of checkpoint metadata; CheckpointError unless all are valid."""
+    if not {"epoch", "random", "extra"} <= set(metadata):
+        raise CheckpointError(f"{path}: the epoch, the random state or the extra entry is missing")
+    epoch = parseJson(metadata["epoch"], path, "epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch < 2**63:
+        raise CheckpointError(f"{path}: the epoch must be an integer in [0, 2**63), got {epoch!r:.100}")
+    return epoch, parseJson(metadata["random"], path, "random state"), parseJson(metadata["extra"], path, "extra entry")

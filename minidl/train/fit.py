@@ -16,13 +16,12 @@ callbacks' state and whether the run stopped early; resuming from it continues e
 schedule only (there is no schedule state to restore).
 """
 
-import json
 import time
 
 from minidl.cost import CrossEntropy
 from minidl.errors import CallbackError, CheckpointError, DataError, MinidlError, OptimizerError
 from minidl.optim.schedules import Schedule, rateName
-from minidl.tensorfile import readTensors
+from minidl.tensorfile import parseJson, readTensors
 from minidl.train.batches import checkHostData, checkPositive
 from minidl.train.callbacks import Callback
 from minidl.train.checkpoint import CHECKPOINT_FORMAT, loadCheckpoint, saveCheckpoint
@@ -167,10 +166,9 @@ class Fit:
 
 def parseExtra(text, path):
     """The ``extra`` of a fit checkpoint, checked for its entries; None for a checkpoint written otherwise."""
-    try:
-        extra = json.loads(text)
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path}: the extra entry is missing or unreadable") from error
+    if text is None:
+        raise CheckpointError(f"{path}: the extra entry is missing")
+    extra = parseJson(text, path, "extra entry")  # CheckpointError for deep values and huge integers too
     expected = {"history", "schedule", "callbacks", "stopped"}
     if not isinstance(extra, dict) or set(extra) != expected:
         return None

@@ -13,17 +13,19 @@ from minidl.errors import CostError, DataError, ModuleError, OptimizerError
 from minidl.nn import Module
 from minidl.optim import Optimizer
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar, rankShard
+from minidl.train.datacheck import checkDataSet
 
 
 class Trainer:
-    """``Trainer(module, cost, optimizer, batchsize=128, augment=None)``; the optimizer must be set up on ``module``.
-    ``augment`` (a ``minidl.datasets.Augment``) rewrites each host macro-batch of training images. On a GPU the
-    next macro-batch's copy overlaps the current one's steps; ``overlapCopies = False`` turns that off (to compare).
+    """``Trainer(module, cost, optimizer, batchsize=128, augment=None, dropLast=False)``; the optimizer must be set
+    up on ``module``. ``augment`` (a ``minidl.datasets.Augment``) rewrites each host macro-batch of training
+    images. On a GPU the next macro-batch's copy overlaps the current one's steps; ``overlapCopies = False``
+    turns that off (to compare). With ``dropLast`` a last batch shorter than ``batchsize`` is left out.
     """
 
     overlapCopies = True
 
-    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True, augment=None):
+    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True, augment=None, dropLast=False):
         if not isinstance(module, Module):
             raise ModuleError(f"Trainer expects a Module, got {type(module).__name__}")
         if not isinstance(cost, Cost):
@@ -37,28 +39,35 @@ class Trainer:
         if augment is not None and not isinstance(augment, Augment):
             raise DataError(f"augment must be a minidl.datasets.Augment, got {type(augment).__name__}")
         self.augment = augment
+        self.dropLast = bool(dropLast)
 
     def trainFromHost(self, data, target, macroBatchSize=10000, random=True, afterStep=None):
         """One epoch over host arrays; returns the mean training error (weighted by samples).
 
         With ``random`` the samples come in an order drawn from the backend's generator (``seed`` makes
         it reproducible, a checkpoint restores it); otherwise in stored order. ``afterStep()``, when given, runs
-        after every optimizer step (a per-step learning-rate schedule).
+        after every optimizer step (a per-step learning-rate schedule). The whole data set is checked (see
+        datacheck) before the first step or random draw.
         """
         self.checkSetup()
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        checkDataSet(self.module, self.cost, data, target, macroBatchSize)
         if self.augment is not None:
             self.augment.checkImages(data)
-        order = generator().permutation(size) if random else None
         nodeinfo = self.optimizer.nodeinfo
+        used = size // self.batchsize * self.batchsize if self.dropLast and nodeinfo is None else size
+        self.checkBatches(size, used, nodeinfo)
+        order = generator().permutation(size)[:used] if random else None
+        if order is None and used < size:
+            data, target = data[:used], target[:used]
         if nodeinfo is not None:
             order = rankShard(numpy.arange(size) if order is None else order, self.batchsize,
                               nodeinfo.index, nodeinfo.gridsize)
         self.module.trainMode()
         self.cost.resetAccumulator()
         verbose = self.verbose and (nodeinfo is None or nodeinfo.isRoot)
-        with progressBar(size if order is None else len(order), "train", verbose) as progress:
+        with progressBar(used if order is None else len(order), "train", verbose) as progress:
             for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress,
                                                transform=self.augment, overlap=self.overlapCopies):
                 self.step(batch, labels)
@@ -66,6 +75,18 @@ class Trainer:
                     afterStep()
         error = self.cost.getMeanError()
         return error if nodeinfo is None else nodeinfo.meanValue(error)
+
+    def checkBatches(self, size, used, nodeinfo):
+        """DataError when a batch of this pass would be smaller than the module trains on (BatchNorm over (N, C)
+        needs 2 samples), or when nothing is left to train on."""
+        if used == 0:
+            raise DataError(f"dropLast leaves nothing of {size} samples in batches of {self.batchsize}")
+        smallest = self.batchsize if nodeinfo is not None or used % self.batchsize == 0 else used % self.batchsize
+        needed = self.module.minTrainBatch()
+        if smallest < needed:
+            hint = "raise the batchsize" if smallest == self.batchsize else "pass dropLast=True to the Trainer"
+            raise DataError(f"{self.module!r} needs batches of at least {needed} samples in trainMode, but {size} "
+                            f"samples in batches of {self.batchsize} end with a batch of {smallest}: {hint}")
 
     def fit(self, data, labels, epochs, validation=None, schedule=None, callbacks=(), resume=None, **options):
         """Train up to ``epochs`` epochs in all with a schedule and callbacks, from scratch or from the checkpoint
@@ -85,6 +106,7 @@ class Trainer:
         """One optimizer step on one device minibatch; returns its error."""
         error, grad = self.cost(self.module(data), target)
         self.optimizer.zeroGradParams()
-        self.module.backward(grad, updGrad=False)
+        scaler = self.optimizer.lossScaler  # loss scaling: the optimizer unscales inside its update
+        self.module.backward(grad if scaler is None else scaler.scaleGrad(grad), updGrad=False)
         self.optimizer.update()
         return error

@@ -5,6 +5,7 @@ from minidl.errors import CostError, ModuleError
 from minidl.nn import Module
 from minidl.nn.module import evaluating
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
+from minidl.train.datacheck import checkDataSet
 from minidl.train.metrics import ClassMetrics
 
 
@@ -35,6 +36,7 @@ class Validator:
         """
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        checkDataSet(self.module, self.cost, data, target, macroBatchSize)
         classify = isinstance(self.cost, CrossEntropy)
         self.cost.resetAccumulator()
         self.metrics.reset()

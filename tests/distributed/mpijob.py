@@ -4,8 +4,13 @@
     equivalent   2 ranks with batch b each match 1 process with batch 2b on the same data order
     trainer      the same through Trainer.trainFromHost, which shards each global batch by itself
     failure      rank 1 raises; the job must end with its error, not hang
+    stopped      the last rank stops itself (SIGSTOP) before the gradient all-reduce; the others must abort after
+                 the deadline, naming it
+    collectives  every collective of NodeInfo against numbers computed by hand
 """
 
+import os
+import signal
 import sys
 
 import numpy
@@ -90,5 +95,31 @@ def failure(info):
     info.barrier()  # rank 0 would wait here forever without the abort
 
 
+def stopped(info):
+    net = makeNet(seed=0)
+    optimizer = AdaGrad(learnRate=0.05, nodeinfo=info).setupOn(net, useGlobalState=True)
+    if info.index == info.gridsize - 1:
+        print(f"rank {info.index} stops", flush=True)
+        os.kill(os.getpid(), signal.SIGSTOP)
+    train(net, optimizer, batches(seed=1, count=1, size=BATCH))
+
+
+def collectives(info):
+    values = numpy.arange(6, dtype=numpy.float64) * (info.index + 1)
+    info.sumTensor(values)
+    mean = info.meanValue(info.index)
+    gathered = info.allGather({"rank": info.index, "text": "x" * info.index})
+    start = numpy.full(3, float(info.index), dtype=numpy.float32)
+    info.broadcastBuffer(start, root=1)
+    info.barrier()
+    ranks = info.gridsize * (info.gridsize + 1) // 2
+    if info.isRoot:
+        print("collectives", numpy.array_equal(values, numpy.arange(6) * ranks), mean == (info.gridsize - 1) / 2,
+              gathered == [{"rank": rank, "text": "x" * rank} for rank in range(info.gridsize)],
+              numpy.array_equal(start, numpy.ones(3)))
+
+
 if __name__ == "__main__":
-    {"identical": identical, "equivalent": equivalent, "trainer": trainer, "failure": failure}[sys.argv[1]](NodeInfo())
+    jobs = {"identical": identical, "equivalent": equivalent, "trainer": trainer, "failure": failure,
+            "stopped": stopped, "collectives": collectives}
+    jobs[sys.argv[1]](NodeInfo())

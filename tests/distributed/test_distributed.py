@@ -1,14 +1,20 @@
 """Data-parallel training on 2 CPU ranks started by the mpiexec of the installed MPI runtime."""
 
+import contextlib
 import os
 import pathlib
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from minidl import backend
+from minidl.distributed.nodeinfo import collectiveTimeout
+from minidl.errors import DistributedError
 
 pytest.importorskip("mpi4py", reason="the mpi extra (mpi4py, mpich) is not installed")
 
@@ -86,3 +92,46 @@ def test_nccl_transport_on_gpus():
     if not ncclAvailable():
         pytest.skip("CuPy's NCCL bindings are not installed")
     assert resultLine(runJob("identical", backendName="cupy"), "identical") == ["True", "2"]
+
+
+def test_every_collective_gives_the_hand_computed_result_on_three_ranks():
+    assert resultLine(runJob("collectives", ranks=3), "collectives") == ["True"] * 4
+
+
+def test_a_stopped_rank_ends_the_job_within_the_deadline_naming_it():
+    """Of 3 ranks, rank 2 stops itself (SIGSTOP); ranks 0 and 1 wait 2 s in the gradient all-reduce, name rank 2
+    (and not each other) and abort the job."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "MINIDL_BACKEND": "numpy", "OMP_NUM_THREADS": "1",
+                   "MINIDL_COLLECTIVE_TIMEOUT": "2"}
+    start = time.monotonic()
+    job = subprocess.Popen([MPIEXEC, "-n", "3", sys.executable, "-m", "tests.distributed.mpijob", "stopped"],
+                           cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        out, err = job.communicate(timeout=TIME_LIMIT)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)  # whatever is left of the job, the stopped rank included
+    assert "rank 2 stops" in out, err
+    assert job.returncode != 0
+    assert re.search(r"minidl: rank [01] of 3 waited 2 s in collective #\d+ \(sum\): rank 2 did not answer", err), err
+    assert not re.search(r"ranks [\d, ]+ did not answer", err), "a waiting rank was named"
+    assert time.monotonic() - start < 30, "the job outlived its deadline by far"
+
+
+def test_a_user_error_under_mpi_is_printed_once(tmp_path):
+    result = runMpi(["-m", "minidl", "train", "--epochs", "1", "--out", str(tmp_path), "--resume"])
+    assert result.returncode != 0
+    assert result.stderr.count("minidl: error:") == 1, result.stderr
+    assert f"minidl: error: no checkpoint file at {tmp_path}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("setting, message", [("0", "positive finite"), ("inf", "positive finite"),
+                                              ("soon", "must be a number of seconds, got 'soon'")])
+def test_the_collective_timeout_must_be_a_positive_number(monkeypatch, setting, message):
+    monkeypatch.setenv("MINIDL_COLLECTIVE_TIMEOUT", setting)
+    with pytest.raises(DistributedError, match=message):
+        collectiveTimeout()
+    monkeypatch.delenv("MINIDL_COLLECTIVE_TIMEOUT")
+    assert collectiveTimeout() == 600.0 and collectiveTimeout(2.5) == 2.5

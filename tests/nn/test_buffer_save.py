@@ -2,10 +2,13 @@
 and by checkpoints, under the names of getArrayTable()."""
 
 import numpy
+import pytest
 
 from minidl.backend import seed, toDevice, toHost
+from minidl.errors import CheckpointError
 from minidl.nn import Activation, BatchNorm, Linear, Sequential, relu
 from minidl.optim import AdaGrad
+from minidl.tensorfile import readTensors, writeTensors
 from minidl.train import loadCheckpoint, saveCheckpoint
 from tests.safetensorsreader import readSafetensors
 
@@ -45,3 +48,34 @@ def test_a_checkpoint_carries_the_running_statistics(tmp_path):
     loadCheckpoint(tmp_path / "c.safetensors", target, AdaGrad().setupOn(target))
     numpy.testing.assert_array_equal(toHost(target[1].runningMean), toHost(source[1].runningMean))
     numpy.testing.assert_array_equal(toHost(target[1].runningVar), toHost(source[1].runningVar))
+
+
+@pytest.mark.parametrize(("buffer", "value", "message"), [
+    ("1.var", -0.5, "running variance must be finite and >= 0"),
+    ("1.var", numpy.nan, "running variance must be finite and >= 0"),
+    ("1.var", numpy.inf, "running variance must be finite and >= 0"),
+    ("1.mean", numpy.nan, "running mean holds NaN or infinity"),
+])
+@pytest.mark.parametrize("how", ["module", "checkpoint"])
+def test_impossible_running_statistics_are_refused_and_change_nothing(tmp_path, buffer, value, message, how):
+    path = tmp_path / "m.safetensors"
+    source, target = trainedNet(1), trainedNet(2)
+    optimizer = AdaGrad().setupOn(source)
+    if how == "module":
+        source.save(path)
+    else:
+        saveCheckpoint(path, source, optimizer, epoch=1)
+    name = buffer if how == "module" else f"module.{buffer}"
+    fileFormat = "minidl.module" if how == "module" else "minidl.checkpoint"
+    tensors, metadata = readTensors(path, fileFormat)
+    tensors[name][1] = value  # one entry: a checkpoint whose checksum is whole but whose state cannot be valid
+    writeTensors(path, tensors, metadata)
+    before = hostArrays(target)
+    with pytest.raises(CheckpointError, match=rf"{path}: BatchNorm: the {message}"):
+        if how == "module":
+            target.load(path)
+        else:
+            loadCheckpoint(path, target, AdaGrad().setupOn(target))
+    after = hostArrays(target)
+    for key in before:
+        numpy.testing.assert_array_equal(after[key], before[key], err_msg=key)

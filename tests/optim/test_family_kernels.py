@@ -1,9 +1,11 @@
-"""The optimizer family's kernels, driven by each optimizer's own ``kernelArgs`` over several steps: the CPU path
-against the paper's formula in float64, other paths against the CPU path (SGD and AdaGrad: test_optimizer_kernels).
+"""The optimizer family's kernels (direct and master), driven by each optimizer's own ``hyperValues`` over several
+steps: the CPU path against the paper's formula in float64, other paths against the CPU path (SGD and AdaGrad:
+test_optimizer_kernels).
 
-Each oracle is written in the paper's own variables. The kernels take their coefficients as float32 scalars, so
-an oracle uses the same float32 values (``f32``): the hyperparameters, ``1 − beta`` as the kernel computes it in
-float32, and for Adam the bias-corrected step size and root the host hands the kernel.
+Each oracle is written in the paper's own variables. The kernels take their coefficients in the compute type
+(float32 for float16 and float32 parameters, float64 for float64 ones), so an oracle rounds the same values the
+same way (``rnd``): the hyperparameters, ``1 − beta`` as the kernel computes it, and for Adam the bias-corrected
+step size and root the host hands the kernel. In float64 nothing is rounded but by float64 arithmetic.
 """
 
 import math
@@ -15,12 +17,13 @@ from hypothesis import strategies as st
 
 from minidl.backend import toHost
 from minidl.optim import SMORMS3, AdaDelta, Adam, AdamW, MomentumSGD, NesterovSGD, RMSProp, RMSPropGraves
-from tests.kernelcheck import ALL_FLOAT_DTYPES, arrays, assertClose, f32, otherPathParams, runCpu, runPath, shapes
+from minidl.optim.optimizer import computeType
+from tests.kernelcheck import ALL_FLOAT_DTYPES, arrays, assertClose, otherPathParams, runCpu, runPath, shapes
 
 STEPS = 3
 
 
-def momentumOracle(param, grads, learnRate, momRate):
+def momentumOracle(param, grads, learnRate, momRate, rnd=float):
     """Classical momentum (Sutskever et al. 2013, eq. 1-2): v ← μv − ε∇f(θ), θ ← θ + v; the kernel keeps −v."""
     v = numpy.zeros_like(param)
     for grad in grads:
@@ -29,7 +32,7 @@ def momentumOracle(param, grads, learnRate, momRate):
     return {"param": param, "mom": -v}
 
 
-def nesterovOracle(param, grads, learnRate, momRate):
+def nesterovOracle(param, grads, learnRate, momRate, rnd=float):
     """Nesterov (Sutskever et al. 2013, eq. 3-4): v ← μv − ε∇f(θ + μv), θ ← θ + v. The kernel stores the
     look-ahead point θ + μv as its parameters, where the gradients are taken, and −v as mom."""
     theta, v = param, numpy.zeros_like(param)
@@ -39,50 +42,50 @@ def nesterovOracle(param, grads, learnRate, momRate):
     return {"param": theta + momRate * v, "mom": -v}
 
 
-def adadeltaOracle(param, grads, rho, epsilon, learnRate=1.0):
+def adadeltaOracle(param, grads, rho, epsilon, learnRate=1.0, rnd=float):
     """Zeiler 2012, Algorithm 1, with RMS[y] = sqrt(E[y²] + ε)."""
     eg2, edx2 = numpy.zeros_like(param), numpy.zeros_like(param)
     for grad in grads:
-        eg2 = rho * eg2 + f32(1 - rho) * grad**2
+        eg2 = rho * eg2 + rnd(1 - rho) * grad**2
         dx = -numpy.sqrt(edx2 + epsilon) / numpy.sqrt(eg2 + epsilon) * grad
-        edx2 = rho * edx2 + f32(1 - rho) * dx**2
+        edx2 = rho * edx2 + rnd(1 - rho) * dx**2
         param = param + learnRate * dx
     return {"param": param, "msg": eg2, "msdx": edx2}
 
 
-def rmspropOracle(param, grads, learnRate, factor, epsilon):
+def rmspropOracle(param, grads, learnRate, factor, epsilon, rnd=float):
     ms = numpy.zeros_like(param)
     for grad in grads:
-        ms = factor * ms + f32(1 - factor) * grad**2
+        ms = factor * ms + rnd(1 - factor) * grad**2
         param = param - learnRate * grad / (numpy.sqrt(ms) + epsilon)
     return {"param": param, "ms": ms}
 
 
-def gravesOracle(param, grads, learnRate, alpha, momRate, epsilon):
+def gravesOracle(param, grads, learnRate, alpha, momRate, epsilon, rnd=float):
     """Graves 2013, eq. 38-41: n, g running means of ε² and ε, Δ ← ℶΔ − ℷε/sqrt(n − g² + ℸ), w ← w + Δ."""
     n, g, delta = numpy.zeros_like(param), numpy.zeros_like(param), numpy.zeros_like(param)
     for grad in grads:
-        n = alpha * n + f32(1 - alpha) * grad**2
-        g = alpha * g + f32(1 - alpha) * grad
+        n = alpha * n + rnd(1 - alpha) * grad**2
+        g = alpha * g + rnd(1 - alpha) * grad
         delta = momRate * delta - learnRate * grad / numpy.sqrt(n - g**2 + epsilon)
         param = param + delta
     return {"param": param, "mg": g, "ms": n, "delta": -delta}
 
 
-def adamwOracle(param, grads, alpha, beta1, beta2, epsilon, weightDecay=0.0):
+def adamwOracle(param, grads, alpha, beta1, beta2, epsilon, weightDecay=0.0, rnd=float):
     """Kingma & Ba 2015, Algorithm 1 (and Loshchilov & Hutter 2019, Algorithm 2, for the decoupled decay):
-    θ ← θ − α·m̂/(sqrt(v̂) + ε) − α·λ·θ, with α/(1 − β1^t) and sqrt(1 − β2^t) the float32 values the kernel gets."""
+    θ ← θ − α·m̂/(sqrt(v̂) + ε) − α·λ·θ, with α/(1 − β1^t) and sqrt(1 − β2^t) the values the kernel gets."""
     m, v = numpy.zeros_like(param), numpy.zeros_like(param)
     for t, grad in enumerate(grads, start=1):
-        m = beta1 * m + f32(1 - beta1) * grad
-        v = beta2 * v + f32(1 - beta2) * grad**2
-        stepSize, rootFix2 = f32(alpha / (1 - beta1**t)), f32(math.sqrt(1 - beta2**t))
+        m = beta1 * m + rnd(1 - beta1) * grad
+        v = beta2 * v + rnd(1 - beta2) * grad**2
+        stepSize, rootFix2 = rnd(alpha / (1 - beta1**t)), rnd(math.sqrt(1 - beta2**t))
         mHatTimesAlpha, rootVHat = stepSize * m, numpy.sqrt(v) / rootFix2
-        param = param - mHatTimesAlpha / (rootVHat + epsilon) - f32(alpha * weightDecay) * param
+        param = param - mHatTimesAlpha / (rootVHat + epsilon) - rnd(alpha * weightDecay) * param
     return {"param": param, "m": m, "v": v}
 
 
-def smorms3Oracle(param, grads, learnRate, epsilon):
+def smorms3Oracle(param, grads, learnRate, epsilon, rnd=float):
     """Funk 2015: r = 1/(mem + 1), running means g, g2 with weight r, x = g²/(g2 + ε), mem ← 1 + mem·(1 − x)."""
     mem, g, g2 = numpy.ones_like(param), numpy.zeros_like(param), numpy.zeros_like(param)
     for grad in grads:
@@ -113,28 +116,42 @@ SPECS = {  # name -> (optimizer class, hyperparameter strategies, float64 oracle
 }
 
 
+def rounding(dtype):
+    """Round a host value to the compute type of ``dtype``, as the kernel receives it."""
+    ct = computeType(dtype)
+    return lambda value: float(ct.type(value))
+
+
 @st.composite
 def cases(draw, name):
     cls, hyperStrategies, _ = SPECS[name]
     dtype, shape = draw(ALL_FLOAT_DTYPES), draw(shapes())
     param = draw(arrays(dtype, shape))
     grads = [draw(arrays(dtype, shape, -2, 2)) for _ in range(STEPS)]
-    hypers = {key: f32(draw(strategy)) for key, strategy in hyperStrategies.items()}
+    hypers = {key: rounding(dtype)(draw(strategy)) for key, strategy in hyperStrategies.items()}
     return dtype, param, grads, hypers
 
 
-def runSteps(run, name, param, grads, hypers):
-    """Step the optimizer's kernel over ``grads`` on one path; returns {kernel output name: host array}."""
+def runSteps(run, name, param, grads, hypers, master=False):
+    """Step the optimizer's direct kernel (or, with ``master``, its master kernel on float32 masters of the
+    parameters) over ``grads`` on one path; returns {"param": the parameters (the masters), state name: array}."""
     optimizer = SPECS[name][0]()
     optimizer.setAttrDict(hypers)
-    kernel = optimizer.kernel
-    names = [p.name for p in kernel.params if p.isOutput]
-    arrays = {"param": param, **{key: toHost(value) for key, value in optimizer.setupState(param).items()}}
+    rule = optimizer.rule
+    gradScale = numpy.ones(1, computeType(param.dtype))
+    arrays = {"param": param.astype(numpy.float32) if master else param,
+              **{key: toHost(value) for key, value in optimizer.setupState(param).items()}}
+    half = param
     for t, grad in enumerate(grads, start=1):
         optimizer.t = t
-        state = {key: arrays[key] for key in names[1:]}
-        args = optimizer.kernelArgs(arrays["param"], grad, state, optimizer.learnRate)
-        arrays = dict(zip(names, run(kernel, list(args))))
+        head = [grad, gradScale, *optimizer.hyperValues(optimizer.learnRate)]
+        states = [arrays[key] for key in rule.states]
+        if master:
+            *outputs, half = run(rule.master, head + [arrays["param"], *states, half])
+            numpy.testing.assert_array_equal(half, outputs[0].astype(param.dtype), err_msg="the float16 copy")
+        else:
+            outputs = run(rule.direct, head + [arrays["param"], *states])
+        arrays = dict(zip(["param", *rule.states], outputs))
     return arrays
 
 
@@ -149,14 +166,47 @@ def compare(actual, expected, dtype, what):
 def test_cpu_matches_paper_formula_in_float64(name, data):
     dtype, param, grads, hypers = data.draw(cases(name))
     wide = [grad.astype(numpy.float64) for grad in grads]
-    expected = SPECS[name][2](param.astype(numpy.float64), wide, **hypers)
+    expected = SPECS[name][2](param.astype(numpy.float64), wide, **hypers, rnd=rounding(dtype))
     compare(runSteps(runCpu, name, param, grads, hypers), expected, dtype, name)
 
 
-@pytest.mark.parametrize("path", otherPathParams())
 @pytest.mark.parametrize("name", sorted(SPECS))
 @given(data=st.data())
-def test_other_paths_match_cpu(path, name, data):
+def test_master_kernel_matches_paper_formula_at_float32_precision(name, data):
+    """float16 parameters with float32 masters: the masters follow the formula as float32 parameters would."""
+    _, param, grads, hypers = data.draw(cases(name))
+    param, grads = param.astype(numpy.float16), [grad.astype(numpy.float16) for grad in grads]
+    hypers = {key: rounding(numpy.float32)(value) for key, value in hypers.items()}
+    wide = [grad.astype(numpy.float64) for grad in grads]
+    expected = SPECS[name][2](param.astype(numpy.float64), wide, **hypers, rnd=rounding(numpy.float32))
+    compare(runSteps(runCpu, name, param, grads, hypers, master=True), expected, numpy.float32, f"{name} master")
+
+
+@pytest.mark.parametrize("path", otherPathParams())
+@pytest.mark.parametrize("master", [False, True])
+@pytest.mark.parametrize("name", sorted(SPECS))
+@given(data=st.data())
+def test_other_paths_match_cpu(path, master, name, data):
     dtype, param, grads, hypers = data.draw(cases(name))
-    onPath = runSteps(lambda kernel, args: runPath(path, kernel, args), name, param, grads, hypers)
-    compare(onPath, runSteps(runCpu, name, param, grads, hypers), dtype, f"{name} on {path}")
+    if master:
+        param, grads, dtype = param.astype(numpy.float16), [grad.astype(numpy.float16) for grad in grads], numpy.float32
+    onPath = runSteps(lambda kernel, args: runPath(path, kernel, args), name, param, grads, hypers, master)
+    compare(onPath, runSteps(runCpu, name, param, grads, hypers, master), dtype, f"{name} on {path}")
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("master", [False, True])
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_special_values_give_the_same_results_on_every_cpu_path(name, master):
+    """NaN, ±inf, -0.0 and a subnormal in the gradient: the compiled CUDA text and the NumPy reference agree
+    (NaN where either has NaN, the same infinities), in the direct and the master kernel."""
+    dtype = numpy.float16 if master else numpy.float32
+    special = numpy.array([numpy.nan, numpy.inf, -numpy.inf, -0.0, 1e-40 if not master else 1e-7, 0.5], dtype)
+    param = numpy.linspace(-1, 1, special.size).astype(dtype)
+    defaults = SPECS[name][0]()
+    hypers = {key: getattr(defaults, key) for key in SPECS[name][1]}
+    grads = [special, special[::-1].copy()]
+    onHost = runSteps(lambda kernel, args: runPath("host", kernel, args), name, param, grads, hypers, master)
+    onNumpy = runSteps(runCpu, name, param, grads, hypers, master)
+    for key in onNumpy:
+        numpy.testing.assert_allclose(onHost[key], onNumpy[key], rtol=1e-5, atol=0, err_msg=f"{name} {key}")

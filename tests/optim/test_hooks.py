@@ -13,49 +13,57 @@ from minidl.optim import SGD
 from minidl.optim.hooks import GradientClip, GradientHardClip, L1Decay, WeightDecay
 from minidl.optim.hooks.clip import hardClipKer, scaleKer
 from minidl.optim.hooks.decay import l1DecayKer, l2DecayKer
+from minidl.optim.optimizer import computeType
 from tests.kernelcheck import (
     ALL_FLOAT_DTYPES,
     arrays,
     checkAgainstCpu,
     checkAgainstOracle,
-    f32,
     otherPathParams,
     shapes,
 )
 
-KERNELS = {  # name -> (kernel, its args from (param, grad, hyper), float64 oracle of those args)
-    "WeightDecay": (l2DecayKer, lambda p, g, h: [p, h["rate"], g], lambda p, rate, g: [g + rate * p]),
-    "L1Decay": (l1DecayKer, lambda p, g, h: [p, h["rate"], g], lambda p, rate, g: [g + rate * numpy.sign(p)]),
-    "GradientClip": (scaleKer, lambda p, g, h: [numpy.array([h["scale"]]), g], lambda scale, g: [g * scale[0]]),
-    "GradientHardClip": (hardClipKer, lambda p, g, h: [h["low"], h["high"], g],
-                         lambda low, high, g: [numpy.minimum(numpy.maximum(g, low), high)]),
+KERNELS = {  # name -> (kernel, its args from (param, grad, gradScale, hyper), float64 oracle of those args)
+    "WeightDecay": (l2DecayKer, lambda p, g, gs, h: [p, gs, h["rate"], g],
+                    lambda p, gs, rate, g: [g + rate * p / gs[0]]),
+    "L1Decay": (l1DecayKer, lambda p, g, gs, h: [p, gs, h["rate"], g],
+                lambda p, gs, rate, g: [g + rate * numpy.sign(p) / gs[0]]),
+    "GradientClip": (scaleKer, lambda p, g, gs, h: [numpy.array([h["scale"]], gs.dtype), g],
+                     lambda scale, g: [g * scale[0]]),
+    "GradientHardClip": (hardClipKer, lambda p, g, gs, h: [gs, h["low"], h["high"], g],
+                         lambda gs, low, high, g: [numpy.where(g * gs[0] < low, low / gs[0],
+                                                               numpy.where(g * gs[0] > high, high / gs[0], g))]),
 }
 
 
 @st.composite
 def cases(draw):
+    """Hyperparameters in the compute type (float32 for float16 and float32, float64 for float64), and a
+    gradient scale of 1 or a loss scaler's 1/1024."""
     dtype, shape = draw(ALL_FLOAT_DTYPES), draw(shapes())
+    ct = computeType(dtype)
     param, grad = draw(arrays(dtype, shape)), draw(arrays(dtype, shape, -2, 2))
-    hyper = {"rate": f32(draw(st.floats(0.0, 0.5))), "scale": draw(st.floats(0.0, 1.0)),
-             "low": f32(draw(st.floats(-2.0, 0.0))), "high": f32(draw(st.floats(0.0, 2.0)))}
-    return dtype, param, grad, hyper
+    gradScale = numpy.array([draw(st.sampled_from([1.0, 2.0**-10]))], ct)
+    hyper = {"rate": draw(st.floats(0.0, 0.5)), "scale": draw(st.floats(0.0, 1.0)),
+             "low": draw(st.floats(-2.0, 0.0)), "high": draw(st.floats(0.0, 2.0))}
+    return dtype, param, grad, gradScale, {key: float(ct.type(value)) for key, value in hyper.items()}
 
 
 @pytest.mark.parametrize("name", sorted(KERNELS))
 @given(case=cases())
 def test_cpu_matches_formula_in_float64(name, case):
-    dtype, param, grad, hyper = case
+    dtype, param, grad, gradScale, hyper = case
     kernel, argsOf, oracle = KERNELS[name]
-    checkAgainstOracle(kernel, argsOf(param, grad, hyper), oracle, dtype)
+    checkAgainstOracle(kernel, argsOf(param, grad, gradScale, hyper), oracle, dtype)
 
 
 @pytest.mark.parametrize("path", otherPathParams())
 @pytest.mark.parametrize("name", sorted(KERNELS))
 @given(case=cases())
 def test_other_paths_match_cpu(path, name, case):
-    dtype, param, grad, hyper = case
+    dtype, param, grad, gradScale, hyper = case
     kernel, argsOf, _ = KERNELS[name]
-    checkAgainstCpu(path, kernel, argsOf(param, grad, hyper), dtype)
+    checkAgainstCpu(path, kernel, argsOf(param, grad, gradScale, hyper), dtype)
 
 
 rng = numpy.random.default_rng(3)
@@ -99,7 +107,7 @@ def test_gradient_clip_scales_by_the_norm_over_every_variable_and_dtype(useGloba
 @pytest.mark.parametrize("useGlobalState", [False, True])
 @pytest.mark.parametrize("hook, penalty", [(WeightDecay(0.25), lambda p: p), (L1Decay(0.25), numpy.sign)])
 def test_decay_is_scaled_by_each_variables_wc(useGlobalState, hook, penalty):
-    """Rates and wc are exact in float32 (the kernels' scalar type), so the float64 result is exact too."""
+    """The kernels compute float64 decays in float64: the result is the formula's to float64 rounding."""
     net = model()
     wcs = {"0.W": 1.0, "0.b": 0.0, "1.W": 2.5, "1.b": 0.0, "2.W": 1.0, "2.b": 0.5}
     for name, var in net.getVarTable().items():

@@ -1,14 +1,15 @@
-"""The update kernels: CPU path against the paper's formula in float64 over several steps, other paths
-against the CPU path. float16 runs too, at its own tolerance."""
+"""The SGD and AdaGrad update kernels: CPU path against the formula in float64 over several steps, other paths
+against the CPU path. float16 runs too, at its own tolerance; hyperparameters are in the compute type."""
 
 import numpy
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minidl.optim.adagrad import adagradKer
-from minidl.optim.sgd import sgdKer
-from tests.kernelcheck import ALL_FLOAT_DTYPES, arrays, assertClose, f32, otherPathParams, runCpu, runPath, shapes
+from minidl.optim.adagrad import adagradRule
+from minidl.optim.optimizer import computeType
+from minidl.optim.sgd import sgdRule
+from tests.kernelcheck import ALL_FLOAT_DTYPES, arrays, assertClose, otherPathParams, runCpu, runPath, shapes
 
 STEPS = 3
 
@@ -33,13 +34,19 @@ def cases(draw):
     shape = draw(shapes())
     param = draw(arrays(dtype, shape))
     grads = [draw(arrays(dtype, shape, -2, 2)) for _ in range(STEPS)]
-    return dtype, param, grads, f32(draw(st.floats(1e-4, 0.1))), f32(draw(st.floats(1e-8, 1e-2)))
+    ct = computeType(dtype).type
+    return dtype, param, grads, float(ct(draw(st.floats(1e-4, 0.1)))), float(ct(draw(st.floats(1e-8, 1e-2))))
+
+
+def _one(param):
+    """The gradient scale 1, of the compute type."""
+    return numpy.ones(1, computeType(param.dtype))
 
 
 KERNELS = {
     # name -> (kernel, kernel args for one step given (param, state, grad, lr, eps), oracle)
-    "sgd": (sgdKer, lambda p, s, g, lr, eps: [g, lr, p], lambda p, gs, lr, eps: sgdOracle(p, gs, lr)),
-    "adagrad": (adagradKer, lambda p, s, g, lr, eps: [g, lr, eps, p, s], adagradOracle),
+    "sgd": (sgdRule.direct, lambda p, s, g, lr, eps: [g, _one(p), lr, p], lambda p, gs, lr, eps: sgdOracle(p, gs, lr)),
+    "adagrad": (adagradRule.direct, lambda p, s, g, lr, eps: [g, _one(p), lr, eps, p, s], adagradOracle),
 }
 
 

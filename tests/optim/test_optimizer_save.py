@@ -85,7 +85,7 @@ def test_the_state_tensors_are_named_by_variable_and_state(tmp_path):
     numpy.testing.assert_array_equal(tensors["2.W.h"], toHost(optimizer.getStateTable()["2.W.h"]))
     assert tensors["0.W.h"].min() > 0, "h sums squared gradients"
     assert metadata["format"] == "minidl.optimizer" and metadata["optimizer"] == "AdaGrad"
-    assert metadata["attrs"] == '{"learnRate": 0.05, "epsilon": 1e-08, "t": 2}'
+    assert metadata["attrs"] == '{"learnRate": 0.05, "epsilon": 1e-08, "t": 2, "skippedSteps": 0}'
 
 
 def saveAdaGrad(path, module=None):
@@ -121,12 +121,13 @@ def test_an_attribute_the_optimizer_refuses_rolls_every_attribute_back(tmp_path)
     path = tmp_path / "o.safetensors"
     saveAdaGrad(path)
     tensors, metadata = readTensors(path, "minidl.optimizer")
-    metadata["attrs"] = '{"epsilon": 0.5, "t": 7, "learnRate": -1.0}'  # epsilon and t are set before learnRate fails
+    # epsilon and t are set before learnRate fails
+    metadata["attrs"] = '{"epsilon": 0.5, "t": 7, "skippedSteps": 0, "learnRate": -1.0}'
     writeTensors(path, tensors, metadata)
     optimizer = AdaGrad(learnRate=0.3, epsilon=0.25).setupOn(net())
     with pytest.raises(CheckpointError, match="learnRate must lie in"):
         optimizer.load(path)
-    assert optimizer.getAttrDict() == {"learnRate": 0.3, "epsilon": 0.25, "t": 0}
+    assert optimizer.getAttrDict() == {"learnRate": 0.3, "epsilon": 0.25, "t": 0, "skippedSteps": 0}
 
 
 def test_load_before_setup_is_an_optimizer_error(tmp_path):

@@ -102,23 +102,27 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatc
 
 
 def rewriteMetadata(path, **entries):
-    """Change metadata entries of a checkpoint, keeping it whole (its checksum covers the tensors only)."""
+    """Change metadata entries of a checkpoint, keeping it whole (the checksum is recomputed over the new metadata)."""
     tensors, metadata = readTensors(path, "minidl.checkpoint")
     writeTensors(path, tensors, {**metadata, **entries})
 
 
 @pytest.mark.parametrize("case", ["another network", "another optimizer", "damaged", "a module file", "missing",
-                                  "a negative epoch", "a refused attribute"])
+                                  "a negative epoch", "a refused attribute", "a deep extra", "a huge attribute",
+                                  "a huge epoch"])
 def test_a_checkpoint_that_does_not_fit_changes_nothing(tmp_path, case):
     path = tmp_path / "run.safetensors"
     seed(3)
-    if case in ("a negative epoch", "a refused attribute"):  # its random state differs from the one at load
+    rewrites = {"a negative epoch": {"epoch": "-1"}, "a deep extra": {"extra": "[" * 100_000 + "]" * 100_000},
+                "a huge attribute": {"attrs": f'{{"learnRate": {10**400}, "epsilon": 1e-08, "t": 3}}'},
+                "a huge epoch": {"epoch": str(10**400)}}
+    if case in ("a refused attribute", *rewrites):  # its random state differs from the one at load
         other = classifier()
         saveCheckpoint(path, other, AdaGrad().setupOn(other), epoch=1)
-        if case == "a negative epoch":
-            rewriteMetadata(path, epoch="-1")
+        if case in rewrites:
+            rewriteMetadata(path, **rewrites[case])
         else:  # refused by setAttrDict after the random state was set: that must be rolled back too
-            rewriteMetadata(path, attrs='{"learnRate": -1.0, "epsilon": 1e-08, "t": 3}')
+            rewriteMetadata(path, attrs='{"learnRate": -1.0, "epsilon": 1e-08, "t": 3, "skippedSteps": 0}')
     elif case == "another network":
         other = Sequential().append(Linear(6, 4))
         saveCheckpoint(path, other, AdaGrad().setupOn(other), epoch=1)
@@ -134,7 +138,7 @@ def test_a_checkpoint_that_does_not_fit_changes_nothing(tmp_path, case):
     net, optimizer, trainer = setup()
     epochs(trainer, 1)
     before = (hostParams(net), hostState(optimizer), optimizer.getAttrDict(), getRandomState())
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match=str(path)):
         loadCheckpoint(path, net, optimizer)
     assertSameParams(hostParams(net), before[0])
     assertSameParams(hostState(optimizer), before[1])

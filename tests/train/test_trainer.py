@@ -9,6 +9,7 @@ import pytest
 from minidl.backend import generator, seed, startUpload, toDevice, toHost
 from minidl.cost import MSE, CrossEntropy
 from minidl.errors import DataError, ModuleError, OptimizerError
+from minidl.nn import Activation, BatchNorm, BatchNorm2D, Flatten, Linear, Reshape, Sequential, relu
 from minidl.optim import SGD, AdaGrad
 from minidl.train import Calculator, Trainer, Validator
 from minidl.train.batches import deviceBatches, rankShard
@@ -169,3 +170,69 @@ def test_a_shard_moves_only_its_own_rows_to_the_device(monkeypatch):
     got = [toHost(labels) for _, labels in deviceBatches((data, labels), 5, 10, shard)]
     numpy.testing.assert_array_equal(numpy.concatenate(got), BLOBS.trainLabels[shard])
     assert moved == [10, 10] * 2 + [5, 5]  # 25 rows: two macro-batches of 10 and one of 5, data and labels each
+
+
+def batchNormNet():
+    return Sequential().extend([Linear(6, 8), BatchNorm(8), Activation(relu), Linear(8, 4)])
+
+
+@pytest.mark.parametrize("case, message", [
+    ("a label out of range at row 40", r"target rows 0 to 63: CrossEntropy: label 4 is out of range for 4 classes"),
+    ("a negative label", "label -1 is out of range"),
+    ("float labels", "labels must be integers"),
+    ("a NaN in the data", "data row 37 holds NaN or infinity"),
+    ("an infinity in the data", "data row 50 holds NaN or infinity"),
+    ("a batch of one for BatchNorm", r"needs batches of at least 2 samples .* end with a batch of 1: pass dropLast"),
+])
+def test_the_whole_data_set_is_checked_before_the_first_step_or_draw(case, message):
+    seed(6)
+    net = batchNormNet() if case == "a batch of one for BatchNorm" else classifier()
+    optimizer = AdaGrad(learnRate=0.1).setupOn(net)
+    trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=16, verbose=False)
+    data, labels = BLOBS.trainData[:64].copy(), BLOBS.trainLabels[:64].copy()
+    if case == "a label out of range at row 40":
+        labels[40] = 4
+    elif case == "a negative label":
+        labels[3] = -1
+    elif case == "float labels":
+        labels = labels.astype(numpy.float32)
+    elif case == "a NaN in the data":
+        data[37, 2] = numpy.nan
+    elif case == "an infinity in the data":
+        data[50, 0] = -numpy.inf
+    else:
+        data, labels = BLOBS.trainData[:65], BLOBS.trainLabels[:65]
+    before, randomState = state(net, optimizer), generator().bit_generator.state
+    with pytest.raises(DataError, match=message):
+        trainer.trainFromHost(data, labels)
+    assert generator().bit_generator.state == randomState, "the shuffle generator advanced on bad data"
+    for expected, actual in zip(before, state(net, optimizer)):
+        assertSameParams(actual, expected)
+    if case in ("a label out of range at row 40", "a NaN in the data"):
+        validator = Validator(net, CrossEntropy(), batchsize=16, verbose=False)
+        with pytest.raises(DataError, match=message):
+            validator.validateFromHost(data, labels)
+        assert validator.error is None
+
+
+def test_drop_last_leaves_out_a_short_last_batch(monkeypatch):
+    seed(2)
+    net = batchNormNet()
+    trainer = Trainer(net, CrossEntropy(), AdaGrad(learnRate=0.1).setupOn(net), batchsize=16, verbose=False,
+                      dropLast=True)
+    sizes = []
+    original = trainer.step
+    monkeypatch.setattr(trainer, "step", lambda batch, labels: sizes.append(len(batch)) or original(batch, labels))
+    for random in (True, False):
+        sizes.clear()
+        error = trainer.trainFromHost(BLOBS.trainData[:65], BLOBS.trainLabels[:65], random=random)
+        assert sizes == [16, 16, 16, 16] and numpy.isfinite(error)
+    with pytest.raises(DataError, match="dropLast leaves nothing of 5 samples in batches of 16"):
+        trainer.trainFromHost(BLOBS.trainData[:5], BLOBS.trainLabels[:5])
+
+
+def test_a_batch_norm_over_maps_of_several_values_trains_on_a_last_batch_of_one():
+    seed(2)
+    net = Sequential().extend([Reshape((-1, 2, 3, 1)), BatchNorm2D(2), Flatten(), Linear(6, 4)])
+    trainer = Trainer(net, CrossEntropy(), AdaGrad(learnRate=0.1).setupOn(net), batchsize=16, verbose=False)
+    assert numpy.isfinite(trainer.trainFromHost(BLOBS.trainData[:65], BLOBS.trainLabels[:65]))

@@ -6,12 +6,16 @@
 
 GradientClip (Pascanu, Mikolov & Bengio, "On the difficulty of training recurrent neural networks", ICML 2013)
 reduces each group's flat gradient once on the device (one reduction per dtype in global state) and hands the
-scale to its kernel as a float64 device array: no value travels to the host.
+scale to its kernel as a device array of the compute type: no value travels to the host. The norm is that of the
+true gradients (times the groups' ``gradScale``, 1/scale under loss scaling). A non-finite norm leaves the
+gradients as they are (scale 1), so that NaN reaches only the entries that hold it and the optimizer's non-finite
+guard sees it, instead of a NaN or zero scale written into every gradient. GradientHardClip compares the true
+gradient with [low, high]; NaN stays NaN (as in NumPy's clip), for the guard to see.
 """
 
 import numpy
 
-from minidl.backend import Elementwise, xp
+from minidl.backend import Elementwise, scratch, xp
 from minidl.errors import OptimizerError
 from minidl.optim.hooks.hook import Hook
 from minidl.optim.optimizer import checkHyper
@@ -19,24 +23,31 @@ from minidl.optim.optimizer import checkHyper
 
 def _scaleNumpy(scale, grad):
     if scale[0] != 1:
-        grad *= scale[0]
+        numpy.multiply(grad, scale[0], out=grad, casting="same_kind")
 
 
 scaleKer = Elementwise(
-    "minidl_grad_scale", inParams="raw float64 scale", outParams="T grad", operation="grad = grad * scale[0]",
+    "minidl_grad_scale", inParams="raw S scale", outParams="T grad", operation="grad = (T)((S)grad * scale[0])",
     reference=_scaleNumpy,
 )
 
 
-def _hardClipNumpy(low, high, grad):
-    numpy.clip(grad, low, high, out=grad)
+def _hardClipNumpy(gradScale, low, high, grad):
+    wide = scratch(grad.shape, gradScale.dtype)
+    numpy.multiply(grad, gradScale[0], out=wide, dtype=wide.dtype)
+    below, above = scratch(grad.shape, numpy.bool_), scratch(grad.shape, numpy.bool_, slot=1)
+    numpy.less(wide, low, out=below)
+    numpy.greater(wide, high, out=above)
+    grad[below] = low / gradScale[0]
+    grad[above] = high / gradScale[0]
 
 
 hardClipKer = Elementwise(
     "minidl_hard_clip",
-    inParams="float32 low, float32 high",
+    inParams="raw S gradScale, S low, S high",
     outParams="T grad",
-    operation="if (grad < low) grad = low; else if (grad > high) grad = high",
+    operation="const S value = (S)grad * gradScale[0];"
+              "if (value < low) grad = (T)(low / gradScale[0]); else if (value > high) grad = (T)(high / gradScale[0])",
     reference=_hardClipNumpy,
 )
 
@@ -59,10 +70,10 @@ class GradientClip(Hook):
         self.maxNorm = checkHyper("maxNorm", maxNorm, lowOpen=True)
 
     def __call__(self, groups):
-        norm = globalNorm([group.grad for group in groups])
-        scale = xp.asarray(self.maxNorm / xp.maximum(norm, self.maxNorm), dtype=numpy.float64).reshape(1)
+        norm = globalNorm([group.grad for group in groups]) * groups[0].gradScale.astype(numpy.float64)
+        scale = xp.where(xp.isfinite(norm), self.maxNorm / xp.maximum(norm, self.maxNorm), 1.0).reshape(1)
         for group in groups:
-            scaleKer(scale, group.grad)
+            scaleKer(scale.astype(group.gradScale.dtype), group.grad)
 
 
 class GradientHardClip(Hook):
@@ -76,4 +87,4 @@ class GradientHardClip(Hook):
 
     def __call__(self, groups):
         for group in groups:
-            hardClipKer(self.low, self.high, group.grad)
+            hardClipKer(group.gradScale, self.low, self.high, group.grad)

@@ -4,6 +4,9 @@
     L1Decay     (L1, penalty rate · wc · ‖param‖₁):      grad ← grad + rate · wc · sign(param)
 
 In global state a launch covers each stretch of consecutive Variables with one ``wc``; ``wc = 0`` is skipped.
+The penalty reads the parameters' true values (the float32 masters of float16 parameters, where there are) and is
+added in the gradient's scale (divided by the group's ``gradScale``, 1/scale under loss scaling), in the compute
+type S of ``gradScale``. sign(NaN) is NaN on every path.
 """
 
 import numpy
@@ -13,24 +16,31 @@ from minidl.optim.hooks.hook import Hook
 from minidl.optim.optimizer import checkHyper
 
 
-def _l2DecayNumpy(param, rate, grad):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
-    numpy.multiply(param, rate, out=step)
+def _l2DecayNumpy(param, gradScale, rate, grad):
+    step = scratch(grad.shape, gradScale.dtype)
+    numpy.multiply(param, rate, out=step, dtype=step.dtype)
+    step /= gradScale[0]
     grad += step
 
 
-l2DecayKer = Elementwise("minidl_l2_decay", "T param, float32 rate", "T grad", "grad += rate * param", _l2DecayNumpy)
+l2DecayKer = Elementwise(
+    "minidl_l2_decay", "P param, raw S gradScale, S rate", "T grad", "grad += rate * (S)param / gradScale[0]",
+    _l2DecayNumpy,
+)
 
 
-def _l1DecayNumpy(param, rate, grad):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))
-    numpy.sign(param, out=step)
+def _l1DecayNumpy(param, gradScale, rate, grad):
+    step = scratch(grad.shape, gradScale.dtype)
+    numpy.sign(param, out=step, dtype=step.dtype)
     step *= rate
+    step /= gradScale[0]
     grad += step
 
 
 l1DecayKer = Elementwise(
-    "minidl_l1_decay", "T param, float32 rate", "T grad", "grad += rate * ((param > 0) - (param < 0))", _l1DecayNumpy
+    "minidl_l1_decay", "P param, raw S gradScale, S rate", "T grad",
+    "const S value = (S)param; grad += rate * (value == value ? (S)((value > 0) - (value < 0)) : value) / gradScale[0]",
+    _l1DecayNumpy,
 )
 
 
@@ -46,8 +56,8 @@ class WeightDecay(Hook):
         for group in groups:
             for wc, start, stop in group.runs("wc"):
                 if wc != 0:
-                    param, grad, _ = group.arrays(start, stop)
-                    self.kernel(param, self.rate * wc, grad)
+                    _, grad, _, _ = group.arrays(start, stop)
+                    self.kernel(group.values(start, stop), group.gradScale, self.rate * wc, grad)
 
 
 class L1Decay(WeightDecay):

@@ -1,0 +1,161 @@
+"""Checks the ``minidl train`` command runs before it builds or trains anything.
+
+* ``plotFile``: the picture's folder exists and matplotlib can write its file type;
+* ``protectCheckpoint``: a new run never replaces a checkpoint unless ``--overwrite`` says so;
+* ``resumeFlags``: with ``--resume`` the run's settings come from the checkpoint (kept there by the
+  ``RunSettings`` callback); a flag that differs is applied and reported in one line (``--batch-size``,
+  ``--lr``, for a run without a schedule) or refused (``--model``, ``--optimizer``, ``--data``, ``--schedule``,
+  ``--seed``: they made the checkpoint what it is; a schedule was planned for its batch size and rate);
+* ``checkOnEveryRank``: under MPI, every rank runs the checks and an error on any of them is printed once.
+"""
+
+import argparse
+import os
+
+from minidl.errors import CallbackError, CheckpointError, MinidlError
+from minidl.train.callbacks import Callback
+
+# The settings a checkpoint of the command remembers (RunSettings), by argparse name, with their defaults.
+REMEMBERED = {"model": "mlp", "optimizer": "adagrad", "data": "digits", "schedule": None, "batch_size": 128,
+              "seed": 0}
+REFUSED_ON_RESUME = ("model", "optimizer", "data", "schedule", "seed")
+RATE_NAMES = ("learnRate", "alpha")
+
+
+def flagName(name):
+    return "--" + name.replace("_", "-")
+
+
+def plotFile(text):
+    """An argparse type: a picture path whose folder exists and whose suffix matplotlib can write."""
+    where = os.path.dirname(os.path.abspath(text))
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
+    if not os.path.isdir(where):
+        raise argparse.ArgumentTypeError(f"no folder {where} to write {os.path.basename(text)} in")
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise argparse.ArgumentTypeError("needs matplotlib: pip install 'minidl[datasets]'") from None
+    supported = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = os.path.splitext(text)[1].lstrip(".").lower()
+    if suffix not in supported:
+        raise argparse.ArgumentTypeError(
+            f"{text}: matplotlib writes the file types {', '.join(supported)}; got {suffix or 'no suffix'!r}"
+        )
+    return text
+
+
+def protectCheckpoint(path, resume, overwrite):
+    """CheckpointError when a new run (neither ``resume`` nor ``overwrite``) would replace the file at ``path``."""
+    if resume or overwrite or not os.path.lexists(path):
+        return
+    raise CheckpointError(
+        f"{path} already holds a checkpoint: pass --resume to continue its run, or --overwrite to replace it "
+        "with a new one"
+    )
+
+
+class RunSettings(Callback):
+    """Keeps the command's settings (REMEMBERED) in the checkpoint, as its callback state; when the run resumes,
+    sets the learning rate given with ``--lr`` over the checkpoint's and prints ``report`` (see resumeFlags)."""
+
+    def __init__(self, args, say, report=""):
+        self.settings = {name: getattr(args, name) for name in REMEMBERED}
+        self.learnRate = args.lr if args.resume else None
+        self.say, self.report = say, report
+
+    def onFitStart(self, fit):
+        if fit.epoch and self.learnRate is not None:
+            applyLearnRate(fit.trainer.optimizer, self.learnRate)
+        if fit.epoch and self.report:
+            self.say(self.report)
+
+    def getAttrDict(self):
+        return dict(self.settings)
+
+    def checkAttrDict(self, attrs):
+        if not isinstance(attrs, dict) or set(attrs) != set(REMEMBERED):
+            raise CallbackError(f"{self!r} state must have the entries {sorted(REMEMBERED)}, got {attrs!r:.200}")
+
+    def setAttrDict(self, attrs):
+        """The checkpoint's settings were compared with the flags before the run (resumeFlags): keep this run's."""
+        self.checkAttrDict(attrs)
+
+
+def savedSettings(summary):
+    """The RunSettings state a checkpoint's extra holds, or {} for a checkpoint written otherwise."""
+    extra = summary.extra if isinstance(summary.extra, dict) else {}
+    callbacks = extra.get("callbacks") if isinstance(extra.get("callbacks"), list) else []
+    for pair in callbacks:
+        if isinstance(pair, list) and len(pair) == 2 and pair[0] == RunSettings.__name__ and isinstance(pair[1], dict):
+            return pair[1]
+    return {}
+
+
+def resumeFlags(args, summary, path):
+    """Fill the flags left out with the checkpoint's (``summary``: a CheckpointSummary) or the defaults; refuse
+    a flag that contradicts the checkpoint; return the one line that reports the flags applied over the
+    checkpoint's settings (empty when none)."""
+    saved = {**savedSettings(summary), "optimizer": summary.optimizer.lower()}
+    scheduled = saved.get("schedule") is not None or args.schedule is not None
+    changes = []
+    for name, default in REMEMBERED.items():
+        given = getattr(args, name)
+        if given is None:
+            setattr(args, name, saved.get(name, default))
+        elif name in saved and given != saved[name]:
+            if name in REFUSED_ON_RESUME or scheduled:
+                raise CheckpointError(
+                    f"{flagName(name)} {given} contradicts the checkpoint {path}, whose run has "
+                    f"{flagName(name)} {saved[name]}: leave the flag out to resume it, or pass --overwrite to "
+                    "start a new run"
+                )
+            changes.append(f"{flagName(name)} {given} (the checkpoint's run had {saved[name]})")
+    rate = next((summary.attrs[name] for name in RATE_NAMES if name in summary.attrs), None)
+    if args.lr is not None and rate is not None and args.lr != rate:
+        if scheduled:
+            raise CheckpointError(f"--lr {args.lr:g} contradicts the checkpoint {path}, whose schedule drives the "
+                                  "learning rate: leave the flag out to resume it, or pass --overwrite to start a "
+                                  "new run")
+        changes.append(f"--lr {args.lr:g} (the checkpoint's run had {rate:g})")
+    return f"resuming with {', '.join(changes)}" if changes else ""
+
+
+def fillDefaults(args):
+    """A new run: the flags left out take their defaults."""
+    for name, default in REMEMBERED.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+
+
+def applyLearnRate(optimizer, learnRate):
+    """Set the optimizer's learning rate (``learnRate``, or ``alpha`` for Adam-like ones) after a resume."""
+    attrs = optimizer.getAttrDict()
+    for name in RATE_NAMES:
+        if name in attrs:
+            optimizer.setAttrDict({name: learnRate})
+            return
+
+
+def checkOnEveryRank(nodeinfo, check):
+    """``(check(), None)``, ``check()`` (which must run no collective) having passed on every rank. When it
+    raised a MinidlError on any rank, rank 0 raises that of the lowest failing rank and the other ranks get
+    ``(None, 1)``, the exit status to return quietly, so that a user error is printed once. Without MPI
+    (``nodeinfo`` None) a MinidlError of ``check()`` is simply raised."""
+    if nodeinfo is None:
+        return check(), None
+    try:
+        result, problem = check(), None
+    except MinidlError as error:
+        result, problem = None, error
+    messages = nodeinfo.allGather(None if problem is None else str(problem))
+    failed = [(rank, message) for rank, message in enumerate(messages) if message is not None]
+    if not failed:
+        return result, None
+    rank, message = failed[0]
+    if not nodeinfo.isRoot:
+        return None, 1
+    if problem is not None and rank == 0:
+        raise problem
+    raise MinidlError(f"rank {rank} of {nodeinfo.gridsize}: {message}")

@@ -1,0 +1,167 @@
+"""The optimizer's non-finite guard (raise, skip, off), clipping with a non-finite gradient, state that cannot go
+stale (a Variable replaced after setupOn, setupOn again), and loaded state that cannot be valid."""
+
+import numpy
+import pytest
+
+from minidl import CheckpointError, OptimizerError
+from minidl.backend import toDevice, toHost
+from minidl.optim import SGD, AdaGrad, Adam
+from minidl.optim.hooks import GradientClip, GradientHardClip
+from minidl.tensorfile import readTensors, writeTensors
+from minidl.train import loadCheckpoint, saveCheckpoint
+from minidl.variable import Variable
+from tests.optim.test_optimizers import X, Y, makeNet, snapshot, train
+
+
+def poisoned(net, value, name="2.W", index=(1, 0)):
+    """One gradient entry of Variable ``name`` set to ``value`` (NaN or ±inf), every other one finite."""
+    net(toDevice(X))
+    net.backward(toDevice(Y))
+    grad = net.getVarTable()[name].grad
+    grad[index] = value
+
+
+def assertSame(before, after):
+    for expected, actual in zip(before, after):
+        for name in expected:
+            numpy.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+
+
+@pytest.mark.parametrize("useGlobalState", [False, True])
+@pytest.mark.parametrize("value", [numpy.nan, numpy.inf, -numpy.inf])
+def test_raise_names_the_first_variable_and_changes_nothing(useGlobalState, value):
+    net = makeNet()
+    optimizer = Adam(alpha=0.01).setupOn(net, useGlobalState=useGlobalState)
+    train(net, optimizer, steps=2)
+    optimizer.zeroGradParams()
+    poisoned(net, value)
+    before = snapshot(net, optimizer)
+    with pytest.raises(OptimizerError, match="Variable '2.W' has a non-finite gradient .* at step 3"):
+        optimizer.update()
+    assertSame(before, snapshot(net, optimizer))
+    assert optimizer.t == 2 and optimizer.skippedSteps == 0
+
+
+@pytest.mark.parametrize("useGlobalState", [False, True])
+def test_skip_leaves_parameters_and_state_and_counts_the_step(useGlobalState):
+    net = makeNet()
+    optimizer = Adam(alpha=0.01).setupOn(net, useGlobalState=useGlobalState)
+    optimizer.nonFinite = "skip"
+    train(net, optimizer, steps=2)
+    optimizer.zeroGradParams()
+    poisoned(net, numpy.nan, name="0.b", index=(3,))
+    params, _, state = snapshot(net, optimizer)
+    assert optimizer.update() is False
+    after = snapshot(net, optimizer)
+    assertSame((params, state), (after[0], after[2]))
+    assert optimizer.t == 2 and optimizer.getAttrDict()["skippedSteps"] == 1
+    train(net, optimizer, steps=1)  # finite again: steps
+    assert optimizer.t == 3 and optimizer.skippedSteps == 1
+
+
+def test_off_lets_the_value_through():
+    net = makeNet()
+    optimizer = SGD(learnRate=0.1).setupOn(net, useGlobalState=True)
+    optimizer.nonFinite = "off"
+    poisoned(net, numpy.nan)
+    assert optimizer.update() is True
+    weights = toHost(net[2].W)
+    assert numpy.isnan(weights[1, 0]) and numpy.isfinite(numpy.delete(weights.ravel(), 2)).all()
+
+
+def test_a_bad_mode_is_refused():
+    with pytest.raises(OptimizerError, match="nonFinite must be one of"):
+        SGD().nonFinite = "ignore"
+
+
+@pytest.mark.parametrize("value", [numpy.nan, numpy.inf])
+def test_gradient_clip_with_a_non_finite_norm_poisons_no_other_parameter(value):
+    """The norm is NaN or inf: the clip leaves the gradients alone (scale 1) instead of scaling every one by NaN
+    or 0, so only the entry that held the value is hit (with the guard off), and the guard sees it (raise)."""
+    net = makeNet()
+    optimizer = SGD(learnRate=0.1).setupOn(net, useGlobalState=True).addHook(GradientClip(1e-3))
+    optimizer.nonFinite = "off"
+    poisoned(net, value)
+    grads = {name: toHost(var.grad).copy() for name, var in net.getVarTable().items()}
+    optimizer.update()
+    for name, var in net.getVarTable().items():
+        assert (numpy.isfinite(toHost(var.data)) == numpy.isfinite(grads[name])).all(), name
+    net = makeNet()  # the first has a NaN weight now: every gradient would be NaN
+    optimizer = SGD(learnRate=0.1).setupOn(net, useGlobalState=True).addHook(GradientClip(1e-3))
+    poisoned(net, value)
+    with pytest.raises(OptimizerError, match="2.W"):
+        optimizer.update()
+
+
+def test_hard_clip_keeps_nan_for_the_guard():
+    net = makeNet()
+    optimizer = SGD(learnRate=0.1).setupOn(net, useGlobalState=True).addHook(GradientHardClip(-1.0, 1.0))
+    poisoned(net, numpy.nan)
+    with pytest.raises(OptimizerError, match="Variable '2.W' has a non-finite gradient"):
+        optimizer.update()
+
+
+def test_a_variable_replaced_after_setup_is_named_at_the_next_update():
+    net = makeNet()
+    optimizer = SGD(learnRate=0.1).setupOn(net, useGlobalState=True)
+    net[2].setVar("W", Variable(net[2].W.copy()))
+    with pytest.raises(OptimizerError, match="'2.W' .* was replaced or added after setupOn"):
+        optimizer.update()
+    optimizer.setupOn(net, useGlobalState=True)
+    train(net, optimizer, steps=1)
+
+
+def test_setup_again_resets_every_state_and_t():
+    net = makeNet()
+    optimizer = Adam(alpha=0.01).setupOn(net, useGlobalState=True)
+    optimizer.nonFinite = "skip"
+    train(net, optimizer, steps=3)
+    poisoned(net, numpy.nan)
+    optimizer.update()
+    assert optimizer.t == 3 and optimizer.skippedSteps == 1
+    optimizer.setupOn(net, useGlobalState=True)
+    assert optimizer.t == 0 and optimizer.skippedSteps == 0
+    assert all(not toHost(array).any() for array in optimizer.getStateTable().values())
+
+
+def spoil(path, name, value):
+    """Rewrite the tensor ``name`` of a safetensors file with one entry set to ``value``."""
+    for formatName in ("minidl.optimizer", "minidl.checkpoint"):
+        try:
+            tensors, metadata = readTensors(path, formatName)
+            break
+        except CheckpointError:
+            continue
+    tensors[name] = tensors[name].copy()
+    tensors[name].reshape(-1)[0] = value
+    writeTensors(path, tensors, metadata)
+
+
+@pytest.mark.parametrize("name, value, message", [("2.W.h", -1.0, "negative"), ("0.b.h", numpy.nan, "NaN or inf"),
+                                                  ("0.W.h", numpy.inf, "NaN or inf")])
+def test_impossible_optimizer_state_is_refused_by_load_and_load_checkpoint(tmp_path, name, value, message):
+    net = makeNet()
+    optimizer = AdaGrad(learnRate=0.05).setupOn(net, useGlobalState=True)
+    train(net, optimizer, steps=2)
+    optimizer.save(tmp_path / "o.safetensors")
+    saveCheckpoint(tmp_path / "c.safetensors", net, optimizer, epoch=1)
+    spoil(tmp_path / "o.safetensors", name, value)
+    spoil(tmp_path / "c.safetensors", f"optimizer.{name}", value)
+    before = snapshot(net, optimizer)
+    with pytest.raises(CheckpointError, match=f"{name}.* {message}"):
+        optimizer.load(tmp_path / "o.safetensors")
+    with pytest.raises(CheckpointError, match=f"{name}.* {message}"):
+        loadCheckpoint(tmp_path / "c.safetensors", net, optimizer)
+    assertSame(before, snapshot(net, optimizer))
+
+
+def test_a_negative_momentum_is_valid_state():
+    """Only accumulated squares must be >= 0: a velocity or a running mean of gradients may be negative."""
+    net = makeNet()
+    optimizer = Adam().setupOn(net)
+    tensors = {name: -numpy.ones_like(toHost(array)) for name, array in optimizer.getStateTable().items()}
+    with pytest.raises(CheckpointError, match=r"\.v'.* negative"):
+        optimizer.checkLoadedState(tensors, "here")
+    optimizer.checkLoadedState({name: array for name, array in tensors.items() if name.endswith(".m")}, "here")
+
