@@ -1,9 +1,11 @@
 """Exporters of the modules without parameters: shaping (Flatten, Reshape, Concat, Split), merging (Add, Mul),
-SoftMax, and the pass-throughs (Identity, Dropout, which is the identity in eval mode)."""
+SoftMax, Cast, and the pass-throughs (Identity, Dropout, which is the identity in eval mode)."""
 
 import numpy
+from onnx import helper
 
 from minidl.nn.add import Add
+from minidl.nn.cast import Cast
 from minidl.nn.concat import Concat
 from minidl.nn.dropout import Dropout
 from minidl.nn.flatten import Flatten
@@ -66,3 +68,8 @@ def exportSoftMax(builder, module, inputs, cache):
 
 def _int64(values):
     return numpy.array(values, dtype=numpy.int64)
+
+
+@exporter(Cast)
+def exportCast(builder, module, inputs, cache):
+    return builder.op("Cast", [inputs[0]], to=helper.np_dtype_to_tensor_dtype(module.dtype))

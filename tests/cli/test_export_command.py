@@ -1,5 +1,6 @@
-"""``minidl export``: a checkpoint as ``minidl train`` writes it becomes an ONNX file that ONNX Runtime runs to the
-trained network's outputs, and a PyTorch state dict; a wrong --model is refused before anything is written."""
+"""``minidl export``: a checkpoint becomes an ONNX file that ONNX Runtime runs to the network's outputs, and a
+PyTorch state dict; the model comes from the settings ``minidl train`` keeps in its checkpoint, or from --model
+for a checkpoint written otherwise, and a wrong one is refused before anything is written."""
 
 import numpy
 import pytest
@@ -50,6 +51,19 @@ def test_a_checkpoint_exports(tmp_path, capsys, model):
     fresh = spec.build(data.trainData.shape[1:], data.classes)
     fromTorchFile = loadTorchStateDict(fresh, tmp_path / "torch.safetensors")
     numpy.testing.assert_array_equal(toHost(fromTorchFile.evalMode()(toDevice(data.valData[:40]))), expected)
+
+
+def test_a_run_of_the_command_names_its_model(tmp_path, capsys):
+    assert main(["train", "--model", "cnn", "--epochs", "1", "--batch-size", "256", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "checkpoint.safetensors"), "--onnx", str(tmp_path / "net.onnx")]) == 0
+    assert capsys.readouterr().out == f"onnx: {tmp_path / 'net.onnx'}\n"
+    data = loadDigits(flat=False)
+    trained = MODELS["cnn"].build(data.trainData.shape[1:], data.classes)
+    loadModule(tmp_path / "checkpoint.safetensors", trained, "cnn")
+    session = onnxruntime.InferenceSession(tmp_path / "net.onnx", providers=["CPUExecutionProvider"])
+    assertClose(session.run(None, {"input": data.valData[:40]})[0],
+                toHost(trained.evalMode()(toDevice(data.valData[:40]))))
 
 
 def test_a_wrong_model_is_refused_before_writing(tmp_path, capsys):

@@ -12,6 +12,7 @@ from minidl.nn import (
     AvgPool2D,
     BatchNorm,
     BatchNorm2D,
+    Cast,
     Concat,
     Conv2D,
     Dropout,
@@ -159,3 +160,9 @@ def test_dynamic_time_and_batch_axes(tmp_path):
 def test_scalars_are_stored_as_0_d_tensors(tmp_path):
     model = checkExport(Activation(activations.gelu), tmp_path / "g.onnx", normal(2, 3), normal(4, 3))
     assert [list(init.dims) for init in model.graph.initializer] == [[]] * 4
+
+
+def test_cast(tmp_path):
+    net = Sequential(Cast(numpy.float64), Linear(3, 2, dtype=numpy.float64), Cast(numpy.float16))
+    model = checkExport(randomise(net), tmp_path / "c.onnx", normal(1, 3), normal(4, 3))
+    assert model.graph.output[0].type.tensor_type.elem_type == 10  # TensorProto.FLOAT16
