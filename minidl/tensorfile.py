@@ -229,11 +229,11 @@ class TensorFile:
             raise self._damaged(f"tensor {name!r:.100} of {dtype} {shape} spans {end - begin} bytes")
         return dtype, shape, begin, end
 
-    def check(self, expected):
-        """CheckpointError unless the header lists exactly the names of ``expected`` (name -> array) with their
-        shapes and dtypes. Reads nothing."""
+    def check(self, expected, prefix=""):
+        """CheckpointError unless the header's names that start with ``prefix`` (all by default) are exactly the
+        names of ``expected`` (name -> array), with their shapes and dtypes. Reads nothing."""
         missing = [name for name in expected if name not in self.entries]
-        unexpected = [name for name in self.entries if name not in expected]
+        unexpected = [name for name in self.entries if name.startswith(prefix) and name not in expected]
         if missing or unexpected:
             raise CheckpointError(
                 f"{self.path} does not match: missing tensors {missing[:8]}, unexpected tensors {unexpected[:8]}"
@@ -245,11 +245,11 @@ class TensorFile:
                     f"{self.path}: tensor {name!r} is {dtype} {shape}, expected {array.dtype} {tuple(array.shape)}"
                 )
 
-    def read(self, expected=None):
-        """The tensors (name -> host array) once ``check(expected)`` passes (every tensor of the file when
-        ``expected`` is None); CheckpointError unless the checksum matches the metadata and the tensors read."""
+    def read(self, expected=None, prefix=""):
+        """Every tensor of the file (name -> host array), once ``check(expected, prefix)`` passes (when
+        ``expected`` is given); CheckpointError unless the checksum matches the metadata and the tensors read."""
         if expected is not None:
-            self.check(expected)
+            self.check(expected, prefix)
         tensors = {}
         for name, (dtype, shape, begin, end) in self.entries.items():
             array = numpy.empty(shape, dtype.newbyteorder("<"))

@@ -61,13 +61,18 @@ def saveCheckpoint(path, module, optimizer, epoch, extra=None):
     writeTensors(path, {name: toHost(array) for name, array in _arrays(module, optimizer).items()}, metadata)
 
 
-def loadCheckpoint(path, module, optimizer):
+def loadCheckpoint(path, module, optimizer=None):
     """Restore what ``saveCheckpoint`` wrote, on any device; returns a Checkpoint(epoch, extra).
+
+    Without an optimizer only the module's parameters and buffers are loaded (to predict with the trained
+    network): the optimizer's state and the random state in the file are left alone.
 
     CheckpointError, with module, optimizer and random state unchanged, when the file is missing, unreadable,
     damaged or foreign, its names, shapes, dtypes or optimizer class differ from these (all checked from the
     header, before any tensor is read), or its values cannot be valid state.
     """
+    if optimizer is None:
+        return _loadModule(path, module)
     _checkPair(module, optimizer)
     targets = _arrays(module, optimizer)
     with TensorFile(path, CHECKPOINT_FORMAT) as file:
@@ -87,15 +92,30 @@ def loadCheckpoint(path, module, optimizer):
     return Checkpoint(epoch, extra)
 
 
+def _loadModule(path, module):
+    """The module's part of a checkpoint, checked as a whole file (header, checksum), into ``module``."""
+    targets = {f"module.{name}": array for name, array in module.getArrayTable().items()}
+    with TensorFile(path, CHECKPOINT_FORMAT) as file:
+        epoch, _, extra = _runEntries(file.metadata, path)
+        tensors = file.read(targets, prefix="module.")
+    _checkModuleValues(module, tensors, path)
+    copyTensors(targets, tensors)
+    return Checkpoint(epoch, extra)
+
+
 def checkStateValues(module, optimizer, tensors, path):
     """CheckpointError unless the loaded host ``tensors`` hold values the module and the optimizer can have
     (a BatchNorm's running variance >= 0, its statistics finite) and the optimizer's state can hold (finite,
     accumulators of squares >= 0: ``optimizer.checkLoadedState``), before anything is changed."""
+    _checkModuleValues(module, tensors, path)
+    optimizer.checkLoadedState(_entriesUnder(tensors, "optimizer."), path)
+
+
+def _checkModuleValues(module, tensors, path):
     try:
         module.checkBufferValues(_entriesUnder(tensors, "module."))
     except MinidlError as error:
         raise CheckpointError(f"{path}: {error}") from error
-    optimizer.checkLoadedState(_entriesUnder(tensors, "optimizer."), path)
 
 
 def _entriesUnder(tensors, prefix):

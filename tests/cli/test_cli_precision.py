@@ -34,7 +34,8 @@ def test_a_diverging_run_exits_non_zero_and_keeps_the_good_checkpoint(tmp_path, 
     assert main(["train", "--epochs", "1", "--out", str(tmp_path)]) == 0
     good = (tmp_path / "checkpoint.safetensors").read_bytes()
     capsys.readouterr()
-    status = main(["train", "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30", "--out", str(tmp_path)])
+    status = main(["train", "--epochs", "2", "--optimizer", "sgd", "--lr", "1e30", "--overwrite",
+                   "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert status == 1
     assert re.search(r"minidl: error: (Variable '[\w.]+' has a non-finite gradient|training diverged)", err), err

@@ -221,3 +221,39 @@ def test_checkpoints_move_between_the_cpu_backend_and_this_one(tmp_path):
 
     saveCheckpoint(tmp_path / "here.safetensors", net, optimizer, epoch=3)
     assert onTheCpu("check", tmp_path / "here.safetensors").strip() == "loaded on the CPU"
+
+
+def test_a_checkpoint_loads_without_an_optimizer_for_predictions(tmp_path):
+    seed(0)
+    net, optimizer, trainer = setup()
+    epochs(trainer, 1)
+    saveCheckpoint(tmp_path / "run.safetensors", net, optimizer, epoch=1, extra={"note": 1})
+
+    seed(5)
+    fresh = classifier()
+    randomBefore = getRandomState()
+    checkpoint = loadCheckpoint(tmp_path / "run.safetensors", fresh)
+    assert (checkpoint.epoch, checkpoint.extra) == (1, {"note": 1})
+    assertSameParams(hostParams(fresh), hostParams(net))
+    assert getRandomState() == randomBefore  # the file's random state is for resuming, not for predicting
+
+
+def test_a_module_alone_that_does_not_fit_or_a_damaged_file_changes_nothing(tmp_path):
+    seed(0)
+    net, optimizer, _ = setup()
+    path = tmp_path / "run.safetensors"
+    saveCheckpoint(path, net, optimizer, epoch=0)
+    wider = classifier(hidden=17)
+    before = hostParams(wider)
+    with pytest.raises(CheckpointError, match=r"tensor 'module.0.W' is float32 \(6, 16\), expected float32 \(6, 17\)"):
+        loadCheckpoint(path, wider)
+    assertSameParams(hostParams(wider), before)
+
+    other = classifier()
+    before = hostParams(other)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x40  # a bit of the last optimizer tensor: not the module's, yet the file is damaged
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="damaged"):
+        loadCheckpoint(path, other)
+    assertSameParams(hostParams(other), before)
