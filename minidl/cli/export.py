@@ -18,10 +18,8 @@ from minidl.cli.checks import savedSettings
 from minidl.errors import CheckpointError, ExportError
 from minidl.interop import saveTorchStateDict
 from minidl.models import MODELS
-from minidl.tensorfile import TensorFile, copyTensors
-from minidl.train.checkpoint import CHECKPOINT_FORMAT, readCheckpointSummary
+from minidl.train.checkpoint import loadCheckpoint, readCheckpointSummary
 
-MODULE_PREFIX = "module."
 SAMPLES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 CLASSES = 10  # every data set of the command has ten classes
 
@@ -48,22 +46,12 @@ def addArguments(parser):
 
 
 def loadModule(path, module, model):
-    """Copy the ``module.*`` tensors of a checkpoint into ``module``; CheckpointError, nothing changed, unless
-    they are exactly the module's names, shapes and dtypes."""
-    with TensorFile(path, CHECKPOINT_FORMAT) as file:
-        tensors = file.read()
-    found = {name[len(MODULE_PREFIX):]: array for name, array in tensors.items() if name.startswith(MODULE_PREFIX)}
-    targets = module.getArrayTable()
-    hint = f"(was it trained as --model {model}?)"
-    missing, unexpected = sorted(set(targets) - set(found)), sorted(set(found) - set(targets))
-    if missing or unexpected:
-        raise CheckpointError(f"{path} does not hold this network: missing tensors {missing[:8]}, unexpected "
-                              f"tensors {unexpected[:8]} {hint}")
-    for name, target in targets.items():
-        if found[name].shape != target.shape or found[name].dtype != target.dtype:
-            raise CheckpointError(f"{path}: tensor {name!r} is {found[name].dtype} {found[name].shape}, the network's "
-                                  f"{target.dtype} {target.shape} {hint}")
-    copyTensors(targets, found)
+    """The checkpoint's parameters and buffers into ``module``; CheckpointError, nothing changed, naming the
+    model when they do not match it."""
+    try:
+        loadCheckpoint(path, module)
+    except CheckpointError as error:
+        raise CheckpointError(f"{error} (was it trained as --model {model}?)") from error
 
 
 def buildNetwork(args):
