@@ -15,6 +15,7 @@ from minidl.errors import (
     MinidlError,
     ModuleError,
     OptimizerError,
+    TestingError,
 )
 
 __version__ = "0.1.0"
@@ -23,6 +24,7 @@ __all__ = [
     "BackendError", "CheckpointError", "CostError", "DataError", "DistributedError", "MinidlError", "ModuleError",
     "OptimizerError", "Variable",
     "CallbackError",
+    "TestingError",
 ]
 
 

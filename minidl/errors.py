@@ -37,5 +37,11 @@ class CallbackError(MinidlError):
     """A fit run's callback is misconfigured (an unknown metric, a folder that does not exist)."""
 
 
+class TestingError(MinidlError):
+    """minidl.testing cannot run (hypothesis is not installed) or was given something it cannot check."""
+
+    __test__ = False  # a name pytest would otherwise try to collect as a test class
+
+
 class ExportError(MinidlError):
     """A network cannot be written in another framework's format (a module without an ONNX exporter)."""

@@ -27,7 +27,11 @@ import numpy
 
 from minidl.errors import BackendError
 
-FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fPIC", "-shared")
+# -fno-trapping-math: no kernel relies on floating-point traps (CUDA has none), and without it g++ may not compute
+# both sides of a select such as "x > 0 ? grad : alpha * grad" (the multiply could trap), so the loop stays scalar
+# and branchy: leakyRelu's derivative took 19 ms on 1M values instead of 0.34 ms, one thread, measured here.
+FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math",
+         "-fPIC", "-shared")
 CPU_KERNELS = ("numpy", "compiled")
 
 log = logging.getLogger("minidl")

@@ -14,7 +14,8 @@ def _signDiffNumpy(pred, target, scale, grad):
 
 signDiffKer = Elementwise(
     "minidl_abs_grad", "T pred, T target, T scale", "T grad",
-    "grad = (pred > target ? scale : (pred < target ? (T)(-scale) : (T)0))", _signDiffNumpy,
+    "const T d = pred - target; "
+    "grad = d > (T)0 ? scale : (d < (T)0 ? (T)(-scale) : (isnan(d) ? d : (T)0))", _signDiffNumpy,
 )
 
 

@@ -8,16 +8,17 @@ from minidl.errors import CostError
 
 
 def _hingeGradNumpy(pred, target, scale, grad):
-    beyond = scratch(pred.shape, numpy.bool_, slot=1)
-    numpy.multiply(pred, target, out=grad)
-    numpy.greater_equal(grad, 1, out=beyond)
+    margin = scratch(pred.shape, pred.dtype)
+    numpy.multiply(pred, target, out=margin)
     numpy.multiply(target, -scale, out=grad)
-    numpy.copyto(grad, 0, where=beyond)
+    numpy.copyto(grad, 0, where=margin >= 1)
+    numpy.copyto(grad, margin, where=numpy.isnan(margin))  # NaN scores give NaN gradients
 
 
 hingeGradKer = Elementwise(
     "minidl_hinge_grad", "T pred, T target, T scale", "T grad",
-    "grad = target * pred < (T)1 ? (T)(-target * scale) : (T)0", _hingeGradNumpy,
+    "const T margin = target * pred; "
+    "grad = margin < (T)1 ? (T)(-target * scale) : (isnan(margin) ? margin : (T)0)", _hingeGradNumpy,
 )
 
 

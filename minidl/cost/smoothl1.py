@@ -9,6 +9,7 @@ import numpy
 from minidl.backend import Elementwise, xp
 from minidl.cost.cost import Cost
 from minidl.errors import CostError
+from minidl.validation import checkNumber
 
 
 def _smoothL1GradNumpy(pred, target, beta, scale, grad):
@@ -29,9 +30,7 @@ class SmoothL1(Cost):
     """``SmoothL1(beta=1.0)``: quadratic within beta of the target, linear (slope 1) beyond."""
 
     def __init__(self, beta=1.0):
-        if not beta > 0:
-            raise CostError(f"SmoothL1 beta must be positive, got {beta}")
-        self.beta = beta
+        self.beta = checkNumber(beta, "SmoothL1 beta", CostError, low=0, lowOpen=True)
         super().__init__()
 
     def calcError(self, pred, target):

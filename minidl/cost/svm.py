@@ -23,7 +23,7 @@ def _svmGradNumpy(scores, labels, classes, squared, scale, grad):
     else:
         numpy.sign(grad, out=grad)
     grad[rows, labels] = 0
-    grad[rows, labels] = -grad.sum(axis=1)
+    grad[rows, labels] = 0 - grad.sum(axis=1)  # not -sum: +0 where nothing is summed, as in the CUDA text
     grad *= scale
 
 
@@ -36,11 +36,11 @@ svmGradKer = Elementwise(
     "T g = (T)0; "
     "if (j != label) { "
     "  const T margin = (T)1 + scores[i] - correct; "
-    "  if (margin > (T)0) g = squared ? (T)((T)2 * margin) : (T)1; "
+    "  if (!(margin <= (T)0)) g = squared ? (T)((T)2 * margin) : (isnan(margin) ? margin : (T)1); "
     "} else { "
     "  for (int k = 0; k < classes; ++k) { "
     "    const T margin = (T)1 + scores[row * classes + k] - correct; "
-    "    if (k != label && margin > (T)0) g -= squared ? (T)((T)2 * margin) : (T)1; "
+    "    if (k != label && !(margin <= (T)0)) g -= squared ? (T)((T)2 * margin) : (isnan(margin) ? margin : (T)1); "
     "  } "
     "} "
     "grad = g * scale",

@@ -6,6 +6,7 @@ from minidl.backend import xp
 from minidl.errors import ModuleError
 from minidl.nn.activations import ActivationFunction
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkNumber
 
 
 class Activation(Module):
@@ -21,10 +22,7 @@ class Activation(Module):
         self.activation = activation
         self.args = tuple(args) + activation.defaults[len(args):]
         for name, value, least in zip(activation.argNames, self.args, activation.minimums):
-            if isinstance(value, bool) or not isinstance(value, (int, float, numpy.floating, numpy.integer)):
-                raise ModuleError(f"{activation.name}: {name} must be a number, got {value!r}")
-            if least is not None and value < least:
-                raise ModuleError(f"{activation.name}: {name} must be >= {least}, got {value}")
+            checkNumber(value, f"{activation.name}: {name}", low=least)
 
     def __repr__(self):
         label = f" {self.name!r}" if self.name else ""

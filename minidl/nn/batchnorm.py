@@ -14,6 +14,7 @@ import numpy
 from minidl.backend import Elementwise, xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkNumber, checkSize
 from minidl.variable import Variable
 
 
@@ -28,7 +29,7 @@ scaleShiftKer = Elementwise(
     "minidl_batchnorm_scale_shift",
     "T x, raw T mean, raw T invstd, raw T scale, raw T bias, int32 maps, int32 spatial",
     "T y",
-    "const int c = i / spatial % maps; y = (x - mean[c]) * invstd[c] * scale[c] + bias[c]",
+    "const int c = i / spatial % maps; y = (x - mean[c]) * (invstd[c] * scale[c]) + bias[c]",
     _scaleShiftNumpy,
     cpuPath="numpy",  # BatchNorm2D forward+backward on 8x64x56x56: 9.1 ms with it, 13.2 ms compiled
 )
@@ -49,7 +50,7 @@ normGradKer = Elementwise(
     "int32 spatial",
     "T ingrad",
     "const int c = i / spatial % maps; "
-    "ingrad = coef[c] * (grad - meanGrad[c] - (x - mean[c]) * invstd[c] * meanGradXhat[c])",
+    "ingrad = coef[c] * (grad - (x - mean[c]) * (invstd[c] * meanGradXhat[c]) - meanGrad[c])",
     _normGradNumpy,
     cpuPath="numpy",  # BatchNorm2D forward+backward on 8x64x56x56: 9.1 ms with it, 13.2 ms compiled
 )
@@ -64,10 +65,9 @@ class BatchNorm(Module):
 
     def __init__(self, size, epsilon=1e-5, momentum=0.1, dtype=numpy.float32, name=None):
         super().__init__(name)
-        if size < 1 or epsilon <= 0 or not 0 <= momentum <= 1:
-            raise ModuleError(f"{type(self).__name__} needs size >= 1, epsilon > 0, momentum in [0, 1], got "
-                              f"size={size}, epsilon={epsilon}, momentum={momentum}")
-        self.size, self.epsilon, self.momentum = size, epsilon, momentum
+        kind = type(self).__name__
+        size, epsilon = checkSize(size, f"{kind} size"), checkNumber(epsilon, f"{kind} epsilon", low=0, lowOpen=True)
+        self.size, self.epsilon, self.momentum = size, epsilon, checkNumber(momentum, f"{kind} momentum", low=0, high=1)
         self.setVar("scale", Variable(xp.ones((size,), dtype=dtype), name="scale"))
         self.setVar("bias", Variable(xp.zeros((size,), dtype=dtype), name="bias"))
         self.runningMean, self.runningVar = xp.zeros((size,), dtype=dtype), xp.ones((size,), dtype=dtype)

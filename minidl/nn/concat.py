@@ -5,6 +5,7 @@ import numpy
 from minidl.backend import xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArrayList
+from minidl.validation import checkInteger
 
 
 class Concat(Module):
@@ -12,7 +13,7 @@ class Concat(Module):
 
     def __init__(self, axis=1, name=None):
         super().__init__(name)
-        self.axis = axis
+        self.axis = checkInteger(axis, "Concat axis")
 
     def checkData(self, data):
         checkArrayList(data, f"{self!r}: input", sameShape=False)

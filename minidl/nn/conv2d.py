@@ -16,6 +16,7 @@ from minidl.errors import ModuleError
 from minidl.nn.im2col import Window, col2im, im2col
 from minidl.nn.linear import initWeights
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkSize
 from minidl.variable import Variable
 
 
@@ -29,6 +30,8 @@ class Conv2D(Module):
                  initscheme="xavier", dtype=numpy.float32, name=None):
         super().__init__(name)
         self.window = Window(size, stride, pad, dilation)
+        inmaps, outmaps = checkSize(inmaps, "Conv2D inmaps"), checkSize(outmaps, "Conv2D outmaps")
+        groups = checkSize(groups, "Conv2D groups")
         if min(inmaps, outmaps, groups) < 1 or inmaps % groups or outmaps % groups:
             raise ModuleError(f"Conv2D maps must be positive multiples of groups, got inmaps={inmaps}, "
                               f"outmaps={outmaps}, groups={groups}")

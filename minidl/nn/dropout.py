@@ -11,20 +11,21 @@ import numpy
 from minidl.backend import Elementwise, generator, scratch, toDevice, xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkNumber
 
 
 def _dropoutNumpy(x, uniform, p, scale, y):
-    numpy.multiply(x, scale, out=y)
-    dropped = scratch(x.shape, numpy.bool_, slot=1)
-    numpy.less(uniform, p, out=dropped)
-    numpy.copyto(y, 0, where=dropped)
+    factor = scratch(x.shape, x.dtype)
+    numpy.greater_equal(uniform, p, out=factor)  # x · 0 where dropped, so NaN and infinities stay NaN there
+    factor *= scale
+    numpy.multiply(x, factor, out=y)
 
 
 dropoutKer = Elementwise(
     "minidl_dropout",
     "T x, float32 uniform, float32 p, T scale",
     "T y",
-    "y = uniform < p ? (T)0 : (T)(x * scale)",
+    "y = x * (uniform < p ? (T)0 : scale)",
     _dropoutNumpy,
 )
 
@@ -36,9 +37,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, name=None):
         super().__init__(name)
-        if not 0 <= p < 1:
-            raise ModuleError(f"Dropout probability p must lie in [0, 1), got {p}")
-        self.p = p
+        self.p = checkNumber(p, "Dropout probability p", low=0, high=1, highOpen=True)
         self.uniform = None
 
     def checkData(self, data):

@@ -10,6 +10,7 @@ from minidl.backend import scatterAdd, toDevice
 from minidl.errors import ModuleError
 from minidl.nn.linear import initWeights
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkSize
 from minidl.variable import Variable
 
 
@@ -19,8 +20,7 @@ class Embedder(Module):
 
     def __init__(self, vocabulary, size, initscheme="xavier", dtype=numpy.float32, name=None):
         super().__init__(name)
-        if vocabulary < 1 or size < 1:
-            raise ModuleError(f"Embedder needs vocabulary >= 1 and size >= 1, got {vocabulary} and {size}")
+        vocabulary, size = checkSize(vocabulary, "Embedder vocabulary"), checkSize(size, "Embedder size")
         self.vocabulary, self.size = vocabulary, size
         self.setVar("W", Variable(toDevice(initWeights(initscheme, vocabulary, size), dtype=dtype), name="W"))
 

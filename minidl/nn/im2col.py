@@ -13,18 +13,17 @@ input gradient of im2col). Both are Elementwise kernels: im2col over col, col2im
 reading the other as raw.
 """
 
-import numpy
-
 from minidl.backend import Elementwise, scratch, xp
 from minidl.errors import ModuleError
+from minidl.validation import checkInteger
 
 
 def pair(value, what):
-    """(value, value) for an int, or a pair of non-negative ints; ModuleError otherwise."""
-    items = (value, value) if isinstance(value, (int, numpy.integer)) else tuple(value)
-    if len(items) != 2 or not all(isinstance(v, (int, numpy.integer)) and not isinstance(v, bool) for v in items):
+    """(value, value) for an int, or a pair of ints; ModuleError otherwise."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2:
         raise ModuleError(f"{what} must be an int or a pair of ints, got {value!r}")
-    return int(items[0]), int(items[1])
+    return tuple(checkInteger(item, f"{what} (an int or a pair of ints)") for item in items)
 
 
 class Window:

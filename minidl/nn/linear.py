@@ -7,6 +7,7 @@ import numpy
 from minidl.backend import generator, toDevice, xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkSize
 from minidl.variable import Variable
 
 
@@ -34,9 +35,8 @@ class Linear(Module):
 
     def __init__(self, insize, outsize, useBias=True, initscheme="xavier", dtype=numpy.float32, name=None):
         super().__init__(name)
-        if int(insize) != insize or int(outsize) != outsize or insize < 1 or outsize < 1:
-            raise ModuleError(f"Linear sizes must be positive integers, got insize={insize}, outsize={outsize}")
-        self.insize, self.outsize, self.useBias = int(insize), int(outsize), useBias
+        self.insize, self.outsize = checkSize(insize, "Linear insize"), checkSize(outsize, "Linear outsize")
+        self.useBias = useBias
         weights = initWeights(initscheme, self.insize, self.outsize)
         self.setVar("W", Variable(toDevice(weights, dtype=dtype), name="W"))
         if useBias:

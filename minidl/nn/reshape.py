@@ -5,6 +5,7 @@ import math
 
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkInteger
 
 
 class Reshape(Module):
@@ -12,7 +13,7 @@ class Reshape(Module):
 
     def __init__(self, shape, name=None):
         super().__init__(name)
-        self.shape = tuple(int(side) for side in shape)
+        self.shape = tuple(checkInteger(side, f"Reshape shape {shape!r}: each side") for side in shape)
         if self.shape.count(-1) > 1 or any(side < 1 and side != -1 for side in self.shape):
             raise ModuleError(f"Reshape shape must hold positive sides and at most one -1, got {shape!r}")
 

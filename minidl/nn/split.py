@@ -4,6 +4,7 @@ the pieces' gradients joined back. In a Graph, ``splitNode[i]`` feeds piece i to
 from minidl.backend import xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkInteger, checkSize
 
 
 class Split(Module):
@@ -11,7 +12,8 @@ class Split(Module):
 
     def __init__(self, axis, sections, name=None):
         super().__init__(name)
-        self.axis, self.sections = axis, tuple(int(side) for side in sections)
+        self.axis = checkInteger(axis, "Split axis")
+        self.sections = tuple(checkSize(side, f"Split sections {sections!r}: each") for side in sections)
         if len(self.sections) < 2 or min(self.sections) < 1:
             raise ModuleError(f"Split sections must be at least 2 positive sizes, got {sections!r}")
 

@@ -18,7 +18,7 @@ import pytest
 
 from minidl import BackendError
 from minidl.backend import kernelsource
-from tests.kernelcheck import packageKernels
+from minidl.testing import packageKernels
 
 KERNELS = packageKernels()
 FLOATS = [numpy.dtype(name) for name in ("float16", "float32", "float64")]

@@ -8,7 +8,7 @@ import pytest
 from minidl import CostError
 from minidl.backend import toDevice, toHost
 from minidl.cost import BCE, MSE, CrossEntropy
-from tests.gradcheck import checkCostGradient
+from minidl.testing import checkCostGradient
 
 rng = numpy.random.default_rng(2)
 

@@ -7,7 +7,7 @@ import pytest
 from minidl import ModuleError
 from minidl.backend import toDevice, toHost
 from minidl.nn import BatchNorm, Cast, Linear, Sequential
-from tests.gradcheck import checkModuleGradients
+from minidl.testing import checkGradients
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
@@ -49,4 +49,4 @@ def test_calc_mode_converts_parameters_and_buffers_and_keeps_the_function():
 def test_cast_inside_a_float64_network_passes_the_numerical_gradient_check():
     wide = numpy.float64
     net = Sequential().extend([Linear(3, 4, dtype=wide), Cast(wide), Linear(4, 2, dtype=wide)])
-    checkModuleGradients(net, toDevice(numpy.random.default_rng(2).standard_normal((5, 3))))
+    checkGradients(net, toDevice(numpy.random.default_rng(2).standard_normal((5, 3))))

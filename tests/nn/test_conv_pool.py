@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from minidl import ModuleError
 from minidl.backend import toDevice, toHost
 from minidl.nn import Activation, Add, AvgPool2D, BatchNorm2D, Conv2D, Graph, Identity, MaxPool2D, relu
-from tests.gradcheck import checkModuleGradients
+from minidl.testing import checkGradients
 
 
 def outSide(side, size, stride, pad, dilation):
@@ -72,7 +72,7 @@ def test_conv_float32_forward_matches_direct_convolution():
 @given(convCases())
 def test_conv_gradients(case):
     conv, x = case
-    checkModuleGradients(conv, x)
+    checkGradients(conv, x)
 
 
 @st.composite
@@ -105,7 +105,7 @@ def test_pool_forward_and_gradients(pool, reduce, padValue, case):
     module = pool(size, stride, pad)
     numpy.testing.assert_allclose(toHost(module(toDevice(x))), poolOracle(x, size, stride, pad, reduce, padValue),
                                   rtol=1e-12, atol=1e-12)
-    checkModuleGradients(module, toDevice(x))
+    checkGradients(module, toDevice(x))
 
 
 def test_max_pool_routes_the_gradient_to_the_maximum_only():
@@ -159,7 +159,7 @@ def test_residual_block_gradients():
     norm.vars["scale"].set(rng.uniform(0.5, 2, 3))
     hidden = Activation(relu).node(norm.node(first.node(inp)))
     block = Graph(inputs=inp, outputs=Add().node(second.node(hidden), inp))
-    checkModuleGradients(block, toDevice(rng.standard_normal((2, 2, 4, 4))))
+    checkGradients(block, toDevice(rng.standard_normal((2, 2, 4, 4))))
 
 
 @pytest.mark.parametrize("pool", [MaxPool2D, AvgPool2D], ids=["max", "avg"])

@@ -5,7 +5,7 @@ import pytest
 
 from minidl.backend import toDevice
 from minidl.nn import Activation, Add, Concat, Graph, Identity, Linear, Sequential, activations
-from tests.gradcheck import checkModuleGradients
+from minidl.testing import checkGradients
 
 rng = numpy.random.default_rng(1)
 
@@ -23,42 +23,42 @@ def linear(insize, outsize, **kwargs):
 
 @pytest.mark.parametrize("useBias", [True, False])
 def test_linear(useBias):
-    checkModuleGradients(linear(5, 3, useBias=useBias), data(4, 5))
+    checkGradients(linear(5, 3, useBias=useBias), data(4, 5))
 
 
 @pytest.mark.parametrize("fn", activations.ALL, ids=lambda fn: fn.name)
 def test_activation(fn):
     x = data(3, 7)
     x[abs(x) < 1e-2] = 0.5  # away from relu's kink
-    checkModuleGradients(Activation(fn), x)
+    checkGradients(Activation(fn), x)
 
 
 def test_activation_with_parameter():
-    checkModuleGradients(Activation(activations.leakyRelu, args=(0.3,)), data(4, 4) + 0.01)
+    checkGradients(Activation(activations.leakyRelu, args=(0.3,)), data(4, 4) + 0.01)
 
 
 def test_add():
-    checkModuleGradients(Add(), [data(3, 4), data(3, 4), data(3, 4)])
+    checkGradients(Add(), [data(3, 4), data(3, 4), data(3, 4)])
 
 
 def test_concat():
-    checkModuleGradients(Concat(axis=1), [data(3, 2), data(3, 5)])
-    checkModuleGradients(Concat(axis=0), [data(1, 4), data(2, 4)])
+    checkGradients(Concat(axis=1), [data(3, 2), data(3, 5)])
+    checkGradients(Concat(axis=0), [data(1, 4), data(2, 4)])
 
 
 def test_identity():
-    checkModuleGradients(Identity(), data(2, 3))
+    checkGradients(Identity(), data(2, 3))
 
 
 def test_sequential():
     seq = Sequential().extend([linear(4, 6), Activation(activations.tanh), linear(6, 2)])
-    checkModuleGradients(seq, data(5, 4))
+    checkGradients(seq, data(5, 4))
 
 
 def test_sequential_with_a_module_used_twice():
     shared = linear(3, 3)
     seq = Sequential().extend([shared, Activation(activations.sigmoid), shared])
-    checkModuleGradients(seq, data(2, 3))
+    checkGradients(seq, data(2, 3))
 
 
 def test_graph_fan_out_fan_in_and_shared_module():
@@ -69,7 +69,7 @@ def test_graph_fan_out_fan_in_and_shared_module():
     merged = Add().node(left, right)  # fan-in
     joined = Concat().node(merged, inp)
     out = linear(8, 2).node(joined)
-    checkModuleGradients(Graph(inputs=inp, outputs=out), data(3, 4))
+    checkGradients(Graph(inputs=inp, outputs=out), data(3, 4))
 
 
 def test_graph_with_two_inputs_and_two_outputs():
@@ -77,10 +77,10 @@ def test_graph_with_two_inputs_and_two_outputs():
     total = Add().node(a, b)
     first, second = Activation(activations.elu).node(total), linear(4, 1).node(total)
     net = Graph(inputs=[a, b], outputs=[first, second])
-    checkModuleGradients(net, [data(5, 3), data(5, 2)])
+    checkGradients(net, [data(5, 3), data(5, 2)])
 
 
 def test_node_using_one_parent_twice():
     inp = linear(3, 3).node()
     net = Graph(inputs=inp, outputs=Add().node(inp, inp))
-    checkModuleGradients(net, data(2, 3))
+    checkGradients(net, data(2, 3))

@@ -7,7 +7,7 @@ import pytest
 from minidl import ModuleError
 from minidl.backend import toDevice, toHost
 from minidl.nn import Activation, Add, Concat, Graph, Identity, Linear, Mul, Split, activations
-from tests.gradcheck import checkModuleGradients
+from minidl.testing import checkGradients
 
 rng = numpy.random.default_rng(2)
 
@@ -20,8 +20,8 @@ def linear(insize, outsize):
 
 def test_split_gradients():
     x = toDevice(rng.standard_normal((3, 7, 2)))
-    checkModuleGradients(Split(axis=1, sections=(2, 4, 1)), x)
-    checkModuleGradients(Split(axis=-1, sections=(1, 1)), x)
+    checkGradients(Split(axis=1, sections=(2, 4, 1)), x)
+    checkGradients(Split(axis=-1, sections=(1, 1)), x)
 
 
 def test_graph_with_pieces_read_once_twice_never_and_whole():
@@ -34,7 +34,7 @@ def test_graph_with_pieces_read_once_twice_never_and_whole():
     whole = Concat().node(split)  # the whole list of pieces, read as one parent
     out = Concat().node(gated, second, whole)  # piece 2 is read only through the whole list
     net = Graph(inputs=inp, outputs=out)
-    checkModuleGradients(net, toDevice(rng.standard_normal((3, 6))))
+    checkGradients(net, toDevice(rng.standard_normal((3, 6))))
 
 
 def test_an_unread_piece_gets_a_zero_gradient():
@@ -44,7 +44,7 @@ def test_an_unread_piece_gets_a_zero_gradient():
     net(x)
     grad = net.backward(toDevice(numpy.ones((2, 2))))
     numpy.testing.assert_array_equal(toHost(grad), [[0, 0, 2, 2], [0, 0, 2, 2]])
-    checkModuleGradients(net, x)
+    checkGradients(net, x)
 
 
 def test_reading_an_output_of_a_single_output_node_is_an_error():

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from minidl import ModuleError, backend
 from minidl.backend import toDevice, toHost
 from minidl.nn import BatchNorm, BatchNorm2D, Dropout, Embedder, Flatten, Module, Mul, Reshape, Sequential, SoftMax
-from tests.gradcheck import checkModuleGradients
+from minidl.testing import checkGradients
 
 
 def normal(shape, seed):
@@ -35,9 +35,9 @@ def batchNorm(kind, maps, seed=0):
 def test_batchnorm_gradients_in_train_and_eval_mode(kind, ndim, data):
     x = data.draw(mapData(ndim))
     module = batchNorm(kind, x.shape[1])
-    checkModuleGradients(module, x)
+    checkGradients(module, x)
     module.runningVar[...] = toDevice(numpy.random.default_rng(1).uniform(0.5, 2, x.shape[1]))
-    checkModuleGradients(module.evalMode(), x)
+    checkGradients(module.evalMode(), x)
 
 
 def test_batchnorm2d_normalises_per_map_and_tracks_running_statistics():
@@ -96,7 +96,7 @@ class Reseeded(Module):
 
 @given(x=mapData(4), p=st.sampled_from([0.0, 0.3, 0.7]))
 def test_dropout_gradients(x, p):
-    checkModuleGradients(Reseeded(Dropout(p)), x)
+    checkGradients(Reseeded(Dropout(p)), x)
 
 
 def test_dropout_drops_a_fraction_p_scales_the_rest_and_is_reproducible_under_seed():
@@ -116,14 +116,14 @@ def test_softmax_gradients_and_values(x):
     host = toHost(x)
     expected = numpy.exp(host) / numpy.exp(host).sum(axis=1, keepdims=True)
     numpy.testing.assert_allclose(toHost(SoftMax()(x)), expected, rtol=1e-12)
-    checkModuleGradients(SoftMax(), x)
+    checkGradients(SoftMax(), x)
 
 
 @given(x=st.one_of(mapData(2), mapData(4)))
 def test_flatten_and_reshape(x):
     assert Flatten()(x).shape == (x.shape[0], x.size // x.shape[0])
-    checkModuleGradients(Flatten(), x)
-    checkModuleGradients(Reshape((-1,) + x.shape[:0:-1]), x)
+    checkGradients(Flatten(), x)
+    checkGradients(Reshape((-1,) + x.shape[:0:-1]), x)
 
 
 def test_reshape_rejects_a_size_mismatch():
@@ -135,7 +135,7 @@ def test_embedder_gathers_rows_and_accumulates_repeated_indices():
     embedder = Embedder(5, 3, dtype=numpy.float64)
     indices = toDevice(numpy.array([[1, 4, 1], [0, 1, 4]], dtype=numpy.int32))
     numpy.testing.assert_array_equal(toHost(embedder(indices)), toHost(embedder.W)[toHost(indices)])
-    checkModuleGradients(embedder, indices)
+    checkGradients(embedder, indices)
     grad = numpy.random.default_rng(0).standard_normal((2, 3, 3))
     embedder.vars["W"].grad.fill(0)
     embedder(indices)
@@ -159,7 +159,7 @@ def test_mul_gradients(data):
     shape = data.draw(st.tuples(st.integers(1, 3), st.integers(1, 4)))
     inputs = [normal(shape, seed) for seed in range(data.draw(st.integers(2, 3)))]
     numpy.testing.assert_allclose(toHost(Mul()(inputs)), numpy.prod([toHost(x) for x in inputs], axis=0))
-    checkModuleGradients(Mul(), inputs)
+    checkGradients(Mul(), inputs)
 
 
 def test_mul_rejects_inputs_of_different_shapes():

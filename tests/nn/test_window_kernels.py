@@ -2,13 +2,14 @@
 against float64 oracles written with explicit loops, other paths against the CPU path."""
 
 import numpy
+import pytest
 from hypothesis import assume
 from hypothesis import strategies as st
 
 from minidl.nn.avgpool2d import avgUnpoolKer
 from minidl.nn.im2col import col2imKer, im2colKer
 from minidl.nn.maxpool2d import maxUnpoolKer
-from tests.kernelcheck import FLOAT_DTYPES, arrays, kernelCaseTests
+from minidl.testing import arrays, checkKernel, floatDtypes
 
 
 @st.composite
@@ -51,7 +52,7 @@ def col2imOracle(col, *geometryAndOut):
 
 @st.composite
 def im2colCases(draw):
-    dtype, geometry = draw(FLOAT_DTYPES), draw(geometries())
+    dtype, geometry = draw(floatDtypes()), draw(geometries())
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     padValue = draw(st.sampled_from([0.0, -7.5]))  # finite: the comparison's atol scales with the largest value
     img = draw(arrays(dtype, (batch, maps, h, w)))
@@ -60,7 +61,7 @@ def im2colCases(draw):
 
 @st.composite
 def col2imCases(draw):
-    dtype, geometry = draw(FLOAT_DTYPES), draw(geometries())
+    dtype, geometry = draw(floatDtypes()), draw(geometries())
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     col = draw(arrays(dtype, (maps, kh, kw, batch, outH, outW)))
     return dtype, [col, *geometry, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
@@ -68,7 +69,7 @@ def col2imCases(draw):
 
 @st.composite
 def maxUnpoolCases(draw):
-    dtype = draw(FLOAT_DTYPES)
+    dtype = draw(floatDtypes())
     maps, window, points = (draw(st.integers(1, 5)) for _ in range(3))
     grad = draw(arrays(dtype, (maps, points)))
     argmax = numpy.array(draw(st.lists(st.integers(0, window - 1), min_size=grad.size, max_size=grad.size)),
@@ -85,7 +86,7 @@ def maxUnpoolOracle(grad, argmax, window, points, gradCol):
 
 @st.composite
 def avgUnpoolCases(draw):
-    dtype = draw(FLOAT_DTYPES)
+    dtype = draw(floatDtypes())
     maps, window, points = (draw(st.integers(1, 5)) for _ in range(3))
     grad = draw(arrays(dtype, (maps, points)))
     return dtype, [grad, window, points, 1.0 / window, numpy.full((maps, window, points), numpy.nan, dtype)]
@@ -113,4 +114,6 @@ CASES = {
 }
 
 
-test_cpu_matches_float64_oracle, test_other_paths_match_cpu = kernelCaseTests(CASES)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_kernel(name):
+    checkKernel(*CASES[name])

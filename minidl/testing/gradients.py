@@ -1,13 +1,14 @@
-"""Numerical gradient checks in float64 by central differences.
+"""Numerical gradient checks in float64, by central differences.
 
-The error is e = Σ output ⊙ R for a fixed random R, so ∂e/∂output = R; backward(R) must then give the
-input gradient and ADD each parameter's gradient to what its ``var.grad`` held (random values, so a backward
-that overwrites fails), and both are compared with (e(x + h) - e(x - h)) / 2h elementwise.
+For a module the error is e = Σ output ⊙ R for a fixed random R, so ∂e/∂output = R; ``backward(R)`` must then
+give each input's gradient and ADD each parameter's gradient to what its ``var.grad`` held (random values, so a
+backward that overwrites fails). Both are compared elementwise with (e(x + h) - e(x - h)) / 2h.
 """
 
 import numpy
 
 from minidl.backend import toDevice, toHost
+from minidl.errors import TestingError
 
 STEP = 1e-6
 
@@ -38,15 +39,32 @@ def _numerical(array, error):
     return result
 
 
-def checkModuleGradients(module, inputs, rtol=1e-5, atol=1e-7, seed=0):
-    """Check ∂e/∂inputs and ∂e/∂parameters of ``module`` at ``inputs`` (an array or list of float64 arrays)."""
+def _requireFloat64(array, what):
+    if array.dtype.kind == "f" and array.dtype != numpy.float64:
+        raise TestingError(f"{what} is {array.dtype}: numerical gradients need float64 (a step of {STEP} is lost "
+                           f"in lower precisions); build the module and its inputs in float64")
+
+
+def checkGradients(module, inputs, rtol=1e-5, atol=1e-7, seed=0):
+    """Check ``module``'s gradients at ``inputs`` (one float64 device array, or a list of them for a module of
+    several inputs such as a ``Graph``): ∂e/∂input for each floating input (an integer input, indices, must get
+    None) and ∂e/∂parameter for every Variable in ``module.getVarTable()``, against central differences of the
+    error e = Σ output ⊙ R. Raise AssertionError naming the input or parameter that differs.
+
+    Keep ``module`` deterministic (evaluation mode for Dropout) and the inputs away from kinks (relu at 0,
+    max pooling's ties), where the numerical derivative is not the derivative."""
+    inputList = inputs if isinstance(inputs, list) else [inputs]
+    for index, x in enumerate(inputList):
+        _requireFloat64(x, f"input {index}")
+    variables = module.getVarTable()
+    for name, var in variables.items():
+        _requireFloat64(var.data, f"parameter {name}")
     rng = numpy.random.default_rng(seed)
     projection = _projection(module(inputs), rng)
 
     def error():
         return _dot(module(inputs), projection)
 
-    variables = module.getVarTable()
     offsets = {name: rng.standard_normal(var.grad.shape) for name, var in variables.items()}
     for name, var in variables.items():
         var.grad[...] = toDevice(offsets[name])  # backward must add to it, not overwrite it
@@ -54,8 +72,8 @@ def checkModuleGradients(module, inputs, rtol=1e-5, atol=1e-7, seed=0):
     analytic = module.backward(projection)
     paramGrads = {name: toHost(var.grad) - offsets[name] for name, var in variables.items()}
 
-    inputList = inputs if isinstance(inputs, list) else [inputs]
     analyticList = analytic if isinstance(analytic, list) else [analytic]
+    assert len(analyticList) == len(inputList), f"{len(inputList)} inputs, yet {len(analyticList)} input gradients"
     for index, (x, grad) in enumerate(zip(inputList, analyticList)):
         if numpy.issubdtype(x.dtype, numpy.integer):  # indices (Embedder): not differentiable, no gradient
             assert grad is None, f"input {index} holds integers, yet got a gradient"
@@ -68,7 +86,9 @@ def checkModuleGradients(module, inputs, rtol=1e-5, atol=1e-7, seed=0):
 
 
 def checkCostGradient(cost, pred, target, rtol=1e-5, atol=1e-8):
-    """Check a cost's grad against central differences of its error."""
+    """Check the gradient ``cost(pred, target)`` returns against central differences of ``cost.validate``'s
+    error, perturbing each element of ``pred`` (a float64 device array)."""
+    _requireFloat64(pred, "pred")
     _, grad = cost(pred, target)
     numerical = _numerical(pred, lambda: cost.validate(pred, target))
-    numpy.testing.assert_allclose(toHost(grad), numerical, rtol=rtol, atol=atol)
+    numpy.testing.assert_allclose(toHost(grad), numerical, rtol=rtol, atol=atol, err_msg=f"gradient of {cost}")
