@@ -11,7 +11,16 @@ try:
 except ImportError as error:
     raise ExportError("minidl.onnx needs the onnx package: pip install 'minidl[onnx]'") from error
 
-from minidl.onnx import activations, containers, layers, pools, shaping  # noqa: E402, F401  (they register exporters)
+from minidl.onnx import (  # noqa: E402, F401  (importing the exporters' modules registers them)
+    activations,
+    containers,
+    convolutions,
+    layers,
+    normalization,
+    pools,
+    resampling,
+    shaping,
+)
 from minidl.onnx.export import OPSET, buildModel, export  # noqa: E402
 from minidl.onnx.registry import EXPORTERS, exporter  # noqa: E402
 

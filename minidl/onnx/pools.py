@@ -7,7 +7,8 @@ from minidl.onnx.registry import exporter
 
 def _window(module):
     window = module.window
-    return {"kernel_shape": list(window.size), "strides": list(window.stride), "pads": list(window.pad) * 2}
+    return {"kernel_shape": list(window.size), "strides": list(window.stride), "pads": list(window.pad) * 2,
+            "ceil_mode": int(window.ceilMode)}
 
 
 @exporter(MaxPool2D)

@@ -85,7 +85,9 @@ def test_conv2d(tmp_path, options):
 
 
 @pytest.mark.parametrize("pool", [MaxPool2D, AvgPool2D])
-@pytest.mark.parametrize("options", [{}, {"size": 3, "stride": 2, "pad": 1}, {"size": (2, 3), "stride": 1}])
+@pytest.mark.parametrize("options", [{}, {"size": 3, "stride": 2, "pad": 1}, {"size": (2, 3), "stride": 1},
+                                     {"size": 3, "stride": 2, "ceilMode": True},
+                                     {"size": 3, "stride": 2, "pad": 1, "ceilMode": True}])
 def test_pools(tmp_path, pool, options):
     checkExport(pool(**options), tmp_path / "m.onnx", normal(1, 3, 7, 8), normal(2, 3, 7, 8))
 
