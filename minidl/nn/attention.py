@@ -57,15 +57,15 @@ maskedSoftmaxKer = Elementwise(
     "S scale",
     "raw T probs, S logsum",
     "const ptrdiff_t at = i * keys, padAt = i / ((ptrdiff_t)queries * heads) * keys; const int q = i % queries; "
-    "S top = -INFINITY; bool any = false; "
+    "S top = 0; bool any = false; "  # the first visible score starts the maximum: NVRTC has no INFINITY
     f"for (int j = 0; j < keys; ++j) if ({VISIBLE}) {{ "
-    "  const S s = (S)scores[at + j] * scale; if (s > top) top = s; if (s != s) top = s; any = true; } "
+    "  const S s = (S)scores[at + j] * scale; if (!any || s > top) top = s; if (s != s) top = s; any = true; } "
     "S sum = 0; "
     f"for (int j = 0; j < keys; ++j) if ({VISIBLE}) sum += exp((S)scores[at + j] * scale - top); "
     "const S inverse = any ? (S)((S)1 / sum) : (S)0; "
     "for (int j = 0; j < keys; ++j) "
     f"  probs[at + j] = ({VISIBLE}) ? (T)(exp((S)scores[at + j] * scale - top) * inverse) : (T)0; "
-    "logsum = any ? (S)(top + log(sum)) : (S)(-INFINITY)",
+    "logsum = any ? (S)(top + log(sum)) : (S)log((S)0)",  # log(0) = -inf on every path
     _maskedSoftmaxNumpy,
 )
 

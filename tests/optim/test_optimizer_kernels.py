@@ -80,3 +80,21 @@ def test_other_paths_match_cpu(path, name, case):
     dtype, param, grads, learnRate, epsilon = case
     onPath = _steps(lambda kernel, args: runPath(path, kernel, args), name, param, grads, learnRate, epsilon)
     assertMatches(onPath, _steps(runNumpy, name, param, grads, learnRate, epsilon), dtype, f"{name} on {path}")
+
+
+@pytest.mark.parametrize("path", ["numpy", *kernelPaths()])
+@given(case=cases())
+def test_adagrad_master_kernel_follows_the_formula_in_float32_and_writes_the_half_copy(path, case):
+    """float16 parameters with float32 masters: one launch reads the half gradient, steps the float32 master and
+    accumulator as float32 parameters would, and writes the master rounded to float16 into the parameter."""
+    _, param, grads, learnRate, epsilon = case
+    param, grads = param.astype(numpy.float16), [grad.astype(numpy.float16) for grad in grads]
+    master, h = param.astype(numpy.float32), numpy.zeros(param.shape, numpy.float32)
+    half = param.copy()
+    for grad in grads:
+        master, h, half = runPath(path, adagradRule.master,
+                                  [grad, numpy.ones(1, numpy.float32), learnRate, epsilon, master, h, half])
+    expected = adagradOracle(param.astype(numpy.float64), [grad.astype(numpy.float64) for grad in grads],
+                             learnRate, epsilon)
+    assertMatches([master, h], expected, numpy.float32, f"adagrad master on {path}")
+    numpy.testing.assert_array_equal(half, master.astype(numpy.float16), err_msg="the float16 copy")
