@@ -4,7 +4,10 @@ from the settings the checkpoint keeps (``--model`` and ``--data`` name them for
 otherwise); the weights and buffers come from the checkpoint, whose optimizer state is not read.
 
 The ONNX file takes a batch of samples of the data set's shape, as at training ((batch, 64) for the digits
-MLP, (batch, 1, 8, 8) for the digits CNN; MNIST 28x28, CIFAR-10 3x32x32), any batch size."""
+MLP, (batch, 1, 8, 8) for the digits CNN and for the LSTM of ``--task digits-rows``; MNIST 28x28, CIFAR-10
+3x32x32), any batch size. A checkpoint of ``--task text`` names its language model, options and vocabulary
+itself: its ONNX file takes character codes (time, batch), any length (up to the transformer's maxLength) and
+batch size."""
 
 import argparse
 import importlib.util
@@ -55,8 +58,12 @@ def loadModule(path, module, model):
 
 
 def buildNetwork(args):
-    """(module with the checkpoint's weights, a sample batch of one) as the run that wrote it built them."""
-    settings = savedSettings(readCheckpointSummary(args.checkpoint))
+    """(module with the checkpoint's weights, a sample batch of one, its dynamic axes) as the run that wrote it
+    built them."""
+    summary = readCheckpointSummary(args.checkpoint)
+    if isinstance(summary.extra, dict) and summary.extra.get("task") == "text":
+        return textNetwork(args)
+    settings = savedSettings(summary)
     model = args.model or settings.get("model") or "mlp"
     data = args.data or settings.get("data") or "digits"
     if model not in MODELS or data not in SAMPLES:
@@ -66,7 +73,18 @@ def buildNetwork(args):
     shape = (math.prod(SAMPLES[data]),) if spec.flat else SAMPLES[data]
     module = spec.build(shape, CLASSES)
     loadModule(args.checkpoint, module, model)
-    return module, numpy.zeros((1, *shape), dtype=numpy.float32)
+    return module, numpy.zeros((1, *shape), dtype=numpy.float32), {0: "batch"}
+
+
+def textNetwork(args):
+    """A text-task checkpoint's language model, a sample of codes (time 2, batch 1) and its two dynamic axes."""
+    if args.model is not None or args.data is not None:
+        raise CheckpointError(f"{args.checkpoint} is a --task text checkpoint, which names its model itself: "
+                              "leave out --model and --data")
+    from minidl.cli.texttask import loadForSampling
+
+    module, _ = loadForSampling(args.checkpoint)
+    return module, numpy.zeros((2, 1), dtype=numpy.int32), {0: "time", 1: "batch"}
 
 
 def run(args, argv):
@@ -74,11 +92,11 @@ def run(args, argv):
         raise ExportError("say what to write: --onnx FILE.onnx and/or --torch FILE.safetensors")
     if args.onnx is not None and importlib.util.find_spec("onnx") is None:
         raise ExportError("--onnx needs the onnx package: pip install 'minidl[onnx]'")
-    module, sample = buildNetwork(args)
+    module, sample, dynamicAxes = buildNetwork(args)
     if args.onnx is not None:
         from minidl.onnx import export  # onnx is an optional extra: imported only when asked for
 
-        export(module, args.onnx, toDevice(sample))
+        export(module, args.onnx, toDevice(sample), dynamicAxes=dynamicAxes)
         print(f"onnx: {args.onnx}")
     if args.torch is not None:
         saveTorchStateDict(module, args.torch)

@@ -6,6 +6,7 @@ to the other and is its own inverse (a transpose, or nothing). ``IGNORED`` names
 that minidl has no use for (BatchNorm's ``num_batches_tracked``, used by PyTorch only with momentum=None).
 """
 
+from minidl.nn.attention import MultiHeadAttention
 from minidl.nn.batchnorm import BatchNorm
 from minidl.nn.batchnorm2d import BatchNorm2D
 from minidl.nn.conv1d import Conv1D
@@ -14,7 +15,10 @@ from minidl.nn.deconv2d import Deconv2D
 from minidl.nn.embedder import Embedder
 from minidl.nn.groupnorm import GroupNorm
 from minidl.nn.instancenorm2d import InstanceNorm2D
+from minidl.nn.layernorm import LayerNorm
 from minidl.nn.linear import Linear
+from minidl.nn.positional import PositionalEmbedding
+from minidl.nn.rnn import RNN
 
 
 def same(array):
@@ -48,8 +52,25 @@ def _embedder(module):
 
 
 def _affine(module):
-    """GroupNorm, InstanceNorm2D (PyTorch's affine=True): PyTorch's weight and bias are scale and bias."""
+    """GroupNorm, InstanceNorm2D (affine=True), LayerNorm: PyTorch's weight and bias are scale and bias."""
     return [("weight", module.scale, same), ("bias", module.bias, same)]
+
+
+def _attention(module):
+    """nn.MultiheadAttention: the fused input projection, then its out_proj submodule (PyTorch's layout)."""
+    return [("in_proj_weight", module.in_proj_weight, same), ("in_proj_bias", module.in_proj_bias, same),
+            ("out_proj.weight", module.out_proj_weight, same), ("out_proj.bias", module.out_proj_bias, same)]
+
+
+def _positions(module):
+    """Learned positions as an nn.Embedding(maxLength, size) (GPT-2's wpe); sinusoids hold no array."""
+    return [("weight", module.W, same)]
+
+
+def _rnn(module):
+    """PyTorch's names, shapes and gate order (lstm i f g o, gru r z n) are minidl's: weight_ih_l0,
+    weight_hh_l0, bias_ih_l0, bias_hh_l0, then ``_reverse`` ones for the backward direction, layer by layer."""
+    return [(name, var.data, same) for name, var in module.vars.items()]
 
 
 LAYOUTS = {
@@ -62,6 +83,10 @@ LAYOUTS = {
     Embedder: _embedder,
     GroupNorm: _affine,
     InstanceNorm2D: _affine,
+    LayerNorm: _affine,
+    MultiHeadAttention: _attention,
+    PositionalEmbedding: _positions,
+    RNN: _rnn,
 }
 
 IGNORED = {BatchNorm: ("num_batches_tracked",), BatchNorm2D: ("num_batches_tracked",)}

@@ -13,11 +13,13 @@ except ImportError as error:
 
 from minidl.onnx import (  # noqa: E402, F401  (importing the exporters' modules registers them)
     activations,
+    attention,
     containers,
     convolutions,
     layers,
     normalization,
     pools,
+    recurrent,
     resampling,
     shaping,
 )

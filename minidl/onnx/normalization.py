@@ -5,6 +5,7 @@ import numpy
 
 from minidl.nn.groupnorm import GroupNorm
 from minidl.nn.instancenorm2d import InstanceNorm2D
+from minidl.nn.layernorm import LayerNorm
 from minidl.onnx.registry import exporter
 
 
@@ -30,3 +31,10 @@ def exportGroupNorm(builder, module, inputs, cache):
 def exportInstanceNorm2D(builder, module, inputs, cache):
     names = [inputs[0], builder.constant(module.scale, "scale"), builder.constant(module.bias, "bias")]
     return builder.op("InstanceNormalization", names, epsilon=float(module.epsilon))
+
+
+@exporter(LayerNorm)
+def exportLayerNorm(builder, module, inputs, cache):
+    """LayerNormalization over the last axis (statistics in float32 for float16 data: stash_type 1)."""
+    names = [inputs[0], builder.constant(module.scale, "scale"), builder.constant(module.bias, "bias")]
+    return builder.op("LayerNormalization", names, axis=-1, epsilon=float(module.epsilon))

@@ -1,5 +1,6 @@
-"""Exporters of the modules without parameters: shaping (Flatten, Reshape, Concat, Split), merging (Add, Mul),
-SoftMax, Cast, and the pass-throughs (Identity, Dropout, which is the identity in eval mode)."""
+"""Exporters of the modules without parameters: shaping (Flatten, Reshape, Concat, Split, Transpose, SwapAxes),
+merging (Add, Mul, MatMul), SoftMax, Cast, and the pass-throughs (Identity, Dropout, which is the identity in
+eval mode)."""
 
 import numpy
 from onnx import helper
@@ -10,10 +11,12 @@ from minidl.nn.concat import Concat
 from minidl.nn.dropout import Dropout
 from minidl.nn.flatten import Flatten
 from minidl.nn.identity import Identity
+from minidl.nn.matmul import MatMul
 from minidl.nn.mul import Mul
 from minidl.nn.reshape import Reshape
 from minidl.nn.softmax import SoftMax
 from minidl.nn.split import Split
+from minidl.nn.transpose import SwapAxes, Transpose
 from minidl.onnx.registry import exporter
 
 
@@ -63,7 +66,7 @@ def exportMul(builder, module, inputs, cache):
 
 @exporter(SoftMax)
 def exportSoftMax(builder, module, inputs, cache):
-    return builder.op("Softmax", [inputs[0]], axis=1)
+    return builder.op("Softmax", [inputs[0]], axis=module.axis)
 
 
 def _int64(values):
@@ -73,3 +76,21 @@ def _int64(values):
 @exporter(Cast)
 def exportCast(builder, module, inputs, cache):
     return builder.op("Cast", [inputs[0]], to=helper.np_dtype_to_tensor_dtype(module.dtype))
+
+
+@exporter(Transpose)
+def exportTranspose(builder, module, inputs, cache):
+    return builder.op("Transpose", [inputs[0]], perm=list(module.axes))
+
+
+@exporter(SwapAxes)
+def exportSwapAxes(builder, module, inputs, cache):
+    perm = list(range(cache["inData"].ndim))
+    first, second = module.axis1 % len(perm), module.axis2 % len(perm)
+    perm[first], perm[second] = perm[second], perm[first]
+    return builder.op("Transpose", [inputs[0]], perm=perm)
+
+
+@exporter(MatMul)
+def exportMatMul(builder, module, inputs, cache):
+    return builder.op("MatMul", inputs)

@@ -8,6 +8,7 @@ import pytest
 from minidl.backend import seed, toDevice, toHost
 from minidl.cli import main
 from minidl.cli.export import loadModule
+from minidl.cli.texttask import MODEL_OPTIONS, buildModel
 from minidl.datasets import loadDigits
 from minidl.interop import loadTorchStateDict
 from minidl.models import MODELS
@@ -64,6 +65,40 @@ def test_a_run_of_the_command_names_its_model(tmp_path, capsys):
     session = onnxruntime.InferenceSession(tmp_path / "net.onnx", providers=["CPUExecutionProvider"])
     assertClose(session.run(None, {"input": data.valData[:40]})[0],
                 toHost(trained.evalMode()(toDevice(data.valData[:40]))))
+
+
+def test_a_digits_rows_run_exports(tmp_path, capsys):
+    """The LSTM of --task digits-rows reads each (1, 8, 8) digit as 8 rows: the ONNX file takes the same batch."""
+    assert main(["train", "--task", "digits-rows", "--epochs", "1", "--batch-size", "256", "--out",
+                 str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "checkpoint.safetensors"), "--onnx", str(tmp_path / "net.onnx")]) == 0
+    data = loadDigits(flat=False)
+    trained = MODELS["lstm"].build(data.trainData.shape[1:], data.classes)
+    loadModule(tmp_path / "checkpoint.safetensors", trained, "lstm")
+    session = onnxruntime.InferenceSession(tmp_path / "net.onnx", providers=["CPUExecutionProvider"])
+    assertClose(session.run(None, {"input": data.valData[:40]})[0],
+                toHost(trained.evalMode()(toDevice(data.valData[:40]))))
+
+
+@pytest.mark.parametrize("model", ["lstm", "transformer"])
+def test_a_text_checkpoint_names_its_model(tmp_path, capsys, model):
+    seed(8)
+    vocabulary = "abcdefgh \n"
+    module = buildModel(model, len(vocabulary), MODEL_OPTIONS[model])
+    for var in module.getVarTable().values():
+        var.data[...] = toDevice(0.2 * numpy.random.default_rng(8).standard_normal(var.data.shape).astype(
+            var.data.dtype))
+    extra = {"task": "text", "model": model, "options": MODEL_OPTIONS[model], "vocabulary": vocabulary}
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    saveCheckpoint(checkpoint, module, AdaGrad().setupOn(module, useGlobalState=True), epoch=1, extra=extra)
+    assert main(["export", str(checkpoint), "--onnx", str(tmp_path / "n.onnx")]) == 0, capsys.readouterr().err
+    codes = numpy.random.default_rng(9).integers(0, len(vocabulary), size=(12, 3)).astype(numpy.int32)  # (time, batch)
+    session = onnxruntime.InferenceSession(tmp_path / "n.onnx", providers=["CPUExecutionProvider"])
+    assertClose(session.run(None, {"input": codes})[0], toHost(module.evalMode()(toDevice(codes))))
+    assert main(["export", str(checkpoint), "--model", "mlp", "--onnx", str(tmp_path / "m.onnx")]) == 1
+    assert "names its model itself" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_a_wrong_model_is_refused_before_writing(tmp_path, capsys):

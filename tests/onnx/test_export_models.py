@@ -5,7 +5,7 @@ import numpy
 import pytest
 
 from minidl.backend import seed, toDevice
-from minidl.models import MODELS
+from minidl.models import LANGUAGE_MODELS, MODELS
 from tests.onnx.onnxcheck import checkExport
 
 SHAPES = {True: (64,), False: (1, 8, 8)}
@@ -21,3 +21,11 @@ def test_every_digits_model(tmp_path, name):
         net(toDevice(rng.standard_normal((4, *SHAPES[spec.flat])).astype(numpy.float32)))
     data = rng.standard_normal((5, *SHAPES[spec.flat])).astype(numpy.float32)
     checkExport(net, tmp_path / f"{name}.onnx", data[:1], data)
+
+
+@pytest.mark.parametrize("name", sorted(LANGUAGE_MODELS))
+def test_every_language_model(tmp_path, name):
+    seed(5)
+    net = LANGUAGE_MODELS[name](13)
+    codes = numpy.random.default_rng(5).integers(0, 13, size=(9, 2)).astype(numpy.int32)
+    checkExport(net, tmp_path / f"{name}.onnx", codes[:3, :1], codes, dynamicAxes={0: "time", 1: "batch"})

@@ -1,0 +1,61 @@
+"""The transformer's modules exported and run in ONNX Runtime at other lengths and batch sizes than the
+sample's: LayerNorm, PositionalEmbedding, MultiHeadAttention (causal, padded), TransformerBlock."""
+
+import numpy
+import pytest
+
+from minidl.backend import seed
+from minidl.nn import (
+    Embedder,
+    Graph,
+    Identity,
+    LayerNorm,
+    Linear,
+    MultiHeadAttention,
+    PositionalEmbedding,
+    Sequential,
+    TransformerBlock,
+)
+from tests.onnx.onnxcheck import checkExport
+from tests.onnx.test_export_modules import normal, randomise
+
+SEQUENCE = {0: "time", 1: "batch"}
+rng = numpy.random.default_rng(13)
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    seed(9)
+
+
+def test_layernorm_and_positions(tmp_path):
+    checkExport(randomise(LayerNorm(6, epsilon=1e-3)), tmp_path / "l.onnx", normal(2, 1, 6), normal(5, 3, 6),
+                dynamicAxes=SEQUENCE)
+    for learned in (True, False):
+        checkExport(PositionalEmbedding(9, 4, learned=learned), tmp_path / "p.onnx", normal(2, 1, 4),
+                    normal(7, 3, 4), dynamicAxes=SEQUENCE)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention(tmp_path, causal):
+    attention = randomise(MultiHeadAttention(8, 2, dropout=0.5, causal=causal))
+    checkExport(attention, tmp_path / "a.onnx", normal(3, 1, 8), normal(6, 2, 8), dynamicAxes=SEQUENCE)
+
+
+def test_attention_with_padding(tmp_path):
+    attention = randomise(MultiHeadAttention(8, 4, causal=True))
+    inputs = [Identity().node(), Identity().node()]
+    net = Graph(inputs=inputs, outputs=attention.node(*inputs))
+    padding = numpy.zeros((2, 5), dtype=bool)
+    padding[1, 3:] = True  # the second sequence is 3 long
+    checkExport(net, tmp_path / "ap.onnx", [normal(2, 1, 8), padding[:1, :2]], [normal(5, 2, 8), padding],
+                dynamicAxes=[SEQUENCE, {0: "batch", 1: "time"}])
+
+
+def test_a_transformer_block_in_a_small_language_model(tmp_path):
+    model = Sequential(Embedder(30, 8), PositionalEmbedding(16, 8), TransformerBlock(8, 2, dropout=0.1),
+                       TransformerBlock(8, 2, hidden=12, causal=False), LayerNorm(8), Linear(8, 30))
+    randomise(model)
+    tokens = rng.integers(0, 30, size=(7, 3))
+    checkExport(model, tmp_path / "lm.onnx", tokens[:2, :1], tokens, dynamicAxes=SEQUENCE)
+
