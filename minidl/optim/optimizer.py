@@ -58,8 +58,8 @@ def _count(name, value):
 
 def checkHyper(name, value, low=0.0, high=math.inf, lowOpen=False, highOpen=False):
     """Raise OptimizerError unless ``value`` is a real number in the stated interval."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.number)):
-        raise OptimizerError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.integer, numpy.floating)):
+        raise OptimizerError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     inside = (value > low if lowOpen else value >= low) and (value < high if highOpen else value <= high)
     if not math.isfinite(value) or not inside:

@@ -156,6 +156,13 @@ def test_bad_hyperparameters(make):
         make()
 
 
+@pytest.mark.parametrize("value", [numpy.complex128(0.1 + 2j), 0.1 + 0j, "0.1", True])
+def test_a_hyperparameter_must_be_a_real_number(value):
+    """A NumPy complex was once taken for its real part, with only a ComplexWarning."""
+    with pytest.raises(OptimizerError, match="learnRate must be a real number"):
+        SGD(learnRate=value)
+
+
 def test_bad_learning_rate_change_keeps_the_old_one():
     optimizer = SGD(learnRate=0.1)
     with pytest.raises(OptimizerError):
