@@ -253,8 +253,9 @@ class Optimizer:
 
         if not isinstance(module, Module):
             raise OptimizerError(f"setupOn expects a Module, got {type(module).__name__}")
-        if not isinstance(masterWeights, bool):
-            raise OptimizerError(f"masterWeights must be True or False, got {masterWeights!r}")
+        for flag, value in (("useGlobalState", useGlobalState), ("masterWeights", masterWeights)):
+            if not isinstance(value, bool):
+                raise OptimizerError(f"{flag} must be True or False, got {value!r}")
         if lossScaler is not None and not isinstance(lossScaler, LossScaler):
             raise OptimizerError(f"lossScaler must be a minidl.optim.LossScaler, got {type(lossScaler).__name__}")
         if self.nodeinfo is not None and not useGlobalState:

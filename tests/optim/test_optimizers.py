@@ -204,6 +204,16 @@ def test_setup_on_something_else_is_an_error():
         SGD().setupOn(Sequential().append(Activation(tanh)))
 
 
+@pytest.mark.parametrize("option", ["useGlobalState", "masterWeights"])
+def test_setup_flags_must_be_booleans(option):
+    """useGlobalState="no" once chose global state; nothing is changed by a refused setup."""
+    net = makeNet()
+    before = {name: var.data for name, var in net.getVarTable().items()}
+    with pytest.raises(OptimizerError, match=f"{option} must be True or False, got 'no'"):
+        SGD().setupOn(net, **{option: "no"})
+    assert all(var.data is before[name] for name, var in net.getVarTable().items())
+
+
 def snapshot(net, optimizer):
     """Host copies of the parameters, gradients and optimizer state."""
     grads = {name: toHost(var.grad).copy() for name, var in net.getVarTable().items()}
