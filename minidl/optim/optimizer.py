@@ -21,9 +21,9 @@ masters and writes the float16 parameters. A ``LossScaler`` (``setupOn(..., loss
 applied to the gradients inside that launch.
 
 After the hooks, a non-finite guard (``nonFinite``: "raise", "skip" or "off") reduces each flat gradient buffer
-once (``allFinite``); a NaN or inf raises an OptimizerError naming the first Variable that holds one, or skips the step (counted
-in ``skippedSteps``), before anything changes. ``update`` also refuses a Variable replaced (``setVar``) after
-``setupOn``; ``setupOn`` again resets every state, ``t`` included.
+once (``allFinite``); a NaN or inf raises an OptimizerError naming the first Variable that holds one, or skips the
+step (counted in ``skippedSteps``), before anything changes. ``update`` also refuses a Variable replaced
+(``setVar``) after ``setupOn``; ``setupOn`` again resets every state, ``t`` included.
 
 With a ``nodeinfo`` (data-parallel training, global state only), ``setupOn`` gives every rank rank 0's
 parameters and ``update`` first averages each flat gradient buffer over the ranks in one collective.
