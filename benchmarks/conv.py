@@ -1,17 +1,22 @@
-"""Conv2D forward + backward (input and parameter gradients) for LeNet and ResNet-like shapes: ms per call
-on whatever device the backend picked, and the ratio to PyTorch's conv2d on the same machine in the same
-run when torch is installed (on the CPU when minidl runs on the CPU, on CUDA when it runs on the GPU).
+"""Conv2D forward + backward (input and parameter gradients) for LeNet and ResNet-like shapes, then every
+other module of the convolution family: ms per call on whatever device the backend picked, and the ratio to
+PyTorch's layer on the same machine in the same run when torch is installed (on the CPU when minidl runs on
+the CPU, on CUDA when it runs on the GPU).
 
-    python -m benchmarks.conv [--repeats 10]
+    python -m benchmarks.conv [--repeats 10] [--clock wall|process]
+
+``--clock process`` times the process's CPU time (see benchmarks.residual_step) instead of the wall time.
 """
 
 import argparse
+import functools
+import time
 
 import numpy
 
 from benchmarks.timing import machine, medianSeconds
 from minidl import backend
-from minidl.nn import Conv2D
+from minidl.nn import Conv1D, Conv2D, Deconv2D, GlobalAvgPool2D, GroupNorm, InstanceNorm2D, Pad2D, Upsample2D
 
 # name, (batch, inmaps, height, width), outmaps, size, stride, pad, groups
 SHAPES = [
@@ -25,7 +30,7 @@ SHAPES = [
 ]
 
 
-def minidlSeconds(shape, outmaps, size, stride, pad, groups, repeats):
+def minidlSeconds(shape, outmaps, size, stride, pad, groups, timer):
     conv = Conv2D(shape[1], outmaps, size, stride=stride, pad=pad, groups=groups)
     data = backend.toDevice(backend.generator().standard_normal(shape), dtype=numpy.float32)
     grad = backend.xp.ones_like(conv(data))
@@ -34,10 +39,10 @@ def minidlSeconds(shape, outmaps, size, stride, pad, groups, repeats):
         conv(data)
         conv.backward(grad)
 
-    return medianSeconds(step, repeats=repeats, warmup=2), conv
+    return timer(step), conv
 
 
-def torchSeconds(torch, conv, shape, repeats):
+def torchSeconds(torch, conv, shape, timer):
     device = "cuda" if backend.isGpu else "cpu"
     weights = torch.tensor(backend.toHost(conv.W), device=device, requires_grad=True)
     bias = torch.tensor(backend.toHost(conv.b), device=device, requires_grad=True)
@@ -51,13 +56,75 @@ def torchSeconds(torch, conv, shape, repeats):
         if device == "cuda":
             torch.cuda.synchronize()
 
-    return medianSeconds(step, repeats=repeats, warmup=2)
+    return timer(step)
+
+
+# name, input shape, the minidl module, PyTorch's module (given torch.nn and the minidl module, same weights)
+FAMILY = [
+    ("Conv1D 5, 64->64, L 1024", (8, 64, 1024), lambda: Conv1D(64, 64, 5, pad=2),
+     lambda nn, m: nn.Conv1d(64, 64, 5, padding=2)),
+    ("Deconv2D 4x4 stride 2, 64->32", (8, 64, 28, 28), lambda: Deconv2D(64, 32, 4, stride=2, pad=1),
+     lambda nn, m: nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1)),
+    ("Pad2D reflect 2", (8, 64, 56, 56), lambda: Pad2D(2, "reflect"), lambda nn, m: nn.ReflectionPad2d(2)),
+    ("Upsample2D bilinear x2", (8, 64, 28, 28), lambda: Upsample2D(2, "bilinear"),
+     lambda nn, m: nn.Upsample(scale_factor=2, mode="bilinear")),
+    ("Upsample2D nearest x2", (8, 64, 28, 28), lambda: Upsample2D(2), lambda nn, m: nn.Upsample(scale_factor=2)),
+    ("GlobalAvgPool2D", (32, 512, 4, 4), lambda: GlobalAvgPool2D(), lambda nn, m: nn.AdaptiveAvgPool2d(1)),
+    ("GroupNorm 32 groups", (8, 256, 28, 28), lambda: GroupNorm(32, 256), lambda nn, m: nn.GroupNorm(32, 256)),
+    ("InstanceNorm2D", (8, 64, 56, 56), lambda: InstanceNorm2D(64),
+     lambda nn, m: nn.InstanceNorm2d(64, affine=True)),
+]
+
+
+def familySeconds(shape, make, timer):
+    module = make()
+    data = backend.toDevice(backend.generator().standard_normal(shape), dtype=numpy.float32)
+    grad = backend.xp.ones_like(module(data))
+
+    def step():
+        module(data)
+        module.backward(grad)
+
+    return timer(step), module
+
+
+def torchFamilySeconds(torch, makeTorch, module, shape, timer):
+    device = "cuda" if backend.isGpu else "cpu"
+    layer = makeTorch(torch.nn, module).to(device)
+    with torch.no_grad():
+        if "W" in module.vars:
+            layer.weight.copy_(torch.from_numpy(backend.toHost(module.W)))
+    data = torch.randn(shape, device=device, requires_grad=True)
+
+    def step():
+        out = layer(data)
+        out.backward(torch.ones_like(out))
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    return timer(step)
+
+
+def printFamily(torch, timer):
+    print("\nThe convolution family, forward + backward, float32\n")
+    print("| module | input | minidl ms | PyTorch ms | minidl / PyTorch |")
+    print("|---|---|---:|---:|---:|")
+    rows = [(row, *familySeconds(row[1], row[2], timer)) for row in FAMILY]
+    for (name, shape, _, makeTorch), seconds, module in rows:
+        reference = torchFamilySeconds(torch, makeTorch, module, shape, timer) if torch else None
+        torchText = f"{reference * 1e3:.2f}" if reference else "-"
+        ratio = f"{seconds / reference:.2f}" if reference else "-"
+        print(f"| {name} | {shape} | {seconds * 1e3:.2f} | {torchText} | {ratio} |")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per shape (the median is shown)")
+    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
+                        help="wall time, or the process's CPU time (default: wall)")
     args = parser.parse_args()
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
+    timer = functools.partial(medianSeconds, repeats=args.repeats, warmup=2, clock=clock)
     try:
         import torch
     except ImportError:
@@ -71,8 +138,8 @@ def main():
     print("|---|---|---|---:|---:|---:|---:|")
     # every minidl row first, then every torch row: torch's idle OpenMP threads would otherwise spin on the
     # cores that NumPy's BLAS needs
-    rows = [(row, *minidlSeconds(*row[1:], args.repeats)) for row in SHAPES]
-    references = [torchSeconds(torch, conv, row[1], args.repeats) if torch else None for row, _, conv in rows]
+    rows = [(row, *minidlSeconds(*row[1:], timer)) for row in SHAPES]
+    references = [torchSeconds(torch, conv, row[1], timer) if torch else None for row, _, conv in rows]
     for (name, shape, outmaps, size, stride, pad, groups), seconds, conv in rows:
         reference = references.pop(0)
         outH, outW = conv.data.shape[2:]
@@ -81,6 +148,8 @@ def main():
         ratio = f"{seconds / reference:.2f}" if reference else "-"
         print(f"| {name} | {shape} | {outmaps}, {size}, {stride}, {pad}, {groups} | {flops / 1e9:.2f} "
               f"| {seconds * 1e3:.2f} | {torchText} | {ratio} |")
+    printFamily(torch, timer)
+
 
 if __name__ == "__main__":
     main()

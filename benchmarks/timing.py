@@ -10,9 +10,10 @@ from minidl import backend
 copyKer = backend.Elementwise("bench_copy", "T x", "T y", "y = x", lambda x, y: numpy.copyto(y, x))
 
 
-def medianSeconds(operation, repeats=20, warmup=3, before=None):
-    """Median wall time of ``operation()`` in seconds, the device synchronised around each call; ``before()``,
-    if given, runs untimed ahead of each call (to restore inputs the operation rewrites)."""
+def medianSeconds(operation, repeats=20, warmup=3, before=None, clock=time.perf_counter):
+    """Median wall time (or another ``clock``'s, e.g. time.process_time) of ``operation()`` in seconds, the
+    device synchronised around each call; ``before()``, if given, runs untimed ahead of each call (to restore
+    inputs the operation rewrites)."""
     for _ in range(warmup):
         operation()
     backend.synchronize()
@@ -21,10 +22,10 @@ def medianSeconds(operation, repeats=20, warmup=3, before=None):
         if before is not None:
             before()
             backend.synchronize()
-        start = time.perf_counter()
+        start = clock()
         operation()
         backend.synchronize()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return float(numpy.median(times))
 
 

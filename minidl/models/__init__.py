@@ -8,8 +8,9 @@ Adding a model is adding one file beside this one and one entry here.
 from collections.abc import Callable
 from typing import NamedTuple
 
-from minidl.models.lenet import cnn
+from minidl.models.lenet import cnn, lenet
 from minidl.models.mlp import mlp
+from minidl.models.resnet import resnet18, resnet34
 
 
 class ModelSpec(NamedTuple):
@@ -20,4 +21,7 @@ class ModelSpec(NamedTuple):
 MODELS = {
     "mlp": ModelSpec(mlp, flat=True),
     "cnn": ModelSpec(cnn, flat=False),
+    "lenet": ModelSpec(lenet, flat=False),
+    "resnet18": ModelSpec(resnet18, flat=False),
+    "resnet34": ModelSpec(resnet34, flat=False),
 }

@@ -10,22 +10,30 @@ from minidl.nn.batchnorm2d import BatchNorm2D
 from minidl.nn.cast import Cast
 from minidl.nn.concat import Concat
 from minidl.nn.container import Container
+from minidl.nn.conv1d import Conv1D
 from minidl.nn.conv2d import Conv2D
+from minidl.nn.deconv2d import Deconv2D
 from minidl.nn.dropout import Dropout
 from minidl.nn.embedder import Embedder
 from minidl.nn.flatten import Flatten
+from minidl.nn.globalavgpool2d import GlobalAvgPool2D
 from minidl.nn.graph import Graph, Node
+from minidl.nn.groupnorm import GroupNorm
 from minidl.nn.identity import Identity
+from minidl.nn.instancenorm2d import InstanceNorm2D
 from minidl.nn.linear import Linear
 from minidl.nn.maxpool2d import MaxPool2D
 from minidl.nn.module import Module
 from minidl.nn.mul import Mul
+from minidl.nn.pad2d import Pad2D
 from minidl.nn.reshape import Reshape
 from minidl.nn.sequential import Sequential
 from minidl.nn.softmax import SoftMax
 from minidl.nn.split import Split
+from minidl.nn.upsample2d import Upsample2D
 
 __all__ = [
+    "Conv1D", "Deconv2D", "GlobalAvgPool2D", "GroupNorm", "InstanceNorm2D", "Pad2D", "Upsample2D",
     "Activation", "Add", "AvgPool2D", "BatchNorm", "BatchNorm2D", "Cast", "Concat", "Container", "Conv2D", "Dropout",
     "Embedder", "Flatten", "Graph", "Identity", "Linear", "MaxPool2D", "Module", "ModuleError", "Mul", "Node",
     "Reshape", "Sequential", "SoftMax", "Split", "elu", "gelu", "leakyRelu", "relu", "sigmoid", "softPlus", "tanh",

@@ -3,7 +3,7 @@ divisor); the gradient spreads grad / (kh kw) evenly over the window."""
 
 import numpy
 
-from minidl.backend import Elementwise, xp
+from minidl.backend import Elementwise, toDevice, xp
 from minidl.nn.pool2d import Pool2D
 
 
@@ -23,13 +23,25 @@ avgUnpoolKer = Elementwise(
 
 
 class AvgPool2D(Pool2D):
-    """``AvgPool2D(size=2, stride=2, pad=0)`` on (N, C, H, W) data."""
+    """``AvgPool2D(size=2, stride=2, pad=0, ceilMode=False)`` on (N, C, H, W) data. In ceil mode a window that
+    runs past the trailing pad divides by the taps it has inside the padded input, as PyTorch does."""
+
+    def windowSizes(self):
+        """The divisor of each output position, (outH outW,): the window's taps within the padded input."""
+        counts = []
+        for length, size, stride, pad, out in zip(self.inData.shape[2:], self.window.size, self.window.stride,
+                                                  self.window.pad, self.window.outShape(*self.inData.shape[2:], "")):
+            starts = numpy.arange(out) * stride - pad
+            counts.append(numpy.minimum(starts + size, length + pad) - starts)
+        return toDevice(numpy.outer(*counts).ravel(), dtype=self.inData.dtype)
 
     def pool(self, col):
-        return col.mean(axis=1)
+        return col.sum(axis=1) / self.windowSizes() if self.window.ceilMode else col.mean(axis=1)
 
     def unpool(self, grad):
         maps, points = grad.shape
         window = self.window.size[0] * self.window.size[1]
         gradCol = xp.empty((maps, window, points), dtype=grad.dtype)
+        if self.window.ceilMode:
+            return avgUnpoolKer(xp.ascontiguousarray(grad / self.windowSizes()), window, points, 1.0, gradCol)
         return avgUnpoolKer(grad, window, points, 1.0 / window, gradCol)

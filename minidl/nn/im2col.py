@@ -4,10 +4,10 @@ For an image batch of shape (N, C, H, W), a window of (kh, kw) taps with stride 
 (ph, pw) and dilation (dy, dx), the output has outH = (H + 2 ph - dy (kh - 1) - 1) // sy + 1 rows (outW
 likewise) and
 
-    col[c, ky, kx, n, oy, ox] = img[n, c, oy sy - ph + ky dy, ox sx - pw + kx dx]   (padValue outside),
+    col[n, c, ky, kx, oy, ox] = img[n, c, oy sy - ph + ky dy, ox sx - pw + kx dx]   (padValue outside),
 
-so a convolution of the whole batch is ONE matrix product, W (O, C kh kw) @ col (C kh kw, N outH outW)
-(the batch sits inside the columns, so BLAS or cuBLAS sees one large product, not N small ones).
+so a convolution is a matrix product per image, W (O, C kh kw) @ col[n] (C kh kw, outH outW), whose result
+is already image n's NCHW output: no transposes before or after (a batched product over the images).
 col2im is the adjoint: every image pixel receives the sum of the col entries that were read from it (the
 input gradient of im2col). Both are Elementwise kernels: im2col over col, col2im over the image, each
 reading the other as raw.
@@ -27,11 +27,15 @@ def pair(value, what):
 
 
 class Window:
-    """The geometry of a sliding window: taps (kh, kw), stride, pad, dilation, each a (rows, cols) pair."""
+    """The geometry of a sliding window: taps (kh, kw), stride, pad, dilation, each a (rows, cols) pair.
+    ``ceilMode`` (pooling) counts a last window that starts inside the input or its leading pad but runs past
+    the trailing pad, as PyTorch's ceil_mode: outH = ceil((H + 2 ph - span) / sy) + 1, less one if that
+    window would start in the trailing pad; what it reads past the pad is padValue."""
 
-    def __init__(self, size, stride=1, pad=0, dilation=1):
+    def __init__(self, size, stride=1, pad=0, dilation=1, ceilMode=False):
         self.size, self.stride = pair(size, "size"), pair(stride, "stride")
         self.pad, self.dilation = pair(pad, "pad"), pair(dilation, "dilation")
+        self.ceilMode = bool(ceilMode)
         if min(self.size + self.stride + self.dilation) < 1 or min(self.pad) < 0:
             raise ModuleError(
                 f"window size, stride and dilation must be >= 1 and pad >= 0, got size={self.size}, "
@@ -53,7 +57,11 @@ class Window:
                     f"{what}: the window {self.size} (dilated to span {span}) is larger than the padded input "
                     f"{(height + 2 * self.pad[0], width + 2 * self.pad[1])} (input {(height, width)}, pad {self.pad})"
                 )
-            out.append((length + 2 * pad - span) // stride + 1)
+            room = length + 2 * pad - span
+            count = (-(-room // stride) if self.ceilMode else room // stride) + 1
+            if self.ceilMode and (count - 1) * stride >= length + pad:
+                count -= 1
+            out.append(count)
         return tuple(out)
 
     def scalars(self, batch, maps, height, width):
@@ -67,14 +75,31 @@ def _slices(ky, kx, sy, sx, dy, dx, outH, outW):
     return (slice(ky * dy, ky * dy + sy * (outH - 1) + 1, sy), slice(kx * dx, kx * dx + sx * (outW - 1) + 1, sx))
 
 
-def _im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, col):
-    padded = scratch((maps, batch, h + 2 * ph, w + 2 * pw), img.dtype)  # maps first, like col
+def _paddedShape(h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW):
+    """The rows and columns the windows read: the input and its pads, and (ceil mode) what the last window
+    reads past the trailing pad."""
+    return (max(h + 2 * ph, (outH - 1) * sy + dy * (kh - 1) + 1), max(w + 2 * pw, (outW - 1) * sx + dx * (kw - 1) + 1))
+
+
+def _padded(img, geometry, padValue):
+    """img inside padValue: ph rows and pw columns before, the rest of _paddedShape after (img itself when
+    nothing is added)."""
+    batch, maps, h, w = img.shape
+    ph, pw = geometry[6:8]
+    rows, cols = _paddedShape(h, w, *geometry[2:])
+    if (rows, cols) == (h, w):
+        return img
+    padded = scratch((batch, maps, rows, cols), img.dtype)
     padded.fill(padValue)
-    padded[:, :, ph:ph + h, pw:pw + w] = img.transpose(1, 0, 2, 3)
+    padded[:, :, ph:ph + h, pw:pw + w] = img
+    return padded
+
+
+def _im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, col):
+    padded = _padded(img, (h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW), padValue)
     for ky in range(kh):
         for kx in range(kw):
-            rows, cols = _slices(ky, kx, sy, sx, dy, dx, outH, outW)
-            col[:, ky, kx] = padded[:, :, rows, cols]
+            col[:, :, ky, kx] = padded[(..., *_slices(ky, kx, sy, sx, dy, dx, outH, outW))]
 
 
 im2colKer = Elementwise(
@@ -82,25 +107,25 @@ im2colKer = Elementwise(
     "raw T img, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
     "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, T padValue",
     "T col",
-    "const int ox = i % outW; const int oy = i / outW % outH; "
-    "const long long points = (long long)outW * outH; const int n = i / points % batch; "
-    "const int kx = i / (points * batch) % kw; const int ky = i / (points * batch * kw) % kh; "
-    "const int c = i / (points * batch * kw * kh); "
+    "const int ox = i % outW; const int oy = i / outW % outH; const int kx = i / ((long long)outW * outH) % kw; "
+    "const int ky = i / ((long long)outW * outH * kw) % kh; "
+    "const long long image = i / ((long long)outW * outH * kw * kh); "  # n maps + c: the (image, map) plane
     "const int y = oy * sy - ph + ky * dy; const int x = ox * sx - pw + kx * dx; "
-    "col = (y >= 0 && y < h && x >= 0 && x < w) ? img[(((long long)n * maps + c) * h + y) * w + x] : padValue",
+    "col = (y >= 0 && y < h && x >= 0 && x < w) ? img[(image * h + y) * w + x] : padValue",
     _im2colNumpy,
     cpuPath="numpy",  # 4 ms against 124 ms compiled for a 3x3 conv of 8x64x56x56: slices beat index division
 )
 
 
 def _col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, img):
-    padded = scratch((maps, batch, h + 2 * ph, w + 2 * pw), img.dtype)
+    rows, cols = _paddedShape(h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW)
+    padded = scratch((batch, maps, rows, cols), img.dtype) if (rows, cols) != (h, w) else img
     padded.fill(0)
     for ky in range(kh):
         for kx in range(kw):
-            rows, cols = _slices(ky, kx, sy, sx, dy, dx, outH, outW)
-            padded[:, :, rows, cols] += col[:, ky, kx]
-    img[...] = padded[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
+            padded[(..., *_slices(ky, kx, sy, sx, dy, dx, outH, outW))] += col[:, :, ky, kx]
+    if padded is not img:
+        img[...] = padded[:, :, ph:ph + h, pw:pw + w]
 
 
 col2imKer = Elementwise(
@@ -108,8 +133,7 @@ col2imKer = Elementwise(
     "raw T col, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
     "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW",
     "T img",
-    "const int x = i % w + pw; const int y = i / w % h + ph; "
-    "const int c = i / ((long long)w * h) % maps; const int n = i / ((long long)w * h * maps); "
+    "const int x = i % w + pw; const int y = i / w % h + ph; const long long image = i / ((long long)w * h); "
     "T sum = (T)0; "
     "for (int ky = 0; ky < kh; ++ky) { "
     "  const int yy = y - ky * dy; "
@@ -117,7 +141,7 @@ col2imKer = Elementwise(
     "  for (int kx = 0; kx < kw; ++kx) { "
     "    const int xx = x - kx * dx; "
     "    if (xx < 0 || xx % sx != 0 || xx / sx >= outW) continue; "
-    "    sum += col[((((long long)c * kh + ky) * kw + kx) * batch + n) * outH * outW + (yy / sy) * outW + xx / sx]; "
+    "    sum += col[(((image * kh + ky) * kw + kx) * outH + yy / sy) * outW + xx / sx]; "
     "  } "
     "} "
     "img = sum",
@@ -127,17 +151,16 @@ col2imKer = Elementwise(
 
 
 def im2col(img, window, padValue=0):
-    """col of shape (C, kh, kw, N, outH, outW) gathered from img (N, C, H, W)."""
+    """col of shape (N, C, kh, kw, outH, outW) gathered from img (N, C, H, W)."""
     scalars = window.scalars(*img.shape)
-    batch, maps = img.shape[:2]
-    col = xp.empty((maps, *window.size, batch, *scalars[-2:]), dtype=img.dtype)
+    col = xp.empty((*img.shape[:2], *window.size, *scalars[-2:]), dtype=img.dtype)
     return im2colKer(xp.ascontiguousarray(img), *scalars, padValue, col)
 
 
 def col2im(col, window, height, width):
-    """The image (N, C, height, width) whose pixels sum the col (C, kh, kw, N, outH, outW) entries read
+    """The image (N, C, height, width) whose pixels sum the col (N, C, kh, kw, outH, outW) entries read
     from them."""
     col = xp.ascontiguousarray(col)
-    maps, batch = col.shape[0], col.shape[3]
+    batch, maps = col.shape[:2]
     img = xp.empty((batch, maps, height, width), dtype=col.dtype)
     return col2imKer(col, *window.scalars(batch, maps, height, width), img)

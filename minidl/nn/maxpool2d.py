@@ -31,7 +31,7 @@ class MaxPool2D(Pool2D):
 
     cacheAttrs = ("inData", "data", "argmax")
     padValue = -numpy.inf
-    argmax = None  # (C, N outH outW): the winning tap of each window, read by backward
+    argmax = None  # (N C, outH outW): the winning tap of each window, read by backward
 
     def pool(self, col):
         self.argmax = col.argmax(axis=1).astype(numpy.int32)

@@ -1,6 +1,6 @@
 """Pool2D: the base of MaxPool2D and AvgPool2D, which reduce each window of an NCHW input to one value.
 
-The windows are gathered by im2col into col (C, kh kw, N outH outW); a subclass reduces col along its
+The windows are gathered by im2col into col (N C, kh kw, outH outW); a subclass reduces col along its
 window axis in ``pool(col)`` and, in ``unpool(grad)``, spreads each output gradient back over its window
 (an Elementwise kernel over col), which col2im then sums into the input's pixels.
 """
@@ -15,13 +15,13 @@ from minidl.nn.module import Module, checkArray
 
 class Pool2D(Module):
     """``size``, ``stride``, ``pad``: an int or a pair; pad may be at most half the window, so that every
-    window holds at least one input pixel."""
+    window holds at least one input pixel. ``ceilMode``: count a last, partial window as PyTorch's ceil_mode."""
 
     padValue = 0.0
 
-    def __init__(self, size=2, stride=2, pad=0, name=None):
+    def __init__(self, size=2, stride=2, pad=0, ceilMode=False, name=None):
         super().__init__(name)
-        self.window = Window(size, stride, pad)
+        self.window = Window(size, stride, pad, ceilMode=ceilMode)
         if any(pad > size // 2 for pad, size in zip(self.window.pad, self.window.size)):
             raise ModuleError(f"{type(self).__name__}: pad {self.window.pad} must be at most half the window "
                               f"{self.window.size}")
@@ -34,20 +34,19 @@ class Pool2D(Module):
 
     def updData(self, data):
         col = im2col(data, self.window, self.padValue)
-        maps, _, _, batch, outH, outW = col.shape
-        pooled = self.pool(col.reshape(maps, -1, batch * outH * outW)).reshape(maps, batch, outH, outW)
-        return xp.ascontiguousarray(pooled.transpose(1, 0, 2, 3))
+        batch, maps, _, _, outH, outW = col.shape
+        return self.pool(col.reshape(batch * maps, -1, outH * outW)).reshape(batch, maps, outH, outW)
 
     def updGrad(self, grad):
         batch, maps, outH, outW = grad.shape
-        gradCol = self.unpool(xp.ascontiguousarray(grad.transpose(1, 0, 2, 3)).reshape(maps, -1))
-        return col2im(gradCol.reshape(maps, *self.window.size, batch, outH, outW), self.window,
+        gradCol = self.unpool(xp.ascontiguousarray(grad).reshape(batch * maps, -1))
+        return col2im(gradCol.reshape(batch, maps, *self.window.size, outH, outW), self.window,
                       *self.inData.shape[2:])
 
     def pool(self, col):
-        """(C, kh kw, N outH outW) -> (C, N outH outW)."""
+        """(N C, kh kw, outH outW) -> (N C, outH outW)."""
         raise NotImplementedError
 
     def unpool(self, grad):
-        """grad (C, N outH outW) -> the gradient of col, (C, kh kw, N outH outW)."""
+        """grad (N C, outH outW) -> the gradient of col, (N C, kh kw, outH outW)."""
         raise NotImplementedError

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from minidl import ModuleError
 from minidl.backend import toDevice, toHost
-from minidl.nn import Activation, Add, AvgPool2D, BatchNorm2D, Conv2D, Graph, Identity, MaxPool2D, relu
+from minidl.nn import Activation, Add, AvgPool2D, BatchNorm2D, Conv2D, Graph, Identity, MaxPool2D, conv2d, relu
 from minidl.testing import checkGradients
 
 
@@ -75,6 +75,30 @@ def test_conv_gradients(case):
     checkGradients(conv, x)
 
 
+@pytest.mark.parametrize("inmaps, outmaps, size, stride, pad, dilation, groups, algorithm", [
+    (3, 4, 1, 1, 0, 1, 1, "pointwise"),
+    (4, 6, 1, 1, 0, 1, 2, "pointwise"),
+    (3, 3, 3, 2, 1, 1, 3, "depthwise"),
+    (2, 6, (3, 2), (1, 2), (2, 1), (1, 2), 2, "depthwise"),  # three outputs per input map
+    (4, 4, 1, 2, 0, 1, 2, "im2col"),  # 1x1 but strided: not the plain product
+    (4, 6, 3, 1, 1, 2, 2, "im2col"),  # more output maps: ∂x by col2im
+    (6, 4, 3, 1, 1, 2, 2, "im2col"),  # stride 1, fewer output maps: ∂x as the full correlation
+])
+@pytest.mark.parametrize("perImageFrom", [1, 10**9], ids=["per-image products", "one product over the batch"])
+def test_every_algorithm_matches_the_direct_convolution_and_numerical_gradients(
+        inmaps, outmaps, size, stride, pad, dilation, groups, algorithm, perImageFrom, monkeypatch):
+    monkeypatch.setattr(conv2d, "PER_IMAGE_FROM", perImageFrom)
+    rng = numpy.random.default_rng(3)
+    conv = Conv2D(inmaps, outmaps, size, stride, pad, dilation, groups, dtype=numpy.float64)
+    conv.vars["b"].set(rng.standard_normal(outmaps))
+    assert conv.algorithm == algorithm
+    x = toDevice(rng.standard_normal((2, inmaps, 5, 6)))
+    w = conv.window
+    expected = directConv(toHost(x), toHost(conv.W), toHost(conv.b), w.stride, w.pad, w.dilation, groups)
+    numpy.testing.assert_allclose(toHost(conv(x)), expected, rtol=1e-12, atol=1e-12)
+    checkGradients(conv, x)
+
+
 @st.composite
 def poolCases(draw):
     size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
@@ -105,6 +129,34 @@ def test_pool_forward_and_gradients(pool, reduce, padValue, case):
     module = pool(size, stride, pad)
     numpy.testing.assert_allclose(toHost(module(toDevice(x))), poolOracle(x, size, stride, pad, reduce, padValue),
                                   rtol=1e-12, atol=1e-12)
+    checkGradients(module, toDevice(x))
+
+
+def ceilPoolOracle(x, size, stride, pad, kind):
+    """PyTorch's ceil_mode by loops: a last window that starts before the trailing pad counts; average pools
+    divide by the taps inside the padded input, max pools take the largest pixel inside the image."""
+    counts = []
+    for length, k, s, p in zip(x.shape[2:], size, stride, pad):
+        count = -(-(length + 2 * p - k) // s) + 1
+        counts.append(count - ((count - 1) * s >= length + p))
+    out = numpy.empty(x.shape[:2] + tuple(counts))
+    for oy, ox in numpy.ndindex(*counts):
+        y0, x0 = oy * stride[0] - pad[0], ox * stride[1] - pad[1]
+        patch = x[:, :, max(y0, 0):min(y0 + size[0], x.shape[2]), max(x0, 0):min(x0 + size[1], x.shape[3])]
+        taps = ((min(y0 + size[0], x.shape[2] + pad[0]) - y0) * (min(x0 + size[1], x.shape[3] + pad[1]) - x0))
+        out[:, :, oy, ox] = patch.max(axis=(2, 3)) if kind == "max" else patch.sum(axis=(2, 3)) / taps
+    return out
+
+
+@pytest.mark.parametrize("pool, kind", [(MaxPool2D, "max"), (AvgPool2D, "avg")], ids=["max", "avg"])
+@pytest.mark.parametrize("size, stride, pad, side", [(2, 2, 0, 5), (3, 2, 1, 6), ((3, 2), (3, 2), (1, 0), 6)])
+def test_ceil_mode_counts_the_last_partial_window_and_has_numerical_gradients(pool, kind, size, stride, pad, side):
+    x = numpy.random.default_rng(4).standard_normal((2, 2, side, side - 1))
+    module = pool(size, stride, pad, ceilMode=True)
+    w = module.window
+    expected = ceilPoolOracle(x, w.size, w.stride, w.pad, kind)
+    assert expected.shape[2:] != pool(size, stride, pad)(toDevice(x)).shape[2:], "the case must gain a window"
+    numpy.testing.assert_allclose(toHost(module(toDevice(x))), expected, rtol=1e-12, atol=1e-12)
     checkGradients(module, toDevice(x))
 
 

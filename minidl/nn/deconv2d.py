@@ -1,0 +1,101 @@
+"""Deconv2D: the transposed convolution, the adjoint (input gradient) of a Conv2D from its output maps back to
+its input maps; decoders and segmentation heads use it to upsample.
+
+With W of PyTorch's ConvTranspose2d shape (inmaps, outmaps / G, kh, kw) read as the weights of a Conv2D from
+outmaps to inmaps maps, Deconv2D's output is that convolution's input gradient for x: per image and group,
+col[n] = Wᵀ (outmaps/G kh kw, inmaps/G) @ x[n] (inmaps/G, H W), then col2im onto
+
+    outH = (H - 1) sy - 2 ph + dy (kh - 1) + outpad_y + 1   (outW likewise),
+
+plus b. Backward is that convolution's forward: ∂x[n] = W @ im2col(grad)[n]; ∂W += Σ_n x[n] @ im2col(grad)[n]ᵀ;
+∂b += Σ_{n, y, x} grad. ``outpad`` (< stride; PyTorch also allows < dilation) adds rows and columns at the far
+edge, so that every output size a strided convolution maps to the same input size can be reached.
+"""
+
+import numpy
+
+from minidl.backend import toDevice, xp
+from minidl.errors import ModuleError
+from minidl.nn.conv2d import batchedProduct, weightProduct
+from minidl.nn.im2col import Window, col2im, im2col, pair
+from minidl.nn.linear import initWeights
+from minidl.nn.module import Module, checkArray
+from minidl.variable import Variable
+
+
+class Deconv2D(Module):
+    """``Deconv2D(inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True)``;
+    W (inmaps, outmaps / groups, kh, kw), b (outmaps,); size, stride, pad, outpad, dilation: an int or a pair."""
+
+    cacheAttrs = ("inData", "data", "gradCol")
+
+    def __init__(self, inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True,
+                 initscheme="xavier", dtype=numpy.float32, name=None):
+        super().__init__(name)
+        self.window = Window(size, stride, pad, dilation)
+        self.outpad = pair(outpad, "outpad")
+        if min(inmaps, outmaps, groups) < 1 or inmaps % groups or outmaps % groups:
+            raise ModuleError(f"Deconv2D maps must be positive multiples of groups, got inmaps={inmaps}, "
+                              f"outmaps={outmaps}, groups={groups}")
+        if any(o < 0 or o >= s for o, s in zip(self.outpad, self.window.stride)):
+            raise ModuleError(f"Deconv2D: outpad {self.outpad} must be >= 0 and smaller than the stride "
+                              f"{self.window.stride}")
+        self.inmaps, self.outmaps, self.groups, self.useBias = inmaps, outmaps, groups, useBias
+        kh, kw = self.window.size
+        shape = (inmaps, outmaps // groups, kh, kw)
+        fanIn, fanOut = outmaps // groups * kh * kw, inmaps // groups * kh * kw
+        self.setVar("W", Variable(toDevice(initWeights(initscheme, fanIn, fanOut, shape), dtype=dtype), name="W"))
+        if useBias:
+            self.setVar("b", Variable(xp.zeros((outmaps,), dtype=dtype), name="b"))
+        self.gradCol = None
+
+    def outShape(self, height, width):
+        """(outH, outW) for an input of (height, width)."""
+        return tuple((side - 1) * s - 2 * p + d * (k - 1) + o + 1 for side, s, p, d, k, o in zip(
+            (height, width), self.window.stride, self.window.pad, self.window.dilation, self.window.size, self.outpad))
+
+    def checkData(self, data):
+        checkArray(data, f"{self!r}: input", ndim=4, dtype=self.W.dtype)
+        if data.shape[1] != self.inmaps:
+            raise ModuleError(f"{self!r}: input must have {self.inmaps} maps, shape (batch, {self.inmaps}, height, "
+                              f"width), got {data.shape}")
+        if min(self.outShape(*data.shape[2:])) < 1:
+            raise ModuleError(f"{self!r}: input {data.shape[2:]} gives an empty output {self.outShape(*data.shape[2:])}"
+                              f" (pad {self.window.pad} too large)")
+
+    def _groupedWeights(self):
+        return self.W.reshape(self.groups, self.inmaps // self.groups, -1)  # (G, inmaps/G, outmaps/G kh kw)
+
+    def _grouped(self, array):
+        """(N, maps, h, w) as (N, G, maps/G (kh kw), h w)."""
+        return xp.ascontiguousarray(array).reshape(array.shape[0], self.groups, -1, array.shape[-2] * array.shape[-1])
+
+    def updData(self, data):
+        batch, _, height, width = data.shape
+        col = batchedProduct(self._groupedWeights().transpose(0, 2, 1), self._grouped(data))
+        col = col.reshape(batch, self.outmaps, *self.window.size, height, width)
+        out = col2im(col, self.window, *self.outShape(height, width))
+        if self.useBias:
+            out += self.b.reshape(-1, 1, 1)
+        return out
+
+    def backward(self, grad, updGrad=True):
+        """Module.backward, with im2col(grad), which ∂x and ∂W share, gathered once."""
+        try:
+            return super().backward(grad, updGrad)
+        finally:
+            self.gradCol = None
+
+    def _gradCol(self, grad):
+        if self.gradCol is None:
+            self.gradCol = self._grouped(im2col(grad, self.window))  # (N, G, outmaps/G kh kw, H W)
+        return self.gradCol
+
+    def updGrad(self, grad):
+        return batchedProduct(self._groupedWeights(), self._gradCol(grad)).reshape(self.inData.shape)
+
+    def accGradParams(self, grad):
+        gradW = weightProduct(self._grouped(self.inData), self._gradCol(grad))
+        self.vars["W"].grad += gradW.reshape(self.W.shape)
+        if self.useBias:
+            self.vars["b"].grad += grad.sum(axis=(0, 2, 3))

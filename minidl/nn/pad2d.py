@@ -1,0 +1,91 @@
+"""Pad2D: rows and columns added around each map of (N, C, H, W) data.
+
+Modes, as PyTorch's F.pad: "constant" (``value``), "reflect" (mirrored about the edge pixel, which is not
+repeated: each pad must be smaller than the side) and "replicate" (the edge pixel repeated). Reflect and
+replicate gather the source row and column of each output row and column; their gradient sums, for every
+source pixel, the gradients of the outputs copied from it (the interior, plus each pad row and column added
+onto its source: a loop over the few pad rows and columns, each step a whole-batch slice).
+"""
+
+import numpy
+
+from minidl.backend import toDevice, xp
+from minidl.errors import ModuleError
+from minidl.nn.module import Module, checkArray
+
+MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}  # minidl's name -> numpy.pad's
+
+
+def _sides(pad):
+    """(top, bottom, left, right) from an int, a pair (rows, columns) or PyTorch's (left, right, top, bottom)."""
+    items = (pad,) if isinstance(pad, (int, numpy.integer)) else tuple(pad)
+    if len(items) not in (1, 2, 4) or not all(
+            isinstance(v, (int, numpy.integer)) and not isinstance(v, bool) and v >= 0 for v in items):
+        raise ModuleError(f"Pad2D: pad must be an int, a pair (rows, columns) or (left, right, top, bottom) of "
+                          f"ints >= 0, got {pad!r}")
+    if len(items) == 1:
+        return (int(items[0]),) * 4
+    if len(items) == 2:
+        return int(items[0]), int(items[0]), int(items[1]), int(items[1])
+    left, right, top, bottom = (int(v) for v in items)
+    return top, bottom, left, right
+
+
+def _sources(side, before, after, mode):
+    """The source index, in [0, side), of each of the side + before + after outputs along one axis."""
+    return numpy.pad(numpy.arange(side), (before, after), mode=MODES[mode])
+
+
+def _fold(grad, axis, before, after, sources):
+    """The gradient along ``axis`` of the gather by ``sources``: interior plus every pad line on its source."""
+    def at(index):
+        return (slice(None),) * axis + (index,)
+
+    side = grad.shape[axis] - before - after
+    out = xp.ascontiguousarray(grad[at(slice(before, before + side))])
+    for k in (*range(before), *range(before + side, grad.shape[axis])):
+        out[at(int(sources[k]))] += grad[at(k)]
+    return out
+
+
+class Pad2D(Module):
+    """``Pad2D(pad, mode="constant", value=0)`` on (N, C, H, W) data; pad: an int, a pair (rows, columns) or
+    (left, right, top, bottom)."""
+
+    def __init__(self, pad, mode="constant", value=0.0, name=None):
+        super().__init__(name)
+        self.top, self.bottom, self.left, self.right = _sides(pad)
+        if mode not in MODES:
+            raise ModuleError(f"Pad2D: mode must be one of {sorted(MODES)}, got {mode!r}")
+        self.mode, self.value = mode, float(value)
+
+    def checkData(self, data):
+        checkArray(data, f"{self!r}: input", ndim=4)
+        if not numpy.issubdtype(data.dtype, numpy.floating):
+            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+        height, width = data.shape[2:]
+        if self.mode == "reflect" and (max(self.top, self.bottom) >= height or max(self.left, self.right) >= width):
+            raise ModuleError(f"{self!r}: reflect pads (top, bottom, left, right) = "
+                              f"{(self.top, self.bottom, self.left, self.right)} must be smaller than the "
+                              f"input's sides {(height, width)}")
+
+    def _sources(self, shape):
+        height, width = shape[2:]
+        return (_sources(height, self.top, self.bottom, self.mode), _sources(width, self.left, self.right, self.mode))
+
+    def updData(self, data):
+        batch, maps, height, width = data.shape
+        if self.mode == "constant":
+            out = xp.full((batch, maps, height + self.top + self.bottom, width + self.left + self.right),
+                          self.value, dtype=data.dtype)
+            out[:, :, self.top:self.top + height, self.left:self.left + width] = data
+            return out
+        rows, cols = (toDevice(sources) for sources in self._sources(data.shape))
+        return data[:, :, rows][:, :, :, cols]
+
+    def updGrad(self, grad):
+        height, width = self.inData.shape[2:]
+        if self.mode == "constant":
+            return xp.ascontiguousarray(grad[:, :, self.top:self.top + height, self.left:self.left + width])
+        rows, cols = self._sources(self.inData.shape)
+        return _fold(_fold(grad, 3, self.left, self.right, cols), 2, self.top, self.bottom, rows)

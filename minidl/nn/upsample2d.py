@@ -1,0 +1,79 @@
+"""Upsample2D: (N, C, H, W) -> (N, C, sy H, sx W) by integer scale factors.
+
+"nearest": y[n, c, i, j] = x[n, c, i // sy, j // sx]; the gradient sums each sy x sx block.
+"bilinear" (PyTorch's align_corners=False): output row i reads the source position (i + 1/2) / sy - 1/2,
+clamped at 0, between rows low = floor(.) and high = low + 1 (clamped at H - 1) with weights 1 - λ and λ;
+columns likewise. Forward gathers the two rows, then the two columns (so a non-finite pixel reaches only the
+outputs that read it); per map that is y = A x Bᵀ with A (sy H, H) and B (sx W, W) holding those weights, and
+the gradient is ∂x = Aᵀ grad B.
+"""
+
+import numpy
+
+from minidl.backend import toDevice, xp
+from minidl.errors import ModuleError
+from minidl.nn.im2col import pair
+from minidl.nn.module import Module, checkArray
+
+MODES = ("nearest", "bilinear")
+
+
+def neighbours(side, scale):
+    """(low, high, λ) of each of the scale side outputs along one axis (align_corners=False)."""
+    source = numpy.maximum((numpy.arange(side * scale) + 0.5) / scale - 0.5, 0.0)
+    low = numpy.floor(source).astype(numpy.int64)
+    return low, numpy.minimum(low + 1, side - 1), source - low
+
+
+def interpolation(side, scale, dtype):
+    """The (scale side, side) matrix of bilinear weights along one axis."""
+    low, high, weight = neighbours(side, scale)
+    matrix = numpy.zeros((side * scale, side))
+    rows = numpy.arange(side * scale)
+    numpy.add.at(matrix, (rows, low), 1 - weight)
+    numpy.add.at(matrix, (rows, high), weight)
+    return toDevice(matrix, dtype=dtype)
+
+
+def _interpolate(data, axis, scale):
+    """Bilinear interpolation of data along axis 2 or 3: (1 - λ) data[low] + λ data[high]."""
+    low, high, weight = (toDevice(array) for array in neighbours(data.shape[axis], scale))
+    shape = (-1, 1) if axis == 2 else (-1,)
+    weight = weight.astype(data.dtype).reshape(shape)
+    return xp.take(data, low, axis=axis) * (1 - weight) + xp.take(data, high, axis=axis) * weight
+
+
+class Upsample2D(Module):
+    """``Upsample2D(scale=2, mode="nearest")``; scale: a positive int or a pair (rows, columns)."""
+
+    def __init__(self, scale=2, mode="nearest", name=None):
+        super().__init__(name)
+        self.scale = pair(scale, "Upsample2D: scale")
+        if min(self.scale) < 1:
+            raise ModuleError(f"Upsample2D: scale must be >= 1, got {self.scale}")
+        if mode not in MODES:
+            raise ModuleError(f"Upsample2D: mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+
+    def checkData(self, data):
+        checkArray(data, f"{self!r}: input", ndim=4)
+        if not numpy.issubdtype(data.dtype, numpy.floating):
+            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+
+    def _matrices(self, dtype):
+        height, width = self.inData.shape[2:]
+        return interpolation(height, self.scale[0], dtype), interpolation(width, self.scale[1], dtype)
+
+    def updData(self, data):
+        (sy, sx), (batch, maps, height, width) = self.scale, data.shape
+        if self.mode == "nearest":
+            out = xp.broadcast_to(data[:, :, :, None, :, None], (batch, maps, height, sy, width, sx))
+            return out.reshape(batch, maps, height * sy, width * sx)
+        return _interpolate(_interpolate(data, 2, sy), 3, sx)
+
+    def updGrad(self, grad):
+        (sy, sx), (batch, maps, height, width) = self.scale, self.inData.shape
+        if self.mode == "nearest":
+            return grad.reshape(batch, maps, height, sy, width, sx).sum(axis=(3, 5))
+        rows, cols = self._matrices(grad.dtype)
+        return xp.matmul(xp.matmul(rows.T, grad), cols)
