@@ -90,15 +90,25 @@ def test_the_custom_layer_example_passes_its_checks_and_learns():
 # Command lines: in ```bash blocks (continued lines joined, split at && and ;) and in `inline code`; a word
 # "a|b|c" in inline code lists alternatives, each parsed in turn.
 
-COMMAND = re.compile(r"(?:^|\s)(?:\S*/)?(?:python3?\s+-m\s+minidl|minidl)\s+(.*)$")
+COMMAND = re.compile(  # a minidl command line (after VAR=value words, under mpiexec -n N), not the word minidl
+    r"^(?:\w+=\S*\s+)*(?:\S*mpiexec\s+-n\s+\d+\s+)?(?:\S*/)?(?:python3?\s+-m\s+minidl|minidl)\s+(.*)$"
+)
 
 
 def commandLines(path):
     text = path.read_text()
     lines = []
     for _, _, code in codeBlocks(path, "bash"):
-        for command in re.split(r"&&|;|\n", code.replace("\\\n", " ")):
-            lines.append(" ".join(shlex.split(command, comments=True)))
+        for line in code.replace("\\\n", " ").splitlines():
+            lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+            lexer.whitespace_split, lexer.commenters = True, "#"
+            command = []
+            for token in [*lexer, ";"]:  # quotes respected: a ; inside python -c "..." is no separator
+                if token in (";", "&&", "||", "|"):
+                    lines.append(" ".join(command))
+                    command = []
+                else:
+                    command.append(token)
     prose = FENCE.sub("", text)
     for span in re.findall(r"`([^`\n]+)`", prose):
         words = span.split()
