@@ -176,10 +176,12 @@ class Elementwise:
         return outputs[0] if len(outputs) == 1 else outputs
 
     def cupyKernel(self):
-        """The memoized cupy.ElementwiseKernel (CuPy itself caches one compiled binary per dtype set)."""
+        """The memoized cupy.ElementwiseKernel (CuPy itself caches one compiled binary per dtype set), compiled
+        without fused multiply-adds (``--fmad=false``): every product rounded, as on the CPU paths."""
         if self._cupyKernel is None:
             self._cupyKernel = cupy.ElementwiseKernel(
-                self.inParams, self.outParams, self.operation, name=self.name, preamble=self.preamble
+                self.inParams, self.outParams, self.operation, name=self.name, preamble=self.preamble,
+                options=("--fmad=false",),
             )
         return self._cupyKernel
 

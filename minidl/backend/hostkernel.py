@@ -30,8 +30,11 @@ from minidl.errors import BackendError
 # -fno-trapping-math: no kernel relies on floating-point traps (CUDA has none), and without it g++ may not compute
 # both sides of a select such as "x > 0 ? grad : alpha * grad" (the multiply could trap), so the loop stays scalar
 # and branchy: leakyRelu's derivative took 19 ms on 1M values instead of 0.34 ms, one thread, measured here.
+# -ffp-contract=off: each product is rounded before it is added, as the NumPy reference and the CuPy kernels
+# (--fmad=false) do; g++ would fuse "a * b + c" into one FMA, whose single rounding turns an underflowing product's
+# -0.0 + 0.0 into -0.0 (NumPy: +0.0) and moves other results by an ulp.
 FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math",
-         "-fPIC", "-shared")
+         "-ffp-contract=off", "-fPIC", "-shared")
 CPU_KERNELS = ("numpy", "compiled")
 
 log = logging.getLogger("minidl")

@@ -3,13 +3,16 @@
 
     m     ← beta1 · m + (1 − beta1) · grad
     v     ← beta2 · v + (1 − beta2) · grad²
-    param ← param − alpha · m̂ / (sqrt(v̂) + epsilon) − alpha · weightDecay · param,
+    param ← param · (1 − alpha · weightDecay) − alpha · m̂ / (sqrt(v̂) + epsilon),
             m̂ = m / (1 − beta1^t),  v̂ = v / (1 − beta2^t)
 
 with the bias corrections exact (epsilon is added to sqrt(v̂), not to the uncorrected root). Adam is AdamW with
 weightDecay = 0: one kernel serves both. The decay reads the parameters before the step and is scaled by alpha
-(the learning rate), as in PyTorch's AdamW; the paper's λ·η_t is alpha · weightDecay here. The kernel takes
-alpha / (1 − beta1^t) and sqrt(1 − beta2^t), computed on the host in float64 each step, in the compute type.
+(the learning rate), as in PyTorch's AdamW; the paper's λ·η_t is alpha · weightDecay here. The decay is a product
+(``keep · param``, as PyTorch's ``param.mul_(1 − lr·wd)``), not a difference ``param − decay · param``: an infinite
+parameter stays infinite (0 · inf would be NaN), and with weightDecay 0 the product by 1 is exact on every path.
+The kernel takes keep = 1 − alpha · weightDecay, alpha / (1 − beta1^t) and sqrt(1 − beta2^t), computed on the host
+in float64 each step, in the compute type.
 """
 
 import math
@@ -21,11 +24,8 @@ from minidl.optim.optimizer import Hyper, Optimizer, stateArray
 from minidl.optim.rule import UpdateRule
 
 
-def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, decay, param, m, v):
+def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, keep, param, m, v):
     step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
-    if decay != 0:
-        numpy.multiply(param, decay, out=step)
-        param -= step
     numpy.multiply(grad, 1 - beta1, out=step)
     m *= beta1
     m += step
@@ -38,16 +38,19 @@ def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, decay, param, m,
     step += epsilon
     numpy.divide(m, step, out=step)
     step *= stepSize
-    param -= step
+    kept = scratch(grad.shape, step.dtype, slot=1)
+    numpy.multiply(param, keep, out=kept, dtype=kept.dtype)
+    numpy.subtract(kept, step, out=kept)
+    param[...] = kept  # one rounding to a half parameter, as C
 
 
 adamRule = UpdateRule(
     "minidl_adam",
-    hypers=("stepSize", "beta1", "beta2", "rootFix2", "epsilon", "decay"),
+    hypers=("stepSize", "beta1", "beta2", "rootFix2", "epsilon", "keep"),
     states=("m", "v"),
     operation="m = beta1 * m + (1 - beta1) * grad;"
               "v = beta2 * v + (1 - beta2) * grad * grad;"
-              "param -= stepSize * m / (sqrt(v) / rootFix2 + epsilon) + decay * param",
+              "param = keep * param - stepSize * m / (sqrt(v) / rootFix2 + epsilon)",
     reference=_adamNumpy,
 )
 
@@ -84,7 +87,7 @@ class Adam(Optimizer):
     def hyperValues(self, learnRate):
         stepSize = learnRate / (1 - self.beta1**self.t)
         rootFix2 = math.sqrt(1 - self.beta2**self.t)
-        return stepSize, self.beta1, self.beta2, rootFix2, self.epsilon, learnRate * self.weightDecay
+        return stepSize, self.beta1, self.beta2, rootFix2, self.epsilon, 1 - learnRate * self.weightDecay
 
 
 class AdamW(Adam):

@@ -38,9 +38,10 @@ def _nesterovNumpy(grad, learnRate, momRate, param, mom):
     numpy.multiply(grad, learnRate, out=step)
     mom *= momRate
     mom += step
-    param -= step
-    numpy.multiply(mom, momRate, out=step)
-    param -= step
+    ahead = scratch(grad.shape, step.dtype, slot=1)
+    numpy.multiply(mom, momRate, out=ahead)
+    step += ahead
+    param -= step  # one subtraction, as C: two would round a half parameter twice and turn -0.0 - (-0.0) into +0.0
 
 
 nesterovRule = UpdateRule(

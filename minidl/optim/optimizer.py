@@ -20,10 +20,10 @@ float16 parameters get float32 master copies by default (``masterWeights``): the
 masters and writes the float16 parameters. A ``LossScaler`` (``setupOn(..., lossScaler=)``) has its 1/scale
 applied to the gradients inside that launch.
 
-After the hooks, a non-finite guard (``nonFinite``: "raise", "skip" or "off") sums each flat gradient buffer
-once; a NaN or inf raises an OptimizerError naming the first Variable that holds one, or skips the step (counted
-in ``skippedSteps``), before anything changes. ``update`` also refuses a Variable replaced (``setVar``) after
-``setupOn``; ``setupOn`` again resets every state, ``t`` included.
+After the hooks, a non-finite guard (``nonFinite``: "raise", "skip" or "off") reduces each flat gradient buffer
+once (``allFinite``); a NaN or inf raises an OptimizerError naming the first Variable that holds one, or skips the
+step (counted in ``skippedSteps``), before anything changes. ``update`` also refuses a Variable replaced
+(``setVar``) after ``setupOn``; ``setupOn`` again resets every state, ``t`` included.
 
 With a ``nodeinfo`` (data-parallel training, global state only), ``setupOn`` gives every rank rank 0's
 parameters and ``update`` first averages each flat gradient buffer over the ranks in one collective.
@@ -58,8 +58,8 @@ def _count(name, value):
 
 def checkHyper(name, value, low=0.0, high=math.inf, lowOpen=False, highOpen=False):
     """Raise OptimizerError unless ``value`` is a real number in the stated interval."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.number)):
-        raise OptimizerError(f"{name} must be a number, got {type(value).__name__}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.integer, numpy.floating)):
+        raise OptimizerError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     inside = (value > low if lowOpen else value >= low) and (value < high if highOpen else value <= high)
     if not math.isfinite(value) or not inside:
@@ -155,6 +155,23 @@ class StateGroup:
 
 
 NON_FINITE = ("raise", "skip", "off")
+HALF_EXPONENT = 0x7C00  # the exponent bits of a float16; all of them set: inf or NaN
+
+
+def allFinite(array):
+    """True when no entry of the float ``array`` is NaN or ±inf, exactly, in one pass over it.
+
+    float32 and float64: the sum of squares Σ x² in the array's own type, a BLAS dot product with no conversion
+    pass (NaN or +inf as soon as one entry is NaN or ±inf; finite entries above 1.8e19 in float32 can overflow it
+    too, so a non-finite result is confirmed by ``isfinite``). float16: the largest exponent field of the bits,
+    read as integers (a float16 sum would overflow at 65504, and converting every element is slow on the CPU).
+    """
+    flat = array.reshape(-1)
+    if flat.size == 0:
+        return True
+    if flat.dtype == numpy.float16:
+        return int((flat.view(numpy.uint16) & HALF_EXPONENT).max()) != HALF_EXPONENT
+    return math.isfinite(float(xp.dot(flat, flat))) or bool(xp.isfinite(flat).all())
 
 
 class Optimizer:
@@ -236,8 +253,9 @@ class Optimizer:
 
         if not isinstance(module, Module):
             raise OptimizerError(f"setupOn expects a Module, got {type(module).__name__}")
-        if not isinstance(masterWeights, bool):
-            raise OptimizerError(f"masterWeights must be True or False, got {masterWeights!r}")
+        for flag, value in (("useGlobalState", useGlobalState), ("masterWeights", masterWeights)):
+            if not isinstance(value, bool):
+                raise OptimizerError(f"{flag} must be True or False, got {value!r}")
         if lossScaler is not None and not isinstance(lossScaler, LossScaler):
             raise OptimizerError(f"lossScaler must be a minidl.optim.LossScaler, got {type(lossScaler).__name__}")
         if self.nodeinfo is not None and not useGlobalState:
@@ -355,11 +373,8 @@ class Optimizer:
         return True
 
     def gradientsFinite(self):
-        """True when every gradient entry is finite: one reduction per flat gradient buffer (a float64 sum, NaN
-        or ±inf as soon as one entry is; a float64 buffer whose finite entries sum past 1.8e308 counts as
-        non-finite too), and one transfer of the verdict to the host."""
-        total = sum(xp.sum(group.grad, dtype=numpy.float64) for group in self.groups)
-        return bool(math.isfinite(float(total)))
+        """True when every gradient entry is finite: one reduction per flat gradient buffer (``allFinite``)."""
+        return all(allFinite(group.grad) for group in self.groups)
 
     def firstNonFinite(self):
         """The name of the first Variable whose gradient holds NaN or ±inf, or None."""

@@ -79,14 +79,15 @@ def gravesOracle(param, grads, learnRate, alpha, momRate, epsilon, rnd=float):
 
 def adamwOracle(param, grads, alpha, beta1, beta2, epsilon, weightDecay=0.0, rnd=float):
     """Kingma & Ba 2015, Algorithm 1 (and Loshchilov & Hutter 2019, Algorithm 2, for the decoupled decay):
-    θ ← θ − α·m̂/(sqrt(v̂) + ε) − α·λ·θ, with α/(1 − β1^t) and sqrt(1 − β2^t) the values the kernel gets."""
+    θ ← θ·(1 − α·λ) − α·m̂/(sqrt(v̂) + ε), with 1 − α·λ, α/(1 − β1^t) and sqrt(1 − β2^t) the values the kernel
+    gets."""
     m, v = numpy.zeros_like(param), numpy.zeros_like(param)
     for t, grad in enumerate(grads, start=1):
         m = beta1 * m + rnd(1 - beta1) * grad
         v = beta2 * v + rnd(1 - beta2) * grad**2
         stepSize, rootFix2 = rnd(alpha / (1 - beta1**t)), rnd(math.sqrt(1 - beta2**t))
         mHatTimesAlpha, rootVHat = stepSize * m, numpy.sqrt(v) / rootFix2
-        param = param - mHatTimesAlpha / (rootVHat + epsilon) - rnd(alpha * weightDecay) * param
+        param = rnd(1 - alpha * weightDecay) * param - mHatTimesAlpha / (rootVHat + epsilon)
     return {"param": param, "m": m, "v": v}
 
 
@@ -127,16 +128,11 @@ def rounding(dtype):
     return lambda value: float(ct.type(value))
 
 
-# Known defect, left to the optimizers' owner: with weightDecay 0 the compiled kernel still computes decay · param,
-# NaN for an infinite parameter, where the NumPy reference (and the oracle's arithmetic) skip it and keep inf.
-SPECIAL_PARAMS_DIFFER = {"Adam", "AdamW"}
-
-
 @st.composite
 def cases(draw, name):
     cls, hyperStrategies, _ = SPECS[name]
     dtype, shape = draw(floatDtypes(half=True)), draw(shapes())
-    param = draw(arrays(dtype, shape, specials=name not in SPECIAL_PARAMS_DIFFER))
+    param = draw(arrays(dtype, shape))
     grads = [draw(arrays(dtype, shape, -2, 2)) for _ in range(STEPS)]
     hypers = {key: rounding(dtype)(draw(strategy)) for key, strategy in hyperStrategies.items()}
     return dtype, param, grads, hypers
@@ -165,10 +161,11 @@ def runSteps(run, name, param, grads, hypers, master=False):
     return arrays
 
 
-def compare(actual, expected, dtype, what):
+def compare(actual, expected, dtype, what, signedZeros=False):
     assert sorted(actual) == sorted(expected), what
     names = sorted(expected)
-    assertMatches([actual[key] for key in names], [expected[key] for key in names], dtype, f"{what} {names}")
+    assertMatches([actual[key] for key in names], [expected[key] for key in names], dtype, f"{what} {names}",
+                  signedZeros=signedZeros)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -201,7 +198,8 @@ def test_other_paths_match_cpu(path, master, name, data):
     if master:
         param, grads, dtype = param.astype(numpy.float16), [grad.astype(numpy.float16) for grad in grads], numpy.float32
     onPath = runSteps(lambda kernel, args: runPath(path, kernel, args), name, param, grads, hypers, master)
-    compare(onPath, runSteps(runNumpy, name, param, grads, hypers, master), dtype, f"{name} on {path}")
+    expected = runSteps(runNumpy, name, param, grads, hypers, master)
+    compare(onPath, expected, dtype, f"{name} on {path}", signedZeros=True)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -220,3 +218,24 @@ def test_special_values_give_the_same_results_on_every_cpu_path(name, master):
     onNumpy = runSteps(runNumpy, name, param, grads, hypers, master)
     for key in onNumpy:
         numpy.testing.assert_allclose(onHost[key], onNumpy[key], rtol=1e-5, atol=0, err_msg=f"{name} {key}")
+
+
+@pytest.mark.parametrize("path", ["numpy", *kernelPaths()])
+@pytest.mark.parametrize("name, dtype, param, grads, hypers, expected", [
+    # an infinite parameter stays infinite: Adam's decay is the product 1 · param, not param − 0 · param (NaN)
+    ("Adam", numpy.float32, [numpy.inf, -numpy.inf], [[0.5, -0.5]], {}, {"param": [numpy.inf, -numpy.inf]}),
+    ("AdamW", numpy.float32, [numpy.inf], [[0.5]], {"weightDecay": 0.1}, {"param": [numpy.inf]}),
+    # one subtraction of the whole step: -0.0 − (−0.0 + 0.0) keeps the sign
+    ("NesterovSGD", numpy.float16, [-0.0], [[-0.0]], {}, {"param": [-0.0]}),
+    # beta1 · m underflows to -0.0, then + (1 − beta1) · 0: +0.0 when the product is rounded (no fused multiply-add)
+    ("Adam", numpy.float32, [0.0], [[-1.0], [0.0], [0.0]], {"beta1": float(numpy.finfo(numpy.float32).tiny)},
+     {"m": [0.0]}),
+])
+def test_special_values_known_answers(path, name, dtype, param, grads, hypers, expected):
+    """Cases where the paths once differed, with their IEEE answers (signs of zeros included)."""
+    defaults = SPECS[name][0]()
+    hypers = {**{key: getattr(defaults, key) for key in SPECS[name][1]}, **hypers}
+    grads = [numpy.array(grad, dtype) for grad in grads]
+    result = runSteps(lambda kernel, args: runPath(path, kernel, args), name, numpy.array(param, dtype), grads, hypers)
+    for key, values in expected.items():
+        assertMatches([result[key]], [numpy.array(values)], dtype, f"{name} {key} on {path}", signedZeros=True)

@@ -8,6 +8,7 @@ from minidl import CheckpointError, OptimizerError
 from minidl.backend import toDevice, toHost
 from minidl.optim import SGD, AdaGrad, Adam
 from minidl.optim.hooks import GradientClip, GradientHardClip
+from minidl.optim.optimizer import allFinite
 from minidl.tensorfile import readTensors, writeTensors
 from minidl.train import loadCheckpoint, saveCheckpoint
 from minidl.variable import Variable
@@ -58,6 +59,29 @@ def test_skip_leaves_parameters_and_state_and_counts_the_step(useGlobalState):
     assert optimizer.t == 2 and optimizer.getAttrDict()["skippedSteps"] == 1
     train(net, optimizer, steps=1)  # finite again: steps
     assert optimizer.t == 3 and optimizer.skippedSteps == 1
+
+
+@pytest.mark.parametrize("dtype", [numpy.float16, numpy.float32, numpy.float64])
+def test_all_finite_is_exact_for_every_value_of_the_dtype(dtype):
+    """Each non-finite value is found wherever it is; the largest finite values (whose sum overflows the dtype),
+    subnormals and signed zeros are finite."""
+    info = numpy.finfo(dtype)
+    finite = numpy.array([info.max, info.max, -info.max, info.smallest_subnormal, -0.0, 0.0, 1.0], dtype)
+    assert allFinite(toDevice(finite)) and allFinite(toDevice(-finite)) and allFinite(toDevice(finite[:0]))
+    for value in (numpy.nan, -numpy.nan, numpy.inf, -numpy.inf):
+        for index in range(finite.size):
+            poisonedCopy = finite.copy()
+            poisonedCopy[index] = value
+            assert not allFinite(toDevice(poisonedCopy)), (value, index)
+
+
+def test_finite_gradients_whose_sum_overflows_are_stepped():
+    """Huge but finite float64 gradients (their sum is past 1.8e308) are not mistaken for a diverged run."""
+    net = makeNet(dtype=numpy.float64)
+    optimizer = SGD(learnRate=1e-320).setupOn(net, useGlobalState=True)
+    for var in net.getVarTable().values():
+        var.grad[...] = numpy.finfo(numpy.float64).max
+    assert optimizer.update() is True and optimizer.t == 1
 
 
 def test_off_lets_the_value_through():

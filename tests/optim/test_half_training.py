@@ -34,7 +34,7 @@ def accuracy(build, flat, dtype, epochs):
 
 @pytest.mark.parametrize("build, flat, epochs", [
     (lambda shape, classes: mlp(shape, classes, hidden=(32,)), True, 4),
-    (lambda shape, classes: cnn(shape, classes, maps=(8, 8), hidden=32), False, 3),
+    (lambda shape, classes: cnn(shape, classes, maps=(8, 8), hidden=32), False, 2),
 ], ids=["mlp", "cnn"])
 def test_float16_with_masters_and_scaling_trains_to_float32_accuracy(build, flat, epochs):
     single = accuracy(build, flat, numpy.float32, epochs)

@@ -156,6 +156,13 @@ def test_bad_hyperparameters(make):
         make()
 
 
+@pytest.mark.parametrize("value", [numpy.complex128(0.1 + 2j), 0.1 + 0j, "0.1", True])
+def test_a_hyperparameter_must_be_a_real_number(value):
+    """A NumPy complex was once taken for its real part, with only a ComplexWarning."""
+    with pytest.raises(OptimizerError, match="learnRate must be a real number"):
+        SGD(learnRate=value)
+
+
 def test_bad_learning_rate_change_keeps_the_old_one():
     optimizer = SGD(learnRate=0.1)
     with pytest.raises(OptimizerError):
@@ -195,6 +202,16 @@ def test_setup_on_something_else_is_an_error():
         SGD().setupOn([1, 2])
     with pytest.raises(OptimizerError, match="no Variables"):
         SGD().setupOn(Sequential().append(Activation(tanh)))
+
+
+@pytest.mark.parametrize("option", ["useGlobalState", "masterWeights"])
+def test_setup_flags_must_be_booleans(option):
+    """useGlobalState="no" once chose global state; nothing is changed by a refused setup."""
+    net = makeNet()
+    before = {name: var.data for name, var in net.getVarTable().items()}
+    with pytest.raises(OptimizerError, match=f"{option} must be True or False, got 'no'"):
+        SGD().setupOn(net, **{option: "no"})
+    assert all(var.data is before[name] for name, var in net.getVarTable().items())
 
 
 def snapshot(net, optimizer):
