@@ -91,6 +91,8 @@ def _isArray(value):
     return isinstance(value, numpy.ndarray) or isDeviceArray(value)
 
 
+CUPY_OPTIONS = ("--fmad=false",)  # no fused multiply-adds: every product rounded, as on the CPU paths
+
 registry = []  # every Elementwise made, in the order they were made
 
 
@@ -177,11 +179,11 @@ class Elementwise:
 
     def cupyKernel(self):
         """The memoized cupy.ElementwiseKernel (CuPy itself caches one compiled binary per dtype set), compiled
-        without fused multiply-adds (``--fmad=false``): every product rounded, as on the CPU paths."""
+        with ``CUPY_OPTIONS``: no fused multiply-adds, every product rounded as on the CPU paths."""
         if self._cupyKernel is None:
             self._cupyKernel = cupy.ElementwiseKernel(
                 self.inParams, self.outParams, self.operation, name=self.name, preamble=self.preamble,
-                options=("--fmad=false",),
+                options=CUPY_OPTIONS,
             )
         return self._cupyKernel
 

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy
 import pytest
 
+from minidl.backend.elementwise import CUPY_OPTIONS
 from minidl.testing import packageKernels
 from tests import kernelsignatures
 from tests.cupyimport import importCupy
@@ -79,7 +80,7 @@ def compileErrors():
 
     def build(kernel, binding, index32):
         try:
-            module = core.compile_with_cache(cupySource(kernel, binding, index32), (), ARCH)
+            module = core.compile_with_cache(cupySource(kernel, binding, index32), CUPY_OPTIONS, ARCH)
             assert len(module.cubin) > 0
         except Exception as error:  # CompileException with NVRTC's log
             return kernel.name, f"[{describe(binding, index32)}] {type(error).__name__}: {error}"
