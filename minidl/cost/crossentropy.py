@@ -25,11 +25,12 @@ def _crossEntropyGradNumpy(shifted, logsum, labels, weights, classes, smooth, we
     numpy.subtract(shifted, logsum[:, None], out=grad)
     numpy.exp(grad, out=grad)
     valid = labels >= 0
+    perClass = smooth / grad.dtype.type(classes)  # in T, as the kernel's smooth / (T)classes (int32 would widen)
     picked = numpy.where(valid, weights[numpy.maximum(labels, 0)], 0)
-    grad *= numpy.where(valid, (1 - smooth) * picked + smooth / classes * weightSum, 0)[:, None]
+    grad *= numpy.where(valid, (1 - smooth) * picked + perClass * weightSum, 0)[:, None]
     rows = numpy.flatnonzero(valid)
     grad[rows, labels[rows]] -= (1 - smooth) * picked[rows]
-    grad -= numpy.where(valid[:, None], smooth / classes * weights[None, :], 0)
+    grad -= numpy.where(valid[:, None], perClass * weights[None, :], 0)
     grad *= scale
     grad[~valid] = 0  # an ignored row is 0, NaN scores included (as the kernel's branch gives)
 
