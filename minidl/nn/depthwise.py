@@ -8,13 +8,14 @@ shape (C m, 1, kh, kw), xpad the input with ph, pw rows and columns of zeros on 
                         over the taps with oy sy + ky dy = y + ph and ox sx + kx dx = x + pw
     ∂W[o, ky, kx]     = Σ_{n, oy, ox} grad[n, o, oy, ox] xpad[n, c, oy sy + ky dy, ox sx + kx dx]
 
-Each is ONE Elementwise over its output (y, ∂x, ∂W) whose CUDA text loops over what it sums, reading the raw
-input and weights: the index decoding is paid once per output element, not once per tap, and nothing is
-copied (no padded input, no im2col). ∂W has only C m kh kw elements, each a sum over the batch and positions;
-its layout makes the reduction the kernel's own loop (a dot product per weight), so no second pass sums
-partial results. Padded taps multiply zeros, as the padded input would: an infinite weight or gradient there
-gives NaN, as in every other Conv2D algorithm. The NumPy references run the same sums by shifted slices of the
-padded input, kh kw array operations over the whole batch.
+Each is ONE Elementwise whose CUDA text loops over what it sums, reading the raw input and weights: the forward
+over output rows (n, o, oy), its column loop per tap vectorized on the host, the bias added there; ∂x over input
+pixels, or, at stride 1 with m = 1 and p <= d (k - 1), the forward kernel on grad padded by d (k - 1) - p with
+the window flipped; ∂W over its C m kh kw weights, each a dot product over the batch and positions held in the
+kernel's own loop, so no second pass sums partial results. Nothing is copied (no padded input, no im2col).
+Padded taps multiply zeros, as the padded input would: an infinite weight or gradient there gives NaN, as in
+every other Conv2D algorithm. The NumPy references run the same sums by shifted slices of the padded input,
+kh kw array operations over the whole batch.
 """
 
 import numpy

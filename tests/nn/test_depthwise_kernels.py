@@ -105,3 +105,22 @@ def test_an_infinite_weight_reaches_the_outputs_whose_window_overlaps_the_paddin
                                  y)[0]
     numpy.testing.assert_array_equal(y, expected)
     assert numpy.isnan(y[0, 0, 0]).all() and numpy.isinf(y[0, 0, 1:, 1:]).all()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("stride", [1, 2])
+def test_rows_wide_enough_for_the_vector_loops_match_the_oracle(name, stride):
+    """Rows of 19 columns: the host path's 8-wide loops run, which the drawn rows of at most 12 seldom reach."""
+    geometry = (2, 2, 2, 4, 19, 3, 3, stride, stride, 1, 1, 1, 1, (4 - 1) // stride + 1, (19 - 1) // stride + 1)
+    batch, maps, mult, h, w, kh, kw, *_, outH, outW = geometry
+    rng = numpy.random.default_rng(stride)
+    x, grad = rng.standard_normal((batch, maps, h, w)), rng.standard_normal((batch, maps * mult, outH, outW))
+    weights = rng.standard_normal((maps * mult, 1, kh, kw))
+    args = {"forward": [rng.standard_normal((batch, maps * mult, outH)), x, weights, *geometry,
+                        numpy.empty(grad.shape)],
+            "gradInput": [grad, weights, *geometry, numpy.empty(x.shape)],
+            "gradWeights": [grad, x, *geometry, numpy.empty(weights.shape)]}[name]
+    kernel, _, oracle = CASES[name]
+    expected = oracle(*args)[0]
+    numpy.testing.assert_allclose(kernel.callCompiled(*args), expected, rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_allclose(kernel.callNumpy(*args), expected, rtol=1e-12, atol=1e-12)
