@@ -8,7 +8,8 @@ the NumPy reference, the compiled CUDA text, and PyTorch's Adagrad when torch is
 
 Columns: ms per step (median of --repeat), the bytes a fused kernel must move per parameter (arrays read plus
 arrays written, 4 bytes each), the GB/s that makes and its share of the copy bandwidth measured in the same
-run, and naive ms / minidl ms. On the GPU both sides run on CuPy.
+run, and naive ms / minidl ms. On the GPU both sides run on CuPy, followed by PyTorch's foreach and fused
+Adagrad and Adam on the same GPU when torch imports with CUDA.
 """
 
 import argparse
@@ -150,6 +151,39 @@ def localGlobalRows(variables=100, side=32):
         print(f"| {label} | {seconds[useGlobalState] * 1e3:.3f} | {seconds[False] / seconds[useGlobalState]:.1f}x |")
 
 
+TORCH_OPTIMIZERS = (("Adagrad", 20), ("Adam", 28))  # PyTorch's class, and the bytes/param of minidl's row
+
+
+def torchGpuRows(size, repeat, bandwidth):
+    """On the GPU: PyTorch's Adagrad and Adam steps (foreach and fused) on as many float32 parameters, in the
+    columns of minidl's rows above (the same bytes per parameter and copy bandwidth), when torch has CUDA."""
+    try:
+        import torch
+    except ImportError:
+        print("\nPyTorch does not import here: no comparison with its fused optimizers")
+        return
+    if not torch.cuda.is_available():
+        print(f"\nPyTorch {torch.__version__} has no CUDA here: no comparison with its fused optimizers")
+        return
+    print(f"\nPyTorch {torch.__version__} on the same GPU, {size:,} float32 parameters\n")
+    print("| step | ms | bytes/param | GB/s | of copy bandwidth |")
+    print("|---|---:|---:|---:|---:|")
+    for name, bytesPerParam in TORCH_OPTIMIZERS:
+        for option in ("foreach", "fused"):
+            param = torch.nn.Parameter(torch.randn(size, device="cuda"))
+            param.grad = torch.randn(size, device="cuda") * 1e-2
+            try:
+                optimizer = getattr(torch.optim, name)([param], lr=1e-3, **{option: True})
+                step = optimizer.step
+                seconds = medianSeconds(lambda: (step(), torch.cuda.synchronize()), repeat, warmup=1)  # noqa: B023
+            except RuntimeError as error:  # an option this build does not support on CUDA
+                print(f"| {name}({option}=True) | not supported: {str(error).splitlines()[0]} | | | |")
+                continue
+            rate = bytesPerParam * size / seconds / 1e9
+            print(f"| {name}({option}=True) | {seconds * 1e3:.1f} | {bytesPerParam} | {rate:.1f} | "
+                  f"{rate / bandwidth:.0%} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10_000_000, help="parameters (rounded to a multiple of 1000)")
@@ -177,6 +211,8 @@ def main():
         groups = optim.SGD().setupOn(layer, useGlobalState=True).groups
         step = functools.partial(hook, groups)
         measure(f"hook {hook!r}", step, naive, {}, bytesPerParam, var, grad, args.repeat, bandwidth, True)
+    if backend.isGpu:
+        torchGpuRows(var.data.size, args.repeat, bandwidth)
     localGlobalRows()
 
 

@@ -20,6 +20,7 @@ from minidl.errors import (
 
 __version__ = "0.1.0"
 
+
 __all__ = [
     "BackendError", "CheckpointError", "CostError", "DataError", "DistributedError", "MinidlError", "ModuleError",
     "OptimizerError", "Variable",

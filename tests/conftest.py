@@ -12,3 +12,14 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# Kernel signatures (tests/kernelsignatures.py): every package kernel call is checked against the recorded
+# table, or recorded when MINIDL_RECORD_KERNEL_SIGNATURES=1 (the table is rewritten when such a run passes).
+from tests import kernelsignatures  # noqa: E402
+
+_recorder = kernelsignatures.install()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if kernelsignatures.recording() and exitstatus == 0:
+        kernelsignatures.writeTable(_recorder.seen)

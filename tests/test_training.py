@@ -67,3 +67,11 @@ def test_no_module_outside_the_backend_imports_cupy():
         if "backend" not in path.parts and re.search(r"^\s*(import cupy|from cupy)", path.read_text(), re.M)
     ]
     assert offenders == []
+
+
+def test_the_lstm_example_reads_digits_row_by_row_and_learns_them():
+    result = runExample("lstm_digit_rows.py")
+    assert result.returncode == 0, result.stderr
+    assert "total parameters: 19,594" in result.stdout  # its summary: the LSTM's 4·64·(8 + 64 + 2) and the head
+    accuracies = [float(value) for value in re.findall(r"val accuracy (\S+)%", result.stdout)]
+    assert len(accuracies) == 8 and accuracies[-1] >= 95.0, result.stdout

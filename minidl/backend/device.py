@@ -1,49 +1,117 @@
-"""Device detection, done once at import: CuPy when a CUDA device answers, else NumPy.
+"""Device detection, done once per process at import: CuPy when its whole stack works, else NumPy.
 
-``MINIDL_BACKEND=numpy`` or ``MINIDL_BACKEND=cupy`` forces one; forcing cupy where no device answers is
-an error, never a silent fallback. This is the only file of minidl that imports cupy.
+Choosing CuPy means proving it: a CUDA device answers, a tiny ElementwiseKernel compiles (NVRTC and the CUDA
+headers) and runs, and a small matrix product runs (cuBLAS). When CuPy is installed but a step fails, minidl
+runs on NumPy and says why in ONE line on stderr, with the command that installs the missing piece; without
+CuPy it runs on NumPy silently. ``MINIDL_BACKEND=numpy`` or ``MINIDL_BACKEND=cupy`` forces one; forcing cupy
+where the probe fails is a BackendError with the same reason, never a silent fallback. This is the only file
+of minidl that imports cupy.
 """
 
 import os
+import sys
+import warnings
 
 import numpy
 
 from minidl.errors import BackendError
 
+INSTALL_CUPY = "pip install 'cupy-cuda12x[ctk]' (or cupy-cuda13x[ctk] for a CUDA 13 driver: see nvidia-smi)"
+NOT_INSTALLED = "CuPy is not installed: " + INSTALL_CUPY
 
-def _importCupy():
-    """Return (cupy, None) when a CUDA device answers, else (None, the reason it does not)."""
+
+def _firstLine(error):
+    text = f"{type(error).__name__}: {error}".strip().splitlines()[0]
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _installCommand(cupy):
+    """The pip command that brings CuPy's CUDA libraries for the CUDA major version this CuPy was built for."""
     try:
-        import cupy
-    except ImportError as error:
-        return None, f"cupy cannot be imported ({error})"
+        major = cupy.cuda.runtime.runtimeGetVersion() // 1000
+    except Exception:  # a CuPy too broken to say its own version: name both
+        return INSTALL_CUPY
+    return f"pip install 'cupy-cuda{major}x[ctk]'"
+
+
+def probeCupy(cupy):
+    """None when CuPy's stack works on this machine, else the reason: what is missing and how to install it.
+
+    Three steps, each needing more of the stack: a device answers (driver), an elementwise kernel compiles
+    and gives the right values (NVRTC, the CUDA headers), a matrix product gives the right values (cuBLAS)."""
     try:
         count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as error:  # cupy raises CUDARuntimeError when no driver or device answers
-        return None, f"no CUDA device answers ({error})"
+    except Exception as error:  # CUDARuntimeError when no driver or device answers
+        return f"no CUDA device answers ({_firstLine(error)}): minidl's GPU path needs an NVIDIA GPU and its driver"
     if count == 0:
-        return None, "no CUDA device answers (device count is 0)"
-    return cupy, None
+        return "no CUDA device answers (the device count is 0): minidl's GPU path needs an NVIDIA GPU and its driver"
+    try:
+        kernel = cupy.ElementwiseKernel("T x", "T y", "y = x + 1", "minidl_probe")
+        values = kernel(cupy.zeros(4, dtype=numpy.float32)).get().tolist()
+    except Exception as error:  # DynamicLibNotFoundError (libnvrtc), CompileException (headers)
+        return (f"CuPy cannot compile a kernel ({_firstLine(error)}): NVRTC or the CUDA headers are missing; "
+                f"install them with: {_installCommand(cupy)}")
+    if values != [1.0] * 4:
+        return f"a compiled probe kernel gave {values} instead of [1.0, 1.0, 1.0, 1.0]: the CUDA stack is broken"
+    try:
+        square = cupy.ones((2, 2), dtype=numpy.float32)
+        values = (square @ square).get().tolist()
+    except Exception as error:  # ImportError: libcublas.so.12
+        return (f"CuPy cannot multiply matrices ({_firstLine(error)}): cuBLAS is missing; "
+                f"install it with: {_installCommand(cupy)}")
+    if values != [[2.0, 2.0], [2.0, 2.0]]:
+        return f"a probe matrix product gave {values} instead of [[2.0, 2.0], [2.0, 2.0]]: the CUDA stack is broken"
+    return None
 
 
-def _detect():
-    forced = os.environ.get("MINIDL_BACKEND", "").strip().lower()
+def _loadCupy():
+    """(cupy, None) when CuPy imports and its probe passes, else (None, the reason)."""
+    try:
+        with warnings.catch_warnings():  # CuPy warns at import about libraries the probe checks itself
+            warnings.simplefilter("ignore")
+            import cupy
+    except ImportError as error:
+        if getattr(error, "name", None) == "cupy":
+            return None, NOT_INSTALLED
+        return None, f"CuPy cannot be imported ({_firstLine(error)}): {INSTALL_CUPY}"
+    except Exception as error:  # e.g. two CuPy packages installed side by side
+        return None, f"CuPy cannot be imported ({_firstLine(error)}): {INSTALL_CUPY}"
+    try:
+        reason = probeCupy(cupy)
+    except Exception as error:  # never let a CUDA error reach a user of the CPU path
+        reason = f"the CuPy probe failed ({_firstLine(error)})"
+    return (cupy, None) if reason is None else (None, reason)
+
+
+def choose(forced, loadCupy=_loadCupy, stderr=None):
+    """(cupy or None, the reason CuPy is not used or None) for ``MINIDL_BACKEND=forced`` ('' for automatic)."""
+    forced = forced.strip().lower()
     if forced not in ("", "numpy", "cupy"):
         raise BackendError(f"MINIDL_BACKEND must be 'numpy' or 'cupy', got {forced!r}")
     if forced == "numpy":
-        return None
-    cupy, reason = _importCupy()
+        return None, None
+    cupy, reason = loadCupy()
     if cupy is None and forced == "cupy":
-        raise BackendError(f"MINIDL_BACKEND=cupy, but {reason}")
-    return cupy
+        raise BackendError(f"the GPU was asked for (MINIDL_BACKEND=cupy or --device gpu), but {reason}")
+    if cupy is None and reason != NOT_INSTALLED:  # a CPU-only install is not a problem to report
+        print(f"minidl: running on the CPU: {reason}", file=stderr or sys.stderr, flush=True)
+    return cupy, reason
+
+
+_forced = os.environ.get("MINIDL_BACKEND", "")
+cupy, _reason = choose(_forced)
+_probed = _forced.strip().lower() != "numpy"
 
 
 def gpuProblem():
-    """None when cupy imports and a CUDA device answers, else the reason (for error messages)."""
-    return _importCupy()[1]
+    """None when CuPy's stack works on a device here, else the reason (what is missing, the command that
+    installs it). Probed once per process: at import, or at the first call when MINIDL_BACKEND=numpy."""
+    global _reason, _probed
+    if not _probed:
+        _reason, _probed = _loadCupy()[1], True
+    return _reason
 
 
-cupy = _detect()
 xp = numpy if cupy is None else cupy
 name = "numpy" if cupy is None else "cupy"
 isGpu = cupy is not None

@@ -59,11 +59,20 @@ def isCName(text):
 
 
 def parseParams(text, isOutput):
-    """Parse ``"T x, raw int32 labels, float32 a"`` into Params. As in CuPy, a type is a dtype name or a
-    one-letter placeholder: CuPy reads any longer name as a dtype (``float`` is float64, ``Tx`` an error)."""
+    """Parse ``"T x, raw int32 labels, float32 a"`` into Params by CuPy's rules: ``""`` declares nothing, any
+    other text is split at every comma and each item must be ``[raw] type name`` (so ``"T x,"`` and ``" "`` are
+    errors, as they are in CuPy). A type is a dtype name or a one-letter placeholder. minidl refuses a few
+    things CuPy's parser lets through: dtype aliases (CuPy reads ``float`` as float64), names that are not C
+    identifiers (CuPy fails at compile) and CuPy's internal ``CIndexer`` and
+    ``_non_const``; tests/backend/test_parser_against_cupy.py holds this against CuPy's own parser."""
+    if text == "":
+        return []
     params = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
+    for item in text.strip().split(","):
         words = item.split()
+        if not words:
+            raise BackendError(f"cannot parse kernel parameters {text!r}: an empty item (a stray comma?), "
+                               f"expected '[raw] type name' between commas")
         raw = words[0] == "raw"
         if raw:
             words = words[1:]

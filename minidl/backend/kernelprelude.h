@@ -1,6 +1,6 @@
 // What the CUDA text of an Elementwise kernel may assume, as cupy.ElementwiseKernel provides it: CArray (raw
-// arguments), CIndexer (_ind), float16 and the CUDA_FOR-style loop's types. nvcc reads it for the device check;
-// g++ reads it for the host path, where it also supplies the CUDA device vocabulary the host lacks.
+// arguments), CIndexer (_ind), float16 and the CUDA_FOR-style loop's types, for the host path compiled by g++,
+// where it also supplies the CUDA device vocabulary the host lacks (on the GPU, CuPy brings its own headers).
 #ifndef __CUDACC__
 // Only so that glibc's <math.h> declares its vector functions (libmvec: exp, tanh, log1p... 4 ulp at most)
 // to the vectorizer, which otherwise calls the scalar ones: tanh and gelu ran 20-40x slower than NumPy's.

@@ -1,7 +1,8 @@
-"""The C++ text of an Elementwise kernel, made from its own inParams, outParams, operation and preamble by
-``cupy.ElementwiseKernel``'s rules, for the host (g++ with OpenMP) or for the device (nvcc).
+"""The C++ text of an Elementwise kernel's host path, made from its own inParams, outParams, operation and
+preamble by ``cupy.ElementwiseKernel``'s rules and compiled by g++ with OpenMP (on the GPU, CuPy generates and
+compiles its own source: tests/backend/test_cupy_compiles.py compiles that for every recorded signature).
 
-For one binding of the type placeholders to dtypes, both texts read (after ``kernelprelude.h``):
+For one binding of the type placeholders to dtypes, the host text reads (after ``kernelprelude.h``), as CuPy's does:
 
     typedef float T;                               one typedef per placeholder, from the arguments' dtypes
     <preamble>
@@ -15,8 +16,8 @@ For one binding of the type placeholders to dtypes, both texts read (after ``ker
 
 Scalars are const values of their type; raw arrays are CArrays named as declared, indexed by the operation
 (``a[k]`` flat, ``a[{j, k}]`` per dimension, ``a.size()``); non-raw arrays are seen flattened, as CuPy sees
-C-contiguous arrays. The device text is CuPy's own template: a grid-stride loop whose arguments are the
-kernel's parameters. The host text runs the same body in an OpenMP loop; its arguments arrive as
+C-contiguous arrays. CuPy's device text runs this body in a grid-stride loop whose arguments are the kernel's
+parameters; the host text runs it in an OpenMP loop. Its arguments arrive as
 ``(n, void* const* args, const ptrdiff_t* rawShapes)``: one pointer per parameter (to the data of an array,
 to the value of a scalar) and the shapes of the raw arrays, one after the other.
 """
@@ -101,30 +102,6 @@ def hostSource(kernel, types, ndims):
         f"  CIndexer _ind(_n);\n"
         f"#pragma omp parallel for firstprivate(_ind) schedule(static) if (_n >= {PARALLEL_FROM})\n"
         f"  for (ptrdiff_t i = 0; i < _n; ++i) {{\n"
-        f"{_body(kernel, ndims)}"
-        f"  }}\n"
-        f"}}\n"
-    )
-
-
-def cudaSource(kernel, types, ndims, name=None):
-    """The CUDA text CuPy would compile for this binding, as a function called ``name`` (default: the
-    kernel's), without the prelude: nvcc reads PRELUDE followed by one or more of these."""
-    params = []
-    for param, ndim in zip(kernel.params, ndims):
-        ctype, const = _typeOf(param, types), "" if param.isOutput else "const "
-        if ndim is None:
-            params.append(f"const {ctype} {param.name}")
-        elif param.raw:
-            params.append(f"{const}CArray<{ctype}, {ndim}> {param.name}")
-        else:
-            params.append(f"{const}CArray<{ctype}, 1> _raw_{param.name}")
-    params.append("CIndexer _ind")
-    return (
-        f"{_header(kernel, types, 'device')}"
-        f'extern "C" __global__ void {name or kernel.name}({", ".join(params)}) {{\n'
-        f"  for (ptrdiff_t i = static_cast<ptrdiff_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < _ind.size();\n"
-        f"       i += static_cast<ptrdiff_t>(blockDim.x) * gridDim.x) {{\n"
         f"{_body(kernel, ndims)}"
         f"  }}\n"
         f"}}\n"

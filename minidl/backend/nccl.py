@@ -5,30 +5,40 @@ are queued on the current CUDA stream, in place on the buffer, and return a func
 queued collective has completed (an event recorded after it), so that the caller can wait with a deadline.
 """
 
+import warnings
+
 from minidl.backend.device import cupy
 
 
 def ncclAvailable():
-    """True when CuPy runs on a GPU and its NCCL bindings load."""
+    """True when CuPy runs on a GPU and its NCCL bindings load. CuPy warns, in several lines, when libnccl is
+    absent: that is an answer here (False), not news for the user, so the warning is not shown."""
     if cupy is None:
         return False
-    try:
-        from cupy.cuda import nccl
-    except ImportError:
-        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from cupy.cuda import nccl
+        except ImportError:
+            return False
     return bool(getattr(nccl, "available", True))
 
 
-def useLocalDevice(localIndex):
-    """Bind this process to GPU ``localIndex`` modulo the devices of its node: one device per rank."""
-    cupy.cuda.Device(localIndex % cupy.cuda.runtime.getDeviceCount()).use()
+def deviceCount():
+    """The number of GPUs this process sees."""
+    return cupy.cuda.runtime.getDeviceCount()
+
+
+def useDevice(index):
+    """Make GPU ``index`` this process's current device."""
+    cupy.cuda.Device(index).use()
 
 
 class NcclCommunicator:
     """In-place all-reduce (sum) and broadcast of CuPy arrays across the ranks of an MPI communicator."""
 
     def __init__(self, mpiComm):
-        from cupy.cuda import nccl
+        from cupy.cuda import nccl  # loads: ncclAvailable() said so
 
         self.nccl = nccl
         uniqueId = nccl.get_unique_id() if mpiComm.Get_rank() == 0 else None

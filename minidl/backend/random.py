@@ -1,32 +1,28 @@
-"""The backend's random state: one NumPy generator for host-side draws (initialisation, shuffling), and
-CuPy's generator for device-side draws. ``seed(n)`` resets both, so runs are reproducible, and parameter
-initialisation draws on the host so that the same seed gives the same network on the CPU and on the GPU.
+"""The backend's random state: one NumPy generator for every draw (initialisation, shuffling, dropout masks
+are drawn on the host), so the same seed gives the same network and run on the CPU and on the GPU.
 
-``getRandomState()``/``setRandomState(state)`` save and restore the host generator (a JSON-able dict), so a resumed
-run shuffles exactly as an uninterrupted one. CuPy's device generator cannot be serialized (CuPy offers no
-get/set of its state); minidl draws nothing from it yet, and ``seed(n)`` still resets it.
+minidl draws nothing from CuPy's device generator, so it never touches it: cuRAND is not needed.
+``getRandomState()``/``setRandomState(state)`` save and restore the generator (a JSON-able dict), so a resumed
+run shuffles exactly as an uninterrupted one.
 """
 
 import numbers
 
 import numpy
 
-from minidl.backend.device import cupy
 from minidl.errors import BackendError
 
 _generator = numpy.random.default_rng()
 
 
 def seed(value):
-    """Reset every random generator minidl uses from one integer in [0, 2**64) (CuPy's range); anything else
-    is a BackendError that resets none of them."""
+    """Reset the generator minidl draws from with one integer in [0, 2**64); anything else is a BackendError
+    that leaves it as it was."""
     global _generator
     if not isinstance(value, numbers.Integral) or not 0 <= value < 2**64:
         raise BackendError(f"seed takes an integer in [0, 2**64), got {value!r:.100}")
     value = int(value)
     _generator = numpy.random.default_rng(value)
-    if cupy is not None:
-        cupy.random.seed(value)
 
 
 def generator():

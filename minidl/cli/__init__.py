@@ -1,4 +1,4 @@
-"""The ``minidl`` command (also ``python -m minidl``): ``minidl train [options]``."""
+"""The ``minidl`` command (also ``python -m minidl``): ``minidl train [options]``, ``minidl sample [options]``."""
 
 import argparse
 import sys
@@ -9,10 +9,13 @@ from minidl.errors import MinidlError
 def buildParser():
     """The command's parser. Importing the commands imports the backend, which may refuse a forced device."""
     from minidl.cli import train
+    from minidl.cli.texttask import addSampleArguments
 
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: train small networks on CPU or GPU")
     commands = parser.add_subparsers(dest="command", required=True)
     train.addArguments(commands.add_parser("train", help="train a model on the handwritten digits"))
+    addSampleArguments(commands.add_parser("sample", help="write text from a checkpoint of minidl train --task text"),
+                       train.CHECKPOINT_NAME)
     return parser
 
 

@@ -25,6 +25,7 @@ import inspect
 import json
 import os
 import sys
+from typing import NamedTuple
 
 import numpy
 
@@ -42,7 +43,7 @@ from minidl.cost import CrossEntropy
 from minidl.datasets import Augment, loadCifar10, loadDigits, loadMnist
 from minidl.distributed import NodeInfo
 from minidl.errors import BackendError, CheckpointError, DataError, OptimizerError
-from minidl.models import MODELS
+from minidl.models import LANGUAGE_MODELS, MODELS
 from minidl.optim.schedules import (
     CosineSchedule,
     ExponentialSchedule,
@@ -60,7 +61,9 @@ from minidl.train import (
     PeriodicCheckpoint,
     TensorBoardLog,
     Trainer,
+    loadCheckpoint,
     readCheckpointSummary,
+    saveCheckpoint,
 )
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -97,11 +100,15 @@ def atLeast(low):
 
 def addArguments(parser):
     # the settings a checkpoint remembers default to None: a resumed run takes its checkpoint's (see checks.py)
-    parser.add_argument("--model", choices=sorted(MODELS), help="network to train (default: mlp)")
-    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="(default: adagrad)")
-    parser.add_argument("--epochs", type=atLeast(1), default=20,
-                        help="epochs in total, resumed ones included (default: 20)")
-    parser.add_argument("--batch-size", type=atLeast(1), help="(default: 128)")
+    parser.add_argument("--task", choices=sorted(TASKS), default="classify",
+                        help="classify: the images of --data; digits-rows: each digit as a sequence of 8 rows (an "
+                             "LSTM); text: a character language model (default: classify)")
+    parser.add_argument("--model", choices=sorted(set(MODELS) | set(LANGUAGE_MODELS)),
+                        help="network to train (default: the task's, mlp to classify)")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="(default: the task's, adagrad to classify)")
+    parser.add_argument("--epochs", type=atLeast(1),
+                        help="epochs in total, resumed ones included (default: the task's, 20 to classify)")
+    parser.add_argument("--batch-size", type=atLeast(1), help="(default: the task's, 128 to classify)")
     parser.add_argument(
         "--lr", type=float, default=None,
         help=f"learning rate: the optimizer's learnRate, or alpha for Adam-like ones (default: {DEFAULT_LEARN_RATE})",
@@ -137,7 +144,50 @@ def addArguments(parser):
                              "horizontal flips on cifar10 (drawn on the host from --seed)")
     parser.add_argument("--tensorboard", action="store_true",
                         help="also log TensorBoard scalars to OUT/tensorboard (needs minidl[tensorboard])")
+    parser.add_argument("--text", metavar="FILE", help="--task text: the UTF-8 text to learn (default: a fixed set "
+                        "of standard-library source files)")
+    parser.add_argument("--windows", type=atLeast(1), default=2048,
+                        help="--task text: windows of 64 characters per epoch (default: 2048)")
+    parser.add_argument("--sample", type=atLeast(0), default=0, metavar="N",
+                        help="--task text: write N characters from the trained model at the end")
+    parser.add_argument("--prompt", default="", help="--task text: the text --sample continues (default: a newline)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="--task text: of --sample (default: 0.8)")
     parser.set_defaults(run=run)
+
+
+class TaskDefaults(NamedTuple):
+    model: str
+    optimizer: str
+    learnRate: float
+    epochs: int
+    batchSize: int
+
+
+TASKS = {  # what --task trains by default; a flag given overrides its entry (classify: see checks.REMEMBERED)
+    "classify": TaskDefaults(None, None, None, 20, None),
+    "digits-rows": TaskDefaults("lstm", "adam", 0.01, 12, 32),
+    "text": TaskDefaults("lstm", "adam", 0.005, 8, 32),
+}
+
+
+def applyTaskDefaults(args):
+    """Fill the flags left out with the task's defaults (classify leaves its own to checks.fillDefaults and the
+    checkpoint); refuse a model or data set the task cannot train."""
+    defaults = TASKS[args.task]
+    if args.model is None:
+        args.model = defaults.model
+    if args.optimizer is None and defaults.optimizer is not None:
+        args.optimizer, args.lr = defaults.optimizer, defaults.learnRate if args.lr is None else args.lr
+    args.epochs = defaults.epochs if args.epochs is None else args.epochs
+    if args.batch_size is None:
+        args.batch_size = defaults.batchSize
+    if args.task == "digits-rows" and (args.model != "lstm" or args.data not in (None, "digits")):
+        raise DataError(f"--task digits-rows reads the digits as sequences of rows: --model lstm, --data digits; "
+                        f"got --model {args.model}, --data {args.data}")
+    if args.task == "classify" and args.model not in (None, *MODELS):
+        raise DataError(f"--task classify trains {', '.join(sorted(MODELS))}, got --model {args.model}")
+    if args.task == "text":
+        args.seed = 0 if args.seed is None else args.seed
 
 
 def switchDevice(device, argv):
@@ -177,9 +227,14 @@ class StopOnDivergence(Callback):
 
 
 def run(args, argv):
+    applyTaskDefaults(args)
     if args.device is not None:
         switchDevice(args.device, argv)
     nodeinfo = NodeInfo.fromLauncher()  # before the network is built: on GPUs it picks this rank's device
+    if args.task == "text":
+        if nodeinfo is not None:
+            raise DataError("--task text trains on one process: run it without mpiexec")
+        return runTextTask(args)
     resumeReport, status = checkOnEveryRank(nodeinfo, lambda: checkRun(args))
     if status is not None:
         return status
@@ -345,3 +400,17 @@ def train(args, nodeinfo, resumeReport=""):
         plotLog(os.path.join(args.out, LOG_NAME), args.plot)
         say(f"plot: {args.plot}")
     return 0
+
+
+def runTextTask(args):
+    """The text task (minidl.cli.texttask), outside the fit loop: it samples its windows, it has no classes."""
+    from minidl.cli.texttask import trainText
+
+    path = os.path.join(args.out, CHECKPOINT_NAME)
+    protectCheckpoint(path, args.resume, args.overwrite)
+    backend.seed(args.seed)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
+    return trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, path, print)

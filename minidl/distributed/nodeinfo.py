@@ -3,10 +3,12 @@
 Processes are started by MPI (``mpiexec -n N python -m minidl train ...``). Each rank holds a full copy
 of the model and trains on its shard of every batch; before each update the optimizer averages the flat
 gradient buffer over the ranks in ONE collective per dtype, so every rank applies the same step and the
-parameters stay identical. Transport: NCCL between GPUs (bootstrapped over MPI); MPI ``Allreduce`` in
-place on NumPy buffers on the CPU; MPI through host copies on GPUs without NCCL.
+parameters stay identical. Transport: NCCL between GPUs (bootstrapped over MPI) when every rank of every
+node has a GPU of its own; MPI ``Allreduce`` in place on NumPy buffers on the CPU; MPI through host copies on
+GPUs otherwise (ranks sharing a GPU, or NCCL not installed), said in one line by rank 0.
 
-Create the NodeInfo before building the network: on GPUs it binds the process to its own device.
+Create the NodeInfo before building the network: on GPUs it binds the process to its device (local rank r
+of a node with d GPUs takes GPU r % d).
 
 Every collective has a deadline (``timeout`` seconds, default 600 or ``MINIDL_COLLECTIVE_TIMEOUT``): it is
 started non-blocking and polled, and a rank whose wait passes the deadline prints which ranks never reached
@@ -27,13 +29,14 @@ import traceback
 import numpy
 
 from minidl import backend
-from minidl.backend.nccl import NcclCommunicator, ncclAvailable, useLocalDevice
+from minidl.backend.nccl import NcclCommunicator, deviceCount, ncclAvailable, useDevice
 from minidl.errors import DistributedError
 
 MPI_TYPES = {numpy.dtype(numpy.float32), numpy.dtype(numpy.float64)}
 # The launcher forwards a rank's output through a pipe and tears it down on MPI_Abort: give it time to read.
 ABORT_GRACE_SECONDS = 1.0
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")  # set by MPICH/Hydra, Open MPI, PMIx
+INSTALL_NCCL = "pip install nvidia-nccl-cu12, or -cu13 for CUDA 13"
 DEFAULT_TIMEOUT_SECONDS = 600.0
 TIMEOUT_VARIABLE = "MINIDL_COLLECTIVE_TIMEOUT"
 ARRIVAL_TAG = 0x6D646C  # point-to-point "I am waiting in collective #n" messages (apart from collectives in MPI)
@@ -78,14 +81,15 @@ class NodeInfo:
         self.arrived = [0] * self.gridsize  # the latest collective each rank has said it waits in
         self.announcements = []  # pending sends of this rank's arrivals, with their buffers
         self._await("start-up barrier", lambda: self.comm.Ibarrier().Test)  # everyone is here before blocking calls
-        self.localIndex = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED).Get_rank()
+        node = self.comm.Split_type(self.MPI.COMM_TYPE_SHARED)
+        self.localIndex, self.localSize = node.Get_rank(), node.Get_size()
         self.nccl = None
-        if backend.isGpu:
-            useLocalDevice(self.localIndex)
-            if ncclAvailable() and self.gridsize > 1:
-                self.nccl = NcclCommunicator(self.comm)
         if self.gridsize > 1:
-            self._abortOnUncaughtError()
+            self._abortOnUncaughtError()  # before any communicator is set up: a rank failing there ends the job
+        with self.abortOnError() if self.gridsize > 1 else contextlib.nullcontext():
+            self.transport, note = self._setupTransport()
+        if note is not None and self.isRoot:
+            print(f"minidl: {note}", file=sys.stderr, flush=True)
 
     @classmethod
     def fromLauncher(cls):
@@ -98,11 +102,22 @@ class NodeInfo:
     def __repr__(self):
         return f"NodeInfo(index={self.index}, gridsize={self.gridsize}, transport={self.transport})"
 
-    @property
-    def transport(self):
-        if self.nccl is not None:
-            return "nccl"
-        return "mpi (host staging)" if backend.isGpu else "mpi"
+    def _setupTransport(self):
+        """Bind this rank to its GPU and pick the transport: (transport, a note for the user or None)."""
+        if not backend.isGpu:
+            return "mpi", None
+        devices = deviceCount()
+        useDevice(self.localIndex % devices)
+        if self.gridsize == 1:
+            return "mpi (host staging)", None
+        sharing = self.comm.allreduce(self.localSize > devices, op=self.MPI.LOR)  # every rank decides alike
+        installed = self.comm.allreduce(ncclAvailable(), op=self.MPI.LAND)
+        if not sharing and installed:
+            self.nccl = NcclCommunicator(self.comm)
+            return "nccl", None
+        why = ("ranks share a GPU (NCCL needs a GPU per rank)" if sharing
+               else f"NCCL is not installed on every node ({INSTALL_NCCL})")
+        return "mpi (host staging)", f"{self.gridsize} ranks average gradients over MPI through the host: {why}"
 
     @property
     def isRoot(self):

@@ -9,8 +9,11 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from minidl.models.lenet import cnn, lenet
+from minidl.models.lstmclassifier import lstmClassifier
+from minidl.models.lstmlm import lstmLM
 from minidl.models.mlp import mlp
 from minidl.models.resnet import resnet18, resnet34
+from minidl.models.transformerlm import transformerLM
 
 
 class ModelSpec(NamedTuple):
@@ -24,4 +27,10 @@ MODELS = {
     "lenet": ModelSpec(lenet, flat=False),
     "resnet18": ModelSpec(resnet18, flat=False),
     "resnet34": ModelSpec(resnet34, flat=False),
+    "lstm": ModelSpec(lstmClassifier, flat=False),
+}
+
+LANGUAGE_MODELS = {  # name -> build(vocabulary, **options): indices (time, batch) -> scores (time·batch, vocabulary)
+    "lstm": lstmLM,
+    "transformer": transformerLM,
 }

@@ -4,6 +4,7 @@ from minidl.errors import ModuleError
 from minidl.nn.activation import Activation
 from minidl.nn.activations import elu, gelu, leakyRelu, relu, sigmoid, softPlus, tanh
 from minidl.nn.add import Add
+from minidl.nn.attention import MultiHeadAttention
 from minidl.nn.avgpool2d import AvgPool2D
 from minidl.nn.batchnorm import BatchNorm
 from minidl.nn.batchnorm2d import BatchNorm2D
@@ -21,20 +22,28 @@ from minidl.nn.graph import Graph, Node
 from minidl.nn.groupnorm import GroupNorm
 from minidl.nn.identity import Identity
 from minidl.nn.instancenorm2d import InstanceNorm2D
+from minidl.nn.layernorm import LayerNorm
 from minidl.nn.linear import Linear
+from minidl.nn.matmul import MatMul
 from minidl.nn.maxpool2d import MaxPool2D
 from minidl.nn.module import Module
 from minidl.nn.mul import Mul
 from minidl.nn.pad2d import Pad2D
+from minidl.nn.positional import PositionalEmbedding
 from minidl.nn.reshape import Reshape
+from minidl.nn.rnn import RNN
 from minidl.nn.sequential import Sequential
 from minidl.nn.softmax import SoftMax
 from minidl.nn.split import Split
+from minidl.nn.transformer import TransformerBlock
+from minidl.nn.transpose import SwapAxes, Transpose
 from minidl.nn.upsample2d import Upsample2D
 
 __all__ = [
-    "Conv1D", "Deconv2D", "GlobalAvgPool2D", "GroupNorm", "InstanceNorm2D", "Pad2D", "Upsample2D",
-    "Activation", "Add", "AvgPool2D", "BatchNorm", "BatchNorm2D", "Cast", "Concat", "Container", "Conv2D", "Dropout",
-    "Embedder", "Flatten", "Graph", "Identity", "Linear", "MaxPool2D", "Module", "ModuleError", "Mul", "Node",
-    "Reshape", "Sequential", "SoftMax", "Split", "elu", "gelu", "leakyRelu", "relu", "sigmoid", "softPlus", "tanh",
+    "Activation", "Add", "AvgPool2D", "BatchNorm", "BatchNorm2D", "Cast", "Concat", "Container", "Conv1D", "Conv2D",
+    "Deconv2D", "Dropout", "Embedder", "Flatten", "GlobalAvgPool2D", "Graph", "GroupNorm", "Identity",
+    "InstanceNorm2D", "LayerNorm", "Linear", "MatMul", "MaxPool2D", "Module", "ModuleError", "Mul",
+    "MultiHeadAttention", "Node", "Pad2D", "PositionalEmbedding", "RNN", "Reshape", "Sequential", "SoftMax",
+    "Split", "SwapAxes", "TransformerBlock", "Transpose", "Upsample2D", "elu", "gelu", "leakyRelu", "relu",
+    "sigmoid", "softPlus", "tanh",
 ]

@@ -1,4 +1,5 @@
-"""Linear: y = x W + b for x of shape (batch, insize), W of shape (insize, outsize), b of shape (outsize,)."""
+"""Linear: y = x W + b over the last axis: x of shape (..., insize), W of shape (insize, outsize), b of shape
+(outsize,), y of shape (..., outsize); any leading axes (batch, or time and batch) are kept."""
 
 import math
 
@@ -30,7 +31,8 @@ def initWeights(scheme, insize, outsize, shape=None):
 class Linear(Module):
     """Fully connected layer: data = inData @ W + b.
 
-    Backward: grad_in = grad @ Wᵀ, ∂W += inDataᵀ @ grad, ∂b += Σ_batch grad.
+    Backward: grad_in = grad @ Wᵀ, ∂W += inDataᵀ @ grad, ∂b += Σ grad, the sums over every leading axis
+    (the data seen as a matrix of rows of insize).
     """
 
     def __init__(self, insize, outsize, useBias=True, initscheme="xavier", dtype=numpy.float32, name=None):
@@ -43,20 +45,25 @@ class Linear(Module):
             self.setVar("b", Variable(xp.zeros((self.outsize,), dtype=dtype), name="b"))
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=2, dtype=self.W.dtype)
-        if data.shape[1] != self.insize:
-            raise ModuleError(f"{self!r}: input must have shape (batch, {self.insize}), got {data.shape}")
+        checkArray(data, f"{self!r}: input", dtype=self.W.dtype)
+        if data.ndim < 2:
+            raise ModuleError(f"{self!r}: input must have at least 2 dimensions (batch, ..., {self.insize}), "
+                              f"got shape {data.shape}")
+        if data.shape[-1] != self.insize:
+            raise ModuleError(f"{self!r}: input must have shape (batch, {self.insize}), or more leading axes "
+                              f"(..., {self.insize}), got {data.shape}")
 
     def updData(self, data):
-        out = data @ self.W
+        out = data.reshape(-1, self.insize) @ self.W
         if self.useBias:
             out += self.b
-        return out
+        return out.reshape(data.shape[:-1] + (self.outsize,))
 
     def updGrad(self, grad):
-        return grad @ self.W.T
+        return (grad.reshape(-1, self.outsize) @ self.W.T).reshape(self.inData.shape)
 
     def accGradParams(self, grad):
-        self.vars["W"].grad += self.inData.T @ grad
+        rows = grad.reshape(-1, self.outsize)
+        self.vars["W"].grad += self.inData.reshape(-1, self.insize).T @ rows
         if self.useBias:
-            self.vars["b"].grad += grad.sum(axis=0)
+            self.vars["b"].grad += rows.sum(axis=0)

@@ -1,6 +1,8 @@
-"""SoftMax over axis 1 (classes, or maps of (N, C, H, W) data): y = exp(x - max) / Σ exp(x - max);
-backward: ∂x = y (grad - Σ_axis1 grad y). Both sums are accumulated in float32 for float16 data (a half sum over
-many classes rounds away the small terms)."""
+"""SoftMax along one axis (default 1: classes, or maps of (N, C, H, W) data; -1: the features of a sequence):
+y = exp(x - max) / Σ exp(x - max); backward: ∂x = y (grad - Σ_axis grad y). Both sums are accumulated in
+float32 for float16 data (a half sum over many classes rounds away the small terms).
+
+The backward kernel sees the data as (outer, maps, spatial): the axes before, at and after the softmax axis."""
 
 import numpy
 
@@ -26,22 +28,33 @@ softmaxGradKer = Elementwise(
 
 
 class SoftMax(Module):
-    """Softmax along axis 1 of data with at least 2 dimensions."""
+    """``SoftMax(axis=1)``: softmax along ``axis`` (negative counts from the end) of data with at least 2
+    dimensions."""
+
+    def __init__(self, axis=1, name=None):
+        super().__init__(name)
+        if isinstance(axis, bool) or not isinstance(axis, (int, numpy.integer)):
+            raise ModuleError(f"SoftMax axis must be an integer, got {axis!r}")
+        self.axis = int(axis)
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input")
         if data.ndim < 2 or not numpy.issubdtype(data.dtype, numpy.floating):
             raise ModuleError(f"{self!r}: input must be floating with shape (batch, classes, ...), got "
                               f"{data.dtype} {data.shape}")
+        if not -data.ndim <= self.axis < data.ndim:
+            raise ModuleError(f"{self!r}: axis {self.axis} is out of range for input of shape {data.shape}")
 
     def updData(self, data):
         data = xp.ascontiguousarray(data)  # so the output, which backward's kernel reads, is C-contiguous too
-        out = xp.exp(data - data.max(axis=1, keepdims=True))
-        out /= out.sum(axis=1, keepdims=True, dtype=numpy.promote_types(out.dtype, numpy.float32)).astype(out.dtype)
+        out = xp.exp(data - data.max(axis=self.axis, keepdims=True))
+        out /= out.sum(axis=self.axis, keepdims=True, dtype=numpy.promote_types(out.dtype, numpy.float32)).astype(
+            out.dtype)
         return out
 
     def updGrad(self, grad):
         grad = xp.ascontiguousarray(grad)
-        dot = (grad * self.data).sum(axis=1, dtype=numpy.promote_types(grad.dtype, numpy.float32)).astype(grad.dtype)
-        maps, spatial = self.data.shape[1], int(numpy.prod(self.data.shape[2:]))
+        axis = self.axis % self.data.ndim
+        dot = (grad * self.data).sum(axis=axis, dtype=numpy.promote_types(grad.dtype, numpy.float32)).astype(grad.dtype)
+        maps, spatial = self.data.shape[axis], int(numpy.prod(self.data.shape[axis + 1:]))
         return softmaxGradKer(grad, self.data, dot, maps, spatial, xp.empty_like(grad))

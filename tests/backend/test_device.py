@@ -30,8 +30,8 @@ def test_an_unknown_backend_is_a_clear_error():
 def test_forcing_cupy_without_a_device_is_a_clear_error():
     result = runWith({"MINIDL_BACKEND": "cupy"}, "import minidl.backend")
     assert result.returncode != 0
-    assert "BackendError: MINIDL_BACKEND=cupy, but" in result.stderr
-    assert "cupy cannot be imported" in result.stderr or "no CUDA device answers" in result.stderr
+    assert "BackendError: the GPU was asked for (MINIDL_BACKEND=cupy or --device gpu), but" in result.stderr
+    assert "CuPy is not installed" in result.stderr or "no CUDA device answers" in result.stderr
 
 
 def test_to_gpu_copies_and_to_host_returns_numpy():

@@ -1,0 +1,149 @@
+"""The text task of ``minidl train --task text`` and the ``minidl sample`` command.
+
+Training: a character-level language model (``--model lstm`` or ``transformer``) on ``--text FILE`` or, by
+default, a fixed set of standard-library source files (minidl.datasets.text). An epoch is ``--windows``
+windows of WINDOW characters drawn at random from the training part (not the whole corpus); after each,
+the loss on a fixed set of held-out windows is printed in nats and in bits per character (nats / ln 2),
+and the checkpoint is written with what sampling needs (model, options, vocabulary) in its ``extra``.
+
+Sampling: from the checkpoint, each next character is drawn from softmax(scores / temperature) of the model
+run on the last WINDOW characters (the longest context it was trained on).
+"""
+
+import math
+import os
+
+import numpy
+
+from minidl import backend
+from minidl.backend import toDevice, toHost
+from minidl.cost import CrossEntropy
+from minidl.datasets.text import CharCodec, CharCorpus, evenWindows, randomWindows, stdlibText
+from minidl.errors import CheckpointError, DataError
+from minidl.models import LANGUAGE_MODELS
+from minidl.nn.module import evaluating
+from minidl.tensorfile import copyTensors, readTensors
+from minidl.train.checkpoint import CHECKPOINT_FORMAT, readCheckpointSummary
+
+WINDOW = 64  # characters per training window, and the context when sampling
+HELD_OUT_WINDOWS = 64
+MODEL_OPTIONS = {  # per model: small enough that an epoch of the defaults takes seconds on 2 cores
+    "lstm": {"embed": 32, "hidden": 128},
+    "transformer": {"embed": 64, "heads": 4, "layers": 2, "maxLength": WINDOW},
+}
+
+
+def buildModel(name, vocabulary, options):
+    return LANGUAGE_MODELS[name](vocabulary, **options)
+
+
+def heldOutLoss(net, corpus):
+    """Mean cross-entropy (nats per character) over HELD_OUT_WINDOWS fixed windows of the held-out text."""
+    inputs, targets = evenWindows(corpus.heldOut, HELD_OUT_WINDOWS, WINDOW)
+    cost = CrossEntropy()
+    with evaluating(net):
+        for start in range(0, HELD_OUT_WINDOWS, 16):
+            batch = slice(start, start + 16)
+            cost.validate(net(toDevice(inputs[:, batch].copy())), toDevice(targets[:, batch].reshape(-1)))
+    return cost.getMeanError()
+
+
+def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPath, say):
+    """Run the text task; ``args`` are ``minidl train``'s (model, optimizer, lr, epochs, batch_size, windows,
+    text, sample, prompt, temperature, resume)."""
+    if args.model not in LANGUAGE_MODELS:
+        raise DataError(f"--task text trains a language model: --model {' or '.join(sorted(LANGUAGE_MODELS))}, "
+                        f"got {args.model}")
+    if args.windows < args.batch_size:
+        raise DataError(f"--windows ({args.windows}) must be at least --batch-size ({args.batch_size})")
+    corpus = CharCorpus.fromFile(args.text) if args.text else CharCorpus(stdlibText())
+    if len(corpus.train) <= WINDOW or len(corpus.heldOut) <= WINDOW:
+        raise DataError(f"the text must be long enough for windows of {WINDOW} characters in both its training "
+                        f"part and its held-out tenth: got {len(corpus.train) + len(corpus.heldOut)} characters")
+    if args.prompt:
+        corpus.encode(args.prompt)  # a prompt outside the vocabulary is refused before training
+    options = MODEL_OPTIONS[args.model]
+    net = buildModel(args.model, len(corpus.vocabulary), options)
+    optimizer = makeOptimizer(args.optimizer, args.lr).setupOn(net, useGlobalState=True)
+    cost = CrossEntropy()
+    done, history = 0, []
+    if args.resume:
+        checkpoint = loadCheckpoint(checkpointPath, net, optimizer)
+        done, history = checkpoint.epoch, list(checkpoint.extra.get("history", []))[:checkpoint.epoch]
+        say(f"resumed from {checkpointPath} after epoch {done}")
+    steps = args.windows // args.batch_size
+    say(f"{args.model} on {args.text or 'the standard-library text'} ({len(corpus.train)} training, "
+        f"{len(corpus.heldOut)} held-out characters, {len(corpus.vocabulary)} symbols), {net.numOfParams()} "
+        f"parameters, {steps} steps of {args.batch_size} windows of {WINDOW} per epoch, {backend.name}")
+    extra = {"task": "text", "model": args.model, "options": options, "vocabulary": "".join(corpus.vocabulary)}
+    for epoch in range(done + 1, args.epochs + 1):
+        cost.resetAccumulator()
+        for _ in range(steps):
+            inputs, targets = randomWindows(corpus.train, args.batch_size, WINDOW, backend.generator())
+            _, grad = cost(net(toDevice(inputs)), toDevice(targets.reshape(-1)))
+            optimizer.zeroGradParams()
+            net.backward(grad)
+            optimizer.update()
+        trainLoss, loss = cost.getMeanError(), heldOutLoss(net, corpus)
+        history.append({"epoch": epoch, "trainLoss": trainLoss, "heldOutLoss": loss, "bitsPerChar": loss / math.log(2)})
+        saveCheckpoint(checkpointPath, net, optimizer, epoch, extra={**extra, "history": history})
+        say(f"epoch {epoch:3d}/{args.epochs}  train loss {trainLoss:.4f}  held-out loss {loss:.4f}  "
+            f"bits/char {loss / math.log(2):.3f}", flush=True)
+    say(f"checkpoint: {checkpointPath}")
+    if args.sample:
+        say(generate(net, corpus, args.prompt or "\n", args.sample, args.temperature, backend.generator()))
+    return 0
+
+
+def generate(net, codec, prompt, length, temperature, rng):
+    """``prompt`` followed by ``length`` characters drawn one by one from the model."""
+    if not prompt:
+        raise DataError("the prompt must hold at least one character")
+    if not temperature > 0:
+        raise DataError(f"the temperature must be positive, got {temperature}")
+    codes = list(codec.encode(prompt))
+    net.evalMode()
+    for _ in range(length):
+        context = numpy.array(codes[-WINDOW:], dtype=numpy.int32)[:, None]
+        scores = toHost(net(toDevice(context)))[-1].astype(numpy.float64) / temperature
+        probabilities = numpy.exp(scores - scores.max())
+        codes.append(int(rng.choice(len(probabilities), p=probabilities / probabilities.sum())))
+    return codec.decode(codes)
+
+
+def loadForSampling(path):
+    """The network and character codec a text-task checkpoint holds (any optimizer's; its state is unused)."""
+    extra = readCheckpointSummary(path).extra
+    try:
+        if extra.get("task") != "text":
+            raise CheckpointError(f"{path} is not a checkpoint of the text task (minidl train --task text)")
+        net = buildModel(extra["model"], len(extra["vocabulary"]), extra["options"])
+        vocabulary = extra["vocabulary"]
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise CheckpointError(f"{path}: its extra entry does not describe a text model: {error}") from error
+    tensors, _ = readTensors(path, CHECKPOINT_FORMAT)
+    stored = {name[len("module."):]: array for name, array in tensors.items() if name.startswith("module.")}
+    targets = net.getArrayTable()
+    described = {name: (tuple(array.shape), str(array.dtype)) for name, array in stored.items()}
+    if described != {name: (tuple(array.shape), str(array.dtype)) for name, array in targets.items()}:
+        raise CheckpointError(f"{path}: its tensors are not those of the {extra['model']} model its extra describes")
+    copyTensors(targets, stored)
+    return net, CharCodec(vocabulary)
+
+
+def addSampleArguments(parser, checkpointName):
+    parser.add_argument("--out", default="runs", help="folder of the text task's checkpoint (default: ./runs)")
+    parser.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
+    parser.add_argument("--length", type=int, default=400, help="characters to write (default: 400)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="(default: 0.8)")
+    parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    parser.set_defaults(run=lambda args, argv: sample(args, os.path.join(args.out, checkpointName)))
+
+
+def sample(args, path):
+    if args.length < 0:
+        raise DataError(f"--length must be >= 0, got {args.length}")
+    net, codec = loadForSampling(path)
+    backend.seed(args.seed)
+    print(generate(net, codec, args.prompt, args.length, args.temperature, backend.generator()))
+    return 0

@@ -1,0 +1,187 @@
+"""MultiHeadAttention: scaled dot-product self-attention with several heads (Vaswani et al. 2017), on
+sequences of shape (time, batch, embed).
+
+    q, k, v = x Wqᵀ + bq, x Wkᵀ + bk, x Wvᵀ + bv       split into ``heads`` heads of embed/heads features
+    P = softmax(q kᵀ / sqrt(d) + mask) per head,        out = concat_heads(P v) Woᵀ + bo
+
+The mask hides key j from query t where ``causal`` and j > t, and where the padding mask marks key j of a
+sequence as padding. The softmax is one fused, numerically stable kernel per row of scores (the row's max
+over its visible keys is subtracted before exp); a row with no visible key gets probabilities 0. Its
+backward is one fused kernel too: ∂s = scale · P (∂P - Σ_j ∂P P).
+
+Weights have PyTorch's ``nn.MultiheadAttention`` names and shapes: ``in_proj_weight`` (3·embed, embed),
+``in_proj_bias``, ``out_proj_weight`` (embed, embed), ``out_proj_bias``.
+"""
+
+import math
+
+import numpy
+
+from minidl.backend import Elementwise, generator, toDevice, xp
+from minidl.errors import ModuleError
+from minidl.nn.dropout import dropoutKer
+from minidl.nn.linear import initWeights
+from minidl.nn.module import Module, checkArray, describe
+from minidl.variable import Variable
+
+
+def hiddenKeys(rows, heads, queries, keys, causal, padding):
+    """Which (row, key) pairs the masks hide, for ``rows`` = batch·heads·queries rows of scores."""
+    hidden = numpy.zeros((rows, keys), dtype=bool)
+    if causal:
+        hidden |= numpy.tile(numpy.triu(numpy.ones((queries, keys), dtype=bool), 1), (rows // queries, 1))
+    if padding is not None:
+        perBatch = padding.reshape(-1, 1, keys).astype(bool)
+        hidden |= numpy.broadcast_to(perBatch, (perBatch.shape[0], heads * queries, keys)).reshape(rows, keys)
+    return hidden
+
+
+def _maskedSoftmaxNumpy(scores, padding, heads, queries, keys, causal, usePadding, scale, probs, logsum):
+    rows = scores.reshape(-1, keys).astype(logsum.dtype) * scale
+    visible = ~hiddenKeys(rows.shape[0], heads, queries, keys, causal, padding if usePadding else None)
+    anyVisible = visible.any(axis=1)
+    with numpy.errstate(invalid="ignore", divide="ignore"):
+        top = numpy.max(numpy.where(visible, rows, -numpy.inf), axis=1)
+        exps = numpy.where(visible, numpy.exp(rows - top[:, None]), 0)
+        sums = exps.sum(axis=1)
+        inverse = numpy.where(anyVisible, 1 / sums, 0)
+        probs.reshape(-1, keys)[...] = numpy.where(visible, exps * inverse[:, None], 0)
+        logsum.reshape(-1)[...] = numpy.where(anyVisible, top + numpy.log(sums), -numpy.inf)
+
+
+VISIBLE = "!((causal && j > q) || (usePadding && padding[padAt + j]))"
+
+maskedSoftmaxKer = Elementwise(
+    "minidl_attention_softmax",
+    "raw T scores, raw bool padding, int32 heads, int32 queries, int32 keys, int32 causal, int32 usePadding, "
+    "S scale",
+    "raw T probs, S logsum",
+    "const ptrdiff_t at = i * keys, padAt = i / ((ptrdiff_t)queries * heads) * keys; const int q = i % queries; "
+    "S top = -INFINITY; bool any = false; "
+    f"for (int j = 0; j < keys; ++j) if ({VISIBLE}) {{ "
+    "  const S s = (S)scores[at + j] * scale; if (s > top) top = s; if (s != s) top = s; any = true; } "
+    "S sum = 0; "
+    f"for (int j = 0; j < keys; ++j) if ({VISIBLE}) sum += exp((S)scores[at + j] * scale - top); "
+    "const S inverse = any ? (S)((S)1 / sum) : (S)0; "
+    "for (int j = 0; j < keys; ++j) "
+    f"  probs[at + j] = ({VISIBLE}) ? (T)(exp((S)scores[at + j] * scale - top) * inverse) : (T)0; "
+    "logsum = any ? (S)(top + log(sum)) : (S)(-INFINITY)",
+    _maskedSoftmaxNumpy,
+)
+
+
+def _maskedSoftmaxGradNumpy(dprobs, probs, dot, keys, scale, dscores):
+    rows = probs.reshape(-1, keys).astype(dot.dtype)
+    dscores.reshape(-1, keys)[...] = scale * rows * (dprobs.reshape(-1, keys) - dot.reshape(-1, 1))
+
+
+maskedSoftmaxGradKer = Elementwise(
+    "minidl_attention_softmax_grad",
+    "T dprobs, T probs, raw S dot, int32 keys, S scale",
+    "T dscores",
+    "dscores = (T)(scale * (S)probs * ((S)dprobs - dot[i / keys]))",
+    _maskedSoftmaxGradNumpy,
+)
+
+
+class MultiHeadAttention(Module):
+    """``MultiHeadAttention(embed, heads, dropout=0.0, causal=False)``: self-attention over data of shape
+    (time, batch, embed), or over [data, padding] with ``padding`` a bool array (batch, time), True where a
+    position is padding (PyTorch's ``key_padding_mask``). ``dropout`` drops attention probabilities in
+    trainMode. Backward returns ∂data (and None for the padding, which takes no gradient)."""
+
+    cacheAttrs = ("inData", "data", "cache")
+
+    def __init__(self, embed, heads, dropout=0.0, causal=False, dtype=numpy.float32, name=None):
+        super().__init__(name)
+        for what, value in (("embed", embed), ("heads", heads)):
+            if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
+                raise ModuleError(f"MultiHeadAttention {what} must be a positive integer, got {value!r}")
+        if embed % heads:
+            raise ModuleError(f"MultiHeadAttention embed ({embed}) must be a multiple of heads ({heads})")
+        if not 0 <= dropout < 1:
+            raise ModuleError(f"MultiHeadAttention dropout must lie in [0, 1), got {dropout!r}")
+        self.embed, self.heads, self.dropout, self.causal = int(embed), int(heads), float(dropout), bool(causal)
+        self.headSize = self.embed // self.heads
+        inProj = initWeights("xavier", self.embed, 3 * self.embed, shape=(3 * self.embed, self.embed))
+        outProj = initWeights("xavier", self.embed, self.embed, shape=(self.embed, self.embed))
+        for name, data in (("in_proj_weight", toDevice(inProj, dtype=dtype)),
+                           ("in_proj_bias", xp.zeros((3 * self.embed,), dtype=dtype)),
+                           ("out_proj_weight", toDevice(outProj, dtype=dtype)),
+                           ("out_proj_bias", xp.zeros((self.embed,), dtype=dtype))):
+            self.setVar(name, Variable(data, name=name))
+        self.cache = None
+
+    def checkData(self, data):
+        dtype = self.vars["in_proj_weight"].data.dtype
+        sequence, padding = (data[0], data[1]) if isinstance(data, (list, tuple)) and len(data) == 2 else (data, None)
+        if isinstance(data, (list, tuple)) and len(data) != 2:
+            raise ModuleError(f"{self!r}: input must be data or [data, padding], got {describe(data)}")
+        checkArray(sequence, f"{self!r}: data", ndim=3, dtype=dtype)
+        if sequence.shape[2] != self.embed or 0 in sequence.shape:
+            raise ModuleError(f"{self!r}: data must have shape (time, batch, {self.embed}), got {sequence.shape}")
+        if padding is not None:
+            checkArray(padding, f"{self!r}: padding", dtype=numpy.bool_)
+            if padding.shape != sequence.shape[1::-1]:
+                raise ModuleError(f"{self!r}: padding must have shape (batch, time) = {sequence.shape[1::-1]}, "
+                                  f"got {padding.shape}")
+
+    def updData(self, data):
+        sequence, padding = (data[0], data[1]) if isinstance(data, (list, tuple)) else (data, None)
+        steps, batch, embed = sequence.shape
+        heads, headSize = self.heads, self.headSize
+        rows = xp.ascontiguousarray(sequence).reshape(-1, embed)
+        qkv = rows @ self.in_proj_weight.T + self.in_proj_bias
+        q, k, v = xp.ascontiguousarray(qkv.reshape(steps, batch, 3, heads, headSize).transpose(2, 1, 3, 0, 4))
+        scores = q @ k.swapaxes(-1, -2)
+        wide = numpy.float64 if scores.dtype == numpy.float64 else numpy.float32
+        probs = xp.empty_like(scores)
+        usePadding = padding is not None
+        mask = xp.ascontiguousarray(padding) if usePadding else xp.zeros((1,), dtype=numpy.bool_)
+        maskedSoftmaxKer(scores, mask, heads, steps, steps, int(self.causal), int(usePadding),
+                         1 / math.sqrt(headSize), probs, xp.empty((batch, heads, steps), dtype=wide))
+        uniform, attended = None, probs
+        if self.dropout and self.train:
+            uniform = toDevice(generator().random(probs.shape, dtype=numpy.float32))
+            attended = dropoutKer(probs, uniform, self.dropout, 1 / (1 - self.dropout), xp.empty_like(probs))
+        context = xp.ascontiguousarray((attended @ v).transpose(2, 0, 1, 3)).reshape(-1, embed)
+        self.cache = {"rows": rows, "q": q, "k": k, "v": v, "probs": probs, "attended": attended,
+                      "uniform": uniform, "context": context}
+        out = context @ self.out_proj_weight.T + self.out_proj_bias
+        return out.reshape(steps, batch, embed)
+
+    def updGrad(self, grad):
+        cache = self.cache
+        steps, batch, embed = self.data.shape
+        gradRows = xp.ascontiguousarray(grad).reshape(-1, embed)
+        dcontext = (gradRows @ self.out_proj_weight).reshape(steps, batch, self.heads, self.headSize)
+        dcontext = dcontext.transpose(1, 2, 0, 3)
+        dattended = dcontext @ cache["v"].swapaxes(-1, -2)
+        dv = cache["attended"].swapaxes(-1, -2) @ dcontext
+        dprobs = xp.ascontiguousarray(dattended)
+        if cache["uniform"] is not None:
+            dprobs = dropoutKer(dprobs, cache["uniform"], self.dropout, 1 / (1 - self.dropout), xp.empty_like(dprobs))
+        wide = numpy.float64 if dprobs.dtype == numpy.float64 else numpy.float32
+        dot = (dprobs.astype(wide, copy=False) * cache["probs"]).sum(axis=-1)
+        dscores = maskedSoftmaxGradKer(dprobs, cache["probs"], dot, steps, 1 / math.sqrt(self.headSize),
+                                       xp.empty_like(dprobs))
+        dq, dk = dscores @ cache["k"], dscores.swapaxes(-1, -2) @ cache["q"]
+        dqkv = xp.stack([dq, dk, dv]).transpose(3, 1, 0, 2, 4).reshape(-1, 3 * embed)
+        self.cache["dqkv"] = dqkv
+        dx = (dqkv @ self.in_proj_weight).reshape(steps, batch, embed)
+        return [dx, None] if isinstance(self.inData, (list, tuple)) else dx
+
+    def backward(self, grad, updGrad=True):
+        """Parameter gradients need ∂qkv, which the input gradient computes too: always run both."""
+        super().backward(grad, updGrad=True)
+        if not updGrad:
+            self.grad = None
+        return self.grad
+
+    def accGradParams(self, grad):
+        gradRows = xp.ascontiguousarray(grad).reshape(-1, self.embed)
+        self.vars["out_proj_weight"].grad += gradRows.T @ self.cache["context"]
+        self.vars["out_proj_bias"].grad += gradRows.sum(axis=0)
+        dqkv = self.cache.pop("dqkv")
+        self.vars["in_proj_weight"].grad += dqkv.T @ self.cache["rows"]
+        self.vars["in_proj_bias"].grad += dqkv.sum(axis=0)

@@ -1,0 +1,26 @@
+"""MatMul: the batched matrix product of two inputs, C = A @ B for A of shape (..., n, k) and B of shape
+(..., k, m) with the same leading axes; backward: ∂A = ∂C Bᵀ, ∂B = Aᵀ ∂C (transposes of the last two axes).
+A graph's merge module, as Add and Concat are (attention scores Q Kᵀ from ``SwapAxes(-1, -2)`` on K)."""
+
+from minidl.errors import ModuleError
+from minidl.nn.module import Module, checkArrayList
+
+
+class MatMul(Module):
+    """Multiplies two inputs [A, B] of one dtype as batched matrices (no broadcasting of the leading axes)."""
+
+    def checkData(self, data):
+        checkArrayList(data, f"{self!r}: input", sameShape=False)
+        if len(data) != 2:
+            raise ModuleError(f"{self!r}: takes exactly 2 inputs [A, B], got {len(data)}")
+        a, b = data
+        if a.ndim < 2 or a.ndim != b.ndim or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
+            raise ModuleError(f"{self!r}: inputs must be (..., n, k) and (..., k, m) with the same leading axes, "
+                              f"got {a.shape} and {b.shape}")
+
+    def updData(self, data):
+        return data[0] @ data[1]
+
+    def updGrad(self, grad):
+        a, b = self.inData
+        return [grad @ b.swapaxes(-1, -2), a.swapaxes(-1, -2) @ grad]

@@ -1,0 +1,151 @@
+"""Every kernel compiles for the GPU from the source CuPy itself generates, in every signature the suite calls
+it with (tests/backend/kernel_signatures.json), crossed with the float dtypes a user can choose and both
+index widths (tests/kernelsignatures.py), without a GPU.
+
+CuPy's own pipeline runs: cupy.ElementwiseKernel parses the declaration, CuPy's code generator writes the
+source for the binding (the argument infos and type map a call on the device would make), and CuPy's
+compile_with_cache compiles it with CuPy's headers and options through NVRTC for sm_90 (a current GPU). Only
+what needs a device stands in: the architecture option (sm_90 instead of the device's) and the final load of
+the finished cubin. CuPy's disk cache (keyed by source, options and NVRTC version) makes repeated runs fast.
+
+This replaces the nvcc compile of minidl's imitation of CuPy's source, which could drift from what CuPy
+really generates (other CArray and indexer types, another float16, a single dtype for every placeholder).
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy
+import pytest
+
+from minidl.testing import packageKernels
+from tests import kernelsignatures
+from tests.cupyimport import importCupy
+
+if kernelsignatures.recording():
+    pytest.skip("this run records the signature table; the next run compiles it", allow_module_level=True)
+cupy = importCupy(needNvrtc=True)  # skips where CuPy or NVRTC is missing, fails in .ci/run
+
+from cupy._core import _carray, _kernel, _scalar, core  # noqa: E402 - only once CuPy is known to import
+from cupy.cuda import compiler  # noqa: E402
+
+ARCH = "90"  # H100 class: a current GPU, within NVRTC 12.x and 13.x
+KERNELS = {kernel.name: kernel for kernel in packageKernels()}
+TABLE = kernelsignatures.loadTable()
+ARG_NDARRAY, ARG_INDEXER, ARG_SCALAR = 1, 2, 3  # CuPy's _ArgKind values (checked by a test below)
+
+
+def argInfos(binding, index32):
+    """The argument infos CuPy makes for a call with this binding: C-contiguous arrays of the recorded ndim,
+    typed scalars, and the loop's indexer, all with the same index width."""
+    infos = [_kernel._ArgInfo(ARG_SCALAR, _scalar.CScalar, dtype, 0, True, True) if ndim is None
+             else _kernel._ArgInfo(ARG_NDARRAY, cupy.ndarray, dtype, ndim, True, index32)
+             for dtype, ndim, raw in binding]
+    loopNdim = next(ndim for (dtype, ndim, raw) in binding if ndim is not None and not raw)
+    return tuple(infos + [_kernel._ArgInfo(ARG_INDEXER, _carray.Indexer, None, loopNdim, True, index32)])
+
+
+def cupySource(kernel, binding, index32):
+    """The CUDA source CuPy generates for a call of ``kernel`` (a minidl Elementwise) with this binding."""
+    cupyKernel = cupy.ElementwiseKernel(kernel.inParams, kernel.outParams, kernel.operation, name=kernel.name,
+                                        preamble=kernel.preamble)  # as Elementwise.cupyKernel makes it
+    types = {param.typeName: dtype for param, (dtype, _, _) in zip(kernel.params, binding) if param.dtype is None}
+    typeMap = _kernel._TypeMap(tuple(sorted(types.items())))
+    return _kernel._get_elementwise_kernel_code(argInfos(binding, index32), typeMap, cupyKernel.params,
+                                                cupyKernel.operation, cupyKernel.name, cupyKernel.preamble)
+
+
+class CubinModule(cupy.cuda.function.Module):
+    """Stands in for loading the compiled module onto a device: keeps the cubin instead."""
+
+    def load(self, cubin):
+        self.cubin = cubin
+
+    def _set_mapping(self, mapping):
+        pass
+
+
+def describe(binding, index32):
+    return " ".join(f"{dtype.name}{'' if ndim is None else f'[{ndim}]'}" for dtype, ndim, _ in binding) + \
+        (" i32" if index32 else " i64")
+
+
+@pytest.fixture(scope="module")
+def compileErrors():
+    """Compile every variant of every recorded signature on every core; return the errors per kernel name."""
+    jobs = {(name, binding, index32) for name, signatures in TABLE.items() if name in KERNELS
+            for signature in signatures for binding, index32 in kernelsignatures.variants(KERNELS[name], signature)}
+    jobs = [(KERNELS[name], binding, index32) for name, binding, index32 in sorted(jobs, key=repr)]
+
+    def build(kernel, binding, index32):
+        try:
+            module = core.compile_with_cache(cupySource(kernel, binding, index32), (), ARCH)
+            assert len(module.cubin) > 0
+        except Exception as error:  # CompileException with NVRTC's log
+            return kernel.name, f"[{describe(binding, index32)}] {type(error).__name__}: {error}"
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{ARCH}", "cubin"))
+        patch.setattr(compiler, "function", type("Function", (), {"Module": CubinModule}))
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            failures = [failure for failure in pool.map(build, *zip(*jobs)) if failure]
+    errors = {}
+    for name, error in failures:
+        errors.setdefault(name, []).append(error)
+    return errors
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_compiles_from_cupys_source_in_every_recorded_signature(name, compileErrors):
+    if name in kernelsignatures.NOT_CALLED_BY_THE_SUITE:
+        pytest.skip(f"the suite never calls {name}: {kernelsignatures.NOT_CALLED_BY_THE_SUITE[name]}")
+    assert TABLE.get(name), f"{name} has no recorded signature: run {kernelsignatures.RECORD_COMMAND}"
+    if name in compileErrors:
+        pytest.fail("\n\n".join(compileErrors[name]), pytrace=False)
+
+
+def test_the_table_names_only_kernels_that_exist():
+    stale = sorted(set(TABLE) - set(KERNELS))
+    assert not stale, f"the signature table names kernels that no longer exist: {stale}; run " \
+        f"{kernelsignatures.RECORD_COMMAND}"
+
+
+def test_the_generated_source_is_cupys_for_the_binding():
+    """The stand-in argument infos give the types a real call gives: CuPy's CArray with ndim, contiguity and
+    index width, plain scalars, the indexer, and one typedef per placeholder (float16 T with float32 S)."""
+    kernel = KERNELS["minidl_adam"]
+    signature = next(sig for sig in TABLE["minidl_adam"] if "scaledGrad=float16[1]" in sig and "m=float32[1]" in sig)
+    binding, _ = kernelsignatures.parseSignature(signature)
+    source = cupySource(kernel, binding, index32=False)
+    assert "typedef float16 T;" in source
+    assert "typedef float S;" in source
+    assert "const CArray<float16, 1, 1, 0> _raw_scaledGrad" in source
+    assert "const float stepSize" in source and "CIndexer<1, 0> _ind" in source
+    im2col = next(sig for sig in TABLE["minidl_im2col"] if "img=float32[raw:4]" in sig)
+    raw = cupySource(KERNELS["minidl_im2col"], kernelsignatures.parseSignature(im2col)[0], True)
+    assert "const CArray<float, 4, 1, 1> img" in raw
+
+
+def test_a_source_with_an_error_fails_to_compile():
+    """The stand-ins do not hide compile errors: NVRTC still reports them."""
+    kernel = KERNELS["minidl_relu"]
+    binding, _ = kernelsignatures.parseSignature(TABLE["minidl_relu"][0])
+    broken = cupySource(kernel, binding, True).replace("y = ", "y = undeclared_name + ")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{ARCH}", "cubin"))
+        patch.setattr(compiler, "function", type("Function", (), {"Module": CubinModule}))
+        with pytest.raises(compiler.CompileException, match="undeclared_name"):
+            core.compile_with_cache(broken, (), ARCH)
+
+
+def test_float16_with_float32_state_is_among_the_compiled_variants():
+    kernel = KERNELS["minidl_adam"]
+    compiled = {tuple(dtype.name for dtype, _, _ in binding)
+                for signature in TABLE["minidl_adam"] for binding, _ in kernelsignatures.variants(kernel, signature)}
+    names = [param.name for param in kernel.params]
+    mixed = [binding for binding in compiled if binding[names.index("param")] == "float16"
+             and binding[names.index("m")] == "float32"]
+    assert mixed, "float16 parameters with float32 state"
+    for chosen in ("float16", "float32", "float64"):
+        assert any(binding[names.index("param")] == binding[names.index("m")] == chosen for binding in compiled)
+    assert numpy.dtype("float16") in kernelsignatures.FLOATS

@@ -1,0 +1,71 @@
+"""The signature table's bookkeeping (tests/kernelsignatures.py): what a call's signature is, how it reads
+back, and that a call missing from the table is reported with the command that records it."""
+
+import numpy
+import pytest
+
+from minidl.testing import packageKernels
+from tests import kernelsignatures
+
+KERNELS = {kernel.name: kernel for kernel in packageKernels()}
+
+
+def typedCall(name, *args):
+    return kernelsignatures.uncheckedArgs(KERNELS[name], args)[0]
+
+
+def test_a_signature_names_dtypes_kinds_ndims_and_the_index_width():
+    args = typedCall("minidl_svm_grad", numpy.zeros((2, 3), numpy.float16), numpy.zeros(2, numpy.int32), 3, 0, 0.5,
+                     numpy.zeros((2, 3), numpy.float16))
+    signature = kernelsignatures.signatureOf(KERNELS["minidl_svm_grad"], args)
+    assert signature == ("scores=float16[raw:2] labels=int32[raw:1] classes=int32 squared=int32 scale=float16 "
+                         "grad=float16[1] i32")
+    params, index32 = kernelsignatures.parseSignature(signature)
+    assert index32 and params[0] == (numpy.dtype("float16"), 2, True) and params[2] == (numpy.dtype("int32"), None,
+                                                                                         False)
+    assert params[5] == (numpy.dtype("float16"), 1, False)
+
+
+def test_zero_d_loops_keep_ndim_0_and_empty_loops_have_no_signature():
+    relu = KERNELS["minidl_relu"]
+    scalar = kernelsignatures.signatureOf(relu, typedCall("minidl_relu", numpy.ones(()), numpy.zeros(())))
+    assert scalar == "x=float64[0] y=float64[0] i32"
+    empty = typedCall("minidl_relu", numpy.zeros((0, 3), numpy.float32), numpy.zeros((0, 3), numpy.float32))
+    assert kernelsignatures.signatureOf(relu, empty) is None
+
+
+def test_a_missing_signature_fails_with_the_command_that_records_it(monkeypatch):
+    monkeypatch.delenv(kernelsignatures.RECORD_VARIABLE, raising=False)
+    recorder = kernelsignatures.Recorder()
+    recorder.table = {"minidl_relu": {"x=float32[1] y=float32[1] i32"}}
+    relu = KERNELS["minidl_relu"]
+    assert recorder.note(relu, typedCall("minidl_relu", numpy.ones(3, numpy.float32), numpy.ones(3, numpy.float32))) \
+        is None
+    covered = recorder.note(relu, typedCall("minidl_relu", numpy.ones(3), numpy.ones(3)))  # a compiled variant
+    assert covered is None
+    problem = recorder.note(relu, typedCall("minidl_relu", numpy.ones(()), numpy.ones(())))
+    assert "x=float64[0] y=float64[0] i32" in problem and kernelsignatures.RECORD_COMMAND in problem
+    monkeypatch.setenv(kernelsignatures.RECORD_VARIABLE, "1")
+    assert recorder.note(relu, typedCall("minidl_relu", numpy.ones(3), numpy.ones(3))) is None
+    assert recorder.seen["minidl_relu"] == {"x=float32[1] y=float32[1] i32", "x=float64[1] y=float64[1] i32",
+                                            "x=float64[0] y=float64[0] i32"}
+
+
+STALE_WHILE_RECORDING = pytest.mark.skipif(kernelsignatures.recording(), reason="this run rewrites the table")
+
+
+@STALE_WHILE_RECORDING
+def test_the_recorded_table_covers_every_package_kernel():
+    table = kernelsignatures.loadTable()
+    missing = set(KERNELS) - set(table)
+    assert missing == set(kernelsignatures.NOT_CALLED_BY_THE_SUITE), \
+        f"kernels the suite never calls, so CI never compiles them for the GPU: {sorted(missing)}; listed as such: " \
+        f"{sorted(kernelsignatures.NOT_CALLED_BY_THE_SUITE)}"
+
+
+@STALE_WHILE_RECORDING
+def test_every_recorded_signature_reads_back_as_written():
+    for name, signatures in kernelsignatures.loadTable().items():
+        for signature in signatures:
+            assert kernelsignatures.formatSignature(KERNELS[name], *kernelsignatures.parseSignature(signature)) \
+                == signature

@@ -1,0 +1,62 @@
+"""minidl train --task digits-rows and --task text, and minidl sample, end to end."""
+
+import math
+import re
+
+import pytest
+
+from minidl.cli import main
+
+ROWS_LINE = re.compile(r"epoch +(\d+)/\d+ +train error ([\d.]+) +val error ([\d.]+) +val accuracy ([\d.]+)%")
+TEXT_LINE = re.compile(r"epoch +(\d+)/\d+ +train loss ([\d.]+) +held-out loss ([\d.]+) +bits/char ([\d.]+)")
+
+
+def run(capsys, *args):
+    status = main(list(map(str, args)))
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_digits_rows_default_reaches_95_percent(tmp_path, capsys):
+    status, out, err = run(capsys, "train", "--task", "digits-rows", "--out", tmp_path)
+    assert status == 0, err
+    epochs = [ROWS_LINE.search(line).groups() for line in out.splitlines() if ROWS_LINE.search(line)]
+    assert len(epochs) == 12 and float(epochs[-1][3]) >= 95.0, out
+
+
+@pytest.mark.parametrize("model", ["lstm", "transformer"])
+def test_text_task_reports_bits_per_char_and_samples(model, tmp_path, capsys):
+    text = tmp_path / "text.txt"
+    text.write_text("abcd efgh ijkl. " * 80)
+    status, out, err = run(capsys, "train", "--task", "text", "--model", model, "--text", text, "--epochs", 2,
+                           "--windows", 64, "--batch-size", 16, "--out", tmp_path / "run", "--lr", 0.01)
+    assert status == 0, err
+    epochs = [TEXT_LINE.search(line).groups() for line in out.splitlines() if TEXT_LINE.search(line)]
+    assert [int(epoch[0]) for epoch in epochs] == [1, 2]
+    for _, _, loss, bits in epochs:
+        assert float(bits) == pytest.approx(float(loss) / math.log(2), abs=2e-3)
+    assert float(epochs[-1][2]) < math.log(14), "the held-out loss falls below a uniform guess over 14 symbols"
+
+    status, out, err = run(capsys, "sample", "--out", tmp_path / "run", "--prompt", "abcd", "--length", 30)
+    assert status == 0, err
+    written = out.rstrip("\n")
+    assert written.startswith("abcd") and len(written) == 34 and set(written) <= set("abcdefghijkl. ")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--task", "text", "--model", "mlp"], "language model"),
+    (["train", "--task", "digits-rows", "--model", "cnn"], "--model lstm"),
+    (["train", "--model", "transformer"], "--task classify trains"),
+    (["train", "--task", "text", "--prompt", "\x00"], "outside the vocabulary"),
+    (["train", "--task", "text", "--text", "/nonexistent/file.txt"], "cannot read"),
+])
+def test_bad_task_arguments_are_refused_before_training(args, message, tmp_path, capsys):
+    status, out, err = run(capsys, *args, "--out", tmp_path)
+    assert status == 1 and message in err and "epoch" not in out
+
+
+def test_sample_refuses_a_checkpoint_of_another_task(tmp_path, capsys):
+    status, _, err = run(capsys, "train", "--epochs", 1, "--out", tmp_path)
+    assert status == 0, err
+    status, _, err = run(capsys, "sample", "--out", tmp_path)
+    assert status == 1 and "not a checkpoint of the text task" in err

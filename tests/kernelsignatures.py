@@ -1,0 +1,159 @@
+"""The table of kernel signatures the suite calls, kept in tests/backend/kernel_signatures.json.
+
+A signature is what makes CuPy generate different source for one kernel: per parameter its dtype, whether it
+is an array or a scalar, its ndim as CuPy sees it (a raw array keeps its own; C-contiguous non-raw arrays are
+reduced to 1-D, 0-D ones stay 0-D), and the index width of the call (32-bit while every array spans at most
+2**31 bytes and the loop has at most 2**31 elements, else 64-bit). Written as, for example,
+``x=float32[1] a=float32 w=float32[raw:2] y=float32[1] i32``.
+
+tests/conftest.py notes every signature a package kernel is called with; a call whose signature no compiled
+variant of the table covers fails its test, with the command that rewrites the table (RECORD_COMMAND).
+tests/backend/test_cupy_compiles.py compiles every signature of the table, crossed with the float dtypes a
+user can choose and both index widths, through CuPy's own code generation.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import numpy
+import pytest
+
+from minidl.backend.elementwise import Elementwise
+
+TABLE = Path(__file__).parent / "backend" / "kernel_signatures.json"
+RECORD_VARIABLE = "MINIDL_RECORD_KERNEL_SIGNATURES"
+RECORD_COMMAND = f"{RECORD_VARIABLE}=1 CI=true python -m pytest -q -x"
+FLOATS = tuple(numpy.dtype(name) for name in ("float16", "float32", "float64"))
+INDEX_32_LIMIT = 1 << 31  # CuPy: an array spanning at most this many bytes, a loop of at most this many elements
+
+
+# Package kernels the suite never calls, so the table has no signature for them and CI compiles nothing of
+# theirs for the GPU: each is a gap in the suite, to be closed by a test that calls it (then remove it here).
+NOT_CALLED_BY_THE_SUITE = {
+    "minidl_adagrad_master": "AdaGrad's master-weight step: no test runs AdaGrad with float16 parameters",
+}
+
+
+def recording():
+    """True when this run rewrites the table instead of checking calls against it."""
+    return os.environ.get(RECORD_VARIABLE) == "1"
+
+
+def signatureOf(kernel, args):
+    """The signature of a validated call (``Elementwise.checkArgs``'s typed arguments), or None for a call
+    CuPy does not launch (an empty loop compiles nothing)."""
+    loop = next(arg for param, arg in zip(kernel.params, args) if not param.raw and not isinstance(arg, numpy.generic))
+    if loop.size == 0:
+        return None
+    wide = loop.size > INDEX_32_LIMIT
+    parts = []
+    for param, arg in zip(kernel.params, args):
+        dtype = numpy.dtype(arg.dtype).name
+        if isinstance(arg, numpy.generic):  # a scalar, typed by checkArgs
+            parts.append(f"{param.name}={dtype}")
+            continue
+        wide = wide or arg.nbytes > INDEX_32_LIMIT
+        ndim = f"raw:{arg.ndim}" if param.raw else str(min(arg.ndim, 1))
+        parts.append(f"{param.name}={dtype}[{ndim}]")
+    return " ".join(parts + ["i64" if wide else "i32"])
+
+
+def parseSignature(signature):
+    """``(per parameter (dtype, ndim or None for a scalar, raw), index32)`` of a signature string."""
+    *parts, width = signature.split(" ")
+    params = []
+    for part in parts:
+        kind = part.split("=")[1]
+        if "[" not in kind:
+            params.append((numpy.dtype(kind), None, False))
+            continue
+        dtype, ndim = kind[:-1].split("[")
+        raw = ndim.startswith("raw:")
+        params.append((numpy.dtype(dtype), int(ndim.removeprefix("raw:")), raw))
+    return params, width == "i32"
+
+
+def formatSignature(kernel, binding, index32):
+    """The signature string of a binding (``parseSignature``'s inverse)."""
+    parts = []
+    for param, (dtype, ndim, raw) in zip(kernel.params, binding):
+        kind = "" if ndim is None else f"[raw:{ndim}]" if raw else f"[{ndim}]"
+        parts.append(f"{param.name}={dtype.name}{kind}")
+    return " ".join(parts + ["i32" if index32 else "i64"])
+
+
+def variants(kernel, signature):
+    """The bindings to compile for one recorded signature: as recorded, and with every placeholder that is bound
+    to a float rebound to each float dtype in turn (so float16 parameters with float32 state stay as recorded
+    and every dtype a user can choose is covered), each with 32-bit and 64-bit indices."""
+    params, _ = parseSignature(signature)
+    floatPlaceholders = {param.typeName for param, (dtype, _, _) in zip(kernel.params, params)
+                         if param.dtype is None and dtype in FLOATS}
+    bindings = {tuple(params)}
+    for chosen in FLOATS:
+        bindings.add(tuple((chosen if param.typeName in floatPlaceholders else dtype, ndim, raw)
+                           for param, (dtype, ndim, raw) in zip(kernel.params, params)))
+    return sorted(((binding, index32) for binding in bindings for index32 in (True, False)), key=repr)
+
+
+def loadTable():
+    """{kernel name: [signature, ...]} as kept in the repository (empty when there is no table yet)."""
+    return json.loads(TABLE.read_text()) if TABLE.exists() else {}
+
+
+def writeTable(signatures):
+    """Rewrite the table from {kernel name: set of signatures}, sorted so that a diff shows what changed."""
+    table = {name: sorted(found) for name, found in sorted(signatures.items())}
+    TABLE.write_text(json.dumps(table, indent=1) + "\n")
+
+
+class Recorder:
+    """Notes each package kernel's call signatures; in checking mode a call that no compiled variant of the
+    table covers fails (so a dtype a random draw picks, which CI compiles anyway, is not a failure)."""
+
+    def __init__(self):
+        self.seen = {}
+        self.table = {name: set(found) for name, found in loadTable().items()}
+        self.covered = {}
+
+    def isCovered(self, kernel, signature):
+        if kernel.name not in self.covered:
+            self.covered[kernel.name] = {formatSignature(kernel, binding, index32)
+                                         for recorded in self.table.get(kernel.name, ())
+                                         for binding, index32 in variants(kernel, recorded)}
+        return signature in self.covered[kernel.name]
+
+    def note(self, kernel, args):
+        """Return None, or the failure message for a call whose signature the table lacks."""
+        if not kernel.reference.__module__.startswith("minidl."):
+            return None  # the suite's own test kernels
+        signature = signatureOf(kernel, args)
+        if signature is None:
+            return None
+        self.seen.setdefault(kernel.name, set()).add(signature)
+        if recording() or self.isCovered(kernel, signature):
+            return None
+        return (f"kernel {kernel.name} was called with a signature missing from {TABLE.name}: {signature}\n"
+                f"CI compiles CuPy's source for every recorded signature, so record it: run the whole suite as\n"
+                f"    {RECORD_COMMAND}\n"
+                f"which rewrites {TABLE.relative_to(TABLE.parents[2])} when the run passes; commit that file.")
+
+
+uncheckedArgs = Elementwise.checkArgs  # the real validation, for tests that must not be recorded
+
+
+def install():
+    """Make every Elementwise call note its signature with a new Recorder (which it returns); a call whose
+    signature the table lacks fails the test that made it."""
+    recorder = Recorder()
+
+    def checkArgsAndNote(kernel, args):
+        typed, onDevice = uncheckedArgs(kernel, args)
+        problem = recorder.note(kernel, typed)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
+        return typed, onDevice
+
+    Elementwise.checkArgs = checkArgsAndNote
+    return recorder

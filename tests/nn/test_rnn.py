@@ -1,0 +1,123 @@
+"""RNN: float64 gradient checks in every mode and direction (two layers, initial states), PyTorch's numbers
+for the same weights, truncated backpropagation through time, dropout between layers, bad input."""
+
+import numpy
+import pytest
+
+from minidl.backend import toDevice, toHost
+from minidl.errors import ModuleError
+from minidl.nn import RNN
+from minidl.testing import checkGradients as checkModuleGradients
+
+rng = numpy.random.default_rng(5)
+MODES = ["lstm", "gru", "relu", "tanh"]
+
+
+def data(*shape):
+    return toDevice(rng.standard_normal(shape))
+
+
+def withStates(module, x):
+    shape = (module.layers * module.dirs, x.shape[1], module.hsize)
+    return [x] + [data(*shape) for _ in range(module.stateCount())]
+
+
+@pytest.mark.parametrize("direction", ["uni", "bi"])
+@pytest.mark.parametrize("mode", MODES)
+def test_gradients_two_layers_with_initial_states(mode, direction):
+    module = RNN(2, 3, layers=2, mode=mode, direction=direction, getSequences=True, dtype=numpy.float64)
+    checkModuleGradients(module, withStates(module, data(3, 2, 2)))
+
+
+@pytest.mark.parametrize("direction", ["uni", "bi"])
+@pytest.mark.parametrize("mode", MODES)
+def test_gradients_of_the_final_states(mode, direction):
+    checkModuleGradients(RNN(2, 3, mode=mode, direction=direction, dtype=numpy.float64), data(4, 2, 2))
+
+
+@pytest.mark.parametrize("direction", ["uni", "bi"])
+@pytest.mark.parametrize("mode", MODES)
+def test_matches_pytorch_with_the_same_weights(mode, direction):
+    torch = pytest.importorskip("torch")
+    module = RNN(3, 4, layers=2, mode=mode, direction=direction, getSequences=True, dtype=numpy.float64)
+    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(mode, torch.nn.RNN)
+    extra = {} if mode in ("lstm", "gru") else {"nonlinearity": mode}
+    reference = cls(3, 4, num_layers=2, bidirectional=direction == "bi", dtype=torch.float64, **extra)
+    reference.load_state_dict({name: torch.from_numpy(toHost(var.data)) for name, var in module.vars.items()})
+    inputs = withStates(module, data(5, 2, 3))
+    out = module(inputs)
+    hostInputs = [torch.from_numpy(toHost(array)) for array in inputs]
+    expected, states = reference(hostInputs[0], tuple(hostInputs[1:]) if mode == "lstm" else hostInputs[1])
+    numpy.testing.assert_allclose(toHost(out), expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    expectedH = states[0] if mode == "lstm" else states
+    numpy.testing.assert_allclose(toHost(module.hn), expectedH.detach().numpy(), rtol=1e-10, atol=1e-12)
+    if mode == "lstm":
+        numpy.testing.assert_allclose(toHost(module.cn), states[1].detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_final_output_is_the_last_forward_and_first_backward_state():
+    module = RNN(3, 4, direction="bi", dtype=numpy.float64)
+    x = data(5, 2, 3)
+    final = toHost(module(x))
+    sequences = toHost(_sequences(module, x))
+    numpy.testing.assert_allclose(final, numpy.concatenate([sequences[-1, :, :4], sequences[0, :, 4:]], axis=1))
+
+
+def _sequences(module, x):
+    module.getSequences = True
+    try:
+        return module(x)
+    finally:
+        module.getSequences = False
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_truncated_bptt_chunks_continue_the_whole_sequence(mode):
+    module = RNN(3, 4, layers=2, mode=mode, getSequences=True, dtype=numpy.float64)
+    x = data(6, 2, 3)
+    whole = toHost(module(x))
+    first = toHost(module(x[:4]))
+    states = [module.hn, module.cn] if mode == "lstm" else [module.hn]
+    second = toHost(module([x[4:].copy(), *states]))
+    numpy.testing.assert_allclose(numpy.concatenate([first, second]), whole, rtol=1e-12, atol=1e-14)
+
+
+def test_dropout_between_layers_in_train_mode_only():
+    module = RNN(3, 4, layers=2, dropout=0.5, getSequences=True, dtype=numpy.float64)
+    x = data(4, 2, 3)
+    evalOut = toHost(module.evalMode()(x))
+    plain = RNN(3, 4, layers=2, getSequences=True, dtype=numpy.float64)
+    for name, var in plain.vars.items():
+        var.data[...] = module.vars[name].data
+    numpy.testing.assert_array_equal(evalOut, toHost(plain(x)))
+    trainOut = toHost(module.trainMode()(x))
+    assert not numpy.allclose(trainOut, evalOut)
+    grad = module.backward(data(*trainOut.shape))  # the same mask applies to the gradient
+    assert grad.shape == x.shape and numpy.isfinite(toHost(grad)).all()
+
+
+def test_weights_have_pytorch_names_and_shapes():
+    module = RNN(5, 7, layers=2, mode="gru", direction="bi")
+    assert module.vars["weight_ih_l0"].data.shape == (21, 5)
+    assert module.vars["weight_ih_l1_reverse"].data.shape == (21, 14)
+    assert module.vars["weight_hh_l1"].data.shape == (21, 7)
+    assert module.vars["bias_hh_l0_reverse"].data.shape == (21,)
+    assert len(module.vars) == 16
+
+
+@pytest.mark.parametrize("make, call", [
+    (lambda: RNN(3, 4, mode="lstmx"), None),
+    (lambda: RNN(3, 0), None),
+    (lambda: RNN(3, 4, direction="both"), None),
+    (lambda: RNN(3, 4, dropout=1.0), None),
+    (lambda: RNN(3, 4, dtype=numpy.float16), None),
+    (lambda: RNN(3, 4), lambda m: m(toDevice(numpy.zeros((5, 2, 4), numpy.float32)))),
+    (lambda: RNN(3, 4), lambda m: m(toDevice(numpy.zeros((5, 3), numpy.float32)))),
+    (lambda: RNN(3, 4), lambda m: m([toDevice(numpy.zeros((5, 2, 3), numpy.float32))] * 2)),
+    (lambda: RNN(3, 4, mode="gru"),
+     lambda m: m([toDevice(numpy.zeros((5, 2, 3), numpy.float32)), toDevice(numpy.zeros((1, 3, 4), numpy.float32))])),
+])
+def test_bad_arguments_and_inputs_are_refused(make, call):
+    with pytest.raises(ModuleError):
+        module = make()
+        call(module)
