@@ -41,3 +41,7 @@ class TestingError(MinidlError):
     """minidl.testing cannot run (hypothesis is not installed) or was given something it cannot check."""
 
     __test__ = False  # a name pytest would otherwise try to collect as a test class
+
+
+class ExportError(MinidlError):
+    """A network cannot be written in another framework's format (a module without an ONNX exporter)."""

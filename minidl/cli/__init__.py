@@ -8,7 +8,7 @@ from minidl.errors import MinidlError
 
 def buildParser():
     """The command's parser. Importing the commands imports the backend, which may refuse a forced device."""
-    from minidl.cli import train
+    from minidl.cli import export, train
     from minidl.cli.texttask import addSampleArguments
 
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: train small networks on CPU or GPU")
@@ -16,6 +16,7 @@ def buildParser():
     train.addArguments(commands.add_parser("train", help="train a model on the handwritten digits"))
     addSampleArguments(commands.add_parser("sample", help="write text from a checkpoint of minidl train --task text"),
                        train.CHECKPOINT_NAME)
+    export.addArguments(commands.add_parser("export", help="write a checkpoint as ONNX or a PyTorch state dict"))
     return parser
 
 

@@ -1,0 +1,30 @@
+"""Exporters of the containers: a Sequential chains its children, a Graph wires its nodes as in forward."""
+
+from minidl.nn.graph import Graph
+from minidl.nn.sequential import Sequential
+from minidl.onnx.registry import exporter, exportModule
+
+
+@exporter(Sequential)
+def exportSequential(builder, module, inputs, cache):
+    names = inputs
+    for child, childCache in zip(module.modules, cache["caches"]):
+        names = exportModule(builder, child, names if isinstance(names, list) else [names], childCache)
+    return names
+
+
+@exporter(Graph)
+def exportGraph(builder, module, inputs, cache):
+    outputs = {}
+    inputNames = dict(zip((id(node) for node in module.inputs), inputs))
+    for node in module.nodes:
+        if node.parents:
+            picked = [outputs[id(parent)] if index is None else outputs[id(parent)][index]
+                      for parent, index in zip(node.parents, node.outputIndices)]
+            # one parent with several outputs (a Split) hands its module the whole list, as in forward
+            nodeInputs = picked[0] if len(picked) == 1 and isinstance(picked[0], list) else picked
+        else:
+            nodeInputs = [inputNames[id(node)]]
+        outputs[id(node)] = exportModule(builder, node.module, nodeInputs, cache["caches"][id(node)])
+    results = [outputs[id(node)] for node in module.outputs]
+    return results[0] if len(results) == 1 else results
