@@ -7,7 +7,7 @@ block g of the input only. Per image n and group, y[n] = W (O/G, C/G kh kw) @ co
 outH outW), already NCHW; backward: ∂col[n] = Wᵀ @ grad[n], then col2im; ∂W += Σ_n grad[n] @ col[n]ᵀ;
 ∂b += Σ_{n, oy, ox} grad. The algorithm is chosen per geometry (``Conv2D.algorithm``): a 1x1 window with
 stride 1 and no padding skips im2col (the input is its own col); one input map per group (depthwise) runs
-by shifted slices instead of C one-row products.
+its direct kernels (``minidl.nn.depthwise``) instead of C one-row products.
 """
 
 import numpy
@@ -81,7 +81,7 @@ class Conv2D(Module):
     @property
     def algorithm(self):
         """How this geometry is computed: "pointwise" (a 1x1 window, stride 1, no padding: the input is its own
-        col), "depthwise" (one input map per group: shifted slices, ``minidl.nn.depthwise``) or "im2col"."""
+        col), "depthwise" (one input map per group: direct kernels, ``minidl.nn.depthwise``) or "im2col"."""
         window = self.window
         if window.size == (1, 1) and window.stride == (1, 1) and window.pad == (0, 0):
             return "pointwise"
@@ -103,7 +103,7 @@ class Conv2D(Module):
         """y (N, O, outH, outW) of data (N, C, H, W); keeps the col that backward reads."""
         data = xp.ascontiguousarray(data)
         if self.algorithm == "depthwise":
-            out = depthwiseForward(data, self.W, self.window)
+            return depthwiseForward(data, self.W, self.window, self.b if self.useBias else None)  # bias fused
         else:
             batch = data.shape[0]
             outH, outW = self.window.outShape(*data.shape[2:], repr(self))

@@ -80,6 +80,8 @@ def test_conv_gradients(case):
     (4, 6, 1, 1, 0, 1, 2, "pointwise"),
     (3, 3, 3, 2, 1, 1, 3, "depthwise"),
     (2, 6, (3, 2), (1, 2), (2, 1), (1, 2), 2, "depthwise"),  # three outputs per input map
+    (3, 3, 3, 1, 1, 2, 3, "depthwise"),  # stride 1: ∂x by the forward kernel on grad, window flipped
+    (2, 2, 2, 1, 2, 1, 2, "depthwise"),  # stride 1 but pad > d (k - 1): ∂x by its own kernel
     (4, 4, 1, 2, 0, 1, 2, "im2col"),  # 1x1 but strided: not the plain product
     (4, 6, 3, 1, 1, 2, 2, "im2col"),  # more output maps: ∂x by col2im
     (6, 4, 3, 1, 1, 2, 2, "im2col"),  # stride 1, fewer output maps: ∂x as the full correlation
