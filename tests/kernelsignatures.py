@@ -38,13 +38,15 @@ def recording():
     return os.environ.get(RECORD_VARIABLE) == "1"
 
 
-def signatureOf(kernel, args):
-    """The signature of a validated call (``Elementwise.checkArgs``'s typed arguments), or None for a call
-    CuPy does not launch (an empty loop compiles nothing)."""
-    loop = next(arg for param, arg in zip(kernel.params, args) if not param.raw and not isinstance(arg, numpy.generic))
-    if loop.size == 0:
+def signatureOf(kernel, args, size=None):
+    """The signature of a validated call (``Elementwise.checkArgs``'s typed arguments and the ``size`` given
+    when every array is raw), or None for a call CuPy does not launch (an empty loop compiles nothing)."""
+    if size is None:
+        size = next(arg for param, arg in zip(kernel.params, args)
+                    if not param.raw and not isinstance(arg, numpy.generic)).size
+    if size == 0:
         return None
-    wide = loop.size > INDEX_32_LIMIT
+    wide = size > INDEX_32_LIMIT
     parts = []
     for param, arg in zip(kernel.params, args):
         dtype = numpy.dtype(arg.dtype).name
@@ -122,11 +124,11 @@ class Recorder:
                                          for binding, index32 in variants(kernel, recorded)}
         return signature in self.covered[kernel.name]
 
-    def note(self, kernel, args):
+    def note(self, kernel, args, size=None):
         """Return None, or the failure message for a call whose signature the table lacks."""
         if not kernel.reference.__module__.startswith("minidl."):
             return None  # the suite's own test kernels
-        signature = signatureOf(kernel, args)
+        signature = signatureOf(kernel, args, size)
         if signature is None:
             return None
         self.seen.setdefault(kernel.name, set()).add(signature)
@@ -146,9 +148,9 @@ def install():
     signature the table lacks fails the test that made it."""
     recorder = Recorder()
 
-    def checkArgsAndNote(kernel, args):
-        typed, onDevice = uncheckedArgs(kernel, args)
-        problem = recorder.note(kernel, typed)
+    def checkArgsAndNote(kernel, args, size=None):
+        typed, onDevice = uncheckedArgs(kernel, args, size)
+        problem = recorder.note(kernel, typed, size)
         if problem is not None:
             pytest.fail(problem, pytrace=False)
         return typed, onDevice

@@ -3,6 +3,7 @@
     kernel = Elementwise("minidl_axpy", inParams="T x, float32 a", outParams="T y",
                          operation="y += a * x", reference=axpyNumpy)
     kernel(x, a, y)     # cupy arrays -> the memoized cupy.ElementwiseKernel; numpy arrays -> the CPU path
+    kernel(img, ..., col, size=planes)   # every array raw: the loop's size is given, as in CuPy
 
 On NumPy arrays the CPU path is the operation's CUDA text compiled for the host (``hostkernel``) or the
 NumPy reference: ``cpuPath`` ("compiled" unless the reference was measured faster), or what
@@ -11,8 +12,9 @@ Every kernel made is listed in ``registry``, so tests can reach each one.
 
 Parameters follow CuPy's rules: ``[raw] type name``, where type is a NumPy dtype name (``float32``,
 ``int32``, ...) or a one-letter placeholder (``T``) bound from the dtypes of the arrays passed for it.
-Non-raw arrays are seen elementwise and must all have one shape (no broadcasting); raw arrays are indexed
-by the operation itself; scalars are passed by value. Outputs are updated in place and returned.
+Non-raw arrays are seen elementwise and must all have one shape (no broadcasting), which sets the loop's size;
+raw arrays are indexed by the operation itself; scalars are passed by value. When every array is raw, the
+call gives the loop's size (``size=``, CuPy's keyword), and only then. Outputs are updated in place and returned.
 
 Every argument is checked before anything runs: its count, device, dtype, shape and contiguity, so a
 failed call changes nothing. The reference gets the same arguments as the kernel, scalars converted to
@@ -99,13 +101,17 @@ registry = []  # every Elementwise made, in the order they were made
 class Elementwise:
     """An elementwise operation with a CUDA text (run by CuPy) and a NumPy reference (run on the CPU)."""
 
-    def __init__(self, name, inParams, outParams, operation, reference, preamble="", cpuPath="compiled"):
+    def __init__(self, name, inParams, outParams, operation, reference, preamble="", cpuPath="compiled",
+                 parallelFrom=kernelsource.PARALLEL_FROM):
         if not isCName(name):
             raise BackendError(f"kernel name {name!r} must be a C identifier: it names the compiled function")
         if cpuPath not in hostkernel.CPU_KERNELS:
             raise BackendError(f"kernel {name}: cpuPath must be one of {hostkernel.CPU_KERNELS}, got {cpuPath!r}")
+        if not isinstance(parallelFrom, int) or parallelFrom < 1:
+            raise BackendError(f"kernel {name}: parallelFrom must be a positive int, got {parallelFrom!r}")
         self.name = name
         self.cpuPath = cpuPath
+        self.parallelFrom = parallelFrom  # the host loop's size from which it runs on every core
         self.inParams = inParams
         self.outParams = outParams
         self.operation = operation
@@ -126,28 +132,28 @@ class Elementwise:
     def __repr__(self):
         return f"Elementwise({self.name!r})"
 
-    def __call__(self, *args):
-        args, onDevice = self.checkArgs(args)
+    def __call__(self, *args, size=None):
+        args, onDevice = self.checkArgs(args, size)
         if onDevice:
-            self.cupyKernel()(*args)
+            self.cupyKernel()(*args, size=size)
         elif hostkernel.cpuKernels() == "compiled" or (
             hostkernel.cpuKernels() == "preferred" and self.cpuPath == "compiled"
         ):
-            self._runCompiled(args)
+            self._runCompiled(args, size)
         else:
             self.reference(*args)
         return self._outputs(args)
 
-    def callNumpy(self, *args):
+    def callNumpy(self, *args, size=None):
         """Run the NumPy reference on NumPy arrays, whatever MINIDL_CPU_KERNELS says."""
-        args = self._checkHost(args)
+        args = self._checkHost(args, size)
         self.reference(*args)
         return self._outputs(args)
 
-    def callCompiled(self, *args):
+    def callCompiled(self, *args, size=None):
         """Run the host-compiled CUDA text on NumPy arrays, whatever MINIDL_CPU_KERNELS says."""
-        args = self._checkHost(args)
-        self._runCompiled(args)
+        args = self._checkHost(args, size)
+        self._runCompiled(args, size)
         return self._outputs(args)
 
     def hostFunction(self, types, ndims):
@@ -155,8 +161,9 @@ class Elementwise:
         to dtypes, ``ndims`` gives per parameter None (scalar), its ndim (raw array) or 1 (non-raw array)."""
         return hostkernel.HostFunction(kernelsource.hostSource(self, types, ndims), self.name)
 
-    def _runCompiled(self, args):
-        """Run the host function of these arguments' binding (compiled on its first use)."""
+    def _runCompiled(self, args, size=None):
+        """Run the host function of these arguments' binding (compiled on its first use) over ``size`` elements,
+        or over the non-raw arrays' elements."""
         pairs = list(zip(self.params, args))
         ndims = [(arg.ndim if param.raw else 1) if isinstance(arg, numpy.ndarray) else None for param, arg in pairs]
         key = tuple(zip((arg.dtype for arg in args), ndims))
@@ -164,11 +171,12 @@ class Elementwise:
         if function is None:
             types = {param.typeName: arg.dtype for param, arg in pairs if param.dtype is None}
             function = self._hostFunctions[key] = self.hostFunction(types, ndims)
-        size = next(arg.size for (param, arg), ndim in zip(pairs, ndims) if ndim is not None and not param.raw)
+        if size is None:
+            size = next(arg.size for (param, arg), ndim in zip(pairs, ndims) if ndim is not None and not param.raw)
         function(size, args, [arg.shape for param, arg in pairs if param.raw])
 
-    def _checkHost(self, args):
-        args, onDevice = self.checkArgs(args)
+    def _checkHost(self, args, size=None):
+        args, onDevice = self.checkArgs(args, size)
         if onDevice:
             raise BackendError(f"{self.name}: the CPU paths take NumPy arrays, got CuPy arrays")
         return args
@@ -187,8 +195,9 @@ class Elementwise:
             )
         return self._cupyKernel
 
-    def checkArgs(self, args):
-        """Validate the arguments; return them with scalars typed, and whether they live on the GPU."""
+    def checkArgs(self, args, size=None):
+        """Validate the arguments (and ``size``, the loop's, given when every array is raw); return them with
+        scalars typed, and whether they live on the GPU."""
         if len(args) != len(self.params):
             expected = ", ".join(param.name for param in self.params)
             raise BackendError(f"{self.name} takes {len(self.params)} arguments ({expected}), got {len(args)}")
@@ -196,7 +205,7 @@ class Elementwise:
         arrays = [(param, arg) for param, arg in zip(self.params, args) if _isArray(arg)]
         self._checkKinds(args)
         onDevice = self._checkDevice(arrays)
-        self._checkShapes(arrays)
+        self._checkShapes(arrays, size)
         bound = self._bindTypes(arrays)
 
         typed = []
@@ -244,10 +253,18 @@ class Elementwise:
                 raise BackendError(f"{self.name}: array {param.name} must be C-contiguous")
         return kinds == {True}
 
-    def _checkShapes(self, arrays):
+    def _checkShapes(self, arrays, size):
         shapes = {arg.shape for param, arg in arrays if not param.raw}
+        if size is not None:
+            if shapes:
+                raise BackendError(f"{self.name}: size is given only when every array is raw (as in CuPy); the "
+                                   f"non-raw arrays set the loop's size")
+            if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 0:
+                raise BackendError(f"{self.name}: size must be an int >= 0, got {size!r}")
+            return
         if not shapes:
-            raise BackendError(f"{self.name}: no non-raw array was passed, so the loop's size is undecided")
+            raise BackendError(f"{self.name}: no non-raw array was passed, so the loop's size is undecided: "
+                               f"give it as size=")
         if len(shapes) > 1:
             where = ", ".join(f"{param.name} {arg.shape}" for param, arg in arrays if not param.raw)
             raise BackendError(f"{self.name}: elementwise arrays must have one shape, got {where}")

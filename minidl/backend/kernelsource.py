@@ -44,7 +44,8 @@ HALF_CHECK = (  # the prelude defines float16 only where the host compiler has _
     "set CXX to one, or MINIDL_CPU_KERNELS=numpy\"\n#endif\n"
 )
 
-PARALLEL_FROM = 1 << 18  # elements; below this, waking the OpenMP threads costs more than they save
+PARALLEL_FROM = 1 << 18  # elements; below this, waking the OpenMP threads costs more than they save (a kernel
+# whose element is a whole row or plane of work says from where its loop pays: Elementwise's parallelFrom)
 
 
 def cType(dtype):
@@ -100,7 +101,7 @@ def hostSource(kernel, types, ndims):
         f'extern "C" void {kernel.name}(const ptrdiff_t _n, void* const* _args, const ptrdiff_t* _rawShapes) {{\n'
         f"{unpacked}"
         f"  CIndexer _ind(_n);\n"
-        f"#pragma omp parallel for firstprivate(_ind) schedule(static) if (_n >= {PARALLEL_FROM})\n"
+        f"#pragma omp parallel for firstprivate(_ind) schedule(static) if (_n >= {kernel.parallelFrom})\n"
         f"  for (ptrdiff_t i = 0; i < _n; ++i) {{\n"
         f"{_body(kernel, ndims)}"
         f"  }}\n"

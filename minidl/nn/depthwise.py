@@ -21,7 +21,7 @@ kh kw array operations over the whole batch.
 import numpy
 
 from minidl.backend import Elementwise, xp
-from minidl.nn.im2col import Window
+from minidl.nn.im2col import ROW_RANGE, Window
 
 GEOMETRY = ("int32 batch, int32 maps, int32 mult, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, "
             "int32 ph, int32 pw, int32 dy, int32 dx, int32 outH, int32 outW")
@@ -57,12 +57,6 @@ def _forwardNumpy(rowBias, x, weights, batch, maps, mult, h, w, kh, kw, sy, sx, 
 # (8x128x28x28, 3x3, CPU ms, one run): 3.0 against 8.0 for the NumPy slices; one element per output pixel,
 # decoding its index at every pixel, was 3.5x slower than the slices; blocks of 8 columns summing all the taps
 # in registers, 4.5.
-ROW_RANGE = (
-    "const int off = kx * dx - pw; "  # input column of output column ox: ox sx + off
-    "const int hi = min(outW, off >= w ? 0 : sx == 1 ? w - off : (w - 1 - off) / sx + 1); "  # no division at
-    "const int lo = min(hi, off >= 0 ? 0 : sx == 1 ? -off : (-off + sx - 1) / sx); "  # stride 1: it cost half
-)
-
 depthwiseForwardKer = Elementwise(
     "minidl_depthwise_forward",
     "T rowBias, raw T x, raw T weights, " + GEOMETRY,
@@ -87,6 +81,7 @@ depthwiseForwardKer = Elementwise(
     "} "
     "for (int ox = 0; ox < outW; ++ox) out[ox] += rowBias",
     _forwardNumpy,
+    parallelFrom=64,  # an element is a row of outW outputs times kh kw taps
 )
 
 
@@ -158,6 +153,7 @@ depthwiseGradWeightsKer = Elementwise(
     "} "
     "gradW = edge + (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])))",
     _gradWeightsNumpy,
+    parallelFrom=2,  # an element is a dot product over the batch and the output positions
 )
 
 

@@ -9,11 +9,11 @@ likewise) and
 so a convolution is a matrix product per image, W (O, C kh kw) @ col[n] (C kh kw, outH outW), whose result
 is already image n's NCHW output: no transposes before or after (a batched product over the images).
 col2im is the adjoint: every image pixel receives the sum of the col entries that were read from it (the
-input gradient of im2col). Both are Elementwise kernels: im2col over col, col2im over the image, each
-reading the other as raw.
+input gradient of im2col). Both are Elementwise kernels over blocks of rows (a whole plane per element on the
+CPU, a row on the GPU), each reading and writing raw arrays.
 """
 
-from minidl.backend import Elementwise, scratch, xp
+from minidl.backend import Elementwise, isGpu, scratch, xp
 from minidl.errors import ModuleError
 from minidl.validation import checkInteger
 
@@ -95,29 +95,57 @@ def _padded(img, geometry, padValue):
     return padded
 
 
-def _im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, col):
+# The output columns ox of one output row that tap kx reads inside the image, [lo, hi), for the input column
+# ox sx + off; found once per tap (at stride 1 without a division: it cost half the forward of depthwise).
+ROW_RANGE = (
+    "const int off = kx * dx - pw; "
+    "const int hi = min(outW, off >= w ? 0 : sx == 1 ? w - off : (w - 1 - off) / sx + 1); "
+    "const int lo = min(hi, off >= 0 ? 0 : sx == 1 ? -off : (-off + sx - 1) / sx); "
+)
+
+
+def rowsPerElement(rows):
+    """How many rows of a plane one element of the window kernels covers: the whole plane on the CPU, where a
+    thread's loop over it stays contiguous and its indices are decoded once; one row on the GPU, for threads."""
+    return 1 if isGpu else rows
+
+
+def _im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, _rowsPerElement, col):
     padded = _padded(img, (h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW), padValue)
     for ky in range(kh):
         for kx in range(kw):
             col[:, :, ky, kx] = padded[(..., *_slices(ky, kx, sy, sx, dy, dx, outH, outW))]
 
 
+# One element per block of ``rows`` output rows of one (n, c, ky, kx) plane of col (size: N C kh kw blocks):
+# each row copies the input row it reads, contiguously at stride 1. Measured (32x16x32x32, 3x3, pad 1, 2 cores,
+# one run): 1.6 ms against 3.0 ms for the NumPy slices; 8x64x56x56: 3.8 against 16.9. One element per col
+# value, decoding six indices each, took 124 ms.
 im2colKer = Elementwise(
     "minidl_im2col",
     "raw T img, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
-    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, T padValue",
-    "T col",
-    "const int ox = i % outW; const int oy = i / outW % outH; const int kx = i / ((long long)outW * outH) % kw; "
-    "const int ky = i / ((long long)outW * outH * kw) % kh; "
-    "const long long image = i / ((long long)outW * outH * kw * kh); "  # n maps + c: the (image, map) plane
-    "const int y = oy * sy - ph + ky * dy; const int x = ox * sx - pw + kx * dx; "
-    "col = (y >= 0 && y < h && x >= 0 && x < w) ? img[(image * h + y) * w + x] : padValue",
+    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, T padValue, int32 rows",
+    "raw T col",
+    "const int blocks = (outH + rows - 1) / rows; const int first = i % blocks * rows; "
+    "const long long plane = i / blocks; const int kx = plane % kw; const int ky = plane / kw % kh; "
+    "const long long image = plane / ((long long)kw * kh); "  # n maps + c: the (image, map) plane
+    "const T* src = &img[image * h * w]; T* __restrict__ out = &col[(plane * outH + first) * outW]; "
+    + ROW_RANGE +
+    "for (int oy = first; oy < min(outH, first + rows); ++oy, out += outW) { "
+    "  const int y = oy * sy - ph + ky * dy; "
+    "  if (y < 0 || y >= h) { for (int ox = 0; ox < outW; ++ox) out[ox] = padValue; continue; } "
+    "  const T* __restrict__ row = src + (long long)y * w + off; "
+    "  for (int ox = 0; ox < lo; ++ox) out[ox] = padValue; "
+    "  if (sx == 1) { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox]; } "
+    "  else { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox * sx]; } "
+    "  for (int ox = hi; ox < outW; ++ox) out[ox] = padValue; "
+    "}",
     _im2colNumpy,
-    cpuPath="numpy",  # 4 ms against 124 ms compiled for a 3x3 conv of 8x64x56x56: slices beat index division
+    parallelFrom=2,
 )
 
 
-def _col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, img):
+def _col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, _rowsPerElement, img):
     rows, cols = _paddedShape(h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW)
     padded = scratch((batch, maps, rows, cols), img.dtype) if (rows, cols) != (h, w) else img
     padded.fill(0)
@@ -128,33 +156,44 @@ def _col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, o
         img[...] = padded[:, :, ph:ph + h, pw:pw + w]
 
 
+# One element per block of ``rows`` rows of one (n, c) image plane (size: N C blocks): each pixel sums, tap by
+# tap in (ky, kx) order as the NumPy reference adds them, the col entries read from it; at stride 1 a tap's
+# entries of one row are contiguous. No atomics: every pixel is written by one element.
 col2imKer = Elementwise(
     "minidl_col2im",
     "raw T col, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
-    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW",
-    "T img",
-    "const int x = i % w + pw; const int y = i / w % h + ph; const long long image = i / ((long long)w * h); "
-    "T sum = (T)0; "
-    "for (int ky = 0; ky < kh; ++ky) { "
-    "  const int yy = y - ky * dy; "
-    "  if (yy < 0 || yy % sy != 0 || yy / sy >= outH) continue; "
-    "  for (int kx = 0; kx < kw; ++kx) { "
-    "    const int xx = x - kx * dx; "
-    "    if (xx < 0 || xx % sx != 0 || xx / sx >= outW) continue; "
-    "    sum += col[(((image * kh + ky) * kw + kx) * outH + yy / sy) * outW + xx / sx]; "
+    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, int32 rows",
+    "raw T img",
+    "const int blocks = (h + rows - 1) / rows; const int first = i % blocks * rows; "
+    "const long long image = i / blocks; T* __restrict__ out = &img[(image * h + first) * w]; "
+    "for (int y = first; y < min(h, first + rows); ++y, out += w) { "
+    "  for (int x = 0; x < w; ++x) out[x] = (T)0; "
+    "  for (int ky = 0; ky < kh; ++ky) { "
+    "    const int yy = y + ph - ky * dy; "
+    "    if (yy < 0 || yy % sy != 0 || yy / sy >= outH) continue; "
+    "    for (int kx = 0; kx < kw; ++kx) { "
+    "      const T* __restrict__ src = &col[(((image * kh + ky) * kw + kx) * outH + yy / sy) * outW]; "
+    "      const int off = pw - kx * dx; "  # pixel x reads col column (x + off) / sx where that divides
+    "      int x = max(0, -off); "
+    "      if (sx == 1) { for (; x < min(w, outW - off); ++x) out[x] += src[x + off]; continue; } "
+    "      x += (sx - (x + off) % sx) % sx; "
+    "      for (; x < w && (x + off) / sx < outW; x += sx) out[x] += src[(x + off) / sx]; "
+    "    } "
     "  } "
-    "} "
-    "img = sum",
+    "}",
     _col2imNumpy,
-    cpuPath="numpy",  # 10 ms against 24 ms compiled, same shape
+    parallelFrom=2,
 )
 
 
 def im2col(img, window, padValue=0):
     """col of shape (N, C, kh, kw, outH, outW) gathered from img (N, C, H, W)."""
     scalars = window.scalars(*img.shape)
-    col = xp.empty((*img.shape[:2], *window.size, *scalars[-2:]), dtype=img.dtype)
-    return im2colKer(xp.ascontiguousarray(img), *scalars, padValue, col)
+    outH = scalars[-2]
+    col = xp.empty((*img.shape[:2], *window.size, outH, scalars[-1]), dtype=img.dtype)
+    rows = rowsPerElement(outH)
+    size = img.shape[0] * img.shape[1] * window.size[0] * window.size[1] * -(-outH // rows)
+    return im2colKer(xp.ascontiguousarray(img), *scalars, padValue, rows, col, size=size)
 
 
 def col2im(col, window, height, width):
@@ -163,4 +202,6 @@ def col2im(col, window, height, width):
     col = xp.ascontiguousarray(col)
     batch, maps = col.shape[:2]
     img = xp.empty((batch, maps, height, width), dtype=col.dtype)
-    return col2imKer(col, *window.scalars(batch, maps, height, width), img)
+    rows = rowsPerElement(height)
+    return col2imKer(col, *window.scalars(batch, maps, height, width), rows, img,
+                     size=batch * maps * -(-height // rows))

@@ -28,20 +28,21 @@ def _copies(args):
     return [arg.copy() if isinstance(arg, numpy.ndarray) else arg for arg in args]
 
 
-def runPath(path, kernel, args):
-    """Run ``kernel`` on copies of ``args`` (NumPy arrays and scalars) on ``path`` ("numpy", "host" or "cupy");
-    return its outputs as NumPy arrays, in the order the kernel declares them."""
+def runPath(path, kernel, args, size=None):
+    """Run ``kernel`` on copies of ``args`` (NumPy arrays and scalars) on ``path`` ("numpy", "host" or "cupy"),
+    over ``size`` elements when every array is raw; return its outputs as NumPy arrays, in the order the
+    kernel declares them."""
     args = _copies(args)
     if path == "numpy":
         with numpy.errstate(all="ignore"):  # NaN and infinities are drawn on purpose
-            kernel.callNumpy(*args)
+            kernel.callNumpy(*args, size=size)
     elif path == "host":
-        kernel.callCompiled(*args)
+        kernel.callCompiled(*args, size=size)
     elif path == "cupy":
         if not backend.isGpu:
             raise TestingError("the cupy path needs a GPU, and minidl found none")
         args = [backend.toDevice(arg) if isinstance(arg, numpy.ndarray) else arg for arg in args]
-        kernel(*args)
+        kernel(*args, size=size)
         args = [backend.toHost(arg) if isinstance(arg, backend.xp.ndarray) else arg for arg in args]
     else:
         raise TestingError(f"path must be 'numpy', 'host' or 'cupy', got {path!r}")
@@ -87,14 +88,16 @@ def _checkNanPropagates(kernel, args, outputs):
             )
 
 
-def checkCase(kernel, dtype, args, oracle=None, signedZeros=True, nanPropagates=True, tolerances=None):
+def checkCase(kernel, dtype, args, oracle=None, signedZeros=True, nanPropagates=True, tolerances=None, size=None):
     """Check one case: every other path against the NumPy reference (NaN positions, infinities and, with
     ``signedZeros``, the signs of zeros exactly; other values within ``tolerances``), the reference against
     ``oracle`` when given (NaN positions and infinities exactly), and with ``nanPropagates`` that a NaN in an
-    elementwise input reaches every elementwise output at its position."""
-    reference = runPath("numpy", kernel, args)
+    elementwise input reaches every elementwise output at its position. ``size(args)``: the loop's size of a
+    kernel whose arrays are all raw."""
+    size = None if size is None else size(args)
+    reference = runPath("numpy", kernel, args, size)
     for path in kernelPaths():
-        assertMatches(runPath(path, kernel, args), reference, dtype,
+        assertMatches(runPath(path, kernel, args, size), reference, dtype,
                       f"{kernel.name} on {path} against its NumPy reference", signedZeros, tolerances)
     if oracle is not None:
         wide = [arg.astype(numpy.float64) if isinstance(arg, numpy.ndarray) and arg.dtype.kind == "f" else arg
@@ -108,7 +111,7 @@ def checkCase(kernel, dtype, args, oracle=None, signedZeros=True, nanPropagates=
 
 
 def checkKernel(kernel, cases=None, oracle=None, *, signedZeros=True, nanPropagates=True, tolerances=None,
-                hypothesisSettings=None):
+                hypothesisSettings=None, size=None):
     """Property-test an ``Elementwise`` kernel on every path that can run here; raise AssertionError (with the
     failing case, as hypothesis reports it) at the first disagreement.
 
@@ -125,6 +128,7 @@ def checkKernel(kernel, cases=None, oracle=None, *, signedZeros=True, nanPropaga
       ``signedZeros=False``), the rest within ``tolerances`` ((rtol, atol); by default ``TOLERANCES[dtype]``).
     - ``nanPropagates``: a NaN in an elementwise (non-raw) floating input must give NaN at its position in every
       elementwise floating output, as IEEE arithmetic does; pass False for a kernel that selects instead.
+    - ``size(args)``: the loop's size, for a kernel whose arrays are all raw (it is the ``size=`` of its calls).
     - ``hypothesisSettings``: a ``hypothesis.settings`` for this check (the number of cases, say); by default the
       current hypothesis profile's, without a deadline (a case that compiles the kernel takes seconds).
 
@@ -143,7 +147,7 @@ def checkKernel(kernel, cases=None, oracle=None, *, signedZeros=True, nanPropaga
     @given(case=strategy)
     def check(case):
         dtype, args = case
-        checkCase(kernel, dtype, args, oracle, signedZeros, nanPropagates, tolerances)
+        checkCase(kernel, dtype, args, oracle, signedZeros, nanPropagates, tolerances, size)
 
     # no deadline by default: the first case of each dtype compiles the kernel for the host
     check = (hypothesisSettings if hypothesisSettings is not None else settings(deadline=None))(check)

@@ -38,11 +38,12 @@ ARG_NDARRAY, ARG_INDEXER, ARG_SCALAR = 1, 2, 3  # CuPy's _ArgKind values (checke
 
 def argInfos(binding, index32):
     """The argument infos CuPy makes for a call with this binding: C-contiguous arrays of the recorded ndim,
-    typed scalars, and the loop's indexer, all with the same index width."""
+    typed scalars, and the loop's indexer (1-D when every array is raw and the call gives its size), all with
+    the same index width."""
     infos = [_kernel._ArgInfo(ARG_SCALAR, _scalar.CScalar, dtype, 0, True, True) if ndim is None
              else _kernel._ArgInfo(ARG_NDARRAY, cupy.ndarray, dtype, ndim, True, index32)
              for dtype, ndim, raw in binding]
-    loopNdim = next(ndim for (dtype, ndim, raw) in binding if ndim is not None and not raw)
+    loopNdim = next((ndim for (dtype, ndim, raw) in binding if ndim is not None and not raw), 1)
     return tuple(infos + [_kernel._ArgInfo(ARG_INDEXER, _carray.Indexer, None, loopNdim, True, index32)])
 
 

@@ -111,3 +111,38 @@ def test_scalars_that_do_not_fit_their_type_are_refused(n, k, message):
     with pytest.raises(BackendError, match=message):
         counted(numpy.ones(2), n, k, y)
     numpy.testing.assert_array_equal(y, 1.0)
+
+
+@pytest.mark.parametrize("path", ["callNumpy", "callCompiled"])
+def test_a_kernel_of_raw_arrays_only_runs_over_the_size_it_is_given(path):
+    kernel = Elementwise("test_copy_head", "raw T values", "raw T out", "out[i] = values[i]",
+                         lambda values, out: out.__setitem__(slice(None, 3), values[:3]))
+    out = numpy.zeros(5)
+    getattr(kernel, path)(numpy.arange(1.0, 6.0), out, size=3)
+    numpy.testing.assert_array_equal(out, [1, 2, 3, 0, 0])
+
+
+@pytest.mark.parametrize("args, size, message", [
+    ((numpy.ones(3), numpy.ones(3)), None, "loop's size is undecided: give it as size="),
+    ((numpy.ones(3), numpy.ones(3)), -1, "size must be an int >= 0"),
+    ((numpy.ones(3), numpy.ones(3)), 2.0, "size must be an int >= 0"),
+    ((numpy.ones(3), numpy.ones(3)), True, "size must be an int >= 0"),
+])
+def test_a_bad_size_is_refused_before_anything_runs(args, size, message):
+    out = args[1]
+    with pytest.raises(BackendError, match=message):
+        Elementwise("test_raw_copy", "raw T values", "raw T out", "out[i] = values[i]",
+                    lambda values, out: out.fill(7))(*args, size=size)
+    numpy.testing.assert_array_equal(out, 1)
+
+
+def test_size_is_refused_where_a_non_raw_array_sets_the_loop():
+    y = numpy.ones(4, numpy.float32)
+    with pytest.raises(BackendError, match="size is given only when every array is raw"):
+        axpy(numpy.ones(4, numpy.float32), 2.0, y, size=4)
+    numpy.testing.assert_array_equal(y, 1)
+
+
+def test_parallel_from_must_be_a_positive_int():
+    with pytest.raises(BackendError, match="parallelFrom must be a positive int"):
+        Elementwise("test_parallel", "T x", "T y", "y = x", lambda x, y: None, parallelFrom=0)

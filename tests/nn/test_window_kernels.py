@@ -36,7 +36,7 @@ def taps(geometry):
 
 def im2colOracle(img, *geometryAndOut):
     """col[n, c, ky, kx, oy, ox] = img[n, c, source pixel]."""
-    *geometry, padValue, col = geometryAndOut
+    *geometry, padValue, _rows, col = geometryAndOut
     out = numpy.full(col.shape, padValue, dtype=numpy.float64)
     for (oy, ox, ky, kx), source in taps(geometry):
         if source is not None:
@@ -45,7 +45,7 @@ def im2colOracle(img, *geometryAndOut):
 
 
 def col2imOracle(col, *geometryAndOut):
-    *geometry, img = geometryAndOut
+    *geometry, _rows, img = geometryAndOut
     out = numpy.zeros(img.shape)
     for (oy, ox, ky, kx), source in taps(geometry):
         if source is not None:
@@ -59,7 +59,8 @@ def im2colCases(draw):
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     padValue = draw(st.sampled_from([0.0, -7.5]))  # finite: the comparison's atol scales with the largest value
     img = draw(arrays(dtype, (batch, maps, h, w)))
-    return dtype, [img, *geometry, padValue, numpy.full((batch, maps, kh, kw, outH, outW), numpy.nan, dtype)]
+    rows = draw(st.integers(1, outH))  # rows of a plane per element: 1 on the GPU, the plane on the CPU
+    return dtype, [img, *geometry, padValue, rows, numpy.full((batch, maps, kh, kw, outH, outW), numpy.nan, dtype)]
 
 
 @st.composite
@@ -67,7 +68,8 @@ def col2imCases(draw):
     dtype, geometry = draw(floatDtypes()), draw(geometries())
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     col = draw(arrays(dtype, (batch, maps, kh, kw, outH, outW)))
-    return dtype, [col, *geometry, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
+    rows = draw(st.integers(1, h))
+    return dtype, [col, *geometry, rows, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
 
 
 @st.composite
@@ -103,20 +105,37 @@ def test_im2col_pads_with_minus_infinity_exactly_where_the_window_leaves_the_ima
     img = numpy.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     geometry = (1, 1, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2)
     col = numpy.empty((1, 1, 2, 2, 2, 2))
-    im2colKer(img, *geometry, -numpy.inf, col)
-    expected = im2colOracle(img, *geometry, -numpy.inf, col)[0]
+    im2colKer(img, *geometry, -numpy.inf, 2, col, size=4)
+    expected = im2colOracle(img, *geometry, -numpy.inf, 2, col)[0]
     numpy.testing.assert_array_equal(col, expected)
     assert numpy.isinf(col).sum() == 7  # the four windows at stride 2 with pad 1 read 9 pixels of 16 taps
 
 
+def blocks(length, rows):
+    return -(-length // rows)
+
+
+def im2colSize(args):
+    """Elements of im2col: one per block of rows of each (n, c, ky, kx) plane of col."""
+    _, batch, maps, _, _, kh, kw, *_, outH, outW, _, rows, _ = args
+    return batch * maps * kh * kw * blocks(outH, rows)
+
+
+def col2imSize(args):
+    """Elements of col2im: one per block of rows of each (n, c) image plane."""
+    _, batch, maps, h, *_, rows, _ = args
+    return batch * maps * blocks(h, rows)
+
+
 CASES = {
-    "im2col": (im2colKer, im2colCases(), im2colOracle),
-    "col2im": (col2imKer, col2imCases(), col2imOracle),
-    "maxUnpool": (maxUnpoolKer, maxUnpoolCases(), maxUnpoolOracle),
-    "avgUnpool": (avgUnpoolKer, avgUnpoolCases(), avgUnpoolOracle),
+    "im2col": (im2colKer, im2colCases(), im2colOracle, im2colSize),
+    "col2im": (col2imKer, col2imCases(), col2imOracle, col2imSize),
+    "maxUnpool": (maxUnpoolKer, maxUnpoolCases(), maxUnpoolOracle, None),
+    "avgUnpool": (avgUnpoolKer, avgUnpoolCases(), avgUnpoolOracle, None),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_kernel(name):
-    checkKernel(*CASES[name])
+    kernel, cases, oracle, size = CASES[name]
+    checkKernel(kernel, cases, oracle, size=size)
