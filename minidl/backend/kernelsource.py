@@ -17,9 +17,10 @@ For one binding of the type placeholders to dtypes, the host text reads (after `
 Scalars are const values of their type; raw arrays are CArrays named as declared, indexed by the operation
 (``a[k]`` flat, ``a[{j, k}]`` per dimension, ``a.size()``); non-raw arrays are seen flattened, as CuPy sees
 C-contiguous arrays. CuPy's device text runs this body in a grid-stride loop whose arguments are the kernel's
-parameters; the host text runs it in an OpenMP loop. Its arguments arrive as
-``(n, void* const* args, const ptrdiff_t* rawShapes)``: one pointer per parameter (to the data of an array,
-to the value of a scalar) and the shapes of the raw arrays, one after the other.
+parameters; the host text runs it in an OpenMP loop, on every core when the loop's size times the kernel's
+``grain`` (the values one element reads or writes, a C expression of its scalars) reaches PARALLEL_FROM.
+Its arguments arrive as ``(n, void* const* args, const ptrdiff_t* rawShapes)``: one pointer per parameter
+(to the data of an array, to the value of a scalar) and the shapes of the raw arrays, one after the other.
 """
 
 from pathlib import Path
@@ -44,8 +45,9 @@ HALF_CHECK = (  # the prelude defines float16 only where the host compiler has _
     "set CXX to one, or MINIDL_CPU_KERNELS=numpy\"\n#endif\n"
 )
 
-PARALLEL_FROM = 1 << 18  # elements; below this, waking the OpenMP threads costs more than they save (a kernel
-# whose element is a whole row or plane of work says from where its loop pays: Elementwise's parallelFrom)
+# Values a call reads or writes (its size times its kernel's grain, the values per element); below this, waking
+# the OpenMP threads costs more than they save: about 0.1 ms here (a 2-core VM, passive threads).
+PARALLEL_FROM = 1 << 18
 
 
 def cType(dtype):
@@ -101,7 +103,8 @@ def hostSource(kernel, types, ndims):
         f'extern "C" void {kernel.name}(const ptrdiff_t _n, void* const* _args, const ptrdiff_t* _rawShapes) {{\n'
         f"{unpacked}"
         f"  CIndexer _ind(_n);\n"
-        f"#pragma omp parallel for firstprivate(_ind) schedule(static) if (_n >= {kernel.parallelFrom})\n"
+        f"#pragma omp parallel for firstprivate(_ind) schedule(static) "
+        f"if (_n * (ptrdiff_t)({kernel.grain}) >= {PARALLEL_FROM})\n"
         f"  for (ptrdiff_t i = 0; i < _n; ++i) {{\n"
         f"{_body(kernel, ndims)}"
         f"  }}\n"

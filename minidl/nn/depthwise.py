@@ -20,7 +20,7 @@ kh kw array operations over the whole batch.
 
 import numpy
 
-from minidl.backend import Elementwise, xp
+from minidl.backend import Elementwise, simdSum, xp
 from minidl.nn.im2col import ROW_RANGE, Window
 
 GEOMETRY = ("int32 batch, int32 maps, int32 mult, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, "
@@ -81,7 +81,7 @@ depthwiseForwardKer = Elementwise(
     "} "
     "for (int ox = 0; ox < outW; ++ox) out[ox] += rowBias",
     _forwardNumpy,
-    parallelFrom=64,  # an element is a row of outW outputs times kh kw taps
+    grain="outW * kh * kw",
 )
 
 
@@ -136,24 +136,25 @@ depthwiseGradWeightsKer = Elementwise(
     "T gradW",
     "const int kx = i % kw; const int ky = i / kw % kh; const int o = i / (kw * kh); const int c = o / mult; "
     + ROW_RANGE +
-    "T edge = (T)0; T acc[8] = {(T)0, (T)0, (T)0, (T)0, (T)0, (T)0, (T)0, (T)0}; "  # 8 independent sums
+    "T edge = (T)0, sum = (T)0; "
     "for (long long image = 0; image < batch; ++image) { "
     "  const T* src = &x[(image * maps + c) * h * w]; "
     "  for (int oy = 0; oy < outH; ++oy) { "
-    "    const T* g = &grad[((image * maps * mult + o) * outH + oy) * outW]; "
+    "    const T* __restrict__ g = &grad[((image * maps * mult + o) * outH + oy) * outW]; "
     "    const int yy = oy * sy - ph + ky * dy; "
     "    if (yy < 0 || yy >= h) { for (int ox = 0; ox < outW; ++ox) edge += g[ox] * (T)0; continue; } "
     "    const T* __restrict__ row = src + (long long)yy * w + off; "
     "    for (int ox = 0; ox < lo; ++ox) edge += g[ox] * (T)0; "
     "    for (int ox = hi; ox < outW; ++ox) edge += g[ox] * (T)0; "
-    "    int ox = lo; "
-    "    if (sx == 1) { for (; ox + 8 <= hi; ox += 8) for (int l = 0; l < 8; ++l) acc[l] += g[ox + l] * row[ox + l]; } "
-    "    for (; ox < hi; ++ox) acc[0] += g[ox] * row[ox * sx]; "
+    "    if (sx == 1) { "
+    + simdSum("sum") +
+    "      for (int ox = lo; ox < hi; ++ox) sum += g[ox] * row[ox]; "
+    "    } else { for (int ox = lo; ox < hi; ++ox) sum += g[ox] * row[ox * sx]; } "
     "  } "
     "} "
-    "gradW = edge + (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])))",
+    "gradW = edge + sum",
     _gradWeightsNumpy,
-    parallelFrom=2,  # an element is a dot product over the batch and the output positions
+    grain="batch * outH * outW",
 )
 
 

@@ -110,7 +110,7 @@ def rowsPerElement(rows):
     return 1 if isGpu else rows
 
 
-def _im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, _rowsPerElement, col):
+def im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, _rowsPerElement, col):
     padded = _padded(img, (h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW), padValue)
     for ky in range(kh):
         for kx in range(kw):
@@ -140,12 +140,12 @@ im2colKer = Elementwise(
     "  else { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox * sx]; } "
     "  for (int ox = hi; ox < outW; ++ox) out[ox] = padValue; "
     "}",
-    _im2colNumpy,
-    parallelFrom=2,
+    im2colNumpy,
+    grain="rows * outW",
 )
 
 
-def _col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, _rowsPerElement, img):
+def col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, _rowsPerElement, img):
     rows, cols = _paddedShape(h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW)
     padded = scratch((batch, maps, rows, cols), img.dtype) if (rows, cols) != (h, w) else img
     padded.fill(0)
@@ -181,8 +181,8 @@ col2imKer = Elementwise(
     "    } "
     "  } "
     "}",
-    _col2imNumpy,
-    parallelFrom=2,
+    col2imNumpy,
+    grain="rows * w * kh * kw",
 )
 
 

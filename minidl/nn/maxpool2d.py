@@ -1,43 +1,118 @@
-"""MaxPool2D: y = the maximum of each window (padding never wins: it is -inf); the gradient goes to the
-window's first maximal pixel only."""
+"""MaxPool2D: y = the maximum of each window (padding never wins: it is -inf; a NaN in the window wins, as in
+NumPy's max); the gradient goes to the window's first maximal tap only.
+
+Both directions are direct Elementwise kernels reading the input or the gradient raw. The forward runs over
+blocks of output rows of the (n, c) planes (a whole plane per element on the CPU, a row on the GPU;
+``rowsPerElement``) and keeps, per output, the winning tap ky kw + kx (``argmax``); backward runs over (n, c)
+planes, each output adding its gradient to the pixel its winning tap read. No im2col copy of the windows, no
+col2im.
+"""
 
 import numpy
 
 from minidl.backend import Elementwise, xp
+from minidl.nn.im2col import ROW_RANGE, col2imNumpy, im2colNumpy, rowsPerElement
 from minidl.nn.pool2d import Pool2D
 
-
-def _maxUnpoolNumpy(grad, argmax, window, points, gradCol):
-    gradCol.fill(0)
-    planes = gradCol.size // (window * points)
-    numpy.put_along_axis(gradCol.reshape(planes, window, points), argmax.reshape(planes, 1, points),
-                         grad.reshape(planes, 1, points), axis=1)
+GEOMETRY = ("int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, int32 pw, "
+            "int32 dy, int32 dx, int32 outH, int32 outW")
 
 
+def _maxPoolNumpy(x, *geometryAndOut):
+    *geometry, padValue, rows, y, argmax = geometryAndOut
+    batch, maps, _, _, kh, kw, *_, outH, outW = geometry
+    col = numpy.empty((batch, maps, kh, kw, outH, outW), dtype=x.dtype)
+    im2colNumpy(x, *geometry, padValue, rows, col)
+    col = col.reshape(batch * maps, kh * kw, outH * outW)
+    winners = col.argmax(axis=1)[:, None]  # NaN wins, the first of equals wins (of -0.0 and 0.0 too)
+    argmax[...] = winners.reshape(argmax.shape)
+    y[...] = numpy.take_along_axis(col, winners, axis=1).reshape(y.shape)
+
+
+# Tap by tap over a whole output row (ROW_RANGE: the columns whose window reads inside the image), so the loop
+# over the row's columns vectorizes, comparing by selects: 0.6 ms for 32x16x32x32, 2x2, against 2.0 ms per output
+# window.
+WINS = ("{ const bool wins = (at[ox] < 0) | (v > best[ox]) | ((v != v) & (best[ox] == best[ox])); "
+        "best[ox] = wins ? v : best[ox]; at[ox] = wins ? tap : at[ox]; } ")
+maxPoolKer = Elementwise(
+    "minidl_max_pool",
+    "raw T x, " + GEOMETRY + ", T padValue, int32 rows",
+    "raw T y, raw int32 argmax",
+    "const int blocks = (outH + rows - 1) / rows; const int first = i % blocks * rows; "
+    "const long long plane = i / blocks; const T* src = &x[plane * h * w]; "
+    "for (int oy = first; oy < min(outH, first + rows); ++oy) { "
+    "  T* __restrict__ best = &y[(plane * outH + oy) * outW]; "
+    "  int* __restrict__ at = &argmax[(plane * outH + oy) * outW]; "
+    "  for (int ox = 0; ox < outW; ++ox) { best[ox] = padValue; at[ox] = -1; } "
+    "  for (int ky = 0; ky < kh; ++ky) { "
+    "    const int yy = oy * sy - ph + ky * dy; "
+    "    for (int kx = 0; kx < kw; ++kx) { "
+    "      const int tap = ky * kw + kx; "
+    + ROW_RANGE +
+    "      if (yy < 0 || yy >= h) { "
+    "        for (int ox = 0; ox < outW; ++ox) { const T v = padValue; " + WINS + "} "
+    "        continue; "
+    "      } "
+    "      const T* __restrict__ row = src + (long long)yy * w + off; "
+    "      for (int ox = 0; ox < lo; ++ox) { const T v = padValue; " + WINS + "} "
+    "      for (int ox = lo; ox < hi; ++ox) { const T v = row[ox * sx]; " + WINS + "} "
+    "      for (int ox = hi; ox < outW; ++ox) { const T v = padValue; " + WINS + "} "
+    "    } "
+    "  } "
+    "}",
+    _maxPoolNumpy,
+    grain="rows * outW * kh * kw",
+)
+
+
+def _maxUnpoolNumpy(grad, argmax, *geometryAndOut):
+    *geometry, gradX = geometryAndOut
+    batch, maps, _, _, kh, kw, *_, outH, outW = geometry
+    gradCol = numpy.zeros((batch * maps, kh * kw, outH * outW), dtype=grad.dtype)
+    numpy.put_along_axis(gradCol, argmax.reshape(batch * maps, 1, -1), grad.reshape(batch * maps, 1, -1), axis=1)
+    col2imNumpy(gradCol.reshape(batch, maps, kh, kw, outH, outW), *geometry, 1, gradX)
+
+
+# One element per (n, c) plane (size: N C), whose outputs add their gradients, in raster order, to the pixels
+# their winning taps read: with overlapping windows a pixel may receive several, and only this element writes
+# the plane. A gather per pixel, testing every tap that could have read it, took 4 ms for 32x16x32x32.
 maxUnpoolKer = Elementwise(
     "minidl_max_unpool",
-    "raw T grad, raw int32 argmax, int32 window, int32 points",
-    "T gradCol",
-    "const int point = i % points; const int tap = i / points % window; "
-    "const long long out = i / ((long long)points * window) * points + point; "
-    "gradCol = argmax[out] == tap ? grad[out] : (T)0",
+    "raw T grad, raw int32 argmax, " + GEOMETRY,
+    "raw T gradX",
+    "T* __restrict__ plane = &gradX[i * h * w]; "
+    "for (long long pixel = 0; pixel < (long long)h * w; ++pixel) plane[pixel] = (T)0; "
+    "for (int oy = 0; oy < outH; ++oy) { "
+    "  for (int ox = 0; ox < outW; ++ox) { "
+    "    const long long out = (i * outH + oy) * outW + ox; const int tap = argmax[out]; "
+    "    const int yy = oy * sy - ph + tap / kw * dy, xx = ox * sx - pw + tap % kw * dx; "
+    "    if (yy >= 0 && yy < h && xx >= 0 && xx < w) plane[(long long)yy * w + xx] += grad[out]; "
+    "  } "
+    "}",
     _maxUnpoolNumpy,
-    cpuPath="numpy",  # MaxPool2D forward+backward on 8x64x56x56: 14.5 ms with it, 19.1 ms compiled
+    grain="h * w + outH * outW",
 )
 
 
 class MaxPool2D(Pool2D):
-    """``MaxPool2D(size=2, stride=2, pad=0)`` on (N, C, H, W) data."""
+    """``MaxPool2D(size=2, stride=2, pad=0, ceilMode=False)`` on (N, C, H, W) data."""
 
     cacheAttrs = ("inData", "data", "argmax")
     padValue = -numpy.inf
-    argmax = None  # (N C, outH outW): the winning tap of each window, read by backward
+    argmax = None  # (N, C, outH, outW): the winning tap ky kw + kx of each window, read by backward
 
-    def pool(self, col):
-        self.argmax = col.argmax(axis=1).astype(numpy.int32)
-        return col.max(axis=1)
+    def updData(self, data):
+        data = xp.ascontiguousarray(data)
+        scalars = self.window.scalars(*data.shape)
+        batch, maps, outH = data.shape[0], data.shape[1], scalars[-2]
+        out = xp.empty((batch, maps, outH, scalars[-1]), dtype=data.dtype)
+        self.argmax = xp.empty(out.shape, dtype=numpy.int32)
+        rows = rowsPerElement(outH)
+        maxPoolKer(data, *scalars, self.padValue, rows, out, self.argmax, size=batch * maps * -(-outH // rows))
+        return out
 
-    def unpool(self, grad):
-        maps, points = grad.shape
-        gradCol = xp.empty((maps, self.window.size[0] * self.window.size[1], points), dtype=grad.dtype)
-        return maxUnpoolKer(grad, self.argmax, gradCol.shape[1], points, gradCol)
+    def updGrad(self, grad):
+        batch, maps, height, width = self.inData.shape
+        gradX = xp.empty(self.inData.shape, dtype=grad.dtype)
+        return maxUnpoolKer(xp.ascontiguousarray(grad), self.argmax, *self.window.scalars(batch, maps, height, width),
+                            gradX, size=batch * maps)

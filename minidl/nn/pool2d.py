@@ -1,8 +1,9 @@
 """Pool2D: the base of MaxPool2D and AvgPool2D, which reduce each window of an NCHW input to one value.
 
-The windows are gathered by im2col into col (N C, kh kw, outH outW); a subclass reduces col along its
-window axis in ``pool(col)`` and, in ``unpool(grad)``, spreads each output gradient back over its window
-(an Elementwise kernel over col), which col2im then sums into the input's pixels.
+By default the windows are gathered by im2col into col (N C, kh kw, outH outW); a subclass reduces col along
+its window axis in ``pool(col)`` and, in ``unpool(grad)``, spreads each output gradient back over its window
+(an Elementwise kernel over col), which col2im then sums into the input's pixels (AvgPool2D). MaxPool2D
+replaces both directions by direct kernels.
 """
 
 import numpy

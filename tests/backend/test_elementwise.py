@@ -143,6 +143,7 @@ def test_size_is_refused_where_a_non_raw_array_sets_the_loop():
     numpy.testing.assert_array_equal(y, 1)
 
 
-def test_parallel_from_must_be_a_positive_int():
-    with pytest.raises(BackendError, match="parallelFrom must be a positive int"):
-        Elementwise("test_parallel", "T x", "T y", "y = x", lambda x, y: None, parallelFrom=0)
+@pytest.mark.parametrize("grain", [4, "", " "])
+def test_grain_must_be_a_c_expression(grain):
+    with pytest.raises(BackendError, match="grain must be a C expression"):
+        Elementwise("test_parallel", "T x", "T y", "y = x", lambda x, y: None, grain=grain)

@@ -5,7 +5,7 @@ import numpy
 import pytest
 from hypothesis import strategies as st
 
-from minidl.nn.batchnorm import normGradKer, scaleShiftKer
+from minidl.nn.batchnorm import normGradKer, scaleShiftKer, sumsKer
 from minidl.nn.dropout import dropoutKer
 from minidl.nn.softmax import softmaxGradKer
 from minidl.testing import arrays, checkKernel, floatDtypes
@@ -76,14 +76,43 @@ def softmaxGradOracle(grad, y, dot, maps, spatial, ingrad):
     return [y * (grad - dot[:, None])]
 
 
+@st.composite
+def sumsCases(draw):
+    """g, x of one (N, C[, H, W]) shape in T, centers in S (float32 at least, float64 for float64 T), chunks of
+    the batch from one to one per image."""
+    dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
+    acc = numpy.promote_types(dtype, numpy.float32)
+    g, x = draw(arrays(dtype, shape)), draw(arrays(dtype, shape))
+    centerG, centerX = draw(arrays(acc, (maps,))), draw(arrays(acc, (maps,)))
+    chunks = draw(st.integers(1, shape[0]))
+    sums = [numpy.full((chunks, maps), numpy.nan, acc) for _ in range(2)]
+    return dtype, [g, x, centerG, centerX, shape[0], maps, spatial, chunks, *sums]
+
+
+def sumsOracle(g, x, centerG, centerX, batch, maps, spatial, chunks, sumG, sumGX):
+    bounds = [k * batch // chunks for k in range(chunks + 1)]
+    dg = g.reshape(batch, maps, spatial) - centerG[:, None]
+    dx = x.reshape(batch, maps, spatial) - centerX[:, None]
+    parts = [slice(bounds[k], bounds[k + 1]) for k in range(chunks)]
+    return [numpy.array([dg[part].sum(axis=(0, 2)) for part in parts]),
+            numpy.array([(dg[part] * dx[part]).sum(axis=(0, 2)) for part in parts])]
+
+
+def planes(args):
+    """N C: the planes the BatchNorm kernels run over (the first array's size over the spatial count)."""
+    return args[0].size // args[-2]
+
+
 CASES = {
-    "batchnormScaleShift": (scaleShiftKer, scaleShiftCases(), scaleShiftOracle),
-    "batchnormGrad": (normGradKer, normGradCases(), normGradOracle),
-    "dropout": (dropoutKer, dropoutCases(), dropoutOracle),
-    "softmaxGrad": (softmaxGradKer, softmaxGradCases(), softmaxGradOracle),
+    "batchnormScaleShift": (scaleShiftKer, scaleShiftCases(), scaleShiftOracle, planes),
+    "batchnormGrad": (normGradKer, normGradCases(), normGradOracle, planes),
+    "batchnormSums": (sumsKer, sumsCases(), sumsOracle, lambda args: args[7] * args[5]),
+    "dropout": (dropoutKer, dropoutCases(), dropoutOracle, None),
+    "softmaxGrad": (softmaxGradKer, softmaxGradCases(), softmaxGradOracle, None),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_kernel(name):
-    checkKernel(*CASES[name])
+    kernel, cases, oracle, size = CASES[name]
+    checkKernel(kernel, cases, oracle, size=size)

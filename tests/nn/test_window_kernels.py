@@ -1,5 +1,5 @@
-"""The window kernels of convolution and pooling (im2col, col2im, max and average unpooling): CPU path
-against float64 oracles written with explicit loops, other paths against the CPU path."""
+"""The window kernels of convolution and pooling (im2col, col2im, max pooling and unpooling, average unpooling):
+CPU path against float64 oracles written with explicit loops, other paths against the CPU path."""
 
 import numpy
 import pytest
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from minidl.nn.avgpool2d import avgUnpoolKer
 from minidl.nn.im2col import col2imKer, im2colKer
-from minidl.nn.maxpool2d import maxUnpoolKer
+from minidl.nn.maxpool2d import maxPoolKer, maxUnpoolKer
 from minidl.testing import arrays, checkKernel, floatDtypes
 
 
@@ -73,19 +73,51 @@ def col2imCases(draw):
 
 
 @st.composite
+def maxPoolCases(draw):
+    """Inputs with NaN, infinities and many equal values (ties: the first tap wins), -inf as the padding."""
+    dtype, geometry = draw(floatDtypes()), draw(geometries())
+    batch, maps, h, w, kh, kw, *_, outH, outW = geometry
+    img = draw(arrays(dtype, (batch, maps, h, w), -2.0, 2.0)).round()  # few distinct values: many ties
+    rows = draw(st.integers(1, outH))
+    out = numpy.full((batch, maps, outH, outW), numpy.nan, dtype)
+    return dtype, [img, *geometry, -numpy.inf, rows, out, numpy.full(out.shape, -7, numpy.int32)]
+
+
+def maxPoolOracle(img, *geometryAndOut):
+    """y = the window's maximum (NaN when it holds one), argmax = its first maximal (or first NaN) tap."""
+    *geometry, padValue, _rows, y, argmax = geometryAndOut
+    _, _, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW = geometry
+    best, at = numpy.full(y.shape, numpy.nan), numpy.full(y.shape, -1)
+    for n, c, oy, ox in numpy.ndindex(y.shape):
+        for ky, kx in numpy.ndindex(kh, kw):
+            yy, xx = oy * sy - ph + ky * dy, ox * sx - pw + kx * dx
+            value = img[n, c, yy, xx] if 0 <= yy < h and 0 <= xx < w else padValue
+            current = best[n, c, oy, ox]
+            if at[n, c, oy, ox] < 0 or value > current or (numpy.isnan(value) and not numpy.isnan(current)):
+                best[n, c, oy, ox], at[n, c, oy, ox] = value, ky * kw + kx
+    return [best, at]
+
+
+@st.composite
 def maxUnpoolCases(draw):
-    dtype = draw(floatDtypes())
-    maps, window, points = (draw(st.integers(1, 5)) for _ in range(3))
-    grad = draw(arrays(dtype, (maps, points)))
-    argmax = numpy.array(draw(st.lists(st.integers(0, window - 1), min_size=grad.size, max_size=grad.size)),
+    dtype, geometry = draw(floatDtypes()), draw(geometries())
+    batch, maps, h, w, kh, kw, *_, outH, outW = geometry
+    grad = draw(arrays(dtype, (batch, maps, outH, outW)))
+    argmax = numpy.array(draw(st.lists(st.integers(0, kh * kw - 1), min_size=grad.size, max_size=grad.size)),
                          numpy.int32).reshape(grad.shape)
-    return dtype, [grad, argmax, window, points, numpy.full((maps, window, points), numpy.nan, dtype)]
+    return dtype, [grad, argmax, *geometry, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
 
 
-def maxUnpoolOracle(grad, argmax, window, points, gradCol):
-    out = numpy.zeros(gradCol.shape)
-    for c, p in numpy.ndindex(grad.shape):
-        out[c, argmax[c, p], p] = grad[c, p]
+def maxUnpoolOracle(grad, argmax, *geometryAndOut):
+    """Each output's gradient added to the pixel its winning tap read (nothing where that tap was padding)."""
+    *geometry, gradX = geometryAndOut
+    _, _, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW = geometry
+    out = numpy.zeros(gradX.shape)
+    for n, c, oy, ox in numpy.ndindex(grad.shape):
+        ky, kx = divmod(int(argmax[n, c, oy, ox]), kw)
+        yy, xx = oy * sy - ph + ky * dy, ox * sx - pw + kx * dx
+        if 0 <= yy < h and 0 <= xx < w:
+            out[n, c, yy, xx] += grad[n, c, oy, ox]
     return [out]
 
 
@@ -121,6 +153,17 @@ def im2colSize(args):
     return batch * maps * kh * kw * blocks(outH, rows)
 
 
+def maxPoolSize(args):
+    """Elements of max pooling: one per block of rows of each (n, c) output plane."""
+    _, batch, maps, *_, outH, outW, _, rows, _, _ = args
+    return batch * maps * blocks(outH, rows)
+
+
+def maxUnpoolSize(args):
+    """Elements of max unpooling: one per (n, c) plane."""
+    return args[2] * args[3]
+
+
 def col2imSize(args):
     """Elements of col2im: one per block of rows of each (n, c) image plane."""
     _, batch, maps, h, *_, rows, _ = args
@@ -130,7 +173,8 @@ def col2imSize(args):
 CASES = {
     "im2col": (im2colKer, im2colCases(), im2colOracle, im2colSize),
     "col2im": (col2imKer, col2imCases(), col2imOracle, col2imSize),
-    "maxUnpool": (maxUnpoolKer, maxUnpoolCases(), maxUnpoolOracle, None),
+    "maxPool": (maxPoolKer, maxPoolCases(), maxPoolOracle, maxPoolSize),
+    "maxUnpool": (maxUnpoolKer, maxUnpoolCases(), maxUnpoolOracle, maxUnpoolSize),
     "avgUnpool": (avgUnpoolKer, avgUnpoolCases(), avgUnpoolOracle, None),
 }
 
