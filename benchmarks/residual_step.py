@@ -4,24 +4,27 @@ The network (3x32x32 inputs, batch 32, 10 classes): a 3x3 Conv2D stem to 16 maps
 stage (16, 32, 64 maps) a residual block (Conv2D 3x3 → BatchNorm2D → ReLU → Conv2D 3x3 → BatchNorm2D, added
 to its input, ReLU), a 2x2 max pooling and, between stages, a 1x1 Conv2D widening the maps; a Linear head on
 the flattened 64x4x4 maps. CrossEntropy, Adam (PyTorch's fused Adam). Both start from the same weights and
-must agree after a few steps, so the rows time the same computation; implementations alternate within each
-repeat. ``--clock process`` counts the CPU time of the process (all its threads) instead of the wall time:
-on a machine shared with other work, run with ``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` it measures the
-work each framework does, which the others' load disturbs far less than wall time. ``--profile`` prints
-minidl's step profile (cProfile, by own time, on the same clock) instead.
+must agree after a few steps, so the rows time the same computation. Each framework is timed in a process of
+its own (``timing.runWorkers``), the two alternating for ``--rounds`` rounds of ``--repeats`` timed repeats of
+``--steps`` steps; a row gives the median and the best repeat. ``--clock process`` counts the CPU time of the
+process (all its threads) instead of the wall time: on a machine shared with other work, run with
+``OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` it measures the work each framework does, which the others' load
+disturbs far less than wall time. ``--profile`` prints minidl's step profile (cProfile, by own time, on the same
+clock) instead.
 
-    python -m benchmarks.residual_step [--steps 20] [--repeats 7] [--clock wall|process] [--profile]
+    python -m benchmarks.residual_step [--steps 10] [--repeats 5] [--rounds 3] [--clock wall|process] [--profile]
 """
 
 import argparse
 import cProfile
 import io
+import json
 import pstats
 import time
 
 import numpy
 
-from benchmarks.timing import machine
+from benchmarks.timing import machine, runWorkers
 from minidl import backend
 from minidl.cost import CrossEntropy
 from minidl.nn import Activation, Add, BatchNorm2D, Conv2D, Flatten, Graph, Identity, Linear, MaxPool2D, relu
@@ -156,55 +159,78 @@ def profile(net, optimizer, data, steps, clock):
         print(f"| {name} ({where}:{line}) | {own / total:.0%} |")
 
 
+def worker(name, args, clock):
+    """Time ``args.repeats`` repeats of ``args.steps`` steps of one implementation after one untimed repeat;
+    print the seconds per step of each repeat as JSON (the last line), with PyTorch's version and threads."""
+    hostData = batches(4)
+    net, layers, optimizer = minidlSetup()
+    if name == "minidl":
+        data = [(backend.toDevice(x), backend.toDevice(y)) for x, y in hostData]
+        steps, about = (lambda: minidlSteps(net, optimizer, data, args.steps)), {}
+    else:
+        import torch
+
+        model, torchOptimizer = torchSetup(torch, layers)
+        data = [(torch.from_numpy(x), torch.from_numpy(y).long()) for x, y in hostData]
+        steps = lambda: torchSteps(torch, model, torchOptimizer, data, args.steps)  # noqa: E731
+        about = {"version": torch.__version__, "threads": torch.get_num_threads()}
+    timings = []
+    for repeat in range(args.repeats + 1):  # the first repeat warms up and is not counted
+        start = clock()
+        steps()
+        if repeat:
+            timings.append((clock() - start) / args.steps)
+    print(json.dumps({"seconds": timings, **about}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="processes per implementation, alternating")
     parser.add_argument("--clock", choices=("wall", "process"), default="wall",
                         help="wall time, or the process's CPU time (default: wall)")
     parser.add_argument("--profile", action="store_true", help="print minidl's step profile instead")
+    parser.add_argument("--worker", choices=("minidl", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     clock = time.perf_counter if args.clock == "wall" else time.process_time
-    hostData = batches(4)
-    data = [(backend.toDevice(x), backend.toDevice(y)) for x, y in hostData]
-    net, layers, optimizer = minidlSetup()
+    if args.worker:
+        worker(args.worker, args, clock)
+        return
     if args.profile:
-        profile(net, optimizer, data, args.steps, clock)
+        hostData = batches(4)
+        net, _, optimizer = minidlSetup()
+        profile(net, optimizer, [(backend.toDevice(x), backend.toDevice(y)) for x, y in hostData], args.steps, clock)
         return
     try:
         import torch
     except ImportError:
         torch = None
-    rows = {"minidl": []}
+    names = ["minidl"]
     if torch is not None and not backend.isGpu:
-        difference = checkSameComputation(torch, hostData)
+        difference = checkSameComputation(torch, batches(4))
         assert difference < 1e-4, f"minidl and PyTorch disagree after 3 steps by {difference}"
-        model, torchOptimizer = torchSetup(torch, layers)
-        torchData = [(torch.from_numpy(x), torch.from_numpy(y).long()) for x, y in hostData]
-        rows[f"PyTorch {torch.__version__}, fused Adam"] = []
-    for repeat in range(args.repeats + 1):  # the first repeat warms up and is not counted
-        start = clock()
-        minidlSteps(net, optimizer, data, args.steps)
-        timings = [(clock() - start) / args.steps]
-        if len(rows) > 1:
-            start = clock()
-            torchSteps(torch, model, torchOptimizer, torchData, args.steps)
-            timings.append((clock() - start) / args.steps)
-        if repeat:
-            for row, timing in zip(rows.values(), timings):
-                row.append(timing)
+        names.append("torch")
+    workerArgs = ["--steps", str(args.steps), "--repeats", str(args.repeats), "--clock", args.clock]
+    results = runWorkers("benchmarks.residual_step", names, args.rounds, workerArgs)
+    seconds = {name: [value for run in runs for value in run["seconds"]] for name, runs in results.items()}
 
-    versus = f"PyTorch on cpu, {torch.get_num_threads()} threads" if len(rows) > 1 else "no PyTorch row"
-    print(f"machine: {machine()}; {versus}")
-    if len(rows) > 1:
+    versus = "no PyTorch row"
+    if "torch" in results:
+        about = results["torch"][0]
+        versus = f"PyTorch {about['version']} on the CPU, {about['threads']} threads"
+    print(f"machine: {machine()}; {versus}; each framework in its own process")
+    if "torch" in results:
         print(f"check: after 3 steps from the same weights, minidl and PyTorch differ by at most {difference:.1e}")
-    print(f"residual CNN on {SHAPE}, batch {BATCH}, Adam; median of {args.repeats} repeats of {args.steps} steps, "
-          f"{args.clock} time\n")
-    reference = numpy.median(rows["minidl"])
-    print("| implementation | ms per step | time ratio to minidl |")
-    print("| --- | ---: | ---: |")
-    for label, timings in rows.items():
-        print(f"| {label} | {numpy.median(timings) * 1e3:.2f} | {numpy.median(timings) / reference:.2f} |")
+    print(f"residual CNN on {SHAPE}, batch {BATCH}, Adam; {args.rounds} processes each, alternating, of "
+          f"{args.repeats} repeats of {args.steps} steps; {args.clock} time\n")
+    reference = numpy.median(seconds["minidl"])
+    labels = {"minidl": "minidl", "torch": "PyTorch, fused Adam"}
+    print("| implementation | median ms per step | best ms per step | median time ratio to minidl |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, timings in seconds.items():
+        print(f"| {labels[name]} | {numpy.median(timings) * 1e3:.2f} | {min(timings) * 1e3:.2f} "
+              f"| {numpy.median(timings) / reference:.2f} |")
 
 
 if __name__ == "__main__":

@@ -54,3 +54,26 @@ def machine():
         return f"GPU {properties['name'].decode()} (CuPy {backend.xp.__version__})"
     cores = len(__import__("os").sched_getaffinity(0))
     return f"CPU {platform.processor() or platform.machine()}, {cores} cores (NumPy {numpy.__version__})"
+
+
+def runWorkers(module, names, rounds, arguments=()):
+    """Time each implementation in a process of its own: run ``python -m module --worker NAME *arguments`` for
+    every name in turn, ``rounds`` times, alternating, and return {name: [the JSON each run printed last]}.
+
+    Two frameworks in one process share it badly on a small CPU: PyTorch's OpenMP threads spin between its calls
+    and take the cores that minidl's BLAS and kernels need (here the residual-CNN step of minidl took 190 ms with
+    torch imported against 115 ms without), and whichever starts OpenMP first sets the other's wait policy. A
+    user runs one framework per process, so the benchmarks do too; alternating spreads the machine's drift."""
+    import json
+    import subprocess
+    import sys
+
+    results = {name: [] for name in names}
+    for _ in range(rounds):
+        for name in names:
+            command = [sys.executable, "-m", module, "--worker", name, *arguments]
+            run = subprocess.run(command, capture_output=True, text=True)
+            if run.returncode != 0:
+                raise RuntimeError(f"the {name} worker failed: $ {' '.join(command)}\n{run.stdout}{run.stderr}")
+            results[name].append(json.loads(run.stdout.strip().splitlines()[-1]))
+    return results
