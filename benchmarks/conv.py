@@ -3,18 +3,22 @@ other module of the convolution family: ms per call on whatever device the backe
 PyTorch's layer on the same machine in the same run when torch is installed (on the CPU when minidl runs on
 the CPU, on CUDA when it runs on the GPU).
 
-    python -m benchmarks.conv [--repeats 10] [--clock wall|process]
+    python -m benchmarks.conv [--repeats 10] [--rounds 2] [--clock wall|process]
 
-``--clock process`` times the process's CPU time (see benchmarks.residual_step) instead of the wall time.
+Each framework runs in a process of its own (``timing.runWorkers``), the two alternating for ``--rounds``
+rounds; a row gives the median over the rounds of each round's median of ``--repeats`` calls. PyTorch's
+modules get minidl's weights (the same seed builds them in both workers). ``--clock process`` times the
+process's CPU time (see benchmarks.residual_step) instead of the wall time.
 """
 
 import argparse
 import functools
+import json
 import time
 
 import numpy
 
-from benchmarks.timing import machine, medianSeconds
+from benchmarks.timing import machine, medianSeconds, runWorkers
 from minidl import backend
 from minidl.nn import Conv1D, Conv2D, Deconv2D, GlobalAvgPool2D, GroupNorm, InstanceNorm2D, Pad2D, Upsample2D
 
@@ -30,8 +34,7 @@ SHAPES = [
 ]
 
 
-def minidlSeconds(shape, outmaps, size, stride, pad, groups, timer):
-    conv = Conv2D(shape[1], outmaps, size, stride=stride, pad=pad, groups=groups)
+def minidlSeconds(shape, conv, timer):
     data = backend.toDevice(backend.generator().standard_normal(shape), dtype=numpy.float32)
     grad = backend.xp.ones_like(conv(data))
 
@@ -39,7 +42,7 @@ def minidlSeconds(shape, outmaps, size, stride, pad, groups, timer):
         conv(data)
         conv.backward(grad)
 
-    return timer(step), conv
+    return timer(step)
 
 
 def torchSeconds(torch, conv, shape, timer):
@@ -76,8 +79,7 @@ FAMILY = [
 ]
 
 
-def familySeconds(shape, make, timer):
-    module = make()
+def familySeconds(shape, module, timer):
     data = backend.toDevice(backend.generator().standard_normal(shape), dtype=numpy.float32)
     grad = backend.xp.ones_like(module(data))
 
@@ -85,7 +87,7 @@ def familySeconds(shape, make, timer):
         module(data)
         module.backward(grad)
 
-    return timer(step), module
+    return timer(step)
 
 
 def torchFamilySeconds(torch, makeTorch, module, shape, timer):
@@ -105,50 +107,76 @@ def torchFamilySeconds(torch, makeTorch, module, shape, timer):
     return timer(step)
 
 
-def printFamily(torch, timer):
-    print("\nThe convolution family, forward + backward, float32\n")
-    print("| module | input | minidl ms | PyTorch ms | minidl / PyTorch |")
-    print("|---|---|---:|---:|---:|")
-    rows = [(row, *familySeconds(row[1], row[2], timer)) for row in FAMILY]
-    for (name, shape, _, makeTorch), seconds, module in rows:
-        reference = torchFamilySeconds(torch, makeTorch, module, shape, timer) if torch else None
-        torchText = f"{reference * 1e3:.2f}" if reference else "-"
-        ratio = f"{seconds / reference:.2f}" if reference else "-"
-        print(f"| {name} | {shape} | {seconds * 1e3:.2f} | {torchText} | {ratio} |")
+def makeConv(shape, outmaps, size, stride, pad, groups):
+    return Conv2D(shape[1], outmaps, size, stride=stride, pad=pad, groups=groups)
+
+
+def worker(name, timer):
+    """Time every Conv2D shape, then every family module, in one framework; print {"conv": [seconds per shape],
+    "family": [seconds per module], "about": ...} as JSON (the last line)."""
+    backend.seed(0)
+    convs = [makeConv(*row[1:]) for row in SHAPES]
+    modules = [row[2]() for row in FAMILY]
+    if name == "minidl":
+        conv = [minidlSeconds(row[1], conv, timer) for row, conv in zip(SHAPES, convs)]
+        family = [familySeconds(row[1], module, timer) for row, module in zip(FAMILY, modules)]
+        about = {}
+    else:
+        import torch
+
+        conv = [torchSeconds(torch, conv, row[1], timer) for row, conv in zip(SHAPES, convs)]
+        family = [torchFamilySeconds(torch, row[3], module, row[1], timer) for row, module in zip(FAMILY, modules)]
+        about = {"version": torch.__version__, "threads": torch.get_num_threads()}
+    print(json.dumps({"conv": conv, "family": family, "about": about}))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per shape (the median is shown)")
+    parser.add_argument("--rounds", type=int, default=2, help="processes per framework, alternating")
     parser.add_argument("--clock", choices=("wall", "process"), default="wall",
                         help="wall time, or the process's CPU time (default: wall)")
+    parser.add_argument("--worker", choices=("minidl", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     timer = functools.partial(medianSeconds, repeats=args.repeats, warmup=2, clock=clock)
+    if args.worker:
+        worker(args.worker, timer)
+        return
     try:
         import torch
     except ImportError:
         torch = None
-
-    backend.seed(0)
-    versus = f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads" if torch else "PyTorch not installed"
-    print(f"# {machine()}; {versus}")
+    names = ["minidl", "torch"] if torch is not None else ["minidl"]
+    results = runWorkers("benchmarks.conv", names, args.rounds,
+                         ["--repeats", str(args.repeats), "--clock", args.clock])
+    medians = {name: {part: numpy.median([run[part] for run in runs], axis=0) for part in ("conv", "family")}
+               for name, runs in results.items()}
+    theirs = medians.get("torch")
+    versus = (f"PyTorch {results['torch'][0]['about']['version']}, {results['torch'][0]['about']['threads']} "
+              f"threads" if theirs is not None else "PyTorch not installed")
+    print(f"# {machine()}; {versus}; each framework in its own process, {args.rounds} rounds, {args.clock} time")
     print("\nConv2D forward + backward (input, weight and bias gradients), float32, NCHW\n")
     print("| shape | input | out, kernel, stride, pad, groups | GFLOP | minidl ms | PyTorch ms | minidl / PyTorch |")
     print("|---|---|---|---:|---:|---:|---:|")
-    # every minidl row first, then every torch row: torch's idle OpenMP threads would otherwise spin on the
-    # cores that NumPy's BLAS needs
-    rows = [(row, *minidlSeconds(*row[1:], timer)) for row in SHAPES]
-    references = [torchSeconds(torch, conv, row[1], timer) if torch else None for row, _, conv in rows]
-    for (name, shape, outmaps, size, stride, pad, groups), seconds, conv in rows:
-        reference = references.pop(0)
-        outH, outW = conv.data.shape[2:]
+    for index, (name, shape, outmaps, size, stride, pad, groups) in enumerate(SHAPES):
+        outH, outW = makeConv(shape, outmaps, size, stride, pad, groups).window.outShape(*shape[2:], name)
         flops = 3 * 2 * shape[0] * outmaps * outH * outW * (shape[1] // groups) * size * size  # forward, ∂x, ∂W
-        torchText = f"{reference * 1e3:.2f}" if reference else "-"
-        ratio = f"{seconds / reference:.2f}" if reference else "-"
         print(f"| {name} | {shape} | {outmaps}, {size}, {stride}, {pad}, {groups} | {flops / 1e9:.2f} "
-              f"| {seconds * 1e3:.2f} | {torchText} | {ratio} |")
-    printFamily(torch, timer)
+              f"| {row(medians['minidl']['conv'][index], None if theirs is None else theirs['conv'][index])} |")
+    print("\nThe convolution family, forward + backward, float32\n")
+    print("| module | input | minidl ms | PyTorch ms | minidl / PyTorch |")
+    print("|---|---|---:|---:|---:|")
+    for index, (name, shape, _, _) in enumerate(FAMILY):
+        print(f"| {name} | {shape} "
+              f"| {row(medians['minidl']['family'][index], None if theirs is None else theirs['family'][index])} |")
+
+
+def row(ours, reference):
+    """The "minidl ms | PyTorch ms | ratio" cells."""
+    if reference is None:
+        return f"{ours * 1e3:.2f} | - | -"
+    return f"{ours * 1e3:.2f} | {reference * 1e3:.2f} | {ours / reference:.2f}"
 
 
 if __name__ == "__main__":
