@@ -6,22 +6,48 @@ per sample n and group g, over the group's maps and every spatial position,
 
 Backward, with ĝ = scale ⊙ grad and means over the same (n, g) sets: ∂x = (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)) /
 sqrt(var + epsilon); ∂scale += Σ_{n, positions} grad x̂; ∂bias += Σ_{n, positions} grad. Statistics and
-sums are computed in float32 at least (float16 sums overflow past 65504).
+sums are computed in float32 at least (float16 sums overflow past 65504). The kernels are BatchNorm's, on the
+(n, c) planes: per-plane sums (added per group), the scale and shift, and a gradient kernel of its own.
 """
 
 import numpy
 
-from minidl.backend import xp
+from minidl.backend import Elementwise, xp
 from minidl.errors import ModuleError
+from minidl.nn.batchnorm import mapSums, scaleShiftKer
 from minidl.nn.module import Module, checkArray
 from minidl.variable import Variable
+
+
+def _gradNumpy(grad, x, mean, a, b, d, spatial, ingrad):
+    planes = (-1, 1)
+    out = ingrad.reshape(-1, spatial)
+    numpy.subtract(x.reshape(-1, spatial), mean.reshape(planes), out=out)
+    out *= b.reshape(planes)
+    numpy.subtract(grad.reshape(-1, spatial) * a.reshape(planes), out, out=out)
+    out -= d.reshape(planes)
+
+
+# ∂x over (n, c) planes of `spatial` values (size: N C), with the plane's coefficients a = invstd scale[c],
+# b = invstd² mean(ĝ x̂), d = invstd mean(ĝ) of its (n, g) group: ∂x = (a grad - b (x - mean)) - d.
+gradKer = Elementwise(
+    "minidl_groupnorm_grad",
+    "raw T grad, raw T x, raw T mean, raw T a, raw T b, raw T d, int32 spatial",
+    "raw T ingrad",
+    "const T m = mean[i], ai = a[i], bi = b[i], di = d[i]; "
+    "const T* __restrict__ g = &grad[i * spatial]; const T* __restrict__ v = &x[i * spatial]; "
+    "T* __restrict__ out = &ingrad[i * spatial]; "
+    "for (int s = 0; s < spatial; ++s) out[s] = (ai * g[s] - bi * (v[s] - m)) - di",
+    _gradNumpy,
+    grain="2 * spatial",
+)
 
 
 class GroupNorm(Module):
     """``GroupNorm(groups, maps, epsilon=1e-5)`` on (N, maps, ...) data; Variables ``scale`` (ones) and ``bias``
     (zeros) of shape (maps,), as PyTorch's GroupNorm(groups, maps)."""
 
-    cacheAttrs = ("inData", "data", "xhat", "invStd")
+    cacheAttrs = ("inData", "data", "mean", "invStd")
     ndim = None  # any number of dimensions >= 2; InstanceNorm2D asks for 4
 
     def __init__(self, groups, maps, epsilon=1e-5, dtype=numpy.float32, name=None):
@@ -32,34 +58,77 @@ class GroupNorm(Module):
         self.groups, self.maps, self.epsilon = groups, maps, epsilon
         self.setVar("scale", Variable(xp.ones((maps,), dtype=dtype), name="scale"))
         self.setVar("bias", Variable(xp.zeros((maps,), dtype=dtype), name="bias"))
-        self.xhat = self.invStd = None
+        self.mean = self.invStd = None  # (N, groups), in float32 at least
+        self.planeSums = None
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input", ndim=self.ndim, dtype=self.scale.dtype)
         if data.ndim < 2 or data.shape[1] != self.maps:
             raise ModuleError(f"{self!r}: input must have shape (batch, {self.maps}, ...), got {data.shape}")
 
-    def _perMap(self, array):
-        """A (maps,) array shaped to broadcast against the data."""
-        return array.reshape(1, self.maps, *(1,) * (self.inData.ndim - 2))
+    def _sums(self, g, x, centerG, centerX):
+        """Σ (g - centerG) and Σ (g - centerG) (x - centerX) per (n, c) plane of (N, maps, ...) arrays, with
+        centers per plane, in the centers' dtype."""
+        planes = (1, g.shape[0] * self.maps, -1)
+        return mapSums(g.reshape(planes), x.reshape(planes), centerG, centerX)
+
+    def _perGroup(self, perPlane, batch):
+        """(N maps,) per-plane values summed over each group's maps: (N, groups)."""
+        return perPlane.reshape(batch, self.groups, -1).sum(axis=2)
+
+    def _perPlane(self, perGroup):
+        """(N, groups) values repeated for each map of the group: (N maps,)."""
+        return xp.repeat(perGroup, self.maps // self.groups, axis=1).ravel()
 
     def updData(self, data):
-        acc = numpy.promote_types(data.dtype, numpy.float32)
-        grouped = data.reshape(data.shape[0], self.groups, -1).astype(acc, copy=False)
-        mean = grouped.mean(axis=2, keepdims=True)
-        self.invStd = 1 / xp.sqrt(grouped.var(axis=2, keepdims=True) + self.epsilon)
-        self.xhat = ((grouped - mean) * self.invStd).reshape(data.shape)
-        return (self.xhat * self._perMap(self.scale) + self._perMap(self.bias)).astype(data.dtype)
+        data, batch = xp.ascontiguousarray(data), data.shape[0]
+        acc = numpy.promote_types(data.dtype, numpy.float32)  # float16 sums overflow past 65504
+        count = data.size // (batch * self.groups)
+        zeros = xp.zeros(batch * self.maps, dtype=acc)
+        self.mean = self._perGroup(self._sums(data, data, zeros, zeros)[0], batch) / count
+        means = self._perPlane(self.mean)
+        centred = self._sums(data, data, means, means)
+        deviations, squares = (self._perGroup(sums, batch) for sums in centred)
+        var = xp.maximum(squares - deviations * deviations / count, 0) / count  # corrected two-pass variance
+        self.invStd = 1 / xp.sqrt(var + self.epsilon)
+        planes = batch * self.maps
+        return scaleShiftKer(data, self._perPlane(self.mean).astype(data.dtype),
+                             self._perPlane(self.invStd).astype(data.dtype), xp.tile(self.scale, batch),
+                             xp.tile(self.bias, batch), planes, data.size // planes, xp.empty_like(data), size=planes)
+
+    def backward(self, grad, updGrad=True):
+        """Module.backward, with the per-plane sums that ∂x and ∂scale, ∂bias share computed once."""
+        try:
+            return super().backward(grad, updGrad)
+        finally:
+            self.planeSums = None
+
+    def _gradSums(self, grad):
+        """Σ grad and Σ grad (x - mean) per (n, c) plane, in float32 at least."""
+        if self.planeSums is None:
+            means = self._perPlane(self.mean)
+            self.planeSums = self._sums(xp.ascontiguousarray(grad), xp.ascontiguousarray(self.inData),
+                                        xp.zeros_like(means), means)
+        return self.planeSums
 
     def updGrad(self, grad):
-        acc = self.xhat.dtype
-        scaled = (grad.astype(acc, copy=False) * self._perMap(self.scale)).reshape(grad.shape[0], self.groups, -1)
-        xhat = self.xhat.reshape(scaled.shape)
-        ingrad = scaled - scaled.mean(axis=2, keepdims=True) - xhat * (scaled * xhat).mean(axis=2, keepdims=True)
-        return (ingrad * self.invStd).reshape(grad.shape).astype(grad.dtype)
+        batch, acc = grad.shape[0], self.mean.dtype
+        sumGrad, sumGradCentred = self._gradSums(grad)
+        scale = xp.tile(self.scale.astype(acc), batch)
+        count = grad.size // (batch * self.groups)
+        meanScaled = self._perGroup(sumGrad * scale, batch) / count  # mean(ĝ), ĝ = scale grad
+        meanScaledXhat = self._perGroup(sumGradCentred * scale, batch) * self.invStd / count  # mean(ĝ x̂)
+        invStd = self._perPlane(self.invStd)
+        coefficients = (invStd * scale, invStd * invStd * self._perPlane(meanScaledXhat),
+                        invStd * self._perPlane(meanScaled))
+        grad, planes = xp.ascontiguousarray(grad), batch * self.maps
+        return gradKer(grad, xp.ascontiguousarray(self.inData), self._perPlane(self.mean).astype(grad.dtype),
+                       *(c.astype(grad.dtype) for c in coefficients), grad.size // planes, xp.empty_like(grad),
+                       size=planes)
 
     def accGradParams(self, grad):
-        axes = (0, *range(2, grad.ndim))
-        acc = self.xhat.dtype
-        self.vars["scale"].grad += (grad * self.xhat).sum(axis=axes, dtype=acc).astype(grad.dtype)
-        self.vars["bias"].grad += grad.sum(axis=axes, dtype=acc).astype(grad.dtype)
+        sumGrad, sumGradCentred = self._gradSums(grad)
+        batch = grad.shape[0]
+        gradScale = (sumGradCentred * self._perPlane(self.invStd)).reshape(batch, self.maps).sum(axis=0)
+        self.vars["scale"].grad += gradScale.astype(grad.dtype)
+        self.vars["bias"].grad += sumGrad.reshape(batch, self.maps).sum(axis=0).astype(grad.dtype)

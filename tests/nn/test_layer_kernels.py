@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from minidl.nn.batchnorm import normGradKer, scaleShiftKer, sumsKer
 from minidl.nn.dropout import dropoutKer
+from minidl.nn.groupnorm import gradKer as groupNormGradKer
 from minidl.nn.softmax import softmaxGradKer
 from minidl.testing import arrays, checkKernel, floatDtypes
 
@@ -98,6 +99,23 @@ def sumsOracle(g, x, centerG, centerX, batch, maps, spatial, chunks, sumG, sumGX
             numpy.array([(dg[part] * dx[part]).sum(axis=(0, 2)) for part in parts])]
 
 
+@st.composite
+def groupNormGradCases(draw):
+    """grad, x of (planes, spatial) values, and the per-plane mean and coefficients a, b, d."""
+    dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
+    grad, x = draw(arrays(dtype, shape)), draw(arrays(dtype, shape))
+    planes = grad.size // spatial
+    mean, a, b, d = (draw(arrays(dtype, (planes,))) for _ in range(4))
+    return dtype, [grad, x, mean, a, b, d, spatial, numpy.full_like(x, numpy.nan)]
+
+
+def groupNormGradOracle(grad, x, mean, a, b, d, spatial, ingrad):
+    planes = (-1, 1)
+    rows = (a.reshape(planes) * grad.reshape(-1, spatial) - b.reshape(planes) * (x.reshape(-1, spatial)
+            - mean.reshape(planes))) - d.reshape(planes)
+    return [rows.reshape(grad.shape)]
+
+
 def planes(args):
     """N C: the planes the BatchNorm kernels run over (the first array's size over the spatial count)."""
     return args[0].size // args[-2]
@@ -107,6 +125,7 @@ CASES = {
     "batchnormScaleShift": (scaleShiftKer, scaleShiftCases(), scaleShiftOracle, planes),
     "batchnormGrad": (normGradKer, normGradCases(), normGradOracle, planes),
     "batchnormSums": (sumsKer, sumsCases(), sumsOracle, lambda args: args[7] * args[5]),
+    "groupNormGrad": (groupNormGradKer, groupNormGradCases(), groupNormGradOracle, planes),
     "dropout": (dropoutKer, dropoutCases(), dropoutOracle, None),
     "softmaxGrad": (softmaxGradKer, softmaxGradCases(), softmaxGradOracle, None),
 }
