@@ -2,15 +2,15 @@
 
 Modes, as PyTorch's F.pad: "constant" (``value``), "reflect" (mirrored about the edge pixel, which is not
 repeated: each pad must be smaller than the side) and "replicate" (the edge pixel repeated). Reflect and
-replicate gather the source row and column of each output row and column; their gradient sums, for every
-source pixel, the gradients of the outputs copied from it (the interior, plus each pad row and column added
-onto its source: a loop over the few pad rows and columns, each step a whole-batch slice).
+replicate gather the source row and column of each output row and column (``gather2d``); their gradient sums,
+for every source pixel, the gradients of the outputs copied from it (``scatter2d``).
 """
 
 import numpy
 
-from minidl.backend import toDevice, xp
+from minidl.backend import xp
 from minidl.errors import ModuleError
+from minidl.nn.gather2d import gather2d, indices, scatter2d
 from minidl.nn.module import Module, checkArray
 
 MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}  # minidl's name -> numpy.pad's
@@ -34,18 +34,6 @@ def _sides(pad):
 def _sources(side, before, after, mode):
     """The source index, in [0, side), of each of the side + before + after outputs along one axis."""
     return numpy.pad(numpy.arange(side), (before, after), mode=MODES[mode])
-
-
-def _fold(grad, axis, before, after, sources):
-    """The gradient along ``axis`` of the gather by ``sources``: interior plus every pad line on its source."""
-    def at(index):
-        return (slice(None),) * axis + (index,)
-
-    side = grad.shape[axis] - before - after
-    out = xp.ascontiguousarray(grad[at(slice(before, before + side))])
-    for k in (*range(before), *range(before + side, grad.shape[axis])):
-        out[at(int(sources[k]))] += grad[at(k)]
-    return out
 
 
 class Pad2D(Module):
@@ -80,12 +68,10 @@ class Pad2D(Module):
                           self.value, dtype=data.dtype)
             out[:, :, self.top:self.top + height, self.left:self.left + width] = data
             return out
-        rows, cols = (toDevice(sources) for sources in self._sources(data.shape))
-        return data[:, :, rows][:, :, :, cols]
+        return gather2d(data, *(indices(sources) for sources in self._sources(data.shape)))
 
     def updGrad(self, grad):
         height, width = self.inData.shape[2:]
         if self.mode == "constant":
             return xp.ascontiguousarray(grad[:, :, self.top:self.top + height, self.left:self.left + width])
-        rows, cols = self._sources(self.inData.shape)
-        return _fold(_fold(grad, 3, self.left, self.right, cols), 2, self.top, self.bottom, rows)
+        return scatter2d(grad, *(indices(sources) for sources in self._sources(self.inData.shape)), height, width)

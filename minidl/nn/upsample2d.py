@@ -1,6 +1,7 @@
 """Upsample2D: (N, C, H, W) -> (N, C, sy H, sx W) by integer scale factors.
 
-"nearest": y[n, c, i, j] = x[n, c, i // sy, j // sx]; the gradient sums each sy x sx block.
+"nearest": y[n, c, i, j] = x[n, c, i // sy, j // sx] (``gather2d``); the gradient sums each sy x sx block
+(``scatter2d``).
 "bilinear" (PyTorch's align_corners=False): output row i reads the source position (i + 1/2) / sy - 1/2,
 clamped at 0, between rows low = floor(.) and high = low + 1 (clamped at H - 1) with weights 1 - λ and λ;
 columns likewise. Forward gathers the two rows, then the two columns (so a non-finite pixel reaches only the
@@ -12,6 +13,7 @@ import numpy
 
 from minidl.backend import toDevice, xp
 from minidl.errors import ModuleError
+from minidl.nn.gather2d import gather2d, indices, scatter2d
 from minidl.nn.im2col import pair
 from minidl.nn.module import Module, checkArray
 
@@ -60,20 +62,24 @@ class Upsample2D(Module):
         if not numpy.issubdtype(data.dtype, numpy.floating):
             raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
 
+    def _nearest(self, height, width):
+        """The source row of each output row and the source column of each output column (nearest)."""
+        (sy, sx) = self.scale
+        return indices(numpy.arange(height * sy) // sy), indices(numpy.arange(width * sx) // sx)
+
     def _matrices(self, dtype):
         height, width = self.inData.shape[2:]
         return interpolation(height, self.scale[0], dtype), interpolation(width, self.scale[1], dtype)
 
     def updData(self, data):
-        (sy, sx), (batch, maps, height, width) = self.scale, data.shape
+        (sy, sx), (height, width) = self.scale, data.shape[2:]
         if self.mode == "nearest":
-            out = xp.broadcast_to(data[:, :, :, None, :, None], (batch, maps, height, sy, width, sx))
-            return out.reshape(batch, maps, height * sy, width * sx)
+            return gather2d(data, *self._nearest(height, width))
         return _interpolate(_interpolate(data, 2, sy), 3, sx)
 
     def updGrad(self, grad):
-        (sy, sx), (batch, maps, height, width) = self.scale, self.inData.shape
+        height, width = self.inData.shape[2:]
         if self.mode == "nearest":
-            return grad.reshape(batch, maps, height, sy, width, sx).sum(axis=(3, 5))
+            return scatter2d(grad, *self._nearest(height, width), height, width)
         rows, cols = self._matrices(grad.dtype)
         return xp.matmul(xp.matmul(rows.T, grad), cols)

@@ -1,5 +1,6 @@
-"""The window kernels of convolution and pooling (im2col, col2im, max pooling and unpooling, average unpooling):
-CPU path against float64 oracles written with explicit loops, other paths against the CPU path."""
+"""The window kernels of convolution and pooling (im2col, col2im, max pooling and unpooling, average unpooling)
+and the row-and-column gather behind padding and upsampling (gather2d, scatter2d): CPU path against float64
+oracles written with explicit loops, other paths against the CPU path."""
 
 import numpy
 import pytest
@@ -8,6 +9,7 @@ from hypothesis import strategies as st
 
 from minidl.nn.avgpool2d import avgUnpoolKer
 from minidl.nn.im2col import col2imKer, im2colKer
+from minidl.nn.gather2d import gatherKer, scatterKer
 from minidl.nn.maxpool2d import maxPoolKer, maxUnpoolKer
 from minidl.testing import arrays, checkKernel, floatDtypes
 
@@ -143,6 +145,45 @@ def test_im2col_pads_with_minus_infinity_exactly_where_the_window_leaves_the_ima
     assert numpy.isinf(col).sum() == 7  # the four windows at stride 2 with pad 1 read 9 pixels of 16 taps
 
 
+@st.composite
+def gatherIndices(draw):
+    """(planes, h, w, rows, cols): source rows and columns, in any order and repeated."""
+    h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    rows = numpy.array(draw(st.lists(st.integers(0, h - 1), min_size=1, max_size=7)), numpy.int32)
+    cols = numpy.array(draw(st.lists(st.integers(0, w - 1), min_size=1, max_size=7)), numpy.int32)
+    return draw(st.integers(1, 4)), h, w, rows, cols
+
+
+@st.composite
+def gatherCases(draw):
+    dtype, (planes, h, w, rows, cols) = draw(floatDtypes()), draw(gatherIndices())
+    x = draw(arrays(dtype, (planes, 1, h, w)))
+    per = draw(st.integers(1, len(rows)))
+    return dtype, [x, rows, cols, h, w, len(rows), len(cols), per,
+                   numpy.full((planes, 1, len(rows), len(cols)), numpy.nan, dtype)]
+
+
+def gatherOracle(x, rows, cols, h, w, outH, outW, per, y):
+    out = numpy.empty(y.shape)
+    for plane, oy, ox in numpy.ndindex(y.shape[0], outH, outW):
+        out[plane, 0, oy, ox] = x[plane, 0, rows[oy], cols[ox]]
+    return [out]
+
+
+@st.composite
+def scatterCases(draw):
+    dtype, (planes, h, w, rows, cols) = draw(floatDtypes()), draw(gatherIndices())
+    grad = draw(arrays(dtype, (planes, 1, len(rows), len(cols))))
+    return dtype, [grad, rows, cols, h, w, len(rows), len(cols), numpy.full((planes, 1, h, w), numpy.nan, dtype)]
+
+
+def scatterOracle(grad, rows, cols, h, w, outH, outW, gradX):
+    out = numpy.zeros(gradX.shape)
+    for plane, oy, ox in numpy.ndindex(grad.shape[0], outH, outW):
+        out[plane, 0, rows[oy], cols[ox]] += grad[plane, 0, oy, ox]
+    return [out]
+
+
 def blocks(length, rows):
     return -(-length // rows)
 
@@ -171,6 +212,8 @@ def col2imSize(args):
 
 
 CASES = {
+    "gather2d": (gatherKer, gatherCases(), gatherOracle, lambda args: args[0].shape[0] * blocks(args[5], args[7])),
+    "scatter2d": (scatterKer, scatterCases(), scatterOracle, lambda args: args[0].shape[0]),
     "im2col": (im2colKer, im2colCases(), im2colOracle, im2colSize),
     "col2im": (col2imKer, col2imCases(), col2imOracle, col2imSize),
     "maxPool": (maxPoolKer, maxPoolCases(), maxPoolOracle, maxPoolSize),
