@@ -1,13 +1,19 @@
-"""The depthwise convolution's direct kernels (forward by rows, ∂x, ∂W): the NumPy references against float64
-oracles written with explicit loops over the padded input, the host-compiled CUDA text (and CuPy) against them;
-NaN, ±inf, -0.0 and subnormals drawn in every array."""
+"""The depthwise convolution's direct kernels (forward and ∂W by rows and by "same" planes, ∂x): the NumPy
+references against float64 oracles written with explicit loops over the padded input, the host-compiled CUDA text
+(and CuPy) against them; NaN, ±inf, -0.0 and subnormals drawn in every array."""
 
 import numpy
 import pytest
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from minidl.nn.depthwise import depthwiseForwardKer, depthwiseGradInputKer, depthwiseGradWeightsKer
+from minidl.nn.depthwise import (
+    depthwiseForwardKer,
+    depthwiseGradInputKer,
+    depthwiseGradWeightsKer,
+    depthwiseSameGradWeightsKer,
+    depthwiseSameKer,
+)
 from minidl.testing import arrays, checkKernel, floatDtypes
 
 
@@ -69,6 +75,51 @@ def forwardCases(draw):
 
 
 @st.composite
+def sameGeometries(draw):
+    """Stride 1 and as many output as input columns: 2 pw = dx (kw - 1); any rows."""
+    kh, kw, dy, dx = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    assume(dx * (kw - 1) % 2 == 0)
+    ph, pw = draw(st.integers(0, 2)), dx * (kw - 1) // 2
+    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 21))
+    outH = h + 2 * ph - dy * (kh - 1)
+    assume(outH >= 1)
+    return draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 2)), h, w, kh, kw, 1, 1, ph, pw, \
+        dy, dx, outH, w
+
+
+@st.composite
+def sameCases(draw):
+    dtype, geometry = draw(floatDtypes()), draw(sameGeometries())
+    batch, maps, mult, h, w, kh, kw, *_, outH, outW = geometry
+    x, weights = draw(arrays(dtype, (batch, maps, h, w))), draw(arrays(dtype, (maps * mult, 1, kh, kw)))
+    bias = draw(arrays(dtype, (maps * mult,)))
+    return dtype, [x, weights, bias, columns(outH, w), *geometry,
+                   numpy.full((batch, maps * mult, outH, outW), numpy.nan, dtype)]
+
+
+def columns(rows, width):
+    return numpy.tile(numpy.arange(width, dtype=numpy.int32), rows)
+
+
+def sameOracle(x, weights, bias, column, *geometryAndOut):
+    batch, outH = geometryAndOut[0], geometryAndOut[-3]
+    return forwardOracle(numpy.broadcast_to(bias[None, :, None], (batch, len(bias), outH)), x, weights,
+                         *geometryAndOut)
+
+
+@st.composite
+def sameGradWeightsCases(draw):
+    dtype, geometry = draw(floatDtypes()), draw(sameGeometries())
+    batch, maps, mult, h, w, kh, kw, *_, outH, outW = geometry
+    grad, x = draw(arrays(dtype, (batch, maps * mult, outH, outW))), draw(arrays(dtype, (batch, maps, h, w)))
+    return dtype, [grad, x, columns(outH, w), *geometry, numpy.full((maps * mult, 1, kh, kw), numpy.nan, dtype)]
+
+
+def sameGradWeightsOracle(grad, x, column, *geometryAndOut):
+    return gradWeightsOracle(grad, x, *geometryAndOut)
+
+
+@st.composite
 def gradInputCases(draw):
     dtype, geometry = draw(floatDtypes()), draw(geometries())
     batch, maps, mult, h, w, kh, kw, *_, outH, outW = geometry
@@ -94,6 +145,11 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_kernel(name):
     checkKernel(*CASES[name])
+
+
+def test_same_planes_kernels():
+    checkKernel(depthwiseSameKer, sameCases(), sameOracle, size=lambda args: args[4] * args[5] * args[6])
+    checkKernel(depthwiseSameGradWeightsKer, sameGradWeightsCases(), sameGradWeightsOracle)
 
 
 def test_an_infinite_weight_reaches_the_outputs_whose_window_overlaps_the_padding_as_nan():

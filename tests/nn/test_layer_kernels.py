@@ -102,7 +102,7 @@ def sumsOracle(g, x, centerG, centerX, batch, maps, spatial, chunks, sumG, sumGX
 @st.composite
 def groupNormGradCases(draw):
     """grad, x of (planes, spatial) values, and the per-plane mean and coefficients a, b, d."""
-    dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
+    dtype, (shape, _, spatial) = draw(floatDtypes()), draw(mapShapes())
     grad, x = draw(arrays(dtype, shape)), draw(arrays(dtype, shape))
     planes = grad.size // spatial
     mean, a, b, d = (draw(arrays(dtype, (planes,))) for _ in range(4))

@@ -8,8 +8,8 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from minidl.nn.avgpool2d import avgUnpoolKer
-from minidl.nn.im2col import col2imKer, im2colKer
 from minidl.nn.gather2d import gatherKer, scatterKer
+from minidl.nn.im2col import col2imKer, im2colKer
 from minidl.nn.maxpool2d import maxPoolKer, maxUnpoolKer
 from minidl.testing import arrays, checkKernel, floatDtypes
 
