@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from minidl.nn.avgpool2d import avgUnpoolKer
 from minidl.nn.gather2d import gatherKer, scatterKer
-from minidl.nn.im2col import col2imKer, im2colKer
+from minidl.nn.im2col import col2imKer, im2colKer, im2colSameKer
 from minidl.nn.maxpool2d import maxPoolKer, maxUnpoolKer
 from minidl.testing import arrays, checkKernel, floatDtypes
 
@@ -63,6 +63,27 @@ def im2colCases(draw):
     img = draw(arrays(dtype, (batch, maps, h, w)))
     rows = draw(st.integers(1, outH))  # rows of a plane per element: 1 on the GPU, the plane on the CPU
     return dtype, [img, *geometry, padValue, rows, numpy.full((batch, maps, kh, kw, outH, outW), numpy.nan, dtype)]
+
+
+@st.composite
+def im2colSameCases(draw):
+    """Stride 1 with as many output as input columns (2 pw = dx (kw - 1)), any rows."""
+    dtype = draw(floatDtypes())
+    kh, kw, dy, dx = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    assume(dx * (kw - 1) % 2 == 0)
+    ph, pw, h, w = draw(st.integers(0, 2)), dx * (kw - 1) // 2, draw(st.integers(1, 6)), draw(st.integers(1, 9))
+    outH = h + 2 * ph - dy * (kh - 1)
+    assume(outH >= 1)
+    batch, maps = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    img = draw(arrays(dtype, (batch, maps, h, w)))
+    padValue = draw(st.sampled_from([0.0, -7.5]))
+    column = numpy.tile(numpy.arange(w, dtype=numpy.int32), outH)
+    return dtype, [img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue,
+                   numpy.full((batch, maps, kh, kw, outH, w), numpy.nan, dtype)]
+
+
+def im2colSameOracle(img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue, col):
+    return im2colOracle(img, batch, maps, h, w, kh, kw, 1, 1, ph, pw, dy, dx, outH, w, padValue, 1, col)
 
 
 @st.composite
@@ -215,6 +236,8 @@ CASES = {
     "gather2d": (gatherKer, gatherCases(), gatherOracle, lambda args: args[0].shape[0] * blocks(args[5], args[7])),
     "scatter2d": (scatterKer, scatterCases(), scatterOracle, lambda args: args[0].shape[0]),
     "im2col": (im2colKer, im2colCases(), im2colOracle, im2colSize),
+    "im2colSame": (im2colSameKer, im2colSameCases(), im2colSameOracle,
+                   lambda args: args[2] * args[3] * args[6] * args[7]),
     "col2im": (col2imKer, col2imCases(), col2imOracle, col2imSize),
     "maxPool": (maxPoolKer, maxPoolCases(), maxPoolOracle, maxPoolSize),
     "maxUnpool": (maxUnpoolKer, maxUnpoolCases(), maxUnpoolOracle, maxUnpoolSize),
