@@ -5,7 +5,9 @@
 With G groups, input maps and output maps are split into G equal blocks and block g of the output sees
 block g of the input only. Per image n and group, y[n] = W (O/G, C/G kh kw) @ col[n] (C/G kh kw,
 outH outW), already NCHW; backward: ∂col[n] = Wᵀ @ grad[n], then col2im; ∂W += Σ_n grad[n] @ col[n]ᵀ;
-∂b += Σ_{n, oy, ox} grad. The algorithm is chosen per geometry (``Conv2D.algorithm``): a 1x1 window with
+∂b += Σ_{n, oy, ox} grad. Maps of fewer than WIDE_BELOW positions have im2col put the batch inside the columns
+instead, col (C/G kh kw, N outH outW): one product per group over the whole batch (then y's axes swapped).
+The algorithm is chosen per geometry (``Conv2D.algorithm``): a 1x1 window with
 stride 1 and no padding skips im2col (the input is its own col); one input map per group (depthwise) runs
 its direct kernels (``minidl.nn.depthwise``) instead of C one-row products.
 """
@@ -22,6 +24,7 @@ from minidl.validation import checkSize
 from minidl.variable import Variable
 
 PER_IMAGE_FROM = 64  # output positions per map from which one product per image beats one over the batch
+WIDE_BELOW = 256  # maps of fewer output positions: im2col puts the batch inside the columns, one product in all
 
 
 def batchedProduct(weights, col):
@@ -99,14 +102,33 @@ class Conv2D(Module):
     def accGradParams(self, grad):
         self._accGradParams(grad, self.inData)
 
+    def _isWide(self, points):
+        """Whether im2col puts the batch inside the columns for maps of ``points`` positions."""
+        return self.algorithm == "im2col" and points < WIDE_BELOW
+
+    def _unwide(self, product, batch, shape):
+        """A product over the batch, (G, maps/G, N points), as NCHW data of ``shape``."""
+        maps = product.shape[0] * product.shape[1]
+        return xp.ascontiguousarray(product.reshape(maps, batch, -1).transpose(1, 0, 2)).reshape(shape)
+
+    def _wideGrad(self, grad):
+        """grad (N, O, outH, outW) as (G, O/G, N outH outW), the layout of the products over the batch."""
+        batch, points = grad.shape[0], grad.shape[2] * grad.shape[3]
+        wide = xp.ascontiguousarray(grad.reshape(batch, self.outmaps, points).transpose(1, 0, 2))
+        return wide.reshape(self.groups, self.outmaps // self.groups, batch * points)
+
     def _forward(self, data):
-        """y (N, O, outH, outW) of data (N, C, H, W); keeps the col that backward reads."""
+        """y (N, O, outH, outW) of data (N, C, H, W); keeps the col that backward reads: (N, G, C/G kh kw, outH
+        outW) per image, or (G, C/G kh kw, N outH outW) with the batch inside the columns (small maps)."""
         data = xp.ascontiguousarray(data)
         if self.algorithm == "depthwise":
             return depthwiseForward(data, self.W, self.window, self.b if self.useBias else None)  # bias fused
+        batch = data.shape[0]
+        outH, outW = self.window.outShape(*data.shape[2:], repr(self))
+        if self._isWide(outH * outW):
+            self.col = im2col(data, self.window, wide=True).reshape(self.groups, -1, batch * outH * outW)
+            out = self._unwide(xp.matmul(self._groupedWeights(), self.col), batch, (batch, self.outmaps, outH, outW))
         else:
-            batch = data.shape[0]
-            outH, outW = self.window.outShape(*data.shape[2:], repr(self))
             col = data if self.algorithm == "pointwise" else im2col(data, self.window)
             self.col = col.reshape(batch, self.groups, -1, outH * outW)  # (N, G, C/G kh kw, outH outW)
             out = batchedProduct(self._groupedWeights(), self.col).reshape(batch, self.outmaps, outH, outW)
@@ -124,11 +146,15 @@ class Conv2D(Module):
             return xp.ascontiguousarray(depthwiseGradInput(grad, self.W, self.window, inShape))
         fullWindow = self._fullWindow()
         if fullWindow is not None:
-            return self._fullConvolution(grad, fullWindow).reshape(inShape)
+            return self._fullConvolution(grad, fullWindow, inShape)
+        batch, maps, height, width = inShape
+        if self._isWide(grad.shape[2] * grad.shape[3]):
+            gradCol = xp.matmul(self._groupedWeights().transpose(0, 2, 1), self._wideGrad(grad))
+            return col2im(gradCol.reshape(maps, *self.window.size, batch, *grad.shape[2:]), self.window, height, width,
+                          batch=batch, wide=True)
         gradCol = batchedProduct(self._groupedWeights().transpose(0, 2, 1), self._groupedGrad(grad))
         if self.algorithm == "pointwise":
             return gradCol.reshape(inShape)
-        batch, maps, height, width = inShape
         return col2im(gradCol.reshape(batch, maps, *self.window.size, *grad.shape[2:]), self.window, height, width)
 
     def _fullWindow(self):
@@ -142,7 +168,7 @@ class Conv2D(Module):
             return None
         return Window(window.size, 1, pads, window.dilation)
 
-    def _fullConvolution(self, grad, fullWindow):
+    def _fullConvolution(self, grad, fullWindow, inShape):
         """∂x[n, c, y, x] = Σ_{o, ky, kx} W[o, c, kh-1-ky, kw-1-kx] gradfull[n, o, y + ky dy, x + kx dx]: the
         correlation of grad, padded by d (k - 1) - p, with W flipped and its map axes swapped. An im2col of
         grad and a product replace the product and col2im (whose scattered adds cost twice the gather)."""
@@ -150,13 +176,19 @@ class Conv2D(Module):
         flipped = self.W.reshape(self.outmaps, groupIn, *self.window.size)[:, :, ::-1, ::-1]  # Conv1D's W is 3-D
         flipped = flipped.reshape(self.groups, groupOut, groupIn, -1).transpose(0, 2, 1, 3)
         flipped = xp.ascontiguousarray(flipped).reshape(self.groups, groupIn, -1)  # (G, C/G, O/G kh kw)
-        gradCol = im2col(xp.ascontiguousarray(grad), fullWindow)
-        return batchedProduct(flipped, gradCol.reshape(grad.shape[0], self.groups, flipped.shape[2], -1))
+        batch = grad.shape[0]
+        if self._isWide(inShape[2] * inShape[3]):
+            gradCol = im2col(grad, fullWindow, wide=True).reshape(self.groups, flipped.shape[2], -1)
+            return self._unwide(xp.matmul(flipped, gradCol), batch, inShape)
+        gradCol = im2col(grad, fullWindow)
+        return batchedProduct(flipped, gradCol.reshape(batch, self.groups, flipped.shape[2], -1)).reshape(inShape)
 
     def _accGradParams(self, grad, data):
         """∂W += ..., ∂b += Σ grad, for grad (N, O, outH, outW) at data (N, C, H, W)."""
         if self.algorithm == "depthwise":
             gradW = depthwiseGradWeights(grad, data, self.window)
+        elif self._isWide(grad.shape[2] * grad.shape[3]):
+            gradW = xp.matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1))
         else:
             gradW = weightProduct(self._groupedGrad(grad), self.col)
         self.vars["W"].grad += gradW.reshape(self.W.shape)

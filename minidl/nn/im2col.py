@@ -135,95 +135,128 @@ def rowsPerElement(rows):
     return 1 if isGpu else rows
 
 
-def im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, _rowsPerElement, col):
+def layoutView(col, batch, maps, kh, kw, outH, outW, imageStride, tapStride):
+    """col (either layout) seen as (N, C, kh, kw, outH, outW): per image (imageStride C kh kw outH outW, tapStride
+    outH outW) or with the batch inside the columns (imageStride outH outW, tapStride N outH outW)."""
+    points = outH * outW
+    if (imageStride, tapStride) == (maps * kh * kw * points, points):
+        return col.reshape(batch, maps, kh, kw, outH, outW)
+    if (imageStride, tapStride) == (points, batch * points):
+        return col.reshape(maps, kh, kw, batch, outH, outW).transpose(3, 0, 1, 2, 4, 5)
+    raise ValueError(f"the NumPy references know two col layouts, not image stride {imageStride}, tap stride "
+                     f"{tapStride}")
+
+
+def im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, _taps, _rows,
+                imageStride, tapStride, col):
     padded = _padded(img, (h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW), padValue)
+    view = layoutView(col, batch, maps, kh, kw, outH, outW, imageStride, tapStride)
     for ky in range(kh):
         for kx in range(kw):
-            col[:, :, ky, kx] = padded[(..., *_slices(ky, kx, sy, sx, dy, dx, outH, outW))]
+            view[:, :, ky, kx] = padded[(..., *_slices(ky, kx, sy, sx, dy, dx, outH, outW))]
 
 
-# One element per block of ``rows`` output rows of one (n, c, ky, kx) plane of col (size: N C kh kw blocks):
-# each row copies the input row it reads, contiguously at stride 1. Measured (32x16x32x32, 3x3, pad 1, 2 cores,
-# one run): 1.6 ms against 3.0 ms for the NumPy slices; 8x64x56x56: 3.8 against 16.9. One element per col
-# value, decoding six indices each, took 124 ms.
+# One element per block of ``taps`` taps and ``rows`` output rows of one (n, c) image (size: N C tap blocks row
+# blocks): on the CPU every tap and row of the image, on the GPU one row of one tap. Tap t's plane of image n,
+# map c starts at n imageStride + (c kh kw + t) tapStride (``layoutView``: per image, or the batch inside the
+# columns for one product over the batch). Each row copies the input
+# row it reads, contiguously at stride 1. Measured (32x16x32x32, 3x3, pad 1, 2 cores, one run): 1.6 ms against
+# 3.0 ms for the NumPy slices; one element per col value, decoding six indices each, took 124 ms.
 im2colKer = Elementwise(
     "minidl_im2col",
     "raw T img, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
-    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, T padValue, int32 rows",
+    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, T padValue, int32 taps, int32 rows, "
+    "int64 imageStride, int64 tapStride",
     "raw T col",
-    "const int blocks = (outH + rows - 1) / rows; const int first = i % blocks * rows; "
-    "const long long plane = i / blocks; const int kx = plane % kw; const int ky = plane / kw % kh; "
-    "const long long image = plane / ((long long)kw * kh); "  # n maps + c: the (image, map) plane
-    "const T* src = &img[image * h * w]; T* __restrict__ out = &col[(plane * outH + first) * outW]; "
+    "const int tapBlocks = (kh * kw + taps - 1) / taps, rowBlocks = (outH + rows - 1) / rows; "
+    "const long long image = i / ((long long)tapBlocks * rowBlocks); "  # n maps + c: the (image, map) plane
+    "const int block = (int)(i - image * tapBlocks * rowBlocks); "
+    "const int firstTap = block / rowBlocks * taps, first = block % rowBlocks * rows; "
+    "const T* src = &img[image * h * w]; "
+    "const long long planes = image / maps * imageStride + image % maps * kh * kw * tapStride; "
+    "for (int t = firstTap; t < min(kh * kw, firstTap + taps); ++t) { "
+    "  const int ky = t / kw, kx = t % kw; "
+    "  T* __restrict__ out = &col[planes + t * tapStride + (long long)first * outW]; "
     + ROW_RANGE +
-    "for (int oy = first; oy < min(outH, first + rows); ++oy, out += outW) { "
-    "  const int y = oy * sy - ph + ky * dy; "
-    "  if (y < 0 || y >= h) { for (int ox = 0; ox < outW; ++ox) out[ox] = padValue; continue; } "
-    "  const T* __restrict__ row = src + (long long)y * w + off; "
-    "  for (int ox = 0; ox < lo; ++ox) out[ox] = padValue; "
-    "  if (sx == 1) { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox]; } "
-    "  else { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox * sx]; } "
-    "  for (int ox = hi; ox < outW; ++ox) out[ox] = padValue; "
+    "  for (int oy = first; oy < min(outH, first + rows); ++oy, out += outW) { "
+    "    const int y = oy * sy - ph + ky * dy; "
+    "    if (y < 0 || y >= h) { for (int ox = 0; ox < outW; ++ox) out[ox] = padValue; continue; } "
+    "    const T* __restrict__ row = src + (long long)y * w + off; "
+    "    for (int ox = 0; ox < lo; ++ox) out[ox] = padValue; "
+    "    if (sx == 1) { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox]; } "
+    "    else { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox * sx]; } "
+    "    for (int ox = hi; ox < outW; ++ox) out[ox] = padValue; "
+    "  } "
     "}",
     im2colNumpy,
-    grain="rows * outW",
+    grain="taps * rows * outW",
 )
 
 
-def _im2colSameNumpy(img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue, col):
-    im2colNumpy(img, batch, maps, h, w, kh, kw, 1, 1, ph, pw, dy, dx, outH, w, padValue, 1, col)
+def _im2colSameNumpy(img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue, imageStride, tapStride,
+                     col):
+    im2colNumpy(img, batch, maps, h, w, kh, kw, 1, 1, ph, pw, dy, dx, outH, w, padValue, 1, 1, imageStride,
+                tapStride, col)
 
 
-# im2col at stride 1 with "same" columns, one element per (n, c, ky, kx) plane of col: one flat loop over the
-# plane, a select where the read wraps (SAME_RANGE), instead of a loop per row. Measured (32x64x8x8, 3x3, pad 1,
-# 2 cores): 0.5 ms against 1.4 ms by rows.
+# im2col at stride 1 with "same" columns, one element per (n, c) image: per tap one flat loop over its plane of
+# col, a select where the read wraps (SAME_RANGE), instead of a loop per row. Measured (32x64x8x8, 3x3, pad 1,
+# 2 cores): 0.4 ms against 0.8 ms by rows.
 im2colSameKer = Elementwise(
     "minidl_im2col_same",
     "raw T img, raw int32 column, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 ph, "
-    "int32 pw, int32 dy, int32 dx, int32 outH, T padValue",
+    "int32 pw, int32 dy, int32 dx, int32 outH, T padValue, int64 imageStride, int64 tapStride",
     "raw T col",
-    "const int kx = i % kw; const int ky = i / kw % kh; const long long image = i / ((long long)kw * kh); "
-    "const T* __restrict__ src = &img[image * h * w]; const int* __restrict__ cols = &column[0]; "
-    "const long long plane = (long long)outH * w; T* __restrict__ out = &col[i * plane]; "
+    "const T* __restrict__ src = &img[i * h * w]; const int* __restrict__ cols = &column[0]; "
+    "const long long plane = (long long)outH * w, planes = i / maps * imageStride + i % maps * kh * kw * tapStride; "
+    "for (int ky = 0; ky < kh; ++ky) { "
+    "  for (int kx = 0; kx < kw; ++kx) { "
+    "    T* __restrict__ out = &col[planes + (ky * kw + kx) * tapStride]; "
     + SAME_RANGE +
-    "for (long long p = 0; p < first; ++p) out[p] = padValue; "
-    "for (long long p = first; p < last; ++p) { "
-    "  const int c = cols[p]; const T value = src[p + shift]; out[p] = (c >= lo && c < hi) ? value : padValue; "
-    "} "
-    "for (long long p = last; p < plane; ++p) out[p] = padValue",
+    "    for (long long p = 0; p < first; ++p) out[p] = padValue; "
+    "    for (long long p = first; p < last; ++p) { "
+    "      const int c = cols[p]; const T value = src[p + shift]; out[p] = (c >= lo && c < hi) ? value : padValue; "
+    "    } "
+    "    for (long long p = last; p < plane; ++p) out[p] = padValue; "
+    "  } "
+    "}",
     _im2colSameNumpy,
-    grain="outH * w",
+    grain="kh * kw * outH * w",
 )
 
 
-def col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, _rowsPerElement, img):
+def col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, _rowsPerElement, imageStride,
+                tapStride, img):
     rows, cols = _paddedShape(h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW)
     padded = scratch((batch, maps, rows, cols), img.dtype) if (rows, cols) != (h, w) else img
     padded.fill(0)
+    view = layoutView(col, batch, maps, kh, kw, outH, outW, imageStride, tapStride)
     for ky in range(kh):
         for kx in range(kw):
-            padded[(..., *_slices(ky, kx, sy, sx, dy, dx, outH, outW))] += col[:, :, ky, kx]
+            padded[(..., *_slices(ky, kx, sy, sx, dy, dx, outH, outW))] += view[:, :, ky, kx]
     if padded is not img:
         img[...] = padded[:, :, ph:ph + h, pw:pw + w]
 
 
 # One element per block of ``rows`` rows of one (n, c) image plane (size: N C blocks): each pixel sums, tap by
 # tap in (ky, kx) order as the NumPy reference adds them, the col entries read from it; at stride 1 a tap's
-# entries of one row are contiguous. No atomics: every pixel is written by one element.
+# entries of one row are contiguous; col in either layout (as im2col writes it). No atomics: every pixel is
+# written by one element.
 col2imKer = Elementwise(
     "minidl_col2im",
     "raw T col, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
-    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, int32 rows",
+    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, int32 rows, int64 imageStride, int64 tapStride",
     "raw T img",
     "const int blocks = (h + rows - 1) / rows; const int first = i % blocks * rows; "
     "const long long image = i / blocks; T* __restrict__ out = &img[(image * h + first) * w]; "
+    "const long long planes = image / maps * imageStride + image % maps * kh * kw * tapStride; "
     "for (int y = first; y < min(h, first + rows); ++y, out += w) { "
     "  for (int x = 0; x < w; ++x) out[x] = (T)0; "
     "  for (int ky = 0; ky < kh; ++ky) { "
     "    const int yy = y + ph - ky * dy; "
     "    if (yy < 0 || yy % sy != 0 || yy / sy >= outH) continue; "
     "    for (int kx = 0; kx < kw; ++kx) { "
-    "      const T* __restrict__ src = &col[(((image * kh + ky) * kw + kx) * outH + yy / sy) * outW]; "
+    "      const T* __restrict__ src = &col[planes + (ky * kw + kx) * tapStride + (long long)(yy / sy) * outW]; "
     "      const int off = pw - kx * dx; "  # pixel x reads col column (x + off) / sx where that divides
     "      int x = max(0, -off); "
     "      if (sx == 1) { for (; x < min(w, outW - off); ++x) out[x] += src[x + off]; continue; } "
@@ -237,26 +270,37 @@ col2imKer = Elementwise(
 )
 
 
-def im2col(img, window, padValue=0):
-    """col of shape (N, C, kh, kw, outH, outW) gathered from img (N, C, H, W)."""
+def strides(batch, maps, kh, kw, points, wide):
+    """(imageStride, tapStride) of col: per image, or with the batch inside the columns (``wide``)."""
+    return (points, batch * points) if wide else (maps * kh * kw * points, points)
+
+
+def im2col(img, window, padValue=0, wide=False):
+    """col gathered from img (N, C, H, W): (N, C, kh, kw, outH, outW), or with ``wide`` the batch inside the
+    columns, (C, kh, kw, N, outH, outW): for C kh kw by N outH outW products over the whole batch."""
+    batch, maps = img.shape[:2]
     scalars = window.scalars(*img.shape)
-    outH = scalars[-2]
-    col = xp.empty((*img.shape[:2], *window.size, outH, scalars[-1]), dtype=img.dtype)
+    (kh, kw), outH, outW = window.size, scalars[-2], scalars[-1]
+    shape = (maps, kh, kw, batch, outH, outW) if wide else (batch, maps, kh, kw, outH, outW)
+    col, layout = xp.empty(shape, dtype=img.dtype), strides(batch, maps, kh, kw, outH * outW, wide)
+    img = xp.ascontiguousarray(img)
     if isSame(window):
-        batch, maps, h, w, kh, kw, _, _, ph, pw, dy, dx, _, _ = scalars
-        return im2colSameKer(xp.ascontiguousarray(img), columns(outH, w), batch, maps, h, w, kh, kw, ph, pw, dy, dx,
-                             outH, padValue, col, size=batch * maps * kh * kw)
-    rows = rowsPerElement(outH)
-    size = img.shape[0] * img.shape[1] * window.size[0] * window.size[1] * -(-outH // rows)
-    return im2colKer(xp.ascontiguousarray(img), *scalars, padValue, rows, col, size=size)
+        _, _, h, w, _, _, _, _, ph, pw, dy, dx, _, _ = scalars
+        return im2colSameKer(img, columns(outH, w), batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue,
+                             *layout, col, size=batch * maps)
+    taps, rows = (1, 1) if isGpu else (kh * kw, outH)
+    size = batch * maps * -(-kh * kw // taps) * -(-outH // rows)
+    return im2colKer(img, *scalars, padValue, taps, rows, *layout, col, size=size)
 
 
-def col2im(col, window, height, width):
-    """The image (N, C, height, width) whose pixels sum the col (N, C, kh, kw, outH, outW) entries read
-    from them."""
+def col2im(col, window, height, width, batch=None, wide=False):
+    """The image (N, C, height, width) whose pixels sum the col entries read from them: col (N, C, kh, kw, outH,
+    outW), or with ``wide`` (C, kh, kw, N, outH, outW) (im2col's layouts; then ``batch`` is N)."""
     col = xp.ascontiguousarray(col)
-    batch, maps = col.shape[:2]
+    maps = col.shape[0] if wide else col.shape[1]
+    batch = batch if wide else col.shape[0]
     img = xp.empty((batch, maps, height, width), dtype=col.dtype)
     rows = rowsPerElement(height)
-    return col2imKer(col, *window.scalars(batch, maps, height, width), rows, img,
+    layout = strides(batch, maps, *window.size, col.shape[-2] * col.shape[-1], wide)
+    return col2imKer(col, *window.scalars(batch, maps, height, width), rows, *layout, img,
                      size=batch * maps * -(-height // rows))

@@ -36,22 +36,40 @@ def taps(geometry):
         yield (oy, ox, ky, kx), ((y, x) if 0 <= y < h and 0 <= x < w else None)
 
 
+def layouts(draw, batch, maps, kh, kw, outH, outW):
+    """(imageStride, tapStride, col shape) of a drawn col layout: per image, or the batch inside the columns."""
+    if draw(st.booleans()):
+        return outH * outW, batch * outH * outW, (maps, kh, kw, batch, outH, outW)
+    return maps * kh * kw * outH * outW, outH * outW, (batch, maps, kh, kw, outH, outW)
+
+
+def perImage(col, batch, maps, kh, kw, outH, outW, tapStride):
+    """col[n, c, ky, kx, oy, ox], a view of either layout."""
+    wide = tapStride != outH * outW or (batch == 1 and col.shape[0] != batch)
+    return col.reshape(maps, kh, kw, batch, outH, outW).transpose(3, 0, 1, 2, 4, 5) if wide else \
+        col.reshape(batch, maps, kh, kw, outH, outW)
+
+
 def im2colOracle(img, *geometryAndOut):
-    """col[n, c, ky, kx, oy, ox] = img[n, c, source pixel]."""
-    *geometry, padValue, _rows, col = geometryAndOut
+    """col[n, c, ky, kx, oy, ox] = img[n, c, source pixel], in col's layout."""
+    *geometry, padValue, _taps, _rows, _imageStride, tapStride, col = geometryAndOut
+    batch, maps, _, _, kh, kw, *_, outH, outW = geometry
     out = numpy.full(col.shape, padValue, dtype=numpy.float64)
+    view = perImage(out, batch, maps, kh, kw, outH, outW, tapStride)
     for (oy, ox, ky, kx), source in taps(geometry):
         if source is not None:
-            out[:, :, ky, kx, oy, ox] = img[:, :, source[0], source[1]]
+            view[:, :, ky, kx, oy, ox] = img[:, :, source[0], source[1]]
     return [out]
 
 
 def col2imOracle(col, *geometryAndOut):
-    *geometry, _rows, img = geometryAndOut
+    *geometry, _rows, _imageStride, tapStride, img = geometryAndOut
+    batch, maps, _, _, kh, kw, *_, outH, outW = geometry
+    view = perImage(col, batch, maps, kh, kw, outH, outW, tapStride)
     out = numpy.zeros(img.shape)
     for (oy, ox, ky, kx), source in taps(geometry):
         if source is not None:
-            out[:, :, source[0], source[1]] += col[:, :, ky, kx, oy, ox]
+            out[:, :, source[0], source[1]] += view[:, :, ky, kx, oy, ox]
     return [out]
 
 
@@ -61,8 +79,9 @@ def im2colCases(draw):
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     padValue = draw(st.sampled_from([0.0, -7.5]))  # finite: the comparison's atol scales with the largest value
     img = draw(arrays(dtype, (batch, maps, h, w)))
-    rows = draw(st.integers(1, outH))  # rows of a plane per element: 1 on the GPU, the plane on the CPU
-    return dtype, [img, *geometry, padValue, rows, numpy.full((batch, maps, kh, kw, outH, outW), numpy.nan, dtype)]
+    taps, rows = draw(st.integers(1, kh * kw)), draw(st.integers(1, outH))  # per element: 1 and 1 on the GPU,
+    imageStride, tapStride, shape = layouts(draw, batch, maps, kh, kw, outH, outW)  # the image's on the CPU
+    return dtype, [img, *geometry, padValue, taps, rows, imageStride, tapStride, numpy.full(shape, numpy.nan, dtype)]
 
 
 @st.composite
@@ -78,21 +97,25 @@ def im2colSameCases(draw):
     img = draw(arrays(dtype, (batch, maps, h, w)))
     padValue = draw(st.sampled_from([0.0, -7.5]))
     column = numpy.tile(numpy.arange(w, dtype=numpy.int32), outH)
-    return dtype, [img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue,
-                   numpy.full((batch, maps, kh, kw, outH, w), numpy.nan, dtype)]
+    imageStride, tapStride, shape = layouts(draw, batch, maps, kh, kw, outH, w)
+    return dtype, [img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue, imageStride, tapStride,
+                   numpy.full(shape, numpy.nan, dtype)]
 
 
-def im2colSameOracle(img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue, col):
-    return im2colOracle(img, batch, maps, h, w, kh, kw, 1, 1, ph, pw, dy, dx, outH, w, padValue, 1, col)
+def im2colSameOracle(img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue, imageStride,
+                     tapStride, col):
+    return im2colOracle(img, batch, maps, h, w, kh, kw, 1, 1, ph, pw, dy, dx, outH, w, padValue, 1, 1, imageStride,
+                        tapStride, col)
 
 
 @st.composite
 def col2imCases(draw):
     dtype, geometry = draw(floatDtypes()), draw(geometries())
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
-    col = draw(arrays(dtype, (batch, maps, kh, kw, outH, outW)))
+    imageStride, tapStride, shape = layouts(draw, batch, maps, kh, kw, outH, outW)
+    col = draw(arrays(dtype, shape))
     rows = draw(st.integers(1, h))
-    return dtype, [col, *geometry, rows, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
+    return dtype, [col, *geometry, rows, imageStride, tapStride, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
 
 
 @st.composite
@@ -160,8 +183,8 @@ def test_im2col_pads_with_minus_infinity_exactly_where_the_window_leaves_the_ima
     img = numpy.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     geometry = (1, 1, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2)
     col = numpy.empty((1, 1, 2, 2, 2, 2))
-    im2colKer(img, *geometry, -numpy.inf, 2, col, size=4)
-    expected = im2colOracle(img, *geometry, -numpy.inf, 2, col)[0]
+    im2colKer(img, *geometry, -numpy.inf, 4, 2, 16, 4, col, size=1)
+    expected = im2colOracle(img, *geometry, -numpy.inf, 4, 2, 16, 4, col)[0]
     numpy.testing.assert_array_equal(col, expected)
     assert numpy.isinf(col).sum() == 7  # the four windows at stride 2 with pad 1 read 9 pixels of 16 taps
 
@@ -210,9 +233,9 @@ def blocks(length, rows):
 
 
 def im2colSize(args):
-    """Elements of im2col: one per block of rows of each (n, c, ky, kx) plane of col."""
-    _, batch, maps, _, _, kh, kw, *_, outH, outW, _, rows, _ = args
-    return batch * maps * kh * kw * blocks(outH, rows)
+    """Elements of im2col: one per block of taps and block of rows of each (n, c) image."""
+    _, batch, maps, _, _, kh, kw, *_, outH, outW, _, taps, rows, _, _, _ = args
+    return batch * maps * blocks(kh * kw, taps) * blocks(outH, rows)
 
 
 def maxPoolSize(args):
@@ -228,7 +251,7 @@ def maxUnpoolSize(args):
 
 def col2imSize(args):
     """Elements of col2im: one per block of rows of each (n, c) image plane."""
-    _, batch, maps, h, *_, rows, _ = args
+    _, batch, maps, h, *_, rows, _, _, _ = args
     return batch * maps * blocks(h, rows)
 
 
@@ -236,8 +259,7 @@ CASES = {
     "gather2d": (gatherKer, gatherCases(), gatherOracle, lambda args: args[0].shape[0] * blocks(args[5], args[7])),
     "scatter2d": (scatterKer, scatterCases(), scatterOracle, lambda args: args[0].shape[0]),
     "im2col": (im2colKer, im2colCases(), im2colOracle, im2colSize),
-    "im2colSame": (im2colSameKer, im2colSameCases(), im2colSameOracle,
-                   lambda args: args[2] * args[3] * args[6] * args[7]),
+    "im2colSame": (im2colSameKer, im2colSameCases(), im2colSameOracle, lambda args: args[2] * args[3]),
     "col2im": (col2imKer, col2imCases(), col2imOracle, col2imSize),
     "maxPool": (maxPoolKer, maxPoolCases(), maxPoolOracle, maxPoolSize),
     "maxUnpool": (maxUnpoolKer, maxUnpoolCases(), maxUnpoolOracle, maxUnpoolSize),
