@@ -114,8 +114,9 @@ SAME_RANGE = (
     "const int rlo = min(outH, max(0, ph - ky * dy)), rhi = max(rlo, min(outH, h + ph - ky * dy)); "
     "const int lo = max(0, pw - kx * dx), hi = min(w, w + pw - kx * dx); "  # the columns read inside the image
     "const long long shift = (long long)(ky * dy - ph) * w + (kx * dx - pw); "
-    "const long long first = max((long long)rlo * w, -shift); "  # beyond [first, last) the flat read leaves
-    "const long long last = max(first, min((long long)rhi * w, (long long)h * w - shift)); "  # the plane: padding
+    "const long long first = min((long long)outH * w, max((long long)rlo * w, -shift)); "  # beyond [first, last)
+    "const long long last = max(first, min((long long)rhi * w, (long long)h * w - shift)); "  # the read leaves the
+    # plane: padding (first at most the plane: a pad of more rows than the output has would put it past the end)
 )
 
 

@@ -180,3 +180,17 @@ def test_rows_wide_enough_for_the_vector_loops_match_the_oracle(name, stride):
     expected = oracle(*args)[0]
     numpy.testing.assert_allclose(kernel.callCompiled(*args), expected, rtol=1e-12, atol=1e-12)
     numpy.testing.assert_allclose(kernel.callNumpy(*args), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_pad_taller_than_the_output_writes_nothing_past_the_plane():
+    """h 1, ph 2, kh 3, dy 2: one output row, while the first tap's rows start two rows down; the flat ranges must
+    stop at the plane's end (they once wrote past it, into whatever followed the output)."""
+    geometry = (1, 1, 1, 1, 3, 3, 1, 1, 1, 2, 0, 2, 1, 1, 3)
+    x, bias = numpy.arange(1.0, 4.0).reshape(1, 1, 1, 3), numpy.zeros(1)
+    weights = numpy.array([numpy.inf, 1.0, 1.0]).reshape(1, 1, 3, 1)  # its padded taps add inf 0 = NaN
+    guarded = numpy.full(3 + 8, -99.0)
+    y = guarded[:3].reshape(1, 1, 1, 3)
+    depthwiseSameKer.callCompiled(x, weights, bias, columns(1, 3), *geometry, y, size=1)
+    with numpy.errstate(invalid="ignore"):
+        numpy.testing.assert_array_equal(y, sameOracle(x, weights, bias, None, *geometry, y)[0])
+    numpy.testing.assert_array_equal(guarded[3:], -99.0)
