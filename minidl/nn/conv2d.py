@@ -178,9 +178,9 @@ class Conv2D(Module):
         flipped = xp.ascontiguousarray(flipped).reshape(self.groups, groupIn, -1)  # (G, C/G, O/G kh kw)
         batch = grad.shape[0]
         if self._isWide(inShape[2] * inShape[3]):
-            gradCol = im2col(grad, fullWindow, wide=True).reshape(self.groups, flipped.shape[2], -1)
+            gradCol = im2col(grad, fullWindow, wide=True, temporary=True).reshape(self.groups, flipped.shape[2], -1)
             return self._unwide(xp.matmul(flipped, gradCol), batch, inShape)
-        gradCol = im2col(grad, fullWindow)
+        gradCol = im2col(grad, fullWindow, temporary=True)
         return batchedProduct(flipped, gradCol.reshape(batch, self.groups, flipped.shape[2], -1)).reshape(inShape)
 
     def _accGradParams(self, grad, data):
