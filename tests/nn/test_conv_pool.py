@@ -86,10 +86,12 @@ def test_conv_gradients(case):
     (4, 6, 3, 1, 1, 2, 2, "im2col"),  # more output maps: ∂x by col2im
     (6, 4, 3, 1, 1, 2, 2, "im2col"),  # stride 1, fewer output maps: ∂x as the full correlation
 ])
-@pytest.mark.parametrize("perImageFrom", [1, 10**9], ids=["per-image products", "one product over the batch"])
+@pytest.mark.parametrize("perImageFrom, wideBelow", [(1, 0), (10**9, 0), (1, 10**9)],
+                         ids=["per-image products", "one product over the batch", "the batch inside im2col's columns"])
 def test_every_algorithm_matches_the_direct_convolution_and_numerical_gradients(
-        inmaps, outmaps, size, stride, pad, dilation, groups, algorithm, perImageFrom, monkeypatch):
+        inmaps, outmaps, size, stride, pad, dilation, groups, algorithm, perImageFrom, wideBelow, monkeypatch):
     monkeypatch.setattr(conv2d, "PER_IMAGE_FROM", perImageFrom)
+    monkeypatch.setattr(conv2d, "WIDE_BELOW", wideBelow)
     rng = numpy.random.default_rng(3)
     conv = Conv2D(inmaps, outmaps, size, stride, pad, dilation, groups, dtype=numpy.float64)
     conv.vars["b"].set(rng.standard_normal(outmaps))
