@@ -262,7 +262,7 @@ col2imKer = Elementwise(
     "      int x = max(0, -off); "
     "      if (sx == 1) { for (; x < min(w, outW - off); ++x) out[x] += src[x + off]; continue; } "
     "      x += (sx - (x + off) % sx) % sx; "
-    "      for (; x < w && (x + off) / sx < outW; x += sx) out[x] += src[(x + off) / sx]; "
+    "      for (int ox = (x + off) / sx; x < w && ox < outW; x += sx, ++ox) out[x] += src[ox]; "
     "    } "
     "  } "
     "}",
