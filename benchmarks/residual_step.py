@@ -143,6 +143,27 @@ def checkSameComputation(torch, hostData):
     return max(float(numpy.abs(a - (b.T if b.ndim == 2 else b)).max()) for a, b in zip(ours, theirs))
 
 
+def kernelTimes(net, optimizer, data, steps, clock):
+    """{kernel name: seconds per step} of the compiled Elementwise kernels (their host functions, timed around
+    each call), which cProfile sees as one function."""
+    from minidl.backend import hostkernel
+
+    times, call = {}, hostkernel.HostFunction.__call__
+
+    def timed(function, size, args, rawShapes):
+        start = clock()
+        call(function, size, args, rawShapes)
+        name = function.function.__name__
+        times[name] = times.get(name, 0.0) + clock() - start
+
+    hostkernel.HostFunction.__call__ = timed
+    try:
+        minidlSteps(net, optimizer, data, steps)
+    finally:
+        hostkernel.HostFunction.__call__ = call
+    return {name: seconds / steps for name, seconds in times.items()}
+
+
 def profile(net, optimizer, data, steps, clock):
     minidlSteps(net, optimizer, data, 3)
     profiler = cProfile.Profile(clock)
@@ -157,6 +178,15 @@ def profile(net, optimizer, data, steps, clock):
     for (path, line, name), (_, _, own, _, _) in rows:
         where = path.split("minidl/")[-1] if "minidl/" in path else path.split("/")[-1]
         print(f"| {name} ({where}:{line}) | {own / total:.0%} |")
+    if backend.isGpu:
+        return
+    times = kernelTimes(net, optimizer, data, steps, clock)
+    print(f"\nThe compiled kernels (host functions timed around each call, without the profiler), ms per step: "
+          f"{sum(times.values()) * 1e3:.1f} in all\n")
+    print("| kernel | ms per step |")
+    print("|---|---:|")
+    for name, seconds in sorted(times.items(), key=lambda item: -item[1])[:10]:
+        print(f"| {name} | {seconds * 1e3:.2f} |")
 
 
 def worker(name, args, clock):
