@@ -209,23 +209,20 @@ class Elementwise:
             expected = ", ".join(param.name for param in self.params)
             raise BackendError(f"{self.name} takes {len(self.params)} arguments ({expected}), got {len(args)}")
 
-        arrays = [(param, arg) for param, arg in zip(self.params, args) if _isArray(arg)]
-        self._checkKinds(args)
+        arrays = self._checkKinds(args)
         onDevice = self._checkDevice(arrays)
         self._checkShapes(arrays, size)
         bound = self._bindTypes(arrays)
 
-        typed = []
-        for param, arg in zip(self.params, args):
-            if _isArray(arg):
-                typed.append(arg)
-            else:
+        typed = list(args)
+        for index, (param, arg) in enumerate(zip(self.params, args)):
+            if not _isArray(arg):
                 dtype = param.dtype if param.dtype is not None else bound.get(param.typeName)
                 if dtype is None:
                     raise BackendError(
                         f"{self.name}: type {param.typeName} of scalar {param.name} is not bound by any array"
                     )
-                typed.append(self._typedScalar(param, dtype, arg))
+                typed[index] = self._typedScalar(param, dtype, arg)
         return typed, onDevice
 
     def _typedScalar(self, param, dtype, value):
@@ -236,10 +233,13 @@ class Elementwise:
             raise BackendError(f"{self.name}: scalar {param.name} does not fit {dtype}: {value!r}") from error
 
     def _checkKinds(self, args):
+        """The (param, array) pairs of the arguments, once every argument is known to be of an allowed kind."""
+        arrays = []
         for param, arg in zip(self.params, args):
             if _isArray(arg):
                 if param.isOutput and not getattr(arg.flags, "writeable", True):  # CuPy arrays are always writable
                     raise BackendError(f"{self.name}: output {param.name} is read-only")
+                arrays.append((param, arg))
                 continue
             if param.raw or param.isOutput:
                 kind = "raw " if param.raw else "output "
@@ -249,6 +249,7 @@ class Elementwise:
             if not isinstance(arg, (numbers.Real, numpy.bool_)):  # NumPy's ints and floats are Reals; complex is not
                 raise BackendError(f"{self.name}: argument {param.name} must be an array or a scalar (a real number), "
                                    f"got {type(arg).__name__}")
+        return arrays
 
     def _checkDevice(self, arrays):
         kinds = {isDeviceArray(arg) for _, arg in arrays}
