@@ -3,10 +3,11 @@ other module of the convolution family: ms per call on whatever device the backe
 PyTorch's layer on the same machine in the same run when torch is installed (on the CPU when minidl runs on
 the CPU, on CUDA when it runs on the GPU).
 
-    python -m benchmarks.conv [--repeats 10] [--rounds 2] [--clock wall|process]
+    python -m benchmarks.conv [--repeats 10] [--rounds 2] [--pause 2] [--clock wall|process]
 
 Each framework runs in a process of its own (``timing.runWorkers``), the two alternating for ``--rounds``
-rounds; a row gives the median over the rounds of each round's median of ``--repeats`` calls. PyTorch's
+rounds; a row gives the median over the rounds of each round's median of ``--repeats`` calls, each row timed
+after ``--pause`` seconds of rest. PyTorch's
 modules get minidl's weights (the same seed builds them in both workers). ``--clock process`` times the
 process's CPU time (see benchmarks.residual_step) instead of the wall time.
 """
@@ -111,9 +112,22 @@ def makeConv(shape, outmaps, size, stride, pad, groups):
     return Conv2D(shape[1], outmaps, size, stride=stride, pad=pad, groups=groups)
 
 
-def worker(name, timer):
-    """Time every Conv2D shape, then every family module, in one framework; print {"conv": [seconds per shape],
-    "family": [seconds per module], "about": ...} as JSON (the last line)."""
+def rested(timer, pause):
+    """``timer`` that first lets the machine rest ``pause`` seconds: right after a heavy shape (the 56x56 ones keep
+    both cores busy for seconds) the next one ran up to 1.8x slower on this VM, recovering within seconds, so a
+    row depended on the row before it."""
+    def timed(step):
+        time.sleep(pause)
+        return timer(step)
+
+    return timed
+
+
+def worker(name, timer, pause):
+    """Time every Conv2D shape, then every family module, in one framework, each after a rest of ``pause``
+    seconds; print {"conv": [seconds per shape], "family": [seconds per module], "about": ...} as JSON (the last
+    line)."""
+    timer = rested(timer, pause)
     backend.seed(0)
     convs = [makeConv(*row[1:]) for row in SHAPES]
     modules = [row[2]() for row in FAMILY]
@@ -136,12 +150,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=2, help="processes per framework, alternating")
     parser.add_argument("--clock", choices=("wall", "process"), default="wall",
                         help="wall time, or the process's CPU time (default: wall)")
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds of rest before each row (default 2)")
     parser.add_argument("--worker", choices=("minidl", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     timer = functools.partial(medianSeconds, repeats=args.repeats, warmup=2, clock=clock)
     if args.worker:
-        worker(args.worker, timer)
+        worker(args.worker, timer, args.pause)
         return
     try:
         import torch
@@ -149,7 +164,7 @@ def main():
         torch = None
     names = ["minidl", "torch"] if torch is not None else ["minidl"]
     results = runWorkers("benchmarks.conv", names, args.rounds,
-                         ["--repeats", str(args.repeats), "--clock", args.clock])
+                         ["--repeats", str(args.repeats), "--clock", args.clock, "--pause", str(args.pause)])
     medians = {name: {part: numpy.median([run[part] for run in runs], axis=0) for part in ("conv", "family")}
                for name, runs in results.items()}
     theirs = medians.get("torch")
