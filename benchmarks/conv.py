@@ -114,8 +114,8 @@ def makeConv(shape, outmaps, size, stride, pad, groups):
 
 def rested(timer, pause):
     """``timer`` that first lets the machine rest ``pause`` seconds: right after a heavy shape (the 56x56 ones keep
-    both cores busy for seconds) the next one ran up to 1.8x slower on this VM, recovering within seconds, so a
-    row depended on the row before it."""
+    both cores busy for seconds) minidl's next one ran up to 1.8x slower on this VM, recovering within seconds,
+    so a row depended on the row before it. Both frameworks get the same rest."""
     def timed(step):
         time.sleep(pause)
         return timer(step)
