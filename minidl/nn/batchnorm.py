@@ -115,6 +115,7 @@ class BatchNorm(Module):
 
     ndim = 2
     cacheAttrs = ("inData", "data", "usedMean", "usedInvStd", "usedBatchStats")
+    sharedInBackward = ("gradSums",)  # computed once per backward, for ∂x and the parameters
 
     def __init__(self, size, epsilon=1e-5, momentum=0.1, dtype=numpy.float32, name=None):
         super().__init__(name)
@@ -180,13 +181,6 @@ class BatchNorm(Module):
         spatial = data.size // (data.shape[0] * self.size)
         return scaleShiftKer(data, self.usedMean, self.usedInvStd, self.scale, self.bias, self.size, spatial,
                              xp.empty_like(data), size=data.shape[0] * self.size)
-
-    def backward(self, grad, updGrad=True):
-        """Module.backward, with the per-map sums that ∂x and ∂scale, ∂bias share computed once."""
-        try:
-            return super().backward(grad, updGrad)
-        finally:
-            self.gradSums = None
 
     def _gradSums(self, grad):
         """Σ grad and Σ grad x̂ per map, summed in float32 at least (float16 sums overflow past 65504);

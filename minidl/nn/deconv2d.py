@@ -28,6 +28,7 @@ class Deconv2D(Module):
     W (inmaps, outmaps / groups, kh, kw), b (outmaps,); size, stride, pad, outpad, dilation: an int or a pair."""
 
     cacheAttrs = ("inData", "data", "gradCol")
+    sharedInBackward = ("gradCol",)  # computed once per backward, for ∂x and the parameters
 
     def __init__(self, inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True,
                  initscheme="xavier", dtype=numpy.float32, name=None):
@@ -78,13 +79,6 @@ class Deconv2D(Module):
         if self.useBias:
             out += self.b.reshape(-1, 1, 1)
         return out
-
-    def backward(self, grad, updGrad=True):
-        """Module.backward, with im2col(grad), which ∂x and ∂W share, gathered once."""
-        try:
-            return super().backward(grad, updGrad)
-        finally:
-            self.gradCol = None
 
     def _gradCol(self, grad):
         if self.gradCol is None:

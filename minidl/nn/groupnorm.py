@@ -48,6 +48,7 @@ class GroupNorm(Module):
     (zeros) of shape (maps,), as PyTorch's GroupNorm(groups, maps)."""
 
     cacheAttrs = ("inData", "data", "mean", "invStd")
+    sharedInBackward = ("planeSums",)  # computed once per backward, for ∂x and the parameters
     ndim = None  # any number of dimensions >= 2; InstanceNorm2D asks for 4
 
     def __init__(self, groups, maps, epsilon=1e-5, dtype=numpy.float32, name=None):
@@ -95,13 +96,6 @@ class GroupNorm(Module):
         return scaleShiftKer(data, self._perPlane(self.mean).astype(data.dtype),
                              self._perPlane(self.invStd).astype(data.dtype), xp.tile(self.scale, batch),
                              xp.tile(self.bias, batch), planes, data.size // planes, xp.empty_like(data), size=planes)
-
-    def backward(self, grad, updGrad=True):
-        """Module.backward, with the per-plane sums that ∂x and ∂scale, ∂bias share computed once."""
-        try:
-            return super().backward(grad, updGrad)
-        finally:
-            self.planeSums = None
 
     def _gradSums(self, grad):
         """Σ grad and Σ grad (x - mean) per (n, c) plane, in float32 at least."""

@@ -71,6 +71,7 @@ class Module:
     """Base of layers and containers: parameters in ``vars``, forward by call, backward by ``backward``."""
 
     cacheAttrs = ("inData", "data")
+    sharedInBackward = ()
 
     def __init__(self, name=None):
         if name is not None and not isinstance(name, str):
@@ -102,12 +103,18 @@ class Module:
         return self.data
 
     def backward(self, grad, updGrad=True):
-        """Accumulate parameter gradients and, when ``updGrad``, compute ``self.grad`` (∂error/∂input)."""
+        """Accumulate parameter gradients and, when ``updGrad``, compute ``self.grad`` (∂error/∂input). The
+        attributes named in ``sharedInBackward`` (what updGrad and accGradParams compute once and share) are
+        cleared when it ends, so the next pass computes them anew."""
         if self.data is None:
             raise ModuleError(f"{self!r}: backward() called before a forward pass")
         checkLike(grad, self.data, f"{self!r}: gradient")
-        self.grad = self.updGrad(grad) if updGrad else None
-        self.accGradParams(grad)
+        try:
+            self.grad = self.updGrad(grad) if updGrad else None
+            self.accGradParams(grad)
+        finally:
+            for attr in self.sharedInBackward:
+                setattr(self, attr, None)
         return self.grad
 
     def saveCache(self):
