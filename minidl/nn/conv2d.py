@@ -55,6 +55,7 @@ class Conv2D(Module):
     (outmaps, inmaps / groups, kh, kw), b shape (outmaps,). size, stride, pad, dilation: an int or a pair."""
 
     cacheAttrs = ("inData", "data", "col")
+    sharedInBackward = ("wideGrad",)
 
     def __init__(self, inmaps, outmaps, size, stride=1, pad=0, dilation=1, groups=1, useBias=True,
                  initscheme="xavier", dtype=numpy.float32, name=None):
@@ -72,7 +73,7 @@ class Conv2D(Module):
         self.setVar("W", Variable(toDevice(initWeights(initscheme, fanIn, fanOut, shape), dtype=dtype), name="W"))
         if useBias:
             self.setVar("b", Variable(xp.zeros((outmaps,), dtype=dtype), name="b"))
-        self.col = None
+        self.col = self.wideGrad = None
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input", ndim=4, dtype=self.W.dtype)
@@ -112,10 +113,13 @@ class Conv2D(Module):
         return xp.ascontiguousarray(product.reshape(maps, batch, -1).transpose(1, 0, 2)).reshape(shape)
 
     def _wideGrad(self, grad):
-        """grad (N, O, outH, outW) as (G, O/G, N outH outW), the layout of the products over the batch."""
-        batch, points = grad.shape[0], grad.shape[2] * grad.shape[3]
-        wide = xp.ascontiguousarray(grad.reshape(batch, self.outmaps, points).transpose(1, 0, 2))
-        return wide.reshape(self.groups, self.outmaps // self.groups, batch * points)
+        """grad (N, O, outH, outW) as (G, O/G, N outH outW), the layout of the products over the batch; copied
+        once per backward pass, for ∂x and ∂W."""
+        if self.wideGrad is None:
+            batch, points = grad.shape[0], grad.shape[2] * grad.shape[3]
+            wide = xp.ascontiguousarray(grad.reshape(batch, self.outmaps, points).transpose(1, 0, 2))
+            self.wideGrad = wide.reshape(self.groups, self.outmaps // self.groups, batch * points)
+        return self.wideGrad
 
     def _forward(self, data):
         """y (N, O, outH, outW) of data (N, C, H, W); keeps the col that backward reads: (N, G, C/G kh kw, outH
