@@ -93,7 +93,7 @@ class GroupNorm(Module):
         var = xp.maximum(squares - deviations * deviations / count, 0) / count  # corrected two-pass variance
         self.invStd = 1 / xp.sqrt(var + self.epsilon)
         planes = batch * self.maps
-        return scaleShiftKer(data, self._perPlane(self.mean).astype(data.dtype),
+        return scaleShiftKer(data, means.astype(data.dtype),
                              self._perPlane(self.invStd).astype(data.dtype), xp.tile(self.scale, batch),
                              xp.tile(self.bias, batch), planes, data.size // planes, xp.empty_like(data), size=planes)
 
