@@ -43,9 +43,6 @@ class Event:
     def synchronize(self):
         trace.recordSync("sync", 0, "Event.synchronize")
 
-    def query(self):
-        return True
-
     done = property(lambda self: True)
 
 
@@ -78,9 +75,6 @@ class Stream:
 
     def wait_event(self, event):
         return None
-
-    def query(self):
-        return True
 
     done = property(lambda self: True)
 

@@ -31,7 +31,7 @@ def array(obj, dtype=None, copy=True, order="K", subok=False, ndmin=0, blocking=
     return _fromHost(obj, dtype)
 
 
-def asarray(a, dtype=None, order=None, blocking=False):
+def asarray(a, dtype=None, order=None, copy=None, blocking=False):
     """``a`` itself when it is a device array of that dtype, else a device copy."""
     if isinstance(a, ndarray):
         return a if dtype is None or numpy.dtype(dtype) == a.dtype else a.astype(dtype)
@@ -87,8 +87,8 @@ def _likeShape(a, dtype, shape):
     return (a.shape if shape is None else shape), (a.dtype if dtype is None else dtype)
 
 
-def empty_like(a, dtype=None, order="K", subok=None, shape=None):
-    shape, dtype = _likeShape(a, dtype, shape)
+def empty_like(prototype, dtype=None, order="K", subok=None, shape=None):
+    shape, dtype = _likeShape(prototype, dtype, shape)
     return empty(shape, dtype)
 
 
@@ -172,13 +172,21 @@ def _reductionFunction(method):
     return call
 
 
+def _comparingFunction(method):
+    def call(a, axis=None, out=None, keepdims=False):
+        return getattr(a, method)(axis=axis, out=out, keepdims=keepdims)
+
+    call.__name__ = method
+    return call
+
+
 sum = _reductionFunction("sum")  # noqa: A001 - CuPy's name
 prod = _reductionFunction("prod")
 mean = _reductionFunction("mean")
-amax = max = _reductionFunction("max")  # noqa: A001
-amin = min = _reductionFunction("min")  # noqa: A001
-any = _reductionFunction("any")  # noqa: A001
-all = _reductionFunction("all")  # noqa: A001
+amax = max = _comparingFunction("max")  # noqa: A001
+amin = min = _comparingFunction("min")  # noqa: A001
+any = _comparingFunction("any")  # noqa: A001
+all = _comparingFunction("all")  # noqa: A001
 
 
 def argmax(a, axis=None, dtype=None, out=None, keepdims=False):
@@ -191,7 +199,8 @@ def _product(name, result, *operands):
     k = a.shape[-1] if a.ndim else 1
     flops = 2 * result.size * k
     arrays = [operand for operand in operands if isinstance(operand, numpy.ndarray)]
-    trace.recordLaunch(name, result.size, builtins.sum(array.nbytes for array in arrays), result.nbytes,
+    threads = builtins.max(array.size for array in arrays + [result])  # cuBLAS spreads a product over the GPU
+    trace.recordLaunch(name, threads, builtins.sum(array.nbytes for array in arrays), result.nbytes,
                        builtins.max(array.size for array in arrays + [result]), flops=flops)
 
 
@@ -225,8 +234,8 @@ def vdot(a, b):
 
 
 def _gathering(name, function):
-    def call(arrays, axis=0, out=None, dtype=None):
-        hosts = [hostOf(array) for array in arrays]
+    def call(tup, axis=0, out=None, dtype=None):
+        hosts = [hostOf(array) for array in tup]
         result = function(hosts, axis=axis)
         if dtype is not None:
             result = result.astype(dtype)

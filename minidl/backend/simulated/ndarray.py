@@ -14,6 +14,7 @@ import numpy
 from minidl.backend.simulated import trace
 
 HOST_SCALARS = (numbers.Number, numpy.generic)
+REDUCTION_BLOCK = 512  # CuPy reduces with a block of threads per output (CUB over a whole array): threads counted
 
 
 def _refuse(value):
@@ -112,13 +113,15 @@ def _unary(name, function):
     return operator
 
 
-def _reduction(name, function):
+def _reduction(name, function, withDtype=True):
     def method(self, axis=None, dtype=None, out=None, keepdims=False):
+        if dtype is not None and not withDtype:
+            raise TypeError(f"{name}() got an unexpected keyword argument 'dtype'")
         if out is not None:
             raise TypeError(f"the simulated device's {name} takes no out=")
         kwargs = {} if dtype is None else {"dtype": dtype}
         result = numpy.asarray(function(self._host, axis=axis, keepdims=keepdims, **kwargs))
-        launch(name, result, self._host, threads=result.size)
+        launch(name, result, self._host, threads=min(self.size, max(result.size, 1) * REDUCTION_BLOCK))
         return wrap(result)
 
     return method
@@ -316,10 +319,10 @@ class ndarray:  # noqa: N801 - CuPy's name
     prod = _reduction("prod", numpy.prod)
     mean = _reduction("mean", numpy.mean)
     var = _reduction("var", numpy.var)
-    max = _reduction("max", numpy.max)
-    min = _reduction("min", numpy.min)
-    any = _reduction("any", numpy.any)
-    all = _reduction("all", numpy.all)
+    max = _reduction("max", numpy.max, withDtype=False)
+    min = _reduction("min", numpy.min, withDtype=False)
+    any = _reduction("any", numpy.any, withDtype=False)
+    all = _reduction("all", numpy.all, withDtype=False)
 
     def argmax(self, axis=None, out=None, keepdims=False):
         result = numpy.asarray(self._host.argmax(axis=axis, keepdims=keepdims))

@@ -32,6 +32,7 @@ class Launch:
     bytesWritten: int
     largestArray: int = 0  # elements of the largest array it touches
     flops: int = 0  # products only: 2*m*n*k
+    kind: str = "launch"
 
 
 @dataclass
@@ -47,8 +48,9 @@ class Transfer:
 
 @dataclass
 class Trace:
-    """Everything the simulated device did while this trace was active."""
+    """Everything the simulated device did while this trace was active; ``events`` holds it all in order."""
 
+    events: list = field(default_factory=list)
     launches: list = field(default_factory=list)
     syncs: list = field(default_factory=list)  # device-to-host copies and synchronizations
     hostToDevice: list = field(default_factory=list)
@@ -123,6 +125,7 @@ def recordLaunch(name, threads, bytesRead, bytesWritten, largestArray=0, flops=0
         launch = Launch(name, int(threads), int(bytesRead), int(bytesWritten), int(largestArray), int(flops))
         for trace in _active:
             trace.launches.append(launch)
+            trace.events.append(launch)
 
 
 def recordSync(kind, nbytes=0, what=""):
@@ -130,6 +133,7 @@ def recordSync(kind, nbytes=0, what=""):
         event = Transfer(kind, int(nbytes), caller(), what=what)
         for trace in _active:
             trace.syncs.append(event)
+            trace.events.append(event)
 
 
 def recordHostToDevice(nbytes, pinned):
@@ -137,6 +141,7 @@ def recordHostToDevice(nbytes, pinned):
         event = Transfer("hostToDevice", int(nbytes), caller(), pinned=pinned)
         for trace in _active:
             trace.hostToDevice.append(event)
+            trace.events.append(event)
 
 
 def recordRandomDraw(what, count):
