@@ -3,7 +3,7 @@ zeros outside the map). Its input is a list [x, theta]: x of shape (N, C, H, W),
 of normalised coordinates ([-1, 1] across the map). For an output of Ho x Wo positions,
 
     base:  u_j = -1 + 2 j / (Wo - 1) (alignCorners) or (-1 + 2 j / (Wo - 1)) (Wo - 1) / Wo (else: pixel
-           centres), u = -1 for Wo = 1; v_i likewise over Ho;
+           centres), u = 0 for Wo = 1 (as PyTorch since 1.3); v_i likewise over Ho;
     grid:  (gx, gy)[n, i, j] = theta[n] · (u_j, v_i, 1);
     pixel: ix = (gx + 1) (W - 1) / 2 (alignCorners) or ((gx + 1) W - 1) / 2 (else); iy likewise with H;
     y[n, c, i, j] = Σ_{corners (a, b) of (iy, ix)} x[n, c, a, b] (1 - |iy - a|) (1 - |ix - b|),
@@ -25,7 +25,7 @@ from minidl.validation import checkSize
 def baseCoordinates(length, alignCorners, dtype):
     """The normalised coordinates of ``length`` output positions, as affine_grid's."""
     if length == 1:
-        return xp.full((1,), -1.0 if alignCorners else 0.0, dtype=dtype)
+        return xp.zeros((1,), dtype=dtype)
     coordinates = xp.linspace(-1.0, 1.0, length, dtype=dtype)
     return coordinates if alignCorners else coordinates * ((length - 1) / length)
 

@@ -57,7 +57,7 @@ def bilinearOracle(x, theta, outShape, alignCorners):
 
     def base(j, length):
         if length == 1:
-            return -1.0 if alignCorners else 0.0
+            return 0.0
         u = -1 + 2 * j / (length - 1)
         return u if alignCorners else u * (length - 1) / length
 
