@@ -37,7 +37,7 @@ def _logSumExp(*terms):
     top = terms[0]
     for term in terms[1:]:
         top = xp.maximum(top, term)
-    safe = xp.where(xp.isneginf(top), 0, top)
+    safe = xp.where(top == -numpy.inf, 0, top)
     total = sum(xp.exp(term - safe) for term in terms)
     with numpy.errstate(divide="ignore"):
         return xp.log(total) + safe

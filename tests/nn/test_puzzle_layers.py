@@ -265,3 +265,34 @@ def test_prelu_leaves_its_slopes_unchanged_when_the_input_is_refused():
     with pytest.raises(ModuleError):
         module(toDevice(numpy.zeros((2, 5), numpy.float32)))
     numpy.testing.assert_array_equal(toHost(module.slopes), before)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(numpy.float32, 1e-5), (numpy.float16, 4e-3)])
+@pytest.mark.parametrize("name", ["prelu", "crossMapLRN", "mapLRN", "subtractMeanNoPad", "lcn", "spatialTf",
+                                  "penalty"])
+def test_lower_precisions_compute_like_float64(name, dtype, rtol):
+    """Output and input gradient in float32 and float16 (statistics in float32 at least) against float64."""
+    def make(precision):
+        if name == "spatialTf":
+            return SpatialTf((3, 4)), [rand(2, 2, 4, 5).astype(precision),
+                                       numpy.array([[[0.9, 0.2, 0.1], [-0.1, 1.1, 0.05]]] * 2).astype(precision)]
+        if name == "penalty":
+            return Penalty("l1", 0.5), rand(2, 3, 4).astype(precision)
+        if name == "prelu":
+            return PRelu(3, dtype=precision), rand(2, 3, 4, 5).astype(precision)
+        module = CASES[name][0]()
+        return module, CASES[name][1]().astype(precision)
+
+    results = []
+    for precision in (numpy.float64, dtype):
+        module, x = make(precision)
+        inputs = [toDevice(item) for item in x] if isinstance(x, list) else toDevice(x)
+        y = module(inputs)
+        assert y.dtype == precision
+        grad = module.backward(toDevice(rand(*y.shape, seed=9).astype(precision)))
+        grads = grad if isinstance(grad, list) else [grad]
+        assert all(g.dtype == precision for g in grads)
+        results.append([toHost(y).astype(numpy.float64)] + [toHost(g).astype(numpy.float64) for g in grads])
+    for exact, low in zip(*results):
+        scale = numpy.abs(exact).max()
+        numpy.testing.assert_allclose(low, exact, rtol=rtol, atol=rtol * scale)
