@@ -42,16 +42,20 @@ def baseGrid(height, width, alignCorners, dtype):
 
 class SpatialTf(Module):
     """``SpatialTf(shape=None, alignCorners=False)`` on [x (N, C, H, W), theta (N, 2, 3)]; the output is
-    (N, C) + shape ((H, W) by default)."""
+    (N, C) + shape ((H, W) by default; a shape (C, Ho, Wo), as PuzzleLib's, also checks the maps)."""
 
     cacheAttrs = ("inData", "data", "pixels")
 
     def __init__(self, shape=None, alignCorners=False, name=None):
         super().__init__(name)
+        self.maps = None
         if shape is not None:
-            if not isinstance(shape, (tuple, list)) or len(shape) != 2:
-                raise ModuleError(f"SpatialTf shape must be None or the output's (height, width), got {shape!r}")
+            if not isinstance(shape, (tuple, list)) or len(shape) not in (2, 3):
+                raise ModuleError(f"SpatialTf shape must be None or the output's (height, width), or (maps, height, "
+                                  f"width) as PuzzleLib's, got {shape!r}")
             shape = tuple(checkSize(side, "SpatialTf output side") for side in shape)
+            if len(shape) == 3:
+                self.maps, shape = shape[0], shape[1:]
         if not isinstance(alignCorners, bool):
             raise ModuleError(f"SpatialTf alignCorners must be True or False, got {alignCorners!r}")
         self.shape, self.alignCorners = shape, alignCorners
@@ -64,6 +68,8 @@ class SpatialTf(Module):
         checkArray(x, f"{self!r}: x", ndim=4)
         if not numpy.issubdtype(x.dtype, numpy.floating):
             raise ModuleError(f"{self!r}: x must have a floating dtype, got {x.dtype}")
+        if self.maps is not None and x.shape[1] != self.maps:
+            raise ModuleError(f"{self!r}: x must have {self.maps} maps (the shape's first side), got {x.shape}")
         checkArray(theta, f"{self!r}: theta", ndim=3, dtype=x.dtype)
         if theta.shape != (x.shape[0], 2, 3):
             raise ModuleError(f"{self!r}: theta must have shape ({x.shape[0]}, 2, 3) for x {x.shape}, got "

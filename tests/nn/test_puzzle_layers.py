@@ -126,12 +126,13 @@ def test_output_against_a_float64_formula_and_gradients_numerically(name):
 
 
 @pytest.mark.parametrize("alignCorners", [False, True])
-@pytest.mark.parametrize("outShape", [None, (3, 5), (1, 4)])
+@pytest.mark.parametrize("outShape", [None, (3, 5), (1, 4), (3, 2, 3)])
 def test_spatial_tf_against_loops_and_gradients_numerically(alignCorners, outShape):
     x = rand(2, 3, 4, 5)
     theta = numpy.array([[[0.9, 0.2, 0.1], [-0.15, 1.1, -0.05]], [[1.3, -0.3, 0.4], [0.25, 0.7, 0.3]]])
-    theta = awayFromCells(theta, x, outShape or (4, 5), alignCorners)
     module = SpatialTf(outShape, alignCorners=alignCorners)
+    outShape = outShape[-2:] if outShape else None
+    theta = awayFromCells(theta, x, outShape or (4, 5), alignCorners)
     y = toHost(module([toDevice(x), toDevice(theta)]))
     numpy.testing.assert_allclose(y, bilinearOracle(x, theta, outShape or (4, 5), alignCorners), rtol=1e-12,
                                   atol=1e-14)
@@ -250,6 +251,8 @@ def test_random_layers_gradients_numerically_in_train_mode(make):
     (lambda: SubtractMean(1), "odd and > 1"),
     (lambda: SubtractMean(includePad=1), "includePad"),
     (lambda: SpatialTf((3,)), "height, width"),
+    (lambda: SpatialTf((2, 3, 3))([toDevice(numpy.zeros((2, 1, 3, 3), numpy.float32)),
+                                   toDevice(numpy.zeros((2, 2, 3), numpy.float32))]), "must have 2 maps"),
     (lambda: SpatialTf()(toDevice(numpy.zeros((2, 1, 3, 3), numpy.float32))), r"list \[x, theta\]"),
     (lambda: SpatialTf()([toDevice(numpy.zeros((2, 1, 3, 3), numpy.float32)),
                           toDevice(numpy.zeros((2, 3, 2), numpy.float32))]), r"theta must have shape \(2, 2, 3\)"),
