@@ -6,15 +6,23 @@ import pytest
 
 from minidl.backend import toDevice, toHost
 from minidl.nn import (
+    LCN,
     Activation,
     AvgPool2D,
     BatchNorm,
     BatchNorm2D,
     Conv2D,
+    CrossMapLRN,
     Dropout,
+    Dropout2D,
     Linear,
+    MapLRN,
     MaxPool2D,
+    NoiseInjector,
+    Penalty,
+    PRelu,
     SoftMax,
+    SubtractMean,
     activations,
 )
 from tests.cost.costcases import costCases
@@ -31,6 +39,14 @@ MODULES = {  # name -> (module maker, input shape)
     "AvgPool2D": (lambda: AvgPool2D(2), (2, 2, 4, 4)),
     "SoftMax": (lambda: SoftMax(), (2, 6)),
     "Dropout": (lambda: Dropout(0.5), (4, 6)),
+    "PRelu": (lambda: PRelu(2), (2, 2, 4, 4)),
+    "Penalty": (lambda: Penalty("l1"), (2, 6)),
+    "Dropout2D": (lambda: Dropout2D(0.5), (4, 6, 2)),
+    "NoiseInjector": (lambda: NoiseInjector("mul"), (2, 6)),
+    "CrossMapLRN": (lambda: CrossMapLRN(3), (2, 4, 3, 3)),
+    "MapLRN": (lambda: MapLRN(3), (2, 2, 4, 4)),
+    "LCN": (lambda: LCN(3), (2, 2, 4, 4)),
+    "SubtractMean": (lambda: SubtractMean(3), (2, 2, 4, 4)),
 }
 
 

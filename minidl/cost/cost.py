@@ -24,14 +24,18 @@ class Cost:
     def __call__(self, pred, target):
         pred, target = self.checkInput(pred, target)
         error, grad = self.calcErrorAndGrad(pred, target)
-        self.accumulate(error, pred.shape[0])
+        self.accumulate(error, self.batchSize(pred))
         return error, grad
 
     def validate(self, pred, target):
         pred, target = self.checkInput(pred, target)
         error = self.calcError(pred, target)
-        self.accumulate(error, pred.shape[0])
+        self.accumulate(error, self.batchSize(pred))
         return error
+
+    def batchSize(self, pred):
+        """The samples in a batch of predictions, the accumulator's weight: axis 0 (CTC's sequences: axis 1)."""
+        return pred.shape[0]
 
     def accumulate(self, error, samples):
         self.accumErr += error * samples

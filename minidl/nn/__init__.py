@@ -13,8 +13,10 @@ from minidl.nn.concat import Concat
 from minidl.nn.container import Container
 from minidl.nn.conv1d import Conv1D
 from minidl.nn.conv2d import Conv2D
+from minidl.nn.crossmaplrn import CrossMapLRN
 from minidl.nn.deconv2d import Deconv2D
 from minidl.nn.dropout import Dropout
+from minidl.nn.dropout2d import Dropout2D
 from minidl.nn.embedder import Embedder
 from minidl.nn.flatten import Flatten
 from minidl.nn.globalavgpool2d import GlobalAvgPool2D
@@ -23,27 +25,35 @@ from minidl.nn.groupnorm import GroupNorm
 from minidl.nn.identity import Identity
 from minidl.nn.instancenorm2d import InstanceNorm2D
 from minidl.nn.layernorm import LayerNorm
+from minidl.nn.lcn import LCN
 from minidl.nn.linear import Linear
+from minidl.nn.maplrn import MapLRN
 from minidl.nn.matmul import MatMul
 from minidl.nn.maxpool2d import MaxPool2D
 from minidl.nn.module import Module
 from minidl.nn.mul import Mul
+from minidl.nn.noiseinjector import NoiseInjector
 from minidl.nn.pad2d import Pad2D
+from minidl.nn.penalty import Penalty
 from minidl.nn.positional import PositionalEmbedding
+from minidl.nn.prelu import PRelu
 from minidl.nn.reshape import Reshape
 from minidl.nn.rnn import RNN
 from minidl.nn.sequential import Sequential
 from minidl.nn.softmax import SoftMax
+from minidl.nn.spatialtf import SpatialTf
 from minidl.nn.split import Split
+from minidl.nn.subtractmean import SubtractMean
 from minidl.nn.transformer import TransformerBlock
 from minidl.nn.transpose import SwapAxes, Transpose
 from minidl.nn.upsample2d import Upsample2D
 
 __all__ = [
     "Activation", "Add", "AvgPool2D", "BatchNorm", "BatchNorm2D", "Cast", "Concat", "Container", "Conv1D", "Conv2D",
-    "Deconv2D", "Dropout", "Embedder", "Flatten", "GlobalAvgPool2D", "Graph", "GroupNorm", "Identity",
-    "InstanceNorm2D", "LayerNorm", "Linear", "MatMul", "MaxPool2D", "Module", "ModuleError", "Mul",
-    "MultiHeadAttention", "Node", "Pad2D", "PositionalEmbedding", "RNN", "Reshape", "Sequential", "SoftMax",
-    "Split", "SwapAxes", "TransformerBlock", "Transpose", "Upsample2D", "elu", "gelu", "leakyRelu", "relu",
-    "sigmoid", "softPlus", "tanh",
+    "CrossMapLRN", "Deconv2D", "Dropout", "Dropout2D", "Embedder", "Flatten", "GlobalAvgPool2D", "Graph",
+    "GroupNorm", "Identity", "InstanceNorm2D", "LCN", "LayerNorm", "Linear", "MapLRN", "MatMul", "MaxPool2D",
+    "Module", "ModuleError", "Mul", "MultiHeadAttention", "Node", "NoiseInjector", "PRelu", "Pad2D", "Penalty",
+    "PositionalEmbedding", "RNN", "Reshape", "Sequential", "SoftMax", "SpatialTf", "Split", "SubtractMean",
+    "SwapAxes", "TransformerBlock", "Transpose", "Upsample2D", "elu", "gelu", "leakyRelu", "relu", "sigmoid",
+    "softPlus", "tanh",
 ]

@@ -17,11 +17,13 @@ from minidl.onnx import (  # noqa: E402, F401  (importing the exporters' modules
     containers,
     convolutions,
     layers,
+    localnorm,
     normalization,
     pools,
     recurrent,
     resampling,
     shaping,
+    spatialtf,
 )
 from minidl.onnx.export import OPSET, buildModel, export  # noqa: E402
 from minidl.onnx.registry import EXPORTERS, exporter  # noqa: E402

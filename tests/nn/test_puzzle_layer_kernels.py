@@ -1,0 +1,101 @@
+"""The kernels of PRelu (forward, gradient), Penalty (gradient), Dropout2D (map mask) and L1Hinge (pair gradient):
+the NumPy reference against float64 oracles, the other paths against the reference, with NaN, infinities,
+signed zeros and subnormals drawn."""
+
+import numpy
+import pytest
+from hypothesis import strategies as st
+
+from minidl.cost.l1hinge import l1HingeGradKer
+from minidl.nn.dropout2d import dropout2dKer
+from minidl.nn.penalty import penaltyGradKer
+from minidl.nn.prelu import preluGradKer, preluKer
+from minidl.testing import arrays, checkKernel, floatDtypes
+
+
+@st.composite
+def mapData(draw):
+    """(N, C) or (N, C, H, W): the shape, its maps and its spatial count."""
+    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5)))
+    if draw(st.booleans()):
+        shape += (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    return shape, shape[1], int(numpy.prod(shape[2:]))
+
+
+def perElement(values, maps, spatial, shape):
+    """A per-map value for each element of a (N, maps, spatial) array of ``shape``."""
+    batch = int(numpy.prod(shape)) // (maps * spatial)
+    return numpy.broadcast_to(values.reshape(1, maps, 1), (batch, maps, spatial)).reshape(shape)
+
+
+@st.composite
+def preluCases(draw, withGrad):
+    dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapData())
+    if draw(st.booleans()):
+        maps, spatial = 1, 1  # sharedMaps: one slope for every element
+    slopes = draw(arrays(dtype, (maps,), -1.0, 1.0))
+    x = draw(arrays(dtype, shape))
+    head = [draw(arrays(dtype, shape)), x] if withGrad else [x]
+    return dtype, head + [slopes, maps, spatial, numpy.full(shape, numpy.nan, dtype)]
+
+
+def preluOracle(x, slopes, maps, spatial, y):
+    return [numpy.where(x > 0, x, perElement(slopes, maps, spatial, x.shape) * x)]
+
+
+def preluGradOracle(grad, x, slopes, maps, spatial, ingrad):
+    slope = perElement(slopes, maps, spatial, x.shape)
+    return [numpy.where(x > 0, grad, numpy.where(numpy.isnan(x), x, slope * grad))]
+
+
+def penaltyOracle(grad, x, scale, l1, ingrad):
+    direction = numpy.where(x == 0, x * 0, numpy.sign(x)) if l1 else x
+    return [grad + direction * scale]
+
+
+@st.composite
+def dropout2dCases(draw):
+    dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapData())
+    x = draw(arrays(dtype, shape))
+    uniform = draw(arrays(numpy.float32, (shape[0] * maps,), 0.0, 0.75, specials=False))
+    p = float(numpy.float32(draw(st.floats(0.0, 0.9))))
+    return dtype, [x, uniform, p, 1 / (1 - p), spatial, numpy.full_like(x, numpy.nan)]
+
+
+def dropout2dOracle(x, uniform, p, scale, spatial, y):
+    keep = numpy.repeat(uniform >= p, spatial).reshape(x.shape)
+    return [x * numpy.where(keep, 1 / (1 - p), 0.0)]
+
+
+@st.composite
+def l1HingeCases(draw):
+    dtype = draw(floatDtypes())
+    shape = (draw(st.integers(1, 5)), draw(st.integers(1, 6)))
+    x1, x2 = draw(arrays(dtype, shape, -2.0, 2.0)), draw(arrays(dtype, shape, -2.0, 2.0))
+    labels = numpy.array(draw(st.lists(st.integers(0, 1), min_size=shape[0], max_size=shape[0])), numpy.int32)
+    scale = float(numpy.dtype(dtype).type(1 / x1.size))
+    return dtype, [x1, x2, labels, shape[1], scale, numpy.full_like(x1, numpy.nan), numpy.full_like(x1, numpy.nan)]
+
+
+def l1HingeOracle(x1, x2, labels, width, scale, grad1, grad2):
+    d = x1 - x2
+    sign = numpy.where(d == 0, d * 0, numpy.sign(d))
+    similar = (labels != 0)[:, None]
+    grad = numpy.where(similar, sign * scale,
+                       numpy.where(numpy.abs(d) < 1, -sign * scale, numpy.where(numpy.isnan(d), d, 0.0)))
+    return [grad, -grad]
+
+
+CASES = {
+    "prelu": (preluKer, preluCases(False), preluOracle),
+    "preluGrad": (preluGradKer, preluCases(True), preluGradOracle),
+    "penaltyGrad": (penaltyGradKer, None, penaltyOracle),
+    "dropout2d": (dropout2dKer, dropout2dCases(), dropout2dOracle),
+    "l1HingeGrad": (l1HingeGradKer, l1HingeCases(), l1HingeOracle),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_kernel(name):
+    kernel, cases, oracle = CASES[name]
+    checkKernel(kernel, cases, oracle)
