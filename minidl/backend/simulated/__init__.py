@@ -30,7 +30,7 @@ _DTYPES = ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint3
 cupy = _namespace("cupy", {
     **{name: getattr(numpy, name) for name in _DTYPES},
     **{name: value for name, value in vars(functions).items() if callable(value) and not name.startswith("_")
-       and getattr(value, "__module__", None) == functions.__name__},
+       and (getattr(value, "__module__", None) == functions.__name__ or name in functions.FROM_NUMPY)},
     "ndarray": ndarray,
     "ElementwiseKernel": kernels.ElementwiseKernel,
     "cuda": _namespace("cupy.cuda", {

@@ -367,3 +367,188 @@ def copyto(dst, src, casting="same_kind", where=None):
 
 def isscalar(element):
     return numpy.isscalar(element)
+
+
+def _computed(name, result, *operands):
+    """A fresh device array of a computing function's result (one launch), or a scalar as a 0-d array."""
+    result = numpy.asarray(result)
+    launch(name, result, *[operand for operand in operands if isinstance(operand, numpy.ndarray)])
+    return wrap(result)
+
+
+def take_along_axis(a, indices, axis):
+    return _computed("take_along_axis", numpy.take_along_axis(hostOf(a), hostOf(indices), axis), hostOf(a),
+                     hostOf(indices))
+
+
+def put_along_axis(arr, indices, values, axis):
+    target, where, source = hostOf(arr), hostOf(indices), hostOf(values)
+    numpy.put_along_axis(target, where, source, axis)
+    launch("put_along_axis", numpy.asarray(source), where, source)
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    if retstep:
+        values, step = numpy.linspace(start, stop, num, endpoint, True, dtype, axis)
+        return _computed("linspace", values), step
+    return _computed("linspace", numpy.linspace(start, stop, num, endpoint, False, dtype, axis))
+
+
+def eye(N, M=None, k=0, dtype=float, order="C"):  # noqa: N803 - CuPy's names
+    return _computed("eye", numpy.eye(N, M, k, dtype=dtype))
+
+
+def identity(n, dtype=float):
+    return _computed("eye", numpy.identity(n, dtype=dtype))
+
+
+def expand_dims(a, axis):
+    return wrap(numpy.expand_dims(hostOf(a), axis), owner=False)
+
+
+def squeeze(a, axis=None):
+    return a.squeeze(axis)
+
+
+def flip(a, axis=None):
+    return wrap(numpy.flip(hostOf(a), axis), owner=False)
+
+
+def pad(array, pad_width, mode="constant", **kwargs):
+    host = hostOf(array)
+    return _computed("pad", numpy.pad(host, pad_width, mode, **kwargs), host)
+
+
+def _scan(name, function):
+    def call(a, axis=None, dtype=None, out=None):
+        host = hostOf(a)
+        result = function(host, axis=axis, dtype=dtype)
+        if out is not None:
+            out._host[...] = result
+            launch(name, out._host, host)
+            return out
+        return _computed(name, result, host)
+
+    call.__name__ = name
+    return call
+
+
+cumsum = _scan("cumsum", numpy.cumsum)
+cumprod = _scan("cumprod", numpy.cumprod)
+
+
+def einsum(*operands, **kwargs):
+    """One launch whose FLOPs are 2 x the product of every index's size (subscripts given as a string)."""
+    hosts = [operand if isinstance(operand, str) else hostOf(operand) for operand in operands]
+    arrays = [host for host in hosts if isinstance(host, numpy.ndarray)]
+    result = numpy.asarray(numpy.einsum(*hosts, **kwargs))
+    sizes = {}
+    if isinstance(hosts[0], str):
+        for letters, array in zip(hosts[0].split("->")[0].split(","), arrays):
+            sizes.update(zip(letters.replace("...", ""), array.shape[-len(letters.replace("...", "")) or 0:]))
+    flops = 2 * int(numpy.prod(list(sizes.values()), dtype=numpy.int64)) if sizes else 0
+    trace.recordLaunch("einsum", builtins.max(result.size, 1), builtins.sum(array.nbytes for array in arrays),
+                       result.nbytes, builtins.max([array.size for array in arrays] + [result.size]), flops=flops)
+    return wrap(result)
+
+
+def outer(a, b, out=None):
+    return _computed("outer", numpy.outer(hostOf(a), hostOf(b)), hostOf(a), hostOf(b))
+
+
+def tensordot(a, b, axes=2):
+    x, y = hostOf(a), hostOf(b)
+    result = numpy.asarray(numpy.tensordot(x, y, axes))
+    inner = x.size * y.size // builtins.max(result.size, 1)
+    trace.recordLaunch("tensordot", builtins.max(x.size, y.size, result.size), x.nbytes + y.nbytes, result.nbytes,
+                       builtins.max(x.size, y.size, result.size), flops=2 * int(numpy.sqrt(inner)) * result.size)
+    return wrap(result)
+
+
+def sort(a, axis=-1, kind=None):
+    return _computed("sort", numpy.sort(hostOf(a), axis=axis), hostOf(a))
+
+
+def argsort(a, axis=-1, kind=None):
+    return _computed("argsort", numpy.argsort(hostOf(a), axis=axis), hostOf(a))
+
+
+def argmin(a, axis=None, dtype=None, out=None, keepdims=False):
+    return a.argmin(axis=axis, keepdims=keepdims)
+
+
+def around(a, decimals=0, out=None):
+    host = hostOf(a)
+    if out is not None:
+        numpy.around(host, decimals, out=hostOf(out))
+        launch("around", out._host, host)
+        return out
+    return _computed("around", numpy.around(host, decimals), host)
+
+
+round = around  # noqa: A001 - CuPy's name
+
+
+def count_nonzero(a, axis=None):
+    return _computed("count_nonzero", numpy.count_nonzero(hostOf(a), axis=axis), hostOf(a))
+
+
+def diag(v, k=0):
+    return _computed("diag", numpy.diag(hostOf(v), k), hostOf(v))
+
+
+def triu(m, k=0):
+    return _computed("triu", numpy.triu(hostOf(m), k), hostOf(m))
+
+
+def tril(m, k=0):
+    return _computed("tril", numpy.tril(hostOf(m), k), hostOf(m))
+
+
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    host = hostOf(a)
+    return _computed("var", numpy.var(host, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), host)
+
+
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    host = hostOf(a)
+    return _computed("std", numpy.std(host, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), host)
+
+
+def roll(a, shift, axis=None):
+    return _computed("roll", numpy.roll(hostOf(a), shift, axis), hostOf(a))
+
+
+def unique(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *, equal_nan=True):
+    """As CuPy's: the number of distinct values decides the output's size, read from the device (a sync)."""
+    host = hostOf(ar)
+    trace.recordSync("deviceToHost", 8, "unique (the count decides the output's size)")
+    results = numpy.unique(host, return_index, return_inverse, return_counts, axis)
+    if isinstance(results, tuple):
+        return tuple(_computed("unique", result, host) for result in results)
+    return _computed("unique", results, host)
+
+
+def meshgrid(*xi, **kwargs):
+    return [_computed("meshgrid", grid) for grid in numpy.meshgrid(*[hostOf(x) for x in xi], **kwargs)]
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return _computed("isclose", numpy.isclose(hostOf(a), hostOf(b), rtol, atol, equal_nan), hostOf(a), hostOf(b))
+
+
+def result_type(*arrays_and_dtypes):
+    return numpy.result_type(*[part.dtype if isinstance(part, ndarray) else part for part in arrays_and_dtypes])
+
+
+def can_cast(from_, to, casting="safe"):
+    return numpy.can_cast(from_.dtype if isinstance(from_, ndarray) else from_, to, casting)
+
+
+def broadcast_arrays(*args):
+    return [wrap(view, owner=False) for view in numpy.broadcast_arrays(*[hostOf(arg) for arg in args])]
+
+
+finfo, iinfo, promote_types = numpy.finfo, numpy.iinfo, numpy.promote_types
+FROM_NUMPY = ("finfo", "iinfo", "promote_types")  # no device work: the same objects as NumPy's, as in CuPy
+logaddexp = _ufunc("logaddexp", numpy.logaddexp)
