@@ -9,7 +9,8 @@ import argparse
 import os
 import sys
 
-DEVICES = {"cpu": "numpy", "gpu": "cupy", "simulated": "simulated"}  # minidl.cli.train.DEVICES, which cannot be imported before the choice
+# minidl.cli.train.DEVICES, which cannot be imported before the choice
+DEVICES = {"cpu": "numpy", "gpu": "cupy", "simulated": "simulated"}
 
 
 def askedDevice(argv):

@@ -23,7 +23,8 @@ def test_forcing_numpy_uses_numpy():
 
 def test_an_unknown_backend_is_a_clear_error():
     result = runWith({"MINIDL_BACKEND": "tpu"}, "import minidl.backend")
-    assert result.returncode != 0 and "MINIDL_BACKEND must be 'numpy', 'cupy' or 'simulated', got 'tpu'" in result.stderr
+    expected = "MINIDL_BACKEND must be 'numpy', 'cupy' or 'simulated', got 'tpu'"
+    assert result.returncode != 0 and expected in result.stderr
 
 
 @pytest.mark.skipif(backend.name == "cupy", reason="a CUDA device answers here, so forcing cupy succeeds")

@@ -49,6 +49,15 @@ def ascontiguousarray(a, dtype=None):
     return wrap(result)
 
 
+def asfortranarray(a, dtype=None):
+    """``a`` when it is Fortran-ordered (and of ``dtype``), else a Fortran-ordered copy (one launch)."""
+    if a.flags.f_contiguous and (dtype is None or numpy.dtype(dtype) == a.dtype):
+        return a
+    result = numpy.asfortranarray(a._host, dtype=dtype)
+    launch("copy", result, a._host)
+    return wrap(result)
+
+
 def asnumpy(a, stream=None, order="C", out=None, blocking=True):
     """The host copy of a device array (a sync); host data as it is."""
     if isinstance(a, ndarray):
