@@ -2,13 +2,15 @@
 
 The backend is chosen when minidl.backend is first imported, so ``--device`` is read before that and passed on as
 ``MINIDL_BACKEND``: ``--device gpu`` then fails at once with the probe's reason, ``--device cpu`` skips the probe.
+``minidl profile`` always runs on the simulated device.
 """
 
 import argparse
 import os
 import sys
 
-DEVICES = {"cpu": "numpy", "gpu": "cupy"}  # minidl.cli.train.DEVICES, which cannot be imported before the choice
+# minidl.cli.train.DEVICES, which cannot be imported before the choice
+DEVICES = {"cpu": "numpy", "gpu": "cupy", "simulated": "simulated"}
 
 
 def askedDevice(argv):
@@ -25,7 +27,7 @@ def askedDevice(argv):
 
 def run(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    device = askedDevice(argv)
+    device = "simulated" if argv[:1] == ["profile"] else askedDevice(argv)
     if device is not None:
         os.environ["MINIDL_BACKEND"] = DEVICES[device]
     from minidl.cli import main  # which reports a device that cannot be had in one line

@@ -4,8 +4,9 @@ Choosing CuPy means proving it: a CUDA device answers, a tiny ElementwiseKernel 
 headers) and runs, and a small matrix product runs (cuBLAS). When CuPy is installed but a step fails, minidl
 runs on NumPy and says why in ONE line on stderr, with the command that installs the missing piece; without
 CuPy it runs on NumPy silently. ``MINIDL_BACKEND=numpy`` or ``MINIDL_BACKEND=cupy`` forces one; forcing cupy
-where the probe fails is a BackendError with the same reason, never a silent fallback. This is the only file
-of minidl that imports cupy.
+where the probe fails is a BackendError with the same reason, never a silent fallback. ``MINIDL_BACKEND=simulated``
+runs the GPU path on the simulated device (``minidl.backend.simulated``: CuPy's semantics on the CPU, counted), for
+tests and profiles. This is the only file of minidl that imports cupy.
 """
 
 import os
@@ -86,10 +87,14 @@ def _loadCupy():
 def choose(forced, loadCupy=_loadCupy, stderr=None):
     """(cupy or None, the reason CuPy is not used or None) for ``MINIDL_BACKEND=forced`` ('' for automatic)."""
     forced = forced.strip().lower()
-    if forced not in ("", "numpy", "cupy"):
-        raise BackendError(f"MINIDL_BACKEND must be 'numpy' or 'cupy', got {forced!r}")
+    if forced not in ("", "numpy", "cupy", "simulated"):
+        raise BackendError(f"MINIDL_BACKEND must be 'numpy', 'cupy' or 'simulated', got {forced!r}")
     if forced == "numpy":
         return None, None
+    if forced == "simulated":
+        from minidl.backend import simulated
+
+        return simulated.cupy, None
     cupy, reason = loadCupy()
     if cupy is None and forced == "cupy":
         raise BackendError(f"the GPU was asked for (MINIDL_BACKEND=cupy or --device gpu), but {reason}")
@@ -98,9 +103,10 @@ def choose(forced, loadCupy=_loadCupy, stderr=None):
     return cupy, reason
 
 
-_forced = os.environ.get("MINIDL_BACKEND", "")
+_forced = os.environ.get("MINIDL_BACKEND", "").strip().lower()
 cupy, _reason = choose(_forced)
-_probed = _forced.strip().lower() != "numpy"
+simulated = _forced == "simulated"
+_probed = _forced not in ("numpy", "simulated")
 
 
 def gpuProblem():
@@ -113,12 +119,21 @@ def gpuProblem():
 
 
 xp = numpy if cupy is None else cupy
-name = "numpy" if cupy is None else "cupy"
-isGpu = cupy is not None
+name = "numpy" if cupy is None else "simulated" if simulated else "cupy"
+isGpu = cupy is not None  # the simulated device takes every GPU branch
+
+
+def cupyxModule():
+    """CuPy's companion namespace (page-locked arrays, scatter_add) of the device in use."""
+    if simulated:
+        from minidl.backend.simulated import cupyx
+    else:
+        import cupyx
+    return cupyx
 
 
 def isDeviceArray(array):
-    """True for a CuPy array (on the GPU); False for anything else, NumPy arrays included."""
+    """True for a CuPy array (on the GPU or the simulated device); False for anything else, NumPy arrays included."""
     return cupy is not None and isinstance(array, cupy.ndarray)
 
 
@@ -138,9 +153,7 @@ def scatterAdd(target, indices, values):
     """target[indices] += values, adding every value even where an index repeats (numpy.add.at on the CPU,
     cupyx.scatter_add on the GPU, which adds atomically)."""
     if isDeviceArray(target):
-        import cupyx
-
-        cupyx.scatter_add(target, indices, values)
+        cupyxModule().scatter_add(target, indices, values)
     else:
         numpy.add.at(target, indices, values)
 

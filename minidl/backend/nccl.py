@@ -7,13 +7,14 @@ queued collective has completed (an event recorded after it), so that the caller
 
 import warnings
 
-from minidl.backend.device import cupy
+from minidl.backend.device import cupy, simulated
 
 
 def ncclAvailable():
     """True when CuPy runs on a GPU and its NCCL bindings load. CuPy warns, in several lines, when libnccl is
-    absent: that is an answer here (False), not news for the user, so the warning is not shown."""
-    if cupy is None:
+    absent: that is an answer here (False), not news for the user, so the warning is not shown. The simulated
+    device has no NCCL: its ranks average over MPI through the host."""
+    if cupy is None or simulated:
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

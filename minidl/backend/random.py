@@ -10,6 +10,7 @@ import numbers
 
 import numpy
 
+from minidl.backend import device
 from minidl.errors import BackendError
 
 _generator = numpy.random.default_rng()
@@ -25,9 +26,31 @@ def seed(value):
     _generator = numpy.random.default_rng(value)
 
 
+class _RecordedGenerator:
+    """The generator as the simulated device sees it: each draw is recorded in the trace (on the GPU path every
+    host draw ends up on the device: initial parameters, dropout masks, shuffled batches)."""
+
+    def __init__(self, generator):
+        self._generator = generator
+
+    def __getattr__(self, name):
+        value = getattr(self._generator, name)
+        if not callable(value):
+            return value
+
+        def draw(*args, **kwargs):
+            result = value(*args, **kwargs)
+            from minidl.backend.simulated import trace
+
+            trace.recordRandomDraw(name, numpy.size(result) if result is not None else numpy.size(args[0]))
+            return result
+
+        return draw
+
+
 def generator():
     """The host-side numpy.random.Generator; draw from it rather than from numpy's global state."""
-    return _generator
+    return _RecordedGenerator(_generator) if device.simulated else _generator
 
 
 def getRandomState():

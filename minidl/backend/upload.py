@@ -7,7 +7,7 @@ memory may have been freed by that work), and ``arrays()`` waits for the copy al
 plain NumPy copy, made at once: there is nothing to overlap.
 """
 
-from minidl.backend.device import cupy, toDevice
+from minidl.backend.device import cupy, cupyxModule, toDevice
 
 _sideStream = None
 
@@ -26,9 +26,7 @@ class Upload:
         if cupy is None or not overlap:
             self.device, self.pinned, self.done = [toDevice(array) for array in hostArrays], None, None
             return
-        import cupyx
-
-        self.pinned = [cupyx.empty_pinned(array.shape, array.dtype) for array in hostArrays]
+        self.pinned = [cupyxModule().empty_pinned(array.shape, array.dtype) for array in hostArrays]
         for pinned, array in zip(self.pinned, hostArrays):
             pinned[...] = array
         self.device = [cupy.empty(array.shape, array.dtype) for array in hostArrays]

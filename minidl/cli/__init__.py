@@ -1,4 +1,4 @@
-"""The ``minidl`` command (also ``python -m minidl``): ``minidl train [options]``, ``minidl sample [options]``."""
+"""The ``minidl`` command (also ``python -m minidl``): ``minidl train|sample|export|profile [options]``."""
 
 import argparse
 import sys
@@ -8,7 +8,7 @@ from minidl.errors import MinidlError
 
 def buildParser():
     """The command's parser. Importing the commands imports the backend, which may refuse a forced device."""
-    from minidl.cli import export, train
+    from minidl.cli import export, profile, train
     from minidl.cli.texttask import addSampleArguments
 
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: train small networks on CPU or GPU")
@@ -17,6 +17,8 @@ def buildParser():
     addSampleArguments(commands.add_parser("sample", help="write text from a checkpoint of minidl train --task text"),
                        train.CHECKPOINT_NAME)
     export.addArguments(commands.add_parser("export", help="write a checkpoint as ONNX or a PyTorch state dict"))
+    profile.addArguments(commands.add_parser("profile", help="count one training step on the simulated device and "
+                                                              "predict its time on a GPU (a stated model)"))
     return parser
 
 

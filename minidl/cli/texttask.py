@@ -79,11 +79,7 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
     for epoch in range(done + 1, args.epochs + 1):
         cost.resetAccumulator()
         for _ in range(steps):
-            inputs, targets = randomWindows(corpus.train, args.batch_size, WINDOW, backend.generator())
-            _, grad = cost(net(toDevice(inputs)), toDevice(targets.reshape(-1)))
-            optimizer.zeroGradParams()
-            net.backward(grad)
-            optimizer.update()
+            trainingStep(net, cost, optimizer, corpus, args.batch_size)
         trainLoss, loss = cost.getMeanError(), heldOutLoss(net, corpus)
         history.append({"epoch": epoch, "trainLoss": trainLoss, "heldOutLoss": loss, "bitsPerChar": loss / math.log(2)})
         saveCheckpoint(checkpointPath, net, optimizer, epoch, extra={**extra, "history": history})
@@ -93,6 +89,15 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
     if args.sample:
         say(generate(net, corpus, args.prompt or "\n", args.sample, args.temperature, backend.generator()))
     return 0
+
+
+def trainingStep(net, cost, optimizer, corpus, batchSize):
+    """One step on ``batchSize`` windows drawn at random from the training text."""
+    inputs, targets = randomWindows(corpus.train, batchSize, WINDOW, backend.generator())
+    _, grad = cost(net(toDevice(inputs)), toDevice(targets.reshape(-1)))
+    optimizer.zeroGradParams()
+    net.backward(grad)
+    optimizer.update()
 
 
 def generate(net, codec, prompt, length, temperature, rng):

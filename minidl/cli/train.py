@@ -75,7 +75,7 @@ TENSORBOARD_NAME = "tensorboard"
 DATASETS = {"digits": None, "mnist": loadMnist, "fashion-mnist": loadMnist, "cifar10": loadCifar10}
 SCHEDULES = ("cosine", "exponential", "onecycle", "plateau", "step")
 DEFAULT_LEARN_RATE = 0.01
-DEVICES = {"cpu": "numpy", "gpu": "cupy"}
+DEVICES = {"cpu": "numpy", "gpu": "cupy", "simulated": "simulated"}
 OPTIMIZERS = {
     cls.__name__.lower(): cls
     for cls in (getattr(minidl.optim, name) for name in minidl.optim.__all__)
@@ -114,7 +114,9 @@ def addArguments(parser):
         help=f"learning rate: the optimizer's learnRate, or alpha for Adam-like ones (default: {DEFAULT_LEARN_RATE})",
     )
     parser.add_argument("--seed", type=atLeast(0), help="seed of initialisation and shuffling (default: 0)")
-    parser.add_argument("--device", choices=sorted(DEVICES), help="default: the GPU when one answers, else the CPU")
+    parser.add_argument("--device", choices=sorted(DEVICES),
+                        help="default: the GPU when one answers, else the CPU; simulated: the GPU path on the "
+                             "simulated device (counted, slow: for tests and profiles)")
     parser.add_argument("--out", default="runs", help="folder of the checkpoint (default: ./runs)")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")

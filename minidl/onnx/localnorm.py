@@ -4,6 +4,7 @@ AveragePool: a window sum is N² times the padded average) and the layers that a
 
 import numpy
 
+from minidl.backend import toHost
 from minidl.nn.crossmaplrn import CrossMapLRN
 from minidl.nn.dropout2d import Dropout2D
 from minidl.nn.lcn import LCN
@@ -92,8 +93,8 @@ def exportLCN(builder, module, inputs, cache):
     squares = builder.op("Mul", [_windowAverage(builder, builder.op("Mul", [inputs[0], inputs[0]]), module.N,
                                                 radius, radius), areaName])
     means = _windowAverage(builder, inputs[0], module.N, radius, radius, module.includePad)
-    counts = builder.constant(numpy.asarray(windowCounts(data.shape[2], data.shape[3], radius, numpy.float64),
-                                            dtype=dtype), "counts")
+    counts = builder.constant(toHost(windowCounts(data.shape[2], data.shape[3], radius, numpy.float64)).astype(dtype),
+                              "counts")
     twice = builder.op("Mul", [builder.scalar(2, dtype, "two"), builder.op("Mul", [means, sums])])
     spread = builder.op("Add", [builder.op("Sub", [squares, twice]),
                                 builder.op("Mul", [counts, builder.op("Mul", [means, means])])])

@@ -58,7 +58,7 @@ def test_forcing_cupy_is_a_backend_error_with_the_reason_and_forcing_numpy_skips
     assert device.choose(" NumPy ", lambda: pytest.fail("probed")) == (None, None)
     working = object()
     assert device.choose("cupy", lambda: (working, None)) == (working, None)
-    with pytest.raises(BackendError, match="MINIDL_BACKEND must be 'numpy' or 'cupy', got 'tpu'"):
+    with pytest.raises(BackendError, match="MINIDL_BACKEND must be 'numpy', 'cupy' or 'simulated', got 'tpu'"):
         device.choose("tpu")
 
 

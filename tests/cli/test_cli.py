@@ -139,7 +139,7 @@ def test_python_dash_m_runs_the_command_on_the_other_device(tmp_path):
         assert result.returncode == 1 and result.stderr.startswith("minidl: error: the GPU was asked for")
 
 
-@pytest.mark.skipif(backend.isGpu, reason="a GPU answers here, so MINIDL_BACKEND=cupy starts")
+@pytest.mark.skipif(backend.name == "cupy", reason="a GPU answers here, so MINIDL_BACKEND=cupy starts")
 def test_a_forced_backend_that_cannot_start_is_one_line_without_a_traceback(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "minidl", "train", "--epochs", "1", "--out", str(tmp_path)],

@@ -1,0 +1,125 @@
+"""``cupy.cuda`` of the simulated device: one device, streams and events that run in order (everything queued has
+run when the call returns), page-locked host arrays, and no NCCL.
+
+What makes the host wait is counted as a sync (``Stream.synchronize``, ``Event.synchronize``,
+``Device.synchronize``), with the line that asked for it; page-locked arrays are remembered, so a copy from one is
+counted as pinned rather than pageable.
+"""
+
+import types
+import weakref
+
+import numpy
+
+from minidl.backend.simulated import trace
+
+_pinned = {}  # address -> size of the page-locked buffers alive
+
+
+def isPinned(host):
+    """True when the NumPy array ``host`` lies in a page-locked array of ``cupyx.empty_pinned``."""
+    address = host.__array_interface__["data"][0]
+    return any(start <= address < start + size for start, size in _pinned.items())
+
+
+def pinnedEmpty(shape, dtype):
+    """A NumPy array in a page-locked buffer (``cupyx.empty_pinned``), remembered while it lives."""
+    host = numpy.empty(shape, dtype=dtype)
+    address = host.__array_interface__["data"][0]
+    _pinned[address] = max(host.nbytes, 1)
+    weakref.finalize(host, _pinned.pop, address, None)
+    return host
+
+
+class Event:
+    """A point in a stream's work; it has always completed here (work runs when queued)."""
+
+    def __init__(self, block=False, disable_timing=False, interprocess=False):
+        self.ptr = id(self)
+
+    def record(self, stream=None):
+        return None
+
+    def synchronize(self):
+        trace.recordSync("sync", 0, "Event.synchronize")
+
+    done = property(lambda self: True)
+
+
+class Stream:
+    """A CUDA stream: ``with stream:`` makes it current; work runs in order, at once."""
+
+    _current = []
+
+    def __init__(self, null=False, non_blocking=False, ptds=False):
+        self.ptr = 0 if null else id(self)
+
+    def __enter__(self):
+        Stream._current.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        Stream._current.pop()
+
+    def use(self):
+        Stream._current[:] = [self]
+        return self
+
+    def synchronize(self):
+        trace.recordSync("sync", 0, "Stream.synchronize")
+
+    def record(self, event=None):
+        event = Event() if event is None else event
+        event.record(self)
+        return event
+
+    def wait_event(self, event):
+        return None
+
+    done = property(lambda self: True)
+
+
+_nullStream = Stream(null=True)
+
+
+def get_current_stream(device_id=-1):  # noqa: N802 - CuPy's name
+    return Stream._current[-1] if Stream._current else _nullStream
+
+
+class Device:
+    """The simulated device (there is one: id 0)."""
+
+    def __init__(self, device=None):
+        self.id = 0 if device is None else int(device)
+        if self.id != 0:
+            raise RuntimeError(f"cudaErrorInvalidDevice: the simulated device has one GPU, not {self.id + 1}")
+
+    def use(self):
+        return None
+
+    def synchronize(self):
+        trace.recordSync("sync", 0, "Device.synchronize")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    compute_capability = "90"
+
+
+def _deviceCount():
+    return 1
+
+
+runtime = types.SimpleNamespace(
+    getDeviceCount=_deviceCount,
+    getDevice=lambda: 0,
+    runtimeGetVersion=lambda: 12090,
+    driverGetVersion=lambda: 12090,
+    deviceSynchronize=lambda: trace.recordSync("sync", 0, "deviceSynchronize"),
+    getDeviceProperties=lambda device: {"name": b"minidl simulated device", "totalGlobalMem": 80 * 2**30},
+)
+
+nccl = types.SimpleNamespace(available=False)  # no NCCL: ranks average over MPI through the host

@@ -1,0 +1,398 @@
+"""The simulated device's array: a NumPy array kept out of reach, with CuPy's rules for crossing to the host.
+
+As ``cupy.ndarray``: NumPy functions and implicit conversion refuse it (``numpy.asarray(a)`` and ``numpy.sum(a)`` are
+TypeErrors, a NumPy array on either side of an operator too); ``get()``, ``item()``, ``tolist()``, ``bool``, ``int``
+and ``float`` copy to the host and are counted as syncs; basic indexing gives views (0-d ones included: ``a[0]`` is a
+0-d device array, not a number); every arithmetic operator, reduction, copy and advanced index is one launch.
+"""
+
+import numbers
+import weakref
+
+import numpy
+
+from minidl.backend.simulated import trace
+
+HOST_SCALARS = (numbers.Number, numpy.generic)
+REDUCTION_BLOCK = 512  # CuPy reduces with a block of threads per output (CUB over a whole array): threads counted
+
+
+def _refuse(value):
+    return TypeError(f"Unsupported type {type(value)}: a device array does not mix with NumPy arrays (as in CuPy); "
+                     f"copy to the device with minidl.backend.toDevice, or to the host with toHost")
+
+
+def wrap(host, owner=True):
+    """A device array over the NumPy array ``host``; ``owner``: ``host`` is a fresh buffer of device memory."""
+    if not isinstance(host, numpy.ndarray):
+        host = numpy.asarray(host)
+        owner = True
+    array = ndarray.__new__(ndarray)
+    array._host = host
+    if owner and host.nbytes:
+        trace.allocated(host.nbytes)
+        weakref.finalize(host, trace.freed, host.nbytes)
+    return array
+
+
+def hostOf(value):
+    """The NumPy array behind a device array; a host scalar as it is; a NumPy array refused."""
+    if isinstance(value, ndarray):
+        return value._host
+    if isinstance(value, numpy.ndarray):
+        raise _refuse(value)
+    if isinstance(value, HOST_SCALARS):
+        return value
+    if isinstance(value, (list, tuple)):
+        raise TypeError(f"Unsupported type {type(value)}: pass a device array (as in CuPy)")
+    raise _refuse(value)
+
+
+def launch(name, result, *operands, threads=None):
+    """Record one launch that reads ``operands`` and writes ``result`` (NumPy arrays or scalars)."""
+    arrays = [operand for operand in operands if isinstance(operand, numpy.ndarray)]
+    written = result.nbytes if isinstance(result, numpy.ndarray) else 0
+    size = result.size if isinstance(result, numpy.ndarray) else 1
+    largest = max([array.size for array in arrays] + [size])
+    trace.recordLaunch(name, size if threads is None else threads, sum(array.nbytes for array in arrays), written,
+                       largest)
+
+
+def _scalarResult(value):
+    """A reduction's NumPy scalar as a fresh 0-d host array (CuPy returns 0-d device arrays)."""
+    return numpy.asarray(value)
+
+
+class Flags:
+    """CuPy's ``ndarray.flags``: contiguity and ownership (device arrays are always writable)."""
+
+    def __init__(self, host):
+        self.c_contiguous = host.flags.c_contiguous
+        self.f_contiguous = host.flags.f_contiguous
+        self.owndata = host.base is None
+
+    def __getitem__(self, name):
+        return {"C_CONTIGUOUS": self.c_contiguous, "F_CONTIGUOUS": self.f_contiguous, "OWNDATA": self.owndata}[name]
+
+
+class MemoryPointer:
+    """``ndarray.data``: the device address (``ptr``) of the array's first element."""
+
+    def __init__(self, host):
+        self.ptr = host.__array_interface__["data"][0]
+
+
+def _binary(name, function):
+    def operator(self, other):
+        other = hostOf(other)
+        result = function(self._host, other)
+        launch(name, result, self._host, other)
+        return wrap(result)
+
+    def reflected(self, other):
+        other = hostOf(other)
+        result = function(other, self._host)
+        launch(name, result, other, self._host)
+        return wrap(result)
+
+    def inPlace(self, other):
+        other = hostOf(other)
+        function(self._host, other, out=self._host, casting="same_kind")
+        launch(name, self._host, self._host, other)
+        return self
+
+    return operator, reflected, inPlace
+
+
+def _unary(name, function):
+    def operator(self):
+        result = function(self._host)
+        launch(name, result, self._host)
+        return wrap(result)
+
+    return operator
+
+
+def _reduction(name, function, withDtype=True):
+    def method(self, axis=None, dtype=None, out=None, keepdims=False):
+        if dtype is not None and not withDtype:
+            raise TypeError(f"{name}() got an unexpected keyword argument 'dtype'")
+        if out is not None:
+            raise TypeError(f"the simulated device's {name} takes no out=")
+        kwargs = {} if dtype is None else {"dtype": dtype}
+        result = numpy.asarray(function(self._host, axis=axis, keepdims=keepdims, **kwargs))
+        launch(name, result, self._host, threads=min(self.size, max(result.size, 1) * REDUCTION_BLOCK))
+        return wrap(result)
+
+    return method
+
+
+class ndarray:  # noqa: N801 - CuPy's name
+    """A device array of the simulated device (see the module's docstring). Made by the module's functions
+    (``cupy.zeros``, ``cupy.array``, ...), never from a NumPy array implicitly."""
+
+    __array_ufunc__ = None  # NumPy's operators and ufuncs on a device array raise TypeError, as in CuPy
+    __hash__ = None
+
+    def __init__(self, shape, dtype=float):
+        host = numpy.empty(shape, dtype=dtype)
+        self._host = host
+        if host.nbytes:
+            trace.allocated(host.nbytes)
+            weakref.finalize(host, trace.freed, host.nbytes)
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a "
+                        "NumPy array explicitly.")
+
+    def __array_function__(self, func, types, args, kwargs):
+        return NotImplemented  # numpy.sum(a), numpy.add.at(a, ...), numpy.put_along_axis(a, ...): TypeError
+
+    # --- what it is ---
+    shape = property(lambda self: self._host.shape)
+    dtype = property(lambda self: self._host.dtype)
+    ndim = property(lambda self: self._host.ndim)
+    size = property(lambda self: self._host.size)
+    nbytes = property(lambda self: self._host.nbytes)
+    itemsize = property(lambda self: self._host.itemsize)
+    strides = property(lambda self: self._host.strides)
+    flags = property(lambda self: Flags(self._host))
+    data = property(lambda self: MemoryPointer(self._host))
+    base = property(lambda self: None if self._host.base is None else wrap(self._host.base, owner=False))
+
+    def __len__(self):
+        return len(self._host)
+
+    def __repr__(self):
+        trace.recordSync("deviceToHost", self.nbytes, "repr")
+        return "array(" + numpy.array2string(self._host, separator=", ") + ")"
+
+    __str__ = __repr__
+
+    # --- to the host: every one a sync ---
+    def get(self, stream=None, order="C", out=None, blocking=True):
+        trace.recordSync("deviceToHost", self.nbytes, "get")
+        if out is not None:
+            out[...] = self._host
+            return out
+        return self._host.copy()
+
+    def set(self, arr, stream=None):
+        if not isinstance(arr, numpy.ndarray):
+            raise TypeError(f"Only numpy.ndarray can be set to cupy.ndarray, got {type(arr)}")
+        if arr.shape != self.shape or arr.dtype != self.dtype:
+            raise ValueError(f"Shape or dtype mismatch: {arr.shape} {arr.dtype} against {self.shape} {self.dtype}")
+        from minidl.backend.simulated.cuda import isPinned
+
+        trace.recordHostToDevice(arr.nbytes, isPinned(arr))
+        self._host[...] = arr
+
+    def item(self):
+        trace.recordSync("deviceToHost", self.itemsize, "item")
+        return self._host.item()
+
+    def tolist(self):
+        trace.recordSync("deviceToHost", self.nbytes, "tolist")
+        return self._host.tolist()
+
+    def _oneValue(self, what):
+        if self.size != 1:
+            raise TypeError(f"only size-1 device arrays can be converted to Python scalars ({what})")
+        trace.recordSync("deviceToHost", self.itemsize, what)
+        return self._host.reshape(()).item()
+
+    def __bool__(self):
+        if self.size != 1:
+            raise ValueError("The truth value of an array with more than one element is ambiguous.")
+        return bool(self._oneValue("bool"))
+
+    def __float__(self):
+        return float(self._oneValue("float"))
+
+    def __int__(self):
+        return int(self._oneValue("int"))
+
+    def __complex__(self):
+        return complex(self._oneValue("complex"))
+
+    def __index__(self):
+        if not numpy.issubdtype(self.dtype, numpy.integer) or self.ndim != 0:
+            raise TypeError("only integer 0-d device arrays can be used as an index")
+        return int(self._oneValue("index"))
+
+    def __format__(self, spec):
+        if self.ndim == 0:
+            return format(self._oneValue("format"), spec)
+        return format(repr(self), spec)
+
+    # --- views (no launch) ---
+    def reshape(self, *shape, order="C"):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        if self._host.flags.c_contiguous:
+            return wrap(self._host.reshape(shape), owner=False)
+        result = numpy.ascontiguousarray(self._host).reshape(shape)
+        launch("copy", result, self._host)
+        return wrap(result)
+
+    def ravel(self, order="C"):
+        return self.reshape(-1)
+
+    def view(self, dtype=None):
+        return wrap(self._host if dtype is None else self._host.view(dtype), owner=False)
+
+    def transpose(self, *axes):
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return wrap(self._host.transpose(*axes) if axes else self._host.transpose(), owner=False)
+
+    T = property(lambda self: self.transpose())
+
+    def swapaxes(self, axis1, axis2):
+        return wrap(self._host.swapaxes(axis1, axis2), owner=False)
+
+    def squeeze(self, axis=None):
+        return wrap(self._host.squeeze(axis), owner=False)
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d array")
+        return (self[index] for index in range(len(self)))
+
+    # --- indexing ---
+    def __getitem__(self, key):
+        key = _deviceIndex(key)
+        if _isBasic(key):
+            view = self._host[key]
+            if not isinstance(view, numpy.ndarray):  # a scalar: CuPy gives a 0-d view
+                view = self._host[(key if isinstance(key, tuple) else (key,)) + (Ellipsis,)]
+            return wrap(view, owner=False)
+        result = self._host[key]
+        launch("take", result, self._host, *_indexArrays(key))
+        return wrap(result)
+
+    def __setitem__(self, key, value):
+        key = _deviceIndex(key)
+        value = hostOf(value)
+        self._host[key] = value
+        target = self._host[key] if _isBasic(key) else numpy.empty(0)
+        launch("scatter" if not _isBasic(key) else "copy", target if target.size else numpy.asarray(value), value,
+               *_indexArrays(key))
+
+    # --- copies and conversions (one launch each) ---
+    def copy(self, order="C"):
+        result = self._host.copy()
+        launch("copy", result, self._host)
+        return wrap(result)
+
+    def flatten(self, order="C"):
+        return self.copy().reshape(-1)
+
+    def astype(self, dtype, order="K", casting=None, subok=None, copy=True):
+        if not copy and numpy.dtype(dtype) == self.dtype:
+            return self
+        result = self._host.astype(dtype, order="C")
+        launch("astype", result, self._host)
+        return wrap(result)
+
+    def fill(self, value):
+        self._host.fill(hostOf(value))
+        launch("fill", self._host)
+
+    def clip(self, min=None, max=None):  # noqa: A002 - CuPy's names
+        result = numpy.clip(self._host, hostOf(min) if min is not None else None,
+                            hostOf(max) if max is not None else None)
+        launch("clip", result, self._host)
+        return wrap(result)
+
+    def nonzero(self):
+        trace.recordSync("deviceToHost", 8, "nonzero (the count decides the output's size)")
+        results = self._host.nonzero()
+        for result in results:
+            launch("nonzero", result, self._host)
+        return tuple(wrap(result) for result in results)
+
+    def argsort(self, axis=-1):
+        result = self._host.argsort(axis=axis)
+        launch("argsort", result, self._host)
+        return wrap(result)
+
+    sum = _reduction("sum", numpy.sum)
+    prod = _reduction("prod", numpy.prod)
+    mean = _reduction("mean", numpy.mean)
+    var = _reduction("var", numpy.var)
+    max = _reduction("max", numpy.max, withDtype=False)
+    min = _reduction("min", numpy.min, withDtype=False)
+    any = _reduction("any", numpy.any, withDtype=False)
+    all = _reduction("all", numpy.all, withDtype=False)
+
+    def argmax(self, axis=None, out=None, keepdims=False):
+        result = numpy.asarray(self._host.argmax(axis=axis, keepdims=keepdims))
+        launch("argmax", result, self._host)
+        return wrap(result)
+
+    def argmin(self, axis=None, out=None, keepdims=False):
+        result = numpy.asarray(self._host.argmin(axis=axis, keepdims=keepdims))
+        launch("argmin", result, self._host)
+        return wrap(result)
+
+    def dot(self, other):
+        from minidl.backend.simulated.functions import dot
+
+        return dot(self, other)
+
+    def __matmul__(self, other):
+        from minidl.backend.simulated.functions import matmul
+
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        from minidl.backend.simulated.functions import matmul
+
+        return matmul(other, self)
+
+    __add__, __radd__, __iadd__ = _binary("add", numpy.add)
+    __sub__, __rsub__, __isub__ = _binary("subtract", numpy.subtract)
+    __mul__, __rmul__, __imul__ = _binary("multiply", numpy.multiply)
+    __truediv__, __rtruediv__, __itruediv__ = _binary("true_divide", numpy.true_divide)
+    __floordiv__, __rfloordiv__, __ifloordiv__ = _binary("floor_divide", numpy.floor_divide)
+    __mod__, __rmod__, __imod__ = _binary("remainder", numpy.remainder)
+    __pow__, __rpow__, __ipow__ = _binary("power", numpy.power)
+    __and__, __rand__, __iand__ = _binary("bitwise_and", numpy.bitwise_and)
+    __or__, __ror__, __ior__ = _binary("bitwise_or", numpy.bitwise_or)
+    __xor__, __rxor__, __ixor__ = _binary("bitwise_xor", numpy.bitwise_xor)
+    __lshift__, __rlshift__, __ilshift__ = _binary("left_shift", numpy.left_shift)
+    __rshift__, __rrshift__, __irshift__ = _binary("right_shift", numpy.right_shift)
+    __lt__ = _binary("less", numpy.less)[0]
+    __le__ = _binary("less_equal", numpy.less_equal)[0]
+    __gt__ = _binary("greater", numpy.greater)[0]
+    __ge__ = _binary("greater_equal", numpy.greater_equal)[0]
+    __eq__ = _binary("equal", numpy.equal)[0]
+    __ne__ = _binary("not_equal", numpy.not_equal)[0]
+    __neg__ = _unary("negative", numpy.negative)
+    __pos__ = _unary("positive", numpy.positive)
+    __abs__ = _unary("absolute", numpy.absolute)
+    __invert__ = _unary("invert", numpy.invert)
+
+
+def _deviceIndex(key):
+    """An index with device arrays replaced by their host arrays; a NumPy array or list in it counts as a
+    host-to-device copy (CuPy copies it), refused only where CuPy refuses it too (never)."""
+    def one(part):
+        if isinstance(part, ndarray):
+            return part._host
+        if isinstance(part, (numpy.ndarray, list)):
+            array = numpy.asarray(part)
+            trace.recordHostToDevice(array.nbytes, pinned=False)
+            return array
+        return part
+
+    return tuple(one(part) for part in key) if isinstance(key, tuple) else one(key)
+
+
+def _isBasic(key):
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(part is None or part is Ellipsis or isinstance(part, (slice, numbers.Integral)) for part in parts)
+
+
+def _indexArrays(key):
+    parts = key if isinstance(key, tuple) else (key,)
+    return [part for part in parts if isinstance(part, numpy.ndarray)]

@@ -1,0 +1,192 @@
+"""The simulated device: CuPy's rules for device arrays, and a trace that counts exactly what a GPU would be asked.
+
+The first tests use the simulated namespace directly and run in every suite run; those marked ``onSimulated`` need
+minidl's backend to be the simulated device (MINIDL_BACKEND=simulated, CI's second run of the suite), where the
+GPU branches of minidl itself (pinned uploads, scatter adds, the transport choice) run for real.
+"""
+
+import numpy
+import pytest
+
+from minidl import backend
+from minidl.backend import simulated
+from minidl.backend.elementwise import Elementwise
+from minidl.backend.simulated import gpumodel, trace
+
+cupy = simulated.cupy
+onSimulated = pytest.mark.skipif(backend.name != "simulated",
+                                 reason="a GPU branch of minidl: runs when MINIDL_BACKEND=simulated (CI's second run)")
+
+
+def device(values, dtype=numpy.float32):
+    return cupy.array(numpy.asarray(values, dtype=dtype))
+
+
+def test_numpy_refuses_device_arrays_as_it_refuses_cupys():
+    a = device([1.0, 2.0, 3.0])
+    for refused in (lambda: numpy.asarray(a), lambda: numpy.sum(a), lambda: numpy.add.at(a, [0], 1.0),
+                    lambda: numpy.put_along_axis(a, numpy.array([0]), 1.0, axis=0), lambda: a + numpy.ones(3),
+                    lambda: numpy.ones(3) * a, lambda: a[numpy.newaxis].__setitem__(0, numpy.ones(3)),
+                    lambda: numpy.float32(2) + numpy.ones(3) + a):
+        with pytest.raises(TypeError):
+            refused()
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(a)
+    assert isinstance(numpy.float32(2) * a, simulated.ndarray)  # a NumPy scalar mixes, as in CuPy
+
+
+def test_every_crossing_to_the_host_is_a_sync_naming_its_line():
+    a = device([[1.0, 2.0], [3.0, 4.0]])
+    with trace.recording() as recorded:
+        host = a.get()
+        value = float(a.sum())
+        first = a[0, 0].item()
+        flag = bool(a[1, 1] > 3)
+        listed = a.tolist()
+        line = __import__("inspect").currentframe().f_lineno
+    assert host.tolist() == listed == [[1.0, 2.0], [3.0, 4.0]] and value == 10.0 and first == 1.0 and flag
+    assert [event.what for event in recorded.syncs] == ["get", "float", "item", "bool", "tolist"]
+    assert all(event.where.endswith(f"test_simulated_device.py:{line - offset}")
+               for event, offset in zip(recorded.syncs, (5, 4, 3, 2, 1)))
+    assert recorded.summary()["deviceToHost"] == 5 and recorded.summary()["hostToDevice"] == 0
+
+
+def test_launches_are_counted_with_threads_bytes_and_flops():
+    a, b = device(numpy.ones((4, 8))), device(numpy.ones((8, 3)))
+    with trace.recording() as recorded:
+        view = a[1:3].T  # views launch nothing
+        c = a * 2.0 + 1.0  # two launches of 32 threads
+        product = a @ b  # one cuBLAS call: 2*4*3*8 FLOPs
+        total = c.sum(axis=1)  # one reduction, 4 outputs of 8 values
+    assert view.shape == (8, 2) and product.shape == (4, 3) and total.shape == (4,)
+    names = [launch.name for launch in recorded.launches]
+    assert names == ["multiply", "add", "matmul", "sum"]
+    multiply, add, matmul, reduce = recorded.launches
+    assert multiply.threads == 32 and multiply.bytesRead == 128 and multiply.bytesWritten == 128
+    assert matmul.flops == 2 * 4 * 3 * 8 and recorded.summary()["products"] == 1
+    assert reduce.threads == 32 and reduce.bytesWritten == 16
+    assert recorded.summary()["syncs"] == 0
+
+
+def test_basic_indexing_gives_views_and_0d_arrays():
+    a = device([1.0, 2.0, 3.0])
+    element = a[1]
+    assert isinstance(element, simulated.ndarray) and element.shape == ()
+    a[1:] *= 10.0
+    assert float(element) == 20.0 and a.get().tolist() == [1.0, 20.0, 30.0]
+
+
+def test_copies_from_the_host_say_pageable_or_pinned():
+    host = numpy.arange(6, dtype=numpy.float32)
+    pinned = simulated.cupyx.empty_pinned(6, numpy.float32)
+    pinned[...] = host
+    target = cupy.empty(6, dtype=numpy.float32)
+    with trace.recording() as recorded:
+        cupy.array(host)
+        target.set(pinned)
+        cupy.asarray(pinned)
+    assert [event.pinned for event in recorded.hostToDevice] == [False, True, True]
+    assert recorded.summary()["pageableCopies"] == 1 and target.get().tolist() == host.tolist()
+
+
+def test_memory_high_water_counts_live_buffers():
+    start = trace.liveBytes()
+    with trace.recording() as recorded:
+        big = cupy.zeros(1 << 18, dtype=numpy.float32)  # 1 MiB
+        view = big[: 1 << 10]
+        del big
+        assert trace.liveBytes() - start == 1 << 20  # the view keeps its buffer
+        del view
+    assert recorded.memoryHighWater == 1 << 20 and trace.liveBytes() == start
+
+
+def _axpyNumpy(x, a, y):
+    y += a * x
+
+
+AXPY = Elementwise("test_simulated_axpy", "T x, T a", "T y", "y += a * x", _axpyNumpy)
+
+
+def test_an_elementwise_launch_runs_the_host_compiled_text():
+    kernel = cupy.ElementwiseKernel(AXPY.inParams, AXPY.outParams, AXPY.operation, name=AXPY.name)
+    x, y = device([1.0, 2.0, 3.0]), device([10.0, 10.0, 10.0])
+    with trace.recording() as recorded:
+        assert kernel(x, numpy.float32(2.0), y) is y
+    assert y.get().tolist() == [12.0, 14.0, 16.0]
+    (launch,) = recorded.launches
+    assert (launch.name, launch.threads, launch.bytesRead, launch.bytesWritten) == (AXPY.name, 3, 12, 12)
+    with pytest.raises(TypeError, match="Unsupported type"):
+        kernel(numpy.ones(3, dtype=numpy.float32), numpy.float32(2.0), y)
+
+
+def test_stream_event_and_device_waits_are_syncs():
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with trace.recording() as recorded:
+        with stream:
+            assert cupy.cuda.get_current_stream() is stream
+            event = stream.record()
+        stream.wait_event(event)
+        event.synchronize()
+        stream.synchronize()
+        cupy.cuda.Device(0).synchronize()
+    assert [event.kind for event in recorded.syncs] == ["sync"] * 3
+    assert cupy.cuda.get_current_stream() is not stream
+
+
+def test_bincount_reads_its_length_from_the_device_as_cupy_does():
+    labels = cupy.array(numpy.array([0, 2, 2], dtype=numpy.int32))
+    with trace.recording() as recorded:
+        counts = cupy.bincount(labels, minlength=4)
+    assert counts.get().tolist() == [1, 0, 2, 0] and recorded.summary()["syncs"] == 1
+
+
+def test_the_time_model_splits_a_step_at_its_syncs():
+    gpu = gpumodel.GPUS["h100"]
+    full = gpu.fullThreads
+    recorded = trace.Trace()
+    launch = trace.Launch("copy", full, int(gpu.bandwidth / 2), int(gpu.bandwidth / 2))  # one second of traffic
+    recorded.events = [launch, trace.Transfer("sync", 0, "here"), launch]
+    recorded.launches = [launch, launch]
+    predicted = gpumodel.predict(recorded, gpu, hostPerLaunch=0.5)
+    assert predicted["deviceSeconds"] == pytest.approx(2 * (1 + gpu.latency))
+    assert predicted["seconds"] == pytest.approx(2 * (1 + gpu.latency))  # device-bound on both sides of the sync
+    narrow = trace.Launch("plane", full // 100, int(gpu.bandwidth), 0)
+    assert gpumodel.deviceSeconds(narrow, gpu) == pytest.approx(full / (full // 100) + gpu.latency)  # ~1% of HBM
+    host = gpumodel.predict(trace.Trace(events=[trace.Launch("tiny", 1, 0, 0)] * 10), gpu, hostPerLaunch=1e-3)
+    assert host["seconds"] == pytest.approx(10 * (1e-3 + gpumodel.CUPY_LAUNCH_SECONDS))  # host-bound
+
+
+@onSimulated
+def test_the_backend_is_the_simulated_device():
+    assert backend.isGpu and backend.xp is cupy and backend.name == "simulated"
+    array = backend.toDevice(numpy.arange(3, dtype=numpy.float32))
+    assert backend.isDeviceArray(array) and not backend.isDeviceArray(numpy.ones(3))
+    assert backend.toHost(array).tolist() == [0.0, 1.0, 2.0]
+
+
+@onSimulated
+def test_uploads_copy_from_pinned_memory_on_a_side_stream():
+    host = [numpy.arange(12, dtype=numpy.float32).reshape(3, 4), numpy.arange(3, dtype=numpy.int32)]
+    with trace.recording() as recorded:
+        arrays = backend.startUpload(host).arrays()
+    assert [event.pinned for event in recorded.hostToDevice] == [True, True]
+    assert [event.what for event in recorded.syncs] == ["Event.synchronize"]
+    for array, expected in zip(arrays, host):
+        numpy.testing.assert_array_equal(backend.toHost(array), expected)
+
+
+@onSimulated
+def test_scatter_add_adds_repeated_indices_on_the_device():
+    target = backend.xp.zeros(3, dtype=numpy.float32)
+    indices = backend.toDevice(numpy.array([0, 2, 2], dtype=numpy.int32))
+    backend.scatterAdd(target, indices, backend.toDevice(numpy.array([1.0, 2.0, 3.0], dtype=numpy.float32)))
+    assert backend.toHost(target).tolist() == [1.0, 0.0, 5.0]
+
+
+@onSimulated
+def test_one_rank_takes_the_gpu_branch_of_the_transport_choice():
+    pytest.importorskip("mpi4py")
+    from minidl.distributed import NodeInfo
+
+    info = NodeInfo()
+    assert info.transport == "mpi (host staging)" and info.nccl is None

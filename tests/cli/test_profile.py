@@ -1,0 +1,64 @@
+"""``minidl profile``: one training step of every model the command trains, counted on the simulated device, with
+the figures printed and written as JSON, and the prediction labelled as a model."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minidl.cli import buildParser
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {"launches", "syncs", "hostToDevice", "deviceToHost", "bytes", "predictedSeconds", "pageableCopies",
+        "hostRandomDraws", "memoryHighWater", "products", "flops"}
+
+
+def profile(tmp_path, *arguments):
+    out = tmp_path / "profile.json"
+    result = subprocess.run([sys.executable, "-m", "minidl", "profile", *arguments, "--json", str(out)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result.stdout, json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("arguments", [
+    ("--model", "mlp"), ("--model", "cnn"), ("--model", "lenet", "--input", "1x28x28"),
+    ("--model", "resnet18", "--input", "3x8x8"), ("--model", "resnet34", "--input", "3x8x8"),
+    ("--model", "lstm", "--input", "8x8"), ("--task", "text", "--model", "lstm"),
+    ("--task", "text", "--model", "transformer"),
+], ids=lambda arguments: "-".join(arguments[1::2]))
+def test_every_model_is_profiled(tmp_path, arguments):
+    printed, figures = profile(tmp_path, *arguments, "--batch-size", "2")
+    assert KEYS <= set(figures)
+    assert figures["launches"] > figures["products"] > 0 and figures["flops"] > 0 and figures["bytes"] > 0
+    assert 0 < figures["predictedSeconds"] < 1 and figures["memoryHighWater"] > 0
+    assert "on the simulated device" in printed and "a MODEL, not a measurement" in printed
+    assert f"launches {figures['launches']} " in printed and "heaviest kernels" in printed
+    assert printed.count("  sync: ") == figures["syncs"]
+
+
+def test_a_bigger_batch_moves_more_bytes_in_as_many_launches(tmp_path):
+    small = profile(tmp_path, "--model", "cnn", "--batch-size", "2")[1]
+    large = profile(tmp_path, "--model", "cnn", "--batch-size", "64")[1]
+    assert large["launches"] == small["launches"] and large["bytes"] > small["bytes"]
+    assert large["flops"] > 16 * small["flops"]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--model", "transformer"], "--task classify profiles"),
+    (["--task", "text", "--model", "cnn"], "--task text profiles a language model"),
+    (["--task", "text", "--model", "lstm", "--input", "3x8x8"], "--input is for --task classify"),
+    (["--model", "cnn", "--input", "3xbig"], "--input takes sides joined by x"),
+    (["--model", "cnn", "--batch-size", "0"], "--batch-size must be at least 1"),
+])
+def test_bad_options_are_one_line_errors(arguments, message):
+    result = subprocess.run([sys.executable, "-m", "minidl", "profile", *arguments], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_command_parses_its_options():
+    args = buildParser().parse_args(["profile", "--model", "resnet18", "--input", "3x32x32", "--gpu", "h200"])
+    assert args.input == (3, 32, 32) and args.gpu == "h200" and args.batch_size == 32

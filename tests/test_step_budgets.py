@@ -1,0 +1,41 @@
+"""Step budgets: what one training step of each reference network asks of a GPU, counted exactly on the simulated
+device (tests/stepbudgets.py, in a process of its own). A change that adds a launch, a sync or a copy fails here;
+one that removes some fails too, until the ceiling below is lowered to the new count in the same commit (the
+table in benchmarks/README.md says what each count was and why it moved)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minidl import backend
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BUDGETS = {  # per step: kernel launches (products included), host syncs, host-to-device copies, of them pageable
+    "resnet18": {"launches": 1269, "syncs": 6, "hostToDevice": 1, "pageableCopies": 1, "hostRandomDraws": 0},
+    "residual": {"launches": 584, "syncs": 6, "hostToDevice": 1, "pageableCopies": 1, "hostRandomDraws": 0},
+    "lstm": {"launches": 318, "syncs": 8, "hostToDevice": 3, "pageableCopies": 3, "hostRandomDraws": 1},
+    "transformer": {"launches": 275, "syncs": 8, "hostToDevice": 7, "pageableCopies": 7, "hostRandomDraws": 5},
+}
+
+
+@pytest.fixture(scope="module")
+def counts():
+    if backend.name == "simulated":
+        pytest.skip("the NumPy run of the suite counts the budgets (in a simulated-device process of its own)")
+    result = subprocess.run([sys.executable, "-m", "tests.stepbudgets"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "MINIDL_BACKEND": "simulated"}, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("network", sorted(BUDGETS))
+def test_a_training_step_keeps_its_budget(counts, network):
+    budget, counted = BUDGETS[network], counts[network]
+    moved = {key: (counted[key], ceiling) for key, ceiling in budget.items() if counted[key] != ceiling}
+    assert not moved, (f"{network}: (counted, budget) {moved}: a count above its budget is a regression; one below "
+                       f"it lowers the budget in tests/test_step_budgets.py and the table in benchmarks/README.md")
