@@ -12,8 +12,8 @@ gradient below about 2e-4 would square to 0 and the step become grad / epsilon.
 import numpy
 
 from minidl.backend import scratch
-from minidl.optim.optimizer import Hyper, Optimizer, stateArray
-from minidl.optim.rule import UpdateRule
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _adagradNumpy(grad, learnRate, epsilon, param, h):
@@ -29,8 +29,8 @@ def _adagradNumpy(grad, learnRate, epsilon, param, h):
 
 adagradRule = UpdateRule(
     "minidl_adagrad",
-    hypers=("learnRate", "epsilon"),
-    states=("h",),
+    hypers={"learnRate": Hyper(), "epsilon": Hyper(lowOpen=True)},
+    states={"h": State(nonNegative=True)},
     operation="h += grad * grad; param -= learnRate * grad / (sqrt(h) + epsilon)",
     reference=_adagradNumpy,
 )
@@ -39,17 +39,7 @@ adagradRule = UpdateRule(
 class AdaGrad(Optimizer):
     """Adaptive gradient: each parameter's step shrinks with the root of its summed squared gradients."""
 
-    epsilon = Hyper(lowOpen=True)
-    hyperNames = ("learnRate", "epsilon")
-    nonNegativeStates = ("h",)
     rule = adagradRule
 
     def __init__(self, learnRate=1e-3, epsilon=1e-8, nodeinfo=None):
-        super().__init__(nodeinfo)
-        self.learnRate, self.epsilon = learnRate, epsilon
-
-    def setupState(self, param):
-        return {"h": stateArray(param)}
-
-    def hyperValues(self, learnRate):
-        return learnRate, self.epsilon
+        super().__init__(nodeinfo, learnRate=learnRate, epsilon=epsilon)

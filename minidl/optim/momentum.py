@@ -12,8 +12,8 @@ as in the reference framework, so a new learnRate scales the gradients added fro
 import numpy
 
 from minidl.backend import scratch
-from minidl.optim.optimizer import Hyper, Optimizer, stateArray
-from minidl.optim.rule import UpdateRule
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _momentumNumpy(grad, learnRate, momRate, param, mom):
@@ -24,10 +24,12 @@ def _momentumNumpy(grad, learnRate, momRate, param, mom):
     param -= mom
 
 
+MOMENTUM_HYPERS = {"learnRate": Hyper(), "momRate": Hyper(high=1.0, highOpen=True)}
+
 momentumRule = UpdateRule(
     "minidl_momentum_sgd",
-    hypers=("learnRate", "momRate"),
-    states=("mom",),
+    hypers=MOMENTUM_HYPERS,
+    states={"mom": State()},
     operation="mom = momRate * mom + learnRate * grad; param -= mom",
     reference=_momentumNumpy,
 )
@@ -46,8 +48,8 @@ def _nesterovNumpy(grad, learnRate, momRate, param, mom):
 
 nesterovRule = UpdateRule(
     "minidl_nesterov_sgd",
-    hypers=("learnRate", "momRate"),
-    states=("mom",),
+    hypers=MOMENTUM_HYPERS,
+    states={"mom": State()},
     operation="mom = momRate * mom + learnRate * grad; param -= momRate * mom + learnRate * grad",
     reference=_nesterovNumpy,
 )
@@ -56,19 +58,10 @@ nesterovRule = UpdateRule(
 class MomentumSGD(Optimizer):
     """SGD whose step is a running sum of past gradients, each older one weighted by a further momRate."""
 
-    momRate = Hyper(high=1.0, highOpen=True)
-    hyperNames = ("learnRate", "momRate")
     rule = momentumRule
 
     def __init__(self, learnRate=1e-3, momRate=0.9, nodeinfo=None):
-        super().__init__(nodeinfo)
-        self.learnRate, self.momRate = learnRate, momRate
-
-    def setupState(self, param):
-        return {"mom": stateArray(param)}
-
-    def hyperValues(self, learnRate):
-        return learnRate, self.momRate
+        super().__init__(nodeinfo, learnRate=learnRate, momRate=momRate)
 
 
 class NesterovSGD(MomentumSGD):

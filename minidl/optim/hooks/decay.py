@@ -12,8 +12,9 @@ type S of ``gradScale``. sign(NaN) is NaN on every path.
 import numpy
 
 from minidl.backend import Elementwise, scratch
+from minidl.errors import OptimizerError
 from minidl.optim.hooks.hook import Hook
-from minidl.optim.optimizer import checkHyper
+from minidl.validation import checkNumber
 
 
 def _l2DecayNumpy(param, gradScale, rate, grad):
@@ -50,7 +51,7 @@ class WeightDecay(Hook):
     kernel = l2DecayKer
 
     def __init__(self, rate):
-        self.rate = checkHyper("rate", rate)
+        self.rate = checkNumber(rate, "rate", OptimizerError, low=0.0)
 
     def __call__(self, groups):
         for group in groups:
