@@ -18,7 +18,7 @@ from minidl.nn.dropout import Dropout
 from minidl.nn.embedder import Embedder
 from minidl.nn.flatten import Flatten
 from minidl.nn.globalavgpool2d import GlobalAvgPool2D
-from minidl.nn.graph import Graph, Node
+from minidl.nn.graph import Graph
 from minidl.nn.groupnorm import GroupNorm
 from minidl.nn.identity import Identity
 from minidl.nn.instancenorm2d import InstanceNorm2D
@@ -26,7 +26,7 @@ from minidl.nn.layernorm import LayerNorm
 from minidl.nn.linear import Linear
 from minidl.nn.matmul import MatMul
 from minidl.nn.maxpool2d import MaxPool2D
-from minidl.nn.module import Module
+from minidl.nn.module import Module, Node
 from minidl.nn.mul import Mul
 from minidl.nn.pad2d import Pad2D
 from minidl.nn.positional import PositionalEmbedding
