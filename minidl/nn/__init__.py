@@ -2,7 +2,7 @@
 
 from minidl.errors import ModuleError
 from minidl.nn.activation import Activation
-from minidl.nn.activations import elu, gelu, leakyRelu, relu, sigmoid, softPlus, tanh
+from minidl.nn.activationfunctions import elu, gelu, leakyRelu, relu, sigmoid, softPlus, tanh
 from minidl.nn.add import Add
 from minidl.nn.attention import MultiHeadAttention
 from minidl.nn.avgpool2d import AvgPool2D

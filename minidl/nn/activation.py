@@ -4,7 +4,7 @@ import numpy
 
 from minidl.backend import xp
 from minidl.errors import ModuleError
-from minidl.nn.activations import ActivationFunction
+from minidl.nn.activationfunctions import ActivationFunction
 from minidl.nn.module import Module, checkArray
 from minidl.validation import checkNumber
 

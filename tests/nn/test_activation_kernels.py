@@ -7,7 +7,7 @@ import numpy
 import pytest
 from hypothesis import strategies as st
 
-from minidl.nn import activations
+from minidl.nn import activationfunctions
 from minidl.testing import arrays, checkKernel, floatDtypes, shapes, withSpecials
 
 C, A = math.sqrt(2 / math.pi), 0.044715
@@ -37,7 +37,7 @@ ORACLES = {
         + 0.5 * x * (1 - numpy.tanh(C * (x + A * x**3)) ** 2) * C * (1 + 3 * A * x**2),
     ),
 }
-FUNCTIONS = {fn.name: fn for fn in activations.ALL}
+FUNCTIONS = {fn.name: fn for fn in activationfunctions.ALL}
 
 
 def test_every_activation_has_an_oracle():
