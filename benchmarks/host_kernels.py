@@ -62,7 +62,7 @@ def activationRows(size=1 << 20):
     for function in activationfunctions.ALL:
         y = function.forward.callNumpy(x, *function.defaults, numpy.empty_like(x))
         for kernel, args in ((function.forward, (x, *function.defaults, out)),
-                             (function.derivative, (grad, x if function.derivativeReads == "x" else y,
+                             (function.grad, (grad, x if function.gradReads == "x" else y,
                                                     *function.defaults, out))):
             times = [medianSeconds(lambda call=call, args=args: call(*args)) * 1e3
                      for call in (kernel.callNumpy, kernel.callCompiled)]

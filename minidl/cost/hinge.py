@@ -8,7 +8,7 @@ from minidl.errors import CostError
 
 
 def _hingeGradNumpy(pred, target, scale, grad):
-    margin = scratch(pred.shape, pred.dtype)
+    margin = scratch(pred.shape, pred.dtype, "margin")
     numpy.multiply(pred, target, out=margin)
     numpy.multiply(target, -scale, out=grad)
     numpy.copyto(grad, 0, where=margin >= 1)

@@ -1,8 +1,8 @@
-"""Activation functions: each a forward and a derivative Elementwise kernel.
+"""Activation functions: each a forward and a gradient Elementwise kernel, declared by ``declare``.
 
-Forward kernels map x to y; derivative kernels map (grad, x or y) to ingrad = grad · f'(x), reading
-whichever of x and y the derivative is cheapest and most accurate from. Extra parameters (alpha) are
-float32 scalars. The NumPy references work in place with scratch buffers.
+Forward kernels (``minidl_<name>``) map x to y; gradient kernels (``minidl_<name>_grad``) map (grad, x or y) to
+ingrad = grad · f'(x), reading whichever of x and y the derivative is cheapest and most accurate from. The one
+extra parameter some take (alpha) is a float32 scalar. The NumPy references work in place with scratch buffers.
 """
 
 from dataclasses import dataclass
@@ -17,12 +17,12 @@ GELU_A = 0.044715
 
 @dataclass(frozen=True)
 class ActivationFunction:
-    """A named activation: ``forward(x, *args, y)`` and ``derivative(grad, x or y, *args, ingrad)``."""
+    """A named activation: ``forward(x, *args, y)`` and ``grad(grad, x or y, *args, ingrad)``."""
 
     name: str
     forward: Elementwise
-    derivative: Elementwise
-    derivativeReads: str  # "x" or "y": which array the derivative kernel takes after grad
+    grad: Elementwise
+    gradReads: str  # "x" or "y": which array the gradient kernel takes after grad
     defaults: tuple = ()  # the parameters' default values; argNames their names
     argNames: tuple = ()
     minimums: tuple = ()  # per parameter, the least value the kernels are right for (None: any)
@@ -31,8 +31,22 @@ class ActivationFunction:
         return self.name
 
 
+def declare(name, kernel, forward, forwardNumpy, grad, gradNumpy, gradReads, alpha=None, alphaMinimum=None):
+    """The activation ``name`` with kernels ``minidl_<kernel>`` (``forward``: x to y) and ``minidl_<kernel>_grad``
+    (``grad``: grad and ``gradReads``, x or y, to ingrad), each with its NumPy reference; with a float32 ``alpha``
+    after the arrays when its default is given, right for values >= ``alphaMinimum`` (None: any)."""
+    scalars, args = ("", ()) if alpha is None else (", float32 alpha", ((alpha,), ("alpha",), (alphaMinimum,)))
+    return ActivationFunction(
+        name,
+        Elementwise(f"minidl_{kernel}", f"T x{scalars}", "T y", forward, forwardNumpy),
+        Elementwise(f"minidl_{kernel}_grad", f"T grad, T {gradReads}{scalars}", "T ingrad", grad, gradNumpy),
+        gradReads,
+        *args,
+    )
+
+
 def _mask(array, threshold=0):
-    mask = scratch(array.shape, numpy.bool_, slot=1)
+    mask = scratch(array.shape, numpy.bool_, "mask")
     return numpy.greater(array, threshold, out=mask)
 
 
@@ -43,21 +57,14 @@ def _reluNumpy(x, y):
     y += 0  # -0.0 + 0 is +0: NumPy's maximum returns either zero, depending on the dtype and the array's size
 
 
-def _reluDerivNumpy(grad, y, ingrad):
+def _reluGradNumpy(grad, y, ingrad):
     numpy.sign(y, out=ingrad)  # -1, 0, 1 or NaN (numpy.heaviside says the same, 10x slower: it branches)
     numpy.maximum(ingrad, 0, out=ingrad)
     ingrad *= grad
 
 
-relu = ActivationFunction(
-    "relu",
-    Elementwise("minidl_relu", "T x", "T y", "y = x > (T)0 || isnan(x) ? x : (T)0", _reluNumpy),
-    Elementwise(
-        "minidl_relu_deriv", "T grad, T y", "T ingrad",
-        "ingrad = grad * (y > (T)0 ? (T)1 : (isnan(y) ? y : (T)0))", _reluDerivNumpy,
-    ),
-    "y",
-)
+relu = declare("relu", "relu", "y = x > (T)0 || isnan(x) ? x : (T)0", _reluNumpy,
+               "ingrad = grad * (y > (T)0 ? (T)1 : (isnan(y) ? y : (T)0))", _reluGradNumpy, "y")
 
 
 # leakyRelu: y = x if x > 0 else alpha x; f' = 1 if x > 0 else alpha (NaN at NaN)
@@ -67,24 +74,15 @@ def _leakyReluNumpy(x, alpha, y):
     numpy.copyto(y, x, where=_mask(x))
 
 
-def _leakyReluDerivNumpy(grad, x, alpha, ingrad):
+def _leakyReluGradNumpy(grad, x, alpha, ingrad):
     numpy.multiply(grad, alpha, out=ingrad)
     numpy.copyto(ingrad, grad, where=_mask(x))
     numpy.copyto(ingrad, x, where=numpy.isnan(x, out=_mask(x)))
 
 
-leakyRelu = ActivationFunction(
-    "leakyRelu",
-    Elementwise("minidl_leaky_relu", "T x, float32 alpha", "T y", "y = x > (T)0 ? x : (T)(alpha * x)", _leakyReluNumpy),
-    Elementwise(
-        "minidl_leaky_relu_deriv", "T grad, T x, float32 alpha", "T ingrad",
-        "ingrad = x > (T)0 ? grad : (T)((isnan(x) ? x : (T)alpha) * grad)", _leakyReluDerivNumpy,
-    ),
-    "x",
-    defaults=(0.01,),
-    argNames=("alpha",),
-    minimums=(None,),
-)
+leakyRelu = declare("leakyRelu", "leaky_relu", "y = x > (T)0 ? x : (T)(alpha * x)", _leakyReluNumpy,
+                    "ingrad = x > (T)0 ? grad : (T)((isnan(x) ? x : (T)alpha) * grad)", _leakyReluGradNumpy, "x",
+                    alpha=0.01)
 
 
 # sigmoid: y = 1 / (1 + exp(-x)); f' = y (1 - y)
@@ -97,20 +95,14 @@ def _sigmoidNumpy(x, y):
     numpy.reciprocal(y, out=y)
 
 
-def _sigmoidDerivNumpy(grad, y, ingrad):
+def _sigmoidGradNumpy(grad, y, ingrad):
     numpy.subtract(1, y, out=ingrad)
     ingrad *= y
     ingrad *= grad
 
 
-sigmoid = ActivationFunction(
-    "sigmoid",
-    Elementwise("minidl_sigmoid", "T x", "T y", "y = (T)1 / ((T)1 + exp(-x))", _sigmoidNumpy),
-    Elementwise(
-        "minidl_sigmoid_deriv", "T grad, T y", "T ingrad", "ingrad = grad * y * ((T)1 - y)", _sigmoidDerivNumpy
-    ),
-    "y",
-)
+sigmoid = declare("sigmoid", "sigmoid", "y = (T)1 / ((T)1 + exp(-x))", _sigmoidNumpy,
+                  "ingrad = grad * y * ((T)1 - y)", _sigmoidGradNumpy, "y")
 
 
 # tanh: y = tanh(x); f' = 1 - y²
@@ -119,18 +111,13 @@ def _tanhNumpy(x, y):
     numpy.tanh(x, out=y)
 
 
-def _tanhDerivNumpy(grad, y, ingrad):
+def _tanhGradNumpy(grad, y, ingrad):
     numpy.multiply(y, y, out=ingrad)
     numpy.subtract(1, ingrad, out=ingrad)
     ingrad *= grad
 
 
-tanh = ActivationFunction(
-    "tanh",
-    Elementwise("minidl_tanh", "T x", "T y", "y = tanh(x)", _tanhNumpy),
-    Elementwise("minidl_tanh_deriv", "T grad, T y", "T ingrad", "ingrad = grad * ((T)1 - y * y)", _tanhDerivNumpy),
-    "y",
-)
+tanh = declare("tanh", "tanh", "y = tanh(x)", _tanhNumpy, "ingrad = grad * ((T)1 - y * y)", _tanhGradNumpy, "y")
 
 
 # elu: y = x if x > 0 else alpha (exp(x) - 1); f' = 1 if y > 0 else y + alpha  (alpha >= 0, so that y > 0
@@ -143,24 +130,14 @@ def _eluNumpy(x, alpha, y):
     numpy.copyto(y, x, where=_mask(x))
 
 
-def _eluDerivNumpy(grad, y, alpha, ingrad):
+def _eluGradNumpy(grad, y, alpha, ingrad):
     numpy.add(y, alpha, out=ingrad)
     ingrad *= grad
     numpy.copyto(ingrad, grad, where=_mask(y))
 
 
-elu = ActivationFunction(
-    "elu",
-    Elementwise("minidl_elu", "T x, float32 alpha", "T y", "y = x > (T)0 ? x : (T)(alpha * expm1(x))", _eluNumpy),
-    Elementwise(
-        "minidl_elu_deriv", "T grad, T y, float32 alpha", "T ingrad",
-        "ingrad = y > (T)0 ? grad : (T)(grad * (y + alpha))", _eluDerivNumpy,
-    ),
-    "y",
-    defaults=(1.0,),
-    argNames=("alpha",),
-    minimums=(0.0,),
-)
+elu = declare("elu", "elu", "y = x > (T)0 ? x : (T)(alpha * expm1(x))", _eluNumpy,
+              "ingrad = y > (T)0 ? grad : (T)(grad * (y + alpha))", _eluGradNumpy, "y", alpha=1.0, alphaMinimum=0.0)
 
 
 # softPlus: y = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)); f' = 1 / (1 + exp(-x))
@@ -170,12 +147,12 @@ def _softPlusNumpy(x, y):
     numpy.negative(y, out=y)
     numpy.exp(y, out=y)
     numpy.log1p(y, out=y)
-    positive = scratch(x.shape, x.dtype)
+    positive = scratch(x.shape, x.dtype, "positive")
     numpy.maximum(x, 0, out=positive)
     y += positive
 
 
-def _softPlusDerivNumpy(grad, x, ingrad):
+def _softPlusGradNumpy(grad, x, ingrad):
     with numpy.errstate(over="ignore"):
         numpy.negative(x, out=ingrad)
         numpy.exp(ingrad, out=ingrad)
@@ -183,16 +160,8 @@ def _softPlusDerivNumpy(grad, x, ingrad):
     numpy.divide(grad, ingrad, out=ingrad)
 
 
-softPlus = ActivationFunction(
-    "softPlus",
-    Elementwise(
-        "minidl_softplus", "T x", "T y", "y = (x > (T)0 ? x : (T)0) + log1p(exp(-fabs(x)))", _softPlusNumpy
-    ),
-    Elementwise(
-        "minidl_softplus_deriv", "T grad, T x", "T ingrad", "ingrad = grad / ((T)1 + exp(-x))", _softPlusDerivNumpy
-    ),
-    "x",
-)
+softPlus = declare("softPlus", "softplus", "y = (x > (T)0 ? x : (T)0) + log1p(exp(-fabs(x)))", _softPlusNumpy,
+                   "ingrad = grad / ((T)1 + exp(-x))", _softPlusGradNumpy, "x")
 
 
 # gelu, in the tanh form of Hendrycks & Gimpel (2016) used by BERT and GPT-2:
@@ -200,7 +169,7 @@ softPlus = ActivationFunction(
 #   f' = (1 + t)/2 + x/2 (1 - t²) c (1 + 3 a x²),  t = tanh(u)
 
 def _geluNumpy(x, y):
-    inner = scratch(x.shape, x.dtype)
+    inner = scratch(x.shape, x.dtype, "inner")
     numpy.multiply(x, x, out=inner)
     inner *= GELU_A
     inner += 1
@@ -212,9 +181,9 @@ def _geluNumpy(x, y):
     y *= 0.5
 
 
-def _geluDerivNumpy(grad, x, ingrad):
-    t = scratch(x.shape, x.dtype)
-    slope = scratch(x.shape, x.dtype, slot=2)
+def _geluGradNumpy(grad, x, ingrad):
+    t = scratch(x.shape, x.dtype, "t")
+    slope = scratch(x.shape, x.dtype, "slope")
     numpy.multiply(x, x, out=t)
     t *= GELU_A
     t += 1
@@ -235,21 +204,10 @@ def _geluDerivNumpy(grad, x, ingrad):
     ingrad *= grad
 
 
-gelu = ActivationFunction(
-    "gelu",
-    Elementwise(
-        "minidl_gelu", "T x", "T y",
-        f"y = (T)0.5 * x * ((T)1 + tanh((T){GELU_C!r} * (x + (T){GELU_A!r} * x * x * x)))",
-        _geluNumpy,
-    ),
-    Elementwise(
-        "minidl_gelu_deriv", "T grad, T x", "T ingrad",
-        f"T t = tanh((T){GELU_C!r} * (x + (T){GELU_A!r} * x * x * x)); "
-        f"ingrad = grad * ((T)0.5 * ((T)1 + t) "
-        f"+ (T)0.5 * x * ((T)1 - t * t) * (T){GELU_C!r} * ((T)1 + (T){3 * GELU_A!r} * x * x))",
-        _geluDerivNumpy,
-    ),
-    "x",
+gelu = declare(
+    "gelu", "gelu", f"y = (T)0.5 * x * ((T)1 + tanh((T){GELU_C!r} * (x + (T){GELU_A!r} * x * x * x)))", _geluNumpy,
+    f"T t = tanh((T){GELU_C!r} * (x + (T){GELU_A!r} * x * x * x)); ingrad = grad * ((T)0.5 * ((T)1 + t) "
+    f"+ (T)0.5 * x * ((T)1 - t * t) * (T){GELU_C!r} * ((T)1 + (T){3 * GELU_A!r} * x * x))", _geluGradNumpy, "x",
 )
 
 ALL = (relu, leakyRelu, sigmoid, tanh, elu, softPlus, gelu)

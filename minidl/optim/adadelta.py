@@ -19,7 +19,7 @@ from minidl.optim.rule import Hyper, State, UpdateRule
 
 def _adadeltaNumpy(grad, learnRate, rho, epsilon, param, msg, msdx):
     wide = numpy.promote_types(grad.dtype, numpy.float32)  # as C promotes half
-    dx, work = scratch(grad.shape, wide), scratch(grad.shape, wide, slot=1)
+    dx, work = scratch(grad.shape, wide, "dx"), scratch(grad.shape, wide, "work")
     numpy.multiply(grad, grad, out=work, dtype=work.dtype)  # half squares in float32, as C
     work *= 1 - rho
     msg *= rho

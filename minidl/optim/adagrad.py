@@ -17,7 +17,7 @@ from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _adagradNumpy(grad, learnRate, epsilon, param, h):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, grad, out=step, dtype=step.dtype)  # half squares in float32, as C
     h += step
     numpy.sqrt(h, out=step)

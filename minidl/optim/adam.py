@@ -25,7 +25,7 @@ from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, keep, param, m, v):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, 1 - beta1, out=step)
     m *= beta1
     m += step
@@ -38,7 +38,7 @@ def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, keep, param, m, 
     step += epsilon
     numpy.divide(m, step, out=step)
     step *= stepSize
-    kept = scratch(grad.shape, step.dtype, slot=1)
+    kept = scratch(grad.shape, step.dtype, "kept")
     numpy.multiply(param, keep, out=kept, dtype=kept.dtype)
     numpy.subtract(kept, step, out=kept)
     param[...] = kept  # one rounding to a half parameter, as C

@@ -17,7 +17,7 @@ from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _momentumNumpy(grad, learnRate, momRate, param, mom):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, learnRate, out=step)
     mom *= momRate
     mom += step
@@ -36,11 +36,11 @@ momentumRule = UpdateRule(
 
 
 def _nesterovNumpy(grad, learnRate, momRate, param, mom):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")
     numpy.multiply(grad, learnRate, out=step)
     mom *= momRate
     mom += step
-    ahead = scratch(grad.shape, step.dtype, slot=1)
+    ahead = scratch(grad.shape, step.dtype, "ahead")
     numpy.multiply(mom, momRate, out=ahead)
     step += ahead
     param -= step  # one subtraction, as C: two would round a half parameter twice and turn -0.0 - (-0.0) into +0.0

@@ -14,7 +14,7 @@ from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _rmspropNumpy(grad, learnRate, factor, epsilon, param, ms):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, grad, out=step, dtype=step.dtype)  # half squares in float32, as C
     step *= 1 - factor
     ms *= factor

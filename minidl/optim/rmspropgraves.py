@@ -19,7 +19,7 @@ from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _rmspropGravesNumpy(grad, learnRate, alpha, momRate, epsilon, param, mg, ms, delta):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, 1 - alpha, out=step)
     mg *= alpha
     mg += step

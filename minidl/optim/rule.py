@@ -29,8 +29,6 @@ from minidl.backend import Elementwise, scratch
 from minidl.errors import OptimizerError
 from minidl.validation import checkNumber
 
-GRAD_SLOT = 7  # a scratch slot of its own: the rules' references use the first ones
-
 
 class Hyper:
     """A hyperparameter: a finite real number in [low, high] (``high=None``: no upper bound; either end open when
@@ -100,7 +98,7 @@ class UpdateRule:
 
     @staticmethod
     def _unscaled(scaledGrad, gradScale):
-        grad = scratch(scaledGrad.shape, gradScale.dtype, slot=GRAD_SLOT)
+        grad = scratch(scaledGrad.shape, gradScale.dtype, "unscaledGrad")
         numpy.multiply(scaledGrad, gradScale[0], out=grad, dtype=gradScale.dtype)
         return grad
 
@@ -110,7 +108,7 @@ class UpdateRule:
     def _masterNumpy(self, scaledGrad, gradScale, *rest):
         *rest, halfParam = rest
         master = rest[len(self.launch)]
-        difference = scratch(master.shape, master.dtype, slot=GRAD_SLOT + 1)
+        difference = scratch(master.shape, master.dtype, "masterChange")
         numpy.subtract(halfParam, master.astype(halfParam.dtype), out=difference, dtype=master.dtype)
         changed = difference != 0
         if changed.any():

@@ -8,7 +8,7 @@ from minidl.optim.rule import Hyper, UpdateRule
 
 
 def _sgdNumpy(grad, learnRate, param):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, learnRate, out=step)
     param -= step
 

@@ -21,7 +21,7 @@ from minidl.optim.rule import Hyper, State, UpdateRule
 
 def _smorms3Numpy(grad, learnRate, epsilon, param, mem, mg, ms):
     wide = numpy.promote_types(grad.dtype, numpy.float32)  # as C promotes half
-    r, work = scratch(grad.shape, wide), scratch(grad.shape, wide, slot=1)
+    r, work = scratch(grad.shape, wide, "r"), scratch(grad.shape, wide, "work")
     numpy.add(mem, 1, out=r)
     numpy.reciprocal(r, out=r)
     numpy.subtract(grad, mg, out=work)  # (1 − r) · mg + r · grad = mg + r · (grad − mg)

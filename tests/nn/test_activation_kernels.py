@@ -60,7 +60,7 @@ def derivativeCases(draw, name):
     """(dtype, [grad, x or y, *params, ingrad]), y computed from x by the forward NumPy reference."""
     dtype, [x, *params, y] = draw(forwardCases(name))
     fn = FUNCTIONS[name]
-    if fn.derivativeReads == "y":
+    if fn.gradReads == "y":
         fn.forward.callNumpy(x, *params, y)
         x = y
     return dtype, [draw(arrays(dtype, x.shape)), x, *params, draw(arrays(dtype, x.shape))]
@@ -75,5 +75,5 @@ def test_forward_kernel(name):
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_derivative_kernel(name):
     oracle = ORACLES[name][1]
-    checkKernel(FUNCTIONS[name].derivative, derivativeCases(name),
+    checkKernel(FUNCTIONS[name].grad, derivativeCases(name),
                 lambda grad, source, *rest: [grad * oracle(source, *rest[:-1])])

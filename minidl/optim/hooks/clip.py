@@ -33,9 +33,9 @@ scaleKer = Elementwise(
 
 
 def _hardClipNumpy(gradScale, low, high, grad):
-    wide = scratch(grad.shape, gradScale.dtype)
+    wide = scratch(grad.shape, gradScale.dtype, "wideGrad")
     numpy.multiply(grad, gradScale[0], out=wide, dtype=wide.dtype)
-    below, above = scratch(grad.shape, numpy.bool_), scratch(grad.shape, numpy.bool_, slot=1)
+    below, above = scratch(grad.shape, numpy.bool_, "below"), scratch(grad.shape, numpy.bool_, "above")
     numpy.less(wide, low, out=below)
     numpy.greater(wide, high, out=above)
     grad[below] = low / gradScale[0]

@@ -18,7 +18,7 @@ from minidl.validation import checkNumber
 
 
 def _l2DecayNumpy(param, gradScale, rate, grad):
-    step = scratch(grad.shape, gradScale.dtype)
+    step = scratch(grad.shape, gradScale.dtype, "decayStep")
     numpy.multiply(param, rate, out=step, dtype=step.dtype)
     step /= gradScale[0]
     grad += step
@@ -31,7 +31,7 @@ l2DecayKer = Elementwise(
 
 
 def _l1DecayNumpy(param, gradScale, rate, grad):
-    step = scratch(grad.shape, gradScale.dtype)
+    step = scratch(grad.shape, gradScale.dtype, "decayStep")
     numpy.sign(param, out=step, dtype=step.dtype)
     step *= rate
     step /= gradScale[0]
