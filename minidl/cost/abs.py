@@ -2,8 +2,8 @@
 
 import numpy
 
-from minidl.backend import Elementwise, xp
-from minidl.cost.cost import Cost
+from minidl.backend import xp
+from minidl.cost.cost import Cost, meanGrad, meanGradKernel
 
 
 def _signDiffNumpy(pred, target, scale, grad):
@@ -12,8 +12,8 @@ def _signDiffNumpy(pred, target, scale, grad):
     grad *= scale
 
 
-signDiffKer = Elementwise(
-    "minidl_abs_grad", "T pred, T target, T scale", "T grad",
+signDiffKer = meanGradKernel(
+    "minidl_abs_grad",
     "const T d = pred - target; "
     "grad = d > (T)0 ? scale : (d < (T)0 ? (T)(-scale) : (isnan(d) ? d : (T)0))", _signDiffNumpy,
 )
@@ -26,4 +26,4 @@ class Abs(Cost):
         return float(xp.abs(pred - target).mean())
 
     def calcGrad(self, pred, target):
-        return signDiffKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))
+        return meanGrad(signDiffKer, pred, target)

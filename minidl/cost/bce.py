@@ -3,14 +3,14 @@ sigmoid(x) against t, computed stably), grad = (sigmoid(x) - t) / x.size; target
 
 import numpy
 
-from minidl.backend import Elementwise, xp
-from minidl.cost.cost import Cost
+from minidl.backend import xp
+from minidl.cost.cost import Cost, meanGrad, meanGradKernel
 from minidl.errors import CostError
 
 
-def _sigmoidGradNumpy(x, target, scale, grad):
+def _sigmoidGradNumpy(pred, target, scale, grad):
     with numpy.errstate(over="ignore"):
-        numpy.negative(x, out=grad)
+        numpy.negative(pred, out=grad)
         numpy.exp(grad, out=grad)
     grad += 1
     numpy.reciprocal(grad, out=grad)
@@ -18,9 +18,8 @@ def _sigmoidGradNumpy(x, target, scale, grad):
     grad *= scale
 
 
-sigmoidGradKer = Elementwise(
-    "minidl_bce_grad", "T x, T target, T scale", "T grad",
-    "grad = ((T)1 / ((T)1 + exp(-x)) - target) * scale", _sigmoidGradNumpy,
+sigmoidGradKer = meanGradKernel(
+    "minidl_bce_grad", "grad = ((T)1 / ((T)1 + exp(-pred)) - target) * scale", _sigmoidGradNumpy
 )
 
 
@@ -38,4 +37,4 @@ class BCE(Cost):
         return float(losses.mean())
 
     def calcGrad(self, pred, target):
-        return sigmoidGradKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))
+        return meanGrad(sigmoidGradKer, pred, target)

@@ -2,8 +2,8 @@
 
 import numpy
 
-from minidl.backend import Elementwise, scratch, toHost, xp
-from minidl.cost.cost import Cost
+from minidl.backend import scratch, toHost, xp
+from minidl.cost.cost import Cost, meanGrad, meanGradKernel
 from minidl.errors import CostError
 
 
@@ -15,8 +15,8 @@ def _hingeGradNumpy(pred, target, scale, grad):
     numpy.copyto(grad, margin, where=numpy.isnan(margin))  # NaN scores give NaN gradients
 
 
-hingeGradKer = Elementwise(
-    "minidl_hinge_grad", "T pred, T target, T scale", "T grad",
+hingeGradKer = meanGradKernel(
+    "minidl_hinge_grad",
     "const T margin = target * pred; "
     "grad = margin < (T)1 ? (T)(-target * scale) : (isnan(margin) ? margin : (T)0)", _hingeGradNumpy,
 )
@@ -34,4 +34,4 @@ class Hinge(Cost):
         return float(xp.maximum(1 - target * pred, 0).mean())
 
     def calcGrad(self, pred, target):
-        return hingeGradKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))
+        return meanGrad(hingeGradKer, pred, target)

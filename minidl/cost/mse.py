@@ -2,8 +2,8 @@
 
 import numpy
 
-from minidl.backend import Elementwise, xp
-from minidl.cost.cost import Cost
+from minidl.backend import xp
+from minidl.cost.cost import Cost, meanGrad, meanGradKernel
 
 
 def _scaledDiffNumpy(pred, target, scale, grad):
@@ -11,9 +11,7 @@ def _scaledDiffNumpy(pred, target, scale, grad):
     grad *= scale
 
 
-scaledDiffKer = Elementwise(
-    "minidl_mse_grad", "T pred, T target, T scale", "T grad", "grad = (pred - target) * scale", _scaledDiffNumpy
-)
+scaledDiffKer = meanGradKernel("minidl_mse_grad", "grad = (pred - target) * scale", _scaledDiffNumpy)
 
 
 class MSE(Cost):
@@ -26,4 +24,4 @@ class MSE(Cost):
         return float(xp.vdot(diff, diff)) / (2 * pred.size)
 
     def calcGrad(self, pred, target):
-        return scaledDiffKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))
+        return meanGrad(scaledDiffKer, pred, target)

@@ -168,28 +168,27 @@ softPlus = declare("softPlus", "softplus", "y = (x > (T)0 ? x : (T)0) + log1p(ex
 #   y = x/2 (1 + tanh(u)),  u = c (x + a x³),  c = sqrt(2/pi), a = 0.044715
 #   f' = (1 + t)/2 + x/2 (1 - t²) c (1 + 3 a x²),  t = tanh(u)
 
-def _geluNumpy(x, y):
-    inner = scratch(x.shape, x.dtype, "inner")
-    numpy.multiply(x, x, out=inner)
-    inner *= GELU_A
-    inner += 1
-    inner *= x
-    inner *= GELU_C
-    numpy.tanh(inner, out=inner)
-    inner += 1
-    numpy.multiply(x, inner, out=y)
-    y *= 0.5
-
-
-def _geluGradNumpy(grad, x, ingrad):
+def _geluTanh(x):
+    """t = tanh(c (x + a x³)), computed as tanh(c · x (1 + a x²)) in a scratch buffer."""
     t = scratch(x.shape, x.dtype, "t")
-    slope = scratch(x.shape, x.dtype, "slope")
     numpy.multiply(x, x, out=t)
     t *= GELU_A
     t += 1
     t *= x
     t *= GELU_C
-    numpy.tanh(t, out=t)
+    return numpy.tanh(t, out=t)
+
+
+def _geluNumpy(x, y):
+    t = _geluTanh(x)
+    t += 1
+    numpy.multiply(x, t, out=y)
+    y *= 0.5
+
+
+def _geluGradNumpy(grad, x, ingrad):
+    t = _geluTanh(x)
+    slope = scratch(x.shape, x.dtype, "slope")
     numpy.multiply(x, x, out=slope)
     slope *= 3 * GELU_A
     slope += 1

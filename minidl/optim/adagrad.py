@@ -16,15 +16,26 @@ from minidl.optim.optimizer import Optimizer
 from minidl.optim.rule import Hyper, State, UpdateRule
 
 
-def _adagradNumpy(grad, learnRate, epsilon, param, h):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
-    numpy.multiply(grad, grad, out=step, dtype=step.dtype)  # half squares in float32, as C
-    h += step
-    numpy.sqrt(h, out=step)
+def squares(grad):
+    """grad², in a scratch buffer of the compute type (half squares in float32, as C promotes half)."""
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")
+    numpy.multiply(grad, grad, out=step, dtype=step.dtype)
+    return step
+
+
+def rootStep(grad, learnRate, epsilon, param, squared, step):
+    """param ← param − learnRate · grad / (sqrt(squared) + epsilon), through the buffer ``step``."""
+    numpy.sqrt(squared, out=step)
     step += epsilon
     numpy.divide(grad, step, out=step)
     step *= learnRate
     param -= step
+
+
+def _adagradNumpy(grad, learnRate, epsilon, param, h):
+    step = squares(grad)
+    h += step
+    rootStep(grad, learnRate, epsilon, param, h, step)
 
 
 adagradRule = UpdateRule(

@@ -8,7 +8,7 @@ import numpy
 
 from minidl.backend import xp
 from minidl.errors import OptimizerError
-from minidl.validation import checkInteger
+from minidl.optim.rule import Count
 
 NON_FINITE = ("raise", "skip", "off")
 HALF_EXPONENT = 0x7C00  # the exponent bits of a float16; all of them set: inf or NaN
@@ -33,14 +33,8 @@ def allFinite(array):
 class NonFiniteGuard:
     """The guard's part of an Optimizer: ``nonFinite``, ``skippedSteps`` and the check itself, over ``groups``."""
 
-    @property
-    def skippedSteps(self):
-        """The number of steps skipped for non-finite gradients (``nonFinite = "skip"``, or a dynamic loss scaler)."""
-        return self._skippedSteps
-
-    @skippedSteps.setter
-    def skippedSteps(self, value):
-        self._skippedSteps = checkInteger(value, "skippedSteps", OptimizerError, minimum=0)
+    skippedSteps = Count('The number of steps skipped for non-finite gradients (``nonFinite = "skip"``, or a '
+                         "dynamic loss scaler).")
 
     @property
     def nonFinite(self):

@@ -16,11 +16,17 @@ from minidl.optim.optimizer import Optimizer
 from minidl.optim.rule import Hyper, State, UpdateRule
 
 
-def _momentumNumpy(grad, learnRate, momRate, param, mom):
+def _velocity(grad, learnRate, momRate, mom):
+    """mom ← momRate · mom + learnRate · grad; returns the scratch buffer holding learnRate · grad."""
     step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, learnRate, out=step)
     mom *= momRate
     mom += step
+    return step
+
+
+def _momentumNumpy(grad, learnRate, momRate, param, mom):
+    _velocity(grad, learnRate, momRate, mom)
     param -= mom
 
 
@@ -36,10 +42,7 @@ momentumRule = UpdateRule(
 
 
 def _nesterovNumpy(grad, learnRate, momRate, param, mom):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")
-    numpy.multiply(grad, learnRate, out=step)
-    mom *= momRate
-    mom += step
+    step = _velocity(grad, learnRate, momRate, mom)
     ahead = scratch(grad.shape, step.dtype, "ahead")
     numpy.multiply(mom, momRate, out=ahead)
     step += ahead

@@ -27,9 +27,9 @@ from minidl.optim.guard import NonFiniteGuard
 from minidl.optim.hooks.hook import Hook
 from minidl.optim.lossscaler import LossScaler
 from minidl.optim.persistence import Persistence
-from minidl.optim.rule import Hyper
+from minidl.optim.rule import Count, Hyper
 from minidl.optim.state import computeType, globalGroups, localGroups, stateArray, stateTable
-from minidl.validation import checkInteger, checkNumber
+from minidl.validation import checkNumber
 
 
 class Optimizer(NonFiniteGuard, Persistence):
@@ -39,6 +39,7 @@ class Optimizer(NonFiniteGuard, Persistence):
     hypers = {"learnRate": learnRate}
     hyperNames = ("learnRate",)
     rule = None
+    t = Count("The number of steps taken (Adam's bias correction reads it); restore it to resume a run.")
 
     def __init_subclass__(cls, **kwargs):
         """Derive the attributes from the rule: one checked attribute per hyperparameter (unless the class has a
@@ -64,15 +65,6 @@ class Optimizer(NonFiniteGuard, Persistence):
 
     def __repr__(self):
         return type(self).__name__
-
-    @property
-    def t(self):
-        """The number of steps taken (Adam's bias correction reads it); restore it to resume a run."""
-        return self._t
-
-    @t.setter
-    def t(self, value):
-        self._t = checkInteger(value, "t", OptimizerError, minimum=0)
 
     def addHook(self, hook):
         """Run ``hook`` on the gradients before every step, after the hooks added before it."""

@@ -6,24 +6,18 @@
 epsilon is added outside the square root, as in the reference framework's kernel.
 """
 
-import numpy
 
-from minidl.backend import scratch
+from minidl.optim.adagrad import rootStep, squares
 from minidl.optim.optimizer import Optimizer
 from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _rmspropNumpy(grad, learnRate, factor, epsilon, param, ms):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
-    numpy.multiply(grad, grad, out=step, dtype=step.dtype)  # half squares in float32, as C
+    step = squares(grad)
     step *= 1 - factor
     ms *= factor
     ms += step
-    numpy.sqrt(ms, out=step)
-    step += epsilon
-    numpy.divide(grad, step, out=step)
-    step *= learnRate
-    param -= step
+    rootStep(grad, learnRate, epsilon, param, ms, step)
 
 
 rmspropRule = UpdateRule(

@@ -27,7 +27,7 @@ import numpy
 
 from minidl.backend import Elementwise, scratch
 from minidl.errors import OptimizerError
-from minidl.validation import checkNumber
+from minidl.validation import checkInteger, checkNumber
 
 
 class Hyper:
@@ -50,6 +50,23 @@ class Hyper:
 
     def __set__(self, obj, value):
         obj.__dict__[self.name] = checkNumber(value, self.name, OptimizerError, **self.bounds)
+
+
+class Count:
+    """A count of steps as an attribute: an integer >= 0 (``validation.checkInteger``), checked on every
+    assignment."""
+
+    def __init__(self, doc):
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else obj.__dict__[self.name]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = checkInteger(value, self.name, OptimizerError, minimum=0)
 
 
 @dataclass(frozen=True)
