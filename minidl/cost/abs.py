@@ -3,7 +3,7 @@
 import numpy
 
 from minidl.backend import xp
-from minidl.cost.cost import Cost, meanGrad, meanGradKernel
+from minidl.cost.cost import Cost, meanGradKernel
 
 
 def _signDiffNumpy(pred, target, scale, grad):
@@ -22,8 +22,7 @@ signDiffKer = meanGradKernel(
 class Abs(Cost):
     """Mean absolute error (L1)."""
 
+    gradKernel = signDiffKer
+
     def calcError(self, pred, target):
         return float(xp.abs(pred - target).mean())
-
-    def calcGrad(self, pred, target):
-        return meanGrad(signDiffKer, pred, target)

@@ -4,7 +4,7 @@ sigmoid(x) against t, computed stably), grad = (sigmoid(x) - t) / x.size; target
 import numpy
 
 from minidl.backend import xp
-from minidl.cost.cost import Cost, meanGrad, meanGradKernel
+from minidl.cost.cost import Cost, meanGradKernel
 from minidl.errors import CostError
 
 
@@ -26,6 +26,8 @@ sigmoidGradKer = meanGradKernel(
 class BCE(Cost):
     """Binary cross-entropy with logits: predictions are raw scores, targets probabilities in [0, 1]."""
 
+    gradKernel = sigmoidGradKer
+
     def checkTarget(self, pred, target):
         super().checkTarget(pred, target)
         if float(target.min()) < 0 or float(target.max()) > 1:
@@ -35,6 +37,3 @@ class BCE(Cost):
     def calcError(self, pred, target):
         losses = xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred)))
         return float(losses.mean())
-
-    def calcGrad(self, pred, target):
-        return meanGrad(sigmoidGradKer, pred, target)

@@ -3,7 +3,7 @@
 import numpy
 
 from minidl.backend import scratch, toHost, xp
-from minidl.cost.cost import Cost, meanGrad, meanGradKernel
+from minidl.cost.cost import Cost, meanGradKernel
 from minidl.errors import CostError
 
 
@@ -25,6 +25,8 @@ hingeGradKer = meanGradKernel(
 class Hinge(Cost):
     """Binary hinge loss on raw scores; targets of the predictions' shape and dtype, each -1 or 1."""
 
+    gradKernel = hingeGradKer
+
     def checkTarget(self, pred, target):
         super().checkTarget(pred, target)
         if not bool(((target == 1) | (target == -1)).all()):
@@ -32,6 +34,3 @@ class Hinge(Cost):
 
     def calcError(self, pred, target):
         return float(xp.maximum(1 - target * pred, 0).mean())
-
-    def calcGrad(self, pred, target):
-        return meanGrad(hingeGradKer, pred, target)

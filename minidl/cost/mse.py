@@ -3,7 +3,7 @@
 import numpy
 
 from minidl.backend import xp
-from minidl.cost.cost import Cost, meanGrad, meanGradKernel
+from minidl.cost.cost import Cost, meanGradKernel
 
 
 def _scaledDiffNumpy(pred, target, scale, grad):
@@ -17,11 +17,10 @@ scaledDiffKer = meanGradKernel("minidl_mse_grad", "grad = (pred - target) * scal
 class MSE(Cost):
     """Mean squared error, halved so that the gradient is (pred - target) / size."""
 
+    gradKernel = scaledDiffKer
+
     def calcError(self, pred, target):
         diff = (pred - target).ravel()
         if diff.dtype == numpy.float16:  # its sum of squares would overflow past 65504
             diff = diff.astype(numpy.float32)
         return float(xp.vdot(diff, diff)) / (2 * pred.size)
-
-    def calcGrad(self, pred, target):
-        return meanGrad(scaledDiffKer, pred, target)

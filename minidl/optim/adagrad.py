@@ -9,27 +9,9 @@ epsilon reach the kernel in the compute type. h is float32 for float16 parameter
 gradient below about 2e-4 would square to 0 and the step become grad / epsilon.
 """
 
-import numpy
-
-from minidl.backend import scratch
 from minidl.optim.optimizer import Optimizer
+from minidl.optim.rootstep import rootStep, squares
 from minidl.optim.rule import Hyper, State, UpdateRule
-
-
-def squares(grad):
-    """grad², in a scratch buffer of the compute type (half squares in float32, as C promotes half)."""
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")
-    numpy.multiply(grad, grad, out=step, dtype=step.dtype)
-    return step
-
-
-def rootStep(grad, learnRate, epsilon, param, squared, step):
-    """param ← param − learnRate · grad / (sqrt(squared) + epsilon), through the buffer ``step``."""
-    numpy.sqrt(squared, out=step)
-    step += epsilon
-    numpy.divide(grad, step, out=step)
-    step *= learnRate
-    param -= step
 
 
 def _adagradNumpy(grad, learnRate, epsilon, param, h):

@@ -30,15 +30,13 @@ def _momentumNumpy(grad, learnRate, momRate, param, mom):
     param -= mom
 
 
-MOMENTUM_HYPERS = {"learnRate": Hyper(), "momRate": Hyper(high=1.0, highOpen=True)}
+def momentumRuleOf(name, paramStep, reference):
+    """The rule of a momentum SGD: the velocity update, then param -= ``paramStep`` (a C expression)."""
+    return UpdateRule(name, {"learnRate": Hyper(), "momRate": Hyper(high=1.0, highOpen=True)}, {"mom": State()},
+                      f"mom = momRate * mom + learnRate * grad; param -= {paramStep}", reference)
 
-momentumRule = UpdateRule(
-    "minidl_momentum_sgd",
-    hypers=MOMENTUM_HYPERS,
-    states={"mom": State()},
-    operation="mom = momRate * mom + learnRate * grad; param -= mom",
-    reference=_momentumNumpy,
-)
+
+momentumRule = momentumRuleOf("minidl_momentum_sgd", "mom", _momentumNumpy)
 
 
 def _nesterovNumpy(grad, learnRate, momRate, param, mom):
@@ -49,13 +47,7 @@ def _nesterovNumpy(grad, learnRate, momRate, param, mom):
     param -= step  # one subtraction, as C: two would round a half parameter twice and turn -0.0 - (-0.0) into +0.0
 
 
-nesterovRule = UpdateRule(
-    "minidl_nesterov_sgd",
-    hypers=MOMENTUM_HYPERS,
-    states={"mom": State()},
-    operation="mom = momRate * mom + learnRate * grad; param -= momRate * mom + learnRate * grad",
-    reference=_nesterovNumpy,
-)
+nesterovRule = momentumRuleOf("minidl_nesterov_sgd", "momRate * mom + learnRate * grad", _nesterovNumpy)
 
 
 class MomentumSGD(Optimizer):

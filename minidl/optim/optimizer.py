@@ -28,8 +28,16 @@ from minidl.optim.hooks.hook import Hook
 from minidl.optim.lossscaler import LossScaler
 from minidl.optim.persistence import Persistence
 from minidl.optim.rule import Count, Hyper
-from minidl.optim.state import computeType, globalGroups, localGroups, stateArray, stateTable
-from minidl.validation import checkNumber
+from minidl.optim.state import (
+    checkIntact,
+    checkScales,
+    checkVariables,
+    computeType,
+    globalGroups,
+    localGroups,
+    stateArray,
+    stateTable,
+)
 
 
 class Optimizer(NonFiniteGuard, Persistence):
@@ -115,32 +123,7 @@ class Optimizer(NonFiniteGuard, Persistence):
     def _checkReady(self, what):
         if self.module is None:
             raise OptimizerError(f"{what}() called before setupOn(module)")
-        for group in self.groups:
-            for span in group.spans:
-                if not span.intact():
-                    raise OptimizerError(f"Variable {span.name!r} was rebound after setupOn; call setupOn again")
-
-    def _checkVariables(self):
-        """OptimizerError unless the module still holds the Variables set up on (``setVar`` after setupOn would
-        leave a new Variable untrained, its gradient growing forever)."""
-        table = self.module.getVarTable()
-        known = {span.name: span.var for group in self.groups for span in group.spans}
-        for name, var in table.items():
-            if known.get(name) is not var:
-                raise OptimizerError(f"Variable {name!r} of {self.module!r} was replaced or added after setupOn, so "
-                                     "the optimizer does not update it: call setupOn again")
-        for name in known.keys() - table.keys():
-            raise OptimizerError(f"Variable {name!r} was removed from {self.module!r} after setupOn: call setupOn "
-                                 "again")
-
-    def _checkScales(self):
-        """OptimizerError unless each Variable's ``learnRate`` (and ``wc``, read by the hooks) is a finite number
-        >= 0: checked before a step changes anything, as a bad scale would fail half-way through it."""
-        attrs = ("learnRate", "wc") if self.hooks else ("learnRate",)
-        for group in self.groups:
-            for span in group.spans:
-                for attr in attrs:
-                    checkNumber(getattr(span.var, attr), f"Variable {span.name!r} {attr}", OptimizerError, low=0.0)
+        checkIntact(self.groups)
 
     def zeroGradParams(self):
         """Set every gradient to zero (one fill per dtype in global state)."""
@@ -153,8 +136,8 @@ class Optimizer(NonFiniteGuard, Persistence):
         guard checks them (``nonFinite``), then the update rule runs on every Variable, unscaling the gradients
         by the loss scaler's scale where there is one. Returns False when the step was skipped, else True."""
         self._checkReady("update")
-        self._checkVariables()
-        self._checkScales()
+        checkVariables(self.module, self.groups)
+        checkScales(self.groups, ("learnRate", "wc") if self.hooks else ("learnRate",))
         averageGradients(self.nodeinfo, self.groups)
         if self.lossScaler is not None:
             for group in self.groups:

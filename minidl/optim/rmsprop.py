@@ -7,8 +7,8 @@ epsilon is added outside the square root, as in the reference framework's kernel
 """
 
 
-from minidl.optim.adagrad import rootStep, squares
 from minidl.optim.optimizer import Optimizer
+from minidl.optim.rootstep import rootStep, squares
 from minidl.optim.rule import Hyper, State, UpdateRule
 
 

@@ -7,7 +7,8 @@
   is a single launch over the whole model. Variables with a ``learnRate`` scale other than their
   neighbours' get a launch of their own for their stretch of the buffer (``StateGroup.runs``).
 
-Both give the same numbers, and the same state table (``stateTable``).
+Both give the same numbers, and the same state table (``stateTable``). Before a step, the checks here make sure
+the arrays are still the module's (``checkIntact``, ``checkVariables``) and the per-Variable scales valid.
 """
 
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy
 
 from minidl.backend import xp
+from minidl.errors import OptimizerError
+from minidl.validation import checkNumber
 
 
 def computeType(dtype):
@@ -126,3 +129,33 @@ def stateTable(groups):
                 flat = array.reshape(-1)[span.start:span.stop]
                 table[f"{span.name}.{key}"] = flat.reshape(span.var.data.shape)
     return table
+
+
+def checkIntact(groups):
+    """OptimizerError if a Variable's data or grad was rebound after setupOn (the groups' arrays left behind)."""
+    for group in groups:
+        for span in group.spans:
+            if not span.intact():
+                raise OptimizerError(f"Variable {span.name!r} was rebound after setupOn; call setupOn again")
+
+
+def checkVariables(module, groups):
+    """OptimizerError unless ``module`` still holds the Variables the groups were made for (``setVar`` after setupOn
+    would leave a new Variable untrained, its gradient growing forever)."""
+    table = module.getVarTable()
+    known = {span.name: span.var for group in groups for span in group.spans}
+    for name, var in table.items():
+        if known.get(name) is not var:
+            raise OptimizerError(f"Variable {name!r} of {module!r} was replaced or added after setupOn, so the "
+                                 "optimizer does not update it: call setupOn again")
+    for name in known.keys() - table.keys():
+        raise OptimizerError(f"Variable {name!r} was removed from {module!r} after setupOn: call setupOn again")
+
+
+def checkScales(groups, attrs):
+    """OptimizerError unless each Variable's ``attrs`` (its ``learnRate``; ``wc`` too, read by the hooks) are finite
+    numbers >= 0: checked before a step changes anything, as a bad scale would fail half-way through it."""
+    for group in groups:
+        for span in group.spans:
+            for attr in attrs:
+                checkNumber(getattr(span.var, attr), f"Variable {span.name!r} {attr}", OptimizerError, low=0.0)
