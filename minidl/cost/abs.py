@@ -6,23 +6,23 @@ from minidl.backend import xp
 from minidl.cost.cost import Cost, meanGradKernel
 
 
-def _signDiffNumpy(pred, target, scale, grad):
+def _absGradNumpy(pred, target, scale, grad):
     numpy.subtract(pred, target, out=grad)
     numpy.sign(grad, out=grad)
     grad *= scale
 
 
-signDiffKer = meanGradKernel(
+absGradKer = meanGradKernel(
     "minidl_abs_grad",
     "const T d = pred - target; "
-    "grad = d > (T)0 ? scale : (d < (T)0 ? (T)(-scale) : (isnan(d) ? d : (T)0))", _signDiffNumpy,
+    "grad = d > (T)0 ? scale : (d < (T)0 ? (T)(-scale) : (isnan(d) ? d : (T)0))", _absGradNumpy,
 )
 
 
 class Abs(Cost):
     """Mean absolute error (L1)."""
 
-    gradKernel = signDiffKer
+    gradKernel = absGradKer
 
     def calcError(self, pred, target):
         return float(xp.abs(pred - target).mean())

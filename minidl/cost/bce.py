@@ -8,7 +8,7 @@ from minidl.cost.cost import Cost, meanGradKernel
 from minidl.errors import CostError
 
 
-def _sigmoidGradNumpy(pred, target, scale, grad):
+def _bceGradNumpy(pred, target, scale, grad):
     with numpy.errstate(over="ignore"):
         numpy.negative(pred, out=grad)
         numpy.exp(grad, out=grad)
@@ -18,15 +18,15 @@ def _sigmoidGradNumpy(pred, target, scale, grad):
     grad *= scale
 
 
-sigmoidGradKer = meanGradKernel(
-    "minidl_bce_grad", "grad = ((T)1 / ((T)1 + exp(-pred)) - target) * scale", _sigmoidGradNumpy
+bceGradKer = meanGradKernel(
+    "minidl_bce_grad", "grad = ((T)1 / ((T)1 + exp(-pred)) - target) * scale", _bceGradNumpy
 )
 
 
 class BCE(Cost):
     """Binary cross-entropy with logits: predictions are raw scores, targets probabilities in [0, 1]."""
 
-    gradKernel = sigmoidGradKer
+    gradKernel = bceGradKer
 
     def checkTarget(self, pred, target):
         super().checkTarget(pred, target)

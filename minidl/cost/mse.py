@@ -6,18 +6,18 @@ from minidl.backend import xp
 from minidl.cost.cost import Cost, meanGradKernel
 
 
-def _scaledDiffNumpy(pred, target, scale, grad):
+def _mseGradNumpy(pred, target, scale, grad):
     numpy.subtract(pred, target, out=grad)
     grad *= scale
 
 
-scaledDiffKer = meanGradKernel("minidl_mse_grad", "grad = (pred - target) * scale", _scaledDiffNumpy)
+mseGradKer = meanGradKernel("minidl_mse_grad", "grad = (pred - target) * scale", _mseGradNumpy)
 
 
 class MSE(Cost):
     """Mean squared error, halved so that the gradient is (pred - target) / size."""
 
-    gradKernel = scaledDiffKer
+    gradKernel = mseGradKer
 
     def calcError(self, pred, target):
         diff = (pred - target).ravel()
