@@ -18,7 +18,7 @@ import numpy
 
 from benchmarks.timing import copyBandwidths, machine, medianSeconds
 from minidl.backend import hostkernel
-from minidl.nn import activations
+from minidl.nn import activationfunctions
 from minidl.optim.adagrad import adagradRule
 
 BYTES_PER_PARAM = 20
@@ -59,10 +59,10 @@ def activationRows(size=1 << 20):
     x, grad = rng.standard_normal(size, dtype=numpy.float32), rng.standard_normal(size, dtype=numpy.float32)
     out = numpy.empty_like(x)
     rows = []
-    for function in activations.ALL:
+    for function in activationfunctions.ALL:
         y = function.forward.callNumpy(x, *function.defaults, numpy.empty_like(x))
         for kernel, args in ((function.forward, (x, *function.defaults, out)),
-                             (function.derivative, (grad, x if function.derivativeReads == "x" else y,
+                             (function.grad, (grad, x if function.gradReads == "x" else y,
                                                     *function.defaults, out))):
             times = [medianSeconds(lambda call=call, args=args: call(*args)) * 1e3
                      for call in (kernel.callNumpy, kernel.callCompiled)]

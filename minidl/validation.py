@@ -1,8 +1,10 @@
-"""Checks of constructor arguments: sizes are integers, hyperparameters finite real numbers within their bounds.
+"""The value checks of the whole package: counts and sizes are integers, hyperparameters finite real numbers
+within their bounds.
 
-Each returns the value as a Python int or float, or raises ``error`` (a MinidlError subclass: ModuleError in
-modules, CostError in costs) naming what was expected. bools are refused, although Python counts them as ints;
-so are NaN, infinities and non-integral floats (2.5 or 3.0) where an integer is expected.
+Every check takes ``(value, what, error, ...)`` and returns the value as a Python int or float, or raises ``error``
+(a MinidlError subclass: ModuleError in modules, CostError in costs, OptimizerError in optimizers, schedules and
+hooks) naming what was expected. One rule for counts: an integer (Python's or NumPy's); bools are refused, although
+Python counts them as ints, and so are NaN, infinities and floats, integral ones (3.0) included.
 """
 
 import math
@@ -11,10 +13,13 @@ import numbers
 from minidl.errors import ModuleError
 
 
-def checkInteger(value, what, error=ModuleError, minimum=None):
-    """``value`` as an int: an integer (Python's or NumPy's, not a bool), at least ``minimum`` when given."""
+def checkInteger(value, what, error=ModuleError, minimum=None, maximum=None):
+    """``value`` as an int: an integer (Python's or NumPy's, not a bool), at least ``minimum`` and at most
+    ``maximum`` when given."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise error(f"{what} must be an integer, got {value!r}")
+    if maximum is not None and (value > maximum or minimum is not None and value < minimum):
+        raise error(f"{what} must be an integer in [{minimum}, {maximum}], got {value!r}")
     if minimum is not None and value < minimum:
         raise error(f"{what} must be an integer >= {minimum}, got {value!r}")
     return int(value)

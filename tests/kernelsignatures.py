@@ -28,11 +28,6 @@ FLOATS = tuple(numpy.dtype(name) for name in ("float16", "float32", "float64"))
 INDEX_32_LIMIT = 1 << 31  # CuPy: an array spanning at most this many bytes, a loop of at most this many elements
 
 
-# Package kernels the suite never calls, so the table has no signature for them and CI compiles nothing of
-# theirs for the GPU: each is a gap in the suite, to be closed by a test that calls it (then remove it here).
-NOT_CALLED_BY_THE_SUITE = {}
-
-
 def recording():
     """True when this run rewrites the table instead of checking calls against it."""
     return os.environ.get(RECORD_VARIABLE) == "1"

@@ -23,14 +23,14 @@ from minidl.nn import (
     PRelu,
     SoftMax,
     SubtractMean,
-    activations,
+    activationfunctions,
 )
 from tests.cost.costcases import costCases
 
 rng = numpy.random.default_rng(5)
 
 MODULES = {  # name -> (module maker, input shape)
-    **{fn.name: (lambda fn=fn: Activation(fn), (2, 6)) for fn in activations.ALL},
+    **{fn.name: (lambda fn=fn: Activation(fn), (2, 6)) for fn in activationfunctions.ALL},
     "Linear": (lambda: Linear(6, 3), (2, 6)),
     "BatchNorm": (lambda: BatchNorm(6), (3, 6)),
     "BatchNorm2D": (lambda: BatchNorm2D(2), (2, 2, 4, 4)),

@@ -84,9 +84,9 @@ def textStep(model, batchSize):
 def hostSecondsPerCall(repeats=2000):
     """minidl's own Python per kernel call on this machine: the argument checks of a 3-argument Elementwise on
     16 values, timed (the host time a GPU step spends per launch before CuPy's call)."""
-    from minidl.nn.activations import tanh
+    from minidl.nn.activationfunctions import tanh
 
-    kernel = tanh.derivative  # grad, y -> ingrad
+    kernel = tanh.grad  # grad, y -> ingrad
     x = backend.xp.zeros(16, dtype=numpy.float32)
     args = [x, x, backend.xp.zeros(16, dtype=numpy.float32)]
     start = time.perf_counter()

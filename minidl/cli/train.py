@@ -124,7 +124,7 @@ def addArguments(parser):
                           help="start a new run even if --out holds a checkpoint, replacing it")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="float16: float32 master weights and dynamic loss scaling (default: float32)")
-    parser.add_argument("--nonfinite", choices=minidl.optim.optimizer.NON_FINITE, default="raise",
+    parser.add_argument("--nonfinite", choices=minidl.optim.guard.NON_FINITE, default="raise",
                         help="a NaN or inf gradient: stop with an error, skip the step, or no check (default: raise)")
     parser.add_argument("--plot", type=plotFile, metavar="FILE.png",
                         help="write the training curves to this picture (drawn from the run's log)")

@@ -2,28 +2,27 @@
 
 import numpy
 
-from minidl.backend import Elementwise, xp
-from minidl.cost.cost import Cost
+from minidl.backend import xp
+from minidl.cost.cost import Cost, meanGradKernel
 
 
-def _signDiffNumpy(pred, target, scale, grad):
+def _absGradNumpy(pred, target, scale, grad):
     numpy.subtract(pred, target, out=grad)
     numpy.sign(grad, out=grad)
     grad *= scale
 
 
-signDiffKer = Elementwise(
-    "minidl_abs_grad", "T pred, T target, T scale", "T grad",
+absGradKer = meanGradKernel(
+    "minidl_abs_grad",
     "const T d = pred - target; "
-    "grad = d > (T)0 ? scale : (d < (T)0 ? (T)(-scale) : (isnan(d) ? d : (T)0))", _signDiffNumpy,
+    "grad = d > (T)0 ? scale : (d < (T)0 ? (T)(-scale) : (isnan(d) ? d : (T)0))", _absGradNumpy,
 )
 
 
 class Abs(Cost):
     """Mean absolute error (L1)."""
 
+    gradKernel = absGradKer
+
     def calcError(self, pred, target):
         return float(xp.abs(pred - target).mean())
-
-    def calcGrad(self, pred, target):
-        return signDiffKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))

@@ -3,14 +3,14 @@ sigmoid(x) against t, computed stably), grad = (sigmoid(x) - t) / x.size; target
 
 import numpy
 
-from minidl.backend import Elementwise, xp
-from minidl.cost.cost import Cost
+from minidl.backend import xp
+from minidl.cost.cost import Cost, meanGradKernel
 from minidl.errors import CostError
 
 
-def _sigmoidGradNumpy(x, target, scale, grad):
+def _bceGradNumpy(pred, target, scale, grad):
     with numpy.errstate(over="ignore"):
-        numpy.negative(x, out=grad)
+        numpy.negative(pred, out=grad)
         numpy.exp(grad, out=grad)
     grad += 1
     numpy.reciprocal(grad, out=grad)
@@ -18,14 +18,15 @@ def _sigmoidGradNumpy(x, target, scale, grad):
     grad *= scale
 
 
-sigmoidGradKer = Elementwise(
-    "minidl_bce_grad", "T x, T target, T scale", "T grad",
-    "grad = ((T)1 / ((T)1 + exp(-x)) - target) * scale", _sigmoidGradNumpy,
+bceGradKer = meanGradKernel(
+    "minidl_bce_grad", "grad = ((T)1 / ((T)1 + exp(-pred)) - target) * scale", _bceGradNumpy
 )
 
 
 class BCE(Cost):
     """Binary cross-entropy with logits: predictions are raw scores, targets probabilities in [0, 1]."""
+
+    gradKernel = bceGradKer
 
     def checkTarget(self, pred, target):
         super().checkTarget(pred, target)
@@ -36,6 +37,3 @@ class BCE(Cost):
     def calcError(self, pred, target):
         losses = xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred)))
         return float(losses.mean())
-
-    def calcGrad(self, pred, target):
-        return sigmoidGradKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))

@@ -4,14 +4,20 @@
 ``cost.validate(pred, target)`` returns the error alone. Both add the batch to an accumulator:
 ``getMeanError()`` is the sample-weighted mean error since the last ``resetAccumulator()``.
 A subclass implements ``checkTarget``, ``calcError`` and ``calcGrad`` (or ``calcErrorAndGrad`` when the two
-share work).
+share work). A cost whose gradient is elementwise in (pred, target), divided by the size to average, names its
+kernel, made by ``meanGradKernel``, as ``gradKernel`` instead of writing ``calcGrad``.
 """
 
 import numpy
 
-from minidl.backend import xp
+from minidl.backend import Elementwise, xp
 from minidl.errors import CostError
 from minidl.nn.module import describe
+
+
+def meanGradKernel(name, operation, reference):
+    """The Elementwise kernel of an elementwise gradient: (T pred, T target, T scale) -> T grad."""
+    return Elementwise(name, "T pred, T target, T scale", "T grad", operation, reference)
 
 
 class Cost:
@@ -85,5 +91,9 @@ class Cost:
     def calcError(self, pred, target):
         raise NotImplementedError
 
+    gradKernel = None  # a meanGradKernel: calcGrad runs it with scale = 1 / pred.size
+
     def calcGrad(self, pred, target):
-        raise NotImplementedError
+        if self.gradKernel is None:
+            raise NotImplementedError
+        return self.gradKernel(pred, target, 1.0 / pred.size, xp.empty_like(pred))

@@ -2,21 +2,21 @@
 
 import numpy
 
-from minidl.backend import Elementwise, scratch, toHost, xp
-from minidl.cost.cost import Cost
+from minidl.backend import scratch, toHost, xp
+from minidl.cost.cost import Cost, meanGradKernel
 from minidl.errors import CostError
 
 
 def _hingeGradNumpy(pred, target, scale, grad):
-    margin = scratch(pred.shape, pred.dtype)
+    margin = scratch(pred.shape, pred.dtype, "margin")
     numpy.multiply(pred, target, out=margin)
     numpy.multiply(target, -scale, out=grad)
     numpy.copyto(grad, 0, where=margin >= 1)
     numpy.copyto(grad, margin, where=numpy.isnan(margin))  # NaN scores give NaN gradients
 
 
-hingeGradKer = Elementwise(
-    "minidl_hinge_grad", "T pred, T target, T scale", "T grad",
+hingeGradKer = meanGradKernel(
+    "minidl_hinge_grad",
     "const T margin = target * pred; "
     "grad = margin < (T)1 ? (T)(-target * scale) : (isnan(margin) ? margin : (T)0)", _hingeGradNumpy,
 )
@@ -25,6 +25,8 @@ hingeGradKer = Elementwise(
 class Hinge(Cost):
     """Binary hinge loss on raw scores; targets of the predictions' shape and dtype, each -1 or 1."""
 
+    gradKernel = hingeGradKer
+
     def checkTarget(self, pred, target):
         super().checkTarget(pred, target)
         if not bool(((target == 1) | (target == -1)).all()):
@@ -32,6 +34,3 @@ class Hinge(Cost):
 
     def calcError(self, pred, target):
         return float(xp.maximum(1 - target * pred, 0).mean())
-
-    def calcGrad(self, pred, target):
-        return hingeGradKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))

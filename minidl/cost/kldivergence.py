@@ -14,19 +14,19 @@ from minidl.errors import CostError
 SUM_TOLERANCE = 1e-3
 
 
-def _softmaxMinusTargetNumpy(shifted, logsum, target, classes, scale, grad):
+def _klGradNumpy(shifted, logsum, target, classes, scale, grad):
     numpy.subtract(shifted, logsum[:, None], out=grad)
     numpy.exp(grad, out=grad)
     grad -= target
     grad *= scale
 
 
-softmaxMinusTargetKer = Elementwise(
+klGradKer = Elementwise(
     "minidl_kl_divergence_grad",
     "T shifted, raw T logsum, T target, int32 classes, T scale",
     "T grad",
     "grad = (exp(shifted - logsum[i / classes]) - target) * scale",
-    _softmaxMinusTargetNumpy,
+    _klGradNumpy,
 )
 
 
@@ -48,7 +48,7 @@ class KLDivergence(Cost):
 
     def calcErrorAndGrad(self, pred, target):
         shifted, logsum = logSoftmaxParts(pred)
-        grad = softmaxMinusTargetKer(shifted, logsum, target, pred.shape[1], 1.0 / pred.shape[0],
+        grad = klGradKer(shifted, logsum, target, pred.shape[1], 1.0 / pred.shape[0],
                                      xp.empty_like(pred))
         return self._error(shifted, logsum, target), grad
 

@@ -2,28 +2,25 @@
 
 import numpy
 
-from minidl.backend import Elementwise, xp
-from minidl.cost.cost import Cost
+from minidl.backend import xp
+from minidl.cost.cost import Cost, meanGradKernel
 
 
-def _scaledDiffNumpy(pred, target, scale, grad):
+def _mseGradNumpy(pred, target, scale, grad):
     numpy.subtract(pred, target, out=grad)
     grad *= scale
 
 
-scaledDiffKer = Elementwise(
-    "minidl_mse_grad", "T pred, T target, T scale", "T grad", "grad = (pred - target) * scale", _scaledDiffNumpy
-)
+mseGradKer = meanGradKernel("minidl_mse_grad", "grad = (pred - target) * scale", _mseGradNumpy)
 
 
 class MSE(Cost):
     """Mean squared error, halved so that the gradient is (pred - target) / size."""
+
+    gradKernel = mseGradKer
 
     def calcError(self, pred, target):
         diff = (pred - target).ravel()
         if diff.dtype == numpy.float16:  # its sum of squares would overflow past 65504
             diff = diff.astype(numpy.float32)
         return float(xp.vdot(diff, diff)) / (2 * pred.size)
-
-    def calcGrad(self, pred, target):
-        return scaledDiffKer(pred, target, 1.0 / pred.size, xp.empty_like(pred))

@@ -1,12 +1,12 @@
 """Host-side image augmentation for training: random crops of a zero-padded image and horizontal flips, drawn
 from ``minidl.backend.generator()`` so that ``seed`` makes them reproducible and a checkpoint restores them."""
 
-import numbers
 
 import numpy
 
 from minidl.backend import generator
 from minidl.errors import DataError
+from minidl.validation import checkInteger
 
 
 class Augment:
@@ -17,11 +17,10 @@ class Augment:
     """
 
     def __init__(self, crop=0, flip=False):
-        if isinstance(crop, bool) or not isinstance(crop, numbers.Integral) or crop < 0:
-            raise DataError(f"crop must be an integer >= 0, got {crop!r}")
+        crop = checkInteger(crop, "crop", DataError, minimum=0)
         if not isinstance(flip, bool):
             raise DataError(f"flip must be True or False, got {flip!r}")
-        self.crop, self.flip = int(crop), flip
+        self.crop, self.flip = crop, flip
 
     def __repr__(self):
         return f"Augment(crop={self.crop}, flip={self.flip})"

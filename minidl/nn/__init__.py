@@ -2,7 +2,7 @@
 
 from minidl.errors import ModuleError
 from minidl.nn.activation import Activation
-from minidl.nn.activations import elu, gelu, leakyRelu, relu, sigmoid, softPlus, tanh
+from minidl.nn.activationfunctions import elu, gelu, leakyRelu, relu, sigmoid, softPlus, tanh
 from minidl.nn.add import Add
 from minidl.nn.attention import MultiHeadAttention
 from minidl.nn.avgpool2d import AvgPool2D
@@ -20,7 +20,7 @@ from minidl.nn.dropout2d import Dropout2D
 from minidl.nn.embedder import Embedder
 from minidl.nn.flatten import Flatten
 from minidl.nn.globalavgpool2d import GlobalAvgPool2D
-from minidl.nn.graph import Graph, Node
+from minidl.nn.graph import Graph
 from minidl.nn.groupnorm import GroupNorm
 from minidl.nn.identity import Identity
 from minidl.nn.instancenorm2d import InstanceNorm2D
@@ -30,7 +30,7 @@ from minidl.nn.linear import Linear
 from minidl.nn.maplrn import MapLRN
 from minidl.nn.matmul import MatMul
 from minidl.nn.maxpool2d import MaxPool2D
-from minidl.nn.module import Module
+from minidl.nn.module import Module, Node
 from minidl.nn.mul import Mul
 from minidl.nn.noiseinjector import NoiseInjector
 from minidl.nn.pad2d import Pad2D

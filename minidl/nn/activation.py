@@ -4,7 +4,7 @@ import numpy
 
 from minidl.backend import xp
 from minidl.errors import ModuleError
-from minidl.nn.activations import ActivationFunction
+from minidl.nn.activationfunctions import ActivationFunction
 from minidl.nn.module import Module, checkArray
 from minidl.validation import checkNumber
 
@@ -38,6 +38,6 @@ class Activation(Module):
         return self.activation.forward(data, *self.args, xp.empty_like(data))
 
     def updGrad(self, grad):
-        source = self.inData if self.activation.derivativeReads == "x" else self.data
+        source = self.inData if self.activation.gradReads == "x" else self.data
         grad = xp.ascontiguousarray(grad)
-        return self.activation.derivative(grad, xp.ascontiguousarray(source), *self.args, xp.empty_like(grad))
+        return self.activation.grad(grad, xp.ascontiguousarray(source), *self.args, xp.empty_like(grad))

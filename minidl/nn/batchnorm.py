@@ -157,9 +157,6 @@ class BatchNorm(Module):
         if self.train and data.size // self.size < 2:
             raise ModuleError(f"{self!r}: trainMode needs more than one value per map, got shape {data.shape}")
 
-    def _axes(self):
-        return (0, *range(2, self.ndim))
-
     def updData(self, data):
         data = xp.ascontiguousarray(data)
         if self.train:

@@ -50,6 +50,27 @@ def weightProduct(grad, col):
     return xp.matmul(wideGrad, wideCol.transpose(0, 2, 1))
 
 
+def setupConvolution(module, inmaps, outmaps, groups, useBias, initscheme, dtype, transposed=False):
+    """Check a convolution's map counts and give it its parameters (``module.window`` set): W of PyTorch's shape,
+    (outmaps, inmaps / G, kh, kw) for a Conv2D and (inmaps, outmaps / G, kh, kw) for a Deconv2D (``transposed``),
+    drawn by ``initscheme`` for the fans of the convolution W computes; b of shape (outmaps,), zeros, when
+    ``useBias``."""
+    kind = type(module).__name__
+    inmaps, outmaps = checkSize(inmaps, f"{kind} inmaps"), checkSize(outmaps, f"{kind} outmaps")
+    groups = checkSize(groups, f"{kind} groups")
+    if inmaps % groups or outmaps % groups:
+        raise ModuleError(f"{kind} maps must be positive multiples of groups, got inmaps={inmaps}, "
+                          f"outmaps={outmaps}, groups={groups}")
+    module.inmaps, module.outmaps, module.groups, module.useBias = inmaps, outmaps, groups, useBias
+    kh, kw = module.window.size
+    first, second = (inmaps, outmaps) if transposed else (outmaps, inmaps)
+    weights = initWeights(initscheme, second // groups * kh * kw, first // groups * kh * kw,
+                          (first, second // groups, kh, kw))
+    module.setVar("W", Variable(toDevice(weights, dtype=dtype), name="W"))
+    if useBias:
+        module.setVar("b", Variable(xp.zeros((outmaps,), dtype=dtype), name="b"))
+
+
 class Conv2D(Module):
     """``Conv2D(inmaps, outmaps, size, stride=1, pad=0, dilation=1, groups=1, useBias=True)``; W has shape
     (outmaps, inmaps / groups, kh, kw), b shape (outmaps,). size, stride, pad, dilation: an int or a pair."""
@@ -61,18 +82,7 @@ class Conv2D(Module):
                  initscheme="xavier", dtype=numpy.float32, name=None):
         super().__init__(name)
         self.window = Window(size, stride, pad, dilation)
-        inmaps, outmaps = checkSize(inmaps, "Conv2D inmaps"), checkSize(outmaps, "Conv2D outmaps")
-        groups = checkSize(groups, "Conv2D groups")
-        if min(inmaps, outmaps, groups) < 1 or inmaps % groups or outmaps % groups:
-            raise ModuleError(f"Conv2D maps must be positive multiples of groups, got inmaps={inmaps}, "
-                              f"outmaps={outmaps}, groups={groups}")
-        self.inmaps, self.outmaps, self.groups, self.useBias = inmaps, outmaps, groups, useBias
-        kh, kw = self.window.size
-        shape = (outmaps, inmaps // groups, kh, kw)
-        fanIn, fanOut = inmaps // groups * kh * kw, outmaps // groups * kh * kw
-        self.setVar("W", Variable(toDevice(initWeights(initscheme, fanIn, fanOut, shape), dtype=dtype), name="W"))
-        if useBias:
-            self.setVar("b", Variable(xp.zeros((outmaps,), dtype=dtype), name="b"))
+        setupConvolution(self, inmaps, outmaps, groups, useBias, initscheme, dtype)
         self.col = self.wideGrad = None
 
     def checkData(self, data):

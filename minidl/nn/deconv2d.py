@@ -14,13 +14,11 @@ edge, so that every output size a strided convolution maps to the same input siz
 
 import numpy
 
-from minidl.backend import toDevice, xp
+from minidl.backend import xp
 from minidl.errors import ModuleError
-from minidl.nn.conv2d import batchedProduct, weightProduct
+from minidl.nn.conv2d import batchedProduct, setupConvolution, weightProduct
 from minidl.nn.im2col import Window, col2im, im2col, pair
-from minidl.nn.linear import initWeights
 from minidl.nn.module import Module, checkArray
-from minidl.variable import Variable
 
 
 class Deconv2D(Module):
@@ -35,19 +33,10 @@ class Deconv2D(Module):
         super().__init__(name)
         self.window = Window(size, stride, pad, dilation)
         self.outpad = pair(outpad, "outpad")
-        if min(inmaps, outmaps, groups) < 1 or inmaps % groups or outmaps % groups:
-            raise ModuleError(f"Deconv2D maps must be positive multiples of groups, got inmaps={inmaps}, "
-                              f"outmaps={outmaps}, groups={groups}")
         if any(o < 0 or o >= s for o, s in zip(self.outpad, self.window.stride)):
             raise ModuleError(f"Deconv2D: outpad {self.outpad} must be >= 0 and smaller than the stride "
                               f"{self.window.stride}")
-        self.inmaps, self.outmaps, self.groups, self.useBias = inmaps, outmaps, groups, useBias
-        kh, kw = self.window.size
-        shape = (inmaps, outmaps // groups, kh, kw)
-        fanIn, fanOut = outmaps // groups * kh * kw, inmaps // groups * kh * kw
-        self.setVar("W", Variable(toDevice(initWeights(initscheme, fanIn, fanOut, shape), dtype=dtype), name="W"))
-        if useBias:
-            self.setVar("b", Variable(xp.zeros((outmaps,), dtype=dtype), name="b"))
+        setupConvolution(self, inmaps, outmaps, groups, useBias, initscheme, dtype, transposed=True)
         self.gradCol = None
 
     def outShape(self, height, width):

@@ -15,7 +15,7 @@ from minidl.validation import checkNumber
 
 
 def _dropoutNumpy(x, uniform, p, scale, y):
-    factor = scratch(x.shape, x.dtype)
+    factor = scratch(x.shape, x.dtype, "factor")
     numpy.greater_equal(uniform, p, out=factor)  # x · 0 where dropped, so NaN and infinities stay NaN there
     factor *= scale
     numpy.multiply(x, factor, out=y)

@@ -13,55 +13,13 @@ used by several nodes accumulates the parameter gradients of every use. A module
 gradient (an Embedder's indices) returns None, and nothing flows back past it.
 """
 
-from dataclasses import dataclass
 from functools import reduce
 from operator import add
 
 from minidl.backend import xp
 from minidl.errors import ModuleError
 from minidl.nn.container import Container, uniqueNames
-from minidl.nn.module import Module, checkLike, describe
-
-
-class Node:
-    """One use of a module in a graph; ``parents`` are the nodes whose outputs it consumes."""
-
-    def __init__(self, module, *parents):
-        if not isinstance(module, Module):
-            raise ModuleError(f"a Node wraps a Module, got {type(module).__name__}")
-        self.module = module
-        self.parents = []
-        self.outputIndices = []  # per parent: None to take its whole output, i to take output i of a list
-        self.addParents(*parents)
-
-    def addParents(self, *parents):
-        for parent in parents:
-            if not isinstance(parent, (Node, NodeOutput)):
-                raise ModuleError(f"{self!r}: parents must be Nodes or node[i], got {type(parent).__name__}")
-        for parent in parents:
-            node, index = (parent.node, parent.index) if isinstance(parent, NodeOutput) else (parent, None)
-            self.parents.append(node)
-            self.outputIndices.append(index)
-        return self
-
-    def __getitem__(self, index):
-        """Output ``index`` of this node's multi-output module, to be given as a parent."""
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            raise ModuleError(f"{self!r}[{index!r}]: an output index is a non-negative int")
-        return NodeOutput(self, index)
-
-    __iter__ = None  # indexing is for picking outputs: a Node is not a sequence
-
-    def __repr__(self):
-        return f"Node({self.module!r})"
-
-
-@dataclass(frozen=True)
-class NodeOutput:
-    """``node[index]``: one output of a node whose module returns a list."""
-
-    node: Node
-    index: int
+from minidl.nn.module import Node, checkLike, describe
 
 
 def _pickOutput(data, index, child):

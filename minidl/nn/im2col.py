@@ -91,7 +91,7 @@ def _padded(img, geometry, padValue):
     rows, cols = _paddedShape(h, w, *geometry[2:])
     if (rows, cols) == (h, w):
         return img
-    padded = scratch((batch, maps, rows, cols), img.dtype)
+    padded = scratch((batch, maps, rows, cols), img.dtype, "padded")
     padded.fill(padValue)
     padded[:, :, ph:ph + h, pw:pw + w] = img
     return padded
@@ -229,7 +229,7 @@ im2colSameKer = Elementwise(
 def col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, _rowsPerElement, imageStride,
                 tapStride, img):
     rows, cols = _paddedShape(h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW)
-    padded = scratch((batch, maps, rows, cols), img.dtype) if (rows, cols) != (h, w) else img
+    padded = scratch((batch, maps, rows, cols), img.dtype, "padded") if (rows, cols) != (h, w) else img
     padded.fill(0)
     view = layoutView(col, batch, maps, kh, kw, outH, outW, imageStride, tapStride)
     for ky in range(kh):
@@ -286,7 +286,7 @@ def im2col(img, window, padValue=0, wide=False, temporary=False):
     scalars = window.scalars(*img.shape)
     (kh, kw), outH, outW = window.size, scalars[-2], scalars[-1]
     shape = (maps, kh, kw, batch, outH, outW) if wide else (batch, maps, kh, kw, outH, outW)
-    col = scratch(shape, img.dtype, slot="im2col") if temporary and not isGpu else xp.empty(shape, dtype=img.dtype)
+    col = scratch(shape, img.dtype, "im2col") if temporary and not isGpu else xp.empty(shape, dtype=img.dtype)
     layout = strides(batch, maps, kh, kw, outH * outW, wide)
     img = xp.ascontiguousarray(img)
     if isSame(window):

@@ -11,11 +11,13 @@ at several places of a graph.
 """
 
 import contextlib
+from dataclasses import dataclass
 
 import numpy
 
 from minidl.backend import toHost, xp
 from minidl.errors import CheckpointError, ModuleError
+from minidl.nn.summary import moduleTree, summaryTable, zerosOfShape
 from minidl.tensorfile import copyTensors, readTensors, writeTensors
 
 MODULE_FORMAT = "minidl.module"
@@ -236,26 +238,27 @@ class Module:
         """This module, then every module inside it (a container's children, recursively)."""
         yield self
 
+    def children(self):
+        """The modules inside this one by name: none (a container has its children)."""
+        return {}
+
     def summary(self, inputShape, dtype=numpy.float32, file=None):
         """Print (to ``file``, default stdout) and return a table of every module's output shape and parameter
         count for an input of ``inputShape`` (batch axis included; a list of shapes for several inputs), and
         the total. Runs one forward pass on zeros in eval mode; every module's mode is put back."""
-        from minidl.nn.summary import summarize
-
-        text = summarize(self, inputShape, dtype)
+        data = zerosOfShape(inputShape, dtype)
+        with evaluating(self):
+            output = self(data)
+        text = summaryTable(self, data, output)
         print(text, file=file)
         return text
 
     def __str__(self):
         """The module tree: each module with its parameters' dtypes and shapes, children indented."""
-        from minidl.nn.summary import moduleTree
-
         return moduleTree(self)
 
     def node(self, *parents):
         """A graph Node that runs this module on the outputs of ``parents`` (none for a graph input)."""
-        from minidl.nn.graph import Node
-
         return Node(self, *parents)
 
 
@@ -269,3 +272,44 @@ def evaluating(module):
     finally:
         for each, train in modes:
             each.train = train
+
+
+class Node:
+    """One use of a module in a graph; ``parents`` are the nodes whose outputs it consumes."""
+
+    def __init__(self, module, *parents):
+        if not isinstance(module, Module):
+            raise ModuleError(f"a Node wraps a Module, got {type(module).__name__}")
+        self.module = module
+        self.parents = []
+        self.outputIndices = []  # per parent: None to take its whole output, i to take output i of a list
+        self.addParents(*parents)
+
+    def addParents(self, *parents):
+        for parent in parents:
+            if not isinstance(parent, (Node, NodeOutput)):
+                raise ModuleError(f"{self!r}: parents must be Nodes or node[i], got {type(parent).__name__}")
+        for parent in parents:
+            node, index = (parent.node, parent.index) if isinstance(parent, NodeOutput) else (parent, None)
+            self.parents.append(node)
+            self.outputIndices.append(index)
+        return self
+
+    def __getitem__(self, index):
+        """Output ``index`` of this node's multi-output module, to be given as a parent."""
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise ModuleError(f"{self!r}[{index!r}]: an output index is a non-negative int")
+        return NodeOutput(self, index)
+
+    __iter__ = None  # indexing is for picking outputs: a Node is not a sequence
+
+    def __repr__(self):
+        return f"Node({self.module!r})"
+
+
+@dataclass(frozen=True)
+class NodeOutput:
+    """``node[index]``: one output of a node whose module returns a list."""
+
+    node: Node
+    index: int

@@ -20,20 +20,20 @@ from minidl.errors import ModuleError
 from minidl.nn.dropout import dropoutKer
 from minidl.nn.module import Module, checkArray, checkLike, describe
 from minidl.nn.rnnkernels import (
-    gruBackwardKer,
     gruForwardKer,
-    lstmBackwardKer,
+    gruGradKer,
     lstmForwardKer,
-    reluBackwardKer,
+    lstmGradKer,
     reluForwardKer,
-    tanhBackwardKer,
+    reluGradKer,
     tanhForwardKer,
+    tanhGradKer,
 )
 from minidl.variable import Variable
 
 GATES = {"lstm": 4, "gru": 3, "relu": 1, "tanh": 1}
 DIRECTIONS = {"uni": 1, "bi": 2}
-SIMPLE_KERNELS = {"relu": (reluForwardKer, reluBackwardKer), "tanh": (tanhForwardKer, tanhBackwardKer)}
+SIMPLE_KERNELS = {"relu": (reluForwardKer, reluGradKer), "tanh": (tanhForwardKer, tanhGradKer)}
 
 
 class RNN(Module):
@@ -248,11 +248,11 @@ class RNN(Module):
         for s in reversed(range(steps)):
             t = steps - 1 - s if d else s
             if self.mode == "lstm":
-                lstmBackwardKer(dOutDir[t], dhNext, dcNext, cs[s + 1], cs[s], gates[s], H, dcPrev, dxgates[s])
+                lstmGradKer(dOutDir[t], dhNext, dcNext, cs[s + 1], cs[s], gates[s], H, dcPrev, dxgates[s])
                 dcNext, dcPrev = dcPrev, dcNext
                 dhNext = dxgates[s] @ wHh
             elif self.mode == "gru":
-                gruBackwardKer(dOutDir[t], dhNext, hs[s], gates[s], H, dhDirect, dxgates[s], dhgates[s])
+                gruGradKer(dOutDir[t], dhNext, hs[s], gates[s], H, dhDirect, dxgates[s], dhgates[s])
                 dhNext = dhDirect + dhgates[s] @ wHh
             else:
                 SIMPLE_KERNELS[self.mode][1](dOutDir[t], dhNext, hs[s + 1], dxgates[s])

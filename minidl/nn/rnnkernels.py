@@ -60,7 +60,7 @@ lstmForwardKer = Elementwise(
 )
 
 
-def _lstmBackwardNumpy(dhOut, dhNext, dcNext, c, cPrev, gates, hsize, dcPrev, dgates):
+def _lstmGradNumpy(dhOut, dhNext, dcNext, c, cPrev, gates, hsize, dcPrev, dgates):
     gi, gf, gg, go = _blocks(gates, 4, hsize)
     di, df, dg, do = _blocks(dgates, 4, hsize)
     dh = dhOut + dhNext
@@ -73,8 +73,8 @@ def _lstmBackwardNumpy(dhOut, dhNext, dcNext, c, cPrev, gates, hsize, dcPrev, dg
     numpy.multiply(dc, gf, out=dcPrev)
 
 
-lstmBackwardKer = Elementwise(
-    "minidl_lstm_backward",
+lstmGradKer = Elementwise(
+    "minidl_lstm_grad",
     "T dhOut, T dhNext, T dcNext, T c, T cPrev, raw T gates, int32 hsize",
     "T dcPrev, raw T dgates",
     "const ptrdiff_t at = i / hsize * 4 * hsize + i % hsize; "
@@ -86,7 +86,7 @@ lstmBackwardKer = Elementwise(
     "dgates[at + 2 * hsize] = dc * gi * ((T)1 - gg * gg); "
     "dgates[at + 3 * hsize] = dh * tc * go * ((T)1 - go); "
     "dcPrev = dc * gf",
-    _lstmBackwardNumpy,
+    _lstmGradNumpy,
     cpuPath="numpy",
 )
 
@@ -119,7 +119,7 @@ gruForwardKer = Elementwise(
 )
 
 
-def _gruBackwardNumpy(dhOut, dhNext, hPrev, gates, hsize, dhPrev, dxgates, dhgates):
+def _gruGradNumpy(dhOut, dhNext, hPrev, gates, hsize, dhPrev, dxgates, dhgates):
     r, z, n, hn = _blocks(gates, 4, hsize)
     dxr, dxz, dxn = _blocks(dxgates, 3, hsize)
     dhr, dhz, dhn = _blocks(dhgates, 3, hsize)
@@ -132,8 +132,8 @@ def _gruBackwardNumpy(dhOut, dhNext, hPrev, gates, hsize, dhPrev, dxgates, dhgat
     numpy.multiply(dh, z, out=dhPrev)
 
 
-gruBackwardKer = Elementwise(
-    "minidl_gru_backward",
+gruGradKer = Elementwise(
+    "minidl_gru_grad",
     "T dhOut, T dhNext, T hPrev, raw T gates, int32 hsize",
     "T dhPrev, raw T dxgates, raw T dhgates",
     "const ptrdiff_t at = i / hsize * 3 * hsize + i % hsize, kept = i / hsize * 4 * hsize + i % hsize; "
@@ -145,7 +145,7 @@ gruBackwardKer = Elementwise(
     "dxgates[at] = dar; dxgates[at + hsize] = daz; dxgates[at + 2 * hsize] = dan; "
     "dhgates[at] = dar; dhgates[at + hsize] = daz; dhgates[at + 2 * hsize] = dan * r; "
     "dhPrev = dh * z",
-    _gruBackwardNumpy,
+    _gruGradNumpy,
 )
 
 
@@ -156,7 +156,7 @@ def _reluForwardNumpy(xproj, hproj, h):
     numpy.copyto(h, 0, where=h <= 0)
 
 
-def _reluBackwardNumpy(dhOut, dhNext, h, dgates):
+def _reluGradNumpy(dhOut, dhNext, h, dgates):
     numpy.add(dhOut, dhNext, out=dgates)
     numpy.copyto(dgates, 0, where=h <= 0)
 
@@ -166,7 +166,7 @@ def _tanhForwardNumpy(xproj, hproj, h):
     numpy.tanh(h, out=h)
 
 
-def _tanhBackwardNumpy(dhOut, dhNext, h, dgates):
+def _tanhGradNumpy(dhOut, dhNext, h, dgates):
     numpy.add(dhOut, dhNext, out=dgates)
     dgates *= 1 - h * h
 
@@ -175,15 +175,15 @@ reluForwardKer = Elementwise(
     "minidl_rnn_relu_forward", "T xproj, T hproj", "T h",
     "const T a = xproj + hproj; h = !(a <= (T)0) ? a : (T)0", _reluForwardNumpy,
 )
-reluBackwardKer = Elementwise(
-    "minidl_rnn_relu_backward", "T dhOut, T dhNext, T h", "T dgates",
-    "dgates = !(h <= (T)0) ? (T)(dhOut + dhNext) : (T)0", _reluBackwardNumpy,
+reluGradKer = Elementwise(
+    "minidl_rnn_relu_grad", "T dhOut, T dhNext, T h", "T dgates",
+    "dgates = !(h <= (T)0) ? (T)(dhOut + dhNext) : (T)0", _reluGradNumpy,
 )
 tanhForwardKer = Elementwise(
     "minidl_rnn_tanh_forward", "T xproj, T hproj", "T h", "h = tanh(xproj + hproj)", _tanhForwardNumpy,
     cpuPath="numpy",
 )
-tanhBackwardKer = Elementwise(
-    "minidl_rnn_tanh_backward", "T dhOut, T dhNext, T h", "T dgates",
-    "dgates = (dhOut + dhNext) * ((T)1 - h * h)", _tanhBackwardNumpy,
+tanhGradKer = Elementwise(
+    "minidl_rnn_tanh_grad", "T dhOut, T dhNext, T h", "T dgates",
+    "dgates = (dhOut + dhNext) * ((T)1 - h * h)", _tanhGradNumpy,
 )

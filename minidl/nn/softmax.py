@@ -9,6 +9,7 @@ import numpy
 from minidl.backend import Elementwise, xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkInteger
 
 
 def _softmaxGradNumpy(grad, y, dot, maps, spatial, ingrad):
@@ -33,9 +34,7 @@ class SoftMax(Module):
 
     def __init__(self, axis=1, name=None):
         super().__init__(name)
-        if isinstance(axis, bool) or not isinstance(axis, (int, numpy.integer)):
-            raise ModuleError(f"SoftMax axis must be an integer, got {axis!r}")
-        self.axis = int(axis)
+        self.axis = checkInteger(axis, "SoftMax axis")
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input")

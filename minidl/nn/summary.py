@@ -1,11 +1,11 @@
 """The text views of a network: ``str(module)`` (the module tree) and ``module.summary(inputShape)`` (each
-module's output shape and parameter count, for one forward pass)."""
+module's output shape and parameter count, for one forward pass). A module with children (``children()``) is a
+container; this file imports no module class, so ``Module`` can use it."""
 
 import numpy
 
 from minidl.backend import xp
 from minidl.errors import ModuleError
-from minidl.nn.module import evaluating
 
 
 def _params(module):
@@ -14,18 +14,15 @@ def _params(module):
 
 def moduleTree(module, indent=""):
     """``repr(module)`` and its parameters, then each child on its own line below it, indented."""
-    from minidl.nn.container import Container
-
     params = _params(module)
     lines = [f"{module!r}" + (f"  {params}" if params else "")]
-    if isinstance(module, Container):
-        children = list(module.children().items())
-        for position, (name, child) in enumerate(children):
-            last = position == len(children) - 1
-            branch, below = ("└─ ", "   ") if last else ("├─ ", "│  ")
-            subtree = moduleTree(child, indent + below).split("\n")
-            lines.append(f"{indent}{branch}{name}: {subtree[0]}")
-            lines.extend(subtree[1:])
+    children = list(module.children().items())
+    for position, (name, child) in enumerate(children):
+        last = position == len(children) - 1
+        branch, below = ("└─ ", "   ") if last else ("├─ ", "│  ")
+        subtree = moduleTree(child, indent + below).split("\n")
+        lines.append(f"{indent}{branch}{name}: {subtree[0]}")
+        lines.extend(subtree[1:])
     return "\n".join(lines)
 
 
@@ -35,10 +32,10 @@ def _shape(data):
     return str(tuple(data.shape))
 
 
-def _zeros(inputShape, dtype):
+def zerosOfShape(inputShape, dtype):
     """Zeros of ``inputShape`` on the device, or a list of them for a list of shapes."""
     if isinstance(inputShape, list):
-        return [_zeros(shape, dtype) for shape in inputShape]
+        return [zerosOfShape(shape, dtype) for shape in inputShape]
     if not isinstance(inputShape, tuple) or not all(
         isinstance(size, (int, numpy.integer)) and not isinstance(size, bool) and size > 0 for size in inputShape
     ):
@@ -49,12 +46,10 @@ def _zeros(inputShape, dtype):
 
 def _rows(container, prefix, seen):
     """(qualified name, repr, output shape, new parameters) per use of a child in the last forward pass."""
-    from minidl.nn.container import Container
-
     rows = []
     for name, module, cache in container.uses():
         qualified = f"{prefix}{name}"
-        if isinstance(module, Container):
+        if module.children():
             saved = module.saveCache()
             module.restoreCache(cache)
             rows.append((qualified, repr(module), _shape(cache["data"]), 0))
@@ -67,14 +62,10 @@ def _rows(container, prefix, seen):
     return rows
 
 
-def summarize(module, inputShape, dtype=numpy.float32):
-    """The summary table of ``module`` for an input of ``inputShape`` (see ``Module.summary``)."""
-    from minidl.nn.container import Container
-
-    data = _zeros(inputShape, dtype)
-    with evaluating(module):
-        output = module(data)
-    if isinstance(module, Container):
+def summaryTable(module, data, output):
+    """The summary table of ``module`` after the forward pass from ``data`` to ``output`` (see
+    ``Module.summary``)."""
+    if module.children():
         rows = _rows(module, "", set())
     else:
         rows = [("", repr(module), _shape(output), module.numOfParams())]

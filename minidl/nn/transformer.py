@@ -10,7 +10,7 @@ import numpy
 
 from minidl.errors import ModuleError
 from minidl.nn.activation import Activation
-from minidl.nn.activations import gelu
+from minidl.nn.activationfunctions import gelu
 from minidl.nn.attention import MultiHeadAttention
 from minidl.nn.container import Container
 from minidl.nn.dropout import Dropout

@@ -3,7 +3,7 @@ since the Gelu operator arrives only at opset 20)."""
 
 from minidl.errors import ExportError
 from minidl.nn.activation import Activation
-from minidl.nn.activations import GELU_A, GELU_C
+from minidl.nn.activationfunctions import GELU_A, GELU_C
 from minidl.onnx.registry import exporter
 
 

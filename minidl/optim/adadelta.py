@@ -13,13 +13,13 @@ the unscaled dx.
 import numpy
 
 from minidl.backend import scratch
-from minidl.optim.optimizer import Hyper, Optimizer, stateArray
-from minidl.optim.rule import UpdateRule
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _adadeltaNumpy(grad, learnRate, rho, epsilon, param, msg, msdx):
     wide = numpy.promote_types(grad.dtype, numpy.float32)  # as C promotes half
-    dx, work = scratch(grad.shape, wide), scratch(grad.shape, wide, slot=1)
+    dx, work = scratch(grad.shape, wide, "dx"), scratch(grad.shape, wide, "work")
     numpy.multiply(grad, grad, out=work, dtype=work.dtype)  # half squares in float32, as C
     work *= 1 - rho
     msg *= rho
@@ -40,8 +40,8 @@ def _adadeltaNumpy(grad, learnRate, rho, epsilon, param, msg, msdx):
 
 adadeltaRule = UpdateRule(
     "minidl_adadelta",
-    hypers=("learnRate", "rho", "epsilon"),
-    states=("msg", "msdx"),
+    hypers={"learnRate": Hyper(), "rho": Hyper(high=1.0, highOpen=True), "epsilon": Hyper(lowOpen=True)},
+    states={"msg": State(nonNegative=True), "msdx": State(nonNegative=True)},
     operation="msg = rho * msg + (1 - rho) * grad * grad;"
               "S dx = sqrt((msdx + epsilon) / (msg + epsilon)) * grad;"
               "msdx = rho * msdx + (1 - rho) * dx * dx;"
@@ -53,18 +53,7 @@ adadeltaRule = UpdateRule(
 class AdaDelta(Optimizer):
     """Steps whose size is the running RMS of past steps over the running RMS of gradients: no learning rate."""
 
-    rho = Hyper(high=1.0, highOpen=True)
-    epsilon = Hyper(lowOpen=True)
-    hyperNames = ("learnRate", "rho", "epsilon")
-    nonNegativeStates = ("msg", "msdx")
     rule = adadeltaRule
 
     def __init__(self, rho=0.95, epsilon=1e-6, nodeinfo=None):
-        super().__init__(nodeinfo)
-        self.learnRate, self.rho, self.epsilon = 1.0, rho, epsilon
-
-    def setupState(self, param):
-        return {"msg": stateArray(param), "msdx": stateArray(param)}
-
-    def hyperValues(self, learnRate):
-        return learnRate, self.rho, self.epsilon
+        super().__init__(nodeinfo, learnRate=1.0, rho=rho, epsilon=epsilon)

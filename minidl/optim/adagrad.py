@@ -9,28 +9,21 @@ epsilon reach the kernel in the compute type. h is float32 for float16 parameter
 gradient below about 2e-4 would square to 0 and the step become grad / epsilon.
 """
 
-import numpy
-
-from minidl.backend import scratch
-from minidl.optim.optimizer import Hyper, Optimizer, stateArray
-from minidl.optim.rule import UpdateRule
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.rootstep import rootStep, squares
+from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _adagradNumpy(grad, learnRate, epsilon, param, h):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
-    numpy.multiply(grad, grad, out=step, dtype=step.dtype)  # half squares in float32, as C
+    step = squares(grad)
     h += step
-    numpy.sqrt(h, out=step)
-    step += epsilon
-    numpy.divide(grad, step, out=step)
-    step *= learnRate
-    param -= step
+    rootStep(grad, learnRate, epsilon, param, h, step)
 
 
 adagradRule = UpdateRule(
     "minidl_adagrad",
-    hypers=("learnRate", "epsilon"),
-    states=("h",),
+    hypers={"learnRate": Hyper(), "epsilon": Hyper(lowOpen=True)},
+    states={"h": State(nonNegative=True)},
     operation="h += grad * grad; param -= learnRate * grad / (sqrt(h) + epsilon)",
     reference=_adagradNumpy,
 )
@@ -39,17 +32,7 @@ adagradRule = UpdateRule(
 class AdaGrad(Optimizer):
     """Adaptive gradient: each parameter's step shrinks with the root of its summed squared gradients."""
 
-    epsilon = Hyper(lowOpen=True)
-    hyperNames = ("learnRate", "epsilon")
-    nonNegativeStates = ("h",)
     rule = adagradRule
 
     def __init__(self, learnRate=1e-3, epsilon=1e-8, nodeinfo=None):
-        super().__init__(nodeinfo)
-        self.learnRate, self.epsilon = learnRate, epsilon
-
-    def setupState(self, param):
-        return {"h": stateArray(param)}
-
-    def hyperValues(self, learnRate):
-        return learnRate, self.epsilon
+        super().__init__(nodeinfo, learnRate=learnRate, epsilon=epsilon)

@@ -20,12 +20,12 @@ import math
 import numpy
 
 from minidl.backend import scratch
-from minidl.optim.optimizer import Hyper, Optimizer, stateArray
-from minidl.optim.rule import UpdateRule
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, keep, param, m, v):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, 1 - beta1, out=step)
     m *= beta1
     m += step
@@ -38,7 +38,7 @@ def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, keep, param, m, 
     step += epsilon
     numpy.divide(m, step, out=step)
     step *= stepSize
-    kept = scratch(grad.shape, step.dtype, slot=1)
+    kept = scratch(grad.shape, step.dtype, "kept")
     numpy.multiply(param, keep, out=kept, dtype=kept.dtype)
     numpy.subtract(kept, step, out=kept)
     param[...] = kept  # one rounding to a half parameter, as C
@@ -46,8 +46,10 @@ def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, keep, param, m, 
 
 adamRule = UpdateRule(
     "minidl_adam",
-    hypers=("stepSize", "beta1", "beta2", "rootFix2", "epsilon", "keep"),
-    states=("m", "v"),
+    hypers={"alpha": Hyper(), "beta1": Hyper(high=1.0, highOpen=True), "beta2": Hyper(high=1.0, highOpen=True),
+            "epsilon": Hyper(lowOpen=True)},
+    states={"m": State(), "v": State(nonNegative=True)},
+    launch=("stepSize", "beta1", "beta2", "rootFix2", "epsilon", "keep"),
     operation="m = beta1 * m + (1 - beta1) * grad;"
               "v = beta2 * v + (1 - beta2) * grad * grad;"
               "param = keep * param - stepSize * m / (sqrt(v) / rootFix2 + epsilon)",
@@ -61,17 +63,11 @@ class Adam(Optimizer):
     ``alpha`` is the learning rate: ``alpha`` and ``learnRate`` name the same attribute.
     """
 
-    beta1 = Hyper(high=1.0, highOpen=True)
-    beta2 = Hyper(high=1.0, highOpen=True)
-    epsilon = Hyper(lowOpen=True)
-    hyperNames = ("alpha", "beta1", "beta2", "epsilon")
-    nonNegativeStates = ("v",)
     rule = adamRule
     weightDecay = 0.0
 
     def __init__(self, alpha=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, nodeinfo=None):
-        super().__init__(nodeinfo)
-        self.alpha, self.beta1, self.beta2, self.epsilon = alpha, beta1, beta2, epsilon
+        super().__init__(nodeinfo, alpha=alpha, beta1=beta1, beta2=beta2, epsilon=epsilon)
 
     @property
     def alpha(self):
@@ -80,9 +76,6 @@ class Adam(Optimizer):
     @alpha.setter
     def alpha(self, value):
         self.learnRate = value
-
-    def setupState(self, param):
-        return {"m": stateArray(param), "v": stateArray(param)}
 
     def hyperValues(self, learnRate):
         stepSize = learnRate / (1 - self.beta1**self.t)
@@ -94,9 +87,8 @@ class AdamW(Adam):
     """Adam with decoupled weight decay: the parameters shrink by alpha · weightDecay each step, apart from the
     gradient's moments (unlike L2 decay added to the gradient, which Adam's normalisation would rescale)."""
 
-    weightDecay = Hyper()
-    hyperNames = Adam.hyperNames + ("weightDecay",)
+    hypers = {**adamRule.hypers, "weightDecay": Hyper()}
 
     def __init__(self, alpha=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, weightDecay=1e-2, nodeinfo=None):
-        super().__init__(alpha, beta1, beta2, epsilon, nodeinfo)
-        self.weightDecay = weightDecay
+        Optimizer.__init__(self, nodeinfo, alpha=alpha, beta1=beta1, beta2=beta2, epsilon=epsilon,
+                           weightDecay=weightDecay)

@@ -12,12 +12,10 @@ nothing changed but ``skippedSteps``, and the scale multiplied by ``backoffFacto
 steps in a row without one, it is multiplied by ``growthFactor``. The scale stays within [1, 2**24].
 """
 
-import math
-
 import numpy
 
 from minidl.errors import OptimizerError
-from minidl.optim.optimizer import checkHyper
+from minidl.validation import checkInteger, checkNumber
 
 MIN_SCALE, MAX_SCALE = 1.0, 2.0**24
 
@@ -26,15 +24,14 @@ class LossScaler:
     """A loss scale, fixed or adapted to overflows; its state is ``getAttrDict()`` (kept in checkpoints)."""
 
     def __init__(self, scale=2.0**15, dynamic=True, growthFactor=2.0, backoffFactor=0.5, growthInterval=2000):
-        self.initialScale = checkHyper("scale", scale, low=MIN_SCALE, high=MAX_SCALE)
+        self.initialScale = checkNumber(scale, "scale", OptimizerError, low=MIN_SCALE, high=MAX_SCALE)
         if not isinstance(dynamic, bool):
             raise OptimizerError(f"dynamic must be True or False, got {dynamic!r}")
         self.dynamic = dynamic
-        self.growthFactor = checkHyper("growthFactor", growthFactor, low=1.0)
-        self.backoffFactor = checkHyper("backoffFactor", backoffFactor, high=1.0, lowOpen=True, highOpen=True)
-        if isinstance(growthInterval, bool) or not isinstance(growthInterval, int) or growthInterval < 1:
-            raise OptimizerError(f"growthInterval must be a whole number of steps >= 1, got {growthInterval!r}")
-        self.growthInterval = growthInterval
+        self.growthFactor = checkNumber(growthFactor, "growthFactor", OptimizerError, low=1.0)
+        self.backoffFactor = checkNumber(backoffFactor, "backoffFactor", OptimizerError, low=0.0, high=1.0,
+                                         lowOpen=True, highOpen=True)
+        self.growthInterval = checkInteger(growthInterval, "growthInterval", OptimizerError, minimum=1)
         self.reset()
 
     def __repr__(self):
@@ -70,12 +67,9 @@ class LossScaler:
     def setAttr(self, name, value):
         """Restore one entry of ``getAttrDict()``; OptimizerError for a value no run can reach."""
         if name == "lossScale":
-            self.scale = checkHyper("lossScale", value, low=MIN_SCALE, high=MAX_SCALE)
+            self.scale = checkNumber(value, "lossScale", OptimizerError, low=MIN_SCALE, high=MAX_SCALE)
         elif name == "lossScaleGoodSteps":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value != int(value) or not 0 <= value < self.growthInterval:
-                raise OptimizerError(f"lossScaleGoodSteps must be a whole number in [0, {self.growthInterval}), "
-                                     f"got {value!r}")
-            self.goodSteps = int(value)
+            self.goodSteps = checkInteger(value, "lossScaleGoodSteps", OptimizerError, minimum=0,
+                                          maximum=self.growthInterval - 1)
         else:
             raise OptimizerError(f"{self!r} has no attribute {name!r}")

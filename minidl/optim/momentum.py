@@ -12,63 +12,51 @@ as in the reference framework, so a new learnRate scales the gradients added fro
 import numpy
 
 from minidl.backend import scratch
-from minidl.optim.optimizer import Hyper, Optimizer, stateArray
-from minidl.optim.rule import UpdateRule
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.rule import Hyper, State, UpdateRule
+
+
+def _velocity(grad, learnRate, momRate, mom):
+    """mom ← momRate · mom + learnRate · grad; returns the scratch buffer holding learnRate · grad."""
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
+    numpy.multiply(grad, learnRate, out=step)
+    mom *= momRate
+    mom += step
+    return step
 
 
 def _momentumNumpy(grad, learnRate, momRate, param, mom):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
-    numpy.multiply(grad, learnRate, out=step)
-    mom *= momRate
-    mom += step
+    _velocity(grad, learnRate, momRate, mom)
     param -= mom
 
 
-momentumRule = UpdateRule(
-    "minidl_momentum_sgd",
-    hypers=("learnRate", "momRate"),
-    states=("mom",),
-    operation="mom = momRate * mom + learnRate * grad; param -= mom",
-    reference=_momentumNumpy,
-)
+def momentumRuleOf(name, paramStep, reference):
+    """The rule of a momentum SGD: the velocity update, then param -= ``paramStep`` (a C expression)."""
+    return UpdateRule(name, {"learnRate": Hyper(), "momRate": Hyper(high=1.0, highOpen=True)}, {"mom": State()},
+                      f"mom = momRate * mom + learnRate * grad; param -= {paramStep}", reference)
+
+
+momentumRule = momentumRuleOf("minidl_momentum_sgd", "mom", _momentumNumpy)
 
 
 def _nesterovNumpy(grad, learnRate, momRate, param, mom):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))
-    numpy.multiply(grad, learnRate, out=step)
-    mom *= momRate
-    mom += step
-    ahead = scratch(grad.shape, step.dtype, slot=1)
+    step = _velocity(grad, learnRate, momRate, mom)
+    ahead = scratch(grad.shape, step.dtype, "ahead")
     numpy.multiply(mom, momRate, out=ahead)
     step += ahead
     param -= step  # one subtraction, as C: two would round a half parameter twice and turn -0.0 - (-0.0) into +0.0
 
 
-nesterovRule = UpdateRule(
-    "minidl_nesterov_sgd",
-    hypers=("learnRate", "momRate"),
-    states=("mom",),
-    operation="mom = momRate * mom + learnRate * grad; param -= momRate * mom + learnRate * grad",
-    reference=_nesterovNumpy,
-)
+nesterovRule = momentumRuleOf("minidl_nesterov_sgd", "momRate * mom + learnRate * grad", _nesterovNumpy)
 
 
 class MomentumSGD(Optimizer):
     """SGD whose step is a running sum of past gradients, each older one weighted by a further momRate."""
 
-    momRate = Hyper(high=1.0, highOpen=True)
-    hyperNames = ("learnRate", "momRate")
     rule = momentumRule
 
     def __init__(self, learnRate=1e-3, momRate=0.9, nodeinfo=None):
-        super().__init__(nodeinfo)
-        self.learnRate, self.momRate = learnRate, momRate
-
-    def setupState(self, param):
-        return {"mom": stateArray(param)}
-
-    def hyperValues(self, learnRate):
-        return learnRate, self.momRate
+        super().__init__(nodeinfo, learnRate=learnRate, momRate=momRate)
 
 
 class NesterovSGD(MomentumSGD):

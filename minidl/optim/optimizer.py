@@ -1,238 +1,81 @@
-"""Optimizer: the base of every update rule.
+"""Optimizer: the base of every optimizer, which a subclass declares by its ``UpdateRule`` (``rule``).
 
-A subclass states its rule once as an ``UpdateRule`` (``rule``: its operation on ``grad`` and ``param``, run as a
-direct kernel or as a master-weight kernel), the values of the rule's hyperparameters for one launch in
-``hyperValues(learnRate)``, its state arrays in ``setupState(param)`` (made by ``stateArray``, of the compute type:
-float32 for float16 and float32 parameters, float64 for float64 ones), and its hyperparameters as ``Hyper``
-attributes listed in ``hyperNames``. Every hyperparameter reaches the kernel in the compute type, so float64
-training is exact to float64 rounding. The base class decides what the arrays are:
+The rule carries the hyperparameters (``Hyper``: each becomes a checked attribute, listed in ``hyperNames``) and
+the states (``State``: each becomes a state array of the compute type, float32 for float16 and float32 parameters,
+float64 for float64 ones, filled with its ``fill``). Every hyperparameter reaches the kernel in the compute type,
+so float64 training is exact to float64 rounding. A subclass whose kernel takes other values than its attributes
+(Adam's bias-corrected step) overrides ``hyperValues``; one with attributes of its own lists them in ``hypers``.
 
-* local state: one group per Variable (its own data, grad and state arrays), one launch each;
-* global state (``useGlobalState=True``): one group per dtype. The Variables' data and grads are moved into
-  ONE contiguous parameter buffer and ONE gradient buffer, the module's Variables become views into them
-  (so backward writes straight into the flat gradient buffer), the state arrays are flat too, and a step
-  is a single launch over the whole model. Variables with a ``learnRate`` scale other than their
-  neighbours' get a launch of their own for their stretch of the buffer.
-
-Both give the same numbers. The step's learning rate for a Variable is ``optimizer.learnRate *
-var.learnRate``. Hooks (``addHook``) rewrite the gradients before each step, in the order they were added.
-float16 parameters get float32 master copies by default (``masterWeights``): the group's one launch steps the
-masters and writes the float16 parameters. A ``LossScaler`` (``setupOn(..., lossScaler=)``) has its 1/scale
-applied to the gradients inside that launch.
-
-After the hooks, a non-finite guard (``nonFinite``: "raise", "skip" or "off") reduces each flat gradient buffer
-once (``allFinite``); a NaN or inf raises an OptimizerError naming the first Variable that holds one, or skips the
-step (counted in ``skippedSteps``), before anything changes. ``update`` also refuses a Variable replaced
-(``setVar``) after ``setupOn``; ``setupOn`` again resets every state, ``t`` included.
-
-With a ``nodeinfo`` (data-parallel training, global state only), ``setupOn`` gives every rank rank 0's
-parameters and ``update`` first averages each flat gradient buffer over the ranks in one collective.
-
-``save(path)``/``load(path)`` keep the state in a safetensors file that needs no per-optimizer code: the
-tensors are ``getStateTable()``, the metadata the class name and ``getAttrDict()`` as JSON: the
-hyperparameters, ``t``, the number of steps taken (Adam's bias correction reads it), ``skippedSteps`` and the
-loss scaler's state. State that no run can produce (NaN, inf, negative accumulated squares) is refused on load.
+The rest is in one file per idea: where the arrays live (``state``: local or global state), the non-finite guard
+(``guard``), the attributes on disk (``persistence``) and the data-parallel step (``dataparallel``). The step's
+learning rate for a Variable is ``optimizer.learnRate * var.learnRate``. Hooks (``addHook``) rewrite the gradients
+before each step, in the order they were added. float16 parameters get float32 master copies by default
+(``masterWeights``): the group's one launch steps the masters and writes the float16 parameters. A ``LossScaler``
+(``setupOn(..., lossScaler=)``) has its 1/scale applied to the gradients inside that launch. ``update`` refuses a
+Variable replaced (``setVar``) after ``setupOn``; ``setupOn`` again resets every state, ``t`` included.
 """
 
-import json
-import math
-from dataclasses import dataclass, field
+import inspect
 
 import numpy
 
-from minidl.backend import toHost, xp
-from minidl.distributed.nodeinfo import NodeInfo
-from minidl.errors import CheckpointError, MinidlError, OptimizerError
-from minidl.tensorfile import TensorFile, copyTensors, parseJson, writeTensors
-
-OPTIMIZER_FORMAT = "minidl.optimizer"
-
-
-def _count(name, value):
-    """``value`` as an int, or OptimizerError unless it is a whole number >= 0."""
-    number = isinstance(value, (int, float, numpy.integer, numpy.floating)) and not isinstance(value, bool)
-    if not (number and math.isfinite(value) and value == int(value) and value >= 0):
-        raise OptimizerError(f"{name} must be a whole number of steps >= 0, got {value!r}")
-    return int(value)
-
-
-def checkHyper(name, value, low=0.0, high=math.inf, lowOpen=False, highOpen=False):
-    """Raise OptimizerError unless ``value`` is a real number in the stated interval."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, numpy.integer, numpy.floating)):
-        raise OptimizerError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    inside = (value > low if lowOpen else value >= low) and (value < high if highOpen else value <= high)
-    if not math.isfinite(value) or not inside:
-        interval = f"{'(' if lowOpen else '['}{low}, {high}{')' if highOpen else ']'}"
-        raise OptimizerError(f"{name} must lie in {interval}, got {value}")
-    return value
+from minidl.backend import xp
+from minidl.errors import OptimizerError
+from minidl.nn.module import Module
+from minidl.optim.dataparallel import averageGradients, checkLayout, checkNodeInfo, shareParameters
+from minidl.optim.guard import NonFiniteGuard
+from minidl.optim.hooks.hook import Hook
+from minidl.optim.lossscaler import LossScaler
+from minidl.optim.persistence import Persistence
+from minidl.optim.rule import Count, Hyper
+from minidl.optim.state import (
+    checkIntact,
+    checkScales,
+    checkVariables,
+    computeType,
+    globalGroups,
+    localGroups,
+    stateArray,
+    stateTable,
+)
 
 
-def computeType(dtype):
-    """The dtype a kernel computes in for parameters of ``dtype``: float32 for float16 and float32, else float64."""
-    return numpy.promote_types(dtype, numpy.float32)
-
-
-def stateArray(param, fill=0.0):
-    """A state array for ``param``, filled with ``fill``, of the compute type (``computeType``): float32 for float16
-    parameters (a half accumulator loses small squared gradients: 1e-4² is 0 in float16)."""
-    return xp.full(param.shape, fill, dtype=computeType(param.dtype))
-
-
-class Hyper:
-    """A hyperparameter attribute: ``checkHyper`` validates every assignment, the constructor's included."""
-
-    def __init__(self, low=0.0, high=math.inf, lowOpen=False, highOpen=False):
-        self.bounds = {"low": low, "high": high, "lowOpen": lowOpen, "highOpen": highOpen}
-
-    def __set_name__(self, owner, name):
-        self.name = name
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        if self.name not in obj.__dict__:
-            raise AttributeError(f"{type(obj).__name__}.{self.name} has not been set")
-        return obj.__dict__[self.name]
-
-    def __set__(self, obj, value):
-        obj.__dict__[self.name] = checkHyper(self.name, value, **self.bounds)
-
-
-@dataclass(frozen=True)
-class Span:
-    """A Variable's stretch [start, stop) of its group's flat arrays, and the arrays it was given there."""
-
-    name: str
-    var: object
-    start: int
-    stop: int
-    data: object
-    grad: object
-
-    def intact(self):
-        """False once someone rebinds the Variable's data or grad, leaving the optimizer's arrays behind."""
-        return self.var.data is self.data and self.var.grad is self.grad
-
-
-@dataclass
-class StateGroup:
-    """Arrays updated together: parameters, gradients, state, float32 master parameters (None unless the
-    parameters are float16 and master weights are on), the one-element ``gradScale`` of the compute type that
-    turns gradients into true gradients (a loss scaler's 1/scale, else 1), and which Variables they hold."""
-
-    param: object
-    grad: object
-    state: dict
-    master: object = None
-    gradScale: object = None
-    spans: list = field(default_factory=list)
-
-    def runs(self, attr="learnRate"):
-        """Stretches of consecutive Variables sharing one value of ``var.<attr>``: (value, start, stop)."""
-        runs = []
-        for span in self.spans:
-            value = getattr(span.var, attr)
-            if runs and runs[-1][0] == value:
-                runs[-1][2] = span.stop
-            else:
-                runs.append([value, span.start, span.stop])
-        return runs
-
-    def arrays(self, start, stop):
-        """param, grad, state and master (or None) for the stretch [start, stop) (all of them when it covers the
-        group)."""
-        if start == 0 and stop == self.param.size:
-            return self.param, self.grad, self.state, self.master
-        part = slice(start, stop)
-        master = None if self.master is None else self.master[part]
-        return self.param[part], self.grad[part], {key: value[part] for key, value in self.state.items()}, master
-
-    def values(self, start, stop):
-        """The parameters' true values for [start, stop): the masters where there are, else the parameters."""
-        param, _, _, master = self.arrays(start, stop)
-        return param if master is None else master
-
-
-NON_FINITE = ("raise", "skip", "off")
-HALF_EXPONENT = 0x7C00  # the exponent bits of a float16; all of them set: inf or NaN
-
-
-def allFinite(array):
-    """True when no entry of the float ``array`` is NaN or ±inf, exactly, in one pass over it.
-
-    float32 and float64: the sum of squares Σ x² in the array's own type, a BLAS dot product with no conversion
-    pass (NaN or +inf as soon as one entry is NaN or ±inf; finite entries above 1.8e19 in float32 can overflow it
-    too, so a non-finite result is confirmed by ``isfinite``). float16: the largest exponent field of the bits,
-    read as integers (a float16 sum would overflow at 65504, and converting every element is slow on the CPU).
-    """
-    flat = array.reshape(-1)
-    if flat.size == 0:
-        return True
-    if flat.dtype == numpy.float16:
-        return int((flat.view(numpy.uint16) & HALF_EXPONENT).max()) != HALF_EXPONENT
-    return math.isfinite(float(xp.dot(flat, flat))) or bool(xp.isfinite(flat).all())
-
-
-class Optimizer:
+class Optimizer(NonFiniteGuard, Persistence):
     """``setupOn(module)``, then per step ``zeroGradParams()``, backward, ``update()``."""
 
     learnRate = Hyper()
+    hypers = {"learnRate": learnRate}
     hyperNames = ("learnRate",)
     rule = None
-    nonNegativeStates = ()
+    t = Count("The number of steps taken (Adam's bias correction reads it); restore it to resume a run.")
 
-    def __init__(self, nodeinfo=None):
-        if nodeinfo is not None and not isinstance(nodeinfo, NodeInfo):
-            raise OptimizerError(f"nodeinfo must be a minidl.distributed.NodeInfo, got {type(nodeinfo).__name__}")
-        self.nodeinfo = nodeinfo
-        self.module = None
-        self.groups = []
-        self.globalState = False
-        self.lossScaler = None
-        self.hooks = []
-        self.nonFinite = "raise"
-        self.t = 0
-        self.skippedSteps = 0
+    def __init_subclass__(cls, **kwargs):
+        """Derive the attributes from the rule: one checked attribute per hyperparameter (unless the class has a
+        property of that name: Adam's ``alpha``), and ``hyperNames``."""
+        super().__init_subclass__(**kwargs)
+        if "hypers" not in cls.__dict__ and "rule" in cls.__dict__:
+            cls.hypers = cls.rule.hypers
+        for name, hyper in cls.hypers.items():
+            hyper.__set_name__(cls, name)
+            if not isinstance(inspect.getattr_static(cls, name, None), property):
+                setattr(cls, name, hyper)
+        cls.hyperNames = tuple(cls.hypers)
+
+    def __init__(self, nodeinfo=None, **hypers):
+        """Set the hyperparameters ``hypers`` (every one of ``hyperNames``), each checked against its range."""
+        if set(hypers) != set(self.hyperNames):
+            raise TypeError(f"{type(self).__name__} sets the hyperparameters {self.hyperNames}, got {sorted(hypers)}")
+        self.nodeinfo = checkNodeInfo(nodeinfo)
+        self.module, self.groups, self.lossScaler, self.hooks = None, [], None, []
+        self.nonFinite, self.t, self.skippedSteps = "raise", 0, 0
+        for name, value in hypers.items():
+            setattr(self, name, value)
 
     def __repr__(self):
         return type(self).__name__
 
-    @property
-    def t(self):
-        """The number of steps taken (Adam's bias correction reads it); restore it to resume a run."""
-        return self._t
-
-    @t.setter
-    def t(self, value):
-        self._t = _count("t", value)
-
-    @property
-    def skippedSteps(self):
-        """The number of steps skipped for non-finite gradients (``nonFinite = "skip"``, or a dynamic loss scaler)."""
-        return self._skippedSteps
-
-    @skippedSteps.setter
-    def skippedSteps(self, value):
-        self._skippedSteps = _count("skippedSteps", value)
-
-    @property
-    def nonFinite(self):
-        """What ``update`` does when a gradient holds NaN or ±inf after the hooks: "raise" (OptimizerError naming
-        the first such Variable, nothing changed), "skip" (parameters and state untouched, ``skippedSteps``
-        counted) or "off" (no check). A dynamic loss scaler always skips and backs off instead."""
-        return self._nonFinite
-
-    @nonFinite.setter
-    def nonFinite(self, mode):
-        if mode not in NON_FINITE:
-            raise OptimizerError(f"nonFinite must be one of {NON_FINITE}, got {mode!r}")
-        self._nonFinite = mode
-
     def addHook(self, hook):
         """Run ``hook`` on the gradients before every step, after the hooks added before it."""
-        from minidl.optim.hooks.hook import Hook
-
         if not isinstance(hook, Hook):
             raise OptimizerError(f"addHook expects a Hook (WeightDecay, GradientClip, ...), got {type(hook).__name__}")
         self.hooks.append(hook)
@@ -248,9 +91,6 @@ class Optimizer:
         ``LossScaler``) unscales the gradients inside that launch.
         Everything is reset: state, masters, ``t``, ``skippedSteps`` and the loss scaler's scale.
         """
-        from minidl.nn.module import Module
-        from minidl.optim.lossscaler import LossScaler
-
         if not isinstance(module, Module):
             raise OptimizerError(f"setupOn expects a Module, got {type(module).__name__}")
         for flag, value in (("useGlobalState", useGlobalState), ("masterWeights", masterWeights)):
@@ -258,8 +98,7 @@ class Optimizer:
                 raise OptimizerError(f"{flag} must be True or False, got {value!r}")
         if lossScaler is not None and not isinstance(lossScaler, LossScaler):
             raise OptimizerError(f"lossScaler must be a minidl.optim.LossScaler, got {type(lossScaler).__name__}")
-        if self.nodeinfo is not None and not useGlobalState:
-            raise OptimizerError("data-parallel training (nodeinfo) needs useGlobalState=True")
+        checkLayout(self.nodeinfo, useGlobalState)
         table = module.getVarTable()
         if not table:
             raise OptimizerError(f"{module!r} has no Variables to optimize")
@@ -269,68 +108,22 @@ class Optimizer:
             if not useGlobalState and not (var.data.flags.c_contiguous and var.grad.flags.c_contiguous):
                 raise OptimizerError(f"Variable {name}: local state updates data and grad in place, so both must be "
                                      "C-contiguous (global state copies them into its flat buffers)")
-        groups = self._globalGroups(table) if useGlobalState else self._localGroups(table)
-        if self.nodeinfo is not None:
-            for group in groups:
-                self.nodeinfo.broadcastBuffer(group.param)
+        groups = (globalGroups if useGlobalState else localGroups)(table, self.setupState)
+        shareParameters(self.nodeinfo, groups)
         for group in groups:
             if masterWeights and group.param.dtype == numpy.float16:
                 group.master = group.param.astype(numpy.float32)
             group.gradScale = xp.ones(1, dtype=computeType(group.param.dtype))
         if lossScaler is not None:
             lossScaler.reset()
-        self.groups, self.module, self.globalState, self.lossScaler = groups, module, useGlobalState, lossScaler
+        self.groups, self.module, self.lossScaler = groups, module, lossScaler
         self.t, self.skippedSteps = 0, 0
         return self
-
-    def _localGroups(self, variables):
-        groups = []
-        for name, var in variables.items():
-            span = Span(name, var, 0, var.data.size, var.data, var.grad)
-            groups.append(StateGroup(var.data, var.grad, self.setupState(var.data), spans=[span]))
-        return groups
-
-    def _globalGroups(self, variables):
-        groups = []
-        for dtype in dict.fromkeys(var.data.dtype for var in variables.values()):
-            members = {name: var for name, var in variables.items() if var.data.dtype == dtype}
-            total = sum(var.data.size for var in members.values())
-            param, grad = xp.empty(total, dtype=dtype), xp.empty(total, dtype=dtype)
-            group = StateGroup(param, grad, self.setupState(param))
-            offset = 0
-            for name, var in members.items():
-                start, stop = offset, offset + var.data.size
-                param[start:stop] = var.data.ravel()
-                grad[start:stop] = var.grad.ravel()
-                var.data = param[start:stop].reshape(var.data.shape)
-                var.grad = grad[start:stop].reshape(var.grad.shape)
-                group.spans.append(Span(name, var, start, stop, var.data, var.grad))
-                offset = stop
-            groups.append(group)
-        return groups
 
     def _checkReady(self, what):
         if self.module is None:
             raise OptimizerError(f"{what}() called before setupOn(module)")
-        for group in self.groups:
-            for span in group.spans:
-                if not span.intact():
-                    raise OptimizerError(
-                        f"Variable {span.name!r} was rebound after setupOn; call setupOn again"
-                    )
-
-    def _checkVariables(self):
-        """OptimizerError unless the module still holds the Variables set up on (``setVar`` after setupOn would
-        leave a new Variable untrained, its gradient growing forever)."""
-        table = self.module.getVarTable()
-        known = {span.name: span.var for group in self.groups for span in group.spans}
-        for name, var in table.items():
-            if known.get(name) is not var:
-                raise OptimizerError(f"Variable {name!r} of {self.module!r} was replaced or added after setupOn, so "
-                                     "the optimizer does not update it: call setupOn again")
-        for name in known.keys() - table.keys():
-            raise OptimizerError(f"Variable {name!r} was removed from {self.module!r} after setupOn: call setupOn "
-                                 "again")
+        checkIntact(self.groups)
 
     def zeroGradParams(self):
         """Set every gradient to zero (one fill per dtype in global state)."""
@@ -338,25 +131,14 @@ class Optimizer:
         for group in self.groups:
             group.grad.fill(0)
 
-    def _checkScales(self):
-        """OptimizerError unless each Variable's ``learnRate`` (and ``wc``, read by the hooks) is a finite number
-        >= 0: checked before a step changes anything, as a bad scale would fail half-way through it."""
-        attrs = ("learnRate", "wc") if self.hooks else ("learnRate",)
-        for group in self.groups:
-            for span in group.spans:
-                for attr in attrs:
-                    checkHyper(f"Variable {span.name!r} {attr}", getattr(span.var, attr))
-
     def update(self):
         """One step: gradients averaged over the ranks (with a nodeinfo), the hooks rewrite them, the non-finite
         guard checks them (``nonFinite``), then the update rule runs on every Variable, unscaling the gradients
         by the loss scaler's scale where there is one. Returns False when the step was skipped, else True."""
         self._checkReady("update")
-        self._checkVariables()
-        self._checkScales()
-        if self.nodeinfo is not None:
-            for group in self.groups:
-                self.nodeinfo.meanTensor(group.grad)
+        checkVariables(self.module, self.groups)
+        checkScales(self.groups, ("learnRate", "wc") if self.hooks else ("learnRate",))
+        averageGradients(self.nodeinfo, self.groups)
         if self.lossScaler is not None:
             for group in self.groups:
                 group.gradScale.fill(1 / self.lossScaler.scale)
@@ -372,142 +154,19 @@ class Optimizer:
             self.lossScaler.stepped()
         return True
 
-    def gradientsFinite(self):
-        """True when every gradient entry is finite: one reduction per flat gradient buffer (``allFinite``)."""
-        return all(allFinite(group.grad) for group in self.groups)
-
-    def firstNonFinite(self):
-        """The name of the first Variable whose gradient holds NaN or ±inf, or None."""
-        for group in self.groups:
-            for span in group.spans:
-                if not bool(xp.isfinite(group.grad.reshape(-1)[span.start:span.stop]).all()):
-                    return span.name
-        return None
-
-    def _guard(self):
-        """Whether the step may go on, after the non-finite check; a skipped step is counted (and backs the
-        dynamic loss scale off), an error names the first Variable with a non-finite gradient."""
-        dynamic = self.lossScaler is not None and self.lossScaler.dynamic
-        if (self.nonFinite == "off" and not dynamic) or self.gradientsFinite():
-            return True
-        if dynamic or self.nonFinite == "skip":
-            self.skippedSteps += 1
-            if dynamic:
-                self.lossScaler.backoff()
-            return False
-        raise OptimizerError(
-            f"Variable {self.firstNonFinite()!r} has a non-finite gradient (NaN or inf) at step {self.t + 1}: "
-            "nothing was changed (a diverging run: lower the learning rate, clip the gradients, or set "
-            "optimizer.nonFinite = 'skip')"
-        )
-
-    def getAttrDict(self):
-        """The hyperparameters named in ``hyperNames``, the step count ``t``, ``skippedSteps`` and, with a loss
-        scaler, its ``lossScale`` and ``lossScaleGoodSteps``, by name."""
-        attrs = {**{name: getattr(self, name) for name in self.hyperNames}, "t": self.t,
-                 "skippedSteps": self.skippedSteps}
-        if self.lossScaler is not None:
-            attrs.update(self.lossScaler.getAttrDict())
-        return attrs
-
-    def setAttrDict(self, attrs):
-        """Set entries of ``getAttrDict()`` (all of them to restore a run, or some); an unknown name or a bad
-        value raises and changes nothing."""
-        previous = self.getAttrDict()
-        unknown = sorted(set(attrs) - set(previous))
-        if unknown:
-            raise OptimizerError(f"{self!r} has no attributes {unknown}; it has {sorted(previous)}")
-        try:
-            for name, value in attrs.items():
-                self._setAttr(name, value)
-        except MinidlError:
-            for name, value in previous.items():
-                self._setAttr(name, value)
-            raise
-
-    def _setAttr(self, name, value):
-        if self.lossScaler is not None and name in self.lossScaler.getAttrDict():
-            self.lossScaler.setAttr(name, value)
-        else:
-            setattr(self, name, value)
-
-    def attrMetadata(self):
-        """Safetensors metadata for the class and ``getAttrDict()``: ``optimizer`` and ``attrs`` (JSON)."""
-        attrs = json.dumps(self.getAttrDict(), default=lambda value: value.item())
-        return {"optimizer": type(self).__name__, "attrs": attrs}
-
-    def attrsFromMetadata(self, metadata, path):
-        """The attribute dict that ``attrMetadata`` wrote; CheckpointError unless it fits this optimizer."""
-        if metadata.get("optimizer") != type(self).__name__:
-            raise CheckpointError(f"{path} holds the state of {metadata.get('optimizer')!r}, not of {self!r}")
-        attrs = parseJson(metadata.get("attrs", ""), path, "optimizer attributes")
-        expected = self.getAttrDict()
-        if not isinstance(attrs, dict) or set(attrs) != set(expected):
-            raise CheckpointError(f"{path}: optimizer attributes must be {sorted(expected)}, got {attrs!r:.200}")
-        for name, value in attrs.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise CheckpointError(f"{path}: optimizer attribute {name} must be a finite number, got {value!r}")
-        return attrs
-
-    def save(self, path):
-        """Write the state to a safetensors file: one tensor per ``getStateTable()`` name ("<var>.<state>",
-        e.g. "0.W.h" for AdaGrad), metadata ``format = "minidl.optimizer"``, ``optimizer`` (the class name)
-        and ``attrs`` (``getAttrDict()`` as JSON). Atomic: a failed write keeps the old file."""
-        tensors = {name: toHost(array) for name, array in self.getStateTable().items()}
-        writeTensors(path, tensors, {"format": OPTIMIZER_FORMAT, **self.attrMetadata()})
-
-    def load(self, path):
-        """Read the state written by ``save`` (on any device, in local or global state) into this optimizer.
-
-        CheckpointError, with state and attributes unchanged, unless the file was written by the same
-        class for Variables of the same names, shapes and dtypes, and holds state that can be valid
-        (``checkLoadedState``).
-        """
-        self._checkReady("load")
-        targets = self.getStateTable()
-        with TensorFile(path, OPTIMIZER_FORMAT) as file:
-            attrs = self.attrsFromMetadata(file.metadata, path)
-            tensors = file.read(targets)
-        self.checkLoadedState(tensors, path)
-        try:
-            self.setAttrDict(attrs)
-        except MinidlError as error:
-            raise CheckpointError(f"{path}: {error}") from error
-        copyTensors(targets, tensors)
-        return self
-
-    def checkLoadedState(self, tensors, path):
-        """CheckpointError unless every state (and master) tensor of ``tensors`` (host arrays named as in
-        ``getStateTable()``) is finite, and those of ``nonNegativeStates`` (accumulated squares) are >= 0."""
-        for name, array in tensors.items():
-            state = name.rsplit(".", 1)[-1]
-            array = numpy.asarray(array)
-            if not numpy.isfinite(array).all():
-                raise CheckpointError(f"{path}: optimizer state {name!r} holds NaN or inf, which no step can produce")
-            if state in self.nonNegativeStates and (array < 0).any():
-                raise CheckpointError(f"{path}: optimizer state {name!r} holds negative values ({array.min()!r}), "
-                                      "but it accumulates squares")
-
     def getStateTable(self):
-        """Every state array, per Variable: ``{"<var name>.<state name>": array}`` shaped like the Variable, and
-        ``"<var name>.master"`` for float32 master parameters.
-
-        In global state these are views into the flat buffers, so writing them restores the state; the
-        table is the same whichever mode the optimizer runs in.
-        """
+        """Every state array, per Variable (``state.stateTable``): the same whichever mode the optimizer runs in."""
         self._checkReady("getStateTable")
-        table = {}
-        for group in self.groups:
-            arrays = {**group.state, **({} if group.master is None else {"master": group.master})}
-            for span in group.spans:
-                for key, array in arrays.items():
-                    flat = array.reshape(-1)[span.start:span.stop]
-                    table[f"{span.name}.{key}"] = flat.reshape(span.var.data.shape)
-        return table
+        return stateTable(self.groups)
 
     def setupState(self, param):
-        """The state arrays of the rule, each shaped like ``param`` (none by default)."""
-        return {}
+        """The rule's state arrays, each shaped like ``param`` and filled with its ``State.fill``."""
+        return {name: stateArray(param, state.fill) for name, state in self.rule.states.items()}
+
+    def hyperValues(self, learnRate):
+        """The kernel's values for one launch, in the order of ``rule.launch`` (host floats; the kernel receives
+        them in the compute type): the hyperparameters, with the Variable's ``learnRate`` for ``learnRate``."""
+        return tuple(learnRate if name == "learnRate" else getattr(self, name) for name in self.rule.launch)
 
     def updateVar(self, param, grad, state, master, gradScale, learnRate):
         """One launch of the rule's kernel over arrays of one shape: the direct kernel, or the master kernel
@@ -518,8 +177,3 @@ class Optimizer:
             self.rule.direct(*head, param, *states)
         else:
             self.rule.master(*head, master, *states, param)
-
-    def hyperValues(self, learnRate):
-        """The rule's hyperparameters for one launch, in the order of ``rule.hypers`` (host floats; the kernel
-        receives them in the compute type)."""
-        raise NotImplementedError

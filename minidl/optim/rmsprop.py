@@ -6,30 +6,24 @@
 epsilon is added outside the square root, as in the reference framework's kernel.
 """
 
-import numpy
 
-from minidl.backend import scratch
-from minidl.optim.optimizer import Hyper, Optimizer, stateArray
-from minidl.optim.rule import UpdateRule
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.rootstep import rootStep, squares
+from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _rmspropNumpy(grad, learnRate, factor, epsilon, param, ms):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
-    numpy.multiply(grad, grad, out=step, dtype=step.dtype)  # half squares in float32, as C
+    step = squares(grad)
     step *= 1 - factor
     ms *= factor
     ms += step
-    numpy.sqrt(ms, out=step)
-    step += epsilon
-    numpy.divide(grad, step, out=step)
-    step *= learnRate
-    param -= step
+    rootStep(grad, learnRate, epsilon, param, ms, step)
 
 
 rmspropRule = UpdateRule(
     "minidl_rmsprop",
-    hypers=("learnRate", "factor", "epsilon"),
-    states=("ms",),
+    hypers={"learnRate": Hyper(), "factor": Hyper(high=1.0, highOpen=True), "epsilon": Hyper(lowOpen=True)},
+    states={"ms": State(nonNegative=True)},
     operation="ms = factor * ms + (1 - factor) * grad * grad; param -= learnRate * grad / (sqrt(ms) + epsilon)",
     reference=_rmspropNumpy,
 )
@@ -38,18 +32,7 @@ rmspropRule = UpdateRule(
 class RMSProp(Optimizer):
     """AdaGrad with a forgetting sum: the step is divided by a running RMS of recent gradients."""
 
-    factor = Hyper(high=1.0, highOpen=True)
-    epsilon = Hyper(lowOpen=True)
-    hyperNames = ("learnRate", "factor", "epsilon")
-    nonNegativeStates = ("ms",)
     rule = rmspropRule
 
     def __init__(self, learnRate=1e-3, factor=0.9, epsilon=1e-5, nodeinfo=None):
-        super().__init__(nodeinfo)
-        self.learnRate, self.factor, self.epsilon = learnRate, factor, epsilon
-
-    def setupState(self, param):
-        return {"ms": stateArray(param)}
-
-    def hyperValues(self, learnRate):
-        return learnRate, self.factor, self.epsilon
+        super().__init__(nodeinfo, learnRate=learnRate, factor=factor, epsilon=epsilon)

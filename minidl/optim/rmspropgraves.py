@@ -14,12 +14,12 @@ slightly negative).
 import numpy
 
 from minidl.backend import scratch
-from minidl.optim.optimizer import Hyper, Optimizer, stateArray
-from minidl.optim.rule import UpdateRule
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _rmspropGravesNumpy(grad, learnRate, alpha, momRate, epsilon, param, mg, ms, delta):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, 1 - alpha, out=step)
     mg *= alpha
     mg += step
@@ -39,8 +39,9 @@ def _rmspropGravesNumpy(grad, learnRate, alpha, momRate, epsilon, param, mg, ms,
 
 rmspropGravesRule = UpdateRule(
     "minidl_rmsprop_graves",
-    hypers=("learnRate", "alpha", "momRate", "epsilon"),
-    states=("mg", "ms", "delta"),
+    hypers={"learnRate": Hyper(), "alpha": Hyper(high=1.0, highOpen=True), "momRate": Hyper(high=1.0, highOpen=True),
+            "epsilon": Hyper(lowOpen=True)},
+    states={"mg": State(), "ms": State(nonNegative=True), "delta": State()},
     operation="mg = alpha * mg + (1 - alpha) * grad;"
               "ms = alpha * ms + (1 - alpha) * grad * grad;"
               "delta = momRate * delta + learnRate * grad / sqrt(ms - mg * mg + epsilon);"
@@ -52,19 +53,7 @@ rmspropGravesRule = UpdateRule(
 class RMSPropGraves(Optimizer):
     """RMSProp normalised by a running standard deviation of the gradient, with momentum."""
 
-    alpha = Hyper(high=1.0, highOpen=True)
-    momRate = Hyper(high=1.0, highOpen=True)
-    epsilon = Hyper(lowOpen=True)
-    hyperNames = ("learnRate", "alpha", "momRate", "epsilon")
-    nonNegativeStates = ("ms",)
     rule = rmspropGravesRule
 
     def __init__(self, learnRate=1e-4, alpha=0.95, momRate=0.9, epsilon=1e-4, nodeinfo=None):
-        super().__init__(nodeinfo)
-        self.learnRate, self.alpha, self.momRate, self.epsilon = learnRate, alpha, momRate, epsilon
-
-    def setupState(self, param):
-        return {"mg": stateArray(param), "ms": stateArray(param), "delta": stateArray(param)}
-
-    def hyperValues(self, learnRate):
-        return learnRate, self.alpha, self.momRate, self.epsilon
+        super().__init__(nodeinfo, learnRate=learnRate, alpha=alpha, momRate=momRate, epsilon=epsilon)

@@ -1,10 +1,15 @@
-"""UpdateRule: an optimizer's update, written once in terms of ``grad`` and ``param``, run as two kernels.
+"""UpdateRule: an optimizer's update, declared once: its hyperparameters with their ranges (``Hyper``), its state
+arrays with their fill and sign (``State``), and its operation in terms of ``grad`` and ``param``, run as two
+kernels.
 
-    direct: (T scaledGrad, raw S gradScale, S hypers..., T param, S states...)
-    master: (T scaledGrad, raw S gradScale, S hypers..., S param, S states..., T halfParam)
+    direct: (T scaledGrad, raw S gradScale, S launch values..., T param, S states...)
+    master: (T scaledGrad, raw S gradScale, S launch values..., S param, S states..., T halfParam)
 
-Both begin with ``const S grad = (S)scaledGrad * gradScale[0]``: the gradient, unscaled (a loss scaler's 1/scale,
-else 1) in the compute type S. S is bound by ``gradScale``, a one-element device array of the compute type
+The launch values are the hyperparameters, in their order, unless the rule names others (``launch``: Adam's
+bias-corrected step size), which its optimizer then computes in ``hyperValues``.
+
+Both kernels begin with ``const S grad = (S)scaledGrad * gradScale[0]``: the gradient, unscaled (a loss scaler's
+1/scale, else 1) in the compute type S. S is bound by ``gradScale``, a one-element device array of the compute type
 (float32 for float16 and float32 parameters, float64 for float64 ones), and by the state arrays, so every
 hyperparameter reaches the kernel in the compute type on every path. The master kernel updates float32 master
 parameters and state and writes their float16 copy ``halfParam = (T)param`` (round to nearest) in the same launch.
@@ -12,23 +17,78 @@ It first takes the float16 value as its master where the two differ (``(S)halfPa
 difference, as g++ turns a comparison of the two into a slow library call): the parameters were changed in place
 since the last step (``Variable.set``, ``Module.load``), and that change wins.
 
-The rule's NumPy reference takes ``(grad, hypers..., param, states...)`` with ``grad`` already of type S, and
-updates param and the states in place; the kernels' references wrap it.
+The rule's NumPy reference takes ``(grad, launch values..., param, states...)`` with ``grad`` already of type S,
+and updates param and the states in place; the kernels' references wrap it.
 """
+
+from dataclasses import dataclass
 
 import numpy
 
 from minidl.backend import Elementwise, scratch
+from minidl.errors import OptimizerError
+from minidl.validation import checkInteger, checkNumber
 
-GRAD_SLOT = 7  # a scratch slot of its own: the rules' references use the first ones
+
+class Hyper:
+    """A hyperparameter: a finite real number in [low, high] (``high=None``: no upper bound; either end open when
+    asked). As an attribute of an optimizer it checks every assignment, the constructor's included."""
+
+    def __init__(self, low=0.0, high=None, lowOpen=False, highOpen=False):
+        self.bounds = {"low": low, "high": high, "lowOpen": lowOpen, "highOpen": highOpen}
+        self.name = None
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        if self.name not in obj.__dict__:
+            raise AttributeError(f"{type(obj).__name__}.{self.name} has not been set")
+        return obj.__dict__[self.name]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = checkNumber(value, self.name, OptimizerError, **self.bounds)
+
+
+class Count:
+    """A count of steps as an attribute: an integer >= 0 (``validation.checkInteger``), checked on every
+    assignment."""
+
+    def __init__(self, doc):
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else obj.__dict__[self.name]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = checkInteger(value, self.name, OptimizerError, minimum=0)
+
+
+@dataclass(frozen=True)
+class State:
+    """A state array of a rule, shaped like the parameter: its value before the first step, and whether every
+    value a run can give it is >= 0 (accumulated squares; a loaded state that is not is refused)."""
+
+    fill: float = 0.0
+    nonNegative: bool = False
 
 
 class UpdateRule:
-    """The direct and master kernels of one update rule (``name``, its hyperparameter and state names)."""
+    """The direct and master kernels of one update rule: ``name``, its hyperparameters (name: ``Hyper``, in launch
+    order unless ``launch`` names the kernel's values), its states (name: ``State``), its CUDA ``operation`` and
+    its NumPy ``reference``."""
 
-    def __init__(self, name, hypers, states, operation, reference):
-        self.hypers, self.states, self.reference = tuple(hypers), tuple(states), reference
-        inParams = ", ".join(["T scaledGrad", "raw S gradScale", *(f"S {hyper}" for hyper in self.hypers)])
+    def __init__(self, name, hypers, states, operation, reference, launch=None):
+        self.hypers, self.states, self.reference = dict(hypers), dict(states), reference
+        for hyperName, hyper in self.hypers.items():
+            hyper.__set_name__(None, hyperName)
+        self.launch = tuple(self.hypers if launch is None else launch)
+        inParams = ", ".join(["T scaledGrad", "raw S gradScale", *(f"S {value}" for value in self.launch)])
         stateParams = "".join(f", S {state}" for state in self.states)
         prologue = "const S grad = (S)scaledGrad * gradScale[0];"
         self.direct = Elementwise(name, inParams, f"T param{stateParams}", f"{prologue}{operation}",
@@ -55,7 +115,7 @@ class UpdateRule:
 
     @staticmethod
     def _unscaled(scaledGrad, gradScale):
-        grad = scratch(scaledGrad.shape, gradScale.dtype, slot=GRAD_SLOT)
+        grad = scratch(scaledGrad.shape, gradScale.dtype, "unscaledGrad")
         numpy.multiply(scaledGrad, gradScale[0], out=grad, dtype=gradScale.dtype)
         return grad
 
@@ -64,8 +124,8 @@ class UpdateRule:
 
     def _masterNumpy(self, scaledGrad, gradScale, *rest):
         *rest, halfParam = rest
-        master = rest[len(self.hypers)]
-        difference = scratch(master.shape, master.dtype, slot=GRAD_SLOT + 1)
+        master = rest[len(self.launch)]
+        difference = scratch(master.shape, master.dtype, "masterChange")
         numpy.subtract(halfParam, master.astype(halfParam.dtype), out=difference, dtype=master.dtype)
         changed = difference != 0
         if changed.any():

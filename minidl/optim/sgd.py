@@ -4,16 +4,16 @@ import numpy
 
 from minidl.backend import scratch
 from minidl.optim.optimizer import Optimizer
-from minidl.optim.rule import UpdateRule
+from minidl.optim.rule import Hyper, UpdateRule
 
 
 def _sgdNumpy(grad, learnRate, param):
-    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32))  # as C promotes half
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, learnRate, out=step)
     param -= step
 
 
-sgdRule = UpdateRule("minidl_sgd", ("learnRate",), (), "param -= learnRate * grad", _sgdNumpy)
+sgdRule = UpdateRule("minidl_sgd", {"learnRate": Hyper()}, {}, "param -= learnRate * grad", _sgdNumpy)
 
 
 class SGD(Optimizer):
@@ -22,8 +22,4 @@ class SGD(Optimizer):
     rule = sgdRule
 
     def __init__(self, learnRate=1e-3, nodeinfo=None):
-        super().__init__(nodeinfo)
-        self.learnRate = learnRate
-
-    def hyperValues(self, learnRate):
-        return (learnRate,)
+        super().__init__(nodeinfo, learnRate=learnRate)

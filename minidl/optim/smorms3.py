@@ -15,13 +15,13 @@ mem starts at 1, mg and ms at 0.
 import numpy
 
 from minidl.backend import scratch
-from minidl.optim.optimizer import Hyper, Optimizer, stateArray
-from minidl.optim.rule import UpdateRule
+from minidl.optim.optimizer import Optimizer
+from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _smorms3Numpy(grad, learnRate, epsilon, param, mem, mg, ms):
     wide = numpy.promote_types(grad.dtype, numpy.float32)  # as C promotes half
-    r, work = scratch(grad.shape, wide), scratch(grad.shape, wide, slot=1)
+    r, work = scratch(grad.shape, wide, "r"), scratch(grad.shape, wide, "work")
     numpy.add(mem, 1, out=r)
     numpy.reciprocal(r, out=r)
     numpy.subtract(grad, mg, out=work)  # (1 − r) · mg + r · grad = mg + r · (grad − mg)
@@ -48,8 +48,8 @@ def _smorms3Numpy(grad, learnRate, epsilon, param, mem, mg, ms):
 
 smorms3Rule = UpdateRule(
     "minidl_smorms3",
-    hypers=("learnRate", "epsilon"),
-    states=("mem", "mg", "ms"),
+    hypers={"learnRate": Hyper(), "epsilon": Hyper(lowOpen=True)},
+    states={"mem": State(fill=1.0, nonNegative=True), "mg": State(), "ms": State(nonNegative=True)},
     operation="S r = 1 / (1 + mem);"
               "mg = (1 - r) * mg + r * grad;"
               "ms = (1 - r) * ms + r * grad * grad;"
@@ -63,17 +63,7 @@ smorms3Rule = UpdateRule(
 class SMORMS3(Optimizer):
     """RMSProp with a per-parameter memory length and a step capped where the gradient is mostly noise."""
 
-    epsilon = Hyper(lowOpen=True)
-    hyperNames = ("learnRate", "epsilon")
-    nonNegativeStates = ("mem", "ms")
     rule = smorms3Rule
 
     def __init__(self, learnRate=1e-3, epsilon=1e-16, nodeinfo=None):
-        super().__init__(nodeinfo)
-        self.learnRate, self.epsilon = learnRate, epsilon
-
-    def setupState(self, param):
-        return {"mem": stateArray(param, 1.0), "mg": stateArray(param), "ms": stateArray(param)}
-
-    def hyperValues(self, learnRate):
-        return learnRate, self.epsilon
+        super().__init__(nodeinfo, learnRate=learnRate, epsilon=epsilon)

@@ -11,6 +11,7 @@ import numbers
 import os
 
 from minidl.errors import CallbackError
+from minidl.validation import checkInteger
 
 MODES = ("min", "max")
 
@@ -91,9 +92,7 @@ class EarlyStopping(Monitored):
 
     def __init__(self, metric="valError", mode="min", patience=5, minDelta=0.0):
         super().__init__(metric, mode, minDelta)
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise CallbackError(f"patience must be an integer >= 0, got {patience!r}")
-        self.patience, self.wait = patience, 0
+        self.patience, self.wait = checkInteger(patience, "patience", CallbackError, minimum=0), 0
 
     def onEpochEnd(self, fit, entry):
         value = entry[self.metric]
@@ -134,9 +133,7 @@ class PeriodicCheckpoint(Callback):
     writesFiles = True
 
     def __init__(self, path, every=1):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise CallbackError(f"every must be an integer >= 1, got {every!r}")
-        self.path, self.every = os.fspath(path), every
+        self.path, self.every = os.fspath(path), checkInteger(every, "every", CallbackError, minimum=1)
 
     def check(self, fit, names):
         checkFolderOf(self.path, repr(self))

@@ -30,7 +30,7 @@ def bindings(kernel):
 
 def test_the_registry_holds_the_kernels_of_every_subpackage():
     modules = {kernel.reference.__module__ for kernel in KERNELS}
-    assert {"minidl.optim.adagrad", "minidl.optim.sgd", "minidl.nn.activations", "minidl.cost.mse"} <= modules
+    assert {"minidl.optim.adagrad", "minidl.optim.sgd", "minidl.nn.activationfunctions", "minidl.cost.mse"} <= modules
     assert len({kernel.name for kernel in KERNELS}) == len(KERNELS), "two kernels share a name"
 
 

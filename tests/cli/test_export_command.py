@@ -54,17 +54,23 @@ def test_a_checkpoint_exports(tmp_path, capsys, model):
     numpy.testing.assert_array_equal(toHost(fromTorchFile.evalMode()(toDevice(data.valData[:40]))), expected)
 
 
+def assertExportMatchesCheckpoint(folder, model):
+    """The ONNX file exported to ``folder``/net.onnx gives, on 40 digits, what the ``model`` network of the
+    checkpoint in ``folder`` gives."""
+    data = loadDigits(flat=False)
+    trained = MODELS[model].build(data.trainData.shape[1:], data.classes)
+    loadModule(folder / "checkpoint.safetensors", trained, model)
+    session = onnxruntime.InferenceSession(folder / "net.onnx", providers=["CPUExecutionProvider"])
+    assertClose(session.run(None, {"input": data.valData[:40]})[0],
+                toHost(trained.evalMode()(toDevice(data.valData[:40]))))
+
+
 def test_a_run_of_the_command_names_its_model(tmp_path, capsys):
     assert main(["train", "--model", "cnn", "--epochs", "1", "--batch-size", "256", "--out", str(tmp_path)]) == 0
     capsys.readouterr()
     assert main(["export", str(tmp_path / "checkpoint.safetensors"), "--onnx", str(tmp_path / "net.onnx")]) == 0
     assert capsys.readouterr().out == f"onnx: {tmp_path / 'net.onnx'}\n"
-    data = loadDigits(flat=False)
-    trained = MODELS["cnn"].build(data.trainData.shape[1:], data.classes)
-    loadModule(tmp_path / "checkpoint.safetensors", trained, "cnn")
-    session = onnxruntime.InferenceSession(tmp_path / "net.onnx", providers=["CPUExecutionProvider"])
-    assertClose(session.run(None, {"input": data.valData[:40]})[0],
-                toHost(trained.evalMode()(toDevice(data.valData[:40]))))
+    assertExportMatchesCheckpoint(tmp_path, "cnn")
 
 
 def test_a_digits_rows_run_exports(tmp_path, capsys):
@@ -73,12 +79,7 @@ def test_a_digits_rows_run_exports(tmp_path, capsys):
                  str(tmp_path)]) == 0
     capsys.readouterr()
     assert main(["export", str(tmp_path / "checkpoint.safetensors"), "--onnx", str(tmp_path / "net.onnx")]) == 0
-    data = loadDigits(flat=False)
-    trained = MODELS["lstm"].build(data.trainData.shape[1:], data.classes)
-    loadModule(tmp_path / "checkpoint.safetensors", trained, "lstm")
-    session = onnxruntime.InferenceSession(tmp_path / "net.onnx", providers=["CPUExecutionProvider"])
-    assertClose(session.run(None, {"input": data.valData[:40]})[0],
-                toHost(trained.evalMode()(toDevice(data.valData[:40]))))
+    assertExportMatchesCheckpoint(tmp_path, "lstm")
 
 
 @pytest.mark.parametrize("model", ["lstm", "transformer"])

@@ -4,8 +4,8 @@ outputs, and minidl's weights saved for PyTorch give minidl's outputs (eval mode
 import numpy
 import pytest
 
-from minidl.backend import seed, toDevice, toHost
-from minidl.interop import loadTorchStateDict, saveTorchStateDict
+from minidl.backend import seed, toDevice
+from minidl.interop import loadTorchStateDict
 from minidl.nn import (
     Activation,
     BatchNorm2D,
@@ -19,9 +19,8 @@ from minidl.nn import (
     relu,
     tanh,
 )
+from tests.interop.torchpairs import assertOurWeightsOut, assertTorchWeightsIn, oursOutput, torch, torchOutput
 
-torch = pytest.importorskip("torch", reason="the PyTorch round trip needs torch, which minidl does not depend on")
-safetensorsTorch = pytest.importorskip("safetensors.torch")
 nn = torch.nn
 
 
@@ -41,15 +40,6 @@ def embedderPair():
     return torchNet, ours, numpy.array([0, 6, 3, 3, 1])
 
 
-def torchOutput(torchNet, x):
-    with torch.no_grad():
-        return torchNet.eval()(torch.from_numpy(x)).numpy()
-
-
-def oursOutput(net, x):
-    return toHost(net.evalMode()(toDevice(x)))
-
-
 def shuffleBatchNormStatistics(torchNet):
     torchNet.train()
     with torch.no_grad():
@@ -63,9 +53,7 @@ def test_pytorch_weights_in(tmp_path, pair):
     torchNet, ours, x = pair()
     if pair is cnnPair:
         shuffleBatchNormStatistics(torchNet)
-    safetensorsTorch.save_file(torchNet.state_dict(), tmp_path / "torch.safetensors")
-    loadTorchStateDict(ours, tmp_path / "torch.safetensors")
-    numpy.testing.assert_allclose(oursOutput(ours, x), torchOutput(torchNet, x), rtol=1e-5, atol=1e-6)
+    assertTorchWeightsIn(torchNet, ours, x, tmp_path, atol=1e-6)
 
     seed(5)
     _, fromDict, _ = pair()  # a dict of NumPy arrays in state_dict() order loads the same
@@ -79,6 +67,4 @@ def test_minidl_weights_out(tmp_path, pair):
     torchNet, ours, x = pair()
     for buffer in ours.getBufferTable().values():  # running statistics away from (0, 1)
         buffer[...] = toDevice(numpy.random.default_rng(1).uniform(0.5, 1.5, buffer.shape).astype(buffer.dtype))
-    saveTorchStateDict(ours, tmp_path / "minidl.safetensors")
-    torchNet.load_state_dict(safetensorsTorch.load_file(tmp_path / "minidl.safetensors"), strict=True)
-    numpy.testing.assert_allclose(torchOutput(torchNet, x), oursOutput(ours, x), rtol=1e-5, atol=1e-6)
+    assertOurWeightsOut(torchNet, ours, x, tmp_path, atol=1e-6)

@@ -4,12 +4,10 @@ PyTorch's weights in give PyTorch's outputs; minidl's weights out give minidl's.
 import numpy
 import pytest
 
-from minidl.backend import seed, toDevice, toHost
-from minidl.interop import loadTorchStateDict, saveTorchStateDict
+from minidl.backend import seed
 from minidl.nn import Conv1D, Deconv2D, GroupNorm, InstanceNorm2D, Sequential
+from tests.interop.torchpairs import assertOurWeightsOut, assertTorchWeightsIn, randomiseOurs, randomiseTorch, torch
 
-torch = pytest.importorskip("torch", reason="the PyTorch round trip needs torch, which minidl does not depend on")
-safetensorsTorch = pytest.importorskip("safetensors.torch")
 nn = torch.nn
 rng = numpy.random.default_rng(4)
 
@@ -27,29 +25,12 @@ def deconvPair():
     return torchNet, ours, rng.standard_normal((2, 4, 3, 3)).astype(numpy.float32)
 
 
-def torchOutput(torchNet, x):
-    with torch.no_grad():
-        return torchNet.eval()(torch.from_numpy(x)).numpy()
-
-
-def oursOutput(net, x):
-    return toHost(net.evalMode()(toDevice(x)))
-
-
 @pytest.mark.parametrize("pair", [convPair, deconvPair])
 def test_pytorch_weights_in_and_minidl_weights_out(tmp_path, pair):
     torch.manual_seed(1)
     seed(1)
     torchNet, ours, x = pair()
-    with torch.no_grad():
-        for parameter in torchNet.parameters():
-            parameter.copy_(torch.randn_like(parameter) * 0.5)
-    safetensorsTorch.save_file(torchNet.state_dict(), tmp_path / "torch.safetensors")
-    loadTorchStateDict(ours, tmp_path / "torch.safetensors")
-    numpy.testing.assert_allclose(oursOutput(ours, x), torchOutput(torchNet, x), rtol=1e-5, atol=1e-5)
-
-    for var in ours.getVarTable().values():
-        var.data[...] = toDevice(rng.standard_normal(var.data.shape).astype(var.data.dtype) * 0.5)
-    saveTorchStateDict(ours, tmp_path / "minidl.safetensors")
-    torchNet.load_state_dict(safetensorsTorch.load_file(tmp_path / "minidl.safetensors"), strict=True)
-    numpy.testing.assert_allclose(torchOutput(torchNet, x), oursOutput(ours, x), rtol=1e-5, atol=1e-5)
+    randomiseTorch(torchNet)
+    assertTorchWeightsIn(torchNet, ours, x, tmp_path)
+    randomiseOurs(ours, rng)
+    assertOurWeightsOut(torchNet, ours, x, tmp_path)

@@ -5,12 +5,19 @@ outputs; minidl's weights out give minidl's."""
 import numpy
 import pytest
 
-from minidl.backend import seed, toDevice, toHost
-from minidl.interop import loadTorchStateDict, saveTorchStateDict
+from minidl.backend import seed
+from minidl.interop import loadTorchStateDict
 from minidl.nn import RNN, LayerNorm, Linear, MultiHeadAttention, Sequential
+from tests.interop.torchpairs import (
+    assertOurWeightsOut,
+    assertTorchWeightsIn,
+    oursOutput,
+    randomiseOurs,
+    randomiseTorch,
+    torch,
+    torchOutput,
+)
 
-torch = pytest.importorskip("torch", reason="the PyTorch round trip needs torch, which minidl does not depend on")
-safetensorsTorch = pytest.importorskip("safetensors.torch")
 nn = torch.nn
 rng = numpy.random.default_rng(4)
 
@@ -36,36 +43,15 @@ def rnnPair(mode):
     return torchNet, ours, rng.standard_normal((5, 2, 3)).astype(numpy.float32)
 
 
-def randomiseTorch(torchNet):
-    with torch.no_grad():
-        for parameter in torchNet.parameters():
-            parameter.copy_(torch.randn_like(parameter) * 0.5)
-
-
-def torchOutput(torchNet, x):
-    with torch.no_grad():
-        return torchNet.eval()(torch.from_numpy(x)).numpy()
-
-
-def oursOutput(net, x):
-    return toHost(net.evalMode()(toDevice(x)))
-
-
 @pytest.mark.parametrize("mode", sorted(TORCH_RNN))
 def test_rnn_weights_in_and_out(tmp_path, mode):
     torch.manual_seed(1)
     seed(1)
     torchNet, ours, x = rnnPair(mode)
     randomiseTorch(torchNet)
-    safetensorsTorch.save_file(torchNet.state_dict(), tmp_path / "torch.safetensors")
-    loadTorchStateDict(ours, tmp_path / "torch.safetensors")
-    numpy.testing.assert_allclose(oursOutput(ours, x), torchOutput(torchNet, x), rtol=1e-5, atol=1e-5)
-
-    for var in ours.getVarTable().values():
-        var.data[...] = toDevice(rng.standard_normal(var.data.shape).astype(var.data.dtype) * 0.5)
-    saveTorchStateDict(ours, tmp_path / "minidl.safetensors")
-    torchNet.load_state_dict(safetensorsTorch.load_file(tmp_path / "minidl.safetensors"), strict=True)
-    numpy.testing.assert_allclose(torchOutput(torchNet, x), oursOutput(ours, x), rtol=1e-5, atol=1e-5)
+    assertTorchWeightsIn(torchNet, ours, x, tmp_path)
+    randomiseOurs(ours, rng)
+    assertOurWeightsOut(torchNet, ours, x, tmp_path)
 
 
 class SelfAttention(nn.MultiheadAttention):
@@ -86,12 +72,6 @@ def test_attention_and_layernorm(tmp_path):
     assert "1.out_proj.weight" in state
     loadTorchStateDict(ours, state)
     numpy.testing.assert_allclose(oursOutput(ours, x), torchOutput(torchNet, x), rtol=1e-5, atol=1e-5)
-    safetensorsTorch.save_file(torchNet.state_dict(), tmp_path / "torch.safetensors")
-    loadTorchStateDict(ours, tmp_path / "torch.safetensors")
-    numpy.testing.assert_allclose(oursOutput(ours, x), torchOutput(torchNet, x), rtol=1e-5, atol=1e-5)
-
-    for var in ours.getVarTable().values():
-        var.data[...] = toDevice(rng.standard_normal(var.data.shape).astype(var.data.dtype) * 0.5)
-    saveTorchStateDict(ours, tmp_path / "minidl.safetensors")
-    torchNet.load_state_dict(safetensorsTorch.load_file(tmp_path / "minidl.safetensors"), strict=True)
-    numpy.testing.assert_allclose(torchOutput(torchNet, x), oursOutput(ours, x), rtol=1e-5, atol=1e-5)
+    assertTorchWeightsIn(torchNet, ours, x, tmp_path)
+    randomiseOurs(ours, rng)
+    assertOurWeightsOut(torchNet, ours, x, tmp_path)

@@ -7,7 +7,7 @@ import numpy
 import pytest
 from hypothesis import strategies as st
 
-from minidl.nn import activations
+from minidl.nn import activationfunctions
 from minidl.testing import arrays, checkKernel, floatDtypes, shapes, withSpecials
 
 C, A = math.sqrt(2 / math.pi), 0.044715
@@ -37,7 +37,7 @@ ORACLES = {
         + 0.5 * x * (1 - numpy.tanh(C * (x + A * x**3)) ** 2) * C * (1 + 3 * A * x**2),
     ),
 }
-FUNCTIONS = {fn.name: fn for fn in activations.ALL}
+FUNCTIONS = {fn.name: fn for fn in activationfunctions.ALL}
 
 
 def test_every_activation_has_an_oracle():
@@ -60,7 +60,7 @@ def derivativeCases(draw, name):
     """(dtype, [grad, x or y, *params, ingrad]), y computed from x by the forward NumPy reference."""
     dtype, [x, *params, y] = draw(forwardCases(name))
     fn = FUNCTIONS[name]
-    if fn.derivativeReads == "y":
+    if fn.gradReads == "y":
         fn.forward.callNumpy(x, *params, y)
         x = y
     return dtype, [draw(arrays(dtype, x.shape)), x, *params, draw(arrays(dtype, x.shape))]
@@ -75,5 +75,5 @@ def test_forward_kernel(name):
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_derivative_kernel(name):
     oracle = ORACLES[name][1]
-    checkKernel(FUNCTIONS[name].derivative, derivativeCases(name),
+    checkKernel(FUNCTIONS[name].grad, derivativeCases(name),
                 lambda grad, source, *rest: [grad * oracle(source, *rest[:-1])])

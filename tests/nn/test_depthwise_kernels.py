@@ -15,18 +15,14 @@ from minidl.nn.depthwise import (
     depthwiseSameKer,
 )
 from minidl.testing import arrays, checkKernel, floatDtypes
+from tests.nn.windows import windows
 
 
 @st.composite
 def geometries(draw):
     """(batch, maps, mult, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW), the window fitting at least once."""
-    kh, kw, sy, sx = (draw(st.integers(1, 3)) for _ in range(4))
-    ph, pw, dy, dx = draw(st.integers(0, 2)), draw(st.integers(0, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 12))
-    outH, outW = (h + 2 * ph - dy * (kh - 1) - 1) // sy + 1, (w + 2 * pw - dx * (kw - 1) - 1) // sx + 1
-    assume(outH >= 1 and outW >= 1)
-    return draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 2)), h, w, kh, kw, sy, sx, ph, pw, \
-        dy, dx, outH, outW
+    window = draw(windows(maxWidth=12))
+    return draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 2)), *window
 
 
 def padded(x, ph, pw):

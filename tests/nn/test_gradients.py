@@ -4,7 +4,7 @@ import numpy
 import pytest
 
 from minidl.backend import toDevice
-from minidl.nn import Activation, Add, Concat, Graph, Identity, Linear, Sequential, activations
+from minidl.nn import Activation, Add, Concat, Graph, Identity, Linear, Sequential, activationfunctions
 from minidl.testing import checkGradients
 
 rng = numpy.random.default_rng(1)
@@ -26,7 +26,7 @@ def test_linear(useBias):
     checkGradients(linear(5, 3, useBias=useBias), data(4, 5))
 
 
-@pytest.mark.parametrize("fn", activations.ALL, ids=lambda fn: fn.name)
+@pytest.mark.parametrize("fn", activationfunctions.ALL, ids=lambda fn: fn.name)
 def test_activation(fn):
     x = data(3, 7)
     x[abs(x) < 1e-2] = 0.5  # away from relu's kink
@@ -34,7 +34,7 @@ def test_activation(fn):
 
 
 def test_activation_with_parameter():
-    checkGradients(Activation(activations.leakyRelu, args=(0.3,)), data(4, 4) + 0.01)
+    checkGradients(Activation(activationfunctions.leakyRelu, args=(0.3,)), data(4, 4) + 0.01)
 
 
 def test_add():
@@ -51,21 +51,21 @@ def test_identity():
 
 
 def test_sequential():
-    seq = Sequential().extend([linear(4, 6), Activation(activations.tanh), linear(6, 2)])
+    seq = Sequential().extend([linear(4, 6), Activation(activationfunctions.tanh), linear(6, 2)])
     checkGradients(seq, data(5, 4))
 
 
 def test_sequential_with_a_module_used_twice():
     shared = linear(3, 3)
-    seq = Sequential().extend([shared, Activation(activations.sigmoid), shared])
+    seq = Sequential().extend([shared, Activation(activationfunctions.sigmoid), shared])
     checkGradients(seq, data(2, 3))
 
 
 def test_graph_fan_out_fan_in_and_shared_module():
     shared = linear(4, 4, name="shared")
     inp = Identity(name="x").node()
-    left = Activation(activations.tanh).node(shared.node(inp))  # fan-out of inp ...
-    right = shared.node(Activation(activations.sigmoid).node(inp))  # ... and the shared module used again
+    left = Activation(activationfunctions.tanh).node(shared.node(inp))  # fan-out of inp ...
+    right = shared.node(Activation(activationfunctions.sigmoid).node(inp))  # ... and the shared module used again
     merged = Add().node(left, right)  # fan-in
     joined = Concat().node(merged, inp)
     out = linear(8, 2).node(joined)
@@ -75,7 +75,7 @@ def test_graph_fan_out_fan_in_and_shared_module():
 def test_graph_with_two_inputs_and_two_outputs():
     a, b = linear(3, 4).node(), linear(2, 4).node()
     total = Add().node(a, b)
-    first, second = Activation(activations.elu).node(total), linear(4, 1).node(total)
+    first, second = Activation(activationfunctions.elu).node(total), linear(4, 1).node(total)
     net = Graph(inputs=[a, b], outputs=[first, second])
     checkGradients(net, [data(5, 3), data(5, 2)])
 

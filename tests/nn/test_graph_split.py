@@ -6,7 +6,7 @@ import pytest
 
 from minidl import ModuleError
 from minidl.backend import toDevice, toHost
-from minidl.nn import Activation, Add, Concat, Graph, Identity, Linear, Mul, Split, activations
+from minidl.nn import Activation, Add, Concat, Graph, Identity, Linear, Mul, Split, activationfunctions
 from minidl.testing import checkGradients
 
 rng = numpy.random.default_rng(2)
@@ -28,7 +28,7 @@ def test_graph_with_pieces_read_once_twice_never_and_whole():
     inp = Identity(name="x").node()
     split = Split(axis=1, sections=(2, 3, 1)).node(inp)
     first = linear(2, 4).node(split[0])
-    second = Activation(activations.tanh).node(split[1])
+    second = Activation(activationfunctions.tanh).node(split[1])
     again = linear(3, 4).node(split[1])  # piece 1 feeds two children: its gradients add up
     gated = Mul().node(first, again)
     whole = Concat().node(split)  # the whole list of pieces, read as one parent

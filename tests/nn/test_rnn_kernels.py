@@ -5,14 +5,14 @@ import pytest
 from hypothesis import strategies as st
 
 from minidl.nn.rnnkernels import (
-    gruBackwardKer,
     gruForwardKer,
-    lstmBackwardKer,
+    gruGradKer,
     lstmForwardKer,
-    reluBackwardKer,
+    lstmGradKer,
     reluForwardKer,
-    tanhBackwardKer,
+    reluGradKer,
     tanhForwardKer,
+    tanhGradKer,
 )
 from minidl.testing import arrays, checkKernel, floatDtypes
 
@@ -47,7 +47,7 @@ def lstmForwardOracle(xproj, hproj, cPrev, hsize, c, h, gates):
 
 
 @st.composite
-def lstmBackwardCases(draw):
+def lstmGradCases(draw):
     dtype, batch, hsize = draw(sizes())
     dhOut, dhNext, dcNext, c, cPrev = (draw(arrays(dtype, (batch, hsize))) for _ in range(5))
     gates = numpy.concatenate([draw(arrays(dtype, (batch, hsize), 0, 1)), draw(arrays(dtype, (batch, hsize), 0, 1)),
@@ -57,7 +57,7 @@ def lstmBackwardCases(draw):
                    numpy.full_like(gates, numpy.nan)]
 
 
-def lstmBackwardOracle(dhOut, dhNext, dcNext, c, cPrev, gates, hsize, dcPrev, dgates):
+def lstmGradOracle(dhOut, dhNext, dcNext, c, cPrev, gates, hsize, dcPrev, dgates):
     i, f, g, o = split(gates, 4)
     dh = dhOut + dhNext
     dc = dcNext + dh * o * (1 - numpy.tanh(c) ** 2)
@@ -83,7 +83,7 @@ def gruForwardOracle(xproj, hproj, hPrev, hsize, h, gates):
 
 
 @st.composite
-def gruBackwardCases(draw):
+def gruGradCases(draw):
     dtype, batch, hsize = draw(sizes())
     dhOut, dhNext, hPrev = (draw(arrays(dtype, (batch, hsize))) for _ in range(3))
     gates = numpy.concatenate([draw(arrays(dtype, (batch, hsize), 0, 1)), draw(arrays(dtype, (batch, hsize), 0, 1)),
@@ -92,7 +92,7 @@ def gruBackwardCases(draw):
     return dtype, [dhOut, dhNext, hPrev, gates, hsize, numpy.full_like(hPrev, numpy.nan), *gateGrads]
 
 
-def gruBackwardOracle(dhOut, dhNext, hPrev, gates, hsize, dhPrev, dxgates, dhgates):
+def gruGradOracle(dhOut, dhNext, hPrev, gates, hsize, dhPrev, dxgates, dhgates):
     r, z, n, hn = split(gates, 4)
     dh = dhOut + dhNext
     dan = dh * (1 - z) * (1 - n ** 2)
@@ -117,7 +117,7 @@ def reluForwardOracle(xproj, hproj, h):
     return [numpy.where(a <= 0, 0.0, a)]
 
 
-def reluBackwardOracle(dhOut, dhNext, h, dgates):
+def reluGradOracle(dhOut, dhNext, h, dgates):
     return [numpy.where(h <= 0, 0.0, dhOut + dhNext)]
 
 
@@ -125,23 +125,23 @@ def tanhForwardOracle(xproj, hproj, h):
     return [numpy.tanh(xproj + hproj)]
 
 
-def tanhBackwardOracle(dhOut, dhNext, h, dgates):
+def tanhGradOracle(dhOut, dhNext, h, dgates):
     return [(dhOut + dhNext) * (1 - h * h)]
 
 
 # outputs that do not read every elementwise input (lstm's ∂c₋ needs no c₋, gru's ∂h₋ no h₋), or select
 # (relu's gradient is 0 where h <= 0, whatever the incoming gradient): a NaN there need not reach them
-SELECTING = {"lstmBackward", "gruBackward", "reluBackward"}
+SELECTING = {"lstmGrad", "gruGrad", "reluGrad"}
 
 CASES = {
     "lstmForward": (lstmForwardKer, lstmForwardCases(), lstmForwardOracle),
-    "lstmBackward": (lstmBackwardKer, lstmBackwardCases(), lstmBackwardOracle),
+    "lstmGrad": (lstmGradKer, lstmGradCases(), lstmGradOracle),
     "gruForward": (gruForwardKer, gruForwardCases(), gruForwardOracle),
-    "gruBackward": (gruBackwardKer, gruBackwardCases(), gruBackwardOracle),
+    "gruGrad": (gruGradKer, gruGradCases(), gruGradOracle),
     "reluForward": (reluForwardKer, simpleCases(False), reluForwardOracle),
-    "reluBackward": (reluBackwardKer, simpleCases(True), reluBackwardOracle),
+    "reluGrad": (reluGradKer, simpleCases(True), reluGradOracle),
     "tanhForward": (tanhForwardKer, simpleCases(False), tanhForwardOracle),
-    "tanhBackward": (tanhBackwardKer, simpleCases(True), tanhBackwardOracle),
+    "tanhGrad": (tanhGradKer, simpleCases(True), tanhGradOracle),
 }
 
 

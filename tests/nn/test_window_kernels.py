@@ -12,20 +12,15 @@ from minidl.nn.gather2d import gatherKer, scatterKer
 from minidl.nn.im2col import col2imKer, im2colKer, im2colSameKer
 from minidl.nn.maxpool2d import maxPoolKer, maxUnpoolKer
 from minidl.testing import arrays, checkKernel, floatDtypes
+from tests.nn.windows import windows
 
 
 @st.composite
 def geometries(draw):
-    """(batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW) with the window fitting at least once."""
-    kh, kw, sy, sx = (draw(st.integers(1, 3)) for _ in range(4))
-    ph, pw, dy, dx = draw(st.integers(0, 2)), draw(st.integers(0, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
-    outH, outW = (h + 2 * ph - dy * (kh - 1) - 1) // sy + 1, (w + 2 * pw - dx * (kw - 1) - 1) // sx + 1
-    assume(outH >= 1 and outW >= 1)
-    if draw(st.booleans()):  # ceil mode: one more window where it still starts before the trailing pad
-        outH += (outH * sy < h + ph and (h + 2 * ph - dy * (kh - 1) - 1) % sy != 0)
-        outW += (outW * sx < w + pw and (w + 2 * pw - dx * (kw - 1) - 1) % sx != 0)
-    return draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW
+    """(batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW) with the window fitting at least once, in
+    ceil mode half the time."""
+    window = draw(windows(ceilMode=True))
+    return draw(st.integers(1, 2)), draw(st.integers(1, 3)), *window
 
 
 def taps(geometry):

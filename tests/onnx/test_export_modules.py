@@ -27,7 +27,7 @@ from minidl.nn import (
     Sequential,
     SoftMax,
     Split,
-    activations,
+    activationfunctions,
 )
 from minidl.onnx import EXPORTERS
 from tests.onnx.onnxcheck import checkExport, onnxruntime
@@ -59,8 +59,9 @@ def test_linear(tmp_path, useBias):
 
 
 @pytest.mark.parametrize("function, args", [
-    (activations.relu, ()), (activations.leakyRelu, (0.2,)), (activations.sigmoid, ()), (activations.tanh, ()),
-    (activations.elu, (0.7,)), (activations.softPlus, ()), (activations.gelu, ()),
+    (activationfunctions.relu, ()), (activationfunctions.leakyRelu, (0.2,)), (activationfunctions.sigmoid, ()),
+    (activationfunctions.tanh, ()), (activationfunctions.elu, (0.7,)), (activationfunctions.softPlus, ()),
+    (activationfunctions.gelu, ()),
 ])
 def test_every_activation(tmp_path, function, args):
     run = normal(7, 9, scale=4.0)
@@ -71,7 +72,7 @@ def test_every_activation(tmp_path, function, args):
 def test_every_activation_function_has_an_onnx_operator():
     from minidl.onnx.activations import FUNCTIONS
 
-    assert sorted(function.name for function in activations.ALL) == sorted(FUNCTIONS)
+    assert sorted(function.name for function in activationfunctions.ALL) == sorted(FUNCTIONS)
 
 
 @pytest.mark.parametrize("options", [
@@ -138,7 +139,7 @@ def test_every_module_of_minidl_nn_has_an_exporter():
 
 def test_a_nested_container_and_a_module_used_twice(tmp_path):
     shared = randomise(Linear(4, 4))
-    inner = Sequential().extend([shared, Activation(activations.tanh)])
+    inner = Sequential().extend([shared, Activation(activationfunctions.tanh)])
     inp = Identity().node()
     out = Add().node(inner.node(inp), shared.node(inp))
     model = checkExport(Graph(inputs=inp, outputs=out), tmp_path / "g.onnx", normal(2, 4), normal(3, 4))
@@ -146,7 +147,7 @@ def test_a_nested_container_and_a_module_used_twice(tmp_path):
 
 
 def test_float64_networks_export_in_float64(tmp_path):
-    net = Sequential().extend([Linear(3, 4, dtype=numpy.float64), Activation(activations.gelu),
+    net = Sequential().extend([Linear(3, 4, dtype=numpy.float64), Activation(activationfunctions.gelu),
                                BatchNorm(4, dtype=numpy.float64)])
     x = rng.standard_normal((2, 3))
     model = checkExport(randomise(net), tmp_path / "f64.onnx", x, rng.standard_normal((6, 3)))
@@ -160,7 +161,7 @@ def test_dynamic_time_and_batch_axes(tmp_path):
 
 
 def test_scalars_are_stored_as_0_d_tensors(tmp_path):
-    model = checkExport(Activation(activations.gelu), tmp_path / "g.onnx", normal(2, 3), normal(4, 3))
+    model = checkExport(Activation(activationfunctions.gelu), tmp_path / "g.onnx", normal(2, 3), normal(4, 3))
     assert [list(init.dims) for init in model.graph.initializer] == [[]] * 4
 
 

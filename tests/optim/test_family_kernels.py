@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from minidl.backend import toHost
 from minidl.optim import SMORMS3, AdaDelta, Adam, AdamW, MomentumSGD, NesterovSGD, RMSProp, RMSPropGraves
-from minidl.optim.optimizer import computeType
+from minidl.optim.state import computeType
 from minidl.testing import arrays, assertMatches, floatDtypes, kernelPaths, runPath, shapes
 
 STEPS = 3

@@ -7,8 +7,8 @@ import pytest
 from minidl import CheckpointError, OptimizerError
 from minidl.backend import toDevice, toHost
 from minidl.optim import SGD, AdaGrad, Adam
+from minidl.optim.guard import allFinite
 from minidl.optim.hooks import GradientClip, GradientHardClip
-from minidl.optim.optimizer import allFinite
 from minidl.tensorfile import readTensors, writeTensors
 from minidl.train import loadCheckpoint, saveCheckpoint
 from minidl.variable import Variable

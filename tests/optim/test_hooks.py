@@ -12,7 +12,7 @@ from minidl.optim import SGD
 from minidl.optim.hooks import GradientClip, GradientHardClip, L1Decay, WeightDecay
 from minidl.optim.hooks.clip import hardClipKer, scaleKer
 from minidl.optim.hooks.decay import l1DecayKer, l2DecayKer
-from minidl.optim.optimizer import computeType
+from minidl.optim.state import computeType
 from minidl.testing import arrays, checkKernel, floatDtypes, shapes
 
 KERNELS = {  # name -> (kernel, its args from (param, grad, gradScale, hyper), float64 oracle of those args)

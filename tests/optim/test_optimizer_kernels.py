@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl.optim.adagrad import adagradRule
-from minidl.optim.optimizer import computeType
 from minidl.optim.sgd import sgdRule
+from minidl.optim.state import computeType
 from minidl.testing import arrays, assertMatches, floatDtypes, kernelPaths, runPath, shapes
 
 STEPS = 3

@@ -18,7 +18,7 @@ import numpy
 from minidl.backend import Elementwise, scratch, xp
 from minidl.errors import OptimizerError
 from minidl.optim.hooks.hook import Hook
-from minidl.optim.optimizer import checkHyper
+from minidl.validation import checkNumber
 
 
 def _scaleNumpy(scale, grad):
@@ -33,9 +33,9 @@ scaleKer = Elementwise(
 
 
 def _hardClipNumpy(gradScale, low, high, grad):
-    wide = scratch(grad.shape, gradScale.dtype)
+    wide = scratch(grad.shape, gradScale.dtype, "wideGrad")
     numpy.multiply(grad, gradScale[0], out=wide, dtype=wide.dtype)
-    below, above = scratch(grad.shape, numpy.bool_), scratch(grad.shape, numpy.bool_, slot=1)
+    below, above = scratch(grad.shape, numpy.bool_, "below"), scratch(grad.shape, numpy.bool_, "above")
     numpy.less(wide, low, out=below)
     numpy.greater(wide, high, out=above)
     grad[below] = low / gradScale[0]
@@ -67,7 +67,7 @@ class GradientClip(Hook):
     """Rescale all gradients together so that their global L2 norm is at most maxNorm (direction kept)."""
 
     def __init__(self, maxNorm):
-        self.maxNorm = checkHyper("maxNorm", maxNorm, lowOpen=True)
+        self.maxNorm = checkNumber(maxNorm, "maxNorm", OptimizerError, low=0.0, lowOpen=True)
 
     def __call__(self, groups):
         norm = globalNorm([group.grad for group in groups]) * groups[0].gradScale.astype(numpy.float64)
@@ -80,7 +80,7 @@ class GradientHardClip(Hook):
     """Clamp every gradient entry into [low, high]."""
 
     def __init__(self, low, high):
-        low, high = checkHyper("low", low, low=-numpy.inf), checkHyper("high", high, low=-numpy.inf)
+        low, high = checkNumber(low, "low", OptimizerError), checkNumber(high, "high", OptimizerError)
         if low > high:
             raise OptimizerError(f"GradientHardClip needs low <= high, got low={low}, high={high}")
         self.low, self.high = low, high

@@ -12,12 +12,13 @@ type S of ``gradScale``. sign(NaN) is NaN on every path.
 import numpy
 
 from minidl.backend import Elementwise, scratch
+from minidl.errors import OptimizerError
 from minidl.optim.hooks.hook import Hook
-from minidl.optim.optimizer import checkHyper
+from minidl.validation import checkNumber
 
 
 def _l2DecayNumpy(param, gradScale, rate, grad):
-    step = scratch(grad.shape, gradScale.dtype)
+    step = scratch(grad.shape, gradScale.dtype, "decayStep")
     numpy.multiply(param, rate, out=step, dtype=step.dtype)
     step /= gradScale[0]
     grad += step
@@ -30,7 +31,7 @@ l2DecayKer = Elementwise(
 
 
 def _l1DecayNumpy(param, gradScale, rate, grad):
-    step = scratch(grad.shape, gradScale.dtype)
+    step = scratch(grad.shape, gradScale.dtype, "decayStep")
     numpy.sign(param, out=step, dtype=step.dtype)
     step *= rate
     step /= gradScale[0]
@@ -50,7 +51,7 @@ class WeightDecay(Hook):
     kernel = l2DecayKer
 
     def __init__(self, rate):
-        self.rate = checkHyper("rate", rate)
+        self.rate = checkNumber(rate, "rate", OptimizerError, low=0.0)
 
     def __call__(self, groups):
         for group in groups:

@@ -1,8 +1,8 @@
 """CosineSchedule: linear warmup from 0, then cosine annealing to ``minLearnRate``."""
 
 from minidl.errors import OptimizerError
-from minidl.optim.optimizer import checkHyper
-from minidl.optim.schedules.schedule import Schedule, checkCount, cosineBetween
+from minidl.optim.schedules.schedule import Schedule, cosineBetween
+from minidl.validation import checkInteger, checkNumber
 
 
 class CosineSchedule(Schedule):
@@ -15,11 +15,11 @@ class CosineSchedule(Schedule):
     """
 
     def __init__(self, optimizer, total, minLearnRate=0.0, warmup=0):
-        self.total = checkCount("total", total)
-        self.warmup = checkCount("warmup", warmup, low=0)
+        self.total = checkInteger(total, "total", OptimizerError, minimum=1)
+        self.warmup = checkInteger(warmup, "warmup", OptimizerError, minimum=0)
         if self.warmup >= self.total:
             raise OptimizerError(f"warmup must be shorter than total, got warmup={warmup} and total={total}")
-        self.minLearnRate = checkHyper("minLearnRate", minLearnRate)
+        self.minLearnRate = checkNumber(minLearnRate, "minLearnRate", OptimizerError, low=0.0)
         super().__init__(optimizer)
         self.setRate(self.rate(0))
 

@@ -1,8 +1,8 @@
 """OneCycleSchedule: up from ``maxLearnRate / 25`` to ``maxLearnRate``, then down to a 10⁴ times smaller rate."""
 
 from minidl.errors import OptimizerError
-from minidl.optim.optimizer import checkHyper
-from minidl.optim.schedules.schedule import Schedule, checkCount, cosineBetween
+from minidl.optim.schedules.schedule import Schedule, cosineBetween
+from minidl.validation import checkInteger, checkNumber
 
 
 class OneCycleSchedule(Schedule):
@@ -14,11 +14,12 @@ class OneCycleSchedule(Schedule):
     """
 
     def __init__(self, optimizer, maxLearnRate, total, pctStart=0.3, divFactor=25.0, finalDivFactor=1e4):
-        self.maxLearnRate = checkHyper("maxLearnRate", maxLearnRate)
-        self.total = checkCount("total", total)
-        self.pctStart = checkHyper("pctStart", pctStart, low=0.0, high=1.0, lowOpen=True, highOpen=True)
-        self.divFactor = checkHyper("divFactor", divFactor, lowOpen=True)
-        self.finalDivFactor = checkHyper("finalDivFactor", finalDivFactor, lowOpen=True)
+        self.maxLearnRate = checkNumber(maxLearnRate, "maxLearnRate", OptimizerError, low=0.0)
+        self.total = checkInteger(total, "total", OptimizerError, minimum=1)
+        self.pctStart = checkNumber(pctStart, "pctStart", OptimizerError, low=0.0, high=1.0, lowOpen=True,
+                                    highOpen=True)
+        self.divFactor = checkNumber(divFactor, "divFactor", OptimizerError, low=0.0, lowOpen=True)
+        self.finalDivFactor = checkNumber(finalDivFactor, "finalDivFactor", OptimizerError, low=0.0, lowOpen=True)
         self.peakStep = self.pctStart * self.total - 1
         if not 0 < self.peakStep < self.total - 1:
             raise OptimizerError(f"pctStart {pctStart} of total {total} steps leaves a phase without steps")
@@ -38,6 +39,6 @@ class OneCycleSchedule(Schedule):
         super().step()
 
     def checkState(self, attrs):
-        checkCount("t", attrs["t"], low=0)
+        checkInteger(attrs["t"], "t", OptimizerError, minimum=0)
         if attrs["t"] > self.total:
             raise OptimizerError(f"t must be at most total = {self.total}, got {attrs['t']}")

@@ -4,8 +4,8 @@ import math
 import numbers
 
 from minidl.errors import OptimizerError
-from minidl.optim.optimizer import checkHyper
-from minidl.optim.schedules.schedule import Schedule, checkCount
+from minidl.optim.schedules.schedule import Schedule
+from minidl.validation import checkInteger, checkNumber
 
 MODES = ("min", "max")
 
@@ -23,15 +23,15 @@ class PlateauSchedule(Schedule):
 
     def __init__(self, optimizer, factor=0.1, patience=10, threshold=1e-4, mode="min", cooldown=0, minLearnRate=0.0,
                  eps=1e-8):
-        self.factor = checkHyper("factor", factor, high=1.0, highOpen=True)
-        self.patience = checkCount("patience", patience, low=0)
-        self.threshold = checkHyper("threshold", threshold)
+        self.factor = checkNumber(factor, "factor", OptimizerError, low=0.0, high=1.0, highOpen=True)
+        self.patience = checkInteger(patience, "patience", OptimizerError, minimum=0)
+        self.threshold = checkNumber(threshold, "threshold", OptimizerError, low=0.0)
         if mode not in MODES:
             raise OptimizerError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
-        self.cooldown = checkCount("cooldown", cooldown, low=0)
-        self.minLearnRate = checkHyper("minLearnRate", minLearnRate)
-        self.eps = checkHyper("eps", eps)
+        self.cooldown = checkInteger(cooldown, "cooldown", OptimizerError, minimum=0)
+        self.minLearnRate = checkNumber(minLearnRate, "minLearnRate", OptimizerError, low=0.0)
+        self.eps = checkNumber(eps, "eps", OptimizerError, low=0.0)
         super().__init__(optimizer)
         self.learnRateNow = self.baseLearnRate
         self.best = math.inf if mode == "min" else -math.inf
@@ -67,9 +67,9 @@ class PlateauSchedule(Schedule):
         return self.learnRateNow
 
     def checkState(self, attrs):
-        checkHyper("learnRateNow", attrs["learnRateNow"])
-        checkCount("badEpochs", attrs["badEpochs"], low=0)
-        checkCount("cooldownLeft", attrs["cooldownLeft"], low=0)
+        checkNumber(attrs["learnRateNow"], "learnRateNow", OptimizerError, low=0.0)
+        checkInteger(attrs["badEpochs"], "badEpochs", OptimizerError, minimum=0)
+        checkInteger(attrs["cooldownLeft"], "cooldownLeft", OptimizerError, minimum=0)
         best = attrs["best"]
         if isinstance(best, bool) or not isinstance(best, numbers.Real) or math.isnan(best):
             raise OptimizerError(f"best must be a number, got {best!r}")

@@ -7,10 +7,10 @@ everything a resumed run needs, so a checkpoint restores the schedule exactly.
 """
 
 import math
-import numbers
 
 from minidl.errors import OptimizerError
-from minidl.optim.optimizer import Optimizer, checkHyper
+from minidl.optim.optimizer import Optimizer
+from minidl.validation import checkInteger, checkNumber
 
 
 def rateName(optimizer):
@@ -18,13 +18,6 @@ def rateName(optimizer):
     if not isinstance(optimizer, Optimizer):
         raise OptimizerError(f"a schedule needs an Optimizer, got {type(optimizer).__name__}")
     return "alpha" if "alpha" in optimizer.hyperNames else "learnRate"
-
-
-def checkCount(name, value, low=1):
-    """OptimizerError unless ``value`` is an integer >= ``low``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise OptimizerError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 class Schedule:
@@ -67,8 +60,8 @@ class Schedule:
         """OptimizerError unless ``attrs`` is a state ``setAttrDict`` accepts."""
         if not isinstance(attrs, dict) or set(attrs) != set(self.stateNames):
             raise OptimizerError(f"{self!r} state must have the entries {sorted(self.stateNames)}, got {attrs!r:.200}")
-        checkCount("t", attrs["t"], low=0)
-        checkHyper("baseLearnRate", attrs["baseLearnRate"])
+        checkInteger(attrs["t"], "t", OptimizerError, minimum=0)
+        checkNumber(attrs["baseLearnRate"], "baseLearnRate", OptimizerError, low=0.0)
         self.checkState(attrs)
 
     def setAttrDict(self, attrs):

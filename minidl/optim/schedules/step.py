@@ -3,16 +3,16 @@
 import bisect
 
 from minidl.errors import OptimizerError
-from minidl.optim.optimizer import checkHyper
-from minidl.optim.schedules.schedule import Schedule, checkCount
+from minidl.optim.schedules.schedule import Schedule
+from minidl.validation import checkInteger, checkNumber
 
 
 class StepSchedule(Schedule):
     """``rate(t) = base · gamma^⌊t / stepSize⌋`` (PyTorch's StepLR)."""
 
     def __init__(self, optimizer, stepSize, gamma=0.1):
-        self.stepSize = checkCount("stepSize", stepSize)
-        self.gamma = checkHyper("gamma", gamma)
+        self.stepSize = checkInteger(stepSize, "stepSize", OptimizerError, minimum=1)
+        self.gamma = checkNumber(gamma, "gamma", OptimizerError, low=0.0)
         super().__init__(optimizer)
         self.setRate(self.rate(0))
 
@@ -29,10 +29,10 @@ class MultiStepSchedule(Schedule):
             values = list(milestones)
         except TypeError:
             raise OptimizerError(f"milestones must be a list of step numbers, got {milestones!r}") from None
-        self.milestones = sorted(checkCount("milestone", value, low=0) for value in values)
+        self.milestones = sorted(checkInteger(value, "milestone", OptimizerError, minimum=0) for value in values)
         if not self.milestones:
             raise OptimizerError("milestones must name at least one step")
-        self.gamma = checkHyper("gamma", gamma)
+        self.gamma = checkNumber(gamma, "gamma", OptimizerError, low=0.0)
         super().__init__(optimizer)
         self.setRate(self.rate(0))
 
