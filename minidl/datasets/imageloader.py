@@ -1,9 +1,12 @@
 """ImagePipeline and ImageLoader: batches of decoded (and augmented) images from an image source, uint8 on the host.
 
-``ImagePipeline(source, decoder, batchsize, augment=None, seed=0, workers=0, prefetch=2, skipCorrupt=False)``
-decodes batches inline (``workers=0``) or in a WorkerPool of ``workers`` processes, ``workers + prefetch``
-batches in flight. ``pipeline.loader(indices, train)`` is an ImageLoader over some of the source's samples
-(a training part, augmented; a validation part, centre crops); loaders of one pipeline share its workers.
+``ImagePipeline(source, decoder, batchsize, augment=None, seed=0, workers=0, prefetch=2, skipCorrupt=False,
+normalizer=None)`` decodes batches inline (``workers=0``) or in a WorkerPool of ``workers`` processes,
+``workers + prefetch`` batches in flight. ``pipeline.loader(indices, train)`` is an ImageLoader over some of
+the source's samples (a training part, augmented; a validation part, centre crops); loaders of one pipeline
+share its workers.
+``loader.deviceBatches(epoch)`` hands each batch to the device as uint8 and converts it there with the
+pipeline's ImageNormalizer (by default mean 0.5 and std 0.25 per channel, float32): what a Trainer steps on.
 
 The sample order of epoch e is a permutation drawn from (seed, e) alone (``keyedGenerator``), and each sample's
 augmentation from (seed, e, sample index): a loader gives the same batches with any number of workers, and
@@ -18,8 +21,10 @@ import math
 
 import numpy
 
+from minidl.backend import toDevice
 from minidl.datasets.imageaugment import STREAM_ORDER, STREAM_SPLIT, ImageAugment, keyedGenerator
 from minidl.datasets.imagedecode import ImageDecoder
+from minidl.datasets.imagenormalize import ImageNormalizer
 from minidl.datasets.imagesources import ImageSource
 from minidl.datasets.workerpool import WorkerPool
 from minidl.errors import DataError
@@ -68,7 +73,8 @@ class ImageBatchJob:
 
 
 class ImagePipeline:
-    def __init__(self, source, decoder, batchsize, augment=None, seed=0, workers=0, prefetch=2, skipCorrupt=False):
+    def __init__(self, source, decoder, batchsize, augment=None, seed=0, workers=0, prefetch=2, skipCorrupt=False,
+                 normalizer=None):
         if not isinstance(source, ImageSource):
             raise DataError(f"source must be an ImageSource, got {type(source).__name__}")
         if not isinstance(decoder, ImageDecoder):
@@ -79,6 +85,12 @@ class ImagePipeline:
                                  ("seed", seed, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise DataError(f"{name} must be an integer >= {low}, got {value!r}")
+        if normalizer is not None and not isinstance(normalizer, ImageNormalizer):
+            raise DataError(f"normalizer must be an ImageNormalizer, got {type(normalizer).__name__}")
+        if normalizer is not None and normalizer.channels != decoder.channels:
+            raise DataError(f"the normalizer takes {normalizer.channels} channels, the decoder makes "
+                            f"{decoder.channels}")
+        self.normalizer = ImageNormalizer(decoder.channels) if normalizer is None else normalizer
         self.source, self.decoder, self.batchsize = source, decoder, batchsize
         self.seed, self.workers, self.prefetch = seed, workers, prefetch
         self.job = ImageBatchJob(source, decoder, augment, seed, bool(skipCorrupt))
@@ -121,7 +133,7 @@ class ImageLoader:
     """The batches of one part of a source: ``batches(epoch, start=0)`` yields host ``(images, labels)`` (uint8
     (n, C, H, W), int32 (n,)), views valid until the next batch is asked for; training parts are shuffled per
     epoch and augmented, others come in index order. ``labels`` (every sample's, in index order),
-    ``classes``, ``sampleShape``, ``len()`` (samples), ``batchCount``."""
+    ``classes``, ``sampleShape``, ``dtype`` (of the device batches), ``len()`` (samples), ``batchCount``."""
 
     def __init__(self, pipeline, indices, train):
         self.pipeline, self.train = pipeline, bool(train)
@@ -134,6 +146,7 @@ class ImageLoader:
         self.labels = numpy.array([entries[index][1] for index in self.indices], dtype=numpy.int32)
         self.classes = list(pipeline.source.classes)
         self.sampleShape = pipeline.decoder.shape
+        self.dtype = pipeline.normalizer.dtype
         self.batchsize = pipeline.batchsize
         self.batchCount = math.ceil(len(self.indices) / self.batchsize)
         self.skipped = []
@@ -159,6 +172,11 @@ class ImageLoader:
             self.skipped += skipped
             if count:
                 yield images[:count], labels[:count]
+
+    def deviceBatches(self, epoch, start=0):
+        """``batches`` as device arrays: images converted and normalised by the pipeline's normalizer, labels."""
+        for images, labels in self.batches(epoch, start):
+            yield self.pipeline.normalizer(images), toDevice(labels)
 
 
 def splitIndices(size, valFraction, seed):
