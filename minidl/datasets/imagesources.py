@@ -30,10 +30,11 @@ def isImageName(name):
     return name.lower().endswith(IMAGE_SUFFIXES)
 
 
-def classifyNames(names, where):
-    """(entries, classes, ignored) of a tree's file names ("class/.../file"): classes are the first path
-    components that hold a file, sorted; entries (name, label) are the image files, sorted by name."""
-    byClass, ignored, folders = {}, 0, set()
+def classifyNames(names, where, folders=()):
+    """(entries, classes, ignored) of a tree's file names ("class/.../file") and its top folders (``folders``,
+    besides those holding a file): classes are the top folders, sorted, each of which must hold an image;
+    entries (name, label) are the image files, sorted by name."""
+    byClass, ignored, folders = {}, 0, {folder.strip("/") for folder in folders}
     for name in names:
         parts = name.split("/")
         if len(parts) < 2:
@@ -91,13 +92,14 @@ class FolderSource(ImageSource):
         root = os.fspath(root)
         if not os.path.isdir(root):
             raise DataError(f"folder:{root}: no such folder")
-        names = []
+        names, folders = [], []
         for entry in sorted(os.scandir(root), key=lambda entry: entry.name):
             if entry.is_dir():
+                folders.append(entry.name)
                 names += [f"{entry.name}/{name}" for name in self.walk(entry.path, {os.path.realpath(root)})]
             else:
                 names.append(entry.name)
-        super().__init__(root, *classifyNames(names, f"folder:{root}"))
+        super().__init__(root, *classifyNames(names, f"folder:{root}", folders))
 
     def walk(self, folder, above):
         """The files below ``folder``, relative to it; DataError at a link back to a folder it is in."""
@@ -145,8 +147,11 @@ class TarSource(ImageSource):
         except tarfile.TarError as error:
             raise DataError(f"tar:{path}: {error}") from error
         with archive:
-            members = {member.name.removeprefix("./"): member for member in archive.getmembers() if member.isfile()}
-        entries, classes, ignored = classifyNames(members, f"tar:{path}")
+            listed = archive.getmembers()
+        members = {member.name.removeprefix("./"): member for member in listed if member.isfile()}
+        folders = [member.name.removeprefix("./") for member in listed if member.isdir() and "/" not in
+                   member.name.removeprefix("./").strip("/") and member.name not in (".", "./")]
+        entries, classes, ignored = classifyNames(members, f"tar:{path}", folders)
         self.offsets = {name: (members[name].offset_data, members[name].size) for name, _ in entries}
         super().__init__(path, entries, classes, ignored)
 
@@ -165,10 +170,12 @@ class ZipSource(ImageSource):
         path = os.fspath(path)
         try:
             with zipfile.ZipFile(path) as archive:
-                names = [info.filename for info in archive.infolist() if not info.is_dir()]
+                infos = archive.infolist()
         except (OSError, zipfile.BadZipFile) as error:
             raise DataError(f"zip:{path}: {error}") from error
-        super().__init__(path, *classifyNames(names, f"zip:{path}"))
+        names = [info.filename for info in infos if not info.is_dir()]
+        folders = [info.filename for info in infos if info.is_dir() and "/" not in info.filename.strip("/")]
+        super().__init__(path, *classifyNames(names, f"zip:{path}", folders))
 
     def read(self, index):
         if getattr(self, "handle", None) is None:

@@ -134,14 +134,17 @@ class WorkerPool:
         return [process.pid for process in self.processes]
 
     def checkAlive(self):
-        """DataError naming the first worker that is no longer running, its exit status and its last file."""
-        for index, process in enumerate(self.processes):
-            if not process.is_alive():
-                code = process.exitcode
-                how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with status {code}"
-                reading = self.notes[index].value.decode("utf-8", "replace")
-                raise DataError(f"data worker {index} (pid {process.pid}) {how} while reading "
-                                f"{reading or 'nothing yet'}: the run stops")
+        """DataError naming a worker that is no longer running (one that was reading a file, if any), its exit
+        status and the file it was reading."""
+        dead = [(index, process, self.notes[index].value.decode("utf-8", "replace"))
+                for index, process in enumerate(self.processes) if not process.is_alive()]
+        if not dead:
+            return
+        index, process, reading = max(dead, key=lambda item: bool(item[2]))
+        code = process.exitcode
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with status {code}"
+        raise DataError(f"data worker {index} (pid {process.pid}) {how} while reading "
+                        f"{reading or 'no file (between batches)'}: the run stops")
 
     def receive(self):
         """The next answer of any worker, checking every ``poll`` seconds that all of them are alive."""
