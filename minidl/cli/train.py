@@ -330,8 +330,9 @@ class PrintEpochs(Callback):
         self.say, self.epochs, self.checkpointPath = say, epochs, checkpointPath
 
     def onFitStart(self, fit):
-        if fit.epoch:
-            self.say(f"resumed from {self.checkpointPath} after epoch {fit.epoch}")
+        if fit.epoch or fit.position:
+            inside = f", at batch {fit.position} of epoch {fit.epoch + 1}" if fit.position else ""
+            self.say(f"resumed from {self.checkpointPath} after epoch {fit.epoch}{inside}")
 
     def onEpochEnd(self, fit, entry):
         self.say(f"epoch {entry['epoch']:3d}/{self.epochs}  train error {entry['trainError']:.4f}  val error "
