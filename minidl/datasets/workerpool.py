@@ -142,9 +142,11 @@ class WorkerPool:
             return
         index, process, reading = max(dead, key=lambda item: bool(item[2]))
         code = process.exitcode
-        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with status {code}"
+        signalled = code is not None and code < 0
+        how = f"was killed by signal {-code}" if signalled else f"exited with status {code}"
         raise DataError(f"data worker {index} (pid {process.pid}) {how} while reading "
-                        f"{reading or 'no file (between batches)'}: the run stops")
+                        f"{reading or 'no file (between batches)'}: the run stops"
+                        f"{'' if signalled else ' (its own error output, if any, is above)'}")
 
     def receive(self):
         """The next answer of any worker, checking every ``poll`` seconds that all of them are alive."""

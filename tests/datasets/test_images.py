@@ -178,14 +178,21 @@ def test_a_corrupt_image_names_its_file_or_is_skipped_and_counted(tmp_path):
     assert "dog/001.png" in loader.skipped[0]
 
 
-def killAfter(seconds, pool):
+def killWhenReading(pool, name, killed):
+    """Kill every worker of ``pool`` once one of them says it is reading ``name`` (at most 60 s from now), and
+    append the time to ``killed``."""
+
     def kill():
+        deadline = time.monotonic() + 60
+        while not any(note.value.decode().endswith(name) for note in pool.notes) and time.monotonic() < deadline:
+            time.sleep(0.05)
         for pid in pool.pids():
             os.kill(pid, 9)
+        killed.append(time.monotonic())
 
-    timer = threading.Timer(seconds, kill)
-    timer.start()
-    return timer
+    thread = threading.Thread(target=kill)
+    thread.start()
+    return thread
 
 
 def test_a_killed_worker_ends_the_run_in_seconds_naming_its_file(tmp_path):
@@ -195,13 +202,13 @@ def test_a_killed_worker_ends_the_run_in_seconds_naming_its_file(tmp_path):
         loader = pipeline.loader(numpy.arange(len(source)), train=False)
         batches = loader.batches(0)
         next(batches)
-        start = time.monotonic()
-        timer = killAfter(1.0, pipeline.pool)
+        pool, killed = pipeline.pool, []
+        killer = killWhenReading(pool, "dog/003.png", killed)
         with pytest.raises(DataError, match=r"killed by signal 9 while reading .*dog/003.png"):
             list(batches)
-        timer.join()
-        assert time.monotonic() - start < 10
-        assert pipeline.pool is None or not pipeline.pool.processes  # left early: the pool was closed
+        raised = time.monotonic()
+        killer.join()
+        assert raised - killed[0] < 10 and not pool.processes  # the run left early and closed the pool
 
 
 def test_a_worker_that_exits_or_raises_ends_the_run_with_its_error(tmp_path):
