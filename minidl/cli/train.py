@@ -144,7 +144,8 @@ def addArguments(parser):
                         help="stop once the validation error has not fallen for PATIENCE epochs")
     parser.add_argument("--augment", action="store_true",
                         help="image models: random crops of the images padded by an eighth of their side, and "
-                             "horizontal flips on cifar10 (drawn on the host from --seed)")
+                             "horizontal flips on cifar10 (drawn on the host from --seed); on image files a random "
+                             "resized crop, a flip and colour jitter per image, drawn from (seed, epoch, image)")
     parser.add_argument("--tensorboard", action="store_true",
                         help="also log TensorBoard scalars to OUT/tensorboard (needs minidl[tensorboard])")
     parser.add_argument("--text", metavar="FILE", help="--task text: the UTF-8 text to learn (default: a fixed set "
