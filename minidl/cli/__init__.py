@@ -24,7 +24,8 @@ def buildParser():
 
 def main(argv=None):
     """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit status. A minidl error (a forced
-    backend that cannot start included) is one line on stderr, not a traceback."""
+    backend that cannot start included) is one line on stderr, not a traceback; so is Ctrl-C (status 130, once
+    the command has stopped its worker processes)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = buildParser().parse_args(argv)
@@ -32,3 +33,6 @@ def main(argv=None):
     except MinidlError as error:
         print(f"minidl: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("minidl: interrupted", file=sys.stderr)
+        return 130

@@ -39,6 +39,7 @@ from minidl.cli.checks import (
     protectCheckpoint,
     resumeFlags,
 )
+from minidl.cli.imagedata import ImageSettings, addImageArguments, checkImageFlags, isImageSource, openImageData
 from minidl.cost import CrossEntropy
 from minidl.datasets import Augment, loadCifar10, loadDigits, loadMnist
 from minidl.distributed import NodeInfo
@@ -128,8 +129,10 @@ def addArguments(parser):
                         help="a NaN or inf gradient: stop with an error, skip the step, or no check (default: raise)")
     parser.add_argument("--plot", type=plotFile, metavar="FILE.png",
                         help="write the training curves to this picture (drawn from the run's log)")
-    parser.add_argument("--data", choices=sorted(DATASETS),
-                        help="data set (default: digits, which needs no files); the others read --data-dir")
+    parser.add_argument("--data", type=dataName, metavar="{" + ",".join(sorted(DATASETS)) + ",KIND:PATH}",
+                        help="data set (default: digits, which needs no files); mnist, fashion-mnist and cifar10 "
+                             "read --data-dir; image files: folder:PATH (one subfolder per class), tar:FILE, "
+                             "zip:FILE (the same tree inside) or list:FILE (lines 'PATH LABEL')")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="folder of the downloaded files: MNIST / Fashion-MNIST IDX files (gzipped or not), "
                              "CIFAR-10's binary batches")
@@ -143,7 +146,8 @@ def addArguments(parser):
                         help="stop once the validation error has not fallen for PATIENCE epochs")
     parser.add_argument("--augment", action="store_true",
                         help="image models: random crops of the images padded by an eighth of their side, and "
-                             "horizontal flips on cifar10 (drawn on the host from --seed)")
+                             "horizontal flips on cifar10 (drawn on the host from --seed); on image files a random "
+                             "resized crop, a flip and colour jitter per image, drawn from (seed, epoch, image)")
     parser.add_argument("--tensorboard", action="store_true",
                         help="also log TensorBoard scalars to OUT/tensorboard (needs minidl[tensorboard])")
     parser.add_argument("--text", metavar="FILE", help="--task text: the UTF-8 text to learn (default: a fixed set "
@@ -154,7 +158,16 @@ def addArguments(parser):
                         help="--task text: write N characters from the trained model at the end")
     parser.add_argument("--prompt", default="", help="--task text: the text --sample continues (default: a newline)")
     parser.add_argument("--temperature", type=float, default=0.8, help="--task text: of --sample (default: 0.8)")
+    addImageArguments(parser, atLeast)
     parser.set_defaults(run=run)
+
+
+def dataName(text):
+    """An argparse type: a data set's name, or an image source KIND:PATH."""
+    if text in DATASETS or isImageSource(text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected one of {', '.join(sorted(DATASETS))} or an image source "
+                                     f"folder:PATH, tar:FILE, zip:FILE, list:FILE; got {text!r}")
 
 
 class TaskDefaults(NamedTuple):
@@ -262,7 +275,8 @@ def checkRun(args):
 
 def checkFlags(args):
     """Errors in combinations of flags, before anything is loaded or written."""
-    if args.data != "digits" and args.data_dir is None:
+    checkImageFlags(args, MODELS[args.model].flat)
+    if not isImageSource(args.data) and args.data != "digits" and args.data_dir is None:
         raise DataError(f"--data {args.data} reads the files you downloaded: name their folder with --data-dir")
     if args.data == "digits" and args.data_dir is not None:
         raise DataError("--data-dir is for --data mnist, fashion-mnist or cifar10; digits need no files")
@@ -319,8 +333,9 @@ class PrintEpochs(Callback):
         self.say, self.epochs, self.checkpointPath = say, epochs, checkpointPath
 
     def onFitStart(self, fit):
-        if fit.epoch:
-            self.say(f"resumed from {self.checkpointPath} after epoch {fit.epoch}")
+        if fit.epoch or fit.position:
+            inside = f", at batch {fit.position} of epoch {fit.epoch + 1}" if fit.position else ""
+            self.say(f"resumed from {self.checkpointPath} after epoch {fit.epoch}{inside}")
 
     def onEpochEnd(self, fit, entry):
         self.say(f"epoch {entry['epoch']:3d}/{self.epochs}  train error {entry['trainError']:.4f}  val error "
@@ -334,7 +349,7 @@ def makeCallbacks(args, say, resumeReport=""):
     path = os.path.join(args.out, CHECKPOINT_NAME)
     callbacks = [
         StopOnDivergence(), PrintEpochs(say, args.epochs, path), RunSettings(args, say, resumeReport),
-        PeriodicCheckpoint(path),
+        PeriodicCheckpoint(path, everySteps=args.checkpoint_steps),
         BestCheckpoint(os.path.join(args.out, BEST_NAME)), CsvLog(os.path.join(args.out, LOG_NAME)),
     ]
     if args.early_stop is not None:
@@ -358,24 +373,49 @@ def writeReport(report, out, say):
     say(f"report: {base}.txt, {base}.json")
 
 
+def openData(args, flat, nodeinfo):
+    """(training, validation, sampleShape, classes, pipeline) of ``--data``: host arrays ``(data, labels)`` and
+    pipeline None for the data sets in memory, or ImageLoaders ``(loader, None)`` and ``loader`` and their
+    ImagePipeline for image files."""
+    if isImageSource(args.data):
+        if nodeinfo is not None:
+            raise DataError("image files train on one process: run it without mpiexec")
+        pipeline, trainPart, valPart = openImageData(args)
+        return (trainPart, None), valPart, trainPart.sampleShape, len(trainPart.classes), pipeline
+    data = loadData(args, flat)
+    trainData, valData = (array.astype(args.dtype, copy=False) for array in (data.trainData, data.valData))
+    return (trainData, data.trainLabels), (valData, data.valLabels), data.trainData.shape[1:], data.classes, None
+
+
 def train(args, nodeinfo, resumeReport=""):
     isRoot = nodeinfo is None or nodeinfo.isRoot
     say = print if isRoot else lambda *args, **kwargs: None
     spec = MODELS[args.model]
     backend.seed(args.seed)
-    data = loadData(args, spec.flat)
-    module = spec.build(data.trainData.shape[1:], data.classes).calcMode(args.dtype)
-    trainData, valData = (array.astype(args.dtype, copy=False) for array in (data.trainData, data.valData))
+    training, validation, sampleShape, classes, pipeline = openData(args, spec.flat, nodeinfo)
+    with pipeline if pipeline is not None else contextlib.nullcontext():
+        return trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline)
+
+
+def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline):
+    isRoot = nodeinfo is None or nodeinfo.isRoot
+    module = MODELS[args.model].build(sampleShape, classes).calcMode(args.dtype)
     scaler = minidl.optim.LossScaler() if args.dtype == "float16" else None
     optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True,
                                                                          lossScaler=scaler)
     optimizer.nonFinite = args.nonfinite
     augment = None
-    if args.augment:
-        augment = Augment(crop=max(1, data.trainData.shape[-1] // 8), flip=args.data == "cifar10")
-    trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size, verbose=isRoot, augment=augment)
-    schedule, every = makeSchedule(args, optimizer, stepsPerEpoch(len(data.trainData), args.batch_size, nodeinfo))
-    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, callbacks=makeCallbacks(args, say, resumeReport))
+    if pipeline is not None:
+        augment = pipeline.job.augment
+    elif args.augment:
+        augment = Augment(crop=max(1, sampleShape[-1] // 8), flip=args.data == "cifar10")
+    trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size, verbose=isRoot,
+                      augment=None if pipeline is not None else augment)
+    schedule, every = makeSchedule(args, optimizer, stepsPerEpoch(len(training[0]), args.batch_size, nodeinfo))
+    callbacks = makeCallbacks(args, say, resumeReport)
+    if pipeline is not None:
+        callbacks.append(ImageSettings(args))
+    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, callbacks=callbacks)
 
     try:
         os.makedirs(args.out, exist_ok=True)
@@ -384,16 +424,27 @@ def train(args, nodeinfo, resumeReport=""):
     path = os.path.join(args.out, CHECKPOINT_NAME)
     hyper = ", ".join(f"{key}={value:g}" for key, value in optimizer.getAttrDict().items())
     ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
+    images = "" if pipeline is None else (f", {len(training[0].classes)} classes, {'x'.join(map(str, sampleShape))} "
+                                          f"images, {args.workers} workers")
+    valCount = len(validation[0] if pipeline is None else validation)
     say(
-        f"{args.model} on {args.data} ({len(data.trainData)} train, {len(data.valData)} validation), "
+        f"{args.model} on {args.data} ({len(training[0])} train, {valCount} validation{images}), "
         f"{optimizer!r}({hyper}), {schedule or 'constant rate'}, {augment or 'no augmentation'}, "
         f"batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}"
     )
-    fit.run(trainData, data.trainLabels, args.epochs, (valData, data.valLabels),
-            resume=path if args.resume else None)
+    if pipeline is not None and pipeline.source.ignored:
+        say(f"{pipeline.source.ignored} files of {args.data} are not .jpg, .jpeg or .png images: left out")
+    fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
     say(f"checkpoint: {path}")
     if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
-        fit.validator.validateFromHost(valData, data.valLabels)
+        if pipeline is not None:
+            fit.validator.validateFromLoader(validation)
+        else:
+            fit.validator.validateFromHost(*validation)
+    if pipeline is not None:
+        skipped = training[0].skipped + validation.skipped
+        if skipped:
+            say(f"{len(skipped)} images could not be decoded and were left out; the first: {skipped[0]}")
     if isRoot:
         writeReport(fit.validator.report, args.out, say)
     if args.plot and isRoot:

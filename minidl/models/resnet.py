@@ -1,6 +1,9 @@
-"""ResNet-18 and ResNet-34 for 32x32 images (CIFAR-style, He et al. 2016, basic blocks).
+"""ResNet-18 and ResNet-34 (He et al. 2016, basic blocks) for images of any size and channel count.
 
-Stem: 3x3 Conv2D (stride 1) → BatchNorm2D → ReLU, no max pooling (a 32x32 image is already small). Then four
+Stem, for images whose smaller side is under 64 pixels (CIFAR-style): 3x3 Conv2D (stride 1) → BatchNorm2D →
+ReLU, no max pooling (a 32x32 image is already small); from 64 pixels on (ImageNet-style, as torchvision's):
+7x7 Conv2D with stride 2 → BatchNorm2D → ReLU → 3x3 MaxPool2D with stride 2 (padded by 1), a quarter of the
+side before the first stage. Then four
 stages of basic blocks at width, 2 width, 4 width, 8 width maps (64 ... 512), the first block of stages 2-4
 with stride 2; a basic block is Conv2D 3x3 → BatchNorm2D → ReLU → Conv2D 3x3 → BatchNorm2D, added to its
 input (or, where the stride or the width changes, to a 1x1 Conv2D projection with that stride and a
@@ -10,7 +13,21 @@ no bias (BatchNorm2D follows each) and He initialisation.
 Any image side works: on the 1x8x8 digits the stages see 8x8, 4x4, 2x2 and 1x1 maps (no upsampling).
 """
 
-from minidl.nn import Activation, Add, BatchNorm2D, Conv2D, Flatten, GlobalAvgPool2D, Graph, Identity, Linear, relu
+from minidl.nn import (
+    Activation,
+    Add,
+    BatchNorm2D,
+    Conv2D,
+    Flatten,
+    GlobalAvgPool2D,
+    Graph,
+    Identity,
+    Linear,
+    MaxPool2D,
+    relu,
+)
+
+LARGE_IMAGES = 64  # the smaller side from which the stem is ImageNet's
 
 
 def _convNorm(node, inmaps, outmaps, size, stride):
@@ -29,7 +46,10 @@ def basicBlock(node, inmaps, outmaps, stride):
 def resnet(sampleShape, classes, blocks=(2, 2, 2, 2), width=64):
     """A residual network of basic blocks, ``blocks[i]`` in stage i at width 2^i ``width`` maps."""
     inp = Identity(name="images").node()
-    node = Activation(relu).node(_convNorm(inp, sampleShape[0], width, 3, 1))
+    if min(sampleShape[1:]) >= LARGE_IMAGES:
+        node = MaxPool2D(3, 2, pad=1).node(Activation(relu).node(_convNorm(inp, sampleShape[0], width, 7, 2)))
+    else:
+        node = Activation(relu).node(_convNorm(inp, sampleShape[0], width, 3, 1))
     maps = width
     for stage, count in enumerate(blocks):
         for index in range(count):

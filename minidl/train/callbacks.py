@@ -37,6 +37,9 @@ class Callback:
     def onEpochEnd(self, fit, entry):
         pass
 
+    def onStepEnd(self, fit):
+        """After each optimizer step of a loader's run (``fit.position``: batches done in the epoch)."""
+
     def onFitEnd(self, fit):
         pass
 
@@ -126,17 +129,27 @@ class BestCheckpoint(Monitored):
 
 
 class PeriodicCheckpoint(Callback):
-    """Write the run's checkpoint to ``path`` (atomically) every ``every`` epochs and after the last one; pass
-    it as ``resume`` to continue the run exactly."""
+    """Write the run's checkpoint to ``path`` (atomically) every ``every`` epochs and after the last one, and
+    with ``everySteps`` also every that many steps inside an epoch (a run on an ImageLoader only); pass it as
+    ``resume`` to continue the run exactly."""
 
     writesCheckpoints = True
     writesFiles = True
 
-    def __init__(self, path, every=1):
+    def __init__(self, path, every=1, everySteps=None):
         self.path, self.every = os.fspath(path), checkInteger(every, "every", CallbackError, minimum=1)
+        self.everySteps = None if everySteps is None else checkInteger(everySteps, "everySteps", CallbackError,
+                                                                       minimum=1)
 
     def check(self, fit, names):
         checkFolderOf(self.path, repr(self))
+        if self.everySteps is not None and fit.classes is None:
+            raise CallbackError(f"{self!r}: checkpoints inside an epoch need a run on an ImageLoader, whose order "
+                                "is drawn per epoch")
+
+    def onStepEnd(self, fit):
+        if self.everySteps is not None and fit.position % self.everySteps == 0:
+            fit.saveCheckpoint(self.path)
 
     def onEpochEnd(self, fit, entry):
         if fit.epoch % self.every == 0 or fit.stop or fit.epoch == fit.epochs:

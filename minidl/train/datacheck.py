@@ -43,3 +43,14 @@ def checkDataSet(module, cost, data, target, chunkRows):
             cost.checkTarget(predictions, chunk)
         except CostError as error:
             raise DataError(f"target rows {start} to {start + len(chunk) - 1}: {error}") from error
+
+
+def checkLoader(module, cost, loader):
+    """DataError (or the module's ModuleError) unless the module takes the loader's samples and every label of
+    its listing can be scored: one zero sample of its shape through the module, the labels through the cost."""
+    sample = predictionShape(module, numpy.zeros((1, *loader.sampleShape), dtype=loader.dtype))
+    labels = toDevice(loader.labels)
+    try:
+        cost.checkTarget(xp.broadcast_to(sample[0], (len(labels), *sample.shape[1:])), labels)
+    except CostError as error:
+        raise DataError(f"the labels of {loader!r}: {error}") from error

@@ -19,6 +19,7 @@ schedule only (there is no schedule state to restore).
 import time
 
 from minidl.cost import CrossEntropy
+from minidl.datasets.imageloader import ImageLoader
 from minidl.errors import CallbackError, CheckpointError, DataError, MinidlError, OptimizerError
 from minidl.optim.schedules import Schedule, rateName
 from minidl.tensorfile import parseJson, readTensors
@@ -60,6 +61,7 @@ class Fit:
         self.callbacks = sorted(callbacks, key=lambda callback: callback.writesCheckpoints)
         self.macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
         self.epoch, self.history, self.stop = 0, [], False
+        self.position, self.positionSums, self.classes = 0, None, None
 
     def metricNames(self, validation):
         """The names of a history entry's values for a run with (or without) validation data."""
@@ -73,11 +75,7 @@ class Fit:
     def run(self, data, labels, epochs, validation=None, resume=None):
         """Train until ``epochs`` epochs are done in all (resumed ones included) or a callback stops the run."""
         self.epochs = epochs = checkPositive("epochs", epochs)
-        checkHostData(data, labels)
-        if validation is not None:
-            if not isinstance(validation, tuple) or len(validation) != 2:
-                raise DataError(f"validation must be a tuple (data, labels), got {type(validation).__name__}")
-            checkHostData(*validation)
+        self.checkData(data, labels, validation)
         names = self.metricNames(validation)
         if self.schedule is not None and self.schedule.needsMetric and self.scheduleMetric not in names:
             raise OptimizerError(f"scheduleMetric {self.scheduleMetric!r} is none of this run's metrics {names}")
@@ -95,6 +93,21 @@ class Fit:
                 callback.onFitEnd(self)
         return self.history
 
+    def checkData(self, data, labels, validation):
+        """DataError unless the data are host arrays (validation a tuple of them) or ImageLoaders."""
+        if isinstance(data, ImageLoader):
+            if labels is not None:
+                raise DataError("an ImageLoader holds its labels: pass labels=None")
+            if validation is not None and not isinstance(validation, ImageLoader):
+                raise DataError(f"validation of a loader's run must be an ImageLoader, got {type(validation).__name__}")
+            self.classes = list(data.classes)
+            return
+        checkHostData(data, labels)
+        if validation is not None:
+            if not isinstance(validation, tuple) or len(validation) != 2:
+                raise DataError(f"validation must be a tuple (data, labels), got {type(validation).__name__}")
+            checkHostData(*validation)
+
     def active(self):
         """The callbacks this process runs: all of them, except those writing files on ranks other than 0."""
         return [callback for callback in self.callbacks if self.isRoot or not callback.writesFiles]
@@ -105,13 +118,23 @@ class Fit:
         perStep = self.schedule.step if self.schedule is not None and self.scheduleEvery == "step" else None
         start = time.perf_counter()
         entry = {"epoch": self.epoch + 1}
-        entry["trainError"] = self.trainer.trainFromHost(data, labels, self.macroBatchSize, afterStep=perStep)
+        if isinstance(data, ImageLoader):
+            resumeAt, self.position = self.position, 0
+            if resumeAt:
+                self.trainer.cost.accumErr, self.trainer.cost.samples = self.positionSums
+            entry["trainError"] = self.trainer.trainFromLoader(data, self.epoch, resumeAt, afterStep=perStep,
+                                                               afterBatch=self.afterBatch)
+            self.position = 0
+        else:
+            entry["trainError"] = self.trainer.trainFromHost(data, labels, self.macroBatchSize, afterStep=perStep)
         trained = time.perf_counter()
-        if validation is not None:
+        if isinstance(validation, ImageLoader):
+            entry["valError"] = self.validator.validateFromLoader(validation)
+        elif validation is not None:
             entry["valError"] = self.validator.validateFromHost(*validation, macroBatchSize=self.macroBatchSize)
-            if self.validator.report is not None:
-                entry["valAccuracy"] = self.validator.accuracy
-                entry.update({f"valTop{k}": value for k, value in self.validator.report.topK.items()})
+        if validation is not None and self.validator.report is not None:
+            entry["valAccuracy"] = self.validator.accuracy
+            entry.update({f"valTop{k}": value for k, value in self.validator.report.topK.items()})
         seconds = time.perf_counter() - start
         entry.update(learnRate=learnRate, seconds=seconds, samplesPerSecond=len(data) / (trained - start))
         self.epoch += 1
@@ -121,14 +144,27 @@ class Fit:
         for callback in self.active():
             callback.onEpochEnd(self, entry)
 
+    def afterBatch(self, position):
+        """After each step of a loader's epoch: the position, then the callbacks' ``onStepEnd``."""
+        self.position = position
+        for callback in self.active():
+            callback.onStepEnd(self)
+
     def extra(self):
-        """What a checkpoint of this run keeps besides the arrays: history, schedule, callbacks, stop."""
-        return {
+        """What a checkpoint of this run keeps besides the arrays: history, schedule, callbacks, stop, and for a
+        loader's run its classes and the position in the current epoch (None between epochs)."""
+        extra = {
             "history": self.history,
             "schedule": None if self.schedule is None else self.schedule.getAttrDict(),
             "callbacks": [[repr(callback), callback.getAttrDict()] for callback in self.callbacks],
             "stopped": self.stop,
         }
+        if self.classes is not None:
+            cost = self.trainer.cost
+            extra["classes"] = self.classes
+            extra["position"] = None if not self.position else \
+                {"batch": self.position, "errorSum": cost.accumErr, "samples": cost.samples}
+        return extra
 
     def saveCheckpoint(self, path):
         """Write the run as it is now (after ``epoch`` epochs) to ``path``, atomically."""
@@ -144,6 +180,7 @@ class Fit:
                 raise CheckpointError(f"{path} is not a checkpoint of a fit run: it holds no schedule state")
             self.epoch = loadCheckpoint(path, self.trainer.module, self.trainer.optimizer).epoch
             return
+        position = self.checkPosition(extra, path)
         names = [name for name, _ in extra["callbacks"]]
         if names != [repr(callback) for callback in self.callbacks]:
             raise CheckpointError(f"{path} was written by a run with the callbacks {names}, not {self.callbacks}")
@@ -162,6 +199,28 @@ class Fit:
         for callback, (_, attrs) in zip(self.callbacks, extra["callbacks"]):
             callback.setAttrDict(attrs)
         self.epoch, self.history, self.stop = checkpoint.epoch, extra["history"][:checkpoint.epoch], extra["stopped"]
+        if position is not None:
+            self.position, self.positionSums = position["batch"], (position["errorSum"], position["samples"])
+
+    def checkPosition(self, extra, path):
+        """The mid-epoch position a checkpoint records (None: between epochs); CheckpointError when it was
+        written by a run on other classes, or on host arrays where this run has a loader (or the reverse)."""
+        if (self.classes is None) != ("classes" not in extra):
+            raise CheckpointError(f"{path} was written by a run {'on' if self.classes is None else 'without'} an "
+                                  "image loader")
+        if self.classes is None:
+            return None
+        if extra["classes"] != self.classes:
+            raise CheckpointError(f"{path} was written by a run on the classes {extra['classes']!r:.300}, not "
+                                  f"{self.classes!r:.300}")
+        position = extra["position"]
+        if position is None:
+            return None
+        if not isinstance(position, dict) or set(position) != {"batch", "errorSum", "samples"} \
+                or not all(isinstance(position[name], (int, float)) and not isinstance(position[name], bool)
+                           for name in position) or position["batch"] < 1:
+            raise CheckpointError(f"{path}: the position in the epoch is malformed: {position!r:.200}")
+        return position
 
 
 def parseExtra(text, path):
@@ -170,7 +229,7 @@ def parseExtra(text, path):
         raise CheckpointError(f"{path}: the extra entry is missing")
     extra = parseJson(text, path, "extra entry")  # CheckpointError for deep values and huge integers too
     expected = {"history", "schedule", "callbacks", "stopped"}
-    if not isinstance(extra, dict) or set(extra) != expected:
+    if not isinstance(extra, dict) or set(extra) not in (expected, expected | {"classes", "position"}):
         return None
     if not isinstance(extra["history"], list) or not isinstance(extra["stopped"], bool) \
             or not isinstance(extra["callbacks"], list) \

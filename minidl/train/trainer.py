@@ -9,11 +9,12 @@ import numpy
 from minidl.backend import generator
 from minidl.cost import Cost
 from minidl.datasets.augment import Augment
+from minidl.datasets.imageloader import ImageLoader
 from minidl.errors import CostError, DataError, ModuleError, OptimizerError
 from minidl.nn import Module
 from minidl.optim import Optimizer
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar, rankShard
-from minidl.train.datacheck import checkDataSet
+from minidl.train.datacheck import checkDataSet, checkLoader
 
 
 class Trainer:
@@ -75,6 +76,38 @@ class Trainer:
                     afterStep()
         error = self.cost.getMeanError()
         return error if nodeinfo is None else nodeinfo.meanValue(error)
+
+    def trainFromLoader(self, loader, epoch, start=0, afterStep=None, afterBatch=None):
+        """One epoch of an ImageLoader's batches (``epoch`` sets their order and augmentation), or its rest from
+        batch ``start``; returns the mean training error (weighted by samples) of the epoch. A whole epoch resets
+        the cost's accumulator first; a rest (``start`` > 0) adds to it, so a caller resuming mid-epoch puts the
+        interrupted epoch's sums back into it first. ``afterStep()`` runs after every optimizer step,
+        ``afterBatch(position)`` after it with the number of batches done in the epoch. The module and every
+        label of the loader are checked before the first step."""
+        self.checkSetup()
+        if not isinstance(loader, ImageLoader):
+            raise DataError(f"trainFromLoader takes a minidl.datasets.ImageLoader, got {type(loader).__name__}")
+        if self.optimizer.nodeinfo is not None:
+            raise DataError("image loaders train on one process: data-parallel training takes host arrays")
+        if loader.batchsize != self.batchsize:
+            raise DataError(f"the loader makes batches of {loader.batchsize}, the Trainer steps on {self.batchsize}")
+        checkLoader(self.module, self.cost, loader)
+        self.checkBatches(len(loader), len(loader), None)
+        self.module.trainMode()
+        if start == 0:
+            self.cost.resetAccumulator()
+        position = start
+        with progressBar(len(loader), "train", self.verbose) as progress:
+            progress.update(min(len(loader), start * self.batchsize))
+            for batch, labels in loader.deviceBatches(epoch, start):
+                self.step(batch, labels)
+                progress.update(len(labels))
+                position += 1
+                if afterStep is not None:
+                    afterStep()
+                if afterBatch is not None:
+                    afterBatch(position)
+        return self.cost.getMeanError()
 
     def checkBatches(self, size, used, nodeinfo):
         """DataError when a batch of this pass would be smaller than the module trains on (BatchNorm over (N, C)

@@ -5,7 +5,7 @@ from minidl.errors import CostError, ModuleError
 from minidl.nn import Module
 from minidl.nn.module import evaluating
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
-from minidl.train.datacheck import checkDataSet
+from minidl.train.datacheck import checkDataSet, checkLoader
 from minidl.train.metrics import ClassMetrics
 
 
@@ -37,15 +37,26 @@ class Validator:
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
         checkDataSet(self.module, self.cost, data, target, macroBatchSize)
+        return self.validateBatches(deviceBatches((data, target), self.batchsize, macroBatchSize), size)
+
+    def validateFromLoader(self, loader):
+        """``validateFromHost`` over the batches of an ImageLoader (its epoch 0: a validation part's order and
+        centre crops do not depend on the epoch)."""
+        checkLoader(self.module, self.cost, loader)
+        return self.validateBatches(loader.deviceBatches(0), len(loader))
+
+    def validateBatches(self, batches, size):
+        """The pass over device minibatches (scores, labels) behind both ``validate`` methods."""
         classify = isinstance(self.cost, CrossEntropy)
         self.cost.resetAccumulator()
         self.metrics.reset()
         with evaluating(self.module), progressBar(size, "validate", self.verbose) as progress:
-            for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, progress=progress):
+            for batch, labels in batches:
                 scores = self.module(batch)
                 self.cost.validate(scores, labels)
                 if classify:
                     self.metrics.update(scores, labels)
+                progress.update(len(labels))
         self.error = self.cost.getMeanError()
         self.report = self.metrics.report() if classify else None
         self.accuracy = self.report.accuracy if classify else None

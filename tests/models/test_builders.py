@@ -16,16 +16,17 @@ from minidl.optim import Adam
 @pytest.mark.parametrize("name, sampleShape, params", [
     ("resnet18", (3, 32, 32), 11_173_962),  # the CIFAR ResNet-18 (basic blocks, 1x1 projections), 10 classes
     ("resnet34", (3, 32, 32), 21_282_122),
+    ("resnet18", (3, 224, 224), 11_689_512),  # ImageNet's stem from 64 pixels on: torchvision's resnet18
     ("lenet", (1, 28, 28), 61_706),  # LeNet-5: 156 + 2,416 + 48,120 + 10,164 + 850
     ("lenet", (1, 8, 8), 21_386),  # the second convolution padded: 16x2x2 features into Linear(120)
 ])
 def test_builders_have_the_published_parameter_counts(name, sampleShape, params):
     backend.seed(0)
-    assert MODELS[name].build(sampleShape, 10).numOfParams() == params
+    assert MODELS[name].build(sampleShape, 1000 if sampleShape[1] == 224 else 10).numOfParams() == params
 
 
 @pytest.mark.parametrize("name", ["resnet18", "lenet"])
-@pytest.mark.parametrize("sampleShape", [(3, 32, 32), (1, 8, 8)], ids=["32x32", "digits 8x8"])
+@pytest.mark.parametrize("sampleShape", [(3, 32, 32), (1, 8, 8), (1, 64, 64)], ids=["32x32", "digits 8x8", "64 grey"])
 def test_builders_score_every_class_for_each_image(name, sampleShape):
     backend.seed(0)
     net = MODELS[name].build(sampleShape, 10)
