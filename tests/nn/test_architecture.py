@@ -44,7 +44,8 @@ def sharedGraph():
     a, b = shared.node(left), shared.node(Activation(tanh).node(right))
     split = Split(1, [2, 4]).node(Add().node(a, b))
     joined = Concat(axis=1).node(split[1], Activation(leakyRelu, args=(0.3,)).node(split[0]))
-    return Graph(inputs=[left, right], outputs=[Linear(6, 3, name="head").node(joined), Activation(relu).node(split[0])])
+    outputs = [Linear(6, 3, name="head").node(joined), Activation(relu).node(split[0])]
+    return Graph(inputs=[left, right], outputs=outputs)
 
 
 def Identity4(name):
