@@ -19,6 +19,7 @@ from minidl.onnx import (  # noqa: E402, F401  (importing the exporters' modules
     layers,
     normalization,
     pools,
+    rearranging,
     recurrent,
     resampling,
     shaping,

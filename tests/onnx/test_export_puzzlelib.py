@@ -1,0 +1,67 @@
+"""The ONNX exporters of Slice, Tile, Replicate, Sum, MulAddConst, MoveAxis, DepthConcat, GroupLinear and
+Parallel, run in ONNX Runtime at another batch size; ToList and Glue are refused by name."""
+
+import numpy
+import pytest
+
+from minidl.backend import toDevice
+from minidl.errors import ExportError
+from minidl.nn import (
+    Activation,
+    DepthConcat,
+    Glue,
+    GroupLinear,
+    Linear,
+    MoveAxis,
+    MulAddConst,
+    Parallel,
+    Replicate,
+    Slice,
+    Sum,
+    Tile,
+    ToList,
+    relu,
+)
+from tests.onnx.onnxcheck import checkExport
+
+
+def rand(*shape):
+    return numpy.random.default_rng(sum(shape)).standard_normal(shape).astype(numpy.float32)
+
+
+CASES = {
+    "slice": (lambda: Slice()[:, 1:-1, ::2], [(2, 5, 6)]),
+    "slice-reversed": (lambda: Slice((slice(None), slice(None, None, -2))), [(2, 5)]),
+    "tile": (lambda: Tile(axis=1, times=3), [(2, 3, 2)]),
+    "replicate": (lambda: Replicate(2), [(2, 4)]),
+    "sum": (lambda: Sum(axis=1, useWeights=False), [(2, 4, 5)]),
+    "sum-weighted": (lambda: Sum(axis=1), [(2, 4, 5), (2, 4)]),
+    "muladdconst": (lambda: MulAddConst(a=-2.5, b=0.75), [(2, 4)]),
+    "moveaxis": (lambda: MoveAxis(1, 3), [(2, 3, 4, 5)]),
+    "depthconcat": (lambda: DepthConcat(), [(2, 3, 2, 2), (2, 2, 6, 6), (2, 1, 5, 3)]),
+    "grouplinear": (lambda: GroupLinear(3, 4, 2), [(2, 3, 4)]),
+    "grouplinear-one-input": (lambda: GroupLinear(3, 4, 2, inmode="one"), [(2, 1, 4)]),
+    "grouplinear-one-weight": (lambda: GroupLinear(None, 4, 2, wmode="one"), [(2, 5, 4)]),
+    "parallel": (lambda: Parallel(Linear(3, 2), Activation(relu)), [(2, 3), (2, 4)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_export_runs_in_onnx_runtime(tmp_path, name):
+    build, shapes = CASES[name]
+    module = build()
+    for var in module.getVarTable().values():
+        var.set(var.data + toDevice(rand(*var.data.shape)))
+    samples = [rand(*shape) for shape in shapes]
+    runs = [numpy.concatenate([sample] * 3) for sample in samples]  # another batch size than the sample's
+    checkExport(module, tmp_path / "m.onnx", samples if len(samples) > 1 else samples[0],
+                runs if len(runs) > 1 else runs[0])
+
+
+@pytest.mark.parametrize("module, sample", [
+    (ToList(), [rand(2, 3), rand(2, 3)]),
+    (Glue(lambda data, modules: data, lambda grad, modules: grad), rand(2, 3)),
+])
+def test_modules_without_an_onnx_operator_are_refused_by_name(tmp_path, module, sample):
+    with pytest.raises(ExportError, match=type(module).__name__):
+        checkExport(module, tmp_path / "m.onnx", sample)
