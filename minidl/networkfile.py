@@ -7,6 +7,7 @@ one written with the weights; the rebuilt network's names, shapes and dtypes mus
 functions come from the registry.
 """
 
+from minidl.backend import getRandomState, setRandomState
 from minidl.errors import CheckpointError, ModuleError
 from minidl.nn.architecture import METADATA_KEY, rebuild
 from minidl.nn.module import MODULE_FORMAT
@@ -16,13 +17,18 @@ from minidl.train.checkpoint import CHECKPOINT_FORMAT
 
 def loadNetwork(path):
     """The network of the file at ``path`` with its weights, in train mode as a fresh module (call
-    ``evalMode()`` to predict). CheckpointError when the file is missing, damaged or foreign, carries no
-    architecture, names a module type or function the registry does not know, or its tensors do not fit it."""
+    ``evalMode()`` to predict); the backend's random state is as it was. CheckpointError when the file is
+    missing, damaged or foreign, carries no architecture, names a module type or function the registry does
+    not know, or its tensors do not fit it."""
     with TensorFile(path, (MODULE_FORMAT, CHECKPOINT_FORMAT)) as file:
         tensors = file.read()
         metadata = file.metadata
     prefix = "module." if metadata["format"] == CHECKPOINT_FORMAT else ""
-    network = rebuild(metadata.get(METADATA_KEY), path)
+    state = getRandomState()
+    try:  # the constructors draw initial weights, which the file's replace: the caller's random stream stays
+        network = rebuild(metadata.get(METADATA_KEY), path)
+    finally:
+        setRandomState(state)
     stored = {name[len(prefix):]: array for name, array in tensors.items() if name.startswith(prefix)}
     targets = network.getArrayTable()
     for name, target in targets.items():

@@ -81,7 +81,7 @@ class Module:
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
             cls.__init__ = _recordingArguments(cls.__dict__["__init__"])
-        if cls.__module__.startswith("minidl.") and not cls.__name__.startswith("_"):
+        if cls.__module__.startswith("minidl.") and not cls.__name__.startswith("_") and "<" not in cls.__qualname__:
             register(cls, cls.__qualname__)
 
     def __init__(self, name=None):

@@ -7,10 +7,24 @@ import numpy
 import pytest
 
 import minidl
-from minidl.backend import seed, toDevice, toHost
+from minidl.backend import getRandomState, seed, toDevice, toHost
 from minidl.errors import CheckpointError, ModuleError
 from minidl.models import LANGUAGE_MODELS, MODELS
-from minidl.nn import Activation, Add, Cast, Concat, Graph, Linear, Module, Sequential, Split, leakyRelu, relu, tanh
+from minidl.nn import (
+    Activation,
+    Add,
+    Cast,
+    Concat,
+    Graph,
+    Linear,
+    Module,
+    Parallel,
+    Sequential,
+    Split,
+    leakyRelu,
+    relu,
+    tanh,
+)
 from minidl.nn.architecture import register
 from minidl.optim import SGD
 from minidl.tensorfile import writeTensors
@@ -93,6 +107,19 @@ def test_a_graph_with_shared_modules_round_trips_and_stays_shared(tmp_path):
     sharedNodes = [node for node in loaded.nodes if node.module.name == "shared"]
     assert len(sharedNodes) == 2 and sharedNodes[0].module is sharedNodes[1].module
     assert [node.module.name for node in loaded.inputs] == ["left", "right"]
+
+
+def test_a_parallel_of_one_module_twice_stays_shared_and_loading_keeps_the_random_stream(tmp_path):
+    shared = Linear(3, 3, name="shared")
+    net = perturbed(Parallel(shared, Sequential(Activation(tanh), shared), Linear(2, 1)))
+    net.save(tmp_path / "p")
+    state = getRandomState()
+    loaded = minidl.load(tmp_path / "p")
+    assert getRandomState() == state
+    assert loaded[0] is loaded[1][1] and list(loaded.getVarTable()) == ["shared.W", "shared.b", "2.W", "2.b"]
+    rng = numpy.random.default_rng(4)
+    data = [toDevice(rng.standard_normal(shape).astype(numpy.float32)) for shape in ((2, 3), (2, 3), (2, 2))]
+    assertSameOutputs(net, loaded, data)
 
 
 def test_dtypes_and_calc_mode_are_kept(tmp_path):
