@@ -143,6 +143,8 @@ class _Encoder:
 
         if value is None or isinstance(value, (bool, str)):
             return value
+        if isinstance(value, numpy.bool_):
+            return bool(value)
         if isinstance(value, (int, numpy.integer)):
             return int(value)
         if isinstance(value, (float, numpy.floating)):
@@ -247,6 +249,8 @@ class _Decoder:
             raise self.error("args must be a list and kwargs an object")
         args = [self.value(arg) for arg in item["args"]]
         kwargs = {key: self.value(arg) for key, arg in item["kwargs"].items()}
+        if not isinstance(item.get("name", ""), str):
+            raise self.error(f"a module's name must be a string, got {item['name']!r:.40}")
         try:
             module = cls(*args, **kwargs)
             if item.get("name") is not None:
@@ -255,8 +259,8 @@ class _Decoder:
                 dtype = numpy.dtype(_dtype(item["dtype"]))
                 if {var.data.dtype for var in module.getVarTable().values()} != {dtype}:
                     module.calcMode(dtype)
-        except (ModuleError, TypeError, ValueError) as error:
-            raise self.error(f"{item['module']} refuses its arguments: {error}") from error
+        except Exception as error:  # a constructor given a forged file's arguments: whatever it raises, say so
+            raise self.error(f"{item['module']} refuses its arguments: {type(error).__name__}: {error}") from error
         return module
 
     def value(self, value):
