@@ -20,8 +20,8 @@ node), ``{"$output": [item, index]}`` (``node[index]``), ``{"$function": "relu"}
 
 Loading never runs code from the file: types and functions are looked up in the registry (every module class
 of minidl is in it; ``register`` adds a user's class or function), and anything else is refused.
-A network that cannot be described (an argument of a kind above's list cannot hold, an unregistered class) is
-still saved: its architecture entry says why it is missing, and ``minidl.load`` reports that reason.
+A network that cannot be described (an argument of none of the kinds above, an unregistered class or function)
+is still saved: its architecture entry says why it is missing, and ``minidl.load`` reports that reason.
 """
 
 import json
