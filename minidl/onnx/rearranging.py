@@ -1,6 +1,6 @@
 """Exporters of the modules taken from the framework minidl follows: Slice, Tile, Replicate, Sum, MulAddConst,
-MoveAxis, DepthConcat and GroupLinear. ToList and Glue have none (a nested list, a user's Python function):
-exporting them is an ExportError naming them."""
+MoveAxis, DepthConcat, ToList and GroupLinear. Glue has none (it runs a user's Python functions): exporting it
+is an ExportError naming it."""
 
 import numpy
 
@@ -13,6 +13,7 @@ from minidl.nn.replicate import Replicate
 from minidl.nn.slice import Slice
 from minidl.nn.sum import Sum
 from minidl.nn.tile import Tile
+from minidl.nn.tolist import ToList
 from minidl.onnx.registry import exporter
 
 INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
@@ -87,6 +88,16 @@ def exportDepthConcat(builder, module, inputs, cache):
         pads = _int64([0, 0, top, left, 0, 0, height - h - top, width - w - left])
         padded.append(builder.op("Pad", [name, builder.constant(pads, "pads")]) if pads.any() else name)
     return builder.op("Concat", padded, axis=1)
+
+
+@exporter(ToList)
+def exportToList(builder, module, inputs, cache):
+    """The input tensors' names, flattened depth-first, each through an Identity (an output of its own)."""
+
+    def flatten(names):
+        return [leaf for name in names for leaf in (flatten(name) if isinstance(name, list) else [name])]
+
+    return [builder.op("Identity", [name]) for name in flatten(inputs)]
 
 
 @exporter(GroupLinear)

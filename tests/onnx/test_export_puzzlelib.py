@@ -1,5 +1,5 @@
-"""The ONNX exporters of Slice, Tile, Replicate, Sum, MulAddConst, MoveAxis, DepthConcat, GroupLinear and
-Parallel, run in ONNX Runtime at another batch size; ToList and Glue are refused by name."""
+"""The ONNX exporters of Slice, Tile, Replicate, Sum, MulAddConst, MoveAxis, DepthConcat, ToList, GroupLinear and
+Parallel, run in ONNX Runtime at another batch size; Glue (a user's Python functions) is refused by name."""
 
 import numpy
 import pytest
@@ -8,9 +8,12 @@ from minidl.backend import toDevice
 from minidl.errors import ExportError
 from minidl.nn import (
     Activation,
+    Concat,
     DepthConcat,
     Glue,
+    Graph,
     GroupLinear,
+    Identity,
     Linear,
     MoveAxis,
     MulAddConst,
@@ -43,6 +46,7 @@ CASES = {
     "grouplinear-one-input": (lambda: GroupLinear(3, 4, 2, inmode="one"), [(2, 1, 4)]),
     "grouplinear-one-weight": (lambda: GroupLinear(None, 4, 2, wmode="one"), [(2, 5, 4)]),
     "parallel": (lambda: Parallel(Linear(3, 2), Activation(relu)), [(2, 3), (2, 4)]),
+    "tolist": (lambda: ToList(), [(2, 3), (2, 4)]),
 }
 
 
@@ -58,10 +62,15 @@ def test_export_runs_in_onnx_runtime(tmp_path, name):
                 runs if len(runs) > 1 else runs[0])
 
 
-@pytest.mark.parametrize("module, sample", [
-    (ToList(), [rand(2, 3), rand(2, 3)]),
-    (Glue(lambda data, modules: data, lambda grad, modules: grad), rand(2, 3)),
-])
-def test_modules_without_an_onnx_operator_are_refused_by_name(tmp_path, module, sample):
-    with pytest.raises(ExportError, match=type(module).__name__):
-        checkExport(module, tmp_path / "m.onnx", sample)
+def test_a_nested_list_flattens_in_a_graph(tmp_path):
+    a, b = Identity().node(), Identity().node()
+    flat = ToList().node(Replicate(2).node(a), b)
+    net = Graph(inputs=[a, b], outputs=Concat(axis=1).node(flat[0], flat[1], flat[2]))
+    samples = [rand(2, 3), rand(2, 4)]
+    checkExport(net, tmp_path / "g.onnx", samples, [numpy.concatenate([sample] * 3) for sample in samples])
+
+
+def test_glue_is_refused_by_name(tmp_path):
+    glue = Glue(lambda data, modules: data, lambda grad, modules: grad)
+    with pytest.raises(ExportError, match="Glue"):
+        checkExport(glue, tmp_path / "m.onnx", rand(2, 3))
