@@ -26,6 +26,7 @@ __all__ = [
     "OptimizerError", "Variable",
     "CallbackError",
     "TestingError",
+    "load",
 ]
 
 
@@ -34,4 +35,8 @@ def __getattr__(name):
         from minidl.variable import Variable
 
         return Variable
+    if name == "load":
+        from minidl.networkfile import loadNetwork
+
+        return loadNetwork
     raise AttributeError(f"module 'minidl' has no attribute {name!r}")

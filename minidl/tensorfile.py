@@ -158,7 +158,8 @@ class TensorFile:
     """An open tensor file whose header is read and checked: ``metadata`` (str -> str, not yet verified by the
     checksum) and ``entries`` (name -> (dtype, shape, begin, end)); ``read(expected)`` reads the tensors.
 
-    Use it as a context manager: ``with TensorFile(path, "minidl.module") as file: tensors = file.read(...)``.
+    Use it as a context manager: ``with TensorFile(path, "minidl.module") as file: tensors = file.read(...)``;
+    ``fileFormat`` may be a tuple of the formats the caller reads.
     """
 
     def __init__(self, path, fileFormat):
@@ -198,8 +199,9 @@ class TensorFile:
         metadata = header.pop("__metadata__", {})
         if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
             raise self._damaged("the metadata is not a table of strings")
-        if metadata.get("format") != fileFormat:
-            raise CheckpointError(f"{self.path} is not a {fileFormat} file: its metadata format is "
+        formats = (fileFormat,) if isinstance(fileFormat, str) else tuple(fileFormat)
+        if metadata.get("format") not in formats:
+            raise CheckpointError(f"{self.path} is not a {' or '.join(formats)} file: its metadata format is "
                                   f"{metadata.get('format')!r:.100}")
         self.metadata = metadata
         self.entries = {name: self._entry(name, value) for name, value in header.items()}

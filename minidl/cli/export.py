@@ -1,13 +1,13 @@
-"""``minidl export CHECKPOINT --onnx FILE``: a checkpoint of ``minidl train`` as an ONNX file (and/or, with
-``--torch``, as a PyTorch state dict). The network is built as the run built it: its model and data set come
-from the settings the checkpoint keeps (``--model`` and ``--data`` name them for a checkpoint written
-otherwise); the weights and buffers come from the checkpoint, whose optimizer state is not read.
+"""``minidl export FILE --onnx OUT``: a checkpoint (``minidl train``, ``saveCheckpoint``) or a module file
+(``module.save``) as an ONNX file (and/or, with ``--torch``, as a PyTorch state dict).
 
-The ONNX file takes a batch of samples of the data set's shape, as at training ((batch, 64) for the digits
-MLP, (batch, 1, 8, 8) for the digits CNN and for the LSTM of ``--task digits-rows``; MNIST 28x28, CIFAR-10
-3x32x32), any batch size. A checkpoint of ``--task text`` names its language model, options and vocabulary
-itself: its ONNX file takes character codes (time, batch), any length (up to the transformer's maxLength) and
-batch size."""
+The network is rebuilt from the architecture the file carries (``minidl.load``), with its weights and buffers
+(a checkpoint's optimizer state is not read). ``--model`` instead builds the command's model of that name, for
+a checkpoint written before files carried their architecture. The ONNX file takes a batch of samples of one
+shape, any batch size: ``--input-shape`` gives it (without the batch axis); for a checkpoint of ``minidl train``
+it comes from the run's data set ((batch, 64) for the digits MLP, (batch, 1, 8, 8) for the digits CNN and the
+LSTM of ``--task digits-rows``; MNIST 28x28, CIFAR-10 3x32x32). A checkpoint of ``--task text`` takes character
+codes (time, batch), any length (up to the transformer's maxLength) and batch size."""
 
 import argparse
 import importlib.util
@@ -21,7 +21,11 @@ from minidl.cli.checks import savedSettings
 from minidl.errors import CheckpointError, ExportError
 from minidl.interop import saveTorchStateDict
 from minidl.models import MODELS
-from minidl.train.checkpoint import loadCheckpoint, readCheckpointSummary
+from minidl.networkfile import loadNetwork
+from minidl.nn.architecture import METADATA_KEY
+from minidl.nn.module import MODULE_FORMAT
+from minidl.tensorfile import TensorFile
+from minidl.train.checkpoint import CHECKPOINT_FORMAT, loadCheckpoint, readCheckpointSummary
 
 SAMPLES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 CLASSES = 10  # every data set of the command has ten classes
@@ -36,15 +40,31 @@ def outputFile(text):
     return text
 
 
+def inputShape(text):
+    """An argparse type: a sample's shape without the batch axis, "64" or "1,8,8"."""
+    try:
+        shape = tuple(int(side) for side in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive sides separated by commas (1,28,28), got {text!r}")
+    return shape
+
+
 def addArguments(parser):
-    parser.add_argument("checkpoint", help="a checkpoint written by minidl train (DIR/checkpoint.safetensors)")
+    parser.add_argument("checkpoint", help="a checkpoint (minidl train writes DIR/checkpoint.safetensors) or a "
+                                           "module file (module.save)")
     parser.add_argument("--onnx", type=outputFile, metavar="FILE.onnx", help="write the network as ONNX")
     parser.add_argument("--torch", type=outputFile, metavar="FILE.safetensors",
                         help="write the weights as a PyTorch state dict")
     parser.add_argument("--model", choices=sorted(MODELS),
-                        help="the network it was trained as (default: the one the checkpoint names, else mlp)")
+                        help="build this model of the command instead of the architecture the file carries (for "
+                             "a checkpoint written before files carried it)")
     parser.add_argument("--data", choices=sorted(SAMPLES),
                         help="the data set it was trained on (default: the checkpoint's, else digits)")
+    parser.add_argument("--input-shape", type=inputShape, metavar="SIDES",
+                        help="a sample's shape without the batch axis, e.g. 1,28,28 (default: from the data set "
+                             "of a minidl train checkpoint)")
     parser.set_defaults(run=run)
 
 
@@ -58,29 +78,45 @@ def loadModule(path, module, model):
 
 
 def buildNetwork(args):
-    """(module with the checkpoint's weights, a sample batch of one, its dynamic axes) as the run that wrote it
-    built them."""
-    summary = readCheckpointSummary(args.checkpoint)
-    if isinstance(summary.extra, dict) and summary.extra.get("task") == "text":
+    """(module with the file's weights, a sample batch of one, its dynamic axes)."""
+    with TensorFile(args.checkpoint, (MODULE_FORMAT, CHECKPOINT_FORMAT)) as file:
+        metadata = file.metadata
+    summary = readCheckpointSummary(args.checkpoint) if metadata["format"] == CHECKPOINT_FORMAT else None
+    if summary is not None and isinstance(summary.extra, dict) and summary.extra.get("task") == "text":
         return textNetwork(args)
-    settings = savedSettings(summary)
+    settings = savedSettings(summary) if summary is not None else {}
+    if args.model is None and METADATA_KEY in metadata:
+        module = loadNetwork(args.checkpoint)
+        shape = args.input_shape or _settingsShape(args, settings)
+        return module, numpy.zeros((1, *shape), dtype=numpy.float32), {0: "batch"}
+    if summary is None:
+        raise CheckpointError(f"{args.checkpoint} is a module file without an architecture: it cannot be exported")
     model = args.model or settings.get("model") or "mlp"
     data = args.data or settings.get("data") or "digits"
     if model not in MODELS or data not in SAMPLES:
         raise CheckpointError(f"{args.checkpoint} names model {model!r} and data {data!r}; this command builds "
                               f"{sorted(MODELS)} on {sorted(SAMPLES)}")
     spec = MODELS[model]
-    shape = (math.prod(SAMPLES[data]),) if spec.flat else SAMPLES[data]
+    shape = args.input_shape or ((math.prod(SAMPLES[data]),) if spec.flat else SAMPLES[data])
     module = spec.build(shape, CLASSES)
     loadModule(args.checkpoint, module, model)
     return module, numpy.zeros((1, *shape), dtype=numpy.float32), {0: "batch"}
 
 
+def _settingsShape(args, settings):
+    """A sample's shape from the data set and model a checkpoint of minidl train names."""
+    data, model = args.data or settings.get("data"), settings.get("model")
+    if data not in SAMPLES or model not in MODELS:
+        raise CheckpointError(f"{args.checkpoint} does not name the data set and model of a minidl train run: give "
+                              "--input-shape (a sample's shape without the batch axis, e.g. 1,28,28)")
+    return (math.prod(SAMPLES[data]),) if MODELS[model].flat else SAMPLES[data]
+
+
 def textNetwork(args):
     """A text-task checkpoint's language model, a sample of codes (time 2, batch 1) and its two dynamic axes."""
-    if args.model is not None or args.data is not None:
+    if args.model is not None or args.data is not None or args.input_shape is not None:
         raise CheckpointError(f"{args.checkpoint} is a --task text checkpoint, which names its model itself: "
-                              "leave out --model and --data")
+                              "leave out --model, --data and --input-shape")
     from minidl.cli.texttask import loadForSampling
 
     module, _ = loadForSampling(args.checkpoint)

@@ -21,8 +21,10 @@ from minidl.cost import CrossEntropy
 from minidl.datasets.text import CharCodec, CharCorpus, evenWindows, randomWindows, stdlibText
 from minidl.errors import CheckpointError, DataError
 from minidl.models import LANGUAGE_MODELS
+from minidl.networkfile import loadNetwork
+from minidl.nn.architecture import METADATA_KEY
 from minidl.nn.module import evaluating
-from minidl.tensorfile import copyTensors, readTensors
+from minidl.tensorfile import TensorFile, copyTensors, readTensors
 from minidl.train.checkpoint import CHECKPOINT_FORMAT, readCheckpointSummary
 
 WINDOW = 64  # characters per training window, and the context when sampling
@@ -117,13 +119,18 @@ def generate(net, codec, prompt, length, temperature, rng):
 
 
 def loadForSampling(path):
-    """The network and character codec a text-task checkpoint holds (any optimizer's; its state is unused)."""
+    """The network and character codec a text-task checkpoint holds (any optimizer's; its state is unused): the
+    network rebuilt from the architecture the file carries, or, for a checkpoint written before files carried
+    one, built as the model and options its extra entry names."""
     extra = readCheckpointSummary(path).extra
     try:
         if extra.get("task") != "text":
             raise CheckpointError(f"{path} is not a checkpoint of the text task (minidl train --task text)")
+        codec = CharCodec(extra["vocabulary"])
+        with TensorFile(path, CHECKPOINT_FORMAT) as file:
+            if METADATA_KEY in file.metadata:
+                return loadNetwork(path), codec
         net = buildModel(extra["model"], len(extra["vocabulary"]), extra["options"])
-        vocabulary = extra["vocabulary"]
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CheckpointError(f"{path}: its extra entry does not describe a text model: {error}") from error
     tensors, _ = readTensors(path, CHECKPOINT_FORMAT)
@@ -133,7 +140,7 @@ def loadForSampling(path):
     if described != {name: (tuple(array.shape), str(array.dtype)) for name, array in targets.items()}:
         raise CheckpointError(f"{path}: its tensors are not those of the {extra['model']} model its extra describes")
     copyTensors(targets, stored)
-    return net, CharCodec(vocabulary)
+    return net, codec
 
 
 def addSampleArguments(parser, checkpointName):
@@ -142,7 +149,8 @@ def addSampleArguments(parser, checkpointName):
     parser.add_argument("--length", type=int, default=400, help="characters to write (default: 400)")
     parser.add_argument("--temperature", type=float, default=0.8, help="(default: 0.8)")
     parser.add_argument("--seed", type=int, default=0, help="(default: 0)")
-    parser.set_defaults(run=lambda args, argv: sample(args, os.path.join(args.out, checkpointName)))
+    parser.add_argument("--checkpoint", metavar="FILE", help=f"the checkpoint (default: OUT/{checkpointName})")
+    parser.set_defaults(run=lambda args, argv: sample(args, args.checkpoint or os.path.join(args.out, checkpointName)))
 
 
 def sample(args, path):

@@ -4,6 +4,7 @@ from minidl.errors import ModuleError
 from minidl.nn.activation import Activation
 from minidl.nn.activationfunctions import elu, gelu, leakyRelu, relu, sigmoid, softPlus, tanh
 from minidl.nn.add import Add
+from minidl.nn.architecture import register
 from minidl.nn.attention import MultiHeadAttention
 from minidl.nn.avgpool2d import AvgPool2D
 from minidl.nn.batchnorm import BatchNorm
@@ -15,12 +16,15 @@ from minidl.nn.conv1d import Conv1D
 from minidl.nn.conv2d import Conv2D
 from minidl.nn.crossmaplrn import CrossMapLRN
 from minidl.nn.deconv2d import Deconv2D
+from minidl.nn.depthconcat import DepthConcat
 from minidl.nn.dropout import Dropout
 from minidl.nn.dropout2d import Dropout2D
 from minidl.nn.embedder import Embedder
 from minidl.nn.flatten import Flatten
 from minidl.nn.globalavgpool2d import GlobalAvgPool2D
+from minidl.nn.glue import Glue
 from minidl.nn.graph import Graph
+from minidl.nn.grouplinear import GroupLinear
 from minidl.nn.groupnorm import GroupNorm
 from minidl.nn.identity import Identity
 from minidl.nn.instancenorm2d import InstanceNorm2D
@@ -31,29 +35,38 @@ from minidl.nn.maplrn import MapLRN
 from minidl.nn.matmul import MatMul
 from minidl.nn.maxpool2d import MaxPool2D
 from minidl.nn.module import Module, Node
+from minidl.nn.moveaxis import MoveAxis
 from minidl.nn.mul import Mul
+from minidl.nn.muladdconst import MulAddConst
 from minidl.nn.noiseinjector import NoiseInjector
 from minidl.nn.pad2d import Pad2D
+from minidl.nn.parallel import Parallel
 from minidl.nn.penalty import Penalty
 from minidl.nn.positional import PositionalEmbedding
 from minidl.nn.prelu import PRelu
+from minidl.nn.replicate import Replicate
 from minidl.nn.reshape import Reshape
 from minidl.nn.rnn import RNN
 from minidl.nn.sequential import Sequential
+from minidl.nn.slice import Slice
 from minidl.nn.softmax import SoftMax
 from minidl.nn.spatialtf import SpatialTf
 from minidl.nn.split import Split
 from minidl.nn.subtractmean import SubtractMean
+from minidl.nn.sum import Sum
+from minidl.nn.tile import Tile
+from minidl.nn.tolist import ToList
 from minidl.nn.transformer import TransformerBlock
 from minidl.nn.transpose import SwapAxes, Transpose
 from minidl.nn.upsample2d import Upsample2D
 
 __all__ = [
     "Activation", "Add", "AvgPool2D", "BatchNorm", "BatchNorm2D", "Cast", "Concat", "Container", "Conv1D", "Conv2D",
-    "CrossMapLRN", "Deconv2D", "Dropout", "Dropout2D", "Embedder", "Flatten", "GlobalAvgPool2D", "Graph",
-    "GroupNorm", "Identity", "InstanceNorm2D", "LCN", "LayerNorm", "Linear", "MapLRN", "MatMul", "MaxPool2D",
-    "Module", "ModuleError", "Mul", "MultiHeadAttention", "Node", "NoiseInjector", "PRelu", "Pad2D", "Penalty",
-    "PositionalEmbedding", "RNN", "Reshape", "Sequential", "SoftMax", "SpatialTf", "Split", "SubtractMean",
-    "SwapAxes", "TransformerBlock", "Transpose", "Upsample2D", "elu", "gelu", "leakyRelu", "relu", "sigmoid",
+    "CrossMapLRN", "Deconv2D", "DepthConcat", "Dropout", "Dropout2D", "Embedder", "Flatten", "GlobalAvgPool2D",
+    "Glue", "Graph", "GroupLinear", "GroupNorm", "Identity", "InstanceNorm2D", "LCN", "LayerNorm", "Linear", "MapLRN",
+    "MatMul", "MaxPool2D", "Module", "ModuleError", "MoveAxis", "Mul", "MulAddConst", "MultiHeadAttention", "Node",
+    "NoiseInjector", "PRelu", "Pad2D", "Parallel", "Penalty", "PositionalEmbedding", "RNN", "Replicate", "Reshape",
+    "Sequential", "Slice", "SoftMax", "SpatialTf", "Split", "SubtractMean", "Sum", "SwapAxes", "Tile", "ToList",
+    "TransformerBlock", "Transpose", "Upsample2D", "elu", "gelu", "leakyRelu", "register", "relu", "sigmoid",
     "softPlus", "tanh",
 ]

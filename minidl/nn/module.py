@@ -11,12 +11,14 @@ at several places of a graph.
 """
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
 import numpy
 
 from minidl.backend import toHost, xp
 from minidl.errors import CheckpointError, ModuleError
+from minidl.nn.architecture import architectureMetadata, register
 from minidl.nn.summary import moduleTree, summaryTable, zerosOfShape
 from minidl.tensorfile import copyTensors, readTensors, writeTensors
 
@@ -75,6 +77,15 @@ class Module:
     cacheAttrs = ("inData", "data")
     sharedInBackward = ()
 
+    def __init_subclass__(cls, **kwargs):
+        """Every subclass's constructor records its arguments (for the architecture saved with the weights), and
+        minidl's own classes join the registry of types a saved architecture may name."""
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recordingArguments(cls.__dict__["__init__"])
+        if cls.__module__.startswith("minidl.") and not cls.__name__.startswith("_") and "<" not in cls.__qualname__:
+            register(cls, cls.__qualname__)
+
     def __init__(self, name=None):
         if name is not None and not isinstance(name, str):
             raise ModuleError(f"{type(self).__name__}: name must be a string or None, got {type(name).__name__} "
@@ -95,6 +106,11 @@ class Module:
     def __repr__(self):
         label = f" {self.name!r}" if self.name else ""
         return f"{type(self).__name__}{label}"
+
+    def constructorArguments(self):
+        """``(args, kwargs)`` that build this module again (weights aside): by default those its constructor was
+        called with. A module whose structure changes after construction (Sequential's ``append``) overrides it."""
+        return self.__dict__.get("_constructorArguments", ((), {}))
 
     # forward and backward
 
@@ -204,10 +220,11 @@ class Module:
 
     def save(self, path):
         """Write the parameters and buffers to a safetensors file, one tensor per name of ``getArrayTable()``
-        ("0.W", "fc1.b", "1.mean", ...), metadata ``format = "minidl.module"``. Atomic: a failed write keeps
+        ("0.W", "fc1.b", "1.mean", ...), metadata ``format = "minidl.module"`` and ``architecture`` (what
+        ``minidl.load`` rebuilds the network from: minidl.nn.architecture). Atomic: a failed write keeps
         the old file."""
         tensors = {name: toHost(array) for name, array in self.getArrayTable().items()}
-        writeTensors(path, tensors, {"format": MODULE_FORMAT})
+        writeTensors(path, tensors, {"format": MODULE_FORMAT, **architectureMetadata(self)})
 
     def load(self, path):
         """Read parameters and buffers written by ``save`` (on any device) into this module's arrays, in place.
@@ -260,6 +277,21 @@ class Module:
     def node(self, *parents):
         """A graph Node that runs this module on the outputs of ``parents`` (none for a graph input)."""
         return Node(self, *parents)
+
+
+def _recordingArguments(constructor):
+    """``constructor`` that first records, once per module (the outermost call), the arguments it was given."""
+
+    @functools.wraps(constructor)
+    def __init__(self, *args, **kwargs):
+        if "_constructorArguments" not in self.__dict__:
+            self.__dict__["_constructorArguments"] = (args, kwargs)
+        constructor(self, *args, **kwargs)
+
+    return __init__
+
+
+Module.__init__ = _recordingArguments(Module.__init__)
 
 
 @contextlib.contextmanager

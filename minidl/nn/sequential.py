@@ -20,6 +20,12 @@ class Sequential(Container):
         self.modules = []
         self.extend(modules)
 
+    def constructorArguments(self):
+        """The modules it holds now (``append`` may have added some since it was built)."""
+        if type(self).__init__ is not Sequential.__init__:  # a subclass with a constructor of its own
+            return super().constructorArguments()
+        return (list(self.modules),), {}
+
     def append(self, module):
         if not isinstance(module, Module):
             raise ModuleError(f"{self!r}: can only append a Module, got {type(module).__name__}")

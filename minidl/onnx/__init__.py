@@ -20,6 +20,7 @@ from minidl.onnx import (  # noqa: E402, F401  (importing the exporters' modules
     localnorm,
     normalization,
     pools,
+    rearranging,
     recurrent,
     resampling,
     shaping,

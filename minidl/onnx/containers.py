@@ -1,6 +1,8 @@
-"""Exporters of the containers: a Sequential chains its children, a Graph wires its nodes as in forward."""
+"""Exporters of the containers: a Sequential chains its children, a Graph wires its nodes as in forward, a
+Parallel runs child k on input k."""
 
 from minidl.nn.graph import Graph
+from minidl.nn.parallel import Parallel
 from minidl.nn.sequential import Sequential
 from minidl.onnx.registry import exporter, exportModule
 
@@ -28,3 +30,9 @@ def exportGraph(builder, module, inputs, cache):
         outputs[id(node)] = exportModule(builder, node.module, nodeInputs, cache["caches"][id(node)])
     results = [outputs[id(node)] for node in module.outputs]
     return results[0] if len(results) == 1 else results
+
+
+@exporter(Parallel)
+def exportParallel(builder, module, inputs, cache):
+    return [exportModule(builder, child, [name], childCache)
+            for child, name, childCache in zip(module.modules, inputs, cache["caches"])]

@@ -9,7 +9,8 @@ Tensors (readable by any safetensors reader):
 
 Metadata (strings): ``format`` = "minidl.checkpoint", ``epoch``, ``random`` (the backend's host random
 state, JSON), ``optimizer`` (the class name), ``attrs`` (``optimizer.getAttrDict()``, JSON), ``extra``
-(anything JSON-able the caller keeps, e.g. a training history) and ``crc32``.
+(anything JSON-able the caller keeps, e.g. a training history), ``architecture`` (the module's, JSON:
+minidl.nn.architecture; ``minidl.load`` rebuilds the network from it) and ``crc32``.
 """
 
 import json
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from minidl.backend import getRandomState, setRandomState, toHost
 from minidl.errors import CheckpointError, MinidlError, OptimizerError
+from minidl.nn.architecture import architectureMetadata
 from minidl.tensorfile import TensorFile, copyTensors, parseJson, writeTensors
 
 CHECKPOINT_FORMAT = "minidl.checkpoint"
@@ -57,6 +59,7 @@ def saveCheckpoint(path, module, optimizer, epoch, extra=None):
         "random": json.dumps(getRandomState()),
         **optimizer.attrMetadata(),
         "extra": extraText,
+        **architectureMetadata(module),
     }
     writeTensors(path, {name: toHost(array) for name, array in _arrays(module, optimizer).items()}, metadata)
 

@@ -133,7 +133,7 @@ def test_embedder(tmp_path, dtype):
 def test_every_module_of_minidl_nn_has_an_exporter():
     modules = [getattr(minidl.nn, name) for name in minidl.nn.__all__]
     concrete = [cls for cls in modules if isinstance(cls, type) and issubclass(cls, minidl.nn.Module)
-                and cls not in (minidl.nn.Module, minidl.nn.Container)]
+                and cls not in (minidl.nn.Module, minidl.nn.Container, minidl.nn.Glue)]  # Glue runs Python code
     assert [cls.__name__ for cls in concrete if cls not in EXPORTERS] == []
 
 

@@ -1,0 +1,47 @@
+"""Glue: a module made of a user's two functions, y = forward(x, modules) and ∂e/∂x = backward(grad, modules),
+where ``modules`` (a dict of name to Module) are the modules the functions may run; their parameters are the
+Glue's (named ``name.W``), so optimizers train them and ``save`` keeps them.
+
+The backward function must return ∂e/∂x for the x that forward was given and let the modules it ran add their
+parameter gradients (by calling their ``backward``). A Glue keeps no caches of its modules, so it is used at one
+place of a network. To be saved with its architecture, both functions must be registered
+(``minidl.nn.register(function)``): the file names them, it never holds code.
+"""
+
+from minidl.errors import ModuleError
+from minidl.nn.container import Container
+from minidl.nn.module import Module, checkLike
+
+
+class Glue(Container):
+    """``Glue(forward, backward, modules={"split": Split(1, (5, 5))})``."""
+
+    def __init__(self, forward, backward, modules=None, name=None):
+        super().__init__(name)
+        for what, function in (("forward", forward), ("backward", backward)):
+            if not callable(function):
+                raise ModuleError(f"Glue {what} must be a function (data or grad, modules) -> result, got "
+                                  f"{type(function).__name__}")
+        modules = {} if modules is None else modules
+        if not isinstance(modules, dict) or not all(isinstance(key, str) and isinstance(module, Module)
+                                                    for key, module in modules.items()):
+            raise ModuleError(f"Glue modules must be a dict of names to Modules, got {modules!r:.80}")
+        self.forwardGlue, self.backwardGlue, self.modules = forward, backward, dict(modules)
+
+    def children(self):
+        return dict(self.modules)
+
+    def uses(self):
+        return []
+
+    def forward(self, data):
+        result = self.forwardGlue(data, self.modules)
+        self.inData, self.data = data, result
+        return result
+
+    def backward(self, grad, updGrad=True):
+        if self.data is None:
+            raise ModuleError(f"{self!r}: backward() called before a forward pass")
+        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.grad = self.backwardGlue(grad, self.modules)
+        return self.grad
