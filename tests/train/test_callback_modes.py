@@ -43,3 +43,4 @@ def test_early_stopping_on_val_accuracy_does_not_stop_while_it_rises():
     accuracies = [entry["valAccuracy"] for entry in history]
     stoppedEarly = len(history) < 4
     assert not stoppedEarly or accuracies[-1] <= max(accuracies[:-1])
+
