@@ -11,24 +11,19 @@ tensors' names, dtypes, shapes and offsets, and these are compared with what the
 tensor byte is read, so a wrong file costs no more memory than its header. Every problem while reading is a
 CheckpointError naming the file and the cause.
 
-A write goes to a temporary file ``.NAME.XXXXXXXX.tmp`` beside the target (through a symbolic link: beside
-the link's target, which is what gets replaced), locked while it is written, flushed to disk (fsync) and
-renamed over the target with the mode the umask gives new files: a crash or an exception mid-write leaves the
-previous file in place, whole. The next write of the same file removes temporaries that no live writer holds.
+A write goes through ``minidl.atomicfile.writeAtomically``: a crash or an exception mid-write leaves the
+previous file in place, whole.
 """
 
-import contextlib
-import fcntl
 import json
 import os
-import re
 import struct
-import tempfile
 import zlib
 
 import numpy
 import safetensors.numpy
 
+from minidl.atomicfile import writeAtomically
 from minidl.backend import xp
 from minidl.errors import CheckpointError
 
@@ -39,7 +34,6 @@ DTYPES = {
 }
 MAX_HEADER_BYTES = 100 * 2**20  # the limit of the safetensors library
 MAX_INTEGER_DIGITS = 64  # a 128-bit random state has 39; longer integers are damage, not data
-TEMPORARY_SUFFIX = ".tmp"
 
 
 def checksum(metadata, tensors):
@@ -83,72 +77,11 @@ def _uniqueKeys(pairs):
 
 
 def writeTensors(path, tensors, metadata):
-    """Write host arrays ``tensors`` (name -> numpy array) and ``metadata`` (str -> str) to ``path`` atomically."""
+    """Write host arrays ``tensors`` (name -> numpy array) and ``metadata`` (str -> str) to ``path`` atomically
+    (``minidl.atomicfile``)."""
     tensors = {name: numpy.asarray(array, order="C") for name, array in tensors.items()}
     payload = safetensors.numpy.save(tensors, metadata={**metadata, "crc32": checksum(metadata, tensors)})
-    path = os.fspath(path)
-    target = os.path.realpath(path)  # through a symbolic link, replace the link's target, not the link
-    folder, name = os.path.split(target)
-    try:
-        removeStaleTemporaries(folder, name)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=TEMPORARY_SUFFIX)
-    except OSError as error:
-        raise CheckpointError(f"cannot write {path}: {error}") from error
-    try:
-        with os.fdopen(handle, "wb") as file:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX)  # held until closed: tells cleaners this writer is alive
-            os.fchmod(file.fileno(), 0o666 & ~currentUmask())
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-            os.replace(temporary, target)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise CheckpointError(f"cannot write {path}: {error}") from error
-        raise
-    _syncFolder(folder)
-
-
-def currentUmask():
-    """The process's umask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def removeStaleTemporaries(folder, name):
-    """Delete ``.NAME.XXXXXXXX.tmp`` files in ``folder`` left by crashed writes of ``name``: those whose lock
-    no live writer holds (a killed process's lock is released by the system)."""
-    pattern = re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}{re.escape(TEMPORARY_SUFFIX)}")
-    for entry in os.listdir(folder):
-        if not pattern.fullmatch(entry):
-            continue
-        stray = os.path.join(folder, entry)
-        try:
-            handle = os.open(stray, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue  # gone already, or not ours to touch
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # a live writer holds it
-        finally:
-            os.close(handle)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(stray)
-
-
-def _syncFolder(folder):
-    """Flush the rename itself to disk (POSIX; a no-op where folders cannot be opened)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
+    writeAtomically(path, payload, CheckpointError)
 
 
 # reading

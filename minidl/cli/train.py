@@ -31,6 +31,7 @@ import numpy
 
 import minidl.optim
 from minidl import backend
+from minidl.atomicfile import writeAtomically
 from minidl.cli.checks import (
     RunSettings,
     checkOnEveryRank,
@@ -343,16 +344,14 @@ def makeCallbacks(args, say, resumeReport=""):
 
 
 def writeReport(report, out, say):
-    """Print the confusion matrix and per-class table, and write them beside the checkpoint."""
+    """Print the confusion matrix and per-class table, and write them beside the checkpoint (atomically)."""
     matrix = "\n".join(" ".join(f"{count:6d}" for count in row) for row in report.confusion)
     text = (f"confusion matrix (rows: true class, columns: predicted class)\n{matrix}\n\n{report.table()}\n"
             f"accuracy {report.accuracy:.4f}\n")
     say(text, end="")
     base = os.path.join(out, REPORT_NAME)
-    with open(base + ".txt", "w", encoding="utf-8") as file:
-        file.write(text)
-    with open(base + ".json", "w", encoding="utf-8") as file:
-        json.dump(report.toDict(), file, indent=1)
+    writeAtomically(base + ".txt", text.encode(), CheckpointError)
+    writeAtomically(base + ".json", json.dumps(report.toDict(), indent=1).encode(), CheckpointError)
     say(f"report: {base}.txt, {base}.json")
 
 
