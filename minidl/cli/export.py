@@ -1,7 +1,10 @@
 """``minidl export CHECKPOINT --onnx FILE``: a checkpoint of ``minidl train`` as an ONNX file (and/or, with
 ``--torch``, as a PyTorch state dict). The network is built as the run built it: its model and data set come
 from the settings the checkpoint keeps (``--model`` and ``--data`` name them for a checkpoint written
-otherwise); the weights and buffers come from the checkpoint, whose optimizer state is not read.
+otherwise); the weights and buffers come from the checkpoint, whose optimizer state is not read, in the
+precision the run trained in (float16, float32 or float64: the dtype of the checkpoint's parameters).
+
+The command never writes over its own input, nor over any existing checkpoint, without ``--overwrite``.
 
 The ONNX file takes a batch of samples of the data set's shape, as at training ((batch, 64) for the digits
 MLP, (batch, 1, 8, 8) for the digits CNN and for the LSTM of ``--task digits-rows``; MNIST 28x28, CIFAR-10
@@ -21,7 +24,8 @@ from minidl.cli.checks import savedSettings
 from minidl.errors import CheckpointError, ExportError
 from minidl.interop import saveTorchStateDict
 from minidl.models import MODELS
-from minidl.train.checkpoint import loadCheckpoint, readCheckpointSummary
+from minidl.tensorfile import TensorFile
+from minidl.train.checkpoint import CHECKPOINT_FORMAT, loadCheckpoint, readCheckpointSummary
 
 SAMPLES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 CLASSES = 10  # every data set of the command has ten classes
@@ -45,6 +49,8 @@ def addArguments(parser):
                         help="the network it was trained as (default: the one the checkpoint names, else mlp)")
     parser.add_argument("--data", choices=sorted(SAMPLES),
                         help="the data set it was trained on (default: the checkpoint's, else digits)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write over an existing checkpoint (the input included); without it that is refused")
     parser.set_defaults(run=run)
 
 
@@ -57,9 +63,46 @@ def loadModule(path, module, model):
         raise CheckpointError(f"{error} (was it trained as --model {model}?)") from error
 
 
+def checkOutputs(args):
+    """ExportError, before anything is read or written, when --onnx and --torch name one file, or one of them
+    would replace the checkpoint being exported or another checkpoint and --overwrite is not given."""
+    outputs = [(flag, path) for flag, path in (("--onnx", args.onnx), ("--torch", args.torch)) if path is not None]
+    if len(outputs) == 2 and os.path.realpath(args.onnx) == os.path.realpath(args.torch):
+        raise ExportError(f"--onnx and --torch name the same file {args.onnx}: give each its own")
+    for flag, path in outputs:
+        if args.overwrite or not os.path.lexists(path):
+            continue
+        if os.path.exists(args.checkpoint) and os.path.samefile(path, args.checkpoint):
+            raise ExportError(f"{flag} {path} is the checkpoint being exported: writing it would destroy the run's "
+                              "checkpoint; name another file (or pass --overwrite to replace it anyway)")
+        if isCheckpoint(path):
+            raise ExportError(f"{flag} {path} holds a minidl checkpoint: name another file (or pass --overwrite to "
+                              "replace it)")
+
+
+def isCheckpoint(path):
+    """Whether ``path`` is a minidl checkpoint (judged from its header alone)."""
+    try:
+        with TensorFile(path, CHECKPOINT_FORMAT):
+            return True
+    except CheckpointError:
+        return False
+
+
+def trainedDtype(path, module):
+    """The dtype of the checkpoint's parameters of ``module`` (the run's --dtype), from the header alone; float32
+    when the file holds none of them (loading then names the mismatch)."""
+    with TensorFile(path, CHECKPOINT_FORMAT) as file:
+        names = [f"module.{name}" for name in module.getVarTable()]
+        dtypes = {file.entries[name][0] for name in names if name in file.entries}
+    if len(dtypes) > 1:
+        raise CheckpointError(f"{path} mixes parameters of {sorted(map(str, dtypes))}: not a run of one --dtype")
+    return dtypes.pop() if dtypes else numpy.dtype(numpy.float32)
+
+
 def buildNetwork(args):
     """(module with the checkpoint's weights, a sample batch of one, its dynamic axes) as the run that wrote it
-    built them."""
+    built them, in its precision."""
     summary = readCheckpointSummary(args.checkpoint)
     if isinstance(summary.extra, dict) and summary.extra.get("task") == "text":
         return textNetwork(args)
@@ -72,8 +115,10 @@ def buildNetwork(args):
     spec = MODELS[model]
     shape = (math.prod(SAMPLES[data]),) if spec.flat else SAMPLES[data]
     module = spec.build(shape, CLASSES)
+    dtype = trainedDtype(args.checkpoint, module)
+    module.calcMode(dtype)
     loadModule(args.checkpoint, module, model)
-    return module, numpy.zeros((1, *shape), dtype=numpy.float32), {0: "batch"}
+    return module, numpy.zeros((1, *shape), dtype=dtype), {0: "batch"}
 
 
 def textNetwork(args):
@@ -92,6 +137,7 @@ def run(args, argv):
         raise ExportError("say what to write: --onnx FILE.onnx and/or --torch FILE.safetensors")
     if args.onnx is not None and importlib.util.find_spec("onnx") is None:
         raise ExportError("--onnx needs the onnx package: pip install 'minidl[onnx]'")
+    checkOutputs(args)
     module, sample, dynamicAxes = buildNetwork(args)
     if args.onnx is not None:
         from minidl.onnx import export  # onnx is an optional extra: imported only when asked for
