@@ -1,7 +1,7 @@
 """Checks the ``minidl train`` command runs before it builds or trains anything.
 
 * ``plotFile``: the picture's folder exists and matplotlib can write its file type;
-* ``protectCheckpoint``: a new run never replaces a checkpoint unless ``--overwrite`` says so;
+* ``protectRun``: a new run never replaces a checkpoint or another run's files unless ``--overwrite`` says so;
 * ``resumeFlags``: with ``--resume`` the run's settings come from the checkpoint (kept there by the
   ``RunSettings`` callback); a flag that differs is applied and reported in one line (``--batch-size``,
   ``--lr``, for a run without a schedule) or refused (``--model``, ``--optimizer``, ``--data``, ``--schedule``,
@@ -46,14 +46,23 @@ def plotFile(text):
     return text
 
 
-def protectCheckpoint(path, resume, overwrite):
-    """CheckpointError when a new run (neither ``resume`` nor ``overwrite``) would replace the file at ``path``."""
-    if resume or overwrite or not os.path.lexists(path):
+def protectRun(folder, names, resume, overwrite):
+    """CheckpointError when a new run (neither ``resume`` nor ``overwrite``) would replace files of another run:
+    the checkpoint (``names[0]``) or any other of the files ``names`` it writes in ``folder``."""
+    if resume or overwrite:
         return
-    raise CheckpointError(
-        f"{path} already holds a checkpoint: pass --resume to continue its run, or --overwrite to replace it "
-        "with a new one"
-    )
+    checkpoint = os.path.join(folder, names[0])
+    if os.path.lexists(checkpoint):
+        raise CheckpointError(
+            f"{checkpoint} already holds a checkpoint: pass --resume to continue its run, or --overwrite to replace "
+            "it with a new one"
+        )
+    found = [name for name in names[1:] if os.path.lexists(os.path.join(folder, name))]
+    if found:
+        raise CheckpointError(
+            f"{folder} holds files of another run ({', '.join(found)}), though not its checkpoint: give this run "
+            "another --out, or pass --overwrite to replace them"
+        )
 
 
 class RunSettings(Callback):

@@ -4,10 +4,11 @@ Everything goes to ``--out DIR``: ``checkpoint.safetensors`` (rewritten atomical
 run's history, schedule and callback state, so ``--resume`` continues exactly where a stopped run was, up to
 ``--epochs`` in total), ``best.safetensors`` (the epoch of the lowest validation error), ``log.csv`` (one row per
 epoch), ``report.txt`` and ``report.json`` (the final confusion matrix and per-class precision, recall, F1),
-and with ``--tensorboard`` the folder ``tensorboard/``. A resumed run keeps the checkpoint's model, optimizer,
-data, schedule, batch size and seed (see checks.py: a flag that differs is applied and reported, or refused). A
-new run never replaces a checkpoint unless ``--overwrite`` says so. Every flag is checked before anything is
-built or trained.
+and with ``--tensorboard`` the folder ``tensorboard/``. The folder is locked for the run (``.minidl.lock``, see
+outlock.py): a second run into it is refused at once, naming the first's pid. A resumed run keeps the
+checkpoint's model, optimizer, data, schedule, batch size and seed (see checks.py: a flag that differs is applied
+and reported, or refused). A new run never replaces a checkpoint or another run's files unless ``--overwrite``
+says so. Every flag is checked before anything is built or trained.
 
 ``--dtype float16`` trains in half precision with float32 master weights and dynamic loss scaling (each epoch's
 line gives the scale and the steps skipped for overflow); ``float64`` trains exactly in float64. A non-finite
@@ -37,9 +38,10 @@ from minidl.cli.checks import (
     checkOnEveryRank,
     fillDefaults,
     plotFile,
-    protectCheckpoint,
+    protectRun,
     resumeFlags,
 )
+from minidl.cli.outlock import OutLock
 from minidl.cost import CrossEntropy
 from minidl.datasets import Augment, loadCifar10, loadDigits, loadMnist
 from minidl.distributed import NodeInfo
@@ -73,6 +75,7 @@ BEST_NAME = "best.safetensors"
 LOG_NAME = "log.csv"
 REPORT_NAME = "report"
 TENSORBOARD_NAME = "tensorboard"
+RUN_FILES = [CHECKPOINT_NAME, BEST_NAME, LOG_NAME, REPORT_NAME + ".txt", REPORT_NAME + ".json", TENSORBOARD_NAME]
 DATASETS = {"digits": None, "mnist": loadMnist, "fashion-mnist": loadMnist, "cifar10": loadCifar10}
 SCHEDULES = ("cosine", "exponential", "onecycle", "plateau", "step")
 DEFAULT_LEARN_RATE = 0.01
@@ -232,23 +235,36 @@ def run(args, argv):
     if args.device is not None:
         switchDevice(args.device, argv)
     nodeinfo = NodeInfo.fromLauncher()  # before the network is built: on GPUs it picks this rank's device
-    if args.task == "text":
-        if nodeinfo is not None:
-            raise DataError("--task text trains on one process: run it without mpiexec")
-        return runTextTask(args)
-    resumeReport, status = checkOnEveryRank(nodeinfo, lambda: checkRun(args))
-    if status is not None:
-        return status
-    with nodeinfo.abortOnError() if nodeinfo is not None else contextlib.nullcontext():
-        return train(args, nodeinfo, resumeReport)
+    lock = OutLock(args.out) if nodeinfo is None or nodeinfo.isRoot else None  # rank 0 alone writes in --out
+    try:
+        if args.task == "text":
+            if nodeinfo is not None:
+                raise DataError("--task text trains on one process: run it without mpiexec")
+            return runTextTask(args, lock)
+        resumeReport, status = checkOnEveryRank(nodeinfo, lambda: checkRun(args, lock))
+        if status is not None:
+            return status
+        with nodeinfo.abortOnError() if nodeinfo is not None else contextlib.nullcontext():
+            return train(args, nodeinfo, resumeReport)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
-def checkRun(args):
+def lockOut(lock, early):
+    """Take --out's lock (``lock``: None on ranks other than 0): ``early``, before the checks, only when the folder
+    exists already (a run there is refused at once, naming its pid); otherwise after them, making the folder."""
+    if lock is not None and (not early or os.path.isdir(lock.folder)):
+        lock.acquire(print)
+
+
+def checkRun(args, lock=None):
     """Everything about the flags and the checkpoint in --out, before anything is built or written (no
-    collective runs here); returns the line reporting the flags a resume applies over the checkpoint's
-    settings."""
+    collective runs here), and --out locked for this run; returns the line reporting the flags a resume applies
+    over the checkpoint's settings."""
+    lockOut(lock, early=True)
+    protectRun(args.out, RUN_FILES, args.resume, args.overwrite)
     path = os.path.join(args.out, CHECKPOINT_NAME)
-    protectCheckpoint(path, args.resume, args.overwrite)
     report = ""
     if args.resume:
         report = resumeFlags(args, readCheckpointSummary(path), path)
@@ -256,6 +272,7 @@ def checkRun(args):
         fillDefaults(args)
     checkFlags(args)
     makeOptimizer(args.optimizer, args.lr)  # refuses a learning rate out of the optimizer's range
+    lockOut(lock, early=False)
     return report
 
 
@@ -401,12 +418,14 @@ def train(args, nodeinfo, resumeReport=""):
     return 0
 
 
-def runTextTask(args):
+def runTextTask(args, lock):
     """The text task (minidl.cli.texttask), outside the fit loop: it samples its windows, it has no classes."""
     from minidl.cli.texttask import trainText
 
     path = os.path.join(args.out, CHECKPOINT_NAME)
-    protectCheckpoint(path, args.resume, args.overwrite)
+    lockOut(lock, early=True)
+    protectRun(args.out, [CHECKPOINT_NAME], args.resume, args.overwrite)
+    lockOut(lock, early=False)
     backend.seed(args.seed)
     try:
         os.makedirs(args.out, exist_ok=True)
