@@ -90,6 +90,7 @@ def writeTensors(path, tensors, metadata):
 class TensorFile:
     """An open tensor file whose header is read and checked: ``metadata`` (str -> str, not yet verified by the
     checksum) and ``entries`` (name -> (dtype, shape, begin, end)); ``read(expected)`` reads the tensors.
+    ``fileFormat`` None opens any safetensors file (a foreign one too: its checksum is verified when it has one).
 
     Use it as a context manager: ``with TensorFile(path, "minidl.module") as file: tensors = file.read(...)``.
     """
@@ -131,10 +132,11 @@ class TensorFile:
         metadata = header.pop("__metadata__", {})
         if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
             raise self._damaged("the metadata is not a table of strings")
-        if metadata.get("format") != fileFormat:
+        if fileFormat is not None and metadata.get("format") != fileFormat:
             raise CheckpointError(f"{self.path} is not a {fileFormat} file: its metadata format is "
                                   f"{metadata.get('format')!r:.100}")
         self.metadata = metadata
+        self.verified = fileFormat is not None or "crc32" in metadata
         self.entries = {name: self._entry(name, value) for name, value in header.items()}
         self.dataStart = 8 + length
         covered = 0
@@ -189,7 +191,7 @@ class TensorFile:
             if _osCall(self.path, self._readInto, begin, array) != end - begin:
                 raise self._damaged(f"tensor {name!r} is cut short")
             tensors[name] = array.astype(dtype, copy=False)
-        if self.metadata.get("crc32") != checksum(self.metadata, tensors):
+        if self.verified and self.metadata.get("crc32") != checksum(self.metadata, tensors):
             if self.metadata.get("crc32") == checksum({}, tensors):
                 raise CheckpointError(f"{self.path} was written by an older minidl, whose checksum left out the "
                                       "metadata: its epoch and settings cannot be trusted; load it with that "
