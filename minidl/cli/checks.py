@@ -5,7 +5,8 @@
 * ``resumeFlags``: with ``--resume`` the run's settings come from the checkpoint (kept there by the
   ``RunSettings`` callback); a flag that differs is applied and reported in one line (``--batch-size``,
   ``--lr``, for a run without a schedule) or refused (``--model``, ``--optimizer``, ``--data``, ``--schedule``,
-  ``--seed``: they made the checkpoint what it is; a schedule was planned for its batch size and rate);
+  ``--seed``: they made the checkpoint what it is; a schedule was planned for its batch size and rate, and
+  keeps its horizon: more ``--epochs`` than it was planned over are refused);
 * ``checkOnEveryRank``: under MPI, every rank runs the checks and an error on any of them is printed once.
 """
 
@@ -19,6 +20,8 @@ from minidl.train.callbacks import Callback
 REMEMBERED = {"model": "mlp", "optimizer": "adagrad", "data": "digits", "schedule": None, "batch_size": 128,
               "seed": 0}
 REFUSED_ON_RESUME = ("model", "optimizer", "data", "schedule", "seed")
+HORIZON_SCHEDULES = ("cosine", "onecycle", "step", "exponential")  # planned over the run's --epochs
+PLAN = ("epochs", "warmup")  # what RunSettings keeps besides REMEMBERED: the schedule's plan
 RATE_NAMES = ("learnRate", "alpha")
 
 
@@ -66,17 +69,24 @@ def protectRun(folder, names, resume, overwrite):
 
 
 class RunSettings(Callback):
-    """Keeps the command's settings (REMEMBERED) in the checkpoint, as its callback state; when the run resumes,
-    sets the learning rate given with ``--lr`` over the checkpoint's and prints ``report`` (see resumeFlags)."""
+    """Keeps the command's settings (REMEMBERED, and ``epochs``: the run's plan, which a schedule's horizon
+    follows) in the checkpoint, as its callback state. At the run's start, once a resumed run is restored: sets
+    the learning rate given with ``--lr`` over the checkpoint's, prints ``header(fit)`` (the run as it now is),
+    where it resumed from and ``report`` (see resumeFlags)."""
 
-    def __init__(self, args, say, report=""):
+    def __init__(self, args, say, report="", header=None, checkpointPath=None):
         self.settings = {name: getattr(args, name) for name in REMEMBERED}
+        self.settings.update(epochs=planEpochs(args), warmup=args.warmup)
         self.learnRate = args.lr if args.resume else None
-        self.say, self.report = say, report
+        self.say, self.report, self.header, self.checkpointPath = say, report, header, checkpointPath
 
     def onFitStart(self, fit):
         if fit.epoch and self.learnRate is not None:
             applyLearnRate(fit.trainer.optimizer, self.learnRate)
+        if self.header is not None:
+            self.say(self.header(fit))
+        if fit.epoch:
+            self.say(f"resumed from {self.checkpointPath} after epoch {fit.epoch}")
         if fit.epoch and self.report:
             self.say(self.report)
 
@@ -84,8 +94,10 @@ class RunSettings(Callback):
         return dict(self.settings)
 
     def checkAttrDict(self, attrs):
-        if not isinstance(attrs, dict) or set(attrs) != set(REMEMBERED):
-            raise CallbackError(f"{self!r} state must have the entries {sorted(REMEMBERED)}, got {attrs!r:.200}")
+        names = set(REMEMBERED)
+        if not isinstance(attrs, dict) or set(attrs) not in (names, names | set(PLAN)):  # older runs: no plan
+            raise CallbackError(f"{self!r} state must have the entries {sorted(names | set(PLAN))}, got "
+                                f"{attrs!r:.200}")
 
     def setAttrDict(self, attrs):
         """The checkpoint's settings were compared with the flags before the run (resumeFlags): keep this run's."""
@@ -121,6 +133,7 @@ def resumeFlags(args, summary, path):
                     "start a new run"
                 )
             changes.append(f"{flagName(name)} {given} (the checkpoint's run had {saved[name]})")
+    checkHorizon(args, saved, path)
     rate = next((summary.attrs[name] for name in RATE_NAMES if name in summary.attrs), None)
     if args.lr is not None and rate is not None and args.lr != rate:
         if scheduled:
@@ -128,7 +141,39 @@ def resumeFlags(args, summary, path):
                                   "learning rate: leave the flag out to resume it, or pass --overwrite to start a "
                                   "new run")
         changes.append(f"--lr {args.lr:g} (the checkpoint's run had {rate:g})")
+    if args.warmup is None:
+        args.warmup = 0
     return f"resuming with {', '.join(changes)}" if changes else ""
+
+
+def planEpochs(args):
+    """The epochs the run's schedule is planned over: the checkpoint's plan for a resumed run, else --epochs."""
+    return getattr(args, "plannedEpochs", None) or args.epochs
+
+
+def checkHorizon(args, saved, path):
+    """A resumed schedule keeps its plan (as PyTorch's schedulers restore their horizon): ``args.plannedEpochs``
+    and ``args.warmup`` become the checkpoint's; more ``--epochs`` than planned, or another ``--warmup``, are
+    refused (fewer epochs end the run early on the same plan)."""
+    if args.schedule not in HORIZON_SCHEDULES:
+        return
+    warmup = saved.get("warmup") or 0
+    if args.warmup is not None and args.warmup != warmup:
+        raise CheckpointError(f"--warmup {args.warmup} contradicts the checkpoint {path}, whose schedule was planned "
+                              f"with --warmup {warmup}: leave the flag out to resume it, or pass --overwrite to start "
+                              "a new run")
+    args.warmup = warmup
+    planned = saved.get("epochs")
+    if planned is None:
+        raise CheckpointError(f"{path} was written by an older minidl that did not keep the horizon of its --schedule "
+                              f"{args.schedule}: resume it with that version, or pass --overwrite to start a new run")
+    if args.epochs > planned:
+        raise CheckpointError(
+            f"--epochs {args.epochs} is more than the {planned} epochs the checkpoint's --schedule {args.schedule} "
+            f"was planned over ({path}): a resumed schedule keeps its plan, whose rate ends at epoch {planned}; "
+            f"resume with --epochs {planned} or fewer, or pass --overwrite to start a new run of {args.epochs} epochs"
+        )
+    args.plannedEpochs = planned
 
 
 def fillDefaults(args):
@@ -136,6 +181,8 @@ def fillDefaults(args):
     for name, default in REMEMBERED.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
+    if args.warmup is None:
+        args.warmup = 0
 
 
 def applyLearnRate(optimizer, learnRate):

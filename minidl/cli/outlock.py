@@ -3,7 +3,8 @@
 ``OUT/.minidl.lock`` holds the pid of the run that has it, locked (``flock``) while the run lives. A second run
 into the folder is refused at once, naming that pid. A run that died without releasing it (kill -9, a power
 cut) leaves the file, but not the lock, which the system drops with the process: the next run takes it over
-and says so. The run that ends removes the file.
+and says so. The run that ends removes the file, and the folder too when it made it and wrote nothing there (a
+run refused by a later check leaves no trace).
 """
 
 import contextlib
@@ -22,7 +23,7 @@ class OutLock:
     def __init__(self, folder):
         self.folder = os.fspath(folder)
         self.path = os.path.join(self.folder, LOCK_NAME)
-        self.handle = None
+        self.handle, self.madeFolder = None, False
 
     @property
     def held(self):
@@ -32,6 +33,7 @@ class OutLock:
         if self.held:
             return
         try:
+            self.madeFolder = not os.path.isdir(self.folder)
             os.makedirs(self.folder, exist_ok=True)
         except OSError as error:
             raise CheckpointError(f"--out: cannot make the folder {self.folder}: {error}") from error
@@ -67,6 +69,9 @@ class OutLock:
             os.unlink(self.path)  # while still locked: a run waiting on this file retries on the new one
         os.close(self.handle)
         self.handle = None
+        if self.madeFolder:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.folder)  # the folder this run made, when it ended before writing anything there
 
 
 def _readPid(handle):

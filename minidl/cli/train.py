@@ -34,9 +34,11 @@ import minidl.optim
 from minidl import backend
 from minidl.atomicfile import writeAtomically
 from minidl.cli.checks import (
+    HORIZON_SCHEDULES,
     RunSettings,
     checkOnEveryRank,
     fillDefaults,
+    planEpochs,
     plotFile,
     protectRun,
     resumeFlags,
@@ -139,8 +141,9 @@ def addArguments(parser):
                         help="learning-rate schedule: cosine and onecycle per step over the whole run, step (x0.1 "
                              "every third of the run), exponential (to 1%% at the end), plateau (x0.5 after 2 epochs "
                              "without a lower validation error) per epoch (default: a constant rate)")
-    parser.add_argument("--warmup", type=atLeast(0), default=0, metavar="EPOCHS",
-                        help="with --schedule cosine: a linear warmup from 0 over this many epochs (default: 0)")
+    parser.add_argument("--warmup", type=atLeast(0), metavar="EPOCHS",
+                        help="with --schedule cosine: a linear warmup from 0 over this many epochs (default: 0; a "
+                             "resumed run: its checkpoint's)")
     parser.add_argument("--early-stop", type=atLeast(1), metavar="PATIENCE",
                         help="stop once the validation error has not fallen for PATIENCE epochs")
     parser.add_argument("--augment", action="store_true",
@@ -284,7 +287,7 @@ def checkFlags(args):
         raise DataError("--data-dir is for --data mnist, fashion-mnist or cifar10; digits need no files")
     if args.warmup and args.schedule != "cosine":
         raise OptimizerError("--warmup goes with --schedule cosine")
-    if args.warmup >= args.epochs:
+    if args.warmup >= planEpochs(args):
         raise OptimizerError(f"--warmup must be shorter than the run: {args.warmup} >= --epochs {args.epochs}")
     if args.augment and MODELS[args.model].flat:
         raise DataError(f"--augment transforms images: --model {args.model} takes flat samples")
@@ -305,17 +308,19 @@ def stepsPerEpoch(samples, batchsize, nodeinfo):
 
 
 def makeSchedule(args, optimizer, steps):
-    """The schedule of ``--schedule`` for a run of ``--epochs`` epochs of ``steps`` steps, and when it steps."""
-    total = args.epochs * steps
+    """The schedule of ``--schedule`` for a run of ``--epochs`` epochs of ``steps`` steps (a resumed run: the
+    epochs its checkpoint's schedule was planned over), and when it steps."""
+    epochs = planEpochs(args)
+    total = epochs * steps
     rate = getattr(optimizer, rateName(optimizer))
     if args.schedule == "cosine":
         return CosineSchedule(optimizer, total, warmup=args.warmup * steps), "step"
     if args.schedule == "onecycle":
         return OneCycleSchedule(optimizer, rate, total), "step"
     if args.schedule == "step":
-        return StepSchedule(optimizer, max(1, args.epochs // 3)), "epoch"
+        return StepSchedule(optimizer, max(1, epochs // 3)), "epoch"
     if args.schedule == "exponential":
-        return ExponentialSchedule(optimizer, 0.01 ** (1 / args.epochs)), "epoch"
+        return ExponentialSchedule(optimizer, 0.01 ** (1 / epochs)), "epoch"
     if args.schedule == "plateau":
         return PlateauSchedule(optimizer, factor=0.5, patience=2), "epoch"
     return None, "epoch"
@@ -328,28 +333,44 @@ def precision(fit):
     return "" if scaler is None else f"  loss scale {scaler.scale:g}  skipped {optimizer.skippedSteps}"
 
 
+def epochRate(fit, entry):
+    """The learning rate of an epoch's line: the rate it started with, and for a per-step schedule the one it
+    ended with too (``0..0.05`` in a warmup)."""
+    start = entry["learnRate"]
+    if fit.schedule is None or fit.scheduleEvery != "step":
+        return f"{start:.4g}"
+    return f"{start:.4g}..{fit.schedule.learnRate:.4g}"
+
+
 class PrintEpochs(Callback):
-    """One line per epoch on standard output."""
+    """One line per epoch on standard output (the run's header and where it resumed: RunSettings)."""
 
     def __init__(self, say, epochs, checkpointPath):
         self.say, self.epochs, self.checkpointPath = say, epochs, checkpointPath
 
-    def onFitStart(self, fit):
-        if fit.epoch:
-            self.say(f"resumed from {self.checkpointPath} after epoch {fit.epoch}")
-
     def onEpochEnd(self, fit, entry):
         self.say(f"epoch {entry['epoch']:3d}/{self.epochs}  train error {entry['trainError']:.4f}  val error "
-                 f"{entry['valError']:.4f}  val accuracy {entry['valAccuracy']:.2%}  lr {entry['learnRate']:.4g}  "
+                 f"{entry['valError']:.4f}  val accuracy {entry['valAccuracy']:.2%}  lr {epochRate(fit, entry)}  "
                  f"{entry['seconds']:.2f} s  {entry['samplesPerSecond']:.0f} samples/s{precision(fit)}", flush=True)
 
 
-def makeCallbacks(args, say, resumeReport=""):
-    """Printing, the run's settings, checkpoints, the CSV log, and the optional early stopping and TensorBoard
-    log."""
+def describeSchedule(fit, epochs):
+    """The schedule of the header: its type, the base rate it starts from and its plan."""
+    schedule = fit.schedule
+    if schedule is None:
+        return "constant rate"
+    warmup = getattr(schedule, "warmup", 0)
+    plan = "" if epochs is None else f" over {epochs} epochs" + (f" after a warmup of {warmup} steps" if warmup else "")
+    return f"{schedule!r} from {schedule.baseLearnRate:g}{plan}"
+
+
+def makeCallbacks(args, say, resumeReport="", header=None):
+    """Printing, the run's settings (and its header, printed once a resumed run is restored), checkpoints, the
+    CSV log, and the optional early stopping and TensorBoard log."""
     path = os.path.join(args.out, CHECKPOINT_NAME)
     callbacks = [
-        StopOnDivergence(), PrintEpochs(say, args.epochs, path), RunSettings(args, say, resumeReport),
+        StopOnDivergence(), PrintEpochs(say, args.epochs, path),
+        RunSettings(args, say, resumeReport, header=header, checkpointPath=path),
         PeriodicCheckpoint(path),
         BestCheckpoint(os.path.join(args.out, BEST_NAME)), CsvLog(os.path.join(args.out, LOG_NAME)),
     ]
@@ -389,20 +410,28 @@ def train(args, nodeinfo, resumeReport=""):
         augment = Augment(crop=max(1, data.trainData.shape[-1] // 8), flip=args.data == "cifar10")
     trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size, verbose=isRoot, augment=augment)
     schedule, every = makeSchedule(args, optimizer, stepsPerEpoch(len(data.trainData), args.batch_size, nodeinfo))
-    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, callbacks=makeCallbacks(args, say, resumeReport))
+    ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
+
+    def header(fit):
+        """The run's first line, once a resumed run is restored: the optimizer's state as it continues (its step
+        count), the base rate a schedule starts from rather than its rate at step 0 (0 in a warmup)."""
+        attrs = optimizer.getAttrDict()
+        if schedule is not None:
+            attrs[schedule.rateName] = schedule.baseLearnRate
+        hyper = ", ".join(f"{key}={value:g}" for key, value in attrs.items())
+        planned = planEpochs(args) if args.schedule in HORIZON_SCHEDULES else None
+        return (f"{args.model} on {args.data} ({len(data.trainData)} train, {len(data.valData)} validation), "
+                f"{optimizer!r}({hyper}), {describeSchedule(fit, planned)}, "
+                f"{augment or 'no augmentation'}, batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}")
+
+    fit = Fit(trainer, schedule=schedule, scheduleEvery=every,
+              callbacks=makeCallbacks(args, say, resumeReport, header))
 
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:
         raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
     path = os.path.join(args.out, CHECKPOINT_NAME)
-    hyper = ", ".join(f"{key}={value:g}" for key, value in optimizer.getAttrDict().items())
-    ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
-    say(
-        f"{args.model} on {args.data} ({len(data.trainData)} train, {len(data.valData)} validation), "
-        f"{optimizer!r}({hyper}), {schedule or 'constant rate'}, {augment or 'no augmentation'}, "
-        f"batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}"
-    )
     fit.run(trainData, data.trainLabels, args.epochs, (valData, data.valLabels),
             resume=path if args.resume else None)
     say(f"checkpoint: {path}")
