@@ -424,7 +424,7 @@ def train(args, nodeinfo, resumeReport=""):
                 f"{optimizer!r}({hyper}), {describeSchedule(fit, planned)}, "
                 f"{augment or 'no augmentation'}, batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}")
 
-    fit = Fit(trainer, schedule=schedule, scheduleEvery=every,
+    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, verbose=False,  # PrintEpochs says more
               callbacks=makeCallbacks(args, say, resumeReport, header))
 
     try:
