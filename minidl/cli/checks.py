@@ -7,13 +7,14 @@
   ``--lr``, for a run without a schedule) or refused (``--model``, ``--optimizer``, ``--data``, ``--schedule``,
   ``--seed``: they made the checkpoint what it is; a schedule was planned for its batch size and rate, and
   keeps its horizon: more ``--epochs`` than it was planned over are refused);
-* ``checkOnEveryRank``: under MPI, every rank runs the checks and an error on any of them is printed once.
+* ``checkOnEveryRank``: under MPI, every rank runs the checks and an error on any of them is printed once; the
+  ranks compare their settings in the same collective and refuse to train with different ones.
 """
 
 import argparse
 import os
 
-from minidl.errors import CallbackError, CheckpointError, MinidlError
+from minidl.errors import CallbackError, CheckpointError, DistributedError, MinidlError
 from minidl.train.callbacks import Callback
 
 # The settings a checkpoint of the command remembers (RunSettings), by argparse name, with their defaults.
@@ -194,24 +195,41 @@ def applyLearnRate(optimizer, learnRate):
             return
 
 
-def checkOnEveryRank(nodeinfo, check):
-    """``(check(), None)``, ``check()`` (which must run no collective) having passed on every rank. When it
-    raised a MinidlError on any rank, rank 0 raises that of the lowest failing rank and the other ranks get
-    ``(None, 1)``, the exit status to return quietly, so that a user error is printed once. Without MPI
-    (``nodeinfo`` None) a MinidlError of ``check()`` is simply raised."""
+def checkOnEveryRank(nodeinfo, check, settings=dict):
+    """``(check(), None)``, ``check()`` (which must run no collective) having passed on every rank, and every rank
+    having the same ``settings()`` (a dict: flag name -> value, taken after the check), compared in the same first
+    collective. When ``check()`` raised a MinidlError on any rank, rank 0 raises that of the lowest failing rank;
+    when a rank's settings differ from rank 0's, rank 0 raises a DistributedError naming the first difference;
+    either way the other ranks get ``(None, 1)``, the exit status to return quietly, so that the error is printed
+    once. Without MPI (``nodeinfo`` None) a MinidlError of ``check()`` is simply raised."""
     if nodeinfo is None:
         return check(), None
     try:
         result, problem = check(), None
     except MinidlError as error:
         result, problem = None, error
-    messages = nodeinfo.allGather(None if problem is None else str(problem))
-    failed = [(rank, message) for rank, message in enumerate(messages) if message is not None]
-    if not failed:
+    gathered = nodeinfo.allGather((None, settings()) if problem is None else (str(problem), None))
+    failed = [(rank, message) for rank, (message, _) in enumerate(gathered) if message is not None]
+    mismatch = None if failed else firstMismatch([values for _, values in gathered])
+    if not failed and mismatch is None:
         return result, None
-    rank, message = failed[0]
     if not nodeinfo.isRoot:
         return None, 1
+    if mismatch is not None:
+        rank, name, value, expected = mismatch
+        raise DistributedError(f"rank {rank} of {nodeinfo.gridsize} runs with {flagName(name)} {value}, rank 0 with "
+                               f"{flagName(name)} {expected}: every rank must train with the same settings")
+    rank, message = failed[0]
     if problem is not None and rank == 0:
         raise problem
     raise MinidlError(f"rank {rank} of {nodeinfo.gridsize}: {message}")
+
+
+def firstMismatch(settingsByRank):
+    """``(rank, name, value, rank 0's value)`` of the first setting in which a rank differs from rank 0, or None."""
+    first = settingsByRank[0]
+    for rank, values in enumerate(settingsByRank[1:], start=1):
+        for name in sorted(set(first) | set(values)):
+            if values.get(name) != first.get(name):
+                return rank, name, values.get(name), first.get(name)
+    return None

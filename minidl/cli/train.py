@@ -81,6 +81,8 @@ RUN_FILES = [CHECKPOINT_NAME, BEST_NAME, LOG_NAME, REPORT_NAME + ".txt", REPORT_
 DATASETS = {"digits": None, "mnist": loadMnist, "fashion-mnist": loadMnist, "cifar10": loadCifar10}
 SCHEDULES = ("cosine", "exponential", "onecycle", "plateau", "step")
 DEFAULT_LEARN_RATE = 0.01
+RANK_SETTINGS = ("model", "optimizer", "lr", "epochs", "batch_size", "seed", "data", "dtype", "schedule", "warmup",
+                 "augment", "nonfinite", "early_stop", "resume", "overwrite")  # alike on every MPI rank
 DEVICES = {"cpu": "numpy", "gpu": "cupy"}
 OPTIMIZERS = {
     cls.__name__.lower(): cls
@@ -244,7 +246,8 @@ def run(args, argv):
             if nodeinfo is not None:
                 raise DataError("--task text trains on one process: run it without mpiexec")
             return runTextTask(args, lock)
-        resumeReport, status = checkOnEveryRank(nodeinfo, lambda: checkRun(args, lock))
+        resumeReport, status = checkOnEveryRank(nodeinfo, lambda: checkRun(args, lock),
+                                                lambda: {name: getattr(args, name) for name in RANK_SETTINGS})
         if status is not None:
             return status
         with nodeinfo.abortOnError() if nodeinfo is not None else contextlib.nullcontext():
