@@ -70,8 +70,8 @@ def protectRun(folder, names, resume, overwrite):
 
 
 class RunSettings(Callback):
-    """Keeps the command's settings (REMEMBERED, and ``epochs``: the run's plan, which a schedule's horizon
-    follows) in the checkpoint, as its callback state. At the run's start, once a resumed run is restored: sets
+    """Keeps the command's settings (REMEMBERED, and PLAN: the epochs and warmup a schedule is planned over) in
+    the checkpoint, as its callback state. At the run's start, once a resumed run is restored: sets
     the learning rate given with ``--lr`` over the checkpoint's, prints ``header(fit)`` (the run as it now is),
     where it resumed from and ``report`` (see resumeFlags)."""
 

@@ -348,8 +348,8 @@ def epochRate(fit, entry):
 class PrintEpochs(Callback):
     """One line per epoch on standard output (the run's header and where it resumed: RunSettings)."""
 
-    def __init__(self, say, epochs, checkpointPath):
-        self.say, self.epochs, self.checkpointPath = say, epochs, checkpointPath
+    def __init__(self, say, epochs):
+        self.say, self.epochs = say, epochs
 
     def onEpochEnd(self, fit, entry):
         self.say(f"epoch {entry['epoch']:3d}/{self.epochs}  train error {entry['trainError']:.4f}  val error "
@@ -372,7 +372,7 @@ def makeCallbacks(args, say, resumeReport="", header=None):
     CSV log, and the optional early stopping and TensorBoard log."""
     path = os.path.join(args.out, CHECKPOINT_NAME)
     callbacks = [
-        StopOnDivergence(), PrintEpochs(say, args.epochs, path),
+        StopOnDivergence(), PrintEpochs(say, args.epochs),
         RunSettings(args, say, resumeReport, header=header, checkpointPath=path),
         PeriodicCheckpoint(path),
         BestCheckpoint(os.path.join(args.out, BEST_NAME)), CsvLog(os.path.join(args.out, LOG_NAME)),
