@@ -7,6 +7,8 @@ from minidl.optim.schedules.schedule import Schedule
 class ExponentialSchedule(Schedule):
     """``rate(t) = base · gamma^t`` (PyTorch's ExponentialLR)."""
 
+    planNames = ("gamma",)
+
     def __init__(self, optimizer, gamma):
         self.gamma = checkHyper("gamma", gamma)
         super().__init__(optimizer)

@@ -10,6 +10,8 @@ from minidl.optim.schedules.schedule import Schedule, checkCount
 class StepSchedule(Schedule):
     """``rate(t) = base · gamma^⌊t / stepSize⌋`` (PyTorch's StepLR)."""
 
+    planNames = ("stepSize", "gamma")
+
     def __init__(self, optimizer, stepSize, gamma=0.1):
         self.stepSize = checkCount("stepSize", stepSize)
         self.gamma = checkHyper("gamma", gamma)
@@ -23,6 +25,8 @@ class StepSchedule(Schedule):
 class MultiStepSchedule(Schedule):
     """``rate(t) = base · gamma^(number of milestones <= t)`` (PyTorch's MultiStepLR; a repeated milestone
     counts as often as it is given)."""
+
+    planNames = ("milestones", "gamma")
 
     def __init__(self, optimizer, milestones, gamma=0.1):
         try:
