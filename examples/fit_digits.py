@@ -29,8 +29,5 @@ history = trainer.fit(
     callbacks=[EarlyStopping("valError", patience=3), BestCheckpoint(os.path.join(out, "best.safetensors")),
                CsvLog(os.path.join(out, "log.csv"))],
 )
-for entry in history:
-    print(f"epoch {entry['epoch']:2d}  lr {entry['learnRate']:.4f}  train error {entry['trainError']:.4f}  "
-          f"val error {entry['valError']:.4f}  val accuracy {entry['valAccuracy']:.2%}")
 best = loadCheckpoint(os.path.join(out, "best.safetensors"), net, optimizer)
 print(f"best epoch {best.epoch}: val error {history[best.epoch - 1]['valError']:.4f}")

@@ -11,24 +11,19 @@ tensors' names, dtypes, shapes and offsets, and these are compared with what the
 tensor byte is read, so a wrong file costs no more memory than its header. Every problem while reading is a
 CheckpointError naming the file and the cause.
 
-A write goes to a temporary file ``.NAME.XXXXXXXX.tmp`` beside the target (through a symbolic link: beside
-the link's target, which is what gets replaced), locked while it is written, flushed to disk (fsync) and
-renamed over the target with the mode the umask gives new files: a crash or an exception mid-write leaves the
-previous file in place, whole. The next write of the same file removes temporaries that no live writer holds.
+A write goes through ``minidl.atomicfile.writeAtomically``: a crash or an exception mid-write leaves the
+previous file in place, whole.
 """
 
-import contextlib
-import fcntl
 import json
 import os
-import re
 import struct
-import tempfile
 import zlib
 
 import numpy
 import safetensors.numpy
 
+from minidl.atomicfile import writeAtomically
 from minidl.backend import xp
 from minidl.errors import CheckpointError
 
@@ -39,7 +34,6 @@ DTYPES = {
 }
 MAX_HEADER_BYTES = 100 * 2**20  # the limit of the safetensors library
 MAX_INTEGER_DIGITS = 64  # a 128-bit random state has 39; longer integers are damage, not data
-TEMPORARY_SUFFIX = ".tmp"
 
 
 def checksum(metadata, tensors):
@@ -83,72 +77,11 @@ def _uniqueKeys(pairs):
 
 
 def writeTensors(path, tensors, metadata):
-    """Write host arrays ``tensors`` (name -> numpy array) and ``metadata`` (str -> str) to ``path`` atomically."""
+    """Write host arrays ``tensors`` (name -> numpy array) and ``metadata`` (str -> str) to ``path`` atomically
+    (``minidl.atomicfile``)."""
     tensors = {name: numpy.asarray(array, order="C") for name, array in tensors.items()}
     payload = safetensors.numpy.save(tensors, metadata={**metadata, "crc32": checksum(metadata, tensors)})
-    path = os.fspath(path)
-    target = os.path.realpath(path)  # through a symbolic link, replace the link's target, not the link
-    folder, name = os.path.split(target)
-    try:
-        removeStaleTemporaries(folder, name)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=TEMPORARY_SUFFIX)
-    except OSError as error:
-        raise CheckpointError(f"cannot write {path}: {error}") from error
-    try:
-        with os.fdopen(handle, "wb") as file:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX)  # held until closed: tells cleaners this writer is alive
-            os.fchmod(file.fileno(), 0o666 & ~currentUmask())
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-            os.replace(temporary, target)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise CheckpointError(f"cannot write {path}: {error}") from error
-        raise
-    _syncFolder(folder)
-
-
-def currentUmask():
-    """The process's umask (read by setting it and putting it back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def removeStaleTemporaries(folder, name):
-    """Delete ``.NAME.XXXXXXXX.tmp`` files in ``folder`` left by crashed writes of ``name``: those whose lock
-    no live writer holds (a killed process's lock is released by the system)."""
-    pattern = re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}{re.escape(TEMPORARY_SUFFIX)}")
-    for entry in os.listdir(folder):
-        if not pattern.fullmatch(entry):
-            continue
-        stray = os.path.join(folder, entry)
-        try:
-            handle = os.open(stray, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue  # gone already, or not ours to touch
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # a live writer holds it
-        finally:
-            os.close(handle)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(stray)
-
-
-def _syncFolder(folder):
-    """Flush the rename itself to disk (POSIX; a no-op where folders cannot be opened)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
+    writeAtomically(path, payload, CheckpointError)
 
 
 # reading
@@ -157,6 +90,7 @@ def _syncFolder(folder):
 class TensorFile:
     """An open tensor file whose header is read and checked: ``metadata`` (str -> str, not yet verified by the
     checksum) and ``entries`` (name -> (dtype, shape, begin, end)); ``read(expected)`` reads the tensors.
+    ``fileFormat`` None opens any safetensors file (a foreign one too: its checksum is verified when it has one).
 
     Use it as a context manager: ``with TensorFile(path, "minidl.module") as file: tensors = file.read(...)``;
     ``fileFormat`` may be a tuple of the formats the caller reads.
@@ -199,11 +133,12 @@ class TensorFile:
         metadata = header.pop("__metadata__", {})
         if not isinstance(metadata, dict) or not all(isinstance(value, str) for value in metadata.values()):
             raise self._damaged("the metadata is not a table of strings")
-        formats = (fileFormat,) if isinstance(fileFormat, str) else tuple(fileFormat)
-        if metadata.get("format") not in formats:
+        formats = (fileFormat,) if isinstance(fileFormat, str) else tuple(fileFormat or ())
+        if fileFormat is not None and metadata.get("format") not in formats:
             raise CheckpointError(f"{self.path} is not a {' or '.join(formats)} file: its metadata format is "
                                   f"{metadata.get('format')!r:.100}")
         self.metadata = metadata
+        self.verified = fileFormat is not None or "crc32" in metadata
         self.entries = {name: self._entry(name, value) for name, value in header.items()}
         self.dataStart = 8 + length
         covered = 0
@@ -258,7 +193,7 @@ class TensorFile:
             if _osCall(self.path, self._readInto, begin, array) != end - begin:
                 raise self._damaged(f"tensor {name!r} is cut short")
             tensors[name] = array.astype(dtype, copy=False)
-        if self.metadata.get("crc32") != checksum(self.metadata, tensors):
+        if self.verified and self.metadata.get("crc32") != checksum(self.metadata, tensors):
             if self.metadata.get("crc32") == checksum({}, tensors):
                 raise CheckpointError(f"{self.path} was written by an older minidl, whose checksum left out the "
                                       "metadata: its epoch and settings cannot be trusted; load it with that "

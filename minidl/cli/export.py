@@ -1,5 +1,7 @@
 """``minidl export FILE --onnx OUT``: a checkpoint (``minidl train``, ``saveCheckpoint``) or a module file
-(``module.save``) as an ONNX file (and/or, with ``--torch``, as a PyTorch state dict).
+(``module.save``) as an ONNX file (and/or, with ``--torch``, as a PyTorch state dict), in the precision it was
+trained in (float16, float32 or float64). The command never writes over its own input, nor over any existing
+checkpoint, without ``--overwrite``.
 
 The network is rebuilt from the architecture the file carries (``minidl.load``), with its weights and buffers
 (a checkpoint's optimizer state is not read). ``--model`` instead builds the command's model of that name, for
@@ -65,6 +67,8 @@ def addArguments(parser):
     parser.add_argument("--input-shape", type=inputShape, metavar="SIDES",
                         help="a sample's shape without the batch axis, e.g. 1,28,28 (default: from the data set "
                              "of a minidl train checkpoint)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write over an existing checkpoint (the input included); without it that is refused")
     parser.set_defaults(run=run)
 
 
@@ -77,8 +81,46 @@ def loadModule(path, module, model):
         raise CheckpointError(f"{error} (was it trained as --model {model}?)") from error
 
 
+def checkOutputs(args):
+    """ExportError, before anything is read or written, when --onnx and --torch name one file, or one of them
+    would replace the checkpoint being exported or another checkpoint and --overwrite is not given."""
+    outputs = [(flag, path) for flag, path in (("--onnx", args.onnx), ("--torch", args.torch)) if path is not None]
+    if len(outputs) == 2 and os.path.realpath(args.onnx) == os.path.realpath(args.torch):
+        raise ExportError(f"--onnx and --torch name the same file {args.onnx}: give each its own")
+    for flag, path in outputs:
+        if args.overwrite or not os.path.lexists(path):
+            continue
+        if os.path.exists(args.checkpoint) and os.path.samefile(path, args.checkpoint):
+            raise ExportError(f"{flag} {path} is the checkpoint being exported: writing it would destroy the run's "
+                              "checkpoint; name another file (or pass --overwrite to replace it anyway)")
+        if isCheckpoint(path):
+            raise ExportError(f"{flag} {path} holds a minidl checkpoint: name another file (or pass --overwrite to "
+                              "replace it)")
+
+
+def isCheckpoint(path):
+    """Whether ``path`` is a minidl checkpoint (judged from its header alone)."""
+    try:
+        with TensorFile(path, CHECKPOINT_FORMAT):
+            return True
+    except CheckpointError:
+        return False
+
+
+def trainedDtype(path, module):
+    """The dtype of the checkpoint's parameters of ``module`` (the run's --dtype), from the header alone; float32
+    when the file holds none of them (loading then names the mismatch)."""
+    with TensorFile(path, CHECKPOINT_FORMAT) as file:
+        names = [f"module.{name}" for name in module.getVarTable()]
+        dtypes = {file.entries[name][0] for name in names if name in file.entries}
+    if len(dtypes) > 1:
+        raise CheckpointError(f"{path} mixes parameters of {sorted(map(str, dtypes))}: not a run of one --dtype")
+    return dtypes.pop() if dtypes else numpy.dtype(numpy.float32)
+
+
 def buildNetwork(args):
-    """(module with the file's weights, a sample batch of one, its dynamic axes)."""
+    """(module with the file's weights, a sample batch of one, its dynamic axes), in the precision it was
+    trained in."""
     with TensorFile(args.checkpoint, (MODULE_FORMAT, CHECKPOINT_FORMAT)) as file:
         metadata = file.metadata
     summary = readCheckpointSummary(args.checkpoint) if metadata["format"] == CHECKPOINT_FORMAT else None
@@ -88,7 +130,9 @@ def buildNetwork(args):
     if args.model is None and METADATA_KEY in metadata:
         module = loadNetwork(args.checkpoint)
         shape = args.input_shape or _settingsShape(args, settings)
-        return module, numpy.zeros((1, *shape), dtype=numpy.float32), {0: "batch"}
+        parameters = list(module.getVarTable().values())
+        dtype = parameters[0].data.dtype if parameters else numpy.dtype(numpy.float32)
+        return module, numpy.zeros((1, *shape), dtype=dtype), {0: "batch"}
     if summary is None:
         raise CheckpointError(f"{args.checkpoint} is a module file without an architecture: it cannot be exported")
     model = args.model or settings.get("model") or "mlp"
@@ -99,8 +143,10 @@ def buildNetwork(args):
     spec = MODELS[model]
     shape = args.input_shape or ((math.prod(SAMPLES[data]),) if spec.flat else SAMPLES[data])
     module = spec.build(shape, CLASSES)
+    dtype = trainedDtype(args.checkpoint, module)
+    module.calcMode(dtype)
     loadModule(args.checkpoint, module, model)
-    return module, numpy.zeros((1, *shape), dtype=numpy.float32), {0: "batch"}
+    return module, numpy.zeros((1, *shape), dtype=dtype), {0: "batch"}
 
 
 def _settingsShape(args, settings):
@@ -128,6 +174,7 @@ def run(args, argv):
         raise ExportError("say what to write: --onnx FILE.onnx and/or --torch FILE.safetensors")
     if args.onnx is not None and importlib.util.find_spec("onnx") is None:
         raise ExportError("--onnx needs the onnx package: pip install 'minidl[onnx]'")
+    checkOutputs(args)
     module, sample, dynamicAxes = buildNetwork(args)
     if args.onnx is not None:
         from minidl.onnx import export  # onnx is an optional extra: imported only when asked for

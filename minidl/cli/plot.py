@@ -1,7 +1,10 @@
 """Training curves as a picture: error per epoch (train and validation) and validation accuracy, from a run's log."""
 
 import csv
+import io
+import os
 
+from minidl.atomicfile import writeAtomically
 from minidl.errors import DataError
 
 
@@ -17,7 +20,8 @@ def plotLog(logPath, path):
 
 def plotCurves(history, path):
     """Write a two-panel figure of ``history`` (dicts with epoch, trainError, valError, valAccuracy) to ``path``;
-    the file type follows its suffix (.png). Needs matplotlib (the ``datasets`` extra)."""
+    the file type follows its suffix (.png); written atomically (``minidl.atomicfile``). Needs matplotlib (the
+    ``datasets`` extra)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -33,4 +37,6 @@ def plotCurves(history, path):
     accuracy.grid(alpha=0.3)
     for axes in (errors, accuracy):
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    figure.savefig(path, dpi=100)
+    picture = io.BytesIO()
+    figure.savefig(picture, dpi=100, format=os.path.splitext(path)[1].lstrip(".").lower())
+    writeAtomically(path, picture.getvalue(), DataError)

@@ -58,7 +58,10 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
                         f"got {args.model}")
     if args.windows < args.batch_size:
         raise DataError(f"--windows ({args.windows}) must be at least --batch-size ({args.batch_size})")
-    corpus = CharCorpus.fromFile(args.text) if args.text else CharCorpus(stdlibText())
+    if args.text == "":
+        raise DataError("--text '' names no file: give the path of a UTF-8 text file, or leave --text out to train "
+                        "on the standard-library text")
+    corpus = CharCorpus.fromFile(args.text) if args.text is not None else CharCorpus(stdlibText())
     if len(corpus.train) <= WINDOW or len(corpus.heldOut) <= WINDOW:
         raise DataError(f"the text must be long enough for windows of {WINDOW} characters in both its training "
                         f"part and its held-out tenth: got {len(corpus.train) + len(corpus.heldOut)} characters")

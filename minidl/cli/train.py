@@ -4,10 +4,11 @@ Everything goes to ``--out DIR``: ``checkpoint.safetensors`` (rewritten atomical
 run's history, schedule and callback state, so ``--resume`` continues exactly where a stopped run was, up to
 ``--epochs`` in total), ``best.safetensors`` (the epoch of the lowest validation error), ``log.csv`` (one row per
 epoch), ``report.txt`` and ``report.json`` (the final confusion matrix and per-class precision, recall, F1),
-and with ``--tensorboard`` the folder ``tensorboard/``. A resumed run keeps the checkpoint's model, optimizer,
-data, schedule, batch size and seed (see checks.py: a flag that differs is applied and reported, or refused). A
-new run never replaces a checkpoint unless ``--overwrite`` says so. Every flag is checked before anything is
-built or trained.
+and with ``--tensorboard`` the folder ``tensorboard/``. The folder is locked for the run (``.minidl.lock``, see
+outlock.py): a second run into it is refused at once, naming the first's pid. A resumed run keeps the
+checkpoint's model, optimizer, data, schedule, batch size and seed (see checks.py: a flag that differs is applied
+and reported, or refused). A new run never replaces a checkpoint or another run's files unless ``--overwrite``
+says so. Every flag is checked before anything is built or trained.
 
 ``--dtype float16`` trains in half precision with float32 master weights and dynamic loss scaling (each epoch's
 line gives the scale and the steps skipped for overflow); ``float64`` trains exactly in float64. A non-finite
@@ -31,15 +32,19 @@ import numpy
 
 import minidl.optim
 from minidl import backend
+from minidl.atomicfile import writeAtomically
 from minidl.cli.checks import (
+    HORIZON_SCHEDULES,
     RunSettings,
     checkOnEveryRank,
     fillDefaults,
+    planEpochs,
     plotFile,
-    protectCheckpoint,
+    protectRun,
     resumeFlags,
 )
 from minidl.cli.imagedata import ImageSettings, addImageArguments, checkImageFlags, isImageSource, openImageData
+from minidl.cli.outlock import OutLock
 from minidl.cost import CrossEntropy
 from minidl.datasets import Augment, loadCifar10, loadDigits, loadMnist
 from minidl.distributed import NodeInfo
@@ -73,9 +78,12 @@ BEST_NAME = "best.safetensors"
 LOG_NAME = "log.csv"
 REPORT_NAME = "report"
 TENSORBOARD_NAME = "tensorboard"
+RUN_FILES = [CHECKPOINT_NAME, BEST_NAME, LOG_NAME, REPORT_NAME + ".txt", REPORT_NAME + ".json", TENSORBOARD_NAME]
 DATASETS = {"digits": None, "mnist": loadMnist, "fashion-mnist": loadMnist, "cifar10": loadCifar10}
 SCHEDULES = ("cosine", "exponential", "onecycle", "plateau", "step")
 DEFAULT_LEARN_RATE = 0.01
+RANK_SETTINGS = ("model", "optimizer", "lr", "epochs", "batch_size", "seed", "data", "dtype", "schedule", "warmup",
+                 "augment", "nonfinite", "early_stop", "resume", "overwrite")  # alike on every MPI rank
 DEVICES = {"cpu": "numpy", "gpu": "cupy", "simulated": "simulated"}
 OPTIMIZERS = {
     cls.__name__.lower(): cls
@@ -140,8 +148,9 @@ def addArguments(parser):
                         help="learning-rate schedule: cosine and onecycle per step over the whole run, step (x0.1 "
                              "every third of the run), exponential (to 1%% at the end), plateau (x0.5 after 2 epochs "
                              "without a lower validation error) per epoch (default: a constant rate)")
-    parser.add_argument("--warmup", type=atLeast(0), default=0, metavar="EPOCHS",
-                        help="with --schedule cosine: a linear warmup from 0 over this many epochs (default: 0)")
+    parser.add_argument("--warmup", type=atLeast(0), metavar="EPOCHS",
+                        help="with --schedule cosine: a linear warmup from 0 over this many epochs (default: 0; a "
+                             "resumed run: its checkpoint's)")
     parser.add_argument("--early-stop", type=atLeast(1), metavar="PATIENCE",
                         help="stop once the validation error has not fallen for PATIENCE epochs")
     parser.add_argument("--augment", action="store_true",
@@ -246,23 +255,37 @@ def run(args, argv):
     if args.device is not None:
         switchDevice(args.device, argv)
     nodeinfo = NodeInfo.fromLauncher()  # before the network is built: on GPUs it picks this rank's device
-    if args.task == "text":
-        if nodeinfo is not None:
-            raise DataError("--task text trains on one process: run it without mpiexec")
-        return runTextTask(args)
-    resumeReport, status = checkOnEveryRank(nodeinfo, lambda: checkRun(args))
-    if status is not None:
-        return status
-    with nodeinfo.abortOnError() if nodeinfo is not None else contextlib.nullcontext():
-        return train(args, nodeinfo, resumeReport)
+    lock = OutLock(args.out) if nodeinfo is None or nodeinfo.isRoot else None  # rank 0 alone writes in --out
+    try:
+        if args.task == "text":
+            if nodeinfo is not None:
+                raise DataError("--task text trains on one process: run it without mpiexec")
+            return runTextTask(args, lock)
+        resumeReport, status = checkOnEveryRank(nodeinfo, lambda: checkRun(args, lock),
+                                                lambda: {name: getattr(args, name) for name in RANK_SETTINGS})
+        if status is not None:
+            return status
+        with nodeinfo.abortOnError() if nodeinfo is not None else contextlib.nullcontext():
+            return train(args, nodeinfo, resumeReport)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
-def checkRun(args):
+def lockOut(lock, early):
+    """Take --out's lock (``lock``: None on ranks other than 0): ``early``, before the checks, only when the folder
+    exists already (a run there is refused at once, naming its pid); otherwise after them, making the folder."""
+    if lock is not None and (not early or os.path.isdir(lock.folder)):
+        lock.acquire(print)
+
+
+def checkRun(args, lock=None):
     """Everything about the flags and the checkpoint in --out, before anything is built or written (no
-    collective runs here); returns the line reporting the flags a resume applies over the checkpoint's
-    settings."""
+    collective runs here), and --out locked for this run; returns the line reporting the flags a resume applies
+    over the checkpoint's settings."""
+    lockOut(lock, early=True)
+    protectRun(args.out, RUN_FILES, args.resume, args.overwrite)
     path = os.path.join(args.out, CHECKPOINT_NAME)
-    protectCheckpoint(path, args.resume, args.overwrite)
     report = ""
     if args.resume:
         report = resumeFlags(args, readCheckpointSummary(path), path)
@@ -270,6 +293,7 @@ def checkRun(args):
         fillDefaults(args)
     checkFlags(args)
     makeOptimizer(args.optimizer, args.lr)  # refuses a learning rate out of the optimizer's range
+    lockOut(lock, early=False)
     return report
 
 
@@ -282,7 +306,7 @@ def checkFlags(args):
         raise DataError("--data-dir is for --data mnist, fashion-mnist or cifar10; digits need no files")
     if args.warmup and args.schedule != "cosine":
         raise OptimizerError("--warmup goes with --schedule cosine")
-    if args.warmup >= args.epochs:
+    if args.warmup >= planEpochs(args):
         raise OptimizerError(f"--warmup must be shorter than the run: {args.warmup} >= --epochs {args.epochs}")
     if args.augment and MODELS[args.model].flat:
         raise DataError(f"--augment transforms images: --model {args.model} takes flat samples")
@@ -303,17 +327,19 @@ def stepsPerEpoch(samples, batchsize, nodeinfo):
 
 
 def makeSchedule(args, optimizer, steps):
-    """The schedule of ``--schedule`` for a run of ``--epochs`` epochs of ``steps`` steps, and when it steps."""
-    total = args.epochs * steps
+    """The schedule of ``--schedule`` for a run of ``--epochs`` epochs of ``steps`` steps (a resumed run: the
+    epochs its checkpoint's schedule was planned over), and when it steps."""
+    epochs = planEpochs(args)
+    total = epochs * steps
     rate = getattr(optimizer, rateName(optimizer))
     if args.schedule == "cosine":
         return CosineSchedule(optimizer, total, warmup=args.warmup * steps), "step"
     if args.schedule == "onecycle":
         return OneCycleSchedule(optimizer, rate, total), "step"
     if args.schedule == "step":
-        return StepSchedule(optimizer, max(1, args.epochs // 3)), "epoch"
+        return StepSchedule(optimizer, max(1, epochs // 3)), "epoch"
     if args.schedule == "exponential":
-        return ExponentialSchedule(optimizer, 0.01 ** (1 / args.epochs)), "epoch"
+        return ExponentialSchedule(optimizer, 0.01 ** (1 / epochs)), "epoch"
     if args.schedule == "plateau":
         return PlateauSchedule(optimizer, factor=0.5, patience=2), "epoch"
     return None, "epoch"
@@ -326,29 +352,44 @@ def precision(fit):
     return "" if scaler is None else f"  loss scale {scaler.scale:g}  skipped {optimizer.skippedSteps}"
 
 
+def epochRate(fit, entry):
+    """The learning rate of an epoch's line: the rate it started with, and for a per-step schedule the one it
+    ended with too (``0..0.05`` in a warmup)."""
+    start = entry["learnRate"]
+    if fit.schedule is None or fit.scheduleEvery != "step":
+        return f"{start:.4g}"
+    return f"{start:.4g}..{fit.schedule.learnRate:.4g}"
+
+
 class PrintEpochs(Callback):
-    """One line per epoch on standard output."""
+    """One line per epoch on standard output (the run's header and where it resumed: RunSettings)."""
 
-    def __init__(self, say, epochs, checkpointPath):
-        self.say, self.epochs, self.checkpointPath = say, epochs, checkpointPath
-
-    def onFitStart(self, fit):
-        if fit.epoch or fit.position:
-            inside = f", at batch {fit.position} of epoch {fit.epoch + 1}" if fit.position else ""
-            self.say(f"resumed from {self.checkpointPath} after epoch {fit.epoch}{inside}")
+    def __init__(self, say, epochs):
+        self.say, self.epochs = say, epochs
 
     def onEpochEnd(self, fit, entry):
         self.say(f"epoch {entry['epoch']:3d}/{self.epochs}  train error {entry['trainError']:.4f}  val error "
-                 f"{entry['valError']:.4f}  val accuracy {entry['valAccuracy']:.2%}  lr {entry['learnRate']:.4g}  "
+                 f"{entry['valError']:.4f}  val accuracy {entry['valAccuracy']:.2%}  lr {epochRate(fit, entry)}  "
                  f"{entry['seconds']:.2f} s  {entry['samplesPerSecond']:.0f} samples/s{precision(fit)}", flush=True)
 
 
-def makeCallbacks(args, say, resumeReport=""):
-    """Printing, the run's settings, checkpoints, the CSV log, and the optional early stopping and TensorBoard
-    log."""
+def describeSchedule(fit, epochs):
+    """The schedule of the header: its type, the base rate it starts from and its plan."""
+    schedule = fit.schedule
+    if schedule is None:
+        return "constant rate"
+    warmup = getattr(schedule, "warmup", 0)
+    plan = "" if epochs is None else f" over {epochs} epochs" + (f" after a warmup of {warmup} steps" if warmup else "")
+    return f"{schedule!r} from {schedule.baseLearnRate:g}{plan}"
+
+
+def makeCallbacks(args, say, resumeReport="", header=None):
+    """Printing, the run's settings (and its header, printed once a resumed run is restored), checkpoints, the
+    CSV log, and the optional early stopping and TensorBoard log."""
     path = os.path.join(args.out, CHECKPOINT_NAME)
     callbacks = [
-        StopOnDivergence(), PrintEpochs(say, args.epochs, path), RunSettings(args, say, resumeReport),
+        StopOnDivergence(), PrintEpochs(say, args.epochs),
+        RunSettings(args, say, resumeReport, header=header, checkpointPath=path),
         PeriodicCheckpoint(path, everySteps=args.checkpoint_steps),
         BestCheckpoint(os.path.join(args.out, BEST_NAME)), CsvLog(os.path.join(args.out, LOG_NAME)),
     ]
@@ -360,16 +401,14 @@ def makeCallbacks(args, say, resumeReport=""):
 
 
 def writeReport(report, out, say):
-    """Print the confusion matrix and per-class table, and write them beside the checkpoint."""
+    """Print the confusion matrix and per-class table, and write them beside the checkpoint (atomically)."""
     matrix = "\n".join(" ".join(f"{count:6d}" for count in row) for row in report.confusion)
     text = (f"confusion matrix (rows: true class, columns: predicted class)\n{matrix}\n\n{report.table()}\n"
             f"accuracy {report.accuracy:.4f}\n")
     say(text, end="")
     base = os.path.join(out, REPORT_NAME)
-    with open(base + ".txt", "w", encoding="utf-8") as file:
-        file.write(text)
-    with open(base + ".json", "w", encoding="utf-8") as file:
-        json.dump(report.toDict(), file, indent=1)
+    writeAtomically(base + ".txt", text.encode(), CheckpointError)
+    writeAtomically(base + ".json", json.dumps(report.toDict(), indent=1).encode(), CheckpointError)
     say(f"report: {base}.txt, {base}.json")
 
 
@@ -412,26 +451,34 @@ def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape
     trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size, verbose=isRoot,
                       augment=None if pipeline is not None else augment)
     schedule, every = makeSchedule(args, optimizer, stepsPerEpoch(len(training[0]), args.batch_size, nodeinfo))
-    callbacks = makeCallbacks(args, say, resumeReport)
+    ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
+    images = "" if pipeline is None else (f", {len(training[0].classes)} classes, {'x'.join(map(str, sampleShape))} "
+                                          f"images, {args.workers} workers")
+    valCount = len(validation[0] if pipeline is None else validation)
+
+    def header(fit):
+        """The run's first line, once a resumed run is restored: the optimizer's state as it continues (its step
+        count), the base rate a schedule starts from rather than its rate at step 0 (0 in a warmup)."""
+        attrs = optimizer.getAttrDict()
+        if schedule is not None:
+            attrs[schedule.rateName] = schedule.baseLearnRate
+        hyper = ", ".join(f"{key}={value:g}" for key, value in attrs.items())
+        planned = planEpochs(args) if args.schedule in HORIZON_SCHEDULES else None
+        return (f"{args.model} on {args.data} ({len(training[0])} train, {valCount} validation{images}), "
+                f"{optimizer!r}({hyper}), {describeSchedule(fit, planned)}, "
+                f"{augment or 'no augmentation'}, batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}")
+
+    callbacks = makeCallbacks(args, say, resumeReport, header)
     if pipeline is not None:
         callbacks.append(ImageSettings(args))
-    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, callbacks=callbacks)
+    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, verbose=False,  # PrintEpochs says more
+              callbacks=callbacks)
 
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:
         raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
     path = os.path.join(args.out, CHECKPOINT_NAME)
-    hyper = ", ".join(f"{key}={value:g}" for key, value in optimizer.getAttrDict().items())
-    ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
-    images = "" if pipeline is None else (f", {len(training[0].classes)} classes, {'x'.join(map(str, sampleShape))} "
-                                          f"images, {args.workers} workers")
-    valCount = len(validation[0] if pipeline is None else validation)
-    say(
-        f"{args.model} on {args.data} ({len(training[0])} train, {valCount} validation{images}), "
-        f"{optimizer!r}({hyper}), {schedule or 'constant rate'}, {augment or 'no augmentation'}, "
-        f"batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}"
-    )
     if pipeline is not None and pipeline.source.ignored:
         say(f"{pipeline.source.ignored} files of {args.data} are not .jpg, .jpeg or .png images: left out")
     fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
@@ -455,12 +502,14 @@ def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape
     return 0
 
 
-def runTextTask(args):
+def runTextTask(args, lock):
     """The text task (minidl.cli.texttask), outside the fit loop: it samples its windows, it has no classes."""
     from minidl.cli.texttask import trainText
 
     path = os.path.join(args.out, CHECKPOINT_NAME)
-    protectCheckpoint(path, args.resume, args.overwrite)
+    lockOut(lock, early=True)
+    protectRun(args.out, [CHECKPOINT_NAME], args.resume, args.overwrite)
+    lockOut(lock, early=False)
     backend.seed(args.seed)
     try:
         os.makedirs(args.out, exist_ok=True)

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import warnings
 
+from minidl.atomicfile import writeAtomically
 from minidl.errors import ModuleError
 
 FORMATS = ("dot", "svg", "png")
@@ -54,8 +55,7 @@ def drawGraph(graph, path):
                       f"{fallback} instead (install graphviz, e.g. apt-get install graphviz)", stacklevel=3)
         path, suffix = fallback, "dot"
     if suffix == "dot":
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(text)
+        writeAtomically(path, text.encode(), ModuleError)
         return path
     result = subprocess.run([program, f"-T{suffix}", "-o", path], input=text, text=True, capture_output=True)
     if result.returncode != 0:

@@ -9,14 +9,11 @@ initial states have no time axis: ``[{0: "time", 1: "batch"}, {1: "batch"}]``). 
 (``output0``...), their shapes inferred by ONNX.
 """
 
-import contextlib
-import os
-import tempfile
-
 import numpy
 import onnx
 from onnx import helper
 
+from minidl.atomicfile import writeAtomically
 from minidl.backend import xp
 from minidl.errors import ExportError
 from minidl.nn.module import Module, describe, evaluating
@@ -104,27 +101,9 @@ def export(module, path, sampleInput, dynamicAxes=BATCH, opset=OPSET):
     """Write ``module``'s eval-mode graph to ``path`` as ONNX at ``opset``; returns the onnx.ModelProto.
 
     ExportError, before anything is written, for a module without an exporter or a graph that onnx.checker
-    refuses. The file is written atomically: a failed write keeps the previous one.
+    refuses. The file is written atomically (``minidl.atomicfile``): a failed write keeps the previous one.
     """
     model = buildModel(module, sampleInput, dynamicAxes, opset)
-    _writeAtomically(os.fspath(path), model.SerializeToString())
+    writeAtomically(path, model.SerializeToString(), ExportError)
     return model
 
-
-def _writeAtomically(path, payload):
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as error:
-        raise ExportError(f"cannot write {path}: {error}") from error
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(payload)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise ExportError(f"cannot write {path}: {error}") from error
-        raise

@@ -3,7 +3,8 @@ tolerance of the dtype.
 
 Where an expected value is NaN the output must be NaN, and only there; where it is an infinity the output must be
 the same infinity; with ``signedZeros``, a zero must carry the expected zero's sign; every other value must be
-within ``|a - e| <= atol·max(1, max|e|) + rtol·|e|`` (the largest finite expected value scales atol).
+within ``|a - e| <= atol + rtol·|e|``, element by element: a small value is held to its own relative tolerance,
+not to one scaled by the largest value of the whole output.
 """
 
 import numpy
@@ -34,10 +35,9 @@ def assertMatches(actual, expected, dtype, what, signedZeros=False, tolerances=N
         infinite = numpy.isinf(e) & (a != e)
         assert not infinite.any(), f"{where}: an infinity expected: {_first(infinite, a, e)}"
         finite = numpy.isfinite(e)
-        scale = max(1.0, float(numpy.abs(e[finite]).max(initial=0.0)))
         with numpy.errstate(invalid="ignore"):
-            far = finite & ~(numpy.abs(a - e) <= atol * scale + rtol * numpy.abs(e))
-        assert not far.any(), f"{where}: not within rtol={rtol}, atol={atol * scale:g}: {_first(far, a, e)}"
+            far = finite & ~(numpy.abs(a - e) <= atol + rtol * numpy.abs(e))
+        assert not far.any(), f"{where}: not within rtol={rtol}, atol={atol:g} of each element: {_first(far, a, e)}"
         if signedZeros:
             zeros = (a == 0) & (e == 0) & (numpy.signbit(a) != numpy.signbit(e))
             assert not zeros.any(), f"{where}: a zero of the wrong sign: {_first(zeros, a, e)}"

@@ -9,11 +9,31 @@ CallbackError for a bad setting.
 import math
 import numbers
 import os
+import re
 
 from minidl.errors import CallbackError
 from minidl.validation import checkInteger
 
 MODES = ("min", "max")
+LOWER_IS_BETTER = re.compile(r"(train|val)Error")
+HIGHER_IS_BETTER = re.compile(r"valAccuracy|valTop[0-9]+")
+
+
+def inferMode(metric, mode):
+    """``mode`` when given; else "min" for an error (``trainError``, ``valError``) and "max" for an accuracy
+    (``valAccuracy``, ``valTop<k>``); CallbackError for any other metric without a mode."""
+    if mode is not None:
+        if mode not in MODES:
+            raise CallbackError(f"mode must be one of {MODES} (or None to infer it from the metric), got {mode!r}")
+        return mode
+    if not isinstance(metric, str):
+        raise CallbackError(f"metric must be the name of a history value, got {metric!r:.100}")
+    if LOWER_IS_BETTER.fullmatch(metric):
+        return "min"
+    if HIGHER_IS_BETTER.fullmatch(metric):
+        return "max"
+    raise CallbackError(f"cannot tell which way {metric!r} improves: pass mode='min' (lower is better) or "
+                        "mode='max' (higher is better)")
 
 
 class Callback:
@@ -68,15 +88,19 @@ def checkFolderOf(path, what):
 
 class Monitored(Callback):
     """A callback watching one history value: ``improves(value)`` is ``value < best − minDelta`` (mode "min")
-    or ``value > best + minDelta`` (mode "max"); a NaN never improves."""
+    or ``value > best + minDelta`` (mode "max"); a NaN never improves. Mode None infers the direction from the
+    metric's name (``inferMode``); ``str()`` says which way the callback watches."""
 
     def __init__(self, metric, mode, minDelta):
-        if mode not in MODES:
-            raise CallbackError(f"mode must be one of {MODES}, got {mode!r}")
+        mode = inferMode(metric, mode)
         if isinstance(minDelta, bool) or not isinstance(minDelta, numbers.Real) or not 0 <= minDelta < math.inf:
             raise CallbackError(f"minDelta must be a finite number >= 0, got {minDelta!r}")
         self.metric, self.mode, self.minDelta = metric, mode, float(minDelta)
         self.best = math.inf if mode == "min" else -math.inf
+
+    def __str__(self):
+        better = "lower" if self.mode == "min" else "higher"
+        return f"{type(self).__name__} watching {self.metric} ({self.mode}: {better} is better)"
 
     def check(self, fit, names):
         if self.metric not in names:
@@ -89,11 +113,12 @@ class Monitored(Callback):
 
 
 class EarlyStopping(Monitored):
-    """Stop the run once ``metric`` has not improved for ``patience`` epochs in a row."""
+    """Stop the run once ``metric`` has not improved for ``patience`` epochs in a row (mode None: "min" for
+    errors, "max" for accuracies, see ``inferMode``)."""
 
     stateNames = ("best", "wait")
 
-    def __init__(self, metric="valError", mode="min", patience=5, minDelta=0.0):
+    def __init__(self, metric="valError", mode=None, patience=5, minDelta=0.0):
         super().__init__(metric, mode, minDelta)
         self.patience, self.wait = checkInteger(patience, "patience", CallbackError, minimum=0), 0
 
@@ -108,13 +133,14 @@ class EarlyStopping(Monitored):
 
 
 class BestCheckpoint(Monitored):
-    """Write the run's checkpoint to ``path`` (atomically) after each epoch that improves ``metric``."""
+    """Write the run's checkpoint to ``path`` (atomically) after each epoch that improves ``metric`` (mode None:
+    "min" for errors, "max" for accuracies, see ``inferMode``)."""
 
     writesCheckpoints = True
     writesFiles = True
     stateNames = ("best",)
 
-    def __init__(self, path, metric="valError", mode="min", minDelta=0.0):
+    def __init__(self, path, metric="valError", mode=None, minDelta=0.0):
         super().__init__(metric, mode, minDelta)
         self.path = os.fspath(path)
 

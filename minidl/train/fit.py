@@ -33,18 +33,21 @@ SCHEDULE_EVERY = ("epoch", "step")
 
 class Fit:
     """``Fit(trainer, schedule=None, callbacks=(), scheduleEvery="epoch", scheduleMetric="valError", topK=(),
-    macroBatchSize=10000)``; ``run(data, labels, epochs, validation=None, resume=None)`` returns the history.
+    macroBatchSize=10000, verbose=True)``; ``run(data, labels, epochs, validation=None, resume=None)`` returns
+    the history. ``verbose`` prints one line per epoch (rank 0 only in data-parallel training).
 
     Callbacks see the run as this object: ``trainer``, ``validator``, ``schedule``, ``epoch`` (finished epochs),
     ``history`` (a list of dicts), ``stop`` (set it to end the run after this epoch).
     """
 
     def __init__(self, trainer, schedule=None, callbacks=(), scheduleEvery="epoch", scheduleMetric="valError",
-                 topK=(), macroBatchSize=10000):
+                 topK=(), macroBatchSize=10000, verbose=True):
         if schedule is not None and not isinstance(schedule, Schedule):
             raise OptimizerError(f"schedule must be a minidl.optim.schedules.Schedule, got {type(schedule).__name__}")
         if schedule is not None and schedule.optimizer is not trainer.optimizer:
             raise OptimizerError(f"{schedule!r} drives another optimizer than the trainer's {trainer.optimizer!r}")
+        if not isinstance(verbose, bool):
+            raise OptimizerError(f"verbose must be True or False, got {verbose!r}")
         if scheduleEvery not in SCHEDULE_EVERY:
             raise OptimizerError(f"scheduleEvery must be one of {SCHEDULE_EVERY}, got {scheduleEvery!r}")
         if schedule is not None and schedule.needsMetric and scheduleEvery != "epoch":
@@ -60,6 +63,7 @@ class Fit:
         self.isRoot = nodeinfo is None or nodeinfo.isRoot
         self.callbacks = sorted(callbacks, key=lambda callback: callback.writesCheckpoints)
         self.macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        self.verbose = verbose and self.isRoot
         self.epoch, self.history, self.stop = 0, [], False
         self.position, self.positionSums, self.classes = 0, None, None
 
@@ -139,6 +143,8 @@ class Fit:
         entry.update(learnRate=learnRate, seconds=seconds, samplesPerSecond=len(data) / (trained - start))
         self.epoch += 1
         self.history.append(entry)
+        if self.verbose:
+            print(epochLine(entry, self.epochs), flush=True)
         if self.schedule is not None and self.scheduleEvery == "epoch":
             self.schedule.step(entry[self.scheduleMetric]) if self.schedule.needsMetric else self.schedule.step()
         for callback in self.active():
@@ -221,6 +227,17 @@ class Fit:
                            for name in position) or position["batch"] < 1:
             raise CheckpointError(f"{path}: the position in the epoch is malformed: {position!r:.200}")
         return position
+
+
+def epochLine(entry, epochs):
+    """The line ``verbose`` prints for a history entry (the words of ``minidl train``'s lines): its epoch of
+    ``epochs``, the errors, accuracies, the rate the epoch started with, its time."""
+    values = [f"{words} {entry[name]:.4f}" for name, words in (("trainError", "train error"), ("valError", "val error"))
+              if name in entry]
+    values += [f"val {name[3:].lower()} {entry[name]:.2%}" for name in entry
+               if name == "valAccuracy" or name.startswith("valTop")]
+    return (f"epoch {entry['epoch']:3d}/{epochs}  {'  '.join(values)}  lr {entry['learnRate']:.4g}  "
+            f"{entry['seconds']:.2f} s  {entry['samplesPerSecond']:.0f} samples/s")
 
 
 def parseExtra(text, path):

@@ -6,6 +6,7 @@ TensorBoard log drops the events of epochs after the checkpoint (``purge_step``)
 
 import csv
 import json
+import math
 import os
 import time
 
@@ -61,10 +62,13 @@ class CsvLog(FileLog):
 
 
 class JsonLinesLog(FileLog):
-    """One JSON object per line (JSON lines), the history entry as it is."""
+    """One JSON object per line (JSON lines), the history entry as it is, except that a NaN or infinite number
+    is written as ``null`` (JSON has no such numbers: every line stays valid JSON)."""
 
     def write(self, entry):
-        self.file.write(json.dumps(entry) + "\n")
+        values = {name: None if isinstance(value, float) and not math.isfinite(value) else value
+                  for name, value in entry.items()}
+        self.file.write(json.dumps(values, allow_nan=False) + "\n")
 
 
 class TensorBoardLog(Callback):

@@ -121,12 +121,15 @@ class Trainer:
             raise DataError(f"{self.module!r} needs batches of at least {needed} samples in trainMode, but {size} "
                             f"samples in batches of {self.batchsize} end with a batch of {smallest}: {hint}")
 
-    def fit(self, data, labels, epochs, validation=None, schedule=None, callbacks=(), resume=None, **options):
+    def fit(self, data, labels, epochs, validation=None, schedule=None, callbacks=(), resume=None,
+            scheduleEvery="epoch", scheduleMetric="valError", topK=(), macroBatchSize=10000, verbose=True):
         """Train up to ``epochs`` epochs in all with a schedule and callbacks, from scratch or from the checkpoint
-        ``resume``: ``minidl.train.fit.Fit`` (see it for ``options``), run; returns the per-epoch history."""
+        ``resume``, printing one line per epoch unless ``verbose`` is False: ``minidl.train.fit.Fit`` (see it for
+        the other options), run; returns the per-epoch history."""
         from minidl.train.fit import Fit
 
-        fit = Fit(self, schedule=schedule, callbacks=callbacks, **options)
+        fit = Fit(self, schedule=schedule, callbacks=callbacks, scheduleEvery=scheduleEvery,
+                  scheduleMetric=scheduleMetric, topK=topK, macroBatchSize=macroBatchSize, verbose=verbose)
         return fit.run(data, labels, epochs, validation, resume=resume)
 
     def checkSetup(self):

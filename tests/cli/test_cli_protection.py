@@ -8,7 +8,7 @@ import pytest
 
 from minidl.cli import main
 from minidl.cli.checks import checkOnEveryRank, plotFile
-from minidl.errors import CheckpointError, MinidlError
+from minidl.errors import CheckpointError, DistributedError, MinidlError
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -88,10 +88,13 @@ def test_every_file_type_matplotlib_writes_is_accepted(tmp_path):
 
 
 class FakeRanks:
-    """What checkOnEveryRank needs of a NodeInfo: this rank's place, and the other ranks' check results."""
+    """What checkOnEveryRank needs of a NodeInfo: this rank's place, and the other ranks' check results (an error
+    message, or None and their settings: ``settings``, by default none)."""
 
-    def __init__(self, index, others):
-        self.index, self.gridsize, self.isRoot, self.others = index, len(others) + 1, index == 0, others
+    def __init__(self, index, others, settings=None):
+        settings = settings or [{} for _ in others]
+        self.index, self.gridsize, self.isRoot = index, len(others) + 1, index == 0
+        self.others = [(message, None if message else values) for message, values in zip(others, settings)]
 
     def allGather(self, value):
         gathered = list(self.others)
@@ -111,3 +114,14 @@ def test_a_check_that_fails_on_any_rank_is_raised_once_on_rank_0():
     with pytest.raises(MinidlError, match="^rank 2 of 3: disk full$"):
         checkOnEveryRank(FakeRanks(0, [None, "disk full"]), lambda: "fine")
     assert checkOnEveryRank(FakeRanks(2, [None, None]), fails)[1] == 1
+
+
+def test_ranks_with_other_settings_are_refused_naming_the_first_difference():
+    mine = {"seed": 0, "batch_size": 128}
+    assert checkOnEveryRank(FakeRanks(0, [None], [dict(mine)]), lambda: "fine", lambda: mine) == ("fine", None)
+    with pytest.raises(DistributedError, match="^rank 2 of 3 runs with --batch-size 64, rank 0 with --batch-size "
+                                               "128: every rank must train with the same settings$"):
+        checkOnEveryRank(FakeRanks(0, [None, None], [mine, {"seed": 0, "batch_size": 64}]), lambda: "fine",
+                         lambda: mine)
+    assert checkOnEveryRank(FakeRanks(1, [None], [{"seed": 1, "batch_size": 128}]), lambda: "fine",
+                            lambda: mine) == (None, 1)

@@ -49,6 +49,8 @@ def test_text_task_reports_bits_per_char_and_samples(model, tmp_path, capsys):
     (["train", "--model", "transformer"], "--task classify trains"),
     (["train", "--task", "text", "--prompt", "\x00"], "outside the vocabulary"),
     (["train", "--task", "text", "--text", "/nonexistent/file.txt"], "cannot read"),
+    (["train", "--task", "text", "--text", ""], "--text '' names no file"),
+    (["train", "--task", "text", "--text", "/dev/null"], "got 0 characters"),
 ])
 def test_bad_task_arguments_are_refused_before_training(args, message, tmp_path, capsys):
     status, out, err = run(capsys, *args, "--out", tmp_path)

@@ -69,8 +69,10 @@ def test_a_file_round_trips_and_its_groups_come_in_natural_order(tmp_path):
 def test_a_graph_and_an_embedder():
     inp = Embedder(6, 3).node()
     net = Graph(inputs=inp, outputs=Linear(3, 2).node(Identity().node(inp)))
-    state = {"emb.weight": normal(6, 3), "fc.weight": normal(2, 3), "fc.bias": normal(2)}
-    loadTorchStateDict(net, state)
+    state = {"emb.weight": normal(6, 3), "fc.weight": normal(2, 3), "fc.bias": normal(2)}  # PyTorch's own names
+    with pytest.raises(CheckpointError, match="pass match='order'"):
+        loadTorchStateDict(net, state)
+    loadTorchStateDict(net, state, match="order")
     indices = numpy.array([0, 5, 2, 2])
     expected = state["emb.weight"][indices] @ state["fc.weight"].T + state["fc.bias"]
     numpy.testing.assert_allclose(toHost(net(toDevice(indices))), expected, rtol=1e-5, atol=1e-6)
@@ -86,7 +88,8 @@ def snapshot(module):
     (lambda s: s.update({"4.bias": s["4.bias"].astype(numpy.float64)}), "'4.bias' is float64"),
     (lambda s: s.pop("2.running_var"), r"BatchNorm at '2' against the state dict's '2': expected the tensors "
                                        r"\['weight', 'bias', 'running_mean', 'running_var'\]"),
-    (lambda s: s.update({"5.weight": normal(1, 2)}), r"nothing takes \['5.weight'\]"),
+    (lambda s: s.update({"5.weight": normal(1, 2)}),
+     r"no layer of minidl's network \(3 with tensors\) takes: \['5.weight'\]"),
     (lambda s: [s.pop(k) for k in ("4.weight", "4.bias")], r"nothing for Linear at '4'"),
     (lambda s: s.update({"2.extra": normal(4)}), r"expected the tensors \['weight', 'bias', 'running_mean', "
                                                  r"'running_var'\], got \[.*'extra'\]"),
@@ -118,7 +121,7 @@ def test_bad_sources_and_unknown_layers(tmp_path):
     with pytest.raises(CheckpointError, match="no state dict file at"):
         loadTorchStateDict(network(), tmp_path / "missing.safetensors")
     (tmp_path / "junk").write_bytes(b"not safetensors")
-    with pytest.raises(CheckpointError, match="is not a safetensors file"):
+    with pytest.raises(CheckpointError, match="is not a readable safetensors file"):
         loadTorchStateDict(network(), tmp_path / "junk")
     with pytest.raises(CheckpointError, match="maps names to NumPy arrays"):
         loadTorchStateDict(network(), {"0.weight": [[1.0]]})

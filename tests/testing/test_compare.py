@@ -50,3 +50,13 @@ def test_signed_zeros_are_held_only_when_asked():
     assertMatches([numpy.array([-0.0])], [numpy.array([0.0])], numpy.float64, "k")
     with pytest.raises(AssertionError, match="a zero of the wrong sign"):
         assertMatches([numpy.array([-0.0])], [numpy.array([0.0])], numpy.float64, "k", signedZeros=True)
+
+
+def test_a_small_element_is_held_to_its_own_tolerance_not_the_largest_values():
+    """A large value elsewhere in the output must not widen the absolute slack of a small element: 1e-3 off at an
+    expected 0.01 is 10% (5000 times float32's rtol), whatever else the output holds."""
+    expected = numpy.array([1e4, 0.01])
+    with pytest.raises(AssertionError, match=r"not within rtol=2e-05, atol=2e-06 of each element: 1 of 2 elements, "
+                                             r"first at \(1,\)"):
+        assertMatches([numpy.array([1e4, 0.011], numpy.float32)], [expected], numpy.float32, "k")
+    assertMatches([numpy.array([1e4 * (1 + 1e-5), 0.01 * (1 + 1e-5)])], [expected], numpy.float32, "k")

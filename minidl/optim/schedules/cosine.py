@@ -14,6 +14,8 @@ class CosineSchedule(Schedule):
     usual warmup-cosine recipe (Hugging Face's ``get_cosine_schedule_with_warmup`` when minLearnRate = 0).
     """
 
+    planNames = ("total", "warmup", "minLearnRate")
+
     def __init__(self, optimizer, total, minLearnRate=0.0, warmup=0):
         self.total = checkInteger(total, "total", OptimizerError, minimum=1)
         self.warmup = checkInteger(warmup, "warmup", OptimizerError, minimum=0)

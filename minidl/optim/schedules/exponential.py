@@ -8,6 +8,8 @@ from minidl.validation import checkNumber
 class ExponentialSchedule(Schedule):
     """``rate(t) = base · gamma^t`` (PyTorch's ExponentialLR)."""
 
+    planNames = ("gamma",)
+
     def __init__(self, optimizer, gamma):
         self.gamma = checkNumber(gamma, "gamma", OptimizerError, low=0.0)
         super().__init__(optimizer)

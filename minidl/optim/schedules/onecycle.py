@@ -13,6 +13,8 @@ class OneCycleSchedule(Schedule):
     them is an OptimizerError.
     """
 
+    planNames = ("maxLearnRate", "total", "pctStart", "divFactor", "finalDivFactor")
+
     def __init__(self, optimizer, maxLearnRate, total, pctStart=0.3, divFactor=25.0, finalDivFactor=1e4):
         self.maxLearnRate = checkNumber(maxLearnRate, "maxLearnRate", OptimizerError, low=0.0)
         self.total = checkInteger(total, "total", OptimizerError, minimum=1)

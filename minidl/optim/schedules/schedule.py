@@ -3,7 +3,9 @@
 A schedule owns one optimizer's rate (``learnRate``, or ``alpha`` for Adam-like optimizers): it reads the
 base rate once, at construction, sets the rate of step 0 there too (as PyTorch's schedulers do in their
 constructor), and sets the rate of step t after its t-th ``step()``. ``getAttrDict()``/``setAttrDict()`` hold
-everything a resumed run needs, so a checkpoint restores the schedule exactly.
+everything a resumed run needs, so a checkpoint restores the schedule exactly; they hold its plan too
+(``planNames``: ``total`` and ``warmup`` of a cosine, ``stepSize`` and ``gamma`` of a step schedule...), and a
+state of another plan is refused: a resumed schedule keeps its horizon.
 """
 
 import math
@@ -25,6 +27,7 @@ class Schedule:
 
     needsMetric = False
     stateNames = ("t", "baseLearnRate")
+    planNames = ()  # the settings of the plan (its horizon): in the state, and a restored state must have them
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
@@ -53,15 +56,22 @@ class Schedule:
         self.t += 1
 
     def getAttrDict(self):
-        """The schedule's state by name (numbers, JSON-able): restore it with ``setAttrDict``."""
-        return {name: getattr(self, name) for name in self.stateNames}
+        """The schedule's state by name (numbers, JSON-able), its plan included: restore it with ``setAttrDict``."""
+        return {name: getattr(self, name) for name in (*self.stateNames, *self.planNames)}
 
     def checkAttrDict(self, attrs):
-        """OptimizerError unless ``attrs`` is a state ``setAttrDict`` accepts."""
-        if not isinstance(attrs, dict) or set(attrs) != set(self.stateNames):
-            raise OptimizerError(f"{self!r} state must have the entries {sorted(self.stateNames)}, got {attrs!r:.200}")
+        """OptimizerError unless ``attrs`` is a state ``setAttrDict`` accepts: a state of the same plan (a resumed
+        schedule keeps its horizon, as PyTorch's schedulers restore theirs)."""
+        names = {*self.stateNames, *self.planNames}
+        if not isinstance(attrs, dict) or set(attrs) != names:
+            raise OptimizerError(f"{self!r} state must have the entries {sorted(names)}, got {attrs!r:.200}")
         checkInteger(attrs["t"], "t", OptimizerError, minimum=0)
         checkNumber(attrs["baseLearnRate"], "baseLearnRate", OptimizerError, low=0.0)
+        for name in self.planNames:
+            if attrs[name] != getattr(self, name):
+                raise OptimizerError(f"{self!r} state was planned with {name}={attrs[name]!r:.100}, this schedule "
+                                     f"has {name}={getattr(self, name)!r:.100}: a resumed schedule keeps its plan; "
+                                     "build it with the settings it was saved with")
         self.checkState(attrs)
 
     def setAttrDict(self, attrs):

@@ -10,6 +10,8 @@ from minidl.validation import checkInteger, checkNumber
 class StepSchedule(Schedule):
     """``rate(t) = base · gamma^⌊t / stepSize⌋`` (PyTorch's StepLR)."""
 
+    planNames = ("stepSize", "gamma")
+
     def __init__(self, optimizer, stepSize, gamma=0.1):
         self.stepSize = checkInteger(stepSize, "stepSize", OptimizerError, minimum=1)
         self.gamma = checkNumber(gamma, "gamma", OptimizerError, low=0.0)
@@ -23,6 +25,8 @@ class StepSchedule(Schedule):
 class MultiStepSchedule(Schedule):
     """``rate(t) = base · gamma^(number of milestones <= t)`` (PyTorch's MultiStepLR; a repeated milestone
     counts as often as it is given)."""
+
+    planNames = ("milestones", "gamma")
 
     def __init__(self, optimizer, milestones, gamma=0.1):
         try:
