@@ -38,7 +38,7 @@ class KMaxPool(Module):
     def updData(self, data):
         last = xp.moveaxis(data, self.axis, -1)
         length = last.shape[-1]
-        order = xp.argsort(last[..., ::-1], axis=-1)[..., length - self.k:]  # stable: NaN last, ties reversed
+        order = xp.argsort(last[..., ::-1], axis=-1, kind="stable")[..., length - self.k:]  # NaN last
         self.positions = xp.sort(length - 1 - order, axis=-1)
         out = xp.take_along_axis(last, self.positions, axis=-1)
         return xp.ascontiguousarray(xp.moveaxis(out, -1, self.axis))

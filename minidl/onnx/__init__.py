@@ -22,6 +22,7 @@ from minidl.onnx import (  # noqa: E402, F401  (importing the exporters' modules
     recurrent,
     resampling,
     shaping,
+    volumes,
 )
 from minidl.onnx.export import OPSET, buildModel, export  # noqa: E402
 from minidl.onnx.registry import EXPORTERS, exporter  # noqa: E402
