@@ -416,3 +416,58 @@ def test_every_geometry_of_a_small_volume_round_trips_through_vol2col_and_col2vo
         other = rng.standard_normal(col.shape)
         back = toHost(col2vol(toDevice(other), window, 3, 4, 3))
         numpy.testing.assert_allclose((col * other).sum(), (x * back).sum(), rtol=1e-12)
+
+
+def test_the_gpu_geometries_give_the_numbers_of_the_cpu_ones(monkeypatch):
+    """With the kernels' GPU geometry (a row per element for the window kernels and max pooling, a pixel per
+    element for max unpooling), run on this machine's paths, every layer of the family gives what the CPU
+    geometry gives, forward and backward."""
+    from minidl.nn import im2col, maxpool2d
+
+    def run(make, x):
+        module = make()
+        out = module(toDevice(x))
+        grad = numpy.random.default_rng(1).standard_normal(out.shape)
+        return toHost(out), toHost(module.backward(toDevice(grad)))
+
+    rng = numpy.random.default_rng(7)
+    image, line, vol = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((2, 4, 11)), \
+        rng.standard_normal((2, 2, 4, 5, 6))
+
+    def unpooled():
+        pool = MaxPool2D(3, 2, 1)
+        pool(toDevice(image))
+        return MaxUnpool2D(pool)
+
+    cases = [
+        (lambda: randomParams(Conv3D(2, 3, 3, stride=(1, 2, 1), pad=1, dtype=F64)), vol),
+        (lambda: randomParams(Deconv3D(2, 3, 2, stride=2, outpad=1, dtype=F64)), vol),
+        (lambda: randomParams(Deconv1D(4, 2, 3, stride=2, pad=1, dtype=F64)), line),
+        (lambda: MaxPool1D(3, 2, 1), line), (lambda: AvgPool1D(3, 1, 1), line),
+        (lambda: MaxPool3D(3, 2, 1, True), vol), (lambda: AvgPool3D(2, 1), vol),
+        (lambda: MaxPool2D(3, 1, 1), image), (unpooled, rng.standard_normal((2, 3, 4, 3))),
+    ]
+    cpu = [run(make, x) for make, x in cases]
+    monkeypatch.setattr(maxpool2d, "isGpu", True)
+    monkeypatch.setattr(im2col, "isGpu", True)
+    for (make, x), (out, grad) in zip(cases, cpu):
+        gpuOut, gpuGrad = run(make, x)
+        numpy.testing.assert_allclose(gpuOut, out, rtol=1e-12, atol=1e-12)
+        numpy.testing.assert_allclose(gpuGrad, grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda dtype: Conv3D(2, 4, 3, pad=1, dtype=dtype), (2, 2, 3, 4, 5)),
+    (lambda dtype: Deconv3D(2, 4, 3, stride=2, dtype=dtype), (2, 2, 3, 2, 3)),
+    (lambda dtype: Deconv1D(2, 4, 3, stride=2, dtype=dtype), (2, 2, 6)),
+    (lambda dtype: BatchNorm3D(2, dtype=dtype), (2, 2, 3, 4, 5)),
+    (lambda dtype: BatchNorm1D(2, dtype=dtype), (3, 2, 5)),
+], ids=["Conv3D", "Deconv3D", "Deconv1D", "BatchNorm3D", "BatchNorm1D"])
+def test_float32_layers_compute_what_float64_ones_do(make, shape):
+    wide, narrow = randomParams(make(F64)), make(numpy.float32)
+    for name, var in wide.getVarTable().items():
+        narrow.vars[name].set(toHost(var.data).astype(numpy.float32))
+    x = numpy.random.default_rng(3).standard_normal(shape)
+    out = toHost(narrow(toDevice(x.astype(numpy.float32))))
+    assert out.dtype == numpy.float32
+    numpy.testing.assert_allclose(out, toHost(wide(toDevice(x))), rtol=1e-4, atol=1e-5)
