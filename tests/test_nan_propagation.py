@@ -7,13 +7,23 @@ import pytest
 from minidl.backend import toDevice, toHost
 from minidl.nn import (
     Activation,
+    AvgPool1D,
     AvgPool2D,
+    AvgPool3D,
     BatchNorm,
+    BatchNorm1D,
     BatchNorm2D,
+    BatchNorm3D,
     Conv2D,
+    Conv3D,
+    Deconv1D,
+    Deconv3D,
     Dropout,
+    KMaxPool,
     Linear,
+    MaxPool1D,
     MaxPool2D,
+    MaxPool3D,
     SoftMax,
     activations,
 )
@@ -31,6 +41,16 @@ MODULES = {  # name -> (module maker, input shape)
     "AvgPool2D": (lambda: AvgPool2D(2), (2, 2, 4, 4)),
     "SoftMax": (lambda: SoftMax(), (2, 6)),
     "Dropout": (lambda: Dropout(0.5), (4, 6)),
+    "Conv3D": (lambda: Conv3D(2, 3, 3, pad=1), (2, 2, 3, 4, 4)),
+    "Deconv1D": (lambda: Deconv1D(2, 3, 3, stride=2), (2, 2, 5)),
+    "Deconv3D": (lambda: Deconv3D(2, 3, 2, stride=2), (2, 2, 2, 3, 2)),
+    "MaxPool1D": (lambda: MaxPool1D(2), (2, 2, 6)),
+    "MaxPool3D": (lambda: MaxPool3D(2), (2, 2, 4, 4, 4)),
+    "AvgPool1D": (lambda: AvgPool1D(3, 1, 1), (2, 2, 6)),
+    "AvgPool3D": (lambda: AvgPool3D(2), (2, 2, 4, 4, 4)),
+    "BatchNorm1D": (lambda: BatchNorm1D(2), (2, 2, 5)),
+    "BatchNorm3D": (lambda: BatchNorm3D(2), (2, 2, 2, 3, 2)),
+    "KMaxPool": (lambda: KMaxPool(3), (2, 2, 6)),
 }
 
 
