@@ -420,15 +420,16 @@ def test_every_geometry_of_a_small_volume_round_trips_through_vol2col_and_col2vo
 
 def test_the_gpu_geometries_give_the_numbers_of_the_cpu_ones(monkeypatch):
     """With the kernels' GPU geometry (a row per element for the window kernels and max pooling, a pixel per
-    element for max unpooling), run on this machine's paths, every layer of the family gives what the CPU
-    geometry gives, forward and backward."""
-    from minidl.nn import im2col, maxpool2d
+    element for max unpooling, a value or SUM_SPAN values per element for BatchNorm), run on this machine's paths,
+    every layer of the family gives what the CPU geometry gives, forward and backward."""
+    from minidl.nn import GroupNorm, batchnorm, im2col, maxpool2d
 
     def run(make, x):
         module = make()
         out = module(toDevice(x))
         grad = numpy.random.default_rng(1).standard_normal(out.shape)
-        return toHost(out), toHost(module.backward(toDevice(grad)))
+        ingrad = module.backward(toDevice(grad))
+        return [toHost(out), toHost(ingrad)] + [toHost(var.grad) for var in module.getVarTable().values()]
 
     rng = numpy.random.default_rng(7)
     image, line, vol = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((2, 4, 11)), \
@@ -446,14 +447,16 @@ def test_the_gpu_geometries_give_the_numbers_of_the_cpu_ones(monkeypatch):
         (lambda: MaxPool1D(3, 2, 1), line), (lambda: AvgPool1D(3, 1, 1), line),
         (lambda: MaxPool3D(3, 2, 1, True), vol), (lambda: AvgPool3D(2, 1), vol),
         (lambda: MaxPool2D(3, 1, 1), image), (unpooled, rng.standard_normal((2, 3, 4, 3))),
+        (lambda: randomParams(BatchNorm3D(2, dtype=F64)), rng.standard_normal((3, 2, 7, 9, 11))),
+        (lambda: randomParams(BatchNorm1D(4, dtype=F64)), line),
+        (lambda: randomParams(GroupNorm(2, 4, dtype=F64)), line),
     ]
     cpu = [run(make, x) for make, x in cases]
-    monkeypatch.setattr(maxpool2d, "isGpu", True)
-    monkeypatch.setattr(im2col, "isGpu", True)
-    for (make, x), (out, grad) in zip(cases, cpu):
-        gpuOut, gpuGrad = run(make, x)
-        numpy.testing.assert_allclose(gpuOut, out, rtol=1e-12, atol=1e-12)
-        numpy.testing.assert_allclose(gpuGrad, grad, rtol=1e-12, atol=1e-12)
+    for module in (maxpool2d, im2col, batchnorm):
+        monkeypatch.setattr(module, "isGpu", True)
+    for (make, x), arrays in zip(cases, cpu):
+        for gpuArray, array in zip(run(make, x), arrays, strict=True):
+            numpy.testing.assert_allclose(gpuArray, array, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("make, shape", [
