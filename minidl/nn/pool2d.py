@@ -44,7 +44,7 @@ class Pool2D(Module):
         return col2im(gradCol.reshape(batch, maps, *self.window.size, outH, outW), self.window, *self.planeShape())
 
     def planeShape(self):
-        """(height, width) of the input the windows slide over (MaxPool1D's (1, length))."""
+        """(height, width) of the input the windows slide over (MaxPool1D's (length, 1))."""
         return self.inData.shape[2:]
 
     def pool(self, col):
