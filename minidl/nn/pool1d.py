@@ -1,11 +1,11 @@
-"""Pool1D: what turns a 2-D pool (MaxPool2D, AvgPool2D) into its 1-D twin on (N, C, L) data: the same
-computation on (N, C, L, 1), with a (size, 1) window, stride (stride, 1) and pad (pad, 0). The length is the
-rows (not the columns) so that on a GPU, where the 2-D kernels take a row per thread, a thread takes one output
-rather than walking the whole length."""
+"""Pool1D: what turns a 2-D pool (MaxPool2D, AvgPool2D) into its 1-D twin on (N, C, L) data: the same computation
+on (N, C, 1, L) with a (1, size) window, stride (1, stride) and pad (0, pad), or on a GPU on (N, C, L, 1) with the
+window turned likewise (``minidl.nn.line``)."""
 
 import numpy
 
 from minidl.errors import ModuleError
+from minidl.nn.line import Line
 from minidl.nn.module import checkArray
 from minidl.validation import checkInteger
 
@@ -18,19 +18,20 @@ class Pool1D:
         kind = type(self).__name__
         size, stride, pad = (checkInteger(value, f"{kind} {what}") for value, what in
                              ((size, "size"), (stride, "stride"), (pad, "pad")))
-        super().__init__((size, 1), (stride, 1), (pad, 0), ceilMode, name)
+        self.line = Line()
+        super().__init__(self.line.pair(size, 1), self.line.pair(stride, 1), self.line.pair(pad, 0), ceilMode, name)
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input", ndim=3)
         if not numpy.issubdtype(data.dtype, numpy.floating):
             raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
-        self.window.outShape(data.shape[2], 1, f"{self!r}")
+        self.window.outShape(*self.line.planeShape(data.shape[2]), f"{self!r}")
 
     def planeShape(self):
-        return (self.inData.shape[2], 1)
+        return self.line.planeShape(self.inData.shape[2])
 
     def updData(self, data):
-        return super().updData(data[:, :, :, None])[:, :, :, 0]
+        return self.line.toLine(super().updData(self.line.toPlane(data)))
 
     def updGrad(self, grad):
-        return super().updGrad(grad[:, :, :, None])[:, :, :, 0]
+        return self.line.toLine(super().updGrad(self.line.toPlane(grad)))

@@ -1,7 +1,7 @@
 """Exporters of the 1-D and 3-D family (Conv3D, Deconv1D, Deconv3D, MaxPool1D/3D, AvgPool1D/3D, BatchNorm1D/3D),
 KMaxPool, and MaxUnpool2D's refusal.
 
-minidl's 1-D layers keep their window as (size, 1) rows and columns of a 2-D one; ONNX takes one axis.
+minidl's 1-D layers keep their window as a 2-D one with a unit axis (``minidl.nn.line``); ONNX takes one axis.
 """
 
 import numpy
@@ -26,11 +26,17 @@ exporter(BatchNorm1D, BatchNorm3D)(exportBatchNorm)  # BatchNormalization takes 
 
 
 def _axes(module):
-    """The window's (size, stride, pad, dilation) lists over the axes ONNX sees: the first of minidl's (size, 1)
-    pair for a 1-D layer, all three for a 3-D one."""
+    """The window's (size, stride, pad, dilation) lists over the axes ONNX sees: the length's of minidl's 2-D
+    pairs for a 1-D layer (``module.line``), all three for a 3-D one."""
     window = module.window
-    count = 1 if isinstance(module, (Deconv1D, MaxPool1D, AvgPool1D)) else 3
-    return [list(values[:count]) for values in (window.size, window.stride, window.pad, window.dilation)]
+    values = (window.size, window.stride, window.pad, window.dilation)
+    if isinstance(module, (Deconv1D, MaxPool1D, AvgPool1D)):
+        return [[module.line.of(pair)] for pair in values]
+    return [list(triple) for triple in values]
+
+
+def _outpad(module):
+    return [module.line.of(module.outpad)] if isinstance(module, Deconv1D) else list(module.outpad)
 
 
 @exporter(Conv3D)
@@ -46,7 +52,7 @@ def exportDeconv(builder, module, inputs, cache):
     """ConvTranspose with W (C, O/G, k...), PyTorch's and ONNX's layout; outpad is output_padding."""
     size, stride, pad, dilation = _axes(module)
     return builder.op("ConvTranspose", _withBias(builder, module, inputs), kernel_shape=size, strides=stride,
-                      pads=pad * 2, dilations=dilation, output_padding=list(module.outpad[:len(size)]),
+                      pads=pad * 2, dilations=dilation, output_padding=_outpad(module),
                       group=module.groups)
 
 

@@ -420,9 +420,11 @@ def test_every_geometry_of_a_small_volume_round_trips_through_vol2col_and_col2vo
 
 def test_the_gpu_geometries_give_the_numbers_of_the_cpu_ones(monkeypatch):
     """With the kernels' GPU geometry (a row per element for the window kernels and max pooling, a pixel per
-    element for max unpooling, a value or SUM_SPAN values per element for BatchNorm), run on this machine's paths,
-    every layer of the family gives what the CPU geometry gives, forward and backward."""
+    element for max unpooling, a value or SUM_SPAN values per element for BatchNorm, the 1-D layers' length as
+    rows), run on this machine's paths, every layer of the family gives what the CPU geometry gives, forward and
+    backward."""
     from minidl.nn import GroupNorm, batchnorm, im2col, maxpool2d
+    from minidl.nn import line as orientation
 
     def run(make, x):
         module = make()
@@ -452,8 +454,9 @@ def test_the_gpu_geometries_give_the_numbers_of_the_cpu_ones(monkeypatch):
         (lambda: randomParams(GroupNorm(2, 4, dtype=F64)), line),
     ]
     cpu = [run(make, x) for make, x in cases]
-    for module in (maxpool2d, im2col, batchnorm):
+    for module in (maxpool2d, im2col, batchnorm, orientation):  # the 1-D layers made anew take the length as rows
         monkeypatch.setattr(module, "isGpu", True)
+    assert MaxPool1D(2).window.size == (2, 1) and Deconv1D(2, 2, 3).W.shape == (2, 2, 3)
     for (make, x), arrays in zip(cases, cpu):
         for gpuArray, array in zip(run(make, x), arrays, strict=True):
             numpy.testing.assert_allclose(gpuArray, array, rtol=1e-12, atol=1e-12)

@@ -60,6 +60,18 @@ def test_pools(tmp_path, size, stride, pad, ceilMode):
         checkExport(kind(size, stride, pad, ceilMode), tmp_path / "p1.onnx", normal(1, 3, 9), normal(2, 3, 9))
 
 
+def test_one_d_layers_made_for_a_gpu_export_alike(tmp_path, monkeypatch):
+    """On a GPU the 1-D layers keep the length as rows of their 2-D window (minidl.nn.line): the same ONNX."""
+    from minidl.nn import line
+
+    monkeypatch.setattr(line, "isGpu", True)
+    deconv = randomise(Deconv1D(4, 6, 3, stride=2, pad=1, outpad=1, dilation=2))
+    assert deconv.window.size == (3, 1)
+    checkExport(deconv, tmp_path / "d.onnx", normal(1, 4, 7), normal(3, 4, 7))
+    for kind in (MaxPool1D, AvgPool1D):
+        checkExport(kind(3, 2, 1, True), tmp_path / "p.onnx", normal(1, 3, 10), normal(2, 3, 10))
+
+
 def test_batchnorms(tmp_path):
     for norm, shape in ((BatchNorm1D(3), (4, 3, 5)), (BatchNorm3D(3), (2, 3, 3, 4, 2))):
         randomise(norm)
