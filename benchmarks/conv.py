@@ -21,7 +21,25 @@ import numpy
 
 from benchmarks.timing import machine, medianSeconds, runWorkers
 from minidl import backend
-from minidl.nn import Conv1D, Conv2D, Deconv2D, GlobalAvgPool2D, GroupNorm, InstanceNorm2D, Pad2D, Upsample2D
+from minidl.nn import (
+    AvgPool1D,
+    AvgPool3D,
+    BatchNorm1D,
+    BatchNorm3D,
+    Conv1D,
+    Conv2D,
+    Conv3D,
+    Deconv1D,
+    Deconv2D,
+    Deconv3D,
+    GlobalAvgPool2D,
+    GroupNorm,
+    InstanceNorm2D,
+    MaxPool1D,
+    MaxPool3D,
+    Pad2D,
+    Upsample2D,
+)
 
 # name, (batch, inmaps, height, width), outmaps, size, stride, pad, groups
 SHAPES = [
@@ -78,6 +96,18 @@ FAMILY = [
     ("GroupNorm 32 groups", (8, 256, 28, 28), lambda: GroupNorm(32, 256), lambda nn, m: nn.GroupNorm(32, 256)),
     ("InstanceNorm2D", (8, 64, 56, 56), lambda: InstanceNorm2D(64),
      lambda nn, m: nn.InstanceNorm2d(64, affine=True)),
+    ("Conv3D 3x3x3, 32->32, 16x28x28", (4, 32, 16, 28, 28), lambda: Conv3D(32, 32, 3, pad=1),
+     lambda nn, m: nn.Conv3d(32, 32, 3, padding=1)),
+    ("Deconv3D 2x2x2 stride 2, 32->16", (4, 32, 8, 14, 14), lambda: Deconv3D(32, 16, 2, stride=2),
+     lambda nn, m: nn.ConvTranspose3d(32, 16, 2, stride=2)),
+    ("Deconv1D 4 stride 2, 64->32, L 512", (8, 64, 512), lambda: Deconv1D(64, 32, 4, stride=2, pad=1),
+     lambda nn, m: nn.ConvTranspose1d(64, 32, 4, stride=2, padding=1)),
+    ("MaxPool3D 2", (4, 32, 16, 28, 28), lambda: MaxPool3D(2), lambda nn, m: nn.MaxPool3d(2)),
+    ("AvgPool3D 2", (4, 32, 16, 28, 28), lambda: AvgPool3D(2), lambda nn, m: nn.AvgPool3d(2)),
+    ("MaxPool1D 3 stride 2", (8, 64, 1024), lambda: MaxPool1D(3, 2, 1), lambda nn, m: nn.MaxPool1d(3, 2, 1)),
+    ("AvgPool1D 3 stride 2", (8, 64, 1024), lambda: AvgPool1D(3, 2, 1), lambda nn, m: nn.AvgPool1d(3, 2, 1)),
+    ("BatchNorm3D", (4, 32, 16, 28, 28), lambda: BatchNorm3D(32), lambda nn, m: nn.BatchNorm3d(32)),
+    ("BatchNorm1D", (8, 64, 1024), lambda: BatchNorm1D(64), lambda nn, m: nn.BatchNorm1d(64)),
 ]
 
 

@@ -8,10 +8,15 @@ that minidl has no use for (BatchNorm's ``num_batches_tracked``, used by PyTorch
 
 from minidl.nn.attention import MultiHeadAttention
 from minidl.nn.batchnorm import BatchNorm
+from minidl.nn.batchnorm1d import BatchNorm1D
 from minidl.nn.batchnorm2d import BatchNorm2D
+from minidl.nn.batchnorm3d import BatchNorm3D
 from minidl.nn.conv1d import Conv1D
 from minidl.nn.conv2d import Conv2D
+from minidl.nn.conv3d import Conv3D
+from minidl.nn.deconv1d import Deconv1D
 from minidl.nn.deconv2d import Deconv2D
+from minidl.nn.deconv3d import Deconv3D
 from minidl.nn.embedder import Embedder
 from minidl.nn.groupnorm import GroupNorm
 from minidl.nn.instancenorm2d import InstanceNorm2D
@@ -36,8 +41,8 @@ def _linear(module):
 
 
 def _convolution(module):
-    """Conv1D, Conv2D, Deconv2D: W has PyTorch's shape in minidl ((out, in / groups, k...), ConvTranspose's
-    (in, out / groups, kh, kw))."""
+    """Conv1D/2D/3D, Deconv1D/2D/3D: W has PyTorch's shape in minidl ((out, in / groups, k...), ConvTranspose's
+    (in, out / groups, k...))."""
     entries = [("weight", module.W, same)]
     return entries + [("bias", module.b, same)] if module.useBias else entries
 
@@ -77,9 +82,14 @@ LAYOUTS = {
     Linear: _linear,
     Conv1D: _convolution,
     Conv2D: _convolution,
+    Conv3D: _convolution,
+    Deconv1D: _convolution,
     Deconv2D: _convolution,
+    Deconv3D: _convolution,
     BatchNorm: _batchnorm,
+    BatchNorm1D: _batchnorm,
     BatchNorm2D: _batchnorm,
+    BatchNorm3D: _batchnorm,
     Embedder: _embedder,
     GroupNorm: _affine,
     InstanceNorm2D: _affine,
@@ -89,4 +99,4 @@ LAYOUTS = {
     RNN: _rnn,
 }
 
-IGNORED = {BatchNorm: ("num_batches_tracked",), BatchNorm2D: ("num_batches_tracked",)}
+IGNORED = {kind: ("num_batches_tracked",) for kind in (BatchNorm, BatchNorm1D, BatchNorm2D, BatchNorm3D)}

@@ -1,6 +1,8 @@
 """AvgPool2D: y = the mean of each window, padding counted as zeros (the window's size is always the
 divisor); the gradient spreads grad / (kh kw) evenly over the window."""
 
+import functools
+
 import numpy
 
 from minidl.backend import Elementwise, toDevice, xp
@@ -22,18 +24,24 @@ avgUnpoolKer = Elementwise(
 )
 
 
+def windowSizes(lengths, window, outShape, dtype):
+    """Per output position of a ceil-mode average pool over an input of sides ``lengths``, the window's taps
+    within the padded input (the product over the axes), flat on the device."""
+    counts = []
+    for length, size, stride, pad, out in zip(lengths, window.size, window.stride, window.pad, outShape):
+        starts = numpy.arange(out) * stride - pad
+        counts.append(numpy.minimum(starts + size, length + pad) - starts)
+    return toDevice(functools.reduce(numpy.multiply.outer, counts).ravel(), dtype=dtype)
+
+
 class AvgPool2D(Pool2D):
     """``AvgPool2D(size=2, stride=2, pad=0, ceilMode=False)`` on (N, C, H, W) data. In ceil mode a window that
     runs past the trailing pad divides by the taps it has inside the padded input, as PyTorch does."""
 
     def windowSizes(self):
         """The divisor of each output position, (outH outW,): the window's taps within the padded input."""
-        counts = []
-        for length, size, stride, pad, out in zip(self.inData.shape[2:], self.window.size, self.window.stride,
-                                                  self.window.pad, self.window.outShape(*self.inData.shape[2:], "")):
-            starts = numpy.arange(out) * stride - pad
-            counts.append(numpy.minimum(starts + size, length + pad) - starts)
-        return toDevice(numpy.outer(*counts).ravel(), dtype=self.inData.dtype)
+        plane = self.planeShape()
+        return windowSizes(plane, self.window, self.window.outShape(*plane, ""), self.inData.dtype)
 
     def pool(self, col):
         return col.sum(axis=1) / self.windowSizes() if self.window.ceilMode else col.mean(axis=1)

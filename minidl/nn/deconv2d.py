@@ -78,7 +78,11 @@ class Deconv2D(Module):
         return batchedProduct(self._groupedWeights(), self._gradCol(grad)).reshape(self.inData.shape)
 
     def accGradParams(self, grad):
-        gradW = weightProduct(self._grouped(self.inData), self._gradCol(grad))
+        self._accGradParams(grad, self.inData)
+
+    def _accGradParams(self, grad, data):
+        """∂W += ..., ∂b += Σ grad, for grad (N, outmaps, outH, outW) at data (N, inmaps, H, W)."""
+        gradW = weightProduct(self._grouped(data), self._gradCol(grad))
         self.vars["W"].grad += gradW.reshape(self.W.shape)
         if self.useBias:
             self.vars["b"].grad += grad.sum(axis=(0, 2, 3))

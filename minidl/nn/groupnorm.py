@@ -14,7 +14,7 @@ import numpy
 
 from minidl.backend import Elementwise, xp
 from minidl.errors import ModuleError
-from minidl.nn.batchnorm import mapSums, scaleShiftKer
+from minidl.nn.batchnorm import elements, mapSums, scaleShiftKer, span
 from minidl.nn.module import Module, checkArray
 from minidl.variable import Variable
 
@@ -93,9 +93,12 @@ class GroupNorm(Module):
         var = xp.maximum(squares - deviations * deviations / count, 0) / count  # corrected two-pass variance
         self.invStd = 1 / xp.sqrt(var + self.epsilon)
         planes = batch * self.maps
+        spatial = data.size // planes
+        values = span(spatial)
         return scaleShiftKer(data, means.astype(data.dtype),
                              self._perPlane(self.invStd).astype(data.dtype), xp.tile(self.scale, batch),
-                             xp.tile(self.bias, batch), planes, data.size // planes, xp.empty_like(data), size=planes)
+                             xp.tile(self.bias, batch), planes, spatial, values, xp.empty_like(data),
+                             size=elements(planes, spatial, values))
 
     def _gradSums(self, grad):
         """Σ grad and Σ grad (x - mean) per (n, c) plane, in float32 at least."""

@@ -202,7 +202,7 @@ def _im2colSameNumpy(img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, out
 
 # im2col at stride 1 with "same" columns, one element per (n, c) image: per tap one flat loop over its plane of
 # col, a select where the read wraps (SAME_RANGE), instead of a loop per row. Measured (32x64x8x8, 3x3, pad 1,
-# 2 cores): 0.4 ms against 0.8 ms by rows.
+# 2 cores): 0.4 ms against 0.8 ms by rows. The CPU's only: the GPU takes im2colKer, a row of a tap per thread.
 im2colSameKer = Elementwise(
     "minidl_im2col_same",
     "raw T img, raw int32 column, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 ph, "
@@ -289,7 +289,7 @@ def im2col(img, window, padValue=0, wide=False, temporary=False):
     col = scratch(shape, img.dtype, "im2col") if temporary and not isGpu else xp.empty(shape, dtype=img.dtype)
     layout = strides(batch, maps, kh, kw, outH * outW, wide)
     img = xp.ascontiguousarray(img)
-    if isSame(window):
+    if isSame(window) and not isGpu:  # one element per image: on the GPU a thread would walk a whole plane
         _, _, h, w, _, _, _, _, ph, pw, dy, dx, _, _ = scalars
         return im2colSameKer(img, columns(outH, w), batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue,
                              *layout, col, size=batch * maps)

@@ -4,13 +4,13 @@ NumPy's max); the gradient goes to the window's first maximal tap only.
 Both directions are direct Elementwise kernels reading the input or the gradient raw. The forward runs over
 blocks of output rows of the (n, c) planes (a whole plane per element on the CPU, a row on the GPU;
 ``rowsPerElement``) and keeps, per output, the winning tap ky kw + kx (``argmax``); backward runs over (n, c)
-planes, each output adding its gradient to the pixel its winning tap read. No im2col copy of the windows, no
-col2im.
+planes on the CPU, each output adding its gradient to the pixel its winning tap read, and over pixels on the GPU,
+each gathering the gradients of the outputs whose winning tap read it. No im2col copy of the windows, no col2im.
 """
 
 import numpy
 
-from minidl.backend import Elementwise, xp
+from minidl.backend import Elementwise, isGpu, xp
 from minidl.nn.im2col import ROW_RANGE, col2imNumpy, im2colNumpy, rowsPerElement
 from minidl.nn.pool2d import Pool2D
 
@@ -97,6 +97,42 @@ maxUnpoolKer = Elementwise(
 )
 
 
+# The same sums, one element per input pixel (size: N C h w), for the GPU, where one thread per plane would walk
+# it serially: a pixel gathers, tap by tap in (ky, kx) order as the NumPy reference adds them, the gradients of
+# the outputs whose winning tap read it. No atomics: every pixel is written by its own element.
+maxUnpoolGatherKer = Elementwise(
+    "minidl_max_unpool_gather",
+    "raw T grad, raw int32 argmax, " + GEOMETRY,
+    "T gradX",
+    "const long long plane = i / ((long long)h * w); const int pixel = (int)(i - plane * h * w); "
+    "const int y = pixel / w, x = pixel % w; T sum = (T)0; "
+    "for (int ky = 0; ky < kh; ++ky) { "
+    "  const int yy = y + ph - ky * dy; "
+    "  if (yy < 0 || yy % sy != 0 || yy / sy >= outH) continue; "
+    "  for (int kx = 0; kx < kw; ++kx) { "
+    "    const int xx = x + pw - kx * dx; "
+    "    if (xx < 0 || xx % sx != 0 || xx / sx >= outW) continue; "
+    "    const long long out = (plane * outH + yy / sy) * outW + xx / sx; "
+    "    if (argmax[out] == ky * kw + kx) sum += grad[out]; "
+    "  } "
+    "} "
+    "gradX = sum",
+    _maxUnpoolNumpy,
+)
+
+
+def maxUnpool(grad, argmax, scalars):
+    """(N, C, h, w) whose pixels sum the grad (N, C, outH, outW) of the windows whose winning tap (``argmax``)
+    read them; ``scalars``: ``Window.scalars`` of the (N, C, h, w) input. A plane per element on the CPU, a pixel
+    per element on the GPU."""
+    batch, maps, height, width = scalars[:4]
+    gradX = xp.empty((batch, maps, height, width), dtype=grad.dtype)
+    grad = xp.ascontiguousarray(grad)
+    if isGpu:
+        return maxUnpoolGatherKer(grad, argmax, *scalars, gradX)
+    return maxUnpoolKer(grad, argmax, *scalars, gradX, size=batch * maps)
+
+
 class MaxPool2D(Pool2D):
     """``MaxPool2D(size=2, stride=2, pad=0, ceilMode=False)`` on (N, C, H, W) data."""
 
@@ -115,7 +151,4 @@ class MaxPool2D(Pool2D):
         return out
 
     def updGrad(self, grad):
-        batch, maps, height, width = self.inData.shape
-        gradX = xp.empty(self.inData.shape, dtype=grad.dtype)
-        return maxUnpoolKer(xp.ascontiguousarray(grad), self.argmax, *self.window.scalars(batch, maps, height, width),
-                            gradX, size=batch * maps)
+        return maxUnpool(grad, self.argmax, self.window.scalars(*self.inData.shape[:2], *self.planeShape()))

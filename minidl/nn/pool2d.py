@@ -41,8 +41,11 @@ class Pool2D(Module):
     def updGrad(self, grad):
         batch, maps, outH, outW = grad.shape
         gradCol = self.unpool(xp.ascontiguousarray(grad).reshape(batch * maps, -1))
-        return col2im(gradCol.reshape(batch, maps, *self.window.size, outH, outW), self.window,
-                      *self.inData.shape[2:])
+        return col2im(gradCol.reshape(batch, maps, *self.window.size, outH, outW), self.window, *self.planeShape())
+
+    def planeShape(self):
+        """(height, width) of the input the windows slide over (MaxPool1D's (length, 1))."""
+        return self.inData.shape[2:]
 
     def pool(self, col):
         """(N C, kh kw, outH outW) -> (N C, outH outW)."""

@@ -25,6 +25,7 @@ from minidl.onnx import (  # noqa: E402, F401  (importing the exporters' modules
     resampling,
     shaping,
     spatialtf,
+    volumes,
 )
 from minidl.onnx.export import OPSET, buildModel, export  # noqa: E402
 from minidl.onnx.registry import EXPORTERS, exporter  # noqa: E402

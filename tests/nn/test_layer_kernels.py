@@ -31,10 +31,11 @@ def scaleShiftCases(draw):
     x = draw(arrays(dtype, shape))
     mean, scale, bias = (draw(arrays(dtype, (maps,))) for _ in range(3))
     invstd = draw(arrays(dtype, (maps,), 0.125, 3.0))
-    return dtype, [x, mean, invstd, scale, bias, maps, spatial, numpy.full_like(x, numpy.nan)]
+    span = draw(st.integers(1, spatial))  # values per element: the plane on the CPU, one on the GPU
+    return dtype, [x, mean, invstd, scale, bias, maps, spatial, span, numpy.full_like(x, numpy.nan)]
 
 
-def scaleShiftOracle(x, mean, invstd, scale, bias, maps, spatial, y):
+def scaleShiftOracle(x, mean, invstd, scale, bias, maps, spatial, span, y):
     return [(x - perMap(mean, x.shape)) * perMap(invstd * scale, x.shape) + perMap(bias, x.shape)]
 
 
@@ -44,10 +45,12 @@ def normGradCases(draw):
     grad, x = draw(arrays(dtype, shape)), draw(arrays(dtype, shape))
     mean, coef, meanGrad, meanGradXhat = (draw(arrays(dtype, (maps,))) for _ in range(4))
     invstd = draw(arrays(dtype, (maps,), 0.125, 3.0))
-    return dtype, [grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, numpy.full_like(x, numpy.nan)]
+    span = draw(st.integers(1, spatial))
+    return dtype, [grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, span,
+                   numpy.full_like(x, numpy.nan)]
 
 
-def normGradOracle(grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, ingrad):
+def normGradOracle(grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, span, ingrad):
     xhat = (x - perMap(mean, x.shape)) * perMap(invstd, x.shape)
     return [perMap(coef, x.shape) * (grad - perMap(meanGrad, x.shape) - xhat * perMap(meanGradXhat, x.shape))]
 
@@ -80,23 +83,25 @@ def softmaxGradOracle(grad, y, dot, maps, spatial, ingrad):
 @st.composite
 def sumsCases(draw):
     """g, x of one (N, C[, H, W]) shape in T, centers in S (float32 at least, float64 for float64 T), chunks of
-    the batch from one to one per image."""
+    the batch from one to one per image, blocks of the planes from one value to the whole plane."""
     dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
     acc = numpy.promote_types(dtype, numpy.float32)
     g, x = draw(arrays(dtype, shape)), draw(arrays(dtype, shape))
     centerG, centerX = draw(arrays(acc, (maps,))), draw(arrays(acc, (maps,)))
-    chunks = draw(st.integers(1, shape[0]))
-    sums = [numpy.full((chunks, maps), numpy.nan, acc) for _ in range(2)]
-    return dtype, [g, x, centerG, centerX, shape[0], maps, spatial, chunks, *sums]
+    chunks, span = draw(st.integers(1, shape[0])), draw(st.integers(1, spatial))
+    sums = [numpy.full((chunks * -(-spatial // span), maps), numpy.nan, acc) for _ in range(2)]
+    return dtype, [g, x, centerG, centerX, shape[0], maps, spatial, chunks, span, *sums]
 
 
-def sumsOracle(g, x, centerG, centerX, batch, maps, spatial, chunks, sumG, sumGX):
+def sumsOracle(g, x, centerG, centerX, batch, maps, spatial, chunks, span, sumG, sumGX):
+    """Per chunk of images and block of positions (chunk-major), by explicit loops over both."""
     bounds = [k * batch // chunks for k in range(chunks + 1)]
     dg = g.reshape(batch, maps, spatial) - centerG[:, None]
     dx = x.reshape(batch, maps, spatial) - centerX[:, None]
-    parts = [slice(bounds[k], bounds[k + 1]) for k in range(chunks)]
-    return [numpy.array([dg[part].sum(axis=(0, 2)) for part in parts]),
-            numpy.array([(dg[part] * dx[part]).sum(axis=(0, 2)) for part in parts])]
+    parts = [(slice(bounds[k], bounds[k + 1]), slice(first, first + span))
+             for k in range(chunks) for first in range(0, spatial, span)]
+    return [numpy.array([dg[images, :, values].sum(axis=(0, 2)) for images, values in parts]),
+            numpy.array([(dg[images, :, values] * dx[images, :, values]).sum(axis=(0, 2)) for images, values in parts])]
 
 
 @st.composite
@@ -117,14 +122,20 @@ def groupNormGradOracle(grad, x, mean, a, b, d, spatial, ingrad):
 
 
 def planes(args):
-    """N C: the planes the BatchNorm kernels run over (the first array's size over the spatial count)."""
+    """N C: the planes the GroupNorm kernel runs over (the first array's size over the spatial count)."""
     return args[0].size // args[-2]
 
 
+def blocks(args):
+    """N C blocks: the blocks of ``span`` values of each plane the BatchNorm kernels run over."""
+    spatial, span = args[-3], args[-2]
+    return args[0].size // spatial * -(-spatial // span)
+
+
 CASES = {
-    "batchnormScaleShift": (scaleShiftKer, scaleShiftCases(), scaleShiftOracle, planes),
-    "batchnormGrad": (normGradKer, normGradCases(), normGradOracle, planes),
-    "batchnormSums": (sumsKer, sumsCases(), sumsOracle, lambda args: args[7] * args[5]),
+    "batchnormScaleShift": (scaleShiftKer, scaleShiftCases(), scaleShiftOracle, blocks),
+    "batchnormGrad": (normGradKer, normGradCases(), normGradOracle, blocks),
+    "batchnormSums": (sumsKer, sumsCases(), sumsOracle, lambda args: args[9].shape[0] * args[5]),
     "groupNormGrad": (groupNormGradKer, groupNormGradCases(), groupNormGradOracle, planes),
     "dropout": (dropoutKer, dropoutCases(), dropoutOracle, None),
     "softmaxGrad": (softmaxGradKer, softmaxGradCases(), softmaxGradOracle, None),

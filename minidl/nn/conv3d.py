@@ -1,0 +1,90 @@
+"""Conv3D: a 3-D convolution (cross-correlation) of NCDHW data through vol2col and a matrix product.
+
+    y[n, o, oz, oy, ox] = b[o] + Σ_{c in o's group, kz, ky, kx} W[o, c, kz, ky, kx]
+                                   x[n, c, oz sd - pd + kz dd, oy sh - ph + ky dh, ox sw - pw + kx dw]
+
+Per image n and group, y[n] = W (O/G, C/G kd kh kw) @ col[n] (C/G kd kh kw, outD outH outW), with col from
+``vol2col`` (the 2-D im2col per depth plane, then the depth taps); backward, as Conv2D's: ∂col[n] = Wᵀ @ grad[n],
+then col2vol; ∂W += Σ_n grad[n] @ col[n]ᵀ; ∂b += Σ_{n, oz, oy, ox} grad. W has PyTorch's Conv3d shape
+(outmaps, inmaps / groups, kd, kh, kw), so weights carry over.
+"""
+
+import numpy
+
+from minidl.backend import toDevice, xp
+from minidl.errors import ModuleError
+from minidl.nn.conv2d import batchedProduct, weightProduct
+from minidl.nn.linear import initWeights
+from minidl.nn.module import Module, checkArray
+from minidl.nn.vol2col import Window3D, col2vol, vol2col
+from minidl.validation import checkSize
+from minidl.variable import Variable
+
+
+def checkGroups(kind, inmaps, outmaps, groups):
+    """(inmaps, outmaps, groups) as ints, both map counts multiples of groups; ModuleError otherwise."""
+    inmaps, outmaps = checkSize(inmaps, f"{kind} inmaps"), checkSize(outmaps, f"{kind} outmaps")
+    groups = checkSize(groups, f"{kind} groups")
+    if inmaps % groups or outmaps % groups:
+        raise ModuleError(f"{kind} maps must be positive multiples of groups, got inmaps={inmaps}, "
+                          f"outmaps={outmaps}, groups={groups}")
+    return inmaps, outmaps, groups
+
+
+def grouped(array, groups, points):
+    """(N, maps (taps), ...) as (N, G, maps/G (taps), points), the layout of the per-group products."""
+    return xp.ascontiguousarray(array).reshape(array.shape[0], groups, -1, points)
+
+
+class Conv3D(Module):
+    """``Conv3D(inmaps, outmaps, size, stride=1, pad=0, dilation=1, groups=1, useBias=True)`` on (N, C, D, H, W);
+    W (outmaps, inmaps / groups, kd, kh, kw), b (outmaps,); size, stride, pad, dilation: an int or a triple."""
+
+    cacheAttrs = ("inData", "data", "col")
+
+    def __init__(self, inmaps, outmaps, size, stride=1, pad=0, dilation=1, groups=1, useBias=True,
+                 initscheme="xavier", dtype=numpy.float32, name=None):
+        super().__init__(name)
+        self.window = Window3D(size, stride, pad, dilation)
+        self.inmaps, self.outmaps, self.groups = checkGroups("Conv3D", inmaps, outmaps, groups)
+        self.useBias = useBias
+        taps = int(numpy.prod(self.window.size))
+        shape = (self.outmaps, self.inmaps // self.groups, *self.window.size)
+        fanIn, fanOut = self.inmaps // self.groups * taps, self.outmaps // self.groups * taps
+        self.setVar("W", Variable(toDevice(initWeights(initscheme, fanIn, fanOut, shape), dtype=dtype), name="W"))
+        if useBias:
+            self.setVar("b", Variable(xp.zeros((self.outmaps,), dtype=dtype), name="b"))
+        self.col = None
+
+    def checkData(self, data):
+        checkArray(data, f"{self!r}: input", ndim=5, dtype=self.W.dtype)
+        if data.shape[1] != self.inmaps:
+            raise ModuleError(f"{self!r}: input must have {self.inmaps} maps, shape (batch, {self.inmaps}, depth, "
+                              f"height, width), got {data.shape}")
+        self.window.outShape(*data.shape[2:], f"{self!r}")
+
+    def _groupedWeights(self):
+        return self.W.reshape(self.groups, self.outmaps // self.groups, -1)  # (G, O/G, C/G kd kh kw)
+
+    def updData(self, data):
+        batch = data.shape[0]
+        outShape = self.window.outShape(*data.shape[2:], repr(self))
+        self.col = grouped(vol2col(data, self.window), self.groups, int(numpy.prod(outShape)))
+        out = batchedProduct(self._groupedWeights(), self.col).reshape(batch, self.outmaps, *outShape)
+        if self.useBias:
+            out += self.b.reshape(-1, 1, 1, 1)
+        return out
+
+    def updGrad(self, grad):
+        batch, maps = self.inData.shape[:2]
+        points = int(numpy.prod(grad.shape[2:]))
+        gradCol = batchedProduct(self._groupedWeights().transpose(0, 2, 1), grouped(grad, self.groups, points))
+        return col2vol(gradCol.reshape(batch, maps, *self.window.size, *grad.shape[2:]), self.window,
+                       *self.inData.shape[2:])
+
+    def accGradParams(self, grad):
+        points = int(numpy.prod(grad.shape[2:]))
+        gradW = weightProduct(grouped(grad, self.groups, points), self.col)
+        self.vars["W"].grad += gradW.reshape(self.W.shape)
+        if self.useBias:
+            self.vars["b"].grad += grad.sum(axis=(0, 2, 3, 4))
