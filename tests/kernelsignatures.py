@@ -23,14 +23,18 @@ from minidl.backend.elementwise import Elementwise
 
 TABLE = Path(__file__).parent / "backend" / "kernel_signatures.json"
 RECORD_VARIABLE = "MINIDL_RECORD_KERNEL_SIGNATURES"
-RECORD_COMMAND = f"{RECORD_VARIABLE}=1 CI=true python -m pytest -q -x"
+# The GPU path (the simulated device) calls some kernels the CPU never does and the other way round, so the table is
+# recorded by both runs: the first rewrites it, the second adds what it saw.
+RECORD_COMMAND = (f"{RECORD_VARIABLE}=1 CI=true python -m pytest -q -x && "
+                  f"{RECORD_VARIABLE}=add MINIDL_BACKEND=simulated CI=true python -m pytest -q -x")
 FLOATS = tuple(numpy.dtype(name) for name in ("float16", "float32", "float64"))
 INDEX_32_LIMIT = 1 << 31  # CuPy: an array spanning at most this many bytes, a loop of at most this many elements
 
 
 def recording():
-    """True when this run rewrites the table instead of checking calls against it."""
-    return os.environ.get(RECORD_VARIABLE) == "1"
+    """True when this run records the table instead of checking calls against it: "1" rewrites it from this run's
+    calls, "add" adds them to it."""
+    return os.environ.get(RECORD_VARIABLE) in ("1", "add")
 
 
 def signatureOf(kernel, args, size=None):
@@ -98,7 +102,13 @@ def loadTable():
 
 
 def writeTable(signatures):
-    """Rewrite the table from {kernel name: set of signatures}, sorted so that a diff shows what changed."""
+    """Rewrite the table from {kernel name: set of signatures} (with MINIDL_RECORD_KERNEL_SIGNATURES=add, joined
+    to the table's own), sorted so that a diff shows what changed."""
+    if os.environ.get(RECORD_VARIABLE) == "add":
+        joined = {name: set(found) for name, found in loadTable().items()}
+        for name, found in signatures.items():
+            joined.setdefault(name, set()).update(found)
+        signatures = joined
     table = {name: sorted(found) for name, found in sorted(signatures.items())}
     TABLE.write_text(json.dumps(table, indent=1) + "\n")
 
