@@ -23,3 +23,11 @@ _recorder = kernelsignatures.install()
 def pytest_sessionfinish(session, exitstatus):
     if kernelsignatures.recording() and exitstatus == 0:
         kernelsignatures.writeTable(_recorder.seen)
+
+
+# Every property test of a kernel (a test that calls checkKernel) runs twice: its host leg and its device leg.
+from tests.kernellegs import kernelLegPaths, parametrizeLegs  # noqa: E402, F401 - a fixture, and the hook below
+
+
+def pytest_generate_tests(metafunc):
+    parametrizeLegs(metafunc)

@@ -4,6 +4,7 @@ The paths of a kernel on NumPy arrays are its NumPy reference and its CUDA text 
 GPU, CuPy runs the CUDA text too. Each path runs on copies of one drawn case, so every path sees the same inputs.
 """
 
+import contextlib
 import importlib
 import pkgutil
 
@@ -18,10 +19,25 @@ from minidl.errors import TestingError
 from minidl.testing.compare import assertMatches
 from minidl.testing.strategies import arrays, floatDtypes, shapes
 
+_only = []  # the paths ``onlyPaths`` keeps checkKernel to, innermost last
+
 
 def kernelPaths():
-    """The paths checked against the NumPy reference here: "host" always, and "cupy" when a GPU is there."""
-    return ["host", "cupy"] if backend.isGpu else ["host"]
+    """The paths checked against the NumPy reference here: "host" always, and "cupy" on a GPU or the simulated
+    device (its CUDA text launched as CuPy launches it); inside ``onlyPaths(paths)``, those of them it names."""
+    paths = ["host", "cupy"] if backend.isGpu else ["host"]
+    return [path for path in paths if path in _only[-1]] if _only else paths
+
+
+@contextlib.contextmanager
+def onlyPaths(paths):
+    """Keep ``checkKernel`` to ``paths`` (of "host", "cupy") inside the block: a test suite runs each path as a
+    test of its own, so its report shows the device path, run or skipped, beside the host one."""
+    _only.append(tuple(paths))
+    try:
+        yield
+    finally:
+        _only.pop()
 
 
 def _copies(args):
