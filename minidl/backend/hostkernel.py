@@ -33,8 +33,11 @@ from minidl.errors import BackendError
 # -ffp-contract=off: each product is rounded before it is added, as the NumPy reference and the CuPy kernels
 # (--fmad=false) do; g++ would fuse "a * b + c" into one FMA, whose single rounding turns an underflowing product's
 # -0.0 + 0.0 into -0.0 (NumPy: +0.0) and moves other results by an ulp.
-FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math",
-         "-ffp-contract=off", "-fPIC", "-shared")
+# -fopenmp-simd: OpenMP's simd pragmas (simdSum) without its runtime; the loops run on minidl's own threads
+# (hostthreads.cpp, see threadPool).
+FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-march=native", "-fopenmp-simd", "-pthread", "-fno-math-errno",
+         "-fno-trapping-math", "-ffp-contract=off", "-fPIC", "-shared")
+THREADS_SOURCE = Path(__file__).with_name("hostthreads.cpp")
 CPU_KERNELS = ("numpy", "compiled")
 
 log = logging.getLogger("minidl")
@@ -131,22 +134,48 @@ def compileLibrary(source, name, rebuild=False):
     return library
 
 
+def threadCount(setting):
+    """The threads of a kernel's parallel loop from OMP_NUM_THREADS's value (its first number, as OpenMP reads
+    it; '' for unset: one per core this process may run on)."""
+    if not setting.strip():
+        return len(os.sched_getaffinity(0))
+    first = setting.split(",")[0].strip()
+    if not first.isdigit() or int(first) < 1:
+        raise BackendError(f"OMP_NUM_THREADS must be a number of threads >= 1, got {setting!r}")
+    return int(first)
+
+
+def loadLibrary(source, name, mode=ctypes.DEFAULT_MODE):
+    """The library built from ``source``, loaded with ctypes (dlopen's ``mode``)."""
+    try:
+        return ctypes.CDLL(str(compileLibrary(source, name)), mode=mode)
+    except OSError:  # a damaged library in the cache (cut short by a crash, say): build it once more
+        library = compileLibrary(source, name, rebuild=True)
+        try:
+            return ctypes.CDLL(str(library), mode=mode)
+        except OSError as error:
+            raise BackendError(f"{name}: cannot load the compiled kernel {library}: {error}") from error
+
+
+@functools.cache
+def threadPool():
+    """Load minidl's thread pool (``hostthreads.cpp``) once per process, before any kernel, whose parallel loops
+    call it. Its idle threads sleep, whichever OpenMP runtime the process loaded (PyTorch brings one that spins:
+    bound to it, minidl's residual-CNN step ran 3x slower with torch imported) and whatever OMP_WAIT_POLICY
+    says; OMP_NUM_THREADS sets its threads. A forked child starts a pool of its own."""
+    library = loadLibrary(THREADS_SOURCE.read_text(), "minidl_threads", mode=ctypes.RTLD_GLOBAL)
+    start = functools.partial(library.minidl_start_threads, threadCount(os.environ.get("OMP_NUM_THREADS", "")))
+    start()
+    os.register_at_fork(after_in_child=start)
+    return library
+
+
 class HostFunction:
     """A compiled kernel: ``function(size, args, rawShapes)`` runs it over ``size`` elements."""
 
     def __init__(self, source, name):
-        # Idle OpenMP threads spin by default, taking the cores from NumPy's BLAS threads between two kernels
-        # (with kernels going parallel between BLAS calls, the digits MLP trained 2.3x slower here); libgomp
-        # reads this when the first kernel loads it, and a value the user set stays.
-        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-        try:
-            self.library = ctypes.CDLL(str(compileLibrary(source, name)))
-        except OSError:  # a damaged library in the cache (cut short by a crash, say): build it once more
-            library = compileLibrary(source, name, rebuild=True)
-            try:
-                self.library = ctypes.CDLL(str(library))
-            except OSError as error:
-                raise BackendError(f"{name}: cannot load the compiled kernel {library}: {error}") from error
+        threadPool()
+        self.library = loadLibrary(source, name)
         self.function = getattr(self.library, name)
         self.function.argtypes = [ctypes.c_ssize_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
         self.function.restype = None
