@@ -180,8 +180,8 @@ def test_processes_compiling_one_kernel_at_once_share_one_library(tmp_path):
         assert racer.returncode == 0, err
         assert out.split() == ["7.0"]
     cached = sorted(path.name for path in (tmp_path / "cache" / "hostkernels").iterdir())
-    # one library each for the thread pool and the kernel, no temporary directory left
-    assert [name.split("-")[0] for name in cached] == ["minidl_threads", "test_race"], cached
+    # one library each for the prepared calls, the thread pool and the kernel, no temporary directory left
+    assert [name.split("-")[0] for name in cached] == ["minidl_call", "minidl_threads", "test_race"], cached
     assert all(name.endswith(".so") for name in cached), cached
 
 
