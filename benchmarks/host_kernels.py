@@ -7,7 +7,8 @@ Memory-bound: a step reads param, grad and h and writes param and h, 20 bytes pe
 GB/s is compared with the copy bandwidth measured in the same run, the best of NumPy's one-thread copy and
 an OpenMP copy on every core (the compiled path uses every core). Two more tables: every activation's
 kernels on 1M values, where the compiled text leans on the vector math of libmvec, and the cost of one call
-on a small array, where the compiled path pays for ctypes and the NumPy path for its ufunc calls.
+on a small array, where the compiled path pays for ctypes and the NumPy path for its ufunc calls: AdaGrad's,
+and a kernel of three arrays against the NumPy ufunc that does the same (``numpy.add(x, y, out=z)``).
 """
 
 import argparse
@@ -17,7 +18,7 @@ import subprocess
 import numpy
 
 from benchmarks.timing import copyBandwidths, machine, medianSeconds
-from minidl.backend import hostkernel
+from minidl.backend import Elementwise, hostkernel
 from minidl.nn import activationfunctions
 from minidl.optim.adagrad import adagradRule
 
@@ -26,6 +27,7 @@ LEARN_RATE, EPSILON = 1e-3, 1e-8
 ONE = numpy.ones(1, numpy.float32)  # the gradient scale the update kernels read (1: no loss scaling)
 adagradKer = adagradRule.direct
 THREADS = os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0))
+addKer = Elementwise("bench_add", "T x, T y", "T z", "z = x + y", lambda x, y, z: numpy.add(x, y, out=z))
 
 def minidlRows(size, rng):
     grad = rng.standard_normal(size, dtype=numpy.float32)
@@ -79,6 +81,23 @@ def smallCallMicroseconds(size=1000):
     }
 
 
+def threeArgumentCallMicroseconds(size=16, calls=1000):
+    """µs per call of a kernel of three arrays (x, y -> z) on ``size`` float32 values, and of the NumPy ufunc
+    doing the same, each timed over ``calls`` calls in a row."""
+    x, y, z = (numpy.ones(size, numpy.float32) for _ in range(3))
+
+    def repeated(call):
+        def inARow():
+            for _ in range(calls):
+                call(x, y, z)
+        return medianSeconds(inARow) / calls * 1e6
+
+    return {
+        "minidl kernel call, kernel(x, y, z) (compiled path)": repeated(addKer),
+        "NumPy ufunc, numpy.add(x, y, out=z)": repeated(lambda x, y, z: numpy.add(x, y, out=z)),
+    }
+
+
 def printAdagradPaths(size):
     """The AdaGrad table: NumPy reference, compiled CUDA text and PyTorch, against the copy bandwidth."""
     rng = numpy.random.default_rng(0)
@@ -116,6 +135,12 @@ def main():
     print("|---|---:|")
     for name, microseconds in small.items():
         print(f"| {name} | {microseconds:.1f} |")
+
+    print(f"\nOne call of a three-array kernel on 16 float32 values (load average {os.getloadavg()[0]:.1f})\n")
+    print("| call | µs/call |")
+    print("|---|---:|")
+    for name, microseconds in threeArgumentCallMicroseconds().items():
+        print(f"| {name} | {microseconds:.2f} |")
 
 
 if __name__ == "__main__":

@@ -60,10 +60,10 @@ def runWorkers(module, names, rounds, arguments=()):
     """Time each implementation in a process of its own: run ``python -m module --worker NAME *arguments`` for
     every name in turn, ``rounds`` times, alternating, and return {name: [the JSON each run printed last]}.
 
-    Two frameworks in one process share it badly on a small CPU: PyTorch's OpenMP threads spin between its calls
-    and take the cores that minidl's BLAS and kernels need (here the residual-CNN step of minidl took 190 ms with
-    torch imported against 115 ms without), and whichever starts OpenMP first sets the other's wait policy. A
-    user runs one framework per process, so the benchmarks do too; alternating spreads the machine's drift."""
+    Two frameworks in one process share it badly on a small CPU: PyTorch's OpenMP threads spin after each of its
+    calls and take the cores that minidl's BLAS and kernels need (minidl's own kernel threads sleep when idle, so
+    merely importing torch costs minidl nothing: benchmarks.residual_step times that). A user runs one framework
+    per process, so the benchmarks do too; alternating spreads the machine's drift."""
     import json
     import subprocess
     import sys

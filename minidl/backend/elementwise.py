@@ -17,7 +17,13 @@ raw arrays are indexed by the operation itself; scalars are passed by value. Whe
 call gives the loop's size (``size=``, CuPy's keyword), and only then. Outputs are updated in place and returned.
 
 Every argument is checked before anything runs: its count, device, dtype, shape and contiguity, so a
-failed call changes nothing. The reference gets the same arguments as the kernel, scalars converted to
+failed call changes nothing. On the compiled path the first call of a signature (the first output's dtype and
+every argument's type) checks all of it and prepares the signature's later calls (``hostkernel.PreparedCall``):
+one pass over the arrays checking what can differ (dtype, ndim, shape, contiguity, writability), scalars
+converted only when they are not the objects of the last call, prepared pointers to the compiled function; a
+call that differs in anything takes the full checks, which raise the same errors.
+
+The reference gets the same arguments as the kernel, scalars converted to
 NumPy scalars of their declared dtype, and must update its outputs in place.
 """
 
@@ -134,19 +140,25 @@ class Elementwise:
             raise BackendError(f"kernel {name} cannot name a parameter 'i': the operation's index is i")
         self._cupyKernel = None
         self._hostFunctions = {}
+        self._prepared = {}  # a signature's key (_key) -> hostkernel.PreparedCall
+        self._outputIndices = tuple(index for index, param in enumerate(self.params) if param.isOutput)
         registry.append(self)
 
     def __repr__(self):
         return f"Elementwise({self.name!r})"
 
     def __call__(self, *args, size=None):
+        compiled = hostkernel.cpuKernels() == "compiled" or (
+            hostkernel.cpuKernels() == "preferred" and self.cpuPath == "compiled"
+        )
+        if compiled and self._callPrepared(args, size):
+            return self._outputs(args)
+        given = args
         args, onDevice = self.checkArgs(args, size)
         if onDevice:
             self.cupyKernel()(*args, size=size)
-        elif hostkernel.cpuKernels() == "compiled" or (
-            hostkernel.cpuKernels() == "preferred" and self.cpuPath == "compiled"
-        ):
-            self._runCompiled(args, size)
+        elif compiled:
+            self._runCompiled(args, size, given)
         else:
             self.reference(*args)
         return self._outputs(args)
@@ -159,8 +171,11 @@ class Elementwise:
 
     def callCompiled(self, *args, size=None):
         """Run the host-compiled CUDA text on NumPy arrays, whatever MINIDL_CPU_KERNELS says."""
+        if self._callPrepared(args, size):
+            return self._outputs(args)
+        given = args
         args = self._checkHost(args, size)
-        self._runCompiled(args, size)
+        self._runCompiled(args, size, given)
         return self._outputs(args)
 
     def hostFunction(self, types, ndims):
@@ -168,9 +183,23 @@ class Elementwise:
         to dtypes, ``ndims`` gives per parameter None (scalar), its ndim (raw array) or 1 (non-raw array)."""
         return hostkernel.HostFunction(kernelsource.hostSource(self, types, ndims), self.name)
 
-    def _runCompiled(self, args, size=None):
+    def _key(self, args):
+        """What a call's signature is prepared under: the first output's dtype and every argument's type (the
+        prepared call checks the rest: each array's dtype, ndim and layout)."""
+        return getattr(args[self._outputIndices[0]], "dtype", None), *map(type, args)
+
+    def _callPrepared(self, args, size):
+        """Run the compiled kernel through the call prepared for these arguments' signature, if one was and they
+        pass its checks; False when not (nothing has run)."""
+        if len(args) != len(self.params):
+            return False
+        prepared = self._prepared.get(self._key(args))
+        return prepared is not None and prepared(args, size)
+
+    def _runCompiled(self, args, size=None, given=None):
         """Run the host function of these arguments' binding (compiled on its first use) over ``size`` elements,
-        or over the non-raw arrays' elements."""
+        or over the non-raw arrays' elements; with ``given`` (the arguments as the caller passed them, ``args``
+        being them checked), prepare later calls of the same signature (``_callPrepared``)."""
         pairs = list(zip(self.params, args))
         ndims = [(arg.ndim if param.raw else 1) if isinstance(arg, numpy.ndarray) else None for param, arg in pairs]
         key = tuple(zip((arg.dtype for arg in args), ndims))
@@ -181,6 +210,8 @@ class Elementwise:
         if size is None:
             size = next(arg.size for (param, arg), ndim in zip(pairs, ndims) if ndim is not None and not param.raw)
         function(size, args, [arg.shape for param, arg in pairs if param.raw])
+        if given is not None and all(type(arg) is numpy.ndarray for arg in args if not isinstance(arg, numpy.generic)):
+            self._prepared[self._key(given)] = hostkernel.PreparedCall(function, self.params, given, args)
 
     def _checkHost(self, args, size=None):
         args, onDevice = self.checkArgs(args, size)
@@ -189,8 +220,9 @@ class Elementwise:
         return args
 
     def _outputs(self, args):
-        outputs = tuple(arg for arg, param in zip(args, self.params) if param.isOutput)
-        return outputs[0] if len(outputs) == 1 else outputs
+        if len(self._outputIndices) == 1:
+            return args[self._outputIndices[0]]
+        return tuple(args[index] for index in self._outputIndices)
 
     def cupyKernel(self):
         """The memoized cupy.ElementwiseKernel (CuPy itself caches one compiled binary per dtype set), compiled

@@ -33,8 +33,12 @@ from minidl.errors import BackendError
 # -ffp-contract=off: each product is rounded before it is added, as the NumPy reference and the CuPy kernels
 # (--fmad=false) do; g++ would fuse "a * b + c" into one FMA, whose single rounding turns an underflowing product's
 # -0.0 + 0.0 into -0.0 (NumPy: +0.0) and moves other results by an ulp.
-FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math",
-         "-ffp-contract=off", "-fPIC", "-shared")
+# -fopenmp-simd: OpenMP's simd pragmas (simdSum) without its runtime; the loops run on minidl's own threads
+# (hostthreads.cpp, see threadPool).
+FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-march=native", "-fopenmp-simd", "-pthread", "-fno-math-errno",
+         "-fno-trapping-math", "-ffp-contract=off", "-fPIC", "-shared")
+THREADS_SOURCE = Path(__file__).with_name("hostthreads.cpp")
+CALL_SOURCE = Path(__file__).with_name("hostcall.cpp")
 CPU_KERNELS = ("numpy", "compiled")
 
 log = logging.getLogger("minidl")
@@ -131,22 +135,48 @@ def compileLibrary(source, name, rebuild=False):
     return library
 
 
+def threadCount(setting):
+    """The threads of a kernel's parallel loop from OMP_NUM_THREADS's value (its first number, as OpenMP reads
+    it; '' for unset: one per core this process may run on)."""
+    if not setting.strip():
+        return len(os.sched_getaffinity(0))
+    first = setting.split(",")[0].strip()
+    if not first.isdigit() or int(first) < 1:
+        raise BackendError(f"OMP_NUM_THREADS must be a number of threads >= 1, got {setting!r}")
+    return int(first)
+
+
+def loadLibrary(source, name, mode=ctypes.DEFAULT_MODE):
+    """The library built from ``source``, loaded with ctypes (dlopen's ``mode``)."""
+    try:
+        return ctypes.CDLL(str(compileLibrary(source, name)), mode=mode)
+    except OSError:  # a damaged library in the cache (cut short by a crash, say): build it once more
+        library = compileLibrary(source, name, rebuild=True)
+        try:
+            return ctypes.CDLL(str(library), mode=mode)
+        except OSError as error:
+            raise BackendError(f"{name}: cannot load the compiled kernel {library}: {error}") from error
+
+
+@functools.cache
+def threadPool():
+    """Load minidl's thread pool (``hostthreads.cpp``) once per process, before any kernel, whose parallel loops
+    call it. Its idle threads sleep, whichever OpenMP runtime the process loaded (PyTorch brings one that spins:
+    bound to it, minidl's residual-CNN step ran 3x slower with torch imported) and whatever OMP_WAIT_POLICY
+    says; OMP_NUM_THREADS sets its threads. A forked child starts a pool of its own."""
+    library = loadLibrary(THREADS_SOURCE.read_text(), "minidl_threads", mode=ctypes.RTLD_GLOBAL)
+    start = functools.partial(library.minidl_start_threads, threadCount(os.environ.get("OMP_NUM_THREADS", "")))
+    start()
+    os.register_at_fork(after_in_child=start)
+    return library
+
+
 class HostFunction:
     """A compiled kernel: ``function(size, args, rawShapes)`` runs it over ``size`` elements."""
 
     def __init__(self, source, name):
-        # Idle OpenMP threads spin by default, taking the cores from NumPy's BLAS threads between two kernels
-        # (with kernels going parallel between BLAS calls, the digits MLP trained 2.3x slower here); libgomp
-        # reads this when the first kernel loads it, and a value the user set stays.
-        os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-        try:
-            self.library = ctypes.CDLL(str(compileLibrary(source, name)))
-        except OSError:  # a damaged library in the cache (cut short by a crash, say): build it once more
-            library = compileLibrary(source, name, rebuild=True)
-            try:
-                self.library = ctypes.CDLL(str(library))
-            except OSError as error:
-                raise BackendError(f"{name}: cannot load the compiled kernel {library}: {error}") from error
+        threadPool()
+        self.library = loadLibrary(source, name)
         self.function = getattr(self.library, name)
         self.function.argtypes = [ctypes.c_ssize_t, ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p]
         self.function.restype = None
@@ -170,3 +200,103 @@ class HostFunction:
         sides = [side for shape in rawShapes for side in shape]
         self.function(size, (ctypes.c_void_p * len(args))(*addresses),
                       (ctypes.c_ssize_t * len(sides))(*sides) if sides else None)
+
+
+def _layout():
+    """The offsets minidl_call reads: a tuple's first item, and an ndarray's data, ndim, shape, dtype and flags
+    (NumPy's PyArrayObject_fields after CPython's object header), or None when they do not give NumPy's own
+    answers for a probe array."""
+    head = object.__basicsize__
+    offsets = (tuple.__basicsize__, head, head + 8, head + 16, head + 40, head + 48)
+    probe = numpy.zeros((2, 3), numpy.float32)
+    pack = (probe,)
+
+    def read(address, ctype):
+        return ctype.from_address(address).value
+
+    shape = read(id(probe) + offsets[3], ctypes.c_void_p)
+    agrees = (read(id(pack) + offsets[0], ctypes.c_void_p) == id(probe)
+              and read(id(probe) + offsets[1], ctypes.c_void_p) == probe.ctypes.data
+              and read(id(probe) + offsets[2], ctypes.c_int) == 2
+              and shape is not None and tuple((ctypes.c_ssize_t * 2).from_address(shape)) == (2, 3)
+              and read(id(probe) + offsets[4], ctypes.c_void_p) == id(probe.dtype)
+              and read(id(probe) + offsets[5], ctypes.c_int) & 0x401 == 0x401)
+    return offsets if agrees else None
+
+
+@functools.cache
+def caller():
+    """``minidl_call`` (``hostcall.cpp``), told where CPython and NumPy keep what it reads; None, said once, where
+    they keep it elsewhere (every call then takes the full checks)."""
+    offsets = _layout()
+    if offsets is None:
+        log.warning("minidl: this Python or NumPy lays out tuples or arrays as minidl does not expect; kernel "
+                    "calls take the full checks every time")
+        return None
+    library = loadLibrary(CALL_SOURCE.read_text(), "minidl_call")
+    library.minidl_layout(*(ctypes.c_ssize_t(offset) for offset in offsets))
+    call = library.minidl_call
+    call.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.c_ssize_t]
+    call.restype = ctypes.c_int
+    return call
+
+
+class Binding(ctypes.Structure):
+    """hostcall.cpp's Binding."""
+
+    _fields_ = [("kernel", ctypes.c_void_p), ("count", ctypes.c_int), ("kinds", ctypes.POINTER(ctypes.c_int)),
+                ("outputs", ctypes.POINTER(ctypes.c_int)), ("descrs", ctypes.POINTER(ctypes.c_void_p)),
+                ("zeroD", ctypes.c_int), ("slots", ctypes.POINTER(ctypes.c_void_p)),
+                ("rawShapes", ctypes.POINTER(ctypes.c_ssize_t))]
+
+
+class PreparedCall:
+    """A compiled kernel's calls with one signature, prepared at the first (whose arguments were fully checked):
+    the pointer array the kernel gets, with a slot per scalar; the dtype, kind and ndim each array must have.
+    ``prepared(args, size)`` runs the kernel and returns True, or returns False having run nothing when an
+    argument differs in anything (the caller then takes the full checks, which say what); per call it converts
+    only the scalars that are not the objects of the last call, and minidl_call checks the arrays in one pass."""
+
+    def __init__(self, function, params, given, typed):
+        count = len(params)
+        kinds = [-2 if isinstance(arg, numpy.generic) else (arg.ndim if param.raw else -1)
+                 for param, arg in zip(params, typed)]
+        self.scalarBuffer = (ctypes.c_char * (8 * count))()
+        self.slots = (ctypes.c_void_p * count)()
+        self.scalars, self.last = [], [arg if kind == -2 else None for arg, kind in zip(given, kinds)]
+        for index, (arg, kind) in enumerate(zip(typed, kinds)):
+            if kind == -2:
+                view = numpy.frombuffer(self.scalarBuffer, arg.dtype, count=1, offset=8 * index)
+                view[0] = arg
+                self.slots[index] = ctypes.addressof(self.scalarBuffer) + 8 * index
+                self.scalars.append((index, view, arg.dtype.type))
+        self.kinds = (ctypes.c_int * count)(*kinds)
+        self.outputs = (ctypes.c_int * count)(*(int(param.isOutput) for param in params))
+        self.descrs = (ctypes.c_void_p * count)(*(None if kind == -2 else id(arg.dtype)
+                                                  for arg, kind in zip(typed, kinds)))
+        self.dtypes = [arg.dtype for arg in typed]  # alive as long as the ids above are compared
+        self.rawShapes = (ctypes.c_ssize_t * max(1, sum(kind for kind in kinds if kind > 0)))()
+        zeroD = any(kind == -1 and arg.ndim == 0 for arg, kind in zip(typed, kinds))
+        self.binding = Binding(ctypes.cast(function.function, ctypes.c_void_p), count, self.kinds, self.outputs,
+                               self.descrs, zeroD, self.slots, self.rawShapes)
+        self.address = ctypes.addressof(self.binding)
+        self.sized = -1 not in kinds  # every array raw: the call gives the loop's size
+        self.function, self.call = function, caller()
+        self.busy = False  # another Python thread's call is on these slots (ctypes lets threads call at once)
+
+    def __call__(self, args, size):
+        if self.busy or self.call is None or (type(size) is not int if self.sized else size is not None):
+            return False
+        self.busy = True
+        try:
+            last = self.last
+            for index, view, scalar in self.scalars:
+                value = args[index]
+                if value is not last[index]:
+                    view[0] = scalar(value)
+                    last[index] = value
+            return self.call(self.address, args, size or 0) == 0
+        except (OverflowError, ValueError, ctypes.ArgumentError):  # a scalar that does not fit, a size too large
+            return False
+        finally:
+            self.busy = False

@@ -33,11 +33,24 @@ inline double max(double a, double b) { return fmax(a, b); }
 inline float rsqrt(float x) { return 1.0f / sqrtf(x); }
 inline double rsqrt(double x) { return 1.0 / sqrt(x); }
 
-template <typename T> inline T atomicAdd(T* address, T value) {
-  T old;
-#pragma omp atomic capture
-  { old = *address; *address += value; }
+template <typename T> inline T atomicAdd(T* address, T value) {  // a loop's ranges run on several threads
+  T old = *address, sum;
+  do {
+    sum = old + value;
+  } while (!__atomic_compare_exchange(address, &old, &sum, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
   return old;
+}
+
+// The kernel's loop over [0, n), given as loop(begin, end): on minidl's threads (hostthreads.cpp, loaded before
+// any kernel) when `parallel`, else on the caller's.
+extern "C" void minidl_parallel(ptrdiff_t n, void (*chunk)(void*, ptrdiff_t, ptrdiff_t), void* context);
+template <typename Loop> inline void minidlFor(ptrdiff_t n, bool parallel, Loop& loop) {
+  if (!parallel) {
+    loop(0, n);
+    return;
+  }
+  minidl_parallel(
+      n, [](void* context, ptrdiff_t begin, ptrdiff_t end) { (*static_cast<Loop*>(context))(begin, end); }, &loop);
 }
 #endif
 

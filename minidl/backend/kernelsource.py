@@ -1,5 +1,5 @@
 """The C++ text of an Elementwise kernel's host path, made from its own inParams, outParams, operation and
-preamble by ``cupy.ElementwiseKernel``'s rules and compiled by g++ with OpenMP (on the GPU, CuPy generates and
+preamble by ``cupy.ElementwiseKernel``'s rules and compiled by g++ (on the GPU, CuPy generates and
 compiles its own source: tests/backend/test_cupy_compiles.py compiles that for every recorded signature).
 
 For one binding of the type placeholders to dtypes, the host text reads (after ``kernelprelude.h``), as CuPy's does:
@@ -17,8 +17,9 @@ For one binding of the type placeholders to dtypes, the host text reads (after `
 Scalars are const values of their type; raw arrays are CArrays named as declared, indexed by the operation
 (``a[k]`` flat, ``a[{j, k}]`` per dimension, ``a.size()``); non-raw arrays are seen flattened, as CuPy sees
 C-contiguous arrays. CuPy's device text runs this body in a grid-stride loop whose arguments are the kernel's
-parameters; the host text runs it in an OpenMP loop, on every core when the loop's size times the kernel's
-``grain`` (the values one element reads or writes, a C expression of its scalars) reaches PARALLEL_FROM.
+parameters; the host text runs it in a loop split over minidl's own threads (``hostthreads.cpp``, not an OpenMP
+runtime), on every core when the loop's size times the kernel's ``grain`` (the values one element reads or
+writes, a C expression of its scalars) reaches PARALLEL_FROM.
 Its arguments arrive as ``(n, void* const* args, const ptrdiff_t* rawShapes)``: one pointer per parameter
 (to the data of an array, to the value of a scalar) and the shapes of the raw arrays, one after the other.
 """
@@ -46,7 +47,7 @@ HALF_CHECK = (  # the prelude defines float16 only where the host compiler has _
 )
 
 # Values a call reads or writes (its size times its kernel's grain, the values per element); below this, waking
-# the OpenMP threads costs more than they save: about 0.1 ms here (a 2-core VM, passive threads).
+# the threads costs more than they save: about 0.1 ms here (a 2-core VM, passive threads).
 PARALLEL_FROM = 1 << 18
 
 
@@ -80,7 +81,7 @@ def _body(kernel, ndims):
             typeName = param.typeName if param.dtype is None else cType(param.dtype)
             lines.append(f"{const}{typeName} &{param.name} = _raw_{param.name}[_ind.get()];")
     lines.append(f"{kernel.operation};")
-    return "".join(f"    {line}\n" for line in lines)
+    return "".join(f"      {line}\n" for line in lines)
 
 
 def hostSource(kernel, types, ndims):
@@ -96,17 +97,24 @@ def hostSource(kernel, types, ndims):
             shapeAt += ndim
         else:
             unpack.append(f"{const}CArray<{ctype}, 1> _raw_{param.name}(_args[{index}], &_n);")
-    unpacked = "".join(f"  {line}\n" for line in unpack)
+    unpacked = "".join(f"    {line}\n" for line in unpack)
+    scalars = "".join(f"    {line}\n" for line, ndim in zip(unpack, ndims) if ndim is None)
     halfCheck = HALF_CHECK if any(_typeOf(param, types) == "float16" for param in kernel.params) else ""
     return (
         f"{PRELUDE}\n{halfCheck}{_header(kernel, types, 'host')}"
         f'extern "C" void {kernel.name}(const ptrdiff_t _n, void* const* _args, const ptrdiff_t* _rawShapes) {{\n'
-        f"{unpacked}"
-        f"  CIndexer _ind(_n);\n"
-        f"#pragma omp parallel for firstprivate(_ind) schedule(static) "
-        f"if (_n * (ptrdiff_t)({kernel.grain}) >= {PARALLEL_FROM})\n"
-        f"  for (ptrdiff_t i = 0; i < _n; ++i) {{\n"
-        f"{_body(kernel, ndims)}"
+        f"  ptrdiff_t _grain;\n"
+        f"  {{\n"
+        f"{scalars}"
+        f"    _grain = (ptrdiff_t)({kernel.grain});\n"
         f"  }}\n"
+        f"  auto _loop = [=](const ptrdiff_t _begin, const ptrdiff_t _end) {{  // unpacked here: locals, not captures\n"
+        f"{unpacked}"
+        f"    CIndexer _ind(_n);\n"
+        f"    for (ptrdiff_t i = _begin; i < _end; ++i) {{\n"
+        f"{_body(kernel, ndims)}"
+        f"    }}\n"
+        f"  }};\n"
+        f"  minidlFor(_n, _n * _grain >= {PARALLEL_FROM}, _loop);\n"
         f"}}\n"
     )

@@ -162,13 +162,12 @@ kernel = Elementwise("test_race", "T x", "T y", "y = x + (T)%d", lambda x, y: No
 open(sys.argv[1] + "." + str(os.getpid()), "w").close()  # ready
 while not os.path.exists(sys.argv[1]):  # start compiling together
     time.sleep(0.001)
-print(kernel.callCompiled(numpy.zeros(2), numpy.empty(2))[0], os.environ["OMP_WAIT_POLICY"])
+print(kernel.callCompiled(numpy.zeros(2), numpy.empty(2))[0])
 """
 
 
 def test_processes_compiling_one_kernel_at_once_share_one_library(tmp_path):
     env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path / "cache")}  # empty: all of them compile
-    env.pop("OMP_WAIT_POLICY", None)
     go = tmp_path / "go"
     racers = [subprocess.Popen([sys.executable, "-c", RACER % 7, str(go)], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
@@ -179,17 +178,64 @@ def test_processes_compiling_one_kernel_at_once_share_one_library(tmp_path):
     for racer in racers:
         out, err = racer.communicate(timeout=120)
         assert racer.returncode == 0, err
-        assert out.split() == ["7.0", "passive"]  # idle OpenMP threads sleep unless the user says
-    cached = list((tmp_path / "cache" / "hostkernels").iterdir())
-    assert [path.suffix for path in cached] == [".so"], cached  # one library, no temporary directory left
+        assert out.split() == ["7.0"]
+    cached = sorted(path.name for path in (tmp_path / "cache" / "hostkernels").iterdir())
+    # one library each for the prepared calls, the thread pool and the kernel, no temporary directory left
+    assert [name.split("-")[0] for name in cached] == ["minidl_call", "minidl_threads", "test_race"], cached
+    assert all(name.endswith(".so") for name in cached), cached
 
 
-def test_a_wait_policy_the_user_set_stays(tmp_path):
-    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path), "OMP_WAIT_POLICY": "active"}
-    (tmp_path / "go").touch()
-    result = subprocess.run([sys.executable, "-c", RACER % 1, str(tmp_path / "go")], env=env, text=True,
-                            capture_output=True, timeout=120)
-    assert result.stdout.split() == ["1.0", "active"], result.stderr
+SPLIT = """
+import threading, numpy
+from minidl.backend import Elementwise
+tid = Elementwise("test_split", "T x", "int64 thread", "thread = syscall(SYS_gettid)", lambda x, thread: None,
+                  preamble="#include <sys/syscall.h>\\n#include <unistd.h>")
+x = numpy.zeros((1 << 18) + 1, numpy.float32)  # grain 1: a parallel loop from 2^18 values
+threads = tid.callCompiled(x, numpy.zeros(x.size, numpy.int64))
+ranges = [int(index) for index in numpy.flatnonzero(numpy.diff(threads)) + 1]
+print(threads[0] == threading.get_native_id(), len(set(threads.tolist())), *ranges)
+"""
+
+
+def test_a_parallel_loop_is_split_as_openmps_static_schedule_on_minidls_threads(tmp_path):
+    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "3"}
+    result = subprocess.run([sys.executable, "-c", SPLIT], env=env, text=True, capture_output=True, timeout=120)
+    # 2^18 + 1 = 3 * 87381 + 2: the first two ranges one longer; the caller's thread takes the first
+    assert result.stdout.split() == ["True", "3", "87382", "174764"], result.stderr
+
+
+IDLE = """
+import resource, time, numpy
+try:
+    import torch  # brings an OpenMP runtime of its own, initialized before minidl's first kernel
+except ImportError:
+    pass
+from minidl.backend import Elementwise
+kernel = Elementwise("test_idle", "T x", "T y", "y = x + (T)1", lambda x, y: None)
+x = numpy.zeros(1 << 20)
+for _ in range(3):
+    kernel.callCompiled(x, numpy.empty_like(x))  # parallel: 2^20 values
+usage = resource.getrusage(resource.RUSAGE_SELF)
+time.sleep(0.5)
+after = resource.getrusage(resource.RUSAGE_SELF)
+print(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime)
+"""
+
+
+def test_idle_kernel_threads_sleep_whatever_the_process_loaded_or_set(tmp_path):
+    # OMP_WAIT_POLICY=active makes an OpenMP runtime's idle threads spin for good: minidl's threads are its own
+    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path), "OMP_WAIT_POLICY": "active", "OMP_NUM_THREADS": "2"}
+    result = subprocess.run([sys.executable, "-c", IDLE], env=env, text=True, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout) < 0.05  # CPU seconds over half a second of the main thread's sleep
+
+
+def test_omp_num_threads_sets_the_threads_as_openmp_reads_it():
+    assert hostkernel.threadCount("3") == 3
+    assert hostkernel.threadCount("2,1") == 2  # OpenMP's nested list: the outer level
+    assert hostkernel.threadCount("") == len(os.sched_getaffinity(0))
+    with pytest.raises(BackendError, match="OMP_NUM_THREADS must be a number of threads >= 1, got '0'"):
+        hostkernel.threadCount("0")
 
 
 def test_minidl_cpu_kernels_chooses_the_path(caplog):
