@@ -19,9 +19,10 @@ from minidl.nn import (
     relu,
     tanh,
 )
+from tests.optional import importSafetensorsTorch, importTorch
 
-torch = pytest.importorskip("torch", reason="the PyTorch round trip needs torch, which minidl does not depend on")
-safetensorsTorch = pytest.importorskip("safetensors.torch")
+torch = importTorch()
+safetensorsTorch = importSafetensorsTorch()
 nn = torch.nn
 
 
