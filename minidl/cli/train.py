@@ -39,8 +39,9 @@ from minidl.cli.checks import (
     protectCheckpoint,
     resumeFlags,
 )
+from minidl.cli.limits import capEpochs, capSamples, readLimit
 from minidl.cost import CrossEntropy
-from minidl.datasets import Augment, loadCifar10, loadDigits, loadMnist
+from minidl.datasets import Augment, DataSet, loadCifar10, loadDigits, loadMnist
 from minidl.distributed import NodeInfo
 from minidl.errors import BackendError, CheckpointError, DataError, OptimizerError
 from minidl.models import LANGUAGE_MODELS, MODELS
@@ -230,6 +231,8 @@ def run(args, argv):
     applyTaskDefaults(args)
     if args.device is not None:
         switchDevice(args.device, argv)
+    readLimit("MINIDL_MAX_SAMPLES")  # a malformed cap is refused before anything runs
+    args.epochs = capEpochs(args.epochs)
     nodeinfo = NodeInfo.fromLauncher()  # before the network is built: on GPUs it picks this rank's device
     if args.task == "text":
         if nodeinfo is not None:
@@ -362,6 +365,10 @@ def train(args, nodeinfo, resumeReport=""):
     spec = MODELS[args.model]
     backend.seed(args.seed)
     data = loadData(args, spec.flat)
+    keep, keepVal = capSamples(len(data.trainData), "training samples"), capSamples(len(data.valData),
+                                                                                     "validation samples")
+    data = DataSet(data.trainData[:keep], data.trainLabels[:keep], data.valData[:keepVal], data.valLabels[:keepVal],
+                   data.classes)
     module = spec.build(data.trainData.shape[1:], data.classes).calcMode(args.dtype)
     trainData, valData = (array.astype(args.dtype, copy=False) for array in (data.trainData, data.valData))
     scaler = minidl.optim.LossScaler() if args.dtype == "float16" else None
