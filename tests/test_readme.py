@@ -29,7 +29,7 @@ from tests.test_docs import codeBlocks
 from tests.test_training import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-CAPS = {"MINIDL_MAX_EPOCHS": "2", "MINIDL_MAX_SAMPLES": "64"}
+CAPS = {"MINIDL_MAX_EPOCHS": "2", "MINIDL_MAX_SAMPLES": "256"}  # 256: a batch of 128 on each of 2 ranks
 
 
 def shellLines(path):
@@ -142,7 +142,7 @@ def test_the_readme_and_guides_replay_in_order(tmp_path):
            "PATH": os.pathsep.join([str(standIns), os.environ["PATH"]]),
            # what the real HOME keeps between runs: the compiled CPU kernels, matplotlib's font cache
            "MINIDL_CACHE_DIR": os.environ.get("MINIDL_CACHE_DIR", str(home / ".cache" / "minidl")),
-           "MPLCONFIGDIR": os.environ.get("MPLCONFIGDIR", str(home / ".config" / "matplotlib"))}
+           "MPLCONFIGDIR": os.environ.get("MPLCONFIGDIR", str(home / ".cache" / "matplotlib"))}
     ran = []
     for path in DOCS:
         for number, command in shellLines(path)[0]:
@@ -154,7 +154,7 @@ def test_the_readme_and_guides_replay_in_order(tmp_path):
             unexpected = [line for line in result.stderr.splitlines() if not line.startswith("minidl: MINIDL_MAX_")]
             assert not unexpected, f"{path.name}:{number} wrote to stderr: {command}\n{result.stderr[-3000:]}"
             ran.append((f"{path.name}:{number}", round(time.perf_counter() - start, 1)))
-    print(ran)
+            print(*ran[-1], "s", command[:100])
     assert len(ran) >= 12, ran
     # what the lines and the text around them promise
     assert (copy / "curves.png").stat().st_size > 0 and (copy / "fashion.png").stat().st_size > 0
