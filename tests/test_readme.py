@@ -44,11 +44,10 @@ def shellLines(path):
         pending = None  # (line number, text so far) of a line continued with a backslash
         for offset, line in enumerate(code.split("\n")):
             number, text = pending or (start + 1 + offset, "")
-            text += line.strip()
+            text, pending = text + line.strip(), None
             if text.endswith("\\"):
                 pending = (number, text[:-1])
             elif text and not text.startswith("#"):
-                pending = None
                 lines.append((number, text))
     return lines, notRun
 
