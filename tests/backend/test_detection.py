@@ -1,13 +1,12 @@
 """Backend detection without a GPU: CuPy's device side stubbed to fail in each way a real machine fails
-(tests/backend/fakecupy.py), behind a stand-in for the NVIDIA driver's library (a copy of libm named
-libcuda.so.1, which only has to load); the probe, the choice, the one-line report, MINIDL_BACKEND=cupy and the
-command line's --device gpu are minidl's real code. Without a driver (or with no device) minidl runs on NumPy
-without a word and without importing CuPy."""
+(tests/backend/fakecupy.py), behind a stand-in for the NVIDIA driver's library (tests/backend/fakedriver.py);
+the probe, the choice, the one-line report, MINIDL_BACKEND=cupy and the command line's --device gpu are
+minidl's real code. Without a driver (or with no device) minidl runs on NumPy without a word and without
+importing CuPy."""
 
 import ctypes
 import io
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from minidl import BackendError
 from minidl.backend import device
 from tests.backend.fakecupy import fakeCupy
+from tests.backend.fakedriver import withDriver
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = "pip install 'cupy-cuda12x[ctk]'"
@@ -66,16 +66,10 @@ def test_forcing_cupy_is_a_backend_error_with_the_reason_and_forcing_numpy_skips
         device.choose("tpu")
 
 
-@pytest.fixture(scope="module")
-def driverFolder(tmp_path_factory):
-    """A folder holding a stand-in libcuda.so.1 (a copy of the libm this process loaded: any library that loads)."""
-    if not sys.platform.startswith("linux"):
-        pytest.skip("the driver's stand-in is a Linux shared library")
-    with open("/proc/self/maps") as maps:
-        libm = next(line.split()[-1] for line in maps if "/libm.so" in line)
-    folder = tmp_path_factory.mktemp("driver")
-    shutil.copy(libm, folder / "libcuda.so.1")
-    return folder
+@pytest.fixture
+def driverFolder(tmp_path):
+    """A folder for the stand-in of the NVIDIA driver's library (tests/backend/fakedriver.py)."""
+    return tmp_path / "driver"
 
 
 def run(failure, *command, env=None, driver=None):
@@ -84,7 +78,7 @@ def run(failure, *command, env=None, driver=None):
     environment = {**os.environ, "MINIDL_BACKEND": "", "FAKE_CUPY_FAILURE": failure, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests" / "backend" / "fakecupypath"), str(ROOT)])
     if driver is not None:
-        environment["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(driver), os.environ.get("LD_LIBRARY_PATH")]))
+        environment = withDriver(environment, driver)
     return subprocess.run([sys.executable, *command], cwd=ROOT, env=environment, capture_output=True, text=True,
                           timeout=120)
 
