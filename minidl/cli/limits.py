@@ -14,8 +14,6 @@ import sys
 
 from minidl.errors import DataError
 
-VARIABLES = ("MINIDL_MAX_EPOCHS", "MINIDL_MAX_SAMPLES")
-
 
 def readLimit(name):
     """The positive integer of environment variable ``name``, or None when it is unset or empty."""
