@@ -11,14 +11,16 @@ from pathlib import Path
 
 from benchmarks import gpu_check
 from minidl.cli import buildParser
+from tests.backend.fakedriver import withDriver
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_without_a_gpu_it_stops_at_once_and_says_why(tmp_path):
     out = tmp_path / "report.md"
-    environment = {**os.environ, "MINIDL_BACKEND": "", "FAKE_CUPY_FAILURE": "cublas",
-                   "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "backend" / "fakecupypath"), str(ROOT)])}
+    environment = withDriver({**os.environ, "MINIDL_BACKEND": "", "FAKE_CUPY_FAILURE": "cublas",
+                              "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "backend" / "fakecupypath"),
+                                                             str(ROOT)])}, tmp_path / "driver")
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--out", str(out)], cwd=ROOT,
                             env=environment, capture_output=True, text=True, timeout=60)

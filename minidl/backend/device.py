@@ -19,6 +19,8 @@ from minidl.errors import BackendError
 
 INSTALL_CUPY = "pip install 'cupy-cuda12x[ctk]' (or cupy-cuda13x[ctk] for a CUDA 13 driver: see nvidia-smi)"
 NOT_INSTALLED = "CuPy is not installed: " + INSTALL_CUPY
+NO_DRIVER = "no CUDA device answers (no NVIDIA driver: libcuda does not load): minidl's GPU path needs an NVIDIA GPU"
+NO_DEVICE = "no CUDA device answers (the NVIDIA driver sees none): minidl's GPU path needs an NVIDIA GPU"
 
 
 def _firstLine(error):
@@ -39,13 +41,20 @@ def probeCupy(cupy):
     """None when CuPy's stack works on this machine, else the reason: what is missing and how to install it.
 
     Three steps, each needing more of the stack: a device answers (driver), an elementwise kernel compiles
-    and gives the right values (NVRTC, the CUDA headers), a matrix product gives the right values (cuBLAS)."""
+    and gives the right values (NVRTC, the CUDA headers), a matrix product gives the right values (cuBLAS).
+    It runs where the NVIDIA driver's library loads (_loadCupy), so cudaErrorInsufficientDriver here means a
+    driver older than CuPy's CUDA runtime. No device at all is NO_DEVICE, which ``choose`` does not report."""
     try:
         count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as error:  # CUDARuntimeError when no driver or device answers
+    except Exception as error:  # CUDARuntimeError when no device answers or the driver is too old
+        if "cudaErrorNoDevice" in str(error):
+            return NO_DEVICE
+        if "cudaErrorInsufficientDriver" in str(error):
+            return (f"the NVIDIA driver is older than CuPy's CUDA runtime ({_firstLine(error)}): update the driver, "
+                    f"or install the CuPy of the CUDA version nvidia-smi shows: {INSTALL_CUPY}")
         return f"no CUDA device answers ({_firstLine(error)}): minidl's GPU path needs an NVIDIA GPU and its driver"
     if count == 0:
-        return "no CUDA device answers (the device count is 0): minidl's GPU path needs an NVIDIA GPU and its driver"
+        return NO_DEVICE
     try:
         kernel = cupy.ElementwiseKernel("T x", "T y", "y = x + 1", "minidl_probe")
         values = kernel(cupy.zeros(4, dtype=numpy.float32)).get().tolist()
@@ -65,8 +74,16 @@ def probeCupy(cupy):
     return None
 
 
-def _loadCupy():
-    """(cupy, None) when CuPy imports and its probe passes, else (None, the reason)."""
+def _loadCupy(driverLibrary="nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"):
+    """(cupy, None) when CuPy imports and its probe passes, else (None, the reason). Where the NVIDIA driver's
+    library does not load, CuPy could not run: it is not even imported (its import costs about a second) and the
+    reason is NO_DRIVER."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(driverLibrary)
+    except OSError:
+        return None, NO_DRIVER
     try:
         with warnings.catch_warnings():  # CuPy warns at import about libraries the probe checks itself
             warnings.simplefilter("ignore")
@@ -98,7 +115,7 @@ def choose(forced, loadCupy=_loadCupy, stderr=None):
     cupy, reason = loadCupy()
     if cupy is None and forced == "cupy":
         raise BackendError(f"the GPU was asked for (MINIDL_BACKEND=cupy or --device gpu), but {reason}")
-    if cupy is None and reason != NOT_INSTALLED:  # a CPU-only install is not a problem to report
+    if cupy is None and reason not in (NOT_INSTALLED, NO_DRIVER, NO_DEVICE):  # a CPU-only machine is no problem
         print(f"minidl: running on the CPU: {reason}", file=stderr or sys.stderr, flush=True)
     return cupy, reason
 

@@ -17,6 +17,7 @@ import numpy
 
 from minidl import backend
 from minidl.backend import toDevice, toHost
+from minidl.cli.limits import capSamples
 from minidl.cost import CrossEntropy
 from minidl.datasets.text import CharCodec, CharCorpus, evenWindows, randomWindows, stdlibText
 from minidl.errors import CheckpointError, DataError
@@ -76,7 +77,7 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
         checkpoint = loadCheckpoint(checkpointPath, net, optimizer)
         done, history = checkpoint.epoch, list(checkpoint.extra.get("history", []))[:checkpoint.epoch]
         say(f"resumed from {checkpointPath} after epoch {done}")
-    steps = args.windows // args.batch_size
+    steps = max(1, capSamples(args.windows, "windows per epoch") // args.batch_size)
     say(f"{args.model} on {args.text or 'the standard-library text'} ({len(corpus.train)} training, "
         f"{len(corpus.heldOut)} held-out characters, {len(corpus.vocabulary)} symbols), {net.numOfParams()} "
         f"parameters, {steps} steps of {args.batch_size} windows of {WINDOW} per epoch, {backend.name}")

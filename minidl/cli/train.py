@@ -44,6 +44,7 @@ from minidl.cli.checks import (
     resumeFlags,
 )
 from minidl.cli.imagedata import ImageSettings, addImageArguments, checkImageFlags, isImageSource, openImageData
+from minidl.cli.limits import capEpochs, capSamples, readLimit
 from minidl.cli.outlock import OutLock
 from minidl.cost import CrossEntropy
 from minidl.datasets import Augment, loadCifar10, loadDigits, loadMnist
@@ -254,6 +255,8 @@ def run(args, argv):
     applyTaskDefaults(args)
     if args.device is not None:
         switchDevice(args.device, argv)
+    readLimit("MINIDL_MAX_SAMPLES")  # a malformed cap is refused before anything runs
+    args.epochs = capEpochs(args.epochs)
     nodeinfo = NodeInfo.fromLauncher()  # before the network is built: on GPUs it picks this rank's device
     lock = OutLock(args.out) if nodeinfo is None or nodeinfo.isRoot else None  # rank 0 alone writes in --out
     try:
@@ -422,8 +425,12 @@ def openData(args, flat, nodeinfo):
         pipeline, trainPart, valPart = openImageData(args)
         return (trainPart, None), valPart, trainPart.sampleShape, len(trainPart.classes), pipeline
     data = loadData(args, flat)
-    trainData, valData = (array.astype(args.dtype, copy=False) for array in (data.trainData, data.valData))
-    return (trainData, data.trainLabels), (valData, data.valLabels), data.trainData.shape[1:], data.classes, None
+    keep, keepVal = capSamples(len(data.trainData), "training samples"), capSamples(len(data.valData),
+                                                                                     "validation samples")
+    trainData, valData = (array.astype(args.dtype, copy=False) for array in (data.trainData[:keep],
+                                                                             data.valData[:keepVal]))
+    return ((trainData, data.trainLabels[:keep]), (valData, data.valLabels[:keepVal]), data.trainData.shape[1:],
+            data.classes, None)
 
 
 def train(args, nodeinfo, resumeReport=""):

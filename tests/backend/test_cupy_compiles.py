@@ -21,7 +21,7 @@ import pytest
 from minidl.backend.elementwise import CUPY_OPTIONS
 from minidl.testing import packageKernels
 from tests import kernelsignatures
-from tests.cupyimport import importCupy
+from tests.optional import importCupy
 
 if kernelsignatures.recording():
     pytest.skip("this run records the signature table; the next run compiles it", allow_module_level=True)

@@ -2,7 +2,7 @@
 CuPy (names, dtypes, raw), and one CuPy refuses must be refused by minidl, so that a kernel passing every CPU
 test cannot fail at its first GPU call. minidl refuses a few more (REFUSED_BY_MINIDL_ONLY, each with its reason).
 
-Runs where CuPy imports (tests/cupyimport.py; .ci/run requires it); needs no GPU: CuPy parses in its constructor.
+Runs where CuPy imports (tests/optional.py; .ci/run requires it); needs no GPU: CuPy parses in its constructor.
 """
 
 import numpy
@@ -10,7 +10,7 @@ import pytest
 
 from minidl import BackendError
 from minidl.backend.elementwise import parseParams
-from tests.cupyimport import importCupy
+from tests.optional import importCupy
 
 cupy = importCupy()  # skips where CuPy is not installed, fails in .ci/run
 

@@ -9,7 +9,7 @@ import pytest
 
 from minidl.backend import simulated
 from minidl.backend.simulated.ndarray import ndarray
-from tests.cupyimport import importCupy
+from tests.optional import importCupy
 
 cupy = importCupy()
 

@@ -8,6 +8,7 @@ from minidl.backend import toDevice, toHost
 from minidl.cost import CrossEntropy
 from minidl.errors import CostError
 from minidl.testing import checkCostGradient
+from tests.optional import importTorch
 
 rng = numpy.random.default_rng(3)
 OPTIONS = [
@@ -30,7 +31,7 @@ def case(shape, ignoreIndex=None):
 @pytest.mark.parametrize("shape", [(6, 4), (3, 4, 5), (2, 4, 3, 2)])
 @pytest.mark.parametrize("options", OPTIONS, ids=str)
 def test_matches_pytorch(options, shape):
-    torch = pytest.importorskip("torch")
+    torch = importTorch()
     scores, labels = case(shape, options.get("ignoreIndex"))
     error, grad = CrossEntropy(**options)(toDevice(scores), toDevice(labels))
     weight = options.get("weights")

@@ -13,6 +13,7 @@ from minidl import CostError
 from minidl.backend import toDevice, toHost
 from minidl.cost import CTC, MSE, CrossEntropy, L1Hinge, Multi
 from minidl.testing import checkCostGradient
+from tests.optional import importTorch
 
 
 def ctcByAlignments(scores, labels, blank):
@@ -54,7 +55,7 @@ def test_ctc_error_is_the_sum_over_alignments(reduction, blank):
 @given(steps=st.integers(1, 12), batch=st.integers(1, 4), classes=st.integers(2, 6), seed=st.integers(0, 2**16),
        reduction=st.sampled_from(["mean", "sum"]), blank=st.integers(0, 5))
 def test_ctc_against_pytorch_error_and_gradient(steps, batch, classes, seed, reduction, blank):
-    torch = pytest.importorskip("torch")
+    torch = importTorch()
     blank %= classes
     rng = numpy.random.default_rng(seed)
     scores = rng.standard_normal((steps, batch, classes)) * 2

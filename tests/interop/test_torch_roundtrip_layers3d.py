@@ -8,9 +8,10 @@ import pytest
 from minidl.backend import seed, toDevice, toHost
 from minidl.interop import loadTorchStateDict, saveTorchStateDict
 from minidl.nn import AvgPool1D, BatchNorm1D, BatchNorm3D, Conv3D, Deconv1D, Deconv3D, MaxPool3D, Sequential
+from tests.optional import importSafetensorsTorch, importTorch
 
-torch = pytest.importorskip("torch", reason="the PyTorch round trip needs torch, which minidl does not depend on")
-safetensorsTorch = pytest.importorskip("safetensors.torch")
+torch = importTorch()
+safetensorsTorch = importSafetensorsTorch()
 nn = torch.nn
 rng = numpy.random.default_rng(4)
 

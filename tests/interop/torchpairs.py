@@ -2,13 +2,13 @@
 of a round trip through safetensors files, each asserting that the other framework gives the same outputs."""
 
 import numpy
-import pytest
 
 from minidl.backend import toDevice, toHost
 from minidl.interop import loadTorchStateDict, saveTorchStateDict
+from tests.optional import importSafetensorsTorch, importTorch
 
-torch = pytest.importorskip("torch", reason="the PyTorch round trip needs torch, which minidl does not depend on")
-safetensorsTorch = pytest.importorskip("safetensors.torch")
+torch = importTorch()
+safetensorsTorch = importSafetensorsTorch()
 
 
 def torchOutput(torchNet, x):

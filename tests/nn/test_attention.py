@@ -9,6 +9,7 @@ from minidl.errors import ModuleError
 from minidl.nn import LayerNorm, MultiHeadAttention, PositionalEmbedding, TransformerBlock
 from minidl.nn.positional import sinusoids
 from minidl.testing import checkGradients as checkModuleGradients
+from tests.optional import importTorch
 
 rng = numpy.random.default_rng(11)
 
@@ -60,7 +61,7 @@ def test_attention_gradients_with_masks(causal, padded):
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_attention_matches_pytorch(causal):
-    torch = pytest.importorskip("torch")
+    torch = importTorch()
     attention = randomized(MultiHeadAttention(6, 3, causal=causal, dtype=numpy.float64))
     reference = torch.nn.MultiheadAttention(6, 3, dtype=torch.float64)
     state = {name.replace("out_proj_", "out_proj."): torch.from_numpy(toHost(var.data))
@@ -100,7 +101,7 @@ def test_transformer_block_gradients(padded):
 
 
 def test_transformer_block_matches_pytorch_pre_norm_layer():
-    torch = pytest.importorskip("torch")
+    torch = importTorch()
     block = randomized(TransformerBlock(4, 2, hidden=6, causal=True, dtype=numpy.float64))
     reference = torch.nn.TransformerEncoderLayer(
         4, 2, dim_feedforward=6, dropout=0.0, norm_first=True, dtype=torch.float64,

@@ -9,6 +9,7 @@ from minidl import ModuleError
 from minidl.backend import toDevice, toHost
 from minidl.nn import Conv1D, Deconv2D, GlobalAvgPool2D, GroupNorm, InstanceNorm2D, Pad2D, Upsample2D, conv2d
 from minidl.testing import checkGradients
+from tests.optional import importTorch
 
 F64 = numpy.float64
 
@@ -26,7 +27,7 @@ def inputs(shape, seed=0):
 
 
 def torchOrSkip():
-    return pytest.importorskip("torch", reason="PyTorch is an optional comparison; not installed")
+    return importTorch()
 
 
 # Conv1D

@@ -8,8 +8,9 @@ import pytest
 
 from minidl.backend import toDevice, toHost
 from minidl.nn import CrossMapLRN, PRelu, SpatialTf
+from tests.optional import importTorch
 
-torch = pytest.importorskip("torch")
+torch = importTorch()
 
 
 def rand(*shape, seed=0):

@@ -30,6 +30,7 @@ from minidl.nn import (
     tanh,
 )
 from minidl.testing import checkGradients
+from tests.optional import importTorch
 
 F64 = numpy.float64
 
@@ -161,7 +162,7 @@ def test_gradients_of_list_output_modules():
 
 
 def test_tile_moveaxis_sum_slice_match_pytorch():
-    torch = pytest.importorskip("torch")
+    torch = importTorch()
     x = rand(2, 3, 4, 5)
     grad = rand(2, 9, 4, 5, seed=3)
     cases = [

@@ -8,6 +8,7 @@ from minidl.backend import toDevice, toHost
 from minidl.errors import ModuleError
 from minidl.nn import RNN
 from minidl.testing import checkGradients as checkModuleGradients
+from tests.optional import importTorch
 
 rng = numpy.random.default_rng(5)
 MODES = ["lstm", "gru", "relu", "tanh"]
@@ -38,7 +39,7 @@ def test_gradients_of_the_final_states(mode, direction):
 @pytest.mark.parametrize("direction", ["uni", "bi"])
 @pytest.mark.parametrize("mode", MODES)
 def test_matches_pytorch_with_the_same_weights(mode, direction):
-    torch = pytest.importorskip("torch")
+    torch = importTorch()
     module = RNN(3, 4, layers=2, mode=mode, direction=direction, getSequences=True, dtype=numpy.float64)
     cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(mode, torch.nn.RNN)
     extra = {} if mode in ("lstm", "gru") else {"nonlinearity": mode}

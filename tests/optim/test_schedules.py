@@ -18,6 +18,7 @@ from minidl.optim.schedules import (
     PlateauSchedule,
     StepSchedule,
 )
+from tests.optional import importTorch
 
 STEPS = 40
 
@@ -215,7 +216,7 @@ def test_bad_settings_and_states_raise_and_change_nothing():
 
 
 def torchRates(makeScheduler, steps, metrics=None):
-    torch = pytest.importorskip("torch", reason="the comparison against PyTorch itself needs torch")
+    torch = importTorch()
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([parameter], lr=0.1)
     scheduler = makeScheduler(torch.optim.lr_scheduler, optimizer)

@@ -18,6 +18,7 @@ from minidl.nn import Linear, Sequential
 from minidl.optim import SGD, AdaGrad
 from minidl.tensorfile import readTensors, writeTensors
 from minidl.train import Trainer, loadCheckpoint, saveCheckpoint
+from tests.optional import importSafetensorsTorch
 from tests.safetensorsreader import readSafetensors
 from tests.train.nets import BLOBS, assertSameParams, classifier, hostParams
 
@@ -72,7 +73,7 @@ def test_the_file_holds_the_documented_names_for_any_safetensors_reader(tmp_path
 
 
 def test_pytorch_reads_it_when_installed(tmp_path):
-    torchFile = pytest.importorskip("safetensors.torch", reason="torch is not installed (optional reader)")
+    torchFile = importSafetensorsTorch()
     net, optimizer, _ = setup()
     saveCheckpoint(tmp_path / "run.safetensors", net, optimizer, epoch=0)
     tensors = torchFile.load_file(tmp_path / "run.safetensors")
