@@ -72,9 +72,9 @@ def test_each_documented_train_line_has_its_own_out_folder():
     assert len(set(outs)) == len(outs), f"two train lines share a --out (the second would be refused): {outs}"
 
 
-def test_what_is_not_replayed_says_why_and_is_only_the_gpu_and_the_suite():
+def test_what_is_not_replayed_says_why_and_is_only_the_gpu_the_suite_and_the_users_own_files():
     reasons = [reason for path in DOCS for _, reason in shellLines(path)[1]]
-    assert reasons and all(re.search(r"GPU|the test suite", reason) for reason in reasons), reasons
+    assert reasons and all(re.search(r"GPU|the test suite|your own", reason) for reason in reasons), reasons
 
 
 STAND_IN_PYTHON3 = """#!{python}
@@ -155,7 +155,8 @@ def test_the_readme_and_guides_replay_in_order(tmp_path):
                                     capture_output=True, text=True, timeout=180)
             assert result.returncode == 0, (f"{path.name}:{number} failed ({result.returncode}): {command}\n"
                                             f"{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-            unexpected = [line for line in result.stderr.splitlines() if not line.startswith("minidl: MINIDL_MAX_")]
+            unexpected = [line for line in result.stderr.splitlines()  # the caps, and a cold kernel cache, said
+                          if line.strip() and not line.startswith(("minidl: MINIDL_MAX_", "minidl: compiling CPU kernels"))]
             assert not unexpected, f"{path.name}:{number} wrote to stderr: {command}\n{result.stderr[-3000:]}"
             ran.append((f"{path.name}:{number}", round(time.perf_counter() - start, 1)))
             print(*ran[-1], "s", command[:100])
