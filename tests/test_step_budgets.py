@@ -16,8 +16,8 @@ from minidl import backend
 ROOT = Path(__file__).resolve().parents[1]
 
 BUDGETS = {  # per step: kernel launches (products included), host syncs, host-to-device copies, of them pageable
-    "resnet18": {"launches": 1269, "syncs": 6, "hostToDevice": 1, "pageableCopies": 1, "hostRandomDraws": 0},
-    "residual": {"launches": 584, "syncs": 6, "hostToDevice": 1, "pageableCopies": 1, "hostRandomDraws": 0},
+    "resnet18": {"launches": 1215, "syncs": 6, "hostToDevice": 1, "pageableCopies": 1, "hostRandomDraws": 0},
+    "residual": {"launches": 558, "syncs": 6, "hostToDevice": 1, "pageableCopies": 1, "hostRandomDraws": 0},
     "lstm": {"launches": 318, "syncs": 8, "hostToDevice": 3, "pageableCopies": 3, "hostRandomDraws": 1},
     "transformer": {"launches": 275, "syncs": 8, "hostToDevice": 7, "pageableCopies": 7, "hostRandomDraws": 5},
 }

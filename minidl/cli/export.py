@@ -129,6 +129,8 @@ def buildNetwork(args):
     settings = savedSettings(summary) if summary is not None else {}
     if args.model is None and METADATA_KEY in metadata:
         module = loadNetwork(args.checkpoint)
+        if args.onnx is None:  # a state dict needs no sample
+            return module, None, None
         shape = args.input_shape or _settingsShape(args, settings)
         parameters = list(module.getVarTable().values())
         dtype = parameters[0].data.dtype if parameters else numpy.dtype(numpy.float32)

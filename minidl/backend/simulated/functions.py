@@ -475,11 +475,13 @@ def tensordot(a, b, axes=2):
 
 
 def sort(a, axis=-1, kind=None):
-    return _computed("sort", numpy.sort(hostOf(a), axis=axis), hostOf(a))
+    """Stable, as CuPy's (a radix sort)."""
+    return _computed("sort", numpy.sort(hostOf(a), axis=axis, kind="stable"), hostOf(a))
 
 
 def argsort(a, axis=-1, kind=None):
-    return _computed("argsort", numpy.argsort(hostOf(a), axis=axis), hostOf(a))
+    """Stable, as CuPy's (a radix sort)."""
+    return _computed("argsort", numpy.argsort(hostOf(a), axis=axis, kind="stable"), hostOf(a))
 
 
 def argmin(a, axis=None, dtype=None, out=None, keepdims=False):

@@ -311,7 +311,7 @@ class ndarray:  # noqa: N801 - CuPy's name
         return tuple(wrap(result) for result in results)
 
     def argsort(self, axis=-1):
-        result = self._host.argsort(axis=axis)
+        result = self._host.argsort(axis=axis, kind="stable")  # as CuPy's radix sort
         launch("argsort", result, self._host)
         return wrap(result)
 
