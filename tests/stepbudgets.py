@@ -6,13 +6,8 @@ models of ``minidl train --task text`` (batch 32), each after a warm-up step. Ru
 import json
 import sys
 
-import numpy
-
 from minidl import backend
-from minidl.cli.profile import classifyStep, profileStep, textStep
-from minidl.cost import CrossEntropy
-from minidl.optim import Adam
-from minidl.train import Trainer
+from minidl.cli.profile import classifyStep, profileStep, textStep, trainerStep
 
 NETWORKS = ("resnet18", "residual", "lstm", "transformer")
 
@@ -20,14 +15,7 @@ NETWORKS = ("resnet18", "residual", "lstm", "transformer")
 def residualStep():
     from benchmarks.residual_step import BATCH, CLASSES, SHAPE, minidlNet
 
-    net, _ = minidlNet()
-    optimizer = Adam().setupOn(net, useGlobalState=True)
-    trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=BATCH, verbose=False)
-    rng = numpy.random.default_rng(0)
-    data = backend.toDevice(rng.standard_normal((BATCH, *SHAPE), dtype=numpy.float32))
-    labels = backend.toDevice(rng.integers(0, CLASSES, BATCH, dtype=numpy.int32))
-    net.trainMode()
-    return lambda: trainer.step(data, labels)
+    return trainerStep(minidlNet()[0], BATCH, SHAPE, CLASSES)
 
 
 def stepOf(network):

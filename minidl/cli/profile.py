@@ -52,20 +52,25 @@ def addArguments(parser):
     parser.set_defaults(run=run)
 
 
-def classifyStep(model, batchSize, shape):
-    """The step of ``minidl train``'s classify task on a fixed random batch already on the device."""
+def trainerStep(net, batchSize, shape, classes=CLASSES):
+    """A Trainer's step of ``net`` with Adam on a fixed random batch of ``shape`` samples already on the device."""
     from minidl.train import Trainer
 
-    spec = MODELS[model]
-    shape = shape or DIGITS_SHAPES[spec.flat]
-    net = spec.build(shape, CLASSES)
     optimizer = Adam().setupOn(net, useGlobalState=True)
     trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=batchSize, verbose=False)
     rng = numpy.random.default_rng(0)
     data = backend.toDevice(rng.standard_normal((batchSize, *shape), dtype=numpy.float32))
-    labels = backend.toDevice(rng.integers(0, CLASSES, batchSize, dtype=numpy.int32))
+    labels = backend.toDevice(rng.integers(0, classes, batchSize, dtype=numpy.int32))
     net.trainMode()
-    return lambda: trainer.step(data, labels), f"{model}, batch {batchSize}, input {'x'.join(map(str, shape))}"
+    return lambda: trainer.step(data, labels)
+
+
+def classifyStep(model, batchSize, shape):
+    """The step of ``minidl train``'s classify task on a fixed random batch already on the device."""
+    spec = MODELS[model]
+    shape = shape or DIGITS_SHAPES[spec.flat]
+    step = trainerStep(spec.build(shape, CLASSES), batchSize, shape)
+    return step, f"{model}, batch {batchSize}, input {'x'.join(map(str, shape))}"
 
 
 def textStep(model, batchSize):

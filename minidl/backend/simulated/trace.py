@@ -120,35 +120,33 @@ def caller():
     return "?"
 
 
+def _append(field, event, inOrder=True):
+    """Add ``event`` to ``field`` of every active trace (and to its ordered events, unless ``inOrder`` is False)."""
+    for trace in _active:
+        getattr(trace, field).append(event)
+        if inOrder:
+            trace.events.append(event)
+
+
 def recordLaunch(name, threads, bytesRead, bytesWritten, largestArray=0, flops=0):
     if _active:
-        launch = Launch(name, int(threads), int(bytesRead), int(bytesWritten), int(largestArray), int(flops))
-        for trace in _active:
-            trace.launches.append(launch)
-            trace.events.append(launch)
+        _append("launches", Launch(name, int(threads), int(bytesRead), int(bytesWritten), int(largestArray),
+                                   int(flops)))
 
 
 def recordSync(kind, nbytes=0, what=""):
     if _active:
-        event = Transfer(kind, int(nbytes), caller(), what=what)
-        for trace in _active:
-            trace.syncs.append(event)
-            trace.events.append(event)
+        _append("syncs", Transfer(kind, int(nbytes), caller(), what=what))
 
 
 def recordHostToDevice(nbytes, pinned):
     if _active:
-        event = Transfer("hostToDevice", int(nbytes), caller(), pinned=pinned)
-        for trace in _active:
-            trace.hostToDevice.append(event)
-            trace.events.append(event)
+        _append("hostToDevice", Transfer("hostToDevice", int(nbytes), caller(), pinned=pinned))
 
 
 def recordRandomDraw(what, count):
     if _active:
-        event = Transfer("hostRandom", int(count), caller(), what=what)
-        for trace in _active:
-            trace.randomDraws.append(event)
+        _append("randomDraws", Transfer("hostRandom", int(count), caller(), what=what), inOrder=False)
 
 
 def allocated(nbytes):
