@@ -1,4 +1,4 @@
-"""The ``minidl`` command (also ``python -m minidl``): ``minidl train|sample|export|profile [options]``."""
+"""The ``minidl`` command (also ``python -m minidl``): ``minidl train|sample|export|profile|verify [options]``."""
 
 import argparse
 import sys
@@ -8,7 +8,7 @@ from minidl.errors import MinidlError
 
 def buildParser():
     """The command's parser. Importing the commands imports the backend, which may refuse a forced device."""
-    from minidl.cli import export, profile, train
+    from minidl.cli import export, profile, train, verify
     from minidl.cli.texttask import addSampleArguments
 
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: train small networks on CPU or GPU")
@@ -19,6 +19,8 @@ def buildParser():
     export.addArguments(commands.add_parser("export", help="write a checkpoint as ONNX or a PyTorch state dict"))
     profile.addArguments(commands.add_parser("profile", help="count one training step on the simulated device and "
                                                               "predict its time on a GPU (a stated model)"))
+    verify.addArguments(commands.add_parser("verify", help="say whether two runs are bit-identical, or where they "
+                                                           "first part"))
     return parser
 
 

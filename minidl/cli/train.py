@@ -4,7 +4,8 @@ Everything goes to ``--out DIR``: ``checkpoint.safetensors`` (rewritten atomical
 run's history, schedule and callback state, so ``--resume`` continues exactly where a stopped run was, up to
 ``--epochs`` in total), ``best.safetensors`` (the epoch of the lowest validation error), ``log.csv`` (one row per
 epoch), ``report.txt`` and ``report.json`` (the final confusion matrix and per-class precision, recall, F1),
-and with ``--tensorboard`` the folder ``tensorboard/``. The folder is locked for the run (``.minidl.lock``, see
+``manifest.json`` and ``digests.jsonl`` (what the run depends on, and its parameter digests per epoch: see
+``minidl verify``), and with ``--tensorboard`` the folder ``tensorboard/``. The folder is locked for the run (``.minidl.lock``, see
 outlock.py): a second run into it is refused at once, naming the first's pid. A resumed run keeps the
 checkpoint's model, optimizer, data, schedule, batch size and seed (see checks.py: a flag that differs is applied
 and reported, or refused). A new run never replaces a checkpoint or another run's files unless ``--overwrite``
@@ -63,6 +64,7 @@ from minidl.train import (
     BestCheckpoint,
     Callback,
     CsvLog,
+    Digests,
     EarlyStopping,
     Fit,
     PeriodicCheckpoint,
@@ -72,6 +74,8 @@ from minidl.train import (
     readCheckpointSummary,
     saveCheckpoint,
 )
+from minidl.train.compare import DIGESTS_NAME, MANIFEST_NAME
+from minidl.train.manifest import Manifest
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 DTYPES = ("float16", "float32", "float64")
@@ -79,7 +83,8 @@ BEST_NAME = "best.safetensors"
 LOG_NAME = "log.csv"
 REPORT_NAME = "report"
 TENSORBOARD_NAME = "tensorboard"
-RUN_FILES = [CHECKPOINT_NAME, BEST_NAME, LOG_NAME, REPORT_NAME + ".txt", REPORT_NAME + ".json", TENSORBOARD_NAME]
+RUN_FILES = [CHECKPOINT_NAME, BEST_NAME, LOG_NAME, REPORT_NAME + ".txt", REPORT_NAME + ".json", TENSORBOARD_NAME,
+             MANIFEST_NAME, DIGESTS_NAME]
 DATASETS = {"digits": None, "mnist": loadMnist, "fashion-mnist": loadMnist, "cifar10": loadCifar10}
 SCHEDULES = ("cosine", "exponential", "onecycle", "plateau", "step")
 DEFAULT_LEARN_RATE = 0.01
@@ -158,6 +163,8 @@ def addArguments(parser):
                         help="image models: random crops of the images padded by an eighth of their side, and "
                              "horizontal flips on cifar10 (drawn on the host from --seed); on image files a random "
                              "resized crop, a flip and colour jitter per image, drawn from (seed, epoch, image)")
+    parser.add_argument("--digest-steps", type=atLeast(1), metavar="K",
+                        help="image files: also log the parameter digests every K steps (default: once per epoch)")
     parser.add_argument("--tensorboard", action="store_true",
                         help="also log TensorBoard scalars to OUT/tensorboard (needs minidl[tensorboard])")
     parser.add_argument("--text", metavar="FILE", help="--task text: the UTF-8 text to learn (default: a fixed set "
@@ -403,6 +410,17 @@ def makeCallbacks(args, say, resumeReport="", header=None):
     return callbacks
 
 
+def runRecord(args, training, validation, pipeline):
+    """The run's manifest (its settings: the flags as the checks filled them; its data: the arrays' hashes, not
+    computed for image files) and its digest log, both in --out (see ``minidl verify``)."""
+    settings = {name: value for name, value in sorted(vars(args).items())
+                if value is None or isinstance(value, (bool, int, float, str))}
+    data = None if pipeline is not None else {"trainData": training[0], "trainLabels": training[1],
+                                              "valData": validation[0], "valLabels": validation[1]}
+    return [Manifest(os.path.join(args.out, MANIFEST_NAME), seed=args.seed, data=data, settings=settings),
+            Digests(os.path.join(args.out, DIGESTS_NAME), everySteps=args.digest_steps)]
+
+
 def writeReport(report, out, say):
     """Print the confusion matrix and per-class table, and write them beside the checkpoint (atomically)."""
     matrix = "\n".join(" ".join(f"{count:6d}" for count in row) for row in report.confusion)
@@ -475,7 +493,7 @@ def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape
                 f"{optimizer!r}({hyper}), {describeSchedule(fit, planned)}, "
                 f"{augment or 'no augmentation'}, batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}")
 
-    callbacks = makeCallbacks(args, say, resumeReport, header)
+    callbacks = makeCallbacks(args, say, resumeReport, header) + runRecord(args, training, validation, pipeline)
     if pipeline is not None:
         callbacks.append(ImageSettings(args))
     fit = Fit(trainer, schedule=schedule, scheduleEvery=every, verbose=False,  # PrintEpochs says more

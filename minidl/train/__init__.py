@@ -10,6 +10,8 @@ from minidl.train.checkpoint import (
     readCheckpointSummary,
     saveCheckpoint,
 )
+from minidl.train.digest import parameterDigests
+from minidl.train.digestlog import Digests, readDigests
 from minidl.train.fit import Fit
 from minidl.train.logs import CsvLog, JsonLinesLog, TensorBoardLog
 from minidl.train.metrics import ClassMetrics, ClassReport
@@ -22,3 +24,4 @@ __all__ += [
     "BestCheckpoint", "Callback", "ClassMetrics", "ClassReport", "CsvLog", "EarlyStopping", "Fit", "JsonLinesLog",
     "PeriodicCheckpoint", "TensorBoardLog",
 ]
+__all__ += ["Digests", "parameterDigests", "readDigests"]

@@ -1,0 +1,75 @@
+"""Digests: a fit callback writing the parameter digests (``minidl.train.digest``) of a run as JSON lines,
+
+    {"step": 120, "epoch": 2, "digests": {"float32": "9f0c..."}}
+
+``step`` is the optimizer's count of steps taken (``optimizer.t``), ``epoch`` the finished epochs. By default one
+line after every epoch; ``everySteps=K`` adds one every K steps inside an epoch (``1``: every step), for a run on
+an ImageLoader (whose fit loop reports its steps to callbacks). A resumed run keeps the lines of the steps its
+checkpoint had reached and appends after them, so its log equals the uninterrupted run's.
+"""
+
+import json
+import os
+
+from minidl.errors import CallbackError
+from minidl.train.callbacks import Callback, checkFolderOf
+from minidl.train.digest import parameterDigests
+from minidl.validation import checkInteger
+
+
+class Digests(Callback):
+    """``Digests(path, every=1, everySteps=None)``: a digest line every ``every`` epochs and after the last one,
+    and with ``everySteps`` every that many steps inside an epoch."""
+
+    writesFiles = True
+
+    def __init__(self, path, every=1, everySteps=None):
+        self.path, self.every = os.fspath(path), checkInteger(every, "every", CallbackError, minimum=1)
+        self.everySteps = None if everySteps is None else checkInteger(everySteps, "everySteps", CallbackError,
+                                                                       minimum=1)
+        self.file, self.lastStep = None, None
+
+    def check(self, fit, names):
+        checkFolderOf(self.path, repr(self))
+        if self.everySteps is not None and fit.classes is None:
+            raise CallbackError(f"{self!r}: digests inside an epoch need a run on an ImageLoader, whose fit loop "
+                                "reports its steps")
+
+    def onFitStart(self, fit):
+        step = fit.trainer.optimizer.t
+        kept = []
+        if step and os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as file:
+                kept = [line for line in file if line.strip() and json.loads(line)["step"] <= step]
+        self.file = open(self.path, "w", encoding="utf-8")
+        self.file.writelines(kept)
+        self.file.flush()
+        self.lastStep = json.loads(kept[-1])["step"] if kept else None
+
+    def write(self, fit):
+        step = fit.trainer.optimizer.t
+        if step == self.lastStep:
+            return
+        line = {"step": step, "epoch": fit.epoch, "digests": parameterDigests(fit.trainer.optimizer)}
+        self.file.write(json.dumps(line) + "\n")
+        self.file.flush()
+        self.lastStep = step
+
+    def onStepEnd(self, fit):
+        if self.everySteps is not None and fit.trainer.optimizer.t % self.everySteps == 0:
+            self.write(fit)
+
+    def onEpochEnd(self, fit, entry):
+        if fit.epoch % self.every == 0 or fit.stop or fit.epoch == fit.epochs:
+            self.write(fit)
+
+    def onFitEnd(self, fit):
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def readDigests(path):
+    """The lines of a digest log as a list of dicts, in order."""
+    with open(path, encoding="utf-8") as file:
+        return [json.loads(line) for line in file if line.strip()]
