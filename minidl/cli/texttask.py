@@ -93,7 +93,7 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
 
 def trainingStep(net, cost, optimizer, corpus, batchSize):
     """One step on ``batchSize`` windows drawn at random from the training text."""
-    inputs, targets = randomWindows(corpus.train, batchSize, WINDOW, backend.generator())
+    inputs, targets = randomWindows(corpus.train, batchSize, WINDOW, backend.hostGenerator())
     _, grad = cost(net(toDevice(inputs)), toDevice(targets.reshape(-1)))
     optimizer.zeroGradParams()
     net.backward(grad)

@@ -6,7 +6,7 @@ global batch (see ``rankShard``), and the returned error is the mean over the ra
 
 import numpy
 
-from minidl.backend import generator
+from minidl.backend import hostGenerator
 from minidl.cost import Cost
 from minidl.datasets.augment import Augment
 from minidl.errors import CostError, DataError, ModuleError, OptimizerError
@@ -58,7 +58,7 @@ class Trainer:
         nodeinfo = self.optimizer.nodeinfo
         used = size // self.batchsize * self.batchsize if self.dropLast and nodeinfo is None else size
         self.checkBatches(size, used, nodeinfo)
-        order = generator().permutation(size)[:used] if random else None
+        order = hostGenerator().permutation(size)[:used] if random else None
         if order is None and used < size:
             data, target = data[:used], target[:used]
         if nodeinfo is not None:
