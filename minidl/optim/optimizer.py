@@ -20,10 +20,17 @@ float16 parameters get float32 master copies by default (``masterWeights``): the
 masters and writes the float16 parameters. A ``LossScaler`` (``setupOn(..., lossScaler=)``) has its 1/scale
 applied to the gradients inside that launch.
 
-After the hooks, a non-finite guard (``nonFinite``: "raise", "skip" or "off") reduces each flat gradient buffer
-once (``allFinite``); a NaN or inf raises an OptimizerError naming the first Variable that holds one, or skips the
-step (counted in ``skippedSteps``), before anything changes. ``update`` also refuses a Variable replaced
-(``setVar``) after ``setupOn``; ``setupOn`` again resets every state, ``t`` included.
+After the hooks, a non-finite guard (``nonFinite``: "raise", "skip" or "off") checks each flat gradient buffer on
+the device (``minidl.optim.guard``) and leaves a flag that the update kernels read: a step with a NaN or inf
+gradient changes no parameter and no state, without the host looking. The host reads the guard's record
+(``readGuard()``) after every step by default; inside ``deferGuard()`` (the Trainer's epochs, the commands'
+loops) only every ``syncEvery`` steps (None: never by itself) and wherever the loop calls ``readGuard()`` (the
+Trainer: after each macro-batch and at the end of each epoch), so a step holds no host sync. At a read, skipped
+steps are taken off ``t`` and counted in ``skippedSteps`` ("skip"), or an OptimizerError names the Variable and
+the step of the first non-finite gradient ("raise": every step from that one on changed nothing). A dynamic loss
+scaler decides its scale on the host, so with one the guard is read after every step. Between a skipped step
+and the read, ``t`` counts it (Adam's bias correction sees one step more). ``update`` also refuses a Variable
+replaced (``setVar``) after ``setupOn``; ``setupOn`` again resets every state, ``t`` included.
 
 With a ``nodeinfo`` (data-parallel training, global state only), ``setupOn`` gives every rank rank 0's
 parameters and ``update`` first averages each flat gradient buffer over the ranks in one collective.
@@ -34,6 +41,7 @@ hyperparameters, ``t``, the number of steps taken (Adam's bias correction reads 
 loss scaler's state. State that no run can produce (NaN, inf, negative accumulated squares) is refused on load.
 """
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -43,6 +51,7 @@ import numpy
 from minidl.backend import toHost, xp
 from minidl.distributed.nodeinfo import NodeInfo
 from minidl.errors import CheckpointError, MinidlError, OptimizerError
+from minidl.optim.guard import NonFiniteGuard
 from minidl.tensorfile import TensorFile, copyTensors, parseJson, writeTensors
 
 OPTIMIZER_FORMAT = "minidl.optimizer"
@@ -155,23 +164,6 @@ class StateGroup:
 
 
 NON_FINITE = ("raise", "skip", "off")
-HALF_EXPONENT = 0x7C00  # the exponent bits of a float16; all of them set: inf or NaN
-
-
-def allFinite(array):
-    """True when no entry of the float ``array`` is NaN or ±inf, exactly, in one pass over it.
-
-    float32 and float64: the sum of squares Σ x² in the array's own type, a BLAS dot product with no conversion
-    pass (NaN or +inf as soon as one entry is NaN or ±inf; finite entries above 1.8e19 in float32 can overflow it
-    too, so a non-finite result is confirmed by ``isfinite``). float16: the largest exponent field of the bits,
-    read as integers (a float16 sum would overflow at 65504, and converting every element is slow on the CPU).
-    """
-    flat = array.reshape(-1)
-    if flat.size == 0:
-        return True
-    if flat.dtype == numpy.float16:
-        return int((flat.view(numpy.uint16) & HALF_EXPONENT).max()) != HALF_EXPONENT
-    return math.isfinite(float(xp.dot(flat, flat))) or bool(xp.isfinite(flat).all())
 
 
 class Optimizer:
@@ -192,6 +184,8 @@ class Optimizer:
         self.lossScaler = None
         self.hooks = []
         self.nonFinite = "raise"
+        self.syncEvery = None
+        self.guard, self.deferred, self.unread = NonFiniteGuard(), False, 0
         self.t = 0
         self.skippedSteps = 0
 
@@ -281,6 +275,8 @@ class Optimizer:
             lossScaler.reset()
         self.groups, self.module, self.globalState, self.lossScaler = groups, module, useGlobalState, lossScaler
         self.t, self.skippedSteps = 0, 0
+        self.guard.clear()
+        self.unread = 0
         return self
 
     def _localGroups(self, variables):
@@ -350,7 +346,8 @@ class Optimizer:
     def update(self):
         """One step: gradients averaged over the ranks (with a nodeinfo), the hooks rewrite them, the non-finite
         guard checks them (``nonFinite``), then the update rule runs on every Variable, unscaling the gradients
-        by the loss scaler's scale where there is one. Returns False when the step was skipped, else True."""
+        by the loss scaler's scale where there is one. Returns False when the step was skipped, True when it was
+        taken, None when the guard's verdict is still on the device (``deferGuard``)."""
         self._checkReady("update")
         self._checkVariables()
         self._checkScales()
@@ -362,44 +359,60 @@ class Optimizer:
                 group.gradScale.fill(1 / self.lossScaler.scale)
         for hook in self.hooks:
             hook(self.groups)
-        if not self._guard():
-            return False
+        dynamic = self.lossScaler is not None and self.lossScaler.dynamic
+        guarded = self.nonFinite != "off" or dynamic
+        if guarded:
+            self.guard.check([group.grad for group in self.groups], self.t + 1,
+                             sticky=self.nonFinite == "raise" and not dynamic)
+        elif self.unread:
+            self.readGuard()  # steps guarded before the guard was turned off
         self.t += 1
         for group in self.groups:
             for scale, start, stop in group.runs("learnRate"):
                 self.updateVar(*group.arrays(start, stop), group.gradScale, self.learnRate * scale)
-        if self.lossScaler is not None:
+        self.unread += guarded
+        if guarded and (dynamic or not self.deferred or (self.syncEvery and self.unread >= self.syncEvery)):
+            return self.readGuard() == 0
+        if self.lossScaler is not None and not dynamic:
             self.lossScaler.stepped()
-        return True
+        return True if not guarded else None
 
-    def gradientsFinite(self):
-        """True when every gradient entry is finite: one reduction per flat gradient buffer (``allFinite``)."""
-        return all(allFinite(group.grad) for group in self.groups)
-
-    def firstNonFinite(self):
-        """The name of the first Variable whose gradient holds NaN or ±inf, or None."""
-        for group in self.groups:
-            for span in group.spans:
-                if not bool(xp.isfinite(group.grad.reshape(-1)[span.start:span.stop]).all()):
-                    return span.name
-        return None
-
-    def _guard(self):
-        """Whether the step may go on, after the non-finite check; a skipped step is counted (and backs the
-        dynamic loss scale off), an error names the first Variable with a non-finite gradient."""
+    def readGuard(self):
+        """Read what the non-finite guard recorded on the device since the last read (one copy of four numbers: a
+        sync on a GPU); returns the number of steps that changed nothing, taken off ``t``. "skip" counts them in
+        ``skippedSteps`` (a dynamic loss scaler backs off, or counts a good step); "raise" raises an
+        OptimizerError naming the Variable and the step of the first non-finite gradient."""
+        if not self.unread:
+            return 0
         dynamic = self.lossScaler is not None and self.lossScaler.dynamic
-        if (self.nonFinite == "off" and not dynamic) or self.gradientsFinite():
-            return True
-        if dynamic or self.nonFinite == "skip":
-            self.skippedSteps += 1
-            if dynamic:
-                self.lossScaler.backoff()
-            return False
-        raise OptimizerError(
-            f"Variable {self.firstNonFinite()!r} has a non-finite gradient (NaN or inf) at step {self.t + 1}: "
-            "nothing was changed (a diverging run: lower the learning rate, clip the gradients, or set "
-            "optimizer.nonFinite = 'skip')"
-        )
+        skipped, step, group, index = self.guard.read()
+        self.unread = 0
+        self.t -= skipped
+        if dynamic:
+            self.lossScaler.backoff() if skipped else self.lossScaler.stepped()
+        if not skipped:
+            return 0
+        if self.nonFinite == "raise" and not dynamic:
+            name = next(span.name for span in self.groups[group].spans if span.start <= index < span.stop)
+            later = f" and the {skipped - 1} after it" if skipped > 1 else ""
+            raise OptimizerError(
+                f"Variable {name!r} has a non-finite gradient (NaN or inf) at step {step}: that step{later} changed "
+                "nothing (a diverging run: lower the learning rate, clip the gradients, or set "
+                "optimizer.nonFinite = 'skip')"
+            )
+        self.skippedSteps += skipped
+        return skipped
+
+    @contextlib.contextmanager
+    def deferGuard(self):
+        """Within it, ``update()`` leaves the guard's record on the device (read every ``syncEvery`` steps, or
+        by the loop's own ``readGuard()``); on leaving it, the record is read."""
+        previous, self.deferred = self.deferred, True
+        try:
+            yield self
+        finally:
+            self.deferred = previous
+        self.readGuard()
 
     def getAttrDict(self):
         """The hyperparameters named in ``hyperNames``, the step count ``t``, ``skippedSteps`` and, with a loss
@@ -513,7 +526,7 @@ class Optimizer:
         """One launch of the rule's kernel over arrays of one shape: the direct kernel, or the master kernel
         that steps ``master`` and writes ``param`` as its float16 copy."""
         states = [state[name] for name in self.rule.states]
-        head = (grad, gradScale, *self.hyperValues(learnRate))
+        head = (grad, gradScale, self.guard.skip, *self.hyperValues(learnRate))
         if master is None:
             self.rule.direct(*head, param, *states)
         else:

@@ -1,9 +1,10 @@
 """UpdateRule: an optimizer's update, written once in terms of ``grad`` and ``param``, run as two kernels.
 
-    direct: (T scaledGrad, raw S gradScale, S hypers..., T param, S states...)
-    master: (T scaledGrad, raw S gradScale, S hypers..., S param, S states..., T halfParam)
+    direct: (T scaledGrad, raw S gradScale, raw int32 skip, S hypers..., T param, S states...)
+    master: (T scaledGrad, raw S gradScale, raw int32 skip, S hypers..., S param, S states..., T halfParam)
 
-Both begin with ``const S grad = (S)scaledGrad * gradScale[0]``: the gradient, unscaled (a loss scaler's 1/scale,
+Where ``skip[0]`` is set (the non-finite guard's flag, ``minidl.optim.guard``), an element changes nothing. Both
+begin with ``const S grad = (S)scaledGrad * gradScale[0]``: the gradient, unscaled (a loss scaler's 1/scale,
 else 1) in the compute type S. S is bound by ``gradScale``, a one-element device array of the compute type
 (float32 for float16 and float32 parameters, float64 for float64 ones), and by the state arrays, so every
 hyperparameter reaches the kernel in the compute type on every path. The master kernel updates float32 master
@@ -28,14 +29,15 @@ class UpdateRule:
 
     def __init__(self, name, hypers, states, operation, reference):
         self.hypers, self.states, self.reference = tuple(hypers), tuple(states), reference
-        inParams = ", ".join(["T scaledGrad", "raw S gradScale", *(f"S {hyper}" for hyper in self.hypers)])
+        inParams = ", ".join(["T scaledGrad", "raw S gradScale", "raw int32 skip",
+                              *(f"S {hyper}" for hyper in self.hypers)])
         stateParams = "".join(f", S {state}" for state in self.states)
-        prologue = "const S grad = (S)scaledGrad * gradScale[0];"
-        self.direct = Elementwise(name, inParams, f"T param{stateParams}", f"{prologue}{operation}",
+        prologue = "if (skip[0] == 0) { const S grad = (S)scaledGrad * gradScale[0];"
+        self.direct = Elementwise(name, inParams, f"T param{stateParams}", f"{prologue}{operation};}}",
                                   self._beside(self._directNumpy, "direct"))
         self.master = Elementwise(
             f"{name}_master", inParams, f"S param{stateParams}, T halfParam",
-            f"{prologue}if ((S)halfParam - (S)(T)param != 0) param = (S)halfParam;{operation};halfParam = (T)param",
+            f"{prologue}if ((S)halfParam - (S)(T)param != 0) param = (S)halfParam;{operation};halfParam = (T)param;}}",
             self._beside(self._masterNumpy, "master"),
         )
 
@@ -59,10 +61,13 @@ class UpdateRule:
         numpy.multiply(scaledGrad, gradScale[0], out=grad, dtype=gradScale.dtype)
         return grad
 
-    def _directNumpy(self, scaledGrad, gradScale, *rest):
-        self.reference(self._unscaled(scaledGrad, gradScale), *rest)
+    def _directNumpy(self, scaledGrad, gradScale, skip, *rest):
+        if skip[0] == 0:
+            self.reference(self._unscaled(scaledGrad, gradScale), *rest)
 
-    def _masterNumpy(self, scaledGrad, gradScale, *rest):
+    def _masterNumpy(self, scaledGrad, gradScale, skip, *rest):
+        if skip[0] != 0:
+            return
         *rest, halfParam = rest
         master = rest[len(self.hypers)]
         difference = scratch(master.shape, master.dtype, slot=GRAD_SLOT + 1)
