@@ -5,6 +5,7 @@ Everything in minidl reaches the device through this package; nothing else impor
 
 from minidl.backend import gpuarray
 from minidl.backend.device import gpuProblem, isDeviceArray, isGpu, name, scatterAdd, synchronize, toDevice, toHost, xp
+from minidl.backend.devicecheck import RangeCheck, readChecks
 from minidl.backend.elementwise import Elementwise, simdSum
 from minidl.backend.random import (
     deviceDraw,
@@ -20,8 +21,8 @@ from minidl.backend.scratch import scratch
 from minidl.backend.upload import Upload, startUpload
 
 __all__ = [
-    "Elementwise", "deviceDraw", "generator", "getRandomState", "gpuProblem", "gpuarray", "hostGenerator",
-    "isDeviceArray", "isGpu", "name", "normal", "scatterAdd", "scratch", "seed", "setRandomState", "simdSum",
+    "Elementwise", "RangeCheck", "deviceDraw", "generator", "getRandomState", "gpuProblem", "gpuarray", "hostGenerator",
+    "isDeviceArray", "isGpu", "name", "normal", "readChecks", "scatterAdd", "scratch", "seed", "setRandomState", "simdSum",
     "synchronize", "toDevice", "toHost", "uniform", "xp",
 ]
 __all__ += ["Upload", "startUpload"]
