@@ -21,8 +21,8 @@ from minidl.backend.scratch import scratch
 from minidl.backend.upload import Upload, startUpload
 
 __all__ = [
-    "Elementwise", "RangeCheck", "deviceDraw", "generator", "getRandomState", "gpuProblem", "gpuarray", "hostGenerator",
-    "isDeviceArray", "isGpu", "name", "normal", "readChecks", "scatterAdd", "scratch", "seed", "setRandomState", "simdSum",
-    "synchronize", "toDevice", "toHost", "uniform", "xp",
+    "Elementwise", "RangeCheck", "deviceDraw", "generator", "getRandomState", "gpuProblem", "gpuarray",
+    "hostGenerator", "isDeviceArray", "isGpu", "name", "normal", "readChecks", "scatterAdd", "scratch", "seed",
+    "setRandomState", "simdSum", "synchronize", "toDevice", "toHost", "uniform", "xp",
 ]
 __all__ += ["Upload", "startUpload"]
