@@ -22,6 +22,7 @@ def residualStep():
 
     net, _ = minidlNet()
     optimizer = Adam().setupOn(net, useGlobalState=True)
+    optimizer.deferred = True  # as in the Trainer's epochs: the guard is read after a macro-batch, not in the step
     trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=BATCH, verbose=False)
     rng = numpy.random.default_rng(0)
     data = backend.toDevice(rng.standard_normal((BATCH, *SHAPE), dtype=numpy.float32))

@@ -5,9 +5,9 @@ that would have changed them), and a record the host reads when it chooses (no s
     skip   = [1 if this step changes nothing]                                     int32, read by every update kernel
     record = [steps that changed nothing since the last read, the first bad step, its group, its flat index]  int64
 
-Per step and group: ``bad = ~isfinite(grad)`` (float16: the exponent bits all set), ``where = argmax(bad)`` (the
-first non-finite entry, or 0), then one launch of one thread (``guardKer``) folds ``bad[where]`` into skip and
-record. ``sticky`` (the "raise" mode): once a bad step is recorded, every step until the read changes nothing too,
+Per step and group: ``bad = ~isfinite(grad)`` (float16: the exponent bits all set), two reductions, ``bad.any()``
+and ``where = argmax(bad)`` (the first non-finite entry, or 0), then one launch of one thread (``guardKer``, which
+reads those two numbers only) folds them into skip and record. ``sticky`` (the "raise" mode): once a bad step is recorded, every step until the read changes nothing too,
 so the error raised at the read finds everything as it was before the bad step.
 """
 
@@ -21,7 +21,7 @@ HALF_EXPONENT = 0x7C00  # the exponent bits of a float16; all of them set: inf o
 def _guardNumpy(bad, where, step, group, first, last, sticky, skip, record):
     if first:
         skip[0] = 1 if sticky and record[0] > 0 else 0
-    if bad[where[0]]:
+    if bad[0]:
         skip[0] = 1
         if record[1] == 0:
             record[1:] = step, group, where[0]
@@ -34,7 +34,7 @@ guardKer = Elementwise(
     "raw bool bad, raw int64 where, int64 step, int64 group, int32 first, int32 last, int32 sticky",
     "raw int32 skip, raw int64 record",
     "if (first) skip[0] = (sticky && record[0] > 0) ? 1 : 0; "
-    "if (bad[where[0]]) { skip[0] = 1; if (record[1] == 0) { record[1] = step; record[2] = group; "
+    "if (bad[0]) { skip[0] = 1; if (record[1] == 0) { record[1] = step; record[2] = group; "
     "record[3] = where[0]; } } "
     "if (last && skip[0]) record[0] += 1",
     _guardNumpy,
@@ -63,7 +63,7 @@ class NonFiniteGuard:
             if bad.size == 0:
                 bad = xp.zeros(1, dtype=numpy.bool_)
             where = xp.argmax(bad).reshape(1).astype(numpy.int64, copy=False)
-            guardKer(bad, where, step, index, int(index == 0), int(index == last), int(sticky), self.skip,
+            guardKer(bad.any().reshape(1), where, step, index, int(index == 0), int(index == last), int(sticky), self.skip,
                      self.record, size=1)
 
     def read(self):
