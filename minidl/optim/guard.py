@@ -7,8 +7,9 @@ that would have changed them), and a record the host reads when it chooses (no s
 
 Per step and group: ``bad = ~isfinite(grad)`` (float16: the exponent bits all set), two reductions, ``bad.any()``
 and ``where = argmax(bad)`` (the first non-finite entry, or 0), then one launch of one thread (``guardKer``, which
-reads those two numbers only) folds them into skip and record. ``sticky`` (the "raise" mode): once a bad step is recorded, every step until the read changes nothing too,
-so the error raised at the read finds everything as it was before the bad step.
+reads those two numbers only) folds them into skip and record. ``sticky`` (the "raise" mode): once a bad step is
+recorded, every step until the read changes nothing too, so the error raised at the read finds everything as it
+was before the bad step.
 """
 
 import numpy
@@ -63,8 +64,8 @@ class NonFiniteGuard:
             if bad.size == 0:
                 bad = xp.zeros(1, dtype=numpy.bool_)
             where = xp.argmax(bad).reshape(1).astype(numpy.int64, copy=False)
-            guardKer(bad.any().reshape(1), where, step, index, int(index == 0), int(index == last), int(sticky), self.skip,
-                     self.record, size=1)
+            guardKer(bad.any().reshape(1), where, step, index, int(index == 0), int(index == last), int(sticky),
+                     self.skip, self.record, size=1)
 
     def read(self):
         """(steps that changed nothing, the first bad step, its group, its flat index) since the last read, and
