@@ -41,9 +41,13 @@ class Cost:
     def accumulate(self, error, samples):
         """Add a batch's error (a float, or a device scalar: the sum stays on the device) times its samples;
         return the error as the caller gets it: a Python float on the CPU, a DeviceScalar on a GPU."""
-        self.accumErr = self.accumErr + error * samples
+        if isDeviceArray(error):
+            self.accumErr = self.accumErr + error.astype(numpy.float64) * samples  # summed as floats would be
+            self.samples += samples
+            return DeviceScalar(error)
+        self.accumErr += float(error) * samples
         self.samples += samples
-        return DeviceScalar(error) if isDeviceArray(error) else float(error)
+        return float(error)
 
     def getMeanError(self):
         if self.samples == 0:

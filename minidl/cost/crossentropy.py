@@ -138,8 +138,8 @@ class CrossEntropy(Cost):
         return error, xp.ascontiguousarray(xp.moveaxis(grad, -1, 1)).astype(pred.dtype, copy=False)
 
     def _error(self, shifted, logsum, labels, weights):
-        """(error, 1 / Σ w_label over the labels not ignored, or 0 where that sum is 0), device arrays of shape ()
-        and (1,)."""
+        """(error in float64, 1 / Σ w_label over the labels not ignored, or 0 where that sum is 0), device arrays
+        of shape () and (1,)."""
         valid = (labels >= 0) & (labels < shifted.shape[1])
         safe = xp.where(valid, labels, 0)
         picked = xp.where(valid, weights[safe], 0)
@@ -149,5 +149,7 @@ class CrossEntropy(Cost):
             smoothed = (logsum[:, None] - shifted) @ weights
             loss = loss + xp.where(valid, self.labelSmoothing / shifted.shape[1] * smoothed, 0)
         total = picked.sum()
-        scale = (total > 0) / xp.where(total > 0, total, 1)
-        return loss.sum() * scale, scale.reshape(1)
+        positive = total > 0
+        divisor = xp.where(positive, total, 1)
+        error = xp.where(positive, loss.sum().astype(numpy.float64) / divisor.astype(numpy.float64), 0.0)
+        return error, (positive / divisor).reshape(1)
