@@ -16,8 +16,8 @@ from minidl import backend
 ROOT = Path(__file__).resolve().parents[1]
 
 # Launches rose by 12 to 20 with #24's no-sync step (the device guard's check, any and argmax per dtype group, the
-# range checks' min, max and record, CrossEntropy's error (in float64) and scale on the device, the Embedder's sort and gather): the price
-# of 0 syncs, until Reduction (#24, deliverable 1) fuses them.
+# range checks' min, max and record, CrossEntropy's error (in float64) and scale on the device, the Embedder's sort
+# and gather): the price of 0 syncs, until Reduction (#24, deliverable 1) fuses them.
 BUDGETS = {  # per step: kernel launches (products included), host syncs, host-to-device copies, of them pageable
     "resnet18": {"launches": 1285, "syncs": 0, "hostToDevice": 0, "pageableCopies": 0, "hostRandomDraws": 0},
     "residual": {"launches": 600, "syncs": 0, "hostToDevice": 0, "pageableCopies": 0, "hostRandomDraws": 0},
