@@ -76,7 +76,7 @@ def test_a_mixed_dtype_kernel_call_changes_nothing():
     from minidl.optim.adagrad import adagradRule
 
     with pytest.raises(BackendError, match="mixed dtypes"):
-        adagradRule.direct(grad, numpy.ones(1, numpy.float32), 0.1, 1e-8, param, h)
+        adagradRule.direct(grad, numpy.ones(1, numpy.float32), numpy.zeros(1, numpy.int32), 0.1, 1e-8, param, h)
     assert (param == 1).all() and (h == 0).all()
 
 
