@@ -25,6 +25,7 @@ from minidl.optim.adagrad import adagradRule
 BYTES_PER_PARAM = 20
 LEARN_RATE, EPSILON = 1e-3, 1e-8
 ONE = numpy.ones(1, numpy.float32)  # the gradient scale the update kernels read (1: no loss scaling)
+TAKE = numpy.zeros(1, numpy.int32)  # the non-finite guard's flag the update kernels read (0: take the step)
 adagradKer = adagradRule.direct
 THREADS = os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0))
 addKer = Elementwise("bench_add", "T x, T y", "T z", "z = x + y", lambda x, y, z: numpy.add(x, y, out=z))
@@ -34,9 +35,9 @@ def minidlRows(size, rng):
     param, h = rng.standard_normal(size, dtype=numpy.float32), numpy.zeros(size, numpy.float32)
     return {
         "minidl NumPy reference (MINIDL_CPU_KERNELS=numpy)":
-            medianSeconds(lambda: adagradKer.callNumpy(grad, ONE, LEARN_RATE, EPSILON, param, h)),
+            medianSeconds(lambda: adagradKer.callNumpy(grad, ONE, TAKE, LEARN_RATE, EPSILON, param, h)),
         "minidl compiled CUDA text (MINIDL_CPU_KERNELS=compiled)":
-            medianSeconds(lambda: adagradKer.callCompiled(grad, ONE, LEARN_RATE, EPSILON, param, h)),
+            medianSeconds(lambda: adagradKer.callCompiled(grad, ONE, TAKE, LEARN_RATE, EPSILON, param, h)),
     }
 
 
@@ -74,7 +75,7 @@ def activationRows(size=1 << 20):
 
 def smallCallMicroseconds(size=1000):
     grad, param, h = numpy.ones(size, numpy.float32), numpy.ones(size, numpy.float32), numpy.zeros(size, numpy.float32)
-    args = (grad, ONE, LEARN_RATE, EPSILON, param, h)
+    args = (grad, ONE, TAKE, LEARN_RATE, EPSILON, param, h)
     return {
         "NumPy reference": medianSeconds(lambda: adagradKer.callNumpy(*args), 200) * 1e6,
         "compiled": medianSeconds(lambda: adagradKer.callCompiled(*args), 200) * 1e6,

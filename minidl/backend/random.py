@@ -1,19 +1,29 @@
-"""The backend's random state: one NumPy generator for every draw (initialisation, shuffling, dropout masks
-are drawn on the host), so the same seed gives the same network and run on the CPU and on the GPU.
+"""The backend's random state, two generators under one seed, so the same seed gives the same network and run
+on every device and path:
 
-minidl draws nothing from CuPy's device generator, so it never touches it: cuRAND is not needed.
-``getRandomState()``/``setRandomState(state)`` save and restore the generator (a JSON-able dict), so a resumed
-run shuffles exactly as an uninterrupted one.
+- on the host, one NumPy generator for what is drawn once or stays on the host (initial parameters, the order
+  of host data, augmentation, sampling text);
+- on the device, Philox4x32-10 (``minidl.backend.philox``) for what a training step draws (dropout masks, noise):
+  a draw is a kernel that writes its numbers in place on the device, element i of draw number ``counter`` being
+  a function of (seed, counter, i) alone. Its whole state is (seed, counter): ``deviceDraw()`` hands out the next
+  counter.
+
+minidl draws nothing from CuPy's device generator, so cuRAND is not needed. ``getRandomState()``/
+``setRandomState(state)`` save and restore both (a JSON-able dict), so a resumed run shuffles and drops exactly
+as an uninterrupted one.
 """
 
 import numbers
+import secrets
 
 import numpy
 
 from minidl.backend import device
+from minidl.backend.philox import normalKer, uniformKer
 from minidl.errors import BackendError
 
 _generator = numpy.random.default_rng()
+_device = {"seed": secrets.randbits(64), "counter": 0}  # a fresh process draws its own seed, as NumPy's does
 
 
 def seed(value):
@@ -24,6 +34,25 @@ def seed(value):
         raise BackendError(f"seed takes an integer in [0, 2**64), got {value!r:.100}")
     value = int(value)
     _generator = numpy.random.default_rng(value)
+    _device.update(seed=value, counter=0)
+
+
+def deviceDraw():
+    """(seed, counter) of the next draw on the device, as the random kernels take them; the counter advances by
+    one, so every call gets numbers of its own."""
+    draw = (_device["seed"], _device["counter"])
+    _device["counter"] = (_device["counter"] + 1) % 2**64
+    return draw
+
+
+def uniform(shape, low=0.0, high=1.0, dtype=numpy.float32):
+    """A new device array of ``shape``: low + (high - low) · u for u uniform in [0, 1), drawn on the device."""
+    return uniformKer(*deviceDraw(), low, high, device.xp.empty(shape, dtype=dtype))
+
+
+def normal(shape, mean=0.0, sigma=1.0, dtype=numpy.float32):
+    """A new device array of ``shape``: mean + sigma · z for z standard normal, drawn on the device."""
+    return normalKer(*deviceDraw(), mean, sigma, device.xp.empty(shape, dtype=dtype))
 
 
 class _RecordedGenerator:
@@ -49,24 +78,41 @@ class _RecordedGenerator:
 
 
 def generator():
-    """The host-side numpy.random.Generator; draw from it rather than from numpy's global state."""
+    """The host-side numpy.random.Generator, for numbers that go to the device (initial parameters); draw from
+    it rather than from numpy's global state. The simulated device records each draw."""
     return _RecordedGenerator(_generator) if device.simulated else _generator
 
 
+def hostGenerator():
+    """The same generator, for numbers that stay on the host: which host data a step reads (the order of a data
+    set, text windows, augmentation of host batches). No device sees them, so no trace records them."""
+    return _generator
+
+
 def getRandomState():
-    """The host generator's state as a JSON-able dict: ``{"host": <numpy bit generator state>}``."""
-    return {"host": _generator.bit_generator.state}
+    """Both generators' state as a JSON-able dict: ``{"host": <numpy bit generator state>, "device": {"seed":
+    s, "counter": c}}``."""
+    return {"host": _generator.bit_generator.state, "device": dict(_device)}
+
+
+def _isWord(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= value < 2**64
 
 
 def setRandomState(state):
-    """Restore a state returned by ``getRandomState()``; a state of another bit generator is a BackendError."""
+    """Restore a state returned by ``getRandomState()``; a state of another bit generator, or a device state that
+    is not two integers in [0, 2**64), is a BackendError that restores nothing."""
     host = state.get("host") if isinstance(state, dict) else None
+    deviceState = state.get("device") if isinstance(state, dict) else None
     expected = type(_generator.bit_generator).__name__
-    if not isinstance(host, dict) or host.get("bit_generator") != expected:
-        raise BackendError(f"a random state must be {{'host': <{expected} state>}}, got {state!r:.200}")
+    if not isinstance(host, dict) or host.get("bit_generator") != expected or not isinstance(deviceState, dict) \
+            or set(deviceState) != {"seed", "counter"} or not all(map(_isWord, deviceState.values())):
+        raise BackendError(f"a random state must be {{'host': <{expected} state>, 'device': {{'seed': s, 'counter': "
+                           f"c}}}} with s and c integers in [0, 2**64), got {state!r:.200}")
     bitGenerator = type(_generator.bit_generator)()
     try:
         bitGenerator.state = host
     except (TypeError, ValueError, KeyError, OverflowError) as error:  # OverflowError: out-of-range ints
         raise BackendError(f"cannot restore the {expected} random state: {error}") from error
     _generator.bit_generator.state = bitGenerator.state
+    _device.update(seed=int(deviceState["seed"]), counter=int(deviceState["counter"]))

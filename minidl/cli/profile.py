@@ -57,6 +57,7 @@ def trainerStep(net, batchSize, shape, classes=CLASSES):
     from minidl.train import Trainer
 
     optimizer = Adam().setupOn(net, useGlobalState=True)
+    optimizer.deferred = True  # as in the Trainer's epochs: the guard is read after a macro-batch, not in the step
     trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=batchSize, verbose=False)
     rng = numpy.random.default_rng(0)
     data = backend.toDevice(rng.standard_normal((batchSize, *shape), dtype=numpy.float32))
@@ -81,6 +82,7 @@ def textStep(model, batchSize):
     corpus = CharCorpus(stdlibText())
     net = buildModel(model, len(corpus.vocabulary), MODEL_OPTIONS[model])
     optimizer = Adam(alpha=0.005).setupOn(net, useGlobalState=True)
+    optimizer.deferred = True  # as in the command's epochs: the guard is read at the end of an epoch
     cost = CrossEntropy()
     net.trainMode()
     return lambda: trainingStep(net, cost, optimizer, corpus, batchSize), f"{model} language model, batch {batchSize}"

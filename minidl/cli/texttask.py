@@ -84,8 +84,10 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
     extra = {"task": "text", "model": args.model, "options": options, "vocabulary": "".join(corpus.vocabulary)}
     for epoch in range(done + 1, args.epochs + 1):
         cost.resetAccumulator()
-        for _ in range(steps):
-            trainingStep(net, cost, optimizer, corpus, args.batch_size)
+        with optimizer.deferGuard():  # no sync in a step: the guard is read at the end of the epoch
+            for _ in range(steps):
+                trainingStep(net, cost, optimizer, corpus, args.batch_size)
+        backend.readChecks()
         trainLoss, loss = cost.getMeanError(), heldOutLoss(net, corpus)
         history.append({"epoch": epoch, "trainLoss": trainLoss, "heldOutLoss": loss, "bitsPerChar": loss / math.log(2)})
         saveCheckpoint(checkpointPath, net, optimizer, epoch, extra={**extra, "history": history})
@@ -99,7 +101,7 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
 
 def trainingStep(net, cost, optimizer, corpus, batchSize):
     """One step on ``batchSize`` windows drawn at random from the training text."""
-    inputs, targets = randomWindows(corpus.train, batchSize, WINDOW, backend.generator())
+    inputs, targets = randomWindows(corpus.train, batchSize, WINDOW, backend.hostGenerator())
     _, grad = cost(net(toDevice(inputs)), toDevice(targets.reshape(-1)))
     optimizer.zeroGradParams()
     net.backward(grad)

@@ -1,8 +1,11 @@
 """Cost: scores predictions against targets.
 
-``cost(pred, target)`` returns ``(error, grad)`` with ``error`` a Python float and ``grad = ∂error/∂pred``;
-``cost.validate(pred, target)`` returns the error alone. Both add the batch to an accumulator:
-``getMeanError()`` is the sample-weighted mean error since the last ``resetAccumulator()``.
+``cost(pred, target)`` returns ``(error, grad)`` with ``grad = ∂error/∂pred`` and ``error`` a Python float on
+the CPU; on a GPU a cost may leave its error on the device (CrossEntropy does), returned as a ``DeviceScalar``
+that reads it only when used as a number, so that a training step holds no host sync.
+``cost.validate(pred, target)`` returns the error alone. Both add the batch to an accumulator (on the device
+where the error is): ``getMeanError()`` is the sample-weighted mean error since the last ``resetAccumulator()``,
+a Python float (one read).
 A subclass implements ``checkTarget``, ``calcError`` and ``calcGrad`` (or ``calcErrorAndGrad`` when the two
 share work). A cost whose gradient is elementwise in (pred, target), divided by the size to average, names its
 kernel, made by ``meanGradKernel``, as ``gradKernel`` instead of writing ``calcGrad``.
@@ -10,7 +13,8 @@ kernel, made by ``meanGradKernel``, as ``gradKernel`` instead of writing ``calcG
 
 import numpy
 
-from minidl.backend import Elementwise, xp
+from minidl.backend import Elementwise, isDeviceArray, xp
+from minidl.backend.devicescalar import DeviceScalar
 from minidl.errors import CostError
 from minidl.nn.module import describe
 
@@ -30,27 +34,31 @@ class Cost:
     def __call__(self, pred, target):
         pred, target = self.checkInput(pred, target)
         error, grad = self.calcErrorAndGrad(pred, target)
-        self.accumulate(error, self.batchSize(pred))
-        return error, grad
+        return self.accumulate(error, self.batchSize(pred)), grad
 
     def validate(self, pred, target):
         pred, target = self.checkInput(pred, target)
-        error = self.calcError(pred, target)
-        self.accumulate(error, self.batchSize(pred))
-        return error
+        return self.accumulate(self.calcError(pred, target), self.batchSize(pred))
 
     def batchSize(self, pred):
         """The samples in a batch of predictions, the accumulator's weight: axis 0 (CTC's sequences: axis 1)."""
         return pred.shape[0]
 
     def accumulate(self, error, samples):
-        self.accumErr += error * samples
+        """Add a batch's error (a float, or a device scalar: the sum stays on the device) times its samples;
+        return the error as the caller gets it: a Python float on the CPU, a DeviceScalar on a GPU."""
+        if isDeviceArray(error):
+            self.accumErr = self.accumErr + error.astype(numpy.float64) * samples  # summed as floats would be
+            self.samples += samples
+            return DeviceScalar(error)
+        self.accumErr += float(error) * samples
         self.samples += samples
+        return float(error)
 
     def getMeanError(self):
         if self.samples == 0:
             raise CostError(f"{self!r}: no batch was scored since the accumulator was reset")
-        return self.accumErr / self.samples
+        return float(self.accumErr) / self.samples
 
     def resetAccumulator(self):
         self.accumErr = 0.0

@@ -11,11 +11,17 @@ weights w (default all 1), smoothing ε (``labelSmoothing``) and C classes,
 subtracting each position's max, and in float32 for float16 scores (a half sum of exponentials loses the small
 classes' probabilities); the gradient is returned in the scores' dtype. A batch whose every label is ignored
 (or weighs 0) has error 0 and gradient 0, where PyTorch gives NaN: such a batch carries nothing to learn.
+
+Nothing here reads the device inside a step: the error stays a device scalar (``Cost``), the scale 1 / Σ w_y
+reaches the gradient kernel as a one-element device array, and the labels' range check is a ``RangeCheck``
+(raised at once on the CPU, at the next ``readChecks()`` on a GPU; until then an out-of-range label counts as
+ignored, so no kernel reads out of bounds).
 """
 
 import numpy
 
 from minidl.backend import Elementwise, toDevice, xp
+from minidl.backend.devicecheck import RangeCheck
 from minidl.cost.cost import Cost
 from minidl.errors import CostError
 from minidl.nn.module import describe
@@ -24,26 +30,26 @@ from minidl.nn.module import describe
 def _crossEntropyGradNumpy(shifted, logsum, labels, weights, classes, smooth, weightSum, scale, grad):
     numpy.subtract(shifted, logsum[:, None], out=grad)
     numpy.exp(grad, out=grad)
-    valid = labels >= 0
+    valid = (labels >= 0) & (labels < classes)
     perClass = smooth / grad.dtype.type(classes)  # in T, as the kernel's smooth / (T)classes (int32 would widen)
-    picked = numpy.where(valid, weights[numpy.maximum(labels, 0)], 0)
+    picked = numpy.where(valid, weights[numpy.where(valid, labels, 0)], 0)
     grad *= numpy.where(valid, (1 - smooth) * picked + perClass * weightSum, 0)[:, None]
     rows = numpy.flatnonzero(valid)
     grad[rows, labels[rows]] -= (1 - smooth) * picked[rows]
     grad -= numpy.where(valid[:, None], perClass * weights[None, :], 0)
-    grad *= scale
+    grad *= scale[0]
     grad[~valid] = 0  # an ignored row is 0, NaN scores included (as the kernel's branch gives)
 
 
 crossEntropyGradKer = Elementwise(
     "minidl_softmax_ce_grad",
-    "T shifted, raw T logsum, raw int32 labels, raw T weights, int32 classes, T smooth, T weightSum, T scale",
+    "T shifted, raw T logsum, raw int32 labels, raw T weights, int32 classes, T smooth, T weightSum, raw T scale",
     "T grad",
     "const ptrdiff_t row = i / classes; const int c = i % classes; const int label = labels[row]; "
-    "if (label < 0) { grad = (T)0; } else { "
+    "if (label < 0 || label >= classes) { grad = (T)0; } else { "
     "const T picked = weights[label] * ((T)1 - smooth); "
     "grad = ((picked + smooth / (T)classes * weightSum) * exp(shifted - logsum[row]) "
-    "- (label == c ? picked : (T)0) - smooth / (T)classes * weights[c]) * scale; }",
+    "- (label == c ? picked : (T)0) - smooth / (T)classes * weights[c]) * scale[0]; }",
     _crossEntropyGradNumpy,
 )
 
@@ -84,6 +90,8 @@ class CrossEntropy(Cost):
         self.ignoreIndex = None if ignoreIndex is None else int(ignoreIndex)
         self.labelSmoothing = float(labelSmoothing)
         self.weights = weights
+        self.labelCheck = RangeCheck(self._labelError)
+        self._deviceWeights = {}
         super().__init__()
 
     def checkTarget(self, pred, target):
@@ -95,39 +103,44 @@ class CrossEntropy(Cost):
         classes = pred.shape[1]
         if self.weights is not None and self.weights.size != classes:
             raise CostError(f"{self!r}: {self.weights.size} class weights for {classes} classes")
-        kept = target if self.ignoreIndex is None else target[target != self.ignoreIndex]
-        if kept.size:
-            low, high = int(kept.min()), int(kept.max())
-            if low < 0 or high >= classes:
-                bad = low if low < 0 else high
-                ignored = "" if self.ignoreIndex is None else f" (ignoreIndex is {self.ignoreIndex})"
-                raise CostError(f"{self!r}: label {bad} is out of range for {classes} classes{ignored}")
+        kept = target if self.ignoreIndex is None else xp.where(target == self.ignoreIndex, 0, target)
+        self.labelCheck.note(kept, classes)
+
+    def _labelError(self, low, high, classes):
+        bad = low if low < 0 else high
+        ignored = "" if self.ignoreIndex is None else f" (ignoreIndex is {self.ignoreIndex})"
+        raise CostError(f"{self!r}: label {bad} is out of range for {classes} classes{ignored}")
 
     def _parts(self, pred, target):
-        """Scores as (positions, classes), labels (-1 where ignored) and the class weights, on the device."""
+        """Scores as (positions, classes), labels (-1 where ignored), the class weights on the device (copied
+        once per classes and dtype) and their sum."""
         scores = classesLast(_wide(pred))
         labels = target.reshape(-1).astype(numpy.int32)
         if self.ignoreIndex is not None:
-            labels[labels == self.ignoreIndex] = -1
-        weights = numpy.ones(pred.shape[1]) if self.weights is None else self.weights
-        return scores, labels, toDevice(weights, dtype=scores.dtype)
+            labels = xp.where(labels == self.ignoreIndex, numpy.int32(-1), labels)
+        key = (pred.shape[1], scores.dtype)
+        if key not in self._deviceWeights:
+            weights = numpy.ones(pred.shape[1]) if self.weights is None else self.weights
+            self._deviceWeights[key] = (toDevice(weights, dtype=scores.dtype), float(weights.sum()))
+        return (scores, labels, *self._deviceWeights[key])
 
     def calcError(self, pred, target):
-        scores, labels, weights = self._parts(pred, target)
+        scores, labels, weights, _ = self._parts(pred, target)
         return self._error(*logSoftmaxParts(scores), labels, weights)[0]
 
     def calcErrorAndGrad(self, pred, target):
-        scores, labels, weights = self._parts(pred, target)
+        scores, labels, weights, weightSum = self._parts(pred, target)
         shifted, logsum = logSoftmaxParts(scores)
-        error, total = self._error(shifted, logsum, labels, weights)
+        error, scale = self._error(shifted, logsum, labels, weights)
         grad = crossEntropyGradKer(shifted, logsum, labels, weights, scores.shape[1], self.labelSmoothing,
-                                   float(weights.sum()), 1.0 / total if total > 0 else 0.0, xp.empty_like(scores))
+                                   weightSum, scale, xp.empty_like(scores))
         grad = grad.reshape(pred.shape[:1] + pred.shape[2:] + pred.shape[1:2])
         return error, xp.ascontiguousarray(xp.moveaxis(grad, -1, 1)).astype(pred.dtype, copy=False)
 
     def _error(self, shifted, logsum, labels, weights):
-        """(error, Σ w_label over the labels not ignored)."""
-        valid = labels >= 0
+        """(error in float64, 1 / Σ w_label over the labels not ignored, or 0 where that sum is 0), device arrays
+        of shape () and (1,)."""
+        valid = (labels >= 0) & (labels < shifted.shape[1])
         safe = xp.where(valid, labels, 0)
         picked = xp.where(valid, weights[safe], 0)
         nll = logsum - shifted[xp.arange(shifted.shape[0]), safe]
@@ -135,5 +148,8 @@ class CrossEntropy(Cost):
         if self.labelSmoothing:
             smoothed = (logsum[:, None] - shifted) @ weights
             loss = loss + xp.where(valid, self.labelSmoothing / shifted.shape[1] * smoothed, 0)
-        total = float(picked.sum())
-        return (float(loss.sum()) / total if total > 0 else 0.0), total
+        total = picked.sum()
+        positive = total > 0
+        divisor = xp.where(positive, total, 1)
+        error = xp.where(positive, loss.sum().astype(numpy.float64) / divisor.astype(numpy.float64), 0.0)
+        return error, (positive / divisor).reshape(1)

@@ -1,10 +1,10 @@
 """Host-side image augmentation for training: random crops of a zero-padded image and horizontal flips, drawn
-from ``minidl.backend.generator()`` so that ``seed`` makes them reproducible and a checkpoint restores them."""
+from ``minidl.backend.hostGenerator()`` so that ``seed`` makes them reproducible and a checkpoint restores them."""
 
 
 import numpy
 
-from minidl.backend import generator
+from minidl.backend import hostGenerator
 from minidl.errors import DataError
 from minidl.validation import checkInteger
 
@@ -39,12 +39,12 @@ class Augment:
         if self.crop:
             pad = self.crop
             padded = numpy.pad(images, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-            offsets = generator().integers(0, 2 * pad + 1, size=(count, 2))
+            offsets = hostGenerator().integers(0, 2 * pad + 1, size=(count, 2))
             rows = offsets[:, 0, None] + numpy.arange(height)
             cols = offsets[:, 1, None] + numpy.arange(width)
             out = padded[numpy.arange(count)[:, None, None, None], numpy.arange(channels)[None, :, None, None],
                          rows[:, None, :, None], cols[:, None, None, :]]
         if self.flip:
-            mirrored = generator().random(count) < 0.5
+            mirrored = hostGenerator().random(count) < 0.5
             out = numpy.where(mirrored[:, None, None, None], out[..., ::-1], out)
         return numpy.ascontiguousarray(out) if out is not images else images.copy()

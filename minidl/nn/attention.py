@@ -17,9 +17,9 @@ import math
 
 import numpy
 
-from minidl.backend import Elementwise, generator, toDevice, xp
+from minidl.backend import Elementwise, deviceDraw, toDevice, xp
 from minidl.errors import ModuleError
-from minidl.nn.dropout import dropoutKer
+from minidl.nn.dropout import dropout
 from minidl.nn.linear import initWeights
 from minidl.nn.module import Module, checkArray, describe
 from minidl.variable import Variable
@@ -140,13 +140,13 @@ class MultiHeadAttention(Module):
         mask = xp.ascontiguousarray(padding) if usePadding else xp.zeros((1,), dtype=numpy.bool_)
         maskedSoftmaxKer(scores, mask, heads, steps, steps, int(self.causal), int(usePadding),
                          1 / math.sqrt(headSize), probs, xp.empty((batch, heads, steps), dtype=wide))
-        uniform, attended = None, probs
+        draw, attended = None, probs
         if self.dropout and self.train:
-            uniform = toDevice(generator().random(probs.shape, dtype=numpy.float32))
-            attended = dropoutKer(probs, uniform, self.dropout, 1 / (1 - self.dropout), xp.empty_like(probs))
+            draw = deviceDraw()
+            attended = dropout(probs, draw, self.dropout)
         context = xp.ascontiguousarray((attended @ v).transpose(2, 0, 1, 3)).reshape(-1, embed)
         self.cache = {"rows": rows, "q": q, "k": k, "v": v, "probs": probs, "attended": attended,
-                      "uniform": uniform, "context": context}
+                      "draw": draw, "context": context}
         out = context @ self.out_proj_weight.T + self.out_proj_bias
         return out.reshape(steps, batch, embed)
 
@@ -159,8 +159,8 @@ class MultiHeadAttention(Module):
         dattended = dcontext @ cache["v"].swapaxes(-1, -2)
         dv = cache["attended"].swapaxes(-1, -2) @ dcontext
         dprobs = xp.ascontiguousarray(dattended)
-        if cache["uniform"] is not None:
-            dprobs = dropoutKer(dprobs, cache["uniform"], self.dropout, 1 / (1 - self.dropout), xp.empty_like(dprobs))
+        if cache["draw"] is not None:
+            dprobs = dropout(dprobs, cache["draw"], self.dropout)
         wide = numpy.float64 if dprobs.dtype == numpy.float64 else numpy.float32
         dot = (dprobs.astype(wide, copy=False) * cache["probs"]).sum(axis=-1)
         dscores = maskedSoftmaxGradKer(dprobs, cache["probs"], dot, steps, 1 / math.sqrt(self.headSize),

@@ -4,30 +4,33 @@ is drawn, and
     y[n, c] = x[n, c] / (1 - p)   where u[n, c] >= p,   else 0 (x · 0: NaN and infinities stay NaN there);
 
 backward applies the same mask to the gradient. In evalMode, or with p = 0, it is the identity and draws
-nothing. The uniforms come from ``minidl.backend.generator()`` on the host, as Dropout's: one seed gives the same
-masks on every device, at the cost of a copy of 4 bytes per map each forward pass.
+nothing. u[n, c] is Philox4x32-10's uniform of element n·C + c of one device draw, computed in place by the
+kernel as Dropout's (``minidl.nn.dropout``): nothing drawn on the host, copied or stored; one seed gives the same
+masks on every device and path.
 """
 
 import numpy
 
-from minidl.backend import Elementwise, generator, toDevice, xp
+from minidl.backend import Elementwise, deviceDraw, xp
+from minidl.backend.philox import PREAMBLE, uniformNumpy
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
 from minidl.validation import checkNumber
 
 
-def _dropout2dNumpy(x, uniform, p, scale, spatial, y):
-    factor = (uniform >= p).astype(x.dtype) * scale
+def _dropout2dNumpy(x, seed, counter, p, scale, spatial, y):
+    factor = (uniformNumpy(seed, counter, numpy.arange(x.size // spatial)) >= p).astype(x.dtype) * scale
     numpy.multiply(x.reshape(-1, spatial), factor[:, None], out=y.reshape(-1, spatial))
 
 
 # element i of (N C, spatial) data belongs to map i / spatial
 dropout2dKer = Elementwise(
     "minidl_dropout2d",
-    "T x, raw float32 uniform, float32 p, T scale, int32 spatial",
+    "T x, uint64 seed, uint64 counter, float32 p, T scale, int32 spatial",
     "T y",
-    "y = x * (uniform[i / spatial] < p ? (T)0 : scale)",
+    "y = x * (minidl_uniform(seed, counter, i / spatial) < p ? (T)0 : scale)",
     _dropout2dNumpy,
+    preamble=PREAMBLE,
 )
 
 
@@ -35,12 +38,12 @@ class Dropout2D(Module):
     """``Dropout2D(p=0.5)``: each (sample, map) plane of (N, C, ...) data is zeroed with probability p in
     trainMode (0 <= p < 1), as PyTorch's Dropout2d."""
 
-    cacheAttrs = ("inData", "data", "uniform")
+    cacheAttrs = ("inData", "data", "draw")
 
     def __init__(self, p=0.5, name=None):
         super().__init__(name)
         self.p = checkNumber(p, "Dropout2D probability p", low=0, high=1, highOpen=True)
-        self.uniform = None
+        self.draw = None
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input")
@@ -50,15 +53,15 @@ class Dropout2D(Module):
 
     def updData(self, data):
         if not self.train or self.p == 0:
-            self.uniform = None
+            self.draw = None
             return data
-        self.uniform = toDevice(generator().random(data.shape[:2], dtype=numpy.float32))
+        self.draw = deviceDraw()
         return self._mask(data)
 
     def updGrad(self, grad):
-        return grad if self.uniform is None else self._mask(grad)
+        return grad if self.draw is None else self._mask(grad)
 
     def _mask(self, array):
         array = xp.ascontiguousarray(array)
-        spatial = array.size // max(self.uniform.size, 1)
-        return dropout2dKer(array, self.uniform, self.p, 1 / (1 - self.p), spatial, xp.empty_like(array))
+        spatial = max(int(numpy.prod(array.shape[2:])), 1)
+        return dropout2dKer(array, *self.draw, self.p, 1 / (1 - self.p), spatial, xp.empty_like(array))

@@ -4,14 +4,15 @@ augmentation inside a network). With r drawn per element,
     mode "add": y = x + r,   ∂x = grad;        mode "mul": y = x · r,   ∂x = grad · r,
 
 r ~ uniform in [a, b) for ``noiseType="uniform"``, ``params=(a, b)``, or normal with mean and standard deviation
-for ``noiseType="gaussian"``, ``params=(mean, sigma)``. In evalMode it is the identity and draws nothing. The
-noise is drawn in float32 on the host from ``minidl.backend.generator()`` (one seed, the same noise on every
-device) and copied to the device: 4 bytes per element each forward pass.
+for ``noiseType="gaussian"``, ``params=(mean, sigma)``. In evalMode it is the identity and draws nothing. r is
+drawn in place on the device by Philox4x32-10 (``minidl.backend.uniform``/``normal``), in the data's dtype: one
+seed, the same noise on every device and path (the normals up to the last bit of ln and cos: see
+``minidl.backend.philox``).
 """
 
 import numpy
 
-from minidl.backend import generator, toDevice
+from minidl.backend import normal, uniform
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
 from minidl.validation import checkNumber
@@ -46,18 +47,15 @@ class NoiseInjector(Module):
         if not numpy.issubdtype(data.dtype, numpy.floating):
             raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
 
-    def _draw(self, shape):
-        if self.noiseType == "uniform":
-            low, high = self.params
-            return low + (high - low) * generator().random(shape, dtype=numpy.float32)
-        mean, sigma = self.params
-        return (mean + sigma * generator().standard_normal(shape, dtype=numpy.float32)).astype(numpy.float32)
+    def _draw(self, shape, dtype):
+        draw = uniform if self.noiseType == "uniform" else normal
+        return draw(shape, *self.params, dtype=dtype)
 
     def updData(self, data):
         if not self.train:
             self.noise = None
             return data
-        self.noise = toDevice(self._draw(data.shape).astype(data.dtype))
+        self.noise = self._draw(data.shape, data.dtype)
         return data + self.noise if self.mode == "add" else data * self.noise
 
     def updGrad(self, grad):

@@ -15,9 +15,9 @@ import math
 
 import numpy
 
-from minidl.backend import generator, toDevice, xp
+from minidl.backend import deviceDraw, generator, toDevice, xp
 from minidl.errors import ModuleError
-from minidl.nn.dropout import dropoutKer
+from minidl.nn.dropout import dropout
 from minidl.nn.module import Module, checkArray, checkLike, describe
 from minidl.nn.rnnkernels import (
     gruForwardKer,
@@ -122,10 +122,10 @@ class RNN(Module):
         self.cache = []
         layerIn = xp.ascontiguousarray(sequence)
         for layer in range(self.layers):
-            uniform = None
+            draw = None
             if layer > 0 and self.dropout and self.train:
-                uniform = toDevice(generator().random(layerIn.shape, dtype=numpy.float32))
-                layerIn = dropoutKer(layerIn, uniform, self.dropout, 1 / (1 - self.dropout), xp.empty_like(layerIn))
+                draw = deviceDraw()
+                layerIn = dropout(layerIn, draw, self.dropout)
             runs = []
             out = xp.empty((steps, batch, self.dirs * self.hsize), dtype=sequence.dtype)
             for d in range(self.dirs):
@@ -136,7 +136,7 @@ class RNN(Module):
                 if self.mode == "lstm":
                     self.cn[k] = run["cs"][-1]
                 runs.append(run)
-            self.cache.append({"input": layerIn, "uniform": uniform, "runs": runs})
+            self.cache.append({"input": layerIn, "draw": draw, "runs": runs})
             layerIn = out
         if self.getSequences:
             return layerIn
@@ -223,8 +223,8 @@ class RNN(Module):
                 paramGrads[self.varName("bias_hh", layer, d)] = dhRows.sum(axis=0)
                 wIh = self.vars[self.varName("weight_ih", layer, d)].data
                 dIn += (dxTime @ wIh).reshape(dIn.shape)
-            if cache["uniform"] is not None:
-                dIn = dropoutKer(dIn, cache["uniform"], self.dropout, 1 / (1 - self.dropout), xp.empty_like(dIn))
+            if cache["draw"] is not None:
+                dIn = dropout(dIn, cache["draw"], self.dropout)
             dOut = dIn
         inData = self.inData
         if isinstance(inData, (list, tuple)):

@@ -1,12 +1,33 @@
-"""The non-finite guard: after the hooks, before the rule, each flat gradient buffer is reduced once
-(``allFinite``); a NaN or inf raises an OptimizerError naming the first Variable that holds one, or skips the step
-(counted in ``skippedSteps``), before anything changes. A dynamic loss scaler always skips and backs off."""
+"""The non-finite guard, the part of an Optimizer that keeps a step with a NaN or ±inf gradient from changing
+anything, on the device: after the hooks, before the rule, each flat gradient buffer is checked there, and the
+verdict is a flag the update kernels read (``skip``, the ``raw int32 skip`` argument of ``minidl.optim.rule``'s
+kernels): a step with a non-finite gradient changes no parameter and no state, in the same launches that would have
+changed them, and the host reads a record of it when it chooses (no sync inside a step).
 
-import math
+    skip   = [1 if this step changes nothing]                                     int32, read by every update kernel
+    record = [steps that changed nothing since the last read, the first bad step, its group, its flat index]  int64
+
+Per step and group: ``bad = ~isfinite(grad)`` (float16: the exponent bits all set), two reductions, ``bad.any()``
+and ``where = argmax(bad)`` (the first non-finite entry, or 0), then one launch of one thread (``guardKer``, which
+reads those two numbers only) folds them into skip and record. ``sticky`` (the "raise" mode): once a bad step is
+recorded, every step until the read changes nothing too, so the error raised at the read finds everything as it
+was before the bad step.
+
+The host reads the record (``readGuard()``) after every step by default; inside ``deferGuard()`` (the Trainer's
+epochs, the commands' loops) only every ``syncEvery`` steps (None: never by itself) and wherever the loop calls
+``readGuard()`` (the Trainer: after each macro-batch and at the end of each epoch). At a read, the steps that
+changed nothing are taken off ``t`` and counted in ``skippedSteps`` ("skip"), or an OptimizerError names the
+Variable and the step of the first non-finite gradient ("raise": every step from that one on changed nothing). A
+dynamic loss scaler decides its scale on the host, so with one the guard is read after every step (and it backs
+off at a skipped step). Between a skipped step and the read, ``t`` counts it (Adam's bias correction sees one step
+more).
+"""
+
+import contextlib
 
 import numpy
 
-from minidl.backend import xp
+from minidl.backend import Elementwise, toHost, xp
 from minidl.errors import OptimizerError
 from minidl.optim.rule import Count
 
@@ -14,33 +35,49 @@ NON_FINITE = ("raise", "skip", "off")
 HALF_EXPONENT = 0x7C00  # the exponent bits of a float16; all of them set: inf or NaN
 
 
-def allFinite(array):
-    """True when no entry of the float ``array`` is NaN or ±inf, exactly, in one pass over it.
+def _guardNumpy(bad, where, step, group, first, last, sticky, skip, record):
+    if first:
+        skip[0] = 1 if sticky and record[0] > 0 else 0
+    if bad[0]:
+        skip[0] = 1
+        if record[1] == 0:
+            record[1:] = step, group, where[0]
+    if last and skip[0]:
+        record[0] += 1
 
-    float32 and float64: the sum of squares Σ x² in the array's own type, a BLAS dot product with no conversion
-    pass (NaN or +inf as soon as one entry is NaN or ±inf; finite entries above 1.8e19 in float32 can overflow it
-    too, so a non-finite result is confirmed by ``isfinite``). float16: the largest exponent field of the bits,
-    read as integers (a float16 sum would overflow at 65504, and converting every element is slow on the CPU).
-    """
-    flat = array.reshape(-1)
-    if flat.size == 0:
-        return True
+
+guardKer = Elementwise(
+    "minidl_nonfinite_guard",
+    "raw bool bad, raw int64 where, int64 step, int64 group, int32 first, int32 last, int32 sticky",
+    "raw int32 skip, raw int64 record",
+    "if (first) skip[0] = (sticky && record[0] > 0) ? 1 : 0; "
+    "if (bad[0]) { skip[0] = 1; if (record[1] == 0) { record[1] = step; record[2] = group; "
+    "record[3] = where[0]; } } "
+    "if (last && skip[0]) record[0] += 1",
+    _guardNumpy,
+)
+
+
+def nonFinite(flat):
+    """A bool array: True where the float array ``flat`` holds NaN or ±inf."""
     if flat.dtype == numpy.float16:
-        return int((flat.view(numpy.uint16) & HALF_EXPONENT).max()) != HALF_EXPONENT
-    return math.isfinite(float(xp.dot(flat, flat))) or bool(xp.isfinite(flat).all())
+        return (flat.view(numpy.uint16) & HALF_EXPONENT) == HALF_EXPONENT
+    return ~xp.isfinite(flat)
 
 
 class NonFiniteGuard:
-    """The guard's part of an Optimizer: ``nonFinite``, ``skippedSteps`` and the check itself, over ``groups``."""
+    """The guard's part of an Optimizer: ``nonFinite``, ``syncEvery``, ``skippedSteps``, the device flag and record
+    (``skip``, ``record``), ``readGuard`` and ``deferGuard``, over the optimizer's ``groups``."""
 
-    skippedSteps = Count('The number of steps skipped for non-finite gradients (``nonFinite = "skip"``, or a '
-                         "dynamic loss scaler).")
+    skippedSteps = Count('The number of steps that changed nothing for non-finite gradients (``nonFinite = "skip"``, '
+                         "or a dynamic loss scaler), counted when the guard is read.")
 
     @property
     def nonFinite(self):
-        """What ``update`` does when a gradient holds NaN or ±inf after the hooks: "raise" (OptimizerError naming
-        the first such Variable, nothing changed), "skip" (parameters and state untouched, ``skippedSteps``
-        counted) or "off" (no check). A dynamic loss scaler always skips and backs off instead."""
+        """What a step does when a gradient holds NaN or ±inf after the hooks: "raise" (an OptimizerError at the
+        read, naming the first such Variable; nothing changed from that step on), "skip" (parameters and state
+        untouched, ``skippedSteps`` counted at the read) or "off" (no check). A dynamic loss scaler always skips
+        and backs off instead."""
         return self._nonFinite
 
     @nonFinite.setter
@@ -49,31 +86,83 @@ class NonFiniteGuard:
             raise OptimizerError(f"nonFinite must be one of {NON_FINITE}, got {mode!r}")
         self._nonFinite = mode
 
-    def gradientsFinite(self):
-        """True when every gradient entry is finite: one reduction per flat gradient buffer (``allFinite``)."""
-        return all(allFinite(group.grad) for group in self.groups)
+    def resetGuard(self):
+        """A clear flag and record on the device and nothing unread (at construction and at every ``setupOn``)."""
+        self.skip = xp.zeros(1, dtype=numpy.int32)
+        self.record = xp.zeros(4, dtype=numpy.int64)
+        self.unread = 0
 
-    def firstNonFinite(self):
-        """The name of the first Variable whose gradient holds NaN or ±inf, or None."""
-        for group in self.groups:
-            for span in group.spans:
-                if not bool(xp.isfinite(group.grad.reshape(-1)[span.start:span.stop]).all()):
-                    return span.name
-        return None
+    def _dynamicScale(self):
+        return self.lossScaler is not None and self.lossScaler.dynamic
 
-    def _guard(self):
-        """Whether the step may go on, after the non-finite check; a skipped step is counted (and backs the
-        dynamic loss scale off), an error names the first Variable with a non-finite gradient."""
-        dynamic = self.lossScaler is not None and self.lossScaler.dynamic
-        if (self.nonFinite == "off" and not dynamic) or self.gradientsFinite():
-            return True
-        if dynamic or self.nonFinite == "skip":
-            self.skippedSteps += 1
-            if dynamic:
-                self.lossScaler.backoff()
+    def checkGradients(self):
+        """Fold this step's flat gradient buffers into the flag and the record, on the device (no sync); returns
+        whether the step is guarded (``nonFinite`` is not "off", or a dynamic loss scaler)."""
+        dynamic = self._dynamicScale()
+        guarded = self.nonFinite != "off" or dynamic
+        if not guarded:
+            if self.unread:
+                self.readGuard()  # steps guarded before the guard was turned off
             return False
-        raise OptimizerError(
-            f"Variable {self.firstNonFinite()!r} has a non-finite gradient (NaN or inf) at step {self.t + 1}: "
-            "nothing was changed (a diverging run: lower the learning rate, clip the gradients, or set "
-            "optimizer.nonFinite = 'skip')"
-        )
+        sticky = int(self.nonFinite == "raise" and not dynamic)
+        last = len(self.groups) - 1
+        for index, group in enumerate(self.groups):
+            bad = nonFinite(group.grad.reshape(-1))
+            if bad.size == 0:
+                bad = xp.zeros(1, dtype=numpy.bool_)
+            where = xp.argmax(bad).reshape(1).astype(numpy.int64, copy=False)
+            guardKer(bad.any().reshape(1), where, self.t + 1, index, int(index == 0), int(index == last), sticky,
+                     self.skip, self.record, size=1)
+        return True
+
+    def guardStepped(self, guarded):
+        """After a step's update launches: read the guard where it must be read now (outside ``deferGuard``, every
+        ``syncEvery`` steps inside it, always with a dynamic loss scaler). Returns ``update``'s value: False when
+        the step was skipped, True when it was taken, None when the verdict is still on the device."""
+        dynamic = self._dynamicScale()
+        self.unread += guarded
+        if guarded and (dynamic or not self.deferred or (self.syncEvery and self.unread >= self.syncEvery)):
+            return self.readGuard() == 0
+        if self.lossScaler is not None and not dynamic:
+            self.lossScaler.stepped()
+        return True if not guarded else None
+
+    def readGuard(self):
+        """Read what the non-finite guard recorded on the device since the last read (one copy of four numbers: a
+        sync on a GPU); returns the number of steps that changed nothing, taken off ``t``. "skip" counts them in
+        ``skippedSteps`` (a dynamic loss scaler backs off, or counts a good step); "raise" raises an
+        OptimizerError naming the Variable and the step of the first non-finite gradient."""
+        if not self.unread:
+            return 0
+        dynamic = self._dynamicScale()
+        skipped, step, group, index = (int(value) for value in toHost(self.record))
+        if skipped:
+            self.skip.fill(0)
+            self.record.fill(0)
+        self.unread = 0
+        self.t -= skipped
+        if dynamic:
+            self.lossScaler.backoff() if skipped else self.lossScaler.stepped()
+        if not skipped:
+            return 0
+        if self.nonFinite == "raise" and not dynamic:
+            name = next(span.name for span in self.groups[group].spans if span.start <= index < span.stop)
+            later = f" and the {skipped - 1} after it" if skipped > 1 else ""
+            raise OptimizerError(
+                f"Variable {name!r} has a non-finite gradient (NaN or inf) at step {step}: that step{later} changed "
+                "nothing (a diverging run: lower the learning rate, clip the gradients, or set "
+                "optimizer.nonFinite = 'skip')"
+            )
+        self.skippedSteps += skipped
+        return skipped
+
+    @contextlib.contextmanager
+    def deferGuard(self):
+        """Within it, ``update()`` leaves the guard's record on the device (read every ``syncEvery`` steps, or
+        by the loop's own ``readGuard()``); on leaving it, the record is read."""
+        previous, self.deferred = self.deferred, True
+        try:
+            yield self
+        finally:
+            self.deferred = previous
+        self.readGuard()

@@ -7,7 +7,8 @@ so float64 training is exact to float64 rounding. A subclass whose kernel takes 
 (Adam's bias-corrected step) overrides ``hyperValues``; one with attributes of its own lists them in ``hypers``.
 
 The rest is in one file per idea: where the arrays live (``state``: local or global state), the non-finite guard
-(``guard``), the attributes on disk (``persistence``) and the data-parallel step (``dataparallel``). The step's
+(``guard``: a flag on the device that the update kernels read, ``readGuard``, ``deferGuard``; no sync inside a
+step), the attributes on disk (``persistence``) and the data-parallel step (``dataparallel``). The step's
 learning rate for a Variable is ``optimizer.learnRate * var.learnRate``. Hooks (``addHook``) rewrite the gradients
 before each step, in the order they were added. float16 parameters get float32 master copies by default
 (``masterWeights``): the group's one launch steps the masters and writes the float16 parameters. A ``LossScaler``
@@ -68,6 +69,8 @@ class Optimizer(NonFiniteGuard, Persistence):
         self.nodeinfo = checkNodeInfo(nodeinfo)
         self.module, self.groups, self.lossScaler, self.hooks = None, [], None, []
         self.nonFinite, self.t, self.skippedSteps = "raise", 0, 0
+        self.syncEvery, self.deferred = None, False
+        self.resetGuard()
         for name, value in hypers.items():
             setattr(self, name, value)
 
@@ -118,6 +121,7 @@ class Optimizer(NonFiniteGuard, Persistence):
             lossScaler.reset()
         self.groups, self.module, self.lossScaler = groups, module, lossScaler
         self.t, self.skippedSteps = 0, 0
+        self.resetGuard()
         return self
 
     def _checkReady(self, what):
@@ -133,8 +137,10 @@ class Optimizer(NonFiniteGuard, Persistence):
 
     def update(self):
         """One step: gradients averaged over the ranks (with a nodeinfo), the hooks rewrite them, the non-finite
-        guard checks them (``nonFinite``), then the update rule runs on every Variable, unscaling the gradients
-        by the loss scaler's scale where there is one. Returns False when the step was skipped, else True."""
+        guard checks them on the device (``nonFinite``), then the update rule runs on every Variable (changing
+        nothing where the guard's flag is set), unscaling the gradients by the loss scaler's scale where there is
+        one. Returns False when the step was skipped, True when it was taken, None when the guard's verdict is
+        still on the device (``deferGuard``)."""
         self._checkReady("update")
         checkVariables(self.module, self.groups)
         checkScales(self.groups, ("learnRate", "wc") if self.hooks else ("learnRate",))
@@ -144,15 +150,12 @@ class Optimizer(NonFiniteGuard, Persistence):
                 group.gradScale.fill(1 / self.lossScaler.scale)
         for hook in self.hooks:
             hook(self.groups)
-        if not self._guard():
-            return False
+        guarded = self.checkGradients()
         self.t += 1
         for group in self.groups:
             for scale, start, stop in group.runs("learnRate"):
                 self.updateVar(*group.arrays(start, stop), group.gradScale, self.learnRate * scale)
-        if self.lossScaler is not None:
-            self.lossScaler.stepped()
-        return True
+        return self.guardStepped(guarded)
 
     def getStateTable(self):
         """Every state array, per Variable (``state.stateTable``): the same whichever mode the optimizer runs in."""
@@ -172,7 +175,7 @@ class Optimizer(NonFiniteGuard, Persistence):
         """One launch of the rule's kernel over arrays of one shape: the direct kernel, or the master kernel
         that steps ``master`` and writes ``param`` as its float16 copy."""
         states = [state[name] for name in self.rule.states]
-        head = (grad, gradScale, *self.hyperValues(learnRate))
+        head = (grad, gradScale, self.skip, *self.hyperValues(learnRate))
         if master is None:
             self.rule.direct(*head, param, *states)
         else:

@@ -2,13 +2,14 @@
 arrays with their fill and sign (``State``), and its operation in terms of ``grad`` and ``param``, run as two
 kernels.
 
-    direct: (T scaledGrad, raw S gradScale, S launch values..., T param, S states...)
-    master: (T scaledGrad, raw S gradScale, S launch values..., S param, S states..., T halfParam)
+    direct: (T scaledGrad, raw S gradScale, raw int32 skip, S launch values..., T param, S states...)
+    master: (T scaledGrad, raw S gradScale, raw int32 skip, S launch values..., S param, S states..., T halfParam)
 
 The launch values are the hyperparameters, in their order, unless the rule names others (``launch``: Adam's
 bias-corrected step size), which its optimizer then computes in ``hyperValues``.
 
-Both kernels begin with ``const S grad = (S)scaledGrad * gradScale[0]``: the gradient, unscaled (a loss scaler's
+Where ``skip[0]`` is set (the non-finite guard's flag, ``minidl.optim.guard``), an element changes nothing. Both
+kernels begin with ``const S grad = (S)scaledGrad * gradScale[0]``: the gradient, unscaled (a loss scaler's
 1/scale, else 1) in the compute type S. S is bound by ``gradScale``, a one-element device array of the compute type
 (float32 for float16 and float32 parameters, float64 for float64 ones), and by the state arrays, so every
 hyperparameter reaches the kernel in the compute type on every path. The master kernel updates float32 master
@@ -88,14 +89,15 @@ class UpdateRule:
         for hyperName, hyper in self.hypers.items():
             hyper.__set_name__(None, hyperName)
         self.launch = tuple(self.hypers if launch is None else launch)
-        inParams = ", ".join(["T scaledGrad", "raw S gradScale", *(f"S {value}" for value in self.launch)])
+        inParams = ", ".join(["T scaledGrad", "raw S gradScale", "raw int32 skip",
+                              *(f"S {value}" for value in self.launch)])
         stateParams = "".join(f", S {state}" for state in self.states)
-        prologue = "const S grad = (S)scaledGrad * gradScale[0];"
-        self.direct = Elementwise(name, inParams, f"T param{stateParams}", f"{prologue}{operation}",
+        prologue = "if (skip[0] == 0) { const S grad = (S)scaledGrad * gradScale[0];"
+        self.direct = Elementwise(name, inParams, f"T param{stateParams}", f"{prologue}{operation};}}",
                                   self._beside(self._directNumpy, "direct"))
         self.master = Elementwise(
             f"{name}_master", inParams, f"S param{stateParams}, T halfParam",
-            f"{prologue}if ((S)halfParam - (S)(T)param != 0) param = (S)halfParam;{operation};halfParam = (T)param",
+            f"{prologue}if ((S)halfParam - (S)(T)param != 0) param = (S)halfParam;{operation};halfParam = (T)param;}}",
             self._beside(self._masterNumpy, "master"),
         )
 
@@ -119,10 +121,13 @@ class UpdateRule:
         numpy.multiply(scaledGrad, gradScale[0], out=grad, dtype=gradScale.dtype)
         return grad
 
-    def _directNumpy(self, scaledGrad, gradScale, *rest):
-        self.reference(self._unscaled(scaledGrad, gradScale), *rest)
+    def _directNumpy(self, scaledGrad, gradScale, skip, *rest):
+        if skip[0] == 0:
+            self.reference(self._unscaled(scaledGrad, gradScale), *rest)
 
-    def _masterNumpy(self, scaledGrad, gradScale, *rest):
+    def _masterNumpy(self, scaledGrad, gradScale, skip, *rest):
+        if skip[0] != 0:
+            return
         *rest, halfParam = rest
         master = rest[len(self.launch)]
         difference = scratch(master.shape, master.dtype, "masterChange")

@@ -8,7 +8,7 @@ cost checks every target against predictions of that shape (labels in range, tar
 
 import numpy
 
-from minidl.backend import toDevice, xp
+from minidl.backend import readChecks, toDevice, xp
 from minidl.errors import CostError, DataError
 from minidl.nn.module import evaluating
 
@@ -41,6 +41,7 @@ def checkDataSet(module, cost, data, target, chunkRows):
         predictions = xp.broadcast_to(sample[0], (len(chunk), *sample.shape[1:]))  # a shape, no memory
         try:
             cost.checkTarget(predictions, chunk)
+            readChecks()  # on a GPU the labels' range is read here, before training, not in a step
         except CostError as error:
             raise DataError(f"target rows {start} to {start + len(chunk) - 1}: {error}") from error
 

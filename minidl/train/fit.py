@@ -169,7 +169,7 @@ class Fit:
             cost = self.trainer.cost
             extra["classes"] = self.classes
             extra["position"] = None if not self.position else \
-                {"batch": self.position, "errorSum": cost.accumErr, "samples": cost.samples}
+                {"batch": self.position, "errorSum": float(cost.accumErr), "samples": cost.samples}
         return extra
 
     def saveCheckpoint(self, path):

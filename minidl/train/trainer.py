@@ -6,7 +6,7 @@ global batch (see ``rankShard``), and the returned error is the mean over the ra
 
 import numpy
 
-from minidl.backend import generator
+from minidl.backend import hostGenerator, readChecks
 from minidl.cost import Cost
 from minidl.datasets.augment import Augment
 from minidl.datasets.imageloader import ImageLoader
@@ -48,7 +48,9 @@ class Trainer:
         With ``random`` the samples come in an order drawn from the backend's generator (``seed`` makes
         it reproducible, a checkpoint restores it); otherwise in stored order. ``afterStep()``, when given, runs
         after every optimizer step (a per-step learning-rate schedule). The whole data set is checked (see
-        datacheck) before the first step or random draw.
+        datacheck) before the first step or random draw. No step reads the device: the device checks (labels,
+        indices: ``readChecks``) and the optimizer's non-finite guard (``readGuard``) are read after each
+        macro-batch and at the end of the epoch (or every ``optimizer.syncEvery`` steps when set).
         """
         self.checkSetup()
         size = checkHostData(data, target)
@@ -59,7 +61,7 @@ class Trainer:
         nodeinfo = self.optimizer.nodeinfo
         used = size // self.batchsize * self.batchsize if self.dropLast and nodeinfo is None else size
         self.checkBatches(size, used, nodeinfo)
-        order = generator().permutation(size)[:used] if random else None
+        order = hostGenerator().permutation(size)[:used] if random else None
         if order is None and used < size:
             data, target = data[:used], target[:used]
         if nodeinfo is not None:
@@ -68,12 +70,18 @@ class Trainer:
         self.module.trainMode()
         self.cost.resetAccumulator()
         verbose = self.verbose and (nodeinfo is None or nodeinfo.isRoot)
-        with progressBar(used if order is None else len(order), "train", verbose) as progress:
-            for batch, labels in deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress,
-                                               transform=self.augment, overlap=self.overlapCopies):
+        stepsPerMacroBatch = max(1, macroBatchSize // self.batchsize)
+        with progressBar(used if order is None else len(order), "train", verbose) as progress, \
+                self.optimizer.deferGuard():
+            batches = deviceBatches((data, target), self.batchsize, macroBatchSize, order, progress,
+                                    transform=self.augment, overlap=self.overlapCopies)
+            for index, (batch, labels) in enumerate(batches, start=1):
                 self.step(batch, labels)
                 if afterStep is not None:
                     afterStep()
+                if index % stepsPerMacroBatch == 0:
+                    self.readDevice()
+            readChecks()
         error = self.cost.getMeanError()
         return error if nodeinfo is None else nodeinfo.meanValue(error)
 
@@ -137,6 +145,12 @@ class Trainer:
             raise OptimizerError(
                 f"{self.optimizer!r} is not set up on {self.module!r}: call optimizer.setupOn(module) first"
             )
+
+    def readDevice(self):
+        """Read what the steps left on the device to be checked: out-of-range labels or indices raise their
+        error, then the optimizer's guard its own (or counts the skipped steps)."""
+        readChecks()
+        self.optimizer.readGuard()
 
     def step(self, data, target):
         """One optimizer step on one device minibatch; returns its error."""

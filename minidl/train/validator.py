@@ -1,5 +1,6 @@
 """Validator: the mean error of a module over host data, and its accuracy for classification."""
 
+from minidl.backend import readChecks
 from minidl.cost import Cost, CrossEntropy
 from minidl.errors import CostError, ModuleError
 from minidl.nn import Module
@@ -57,6 +58,7 @@ class Validator:
                 if classify:
                     self.metrics.update(scores, labels)
                 progress.update(len(labels))
+        readChecks()  # labels or indices out of range, found on a GPU during the pass
         self.error = self.cost.getMeanError()
         self.report = self.metrics.report() if classify else None
         self.accuracy = self.report.accuracy if classify else None

@@ -36,9 +36,10 @@ def test_a_wrong_state_is_refused_and_changes_nothing(bad):
 
 def _pcg64State(**changes):
     seed(8)
-    host = getRandomState()["host"]
+    state = getRandomState()
+    host = state["host"]
     host["state"] = {**host["state"], **changes.pop("state", {})}
-    return {"host": {**host, **changes}}
+    return {**state, "host": {**host, **changes}}
 
 
 @pytest.mark.parametrize("changes", [{"state": {"state": -1}}, {"state": {"inc": 2**200}}, {"uinteger": -5}])

@@ -53,24 +53,28 @@ def bceOracle(logits, target, scale, grad):
 
 @st.composite
 def crossEntropyCases(draw):
-    """Some labels ignored (-1), class weights, label smoothing."""
+    """Some labels ignored (-1) or out of range (>= classes: a bad batch that its RangeCheck reports later),
+    class weights, label smoothing; the scale 1 / Σ w_y as the one-element array the cost computes."""
     dtype, [shifted, logsum, labels, classes, scale, grad] = draw(softmaxCases())
-    ignored = numpy.array(draw(st.lists(st.booleans(), min_size=len(labels), max_size=len(labels))))
-    labels = numpy.where(ignored, -1, labels).astype(numpy.int32)
+    kinds = numpy.array(draw(st.lists(st.sampled_from(["kept", "ignored", "out"]), min_size=len(labels),
+                                      max_size=len(labels))))
+    labels = numpy.where(kinds == "ignored", -1, numpy.where(kinds == "out", labels + classes, labels))
     weights = draw(arrays(dtype, (classes,), 0, 2))
     smooth = float(dtype(draw(st.sampled_from([0.0, 0.1, 0.5]))))
-    return dtype, [shifted, logsum, labels, weights, classes, smooth, float(weights.sum()), scale, grad]
+    return dtype, [shifted, logsum, labels.astype(numpy.int32), weights, classes, smooth, float(weights.sum()),
+                   numpy.array([scale], dtype), grad]
 
 
 def crossEntropyOracle(shifted, logsum, labels, weights, classes, smooth, weightSum, scale, grad):
-    """Row r: ∂/∂s of (1 - ε) w_y (-log p_y) + ε/C Σ_c w_c (-log p_c); 0 for an ignored row."""
+    """Row r: ∂/∂s of (1 - ε) w_y (-log p_y) + ε/C Σ_c w_c (-log p_c); 0 for an ignored or out-of-range row."""
     probabilities = numpy.exp(shifted) / numpy.exp(shifted).sum(axis=1, keepdims=True)
-    valid = labels >= 0
-    onehot = numpy.eye(classes)[numpy.maximum(labels, 0)]
-    picked = weights[numpy.maximum(labels, 0)][:, None]
+    valid = (labels >= 0) & (labels < classes)
+    safe = numpy.where(valid, labels, 0)
+    onehot = numpy.eye(classes)[safe]
+    picked = weights[safe][:, None]
     rows = (1 - smooth) * picked * (probabilities - onehot)
     rows += smooth / classes * (weights.sum() * probabilities - weights)
-    return [numpy.where(valid[:, None], rows, 0.0) * scale]
+    return [numpy.where(valid[:, None], rows, 0.0) * scale[0]]
 
 
 @st.composite

@@ -5,8 +5,8 @@ import math
 import numpy
 import pytest
 
-from minidl import CostError
-from minidl.backend import toDevice, toHost
+from minidl import CostError, backend
+from minidl.backend import readChecks, toDevice, toHost
 from minidl.cost import BCE, MSE, CrossEntropy
 from minidl.testing import checkCostGradient
 
@@ -86,11 +86,31 @@ def test_wrong_target_shape_or_dtype(cost):
 
 
 def test_crossentropy_bad_labels():
+    """Raised at the call on the CPU; on a GPU at the next read of the device checks (no sync in the step)."""
     scores = device(numpy.zeros((3, 4), numpy.float32))
     with pytest.raises(CostError, match="label 4 is out of range for 4 classes"):
         CrossEntropy()(scores, device(numpy.array([0, 4, 1])))
+        readChecks()
     with pytest.raises(CostError, match="label -1"):
         CrossEntropy()(scores, device(numpy.array([0, -1, 1])))
+        readChecks()
+
+
+def test_on_a_gpu_bad_labels_are_reported_at_the_read_without_a_sync_in_the_step():
+    if not backend.isGpu:
+        pytest.skip("on the CPU the labels are checked at the call (tests above)")
+    from minidl.backend.simulated import trace
+
+    scores = device(numpy.zeros((3, 4), numpy.float32))
+    cost = CrossEntropy()
+    with trace.recording() as recorded:
+        error, grad = cost(scores, device(numpy.array([0, 5, 1])))  # counted as ignored until the read
+        cost(scores, device(numpy.array([0, 7, 1])))
+    assert not recorded.syncs
+    with pytest.raises(CostError, match="label 5 is out of range"):  # the first bad batch since the last read
+        readChecks()
+    readChecks()  # reported once
+    assert float(error) == pytest.approx(numpy.log(4)) and not toHost(grad)[1].any()
     with pytest.raises(CostError, match="integers of shape"):
         CrossEntropy()(scores, device(numpy.array([0.0, 1.0, 1.0])))
     with pytest.raises(CostError, match="integers of shape"):

@@ -4,7 +4,7 @@ PyTorch's numbers, float64 numerical gradients, a formula by hand, bad arguments
 import numpy
 import pytest
 
-from minidl.backend import toDevice, toHost
+from minidl.backend import readChecks, toDevice, toHost
 from minidl.cost import CrossEntropy
 from minidl.errors import CostError
 from minidl.testing import checkCostGradient
@@ -79,3 +79,4 @@ def test_every_label_ignored_gives_zero_error_and_gradient():
 def test_bad_arguments_are_refused(make, labels):
     with pytest.raises(CostError):
         make()(toDevice(rng.standard_normal((2, 4))), toDevice(labels))
+        readChecks()  # out-of-range labels: at the call on the CPU, at the read on a GPU

@@ -179,15 +179,18 @@ def test_a_corrupt_image_names_its_file_or_is_skipped_and_counted(tmp_path):
 
 
 def killWhenReading(pool, name, killed):
-    """Kill every worker of ``pool`` once one of them says it is reading ``name`` (at most 60 s from now), and
-    append the time to ``killed``."""
+    """Kill the worker of ``pool`` that says it is reading ``name``, once one does (at most 60 s from now), and
+    append the time to ``killed``. Only that one: a second worker killed in the middle of another file would be
+    as dead, and the error may name either."""
+
+    def reader():
+        return next((pid for pid, note in zip(pool.pids(), pool.notes) if note.value.decode().endswith(name)), None)
 
     def kill():
         deadline = time.monotonic() + 60
-        while not any(note.value.decode().endswith(name) for note in pool.notes) and time.monotonic() < deadline:
+        while reader() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        for pid in pool.pids():
-            os.kill(pid, 9)
+        os.kill(reader(), 9)
         killed.append(time.monotonic())
 
     thread = threading.Thread(target=kill)

@@ -10,6 +10,7 @@ from minidl.nn.dropout import dropoutKer
 from minidl.nn.groupnorm import gradKer as groupNormGradKer
 from minidl.nn.softmax import softmaxGradKer
 from minidl.testing import arrays, checkKernel, floatDtypes
+from tests import philoxoracle
 
 
 @st.composite
@@ -59,12 +60,13 @@ def normGradOracle(grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, sp
 def dropoutCases(draw):
     dtype, (shape, _, _) = draw(floatDtypes()), draw(mapShapes())
     x = draw(arrays(dtype, shape))
-    uniform = draw(arrays(numpy.float32, shape, 0.0, 0.75, specials=False))  # the generator's, in [0, 1)
+    seed, counter = draw(st.integers(0, 2**64 - 1)), draw(st.integers(0, 2**64 - 1))
     p = float(numpy.float32(draw(st.floats(0.0, 0.9))))
-    return dtype, [x, uniform, p, 1 / (1 - p), numpy.full_like(x, numpy.nan)]
+    return dtype, [x, seed, counter, p, 1 / (1 - p), numpy.full_like(x, numpy.nan)]
 
 
-def dropoutOracle(x, uniform, p, scale, y):
+def dropoutOracle(x, seed, counter, p, scale, y):
+    uniform = numpy.array([philoxoracle.uniform(seed, counter, i) for i in range(x.size)]).reshape(x.shape)
     return [x * numpy.where(uniform >= p, 1 / (1 - p), 0.0)]  # x · 0 where dropped: NaN stays NaN
 
 

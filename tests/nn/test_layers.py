@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl import ModuleError, backend
-from minidl.backend import toDevice, toHost
+from minidl.backend import readChecks, toDevice, toHost
 from minidl.nn import BatchNorm, BatchNorm2D, Dropout, Embedder, Flatten, Module, Mul, Reshape, Sequential, SoftMax
 from minidl.testing import checkGradients
 
@@ -152,6 +152,7 @@ def test_embedder_rejects_wrong_index_dtype_and_range():
         embedder(toDevice(numpy.zeros((2, 3), numpy.float32)))
     with pytest.raises(ModuleError, match=r"\[0, 5\), got values in \[0, 5\]"):
         embedder(toDevice(numpy.array([0, 5])))
+        readChecks()  # at the call on the CPU, at the next read on a GPU
 
 
 @given(data=st.data())

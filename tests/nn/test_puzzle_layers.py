@@ -3,6 +3,7 @@ float64 formulas written here (loops over positions, independent of the modules'
 central differences (float64), the random layers' draws, and bad input."""
 
 import itertools
+import math
 
 import numpy
 import pytest
@@ -11,6 +12,7 @@ from minidl import ModuleError, backend
 from minidl.backend import toDevice, toHost
 from minidl.nn import LCN, CrossMapLRN, Dropout2D, MapLRN, NoiseInjector, Penalty, PRelu, SpatialTf, SubtractMean
 from minidl.testing import checkGradients
+from tests import philoxoracle
 
 
 def rand(*shape, seed=0):
@@ -162,13 +164,12 @@ def test_penalty_is_the_identity_forward_and_adds_its_gradient_backward(mode):
     numpy.testing.assert_allclose(toHost(module.backward(toDevice(projection))), numerical, rtol=1e-6, atol=1e-8)
 
 
-def test_dropout2d_drops_whole_maps_with_the_backends_generator_and_scales_the_rest():
+def test_dropout2d_drops_whole_maps_with_the_device_generator_and_scales_the_rest():
     x = rand(4, 6, 3, 2) + 5
     module = Dropout2D(0.4)
     backend.seed(7)
     y = toHost(module(toDevice(x)))
-    backend.seed(7)
-    uniform = backend.generator().random((4, 6), dtype=numpy.float32)
+    uniform = numpy.array([philoxoracle.uniform(7, 0, i) for i in range(24)]).reshape(4, 6)  # the seed's first draw
     keep = (uniform >= numpy.float32(0.4))[:, :, None, None]
     assert 0 < keep.sum() < keep.size
     numpy.testing.assert_allclose(y, numpy.where(keep, x / 0.6, 0), rtol=1e-12)
@@ -191,17 +192,19 @@ def test_random_layers_draw_nothing_in_eval_mode_or_at_p_0(make):
 
 @pytest.mark.parametrize("mode, noiseType, params", [("add", "uniform", (-0.5, 2.0)), ("mul", "gaussian", (1.0, 0.3)),
                                                      ("mul", "uniform", (0.5, 1.5))])
-def test_noise_injector_draws_its_noise_from_the_backends_generator(mode, noiseType, params):
+def test_noise_injector_draws_its_noise_from_the_device_generator(mode, noiseType, params):
     x = rand(3, 5)
     module = NoiseInjector(mode, noiseType, params)
     backend.seed(3)
     y = toHost(module(toDevice(x)))
-    backend.seed(3)
+    words = [philoxoracle.philox((i, 0, 0, 0), (3, 0)) for i in range(15)]  # the seed's first draw
     if noiseType == "uniform":
-        noise = params[0] + (params[1] - params[0]) * backend.generator().random((3, 5), dtype=numpy.float32)
-    else:
-        noise = params[0] + params[1] * backend.generator().standard_normal((3, 5), dtype=numpy.float32)
-    noise = noise.astype(numpy.float32).astype(numpy.float64)
+        noise = [params[0] + (params[1] - params[0]) * (w[0] >> 8) / 2**24 for w in words]
+    else:  # Box-Muller with u1 in (0, 1], the standard normal rounded to float32
+        noise = [params[0] + params[1] * float(numpy.float32(math.sqrt(-2 * math.log(((w[0] >> 8) + 1) / 2**24))
+                                                             * math.cos(2 * math.pi * (w[1] >> 8) / 2**24)))
+                 for w in words]
+    noise = numpy.array(noise).reshape(3, 5)
     numpy.testing.assert_allclose(y, x + noise if mode == "add" else x * noise, rtol=1e-12)
     grad = rand(3, 5, seed=4)
     numpy.testing.assert_allclose(toHost(module.backward(toDevice(grad))), grad if mode == "add" else grad * noise,

@@ -145,13 +145,13 @@ def runSteps(run, name, param, grads, hypers, master=False):
     optimizer = SPECS[name][0]()
     optimizer.setAttrDict(hypers)
     rule = optimizer.rule
-    gradScale = numpy.ones(1, computeType(param.dtype))
+    gradScale, skip = numpy.ones(1, computeType(param.dtype)), numpy.zeros(1, numpy.int32)
     arrays = {"param": param.astype(numpy.float32) if master else param,
               **{key: toHost(value) for key, value in optimizer.setupState(param).items()}}
     half = param
     for t, grad in enumerate(grads, start=1):
         optimizer.t = t
-        head = [grad, gradScale, *optimizer.hyperValues(optimizer.learnRate)]
+        head = [grad, gradScale, skip, *optimizer.hyperValues(optimizer.learnRate)]
         states = [arrays[key] for key in rule.states]
         if master:
             *outputs, half = run(rule.master, head + [arrays["param"], *states, half])

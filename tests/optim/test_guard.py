@@ -7,12 +7,12 @@ import pytest
 from minidl import CheckpointError, OptimizerError
 from minidl.backend import toDevice, toHost
 from minidl.optim import SGD, AdaGrad, Adam
-from minidl.optim.guard import allFinite
+from minidl.optim.guard import nonFinite
 from minidl.optim.hooks import GradientClip, GradientHardClip
 from minidl.tensorfile import readTensors, writeTensors
 from minidl.train import loadCheckpoint, saveCheckpoint
 from minidl.variable import Variable
-from tests.optim.test_optimizers import X, Y, makeNet, snapshot, train
+from tests.optim.test_optimizers import X, Y, makeNet, params, snapshot, train
 
 
 def poisoned(net, value, name="2.W", index=(1, 0)):
@@ -62,17 +62,17 @@ def test_skip_leaves_parameters_and_state_and_counts_the_step(useGlobalState):
 
 
 @pytest.mark.parametrize("dtype", [numpy.float16, numpy.float32, numpy.float64])
-def test_all_finite_is_exact_for_every_value_of_the_dtype(dtype):
+def test_the_guards_test_is_exact_for_every_value_of_the_dtype(dtype):
     """Each non-finite value is found wherever it is; the largest finite values (whose sum overflows the dtype),
     subnormals and signed zeros are finite."""
     info = numpy.finfo(dtype)
     finite = numpy.array([info.max, info.max, -info.max, info.smallest_subnormal, -0.0, 0.0, 1.0], dtype)
-    assert allFinite(toDevice(finite)) and allFinite(toDevice(-finite)) and allFinite(toDevice(finite[:0]))
+    assert not toHost(nonFinite(toDevice(finite))).any() and not toHost(nonFinite(toDevice(-finite))).any()
     for value in (numpy.nan, -numpy.nan, numpy.inf, -numpy.inf):
         for index in range(finite.size):
             poisonedCopy = finite.copy()
             poisonedCopy[index] = value
-            assert not allFinite(toDevice(poisonedCopy)), (value, index)
+            assert toHost(nonFinite(toDevice(poisonedCopy))).tolist() == [i == index for i in range(finite.size)]
 
 
 def test_finite_gradients_whose_sum_overflows_are_stepped():
@@ -189,3 +189,61 @@ def test_a_negative_momentum_is_valid_state():
         optimizer.checkLoadedState(tensors, "here")
     optimizer.checkLoadedState({name: array for name, array in tensors.items() if name.endswith(".m")}, "here")
 
+
+
+def badStep(net, optimizer, value=numpy.nan, name="2.W", index=(1, 0)):
+    optimizer.zeroGradParams()
+    poisoned(net, value, name=name, index=index)
+    return optimizer.update()
+
+
+@pytest.mark.parametrize("useGlobalState", [False, True])
+def test_deferred_raise_names_the_first_bad_step_at_the_read_and_nothing_changed_from_it_on(useGlobalState):
+    """Inside deferGuard, update() leaves the verdict on the device (returns None); the steps from the bad one
+    on change nothing (the update kernels read the flag); the read raises, naming the Variable and the step."""
+    net = makeNet()
+    optimizer = Adam(alpha=0.01).setupOn(net, useGlobalState=useGlobalState)
+    with pytest.raises(OptimizerError, match=r"Variable '2.W' has a non-finite gradient .* at step 3: that step and "
+                                             r"the 2 after it changed nothing"):
+        with optimizer.deferGuard():
+            train(net, optimizer, steps=2)
+            before = snapshot(net, optimizer)
+            assert badStep(net, optimizer) is None
+            train(net, optimizer, steps=2)  # finite again, but after a bad step: nothing changes until the read
+            after = snapshot(net, optimizer)
+            assertSame((before[0], before[2]), (after[0], after[2]))
+            assert optimizer.t == 5
+    assert optimizer.t == 2 and optimizer.skippedSteps == 0
+    train(net, optimizer, steps=1)  # the error read, the run can go on
+    assert optimizer.t == 3
+
+
+@pytest.mark.parametrize("useGlobalState", [False, True])
+def test_deferred_skip_skips_only_the_bad_step_and_counts_it_at_the_read(useGlobalState):
+    net, reference = makeNet(), makeNet()
+    optimizer = Adam(alpha=0.01).setupOn(net, useGlobalState=useGlobalState)
+    referenceOptimizer = Adam(alpha=0.01).setupOn(reference, useGlobalState=useGlobalState)
+    optimizer.nonFinite = "skip"
+    with optimizer.deferGuard():
+        train(net, optimizer, steps=2)
+        badStep(net, optimizer, numpy.inf, name="0.b", index=(3,))
+        train(net, optimizer, steps=1)
+        assert optimizer.t == 4 and optimizer.skippedSteps == 0  # not read yet
+        assert optimizer.readGuard() == 1
+        assert optimizer.t == 3 and optimizer.skippedSteps == 1
+    train(reference, referenceOptimizer, steps=2)
+    # the step after the skipped one ran with Adam's t = 4 (the host did not know yet): the reference does too
+    referenceOptimizer.t += 1
+    train(reference, referenceOptimizer, steps=1)
+    assertSame([params(reference)], [params(net)])
+
+
+def test_sync_every_reads_the_guard_every_n_steps_inside_defer_guard():
+    net = makeNet()
+    optimizer = SGD(learnRate=0.1).setupOn(net, useGlobalState=True)
+    optimizer.nonFinite, optimizer.syncEvery = "skip", 2
+    with optimizer.deferGuard():
+        assert badStep(net, optimizer) is None
+        assert badStep(net, optimizer) is False and optimizer.skippedSteps == 2 and optimizer.t == 0
+        train(net, optimizer, steps=1)
+        assert optimizer.update() is True and optimizer.t == 2

@@ -34,7 +34,8 @@ def accuracy(build, flat, dtype, epochs):
 
 @pytest.mark.parametrize("build, flat, epochs", [
     (lambda shape, classes: mlp(shape, classes, hidden=(32,)), True, 4),
-    (lambda shape, classes: cnn(shape, classes, maps=(8, 8), hidden=32), False, 2),
+    # 3 epochs: after 2, the dropout masks of the device generator left float32 at 84.8% (float16 83.4%)
+    (lambda shape, classes: cnn(shape, classes, maps=(8, 8), hidden=32), False, 3),
 ], ids=["mlp", "cnn"])
 def test_float16_with_masters_and_scaling_trains_to_float32_accuracy(build, flat, epochs):
     single = accuracy(build, flat, numpy.float32, epochs)

@@ -45,14 +45,15 @@ def cases(draw):
 
 
 def _one(param):
-    """The gradient scale 1, of the compute type."""
-    return numpy.ones(1, computeType(param.dtype))
+    """The gradient scale 1, of the compute type, and the guard's flag: take the step."""
+    return numpy.ones(1, computeType(param.dtype)), numpy.zeros(1, numpy.int32)
 
 
 KERNELS = {
     # name -> (kernel, kernel args for one step given (param, state, grad, lr, eps), oracle)
-    "sgd": (sgdRule.direct, lambda p, s, g, lr, eps: [g, _one(p), lr, p], lambda p, gs, lr, eps: sgdOracle(p, gs, lr)),
-    "adagrad": (adagradRule.direct, lambda p, s, g, lr, eps: [g, _one(p), lr, eps, p, s], adagradOracle),
+    "sgd": (sgdRule.direct, lambda p, s, g, lr, eps: [g, *_one(p), lr, p],
+            lambda p, gs, lr, eps: sgdOracle(p, gs, lr)),
+    "adagrad": (adagradRule.direct, lambda p, s, g, lr, eps: [g, *_one(p), lr, eps, p, s], adagradOracle),
 }
 
 
@@ -94,8 +95,27 @@ def test_adagrad_master_kernel_follows_the_formula_in_float32_and_writes_the_hal
     half = param.copy()
     for grad in grads:
         master, h, half = runPath(path, adagradRule.master,
-                                  [grad, numpy.ones(1, numpy.float32), learnRate, epsilon, master, h, half])
+                                  [grad, *_one(master), learnRate, epsilon, master, h, half])
     expected = adagradOracle(param.astype(numpy.float64), [grad.astype(numpy.float64) for grad in grads],
                              learnRate, epsilon)
     assertMatches([master, h], expected, numpy.float32, f"adagrad master on {path}")
     numpy.testing.assert_array_equal(half, master.astype(numpy.float16), err_msg="the float16 copy")
+
+
+@pytest.mark.parametrize("path", ["numpy", "host", devicePath()])
+@given(case=cases())
+def test_the_guards_flag_makes_a_launch_change_nothing(path, case):
+    """skip[0] = 1 (the non-finite guard's verdict): the direct and the master kernel leave parameters, masters,
+    state and the float16 copy as they were, whatever the gradient."""
+    _, param, grads, learnRate, epsilon = case
+    state = numpy.full(param.shape, 0.5, numpy.promote_types(param.dtype, numpy.float32))
+    skip = numpy.ones(1, numpy.int32)
+    outputs = runPath(path, adagradRule.direct, [grads[0], _one(param)[0], skip, learnRate, epsilon, param, state])
+    assertMatches(outputs, [param, state], param.dtype, f"a skipped direct launch on {path}", signedZeros=True,
+                  tolerances=(0, 0))
+    half = param.astype(numpy.float16)
+    master = half.astype(numpy.float32) + 1  # a master that differs from its half copy stays as it is
+    outputs = runPath(path, adagradRule.master, [half, numpy.ones(1, numpy.float32), skip, learnRate, epsilon,
+                                                 master, state.astype(numpy.float32), half])
+    assertMatches(outputs, [master, state.astype(numpy.float32), half], numpy.float32,
+                  f"a skipped master launch on {path}", signedZeros=True, tolerances=(0, 0))

@@ -326,12 +326,12 @@ class ndarray:  # noqa: N801 - CuPy's name
 
     def argmax(self, axis=None, out=None, keepdims=False):
         result = numpy.asarray(self._host.argmax(axis=axis, keepdims=keepdims))
-        launch("argmax", result, self._host)
+        launch("argmax", result, self._host, threads=min(self.size, max(result.size, 1) * REDUCTION_BLOCK))
         return wrap(result)
 
     def argmin(self, axis=None, out=None, keepdims=False):
         result = numpy.asarray(self._host.argmin(axis=axis, keepdims=keepdims))
-        launch("argmin", result, self._host)
+        launch("argmin", result, self._host, threads=min(self.size, max(result.size, 1) * REDUCTION_BLOCK))
         return wrap(result)
 
     def dot(self, other):

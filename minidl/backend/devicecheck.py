@@ -1,0 +1,72 @@
+"""Checks of values that live on the device (labels, indices), without a host sync inside a training step.
+
+On the CPU a check reads its values at once (reading costs nothing) and raises before anything changes. On a GPU
+(and the simulated device) ``RangeCheck.note`` folds the values' min and max into a record on the device, one
+thread of ``rangeKer`` keeping the first out-of-range batch, and the error is raised when the host next reads the
+records: ``readChecks()``, which the Trainer calls after each macro-batch and at the end of each epoch (the
+commands' loops at the end of each epoch). The kernels that consume such values clamp them, so a bad batch reads
+no memory out of bounds before the read reports it.
+
+    record = [1 once a batch was out of range, its min, its max, the bound it broke]   int64
+"""
+
+import weakref
+
+import numpy
+
+from minidl.backend.device import isGpu, toHost, xp
+from minidl.backend.elementwise import Elementwise
+
+
+def _rangeNumpy(low, high, bound, record):
+    if (low[0] < 0 or high[0] >= bound) and record[0] == 0:
+        record[:] = 1, low[0], high[0], bound
+
+
+rangeKer = Elementwise(
+    "minidl_range_check",
+    "raw T low, raw T high, int64 bound",
+    "raw int64 record",
+    "if ((low[0] < 0 || high[0] >= bound) && record[0] == 0) { record[0] = 1; record[1] = low[0]; "
+    "record[2] = high[0]; record[3] = bound; }",
+    _rangeNumpy,
+)
+
+_checks = weakref.WeakSet()  # every RangeCheck with a record on the device
+
+
+class RangeCheck:
+    """Integers that must lie in [0, bound). ``fail(low, high, bound)`` raises the owner's error, naming them."""
+
+    def __init__(self, fail):
+        self.fail = fail
+        self.record = None
+
+    def note(self, values, bound):
+        """Check ``values`` (an integer array) against [0, bound): now on the CPU, at the next read on a GPU."""
+        if values.size == 0:
+            return
+        if not isGpu:
+            low, high = int(values.min()), int(values.max())
+            if low < 0 or high >= bound:
+                self.fail(low, high, bound)
+            return
+        if self.record is None:
+            self.record = xp.zeros(4, dtype=numpy.int64)
+            _checks.add(self)
+        rangeKer(values.min().reshape(1), values.max().reshape(1), bound, self.record, size=1)
+
+    def read(self):
+        """Raise the owner's error if a batch since the last read was out of range (one copy of four numbers)."""
+        if self.record is None:
+            return
+        failed, low, high, bound = (int(value) for value in toHost(self.record))
+        if failed:
+            self.record.fill(0)
+            self.fail(low, high, bound)
+
+
+def readChecks():
+    """Read every check's record on the device; the first that saw an out-of-range batch raises its error."""
+    for check in list(_checks):
+        check.read()
