@@ -3,11 +3,11 @@ hands gradient k to module k and returns the list of input gradients. A module p
 both uses' parameter gradients (each use's cache is kept, as in Sequential)."""
 
 from minidl.errors import ModuleError
-from minidl.nn.container import Container, uniqueNames
-from minidl.nn.module import Module, checkLike, describe
+from minidl.nn.module import checkLike, describe
+from minidl.nn.modulelist import ModuleList
 
 
-class Parallel(Container):
+class Parallel(ModuleList):
     """``Parallel(a, b)``, ``Parallel([a, b])`` or ``Parallel()`` then ``append``/``extend``."""
 
     def __init__(self, *modules, name=None):
@@ -16,37 +16,6 @@ class Parallel(Container):
             modules = tuple(modules[0])
         self.modules = []
         self.extend(modules)
-
-    def constructorArguments(self):
-        """The modules it holds now (``append`` may have added some since it was built)."""
-        if type(self).__init__ is not Parallel.__init__:  # a subclass with a constructor of its own
-            return super().constructorArguments()
-        return (list(self.modules),), {}
-
-    def append(self, module):
-        if not isinstance(module, Module):
-            raise ModuleError(f"{self!r}: can only append a Module, got {type(module).__name__}")
-        uniqueNames(self.modules + [module])
-        self.modules.append(module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
-
-    def __len__(self):
-        return len(self.modules)
-
-    def __getitem__(self, index):
-        return self.modules[index]
-
-    def children(self):
-        return uniqueNames(self.modules)
-
-    def uses(self):
-        names = {id(module): name for name, module in self.children().items()}
-        return [(names[id(module)], module, cache) for module, cache in zip(self.modules, self.caches or [])]
 
     def forward(self, data):
         if not self.modules:

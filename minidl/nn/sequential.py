@@ -1,11 +1,11 @@
 """Sequential: modules applied one after another; backward runs them in reverse."""
 
 from minidl.errors import ModuleError
-from minidl.nn.container import Container, uniqueNames
 from minidl.nn.module import Module, checkLike
+from minidl.nn.modulelist import ModuleList
 
 
-class Sequential(Container):
+class Sequential(ModuleList):
     """``Sequential(a, b, c)``, ``Sequential([a, b, c])`` or ``Sequential()`` then ``append``/``extend``;
     ``seq(data)`` runs the modules in order and returns the last one's output."""
 
@@ -19,37 +19,6 @@ class Sequential(Container):
                                   f"at position {position}")
         self.modules = []
         self.extend(modules)
-
-    def constructorArguments(self):
-        """The modules it holds now (``append`` may have added some since it was built)."""
-        if type(self).__init__ is not Sequential.__init__:  # a subclass with a constructor of its own
-            return super().constructorArguments()
-        return (list(self.modules),), {}
-
-    def append(self, module):
-        if not isinstance(module, Module):
-            raise ModuleError(f"{self!r}: can only append a Module, got {type(module).__name__}")
-        uniqueNames(self.modules + [module])
-        self.modules.append(module)
-        return self
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
-
-    def __len__(self):
-        return len(self.modules)
-
-    def __getitem__(self, index):
-        return self.modules[index]
-
-    def children(self):
-        return uniqueNames(self.modules)
-
-    def uses(self):
-        names = {id(module): name for name, module in self.children().items()}
-        return [(names[id(module)], module, cache) for module, cache in zip(self.modules, self.caches or [])]
 
     def forward(self, data):
         if not self.modules:
