@@ -13,7 +13,9 @@ One difference is minidl's own: it decodes a JPEG much larger than its crop at a
 Table 1: the pipeline alone, one epoch after an untimed one (which starts the workers), with 0, 1 and 2 workers.
 Table 2: the residual CNN of ``benchmarks.residual_step`` (batch 32, Adam) trained on the 32x32 images, fed from
 memory (the decoded batches held on the device) and fed by the pipeline with 0, 1 and 2 workers: whether the
-pipeline keeps up with the step, on a machine whose cores the workers share with it.
+pipeline keeps up with the step, on a machine whose cores the workers share with it. The last column is the time
+a step waited for its batch (the pipeline keeps up when that is near 0; what the images per second lose beside it is
+the CPU the decoding takes from the step's own threads on the shared cores).
 
 Each measurement runs in a process of its own (``timing.runWorkers``), ``--rounds`` times, alternating; a row
 gives the median. Timings need a quiet machine.
@@ -164,12 +166,16 @@ def trainWorker(feed, args):
         for _ in range(4):  # warm-up: kernels compiled, workers started
             step(*next(source))
         backend.synchronize()
+        waited = 0.0
         start = time.perf_counter()
         for _ in range(args.steps):
-            step(*next(source))
+            asked = time.perf_counter()
+            batch = next(source)
+            waited += time.perf_counter() - asked
+            step(*batch)
         backend.synchronize()
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "images": 32 * args.steps}
+    return {"seconds": seconds, "images": 32 * args.steps, "waited": waited / args.steps}
 
 
 def median(runs):
@@ -225,7 +231,7 @@ def main():
                 print(row, flush=True)
         print(f"\nResidual CNN (benchmarks.residual_step) on the 32x32 images, batch 32, {args.steps} steps, "
               "images per second\n")
-        print("| fed | images/s | of the in-memory rate |\n|---|---:|---:|")
+        print("| fed | images/s | of the in-memory rate | ms per step waiting for the batch |\n|---|---:|---:|---:|")
         feeds = ["memory", *map(str, WORKERS)]
         results = runWorkers("benchmarks.data_pipeline", [f"train:{feed}" for feed in feeds], args.rounds,
                              ["--folder", os.path.join(root, "cifar"), "--steps", str(args.steps)])
@@ -234,7 +240,8 @@ def main():
             rate = median(results[f"train:{feed}"])
             label = "from memory (decoded batches on the device)" if feed == "memory" else \
                 f"by the pipeline, {feed} workers"
-            print(f"| {label} | {rate:,.0f} | {rate / memory:.0%} |", flush=True)
+            waited = float(numpy.median([run["waited"] for run in results[f"train:{feed}"]]))
+            print(f"| {label} | {rate:,.0f} | {rate / memory:.0%} | {1000 * waited:.2f} |", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
