@@ -44,8 +44,9 @@ def keyedGenerator(seed, stream, epoch, index=0):
 
 
 class ImageAugment:
-    """``ImageAugment(scale=None, flip=False, jitter=0.0, rotate=False)``: ``box(seed, epoch, index)`` gives the
-    decoder's crop, ``apply(pixels, seed, epoch, index)`` the rest, on uint8 (C, H, W) pixels."""
+    """``ImageAugment(scale=None, flip=False, jitter=0.0, rotate=False)``: with ``draws = draws(seed, epoch,
+    index)``, ``box(draws)`` gives the decoder's crop, ``apply(pixels, draws)`` the rest, on uint8 (C, H, W)
+    pixels."""
 
     def __init__(self, scale=None, flip=False, jitter=0.0, rotate=False):
         if scale is not None:
@@ -61,16 +62,19 @@ class ImageAugment:
     def __repr__(self):
         return f"ImageAugment(scale={self.scale}, flip={self.flip}, jitter={self.jitter:g}, rotate={self.rotate})"
 
-    def draws(self, seed, epoch, index):
+    @staticmethod
+    def draws(seed, epoch, index):
+        """One sample's nine draws (eight uniforms, the quarter turns), made once and given to ``box`` and
+        ``apply``."""
         generator = keyedGenerator(seed, STREAM_AUGMENT, epoch, index)
         uniforms = generator.random(8)
         return uniforms, int(generator.integers(0, 4))
 
-    def box(self, seed, epoch, index):
+    def box(self, draws):
         """The crop as a function of the image's (width, height), or None (the centred square)."""
         if self.scale is None:
             return None
-        (area, ratio, u, v, *_), _ = self.draws(seed, epoch, index)
+        (area, ratio, u, v, *_), _ = draws
         area = self.scale[0] + (self.scale[1] - self.scale[0]) * area
         ratio = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * ratio)
 
@@ -82,8 +86,8 @@ class ImageAugment:
 
         return crop
 
-    def apply(self, pixels, seed, epoch, index):
-        (_, _, _, _, flip, *factors), turns = self.draws(seed, epoch, index)
+    def apply(self, pixels, draws):
+        (_, _, _, _, flip, *factors), turns = draws
         if self.jitter:
             brightness, contrast, saturation = (1 - self.jitter + 2 * self.jitter * factor for factor in factors)
             pixels = jitterColours(pixels, brightness, contrast, saturation)

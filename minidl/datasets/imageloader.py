@@ -47,9 +47,10 @@ class ImageBatchJob:
 
     def sample(self, data, index, epoch, train, name):
         """The decoded (and, for training, augmented) pixels of one file's bytes."""
-        augment = self.augment if train else None
-        pixels = self.decoder.decode(data, name, None if augment is None else augment.box(self.seed, epoch, index))
-        return pixels if augment is None else augment.apply(pixels, self.seed, epoch, index)
+        if not train or self.augment is None:
+            return self.decoder.decode(data, name, None)
+        draws = self.augment.draws(self.seed, epoch, index)
+        return self.augment.apply(self.decoder.decode(data, name, self.augment.box(draws)), draws)
 
     def fill(self, task, arrays, note):
         epoch, indices, train = task

@@ -111,10 +111,11 @@ def test_augmentation_is_the_formulas_on_the_samples_own_draws(tmp_path):
         (_, _, _, _, flip, *factors), turn = generator.random(8), int(generator.integers(0, 4))
         augment = ImageAugment(flip=True, rotate=True)
         expected = numpy.rot90(plain[:, :, ::-1] if flip < 0.5 else plain, turn, axes=(1, 2))
-        numpy.testing.assert_array_equal(augment.apply(decoder.decode(data, "s"), 5, 1, index), expected)
+        draws = ImageAugment.draws(5, 1, index)
+        numpy.testing.assert_array_equal(augment.apply(decoder.decode(data, "s"), draws), expected)
         flips.add(flip < 0.5)
         turns.add(turn)
-        jittered = ImageAugment(jitter=0.3).apply(plain, 5, 1, index)
+        jittered = ImageAugment(jitter=0.3).apply(plain, draws)
         b, c, s = (0.7 + 0.6 * factor for factor in factors)
         x = plain.astype(numpy.float64) * b
         weights = numpy.array([0.299, 0.587, 0.114])[:, None, None]
@@ -123,7 +124,7 @@ def test_augmentation_is_the_formulas_on_the_samples_own_draws(tmp_path):
         x = (x * weights).sum(axis=0) + s * (x - (x * weights).sum(axis=0))
         assert numpy.abs(jittered.astype(int) - numpy.clip(numpy.rint(x), 0, 255)).max() <= 1
     assert flips == {True, False} and len(turns) >= 3
-    crop = ImageAugment(scale=(0.25, 0.5)).box(5, 1, 0)(40, 20)
+    crop = ImageAugment(scale=(0.25, 0.5)).box(ImageAugment.draws(5, 1, 0))(40, 20)
     area = (crop[2] - crop[0]) * 40 * (crop[3] - crop[1]) * 20
     assert 0.25 * 800 - 1e-9 <= area <= 0.5 * 800 + 1e-9 and 0 <= min(crop) and max(crop) <= 1
     assert numpy.array_equal(jitterColours(plain, 1.0, 1.0, 1.0), plain)
