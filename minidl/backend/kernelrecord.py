@@ -10,8 +10,9 @@ replay list that keeps the first step's argument objects would get wrong in the 
 buffer (the module allocated it during the step, so the recorded pointer no longer holds the step's data), an
 array that is a new view of the same memory (harmless to a pointer list, fatal to a list keyed on objects), a
 scalar whose value changed (a learning rate, a random counter: it must be read at replay, not baked in), or a
-different kernel or argument count (control flow that depends on the step). A kernel call is recorded before it
-runs, on every device and CPU path.
+different kernel or argument count (control flow that depends on the step). A call through ``Elementwise.__call__``
+is recorded before it is checked or run (one its checks refuse included), on every device and CPU path;
+``callNumpy`` and ``callCompiled``, the tests' direct paths, are not recorded.
 """
 
 import contextlib
@@ -91,7 +92,7 @@ def compareSteps(first, second):
                 else:
                     newBuffer = True
                     moved.append((a.kernel.name, param.name))
-            elif _isNdarray(x) or _isNdarray(y) or x != y:
+            elif _isNdarray(x) or _isNdarray(y) or (x != y and not (x != x and y != y)):  # NaN equals NaN here
                 newScalar = True
                 changed.append((a.kernel.name, param.name))
         stable += not (newView or newBuffer or newScalar)

@@ -79,3 +79,12 @@ def test_a_step_that_calls_other_kernels_is_not_the_same_calls():
         scale(x, 0.5, y)
     difference = compareSteps(first, second)
     assert not difference.sameCalls and difference.calls == 2 and difference.stableCalls == 1
+
+
+def test_a_nan_scalar_passed_each_step_is_not_a_change():
+    x, y = values(1, 2), values(0, 0)
+    with recordingKernels() as first:
+        scale(x, float("nan"), y)
+    with recordingKernels() as second:
+        scale(x, float("nan"), y)
+    assert compareSteps(first, second).changedScalars == ()
