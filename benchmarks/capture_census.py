@@ -16,23 +16,35 @@ import contextlib
 
 import numpy
 
+from benchmarks import residual_step
 from minidl import backend
 from minidl.backend import isGpu
 from minidl.backend.kernelrecord import compareSteps, recordingKernels
 from minidl.cost import CrossEntropy
 from minidl.models import MODELS
-from minidl.optim import AdaGrad
+from minidl.optim import AdaGrad, Adam
 from minidl.train import Trainer
 
-NETWORKS = [("mlp", (64,)), ("cnn", (1, 8, 8)), ("lstm", (1, 8, 8))]  # digits-sized, as minidl train builds them
 CLASSES = 10
 
 
-def census(name, sampleShape, batch, evaluate):
+def residual(sampleShape, classes):
+    return residual_step.minidlNet()[0]
+
+
+# name, sample shape, build(sampleShape, classes), optimizer: the digits-sized networks minidl train builds, and
+# benchmarks.residual_step's network with its optimizer
+NETWORKS = [("mlp", (64,), MODELS["mlp"].build, lambda: AdaGrad(learnRate=0.01)),
+            ("cnn", (1, 8, 8), MODELS["cnn"].build, lambda: AdaGrad(learnRate=0.01)),
+            ("lstm", (1, 8, 8), MODELS["lstm"].build, lambda: AdaGrad(learnRate=0.01)),
+            ("residual", residual_step.SHAPE, residual, lambda: Adam(alpha=1e-3))]
+
+
+def census(build, sampleShape, makeOptimizer, batch, evaluate):
     """(kernel calls, the launches outside them by name or None, StepDifference) of the third and fourth step (or
     eval forward); None where the device keeps no trace."""
-    net = MODELS[name].build(sampleShape, CLASSES)
-    optimizer = AdaGrad(learnRate=0.01)
+    net = build(sampleShape, CLASSES)
+    optimizer = makeOptimizer()
     optimizer.setupOn(net, useGlobalState=True)
     trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=batch, verbose=False)
     generator = numpy.random.default_rng(0)
@@ -69,13 +81,13 @@ def main():
     parser.add_argument("--batch", type=int, default=32)
     args = parser.parse_args()
     backend.seed(0)
-    print(f"Device: {backend.name} (GPU path: {isGpu}); batch {args.batch}; AdaGrad, global state\n")
+    print(f"Device: {backend.name} (GPU path: {isGpu}); batch {args.batch}; global state\n")
     print("| network | pass | other launches | kernel calls | stable calls | new views | new buffers | "
           "changing scalars | kernels given arrays allocated in the step |")
     print("|---|---|---|---:|---:|---:|---:|---|---|")
-    for name, sampleShape in NETWORKS:
+    for name, sampleShape, build, makeOptimizer in NETWORKS:
         for evaluate in (False, True):
-            calls, launches, diff = census(name, sampleShape, args.batch, evaluate)
+            calls, launches, diff = census(build, sampleShape, makeOptimizer, args.batch, evaluate)
             scalars = ", ".join(f"{kernel}.{param}" for kernel, param in diff.changedScalars) or "none"
             others = "-" if launches is None else f"{sum(launches.values())}: " + ", ".join(
                 f"{count} {launch}" for launch, count in launches.most_common(4)) + ", ..."
