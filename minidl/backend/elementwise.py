@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy
 
-from minidl.backend import hostkernel, kernelsource
+from minidl.backend import hostkernel, kernelrecord, kernelsource
 from minidl.backend.device import cupy, isDeviceArray
 from minidl.errors import BackendError
 
@@ -148,6 +148,8 @@ class Elementwise:
         return f"Elementwise({self.name!r})"
 
     def __call__(self, *args, size=None):
+        if kernelrecord.active:
+            kernelrecord.note(self, args, size)
         compiled = hostkernel.cpuKernels() == "compiled" or (
             hostkernel.cpuKernels() == "preferred" and self.cpuPath == "compiled"
         )
