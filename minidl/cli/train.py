@@ -78,13 +78,14 @@ from minidl.train.compare import DIGESTS_NAME, MANIFEST_NAME
 from minidl.train.manifest import Manifest
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+KEPT_NAME = "checkpoints"  # every checkpoint written, by step: what minidl verify --bisect replays from
 DTYPES = ("float16", "float32", "float64")
 BEST_NAME = "best.safetensors"
 LOG_NAME = "log.csv"
 REPORT_NAME = "report"
 TENSORBOARD_NAME = "tensorboard"
 RUN_FILES = [CHECKPOINT_NAME, BEST_NAME, LOG_NAME, REPORT_NAME + ".txt", REPORT_NAME + ".json", TENSORBOARD_NAME,
-             MANIFEST_NAME, DIGESTS_NAME]
+             MANIFEST_NAME, DIGESTS_NAME, KEPT_NAME]
 DATASETS = {"digits": None, "mnist": loadMnist, "fashion-mnist": loadMnist, "cifar10": loadCifar10}
 SCHEDULES = ("cosine", "exponential", "onecycle", "plateau", "step")
 DEFAULT_LEARN_RATE = 0.01
@@ -400,7 +401,7 @@ def makeCallbacks(args, say, resumeReport="", header=None):
     callbacks = [
         StopOnDivergence(), PrintEpochs(say, args.epochs),
         RunSettings(args, say, resumeReport, header=header, checkpointPath=path),
-        PeriodicCheckpoint(path, everySteps=args.checkpoint_steps),
+        PeriodicCheckpoint(path, everySteps=args.checkpoint_steps, keep=os.path.join(args.out, KEPT_NAME)),
         BestCheckpoint(os.path.join(args.out, BEST_NAME)), CsvLog(os.path.join(args.out, LOG_NAME)),
     ]
     if args.early_stop is not None:
@@ -463,6 +464,39 @@ def train(args, nodeinfo, resumeReport=""):
 
 def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline):
     isRoot = nodeinfo is None or nodeinfo.isRoot
+    fit = buildFit(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline)
+    try:
+        os.makedirs(os.path.join(args.out, KEPT_NAME), exist_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
+    path = os.path.join(args.out, CHECKPOINT_NAME)
+    if pipeline is not None and pipeline.source.ignored:
+        say(f"{pipeline.source.ignored} files of {args.data} are not .jpg, .jpeg or .png images: left out")
+    fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
+    say(f"checkpoint: {path}")
+    if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
+        if pipeline is not None:
+            fit.validator.validateFromLoader(validation)
+        else:
+            fit.validator.validateFromHost(*validation)
+    if pipeline is not None:
+        skipped = training[0].skipped + validation.skipped
+        if skipped:
+            say(f"{len(skipped)} images could not be decoded and were left out; the first: {skipped[0]}")
+    if isRoot:
+        writeReport(fit.validator.report, args.out, say)
+    if args.plot and isRoot:
+        from minidl.cli.plot import plotLog
+
+        plotLog(os.path.join(args.out, LOG_NAME), args.plot)
+        say(f"plot: {args.plot}")
+    return 0
+
+
+def buildFit(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline):
+    """The run's network, optimizer, schedule, Trainer and callbacks, as a Fit not yet run (also what ``minidl
+    verify --bisect`` rebuilds a run from)."""
+    isRoot = nodeinfo is None or nodeinfo.isRoot
     module = MODELS[args.model].build(sampleShape, classes).calcMode(args.dtype)
     scaler = minidl.optim.LossScaler() if args.dtype == "float16" else None
     optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True,
@@ -496,35 +530,8 @@ def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape
     callbacks = makeCallbacks(args, say, resumeReport, header) + runRecord(args, training, validation, pipeline)
     if pipeline is not None:
         callbacks.append(ImageSettings(args))
-    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, verbose=False,  # PrintEpochs says more
-              callbacks=callbacks)
-
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as error:
-        raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
-    path = os.path.join(args.out, CHECKPOINT_NAME)
-    if pipeline is not None and pipeline.source.ignored:
-        say(f"{pipeline.source.ignored} files of {args.data} are not .jpg, .jpeg or .png images: left out")
-    fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
-    say(f"checkpoint: {path}")
-    if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
-        if pipeline is not None:
-            fit.validator.validateFromLoader(validation)
-        else:
-            fit.validator.validateFromHost(*validation)
-    if pipeline is not None:
-        skipped = training[0].skipped + validation.skipped
-        if skipped:
-            say(f"{len(skipped)} images could not be decoded and were left out; the first: {skipped[0]}")
-    if isRoot:
-        writeReport(fit.validator.report, args.out, say)
-    if args.plot and isRoot:
-        from minidl.cli.plot import plotLog
-
-        plotLog(os.path.join(args.out, LOG_NAME), args.plot)
-        say(f"plot: {args.plot}")
-    return 0
+    return Fit(trainer, schedule=schedule, scheduleEvery=every, verbose=False,  # PrintEpochs says more
+               callbacks=callbacks)
 
 
 def runTextTask(args, lock):

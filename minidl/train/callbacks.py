@@ -10,6 +10,7 @@ import math
 import numbers
 import os
 import re
+import shutil
 
 from minidl.errors import CallbackError
 from minidl.validation import checkInteger
@@ -157,26 +158,59 @@ class BestCheckpoint(Monitored):
 class PeriodicCheckpoint(Callback):
     """Write the run's checkpoint to ``path`` (atomically) every ``every`` epochs and after the last one, and
     with ``everySteps`` also every that many steps inside an epoch (a run on an ImageLoader only); pass it as
-    ``resume`` to continue the run exactly."""
+    ``resume`` to continue the run exactly.
+
+    With ``keep`` (a folder) every checkpoint written is also kept there as ``step-<optimizer step>.safetensors``
+    (a hard link to the file just written, a copy where the file system has no links), and a run that starts
+    from scratch keeps its starting point as ``step-0``: the checkpoints ``minidl verify --bisect`` replays from.
+    """
 
     writesCheckpoints = True
     writesFiles = True
 
-    def __init__(self, path, every=1, everySteps=None):
+    def __init__(self, path, every=1, everySteps=None, keep=None):
         self.path, self.every = os.fspath(path), checkInteger(every, "every", CallbackError, minimum=1)
         self.everySteps = None if everySteps is None else checkInteger(everySteps, "everySteps", CallbackError,
                                                                        minimum=1)
+        self.keep = None if keep is None else os.fspath(keep)
 
     def check(self, fit, names):
         checkFolderOf(self.path, repr(self))
+        if self.keep is not None:
+            checkFolderOf(os.path.join(self.keep, "step-0.safetensors"), repr(self))
         if self.everySteps is not None and fit.classes is None:
             raise CallbackError(f"{self!r}: checkpoints inside an epoch need a run on an ImageLoader, whose order "
                                 "is drawn per epoch")
 
+    def onFitStart(self, fit):
+        if self.keep is not None and fit.trainer.optimizer.t == 0:
+            self.save(fit)
+
     def onStepEnd(self, fit):
         if self.everySteps is not None and fit.position % self.everySteps == 0:
-            fit.saveCheckpoint(self.path)
+            self.save(fit)
 
     def onEpochEnd(self, fit, entry):
         if fit.epoch % self.every == 0 or fit.stop or fit.epoch == fit.epochs:
-            fit.saveCheckpoint(self.path)
+            self.save(fit)
+
+    def save(self, fit):
+        fit.saveCheckpoint(self.path)
+        if self.keep is not None:
+            keepCopy(self.path, os.path.join(self.keep, f"step-{fit.trainer.optimizer.t}.safetensors"))
+
+
+def keepCopy(path, kept):
+    """``kept`` becomes a second name of the file at ``path`` (a hard link: the next atomic write of ``path``
+    makes a new file and leaves this one as it is), or a copy of it where links cannot be made."""
+    temporary = kept + ".partial"
+    try:
+        if os.path.lexists(temporary):
+            os.remove(temporary)
+        try:
+            os.link(path, temporary)
+        except OSError:
+            shutil.copyfile(path, temporary)
+        os.replace(temporary, kept)
+    except OSError as error:
+        raise CallbackError(f"cannot keep the checkpoint {path} as {kept}: {error}") from error
