@@ -3,8 +3,8 @@ checkpoint with a digest after every step (``minidl verify --bisect``).
 
 1. ``compareRuns`` names the first logged step ``S`` where the runs' digests differ.
 2. The runs' kept checkpoints (``checkpoints/step-<t>.safetensors``, see ``PeriodicCheckpoint(keep=...)``) at the
-   steps both keep, up to ``S``, are compared from the latest down: the first pair whose tensors, optimizer
-   attributes and random state are the same bytes (``checkpointFingerprint``) is the common checkpoint ``K``.
+   steps both keep, up to ``S``, are compared from the latest down: the first pair whose tensors and random
+   state are the same bytes (``checkpointFingerprint``) is the common checkpoint ``K``.
 3. Each run is rebuilt (``rebuild(folder)``: a context manager giving a ``Replay``), restored from its own
    checkpoint at ``K`` and trained on from there with the callbacks that write no file. After every optimizer
    step a ``StepRecorder`` records the digest of every module's forward output of that step (in the order the
@@ -66,10 +66,11 @@ def keptCheckpoints(folder):
 
 def checkpointFingerprint(path):
     """(shapes, sha256 hex) of a checkpoint: {tensor name: (dtype, shape)}, and a hash of every tensor's bytes,
-    the optimizer's class and attributes and the random state (not the history: its times differ)."""
+    the optimizer's class and the random state: the state a replay starts from (not the optimizer's
+    hyperparameters, which each run's replay sets as the run did, nor the history, whose times differ)."""
     tensors, metadata = readTensors(path, CHECKPOINT_FORMAT)
     digest = hashlib.sha256()
-    for key in ("optimizer", "attrs", "random"):
+    for key in ("optimizer", "random"):
         digest.update(f"{key}={metadata.get(key)};".encode())
     shapes = {}
     for name in sorted(tensors):
@@ -150,8 +151,7 @@ class StepRecorder:
         self.fit, self.until, self.logged, self.reference = fit, until, logged, reference
         self.records, self.outputs, self.capturing, self.unfaithful = [], [], False, None
         trainer = fit.trainer
-        self.wrapped = [trainer]
-        original = trainer.step
+        self.step, original = trainer.__dict__.get("step"), trainer.step
 
         def step(data, target):
             self.outputs, self.capturing = [], True
@@ -163,10 +163,12 @@ class StepRecorder:
             return error
 
         trainer.step = step
+        self.modules = []  # (module, the updData it had on the instance, or None)
         for name, module in namedModules(trainer.module):
-            if "updData" not in module.__dict__:
-                module.updData = self.watch(name, module.updData)
-                self.wrapped.append(module)
+            if any(module is other for other, _ in self.modules):
+                continue  # a module reached twice is watched once, under its first name
+            self.modules.append((module, module.__dict__.get("updData")))
+            module.updData = self.watch(name, module.updData)
 
     def watch(self, name, updData):
         def recorded(data):
@@ -178,9 +180,16 @@ class StepRecorder:
         return recorded
 
     def detach(self):
-        del self.wrapped[0].step
-        for module in self.wrapped[1:]:
-            del module.updData
+        """Put the trainer's step and the modules' updData back as they were."""
+        if self.step is None:
+            del self.fit.trainer.step
+        else:
+            self.fit.trainer.step = self.step
+        for module, updData in self.modules:
+            if updData is None:
+                del module.updData
+            else:
+                module.updData = updData
 
     def variableDigests(self):
         module, optimizer = self.fit.trainer.module, self.fit.trainer.optimizer
