@@ -75,7 +75,7 @@ from minidl.train import (
     saveCheckpoint,
 )
 from minidl.train.compare import DIGESTS_NAME, MANIFEST_NAME
-from minidl.train.manifest import Manifest
+from minidl.train.manifest import Manifest, imageSourceHash
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 KEPT_NAME = "checkpoints"  # every checkpoint written, by step: what minidl verify --bisect replays from
@@ -412,12 +412,13 @@ def makeCallbacks(args, say, resumeReport="", header=None):
 
 
 def runRecord(args, training, validation, pipeline):
-    """The run's manifest (its settings: the flags as the checks filled them; its data: the arrays' hashes, not
-    computed for image files) and its digest log, both in --out (see ``minidl verify``)."""
+    """The run's manifest (its settings: the flags as the checks filled them; its data: the arrays' hashes, or
+    for image files the hash of their names, labels and contents) and its digest log, both in --out (see
+    ``minidl verify``)."""
     settings = {name: value for name, value in sorted(vars(args).items())
                 if value is None or isinstance(value, (bool, int, float, str))}
-    data = None if pipeline is not None else {"trainData": training[0], "trainLabels": training[1],
-                                              "valData": validation[0], "valLabels": validation[1]}
+    data = {"images": imageSourceHash(pipeline.source)} if pipeline is not None else {
+        "trainData": training[0], "trainLabels": training[1], "valData": validation[0], "valLabels": validation[1]}
     return [Manifest(os.path.join(args.out, MANIFEST_NAME), seed=args.seed, data=data, settings=settings),
             Digests(os.path.join(args.out, DIGESTS_NAME), everySteps=args.digest_steps)]
 
@@ -540,7 +541,7 @@ def runTextTask(args, lock):
 
     path = os.path.join(args.out, CHECKPOINT_NAME)
     lockOut(lock, early=True)
-    protectRun(args.out, [CHECKPOINT_NAME], args.resume, args.overwrite)
+    protectRun(args.out, [CHECKPOINT_NAME, MANIFEST_NAME, DIGESTS_NAME], args.resume, args.overwrite)
     lockOut(lock, early=False)
     backend.seed(args.seed)
     try:

@@ -11,7 +11,7 @@ import sys
 
 from minidl.errors import MinidlError
 from minidl.train.bisect import bisectRuns
-from minidl.train.compare import compareRuns
+from minidl.train.compare import compareRuns, readRun
 
 
 def addArguments(parser):
@@ -26,8 +26,11 @@ def addArguments(parser):
 def run(args, argv):
     try:
         if args.bisect:
-            from minidl.cli.rebuild import rebuildRun
+            from minidl.cli.rebuild import readSettings, rebuildRun
 
+            for folder in (args.runA, args.runB):  # a run that cannot be replayed is refused before any replay
+                readRun(folder)
+                readSettings(folder)
             result = bisectRuns(args.runA, args.runB, rebuildRun)
         else:
             result = compareRuns(args.runA, args.runB)
