@@ -22,7 +22,6 @@ the report says so.
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 
 import numpy
@@ -30,13 +29,13 @@ import numpy
 from minidl.backend import toHost, xp
 from minidl.errors import CheckpointError
 from minidl.tensorfile import readTensors
+from minidl.train.callbacks import KEPT_FILE
 from minidl.train.checkpoint import CHECKPOINT_FORMAT
 from minidl.train.compare import compareRuns
 from minidl.train.digest import LANES, digestKer, parameterDigests
 from minidl.train.digestlog import readDigests
 
 KEPT_NAME = "checkpoints"
-KEPT_FILE = re.compile(r"step-([0-9]+)\.safetensors")
 WORDS = {1: numpy.uint8, 2: numpy.uint16, 4: numpy.uint32, 8: numpy.uint64}
 
 

@@ -18,6 +18,7 @@ from minidl.validation import checkInteger
 MODES = ("min", "max")
 LOWER_IS_BETTER = re.compile(r"(train|val)Error")
 HIGHER_IS_BETTER = re.compile(r"valAccuracy|valTop[0-9]+")
+KEPT_FILE = re.compile(r"step-([0-9]+)\.safetensors")  # a checkpoint PeriodicCheckpoint keeps, by optimizer step
 
 
 def inferMode(metric, mode):
@@ -163,6 +164,8 @@ class PeriodicCheckpoint(Callback):
     With ``keep`` (a folder) every checkpoint written is also kept there as ``step-<optimizer step>.safetensors``
     (a hard link to the file just written, a copy where the file system has no links), and a run that starts
     from scratch keeps its starting point as ``step-0``: the checkpoints ``minidl verify --bisect`` replays from.
+    At its start it removes the kept files of later steps than its own (a replaced run's, or those past the
+    checkpoint a run resumes from).
     """
 
     writesCheckpoints = True
@@ -183,8 +186,18 @@ class PeriodicCheckpoint(Callback):
                                 "is drawn per epoch")
 
     def onFitStart(self, fit):
-        if self.keep is not None and fit.trainer.optimizer.t == 0:
-            self.save(fit)
+        if self.keep is None:
+            return
+        step = fit.trainer.optimizer.t
+        try:
+            for name in os.listdir(self.keep):  # kept by a run this one replaces, or past where it resumes
+                match = KEPT_FILE.fullmatch(name)
+                if match and int(match.group(1)) > step:
+                    os.remove(os.path.join(self.keep, name))
+        except OSError as error:
+            raise CallbackError(f"{self!r}: cannot remove the kept checkpoints of later steps: {error}") from error
+        if step == 0:  # into the kept ones only: ``path`` may still hold the good checkpoint of a run replaced
+            fit.saveCheckpoint(self.kept(fit))
 
     def onStepEnd(self, fit):
         if self.everySteps is not None and fit.position % self.everySteps == 0:
@@ -197,7 +210,10 @@ class PeriodicCheckpoint(Callback):
     def save(self, fit):
         fit.saveCheckpoint(self.path)
         if self.keep is not None:
-            keepCopy(self.path, os.path.join(self.keep, f"step-{fit.trainer.optimizer.t}.safetensors"))
+            keepCopy(self.path, self.kept(fit))
+
+    def kept(self, fit):
+        return os.path.join(self.keep, f"step-{fit.trainer.optimizer.t}.safetensors")
 
 
 def keepCopy(path, kept):

@@ -69,6 +69,19 @@ def test_a_rate_changed_at_a_resume_is_found_at_its_first_step_in_the_update(tmp
         "bisect: every module's forward output agrees in that step: they part in the backward pass or the update"]
 
 
+def test_the_kept_checkpoints_are_those_the_run_wrote_and_a_new_run_drops_the_old_ones(tmp_path, capsys):
+    train(capsys, tmp_path / "a", "--epochs", 1)
+    first = (tmp_path / "a" / "checkpoint.safetensors").read_bytes()
+    train(capsys, tmp_path / "a", "--epochs", 3, "--resume")
+    kept = tmp_path / "a" / "checkpoints"
+    assert (kept / f"step-{STEPS}.safetensors").read_bytes() == first
+    assert (kept / f"step-{3 * STEPS}.safetensors").read_bytes() == (tmp_path / "a" / "checkpoint.safetensors"
+                                                                    ).read_bytes()
+    train(capsys, tmp_path / "a", "--epochs", 1, "--overwrite", "--seed", 3)
+    assert sorted(os.listdir(kept)) == ["step-0.safetensors", f"step-{STEPS}.safetensors"]
+    assert (kept / f"step-{STEPS}.safetensors").read_bytes() != first
+
+
 def writeIdx(path, array):
     """An IDX file (MNIST's format) of a uint8 array."""
     header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(size).to_bytes(4, "big") for size in array.shape)
