@@ -5,8 +5,10 @@ run's history, schedule and callback state, so ``--resume`` continues exactly wh
 ``--epochs`` in total), ``best.safetensors`` (the epoch of the lowest validation error), ``log.csv`` (one row per
 epoch), ``report.txt`` and ``report.json`` (the final confusion matrix and per-class precision, recall, F1),
 ``manifest.json`` and ``digests.jsonl`` (what the run depends on, and its parameter digests per epoch: see
-``minidl verify``), and with ``--tensorboard`` the folder ``tensorboard/``. The folder is locked for the run
-(``.minidl.lock``, see outlock.py): a second run into it is refused at once, naming the first's pid. A resumed
+``minidl verify``), ``checkpoints/step-<t>.safetensors`` (every checkpoint written, and the start: what
+``minidl verify --bisect`` replays from), and with ``--tensorboard`` the folder ``tensorboard/``. The folder is
+locked for the run (``.minidl.lock``, see outlock.py): a second run into it is refused at once, naming the first's
+pid. A resumed
 run keeps the checkpoint's model, optimizer, data, schedule, batch size and seed (see checks.py: a flag that
 differs is applied and reported, or refused). A new run never replaces a checkpoint or another run's files
 unless ``--overwrite`` says so. Every flag is checked before anything is built or trained.
