@@ -8,10 +8,9 @@ epoch), ``report.txt`` and ``report.json`` (the final confusion matrix and per-c
 ``minidl verify``), ``checkpoints/step-<t>.safetensors`` (every checkpoint written, and the start: what
 ``minidl verify --bisect`` replays from), and with ``--tensorboard`` the folder ``tensorboard/``. The folder is
 locked for the run (``.minidl.lock``, see outlock.py): a second run into it is refused at once, naming the first's
-pid. A resumed
-run keeps the checkpoint's model, optimizer, data, schedule, batch size and seed (see checks.py: a flag that
-differs is applied and reported, or refused). A new run never replaces a checkpoint or another run's files
-unless ``--overwrite`` says so. Every flag is checked before anything is built or trained.
+pid. A resumed run keeps the checkpoint's model, optimizer, data, schedule, batch size and seed (see checks.py: a
+flag that differs is applied and reported, or refused). A new run never replaces a checkpoint or another run's
+files unless ``--overwrite`` says so. Every flag is checked before anything is built or trained.
 
 ``--dtype float16`` trains in half precision with float32 master weights and dynamic loss scaling (each epoch's
 line gives the scale and the steps skipped for overflow); ``float64`` trains exactly in float64. A non-finite
