@@ -4,7 +4,8 @@ Training: a character-level language model (``--model lstm`` or ``transformer``)
 default, a fixed set of standard-library source files (minidl.datasets.text). An epoch is ``--windows``
 windows of WINDOW characters drawn at random from the training part (not the whole corpus); after each,
 the loss on a fixed set of held-out windows is printed in nats and in bits per character (nats / ln 2),
-and the checkpoint is written with what sampling needs (model, options, vocabulary) in its ``extra``.
+a digest line is logged and the checkpoint is written with what sampling needs (model, options, vocabulary) in
+its ``extra``; the run's manifest identifies the text by its codes and vocabulary (``minidl verify``).
 
 Sampling: from the checkpoint, each next character is drawn from softmax(scores / temperature) of the model
 run on the last WINDOW characters (the longest context it was trained on).
@@ -27,6 +28,9 @@ from minidl.nn.architecture import METADATA_KEY
 from minidl.nn.module import evaluating
 from minidl.tensorfile import TensorFile, copyTensors, readTensors
 from minidl.train.checkpoint import CHECKPOINT_FORMAT, readCheckpointSummary
+from minidl.train.compare import DIGESTS_NAME, MANIFEST_NAME
+from minidl.train.digestlog import Digests
+from minidl.train.manifest import makeManifest, writeManifest
 
 WINDOW = 64  # characters per training window, and the context when sampling
 HELD_OUT_WINDOWS = 64
@@ -82,6 +86,34 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
         f"{len(corpus.heldOut)} held-out characters, {len(corpus.vocabulary)} symbols), {net.numOfParams()} "
         f"parameters, {steps} steps of {args.batch_size} windows of {WINDOW} per epoch, {backend.name}")
     extra = {"task": "text", "model": args.model, "options": options, "vocabulary": "".join(corpus.vocabulary)}
+    digests = recordRun(args, corpus, os.path.dirname(checkpointPath), optimizer.t)
+    try:
+        trainEpochs(args, net, optimizer, cost, corpus, steps, done, history, extra, digests, saveCheckpoint,
+                    checkpointPath, say)
+    finally:
+        digests.close()
+    say(f"checkpoint: {checkpointPath}")
+    if args.sample:
+        say(generate(net, corpus, args.prompt or "\n", args.sample, args.temperature, backend.generator()))
+    return 0
+
+
+def recordRun(args, corpus, folder, step):
+    """Write the run's manifest (its data: the text's codes and vocabulary) and open its digest log at ``step``
+    (see ``minidl verify``)."""
+    settings = {name: value for name, value in sorted(vars(args).items())
+                if value is None or isinstance(value, (bool, int, float, str))}
+    vocabulary = numpy.array([ord(symbol) for symbol in corpus.vocabulary], dtype=numpy.int32)
+    writeManifest(os.path.join(folder, MANIFEST_NAME), makeManifest(settings, args.seed, {
+        "textTrain": corpus.train, "textHeldOut": corpus.heldOut, "vocabulary": vocabulary}))
+    digests = Digests(os.path.join(folder, DIGESTS_NAME))
+    digests.start(step)
+    return digests
+
+
+def trainEpochs(args, net, optimizer, cost, corpus, steps, done, history, extra, digests, saveCheckpoint,
+                checkpointPath, say):
+    """The epochs after ``done`` up to --epochs: steps, held-out loss, digests, checkpoint, a line each."""
     for epoch in range(done + 1, args.epochs + 1):
         cost.resetAccumulator()
         with optimizer.deferGuard():  # no sync in a step: the guard is read at the end of the epoch
@@ -90,13 +122,10 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
         backend.readChecks()
         trainLoss, loss = cost.getMeanError(), heldOutLoss(net, corpus)
         history.append({"epoch": epoch, "trainLoss": trainLoss, "heldOutLoss": loss, "bitsPerChar": loss / math.log(2)})
+        digests.append(optimizer, epoch)
         saveCheckpoint(checkpointPath, net, optimizer, epoch, extra={**extra, "history": history})
         say(f"epoch {epoch:3d}/{args.epochs}  train loss {trainLoss:.4f}  held-out loss {loss:.4f}  "
             f"bits/char {loss / math.log(2):.3f}", flush=True)
-    say(f"checkpoint: {checkpointPath}")
-    if args.sample:
-        say(generate(net, corpus, args.prompt or "\n", args.sample, args.temperature, backend.generator()))
-    return 0
 
 
 def trainingStep(net, cost, optimizer, corpus, batchSize):

@@ -5,11 +5,12 @@ run's history, schedule and callback state, so ``--resume`` continues exactly wh
 ``--epochs`` in total), ``best.safetensors`` (the epoch of the lowest validation error), ``log.csv`` (one row per
 epoch), ``report.txt`` and ``report.json`` (the final confusion matrix and per-class precision, recall, F1),
 ``manifest.json`` and ``digests.jsonl`` (what the run depends on, and its parameter digests per epoch: see
-``minidl verify``), and with ``--tensorboard`` the folder ``tensorboard/``. The folder is locked for the run
-(``.minidl.lock``, see outlock.py): a second run into it is refused at once, naming the first's pid. A resumed
-run keeps the checkpoint's model, optimizer, data, schedule, batch size and seed (see checks.py: a flag that
-differs is applied and reported, or refused). A new run never replaces a checkpoint or another run's files
-unless ``--overwrite`` says so. Every flag is checked before anything is built or trained.
+``minidl verify``), ``checkpoints/step-<t>.safetensors`` (every checkpoint written, and the start: what
+``minidl verify --bisect`` replays from), and with ``--tensorboard`` the folder ``tensorboard/``. The folder is
+locked for the run (``.minidl.lock``, see outlock.py): a second run into it is refused at once, naming the first's
+pid. A resumed run keeps the checkpoint's model, optimizer, data, schedule, batch size and seed (see checks.py: a
+flag that differs is applied and reported, or refused). A new run never replaces a checkpoint or another run's
+files unless ``--overwrite`` says so. Every flag is checked before anything is built or trained.
 
 ``--dtype float16`` trains in half precision with float32 master weights and dynamic loss scaling (each epoch's
 line gives the scale and the steps skipped for overflow); ``float64`` trains exactly in float64. A non-finite
@@ -75,16 +76,17 @@ from minidl.train import (
     saveCheckpoint,
 )
 from minidl.train.compare import DIGESTS_NAME, MANIFEST_NAME
-from minidl.train.manifest import Manifest
+from minidl.train.manifest import Manifest, imageSourceHash
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+KEPT_NAME = "checkpoints"  # every checkpoint written, by step: what minidl verify --bisect replays from
 DTYPES = ("float16", "float32", "float64")
 BEST_NAME = "best.safetensors"
 LOG_NAME = "log.csv"
 REPORT_NAME = "report"
 TENSORBOARD_NAME = "tensorboard"
 RUN_FILES = [CHECKPOINT_NAME, BEST_NAME, LOG_NAME, REPORT_NAME + ".txt", REPORT_NAME + ".json", TENSORBOARD_NAME,
-             MANIFEST_NAME, DIGESTS_NAME]
+             MANIFEST_NAME, DIGESTS_NAME, KEPT_NAME]
 DATASETS = {"digits": None, "mnist": loadMnist, "fashion-mnist": loadMnist, "cifar10": loadCifar10}
 SCHEDULES = ("cosine", "exponential", "onecycle", "plateau", "step")
 DEFAULT_LEARN_RATE = 0.01
@@ -400,7 +402,7 @@ def makeCallbacks(args, say, resumeReport="", header=None):
     callbacks = [
         StopOnDivergence(), PrintEpochs(say, args.epochs),
         RunSettings(args, say, resumeReport, header=header, checkpointPath=path),
-        PeriodicCheckpoint(path, everySteps=args.checkpoint_steps),
+        PeriodicCheckpoint(path, everySteps=args.checkpoint_steps, keep=os.path.join(args.out, KEPT_NAME)),
         BestCheckpoint(os.path.join(args.out, BEST_NAME)), CsvLog(os.path.join(args.out, LOG_NAME)),
     ]
     if args.early_stop is not None:
@@ -411,12 +413,13 @@ def makeCallbacks(args, say, resumeReport="", header=None):
 
 
 def runRecord(args, training, validation, pipeline):
-    """The run's manifest (its settings: the flags as the checks filled them; its data: the arrays' hashes, not
-    computed for image files) and its digest log, both in --out (see ``minidl verify``)."""
+    """The run's manifest (its settings: the flags as the checks filled them; its data: the arrays' hashes, or
+    for image files the hash of their names, labels and contents) and its digest log, both in --out (see
+    ``minidl verify``)."""
     settings = {name: value for name, value in sorted(vars(args).items())
                 if value is None or isinstance(value, (bool, int, float, str))}
-    data = None if pipeline is not None else {"trainData": training[0], "trainLabels": training[1],
-                                              "valData": validation[0], "valLabels": validation[1]}
+    data = {"images": imageSourceHash(pipeline.source)} if pipeline is not None else {
+        "trainData": training[0], "trainLabels": training[1], "valData": validation[0], "valLabels": validation[1]}
     return [Manifest(os.path.join(args.out, MANIFEST_NAME), seed=args.seed, data=data, settings=settings),
             Digests(os.path.join(args.out, DIGESTS_NAME), everySteps=args.digest_steps)]
 
@@ -463,6 +466,39 @@ def train(args, nodeinfo, resumeReport=""):
 
 def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline):
     isRoot = nodeinfo is None or nodeinfo.isRoot
+    fit = buildFit(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline)
+    try:
+        os.makedirs(os.path.join(args.out, KEPT_NAME), exist_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
+    path = os.path.join(args.out, CHECKPOINT_NAME)
+    if pipeline is not None and pipeline.source.ignored:
+        say(f"{pipeline.source.ignored} files of {args.data} are not .jpg, .jpeg or .png images: left out")
+    fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
+    say(f"checkpoint: {path}")
+    if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
+        if pipeline is not None:
+            fit.validator.validateFromLoader(validation)
+        else:
+            fit.validator.validateFromHost(*validation)
+    if pipeline is not None:
+        skipped = training[0].skipped + validation.skipped
+        if skipped:
+            say(f"{len(skipped)} images could not be decoded and were left out; the first: {skipped[0]}")
+    if isRoot:
+        writeReport(fit.validator.report, args.out, say)
+    if args.plot and isRoot:
+        from minidl.cli.plot import plotLog
+
+        plotLog(os.path.join(args.out, LOG_NAME), args.plot)
+        say(f"plot: {args.plot}")
+    return 0
+
+
+def buildFit(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline):
+    """The run's network, optimizer, schedule, Trainer and callbacks, as a Fit not yet run (also what ``minidl
+    verify --bisect`` rebuilds a run from)."""
+    isRoot = nodeinfo is None or nodeinfo.isRoot
     module = MODELS[args.model].build(sampleShape, classes).calcMode(args.dtype)
     scaler = minidl.optim.LossScaler() if args.dtype == "float16" else None
     optimizer = makeOptimizer(args.optimizer, args.lr, nodeinfo).setupOn(module, useGlobalState=True,
@@ -496,35 +532,8 @@ def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape
     callbacks = makeCallbacks(args, say, resumeReport, header) + runRecord(args, training, validation, pipeline)
     if pipeline is not None:
         callbacks.append(ImageSettings(args))
-    fit = Fit(trainer, schedule=schedule, scheduleEvery=every, verbose=False,  # PrintEpochs says more
-              callbacks=callbacks)
-
-    try:
-        os.makedirs(args.out, exist_ok=True)
-    except OSError as error:
-        raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
-    path = os.path.join(args.out, CHECKPOINT_NAME)
-    if pipeline is not None and pipeline.source.ignored:
-        say(f"{pipeline.source.ignored} files of {args.data} are not .jpg, .jpeg or .png images: left out")
-    fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
-    say(f"checkpoint: {path}")
-    if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
-        if pipeline is not None:
-            fit.validator.validateFromLoader(validation)
-        else:
-            fit.validator.validateFromHost(*validation)
-    if pipeline is not None:
-        skipped = training[0].skipped + validation.skipped
-        if skipped:
-            say(f"{len(skipped)} images could not be decoded and were left out; the first: {skipped[0]}")
-    if isRoot:
-        writeReport(fit.validator.report, args.out, say)
-    if args.plot and isRoot:
-        from minidl.cli.plot import plotLog
-
-        plotLog(os.path.join(args.out, LOG_NAME), args.plot)
-        say(f"plot: {args.plot}")
-    return 0
+    return Fit(trainer, schedule=schedule, scheduleEvery=every, verbose=False,  # PrintEpochs says more
+               callbacks=callbacks)
 
 
 def runTextTask(args, lock):
@@ -533,7 +542,7 @@ def runTextTask(args, lock):
 
     path = os.path.join(args.out, CHECKPOINT_NAME)
     lockOut(lock, early=True)
-    protectRun(args.out, [CHECKPOINT_NAME], args.resume, args.overwrite)
+    protectRun(args.out, [CHECKPOINT_NAME, MANIFEST_NAME, DIGESTS_NAME], args.resume, args.overwrite)
     lockOut(lock, early=False)
     backend.seed(args.seed)
     try:

@@ -10,6 +10,7 @@ import math
 import numbers
 import os
 import re
+import shutil
 
 from minidl.errors import CallbackError
 from minidl.validation import checkInteger
@@ -17,6 +18,7 @@ from minidl.validation import checkInteger
 MODES = ("min", "max")
 LOWER_IS_BETTER = re.compile(r"(train|val)Error")
 HIGHER_IS_BETTER = re.compile(r"valAccuracy|valTop[0-9]+")
+KEPT_FILE = re.compile(r"step-([0-9]+)\.safetensors")  # a checkpoint PeriodicCheckpoint keeps, by optimizer step
 
 
 def inferMode(metric, mode):
@@ -157,26 +159,74 @@ class BestCheckpoint(Monitored):
 class PeriodicCheckpoint(Callback):
     """Write the run's checkpoint to ``path`` (atomically) every ``every`` epochs and after the last one, and
     with ``everySteps`` also every that many steps inside an epoch (a run on an ImageLoader only); pass it as
-    ``resume`` to continue the run exactly."""
+    ``resume`` to continue the run exactly.
+
+    With ``keep`` (a folder) every checkpoint written is also kept there as ``step-<optimizer step>.safetensors``
+    (a hard link to the file just written, a copy where the file system has no links), and a run that starts
+    from scratch keeps its starting point as ``step-0``: the checkpoints ``minidl verify --bisect`` replays from.
+    At its start it removes the kept files of later steps than its own (a replaced run's, or those past the
+    checkpoint a run resumes from).
+    """
 
     writesCheckpoints = True
     writesFiles = True
 
-    def __init__(self, path, every=1, everySteps=None):
+    def __init__(self, path, every=1, everySteps=None, keep=None):
         self.path, self.every = os.fspath(path), checkInteger(every, "every", CallbackError, minimum=1)
         self.everySteps = None if everySteps is None else checkInteger(everySteps, "everySteps", CallbackError,
                                                                        minimum=1)
+        self.keep = None if keep is None else os.fspath(keep)
 
     def check(self, fit, names):
         checkFolderOf(self.path, repr(self))
+        if self.keep is not None:
+            checkFolderOf(os.path.join(self.keep, "step-0.safetensors"), repr(self))
         if self.everySteps is not None and fit.classes is None:
             raise CallbackError(f"{self!r}: checkpoints inside an epoch need a run on an ImageLoader, whose order "
                                 "is drawn per epoch")
 
+    def onFitStart(self, fit):
+        if self.keep is None:
+            return
+        step = fit.trainer.optimizer.t
+        try:
+            for name in os.listdir(self.keep):  # kept by a run this one replaces, or past where it resumes
+                match = KEPT_FILE.fullmatch(name)
+                if match and int(match.group(1)) > step:
+                    os.remove(os.path.join(self.keep, name))
+        except OSError as error:
+            raise CallbackError(f"{self!r}: cannot remove the kept checkpoints of later steps: {error}") from error
+        if step == 0:  # into the kept ones only: ``path`` may still hold the good checkpoint of a run replaced
+            fit.saveCheckpoint(self.kept(fit))
+
     def onStepEnd(self, fit):
         if self.everySteps is not None and fit.position % self.everySteps == 0:
-            fit.saveCheckpoint(self.path)
+            self.save(fit)
 
     def onEpochEnd(self, fit, entry):
         if fit.epoch % self.every == 0 or fit.stop or fit.epoch == fit.epochs:
-            fit.saveCheckpoint(self.path)
+            self.save(fit)
+
+    def save(self, fit):
+        fit.saveCheckpoint(self.path)
+        if self.keep is not None:
+            keepCopy(self.path, self.kept(fit))
+
+    def kept(self, fit):
+        return os.path.join(self.keep, f"step-{fit.trainer.optimizer.t}.safetensors")
+
+
+def keepCopy(path, kept):
+    """``kept`` becomes a second name of the file at ``path`` (a hard link: the next atomic write of ``path``
+    makes a new file and leaves this one as it is), or a copy of it where links cannot be made."""
+    temporary = kept + ".partial"
+    try:
+        if os.path.lexists(temporary):
+            os.remove(temporary)
+        try:
+            os.link(path, temporary)
+        except OSError:
+            shutil.copyfile(path, temporary)
+        os.replace(temporary, kept)
+    except OSError as error:
+        raise CallbackError(f"cannot keep the checkpoint {path} as {kept}: {error}") from error

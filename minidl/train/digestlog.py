@@ -36,7 +36,11 @@ class Digests(Callback):
                                 "reports its steps")
 
     def onFitStart(self, fit):
-        step = fit.trainer.optimizer.t
+        self.start(fit.trainer.optimizer.t)
+
+    def start(self, step):
+        """Open the log for a run at optimizer step ``step`` (0, or a resumed run's), keeping the lines up to it
+        (a loop outside the fit loop calls ``start``, ``append`` and ``close`` itself)."""
         kept = []
         if step and os.path.exists(self.path):
             with open(self.path, encoding="utf-8") as file:
@@ -47,10 +51,14 @@ class Digests(Callback):
         self.lastStep = json.loads(kept[-1])["step"] if kept else None
 
     def write(self, fit):
-        step = fit.trainer.optimizer.t
+        self.append(fit.trainer.optimizer, fit.epoch)
+
+    def append(self, optimizer, epoch):
+        """A line of ``optimizer``'s digests at its step, after ``epoch`` finished epochs (once per step)."""
+        step = optimizer.t
         if step == self.lastStep:
             return
-        line = {"step": step, "epoch": fit.epoch, "digests": parameterDigests(fit.trainer.optimizer)}
+        line = {"step": step, "epoch": epoch, "digests": parameterDigests(optimizer)}
         self.file.write(json.dumps(line) + "\n")
         self.file.flush()
         self.lastStep = step
@@ -64,6 +72,9 @@ class Digests(Callback):
             self.write(fit)
 
     def onFitEnd(self, fit):
+        self.close()
+
+    def close(self):
         if self.file is not None:
             self.file.close()
             self.file = None

@@ -7,14 +7,17 @@
 ``git`` is the revision of the checkout minidl is imported from, with ``+dirty`` when its tracked files differ
 from it, or null when minidl is not in a git checkout. ``kernels`` lists every Elementwise kernel made so far in
 the process (``minidl.backend.elementwise.registry``): the CUDA text, parameters, preamble and NumPy reference's
-source hashed together. A data array's hash covers its dtype, shape and bytes (C order). ``settings`` is the
-command line's or the caller's (``Trainer`` settings by default for the ``Manifest`` callback).
+source hashed together. A data array's hash covers its dtype, shape and bytes (C order); image files are
+identified by ``imageSourceHash`` (names, labels, sizes and contents), a text by its characters' codes and
+vocabulary. ``settings`` is the command line's or the caller's (``Trainer`` settings by default for the
+``Manifest`` callback).
 """
 
 import hashlib
 import inspect
 import json
 import os
+import pickle
 import subprocess
 
 import numpy
@@ -23,7 +26,7 @@ import minidl
 from minidl.atomicfile import writeAtomically
 from minidl.backend.elementwise import registry
 from minidl.backend.identity import deviceIdentity
-from minidl.errors import CallbackError, CheckpointError
+from minidl.errors import CallbackError, CheckpointError, DataError
 from minidl.train.callbacks import Callback, checkFolderOf
 
 FORMAT = "minidl-manifest/1"
@@ -49,6 +52,27 @@ def arrayHash(array):
     return digest.hexdigest()
 
 
+def imageSourceHash(source):
+    """sha256 (hex) of an image source (``minidl.datasets.imagesources``): its kind and class names, and for each
+    image in order its name, label, size and the sha256 of its bytes, read through a copy of the source (the
+    source's own open archive is left to its loader)."""
+    copy = pickle.loads(pickle.dumps(source))  # a copy holds no open archive handle: it opens its own
+    digest = hashlib.sha256(json.dumps([source.kind, list(source.classes)]).encode())
+    try:
+        for index, (name, label) in enumerate(copy.entries):
+            try:
+                content = copy.read(index)
+            except OSError as error:
+                raise DataError(f"cannot read {source.describe(index)} to hash the data: {error}") from error
+            digest.update(f"{name}\0{label}\0{len(content)}\0".encode())
+            digest.update(hashlib.sha256(content).digest())
+    finally:
+        handle = copy.__dict__.get("handle")
+        if handle is not None:
+            handle.close()
+    return digest.hexdigest()
+
+
 def gitRevision():
     """The revision of the git checkout minidl's package sits in (``+dirty`` with uncommitted changes to tracked
     files), or None when it sits in none or git is missing."""
@@ -65,7 +89,8 @@ def gitRevision():
 
 
 def makeManifest(settings, seed=None, data=None):
-    """The manifest (a dict) of a run with JSON-ready ``settings``, ``seed`` and ``data`` ({name: host array})."""
+    """The manifest (a dict) of a run with JSON-ready ``settings``, ``seed`` and ``data`` ({name: a host array,
+    hashed here, or the hex hash of data that are no array, such as ``imageSourceHash``'s})."""
     try:
         json.dumps(settings, allow_nan=False)
     except (TypeError, ValueError) as error:
@@ -73,7 +98,8 @@ def makeManifest(settings, seed=None, data=None):
     return {
         "format": FORMAT, "minidl": minidl.__version__, "git": gitRevision(), "kernels": kernelHashes(),
         "device": deviceIdentity(), "seed": seed,
-        "data": None if data is None else {key: arrayHash(value) for key, value in sorted(data.items())},
+        "data": None if data is None else {key: value if isinstance(value, str) else arrayHash(value)
+                                           for key, value in sorted(data.items())},
         "settings": settings,
     }
 

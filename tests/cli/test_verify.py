@@ -68,4 +68,4 @@ def test_the_digest_is_the_checkpoints_parameters(tmp_path, capsys):
 def test_verify_names_a_folder_that_is_no_run(tmp_path, capsys):
     (tmp_path / "a").mkdir()
     status = main(["verify", str(tmp_path / "a"), str(tmp_path / "a")])
-    assert status == 1 and "has no manifest.json" in capsys.readouterr().err
+    assert status == 2 and "has no manifest.json" in capsys.readouterr().err
