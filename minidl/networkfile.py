@@ -9,8 +9,9 @@ functions come from the registry.
 
 from minidl.backend import getRandomState, setRandomState
 from minidl.errors import CheckpointError, ModuleError
-from minidl.nn.architecture import METADATA_KEY, rebuild
+from minidl.nn.architecture import METADATA_KEY
 from minidl.nn.module import MODULE_FORMAT
+from minidl.nn.rebuild import rebuild
 from minidl.tensorfile import TensorFile, copyTensors
 from minidl.train.checkpoint import CHECKPOINT_FORMAT
 

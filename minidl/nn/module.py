@@ -18,7 +18,8 @@ import numpy
 
 from minidl.backend import toHost, xp
 from minidl.errors import CheckpointError, ModuleError
-from minidl.nn.architecture import architectureMetadata, register
+from minidl.nn.architecture import architectureMetadata
+from minidl.nn.registry import CLASSES, enter
 from minidl.nn.summary import moduleTree, summaryTable, zerosOfShape
 from minidl.tensorfile import copyTensors, readTensors, writeTensors
 
@@ -84,7 +85,7 @@ class Module:
         if "__init__" in cls.__dict__:
             cls.__init__ = _recordingArguments(cls.__dict__["__init__"])
         if cls.__module__.startswith("minidl.") and not cls.__name__.startswith("_") and "<" not in cls.__qualname__:
-            register(cls, cls.__qualname__)
+            enter(CLASSES, cls, cls.__qualname__)
 
     def __init__(self, name=None):
         if name is not None and not isinstance(name, str):
@@ -106,6 +107,10 @@ class Module:
     def __repr__(self):
         label = f" {self.name!r}" if self.name else ""
         return f"{type(self).__name__}{label}"
+
+    def describeIn(self, encoder):
+        """This module as an argument of a constructor in a saved architecture (minidl.nn.architecture)."""
+        return {"$ref": encoder.module(self)}
 
     def constructorArguments(self):
         """``(args, kwargs)`` that build this module again (weights aside): by default those its constructor was
@@ -335,6 +340,10 @@ class Node:
 
     __iter__ = None  # indexing is for picking outputs: a Node is not a sequence
 
+    def describeIn(self, encoder):
+        """This node as an argument of a constructor in a saved architecture (minidl.nn.architecture)."""
+        return {"$ref": encoder.node(self)}
+
     def __repr__(self):
         return f"Node({self.module!r})"
 
@@ -345,3 +354,7 @@ class NodeOutput:
 
     node: Node
     index: int
+
+    def describeIn(self, encoder):
+        """This output as an argument of a constructor in a saved architecture (minidl.nn.architecture)."""
+        return {"$output": [encoder.node(self.node), self.index]}
