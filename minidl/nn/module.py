@@ -37,14 +37,17 @@ def describe(value):
     return type(value).__name__
 
 
-def checkArray(value, what, ndim=None, dtype=None):
-    """Raise ModuleError unless ``value`` is a device array with the given number of dims and dtype."""
+def checkArray(value, what, ndim=None, dtype=None, floating=False):
+    """Raise ModuleError unless ``value`` is a device array with the given number of dims and dtype (with
+    ``floating``, of a floating dtype)."""
     if not isinstance(value, xp.ndarray):
         raise ModuleError(f"{what} must be a {xp.__name__} array on the backend's device, got {describe(value)}")
     if ndim is not None and value.ndim != ndim:
         raise ModuleError(f"{what} must have {ndim} dimensions, got shape {value.shape}")
     if dtype is not None and value.dtype != dtype:
         raise ModuleError(f"{what} must have dtype {numpy.dtype(dtype)}, got {value.dtype}")
+    if floating and not numpy.issubdtype(value.dtype, numpy.floating):
+        raise ModuleError(f"{what} must have a floating dtype, got {value.dtype}")
 
 
 def checkArrayList(data, what, sameShape=True):
