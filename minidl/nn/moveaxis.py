@@ -3,7 +3,8 @@
 
 from minidl.backend import xp
 from minidl.errors import ModuleError
-from minidl.nn.module import Module, checkArray
+from minidl.nn.module import Module
+from minidl.nn.transpose import checkAxes
 from minidl.validation import checkInteger
 
 
@@ -17,10 +18,7 @@ class MoveAxis(Module):
             raise ModuleError(f"MoveAxis: src and dst are both {src}: moving an axis to itself does nothing")
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input")
-        for axis in (self.src, self.dst):
-            if not -data.ndim <= axis < data.ndim:
-                raise ModuleError(f"{self!r}: axis {axis} is out of range for an input of shape {data.shape}")
+        checkAxes(self, data, (self.src, self.dst))
 
     def updData(self, data):
         return xp.ascontiguousarray(xp.moveaxis(data, self.src, self.dst))

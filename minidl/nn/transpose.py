@@ -12,6 +12,15 @@ def _isInteger(value):
     return not isinstance(value, bool) and isinstance(value, (int, numpy.integer))
 
 
+def checkAxes(module, data, axes):
+    """Raise ModuleError unless ``data`` is a device array that has each of ``axes`` (negative ones count from
+    the end)."""
+    checkArray(data, f"{module!r}: input")
+    for axis in axes:
+        if not -data.ndim <= axis < data.ndim:
+            raise ModuleError(f"{module!r}: axis {axis} is out of range for an input of shape {data.shape}")
+
+
 class Transpose(Module):
     """``Transpose(axes)``: data.transpose(axes), ``axes`` a permutation of every axis (batch axis included)."""
 
@@ -44,10 +53,7 @@ class SwapAxes(Module):
         self.axis1, self.axis2 = int(axis1), int(axis2)
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input")
-        for axis in (self.axis1, self.axis2):
-            if not -data.ndim <= axis < data.ndim:
-                raise ModuleError(f"{self!r}: axis {axis} is out of range for input of shape {data.shape}")
+        checkAxes(self, data, (self.axis1, self.axis2))
 
     def updData(self, data):
         return xp.ascontiguousarray(xp.swapaxes(data, self.axis1, self.axis2))
