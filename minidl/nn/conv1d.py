@@ -9,7 +9,7 @@ import numpy
 
 from minidl.errors import ModuleError
 from minidl.nn.conv2d import Conv2D
-from minidl.nn.module import checkArray
+from minidl.nn.convolution import checkMaps
 from minidl.variable import Variable
 
 
@@ -32,10 +32,7 @@ class Conv1D(Conv2D):
         self.setVar("W", Variable(self.W.reshape(outmaps, inmaps // groups, size), name="W"))
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=3, dtype=self.W.dtype)
-        if data.shape[1] != self.inmaps:
-            raise ModuleError(f"{self!r}: input must have {self.inmaps} maps, shape (batch, {self.inmaps}, length), "
-                              f"got {data.shape}")
+        checkMaps(self, data, ("length",))
         self.window.outShape(1, data.shape[2], f"{self!r}")
 
     def updData(self, data):

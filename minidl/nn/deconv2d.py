@@ -15,10 +15,10 @@ edge, so that every output size a strided convolution maps to the same input siz
 import numpy
 
 from minidl.backend import xp
-from minidl.errors import ModuleError
-from minidl.nn.conv2d import batchedProduct, setupConvolution, weightProduct
+from minidl.nn.conv2d import batchedProduct, weightProduct
+from minidl.nn.convolution import checkOutpad, checkTransposedInput, setupConvolution, transposedShape
 from minidl.nn.im2col import Window, col2im, im2col, pair
-from minidl.nn.module import Module, checkArray
+from minidl.nn.module import Module
 
 
 class Deconv2D(Module):
@@ -33,25 +33,16 @@ class Deconv2D(Module):
         super().__init__(name)
         self.window = Window(size, stride, pad, dilation)
         self.outpad = pair(outpad, "outpad")
-        if any(o < 0 or o >= s for o, s in zip(self.outpad, self.window.stride)):
-            raise ModuleError(f"Deconv2D: outpad {self.outpad} must be >= 0 and smaller than the stride "
-                              f"{self.window.stride}")
+        checkOutpad(self)
         setupConvolution(self, inmaps, outmaps, groups, useBias, initscheme, dtype, transposed=True)
         self.gradCol = None
 
     def outShape(self, height, width):
         """(outH, outW) for an input of (height, width)."""
-        return tuple((side - 1) * s - 2 * p + d * (k - 1) + o + 1 for side, s, p, d, k, o in zip(
-            (height, width), self.window.stride, self.window.pad, self.window.dilation, self.window.size, self.outpad))
+        return transposedShape(self, (height, width))
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=4, dtype=self.W.dtype)
-        if data.shape[1] != self.inmaps:
-            raise ModuleError(f"{self!r}: input must have {self.inmaps} maps, shape (batch, {self.inmaps}, height, "
-                              f"width), got {data.shape}")
-        if min(self.outShape(*data.shape[2:])) < 1:
-            raise ModuleError(f"{self!r}: input {data.shape[2:]} gives an empty output {self.outShape(*data.shape[2:])}"
-                              f" (pad {self.window.pad} too large)")
+        checkTransposedInput(self, data, ("height", "width"))
 
     def _groupedWeights(self):
         return self.W.reshape(self.groups, self.inmaps // self.groups, -1)  # (G, inmaps/G, outmaps/G kh kw)
