@@ -1,5 +1,5 @@
 """What the convolutions and transposed convolutions of every rank share: their map counts and parameters, the
-check of an input's maps, and a transposed convolution's output size and ``outpad``. (Conv2D still holds a
+check of an input's maps. (Conv2D still holds a
 2-D copy of ``setupConvolution``, which it can import from here instead.)"""
 
 import numpy
@@ -40,26 +40,3 @@ def checkMaps(module, data, axes):
     if data.shape[1] != module.inmaps:
         raise ModuleError(f"{module!r}: input must have {module.inmaps} maps, shape (batch, {module.inmaps}, "
                           f"{', '.join(axes)}), got {data.shape}")
-
-
-def checkOutpad(module):
-    """Raise ModuleError unless every ``module.outpad`` is >= 0 and below the window's stride on its axis."""
-    if any(o < 0 or o >= s for o, s in zip(module.outpad, module.window.stride)):
-        raise ModuleError(f"{type(module).__name__}: outpad {module.outpad} must be >= 0 and smaller than the "
-                          f"stride {module.window.stride}")
-
-
-def transposedShape(module, sizes):
-    """The output sizes of a transposed convolution for input ``sizes``, per axis
-    (side - 1) s - 2 p + d (k - 1) + outpad + 1."""
-    window = module.window
-    return tuple((side - 1) * s - 2 * p + d * (k - 1) + o + 1 for side, s, p, d, k, o in zip(
-        sizes, window.stride, window.pad, window.dilation, window.size, module.outpad))
-
-
-def checkTransposedInput(module, data, axes):
-    """checkMaps, and ModuleError for an input whose output would be empty (padding too large)."""
-    checkMaps(module, data, axes)
-    if min(module.outShape(*data.shape[2:])) < 1:
-        raise ModuleError(f"{module!r}: input {data.shape[2:]} gives an empty output "
-                          f"{module.outShape(*data.shape[2:])} (pad {module.window.pad} too large)")

@@ -12,40 +12,20 @@ plus b. Backward is that convolution's forward: ∂x[n] = W @ im2col(grad)[n]; �
 edge, so that every output size a strided convolution maps to the same input size can be reached.
 """
 
-import numpy
 
 from minidl.backend import xp
 from minidl.nn.conv2d import batchedProduct, weightProduct
-from minidl.nn.convolution import checkOutpad, checkTransposedInput, setupConvolution, transposedShape
+from minidl.nn.deconvolution import Deconvolution
 from minidl.nn.im2col import Window, col2im, im2col, pair
-from minidl.nn.module import Module
 
 
-class Deconv2D(Module):
+class Deconv2D(Deconvolution):
     """``Deconv2D(inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True)``;
     W (inmaps, outmaps / groups, kh, kw), b (outmaps,); size, stride, pad, outpad, dilation: an int or a pair."""
 
-    cacheAttrs = ("inData", "data", "gradCol")
-    sharedInBackward = ("gradCol",)  # computed once per backward, for ∂x and the parameters
-
-    def __init__(self, inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True,
-                 initscheme="xavier", dtype=numpy.float32, name=None):
-        super().__init__(name)
-        self.window = Window(size, stride, pad, dilation)
-        self.outpad = pair(outpad, "outpad")
-        checkOutpad(self)
-        setupConvolution(self, inmaps, outmaps, groups, useBias, initscheme, dtype, transposed=True)
-        self.gradCol = None
-
-    def outShape(self, height, width):
-        """(outH, outW) for an input of (height, width)."""
-        return transposedShape(self, (height, width))
-
-    def checkData(self, data):
-        checkTransposedInput(self, data, ("height", "width"))
-
-    def _groupedWeights(self):
-        return self.W.reshape(self.groups, self.inmaps // self.groups, -1)  # (G, inmaps/G, outmaps/G kh kw)
+    windowType = Window
+    perAxis = staticmethod(pair)
+    axes = ("height", "width")
 
     def _grouped(self, array):
         """(N, maps, h, w) as (N, G, maps/G (kh kw), h w)."""

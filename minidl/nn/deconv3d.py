@@ -15,37 +15,18 @@ import numpy
 
 from minidl.nn.conv2d import batchedProduct, weightProduct
 from minidl.nn.conv3d import grouped
-from minidl.nn.convolution import checkOutpad, checkTransposedInput, setupConvolution, transposedShape
-from minidl.nn.module import Module
+from minidl.nn.deconvolution import Deconvolution
 from minidl.nn.vol2col import Window3D, col2vol, triple, vol2col
 
 
-class Deconv3D(Module):
+class Deconv3D(Deconvolution):
     """``Deconv3D(inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True)`` on
     (N, C, D, H, W); W (inmaps, outmaps / groups, kd, kh, kw), b (outmaps,); size, stride, pad, outpad, dilation:
     an int or a triple."""
 
-    cacheAttrs = ("inData", "data", "gradCol")
-    sharedInBackward = ("gradCol",)  # computed once per backward, for ∂x and the parameters
-
-    def __init__(self, inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True,
-                 initscheme="xavier", dtype=numpy.float32, name=None):
-        super().__init__(name)
-        self.window = Window3D(size, stride, pad, dilation)
-        self.outpad = triple(outpad, "outpad")
-        checkOutpad(self)
-        setupConvolution(self, inmaps, outmaps, groups, useBias, initscheme, dtype, transposed=True)
-        self.gradCol = None
-
-    def outShape(self, depth, height, width):
-        """(outD, outH, outW) for an input of (depth, height, width)."""
-        return transposedShape(self, (depth, height, width))
-
-    def checkData(self, data):
-        checkTransposedInput(self, data, ("depth", "height", "width"))
-
-    def _groupedWeights(self):
-        return self.W.reshape(self.groups, self.inmaps // self.groups, -1)  # (G, inmaps/G, outmaps/G kd kh kw)
+    windowType = Window3D
+    perAxis = staticmethod(triple)
+    axes = ("depth", "height", "width")
 
     def _points(self):
         return int(numpy.prod(self.inData.shape[2:]))
