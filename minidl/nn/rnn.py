@@ -19,21 +19,11 @@ from minidl.backend import deviceDraw, generator, toDevice, xp
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
 from minidl.nn.module import Module, checkArray, checkLike, describe
-from minidl.nn.rnnkernels import (
-    gruForwardKer,
-    gruGradKer,
-    lstmForwardKer,
-    lstmGradKer,
-    reluForwardKer,
-    reluGradKer,
-    tanhForwardKer,
-    tanhGradKer,
-)
+from minidl.nn.rnnkernels import SIMPLE_KERNELS, gruForwardKer, gruGradKer, lstmForwardKer, lstmGradKer
 from minidl.variable import Variable
 
 GATES = {"lstm": 4, "gru": 3, "relu": 1, "tanh": 1}
 DIRECTIONS = {"uni": 1, "bi": 2}
-SIMPLE_KERNELS = {"relu": (reluForwardKer, reluGradKer), "tanh": (tanhForwardKer, tanhGradKer)}
 
 
 class RNN(Module):
