@@ -19,7 +19,7 @@ from operator import add
 from minidl.backend import xp
 from minidl.errors import ModuleError
 from minidl.nn.container import Container, uniqueNames
-from minidl.nn.module import Node, checkLike, describe
+from minidl.nn.module import Node, describe
 from minidl.nn.toposort import topologicalOrder
 
 
@@ -127,9 +127,7 @@ class Graph(Container):
         return {id(node): item for node, item in zip(self.inputs, data)}
 
     def backward(self, grad, updGrad=True):
-        if self.data is None:
-            raise ModuleError(f"{self!r}: backward() called before a forward pass")
-        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.checkGrad(grad)
         outputGrads = grad if len(self.outputs) > 1 else [grad]
         incoming = {id(node): [] for node in self.nodes}
         for node, outputGrad in zip(self.outputs, outputGrads):

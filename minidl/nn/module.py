@@ -132,9 +132,7 @@ class Module:
         """Accumulate parameter gradients and, when ``updGrad``, compute ``self.grad`` (∂error/∂input). The
         attributes named in ``sharedInBackward`` (what updGrad and accGradParams compute once and share) are
         cleared when it ends, so the next pass computes them anew."""
-        if self.data is None:
-            raise ModuleError(f"{self!r}: backward() called before a forward pass")
-        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.checkGrad(grad)
         try:
             self.grad = self.updGrad(grad) if updGrad else None
             self.accGradParams(grad)
@@ -149,6 +147,12 @@ class Module:
 
     def restoreCache(self, cache):
         self.__dict__.update(cache)
+
+    def checkGrad(self, grad):
+        """Raise ModuleError unless a forward pass ran and ``grad`` matches its output (structure, shape, dtype)."""
+        if self.data is None:
+            raise ModuleError(f"{self!r}: backward() called before a forward pass")
+        checkLike(grad, self.data, f"{self!r}: gradient")
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input")
