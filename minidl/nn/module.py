@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy
 
 from minidl.backend import toHost, xp
-from minidl.errors import CheckpointError, ModuleError
+from minidl.errors import ModuleError
 from minidl.nn.architecture import architectureMetadata
 from minidl.nn.registry import CLASSES, enter
 from minidl.nn.summary import moduleTree, summaryTable, zerosOfShape
-from minidl.tensorfile import copyTensors, readTensors, writeTensors
+from minidl.tensorfile import copyTensorsAfter, readTensors, writeTensors
 
 MODULE_FORMAT = "minidl.module"
 
@@ -246,11 +246,7 @@ class Module:
         """
         targets = self.getArrayTable()
         tensors, _ = readTensors(path, MODULE_FORMAT, targets)
-        try:
-            self.checkBufferValues(tensors)
-        except ModuleError as error:
-            raise CheckpointError(f"{path}: {error}") from error
-        copyTensors(targets, tensors)
+        copyTensorsAfter(path, lambda: self.checkBufferValues(tensors), ModuleError, targets, tensors)
         return self
 
     # modes and graph building
