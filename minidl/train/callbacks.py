@@ -154,12 +154,10 @@ class BestCheckpoint(Monitored):
             fit.saveCheckpoint(self.path)
 
 
-class PeriodicCheckpoint(Callback):
-    """Write the run's checkpoint to ``path`` (atomically) every ``every`` epochs and after the last one, and
-    with ``everySteps`` also every that many steps inside an epoch (a run on an ImageLoader only); pass it as
-    ``resume`` to continue the run exactly."""
+class PeriodicFile(Callback):
+    """The base of callbacks that write to ``path`` every ``every`` epochs and, with ``everySteps``, every that
+    many steps inside an epoch, which only a run on an ImageLoader has (``insideEpoch`` says why, in the error)."""
 
-    writesCheckpoints = True
     writesFiles = True
 
     def __init__(self, path, every=1, everySteps=None):
@@ -170,8 +168,16 @@ class PeriodicCheckpoint(Callback):
     def check(self, fit, names):
         checkFolderOf(self.path, repr(self))
         if self.everySteps is not None and fit.classes is None:
-            raise CallbackError(f"{self!r}: checkpoints inside an epoch need a run on an ImageLoader, whose order "
-                                "is drawn per epoch")
+            raise CallbackError(f"{self!r}: {self.insideEpoch}")
+
+
+class PeriodicCheckpoint(PeriodicFile):
+    """Write the run's checkpoint to ``path`` (atomically) every ``every`` epochs and after the last one, and
+    with ``everySteps`` also every that many steps inside an epoch (a run on an ImageLoader only); pass it as
+    ``resume`` to continue the run exactly."""
+
+    writesCheckpoints = True
+    insideEpoch = "checkpoints inside an epoch need a run on an ImageLoader, whose order is drawn per epoch"
 
     def onStepEnd(self, fit):
         if self.everySteps is not None and fit.position % self.everySteps == 0:
