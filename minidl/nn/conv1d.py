@@ -7,16 +7,10 @@ W has PyTorch's Conv1d shape (outmaps, inmaps / groups, size), so weights carry 
 
 import numpy
 
-from minidl.errors import ModuleError
 from minidl.nn.conv2d import Conv2D
 from minidl.nn.convolution import checkMaps
+from minidl.validation import checkInteger
 from minidl.variable import Variable
-
-
-def _single(value, what):
-    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool):
-        raise ModuleError(f"Conv1D: {what} must be an int, got {value!r}")
-    return int(value)
 
 
 class Conv1D(Conv2D):
@@ -25,7 +19,7 @@ class Conv1D(Conv2D):
 
     def __init__(self, inmaps, outmaps, size, stride=1, pad=0, dilation=1, groups=1, useBias=True,
                  initscheme="xavier", dtype=numpy.float32, name=None):
-        size, stride, pad, dilation = (_single(value, what) for value, what in
+        size, stride, pad, dilation = (checkInteger(value, f"Conv1D {what}") for value, what in
                                        ((size, "size"), (stride, "stride"), (pad, "pad"), (dilation, "dilation")))
         super().__init__(inmaps, outmaps, (1, size), (1, stride), (0, pad), (1, dilation), groups, useBias,
                          initscheme, dtype, name)
