@@ -24,6 +24,7 @@ anything else is refused.
 A network that cannot be described (an argument of none of the kinds above, an unregistered class or function)
 is still saved: its architecture entry says why it is missing, and ``minidl.load`` reports that reason.
 """
+
 import json
 
 import numpy
@@ -39,9 +40,6 @@ METADATA_KEY = "architecture"
 
 class Undescribable(ModuleError):
     """A module or argument that the architecture's JSON cannot hold (the reason is the message)."""
-
-
-# writing
 
 
 def describe(module):
