@@ -9,9 +9,10 @@ functions come from the registry.
 
 from minidl.backend import getRandomState, setRandomState
 from minidl.errors import CheckpointError, ModuleError
-from minidl.nn.architecture import METADATA_KEY, rebuild
+from minidl.nn.architecture import METADATA_KEY
 from minidl.nn.module import MODULE_FORMAT
-from minidl.tensorfile import TensorFile, copyTensors
+from minidl.nn.rebuild import rebuild
+from minidl.tensorfile import TensorFile, copyTensorsAfter
 from minidl.train.checkpoint import CHECKPOINT_FORMAT
 
 
@@ -42,9 +43,5 @@ def loadNetwork(path):
     if extra:
         raise CheckpointError(f"{path}: tensors {extra[:8]} belong to no array of the network its architecture "
                               "describes")
-    try:
-        network.checkBufferValues(stored)
-    except ModuleError as error:
-        raise CheckpointError(f"{path}: {error}") from error
-    copyTensors(targets, stored)
+    copyTensorsAfter(path, lambda: network.checkBufferValues(stored), ModuleError, targets, stored)
     return network

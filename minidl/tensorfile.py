@@ -247,3 +247,14 @@ def copyTensors(targets, tensors):
     """Copy host arrays into the device arrays ``targets`` (name -> array) in place, keeping views valid."""
     for name, target in targets.items():
         target[...] = xp.asarray(tensors[name])
+
+
+def copyTensorsAfter(path, first, errors, targets, tensors):
+    """Run ``first()`` (the checks, or settings, that must succeed before a file's tensors are used), then
+    copyTensors. An error of the types ``errors`` from ``first`` becomes a CheckpointError naming ``path``, with
+    every target unchanged."""
+    try:
+        first()
+    except errors as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    copyTensors(targets, tensors)

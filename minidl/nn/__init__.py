@@ -4,7 +4,6 @@ from minidl.errors import ModuleError
 from minidl.nn.activation import Activation
 from minidl.nn.activationfunctions import elu, gelu, leakyRelu, relu, sigmoid, softPlus, tanh
 from minidl.nn.add import Add
-from minidl.nn.architecture import register
 from minidl.nn.attention import MultiHeadAttention
 from minidl.nn.avgpool1d import AvgPool1D
 from minidl.nn.avgpool2d import AvgPool2D
@@ -55,6 +54,7 @@ from minidl.nn.parallel import Parallel
 from minidl.nn.penalty import Penalty
 from minidl.nn.positional import PositionalEmbedding
 from minidl.nn.prelu import PRelu
+from minidl.nn.rebuild import register
 from minidl.nn.replicate import Replicate
 from minidl.nn.reshape import Reshape
 from minidl.nn.rnn import RNN

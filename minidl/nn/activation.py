@@ -1,6 +1,5 @@
 """Activation: applies an activation function elementwise, y = f(x); backward gives grad · f'(x)."""
 
-import numpy
 
 from minidl.backend import xp
 from minidl.errors import ModuleError
@@ -29,9 +28,7 @@ class Activation(Module):
         return f"Activation({self.activation.name}){label}"
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input")
-        if not numpy.issubdtype(data.dtype, numpy.floating):
-            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+        checkArray(data, f"{self!r}: input", floating=True)
 
     def updData(self, data):
         data = xp.ascontiguousarray(data)  # the kernels take C-contiguous arrays; views are copied

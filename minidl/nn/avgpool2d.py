@@ -40,7 +40,7 @@ class AvgPool2D(Pool2D):
 
     def windowSizes(self):
         """The divisor of each output position, (outH outW,): the window's taps within the padded input."""
-        plane = self.planeShape()
+        plane = self.planeShape(self.inData.shape)
         return windowSizes(plane, self.window, self.window.outShape(*plane, ""), self.inData.dtype)
 
     def pool(self, col):

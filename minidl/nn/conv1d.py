@@ -7,16 +7,10 @@ W has PyTorch's Conv1d shape (outmaps, inmaps / groups, size), so weights carry 
 
 import numpy
 
-from minidl.errors import ModuleError
 from minidl.nn.conv2d import Conv2D
-from minidl.nn.module import checkArray
+from minidl.nn.convolution import checkMaps
+from minidl.validation import checkInteger
 from minidl.variable import Variable
-
-
-def _single(value, what):
-    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool):
-        raise ModuleError(f"Conv1D: {what} must be an int, got {value!r}")
-    return int(value)
 
 
 class Conv1D(Conv2D):
@@ -25,17 +19,14 @@ class Conv1D(Conv2D):
 
     def __init__(self, inmaps, outmaps, size, stride=1, pad=0, dilation=1, groups=1, useBias=True,
                  initscheme="xavier", dtype=numpy.float32, name=None):
-        size, stride, pad, dilation = (_single(value, what) for value, what in
+        size, stride, pad, dilation = (checkInteger(value, f"Conv1D {what}") for value, what in
                                        ((size, "size"), (stride, "stride"), (pad, "pad"), (dilation, "dilation")))
         super().__init__(inmaps, outmaps, (1, size), (1, stride), (0, pad), (1, dilation), groups, useBias,
                          initscheme, dtype, name)
         self.setVar("W", Variable(self.W.reshape(outmaps, inmaps // groups, size), name="W"))
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=3, dtype=self.W.dtype)
-        if data.shape[1] != self.inmaps:
-            raise ModuleError(f"{self!r}: input must have {self.inmaps} maps, shape (batch, {self.inmaps}, length), "
-                              f"got {data.shape}")
+        checkMaps(self, data, ("length",))
         self.window.outShape(1, data.shape[2], f"{self!r}")
 
     def updData(self, data):

@@ -11,24 +11,11 @@ then col2vol; ∂W += Σ_n grad[n] @ col[n]ᵀ; ∂b += Σ_{n, oz, oy, ox} grad.
 
 import numpy
 
-from minidl.backend import toDevice, xp
-from minidl.errors import ModuleError
+from minidl.backend import xp
 from minidl.nn.conv2d import batchedProduct, weightProduct
-from minidl.nn.linear import initWeights
-from minidl.nn.module import Module, checkArray
+from minidl.nn.convolution import checkMaps, setupConvolution
+from minidl.nn.module import Module
 from minidl.nn.vol2col import Window3D, col2vol, vol2col
-from minidl.validation import checkSize
-from minidl.variable import Variable
-
-
-def checkGroups(kind, inmaps, outmaps, groups):
-    """(inmaps, outmaps, groups) as ints, both map counts multiples of groups; ModuleError otherwise."""
-    inmaps, outmaps = checkSize(inmaps, f"{kind} inmaps"), checkSize(outmaps, f"{kind} outmaps")
-    groups = checkSize(groups, f"{kind} groups")
-    if inmaps % groups or outmaps % groups:
-        raise ModuleError(f"{kind} maps must be positive multiples of groups, got inmaps={inmaps}, "
-                          f"outmaps={outmaps}, groups={groups}")
-    return inmaps, outmaps, groups
 
 
 def grouped(array, groups, points):
@@ -46,21 +33,11 @@ class Conv3D(Module):
                  initscheme="xavier", dtype=numpy.float32, name=None):
         super().__init__(name)
         self.window = Window3D(size, stride, pad, dilation)
-        self.inmaps, self.outmaps, self.groups = checkGroups("Conv3D", inmaps, outmaps, groups)
-        self.useBias = useBias
-        taps = int(numpy.prod(self.window.size))
-        shape = (self.outmaps, self.inmaps // self.groups, *self.window.size)
-        fanIn, fanOut = self.inmaps // self.groups * taps, self.outmaps // self.groups * taps
-        self.setVar("W", Variable(toDevice(initWeights(initscheme, fanIn, fanOut, shape), dtype=dtype), name="W"))
-        if useBias:
-            self.setVar("b", Variable(xp.zeros((self.outmaps,), dtype=dtype), name="b"))
+        setupConvolution(self, inmaps, outmaps, groups, useBias, initscheme, dtype)
         self.col = None
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=5, dtype=self.W.dtype)
-        if data.shape[1] != self.inmaps:
-            raise ModuleError(f"{self!r}: input must have {self.inmaps} maps, shape (batch, {self.inmaps}, depth, "
-                              f"height, width), got {data.shape}")
+        checkMaps(self, data, ("depth", "height", "width"))
         self.window.outShape(*data.shape[2:], f"{self!r}")
 
     def _groupedWeights(self):

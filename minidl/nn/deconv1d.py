@@ -10,9 +10,9 @@ W has PyTorch's ConvTranspose1d shape (inmaps, outmaps / groups, size), so weigh
 import numpy
 
 from minidl.errors import ModuleError
+from minidl.nn.convolution import checkMaps
 from minidl.nn.deconv2d import Deconv2D
 from minidl.nn.line import Line
-from minidl.nn.module import checkArray
 from minidl.validation import checkInteger
 from minidl.variable import Variable
 
@@ -32,10 +32,7 @@ class Deconv1D(Deconv2D):
         self.setVar("W", Variable(self.W.reshape(inmaps, outmaps // groups, size), name="W"))
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=3, dtype=self.W.dtype)
-        if data.shape[1] != self.inmaps:
-            raise ModuleError(f"{self!r}: input must have {self.inmaps} maps, shape (batch, {self.inmaps}, length), "
-                              f"got {data.shape}")
+        checkMaps(self, data, ("length",))
         if self.line.of(self.outShape(*self.line.planeShape(data.shape[2]))) < 1:
             raise ModuleError(f"{self!r}: input length {data.shape[2]} gives an empty output (pad "
                               f"{self.line.of(self.window.pad)} too large)")

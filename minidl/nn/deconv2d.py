@@ -12,49 +12,20 @@ plus b. Backward is that convolution's forward: ∂x[n] = W @ im2col(grad)[n]; �
 edge, so that every output size a strided convolution maps to the same input size can be reached.
 """
 
-import numpy
 
 from minidl.backend import xp
-from minidl.errors import ModuleError
-from minidl.nn.conv2d import batchedProduct, setupConvolution, weightProduct
+from minidl.nn.conv2d import batchedProduct, weightProduct
+from minidl.nn.deconvolution import Deconvolution
 from minidl.nn.im2col import Window, col2im, im2col, pair
-from minidl.nn.module import Module, checkArray
 
 
-class Deconv2D(Module):
+class Deconv2D(Deconvolution):
     """``Deconv2D(inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True)``;
     W (inmaps, outmaps / groups, kh, kw), b (outmaps,); size, stride, pad, outpad, dilation: an int or a pair."""
 
-    cacheAttrs = ("inData", "data", "gradCol")
-    sharedInBackward = ("gradCol",)  # computed once per backward, for ∂x and the parameters
-
-    def __init__(self, inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True,
-                 initscheme="xavier", dtype=numpy.float32, name=None):
-        super().__init__(name)
-        self.window = Window(size, stride, pad, dilation)
-        self.outpad = pair(outpad, "outpad")
-        if any(o < 0 or o >= s for o, s in zip(self.outpad, self.window.stride)):
-            raise ModuleError(f"Deconv2D: outpad {self.outpad} must be >= 0 and smaller than the stride "
-                              f"{self.window.stride}")
-        setupConvolution(self, inmaps, outmaps, groups, useBias, initscheme, dtype, transposed=True)
-        self.gradCol = None
-
-    def outShape(self, height, width):
-        """(outH, outW) for an input of (height, width)."""
-        return tuple((side - 1) * s - 2 * p + d * (k - 1) + o + 1 for side, s, p, d, k, o in zip(
-            (height, width), self.window.stride, self.window.pad, self.window.dilation, self.window.size, self.outpad))
-
-    def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=4, dtype=self.W.dtype)
-        if data.shape[1] != self.inmaps:
-            raise ModuleError(f"{self!r}: input must have {self.inmaps} maps, shape (batch, {self.inmaps}, height, "
-                              f"width), got {data.shape}")
-        if min(self.outShape(*data.shape[2:])) < 1:
-            raise ModuleError(f"{self!r}: input {data.shape[2:]} gives an empty output {self.outShape(*data.shape[2:])}"
-                              f" (pad {self.window.pad} too large)")
-
-    def _groupedWeights(self):
-        return self.W.reshape(self.groups, self.inmaps // self.groups, -1)  # (G, inmaps/G, outmaps/G kh kw)
+    windowType = Window
+    perAxis = staticmethod(pair)
+    axes = ("height", "width")
 
     def _grouped(self, array):
         """(N, maps, h, w) as (N, G, maps/G (kh kw), h w)."""

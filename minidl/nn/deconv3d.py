@@ -13,59 +13,20 @@ plus b. Backward is that convolution's forward: ∂x[n] = W @ vol2col(grad)[n]; 
 
 import numpy
 
-from minidl.backend import toDevice, xp
-from minidl.errors import ModuleError
 from minidl.nn.conv2d import batchedProduct, weightProduct
-from minidl.nn.conv3d import checkGroups, grouped
-from minidl.nn.linear import initWeights
-from minidl.nn.module import Module, checkArray
+from minidl.nn.conv3d import grouped
+from minidl.nn.deconvolution import Deconvolution
 from minidl.nn.vol2col import Window3D, col2vol, triple, vol2col
-from minidl.variable import Variable
 
 
-class Deconv3D(Module):
+class Deconv3D(Deconvolution):
     """``Deconv3D(inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True)`` on
     (N, C, D, H, W); W (inmaps, outmaps / groups, kd, kh, kw), b (outmaps,); size, stride, pad, outpad, dilation:
     an int or a triple."""
 
-    cacheAttrs = ("inData", "data", "gradCol")
-    sharedInBackward = ("gradCol",)  # computed once per backward, for ∂x and the parameters
-
-    def __init__(self, inmaps, outmaps, size, stride=1, pad=0, outpad=0, dilation=1, groups=1, useBias=True,
-                 initscheme="xavier", dtype=numpy.float32, name=None):
-        super().__init__(name)
-        self.window = Window3D(size, stride, pad, dilation)
-        self.outpad = triple(outpad, "outpad")
-        self.inmaps, self.outmaps, self.groups = checkGroups("Deconv3D", inmaps, outmaps, groups)
-        if any(o < 0 or o >= s for o, s in zip(self.outpad, self.window.stride)):
-            raise ModuleError(f"Deconv3D: outpad {self.outpad} must be >= 0 and smaller than the stride "
-                              f"{self.window.stride}")
-        self.useBias = useBias
-        taps = int(numpy.prod(self.window.size))
-        shape = (self.inmaps, self.outmaps // self.groups, *self.window.size)
-        fanIn, fanOut = self.outmaps // self.groups * taps, self.inmaps // self.groups * taps
-        self.setVar("W", Variable(toDevice(initWeights(initscheme, fanIn, fanOut, shape), dtype=dtype), name="W"))
-        if useBias:
-            self.setVar("b", Variable(xp.zeros((self.outmaps,), dtype=dtype), name="b"))
-        self.gradCol = None
-
-    def outShape(self, depth, height, width):
-        """(outD, outH, outW) for an input of (depth, height, width)."""
-        window = self.window
-        return tuple((side - 1) * s - 2 * p + d * (k - 1) + o + 1 for side, s, p, d, k, o in zip(
-            (depth, height, width), window.stride, window.pad, window.dilation, window.size, self.outpad))
-
-    def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=5, dtype=self.W.dtype)
-        if data.shape[1] != self.inmaps:
-            raise ModuleError(f"{self!r}: input must have {self.inmaps} maps, shape (batch, {self.inmaps}, depth, "
-                              f"height, width), got {data.shape}")
-        if min(self.outShape(*data.shape[2:])) < 1:
-            raise ModuleError(f"{self!r}: input {data.shape[2:]} gives an empty output {self.outShape(*data.shape[2:])}"
-                              f" (pad {self.window.pad} too large)")
-
-    def _groupedWeights(self):
-        return self.W.reshape(self.groups, self.inmaps // self.groups, -1)  # (G, inmaps/G, outmaps/G kd kh kw)
+    windowType = Window3D
+    perAxis = staticmethod(triple)
+    axes = ("depth", "height", "width")
 
     def _points(self):
         return int(numpy.prod(self.inData.shape[2:]))

@@ -11,7 +11,6 @@ import numpy
 
 from minidl.backend import Elementwise, deviceDraw, scratch, xp
 from minidl.backend.philox import PREAMBLE, uniformNumpy
-from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
 from minidl.validation import checkNumber
 
@@ -47,20 +46,22 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, name=None):
         super().__init__(name)
-        self.p = checkNumber(p, "Dropout probability p", low=0, high=1, highOpen=True)
+        self.p = checkNumber(p, f"{type(self).__name__} probability p", low=0, high=1, highOpen=True)
         self.draw = None
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input")
-        if not numpy.issubdtype(data.dtype, numpy.floating):
-            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+        checkArray(data, f"{self!r}: input", floating=True)
 
     def updData(self, data):
         if not self.train or self.p == 0:
             self.draw = None
             return data
         self.draw = deviceDraw()
-        return dropout(data, self.draw, self.p)
+        return self.mask(data)
 
     def updGrad(self, grad):
-        return grad if self.draw is None else dropout(grad, self.draw, self.p)
+        return grad if self.draw is None else self.mask(grad)
+
+    def mask(self, array):
+        """``array`` times this pass's mask (the draw of its forward), a new array."""
+        return dropout(array, self.draw, self.p)

@@ -11,11 +11,11 @@ masks on every device and path.
 
 import numpy
 
-from minidl.backend import Elementwise, deviceDraw, xp
+from minidl.backend import Elementwise, xp
 from minidl.backend.philox import PREAMBLE, uniformNumpy
 from minidl.errors import ModuleError
-from minidl.nn.module import Module, checkArray
-from minidl.validation import checkNumber
+from minidl.nn.dropout import Dropout
+from minidl.nn.module import checkArray
 
 
 def _dropout2dNumpy(x, seed, counter, p, scale, spatial, y):
@@ -34,16 +34,9 @@ dropout2dKer = Elementwise(
 )
 
 
-class Dropout2D(Module):
+class Dropout2D(Dropout):
     """``Dropout2D(p=0.5)``: each (sample, map) plane of (N, C, ...) data is zeroed with probability p in
     trainMode (0 <= p < 1), as PyTorch's Dropout2d."""
-
-    cacheAttrs = ("inData", "data", "draw")
-
-    def __init__(self, p=0.5, name=None):
-        super().__init__(name)
-        self.p = checkNumber(p, "Dropout2D probability p", low=0, high=1, highOpen=True)
-        self.draw = None
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input")
@@ -51,17 +44,7 @@ class Dropout2D(Module):
             raise ModuleError(f"{self!r}: input must be floating (batch, maps, ...) data with at least one spatial "
                               f"axis, got {data.dtype} {data.shape}")
 
-    def updData(self, data):
-        if not self.train or self.p == 0:
-            self.draw = None
-            return data
-        self.draw = deviceDraw()
-        return self._mask(data)
-
-    def updGrad(self, grad):
-        return grad if self.draw is None else self._mask(grad)
-
-    def _mask(self, array):
+    def mask(self, array):
         array = xp.ascontiguousarray(array)
         spatial = max(int(numpy.prod(array.shape[2:])), 1)
         return dropout2dKer(array, *self.draw, self.p, 1 / (1 - self.p), spatial, xp.empty_like(array))

@@ -4,7 +4,6 @@ AdaptiveAvgPool2d(1); the gradient spreads grad / (H W) over the map."""
 import numpy
 
 from minidl.backend import xp
-from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
 
 
@@ -12,9 +11,7 @@ class GlobalAvgPool2D(Module):
     """``GlobalAvgPool2D()``: (N, C, H, W) -> (N, C, 1, 1)."""
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=4)
-        if not numpy.issubdtype(data.dtype, numpy.floating):
-            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+        checkArray(data, f"{self!r}: input", ndim=4, floating=True)
 
     def updData(self, data):
         acc = numpy.promote_types(data.dtype, numpy.float32)  # float16 sums overflow past 65504

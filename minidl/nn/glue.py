@@ -10,7 +10,7 @@ place of a network. To be saved with its architecture, both functions must be re
 
 from minidl.errors import ModuleError
 from minidl.nn.container import Container
-from minidl.nn.module import Module, checkLike
+from minidl.nn.module import Module
 
 
 class Glue(Container):
@@ -40,8 +40,6 @@ class Glue(Container):
         return result
 
     def backward(self, grad, updGrad=True):
-        if self.data is None:
-            raise ModuleError(f"{self!r}: backward() called before a forward pass")
-        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.checkGrad(grad)
         self.grad = self.backwardGlue(grad, self.modules)
         return self.grad

@@ -19,7 +19,8 @@ from operator import add
 from minidl.backend import xp
 from minidl.errors import ModuleError
 from minidl.nn.container import Container, uniqueNames
-from minidl.nn.module import Node, checkLike, describe
+from minidl.nn.module import Node, describe
+from minidl.nn.toposort import topologicalOrder
 
 
 def _pickOutput(data, index, child):
@@ -51,35 +52,6 @@ def _asList(nodes, what):
     if len({id(node) for node in nodes}) != len(nodes):
         raise ModuleError(f"Graph {what} list a node twice: {nodes!r}")
     return nodes
-
-
-def topologicalOrder(outputs):
-    """The nodes that the outputs depend on, each after all its parents; ModuleError on a cycle.
-
-    A depth-first walk with an explicit stack (deep graphs would overflow Python's recursion): a node is
-    placed once all its parents are, and meeting a node that is still on the walk's path is a cycle."""
-    order, done, onPath = [], set(), set()
-    for output in outputs:
-        if id(output) in done:
-            continue
-        path, stack = [output], [iter(output.parents)]
-        onPath.add(id(output))
-        while stack:
-            parent = next(stack[-1], None)
-            if parent is None:
-                node = path.pop()
-                stack.pop()
-                onPath.discard(id(node))
-                done.add(id(node))
-                order.append(node)
-            elif id(parent) in onPath:
-                cycle = path[path.index(parent):] + [parent]
-                raise ModuleError("the graph has a cycle: " + " -> ".join(repr(n) for n in reversed(cycle)))
-            elif id(parent) not in done:
-                path.append(parent)
-                stack.append(iter(parent.parents))
-                onPath.add(id(parent))
-    return order
 
 
 class Graph(Container):
@@ -155,9 +127,7 @@ class Graph(Container):
         return {id(node): item for node, item in zip(self.inputs, data)}
 
     def backward(self, grad, updGrad=True):
-        if self.data is None:
-            raise ModuleError(f"{self!r}: backward() called before a forward pass")
-        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.checkGrad(grad)
         outputGrads = grad if len(self.outputs) > 1 else [grad]
         incoming = {id(node): [] for node in self.nodes}
         for node, outputGrad in zip(self.outputs, outputGrads):

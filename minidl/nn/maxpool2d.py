@@ -151,4 +151,5 @@ class MaxPool2D(Pool2D):
         return out
 
     def updGrad(self, grad):
-        return maxUnpool(grad, self.argmax, self.window.scalars(*self.inData.shape[:2], *self.planeShape()))
+        scalars = self.window.scalars(*self.inData.shape[:2], *self.planeShape(self.inData.shape))
+        return maxUnpool(grad, self.argmax, scalars)

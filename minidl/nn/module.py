@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import numpy
 
 from minidl.backend import toHost, xp
-from minidl.errors import CheckpointError, ModuleError
-from minidl.nn.architecture import architectureMetadata, register
+from minidl.errors import ModuleError
+from minidl.nn.architecture import architectureMetadata
+from minidl.nn.registry import CLASSES, enter
 from minidl.nn.summary import moduleTree, summaryTable, zerosOfShape
-from minidl.tensorfile import copyTensors, readTensors, writeTensors
+from minidl.tensorfile import copyTensorsAfter, readTensors, writeTensors
 
 MODULE_FORMAT = "minidl.module"
 
@@ -36,14 +37,17 @@ def describe(value):
     return type(value).__name__
 
 
-def checkArray(value, what, ndim=None, dtype=None):
-    """Raise ModuleError unless ``value`` is a device array with the given number of dims and dtype."""
+def checkArray(value, what, ndim=None, dtype=None, floating=False):
+    """Raise ModuleError unless ``value`` is a device array with the given number of dims and dtype (with
+    ``floating``, of a floating dtype)."""
     if not isinstance(value, xp.ndarray):
         raise ModuleError(f"{what} must be a {xp.__name__} array on the backend's device, got {describe(value)}")
     if ndim is not None and value.ndim != ndim:
         raise ModuleError(f"{what} must have {ndim} dimensions, got shape {value.shape}")
     if dtype is not None and value.dtype != dtype:
         raise ModuleError(f"{what} must have dtype {numpy.dtype(dtype)}, got {value.dtype}")
+    if floating and not numpy.issubdtype(value.dtype, numpy.floating):
+        raise ModuleError(f"{what} must have a floating dtype, got {value.dtype}")
 
 
 def checkArrayList(data, what, sameShape=True):
@@ -84,7 +88,7 @@ class Module:
         if "__init__" in cls.__dict__:
             cls.__init__ = _recordingArguments(cls.__dict__["__init__"])
         if cls.__module__.startswith("minidl.") and not cls.__name__.startswith("_") and "<" not in cls.__qualname__:
-            register(cls, cls.__qualname__)
+            enter(CLASSES, cls, cls.__qualname__)
 
     def __init__(self, name=None):
         if name is not None and not isinstance(name, str):
@@ -107,6 +111,10 @@ class Module:
         label = f" {self.name!r}" if self.name else ""
         return f"{type(self).__name__}{label}"
 
+    def describeIn(self, encoder):
+        """This module as an argument of a constructor in a saved architecture (minidl.nn.architecture)."""
+        return {"$ref": encoder.module(self)}
+
     def constructorArguments(self):
         """``(args, kwargs)`` that build this module again (weights aside): by default those its constructor was
         called with. A module whose structure changes after construction (Sequential's ``append``) overrides it."""
@@ -124,9 +132,7 @@ class Module:
         """Accumulate parameter gradients and, when ``updGrad``, compute ``self.grad`` (∂error/∂input). The
         attributes named in ``sharedInBackward`` (what updGrad and accGradParams compute once and share) are
         cleared when it ends, so the next pass computes them anew."""
-        if self.data is None:
-            raise ModuleError(f"{self!r}: backward() called before a forward pass")
-        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.checkGrad(grad)
         try:
             self.grad = self.updGrad(grad) if updGrad else None
             self.accGradParams(grad)
@@ -141,6 +147,12 @@ class Module:
 
     def restoreCache(self, cache):
         self.__dict__.update(cache)
+
+    def checkGrad(self, grad):
+        """Raise ModuleError unless a forward pass ran and ``grad`` matches its output (structure, shape, dtype)."""
+        if self.data is None:
+            raise ModuleError(f"{self!r}: backward() called before a forward pass")
+        checkLike(grad, self.data, f"{self!r}: gradient")
 
     def checkData(self, data):
         checkArray(data, f"{self!r}: input")
@@ -234,11 +246,7 @@ class Module:
         """
         targets = self.getArrayTable()
         tensors, _ = readTensors(path, MODULE_FORMAT, targets)
-        try:
-            self.checkBufferValues(tensors)
-        except ModuleError as error:
-            raise CheckpointError(f"{path}: {error}") from error
-        copyTensors(targets, tensors)
+        copyTensorsAfter(path, lambda: self.checkBufferValues(tensors), ModuleError, targets, tensors)
         return self
 
     # modes and graph building
@@ -335,6 +343,10 @@ class Node:
 
     __iter__ = None  # indexing is for picking outputs: a Node is not a sequence
 
+    def describeIn(self, encoder):
+        """This node as an argument of a constructor in a saved architecture (minidl.nn.architecture)."""
+        return {"$ref": encoder.node(self)}
+
     def __repr__(self):
         return f"Node({self.module!r})"
 
@@ -345,3 +357,7 @@ class NodeOutput:
 
     node: Node
     index: int
+
+    def describeIn(self, encoder):
+        """This output as an argument of a constructor in a saved architecture (minidl.nn.architecture)."""
+        return {"$output": [encoder.node(self.node), self.index]}

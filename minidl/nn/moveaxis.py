@@ -3,11 +3,11 @@
 
 from minidl.backend import xp
 from minidl.errors import ModuleError
-from minidl.nn.module import Module, checkArray
+from minidl.nn.transpose import AxisPair
 from minidl.validation import checkInteger
 
 
-class MoveAxis(Module):
+class MoveAxis(AxisPair):
     """``MoveAxis(1, 3)``: NCHW to NHWC. Negative axes count from the end; ``src == dst`` is refused."""
 
     def __init__(self, src, dst, name=None):
@@ -16,14 +16,9 @@ class MoveAxis(Module):
         if self.src == self.dst:
             raise ModuleError(f"MoveAxis: src and dst are both {src}: moving an axis to itself does nothing")
 
-    def checkData(self, data):
-        checkArray(data, f"{self!r}: input")
-        for axis in (self.src, self.dst):
-            if not -data.ndim <= axis < data.ndim:
-                raise ModuleError(f"{self!r}: axis {axis} is out of range for an input of shape {data.shape}")
+    @property
+    def pair(self):
+        return self.src, self.dst
 
-    def updData(self, data):
-        return xp.ascontiguousarray(xp.moveaxis(data, self.src, self.dst))
-
-    def updGrad(self, grad):
-        return xp.ascontiguousarray(xp.moveaxis(grad, self.dst, self.src))
+    def move(self, array, first, second):
+        return xp.moveaxis(array, first, second)

@@ -1,26 +1,15 @@
 """Mul: data = Π inputs elementwise (of one shape); input i's gradient is grad · Π_{j≠i} input j."""
 
-from minidl.nn.module import Module, checkArrayList
+import operator
+
+from minidl.nn.merge import Merge, fold
 
 
-class Mul(Module):
+class Mul(Merge):
     """Multiplies two or more inputs of one shape and dtype elementwise (a graph's fan-in, e.g. gating)."""
 
-    def checkData(self, data):
-        checkArrayList(data, f"{self!r}: input")
-
-    def updData(self, data):
-        out = data[0].copy()
-        for item in data[1:]:
-            out *= item
-        return out
+    combine = staticmethod(operator.imul)
 
     def updGrad(self, grad):
-        grads = []
-        for index in range(len(self.inData)):
-            out = grad.copy()
-            for other, item in enumerate(self.inData):
-                if other != index:
-                    out *= item
-            grads.append(out)
-        return grads
+        return [fold([grad] + [item for other, item in enumerate(self.inData) if other != index], operator.imul)
+                for index in range(len(self.inData))]

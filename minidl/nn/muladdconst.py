@@ -1,8 +1,6 @@
 """MulAddConst: y = a·x + b with constants a and b (a fixed scale and shift); ∂e/∂x = a·grad."""
 
-import numpy
 
-from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
 from minidl.validation import checkNumber
 
@@ -16,9 +14,7 @@ class MulAddConst(Module):
         self.b = float(checkNumber(b, "MulAddConst b"))
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input")
-        if not numpy.issubdtype(data.dtype, numpy.floating):
-            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+        checkArray(data, f"{self!r}: input", floating=True)
 
     def updData(self, data):
         return data * data.dtype.type(self.a) + data.dtype.type(self.b)

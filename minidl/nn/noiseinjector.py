@@ -10,7 +10,6 @@ seed, the same noise on every device and path (the normals up to the last bit of
 ``minidl.backend.philox``).
 """
 
-import numpy
 
 from minidl.backend import normal, uniform
 from minidl.errors import ModuleError
@@ -43,9 +42,7 @@ class NoiseInjector(Module):
         self.noise = None
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input")
-        if not numpy.issubdtype(data.dtype, numpy.floating):
-            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+        checkArray(data, f"{self!r}: input", floating=True)
 
     def _draw(self, shape, dtype):
         draw = uniform if self.noiseType == "uniform" else normal

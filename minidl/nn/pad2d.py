@@ -48,9 +48,7 @@ class Pad2D(Module):
         self.mode, self.value = mode, float(value)
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=4)
-        if not numpy.issubdtype(data.dtype, numpy.floating):
-            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+        checkArray(data, f"{self!r}: input", ndim=4, floating=True)
         height, width = data.shape[2:]
         if self.mode == "reflect" and (max(self.top, self.bottom) >= height or max(self.left, self.right) >= width):
             raise ModuleError(f"{self!r}: reflect pads (top, bottom, left, right) = "

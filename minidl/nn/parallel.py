@@ -3,7 +3,7 @@ hands gradient k to module k and returns the list of input gradients. A module p
 both uses' parameter gradients (each use's cache is kept, as in Sequential)."""
 
 from minidl.errors import ModuleError
-from minidl.nn.module import checkLike, describe
+from minidl.nn.module import describe
 from minidl.nn.modulelist import ModuleList
 
 
@@ -31,9 +31,7 @@ class Parallel(ModuleList):
         return outputs
 
     def backward(self, grad, updGrad=True):
-        if self.data is None:
-            raise ModuleError(f"{self!r}: backward() called before a forward pass")
-        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.checkGrad(grad)
         grads = []
         for module, cache, item in zip(self.modules, self.caches, grad):
             module.restoreCache(cache)

@@ -2,17 +2,16 @@
 on (N, C, 1, L) with a (1, size) window, stride (1, stride) and pad (0, pad), or on a GPU on (N, C, L, 1) with the
 window turned likewise (``minidl.nn.line``)."""
 
-import numpy
 
-from minidl.errors import ModuleError
 from minidl.nn.line import Line
-from minidl.nn.module import checkArray
 from minidl.validation import checkInteger
 
 
 class Pool1D:
     """Put before the 2-D pool among the bases: ``class MaxPool1D(Pool1D, MaxPool2D)``. ``size``, ``stride``,
     ``pad``: ints."""
+
+    dataDims = 3
 
     def __init__(self, size=2, stride=2, pad=0, ceilMode=False, name=None):
         kind = type(self).__name__
@@ -21,14 +20,8 @@ class Pool1D:
         self.line = Line()
         super().__init__(self.line.pair(size, 1), self.line.pair(stride, 1), self.line.pair(pad, 0), ceilMode, name)
 
-    def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=3)
-        if not numpy.issubdtype(data.dtype, numpy.floating):
-            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
-        self.window.outShape(*self.line.planeShape(data.shape[2]), f"{self!r}")
-
-    def planeShape(self):
-        return self.line.planeShape(self.inData.shape[2])
+    def planeShape(self, shape):
+        return self.line.planeShape(shape[2])
 
     def updData(self, data):
         return self.line.toLine(super().updData(self.line.toPlane(data)))

@@ -18,22 +18,12 @@ import numpy
 from minidl.backend import deviceDraw, generator, toDevice, xp
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
-from minidl.nn.module import Module, checkArray, checkLike, describe
-from minidl.nn.rnnkernels import (
-    gruForwardKer,
-    gruGradKer,
-    lstmForwardKer,
-    lstmGradKer,
-    reluForwardKer,
-    reluGradKer,
-    tanhForwardKer,
-    tanhGradKer,
-)
+from minidl.nn.module import Module, checkArray, describe
+from minidl.nn.rnnkernels import SIMPLE_KERNELS, gruForwardKer, gruGradKer, lstmForwardKer, lstmGradKer
 from minidl.variable import Variable
 
 GATES = {"lstm": 4, "gru": 3, "relu": 1, "tanh": 1}
 DIRECTIONS = {"uni": 1, "bi": 2}
-SIMPLE_KERNELS = {"relu": (reluForwardKer, reluGradKer), "tanh": (tanhForwardKer, tanhGradKer)}
 
 
 class RNN(Module):
@@ -180,9 +170,7 @@ class RNN(Module):
 
     def backward(self, grad, updGrad=True):
         """Backpropagation through time: adds every weight's gradient, returns ∂input (None unless updGrad)."""
-        if self.data is None:
-            raise ModuleError(f"{self!r}: backward() called before a forward pass")
-        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.checkGrad(grad)
         inGrad, paramGrads = self._backprop(xp.ascontiguousarray(grad))
         for name, paramGrad in paramGrads.items():
             self.vars[name].grad += paramGrad

@@ -187,3 +187,5 @@ tanhGradKer = Elementwise(
     "minidl_rnn_tanh_grad", "T dhOut, T dhNext, T h", "T dgates",
     "dgates = (dhOut + dhNext) * ((T)1 - h * h)", _tanhGradNumpy,
 )
+
+SIMPLE_KERNELS = {"relu": (reluForwardKer, reluGradKer), "tanh": (tanhForwardKer, tanhGradKer)}  # forward, grad

@@ -1,7 +1,7 @@
 """Sequential: modules applied one after another; backward runs them in reverse."""
 
 from minidl.errors import ModuleError
-from minidl.nn.module import Module, checkLike
+from minidl.nn.module import Module
 from minidl.nn.modulelist import ModuleList
 
 
@@ -31,9 +31,7 @@ class Sequential(ModuleList):
         return data
 
     def backward(self, grad, updGrad=True):
-        if self.data is None:
-            raise ModuleError(f"{self!r}: backward() called before a forward pass")
-        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.checkGrad(grad)
         for position in reversed(range(len(self.modules))):
             if grad is None:  # an Embedder's indices take no gradient: nothing flows back past it
                 break

@@ -65,9 +65,7 @@ class SpatialTf(Module):
         if not isinstance(data, (list, tuple)) or len(data) != 2:
             raise ModuleError(f"{self!r}: input must be a list [x, theta], got {describe(data)}")
         x, theta = data
-        checkArray(x, f"{self!r}: x", ndim=4)
-        if not numpy.issubdtype(x.dtype, numpy.floating):
-            raise ModuleError(f"{self!r}: x must have a floating dtype, got {x.dtype}")
+        checkArray(x, f"{self!r}: x", ndim=4, floating=True)
         if self.maps is not None and x.shape[1] != self.maps:
             raise ModuleError(f"{self!r}: x must have {self.maps} maps (the shape's first side), got {x.shape}")
         checkArray(theta, f"{self!r}: theta", ndim=3, dtype=x.dtype)

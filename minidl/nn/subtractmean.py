@@ -47,9 +47,7 @@ class SubtractMean(Module):
         self.divisor = None
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=4)
-        if not numpy.issubdtype(data.dtype, numpy.floating):
-            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+        checkArray(data, f"{self!r}: input", ndim=4, floating=True)
 
     def updData(self, data):
         x = data.astype(numpy.promote_types(data.dtype, numpy.float32))

@@ -16,7 +16,6 @@ from minidl.nn.container import Container
 from minidl.nn.dropout import Dropout
 from minidl.nn.layernorm import LayerNorm
 from minidl.nn.linear import Linear
-from minidl.nn.module import checkLike
 
 
 class TransformerBlock(Container):
@@ -59,9 +58,7 @@ class TransformerBlock(Container):
         return out
 
     def backward(self, grad, updGrad=True):
-        if self.data is None:
-            raise ModuleError(f"{self!r}: backward() called before a forward pass")
-        checkLike(grad, self.data, f"{self!r}: gradient")
+        self.checkGrad(grad)
         for name, module in self.blocks.items():
             module.restoreCache(self.caches[name])
         dmiddle = grad

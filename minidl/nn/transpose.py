@@ -12,6 +12,25 @@ def _isInteger(value):
     return not isinstance(value, bool) and isinstance(value, (int, numpy.integer))
 
 
+class AxisPair(Module):
+    """The base of SwapAxes and MoveAxis: ``move(array, a, b)`` on the two axes ``pair`` = (a, b) (negative ones
+    count from the end) forward, ``move(array, b, a)`` on the gradient."""
+
+    def checkData(self, data):
+        checkArray(data, f"{self!r}: input")
+        for axis in self.pair:
+            if not -data.ndim <= axis < data.ndim:
+                raise ModuleError(f"{self!r}: axis {axis} is out of range for an input of shape {data.shape}")
+
+    def updData(self, data):
+        first, second = self.pair
+        return xp.ascontiguousarray(self.move(data, first, second))
+
+    def updGrad(self, grad):
+        first, second = self.pair
+        return xp.ascontiguousarray(self.move(grad, second, first))
+
+
 class Transpose(Module):
     """``Transpose(axes)``: data.transpose(axes), ``axes`` a permutation of every axis (batch axis included)."""
 
@@ -33,7 +52,7 @@ class Transpose(Module):
         return xp.ascontiguousarray(grad.transpose(self.inverse))
 
 
-class SwapAxes(Module):
+class SwapAxes(AxisPair):
     """``SwapAxes(axis1, axis2)``: two axes exchanged (negative ones count from the end); (batch, time, ...)
     to (time, batch, ...) with ``SwapAxes(0, 1)``."""
 
@@ -43,14 +62,9 @@ class SwapAxes(Module):
             raise ModuleError(f"SwapAxes takes two integer axes, got {axis1!r} and {axis2!r}")
         self.axis1, self.axis2 = int(axis1), int(axis2)
 
-    def checkData(self, data):
-        checkArray(data, f"{self!r}: input")
-        for axis in (self.axis1, self.axis2):
-            if not -data.ndim <= axis < data.ndim:
-                raise ModuleError(f"{self!r}: axis {axis} is out of range for input of shape {data.shape}")
+    @property
+    def pair(self):
+        return self.axis1, self.axis2
 
-    def updData(self, data):
-        return xp.ascontiguousarray(xp.swapaxes(data, self.axis1, self.axis2))
-
-    def updGrad(self, grad):
-        return xp.ascontiguousarray(xp.swapaxes(grad, self.axis1, self.axis2))
+    def move(self, array, first, second):
+        return xp.swapaxes(array, first, second)

@@ -58,9 +58,7 @@ class Upsample2D(Module):
         self.mode = mode
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=4)
-        if not numpy.issubdtype(data.dtype, numpy.floating):
-            raise ModuleError(f"{self!r}: input must have a floating dtype, got {data.dtype}")
+        checkArray(data, f"{self!r}: input", ndim=4, floating=True)
 
     def _nearest(self, height, width):
         """The source row of each output row and the source column of each output column (nearest)."""

@@ -11,7 +11,7 @@ import numpy
 
 from minidl.backend import toHost
 from minidl.errors import CheckpointError, MinidlError, OptimizerError
-from minidl.tensorfile import TensorFile, copyTensors, parseJson, writeTensors
+from minidl.tensorfile import TensorFile, copyTensorsAfter, parseJson, writeTensors
 
 OPTIMIZER_FORMAT = "minidl.optimizer"
 
@@ -87,11 +87,7 @@ class Persistence:
             attrs = self.attrsFromMetadata(file.metadata, path)
             tensors = file.read(targets)
         self.checkLoadedState(tensors, path)
-        try:
-            self.setAttrDict(attrs)
-        except MinidlError as error:
-            raise CheckpointError(f"{path}: {error}") from error
-        copyTensors(targets, tensors)
+        copyTensorsAfter(path, lambda: self.setAttrDict(attrs), MinidlError, targets, tensors)
         return self
 
     def checkLoadedState(self, tensors, path):

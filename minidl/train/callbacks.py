@@ -156,7 +156,24 @@ class BestCheckpoint(Monitored):
             fit.saveCheckpoint(self.path)
 
 
-class PeriodicCheckpoint(Callback):
+class PeriodicFile(Callback):
+    """The base of callbacks that write to ``path`` every ``every`` epochs and, with ``everySteps``, every that
+    many steps inside an epoch, which only a run on an ImageLoader has (``insideEpoch`` says why, in the error)."""
+
+    writesFiles = True
+
+    def __init__(self, path, every=1, everySteps=None):
+        self.path, self.every = os.fspath(path), checkInteger(every, "every", CallbackError, minimum=1)
+        self.everySteps = None if everySteps is None else checkInteger(everySteps, "everySteps", CallbackError,
+                                                                       minimum=1)
+
+    def check(self, fit, names):
+        checkFolderOf(self.path, repr(self))
+        if self.everySteps is not None and fit.classes is None:
+            raise CallbackError(f"{self!r}: {self.insideEpoch}")
+
+
+class PeriodicCheckpoint(PeriodicFile):
     """Write the run's checkpoint to ``path`` (atomically) every ``every`` epochs and after the last one, and
     with ``everySteps`` also every that many steps inside an epoch (a run on an ImageLoader only); pass it as
     ``resume`` to continue the run exactly.
@@ -169,21 +186,16 @@ class PeriodicCheckpoint(Callback):
     """
 
     writesCheckpoints = True
-    writesFiles = True
+    insideEpoch = "checkpoints inside an epoch need a run on an ImageLoader, whose order is drawn per epoch"
 
     def __init__(self, path, every=1, everySteps=None, keep=None):
-        self.path, self.every = os.fspath(path), checkInteger(every, "every", CallbackError, minimum=1)
-        self.everySteps = None if everySteps is None else checkInteger(everySteps, "everySteps", CallbackError,
-                                                                       minimum=1)
+        super().__init__(path, every, everySteps)
         self.keep = None if keep is None else os.fspath(keep)
 
     def check(self, fit, names):
-        checkFolderOf(self.path, repr(self))
+        super().check(fit, names)
         if self.keep is not None:
             checkFolderOf(os.path.join(self.keep, "step-0.safetensors"), repr(self))
-        if self.everySteps is not None and fit.classes is None:
-            raise CallbackError(f"{self!r}: checkpoints inside an epoch need a run on an ImageLoader, whose order "
-                                "is drawn per epoch")
 
     def onFitStart(self, fit):
         if self.keep is None:

@@ -11,29 +11,19 @@ checkpoint had reached and appends after them, so its log equals the uninterrupt
 import json
 import os
 
-from minidl.errors import CallbackError
-from minidl.train.callbacks import Callback, checkFolderOf
+from minidl.train.callbacks import PeriodicFile
 from minidl.train.digest import parameterDigests
-from minidl.validation import checkInteger
 
 
-class Digests(Callback):
+class Digests(PeriodicFile):
     """``Digests(path, every=1, everySteps=None)``: a digest line every ``every`` epochs and after the last one,
     and with ``everySteps`` every that many steps inside an epoch."""
 
-    writesFiles = True
+    insideEpoch = "digests inside an epoch need a run on an ImageLoader, whose fit loop reports its steps"
 
     def __init__(self, path, every=1, everySteps=None):
-        self.path, self.every = os.fspath(path), checkInteger(every, "every", CallbackError, minimum=1)
-        self.everySteps = None if everySteps is None else checkInteger(everySteps, "everySteps", CallbackError,
-                                                                       minimum=1)
+        super().__init__(path, every, everySteps)
         self.file, self.lastStep = None, None
-
-    def check(self, fit, names):
-        checkFolderOf(self.path, repr(self))
-        if self.everySteps is not None and fit.classes is None:
-            raise CallbackError(f"{self!r}: digests inside an epoch need a run on an ImageLoader, whose fit loop "
-                                "reports its steps")
 
     def onFitStart(self, fit):
         self.start(fit.trainer.optimizer.t)

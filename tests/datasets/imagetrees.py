@@ -57,27 +57,28 @@ def writeList(tree, path):
     return path
 
 
-class StallingSource(FolderSource):
-    """A folder whose file named ``stall`` takes a minute to read: a worker reading it is busy when killed."""
+class TrappedSource(FolderSource):
+    """A folder whose file named ``trap`` runs the subclass's ``spring()`` in the worker that reads it."""
 
-    def __init__(self, root, stall):
+    def __init__(self, root, trap):
         super().__init__(root)
-        self.stall = stall
+        self.trap = trap
 
     def read(self, index):
-        if self.entries[index][0].endswith(self.stall):
-            time.sleep(60)
+        if self.entries[index][0].endswith(self.trap):
+            self.spring()
         return super().read(index)
 
 
-class CrashingSource(FolderSource):
-    """A folder whose file named ``crash`` makes the worker reading it exit at once (a crash in a decoder)."""
+class StallingSource(TrappedSource):
+    """The trapped file takes a minute to read: a worker reading it is busy when killed."""
 
-    def __init__(self, root, crash):
-        super().__init__(root)
-        self.crash = crash
+    def spring(self):
+        time.sleep(60)
 
-    def read(self, index):
-        if self.entries[index][0].endswith(self.crash):
-            os._exit(3)
-        return super().read(index)
+
+class CrashingSource(TrappedSource):
+    """The trapped file makes the worker reading it exit at once (a crash in a decoder)."""
+
+    def spring(self):
+        os._exit(3)

@@ -201,7 +201,7 @@ def killWhenReading(pool, name, killed):
 
 def test_a_killed_worker_ends_the_run_in_seconds_naming_its_file(tmp_path):
     root = writeTree(tmp_path / "tree", {"cat": 4, "dog": 4})
-    source = StallingSource(root, stall="dog/003.png")
+    source = StallingSource(root, trap="dog/003.png")
     with ImagePipeline(source, ImageDecoder(8), 2, workers=2) as pipeline:
         loader = pipeline.loader(numpy.arange(len(source)), train=False)
         batches = loader.batches(0)
@@ -217,7 +217,7 @@ def test_a_killed_worker_ends_the_run_in_seconds_naming_its_file(tmp_path):
 
 def test_a_worker_that_exits_or_raises_ends_the_run_with_its_error(tmp_path):
     root = writeTree(tmp_path / "tree", {"cat": 3, "dog": 3})
-    source = CrashingSource(root, crash="dog/001.png")
+    source = CrashingSource(root, trap="dog/001.png")
     start = time.monotonic()
     with ImagePipeline(source, ImageDecoder(8), 2, workers=2) as pipeline:
         with pytest.raises(DataError, match=r"exited with status 3 while reading .*dog/001.png"):

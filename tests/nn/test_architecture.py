@@ -25,7 +25,7 @@ from minidl.nn import (
     relu,
     tanh,
 )
-from minidl.nn.architecture import register
+from minidl.nn.rebuild import register
 from minidl.optim import SGD
 from minidl.tensorfile import writeTensors
 from minidl.train.checkpoint import saveCheckpoint

@@ -56,13 +56,18 @@ def normGradOracle(grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, sp
     return [perMap(coef, x.shape) * (grad - perMap(meanGrad, x.shape) - xhat * perMap(meanGradXhat, x.shape))]
 
 
+def dropoutArguments(draw, x):
+    """x, a device draw (seed, counter), p and the scale 1 / (1 - p): the arguments every dropout kernel starts with."""
+    seed, counter = draw(st.integers(0, 2**64 - 1)), draw(st.integers(0, 2**64 - 1))
+    p = float(numpy.float32(draw(st.floats(0.0, 0.9))))
+    return [x, seed, counter, p, 1 / (1 - p)]
+
+
 @st.composite
 def dropoutCases(draw):
     dtype, (shape, _, _) = draw(floatDtypes()), draw(mapShapes())
     x = draw(arrays(dtype, shape))
-    seed, counter = draw(st.integers(0, 2**64 - 1)), draw(st.integers(0, 2**64 - 1))
-    p = float(numpy.float32(draw(st.floats(0.0, 0.9))))
-    return dtype, [x, seed, counter, p, 1 / (1 - p), numpy.full_like(x, numpy.nan)]
+    return dtype, dropoutArguments(draw, x) + [numpy.full_like(x, numpy.nan)]
 
 
 def dropoutOracle(x, seed, counter, p, scale, y):

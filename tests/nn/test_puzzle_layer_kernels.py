@@ -12,15 +12,7 @@ from minidl.nn.penalty import penaltyGradKer
 from minidl.nn.prelu import preluGradKer, preluKer
 from minidl.testing import arrays, checkKernel, floatDtypes
 from tests import philoxoracle
-
-
-@st.composite
-def mapData(draw):
-    """(N, C) or (N, C, H, W): the shape, its maps and its spatial count."""
-    shape = (draw(st.integers(1, 4)), draw(st.integers(1, 5)))
-    if draw(st.booleans()):
-        shape += (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
-    return shape, shape[1], int(numpy.prod(shape[2:]))
+from tests.nn.test_layer_kernels import dropoutArguments, mapShapes
 
 
 def perElement(values, maps, spatial, shape):
@@ -31,7 +23,7 @@ def perElement(values, maps, spatial, shape):
 
 @st.composite
 def preluCases(draw, withGrad):
-    dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapData())
+    dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
     if draw(st.booleans()):
         maps, spatial = 1, 1  # sharedMaps: one slope for every element
     slopes = draw(arrays(dtype, (maps,), -1.0, 1.0))
@@ -56,11 +48,9 @@ def penaltyOracle(grad, x, scale, l1, ingrad):
 
 @st.composite
 def dropout2dCases(draw):
-    dtype, (shape, _, spatial) = draw(floatDtypes()), draw(mapData())
+    dtype, (shape, _, spatial) = draw(floatDtypes()), draw(mapShapes())
     x = draw(arrays(dtype, shape))
-    seed, counter = draw(st.integers(0, 2**64 - 1)), draw(st.integers(0, 2**64 - 1))
-    p = float(numpy.float32(draw(st.floats(0.0, 0.9))))
-    return dtype, [x, seed, counter, p, 1 / (1 - p), spatial, numpy.full_like(x, numpy.nan)]
+    return dtype, dropoutArguments(draw, x) + [spatial, numpy.full_like(x, numpy.nan)]
 
 
 def dropout2dOracle(x, seed, counter, p, scale, spatial, y):

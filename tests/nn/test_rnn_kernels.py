@@ -4,16 +4,7 @@ import numpy
 import pytest
 from hypothesis import strategies as st
 
-from minidl.nn.rnnkernels import (
-    gruForwardKer,
-    gruGradKer,
-    lstmForwardKer,
-    lstmGradKer,
-    reluForwardKer,
-    reluGradKer,
-    tanhForwardKer,
-    tanhGradKer,
-)
+from minidl.nn import rnnkernels
 from minidl.testing import arrays, checkKernel, floatDtypes
 
 
@@ -134,14 +125,14 @@ def tanhGradOracle(dhOut, dhNext, h, dgates):
 SELECTING = {"lstmGrad", "gruGrad", "reluGrad"}
 
 CASES = {
-    "lstmForward": (lstmForwardKer, lstmForwardCases(), lstmForwardOracle),
-    "lstmGrad": (lstmGradKer, lstmGradCases(), lstmGradOracle),
-    "gruForward": (gruForwardKer, gruForwardCases(), gruForwardOracle),
-    "gruGrad": (gruGradKer, gruGradCases(), gruGradOracle),
-    "reluForward": (reluForwardKer, simpleCases(False), reluForwardOracle),
-    "reluGrad": (reluGradKer, simpleCases(True), reluGradOracle),
-    "tanhForward": (tanhForwardKer, simpleCases(False), tanhForwardOracle),
-    "tanhGrad": (tanhGradKer, simpleCases(True), tanhGradOracle),
+    "lstmForward": (rnnkernels.lstmForwardKer, lstmForwardCases(), lstmForwardOracle),
+    "lstmGrad": (rnnkernels.lstmGradKer, lstmGradCases(), lstmGradOracle),
+    "gruForward": (rnnkernels.gruForwardKer, gruForwardCases(), gruForwardOracle),
+    "gruGrad": (rnnkernels.gruGradKer, gruGradCases(), gruGradOracle),
+    "reluForward": (rnnkernels.reluForwardKer, simpleCases(False), reluForwardOracle),
+    "reluGrad": (rnnkernels.reluGradKer, simpleCases(True), reluGradOracle),
+    "tanhForward": (rnnkernels.tanhForwardKer, simpleCases(False), tanhForwardOracle),
+    "tanhGrad": (rnnkernels.tanhGradKer, simpleCases(True), tanhGradOracle),
 }
 
 

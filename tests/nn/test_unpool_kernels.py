@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from minidl.nn.maxpool2d import maxUnpoolGatherKer
 from minidl.nn.maxunpool2d import maxGatherKer
 from minidl.testing import arrays, checkKernel, floatDtypes
-from tests.nn.test_window_kernels import geometries, maxUnpoolCases, maxUnpoolOracle
+from tests.nn.test_window_kernels import geometries, maxUnpoolCases, maxUnpoolOracle, winners, winningTaps
 
 
 def test_max_unpool_gathered_per_pixel():
@@ -19,24 +19,18 @@ def test_max_unpool_gathered_per_pixel():
 @st.composite
 def maxGatherCases(draw):
     dtype, geometry = draw(floatDtypes()), draw(geometries())
-    batch, maps, h, w, kh, kw, *_, outH, outW = geometry
+    batch, maps, h, w, *_, outH, outW = geometry
     grad = draw(arrays(dtype, (batch, maps, h, w)))
-    argmax = numpy.array(draw(st.lists(st.integers(0, kh * kw - 1), min_size=batch * maps * outH * outW,
-                                       max_size=batch * maps * outH * outW)), numpy.int32)
-    return dtype, [grad, argmax.reshape(batch, maps, outH, outW), *geometry,
-                   numpy.full((batch, maps, outH, outW), numpy.nan, dtype)]
+    out = numpy.full((batch, maps, outH, outW), numpy.nan, dtype)
+    return dtype, [grad, winningTaps(draw, geometry), *geometry, out]
 
 
 def maxGatherOracle(grad, argmax, *geometryAndOut):
     """Each output position reads the gradient of the pixel its winning tap read (0 where that tap was padding)."""
     *geometry, gradY = geometryAndOut
-    _, _, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW = geometry
     out = numpy.zeros(gradY.shape)
-    for n, c, oy, ox in numpy.ndindex(gradY.shape):
-        ky, kx = divmod(int(argmax[n, c, oy, ox]), kw)
-        yy, xx = oy * sy - ph + ky * dy, ox * sx - pw + kx * dx
-        if 0 <= yy < h and 0 <= xx < w:
-            out[n, c, oy, ox] = grad[n, c, yy, xx]
+    for position, pixel in winners(argmax, geometry):
+        out[position] = grad[pixel]
     return [out]
 
 

@@ -139,26 +139,39 @@ def maxPoolOracle(img, *geometryAndOut):
     return [best, at]
 
 
+def winningTaps(draw, geometry):
+    """A drawn argmax for the geometry: per (n, c, oy, ox) the index ky kw + kx of its window's winning tap."""
+    batch, maps, _, _, kh, kw, *_, outH, outW = geometry
+    size = batch * maps * outH * outW
+    taps = draw(st.lists(st.integers(0, kh * kw - 1), min_size=size, max_size=size))
+    return numpy.array(taps, numpy.int32).reshape(batch, maps, outH, outW)
+
+
+def winners(argmax, geometry):
+    """((n, c, oy, ox), (n, c, y, x)) per output position whose winning tap read pixel (y, x) of the input (none
+    where that tap was padding)."""
+    _, _, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW = geometry
+    for n, c, oy, ox in numpy.ndindex(argmax.shape):
+        ky, kx = divmod(int(argmax[n, c, oy, ox]), kw)
+        yy, xx = oy * sy - ph + ky * dy, ox * sx - pw + kx * dx
+        if 0 <= yy < h and 0 <= xx < w:
+            yield (n, c, oy, ox), (n, c, yy, xx)
+
+
 @st.composite
 def maxUnpoolCases(draw):
     dtype, geometry = draw(floatDtypes()), draw(geometries())
-    batch, maps, h, w, kh, kw, *_, outH, outW = geometry
+    batch, maps, h, w, *_, outH, outW = geometry
     grad = draw(arrays(dtype, (batch, maps, outH, outW)))
-    argmax = numpy.array(draw(st.lists(st.integers(0, kh * kw - 1), min_size=grad.size, max_size=grad.size)),
-                         numpy.int32).reshape(grad.shape)
-    return dtype, [grad, argmax, *geometry, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
+    return dtype, [grad, winningTaps(draw, geometry), *geometry, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
 
 
 def maxUnpoolOracle(grad, argmax, *geometryAndOut):
     """Each output's gradient added to the pixel its winning tap read (nothing where that tap was padding)."""
     *geometry, gradX = geometryAndOut
-    _, _, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW = geometry
     out = numpy.zeros(gradX.shape)
-    for n, c, oy, ox in numpy.ndindex(grad.shape):
-        ky, kx = divmod(int(argmax[n, c, oy, ox]), kw)
-        yy, xx = oy * sy - ph + ky * dy, ox * sx - pw + kx * dx
-        if 0 <= yy < h and 0 <= xx < w:
-            out[n, c, yy, xx] += grad[n, c, oy, ox]
+    for position, pixel in winners(argmax, geometry):
+        out[pixel] += grad[position]
     return [out]
 
 

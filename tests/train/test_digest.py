@@ -7,9 +7,9 @@ import pytest
 from minidl.backend import toDevice, toHost, xp
 from minidl.errors import CallbackError, OptimizerError
 from minidl.optim import AdaGrad
-from minidl.train import Callback, Digests, PeriodicCheckpoint, parameterDigests, readDigests
+from minidl.train import Digests, PeriodicCheckpoint, parameterDigests, readDigests
 from minidl.train.digest import LANES, MULTIPLIER, digestKer
-from tests.train.test_fit import DATA, LABELS, setup
+from tests.train.test_fit import DATA, LABELS, FailAt, setup
 
 MASK = (1 << 64) - 1
 
@@ -68,18 +68,6 @@ def digestRun(path, epochs, resume=None, failAt=None, learnRate=0.3):
         callbacks.insert(1, FailAt(failAt))
     trainer.fit(DATA, LABELS, epochs, callbacks=callbacks, resume=resume)
     return readDigests(path / "digests.jsonl")
-
-
-class FailAt(Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def onEpochEnd(self, fit, entry):
-        if fit.epoch == self.epoch:
-            raise RuntimeError("interrupted")
-
-    def __repr__(self):
-        return "FailAt"
 
 
 def test_two_runs_with_one_seed_log_the_same_digests_and_a_resumed_run_the_uninterrupted_ones(tmp_path):

@@ -193,6 +193,9 @@ class FailAt(Callback):
         if fit.epoch == self.epoch:
             raise RuntimeError("interrupted")
 
+    def __repr__(self):
+        return "FailAt"
+
 
 def test_a_resumed_tensorboard_log_replaces_the_epochs_after_the_checkpoint(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -4,16 +4,15 @@ generator's (seed, counter) travels in the checkpoint, so the parameters come ou
 import numpy
 
 from minidl import backend
-from minidl.backend import toDevice
-from minidl.cost import MSE
 from minidl.nn import Activation, Dropout, Linear, NoiseInjector, Sequential, relu
 from minidl.optim import Adam
 from minidl.train import loadCheckpoint, saveCheckpoint
+from tests.optim.test_optimizers import train
 from tests.train.nets import assertSameParams, hostParams
 
 RNG = numpy.random.default_rng(0)
-DATA = toDevice(RNG.standard_normal((16, 5)).astype(numpy.float32))
-TARGET = toDevice(RNG.standard_normal((16, 2)).astype(numpy.float32))
+DATA = RNG.standard_normal((16, 5)).astype(numpy.float32)
+TARGET = RNG.standard_normal((16, 2)).astype(numpy.float32)
 
 
 def setup():
@@ -23,12 +22,7 @@ def setup():
 
 
 def steps(net, optimizer, count):
-    cost = MSE()
-    for _ in range(count):
-        _, grad = cost(net(DATA), TARGET)
-        optimizer.zeroGradParams()
-        net.backward(grad)
-        optimizer.update()
+    train(net, optimizer, count, DATA, TARGET)
 
 
 def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path):
