@@ -5,7 +5,7 @@ Everything in minidl reaches the device through this package; nothing else impor
 
 from minidl.backend import gpuarray
 from minidl.backend.device import gpuProblem, isDeviceArray, isGpu, name, scatterAdd, synchronize, toDevice, toHost, xp
-from minidl.backend.devicecheck import RangeCheck, readChecks
+from minidl.backend.devicecheck import RangeCheck, ValueCheck, readChecks
 from minidl.backend.elementwise import Elementwise, simdSum
 from minidl.backend.random import (
     deviceDraw,
@@ -23,6 +23,6 @@ from minidl.backend.upload import Upload, startUpload
 __all__ = [
     "Elementwise", "RangeCheck", "deviceDraw", "generator", "getRandomState", "gpuProblem", "gpuarray",
     "hostGenerator", "isDeviceArray", "isGpu", "name", "normal", "readChecks", "scatterAdd", "scratch", "seed",
-    "setRandomState", "simdSum", "synchronize", "toDevice", "toHost", "uniform", "xp",
+    "setRandomState", "simdSum", "synchronize", "toDevice", "toHost", "uniform", "ValueCheck", "xp",
 ]
 __all__ += ["Upload", "startUpload"]
