@@ -18,6 +18,7 @@ from minidl.backend.random import (
     uniform,
 )
 from minidl.backend.scratch import scratch
+from minidl.backend.tensorcores import allowTF32, tf32Allowed
 from minidl.backend.upload import Upload, startUpload
 
 __all__ = [
@@ -25,4 +26,4 @@ __all__ = [
     "hostGenerator", "isDeviceArray", "isGpu", "name", "normal", "readChecks", "scatterAdd", "scratch", "seed",
     "setRandomState", "simdSum", "synchronize", "toDevice", "toHost", "uniform", "ValueCheck", "xp",
 ]
-__all__ += ["Upload", "startUpload"]
+__all__ += ["Upload", "allowTF32", "startUpload", "tf32Allowed"]
