@@ -61,6 +61,7 @@ class RangeCheck:
     def __init__(self, fail):
         self.fail = fail
         self.record = None
+        self.unread = False  # a batch was noted on the device since the last read
 
     def note(self, values, bound):
         """Check ``values`` (an integer array) against [0, bound): now on the CPU, at the next read on a GPU."""
@@ -75,11 +76,14 @@ class RangeCheck:
             self.record = xp.zeros(4, dtype=numpy.int64)
             _checks.add(self)
         rangeKer(values.min().reshape(1), values.max().reshape(1), bound, self.record, size=1)
+        self.unread = True
 
     def read(self):
-        """Raise the owner's error if a batch since the last read was out of range (one copy of four numbers)."""
-        if self.record is None:
+        """Raise the owner's error if a batch since the last read was out of range (one copy of four numbers, none
+        when nothing was noted since the last read)."""
+        if not self.unread:
             return
+        self.unread = False
         failed, low, high, bound = (int(value) for value in toHost(self.record))
         if failed:
             self.record.fill(0)
@@ -94,6 +98,7 @@ class ValueCheck:
     def __init__(self, fail):
         self.fail = fail
         self.record = None
+        self.unread = False  # a batch was noted on the device since the last read
 
     def note(self, bad, *values):
         if not isGpu:
@@ -105,11 +110,14 @@ class ValueCheck:
             _checks.add(self)
         numbers = xp.stack([xp.asarray(value, dtype=numpy.float64).reshape(()) for value in values])
         valueKer(xp.asarray(bad).reshape(1), numbers, len(values), self.record, size=1)
+        self.unread = True
 
     def read(self):
-        """Raise the owner's error if a batch since the last read was bad (one copy of the record)."""
-        if self.record is None:
+        """Raise the owner's error if a batch since the last read was bad (one copy of the record, none when
+        nothing was noted since the last read)."""
+        if not self.unread:
             return
+        self.unread = False
         failed, *values = (float(value) for value in toHost(self.record))
         if failed:
             self.record.fill(0)
