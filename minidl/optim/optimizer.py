@@ -147,7 +147,7 @@ class Optimizer(NonFiniteGuard, Persistence):
         averageGradients(self.nodeinfo, self.groups)
         if self.lossScaler is not None:
             for group in self.groups:
-                group.gradScale.fill(1 / self.lossScaler.scale)
+                self.lossScaler.fillUnscale(group.gradScale)
         for hook in self.hooks:
             hook(self.groups)
         guarded = self.checkGradients()
