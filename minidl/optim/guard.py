@@ -19,8 +19,9 @@ epochs, the commands' loops) only every ``syncEvery`` steps (None: never by itse
 changed nothing are taken off ``t`` and counted in ``skippedSteps`` ("skip"), or an OptimizerError names the
 Variable and the step of the first non-finite gradient ("raise": every step from that one on changed nothing). A
 dynamic loss scaler decides its scale on the device from the same flag (``LossScaler.update``), so it needs no read
-either; its skipped steps are counted in ``skippedSteps`` at the read. Between a skipped step and the read, ``t``
-counts it (Adam's bias correction sees one step more).
+either; its skipped steps are counted in ``skippedSteps`` at the read. Between a skipped step and the read, the
+host's ``t`` counts it; a rule whose step depends on the count (Adam's bias correction) takes the true one on the
+device, ``t - record[0]``, so a skipped step shifts nothing after it.
 """
 
 import contextlib

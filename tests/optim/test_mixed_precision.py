@@ -76,7 +76,8 @@ def test_one_fused_launch_per_dtype_group(monkeypatch):
     setGrads(net, 0.5)
     optimizer.update()
     guard = "minidl_nonfinite_guard"  # one thread per group, folding its check into the flag the updates read
-    assert launches == [guard, guard, "minidl_adam_master", "minidl_adam"]
+    bias = "minidl_adam_bias"  # one thread per step: Adam's bias corrections for the true step count
+    assert launches == [guard, guard, bias, "minidl_adam_master", "minidl_adam"]
 
 
 def test_master_state_table_and_bit_identical_resume(tmp_path):
