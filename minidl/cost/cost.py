@@ -1,8 +1,8 @@
 """Cost: scores predictions against targets.
 
 ``cost(pred, target)`` returns ``(error, grad)`` with ``grad = ∂error/∂pred`` and ``error`` a Python float on
-the CPU; on a GPU a cost may leave its error on the device (CrossEntropy does), returned as a ``DeviceScalar``
-that reads it only when used as a number, so that a training step holds no host sync.
+the CPU; on a GPU every cost leaves its error on the device (``calcError`` returns a device scalar), returned as
+a ``DeviceScalar`` that reads it only when used as a number, so that a training step holds no host sync.
 ``cost.validate(pred, target)`` returns the error alone. Both add the batch to an accumulator (on the device
 where the error is): ``getMeanError()`` is the sample-weighted mean error since the last ``resetAccumulator()``,
 a Python float (one read).

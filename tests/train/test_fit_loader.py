@@ -74,8 +74,8 @@ def test_a_loaders_checkpoint_is_refused_for_other_classes_or_host_arrays(tmp_pa
 
 
 def test_a_loaders_epoch_reads_the_device_once_per_macro_batch_not_per_step(tmp_path):
-    """The labels' check and the guard are read after each macro-batch's steps and at the end of the epoch, then the
-    mean error once: no sync inside a step (counted on the simulated device)."""
+    """The labels are read once before the first step; the steps' checks and the guard after each macro-batch's steps
+    and at the end of the epoch, then the mean error once: no sync inside a step (counted on the simulated device)."""
     from minidl import backend
 
     if not backend.isGpu:
@@ -91,4 +91,5 @@ def test_a_loaders_epoch_reads_the_device_once_per_macro_batch_not_per_step(tmp_
             trainer.trainFromLoader(train, 1, macroBatchSize=macroBatchSize)
         where = [event.where.split(":")[0] for event in recorded.syncs]
         assert where.count("minidl/optim/guard.py") == reads, (macroBatchSize, where)
-        assert where.count("minidl/cost/cost.py") == 1 and len(where) == 2 * reads + 1, (macroBatchSize, where)
+        assert where[0] == "minidl/train/datacheck.py", where  # the loader's labels, checked before the first step
+        assert where.count("minidl/cost/cost.py") == 1 and len(where) == 2 * reads + 2, (macroBatchSize, where)
