@@ -5,7 +5,7 @@ Everything in minidl reaches the device through this package; nothing else impor
 
 from minidl.backend import gpuarray
 from minidl.backend.device import gpuProblem, isDeviceArray, isGpu, name, scatterAdd, synchronize, toDevice, toHost, xp
-from minidl.backend.devicecheck import RangeCheck, readChecks
+from minidl.backend.devicecheck import RangeCheck, ValueCheck, readChecks
 from minidl.backend.elementwise import Elementwise, simdSum
 from minidl.backend.random import (
     deviceDraw,
@@ -18,11 +18,12 @@ from minidl.backend.random import (
     uniform,
 )
 from minidl.backend.scratch import scratch
+from minidl.backend.tensorcores import allowTF32, tf32Allowed
 from minidl.backend.upload import Upload, startUpload
 
 __all__ = [
     "Elementwise", "RangeCheck", "deviceDraw", "generator", "getRandomState", "gpuProblem", "gpuarray",
     "hostGenerator", "isDeviceArray", "isGpu", "name", "normal", "readChecks", "scatterAdd", "scratch", "seed",
-    "setRandomState", "simdSum", "synchronize", "toDevice", "toHost", "uniform", "xp",
+    "setRandomState", "simdSum", "synchronize", "toDevice", "toHost", "uniform", "ValueCheck", "xp",
 ]
-__all__ += ["Upload", "startUpload"]
+__all__ += ["Upload", "allowTF32", "startUpload", "tf32Allowed"]

@@ -1,4 +1,4 @@
-"""Checks of values that live on the device (labels, indices), without a host sync inside a training step.
+"""Checks of values that live on the device (labels, indices, targets), without a host sync inside a training step.
 
 On the CPU a check reads its values at once (reading costs nothing) and raises before anything changes. On a GPU
 (and the simulated device) ``RangeCheck.note`` folds the values' min and max into a record on the device, one
@@ -8,6 +8,12 @@ commands' loops at the end of each epoch). The kernels that consume such values 
 no memory out of bounds before the read reports it.
 
     record = [1 once a batch was out of range, its min, its max, the bound it broke]   int64
+
+``ValueCheck`` is the general form for conditions that are not an integer range (targets in [0, 1], rows summing to
+1): the caller computes on the device a flag ``bad`` and the numbers its message names, and ``valueKer`` keeps the
+first bad batch's numbers:
+
+    record = [1 once a batch was bad, value_1, ..., value_n]   float64
 """
 
 import weakref
@@ -32,6 +38,20 @@ rangeKer = Elementwise(
     _rangeNumpy,
 )
 
+def _valueNumpy(bad, values, count, record):
+    if bad[0] and record[0] == 0:
+        record[0] = 1
+        record[1:count + 1] = values[:count]
+
+
+valueKer = Elementwise(
+    "minidl_value_check",
+    "raw T bad, raw float64 values, int32 count",
+    "raw float64 record",
+    "if (bad[0] && record[0] == 0) { record[0] = 1; for (int k = 0; k < count; ++k) record[k + 1] = values[k]; }",
+    _valueNumpy,
+)
+
 _checks = weakref.WeakSet()  # every RangeCheck with a record on the device
 
 
@@ -41,6 +61,7 @@ class RangeCheck:
     def __init__(self, fail):
         self.fail = fail
         self.record = None
+        self.unread = False  # a batch was noted on the device since the last read
 
     def note(self, values, bound):
         """Check ``values`` (an integer array) against [0, bound): now on the CPU, at the next read on a GPU."""
@@ -55,15 +76,52 @@ class RangeCheck:
             self.record = xp.zeros(4, dtype=numpy.int64)
             _checks.add(self)
         rangeKer(values.min().reshape(1), values.max().reshape(1), bound, self.record, size=1)
+        self.unread = True
 
     def read(self):
-        """Raise the owner's error if a batch since the last read was out of range (one copy of four numbers)."""
-        if self.record is None:
+        """Raise the owner's error if a batch since the last read was out of range (one copy of four numbers, none
+        when nothing was noted since the last read)."""
+        if not self.unread:
             return
+        self.unread = False
         failed, low, high, bound = (int(value) for value in toHost(self.record))
         if failed:
             self.record.fill(0)
             self.fail(low, high, bound)
+
+
+class ValueCheck:
+    """A condition on device values. ``note(bad, *values)``: ``bad`` a boolean device scalar (true when the batch
+    breaks the condition), ``values`` the device scalars the message names; ``fail(*values)`` raises the owner's
+    error with them as Python floats: at once on the CPU, at the next read on a GPU (the first bad batch's)."""
+
+    def __init__(self, fail):
+        self.fail = fail
+        self.record = None
+        self.unread = False  # a batch was noted on the device since the last read
+
+    def note(self, bad, *values):
+        if not isGpu:
+            if bool(bad):
+                self.fail(*(float(value) for value in values))
+            return
+        if self.record is None:
+            self.record = xp.zeros(len(values) + 1, dtype=numpy.float64)
+            _checks.add(self)
+        numbers = xp.stack([xp.asarray(value, dtype=numpy.float64).reshape(()) for value in values])
+        valueKer(xp.asarray(bad).reshape(1), numbers, len(values), self.record, size=1)
+        self.unread = True
+
+    def read(self):
+        """Raise the owner's error if a batch since the last read was bad (one copy of the record, none when
+        nothing was noted since the last read)."""
+        if not self.unread:
+            return
+        self.unread = False
+        failed, *values = (float(value) for value in toHost(self.record))
+        if failed:
+            self.record.fill(0)
+            self.fail(*values)
 
 
 def readChecks():

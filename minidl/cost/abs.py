@@ -25,4 +25,4 @@ class Abs(Cost):
     gradKernel = absGradKer
 
     def calcError(self, pred, target):
-        return float(xp.abs(pred - target).mean())
+        return xp.abs(pred - target).mean()

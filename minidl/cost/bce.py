@@ -1,5 +1,6 @@
 """BCE on logits: error = mean(max(x, 0) - x t + log(1 + exp(-|x|))) (= mean binary cross-entropy of
-sigmoid(x) against t, computed stably), grad = (sigmoid(x) - t) / x.size; targets t lie in [0, 1]."""
+sigmoid(x) against t, computed stably), grad = (sigmoid(x) - t) / x.size; targets t lie in [0, 1] (checked on the
+device on a GPU: ``Cost``)."""
 
 import numpy
 
@@ -30,10 +31,12 @@ class BCE(Cost):
 
     def checkTarget(self, pred, target):
         super().checkTarget(pred, target)
-        if float(target.min()) < 0 or float(target.max()) > 1:
-            raise CostError(f"{self!r}: targets must lie in [0, 1], got values in "
-                            f"[{float(target.min())}, {float(target.max())}]")
+        low, high = target.min(), target.max()
+        self.noteValues("targets", (low < 0) | (high > 1), (low, high), self._targetError)
+
+    def _targetError(self, low, high):
+        raise CostError(f"{self!r}: targets must lie in [0, 1], got values in [{low}, {high}]")
 
     def calcError(self, pred, target):
         losses = xp.maximum(pred, 0) - pred * target + xp.log1p(xp.exp(-xp.abs(pred)))
-        return float(losses.mean())
+        return losses.mean()

@@ -1,11 +1,17 @@
 """Cost: scores predictions against targets.
 
 ``cost(pred, target)`` returns ``(error, grad)`` with ``grad = ∂error/∂pred`` and ``error`` a Python float on
-the CPU; on a GPU a cost may leave its error on the device (CrossEntropy does), returned as a ``DeviceScalar``
-that reads it only when used as a number, so that a training step holds no host sync.
+the CPU; on a GPU every cost leaves its error on the device (``calcError`` returns a device scalar), returned as
+a ``DeviceScalar`` that reads it only when used as a number, so that a training step holds no host sync.
 ``cost.validate(pred, target)`` returns the error alone. Both add the batch to an accumulator (on the device
 where the error is): ``getMeanError()`` is the sample-weighted mean error since the last ``resetAccumulator()``,
 a Python float (one read).
+Checks of target values (labels in range, targets in [0, 1], ...) raise at the call on the CPU; on a GPU they
+accumulate on the device (``noteRange``, ``noteValues``: ``minidl.backend.devicecheck``) and raise with the same
+message at the next read: ``readChecks()`` (the cost's own; the Trainer reads every check after each macro-batch
+and epoch through ``minidl.backend.readChecks``) and ``getMeanError()``, which reads them first. Until then a kernel
+given a bad target reads no memory out of bounds (labels are clamped) and its error is whatever the arithmetic
+gives.
 A subclass implements ``checkTarget``, ``calcError`` and ``calcGrad`` (or ``calcErrorAndGrad`` when the two
 share work). A cost whose gradient is elementwise in (pred, target), divided by the size to average, names its
 kernel, made by ``meanGradKernel``, as ``gradKernel`` instead of writing ``calcGrad``.
@@ -13,7 +19,7 @@ kernel, made by ``meanGradKernel``, as ``gradKernel`` instead of writing ``calcG
 
 import numpy
 
-from minidl.backend import Elementwise, isDeviceArray, xp
+from minidl.backend import Elementwise, RangeCheck, ValueCheck, isDeviceArray, xp
 from minidl.backend.devicescalar import DeviceScalar
 from minidl.errors import CostError
 from minidl.nn.module import describe
@@ -26,6 +32,7 @@ def meanGradKernel(name, operation, reference):
 
 class Cost:
     def __init__(self):
+        self.deviceChecks = {}  # name -> the RangeCheck or ValueCheck of one condition on this cost's targets
         self.resetAccumulator()
 
     def __repr__(self):
@@ -55,7 +62,27 @@ class Cost:
         self.samples += samples
         return float(error)
 
+    def noteRange(self, name, values, bound, fail):
+        """Integers ``values`` must lie in [0, bound); else ``fail(low, high, bound)`` raises (at the read on a GPU)."""
+        if name not in self.deviceChecks:
+            self.deviceChecks[name] = RangeCheck(fail)
+        self.deviceChecks[name].note(values, bound)
+
+    def noteValues(self, name, bad, values, fail):
+        """``bad`` (a boolean device scalar) must be false; else ``fail(*values)`` raises, the device scalars
+        ``values`` read as floats (at the read on a GPU)."""
+        if name not in self.deviceChecks:
+            self.deviceChecks[name] = ValueCheck(fail)
+        self.deviceChecks[name].note(bad, *values)
+
+    def readChecks(self):
+        """Raise the error of the first bad batch this cost saw on a GPU since the last read (nothing on the CPU,
+        where a bad batch raised at its call)."""
+        for check in self.deviceChecks.values():
+            check.read()
+
     def getMeanError(self):
+        self.readChecks()
         if self.samples == 0:
             raise CostError(f"{self!r}: no batch was scored since the accumulator was reset")
         return float(self.accumErr) / self.samples
@@ -88,10 +115,16 @@ class Cost:
             raise CostError(f"{self!r}: scores must have shape (batch, classes), got {pred.shape}")
         if not numpy.issubdtype(target.dtype, numpy.integer) or target.shape != pred.shape[:1]:
             raise CostError(f"{self!r}: labels must be integers of shape ({pred.shape[0]},), got {describe(target)}")
-        low, high = int(target.min()), int(target.max())
-        if low < 0 or high >= pred.shape[1]:
-            bad = low if low < 0 else high
-            raise CostError(f"{self!r}: label {bad} is out of range for {pred.shape[1]} classes")
+        self.noteRange("labels", target, pred.shape[1], self._labelError)
+
+    def _labelError(self, low, high, classes):
+        raise CostError(f"{self!r}: label {low if low < 0 else high} is out of range for {classes} classes")
+
+    @staticmethod
+    def clampLabels(labels, classes):
+        """Labels clipped into [0, classes) as int32: on a GPU a bad label (reported at the next read) reads no
+        memory out of bounds meanwhile. On the CPU a bad label has raised already, and this only converts."""
+        return xp.clip(labels, 0, classes - 1).astype(numpy.int32, copy=False)
 
     def calcErrorAndGrad(self, pred, target):
         return self.calcError(pred, target), self.calcGrad(pred, target)

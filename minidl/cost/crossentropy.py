@@ -13,15 +13,14 @@ classes' probabilities); the gradient is returned in the scores' dtype. A batch 
 (or weighs 0) has error 0 and gradient 0, where PyTorch gives NaN: such a batch carries nothing to learn.
 
 Nothing here reads the device inside a step: the error stays a device scalar (``Cost``), the scale 1 / Σ w_y
-reaches the gradient kernel as a one-element device array, and the labels' range check is a ``RangeCheck``
-(raised at once on the CPU, at the next ``readChecks()`` on a GPU; until then an out-of-range label counts as
-ignored, so no kernel reads out of bounds).
+reaches the gradient kernel as a one-element device array, and the labels' range is checked by ``noteRange``
+(raised at once on the CPU, at the next ``readChecks()`` or ``getMeanError()`` on a GPU; until then an
+out-of-range label counts as ignored, so no kernel reads out of bounds).
 """
 
 import numpy
 
 from minidl.backend import Elementwise, toDevice, xp
-from minidl.backend.devicecheck import RangeCheck
 from minidl.cost.cost import Cost
 from minidl.errors import CostError
 from minidl.nn.module import describe
@@ -90,7 +89,6 @@ class CrossEntropy(Cost):
         self.ignoreIndex = None if ignoreIndex is None else int(ignoreIndex)
         self.labelSmoothing = float(labelSmoothing)
         self.weights = weights
-        self.labelCheck = RangeCheck(self._labelError)
         self._deviceWeights = {}
         super().__init__()
 
@@ -104,7 +102,7 @@ class CrossEntropy(Cost):
         if self.weights is not None and self.weights.size != classes:
             raise CostError(f"{self!r}: {self.weights.size} class weights for {classes} classes")
         kept = target if self.ignoreIndex is None else xp.where(target == self.ignoreIndex, 0, target)
-        self.labelCheck.note(kept, classes)
+        self.noteRange("labels", kept, classes, self._labelError)
 
     def _labelError(self, low, high, classes):
         bad = low if low < 0 else high

@@ -19,11 +19,15 @@ The error is PyTorch's ``ctc_loss`` of ``log_softmax(scores)``: ``reduction="mea
 over the sequences, ``"sum"`` adds the losses. An impossible alignment (an input too short for its target) gives
 an infinite loss, or 0 with a zero gradient under ``zeroInfinity``. Computed in float32 at least; the time
 recursion is a loop of array operations over the batch and the states.
+
+No host sync: the lengths and labels are checked on the device on a GPU (``Cost``: raised at the next read); until
+then bad lengths are clamped into range and bad labels replaced by a valid non-blank class, so nothing reads out of
+bounds, and the error stays a device scalar.
 """
 
 import numpy
 
-from minidl.backend import toHost, xp
+from minidl.backend import xp
 from minidl.cost.cost import Cost
 from minidl.errors import CostError
 from minidl.nn.module import describe
@@ -85,19 +89,29 @@ class CTC(Cost):
                     or array.ndim != ndim or array.shape[0] != batch:
                 raise CostError(f"{self!r}: {what} must be an integer {xp.__name__} array of {ndim} dimension(s) "
                                 f"with {batch} rows, got {describe(array)}")
-        hostInput, hostTarget = toHost(inputLengths), toHost(targetLengths)
-        if hostInput.min() < 1 or hostInput.max() > steps:
-            raise CostError(f"{self!r}: inputLengths must lie in [1, {steps}], got {hostInput.tolist()}")
-        if hostTarget.min() < 0 or hostTarget.max() > labels.shape[1]:
-            raise CostError(f"{self!r}: targetLengths must lie in [0, {labels.shape[1]}], got {hostTarget.tolist()}")
-        hostLabels = toHost(labels)
-        used = numpy.arange(labels.shape[1])[None, :] < hostTarget[:, None]
-        bad = used & ((hostLabels < 0) | (hostLabels >= classes) | (hostLabels == self.blank))
-        if bad.any():
-            row, column = (int(i) for i in numpy.argwhere(bad)[0])
-            raise CostError(f"{self!r}: labels must lie in [0, {classes}) and differ from the blank {self.blank}; "
-                            f"sequence {row} has {int(hostLabels[row, column])} at position {column}")
-        return xp.ascontiguousarray(pred), (labels, inputLengths, targetLengths)
+        width = labels.shape[1]
+        self.noteRange("inputLengths", inputLengths - 1, steps, self._inputLengthError)
+        self.noteRange("targetLengths", targetLengths, width + 1, self._targetLengthError)
+        targetLengths = xp.clip(targetLengths, 0, width)
+        if width:
+            used = (xp.arange(width)[None, :] < targetLengths[:, None]).ravel()
+            flat = labels.ravel()
+            bad = used & ((flat < 0) | (flat >= classes) | (flat == self.blank))
+            first = bad.argmax()
+            self.noteValues(f"labels of {classes} classes", bad.any(), (first // width, first % width, flat[first]),
+                            lambda row, column, value: self._labelError(classes, row, column, value))
+            labels = xp.where(bad.reshape(labels.shape), (self.blank + 1) % classes, labels)
+        return xp.ascontiguousarray(pred), (labels, xp.clip(inputLengths, 1, steps), targetLengths)
+
+    def _inputLengthError(self, low, high, steps):
+        raise CostError(f"{self!r}: inputLengths must lie in [1, {steps}], got values in [{low + 1}, {high + 1}]")
+
+    def _targetLengthError(self, low, high, bound):
+        raise CostError(f"{self!r}: targetLengths must lie in [0, {bound - 1}], got values in [{low}, {high}]")
+
+    def _labelError(self, classes, row, column, value):
+        raise CostError(f"{self!r}: labels must lie in [0, {classes}) and differ from the blank {self.blank}; "
+                        f"sequence {int(row)} has {int(value)} at position {int(column)}")
 
     def _setup(self, pred, target):
         labels, inputLengths, targetLengths = target
@@ -149,7 +163,7 @@ class CTC(Cost):
     def _error(self, losses, weights):
         if self.zeroInfinity:
             losses = xp.where(xp.isinf(losses), 0, losses)
-        return float((losses * weights).sum())
+        return (losses * weights).sum()
 
     def calcError(self, pred, target):
         _, _, emissions, skip, valid, inputLengths, targetLengths = self._setup(pred, target)

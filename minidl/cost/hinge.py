@@ -2,7 +2,7 @@
 
 import numpy
 
-from minidl.backend import scratch, toHost, xp
+from minidl.backend import scratch, xp
 from minidl.cost.cost import Cost, meanGradKernel
 from minidl.errors import CostError
 
@@ -29,8 +29,11 @@ class Hinge(Cost):
 
     def checkTarget(self, pred, target):
         super().checkTarget(pred, target)
-        if not bool(((target == 1) | (target == -1)).all()):
-            raise CostError(f"{self!r}: targets must be -1 or 1, got the values {numpy.unique(toHost(target))[:6]}")
+        wrong = ((target != 1) & (target != -1)).ravel()
+        self.noteValues("targets", wrong.any(), (target.ravel()[wrong.argmax()],), self._targetError)
+
+    def _targetError(self, value):
+        raise CostError(f"{self!r}: targets must be -1 or 1, got the value {value}")
 
     def calcError(self, pred, target):
-        return float(xp.maximum(1 - target * pred, 0).mean())
+        return xp.maximum(1 - target * pred, 0).mean()

@@ -37,11 +37,13 @@ class KLDivergence(Cost):
         super().checkTarget(pred, target)
         if pred.ndim != 2:
             raise CostError(f"{self!r}: scores must have shape (batch, classes), got {pred.shape}")
-        sums = target.sum(axis=1)
-        if float(target.min()) < 0 or float(xp.abs(sums - 1).max()) > SUM_TOLERANCE:
-            raise CostError(f"{self!r}: each target row must be non-negative and sum to 1, got values in "
-                            f"[{float(target.min())}, {float(target.max())}] and row sums in "
-                            f"[{float(sums.min())}, {float(sums.max())}]")
+        sums, low = target.sum(axis=1), target.min()
+        bad = (low < 0) | (xp.abs(sums - 1).max() > SUM_TOLERANCE)
+        self.noteValues("targets", bad, (low, target.max(), sums.min(), sums.max()), self._targetError)
+
+    def _targetError(self, low, high, lowSum, highSum):
+        raise CostError(f"{self!r}: each target row must be non-negative and sum to 1, got values in [{low}, {high}] "
+                        f"and row sums in [{lowSum}, {highSum}]")
 
     def calcError(self, pred, target):
         return self._error(*logSoftmaxParts(pred), target)
@@ -55,4 +57,4 @@ class KLDivergence(Cost):
     @staticmethod
     def _error(shifted, logsum, target):
         logTarget = xp.log(xp.where(target > 0, target, 1))
-        return float((target * (logTarget - shifted + logsum[:, None])).sum(axis=1).mean())  # mean: no float16 overflow
+        return (target * (logTarget - shifted + logsum[:, None])).sum(axis=1).mean()  # mean: no float16 overflow

@@ -10,7 +10,7 @@ embeddings, targets (N,) integer labels: 1 for a similar pair, 0 for a dissimila
 
 import numpy
 
-from minidl.backend import Elementwise, toHost, xp
+from minidl.backend import Elementwise, xp
 from minidl.cost.cost import Cost
 from minidl.errors import CostError
 from minidl.nn.module import describe
@@ -59,15 +59,16 @@ class L1Hinge(Cost):
                 or target.shape != first.shape[:1]:
             raise CostError(f"{self!r}: labels must be integers of shape ({first.shape[0]},), got "
                             f"{describe(target)}")
-        values = numpy.unique(toHost(target))
-        if not numpy.isin(values, (0, 1)).all():
-            raise CostError(f"{self!r}: labels must be 0 (dissimilar) or 1 (similar), got the values {values[:6]}")
+        self.noteRange("labels", target, 2, self._labelError)
         return [xp.ascontiguousarray(first), xp.ascontiguousarray(second)], target.astype(numpy.int32)
+
+    def _labelError(self, low, high, bound):
+        raise CostError(f"{self!r}: labels must be 0 (dissimilar) or 1 (similar), got values in [{low}, {high}]")
 
     def calcError(self, pred, target):
         distance = xp.abs(pred[0] - pred[1])
         similar = (target != 0)[:, None]
-        return float(xp.where(similar, distance, xp.maximum(1 - distance, 0)).mean())
+        return xp.where(similar, distance, xp.maximum(1 - distance, 0)).mean()
 
     def calcGrad(self, pred, target):
         first, second = pred

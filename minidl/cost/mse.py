@@ -1,4 +1,4 @@
-"""MSE: error = mean((pred - target)²) / 2, grad = (pred - target) / pred.size."""
+"""MSE: error = mean((pred - target)²) / 2, grad = (pred - target) / pred.size; the error stays on the device."""
 
 import numpy
 
@@ -23,4 +23,4 @@ class MSE(Cost):
         diff = (pred - target).ravel()
         if diff.dtype == numpy.float16:  # its sum of squares would overflow past 65504
             diff = diff.astype(numpy.float32)
-        return float(xp.vdot(diff, diff)) / (2 * pred.size)
+        return xp.vdot(diff, diff).astype(numpy.float64) / (2 * pred.size)  # the halving in float64, as before

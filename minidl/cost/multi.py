@@ -43,6 +43,10 @@ class Multi(Cost):
         for cost in getattr(self, "costs", ()):
             cost.resetAccumulator()
 
+    def readChecks(self):
+        for cost in self.costs:
+            cost.readChecks()
+
     def getMeanErrors(self):
         """Each cost's own mean error, in order."""
         return [cost.getMeanError() for cost in self.costs]

@@ -35,7 +35,7 @@ class SmoothL1(Cost):
 
     def calcError(self, pred, target):
         d = xp.abs(pred - target)
-        return float(xp.where(d < self.beta, d * d / (2 * self.beta), d - self.beta / 2).mean())
+        return xp.where(d < self.beta, d * d / (2 * self.beta), d - self.beta / 2).mean()
 
     def calcGrad(self, pred, target):
         return smoothL1GradKer(pred, target, self.beta, 1.0 / pred.size, xp.empty_like(pred))

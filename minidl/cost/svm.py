@@ -62,14 +62,13 @@ class SVM(Cost):
         self.checkLabels(pred, target)
 
     def calcError(self, pred, target):
-        rows = xp.arange(pred.shape[0])
-        margins = xp.maximum(1 + pred - pred[rows, target][:, None], 0)
-        margins[rows, target] = 0
+        rows, labels = xp.arange(pred.shape[0]), self.clampLabels(target, pred.shape[1])
+        margins = xp.maximum(1 + pred - pred[rows, labels][:, None], 0)
+        margins[rows, labels] = 0
         if self.mode == "l2":
             margins *= margins
-        return float(margins.mean())
+        return margins.mean()
 
     def calcGrad(self, pred, target):
-        labels = target.astype(numpy.int32, copy=False)
-        return svmGradKer(pred, labels, pred.shape[1], int(self.mode == "l2"), 1.0 / pred.size,
-                          xp.empty_like(pred))
+        labels = self.clampLabels(target, pred.shape[1])
+        return svmGradKer(pred, labels, pred.shape[1], int(self.mode == "l2"), 1.0 / pred.size, xp.empty_like(pred))

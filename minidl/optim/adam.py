@@ -11,20 +11,41 @@ weightDecay = 0: one kernel serves both. The decay reads the parameters before t
 (the learning rate), as in PyTorch's AdamW; the paper's λ·η_t is alpha · weightDecay here. The decay is a product
 (``keep · param``, as PyTorch's ``param.mul_(1 − lr·wd)``), not a difference ``param − decay · param``: an infinite
 parameter stays infinite (0 · inf would be NaN), and with weightDecay 0 the product by 1 is exact on every path.
-The kernel takes keep = 1 − alpha · weightDecay, alpha / (1 − beta1^t) and sqrt(1 − beta2^t), computed on the host
-in float64 each step, in the compute type.
+The kernel takes keep = 1 − alpha · weightDecay in the compute type and alpha in float64; the bias corrections
+1 − beta1^t and sqrt(1 − beta2^t) are computed in float64 on the device once per step (``biasKer``, one thread) and
+the kernel forms alpha / (1 − beta1^t) and sqrt(1 − beta2^t) in float64 before rounding them to the compute type,
+as the host did. t there is the true count of steps taken: the host's count less the steps the non-finite guard
+skipped since its last read (its record on the device), so a skipped step never shifts the bias correction of the
+steps after it, even before the host reads the guard.
 """
 
 import math
 
 import numpy
 
-from minidl.backend import scratch
+from minidl.backend import Elementwise, scratch, xp
 from minidl.optim.optimizer import Optimizer
 from minidl.optim.rule import Hyper, State, UpdateRule
 
 
-def _adamNumpy(grad, stepSize, beta1, beta2, rootFix2, epsilon, keep, param, m, v):
+def _biasNumpy(record, t, beta1, beta2, bias):
+    steps = float(t - record[0])
+    bias[0] = 1 - beta1**steps
+    bias[1] = math.sqrt(1 - beta2**steps)
+
+
+biasKer = Elementwise(
+    "minidl_adam_bias",
+    "raw int64 record, int64 t, float64 beta1, float64 beta2",
+    "raw float64 bias",
+    "const double steps = (double)(t - record[0]); bias[0] = 1 - pow(beta1, steps); "
+    "bias[1] = sqrt(1 - pow(beta2, steps))",
+    _biasNumpy,
+)
+
+
+def _adamNumpy(grad, learnRate, bias, beta1, beta2, epsilon, keep, param, m, v):
+    stepSize, rootFix2 = m.dtype.type(learnRate / bias[0]), m.dtype.type(bias[1])  # as the kernel's (S) casts
     step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
     numpy.multiply(grad, 1 - beta1, out=step)
     m *= beta1
@@ -49,8 +70,9 @@ adamRule = UpdateRule(
     hypers={"alpha": Hyper(), "beta1": Hyper(high=1.0, highOpen=True), "beta2": Hyper(high=1.0, highOpen=True),
             "epsilon": Hyper(lowOpen=True)},
     states={"m": State(), "v": State(nonNegative=True)},
-    launch=("stepSize", "beta1", "beta2", "rootFix2", "epsilon", "keep"),
-    operation="m = beta1 * m + (1 - beta1) * grad;"
+    launch=("float64 learnRate", "raw float64 bias", "beta1", "beta2", "epsilon", "keep"),
+    operation="const S stepSize = (S)(learnRate / bias[0]); const S rootFix2 = (S)bias[1];"
+              "m = beta1 * m + (1 - beta1) * grad;"
               "v = beta2 * v + (1 - beta2) * grad * grad;"
               "param = keep * param - stepSize * m / (sqrt(v) / rootFix2 + epsilon)",
     reference=_adamNumpy,
@@ -65,6 +87,7 @@ class Adam(Optimizer):
 
     rule = adamRule
     weightDecay = 0.0
+    bias = None  # this step's [1 − beta1^t, sqrt(1 − beta2^t)] on the device, float64 (beforeRule)
 
     def __init__(self, alpha=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8, nodeinfo=None):
         super().__init__(nodeinfo, alpha=alpha, beta1=beta1, beta2=beta2, epsilon=epsilon)
@@ -77,10 +100,14 @@ class Adam(Optimizer):
     def alpha(self, value):
         self.learnRate = value
 
+    def beforeRule(self):
+        """This step's bias corrections on the device, for the true step count (the module's docstring)."""
+        if self.bias is None:
+            self.bias = xp.zeros(2, dtype=numpy.float64)
+        biasKer(self.record, self.t, self.beta1, self.beta2, self.bias, size=1)
+
     def hyperValues(self, learnRate):
-        stepSize = learnRate / (1 - self.beta1**self.t)
-        rootFix2 = math.sqrt(1 - self.beta2**self.t)
-        return stepSize, self.beta1, self.beta2, rootFix2, self.epsilon, 1 - learnRate * self.weightDecay
+        return learnRate, self.bias, self.beta1, self.beta2, self.epsilon, 1 - learnRate * self.weightDecay
 
 
 class AdamW(Adam):

@@ -18,9 +18,10 @@ epochs, the commands' loops) only every ``syncEvery`` steps (None: never by itse
 ``readGuard()`` (the Trainer: after each macro-batch and at the end of each epoch). At a read, the steps that
 changed nothing are taken off ``t`` and counted in ``skippedSteps`` ("skip"), or an OptimizerError names the
 Variable and the step of the first non-finite gradient ("raise": every step from that one on changed nothing). A
-dynamic loss scaler decides its scale on the host, so with one the guard is read after every step (and it backs
-off at a skipped step). Between a skipped step and the read, ``t`` counts it (Adam's bias correction sees one step
-more).
+dynamic loss scaler decides its scale on the device from the same flag (``LossScaler.update``), so it needs no read
+either; its skipped steps are counted in ``skippedSteps`` at the read. Between a skipped step and the read, the
+host's ``t`` counts it; a rule whose step depends on the count (Adam's bias correction) takes the true one on the
+device, ``t - record[0]``, so a skipped step shifts nothing after it.
 """
 
 import contextlib
@@ -116,21 +117,21 @@ class NonFiniteGuard:
         return True
 
     def guardStepped(self, guarded):
-        """After a step's update launches: read the guard where it must be read now (outside ``deferGuard``, every
-        ``syncEvery`` steps inside it, always with a dynamic loss scaler). Returns ``update``'s value: False when
-        the step was skipped, True when it was taken, None when the verdict is still on the device."""
-        dynamic = self._dynamicScale()
+        """After a step's update launches: a dynamic loss scaler's update on the device, then read the guard where
+        it must be read now (outside ``deferGuard``, every ``syncEvery`` steps inside it). Returns ``update``'s
+        value: False when the step was skipped, True when it was taken, None when the verdict is still on the
+        device."""
+        if self._dynamicScale():
+            self.lossScaler.update(self.skip)  # on the device: backs off at a skipped step, counts a good one
         self.unread += guarded
-        if guarded and (dynamic or not self.deferred or (self.syncEvery and self.unread >= self.syncEvery)):
+        if guarded and (not self.deferred or (self.syncEvery and self.unread >= self.syncEvery)):
             return self.readGuard() == 0
-        if self.lossScaler is not None and not dynamic:
-            self.lossScaler.stepped()
         return True if not guarded else None
 
     def readGuard(self):
         """Read what the non-finite guard recorded on the device since the last read (one copy of four numbers: a
         sync on a GPU); returns the number of steps that changed nothing, taken off ``t``. "skip" counts them in
-        ``skippedSteps`` (a dynamic loss scaler backs off, or counts a good step); "raise" raises an
+        ``skippedSteps`` (a dynamic loss scaler has backed off on the device already); "raise" raises an
         OptimizerError naming the Variable and the step of the first non-finite gradient."""
         if not self.unread:
             return 0
@@ -141,8 +142,6 @@ class NonFiniteGuard:
             self.record.fill(0)
         self.unread = 0
         self.t -= skipped
-        if dynamic:
-            self.lossScaler.backoff() if skipped else self.lossScaler.stepped()
         if not skipped:
             return 0
         if self.nonFinite == "raise" and not dynamic:

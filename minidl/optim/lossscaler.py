@@ -10,14 +10,39 @@ Static: the scale never changes; a non-finite gradient is handled by the optimiz
 Dynamic (``dynamic=True``): a step whose gradients hold inf or NaN (the optimizer's non-finite check) is skipped,
 nothing changed but ``skippedSteps``, and the scale multiplied by ``backoffFactor``; after ``growthInterval``
 steps in a row without one, it is multiplied by ``growthFactor``. The scale stays within [1, 2**24].
+
+The scale and the count of good steps live on the device (``state = [scale, goodSteps]``, float64), and a dynamic
+scaler's update is one launch of one thread (``scalerKer``) after each step's update, reading the non-finite guard's
+flag: no host sync per step. ``scale`` and ``goodSteps`` read them when asked (a copy of two numbers).
 """
 
 import numpy
 
+from minidl.backend import Elementwise, toHost, xp
 from minidl.errors import OptimizerError
 from minidl.validation import checkInteger, checkNumber
 
 MIN_SCALE, MAX_SCALE = 1.0, 2.0**24
+
+
+def _scalerNumpy(skip, growthFactor, backoffFactor, growthInterval, state):
+    if skip[0]:
+        state[:] = max(state[0] * backoffFactor, MIN_SCALE), 0
+        return
+    state[1] += 1
+    if state[1] >= growthInterval:
+        state[:] = min(state[0] * growthFactor, MAX_SCALE), 0
+
+
+scalerKer = Elementwise(
+    "minidl_loss_scale_update",
+    "raw int32 skip, float64 growthFactor, float64 backoffFactor, int64 growthInterval",
+    "raw float64 state",
+    f"if (skip[0]) {{ const double s = state[0] * backoffFactor; state[0] = s < {MIN_SCALE!r} ? {MIN_SCALE!r} : s; "
+    f"state[1] = 0; }} else {{ state[1] += 1; if (state[1] >= (double)growthInterval) {{ "
+    f"const double s = state[0] * growthFactor; state[0] = s > {MAX_SCALE!r} ? {MAX_SCALE!r} : s; state[1] = 0; }} }}",
+    _scalerNumpy,
+)
 
 
 class LossScaler:
@@ -40,36 +65,56 @@ class LossScaler:
 
     def reset(self):
         """Back to the initial scale, no good steps counted (``setupOn`` calls it)."""
-        self.scale, self.goodSteps = self.initialScale, 0
+        self.state = xp.zeros(2, dtype=numpy.float64)
+        self.state[0] = self.initialScale
+
+    @property
+    def scale(self):
+        """The current scale (read from the device)."""
+        return float(toHost(self.state)[0])
+
+    @property
+    def goodSteps(self):
+        """The good steps counted since the scale last changed (read from the device)."""
+        return int(toHost(self.state)[1])
 
     def scaleGrad(self, grad):
         """The cost gradient times the scale, a new array of its dtype (give it to ``backward``), multiplied in
         float32 at least (the scale may exceed float16's 65504; the product overflows only where it must)."""
         wide = numpy.promote_types(grad.dtype, numpy.float32)
-        return (grad.astype(wide) * wide.type(self.scale)).astype(grad.dtype, copy=False)
+        return (grad.astype(wide) * self.state[0].astype(wide)).astype(grad.dtype, copy=False)
+
+    def fillUnscale(self, gradScale):
+        """Write 1 / scale into the one-element device array ``gradScale`` (in its dtype), on the device."""
+        gradScale[...] = 1 / self.state[:1]
+
+    def update(self, skip):
+        """After a step, on the device (a dynamic scaler only): where ``skip[0]`` (the guard's flag) is set the
+        step overflowed: shrink the scale and start counting again; else count a good step, and grow the scale
+        after ``growthInterval`` of them in a row."""
+        if self.dynamic:
+            scalerKer(skip, self.growthFactor, self.backoffFactor, self.growthInterval, self.state, size=1)
 
     def stepped(self):
-        """A step was taken: count it, and grow the scale after ``growthInterval`` of them in a row."""
-        if not self.dynamic:
-            return
-        self.goodSteps += 1
-        if self.goodSteps >= self.growthInterval:
-            self.scale, self.goodSteps = min(self.scale * self.growthFactor, MAX_SCALE), 0
+        """A step was taken (``update`` of a clear flag)."""
+        self.update(xp.zeros(1, dtype=numpy.int32))
 
     def backoff(self):
-        """A step overflowed and was skipped: shrink the scale and start counting again."""
-        self.scale, self.goodSteps = max(self.scale * self.backoffFactor, MIN_SCALE), 0
+        """A step overflowed and was skipped: shrink the scale and start counting again (even when static)."""
+        scalerKer(xp.ones(1, dtype=numpy.int32), self.growthFactor, self.backoffFactor, self.growthInterval,
+                  self.state, size=1)
 
     def getAttrDict(self):
-        """The state to keep in a checkpoint: ``lossScale`` and ``lossScaleGoodSteps``."""
-        return {"lossScale": self.scale, "lossScaleGoodSteps": self.goodSteps}
+        """The state to keep in a checkpoint: ``lossScale`` and ``lossScaleGoodSteps`` (one read of the device)."""
+        scale, goodSteps = toHost(self.state)
+        return {"lossScale": float(scale), "lossScaleGoodSteps": int(goodSteps)}
 
     def setAttr(self, name, value):
         """Restore one entry of ``getAttrDict()``; OptimizerError for a value no run can reach."""
         if name == "lossScale":
-            self.scale = checkNumber(value, "lossScale", OptimizerError, low=MIN_SCALE, high=MAX_SCALE)
+            self.state[0] = checkNumber(value, "lossScale", OptimizerError, low=MIN_SCALE, high=MAX_SCALE)
         elif name == "lossScaleGoodSteps":
-            self.goodSteps = checkInteger(value, "lossScaleGoodSteps", OptimizerError, minimum=0,
-                                          maximum=self.growthInterval - 1)
+            self.state[1] = checkInteger(value, "lossScaleGoodSteps", OptimizerError, minimum=0,
+                                         maximum=self.growthInterval - 1)
         else:
             raise OptimizerError(f"{self!r} has no attribute {name!r}")

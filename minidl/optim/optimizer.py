@@ -147,11 +147,12 @@ class Optimizer(NonFiniteGuard, Persistence):
         averageGradients(self.nodeinfo, self.groups)
         if self.lossScaler is not None:
             for group in self.groups:
-                group.gradScale.fill(1 / self.lossScaler.scale)
+                self.lossScaler.fillUnscale(group.gradScale)
         for hook in self.hooks:
             hook(self.groups)
         guarded = self.checkGradients()
         self.t += 1
+        self.beforeRule()
         for group in self.groups:
             for scale, start, stop in group.runs("learnRate"):
                 self.updateVar(*group.arrays(start, stop), group.gradScale, self.learnRate * scale)
@@ -165,6 +166,10 @@ class Optimizer(NonFiniteGuard, Persistence):
     def setupState(self, param):
         """The rule's state arrays, each shaped like ``param`` and filled with its ``State.fill``."""
         return {name: stateArray(param, state.fill) for name, state in self.rule.states.items()}
+
+    def beforeRule(self):
+        """Once per step, after the guard's check and before the rule's launches: what a rule needs computed on
+        the device for the whole step (Adam's bias corrections). Nothing by default."""
 
     def hyperValues(self, learnRate):
         """The kernel's values for one launch, in the order of ``rule.launch`` (host floats; the kernel receives

@@ -6,7 +6,8 @@ kernels.
     master: (T scaledGrad, raw S gradScale, raw int32 skip, S launch values..., S param, S states..., T halfParam)
 
 The launch values are the hyperparameters, in their order, unless the rule names others (``launch``: Adam's
-bias-corrected step size), which its optimizer then computes in ``hyperValues``.
+learning rate and bias corrections), which its optimizer then computes in ``hyperValues``; a launch value is of the
+compute type S unless the rule declares it whole (``"raw float64 bias"``: a device array the kernel reads).
 
 Where ``skip[0]`` is set (the non-finite guard's flag, ``minidl.optim.guard``), an element changes nothing. Both
 kernels begin with ``const S grad = (S)scaledGrad * gradScale[0]``: the gradient, unscaled (a loss scaler's
@@ -90,7 +91,7 @@ class UpdateRule:
             hyper.__set_name__(None, hyperName)
         self.launch = tuple(self.hypers if launch is None else launch)
         inParams = ", ".join(["T scaledGrad", "raw S gradScale", "raw int32 skip",
-                              *(f"S {value}" for value in self.launch)])
+                              *(value if " " in value else f"S {value}" for value in self.launch)])
         stateParams = "".join(f", S {state}" for state in self.states)
         prologue = "if (skip[0] == 0) { const S grad = (S)scaledGrad * gradScale[0];"
         self.direct = Elementwise(name, inParams, f"T param{stateParams}", f"{prologue}{operation};}}",

@@ -53,5 +53,6 @@ def checkLoader(module, cost, loader):
     labels = toDevice(loader.labels)
     try:
         cost.checkTarget(xp.broadcast_to(sample[0], (len(labels), *sample.shape[1:])), labels)
+        readChecks()  # on a GPU the labels' range is read here, before training, not in a step
     except CostError as error:
         raise DataError(f"the labels of {loader!r}: {error}") from error

@@ -127,7 +127,8 @@ class Fit:
             if resumeAt:
                 self.trainer.cost.accumErr, self.trainer.cost.samples = self.positionSums
             entry["trainError"] = self.trainer.trainFromLoader(data, self.epoch, resumeAt, afterStep=perStep,
-                                                               afterBatch=self.afterBatch)
+                                                               afterBatch=self.afterBatch,
+                                                               macroBatchSize=self.macroBatchSize)
             self.position = 0
         else:
             entry["trainError"] = self.trainer.trainFromHost(data, labels, self.macroBatchSize, afterStep=perStep)
@@ -173,7 +174,9 @@ class Fit:
         return extra
 
     def saveCheckpoint(self, path):
-        """Write the run as it is now (after ``epoch`` epochs) to ``path``, atomically."""
+        """Write the run as it is now (after ``epoch`` epochs) to ``path``, atomically; the steps' device checks
+        and guard are read first (a callback may save mid-epoch), so the optimizer's ``t`` saved is the true one."""
+        self.trainer.readDevice()
         saveCheckpoint(path, self.trainer.module, self.trainer.optimizer, self.epoch, extra=self.extra())
 
     def restore(self, path):

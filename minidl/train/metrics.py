@@ -1,12 +1,34 @@
 """Classification metrics: a confusion matrix and top-k hits counted on the device batch by batch, and read back
-to the host once, when the pass is over: accuracy, top-k accuracy, per-class precision, recall and F1."""
+to the host once, when the pass is over: accuracy, top-k accuracy, per-class precision, recall and F1.
+
+A batch's confusion counts are added by ``confusionKer``, one thread per cell (label l, prediction p) of the
+classes x classes matrix counting the batch's samples with that pair: no atomics, no sync (CuPy's ``bincount``
+reads max(x) to size its output, a sync per batch), the same counts on every path. A sample whose label lies
+outside range(classes) counts nowhere (the labels' range is the cost's check, read at the same points).
+"""
 
 from dataclasses import dataclass
 
 import numpy
 
-from minidl.backend import toHost, xp
+from minidl.backend import Elementwise, toHost, xp
 from minidl.errors import DataError
+
+
+def _confusionNumpy(labels, predicted, samples, classes, confusion):
+    valid = (labels >= 0) & (labels < classes)
+    confusion += numpy.bincount(labels[valid] * classes + predicted[valid], minlength=confusion.size)
+
+
+confusionKer = Elementwise(
+    "minidl_confusion_count",
+    "raw int64 labels, raw int64 predicted, int64 samples, int64 classes",
+    "int64 confusion",
+    "const long long label = i / classes, guess = i % classes; long long count = 0; "
+    "for (long long s = 0; s < samples; ++s) count += (labels[s] == label && predicted[s] == guess); "
+    "confusion += count",
+    _confusionNumpy,
+)
 
 
 @dataclass(frozen=True)
@@ -87,7 +109,7 @@ class ClassMetrics:
         elif self.confusion.size != classes * classes:
             raise DataError(f"scores of {classes} classes after batches of {int(self.confusion.size ** 0.5)}")
         labels = labels.astype(numpy.int64, copy=False)
-        self.confusion += xp.bincount(labels * classes + scores.argmax(axis=1), minlength=classes * classes)
+        confusionKer(labels, scores.argmax(axis=1).astype(numpy.int64, copy=False), samples, classes, self.confusion)
         if self.topK:
             labelScores = scores[xp.arange(samples), labels][:, None]
             beaten = (~(labelScores >= scores)).sum(axis=1)

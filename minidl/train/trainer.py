@@ -85,13 +85,15 @@ class Trainer:
         error = self.cost.getMeanError()
         return error if nodeinfo is None else nodeinfo.meanValue(error)
 
-    def trainFromLoader(self, loader, epoch, start=0, afterStep=None, afterBatch=None):
+    def trainFromLoader(self, loader, epoch, start=0, afterStep=None, afterBatch=None, macroBatchSize=10000):
         """One epoch of an ImageLoader's batches (``epoch`` sets their order and augmentation), or its rest from
         batch ``start``; returns the mean training error (weighted by samples) of the epoch. A whole epoch resets
         the cost's accumulator first; a rest (``start`` > 0) adds to it, so a caller resuming mid-epoch puts the
         interrupted epoch's sums back into it first. ``afterStep()`` runs after every optimizer step,
         ``afterBatch(position)`` after it with the number of batches done in the epoch. The module and every
-        label of the loader are checked before the first step."""
+        label of the loader are checked before the first step. As in ``trainFromHost``, no step reads the device:
+        the device checks and the optimizer's guard are read after every ``macroBatchSize`` samples' steps (or
+        every ``optimizer.syncEvery`` steps when set) and at the end of the epoch."""
         self.checkSetup()
         if not isinstance(loader, ImageLoader):
             raise DataError(f"trainFromLoader takes a minidl.datasets.ImageLoader, got {type(loader).__name__}")
@@ -101,11 +103,12 @@ class Trainer:
             raise DataError(f"the loader makes batches of {loader.batchsize}, the Trainer steps on {self.batchsize}")
         checkLoader(self.module, self.cost, loader)
         self.checkBatches(len(loader), len(loader), None)
+        stepsPerMacroBatch = max(1, checkPositive("macroBatchSize", macroBatchSize) // self.batchsize)
         self.module.trainMode()
         if start == 0:
             self.cost.resetAccumulator()
         position = start
-        with progressBar(len(loader), "train", self.verbose) as progress:
+        with progressBar(len(loader), "train", self.verbose) as progress, self.optimizer.deferGuard():
             progress.update(min(len(loader), start * self.batchsize))
             for batch, labels in loader.deviceBatches(epoch, start):
                 self.step(batch, labels)
@@ -113,8 +116,11 @@ class Trainer:
                 position += 1
                 if afterStep is not None:
                     afterStep()
+                if (position - start) % stepsPerMacroBatch == 0:
+                    self.readDevice()
                 if afterBatch is not None:
                     afterBatch(position)
+            readChecks()
         return self.cost.getMeanError()
 
     def checkBatches(self, size, used, nodeinfo):

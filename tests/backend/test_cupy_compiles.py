@@ -120,7 +120,7 @@ def test_the_generated_source_is_cupys_for_the_binding():
     assert "typedef float16 T;" in source
     assert "typedef float S;" in source
     assert "const CArray<float16, 1, 1, 0> _raw_scaledGrad" in source
-    assert "const float stepSize" in source and "CIndexer<1, 0> _ind" in source
+    assert "const double learnRate" in source and "CIndexer<1, 0> _ind" in source
     im2col = next(sig for sig in TABLE["minidl_im2col"] if "img=float32[raw:4]" in sig)
     raw = cupySource(KERNELS["minidl_im2col"], kernelsignatures.parseSignature(im2col)[0], True)
     assert "const CArray<float, 4, 1, 1> img" in raw

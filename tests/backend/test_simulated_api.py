@@ -95,3 +95,19 @@ def test_a_name_cupy_lacks_fails_as_on_a_gpu():
         numpy.asarray(array)
     with pytest.raises(TypeError):
         array + numpy.ones(4, dtype=numpy.float32)
+
+
+def test_compute_type_names_are_cupys():
+    """The cuBLAS compute types minidl.backend.allowTF32 sets: the same names and values as cupy._core's."""
+    import cupy._core._routines_linalg  # noqa: F401  (a submodule CuPy imports, named here for clarity)
+
+    assert _publicNames(simulated.cupy._core) == ["get_compute_type", "set_compute_type"]
+    for name in _publicNames(simulated.cupy._core):
+        _checkSignature(f"cupy._core.{name}", getattr(simulated.cupy._core, name), getattr(cupy._core, name))
+    ours, theirs = simulated.cupy._core._routines_linalg, cupy._core._routines_linalg
+    names = _publicNames(ours)
+    assert {"COMPUTE_TYPE_TF32", "COMPUTE_TYPE_FP32", "set_compute_type"} <= set(names)
+    for name in names:
+        assert hasattr(theirs, name), f"cupy._core._routines_linalg.{name} does not exist in CuPy {cupy.__version__}"
+        if name.startswith("COMPUTE_TYPE_"):
+            assert getattr(ours, name) == getattr(theirs, name), name

@@ -120,6 +120,7 @@ def test_on_a_gpu_bad_labels_are_reported_at_the_read_without_a_sync_in_the_step
 def test_bce_targets_outside_unit_interval():
     with pytest.raises(CostError, match=r"\[0, 1\]"):
         BCE()(device(numpy.zeros((2, 1))), device(numpy.array([[0.5], [1.5]])))
+        readChecks()  # on a GPU: raised at the read
 
 
 def test_predictions_must_be_device_float_arrays():

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl import CostError
-from minidl.backend import toDevice, toHost
+from minidl.backend import readChecks, toDevice, toHost
 from minidl.cost import SVM, Abs, Hinge, KLDivergence, SmoothL1
 from minidl.testing import checkCostGradient
 
@@ -78,12 +78,15 @@ def test_bad_targets_name_what_was_expected():
     f32 = numpy.float32
     with pytest.raises(CostError, match="targets must be -1 or 1"):
         Hinge()(toDevice(numpy.zeros((2, 3), f32)), toDevice(numpy.zeros((2, 3), f32)))
+        readChecks()  # on a GPU the target values are read here
     with pytest.raises(CostError, match=r"labels must be integers of shape \(2,\)"):
         SVM()(toDevice(numpy.zeros((2, 3), f32)), toDevice(numpy.zeros(2, f32)))
     with pytest.raises(CostError, match="label 3 is out of range for 3 classes"):
         SVM()(toDevice(numpy.zeros((2, 3), f32)), toDevice(numpy.array([0, 3])))
+        readChecks()
     with pytest.raises(CostError, match=r"row sums in \[0.5, 1.0\]"):
         KLDivergence()(toDevice(numpy.zeros((2, 2), f32)), toDevice(numpy.array([[0.5, 0.5], [0.25, 0.25]], f32)))
+        readChecks()
     with pytest.raises(CostError, match=r"target must be float32 \(2, 3\)"):
         Abs()(toDevice(numpy.zeros((2, 3), f32)), toDevice(numpy.zeros((3, 2), f32)))
     with pytest.raises(CostError, match="mode must be 'l1' or 'l2'"):

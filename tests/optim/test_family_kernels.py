@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minidl.backend import toHost
+from minidl.backend import isDeviceArray, toHost
 from minidl.optim import SMORMS3, AdaDelta, Adam, AdamW, MomentumSGD, NesterovSGD, RMSProp, RMSPropGraves
 from minidl.optim.state import computeType
 from minidl.testing import arrays, assertMatches, floatDtypes, runPath, shapes
@@ -151,7 +151,10 @@ def runSteps(run, name, param, grads, hypers, master=False):
     half = param
     for t, grad in enumerate(grads, start=1):
         optimizer.t = t
-        head = [grad, gradScale, skip, *optimizer.hyperValues(optimizer.learnRate)]
+        optimizer.beforeRule()  # what the step computes on the device first (Adam's bias corrections)
+        values = [toHost(value) if isDeviceArray(value) else value for value in optimizer.hyperValues(
+            optimizer.learnRate)]
+        head = [grad, gradScale, skip, *values]
         states = [arrays[key] for key in rule.states]
         if master:
             *outputs, half = run(rule.master, head + [arrays["param"], *states, half])

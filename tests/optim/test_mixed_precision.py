@@ -4,11 +4,15 @@ scale skips an overflowing step, backs off and grows back; its state in checkpoi
 
 import numpy
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from minidl import OptimizerError
 from minidl.backend import Elementwise, toDevice, toHost
 from minidl.nn import Linear, Sequential
 from minidl.optim import SGD, Adam, LossScaler
+from minidl.optim.lossscaler import scalerKer
+from minidl.testing import kernelPaths, runPath
 from minidl.train import loadCheckpoint, saveCheckpoint
 from tests.optim.test_optimizers import X, Y, makeNet, params, train
 
@@ -72,7 +76,8 @@ def test_one_fused_launch_per_dtype_group(monkeypatch):
     setGrads(net, 0.5)
     optimizer.update()
     guard = "minidl_nonfinite_guard"  # one thread per group, folding its check into the flag the updates read
-    assert launches == [guard, guard, "minidl_adam_master", "minidl_adam"]
+    bias = "minidl_adam_bias"  # one thread per step: Adam's bias corrections for the true step count
+    assert launches == [guard, guard, bias, "minidl_adam_master", "minidl_adam"]
 
 
 def test_master_state_table_and_bit_identical_resume(tmp_path):
@@ -191,3 +196,44 @@ def test_the_scaler_state_is_restored_from_a_checkpoint(tmp_path):
 def test_bad_mixed_precision_arguments(make, message):
     with pytest.raises(OptimizerError, match=message):
         make()
+
+
+@given(skips=st.lists(st.booleans(), min_size=1, max_size=12), interval=st.integers(1, 4),
+       scale=st.sampled_from([1.0, 2.0**3, 2.0**23, 2.0**24]))
+def test_the_scale_update_kernel_follows_the_rule_on_every_path(skips, interval, scale):
+    expected = [scale, 0.0]
+    for skipped in skips:  # the rule written out: back off at a skip, grow after interval good steps
+        if skipped:
+            expected = [max(expected[0] * 0.5, 1.0), 0.0]
+        elif expected[1] + 1 >= interval:
+            expected = [min(expected[0] * 2.0, 2.0**24), 0.0]
+        else:
+            expected[1] += 1
+    for path in ["numpy", *kernelPaths()]:
+        state = numpy.array([scale, 0.0])
+        for skipped in skips:
+            state = runPath(path, scalerKer, [numpy.array([skipped], numpy.int32), 2.0, 0.5, interval, state],
+                            size=1)[0]
+        assert state.tolist() == expected, path
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_a_dynamic_scale_changes_on_the_device_without_a_sync_per_step():
+    """Inside deferGuard an overflowing step backs off and good steps grow the scale on the device: no read until
+    the guard is read, which then counts the skipped step (and t without it)."""
+    from minidl import backend
+
+    if not backend.isGpu:
+        pytest.skip("syncs are counted on the simulated device (MINIDL_BACKEND=simulated, CI's second run)")
+    from minidl.backend.simulated import trace
+
+    net = halfNet()
+    scaler = LossScaler(2.0**15, growthInterval=2)
+    optimizer = SGD(learnRate=1e-3).setupOn(net, useGlobalState=True, lossScaler=scaler)
+    with trace.recording() as recorded, optimizer.deferGuard():
+        for value in (numpy.inf, 0.01, 0.01, 0.01, 0.01):
+            setGrads(net, value)
+            assert optimizer.update() is None
+        syncsInSteps = len(recorded.syncs)
+    assert syncsInSteps == 0
+    assert (scaler.scale, scaler.goodSteps, optimizer.skippedSteps, optimizer.t) == (2.0**16, 0, 1, 4)

@@ -71,3 +71,25 @@ def test_a_loaders_checkpoint_is_refused_for_other_classes_or_host_arrays(tmp_pa
         blobs.fit(BLOBS.trainData, BLOBS.trainLabels, 2, callbacks=[PeriodicCheckpoint(path)], resume=path)
     with pytest.raises(CallbackError, match="inside an epoch need a run on an ImageLoader"):
         blobs.fit(BLOBS.trainData, BLOBS.trainLabels, 1, callbacks=[PeriodicCheckpoint(path, everySteps=2)])
+
+
+def test_a_loaders_epoch_reads_the_device_once_per_macro_batch_not_per_step(tmp_path):
+    """The labels are read once before the first step; the steps' checks and the guard after each macro-batch's steps
+    and at the end of the epoch, then the mean error once: no sync inside a step (counted on the simulated device)."""
+    from minidl import backend
+
+    if not backend.isGpu:
+        pytest.skip("syncs are counted on the simulated device (MINIDL_BACKEND=simulated, CI's second run)")
+    from minidl.backend.simulated import trace
+
+    train, _, trainer, _ = setUp(tmp_path / "tree")
+    trainer.trainFromLoader(train, 0)
+    steps = -(-len(train) // trainer.batchsize)
+    assert steps >= 3
+    for macroBatchSize, reads in ((10000, 1), (trainer.batchsize, steps), (2 * trainer.batchsize, -(-steps // 2))):
+        with trace.recording() as recorded:
+            trainer.trainFromLoader(train, 1, macroBatchSize=macroBatchSize)
+        where = [event.where.split(":")[0] for event in recorded.syncs]
+        assert where.count("minidl/optim/guard.py") == reads, (macroBatchSize, where)
+        assert where[0] == "minidl/train/datacheck.py", where  # the loader's labels, checked before the first step
+        assert where.count("minidl/cost/cost.py") == 1 and len(where) == 2 * reads + 2, (macroBatchSize, where)

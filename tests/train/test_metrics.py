@@ -2,13 +2,16 @@
 
 import numpy
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from minidl.backend import toDevice, toHost
 from minidl.cost import CrossEntropy
 from minidl.errors import DataError
+from minidl.testing import kernelPaths, runPath
 from minidl.train import Validator
-from minidl.train.metrics import ClassMetrics
+from minidl.train.metrics import ClassMetrics, confusionKer
 from tests.train.nets import BLOBS, classifier
 
 
@@ -71,3 +74,44 @@ def test_bad_metric_settings_raise():
         ClassMetrics(topK=(0,))
     with pytest.raises(DataError, match="no batch"):
         ClassMetrics().report()
+
+
+def test_counting_a_batch_makes_no_host_sync_and_matches_sklearn():
+    """The confusion counts stay on the device batch after batch (no bincount, which syncs to size its output)."""
+    from minidl import backend
+
+    if not backend.isGpu:
+        pytest.skip("syncs are counted on the simulated device (MINIDL_BACKEND=simulated, CI's second run)")
+    from minidl.backend.simulated import trace
+
+    scores, labels = randomBatches(3, classes=4, sizes=(300, 5))
+    metrics = ClassMetrics(topK=(2,))
+    deviceBatches = [(toDevice(s), toDevice(label)) for s, label in zip(scores, labels)]
+    with trace.recording() as recorded:
+        for batchScores, batchLabels in deviceBatches:
+            metrics.update(batchScores, batchLabels)
+    assert [event.where for event in recorded.syncs] == []
+    allLabels = numpy.concatenate(labels)
+    predicted = numpy.concatenate(scores).argmax(axis=1)
+    numpy.testing.assert_array_equal(metrics.report().confusion, confusion_matrix(allLabels, predicted,
+                                                                                  labels=range(4)))
+
+
+def test_a_label_outside_the_classes_counts_nowhere():
+    metrics = ClassMetrics()
+    metrics.update(toDevice(numpy.eye(3, dtype=numpy.float32)), toDevice(numpy.array([0, 7, 2], numpy.int64)))
+    numpy.testing.assert_array_equal(metrics.report().confusion, [[1, 0, 0], [0, 0, 0], [0, 0, 1]])
+
+
+@given(classes=st.integers(1, 5), samples=st.integers(0, 40), seed=st.integers(0, 2**16))
+def test_the_confusion_kernel_adds_a_batch_on_every_path(classes, samples, seed):
+    rng = numpy.random.default_rng(seed)
+    labels, predicted = rng.integers(-1, classes + 1, samples), rng.integers(0, classes, samples)
+    start = rng.integers(0, 5, classes * classes)
+    expected = start.reshape(classes, classes).copy()
+    for label, guess in zip(labels, predicted):
+        if 0 <= label < classes:
+            expected[label, guess] += 1
+    for path in ["numpy", *kernelPaths()]:
+        (confusion,) = runPath(path, confusionKer, [labels, predicted, samples, classes, start])
+        numpy.testing.assert_array_equal(confusion.reshape(classes, classes), expected, err_msg=path)

@@ -13,7 +13,7 @@ import types
 
 import numpy
 
-from minidl.backend.simulated import cuda, functions, kernels, trace
+from minidl.backend.simulated import computetype, cuda, functions, kernels, trace
 from minidl.backend.simulated import cupyx as _cupyx
 from minidl.backend.simulated.ndarray import ndarray
 
@@ -33,6 +33,12 @@ cupy = _namespace("cupy", {
        and (getattr(value, "__module__", None) == functions.__name__ or name in functions.FROM_NUMPY)},
     "ndarray": ndarray,
     "ElementwiseKernel": kernels.ElementwiseKernel,
+    "_core": _namespace("cupy._core", {
+        "set_compute_type": computetype.set_compute_type, "get_compute_type": computetype.get_compute_type,
+        "_routines_linalg": _namespace("cupy._core._routines_linalg", {
+            name: value for name, value in vars(computetype).items()
+            if name.endswith("compute_type") or name.startswith("COMPUTE_TYPE_")}),
+    }),
     "cuda": _namespace("cupy.cuda", {
         "Stream": cuda.Stream, "Event": cuda.Event, "Device": cuda.Device,
         "get_current_stream": cuda.get_current_stream, "runtime": cuda.runtime, "nccl": cuda.nccl,

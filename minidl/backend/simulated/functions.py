@@ -10,6 +10,7 @@ import builtins
 import numpy
 
 from minidl.backend.simulated import trace
+from minidl.backend.simulated.computetype import productMath
 from minidl.backend.simulated.ndarray import hostOf, launch, ndarray, wrap
 
 
@@ -257,7 +258,8 @@ def _product(name, result, *operands):
     arrays = [operand for operand in operands if isinstance(operand, numpy.ndarray)]
     threads = builtins.max(array.size for array in arrays + [result])  # cuBLAS spreads a product over the GPU
     trace.recordLaunch(name, threads, builtins.sum(array.nbytes for array in arrays), result.nbytes,
-                       builtins.max(array.size for array in arrays + [result]), flops=flops)
+                       builtins.max(array.size for array in arrays + [result]), flops=flops,
+                       math=productMath(result.dtype))
 
 
 def matmul(x1, x2, out=None):
@@ -457,7 +459,8 @@ def einsum(*operands, **kwargs):
             sizes.update(zip(letters.replace("...", ""), array.shape[-len(letters.replace("...", "")) or 0:]))
     flops = 2 * int(numpy.prod(list(sizes.values()), dtype=numpy.int64)) if sizes else 0
     trace.recordLaunch("einsum", builtins.max(result.size, 1), builtins.sum(array.nbytes for array in arrays),
-                       result.nbytes, builtins.max([array.size for array in arrays] + [result.size]), flops=flops)
+                       result.nbytes, builtins.max([array.size for array in arrays] + [result.size]), flops=flops,
+                       math=productMath(result.dtype))
     return wrap(result)
 
 
@@ -470,7 +473,8 @@ def tensordot(a, b, axes=2):
     result = numpy.asarray(numpy.tensordot(x, y, axes))
     inner = x.size * y.size // builtins.max(result.size, 1)
     trace.recordLaunch("tensordot", builtins.max(x.size, y.size, result.size), x.nbytes + y.nbytes, result.nbytes,
-                       builtins.max(x.size, y.size, result.size), flops=2 * int(numpy.sqrt(inner)) * result.size)
+                       builtins.max(x.size, y.size, result.size), flops=2 * int(numpy.sqrt(inner)) * result.size,
+                       math=productMath(result.dtype))
     return wrap(result)
 
 

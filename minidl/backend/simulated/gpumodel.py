@@ -3,14 +3,18 @@ measurement: every figure it uses is below, and ``minidl profile`` labels its pr
 
 Per launch, the device needs ``latency + max(bytes / bandwidth, flops / throughput)``: the bytes the launch
 moves at the GPU's HBM bandwidth, its FLOPs at FP32 (CUDA cores) throughput, or TF32/FP16 tensor-core
-throughput when ``tensorCores``; a kernel whose threads cannot fill the GPU (fewer than ``fullThreads``) gets
-that fraction of the bandwidth. The host needs ``hostPerLaunch`` per launch (minidl's Python per kernel call,
-measured on this machine, plus CuPy's own launch call, estimated), ``hostPerCopy`` per copy. Host and device run
-concurrently between two syncs; a sync makes each wait for the other, so a step is the sum over the stretches
-between syncs of max(host time, device time), plus each copy's bytes at the PCIe rate.
+throughput for a product whose trace entry says it ran on them (``Launch.math``: float16 products, and float32 ones
+under ``minidl.backend.allowTF32``), or for every product when ``tensorCores``; a kernel whose threads cannot
+fill the GPU (fewer than ``fullThreads``) gets that fraction of the bandwidth. The host needs ``hostPerLaunch`` per
+launch (minidl's Python per kernel call, measured on this machine, plus CuPy's own launch call, estimated),
+``hostPerCopy`` per copy. Host and device run concurrently between two syncs; a sync makes each wait for the other,
+so a step is the sum over the stretches between syncs of max(host time, device time), plus each copy's bytes at the
+PCIe rate.
 """
 
 from dataclasses import dataclass
+
+from minidl.backend.simulated.computetype import TENSOR_CORE_MATH
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,8 @@ def deviceSeconds(launch, gpu, tensorCores=False):
     """The model's time of one launch on ``gpu``."""
     occupancy = min(1.0, max(launch.threads, 1) / gpu.fullThreads)
     memory = (launch.bytesRead + launch.bytesWritten) / (gpu.bandwidth * occupancy)
-    compute = launch.flops / (gpu.tensor if tensorCores else gpu.fp32) if launch.flops else 0.0
+    onTensorCores = tensorCores or launch.math in TENSOR_CORE_MATH
+    compute = launch.flops / (gpu.tensor if onTensorCores else gpu.fp32) if launch.flops else 0.0
     return gpu.latency + max(memory, compute)
 
 

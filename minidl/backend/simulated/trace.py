@@ -33,6 +33,7 @@ class Launch:
     largestArray: int = 0  # elements of the largest array it touches
     flops: int = 0  # products only: 2*m*n*k
     kind: str = "launch"
+    math: str = ""  # products only: the cuBLAS math they run in, "fp32", "tf32", "fp16", "fp64" (computetype.py)
 
 
 @dataclass
@@ -128,10 +129,10 @@ def _append(field, event, inOrder=True):
             trace.events.append(event)
 
 
-def recordLaunch(name, threads, bytesRead, bytesWritten, largestArray=0, flops=0):
+def recordLaunch(name, threads, bytesRead, bytesWritten, largestArray=0, flops=0, math=""):
     if _active:
         _append("launches", Launch(name, int(threads), int(bytesRead), int(bytesWritten), int(largestArray),
-                                   int(flops)))
+                                   int(flops), math=math))
 
 
 def recordSync(kind, nbytes=0, what=""):
