@@ -9,10 +9,13 @@ from pathlib import Path
 
 import numpy
 import pytest
+from hypothesis import settings
 
 from minidl import BackendError, backend
 from minidl.backend import Reduction, reductionsource
 from minidl.backend.reduction import normalizeAxis
+from minidl.testing import checkReduction
+from minidl.testing.kernels import onlyPaths
 from tests.kernellegs import devicePath
 
 
@@ -25,7 +28,8 @@ def _sumSquaresAboutNumpy(x, centre, scale, y, axis, keepdims):
 
 
 def _maxNumpy(x, y, axis, keepdims):
-    y[...] = numpy.max(x, axis=axis, keepdims=keepdims, initial=-numpy.inf)
+    """CUDA's max of floats is fmax: a number wins over NaN."""
+    y[...] = numpy.fmax.reduce(x, axis=axis, keepdims=keepdims, initial=-numpy.inf)
 
 
 total = Reduction("test_sum", "T x", "T y", "x", "a + b", "y = a", "0", _sumNumpy)
@@ -214,3 +218,31 @@ def test_inputs_must_share_the_shape_or_have_the_outputs():
 def test_bad_declarations_are_refused(arguments, message):
     with pytest.raises(BackendError, match=message):
         Reduction(*arguments, reference=None)
+
+
+def _sumBound(x, y, axis, keepdims):
+    """A sum of n values, in any order, differs from another order's by at most about 2·n·eps·sum|x| (each is
+    within n·eps·sum|x| of the exact sum, to first order)."""
+    eps = numpy.finfo(y.dtype).eps
+    n = x.size // max(y.size, 1)
+    return [2 * n * eps * numpy.sum(numpy.abs(x), axis=axis, keepdims=keepdims) + numpy.finfo(y.dtype).tiny]
+
+
+def test_sums_hold_on_every_path_with_special_values_drawn():
+    checkReduction(total, oracle=lambda x, y, axis, keepdims: [numpy.sum(x, axis=axis, keepdims=keepdims)],
+                   bounds=_sumBound)
+
+
+def test_max_holds_exactly_on_every_path():
+    """fmax lets a number win over NaN, as CUDA's max does: no NaN propagation to check, but the result is exact
+    (but for the sign of a zero: fmax(0, -0) may be either, so it depends on the order)."""
+    checkReduction(largest, oracle=lambda x, y, axis, keepdims: [numpy.max(
+        numpy.where(numpy.isnan(x), -numpy.inf, x), axis=axis, keepdims=keepdims, initial=-numpy.inf)],
+        tolerances=(0, 0), nanPropagates=False, signedZeros=False)
+
+
+def test_check_reduction_finds_a_host_text_that_disagrees_with_its_reference():
+    wrong = Reduction("test_wrong_sum", "T x", "T y", "x", "a + b", "y = a + 1", "0", _sumNumpy)
+    with pytest.raises(AssertionError, match="test_wrong_sum on host against its NumPy reference"):
+        with onlyPaths(["host"]):
+            checkReduction(wrong, bounds=_sumBound, hypothesisSettings=settings(max_examples=5, deadline=None))
