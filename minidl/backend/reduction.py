@@ -14,8 +14,9 @@ output's type, as in CuPy: reductions over float16 data should name ``float``.
 
 Arguments follow Elementwise's rules (``[raw] type name`` parameters, placeholders bound from the arrays, every
 argument checked before anything runs), and CuPy's for a reduction: the non-raw inputs have the input's shape,
-or its shape with the reduced axes of size 1 (an input read once per output element, such as a row's mean:
-CuPy's broadcasting, and the only broadcasting minidl allows); the outputs have the reduced shape (``keepdims``:
+or its shape with the reduced axes of size 1 (an input read once per output element, such as a row's mean), or
+with the kept axes of size 1 (an input read once per reduced position, such as a feature's scale when rows are
+reduced): CuPy's broadcasting, in the only two forms minidl allows; the outputs have the reduced shape (``keepdims``:
 the reduced axes kept as 1), are passed (minidl allocates nothing) and are updated in place and returned.
 ``axis`` is an int, a tuple of ints or None (every axis), as in NumPy and CuPy. Raw inputs are indexed by the
 expressions themselves. The expressions may use ``_in_ind.size()`` and ``_out_ind.size()``, the element counts
@@ -54,7 +55,7 @@ registry = []  # every Reduction made, in the order they were made
 class Plan:
     """A checked call's shape: the input shape, the reduced axes (sorted), keepdims, and per parameter its kind:
     "scalar", "full" (an input of the input's shape), "kept" (an input of the output's shape, the reduced axes
-    1), "out" (an output), "raw"."""
+    1), "reduced" (an input of the reduced axes' shape, the kept axes 1), "out" (an output), "raw"."""
 
     inShape: tuple
     axes: tuple
@@ -67,6 +68,11 @@ class Plan:
         if self.keepdims:
             return tuple(1 if axis in self.axes else side for axis, side in enumerate(self.inShape))
         return tuple(side for axis, side in enumerate(self.inShape) if axis not in self.axes)
+
+    @property
+    def reducedShape(self):
+        """The shape of an input read once per reduced position: the input's, the kept axes 1."""
+        return tuple(side if axis in self.axes else 1 for axis, side in enumerate(self.inShape))
 
     @property
     def keptShape(self):
@@ -249,10 +255,11 @@ class Reduction:
             inShape = None
         axes = normalizeAxis(axis, len(inShape), self.name) if inShape is not None else ()
         plan = Plan(inShape, axes, keepdims, ())
-        if inShape is None or any(arg.shape not in (inShape, plan.keptShape) for _, arg in inputs):
+        if inShape is None or any(arg.shape not in (inShape, plan.keptShape, plan.reducedShape)
+                                  for _, arg in inputs):
             where = ", ".join(f"{param.name} {arg.shape}" for param, arg in inputs)
-            raise BackendError(f"{self.name}: the non-raw inputs must have the input's shape, or the output's with "
-                               f"the reduced axes as 1 (axis={axis!r}); got {where}")
+            raise BackendError(f"{self.name}: the non-raw inputs must have the input's shape, or it with the reduced "
+                               f"axes as 1, or with the kept axes as 1 (axis={axis!r}); got {where}")
         kinds = []
         for param, arg in zip(self.params, args):
             if not _isArray(arg):
@@ -265,5 +272,5 @@ class Reduction:
                                        f"(input {inShape}, axis={axis!r}, keepdims={keepdims}), got {arg.shape}")
                 kinds.append("out")
             else:
-                kinds.append("full" if arg.shape == inShape else "kept")
+                kinds.append("full" if arg.shape == inShape else "kept" if arg.shape == plan.keptShape else "reduced")
         return Plan(inShape, axes, keepdims, tuple(kinds))

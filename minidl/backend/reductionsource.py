@@ -16,6 +16,7 @@ kept axes) reduces the elements ``j`` (C order over the reduced axes). For one b
       _acc[p] = _type_reduce(<identity>), p < LANES
       for each j in C order of the reduced axes (k: j's index along the last reduced axis):
         const T x = _raw_x[offset(i, j)];             an input of the whole shape
+        const T s = _raw_s[j];                        an input of the reduced axes' shape (kept ones 1)
         _acc[k % LANES] = REDUCE(_acc[k % LANES], static_cast<_type_reduce>(<mapExpr>));
       for w = LANES/2, ..., 1: _acc[p] = REDUCE(_acc[p], _acc[p + w]) for p < w   (a fixed tree)
       T &y = _raw_y[i];                               each output, by reference
@@ -72,8 +73,9 @@ def _typeName(param, types):
 
 def _block(kernel, kinds, types, stride):
     """The walk along the inner reduced run (stride ``stride``, a C expression), LANES elements at a time."""
-    reads = "".join(f"          const {_typeName(param, types)} {param.name} = _raw_{param.name}[_j];\n"
-                    for param, kind in zip(kernel.params, kinds) if kind == "full")
+    at = {"full": "_j", "reduced": "_o * _inner + _k + _p"}
+    reads = "".join(f"          const {_typeName(param, types)} {param.name} = _raw_{param.name}[{at[kind]}];\n"
+                    for param, kind in zip(kernel.params, kinds) if kind in at)
     step = (f"          const ptrdiff_t _j = _at + (_k + _p) * {stride};\n{reads}"
             f"          _acc[_p] = REDUCE(_acc[_p], static_cast<_type_reduce>({kernel.mapExpr}));\n")
     return (
@@ -96,7 +98,8 @@ def _lines(texts):
 
 def hostSource(kernel, types, kinds, ndims):
     """The C++ text of the host path. ``types``: placeholder -> dtype; ``kinds`` per parameter: "scalar",
-    "full" (an input of the whole shape), "kept" (an input of the output's shape), "out" (an output), "raw";
+    "full" (an input of the whole shape), "kept" (an input of the output's shape), "reduced" (an input of the
+    reduced axes' shape), "out" (an output), "raw";
     ``ndims``: per parameter the ndim of a raw array (else None)."""
     unpack, scalars, shapeAt = [], [], 0
     for index, (param, kind, ndim) in enumerate(zip(kernel.params, kinds, ndims)):
@@ -108,7 +111,7 @@ def hostSource(kernel, types, kinds, ndims):
             unpack.append(f"{const}CArray<{ctype}, {ndim}> {param.name}(_args[{index}], _shapes + {shapeAt});")
             shapeAt += ndim
         else:
-            size = "&_inSize" if kind == "full" else "&_n"
+            size = {"full": "&_inSize", "reduced": "&_reducedSize"}.get(kind, "&_n")
             unpack.append(f"{const}CArray<{ctype}, 1> _raw_{param.name}(_args[{index}], {size});")
     perOutput = "".join(f"      const {_typeName(param, types)} {param.name} = _raw_{param.name}[_i];\n"
                         for param, kind in zip(kernel.params, kinds) if kind == "kept")
@@ -135,6 +138,7 @@ def hostSource(kernel, types, kinds, ndims):
         f"  const ptrdiff_t* _outerStrides = _outerSizes + _outerRuns;\n"
         f"  ptrdiff_t _outer = 1;\n"
         f"  for (ptrdiff_t _r = 0; _r < _outerRuns; ++_r) _outer *= _outerSizes[_r];\n"
+        f"  const ptrdiff_t _reducedSize = _outer * _inner;\n"
         f"  auto _loop = [=](const ptrdiff_t _begin, const ptrdiff_t _end) {{\n"
         f"{_lines(scalars + unpack)}"
         f"    CIndexer _in_ind(_inSize), _out_ind(_n);\n"
