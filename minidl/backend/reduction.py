@@ -20,7 +20,8 @@ reduced): CuPy's broadcasting, in the only two forms minidl allows; the outputs 
 the reduced axes kept as 1), are passed (minidl allocates nothing) and are updated in place and returned.
 ``axis`` is an int, a tuple of ints or None (every axis), as in NumPy and CuPy. Raw inputs are indexed by the
 expressions themselves. The expressions may use ``_in_ind.size()`` and ``_out_ind.size()``, the element counts
-of the input and of the output.
+of the input and of the output, and ``mapExpr`` CuPy's ``_i`` (the output element's flat index) and ``_J`` (the
+element's position among the values its output reduces, in C order of the reduced axes), as CuPy's own argmax does.
 
 - On a GPU: the memoized ``cupy.ReductionKernel`` of the same text (compiled with ``CUPY_OPTIONS``: no fused
   multiply-adds). CuPy sums in a tree: a block of threads per few output elements, a grid-stride walk per thread,

@@ -26,7 +26,9 @@ That order is the host path's contract: a result depends on the data alone, neve
 (LANES independent accumulators let g++ vectorize a sum without -ffast-math; the tree that joins them is fixed).
 CuPy's device order is another tree (per block: a grid-stride walk, then shared memory halving), so the host and
 the device agree within rounding, not bit for bit. ``_in_ind.size()`` and ``_out_ind.size()`` are the element
-counts of the inputs and of the output, as in CuPy (so a mean's count is ``_in_ind.size() / _out_ind.size()``).
+counts of the inputs and of the output, as in CuPy (so a mean's count is ``_in_ind.size() / _out_ind.size()``);
+``_i`` is the output element's index and ``_J`` the element's position among the values it reduces (C order of
+the reduced axes), the names CuPy's generated code gives them (its argmax maps ``_J``).
 Raw arrays are CArrays named as declared; scalars are const values of their type.
 
 The call passes ``(n, void* const* args, const ptrdiff_t* shapes)``: n the output elements, a pointer per
@@ -76,7 +78,7 @@ def _block(kernel, kinds, types, stride):
     at = {"full": "_j", "reduced": "_o * _inner + _k + _p"}
     reads = "".join(f"          const {_typeName(param, types)} {param.name} = _raw_{param.name}[{at[kind]}];\n"
                     for param, kind in zip(kernel.params, kinds) if kind in at)
-    step = (f"          const ptrdiff_t _j = _at + (_k + _p) * {stride};\n{reads}"
+    step = (f"          const ptrdiff_t _j = _at + (_k + _p) * {stride}, _J = _o * _inner + _k + _p;\n{reads}"
             f"          _acc[_p] = REDUCE(_acc[_p], static_cast<_type_reduce>({kernel.mapExpr}));\n")
     return (
         f"        {{\n"

@@ -36,6 +36,16 @@ total = Reduction("test_sum", "T x", "T y", "x", "a + b", "y = a", "0", _sumNump
 squaresAbout = Reduction("test_squares_about", "T x, T centre, T scale", "T y", "(x - centre) * (x - centre)",
                          "a + b", "y = scale * a", "0", _sumSquaresAboutNumpy)
 largest = Reduction("test_max", "T x", "T y", "x", "max(a, b)", "y = a", "-INFINITY", _maxNumpy)
+firstLargest = Reduction(  # the position of the first largest value, as CuPy's argmax maps _J
+    "test_first_largest", "T x", "int64 where", "minidlArg<T>(x, _J)", "a.value > b.value || (a.value == b.value "
+    "&& a.index < b.index) ? a : b", "where = a.index", "minidlArg<T>(-INFINITY, 0)",
+    lambda x, where, axis, keepdims: where.__setitem__(..., numpy.argmax(x, axis=axis[0])),
+    reduceType="minidlArg<T>",
+    preamble="template <typename T> struct minidlArg { T value; long long index; __device__ minidlArg() {} "
+             "__device__ minidlArg(T v, long long i) : value(v), index(i) {} };")
+rowAndPosition = Reduction(  # every value weighted by its output's index and its own position
+    "test_row_and_position", "T x", "T y", "x * (T)(1 + _i) * (T)_J", "a + b", "y = a", "0",
+    lambda x, y, axis, keepdims: None)
 halfSum = Reduction("test_half_sum", "T x", "T y", "x", "a + b", "y = a", "0", _sumNumpy, reduceType="float")
 
 CASES = [((5, 37), 1), ((37, 5), 0), ((3, 4, 5, 6), (0, 2, 3)), ((3, 4, 5, 6), (1, 3)), ((2, 3, 4), -1),
@@ -132,6 +142,18 @@ def test_an_input_of_the_reduced_axes_shape_is_read_once_per_reduced_position(pa
                                                           for index, side in enumerate(shape)])
     y = _run(path, squaresAbout, x, weights, 1.0, numpy.zeros(numpy.sum(x, axis=axis).shape), axis=axis)
     numpy.testing.assert_allclose(y, numpy.sum((x - weights) ** 2, axis=axis), rtol=1e-12)
+
+
+@pytest.mark.parametrize("path", ["host", devicePath()])
+@pytest.mark.parametrize("shape, axis", [((5, 40), 1), ((40, 5), 0), ((3, 4, 6), 2)])
+def test_the_map_sees_cupys_output_index_and_position(path, shape, axis):
+    x = numpy.random.default_rng(9).integers(-3, 4, shape).astype(numpy.float64)
+    where = _run(path, firstLargest, x, numpy.zeros(numpy.sum(x, axis=axis).shape, numpy.int64), axis=axis)
+    numpy.testing.assert_array_equal(where, numpy.argmax(x, axis=axis))
+    y = _run(path, rowAndPosition, x, numpy.zeros(numpy.sum(x, axis=axis).shape), axis=axis)
+    positions = numpy.arange(shape[axis]).reshape([-1 if index == axis else 1 for index in range(len(shape))])
+    rows = 1 + numpy.arange(y.size).reshape(y.shape)
+    numpy.testing.assert_allclose(y, numpy.sum(x * positions, axis=axis) * rows, rtol=1e-12)
 
 
 @pytest.mark.parametrize("path", PATHS)
