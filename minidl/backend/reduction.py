@@ -19,9 +19,10 @@ with the kept axes of size 1 (an input read once per reduced position, such as a
 reduced): CuPy's broadcasting, in the only two forms minidl allows; the outputs have the reduced shape (``keepdims``:
 the reduced axes kept as 1), are passed (minidl allocates nothing) and are updated in place and returned.
 ``axis`` is an int, a tuple of ints or None (every axis), as in NumPy and CuPy. Raw inputs are indexed by the
-expressions themselves. The expressions may use ``_in_ind.size()`` and ``_out_ind.size()``, the element counts
-of the input and of the output, and ``mapExpr`` CuPy's ``_i`` (the output element's flat index) and ``_J`` (the
-element's position among the values its output reduces, in C order of the reduced axes), as CuPy's own argmax does.
+expressions themselves, and need the reduced axes to be the leading ones (CuPy refuses them otherwise). The
+expressions may use ``_in_ind.size()`` and ``_out_ind.size()``, the element counts of the input and of the output,
+and ``mapExpr`` CuPy's ``_i`` (the output element's flat index) and ``_J`` (the element's position among the values
+its output reduces, in C order of the reduced axes), as CuPy's own argmax does.
 
 - On a GPU: the memoized ``cupy.ReductionKernel`` of the same text (compiled with ``CUPY_OPTIONS``: no fused
   multiply-adds). CuPy sums in a tree: a block of threads per few output elements, a grid-stride walk per thread,
@@ -261,6 +262,9 @@ class Reduction:
             where = ", ".join(f"{param.name} {arg.shape}" for param, arg in inputs)
             raise BackendError(f"{self.name}: the non-raw inputs must have the input's shape, or it with the reduced "
                                f"axes as 1, or with the kept axes as 1 (axis={axis!r}); got {where}")
+        if any(param.raw for param in self.inputs) and axes != tuple(range(len(axes))):
+            raise BackendError(f"{self.name}: with raw arrays the reduced axes must be the leading ones (CuPy moves "
+                               f"other axes, and refuses raw arrays then), got axis={axis!r} of {len(inShape)}")
         kinds = []
         for param, arg in zip(self.params, args):
             if not _isArray(arg):

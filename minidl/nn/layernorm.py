@@ -7,10 +7,13 @@
 The row statistics and every sum are computed in the compute type (float32 for float16 data, so a half
 row of thousands of features neither overflows nor loses its mean); the two kernels read them as such.
 Every sum is a Reduction: the mean, then the variance about it (two passes, as stable as NumPy's var), the two
-row sums of the input gradient in one pass, and the two column sums of the parameter gradients in one pass
-(their pair, ``minidlPair``, summed as one value). Their order differs between the host and the GPU (see
+row sums of the input gradient in one pass, and the two column sums of the parameter gradients in one pass (their
+pair, ``minidlPair``, summed as one value) over interleaved parts of the rows, then over the parts (so a GPU runs
+parts x features output elements, not features alone). Their order differs between the host and the GPU (see
 ``Reduction``), so the paths agree within rounding.
 """
+
+import math
 
 import numpy
 
@@ -111,19 +114,44 @@ rowSumsKer = Reduction(
 )
 
 
-def _paramSumsNumpy(grad, x, mean, invstd, scaleGrad, biasGrad, axis, keepdims):
-    wide = grad.astype(mean.dtype)
-    xhat = (x.astype(mean.dtype) - mean) * invstd
-    scaleGrad[...] = (scaleGrad.astype(mean.dtype) + (wide * xhat).sum(axis=axis, keepdims=keepdims)).astype(
-        scaleGrad.dtype)
-    biasGrad[...] = (biasGrad.astype(mean.dtype) + wide.sum(axis=axis, keepdims=keepdims)).astype(biasGrad.dtype)
+PARTS = 256  # the parameter gradients' rows are summed in up to this many interleaved parts, then the parts
+
+
+def _partSumsNumpy(grad, x, mean, invstd, features, parts, partScale, partBias, axis, keepdims):
+    rows = grad.shape[0] * parts
+    wide = grad.reshape(rows, features).astype(mean.dtype)
+    xhat = (x.reshape(rows, features).astype(mean.dtype) - mean.reshape(-1, 1)) * invstd.reshape(-1, 1)
+    partScale[...] = (wide * xhat).reshape(-1, parts * features).sum(axis=0)
+    partBias[...] = wide.reshape(-1, parts * features).sum(axis=0)
+
+
+# The rows r = k·parts + p of (rows, features) data seen as (rows / parts, parts · features): output p·features + f
+# sums part p's rows (_J = k) of feature f, reading row r's statistics.
+partSumsKer = Reduction(
+    "minidl_layer_norm_part_sums",
+    "T grad, T x, raw S mean, raw S invstd, int32 features, int32 parts",
+    "S partScale, S partBias",
+    "minidlPair<S>((S)grad * (((S)x - mean[_J * parts + _i / features]) * invstd[_J * parts + _i / features]), "
+    "(S)grad)",
+    "a + b",
+    "partScale = a.first, partBias = a.second",
+    "0",
+    _partSumsNumpy,
+    reduceType="minidlPair<S>",
+    preamble=PAIR,
+)
+
+
+def _paramSumsNumpy(partScale, partBias, scaleGrad, biasGrad, axis, keepdims):
+    scaleGrad[...] = (scaleGrad.astype(partScale.dtype) + partScale.sum(axis=0)).astype(scaleGrad.dtype)
+    biasGrad[...] = (biasGrad.astype(partBias.dtype) + partBias.sum(axis=0)).astype(biasGrad.dtype)
 
 
 paramSumsKer = Reduction(
     "minidl_layer_norm_param_sums",
-    "T grad, T x, S mean, S invstd",
+    "S partScale, S partBias",
     "T scaleGrad, T biasGrad",
-    "minidlPair<S>((S)grad * (((S)x - mean) * invstd), (S)grad)",
+    "minidlPair<S>(partScale, partBias)",
     "a + b",
     "scaleGrad = (T)((S)scaleGrad + a.first), biasGrad = (T)((S)biasGrad + a.second)",
     "0",
@@ -131,6 +159,12 @@ paramSumsKer = Reduction(
     reduceType="minidlPair<S>",
     preamble=PAIR,
 )
+
+
+def parts(rows):
+    """The parts the parameter sums split ``rows`` into: the largest power of 2 dividing it, at most PARTS (so
+    that a GPU sums (rows, features) with parts x features output elements, not features alone)."""
+    return math.gcd(rows, PARTS) if rows else 1
 
 
 class LayerNorm(Module):
@@ -181,5 +215,11 @@ class LayerNorm(Module):
                                 self.size, xp.empty_like(gradRows)).reshape(grad.shape)
 
     def accGradParams(self, grad):
-        gradRows, rows, mean, invstd = self._rows(grad)
-        paramSumsKer(gradRows, rows, mean, invstd, self.vars["scale"].grad, self.vars["bias"].grad, axis=0)
+        """Two Reductions: per part of the rows (``parts``) and feature, then over the parts."""
+        gradRows, rows, mean, _ = self._rows(grad)
+        split = parts(rows.shape[0])
+        partScale, partBias = (xp.empty((split, self.size), mean.dtype) for _ in range(2))
+        wide = (-1, split * self.size)
+        partSumsKer(gradRows.reshape(wide), rows.reshape(wide), self.mean, self.invstd, self.size, split,
+                    partScale.reshape(-1), partBias.reshape(-1), axis=0)
+        paramSumsKer(partScale, partBias, self.vars["scale"].grad, self.vars["bias"].grad, axis=0)

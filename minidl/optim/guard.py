@@ -9,8 +9,9 @@ changed them, and the host reads a record of it when it chooses (no sync inside 
 
 Per step and group: two Reductions (``firstNonFiniteKer``) find the flat index of the first NaN or ±inf entry of
 each of PARTS rows of the gradient buffer and of its last few entries (the buffer's size where there is none: rows,
-so that a GPU reduces with PARTS blocks, not one), then one launch of one thread (``guardKer``, which reads those
-PARTS + 1 numbers only) folds their minimum into skip and record. ``sticky`` (the "raise" mode): once a bad step is
+so that a GPU reduces with PARTS blocks, not one), a third (``firstOfKer``) the least of those PARTS + 1
+candidates, then one launch of one thread (``guardKer``, which reads that number only) folds it into skip and
+record. ``sticky`` (the "raise" mode): once a bad step is
 recorded, every step until the read changes nothing too, so the error raised at the read finds everything as it
 was before the bad step.
 
@@ -56,25 +57,34 @@ firstNonFiniteKer = Reduction(
 )
 
 
+def _firstOfNumpy(candidates, first, axis, keepdims):
+    first[...] = candidates.min()
+
+
+firstOfKer = Reduction("minidl_first_of", "int64 candidates", "int64 first", "candidates", "min(a, b)", "first = a",
+                       "0x7fffffffffffffffLL", _firstOfNumpy)
+
+
 def firstNonFinite(flat):
-    """An int64 device array of PARTS + 1 candidates: per row of the 1-D float array ``flat`` seen as PARTS rows
-    (and its last ``flat.size % PARTS`` entries), the index in ``flat`` of its first NaN or ±inf, or the size of
-    ``flat`` (two Reductions); their minimum is the first of ``flat``."""
+    """A one-element int64 device array: the index of the first NaN or ±inf of the 1-D float array ``flat``, or its
+    size where there is none. Three Reductions: the first of each of PARTS rows (``flat`` seen as PARTS rows, so a
+    GPU reduces it with PARTS blocks), of its last ``flat.size % PARTS`` entries, and the least of those."""
     rowLength = flat.size // PARTS
-    where = xp.empty((PARTS + 1,), numpy.int64)
-    firstNonFiniteKer(flat[:PARTS * rowLength].reshape(PARTS, rowLength), flat.size, rowLength, 0, where[:PARTS],
+    candidates = xp.empty((PARTS + 1,), numpy.int64)
+    firstNonFiniteKer(flat[:PARTS * rowLength].reshape(PARTS, rowLength), flat.size, rowLength, 0,
+                      candidates[:PARTS], axis=1)
+    firstNonFiniteKer(flat[PARTS * rowLength:].reshape(1, -1), flat.size, 0, PARTS * rowLength, candidates[PARTS:],
                       axis=1)
-    firstNonFiniteKer(flat[PARTS * rowLength:].reshape(1, -1), flat.size, 0, PARTS * rowLength, where[PARTS:], axis=1)
-    return where
+    return firstOfKer(candidates, xp.empty((1,), numpy.int64), axis=0, keepdims=True)
 
 
 def _guardNumpy(where, size, step, group, first, last, sticky, skip, record):
     if first:
         skip[0] = 1 if sticky and record[0] > 0 else 0
-    if where.min() < size:
+    if where[0] < size:
         skip[0] = 1
         if record[1] == 0:
-            record[1:] = step, group, where.min()
+            record[1:] = step, group, where[0]
     if last and skip[0]:
         record[0] += 1
 
@@ -84,9 +94,8 @@ guardKer = Elementwise(
     "raw int64 where, int64 size, int64 step, int64 group, int32 first, int32 last, int32 sticky",
     "raw int32 skip, raw int64 record",
     "if (first) skip[0] = (sticky && record[0] > 0) ? 1 : 0; "
-    "long long found = size; for (ptrdiff_t k = 0; k < where.size(); ++k) found = min(found, where[k]); "
-    "if (found < size) { skip[0] = 1; if (record[1] == 0) { record[1] = step; record[2] = group; "
-    "record[3] = found; } } "
+    "if (where[0] < size) { skip[0] = 1; if (record[1] == 0) { record[1] = step; record[2] = group; "
+    "record[3] = where[0]; } } "
     "if (last && skip[0]) record[0] += 1",
     _guardNumpy,
 )

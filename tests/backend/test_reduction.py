@@ -237,6 +237,14 @@ def test_inputs_must_share_the_shape_or_have_the_outputs():
         total(X, read, axis=1)
 
 
+def test_raw_arrays_need_the_reduced_axes_leading():
+    weighted = Reduction("test_weighted", "T x, raw T w", "T y", "x * w[_J]", "a + b", "y = a", "0", None)
+    y = weighted.callCompiled(numpy.ones((3, 2)), numpy.array([1.0, 2.0, 3.0]), numpy.zeros(2), axis=0)
+    numpy.testing.assert_array_equal(y, [6, 6])
+    with pytest.raises(BackendError, match="reduced axes must be the leading ones"):
+        weighted.callCompiled(numpy.ones((2, 3)), numpy.array([1.0, 2.0, 3.0]), numpy.zeros(2), axis=1)
+
+
 @pytest.mark.parametrize("arguments, message", [
     (("bad name", "T x", "T y", "x", "a + b", "y = a", "0"), "must be a C identifier"),
     (("k", "T x", "T y", "x", "a + b", "y = a", ""), "identity must be a C expression"),

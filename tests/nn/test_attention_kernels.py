@@ -6,7 +6,16 @@ import pytest
 from hypothesis import strategies as st
 
 from minidl.nn.attention import maskedSoftmaxGradKer, maskedSoftmaxKer
-from minidl.nn.layernorm import invstdKer, meanKer, normalizeGradKer, normalizeKer, paramSumsKer, rowSumsKer
+from minidl.nn.layernorm import (
+    invstdKer,
+    meanKer,
+    normalizeGradKer,
+    normalizeKer,
+    paramSumsKer,
+    parts,
+    partSumsKer,
+    rowSumsKer,
+)
 from minidl.testing import arrays, checkKernel, checkReduction, floatDtypes
 
 
@@ -126,6 +135,18 @@ def _rowSumBound(terms, rows, divisor=1):
     return bound.reshape(rows.shape)
 
 
+def _split(case):
+    """The parts LayerNorm splits the case's rows into."""
+    return parts(case["grad"].shape[0])
+
+
+def _parted(g, x, mean, invstd, features, split):
+    """g x̂ of (rows / split, split · features) data whose row r = k·split + p has the statistics mean[r]."""
+    rows = g.size // features
+    xhat = (x.reshape(rows, features) - mean.reshape(-1, 1)) * invstd.reshape(-1, 1)
+    return (g.reshape(rows, features) * xhat).reshape(g.shape)
+
+
 def _roundingOf(output, total):
     """The rounding of a value of magnitude at most ``total`` to the output's dtype."""
     info = numpy.finfo(output.dtype)
@@ -148,19 +169,30 @@ REDUCTIONS = {
                          lambda g, x, mean, invstd, scale, size, a, b, axis, keepdims: [
                              _rowSumBound(g * scale, a, size),
                              _rowSumBound(g * scale * (x - mean) * invstd, a, size)]),
-    "layerNormParamSums": (paramSumsKer, lambda c: ([c["grad"], c["x"], c["mean"], c["invstd"], c["columns"],
-                                                     c["columns"].copy()], 0, False),
-                           lambda g, x, mean, invstd, scaleGrad, biasGrad, axis, keepdims: [
-                               (g * (x - mean) * invstd).sum(axis=0), g.sum(axis=0)],
-                           lambda g, x, mean, invstd, scaleGrad, biasGrad, axis, keepdims: [
-                               _rowSumBound((g * (x - mean) * invstd).T, scaleGrad.astype(mean.dtype))
-                               + _roundingOf(scaleGrad, numpy.abs(g * (x - mean) * invstd).sum(axis=0)),
-                               _rowSumBound(g.T, biasGrad.astype(mean.dtype))
-                               + _roundingOf(biasGrad, numpy.abs(g).sum(axis=0))]),
+    "layerNormPartSums": (partSumsKer, lambda c: ([c["grad"].reshape(-1, _split(c) * c["size"]),
+                                                   c["x"].reshape(-1, _split(c) * c["size"]), c["mean"].reshape(-1),
+                                                   c["invstd"].reshape(-1), c["size"], _split(c),
+                                                   numpy.zeros(_split(c) * c["size"], c["rows"].dtype),
+                                                   numpy.zeros(_split(c) * c["size"], c["rows"].dtype)], 0, False),
+                          lambda g, x, mean, invstd, features, split, a, b, axis, keepdims: [
+                              _parted(g, x, mean, invstd, features, split).sum(axis=0),
+                              g.sum(axis=0)],
+                          lambda g, x, mean, invstd, features, split, a, b, axis, keepdims: [
+                              _rowSumBound(_parted(g, x, mean, invstd, features, split).T, a),
+                              _rowSumBound(g.T, a)]),
+    "layerNormParamSums": (paramSumsKer, lambda c: ([c["grad"].astype(c["rows"].dtype), c["x"].astype(c["rows"].dtype),
+                                                     c["columns"], c["columns"].copy()], 0, False),
+                           lambda partScale, partBias, scaleGrad, biasGrad, axis, keepdims: [
+                               partScale.sum(axis=0), partBias.sum(axis=0)],
+                           lambda partScale, partBias, scaleGrad, biasGrad, axis, keepdims: [
+                               _rowSumBound(partScale.T, partScale[0]) + _roundingOf(
+                                   scaleGrad, numpy.abs(partScale).sum(axis=0)),
+                               _rowSumBound(partBias.T, partBias[0]) + _roundingOf(
+                                   biasGrad, numpy.abs(partBias).sum(axis=0))]),
 }
 
 
-SUMS = {"layerNormRowSums", "layerNormParamSums"}
+SUMS = {"layerNormRowSums", "layerNormPartSums", "layerNormParamSums"}
 
 
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))

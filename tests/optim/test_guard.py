@@ -7,7 +7,7 @@ import pytest
 from minidl import CheckpointError, OptimizerError
 from minidl.backend import toDevice, toHost
 from minidl.optim import SGD, AdaGrad, Adam
-from minidl.optim.guard import firstNonFinite as candidates
+from minidl.optim.guard import firstNonFinite
 from minidl.optim.hooks import GradientClip, GradientHardClip
 from minidl.tensorfile import readTensors, writeTensors
 from minidl.train import loadCheckpoint, saveCheckpoint
@@ -86,10 +86,6 @@ def test_the_guards_test_is_exact_for_every_value_of_the_dtype(dtype):
     long[77_777] = 0
     assert toHost(firstNonFinite(toDevice(long))).tolist() == [100_002]
 
-
-def firstNonFinite(flat):
-    """The first non-finite index of ``flat`` (its size where there is none), from the guard's candidates."""
-    return candidates(flat).min(keepdims=True)
 
 
 def test_finite_gradients_whose_sum_overflows_are_stepped():
