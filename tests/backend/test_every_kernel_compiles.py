@@ -5,7 +5,7 @@ compile, from the source CuPy itself generates, is tests/backend/test_cupy_compi
 
 Each kernel is compiled with its type placeholders bound to each float dtype; raw arrays are 1-D,
 non-raw inputs of a fixed type are scalars (hyperparameters) and the other non-raw parameters arrays. Each
-Reduction likewise, its non-raw inputs of the input's shape and its outputs arrays.
+Reduction likewise, its arguments' kinds (scalar, array, raw) as its first recorded signature has them.
 """
 
 import os
@@ -16,6 +16,7 @@ import pytest
 
 from minidl import BackendError
 from minidl.testing import packageKernels, packageReductions
+from tests import kernelsignatures
 
 KERNELS = packageKernels()
 REDUCTIONS = packageReductions()
@@ -28,6 +29,17 @@ def bindings(kernel):
              for param in kernel.params]
     placeholders = {param.typeName for param in kernel.params if param.dtype is None}
     return [({name: dtype for name in placeholders}, ndims) for dtype in (FLOATS if placeholders else FLOATS[:1])]
+
+
+def reductionBindings(kernel):
+    """(types, kinds, ndims) per float dtype, the kinds from the kernel's first recorded signature (its scalars are
+    not told by its declaration)."""
+    params, _ = kernelsignatures.parseSignature(kernelsignatures.loadTable()[kernel.name][0])
+    kinds = tuple({None: "scalar", "in": "full", "out": "out", "raw": "raw"}[role] for _, _, role in params)
+    ndims = tuple(ndim if role == "raw" else None for _, ndim, role in params)
+    placeholders = {param.typeName for param in kernel.params if param.dtype is None}
+    return [({name: dtype for name in placeholders}, kinds, ndims)
+            for dtype in (FLOATS if placeholders else FLOATS[:1])]
 
 
 def test_the_registry_holds_the_kernels_of_every_subpackage():
@@ -46,21 +58,16 @@ def hostErrors():
         except BackendError as error:
             return kernel.name, str(error)
 
-    def buildReduction(kernel, types, ndims):
-        kinds = tuple("scalar" if ndim is None else "raw" if param.raw else "out" if param.isOutput else "full"
-                      for param, ndim in zip(kernel.params, ndims))
+    def buildReduction(kernel, types, kinds, ndims):
         try:
-            assert callable(kernel.hostFunction(types, kinds, tuple(ndims)).function)
+            assert callable(kernel.hostFunction(types, kinds, ndims).function)
         except BackendError as error:
             return kernel.name, str(error)
 
-    def buildAny(kernel, types, ndims):
-        return (buildReduction if kernel in REDUCTIONS else build)(kernel, types, ndims)
-
-    kernels, types, ndims = zip(*[(kernel, *binding) for kernel in KERNELS + REDUCTIONS
-                                  for binding in bindings(kernel)])
+    jobs = [(build, kernel, *binding) for kernel in KERNELS for binding in bindings(kernel)]
+    jobs += [(buildReduction, kernel, *binding) for kernel in REDUCTIONS for binding in reductionBindings(kernel)]
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        failures = [failure for failure in pool.map(buildAny, kernels, types, ndims) if failure]
+        failures = [failure for failure in pool.map(lambda job: job[0](*job[1:]), jobs) if failure]
     errors = {}
     for name, error in failures:
         errors.setdefault(name, []).append(error)
