@@ -18,14 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # Launches rose by 12 to 20 with #24's no-sync step (the device guard's check, any and argmax per dtype group, the
 # range checks' min, max and record, CrossEntropy's error (in float64) and scale on the device, the Embedder's sort
 # and gather): the price of 0 syncs, until Reduction (#24, deliverable 1) fuses them. Counted on the merge of
-# devicerng into the split optimizer (#29): 1215, 558, 318, 275 launches before. One more each (1231, 574, 338, 287
-# before) with Adam's bias corrections computed on the device once per step for the true step count (#24: a step the
-# guard skipped no longer shifts the steps after it before the host reads the guard).
+# devicerng into the split optimizer (#29): 1215, 558, 318, 275 launches before.
+# Reduction (#24 deliverable 1): LayerNorm's statistics and gradient sums as 5 Reductions per layer and step instead
+# of CuPy's mean, var and sums with their casts and temporaries (transformer 287 -> 191); the guard's isfinite,
+# any, argmax and cast as 3 Reductions per dtype group (each network 1 fewer). One more each with Adam's bias
+# corrections computed on the device once per step for the true step count (#24: a step the guard skipped no longer
+# shifts the steps after it before the host reads the guard).
 BUDGETS = {  # per step: kernel launches (products included), host syncs, host-to-device copies, of them pageable
-    "resnet18": {"launches": 1232, "syncs": 0, "hostToDevice": 0, "pageableCopies": 0, "hostRandomDraws": 0},
-    "residual": {"launches": 575, "syncs": 0, "hostToDevice": 0, "pageableCopies": 0, "hostRandomDraws": 0},
-    "lstm": {"launches": 339, "syncs": 0, "hostToDevice": 2, "pageableCopies": 2, "hostRandomDraws": 0},
-    "transformer": {"launches": 288, "syncs": 0, "hostToDevice": 2, "pageableCopies": 2, "hostRandomDraws": 0},
+    "resnet18": {"launches": 1231, "syncs": 0, "hostToDevice": 0, "pageableCopies": 0, "hostRandomDraws": 0},
+    "residual": {"launches": 574, "syncs": 0, "hostToDevice": 0, "pageableCopies": 0, "hostRandomDraws": 0},
+    "lstm": {"launches": 338, "syncs": 0, "hostToDevice": 2, "pageableCopies": 2, "hostRandomDraws": 0},
+    "transformer": {"launches": 192, "syncs": 0, "hostToDevice": 2, "pageableCopies": 2, "hostRandomDraws": 0},
 }
 
 

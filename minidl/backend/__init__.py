@@ -1,4 +1,5 @@
-"""The device layer: the array module (cupy or numpy), transfers, random state, the Elementwise kernel type.
+"""The device layer: the array module (cupy or numpy), transfers, random state, the Elementwise and Reduction
+kernel types.
 
 Everything in minidl reaches the device through this package; nothing else imports cupy.
 """
@@ -17,6 +18,7 @@ from minidl.backend.random import (
     setRandomState,
     uniform,
 )
+from minidl.backend.reduction import Reduction
 from minidl.backend.scratch import scratch
 from minidl.backend.tensorcores import allowTF32, tf32Allowed
 from minidl.backend.upload import Upload, startUpload
@@ -26,4 +28,4 @@ __all__ = [
     "hostGenerator", "isDeviceArray", "isGpu", "name", "normal", "readChecks", "scatterAdd", "scratch", "seed",
     "setRandomState", "simdSum", "synchronize", "toDevice", "toHost", "uniform", "ValueCheck", "xp",
 ]
-__all__ += ["Upload", "allowTF32", "startUpload", "tf32Allowed"]
+__all__ += ["Reduction", "Upload", "allowTF32", "startUpload", "tf32Allowed"]

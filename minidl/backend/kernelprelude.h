@@ -125,6 +125,9 @@ __device__ inline float16 max(float16 x, float16 y) { return float16(fmaxf(float
 __device__ inline float16 fmin(float16 x, float16 y) { return float16(fminf(float(x), float(y))); }
 __device__ inline float16 fmax(float16 x, float16 y) { return float16(fmaxf(float(x), float(y))); }
 #ifndef __CUDACC__
+inline bool isfinite(float16 x) { return isfinite(float(x)); }  // CuPy's float16.cuh has it
+#endif
+#ifndef __CUDACC__
 // simdSum's reductions (OpenMP knows + for arithmetic types only): sums of float16, each step rounded as above.
 #pragma omp declare reduction(+ : float16 : omp_out += omp_in) initializer(omp_priv = float16(0.0f))
 #endif

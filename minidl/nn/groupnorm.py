@@ -6,8 +6,10 @@ per sample n and group g, over the group's maps and every spatial position,
 
 Backward, with ĝ = scale ⊙ grad and means over the same (n, g) sets: ∂x = (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)) /
 sqrt(var + epsilon); ∂scale += Σ_{n, positions} grad x̂; ∂bias += Σ_{n, positions} grad. Statistics and
-sums are computed in float32 at least (float16 sums overflow past 65504). The kernels are BatchNorm's, on the
-(n, c) planes: per-plane sums (added per group), the scale and shift, and a gradient kernel of its own.
+sums are computed in float32 at least (float16 sums overflow past 65504). The statistics are LayerNorm's two
+Reductions over the (n, g) rows of the data (a group's maps are neighbours): the mean, then the variance about it.
+The other kernels are BatchNorm's, on the (n, c) planes: per-plane sums of the gradient (added per group), the
+scale and shift, and a gradient kernel of its own.
 """
 
 import numpy
@@ -15,6 +17,7 @@ import numpy
 from minidl.backend import Elementwise, xp
 from minidl.errors import ModuleError
 from minidl.nn.batchnorm import elements, mapSums, scaleShiftKer, span
+from minidl.nn.layernorm import invstdKer, meanKer
 from minidl.nn.module import Module, checkArray
 from minidl.variable import Variable
 
@@ -84,14 +87,13 @@ class GroupNorm(Module):
     def updData(self, data):
         data, batch = xp.ascontiguousarray(data), data.shape[0]
         acc = numpy.promote_types(data.dtype, numpy.float32)  # float16 sums overflow past 65504
-        count = data.size // (batch * self.groups)
-        zeros = xp.zeros(batch * self.maps, dtype=acc)
-        self.mean = self._perGroup(self._sums(data, data, zeros, zeros)[0], batch) / count
+        rows = data.reshape(batch * self.groups, -1)  # a group's maps are neighbours: one row per (n, g)
+        count = rows.shape[1]
+        self.mean = meanKer(rows, count, xp.empty((rows.shape[0], 1), acc), axis=1, keepdims=True)
+        self.invStd = invstdKer(rows, self.mean, self.epsilon, count, xp.empty((rows.shape[0], 1), acc), axis=1,
+                                keepdims=True).reshape(batch, self.groups)
+        self.mean = self.mean.reshape(batch, self.groups)
         means = self._perPlane(self.mean)
-        centred = self._sums(data, data, means, means)
-        deviations, squares = (self._perGroup(sums, batch) for sums in centred)
-        var = xp.maximum(squares - deviations * deviations / count, 0) / count  # corrected two-pass variance
-        self.invStd = 1 / xp.sqrt(var + self.epsilon)
         planes = batch * self.maps
         spatial = data.size // planes
         values = span(spatial)

@@ -6,11 +6,18 @@
 
 The row statistics and every sum are computed in the compute type (float32 for float16 data, so a half
 row of thousands of features neither overflows nor loses its mean); the two kernels read them as such.
+Every sum is a Reduction: the mean, then the variance about it (two passes, as stable as NumPy's var), the two
+row sums of the input gradient in one pass, and the two column sums of the parameter gradients in one pass (their
+pair, ``minidlPair``, summed as one value) over interleaved parts of the rows, then over the parts (so a GPU runs
+parts x features output elements, not features alone). Their order differs between the host and the GPU (see
+``Reduction``), so the paths agree within rounding.
 """
+
+import math
 
 import numpy
 
-from minidl.backend import Elementwise, xp
+from minidl.backend import Elementwise, Reduction, xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
 from minidl.variable import Variable
@@ -54,6 +61,112 @@ normalizeGradKer = Elementwise(
 )
 
 
+PAIR = """
+template <typename S> struct minidlPair {  // two sums reduced as one value (the same text in CUDA and on the host)
+  S first, second;
+  __device__ minidlPair() {}
+  __device__ minidlPair(S value) : first(value), second(value) {}
+  __device__ minidlPair(S one, S two) : first(one), second(two) {}
+};
+template <typename S> __device__ minidlPair<S> operator+(const minidlPair<S>& x, const minidlPair<S>& y) {
+  return minidlPair<S>(x.first + y.first, x.second + y.second);
+}
+"""
+
+
+def _meanNumpy(x, size, mean, axis, keepdims):
+    mean[...] = x.astype(mean.dtype).sum(axis=axis, keepdims=keepdims) / mean.dtype.type(size)
+
+
+meanKer = Reduction("minidl_layer_norm_mean", "T x, int32 size", "S mean", "(S)x", "a + b", "mean = a / (S)size",
+                    "0", _meanNumpy)
+
+
+def _invstdNumpy(x, mean, epsilon, size, invstd, axis, keepdims):
+    deviation = x.astype(invstd.dtype) - mean
+    invstd[...] = 1 / numpy.sqrt((deviation * deviation).sum(axis=axis, keepdims=keepdims) / invstd.dtype.type(size)
+                                 + epsilon)
+
+
+invstdKer = Reduction("minidl_layer_norm_invstd", "T x, S mean, S epsilon, int32 size", "S invstd",
+                      "((S)x - mean) * ((S)x - mean)", "a + b", "invstd = (S)1 / sqrt(a / (S)size + epsilon)", "0",
+                      _invstdNumpy)
+
+
+def _rowSumsNumpy(grad, x, mean, invstd, scale, size, meanGrad, meanGradXhat, axis, keepdims):
+    scaled = grad.astype(mean.dtype) * scale.astype(mean.dtype)
+    xhat = (x.astype(mean.dtype) - mean) * invstd
+    meanGrad[...] = scaled.sum(axis=axis, keepdims=keepdims) / mean.dtype.type(size)
+    meanGradXhat[...] = (scaled * xhat).sum(axis=axis, keepdims=keepdims) / mean.dtype.type(size)
+
+
+rowSumsKer = Reduction(
+    "minidl_layer_norm_row_sums",
+    "T grad, T x, S mean, S invstd, T scale, int32 size",
+    "S meanGrad, S meanGradXhat",
+    "minidlPair<S>((S)grad * (S)scale, (S)grad * (S)scale * (((S)x - mean) * invstd))",
+    "a + b",
+    "meanGrad = a.first / (S)size, meanGradXhat = a.second / (S)size",
+    "0",
+    _rowSumsNumpy,
+    reduceType="minidlPair<S>",
+    preamble=PAIR,
+)
+
+
+PARTS = 256  # the parameter gradients' rows are summed in up to this many interleaved parts, then the parts
+
+
+def _partSumsNumpy(grad, x, mean, invstd, features, parts, partScale, partBias, axis, keepdims):
+    rows = grad.shape[0] * parts
+    wide = grad.reshape(rows, features).astype(mean.dtype)
+    xhat = (x.reshape(rows, features).astype(mean.dtype) - mean.reshape(-1, 1)) * invstd.reshape(-1, 1)
+    partScale[...] = (wide * xhat).reshape(-1, parts * features).sum(axis=0)
+    partBias[...] = wide.reshape(-1, parts * features).sum(axis=0)
+
+
+# The rows r = k·parts + p of (rows, features) data seen as (rows / parts, parts · features): output p·features + f
+# sums part p's rows (_J = k) of feature f, reading row r's statistics.
+partSumsKer = Reduction(
+    "minidl_layer_norm_part_sums",
+    "T grad, T x, raw S mean, raw S invstd, int32 features, int32 parts",
+    "S partScale, S partBias",
+    "minidlPair<S>((S)grad * (((S)x - mean[_J * parts + _i / features]) * invstd[_J * parts + _i / features]), "
+    "(S)grad)",
+    "a + b",
+    "partScale = a.first, partBias = a.second",
+    "0",
+    _partSumsNumpy,
+    reduceType="minidlPair<S>",
+    preamble=PAIR,
+)
+
+
+def _paramSumsNumpy(partScale, partBias, scaleGrad, biasGrad, axis, keepdims):
+    scaleGrad[...] = (scaleGrad.astype(partScale.dtype) + partScale.sum(axis=0)).astype(scaleGrad.dtype)
+    biasGrad[...] = (biasGrad.astype(partBias.dtype) + partBias.sum(axis=0)).astype(biasGrad.dtype)
+
+
+paramSumsKer = Reduction(
+    "minidl_layer_norm_param_sums",
+    "S partScale, S partBias",
+    "T scaleGrad, T biasGrad",
+    "minidlPair<S>(partScale, partBias)",
+    "a + b",
+    "scaleGrad = (T)((S)scaleGrad + a.first), biasGrad = (T)((S)biasGrad + a.second)",
+    "0",
+    _paramSumsNumpy,
+    reduceType="minidlPair<S>",
+    preamble=PAIR,
+)
+
+
+def parts(rows):
+    """The parts the parameter sums split ``rows`` into: the largest power of 2 dividing it, at most PARTS (so
+    that a GPU sums (rows, features) with parts x features output elements, not features alone)."""
+    return math.gcd(rows, PARTS) if rows else 1
+
+
 class LayerNorm(Module):
     """``LayerNorm(size, epsilon=1e-5)``: normalizes the last axis (of length ``size``) of data of any rank;
     ``scale`` starts at 1, ``bias`` at 0 (PyTorch's ``weight`` and ``bias``)."""
@@ -80,28 +193,33 @@ class LayerNorm(Module):
 
     def updData(self, data):
         data = xp.ascontiguousarray(data)
-        rows = data.reshape(-1, self.size).astype(computeType(data.dtype), copy=False)
-        self.mean = rows.mean(axis=1)
-        self.invstd = 1 / xp.sqrt(rows.var(axis=1) + self.epsilon)
+        rows = data.reshape(-1, self.size)
+        wide = computeType(data.dtype)
+        self.mean = meanKer(rows, self.size, xp.empty((rows.shape[0], 1), wide), axis=1, keepdims=True).reshape(-1)
+        self.invstd = invstdKer(rows, self.mean.reshape(-1, 1), self.epsilon, self.size,
+                                xp.empty((rows.shape[0], 1), wide), axis=1, keepdims=True).reshape(-1)
         return normalizeKer(data, self.mean, self.invstd, self.scale, self.bias, self.size, xp.empty_like(data))
 
-    def _sums(self, grad):
-        """x̂ and g (as rows in the compute type), mean(g·scale) and mean(g·scale·x̂) per row."""
-        wide = computeType(grad.dtype)
-        rows = self.inData.reshape(-1, self.size).astype(wide, copy=False)
-        xhat = (rows - self.mean[:, None]) * self.invstd[:, None]
-        gradRows = grad.reshape(-1, self.size).astype(wide, copy=False)
-        scaled = gradRows * self.scale.astype(wide, copy=False)
-        return xhat, gradRows, scaled.mean(axis=1), (scaled * xhat).mean(axis=1)
+    def _rows(self, grad):
+        """The gradient and the input as (rows, size), and the row statistics as (rows, 1)."""
+        grad = xp.ascontiguousarray(grad).reshape(-1, self.size)
+        return grad, xp.ascontiguousarray(self.inData).reshape(-1, self.size), self.mean.reshape(-1, 1), \
+            self.invstd.reshape(-1, 1)
 
     def updGrad(self, grad):
-        grad = xp.ascontiguousarray(grad)
-        _, _, meanGrad, meanGradXhat = self._sums(grad)
-        inData = xp.ascontiguousarray(self.inData)
-        return normalizeGradKer(grad, inData, self.mean, self.invstd, self.scale, meanGrad, meanGradXhat, self.size,
-                                xp.empty_like(grad))
+        gradRows, rows, mean, invstd = self._rows(grad)
+        wide = mean.dtype
+        meanGrad, meanGradXhat = rowSumsKer(gradRows, rows, mean, invstd, self.scale.reshape(1, -1), self.size,
+                                            xp.empty(mean.shape[0], wide), xp.empty(mean.shape[0], wide), axis=1)
+        return normalizeGradKer(gradRows, rows, self.mean, self.invstd, self.scale, meanGrad, meanGradXhat,
+                                self.size, xp.empty_like(gradRows)).reshape(grad.shape)
 
     def accGradParams(self, grad):
-        xhat, gradRows, _, _ = self._sums(grad)
-        self.vars["scale"].grad += (gradRows * xhat).sum(axis=0).astype(self.scale.dtype)
-        self.vars["bias"].grad += gradRows.sum(axis=0).astype(self.scale.dtype)
+        """Two Reductions: per part of the rows (``parts``) and feature, then over the parts."""
+        gradRows, rows, mean, _ = self._rows(grad)
+        split = parts(rows.shape[0])
+        partScale, partBias = (xp.empty((split, self.size), mean.dtype) for _ in range(2))
+        wide = (-1, split * self.size)
+        partSumsKer(gradRows.reshape(wide), rows.reshape(wide), self.mean, self.invstd, self.size, split,
+                    partScale.reshape(-1), partBias.reshape(-1), axis=0)
+        paramSumsKer(partScale, partBias, self.vars["scale"].grad, self.vars["bias"].grad, axis=0)

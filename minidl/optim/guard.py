@@ -7,9 +7,11 @@ changed them, and the host reads a record of it when it chooses (no sync inside 
     skip   = [1 if this step changes nothing]                                     int32, read by every update kernel
     record = [steps that changed nothing since the last read, the first bad step, its group, its flat index]  int64
 
-Per step and group: ``bad = ~isfinite(grad)`` (float16: the exponent bits all set), two reductions, ``bad.any()``
-and ``where = argmax(bad)`` (the first non-finite entry, or 0), then one launch of one thread (``guardKer``, which
-reads those two numbers only) folds them into skip and record. ``sticky`` (the "raise" mode): once a bad step is
+Per step and group: two Reductions (``firstNonFiniteKer``) find the flat index of the first NaN or ±inf entry of
+each of PARTS rows of the gradient buffer and of its last few entries (the buffer's size where there is none: rows,
+so that a GPU reduces with PARTS blocks, not one), a third (``firstOfKer``) the least of those PARTS + 1
+candidates, then one launch of one thread (``guardKer``, which reads that number only) folds it into skip and
+record. ``sticky`` (the "raise" mode): once a bad step is
 recorded, every step until the read changes nothing too, so the error raised at the read finds everything as it
 was before the bad step.
 
@@ -28,18 +30,59 @@ import contextlib
 
 import numpy
 
-from minidl.backend import Elementwise, toHost, xp
+from minidl.backend import Elementwise, Reduction, toHost, xp
 from minidl.errors import OptimizerError
 from minidl.optim.rule import Count
 
 NON_FINITE = ("raise", "skip", "off")
-HALF_EXPONENT = 0x7C00  # the exponent bits of a float16; all of them set: inf or NaN
 
 
-def _guardNumpy(bad, where, step, group, first, last, sticky, skip, record):
+PARTS = 256  # rows of a gradient buffer reduced at once: on a GPU, 256 blocks of 512 threads
+
+
+def _firstNonFiniteNumpy(grad, size, rowLength, offset, where, axis, keepdims):
+    for row, values in enumerate(grad.reshape(where.size, -1)):
+        bad = numpy.flatnonzero(~numpy.isfinite(values))
+        where[row] = offset + row * rowLength + bad[0] if bad.size else size
+
+
+firstNonFiniteKer = Reduction(
+    "minidl_first_nonfinite",
+    "T grad, int64 size, int64 rowLength, int64 offset",
+    "int64 where",
+    "isfinite(grad) ? size : offset + (long long)_i * rowLength + (long long)_J",
+    "min(a, b)",
+    "where = a",
+    "size",
+    _firstNonFiniteNumpy,
+)
+
+
+def _firstOfNumpy(candidates, first, axis, keepdims):
+    first[...] = candidates.min()
+
+
+firstOfKer = Reduction("minidl_first_of", "int64 candidates", "int64 first", "candidates", "min(a, b)", "first = a",
+                       "0x7fffffffffffffffLL", _firstOfNumpy)
+
+
+def firstNonFinite(flat):
+    """A one-element int64 device array: the index of the first NaN or ±inf of the 1-D float array ``flat``, or its
+    size where there is none. Three Reductions: the first of each of PARTS rows (``flat`` seen as PARTS rows, so a
+    GPU reduces it with PARTS blocks), of its last ``flat.size % PARTS`` entries, and the least of those."""
+    rowLength = flat.size // PARTS
+    candidates = xp.empty((PARTS + 1,), numpy.int64)
+    firstNonFiniteKer(flat[:PARTS * rowLength].reshape(PARTS, rowLength), flat.size, rowLength, 0,
+                      candidates[:PARTS], axis=1)
+    firstNonFiniteKer(flat[PARTS * rowLength:].reshape(1, -1), flat.size, 0, PARTS * rowLength, candidates[PARTS:],
+                      axis=1)
+    return firstOfKer(candidates, xp.empty((1,), numpy.int64), axis=0, keepdims=True)
+
+
+def _guardNumpy(where, size, step, group, first, last, sticky, skip, record):
     if first:
         skip[0] = 1 if sticky and record[0] > 0 else 0
-    if bad[0]:
+    if where[0] < size:
         skip[0] = 1
         if record[1] == 0:
             record[1:] = step, group, where[0]
@@ -49,21 +92,14 @@ def _guardNumpy(bad, where, step, group, first, last, sticky, skip, record):
 
 guardKer = Elementwise(
     "minidl_nonfinite_guard",
-    "raw bool bad, raw int64 where, int64 step, int64 group, int32 first, int32 last, int32 sticky",
+    "raw int64 where, int64 size, int64 step, int64 group, int32 first, int32 last, int32 sticky",
     "raw int32 skip, raw int64 record",
     "if (first) skip[0] = (sticky && record[0] > 0) ? 1 : 0; "
-    "if (bad[0]) { skip[0] = 1; if (record[1] == 0) { record[1] = step; record[2] = group; "
+    "if (where[0] < size) { skip[0] = 1; if (record[1] == 0) { record[1] = step; record[2] = group; "
     "record[3] = where[0]; } } "
     "if (last && skip[0]) record[0] += 1",
     _guardNumpy,
 )
-
-
-def nonFinite(flat):
-    """A bool array: True where the float array ``flat`` holds NaN or ±inf."""
-    if flat.dtype == numpy.float16:
-        return (flat.view(numpy.uint16) & HALF_EXPONENT) == HALF_EXPONENT
-    return ~xp.isfinite(flat)
 
 
 class NonFiniteGuard:
@@ -108,11 +144,8 @@ class NonFiniteGuard:
         sticky = int(self.nonFinite == "raise" and not dynamic)
         last = len(self.groups) - 1
         for index, group in enumerate(self.groups):
-            bad = nonFinite(group.grad.reshape(-1))
-            if bad.size == 0:
-                bad = xp.zeros(1, dtype=numpy.bool_)
-            where = xp.argmax(bad).reshape(1).astype(numpy.int64, copy=False)
-            guardKer(bad.any().reshape(1), where, self.t + 1, index, int(index == 0), int(index == last), sticky,
+            flat = group.grad.reshape(-1)
+            guardKer(firstNonFinite(flat), flat.size, self.t + 1, index, int(index == 0), int(index == last), sticky,
                      self.skip, self.record, size=1)
         return True
 

@@ -4,7 +4,8 @@ run the kernels with hypothesis; these catch the kernels and dtypes those draws 
 compile, from the source CuPy itself generates, is tests/backend/test_cupy_compiles.py.
 
 Each kernel is compiled with its type placeholders bound to each float dtype; raw arrays are 1-D,
-non-raw inputs of a fixed type are scalars (hyperparameters) and the other non-raw parameters arrays.
+non-raw inputs of a fixed type are scalars (hyperparameters) and the other non-raw parameters arrays. Each
+Reduction likewise, its arguments' kinds (scalar, array, raw) as its first recorded signature has them.
 """
 
 import os
@@ -14,9 +15,11 @@ import numpy
 import pytest
 
 from minidl import BackendError
-from minidl.testing import packageKernels
+from minidl.testing import packageKernels, packageReductions
+from tests import kernelsignatures
 
 KERNELS = packageKernels()
+REDUCTIONS = packageReductions()
 FLOATS = [numpy.dtype(name) for name in ("float16", "float32", "float64")]
 
 
@@ -26,6 +29,17 @@ def bindings(kernel):
              for param in kernel.params]
     placeholders = {param.typeName for param in kernel.params if param.dtype is None}
     return [({name: dtype for name in placeholders}, ndims) for dtype in (FLOATS if placeholders else FLOATS[:1])]
+
+
+def reductionBindings(kernel):
+    """(types, kinds, ndims) per float dtype, the kinds from the kernel's first recorded signature (its scalars are
+    not told by its declaration)."""
+    params, _ = kernelsignatures.parseSignature(kernelsignatures.loadTable()[kernel.name][0])
+    kinds = tuple({None: "scalar", "in": "full", "out": "out", "raw": "raw"}[role] for _, _, role in params)
+    ndims = tuple(ndim if role == "raw" else None for _, ndim, role in params)
+    placeholders = {param.typeName for param in kernel.params if param.dtype is None}
+    return [({name: dtype for name in placeholders}, kinds, ndims)
+            for dtype in (FLOATS if placeholders else FLOATS[:1])]
 
 
 def test_the_registry_holds_the_kernels_of_every_subpackage():
@@ -44,16 +58,23 @@ def hostErrors():
         except BackendError as error:
             return kernel.name, str(error)
 
-    kernels, types, ndims = zip(*[(kernel, *binding) for kernel in KERNELS for binding in bindings(kernel)])
+    def buildReduction(kernel, types, kinds, ndims):
+        try:
+            assert callable(kernel.hostFunction(types, kinds, ndims).function)
+        except BackendError as error:
+            return kernel.name, str(error)
+
+    jobs = [(build, kernel, *binding) for kernel in KERNELS for binding in bindings(kernel)]
+    jobs += [(buildReduction, kernel, *binding) for kernel in REDUCTIONS for binding in reductionBindings(kernel)]
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        failures = [failure for failure in pool.map(build, kernels, types, ndims) if failure]
+        failures = [failure for failure in pool.map(lambda job: job[0](*job[1:]), jobs) if failure]
     errors = {}
     for name, error in failures:
         errors.setdefault(name, []).append(error)
     return errors
 
 
-@pytest.mark.parametrize("kernel", KERNELS, ids=lambda kernel: kernel.name)
+@pytest.mark.parametrize("kernel", KERNELS + REDUCTIONS, ids=lambda kernel: kernel.name)
 def test_compiles_for_the_host(kernel, hostErrors):
     if kernel.name in hostErrors:
         pytest.fail("\n\n".join(hostErrors[kernel.name]))

@@ -6,8 +6,17 @@ import pytest
 from hypothesis import strategies as st
 
 from minidl.nn.attention import maskedSoftmaxGradKer, maskedSoftmaxKer
-from minidl.nn.layernorm import normalizeGradKer, normalizeKer
-from minidl.testing import arrays, checkKernel, floatDtypes
+from minidl.nn.layernorm import (
+    invstdKer,
+    meanKer,
+    normalizeGradKer,
+    normalizeKer,
+    paramSumsKer,
+    parts,
+    partSumsKer,
+    rowSumsKer,
+)
+from minidl.testing import arrays, checkKernel, checkReduction, floatDtypes
 
 
 def wideType(dtype):
@@ -100,3 +109,97 @@ CASES = {
 def test_kernel(name):
     kernel, cases, oracle = CASES[name]
     checkKernel(kernel, cases, oracle, nanPropagates=name not in SELECTING)
+
+
+@st.composite
+def statisticsCases(draw):
+    """LayerNorm's Reductions over (rows, size): the gradient and the input, the row statistics as (rows, 1), the
+    scale as (1, size) and the outputs (the row sums' of shape (rows,), the parameter sums' of shape (size,))."""
+    dtype, rows, size = draw(floatDtypes(half=True)), draw(st.integers(1, 4)), draw(st.integers(1, 40))
+    wide = wideType(dtype)
+    grad, x = draw(arrays(dtype, (rows, size))), draw(arrays(dtype, (rows, size)))
+    # the statistics as the module makes them: a finite mean, invstd in [0.125, 3]; special values in the data
+    mean, invstd = draw(arrays(wide, (rows, 1), specials=False)), draw(arrays(wide, (rows, 1), 0.125, 3.0, False))
+    scale = draw(arrays(dtype, (1, size)))
+    return dtype, dict(grad=grad, x=x, mean=mean, invstd=invstd, scale=scale, size=size, rows=numpy.zeros(rows, wide),
+                       columns=numpy.zeros(size, dtype), epsilon=wide(1e-5))
+
+
+def _rowSumBound(terms, rows, divisor=1):
+    """A sum of n terms in any two orders: within 2·n·eps·Σ|term| of each other (eps of the compute type, float32
+    for float16 data); each term's own products round by up to 3·eps (against a float64 oracle), and the sum's
+    rounding to the output's dtype adds eps or a subnormal's spacing; ``divisor`` divides the sum (a mean)."""
+    info = numpy.finfo(rows.dtype)
+    total = numpy.sum(numpy.abs(terms.astype(numpy.float64)), axis=-1)
+    bound = (2 * terms.shape[-1] + 4) * float(info.eps) * total / divisor + float(info.smallest_subnormal)
+    return bound.reshape(rows.shape)
+
+
+def _split(case):
+    """The parts LayerNorm splits the case's rows into."""
+    return parts(case["grad"].shape[0])
+
+
+def _parted(g, x, mean, invstd, features, split):
+    """g x̂ of (rows / split, split · features) data whose row r = k·split + p has the statistics mean[r]."""
+    rows = g.size // features
+    xhat = (x.reshape(rows, features) - mean.reshape(-1, 1)) * invstd.reshape(-1, 1)
+    return (g.reshape(rows, features) * xhat).reshape(g.shape)
+
+
+def _roundingOf(output, total):
+    """The rounding of a value of magnitude at most ``total`` to the output's dtype."""
+    info = numpy.finfo(output.dtype)
+    return float(info.eps) * total + float(info.smallest_subnormal)
+
+
+REDUCTIONS = {
+    "layerNormMean": (meanKer, lambda c: ([c["x"], c["size"], c["rows"].reshape(-1, 1)], 1, True),
+                      lambda x, size, mean, axis, keepdims: [x.mean(axis=1, keepdims=True)],
+                      lambda x, size, mean, axis, keepdims: [_rowSumBound(x, mean, size)]),
+    "layerNormInvstd": (invstdKer, lambda c: ([c["x"], c["mean"], c["epsilon"], c["size"], c["rows"].reshape(-1, 1)],
+                                              1, True),
+                        lambda x, mean, eps, size, invstd, axis, keepdims: [
+                            1 / numpy.sqrt(((x - mean) ** 2).mean(axis=1, keepdims=True) + eps)],
+                        None),
+    "layerNormRowSums": (rowSumsKer, lambda c: ([c["grad"], c["x"], c["mean"], c["invstd"], c["scale"], c["size"],
+                                                 c["rows"], c["rows"].copy()], 1, False),
+                         lambda g, x, mean, invstd, scale, size, a, b, axis, keepdims: [
+                             (g * scale).mean(axis=1), (g * scale * (x - mean) * invstd).mean(axis=1)],
+                         lambda g, x, mean, invstd, scale, size, a, b, axis, keepdims: [
+                             _rowSumBound(g * scale, a, size),
+                             _rowSumBound(g * scale * (x - mean) * invstd, a, size)]),
+    "layerNormPartSums": (partSumsKer, lambda c: ([c["grad"].reshape(-1, _split(c) * c["size"]),
+                                                   c["x"].reshape(-1, _split(c) * c["size"]), c["mean"].reshape(-1),
+                                                   c["invstd"].reshape(-1), c["size"], _split(c),
+                                                   numpy.zeros(_split(c) * c["size"], c["rows"].dtype),
+                                                   numpy.zeros(_split(c) * c["size"], c["rows"].dtype)], 0, False),
+                          lambda g, x, mean, invstd, features, split, a, b, axis, keepdims: [
+                              _parted(g, x, mean, invstd, features, split).sum(axis=0),
+                              g.sum(axis=0)],
+                          lambda g, x, mean, invstd, features, split, a, b, axis, keepdims: [
+                              _rowSumBound(_parted(g, x, mean, invstd, features, split).T, a),
+                              _rowSumBound(g.T, a)]),
+    "layerNormParamSums": (paramSumsKer, lambda c: ([c["grad"].astype(c["rows"].dtype), c["x"].astype(c["rows"].dtype),
+                                                     c["columns"], c["columns"].copy()], 0, False),
+                           lambda partScale, partBias, scaleGrad, biasGrad, axis, keepdims: [
+                               partScale.sum(axis=0), partBias.sum(axis=0)],
+                           lambda partScale, partBias, scaleGrad, biasGrad, axis, keepdims: [
+                               _rowSumBound(partScale.T, partScale[0]) + _roundingOf(
+                                   scaleGrad, numpy.abs(partScale).sum(axis=0)),
+                               _rowSumBound(partBias.T, partBias[0]) + _roundingOf(
+                                   biasGrad, numpy.abs(partBias).sum(axis=0))]),
+}
+
+
+SUMS = {"layerNormRowSums", "layerNormPartSums", "layerNormParamSums"}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+def test_reduction(name):
+    """Special values drawn: the paths agree within the stated bound of a sum's reordering, NaN and infinities
+    exactly (the variance's 1/sqrt has no simple bound: its tolerances are the dtype's). The sums' kernels have
+    outputs that read only some inputs (∂bias reads no x), so the float64 oracle alone holds their NaN."""
+    kernel, build, oracle, bounds = REDUCTIONS[name]
+    cases = statisticsCases().map(lambda case: (case[0], *build(case[1])))
+    checkReduction(kernel, cases, oracle, bounds=bounds, signedZeros=False, nanPropagates=name not in SUMS)

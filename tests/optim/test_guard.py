@@ -7,7 +7,7 @@ import pytest
 from minidl import CheckpointError, OptimizerError
 from minidl.backend import toDevice, toHost
 from minidl.optim import SGD, AdaGrad, Adam
-from minidl.optim.guard import nonFinite
+from minidl.optim.guard import firstNonFinite
 from minidl.optim.hooks import GradientClip, GradientHardClip
 from minidl.tensorfile import readTensors, writeTensors
 from minidl.train import loadCheckpoint, saveCheckpoint
@@ -67,12 +67,25 @@ def test_the_guards_test_is_exact_for_every_value_of_the_dtype(dtype):
     subnormals and signed zeros are finite."""
     info = numpy.finfo(dtype)
     finite = numpy.array([info.max, info.max, -info.max, info.smallest_subnormal, -0.0, 0.0, 1.0], dtype)
-    assert not toHost(nonFinite(toDevice(finite))).any() and not toHost(nonFinite(toDevice(-finite))).any()
+    assert toHost(firstNonFinite(toDevice(finite))).tolist() == [finite.size]
+    assert toHost(firstNonFinite(toDevice(-finite))).tolist() == [finite.size]
     for value in (numpy.nan, -numpy.nan, numpy.inf, -numpy.inf):
         for index in range(finite.size):
             poisonedCopy = finite.copy()
             poisonedCopy[index] = value
-            assert toHost(nonFinite(toDevice(poisonedCopy))).tolist() == [i == index for i in range(finite.size)]
+            assert toHost(firstNonFinite(toDevice(poisonedCopy))).tolist() == [index]
+            poisonedCopy[-1] = value  # a later one: the first is still found
+            assert toHost(firstNonFinite(toDevice(poisonedCopy))).tolist() == [index]
+    long = numpy.ones(100_003, dtype)  # 256 rows of 390, a tail of 163; many partial minima
+    long[[77_777, 99_999]] = numpy.nan
+    assert toHost(firstNonFinite(toDevice(long))).tolist() == [77_777]
+    assert toHost(firstNonFinite(toDevice(numpy.ones(0, dtype)))).tolist() == [0]
+    long[[99_999]] = 1
+    long[-1] = numpy.inf  # in the tail
+    assert toHost(firstNonFinite(toDevice(long))).tolist() == [77_777]
+    long[77_777] = 0
+    assert toHost(firstNonFinite(toDevice(long))).tolist() == [100_002]
+
 
 
 def test_finite_gradients_whose_sum_overflows_are_stepped():
