@@ -322,3 +322,6 @@ class Elementwise:
                 same = ", ".join(f"{p.name} {a.dtype}" for p, a in arrays if p.typeName == param.typeName)
                 raise BackendError(f"{self.name}: mixed dtypes for type {param.typeName}: {same}")
         return bound
+
+
+hostkernel.kernelClasses["ElementwiseKernel"] = (Elementwise, registry)

@@ -40,6 +40,11 @@ FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-march=native", "-fopenmp-simd", "-p
 THREADS_SOURCE = Path(__file__).with_name("hostthreads.cpp")
 CALL_SOURCE = Path(__file__).with_name("hostcall.cpp")
 CPU_KERNELS = ("numpy", "compiled")
+# The classes that compile a kernel's text for the host, with their registries, by CuPy's kind
+# ("ElementwiseKernel", "ReductionKernel"): Elementwise and Reduction enter themselves when they are defined. The
+# simulated device runs its CuPy kernels through them, and finds them here because it sits below them (they call
+# it as they would call CuPy).
+kernelClasses = {}
 
 log = logging.getLogger("minidl")
 

@@ -279,3 +279,6 @@ class Reduction:
             else:
                 kinds.append("full" if arg.shape == inShape else "kept" if arg.shape == plan.keptShape else "reduced")
         return Plan(inShape, axes, keepdims, tuple(kinds))
+
+
+hostkernel.kernelClasses["ReductionKernel"] = (Reduction, registry)

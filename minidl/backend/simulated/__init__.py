@@ -47,6 +47,7 @@ cupy = _namespace("cupy", {
     }),
 })
 cupy.__doc__ = "The simulated device's cupy namespace (minidl.backend.simulated)."
+functions.NAMESPACE["cupy"] = cupy
 
 cupyx = _namespace("cupyx", {"empty_pinned": _cupyx.empty_pinned, "scatter_add": _cupyx.scatter_add})
 

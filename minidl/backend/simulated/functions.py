@@ -11,7 +11,7 @@ import numpy
 
 from minidl.backend.simulated import trace
 from minidl.backend.simulated.computetype import productMath
-from minidl.backend.simulated.ndarray import hostOf, launch, ndarray, wrap
+from minidl.backend.simulated.ndarray import hostOf, launch, ndarray, productOf, wrap
 
 
 def _fromHost(obj, dtype):
@@ -66,10 +66,11 @@ def asnumpy(a, stream=None, order="C", out=None, blocking=True):
     return numpy.asarray(a)
 
 
-def get_array_module(*args):  # noqa: N802 - CuPy's name
-    import minidl.backend.simulated as simulated
+NAMESPACE = {}  # "cupy": the device's cupy namespace, which the package makes from this module's functions
 
-    return simulated.cupy if builtins.any(isinstance(arg, ndarray) for arg in args) else numpy
+
+def get_array_module(*args):  # noqa: N802 - CuPy's name
+    return NAMESPACE["cupy"] if builtins.any(isinstance(arg, ndarray) for arg in args) else numpy
 
 
 def _fresh(name, host):
@@ -250,38 +251,12 @@ def argmax(a, axis=None, dtype=None, out=None, keepdims=False):
     return a.argmax(axis=axis, keepdims=keepdims)
 
 
-def _product(name, result, *operands):
-    """Record one cuBLAS call: m x k by k x n products, 2*m*n*k FLOPs per matrix of the batch."""
-    a, b = operands
-    k = a.shape[-1] if a.ndim else 1
-    flops = 2 * result.size * k
-    arrays = [operand for operand in operands if isinstance(operand, numpy.ndarray)]
-    threads = builtins.max(array.size for array in arrays + [result])  # cuBLAS spreads a product over the GPU
-    trace.recordLaunch(name, threads, builtins.sum(array.nbytes for array in arrays), result.nbytes,
-                       builtins.max(array.size for array in arrays + [result]), flops=flops,
-                       math=productMath(result.dtype))
-
-
 def matmul(x1, x2, out=None):
-    a, b = hostOf(x1), hostOf(x2)
-    if out is not None:
-        numpy.matmul(a, b, out=hostOf(out))
-        _product("matmul", out._host, a, b)
-        return out
-    result = numpy.matmul(a, b)
-    _product("matmul", result, a, b)
-    return wrap(result)
+    return productOf("matmul", x1, x2, out)
 
 
 def dot(a, b, out=None):
-    a, b = hostOf(a), hostOf(b)
-    result = numpy.asarray(numpy.dot(a, b))
-    if out is not None:
-        out._host[...] = result
-        _product("dot", out._host, a, b)
-        return out
-    _product("dot", result, a, b)
-    return wrap(result)
+    return productOf("dot", a, b, out)
 
 
 def vdot(a, b):

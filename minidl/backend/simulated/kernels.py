@@ -9,8 +9,19 @@ an input and written for an output; a raw array whole as well (what the kernel i
 
 import numpy
 
+from minidl.backend import hostkernel
 from minidl.backend.simulated import trace
 from minidl.backend.simulated.ndarray import ndarray
+
+
+def hostKernel(kind, *args, **keywords):
+    """minidl's kernel class of this kind (``hostkernel.kernelClasses``) made for the same text: its parsed
+    parameters, checks and host functions run the kernel here. It is not a kernel of the package, so it leaves the
+    class's registry."""
+    kernelClass, registry = hostkernel.kernelClasses[kind]
+    kernel = kernelClass(*args, **keywords)
+    registry.remove(kernel)
+    return kernel
 
 
 class ElementwiseKernel:
@@ -27,11 +38,8 @@ class ElementwiseKernel:
         """minidl's Elementwise of the same text, for its parsed parameters and its host functions (made at the first
         call: it imports this device's backend); it is not a kernel of the package, so it leaves the registry."""
         if self._host is None:
-            from minidl.backend import elementwise
-
-            self._host = elementwise.Elementwise(self.name, self.in_params, self.out_params, self.operation,
-                                                 reference=None, preamble=self.preamble)
-            elementwise.registry.remove(self._host)
+            self._host = hostKernel("ElementwiseKernel", self.name, self.in_params, self.out_params, self.operation,
+                                    reference=None, preamble=self.preamble)
         return self._host
 
     def __call__(self, *args, size=None, block_size=None):
@@ -115,12 +123,9 @@ class ReductionKernel:
     def _hostKernel(self):
         """minidl's Reduction of the same text (made at the first call), out of the package's registry."""
         if self._host is None:
-            from minidl.backend import reduction
-
-            self._host = reduction.Reduction(self.name, self.in_params, self.out_params, self.map_expr,
-                                             self.reduce_expr, self.post_map_expr, self.identity, reference=None,
-                                             reduceType=self.reduce_type, preamble=self.preamble)
-            reduction.registry.remove(self._host)
+            self._host = hostKernel("ReductionKernel", self.name, self.in_params, self.out_params, self.map_expr,
+                                    self.reduce_expr, self.post_map_expr, self.identity, reference=None,
+                                    reduceType=self.reduce_type, preamble=self.preamble)
         return self._host
 
     def __call__(self, *args, out=None, axis=None, keepdims=False, stream=None):

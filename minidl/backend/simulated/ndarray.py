@@ -12,6 +12,7 @@ import weakref
 import numpy
 
 from minidl.backend.simulated import trace
+from minidl.backend.simulated.computetype import productMath
 
 HOST_SCALARS = (numbers.Number, numpy.generic)
 REDUCTION_BLOCK = 512  # CuPy reduces with a block of threads per output (CUB over a whole array): threads counted
@@ -46,6 +47,24 @@ def hostOf(value):
     if isinstance(value, (list, tuple)):
         raise TypeError(f"Unsupported type {type(value)}: pass a device array (as in CuPy)")
     raise _refuse(value)
+
+
+def productOf(name, x1, x2, out=None):
+    """``numpy.matmul`` or ``numpy.dot`` (``name``) of two device arrays, into ``out`` when given, recorded as one
+    cuBLAS call: m x k by k x n products, 2*m*n*k FLOPs per matrix of the batch, in the math the product's dtype runs
+    in (``computetype``)."""
+    a, b = hostOf(x1), hostOf(x2)
+    result = numpy.asarray(getattr(numpy, name)(a, b))
+    if out is not None:
+        target = hostOf(out)
+        target[...] = result
+        result = target
+    k = a.shape[-1] if a.ndim else 1
+    arrays = [operand for operand in (a, b) if isinstance(operand, numpy.ndarray)]
+    largest = max(array.size for array in arrays + [result])  # cuBLAS spreads a product over the GPU
+    trace.recordLaunch(name, largest, sum(array.nbytes for array in arrays), result.nbytes, largest,
+                       flops=2 * result.size * k, math=productMath(result.dtype))
+    return out if out is not None else wrap(result)
 
 
 def launch(name, result, *operands, threads=None):
@@ -335,19 +354,13 @@ class ndarray:  # noqa: N801 - CuPy's name
         return wrap(result)
 
     def dot(self, other):
-        from minidl.backend.simulated.functions import dot
-
-        return dot(self, other)
+        return productOf("dot", self, other)
 
     def __matmul__(self, other):
-        from minidl.backend.simulated.functions import matmul
-
-        return matmul(self, other)
+        return productOf("matmul", self, other)
 
     def __rmatmul__(self, other):
-        from minidl.backend.simulated.functions import matmul
-
-        return matmul(other, self)
+        return productOf("matmul", other, self)
 
     __add__, __radd__, __iadd__ = _binary("add", numpy.add)
     __sub__, __rsub__, __isub__ = _binary("subtract", numpy.subtract)
