@@ -28,11 +28,11 @@ except ModuleNotFoundError as error:
 from minidl.testing.compare import TOLERANCES, assertMatches  # noqa: E402
 from minidl.testing.gradients import checkCostGradient, checkGradients  # noqa: E402
 from minidl.testing.kernels import checkKernel, kernelPaths, packageKernels, runPath  # noqa: E402
-from minidl.testing.reductions import checkReduction, packageReductions, runReduction  # noqa: E402
+from minidl.testing.reductions import checkReduction, packageReductions  # noqa: E402
 from minidl.testing.strategies import arrays, f32, floatDtypes, shapes, specialValues, withSpecials  # noqa: E402
 
 __all__ = [
     "TOLERANCES", "assertMatches", "arrays", "checkCostGradient", "checkGradients", "checkKernel", "checkReduction",
-    "f32", "floatDtypes", "kernelPaths", "packageKernels", "packageReductions", "runPath", "runReduction", "shapes",
+    "f32", "floatDtypes", "kernelPaths", "packageKernels", "packageReductions", "runPath", "shapes",
     "specialValues", "withSpecials",
 ]

@@ -40,29 +40,39 @@ def onlyPaths(paths):
         _only.pop()
 
 
-def _copies(args):
+def copies(args):
     return [arg.copy() if isinstance(arg, numpy.ndarray) else arg for arg in args]
 
 
-def runPath(path, kernel, args, size=None):
-    """Run ``kernel`` on copies of ``args`` (NumPy arrays and scalars) on ``path`` ("numpy", "host" or "cupy"),
-    over ``size`` elements when every array is raw; return its outputs as NumPy arrays, in the order the
-    kernel declares them."""
-    args = _copies(args)
+def runPath(path, kernel, args, size=None, **reduction):
+    """Run ``kernel`` (an Elementwise, or a Reduction with its ``axis=`` and ``keepdims=``) on copies of ``args``
+    (NumPy arrays and scalars) on ``path`` ("numpy", "host" or "cupy"), over ``size`` elements when every array of
+    an Elementwise is raw; return its outputs as NumPy arrays, in the order the kernel declares them."""
+    args = copies(args)
+    call = reduction if reduction else {"size": size}
     if path == "numpy":
         with numpy.errstate(all="ignore"):  # NaN and infinities are drawn on purpose
-            kernel.callNumpy(*args, size=size)
+            kernel.callNumpy(*args, **call)
     elif path == "host":
-        kernel.callCompiled(*args, size=size)
+        kernel.callCompiled(*args, **call)
     elif path == "cupy":
         if not backend.isGpu:
             raise TestingError("the cupy path needs a GPU, and minidl found none")
         args = [backend.toDevice(arg) if isinstance(arg, numpy.ndarray) else arg for arg in args]
-        kernel(*args, size=size)
+        kernel(*args, **call)
         args = [backend.toHost(arg) if isinstance(arg, backend.xp.ndarray) else arg for arg in args]
     else:
         raise TestingError(f"path must be 'numpy', 'host' or 'cupy', got {path!r}")
     return [arg for param, arg in zip(kernel.params, args) if param.isOutput]
+
+
+def drawScalar(draw, dtype, low, high):
+    """A hyperparameter of a fixed dtype: a float in [low, high] (rounded to the dtype), a count in [0, 8], a bool."""
+    if dtype.kind == "f":
+        return float(dtype.type(draw(st.floats(low, high))))
+    if dtype.kind in "iu":
+        return draw(st.integers(0, 8))
+    return draw(st.booleans())
 
 
 @st.composite
@@ -77,22 +87,24 @@ def signatureCases(draw, kernel, dtypes=None, low=-4.0, high=4.0):
         fixed = param.dtype
         if param.isOutput or fixed is None:
             args.append(draw(arrays(fixed or dtype, shape, low, high)))
-        elif fixed.kind == "f":
-            args.append(float(fixed.type(draw(st.floats(low, high)))))
-        elif fixed.kind in "iu":
-            args.append(draw(st.integers(0, 8)))
         else:
-            args.append(draw(st.booleans()))
+            args.append(drawScalar(draw, fixed, low, high))
     return dtype, args
 
 
-def _checkNanPropagates(kernel, args, outputs):
-    """Where an elementwise (non-raw) floating input holds NaN, every elementwise floating output is NaN."""
+def nanInputs(kernel, args):
+    """Where any elementwise (non-raw) floating input holds NaN, or None when none does."""
     nan = None
     for param, arg in zip(kernel.params, args):
         if not param.isOutput and not param.raw and isinstance(arg, numpy.ndarray) and arg.dtype.kind == "f":
             nan = numpy.isnan(arg) if nan is None else nan | numpy.isnan(arg)
-    if nan is None or not nan.any():
+    return nan if nan is not None and nan.any() else None
+
+
+def _checkNanPropagates(kernel, args, outputs):
+    """Where an elementwise (non-raw) floating input holds NaN, every elementwise floating output is NaN."""
+    nan = nanInputs(kernel, args)
+    if nan is None:
         return
     elementwise = [param for param in kernel.params if param.isOutput and not param.raw]
     for param, output in zip([param for param in kernel.params if param.isOutput], outputs):
@@ -117,7 +129,7 @@ def checkCase(kernel, dtype, args, oracle=None, signedZeros=True, nanPropagates=
                       f"{kernel.name} on {path} against its NumPy reference", signedZeros, tolerances)
     if oracle is not None:
         wide = [arg.astype(numpy.float64) if isinstance(arg, numpy.ndarray) and arg.dtype.kind == "f" else arg
-                for arg in _copies(args)]
+                for arg in copies(args)]
         with numpy.errstate(all="ignore"):
             expected = oracle(*wide)
         assertMatches(reference, expected, dtype, f"{kernel.name}'s NumPy reference against the float64 oracle",
@@ -154,20 +166,26 @@ def checkKernel(kernel, cases=None, oracle=None, *, signedZeros=True, nanPropaga
     """
     if not isinstance(kernel, Elementwise):
         raise TestingError(f"checkKernel checks an Elementwise kernel, got {kernel!r}")
+    checkProperty("checkKernel", kernel, cases, signatureCases, hypothesisSettings,
+                  lambda dtype, args: checkCase(kernel, dtype, args, oracle, signedZeros, nanPropagates, tolerances,
+                                                size))
+
+
+def checkProperty(checker, kernel, cases, defaultCases, hypothesisSettings, checkOne):
+    """Run ``checkOne(*case)`` on the cases hypothesis draws from ``cases``, or from ``defaultCases(kernel)`` (the
+    kernel's signature) when it has no raw parameter, whose shapes are the kernel's own to define; with
+    ``hypothesisSettings``, or no deadline by default: the first case of each dtype compiles the kernel for the
+    host."""
     raw = [param.name for param in kernel.params if param.raw]
     if cases is None and raw:
         raise TestingError(f"{kernel.name} has raw parameters ({', '.join(raw)}): their shapes are the kernel's own "
-                           f"to define, so pass checkKernel a strategy of cases")
-    strategy = cases if cases is not None else signatureCases(kernel)
+                           f"to define, so pass {checker} a strategy of cases")
 
-    @given(case=strategy)
+    @given(case=cases if cases is not None else defaultCases(kernel))
     def check(case):
-        dtype, args = case
-        checkCase(kernel, dtype, args, oracle, signedZeros, nanPropagates, tolerances, size)
+        checkOne(*case)
 
-    # no deadline by default: the first case of each dtype compiles the kernel for the host
-    check = (hypothesisSettings if hypothesisSettings is not None else settings(deadline=None))(check)
-    check()
+    (hypothesisSettings if hypothesisSettings is not None else settings(deadline=None))(check)()
 
 
 def importPackage():

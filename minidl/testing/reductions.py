@@ -7,39 +7,13 @@ maths, not bit for bit; NaN positions and infinities are compared exactly.
 """
 
 import numpy
-from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidl import backend
 from minidl.backend.reduction import Reduction, registry
 from minidl.errors import TestingError
 from minidl.testing.compare import assertMatches
-from minidl.testing.kernels import importPackage, kernelPaths
+from minidl.testing.kernels import checkProperty, copies, drawScalar, importPackage, kernelPaths, nanInputs, runPath
 from minidl.testing.strategies import arrays, floatDtypes, shapes
-
-
-def _copies(args):
-    return [arg.copy() if isinstance(arg, numpy.ndarray) else arg for arg in args]
-
-
-def runReduction(path, kernel, args, axis=None, keepdims=False):
-    """Run ``kernel`` on copies of ``args`` (NumPy arrays and scalars) on ``path`` ("numpy", "host" or "cupy");
-    return its outputs as NumPy arrays, in the order the kernel declares them."""
-    args = _copies(args)
-    if path == "numpy":
-        with numpy.errstate(all="ignore"):  # NaN and infinities are drawn on purpose
-            kernel.callNumpy(*args, axis=axis, keepdims=keepdims)
-    elif path == "host":
-        kernel.callCompiled(*args, axis=axis, keepdims=keepdims)
-    elif path == "cupy":
-        if not backend.isGpu:
-            raise TestingError("the cupy path needs a GPU, and minidl found none")
-        args = [backend.toDevice(arg) if isinstance(arg, numpy.ndarray) else arg for arg in args]
-        kernel(*args, axis=axis, keepdims=keepdims)
-        args = [backend.toHost(arg) if isinstance(arg, backend.xp.ndarray) else arg for arg in args]
-    else:
-        raise TestingError(f"path must be 'numpy', 'host' or 'cupy', got {path!r}")
-    return [arg for param, arg in zip(kernel.params, args) if param.isOutput]
 
 
 @st.composite
@@ -62,12 +36,8 @@ def reductionCases(draw, kernel, dtypes=None, low=-4.0, high=4.0):
             args.append(numpy.zeros(outShape, fixed or dtype))
         elif fixed is None:
             args.append(draw(arrays(dtype, shape, low, high)))
-        elif fixed.kind == "f":
-            args.append(float(fixed.type(draw(st.floats(low, high)))))
-        elif fixed.kind in "iu":
-            args.append(draw(st.integers(0, 8)))
         else:
-            args.append(draw(st.booleans()))
+            args.append(drawScalar(draw, fixed, low, high))
     return dtype, args, axes, keepdims
 
 
@@ -93,11 +63,8 @@ def _compare(actual, expected, dtype, what, signedZeros, tolerances, bounds):
 
 def _checkNanPropagates(kernel, args, axis, keepdims, outputs):
     """Where a floating input holds NaN, every floating output reducing that element is NaN."""
-    nan = None
-    for param, arg in zip(kernel.params, args):
-        if not param.isOutput and not param.raw and isinstance(arg, numpy.ndarray) and arg.dtype.kind == "f":
-            nan = numpy.isnan(arg) if nan is None else nan | numpy.isnan(arg)
-    if nan is None or not nan.any():
+    nan = nanInputs(kernel, args)
+    if nan is None:
         return
     reached = numpy.any(nan, axis=axis, keepdims=keepdims)
     for param, output in zip([param for param in kernel.params if param.isOutput], outputs):
@@ -110,14 +77,14 @@ def _checkNanPropagates(kernel, args, axis, keepdims, outputs):
 def checkReductionCase(kernel, dtype, args, axis=None, keepdims=False, oracle=None, signedZeros=True,
                        nanPropagates=True, tolerances=None, bounds=None):
     """Check one case (``checkReduction``'s rules)."""
-    reference = runReduction("numpy", kernel, args, axis, keepdims)
-    stated = None if bounds is None else bounds(*_copies(args), axis=axis, keepdims=keepdims)
+    reference = runPath("numpy", kernel, args, axis=axis, keepdims=keepdims)
+    stated = None if bounds is None else bounds(*copies(args), axis=axis, keepdims=keepdims)
     for path in kernelPaths():
-        _compare(runReduction(path, kernel, args, axis, keepdims), reference, dtype,
+        _compare(runPath(path, kernel, args, axis=axis, keepdims=keepdims), reference, dtype,
                  f"{kernel.name} on {path} against its NumPy reference", signedZeros, tolerances, stated)
     if oracle is not None:
         wide = [arg.astype(numpy.float64) if isinstance(arg, numpy.ndarray) and arg.dtype.kind == "f" else arg
-                for arg in _copies(args)]
+                for arg in copies(args)]
         with numpy.errstate(all="ignore"):
             expected = oracle(*wide, axis=axis, keepdims=keepdims)
         _compare(reference, expected, dtype, f"{kernel.name}'s NumPy reference against the float64 oracle", False,
@@ -144,20 +111,11 @@ def checkReduction(kernel, cases=None, oracle=None, *, bounds=None, signedZeros=
     """
     if not isinstance(kernel, Reduction):
         raise TestingError(f"checkReduction checks a Reduction, got {kernel!r}")
-    raw = [param.name for param in kernel.params if param.raw]
-    if cases is None and raw:
-        raise TestingError(f"{kernel.name} has raw parameters ({', '.join(raw)}): pass checkReduction a strategy of "
-                           f"cases")
-    strategy = cases if cases is not None else reductionCases(kernel)
 
-    @given(case=strategy)
-    def check(case):
-        dtype, args, axis, keepdims = case
-        checkReductionCase(kernel, dtype, args, axis, keepdims, oracle, signedZeros, nanPropagates, tolerances,
-                           bounds)
+    def checkOne(dtype, args, axis, keepdims):
+        checkReductionCase(kernel, dtype, args, axis, keepdims, oracle, signedZeros, nanPropagates, tolerances, bounds)
 
-    check = (hypothesisSettings if hypothesisSettings is not None else settings(deadline=None))(check)
-    check()
+    checkProperty("checkReduction", kernel, cases, reductionCases, hypothesisSettings, checkOne)
 
 
 def packageReductions():

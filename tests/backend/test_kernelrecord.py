@@ -42,31 +42,26 @@ def step(x, y, a, fresh=False, view=False):
     scale(middle, 2.0, x)
 
 
-def test_the_same_arrays_and_scalars_each_step_are_stable():
-    x, y = values(1, 2), values(0, 0)
+def twoSteps(x, y, firstScale, secondScale, **options):
+    """compareSteps of two recorded steps with these scalars."""
     with recordingKernels() as first:
-        step(x, y, 0.5)
+        step(x, y, firstScale, **options)
     with recordingKernels() as second:
-        step(x, y, 0.5)
-    assert compareSteps(first, second) == (2, True, 2, 0, 0, (), ())
+        step(x, y, secondScale, **options)
+    return compareSteps(first, second)
+
+
+def test_the_same_arrays_and_scalars_each_step_are_stable():
+    assert twoSteps(values(1, 2), values(0, 0), 0.5, 0.5) == (2, True, 2, 0, 0, (), ())
 
 
 def test_an_array_allocated_in_the_step_a_new_view_and_a_changed_scalar_are_each_named():
     x = values(1, 2)
-    with recordingKernels() as first:
-        step(x, None, 0.5, fresh=True)
-    with recordingKernels() as second:
-        step(x, None, 0.5, fresh=True)
-    fresh = compareSteps(first, second)
+    fresh = twoSteps(x, None, 0.5, 0.5, fresh=True)
     assert (fresh.stableCalls, fresh.newViews, fresh.newBuffers) == (0, 0, 2)
     assert fresh.reallocating == (("test_record_scale", "y"), ("test_record_scale", "x"))
 
-    y = values(0, 0)
-    with recordingKernels() as first:
-        step(x, y, 0.5, view=True)
-    with recordingKernels() as second:
-        step(x, y, 0.25, view=True)
-    changed = compareSteps(first, second)
+    changed = twoSteps(x, values(0, 0), 0.5, 0.25, view=True)
     assert (changed.stableCalls, changed.newViews, changed.newBuffers) == (1, 1, 0)
     assert changed.changedScalars == (("test_record_scale", "a"),) and changed.reallocating == ()
 
