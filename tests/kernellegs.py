@@ -1,6 +1,7 @@
 """The two legs of a kernel's property test: the host leg (its NumPy reference and its host-compiled CUDA text) and
 the device leg (the CUDA text launched by CuPy on a GPU, or by the simulated device). A test that calls checkKernel
-runs once per leg, so the report counts the device leg, run or skipped with the reason where no device is present.
+or checkReduction runs once per leg, so the report counts the device leg, run or skipped with the reason where no
+device is present.
 """
 
 import pytest
@@ -12,8 +13,9 @@ DEVICE_LEG_ABSENT = "the device leg runs on a GPU or the simulated device (MINID
 
 
 def parametrizeLegs(metafunc):
-    """pytest_generate_tests: a test whose code calls checkKernel gets the ``kernelLeg`` parameter."""
-    if "checkKernel" in metafunc.function.__code__.co_names:
+    """pytest_generate_tests: a test whose code calls checkKernel or checkReduction gets the ``kernelLeg``
+    parameter."""
+    if {"checkKernel", "checkReduction"} & set(metafunc.function.__code__.co_names):
         metafunc.fixturenames.append("kernelLeg")
         metafunc.parametrize("kernelLeg", ["host", "device"])
 

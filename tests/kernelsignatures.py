@@ -6,6 +6,13 @@ reduced to 1-D, 0-D ones stay 0-D), and the index width of the call (32-bit whil
 2**31 bytes and the loop has at most 2**31 elements, else 64-bit). Written as, for example,
 ``x=float32[1] a=float32 w=float32[raw:2] y=float32[1] i32``.
 
+A Reduction's signature names its inputs' and outputs' roles and ndims instead: ``x=float32[in:2] m=float32[in:2]
+y=float32[out:1] i32``. An input (of the input's shape, or of the output's, which CuPy broadcasts) has the ndim
+of the input's runs (its axes of size > 1 with neighbours of one kind merged: kept or reduced), an output 1, or 0
+when every axis is reduced; CuPy merges some of those runs further, which changes the CArray's ndim but nothing
+the expressions see. The width is 64-bit where an array spans more than 2**31 bytes or the input has more than
+2**31 elements.
+
 tests/conftest.py notes every signature a package kernel is called with; a call whose signature no compiled
 variant of the table covers fails its test, with the command that rewrites the table (RECORD_COMMAND).
 tests/backend/test_cupy_compiles.py compiles every signature of the table, crossed with the float dtypes a
@@ -20,6 +27,8 @@ import numpy
 import pytest
 
 from minidl.backend.elementwise import Elementwise
+from minidl.backend.reduction import Reduction
+from minidl.backend.reductionsource import geometry
 
 TABLE = Path(__file__).parent / "backend" / "kernel_signatures.json"
 RECORD_VARIABLE = "MINIDL_RECORD_KERNEL_SIGNATURES"
@@ -58,18 +67,40 @@ def signatureOf(kernel, args, size=None):
     return " ".join(parts + ["i64" if wide else "i32"])
 
 
+def reductionSignatureOf(kernel, args, plan):
+    """The signature of a validated Reduction call (``Reduction.checkArgs``'s typed arguments and plan), or None
+    for a call CuPy does not launch (an empty output)."""
+    if not all(plan.outShape):
+        return None
+    shape = geometry(plan.inShape, plan.axes)
+    keptRuns, reducedRuns = shape[3], (1 if shape[1] > 1 else 0) + shape[4 + 2 * shape[3]]
+    wide = int(numpy.prod(plan.inShape, dtype=numpy.int64)) > INDEX_32_LIMIT
+    parts = []
+    for param, arg, kind in zip(kernel.params, args, plan.kinds):
+        dtype = numpy.dtype(arg.dtype).name
+        if kind == "scalar":
+            parts.append(f"{param.name}={dtype}")
+            continue
+        wide = wide or arg.nbytes > INDEX_32_LIMIT
+        ndim = {"raw": f"raw:{arg.ndim}", "out": f"out:{min(keptRuns, 1)}"}.get(kind, f"in:{keptRuns + reducedRuns}")
+        parts.append(f"{param.name}={dtype}[{ndim}]")
+    return " ".join(parts + ["i64" if wide else "i32"])
+
+
 def parseSignature(signature):
-    """``(per parameter (dtype, ndim or None for a scalar, raw), index32)`` of a signature string."""
+    """``(per parameter (dtype, ndim or None for a scalar, raw), index32)`` of a signature string; for a
+    Reduction's, ``raw`` is its role instead: "raw", "in" or "out" (None for a scalar)."""
     *parts, width = signature.split(" ")
+    reduction = "[in:" in signature or "[out:" in signature
     params = []
     for part in parts:
         kind = part.split("=")[1]
         if "[" not in kind:
-            params.append((numpy.dtype(kind), None, False))
+            params.append((numpy.dtype(kind), None, None if reduction else False))
             continue
         dtype, ndim = kind[:-1].split("[")
-        raw = ndim.startswith("raw:")
-        params.append((numpy.dtype(dtype), int(ndim.removeprefix("raw:")), raw))
+        role, _, number = ndim.rpartition(":")
+        params.append((numpy.dtype(dtype), int(number), role if reduction else role == "raw"))
     return params, width == "i32"
 
 
@@ -77,7 +108,12 @@ def formatSignature(kernel, binding, index32):
     """The signature string of a binding (``parseSignature``'s inverse)."""
     parts = []
     for param, (dtype, ndim, raw) in zip(kernel.params, binding):
-        kind = "" if ndim is None else f"[raw:{ndim}]" if raw else f"[{ndim}]"
+        if ndim is None:
+            kind = ""
+        elif isinstance(raw, str):
+            kind = f"[{raw}:{ndim}]"
+        else:
+            kind = f"[raw:{ndim}]" if raw else f"[{ndim}]"
         parts.append(f"{param.name}={dtype.name}{kind}")
     return " ".join(parts + ["i32" if index32 else "i64"])
 
@@ -129,11 +165,12 @@ class Recorder:
                                          for binding, index32 in variants(kernel, recorded)}
         return signature in self.covered[kernel.name]
 
-    def note(self, kernel, args, size=None):
-        """Return None, or the failure message for a call whose signature the table lacks."""
-        if not kernel.reference.__module__.startswith("minidl."):
-            return None  # the suite's own test kernels
-        signature = signatureOf(kernel, args, size)
+    def note(self, kernel, args, size=None, plan=None):
+        """Return None, or the failure message for a call whose signature the table lacks (``plan``: a
+        Reduction's)."""
+        if not getattr(kernel.reference, "__module__", "").startswith("minidl."):
+            return None  # the suite's own test kernels, and the simulated device's copy of a Reduction
+        signature = signatureOf(kernel, args, size) if plan is None else reductionSignatureOf(kernel, args, plan)
         if signature is None:
             return None
         self.seen.setdefault(kernel.name, set()).add(signature)
@@ -146,11 +183,12 @@ class Recorder:
 
 
 uncheckedArgs = Elementwise.checkArgs  # the real validation, for tests that must not be recorded
+uncheckedReductionArgs = Reduction.checkArgs
 
 
 def install():
-    """Make every Elementwise call note its signature with a new Recorder (which it returns); a call whose
-    signature the table lacks fails the test that made it."""
+    """Make every Elementwise and Reduction call note its signature with a new Recorder (which it returns); a
+    call whose signature the table lacks fails the test that made it."""
     recorder = Recorder()
 
     def checkArgsAndNote(kernel, args, size=None):
@@ -160,5 +198,13 @@ def install():
             pytest.fail(problem, pytrace=False)
         return typed, onDevice
 
+    def checkReductionArgsAndNote(kernel, args, axis=None, keepdims=False):
+        typed, onDevice, plan = uncheckedReductionArgs(kernel, args, axis, keepdims)
+        problem = recorder.note(kernel, typed, plan=plan)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
+        return typed, onDevice, plan
+
     Elementwise.checkArgs = checkArgsAndNote
+    Reduction.checkArgs = checkReductionArgsAndNote
     return recorder

@@ -1,4 +1,5 @@
-"""The device layer: the array module (cupy or numpy), transfers, random state, the Elementwise kernel type.
+"""The device layer: the array module (cupy or numpy), transfers, random state, the Elementwise and Reduction
+kernel types.
 
 Everything in minidl reaches the device through this package; nothing else imports cupy.
 """
@@ -17,6 +18,7 @@ from minidl.backend.random import (
     setRandomState,
     uniform,
 )
+from minidl.backend.reduction import Reduction
 from minidl.backend.scratch import scratch
 from minidl.backend.upload import Upload, startUpload
 
@@ -26,3 +28,4 @@ __all__ = [
     "setRandomState", "simdSum", "synchronize", "toDevice", "toHost", "uniform", "xp",
 ]
 __all__ += ["Upload", "startUpload"]
+__all__ += ["Reduction"]

@@ -170,9 +170,9 @@ def checkKernel(kernel, cases=None, oracle=None, *, signedZeros=True, nanPropaga
     check()
 
 
-def packageKernels():
-    """Every Elementwise kernel minidl defines, after importing all its modules (but ``__main__``, a command, and
-    those needing an optional dependency that is not installed: their kernels cannot run here)."""
+def importPackage():
+    """Import all of minidl's modules (but ``__main__``, a command, and those needing an optional dependency that
+    is not installed: their kernels cannot run here), so that every kernel it defines is registered."""
     for module in pkgutil.walk_packages(minidl.__path__, "minidl."):
         if module.name.endswith(".__main__"):
             continue
@@ -181,4 +181,9 @@ def packageKernels():
         except ModuleNotFoundError as error:
             if (error.name or "minidl").split(".")[0] == "minidl":
                 raise
+
+
+def packageKernels():
+    """Every Elementwise kernel minidl defines (``importPackage``)."""
+    importPackage()
     return [kernel for kernel in registry if kernel.reference.__module__.startswith("minidl.")]

@@ -8,6 +8,10 @@ compile_with_cache compiles it with CuPy's headers and options through NVRTC for
 what needs a device stands in: the architecture option (sm_90 instead of the device's) and the final load of
 the finished cubin. CuPy's disk cache (keyed by source, options and NVRTC version) makes repeated runs fast.
 
+Reductions likewise: cupy.ReductionKernel's own code generator writes the source of a recorded binding (its
+inputs, outputs, the input and output indexers and the block stride, with CuPy's default 512 threads per block),
+and NVRTC compiles it.
+
 This replaces the nvcc compile of minidl's imitation of CuPy's source, which could drift from what CuPy
 really generates (other CArray and indexer types, another float16, a single dtype for every placeholder).
 """
@@ -19,7 +23,7 @@ import numpy
 import pytest
 
 from minidl.backend.elementwise import CUPY_OPTIONS
-from minidl.testing import packageKernels
+from minidl.testing import packageKernels, packageReductions
 from tests import kernelsignatures
 from tests.optional import importCupy
 
@@ -27,11 +31,14 @@ if kernelsignatures.recording():
     pytest.skip("this run records the signature table; the next run compiles it", allow_module_level=True)
 cupy = importCupy(needNvrtc=True)  # skips where CuPy or NVRTC is missing, fails in .ci/run
 
-from cupy._core import _carray, _kernel, _scalar, core  # noqa: E402 - only once CuPy is known to import
+from cupy._core import _carray, _kernel, _reduction, _scalar, core  # noqa: E402 - only once CuPy is known to import
 from cupy.cuda import compiler  # noqa: E402
 
 ARCH = "90"  # H100 class: a current GPU, within NVRTC 12.x and 13.x
 KERNELS = {kernel.name: kernel for kernel in packageKernels()}
+REDUCTIONS = {kernel.name: kernel for kernel in packageReductions()}
+ALL = {**KERNELS, **REDUCTIONS}
+BLOCK_SIZE = 512  # CuPy's threads per block of a reduction on CUDA
 TABLE = kernelsignatures.loadTable()
 ARG_NDARRAY, ARG_INDEXER, ARG_SCALAR = 1, 2, 3  # CuPy's _ArgKind values (checked by a test below)
 
@@ -57,6 +64,36 @@ def cupySource(kernel, binding, index32):
                                                 cupyKernel.operation, cupyKernel.name, cupyKernel.preamble)
 
 
+def reductionArgInfos(binding, index32):
+    """The argument infos CuPy makes for a reduction with this binding: its arrays (inputs of the input's ndim,
+    outputs of the output's), typed scalars, the input and output indexers and the int32 block stride."""
+    infos = [_kernel._ArgInfo(ARG_SCALAR, _scalar.CScalar, dtype, 0, True, True) if ndim is None
+             else _kernel._ArgInfo(ARG_NDARRAY, cupy.ndarray, dtype, ndim, ndim <= 1, index32)
+             for dtype, ndim, role in binding]
+    inNdim = next(ndim for dtype, ndim, role in binding if role == "in")
+    outNdim = next(ndim for dtype, ndim, role in binding if role == "out")
+    indexers = [_kernel._ArgInfo(ARG_INDEXER, _carray.Indexer, None, ndim, True, index32) for ndim in (inNdim, outNdim)]
+    return tuple(infos + indexers + [_kernel._ArgInfo(ARG_SCALAR, _scalar.CScalar, numpy.dtype(numpy.int32), 0, True,
+                                                      True)])
+
+
+def reductionSource(kernel, binding, index32):
+    """The CUDA source CuPy generates for a call of ``kernel`` (a minidl Reduction) with this binding."""
+    cupyKernel = cupy.ReductionKernel(kernel.inParams, kernel.outParams, kernel.mapExpr, kernel.reduceExpr,
+                                      kernel.postMapExpr, kernel.identity, name=kernel.name,
+                                      reduce_type=kernel.reduceType, preamble=kernel.preamble)
+    types = {param.typeName: dtype for param, (dtype, _, _) in zip(kernel.params, binding) if param.dtype is None}
+    typeMap = _kernel._TypeMap(tuple(sorted(types.items())) + (("IndexT", "int32" if index32 else "int64"),))
+    return _reduction._ReductionKernel_get_cached_function_code(
+        cupyKernel.nin, cupyKernel.nout, cupyKernel._params, reductionArgInfos(binding, index32), typeMap,
+        kernel.name, BLOCK_SIZE, cupyKernel.reduce_type, cupyKernel.identity, cupyKernel.map_expr,
+        cupyKernel.reduce_expr, cupyKernel.post_map_expr, cupyKernel.preamble, CUPY_OPTIONS)
+
+
+def sourceOf(kernel, binding, index32):
+    return (reductionSource if kernel.name in REDUCTIONS else cupySource)(kernel, binding, index32)
+
+
 class CubinModule(cupy.cuda.function.Module):
     """Stands in for loading the compiled module onto a device: keeps the cubin instead."""
 
@@ -75,13 +112,13 @@ def describe(binding, index32):
 @pytest.fixture(scope="module")
 def compileErrors():
     """Compile every variant of every recorded signature on every core; return the errors per kernel name."""
-    jobs = {(name, binding, index32) for name, signatures in TABLE.items() if name in KERNELS
-            for signature in signatures for binding, index32 in kernelsignatures.variants(KERNELS[name], signature)}
-    jobs = [(KERNELS[name], binding, index32) for name, binding, index32 in sorted(jobs, key=repr)]
+    jobs = {(name, binding, index32) for name, signatures in TABLE.items() if name in ALL
+            for signature in signatures for binding, index32 in kernelsignatures.variants(ALL[name], signature)}
+    jobs = [(ALL[name], binding, index32) for name, binding, index32 in sorted(jobs, key=repr)]
 
     def build(kernel, binding, index32):
         try:
-            module = core.compile_with_cache(cupySource(kernel, binding, index32), CUPY_OPTIONS, ARCH)
+            module = core.compile_with_cache(sourceOf(kernel, binding, index32), CUPY_OPTIONS, ARCH)
             assert len(module.cubin) > 0
         except Exception as error:  # CompileException with NVRTC's log
             return kernel.name, f"[{describe(binding, index32)}] {type(error).__name__}: {error}"
@@ -97,7 +134,7 @@ def compileErrors():
     return errors
 
 
-@pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize("name", sorted(ALL))
 def test_compiles_from_cupys_source_in_every_recorded_signature(name, compileErrors):
     assert TABLE.get(name), f"{name} has no recorded signature: run {kernelsignatures.RECORD_COMMAND}"
     if name in compileErrors:
@@ -105,7 +142,7 @@ def test_compiles_from_cupys_source_in_every_recorded_signature(name, compileErr
 
 
 def test_the_table_names_only_kernels_that_exist():
-    stale = sorted(set(TABLE) - set(KERNELS))
+    stale = sorted(set(TABLE) - set(ALL))
     assert not stale, f"the signature table names kernels that no longer exist: {stale}; run " \
         f"{kernelsignatures.RECORD_COMMAND}"
 
@@ -149,3 +186,23 @@ def test_float16_with_float32_state_is_among_the_compiled_variants():
     for chosen in ("float16", "float32", "float64"):
         assert any(binding[names.index("param")] == binding[names.index("m")] == chosen for binding in compiled)
     assert numpy.dtype("float16") in kernelsignatures.FLOATS
+
+
+def test_a_reductions_generated_source_is_cupys_and_compiles():
+    """A Reduction (here one of the tests') through CuPy's reduction code generator: its REDUCE and POST_MAP
+    macros, the reduce type, an input of the output's shape read through the input indexer, and NVRTC's cubin."""
+    from minidl.backend import Reduction
+
+    kernel = Reduction("test_sum_about", "T x, T centre, float32 scale", "T y", "(x - centre) * (x - centre)",
+                       "a + b", "y = scale * a", "0", reference=None, reduceType="float")
+    binding, _ = kernelsignatures.parseSignature(
+        "x=float16[in:2] centre=float16[in:2] scale=float32 y=float16[out:1] i32")
+    source = reductionSource(kernel, binding, True)
+    assert "#define REDUCE(a, b) (a + b)" in source and "typedef float _type_reduce;" in source
+    assert "typedef float16 T;" in source and "const T centre = _raw_centre[_in_ind.get()];" in source
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{ARCH}", "cubin"))
+        patch.setattr(compiler, "function", type("Function", (), {"Module": CubinModule}))
+        assert len(core.compile_with_cache(source, CUPY_OPTIONS, ARCH).cubin) > 0
+        with pytest.raises(compiler.CompileException, match="undeclared_name"):
+            core.compile_with_cache(source.replace("(a + b)", "(a + undeclared_name)"), CUPY_OPTIONS, ARCH)

@@ -4,7 +4,8 @@ run the kernels with hypothesis; these catch the kernels and dtypes those draws 
 compile, from the source CuPy itself generates, is tests/backend/test_cupy_compiles.py.
 
 Each kernel is compiled with its type placeholders bound to each float dtype; raw arrays are 1-D,
-non-raw inputs of a fixed type are scalars (hyperparameters) and the other non-raw parameters arrays.
+non-raw inputs of a fixed type are scalars (hyperparameters) and the other non-raw parameters arrays. Each
+Reduction likewise, its non-raw inputs of the input's shape and its outputs arrays.
 """
 
 import os
@@ -14,9 +15,10 @@ import numpy
 import pytest
 
 from minidl import BackendError
-from minidl.testing import packageKernels
+from minidl.testing import packageKernels, packageReductions
 
 KERNELS = packageKernels()
+REDUCTIONS = packageReductions()
 FLOATS = [numpy.dtype(name) for name in ("float16", "float32", "float64")]
 
 
@@ -44,16 +46,28 @@ def hostErrors():
         except BackendError as error:
             return kernel.name, str(error)
 
-    kernels, types, ndims = zip(*[(kernel, *binding) for kernel in KERNELS for binding in bindings(kernel)])
+    def buildReduction(kernel, types, ndims):
+        kinds = tuple("scalar" if ndim is None else "raw" if param.raw else "out" if param.isOutput else "full"
+                      for param, ndim in zip(kernel.params, ndims))
+        try:
+            assert callable(kernel.hostFunction(types, kinds, tuple(ndims)).function)
+        except BackendError as error:
+            return kernel.name, str(error)
+
+    def buildAny(kernel, types, ndims):
+        return (buildReduction if kernel in REDUCTIONS else build)(kernel, types, ndims)
+
+    kernels, types, ndims = zip(*[(kernel, *binding) for kernel in KERNELS + REDUCTIONS
+                                  for binding in bindings(kernel)])
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        failures = [failure for failure in pool.map(build, kernels, types, ndims) if failure]
+        failures = [failure for failure in pool.map(buildAny, kernels, types, ndims) if failure]
     errors = {}
     for name, error in failures:
         errors.setdefault(name, []).append(error)
     return errors
 
 
-@pytest.mark.parametrize("kernel", KERNELS, ids=lambda kernel: kernel.name)
+@pytest.mark.parametrize("kernel", KERNELS + REDUCTIONS, ids=lambda kernel: kernel.name)
 def test_compiles_for_the_host(kernel, hostErrors):
     if kernel.name in hostErrors:
         pytest.fail("\n\n".join(hostErrors[kernel.name]))

@@ -4,10 +4,11 @@ back, and that a call missing from the table is reported with the command that r
 import numpy
 import pytest
 
-from minidl.testing import packageKernels
+from minidl.backend import Reduction
+from minidl.testing import packageKernels, packageReductions
 from tests import kernelsignatures
 
-KERNELS = {kernel.name: kernel for kernel in packageKernels()}
+KERNELS = {kernel.name: kernel for kernel in packageKernels() + packageReductions()}
 
 
 def typedCall(name, *args):
@@ -49,6 +50,24 @@ def test_a_missing_signature_fails_with_the_command_that_records_it(monkeypatch)
     assert recorder.note(relu, typedCall("minidl_relu", numpy.ones(3), numpy.ones(3))) is None
     assert recorder.seen["minidl_relu"] == {"x=float32[1] y=float32[1] i32", "x=float64[1] y=float64[1] i32",
                                             "x=float64[0] y=float64[0] i32"}
+
+
+def test_a_reductions_signature_names_roles_ndims_and_reads_back():
+    kernel = Reduction("test_signature_sum", "T x, T centre, float32 scale", "T y", "x - centre", "a + b",
+                       "y = scale * a", "0", reference=None)
+    typed, _, plan = kernelsignatures.uncheckedReductionArgs(
+        kernel, (numpy.zeros((4, 3, 5), numpy.float16), numpy.zeros((4, 1, 5), numpy.float16), 2.0,
+                 numpy.zeros((4, 5), numpy.float16)), axis=1)
+    signature = kernelsignatures.reductionSignatureOf(kernel, typed, plan)
+    assert signature == "x=float16[in:3] centre=float16[in:3] scale=float32 y=float16[out:1] i32"
+    assert kernelsignatures.formatSignature(kernel, *kernelsignatures.parseSignature(signature)) == signature
+    typed, _, plan = kernelsignatures.uncheckedReductionArgs(
+        kernel, (numpy.zeros((6, 7)), numpy.zeros((1, 1)), 1, numpy.zeros(())), axis=None)
+    assert kernelsignatures.reductionSignatureOf(kernel, typed, plan) == \
+        "x=float64[in:1] centre=float64[in:1] scale=float32 y=float64[out:0] i32"
+    variants = {kernelsignatures.formatSignature(kernel, *variant)
+                for variant in kernelsignatures.variants(kernel, signature)}
+    assert "x=float32[in:3] centre=float32[in:3] scale=float32 y=float32[out:1] i64" in variants
 
 
 STALE_WHILE_RECORDING = pytest.mark.skipif(kernelsignatures.recording(), reason="this run rewrites the table")

@@ -2,8 +2,9 @@
 
 ``MINIDL_BACKEND=simulated`` (``--device simulated`` on the command) makes ``minidl.backend`` use ``cupy`` and
 ``cupyx`` from here instead of CuPy's: device arrays of their own type that refuse implicit conversion as CuPy's do,
-only the part of CuPy 14's API that minidl calls on the device, Elementwise launches run as their host-compiled CUDA
-text, streams and events in order. Every branch of minidl that asks whether it runs on a GPU takes the GPU side.
+only the part of CuPy 14's API that minidl calls on the device, Elementwise and Reduction launches run as their
+host-compiled CUDA text, streams and events in order. Every branch of minidl that asks whether it runs on a GPU
+takes the GPU side.
 ``trace.recording()`` counts what a GPU would be asked to do: launches, products, transfers, syncs, host random
 draws, memory. It is a device for tests and profiles, slower than the CPU backend, never for training; the real GPU
 path is CuPy's.
@@ -33,6 +34,7 @@ cupy = _namespace("cupy", {
        and (getattr(value, "__module__", None) == functions.__name__ or name in functions.FROM_NUMPY)},
     "ndarray": ndarray,
     "ElementwiseKernel": kernels.ElementwiseKernel,
+    "ReductionKernel": kernels.ReductionKernel,
     "cuda": _namespace("cupy.cuda", {
         "Stream": cuda.Stream, "Event": cuda.Event, "Device": cuda.Device,
         "get_current_stream": cuda.get_current_stream, "runtime": cuda.runtime, "nccl": cuda.nccl,

@@ -70,3 +70,73 @@ class ElementwiseKernel:
         trace.recordLaunch(self.name, loop, read, written, max(host.size for _, host in arrays))
         outputs = [arg for arg, param in zip(args, kernel.params) if param.isOutput]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+BLOCK_SIZE = 512  # CuPy's default threads per block of a reduction (on CUDA)
+
+
+def _ceilPowerOf2(value):
+    return 1 << max(0, int(value) - 1).bit_length()
+
+
+def reductionThreads(plan):
+    """The threads CuPy launches for a reduction of this ``Plan`` (``cupy._core._reduction._get_block_specs``):
+    blocks of BLOCK_SIZE threads, each block serving ``blockStride`` output elements (a power of 2: more of them
+    when each reduces few values, up to 32 when the inputs are contiguous along the kept axes), so output elements
+    x threads per output element."""
+    inSize = int(numpy.prod(plan.inShape, dtype=numpy.int64))
+    outSize = int(numpy.prod(plan.outShape, dtype=numpy.int64))
+    kept = [axis for axis, side in enumerate(plan.inShape) if axis not in plan.axes and side > 1]
+    # CuPy's contiguous size: the output's elements when an input steps one element along its last kept axis
+    # (a full input whose later axes are all 1, or an input of the output's shape), else 1
+    contiguous = 1
+    if kept:
+        last = kept[-1]
+        if "kept" in plan.kinds or ("full" in plan.kinds and all(side == 1 for side in plan.inShape[last + 1:])):
+            contiguous = outSize
+    perOutput = max(1, inSize // max(outSize, 1))
+    blockStride = max(min(contiguous, 32), BLOCK_SIZE // perOutput)
+    blockStride = _ceilPowerOf2(blockStride // 2 + 1)
+    return (outSize + blockStride - 1) // blockStride * BLOCK_SIZE
+
+
+class ReductionKernel:
+    """``cupy.ReductionKernel``, run by the host-compiled path of the same text; its outputs are passed (minidl
+    allocates none), as positional arguments after the inputs."""
+
+    def __init__(self, in_params, out_params, map_expr, reduce_expr, post_map_expr, identity, name="reduce_kernel",
+                 reduce_type=None, reduce_dims=True, preamble="", options=()):
+        self.in_params, self.out_params = in_params, out_params
+        self.map_expr, self.reduce_expr, self.post_map_expr = map_expr, reduce_expr, post_map_expr
+        self.identity, self.name, self.reduce_type = identity, name, reduce_type
+        self.preamble, self.options = preamble, tuple(options)
+        self._host = None
+
+    def _hostKernel(self):
+        """minidl's Reduction of the same text (made at the first call), out of the package's registry."""
+        if self._host is None:
+            from minidl.backend import reduction
+
+            self._host = reduction.Reduction(self.name, self.in_params, self.out_params, self.map_expr,
+                                             self.reduce_expr, self.post_map_expr, self.identity, reference=None,
+                                             reduceType=self.reduce_type, preamble=self.preamble)
+            reduction.registry.remove(self._host)
+        return self._host
+
+    def __call__(self, *args, out=None, axis=None, keepdims=False, stream=None):
+        kernel = self._hostKernel()
+        if out is not None or len(args) != len(kernel.params):
+            raise TypeError(f"{self.name}: the simulated device takes every input and output as an argument "
+                            f"({len(kernel.params)}), got {len(args)}{' and out=' if out is not None else ''}")
+        if any(isinstance(arg, numpy.ndarray) for arg in args):
+            raise TypeError(f"{self.name}: Unsupported type {numpy.ndarray}: kernels take device arrays (as in CuPy)")
+        hosts = [arg._host if isinstance(arg, ndarray) else arg for arg in args]
+        typed, _, plan = kernel.checkArgs(hosts, axis, keepdims)
+        kernel._runCompiled(typed, plan)
+        arrays = [(param, host) for param, host in zip(kernel.params, typed) if isinstance(host, numpy.ndarray)]
+        read = sum(host.nbytes for param, host in arrays if not param.isOutput)
+        written = sum(host.nbytes for param, host in arrays if param.isOutput)
+        if numpy.prod(plan.outShape, dtype=numpy.int64) > 0:  # CuPy launches nothing for an empty output
+            trace.recordLaunch(self.name, reductionThreads(plan), read, written, max(host.size for _, host in arrays))
+        outputs = [arg for arg, param in zip(args, kernel.params) if param.isOutput]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)

@@ -1,0 +1,269 @@
+"""Reduction: one reduction declared in ``cupy.ReductionKernel`` vocabulary, runnable on both devices.
+
+    sumSquares = Reduction("minidl_sum_squares", inParams="T x", outParams="T y", mapExpr="x * x",
+                           reduceExpr="a + b", postMapExpr="y = a", identity="0", reference=sumSquaresNumpy)
+    sumSquares(x, y, axis=1)                # y[i] = sum over j of x[i, j]^2
+    meanOf(x, mean, axis=(0, 2, 3), keepdims=True)
+
+Each output element reduces the input elements that share its position on the kept axes: ``mapExpr`` (an
+expression of the inputs' elements and the scalars) maps each of them to a value of the reduce type, ``reduceExpr``
+joins two such values ``a`` and ``b`` (it must be associative and commutative: the paths join in different
+orders), starting from ``identity`` (a C expression of the reduce type), and ``postMapExpr`` writes the outputs
+from the result ``a``. The reduce type is ``reduceType`` (a C type, or a placeholder), by default the first
+output's type, as in CuPy: reductions over float16 data should name ``float``.
+
+Arguments follow Elementwise's rules (``[raw] type name`` parameters, placeholders bound from the arrays, every
+argument checked before anything runs), and CuPy's for a reduction: the non-raw inputs have the input's shape,
+or its shape with the reduced axes of size 1 (an input read once per output element, such as a row's mean:
+CuPy's broadcasting, and the only broadcasting minidl allows); the outputs have the reduced shape (``keepdims``:
+the reduced axes kept as 1), are passed (minidl allocates nothing) and are updated in place and returned.
+``axis`` is an int, a tuple of ints or None (every axis), as in NumPy and CuPy. Raw inputs are indexed by the
+expressions themselves. The expressions may use ``_in_ind.size()`` and ``_out_ind.size()``, the element counts
+of the input and of the output.
+
+- On a GPU: the memoized ``cupy.ReductionKernel`` of the same text (compiled with ``CUPY_OPTIONS``: no fused
+  multiply-adds). CuPy sums in a tree: a block of threads per few output elements, a grid-stride walk per thread,
+  then shared-memory halving.
+- On NumPy arrays: the text compiled for the host (``reductionsource``: one output element per iteration of a
+  loop split over minidl's threads, the reduced elements walked in C order into 8 partial accumulators joined
+  in a fixed tree, so a result is the same on every run and thread count) or the NumPy reference, as ``cpuPath``
+  and ``MINIDL_CPU_KERNELS`` say (as for Elementwise); ``callNumpy`` and ``callCompiled`` run one of them.
+- The paths join in different orders, so floating sums agree within rounding (about ``n·eps·sum|x|`` for n
+  values), not bit for bit; max, min and counts agree exactly.
+
+The reference gets the kernel's arguments (scalars as NumPy scalars of their declared type) and ``axis`` (a
+sorted tuple of non-negative axes) and ``keepdims`` as keywords, and must update its outputs in place. Every
+Reduction made is listed in ``registry``.
+"""
+
+import numbers
+import operator
+from dataclasses import dataclass
+
+import numpy
+
+from minidl.backend import hostkernel, reductionsource
+from minidl.backend.device import cupy, isDeviceArray
+from minidl.backend.elementwise import CUPY_OPTIONS, Elementwise, isCName, parseParams
+from minidl.errors import BackendError
+
+registry = []  # every Reduction made, in the order they were made
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked call's shape: the input shape, the reduced axes (sorted), keepdims, and per parameter its kind:
+    "scalar", "full" (an input of the input's shape), "kept" (an input of the output's shape, the reduced axes
+    1), "out" (an output), "raw"."""
+
+    inShape: tuple
+    axes: tuple
+    keepdims: bool
+    kinds: tuple
+
+    @property
+    def outShape(self):
+        """The outputs' shape: the input's without the reduced axes (with them as 1 under keepdims)."""
+        if self.keepdims:
+            return tuple(1 if axis in self.axes else side for axis, side in enumerate(self.inShape))
+        return tuple(side for axis, side in enumerate(self.inShape) if axis not in self.axes)
+
+    @property
+    def keptShape(self):
+        """The shape of an input read once per output element: the input's, the reduced axes 1."""
+        return tuple(1 if axis in self.axes else side for axis, side in enumerate(self.inShape))
+
+
+def _isArray(value):
+    return isinstance(value, numpy.ndarray) or isDeviceArray(value)
+
+
+def normalizeAxis(axis, ndim, name):
+    """``axis`` (None, an int or a sequence of ints, each in [-ndim, ndim), none twice) as a sorted tuple of
+    non-negative axes; a BackendError naming ``name`` otherwise."""
+    if axis is None:
+        return tuple(range(ndim))
+    given = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    axes = []
+    for item in given:
+        if isinstance(item, bool) or not isinstance(item, numbers.Integral):
+            raise BackendError(f"{name}: axis must be None, an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= item < ndim:
+            raise BackendError(f"{name}: axis {item} is out of range for an input of {ndim} dimensions")
+        axes.append(operator.index(item) % ndim)
+    if len(set(axes)) != len(axes):
+        raise BackendError(f"{name}: axis {axis!r} names an axis twice")
+    return tuple(sorted(axes))
+
+
+class Reduction:
+    """A reduction with a CUDA text (run by CuPy's ReductionKernel, or compiled for the host) and a NumPy
+    reference."""
+
+    def __init__(self, name, inParams, outParams, mapExpr, reduceExpr, postMapExpr, identity, reference,
+                 reduceType=None, preamble="", cpuPath="compiled"):
+        if not isCName(name):
+            raise BackendError(f"kernel name {name!r} must be a C identifier: it names the compiled function")
+        if cpuPath not in hostkernel.CPU_KERNELS:
+            raise BackendError(f"kernel {name}: cpuPath must be one of {hostkernel.CPU_KERNELS}, got {cpuPath!r}")
+        for what, text in (("mapExpr", mapExpr), ("reduceExpr", reduceExpr), ("postMapExpr", postMapExpr),
+                           ("identity", identity)):
+            if not isinstance(text, str) or not text.strip():
+                raise BackendError(f"kernel {name}: {what} must be a C expression (a non-empty string), got {text!r}")
+        if reduceType is not None and (not isinstance(reduceType, str) or not reduceType.strip()):
+            raise BackendError(f"kernel {name}: reduceType must be a C type (a string) or None, got {reduceType!r}")
+        self.name = name
+        self.cpuPath = cpuPath
+        self.inParams, self.outParams = inParams, outParams
+        self.mapExpr, self.reduceExpr, self.postMapExpr = mapExpr, reduceExpr, postMapExpr
+        self.identity, self.reduceType, self.preamble = identity, reduceType, preamble
+        self.reference = reference
+        self.inputs = parseParams(inParams, isOutput=False)
+        outputs = parseParams(outParams, isOutput=True)
+        self.params = self.inputs + outputs
+        if not outputs:
+            raise BackendError(f"kernel {name} declares no output")
+        if any(param.raw for param in outputs):
+            raise BackendError(f"kernel {name}: an output cannot be raw: each output element is one reduction")
+        if not any(not param.raw for param in self.inputs):
+            raise BackendError(f"kernel {name} declares no non-raw input: the reduced input sets the shape")
+        names = [param.name for param in self.params]
+        if len(set(names)) != len(names):
+            raise BackendError(f"kernel {name} declares a parameter name twice: {names}")
+        reserved = sorted({"a", "b"} & set(names))
+        if reserved:
+            raise BackendError(f"kernel {name} cannot name a parameter {reserved[0]!r}: reduceExpr and postMapExpr "
+                               f"name their values a and b")
+        self._cupyKernel = None
+        self._hostFunctions = {}
+        self._outputIndices = tuple(range(len(self.inputs), len(self.params)))
+        registry.append(self)
+
+    def __repr__(self):
+        return f"Reduction({self.name!r})"
+
+    def __call__(self, *args, axis=None, keepdims=False):
+        args, onDevice, plan = self.checkArgs(args, axis, keepdims)
+        if onDevice:
+            self.cupyKernel()(*args, axis=plan.axes, keepdims=plan.keepdims)
+        elif hostkernel.cpuKernels() == "compiled" or (
+                hostkernel.cpuKernels() == "preferred" and self.cpuPath == "compiled"):
+            self._runCompiled(args, plan)
+        else:
+            self._runReference(args, plan)
+        return self._outputs(args)
+
+    def callNumpy(self, *args, axis=None, keepdims=False):
+        """Run the NumPy reference on NumPy arrays, whatever MINIDL_CPU_KERNELS says."""
+        args, plan = self._checkHost(args, axis, keepdims)
+        self._runReference(args, plan)
+        return self._outputs(args)
+
+    def callCompiled(self, *args, axis=None, keepdims=False):
+        """Run the host-compiled CUDA text on NumPy arrays, whatever MINIDL_CPU_KERNELS says."""
+        args, plan = self._checkHost(args, axis, keepdims)
+        self._runCompiled(args, plan)
+        return self._outputs(args)
+
+    def cupyKernel(self):
+        """The memoized cupy.ReductionKernel (CuPy caches one binary per dtype set and shape), compiled with
+        ``CUPY_OPTIONS``: no fused multiply-adds, every product rounded as on the CPU paths."""
+        if self._cupyKernel is None:
+            self._cupyKernel = cupy.ReductionKernel(
+                self.inParams, self.outParams, self.mapExpr, self.reduceExpr, self.postMapExpr, self.identity,
+                name=self.name, reduce_type=self.reduceType, preamble=self.preamble, options=CUPY_OPTIONS,
+            )
+        return self._cupyKernel
+
+    def hostFunction(self, types, kinds, ndims):
+        """Compile (or take from the disk cache) the host path for one binding: ``types`` maps placeholders to
+        dtypes, ``kinds`` and ``ndims`` as ``reductionsource.hostSource`` takes them."""
+        return hostkernel.HostFunction(reductionsource.hostSource(self, types, kinds, ndims), self.name)
+
+    def _runReference(self, args, plan):
+        if numpy.prod(plan.outShape, dtype=numpy.int64) > 0:
+            self.reference(*args, axis=plan.axes, keepdims=plan.keepdims)
+
+    def _runCompiled(self, args, plan):
+        outSize = int(numpy.prod(plan.outShape, dtype=numpy.int64))
+        if outSize == 0:  # as in CuPy: nothing to launch
+            return
+        ndims = tuple(arg.ndim if kind == "raw" else None for arg, kind in zip(args, plan.kinds))
+        key = (tuple(arg.dtype for arg in args), plan.kinds, ndims)
+        function = self._hostFunctions.get(key)
+        if function is None:
+            types = {param.typeName: arg.dtype for param, arg in zip(self.params, args) if param.dtype is None}
+            function = self._hostFunctions[key] = self.hostFunction(types, plan.kinds, ndims)
+        rawShapes = [arg.shape for arg, kind in zip(args, plan.kinds) if kind == "raw"]
+        function(outSize, args, rawShapes + [reductionsource.geometry(plan.inShape, plan.axes)])
+
+    def _checkHost(self, args, axis, keepdims):
+        args, onDevice, plan = self.checkArgs(args, axis, keepdims)
+        if onDevice:
+            raise BackendError(f"{self.name}: the CPU paths take NumPy arrays, got CuPy arrays")
+        return args, plan
+
+    def _outputs(self, args):
+        if len(self._outputIndices) == 1:
+            return args[self._outputIndices[0]]
+        return tuple(args[index] for index in self._outputIndices)
+
+    # Elementwise's checks of kinds, devices and contiguity, dtypes and scalars, with the same messages
+    _checkKinds = Elementwise._checkKinds
+    _checkDevice = Elementwise._checkDevice
+    _bindTypes = Elementwise._bindTypes
+    _typedScalar = Elementwise._typedScalar
+
+    def checkArgs(self, args, axis=None, keepdims=False):
+        """Validate the arguments, ``axis`` and ``keepdims``; return them with scalars typed, whether they live on
+        the GPU, and the call's ``Plan``."""
+        if len(args) != len(self.params):
+            expected = ", ".join(param.name for param in self.params)
+            raise BackendError(f"{self.name} takes {len(self.params)} arguments ({expected}), got {len(args)}")
+        if not isinstance(keepdims, (bool, numpy.bool_)):
+            raise BackendError(f"{self.name}: keepdims must be a bool, got {keepdims!r}")
+        arrays = self._checkKinds(args)
+        onDevice = self._checkDevice(arrays)
+        plan = self._plan(args, axis, bool(keepdims))
+        bound = self._bindTypes(arrays)
+        typed = list(args)
+        for index, (param, arg) in enumerate(zip(self.params, args)):
+            if plan.kinds[index] == "scalar":
+                dtype = param.dtype if param.dtype is not None else bound.get(param.typeName)
+                if dtype is None:
+                    raise BackendError(
+                        f"{self.name}: type {param.typeName} of scalar {param.name} is not bound by any array"
+                    )
+                typed[index] = self._typedScalar(param, dtype, arg)
+        return typed, onDevice, plan
+
+    def _plan(self, args, axis, keepdims):
+        """The call's Plan, once the non-raw inputs are known to share the input's shape (or have the output's,
+        reduced axes 1) and the outputs to have the reduced shape."""
+        inputs = [(param, arg) for param, arg in zip(self.inputs, args) if not param.raw and _isArray(arg)]
+        if not inputs:
+            raise BackendError(f"{self.name}: no non-raw input array was passed: the reduced input sets the shape")
+        try:
+            inShape = tuple(numpy.broadcast_shapes(*(arg.shape for _, arg in inputs)))
+        except ValueError:
+            inShape = None
+        axes = normalizeAxis(axis, len(inShape), self.name) if inShape is not None else ()
+        plan = Plan(inShape, axes, keepdims, ())
+        if inShape is None or any(arg.shape not in (inShape, plan.keptShape) for _, arg in inputs):
+            where = ", ".join(f"{param.name} {arg.shape}" for param, arg in inputs)
+            raise BackendError(f"{self.name}: the non-raw inputs must have the input's shape, or the output's with "
+                               f"the reduced axes as 1 (axis={axis!r}); got {where}")
+        kinds = []
+        for param, arg in zip(self.params, args):
+            if not _isArray(arg):
+                kinds.append("scalar")
+            elif param.raw:
+                kinds.append("raw")
+            elif param.isOutput:
+                if arg.shape != plan.outShape:
+                    raise BackendError(f"{self.name}: output {param.name} must have the reduced shape {plan.outShape} "
+                                       f"(input {inShape}, axis={axis!r}, keepdims={keepdims}), got {arg.shape}")
+                kinds.append("out")
+            else:
+                kinds.append("full" if arg.shape == inShape else "kept")
+        return Plan(inShape, axes, keepdims, tuple(kinds))
