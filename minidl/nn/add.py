@@ -1,5 +1,6 @@
 """Add: data = Σ inputs (of one shape); each input's gradient is the incoming gradient."""
 
+from minidl.backend import xp
 from minidl.nn.module import Module, checkArrayList
 
 
@@ -10,8 +11,9 @@ class Add(Module):
         checkArrayList(data, f"{self!r}: input")
 
     def updData(self, data):
-        out = data[0].copy()
-        for item in data[1:]:
+        """data[0] + data[1] into a new array (one launch, no copy first), then the others added in place."""
+        out = xp.add(data[0], data[1]) if len(data) > 1 else data[0].copy()
+        for item in data[2:]:
             out += item
         return out
 

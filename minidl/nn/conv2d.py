@@ -190,7 +190,7 @@ class Conv2D(Module):
         convolution): the window of the "full" convolution that gives ∂x, pad d (k - 1) - p on each side; None
         otherwise (with more output maps, its im2col of grad gathers more than col2im scatters: LeNet's 1->6 5x5
         took 7.0 ms against 2.7 ms). None on a GPU: there the flipped weights would cost two copies per step,
-        and a product and col2im (a thread per row) take two launches in all."""
+        and a product and col2im (a thread per pixel) take two launches in all."""
         window = self.window
         pads = [d * (k - 1) - p for k, p, d in zip(window.size, window.pad, window.dilation)]
         if (self.algorithm != "im2col" or window.stride != (1, 1) or min(pads) < 0 or self.outmaps > self.inmaps

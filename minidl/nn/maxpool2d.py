@@ -72,7 +72,7 @@ def _maxUnpoolNumpy(grad, argmax, *geometryAndOut):
     gradCol = numpy.zeros((batch * maps, kh * kw, outH * outW), dtype=grad.dtype)
     numpy.put_along_axis(gradCol, argmax.reshape(batch * maps, 1, -1), grad.reshape(batch * maps, 1, -1), axis=1)
     points = outH * outW
-    col2imNumpy(gradCol.reshape(batch, maps, kh, kw, outH, outW), *geometry, 1, maps * kh * kw * points, points,
+    col2imNumpy(gradCol.reshape(batch, maps, kh, kw, outH, outW), *geometry, 1, 1, maps * kh * kw * points, points,
                 gradX)
 
 

@@ -58,7 +58,7 @@ def im2colOracle(img, *geometryAndOut):
 
 
 def col2imOracle(col, *geometryAndOut):
-    *geometry, _rows, _imageStride, tapStride, img = geometryAndOut
+    *geometry, _rows, _span, _imageStride, tapStride, img = geometryAndOut
     batch, maps, _, _, kh, kw, *_, outH, outW = geometry
     view = perImage(col, batch, maps, kh, kw, outH, outW, tapStride)
     out = numpy.zeros(img.shape)
@@ -111,8 +111,9 @@ def col2imCases(draw):
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     imageStride, tapStride, shape = layouts(draw, batch, maps, kh, kw, outH, outW)
     col = draw(arrays(dtype, shape))
-    rows = draw(st.integers(1, h))
-    return dtype, [col, *geometry, rows, imageStride, tapStride, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
+    rows, span = draw(st.integers(1, h)), draw(st.integers(1, w))
+    return dtype, [col, *geometry, rows, span, imageStride, tapStride,
+                   numpy.full((batch, maps, h, w), numpy.nan, dtype)]
 
 
 @st.composite
@@ -247,9 +248,9 @@ def maxUnpoolSize(args):
 
 
 def col2imSize(args):
-    """Elements of col2im: one per block of rows of each (n, c) image plane."""
-    _, batch, maps, h, *_, rows, _, _, _ = args
-    return batch * maps * blocks(h, rows)
+    """Elements of col2im: one per block of rows and block of columns of each (n, c) image plane."""
+    _, batch, maps, h, w, *_, rows, span, _, _, _ = args
+    return batch * maps * blocks(h, rows) * blocks(w, span)
 
 
 CASES = {
