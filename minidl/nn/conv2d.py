@@ -107,7 +107,16 @@ class Conv2D(Module):
     @property
     def algorithm(self):
         """How this geometry is computed: "pointwise" (a 1x1 window, stride 1, no padding: the input is its own
-        col), "depthwise" (one input map per group: direct kernels, ``minidl.nn.depthwise``) or "im2col"."""
+        col), "depthwise" (one input map per group: direct kernels, ``minidl.nn.depthwise``) or "im2col".
+
+        The choice is open for a cuDNN convolution (``nvidia-cudnn-frontend``; CuPy 14 no longer wraps cuDNN): a
+        "cudnn" algorithm, chosen here on a GPU where the frontend imports (through ``minidl.backend``, never
+        imported directly), would build once per geometry (input shape, window, groups, dtype) the frontend's
+        three graphs, forward (conv_fprop, with the bias as a fused pointwise add), ∂x (conv_dgrad) and ∂W
+        (conv_wgrad, accumulating into ``W.grad`` through its beta = 1 scaling), keep them with their workspace
+        beside the module, and run each as one launch on CuPy's stream with the device pointers of x, W, y and
+        the gradients: no col, so ``_forward``, ``_gradInput`` and ``_accGradParams`` each take one branch for it
+        as they do for "depthwise", and the CPU keeps im2col."""
         window = self.window
         if window.size == (1, 1) and window.stride == (1, 1) and window.pad == (0, 0):
             return "pointwise"

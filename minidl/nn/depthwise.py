@@ -22,7 +22,7 @@ kh kw array operations over the whole batch.
 
 import numpy
 
-from minidl.backend import Elementwise, simdSum, xp
+from minidl.backend import Elementwise, isGpu, simdSum, xp
 from minidl.nn.im2col import ROW_RANGE, SAME_RANGE, Window, columns, isSame
 
 GEOMETRY = ("int32 batch, int32 maps, int32 mult, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, "
@@ -237,12 +237,13 @@ def _scalars(window, batch, maps, mult, height, width):
 
 
 def depthwiseForward(images, weights, window, bias=None):
-    """y (N, C m, outH, outW) of images (N, C, H, W), weights (C m, 1, kh, kw) and bias (C m,) or None: by
-    planes at stride 1 with "same" columns, else by rows."""
+    """y (N, C m, outH, outW) of images (N, C, H, W), weights (C m, 1, kh, kw) and bias (C m,) or None: on the
+    CPU by planes at stride 1 with "same" columns, else by rows; on a GPU always by rows (a thread per plane would
+    walk it alone)."""
     batch, maps, height, width = images.shape
     scalars = _scalars(window, batch, maps, weights.shape[0] // maps, height, width)
     out = xp.empty((batch, weights.shape[0], *scalars[-2:]), dtype=images.dtype)
-    if isSame(window):
+    if isSame(window) and not isGpu:
         bias = xp.zeros(weights.shape[0], dtype=out.dtype) if bias is None else bias
         return depthwiseSameKer(xp.ascontiguousarray(images), xp.ascontiguousarray(weights), bias,
                                 columns(scalars[-2], width), *scalars, out, size=out.shape[0] * out.shape[1])
