@@ -16,7 +16,7 @@ import numpy
 
 from minidl.backend import isGpu, toDevice, xp
 from minidl.errors import ModuleError
-from minidl.nn.depthwise import depthwiseForward, depthwiseGradInput, depthwiseGradWeights
+from minidl.nn.depthwise import addDepthwiseGradWeights, depthwiseForward, depthwiseGradInput
 from minidl.nn.gradsum import sumInto
 from minidl.nn.im2col import Window, col2im, im2col
 from minidl.nn.linear import initWeights
@@ -226,7 +226,7 @@ class Conv2D(Module):
         """∂W += ..., ∂b += Σ grad, for grad (N, O, outH, outW) at data (N, C, H, W)."""
         gradW = self.vars["W"].grad
         if self.algorithm == "depthwise":
-            gradW += depthwiseGradWeights(grad, data, self.window).reshape(self.W.shape)
+            addDepthwiseGradWeights(grad, data, self.window, gradW.reshape(self.outmaps, 1, *self.window.size))
         elif self._isWide(grad.shape[2] * grad.shape[3]):
             gradW += xp.matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1)).reshape(self.W.shape)
         else:
