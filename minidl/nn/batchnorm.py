@@ -235,8 +235,8 @@ backwardKer = Elementwise(
     "raw T ingrad, raw T scaleGrad, raw T biasGrad",
     BLOCK + "const int c = (int)(plane % maps); "
     "const S m = stats[c], invstd = stats[maps + c], sg = sums[c], sgx = sums[maps + c]; "
-    "const S a = (S)scale[c] * invstd, g0 = batchStats ? sg / count : (S)0, "
-    "k = batchStats ? invstd * invstd * sgx / count : (S)0; "
+    "const S a = (S)scale[c] * invstd, g0 = batchStats ? (S)(sg / count) : (S)0, "
+    "k = batchStats ? (S)(invstd * invstd * sgx / count) : (S)0; "
     "if (accumulate && plane == c && first == 0) { scaleGrad[c] += (T)(sgx * invstd); biasGrad[c] += (T)sg; } "
     "const T* __restrict__ g = &grad[plane * spatial]; const T* __restrict__ v = &x[plane * spatial]; "
     "T* __restrict__ out = &ingrad[plane * spatial]; "
