@@ -233,4 +233,4 @@ class Conv2D(Module):
             addWeightProduct(self._groupedGrad(grad), self.col, gradW.reshape(self.groups, self.outmaps // self.groups,
                                                                               -1))
         if self.useBias:
-            sumInto(grad, self.vars["b"].grad, axis=(0, 2, 3))
+            sumInto(xp.ascontiguousarray(grad), self.vars["b"].grad, axis=(0, 2, 3))
