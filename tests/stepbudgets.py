@@ -1,7 +1,8 @@
 """The per-step counts of the reference networks on the simulated device, as JSON on stdout: one training step of
 resnet18 (3x32x32, batch 32), the residual CNN of benchmarks.residual_step, the LSTM and the transformer language
-models of ``minidl train --task text`` (batch 32), each after a warm-up step. Run by tests/test_step_budgets.py
-(``MINIDL_BACKEND=simulated python -m tests.stepbudgets``); the table in benchmarks/README.md comes from it."""
+models of ``minidl train --task text`` (batch 32), each after a warm-up step, and the launches too narrow for a
+GPU (``narrowLaunches``). Run by tests/test_step_budgets.py (``MINIDL_BACKEND=simulated python -m
+tests.stepbudgets``); the table in benchmarks/README.md comes from it."""
 
 import json
 import sys
@@ -10,6 +11,7 @@ from minidl import backend
 from minidl.cli.profile import classifyStep, profileStep, textStep, trainerStep
 
 NETWORKS = ("resnet18", "residual", "lstm", "transformer")
+LARGE, WIDE = 2**20, 2**16  # a launch over a tensor of LARGE elements or more must run WIDE threads or more
 
 
 def residualStep():
@@ -30,7 +32,10 @@ def main(networks):
     backend.seed(0)
     counts = {}
     for network in networks:
-        _, figures = profileStep(stepOf(network), hostPerLaunch=0.0)
+        recorded, figures = profileStep(stepOf(network), hostPerLaunch=0.0)
+        figures["narrowLaunches"] = sorted({(launch.name, launch.threads, launch.largestArray)
+                                            for launch in recorded.launches
+                                            if launch.largestArray >= LARGE and launch.threads < WIDE})
         counts[network] = figures
     json.dump(counts, sys.stdout)
 

@@ -1,14 +1,13 @@
 """Add: data = Σ inputs (of one shape); each input's gradient is the incoming gradient."""
 
-import operator
-
+from minidl.backend import xp
 from minidl.nn.merge import Merge
 
 
 class Add(Merge):
     """Sums two or more inputs of one shape and dtype (a graph's fan-in)."""
 
-    combine = staticmethod(operator.iadd)
+    combine = staticmethod(xp.add)
 
     def updGrad(self, grad):
         return [grad] * len(self.inData)

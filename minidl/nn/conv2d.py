@@ -14,9 +14,10 @@ its direct kernels (``minidl.nn.depthwise``) instead of C one-row products.
 
 import numpy
 
-from minidl.backend import toDevice, xp
+from minidl.backend import isGpu, toDevice, xp
 from minidl.errors import ModuleError
-from minidl.nn.depthwise import depthwiseForward, depthwiseGradInput, depthwiseGradWeights
+from minidl.nn.depthwise import addDepthwiseGradWeights, depthwiseForward, depthwiseGradInput
+from minidl.nn.gradsum import sumInto
 from minidl.nn.im2col import Window, col2im, im2col
 from minidl.nn.linear import initWeights
 from minidl.nn.module import Module, checkArray
@@ -30,8 +31,10 @@ WIDE_BELOW = 256  # maps of fewer output positions: im2col puts the batch inside
 def batchedProduct(weights, col):
     """out[n, g] = weights[g] (A, K) @ col[n, g] (K, P), contiguous (N, G, A, P). Maps of PER_IMAGE_FROM
     positions or more take one product per image, already in NCHW order; smaller maps would re-read the weights
-    once per image in thin products, so the batch moves inside the columns for one product over the batch."""
-    if col.shape[3] >= PER_IMAGE_FROM:
+    once per image in thin products, so on the CPU the batch moves inside the columns for one product over the
+    batch. On a GPU one batched product always (the weights stay in its cache; moving the batch would cost two
+    copies, launches of their own)."""
+    if col.shape[3] >= PER_IMAGE_FROM or isGpu:
         return xp.matmul(weights, col)
     batch, groups, inner, points = col.shape
     wide = xp.ascontiguousarray(col.transpose(1, 2, 0, 3)).reshape(groups, inner, batch * points)
@@ -41,13 +44,22 @@ def batchedProduct(weights, col):
 
 def weightProduct(grad, col):
     """Σ_{n, p} grad[n, g, a, p] col[n, g, k, p], shape (G, A, K): per image then summed, or, for small
-    maps (as batchedProduct), one product over the batch."""
-    if col.shape[3] >= PER_IMAGE_FROM:
+    maps on the CPU (as batchedProduct), one product over the batch."""
+    if col.shape[3] >= PER_IMAGE_FROM or isGpu:
         return xp.matmul(grad, col.transpose(0, 1, 3, 2)).sum(axis=0)
     batch, groups, inner, points = col.shape
     wideGrad = xp.ascontiguousarray(grad.transpose(1, 2, 0, 3)).reshape(groups, -1, batch * points)
     wideCol = xp.ascontiguousarray(col.transpose(1, 2, 0, 3)).reshape(groups, inner, batch * points)
     return xp.matmul(wideGrad, wideCol.transpose(0, 2, 1))
+
+
+def addWeightProduct(grad, col, out):
+    """out (G, A, K) += Σ_{n, p} grad[n, g, a, p] col[n, g, k, p]. On a GPU: one product per image, summed into
+    out by one reduction over the batch (two launches); on the CPU ``weightProduct``, then added."""
+    if isGpu:
+        sumInto(xp.matmul(grad, col.transpose(0, 1, 3, 2)), out, axis=0)
+    else:
+        out += weightProduct(grad, col)
 
 
 def setupConvolution(module, inmaps, outmaps, groups, useBias, initscheme, dtype, transposed=False):
@@ -95,7 +107,16 @@ class Conv2D(Module):
     @property
     def algorithm(self):
         """How this geometry is computed: "pointwise" (a 1x1 window, stride 1, no padding: the input is its own
-        col), "depthwise" (one input map per group: direct kernels, ``minidl.nn.depthwise``) or "im2col"."""
+        col), "depthwise" (one input map per group: direct kernels, ``minidl.nn.depthwise``) or "im2col".
+
+        The choice is open for a cuDNN convolution (``nvidia-cudnn-frontend``; CuPy 14 no longer wraps cuDNN): a
+        "cudnn" algorithm, chosen here on a GPU where the frontend imports (through ``minidl.backend``, never
+        imported directly), would build once per geometry (input shape, window, groups, dtype) the frontend's
+        three graphs, forward (conv_fprop, with the bias as a fused pointwise add), ∂x (conv_dgrad) and ∂W
+        (conv_wgrad, accumulating into ``W.grad`` through its beta = 1 scaling), keep them with their workspace
+        beside the module, and run each as one launch on CuPy's stream with the device pointers of x, W, y and
+        the gradients: no col, so ``_forward``, ``_gradInput`` and ``_accGradParams`` each take one branch for it
+        as they do for "depthwise", and the CPU keeps im2col."""
         window = self.window
         if window.size == (1, 1) and window.stride == (1, 1) and window.pad == (0, 0):
             return "pointwise"
@@ -114,8 +135,10 @@ class Conv2D(Module):
         self._accGradParams(grad, self.inData)
 
     def _isWide(self, points):
-        """Whether im2col puts the batch inside the columns for maps of ``points`` positions."""
-        return self.algorithm == "im2col" and points < WIDE_BELOW
+        """Whether im2col puts the batch inside the columns for maps of ``points`` positions: on the CPU, for
+        small maps. Not on a GPU: the products over the batch would cost a copy of y in forward and of grad in
+        backward, and ∂W its own addition, where products per image take none (Conv2D's six launches)."""
+        return self.algorithm == "im2col" and points < WIDE_BELOW and not isGpu
 
     def _unwide(self, product, batch, shape):
         """A product over the batch, (G, maps/G, N points), as NCHW data of ``shape``."""
@@ -172,13 +195,15 @@ class Conv2D(Module):
         return col2im(gradCol.reshape(batch, maps, *self.window.size, *grad.shape[2:]), self.window, height, width)
 
     def _fullWindow(self):
-        """For stride 1, pad <= d (k - 1) and no more output than input maps (an im2col convolution): the
-        window of the "full" convolution that gives ∂x, pad d (k - 1) - p on each side; None otherwise (with
-        more output maps, its im2col of grad gathers more than col2im scatters: LeNet's 1->6 5x5 took 7.0 ms
-        against 2.7 ms)."""
+        """On the CPU, for stride 1, pad <= d (k - 1) and no more output than input maps (an im2col
+        convolution): the window of the "full" convolution that gives ∂x, pad d (k - 1) - p on each side; None
+        otherwise (with more output maps, its im2col of grad gathers more than col2im scatters: LeNet's 1->6 5x5
+        took 7.0 ms against 2.7 ms). None on a GPU: there the flipped weights would cost two copies per step,
+        and a product and col2im (a thread per pixel) take two launches in all."""
         window = self.window
         pads = [d * (k - 1) - p for k, p, d in zip(window.size, window.pad, window.dilation)]
-        if self.algorithm != "im2col" or window.stride != (1, 1) or min(pads) < 0 or self.outmaps > self.inmaps:
+        if (self.algorithm != "im2col" or window.stride != (1, 1) or min(pads) < 0 or self.outmaps > self.inmaps
+                or isGpu):
             return None
         return Window(window.size, 1, pads, window.dilation)
 
@@ -199,12 +224,13 @@ class Conv2D(Module):
 
     def _accGradParams(self, grad, data):
         """∂W += ..., ∂b += Σ grad, for grad (N, O, outH, outW) at data (N, C, H, W)."""
+        gradW = self.vars["W"].grad
         if self.algorithm == "depthwise":
-            gradW = depthwiseGradWeights(grad, data, self.window)
+            addDepthwiseGradWeights(grad, data, self.window, gradW.reshape(self.outmaps, 1, *self.window.size))
         elif self._isWide(grad.shape[2] * grad.shape[3]):
-            gradW = xp.matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1))
+            gradW += xp.matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1)).reshape(self.W.shape)
         else:
-            gradW = weightProduct(self._groupedGrad(grad), self.col)
-        self.vars["W"].grad += gradW.reshape(self.W.shape)
+            addWeightProduct(self._groupedGrad(grad), self.col, gradW.reshape(self.groups, self.outmaps // self.groups,
+                                                                              -1))
         if self.useBias:
-            self.vars["b"].grad += grad.sum(axis=(0, 2, 3))
+            sumInto(xp.ascontiguousarray(grad), self.vars["b"].grad, axis=(0, 2, 3))

@@ -22,7 +22,8 @@ kh kw array operations over the whole batch.
 
 import numpy
 
-from minidl.backend import Elementwise, simdSum, xp
+from minidl.backend import Elementwise, isGpu, simdSum, xp
+from minidl.nn.gradsum import sumInto
 from minidl.nn.im2col import ROW_RANGE, SAME_RANGE, Window, columns, isSame
 
 GEOMETRY = ("int32 batch, int32 maps, int32 mult, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, "
@@ -230,6 +231,43 @@ depthwiseGradWeightsKer = Elementwise(
 )
 
 
+def _gradWeightRowsNumpy(grad, x, batch, maps, mult, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, parts):
+    padded = padImages(x, ph, pw)
+    grad = grad.reshape(batch, maps, mult, outH, outW)
+    out = parts.reshape(maps, mult, kh, kw, batch, outH)
+    for ky, kx, rows, cols in tapSlices(kh, kw, sy, sx, dy, dx, outH, outW):
+        out[:, :, ky, kx] = (grad * padded[:, :, None, rows, cols]).sum(axis=4).transpose(1, 2, 0, 3)
+
+
+# ∂W on a GPU, by parts: parts[o, ky, kx, n, oy] = Σ_ox grad[n, o, oy, ox] x[n, c, oy sy - ph + ky dy, ox sx - pw
+# + kx dx] (padding reads 0, times grad so that NaN and infinities in grad stay), one element per (weight, image,
+# output row): a thread walks one row, where the row kernel's thread walked every image's plane. ``sumInto`` then
+# adds each weight's N outH parts into W.grad.
+depthwiseGradWeightRowsKer = Elementwise(
+    "minidl_depthwise_grad_weight_rows",
+    "raw T grad, raw T x, " + GEOMETRY,
+    "raw T parts",
+    "const int oy = (int)(i % outH); const long long image = i / outH % batch; "
+    "const long long weight = i / ((long long)outH * batch); "
+    "const int kx = (int)(weight % kw), ky = (int)(weight / kw % kh); const long long o = weight / (kw * kh); "
+    "const long long c = o / mult; "
+    + ROW_RANGE +
+    "const T* __restrict__ g = &grad[((image * maps * mult + o) * outH + oy) * outW]; "
+    "const int yy = oy * sy - ph + ky * dy; T sum = (T)0; "
+    "if (yy < 0 || yy >= h) { for (int ox = 0; ox < outW; ++ox) sum += g[ox] * (T)0; } "
+    "else { "
+    "  const T* __restrict__ row = &x[((image * maps + c) * h + yy) * w + off]; "
+    "  for (int ox = 0; ox < lo; ++ox) sum += g[ox] * (T)0; "
+    "  if (sx == 1) { for (int ox = lo; ox < hi; ++ox) sum += g[ox] * row[ox]; } "
+    "  else { for (int ox = lo; ox < hi; ++ox) sum += g[ox] * row[ox * sx]; } "
+    "  for (int ox = hi; ox < outW; ++ox) sum += g[ox] * (T)0; "
+    "} "
+    "parts[i] = sum",
+    _gradWeightRowsNumpy,
+    grain="outW",
+)
+
+
 def _scalars(window, batch, maps, mult, height, width):
     (kh, kw), (sy, sx), (ph, pw), (dy, dx) = window.size, window.stride, window.pad, window.dilation
     outH, outW = window.outShape(height, width, "depthwise convolution")
@@ -237,12 +275,13 @@ def _scalars(window, batch, maps, mult, height, width):
 
 
 def depthwiseForward(images, weights, window, bias=None):
-    """y (N, C m, outH, outW) of images (N, C, H, W), weights (C m, 1, kh, kw) and bias (C m,) or None: by
-    planes at stride 1 with "same" columns, else by rows."""
+    """y (N, C m, outH, outW) of images (N, C, H, W), weights (C m, 1, kh, kw) and bias (C m,) or None: on the
+    CPU by planes at stride 1 with "same" columns, else by rows; on a GPU always by rows (a thread per plane would
+    walk it alone)."""
     batch, maps, height, width = images.shape
     scalars = _scalars(window, batch, maps, weights.shape[0] // maps, height, width)
     out = xp.empty((batch, weights.shape[0], *scalars[-2:]), dtype=images.dtype)
-    if isSame(window):
+    if isSame(window) and not isGpu:
         bias = xp.zeros(weights.shape[0], dtype=out.dtype) if bias is None else bias
         return depthwiseSameKer(xp.ascontiguousarray(images), xp.ascontiguousarray(weights), bias,
                                 columns(scalars[-2], width), *scalars, out, size=out.shape[0] * out.shape[1])
@@ -267,8 +306,23 @@ def depthwiseGradInput(grad, weights, window, inShape):
     return depthwiseGradInputKer(xp.ascontiguousarray(grad), xp.ascontiguousarray(weights), *scalars, gradX)
 
 
+def addDepthwiseGradWeights(grad, images, window, out):
+    """out (C m, 1, kh, kw) += ∂W of grad (N, C m, outH, outW) at images (N, C, H, W): on a GPU by rows (a part
+    per weight, image and output row) summed into out by one reduction; on the CPU ``depthwiseGradWeights``."""
+    if not isGpu:
+        out += depthwiseGradWeights(grad, images, window)
+        return out
+    batch, maps, height, width = images.shape
+    scalars = _scalars(window, batch, maps, grad.shape[1] // maps, height, width)
+    parts = xp.empty((out.size, batch * scalars[-2]), dtype=grad.dtype)
+    depthwiseGradWeightRowsKer(xp.ascontiguousarray(grad), xp.ascontiguousarray(images), *scalars, parts,
+                               size=parts.size)
+    return sumInto(parts, out.reshape(-1), axis=1)
+
+
 def depthwiseGradWeights(grad, images, window):
-    """∂W (C m, 1, kh, kw) of grad (N, C m, outH, outW) at images (N, C, H, W)."""
+    """∂W (C m, 1, kh, kw) of grad (N, C m, outH, outW) at images (N, C, H, W), on the CPU: a weight per
+    element, by planes at stride 1 with "same" columns, else by rows."""
     batch, maps, height, width = images.shape
     scalars = _scalars(window, batch, maps, grad.shape[1] // maps, height, width)
     gradW = xp.empty((grad.shape[1], 1, *window.size), dtype=grad.dtype)

@@ -125,9 +125,16 @@ def isSame(window):
     return window.stride == (1, 1) and 2 * window.pad[1] == window.dilation[1] * (window.size[1] - 1)
 
 
+_columns = {}  # (rows, width) -> its columns array, made once (two launches) and only read afterwards
+
+
 def columns(rows, width):
-    """The column of each position of a (rows, width) plane, p mod width, as the flat kernels' int32 array."""
-    return xp.tile(xp.arange(width, dtype=numpy.int32), rows)
+    """The column of each position of a (rows, width) plane, p mod width, as the flat kernels' int32 array: made
+    at the first call for a plane's shape and kept, so a step makes none."""
+    key = (rows, width)
+    if key not in _columns:
+        _columns[key] = xp.tile(xp.arange(width, dtype=numpy.int32), rows)
+    return _columns[key]
 
 
 def rowsPerElement(rows):
@@ -148,7 +155,7 @@ def layoutView(col, batch, maps, kh, kw, outH, outW, imageStride, tapStride):
                      f"{tapStride}")
 
 
-def im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, _taps, _rows,
+def im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, padValue, _taps, _rows, _span,
                 imageStride, tapStride, col):
     padded = _padded(img, (h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW), padValue)
     view = layoutView(col, batch, maps, kh, kw, outH, outW, imageStride, tapStride)
@@ -157,8 +164,10 @@ def im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, ou
             view[:, :, ky, kx] = padded[(..., *_slices(ky, kx, sy, sx, dy, dx, outH, outW))]
 
 
-# One element per block of ``taps`` taps and ``rows`` output rows of one (n, c) image (size: N C tap blocks row
-# blocks): on the CPU every tap and row of the image, on the GPU one row of one tap. Tap t's plane of image n,
+# One element per block of ``taps`` taps, ``rows`` output rows and ``span`` output columns of one (n, c) image (size:
+# N C tap blocks row blocks column blocks): on the CPU every tap, row and column of the image, on the GPU one
+# value (a strided 1x1 convolution's col holds a quarter of the image or less: a row per thread would give each
+# thread 16 or more of its values to walk). Tap t's plane of image n,
 # map c starts at n imageStride + (c kh kw + t) tapStride (``layoutView``: per image, or the batch inside the
 # columns for one product over the batch). Each row copies the input
 # row it reads, contiguously at stride 1. Measured (32x16x32x32, 3x3, pad 1, 2 cores, one run): 1.6 ms against
@@ -166,13 +175,15 @@ def im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, ou
 im2colKer = Elementwise(
     "minidl_im2col",
     "raw T img, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
-    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, T padValue, int32 taps, int32 rows, "
+    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, T padValue, int32 taps, int32 rows, int32 span, "
     "int64 imageStride, int64 tapStride",
     "raw T col",
     "const int tapBlocks = (kh * kw + taps - 1) / taps, rowBlocks = (outH + rows - 1) / rows; "
-    "const long long image = i / ((long long)tapBlocks * rowBlocks); "  # n maps + c: the (image, map) plane
-    "const int block = (int)(i - image * tapBlocks * rowBlocks); "
-    "const int firstTap = block / rowBlocks * taps, first = block % rowBlocks * rows; "
+    "const int colBlocks = (outW + span - 1) / span; "
+    "const long long image = i / ((long long)tapBlocks * rowBlocks * colBlocks); "  # n maps + c: the plane
+    "const int block = (int)(i - image * tapBlocks * rowBlocks * colBlocks); "
+    "const int firstTap = block / (rowBlocks * colBlocks) * taps, first = block / colBlocks % rowBlocks * rows; "
+    "const int c0 = block % colBlocks * span, c1 = min(outW, c0 + span); "  # the columns of this element
     "const T* src = &img[image * h * w]; "
     "const long long planes = image / maps * imageStride + image % maps * kh * kw * tapStride; "
     "for (int t = firstTap; t < min(kh * kw, firstTap + taps); ++t) { "
@@ -181,22 +192,23 @@ im2colKer = Elementwise(
     + ROW_RANGE +
     "  for (int oy = first; oy < min(outH, first + rows); ++oy, out += outW) { "
     "    const int y = oy * sy - ph + ky * dy; "
-    "    if (y < 0 || y >= h) { for (int ox = 0; ox < outW; ++ox) out[ox] = padValue; continue; } "
+    "    if (y < 0 || y >= h) { for (int ox = c0; ox < c1; ++ox) out[ox] = padValue; continue; } "
     "    const T* __restrict__ row = src + (long long)y * w + off; "
-    "    for (int ox = 0; ox < lo; ++ox) out[ox] = padValue; "
-    "    if (sx == 1) { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox]; } "
-    "    else { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox * sx]; } "
-    "    for (int ox = hi; ox < outW; ++ox) out[ox] = padValue; "
+    "    const int a = max(c0, min(lo, c1)), b = max(a, min(hi, c1)); "  # [c0, a) and [b, c1) read padding
+    "    for (int ox = c0; ox < a; ++ox) out[ox] = padValue; "
+    "    if (sx == 1) { for (int ox = a; ox < b; ++ox) out[ox] = row[ox]; } "
+    "    else { for (int ox = a; ox < b; ++ox) out[ox] = row[ox * sx]; } "
+    "    for (int ox = b; ox < c1; ++ox) out[ox] = padValue; "
     "  } "
     "}",
     im2colNumpy,
-    grain="taps * rows * outW",
+    grain="taps * rows * span",
 )
 
 
 def _im2colSameNumpy(img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue, imageStride, tapStride,
                      col):
-    im2colNumpy(img, batch, maps, h, w, kh, kw, 1, 1, ph, pw, dy, dx, outH, w, padValue, 1, 1, imageStride,
+    im2colNumpy(img, batch, maps, h, w, kh, kw, 1, 1, ph, pw, dy, dx, outH, w, padValue, 1, 1, 1, imageStride,
                 tapStride, col)
 
 
@@ -226,8 +238,8 @@ im2colSameKer = Elementwise(
 )
 
 
-def col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, _rowsPerElement, imageStride,
-                tapStride, img):
+def col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, _rowsPerElement, _span,
+                imageStride, tapStride, img):
     rows, cols = _paddedShape(h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW)
     padded = scratch((batch, maps, rows, cols), img.dtype, "padded") if (rows, cols) != (h, w) else img
     padded.fill(0)
@@ -239,35 +251,40 @@ def col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, ou
         img[...] = padded[:, :, ph:ph + h, pw:pw + w]
 
 
-# One element per block of ``rows`` rows of one (n, c) image plane (size: N C blocks): each pixel sums, tap by
+# One element per block of ``rows`` rows and ``span`` columns of one (n, c) image plane (size: N C row blocks
+# column blocks; the whole plane on the CPU, one pixel on the GPU, where a row per thread walked up to 288 col
+# values of a 3x3 window): each pixel sums, tap by
 # tap in (ky, kx) order as the NumPy reference adds them, the col entries read from it; at stride 1 a tap's
 # entries of one row are contiguous; col in either layout (as im2col writes it). No atomics: every pixel is
 # written by one element.
 col2imKer = Elementwise(
     "minidl_col2im",
     "raw T col, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
-    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, int32 rows, int64 imageStride, int64 tapStride",
+    "int32 pw, int32 dy, int32 dx, int32 outH, int32 outW, int32 rows, int32 span, int64 imageStride, "
+    "int64 tapStride",
     "raw T img",
-    "const int blocks = (h + rows - 1) / rows; const int first = i % blocks * rows; "
-    "const long long image = i / blocks; T* __restrict__ out = &img[(image * h + first) * w]; "
+    "const int blocks = (h + rows - 1) / rows, colBlocks = (w + span - 1) / span; "
+    "const int first = (int)(i / colBlocks % blocks) * rows, x0 = (int)(i % colBlocks) * span; "
+    "const int x1 = min(w, x0 + span); "  # the columns of this element
+    "const long long image = i / colBlocks / blocks; T* __restrict__ out = &img[(image * h + first) * w]; "
     "const long long planes = image / maps * imageStride + image % maps * kh * kw * tapStride; "
     "for (int y = first; y < min(h, first + rows); ++y, out += w) { "
-    "  for (int x = 0; x < w; ++x) out[x] = (T)0; "
+    "  for (int x = x0; x < x1; ++x) out[x] = (T)0; "
     "  for (int ky = 0; ky < kh; ++ky) { "
     "    const int yy = y + ph - ky * dy; "
     "    if (yy < 0 || yy % sy != 0 || yy / sy >= outH) continue; "
     "    for (int kx = 0; kx < kw; ++kx) { "
     "      const T* __restrict__ src = &col[planes + (ky * kw + kx) * tapStride + (long long)(yy / sy) * outW]; "
     "      const int off = pw - kx * dx; "  # pixel x reads col column (x + off) / sx where that divides
-    "      int x = max(0, -off); "
-    "      if (sx == 1) { for (; x < min(w, outW - off); ++x) out[x] += src[x + off]; continue; } "
+    "      int x = max(x0, -off); "
+    "      if (sx == 1) { for (; x < min(x1, outW - off); ++x) out[x] += src[x + off]; continue; } "
     "      x += (sx - (x + off) % sx) % sx; "
-    "      for (int ox = (x + off) / sx; x < w && ox < outW; x += sx, ++ox) out[x] += src[ox]; "
+    "      for (int ox = (x + off) / sx; x < x1 && ox < outW; x += sx, ++ox) out[x] += src[ox]; "
     "    } "
     "  } "
     "}",
     col2imNumpy,
-    grain="rows * w * kh * kw",
+    grain="rows * span * kh * kw",
 )
 
 
@@ -293,9 +310,9 @@ def im2col(img, window, padValue=0, wide=False, temporary=False):
         _, _, h, w, _, _, _, _, ph, pw, dy, dx, _, _ = scalars
         return im2colSameKer(img, columns(outH, w), batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue,
                              *layout, col, size=batch * maps)
-    taps, rows = (1, 1) if isGpu else (kh * kw, outH)
-    size = batch * maps * -(-kh * kw // taps) * -(-outH // rows)
-    return im2colKer(img, *scalars, padValue, taps, rows, *layout, col, size=size)
+    taps, rows, span = (1, 1, 1) if isGpu else (kh * kw, outH, outW)
+    size = batch * maps * -(-kh * kw // taps) * -(-outH // rows) * -(-outW // span)
+    return im2colKer(img, *scalars, padValue, taps, rows, span, *layout, col, size=size)
 
 
 def col2im(col, window, height, width, batch=None, wide=False):
@@ -305,7 +322,7 @@ def col2im(col, window, height, width, batch=None, wide=False):
     maps = col.shape[0] if wide else col.shape[1]
     batch = batch if wide else col.shape[0]
     img = xp.empty((batch, maps, height, width), dtype=col.dtype)
-    rows = rowsPerElement(height)
+    rows, span = (1, 1) if isGpu else (height, width)
     layout = strides(batch, maps, *window.size, col.shape[-2] * col.shape[-1], wide)
-    return col2imKer(col, *window.scalars(batch, maps, height, width), rows, *layout, img,
-                     size=batch * maps * -(-height // rows))
+    return col2imKer(col, *window.scalars(batch, maps, height, width), rows, span, *layout, img,
+                     size=batch * maps * -(-height // rows) * -(-width // span))

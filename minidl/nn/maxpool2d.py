@@ -23,7 +23,7 @@ def _maxPoolNumpy(x, *geometryAndOut):
     batch, maps, _, _, kh, kw, *_, outH, outW = geometry
     col = numpy.empty((batch, maps, kh, kw, outH, outW), dtype=x.dtype)
     points = outH * outW
-    im2colNumpy(x, *geometry, padValue, 1, rows, maps * kh * kw * points, points, col)
+    im2colNumpy(x, *geometry, padValue, 1, rows, 1, maps * kh * kw * points, points, col)
     col = col.reshape(batch * maps, kh * kw, outH * outW)
     winners = col.argmax(axis=1)[:, None]  # NaN wins, the first of equals wins (of -0.0 and 0.0 too)
     argmax[...] = winners.reshape(argmax.shape)
@@ -72,7 +72,7 @@ def _maxUnpoolNumpy(grad, argmax, *geometryAndOut):
     gradCol = numpy.zeros((batch * maps, kh * kw, outH * outW), dtype=grad.dtype)
     numpy.put_along_axis(gradCol, argmax.reshape(batch * maps, 1, -1), grad.reshape(batch * maps, 1, -1), axis=1)
     points = outH * outW
-    col2imNumpy(gradCol.reshape(batch, maps, kh, kw, outH, outW), *geometry, 1, maps * kh * kw * points, points,
+    col2imNumpy(gradCol.reshape(batch, maps, kh, kw, outH, outW), *geometry, 1, 1, maps * kh * kw * points, points,
                 gradX)
 
 

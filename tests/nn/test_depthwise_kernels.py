@@ -1,4 +1,5 @@
-"""The depthwise convolution's direct kernels (forward and ∂W by rows and by "same" planes, ∂x): the NumPy
+"""The depthwise convolution's direct kernels (forward and ∂W by rows and by "same" planes, ∂W's parts per row on
+a GPU, ∂x): the NumPy
 references against float64 oracles written with explicit loops over the padded input, the host-compiled CUDA text
 (and CuPy) against them; NaN, ±inf, -0.0 and subnormals drawn in every array."""
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from minidl.nn.depthwise import (
     depthwiseForwardKer,
     depthwiseGradInputKer,
+    depthwiseGradWeightRowsKer,
     depthwiseGradWeightsKer,
     depthwiseSameGradWeightsKer,
     depthwiseSameKer,
@@ -131,8 +133,27 @@ def gradWeightsCases(draw):
     return dtype, [grad, x, *geometry, numpy.full((maps * mult, 1, kh, kw), numpy.nan, dtype)]
 
 
+@st.composite
+def gradWeightRowsCases(draw):
+    dtype, geometry = draw(floatDtypes()), draw(geometries())
+    batch, maps, mult, h, w, kh, kw, *_, outH, outW = geometry
+    grad, x = draw(arrays(dtype, (batch, maps * mult, outH, outW))), draw(arrays(dtype, (batch, maps, h, w)))
+    return dtype, [grad, x, *geometry, numpy.full((maps * mult * kh * kw, batch * outH), numpy.nan, dtype)]
+
+
+def gradWeightRowsOracle(grad, x, *geometryAndOut):
+    """parts[(o, ky, kx), (n, oy)]: one output row's products, by the same explicit taps."""
+    *geometry, parts = geometryAndOut
+    batch, kh, kw, outH = geometry[0], geometry[5], geometry[6], geometry[-2]
+    xpad, out = padded(x, geometry[9], geometry[10]), numpy.zeros(parts.shape).reshape(-1, kh, kw, batch, outH)
+    for o, c, oy, ox, ky, kx, row, col in taps(geometry):
+        out[o, ky, kx, :, oy] += grad[:, o, oy, ox] * xpad[:, c, row, col]
+    return [out.reshape(parts.shape)]
+
+
 CASES = {
     "forward": (depthwiseForwardKer, forwardCases(), forwardOracle),
+    "gradWeightRows": (depthwiseGradWeightRowsKer, gradWeightRowsCases(), gradWeightRowsOracle),
     "gradInput": (depthwiseGradInputKer, gradInputCases(), gradInputOracle),
     "gradWeights": (depthwiseGradWeightsKer, gradWeightsCases(), gradWeightsOracle),
 }
@@ -140,7 +161,8 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_kernel(name):
-    checkKernel(*CASES[name])
+    kernel, cases, oracle = CASES[name]
+    checkKernel(kernel, cases, oracle, size=(lambda args: args[-1].size) if name == "gradWeightRows" else None)
 
 
 def test_same_planes_kernels():
@@ -171,11 +193,13 @@ def test_rows_wide_enough_for_the_vector_loops_match_the_oracle(name, stride):
     args = {"forward": [rng.standard_normal((batch, maps * mult, outH)), x, weights, *geometry,
                         numpy.empty(grad.shape)],
             "gradInput": [grad, weights, *geometry, numpy.empty(x.shape)],
-            "gradWeights": [grad, x, *geometry, numpy.empty(weights.shape)]}[name]
+            "gradWeights": [grad, x, *geometry, numpy.empty(weights.shape)],
+            "gradWeightRows": [grad, x, *geometry, numpy.empty((weights.size, batch * outH))]}[name]
     kernel, _, oracle = CASES[name]
     expected = oracle(*args)[0]
-    numpy.testing.assert_allclose(kernel.callCompiled(*args), expected, rtol=1e-12, atol=1e-12)
-    numpy.testing.assert_allclose(kernel.callNumpy(*args), expected, rtol=1e-12, atol=1e-12)
+    size = {"size": args[-1].size} if name == "gradWeightRows" else {}
+    numpy.testing.assert_allclose(kernel.callCompiled(*args, **size), expected, rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_allclose(kernel.callNumpy(*args, **size), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_a_pad_taller_than_the_output_writes_nothing_past_the_plane():

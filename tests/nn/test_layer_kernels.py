@@ -1,11 +1,12 @@
-"""The kernels of BatchNorm (scale and shift, gradient), Dropout (mask) and SoftMax (gradient): CPU path
+"""The kernels of BatchNorm (partial sums, forward, backward, parameter gradients; GroupNorm's scale and
+shift), Dropout (mask) and SoftMax (gradient): CPU path
 against float64 oracles, other paths against the CPU path."""
 
 import numpy
 import pytest
 from hypothesis import strategies as st
 
-from minidl.nn.batchnorm import normGradKer, scaleShiftKer, sumsKer
+from minidl.nn.batchnorm import backwardKer, forwardKer, paramGradsKer, partialsKer, scaleShiftKer, sumsKer
 from minidl.nn.dropout import dropoutKer
 from minidl.nn.groupnorm import gradKer as groupNormGradKer
 from minidl.nn.softmax import softmaxGradKer
@@ -41,19 +42,100 @@ def scaleShiftOracle(x, mean, invstd, scale, bias, maps, spatial, span, y):
 
 
 @st.composite
-def normGradCases(draw):
+def partialsCases(draw):
+    """g, x of one (N, C[, H, W]) shape in T, the center in S, shifted or not, chunks of the batch from one to one
+    per image, blocks of the planes from one value to the whole plane."""
     dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
-    grad, x = draw(arrays(dtype, shape)), draw(arrays(dtype, shape))
-    mean, coef, meanGrad, meanGradXhat = (draw(arrays(dtype, (maps,))) for _ in range(4))
-    invstd = draw(arrays(dtype, (maps,), 0.125, 3.0))
-    span = draw(st.integers(1, spatial))
-    return dtype, [grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, span,
-                   numpy.full_like(x, numpy.nan)]
+    acc = numpy.promote_types(dtype, numpy.float32)
+    g, x, center = draw(arrays(dtype, shape)), draw(arrays(dtype, shape)), draw(arrays(acc, (maps,)))
+    chunks, span, shifted = draw(st.integers(1, shape[0])), draw(st.integers(1, spatial)), draw(st.integers(0, 1))
+    sums = numpy.full((2, chunks * -(-spatial // span), maps), numpy.nan, acc)
+    return dtype, [g, x, center, shape[0], maps, spatial, chunks, span, shifted, sums]
 
 
-def normGradOracle(grad, x, mean, invstd, coef, meanGrad, meanGradXhat, maps, spatial, span, ingrad):
-    xhat = (x - perMap(mean, x.shape)) * perMap(invstd, x.shape)
-    return [perMap(coef, x.shape) * (grad - perMap(meanGrad, x.shape) - xhat * perMap(meanGradXhat, x.shape))]
+def partialsOracle(g, x, center, batch, maps, spatial, chunks, span, shifted, sums):
+    """Per chunk of images and block of positions (chunk-major), by explicit loops over both."""
+    bounds = [k * batch // chunks for k in range(chunks + 1)]
+    cx = x.reshape(batch, maps, spatial)[0, :, 0] if shifted else center
+    dg = g.reshape(batch, maps, spatial) - (cx[:, None] if shifted else 0)
+    dx = x.reshape(batch, maps, spatial) - cx[:, None]
+    parts = [(slice(bounds[k], bounds[k + 1]), slice(first, first + span))
+             for k in range(chunks) for first in range(0, spatial, span)]
+    return [numpy.array([[dg[images, :, values].sum(axis=(0, 2)) for images, values in parts],
+                         [(dg[images, :, values] * dx[images, :, values]).sum(axis=(0, 2))
+                          for images, values in parts]])]
+
+
+@st.composite
+def forwardCases(draw):
+    """x in T; totals in S that a batch of ``count`` values per map could give (Σd² / count >= (Σd / count)² by a
+    margin, so the variance does not cancel away); running statistics, batch statistics or not."""
+    dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
+    acc = numpy.promote_types(dtype, numpy.float32)
+    x, scale, bias = draw(arrays(dtype, shape)), draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))
+    count = draw(st.integers(1, 8))
+    deviation = draw(arrays(numpy.float64, (maps,), -2.0, 2.0, specials=False))
+    spread = draw(arrays(numpy.float64, (maps,), 0.25, 4.0, specials=False))
+    sums = numpy.stack([deviation, deviation * deviation / count + spread]).astype(acc)
+    runningMean, runningVar = draw(arrays(acc, (maps,))), draw(arrays(acc, (maps,), 0.0, 4.0))
+    epsilon, momentum = draw(st.floats(1e-5, 1.0)), draw(st.floats(0.0, 1.0))
+    span, batchStats = draw(st.integers(1, spatial)), draw(st.integers(0, 1))
+    return dtype, [x, sums, scale, bias, count, epsilon, momentum, count / max(count - 1, 1), maps, spatial, span,
+                   batchStats, numpy.full_like(x, numpy.nan), runningMean, runningVar,
+                   numpy.full((2, maps), numpy.nan, acc)]
+
+
+def forwardOracle(x, sums, scale, bias, count, epsilon, momentum, unbias, maps, spatial, span, batchStats, y,
+                  runningMean, runningVar, stats):
+    if batchStats:
+        mean = x.reshape(-1, maps, spatial)[0, :, 0] + sums[0] / count
+        var = numpy.maximum(sums[1] / count - (sums[0] / count) ** 2, 0)
+    else:
+        mean, var = runningMean, runningVar
+    invstd = 1 / numpy.sqrt(var + epsilon)
+    y = (x - perMap(mean, x.shape)) * perMap(invstd * scale, x.shape) + perMap(bias, x.shape)
+    if batchStats:
+        runningMean, runningVar = ((1 - momentum) * runningMean + momentum * mean,
+                                   (1 - momentum) * runningVar + momentum * var * unbias)
+    return [y, runningMean, runningVar, numpy.stack([mean, invstd])]
+
+
+@st.composite
+def backwardCases(draw):
+    dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
+    acc = numpy.promote_types(dtype, numpy.float32)
+    grad, x, scale = draw(arrays(dtype, shape)), draw(arrays(dtype, shape)), draw(arrays(dtype, (maps,)))
+    stats = numpy.stack([draw(arrays(acc, (maps,))), draw(arrays(acc, (maps,), 0.125, 3.0))])
+    sums = draw(arrays(acc, (2, maps)))
+    scaleGrad, biasGrad = draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))
+    count, span = draw(st.integers(1, 8)), draw(st.integers(1, spatial))
+    batchStats, accumulate = draw(st.integers(0, 1)), draw(st.integers(0, 1))
+    return dtype, [grad, x, stats, sums, scale, count, maps, spatial, span, batchStats, accumulate,
+                   numpy.full_like(x, numpy.nan), scaleGrad, biasGrad]
+
+
+def backwardOracle(grad, x, stats, sums, scale, count, maps, spatial, span, batchStats, accumulate, ingrad,
+                   scaleGrad, biasGrad):
+    mean, invstd = stats
+    g0 = sums[0] / count if batchStats else 0 * mean
+    k = invstd * invstd * sums[1] / count if batchStats else 0 * mean
+    ingrad = perMap(scale * invstd, x.shape) * ((grad - (x - perMap(mean, x.shape)) * perMap(k, x.shape))
+                                                - perMap(g0, x.shape))
+    if accumulate:
+        scaleGrad, biasGrad = scaleGrad + sums[1] * invstd, biasGrad + sums[0]
+    return [ingrad, scaleGrad, biasGrad]
+
+
+@st.composite
+def paramGradsCases(draw):
+    dtype, maps = draw(floatDtypes()), draw(st.integers(1, 6))
+    acc = numpy.promote_types(dtype, numpy.float32)
+    sumG, sumGX, invstd = (draw(arrays(acc, (maps,))) for _ in range(3))
+    return dtype, [sumG, sumGX, invstd, draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))]
+
+
+def paramGradsOracle(sumG, sumGX, invstd, scaleGrad, biasGrad):
+    return [scaleGrad + sumGX * invstd, biasGrad + sumG]
 
 
 def dropoutArguments(draw, x):
@@ -133,15 +215,23 @@ def planes(args):
     return args[0].size // args[-2]
 
 
-def blocks(args):
-    """N C blocks: the blocks of ``span`` values of each plane the BatchNorm kernels run over."""
-    spatial, span = args[-3], args[-2]
-    return args[0].size // spatial * -(-spatial // span)
+def blocks(at):
+    """N C blocks: the blocks of ``span`` values of each plane the BatchNorm kernels run over, for a kernel that
+    takes ``spatial`` and ``span`` as its arguments ``at`` and ``at + 1``."""
+    def size(args):
+        spatial, span = args[at], args[at + 1]
+        return args[0].size // spatial * -(-spatial // span)
+    return size
 
 
 CASES = {
-    "batchnormScaleShift": (scaleShiftKer, scaleShiftCases(), scaleShiftOracle, blocks),
-    "batchnormGrad": (normGradKer, normGradCases(), normGradOracle, blocks),
+    "batchnormScaleShift": (scaleShiftKer, scaleShiftCases(), scaleShiftOracle, blocks(6)),
+    "batchnormPartials": (partialsKer, partialsCases(), partialsOracle,
+                          lambda args: args[9].shape[1] * args[4]),
+    "batchnormForward": (forwardKer, forwardCases(), forwardOracle, blocks(9)),
+    "batchnormBackward": (backwardKer, backwardCases(), backwardOracle, blocks(7)),
+    "batchnormParamGrads": (paramGradsKer, paramGradsCases(), paramGradsOracle, None,
+                            {"nanPropagates": False}),  # a NaN 1/std reaches ∂scale, not ∂bias
     "batchnormSums": (sumsKer, sumsCases(), sumsOracle, lambda args: args[9].shape[0] * args[5]),
     "groupNormGrad": (groupNormGradKer, groupNormGradCases(), groupNormGradOracle, planes),
     "dropout": (dropoutKer, dropoutCases(), dropoutOracle, None),
@@ -151,5 +241,5 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_kernel(name):
-    kernel, cases, oracle, size = CASES[name]
-    checkKernel(kernel, cases, oracle, size=size)
+    kernel, cases, oracle, size, *options = CASES[name]
+    checkKernel(kernel, cases, oracle, size=size, **(options[0] if options else {}))

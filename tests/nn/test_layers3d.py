@@ -419,11 +419,12 @@ def test_every_geometry_of_a_small_volume_round_trips_through_vol2col_and_col2vo
 
 
 def test_the_gpu_geometries_give_the_numbers_of_the_cpu_ones(monkeypatch):
-    """With the kernels' GPU geometry (a row per element for the window kernels and max pooling, a pixel per
-    element for max unpooling, a value or SUM_SPAN values per element for BatchNorm, the 1-D layers' length as
-    rows), run on this machine's paths, every layer of the family gives what the CPU geometry gives, forward and
-    backward."""
-    from minidl.nn import GroupNorm, batchnorm, im2col, maxpool2d
+    """With the kernels' GPU geometry (a value per element for im2col and col2im, a row for max pooling and
+    depthwise convolutions, a pixel per element for max unpooling, a value or PARTIAL_SPAN values per element for
+    BatchNorm, the 1-D layers' length as rows; Conv2D's products per image, ∂x by col2im and ∂W summed by a
+    reduction), run on this machine's paths, every layer of the family gives what the CPU geometry gives, forward
+    and backward."""
+    from minidl.nn import Conv2D, GroupNorm, batchnorm, conv2d, depthwise, im2col, maxpool2d
     from minidl.nn import line as orientation
 
     def run(make, x):
@@ -452,9 +453,13 @@ def test_the_gpu_geometries_give_the_numbers_of_the_cpu_ones(monkeypatch):
         (lambda: randomParams(BatchNorm3D(2, dtype=F64)), rng.standard_normal((3, 2, 7, 9, 11))),
         (lambda: randomParams(BatchNorm1D(4, dtype=F64)), line),
         (lambda: randomParams(GroupNorm(2, 4, dtype=F64)), line),
+        (lambda: randomParams(Conv2D(3, 4, 3, pad=1, dtype=F64)), image),
+        (lambda: randomParams(Conv2D(3, 2, 3, stride=2, pad=1, dtype=F64)), image),
+        (lambda: randomParams(Conv2D(3, 6, 3, pad=1, groups=3, dtype=F64)), image),
+        (lambda: randomParams(Conv2D(3, 3, (3, 1), pad=(1, 0), groups=3, dtype=F64)), image),
     ]
     cpu = [run(make, x) for make, x in cases]
-    for module in (maxpool2d, im2col, batchnorm, orientation):  # the 1-D layers made anew take the length as rows
+    for module in (maxpool2d, im2col, batchnorm, orientation, conv2d, depthwise):  # the 1-D layers made anew take
         monkeypatch.setattr(module, "isGpu", True)
     assert MaxPool1D(2).window.size == (2, 1) and Deconv1D(2, 2, 3).W.shape == (2, 2, 3)
     for (make, x), arrays in zip(cases, cpu):

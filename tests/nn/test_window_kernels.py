@@ -47,7 +47,7 @@ def perImage(col, batch, maps, kh, kw, outH, outW, tapStride):
 
 def im2colOracle(img, *geometryAndOut):
     """col[n, c, ky, kx, oy, ox] = img[n, c, source pixel], in col's layout."""
-    *geometry, padValue, _taps, _rows, _imageStride, tapStride, col = geometryAndOut
+    *geometry, padValue, _taps, _rows, _span, _imageStride, tapStride, col = geometryAndOut
     batch, maps, _, _, kh, kw, *_, outH, outW = geometry
     out = numpy.full(col.shape, padValue, dtype=numpy.float64)
     view = perImage(out, batch, maps, kh, kw, outH, outW, tapStride)
@@ -58,7 +58,7 @@ def im2colOracle(img, *geometryAndOut):
 
 
 def col2imOracle(col, *geometryAndOut):
-    *geometry, _rows, _imageStride, tapStride, img = geometryAndOut
+    *geometry, _rows, _span, _imageStride, tapStride, img = geometryAndOut
     batch, maps, _, _, kh, kw, *_, outH, outW = geometry
     view = perImage(col, batch, maps, kh, kw, outH, outW, tapStride)
     out = numpy.zeros(img.shape)
@@ -74,9 +74,11 @@ def im2colCases(draw):
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     padValue = draw(st.sampled_from([0.0, -7.5]))  # finite: the comparison's atol scales with the largest value
     img = draw(arrays(dtype, (batch, maps, h, w)))
-    taps, rows = draw(st.integers(1, kh * kw)), draw(st.integers(1, outH))  # per element: 1 and 1 on the GPU,
+    taps, rows = draw(st.integers(1, kh * kw)), draw(st.integers(1, outH))  # per element: 1, 1, 1 on the GPU,
+    span = draw(st.integers(1, outW))
     imageStride, tapStride, shape = layouts(draw, batch, maps, kh, kw, outH, outW)  # the image's on the CPU
-    return dtype, [img, *geometry, padValue, taps, rows, imageStride, tapStride, numpy.full(shape, numpy.nan, dtype)]
+    return dtype, [img, *geometry, padValue, taps, rows, span, imageStride, tapStride,
+                   numpy.full(shape, numpy.nan, dtype)]
 
 
 @st.composite
@@ -99,8 +101,8 @@ def im2colSameCases(draw):
 
 def im2colSameOracle(img, column, batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue, imageStride,
                      tapStride, col):
-    return im2colOracle(img, batch, maps, h, w, kh, kw, 1, 1, ph, pw, dy, dx, outH, w, padValue, 1, 1, imageStride,
-                        tapStride, col)
+    return im2colOracle(img, batch, maps, h, w, kh, kw, 1, 1, ph, pw, dy, dx, outH, w, padValue, 1, 1, 1,
+                        imageStride, tapStride, col)
 
 
 @st.composite
@@ -109,8 +111,9 @@ def col2imCases(draw):
     batch, maps, h, w, kh, kw, *_, outH, outW = geometry
     imageStride, tapStride, shape = layouts(draw, batch, maps, kh, kw, outH, outW)
     col = draw(arrays(dtype, shape))
-    rows = draw(st.integers(1, h))
-    return dtype, [col, *geometry, rows, imageStride, tapStride, numpy.full((batch, maps, h, w), numpy.nan, dtype)]
+    rows, span = draw(st.integers(1, h)), draw(st.integers(1, w))
+    return dtype, [col, *geometry, rows, span, imageStride, tapStride,
+                   numpy.full((batch, maps, h, w), numpy.nan, dtype)]
 
 
 @st.composite
@@ -191,8 +194,8 @@ def test_im2col_pads_with_minus_infinity_exactly_where_the_window_leaves_the_ima
     img = numpy.arange(1.0, 10.0).reshape(1, 1, 3, 3)
     geometry = (1, 1, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2)
     col = numpy.empty((1, 1, 2, 2, 2, 2))
-    im2colKer(img, *geometry, -numpy.inf, 4, 2, 16, 4, col, size=1)
-    expected = im2colOracle(img, *geometry, -numpy.inf, 4, 2, 16, 4, col)[0]
+    im2colKer(img, *geometry, -numpy.inf, 4, 2, 2, 16, 4, col, size=1)
+    expected = im2colOracle(img, *geometry, -numpy.inf, 4, 2, 2, 16, 4, col)[0]
     numpy.testing.assert_array_equal(col, expected)
     assert numpy.isinf(col).sum() == 7  # the four windows at stride 2 with pad 1 read 9 pixels of 16 taps
 
@@ -241,9 +244,9 @@ def blocks(length, rows):
 
 
 def im2colSize(args):
-    """Elements of im2col: one per block of taps and block of rows of each (n, c) image."""
-    _, batch, maps, _, _, kh, kw, *_, outH, outW, _, taps, rows, _, _, _ = args
-    return batch * maps * blocks(kh * kw, taps) * blocks(outH, rows)
+    """Elements of im2col: one per block of taps, block of rows and block of columns of each (n, c) image."""
+    _, batch, maps, _, _, kh, kw, *_, outH, outW, _, taps, rows, span, _, _, _ = args
+    return batch * maps * blocks(kh * kw, taps) * blocks(outH, rows) * blocks(outW, span)
 
 
 def maxPoolSize(args):
@@ -258,9 +261,9 @@ def maxUnpoolSize(args):
 
 
 def col2imSize(args):
-    """Elements of col2im: one per block of rows of each (n, c) image plane."""
-    _, batch, maps, h, *_, rows, _, _, _ = args
-    return batch * maps * blocks(h, rows)
+    """Elements of col2im: one per block of rows and block of columns of each (n, c) image plane."""
+    _, batch, maps, h, w, *_, rows, span, _, _, _ = args
+    return batch * maps * blocks(h, rows) * blocks(w, span)
 
 
 CASES = {

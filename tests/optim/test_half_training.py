@@ -34,8 +34,10 @@ def accuracy(build, flat, dtype, epochs):
 
 @pytest.mark.parametrize("build, flat, epochs", [
     (lambda shape, classes: mlp(shape, classes, hidden=(32,)), True, 4),
-    # 3 epochs: after 2, the dropout masks of the device generator left float32 at 84.8% (float16 83.4%)
-    (lambda shape, classes: cnn(shape, classes, maps=(8, 8), hidden=32), False, 3),
+    # 4 epochs: after 2, the dropout masks of the device generator left float32 at 84.8% (float16 83.4%); after 3,
+    # BatchNorm's fused kernels (#24) moved float32 to 94.1% and float16 stayed at 93.0%, 1.1 points apart, two
+    # validation images; after 4, 93.5% and 93.2%
+    (lambda shape, classes: cnn(shape, classes, maps=(8, 8), hidden=32), False, 4),
 ], ids=["mlp", "cnn"])
 def test_float16_with_masters_and_scaling_trains_to_float32_accuracy(build, flat, epochs):
     single = accuracy(build, flat, numpy.float32, epochs)

@@ -1,0 +1,55 @@
+"""Launches per layer per training step on the simulated device (tests/layerlaunches.py, in a process of its own
+when the suite runs on NumPy): BatchNorm2D takes six (partial sums, their total and the fused forward; the same
+three backward), Conv2D without bias six (im2col and a product; ∂x by a product and col2im; ∂W by a product per
+image and one reduction into W.grad), a 1x1 convolution four, a bias two more (its addition and its sum)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minidl import backend
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BATCHNORM = ["minidl_batchnorm_partials", "sum", "minidl_batchnorm_forward", "minidl_batchnorm_partials", "sum",
+             "minidl_batchnorm_backward"]
+CONV = ["minidl_im2col", "matmul", "matmul", "minidl_col2im", "matmul", "minidl_sum_into"]
+EXPECTED = {
+    "batchnorm2d 32x64x32x32": BATCHNORM,
+    "batchnorm2d 32x512x4x4": BATCHNORM,
+    "batchnorm2d 5x3x7x9": BATCHNORM,
+    "conv2d 3x3 pad 1 64->64 at 32x32": CONV,
+    "conv2d 3x3 stride 2 64->128 at 32x32": CONV,
+    "conv2d 1x1 stride 2 64->128 at 32x32": CONV,
+    "conv2d 3x3 pad 1 256->256 at 8x8": CONV,
+    "conv2d 3x3 pad 1 512->512 at 4x4": CONV,
+    "conv2d 1x1 64->32 at 8x8": ["matmul", "matmul", "matmul", "minidl_sum_into"],  # the input is its own col
+    "conv2d 5x5 3->6 at 28x28": CONV,
+    "conv2d 3x3 pad 1 16->16 at 8x8 with bias": CONV[:2] + ["add"] + CONV[2:] + ["minidl_sum_into"],
+}
+
+
+@pytest.fixture(scope="module")
+def counted():
+    if backend.name == "simulated":
+        from tests import layerlaunches
+
+        return {name: layerlaunches.launches(*layer) for name, layer in layerlaunches.LAYERS.items()}
+    result = subprocess.run([sys.executable, "-m", "tests.layerlaunches"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "MINIDL_BACKEND": "simulated"}, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("layer", sorted(EXPECTED))
+def test_a_layer_step_makes_its_launches(counted, layer):
+    assert counted[layer] == EXPECTED[layer]
+
+
+def test_batchnorm_and_conv2d_take_at_most_six_launches_a_step(counted):
+    for layer, names in counted.items():
+        assert len(names) <= (8 if "bias" in layer else 6), (layer, names)
