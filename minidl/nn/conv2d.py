@@ -14,15 +14,13 @@ its direct kernels (``minidl.nn.depthwise``) instead of C one-row products.
 
 import numpy
 
-from minidl.backend import isGpu, toDevice, xp
+from minidl.backend import isGpu, xp
 from minidl.errors import ModuleError
+from minidl.nn.convolution import setupConvolution
 from minidl.nn.depthwise import addDepthwiseGradWeights, depthwiseForward, depthwiseGradInput
 from minidl.nn.gradsum import sumInto
 from minidl.nn.im2col import Window, col2im, im2col
-from minidl.nn.linear import initWeights
 from minidl.nn.module import Module, checkArray
-from minidl.validation import checkSize
-from minidl.variable import Variable
 
 PER_IMAGE_FROM = 64  # output positions per map from which one product per image beats one over the batch
 WIDE_BELOW = 256  # maps of fewer output positions: im2col puts the batch inside the columns, one product in all
@@ -60,27 +58,6 @@ def addWeightProduct(grad, col, out):
         sumInto(xp.matmul(grad, col.transpose(0, 1, 3, 2)), out, axis=0)
     else:
         out += weightProduct(grad, col)
-
-
-def setupConvolution(module, inmaps, outmaps, groups, useBias, initscheme, dtype, transposed=False):
-    """Check a convolution's map counts and give it its parameters (``module.window`` set): W of PyTorch's shape,
-    (outmaps, inmaps / G, kh, kw) for a Conv2D and (inmaps, outmaps / G, kh, kw) for a Deconv2D (``transposed``),
-    drawn by ``initscheme`` for the fans of the convolution W computes; b of shape (outmaps,), zeros, when
-    ``useBias``."""
-    kind = type(module).__name__
-    inmaps, outmaps = checkSize(inmaps, f"{kind} inmaps"), checkSize(outmaps, f"{kind} outmaps")
-    groups = checkSize(groups, f"{kind} groups")
-    if inmaps % groups or outmaps % groups:
-        raise ModuleError(f"{kind} maps must be positive multiples of groups, got inmaps={inmaps}, "
-                          f"outmaps={outmaps}, groups={groups}")
-    module.inmaps, module.outmaps, module.groups, module.useBias = inmaps, outmaps, groups, useBias
-    kh, kw = module.window.size
-    first, second = (inmaps, outmaps) if transposed else (outmaps, inmaps)
-    weights = initWeights(initscheme, second // groups * kh * kw, first // groups * kh * kw,
-                          (first, second // groups, kh, kw))
-    module.setVar("W", Variable(toDevice(weights, dtype=dtype), name="W"))
-    if useBias:
-        module.setVar("b", Variable(xp.zeros((outmaps,), dtype=dtype), name="b"))
 
 
 class Conv2D(Module):

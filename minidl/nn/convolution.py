@@ -1,6 +1,5 @@
 """What the convolutions and transposed convolutions of every rank share: their map counts and parameters, the
-check of an input's maps. (Conv2D still holds a
-2-D copy of ``setupConvolution``, which it can import from here instead.)"""
+check of an input's maps."""
 
 import numpy
 

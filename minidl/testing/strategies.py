@@ -39,10 +39,12 @@ def shapes(maxDims=3, maxSide=8):
 
 @st.composite
 def arrays(draw, dtype, shape, low=-4.0, high=4.0, specials=True):
-    """An array of ``dtype`` and ``shape``: values in [low, high], and with ``specials`` (a float dtype only) up to
-    three of ``specialValues(dtype)`` at drawn positions."""
+    """An array of ``dtype`` and ``shape``: normal values in [low, high] (and zeros), and with ``specials`` (a float
+    dtype only) up to three of ``specialValues(dtype)`` at drawn positions. Subnormals come only as "tiny" specials,
+    so that they never meet an infinity (see SPECIAL_KIND)."""
     dtype = numpy.dtype(dtype)
-    array = draw(hnp.arrays(dtype, shape, elements=st.floats(low, high, width=dtype.itemsize * 8)))
+    finite = st.floats(low, high, width=dtype.itemsize * 8, allow_subnormal=False)  # subnormals: the "tiny" kind only
+    array = draw(hnp.arrays(dtype, shape, elements=finite))
     return draw(withSpecials(array)) if specials and dtype.kind == "f" else array
 
 

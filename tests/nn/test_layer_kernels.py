@@ -78,7 +78,8 @@ def forwardCases(draw):
     spread = draw(arrays(numpy.float64, (maps,), 0.25, 4.0, specials=False))
     sums = numpy.stack([deviation, deviation * deviation / count + spread]).astype(acc)
     runningMean, runningVar = draw(arrays(acc, (maps,))), draw(arrays(acc, (maps,), 0.0, 4.0))
-    epsilon, momentum = draw(st.floats(1e-5, 1.0)), draw(st.floats(0.0, 1.0))
+    # the kernel takes them in S: the oracle must see them rounded so (a momentum of 1e-209 is 0 in float32)
+    epsilon, momentum = (float(acc.type(draw(st.floats(low, 1.0)))) for low in (1e-5, 0.0))
     span, batchStats = draw(st.integers(1, spatial)), draw(st.integers(0, 1))
     return dtype, [x, sums, scale, bias, count, epsilon, momentum, count / max(count - 1, 1), maps, spatial, span,
                    batchStats, numpy.full_like(x, numpy.nan), runningMean, runningVar,

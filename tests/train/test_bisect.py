@@ -34,8 +34,8 @@ def train(capsys, out, *flags):
     capsys.readouterr()
 
 
-def bisect(capsys, a, b):
-    status = main(["verify", "--bisect", str(a), str(b)])
+def bisect(capsys, a, b, *options):
+    status = main(["verify", "--bisect", str(a), str(b), *options])
     captured = capsys.readouterr()
     return status, captured.out.splitlines(), captured.err
 
@@ -145,6 +145,11 @@ class Reordered:
         monkeypatch.setattr(Linear, "updData", updData)
 
 
+def prepareReordered(label, fit):
+    """The ``--prepare`` of the reordered runs: run B's replay adds in two halves, as run B did."""
+    Reordered.on = label == "B"
+
+
 def test_a_module_adding_in_another_order_in_one_run_is_found_at_that_module(tmp_path, capsys, monkeypatch):
     Reordered.install(monkeypatch)
     train(capsys, tmp_path / "a", "--epochs", 2)
@@ -162,15 +167,33 @@ def test_a_module_adding_in_another_order_in_one_run_is_found_at_that_module(tmp
         f"bisect: run B's replay misses its own logged digest at step {2 * STEPS}: the replay is not what the run "
         "did there (other code, device, settings or data)"]
 
-    def prepare(label, fit):
-        Reordered.on = label == "B"
-
     try:
-        result = bisectRuns(tmp_path / "a", tmp_path / "b", rebuildRun, prepare=prepare)
+        status, lines, err = bisect(capsys, tmp_path / "a", tmp_path / "b", "--prepare",
+                                    f"{__name__}:prepareReordered")
     finally:
         Reordered.on = False
-    assert (result.checkpoint, result.step, result.epoch) == (STEPS, STEPS + 1, 2)
-    assert (result.variable, result.module, result.unfaithful) == ("0.W", "4", {})
+    assert status == 1, err
+    assert answer(lines) == {"replayed both runs": "bisect: replayed both runs from their common checkpoint at "
+                                                   f"step {STEPS} to step {2 * STEPS}",
+                             "first differing step": f"{STEPS + 1} (epoch 2)",
+                             "first differing Variable after it": "0.W",
+                             "first module whose forward output differs in that step": "4"}
+    try:
+        result = bisectRuns(tmp_path / "a", tmp_path / "b", rebuildRun, prepare=prepareReordered)
+    finally:
+        Reordered.on = False
+    assert (result.checkpoint, result.step, result.epoch, result.unfaithful) == (STEPS, STEPS + 1, 2, {})
+
+
+def test_a_prepare_that_cannot_be_had_exits_2_before_any_replay(tmp_path, capsys):
+    for prepare, message in (("nocolon", "--prepare takes MODULE:FUNCTION"),
+                             ("tests.train.no_such_module:f", "No module named"),
+                             (f"{__name__}:noSuchFunction", "has no attribute 'noSuchFunction'"),
+                             (f"{__name__}:STEPS", "STEPS is not a function")):
+        status, lines, err = bisect(capsys, tmp_path / "a", tmp_path / "b", "--prepare", prepare)
+        assert status == 2 and message in err and lines == [], (prepare, err)
+    assert main(["verify", str(tmp_path / "a"), str(tmp_path / "b"), "--prepare", f"{__name__}:prepareReordered"]) == 2
+    assert "--prepare is for --bisect" in capsys.readouterr().err
 
 
 def test_runs_that_cannot_be_replayed_are_refused_with_status_2(tmp_path, capsys):
