@@ -3,17 +3,10 @@ device (tests/stepbudgets.py, in a process of its own). A change that adds a lau
 one that removes some fails too, until the ceiling below is lowered to the new count in the same commit (the
 table in benchmarks/README.md says what each count was and why it moved)."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from minidl import backend
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.simulatedprocess import simulatedCounts
 
 # Launches rose by 12 to 20 with #24's no-sync step (the device guard's check, any and argmax per dtype group, the
 # range checks' min, max and record, CrossEntropy's error (in float64) and scale on the device, the Embedder's sort
@@ -39,10 +32,7 @@ BUDGETS = {  # per step: kernel launches (products included), host syncs, host-t
 def counts():
     if backend.name == "simulated":
         pytest.skip("the NumPy run of the suite counts the budgets (in a simulated-device process of its own)")
-    result = subprocess.run([sys.executable, "-m", "tests.stepbudgets"], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "MINIDL_BACKEND": "simulated"}, timeout=1200)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+    return simulatedCounts("tests.stepbudgets", timeout=1200)
 
 
 @pytest.mark.parametrize("network", sorted(BUDGETS))

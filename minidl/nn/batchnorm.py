@@ -78,6 +78,19 @@ def _sumsNumpy(g, x, centerG, centerX, batch, maps, spatial, chunks, span, sumG,
 # blocks) of map c, summed in S (float32 at least): the batch mean (g = x, centers 0), the centred sums of the
 # variance (g = x, centers the mean) and backward's Σ grad, Σ grad (x - mean) (g = grad, centerX the mean). One
 # element per (chunk, block, map), its loop over a block vectorized.
+# The two sums of one (chunk of images, block of positions, map): a = Σ (g - cg), b = Σ (g - cg)(x - cx), over the
+# chunk's images and the block's positions, in that order (the kernels give chunk, first, last, c, cg and cx).
+CHUNK_SUMS = (
+    "S a = (S)0, b = (S)0; "
+    "for (long long n = chunk * batch / chunks; n < (chunk + 1) * batch / chunks; ++n) { "
+    "  const T* __restrict__ gRow = &g[(n * maps + c) * spatial]; "
+    "  const T* __restrict__ xRow = &x[(n * maps + c) * spatial]; "
+    + simdSum("a", "b") +
+    "  for (int s = first; s < last; ++s) { const S d = (S)gRow[s] - cg; a += d; b += d * ((S)xRow[s] - cx); } "
+    "} "
+)
+
+
 sumsKer = Elementwise(
     "minidl_batchnorm_sums",
     "raw T g, raw T x, raw S centerG, raw S centerX, int32 batch, int32 maps, int32 spatial, int32 chunks, "
@@ -86,13 +99,7 @@ sumsKer = Elementwise(
     "const int c = i % maps, blocks = (spatial + span - 1) / span; const long long chunk = i / maps / blocks; "
     "const int first = (int)(i / maps % blocks) * span, last = min(spatial, first + span); "
     "const S cg = centerG[c], cx = centerX[c]; "
-    "S a = (S)0, b = (S)0; "
-    "for (long long n = chunk * batch / chunks; n < (chunk + 1) * batch / chunks; ++n) { "
-    "  const T* __restrict__ gRow = &g[(n * maps + c) * spatial]; "
-    "  const T* __restrict__ xRow = &x[(n * maps + c) * spatial]; "
-    + simdSum("a", "b") +
-    "  for (int s = first; s < last; ++s) { const S d = (S)gRow[s] - cg; a += d; b += d * ((S)xRow[s] - cx); } "
-    "} "
+    + CHUNK_SUMS +
     "sumG[i] = a; sumGX[i] = b",
     _sumsNumpy,
     grain="2 * span * (batch / chunks)",
@@ -151,13 +158,7 @@ partialsKer = Elementwise(
     "const long long chunk = i / blocks / maps, part = chunk * blocks + block, parts = (long long)chunks * blocks; "
     "const int first = block * span, last = min(spatial, first + span); "
     "const S cx = shifted ? (S)x[(long long)c * spatial] : center[c], cg = shifted ? cx : (S)0; "
-    "S a = (S)0, b = (S)0; "
-    "for (long long n = chunk * batch / chunks; n < (chunk + 1) * batch / chunks; ++n) { "
-    "  const T* __restrict__ gRow = &g[(n * maps + c) * spatial]; "
-    "  const T* __restrict__ xRow = &x[(n * maps + c) * spatial]; "
-    + simdSum("a", "b") +
-    "  for (int s = first; s < last; ++s) { const S d = (S)gRow[s] - cg; a += d; b += d * ((S)xRow[s] - cx); } "
-    "} "
+    + CHUNK_SUMS +
     "sums[part * maps + c] = a; sums[(parts + part) * maps + c] = b",
     _partialsNumpy,
     grain="2 * span * (batch / chunks)",

@@ -3,17 +3,10 @@ when the suite runs on NumPy): BatchNorm2D takes six (partial sums, their total 
 three backward), Conv2D without bias six (im2col and a product; ∂x by a product and col2im; ∂W by a product per
 image and one reduction into W.grad), a 1x1 convolution four, a bias two more (its addition and its sum)."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from minidl import backend
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.simulatedprocess import simulatedCounts
 
 BATCHNORM = ["minidl_batchnorm_partials", "sum", "minidl_batchnorm_forward", "minidl_batchnorm_partials", "sum",
              "minidl_batchnorm_backward"]
@@ -39,10 +32,7 @@ def counted():
         from tests import layerlaunches
 
         return {name: layerlaunches.launches(*layer) for name, layer in layerlaunches.LAYERS.items()}
-    result = subprocess.run([sys.executable, "-m", "tests.layerlaunches"], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "MINIDL_BACKEND": "simulated"}, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout)
+    return simulatedCounts("tests.layerlaunches", timeout=600)
 
 
 @pytest.mark.parametrize("layer", sorted(EXPECTED))

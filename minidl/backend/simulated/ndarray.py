@@ -362,18 +362,6 @@ class ndarray:  # noqa: N801 - CuPy's name
     def __rmatmul__(self, other):
         return productOf("matmul", other, self)
 
-    __add__, __radd__, __iadd__ = _binary("add", numpy.add)
-    __sub__, __rsub__, __isub__ = _binary("subtract", numpy.subtract)
-    __mul__, __rmul__, __imul__ = _binary("multiply", numpy.multiply)
-    __truediv__, __rtruediv__, __itruediv__ = _binary("true_divide", numpy.true_divide)
-    __floordiv__, __rfloordiv__, __ifloordiv__ = _binary("floor_divide", numpy.floor_divide)
-    __mod__, __rmod__, __imod__ = _binary("remainder", numpy.remainder)
-    __pow__, __rpow__, __ipow__ = _binary("power", numpy.power)
-    __and__, __rand__, __iand__ = _binary("bitwise_and", numpy.bitwise_and)
-    __or__, __ror__, __ior__ = _binary("bitwise_or", numpy.bitwise_or)
-    __xor__, __rxor__, __ixor__ = _binary("bitwise_xor", numpy.bitwise_xor)
-    __lshift__, __rlshift__, __ilshift__ = _binary("left_shift", numpy.left_shift)
-    __rshift__, __rrshift__, __irshift__ = _binary("right_shift", numpy.right_shift)
     __lt__ = _binary("less", numpy.less)[0]
     __le__ = _binary("less_equal", numpy.less_equal)[0]
     __gt__ = _binary("greater", numpy.greater)[0]
@@ -384,6 +372,14 @@ class ndarray:  # noqa: N801 - CuPy's name
     __pos__ = _unary("positive", numpy.positive)
     __abs__ = _unary("absolute", numpy.absolute)
     __invert__ = _unary("invert", numpy.invert)
+
+
+ARITHMETIC = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "true_divide",
+              "floordiv": "floor_divide", "mod": "remainder", "pow": "power", "and": "bitwise_and",
+              "or": "bitwise_or", "xor": "bitwise_xor", "lshift": "left_shift", "rshift": "right_shift"}
+for _operator, _ufunc in ARITHMETIC.items():  # __add__, __radd__ and __iadd__ from numpy.add, and so on
+    for _prefix, _method in zip(("", "r", "i"), _binary(_ufunc, getattr(numpy, _ufunc))):
+        setattr(ndarray, f"__{_prefix}{_operator}__", _method)
 
 
 def _deviceIndex(key):
