@@ -154,6 +154,11 @@ def isDeviceArray(array):
     return cupy is not None and isinstance(array, cupy.ndarray)
 
 
+def isArray(value):
+    """A NumPy or device array (anything else a kernel takes is a scalar)."""
+    return isinstance(value, numpy.ndarray) or isDeviceArray(value)
+
+
 def toDevice(array, dtype=None):
     """Copy a host (or device) array to the backend's device; dtype converts on the way."""
     return xp.array(array, dtype=dtype, copy=True)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy
 
 from minidl.backend import hostkernel, kernelrecord, kernelsource
-from minidl.backend.device import cupy, isDeviceArray
+from minidl.backend.device import cupy, isArray, isDeviceArray
 from minidl.errors import BackendError
 
 FIXED_TYPES = {
@@ -93,10 +93,6 @@ def parseParams(text, isOutput):
             )
         params.append(Param(name=words[1], typeName=words[0], raw=raw, isOutput=isOutput))
     return params
-
-
-def _isArray(value):
-    return isinstance(value, numpy.ndarray) or isDeviceArray(value)
 
 
 def simdSum(*names):
@@ -246,18 +242,21 @@ class Elementwise:
         arrays = self._checkKinds(args)
         onDevice = self._checkDevice(arrays)
         self._checkShapes(arrays, size)
-        bound = self._bindTypes(arrays)
+        return self._typeScalars(args, self._bindTypes(arrays)), onDevice
 
+    def _typeScalars(self, args, bound):
+        """The arguments with each scalar typed by its parameter's dtype, or by the dtype ``bound`` gives its
+        placeholder."""
         typed = list(args)
         for index, (param, arg) in enumerate(zip(self.params, args)):
-            if not _isArray(arg):
+            if not isArray(arg):
                 dtype = param.dtype if param.dtype is not None else bound.get(param.typeName)
                 if dtype is None:
                     raise BackendError(
                         f"{self.name}: type {param.typeName} of scalar {param.name} is not bound by any array"
                     )
                 typed[index] = self._typedScalar(param, dtype, arg)
-        return typed, onDevice
+        return typed
 
     def _typedScalar(self, param, dtype, value):
         """``value`` as a NumPy scalar of ``dtype``; one that does not fit (out of range, NaN for an int) is refused."""
@@ -270,7 +269,7 @@ class Elementwise:
         """The (param, array) pairs of the arguments, once every argument is known to be of an allowed kind."""
         arrays = []
         for param, arg in zip(self.params, args):
-            if _isArray(arg):
+            if isArray(arg):
                 if param.isOutput and not getattr(arg.flags, "writeable", True):  # CuPy arrays are always writable
                     raise BackendError(f"{self.name}: output {param.name} is read-only")
                 arrays.append((param, arg))

@@ -18,9 +18,7 @@ is recorded before it is checked or run (one its checks refuse included), on eve
 import contextlib
 from typing import NamedTuple
 
-import numpy
-
-from minidl.backend.device import isDeviceArray
+from minidl.backend.device import isArray
 
 active = []  # the lists of the recordings in progress (Elementwise.__call__ tests it: empty, it records nothing)
 
@@ -49,10 +47,6 @@ def recordingKernels():
         yield calls
     finally:
         active.remove(calls)
-
-
-def _isNdarray(value):
-    return isinstance(value, numpy.ndarray) or isDeviceArray(value)
 
 
 def _address(array):
@@ -84,7 +78,7 @@ def compareSteps(first, second):
             break
         newView = newBuffer = newScalar = False
         for param, x, y in zip(a.kernel.params, a.args, b.args):
-            if _isNdarray(x) and _isNdarray(y):
+            if isArray(x) and isArray(y):
                 if x is y:
                     continue
                 if _address(x) == _address(y) and x.shape == y.shape:
@@ -92,7 +86,7 @@ def compareSteps(first, second):
                 else:
                     newBuffer = True
                     moved.append((a.kernel.name, param.name))
-            elif _isNdarray(x) or _isNdarray(y) or (x != y and not (x != x and y != y)):  # NaN equals NaN here
+            elif isArray(x) or isArray(y) or (x != y and not (x != x and y != y)):  # NaN equals NaN here
                 newScalar = True
                 changed.append((a.kernel.name, param.name))
         stable += not (newView or newBuffer or newScalar)

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import numpy
 
 from minidl.backend import hostkernel, reductionsource
-from minidl.backend.device import cupy, isDeviceArray
+from minidl.backend.device import cupy, isArray
 from minidl.backend.elementwise import CUPY_OPTIONS, Elementwise, isCName, parseParams
 from minidl.errors import BackendError
 
@@ -80,10 +80,6 @@ class Plan:
     def keptShape(self):
         """The shape of an input read once per output element: the input's, the reduced axes 1."""
         return tuple(1 if axis in self.axes else side for axis, side in enumerate(self.inShape))
-
-
-def _isArray(value):
-    return isinstance(value, numpy.ndarray) or isDeviceArray(value)
 
 
 def normalizeAxis(axis, ndim, name):
@@ -211,16 +207,14 @@ class Reduction:
             raise BackendError(f"{self.name}: the CPU paths take NumPy arrays, got CuPy arrays")
         return args, plan
 
-    def _outputs(self, args):
-        if len(self._outputIndices) == 1:
-            return args[self._outputIndices[0]]
-        return tuple(args[index] for index in self._outputIndices)
-
-    # Elementwise's checks of kinds, devices and contiguity, dtypes and scalars, with the same messages
+    # Elementwise's checks of kinds, devices and contiguity, dtypes and scalars, with the same messages, and its
+    # outputs
     _checkKinds = Elementwise._checkKinds
     _checkDevice = Elementwise._checkDevice
     _bindTypes = Elementwise._bindTypes
+    _typeScalars = Elementwise._typeScalars
     _typedScalar = Elementwise._typedScalar
+    _outputs = Elementwise._outputs
 
     def checkArgs(self, args, axis=None, keepdims=False):
         """Validate the arguments, ``axis`` and ``keepdims``; return them with scalars typed, whether they live on
@@ -233,22 +227,12 @@ class Reduction:
         arrays = self._checkKinds(args)
         onDevice = self._checkDevice(arrays)
         plan = self._plan(args, axis, bool(keepdims))
-        bound = self._bindTypes(arrays)
-        typed = list(args)
-        for index, (param, arg) in enumerate(zip(self.params, args)):
-            if plan.kinds[index] == "scalar":
-                dtype = param.dtype if param.dtype is not None else bound.get(param.typeName)
-                if dtype is None:
-                    raise BackendError(
-                        f"{self.name}: type {param.typeName} of scalar {param.name} is not bound by any array"
-                    )
-                typed[index] = self._typedScalar(param, dtype, arg)
-        return typed, onDevice, plan
+        return self._typeScalars(args, self._bindTypes(arrays)), onDevice, plan
 
     def _plan(self, args, axis, keepdims):
         """The call's Plan, once the non-raw inputs are known to share the input's shape (or have the output's,
         reduced axes 1) and the outputs to have the reduced shape."""
-        inputs = [(param, arg) for param, arg in zip(self.inputs, args) if not param.raw and _isArray(arg)]
+        inputs = [(param, arg) for param, arg in zip(self.inputs, args) if not param.raw and isArray(arg)]
         if not inputs:
             raise BackendError(f"{self.name}: no non-raw input array was passed: the reduced input sets the shape")
         try:
@@ -267,7 +251,7 @@ class Reduction:
                                f"other axes, and refuses raw arrays then), got axis={axis!r} of {len(inShape)}")
         kinds = []
         for param, arg in zip(self.params, args):
-            if not _isArray(arg):
+            if not isArray(arg):
                 kinds.append("scalar")
             elif param.raw:
                 kinds.append("raw")

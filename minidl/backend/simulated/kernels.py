@@ -11,7 +11,7 @@ import numpy
 
 from minidl.backend import hostkernel
 from minidl.backend.simulated import trace
-from minidl.backend.simulated.ndarray import ndarray
+from minidl.backend.simulated.ndarray import REDUCTION_BLOCK, ndarray
 
 
 def hostKernel(kind, *args, **keywords):
@@ -80,16 +80,13 @@ class ElementwiseKernel:
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
-BLOCK_SIZE = 512  # CuPy's default threads per block of a reduction (on CUDA)
-
-
 def _ceilPowerOf2(value):
     return 1 << max(0, int(value) - 1).bit_length()
 
 
 def reductionThreads(plan):
     """The threads CuPy launches for a reduction of this ``Plan`` (``cupy._core._reduction._get_block_specs``):
-    blocks of BLOCK_SIZE threads, each block serving ``blockStride`` output elements (a power of 2: more of them
+    blocks of REDUCTION_BLOCK threads, each block serving ``blockStride`` output elements (a power of 2: more of them
     when each reduces few values, up to 32 when the inputs are contiguous along the kept axes), so output elements
     x threads per output element."""
     inSize = int(numpy.prod(plan.inShape, dtype=numpy.int64))
@@ -103,9 +100,9 @@ def reductionThreads(plan):
         if "kept" in plan.kinds or ("full" in plan.kinds and all(side == 1 for side in plan.inShape[last + 1:])):
             contiguous = outSize
     perOutput = max(1, inSize // max(outSize, 1))
-    blockStride = max(min(contiguous, 32), BLOCK_SIZE // perOutput)
+    blockStride = max(min(contiguous, 32), REDUCTION_BLOCK // perOutput)
     blockStride = _ceilPowerOf2(blockStride // 2 + 1)
-    return (outSize + blockStride - 1) // blockStride * BLOCK_SIZE
+    return (outSize + blockStride - 1) // blockStride * REDUCTION_BLOCK
 
 
 class ReductionKernel:

@@ -67,6 +67,12 @@ def productOf(name, x1, x2, out=None):
     return out if out is not None else wrap(result)
 
 
+def blockThreads(host, result):
+    """The threads of a CuPy reduction of ``host`` into ``result``: a block per output element, at most one per
+    input element."""
+    return min(host.size, max(result.size, 1) * REDUCTION_BLOCK)
+
+
 def launch(name, result, *operands, threads=None):
     """Record one launch that reads ``operands`` and writes ``result`` (NumPy arrays or scalars)."""
     arrays = [operand for operand in operands if isinstance(operand, numpy.ndarray)]
@@ -140,7 +146,7 @@ def _reduction(name, function, withDtype=True):
             raise TypeError(f"the simulated device's {name} takes no out=")
         kwargs = {} if dtype is None else {"dtype": dtype}
         result = numpy.asarray(function(self._host, axis=axis, keepdims=keepdims, **kwargs))
-        launch(name, result, self._host, threads=min(self.size, max(result.size, 1) * REDUCTION_BLOCK))
+        launch(name, result, self._host, threads=blockThreads(self._host, result))
         return wrap(result)
 
     return method
@@ -345,12 +351,12 @@ class ndarray:  # noqa: N801 - CuPy's name
 
     def argmax(self, axis=None, out=None, keepdims=False):
         result = numpy.asarray(self._host.argmax(axis=axis, keepdims=keepdims))
-        launch("argmax", result, self._host, threads=min(self.size, max(result.size, 1) * REDUCTION_BLOCK))
+        launch("argmax", result, self._host, threads=blockThreads(self._host, result))
         return wrap(result)
 
     def argmin(self, axis=None, out=None, keepdims=False):
         result = numpy.asarray(self._host.argmin(axis=axis, keepdims=keepdims))
-        launch("argmin", result, self._host, threads=min(self.size, max(result.size, 1) * REDUCTION_BLOCK))
+        launch("argmin", result, self._host, threads=blockThreads(self._host, result))
         return wrap(result)
 
     def dot(self, other):
