@@ -8,7 +8,6 @@ starts at, and runs only the callbacks that write no file.
 
 import argparse
 import contextlib
-import json
 import os
 
 from minidl import backend
@@ -17,18 +16,14 @@ from minidl.errors import CheckpointError
 from minidl.models import MODELS
 from minidl.train.bisect import Replay
 from minidl.train.compare import MANIFEST_NAME
+from minidl.train.manifest import readManifest
 
 
 def readSettings(folder):
     """The command settings in a run's manifest; CheckpointError when the manifest holds none (a run the
     ``Manifest`` callback recorded with a Trainer's settings cannot be rebuilt from its folder)."""
     path = os.path.join(folder, MANIFEST_NAME)
-    try:
-        with open(path, encoding="utf-8") as file:
-            manifest = json.load(file)
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"cannot read the manifest {path}: {error}") from error
-    settings = manifest.get("settings") if isinstance(manifest, dict) else None
+    settings = readManifest(path).get("settings")
     if not isinstance(settings, dict) or not {"task", "model", "out", "epochs", "seed"} <= set(settings):
         raise CheckpointError(f"{path} holds no settings of minidl train: --bisect rebuilds a run from the "
                               "command's flags")

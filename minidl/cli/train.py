@@ -75,11 +75,11 @@ from minidl.train import (
     readCheckpointSummary,
     saveCheckpoint,
 )
+from minidl.train.callbacks import KEPT_NAME
 from minidl.train.compare import DIGESTS_NAME, MANIFEST_NAME
 from minidl.train.manifest import Manifest, imageSourceHash
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
-KEPT_NAME = "checkpoints"  # every checkpoint written, by step: what minidl verify --bisect replays from
 DTYPES = ("float16", "float32", "float64")
 BEST_NAME = "best.safetensors"
 LOG_NAME = "log.csv"

@@ -15,12 +15,11 @@ its direct kernels (``minidl.nn.depthwise``) instead of C one-row products.
 import numpy
 
 from minidl.backend import isGpu, xp
-from minidl.errors import ModuleError
-from minidl.nn.convolution import setupConvolution
+from minidl.nn.convolution import checkMaps, setupConvolution
 from minidl.nn.depthwise import addDepthwiseGradWeights, depthwiseForward, depthwiseGradInput
 from minidl.nn.gradsum import sumInto
 from minidl.nn.im2col import Window, col2im, im2col
-from minidl.nn.module import Module, checkArray
+from minidl.nn.module import Module
 
 PER_IMAGE_FROM = 64  # output positions per map from which one product per image beats one over the batch
 WIDE_BELOW = 256  # maps of fewer output positions: im2col puts the batch inside the columns, one product in all
@@ -75,10 +74,7 @@ class Conv2D(Module):
         self.col = self.wideGrad = None
 
     def checkData(self, data):
-        checkArray(data, f"{self!r}: input", ndim=4, dtype=self.W.dtype)
-        if data.shape[1] != self.inmaps:
-            raise ModuleError(f"{self!r}: input must have {self.inmaps} maps, shape (batch, {self.inmaps}, height, "
-                              f"width), got {data.shape}")
+        checkMaps(self, data, ("height", "width"))
         self.window.outShape(*data.shape[2:], f"{self!r}")
 
     @property

@@ -95,10 +95,6 @@ class LossScaler:
         if self.dynamic:
             scalerKer(skip, self.growthFactor, self.backoffFactor, self.growthInterval, self.state, size=1)
 
-    def stepped(self):
-        """A step was taken (``update`` of a clear flag)."""
-        self.update(xp.zeros(1, dtype=numpy.int32))
-
     def backoff(self):
         """A step overflowed and was skipped: shrink the scale and start counting again (even when static)."""
         scalerKer(xp.ones(1, dtype=numpy.int32), self.growthFactor, self.backoffFactor, self.growthInterval,

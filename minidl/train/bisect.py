@@ -29,13 +29,12 @@ import numpy
 from minidl.backend import toHost, xp
 from minidl.errors import CheckpointError
 from minidl.tensorfile import readTensors
-from minidl.train.callbacks import KEPT_FILE
+from minidl.train.callbacks import KEPT_FILE, KEPT_NAME
 from minidl.train.checkpoint import CHECKPOINT_FORMAT
 from minidl.train.compare import compareRuns
 from minidl.train.digest import LANES, digestKer, parameterDigests
 from minidl.train.digestlog import readDigests
 
-KEPT_NAME = "checkpoints"
 WORDS = {1: numpy.uint8, 2: numpy.uint16, 4: numpy.uint32, 8: numpy.uint64}
 
 

@@ -18,6 +18,7 @@ from minidl.validation import checkInteger
 MODES = ("min", "max")
 LOWER_IS_BETTER = re.compile(r"(train|val)Error")
 HIGHER_IS_BETTER = re.compile(r"valAccuracy|valTop[0-9]+")
+KEPT_NAME = "checkpoints"  # the folder of a run that keeps its checkpoints by step: what verify --bisect replays
 KEPT_FILE = re.compile(r"step-([0-9]+)\.safetensors")  # a checkpoint PeriodicCheckpoint keeps, by optimizer step
 
 
