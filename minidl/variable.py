@@ -8,6 +8,14 @@ from minidl.errors import ModuleError
 FLOAT_DTYPES = tuple(numpy.dtype(name) for name in ("float16", "float32", "float64"))
 
 
+class Rebinds:
+    """How many times any Variable's ``data`` or ``grad`` was bound to an array, or a module's Variable or buffers
+    replaced (``Module.setVar``, ``calcMode``): what a recorded forward pass (``minidl.nn.captured``) compares to
+    know that the arrays it reads are still the module's."""
+
+    count = 0
+
+
 class Variable:
     """``data`` and ``grad`` are C-contiguous device arrays of one shape and one dtype (float16, float32 or
     float64), what the optimizers' kernels update; ``grad`` holds ∂error/∂data.
@@ -39,6 +47,11 @@ class Variable:
         self.name = name
         self.learnRate = learnRate
         self.wc = wc
+
+    def __setattr__(self, name, value):
+        if name in ("data", "grad"):
+            Rebinds.count += 1
+        object.__setattr__(self, name, value)
 
     @property
     def shape(self):

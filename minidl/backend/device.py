@@ -15,6 +15,7 @@ import warnings
 
 import numpy
 
+from minidl.backend.namespace import ArrayNamespace
 from minidl.errors import BackendError
 
 INSTALL_CUPY = "pip install 'cupy-cuda12x[ctk]' (or cupy-cuda13x[ctk] for a CUDA 13 driver: see nvidia-smi)"
@@ -135,7 +136,7 @@ def gpuProblem():
     return _reason
 
 
-xp = numpy if cupy is None else cupy
+xp = ArrayNamespace(numpy if cupy is None else cupy)
 name = "numpy" if cupy is None else "simulated" if simulated else "cupy"
 isGpu = cupy is not None  # the simulated device takes every GPU branch
 

@@ -35,6 +35,7 @@ import numpy
 
 from minidl.backend import hostkernel, kernelrecord, kernelsource
 from minidl.backend.device import cupy, isArray, isDeviceArray
+from minidl.backend.tape import Recorder
 from minidl.errors import BackendError
 
 FIXED_TYPES = {
@@ -144,6 +145,8 @@ class Elementwise:
         return f"Elementwise({self.name!r})"
 
     def __call__(self, *args, size=None):
+        if Recorder.tape is not None and not Recorder.paused:
+            return Recorder.tape.kernel(self, args, {"size": size})
         if kernelrecord.active:
             kernelrecord.note(self, args, size)
         compiled = hostkernel.cpuKernels() == "compiled" or (

@@ -48,6 +48,7 @@ import numpy
 from minidl.backend import hostkernel, reductionsource
 from minidl.backend.device import cupy, isArray
 from minidl.backend.elementwise import CUPY_OPTIONS, Elementwise, isCName, parseParams
+from minidl.backend.tape import Recorder
 from minidl.errors import BackendError
 
 registry = []  # every Reduction made, in the order they were made
@@ -147,6 +148,8 @@ class Reduction:
         return f"Reduction({self.name!r})"
 
     def __call__(self, *args, axis=None, keepdims=False):
+        if Recorder.tape is not None and not Recorder.paused:
+            return Recorder.tape.kernel(self, args, {"axis": axis, "keepdims": keepdims})
         args, onDevice, plan = self.checkArgs(args, axis, keepdims)
         if onDevice:
             self.cupyKernel()(*args, axis=plan.axes, keepdims=plan.keepdims)

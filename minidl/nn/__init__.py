@@ -12,6 +12,7 @@ from minidl.nn.batchnorm import BatchNorm
 from minidl.nn.batchnorm1d import BatchNorm1D
 from minidl.nn.batchnorm2d import BatchNorm2D
 from minidl.nn.batchnorm3d import BatchNorm3D
+from minidl.nn.captured import CapturedForward
 from minidl.nn.cast import Cast
 from minidl.nn.concat import Concat
 from minidl.nn.container import Container
@@ -82,3 +83,4 @@ __all__ = [
     "SubtractMean", "Sum", "SwapAxes", "Tile", "ToList", "TransformerBlock", "Transpose", "Upsample2D", "elu", "gelu",
     "leakyRelu", "register", "relu", "sigmoid", "softPlus", "tanh",
 ]
+__all__ += ["CapturedForward"]

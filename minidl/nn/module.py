@@ -22,6 +22,7 @@ from minidl.nn.architecture import architectureMetadata
 from minidl.nn.registry import CLASSES, enter
 from minidl.nn.summary import moduleTree, summaryTable, zerosOfShape
 from minidl.tensorfile import copyTensorsAfter, readTensors, writeTensors
+from minidl.variable import FLOAT_DTYPES, Rebinds
 
 MODULE_FORMAT = "minidl.module"
 
@@ -170,6 +171,7 @@ class Module:
 
     def setVar(self, name, var):
         self.vars[name] = var
+        Rebinds.count += 1
 
     def getVar(self, name):
         if name not in self.vars:
@@ -207,8 +209,6 @@ class Module:
         """Make the module compute in ``dtype`` (float16, float32 or float64): every parameter is converted (a new
         data array, a zero gradient), and the buffers by ``castBuffers``. Variables get new arrays, so an optimizer
         must be set up again afterwards. Its input must then be of ``dtype`` (``Cast`` converts at the edges)."""
-        from minidl.variable import FLOAT_DTYPES
-
         try:  # numpy.dtype(None) would be float64
             if dtype is None:
                 raise TypeError("no dtype")
@@ -222,6 +222,7 @@ class Module:
                 var.data = var.data.astype(dtype)
                 var.grad = xp.zeros_like(var.data)
         self.castBuffers(dtype)
+        Rebinds.count += 1
         return self
 
     def castBuffers(self, dtype):

@@ -4,18 +4,24 @@ import numpy
 
 from minidl.backend import toHost
 from minidl.errors import ModuleError
-from minidl.nn import Module
+from minidl.nn import CapturedForward, Module
 from minidl.nn.module import evaluating
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
 
 
 class Calculator:
-    """``Calculator(module, batchsize=128)``: ``calcFromHost(data)`` is the module's output on every sample."""
+    """``Calculator(module, batchsize=128, capture=True)``: ``calcFromHost(data)`` is the module's output on every
+    sample. With ``capture`` the forward pass of each batch shape is recorded once and replayed
+    (``minidl.nn.CapturedForward``: the same bits, without the modules' Python); ``capture=False`` runs it
+    ordinarily every time."""
 
-    def __init__(self, module, batchsize=128, verbose=True):
+    def __init__(self, module, batchsize=128, verbose=True, capture=True):
         if not isinstance(module, Module):
             raise ModuleError(f"Calculator expects a Module, got {type(module).__name__}")
+        if not isinstance(capture, bool):
+            raise ModuleError(f"capture must be True or False, got {capture!r}")
         self.module = module
+        self.forward = CapturedForward(module) if capture else module
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
 
@@ -27,5 +33,7 @@ class Calculator:
         outputs = []
         with evaluating(self.module), progressBar(size, "calculate", self.verbose) as progress:
             for (batch,) in deviceBatches((data,), self.batchsize, macroBatchSize, progress=progress):
-                outputs.append(toHost(self.module(batch)))
+                out = self.forward(batch)
+                host = toHost(out)
+                outputs.append(host.copy() if host is out else host)  # a replay's output is overwritten by the next
         return numpy.concatenate(outputs)

@@ -1,0 +1,329 @@
+"""A tape: the array work of a block of code on the CPU, recorded once and replayed without the Python around it
+(issue 25: a forward pass or a step for fixed shapes).
+
+    tape = Tape()
+    with tape.recording(xp):
+        out = net(tape.input(sample))          # runs for real, and records
+    tape.replay(newSample)                      # the same work on new data, into the same arrays: out holds it
+
+While a tape records, three things record what they compute, each with how to compute it again into the same
+memory:
+- the backend's array namespace ``xp`` (``ArrayNamespace``) hands out recording versions of its functions; a new
+  array they make is returned as a ``Traced`` array (a view of it), a view of an argument is not recorded;
+- a ``Traced`` array records its operators (NumPy ufuncs, through ``__array_ufunc__``: ``@``, ``+=``, ``.sum()``),
+  its copies, fills and stores; what it cannot record (a value read by the host: ``float(x)``, ``bool``,
+  ``.item()``; a method computed in NumPy's C that no hook sees, such as ``argmax``) raises ``CaptureError``;
+- ``Elementwise`` and ``Reduction`` calls are recorded whole (nothing inside them is traced).
+Replay copies new data into the recorded inputs and runs the recorded calls in order on the arrays the recording
+made, which the tape keeps alive: a replayed block writes where the recorded one wrote. Scalars are recorded as they
+were: a value that changes from call to call (a counter, a scheduled rate) makes a replay wrong, so whoever captures
+checks a replay against an ordinary run before trusting it (``minidl.nn.captured``).
+
+Recording only on NumPy arrays: a device's counterpart is a CUDA graph captured on CuPy's stream.
+"""
+
+import contextlib
+
+import numpy
+
+from minidl.errors import BackendError
+
+
+class CaptureError(BackendError):
+    """The block does something a tape cannot replay (a host read of a device value, an unrecordable method)."""
+
+
+class Recorder:
+    """Which tape records now, and whether a recorded kernel is running (its own work is not traced)."""
+
+    tape = None
+    paused = False
+
+
+def recordingNow():
+    return Recorder.tape is not None and not Recorder.paused
+
+
+def plain(value):
+    """``value`` with every Traced array in it (also inside lists, tuples and dicts) as a plain ndarray view."""
+    if isinstance(value, Traced):
+        return value.view(numpy.ndarray)
+    if type(value) in (list, tuple):
+        return type(value)(plain(item) for item in value)
+    if type(value) is dict:
+        return {key: plain(item) for key, item in value.items()}
+    return value
+
+
+def traced(value):
+    """A new array (or each array in a tuple) as a Traced view; anything else unchanged."""
+    if type(value) is numpy.ndarray:
+        return value.view(Traced)
+    if type(value) is tuple:
+        return tuple(traced(item) for item in value)
+    return value
+
+
+def arraysIn(value):
+    if isinstance(value, numpy.ndarray):
+        yield value
+    elif type(value) in (list, tuple):
+        for item in value:
+            yield from arraysIn(item)
+    elif type(value) is dict:
+        for item in value.values():
+            yield from arraysIn(item)
+
+
+def isViewOf(result, sources):
+    return any(numpy.may_share_memory(result, source) for source in sources)
+
+
+def refuse(what):
+    raise CaptureError(f"a captured block cannot {what}: it runs only once, at the recording (run it uncaptured)")
+
+
+class Traced(numpy.ndarray):
+    """A NumPy array whose work is recorded while a tape records; outside a recording an ordinary array."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        outs = kwargs.get("out")
+        inputs, kwargs = plain(inputs), plain(kwargs)
+        function = getattr(ufunc, method)
+        if not recordingNow():
+            result = function(*inputs, **kwargs)
+        elif outs is None and method != "at":
+            result = Recorder.tape.ownResult(function, inputs, kwargs)
+        else:
+            result = function(*inputs, **kwargs)
+            Recorder.tape.add(function, inputs, kwargs)
+        if outs is not None:
+            return outs[0] if len(outs) == 1 else outs
+        return traced(result)
+
+    def __array_function__(self, func, types_, args, kwargs):
+        if not recordingNow():
+            return func(*plain(args), **plain(kwargs))
+        return Recorder.tape.call(func, args, kwargs)
+
+    def _reading(self, what):
+        if recordingNow():
+            refuse(f"read an array's value on the host ({what})")
+
+    def __float__(self):
+        self._reading("float")
+        return float(self.view(numpy.ndarray))
+
+    def __int__(self):
+        self._reading("int")
+        return int(self.view(numpy.ndarray))
+
+    def __index__(self):
+        self._reading("index")
+        return self.view(numpy.ndarray).__index__()
+
+    def __bool__(self):
+        self._reading("bool")
+        return bool(self.view(numpy.ndarray))
+
+    def item(self, *args):
+        self._reading("item")
+        return self.view(numpy.ndarray).item(*args)
+
+    def tolist(self):
+        self._reading("tolist")
+        return self.view(numpy.ndarray).tolist()
+
+    def __getitem__(self, key):
+        base, key = self.view(numpy.ndarray), plain(key)
+        result = base[key]
+        if not isinstance(result, numpy.ndarray):
+            self._reading("one element")
+            return result
+        if recordingNow() and not numpy.may_share_memory(result, base):
+            Recorder.tape.add(copyIndexed, (result, base, key))
+        return result.view(Traced)
+
+    def __setitem__(self, key, value):
+        base, key, value = self.view(numpy.ndarray), plain(key), plain(value)
+        base[key] = value
+        if recordingNow():
+            Recorder.tape.add(base.__setitem__, (key, value))
+
+    def fill(self, value):
+        base = self.view(numpy.ndarray)
+        base.fill(value)
+        if recordingNow():
+            Recorder.tape.add(base.fill, (value,))
+
+    def copy(self, order="C"):
+        base = self.view(numpy.ndarray)
+        result = base.copy(order)
+        if recordingNow():
+            Recorder.tape.add(numpy.copyto, (result, base))
+        return result.view(Traced)
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        base = self.view(numpy.ndarray)
+        result = base.astype(dtype, order=order, casting=casting, copy=copy)
+        if recordingNow() and not numpy.may_share_memory(result, base):
+            Recorder.tape.add(numpy.copyto, (result, base), {"casting": "unsafe"})
+        return result.view(Traced)
+
+    def _maybeCopied(self, name, *args, **kwargs):
+        """A method that returns a view when it can and a copy otherwise (reshape of a transposed array)."""
+        base = self.view(numpy.ndarray)
+        result = getattr(base, name)(*args, **kwargs)
+        if recordingNow() and not numpy.may_share_memory(result, base):
+            Recorder.tape.add(copyMethod, (result, base, name, args, kwargs))
+        return result.view(Traced)
+
+    def reshape(self, *shape, order="C"):
+        return self._maybeCopied("reshape", *shape, order=order)
+
+    def ravel(self, order="C"):
+        return self._maybeCopied("ravel", order)
+
+    def flatten(self, order="C"):
+        return self._maybeCopied("flatten", order)
+
+
+def _unrecordable(name):
+    def method(self, *args, **kwargs):
+        if recordingNow():
+            refuse(f"call ndarray.{name} (computed where no hook records it)")
+        return getattr(self.view(numpy.ndarray), name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+for _name in ("argmax", "argmin", "argsort", "argpartition", "sort", "partition", "dot", "take", "put", "repeat",
+              "nonzero", "searchsorted", "compress", "choose", "cumsum", "cumprod", "round", "trace", "tobytes",
+              "tofile", "byteswap", "resize", "setfield", "getfield", "diagonal", "ptp", "std", "var"):
+    setattr(Traced, _name, _unrecordable(_name))
+
+
+def copyIndexed(result, base, key):
+    numpy.copyto(result, base[key])
+
+
+def copyMethod(result, base, name, args, kwargs):
+    numpy.copyto(result, getattr(base, name)(*args, **kwargs))
+
+
+def recompute(result, function, args, kwargs):
+    numpy.copyto(result, function(*args, **kwargs))
+
+
+ALLOCATORS = {"empty", "empty_like"}  # new memory whose contents the block must write itself
+COPIES = {"array", "asarray", "ascontiguousarray", "asfortranarray", "copy", "asanyarray"}
+WITH_OUT = {"sum", "mean", "max", "min", "amax", "amin", "prod", "clip", "dot", "matmul", "concatenate", "take",
+            "einsum", "cumsum", "around", "round", "any", "all", "nansum", "vdot"}
+
+
+class Tape:
+    """The recorded calls of one block, replayed in order; the arrays they name are the block's arrays."""
+
+    def __init__(self):
+        self.calls, self.inputs = [], []
+
+    def __len__(self):
+        return len(self.calls)
+
+    def input(self, sample):
+        """A buffer for one of the block's inputs, holding a copy of ``sample``: replay copies new data into it."""
+        buffer = numpy.array(sample, copy=True)
+        self.inputs.append(buffer)
+        return buffer.view(Traced)
+
+    @contextlib.contextmanager
+    def recording(self, namespace):
+        """Run the block for real and record it, with ``namespace`` (the backend's ``xp``) handing out recording
+        functions meanwhile; one tape records at a time."""
+        if Recorder.tape is not None:
+            raise CaptureError("a tape is already recording: captures do not nest")
+        if namespace.module is not numpy:
+            raise CaptureError("a tape records NumPy arrays only (on a GPU a step is captured as a CUDA graph)")
+        Recorder.tape, Recorder.paused = self, False
+        try:
+            with namespace.replaced(recordingVersion):
+                yield self
+        finally:
+            Recorder.tape = None
+
+    def replay(self, *data):
+        """Copy ``data`` into the inputs (same shapes and dtypes as recorded: checked) and run the recorded calls."""
+        if len(data) != len(self.inputs):
+            raise CaptureError(f"the block was recorded with {len(self.inputs)} inputs, got {len(data)}")
+        for buffer, value in zip(self.inputs, data):
+            if getattr(value, "shape", None) != buffer.shape or getattr(value, "dtype", None) != buffer.dtype:
+                raise CaptureError(f"the block was recorded for an input of shape {buffer.shape} and dtype "
+                                   f"{buffer.dtype}, got {getattr(value, 'shape', type(value).__name__)} "
+                                   f"{getattr(value, 'dtype', '')}")
+        for buffer, value in zip(self.inputs, data):
+            numpy.copyto(buffer, value)
+        for function, args, kwargs in self.calls:
+            function(*args, **kwargs)
+
+    def add(self, function, args=(), kwargs=None):
+        self.calls.append((function, args, kwargs or {}))
+
+    def ownResult(self, function, inputs, kwargs):
+        """Run a ufunc (or ufunc method) that makes its result, and record it writing into that result again; a
+        result over every axis (a NumPy scalar) is kept as a 0-d array."""
+        result = function(*inputs, **kwargs)
+        if isinstance(result, numpy.generic):
+            result = numpy.array(result)
+        self.add(function, inputs, {**kwargs, "out": result})
+        return result
+
+    def kernel(self, kernel, args, kwargs):
+        """An Elementwise or Reduction call: run (its inside untraced) and recorded whole."""
+        args = plain(args)
+        Recorder.paused = True
+        try:
+            result = kernel(*args, **kwargs)
+        finally:
+            Recorder.paused = False
+        self.add(kernel, args, kwargs)
+        return traced(result)
+
+    def call(self, function, args, kwargs):
+        """A NumPy function called with Traced arrays or through the namespace: run, and recorded as what computes
+        its result again into the same memory; a view of an argument is not recorded."""
+        outs = kwargs.get("out")
+        args, kwargs = plain(args), plain(kwargs)
+        name = getattr(function, "__name__", "")
+        if outs is not None:
+            function(*args, **kwargs)
+            self.add(function, args, kwargs)
+            return outs
+        if isinstance(function, numpy.ufunc) or name in WITH_OUT:
+            return traced(self.ownResult(function, args, kwargs))
+        result = function(*args, **kwargs)
+        sources = list(arraysIn((args, kwargs)))
+        if isinstance(result, numpy.ndarray):
+            if not isViewOf(result, sources) and name not in ALLOCATORS:
+                if name in COPIES and args and isinstance(args[0], numpy.ndarray):
+                    self.add(numpy.copyto, (result, args[0]), {"casting": "unsafe"})
+                else:
+                    self.add(recompute, (result, function, args, kwargs))
+            return traced(result)
+        if isinstance(result, (tuple, list)) and any(isinstance(item, numpy.ndarray) for item in result):
+            if not all(isViewOf(item, sources) for item in result):
+                refuse(f"call {name}, which makes several new arrays")
+            return type(result)(traced(item) for item in result)
+        if isinstance(result, numpy.generic) and sources:
+            refuse(f"read an array's value on the host ({name})")
+        return result
+
+
+def recordingVersion(function):
+    def call(*args, **kwargs):
+        if not recordingNow():
+            return function(*args, **kwargs)
+        return Recorder.tape.call(function, args, kwargs)
+
+    call.__name__ = getattr(function, "__name__", "function")
+    return call
