@@ -1,0 +1,98 @@
+"""The tape (minidl.backend.tape): what it records of a block on NumPy arrays, that a replay computes the block again
+into the same arrays, and what it refuses."""
+
+import numpy
+import pytest
+
+from minidl import backend
+from minidl.backend import xp
+from minidl.backend.tape import CaptureError, Recorder, Tape, Traced
+
+pytestmark = pytest.mark.skipif(backend.isGpu, reason="a tape records NumPy arrays (a device would take a CUDA graph)")
+
+
+def record(block, *samples):
+    tape = Tape()
+    with tape.recording(xp):
+        out = block(*(tape.input(sample) for sample in samples))
+    return tape, out
+
+
+def data(seed, shape=(3, 4)):
+    return numpy.random.default_rng(seed).standard_normal(shape).astype(numpy.float32)
+
+
+def test_operators_functions_and_methods_replay_on_new_data():
+    weights = data(9, (4, 5))
+
+    def block(x):
+        y = x @ weights
+        y += 1.5
+        z = xp.maximum(y, 0).astype(numpy.float64)
+        total = z.sum(axis=0)
+        flipped = xp.ascontiguousarray(z.T)
+        return xp.concatenate([flipped.reshape(-1), total * 2, z[:, ::2].copy().ravel()])
+
+    tape, out = record(block, data(1))
+    for seed in (2, 3):
+        tape.replay(data(seed))
+        expected = block(data(seed))
+        assert type(expected) is numpy.ndarray and out.tobytes() == expected.tobytes()
+
+
+def test_kernel_calls_are_recorded_whole():
+    relu = backend.Elementwise("tape_test_relu", "T x", "T y", "y = x > 0 ? x : (T)0",
+                               lambda x, y: numpy.maximum(x, 0, out=y))
+
+    def block(x):
+        return relu(x * 2, xp.empty_like(x))
+
+    tape, out = record(block, data(1))
+    assert [getattr(call[0], "name", None) for call in tape.calls] == [None, "tape_test_relu"]
+    tape.replay(data(4))
+    numpy.testing.assert_array_equal(out, numpy.maximum(data(4) * 2, 0))
+
+
+def test_a_reduction_over_every_axis_is_kept_as_a_zero_d_array():
+    tape, out = record(lambda x: (x * x).sum(), data(1))
+    assert isinstance(out, Traced) and out.shape == ()
+    tape.replay(data(5))
+    assert out[()] == (data(5) * data(5)).sum()
+
+
+def test_host_reads_and_unrecordable_methods_are_refused():
+    for block, what in ((lambda x: float(x.sum()), "float"), (lambda x: x.argmax(axis=1), "argmax"),
+                        (lambda x: bool((x > 0).any()), "bool"), (lambda x: x[0, 0] + 1, "one element")):
+        with pytest.raises(CaptureError, match=what):
+            record(block, data(1))
+        assert Recorder.tape is None and xp.matmul is numpy.matmul  # the namespace is put back
+
+
+def test_replay_checks_its_inputs_before_it_writes():
+    tape, out = record(lambda x: x * 3, data(1))
+    before = out.copy()
+    with pytest.raises(CaptureError, match=r"shape \(3, 4\) and dtype float32, got \(2, 4\)"):
+        tape.replay(data(2, (2, 4)))
+    with pytest.raises(CaptureError, match="float32, got .* float64"):
+        tape.replay(data(2).astype(numpy.float64))
+    with pytest.raises(CaptureError, match="1 inputs, got 2"):
+        tape.replay(data(2), data(3))
+    numpy.testing.assert_array_equal(out, before)
+
+
+def test_recordings_do_not_nest_and_the_namespace_is_restored_after_an_error():
+    tape = Tape()
+    with pytest.raises(ZeroDivisionError):
+        with tape.recording(xp):
+            assert xp.matmul is not numpy.matmul
+            with pytest.raises(CaptureError, match="do not nest"):
+                with Tape().recording(xp):
+                    pass
+            raise ZeroDivisionError
+    assert xp.matmul is numpy.matmul and Recorder.tape is None
+
+
+def test_outside_a_recording_a_traced_array_is_an_ordinary_array():
+    traced = data(1).view(Traced)
+    assert float(traced.sum()) == pytest.approx(float(data(1).sum()))
+    assert traced.argmax() == data(1).argmax()

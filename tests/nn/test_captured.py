@@ -1,0 +1,129 @@
+"""CapturedForward: a recorded eval forward pass replays with the bits of an ordinary one, skips the modules' Python,
+starts again when shapes or Variables change, and runs ordinarily (said once) where a recording is wrong."""
+
+import logging
+
+import numpy
+import pytest
+
+from minidl import backend, nn
+from minidl.backend import xp
+from minidl.models import MODELS
+from minidl.nn.module import Module
+from minidl.train import Calculator
+from minidl.variable import Variable
+
+NETWORKS = [("mlp", (64,)), ("cnn", (1, 8, 8)), ("lenet", (1, 28, 28)), ("resnet18", (3, 32, 32)), ("lstm", (8, 16))]
+LAYERS = [lambda: nn.Upsample2D(2), lambda: nn.MaxPool2D(2), lambda: nn.AvgPool2D(2), lambda: nn.Pad2D(1),
+          lambda: nn.GroupNorm(2, 8), lambda: nn.InstanceNorm2D(8), lambda: nn.SoftMax(), lambda: nn.LCN(3),
+          lambda: nn.CrossMapLRN(), lambda: nn.Dropout(0.5), lambda: nn.Conv2D(8, 4, 3, groups=2),
+          lambda: nn.Conv2D(8, 8, 3, groups=8), lambda: nn.Deconv2D(8, 4, 2, stride=2), lambda: nn.GlobalAvgPool2D()]
+
+
+def batch(seed, shape):
+    return backend.toDevice(numpy.random.default_rng(seed).standard_normal(shape).astype(numpy.float32))
+
+
+def same(first, second):
+    return backend.toHost(first).tobytes() == backend.toHost(second).tobytes()
+
+
+def replays(forward, module, shape, seeds=(1, 2, 3, 4)):
+    """Call the captured forward on several batches, each against the ordinary forward pass."""
+    for seed in seeds:
+        data = batch(seed, shape)
+        assert same(numpy.array(backend.toHost(forward(data))), module(data)), seed
+
+
+@pytest.mark.parametrize("name, sample", NETWORKS)
+def test_a_network_replays_the_bits_of_its_forward_pass(name, sample):
+    backend.seed(0)
+    net = MODELS[name].build(sample, 10).evalMode()
+    forward = nn.CapturedForward(net)
+    replays(forward, net, (4, *sample))
+    assert backend.isGpu or forward.tapes[((4, *sample), numpy.dtype(numpy.float32))] is not None
+
+
+@pytest.mark.parametrize("make", LAYERS)
+def test_a_layer_replays_the_bits_of_its_forward_pass(make):
+    layer = make().evalMode()
+    forward = nn.CapturedForward(layer)
+    replays(forward, layer, (2, 8, 16, 16))
+    assert backend.isGpu or forward.tapes[((2, 8, 16, 16), numpy.dtype(numpy.float32))] is not None
+
+
+@pytest.mark.skipif(backend.isGpu, reason="a device's forward runs uncaptured")
+def test_a_replay_runs_no_module_code(monkeypatch):
+    net = MODELS["mlp"].build((64,), 10).evalMode()
+    forward = nn.CapturedForward(net)
+    forward(batch(1, (4, 64)))
+    forward(batch(2, (4, 64)))  # recorded
+    monkeypatch.setattr(Module, "__call__", lambda *args: pytest.fail("a module ran"))
+    expected = numpy.array(forward(batch(3, (4, 64))))
+    monkeypatch.undo()
+    assert same(expected, net(batch(3, (4, 64))))
+
+
+def test_new_shapes_train_mode_and_new_variables_are_followed():
+    backend.seed(0)
+    net = MODELS["cnn"].build((1, 8, 8), 10).evalMode()
+    forward = nn.CapturedForward(net)
+    replays(forward, net, (4, 1, 8, 8))
+    replays(forward, net, (3, 1, 8, 8))  # the last partial batch of a pass
+    replays(forward, net, (4, 1, 8, 8), seeds=(5, 6))
+    first = net.getVarTable()["0.W"]
+    first.data *= 2  # in place: the recording reads it
+    replays(forward, net, (4, 1, 8, 8), seeds=(7,))
+    net.setVar("0.W", Variable(first.data * -1))  # rebound: every shape starts again
+    replays(forward, net, (4, 1, 8, 8), seeds=(8, 9, 10))
+    net.trainMode()  # a train pass updates BatchNorm's running statistics once per call, as an ordinary one
+    before = backend.toHost(net.getBufferTable()["1.mean"]).copy()
+    forward(batch(11, (4, 1, 8, 8)))
+    after = backend.toHost(net.getBufferTable()["1.mean"]).copy()
+    net.getBufferTable()["1.mean"][...] = backend.toDevice(before)
+    net(batch(11, (4, 1, 8, 8)))
+    assert same(after, net.getBufferTable()["1.mean"])
+
+
+class StaleCopy(Module):
+    """Copies its input through a plain array no hook sees: a recording of it would replay a stale value."""
+
+    def __init__(self):
+        super().__init__(None)
+        self.buffer = None
+
+    def updData(self, data):
+        self.buffer = numpy.empty(data.shape, data.dtype)
+        numpy.copyto(self.buffer, numpy.asarray(data).view(numpy.ndarray))
+        return self.buffer * 2
+
+
+class HostRead(Module):
+    def updData(self, data):
+        return data * float(data.max())
+
+
+@pytest.mark.skipif(backend.isGpu, reason="a device's forward runs uncaptured")
+@pytest.mark.parametrize("module, why", [(StaleCopy(), "did not give the bits"), (HostRead(), "read an array's value")])
+def test_a_forward_that_cannot_be_replayed_runs_ordinarily_said_once(module, why, caplog):
+    forward = nn.CapturedForward(module.evalMode())
+    with caplog.at_level(logging.WARNING, logger="minidl"):
+        for seed in range(4):
+            data = batch(seed, (3, 5))
+            assert same(forward(data), module(data))
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1 and "runs uncaptured" in warnings[0] and why in warnings[0]
+    assert forward.tapes[((3, 5), numpy.dtype(numpy.float32))] is None
+
+
+def test_calculator_captures_unless_told_not_to():
+    backend.seed(0)
+    net = MODELS["cnn"].build((1, 8, 8), 10)
+    data = numpy.random.default_rng(0).standard_normal((70, 1, 8, 8)).astype(numpy.float32)
+    captured = Calculator(net, batchsize=16, verbose=False).calcFromHost(data)
+    ordinary = Calculator(net, batchsize=16, verbose=False, capture=False).calcFromHost(data)
+    assert captured.tobytes() == ordinary.tobytes()
+    assert len({row.tobytes() for row in captured}) == 70  # each batch its own output, not the last one's
+    with pytest.raises(Exception, match="capture must be True or False, got 1"):
+        Calculator(net, capture=1)
+    assert xp.matmul is getattr(xp.module, "matmul")
