@@ -49,7 +49,7 @@ class Variable:
         self.wc = wc
 
     def __setattr__(self, name, value):
-        if name in ("data", "grad"):
+        if name in ("data", "grad") and self.__dict__.get(name) is not value:  # ``var.grad += g`` binds it again
             Rebinds.count += 1
         object.__setattr__(self, name, value)
 

@@ -22,6 +22,7 @@ import numpy
 
 from minidl.backend.device import isGpu, toHost, xp
 from minidl.backend.elementwise import Elementwise
+from minidl.backend.tape import recordingNow
 
 
 def _rangeNumpy(low, high, bound, record):
@@ -62,12 +63,13 @@ class RangeCheck:
         self.fail = fail
         self.record = None
         self.unread = False  # a batch was noted on the device since the last read
+        self.replayed = False  # noted in a recorded step (minidl.backend.tape), whose replays note it unseen
 
     def note(self, values, bound):
         """Check ``values`` (an integer array) against [0, bound): now on the CPU, at the next read on a GPU."""
         if values.size == 0:
             return
-        if not isGpu:
+        if not isGpu and not recordingNow():
             low, high = int(values.min()), int(values.max())
             if low < 0 or high >= bound:
                 self.fail(low, high, bound)
@@ -77,11 +79,12 @@ class RangeCheck:
             _checks.add(self)
         rangeKer(values.min().reshape(1), values.max().reshape(1), bound, self.record, size=1)
         self.unread = True
+        self.replayed = self.replayed or recordingNow()
 
     def read(self):
         """Raise the owner's error if a batch since the last read was out of range (one copy of four numbers, none
         when nothing was noted since the last read)."""
-        if not self.unread:
+        if not (self.unread or self.replayed):
             return
         self.unread = False
         failed, low, high, bound = (int(value) for value in toHost(self.record))
@@ -99,9 +102,10 @@ class ValueCheck:
         self.fail = fail
         self.record = None
         self.unread = False  # a batch was noted on the device since the last read
+        self.replayed = False  # noted in a recorded step (minidl.backend.tape), whose replays note it unseen
 
     def note(self, bad, *values):
-        if not isGpu:
+        if not isGpu and not recordingNow():
             if bool(bad):
                 self.fail(*(float(value) for value in values))
             return
@@ -111,11 +115,12 @@ class ValueCheck:
         numbers = xp.stack([xp.asarray(value, dtype=numpy.float64).reshape(()) for value in values])
         valueKer(xp.asarray(bad).reshape(1), numbers, len(values), self.record, size=1)
         self.unread = True
+        self.replayed = self.replayed or recordingNow()
 
     def read(self):
         """Raise the owner's error if a batch since the last read was bad (one copy of the record, none when
         nothing was noted since the last read)."""
-        if not self.unread:
+        if not (self.unread or self.replayed):
             return
         self.unread = False
         failed, *values = (float(value) for value in toHost(self.record))

@@ -45,6 +45,12 @@ def deviceDraw():
     return draw
 
 
+def advanceDraws(count):
+    """Move the device counter on by ``count`` draws: what ``count`` calls of ``deviceDraw`` would have done (a
+    replayed step's draws, which its recording counted)."""
+    _device["counter"] = (_device["counter"] + count) % 2**64
+
+
 def uniform(shape, low=0.0, high=1.0, dtype=numpy.float32):
     """A new device array of ``shape``: low + (high - low) · u for u uniform in [0, 1), drawn on the device."""
     return uniformKer(*deviceDraw(), low, high, device.xp.empty(shape, dtype=dtype))

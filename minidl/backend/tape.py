@@ -75,6 +75,20 @@ def arraysIn(value):
             yield from arraysIn(item)
 
 
+def root(array):
+    """The array that owns ``array``'s memory (itself, or the base of a view of a view)."""
+    while isinstance(array.base, numpy.ndarray):
+        array = array.base
+    return array
+
+
+def sameValue(old, new):
+    try:
+        return bool(old == new) or (old != old and new != new)  # NaN is the same NaN
+    except (TypeError, ValueError):
+        return old is new
+
+
 def isViewOf(result, sources):
     return any(numpy.may_share_memory(result, source) for source in sources)
 
@@ -96,7 +110,7 @@ class Traced(numpy.ndarray):
             result = Recorder.tape.ownResult(function, inputs, kwargs)
         else:
             result = function(*inputs, **kwargs)
-            Recorder.tape.add(function, inputs, kwargs)
+            Recorder.tape.add(function, inputs, kwargs, writes=kwargs["out"] if outs is not None else inputs[0])
         if outs is not None:
             return outs[0] if len(outs) == 1 else outs
         return traced(result)
@@ -141,33 +155,33 @@ class Traced(numpy.ndarray):
             self._reading("one element")
             return result
         if recordingNow() and not numpy.may_share_memory(result, base):
-            Recorder.tape.add(copyIndexed, (result, base, key))
+            Recorder.tape.add(copyIndexed, (result, base, key), writes=result)
         return result.view(Traced)
 
     def __setitem__(self, key, value):
         base, key, value = self.view(numpy.ndarray), plain(key), plain(value)
         base[key] = value
         if recordingNow():
-            Recorder.tape.add(base.__setitem__, (key, value))
+            Recorder.tape.add(base.__setitem__, (key, value), writes=base)
 
     def fill(self, value):
         base = self.view(numpy.ndarray)
         base.fill(value)
         if recordingNow():
-            Recorder.tape.add(base.fill, (value,))
+            Recorder.tape.add(base.fill, (value,), writes=base)
 
     def copy(self, order="C"):
         base = self.view(numpy.ndarray)
         result = base.copy(order)
         if recordingNow():
-            Recorder.tape.add(numpy.copyto, (result, base))
+            Recorder.tape.add(numpy.copyto, (result, base), writes=result)
         return result.view(Traced)
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         base = self.view(numpy.ndarray)
         result = base.astype(dtype, order=order, casting=casting, copy=copy)
         if recordingNow() and not numpy.may_share_memory(result, base):
-            Recorder.tape.add(numpy.copyto, (result, base), {"casting": "unsafe"})
+            Recorder.tape.add(numpy.copyto, (result, base), {"casting": "unsafe"}, writes=result)
         return result.view(Traced)
 
     def _maybeCopied(self, name, *args, **kwargs):
@@ -175,7 +189,7 @@ class Traced(numpy.ndarray):
         base = self.view(numpy.ndarray)
         result = getattr(base, name)(*args, **kwargs)
         if recordingNow() and not numpy.may_share_memory(result, base):
-            Recorder.tape.add(copyMethod, (result, base, name, args, kwargs))
+            Recorder.tape.add(copyMethod, (result, base, name, args, kwargs), writes=result)
         return result.view(Traced)
 
     def reshape(self, *shape, order="C"):
@@ -204,6 +218,14 @@ for _name in ("argmax", "argmin", "argsort", "argpartition", "sort", "partition"
     setattr(Traced, _name, _unrecordable(_name))
 
 
+def fill(array, value):
+    """``array.fill(value)`` of any array, recorded when a tape records (an untraced array's methods are not seen:
+    the optimizer's flat gradients, zeroed each step)."""
+    array.fill(value)
+    if recordingNow():
+        Recorder.tape.add(array.fill, (value,), writes=array)
+
+
 def copyIndexed(result, base, key):
     numpy.copyto(result, base[key])
 
@@ -216,8 +238,17 @@ def recompute(result, function, args, kwargs):
     numpy.copyto(result, function(*args, **kwargs))
 
 
+def callName(function, args):
+    """A recorded call's name: its function's, or for a recomputed result the function that computes it."""
+    return getattr(args[1] if function is recompute else function, "__name__", repr(function))
+
+
+WHOLE_WRITERS = {numpy.copyto, copyIndexed, copyMethod, recompute}  # calls that write their first argument whole
+
+
 ALLOCATORS = {"empty", "empty_like"}  # new memory whose contents the block must write itself
 COPIES = {"array", "asarray", "ascontiguousarray", "asfortranarray", "copy", "asanyarray"}
+WRITE_FIRST = {"copyto", "put", "place", "putmask", "fill_diagonal"}  # functions writing into their first argument
 WITH_OUT = {"sum", "mean", "max", "min", "amax", "amin", "prod", "clip", "dot", "matmul", "concatenate", "take",
             "einsum", "cumsum", "around", "round", "any", "all", "nansum", "vdot"}
 
@@ -226,7 +257,9 @@ class Tape:
     """The recorded calls of one block, replayed in order; the arrays they name are the block's arrays."""
 
     def __init__(self):
-        self.calls, self.inputs = [], []
+        self.calls, self.writes, self.inputs = [], [], []
+        self.advancing, self.replays = [], 0  # (call, argument, value at the recording, step per replay)
+        self.allocated = set()  # the memory the block allocated through xp (empty, empty_like): its own
 
     def __len__(self):
         return len(self.calls)
@@ -263,11 +296,61 @@ class Tape:
                                    f"{getattr(value, 'dtype', '')}")
         for buffer, value in zip(self.inputs, data):
             numpy.copyto(buffer, value)
+        if self.advancing:
+            self.replays += 1
+            for call, position, value, step in self.advancing:
+                function, args, kwargs = self.calls[call]
+                args = (*args[:position], type(value)(int(value) + self.replays * step), *args[position + 1:])
+                self.calls[call] = function, args, kwargs
         for function, args, kwargs in self.calls:
             function(*args, **kwargs)
 
-    def add(self, function, args=(), kwargs=None):
+    def follow(self, earlier):
+        """Compare this recording with ``earlier``, the same block recorded one call before, and let this one's
+        replays advance what advanced between them: an integer argument that grew by d (a step count, a random
+        counter) grows by d at each replay. Refused (CaptureError): a different sequence of calls, another
+        argument that changed (a float: a scheduled rate, read again by recording anew), and an array that this
+        recording read but neither made nor kept from the earlier one (a value computed where no hook saw it,
+        which a replay would read stale)."""
+        if len(self.calls) != len(earlier.calls):
+            refuse(f"change its work from call to call ({len(earlier.calls)} recorded calls, then {len(self.calls)})")
+        made = {id(root(array)) for array in self.inputs} | self.allocated
+        advancing = []
+        for index, ((before, beforeArgs, beforeKw), (now, nowArgs, nowKw)) in enumerate(zip(earlier.calls,
+                                                                                            self.calls)):
+            name = callName(now, nowArgs)
+            if callName(before, beforeArgs) != name or len(beforeArgs) != len(nowArgs):
+                refuse(f"change its work from call to call (call {index}: {name})")
+            written = self.writes[index] if now in WHOLE_WRITERS else nowKw.get("out")  # written, not read
+            made.update(id(root(array)) for array in arraysIn(written))
+            for position, (old, new) in enumerate(zip(beforeArgs, nowArgs)):
+                if isinstance(new, (int, numpy.integer)) and not isinstance(new, bool) and old != new:
+                    advancing.append((index, position, new, int(new) - int(old)))
+                else:
+                    self._sameArgument(old, new, made, f"call {index} ({name})")
+            self._sameArgument(beforeKw, nowKw, made, f"call {index} ({name})")
+            made.update(id(root(array)) for array in arraysIn(self.writes[index]))
+        self.advancing, self.replays = advancing, 0
+
+    def _sameArgument(self, old, new, made, where):
+        if isinstance(new, numpy.ndarray):
+            if not isinstance(old, numpy.ndarray) or (old.shape, old.dtype) != (new.shape, new.dtype):
+                refuse(f"change its arrays from call to call ({where})")
+            if root(old) is not root(new) and id(root(new)) not in made:
+                refuse(f"read an array made where no hook saw it ({where}): a replay would read it stale")
+        elif type(new) in (list, tuple) and type(old) is type(new) and len(old) == len(new):
+            for oldItem, newItem in zip(old, new):
+                self._sameArgument(oldItem, newItem, made, where)
+        elif type(new) is dict and type(old) is dict and old.keys() == new.keys():
+            for key in new:
+                self._sameArgument(old[key], new[key], made, where)
+        elif not (callable(new) and callable(old)) and not (type(old) is type(new) and sameValue(old, new)):
+            refuse(f"take an argument that changes from call to call ({where}: {old!r}, then {new!r})")
+
+    def add(self, function, args=(), kwargs=None, writes=None):
+        """Record a call, with the arrays it writes (an array, a tuple of them, or None)."""
         self.calls.append((function, args, kwargs or {}))
+        self.writes.append(writes)
 
     def ownResult(self, function, inputs, kwargs):
         """Run a ufunc (or ufunc method) that makes its result, and record it writing into that result again; a
@@ -275,7 +358,7 @@ class Tape:
         result = function(*inputs, **kwargs)
         if isinstance(result, numpy.generic):
             result = numpy.array(result)
-        self.add(function, inputs, {**kwargs, "out": result})
+        self.add(function, inputs, {**kwargs, "out": result}, writes=result)
         return result
 
     def kernel(self, kernel, args, kwargs):
@@ -286,7 +369,7 @@ class Tape:
             result = kernel(*args, **kwargs)
         finally:
             Recorder.paused = False
-        self.add(kernel, args, kwargs)
+        self.add(kernel, args, kwargs, writes=result)
         return traced(result)
 
     def call(self, function, args, kwargs):
@@ -297,19 +380,26 @@ class Tape:
         name = getattr(function, "__name__", "")
         if outs is not None:
             function(*args, **kwargs)
-            self.add(function, args, kwargs)
+            self.add(function, args, kwargs, writes=kwargs["out"])
             return outs
         if isinstance(function, numpy.ufunc) or name in WITH_OUT:
             return traced(self.ownResult(function, args, kwargs))
         result = function(*args, **kwargs)
         sources = list(arraysIn((args, kwargs)))
         if isinstance(result, numpy.ndarray):
-            if not isViewOf(result, sources) and name not in ALLOCATORS:
+            if name in ALLOCATORS:
+                self.allocated.add(id(root(result)))
+            elif not isViewOf(result, sources):
                 if name in COPIES and args and isinstance(args[0], numpy.ndarray):
-                    self.add(numpy.copyto, (result, args[0]), {"casting": "unsafe"})
+                    self.add(numpy.copyto, (result, args[0]), {"casting": "unsafe"}, writes=result)
                 else:
-                    self.add(recompute, (result, function, args, kwargs))
+                    self.add(recompute, (result, function, args, kwargs), writes=result)
             return traced(result)
+        if result is None and sources:
+            if name not in WRITE_FIRST:
+                refuse(f"call {name} on arrays (what it writes is not known)")
+            self.add(function, args, kwargs, writes=args[0])
+            return None
         if isinstance(result, (tuple, list)) and any(isinstance(item, numpy.ndarray) for item in result):
             if not all(isViewOf(item, sources) for item in result):
                 refuse(f"call {name}, which makes several new arrays")

@@ -21,6 +21,7 @@ import numpy
 
 from minidl.backend import Elementwise, RangeCheck, ValueCheck, isDeviceArray, xp
 from minidl.backend.devicescalar import DeviceScalar
+from minidl.backend.tape import recordingNow
 from minidl.errors import CostError
 from minidl.nn.module import describe
 
@@ -54,12 +55,15 @@ class Cost:
     def accumulate(self, error, samples):
         """Add a batch's error (a float, or a device scalar: the sum stays on the device) times its samples;
         return the error as the caller gets it: a Python float on the CPU, a DeviceScalar on a GPU."""
-        if isDeviceArray(error):
-            self.accumErr = self.accumErr + error.astype(numpy.float64) * samples  # summed as floats would be
-            self.samples += samples
+        self.samples += samples
+        if isDeviceArray(error) or recordingNow():  # a captured step keeps its error where a GPU does
+            weighted = error.astype(numpy.float64) * samples  # summed as floats would be
+            if isinstance(self.accumErr, float):
+                self.accumErr = weighted + self.accumErr
+            else:
+                self.accumErr += weighted  # in place: a replayed step adds into the same array
             return DeviceScalar(error)
         self.accumErr += float(error) * samples
-        self.samples += samples
         return float(error)
 
     def noteRange(self, name, values, bound, fail):
@@ -88,8 +92,16 @@ class Cost:
         return float(self.accumErr) / self.samples
 
     def resetAccumulator(self):
-        self.accumErr = 0.0
-        self.samples = 0
+        self.setSums(0.0, 0)
+
+    def setSums(self, errorSum, samples):
+        """Set the accumulator to a sum of errors times samples and its samples (a resumed epoch's); an array
+        accumulator is written in place, where a captured step adds."""
+        if isinstance(getattr(self, "accumErr", 0.0), float):
+            self.accumErr = float(errorSum)
+        else:
+            self.accumErr[...] = errorSum
+        self.samples = samples
 
     def checkInput(self, pred, target):
         """Check pred and target; return them C-contiguous (as the gradient kernels take them: views are copied)."""

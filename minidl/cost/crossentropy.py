@@ -140,7 +140,7 @@ class CrossEntropy(Cost):
         of shape () and (1,)."""
         valid = (labels >= 0) & (labels < shifted.shape[1])
         safe = xp.where(valid, labels, 0)
-        picked = xp.where(valid, weights[safe], 0)
+        picked = xp.where(valid, xp.take(weights, safe), 0)
         nll = logsum - shifted[xp.arange(shifted.shape[0]), safe]
         loss = (1 - self.labelSmoothing) * picked * nll
         if self.labelSmoothing:

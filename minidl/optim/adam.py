@@ -101,10 +101,10 @@ class Adam(Optimizer):
         self.learnRate = value
 
     def beforeRule(self):
-        """This step's bias corrections on the device, for the true step count (the module's docstring)."""
+        """This step's (``t + 1``) bias corrections on the device, for the true step count (the module's docstring)."""
         if self.bias is None:
             self.bias = xp.zeros(2, dtype=numpy.float64)
-        biasKer(self.record, self.t, self.beta1, self.beta2, self.bias, size=1)
+        biasKer(self.record, self.t + 1, self.beta1, self.beta2, self.bias, size=1)
 
     def hyperValues(self, learnRate):
         return learnRate, self.bias, self.beta1, self.beta2, self.epsilon, 1 - learnRate * self.weightDecay

@@ -150,12 +150,10 @@ class NonFiniteGuard:
         return True
 
     def guardStepped(self, guarded):
-        """After a step's update launches: a dynamic loss scaler's update on the device, then read the guard where
+        """After a step's update launches (a dynamic loss scaler's update among them): read the guard where
         it must be read now (outside ``deferGuard``, every ``syncEvery`` steps inside it). Returns ``update``'s
         value: False when the step was skipped, True when it was taken, None when the verdict is still on the
         device."""
-        if self._dynamicScale():
-            self.lossScaler.update(self.skip)  # on the device: backs off at a skipped step, counts a good one
         self.unread += guarded
         if guarded and (not self.deferred or (self.syncEvery and self.unread >= self.syncEvery)):
             return self.readGuard() == 0

@@ -82,11 +82,11 @@ class LossScaler:
         """The cost gradient times the scale, a new array of its dtype (give it to ``backward``), multiplied in
         float32 at least (the scale may exceed float16's 65504; the product overflows only where it must)."""
         wide = numpy.promote_types(grad.dtype, numpy.float32)
-        return (grad.astype(wide) * self.state[0].astype(wide)).astype(grad.dtype, copy=False)
+        return xp.multiply(grad.astype(wide), self.state[0], dtype=wide).astype(grad.dtype, copy=False)
 
     def fillUnscale(self, gradScale):
         """Write 1 / scale into the one-element device array ``gradScale`` (in its dtype), on the device."""
-        gradScale[...] = 1 / self.state[:1]
+        xp.divide(1, self.state[:1], out=gradScale)
 
     def update(self, skip):
         """After a step, on the device (a dynamic scaler only): where ``skip[0]`` (the guard's flag) is set the

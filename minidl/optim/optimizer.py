@@ -21,6 +21,7 @@ import inspect
 import numpy
 
 from minidl.backend import xp
+from minidl.backend.tape import fill
 from minidl.errors import OptimizerError
 from minidl.nn.module import Module
 from minidl.optim.dataparallel import averageGradients, checkLayout, checkNodeInfo, shareParameters
@@ -133,7 +134,7 @@ class Optimizer(NonFiniteGuard, Persistence):
         """Set every gradient to zero (one fill per dtype in global state)."""
         self._checkReady("zeroGradParams")
         for group in self.groups:
-            group.grad.fill(0)
+            fill(group.grad, 0)
 
     def update(self):
         """One step: gradients averaged over the ranks (with a nodeinfo), the hooks rewrite them, the non-finite
@@ -141,6 +142,11 @@ class Optimizer(NonFiniteGuard, Persistence):
         nothing where the guard's flag is set), unscaling the gradients by the loss scaler's scale where there is
         one. Returns False when the step was skipped, True when it was taken, None when the guard's verdict is
         still on the device (``deferGuard``)."""
+        return self.finishUpdate(self.launchUpdate())
+
+    def launchUpdate(self):
+        """``update``'s work on the device, for step ``t + 1`` (what a captured step records); returns whether the
+        step is guarded."""
         self._checkReady("update")
         checkVariables(self.module, self.groups)
         checkScales(self.groups, ("learnRate", "wc") if self.hooks else ("learnRate",))
@@ -151,11 +157,18 @@ class Optimizer(NonFiniteGuard, Persistence):
         for hook in self.hooks:
             hook(self.groups)
         guarded = self.checkGradients()
-        self.t += 1
         self.beforeRule()
         for group in self.groups:
             for scale, start, stop in group.runs("learnRate"):
                 self.updateVar(*group.arrays(start, stop), group.gradScale, self.learnRate * scale)
+        if self._dynamicScale():
+            self.lossScaler.update(self.skip)  # on the device: backs off at a skipped step, counts a good one
+        return guarded
+
+    def finishUpdate(self, guarded):
+        """``update``'s part on the host, after its launches (a replayed step runs it too): count the step, read
+        the guard where it must be read now."""
+        self.t += 1
         return self.guardStepped(guarded)
 
     def getStateTable(self):

@@ -125,7 +125,7 @@ class Fit:
         if isinstance(data, ImageLoader):
             resumeAt, self.position = self.position, 0
             if resumeAt:
-                self.trainer.cost.accumErr, self.trainer.cost.samples = self.positionSums
+                self.trainer.cost.setSums(*self.positionSums)
             entry["trainError"] = self.trainer.trainFromLoader(data, self.epoch, resumeAt, afterStep=perStep,
                                                                afterBatch=self.afterBatch,
                                                                macroBatchSize=self.macroBatchSize)

@@ -14,6 +14,7 @@ from minidl.errors import CostError, DataError, ModuleError, OptimizerError
 from minidl.nn import Module
 from minidl.optim import Optimizer
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar, rankShard
+from minidl.train.capturedstep import CapturedStep, stepLaunches
 from minidl.train.datacheck import checkDataSet, checkLoader
 
 
@@ -21,12 +22,14 @@ class Trainer:
     """``Trainer(module, cost, optimizer, batchsize=128, augment=None, dropLast=False)``; the optimizer must be set
     up on ``module``. ``augment`` (a ``minidl.datasets.Augment``) rewrites each host macro-batch of training
     images. On a GPU the next macro-batch's copy overlaps the current one's steps; ``overlapCopies = False``
-    turns that off (to compare). With ``dropLast`` a last batch shorter than ``batchsize`` is left out.
+    turns that off (to compare). With ``dropLast`` a last batch shorter than ``batchsize`` is left out. Steps are
+    captured and replayed per batch shape (``step``) unless ``capture=False``.
     """
 
     overlapCopies = True
 
-    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True, augment=None, dropLast=False):
+    def __init__(self, module, cost, optimizer, batchsize=128, verbose=True, augment=None, dropLast=False,
+                 capture=True):
         if not isinstance(module, Module):
             raise ModuleError(f"Trainer expects a Module, got {type(module).__name__}")
         if not isinstance(cost, Cost):
@@ -41,6 +44,9 @@ class Trainer:
             raise DataError(f"augment must be a minidl.datasets.Augment, got {type(augment).__name__}")
         self.augment = augment
         self.dropLast = bool(dropLast)
+        if not isinstance(capture, bool):
+            raise DataError(f"capture must be True or False, got {capture!r}")
+        self.stepper = CapturedStep(module, cost, optimizer) if capture else None
 
     def trainFromHost(self, data, target, macroBatchSize=10000, random=True, afterStep=None):
         """One epoch over host arrays; returns the mean training error (weighted by samples).
@@ -159,10 +165,11 @@ class Trainer:
         self.optimizer.readGuard()
 
     def step(self, data, target):
-        """One optimizer step on one device minibatch; returns its error."""
-        error, grad = self.cost(self.module(data), target)
-        self.optimizer.zeroGradParams()
-        scaler = self.optimizer.lossScaler  # loss scaling: the optimizer unscales inside its update
-        self.module.backward(grad if scaler is None else scaler.scaleGrad(grad), updGrad=False)
-        self.optimizer.update()
+        """One optimizer step on one device minibatch; returns its error. Captured (``minidl.train.capturedstep``:
+        recorded once per batch shape, then replayed with the same bits) unless the Trainer was made with
+        ``capture=False``."""
+        if self.stepper is not None:
+            return self.stepper(data, target)
+        error, guarded = stepLaunches(self.module, self.cost, self.optimizer, data, target)
+        self.optimizer.finishUpdate(guarded)
         return error

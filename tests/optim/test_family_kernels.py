@@ -150,7 +150,7 @@ def runSteps(run, name, param, grads, hypers, master=False):
               **{key: toHost(value) for key, value in optimizer.setupState(param).items()}}
     half = param
     for t, grad in enumerate(grads, start=1):
-        optimizer.t = t
+        optimizer.t = t - 1  # the steps taken before this one: beforeRule prepares step t
         optimizer.beforeRule()  # what the step computes on the device first (Adam's bias corrections)
         values = [toHost(value) if isDeviceArray(value) else value for value in optimizer.hyperValues(
             optimizer.learnRate)]

@@ -1,0 +1,251 @@
+"""CapturedStep: a training step (forward, cost, zeroed gradients, backward, update) recorded once for fixed shapes
+and replayed without the Python of the modules, the cost and the optimizer (issue 25).
+
+    step = minidl.capture(net, cost, optimizer)      # Trainer does it by default (capture=False turns it off)
+    error = step(data, labels)                       # a float: the batch's error, as Trainer.step returns
+
+Each input shape goes through five calls before its first replay, each of them a real step of the training:
+1. an ordinary step (a shape seen once, the last partial batch of an epoch, is never recorded);
+2. a recorded step whose tape is thrown away: what a step makes once and keeps (Adam's corrections, the checks'
+   records) is made there;
+3. and 4. two recorded steps, compared call by call (``Tape.follow``): an integer argument that grew between them
+   (the guard's step, Dropout's random counter) grows by as much at each replay; any other difference, or an array
+   the step read that no recorded call made and no earlier step kept, refuses the shape;
+5. the check: from one state, an ordinary step and a replay of the same batch must leave every array the
+   module, cost and optimizer hold (parameters, gradients, optimizer state, buffers, guard, error sums,
+   activations) and their counters with the same bytes; the state is then the replay's.
+A refused shape runs ordinarily from then on, said once (a logged warning naming why). What a replay does on the
+host is what an ordinary step does there: the optimizer counts the step and reads its guard when due
+(``finishUpdate``), the cost counts the samples, the random counter moves on by the step's draws.
+
+What the recording reads, it reads at each replay: parameters updated in place, a learning rate changed inside
+the arrays. What it was given as a number, it keeps: so a change of the optimizer's hyperparameters, of a
+Variable's ``learnRate`` or ``wc``, of a module's train or eval mode, of the guard's mode, the loss scaler or the
+hooks, or a rebound Variable, starts every shape again; hyperparameters that change at every step (a per-step
+schedule) turn capture off, said once. NumPy arrays only (on a GPU a CUDA graph would take a tape's place: not
+built); data-parallel optimizers run ordinarily.
+"""
+
+import logging
+import types
+
+import numpy
+
+from minidl.backend import getRandomState, isGpu, setRandomState, xp
+from minidl.backend.random import advanceDraws
+from minidl.backend.tape import CaptureError, Tape
+from minidl.variable import Rebinds
+
+log = logging.getLogger("minidl")
+
+RECORDINGS = 3  # the recorded steps before the check: one thrown away, two compared
+GIVE_UP_AFTER = 3  # hyperparameter changes in a row before any replay that turn capture off
+
+
+def stepLaunches(module, cost, optimizer, data, target):
+    """One step's work up to the host's part of the update: (the error, whether the step is guarded)."""
+    error, grad = cost(module(data), target)
+    optimizer.zeroGradParams()
+    scaler = optimizer.lossScaler  # loss scaling: the optimizer unscales inside its update
+    module.backward(grad if scaler is None else scaler.scaleGrad(grad), updGrad=False)
+    return error, optimizer.launchUpdate()
+
+
+def stateObjects(*roots):
+    """The minidl objects reachable from ``roots`` through attributes, lists, tuples and dicts, each once."""
+    found, pending = {}, list(roots)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, (list, tuple)):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif (hasattr(value, "__dict__") and type(value).__module__.startswith("minidl")
+              and not isinstance(value, (type, types.ModuleType, types.FunctionType, types.MethodType))
+              and id(value) not in found):
+            found[id(value)] = value
+            pending.extend(vars(value).values())
+    return list(found.values())
+
+
+def arraysIn(obj):
+    """(name, array) for each array attribute of ``obj`` and each array in a list, tuple or dict attribute."""
+    for name, value in vars(obj).items():
+        if isinstance(value, numpy.ndarray):
+            yield name, value
+        elif isinstance(value, (list, tuple, dict)):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(item, numpy.ndarray):
+                    yield (name, key), item
+
+
+class Snapshot:
+    """The arrays (copied) and the attributes of a set of objects, and the random state."""
+
+    def __init__(self, objects):
+        self.objects = objects
+        self.attributes = [dict(vars(obj)) for obj in objects]
+        self.arrays = {(index, name): (array, numpy.array(array, copy=True))
+                       for index, obj in enumerate(objects) for name, array in arraysIn(obj)}
+        self.random = getRandomState()
+
+    def restore(self):
+        for obj, attributes in zip(self.objects, self.attributes):
+            vars(obj).clear()
+            vars(obj).update(attributes)
+        for array, copy in self.arrays.values():
+            numpy.copyto(array, copy)
+        setRandomState(self.random)
+
+    def differences(self, other):
+        """Where ``other`` (a later snapshot of the same objects) differs from this one: array bytes and numbers."""
+        found = [key for key, (_, copy) in self.arrays.items()
+                 if key in other.arrays and copy.tobytes() != other.arrays[key][1].tobytes()]
+        for index, (mine, theirs) in enumerate(zip(self.attributes, other.attributes)):
+            found += [(index, name) for name, value in mine.items() if isinstance(value, (int, float, str))
+                      and name in theirs and type(theirs[name]) is type(value) and theirs[name] != value
+                      and value == value]
+        if self.random != other.random:
+            found.append("random state")
+        return [self._name(key) for key in found]
+
+    def _name(self, key):
+        if isinstance(key, str):
+            return key
+        index, name = key
+        return f"{self.objects[index]!r}.{name}"
+
+
+class Recording:
+    """One input shape's progress: its calls so far, its tapes, and what a replay does besides the tape."""
+
+    def __init__(self):
+        self.calls, self.tapes, self.refused = 0, [], False
+        self.error = self.guarded = None
+        self.draws = self.samples = 0
+
+
+class CapturedStep:
+    def __init__(self, module, cost, optimizer):
+        self.module, self.cost, self.optimizer = module, cost, optimizer
+        self.recordings = {}  # input shapes and dtypes -> Recording
+        self.settings = None  # what the recordings took as given (``_settings``)
+        self.variables = self.modules = None  # the module's Variables and modules, as last bound
+        self.changes = 0  # settings changed before any replay, in a row
+        self.off = None  # why capture is off for good, once it is
+
+    def __call__(self, data, target):
+        if self.off is None:
+            self.off = self._unsupported()
+            if self.off is not None:
+                log.warning("minidl: training steps run uncaptured: %s", self.off)
+        if self.off is None:
+            settings = self._settings()
+            if settings != self.settings:
+                self._restart(settings)
+        if self.off is not None:
+            return self.ordinary(data, target)
+        key = tuple((value.shape, value.dtype) if isinstance(value, numpy.ndarray) else type(value)
+                    for value in (data, target))
+        recording = self.recordings.setdefault(key, Recording())
+        recording.calls += 1
+        if recording.refused or recording.calls == 1:
+            return self.ordinary(data, target)
+        if recording.calls <= 1 + RECORDINGS:
+            return self._record(recording, key, data, target)
+        if recording.calls == 2 + RECORDINGS:
+            return self._check(recording, key, data, target)
+        self.changes = 0
+        return self._replay(recording, data, target)
+
+    def ordinary(self, data, target):
+        error, guarded = stepLaunches(self.module, self.cost, self.optimizer, data, target)
+        self.optimizer.finishUpdate(guarded)
+        return error if isGpu else float(error)
+
+    def _unsupported(self):
+        if isGpu:
+            return "a device's step is not captured (a CUDA graph replay is not built)"
+        if self.optimizer.nodeinfo is not None:
+            return "a data-parallel step averages its gradients over the ranks, which a replay does not"
+        return None
+
+    def _settings(self):
+        """What a recording takes as given: the Variables bound, the hyperparameters, each Variable's scales,
+        every module's mode, the guard's mode, the loss scaler and the hooks."""
+        optimizer = self.optimizer
+        if self.variables is None or self.settings is None or self.settings[0] != Rebinds.count:
+            self.variables = list(self.module.getVarTable().values())
+            self.modules = list(self.module.walk())
+        return (Rebinds.count, tuple(getattr(optimizer, name) for name in optimizer.hyperNames),
+                tuple((var.learnRate, var.wc) for var in self.variables),
+                tuple(module.train for module in self.modules),
+                optimizer.nonFinite, id(optimizer.lossScaler), tuple(map(id, optimizer.hooks)))
+
+    def _restart(self, settings):
+        """Settings changed: every shape starts again; changes in a row before any replay turn capture off."""
+        if self.settings is not None:
+            self.changes += 1
+        if self.changes >= GIVE_UP_AFTER:
+            self.off = "the step's settings (hyperparameters: a per-step schedule?) change at every step"
+            log.warning("minidl: training steps run uncaptured: %s", self.off)
+        self.recordings, self.settings = {}, settings
+
+    def _record(self, recording, key, data, target):
+        """A real step, recorded; the last two recordings are compared. A step the tape refuses is put back and
+        run ordinarily."""
+        before = Snapshot(stateObjects(self.module, self.cost, self.optimizer))
+        tape, counter, samples = Tape(), getRandomState()["device"]["counter"], self.cost.samples
+        try:
+            with tape.recording(xp):
+                error, guarded = stepLaunches(self.module, self.cost, self.optimizer, tape.input(data),
+                                              tape.input(target))
+        except CaptureError as why:
+            before.restore()
+            self._refuse(recording, key, str(why))
+            return self.ordinary(data, target)
+        except BaseException:
+            before.restore()
+            raise
+        self.optimizer.finishUpdate(guarded)
+        recording.error, recording.guarded = getattr(error, "array", error), guarded  # a DeviceScalar keeps a value
+        recording.draws = (getRandomState()["device"]["counter"] - counter) % 2**64
+        recording.samples = self.cost.samples - samples
+        if recording.calls == 1 + RECORDINGS:
+            try:
+                tape.follow(recording.tapes[-1])
+            except CaptureError as why:
+                self._refuse(recording, key, str(why))
+        recording.tapes = [*recording.tapes[-1:], tape] if not recording.refused else []
+        return float(error)
+
+    def _replay(self, recording, data, target):
+        recording.tapes[-1].replay(data, target)
+        self.cost.samples += recording.samples
+        advanceDraws(recording.draws)
+        self.optimizer.finishUpdate(recording.guarded)
+        return float(recording.error)
+
+    def _check(self, recording, key, data, target):
+        """An ordinary step and a replay from one state on one batch: the same bytes everywhere, or the shape is
+        refused (the state is then the ordinary step's)."""
+        objects = stateObjects(self.module, self.cost, self.optimizer)
+        before = Snapshot(objects)
+        error = self.ordinary(data, target)
+        ordinary = Snapshot(objects)
+        before.restore()
+        replayed = self._replay(recording, data, target)
+        differences = ordinary.differences(Snapshot(objects))
+        if not differences and numpy.float64(replayed).tobytes() == numpy.float64(error).tobytes():
+            recording.tapes = recording.tapes[-1:]
+            return replayed
+        ordinary.restore()
+        self._refuse(recording, key, "its replay did not give the bits of an ordinary step (" +
+                     (", ".join(differences[:3]) or "the error") + ")")
+        return error
+
+    def _refuse(self, recording, key, why):
+        recording.refused, recording.tapes = True, []
+        log.warning("minidl: the training step for inputs %s runs uncaptured: %s",
+                    " and ".join(str(part[0]) if isinstance(part, tuple) else part.__name__ for part in key), why)
