@@ -27,6 +27,7 @@ __all__ = [
     "CallbackError",
     "TestingError",
     "load",
+    "capture",
 ]
 
 
@@ -39,4 +40,8 @@ def __getattr__(name):
         from minidl.networkfile import loadNetwork
 
         return loadNetwork
+    if name == "capture":
+        from minidl.train.capturedstep import capture
+
+        return capture
     raise AttributeError(f"module 'minidl' has no attribute {name!r}")

@@ -20,6 +20,7 @@ import numpy
 
 from minidl.backend import device
 from minidl.backend.philox import normalKer, uniformKer
+from minidl.backend.tape import liveValues
 from minidl.errors import BackendError
 
 _generator = numpy.random.default_rng()
@@ -40,15 +41,13 @@ def seed(value):
 def deviceDraw():
     """(seed, counter) of the next draw on the device, as the random kernels take them; the counter advances by
     one, so every call gets numbers of its own."""
+    return liveValues(_nextDraw(), _nextDraw)  # a replayed step draws anew, in the order it drew
+
+
+def _nextDraw():
     draw = (_device["seed"], _device["counter"])
     _device["counter"] = (_device["counter"] + 1) % 2**64
     return draw
-
-
-def advanceDraws(count):
-    """Move the device counter on by ``count`` draws: what ``count`` calls of ``deviceDraw`` would have done (a
-    replayed step's draws, which its recording counted)."""
-    _device["counter"] = (_device["counter"] + count) % 2**64
 
 
 def uniform(shape, low=0.0, high=1.0, dtype=numpy.float32):

@@ -218,6 +218,13 @@ for _name in ("argmax", "argmin", "argsort", "argpartition", "sort", "partition"
     setattr(Traced, _name, _unrecordable(_name))
 
 
+def liveValues(values, read):
+    """``values`` (a tuple of numbers the block passes to kernels: a step count, a random draw's seed and counter),
+    with ``read()`` giving them anew: outside a recording ``values`` as they are; in one, copies that a replay
+    replaces by the numbers ``read()`` returns then (its reads run in the recording's order at each replay)."""
+    return Recorder.tape.addLive(values, read) if recordingNow() else values
+
+
 def fill(array, value):
     """``array.fill(value)`` of any array, recorded when a tape records (an untraced array's methods are not seen:
     the optimizer's flat gradients, zeroed each step)."""
@@ -250,7 +257,7 @@ ALLOCATORS = {"empty", "empty_like"}  # new memory whose contents the block must
 COPIES = {"array", "asarray", "ascontiguousarray", "asfortranarray", "copy", "asanyarray"}
 WRITE_FIRST = {"copyto", "put", "place", "putmask", "fill_diagonal"}  # functions writing into their first argument
 WITH_OUT = {"sum", "mean", "max", "min", "amax", "amin", "prod", "clip", "dot", "matmul", "concatenate", "take",
-            "einsum", "cumsum", "around", "round", "any", "all", "nansum", "vdot"}
+            "einsum", "cumsum", "around", "round", "any", "all", "nansum"}
 
 
 class Tape:
@@ -258,7 +265,8 @@ class Tape:
 
     def __init__(self):
         self.calls, self.writes, self.inputs = [], [], []
-        self.advancing, self.replays = [], 0  # (call, argument, value at the recording, step per replay)
+        self.sources, self.live = [], {}  # live values: (read, objects) in order; id -> (source, element)
+        self.slots = []  # (call, argument, source, element): an argument a replay reads again
         self.allocated = set()  # the memory the block allocated through xp (empty, empty_like): its own
 
     def __len__(self):
@@ -296,26 +304,25 @@ class Tape:
                                    f"{getattr(value, 'dtype', '')}")
         for buffer, value in zip(self.inputs, data):
             numpy.copyto(buffer, value)
-        if self.advancing:
-            self.replays += 1
-            for call, position, value, step in self.advancing:
+        if self.slots:
+            values = [read() for read, _ in self.sources]  # in the recording's order: a read may advance a counter
+            for call, position, source, element in self.slots:
                 function, args, kwargs = self.calls[call]
-                args = (*args[:position], type(value)(int(value) + self.replays * step), *args[position + 1:])
+                args = (*args[:position], values[source][element], *args[position + 1:])
                 self.calls[call] = function, args, kwargs
         for function, args, kwargs in self.calls:
             function(*args, **kwargs)
 
     def follow(self, earlier):
-        """Compare this recording with ``earlier``, the same block recorded one call before, and let this one's
-        replays advance what advanced between them: an integer argument that grew by d (a step count, a random
-        counter) grows by d at each replay. Refused (CaptureError): a different sequence of calls, another
-        argument that changed (a float: a scheduled rate, read again by recording anew), and an array that this
-        recording read but neither made nor kept from the earlier one (a value computed where no hook saw it,
-        which a replay would read stale)."""
+        """Compare this recording with ``earlier``, the same block recorded one call before: refused
+        (CaptureError) where they differ in their sequence of calls or in an argument that is not live (a number
+        that changes from step to step and that no ``liveValues`` named), and where this recording read an array
+        that it neither made nor kept from the earlier one (a value computed where no hook saw it, which a replay
+        would read stale)."""
         if len(self.calls) != len(earlier.calls):
             refuse(f"change its work from call to call ({len(earlier.calls)} recorded calls, then {len(self.calls)})")
         made = {id(root(array)) for array in self.inputs} | self.allocated
-        advancing = []
+        liveArgs = {(call, position) for call, position, _, _ in self.slots}
         for index, ((before, beforeArgs, beforeKw), (now, nowArgs, nowKw)) in enumerate(zip(earlier.calls,
                                                                                             self.calls)):
             name = callName(now, nowArgs)
@@ -324,13 +331,10 @@ class Tape:
             written = self.writes[index] if now in WHOLE_WRITERS else nowKw.get("out")  # written, not read
             made.update(id(root(array)) for array in arraysIn(written))
             for position, (old, new) in enumerate(zip(beforeArgs, nowArgs)):
-                if isinstance(new, (int, numpy.integer)) and not isinstance(new, bool) and old != new:
-                    advancing.append((index, position, new, int(new) - int(old)))
-                else:
+                if (index, position) not in liveArgs:
                     self._sameArgument(old, new, made, f"call {index} ({name})")
             self._sameArgument(beforeKw, nowKw, made, f"call {index} ({name})")
             made.update(id(root(array)) for array in arraysIn(self.writes[index]))
-        self.advancing, self.replays = advancing, 0
 
     def _sameArgument(self, old, new, made, where):
         if isinstance(new, numpy.ndarray):
@@ -349,8 +353,20 @@ class Tape:
 
     def add(self, function, args=(), kwargs=None, writes=None):
         """Record a call, with the arrays it writes (an array, a tuple of them, or None)."""
+        for position, arg in enumerate(args):
+            if id(arg) in self.live and self.sources[self.live[id(arg)][0]][1][self.live[id(arg)][1]] is arg:
+                self.slots.append((len(self.calls), position, *self.live[id(arg)]))
         self.calls.append((function, args, kwargs or {}))
         self.writes.append(writes)
+
+    def addLive(self, values, read):
+        """Values a replay must read again (``liveValues``): each a new object, known by its identity."""
+        values = tuple(numpy.array(value, dtype=type(value) if isinstance(value, numpy.generic) else None)[()]
+                       for value in values)
+        for element, value in enumerate(values):
+            self.live[id(value)] = (len(self.sources), element)
+        self.sources.append((read, values))
+        return values
 
     def ownResult(self, function, inputs, kwargs):
         """Run a ufunc (or ufunc method) that makes its result, and record it writing into that result again; a
@@ -404,8 +420,10 @@ class Tape:
             if not all(isViewOf(item, sources) for item in result):
                 refuse(f"call {name}, which makes several new arrays")
             return type(result)(traced(item) for item in result)
-        if isinstance(result, numpy.generic) and sources:
-            refuse(f"read an array's value on the host ({name})")
+        if isinstance(result, numpy.generic) and sources:  # a number of arrays (vdot): kept as a 0-d array
+            result = numpy.array(result)
+            self.add(recompute, (result, function, args, kwargs), writes=result)
+            return traced(result)
         return result
 
 

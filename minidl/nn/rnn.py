@@ -141,7 +141,9 @@ class RNN(Module):
         wIh, wHh, bIh, bHh = (self.vars[self.varName(kind, layer, d)].data
                               for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
         xproj = layerIn.reshape(-1, size) @ wIh.T
-        xproj += bIh if self.mode == "gru" else bIh + bHh  # gru keeps bₕₙ inside r (W h + bₕₙ)
+        # gru keeps bₕₙ inside r (W h + bₕₙ); xp.add, not +: a captured step records xp's calls, and bIh + bHh has
+        # no traced operand (minidl.backend.tape)
+        xproj += bIh if self.mode == "gru" else xp.add(bIh, bHh)
         xproj = xproj.reshape(steps, batch, width)
         hs = xp.empty((steps + 1, batch, self.hsize), dtype=layerIn.dtype)
         hs[0] = h0

@@ -24,6 +24,7 @@ import math
 import numpy
 
 from minidl.backend import Elementwise, scratch, xp
+from minidl.backend.tape import liveValues
 from minidl.optim.optimizer import Optimizer
 from minidl.optim.rule import Hyper, State, UpdateRule
 
@@ -104,7 +105,8 @@ class Adam(Optimizer):
         """This step's (``t + 1``) bias corrections on the device, for the true step count (the module's docstring)."""
         if self.bias is None:
             self.bias = xp.zeros(2, dtype=numpy.float64)
-        biasKer(self.record, self.t + 1, self.beta1, self.beta2, self.bias, size=1)
+        step, = liveValues((self.t + 1,), lambda: (self.t + 1,))  # read again by a replayed step
+        biasKer(self.record, step, self.beta1, self.beta2, self.bias, size=1)
 
     def hyperValues(self, learnRate):
         return learnRate, self.bias, self.beta1, self.beta2, self.epsilon, 1 - learnRate * self.weightDecay

@@ -31,6 +31,7 @@ import contextlib
 import numpy
 
 from minidl.backend import Elementwise, Reduction, toHost, xp
+from minidl.backend.tape import liveValues
 from minidl.errors import OptimizerError
 from minidl.optim.rule import Count
 
@@ -145,7 +146,8 @@ class NonFiniteGuard:
         last = len(self.groups) - 1
         for index, group in enumerate(self.groups):
             flat = group.grad.reshape(-1)
-            guardKer(firstNonFinite(flat), flat.size, self.t + 1, index, int(index == 0), int(index == last), sticky,
+            step, = liveValues((self.t + 1,), lambda: (self.t + 1,))  # read again by a replayed step
+            guardKer(firstNonFinite(flat), flat.size, step, index, int(index == 0), int(index == last), sticky,
                      self.skip, self.record, size=1)
         return True
 

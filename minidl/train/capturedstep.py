@@ -8,15 +8,15 @@ Each input shape goes through five calls before its first replay, each of them a
 1. an ordinary step (a shape seen once, the last partial batch of an epoch, is never recorded);
 2. a recorded step whose tape is thrown away: what a step makes once and keeps (Adam's corrections, the checks'
    records) is made there;
-3. and 4. two recorded steps, compared call by call (``Tape.follow``): an integer argument that grew between them
-   (the guard's step, Dropout's random counter) grows by as much at each replay; any other difference, or an array
-   the step read that no recorded call made and no earlier step kept, refuses the shape;
+3. and 4. two recorded steps, compared call by call (``Tape.follow``): any difference between them (but in the
+   numbers a replay reads again: ``liveValues``, the guard's and Adam's step, the random draws' counters), or an
+   array the step read that no recorded call made and no earlier step kept, refuses the shape;
 5. the check: from one state, an ordinary step and a replay of the same batch must leave every array the
    module, cost and optimizer hold (parameters, gradients, optimizer state, buffers, guard, error sums,
    activations) and their counters with the same bytes; the state is then the replay's.
 A refused shape runs ordinarily from then on, said once (a logged warning naming why). What a replay does on the
 host is what an ordinary step does there: the optimizer counts the step and reads its guard when due
-(``finishUpdate``), the cost counts the samples, the random counter moves on by the step's draws.
+(``finishUpdate``), the cost counts the samples; a replay's random draws move the counter on themselves.
 
 What the recording reads, it reads at each replay: parameters updated in place, a learning rate changed inside
 the arrays. What it was given as a number, it keeps: so a change of the optimizer's hyperparameters, of a
@@ -32,8 +32,11 @@ import types
 import numpy
 
 from minidl.backend import getRandomState, isGpu, setRandomState, xp
-from minidl.backend.random import advanceDraws
 from minidl.backend.tape import CaptureError, Tape
+from minidl.cost import Cost
+from minidl.errors import CostError, ModuleError, OptimizerError
+from minidl.nn import Module
+from minidl.optim import Optimizer
 from minidl.variable import Rebinds
 
 log = logging.getLogger("minidl")
@@ -123,11 +126,23 @@ class Recording:
     def __init__(self):
         self.calls, self.tapes, self.refused = 0, [], False
         self.error = self.guarded = None
-        self.draws = self.samples = 0
+        self.samples = 0
+
+
+def capture(module, cost, optimizer):
+    """``step = minidl.capture(net, cost, optimizer)``: a training step to call as ``step(data, labels)`` (returns
+    the batch's error), captured per batch shape. The optimizer must be set up on ``module``."""
+    return CapturedStep(module, cost, optimizer)
 
 
 class CapturedStep:
     def __init__(self, module, cost, optimizer):
+        for value, kind, what, error in ((module, Module, "a Module", ModuleError), (cost, Cost, "a Cost", CostError),
+                                         (optimizer, Optimizer, "an Optimizer", OptimizerError)):
+            if not isinstance(value, kind):
+                raise error(f"a captured step takes {what}, got {type(value).__name__}")
+        if optimizer.module is not module:
+            raise OptimizerError(f"{optimizer!r} is not set up on {module!r}: call optimizer.setupOn(module) first")
         self.module, self.cost, self.optimizer = module, cost, optimizer
         self.recordings = {}  # input shapes and dtypes -> Recording
         self.settings = None  # what the recordings took as given (``_settings``)
@@ -196,7 +211,7 @@ class CapturedStep:
         """A real step, recorded; the last two recordings are compared. A step the tape refuses is put back and
         run ordinarily."""
         before = Snapshot(stateObjects(self.module, self.cost, self.optimizer))
-        tape, counter, samples = Tape(), getRandomState()["device"]["counter"], self.cost.samples
+        tape, samples = Tape(), self.cost.samples
         try:
             with tape.recording(xp):
                 error, guarded = stepLaunches(self.module, self.cost, self.optimizer, tape.input(data),
@@ -210,7 +225,6 @@ class CapturedStep:
             raise
         self.optimizer.finishUpdate(guarded)
         recording.error, recording.guarded = getattr(error, "array", error), guarded  # a DeviceScalar keeps a value
-        recording.draws = (getRandomState()["device"]["counter"] - counter) % 2**64
         recording.samples = self.cost.samples - samples
         if recording.calls == 1 + RECORDINGS:
             try:
@@ -223,7 +237,6 @@ class CapturedStep:
     def _replay(self, recording, data, target):
         recording.tapes[-1].replay(data, target)
         self.cost.samples += recording.samples
-        advanceDraws(recording.draws)
         self.optimizer.finishUpdate(recording.guarded)
         return float(recording.error)
 

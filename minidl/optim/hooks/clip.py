@@ -70,7 +70,7 @@ class GradientClip(Hook):
         self.maxNorm = checkNumber(maxNorm, "maxNorm", OptimizerError, low=0.0, lowOpen=True)
 
     def __call__(self, groups):
-        norm = globalNorm([group.grad for group in groups]) * groups[0].gradScale.astype(numpy.float64)
+        norm = xp.multiply(globalNorm([group.grad for group in groups]), groups[0].gradScale, dtype=numpy.float64)
         scale = xp.where(xp.isfinite(norm), self.maxNorm / xp.maximum(norm, self.maxNorm), 1.0).reshape(1)
         for group in groups:
             scaleKer(scale.astype(group.gradScale.dtype), group.grad)

@@ -1,0 +1,190 @@
+"""A captured training step (minidl.train.capturedstep) against ordinary steps: the same bits in every parameter, state
+array, counter and random state after replays, with the guard, loss scaling, schedules and hooks at work; what it
+refuses runs ordinarily, said once."""
+
+import hashlib
+import logging
+
+import numpy
+import pytest
+
+import minidl
+from minidl import backend, nn
+from minidl.cost import CrossEntropy
+from minidl.datasets import loadDigits
+from minidl.errors import CostError, ModuleError, OptimizerError
+from minidl.models import MODELS
+from minidl.optim import SGD, AdaGrad, Adam, LossScaler, MomentumSGD, RMSProp
+from minidl.optim.hooks import GradientClip, WeightDecay
+from minidl.train import Trainer
+
+NETWORKS = {"mlp": (64,), "cnn": (1, 8, 8), "lenet": (1, 28, 28), "lstm": (8, 16)}
+replaying = pytest.mark.skipif(backend.isGpu, reason="a device's step runs uncaptured (no CUDA graph replay)")
+
+
+def batches(shape, count, batch=16, seed=0):
+    rng = numpy.random.default_rng(seed)
+    return [(backend.toDevice(rng.standard_normal((batch, *shape)).astype(numpy.float32)),
+             backend.toDevice(rng.integers(0, 10, batch).astype(numpy.int32))) for _ in range(count)]
+
+
+def state(net, optimizer, cost):
+    """Every number a run leaves: parameters, gradients, optimizer state, buffers, counters, random state."""
+    arrays = [*(var.data for var in net.getVarTable().values()), *(var.grad for var in net.getVarTable().values()),
+              *net.getBufferTable().values(),
+              *optimizer.getStateTable().values()]
+    digest = hashlib.sha256(b"".join(backend.toHost(array).tobytes() for array in arrays)).hexdigest()
+    return (digest, optimizer.t, optimizer.skippedSteps,
+            numpy.float64(cost.accumErr).tobytes(), cost.samples, str(backend.getRandomState()))
+
+
+def run(name, makeOptimizer, capture, steps=10, data=None, between=None, **setup):
+    backend.seed(0)
+    net = MODELS[name].build(NETWORKS[name], 10)
+    optimizer = makeOptimizer().setupOn(net, useGlobalState=True, **setup)
+    cost = CrossEntropy()
+    step = minidl.capture(net, cost, optimizer) if capture else None
+    net.trainMode()
+    errors = []
+    for index, (batch, labels) in enumerate(data or batches(NETWORKS[name], steps)):
+        if between is not None:
+            between(index, optimizer)
+        if step is not None:
+            errors.append(step(batch, labels))
+        else:
+            errors.append(Trainer(net, cost, optimizer, capture=False, verbose=False).step(batch, labels))
+    return state(net, optimizer, cost), [float(error) for error in errors], step
+
+
+def replays(step):
+    return not backend.isGpu and all(not recording.refused and recording.calls > 5
+                                     for recording in step.recordings.values())
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("makeOptimizer", [AdaGrad, Adam, lambda: MomentumSGD(0.01), lambda: RMSProp(0.01),
+                                           lambda: SGD(0.05)], ids=["adagrad", "adam", "momentum", "rmsprop", "sgd"])
+def test_replayed_steps_leave_the_bits_of_ordinary_steps(name, makeOptimizer):
+    ordinary, ordinaryErrors, _ = run(name, makeOptimizer, capture=False)
+    captured, capturedErrors, step = run(name, makeOptimizer, capture=True)
+    assert captured == ordinary and capturedErrors == ordinaryErrors
+    assert backend.isGpu or replays(step)
+
+
+@replaying
+@pytest.mark.parametrize("mode", ["skip", "raise"])
+def test_a_non_finite_step_is_skipped_or_raised_as_in_an_ordinary_step(mode):
+    data = batches((64,), 10)
+    data[8] = (data[8][0] * numpy.float32(numpy.inf), data[8][1])  # after the check: a replayed step
+
+    def guard(index, optimizer):
+        optimizer.nonFinite = mode
+
+    def outcome(capture):
+        try:
+            return run("mlp", AdaGrad, capture=capture, data=data, between=guard)[0]
+        except OptimizerError as error:
+            return str(error)
+
+    ordinary = outcome(False)
+    assert outcome(True) == ordinary
+    assert ordinary[2] == 1 if mode == "skip" else "non-finite gradient (NaN or inf) at step 9" in ordinary
+
+
+@replaying
+def test_dynamic_loss_scaling_backs_off_and_grows_as_in_ordinary_steps():
+    def scaler():
+        return LossScaler(scale=2.0**24, growthInterval=2)  # grows and backs off while the steps replay
+
+    ordinary = run("mlp", AdaGrad, capture=False, steps=14, lossScaler=scaler())
+    captured = run("mlp", AdaGrad, capture=True, steps=14, lossScaler=scaler())
+    assert captured[:2] == ordinary[:2]
+
+
+@replaying
+def test_hooks_and_a_changed_rate_are_followed(caplog):
+    def hooks(index, optimizer):
+        if index == 0:
+            optimizer.addHook(WeightDecay(1e-3))
+            optimizer.addHook(GradientClip(0.5))
+        if index == 9:
+            optimizer.learnRate /= 2  # a schedule per epoch: every shape records again
+
+    ordinary = run("cnn", AdaGrad, capture=False, steps=18, between=hooks)
+    with caplog.at_level(logging.WARNING, logger="minidl"):
+        captured = run("cnn", AdaGrad, capture=True, steps=18, between=hooks)
+    assert captured[:2] == ordinary[:2] and replays(captured[2]) and not caplog.records
+
+
+@replaying
+def test_a_rate_changed_at_every_step_turns_capture_off_said_once(caplog):
+    def schedule(index, optimizer):
+        optimizer.learnRate = 0.01 / (1 + index)
+
+    ordinary = run("mlp", AdaGrad, capture=False, steps=12, between=schedule)
+    with caplog.at_level(logging.WARNING, logger="minidl"):
+        captured = run("mlp", AdaGrad, capture=True, steps=12, between=schedule)
+    assert captured[:2] == ordinary[:2]
+    assert [record.getMessage() for record in caplog.records] == [
+        "minidl: training steps run uncaptured: the step's settings (hyperparameters: a per-step schedule?) "
+        "change at every step"]
+
+
+class HostRead(nn.Module):
+    """Reads a value on the host in its forward pass: nothing a tape can replay."""
+
+    def updData(self, data):
+        return data * float(data.max())
+
+    def updGrad(self, grad):
+        return grad
+
+
+@replaying
+def test_a_step_that_cannot_be_replayed_runs_ordinarily_said_once(caplog):
+    def build():
+        backend.seed(0)
+        net = nn.Sequential().extend([nn.Linear(8, 4), HostRead(), nn.Linear(4, 3)])
+        optimizer = AdaGrad().setupOn(net)
+        return net, optimizer, CrossEntropy()
+
+    data = [(backend.toDevice(numpy.random.default_rng(seed).standard_normal((5, 8)).astype(numpy.float32)),
+             backend.toDevice(numpy.arange(5, dtype=numpy.int32) % 3)) for seed in range(8)]
+    net, optimizer, cost = build()
+    for batch, labels in data:
+        Trainer(net, cost, optimizer, capture=False, verbose=False).step(batch, labels)
+    expected = state(net, optimizer, cost)
+    net, optimizer, cost = build()
+    step = minidl.capture(net, cost, optimizer)
+    with caplog.at_level(logging.WARNING, logger="minidl"):
+        for batch, labels in data:
+            step(batch, labels)
+    assert state(net, optimizer, cost) == expected
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1 and "(5, 8) and (5,) runs uncaptured" in messages[0] and "host" in messages[0]
+
+
+def test_trainer_epochs_are_the_same_captured_or_not():
+    digits = loadDigits()
+    results = []
+    for capture in (False, True):
+        backend.seed(0)
+        net = MODELS["mlp"].build((64,), 10)
+        optimizer = Adam().setupOn(net, useGlobalState=True)
+        trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=100, verbose=False, capture=capture)
+        errors = [trainer.trainFromHost(digits.trainData, digits.trainLabels) for _ in range(2)]
+        results.append((errors, state(net, optimizer, trainer.cost)))
+    assert results[0] == results[1]
+
+
+def test_bad_arguments_are_refused():
+    net = MODELS["mlp"].build((64,), 10)
+    optimizer = AdaGrad().setupOn(net)
+    with pytest.raises(ModuleError, match="takes a Module, got str"):
+        minidl.capture("net", CrossEntropy(), optimizer)
+    with pytest.raises(CostError, match="takes a Cost, got NoneType"):
+        minidl.capture(net, None, optimizer)
+    with pytest.raises(OptimizerError, match="is not set up on"):
+        minidl.capture(MODELS["mlp"].build((64,), 10), CrossEntropy(), optimizer)
+    with pytest.raises(Exception, match="capture must be True or False, got 'yes'"):
+        Trainer(net, CrossEntropy(), optimizer, capture="yes")
