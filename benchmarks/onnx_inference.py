@@ -1,6 +1,7 @@
 """Inference of an exported network: minidl's eval-mode forward pass against ONNX Runtime (CPU provider) running
-the file ``minidl.onnx.export`` wrote for it, same weights, same batch, in the same run. Each row also checks
-that both give the same scores (within 1e-5 of the largest).
+the file ``minidl.onnx.export`` wrote for it, same weights, same batch, in the same run; minidl both ordinarily and
+replayed (``minidl.nn.CapturedForward``, as ``Calculator`` runs it). Each row also checks that both give the same
+scores (within 1e-5 of the largest) and that the replay gives the ordinary pass's bits.
 
     python -m benchmarks.onnx_inference [--repeats 20] [--threads N]
 
@@ -18,6 +19,7 @@ import numpy
 from benchmarks.timing import machine, medianSeconds
 from minidl import backend
 from minidl.models import MODELS
+from minidl.nn import CapturedForward
 from minidl.onnx import export
 
 NETWORKS = [("mlp", (64,), 10), ("cnn", (1, 8, 8), 10)]  # digits-sized, as minidl train builds them
@@ -42,9 +44,14 @@ def rows(repeats, threads):
             ours = backend.toHost(net(data))
             theirs = session.run(None, {"input": host})[0]
             numpy.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-5 * float(numpy.abs(ours).max()))
+            forward = CapturedForward(net)
+            for _ in range(2):  # the second call of a shape records it
+                forward(data)
+            assert backend.toHost(forward(data)).tobytes() == ours.tobytes(), "a replay changed the scores"
             minidlSeconds = medianSeconds(partial(net, data), repeats=repeats)
+            replayedSeconds = medianSeconds(partial(forward, data), repeats=repeats)
             ortSeconds = medianSeconds(partial(session.run, None, {"input": host}), repeats=repeats)
-            yield name, batch, minidlSeconds, ortSeconds
+            yield name, batch, minidlSeconds, replayedSeconds, ortSeconds
 
 
 def main():
@@ -56,11 +63,12 @@ def main():
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"Run: {machine()}; ONNX Runtime {__import__('onnxruntime').__version__} (CPU provider, "
           f"{args.threads or 'default'} threads); OPENBLAS_NUM_THREADS={blas}\n")
-    print("| network | batch | minidl ms | ONNX Runtime ms | minidl / ONNX Runtime |")
-    print("|---|---:|---:|---:|---:|")
-    for name, batch, minidlSeconds, ortSeconds in rows(args.repeats, args.threads):
-        print(f"| {name} | {batch} | {minidlSeconds * 1e3:.3f} | {ortSeconds * 1e3:.3f} | "
-              f"{minidlSeconds / ortSeconds:.2f}x |")
+    print("| network | batch | minidl ms | minidl replayed ms | ONNX Runtime ms | minidl / ONNX Runtime | "
+          "replayed / ONNX Runtime |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, batch, minidlSeconds, replayedSeconds, ortSeconds in rows(args.repeats, args.threads):
+        print(f"| {name} | {batch} | {minidlSeconds * 1e3:.3f} | {replayedSeconds * 1e3:.3f} | "
+              f"{ortSeconds * 1e3:.3f} | {minidlSeconds / ortSeconds:.2f}x | {replayedSeconds / ortSeconds:.2f}x |")
 
 
 if __name__ == "__main__":

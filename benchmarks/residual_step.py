@@ -5,8 +5,9 @@ stage (16, 32, 64 maps) a residual block (Conv2D 3x3 → BatchNorm2D → ReLU �
 to its input, ReLU), a 2x2 max pooling and, between stages, a 1x1 Conv2D widening the maps; a Linear head on
 the flattened 64x4x4 maps. CrossEntropy, Adam (PyTorch's fused Adam). Both start from the same weights and
 must agree after a few steps, so the rows time the same computation. Each framework is timed in a process of
-its own (``timing.runWorkers``), and minidl once more in a process that imported torch first without calling it
-(PyTorch brings an OpenMP runtime of its own: minidl's step must not depend on it), the three alternating for
+its own (``timing.runWorkers``), minidl's step also captured and replayed (``minidl.capture``), and minidl once
+more in a process that imported torch first without calling it (PyTorch brings an OpenMP runtime of its own:
+minidl's step must not depend on it), the four alternating for
 ``--rounds`` rounds of ``--repeats`` timed repeats of ``--steps`` steps; a row gives the median and the best
 repeat. ``--clock process`` counts the CPU time of the
 process (all its threads) instead of the wall time: on a machine shared with other work, run with
@@ -26,6 +27,7 @@ import time
 
 import numpy
 
+import minidl
 from benchmarks.timing import machine, runWorkers
 from minidl import backend
 from minidl.cost import CrossEntropy
@@ -205,7 +207,11 @@ def worker(name, args, clock):
         import torch  # noqa: F401 (imported, never called)
     hostData = batches(4)
     net, layers, optimizer = minidlSetup()
-    if name.startswith("minidl"):
+    if name == "minidl, captured":
+        data = [(backend.toDevice(x), backend.toDevice(y)) for x, y in hostData]
+        step = minidl.capture(net, CrossEntropy(), optimizer)
+        steps, about = (lambda: [step(*data[index % len(data)]) for index in range(args.steps)]), {}
+    elif name.startswith("minidl"):
         data = [(backend.toDevice(x), backend.toDevice(y)) for x, y in hostData]
         steps, about = (lambda: minidlSteps(net, optimizer, data, args.steps)), {}
     else:
@@ -232,7 +238,8 @@ def main():
     parser.add_argument("--clock", choices=("wall", "process"), default="wall",
                         help="wall time, or the process's CPU time (default: wall)")
     parser.add_argument("--profile", action="store_true", help="print minidl's step profile instead")
-    parser.add_argument("--worker", choices=("minidl", "minidl, torch imported", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("minidl", "minidl, captured", "minidl, torch imported", "torch"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     if args.worker:
@@ -247,7 +254,7 @@ def main():
         import torch
     except ImportError:
         torch = None
-    names = ["minidl"]
+    names = ["minidl", "minidl, captured"]
     if torch is not None and not backend.isGpu:
         difference = checkSameComputation(torch, batches(4))
         assert difference < 1e-4, f"minidl and PyTorch disagree after 3 steps by {difference}"
@@ -266,7 +273,8 @@ def main():
     print(f"residual CNN on {SHAPE}, batch {BATCH}, Adam; {args.rounds} processes each, alternating, of "
           f"{args.repeats} repeats of {args.steps} steps; {args.clock} time\n")
     reference = numpy.median(seconds["minidl"])
-    labels = {"minidl": "minidl", "minidl, torch imported": "minidl, torch imported in its process (never called)",
+    labels = {"minidl": "minidl", "minidl, captured": "minidl, captured step (minidl.capture)",
+              "minidl, torch imported": "minidl, torch imported in its process (never called)",
               "torch": "PyTorch, fused Adam"}
     print("| implementation | median ms per step | best ms per step | median time ratio to minidl |")
     print("| --- | ---: | ---: | ---: |")

@@ -1,11 +1,12 @@
 """Time per training step of the digits MLP (64-256-256-10, ReLU, CrossEntropy, AdaGrad, batch 128).
 
-Rows: minidl's step written out (forward, cost, zeroGradParams, backward, update on device batches),
-minidl's Trainer.trainFromHost over the digits training set (shuffling and host-to-device copies
-included), and the same network in PyTorch (nn.Sequential, CrossEntropyLoss, optim.Adagrad) when torch is
-importable, on the same device kind. Implementations alternate within each repeat and the median repeat
-counts, so a shared machine disturbs the ratios less. Before timing, both frameworks train from the same
-weights for a few steps and must agree, so the rows time the same computation.
+Rows: minidl's step written out (forward, cost, zeroGradParams, backward, update on device batches), the same
+step captured and replayed (``minidl.capture``), minidl's Trainer.trainFromHost over the digits training set
+(shuffling and host-to-device copies included; its steps captured), and the same network in PyTorch
+(nn.Sequential, CrossEntropyLoss, optim.Adagrad) when torch is importable, on the same device kind.
+Implementations alternate within each repeat and the median repeat counts, so a shared machine disturbs the
+ratios less. Before timing, both frameworks train from the same weights for a few steps and must agree, so the
+rows time the same computation.
 
     python -m benchmarks.train_step [--steps 200] [--repeats 7]
 """
@@ -15,6 +16,7 @@ import time
 
 import numpy
 
+import minidl
 from benchmarks.timing import machine
 from minidl import backend
 from minidl.cost import CrossEntropy
@@ -58,6 +60,12 @@ def minidlSteps(net, optimizer, batches, steps):
         optimizer.zeroGradParams()
         net.backward(grad, updGrad=False)
         optimizer.update()
+    backend.synchronize()
+
+
+def capturedSteps(step, batches, steps):
+    for index in range(steps):
+        step(*batches[index % len(batches)])
     backend.synchronize()
 
 
@@ -120,7 +128,10 @@ def main():
     trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=BATCH, verbose=False)
     batchesPerEpoch = len(digits.trainData) / BATCH  # the last, partial batch counts for its share
     epochsPerRepeat = max(1, round(args.steps / batchesPerEpoch))
-    rows = {"minidl, step loop": [], "minidl, Trainer.trainFromHost": []}
+    capturedNet, capturedOptimizer = minidlSetup()
+    captured = minidl.capture(capturedNet, CrossEntropy(), capturedOptimizer)
+    rows = {"minidl, step loop": [], "minidl, captured step (minidl.capture)": [],
+            "minidl, Trainer.trainFromHost (captured)": []}
     if torch is not None:
         model, torchOptimizer = torchSetup(torch, net, device)
         batchesTorch = torchBatches(torch, digits, device)
@@ -132,6 +143,9 @@ def main():
         start = time.perf_counter()
         minidlSteps(net, optimizer, batches, args.steps)
         timings = [(time.perf_counter() - start) / args.steps]
+        start = time.perf_counter()
+        capturedSteps(captured, batches, args.steps)
+        timings.append((time.perf_counter() - start) / args.steps)
         start = time.perf_counter()
         for _ in range(epochsPerRepeat):
             trainer.trainFromHost(digits.trainData, digits.trainLabels)

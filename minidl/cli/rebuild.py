@@ -39,7 +39,8 @@ def silent(*args, **kwargs):
 @contextlib.contextmanager
 def rebuildRun(folder):
     """A context giving the Replay of the run in ``folder`` (its image pipeline open inside it)."""
-    args = argparse.Namespace(**readSettings(folder))
+    # uncaptured: the replay watches every module's forward pass, which a replayed step skips (same bits either way)
+    args = argparse.Namespace(**{**readSettings(folder), "capture": False})
     backend.seed(args.seed)
     training, validation, sampleShape, classes, pipeline = openData(args, MODELS[args.model].flat, None)
     with pipeline if pipeline is not None else contextlib.nullcontext():

@@ -141,6 +141,9 @@ def addArguments(parser):
                           help="start a new run even if --out holds a checkpoint, replacing it")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
                         help="float16: float32 master weights and dynamic loss scaling (default: float32)")
+    parser.add_argument("--no-capture", dest="capture", action="store_false",
+                        help="run every step ordinarily (by default a step of each batch shape is recorded once and "
+                        "replayed, with the same bits: minidl.train.capturedstep)")
     parser.add_argument("--nonfinite", choices=minidl.optim.guard.NON_FINITE, default="raise",
                         help="a NaN or inf gradient: stop with an error, skip the step, or no check (default: raise)")
     parser.add_argument("--plot", type=plotFile, metavar="FILE.png",
@@ -510,7 +513,7 @@ def buildFit(args, nodeinfo, resumeReport, say, training, validation, sampleShap
     elif args.augment:
         augment = Augment(crop=max(1, sampleShape[-1] // 8), flip=args.data == "cifar10")
     trainer = Trainer(module, CrossEntropy(), optimizer, batchsize=args.batch_size, verbose=isRoot,
-                      augment=None if pipeline is not None else augment)
+                      augment=None if pipeline is not None else augment, capture=args.capture)
     schedule, every = makeSchedule(args, optimizer, stepsPerEpoch(len(training[0]), args.batch_size, nodeinfo))
     ranks = "" if nodeinfo is None else f", {nodeinfo.gridsize} ranks ({nodeinfo.transport})"
     images = "" if pipeline is None else (f", {len(training[0].classes)} classes, {'x'.join(map(str, sampleShape))} "

@@ -3,8 +3,9 @@
 Children are named by their own ``name`` or by their position; a parameter's qualified name is
 ``child.var`` (``"0.W"``, ``"fc1.b"``, nested containers add more parts). A module may be used at several
 places: the forward pass keeps each place's cache (``self.caches``) and backward rewinds the module to it,
-so a shared module receives the sum of the gradients of all its uses. A forward pass that a child refuses
-halfway puts the buffers back as they were (BatchNorm's running statistics, updated by the children that ran).
+so a shared module receives the sum of the gradients of all its uses. A forward pass in train mode that a child
+refuses halfway puts the buffers back as they were (BatchNorm's running statistics, updated by the children that
+ran).
 """
 
 from minidl.errors import ModuleError
@@ -23,7 +24,8 @@ class Container(Module):
         raise NotImplementedError
 
     def __call__(self, data):
-        buffers = self.getBufferTable()
+        # buffers change in train mode only (BatchNorm's running statistics): an eval pass copies none
+        buffers = self.getBufferTable() if any(module.train for module in self.walk()) else {}
         saved = {name: buffer.copy() for name, buffer in buffers.items()}
         try:
             return self.forward(data)

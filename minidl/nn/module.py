@@ -184,7 +184,8 @@ class Module:
 
     def getBufferTable(self):
         """An ordered dict from qualified name to each array of state that is not trained (BatchNorm's running
-        statistics); the module updates them in place, so a checkpoint may write into them."""
+        statistics); the module updates them in place, so a checkpoint may write into them, and in train mode only
+        (a container copies none before an eval pass)."""
         return {}
 
     def minTrainBatch(self):
