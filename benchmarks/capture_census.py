@@ -46,7 +46,7 @@ def census(build, sampleShape, makeOptimizer, batch, evaluate):
     net = build(sampleShape, CLASSES)
     optimizer = makeOptimizer()
     optimizer.setupOn(net, useGlobalState=True)
-    trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=batch, verbose=False)
+    trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=batch, verbose=False, capture=False)
     generator = numpy.random.default_rng(0)
     if evaluate:
         net.evalMode()

@@ -58,7 +58,8 @@ def trainerStep(net, batchSize, shape, classes=CLASSES):
 
     optimizer = Adam().setupOn(net, useGlobalState=True)
     optimizer.deferred = True  # as in the Trainer's epochs: the guard is read after a macro-batch, not in the step
-    trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=batchSize, verbose=False)
+    # uncaptured: a device's step is (no CUDA graph replay yet), and the profile counts every module's launches
+    trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=batchSize, verbose=False, capture=False)
     rng = numpy.random.default_rng(0)
     data = backend.toDevice(rng.standard_normal((batchSize, *shape), dtype=numpy.float32))
     labels = backend.toDevice(rng.integers(0, classes, batchSize, dtype=numpy.int32))

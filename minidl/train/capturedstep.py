@@ -136,6 +136,8 @@ def capture(module, cost, optimizer):
 
 
 class CapturedStep:
+    said = set()  # the reasons a device or a data-parallel optimizer is not captured, said once a process
+
     def __init__(self, module, cost, optimizer):
         for value, kind, what, error in ((module, Module, "a Module", ModuleError), (cost, Cost, "a Cost", CostError),
                                          (optimizer, Optimizer, "an Optimizer", OptimizerError)):
@@ -153,7 +155,8 @@ class CapturedStep:
     def __call__(self, data, target):
         if self.off is None:
             self.off = self._unsupported()
-            if self.off is not None:
+            if self.off is not None and self.off not in CapturedStep.said:  # once a process: every Trainer has one
+                CapturedStep.said.add(self.off)
                 log.warning("minidl: training steps run uncaptured: %s", self.off)
         if self.off is None:
             settings = self._settings()

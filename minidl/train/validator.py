@@ -3,7 +3,7 @@
 from minidl.backend import readChecks
 from minidl.cost import Cost, CrossEntropy
 from minidl.errors import CostError, ModuleError
-from minidl.nn import Module
+from minidl.nn import CapturedForward, Module
 from minidl.nn.module import evaluating
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
 from minidl.train.datacheck import checkDataSet, checkLoader
@@ -11,15 +11,19 @@ from minidl.train.metrics import ClassMetrics
 
 
 class Validator:
-    """``Validator(module, cost, batchsize=128)``; runs the module in eval mode and never changes it: every
-    module's mode (train or eval) is put back when a validation ends."""
+    """``Validator(module, cost, batchsize=128, capture=True)``; runs the module in eval mode and never changes
+    it: every module's mode (train or eval) is put back when a validation ends. With ``capture`` the forward pass
+    of each batch shape is recorded once and replayed (``minidl.nn.CapturedForward``, the same bits)."""
 
-    def __init__(self, module, cost, batchsize=128, verbose=True, topK=()):
+    def __init__(self, module, cost, batchsize=128, verbose=True, topK=(), capture=True):
         if not isinstance(module, Module):
             raise ModuleError(f"Validator expects a Module, got {type(module).__name__}")
         if not isinstance(cost, Cost):
             raise CostError(f"Validator expects a Cost, got {type(cost).__name__}")
+        if not isinstance(capture, bool):
+            raise ModuleError(f"capture must be True or False, got {capture!r}")
         self.module, self.cost = module, cost
+        self.forward = CapturedForward(module) if capture else module
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
         self.metrics = ClassMetrics(topK)
@@ -53,7 +57,7 @@ class Validator:
         self.metrics.reset()
         with evaluating(self.module), progressBar(size, "validate", self.verbose) as progress:
             for batch, labels in batches:
-                scores = self.module(batch)
+                scores = self.forward(batch)
                 self.cost.validate(scores, labels)
                 if classify:
                     self.metrics.update(scores, labels)
