@@ -218,8 +218,13 @@ for _name in ("argmax", "argmin", "argsort", "argpartition", "sort", "partition"
     setattr(Traced, _name, _unrecordable(_name))
 
 
+def isNumber(value):
+    return isinstance(value, (int, float, numpy.integer, numpy.floating)) and not isinstance(value, bool)
+
+
 def liveValues(values, read):
-    """``values`` (a tuple of numbers the block passes to kernels: a step count, a random draw's seed and counter),
+    """``values`` (a tuple of numbers the block passes to kernels: a step count, a random draw's seed and counter,
+    an optimizer's hyperparameters; other items, such as arrays, pass through as they are),
     with ``read()`` giving them anew: outside a recording ``values`` as they are; in one, copies that a replay
     replaces by the numbers ``read()`` returns then (its reads run in the recording's order at each replay)."""
     return Recorder.tape.addLive(values, read) if recordingNow() else values
@@ -362,9 +367,10 @@ class Tape:
     def addLive(self, values, read):
         """Values a replay must read again (``liveValues``): each a new object, known by its identity."""
         values = tuple(numpy.array(value, dtype=type(value) if isinstance(value, numpy.generic) else None)[()]
-                       for value in values)
+                       if isNumber(value) else value for value in values)
         for element, value in enumerate(values):
-            self.live[id(value)] = (len(self.sources), element)
+            if isNumber(value):
+                self.live[id(value)] = (len(self.sources), element)
         self.sources.append((read, values))
         return values
 

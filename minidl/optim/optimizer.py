@@ -21,7 +21,7 @@ import inspect
 import numpy
 
 from minidl.backend import xp
-from minidl.backend.tape import fill
+from minidl.backend.tape import fill, liveValues
 from minidl.errors import OptimizerError
 from minidl.nn.module import Module
 from minidl.optim.dataparallel import averageGradients, checkLayout, checkNodeInfo, shareParameters
@@ -160,7 +160,7 @@ class Optimizer(NonFiniteGuard, Persistence):
         self.beforeRule()
         for group in self.groups:
             for scale, start, stop in group.runs("learnRate"):
-                self.updateVar(*group.arrays(start, stop), group.gradScale, self.learnRate * scale)
+                self.updateVar(*group.arrays(start, stop), group.gradScale, scale)
         if self._dynamicScale():
             self.lossScaler.update(self.skip)  # on the device: backs off at a skipped step, counts a good one
         return guarded
@@ -189,11 +189,13 @@ class Optimizer(NonFiniteGuard, Persistence):
         them in the compute type): the hyperparameters, with the Variable's ``learnRate`` for ``learnRate``."""
         return tuple(learnRate if name == "learnRate" else getattr(self, name) for name in self.rule.launch)
 
-    def updateVar(self, param, grad, state, master, gradScale, learnRate):
-        """One launch of the rule's kernel over arrays of one shape: the direct kernel, or the master kernel
-        that steps ``master`` and writes ``param`` as its float16 copy."""
+    def updateVar(self, param, grad, state, master, gradScale, scale):
+        """One launch of the rule's kernel over arrays of one shape, at ``scale`` times the learning rate: the
+        direct kernel, or the master kernel that steps ``master`` and writes ``param`` as its float16 copy. The
+        hyperparameters are read again by a replayed step (a schedule changes them between steps)."""
         states = [state[name] for name in self.rule.states]
-        head = (grad, gradScale, self.skip, *self.hyperValues(learnRate))
+        values = liveValues(self.hyperValues(self.learnRate * scale), lambda: self.hyperValues(self.learnRate * scale))
+        head = (grad, gradScale, self.skip, *values)
         if master is None:
             self.rule.direct(*head, param, *states)
         else:

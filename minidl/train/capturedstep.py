@@ -12,18 +12,18 @@ Each input shape goes through five calls before its first replay, each of them a
    numbers a replay reads again: ``liveValues``, the guard's and Adam's step, the random draws' counters), or an
    array the step read that no recorded call made and no earlier step kept, refuses the shape;
 5. the check: from one state, an ordinary step and a replay of the same batch must leave every array the
-   module, cost and optimizer hold (parameters, gradients, optimizer state, buffers, guard, error sums,
-   activations) and their counters with the same bytes; the state is then the replay's.
+   module, cost and optimizer keep and update in place (parameters, gradients, optimizer state, buffers, guard,
+   error sums) and their counters with the same bytes; the state is then the replay's.
 A refused shape runs ordinarily from then on, said once (a logged warning naming why). What a replay does on the
 host is what an ordinary step does there: the optimizer counts the step and reads its guard when due
 (``finishUpdate``), the cost counts the samples; a replay's random draws move the counter on themselves.
 
-What the recording reads, it reads at each replay: parameters updated in place, a learning rate changed inside
-the arrays. What it was given as a number, it keeps: so a change of the optimizer's hyperparameters, of a
-Variable's ``learnRate`` or ``wc``, of a module's train or eval mode, of the guard's mode, the loss scaler or the
-hooks, or a rebound Variable, starts every shape again; hyperparameters that change at every step (a per-step
-schedule) turn capture off, said once. NumPy arrays only (on a GPU a CUDA graph would take a tape's place: not
-built); data-parallel optimizers run ordinarily.
+What the recording reads, it reads at each replay: parameters updated in place, and the numbers a step passes
+through ``liveValues`` (the optimizer's hyperparameters, so a schedule may change the rate at every step). Any other
+number it keeps: so a change of a Variable's ``learnRate`` or ``wc``, of a module's train or eval mode, of the
+guard's mode, the loss scaler or the hooks and their settings, or a rebound Variable, starts every shape again;
+settings that change at every step turn capture off, said once. NumPy arrays only (on a GPU a CUDA graph would take
+a tape's place: not built); data-parallel optimizers run ordinarily.
 """
 
 import logging
@@ -101,11 +101,17 @@ class Snapshot:
             numpy.copyto(array, copy)
         setRandomState(self.random)
 
-    def differences(self, other):
-        """Where ``other`` (a later snapshot of the same objects) differs from this one: array bytes and numbers."""
-        found = [key for key, (_, copy) in self.arrays.items()
-                 if key in other.arrays and copy.tobytes() != other.arrays[key][1].tobytes()]
+    def differences(self, other, before):
+        """Where ``other`` (a later snapshot of the same objects) differs from this one in the state that
+        ``before`` (an earlier one) shows kept: the bytes of every array this one holds where ``before`` held the
+        same array (updated in place: parameters, gradients, optimizer state, buffers, sums; a module's cache of
+        its last pass is bound anew), and the numbers of every object but the modules (counters, flags)."""
+        found = [key for key, (array, copy) in self.arrays.items()
+                 if key in other.arrays and key in before.arrays and before.arrays[key][0] is array
+                 and copy.tobytes() != other.arrays[key][1].tobytes()]
         for index, (mine, theirs) in enumerate(zip(self.attributes, other.attributes)):
+            if isinstance(self.objects[index], Module):
+                continue
             found += [(index, name) for name, value in mine.items() if isinstance(value, (int, float, str))
                       and name in theirs and type(theirs[name]) is type(value) and theirs[name] != value
                       and value == value]
@@ -132,20 +138,22 @@ class Recording:
 def capture(module, cost, optimizer):
     """``step = minidl.capture(net, cost, optimizer)``: a training step to call as ``step(data, labels)`` (returns
     the batch's error), captured per batch shape. The optimizer must be set up on ``module``."""
-    return CapturedStep(module, cost, optimizer)
+    return CapturedStep(module, cost, optimizer, asked=True)
 
 
 class CapturedStep:
     said = set()  # the reasons a device or a data-parallel optimizer is not captured, said once a process
 
-    def __init__(self, module, cost, optimizer):
+    def __init__(self, module, cost, optimizer, asked=False):
+        """``asked``: made by ``minidl.capture`` (where capture cannot run at all, a warning says so), not by
+        default (a Trainer's: an info line)."""
         for value, kind, what, error in ((module, Module, "a Module", ModuleError), (cost, Cost, "a Cost", CostError),
                                          (optimizer, Optimizer, "an Optimizer", OptimizerError)):
             if not isinstance(value, kind):
                 raise error(f"a captured step takes {what}, got {type(value).__name__}")
         if optimizer.module is not module:
             raise OptimizerError(f"{optimizer!r} is not set up on {module!r}: call optimizer.setupOn(module) first")
-        self.module, self.cost, self.optimizer = module, cost, optimizer
+        self.module, self.cost, self.optimizer, self.asked = module, cost, optimizer, asked
         self.recordings = {}  # input shapes and dtypes -> Recording
         self.settings = None  # what the recordings took as given (``_settings``)
         self.variables = self.modules = None  # the module's Variables and modules, as last bound
@@ -155,9 +163,10 @@ class CapturedStep:
     def __call__(self, data, target):
         if self.off is None:
             self.off = self._unsupported()
-            if self.off is not None and self.off not in CapturedStep.said:  # once a process: every Trainer has one
+            if self.off is not None and (self.asked or self.off not in CapturedStep.said):  # a Trainer's: once
                 CapturedStep.said.add(self.off)
-                log.warning("minidl: training steps run uncaptured: %s", self.off)
+                log.log(logging.WARNING if self.asked else logging.INFO, "minidl: training steps run uncaptured: %s",
+                        self.off)
         if self.off is None:
             settings = self._settings()
             if settings != self.settings:
@@ -190,23 +199,23 @@ class CapturedStep:
         return None
 
     def _settings(self):
-        """What a recording takes as given: the Variables bound, the hyperparameters, each Variable's scales,
-        every module's mode, the guard's mode, the loss scaler and the hooks."""
+        """What a recording takes as given: the Variables bound, each Variable's scales, every module's mode, the
+        guard's mode, the loss scaler and the hooks with their settings (the optimizer's hyperparameters are read
+        again by each replay)."""
         optimizer = self.optimizer
         if self.variables is None or self.settings is None or self.settings[0] != Rebinds.count:
             self.variables = list(self.module.getVarTable().values())
             self.modules = list(self.module.walk())
-        return (Rebinds.count, tuple(getattr(optimizer, name) for name in optimizer.hyperNames),
-                tuple((var.learnRate, var.wc) for var in self.variables),
-                tuple(module.train for module in self.modules),
-                optimizer.nonFinite, id(optimizer.lossScaler), tuple(map(id, optimizer.hooks)))
+        return (Rebinds.count, tuple((var.learnRate, var.wc) for var in self.variables),
+                tuple(module.train for module in self.modules), optimizer.nonFinite, id(optimizer.lossScaler),
+                tuple((id(hook), *vars(hook).values()) for hook in optimizer.hooks))
 
     def _restart(self, settings):
         """Settings changed: every shape starts again; changes in a row before any replay turn capture off."""
         if self.settings is not None:
             self.changes += 1
         if self.changes >= GIVE_UP_AFTER:
-            self.off = "the step's settings (hyperparameters: a per-step schedule?) change at every step"
+            self.off = "the step's settings (modes, hooks, Variables' scales) change at every step"
             log.warning("minidl: training steps run uncaptured: %s", self.off)
         self.recordings, self.settings = {}, settings
 
@@ -252,7 +261,7 @@ class CapturedStep:
         ordinary = Snapshot(objects)
         before.restore()
         replayed = self._replay(recording, data, target)
-        differences = ordinary.differences(Snapshot(objects))
+        differences = ordinary.differences(Snapshot(objects), before)
         if not differences and numpy.float64(replayed).tobytes() == numpy.float64(error).tobytes():
             recording.tapes = recording.tapes[-1:]
             return replayed

@@ -117,17 +117,28 @@ def test_hooks_and_a_changed_rate_are_followed(caplog):
 
 
 @replaying
-def test_a_rate_changed_at_every_step_turns_capture_off_said_once(caplog):
+def test_a_rate_changed_at_every_step_is_read_by_each_replay(caplog):
     def schedule(index, optimizer):
         optimizer.learnRate = 0.01 / (1 + index)
 
-    ordinary = run("mlp", AdaGrad, capture=False, steps=12, between=schedule)
+    ordinary = run("mlp", Adam, capture=False, steps=12, between=schedule)
     with caplog.at_level(logging.WARNING, logger="minidl"):
-        captured = run("mlp", AdaGrad, capture=True, steps=12, between=schedule)
+        captured = run("mlp", Adam, capture=True, steps=12, between=schedule)
+    assert captured[:2] == ordinary[:2] and replays(captured[2]) and not caplog.records
+
+
+@replaying
+def test_modes_changed_at_every_step_turn_capture_off_said_once(caplog):
+    def toggle(index, optimizer):
+        optimizer.module.modules[0].evalMode() if index % 2 else optimizer.module.modules[0].trainMode()
+
+    ordinary = run("cnn", AdaGrad, capture=False, steps=12, between=toggle)
+    with caplog.at_level(logging.WARNING, logger="minidl"):
+        captured = run("cnn", AdaGrad, capture=True, steps=12, between=toggle)
     assert captured[:2] == ordinary[:2]
     assert [record.getMessage() for record in caplog.records] == [
-        "minidl: training steps run uncaptured: the step's settings (hyperparameters: a per-step schedule?) "
-        "change at every step"]
+        "minidl: training steps run uncaptured: the step's settings (modes, hooks, Variables' scales) change at "
+        "every step"]
 
 
 class HostRead(nn.Module):
@@ -188,3 +199,16 @@ def test_bad_arguments_are_refused():
         minidl.capture(MODELS["mlp"].build((64,), 10), CrossEntropy(), optimizer)
     with pytest.raises(Exception, match="capture must be True or False, got 'yes'"):
         Trainer(net, CrossEntropy(), optimizer, capture="yes")
+
+
+@pytest.mark.skipif(not backend.isGpu, reason="a device's step: the simulated device (CI's second run) or a GPU")
+def test_on_a_device_an_asked_capture_warns_and_a_trainer_only_informs(caplog):
+    net = MODELS["mlp"].build((64,), 10)
+    optimizer = AdaGrad().setupOn(net)
+    (batch, labels), = batches((64,), 1)
+    with caplog.at_level(logging.INFO, logger="minidl"):
+        Trainer(net, CrossEntropy(), optimizer, verbose=False).step(batch, labels)
+        minidl.capture(net, CrossEntropy(), optimizer)(batch, labels)
+    levels = [(record.levelname, "a device's step is not captured" in record.getMessage())
+              for record in caplog.records]
+    assert levels[-1] == ("WARNING", True) and all(level == "INFO" for level, _ in levels[:-1])
