@@ -169,9 +169,12 @@ def im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, ou
 # value (a strided 1x1 convolution's col holds a quarter of the image or less: a row per thread would give each
 # thread 16 or more of its values to walk). Tap t's plane of image n,
 # map c starts at n imageStride + (c kh kw + t) tapStride (``layoutView``: per image, or the batch inside the
-# columns for one product over the batch). Each row copies the input
-# row it reads, contiguously at stride 1. Measured (32x16x32x32, 3x3, pad 1, 2 cores, one run): 1.6 ms against
-# 3.0 ms for the NumPy slices; one element per col value, decoding six indices each, took 124 ms.
+# columns for one product over the batch). An element of whole rows (the CPU's) copies the input row each reads,
+# contiguously at stride 1, padding before and after; an element of part of a row (the GPU's value) reads value by
+# value. Measured (32x16x32x32, 3x3, pad 1, 2 cores, one run): 1.6 ms against 3.0 ms for the NumPy slices; one
+# element per col value, decoding six indices each, took 124 ms. The whole rows keep a loop of their own: with the
+# column range's bounds in it g++ compiled LeNet's second convolution's im2col 30% slower (0.42 against 0.32 ms,
+# one thread).
 im2colKer = Elementwise(
     "minidl_im2col",
     "raw T img, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
@@ -192,13 +195,20 @@ im2colKer = Elementwise(
     + ROW_RANGE +
     "  for (int oy = first; oy < min(outH, first + rows); ++oy, out += outW) { "
     "    const int y = oy * sy - ph + ky * dy; "
-    "    if (y < 0 || y >= h) { for (int ox = c0; ox < c1; ++ox) out[ox] = padValue; continue; } "
+    "    if (c0 != 0 || c1 != outW) { "  # part of a row: value by value
+    "      for (int ox = c0; ox < c1; ++ox) { "
+    "        const int x = ox * sx + off; T value = padValue; "
+    "        if (y >= 0 && y < h && x >= 0 && x < w) value = src[(long long)y * w + x]; "
+    "        out[ox] = value; "
+    "      } "
+    "      continue; "
+    "    } "
+    "    if (y < 0 || y >= h) { for (int ox = 0; ox < outW; ++ox) out[ox] = padValue; continue; } "
     "    const T* __restrict__ row = src + (long long)y * w + off; "
-    "    const int a = max(c0, min(lo, c1)), b = max(a, min(hi, c1)); "  # [c0, a) and [b, c1) read padding
-    "    for (int ox = c0; ox < a; ++ox) out[ox] = padValue; "
-    "    if (sx == 1) { for (int ox = a; ox < b; ++ox) out[ox] = row[ox]; } "
-    "    else { for (int ox = a; ox < b; ++ox) out[ox] = row[ox * sx]; } "
-    "    for (int ox = b; ox < c1; ++ox) out[ox] = padValue; "
+    "    for (int ox = 0; ox < lo; ++ox) out[ox] = padValue; "
+    "    if (sx == 1) { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox]; } "
+    "    else { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox * sx]; } "
+    "    for (int ox = hi; ox < outW; ++ox) out[ox] = padValue; "
     "  } "
     "}",
     im2colNumpy,
@@ -269,17 +279,33 @@ col2imKer = Elementwise(
     "const long long image = i / colBlocks / blocks; T* __restrict__ out = &img[(image * h + first) * w]; "
     "const long long planes = image / maps * imageStride + image % maps * kh * kw * tapStride; "
     "for (int y = first; y < min(h, first + rows); ++y, out += w) { "
-    "  for (int x = x0; x < x1; ++x) out[x] = (T)0; "
+    "  if (x0 != 0 || x1 != w) { "  # part of a row: pixel by pixel
+    "    for (int x = x0; x < x1; ++x) { "
+    "      T sum = (T)0; "
+    "      for (int ky = 0; ky < kh; ++ky) { "
+    "        const int yy = y + ph - ky * dy; "
+    "        if (yy < 0 || yy % sy != 0 || yy / sy >= outH) continue; "
+    "        for (int kx = 0; kx < kw; ++kx) { "
+    "          const int xx = x + pw - kx * dx; "
+    "          if (xx < 0 || xx % sx != 0 || xx / sx >= outW) continue; "
+    "          sum += col[planes + (ky * kw + kx) * tapStride + (long long)(yy / sy) * outW + xx / sx]; "
+    "        } "
+    "      } "
+    "      out[x] = sum; "
+    "    } "
+    "    continue; "
+    "  } "
+    "  for (int x = 0; x < w; ++x) out[x] = (T)0; "
     "  for (int ky = 0; ky < kh; ++ky) { "
     "    const int yy = y + ph - ky * dy; "
     "    if (yy < 0 || yy % sy != 0 || yy / sy >= outH) continue; "
     "    for (int kx = 0; kx < kw; ++kx) { "
     "      const T* __restrict__ src = &col[planes + (ky * kw + kx) * tapStride + (long long)(yy / sy) * outW]; "
     "      const int off = pw - kx * dx; "  # pixel x reads col column (x + off) / sx where that divides
-    "      int x = max(x0, -off); "
-    "      if (sx == 1) { for (; x < min(x1, outW - off); ++x) out[x] += src[x + off]; continue; } "
+    "      int x = max(0, -off); "
+    "      if (sx == 1) { for (; x < min(w, outW - off); ++x) out[x] += src[x + off]; continue; } "
     "      x += (sx - (x + off) % sx) % sx; "
-    "      for (int ox = (x + off) / sx; x < x1 && ox < outW; x += sx, ++ox) out[x] += src[ox]; "
+    "      for (int ox = (x + off) / sx; x < w && ox < outW; x += sx, ++ox) out[x] += src[ox]; "
     "    } "
     "  } "
     "}",
