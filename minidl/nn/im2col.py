@@ -19,6 +19,8 @@ from minidl.backend import Elementwise, isGpu, scratch, xp
 from minidl.errors import ModuleError
 from minidl.validation import checkInteger
 
+REMEMBERED = 64  # input shapes (with what is asked of them) a Window remembers
+
 
 def pair(value, what):
     """(value, value) for an int, or a pair of ints; ModuleError otherwise."""
@@ -43,12 +45,29 @@ class Window:
                 f"window size, stride and dilation must be >= 1 and pad >= 0, got size={self.size}, "
                 f"stride={self.stride}, pad={self.pad}, dilation={self.dilation}"
             )
+        self.known = {}  # what is worked out per input shape: outShape's answers, im2col's and col2im's arguments
 
     def __repr__(self):
         return f"size={self.size}, stride={self.stride}, pad={self.pad}, dilation={self.dilation}"
 
+    def remembered(self, key, work):
+        """``work()``, done once per ``key`` (an input shape and what is asked of it) and remembered: a module
+        calls with the same shapes step after step (a LeNet forward asked outShape ten times). At most
+        REMEMBERED keys: inputs of ever new shapes start the memory afresh."""
+        if key not in self.known:
+            if len(self.known) >= REMEMBERED:
+                self.known.clear()
+            self.known[key] = work()
+        return self.known[key]
+
     def outShape(self, height, width, what):
-        """(outH, outW) for an input of (height, width); ModuleError if the window does not fit once."""
+        """(outH, outW) for an input of (height, width); ModuleError if the window does not fit once (``what``,
+        formatted into the message, names the caller)."""
+        if (height, width) in self.known:
+            return self.known[(height, width)]
+        return self.remembered((height, width), lambda: self._countOut(height, width, what))
+
+    def _countOut(self, height, width, what):
         out = []
         for length, size, stride, pad, dilation in zip(
             (height, width), self.size, self.stride, self.pad, self.dilation
@@ -319,36 +338,50 @@ def strides(batch, maps, kh, kw, points, wide):
     return (points, batch * points) if wide else (maps * kh * kw * points, points)
 
 
+def _im2colCall(window, shape, wide):
+    """(kernel, its arguments before padValue but img, those after it but col, col's shape, the loop's size) of
+    im2col for an input of ``shape``."""
+    batch, maps = shape[:2]
+    scalars = window.scalars(*shape)
+    (kh, kw), outH, outW = window.size, scalars[-2], scalars[-1]
+    colShape = (maps, kh, kw, batch, outH, outW) if wide else (batch, maps, kh, kw, outH, outW)
+    layout = strides(batch, maps, kh, kw, outH * outW, wide)
+    if isSame(window) and not isGpu:  # one element per image: on the GPU a thread would walk a whole plane
+        _, _, h, w, _, _, _, _, ph, pw, dy, dx, _, _ = scalars
+        return (im2colSameKer, (columns(outH, w), batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH), layout, colShape,
+                batch * maps)
+    taps, rows, span = (1, 1, 1) if isGpu else (kh * kw, outH, outW)
+    size = batch * maps * -(-kh * kw // taps) * -(-outH // rows) * -(-outW // span)
+    return im2colKer, scalars, (taps, rows, span, *layout), colShape, size
+
+
 def im2col(img, window, padValue=0, wide=False, temporary=False):
     """col gathered from img (N, C, H, W): (N, C, kh, kw, outH, outW), or with ``wide`` the batch inside the
     columns, (C, kh, kw, N, outH, outW): for C kh kw by N outH outW products over the whole batch. A
     ``temporary`` col, used before the next temporary one is asked for, lives on the CPU in a buffer kept
     between calls: a fresh col of more than 32 MB is mapped anew each time, and its page faults took 8% of a
-    64-map 56x56 convolution's step."""
-    batch, maps = img.shape[:2]
-    scalars = window.scalars(*img.shape)
-    (kh, kw), outH, outW = window.size, scalars[-2], scalars[-1]
-    shape = (maps, kh, kw, batch, outH, outW) if wide else (batch, maps, kh, kw, outH, outW)
+    64-map 56x56 convolution's step. The kernel's arguments are worked out once per input shape (``Window.known``)."""
+    kernel, head, tail, shape, size = window.remembered(("im2col", img.shape, wide),
+                                                        lambda: _im2colCall(window, img.shape, wide))
     col = scratch(shape, img.dtype, "im2col") if temporary and not isGpu else xp.empty(shape, dtype=img.dtype)
-    layout = strides(batch, maps, kh, kw, outH * outW, wide)
-    img = xp.ascontiguousarray(img)
-    if isSame(window) and not isGpu:  # one element per image: on the GPU a thread would walk a whole plane
-        _, _, h, w, _, _, _, _, ph, pw, dy, dx, _, _ = scalars
-        return im2colSameKer(img, columns(outH, w), batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue,
-                             *layout, col, size=batch * maps)
-    taps, rows, span = (1, 1, 1) if isGpu else (kh * kw, outH, outW)
-    size = batch * maps * -(-kh * kw // taps) * -(-outH // rows) * -(-outW // span)
-    return im2colKer(img, *scalars, padValue, taps, rows, span, *layout, col, size=size)
+    return kernel(xp.ascontiguousarray(img), *head, padValue, *tail, col, size=size)
+
+
+def _col2imCall(window, colShape, height, width, batch, wide):
+    """(col2im's arguments but col and img, img's shape, the loop's size) for a col of ``colShape``."""
+    maps = colShape[0] if wide else colShape[1]
+    batch = batch if wide else colShape[0]
+    rows, span = (1, 1) if isGpu else (height, width)
+    layout = strides(batch, maps, *window.size, colShape[-2] * colShape[-1], wide)
+    return ((*window.scalars(batch, maps, height, width), rows, span, *layout), (batch, maps, height, width),
+            batch * maps * -(-height // rows) * -(-width // span))
 
 
 def col2im(col, window, height, width, batch=None, wide=False):
     """The image (N, C, height, width) whose pixels sum the col entries read from them: col (N, C, kh, kw, outH,
-    outW), or with ``wide`` (C, kh, kw, N, outH, outW) (im2col's layouts; then ``batch`` is N)."""
+    outW), or with ``wide`` (C, kh, kw, N, outH, outW) (im2col's layouts; then ``batch`` is N). The kernel's
+    arguments are worked out once per shape (``Window.known``)."""
     col = xp.ascontiguousarray(col)
-    maps = col.shape[0] if wide else col.shape[1]
-    batch = batch if wide else col.shape[0]
-    img = xp.empty((batch, maps, height, width), dtype=col.dtype)
-    rows, span = (1, 1) if isGpu else (height, width)
-    layout = strides(batch, maps, *window.size, col.shape[-2] * col.shape[-1], wide)
-    return col2imKer(col, *window.scalars(batch, maps, height, width), rows, span, *layout, img,
-                     size=batch * maps * -(-height // rows) * -(-width // span))
+    args, shape, size = window.remembered(("col2im", col.shape, height, width, batch, wide),
+                                          lambda: _col2imCall(window, col.shape, height, width, batch, wide))
+    return col2imKer(col, *args, xp.empty(shape, dtype=col.dtype), size=size)
