@@ -45,15 +45,17 @@ class Window:
                 f"window size, stride and dilation must be >= 1 and pad >= 0, got size={self.size}, "
                 f"stride={self.stride}, pad={self.pad}, dilation={self.dilation}"
             )
-        self.known = {}  # what is worked out per input shape: outShape's answers, im2col's and col2im's arguments
+        self.known = {}  # what is worked out once (``remembered``): outShape's answers, im2col's and col2im's
+        # arguments per input shape, the backward passes' windows
 
     def __repr__(self):
         return f"size={self.size}, stride={self.stride}, pad={self.pad}, dilation={self.dilation}"
 
     def remembered(self, key, work):
-        """``work()``, done once per ``key`` (an input shape and what is asked of it) and remembered: a module
-        calls with the same shapes step after step (a LeNet forward asked outShape ten times). At most
-        REMEMBERED keys: inputs of ever new shapes start the memory afresh."""
+        """``work()``, done once per ``key`` (what is asked, with the input shape it depends on) and remembered: a
+        module calls with the same shapes step after step (a LeNet forward asked outShape ten times; the backward
+        passes made their "full" window anew). At most REMEMBERED keys: inputs of ever new shapes start the memory
+        afresh."""
         if key not in self.known:
             if len(self.known) >= REMEMBERED:
                 self.known.clear()
