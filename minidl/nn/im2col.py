@@ -285,9 +285,10 @@ def col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, ou
 # One element per block of ``rows`` rows and ``span`` columns of one (n, c) image plane (size: N C row blocks
 # column blocks; the whole plane on the CPU, one pixel on the GPU, where a row per thread walked up to 288 col
 # values of a 3x3 window): each pixel sums, tap by
-# tap in (ky, kx) order as the NumPy reference adds them, the col entries read from it; at stride 1 a tap's
-# entries of one row are contiguous; col in either layout (as im2col writes it). No atomics: every pixel is
-# written by one element.
+# tap in (ky, kx) order as the NumPy reference adds them, the col entries read from it; col in either layout (as
+# im2col writes it). An element of whole rows (the CPU's) adds tap by tap into its rows, a tap's entries of one row
+# contiguous at stride 1; an element of part of a row (the GPU's pixel) sums its pixels one by one, in the same
+# order. No atomics: every pixel is written by one element.
 col2imKer = Elementwise(
     "minidl_col2im",
     "raw T col, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
