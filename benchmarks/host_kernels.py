@@ -8,7 +8,8 @@ GB/s is compared with the copy bandwidth measured in the same run, the best of N
 an OpenMP copy on every core (the compiled path uses every core). Two more tables: every activation's
 kernels on 1M values, where the compiled text leans on the vector math of libmvec, and the cost of one call
 on a small array, where the compiled path pays for ctypes and the NumPy path for its ufunc calls: AdaGrad's,
-and a kernel of three arrays against the NumPy ufunc that does the same (``numpy.add(x, y, out=z)``).
+a kernel of three arrays against the NumPy ufunc that does the same (``numpy.add(x, y, out=z)``), and a
+``Reduction`` summing a small array over one axis against ``numpy.sum(x, axis=0, out=y)``.
 """
 
 import argparse
@@ -18,7 +19,7 @@ import subprocess
 import numpy
 
 from benchmarks.timing import copyBandwidths, machine, medianSeconds
-from minidl.backend import Elementwise, hostkernel
+from minidl.backend import Elementwise, Reduction, hostkernel
 from minidl.nn import activationfunctions
 from minidl.optim.adagrad import adagradRule
 
@@ -29,6 +30,8 @@ TAKE = numpy.zeros(1, numpy.int32)  # the non-finite guard's flag the update ker
 adagradKer = adagradRule.direct
 THREADS = os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0))
 addKer = Elementwise("bench_add", "T x, T y", "T z", "z = x + y", lambda x, y, z: numpy.add(x, y, out=z))
+sumKer = Reduction("bench_sum", "T x", "T y", "x", "a + b", "y = a", "0",
+                   lambda x, y, axis, keepdims: numpy.sum(x, axis=axis, keepdims=keepdims, out=y))
 
 def minidlRows(size, rng):
     grad = rng.standard_normal(size, dtype=numpy.float32)
@@ -99,6 +102,23 @@ def threeArgumentCallMicroseconds(size=16, calls=1000):
     }
 
 
+def smallSumMicroseconds(shape=(4, 16), calls=1000):
+    """µs per call of a Reduction summing a float32 array of ``shape`` over its first axis (compiled path), and
+    of ``numpy.sum`` doing the same, each timed over ``calls`` calls in a row."""
+    x, y = numpy.ones(shape, numpy.float32), numpy.zeros(shape[1:], numpy.float32)
+
+    def repeated(call):
+        def inARow():
+            for _ in range(calls):
+                call(x, y)
+        return medianSeconds(inARow) / calls * 1e6
+
+    return {
+        "minidl Reduction call, sumKer(x, y, axis=0) (compiled path)": repeated(lambda x, y: sumKer(x, y, axis=0)),
+        "NumPy, numpy.sum(x, axis=0, out=y)": repeated(lambda x, y: numpy.sum(x, axis=0, out=y)),
+    }
+
+
 def printAdagradPaths(size):
     """The AdaGrad table: NumPy reference, compiled CUDA text and PyTorch, against the copy bandwidth."""
     rng = numpy.random.default_rng(0)
@@ -141,6 +161,12 @@ def main():
     print("| call | µs/call |")
     print("|---|---:|")
     for name, microseconds in threeArgumentCallMicroseconds().items():
+        print(f"| {name} | {microseconds:.2f} |")
+
+    print(f"\nOne sum over the first axis of 4x16 float32 values (load average {os.getloadavg()[0]:.1f})\n")
+    print("| call | µs/call |")
+    print("|---|---:|")
+    for name, microseconds in smallSumMicroseconds().items():
         print(f"| {name} | {microseconds:.2f} |")
 
 

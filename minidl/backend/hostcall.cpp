@@ -4,7 +4,9 @@
 // minidl_call(binding, args, size) reads the arrays of `args` (the call's Python tuple) where CPython and NumPy lay
 // them out (offsets measured and checked against NumPy's own answers when the library loads: minidl_layout), and
 // checks each against the binding: the same dtype object, C-contiguous, writable if an output, the non-raw ones
-// of one shape (0-d or not, as at the binding's first call), each raw one of the binding's ndim. It returns 0
+// of one shape (0-d or not, as at the binding's first call), each raw one of the binding's ndim; an array whose
+// shape the caller has checked (a Reduction's inputs and outputs: its prepared calls are keyed by their shapes)
+// only the first three. It returns 0
 // once the kernel has run, or the index + 1 of the first argument that differs; nothing has run then, and the
 // caller takes the full checks, which name what is wrong. Empty loops and loops of more than LARGE elements go
 // the full way too (their signatures differ: none, or 64-bit indices).
@@ -31,7 +33,8 @@ template <typename T> T field(const void* object, ptrdiff_t offset) {
 struct Binding {  // hostkernel.PreparedCall builds it
   Kernel kernel;
   int count;               // parameters
-  const int* kinds;        // per parameter: -2 scalar, -1 non-raw array, else a raw array of that ndim
+  const int* kinds;        // per parameter: -3 an array of a shape checked by the caller, -2 scalar, -1 non-raw
+                           // array, else a raw array of that ndim
   const int* outputs;      // per parameter: 1 for an output
   void* const* descrs;     // per parameter: the dtype object its array must have
   int zeroD;               // the non-raw arrays are 0-d
@@ -68,7 +71,7 @@ extern "C" int minidl_call(const Binding* binding, const void* args, ptrdiff_t s
         for (int dim = 0; dim < dims; ++dim)
           if (shape[dim] != loopShape[dim]) return index + 1;
       }
-    } else {
+    } else if (kind >= 0) {
       if (dims != kind) return index + 1;
       ptrdiff_t elements = 1;
       for (int dim = 0; dim < dims; ++dim) elements *= (*rawShape++ = shape[dim]);

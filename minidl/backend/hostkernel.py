@@ -262,10 +262,14 @@ class PreparedCall:
     argument differs in anything (the caller then takes the full checks, which say what); per call it converts
     only the scalars that are not the objects of the last call, and minidl_call checks the arrays in one pass."""
 
-    def __init__(self, function, params, given, typed):
+    def __init__(self, function, params, given, typed, kinds=None, tail=()):
+        """``kinds`` per parameter as hostcall.cpp's Binding reads them (by default: -2 a scalar, a raw array's
+        ndim, -1 a non-raw array); ``tail``, numbers the kernel reads after the raw arrays' shapes (a Reduction's
+        geometry)."""
         count = len(params)
-        kinds = [-2 if isinstance(arg, numpy.generic) else (arg.ndim if param.raw else -1)
-                 for param, arg in zip(params, typed)]
+        if kinds is None:
+            kinds = [-2 if isinstance(arg, numpy.generic) else (arg.ndim if param.raw else -1)
+                     for param, arg in zip(params, typed)]
         self.scalarBuffer = (ctypes.c_char * (8 * count))()
         self.slots = (ctypes.c_void_p * count)()
         self.scalars, self.last = [], [arg if kind == -2 else None for arg, kind in zip(given, kinds)]
@@ -280,7 +284,9 @@ class PreparedCall:
         self.descrs = (ctypes.c_void_p * count)(*(None if kind == -2 else id(arg.dtype)
                                                   for arg, kind in zip(typed, kinds)))
         self.dtypes = [arg.dtype for arg in typed]  # alive as long as the ids above are compared
-        self.rawShapes = (ctypes.c_ssize_t * max(1, sum(kind for kind in kinds if kind > 0)))()
+        rawSides = sum(kind for kind in kinds if kind > 0)
+        self.rawShapes = (ctypes.c_ssize_t * max(1, rawSides + len(tail)))()
+        self.rawShapes[rawSides:rawSides + len(tail)] = list(tail)
         zeroD = any(kind == -1 and arg.ndim == 0 for arg, kind in zip(typed, kinds))
         self.binding = Binding(ctypes.cast(function.function, ctypes.c_void_p), count, self.kinds, self.outputs,
                                self.descrs, zeroD, self.slots, self.rawShapes)

@@ -30,7 +30,11 @@ its output reduces, in C order of the reduced axes), as CuPy's own argmax does.
 - On NumPy arrays: the text compiled for the host (``reductionsource``: one output element per iteration of a
   loop split over minidl's threads, the reduced elements walked in C order into 8 partial accumulators joined
   in a fixed tree, so a result is the same on every run and thread count) or the NumPy reference, as ``cpuPath``
-  and ``MINIDL_CPU_KERNELS`` say (as for Elementwise); ``callNumpy`` and ``callCompiled`` run one of them.
+  and ``MINIDL_CPU_KERNELS`` say (as for Elementwise); ``callNumpy`` and ``callCompiled`` run one of them. The
+  compiled path prepares its later calls as Elementwise's does (``hostkernel.PreparedCall``): the first call with
+  an axis, a keepdims, argument types and arrays' dtypes and shapes checks everything; later calls with the same
+  take one pass in C (contiguity, writable outputs, the dtype objects) and the prepared geometry. Anything else,
+  an axis given as a list or a NumPy int among them, takes the full checks, which raise the same errors.
 - The paths join in different orders, so floating sums agree within rounding (about ``n·eps·sum|x|`` for n
   values), not bit for bit; max, min and counts agree exactly.
 
@@ -141,6 +145,7 @@ class Reduction:
                                f"name their values a and b")
         self._cupyKernel = None
         self._hostFunctions = {}
+        self._prepared = {}  # a call's key (_key) -> (hostkernel.PreparedCall, the loop's size)
         self._outputIndices = tuple(range(len(self.inputs), len(self.params)))
         registry.append(self)
 
@@ -150,12 +155,17 @@ class Reduction:
     def __call__(self, *args, axis=None, keepdims=False):
         if Recorder.tape is not None and not Recorder.paused:
             return Recorder.tape.kernel(self, args, {"axis": axis, "keepdims": keepdims})
+        compiled = hostkernel.cpuKernels() == "compiled" or (
+            hostkernel.cpuKernels() == "preferred" and self.cpuPath == "compiled")
+        key = self._key(args, axis, keepdims) if compiled else None
+        if key is not None and self._callPrepared(args, key):
+            return self._outputs(args)
+        given = args
         args, onDevice, plan = self.checkArgs(args, axis, keepdims)
         if onDevice:
             self.cupyKernel()(*args, axis=plan.axes, keepdims=plan.keepdims)
-        elif hostkernel.cpuKernels() == "compiled" or (
-                hostkernel.cpuKernels() == "preferred" and self.cpuPath == "compiled"):
-            self._runCompiled(args, plan)
+        elif compiled:
+            self._runCompiled(args, plan, key, given)
         else:
             self._runReference(args, plan)
         return self._outputs(args)
@@ -168,8 +178,12 @@ class Reduction:
 
     def callCompiled(self, *args, axis=None, keepdims=False):
         """Run the host-compiled CUDA text on NumPy arrays, whatever MINIDL_CPU_KERNELS says."""
+        key = self._key(args, axis, keepdims)
+        if key is not None and self._callPrepared(args, key):
+            return self._outputs(args)
+        given = args
         args, plan = self._checkHost(args, axis, keepdims)
-        self._runCompiled(args, plan)
+        self._runCompiled(args, plan, key, given)
         return self._outputs(args)
 
     def cupyKernel(self):
@@ -191,18 +205,45 @@ class Reduction:
         if numpy.prod(plan.outShape, dtype=numpy.int64) > 0:
             self.reference(*args, axis=plan.axes, keepdims=plan.keepdims)
 
-    def _runCompiled(self, args, plan):
+    def _key(self, args, axis, keepdims):
+        """What a call is prepared under: its axis and keepdims, and per argument its dtype and shape (an array)
+        or its type (a scalar); None (the call takes the full checks) when the count of arguments is not the
+        kernel's, or axis is not None, an int or a tuple of ints, or keepdims not a bool."""
+        if (len(args) != len(self.params) or type(keepdims) is not bool
+                or not (axis is None or type(axis) is int
+                        or (type(axis) is tuple and all(type(item) is int for item in axis)))):
+            return None
+        return axis, keepdims, *[(arg.dtype, arg.shape) if type(arg) is numpy.ndarray else type(arg) for arg in args]
+
+    def _callPrepared(self, args, key):
+        """Run the compiled kernel through the call prepared under ``key``, if one was and the arguments pass its
+        checks (contiguity, writable outputs, dtypes, the scalars' values fitting); False when not (nothing has
+        run)."""
+        entry = self._prepared.get(key)
+        return entry is not None and entry[0](args, entry[1])
+
+    def _runCompiled(self, args, plan, key=None, given=None):
+        """Run the host function of these arguments' binding (compiled on its first use); with ``key`` and
+        ``given`` (``_key`` of the arguments as the caller passed them, ``args`` being them checked), prepare the
+        later calls under that key (``_callPrepared``)."""
         outSize = int(numpy.prod(plan.outShape, dtype=numpy.int64))
         if outSize == 0:  # as in CuPy: nothing to launch
             return
         ndims = tuple(arg.ndim if kind == "raw" else None for arg, kind in zip(args, plan.kinds))
-        key = (tuple(arg.dtype for arg in args), plan.kinds, ndims)
-        function = self._hostFunctions.get(key)
+        binding = (tuple(arg.dtype for arg in args), plan.kinds, ndims)
+        function = self._hostFunctions.get(binding)
         if function is None:
             types = {param.typeName: arg.dtype for param, arg in zip(self.params, args) if param.dtype is None}
-            function = self._hostFunctions[key] = self.hostFunction(types, plan.kinds, ndims)
+            function = self._hostFunctions[binding] = self.hostFunction(types, plan.kinds, ndims)
         rawShapes = [arg.shape for arg, kind in zip(args, plan.kinds) if kind == "raw"]
-        function(outSize, args, rawShapes + [reductionsource.geometry(plan.inShape, plan.axes)])
+        geometry = reductionsource.geometry(plan.inShape, plan.axes)
+        function(outSize, args, rawShapes + [geometry])
+        if key is not None and key not in self._prepared and all(
+                type(arg) is numpy.ndarray for arg in args if not isinstance(arg, numpy.generic)):
+            kinds = [-2 if kind == "scalar" else arg.ndim if kind == "raw" else -3  # -3: shape in the key
+                     for arg, kind in zip(args, plan.kinds)]
+            self._prepared[key] = (hostkernel.PreparedCall(function, self.params, given, args, kinds, geometry),
+                                   outSize)
 
     def _checkHost(self, args, axis, keepdims):
         args, onDevice, plan = self.checkArgs(args, axis, keepdims)

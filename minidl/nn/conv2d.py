@@ -178,7 +178,7 @@ class Conv2D(Module):
         if (self.algorithm != "im2col" or window.stride != (1, 1) or min(pads) < 0 or self.outmaps > self.inmaps
                 or isGpu):
             return None
-        return Window(window.size, 1, pads, window.dilation)
+        return window.remembered("full window", lambda: Window(window.size, 1, pads, window.dilation))
 
     def _fullConvolution(self, grad, fullWindow, inShape):
         """∂x[n, c, y, x] = Σ_{o, ky, kx} W[o, c, kh-1-ky, kw-1-kx] gradfull[n, o, y + ky dy, x + kx dx]: the

@@ -14,6 +14,7 @@ import numpy
 from minidl.backend import xp
 from minidl.nn.conv2d import batchedProduct, weightProduct
 from minidl.nn.convolution import checkMaps, setupConvolution
+from minidl.nn.gradsum import sumInto
 from minidl.nn.module import Module
 from minidl.nn.vol2col import Window3D, col2vol, vol2col
 
@@ -64,4 +65,4 @@ class Conv3D(Module):
         gradW = weightProduct(grouped(grad, self.groups, points), self.col)
         self.vars["W"].grad += gradW.reshape(self.W.shape)
         if self.useBias:
-            self.vars["b"].grad += grad.sum(axis=(0, 2, 3, 4))
+            sumInto(xp.ascontiguousarray(grad), self.vars["b"].grad, axis=(0, 2, 3, 4))  # one launch, summed in double

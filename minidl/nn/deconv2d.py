@@ -16,6 +16,7 @@ edge, so that every output size a strided convolution maps to the same input siz
 from minidl.backend import xp
 from minidl.nn.conv2d import batchedProduct, weightProduct
 from minidl.nn.deconvolution import Deconvolution
+from minidl.nn.gradsum import sumInto
 from minidl.nn.im2col import Window, col2im, im2col, pair
 
 
@@ -56,4 +57,4 @@ class Deconv2D(Deconvolution):
         gradW = weightProduct(self._grouped(data), self._gradCol(grad))
         self.vars["W"].grad += gradW.reshape(self.W.shape)
         if self.useBias:
-            self.vars["b"].grad += grad.sum(axis=(0, 2, 3))
+            sumInto(xp.ascontiguousarray(grad), self.vars["b"].grad, axis=(0, 2, 3))  # one launch, summed in double

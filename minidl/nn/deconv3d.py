@@ -13,9 +13,11 @@ plus b. Backward is that convolution's forward: ∂x[n] = W @ vol2col(grad)[n]; 
 
 import numpy
 
+from minidl.backend import xp
 from minidl.nn.conv2d import batchedProduct, weightProduct
 from minidl.nn.conv3d import grouped
 from minidl.nn.deconvolution import Deconvolution
+from minidl.nn.gradsum import sumInto
 from minidl.nn.vol2col import Window3D, col2vol, triple, vol2col
 
 
@@ -51,4 +53,4 @@ class Deconv3D(Deconvolution):
         gradW = weightProduct(grouped(self.inData, self.groups, self._points()), self._gradCol(grad))
         self.vars["W"].grad += gradW.reshape(self.W.shape)
         if self.useBias:
-            self.vars["b"].grad += grad.sum(axis=(0, 2, 3, 4))
+            sumInto(xp.ascontiguousarray(grad), self.vars["b"].grad, axis=(0, 2, 3, 4))  # one launch, summed in double

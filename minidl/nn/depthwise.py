@@ -300,7 +300,8 @@ def depthwiseGradInput(grad, weights, window, inShape):
     pads = [d * (k - 1) - p for k, p, d in zip(window.size, window.pad, window.dilation)]
     if window.stride == (1, 1) and weights.shape[0] == maps and min(pads) >= 0:
         flipped = xp.ascontiguousarray(weights[:, :, ::-1, ::-1])
-        return depthwiseForward(grad, flipped, Window(window.size, 1, pads, window.dilation))
+        full = window.remembered("full window", lambda: Window(window.size, 1, pads, window.dilation))
+        return depthwiseForward(grad, flipped, full)
     scalars = _scalars(window, batch, maps, weights.shape[0] // maps, height, width)
     gradX = xp.empty(inShape, dtype=grad.dtype)
     return depthwiseGradInputKer(xp.ascontiguousarray(grad), xp.ascontiguousarray(weights), *scalars, gradX)

@@ -19,6 +19,8 @@ from minidl.backend import Elementwise, isGpu, scratch, xp
 from minidl.errors import ModuleError
 from minidl.validation import checkInteger
 
+REMEMBERED = 64  # input shapes (with what is asked of them) a Window remembers
+
 
 def pair(value, what):
     """(value, value) for an int, or a pair of ints; ModuleError otherwise."""
@@ -43,12 +45,31 @@ class Window:
                 f"window size, stride and dilation must be >= 1 and pad >= 0, got size={self.size}, "
                 f"stride={self.stride}, pad={self.pad}, dilation={self.dilation}"
             )
+        self.known = {}  # what is worked out once (``remembered``): outShape's answers, im2col's and col2im's
+        # arguments per input shape, the backward passes' windows
 
     def __repr__(self):
         return f"size={self.size}, stride={self.stride}, pad={self.pad}, dilation={self.dilation}"
 
+    def remembered(self, key, work):
+        """``work()``, done once per ``key`` (what is asked, with the input shape it depends on) and remembered: a
+        module calls with the same shapes step after step (a LeNet forward asked outShape ten times; the backward
+        passes made their "full" window anew). At most REMEMBERED keys: inputs of ever new shapes start the memory
+        afresh."""
+        if key not in self.known:
+            if len(self.known) >= REMEMBERED:
+                self.known.clear()
+            self.known[key] = work()
+        return self.known[key]
+
     def outShape(self, height, width, what):
-        """(outH, outW) for an input of (height, width); ModuleError if the window does not fit once."""
+        """(outH, outW) for an input of (height, width); ModuleError if the window does not fit once (``what``,
+        formatted into the message, names the caller)."""
+        if (height, width) in self.known:
+            return self.known[(height, width)]
+        return self.remembered((height, width), lambda: self._countOut(height, width, what))
+
+    def _countOut(self, height, width, what):
         out = []
         for length, size, stride, pad, dilation in zip(
             (height, width), self.size, self.stride, self.pad, self.dilation
@@ -169,9 +190,12 @@ def im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, ou
 # value (a strided 1x1 convolution's col holds a quarter of the image or less: a row per thread would give each
 # thread 16 or more of its values to walk). Tap t's plane of image n,
 # map c starts at n imageStride + (c kh kw + t) tapStride (``layoutView``: per image, or the batch inside the
-# columns for one product over the batch). Each row copies the input
-# row it reads, contiguously at stride 1. Measured (32x16x32x32, 3x3, pad 1, 2 cores, one run): 1.6 ms against
-# 3.0 ms for the NumPy slices; one element per col value, decoding six indices each, took 124 ms.
+# columns for one product over the batch). An element of whole rows (the CPU's) copies the input row each reads,
+# contiguously at stride 1, padding before and after; an element of part of a row (the GPU's value) reads value by
+# value. Measured (32x16x32x32, 3x3, pad 1, 2 cores, one run): 1.6 ms against 3.0 ms for the NumPy slices; one
+# element per col value, decoding six indices each, took 124 ms. The whole rows keep a loop of their own: with the
+# column range's bounds in it g++ compiled LeNet's second convolution's im2col 30% slower (0.42 against 0.32 ms,
+# one thread).
 im2colKer = Elementwise(
     "minidl_im2col",
     "raw T img, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
@@ -192,13 +216,20 @@ im2colKer = Elementwise(
     + ROW_RANGE +
     "  for (int oy = first; oy < min(outH, first + rows); ++oy, out += outW) { "
     "    const int y = oy * sy - ph + ky * dy; "
-    "    if (y < 0 || y >= h) { for (int ox = c0; ox < c1; ++ox) out[ox] = padValue; continue; } "
+    "    if (c0 != 0 || c1 != outW) { "  # part of a row: value by value
+    "      for (int ox = c0; ox < c1; ++ox) { "
+    "        const int x = ox * sx + off; T value = padValue; "
+    "        if (y >= 0 && y < h && x >= 0 && x < w) value = src[(long long)y * w + x]; "
+    "        out[ox] = value; "
+    "      } "
+    "      continue; "
+    "    } "
+    "    if (y < 0 || y >= h) { for (int ox = 0; ox < outW; ++ox) out[ox] = padValue; continue; } "
     "    const T* __restrict__ row = src + (long long)y * w + off; "
-    "    const int a = max(c0, min(lo, c1)), b = max(a, min(hi, c1)); "  # [c0, a) and [b, c1) read padding
-    "    for (int ox = c0; ox < a; ++ox) out[ox] = padValue; "
-    "    if (sx == 1) { for (int ox = a; ox < b; ++ox) out[ox] = row[ox]; } "
-    "    else { for (int ox = a; ox < b; ++ox) out[ox] = row[ox * sx]; } "
-    "    for (int ox = b; ox < c1; ++ox) out[ox] = padValue; "
+    "    for (int ox = 0; ox < lo; ++ox) out[ox] = padValue; "
+    "    if (sx == 1) { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox]; } "
+    "    else { for (int ox = lo; ox < hi; ++ox) out[ox] = row[ox * sx]; } "
+    "    for (int ox = hi; ox < outW; ++ox) out[ox] = padValue; "
     "  } "
     "}",
     im2colNumpy,
@@ -254,9 +285,10 @@ def col2imNumpy(col, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, ou
 # One element per block of ``rows`` rows and ``span`` columns of one (n, c) image plane (size: N C row blocks
 # column blocks; the whole plane on the CPU, one pixel on the GPU, where a row per thread walked up to 288 col
 # values of a 3x3 window): each pixel sums, tap by
-# tap in (ky, kx) order as the NumPy reference adds them, the col entries read from it; at stride 1 a tap's
-# entries of one row are contiguous; col in either layout (as im2col writes it). No atomics: every pixel is
-# written by one element.
+# tap in (ky, kx) order as the NumPy reference adds them, the col entries read from it; col in either layout (as
+# im2col writes it). An element of whole rows (the CPU's) adds tap by tap into its rows, a tap's entries of one row
+# contiguous at stride 1; an element of part of a row (the GPU's pixel) sums its pixels one by one, in the same
+# order. No atomics: every pixel is written by one element.
 col2imKer = Elementwise(
     "minidl_col2im",
     "raw T col, int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, "
@@ -269,17 +301,33 @@ col2imKer = Elementwise(
     "const long long image = i / colBlocks / blocks; T* __restrict__ out = &img[(image * h + first) * w]; "
     "const long long planes = image / maps * imageStride + image % maps * kh * kw * tapStride; "
     "for (int y = first; y < min(h, first + rows); ++y, out += w) { "
-    "  for (int x = x0; x < x1; ++x) out[x] = (T)0; "
+    "  if (x0 != 0 || x1 != w) { "  # part of a row: pixel by pixel
+    "    for (int x = x0; x < x1; ++x) { "
+    "      T sum = (T)0; "
+    "      for (int ky = 0; ky < kh; ++ky) { "
+    "        const int yy = y + ph - ky * dy; "
+    "        if (yy < 0 || yy % sy != 0 || yy / sy >= outH) continue; "
+    "        for (int kx = 0; kx < kw; ++kx) { "
+    "          const int xx = x + pw - kx * dx; "
+    "          if (xx < 0 || xx % sx != 0 || xx / sx >= outW) continue; "
+    "          sum += col[planes + (ky * kw + kx) * tapStride + (long long)(yy / sy) * outW + xx / sx]; "
+    "        } "
+    "      } "
+    "      out[x] = sum; "
+    "    } "
+    "    continue; "
+    "  } "
+    "  for (int x = 0; x < w; ++x) out[x] = (T)0; "
     "  for (int ky = 0; ky < kh; ++ky) { "
     "    const int yy = y + ph - ky * dy; "
     "    if (yy < 0 || yy % sy != 0 || yy / sy >= outH) continue; "
     "    for (int kx = 0; kx < kw; ++kx) { "
     "      const T* __restrict__ src = &col[planes + (ky * kw + kx) * tapStride + (long long)(yy / sy) * outW]; "
     "      const int off = pw - kx * dx; "  # pixel x reads col column (x + off) / sx where that divides
-    "      int x = max(x0, -off); "
-    "      if (sx == 1) { for (; x < min(x1, outW - off); ++x) out[x] += src[x + off]; continue; } "
+    "      int x = max(0, -off); "
+    "      if (sx == 1) { for (; x < min(w, outW - off); ++x) out[x] += src[x + off]; continue; } "
     "      x += (sx - (x + off) % sx) % sx; "
-    "      for (int ox = (x + off) / sx; x < x1 && ox < outW; x += sx, ++ox) out[x] += src[ox]; "
+    "      for (int ox = (x + off) / sx; x < w && ox < outW; x += sx, ++ox) out[x] += src[ox]; "
     "    } "
     "  } "
     "}",
@@ -293,36 +341,50 @@ def strides(batch, maps, kh, kw, points, wide):
     return (points, batch * points) if wide else (maps * kh * kw * points, points)
 
 
+def _im2colCall(window, shape, wide):
+    """(kernel, its arguments before padValue but img, those after it but col, col's shape, the loop's size) of
+    im2col for an input of ``shape``."""
+    batch, maps = shape[:2]
+    scalars = window.scalars(*shape)
+    (kh, kw), outH, outW = window.size, scalars[-2], scalars[-1]
+    colShape = (maps, kh, kw, batch, outH, outW) if wide else (batch, maps, kh, kw, outH, outW)
+    layout = strides(batch, maps, kh, kw, outH * outW, wide)
+    if isSame(window) and not isGpu:  # one element per image: on the GPU a thread would walk a whole plane
+        _, _, h, w, _, _, _, _, ph, pw, dy, dx, _, _ = scalars
+        return (im2colSameKer, (columns(outH, w), batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH), layout, colShape,
+                batch * maps)
+    taps, rows, span = (1, 1, 1) if isGpu else (kh * kw, outH, outW)
+    size = batch * maps * -(-kh * kw // taps) * -(-outH // rows) * -(-outW // span)
+    return im2colKer, scalars, (taps, rows, span, *layout), colShape, size
+
+
 def im2col(img, window, padValue=0, wide=False, temporary=False):
     """col gathered from img (N, C, H, W): (N, C, kh, kw, outH, outW), or with ``wide`` the batch inside the
     columns, (C, kh, kw, N, outH, outW): for C kh kw by N outH outW products over the whole batch. A
     ``temporary`` col, used before the next temporary one is asked for, lives on the CPU in a buffer kept
     between calls: a fresh col of more than 32 MB is mapped anew each time, and its page faults took 8% of a
-    64-map 56x56 convolution's step."""
-    batch, maps = img.shape[:2]
-    scalars = window.scalars(*img.shape)
-    (kh, kw), outH, outW = window.size, scalars[-2], scalars[-1]
-    shape = (maps, kh, kw, batch, outH, outW) if wide else (batch, maps, kh, kw, outH, outW)
+    64-map 56x56 convolution's step. The kernel's arguments are worked out once per input shape (``Window.known``)."""
+    kernel, head, tail, shape, size = window.remembered(("im2col", img.shape, wide),
+                                                        lambda: _im2colCall(window, img.shape, wide))
     col = scratch(shape, img.dtype, "im2col") if temporary and not isGpu else xp.empty(shape, dtype=img.dtype)
-    layout = strides(batch, maps, kh, kw, outH * outW, wide)
-    img = xp.ascontiguousarray(img)
-    if isSame(window) and not isGpu:  # one element per image: on the GPU a thread would walk a whole plane
-        _, _, h, w, _, _, _, _, ph, pw, dy, dx, _, _ = scalars
-        return im2colSameKer(img, columns(outH, w), batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH, padValue,
-                             *layout, col, size=batch * maps)
-    taps, rows, span = (1, 1, 1) if isGpu else (kh * kw, outH, outW)
-    size = batch * maps * -(-kh * kw // taps) * -(-outH // rows) * -(-outW // span)
-    return im2colKer(img, *scalars, padValue, taps, rows, span, *layout, col, size=size)
+    return kernel(xp.ascontiguousarray(img), *head, padValue, *tail, col, size=size)
+
+
+def _col2imCall(window, colShape, height, width, batch, wide):
+    """(col2im's arguments but col and img, img's shape, the loop's size) for a col of ``colShape``."""
+    maps = colShape[0] if wide else colShape[1]
+    batch = batch if wide else colShape[0]
+    rows, span = (1, 1) if isGpu else (height, width)
+    layout = strides(batch, maps, *window.size, colShape[-2] * colShape[-1], wide)
+    return ((*window.scalars(batch, maps, height, width), rows, span, *layout), (batch, maps, height, width),
+            batch * maps * -(-height // rows) * -(-width // span))
 
 
 def col2im(col, window, height, width, batch=None, wide=False):
     """The image (N, C, height, width) whose pixels sum the col entries read from them: col (N, C, kh, kw, outH,
-    outW), or with ``wide`` (C, kh, kw, N, outH, outW) (im2col's layouts; then ``batch`` is N)."""
+    outW), or with ``wide`` (C, kh, kw, N, outH, outW) (im2col's layouts; then ``batch`` is N). The kernel's
+    arguments are worked out once per shape (``Window.known``)."""
     col = xp.ascontiguousarray(col)
-    maps = col.shape[0] if wide else col.shape[1]
-    batch = batch if wide else col.shape[0]
-    img = xp.empty((batch, maps, height, width), dtype=col.dtype)
-    rows, span = (1, 1) if isGpu else (height, width)
-    layout = strides(batch, maps, *window.size, col.shape[-2] * col.shape[-1], wide)
-    return col2imKer(col, *window.scalars(batch, maps, height, width), rows, span, *layout, img,
-                     size=batch * maps * -(-height // rows) * -(-width // span))
+    args, shape, size = window.remembered(("col2im", col.shape, height, width, batch, wide),
+                                          lambda: _col2imCall(window, col.shape, height, width, batch, wide))
+    return col2imKer(col, *args, xp.empty(shape, dtype=col.dtype), size=size)
