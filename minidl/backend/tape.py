@@ -15,9 +15,11 @@ memory:
   ``.item()``; a method computed in NumPy's C that no hook sees, such as ``argmax``) raises ``CaptureError``;
 - ``Elementwise`` and ``Reduction`` calls are recorded whole (nothing inside them is traced).
 Replay copies new data into the recorded inputs and runs the recorded calls in order on the arrays the recording
-made, which the tape keeps alive: a replayed block writes where the recorded one wrote. Scalars are recorded as they
-were: a value that changes from call to call (a counter, a scheduled rate) makes a replay wrong, so whoever captures
-checks a replay against an ordinary run before trusting it (``minidl.nn.captured``).
+made, which the tape keeps alive: a replayed block writes where the recorded one wrote. Numbers are recorded as they
+were, but those the block names live (``liveValues``: a step count, a random draw, a scheduled rate), which each
+replay reads again. Work no hook sees (an operator on untraced arrays only) would replay stale, so whoever captures
+compares two recordings (``Tape.follow``) and a replay with an ordinary run before trusting a tape
+(``minidl.train.capturedstep``, ``minidl.nn.captured``).
 
 Recording only on NumPy arrays: a device's counterpart is a CUDA graph captured on CuPy's stream.
 """
@@ -94,7 +96,7 @@ def isViewOf(result, sources):
 
 
 def refuse(what):
-    raise CaptureError(f"a captured block cannot {what}: it runs only once, at the recording (run it uncaptured)")
+    raise CaptureError(f"a captured block cannot {what}")
 
 
 class Traced(numpy.ndarray):
@@ -251,8 +253,11 @@ def recompute(result, function, args, kwargs):
 
 
 def callName(function, args):
-    """A recorded call's name: its function's, or for a recomputed result the function that computes it."""
-    return getattr(args[1] if function is recompute else function, "__name__", repr(function))
+    """A recorded call's name: its function's (a ufunc's method with the ufunc's: "add.__call__"), or for a
+    recomputed result the function that computes it."""
+    function = args[1] if function is recompute else function
+    owner, name = getattr(function, "__self__", None), getattr(function, "__name__", repr(function))
+    return f"{owner.__name__}.{name}" if isinstance(owner, numpy.ufunc) else name
 
 
 WHOLE_WRITERS = {numpy.copyto, copyIndexed, copyMethod, recompute}  # calls that write their first argument whole

@@ -6,7 +6,7 @@ import pytest
 
 from minidl import backend
 from minidl.backend import xp
-from minidl.backend.tape import CaptureError, Recorder, Tape, Traced
+from minidl.backend.tape import CaptureError, Recorder, Tape, Traced, liveValues
 
 pytestmark = pytest.mark.skipif(backend.isGpu, reason="a tape records NumPy arrays (a device would take a CUDA graph)")
 
@@ -96,3 +96,48 @@ def test_outside_a_recording_a_traced_array_is_an_ordinary_array():
     traced = data(1).view(Traced)
     assert float(traced.sum()) == pytest.approx(float(data(1).sum()))
     assert traced.argmax() == data(1).argmax()
+
+
+def recordTwice(block):
+    """Two recordings of ``block`` (called with the tape's input and the recording's number), the second following
+    the first."""
+    tapes = []
+    for number in range(2):
+        tape, _ = record(lambda x, number=number: block(x, number), data(number))
+        tapes.append(tape)
+    tapes[1].follow(tapes[0])
+    return tapes[1]
+
+
+def test_a_live_value_is_read_again_at_each_replay():
+    counter = {"step": 0}
+    scale = backend.Elementwise("tape_test_scale", "T x, int64 k", "T y", "y = x * (T)k",
+                                lambda x, k, y: numpy.multiply(x, x.dtype.type(k), out=y))
+
+    def block(x, number):
+        step, = liveValues((counter["step"],), lambda: (counter["step"],))
+        return scale(x, step, xp.empty_like(x))
+
+    counter["step"] = 3
+    tape = recordTwice(block)
+    out = tape.calls[-1][1][2]
+    for step in (5, 9):
+        counter["step"] = step
+        tape.replay(data(7))
+        numpy.testing.assert_array_equal(out, data(7) * step)
+
+
+def test_following_refuses_what_a_replay_would_get_wrong():
+    hidden = {}
+
+    def unseen(x, number):  # an operator on untraced arrays only: no hook sees it
+        hidden["copy"] = x.view(numpy.ndarray) * 1
+        return hidden["copy"].view(Traced) + x
+
+    cases = [(lambda x, number: x * (1.0 + number), "changes from call to call .*1.0, then 2.0"),
+             (lambda x, number: x * 2 if number else x + 2, "change its work from call to call .*multiply"),
+             (lambda x, number: x + 1 if number else x.sum(axis=0), "change its work from call to call"),
+             (unseen, "read an array made where no hook saw it")]
+    for block, message in cases:
+        with pytest.raises(CaptureError, match=message):
+            recordTwice(block)
