@@ -20,8 +20,9 @@ host is what an ordinary step does there: the optimizer counts the step and read
 
 What the recording reads, it reads at each replay: parameters updated in place, and the numbers a step passes
 through ``liveValues`` (the optimizer's hyperparameters, so a schedule may change the rate at every step). Any other
-number it keeps: so a change of a Variable's ``learnRate`` or ``wc``, of a module's train or eval mode, of the
-guard's mode, the loss scaler or the hooks and their settings, or a rebound Variable, starts every shape again;
+number it keeps: so a change of a Variable's ``learnRate`` or ``wc``, of a number of a module (its train or eval
+mode, a Dropout's rate), of the cost or of a hook, of the guard's mode or the loss scaler, or a rebound Variable,
+starts every shape again;
 settings that change at every step turn capture off, said once. NumPy arrays only (on a GPU a CUDA graph would take
 a tape's place: not built); data-parallel optimizers run ordinarily.
 """
@@ -81,6 +82,12 @@ def arraysIn(obj):
             for key, item in items:
                 if isinstance(item, numpy.ndarray):
                     yield (name, key), item
+
+
+def numbersOf(obj, skip=()):
+    """The numbers, flags and words among ``obj``'s attributes (what a module, cost or hook was set to)."""
+    return id(obj), *((name, value) for name, value in vars(obj).items()
+                      if type(value) in (int, float, bool, str) and name not in skip)
 
 
 class Snapshot:
@@ -199,16 +206,16 @@ class CapturedStep:
         return None
 
     def _settings(self):
-        """What a recording takes as given: the Variables bound, each Variable's scales, every module's mode, the
-        guard's mode, the loss scaler and the hooks with their settings (the optimizer's hyperparameters are read
-        again by each replay)."""
+        """What a recording takes as given: the Variables bound, each Variable's scales, the numbers of every module
+        (its mode, a Dropout's rate) and of the cost and the hooks, the guard's mode and the loss scaler (the
+        optimizer's hyperparameters are read again by each replay)."""
         optimizer = self.optimizer
         if self.variables is None or self.settings is None or self.settings[0] != Rebinds.count:
             self.variables = list(self.module.getVarTable().values())
             self.modules = list(self.module.walk())
         return (Rebinds.count, tuple((var.learnRate, var.wc) for var in self.variables),
-                tuple(module.train for module in self.modules), optimizer.nonFinite, id(optimizer.lossScaler),
-                tuple((id(hook), *vars(hook).values()) for hook in optimizer.hooks))
+                tuple(map(numbersOf, self.modules)), numbersOf(self.cost, skip=("samples", "accumErr")),
+                optimizer.nonFinite, id(optimizer.lossScaler), tuple(map(numbersOf, optimizer.hooks)))
 
     def _restart(self, settings):
         """Settings changed: every shape starts again; changes in a row before any replay turn capture off."""

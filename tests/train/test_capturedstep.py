@@ -117,6 +117,17 @@ def test_hooks_and_a_changed_rate_are_followed(caplog):
 
 
 @replaying
+def test_a_module_setting_changed_between_replays_is_followed():
+    def dropout(index, optimizer):
+        if index == 11:  # replays have begun: the next step records again with the new rate
+            next(module for module in optimizer.module.walk() if isinstance(module, nn.Dropout)).p = 0.6
+
+    ordinary = run("cnn", AdaGrad, capture=False, steps=20, between=dropout)
+    captured = run("cnn", AdaGrad, capture=True, steps=20, between=dropout)
+    assert captured[:2] == ordinary[:2] and replays(captured[2])
+
+
+@replaying
 def test_a_rate_changed_at_every_step_is_read_by_each_replay(caplog):
     def schedule(index, optimizer):
         optimizer.learnRate = 0.01 / (1 + index)
