@@ -9,9 +9,10 @@ FLOAT_DTYPES = tuple(numpy.dtype(name) for name in ("float16", "float32", "float
 
 
 class Rebinds:
-    """How many times any Variable's ``data`` or ``grad`` was bound to an array, or a module's Variable or buffers
-    replaced (``Module.setVar``, ``calcMode``): what a recorded forward pass (``minidl.nn.captured``) compares to
-    know that the arrays it reads are still the module's."""
+    """How many times any Variable's ``data`` or ``grad`` was bound to an array, a module's Variable or buffers
+    replaced (``Module.setVar``, ``calcMode``) or a module's number set to a new value (``Module.__setattr__``):
+    what a recorded pass (``minidl.nn.captured``, ``minidl.train.capturedstep``) compares to know that what it
+    took as given still holds."""
 
     count = 0
 

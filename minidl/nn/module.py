@@ -102,6 +102,15 @@ class Module:
         self.data = None
         self.grad = None
 
+    def __setattr__(self, name, value):
+        """A number, flag or word of the module's settings set to a new value (a Dropout's rate; not the mode,
+        ``train``, nor what a pass keeps, ``cacheAttrs`` and ``sharedInBackward``) counts in ``Rebinds``: a
+        recorded pass (``minidl.nn.captured``, ``minidl.train.capturedstep``) took the old one as given."""
+        if (type(value) in (int, float, bool, str) and self.__dict__.get(name, value) != value and name != "train"
+                and name not in self.cacheAttrs and name not in self.sharedInBackward):
+            Rebinds.count += 1
+        object.__setattr__(self, name, value)
+
     def __getattr__(self, attr):
         variables = self.__dict__.get("vars")
         if variables is not None and attr in variables:

@@ -206,15 +206,15 @@ class CapturedStep:
         return None
 
     def _settings(self):
-        """What a recording takes as given: the Variables bound, each Variable's scales, the numbers of every module
-        (its mode, a Dropout's rate) and of the cost and the hooks, the guard's mode and the loss scaler (the
-        optimizer's hyperparameters are read again by each replay)."""
+        """What a recording takes as given: the Variables bound and the modules' numbers (``Rebinds``), each
+        Variable's scales, every module's mode, the numbers of the cost and the hooks, the guard's mode and the loss
+        scaler (the optimizer's hyperparameters are read again by each replay)."""
         optimizer = self.optimizer
         if self.variables is None or self.settings is None or self.settings[0] != Rebinds.count:
             self.variables = list(self.module.getVarTable().values())
             self.modules = list(self.module.walk())
         return (Rebinds.count, tuple((var.learnRate, var.wc) for var in self.variables),
-                tuple(map(numbersOf, self.modules)), numbersOf(self.cost, skip=("samples", "accumErr")),
+                tuple(module.train for module in self.modules), numbersOf(self.cost, skip=("samples", "accumErr")),
                 optimizer.nonFinite, id(optimizer.lossScaler), tuple(map(numbersOf, optimizer.hooks)))
 
     def _restart(self, settings):

@@ -13,7 +13,7 @@ from minidl import backend, nn
 from minidl.cost import CrossEntropy
 from minidl.datasets import loadDigits
 from minidl.errors import CostError, ModuleError, OptimizerError
-from minidl.models import MODELS
+from minidl.models import LANGUAGE_MODELS, MODELS
 from minidl.optim import SGD, AdaGrad, Adam, LossScaler, MomentumSGD, RMSProp
 from minidl.optim.hooks import GradientClip, WeightDecay
 from minidl.train import Trainer
@@ -69,6 +69,25 @@ def test_replayed_steps_leave_the_bits_of_ordinary_steps(name, makeOptimizer):
     captured, capturedErrors, step = run(name, makeOptimizer, capture=True)
     assert captured == ordinary and capturedErrors == ordinaryErrors
     assert backend.isGpu or replays(step)
+
+
+@replaying
+@pytest.mark.parametrize("name", ["transformer", "lstm"])
+def test_language_models_replay_the_bits_of_ordinary_steps(name):
+    """Embedder indices (time, batch), dropout drawn in the attention and between the layers, a graph of blocks."""
+    def train(capture):
+        backend.seed(0)
+        net = LANGUAGE_MODELS[name](30, dropout=0.1)
+        optimizer = Adam().setupOn(net, useGlobalState=True)
+        cost = CrossEntropy()
+        step = minidl.capture(net, cost, optimizer) if capture else Trainer(net, cost, optimizer, capture=False).step
+        rng = numpy.random.default_rng(1)
+        errors = [step(backend.toDevice(rng.integers(0, 30, (6, 4)).astype(numpy.int32)),
+                       backend.toDevice(rng.integers(0, 30, 24).astype(numpy.int32))) for _ in range(9)]
+        return state(net, optimizer, cost), [float(error) for error in errors], step
+
+    ordinary, captured = train(False), train(True)
+    assert captured[:2] == ordinary[:2] and replays(captured[2])
 
 
 @replaying
