@@ -7,6 +7,7 @@ import numpy
 
 from minidl.backend import generator, toDevice, xp
 from minidl.errors import ModuleError
+from minidl.nn.gradsum import sumInto
 from minidl.nn.module import Module, checkArray
 from minidl.validation import checkSize
 from minidl.variable import Variable
@@ -32,7 +33,8 @@ class Linear(Module):
     """Fully connected layer: data = inData @ W + b.
 
     Backward: grad_in = grad @ Wᵀ, ∂W += inDataᵀ @ grad, ∂b += Σ grad, the sums over every leading axis
-    (the data seen as a matrix of rows of insize).
+    (the data seen as a matrix of rows of insize); ∂b in one launch, summed in double straight into b.grad
+    (``gradsum.sumInto``).
     """
 
     def __init__(self, insize, outsize, useBias=True, initscheme="xavier", dtype=numpy.float32, name=None):
@@ -63,7 +65,7 @@ class Linear(Module):
         return (grad.reshape(-1, self.outsize) @ self.W.T).reshape(self.inData.shape)
 
     def accGradParams(self, grad):
-        rows = grad.reshape(-1, self.outsize)
+        rows = xp.ascontiguousarray(grad).reshape(-1, self.outsize)
         self.vars["W"].grad += self.inData.reshape(-1, self.insize).T @ rows
         if self.useBias:
-            self.vars["b"].grad += rows.sum(axis=0)
+            sumInto(rows, self.vars["b"].grad, axis=0)
