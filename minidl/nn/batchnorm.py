@@ -29,9 +29,8 @@ def _scaleShiftNumpy(x, mean, invstd, scale, bias, maps, spatial, _span, y):
 # a map's coefficients read once per block and the loop over the block contiguous. On the CPU a block is a whole
 # plane (``span``): one element per value, decoding its map by a division, made BatchNorm2D's forward and
 # backward on 8x64x56x56 take 13.2 ms against 9.1 ms by NumPy. On the GPU a block is one value (the elementwise
-# kernels) or SUM_SPAN values (the sums), so that no thread walks a plane. ``scaleShiftKer`` and ``mapSums`` serve
-# GroupNorm (InstanceNorm); BatchNorm's own step is the kernels after them, six launches a layer.
-SUM_SPAN = 256
+# kernels) or PARTIAL_SPAN values (the sums), so that no thread walks a plane. ``scaleShiftKer`` and ``mapTotals``
+# serve GroupNorm (InstanceNorm) too; BatchNorm's own step is the kernels after them, six launches a layer.
 BLOCK = ("const int blocks = (spatial + span - 1) / span; const long long plane = i / blocks; "
          "const int first = (int)(i - plane * blocks) * span, last = min(spatial, first + span); ")
 
@@ -63,69 +62,13 @@ def _chunkBounds(batch, chunks):
     return [k * batch // chunks for k in range(chunks + 1)]
 
 
-def _sumsNumpy(g, x, centerG, centerX, batch, maps, spatial, chunks, span, sumG, sumGX):
-    bounds, blocks = _chunkBounds(batch, chunks), -(-spatial // span)
-    for k, block in numpy.ndindex(chunks, blocks):
-        part, values = slice(bounds[k], bounds[k + 1]), slice(block * span, (block + 1) * span)
-        dg = g.reshape(batch, maps, spatial)[part, :, values].astype(sumG.dtype) - centerG[:, None]
-        dx = x.reshape(batch, maps, spatial)[part, :, values].astype(sumG.dtype) - centerX[:, None]
-        sumG[k * blocks + block] = dg.sum(axis=(0, 2))
-        sumGX[k * blocks + block] = (dg * dx).sum(axis=(0, 2))
-
-
-# sumG[k B + j, c] = Σ (g - centerG[c]), sumGX[k B + j, c] = Σ (g - centerG[c]) (x - centerX[c]) over the images
-# of chunk k (images k N / chunks to (k + 1) N / chunks) and the positions of block j (j span to (j + 1) span, B
-# blocks) of map c, summed in S (float32 at least): the batch mean (g = x, centers 0), the centred sums of the
-# variance (g = x, centers the mean) and backward's Σ grad, Σ grad (x - mean) (g = grad, centerX the mean). One
-# element per (chunk, block, map), its loop over a block vectorized.
-# The two sums of one (chunk of images, block of positions, map): a = Σ (g - cg), b = Σ (g - cg)(x - cx), over the
-# chunk's images and the block's positions, in that order (the kernels give chunk, first, last, c, cg and cx).
-CHUNK_SUMS = (
-    "S a = (S)0, b = (S)0; "
-    "for (long long n = chunk * batch / chunks; n < (chunk + 1) * batch / chunks; ++n) { "
-    "  const T* __restrict__ gRow = &g[(n * maps + c) * spatial]; "
-    "  const T* __restrict__ xRow = &x[(n * maps + c) * spatial]; "
-    + simdSum("a", "b") +
-    "  for (int s = first; s < last; ++s) { const S d = (S)gRow[s] - cg; a += d; b += d * ((S)xRow[s] - cx); } "
-    "} "
-)
-
-
-sumsKer = Elementwise(
-    "minidl_batchnorm_sums",
-    "raw T g, raw T x, raw S centerG, raw S centerX, int32 batch, int32 maps, int32 spatial, int32 chunks, "
-    "int32 span",
-    "raw S sumG, raw S sumGX",
-    "const int c = i % maps, blocks = (spatial + span - 1) / span; const long long chunk = i / maps / blocks; "
-    "const int first = (int)(i / maps % blocks) * span, last = min(spatial, first + span); "
-    "const S cg = centerG[c], cx = centerX[c]; "
-    + CHUNK_SUMS +
-    "sumG[i] = a; sumGX[i] = b",
-    _sumsNumpy,
-    grain="2 * span * (batch / chunks)",
-)
-
-
-def mapSums(g, x, centerG, centerX):
-    """(Σ (g - centerG[c]), Σ (g - centerG[c]) (x - centerX[c])) per map c of (N, C, ...) arrays, in the centers'
-    dtype: partial sums over chunks of the batch (a few on the CPU, each image on the GPU) and blocks of the
-    planes (whole planes on the CPU, SUM_SPAN values on the GPU), then added."""
-    batch, maps = g.shape[:2]
-    chunks, spatial = (batch if isGpu else min(batch, 4)), g.size // (batch * maps)
-    values = span(spatial, SUM_SPAN)
-    parts = elements(chunks, spatial, values)
-    sumG, sumGX = (xp.empty((parts, maps), dtype=centerG.dtype) for _ in range(2))
-    sumsKer(g, x, centerG, centerX, batch, maps, spatial, chunks, values, sumG, sumGX, size=parts * maps)
-    return sumG.sum(axis=0), sumGX.sum(axis=0)
-
-
 # BatchNorm's step in six launches per layer. Forward: the partial sums of each map (``partialsKer``), their total
 # (a CuPy sum over the parts), and ``forwardKer``, which derives each map's mean and 1/std from the totals, writes
 # y, and in its first element of each map keeps (mean, 1/std) for backward and updates the running statistics.
 # Backward: the partial sums of grad and grad (x - mean), their total, and ``backwardKer``, which writes ∂x and in
 # its first element of each map adds the parameters' gradients. On the GPU a partial sum covers PARTIAL_SPAN
 # values of one image (a thread per 16 values, so a tensor of 2^20 values takes 2^16 threads); on the CPU a whole
-# plane of a few images, the geometry of ``mapSums``.
+# plane of a few images (one element's sums vectorized by ``simdSum``).
 PARTIAL_SPAN = 16
 
 
@@ -158,7 +101,13 @@ partialsKer = Elementwise(
     "const long long chunk = i / blocks / maps, part = chunk * blocks + block, parts = (long long)chunks * blocks; "
     "const int first = block * span, last = min(spatial, first + span); "
     "const S cx = shifted ? (S)x[(long long)c * spatial] : center[c], cg = shifted ? cx : (S)0; "
-    + CHUNK_SUMS +
+    "S a = (S)0, b = (S)0; "
+    "for (long long n = chunk * batch / chunks; n < (chunk + 1) * batch / chunks; ++n) { "
+    "  const T* __restrict__ gRow = &g[(n * maps + c) * spatial]; "
+    "  const T* __restrict__ xRow = &x[(n * maps + c) * spatial]; "
+    + simdSum("a", "b") +
+    "  for (int s = first; s < last; ++s) { const S d = (S)gRow[s] - cg; a += d; b += d * ((S)xRow[s] - cx); } "
+    "} "
     "sums[part * maps + c] = a; sums[(parts + part) * maps + c] = b",
     _partialsNumpy,
     grain="2 * span * (batch / chunks)",
@@ -211,8 +160,8 @@ forwardKer = Elementwise(
 )
 
 
-def _backwardNumpy(grad, x, stats, sums, scale, count, maps, spatial, _span, batchStats, accumulate, ingrad,
-                   scaleGrad, biasGrad):
+def _backwardNumpy(grad, x, stats, sums, scale, count, maps, spatial, _span, batchStats, ingrad, scaleGrad,
+                   biasGrad):
     acc = stats.dtype
     mean, invstd = stats[0], stats[1]
     a = scale.astype(acc) * invstd
@@ -220,25 +169,24 @@ def _backwardNumpy(grad, x, stats, sums, scale, count, maps, spatial, _span, bat
     k = invstd * invstd * sums[1] / count if batchStats else numpy.zeros_like(mean)
     g, v = grad.reshape(-1, maps, spatial).astype(acc), x.reshape(-1, maps, spatial).astype(acc)
     ingrad.reshape(-1, maps, spatial)[...] = a[:, None] * ((g - (v - mean[:, None]) * k[:, None]) - g0[:, None])
-    if accumulate:
-        scaleGrad += (sums[1] * invstd).astype(scaleGrad.dtype)
-        biasGrad += sums[0].astype(biasGrad.dtype)
+    scaleGrad += (sums[1] * invstd).astype(scaleGrad.dtype)
+    biasGrad += sums[0].astype(biasGrad.dtype)
 
 
 # ∂x = a ((grad - (x - mean) k) - g0) with a = scale invstd, and with ``batchStats`` g0 = Σgrad / count and
-# k = invstd² Σgrad (x - mean) / count (the totals of ``partialsKer``), else g0 = k = 0; computed in S. With
-# ``accumulate``, the element that starts map c's first plane also adds ∂scale[c] += invstd Σgrad (x - mean) and
+# k = invstd² Σgrad (x - mean) / count (the totals of ``partialsKer``), else g0 = k = 0; computed in S. The
+# element that starts map c's first plane also adds ∂scale[c] += invstd Σgrad (x - mean) and
 # ∂bias[c] += Σgrad.
 backwardKer = Elementwise(
     "minidl_batchnorm_backward",
     "raw T grad, raw T x, raw S stats, raw S sums, raw T scale, S count, int32 maps, int32 spatial, int32 span, "
-    "int32 batchStats, int32 accumulate",
+    "int32 batchStats",
     "raw T ingrad, raw T scaleGrad, raw T biasGrad",
     BLOCK + "const int c = (int)(plane % maps); "
     "const S m = stats[c], invstd = stats[maps + c], sg = sums[c], sgx = sums[maps + c]; "
     "const S a = (S)scale[c] * invstd, g0 = batchStats ? (S)(sg / count) : (S)0, "
     "k = batchStats ? (S)(invstd * invstd * sgx / count) : (S)0; "
-    "if (accumulate && plane == c && first == 0) { scaleGrad[c] += (T)(sgx * invstd); biasGrad[c] += (T)sg; } "
+    "if (plane == c && first == 0) { scaleGrad[c] += (T)(sgx * invstd); biasGrad[c] += (T)sg; } "
     "const T* __restrict__ g = &grad[plane * spatial]; const T* __restrict__ v = &x[plane * spatial]; "
     "T* __restrict__ out = &ingrad[plane * spatial]; "
     "for (int s = first; s < last; ++s) out[s] = (T)(a * (((S)g[s] - ((S)v[s] - m) * k) - g0))",
@@ -355,7 +303,7 @@ class BatchNorm(Module):
         grad, values = xp.ascontiguousarray(grad), span(spatial)
         self.paramGradsAdded = True
         return backwardKer(grad, xp.ascontiguousarray(self.inData), self.stats, totals, self.scale, count, self.size,
-                           spatial, values, int(self.usedBatchStats), 1, xp.empty_like(grad),
+                           spatial, values, int(self.usedBatchStats), xp.empty_like(grad),
                            self.vars["scale"].grad, self.vars["bias"].grad,
                            size=elements(grad.shape[0] * self.size, spatial, values))[0]
 
