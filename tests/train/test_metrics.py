@@ -113,5 +113,7 @@ def test_the_confusion_kernel_adds_a_batch_on_every_path(classes, samples, seed)
         if 0 <= label < classes:
             expected[label, guess] += 1
     for path in ["numpy", *kernelPaths()]:
-        (confusion,) = runPath(path, confusionKer, [labels, predicted, samples, classes, start])
+        cells = numpy.arange(classes * classes).reshape(1, -1)
+        (confusion,) = runPath(path, confusionKer, [labels.reshape(-1, 1), predicted.reshape(-1, 1), cells, classes,
+                                                    start], axis=0)
         numpy.testing.assert_array_equal(confusion.reshape(classes, classes), expected, err_msg=path)
