@@ -69,18 +69,20 @@ def partialsOracle(g, x, center, batch, maps, spatial, chunks, span, shifted, su
 @st.composite
 def forwardCases(draw):
     """x in T; totals in S that a batch of ``count`` values per map could give (Σd² / count >= (Σd / count)² by a
-    margin, so the variance does not cancel away); running statistics, batch statistics or not."""
+    margin, so the variance does not cancel away) or a mean and a variance; running statistics, batch statistics
+    from totals (batchStats 1) or from the mean and variance (2)."""
     dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
     acc = numpy.promote_types(dtype, numpy.float32)
     x, scale, bias = draw(arrays(dtype, shape)), draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))
     count = draw(st.integers(1, 8))
     deviation = draw(arrays(numpy.float64, (maps,), -2.0, 2.0, specials=False))
     spread = draw(arrays(numpy.float64, (maps,), 0.25, 4.0, specials=False))
-    sums = numpy.stack([deviation, deviation * deviation / count + spread]).astype(acc)
+    span, batchStats = draw(st.integers(1, spatial)), draw(st.integers(0, 2))
+    sums = numpy.stack([deviation, deviation * deviation / count + spread] if batchStats < 2 else
+                       [draw(arrays(numpy.float64, (maps,))), spread]).astype(acc)
     runningMean, runningVar = draw(arrays(acc, (maps,))), draw(arrays(acc, (maps,), 0.0, 4.0))
     # the kernel takes them in S: the oracle must see them rounded so (a momentum of 1e-209 is 0 in float32)
     epsilon, momentum = (float(acc.type(draw(st.floats(low, 1.0)))) for low in (1e-5, 0.0))
-    span, batchStats = draw(st.integers(1, spatial)), draw(st.integers(0, 1))
     return dtype, [x, sums, scale, bias, count, epsilon, momentum, count / max(count - 1, 1), maps, spatial, span,
                    batchStats, numpy.full_like(x, numpy.nan), runningMean, runningVar,
                    numpy.full((2, maps), numpy.nan, acc)]
@@ -88,7 +90,9 @@ def forwardCases(draw):
 
 def forwardOracle(x, sums, scale, bias, count, epsilon, momentum, unbias, maps, spatial, span, batchStats, y,
                   runningMean, runningVar, stats):
-    if batchStats:
+    if batchStats == 2:
+        mean, var = sums
+    elif batchStats:
         mean = x.reshape(-1, maps, spatial)[0, :, 0] + sums[0] / count
         var = numpy.maximum(sums[1] / count - (sums[0] / count) ** 2, 0)
     else:
@@ -107,17 +111,18 @@ def backwardCases(draw):
     acc = numpy.promote_types(dtype, numpy.float32)
     grad, x, scale = draw(arrays(dtype, shape)), draw(arrays(dtype, shape)), draw(arrays(dtype, (maps,)))
     stats = numpy.stack([draw(arrays(acc, (maps,))), draw(arrays(acc, (maps,), 0.125, 3.0))])
-    sums = draw(arrays(acc, (2, maps)))
+    shift, sums = draw(arrays(acc, (maps,), -1.0, 1.0)), draw(arrays(acc, (2, maps)))
     scaleGrad, biasGrad = draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))
     count, span = draw(st.integers(1, 8)), draw(st.integers(1, spatial))
     batchStats = draw(st.integers(0, 1))
-    return dtype, [grad, x, stats, sums, scale, count, maps, spatial, span, batchStats,
+    return dtype, [grad, x, stats, shift, sums, scale, count, maps, spatial, span, batchStats,
                    numpy.full_like(x, numpy.nan), scaleGrad, biasGrad]
 
 
-def backwardOracle(grad, x, stats, sums, scale, count, maps, spatial, span, batchStats, ingrad, scaleGrad,
+def backwardOracle(grad, x, stats, shift, sums, scale, count, maps, spatial, span, batchStats, ingrad, scaleGrad,
                    biasGrad):
     mean, invstd = stats
+    sums = numpy.stack([sums[0], sums[1] + (shift - mean) * sums[0]])  # Σgrad (x - mean) from Σgrad (x - shift)
     g0 = sums[0] / count if batchStats else 0 * mean
     k = invstd * invstd * sums[1] / count if batchStats else 0 * mean
     ingrad = perMap(scale * invstd, x.shape) * ((grad - (x - perMap(mean, x.shape)) * perMap(k, x.shape))
@@ -129,12 +134,13 @@ def backwardOracle(grad, x, stats, sums, scale, count, maps, spatial, span, batc
 def paramGradsCases(draw):
     dtype, maps = draw(floatDtypes()), draw(st.integers(1, 6))
     acc = numpy.promote_types(dtype, numpy.float32)
-    sumG, sumGX, invstd = (draw(arrays(acc, (maps,))) for _ in range(3))
-    return dtype, [sumG, sumGX, invstd, draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))]
+    sumG, sumGX, mean, invstd = (draw(arrays(acc, (maps,))) for _ in range(4))
+    shift = draw(arrays(acc, (maps,), -1.0, 1.0))
+    return dtype, [sumG, sumGX, shift, mean, invstd, draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))]
 
 
-def paramGradsOracle(sumG, sumGX, invstd, scaleGrad, biasGrad):
-    return [scaleGrad + sumGX * invstd, biasGrad + sumG]
+def paramGradsOracle(sumG, sumGX, shift, mean, invstd, scaleGrad, biasGrad):
+    return [scaleGrad + (sumGX + (shift - mean) * sumG) * invstd, biasGrad + sumG]
 
 
 def dropoutArguments(draw, x):
@@ -204,7 +210,7 @@ CASES = {
     "batchnormPartials": (partialsKer, partialsCases(), partialsOracle,
                           lambda args: args[9].shape[1] * args[4]),
     "batchnormForward": (forwardKer, forwardCases(), forwardOracle, blocks(9)),
-    "batchnormBackward": (backwardKer, backwardCases(), backwardOracle, blocks(7)),
+    "batchnormBackward": (backwardKer, backwardCases(), backwardOracle, blocks(8)),
     "batchnormParamGrads": (paramGradsKer, paramGradsCases(), paramGradsOracle, None,
                             {"nanPropagates": False}),  # a NaN 1/std reaches ∂scale, not ∂bias
     "groupNormGrad": (groupNormGradKer, groupNormGradCases(), groupNormGradOracle, planes),
