@@ -238,8 +238,6 @@ def mapTotals(g, x, center, shifted):
     return sums.sum(axis=1)
 
 
-
-
 # On a GPU, where one Reduction per map runs enough threads (see ``reducedOnDevice``), BatchNorm's step takes four
 # launches: ``statsKer`` (each map's mean and variance) and ``forwardKer``; ``gradSumsKer`` and ``backwardKer``.
 # CuPy reduces a map in a block of threads, each walking the map's values with a stride and keeping their sums
