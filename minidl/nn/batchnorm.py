@@ -11,7 +11,7 @@ coef = scale / sqrt(var + epsilon):  ∂x = coef (grad - mean(grad) - x̂ mean(g
 
 import numpy
 
-from minidl.backend import Elementwise, isGpu, simdSum, xp
+from minidl.backend import Elementwise, Reduction, isGpu, simdSum, xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
 from minidl.validation import checkNumber, checkSize
@@ -29,9 +29,10 @@ def _scaleShiftNumpy(x, mean, invstd, scale, bias, maps, spatial, _span, y):
 # a map's coefficients read once per block and the loop over the block contiguous. On the CPU a block is a whole
 # plane (``span``): one element per value, decoding its map by a division, made BatchNorm2D's forward and
 # backward on 8x64x56x56 take 13.2 ms against 9.1 ms by NumPy. On the GPU a block is one value (the elementwise
-# kernels) or SUM_SPAN values (the sums), so that no thread walks a plane. ``scaleShiftKer`` and ``mapSums`` serve
-# GroupNorm (InstanceNorm); BatchNorm's own step is the kernels after them, six launches a layer.
-SUM_SPAN = 256
+# kernels) or PARTIAL_SPAN values (the sums), so that no thread walks a plane. ``scaleShiftKer`` and ``mapTotals``
+# serve GroupNorm (InstanceNorm) too; BatchNorm's own step is the kernels after them: four launches a layer on a
+# GPU (``statsKer``, ``forwardKer``, ``gradSumsKer``, ``backwardKer``), six where a block of threads per map would
+# leave a large tensor too few threads, and on the CPU (see ``reducedOnDevice``).
 BLOCK = ("const int blocks = (spatial + span - 1) / span; const long long plane = i / blocks; "
          "const int first = (int)(i - plane * blocks) * span, last = min(spatial, first + span); ")
 
@@ -63,69 +64,14 @@ def _chunkBounds(batch, chunks):
     return [k * batch // chunks for k in range(chunks + 1)]
 
 
-def _sumsNumpy(g, x, centerG, centerX, batch, maps, spatial, chunks, span, sumG, sumGX):
-    bounds, blocks = _chunkBounds(batch, chunks), -(-spatial // span)
-    for k, block in numpy.ndindex(chunks, blocks):
-        part, values = slice(bounds[k], bounds[k + 1]), slice(block * span, (block + 1) * span)
-        dg = g.reshape(batch, maps, spatial)[part, :, values].astype(sumG.dtype) - centerG[:, None]
-        dx = x.reshape(batch, maps, spatial)[part, :, values].astype(sumG.dtype) - centerX[:, None]
-        sumG[k * blocks + block] = dg.sum(axis=(0, 2))
-        sumGX[k * blocks + block] = (dg * dx).sum(axis=(0, 2))
-
-
-# sumG[k B + j, c] = Σ (g - centerG[c]), sumGX[k B + j, c] = Σ (g - centerG[c]) (x - centerX[c]) over the images
-# of chunk k (images k N / chunks to (k + 1) N / chunks) and the positions of block j (j span to (j + 1) span, B
-# blocks) of map c, summed in S (float32 at least): the batch mean (g = x, centers 0), the centred sums of the
-# variance (g = x, centers the mean) and backward's Σ grad, Σ grad (x - mean) (g = grad, centerX the mean). One
-# element per (chunk, block, map), its loop over a block vectorized.
-# The two sums of one (chunk of images, block of positions, map): a = Σ (g - cg), b = Σ (g - cg)(x - cx), over the
-# chunk's images and the block's positions, in that order (the kernels give chunk, first, last, c, cg and cx).
-CHUNK_SUMS = (
-    "S a = (S)0, b = (S)0; "
-    "for (long long n = chunk * batch / chunks; n < (chunk + 1) * batch / chunks; ++n) { "
-    "  const T* __restrict__ gRow = &g[(n * maps + c) * spatial]; "
-    "  const T* __restrict__ xRow = &x[(n * maps + c) * spatial]; "
-    + simdSum("a", "b") +
-    "  for (int s = first; s < last; ++s) { const S d = (S)gRow[s] - cg; a += d; b += d * ((S)xRow[s] - cx); } "
-    "} "
-)
-
-
-sumsKer = Elementwise(
-    "minidl_batchnorm_sums",
-    "raw T g, raw T x, raw S centerG, raw S centerX, int32 batch, int32 maps, int32 spatial, int32 chunks, "
-    "int32 span",
-    "raw S sumG, raw S sumGX",
-    "const int c = i % maps, blocks = (spatial + span - 1) / span; const long long chunk = i / maps / blocks; "
-    "const int first = (int)(i / maps % blocks) * span, last = min(spatial, first + span); "
-    "const S cg = centerG[c], cx = centerX[c]; "
-    + CHUNK_SUMS +
-    "sumG[i] = a; sumGX[i] = b",
-    _sumsNumpy,
-    grain="2 * span * (batch / chunks)",
-)
-
-
-def mapSums(g, x, centerG, centerX):
-    """(Σ (g - centerG[c]), Σ (g - centerG[c]) (x - centerX[c])) per map c of (N, C, ...) arrays, in the centers'
-    dtype: partial sums over chunks of the batch (a few on the CPU, each image on the GPU) and blocks of the
-    planes (whole planes on the CPU, SUM_SPAN values on the GPU), then added."""
-    batch, maps = g.shape[:2]
-    chunks, spatial = (batch if isGpu else min(batch, 4)), g.size // (batch * maps)
-    values = span(spatial, SUM_SPAN)
-    parts = elements(chunks, spatial, values)
-    sumG, sumGX = (xp.empty((parts, maps), dtype=centerG.dtype) for _ in range(2))
-    sumsKer(g, x, centerG, centerX, batch, maps, spatial, chunks, values, sumG, sumGX, size=parts * maps)
-    return sumG.sum(axis=0), sumGX.sum(axis=0)
-
-
-# BatchNorm's step in six launches per layer. Forward: the partial sums of each map (``partialsKer``), their total
-# (a CuPy sum over the parts), and ``forwardKer``, which derives each map's mean and 1/std from the totals, writes
-# y, and in its first element of each map keeps (mean, 1/std) for backward and updates the running statistics.
+# BatchNorm's step in six launches per layer where it does not run on Reductions (``reducedOnDevice``). Forward:
+# the partial sums of each map (``partialsKer``), their total (a CuPy sum over the parts), and ``forwardKer``,
+# which derives each map's mean and 1/std from the totals, writes y, and in its first element of each map keeps
+# (mean, 1/std) for backward and updates the running statistics.
 # Backward: the partial sums of grad and grad (x - mean), their total, and ``backwardKer``, which writes ∂x and in
 # its first element of each map adds the parameters' gradients. On the GPU a partial sum covers PARTIAL_SPAN
 # values of one image (a thread per 16 values, so a tensor of 2^20 values takes 2^16 threads); on the CPU a whole
-# plane of a few images, the geometry of ``mapSums``.
+# plane of a few images (one element's sums vectorized by ``simdSum``).
 PARTIAL_SPAN = 16
 
 
@@ -158,7 +104,13 @@ partialsKer = Elementwise(
     "const long long chunk = i / blocks / maps, part = chunk * blocks + block, parts = (long long)chunks * blocks; "
     "const int first = block * span, last = min(spatial, first + span); "
     "const S cx = shifted ? (S)x[(long long)c * spatial] : center[c], cg = shifted ? cx : (S)0; "
-    + CHUNK_SUMS +
+    "S a = (S)0, b = (S)0; "
+    "for (long long n = chunk * batch / chunks; n < (chunk + 1) * batch / chunks; ++n) { "
+    "  const T* __restrict__ gRow = &g[(n * maps + c) * spatial]; "
+    "  const T* __restrict__ xRow = &x[(n * maps + c) * spatial]; "
+    + simdSum("a", "b") +
+    "  for (int s = first; s < last; ++s) { const S d = (S)gRow[s] - cg; a += d; b += d * ((S)xRow[s] - cx); } "
+    "} "
     "sums[part * maps + c] = a; sums[(parts + part) * maps + c] = b",
     _partialsNumpy,
     grain="2 * span * (batch / chunks)",
@@ -168,7 +120,9 @@ partialsKer = Elementwise(
 def _forwardNumpy(x, sums, scale, bias, count, epsilon, momentum, unbias, maps, spatial, _span, batchStats, y,
                   runningMean, runningVar, stats):
     acc = stats.dtype
-    if batchStats:
+    if batchStats == 2:
+        mean, var = sums[0].copy(), sums[1].copy()
+    elif batchStats:
         shift = x.reshape(-1, maps, spatial)[0, :, 0].astype(acc)
         deviation = sums[0] / count
         mean = shift + deviation
@@ -186,18 +140,20 @@ def _forwardNumpy(x, sums, scale, bias, count, epsilon, momentum, unbias, maps, 
     y.reshape(-1, maps, spatial)[...] = out
 
 
-# y = (x - mean[c]) invstd[c] scale[c] + bias[c], computed in S. With ``batchStats``: mean = shift + Σd / count
-# and var = max(Σd² / count - (Σd / count)², 0) from the totals of ``partialsKer`` (shift = x[0, c, 0]), else the
-# running statistics. The element that starts map c's first plane stores (mean, invstd) in ``stats`` and, with
-# ``batchStats``, updates running = (1 - momentum) running + momentum batch (the variance times ``unbias`` =
-# count / (count - 1)); no other element reads what it writes.
+# y = (x - mean[c]) invstd[c] scale[c] + bias[c], computed in S. With ``batchStats`` 1: mean = shift + Σd / count
+# and var = max(Σd² / count - (Σd / count)², 0) from the totals of ``partialsKer`` (shift = x[0, c, 0]); with 2:
+# (mean, var) = sums[:, c] (from ``statsKer``); with 0: the running statistics. The element that starts map c's
+# first plane stores (mean, invstd) in ``stats`` and, with ``batchStats``, updates running = (1 - momentum)
+# running + momentum batch (the variance times ``unbias`` = count / (count - 1)); no other element reads what it
+# writes.
 forwardKer = Elementwise(
     "minidl_batchnorm_forward",
     "raw T x, raw S sums, raw T scale, raw T bias, S count, S epsilon, S momentum, S unbias, int32 maps, "
     "int32 spatial, int32 span, int32 batchStats",
     "raw T y, raw S runningMean, raw S runningVar, raw S stats",
     BLOCK + "const int c = (int)(plane % maps); S mean, var; "
-    "if (batchStats) { const S deviation = sums[c] / count; mean = (S)x[(long long)c * spatial] + deviation; "
+    "if (batchStats == 2) { mean = sums[c]; var = sums[maps + c]; } "
+    "else if (batchStats) { const S deviation = sums[c] / count; mean = (S)x[(long long)c * spatial] + deviation; "
     "  var = sums[maps + c] / count - deviation * deviation; if (var < (S)0) var = (S)0; } "
     "else { mean = runningMean[c]; var = runningVar[c]; } "
     "const S invstd = (S)1 / sqrt(var + epsilon), a = invstd * (S)scale[c], b = (S)bias[c]; "
@@ -211,34 +167,40 @@ forwardKer = Elementwise(
 )
 
 
-def _backwardNumpy(grad, x, stats, sums, scale, count, maps, spatial, _span, batchStats, accumulate, ingrad,
-                   scaleGrad, biasGrad):
+def _centred(sums, shift, mean):
+    """Σ grad (x - mean) from Σ grad = sums[0] and Σ grad (x - shift) = sums[1]."""
+    return sums[1] + (shift - mean) * sums[0]
+
+
+def _backwardNumpy(grad, x, stats, shift, sums, scale, count, maps, spatial, _span, batchStats, ingrad, scaleGrad,
+                   biasGrad):
     acc = stats.dtype
     mean, invstd = stats[0], stats[1]
+    sumGX = _centred(sums, shift, mean)
     a = scale.astype(acc) * invstd
     g0 = sums[0] / count if batchStats else numpy.zeros_like(mean)
-    k = invstd * invstd * sums[1] / count if batchStats else numpy.zeros_like(mean)
+    k = invstd * invstd * sumGX / count if batchStats else numpy.zeros_like(mean)
     g, v = grad.reshape(-1, maps, spatial).astype(acc), x.reshape(-1, maps, spatial).astype(acc)
     ingrad.reshape(-1, maps, spatial)[...] = a[:, None] * ((g - (v - mean[:, None]) * k[:, None]) - g0[:, None])
-    if accumulate:
-        scaleGrad += (sums[1] * invstd).astype(scaleGrad.dtype)
-        biasGrad += sums[0].astype(biasGrad.dtype)
+    scaleGrad += (sumGX * invstd).astype(scaleGrad.dtype)
+    biasGrad += sums[0].astype(biasGrad.dtype)
 
 
 # ∂x = a ((grad - (x - mean) k) - g0) with a = scale invstd, and with ``batchStats`` g0 = Σgrad / count and
-# k = invstd² Σgrad (x - mean) / count (the totals of ``partialsKer``), else g0 = k = 0; computed in S. With
-# ``accumulate``, the element that starts map c's first plane also adds ∂scale[c] += invstd Σgrad (x - mean) and
-# ∂bias[c] += Σgrad.
+# k = invstd² Σgrad (x - mean) / count, else g0 = k = 0; computed in S. ``sums`` holds Σgrad and Σgrad (x - shift)
+# (the totals of ``partialsKer``, shift = mean, or of ``gradSumsKer``, shift its own), so Σgrad (x - mean) =
+# sums[1] + (shift - mean) sums[0]. The element that starts map c's first plane also adds ∂scale[c] += invstd
+# Σgrad (x - mean) and ∂bias[c] += Σgrad.
 backwardKer = Elementwise(
     "minidl_batchnorm_backward",
-    "raw T grad, raw T x, raw S stats, raw S sums, raw T scale, S count, int32 maps, int32 spatial, int32 span, "
-    "int32 batchStats, int32 accumulate",
+    "raw T grad, raw T x, raw S stats, raw S shift, raw S sums, raw T scale, S count, int32 maps, int32 spatial, "
+    "int32 span, int32 batchStats",
     "raw T ingrad, raw T scaleGrad, raw T biasGrad",
     BLOCK + "const int c = (int)(plane % maps); "
-    "const S m = stats[c], invstd = stats[maps + c], sg = sums[c], sgx = sums[maps + c]; "
+    "const S m = stats[c], invstd = stats[maps + c], sg = sums[c], sgx = sums[maps + c] + (shift[c] - m) * sg; "
     "const S a = (S)scale[c] * invstd, g0 = batchStats ? (S)(sg / count) : (S)0, "
     "k = batchStats ? (S)(invstd * invstd * sgx / count) : (S)0; "
-    "if (accumulate && plane == c && first == 0) { scaleGrad[c] += (T)(sgx * invstd); biasGrad[c] += (T)sg; } "
+    "if (plane == c && first == 0) { scaleGrad[c] += (T)(sgx * invstd); biasGrad[c] += (T)sg; } "
     "const T* __restrict__ g = &grad[plane * spatial]; const T* __restrict__ v = &x[plane * spatial]; "
     "T* __restrict__ out = &ingrad[plane * spatial]; "
     "for (int s = first; s < last; ++s) out[s] = (T)(a * (((S)g[s] - ((S)v[s] - m) * k) - g0))",
@@ -247,17 +209,18 @@ backwardKer = Elementwise(
 )
 
 
-def _paramGradsNumpy(sumG, sumGX, invstd, scaleGrad, biasGrad):
-    scaleGrad += (sumGX * invstd).astype(scaleGrad.dtype)
+def _paramGradsNumpy(sumG, sumGX, shift, mean, invstd, scaleGrad, biasGrad):
+    scaleGrad += (_centred((sumG, sumGX), shift, mean) * invstd).astype(scaleGrad.dtype)
     biasGrad += sumG.astype(biasGrad.dtype)
 
 
-# ∂scale += invstd Σgrad (x - mean), ∂bias += Σgrad: BatchNorm's parameter gradients when no ∂x is asked for.
+# ∂scale += invstd Σgrad (x - mean), ∂bias += Σgrad: BatchNorm's parameter gradients when no ∂x is asked for,
+# from Σgrad and Σgrad (x - shift) as ``backwardKer`` takes them.
 paramGradsKer = Elementwise(
     "minidl_batchnorm_param_grads",
-    "S sumG, S sumGX, S invstd",
+    "S sumG, S sumGX, S shift, S mean, S invstd",
     "T scaleGrad, T biasGrad",
-    "scaleGrad += (T)(sumGX * invstd); biasGrad += (T)sumG",
+    "scaleGrad += (T)((sumGX + (shift - mean) * sumG) * invstd); biasGrad += (T)sumG",
     _paramGradsNumpy,
 )
 
@@ -274,6 +237,117 @@ def mapTotals(g, x, center, shifted):
     partialsKer(g, x, center, batch, maps, spatial, chunks, values, int(shifted), sums, size=parts * maps)
     return sums.sum(axis=1)
 
+
+# On a GPU, where one Reduction per map runs enough threads (see ``reducedOnDevice``), BatchNorm's step takes four
+# launches: ``statsKer`` (each map's mean and variance) and ``forwardKer``; ``gradSumsKer`` and ``backwardKer``.
+# CuPy reduces a map in a block of threads, each walking the map's values with a stride and keeping their sums
+# about its own shift, the first value it met (a value within the data's spread, so nothing cancels); two such
+# partial results join by moving one onto the other's shift (the shifted-data formulas, exact in real arithmetic
+# whatever the order). A map holding NaN or an infinity gets NaN statistics on every path.
+SHIFTED = """
+template <typename S> struct minidlShifted {  // sums about a shift: Σ (x - shift), and two more
+  S shift, d, first, second; int count;
+  __device__ minidlShifted() {}
+  __device__ minidlShifted(S x, S g, S gd, int n) : shift(x), d(0), first(g), second(gd), count(n) {}
+  __device__ minidlShifted(S s, S sd, S one, S two, int n) : shift(s), d(sd), first(one), second(two), count(n) {}
+  __device__ bool finite() const { return isfinite(shift) && isfinite(d) && isfinite(first) && isfinite(second); }
+  __device__ S orNan(S value) const {  // NaN for every result of a map holding NaN or an infinity
+    const S zero = (S)0;
+    return finite() ? value : (S)(zero / zero);
+  }
+  __device__ S mean() const { return orNan((S)(shift + d / (S)count)); }
+  __device__ S variance() const {  // of the moments: Σ (x - shift)² / n - (Σ (x - shift) / n)², at least 0
+    const S deviation = (S)(d / (S)count), spread = (S)(first / (S)count - deviation * deviation);
+    return orNan(spread < (S)0 ? (S)0 : spread);
+  }
+  __device__ S centred(S center) const { return orNan((S)(second + (shift - center) * first)); }  // Σ g (x - center)
+};
+// the moments of x: first = Σ (x - shift)² (second unused)
+template <typename S> __device__ minidlShifted<S> minidlMoments(const minidlShifted<S>& a, const minidlShifted<S>& b) {
+  if (a.count == 0) return b;
+  if (b.count == 0) return a;
+  const S delta = b.shift - a.shift, n = (S)b.count;
+  return minidlShifted<S>(a.shift, a.d + (b.d + n * delta), a.first + (b.first + delta * ((S)2 * b.d + n * delta)),
+                          (S)0, a.count + b.count);
+}
+// the gradient sums: first = Σ g, second = Σ g (x - shift)
+template <typename S> __device__ minidlShifted<S> minidlGradSums(const minidlShifted<S>& a, const minidlShifted<S>& b) {
+  if (a.count == 0) return b;
+  if (b.count == 0) return a;
+  const S delta = b.shift - a.shift;
+  return minidlShifted<S>(a.shift, a.d + (b.d + (S)b.count * delta), a.first + b.first,
+                          a.second + (b.second + delta * b.first), a.count + b.count);
+}
+"""
+
+
+def _finiteMaps(values, axis):
+    return numpy.isfinite(values).all(axis=axis)
+
+
+def _statsNumpy(x, mean, var, axis, keepdims):
+    w = x.astype(mean.dtype)
+    finite = _finiteMaps(w, axis)
+    with numpy.errstate(invalid="ignore"):
+        mean[...] = numpy.where(finite, w.mean(axis=axis), numpy.nan)
+        var[...] = numpy.where(finite, w.var(axis=axis), numpy.nan)
+
+
+# mean = Σx / n and var = Σ (x - mean)² / n (biased) of each map, reduced over axes (0, 2) of (N, C, spatial) data.
+statsKer = Reduction(
+    "minidl_batchnorm_stats",
+    "T x",
+    "S mean, S var",
+    "minidlShifted<S>((S)x, (S)0, (S)0, 1)",
+    "minidlMoments(a, b)",
+    "mean = a.mean(), var = a.variance()",
+    "minidlShifted<S>((S)0, (S)0, (S)0, 0)",
+    _statsNumpy,
+    reduceType="minidlShifted<S>",
+    preamble=SHIFTED,
+)
+
+
+def _gradSumsNumpy(grad, x, center, sumG, sumGX, axis, keepdims):
+    g, w = grad.astype(center.dtype), x.astype(center.dtype)
+    finite = _finiteMaps(g, axis) & _finiteMaps(w, axis)
+    with numpy.errstate(invalid="ignore"):
+        center[...] = numpy.where(finite, w.mean(axis=axis), numpy.nan)
+        sumG[...] = numpy.where(finite, g.sum(axis=axis), numpy.nan)
+        sumGX[...] = numpy.where(finite, (g * (w - center.reshape(1, -1, 1))).sum(axis=axis), numpy.nan)
+
+
+# center = the map's mean of x (as ``statsKer`` computes it, up to rounding), sumG = Σgrad and
+# sumGX = Σgrad (x - center) about that center as rounded to S, reduced over axes (0, 2) of (N, C, spatial) data:
+# ``backwardKer``'s totals, the center its shift (Σgrad (x - mean) = sumGX + (center - mean) sumG for the forward
+# pass's mean).
+gradSumsKer = Reduction(
+    "minidl_batchnorm_grad_sums",
+    "T grad, T x",
+    "S center, S sumG, S sumGX",
+    "minidlShifted<S>((S)x, (S)grad, (S)0, 1)",
+    "minidlGradSums(a, b)",
+    "center = a.mean(), sumG = a.orNan(a.first), sumGX = a.centred(center)",
+    "minidlShifted<S>((S)0, (S)0, (S)0, 0)",
+    _gradSumsNumpy,
+    reduceType="minidlShifted<S>",
+    preamble=SHIFTED,
+)
+
+REDUCTION_BLOCK = 512  # CuPy's threads per block of a reduction: a block per map (a thread per value when fewer)
+LARGE, WIDE = 2**20, 2**16  # a launch over LARGE values or more should run WIDE threads or more
+
+
+def reducedOnDevice(size, maps, spatial):
+    """Whether BatchNorm's sums run as one Reduction per map (four launches a step) rather than as partial sums and
+    their total (six): on a GPU, where a block per map gives a tensor of ``size`` values at least WIDE threads when
+    it has LARGE values or more (CuPy serves several maps per block when the maps are the last axis, spatial 1).
+    On the CPU, partial sums over whole planes of a few images measure faster (the host path of a struct
+    reduction does not vectorize)."""
+    if not isGpu:
+        return False
+    blocks = maps if spatial > 1 else -(-maps // 32)
+    return size < LARGE or blocks * REDUCTION_BLOCK >= WIDE
 
 
 class BatchNorm(Module):
@@ -331,36 +405,50 @@ class BatchNorm(Module):
         acc = self.runningMean.dtype  # float32 at least: float16 sums overflow past 65504
         count = data.size // self.size
         spatial = count // data.shape[0]
-        sums = mapTotals(data, data, self.runningMean, shifted=True) if self.train else self.runningMean
+        mode = 0
+        sums = self.runningMean
+        if self.train and reducedOnDevice(data.size, self.size, spatial):
+            mode, sums = 2, xp.empty((2, self.size), dtype=acc)
+            statsKer(data.reshape(-1, self.size, spatial), sums[0], sums[1], axis=(0, 2))
+        elif self.train:
+            mode, sums = 1, mapTotals(data, data, self.runningMean, shifted=True)
         self.stats = xp.empty((2, self.size), dtype=acc)
         self.usedBatchStats = self.train
         values = span(spatial)
         y = xp.empty_like(data)
         forwardKer(data, sums, self.scale, self.bias, count, self.epsilon, self.momentum,
-                   count / max(count - 1, 1), self.size, spatial, values, int(self.train), y, self.runningMean,
+                   count / max(count - 1, 1), self.size, spatial, values, mode, y, self.runningMean,
                    self.runningVar, self.stats, size=elements(data.shape[0] * self.size, spatial, values))
         return y
 
     def _gradTotals(self, grad):
-        """(Σ grad, Σ grad (x - mean)) per map in float32 at least; computed on the first request of a backward
-        pass."""
+        """(shift, (Σ grad, Σ grad (x - shift))) per map in float32 at least, the shift near the batch mean (the
+        mean itself for ``mapTotals``); computed on the first request of a backward pass."""
         if self.gradTotals is None:
-            self.gradTotals = mapTotals(xp.ascontiguousarray(grad), xp.ascontiguousarray(self.inData),
-                                        self.stats[0], shifted=False)
+            grad, data = xp.ascontiguousarray(grad), xp.ascontiguousarray(self.inData)
+            spatial = grad.size // (grad.shape[0] * self.size)
+            if reducedOnDevice(grad.size, self.size, spatial):
+                totals = xp.empty((3, self.size), dtype=self.stats.dtype)
+                planes = (-1, self.size, spatial)
+                gradSumsKer(grad.reshape(planes), data.reshape(planes), totals[0], totals[1], totals[2], axis=(0, 2))
+                self.gradTotals = totals[0], totals[1:]
+            else:
+                self.gradTotals = self.stats[0], mapTotals(grad, data, self.stats[0], shifted=False)
         return self.gradTotals
 
     def updGrad(self, grad):
-        totals, count = self._gradTotals(grad), grad.size // self.size
+        (shift, totals), count = self._gradTotals(grad), grad.size // self.size
         spatial = count // grad.shape[0]
         grad, values = xp.ascontiguousarray(grad), span(spatial)
         self.paramGradsAdded = True
-        return backwardKer(grad, xp.ascontiguousarray(self.inData), self.stats, totals, self.scale, count, self.size,
-                           spatial, values, int(self.usedBatchStats), 1, xp.empty_like(grad),
+        return backwardKer(grad, xp.ascontiguousarray(self.inData), self.stats, shift, totals, self.scale, count,
+                           self.size, spatial, values, int(self.usedBatchStats), xp.empty_like(grad),
                            self.vars["scale"].grad, self.vars["bias"].grad,
                            size=elements(grad.shape[0] * self.size, spatial, values))[0]
 
     def accGradParams(self, grad):
         """Adds the parameters' gradients, unless updGrad's kernel has added them in this pass."""
         if not self.paramGradsAdded:
-            totals = self._gradTotals(grad)
-            paramGradsKer(totals[0], totals[1], self.stats[1], self.vars["scale"].grad, self.vars["bias"].grad)
+            shift, totals = self._gradTotals(grad)
+            paramGradsKer(totals[0], totals[1], shift, self.stats[0], self.stats[1], self.vars["scale"].grad,
+                          self.vars["bias"].grad)

@@ -8,15 +8,15 @@ Backward, with ĝ = scale ⊙ grad and means over the same (n, g) sets: ∂x = (
 sqrt(var + epsilon); ∂scale += Σ_{n, positions} grad x̂; ∂bias += Σ_{n, positions} grad. Statistics and
 sums are computed in float32 at least (float16 sums overflow past 65504). The statistics are LayerNorm's two
 Reductions over the (n, g) rows of the data (a group's maps are neighbours): the mean, then the variance about it.
-The other kernels are BatchNorm's, on the (n, c) planes: per-plane sums of the gradient (added per group), the
-scale and shift, and a gradient kernel of its own.
+The other kernels are BatchNorm's, on the (n, c) planes: per-plane sums of the gradient (``mapTotals``, added per
+group), the scale and shift, and a gradient kernel of its own.
 """
 
 import numpy
 
 from minidl.backend import Elementwise, xp
 from minidl.errors import ModuleError
-from minidl.nn.batchnorm import elements, mapSums, scaleShiftKer, span
+from minidl.nn.batchnorm import elements, mapTotals, scaleShiftKer, span
 from minidl.nn.layernorm import invstdKer, meanKer
 from minidl.nn.module import Module, checkArray
 from minidl.variable import Variable
@@ -70,12 +70,6 @@ class GroupNorm(Module):
         if data.ndim < 2 or data.shape[1] != self.maps:
             raise ModuleError(f"{self!r}: input must have shape (batch, {self.maps}, ...), got {data.shape}")
 
-    def _sums(self, g, x, centerG, centerX):
-        """Σ (g - centerG) and Σ (g - centerG) (x - centerX) per (n, c) plane of (N, maps, ...) arrays, with
-        centers per plane, in the centers' dtype."""
-        planes = (1, g.shape[0] * self.maps, -1)
-        return mapSums(g.reshape(planes), x.reshape(planes), centerG, centerX)
-
     def _perGroup(self, perPlane, batch):
         """(N maps,) per-plane values summed over each group's maps: (N, groups)."""
         return perPlane.reshape(batch, self.groups, -1).sum(axis=2)
@@ -103,11 +97,13 @@ class GroupNorm(Module):
                              size=elements(planes, spatial, values))
 
     def _gradSums(self, grad):
-        """Σ grad and Σ grad (x - mean) per (n, c) plane, in float32 at least."""
+        """Σ grad and Σ grad (x - mean) per (n, c) plane, in float32 at least: BatchNorm's ``mapTotals`` over
+        the data seen as one image of N maps planes."""
         if self.planeSums is None:
-            means = self._perPlane(self.mean)
-            self.planeSums = self._sums(xp.ascontiguousarray(grad), xp.ascontiguousarray(self.inData),
-                                        xp.zeros_like(means), means)
+            planes = (1, grad.shape[0] * self.maps, -1)
+            self.planeSums = mapTotals(xp.ascontiguousarray(grad).reshape(planes),
+                                       xp.ascontiguousarray(self.inData).reshape(planes), self._perPlane(self.mean),
+                                       shifted=False)
         return self.planeSums
 
     def updGrad(self, grad):

@@ -1,32 +1,38 @@
 """Classification metrics: a confusion matrix and top-k hits counted on the device batch by batch, and read back
 to the host once, when the pass is over: accuracy, top-k accuracy, per-class precision, recall and F1.
 
-A batch's confusion counts are added by ``confusionKer``, one thread per cell (label l, prediction p) of the
-classes x classes matrix counting the batch's samples with that pair: no atomics, no sync (CuPy's ``bincount``
-reads max(x) to size its output, a sync per batch), the same counts on every path. A sample whose label lies
-outside range(classes) counts nowhere (the labels' range is the cost's check, read at the same points).
+A batch's confusion counts are added by ``confusionKer``, a Reduction over the batch: output cell l classes + p
+(label l, prediction p) of the classes x classes matrix counts the batch's samples with that pair, reduced by a
+block of threads per few cells on a GPU (no thread walks the batch alone): no atomics, no sync (CuPy's
+``bincount`` reads max(x) to size its output, a sync per batch), the same integer counts on every path. A sample
+whose label lies outside range(classes) counts nowhere (the labels' range is the cost's check, read at the same
+points).
 """
 
 from dataclasses import dataclass
 
 import numpy
 
-from minidl.backend import Elementwise, toHost, xp
+from minidl.backend import Reduction, toHost, xp
 from minidl.errors import DataError
 
 
-def _confusionNumpy(labels, predicted, samples, classes, confusion):
+def _confusionNumpy(labels, predicted, cells, classes, confusion, axis, keepdims):
+    labels, predicted = labels.ravel(), predicted.ravel()
     valid = (labels >= 0) & (labels < classes)
     confusion += numpy.bincount(labels[valid] * classes + predicted[valid], minlength=confusion.size)
 
 
-confusionKer = Elementwise(
+# confusion[cell] += #{samples s: 0 <= labels[s] < classes and labels[s] classes + predicted[s] = cell}, reduced over
+# axis 0 of (samples, classes²): labels and predicted are (samples, 1), cells (1, classes²) holds each cell's index.
+confusionKer = Reduction(
     "minidl_confusion_count",
-    "raw int64 labels, raw int64 predicted, int64 samples, int64 classes",
+    "int64 labels, int64 predicted, int64 cells, int64 classes",
     "int64 confusion",
-    "const long long label = i / classes, guess = i % classes; long long count = 0; "
-    "for (long long s = 0; s < samples; ++s) count += (labels[s] == label && predicted[s] == guess); "
-    "confusion += count",
+    "(labels >= 0 && labels < classes && labels * classes + predicted == cells) ? 1 : 0",
+    "a + b",
+    "confusion = confusion + a",
+    "0",
     _confusionNumpy,
 )
 
@@ -97,7 +103,7 @@ class ClassMetrics:
         self.reset()
 
     def reset(self):
-        self.confusion = None
+        self.confusion = self.cells = None
         self.hits = {}
 
     def update(self, scores, labels):
@@ -105,11 +111,14 @@ class ClassMetrics:
         samples, classes = scores.shape
         if self.confusion is None:
             self.confusion = xp.zeros(classes * classes, dtype=numpy.int64)
+            self.cells = xp.arange(classes * classes, dtype=numpy.int64).reshape(1, -1)
             self.hits = {k: xp.zeros((), dtype=numpy.int64) for k in self.topK}
         elif self.confusion.size != classes * classes:
             raise DataError(f"scores of {classes} classes after batches of {int(self.confusion.size ** 0.5)}")
         labels = labels.astype(numpy.int64, copy=False)
-        confusionKer(labels, scores.argmax(axis=1).astype(numpy.int64, copy=False), samples, classes, self.confusion)
+        predicted = scores.argmax(axis=1).astype(numpy.int64, copy=False)
+        confusionKer(labels.reshape(samples, 1), predicted.reshape(samples, 1), self.cells, classes, self.confusion,
+                     axis=0)
         if self.topK:
             labelScores = scores[xp.arange(samples), labels][:, None]
             beaten = (~(labelScores >= scores)).sum(axis=1)

@@ -6,7 +6,7 @@ import numpy
 import pytest
 from hypothesis import strategies as st
 
-from minidl.nn.batchnorm import backwardKer, forwardKer, paramGradsKer, partialsKer, scaleShiftKer, sumsKer
+from minidl.nn.batchnorm import backwardKer, forwardKer, paramGradsKer, partialsKer, scaleShiftKer
 from minidl.nn.dropout import dropoutKer
 from minidl.nn.groupnorm import gradKer as groupNormGradKer
 from minidl.nn.softmax import softmaxGradKer
@@ -69,18 +69,20 @@ def partialsOracle(g, x, center, batch, maps, spatial, chunks, span, shifted, su
 @st.composite
 def forwardCases(draw):
     """x in T; totals in S that a batch of ``count`` values per map could give (Σd² / count >= (Σd / count)² by a
-    margin, so the variance does not cancel away); running statistics, batch statistics or not."""
+    margin, so the variance does not cancel away) or a mean and a variance; running statistics, batch statistics
+    from totals (batchStats 1) or from the mean and variance (2)."""
     dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
     acc = numpy.promote_types(dtype, numpy.float32)
     x, scale, bias = draw(arrays(dtype, shape)), draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))
     count = draw(st.integers(1, 8))
     deviation = draw(arrays(numpy.float64, (maps,), -2.0, 2.0, specials=False))
     spread = draw(arrays(numpy.float64, (maps,), 0.25, 4.0, specials=False))
-    sums = numpy.stack([deviation, deviation * deviation / count + spread]).astype(acc)
+    span, batchStats = draw(st.integers(1, spatial)), draw(st.integers(0, 2))
+    sums = numpy.stack([deviation, deviation * deviation / count + spread] if batchStats < 2 else
+                       [draw(arrays(numpy.float64, (maps,))), spread]).astype(acc)
     runningMean, runningVar = draw(arrays(acc, (maps,))), draw(arrays(acc, (maps,), 0.0, 4.0))
     # the kernel takes them in S: the oracle must see them rounded so (a momentum of 1e-209 is 0 in float32)
     epsilon, momentum = (float(acc.type(draw(st.floats(low, 1.0)))) for low in (1e-5, 0.0))
-    span, batchStats = draw(st.integers(1, spatial)), draw(st.integers(0, 1))
     return dtype, [x, sums, scale, bias, count, epsilon, momentum, count / max(count - 1, 1), maps, spatial, span,
                    batchStats, numpy.full_like(x, numpy.nan), runningMean, runningVar,
                    numpy.full((2, maps), numpy.nan, acc)]
@@ -88,7 +90,9 @@ def forwardCases(draw):
 
 def forwardOracle(x, sums, scale, bias, count, epsilon, momentum, unbias, maps, spatial, span, batchStats, y,
                   runningMean, runningVar, stats):
-    if batchStats:
+    if batchStats == 2:
+        mean, var = sums
+    elif batchStats:
         mean = x.reshape(-1, maps, spatial)[0, :, 0] + sums[0] / count
         var = numpy.maximum(sums[1] / count - (sums[0] / count) ** 2, 0)
     else:
@@ -107,36 +111,36 @@ def backwardCases(draw):
     acc = numpy.promote_types(dtype, numpy.float32)
     grad, x, scale = draw(arrays(dtype, shape)), draw(arrays(dtype, shape)), draw(arrays(dtype, (maps,)))
     stats = numpy.stack([draw(arrays(acc, (maps,))), draw(arrays(acc, (maps,), 0.125, 3.0))])
-    sums = draw(arrays(acc, (2, maps)))
+    shift, sums = draw(arrays(acc, (maps,), -1.0, 1.0)), draw(arrays(acc, (2, maps)))
     scaleGrad, biasGrad = draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))
     count, span = draw(st.integers(1, 8)), draw(st.integers(1, spatial))
-    batchStats, accumulate = draw(st.integers(0, 1)), draw(st.integers(0, 1))
-    return dtype, [grad, x, stats, sums, scale, count, maps, spatial, span, batchStats, accumulate,
+    batchStats = draw(st.integers(0, 1))
+    return dtype, [grad, x, stats, shift, sums, scale, count, maps, spatial, span, batchStats,
                    numpy.full_like(x, numpy.nan), scaleGrad, biasGrad]
 
 
-def backwardOracle(grad, x, stats, sums, scale, count, maps, spatial, span, batchStats, accumulate, ingrad,
-                   scaleGrad, biasGrad):
+def backwardOracle(grad, x, stats, shift, sums, scale, count, maps, spatial, span, batchStats, ingrad, scaleGrad,
+                   biasGrad):
     mean, invstd = stats
+    sums = numpy.stack([sums[0], sums[1] + (shift - mean) * sums[0]])  # Σgrad (x - mean) from Σgrad (x - shift)
     g0 = sums[0] / count if batchStats else 0 * mean
     k = invstd * invstd * sums[1] / count if batchStats else 0 * mean
     ingrad = perMap(scale * invstd, x.shape) * ((grad - (x - perMap(mean, x.shape)) * perMap(k, x.shape))
                                                 - perMap(g0, x.shape))
-    if accumulate:
-        scaleGrad, biasGrad = scaleGrad + sums[1] * invstd, biasGrad + sums[0]
-    return [ingrad, scaleGrad, biasGrad]
+    return [ingrad, scaleGrad + sums[1] * invstd, biasGrad + sums[0]]
 
 
 @st.composite
 def paramGradsCases(draw):
     dtype, maps = draw(floatDtypes()), draw(st.integers(1, 6))
     acc = numpy.promote_types(dtype, numpy.float32)
-    sumG, sumGX, invstd = (draw(arrays(acc, (maps,))) for _ in range(3))
-    return dtype, [sumG, sumGX, invstd, draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))]
+    sumG, sumGX, mean, invstd = (draw(arrays(acc, (maps,))) for _ in range(4))
+    shift = draw(arrays(acc, (maps,), -1.0, 1.0))
+    return dtype, [sumG, sumGX, shift, mean, invstd, draw(arrays(dtype, (maps,))), draw(arrays(dtype, (maps,)))]
 
 
-def paramGradsOracle(sumG, sumGX, invstd, scaleGrad, biasGrad):
-    return [scaleGrad + sumGX * invstd, biasGrad + sumG]
+def paramGradsOracle(sumG, sumGX, shift, mean, invstd, scaleGrad, biasGrad):
+    return [scaleGrad + (sumGX + (shift - mean) * sumG) * invstd, biasGrad + sumG]
 
 
 def dropoutArguments(draw, x):
@@ -168,30 +172,6 @@ def softmaxGradCases(draw):
 
 def softmaxGradOracle(grad, y, dot, maps, spatial, ingrad):
     return [y * (grad - dot[:, None])]
-
-
-@st.composite
-def sumsCases(draw):
-    """g, x of one (N, C[, H, W]) shape in T, centers in S (float32 at least, float64 for float64 T), chunks of
-    the batch from one to one per image, blocks of the planes from one value to the whole plane."""
-    dtype, (shape, maps, spatial) = draw(floatDtypes()), draw(mapShapes())
-    acc = numpy.promote_types(dtype, numpy.float32)
-    g, x = draw(arrays(dtype, shape)), draw(arrays(dtype, shape))
-    centerG, centerX = draw(arrays(acc, (maps,))), draw(arrays(acc, (maps,)))
-    chunks, span = draw(st.integers(1, shape[0])), draw(st.integers(1, spatial))
-    sums = [numpy.full((chunks * -(-spatial // span), maps), numpy.nan, acc) for _ in range(2)]
-    return dtype, [g, x, centerG, centerX, shape[0], maps, spatial, chunks, span, *sums]
-
-
-def sumsOracle(g, x, centerG, centerX, batch, maps, spatial, chunks, span, sumG, sumGX):
-    """Per chunk of images and block of positions (chunk-major), by explicit loops over both."""
-    bounds = [k * batch // chunks for k in range(chunks + 1)]
-    dg = g.reshape(batch, maps, spatial) - centerG[:, None]
-    dx = x.reshape(batch, maps, spatial) - centerX[:, None]
-    parts = [(slice(bounds[k], bounds[k + 1]), slice(first, first + span))
-             for k in range(chunks) for first in range(0, spatial, span)]
-    return [numpy.array([dg[images, :, values].sum(axis=(0, 2)) for images, values in parts]),
-            numpy.array([(dg[images, :, values] * dx[images, :, values]).sum(axis=(0, 2)) for images, values in parts])]
 
 
 @st.composite
@@ -230,10 +210,9 @@ CASES = {
     "batchnormPartials": (partialsKer, partialsCases(), partialsOracle,
                           lambda args: args[9].shape[1] * args[4]),
     "batchnormForward": (forwardKer, forwardCases(), forwardOracle, blocks(9)),
-    "batchnormBackward": (backwardKer, backwardCases(), backwardOracle, blocks(7)),
+    "batchnormBackward": (backwardKer, backwardCases(), backwardOracle, blocks(8)),
     "batchnormParamGrads": (paramGradsKer, paramGradsCases(), paramGradsOracle, None,
                             {"nanPropagates": False}),  # a NaN 1/std reaches ∂scale, not ∂bias
-    "batchnormSums": (sumsKer, sumsCases(), sumsOracle, lambda args: args[9].shape[0] * args[5]),
     "groupNormGrad": (groupNormGradKer, groupNormGradCases(), groupNormGradOracle, planes),
     "dropout": (dropoutKer, dropoutCases(), dropoutOracle, None),
     "softmaxGrad": (softmaxGradKer, softmaxGradCases(), softmaxGradOracle, None),

@@ -1,18 +1,22 @@
 """Launches per layer per training step on the simulated device (tests/layerlaunches.py, in a process of its own
-when the suite runs on NumPy): BatchNorm2D takes six (partial sums, their total and the fused forward; the same
-three backward), Conv2D without bias six (im2col and a product; ∂x by a product and col2im; ∂W by a product per
-image and one reduction into W.grad), a 1x1 convolution four, a bias two more (its addition and its sum)."""
+when the suite runs on NumPy): BatchNorm2D takes four (a Reduction of each map's mean and variance and the forward;
+a Reduction of the gradient sums and the backward), or six where a block of threads per map would leave a large
+tensor too few threads (64 maps of 32x32: partial sums, their total and the fused forward; the same three backward),
+Conv2D without bias six (im2col and a product; ∂x by a product and col2im; ∂W by a product per image and one
+reduction into W.grad), a 1x1 convolution four, a bias two more (its addition and its sum)."""
 
 import pytest
 
 from minidl import backend
 from tests.simulatedprocess import simulatedCounts
 
-BATCHNORM = ["minidl_batchnorm_partials", "sum", "minidl_batchnorm_forward", "minidl_batchnorm_partials", "sum",
+BATCHNORM = ["minidl_batchnorm_stats", "minidl_batchnorm_forward", "minidl_batchnorm_grad_sums",
              "minidl_batchnorm_backward"]
+BATCHNORM_PARTIALS = ["minidl_batchnorm_partials", "sum", "minidl_batchnorm_forward", "minidl_batchnorm_partials",
+                      "sum", "minidl_batchnorm_backward"]
 CONV = ["minidl_im2col", "matmul", "matmul", "minidl_col2im", "matmul", "minidl_sum_into"]
 EXPECTED = {
-    "batchnorm2d 32x64x32x32": BATCHNORM,
+    "batchnorm2d 32x64x32x32": BATCHNORM_PARTIALS,  # 2^21 values, 64 maps: a block each would be 2^15 threads
     "batchnorm2d 32x512x4x4": BATCHNORM,
     "batchnorm2d 5x3x7x9": BATCHNORM,
     "conv2d 3x3 pad 1 64->64 at 32x32": CONV,

@@ -420,10 +420,10 @@ def test_every_geometry_of_a_small_volume_round_trips_through_vol2col_and_col2vo
 
 def test_the_gpu_geometries_give_the_numbers_of_the_cpu_ones(monkeypatch):
     """With the kernels' GPU geometry (a value per element for im2col and col2im, a row for max pooling and
-    depthwise convolutions, a pixel per element for max unpooling, a value or PARTIAL_SPAN values per element for
-    BatchNorm, the 1-D layers' length as rows; Conv2D's products per image, ∂x by col2im and ∂W summed by a
-    reduction), run on this machine's paths, every layer of the family gives what the CPU geometry gives, forward
-    and backward."""
+    depthwise convolutions, a pixel per element for max unpooling, BatchNorm's Reductions and a value per element,
+    GroupNorm's PARTIAL_SPAN values per element for its sums, the 1-D layers' length as rows; Conv2D's products per
+    image, ∂x by col2im and ∂W summed by a reduction), run on this machine's paths, every layer of the family gives
+    what the CPU geometry gives, forward and backward."""
     from minidl.nn import Conv2D, GroupNorm, batchnorm, conv2d, depthwise, im2col, maxpool2d
     from minidl.nn import line as orientation
 
