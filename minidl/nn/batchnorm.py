@@ -133,6 +133,7 @@ def _forwardNumpy(x, sums, scale, bias, count, epsilon, momentum, unbias, maps, 
     invstd = acc.type(1) / numpy.sqrt(var + epsilon)
     stats[0], stats[1] = mean, invstd
     if batchStats:
+        stats[2], stats[3] = runningMean, runningVar
         runningMean[...] = (1 - momentum) * runningMean + momentum * mean
         runningVar[...] = (1 - momentum) * runningVar + momentum * (var * unbias)
     out = ((x.reshape(-1, maps, spatial).astype(acc) - mean[:, None]) * (invstd * scale.astype(acc))[:, None]
@@ -143,9 +144,9 @@ def _forwardNumpy(x, sums, scale, bias, count, epsilon, momentum, unbias, maps, 
 # y = (x - mean[c]) invstd[c] scale[c] + bias[c], computed in S. With ``batchStats`` 1: mean = shift + Σd / count
 # and var = max(Σd² / count - (Σd / count)², 0) from the totals of ``partialsKer`` (shift = x[0, c, 0]); with 2:
 # (mean, var) = sums[:, c] (from ``statsKer``); with 0: the running statistics. The element that starts map c's
-# first plane stores (mean, invstd) in ``stats`` and, with ``batchStats``, updates running = (1 - momentum)
-# running + momentum batch (the variance times ``unbias`` = count / (count - 1)); no other element reads what it
-# writes.
+# first plane stores (mean, invstd) in ``stats`` and, with ``batchStats``, keeps the running statistics in its rows 2
+# and 3 (what a failed pass puts back: ``restoreBuffers``) and updates running = (1 - momentum) running + momentum
+# batch (the variance times ``unbias`` = count / (count - 1)); no other element reads what it writes.
 forwardKer = Elementwise(
     "minidl_batchnorm_forward",
     "raw T x, raw S sums, raw T scale, raw T bias, S count, S epsilon, S momentum, S unbias, int32 maps, "
@@ -158,7 +159,8 @@ forwardKer = Elementwise(
     "else { mean = runningMean[c]; var = runningVar[c]; } "
     "const S invstd = (S)1 / sqrt(var + epsilon), a = invstd * (S)scale[c], b = (S)bias[c]; "
     "if (plane == c && first == 0) { stats[c] = mean; stats[maps + c] = invstd; "
-    "  if (batchStats) { runningMean[c] = ((S)1 - momentum) * runningMean[c] + momentum * mean; "
+    "  if (batchStats) { stats[2 * maps + c] = runningMean[c]; stats[3 * maps + c] = runningVar[c]; "
+    "    runningMean[c] = ((S)1 - momentum) * runningMean[c] + momentum * mean; "
     "    runningVar[c] = ((S)1 - momentum) * runningVar[c] + momentum * (var * unbias); } } "
     "const T* __restrict__ src = &x[plane * spatial]; T* __restrict__ out = &y[plane * spatial]; "
     "for (int s = first; s < last; ++s) out[s] = (T)(((S)src[s] - mean) * a + b)",
@@ -369,6 +371,7 @@ class BatchNorm(Module):
         wide = numpy.promote_types(dtype, numpy.float32)  # the running statistics, as castBuffers keeps them
         self.runningMean, self.runningVar = xp.zeros((size,), dtype=wide), xp.ones((size,), dtype=wide)
         self.stats = self.usedBatchStats = None  # (mean, 1/std) per map of the last forward pass, in float32 at least
+        self.firstStats = None  # the stats of the first train use since markBuffers
         self.gradTotals, self.paramGradsAdded = None, False
 
     def castBuffers(self, dtype):
@@ -380,6 +383,16 @@ class BatchNorm(Module):
     def getBufferTable(self):
         """The running statistics, updated in place (a checkpoint may write into them)."""
         return {"mean": self.runningMean, "var": self.runningVar}
+
+    def markBuffers(self):
+        """Copy nothing: the forward kernel keeps the running statistics it replaces (``stats`` rows 2 and 3)."""
+        self.firstStats = None
+
+    def restoreBuffers(self, mark):
+        """Put back the running statistics of before the first train use since ``markBuffers``."""
+        if self.firstStats is not None:
+            self.runningMean[...] = self.firstStats[2]
+            self.runningVar[...] = self.firstStats[3]
 
     def minTrainBatch(self):
         """2 when one sample holds one value per map (its batch variance needs two); known once it has seen input."""
@@ -412,8 +425,10 @@ class BatchNorm(Module):
             statsKer(data.reshape(-1, self.size, spatial), sums[0], sums[1], axis=(0, 2))
         elif self.train:
             mode, sums = 1, mapTotals(data, data, self.runningMean, shifted=True)
-        self.stats = xp.empty((2, self.size), dtype=acc)
+        self.stats = xp.empty((4, self.size), dtype=acc)  # mean, 1/std and, in train mode, the running ones before
         self.usedBatchStats = self.train
+        if self.train and self.firstStats is None:
+            self.firstStats = self.stats  # this pass's first use: what restoreBuffers puts back
         values = span(spatial)
         y = xp.empty_like(data)
         forwardKer(data, sums, self.scale, self.bias, count, self.epsilon, self.momentum,

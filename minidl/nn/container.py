@@ -23,16 +23,23 @@ class Container(Module):
         """An ordered dict from child name to module, each module once."""
         raise NotImplementedError
 
+    running = False  # a container's pass is under way: the outermost marks and puts back the buffers
+
     def __call__(self, data):
-        # buffers change in train mode only (BatchNorm's running statistics): an eval pass copies none
-        buffers = self.getBufferTable() if any(module.train for module in self.walk()) else {}
-        saved = {name: buffer.copy() for name, buffer in buffers.items()}
+        if Container.running:
+            return self.forward(data)
+        # buffers change in train mode only (BatchNorm's running statistics): an eval pass marks none
+        marks = [(module, module.markBuffers()) for module in self.walk()
+                 if module.train and not isinstance(module, Container)]
+        Container.running = True
         try:
             return self.forward(data)
         except BaseException:
-            for name, buffer in buffers.items():
-                buffer[...] = saved[name]
+            for module, mark in marks:
+                module.restoreBuffers(mark)
             raise
+        finally:
+            Container.running = False
 
     def forward(self, data):
         """Run the children on data; set and return ``self.data``."""

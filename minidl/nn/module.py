@@ -197,6 +197,16 @@ class Module:
         (a container copies none before an eval pass)."""
         return {}
 
+    def markBuffers(self):
+        """Before a train pass that may fail halfway (``Container.__call__``): what ``restoreBuffers`` puts back
+        (by default a copy of each buffer)."""
+        return {name: buffer.copy() for name, buffer in self.getBufferTable().items()}
+
+    def restoreBuffers(self, mark):
+        """Put the buffers back as ``markBuffers`` found them."""
+        for name, buffer in self.getBufferTable().items():
+            buffer[...] = mark[name]
+
     def minTrainBatch(self):
         """The fewest samples a trainMode batch may hold (BatchNorm over (N, C) needs 2)."""
         return 1

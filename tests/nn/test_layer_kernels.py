@@ -85,7 +85,7 @@ def forwardCases(draw):
     epsilon, momentum = (float(acc.type(draw(st.floats(low, 1.0)))) for low in (1e-5, 0.0))
     return dtype, [x, sums, scale, bias, count, epsilon, momentum, count / max(count - 1, 1), maps, spatial, span,
                    batchStats, numpy.full_like(x, numpy.nan), runningMean, runningVar,
-                   numpy.full((2, maps), numpy.nan, acc)]
+                   numpy.full((4, maps), numpy.nan, acc)]
 
 
 def forwardOracle(x, sums, scale, bias, count, epsilon, momentum, unbias, maps, spatial, span, batchStats, y,
@@ -99,10 +99,11 @@ def forwardOracle(x, sums, scale, bias, count, epsilon, momentum, unbias, maps, 
         mean, var = runningMean, runningVar
     invstd = 1 / numpy.sqrt(var + epsilon)
     y = (x - perMap(mean, x.shape)) * perMap(invstd * scale, x.shape) + perMap(bias, x.shape)
+    kept = (runningMean, runningVar) if batchStats else tuple(numpy.full((2, maps), numpy.nan))  # untouched in eval
     if batchStats:
         runningMean, runningVar = ((1 - momentum) * runningMean + momentum * mean,
                                    (1 - momentum) * runningVar + momentum * var * unbias)
-    return [y, runningMean, runningVar, numpy.stack([mean, invstd])]
+    return [y, runningMean, runningVar, numpy.stack([mean, invstd, *kept])]
 
 
 @st.composite
