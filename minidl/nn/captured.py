@@ -38,14 +38,18 @@ def sameBits(first, second):
 
 
 class CapturedForward:
-    saidDevice = False  # the device's refusal is said once a process
-    def __init__(self, module):
+    saidDevice = False  # a default one's refusal on a device is said once a process
+
+    def __init__(self, module, asked=True):
+        """``asked``: made by its user (on a device a warning says it runs uncaptured), not by a Calculator's or a
+        Validator's default (an info line, once a process)."""
         if not isinstance(module, Module):
             raise ModuleError(f"CapturedForward expects a Module, got {type(module).__name__}")
         self.module = module
-        if isGpu and not CapturedForward.saidDevice:
-            CapturedForward.saidDevice = True
-            log.warning("minidl: forward passes on a device run uncaptured (a CUDA graph replay is not built)")
+        if isGpu and (asked or not CapturedForward.saidDevice):
+            CapturedForward.saidDevice = CapturedForward.saidDevice or not asked
+            log.log(logging.WARNING if asked else logging.INFO,
+                    "minidl: forward passes on a device run uncaptured (a CUDA graph replay is not built)")
         self.tapes = {}  # (shape, dtype) -> (tape, its output), or None where the shape runs ordinarily
         self.seen = set()  # shapes run once: a shape is recorded at its second call (a last partial batch is not)
         self.rebinds = Rebinds.count  # the tapes read the arrays bound when they were recorded

@@ -21,7 +21,7 @@ class Calculator:
         if not isinstance(capture, bool):
             raise ModuleError(f"capture must be True or False, got {capture!r}")
         self.module = module
-        self.forward = CapturedForward(module) if capture else module
+        self.forward = CapturedForward(module, asked=False) if capture else module
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
 

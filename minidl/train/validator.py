@@ -23,7 +23,7 @@ class Validator:
         if not isinstance(capture, bool):
             raise ModuleError(f"capture must be True or False, got {capture!r}")
         self.module, self.cost = module, cost
-        self.forward = CapturedForward(module) if capture else module
+        self.forward = CapturedForward(module, asked=False) if capture else module
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
         self.metrics = ClassMetrics(topK)
