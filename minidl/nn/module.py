@@ -24,6 +24,8 @@ from minidl.nn.summary import moduleTree, summaryTable, zerosOfShape
 from minidl.tensorfile import copyTensorsAfter, readTensors, writeTensors
 from minidl.variable import FLOAT_DTYPES, Rebinds
 
+SETTING_TYPES = (int, float, bool, str, type(None))  # what a module's setting is (an array or a module is not)
+
 MODULE_FORMAT = "minidl.module"
 
 
@@ -106,7 +108,8 @@ class Module:
         """A number, flag or word of the module's settings set to a new value (a Dropout's rate; not the mode,
         ``train``, nor what a pass keeps, ``cacheAttrs`` and ``sharedInBackward``) counts in ``Rebinds``: a
         recorded pass (``minidl.nn.captured``, ``minidl.train.capturedstep``) took the old one as given."""
-        if (type(value) in (int, float, bool, str) and self.__dict__.get(name, value) != value and name != "train"
+        old = self.__dict__.get(name, value)
+        if (type(value) in SETTING_TYPES and type(old) in SETTING_TYPES and old != value and name != "train"
                 and name not in self.cacheAttrs and name not in self.sharedInBackward):
             Rebinds.count += 1
         object.__setattr__(self, name, value)

@@ -87,7 +87,7 @@ def arraysIn(obj):
 def numbersOf(obj, skip=()):
     """The numbers, flags and words among ``obj``'s attributes (what a module, cost or hook was set to)."""
     return id(obj), *((name, value) for name, value in vars(obj).items()
-                      if type(value) in (int, float, bool, str) and name not in skip)
+                      if type(value) in (int, float, bool, str, type(None)) and name not in skip)
 
 
 class Snapshot:
@@ -137,7 +137,7 @@ class Recording:
     """One input shape's progress: its calls so far, its tapes, and what a replay does besides the tape."""
 
     def __init__(self):
-        self.calls, self.tapes, self.refused = 0, [], False
+        self.calls, self.tapes, self.refused, self.checked = 0, [], False, False
         self.error = self.guarded = None
         self.samples = 0
 
@@ -186,10 +186,14 @@ class CapturedStep:
         recording.calls += 1
         if recording.refused or recording.calls == 1:
             return self.ordinary(data, target)
-        if recording.calls <= 1 + RECORDINGS:
-            return self._record(recording, key, data, target)
-        if recording.calls == 2 + RECORDINGS:
-            return self._check(recording, key, data, target)
+        try:
+            if recording.calls <= 1 + RECORDINGS:
+                return self._record(recording, key, data, target)
+            if not recording.checked:
+                return self._check(recording, key, data, target)
+        except BaseException:
+            recording.calls -= 1  # a step that raised (bad data, the guard's "raise") counts for no phase
+            raise
         self.changes = 0
         return self._replay(recording, data, target)
 
@@ -270,7 +274,7 @@ class CapturedStep:
         replayed = self._replay(recording, data, target)
         differences = ordinary.differences(Snapshot(objects), before)
         if not differences and numpy.float64(replayed).tobytes() == numpy.float64(error).tobytes():
-            recording.tapes = recording.tapes[-1:]
+            recording.tapes, recording.checked = recording.tapes[-1:], True
             return replayed
         ordinary.restore()
         self._refuse(recording, key, "its replay did not give the bits of an ordinary step (" +

@@ -242,3 +242,26 @@ def test_on_a_device_an_asked_capture_warns_and_a_trainer_only_informs(caplog):
     levels = [(record.levelname, "a device's step is not captured" in record.getMessage())
               for record in caplog.records]
     assert levels[-1] == ("WARNING", True) and all(level == "INFO" for level, _ in levels[:-1])
+
+
+@replaying
+def test_a_step_that_raises_while_capture_checks_counts_for_nothing():
+    data = batches((64,), 12)
+    data[4] = (data[4][0], data[4][1] + 20)  # labels out of range: the fifth call, the check's ordinary step, raises
+
+    def train(capture):
+        backend.seed(0)
+        net = MODELS["mlp"].build((64,), 10)
+        optimizer = AdaGrad().setupOn(net, useGlobalState=True)
+        cost = CrossEntropy()
+        step = minidl.capture(net, cost, optimizer) if capture else Trainer(net, cost, optimizer, capture=False).step
+        raised = []
+        for index, (batch, labels) in enumerate(data):
+            try:
+                step(batch, labels)
+            except CostError as error:
+                raised.append((index, str(error)))
+        return state(net, optimizer, cost), raised, step
+
+    ordinary, captured = train(False), train(True)
+    assert captured[:2] == ordinary[:2] and ordinary[1][0][0] == 4 and replays(captured[2])
