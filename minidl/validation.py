@@ -25,6 +25,13 @@ def checkInteger(value, what, error=ModuleError, minimum=None, maximum=None):
     return int(value)
 
 
+def checkFlag(value, what, error=ModuleError):
+    """``value``, which must be True or False (not 0, 1 or None)."""
+    if not isinstance(value, bool):
+        raise error(f"{what} must be True or False, got {value!r}")
+    return value
+
+
 def checkSize(value, what, error=ModuleError):
     """``value`` as an int >= 1: a size, a count of maps, a vocabulary."""
     return checkInteger(value, what, error, minimum=1)

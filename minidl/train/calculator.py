@@ -7,6 +7,7 @@ from minidl.errors import ModuleError
 from minidl.nn import CapturedForward, Module
 from minidl.nn.module import evaluating
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
+from minidl.validation import checkFlag
 
 
 class Calculator:
@@ -18,10 +19,8 @@ class Calculator:
     def __init__(self, module, batchsize=128, verbose=True, capture=True):
         if not isinstance(module, Module):
             raise ModuleError(f"Calculator expects a Module, got {type(module).__name__}")
-        if not isinstance(capture, bool):
-            raise ModuleError(f"capture must be True or False, got {capture!r}")
         self.module = module
-        self.forward = CapturedForward(module, asked=False) if capture else module
+        self.forward = CapturedForward(module, asked=False) if checkFlag(capture, "capture") else module
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
 

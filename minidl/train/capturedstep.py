@@ -34,10 +34,8 @@ import numpy
 
 from minidl.backend import getRandomState, isGpu, setRandomState, xp
 from minidl.backend.tape import CaptureError, Tape
-from minidl.cost import Cost
-from minidl.errors import CostError, ModuleError, OptimizerError
 from minidl.nn import Module
-from minidl.optim import Optimizer
+from minidl.train.datacheck import checkParts
 from minidl.variable import Rebinds
 
 log = logging.getLogger("minidl")
@@ -154,12 +152,7 @@ class CapturedStep:
     def __init__(self, module, cost, optimizer, asked=False):
         """``asked``: made by ``minidl.capture`` (where capture cannot run at all, a warning says so), not by
         default (a Trainer's: an info line)."""
-        for value, kind, what, error in ((module, Module, "a Module", ModuleError), (cost, Cost, "a Cost", CostError),
-                                         (optimizer, Optimizer, "an Optimizer", OptimizerError)):
-            if not isinstance(value, kind):
-                raise error(f"a captured step takes {what}, got {type(value).__name__}")
-        if optimizer.module is not module:
-            raise OptimizerError(f"{optimizer!r} is not set up on {module!r}: call optimizer.setupOn(module) first")
+        checkParts("a captured step", module, cost, optimizer)
         self.module, self.cost, self.optimizer, self.asked = module, cost, optimizer, asked
         self.recordings = {}  # input shapes and dtypes -> Recording
         self.settings = None  # what the recordings took as given (``_settings``)

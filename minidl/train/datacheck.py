@@ -9,8 +9,26 @@ cost checks every target against predictions of that shape (labels in range, tar
 import numpy
 
 from minidl.backend import readChecks, toDevice, xp
-from minidl.errors import CostError, DataError
+from minidl.cost import Cost
+from minidl.errors import CostError, DataError, ModuleError, OptimizerError
+from minidl.nn import Module
 from minidl.nn.module import evaluating
+from minidl.optim import Optimizer
+
+
+def checkParts(who, module, cost, optimizer=None):
+    """The parts ``who`` (a Trainer, a Validator, a captured step) is given: a Module, a Cost and, for training, an
+    Optimizer set up on that module; the error of the part that is wrong, naming what was given."""
+    if not isinstance(module, Module):
+        raise ModuleError(f"{who} expects a Module, got {type(module).__name__}")
+    if not isinstance(cost, Cost):
+        raise CostError(f"{who} expects a Cost, got {type(cost).__name__}")
+    if optimizer is None:
+        return
+    if not isinstance(optimizer, Optimizer):
+        raise OptimizerError(f"{who} expects an Optimizer, got {type(optimizer).__name__}")
+    if optimizer.module is not module:
+        raise OptimizerError(f"{optimizer!r} is not set up on {module!r}: call optimizer.setupOn(module) first")
 
 
 def checkFinite(array, name, chunkRows):

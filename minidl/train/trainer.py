@@ -7,15 +7,13 @@ global batch (see ``rankShard``), and the returned error is the mean over the ra
 import numpy
 
 from minidl.backend import hostGenerator, readChecks
-from minidl.cost import Cost
 from minidl.datasets.augment import Augment
 from minidl.datasets.imageloader import ImageLoader
-from minidl.errors import CostError, DataError, ModuleError, OptimizerError
-from minidl.nn import Module
-from minidl.optim import Optimizer
+from minidl.errors import DataError, OptimizerError
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar, rankShard
 from minidl.train.capturedstep import CapturedStep, stepLaunches
-from minidl.train.datacheck import checkDataSet, checkLoader
+from minidl.train.datacheck import checkDataSet, checkLoader, checkParts
+from minidl.validation import checkFlag
 
 
 class Trainer:
@@ -30,23 +28,15 @@ class Trainer:
 
     def __init__(self, module, cost, optimizer, batchsize=128, verbose=True, augment=None, dropLast=False,
                  capture=True):
-        if not isinstance(module, Module):
-            raise ModuleError(f"Trainer expects a Module, got {type(module).__name__}")
-        if not isinstance(cost, Cost):
-            raise CostError(f"Trainer expects a Cost, got {type(cost).__name__}")
-        if not isinstance(optimizer, Optimizer):
-            raise OptimizerError(f"Trainer expects an Optimizer, got {type(optimizer).__name__}")
+        checkParts("Trainer", module, cost, optimizer)
         self.module, self.cost, self.optimizer = module, cost, optimizer
-        self.checkSetup()
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
         if augment is not None and not isinstance(augment, Augment):
             raise DataError(f"augment must be a minidl.datasets.Augment, got {type(augment).__name__}")
         self.augment = augment
         self.dropLast = bool(dropLast)
-        if not isinstance(capture, bool):
-            raise DataError(f"capture must be True or False, got {capture!r}")
-        self.stepper = CapturedStep(module, cost, optimizer) if capture else None
+        self.stepper = CapturedStep(module, cost, optimizer) if checkFlag(capture, "capture", DataError) else None
 
     def trainFromHost(self, data, target, macroBatchSize=10000, random=True, afterStep=None):
         """One epoch over host arrays; returns the mean training error (weighted by samples).

@@ -1,13 +1,13 @@
 """Validator: the mean error of a module over host data, and its accuracy for classification."""
 
 from minidl.backend import readChecks
-from minidl.cost import Cost, CrossEntropy
-from minidl.errors import CostError, ModuleError
-from minidl.nn import CapturedForward, Module
+from minidl.cost import CrossEntropy
+from minidl.nn import CapturedForward
 from minidl.nn.module import evaluating
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar
-from minidl.train.datacheck import checkDataSet, checkLoader
+from minidl.train.datacheck import checkDataSet, checkLoader, checkParts
 from minidl.train.metrics import ClassMetrics
+from minidl.validation import checkFlag
 
 
 class Validator:
@@ -16,14 +16,9 @@ class Validator:
     of each batch shape is recorded once and replayed (``minidl.nn.CapturedForward``, the same bits)."""
 
     def __init__(self, module, cost, batchsize=128, verbose=True, topK=(), capture=True):
-        if not isinstance(module, Module):
-            raise ModuleError(f"Validator expects a Module, got {type(module).__name__}")
-        if not isinstance(cost, Cost):
-            raise CostError(f"Validator expects a Cost, got {type(cost).__name__}")
-        if not isinstance(capture, bool):
-            raise ModuleError(f"capture must be True or False, got {capture!r}")
+        checkParts("Validator", module, cost)
         self.module, self.cost = module, cost
-        self.forward = CapturedForward(module, asked=False) if capture else module
+        self.forward = CapturedForward(module, asked=False) if checkFlag(capture, "capture") else module
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
         self.metrics = ClassMetrics(topK)

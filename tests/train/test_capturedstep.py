@@ -221,9 +221,9 @@ def test_trainer_epochs_are_the_same_captured_or_not():
 def test_bad_arguments_are_refused():
     net = MODELS["mlp"].build((64,), 10)
     optimizer = AdaGrad().setupOn(net)
-    with pytest.raises(ModuleError, match="takes a Module, got str"):
+    with pytest.raises(ModuleError, match="a captured step expects a Module, got str"):
         minidl.capture("net", CrossEntropy(), optimizer)
-    with pytest.raises(CostError, match="takes a Cost, got NoneType"):
+    with pytest.raises(CostError, match="expects a Cost, got NoneType"):
         minidl.capture(net, None, optimizer)
     with pytest.raises(OptimizerError, match="is not set up on"):
         minidl.capture(MODELS["mlp"].build((64,), 10), CrossEntropy(), optimizer)
