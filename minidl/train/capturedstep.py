@@ -22,9 +22,8 @@ What the recording reads, it reads at each replay: parameters updated in place, 
 through ``liveValues`` (the optimizer's hyperparameters, so a schedule may change the rate at every step). Any other
 number it keeps: so a change of a Variable's ``learnRate`` or ``wc``, of a number of a module (its train or eval
 mode, a Dropout's rate), of the cost or of a hook, of the guard's mode or the loss scaler, or a rebound Variable,
-starts every shape again;
-settings that change at every step turn capture off, said once. NumPy arrays only (on a GPU a CUDA graph would take
-a tape's place: not built); data-parallel optimizers run ordinarily.
+starts every shape again; settings that change at every step turn capture off, said once. NumPy arrays only (on a
+GPU a CUDA graph would take a tape's place: not built); data-parallel optimizers run ordinarily.
 """
 
 import logging
@@ -41,7 +40,7 @@ from minidl.variable import Rebinds
 log = logging.getLogger("minidl")
 
 RECORDINGS = 3  # the recorded steps before the check: one thrown away, two compared
-GIVE_UP_AFTER = 3  # hyperparameter changes in a row before any replay that turn capture off
+GIVE_UP_AFTER = 3  # settings changed this many times in a row before any replay turn capture off
 
 
 def stepLaunches(module, cost, optimizer, data, target):
