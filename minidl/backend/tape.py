@@ -279,9 +279,6 @@ class Tape:
         self.slots = []  # (call, argument, source, element): an argument a replay reads again
         self.allocated = set()  # the memory the block allocated through xp (empty, empty_like): its own
 
-    def __len__(self):
-        return len(self.calls)
-
     def input(self, sample):
         """A buffer for one of the block's inputs, holding a copy of ``sample``: replay copies new data into it."""
         buffer = numpy.array(sample, copy=True)

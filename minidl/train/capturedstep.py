@@ -34,6 +34,7 @@ import numpy
 from minidl.backend import getRandomState, isGpu, setRandomState, xp
 from minidl.backend.tape import CaptureError, Tape
 from minidl.nn import Module
+from minidl.nn.module import SETTING_TYPES
 from minidl.train.datacheck import checkParts
 from minidl.variable import Rebinds
 
@@ -69,7 +70,7 @@ def stateObjects(*roots):
     return list(found.values())
 
 
-def arraysIn(obj):
+def arrayAttributes(obj):
     """(name, array) for each array attribute of ``obj`` and each array in a list, tuple or dict attribute."""
     for name, value in vars(obj).items():
         if isinstance(value, numpy.ndarray):
@@ -84,7 +85,7 @@ def arraysIn(obj):
 def numbersOf(obj, skip=()):
     """The numbers, flags and words among ``obj``'s attributes (what a module, cost or hook was set to)."""
     return id(obj), *((name, value) for name, value in vars(obj).items()
-                      if type(value) in (int, float, bool, str, type(None)) and name not in skip)
+                      if type(value) in SETTING_TYPES and name not in skip)
 
 
 class Snapshot:
@@ -94,7 +95,7 @@ class Snapshot:
         self.objects = objects
         self.attributes = [dict(vars(obj)) for obj in objects]
         self.arrays = {(index, name): (array, numpy.array(array, copy=True))
-                       for index, obj in enumerate(objects) for name, array in arraysIn(obj)}
+                       for index, obj in enumerate(objects) for name, array in arrayAttributes(obj)}
         self.random = getRandomState()
 
     def restore(self):
