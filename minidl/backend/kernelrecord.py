@@ -69,12 +69,12 @@ class StepDifference(NamedTuple):
 
 def compareSteps(first, second):
     """A ``StepDifference`` of two recordings (lists of ``KernelCall``) of the same step."""
-    sameCalls = len(first) == len(second) and all(
-        a.kernel is b.kernel and len(a.args) == len(b.args) for a, b in zip(first, second))
+    sameCalls = len(first) == len(second)
     stable = views = buffers = 0
     changed, moved = [], []
     for a, b in zip(first, second):
         if a.kernel is not b.kernel or len(a.args) != len(b.args):
+            sameCalls = False
             break
         newView = newBuffer = newScalar = False
         for param, x, y in zip(a.kernel.params, a.args, b.args):

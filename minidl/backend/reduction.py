@@ -45,7 +45,7 @@ Reduction made is listed in ``registry``.
 
 import numbers
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy
 
@@ -306,7 +306,7 @@ class Reduction:
                 kinds.append("out")
             else:
                 kinds.append("full" if arg.shape == inShape else "kept" if arg.shape == plan.keptShape else "reduced")
-        return Plan(inShape, axes, keepdims, tuple(kinds))
+        return replace(plan, kinds=tuple(kinds))
 
 
 hostkernel.kernelClasses["ReductionKernel"] = (Reduction, registry)

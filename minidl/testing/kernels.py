@@ -44,6 +44,12 @@ def copies(args):
     return [arg.copy() if isinstance(arg, numpy.ndarray) else arg for arg in args]
 
 
+def wideCopies(args):
+    """Copies of ``args`` with every floating array widened to float64 (what a float64 oracle is given)."""
+    return [arg.astype(numpy.float64) if isinstance(arg, numpy.ndarray) and arg.dtype.kind == "f" else arg
+            for arg in copies(args)]
+
+
 def runPath(path, kernel, args, size=None, **reduction):
     """Run ``kernel`` (an Elementwise, or a Reduction with its ``axis=`` and ``keepdims=``) on copies of ``args``
     (NumPy arrays and scalars) on ``path`` ("numpy", "host" or "cupy"), over ``size`` elements when every array of
@@ -128,10 +134,8 @@ def checkCase(kernel, dtype, args, oracle=None, signedZeros=True, nanPropagates=
         assertMatches(runPath(path, kernel, args, size), reference, dtype,
                       f"{kernel.name} on {path} against its NumPy reference", signedZeros, tolerances)
     if oracle is not None:
-        wide = [arg.astype(numpy.float64) if isinstance(arg, numpy.ndarray) and arg.dtype.kind == "f" else arg
-                for arg in copies(args)]
         with numpy.errstate(all="ignore"):
-            expected = oracle(*wide)
+            expected = oracle(*wideCopies(args))
         assertMatches(reference, expected, dtype, f"{kernel.name}'s NumPy reference against the float64 oracle",
                       tolerances=tolerances)
     if nanPropagates:

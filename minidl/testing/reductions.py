@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 from minidl.backend.reduction import Reduction, registry
 from minidl.errors import TestingError
 from minidl.testing.compare import assertMatches
-from minidl.testing.kernels import checkProperty, copies, drawScalar, importPackage, kernelPaths, nanInputs, runPath
+from minidl.testing.kernels import (
+    checkProperty,
+    copies,
+    drawScalar,
+    importPackage,
+    kernelPaths,
+    nanInputs,
+    runPath,
+    wideCopies,
+)
 from minidl.testing.strategies import arrays, floatDtypes, shapes
 
 
@@ -83,10 +92,8 @@ def checkReductionCase(kernel, dtype, args, axis=None, keepdims=False, oracle=No
         _compare(runPath(path, kernel, args, axis=axis, keepdims=keepdims), reference, dtype,
                  f"{kernel.name} on {path} against its NumPy reference", signedZeros, tolerances, stated)
     if oracle is not None:
-        wide = [arg.astype(numpy.float64) if isinstance(arg, numpy.ndarray) and arg.dtype.kind == "f" else arg
-                for arg in copies(args)]
         with numpy.errstate(all="ignore"):
-            expected = oracle(*wide, axis=axis, keepdims=keepdims)
+            expected = oracle(*wideCopies(args), axis=axis, keepdims=keepdims)
         _compare(reference, expected, dtype, f"{kernel.name}'s NumPy reference against the float64 oracle", False,
                  tolerances, stated)
     if nanPropagates:
