@@ -65,8 +65,6 @@ class Window:
     def outShape(self, height, width, what):
         """(outH, outW) for an input of (height, width); ModuleError if the window does not fit once (``what``,
         formatted into the message, names the caller)."""
-        if (height, width) in self.known:
-            return self.known[(height, width)]
         return self.remembered((height, width), lambda: self._countOut(height, width, what))
 
     def _countOut(self, height, width, what):
@@ -374,7 +372,7 @@ def _col2imCall(window, colShape, height, width, batch, wide):
     """(col2im's arguments but col and img, img's shape, the loop's size) for a col of ``colShape``."""
     maps = colShape[0] if wide else colShape[1]
     batch = batch if wide else colShape[0]
-    rows, span = (1, 1) if isGpu else (height, width)
+    rows, span = rowsPerElement(height), rowsPerElement(width)
     layout = strides(batch, maps, *window.size, colShape[-2] * colShape[-1], wide)
     return ((*window.scalars(batch, maps, height, width), rows, span, *layout), (batch, maps, height, width),
             batch * maps * -(-height // rows) * -(-width // span))

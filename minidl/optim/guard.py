@@ -144,9 +144,9 @@ class NonFiniteGuard:
             return False
         sticky = int(self.nonFinite == "raise" and not dynamic)
         last = len(self.groups) - 1
+        step, = liveValues((self.t + 1,), lambda: (self.t + 1,))  # read again by a replayed step
         for index, group in enumerate(self.groups):
             flat = group.grad.reshape(-1)
-            step, = liveValues((self.t + 1,), lambda: (self.t + 1,))  # read again by a replayed step
             guardKer(firstNonFinite(flat), flat.size, step, index, int(index == 0), int(index == last), sticky,
                      self.skip, self.record, size=1)
         return True

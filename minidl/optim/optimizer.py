@@ -125,6 +125,11 @@ class Optimizer(NonFiniteGuard, Persistence):
         self.resetGuard()
         return self
 
+    def checkSetUpOn(self, module):
+        """OptimizerError unless this optimizer was set up on ``module`` (a Trainer's, a checkpoint's pair)."""
+        if self.module is not module:
+            raise OptimizerError(f"{self!r} is not set up on {module!r}: call optimizer.setupOn(module) first")
+
     def _checkReady(self, what):
         if self.module is None:
             raise OptimizerError(f"{what}() called before setupOn(module)")

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 
 from minidl.backend import getRandomState, setRandomState, toHost
-from minidl.errors import CheckpointError, MinidlError, OptimizerError
+from minidl.errors import CheckpointError, MinidlError
 from minidl.nn.architecture import architectureMetadata
 from minidl.tensorfile import TensorFile, copyTensors, parseJson, writeTensors
 
@@ -32,11 +32,6 @@ class Checkpoint:
     extra: object = None
 
 
-def _checkPair(module, optimizer):
-    if optimizer.module is not module:
-        raise OptimizerError(f"{optimizer!r} is not set up on {module!r}: call optimizer.setupOn(module) first")
-
-
 def _arrays(module, optimizer):
     """Every array a checkpoint holds, by tensor name (device arrays; views where the optimizer keeps them)."""
     arrays = {f"module.{name}": array for name, array in module.getArrayTable().items()}
@@ -46,7 +41,7 @@ def _arrays(module, optimizer):
 
 def saveCheckpoint(path, module, optimizer, epoch, extra=None):
     """Write module, optimizer, ``epoch`` (the number of finished epochs) and the random state, atomically."""
-    _checkPair(module, optimizer)
+    optimizer.checkSetUpOn(module)
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise CheckpointError(f"epoch must be a non-negative integer, got {epoch!r}")
     try:
@@ -76,7 +71,7 @@ def loadCheckpoint(path, module, optimizer=None):
     """
     if optimizer is None:
         return _loadModule(path, module)
-    _checkPair(module, optimizer)
+    optimizer.checkSetUpOn(module)
     targets = _arrays(module, optimizer)
     with TensorFile(path, CHECKPOINT_FORMAT) as file:
         metadata = file.metadata

@@ -27,8 +27,7 @@ def checkParts(who, module, cost, optimizer=None):
         return
     if not isinstance(optimizer, Optimizer):
         raise OptimizerError(f"{who} expects an Optimizer, got {type(optimizer).__name__}")
-    if optimizer.module is not module:
-        raise OptimizerError(f"{optimizer!r} is not set up on {module!r}: call optimizer.setupOn(module) first")
+    optimizer.checkSetUpOn(module)
 
 
 def checkFinite(array, name, chunkRows):

@@ -9,7 +9,7 @@ import numpy
 from minidl.backend import hostGenerator, readChecks
 from minidl.datasets.augment import Augment
 from minidl.datasets.imageloader import ImageLoader
-from minidl.errors import DataError, OptimizerError
+from minidl.errors import DataError
 from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar, rankShard
 from minidl.train.capturedstep import CapturedStep, stepLaunches
 from minidl.train.datacheck import checkDataSet, checkLoader, checkParts
@@ -48,7 +48,7 @@ class Trainer:
         indices: ``readChecks``) and the optimizer's non-finite guard (``readGuard``) are read after each
         macro-batch and at the end of the epoch (or every ``optimizer.syncEvery`` steps when set).
         """
-        self.checkSetup()
+        self.optimizer.checkSetUpOn(self.module)
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
         checkDataSet(self.module, self.cost, data, target, macroBatchSize)
@@ -90,7 +90,7 @@ class Trainer:
         label of the loader are checked before the first step. As in ``trainFromHost``, no step reads the device:
         the device checks and the optimizer's guard are read after every ``macroBatchSize`` samples' steps (or
         every ``optimizer.syncEvery`` steps when set) and at the end of the epoch."""
-        self.checkSetup()
+        self.optimizer.checkSetUpOn(self.module)
         if not isinstance(loader, ImageLoader):
             raise DataError(f"trainFromLoader takes a minidl.datasets.ImageLoader, got {type(loader).__name__}")
         if self.optimizer.nodeinfo is not None:
@@ -142,11 +142,6 @@ class Trainer:
                   scheduleMetric=scheduleMetric, topK=topK, macroBatchSize=macroBatchSize, verbose=verbose)
         return fit.run(data, labels, epochs, validation, resume=resume)
 
-    def checkSetup(self):
-        if self.optimizer.module is not self.module:
-            raise OptimizerError(
-                f"{self.optimizer!r} is not set up on {self.module!r}: call optimizer.setupOn(module) first"
-            )
 
     def readDevice(self):
         """Read what the steps left on the device to be checked: out-of-range labels or indices raise their
