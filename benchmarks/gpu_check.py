@@ -6,7 +6,8 @@ writes one Markdown report to paste into benchmarks/README.md.
 With no usable GPU it stops at once, saying why (the backend probe's reason). Otherwise it runs, on the CuPy
 backend (MINIDL_BACKEND=cupy), without network, each step in a process group of its own with its share of
 --budget seconds (the group is killed, children included, at the deadline): first one epoch of the CNN to warm
-the kernel caches, then the whole test suite; ``python -m minidl train --device gpu`` with the MLP and with the
+the kernel caches, then the whole test suite, then (whatever the suite reached) minidl's own cuBLAS products and
+Conv2D's bias kernels against float64; ``python -m minidl train --device gpu`` with the MLP and with the
 CNN; the MLP on 2 MPI ranks sharing one GPU; the measured training step of each profiled model beside the
 simulated device's prediction for it (``minidl profile``); and the benchmarks (optimizer steps against the copy
 bandwidth measured in the same run, conv and training steps, each against PyTorch where it imports). A step
@@ -67,7 +68,10 @@ def steps(workdir):
     return [
         Step("warm the kernel caches (one epoch of the CNN)",
              [*train, "--model", "cnn", "--batch-size", "32", "--epochs", "1", "--out", f"{workdir}/warm"], 0.04),
-        Step("test suite on the CuPy backend", [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"], 0.30),
+        Step("test suite on the CuPy backend", [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"], 0.28),
+        Step("cuBLAS products and Conv2D's bias kernels against float64 (whatever the suite reached)",
+             [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/backend/test_products.py",
+              "tests/nn/test_conv_bias_kernels.py"], 0.02),
         Step("train the MLP on the GPU", [*train, "--epochs", "5", "--out", f"{workdir}/mlp"], 0.05),
         Step("train the CNN on the GPU", [*train, "--model", "cnn", "--batch-size", "32", "--lr", "0.05", "--epochs",
                                           "5", "--out", f"{workdir}/cnn"], 0.06),

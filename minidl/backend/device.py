@@ -150,6 +150,15 @@ def cupyxModule():
     return cupyx
 
 
+def cublasBindings():
+    """CuPy's cuBLAS bindings (``cupy_backends.cuda.libs.cublas``), or the simulated device's."""
+    if simulated:
+        from minidl.backend.simulated import cublas
+    else:
+        from cupy_backends.cuda.libs import cublas
+    return cublas
+
+
 def isDeviceArray(array):
     """True for a CuPy array (on the GPU or the simulated device); False for anything else, NumPy arrays included."""
     return cupy is not None and isinstance(array, cupy.ndarray)

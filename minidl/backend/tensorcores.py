@@ -7,9 +7,11 @@ faster on an Ampere or later GPU, with a relative error per product of about 2^-
 always run on tensor cores with float32 accumulation (CUBLAS_COMPUTE_32F, as CuPy's COMPUTE_TYPE_FP32 gives them),
 never with float16 sums; float64 products are float64.
 
-On a GPU this sets CuPy's cuBLAS compute type per dtype (``cupy._core.set_compute_type``), which every product
-minidl issues (``matmul``, ``dot``, ``@``, ``tensordot``, ``einsum``) goes through; it is set when minidl's backend
-loads, so CuPy's own ``CUPY_TF32`` environment variable does not change it behind minidl's back. On a GPU before
+On a GPU this sets CuPy's cuBLAS compute type per dtype (``cupy._core.set_compute_type``), which CuPy's products of
+at most two axes (``dot``, ``@`` and ``matmul`` of matrices, ``tensordot``) go through; it is set when minidl's
+backend loads, so CuPy's own ``CUPY_TF32`` environment variable does not change it behind minidl's back. CuPy's
+batched matmul ignores it (it runs plain float32); minidl's batched products (``minidl.backend.products``) read
+``tf32Allowed`` and pass the compute type to cuBLAS themselves. On a GPU before
 Ampere, CuPy warns and keeps float32 for TF32. On the simulated device the choice is recorded in each product's
 trace entry (``Launch.math``: "tf32", "fp32", "fp16", "fp64"), which ``minidl profile``'s model times at tensor-core
 throughput for "tf32" and "fp16". On the CPU the flag changes nothing: NumPy's products are exact in their dtype.

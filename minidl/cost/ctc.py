@@ -28,6 +28,7 @@ bounds, and the error stays a device scalar.
 import numpy
 
 from minidl.backend import xp
+from minidl.backend.products import matmul
 from minidl.cost.cost import Cost
 from minidl.errors import CostError
 from minidl.nn.module import describe
@@ -194,7 +195,7 @@ class CTC(Cost):
         weights = self._weights(targetLengths, losses)
         occupancy = xp.exp(alphas + betas - emissions + xp.where(xp.isinf(losses), 0, losses)[None, :, None])
         onehot = (extended[:, :, None] == xp.arange(logProbs.shape[2])[None, None, :]).astype(occupancy.dtype)
-        perClass = xp.matmul(occupancy.transpose(1, 0, 2), onehot).transpose(1, 0, 2)  # (T, N, C)
+        perClass = matmul(occupancy.transpose(1, 0, 2), onehot).transpose(1, 0, 2)  # (T, N, C)
         running = (xp.arange(steps)[:, None] < inputLengths[None, :])[:, :, None]
         grad = xp.where(running, xp.exp(logProbs) - perClass, 0) * weights[None, :, None]
         return self._error(losses, weights), grad.astype(pred.dtype)

@@ -18,6 +18,7 @@ import math
 import numpy
 
 from minidl.backend import Elementwise, deviceDraw, toDevice, xp
+from minidl.backend.products import matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
 from minidl.nn.linear import initWeights
@@ -133,7 +134,7 @@ class MultiHeadAttention(Module):
         rows = xp.ascontiguousarray(sequence).reshape(-1, embed)
         qkv = rows @ self.in_proj_weight.T + self.in_proj_bias
         q, k, v = xp.ascontiguousarray(qkv.reshape(steps, batch, 3, heads, headSize).transpose(2, 1, 3, 0, 4))
-        scores = q @ k.swapaxes(-1, -2)
+        scores = matmul(q, k.swapaxes(-1, -2))
         wide = numpy.float64 if scores.dtype == numpy.float64 else numpy.float32
         probs = xp.empty_like(scores)
         usePadding = padding is not None
@@ -144,7 +145,7 @@ class MultiHeadAttention(Module):
         if self.dropout and self.train:
             draw = deviceDraw()
             attended = dropout(probs, draw, self.dropout)
-        context = xp.ascontiguousarray((attended @ v).transpose(2, 0, 1, 3)).reshape(-1, embed)
+        context = xp.ascontiguousarray(matmul(attended, v).transpose(2, 0, 1, 3)).reshape(-1, embed)
         self.cache = {"rows": rows, "q": q, "k": k, "v": v, "probs": probs, "attended": attended,
                       "draw": draw, "context": context}
         out = context @ self.out_proj_weight.T + self.out_proj_bias
@@ -156,8 +157,8 @@ class MultiHeadAttention(Module):
         gradRows = xp.ascontiguousarray(grad).reshape(-1, embed)
         dcontext = (gradRows @ self.out_proj_weight).reshape(steps, batch, self.heads, self.headSize)
         dcontext = dcontext.transpose(1, 2, 0, 3)
-        dattended = dcontext @ cache["v"].swapaxes(-1, -2)
-        dv = cache["attended"].swapaxes(-1, -2) @ dcontext
+        dattended = matmul(dcontext, cache["v"].swapaxes(-1, -2))
+        dv = matmul(cache["attended"].swapaxes(-1, -2), dcontext)
         dprobs = xp.ascontiguousarray(dattended)
         if cache["draw"] is not None:
             dprobs = dropout(dprobs, cache["draw"], self.dropout)
@@ -165,7 +166,7 @@ class MultiHeadAttention(Module):
         dot = (dprobs.astype(wide, copy=False) * cache["probs"]).sum(axis=-1)
         dscores = maskedSoftmaxGradKer(dprobs, cache["probs"], dot, steps, 1 / math.sqrt(self.headSize),
                                        xp.empty_like(dprobs))
-        dq, dk = dscores @ cache["k"], dscores.swapaxes(-1, -2) @ cache["q"]
+        dq, dk = matmul(dscores, cache["k"]), matmul(dscores.swapaxes(-1, -2), cache["q"])
         dqkv = xp.stack([dq, dk, dv]).transpose(3, 1, 0, 2, 4).reshape(-1, 3 * embed)
         self.cache["dqkv"] = dqkv
         dx = (dqkv @ self.in_proj_weight).reshape(steps, batch, embed)
@@ -180,8 +181,8 @@ class MultiHeadAttention(Module):
 
     def accGradParams(self, grad):
         gradRows = xp.ascontiguousarray(grad).reshape(-1, self.embed)
-        self.vars["out_proj_weight"].grad += gradRows.T @ self.cache["context"]
+        matmul(gradRows.T, self.cache["context"], out=self.vars["out_proj_weight"].grad, accumulate=True)
         self.vars["out_proj_bias"].grad += gradRows.sum(axis=0)
         dqkv = self.cache.pop("dqkv")
-        self.vars["in_proj_weight"].grad += dqkv.T @ self.cache["rows"]
+        matmul(dqkv.T, self.cache["rows"], out=self.vars["in_proj_weight"].grad, accumulate=True)
         self.vars["in_proj_bias"].grad += dqkv.sum(axis=0)

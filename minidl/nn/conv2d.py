@@ -9,12 +9,16 @@ outH outW), already NCHW; backward: ∂col[n] = Wᵀ @ grad[n], then col2im; ∂
 instead, col (C/G kh kw, N outH outW): one product per group over the whole batch (then y's axes swapped).
 The algorithm is chosen per geometry (``Conv2D.algorithm``): a 1x1 window with
 stride 1 and no padding skips im2col (the input is its own col); one input map per group (depthwise) runs
-its direct kernels (``minidl.nn.depthwise``) instead of C one-row products.
+its direct kernels (``minidl.nn.depthwise``) instead of C one-row products. On a GPU every product is one cuBLAS
+launch (``minidl.backend.products``) and an im2col convolution's products carry its bias (``minidl.nn.convbias``):
+six launches a training step, with or without a bias.
 """
 
 import numpy
 
 from minidl.backend import isGpu, xp
+from minidl.backend.products import matmul
+from minidl.nn.convbias import addParamGrads, im2colWithBias
 from minidl.nn.convolution import checkMaps, setupConvolution
 from minidl.nn.depthwise import addDepthwiseGradWeights, depthwiseForward, depthwiseGradInput
 from minidl.nn.gradsum import sumInto
@@ -30,9 +34,9 @@ def batchedProduct(weights, col):
     positions or more take one product per image, already in NCHW order; smaller maps would re-read the weights
     once per image in thin products, so on the CPU the batch moves inside the columns for one product over the
     batch. On a GPU one batched product always (the weights stay in its cache; moving the batch would cost two
-    copies, launches of their own)."""
+    copies, launches of their own), one launch (``minidl.backend.products``) even for transposed weights."""
     if col.shape[3] >= PER_IMAGE_FROM or isGpu:
-        return xp.matmul(weights, col)
+        return matmul(weights, col)
     batch, groups, inner, points = col.shape
     wide = xp.ascontiguousarray(col.transpose(1, 2, 0, 3)).reshape(groups, inner, batch * points)
     out = xp.matmul(weights, wide).reshape(groups, -1, batch, points)
@@ -43,7 +47,7 @@ def weightProduct(grad, col):
     """Σ_{n, p} grad[n, g, a, p] col[n, g, k, p], shape (G, A, K): per image then summed, or, for small
     maps on the CPU (as batchedProduct), one product over the batch."""
     if col.shape[3] >= PER_IMAGE_FROM or isGpu:
-        return xp.matmul(grad, col.transpose(0, 1, 3, 2)).sum(axis=0)
+        return matmul(grad, col.transpose(0, 1, 3, 2)).sum(axis=0)
     batch, groups, inner, points = col.shape
     wideGrad = xp.ascontiguousarray(grad.transpose(1, 2, 0, 3)).reshape(groups, -1, batch * points)
     wideCol = xp.ascontiguousarray(col.transpose(1, 2, 0, 3)).reshape(groups, inner, batch * points)
@@ -54,7 +58,7 @@ def addWeightProduct(grad, col, out):
     """out (G, A, K) += Σ_{n, p} grad[n, g, a, p] col[n, g, k, p]. On a GPU: one product per image, summed into
     out by one reduction over the batch (two launches); on the CPU ``weightProduct``, then added."""
     if isGpu:
-        sumInto(xp.matmul(grad, col.transpose(0, 1, 3, 2)), out, axis=0)
+        sumInto(matmul(grad, col.transpose(0, 1, 3, 2)), out, axis=0)
     else:
         out += weightProduct(grad, col)
 
@@ -113,6 +117,10 @@ class Conv2D(Module):
         backward, and ∂W its own addition, where products per image take none (Conv2D's six launches)."""
         return self.algorithm == "im2col" and points < WIDE_BELOW and not isGpu
 
+    def _biasInColumns(self):
+        """Whether the products carry the bias (``minidl.nn.convbias``): on a GPU, for im2col with a bias."""
+        return isGpu and self.useBias and self.algorithm == "im2col"
+
     def _unwide(self, product, batch, shape):
         """A product over the batch, (G, maps/G, N points), as NCHW data of ``shape``."""
         maps = product.shape[0] * product.shape[1]
@@ -135,6 +143,11 @@ class Conv2D(Module):
             return depthwiseForward(data, self.W, self.window, self.b if self.useBias else None)  # bias fused
         batch = data.shape[0]
         outH, outW = self.window.outShape(*data.shape[2:], repr(self))
+        if self._biasInColumns():  # out preset to b, then out += W col (col's last row of each group: ones)
+            self.col, out = im2colWithBias(data, self.window, self.groups, self.b, self.outmaps)
+            matmul(self._groupedWeights(), self.col[:, :, :-1],
+                   out=out.reshape(batch, self.groups, self.outmaps // self.groups, -1), accumulate=True)
+            return out
         if self._isWide(outH * outW):
             self.col = im2col(data, self.window, wide=True).reshape(self.groups, -1, batch * outH * outW)
             out = self._unwide(xp.matmul(self._groupedWeights(), self.col), batch, (batch, self.outmaps, outH, outW))
@@ -198,6 +211,10 @@ class Conv2D(Module):
     def _accGradParams(self, grad, data):
         """∂W += ..., ∂b += Σ grad, for grad (N, O, outH, outW) at data (N, C, H, W)."""
         gradW = self.vars["W"].grad
+        if self._biasInColumns():  # ∂W and ∂b from the products with col and its rows of ones
+            products = matmul(self._groupedGrad(grad), self.col.transpose(0, 1, 3, 2))
+            addParamGrads(products, gradW.reshape(self.outmaps, -1), self.vars["b"].grad)
+            return
         if self.algorithm == "depthwise":
             addDepthwiseGradWeights(grad, data, self.window, gradW.reshape(self.outmaps, 1, *self.window.size))
         elif self._isWide(grad.shape[2] * grad.shape[3]):

@@ -12,6 +12,7 @@ and ∂b[g] += Σ_batch grad[:, g] (summed over g for ``wmode="one"``).
 import numpy
 
 from minidl.backend import toDevice, xp
+from minidl.backend.products import matmul
 from minidl.errors import ModuleError
 from minidl.nn.linear import initWeights
 from minidl.nn.module import Module, checkArray
@@ -57,20 +58,20 @@ class GroupLinear(Module):
         return array.transpose(1, 0, 2) if self.batchDim == 0 else array
 
     def updData(self, data):
-        out = self._groupsFirst(data) @ self.W
+        out = matmul(self._groupsFirst(data), self.W)
         if self.useBias:
             out += self.b[:, None, :]
         return xp.ascontiguousarray(self._groupsFirst(out))
 
     def updGrad(self, grad):
-        ingrad = self._groupsFirst(grad) @ self.W.transpose(0, 2, 1)
+        ingrad = matmul(self._groupsFirst(grad), self.W.transpose(0, 2, 1))
         if self.inmode == "one":
             ingrad = ingrad.sum(axis=0, keepdims=True)
         return xp.ascontiguousarray(self._groupsFirst(ingrad))
 
     def accGradParams(self, grad):
         grad, data = self._groupsFirst(grad), self._groupsFirst(self.inData)
-        wgrad = data.transpose(0, 2, 1) @ grad
+        wgrad = matmul(data.transpose(0, 2, 1), grad)
         bgrad = grad.sum(axis=1)
         if self.wmode == "one":
             wgrad, bgrad = wgrad.sum(axis=0, keepdims=True), bgrad.sum(axis=0, keepdims=True)

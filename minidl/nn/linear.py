@@ -6,6 +6,7 @@ import math
 import numpy
 
 from minidl.backend import generator, isGpu, toDevice, xp
+from minidl.backend.products import matmul
 from minidl.errors import ModuleError
 from minidl.nn.gradsum import sumInto
 from minidl.nn.module import Module, checkArray
@@ -67,7 +68,7 @@ class Linear(Module):
 
     def accGradParams(self, grad):
         rows = xp.ascontiguousarray(grad).reshape(-1, self.outsize)
-        self.vars["W"].grad += self.inData.reshape(-1, self.insize).T @ rows
+        matmul(self.inData.reshape(-1, self.insize).T, rows, out=self.vars["W"].grad, accumulate=True)
         if self.useBias and isGpu:
             sumInto(rows, self.vars["b"].grad, axis=0)
         elif self.useBias:

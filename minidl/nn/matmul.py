@@ -1,7 +1,9 @@
 """MatMul: the batched matrix product of two inputs, C = A @ B for A of shape (..., n, k) and B of shape
 (..., k, m) with the same leading axes; backward: ∂A = ∂C Bᵀ, ∂B = Aᵀ ∂C (transposes of the last two axes).
-A graph's merge module, as Add and Concat are (attention scores Q Kᵀ from ``SwapAxes(-1, -2)`` on K)."""
+A graph's merge module, as Add and Concat are (attention scores Q Kᵀ from ``SwapAxes(-1, -2)`` on K). One launch per
+product on a GPU, transposed operands read in place (``minidl.backend.products``)."""
 
+from minidl.backend.products import matmul
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArrayList
 
@@ -19,8 +21,8 @@ class MatMul(Module):
                               f"got {a.shape} and {b.shape}")
 
     def updData(self, data):
-        return data[0] @ data[1]
+        return matmul(data[0], data[1])
 
     def updGrad(self, grad):
         a, b = self.inData
-        return [grad @ b.swapaxes(-1, -2), a.swapaxes(-1, -2) @ grad]
+        return [matmul(grad, b.swapaxes(-1, -2)), matmul(a.swapaxes(-1, -2), grad)]

@@ -17,6 +17,7 @@ sample into its corners (``minidl.backend.scatterAdd``). Computed in float32 at 
 import numpy
 
 from minidl.backend import scatterAdd, xp
+from minidl.backend.products import matmul
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray, describe
 from minidl.validation import checkSize
@@ -80,7 +81,7 @@ class SpatialTf(Module):
         """(N, P) pixel coordinates ix, iy of the output positions, and the base grid."""
         height, width = self.outShape(x)
         base = baseGrid(height, width, self.alignCorners, acc)
-        grid = xp.matmul(base[None], theta.astype(acc).transpose(0, 2, 1))  # (N, P, 2): gx, gy
+        grid = matmul(base, theta.astype(acc).transpose(0, 2, 1))  # (N, P, 2): gx, gy
         scales = [(side - 1) / 2 if self.alignCorners else side / 2 for side in (x.shape[3], x.shape[2])]
         pixels = [(grid[:, :, k] + 1) * scales[k] - (0 if self.alignCorners else 0.5) for k in range(2)]
         return pixels, scales, base
@@ -133,5 +134,5 @@ class SpatialTf(Module):
         gradIy = (g * ((v10 - v00) * (1 - wx)[:, None, :] + (v11 - v01) * wx[:, None, :])).sum(axis=1)
         _, scales, base = self._pixels(x, theta, acc)
         gradGrid = xp.stack([gradIx * scales[0], gradIy * scales[1]], axis=1)  # (N, 2, P)
-        gradTheta = xp.matmul(gradGrid, base[None])
+        gradTheta = matmul(gradGrid, base)
         return [gradX.reshape(x.shape).astype(x.dtype), gradTheta.astype(theta.dtype)]

@@ -2,9 +2,10 @@
 
 ``MINIDL_BACKEND=simulated`` (``--device simulated`` on the command) makes ``minidl.backend`` use ``cupy`` and
 ``cupyx`` from here instead of CuPy's: device arrays of their own type that refuse implicit conversion as CuPy's do,
-only the part of CuPy 14's API that minidl calls on the device, Elementwise and Reduction launches run as their
-host-compiled CUDA text, streams and events in order. Every branch of minidl that asks whether it runs on a GPU
-takes the GPU side.
+only the part of CuPy 14's API that minidl calls on the device (its batched matmul counted with the copies and
+pointer arrays CuPy makes, ``cublas``: the cuBLAS call minidl makes itself, run on raw pointers), Elementwise and
+Reduction launches run as their host-compiled CUDA text, streams and events in order. Every branch of minidl that
+asks whether it runs on a GPU takes the GPU side.
 ``trace.recording()`` counts what a GPU would be asked to do: launches, products, transfers, syncs, host random
 draws, memory. It is a device for tests and profiles, slower than the CPU backend, never for training; the real GPU
 path is CuPy's.
@@ -14,7 +15,7 @@ import types
 
 import numpy
 
-from minidl.backend.simulated import computetype, cuda, functions, kernels, trace
+from minidl.backend.simulated import computetype, cublas, cuda, functions, kernels, trace
 from minidl.backend.simulated import cupyx as _cupyx
 from minidl.backend.simulated.ndarray import ndarray
 
@@ -44,6 +45,7 @@ cupy = _namespace("cupy", {
     "cuda": _namespace("cupy.cuda", {
         "Stream": cuda.Stream, "Event": cuda.Event, "Device": cuda.Device,
         "get_current_stream": cuda.get_current_stream, "runtime": cuda.runtime, "nccl": cuda.nccl,
+        "device": _namespace("cupy.cuda.device", {"get_cublas_handle": lambda: cublas.HANDLE}),
     }),
 })
 cupy.__doc__ = "The simulated device's cupy namespace (minidl.backend.simulated)."
@@ -51,4 +53,4 @@ functions.NAMESPACE["cupy"] = cupy
 
 cupyx = _namespace("cupyx", {"empty_pinned": _cupyx.empty_pinned, "scatter_add": _cupyx.scatter_add})
 
-__all__ = ["cupy", "cupyx", "ndarray", "trace"]
+__all__ = ["cublas", "cupy", "cupyx", "ndarray", "trace"]

@@ -30,10 +30,32 @@ def wrap(host, owner=True):
         owner = True
     array = ndarray.__new__(ndarray)
     array._host = host
-    if owner and host.nbytes:
-        trace.allocated(host.nbytes)
-        weakref.finalize(host, trace.freed, host.nbytes)
+    if owner:
+        _allocate(host)
     return array
+
+
+_allocations = {}  # the first address of each live buffer of device memory -> the address past its end
+
+
+def _allocate(host):
+    """Count ``host``, a fresh buffer, as device memory while it lives."""
+    if host.nbytes:
+        start = host.__array_interface__["data"][0]
+        _allocations[start] = start + host.nbytes
+        trace.allocated(host.nbytes)
+        weakref.finalize(host, _free, start, host.nbytes)
+
+
+def _free(start, nbytes):
+    _allocations.pop(start, None)
+    trace.freed(nbytes)
+
+
+def insideOneAllocation(start, end):
+    """Whether the addresses [start, end) lie inside one live buffer of device memory (raw pointers handed to the
+    simulated cuBLAS are checked so: a wrong leading dimension or stride would read or write past an array)."""
+    return any(first <= start and end <= last for first, last in _allocations.items())
 
 
 def hostOf(value):
@@ -50,21 +72,65 @@ def hostOf(value):
 
 
 def productOf(name, x1, x2, out=None):
-    """``numpy.matmul`` or ``numpy.dot`` (``name``) of two device arrays, into ``out`` when given, recorded as one
-    cuBLAS call: m x k by k x n products, 2*m*n*k FLOPs per matrix of the batch, in the math the product's dtype runs
-    in (``computetype``)."""
+    """``numpy.matmul`` or ``numpy.dot`` (``name``) of two device arrays, into ``out`` when given, with the launches
+    CuPy 14 makes for it (cupy/_core/_routines_linalg.pyx), each counted:
+
+    - a product of at most two dimensions (``dot``; ``matmul`` of matrices): one cuBLAS call in the math its dtype's
+      compute type gives (``computetype``); a copy of each operand neither C- nor F-contiguous, or of another dtype
+      than the result; a copy into ``out`` where ``out`` is not C-contiguous, of another dtype, or shares memory
+      with an operand (the product went to a temporary);
+    - a batched ``matmul`` (more than two dimensions): a copy of each operand not C-contiguous or not of the
+      product's dtype (float16 is multiplied as float32: both operands cast, the result cast back, one more copy);
+      where an operand is broadcast over the batch, arrays of matrix pointers built by ``cupy_mat_ptrs`` (one
+      launch per batch axis for each of the two operands and the result) and a pointer-array product
+      (``sgemmBatched``); else one strided batched product. CuPy passes the data type as the compute type there,
+      so these products run in plain float32 ("fp32") whatever ``set_compute_type`` says.
+    m x k by k x n products, 2*m*n*k FLOPs per matrix of the batch."""
     a, b = hostOf(x1), hostOf(x2)
     result = numpy.asarray(getattr(numpy, name)(a, b))
-    if out is not None:
-        target = hostOf(out)
-        target[...] = result
-        result = target
+    operands = [operand for operand in (a, b) if isinstance(operand, numpy.ndarray)]
+    batched = name == "matmul" and len(operands) == 2 and max(a.ndim, b.ndim) > 2
+    if name == "dot" and out is not None and hostOf(out).dtype != result.dtype:
+        raise ValueError("Not supported dtype combination.")
+    if name == "dot" and out is not None and not hostOf(out).flags.c_contiguous:
+        raise ValueError("Output array must be C-contiguous")
+    computeDtype = numpy.dtype(numpy.float32) if batched and result.dtype == numpy.float16 else result.dtype
+    inPlace = []  # the operands the product reads where they are (the others it copied first)
+    for operand in operands:
+        contiguous = operand.flags.c_contiguous or (not batched and operand.flags.f_contiguous)
+        if not contiguous or operand.dtype != computeDtype:
+            launch("copy", operand, operand)
+        else:
+            inPlace.append(operand)
+    if batched:
+        _batchPointers(a, b)
     k = a.shape[-1] if a.ndim else 1
-    arrays = [operand for operand in (a, b) if isinstance(operand, numpy.ndarray)]
-    largest = max(array.size for array in arrays + [result])  # cuBLAS spreads a product over the GPU
-    trace.recordLaunch(name, largest, sum(array.nbytes for array in arrays), result.nbytes, largest,
-                       flops=2 * result.size * k, math=productMath(result.dtype))
-    return out if out is not None else wrap(result)
+    largest = max(array.size for array in operands + [result])  # cuBLAS spreads a product over the GPU
+    math = ("fp64" if computeDtype == numpy.float64 else "fp32") if batched else productMath(result.dtype)
+    trace.recordLaunch(name, largest, sum(array.nbytes for array in operands), result.nbytes, largest,
+                       flops=2 * result.size * k, math=math)
+    if out is None:
+        if computeDtype != result.dtype:
+            launch("copy", result, result)  # the float32 product cast back to float16
+        return wrap(result)
+    target = hostOf(out)
+    if (not target.flags.c_contiguous or target.dtype != computeDtype
+            or any(numpy.may_share_memory(target, operand) for operand in inPlace)):
+        launch("copy", target, result)  # the product went to a temporary first
+    target[...] = result
+    return out
+
+
+def _batchPointers(a, b):
+    """Record the ``cupy_mat_ptrs`` launches of a batched matmul where an operand is broadcast over the batch: one
+    per batch axis for each operand and the result."""
+    batchAxes = max(a.ndim, b.ndim) - 2
+    shapes = [(1,) * (batchAxes - max(operand.ndim - 2, 0)) + operand.shape[:-2] for operand in (a, b)]
+    batch = numpy.broadcast_shapes(*shapes)
+    if all(shape == batch for shape in shapes):
+        return
+    for _ in range(3 * batchAxes):
+        launch("cupy_mat_ptrs", numpy.empty(batch, dtype=numpy.uintp))
 
 
 def blockThreads(host, result):
@@ -160,11 +226,8 @@ class ndarray:  # noqa: N801 - CuPy's name
     __hash__ = None
 
     def __init__(self, shape, dtype=float):
-        host = numpy.empty(shape, dtype=dtype)
-        self._host = host
-        if host.nbytes:
-            trace.allocated(host.nbytes)
-            weakref.finalize(host, trace.freed, host.nbytes)
+        self._host = numpy.empty(shape, dtype=dtype)
+        _allocate(self._host)
 
     def __array__(self, *args, **kwargs):
         raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct a "

@@ -1,0 +1,145 @@
+"""``matmul(a, b, out=None, accumulate=False)``: matrix products over a batch, one cuBLAS launch each on a GPU.
+
+    out[..., i, j] = Σ_k a[..., i, k] b[..., k, j]        (out += that with ``accumulate``)
+
+over the batch axes of a and b broadcast together (an operand of two axes is the same matrix for the whole batch).
+On the CPU this is NumPy's matmul. On a GPU CuPy's own matmul of more than two axes copies every operand that is not
+C-contiguous (a transposed view of W or of col), casts float16 operands to float32 and the result back, and builds
+arrays of matrix pointers where an operand is broadcast (a launch per batch axis for each operand and the result),
+all before one product in plain float32: Conv2D's three products took 20 launches a step. Here each product is one
+call of cuBLAS's ``cublasGemmStridedBatchedEx``: a transposed view is read through cuBLAS's transpose flag, a slice
+of rows through its leading dimension, a broadcast operand through a batch stride of 0; float16 is multiplied on
+tensor cores with float32 sums, float32 exactly or through TF32 as ``allowTF32`` says, float64 in float64.
+``accumulate`` passes beta = 1: the product is added into ``out`` by the same launch. Batch axes whose strides do not
+fold into one (a grouped convolution's weights, broadcast over its images) take one call per index of the other
+axes, the longest axis batched. An operand whose last two axes are neither rows nor columns of stride 1 is copied
+first (one launch).
+
+cuBLAS is column-major; a row-major C = A B is computed as Cᵀ = Bᵀ Aᵀ: a matrix whose rows have stride 1 is, to
+cuBLAS, its own transpose with the row stride as its leading dimension.
+"""
+
+import itertools
+
+import numpy
+
+from minidl.backend.device import cublasBindings, isGpu, xp
+from minidl.backend.tensorcores import tf32Allowed
+from minidl.errors import BackendError
+
+CUDA_TYPES = {numpy.dtype(numpy.float32): 0, numpy.dtype(numpy.float64): 1, numpy.dtype(numpy.float16): 2}  # CUDA_R_*
+
+
+def matmul(a, b, out=None, accumulate=False):
+    """a @ b into ``out`` (a new array when None; it must not overlap a or b), or added to ``out`` with
+    ``accumulate``; see the module."""
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2] or a.dtype != b.dtype:
+        raise BackendError(f"matmul takes two matrices or batches of matrices of one dtype, (..., M, K) and (..., K, "
+                           f"N), got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
+    if out is not None or accumulate:
+        _checkOut(a, b, out)
+    if not isGpu:
+        if accumulate:
+            out += xp.matmul(a, b)
+            return out
+        return xp.matmul(a, b, out=out)
+    if a.dtype not in CUDA_TYPES:
+        raise BackendError(f"matmul on a GPU takes float16, float32 or float64 matrices, got {a.dtype}")
+    out = xp.empty(_shape(a, b), dtype=a.dtype) if out is None else out
+    if out.size and a.shape[-1] == 0 and not accumulate:
+        out.fill(0)
+    elif out.size and a.shape[-1]:
+        _gemm(a, b, out, accumulate)
+    return out
+
+
+def _shape(a, b):
+    """The shape of a @ b: the batch axes broadcast, then (M, N)."""
+    if a.ndim == b.ndim == 2:
+        return a.shape[0], b.shape[1]
+    return (*numpy.broadcast_shapes(a.shape[:-2], b.shape[:-2]), a.shape[-2], b.shape[-1])
+
+
+def _checkOut(a, b, out):
+    """BackendError unless ``out`` (None with accumulate: refused) has the shape and dtype of a @ b."""
+    if out is None:
+        raise BackendError("matmul with accumulate adds into out: pass out")
+    if out.shape != _shape(a, b) or out.dtype != a.dtype:
+        raise BackendError(f"matmul's out must be {_shape(a, b)} {a.dtype}, got {out.shape} {out.dtype}")
+
+
+def _layout(array):
+    """(array, transposed, leading dimension) of the last two axes as cuBLAS reads them: rows of stride 1 (row-major,
+    the row stride leading) or columns of stride 1 (``transposed``, the column stride leading); copied first when
+    neither holds or a stride is negative."""
+    rows, cols = array.shape[-2:]
+    rowStride, colStride = (stride // array.itemsize for stride in array.strides[-2:])
+    if min(array.strides) >= 0:
+        if (colStride == 1 or cols == 1) and (rows == 1 or rowStride >= cols):
+            return array, False, rowStride if rows > 1 else cols
+        if (rowStride == 1 or rows == 1) and (cols == 1 or colStride >= rows):
+            return array, True, colStride if cols > 1 else rows
+    return _layout(xp.ascontiguousarray(array))
+
+
+def _batchStrides(array, batch):
+    """The element strides of ``array`` along the batch axes ``batch`` (0 where it is broadcast)."""
+    own = array.shape[:-2]
+    strides = [0] * (len(batch) - len(own)) + [stride // array.itemsize for stride in array.strides[:-2]]
+    return [stride if extent > 1 else 0 for stride, extent in zip(strides, (1,) * (len(batch) - len(own)) + own)]
+
+
+def _folded(batch, strides):
+    """The one stride that walks ``batch`` (row-major) for every operand's strides, or None where one does not."""
+    axes = [axis for axis, extent in enumerate(batch) if extent > 1]
+    pairs = list(zip(axes, axes[1:]))
+    if all(operand[outer] == operand[inner] * batch[inner] for operand in strides for outer, inner in pairs):
+        return [operand[axes[-1]] if axes else 0 for operand in strides]
+    return None
+
+
+def _gemm(a, b, out, accumulate):
+    """out (+)= a @ b through cublasGemmStridedBatchedEx, out's rows of stride 1."""
+    (a, transA, lda), (b, transB, ldb) = _layout(a), _layout(b)
+    rows, cols = out.shape[-2:]
+    rowStride = out.strides[-2] // out.itemsize
+    if (out.strides[-1] != out.itemsize and cols > 1) or (rows > 1 and rowStride < cols) or min(out.strides) < 0:
+        raise BackendError(f"matmul on a GPU writes rows of stride 1 that do not overlap, got out of shape {out.shape}"
+                           f" and strides {out.strides}")
+    ldc = rowStride if rows > 1 else cols
+    batch = out.shape[:-2]
+    strides = [_batchStrides(array, batch) for array in (a, b, out)]
+    folded = _folded(batch, strides)
+    if folded is not None:
+        _call(a, b, out, 0, 0, 0, folded, int(numpy.prod(batch)), transA, transB, lda, ldb, ldc, accumulate)
+        return
+    along = max(range(len(batch)), key=lambda axis: batch[axis])  # batched; the other axes one call per index
+    others = [range(extent) if axis != along else range(1) for axis, extent in enumerate(batch)]
+    for index in itertools.product(*others):
+        offsets = [sum(i * stride for i, stride in zip(index, operand)) for operand in strides]
+        _call(a, b, out, *offsets, [operand[along] for operand in strides], batch[along], transA, transB, lda, ldb,
+              ldc, accumulate)
+
+
+def _call(a, b, out, offsetA, offsetB, offsetC, strides, count, transA, transB, lda, ldb, ldc, accumulate):
+    """One cublasGemmStridedBatchedEx: outᵀ = bᵀ aᵀ over ``count`` matrices from the offsets (elements)."""
+    cublas = cublasBindings()
+    handle = xp.cuda.device.get_cublas_handle()
+    m, n, k = out.shape[-1], out.shape[-2], a.shape[-1]
+    scalar = numpy.float64 if a.dtype == numpy.float64 else numpy.float32
+    one, beta = numpy.ones((), dtype=scalar), numpy.array(1 if accumulate else 0, dtype=scalar)
+    dataType = CUDA_TYPES[a.dtype]
+    compute = (cublas.CUBLAS_COMPUTE_64F if a.dtype == numpy.float64 else
+               cublas.CUBLAS_COMPUTE_32F_FAST_TF32 if a.dtype == numpy.float32 and tf32Allowed() else
+               cublas.CUBLAS_COMPUTE_32F)
+    mode = cublas.getPointerMode(handle)
+    cublas.setPointerMode(handle, cublas.CUBLAS_POINTER_MODE_HOST)
+    try:
+        cublas.gemmStridedBatchedEx(
+            handle, int(transB), int(transA), m, n, k, one.ctypes.data,
+            b.data.ptr + offsetB * b.itemsize, dataType, ldb, strides[1],
+            a.data.ptr + offsetA * a.itemsize, dataType, lda, strides[0],
+            beta.ctypes.data, out.data.ptr + offsetC * out.itemsize, dataType, ldc, strides[2],
+            count, compute, cublas.CUBLAS_GEMM_DEFAULT)
+    finally:
+        cublas.setPointerMode(handle, mode)

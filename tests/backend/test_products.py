@@ -1,0 +1,174 @@
+"""minidl.backend.products.matmul against a float64 oracle, on the CPU (NumPy) and on the simulated device (cuBLAS's
+column-major strided batched product, from raw pointers): row-major operands, transposed views, slices of rows,
+operands broadcast over the batch, batches whose strides do not fold into one, accumulation, float16/32/64; one
+launch per product; bad input refused before anything changes. The simulated cuBLAS itself refuses a leading
+dimension too small and a matrix that reaches past its array, as the tests below make sure."""
+
+import numpy
+import pytest
+
+from minidl import BackendError, backend
+from minidl.backend import allowTF32, toDevice, toHost
+from minidl.backend.products import matmul
+
+rng = numpy.random.default_rng(11)
+onSimulated = pytest.mark.skipif(backend.name != "simulated", reason="the simulated device's cuBLAS and trace")
+
+
+def launches(run):
+    """The names of the launches ``run`` makes on the simulated device (an empty list on the CPU)."""
+    if backend.name != "simulated":
+        run()
+        return []
+    from minidl.backend.simulated import trace
+
+    with trace.recording() as recorded:
+        run()
+    return [launch.name for launch in recorded.launches]
+
+
+def values(shape, dtype=numpy.float32):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+# (a's host array, b's, how each is seen: a function of the device array giving the operand, expected launches)
+CASES = {
+    "matrices": ((4, 5), (5, 3), lambda x: x, lambda x: x, 1),
+    "a batch": ((6, 4, 5), (6, 5, 3), lambda x: x, lambda x: x, 1),
+    "weights broadcast over a batch": ((4, 5), (6, 5, 3), lambda x: x, lambda x: x, 1),
+    "weights of one group broadcast over images": ((1, 4, 5), (6, 1, 5, 3), lambda x: x, lambda x: x, 1),
+    "a transposed view (Wᵀ)": ((5, 4), (6, 5, 3), lambda x: x.T, lambda x: x, 1),
+    "b transposed per image (colᵀ)": ((6, 4, 3), (6, 7, 3), lambda x: x, lambda x: x.transpose(0, 2, 1), 1),
+    "rows sliced from a taller b": ((4, 5), (6, 7, 3), lambda x: x, lambda x: x[:, :5], 1),
+    "columns sliced from a wider a (its leading dimension)": ((6, 4, 8), (5, 3), lambda x: x[..., :5], lambda x: x, 1),
+    "grouped weights over images: one call per group": ((3, 4, 5), (6, 3, 5, 2), lambda x: x, lambda x: x, 3),
+    "neither rows nor columns of stride 1: copied": ((4, 10), (5, 3), lambda x: x[:, ::2], lambda x: x, 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64, numpy.float16])
+def test_a_product_matches_float64_in_one_launch(case, dtype):
+    aShape, bShape, seeA, seeB, count = CASES[case]
+    a, b = values(aShape, dtype), values(bShape, dtype)
+    expected = numpy.matmul(seeA(a.astype(numpy.float64)), seeB(b.astype(numpy.float64)))
+    got = []
+    names = launches(lambda: got.append(matmul(seeA(toDevice(a)), seeB(toDevice(b)))))
+    assert got[0].dtype == dtype and got[0].shape == expected.shape
+    tolerance = 3e-3 if dtype == numpy.float16 else 1e-5
+    numpy.testing.assert_allclose(toHost(got[0]).astype(numpy.float64), expected, rtol=tolerance, atol=tolerance)
+    if backend.name == "simulated":
+        assert names.count("gemmStridedBatched") == (count if "copied" not in case else 1)
+        assert len(names) == count
+
+
+def test_accumulate_adds_into_out_in_the_same_launch():
+    a, b, out = values((4, 5)), values((6, 5, 3)), values((6, 4, 3))
+    target = toDevice(out)
+    names = launches(lambda: matmul(toDevice(a), toDevice(b), out=target, accumulate=True))
+    numpy.testing.assert_allclose(toHost(target), out.astype(numpy.float64) + a.astype(numpy.float64) @ b,
+                                  rtol=1e-5, atol=1e-5)
+    assert names in ([], ["gemmStridedBatched"])
+
+
+def test_out_receives_the_product_and_nan_in_it_is_not_read():
+    a, b = values((2, 3)), values((3, 4))
+    wide = toDevice(numpy.full((2, 7), numpy.nan, dtype=numpy.float32))
+    target = wide[:, 1:5]  # rows of stride 7: the leading dimension of out
+    assert matmul(toDevice(a), toDevice(b), out=target) is target
+    numpy.testing.assert_allclose(toHost(target), a.astype(numpy.float64) @ b, rtol=1e-5, atol=1e-6)
+    assert numpy.isnan(toHost(wide)[:, [0, 5, 6]]).all()
+
+
+def test_an_empty_inner_axis_gives_zeros_or_leaves_out():
+    a, b = numpy.zeros((3, 0), numpy.float32), numpy.zeros((0, 2), numpy.float32)
+    numpy.testing.assert_array_equal(toHost(matmul(toDevice(a), toDevice(b))), numpy.zeros((3, 2)))
+    out = toDevice(numpy.ones((3, 2), numpy.float32))
+    matmul(toDevice(a), toDevice(b), out=out, accumulate=True)
+    numpy.testing.assert_array_equal(toHost(out), numpy.ones((3, 2)))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda a, b, out: matmul(a, b[:4]), r"\(\.\.\., M, K\) and \(\.\.\., K, N\)"),
+    (lambda a, b, out: matmul(a, b.astype(numpy.float64)), "of one dtype"),
+    (lambda a, b, out: matmul(a, b, accumulate=True), "pass out"),
+    (lambda a, b, out: matmul(a, b, out=out[:, :2], accumulate=True), r"out must be \(4, 3\) float32"),
+])
+def test_bad_input_is_refused_before_anything_changes(call, message):
+    a, b, out = toDevice(values((4, 5))), toDevice(values((5, 3))), toDevice(values((4, 3)))
+    before = toHost(out)
+    with pytest.raises(BackendError, match=message):
+        call(a, b, out)
+    numpy.testing.assert_array_equal(toHost(out), before)
+
+
+@onSimulated
+def test_products_run_in_tf32_only_when_allowed():
+    from minidl.backend.simulated import trace
+
+    a, b = toDevice(values((8, 8))), toDevice(values((8, 8)))
+    try:
+        for allowed, math in ((False, "fp32"), (True, "tf32")):
+            allowTF32(allowed)
+            with trace.recording() as recorded:
+                matmul(a, b)
+                matmul(a.astype(numpy.float16), b.astype(numpy.float16))
+            assert [launch.math for launch in recorded.products] == [math, "fp16"]
+    finally:
+        allowTF32(False)
+
+
+@onSimulated
+def test_tf32_rounds_each_input_to_ten_mantissa_bits():
+    a = toDevice(numpy.array([[1 + 2.0 ** -12]], dtype=numpy.float32))
+    one = toDevice(numpy.ones((1, 1), dtype=numpy.float32))
+    try:
+        allowTF32(True)
+        assert toHost(matmul(a, one))[0, 0] == 1.0
+    finally:
+        allowTF32(False)
+    assert toHost(matmul(a, one))[0, 0] == numpy.float32(1 + 2.0 ** -12)
+
+
+@onSimulated
+def test_the_simulated_cublas_refuses_what_cublas_would_misread():
+    from minidl.backend.simulated import cublas
+
+    a, c = toDevice(values((4, 4))), toDevice(values((4, 4)))
+    one, zero = numpy.ones((), numpy.float32), numpy.zeros((), numpy.float32)
+
+    def gemm(lda=4, stride=0, count=1):
+        cublas.gemmStridedBatchedEx(cublas.HANDLE, 0, 0, 4, 4, 4, one.ctypes.data, a.data.ptr, 0, lda, stride,
+                                    a.data.ptr, 0, 4, 0, zero.ctypes.data, c.data.ptr, 0, 4, 0, count,
+                                    cublas.CUBLAS_COMPUTE_32F, cublas.CUBLAS_GEMM_DEFAULT)
+
+    gemm()
+    with pytest.raises(cublas.CUBLASError, match="leading dimension 3 < max"):
+        gemm(lda=3)
+    with pytest.raises(ValueError, match="reaches past the device array"):
+        gemm(lda=5)
+    with pytest.raises(ValueError, match="reaches past the device array"):
+        gemm(stride=16, count=2)
+    host = numpy.zeros((4, 4), numpy.float32)  # memory that is no device array
+    with pytest.raises(ValueError, match="reaches past the device array"):
+        cublas.gemmStridedBatchedEx(cublas.HANDLE, 0, 0, 4, 4, 4, one.ctypes.data, host.ctypes.data, 0, 4, 0,
+                                    a.data.ptr, 0, 4, 0, zero.ctypes.data, c.data.ptr, 0, 4, 0, 1,
+                                    cublas.CUBLAS_COMPUTE_32F, cublas.CUBLAS_GEMM_DEFAULT)
+    with pytest.raises(cublas.CUBLASError, match="CUBLAS_STATUS_NOT_SUPPORTED"):
+        cublas.gemmStridedBatchedEx(cublas.HANDLE, 0, 0, 4, 4, 4, one.ctypes.data, a.data.ptr, 2, 4, 0,
+                                    a.data.ptr, 2, 4, 0, zero.ctypes.data, c.data.ptr, 2, 4, 0, 1,
+                                    cublas.CUBLAS_COMPUTE_32F_FAST_TF32, cublas.CUBLAS_GEMM_DEFAULT)
+
+
+@onSimulated
+def test_cupys_own_batched_matmul_is_counted_as_cupy_makes_it():
+    """CuPy 14's matmul of more than two axes: a copy of an operand not C-contiguous, pointer arrays where one is
+    broadcast (a launch per batch axis for a, b and the result), float16 cast to float32 and back."""
+    from minidl.backend import xp
+
+    w, col = toDevice(values((1, 4, 5))), toDevice(values((6, 1, 5, 3)))
+    assert launches(lambda: xp.matmul(w, col)) == ["cupy_mat_ptrs"] * 6 + ["matmul"]
+    assert launches(lambda: xp.matmul(col.transpose(0, 1, 3, 2), col)) == ["copy", "matmul"]
+    half = col.astype(numpy.float16)
+    assert launches(lambda: xp.matmul(half.transpose(0, 1, 3, 2), half)) == ["copy", "copy", "matmul", "copy"]
+    assert launches(lambda: xp.matmul(w[0].T, w[0])) == ["matmul"]  # two axes: cuBLAS reads either order
