@@ -158,7 +158,8 @@ class MultiHeadAttention(Module):
         dcontext = (gradRows @ self.out_proj_weight).reshape(steps, batch, self.heads, self.headSize)
         dcontext = dcontext.transpose(1, 2, 0, 3)
         dattended = matmul(dcontext, cache["v"].swapaxes(-1, -2))
-        dv = matmul(cache["attended"].swapaxes(-1, -2), dcontext)
+        stacked = xp.empty((3, *dcontext.shape), dtype=dcontext.dtype)  # ∂q, ∂k, ∂v, each (batch, heads, steps, size)
+        matmul(cache["attended"].swapaxes(-1, -2), dcontext, out=stacked[2])
         dprobs = xp.ascontiguousarray(dattended)
         if cache["draw"] is not None:
             dprobs = dropout(dprobs, cache["draw"], self.dropout)
@@ -166,8 +167,9 @@ class MultiHeadAttention(Module):
         dot = (dprobs.astype(wide, copy=False) * cache["probs"]).sum(axis=-1)
         dscores = maskedSoftmaxGradKer(dprobs, cache["probs"], dot, steps, 1 / math.sqrt(self.headSize),
                                        xp.empty_like(dprobs))
-        dq, dk = matmul(dscores, cache["k"]), matmul(dscores.swapaxes(-1, -2), cache["q"])
-        dqkv = xp.stack([dq, dk, dv]).transpose(3, 1, 0, 2, 4).reshape(-1, 3 * embed)
+        matmul(dscores, cache["k"], out=stacked[0])
+        matmul(dscores.swapaxes(-1, -2), cache["q"], out=stacked[1])
+        dqkv = stacked.transpose(3, 1, 0, 2, 4).reshape(-1, 3 * embed)
         self.cache["dqkv"] = dqkv
         dx = (dqkv @ self.in_proj_weight).reshape(steps, batch, embed)
         return [dx, None] if isinstance(self.inData, (list, tuple)) else dx

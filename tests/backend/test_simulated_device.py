@@ -68,6 +68,25 @@ def test_launches_are_counted_with_threads_bytes_and_flops():
     assert recorded.summary()["syncs"] == 0
 
 
+def test_stack_and_concatenate_launch_as_cupy_does():
+    """CuPy 14: a copy per array up to 8 arrays; more small arrays of the result's dtype in one kernel, after a
+    pageable copy of their pointers (and of their offsets and strides unless all are contiguous and of one length)."""
+    parts = [device(numpy.full((2, 3), value)) for value in range(9)]
+    with trace.recording() as few:
+        stacked = cupy.stack(parts[:3], axis=1)
+    assert [launch.name for launch in few.launches] == ["copy"] * 3 and not few.hostToDevice
+    numpy.testing.assert_array_equal(stacked.get(), numpy.stack([part.get() for part in parts[:3]], axis=1))
+    with trace.recording() as alike:
+        cupy.concatenate(parts)
+    assert [launch.name for launch in alike.launches] == ["concatenate"]
+    assert [(copy.nbytes, copy.pinned) for copy in alike.hostToDevice] == [(72, False)]
+    longer = device(numpy.ones((5, 3)))
+    with trace.recording() as unlike:
+        joined = cupy.concatenate(parts[:8] + [longer])
+    assert len(unlike.launches) == 1 and [copy.nbytes for copy in unlike.hostToDevice] == [72, 72, 144]
+    assert joined.shape == (21, 3)
+
+
 def test_basic_indexing_gives_views_and_0d_arrays():
     a = device([1.0, 2.0, 3.0])
     element = a[1]

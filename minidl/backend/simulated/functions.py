@@ -267,12 +267,30 @@ def vdot(a, b):
 
 
 def _gathering(name, function):
+    """``concatenate`` or ``stack`` with the work CuPy 14 does (``_concatenate``): up to 8 arrays, or larger ones, one
+    copy launch per array into its slice of the result; more than 8 arrays of the result's dtype and under 2 MiB
+    each on average, one kernel reading them through an array of their pointers, which CuPy copies from the host
+    (pageable) first, with their strides and offsets as two more copies unless all are C-contiguous and of one
+    length along the axis."""
+
     def call(tup, axis=0, out=None, dtype=None):
         hosts = [hostOf(array) for array in tup]
         result = function(hosts, axis=axis)
         if dtype is not None:
             result = result.astype(dtype)
-        launch(name, result, *hosts)
+        parts = hosts if name == "concatenate" else [numpy.expand_dims(host, axis) for host in hosts]
+        single = (len(parts) > 8 and builtins.all(part.dtype == result.dtype for part in parts)
+                  and builtins.sum(part.nbytes for part in parts) < CONCATENATE_SINGLE_BELOW * len(parts))
+        if single:
+            trace.recordHostToDevice(8 * len(parts), pinned=False)  # the pointers
+            join = axis % result.ndim
+            if not builtins.all(part.flags.c_contiguous and part.shape[join] == parts[0].shape[join] for part in parts):
+                trace.recordHostToDevice(8 * len(parts), pinned=False)  # the offsets along the axis
+                trace.recordHostToDevice(8 * len(parts) * result.ndim, pinned=False)  # the strides
+            launch(name, result, *hosts)
+        else:
+            for part in parts:
+                launch("copy", part, part)
         if out is not None:
             out._host[...] = result
             return out
@@ -282,6 +300,7 @@ def _gathering(name, function):
     return call
 
 
+CONCATENATE_SINGLE_BELOW = 2 * 1024 * 1024  # CuPy's threshold_size: bytes per array under which one kernel joins them
 concatenate = _gathering("concatenate", numpy.concatenate)
 stack = _gathering("stack", numpy.stack)
 
