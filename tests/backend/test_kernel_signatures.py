@@ -37,6 +37,7 @@ def test_zero_d_loops_keep_ndim_0_and_empty_loops_have_no_signature():
 
 def test_a_missing_signature_fails_with_the_command_that_records_it(monkeypatch):
     monkeypatch.delenv(kernelsignatures.RECORD_VARIABLE, raising=False)
+    monkeypatch.setattr(kernelsignatures, "drawsAreFixed", lambda: True)  # CI's derandomized profile
     recorder = kernelsignatures.Recorder()
     recorder.table = {"minidl_relu": {"x=float32[1] y=float32[1] i32"}}
     relu = KERNELS["minidl_relu"]
@@ -50,6 +51,17 @@ def test_a_missing_signature_fails_with_the_command_that_records_it(monkeypatch)
     assert recorder.note(relu, typedCall("minidl_relu", numpy.ones(3), numpy.ones(3))) is None
     assert recorder.seen["minidl_relu"] == {"x=float32[1] y=float32[1] i32", "x=float64[1] y=float64[1] i32",
                                             "x=float64[0] y=float64[0] i32"}
+
+
+def test_with_random_draws_a_missing_signature_warns_and_goes_on(monkeypatch):
+    monkeypatch.delenv(kernelsignatures.RECORD_VARIABLE, raising=False)
+    monkeypatch.setattr(kernelsignatures, "drawsAreFixed", lambda: False)  # the "dev" profile
+    recorder = kernelsignatures.Recorder()
+    recorder.table = {"minidl_relu": {"x=float32[1] y=float32[1] i32"}}
+    with pytest.warns(kernelsignatures.UnrecordedSignatureWarning, match=r"x=float64\[0\] y=float64\[0\] i32"):
+        problem = recorder.note(KERNELS["minidl_relu"],
+                                typedCall("minidl_relu", numpy.ones(()), numpy.ones(())))
+    assert problem is None
 
 
 def test_a_reductions_signature_names_roles_ndims_and_reads_back():
