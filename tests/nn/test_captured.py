@@ -9,7 +9,9 @@ import pytest
 from minidl import backend, nn
 from minidl.backend import xp
 from minidl.models import MODELS
+from minidl.nn import activationfunctions
 from minidl.nn.module import Module
+from minidl.testing import checkGradients
 from minidl.train import Calculator
 from minidl.variable import Variable
 
@@ -127,3 +129,37 @@ def test_calculator_captures_unless_told_not_to():
     with pytest.raises(Exception, match="capture must be True or False, got 1"):
         Calculator(net, capture=1)
     assert xp.matmul is xp.module.matmul
+
+
+def float64Network():
+    return nn.Sequential(nn.Conv2D(2, 3, 3, pad=1, dtype=numpy.float64),
+                         nn.Activation(activationfunctions.tanh), nn.Flatten(),
+                         nn.Linear(3 * 5 * 4, 2, dtype=numpy.float64)).evalMode()
+
+
+def test_a_float64_network_replays_its_bits_and_keeps_exact_gradients():
+    """Replays in float64 give the ordinary pass's bits, and leave the network's own passes untouched: its float64
+    gradients still match central differences afterwards (a replay writes only the tape's arrays)."""
+    net = float64Network()
+    forward = nn.CapturedForward(net)
+    for seed in (1, 2, 3, 4):
+        data = backend.toDevice(numpy.random.default_rng(seed).standard_normal((3, 2, 5, 4)))
+        assert same(numpy.array(backend.toHost(forward(data))), net(data)), seed
+    assert backend.isGpu or forward.tapes[((3, 2, 5, 4), numpy.dtype(numpy.float64))] is not None
+    checkGradients(net, backend.toDevice(numpy.random.default_rng(5).standard_normal((3, 2, 5, 4))))
+
+
+def test_a_replayed_network_exports_to_onnx_with_the_replayed_outputs(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime", reason="the ONNX test needs onnxruntime (the test extra)")
+    from minidl.onnx import export
+
+    backend.seed(0)
+    net = MODELS["cnn"].build((1, 8, 8), 10).evalMode()
+    forward = nn.CapturedForward(net)
+    samples = [numpy.random.default_rng(seed).standard_normal((4, 1, 8, 8)).astype(numpy.float32) for seed in (1, 2, 3)]
+    replayed = [numpy.array(backend.toHost(forward(backend.toDevice(sample)))) for sample in samples]
+    export(net, tmp_path / "net.onnx", backend.toDevice(samples[0]), dynamicAxes={0: "batch"})
+    session = onnxruntime.InferenceSession(str(tmp_path / "net.onnx"), providers=["CPUExecutionProvider"])
+    for sample, ours in zip(samples, replayed):
+        (theirs,) = session.run(None, {session.get_inputs()[0].name: sample})
+        numpy.testing.assert_allclose(theirs, ours, rtol=1e-5, atol=1e-5 * float(numpy.abs(ours).max()))

@@ -11,7 +11,7 @@ from minidl import backend
 from minidl.backend import toDevice, toHost
 from minidl.nn import Conv2D
 from minidl.nn.convbias import addParamGradsKer, im2colWithBiasKer
-from minidl.testing import arrays, checkKernel, floatDtypes
+from minidl.testing import arrays, checkGradients, checkKernel, floatDtypes
 
 
 @st.composite
@@ -113,3 +113,42 @@ def test_add_param_grads_sums_long_batches_in_parts_to_the_same_values(batch):
     sums = products.astype(numpy.float64).sum(axis=0).reshape(6, 5)
     numpy.testing.assert_allclose(toHost(deviceW), gradW + sums[:, :4], rtol=1e-6, atol=1e-6)
     numpy.testing.assert_allclose(toHost(deviceB), gradB + sums[:, 4], rtol=1e-6, atol=1e-6)
+
+
+def launchNames(run):
+    """The launches ``run`` makes on the simulated device (None on the CPU, which takes its own path)."""
+    if backend.name != "simulated":
+        run()
+        return None
+    from minidl.backend.simulated import trace
+
+    with trace.recording() as recorded:
+        run()
+    return [launch.name for launch in recorded.launches]
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_with_a_bias_has_float64_gradients_through_its_products(groups):
+    """Central differences in float64; on the simulated device the passes go through this module's kernels."""
+    rng = numpy.random.default_rng(groups)
+    conv = Conv2D(4, 6, 3, stride=2, pad=1, groups=groups, dtype=numpy.float64)
+    conv.b[...] = toDevice(rng.standard_normal(6))
+    data = toDevice(rng.standard_normal((2, 4, 5, 4)))
+    names = launchNames(lambda: checkGradients(conv, data))
+    assert names is None or {"minidl_im2col_with_bias", "minidl_conv_add_param_grads"} <= set(names)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_with_a_bias_exports_to_onnx_with_its_outputs(tmp_path, groups):
+    """The exported Conv2D run in ONNX Runtime gives the outputs minidl computed, on the simulated device through
+    this module's kernels."""
+    pytest.importorskip("onnxruntime", reason="the ONNX test needs onnxruntime (the test extra)")
+    from tests.onnx.onnxcheck import checkExport
+
+    rng = numpy.random.default_rng(groups)
+    conv = Conv2D(4, 6, 3, stride=2, pad=1, groups=groups)
+    conv.b[...] = toDevice(rng.standard_normal(6).astype(numpy.float32))
+    sample = rng.standard_normal((1, 4, 7, 5)).astype(numpy.float32)
+    runInput = rng.standard_normal((3, 4, 7, 5)).astype(numpy.float32)
+    names = launchNames(lambda: checkExport(conv, tmp_path / "conv.onnx", sample, runInput))
+    assert names is None or "minidl_im2col_with_bias" in names
