@@ -15,25 +15,24 @@ and summed apart): there a launch costs nothing.
 
 import numpy
 
-from minidl.backend import Elementwise, xp
+from minidl.backend import Elementwise, scratch, xp
+from minidl.nn.im2col import im2colNumpy
 
 LONGEST_BATCH = 512  # images one thread of addParamGradsKer sums at most
 
 
 def _im2colWithBiasNumpy(img, bias, groups, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, outMaps,
                          _colValues, _outValues, col, out):
-    batch, groupMaps = img.shape[0], maps // groups
-    padded = numpy.pad(img.reshape(batch, maps, h, w), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    rows = col.reshape(batch, groups, groupMaps * kh * kw + 1, outH * outW)
+    """im2col's own reference gathers the taps (into a scratch buffer of its per-image layout); the rows of ones
+    follow each group's taps."""
+    batch, points = img.shape[0], outH * outW
+    taps = scratch((batch, maps, kh, kw, outH, outW), col.dtype, "im2col with bias: taps")
+    im2colNumpy(img, batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW, 0, kh * kw, outH, outW,
+                maps * kh * kw * points, points, taps)
+    rows = col.reshape(batch, groups, maps // groups * kh * kw + 1, points)
+    rows[:, :, :-1] = taps.reshape(batch, groups, -1, points)
     rows[:, :, -1] = 1
-    for g in range(groups):
-        taps = rows[:, g, :-1].reshape(batch, groupMaps, kh, kw, outH, outW)
-        for ky in range(kh):
-            for kx in range(kw):
-                taps[:, :, ky, kx] = padded[:, g * groupMaps:(g + 1) * groupMaps,
-                                            ky * dy:ky * dy + sy * (outH - 1) + 1:sy,
-                                            kx * dx:kx * dx + sx * (outW - 1) + 1:sx]
-    out.reshape(batch, outMaps, outH * outW)[...] = bias.reshape(outMaps, 1)
+    out.reshape(batch, outMaps, points)[...] = bias.reshape(outMaps, 1)
 
 
 # One thread per value of col (N, G, C/G kh kw + 1, outH outW) and per value of out (N, O, outH, outW): size
