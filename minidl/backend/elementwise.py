@@ -35,6 +35,7 @@ import numpy
 
 from minidl.backend import hostkernel, kernelrecord, kernelsource
 from minidl.backend.device import cupy, isArray, isDeviceArray
+from minidl.backend.livevalues import LiveValue
 from minidl.backend.tape import Recorder
 from minidl.errors import BackendError
 
@@ -135,7 +136,7 @@ class Elementwise:
             raise BackendError(f"kernel {name} declares a parameter name twice: {names}")
         if "i" in names:
             raise BackendError(f"kernel {name} cannot name a parameter 'i': the operation's index is i")
-        self._cupyKernel = None
+        self._cupyKernels = {}
         self._hostFunctions = {}
         self._prepared = {}  # a signature's key (_key) -> hostkernel.PreparedCall
         self._outputIndices = tuple(index for index, param in enumerate(self.params) if param.isOutput)
@@ -156,8 +157,12 @@ class Elementwise:
             return self._outputs(args)
         given = args
         args, onDevice = self.checkArgs(args, size)
+        live = tuple(index for index, arg in enumerate(given) if isinstance(arg, LiveValue))
+        if live and not onDevice:
+            raise BackendError(f"{self.name}: a live value of a device graph's capture passed to a CPU kernel")
         if onDevice:
-            self.cupyKernel()(*args, size=size)
+            args = [given[index].slot(arg.dtype) if index in live else arg for index, arg in enumerate(args)]
+            self.cupyKernel(live)(*args, size=size)
         elif compiled:
             self._runCompiled(args, size, given)
         else:
@@ -225,15 +230,28 @@ class Elementwise:
             return args[self._outputIndices[0]]
         return tuple(args[index] for index in self._outputIndices)
 
-    def cupyKernel(self):
+    def cupyKernel(self, live=()):
         """The memoized cupy.ElementwiseKernel (CuPy itself caches one compiled binary per dtype set), compiled
-        with ``CUPY_OPTIONS``: no fused multiply-adds, every product rounded as on the CPU paths."""
-        if self._cupyKernel is None:
-            self._cupyKernel = cupy.ElementwiseKernel(
-                self.inParams, self.outParams, self.operation, name=self.name, preamble=self.preamble,
-                options=CUPY_OPTIONS,
+        with ``CUPY_OPTIONS``: no fused multiply-adds, every product rounded as on the CPU paths. ``live``: the
+        indices of scalar parameters read from device memory instead (``liveVariant``)."""
+        if live not in self._cupyKernels:
+            inParams, operation = self.liveVariant(live) if live else (self.inParams, self.operation)
+            self._cupyKernels[live] = cupy.ElementwiseKernel(
+                inParams, self.outParams, operation, name=f"{self.name}_live" if live else self.name,
+                preamble=self.preamble, options=CUPY_OPTIONS,
             )
-        return self._cupyKernel
+        return self._cupyKernels[live]
+
+    def liveVariant(self, live):
+        """(inParams, operation) of the kernel with the scalar parameters at indices ``live`` taken as one-element
+        raw arrays ``live_<name>`` (a captured graph's live values, ``minidl.backend.livevalues``), each read into a
+        constant of the parameter's name before the operation, which is unchanged."""
+        params = [param for param in self.params if not param.isOutput]
+        declared = ", ".join(f"raw {param.typeName} live_{param.name}" if index in live else
+                             f"{'raw ' if param.raw else ''}{param.typeName} {param.name}"
+                             for index, param in enumerate(params))
+        reads = "".join(f"const auto {params[index].name} = live_{params[index].name}[0]; " for index in live)
+        return declared, reads + self.operation
 
     def checkArgs(self, args, size=None):
         """Validate the arguments (and ``size``, the loop's, given when every array is raw); return them with
@@ -258,7 +276,7 @@ class Elementwise:
                     raise BackendError(
                         f"{self.name}: type {param.typeName} of scalar {param.name} is not bound by any array"
                     )
-                typed[index] = self._typedScalar(param, dtype, arg)
+                typed[index] = self._typedScalar(param, dtype, arg.value if isinstance(arg, LiveValue) else arg)
         return typed
 
     def _typedScalar(self, param, dtype, value):
@@ -282,7 +300,7 @@ class Elementwise:
                 raise BackendError(
                     f"{self.name}: {kind}argument {param.name} must be an array, got {type(arg).__name__}"
                 )
-            if not isinstance(arg, (numbers.Real, numpy.bool_)):  # NumPy's ints and floats are Reals; complex is not
+            if not isinstance(arg, (numbers.Real, numpy.bool_, LiveValue)):  # NumPy's ints and floats are Reals
                 raise BackendError(f"{self.name}: argument {param.name} must be an array or a scalar (a real number), "
                                    f"got {type(arg).__name__}")
         return arrays

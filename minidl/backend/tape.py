@@ -21,7 +21,8 @@ replay reads again. Work no hook sees (an operator on untraced arrays only) woul
 compares two recordings (``Tape.follow``) and a replay with an ordinary run before trusting a tape
 (``minidl.train.capturedstep``, ``minidl.nn.captured``).
 
-Recording only on NumPy arrays: a device's counterpart is a CUDA graph captured on CuPy's stream.
+Recording only on NumPy arrays: a device's counterpart is a CUDA graph captured on CuPy's stream
+(``minidl.backend.devicegraph``).
 """
 
 import contextlib
@@ -36,10 +37,12 @@ class CaptureError(BackendError):
 
 
 class Recorder:
-    """Which tape records now, and whether a recorded kernel is running (its own work is not traced)."""
+    """Which tape records now, and whether a recorded kernel is running (its own work is not traced); on a device,
+    the live values of the CUDA graph being captured (``livevalues.LiveTable``)."""
 
     tape = None
     paused = False
+    liveTable = None
 
 
 def recordingNow():
@@ -228,8 +231,11 @@ def liveValues(values, read):
     """``values`` (a tuple of numbers the block passes to kernels: a step count, a random draw's seed and counter,
     an optimizer's hyperparameters; other items, such as arrays, pass through as they are),
     with ``read()`` giving them anew: outside a recording ``values`` as they are; in one, copies that a replay
-    replaces by the numbers ``read()`` returns then (its reads run in the recording's order at each replay)."""
-    return Recorder.tape.addLive(values, read) if recordingNow() else values
+    replaces by the numbers ``read()`` returns then (its reads run in the recording's order at each replay); in a
+    device graph's capture, ``LiveValue``s that each launch of the graph reads anew (``minidl.backend.livevalues``)."""
+    if recordingNow():
+        return Recorder.tape.addLive(values, read)
+    return values if Recorder.liveTable is None else Recorder.liveTable.add(values, read)
 
 
 def fill(array, value):

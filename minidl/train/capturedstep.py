@@ -4,7 +4,8 @@ and replayed without the Python of the modules, the cost and the optimizer (issu
     step = minidl.capture(net, cost, optimizer)      # Trainer does it by default (capture=False turns it off)
     error = step(data, labels)                       # a float: the batch's error, as Trainer.step returns
 
-Each input shape goes through five calls before its first replay, each of them a real step of the training:
+On the CPU each input shape goes through five calls before its first replay, each of them a real step of the
+training:
 1. an ordinary step (a shape seen once, the last partial batch of an epoch, is never recorded);
 2. a recorded step whose tape is thrown away: what a step makes once and keeps (Adam's corrections, the checks'
    records) is made there;
@@ -14,16 +15,23 @@ Each input shape goes through five calls before its first replay, each of them a
 5. the check: from one state, an ordinary step and a replay of the same batch must leave every array the
    module, cost and optimizer keep and update in place (parameters, gradients, optimizer state, buffers, guard,
    error sums) and their counters with the same bytes; the state is then the replay's.
+On a GPU (and the simulated device) a shape's second call captures its step as a CUDA graph
+(``minidl.backend.devicegraph``: CuPy's stream capture, which runs nothing) and launches it, which takes that step;
+the third is the check above; the graph replays from the fourth. A step that syncs or copies host data to the
+device while captured (CuPy refuses both in a capture) is refused, its state as it was before. The numbers a replay
+reads again reach the graph's kernels through device memory (``minidl.backend.livevalues``), and the arrays the step
+keeps from before its capture are held for the graph's life (a graph does not keep memory alive).
 A refused shape runs ordinarily from then on, said once (a logged warning naming why). What a replay does on the
 host is what an ordinary step does there: the optimizer counts the step and reads its guard when due
-(``finishUpdate``), the cost counts the samples; a replay's random draws move the counter on themselves.
+(``finishUpdate``), the cost counts the samples; a replay's random draws move the counter on themselves. On a GPU a
+replay's error is a ``DeviceScalar`` of its own (one copy launched), as an ordinary step's.
 
 What the recording reads, it reads at each replay: parameters updated in place, and the numbers a step passes
 through ``liveValues`` (the optimizer's hyperparameters, so a schedule may change the rate at every step). Any other
 number it keeps: so a change of a Variable's ``learnRate`` or ``wc``, of a number of a module (its train or eval
 mode, a Dropout's rate), of the cost or of a hook, of the guard's mode or the loss scaler, or a rebound Variable,
-starts every shape again; settings that change at every step turn capture off, said once. NumPy arrays only (on a
-GPU a CUDA graph would take a tape's place: not built); data-parallel optimizers run ordinarily.
+starts every shape again; settings that change at every step turn capture off, said once. Data-parallel optimizers
+run ordinarily.
 """
 
 import logging
@@ -31,7 +39,11 @@ import types
 
 import numpy
 
-from minidl.backend import getRandomState, isGpu, setRandomState, xp
+from minidl.backend import getRandomState, isGpu, setRandomState, toHost, xp
+from minidl.backend.device import isArray
+from minidl.backend.devicegraph import DeviceGraph
+from minidl.backend.devicescalar import DeviceScalar
+from minidl.backend.livevalues import CaptureLiveError
 from minidl.backend.tape import CaptureError, Tape
 from minidl.nn import Module
 from minidl.nn.module import SETTING_TYPES
@@ -54,7 +66,8 @@ def stepLaunches(module, cost, optimizer, data, target):
 
 
 def stateObjects(*roots):
-    """The minidl objects reachable from ``roots`` through attributes, lists, tuples and dicts, each once."""
+    """The minidl objects reachable from ``roots`` through attributes, lists, tuples and dicts, each once (the
+    simulated device's arrays are arrays, not objects to look into)."""
     found, pending = {}, list(roots)
     while pending:
         value = pending.pop()
@@ -62,7 +75,7 @@ def stateObjects(*roots):
             pending.extend(value)
         elif isinstance(value, dict):
             pending.extend(value.values())
-        elif (hasattr(value, "__dict__") and type(value).__module__.startswith("minidl")
+        elif (hasattr(value, "__dict__") and type(value).__module__.startswith("minidl") and not isArray(value)
               and not isinstance(value, (type, types.ModuleType, types.FunctionType, types.MethodType))
               and id(value) not in found):
             found[id(value)] = value
@@ -71,14 +84,15 @@ def stateObjects(*roots):
 
 
 def arrayAttributes(obj):
-    """(name, array) for each array attribute of ``obj`` and each array in a list, tuple or dict attribute."""
+    """(name, array) for each array attribute of ``obj`` (host or device) and each array in a list, tuple or dict
+    attribute."""
     for name, value in vars(obj).items():
-        if isinstance(value, numpy.ndarray):
+        if isArray(value):
             yield name, value
         elif isinstance(value, (list, tuple, dict)):
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
-                if isinstance(item, numpy.ndarray):
+                if isArray(item):
                     yield (name, key), item
 
 
@@ -94,7 +108,7 @@ class Snapshot:
     def __init__(self, objects):
         self.objects = objects
         self.attributes = [dict(vars(obj)) for obj in objects]
-        self.arrays = {(index, name): (array, numpy.array(array, copy=True))
+        self.arrays = {(index, name): (array, array.copy())
                        for index, obj in enumerate(objects) for name, array in arrayAttributes(obj)}
         self.random = getRandomState()
 
@@ -103,7 +117,7 @@ class Snapshot:
             vars(obj).clear()
             vars(obj).update(attributes)
         for array, copy in self.arrays.values():
-            numpy.copyto(array, copy)
+            array[...] = copy
         setRandomState(self.random)
 
     def differences(self, other, before):
@@ -113,7 +127,7 @@ class Snapshot:
         its last pass is bound anew), and the numbers of every object but the modules (counters, flags)."""
         found = [key for key, (array, copy) in self.arrays.items()
                  if key in other.arrays and key in before.arrays and before.arrays[key][0] is array
-                 and copy.tobytes() != other.arrays[key][1].tobytes()]
+                 and toHost(copy).tobytes() != toHost(other.arrays[key][1]).tobytes()]
         for index, (mine, theirs) in enumerate(zip(self.attributes, other.attributes)):
             if isinstance(self.objects[index], Module):
                 continue
@@ -136,7 +150,7 @@ class Recording:
 
     def __init__(self):
         self.calls, self.tapes, self.refused, self.checked = 0, [], False, False
-        self.error = self.guarded = None
+        self.graph = self.error = self.guarded = None
         self.samples = 0
 
 
@@ -173,14 +187,16 @@ class CapturedStep:
                 self._restart(settings)
         if self.off is not None:
             return self.ordinary(data, target)
-        key = tuple((value.shape, value.dtype) if isinstance(value, numpy.ndarray) else type(value)
+        key = tuple((value.shape, value.dtype) if isArray(value) else type(value)
                     for value in (data, target))
         recording = self.recordings.setdefault(key, Recording())
         recording.calls += 1
         if recording.refused or recording.calls == 1:
             return self.ordinary(data, target)
         try:
-            if recording.calls <= 1 + RECORDINGS:
+            if isGpu and recording.graph is None:
+                return self._captureGraph(recording, key, data, target)
+            if not isGpu and recording.calls <= 1 + RECORDINGS:
                 return self._record(recording, key, data, target)
             if not recording.checked:
                 return self._check(recording, key, data, target)
@@ -196,8 +212,6 @@ class CapturedStep:
         return error if isGpu else float(error)
 
     def _unsupported(self):
-        if isGpu:
-            return "a device's step is not captured (a CUDA graph replay is not built)"
         if self.optimizer.nodeinfo is not None:
             return "a data-parallel step averages its gradients over the ranks, which a replay does not"
         return None
@@ -250,11 +264,39 @@ class CapturedStep:
         recording.tapes = [*recording.tapes[-1:], tape] if not recording.refused else []
         return float(error)
 
+    def _captureGraph(self, recording, key, data, target):
+        """Capture the step as a CUDA graph and launch it (this call's step); a step the capture refuses is put back
+        and run ordinarily."""
+        objects = stateObjects(self.module, self.cost, self.optimizer)
+        before = Snapshot(objects)
+        graph, samples = DeviceGraph(), self.cost.samples
+        try:
+            error, guarded = graph.capture(
+                lambda x, y: stepLaunches(self.module, self.cost, self.optimizer, x, y), data, target)
+        except (RuntimeError, CaptureLiveError) as why:  # CuPy's refusal of a sync or an upload; a live value's use
+            before.restore()
+            self._refuse(recording, key, f"it cannot be captured as a CUDA graph ({why})")
+            return self.ordinary(data, target)
+        except BaseException:
+            before.restore()
+            raise
+        graph.keep(array for array, _ in before.arrays.values())
+        graph.keep(array for obj in stateObjects(self.module, self.cost, self.optimizer)
+                   for _, array in arrayAttributes(obj))
+        graph.launch(data, target, renew=False)
+        self.optimizer.finishUpdate(guarded)
+        recording.graph, recording.error, recording.guarded = graph, error.array, guarded
+        recording.samples = self.cost.samples - samples
+        return DeviceScalar(error.array.copy())
+
     def _replay(self, recording, data, target):
-        recording.tapes[-1].replay(data, target)
+        if recording.graph is not None:
+            recording.graph.launch(data, target)
+        else:
+            recording.tapes[-1].replay(data, target)
         self.cost.samples += recording.samples
         self.optimizer.finishUpdate(recording.guarded)
-        return float(recording.error)
+        return DeviceScalar(recording.error.copy()) if isGpu else float(recording.error)
 
     def _check(self, recording, key, data, target):
         """An ordinary step and a replay from one state on one batch: the same bytes everywhere, or the shape is
@@ -275,6 +317,6 @@ class CapturedStep:
         return error
 
     def _refuse(self, recording, key, why):
-        recording.refused, recording.tapes = True, []
+        recording.refused, recording.tapes, recording.graph = True, [], None
         log.warning("minidl: the training step for inputs %s runs uncaptured: %s",
                     " and ".join(str(part[0]) if isinstance(part, tuple) else part.__name__ for part in key), why)

@@ -4,7 +4,8 @@
 ``cupyx`` from here instead of CuPy's: device arrays of their own type that refuse implicit conversion as CuPy's do,
 only the part of CuPy 14's API that minidl calls on the device (its batched matmul counted with the copies and
 pointer arrays CuPy makes, ``cublas``: the cuBLAS call minidl makes itself, run on raw pointers), Elementwise and
-Reduction launches run as their host-compiled CUDA text, streams and events in order. Every branch of minidl that
+Reduction launches run as their host-compiled CUDA text, streams and events in order, stream capture into CUDA graphs
+(``graphs``). Every branch of minidl that
 asks whether it runs on a GPU takes the GPU side.
 ``trace.recording()`` counts what a GPU would be asked to do: launches, products, transfers, syncs, host random
 draws, memory. It is a device for tests and profiles, slower than the CPU backend, never for training; the real GPU
@@ -15,7 +16,7 @@ import types
 
 import numpy
 
-from minidl.backend.simulated import computetype, cublas, cuda, functions, kernels, trace
+from minidl.backend.simulated import computetype, cublas, cuda, functions, graphs, kernels, trace
 from minidl.backend.simulated import cupyx as _cupyx
 from minidl.backend.simulated.ndarray import ndarray
 
@@ -29,10 +30,14 @@ def _namespace(name, members):
 _DTYPES = ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
            "float64", "complex64", "complex128", "dtype", "newaxis", "inf", "nan", "pi", "e")
 
+for _class in (ndarray, kernels.ElementwiseKernel, kernels.ReductionKernel):
+    graphs.capturable(_class)  # inside a stream capture, each call that launches is a node of the graph
+
 cupy = _namespace("cupy", {
     **{name: getattr(numpy, name) for name in _DTYPES},
-    **{name: value for name, value in vars(functions).items() if callable(value) and not name.startswith("_")
-       and (getattr(value, "__module__", None) == functions.__name__ or name in functions.FROM_NUMPY)},
+    **{name: graphs.work(value) for name, value in vars(functions).items() if callable(value)
+       and not name.startswith("_") and getattr(value, "__module__", None) == functions.__name__},
+    **{name: getattr(functions, name) for name in functions.FROM_NUMPY},
     "ndarray": ndarray,
     "ElementwiseKernel": kernels.ElementwiseKernel,
     "ReductionKernel": kernels.ReductionKernel,
@@ -45,12 +50,13 @@ cupy = _namespace("cupy", {
     "cuda": _namespace("cupy.cuda", {
         "Stream": cuda.Stream, "Event": cuda.Event, "Device": cuda.Device,
         "get_current_stream": cuda.get_current_stream, "runtime": cuda.runtime, "nccl": cuda.nccl,
+        "Graph": graphs.Graph, "MemoryPool": graphs.MemoryPool, "using_allocator": graphs.using_allocator,
         "device": _namespace("cupy.cuda.device", {"get_cublas_handle": lambda: cublas.HANDLE}),
     }),
 })
 cupy.__doc__ = "The simulated device's cupy namespace (minidl.backend.simulated)."
 functions.NAMESPACE["cupy"] = cupy
 
-cupyx = _namespace("cupyx", {"empty_pinned": _cupyx.empty_pinned, "scatter_add": _cupyx.scatter_add})
+cupyx = _namespace("cupyx", {"empty_pinned": _cupyx.empty_pinned, "scatter_add": graphs.work(_cupyx.scatter_add)})
 
 __all__ = ["cublas", "cupy", "cupyx", "ndarray", "trace"]

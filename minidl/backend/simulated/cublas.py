@@ -18,7 +18,7 @@ import ctypes
 
 import numpy
 
-from minidl.backend.simulated import trace
+from minidl.backend.simulated import graphs, trace
 from minidl.backend.simulated.ndarray import insideOneAllocation
 
 CUBLAS_OP_N, CUBLAS_OP_T = 0, 1
@@ -104,6 +104,16 @@ def gemmStridedBatchedEx(handle, transa, transb, m, n, k, alpha, A, Atype, lda, 
     if min(m, n, k, batchCount) < 0 or transa not in (0, 1) or transb not in (0, 1) or algo != CUBLAS_GEMM_DEFAULT:
         raise CUBLASError("CUBLAS_STATUS_INVALID_VALUE", f"m={m}, n={n}, k={k}, batchCount={batchCount}, "
                                                          f"transa={transa}, transb={transb}, algo={algo}")
+    alphaValue, betaValue = _hostScalar(alpha, COMPUTE[computeType][1]), _hostScalar(beta, COMPUTE[computeType][1])
+    _gemm(transa, transb, m, n, k, alphaValue, A, Atype, lda, strideA, B, ldb, strideB, betaValue, C, ldc, strideC,
+          batchCount, computeType)
+
+
+@graphs.work
+def _gemm(transa, transb, m, n, k, alphaValue, A, Atype, lda, strideA, B, ldb, strideB, betaValue, C, ldc, strideC,
+          batchCount, computeType):
+    """The product itself, alpha and beta read (as cuBLAS reads host scalars when called, a captured product keeps
+    the values it was called with)."""
     dtype, (_, scalarType, math) = DATA_TYPES[Atype], COMPUTE[computeType]
     a = _matrices(A, dtype, *((m, k) if transa == CUBLAS_OP_N else (k, m)), lda, strideA, batchCount, "A")
     b = _matrices(B, dtype, *((k, n) if transb == CUBLAS_OP_N else (n, k)), ldb, strideB, batchCount, "B")
@@ -115,7 +125,6 @@ def gemmStridedBatchedEx(handle, transa, transb, m, n, k, alpha, A, Atype, lda, 
     opB = b.astype(work) if transb == CUBLAS_OP_N else b.transpose(0, 2, 1).astype(work)
     if computeType == CUBLAS_COMPUTE_32F_FAST_TF32:
         opA, opB = _tf32(opA), _tf32(opB)
-    alphaValue, betaValue = _hostScalar(alpha, scalarType), _hostScalar(beta, scalarType)
     product = alphaValue * numpy.matmul(opA, opB)
     if betaValue != 0:
         product += betaValue * c.astype(work)

@@ -1,5 +1,5 @@
 """``cupy.cuda`` of the simulated device: one device, streams and events that run in order (everything queued has
-run when the call returns), page-locked host arrays, and no NCCL.
+run when the call returns), stream capture into CUDA graphs (``graphs``), page-locked host arrays, and no NCCL.
 
 What makes the host wait is counted as a sync (``Stream.synchronize``, ``Event.synchronize``,
 ``Device.synchronize``), with the line that asked for it; page-locked arrays are remembered, so a copy from one is
@@ -11,7 +11,7 @@ import weakref
 
 import numpy
 
-from minidl.backend.simulated import trace
+from minidl.backend.simulated import graphs, trace
 
 _pinned = {}  # address -> size of the page-locked buffers alive
 
@@ -67,6 +67,18 @@ class Stream:
 
     def synchronize(self):
         trace.recordSync("sync", 0, "Stream.synchronize")
+
+    def begin_capture(self, mode=None):
+        """Capture the work queued on this stream into a graph (``graphs``); the null stream cannot."""
+        graphs.beginCapture(self, mode)
+
+    def end_capture(self):
+        """The ``Graph`` of the work captured since ``begin_capture``."""
+        return graphs.endCapture(self)
+
+    def is_capturing(self):
+        capture = trace.capture()
+        return capture is not None and capture.stream is self
 
     def record(self, event=None):
         event = Event() if event is None else event

@@ -36,20 +36,46 @@ def wrap(host, owner=True):
 
 
 _allocations = {}  # the first address of each live buffer of device memory -> the address past its end
+_serials = {}  # the first address of each live buffer -> its allocation's number (an address is used again)
+_allocators = []  # the memory pools allocating now (``graphs.using_allocator``), innermost last
+_count = [0]
 
 
 def _allocate(host):
-    """Count ``host``, a fresh buffer, as device memory while it lives."""
+    """Count ``host``, a fresh buffer, as device memory while it lives (and while the pool allocating now, if any,
+    lives: ``graphs.MemoryPool``)."""
     if host.nbytes:
         start = host.__array_interface__["data"][0]
-        _allocations[start] = start + host.nbytes
+        _count[0] += 1
+        _allocations[start], _serials[start] = start + host.nbytes, _count[0]
         trace.allocated(host.nbytes)
-        weakref.finalize(host, _free, start, host.nbytes)
+        weakref.finalize(host, _free, start, host.nbytes, _count[0])
+        if _allocators and _allocators[-1] is not None:
+            _allocators[-1].hold(host)
 
 
-def _free(start, nbytes):
-    _allocations.pop(start, None)
+def _free(start, nbytes, serial):
+    if _serials.get(start) == serial:
+        del _allocations[start], _serials[start]
     trace.freed(nbytes)
+
+
+def allocationOf(address):
+    """(first address, address past the end, allocation number) of the live buffer holding ``address``, or None."""
+    for first, last in _allocations.items():
+        if first <= address < last:
+            return first, last, _serials[first]
+    return None
+
+
+def allocationsSince(serial):
+    """(first, last, number) of each live buffer allocated after allocation number ``serial``; with 0, all."""
+    return [(first, last, _serials[first]) for first, last in _allocations.items() if _serials[first] > serial]
+
+
+def allocationCount():
+    """The number of the latest allocation (allocations are numbered from 1)."""
+    return _count[0]
 
 
 def insideOneAllocation(start, end):

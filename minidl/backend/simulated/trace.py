@@ -7,8 +7,10 @@ simulator cannot see which of their elements a kernel touches). A product is one
 with its FLOPs. A sync is anything that makes the host wait for the device: a device-to-host copy (``get``,
 ``asnumpy``, ``bool``/``float``/``int``/``item`` of a device array) or a stream, event or device synchronize; each
 names the line of minidl (or of the caller, outside minidl) that caused it. Host-to-device copies say whether
-their source was pageable or pinned host memory. Counts are exact; times are not measured here (see
-``gpumodel`` for the stated model that predicts them).
+their source was pageable or pinned host memory. A CUDA graph's launch (``graphs``) is one ``GraphLaunch`` (the
+host's one call) followed by each of its kernels as a launch marked ``graph``; a stream capture counts nothing, since
+the device runs nothing then. Counts are exact; times are not measured here (see ``gpumodel`` for the stated model
+that predicts them).
 """
 
 import collections
@@ -34,6 +36,7 @@ class Launch:
     flops: int = 0  # products only: 2*m*n*k
     kind: str = "launch"
     math: str = ""  # products only: the cuBLAS math they run in, "fp32", "tf32", "fp16", "fp64" (computetype.py)
+    graph: bool = False  # run as a node of a launched CUDA graph (the host launched the graph, not this kernel)
 
 
 @dataclass
@@ -48,6 +51,15 @@ class Transfer:
 
 
 @dataclass
+class GraphLaunch:
+    """One launch of a captured CUDA graph of ``nodes`` kernels (its kernels follow it as launches)."""
+
+    nodes: int
+    where: str
+    kind: str = "graphLaunch"
+
+
+@dataclass
 class Trace:
     """Everything the simulated device did while this trace was active; ``events`` holds it all in order."""
 
@@ -56,6 +68,7 @@ class Trace:
     syncs: list = field(default_factory=list)  # device-to-host copies and synchronizations
     hostToDevice: list = field(default_factory=list)
     randomDraws: list = field(default_factory=list)  # host random draws whose values reached the device
+    graphLaunches: list = field(default_factory=list)
     memoryHighWater: int = 0
     _startMemory: int = 0
 
@@ -98,6 +111,8 @@ class Trace:
             "hostToDevice": len(self.hostToDevice),
             "pageableCopies": len(self.pageableCopies),
             "hostRandomDraws": len(self.randomDraws),
+            "graphLaunches": len(self.graphLaunches),
+            "hostLaunches": len(self.launches) - sum(launch.graph for launch in self.launches),
             "bytes": self.bytesMoved(),
             "memoryHighWater": self.memoryHighWater,
         }
@@ -105,6 +120,7 @@ class Trace:
 
 _active = []  # the traces recording now (nested recordings each see everything)
 _memory = {"live": 0}
+_device = {"capture": None, "inGraph": False}  # the stream capture under way (graphs.Capture), a graph running
 
 
 def caller():
@@ -129,20 +145,36 @@ def _append(field, event, inOrder=True):
             trace.events.append(event)
 
 
+def capture():
+    """The stream capture under way (``graphs.Capture``), or None."""
+    return _device["capture"]
+
+
 def recordLaunch(name, threads, bytesRead, bytesWritten, largestArray=0, flops=0, math=""):
-    if _active:
+    if _device["capture"] is not None:  # captured, not run: the graph counts its nodes
+        _device["capture"].captured(name)
+    elif _active:
         _append("launches", Launch(name, int(threads), int(bytesRead), int(bytesWritten), int(largestArray),
-                                   int(flops), math=math))
+                                   int(flops), math=math, graph=_device["inGraph"]))
 
 
 def recordSync(kind, nbytes=0, what=""):
+    if _device["capture"] is not None:
+        _device["capture"].refuse("synchronous API calls (a device-to-host copy or a synchronize)")
     if _active:
         _append("syncs", Transfer(kind, int(nbytes), caller(), what=what))
 
 
 def recordHostToDevice(nbytes, pinned):
+    if _device["capture"] is not None:
+        _device["capture"].refuse("H2D transfers")
     if _active:
         _append("hostToDevice", Transfer("hostToDevice", int(nbytes), caller(), pinned=pinned))
+
+
+def recordGraphLaunch(nodes):
+    if _active:
+        _append("graphLaunches", GraphLaunch(int(nodes), caller()))
 
 
 def recordRandomDraw(what, count):
