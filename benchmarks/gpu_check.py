@@ -68,7 +68,10 @@ def steps(workdir):
     return [
         Step("warm the kernel caches (one epoch of the CNN)",
              [*train, "--model", "cnn", "--batch-size", "32", "--epochs", "1", "--out", f"{workdir}/warm"], 0.04),
-        Step("test suite on the CuPy backend", [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"], 0.28),
+        Step("test suite on the CuPy backend", [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"], 0.26),
+        Step("CUDA graphs: live values, captured steps and forward passes against ordinary ones",
+             [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/backend/test_devicegraph.py",
+              "tests/train/test_capturedstep.py", "tests/nn/test_captured.py"], 0.02),
         Step("cuBLAS products and Conv2D's bias kernels against float64 (whatever the suite reached)",
              [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/backend/test_products.py",
               "tests/nn/test_conv_bias_kernels.py"], 0.02),
@@ -139,15 +142,17 @@ def _readJson(path):
 
 
 def stepTimes(workdir):
-    """Rows (model, measured ms, predicted ms) of the models whose measured or predicted step time was written."""
+    """Rows (model, measured ms, predicted ms, replayed measured ms, replayed predicted ms) of the models whose
+    measured or predicted step times were written."""
     rows = []
     for model, batch, shape in PROFILED:
-        measured = _readJson(f"{workdir}/measured-{model}.json")
-        predicted = _readJson(f"{workdir}/predicted-{model}.json")
+        measured = _readJson(f"{workdir}/measured-{model}.json") or {}
+        predicted = _readJson(f"{workdir}/predicted-{model}.json") or {}
         if measured or predicted:
-            rows.append((f"{model} (batch {batch}{', ' + shape if shape else ''})",
-                         measured["seconds"] * 1e3 if measured else None,
-                         predicted["predictedSeconds"] * 1e3 if predicted else None))
+            milliseconds = [None if figures.get(key) is None else figures[key] * 1e3 for figures, key in (
+                (measured, "seconds"), (predicted, "predictedSeconds"), (measured, "replayedSeconds"),
+                (predicted.get("replay", {}), "predictedSeconds"))]
+            rows.append((f"{model} (batch {batch}{', ' + shape if shape else ''})", *milliseconds))
     return rows
 
 
@@ -158,9 +163,10 @@ def report(machine, results, times=()):
     lines += [f"{line}  " for line in machine] + ["", "| step | status | seconds |", "|---|---|---:|"]
     lines += [f"| {step.title} | {step.result['status']} | {step.result['seconds']:.0f} |" for step in results]
     if times:
-        lines += ["", "| training step | measured ms | predicted ms (simulated device's model) |", "|---|---:|---:|"]
-        lines += [f"| {name} | {'—' if measured is None else f'{measured:.2f}'} | "
-                  f"{'—' if predicted is None else f'{predicted:.2f}'} |" for name, measured, predicted in times]
+        lines += ["", "| training step | measured ms | predicted ms (simulated device's model) | replayed as a CUDA "
+                      "graph, measured ms | replayed, predicted ms |", "|---|---:|---:|---:|---:|"]
+        lines += ["| " + " | ".join([name, *("—" if value is None else f"{value:.2f}" for value in values)]) + " |"
+                  for name, *values in times]
     for step in results:
         shown = step.result["output"].strip().splitlines()[-60:]
         command = " ".join("python" if part == sys.executable else part for part in step.argv)

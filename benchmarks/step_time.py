@@ -1,6 +1,8 @@
 """The measured time of the training step ``minidl profile`` counts, on the backend in use (the GPU when one
 answers): the same model, batch and optimizer, a warm-up step, then the median of ``--repeats`` timed steps,
-each ended by a device synchronize. ``benchmarks.gpu_check`` puts it beside the simulated device's prediction.
+each ended by a device synchronize; then the same step as training runs it, captured and replayed (three calls
+before the first replay, then the median likewise). ``benchmarks.gpu_check`` puts both beside the simulated
+device's predictions.
 
     python -m benchmarks.step_time --model resnet18 --batch-size 32 --input 3x32x32 [--repeats 20] [--json FILE]
 """
@@ -16,9 +18,10 @@ from minidl.cli.profile import classifyStep, parseShape
 from minidl.models import MODELS
 
 
-def measure(step, repeats):
-    """The median seconds of ``repeats`` calls of ``step()`` after one warm-up call, each synchronized."""
-    step()
+def measure(step, repeats, warmUp=1):
+    """The median seconds of ``repeats`` calls of ``step()`` after ``warmUp`` calls, each synchronized."""
+    for _ in range(warmUp):
+        step()
     backend.synchronize()
     times = []
     for _ in range(repeats):
@@ -39,10 +42,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     step, title = classifyStep(args.model, args.batch_size, args.input)
     seconds = measure(step, args.repeats)
-    print(f"{title} on {backend.name}: {seconds * 1e3:.3f} ms per training step (median of {args.repeats})")
+    replayed = measure(classifyStep(args.model, args.batch_size, args.input, capture=True)[0], args.repeats, warmUp=3)
+    print(f"{title} on {backend.name}: {seconds * 1e3:.3f} ms per training step, replayed {replayed * 1e3:.3f} ms "
+          f"(medians of {args.repeats})")
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"seconds": seconds, "backend": backend.name, "title": title}, file)
+            json.dump({"seconds": seconds, "replayedSeconds": replayed, "backend": backend.name, "title": title}, file)
     return 0
 
 

@@ -56,12 +56,12 @@ def test_the_report_is_markdown_with_a_row_per_step():
     bench = gpu_check.Step("optimizer steps", [sys.executable, "-m", "benchmarks.optimizer_step"], 0.5, markdown=True)
     bench.result = {"status": "TIMED OUT after 67 s", "seconds": 67.0,
                     "output": "| step | minidl ms |\n|---|---:|\n| SGD | 0.1 |"}
-    text = gpu_check.report(["GPU: H100", "CuPy 14.2.0"], [suite, bench], [("mlp (batch 128)", 1.5, None)])
+    text = gpu_check.report(["GPU: H100", "CuPy 14.2.0"], [suite, bench], [("mlp (batch 128)", 1.5, None, 0.5, 0.4)])
     assert "| test suite on the CuPy backend | passed | 93 |" in text
     assert "| optimizer steps | TIMED OUT after 67 s | 67 |" in text
     assert "`python -m pytest`" in text and "```\n700 passed\n```" in text
     assert "| SGD | 0.1 |" in text and text.startswith("## GPU check (")
-    assert "| mlp (batch 128) | 1.50 | — |" in text
+    assert "| mlp (batch 128) | 1.50 | — | 0.50 | 0.40 |" in text
 
 
 def _python(code):

@@ -54,6 +54,30 @@ def test_a_training_step_keeps_its_budget(counts, network):
                        f"it lowers the budget in tests/test_step_budgets.py and the table in benchmarks/README.md")
 
 
+# Replayed (#25): the step as training takes it, captured as a CUDA graph. The host launches the graph once, copies
+# the batch's data and labels into the graph's inputs and the step's error out of it (three launches), and copies
+# the live values (the step count, the rate, the random draws' counters) in one pinned copy; the text task's windows
+# still arrive as two pageable copies, before the graph.
+REPLAY_BUDGETS = {
+    "resnet18": {"graphLaunches": 1, "hostLaunches": 3, "syncs": 0, "hostToDevice": 1, "pageableCopies": 0},
+    "residual": {"graphLaunches": 1, "hostLaunches": 3, "syncs": 0, "hostToDevice": 1, "pageableCopies": 0},
+    "lstm": {"graphLaunches": 1, "hostLaunches": 3, "syncs": 0, "hostToDevice": 3, "pageableCopies": 2},
+    "transformer": {"graphLaunches": 1, "hostLaunches": 3, "syncs": 0, "hostToDevice": 3, "pageableCopies": 2},
+}
+
+
+@pytest.mark.parametrize("network", sorted(REPLAY_BUDGETS))
+def test_a_replayed_step_is_one_graph_of_the_steps_kernels(counts, network):
+    """The graph holds every kernel of the ordinary step (its launches run on the device as nodes of the graph),
+    and the host does only what the budget says: its predicted time falls to a graph launch and three launches."""
+    replay, ordinary = counts[network]["replay"], counts[network]
+    budget = REPLAY_BUDGETS[network]
+    moved = {key: (replay[key], ceiling) for key, ceiling in budget.items() if replay[key] != ceiling}
+    assert not moved, f"{network}: (counted, budget) {moved}"
+    assert replay["graphNodes"] == ordinary["launches"] == replay["launches"] - replay["hostLaunches"]
+    assert replay["model"]["hostSeconds"] < ordinary["model"]["hostSeconds"] / 20
+
+
 def test_every_large_launch_of_resnet18_runs_enough_threads(counts):
     """On the simulated trace of a resnet18 step, every launch over a tensor of at least 2^20 elements runs at
     least 2^16 threads (no thread walks a plane or a long axis alone)."""

@@ -8,9 +8,12 @@ The step is the one ``minidl train`` takes (forward, cost, zeroing, backward, th
 task also drawing and copying its windows), run once to warm up and once recorded: launches, products, syncs
 (with the line that caused each), copies, host random draws, bytes moved, the device memory high-water mark, the
 heaviest kernels, the launches with few threads for the tensors they touch, and the predicted step time from
-``minidl.backend.simulated.gpumodel`` (labelled as a model). The command always runs on the simulated device.
+``minidl.backend.simulated.gpumodel`` (labelled as a model). Then the same step as training takes it, captured as a
+CUDA graph and replayed (``minidl.train.capturedstep``): one replay recorded, its graph launch, the launches the host
+still makes, copies and syncs, and its predicted time. The command always runs on the simulated device.
 """
 
+import functools
 import json
 import time
 
@@ -52,14 +55,14 @@ def addArguments(parser):
     parser.set_defaults(run=run)
 
 
-def trainerStep(net, batchSize, shape, classes=CLASSES):
-    """A Trainer's step of ``net`` with Adam on a fixed random batch of ``shape`` samples already on the device."""
+def trainerStep(net, batchSize, shape, classes=CLASSES, capture=False):
+    """A Trainer's step of ``net`` with Adam on a fixed random batch of ``shape`` samples already on the device,
+    uncaptured (every module's launches, counted) or ``capture``d as training runs it."""
     from minidl.train import Trainer
 
     optimizer = Adam().setupOn(net, useGlobalState=True)
     optimizer.deferred = True  # as in the Trainer's epochs: the guard is read after a macro-batch, not in the step
-    # uncaptured: a device's step is (no CUDA graph replay yet), and the profile counts every module's launches
-    trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=batchSize, verbose=False, capture=False)
+    trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=batchSize, verbose=False, capture=capture)
     rng = numpy.random.default_rng(0)
     data = backend.toDevice(rng.standard_normal((batchSize, *shape), dtype=numpy.float32))
     labels = backend.toDevice(rng.integers(0, classes, batchSize, dtype=numpy.int32))
@@ -67,18 +70,19 @@ def trainerStep(net, batchSize, shape, classes=CLASSES):
     return lambda: trainer.step(data, labels)
 
 
-def classifyStep(model, batchSize, shape):
+def classifyStep(model, batchSize, shape, capture=False):
     """The step of ``minidl train``'s classify task on a fixed random batch already on the device."""
     spec = MODELS[model]
     shape = shape or DIGITS_SHAPES[spec.flat]
-    step = trainerStep(spec.build(shape, CLASSES), batchSize, shape)
+    step = trainerStep(spec.build(shape, CLASSES), batchSize, shape, capture=capture)
     return step, f"{model}, batch {batchSize}, input {'x'.join(map(str, shape))}"
 
 
-def textStep(model, batchSize):
+def textStep(model, batchSize, capture=False):
     """The step of ``minidl train --task text``: windows drawn and copied, then trained on."""
     from minidl.cli.texttask import MODEL_OPTIONS, buildModel, trainingStep
     from minidl.datasets.text import CharCorpus, stdlibText
+    from minidl.train.capturedstep import CapturedStep, ordinaryStep
 
     corpus = CharCorpus(stdlibText())
     net = buildModel(model, len(corpus.vocabulary), MODEL_OPTIONS[model])
@@ -86,7 +90,8 @@ def textStep(model, batchSize):
     optimizer.deferred = True  # as in the command's epochs: the guard is read at the end of an epoch
     cost = CrossEntropy()
     net.trainMode()
-    return lambda: trainingStep(net, cost, optimizer, corpus, batchSize), f"{model} language model, batch {batchSize}"
+    step = CapturedStep(net, cost, optimizer) if capture else functools.partial(ordinaryStep, net, cost, optimizer)
+    return lambda: trainingStep(step, corpus, batchSize), f"{model} language model, batch {batchSize}"
 
 
 def hostSecondsPerCall(repeats=2000):
@@ -118,6 +123,25 @@ def profileStep(step, gpu="h100", hostPerLaunch=None):
         "gpu": gpumodel.GPUS[gpu].name, "hostSecondsPerLaunch": hostPerLaunch,
         "cupyLaunchSeconds": gpumodel.CUPY_LAUNCH_SECONDS, **predicted}}
     return recorded, figures
+
+
+def profileReplay(step, gpu="h100", hostPerLaunch=None):
+    """Run a captured ``step()`` until it replays (an ordinary step, the capture, the check), then one replay
+    recorded; its figures (a dict). A step that is not replayed as one graph launch is a BackendError."""
+    from minidl.backend.simulated import gpumodel, trace
+
+    for _ in range(3):
+        step()
+    with trace.recording() as recorded:
+        step()
+    if len(recorded.graphLaunches) != 1:
+        raise BackendError(f"the step did not replay as a CUDA graph ({len(recorded.graphLaunches)} graph launches): "
+                           f"its capture was refused (see the warning logged)")
+    hostPerLaunch = hostSecondsPerCall() if hostPerLaunch is None else hostPerLaunch
+    predicted = gpumodel.predict(recorded, gpumodel.GPUS[gpu], hostPerLaunch)
+    return {**recorded.summary(), "graphNodes": recorded.graphLaunches[0].nodes,
+            "predictedSeconds": predicted["seconds"], "model": {"graphLaunchSeconds": gpumodel.GRAPH_LAUNCH_SECONDS,
+                                                                 **predicted}}
 
 
 def narrowLaunches(recorded, count=10):
@@ -160,6 +184,13 @@ def report(title, recorded, figures, say=print):
         f"gpumodel): {figures['predictedSeconds'] * 1e3:.3f} ms (device {model['deviceSeconds'] * 1e3:.3f} ms, "
         f"host {model['hostSeconds'] * 1e3:.3f} ms at {model['hostSecondsPerLaunch'] * 1e6:.1f} µs of minidl + "
         f"{model['cupyLaunchSeconds'] * 1e6:.0f} µs of CuPy per launch, copies {model['copySeconds'] * 1e3:.3f} ms)")
+    replay = figures.get("replay")
+    if replay is not None:
+        say(f"  as training runs it, captured as a CUDA graph and replayed: one graph launch of {replay['graphNodes']} "
+            f"kernels, {replay['hostLaunches']} launches and {replay['hostToDevice']} host-to-device copies besides, "
+            f"syncs {replay['syncs']}; predicted {replay['predictedSeconds'] * 1e3:.3f} ms (device "
+            f"{replay['model']['deviceSeconds'] * 1e3:.3f} ms, host {replay['model']['hostSeconds'] * 1e3:.3f} ms with "
+            f"{replay['model']['graphLaunchSeconds'] * 1e6:.0f} µs per graph launch)")
 
 
 def run(args, argv):
@@ -171,11 +202,14 @@ def run(args, argv):
         if args.input is not None:
             raise DataError("--input is for --task classify; the text task reads windows of characters")
         step, title = textStep(args.model, args.batch_size)
+        replayed, _ = textStep(args.model, args.batch_size, capture=True)
     else:
         if args.model not in MODELS:
             raise DataError(f"--task classify profiles {', '.join(sorted(MODELS))}, got --model {args.model}")
         step, title = classifyStep(args.model, args.batch_size, args.input)
+        replayed, _ = classifyStep(args.model, args.batch_size, args.input, capture=True)
     recorded, figures = profileStep(step, args.gpu)
+    figures["replay"] = profileReplay(replayed, args.gpu, figures["model"]["hostSecondsPerLaunch"])
     report(title, recorded, figures)
     if args.json:
         with open(args.json, "w") as file:

@@ -11,6 +11,7 @@ Sampling: from the checkpoint, each next character is drawn from softmax(scores 
 run on the last WINDOW characters (the longest context it was trained on).
 """
 
+import functools
 import math
 import os
 
@@ -27,6 +28,7 @@ from minidl.networkfile import loadNetwork
 from minidl.nn.architecture import METADATA_KEY
 from minidl.nn.module import evaluating
 from minidl.tensorfile import TensorFile, copyTensors, readTensors
+from minidl.train.capturedstep import CapturedStep, ordinaryStep
 from minidl.train.checkpoint import CHECKPOINT_FORMAT, readCheckpointSummary
 from minidl.train.compare import DIGESTS_NAME, MANIFEST_NAME
 from minidl.train.digestlog import Digests
@@ -113,12 +115,15 @@ def recordRun(args, corpus, folder, step):
 
 def trainEpochs(args, net, optimizer, cost, corpus, steps, done, history, extra, digests, saveCheckpoint,
                 checkpointPath, say):
-    """The epochs after ``done`` up to --epochs: steps, held-out loss, digests, checkpoint, a line each."""
+    """The epochs after ``done`` up to --epochs: steps (captured and replayed unless --no-capture), held-out loss,
+    digests, checkpoint, a line each."""
+    step = (CapturedStep(net, cost, optimizer) if args.capture else
+            functools.partial(ordinaryStep, net, cost, optimizer))
     for epoch in range(done + 1, args.epochs + 1):
         cost.resetAccumulator()
         with optimizer.deferGuard():  # no sync in a step: the guard is read at the end of the epoch
             for _ in range(steps):
-                trainingStep(net, cost, optimizer, corpus, args.batch_size)
+                trainingStep(step, corpus, args.batch_size)
         backend.readChecks()
         trainLoss, loss = cost.getMeanError(), heldOutLoss(net, corpus)
         history.append({"epoch": epoch, "trainLoss": trainLoss, "heldOutLoss": loss, "bitsPerChar": loss / math.log(2)})
@@ -128,13 +133,11 @@ def trainEpochs(args, net, optimizer, cost, corpus, steps, done, history, extra,
             f"bits/char {loss / math.log(2):.3f}", flush=True)
 
 
-def trainingStep(net, cost, optimizer, corpus, batchSize):
-    """One step on ``batchSize`` windows drawn at random from the training text."""
+def trainingStep(step, corpus, batchSize):
+    """One ``step`` (a ``CapturedStep``, or its ``ordinary``) on ``batchSize`` windows drawn at random from the
+    training text."""
     inputs, targets = randomWindows(corpus.train, batchSize, WINDOW, backend.hostGenerator())
-    _, grad = cost(net(toDevice(inputs)), toDevice(targets.reshape(-1)))
-    optimizer.zeroGradParams()
-    net.backward(grad)
-    optimizer.update()
+    step(toDevice(inputs), toDevice(targets.reshape(-1)))
 
 
 def generate(net, codec, prompt, length, temperature, rng):

@@ -12,14 +12,18 @@ A shape whose recording cannot be made or does not agree is run ordinarily from 
 warning naming why). The output is the tape's own array, overwritten by the next call of that shape: copy what you
 keep. A module in train mode is run ordinarily (an eval forward changes nothing; a train forward changes its buffers,
 BatchNorm's, which a replay must not do twice). A Variable rebound (``setVar``, ``calcMode``, an optimizer's
-``setupOn``) makes every shape start again. NumPy arrays only: on a GPU the counterpart is a CUDA graph, not built.
+``setupOn``) makes every shape start again. On a GPU (and the simulated device) the recording is a CUDA graph
+(``minidl.backend.devicegraph``), checked the same way; a forward that syncs or uploads while captured (CuPy refuses
+both) runs ordinarily, said once.
 """
 
 import logging
 
 import numpy
 
-from minidl.backend import isGpu, xp
+from minidl.backend import isDeviceArray, isGpu, toHost, xp
+from minidl.backend.devicegraph import DeviceGraph
+from minidl.backend.livevalues import CaptureLiveError
 from minidl.backend.tape import CaptureError, Tape
 from minidl.errors import ModuleError
 from minidl.nn.module import Module
@@ -30,7 +34,7 @@ log = logging.getLogger("minidl")
 
 def shifted(sample):
     """The sample's values moved one place along the flat array (a second input of the same shape and range)."""
-    return numpy.roll(sample.reshape(-1), 1).reshape(sample.shape)
+    return xp.roll(sample.reshape(-1), 1).reshape(sample.shape)
 
 
 def sameBits(first, second):
@@ -38,39 +42,55 @@ def sameBits(first, second):
 
 
 class CapturedForward:
-    saidDevice = False  # a default one's refusal on a device is said once a process
-
-    def __init__(self, module, asked=True):
-        """``asked``: made by its user (on a device a warning says it runs uncaptured), not by a Calculator's or a
-        Validator's default (an info line, once a process)."""
+    def __init__(self, module):
         if not isinstance(module, Module):
             raise ModuleError(f"CapturedForward expects a Module, got {type(module).__name__}")
         self.module = module
-        if isGpu and (asked or not CapturedForward.saidDevice):
-            CapturedForward.saidDevice = CapturedForward.saidDevice or not asked
-            log.log(logging.WARNING if asked else logging.INFO,
-                    "minidl: forward passes on a device run uncaptured (a CUDA graph replay is not built)")
-        self.tapes = {}  # (shape, dtype) -> (tape, its output), or None where the shape runs ordinarily
+        self.tapes = {}  # (shape, dtype) -> (tape or device graph, its output), or None where it runs ordinarily
         self.seen = set()  # shapes run once: a shape is recorded at its second call (a last partial batch is not)
         self.rebinds = Rebinds.count  # the tapes read the arrays bound when they were recorded
 
     def __call__(self, data):
-        if self.module.train or isGpu:
+        if self.module.train:
             return self.module(data)
         if self.rebinds != Rebinds.count:
             self.tapes, self.seen, self.rebinds = {}, set(), Rebinds.count
-        key = (data.shape, data.dtype) if type(data) is numpy.ndarray else None
+        key = (data.shape, data.dtype) if type(data) is numpy.ndarray or isDeviceArray(data) else None
         recorded = self.tapes.get(key, False)
         if recorded is False:
             if key not in self.seen:
                 self.seen.add(key)
                 return self.module(data)
-            recorded = self.tapes[key] = self._record(data)
+            recorded = self.tapes[key] = self._captureGraph(data) if isGpu else self._record(data)
         if recorded is None:
             return self.module(data)
         tape, out = recorded
-        tape.replay(data)
+        tape.launch(data) if isGpu else tape.replay(data)
         return out
+
+    def _captureGraph(self, data):
+        """The device graph of this input's shape and its output array, checked; None (said once) where it cannot
+        be."""
+        if not isDeviceArray(data) or data.ndim == 0 or data.size < 2:
+            return self._refused(data, "it captures device arrays of at least two values")
+        second = shifted(xp.ascontiguousarray(data))
+        expected = self.module(second)
+        if not isDeviceArray(expected):
+            return self._refused(data, f"the module returns {type(expected).__name__}, not one array")
+        expected = toHost(expected)
+        modules = list(self.module.walk())
+        kept = [value for module in modules for value in vars(module).values() if isDeviceArray(value)]
+        graph = DeviceGraph()
+        try:
+            out = graph.capture(self.module, data)
+        except (RuntimeError, CaptureLiveError) as error:  # CuPy's refusal of a sync or an upload in a capture
+            return self._refused(data, f"it cannot be captured as a CUDA graph ({error})")
+        graph.keep(kept + [var.data for var in self.module.getVarTable().values()] +
+                   [value for module in modules for value in vars(module).values() if isDeviceArray(value)])
+        graph.launch(second, renew=False)
+        if not sameBits(toHost(out), expected):
+            return self._refused(data, "its replay did not give the bits of an ordinary forward pass")
+        return graph, out
 
     def _record(self, data):
         """The tape of this input's shape and its output array, checked; None (said once) where it cannot be."""

@@ -7,7 +7,12 @@ clamped at 0, between rows low = floor(.) and high = low + 1 (clamped at H - 1) 
 columns likewise. Forward gathers the two rows, then the two columns (so a non-finite pixel reaches only the
 outputs that read it); per map that is y = A x Bᵀ with A (sy H, H) and B (sx W, W) holding those weights, and
 the gradient is ∂x = Aᵀ grad B.
+
+The indices and weights of each geometry are made on the host once and kept on the device (``functools.cache``): a
+step uploads nothing, so it can be captured as a CUDA graph, whose launches read them for as long as it lives.
 """
+
+import functools
 
 import numpy
 
@@ -27,6 +32,7 @@ def neighbours(side, scale):
     return low, numpy.minimum(low + 1, side - 1), source - low
 
 
+@functools.cache
 def interpolation(side, scale, dtype):
     """The (scale side, side) matrix of bilinear weights along one axis."""
     low, high, weight = neighbours(side, scale)
@@ -37,11 +43,23 @@ def interpolation(side, scale, dtype):
     return toDevice(matrix, dtype=dtype)
 
 
+@functools.cache
+def deviceNeighbours(side, scale, dtype):
+    """``neighbours`` on the device, λ in ``dtype``."""
+    low, high, weight = neighbours(side, scale)
+    return toDevice(low), toDevice(high), toDevice(weight, dtype=dtype)
+
+
+@functools.cache
+def nearest(side, scale):
+    """The source index of each of the scale side outputs along one axis (nearest), on the device."""
+    return indices(numpy.arange(side * scale) // scale)
+
+
 def _interpolate(data, axis, scale):
     """Bilinear interpolation of data along axis 2 or 3: (1 - λ) data[low] + λ data[high]."""
-    low, high, weight = (toDevice(array) for array in neighbours(data.shape[axis], scale))
-    shape = (-1, 1) if axis == 2 else (-1,)
-    weight = weight.astype(data.dtype).reshape(shape)
+    low, high, weight = deviceNeighbours(data.shape[axis], scale, numpy.dtype(data.dtype))
+    weight = weight.reshape((-1, 1) if axis == 2 else (-1,))
     return xp.take(data, low, axis=axis) * (1 - weight) + xp.take(data, high, axis=axis) * weight
 
 
@@ -62,11 +80,11 @@ class Upsample2D(Module):
 
     def _nearest(self, height, width):
         """The source row of each output row and the source column of each output column (nearest)."""
-        (sy, sx) = self.scale
-        return indices(numpy.arange(height * sy) // sy), indices(numpy.arange(width * sx) // sx)
+        return nearest(height, self.scale[0]), nearest(width, self.scale[1])
 
     def _matrices(self, dtype):
         height, width = self.inData.shape[2:]
+        dtype = numpy.dtype(dtype)
         return interpolation(height, self.scale[0], dtype), interpolation(width, self.scale[1], dtype)
 
     def updData(self, data):

@@ -20,7 +20,7 @@ class Calculator:
         if not isinstance(module, Module):
             raise ModuleError(f"Calculator expects a Module, got {type(module).__name__}")
         self.module = module
-        self.forward = CapturedForward(module, asked=False) if checkFlag(capture, "capture") else module
+        self.forward = CapturedForward(module) if checkFlag(capture, "capture") else module
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
 

@@ -65,6 +65,14 @@ def stepLaunches(module, cost, optimizer, data, target):
     return error, optimizer.launchUpdate()
 
 
+def ordinaryStep(module, cost, optimizer, data, target):
+    """One training step run as it is written (no capture): the batch's error (a ``DeviceScalar`` on a device, a
+    float on the CPU)."""
+    error, guarded = stepLaunches(module, cost, optimizer, data, target)
+    optimizer.finishUpdate(guarded)
+    return error if isGpu else float(error)
+
+
 def stateObjects(*roots):
     """The minidl objects reachable from ``roots`` through attributes, lists, tuples and dicts, each once (the
     simulated device's arrays are arrays, not objects to look into)."""
@@ -207,9 +215,7 @@ class CapturedStep:
         return self._replay(recording, data, target)
 
     def ordinary(self, data, target):
-        error, guarded = stepLaunches(self.module, self.cost, self.optimizer, data, target)
-        self.optimizer.finishUpdate(guarded)
-        return error if isGpu else float(error)
+        return ordinaryStep(self.module, self.cost, self.optimizer, data, target)
 
     def _unsupported(self):
         if self.optimizer.nodeinfo is not None:

@@ -18,7 +18,7 @@ class Validator:
     def __init__(self, module, cost, batchsize=128, verbose=True, topK=(), capture=True):
         checkParts("Validator", module, cost)
         self.module, self.cost = module, cost
-        self.forward = CapturedForward(module, asked=False) if checkFlag(capture, "capture") else module
+        self.forward = CapturedForward(module) if checkFlag(capture, "capture") else module
         self.batchsize = checkPositive("batchsize", batchsize)
         self.verbose = verbose
         self.metrics = ClassMetrics(topK)

@@ -209,3 +209,37 @@ def test_a_reductions_generated_source_is_cupys_and_compiles():
         assert len(core.compile_with_cache(source, CUPY_OPTIONS, ARCH).cubin) > 0
         with pytest.raises(compiler.CompileException, match="undeclared_name"):
             core.compile_with_cache(source.replace("(a + b)", "(a + undeclared_name)"), CUPY_OPTIONS, ARCH)
+
+
+def liveSignatures():
+    """(kernel, its recorded binding) for one signature of each package kernel that takes a scalar: what its live
+    variant (a captured graph's numbers read from device memory, ``Elementwise.liveVariant``) is compiled for."""
+    for name, kernel in sorted(KERNELS.items()):
+        live = tuple(index for index, param in enumerate(kernel.params) if not param.isOutput and not param.raw
+                     and any(ndim is None for (_, ndim, _) in [kernelsignatures.parseSignature(
+                         TABLE[name][0])[0][index]]))
+        if live and TABLE.get(name):
+            yield kernel, live
+
+
+@pytest.mark.parametrize("kernel, live", list(liveSignatures()), ids=lambda value: getattr(value, "name", ""))
+def test_a_kernels_live_variant_compiles_from_cupys_source(kernel, live):
+    """Every scalar a kernel takes read from a one-element raw array (``const auto name = live_name[0];``), as a
+    device graph's capture launches it, through CuPy's code generator and NVRTC for sm_90."""
+    from types import SimpleNamespace
+
+    from minidl.backend.elementwise import parseParams
+
+    inParams, operation = kernel.liveVariant(live)
+    variant = SimpleNamespace(name=f"{kernel.name}_live", inParams=inParams, outParams=kernel.outParams,
+                              operation=operation, preamble=kernel.preamble,
+                              params=parseParams(inParams, False) + parseParams(kernel.outParams, True))
+    binding, _ = kernelsignatures.parseSignature(TABLE[kernel.name][0])
+    binding = [(dtype, 1, True) if index in live else part for index, (dtype, ndim, raw) in enumerate(binding)
+               for part in [(dtype, ndim, raw)]]
+    source = cupySource(variant, binding, index32=True)
+    assert all(f"live_{kernel.params[index].name}[0]" in source for index in live)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{ARCH}", "cubin"))
+        patch.setattr(compiler, "function", type("Function", (), {"Module": CubinModule}))
+        assert len(core.compile_with_cache(source, CUPY_OPTIONS, ARCH).cubin) > 0

@@ -37,6 +37,22 @@ def test_every_model_is_profiled(tmp_path, arguments):
     assert "on the simulated device" in printed and "a MODEL, not a measurement" in printed
     assert f"launches {figures['launches']} " in printed and "heaviest kernels" in printed
     assert printed.count("  sync: ") == figures["syncs"]
+    replay = figures["replay"]  # the step as training takes it: one CUDA graph of the step's kernels
+    assert replay["graphLaunches"] == 1 and replay["graphNodes"] == figures["launches"] and replay["syncs"] == 0
+    assert replay["model"]["hostSeconds"] < figures["model"]["hostSeconds"] / 10
+    assert f"one graph launch of {figures['launches']} kernels" in printed
+
+
+@pytest.mark.parametrize("arguments", [("--model", "mlp"), ("--model", "lenet", "--input", "1x28x28")],
+                         ids=["mlp", "lenet"])
+def test_a_replayed_steps_predicted_time_drops_by_the_host_time_removed(tmp_path, arguments):
+    """The MLP and LeNet steps (batch 32), host-bound uncaptured: replayed as a CUDA graph, the model predicts the
+    device's time (host time below it), which is the uncaptured step's device time and its three more launches."""
+    _, figures = profile(tmp_path, *arguments)
+    ordinary, replay = figures["model"], figures["replay"]["model"]
+    assert ordinary["seconds"] == pytest.approx(ordinary["hostSeconds"]) > 2 * ordinary["deviceSeconds"]
+    assert replay["hostSeconds"] < replay["deviceSeconds"] == pytest.approx(replay["seconds"])
+    assert replay["deviceSeconds"] < 1.1 * ordinary["deviceSeconds"] and replay["seconds"] < ordinary["seconds"] / 2
 
 
 def test_a_bigger_batch_moves_more_bytes_in_as_many_launches(tmp_path):

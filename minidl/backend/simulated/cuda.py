@@ -2,33 +2,12 @@
 run when the call returns), stream capture into CUDA graphs (``graphs``), page-locked host arrays, and no NCCL.
 
 What makes the host wait is counted as a sync (``Stream.synchronize``, ``Event.synchronize``,
-``Device.synchronize``), with the line that asked for it; page-locked arrays are remembered, so a copy from one is
-counted as pinned rather than pageable.
+``Device.synchronize``), with the line that asked for it; page-locked arrays are ``pinned``'s.
 """
 
 import types
-import weakref
-
-import numpy
 
 from minidl.backend.simulated import graphs, trace
-
-_pinned = {}  # address -> size of the page-locked buffers alive
-
-
-def isPinned(host):
-    """True when the NumPy array ``host`` lies in a page-locked array of ``cupyx.empty_pinned``."""
-    address = host.__array_interface__["data"][0]
-    return any(start <= address < start + size for start, size in _pinned.items())
-
-
-def pinnedEmpty(shape, dtype):
-    """A NumPy array in a page-locked buffer (``cupyx.empty_pinned``), remembered while it lives."""
-    host = numpy.empty(shape, dtype=dtype)
-    address = host.__array_interface__["data"][0]
-    _pinned[address] = max(host.nbytes, 1)
-    weakref.finalize(host, _pinned.pop, address, None)
-    return host
 
 
 class Event:
@@ -70,7 +49,7 @@ class Stream:
 
     def begin_capture(self, mode=None):
         """Capture the work queued on this stream into a graph (``graphs``); the null stream cannot."""
-        graphs.beginCapture(self, mode)
+        graphs.beginCapture(self, get_current_stream)
 
     def end_capture(self):
         """The ``Graph`` of the work captured since ``begin_capture``."""

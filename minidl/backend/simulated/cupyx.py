@@ -2,8 +2,8 @@
 
 import numpy
 
-from minidl.backend.simulated.cuda import pinnedEmpty
 from minidl.backend.simulated.ndarray import hostOf, launch
+from minidl.backend.simulated.pinned import pinnedEmpty
 
 
 def empty_pinned(shape, dtype=float, order="C"):  # noqa: N802 - CuPy's name

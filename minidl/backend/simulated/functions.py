@@ -12,11 +12,10 @@ import numpy
 from minidl.backend.simulated import trace
 from minidl.backend.simulated.computetype import productMath
 from minidl.backend.simulated.ndarray import hostOf, launch, ndarray, productOf, wrap
+from minidl.backend.simulated.pinned import isPinned
 
 
 def _fromHost(obj, dtype):
-    from minidl.backend.simulated.cuda import isPinned
-
     host = numpy.array(obj, dtype=dtype, copy=True, order="C")
     pinned = isinstance(obj, numpy.ndarray) and isPinned(obj)
     trace.recordHostToDevice(host.nbytes, pinned)

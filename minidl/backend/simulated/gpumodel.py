@@ -7,9 +7,10 @@ throughput for a product whose trace entry says it ran on them (``Launch.math``:
 under ``minidl.backend.allowTF32``), or for every product when ``tensorCores``; a kernel whose threads cannot
 fill the GPU (fewer than ``fullThreads``) gets that fraction of the bandwidth. The host needs ``hostPerLaunch`` per
 launch (minidl's Python per kernel call, measured on this machine, plus CuPy's own launch call, estimated),
-``hostPerCopy`` per copy. Host and device run concurrently between two syncs; a sync makes each wait for the other,
-so a step is the sum over the stretches between syncs of max(host time, device time), plus each copy's bytes at the
-PCIe rate.
+``hostPerCopy`` per copy; a launch of a captured CUDA graph costs the host ``GRAPH_LAUNCH_SECONDS`` once, and its
+kernels (launches marked ``graph``) nothing on the host, each still its latency and its bytes on the device. Host
+and device run concurrently between two syncs; a sync makes each wait for the other, so a step is the sum over the
+stretches between syncs of max(host time, device time), plus each copy's bytes at the PCIe rate.
 """
 
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ GPUS = {
 }
 
 CUPY_LAUNCH_SECONDS = 6e-6  # CuPy's own ElementwiseKernel call on a warm cache (an estimate, not measured here)
+GRAPH_LAUNCH_SECONDS = 10e-6  # CuPy's Graph.launch: its Python and cudaGraphLaunch (an estimate, not measured here)
 PAGEABLE_FACTOR = 0.5  # a copy from pageable memory goes through a staging buffer at about half the pinned rate
 
 
@@ -62,11 +64,14 @@ def predict(trace, gpu, hostPerLaunch, tensorCores=False):
     deviceTotal = hostTotal = copies = 0.0
     for event in trace.events:
         if event.kind == "launch":
-            seconds = deviceSeconds(event, gpu, tensorCores)
+            seconds, launching = deviceSeconds(event, gpu, tensorCores), 0.0 if event.graph else host
             stretchDevice += seconds
-            stretchHost += host
+            stretchHost += launching
             deviceTotal += seconds
-            hostTotal += host
+            hostTotal += launching
+        elif event.kind == "graphLaunch":
+            stretchHost += GRAPH_LAUNCH_SECONDS
+            hostTotal += GRAPH_LAUNCH_SECONDS
         elif event.kind == "hostToDevice":
             seconds = event.nbytes / (gpu.pcie * (1.0 if event.pinned else PAGEABLE_FACTOR))
             copies += seconds

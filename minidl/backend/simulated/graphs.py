@@ -27,20 +27,30 @@ import types
 
 import numpy
 
-from minidl.backend.simulated import ndarray as arrays
 from minidl.backend.simulated import trace
+from minidl.backend.simulated.ndarray import (
+    allocatingFrom,
+    allocationCount,
+    allocationOf,
+    allocationsSince,
+    isLive,
+    ndarray,
+    wrap,
+)
 
 POISON = 0xFF  # the byte that fills memory a capture allocated
 
 
 class Capture:
-    """The capture under way on ``stream``: its nodes, the device memory it found, and whether it was invalidated."""
+    """The capture under way on ``stream`` (``currentStream()`` tells which stream queues work now): its nodes, the
+    device memory it found, and whether it was invalidated."""
 
-    def __init__(self, stream):
-        self.stream, self.nodes, self.depth, self.launches, self.invalid = stream, [], 0, 0, None
-        self.firstSerial = arrays.allocationCount()
+    def __init__(self, stream, currentStream):
+        self.stream, self.currentStream, self.nodes, self.depth, self.launches = stream, currentStream, [], 0, 0
+        self.invalid = None
+        self.firstSerial = allocationCount()
         self.saved = [(first, serial, _bytes(first, last).copy())
-                      for first, last, serial in arrays.allocationsSince(0)]
+                      for first, last, serial in allocationsSince(0)]
 
     def captured(self, name):
         """A launch made inside a captured call (``work``); one outside any is a call the simulator cannot replay."""
@@ -57,9 +67,9 @@ class Capture:
     def restore(self):
         """Device memory as it was when the capture began; what the capture allocated, poisoned."""
         for first, serial, saved in self.saved:
-            if arrays._serials.get(first) == serial:
+            if isLive(first, serial):
                 _bytes(first, first + saved.size)[...] = saved
-        for first, last, _ in arrays.allocationsSince(self.firstSerial):
+        for first, last, _ in allocationsSince(self.firstSerial):
             _bytes(first, last).fill(POISON)
 
 
@@ -77,7 +87,7 @@ def work(function):
         capture = trace.capture()
         if capture is None or capture.depth:
             return function(*args, **kwargs)
-        if _currentStream() is not capture.stream:
+        if capture.currentStream() is not capture.stream:
             capture.refuse("work queued from another stream than the capturing one")
         capture.depth, launches = 1, capture.launches
         try:
@@ -99,12 +109,6 @@ def capturable(cls):
     return cls
 
 
-def _currentStream():
-    from minidl.backend.simulated.cuda import get_current_stream
-
-    return get_current_stream()
-
-
 class Weak:
     """A device array known by its place (address, shape, strides, dtype) and its allocation, not held alive."""
 
@@ -112,11 +116,11 @@ class Weak:
         host = array._host
         self.address = host.__array_interface__["data"][0]
         self.shape, self.strides, self.dtype = host.shape, host.strides, host.dtype
-        found = arrays.allocationOf(self.address) if host.nbytes else None
+        found = allocationOf(self.address) if host.nbytes else None
         self.first, self.last, self.serial = found if found is not None else (None, None, None)
 
     def alive(self):
-        return self.first is None or arrays._serials.get(self.first) == self.serial
+        return self.first is None or isLive(self.first, self.serial)
 
     def array(self):
         """The device array again; RuntimeError when its memory was freed since the capture."""
@@ -125,15 +129,15 @@ class Weak:
                                "read or write memory handed to someone else): keep every array a graph uses alive "
                                "while the graph lives")
         if self.first is None:
-            return arrays.wrap(numpy.empty(self.shape, self.dtype), owner=False)
+            return wrap(numpy.empty(self.shape, self.dtype), owner=False)
         memory = (ctypes.c_char * (self.last - self.first)).from_address(self.first)
         host = numpy.ndarray(self.shape, self.dtype, buffer=memory, offset=self.address - self.first,
                              strides=self.strides)
-        return arrays.wrap(host, owner=False)
+        return wrap(host, owner=False)
 
 
 def _weak(value):
-    if isinstance(value, arrays.ndarray):
+    if isinstance(value, ndarray):
         return Weak(value)
     if type(value) in (list, tuple):
         return type(value)(_weak(item) for item in value)
@@ -153,8 +157,8 @@ def _strong(value):
 
 
 def _resultArrays(value):
-    return [value] if isinstance(value, (arrays.ndarray, Weak)) else \
-        [item for item in value if isinstance(item, (arrays.ndarray, Weak))] if type(value) is tuple else []
+    return [value] if isinstance(value, (ndarray, Weak)) else \
+        [item for item in value if isinstance(item, (ndarray, Weak))] if type(value) is tuple else []
 
 
 class Node:
@@ -196,12 +200,12 @@ class Graph:
         return None
 
 
-def beginCapture(stream, mode=None):
+def beginCapture(stream, currentStream):
     if stream.ptr == 0:
         raise RuntimeError("cannot capture on the default (legacy) stream")
     if trace.capture() is not None:
         raise RuntimeError("simulated device: one stream captures at a time")
-    trace._device["capture"] = Capture(stream)
+    trace._device["capture"] = Capture(stream, currentStream)
 
 
 def endCapture(stream):
@@ -243,8 +247,5 @@ def using_allocator(allocator=None):
     pool = getattr(allocator, "__self__", None)
     if allocator is not None and not isinstance(pool, MemoryPool):
         raise TypeError("the simulated device takes a simulated MemoryPool's malloc as an allocator")
-    arrays._allocators.append(pool)
-    try:
+    with allocatingFrom(pool):
         yield
-    finally:
-        arrays._allocators.pop()

@@ -6,6 +6,7 @@ and ``float`` copy to the host and are counted as syncs; basic indexing gives vi
 0-d device array, not a number); every arithmetic operator, reduction, copy and advanced index is one launch.
 """
 
+import contextlib
 import numbers
 import weakref
 
@@ -13,6 +14,7 @@ import numpy
 
 from minidl.backend.simulated import trace
 from minidl.backend.simulated.computetype import productMath
+from minidl.backend.simulated.pinned import isPinned
 
 HOST_SCALARS = (numbers.Number, numpy.generic)
 REDUCTION_BLOCK = 512  # CuPy reduces with a block of threads per output (CUB over a whole array): threads counted
@@ -49,9 +51,12 @@ def _allocate(host):
         _count[0] += 1
         _allocations[start], _serials[start] = start + host.nbytes, _count[0]
         trace.allocated(host.nbytes)
-        weakref.finalize(host, _free, start, host.nbytes, _count[0])
+        owner = host  # the array owning the memory (NumPy may hand a fresh result as a view of one)
+        while isinstance(owner.base, numpy.ndarray):
+            owner = owner.base
+        weakref.finalize(owner, _free, start, host.nbytes, _count[0])
         if _allocators and _allocators[-1] is not None:
-            _allocators[-1].hold(host)
+            _allocators[-1].hold(owner)
 
 
 def _free(start, nbytes, serial):
@@ -71,6 +76,21 @@ def allocationOf(address):
 def allocationsSince(serial):
     """(first, last, number) of each live buffer allocated after allocation number ``serial``; with 0, all."""
     return [(first, last, _serials[first]) for first, last in _allocations.items() if _serials[first] > serial]
+
+
+def isLive(first, serial):
+    """Whether allocation number ``serial``, starting at ``first``, is still live."""
+    return _serials.get(first) == serial
+
+
+@contextlib.contextmanager
+def allocatingFrom(pool):
+    """Inside the block, every fresh buffer is also held by ``pool`` (``graphs.MemoryPool``; None: by nobody)."""
+    _allocators.append(pool)
+    try:
+        yield
+    finally:
+        _allocators.pop()
 
 
 def allocationCount():
@@ -296,8 +316,6 @@ class ndarray:  # noqa: N801 - CuPy's name
             raise TypeError(f"Only numpy.ndarray can be set to cupy.ndarray, got {type(arr)}")
         if arr.shape != self.shape or arr.dtype != self.dtype:
             raise ValueError(f"Shape or dtype mismatch: {arr.shape} {arr.dtype} against {self.shape} {self.dtype}")
-        from minidl.backend.simulated.cuda import isPinned
-
         trace.recordHostToDevice(arr.nbytes, isPinned(arr))
         self._host[...] = arr
 

@@ -1,0 +1,88 @@
+"""DeviceGraph and live values (minidl.backend.devicegraph, minidl.backend.livevalues): a block captured once, launched
+with new inputs and the numbers it reads anew, bit for bit what an ordinary run of the block gives. They need a
+device: the simulated one (MINIDL_BACKEND=simulated, CI's second run) or a GPU."""
+
+import numpy
+import pytest
+
+from minidl import backend
+from minidl.backend import Elementwise, xp
+from minidl.backend.tape import liveValues
+from minidl.errors import BackendError
+
+pytestmark = pytest.mark.skipif(not backend.isGpu, reason="a device graph: the simulated device (CI's second run) "
+                                                          "or a GPU")
+
+
+
+def scaleNumpy(x, a, seed, y):
+    y[...] = x * a + y.dtype.type(seed % 7)
+
+
+scaleKer = Elementwise("test_live_scale", "T x, T a, uint64 seed", "T y", "y = x * a + (T)(seed % 7)",
+                       reference=scaleNumpy)
+
+
+def device(values, dtype=numpy.float32):
+    return backend.toDevice(numpy.asarray(values, dtype=dtype))
+
+
+def test_a_graph_reads_its_live_values_anew_at_each_launch_with_the_bits_of_a_call():
+    from minidl.backend.devicegraph import DeviceGraph
+
+    numbers = {"a": 0.1, "seed": 2**64 - 1}  # a float64 rounded to the kernel's float32, a uint64 at its top
+
+    def read():
+        return numbers["a"], numbers["seed"]
+
+    def block(x):
+        a, seed = liveValues(read(), read)
+        return scaleKer(x, a, seed, xp.empty_like(x)) * 2
+
+    graph = DeviceGraph()
+    out = graph.capture(block, device([1, 2, 3]))
+    graph.launch(device([1, 2, 3]), renew=False)  # the capture's own numbers
+    expected = scaleKer(device([1, 2, 3]), 0.1, 2**64 - 1, xp.empty(3, numpy.float32)) * 2
+    assert backend.toHost(out).tobytes() == backend.toHost(expected).tobytes()
+    numbers.update(a=-3.7, seed=12345)
+    graph.launch(device([4, 5, 6]))
+    expected = scaleKer(device([4, 5, 6]), -3.7, 12345, xp.empty(3, numpy.float32)) * 2
+    assert backend.toHost(out).tobytes() == backend.toHost(expected).tobytes()
+
+
+def test_a_launch_with_inputs_of_another_shape_changes_nothing():
+    from minidl.backend.devicegraph import DeviceGraph
+
+    graph = DeviceGraph()
+    out = graph.capture(lambda x: x + 1, device([1, 2]))
+    graph.launch(device([1, 2]), renew=False)
+    for wrong in (device([1, 2, 3]), device([1, 2], numpy.float64)):
+        with pytest.raises(ValueError, match="captured for an input"):
+            graph.launch(wrong)
+    with pytest.raises(ValueError, match="takes 1 inputs, got 2"):
+        graph.launch(device([1, 2]), device([1, 2]))
+    assert backend.toHost(out).tolist() == [2, 3]
+
+
+def test_a_live_value_used_on_the_host_is_refused_and_the_capture_ended():
+    from minidl.backend.devicegraph import DeviceGraph
+    from minidl.backend.livevalues import CaptureLiveError
+
+    def block(x):
+        step, = liveValues((3,), lambda: (3,))
+        return x * float(step)
+
+    graph = DeviceGraph()
+    with pytest.raises(CaptureLiveError, match="used its live value 3 on the host"):
+        graph.capture(block, device([1, 2]))
+    assert not graph.stream.is_capturing()
+    assert float(device([1, 2]).sum()) == 3  # the device works on: no capture is left open
+
+
+def test_a_live_value_is_refused_by_a_cpu_kernel():
+    from minidl.backend.livevalues import LiveTable
+
+    table = LiveTable()
+    live, = table.add((2.0,), lambda: (2.0,))
+    with pytest.raises(BackendError, match="live value of a device graph's capture passed to a CPU kernel"):
+        scaleKer(numpy.ones(2, numpy.float32), live, 1, numpy.empty(2, numpy.float32))
