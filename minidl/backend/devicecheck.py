@@ -22,7 +22,7 @@ import numpy
 
 from minidl.backend.device import isGpu, toHost, xp
 from minidl.backend.elementwise import Elementwise
-from minidl.backend.tape import recordingNow
+from minidl.backend.tape import atEachLaunch, recordingNow
 
 
 def _rangeNumpy(low, high, bound, record):
@@ -80,6 +80,7 @@ class RangeCheck:
         rangeKer(values.min().reshape(1), values.max().reshape(1), bound, self.record, size=1)
         self.unread = True
         self.replayed = self.replayed or recordingNow()
+        atEachLaunch(lambda: setattr(self, "unread", True))  # a device graph's launches note it too
 
     def read(self):
         """Raise the owner's error if a batch since the last read was out of range (one copy of four numbers, none
@@ -116,6 +117,7 @@ class ValueCheck:
         valueKer(xp.asarray(bad).reshape(1), numbers, len(values), self.record, size=1)
         self.unread = True
         self.replayed = self.replayed or recordingNow()
+        atEachLaunch(lambda: setattr(self, "unread", True))  # a device graph's launches note it too
 
     def read(self):
         """Raise the owner's error if a batch since the last read was bad (one copy of the record, none when

@@ -8,7 +8,8 @@ call, the device's counterpart of a ``Tape``.
 
 The block runs on a stream of its own while it is captured; the graph is launched on the current stream, after
 what is queued there. What a capture needs stays put for the graph's life:
-- the inputs: buffers allocated before the capture, which each launch first fills from the arrays it is given;
+- the inputs: buffers allocated before the capture (filled with the capture's inputs: the simulated device computes
+  what it captures), which each launch first fills from the arrays it is given;
 - what the block allocates: a memory pool of the graph's own (``cupy.cuda.MemoryPool``), which keeps its blocks
   for the graph (a temporary the block frees is used again inside the block only);
 - the live values (``livevalues``): a buffer of the graph's, filled before each launch;
@@ -33,9 +34,10 @@ class DeviceGraph:
         self.inputs, self.kept, self.live, self.graph = [], [], None, None
 
     def capture(self, block, *inputs):
-        """Capture ``block(*inputBuffers)`` (input buffers shaped as ``inputs``, not filled) and return what it
-        returned: arrays that hold each launch's results once it has run."""
+        """Capture ``block(*inputBuffers)`` (input buffers shaped as ``inputs``, filled with them before the capture)
+        and return what it returned: arrays that hold each launch's results once it has run."""
         self.inputs = [xp.empty(value.shape, dtype=value.dtype) for value in inputs]
+        self._fill(inputs)
         self.live = LiveTable()
         Recorder.liveTable = self.live
         try:
@@ -64,13 +66,16 @@ class DeviceGraph:
             if value.shape != buffer.shape or value.dtype != buffer.dtype:
                 raise ValueError(f"the graph was captured for an input {buffer.shape} {buffer.dtype}, got "
                                  f"{value.shape} {value.dtype}")
+        self._fill(inputs)
+        self.live.write(renew)
+        self.graph.launch(stream=cupy.cuda.get_current_stream())
+
+    def _fill(self, inputs):
         for buffer, value in zip(self.inputs, inputs):
             if isDeviceArray(value):
                 buffer[...] = value
             else:
                 buffer.set(value, stream=cupy.cuda.get_current_stream())
-        self.live.write(renew)
-        self.graph.launch(stream=cupy.cuda.get_current_stream())
 
 
 def _endQuietly(stream):

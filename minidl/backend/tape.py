@@ -238,6 +238,13 @@ def liveValues(values, read):
     return values if Recorder.liveTable is None else Recorder.liveTable.add(values, read)
 
 
+def atEachLaunch(action):
+    """While a device graph captures the block: run ``action()`` (host bookkeeping of the block, such as a device
+    check marked unread) again before each later launch of the graph, in order with the live values' reads."""
+    if Recorder.liveTable is not None:
+        Recorder.liveTable.add((), lambda: action() or ())
+
+
 def fill(array, value):
     """``array.fill(value)`` of any array, recorded when a tape records (an untraced array's methods are not seen:
     the optimizer's flat gradients, zeroed each step)."""

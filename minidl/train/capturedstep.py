@@ -17,7 +17,9 @@ training:
    error sums) and their counters with the same bytes; the state is then the replay's.
 On a GPU (and the simulated device) a shape's second call captures its step as a CUDA graph
 (``minidl.backend.devicegraph``: CuPy's stream capture, which runs nothing) and launches it, which takes that step;
-the third is the check above; the graph replays from the fourth. A step that syncs or copies host data to the
+the third is the check above, which also compares the numbers the captured kernels took with those of its
+ordinary step (``frozenNumbers``: one that changed without reaching its kernel as a live value would be frozen in
+the graph); the graph replays from the fourth. A step that syncs or copies host data to the
 device while captured (CuPy refuses both in a capture) is refused, its state as it was before. The numbers a replay
 reads again reach the graph's kernels through device memory (``minidl.backend.livevalues``), and the arrays the step
 keeps from before its capture are held for the graph's life (a graph does not keep memory alive).
@@ -43,7 +45,8 @@ from minidl.backend import getRandomState, isGpu, setRandomState, toHost, xp
 from minidl.backend.device import isArray
 from minidl.backend.devicegraph import DeviceGraph
 from minidl.backend.devicescalar import DeviceScalar
-from minidl.backend.livevalues import CaptureLiveError
+from minidl.backend.kernelrecord import compareSteps, recordingKernels
+from minidl.backend.livevalues import CaptureLiveError, LiveValue
 from minidl.backend.tape import CaptureError, Tape
 from minidl.nn import Module
 from minidl.nn.module import SETTING_TYPES
@@ -110,6 +113,31 @@ def numbersOf(obj, skip=()):
                       if type(value) in SETTING_TYPES and name not in skip)
 
 
+def frozenNumbers(captured, ordinary):
+    """Where the kernel calls of a captured step (``captured``) and of the next step, run ordinarily, differ but in
+    their arrays and live values: the names ("kernel's parameter") of the numbers a graph would keep as captured
+    though they changed from step to step, or the calls' sequence itself."""
+    unfrozen = [call._replace(args=tuple(theirs if isinstance(mine, LiveValue) else mine
+                                         for mine, theirs in zip(call.args, other.args)))
+                for call, other in zip(captured, ordinary)]
+    difference = compareSteps(unfrozen, ordinary)
+    if not difference.sameCalls or len(captured) != len(ordinary):
+        return ["the sequence of its kernel calls"]
+    return [f"{kernel}'s {param}" for kernel, param in difference.changedScalars]
+
+
+def differing(pairs):
+    """The indices of the pairs of arrays (of one shape and dtype each) whose bytes differ; on a device one read of
+    the count of differing bytes over all of them, and one read per array only where some differ."""
+    if isGpu and pairs:
+        total = xp.zeros((), dtype=numpy.int64)
+        for first, second in pairs:
+            total += xp.count_nonzero(first.reshape(-1).view(numpy.uint8) != second.reshape(-1).view(numpy.uint8))
+        if int(total) == 0:
+            return []
+    return [index for index, (first, second) in enumerate(pairs) if toHost(first).tobytes() != toHost(second).tobytes()]
+
+
 class Snapshot:
     """The arrays (copied) and the attributes of a set of objects, and the random state."""
 
@@ -133,9 +161,9 @@ class Snapshot:
         ``before`` (an earlier one) shows kept: the bytes of every array this one holds where ``before`` held the
         same array (updated in place: parameters, gradients, optimizer state, buffers, sums; a module's cache of
         its last pass is bound anew), and the numbers of every object but the modules (counters, flags)."""
-        found = [key for key, (array, copy) in self.arrays.items()
-                 if key in other.arrays and key in before.arrays and before.arrays[key][0] is array
-                 and toHost(copy).tobytes() != toHost(other.arrays[key][1]).tobytes()]
+        kept = [key for key, (array, copy) in self.arrays.items()
+                if key in other.arrays and key in before.arrays and before.arrays[key][0] is array]
+        found = [kept[index] for index in differing([(self.arrays[key][1], other.arrays[key][1]) for key in kept])]
         for index, (mine, theirs) in enumerate(zip(self.attributes, other.attributes)):
             if isinstance(self.objects[index], Module):
                 continue
@@ -158,7 +186,7 @@ class Recording:
 
     def __init__(self):
         self.calls, self.tapes, self.refused, self.checked = 0, [], False, False
-        self.graph = self.error = self.guarded = None
+        self.graph = self.error = self.guarded = self.kernelCalls = None
         self.samples = 0
 
 
@@ -277,8 +305,9 @@ class CapturedStep:
         before = Snapshot(objects)
         graph, samples = DeviceGraph(), self.cost.samples
         try:
-            error, guarded = graph.capture(
-                lambda x, y: stepLaunches(self.module, self.cost, self.optimizer, x, y), data, target)
+            with recordingKernels() as calls:
+                error, guarded = graph.capture(
+                    lambda x, y: stepLaunches(self.module, self.cost, self.optimizer, x, y), data, target)
         except (RuntimeError, CaptureLiveError) as why:  # CuPy's refusal of a sync or an upload; a live value's use
             before.restore()
             self._refuse(recording, key, f"it cannot be captured as a CUDA graph ({why})")
@@ -291,7 +320,7 @@ class CapturedStep:
                    for _, array in arrayAttributes(obj))
         graph.launch(data, target, renew=False)
         self.optimizer.finishUpdate(guarded)
-        recording.graph, recording.error, recording.guarded = graph, error.array, guarded
+        recording.graph, recording.error, recording.guarded, recording.kernelCalls = graph, error.array, guarded, calls
         recording.samples = self.cost.samples - samples
         return DeviceScalar(error.array.copy())
 
@@ -309,8 +338,14 @@ class CapturedStep:
         refused (the state is then the ordinary step's)."""
         objects = stateObjects(self.module, self.cost, self.optimizer)
         before = Snapshot(objects)
-        error = self.ordinary(data, target)
+        with recordingKernels() as calls:
+            error = self.ordinary(data, target)
         ordinary = Snapshot(objects)
+        frozen = frozenNumbers(recording.kernelCalls, calls) if recording.graph is not None else []
+        if frozen:
+            self._refuse(recording, key, "its graph would keep numbers its kernels take that changed since the "
+                                         f"capture ({', '.join(frozen[:3])}): they do not reach them as live values")
+            return error
         before.restore()
         replayed = self._replay(recording, data, target)
         differences = ordinary.differences(Snapshot(objects), before)

@@ -248,3 +248,49 @@ def test_a_step_that_raises_while_capture_checks_counts_for_nothing():
 
     ordinary, captured = train(False), train(True)
     assert captured[:2] == ordinary[:2] and ordinary[1][0][0] == 4 and replays(captured[2])
+
+
+def _offsetNumpy(x, offset, y):
+    y[...] = x + offset
+
+
+offsetKer = backend.Elementwise("test_step_offset", "T x, T offset", "T y", "y = x + offset", _offsetNumpy)
+
+
+class Counting(nn.Module):
+    """Adds to its input a count of its passes kept in a list (no setting a captured step watches): a number its
+    kernel takes that changes at every step and reaches it as a plain argument, not a live value."""
+
+    def __init__(self):
+        super().__init__(None)
+        self.counter = [0]
+
+    def updData(self, data):
+        self.counter[0] += 1
+        return offsetKer(data, self.counter[0], backend.xp.empty_like(data))
+
+    def updGrad(self, grad):
+        return grad
+
+
+def test_a_number_that_changes_at_every_step_but_is_not_live_refuses_the_capture(caplog):
+    """The tape (CPU) compares two recordings, the graph (device) its captured kernels' numbers with the next
+    step's: either way the number would be frozen in a replay, so the shape runs ordinarily, said once."""
+    data = batches((8,), 8, batch=5)
+
+    def train(capture):
+        backend.seed(0)
+        net = nn.Sequential().extend([nn.Linear(8, 4), Counting(), nn.Linear(4, 10)])
+        optimizer = AdaGrad().setupOn(net, useGlobalState=True)
+        cost = CrossEntropy()
+        step = minidl.capture(net, cost, optimizer) if capture else Trainer(net, cost, optimizer, capture=False).step
+        errors = [float(step(batch, labels)) for batch, labels in data]
+        return state(net, optimizer, cost), errors
+
+    ordinary = train(False)
+    with caplog.at_level(logging.WARNING, logger="minidl"):
+        captured = train(True)
+    assert captured == ordinary
+    messages = [record.getMessage() for record in caplog.records]
+    why = "test_step_offset's offset" if backend.isGpu else "take an argument that changes from call to call"
+    assert len(messages) == 1 and "runs uncaptured" in messages[0] and why in messages[0], messages

@@ -75,7 +75,9 @@ def test_a_loaders_checkpoint_is_refused_for_other_classes_or_host_arrays(tmp_pa
 
 def test_a_loaders_epoch_reads_the_device_once_per_macro_batch_not_per_step(tmp_path):
     """The labels are read once before the first step; the steps' checks and the guard after each macro-batch's steps
-    and at the end of the epoch, then the mean error once: no sync inside a step (counted on the simulated device)."""
+    and at the end of the epoch, then the mean error once: no sync inside a step (counted on the simulated device).
+    The captured step's check of a batch shape (once per shape: an ordinary step and a replay compared) reads the
+    device three times: the arrays' differing bytes and the two errors."""
     from minidl import backend
 
     if not backend.isGpu:
@@ -90,6 +92,9 @@ def test_a_loaders_epoch_reads_the_device_once_per_macro_batch_not_per_step(tmp_
         with trace.recording() as recorded:
             trainer.trainFromLoader(train, 1, macroBatchSize=macroBatchSize)
         where = [event.where.split(":")[0] for event in recorded.syncs]
+        checks = where.count("minidl/train/capturedstep.py")
+        assert checks in (0, 3, 6), where  # the last partial batch's shape may be checked in this epoch
+        where = [place for place in where if place != "minidl/train/capturedstep.py"]
         assert where.count("minidl/optim/guard.py") == reads, (macroBatchSize, where)
         assert where[0] == "minidl/train/datacheck.py", where  # the loader's labels, checked before the first step
         assert where.count("minidl/cost/cost.py") == 1 and len(where) == 2 * reads + 2, (macroBatchSize, where)
