@@ -54,7 +54,8 @@ def test_every_method_of_the_array_is_cupys():
             _checkSignature(f"cupy.ndarray.{name}", ours, getattr(cupy.ndarray, name))
 
 
-@pytest.mark.parametrize("path", ["Stream", "Event", "Device", "get_current_stream", "runtime", "nccl"])
+@pytest.mark.parametrize("path", ["Stream", "Event", "Device", "get_current_stream", "runtime", "nccl", "Graph",
+                                  "MemoryPool", "using_allocator"])
 def test_cuda_names_are_cupys(path):
     ours = getattr(simulated.cupy.cuda, path)
     if path == "nccl":

@@ -226,7 +226,7 @@ class MemoryPool:
     def __init__(self, allocator=None):
         self._blocks = []
 
-    def hold(self, host):
+    def _hold(self, host):
         self._blocks.append(host)
 
     def malloc(self, size):

@@ -56,7 +56,7 @@ def _allocate(host):
             owner = owner.base
         weakref.finalize(owner, _free, start, host.nbytes, _count[0])
         if _allocators and _allocators[-1] is not None:
-            _allocators[-1].hold(owner)
+            _allocators[-1]._hold(owner)
 
 
 def _free(start, nbytes, serial):
