@@ -211,21 +211,21 @@ def test_a_reductions_generated_source_is_cupys_and_compiles():
             core.compile_with_cache(source.replace("(a + b)", "(a + undeclared_name)"), CUPY_OPTIONS, ARCH)
 
 
-def liveSignatures():
-    """(kernel, its recorded binding) for one signature of each package kernel that takes a scalar: what its live
-    variant (a captured graph's numbers read from device memory, ``Elementwise.liveVariant``) is compiled for."""
+def liveVariants():
+    """(kernel, the indices of its scalar parameters) of each package kernel that takes a scalar in its first recorded
+    signature: what its live variant (a captured graph's numbers read from device memory, ``Elementwise.liveVariant``)
+    is compiled for."""
     for name, kernel in sorted(KERNELS.items()):
-        live = tuple(index for index, param in enumerate(kernel.params) if not param.isOutput and not param.raw
-                     and any(ndim is None for (_, ndim, _) in [kernelsignatures.parseSignature(
-                         TABLE[name][0])[0][index]]))
-        if live and TABLE.get(name):
+        binding = kernelsignatures.parseSignature(TABLE[name][0])[0] if TABLE.get(name) else []
+        live = tuple(index for index, (param, (_, ndim, _)) in enumerate(zip(kernel.params, binding))
+                     if not param.isOutput and not param.raw and ndim is None)
+        if live:
             yield kernel, live
 
 
-@pytest.mark.parametrize("kernel, live", list(liveSignatures()), ids=lambda value: getattr(value, "name", ""))
-def test_a_kernels_live_variant_compiles_from_cupys_source(kernel, live):
-    """Every scalar a kernel takes read from a one-element raw array (``const auto name = live_name[0];``), as a
-    device graph's capture launches it, through CuPy's code generator and NVRTC for sm_90."""
+def liveSource(kernel, live):
+    """CuPy's source of ``kernel``'s live variant for its first recorded signature, each live scalar a one-element
+    raw array of its dtype, with 32-bit indices."""
     from types import SimpleNamespace
 
     from minidl.backend.elementwise import parseParams
@@ -235,11 +235,32 @@ def test_a_kernels_live_variant_compiles_from_cupys_source(kernel, live):
                               operation=operation, preamble=kernel.preamble,
                               params=parseParams(inParams, False) + parseParams(kernel.outParams, True))
     binding, _ = kernelsignatures.parseSignature(TABLE[kernel.name][0])
-    binding = [(dtype, 1, True) if index in live else part for index, (dtype, ndim, raw) in enumerate(binding)
-               for part in [(dtype, ndim, raw)]]
-    source = cupySource(variant, binding, index32=True)
-    assert all(f"live_{kernel.params[index].name}[0]" in source for index in live)
+    binding = [(dtype, 1, True) if index in live else (dtype, ndim, raw)
+               for index, (dtype, ndim, raw) in enumerate(binding)]
+    return cupySource(variant, binding, index32=True)
+
+
+@pytest.fixture(scope="module")
+def liveCompileErrors():
+    """Compile every live variant on every core; return the error per kernel name."""
+    def build(kernel, live):
+        try:
+            source = liveSource(kernel, live)
+            assert all(f"live_{kernel.params[index].name}[0]" in source for index in live)
+            assert len(core.compile_with_cache(source, CUPY_OPTIONS, ARCH).cubin) > 0
+        except Exception as error:  # CompileException with NVRTC's log
+            return kernel.name, f"{type(error).__name__}: {error}"
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{ARCH}", "cubin"))
         patch.setattr(compiler, "function", type("Function", (), {"Module": CubinModule}))
-        assert len(core.compile_with_cache(source, CUPY_OPTIONS, ARCH).cubin) > 0
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            return dict(failure for failure in pool.map(build, *zip(*liveVariants())) if failure)
+
+
+@pytest.mark.parametrize("kernel, live", list(liveVariants()), ids=lambda value: getattr(value, "name", ""))
+def test_a_kernels_live_variant_compiles_from_cupys_source(kernel, live, liveCompileErrors):
+    """Every scalar a kernel takes read from a one-element raw array (``const auto name = live_name[0];``), as a
+    device graph's capture launches it, through CuPy's code generator and NVRTC for sm_90."""
+    if kernel.name in liveCompileErrors:
+        pytest.fail(liveCompileErrors[kernel.name], pytrace=False)
