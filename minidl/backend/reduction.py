@@ -52,6 +52,7 @@ import numpy
 from minidl.backend import hostkernel, reductionsource
 from minidl.backend.device import cupy, isArray
 from minidl.backend.elementwise import CUPY_OPTIONS, Elementwise, isCName, parseParams
+from minidl.backend.livevalues import CaptureLiveError, LiveValue
 from minidl.backend.tape import Recorder
 from minidl.errors import BackendError
 
@@ -268,6 +269,9 @@ class Reduction:
             raise BackendError(f"{self.name} takes {len(self.params)} arguments ({expected}), got {len(args)}")
         if not isinstance(keepdims, (bool, numpy.bool_)):
             raise BackendError(f"{self.name}: keepdims must be a bool, got {keepdims!r}")
+        if any(isinstance(arg, LiveValue) for arg in args):  # Elementwise's checks take them: its kernels read them
+            raise CaptureLiveError(f"{self.name}: a Reduction reads no live value from the device (its graph would "
+                                   f"keep the number it was captured with)")
         arrays = self._checkKinds(args)
         onDevice = self._checkDevice(arrays)
         plan = self._plan(args, axis, bool(keepdims))

@@ -86,3 +86,25 @@ def test_a_live_value_is_refused_by_a_cpu_kernel():
     live, = table.add((2.0,), lambda: (2.0,))
     with pytest.raises(BackendError, match="live value of a device graph's capture passed to a CPU kernel"):
         scaleKer(numpy.ones(2, numpy.float32), live, 1, numpy.empty(2, numpy.float32))
+
+
+def test_a_reduction_given_a_live_value_refuses_the_capture():
+    """A Reduction reads its scalars as launch arguments only: given a live value it raises CaptureLiveError (a
+    captured step then runs ordinarily) instead of freezing the number in the graph."""
+    from minidl.backend import Reduction
+    from minidl.backend.devicegraph import DeviceGraph
+    from minidl.backend.livevalues import CaptureLiveError
+
+    def scaledSumNumpy(x, scale, y):
+        y[...] = (x * scale).sum()
+
+    scaledSum = Reduction("test_live_scaled_sum", "T x, T scale", "T y", "x * scale", "a + b", "y = a", "0",
+                          reference=scaledSumNumpy)
+
+    def block(x):
+        scale, = liveValues((2.0,), lambda: (2.0,))
+        return scaledSum(x, scale, xp.empty((), dtype=x.dtype))
+
+    with pytest.raises(CaptureLiveError, match="test_live_scaled_sum: a Reduction reads no live value"):
+        DeviceGraph().capture(block, device([1, 2]))
+    assert float(scaledSum(device([1, 2]), 2.0, xp.empty((), numpy.float32))) == 6
