@@ -78,19 +78,21 @@ class CapturedForward:
         if not isDeviceArray(expected):
             return self._refused(data, f"the module returns {type(expected).__name__}, not one array")
         expected = toHost(expected)
-        modules = list(self.module.walk())
-        kept = [value for module in modules for value in vars(module).values() if isDeviceArray(value)]
+        kept = self._deviceArrays()  # what the modules held before the capture
         graph = DeviceGraph()
         try:
             out = graph.capture(self.module, data)
         except (RuntimeError, CaptureLiveError) as error:  # CuPy's refusal of a sync or an upload in a capture
             return self._refused(data, f"it cannot be captured as a CUDA graph ({error})")
-        graph.keep(kept + [var.data for var in self.module.getVarTable().values()] +
-                   [value for module in modules for value in vars(module).values() if isDeviceArray(value)])
+        graph.keep(kept + self._deviceArrays() + [var.data for var in self.module.getVarTable().values()])
         graph.launch(second, renew=False)
         if not sameBits(toHost(out), expected):
             return self._refused(data, "its replay did not give the bits of an ordinary forward pass")
         return graph, out
+
+    def _deviceArrays(self):
+        """The device arrays the module and its submodules hold as attributes now."""
+        return [value for module in self.module.walk() for value in vars(module).values() if isDeviceArray(value)]
 
     def _record(self, data):
         """The tape of this input's shape and its output array, checked; None (said once) where it cannot be."""

@@ -16,6 +16,7 @@ This replaces the nvcc compile of minidl's imitation of CuPy's source, which cou
 really generates (other CArray and indexer types, another float16, a single dtype for every placeholder).
 """
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -107,6 +108,16 @@ class CubinModule(cupy.cuda.function.Module):
         pass
 
 
+@contextlib.contextmanager
+def compilingWithoutDevice():
+    """Inside the block CuPy compiles for sm_{ARCH} and keeps the cubin instead of loading it onto a device: the two
+    stand-ins for what needs a GPU."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{ARCH}", "cubin"))
+        patch.setattr(compiler, "function", type("Function", (), {"Module": CubinModule}))
+        yield
+
+
 def describe(binding, index32):
     return " ".join(f"{dtype.name}{'' if ndim is None else f'[{ndim}]'}" for dtype, ndim, _ in binding) + \
         (" i32" if index32 else " i64")
@@ -126,9 +137,7 @@ def compileErrors():
         except Exception as error:  # CompileException with NVRTC's log
             return kernel.name, f"[{describe(binding, index32)}] {type(error).__name__}: {error}"
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{ARCH}", "cubin"))
-        patch.setattr(compiler, "function", type("Function", (), {"Module": CubinModule}))
+    with compilingWithoutDevice():
         with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
             failures = [failure for failure in pool.map(build, *zip(*jobs)) if failure]
     errors = {}
@@ -171,9 +180,7 @@ def test_a_source_with_an_error_fails_to_compile():
     kernel = KERNELS["minidl_relu"]
     binding, _ = kernelsignatures.parseSignature(TABLE["minidl_relu"][0])
     broken = cupySource(kernel, binding, True).replace("y = ", "y = undeclared_name + ")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{ARCH}", "cubin"))
-        patch.setattr(compiler, "function", type("Function", (), {"Module": CubinModule}))
+    with compilingWithoutDevice():
         with pytest.raises(compiler.CompileException, match="undeclared_name"):
             core.compile_with_cache(broken, (), ARCH)
 
@@ -203,9 +210,7 @@ def test_a_reductions_generated_source_is_cupys_and_compiles():
     source = reductionSource(kernel, binding, True)
     assert "#define REDUCE(a, b) (a + b)" in source and "typedef float _type_reduce;" in source
     assert "typedef float16 T;" in source and "const T centre = _raw_centre[_in_ind.get()];" in source
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{ARCH}", "cubin"))
-        patch.setattr(compiler, "function", type("Function", (), {"Module": CubinModule}))
+    with compilingWithoutDevice():
         assert len(core.compile_with_cache(source, CUPY_OPTIONS, ARCH).cubin) > 0
         with pytest.raises(compiler.CompileException, match="undeclared_name"):
             core.compile_with_cache(source.replace("(a + b)", "(a + undeclared_name)"), CUPY_OPTIONS, ARCH)
@@ -251,9 +256,7 @@ def liveCompileErrors():
         except Exception as error:  # CompileException with NVRTC's log
             return kernel.name, f"{type(error).__name__}: {error}"
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{ARCH}", "cubin"))
-        patch.setattr(compiler, "function", type("Function", (), {"Module": CubinModule}))
+    with compilingWithoutDevice():
         with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
             return dict(failure for failure in pool.map(build, *zip(*liveVariants())) if failure)
 

@@ -136,29 +136,29 @@ class Weak:
         return wrap(host, owner=False)
 
 
-def _weak(value):
-    if isinstance(value, ndarray):
-        return Weak(value)
+def _replaced(value, kind, convert):
+    """``value`` with each ``kind`` in it (also inside lists, tuples and dicts) replaced by ``convert`` of it."""
+    if isinstance(value, kind):
+        return convert(value)
     if type(value) in (list, tuple):
-        return type(value)(_weak(item) for item in value)
+        return type(value)(_replaced(item, kind, convert) for item in value)
     if type(value) is dict:
-        return {key: _weak(item) for key, item in value.items()}
+        return {key: _replaced(item, kind, convert) for key, item in value.items()}
     return value
+
+
+def _weak(value):
+    return _replaced(value, ndarray, Weak)
 
 
 def _strong(value):
-    if isinstance(value, Weak):
-        return value.array()
-    if type(value) in (list, tuple):
-        return type(value)(_strong(item) for item in value)
-    if type(value) is dict:
-        return {key: _strong(item) for key, item in value.items()}
-    return value
+    return _replaced(value, Weak, Weak.array)
 
 
 def _resultArrays(value):
-    return [value] if isinstance(value, (ndarray, Weak)) else \
-        [item for item in value if isinstance(item, (ndarray, Weak))] if type(value) is tuple else []
+    """The arrays (device arrays or Weak ones) a call returned: itself, or those of a tuple it returned."""
+    items = value if type(value) is tuple else (value,)
+    return [item for item in items if isinstance(item, (ndarray, Weak))]
 
 
 class Node:
