@@ -3,7 +3,9 @@ NumPy's max); the gradient goes to the window's first maximal tap only.
 
 Both directions are direct Elementwise kernels reading the input or the gradient raw. The forward runs over
 blocks of output rows of the (n, c) planes (a whole plane per element on the CPU, a row on the GPU;
-``rowsPerElement``) and keeps, per output, the winning tap ky kw + kx (``argmax``); backward runs over (n, c)
+``rowsPerElement``) and keeps, per output, the winning tap ky kw + kx (``argmax``): tap by tap over a row where
+the row is wide enough for the host's vectors (and on the GPU), window by window where it is narrower; backward
+runs over (n, c)
 planes on the CPU, each output adding its gradient to the pixel its winning tap read, and over pixels on the GPU,
 each gathering the gradients of the outputs whose winning tap read it. No im2col copy of the windows, no col2im.
 """
@@ -64,6 +66,51 @@ maxPoolKer = Elementwise(
     _maxPoolNumpy,
     grain="rows * outW * kh * kw",
 )
+
+
+# Window by window, each output's taps in (ky, kx) order in registers: for rows narrower than the host's vectors,
+# where the tap-by-tap loop above runs scalar and branches on every comparison (random data mispredicts half of
+# them). Its comparison is marked unpredictable, so the host compiler selects instead of branching; a NaN is
+# remembered by its first tap and wins at the end. 2x2 pooling of 256x8x8x8 (rows of 4) took 0.85 ms tap by tap,
+# 0.22 ms window by window; 32x16x32x32 (rows of 16) 0.64 ms tap by tap, 0.86 ms window by window.
+UNPREDICTABLE = (
+    "#ifdef __CUDACC__\n#define MINIDL_UNPREDICTABLE(condition) (condition)\n"
+    "#else\n#define MINIDL_UNPREDICTABLE(condition) __builtin_expect_with_probability((condition), 1, 0.5)\n#endif\n"
+)
+TAP_VALUE = "((yy >= 0 && yy < h && xx >= 0 && xx < w) ? src[(long long)yy * w + xx] : padValue)"
+maxPoolWindowsKer = Elementwise(
+    "minidl_max_pool_windows",
+    "raw T x, " + GEOMETRY + ", T padValue, int32 rows",
+    "raw T y, raw int32 argmax",
+    "const int blocks = (outH + rows - 1) / rows; const int first = i % blocks * rows; "
+    "const long long plane = i / blocks; const T* __restrict__ src = &x[plane * h * w]; "
+    "for (int oy = first; oy < min(outH, first + rows); ++oy) { "
+    "  T* __restrict__ best = &y[(plane * outH + oy) * outW]; "
+    "  int* __restrict__ at = &argmax[(plane * outH + oy) * outW]; "
+    "  for (int ox = 0; ox < outW; ++ox) { "
+    "    T top = padValue; int winner = 0, firstNan = -1; "
+    "    for (int ky = 0; ky < kh; ++ky) { "
+    "      const int yy = oy * sy - ph + ky * dy; "
+    "      for (int kx = 0; kx < kw; ++kx) { "
+    "        const int xx = ox * sx - pw + kx * dx, tap = ky * kw + kx; "
+    "        const T v = " + TAP_VALUE + "; "
+    "        const bool wins = MINIDL_UNPREDICTABLE(v > top); "
+    "        winner = wins ? tap : winner; top = wins ? v : top; "
+    "        firstNan = (firstNan < 0) & (v != v) ? tap : firstNan; "
+    "      } "
+    "    } "
+    "    if (firstNan >= 0) { "
+    "      const int yy = oy * sy - ph + firstNan / kw * dy, xx = ox * sx - pw + firstNan % kw * dx; "
+    "      winner = firstNan; top = " + TAP_VALUE + "; "
+    "    } "
+    "    best[ox] = top; at[ox] = winner; "
+    "  } "
+    "}",
+    _maxPoolNumpy,
+    preamble=UNPREDICTABLE,
+    grain="rows * outW * kh * kw",
+)
+VECTOR_ROW = 16  # outputs per row from which the host pools tap by tap (16 floats: one AVX-512 vector)
 
 
 def _maxUnpoolNumpy(grad, argmax, *geometryAndOut):
@@ -147,7 +194,8 @@ class MaxPool2D(Pool2D):
         out = xp.empty((batch, maps, outH, scalars[-1]), dtype=data.dtype)
         self.argmax = xp.empty(out.shape, dtype=numpy.int32)
         rows = rowsPerElement(outH)
-        maxPoolKer(data, *scalars, self.padValue, rows, out, self.argmax, size=batch * maps * -(-outH // rows))
+        kernel = maxPoolKer if isGpu or scalars[-1] >= VECTOR_ROW else maxPoolWindowsKer
+        kernel(data, *scalars, self.padValue, rows, out, self.argmax, size=batch * maps * -(-outH // rows))
         return out
 
     def updGrad(self, grad):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from minidl.nn.avgpool2d import avgUnpoolKer
 from minidl.nn.gather2d import gatherKer, scatterKer
 from minidl.nn.im2col import col2imKer, im2colKer, im2colSameKer
-from minidl.nn.maxpool2d import maxPoolKer, maxUnpoolKer
+from minidl.nn.maxpool2d import maxPoolKer, maxPoolWindowsKer, maxUnpoolKer
 from minidl.testing import arrays, checkKernel, floatDtypes
 from tests.nn.windows import windows
 
@@ -273,6 +273,7 @@ CASES = {
     "im2colSame": (im2colSameKer, im2colSameCases(), im2colSameOracle, lambda args: args[2] * args[3]),
     "col2im": (col2imKer, col2imCases(), col2imOracle, col2imSize),
     "maxPool": (maxPoolKer, maxPoolCases(), maxPoolOracle, maxPoolSize),
+    "maxPoolWindows": (maxPoolWindowsKer, maxPoolCases(), maxPoolOracle, maxPoolSize),
     "maxUnpool": (maxUnpoolKer, maxUnpoolCases(), maxUnpoolOracle, maxUnpoolSize),
     "avgUnpool": (avgUnpoolKer, avgUnpoolCases(), avgUnpoolOracle, None),
 }
