@@ -5,7 +5,8 @@ Everything in minidl reaches the device through this package; nothing else impor
 """
 
 from minidl.backend import gpuarray
-from minidl.backend.device import gpuProblem, isDeviceArray, isGpu, name, scatterAdd, synchronize, toDevice, toHost, xp
+from minidl.backend.device import (gpuProblem, isDeviceArray, isGpu, name, scatterAdd, synchronize, toDevice, toHost,
+                                   valuesPerElement, xp)
 from minidl.backend.devicecheck import RangeCheck, ValueCheck, readChecks
 from minidl.backend.elementwise import Elementwise, simdSum
 from minidl.backend.random import (
@@ -28,4 +29,4 @@ __all__ = [
     "hostGenerator", "isDeviceArray", "isGpu", "name", "normal", "readChecks", "scatterAdd", "scratch", "seed",
     "setRandomState", "simdSum", "synchronize", "toDevice", "toHost", "uniform", "ValueCheck", "xp",
 ]
-__all__ += ["Reduction", "Upload", "allowTF32", "startUpload", "tf32Allowed"]
+__all__ += ["Reduction", "Upload", "allowTF32", "startUpload", "tf32Allowed", "valuesPerElement"]

@@ -141,6 +141,13 @@ name = "numpy" if cupy is None else "simulated" if simulated else "cupy"
 isGpu = cupy is not None  # the simulated device takes every GPU branch
 
 
+def valuesPerElement(length):
+    """How many consecutive values of a row of ``length`` one element of a row kernel covers: the whole row on
+    the CPU, where one thread's loop over it is contiguous (its index decoded once, the loop vectorized); one on
+    a GPU, a thread each."""
+    return 1 if isGpu else length
+
+
 def cupyxModule():
     """CuPy's companion namespace (page-locked arrays, scatter_add) of the device in use."""
     if simulated:

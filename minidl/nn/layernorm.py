@@ -17,7 +17,7 @@ import math
 
 import numpy
 
-from minidl.backend import Elementwise, Reduction, xp
+from minidl.backend import Elementwise, Reduction, valuesPerElement, xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
 from minidl.variable import Variable
@@ -28,22 +28,29 @@ def computeType(dtype):
     return numpy.dtype(numpy.float64 if numpy.dtype(dtype) == numpy.float64 else numpy.float32)
 
 
-def _normalizeNumpy(x, mean, invstd, scale, bias, size, y):
+def _normalizeNumpy(x, mean, invstd, scale, bias, size, _span, y):
     rows = x.reshape(-1, size).astype(mean.dtype)
     y.reshape(-1, size)[...] = (rows - mean[:, None]) * invstd[:, None] * scale + bias
 
 
+# The two kernels over the data take one element per ``span`` features of a row (``valuesPerElement``: a row on the
+# CPU, where its statistics are read once and the loop vectorizes; a value on the GPU). 2048 rows of 128 features:
+# 0.55 ms each, decoding every value's row and column by a division.
 normalizeKer = Elementwise(
     "minidl_layer_norm",
-    "T x, raw S mean, raw S invstd, raw T scale, raw T bias, int32 size",
-    "T y",
-    "const ptrdiff_t row = i / size; const int col = i % size; "
-    "y = (T)(((S)x - mean[row]) * invstd[row] * (S)scale[col] + (S)bias[col])",
+    "raw T x, raw S mean, raw S invstd, raw T scale, raw T bias, int32 size, int32 span",
+    "raw T y",
+    "const ptrdiff_t first = i * span, row = first / size; const int col = (int)(first - row * size); "
+    "const S rowMean = mean[row], rowInvstd = invstd[row]; "
+    "\n#pragma omp simd\n"
+    "for (int k = 0; k < span; ++k) "
+    "  y[first + k] = (T)(((S)x[first + k] - rowMean) * rowInvstd * (S)scale[col + k] + (S)bias[col + k])",
     _normalizeNumpy,
+    grain="2 * span",
 )
 
 
-def _normalizeGradNumpy(grad, x, mean, invstd, scale, meanGrad, meanGradXhat, size, ingrad):
+def _normalizeGradNumpy(grad, x, mean, invstd, scale, meanGrad, meanGradXhat, size, _span, ingrad):
     rows = x.reshape(-1, size).astype(mean.dtype)
     xhat = (rows - mean[:, None]) * invstd[:, None]
     scaled = grad.reshape(-1, size).astype(mean.dtype) * scale
@@ -52,12 +59,20 @@ def _normalizeGradNumpy(grad, x, mean, invstd, scale, meanGrad, meanGradXhat, si
 
 normalizeGradKer = Elementwise(
     "minidl_layer_norm_grad",
-    "T grad, T x, raw S mean, raw S invstd, raw T scale, raw S meanGrad, raw S meanGradXhat, int32 size",
-    "T ingrad",
-    "const ptrdiff_t row = i / size; const int col = i % size; "
-    "const S xhat = ((S)x - mean[row]) * invstd[row]; "
-    "ingrad = (T)(invstd[row] * ((S)grad * (S)scale[col] - meanGrad[row] - xhat * meanGradXhat[row]))",
+    "raw T grad, raw T x, raw S mean, raw S invstd, raw T scale, raw S meanGrad, raw S meanGradXhat, int32 size, "
+    "int32 span",
+    "raw T ingrad",
+    "const ptrdiff_t first = i * span, row = first / size; const int col = (int)(first - row * size); "
+    "const S rowMean = mean[row], rowInvstd = invstd[row], rowMeanGrad = meanGrad[row], "
+    "rowMeanGradXhat = meanGradXhat[row]; "
+    "\n#pragma omp simd\n"
+    "for (int k = 0; k < span; ++k) { "
+    "  const S xhat = ((S)x[first + k] - rowMean) * rowInvstd; "
+    "  ingrad[first + k] = (T)(rowInvstd * ((S)grad[first + k] * (S)scale[col + k] - rowMeanGrad "
+    "- xhat * rowMeanGradXhat)); "
+    "}",
     _normalizeGradNumpy,
+    grain="3 * span",
 )
 
 
@@ -198,7 +213,9 @@ class LayerNorm(Module):
         self.mean = meanKer(rows, self.size, xp.empty((rows.shape[0], 1), wide), axis=1, keepdims=True).reshape(-1)
         self.invstd = invstdKer(rows, self.mean.reshape(-1, 1), self.epsilon, self.size,
                                 xp.empty((rows.shape[0], 1), wide), axis=1, keepdims=True).reshape(-1)
-        return normalizeKer(data, self.mean, self.invstd, self.scale, self.bias, self.size, xp.empty_like(data))
+        span = valuesPerElement(self.size)
+        return normalizeKer(data, self.mean, self.invstd, self.scale, self.bias, self.size, span,
+                            xp.empty_like(data), size=data.size // span)
 
     def _rows(self, grad):
         """The gradient and the input as (rows, size), and the row statistics as (rows, 1)."""
@@ -211,8 +228,10 @@ class LayerNorm(Module):
         wide = mean.dtype
         meanGrad, meanGradXhat = rowSumsKer(gradRows, rows, mean, invstd, self.scale.reshape(1, -1), self.size,
                                             xp.empty(mean.shape[0], wide), xp.empty(mean.shape[0], wide), axis=1)
+        span = valuesPerElement(self.size)
         return normalizeGradKer(gradRows, rows, self.mean, self.invstd, self.scale, meanGrad, meanGradXhat,
-                                self.size, xp.empty_like(gradRows)).reshape(grad.shape)
+                                self.size, span, xp.empty_like(gradRows), size=gradRows.size // span
+                                ).reshape(grad.shape)
 
     def accGradParams(self, grad):
         """Two Reductions: per part of the rows (``parts``) and feature, then over the parts."""
