@@ -128,7 +128,10 @@ __device__ inline float16 fmax(float16 x, float16 y) { return float16(fmaxf(floa
 inline bool isfinite(float16 x) { return isfinite(float(x)); }  // CuPy's float16.cuh has it
 #endif
 #ifndef __CUDACC__
-// simdSum's reductions (OpenMP knows + for arithmetic types only): sums of float16, each step rounded as above.
+// simd reductions of float16 (OpenMP knows + and max for arithmetic types only): simdSum's sums, each step rounded
+// as above, and maxima (started from the variable's value before the loop, as a maximum's identity would be -inf).
 #pragma omp declare reduction(+ : float16 : omp_out += omp_in) initializer(omp_priv = float16(0.0f))
+#pragma omp declare reduction(max : float16 : omp_out = omp_in > omp_out ? omp_in : omp_out) \
+    initializer(omp_priv = omp_orig)
 #endif
 #endif

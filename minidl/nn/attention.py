@@ -17,7 +17,7 @@ import math
 
 import numpy
 
-from minidl.backend import Elementwise, deviceDraw, toDevice, xp
+from minidl.backend import Elementwise, deviceDraw, simdSum, toDevice, valuesPerElement, xp
 from minidl.backend.products import matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
@@ -52,36 +52,52 @@ def _maskedSoftmaxNumpy(scores, padding, heads, queries, keys, causal, usePaddin
 
 VISIBLE = "!((causal && j > q) || (usePadding && padding[padAt + j]))"
 
+# Each row's three loops over its keys are branch-free, so the host compiler vectorizes them (its exp from glibc's
+# vector library, the maximum and the sum as OpenMP simd reductions, the sum in interleaved partial sums; NVRTC
+# ignores the pragmas): a hidden key counts as -inf in the maximum and 0 in the sum. 32x4 heads of 64x64 causal
+# scores took 2.0 ms with a branch per key and exp in scalar calls.
 maskedSoftmaxKer = Elementwise(
     "minidl_attention_softmax",
     "raw T scores, raw bool padding, int32 heads, int32 queries, int32 keys, int32 causal, int32 usePadding, "
     "S scale",
     "raw T probs, S logsum",
     "const ptrdiff_t at = i * keys, padAt = i / ((ptrdiff_t)queries * heads) * keys; const int q = i % queries; "
-    "S top = 0; bool any = false; "  # the first visible score starts the maximum: NVRTC has no INFINITY
-    f"for (int j = 0; j < keys; ++j) if ({VISIBLE}) {{ "
-    "  const S s = (S)scores[at + j] * scale; if (!any || s > top) top = s; if (s != s) top = s; any = true; } "
+    "const S hidden = log((S)0); S top = hidden; int seen = 0, unordered = 0; "  # -inf: NVRTC has no INFINITY
+    "\n#pragma omp simd reduction(max:top) reduction(|:seen, unordered)\n"
+    f"for (int j = 0; j < keys; ++j) {{ const bool visible = {VISIBLE}; "
+    "  const S s = visible ? (S)((S)scores[at + j] * scale) : hidden; "
+    "  top = s > top ? s : top; seen |= visible; unordered |= s != s; } "
+    "if (unordered) top = (S)nan(\"\"); "  # a NaN score makes the row NaN, as in NumPy's max
     "S sum = 0; "
-    f"for (int j = 0; j < keys; ++j) if ({VISIBLE}) sum += exp((S)scores[at + j] * scale - top); "
-    "const S inverse = any ? (S)((S)1 / sum) : (S)0; "
+    + simdSum("sum") +
+    f"for (int j = 0; j < keys; ++j) sum += ({VISIBLE}) ? (S)exp((S)scores[at + j] * scale - top) : (S)0; "
+    "const S inverse = seen ? (S)((S)1 / sum) : (S)0; "
     "for (int j = 0; j < keys; ++j) "
     f"  probs[at + j] = ({VISIBLE}) ? (T)(exp((S)scores[at + j] * scale - top) * inverse) : (T)0; "
-    "logsum = any ? (S)(top + log(sum)) : (S)log((S)0)",  # log(0) = -inf on every path
+    "logsum = seen ? (S)(top + log(sum)) : hidden",
     _maskedSoftmaxNumpy,
+    grain="3 * keys",
 )
 
 
-def _maskedSoftmaxGradNumpy(dprobs, probs, dot, keys, scale, dscores):
+def _maskedSoftmaxGradNumpy(dprobs, probs, dot, keys, _span, scale, dscores):
     rows = probs.reshape(-1, keys).astype(dot.dtype)
     dscores.reshape(-1, keys)[...] = scale * rows * (dprobs.reshape(-1, keys) - dot.reshape(-1, 1))
 
 
+# One element per ``span`` scores of a row (``valuesPerElement``: a row on the CPU, where the row's index is
+# decoded once and the loop vectorizes; a score on the GPU). 32x4 heads of 64x64 scores: 0.55 ms decoding each
+# score's row by a division.
 maskedSoftmaxGradKer = Elementwise(
     "minidl_attention_softmax_grad",
-    "T dprobs, T probs, raw S dot, int32 keys, S scale",
-    "T dscores",
-    "dscores = (T)(scale * (S)probs * ((S)dprobs - dot[i / keys]))",
+    "raw T dprobs, raw T probs, raw S dot, int32 keys, int32 span, S scale",
+    "raw T dscores",
+    "const ptrdiff_t first = i * span; const S rowDot = dot[first / keys]; "
+    "\n#pragma omp simd\n"
+    "for (int k = 0; k < span; ++k) "
+    "  dscores[first + k] = (T)(scale * (S)probs[first + k] * ((S)dprobs[first + k] - rowDot))",
     _maskedSoftmaxGradNumpy,
+    grain="3 * span",
 )
 
 
@@ -165,8 +181,9 @@ class MultiHeadAttention(Module):
             dprobs = dropout(dprobs, cache["draw"], self.dropout)
         wide = numpy.float64 if dprobs.dtype == numpy.float64 else numpy.float32
         dot = (dprobs.astype(wide, copy=False) * cache["probs"]).sum(axis=-1)
-        dscores = maskedSoftmaxGradKer(dprobs, cache["probs"], dot, steps, 1 / math.sqrt(self.headSize),
-                                       xp.empty_like(dprobs))
+        span = valuesPerElement(steps)
+        dscores = maskedSoftmaxGradKer(dprobs, cache["probs"], dot, steps, span, 1 / math.sqrt(self.headSize),
+                                       xp.empty_like(dprobs), size=dprobs.size // span)
         matmul(dscores, cache["k"], out=stacked[0])
         matmul(dscores.swapaxes(-1, -2), cache["q"], out=stacked[1])
         dqkv = stacked.transpose(3, 1, 0, 2, 4).reshape(-1, 3 * embed)
