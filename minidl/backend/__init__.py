@@ -5,19 +5,29 @@ Everything in minidl reaches the device through this package; nothing else impor
 """
 
 from minidl.backend import gpuarray
-from minidl.backend.device import (gpuProblem, isDeviceArray, isGpu, name, scatterAdd, synchronize, toDevice, toHost,
-                                   valuesPerElement, xp)
+from minidl.backend.device import (
+    gpuProblem,
+    isDeviceArray,
+    isGpu,
+    name,
+    scatterAdd,
+    synchronize,
+    toDevice,
+    toHost,
+    valuesPerElement,
+    xp,
+)
 from minidl.backend.devicecheck import RangeCheck, ValueCheck, readChecks
 from minidl.backend.elementwise import Elementwise, simdSum
 from minidl.backend.random import (
-    deviceDraw,
-    generator,
-    getRandomState,
-    hostGenerator,
-    normal,
-    seed,
-    setRandomState,
-    uniform,
+                                   deviceDraw,
+                                   generator,
+                                   getRandomState,
+                                   hostGenerator,
+                                   normal,
+                                   seed,
+                                   setRandomState,
+                                   uniform,
 )
 from minidl.backend.reduction import Reduction
 from minidl.backend.scratch import scratch

@@ -6,11 +6,12 @@
 
 The row statistics and every sum are computed in the compute type (float32 for float16 data, so a half
 row of thousands of features neither overflows nor loses its mean); the two kernels read them as such.
-Every sum is a Reduction: the mean, then the variance about it (two passes, as stable as NumPy's var), the two
-row sums of the input gradient in one pass, and the two column sums of the parameter gradients in one pass (their
-pair, ``minidlPair``, summed as one value) over interleaved parts of the rows, then over the parts (so a GPU runs
-parts x features output elements, not features alone). Their order differs between the host and the GPU (see
-``Reduction``), so the paths agree within rounding.
+The row sums are Reductions: the mean, then the variance about it (two passes, as stable as NumPy's var), and the
+two row sums of the input gradient in one pass (their pair, ``minidlPair``, summed as one value). The two column
+sums of the parameter gradients are summed over interleaved parts of the rows in one pass (``partSumsKer``, parts x
+features threads on a GPU, a part's rows with their features vectorized on the CPU), then over the parts (a
+Reduction). Their order differs between the host and the GPU (see ``Reduction``), so the paths agree within
+rounding.
 """
 
 import math
@@ -132,28 +133,36 @@ rowSumsKer = Reduction(
 PARTS = 256  # the parameter gradients' rows are summed in up to this many interleaved parts, then the parts
 
 
-def _partSumsNumpy(grad, x, mean, invstd, features, parts, partScale, partBias, axis, keepdims):
-    rows = grad.shape[0] * parts
+def _partSumsNumpy(grad, x, mean, invstd, rows, features, parts, _span, partScale, partBias):
     wide = grad.reshape(rows, features).astype(mean.dtype)
     xhat = (x.reshape(rows, features).astype(mean.dtype) - mean.reshape(-1, 1)) * invstd.reshape(-1, 1)
-    partScale[...] = (wide * xhat).reshape(-1, parts * features).sum(axis=0)
-    partBias[...] = wide.reshape(-1, parts * features).sum(axis=0)
+    partScale.reshape(parts, features)[...] = (wide * xhat).reshape(-1, parts, features).sum(axis=0)
+    partBias.reshape(parts, features)[...] = wide.reshape(-1, parts, features).sum(axis=0)
 
 
-# The rows r = k·parts + p of (rows, features) data seen as (rows / parts, parts · features): output p·features + f
-# sums part p's rows (_J = k) of feature f, reading row r's statistics.
-partSumsKer = Reduction(
+# Part p of the (rows, features) data holds its rows r = k·parts + p; an element sums ``span`` features of one part
+# over the part's rows, in order (``valuesPerElement``: every feature on the CPU, each row's loop vectorized; one
+# feature on a GPU, parts x features threads). As a Reduction of one output per part and feature (the values of
+# each strided by a row), 2048 rows of 128 features took 0.9 ms on the CPU.
+partSumsKer = Elementwise(
     "minidl_layer_norm_part_sums",
-    "T grad, T x, raw S mean, raw S invstd, int32 features, int32 parts",
-    "S partScale, S partBias",
-    "minidlPair<S>((S)grad * (((S)x - mean[_J * parts + _i / features]) * invstd[_J * parts + _i / features]), "
-    "(S)grad)",
-    "a + b",
-    "partScale = a.first, partBias = a.second",
-    "0",
+    "raw T grad, raw T x, raw S mean, raw S invstd, int32 rows, int32 features, int32 parts, int32 span",
+    "raw S partScale, raw S partBias",
+    "const ptrdiff_t first = i * span; const int part = (int)(first / features); "
+    "const int col = (int)(first - (ptrdiff_t)part * features); "
+    "S* __restrict__ sumScale = &partScale[first]; S* __restrict__ sumBias = &partBias[first]; "
+    "for (int k = 0; k < span; ++k) { sumScale[k] = (S)0; sumBias[k] = (S)0; } "
+    "for (int r = part; r < rows; r += parts) { "
+    "  const S rowMean = mean[r], rowInvstd = invstd[r]; "
+    "  const T* __restrict__ g = &grad[(ptrdiff_t)r * features + col]; "
+    "  const T* __restrict__ v = &x[(ptrdiff_t)r * features + col]; "
+    "\n#pragma omp simd\n"
+    "  for (int k = 0; k < span; ++k) { "
+    "    const S gk = (S)g[k]; sumScale[k] += gk * (((S)v[k] - rowMean) * rowInvstd); sumBias[k] += gk; "
+    "  } "
+    "}",
     _partSumsNumpy,
-    reduceType="minidlPair<S>",
-    preamble=PAIR,
+    grain="2 * (rows / parts) * span",
 )
 
 
@@ -236,9 +245,8 @@ class LayerNorm(Module):
     def accGradParams(self, grad):
         """Two Reductions: per part of the rows (``parts``) and feature, then over the parts."""
         gradRows, rows, mean, _ = self._rows(grad)
-        split = parts(rows.shape[0])
+        split, span = parts(rows.shape[0]), valuesPerElement(self.size)
         partScale, partBias = (xp.empty((split, self.size), mean.dtype) for _ in range(2))
-        wide = (-1, split * self.size)
-        partSumsKer(gradRows.reshape(wide), rows.reshape(wide), self.mean, self.invstd, self.size, split,
-                    partScale.reshape(-1), partBias.reshape(-1), axis=0)
+        partSumsKer(gradRows, rows, self.mean, self.invstd, rows.shape[0], self.size, split, span, partScale,
+                    partBias, size=split * self.size // span)
         paramSumsKer(partScale, partBias, self.vars["scale"].grad, self.vars["bias"].grad, axis=0)
