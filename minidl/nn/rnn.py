@@ -19,7 +19,7 @@ from minidl.backend import deviceDraw, generator, toDevice, xp
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
 from minidl.nn.module import Module, checkArray, describe
-from minidl.nn.rnnkernels import SIMPLE_KERNELS, gruForwardKer, gruGradKer, lstmForwardKer, lstmGradKer
+from minidl.nn.rnnkernels import SIMPLE_KERNELS, gruForwardKer, gruGradKer, lstmForwardKer, lstmGradKer, stepSpan
 from minidl.variable import Variable
 
 GATES = {"lstm": 4, "gru": 3, "relu": 1, "tanh": 1}
@@ -156,14 +156,16 @@ class RNN(Module):
         elif self.mode == "gru":
             gates = xp.empty((steps, batch, 4 * self.hsize), dtype=layerIn.dtype)
         hproj = xp.empty((batch, width), dtype=layerIn.dtype)
+        span = stepSpan(self.hsize)
+        elements = batch * self.hsize // span
         for s in range(steps):
             t = steps - 1 - s if d else s
             xp.matmul(hs[s], wHh.T, out=hproj)
             if self.mode == "lstm":
-                lstmForwardKer(xproj[t], hproj, cs[s], self.hsize, cs[s + 1], hs[s + 1], gates[s])
+                lstmForwardKer(xproj[t], hproj, cs[s], self.hsize, span, cs[s + 1], hs[s + 1], gates[s], size=elements)
             elif self.mode == "gru":
                 hproj += bHh
-                gruForwardKer(xproj[t], hproj, hs[s], self.hsize, hs[s + 1], gates[s])
+                gruForwardKer(xproj[t], hproj, hs[s], self.hsize, span, hs[s + 1], gates[s], size=elements)
             else:
                 SIMPLE_KERNELS[self.mode][0](xproj[t], hproj, hs[s + 1])
         return {"hs": hs, "cs": cs, "gates": gates}
@@ -235,14 +237,18 @@ class RNN(Module):
         dcNext = xp.zeros((batch, H), dtype=dtype)
         dcPrev = xp.empty_like(dcNext)
         dhDirect = xp.empty_like(dcNext)
+        span = stepSpan(H)
+        elements = batch * H // span
         for s in reversed(range(steps)):
             t = steps - 1 - s if d else s
             if self.mode == "lstm":
-                lstmGradKer(dOutDir[t], dhNext, dcNext, cs[s + 1], cs[s], gates[s], H, dcPrev, dxgates[s])
+                lstmGradKer(dOutDir[t], dhNext, dcNext, cs[s + 1], cs[s], gates[s], H, span, dcPrev, dxgates[s],
+                            size=elements)
                 dcNext, dcPrev = dcPrev, dcNext
                 dhNext = dxgates[s] @ wHh
             elif self.mode == "gru":
-                gruGradKer(dOutDir[t], dhNext, hs[s], gates[s], H, dhDirect, dxgates[s], dhgates[s])
+                gruGradKer(dOutDir[t], dhNext, hs[s], gates[s], H, span, dhDirect, dxgates[s], dhgates[s],
+                           size=elements)
                 dhNext = dhDirect + dhgates[s] @ wHh
             else:
                 SIMPLE_KERNELS[self.mode][1](dOutDir[t], dhNext, hs[s + 1], dxgates[s])

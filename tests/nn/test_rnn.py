@@ -1,10 +1,12 @@
 """RNN: float64 gradient checks in every mode and direction (two layers, initial states), PyTorch's numbers
-for the same weights, truncated backpropagation through time, dropout between layers, bad input."""
+for the same weights, truncated backpropagation through time, dropout between layers, the units per element of
+its step kernels, bad input."""
 
 import numpy
 import pytest
 
-from minidl.backend import toDevice, toHost
+from minidl.backend import isGpu, toDevice, toHost
+from minidl.backend.kernelrecord import recordingKernels
 from minidl.errors import ModuleError
 from minidl.nn import RNN
 from minidl.testing import checkGradients as checkModuleGradients
@@ -104,6 +106,20 @@ def test_weights_have_pytorch_names_and_shapes():
     assert module.vars["weight_hh_l1"].data.shape == (21, 7)
     assert module.vars["bias_hh_l0_reverse"].data.shape == (21,)
     assert len(module.vars) == 16
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_step_kernels_take_a_row_per_element_on_the_cpu_and_a_unit_on_a_gpu(mode):
+    module = RNN(3, 8, mode=mode, direction="bi", dtype=numpy.float32)
+    x = toDevice(rng.standard_normal((4, 2, 3)).astype(numpy.float32))
+    with recordingKernels() as calls:
+        module.backward(module(x))
+    steps = [call for call in calls if call.kernel.name.startswith(f"minidl_{mode}_")]
+    assert len(steps) == 2 * 2 * 4  # forward and backward, both directions, 4 steps
+    span = 1 if isGpu else 8
+    for call in steps:
+        hsize, given = (arg for arg in call.args if isinstance(arg, int))
+        assert (hsize, given, call.size) == (8, span, 2 * 8 // span)
 
 
 @pytest.mark.parametrize("make, call", [

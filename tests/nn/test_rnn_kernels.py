@@ -1,4 +1,6 @@
-"""The RNN step kernels: CPU path against float64 formulas of each mode's step, other paths against the CPU."""
+"""The RNN step kernels: CPU path against float64 formulas of each mode's step, other paths against the CPU. The
+lstm and gru kernels are drawn with every span of units per element (1, hsize, the divisors between): the CPU
+runs them compiled with span = hsize, a GPU with span = 1."""
 
 import numpy
 import pytest
@@ -22,15 +24,33 @@ def sizes(draw):
 
 
 @st.composite
+def stepSizes(draw):
+    """(dtype, batch, hsize, span) of an lstm or gru step kernel, span a divisor of hsize (1 and hsize included):
+    hsize up to 24, so that rows of span units fill whole vectors of the compiled loop (here 512 bits: 16 float32 or
+    8 float64 lanes, then a 256-bit epilogue), not only its remainder."""
+    dtype, batch = draw(floatDtypes()), draw(st.integers(1, 4))
+    hsize = draw(st.integers(1, 6) | st.sampled_from([12, 16, 20, 24]))
+    span = draw(st.sampled_from([units for units in range(1, hsize + 1) if hsize % units == 0]))
+    return dtype, batch, hsize, span
+
+
+def stepElements(args):
+    """The loop's size of an lstm or gru step kernel's call: batch·hsize / span (its first argument has one row
+    per batch row; hsize and span are its int arguments)."""
+    hsize, span = (arg for arg in args if isinstance(arg, int))
+    return args[0].shape[0] * hsize // span
+
+
+@st.composite
 def lstmForwardCases(draw):
-    dtype, batch, hsize = draw(sizes())
+    dtype, batch, hsize, span = draw(stepSizes())
     xproj, hproj = (draw(arrays(dtype, (batch, 4 * hsize))) for _ in range(2))
     cPrev = draw(arrays(dtype, (batch, hsize)))
     nans = [numpy.full((batch, hsize), numpy.nan, dtype) for _ in range(2)]
-    return dtype, [xproj, hproj, cPrev, hsize, *nans, numpy.full((batch, 4 * hsize), numpy.nan, dtype)]
+    return dtype, [xproj, hproj, cPrev, hsize, span, *nans, numpy.full((batch, 4 * hsize), numpy.nan, dtype)]
 
 
-def lstmForwardOracle(xproj, hproj, cPrev, hsize, c, h, gates):
+def lstmForwardOracle(xproj, hproj, cPrev, hsize, span, c, h, gates):
     ai, af, ag, ao = split(xproj + hproj, 4)
     i, f, g, o = sigmoid(ai), sigmoid(af), numpy.tanh(ag), sigmoid(ao)
     cNew = f * cPrev + i * g
@@ -39,16 +59,16 @@ def lstmForwardOracle(xproj, hproj, cPrev, hsize, c, h, gates):
 
 @st.composite
 def lstmGradCases(draw):
-    dtype, batch, hsize = draw(sizes())
+    dtype, batch, hsize, span = draw(stepSizes())
     dhOut, dhNext, dcNext, c, cPrev = (draw(arrays(dtype, (batch, hsize))) for _ in range(5))
     gates = numpy.concatenate([draw(arrays(dtype, (batch, hsize), 0, 1)), draw(arrays(dtype, (batch, hsize), 0, 1)),
                                draw(arrays(dtype, (batch, hsize), -1, 1)), draw(arrays(dtype, (batch, hsize), 0, 1))],
                               axis=1)
-    return dtype, [dhOut, dhNext, dcNext, c, cPrev, gates, hsize, numpy.full_like(c, numpy.nan),
+    return dtype, [dhOut, dhNext, dcNext, c, cPrev, gates, hsize, span, numpy.full_like(c, numpy.nan),
                    numpy.full_like(gates, numpy.nan)]
 
 
-def lstmGradOracle(dhOut, dhNext, dcNext, c, cPrev, gates, hsize, dcPrev, dgates):
+def lstmGradOracle(dhOut, dhNext, dcNext, c, cPrev, gates, hsize, span, dcPrev, dgates):
     i, f, g, o = split(gates, 4)
     dh = dhOut + dhNext
     dc = dcNext + dh * o * (1 - numpy.tanh(c) ** 2)
@@ -58,14 +78,14 @@ def lstmGradOracle(dhOut, dhNext, dcNext, c, cPrev, gates, hsize, dcPrev, dgates
 
 @st.composite
 def gruForwardCases(draw):
-    dtype, batch, hsize = draw(sizes())
+    dtype, batch, hsize, span = draw(stepSizes())
     xproj, hproj = (draw(arrays(dtype, (batch, 3 * hsize))) for _ in range(2))
     hPrev = draw(arrays(dtype, (batch, hsize)))
-    return dtype, [xproj, hproj, hPrev, hsize, numpy.full_like(hPrev, numpy.nan),
+    return dtype, [xproj, hproj, hPrev, hsize, span, numpy.full_like(hPrev, numpy.nan),
                    numpy.full((batch, 4 * hsize), numpy.nan, dtype)]
 
 
-def gruForwardOracle(xproj, hproj, hPrev, hsize, h, gates):
+def gruForwardOracle(xproj, hproj, hPrev, hsize, span, h, gates):
     xr, xz, xn = split(xproj, 3)
     hr, hz, hn = split(hproj, 3)
     r, z = sigmoid(xr + hr), sigmoid(xz + hz)
@@ -75,15 +95,15 @@ def gruForwardOracle(xproj, hproj, hPrev, hsize, h, gates):
 
 @st.composite
 def gruGradCases(draw):
-    dtype, batch, hsize = draw(sizes())
+    dtype, batch, hsize, span = draw(stepSizes())
     dhOut, dhNext, hPrev = (draw(arrays(dtype, (batch, hsize))) for _ in range(3))
     gates = numpy.concatenate([draw(arrays(dtype, (batch, hsize), 0, 1)), draw(arrays(dtype, (batch, hsize), 0, 1)),
                                draw(arrays(dtype, (batch, hsize), -1, 1)), draw(arrays(dtype, (batch, hsize)))], axis=1)
     gateGrads = [numpy.full((batch, 3 * hsize), numpy.nan, dtype) for _ in range(2)]
-    return dtype, [dhOut, dhNext, hPrev, gates, hsize, numpy.full_like(hPrev, numpy.nan), *gateGrads]
+    return dtype, [dhOut, dhNext, hPrev, gates, hsize, span, numpy.full_like(hPrev, numpy.nan), *gateGrads]
 
 
-def gruGradOracle(dhOut, dhNext, hPrev, gates, hsize, dhPrev, dxgates, dhgates):
+def gruGradOracle(dhOut, dhNext, hPrev, gates, hsize, span, dhPrev, dxgates, dhgates):
     r, z, n, hn = split(gates, 4)
     dh = dhOut + dhNext
     dan = dh * (1 - z) * (1 - n ** 2)
@@ -120,24 +140,30 @@ def tanhGradOracle(dhOut, dhNext, h, dgates):
     return [(dhOut + dhNext) * (1 - h * h)]
 
 
-# outputs that do not read every elementwise input (lstm's ∂c₋ needs no c₋, gru's ∂h₋ no h₋), or select
-# (relu's gradient is 0 where h <= 0, whatever the incoming gradient): a NaN there need not reach them
-SELECTING = {"lstmGrad", "gruGrad", "reluGrad"}
+# relu's gradient selects (0 where h <= 0, whatever the incoming gradient): a NaN there need not reach it. The lstm and
+# gru kernels have only raw arrays, which nanPropagates does not read: the oracle holds their NaN positions exactly.
+SELECTING = {"reluGrad"}
 
-CASES = {
-    "lstmForward": (rnnkernels.lstmForwardKer, lstmForwardCases(), lstmForwardOracle),
-    "lstmGrad": (rnnkernels.lstmGradKer, lstmGradCases(), lstmGradOracle),
-    "gruForward": (rnnkernels.gruForwardKer, gruForwardCases(), gruForwardOracle),
-    "gruGrad": (rnnkernels.gruGradKer, gruGradCases(), gruGradOracle),
-    "reluForward": (rnnkernels.reluForwardKer, simpleCases(False), reluForwardOracle),
-    "reluGrad": (rnnkernels.reluGradKer, simpleCases(True), reluGradOracle),
-    "tanhForward": (rnnkernels.tanhForwardKer, simpleCases(False), tanhForwardOracle),
-    "tanhGrad": (rnnkernels.tanhGradKer, simpleCases(True), tanhGradOracle),
+CASES = {  # name: kernel, cases, oracle, the loop's size of a call (kernels whose arrays are all raw)
+    "lstmForward": (rnnkernels.lstmForwardKer, lstmForwardCases(), lstmForwardOracle, stepElements),
+    "lstmGrad": (rnnkernels.lstmGradKer, lstmGradCases(), lstmGradOracle, stepElements),
+    "gruForward": (rnnkernels.gruForwardKer, gruForwardCases(), gruForwardOracle, stepElements),
+    "gruGrad": (rnnkernels.gruGradKer, gruGradCases(), gruGradOracle, stepElements),
+    "reluForward": (rnnkernels.reluForwardKer, simpleCases(False), reluForwardOracle, None),
+    "reluGrad": (rnnkernels.reluGradKer, simpleCases(True), reluGradOracle, None),
+    "tanhForward": (rnnkernels.tanhForwardKer, simpleCases(False), tanhForwardOracle, None),
+    "tanhGrad": (rnnkernels.tanhGradKer, simpleCases(True), tanhGradOracle, None),
 }
-
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_kernel(name):
-    kernel, cases, oracle = CASES[name]
-    checkKernel(kernel, cases, oracle, nanPropagates=name not in SELECTING)
+    kernel, cases, oracle, size = CASES[name]
+    checkKernel(kernel, cases, oracle, nanPropagates=name not in SELECTING, size=size)
+
+
+@pytest.mark.parametrize("name", ["lstmForward", "lstmGrad", "gruForward", "gruGrad"])
+def test_step_kernels_run_compiled_on_the_cpu(name):
+    """The lstm and gru kernels' CPU path is their compiled text (vectorized over a row's units), the path
+    test_kernel's host leg checks: an RNN on the CPU runs it, not the NumPy reference."""
+    assert CASES[name][0].cpuPath == "compiled"
