@@ -142,9 +142,9 @@ isGpu = cupy is not None  # the simulated device takes every GPU branch
 
 
 def valuesPerElement(length):
-    """How many consecutive values of a row of ``length`` one element of a row kernel covers: the whole row on
-    the CPU, where one thread's loop over it is contiguous (its index decoded once, the loop vectorized); one on
-    a GPU, a thread each."""
+    """How many consecutive items of a run of ``length`` (the values of a row, the rows of a plane) one element of
+    a kernel covers: the whole run on the CPU, where one thread's loop over it is contiguous (its index decoded
+    once, the loop vectorized); one on a GPU, a thread each."""
     return 1 if isGpu else length
 
 

@@ -11,8 +11,7 @@ they were read from (several outputs may read one pixel, and only this element w
 
 import numpy
 
-from minidl.backend import Elementwise, toDevice, xp
-from minidl.nn.im2col import rowsPerElement
+from minidl.backend import Elementwise, toDevice, valuesPerElement, xp
 
 
 def _gatherNumpy(x, rows, cols, h, w, outH, outW, _rowsPerElement, y):
@@ -69,7 +68,7 @@ def gather2d(x, rows, cols):
     batch, maps, height, width = x.shape
     outH, outW = len(rows), len(cols)
     y = xp.empty((batch, maps, outH, outW), dtype=x.dtype)
-    per = rowsPerElement(outH)
+    per = valuesPerElement(outH)
     return gatherKer(x, rows, cols, height, width, outH, outW, per, y, size=batch * maps * -(-outH // per))
 
 

@@ -15,7 +15,7 @@ CPU, a row on the GPU), each reading and writing raw arrays.
 
 import numpy
 
-from minidl.backend import Elementwise, isGpu, scratch, xp
+from minidl.backend import Elementwise, isGpu, scratch, valuesPerElement, xp
 from minidl.errors import ModuleError
 from minidl.validation import checkInteger
 
@@ -154,12 +154,6 @@ def columns(rows, width):
     if key not in _columns:
         _columns[key] = xp.tile(xp.arange(width, dtype=numpy.int32), rows)
     return _columns[key]
-
-
-def rowsPerElement(rows):
-    """How many rows of a plane one element of the window kernels covers: the whole plane on the CPU, where a
-    thread's loop over it stays contiguous and its indices are decoded once; one row on the GPU, for threads."""
-    return 1 if isGpu else rows
 
 
 def layoutView(col, batch, maps, kh, kw, outH, outW, imageStride, tapStride):
@@ -372,7 +366,7 @@ def _col2imCall(window, colShape, height, width, batch, wide):
     """(col2im's arguments but col and img, img's shape, the loop's size) for a col of ``colShape``."""
     maps = colShape[0] if wide else colShape[1]
     batch = batch if wide else colShape[0]
-    rows, span = rowsPerElement(height), rowsPerElement(width)
+    rows, span = valuesPerElement(height), valuesPerElement(width)
     layout = strides(batch, maps, *window.size, colShape[-2] * colShape[-1], wide)
     return ((*window.scalars(batch, maps, height, width), rows, span, *layout), (batch, maps, height, width),
             batch * maps * -(-height // rows) * -(-width // span))

@@ -3,7 +3,7 @@ NumPy's max); the gradient goes to the window's first maximal tap only.
 
 Both directions are direct Elementwise kernels reading the input or the gradient raw. The forward runs over
 blocks of output rows of the (n, c) planes (a whole plane per element on the CPU, a row on the GPU;
-``rowsPerElement``) and keeps, per output, the winning tap ky kw + kx (``argmax``): tap by tap over a row where
+``valuesPerElement``) and keeps, per output, the winning tap ky kw + kx (``argmax``): tap by tap over a row where
 the row is wide enough for the host's vectors (and on the GPU), window by window where it is narrower; backward
 runs over (n, c)
 planes on the CPU, each output adding its gradient to the pixel its winning tap read, and over pixels on the GPU,
@@ -12,8 +12,8 @@ each gathering the gradients of the outputs whose winning tap read it. No im2col
 
 import numpy
 
-from minidl.backend import Elementwise, isGpu, xp
-from minidl.nn.im2col import ROW_RANGE, col2imNumpy, im2colNumpy, rowsPerElement
+from minidl.backend import Elementwise, isGpu, valuesPerElement, xp
+from minidl.nn.im2col import ROW_RANGE, col2imNumpy, im2colNumpy
 from minidl.nn.pool2d import Pool2D
 
 GEOMETRY = ("int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, int32 pw, "
@@ -193,7 +193,7 @@ class MaxPool2D(Pool2D):
         batch, maps, outH = data.shape[0], data.shape[1], scalars[-2]
         out = xp.empty((batch, maps, outH, scalars[-1]), dtype=data.dtype)
         self.argmax = xp.empty(out.shape, dtype=numpy.int32)
-        rows = rowsPerElement(outH)
+        rows = valuesPerElement(outH)
         kernel = maxPoolKer if isGpu or scalars[-1] >= VECTOR_ROW else maxPoolWindowsKer
         kernel(data, *scalars, self.padValue, rows, out, self.argmax, size=batch * maps * -(-outH // rows))
         return out

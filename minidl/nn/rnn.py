@@ -15,11 +15,11 @@ import math
 
 import numpy
 
-from minidl.backend import deviceDraw, generator, toDevice, xp
+from minidl.backend import deviceDraw, generator, toDevice, valuesPerElement, xp
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
 from minidl.nn.module import Module, checkArray, describe
-from minidl.nn.rnnkernels import SIMPLE_KERNELS, gruForwardKer, gruGradKer, lstmForwardKer, lstmGradKer, stepSpan
+from minidl.nn.rnnkernels import SIMPLE_KERNELS, gruForwardKer, gruGradKer, lstmForwardKer, lstmGradKer
 from minidl.variable import Variable
 
 GATES = {"lstm": 4, "gru": 3, "relu": 1, "tanh": 1}
@@ -156,7 +156,7 @@ class RNN(Module):
         elif self.mode == "gru":
             gates = xp.empty((steps, batch, 4 * self.hsize), dtype=layerIn.dtype)
         hproj = xp.empty((batch, width), dtype=layerIn.dtype)
-        span = stepSpan(self.hsize)
+        span = valuesPerElement(self.hsize)
         elements = batch * self.hsize // span
         for s in range(steps):
             t = steps - 1 - s if d else s
@@ -237,7 +237,7 @@ class RNN(Module):
         dcNext = xp.zeros((batch, H), dtype=dtype)
         dcPrev = xp.empty_like(dcNext)
         dhDirect = xp.empty_like(dcNext)
-        span = stepSpan(H)
+        span = valuesPerElement(H)
         elements = batch * H // span
         for s in reversed(range(steps)):
             t = steps - 1 - s if d else s

@@ -9,31 +9,22 @@ relu, tanh: h = f(x + h₋ Wₕₕᵀ)
 
 The forward kernels keep what backward reads: lstm its four activated gates, gru (r, z, n, hₙ).
 
-The lstm and gru kernels take ``span``: each element covers ``span`` consecutive units of one batch row (a
-divisor of hsize), its loop over them preceded by ``#pragma omp simd`` so that the host compiler vectorizes it,
-exp and tanh from glibc's libmvec (4 ulp at most); NVRTC ignores the pragma. ``stepSpan`` picks it: a whole row
-on the CPU, one unit on a GPU. Their arrays are raw (the loop's size, batch·hsize / span, is given as size=) and
-must not overlap: the loop reads and writes them through restrict pointers. On the CPU they run compiled. Per
-call, batch 32, 128 units, float32, on the 2-core VM (load average 0.5 by uptime), best of 7 x 2000 calls, NumPy
-reference against compiled with span = hsize: lstm forward 54.1 against 13.6 µs, lstm backward 51.6 against
-6.6, gru forward 48.2 against 9.6, gru backward 45.3 against 4.5. The compiled text with one element per unit
-(``i / hsize`` and ``i % hsize`` per element, not vectorized) took 190, 79, 101 and 12 µs. The tanh forward
-kernel still runs its NumPy reference on the CPU (``cpuPath="numpy"``, chosen before the host text had
-libmvec's tanh); it measured 6.6 µs NumPy against 3.4 compiled in the same run.
+The lstm and gru kernels take ``span``: each element covers ``span`` consecutive units of one batch row (a divisor
+of hsize), its loop over them preceded by ``#pragma omp simd`` so that the host compiler vectorizes it, exp and tanh
+from glibc's libmvec (4 ulp at most); NVRTC ignores the pragma. The RNN picks it by
+``minidl.backend.valuesPerElement``: a whole row on the CPU, one unit (a thread each) on a GPU. Their arrays are raw
+(the loop's size, batch·hsize / span, is given as size=) and must not overlap: the loop reads and writes them
+through restrict pointers. On the CPU they run compiled. Per call, batch 32, 128 units, float32, on the 2-core VM
+(load average 0.5 by uptime), best of 7 x 2000 calls, NumPy reference against compiled with span = hsize: lstm
+forward 54.1 against 13.6 µs, lstm backward 51.6 against 6.6, gru forward 48.2 against 9.6, gru backward 45.3
+against 4.5. The compiled text with one element per unit (``i / hsize`` and ``i % hsize`` per element, not
+vectorized) took 190, 79, 101 and 12 µs. The tanh forward kernel runs compiled too: 3.4 µs against its NumPy
+reference's 6.6 in the same run.
 """
 
 import numpy
 
-from minidl.backend import Elementwise, isGpu
-
-
-def stepSpan(hsize):
-    """Units per element of the lstm and gru step kernels: on the CPU the whole row (hsize), so that one
-    element's loop over the units vectorizes, where per-unit elements index the gates with a division and a
-    modulo the compiler cannot vectorize; on a GPU one unit (1), one thread per unit, as a row per thread would
-    leave a batch's worth of threads to a whole step."""
-    return 1 if isGpu else hsize
-
+from minidl.backend import Elementwise
 
 # The element i of an lstm or gru step kernel: units [unit, unit + span) of batch row ``row``, the first of them
 # at ``first`` in the (batch, hsize) arrays; its loop runs over them, k the unit's offset.
@@ -221,7 +212,6 @@ reluGradKer = Elementwise(
 )
 tanhForwardKer = Elementwise(
     "minidl_rnn_tanh_forward", "T xproj, T hproj", "T h", "h = tanh(xproj + hproj)", _tanhForwardNumpy,
-    cpuPath="numpy",
 )
 tanhGradKer = Elementwise(
     "minidl_rnn_tanh_grad", "T dhOut, T dhNext, T h", "T dgates",

@@ -160,10 +160,3 @@ CASES = {  # name: kernel, cases, oracle, the loop's size of a call (kernels who
 def test_kernel(name):
     kernel, cases, oracle, size = CASES[name]
     checkKernel(kernel, cases, oracle, nanPropagates=name not in SELECTING, size=size)
-
-
-@pytest.mark.parametrize("name", ["lstmForward", "lstmGrad", "gruForward", "gruGrad"])
-def test_step_kernels_run_compiled_on_the_cpu(name):
-    """The lstm and gru kernels' CPU path is their compiled text (vectorized over a row's units), the path
-    test_kernel's host leg checks: an RNN on the CPU runs it, not the NumPy reference."""
-    assert CASES[name][0].cpuPath == "compiled"
