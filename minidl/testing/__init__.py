@@ -29,10 +29,19 @@ from minidl.testing.compare import TOLERANCES, assertMatches  # noqa: E402
 from minidl.testing.gradients import checkCostGradient, checkGradients  # noqa: E402
 from minidl.testing.kernels import checkKernel, kernelPaths, packageKernels, runPath  # noqa: E402
 from minidl.testing.reductions import checkReduction, packageReductions  # noqa: E402
-from minidl.testing.strategies import arrays, f32, floatDtypes, shapes, specialValues, withSpecials  # noqa: E402
+from minidl.testing.strategies import (  # noqa: E402
+    arrays,
+    f32,
+    floatDtypes,
+    rowLengths,
+    shapes,
+    spans,
+    specialValues,
+    withSpecials,
+)
 
 __all__ = [
     "TOLERANCES", "assertMatches", "arrays", "checkCostGradient", "checkGradients", "checkKernel", "checkReduction",
-    "f32", "floatDtypes", "kernelPaths", "packageKernels", "packageReductions", "runPath", "shapes",
-    "specialValues", "withSpecials",
+    "f32", "floatDtypes", "kernelPaths", "packageKernels", "packageReductions", "rowLengths", "runPath", "shapes",
+    "spans", "specialValues", "withSpecials",
 ]

@@ -37,6 +37,18 @@ def shapes(maxDims=3, maxSide=8):
     return hnp.array_shapes(min_dims=1, max_dims=maxDims, min_side=1, max_side=maxSide)
 
 
+def rowLengths(short=6):
+    """Lengths of a row kernel's rows: 1 to ``short``, or 16 to 40, so that a row's loop on the CPU runs whole
+    vectors of the compiled loop (16 float32 lanes with AVX-512), not only its remainder."""
+    return st.integers(1, short) | st.sampled_from([16, 24, 40])
+
+
+def spans(length):
+    """How many consecutive values of a row of ``length`` one element of a row kernel covers
+    (``backend.valuesPerElement``): one (a GPU's), the whole row (the CPU's) or a divisor between."""
+    return st.sampled_from([span for span in range(1, length + 1) if length % span == 0])
+
+
 @st.composite
 def arrays(draw, dtype, shape, low=-4.0, high=4.0, specials=True):
     """An array of ``dtype`` and ``shape``: normal values in [low, high] (and zeros), and with ``specials`` (a float

@@ -16,17 +16,11 @@ from minidl.nn.layernorm import (
     partSumsKer,
     rowSumsKer,
 )
-from minidl.testing import arrays, checkKernel, checkReduction, floatDtypes
+from minidl.testing import arrays, checkKernel, checkReduction, floatDtypes, rowLengths, spans
 
 
 def wideType(dtype):
     return numpy.float64 if dtype == numpy.float64 else numpy.float32
-
-
-def spans(length):
-    """How many consecutive values of a row of ``length`` one element covers: one (a GPU's), the whole row (the
-    CPU's) or a divisor in between."""
-    return st.sampled_from([span for span in range(1, length + 1) if length % span == 0])
 
 
 def spanSize(position):
@@ -37,7 +31,7 @@ def spanSize(position):
 
 @st.composite
 def normalizeCases(draw):
-    dtype, rows, size = draw(floatDtypes(half=True)), draw(st.integers(1, 4)), draw(st.integers(1, 6))
+    dtype, rows, size = draw(floatDtypes(half=True)), draw(st.integers(1, 4)), draw(rowLengths())
     wide = wideType(dtype)
     x = draw(arrays(dtype, (rows, size)))
     mean, invstd = draw(arrays(wide, (rows,))), draw(arrays(wide, (rows,), 0.125, 3.0))
@@ -66,7 +60,7 @@ def normalizeGradOracle(grad, x, mean, invstd, scale, meanGrad, meanGradXhat, si
 @st.composite
 def softmaxCases(draw):
     dtype = draw(floatDtypes())
-    batch, heads, steps = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 5))
+    batch, heads, steps = draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(rowLengths(5))
     scores = draw(arrays(dtype, (batch, heads, steps, steps), -20, 20))
     if draw(st.booleans()):
         scores.flat[draw(st.integers(0, scores.size - 1))] = draw(st.sampled_from([numpy.nan, numpy.inf, -numpy.inf]))
@@ -96,7 +90,7 @@ def softmaxOracle(scores, padding, heads, queries, keys, causal, usePadding, sca
 @st.composite
 def softmaxGradCases(draw):
     dtype = draw(floatDtypes())
-    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(rowLengths(4)))
     dprobs, probs = draw(arrays(dtype, shape)), draw(arrays(dtype, shape, 0, 1))
     dot = draw(arrays(wideType(dtype), shape[:-1]))
     return dtype, [dprobs, probs, dot, shape[-1], draw(spans(shape[-1])), 0.5, numpy.full_like(dprobs, numpy.nan)]

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import strategies as st
 
 from minidl.nn import rnnkernels
-from minidl.testing import arrays, checkKernel, floatDtypes
+from minidl.testing import arrays, checkKernel, floatDtypes, rowLengths, spans
 
 
 def sigmoid(x):
@@ -25,13 +25,11 @@ def sizes(draw):
 
 @st.composite
 def stepSizes(draw):
-    """(dtype, batch, hsize, span) of an lstm or gru step kernel, span a divisor of hsize (1 and hsize included):
-    hsize up to 24, so that rows of span units fill whole vectors of the compiled loop (here 512 bits: 16 float32 or
-    8 float64 lanes, then a 256-bit epilogue), not only its remainder."""
+    """(dtype, batch, hsize, span) of an lstm or gru step kernel, span a divisor of hsize (1 and hsize included),
+    hsize long enough at times for whole vectors of the compiled loop (``rowLengths``)."""
     dtype, batch = draw(floatDtypes()), draw(st.integers(1, 4))
-    hsize = draw(st.integers(1, 6) | st.sampled_from([12, 16, 20, 24]))
-    span = draw(st.sampled_from([units for units in range(1, hsize + 1) if hsize % units == 0]))
-    return dtype, batch, hsize, span
+    hsize = draw(rowLengths())
+    return dtype, batch, hsize, draw(spans(hsize))
 
 
 def stepElements(args):
