@@ -1,5 +1,6 @@
-"""The kernels of LayerNorm (normalize, gradient) and attention (masked softmax, its gradient): CPU path
-against float64 formulas, other paths against the CPU path, special values among the scores."""
+"""The kernels of LayerNorm (normalize, gradient, the parameter sums per part of the rows, its Reductions) and
+attention (masked softmax, its gradient): CPU path against float64 formulas, other paths against the CPU path,
+special values among the scores; the row kernels with every span of a row."""
 
 import numpy
 import pytest
