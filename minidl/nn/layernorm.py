@@ -36,12 +36,13 @@ def _normalizeNumpy(x, mean, invstd, scale, bias, size, _span, y):
 
 # The two kernels over the data take one element per ``span`` features of a row (``valuesPerElement``: a row on the
 # CPU, where its statistics are read once and the loop vectorizes; a value on the GPU). 2048 rows of 128 features:
-# 0.55 ms each, decoding every value's row and column by a division.
+# 0.55 ms each, decoding every value's row and column by a division. ROW_SPAN: an element's first value, row, column.
+ROW_SPAN = "const ptrdiff_t first = i * span, row = first / size; const int col = (int)(first - row * size); "
 normalizeKer = Elementwise(
     "minidl_layer_norm",
     "raw T x, raw S mean, raw S invstd, raw T scale, raw T bias, int32 size, int32 span",
     "raw T y",
-    "const ptrdiff_t first = i * span, row = first / size; const int col = (int)(first - row * size); "
+    ROW_SPAN +
     "const S rowMean = mean[row], rowInvstd = invstd[row]; "
     "\n#pragma omp simd\n"
     "for (int k = 0; k < span; ++k) "
@@ -63,7 +64,7 @@ normalizeGradKer = Elementwise(
     "raw T grad, raw T x, raw S mean, raw S invstd, raw T scale, raw S meanGrad, raw S meanGradXhat, int32 size, "
     "int32 span",
     "raw T ingrad",
-    "const ptrdiff_t first = i * span, row = first / size; const int col = (int)(first - row * size); "
+    ROW_SPAN +
     "const S rowMean = mean[row], rowInvstd = invstd[row], rowMeanGrad = meanGrad[row], "
     "rowMeanGradXhat = meanGradXhat[row]; "
     "\n#pragma omp simd\n"
