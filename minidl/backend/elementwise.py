@@ -150,9 +150,7 @@ class Elementwise:
             return Recorder.tape.kernel(self, args, {"size": size})
         if kernelrecord.active:
             kernelrecord.note(self, args, size)
-        compiled = hostkernel.cpuKernels() == "compiled" or (
-            hostkernel.cpuKernels() == "preferred" and self.cpuPath == "compiled"
-        )
+        compiled = hostkernel.runsCompiled(self.cpuPath)
         if compiled and self._callPrepared(args, size):
             return self._outputs(args)
         given = args
@@ -202,21 +200,43 @@ class Elementwise:
         prepared = self._prepared.get(self._key(args))
         return prepared is not None and prepared(args, size)
 
+    def bind(self, args, size=None):
+        """This call, run once already, bound for a tape's replays (``hostkernel.BoundCall``: a prepared call of
+        its own); None where it does not run the compiled text on NumPy arrays."""
+        if not hostkernel.runsCompiled(self.cpuPath) or any(isinstance(arg, LiveValue) for arg in args):
+            return None
+        typed, onDevice = self.checkArgs(args, size)
+        if onDevice or not self._preparable(typed):
+            return None
+        prepared = hostkernel.PreparedCall(self._compiledFor(typed), self.params, args, typed)
+        return hostkernel.BoundCall(self, prepared, None if size is None else int(size))
+
+    def _compiledFor(self, args):
+        """The host function of these (checked) arguments' binding, compiled at its first use."""
+        ndims = [(arg.ndim if param.raw else 1) if isinstance(arg, numpy.ndarray) else None
+                 for param, arg in zip(self.params, args)]
+        key = tuple(zip((arg.dtype for arg in args), ndims))
+        function = self._hostFunctions.get(key)
+        if function is None:
+            types = {param.typeName: arg.dtype for param, arg in zip(self.params, args) if param.dtype is None}
+            function = self._hostFunctions[key] = self.hostFunction(types, ndims)
+        return function
+
+    @staticmethod
+    def _preparable(args):
+        """Whether a prepared call can take these (checked) arguments: its arrays are plain NumPy arrays."""
+        return all(type(arg) is numpy.ndarray for arg in args if not isinstance(arg, numpy.generic))
+
     def _runCompiled(self, args, size=None, given=None):
         """Run the host function of these arguments' binding (compiled on its first use) over ``size`` elements,
         or over the non-raw arrays' elements; with ``given`` (the arguments as the caller passed them, ``args``
         being them checked), prepare later calls of the same signature (``_callPrepared``)."""
-        pairs = list(zip(self.params, args))
-        ndims = [(arg.ndim if param.raw else 1) if isinstance(arg, numpy.ndarray) else None for param, arg in pairs]
-        key = tuple(zip((arg.dtype for arg in args), ndims))
-        function = self._hostFunctions.get(key)
-        if function is None:
-            types = {param.typeName: arg.dtype for param, arg in pairs if param.dtype is None}
-            function = self._hostFunctions[key] = self.hostFunction(types, ndims)
+        function = self._compiledFor(args)
         if size is None:
-            size = next(arg.size for (param, arg), ndim in zip(pairs, ndims) if ndim is not None and not param.raw)
-        function(size, args, [arg.shape for param, arg in pairs if param.raw])
-        if given is not None and all(type(arg) is numpy.ndarray for arg in args if not isinstance(arg, numpy.generic)):
+            size = next(arg.size for param, arg in zip(self.params, args)
+                        if isinstance(arg, numpy.ndarray) and not param.raw)
+        function(size, args, [arg.shape for param, arg in zip(self.params, args) if param.raw])
+        if given is not None and self._preparable(args):
             self._prepared[self._key(given)] = hostkernel.PreparedCall(function, self.params, given, args)
 
     def _checkHost(self, args, size=None):

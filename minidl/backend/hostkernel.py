@@ -78,6 +78,11 @@ def cpuKernels():
     return chooseCpuKernels(os.environ.get("MINIDL_CPU_KERNELS", ""), findCompiler())
 
 
+def runsCompiled(cpuPath):
+    """Whether a kernel whose ``cpuPath`` is this runs its compiled text on NumPy arrays in this process."""
+    return cpuKernels() == "compiled" or (cpuKernels() == "preferred" and cpuPath == "compiled")
+
+
 def cacheDir():
     return Path(os.environ.get("MINIDL_CACHE_DIR") or Path.home() / ".cache" / "minidl") / "hostkernels"
 
@@ -311,3 +316,27 @@ class PreparedCall:
             return False
         finally:
             self.busy = False
+
+
+class BoundCall:
+    """One recorded call of a compiled kernel, replayed through a prepared call of its own (a tape's replay,
+    ``minidl.backend.tape``): its arrays are the recorded ones and its scalars the recorded numbers unless the tape
+    puts live ones in their place, so a replayed call is one pass in C (``minidl_call``) and the kernel, without
+    the kernel's Python checks or the sharing of its signature's prepared call with calls of other scalars. Where
+    that pass refuses (an argument the replay changed so that it differs), the kernel's own call runs, which
+    checks everything and names what is wrong."""
+
+    def __init__(self, kernel, prepared, size):
+        self.kernel, self.prepared, self.size = kernel, prepared, size
+
+    def __repr__(self):
+        return repr(self.kernel)
+
+    @property
+    def name(self):
+        return self.kernel.name
+
+    def __call__(self, *args, **kwargs):
+        if not self.prepared(args, self.size):
+            return self.kernel(*args, **kwargs)
+        return None

@@ -156,8 +156,7 @@ class Reduction:
     def __call__(self, *args, axis=None, keepdims=False):
         if Recorder.tape is not None and not Recorder.paused:
             return Recorder.tape.kernel(self, args, {"axis": axis, "keepdims": keepdims})
-        compiled = hostkernel.cpuKernels() == "compiled" or (
-            hostkernel.cpuKernels() == "preferred" and self.cpuPath == "compiled")
+        compiled = hostkernel.runsCompiled(self.cpuPath)
         key = self._key(args, axis, keepdims) if compiled else None
         if key is not None and self._callPrepared(args, key):
             return self._outputs(args)
@@ -223,6 +222,36 @@ class Reduction:
         entry = self._prepared.get(key)
         return entry is not None and entry[0](args, entry[1])
 
+    def bind(self, args, axis=None, keepdims=False):
+        """This call, run once already, bound for a tape's replays (``hostkernel.BoundCall``: a prepared call of
+        its own); None where it does not run the compiled text on NumPy arrays or launches nothing."""
+        if not hostkernel.runsCompiled(self.cpuPath) or self._key(args, axis, keepdims) is None:
+            return None
+        typed, onDevice, plan = self.checkArgs(args, axis, keepdims)
+        outSize = int(numpy.prod(plan.outShape, dtype=numpy.int64))
+        if onDevice or outSize == 0 or not Elementwise._preparable(typed):
+            return None
+        return hostkernel.BoundCall(self, self._preparedCall(self._compiledFor(typed, plan), typed, plan, args),
+                                    outSize)
+
+    def _compiledFor(self, args, plan):
+        """The host function of these (checked) arguments' binding, compiled at its first use."""
+        ndims = tuple(arg.ndim if kind == "raw" else None for arg, kind in zip(args, plan.kinds))
+        binding = (tuple(arg.dtype for arg in args), plan.kinds, ndims)
+        function = self._hostFunctions.get(binding)
+        if function is None:
+            types = {param.typeName: arg.dtype for param, arg in zip(self.params, args) if param.dtype is None}
+            function = self._hostFunctions[binding] = self.hostFunction(types, plan.kinds, ndims)
+        return function
+
+    def _preparedCall(self, function, args, plan, given):
+        """A prepared call of ``function`` for arguments like these (checked; ``given`` as the caller passed
+        them), the arrays' shapes being checked by whoever calls it (a key of them)."""
+        kinds = [-2 if kind == "scalar" else arg.ndim if kind == "raw" else -3  # -3: shape in the key
+                 for arg, kind in zip(args, plan.kinds)]
+        return hostkernel.PreparedCall(function, self.params, given, args, kinds,
+                                       reductionsource.geometry(plan.inShape, plan.axes))
+
     def _runCompiled(self, args, plan, key=None, given=None):
         """Run the host function of these arguments' binding (compiled on its first use); with ``key`` and
         ``given`` (``_key`` of the arguments as the caller passed them, ``args`` being them checked), prepare the
@@ -230,21 +259,11 @@ class Reduction:
         outSize = int(numpy.prod(plan.outShape, dtype=numpy.int64))
         if outSize == 0:  # as in CuPy: nothing to launch
             return
-        ndims = tuple(arg.ndim if kind == "raw" else None for arg, kind in zip(args, plan.kinds))
-        binding = (tuple(arg.dtype for arg in args), plan.kinds, ndims)
-        function = self._hostFunctions.get(binding)
-        if function is None:
-            types = {param.typeName: arg.dtype for param, arg in zip(self.params, args) if param.dtype is None}
-            function = self._hostFunctions[binding] = self.hostFunction(types, plan.kinds, ndims)
+        function = self._compiledFor(args, plan)
         rawShapes = [arg.shape for arg, kind in zip(args, plan.kinds) if kind == "raw"]
-        geometry = reductionsource.geometry(plan.inShape, plan.axes)
-        function(outSize, args, rawShapes + [geometry])
-        if key is not None and key not in self._prepared and all(
-                type(arg) is numpy.ndarray for arg in args if not isinstance(arg, numpy.generic)):
-            kinds = [-2 if kind == "scalar" else arg.ndim if kind == "raw" else -3  # -3: shape in the key
-                     for arg, kind in zip(args, plan.kinds)]
-            self._prepared[key] = (hostkernel.PreparedCall(function, self.params, given, args, kinds, geometry),
-                                   outSize)
+        function(outSize, args, rawShapes + [reductionsource.geometry(plan.inShape, plan.axes)])
+        if key is not None and key not in self._prepared and Elementwise._preparable(args):
+            self._prepared[key] = (self._preparedCall(function, args, plan, given), outSize)
 
     def _checkHost(self, args, axis, keepdims):
         args, onDevice, plan = self.checkArgs(args, axis, keepdims)

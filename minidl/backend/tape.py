@@ -399,14 +399,16 @@ class Tape:
         return result
 
     def kernel(self, kernel, args, kwargs):
-        """An Elementwise or Reduction call: run (its inside untraced) and recorded whole."""
+        """An Elementwise or Reduction call: run (its inside untraced) and recorded whole, as the call bound to
+        these arguments (``kernel.bind``: a replay then skips the kernel's Python checks) where it runs compiled."""
         args = plain(args)
         Recorder.paused = True
         try:
             result = kernel(*args, **kwargs)
+            bound = kernel.bind(args, **kwargs)
         finally:
             Recorder.paused = False
-        self.add(kernel, args, kwargs, writes=result)
+        self.add(bound or kernel, args, kwargs, writes=result)
         return traced(result)
 
     def call(self, function, args, kwargs):

@@ -4,8 +4,8 @@ into the same arrays, and what it refuses."""
 import numpy
 import pytest
 
-from minidl import backend
-from minidl.backend import xp
+from minidl import BackendError, backend
+from minidl.backend import hostkernel, xp
 from minidl.backend.tape import CaptureError, Recorder, Tape, Traced, liveValues
 
 pytestmark = pytest.mark.skipif(backend.isGpu, reason="a tape records NumPy arrays (a device would take a CUDA graph)")
@@ -51,6 +51,31 @@ def test_kernel_calls_are_recorded_whole():
     assert [getattr(call[0], "name", None) for call in tape.calls] == [None, "tape_test_relu"]
     tape.replay(data(4))
     numpy.testing.assert_array_equal(out, numpy.maximum(data(4) * 2, 0))
+
+
+def test_compiled_kernel_calls_replay_through_bindings_of_their_own(monkeypatch):
+    """A compiled call is recorded bound to its arguments (``hostkernel.BoundCall``): a replay runs it without the
+    kernel's Python checks, and two calls of one kernel with different scalars each keep their own."""
+    scale = backend.Elementwise("tape_test_bound_scale", "T x, float32 a", "T y", "y = x * a",
+                                lambda x, a, y: numpy.multiply(x, a, out=y))
+    rowMax = backend.Reduction("tape_test_bound_max", "T x", "T y", "x", "max(a, b)", "y = a", "-INFINITY",
+                               reference=lambda x, y, axis, keepdims: numpy.amax(x, axis, out=y, keepdims=keepdims))
+
+    def block(x):
+        doubled = scale(x, 2.0, xp.empty_like(x))
+        tripled = scale(x, 3.0, xp.empty_like(x))
+        return doubled, tripled, rowMax(tripled, xp.empty(x.shape[0], x.dtype), axis=1)
+
+    tape, (doubled, tripled, maxima) = record(block, data(1))
+    compiled = hostkernel.runsCompiled("compiled")
+    assert [type(call[0]) is hostkernel.BoundCall for call in tape.calls] == [compiled] * 3
+    if compiled:  # a replay takes none of the kernels' own checks
+        monkeypatch.setattr(scale, "checkArgs", None)
+        monkeypatch.setattr(rowMax, "checkArgs", None)
+    tape.replay(data(6))
+    assert doubled.tobytes() == (data(6) * numpy.float32(2)).tobytes()
+    assert tripled.tobytes() == (data(6) * numpy.float32(3)).tobytes()
+    assert maxima.tobytes() == (data(6) * numpy.float32(3)).max(axis=1).tobytes()
 
 
 def test_a_reduction_over_every_axis_is_kept_as_a_zero_d_array():
@@ -125,6 +150,9 @@ def test_a_live_value_is_read_again_at_each_replay():
         counter["step"] = step
         tape.replay(data(7))
         numpy.testing.assert_array_equal(out, data(7) * step)
+    counter["step"] = 2 ** 70  # too large for its int64 parameter: the kernel's own checks say so
+    with pytest.raises(BackendError, match="scalar k does not fit int64"):
+        tape.replay(data(7))
 
 
 def test_following_refuses_what_a_replay_would_get_wrong():
