@@ -7,8 +7,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from minidl import ModuleError
-from minidl.backend import toDevice, toHost
+from minidl.backend import isGpu, toDevice, toHost
 from minidl.nn import Activation, Add, AvgPool2D, BatchNorm2D, Conv2D, Graph, Identity, MaxPool2D, conv2d, relu
+from minidl.nn import maxpool2d as maxPoolModule
 from minidl.testing import checkGradients
 
 
@@ -162,6 +163,18 @@ def test_ceil_mode_counts_the_last_partial_window_and_has_numerical_gradients(po
     assert expected.shape[2:] != pool(size, stride, pad)(toDevice(x)).shape[2:], "the case must gain a window"
     numpy.testing.assert_allclose(toHost(module(toDevice(x))), expected, rtol=1e-12, atol=1e-12)
     checkGradients(module, toDevice(x))
+
+
+@pytest.mark.skipif(isGpu, reason="the host's choice of max pooling kernel")
+def test_rows_narrower_than_a_vector_pool_by_gathers_where_no_window_reads_padding(monkeypatch):
+    gathers, gather = [], maxPoolModule.maxPoolGatherKer
+    monkeypatch.setattr(maxPoolModule, "maxPoolGatherKer", lambda *args, **kw: gathers.append(args[0].shape) or
+                        gather(*args, **kw))
+    narrow, wide = numpy.zeros((2, 3, 8, 8), numpy.float32), numpy.zeros((1, 1, 40, 40), numpy.float32)
+    for module, x in ((MaxPool2D(2), narrow), (MaxPool2D(3, 2, 1), narrow), (MaxPool2D(2, ceilMode=True),
+                      narrow[..., :7]), (MaxPool2D(2), wide)):
+        module(toDevice(x))
+    assert gathers == [(2, 3, 8, 8)]  # not: padding, a ceil mode's window past the end, rows of 20
 
 
 def test_max_pool_routes_the_gradient_to_the_maximum_only():

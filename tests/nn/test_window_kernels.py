@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from minidl.nn.avgpool2d import avgUnpoolKer
 from minidl.nn.gather2d import gatherKer, scatterKer
 from minidl.nn.im2col import col2imKer, im2colKer, im2colSameKer
-from minidl.nn.maxpool2d import maxPoolKer, maxPoolWindowsKer, maxUnpoolKer
+from minidl.nn.maxpool2d import maxPoolGatherKer, maxPoolKer, maxPoolWindowsKer, maxUnpoolKer
 from minidl.testing import arrays, checkKernel, floatDtypes
 from tests.nn.windows import windows
 
@@ -140,6 +140,37 @@ def maxPoolOracle(img, *geometryAndOut):
             if at[n, c, oy, ox] < 0 or value > current or (numpy.isnan(value) and not numpy.isnan(current)):
                 best[n, c, oy, ox], at[n, c, oy, ox] = value, ky * kw + kx
     return [best, at]
+
+
+@st.composite
+def maxPoolGatherCases(draw):
+    """Windows that read no padding (the input a window's span, or up to a stride more, past the last window's
+    start), in groups of planes whose last may be short; NaN, infinities and ties as for the other poolings."""
+    dtype = draw(floatDtypes())
+    kh, kw, sy, sx, dy, dx, outH, outW = (draw(st.integers(1, 3)) for _ in range(8))
+    h = (outH - 1) * sy + (kh - 1) * dy + 1 + draw(st.integers(0, sy - 1))
+    w = (outW - 1) * sx + (kw - 1) * dx + 1 + draw(st.integers(0, sx - 1))
+    batch, maps = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    group = draw(st.integers(1, batch * maps))
+    starts = numpy.array([plane * h * w + oy * sy * w + ox * sx
+                          for plane in range(group) for oy in range(outH) for ox in range(outW)], numpy.int32)
+    img = draw(arrays(dtype, (batch, maps, h, w), -2.0, 2.0)).round()  # few distinct values: many ties
+    out = numpy.full((batch, maps, outH, outW), numpy.nan, dtype)
+    return dtype, [img, starts, batch * maps, group, h, w, kh, kw, dy, dx, outH * outW, out,
+                   numpy.full(out.shape, -7, numpy.int32)]
+
+
+def maxPoolGatherOracle(img, starts, planes, group, h, w, kh, kw, dy, dx, points, y, argmax):
+    """maxPoolOracle's maximum and first winning tap, each output's window at the pixel its start names."""
+    best, at = numpy.full((planes, points), numpy.nan), numpy.full((planes, points), -1)
+    pixels = img.reshape(planes, h, w)
+    for plane, point in numpy.ndindex(planes, points):
+        top, left = divmod(int(starts[point]), w)
+        for ky, kx in numpy.ndindex(kh, kw):
+            value, current = pixels[plane, top + ky * dy, left + kx * dx], best[plane, point]
+            if at[plane, point] < 0 or value > current or (numpy.isnan(value) and not numpy.isnan(current)):
+                best[plane, point], at[plane, point] = value, ky * kw + kx
+    return [best.reshape(y.shape), at.reshape(argmax.shape)]
 
 
 def winningTaps(draw, geometry):
@@ -274,6 +305,7 @@ CASES = {
     "col2im": (col2imKer, col2imCases(), col2imOracle, col2imSize),
     "maxPool": (maxPoolKer, maxPoolCases(), maxPoolOracle, maxPoolSize),
     "maxPoolWindows": (maxPoolWindowsKer, maxPoolCases(), maxPoolOracle, maxPoolSize),
+    "maxPoolGather": (maxPoolGatherKer, maxPoolGatherCases(), maxPoolGatherOracle, lambda args: -(-args[2] // args[3])),
     "maxUnpool": (maxUnpoolKer, maxUnpoolCases(), maxUnpoolOracle, maxUnpoolSize),
     "avgUnpool": (avgUnpoolKer, avgUnpoolCases(), avgUnpoolOracle, None),
 }
