@@ -320,14 +320,16 @@ class PreparedCall:
 
 class BoundCall:
     """One recorded call of a compiled kernel, replayed through a prepared call of its own (a tape's replay,
-    ``minidl.backend.tape``): its arrays are the recorded ones and its scalars the recorded numbers unless the tape
-    puts live ones in their place, so a replayed call is one pass in C (``minidl_call``) and the kernel, without
-    the kernel's Python checks or the sharing of its signature's prepared call with calls of other scalars. Where
+    ``minidl.backend.tape``): its arrays are the recorded ones and its scalars the recorded numbers, already in
+    the prepared call's buffer, unless the tape puts live ones in their place (``readsLiveScalars``: they are
+    converted at each call). A replayed call is then one pass in C (``minidl_call``) and the kernel, without the
+    kernel's Python checks or the sharing of its signature's prepared call with calls of other scalars. Where
     that pass refuses (an argument the replay changed so that it differs), the kernel's own call runs, which
     checks everything and names what is wrong."""
 
     def __init__(self, kernel, prepared, size):
         self.kernel, self.prepared, self.size = kernel, prepared, size
+        self.liveScalars = prepared.call is None  # without minidl_call, every call takes the prepared call's way
 
     def __repr__(self):
         return repr(self.kernel)
@@ -336,7 +338,15 @@ class BoundCall:
     def name(self):
         return self.kernel.name
 
+    def readsLiveScalars(self):
+        """The tape replaces some of this call's scalars at each replay: convert them at each call."""
+        self.liveScalars = True
+
     def __call__(self, *args, **kwargs):
-        if not self.prepared(args, self.size):
+        if self.liveScalars:
+            ran = self.prepared(args, self.size)
+        else:
+            ran = self.prepared.call(self.prepared.address, args, self.size or 0) == 0
+        if not ran:
             return self.kernel(*args, **kwargs)
         return None

@@ -408,7 +408,10 @@ class Tape:
             bound = kernel.bind(args, **kwargs)
         finally:
             Recorder.paused = False
+        liveBefore = len(self.slots)
         self.add(bound or kernel, args, kwargs, writes=result)
+        if bound is not None and len(self.slots) > liveBefore:
+            bound.readsLiveScalars()
         return traced(result)
 
     def call(self, function, args, kwargs):
