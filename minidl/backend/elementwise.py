@@ -209,7 +209,7 @@ class Elementwise:
         if onDevice or not self._preparable(typed):
             return None
         prepared = hostkernel.PreparedCall(self._compiledFor(typed), self.params, args, typed)
-        return hostkernel.BoundCall(self, prepared, None if size is None else int(size))
+        return hostkernel.BoundCall(self, prepared, None if size is None else int(size), {"size": size})
 
     def _compiledFor(self, args):
         """The host function of these (checked) arguments' binding, compiled at its first use."""

@@ -325,10 +325,11 @@ class BoundCall:
     converted at each call). A replayed call is then one pass in C (``minidl_call``) and the kernel, without the
     kernel's Python checks or the sharing of its signature's prepared call with calls of other scalars. Where
     that pass refuses (an argument the replay changed so that it differs), the kernel's own call runs, which
-    checks everything and names what is wrong."""
+    checks everything and names what is wrong. It keeps the call's keywords (``kwargs``: the kernel's ``size``,
+    or ``axis`` and ``keepdims``) itself, so a replay passes the arguments only."""
 
-    def __init__(self, kernel, prepared, size):
-        self.kernel, self.prepared, self.size = kernel, prepared, size
+    def __init__(self, kernel, prepared, size, kwargs):
+        self.kernel, self.prepared, self.size, self.kwargs = kernel, prepared, size, kwargs
         self.liveScalars = prepared.call is None  # without minidl_call, every call takes the prepared call's way
 
     def __repr__(self):
@@ -342,11 +343,11 @@ class BoundCall:
         """The tape replaces some of this call's scalars at each replay: convert them at each call."""
         self.liveScalars = True
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args):
         if self.liveScalars:
             ran = self.prepared(args, self.size)
         else:
             ran = self.prepared.call(self.prepared.address, args, self.size or 0) == 0
         if not ran:
-            return self.kernel(*args, **kwargs)
+            return self.kernel(*args, **self.kwargs)
         return None

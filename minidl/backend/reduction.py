@@ -232,7 +232,7 @@ class Reduction:
         if onDevice or outSize == 0 or not Elementwise._preparable(typed):
             return None
         return hostkernel.BoundCall(self, self._preparedCall(self._compiledFor(typed, plan), typed, plan, args),
-                                    outSize)
+                                    outSize, {"axis": axis, "keepdims": keepdims})
 
     def _compiledFor(self, args, plan):
         """The host function of these (checked) arguments' binding, compiled at its first use."""

@@ -353,7 +353,8 @@ class Tape:
             for position, (old, new) in enumerate(zip(beforeArgs, nowArgs)):
                 if (index, position) not in liveArgs:
                     self._sameArgument(old, new, made, f"call {index} ({name})")
-            self._sameArgument(beforeKw, nowKw, made, f"call {index} ({name})")
+            self._sameArgument({**getattr(before, "kwargs", {}), **beforeKw},  # a bound call keeps its own
+                               {**getattr(now, "kwargs", {}), **nowKw}, made, f"call {index} ({name})")
             made.update(id(root(array)) for array in arraysIn(self.writes[index]))
 
     def _sameArgument(self, old, new, made, where):
@@ -409,7 +410,7 @@ class Tape:
         finally:
             Recorder.paused = False
         liveBefore = len(self.slots)
-        self.add(bound or kernel, args, kwargs, writes=result)
+        self.add(bound or kernel, args, {} if bound else kwargs, writes=result)  # a bound call keeps its keywords
         if bound is not None and len(self.slots) > liveBefore:
             bound.readsLiveScalars()
         return traced(result)

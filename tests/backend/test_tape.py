@@ -162,7 +162,12 @@ def test_following_refuses_what_a_replay_would_get_wrong():
         hidden["copy"] = x.view(numpy.ndarray) * 1
         return hidden["copy"].view(Traced) + x
 
+    # the first `size` values; its reference, which no size reaches, copies all: only the refusal is checked
+    head = backend.Elementwise("tape_test_head", "raw T x", "raw T y", "y[i] = x[i]", numpy.copyto)
+
     cases = [(lambda x, number: x * (1.0 + number), "changes from call to call .*1.0, then 2.0"),
+             (lambda x, number: head(x, xp.zeros_like(x), size=x.size - number),  # a bound call keeps its size
+              "changes from call to call .*12, then 11"),
              (lambda x, number: x * 2 if number else x + 2, "change its work from call to call .*multiply"),
              (lambda x, number: x + 1 if number else x.sum(axis=0), "change its work from call to call"),
              (unseen, "read an array made where no hook saw it")]
