@@ -18,7 +18,7 @@ import numpy
 
 from minidl.backend import isGpu, xp
 from minidl.backend.products import matmul
-from minidl.nn.convbias import addParamGrads, im2colWithBias
+from minidl.nn.convbias import addParamGrads, im2colWithBias, unwideWithBias
 from minidl.nn.convolution import checkMaps, setupConvolution
 from minidl.nn.depthwise import addDepthwiseGradWeights, depthwiseForward, depthwiseGradInput
 from minidl.nn.gradsum import sumInto
@@ -150,7 +150,10 @@ class Conv2D(Module):
             return out
         if self._isWide(outH * outW):
             self.col = im2col(data, self.window, wide=True).reshape(self.groups, -1, batch * outH * outW)
-            out = self._unwide(xp.matmul(self._groupedWeights(), self.col), batch, (batch, self.outmaps, outH, outW))
+            product = xp.matmul(self._groupedWeights(), self.col)
+            if self.useBias:  # back in NCHW order with the bias added, in one pass
+                return unwideWithBias(product, self.b, (batch, self.outmaps, outH, outW))
+            out = self._unwide(product, batch, (batch, self.outmaps, outH, outW))
         else:
             col = data if self.algorithm == "pointwise" else im2col(data, self.window)
             self.col = col.reshape(batch, self.groups, -1, outH * outW)  # (N, G, C/G kh kw, outH outW)

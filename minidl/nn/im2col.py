@@ -328,6 +328,55 @@ col2imKer = Elementwise(
 )
 
 
+def _im2colGatherNumpy(img, sources, batch, maps, h, w, taps, group, points, padValue, col):
+    table = sources.reshape(taps, group, points)[:, 0]  # the first image's reads: each image's from its own plane
+    inside = table >= 0
+    values = img.reshape(batch, maps, h * w)[:, :, numpy.where(inside, table, 0)]  # (N, C, taps, points)
+    col.reshape(maps, taps, batch, points)[...] = numpy.where(inside, values, padValue).transpose(1, 2, 0, 3)
+
+
+# im2col into the wide layout (the batch inside the columns) for maps of at most GATHER_POINTS outputs, one element
+# per map and group of images: per tap one loop over the group's outputs, contiguous in col, each read at the offset
+# ``sources`` gives (from the group's first plane; -1 where the tap reads padding), so it vectorizes as a gather
+# however small the maps. The CPU's only. 3x3 "same" on 256x8x4x4, in a C harness: 0.17 ms plane by plane
+# (im2colSameKer: nine loops of 16 per plane), 0.12 ms so; from maps of 5x5 the plane-by-plane loops were faster.
+im2colGatherKer = Elementwise(
+    "minidl_im2col_gather",
+    "raw T img, raw int32 sources, int32 batch, int32 maps, int32 h, int32 w, int32 taps, int32 group, int32 points, "
+    "T padValue",
+    "raw T col",
+    "const int blocks = (batch + group - 1) / group; const int feature = (int)(i / blocks); "
+    "const int first = (int)(i % blocks) * group; const int count = min(group, batch - first) * points; "
+    "const T* __restrict__ src = &img[((long long)first * maps + feature) * h * w]; "
+    "for (int tap = 0; tap < taps; ++tap) { "
+    "  T* __restrict__ out = &col[((long long)feature * taps + tap) * batch * points + (long long)first * points]; "
+    "  const int* __restrict__ from = &sources[(long long)tap * group * points]; "
+    "\n#pragma omp simd\n"
+    "  for (int o = 0; o < count; ++o) { const int at = from[o]; out[o] = at >= 0 ? src[at] : padValue; } "
+    "}",
+    _im2colGatherNumpy,
+    grain="taps * group * points",
+)
+GATHER_POINTS = 16  # output positions per map up to which im2col into the wide layout gathers (16 floats: a vector)
+GATHER_OUTPUTS = 256  # col values per tap an element of im2colGatherKer writes at least (a map has fewer)
+
+_sources = {}  # (window's scalars but the batch, group) -> its sources array, made once and only read afterwards
+
+
+def gatherSources(scalars, group):
+    """im2colGatherKer's ``sources`` for ``Window.scalars`` of the input: per tap, per image of a group and output
+    position, the offset from the group's first plane that the tap reads, or -1 where it reads padding."""
+    _, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW = scalars
+    key = (*scalars[1:], group)
+    if key not in _sources:
+        ky, kx, oy, ox = numpy.ix_(range(kh), range(kw), range(outH), range(outW))
+        y, x = oy * sy - ph + ky * dy, ox * sx - pw + kx * dx
+        plane = numpy.where((y >= 0) & (y < h) & (x >= 0) & (x < w), y * w + x, -1).reshape(kh * kw, 1, -1)
+        images = numpy.arange(group).reshape(1, -1, 1) * (maps * h * w)
+        _sources[key] = xp.asarray(numpy.where(plane >= 0, plane + images, -1).astype(numpy.int32).reshape(-1))
+    return _sources[key]
+
+
 def strides(batch, maps, kh, kw, points, wide):
     """(imageStride, tapStride) of col: per image, or with the batch inside the columns (``wide``)."""
     return (points, batch * points) if wide else (maps * kh * kw * points, points)
@@ -341,6 +390,12 @@ def _im2colCall(window, shape, wide):
     (kh, kw), outH, outW = window.size, scalars[-2], scalars[-1]
     colShape = (maps, kh, kw, batch, outH, outW) if wide else (batch, maps, kh, kw, outH, outW)
     layout = strides(batch, maps, kh, kw, outH * outW, wide)
+    points = outH * outW
+    if wide and points <= GATHER_POINTS and not isGpu:
+        group = min(batch, -(-GATHER_OUTPUTS // points))
+        if group * maps * scalars[2] * scalars[3] < 2 ** 31:  # the offsets fit int32
+            return (im2colGatherKer, (gatherSources(scalars, group), batch, maps, *scalars[2:4], kh * kw, group,
+                                      points), (), colShape, maps * -(-batch // group))
     if isSame(window) and not isGpu:  # one element per image: on the GPU a thread would walk a whole plane
         _, _, h, w, _, _, _, _, ph, pw, dy, dx, _, _ = scalars
         return (im2colSameKer, (columns(outH, w), batch, maps, h, w, kh, kw, ph, pw, dy, dx, outH), layout, colShape,

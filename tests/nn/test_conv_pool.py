@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from minidl import ModuleError
 from minidl.backend import isGpu, toDevice, toHost
 from minidl.nn import Activation, Add, AvgPool2D, BatchNorm2D, Conv2D, Graph, Identity, MaxPool2D, conv2d, relu
+from minidl.nn import im2col as im2colModule
 from minidl.nn import maxpool2d as maxPoolModule
 from minidl.testing import checkGradients
 
@@ -175,6 +176,19 @@ def test_rows_narrower_than_a_vector_pool_by_gathers_where_no_window_reads_paddi
                       narrow[..., :7]), (MaxPool2D(2), wide)):
         module(toDevice(x))
     assert gathers == [(2, 3, 8, 8)]  # not: padding, a ceil mode's window past the end, rows of 20
+
+
+@pytest.mark.skipif(isGpu, reason="the host's choice of im2col kernel")
+def test_maps_of_at_most_a_vector_of_outputs_gather_their_columns_over_the_batch(monkeypatch):
+    gathers, gather = [], im2colModule.im2colGatherKer
+    monkeypatch.setattr(im2colModule, "im2colGatherKer", lambda *args, **kw: gathers.append(args[0].shape) or
+                        gather(*args, **kw))
+    for side in (4, 5, 8):
+        conv = Conv2D(8, 16, 3, pad=1)
+        y = conv(toDevice(numpy.ones((4, 8, side, side), numpy.float32)))
+        expected = toHost(conv.W).sum(axis=(1, 2, 3)) + toHost(conv.b)  # an interior output of ones
+        numpy.testing.assert_allclose(toHost(y)[:, :, 1, 1], numpy.broadcast_to(expected, (4, 16)), rtol=1e-5)
+    assert gathers == [(4, 8, 4, 4)]  # 25 and 64 outputs a map: plane by plane
 
 
 def test_max_pool_routes_the_gradient_to_the_maximum_only():

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from minidl.nn.avgpool2d import avgUnpoolKer
 from minidl.nn.gather2d import gatherKer, scatterKer
-from minidl.nn.im2col import col2imKer, im2colKer, im2colSameKer
+from minidl.nn.im2col import col2imKer, im2colGatherKer, im2colKer, im2colSameKer
 from minidl.nn.maxpool2d import maxPoolGatherKer, maxPoolKer, maxPoolWindowsKer, maxUnpoolKer
 from minidl.testing import arrays, checkKernel, floatDtypes
 from tests.nn.windows import windows
@@ -79,6 +79,35 @@ def im2colCases(draw):
     imageStride, tapStride, shape = layouts(draw, batch, maps, kh, kw, outH, outW)  # the image's on the CPU
     return dtype, [img, *geometry, padValue, taps, rows, span, imageStride, tapStride,
                    numpy.full(shape, numpy.nan, dtype)]
+
+
+@st.composite
+def im2colGatherCases(draw):
+    """Any window, the batch inside the columns, in groups of images whose last may be short; the offsets each tap
+    reads (from the group's first plane, -1 in the padding) worked out by explicit loops."""
+    dtype, geometry = draw(floatDtypes()), draw(geometries())
+    batch, maps, h, w, kh, kw, sy, sx, ph, pw, dy, dx, outH, outW = geometry
+    batch = draw(st.integers(1, 5))
+    group = draw(st.integers(1, batch))
+    sources = numpy.full((kh * kw, group, outH * outW), -1, numpy.int32)
+    for (oy, ox, ky, kx), source in taps(geometry):
+        if source is not None:
+            for image in range(group):
+                sources[ky * kw + kx, image, oy * outW + ox] = image * maps * h * w + source[0] * w + source[1]
+    img = draw(arrays(dtype, (batch, maps, h, w)))
+    padValue = draw(st.sampled_from([0.0, -7.5]))
+    return dtype, [img, sources.reshape(-1), batch, maps, h, w, kh * kw, group, outH * outW, padValue,
+                   numpy.full((maps, kh, kw, batch, outH, outW), numpy.nan, dtype)]
+
+
+def im2colGatherOracle(img, sources, batch, maps, h, w, taps, group, points, padValue, col):
+    """col[c, tap, n, p] = img[n, c] at the pixel the first image's offset names (padValue at -1), by loops."""
+    out = numpy.empty((maps, taps, batch, points))
+    offsets = sources.reshape(taps, group, points)[:, 0]
+    for c, tap, n, point in numpy.ndindex(maps, taps, batch, points):
+        at = int(offsets[tap, point])
+        out[c, tap, n, point] = padValue if at < 0 else img[n, c, at // w, at % w]
+    return [out.reshape(col.shape)]
 
 
 @st.composite
@@ -302,6 +331,8 @@ CASES = {
     "scatter2d": (scatterKer, scatterCases(), scatterOracle, lambda args: args[0].shape[0]),
     "im2col": (im2colKer, im2colCases(), im2colOracle, im2colSize),
     "im2colSame": (im2colSameKer, im2colSameCases(), im2colSameOracle, lambda args: args[2] * args[3]),
+    "im2colGather": (im2colGatherKer, im2colGatherCases(), im2colGatherOracle,
+                     lambda args: args[3] * -(-args[2] // args[7])),
     "col2im": (col2imKer, col2imCases(), col2imOracle, col2imSize),
     "maxPool": (maxPoolKer, maxPoolCases(), maxPoolOracle, maxPoolSize),
     "maxPoolWindows": (maxPoolWindowsKer, maxPoolCases(), maxPoolOracle, maxPoolSize),
