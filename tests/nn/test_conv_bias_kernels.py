@@ -73,12 +73,12 @@ def test_the_batch_sum_adds_into_the_weight_and_bias_gradients():
 def unwideCases(draw):
     dtype = draw(floatDtypes())
     batch, maps, points = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 40))
-    span = draw(st.integers(1, points))
+    rows, span = draw(st.integers(1, maps)), draw(st.integers(1, points))
     return dtype, [draw(arrays(dtype, (maps, batch * points))), draw(arrays(dtype, (maps,))), batch, maps, points,
-                   span, numpy.full((batch, maps, points), numpy.nan, dtype)]
+                   rows, span, numpy.full((batch, maps, points), numpy.nan, dtype)]
 
 
-def unwideOracle(product, bias, batch, maps, points, span, out):
+def unwideOracle(product, bias, batch, maps, points, rows, span, out):
     expected = numpy.empty(out.shape)
     for n, o, p in numpy.ndindex(batch, maps, points):
         expected[n, o, p] = product[o, n * points + p] + bias[o]
@@ -87,7 +87,7 @@ def unwideOracle(product, bias, batch, maps, points, span, out):
 
 def test_a_product_over_the_batch_comes_back_in_nchw_order_with_the_bias_added():
     checkKernel(unwideBiasKer, unwideCases(), unwideOracle,
-                size=lambda args: args[2] * args[3] * -(-args[4] // args[5]))
+                size=lambda args: args[2] * -(-args[3] // args[5]) * -(-args[4] // args[6]))
 
 
 @pytest.mark.skipif(backend.name != "simulated", reason="the GPU branch of Conv2D: runs on the simulated device")
