@@ -5,8 +5,10 @@ scores (within 1e-5 of the largest) and that the replay gives the ordinary pass'
 
     python -m benchmarks.onnx_inference [--repeats 20] [--threads N]
 
-``--threads N`` gives ONNX Runtime N threads; give NumPy's BLAS the same (OPENBLAS_NUM_THREADS=N) for a fair
-row: on a loaded machine, threads that spin waiting for each other dominate the times.
+``--threads N`` gives ONNX Runtime N threads; give NumPy's BLAS and minidl's compiled kernels the same
+(OPENBLAS_NUM_THREADS=N OMP_NUM_THREADS=N; the run line says what each got) for a fair row: on a loaded machine,
+threads that spin waiting for each other dominate the times, and a kernel split over two threads waits for the
+second to wake.
 """
 
 import argparse
@@ -18,6 +20,7 @@ import numpy
 
 from benchmarks.timing import machine, medianSeconds
 from minidl import backend
+from minidl.backend.hostkernel import threadCount
 from minidl.models import MODELS
 from minidl.nn import CapturedForward
 from minidl.onnx import export
@@ -61,8 +64,9 @@ def main():
     args = parser.parse_args()
     backend.seed(0)
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    kernels = threadCount(os.environ.get("OMP_NUM_THREADS", ""))
     print(f"Run: {machine()}; ONNX Runtime {__import__('onnxruntime').__version__} (CPU provider, "
-          f"{args.threads or 'default'} threads); OPENBLAS_NUM_THREADS={blas}\n")
+          f"{args.threads or 'default'} threads); OPENBLAS_NUM_THREADS={blas}; minidl's kernels {kernels} threads\n")
     print("| network | batch | minidl ms | minidl replayed ms | ONNX Runtime ms | minidl / ONNX Runtime | "
           "replayed / ONNX Runtime |")
     print("|---|---:|---:|---:|---:|---:|---:|")
