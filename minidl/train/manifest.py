@@ -32,10 +32,19 @@ from minidl.train.callbacks import Callback, checkFolderOf
 FORMAT = "minidl-manifest/1"
 
 
+def referenceText(reference):
+    """A kernel reference's Python source, or, for one that has none (a compiled function such as numpy.copyto, one
+    typed at an interactive prompt), where it lives: its module and qualified name."""
+    try:
+        return inspect.getsource(reference)
+    except (OSError, TypeError):
+        return f"{getattr(reference, '__module__', None)}.{getattr(reference, '__qualname__', repr(reference))}"
+
+
 def kernelHash(kernel):
     """sha256 (hex) of a kernel's whole source: name, parameters, operation, preamble, grain, reference."""
     parts = (kernel.name, kernel.inParams, kernel.outParams, kernel.operation, kernel.preamble, kernel.grain,
-             inspect.getsource(kernel.reference))
+             referenceText(kernel.reference))
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

@@ -5,6 +5,7 @@ import hashlib
 import inspect
 import json
 
+import numpy
 import pytest
 
 from minidl.backend import Elementwise, name
@@ -52,6 +53,16 @@ def test_hashes_follow_the_bytes_and_the_source():
     assert kernelHash(kernel) == hashlib.sha256("\0".join(parts).encode()).hexdigest()
     twin = Elementwise.__new__(Elementwise)
     twin.__dict__.update(kernel.__dict__, operation=kernel.operation.replace("29", "31"))
+    assert kernelHash(twin) != kernelHash(kernel)
+
+
+def test_a_kernel_whose_reference_has_no_python_source_is_hashed_by_its_name():
+    kernel = Elementwise("manifest_test_copy", "T x", "T y", "y = x", numpy.copyto)  # NumPy's C function
+    parts = (kernel.name, kernel.inParams, kernel.outParams, kernel.operation, kernel.preamble, kernel.grain,
+             "numpy.copyto")
+    assert kernelHash(kernel) == hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    twin = Elementwise.__new__(Elementwise)
+    twin.__dict__.update(kernel.__dict__, reference=numpy.putmask)
     assert kernelHash(twin) != kernelHash(kernel)
 
 
