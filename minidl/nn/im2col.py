@@ -335,7 +335,7 @@ def _im2colGatherNumpy(img, sources, batch, maps, h, w, taps, group, points, pad
     col.reshape(maps, taps, batch, points)[...] = numpy.where(inside, values, padValue).transpose(1, 2, 0, 3)
 
 
-# im2col into the wide layout (the batch inside the columns) for maps of at most GATHER_POINTS outputs, one element
+# im2col into the wide layout (the batch inside the columns) for maps of at most VECTOR outputs, one element
 # per map and group of images: per tap one loop over the group's outputs, contiguous in col, each read at the offset
 # ``sources`` gives (from the group's first plane; -1 where the tap reads padding), so it vectorizes as a gather
 # however small the maps. The CPU's only. 3x3 "same" on 256x8x4x4, in a C harness: 0.17 ms plane by plane
@@ -357,8 +357,8 @@ im2colGatherKer = Elementwise(
     _im2colGatherNumpy,
     grain="taps * group * points",
 )
-GATHER_POINTS = 16  # output positions per map up to which im2col into the wide layout gathers (16 floats: a vector)
-GATHER_OUTPUTS = 256  # col values per tap an element of im2colGatherKer writes at least (a map has fewer)
+VECTOR = 16  # floats in one of the host's vectors (AVX-512): a loop over fewer is mostly its own overhead
+GATHER_OUTPUTS = 256  # values a group of planes (or images) of a gathering kernel holds at least, per tap
 
 _sources = {}  # (window's scalars but the batch, group) -> its sources array, made once and only read afterwards
 
@@ -391,7 +391,7 @@ def _im2colCall(window, shape, wide):
     colShape = (maps, kh, kw, batch, outH, outW) if wide else (batch, maps, kh, kw, outH, outW)
     layout = strides(batch, maps, kh, kw, outH * outW, wide)
     points = outH * outW
-    if wide and points <= GATHER_POINTS and not isGpu:
+    if wide and points <= VECTOR and not isGpu:
         group = min(batch, -(-GATHER_OUTPUTS // points))
         if group * maps * scalars[2] * scalars[3] < 2 ** 31:  # the offsets fit int32
             return (im2colGatherKer, (gatherSources(scalars, group), batch, maps, *scalars[2:4], kh * kw, group,

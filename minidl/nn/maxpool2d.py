@@ -13,7 +13,7 @@ each gathering the gradients of the outputs whose winning tap read it. No im2col
 import numpy
 
 from minidl.backend import Elementwise, isGpu, valuesPerElement, xp
-from minidl.nn.im2col import ROW_RANGE, col2imNumpy, im2colNumpy
+from minidl.nn.im2col import GATHER_OUTPUTS, ROW_RANGE, VECTOR, col2imNumpy, im2colNumpy
 from minidl.nn.pool2d import Pool2D
 
 GEOMETRY = ("int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, int32 pw, "
@@ -110,7 +110,6 @@ maxPoolWindowsKer = Elementwise(
     preamble=UNPREDICTABLE,
     grain="rows * outW * kh * kw",
 )
-VECTOR_ROW = 16  # outputs per row from which the host pools tap by tap (16 floats: one AVX-512 vector)
 
 
 def _maxPoolGatherNumpy(x, starts, planes, group, h, w, kh, kw, dy, dx, points, y, argmax):
@@ -148,7 +147,6 @@ maxPoolGatherKer = Elementwise(
     _maxPoolGatherNumpy,
     grain="group * points * kh * kw",
 )
-GATHER_OUTPUTS = 256  # outputs a group of planes of maxPoolGatherKer holds at least (a plane has fewer)
 
 
 def readsNoPadding(scalars):
@@ -247,17 +245,16 @@ class MaxPool2D(Pool2D):
     def updData(self, data):
         data = xp.ascontiguousarray(data)
         scalars = self.window.scalars(*data.shape)
-        batch, maps, outH = data.shape[0], data.shape[1], scalars[-2]
-        out = xp.empty((batch, maps, outH, scalars[-1]), dtype=data.dtype)
+        batch, maps, h, w, kh, kw, sy, sx, _, _, dy, dx, outH, outW = scalars
+        out = xp.empty((batch, maps, outH, outW), dtype=data.dtype)
         self.argmax = xp.empty(out.shape, dtype=numpy.int32)
-        if isGpu or scalars[-1] >= VECTOR_ROW or not readsNoPadding(scalars):
-            rows = valuesPerElement(outH)
-            kernel = maxPoolKer if isGpu or scalars[-1] >= VECTOR_ROW else maxPoolWindowsKer
-            kernel(data, *scalars, self.padValue, rows, out, self.argmax, size=batch * maps * -(-outH // rows))
-            return out
-        _, _, h, w, kh, kw, sy, sx, _, _, dy, dx, outH, outW = scalars
         planes, points = batch * maps, outH * outW
         group = min(planes, -(-GATHER_OUTPUTS // points))
+        if isGpu or outW >= VECTOR or not readsNoPadding(scalars) or group * h * w >= 2 ** 31:  # (starts: int32)
+            rows = valuesPerElement(outH)
+            kernel = maxPoolKer if isGpu or outW >= VECTOR else maxPoolWindowsKer
+            kernel(data, *scalars, self.padValue, rows, out, self.argmax, size=planes * -(-outH // rows))
+            return out
         maxPoolGatherKer(data, windowStarts(h, w, sy, sx, outH, outW, group), planes, group, h, w, kh, kw, dy, dx,
                          points, out, self.argmax, size=-(-planes // group))
         return out
