@@ -163,7 +163,8 @@ def test_following_refuses_what_a_replay_would_get_wrong():
         return hidden["copy"].view(Traced) + x
 
     # the first `size` values; its reference, which no size reaches, copies all: only the refusal is checked
-    head = backend.Elementwise("tape_test_head", "raw T x", "raw T y", "y[i] = x[i]", numpy.copyto)
+    head = backend.Elementwise("tape_test_head", "raw T x", "raw T y", "y[i] = x[i]",
+                               lambda x, y: numpy.copyto(y, x))
 
     cases = [(lambda x, number: x * (1.0 + number), "changes from call to call .*1.0, then 2.0"),
              (lambda x, number: head(x, xp.zeros_like(x), size=x.size - number),  # a bound call keeps its size
