@@ -167,46 +167,57 @@ softPlus = declare("softPlus", "softplus", "y = (x > (T)0 ? x : (T)0) + log1p(ex
 # gelu, in the tanh form of Hendrycks & Gimpel (2016) used by BERT and GPT-2:
 #   y = x/2 (1 + tanh(u)),  u = c (x + a x³),  c = sqrt(2/pi), a = 0.044715
 #   f' = (1 + t)/2 + x/2 (1 - t²) c (1 + 3 a x²),  t = tanh(u)
+# computed through the logistic function: s = (1 + t)/2 = 1 / (1 + e), e = exp(-2u), and 1 - s = (1 - t)/2, so
+#   y = x s,  f' = s + 2 x s (1 - s) c (1 + 3 a x²).
+# 1 + t cancels where t is near -1 (x below about -3): there a tanh off by a few ulps became a relative error of 1e-3
+# in f' (the compiled path's vector tanh, x = -3.94 in float32), while 1 / (1 + e) keeps its relative precision.
+# 1 - s is taken as e s where s >= 1/2 (e <= 1) and as 1 - s below, so no e = inf meets an s = 0.
 
-def _geluTanh(x):
-    """t = tanh(c (x + a x³)), computed as tanh(c · x (1 + a x²)) in a scratch buffer."""
-    t = scratch(x.shape, x.dtype, "t")
-    numpy.multiply(x, x, out=t)
-    t *= GELU_A
-    t += 1
-    t *= x
-    t *= GELU_C
-    return numpy.tanh(t, out=t)
+def _geluLogistic(x):
+    """(e, s) in scratch buffers: e = exp(-2u), computed as exp(-2c · x (1 + a x²)), and s = 1 / (1 + e)."""
+    e = scratch(x.shape, x.dtype, "e")
+    numpy.multiply(x, x, out=e)
+    e *= GELU_A
+    e += 1
+    e *= x
+    e *= -2 * GELU_C
+    with numpy.errstate(over="ignore"):  # e = inf for x far below 0: s = 0 there, as it should be
+        numpy.exp(e, out=e)
+    s = scratch(x.shape, x.dtype, "s")
+    numpy.add(e, 1, out=s)
+    return e, numpy.reciprocal(s, out=s)
 
 
 def _geluNumpy(x, y):
-    t = _geluTanh(x)
-    t += 1
-    numpy.multiply(x, t, out=y)
-    y *= 0.5
+    _, s = _geluLogistic(x)
+    numpy.multiply(x, s, out=y)
 
 
 def _geluGradNumpy(grad, x, ingrad):
-    t = _geluTanh(x)
+    e, s = _geluLogistic(x)
+    with numpy.errstate(invalid="ignore"):  # inf · 0 where e = inf: replaced below
+        numpy.multiply(e, s, out=e)  # 1 - s where s >= 1/2
+    numpy.subtract(1, s, out=ingrad)
+    numpy.copyto(e, ingrad, where=numpy.less(s, 0.5, out=scratch(x.shape, numpy.bool_, "mask")))
     slope = scratch(x.shape, x.dtype, "slope")
     numpy.multiply(x, x, out=slope)
     slope *= 3 * GELU_A
     slope += 1
-    slope *= GELU_C / 2
+    slope *= 2 * GELU_C
     slope *= x
-    numpy.multiply(t, t, out=ingrad)
-    numpy.subtract(1, ingrad, out=ingrad)
-    ingrad *= slope
-    t += 1
-    t *= 0.5
-    ingrad += t
+    numpy.multiply(slope, s, out=ingrad)
+    ingrad *= e
+    ingrad += s
     ingrad *= grad
 
 
+GELU_E = f"exp((T){-2 * GELU_C!r} * (x + (T){GELU_A!r} * x * x * x))"  # e = exp(-2u)
 gelu = declare(
-    "gelu", "gelu", f"y = (T)0.5 * x * ((T)1 + tanh((T){GELU_C!r} * (x + (T){GELU_A!r} * x * x * x)))", _geluNumpy,
-    f"T t = tanh((T){GELU_C!r} * (x + (T){GELU_A!r} * x * x * x)); ingrad = grad * ((T)0.5 * ((T)1 + t) "
-    f"+ (T)0.5 * x * ((T)1 - t * t) * (T){GELU_C!r} * ((T)1 + (T){3 * GELU_A!r} * x * x))", _geluGradNumpy, "x",
+    "gelu", "gelu", f"y = x * ((T)1 / ((T)1 + {GELU_E}))", _geluNumpy,
+    f"const T e = {GELU_E}; const T s = (T)1 / ((T)1 + e); const T r = s < (T)0.5 ? (T)((T)1 - s) : (T)(e * s); "
+    f"ingrad = grad * (s + (T)2 * x * s * r * (T){GELU_C!r} * ((T)1 + (T){3 * GELU_A!r} * x * x))",
+    _geluGradNumpy, "x",
 )
+
 
 ALL = (relu, leakyRelu, sigmoid, tanh, elu, softPlus, gelu)
