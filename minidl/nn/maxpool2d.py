@@ -13,7 +13,7 @@ each gathering the gradients of the outputs whose winning tap read it. No im2col
 import numpy
 
 from minidl.backend import Elementwise, isGpu, valuesPerElement, xp
-from minidl.nn.im2col import GATHER_OUTPUTS, ROW_RANGE, VECTOR, col2imNumpy, im2colNumpy
+from minidl.nn.im2col import GATHER_OUTPUTS, ROW_RANGE, VECTOR, col2imNumpy, gatherSources, im2colNumpy
 from minidl.nn.pool2d import Pool2D
 
 GEOMETRY = ("int32 batch, int32 maps, int32 h, int32 w, int32 kh, int32 kw, int32 sy, int32 sx, int32 ph, int32 pw, "
@@ -155,19 +155,6 @@ def readsNoPadding(scalars):
     return ph == pw == 0 and (outH - 1) * sy + (kh - 1) * dy < h and (outW - 1) * sx + (kw - 1) * dx < w
 
 
-_starts = {}  # (h, w, sy, sx, outH, outW, group) -> its starts array, made once and only read afterwards
-
-
-def windowStarts(h, w, sy, sx, outH, outW, group):
-    """maxPoolGatherKer's ``starts``: each output's first tap, flat in a group of ``group`` (h, w) planes."""
-    key = (h, w, sy, sx, outH, outW, group)
-    if key not in _starts:
-        rows = xp.arange(outH, dtype=numpy.int32)[:, None] * (sy * w)
-        plane = (rows + xp.arange(outW, dtype=numpy.int32) * sx).reshape(-1)
-        _starts[key] = (xp.arange(group, dtype=numpy.int32)[:, None] * (h * w) + plane).reshape(-1)
-    return _starts[key]
-
-
 def _maxUnpoolNumpy(grad, argmax, *geometryAndOut):
     *geometry, gradX = geometryAndOut
     batch, maps, _, _, kh, kw, *_, outH, outW = geometry
@@ -255,8 +242,10 @@ class MaxPool2D(Pool2D):
             kernel = maxPoolKer if isGpu or outW >= VECTOR else maxPoolWindowsKer
             kernel(data, *scalars, self.padValue, rows, out, self.argmax, size=planes * -(-outH // rows))
             return out
-        maxPoolGatherKer(data, windowStarts(h, w, sy, sx, outH, outW, group), planes, group, h, w, kh, kw, dy, dx,
-                         points, out, self.argmax, size=-(-planes // group))
+        # each plane an image of one map, read without padding: the first tap of im2col's table starts each window
+        starts = gatherSources((planes, 1, h, w, kh, kw, sy, sx, 0, 0, dy, dx, outH, outW), group)[:group * points]
+        maxPoolGatherKer(data, starts, planes, group, h, w, kh, kw, dy, dx, points, out, self.argmax,
+                         size=-(-planes // group))
         return out
 
     def updGrad(self, grad):
