@@ -4,6 +4,9 @@ cannot hold raises, and a graph keeps no memory alive. These use the simulated n
 suite run."""
 
 import ctypes
+import os
+import subprocess
+import sys
 
 import numpy
 import pytest
@@ -130,3 +133,45 @@ def test_memory_put_back_at_the_capture_is_the_memory_it_found():
 
     capture(block)
     assert bytes((ctypes.c_char * 12).from_address(a.data.ptr)) == before
+
+
+# A buffer held only by a reference cycle lives until the cyclic garbage collector runs, and any allocation may run
+# it. Ending a capture writes back every live buffer it found: were a buffer's liveness checked and its raw address
+# written after, a collection between the two freed it first and the write landed in freed memory (a suite run
+# aborted in malloc once). Here each buffer is 1 MiB and malloc maps such buffers alone (MALLOC_MMAP_THRESHOLD_), so
+# a write after the free faults at once; the collector's threshold is swept so that it runs at each point of the
+# restore in turn.
+CYCLE_GARBAGE_DURING_RESTORE = """
+import gc, numpy
+from minidl.backend import simulated
+cupy = simulated.cupy
+
+class Cycle:
+    def __init__(self, array):
+        self.array, self.me = array, self
+
+for threshold in range(1, 40):
+    gc.disable()
+    gc.collect()
+    holder = [Cycle(cupy.ones(1 << 18, numpy.float32))]
+    gc.collect(0)  # the cycle, in the second generation now
+    del holder  # garbage, not collected yet
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        stream.begin_capture()
+        kept = cupy.ones(1 << 18, numpy.float32) * 2  # a buffer of the capture's own, poisoned at its end
+        gc.collect(0)
+        gc.set_threshold(threshold, 0, 0)
+        gc.enable()
+        stream.end_capture()
+    gc.set_threshold(700, 10, 10)
+    assert numpy.isnan(kept.get()).all()
+print("every restore wrote live memory only")
+"""
+
+
+def test_ending_a_capture_writes_no_buffer_the_garbage_collector_frees_meanwhile():
+    environment = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    run = subprocess.run([sys.executable, "-c", CYCLE_GARBAGE_DURING_RESTORE], capture_output=True, text=True,
+                         env=environment, timeout=120)
+    assert run.returncode == 0 and "live memory only" in run.stdout, (run.returncode, run.stderr[-2000:])

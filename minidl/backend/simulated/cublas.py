@@ -8,7 +8,7 @@ i + j ld. For each p of batchCount,
     C_p = alpha op(A_p) op(B_p) + beta C_p,      X_p starting at X + p strideX (elements),
 
 with op(X) = X (CUBLAS_OP_N) or Xᵀ (CUBLAS_OP_T), op(A) m x k, op(B) k x n, C m x n; C is not read when beta is 0.
-Every matrix must lie inside one live device array (``ndarray.insideOneAllocation``): a real GPU would read or
+Every matrix must lie inside one live device array (``ndarray.bytesInsideOneAllocation``): a real GPU would read or
 write whatever lies past it. Products are computed in the compute type's precision: CUBLAS_COMPUTE_32F with float32
 or float16 data in float32, CUBLAS_COMPUTE_32F_FAST_TF32 with each input first rounded to TF32 (10 mantissa bits),
 CUBLAS_COMPUTE_64F in float64. One launch is recorded per call, in the math it runs in.
@@ -19,7 +19,7 @@ import ctypes
 import numpy
 
 from minidl.backend.simulated import graphs, trace
-from minidl.backend.simulated.ndarray import insideOneAllocation
+from minidl.backend.simulated.ndarray import bytesInsideOneAllocation
 
 CUBLAS_OP_N, CUBLAS_OP_T = 0, 1
 CUBLAS_POINTER_MODE_HOST, CUBLAS_POINTER_MODE_DEVICE = 0, 1
@@ -78,10 +78,11 @@ def _matrices(address, dtype, rows, cols, ld, stride, count, what):
     offsets = [0, (count - 1) * stride]
     first = address + item * min(offsets)
     last = address + item * (max(offsets) + (cols - 1) * ld + rows)
-    if not insideOneAllocation(first, last):
+    memory = bytesInsideOneAllocation(first, last)
+    if memory is None:
         raise ValueError(f"simulated cuBLAS: {what} ({count} matrices {rows}x{cols}, ld {ld}, stride {stride}) "
                          f"reaches past the device array it starts in")
-    memory = numpy.frombuffer((ctypes.c_char * (last - first)).from_address(first), dtype=numpy.uint8).view(dtype)
+    memory = memory.view(dtype)
     start = (address - first) // item
     return numpy.lib.stride_tricks.as_strided(memory[start:], shape=(count, rows, cols),
                                               strides=(stride * item, item, ld * item))

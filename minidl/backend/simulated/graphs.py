@@ -21,7 +21,6 @@ Counts (``trace``): a capture counts nothing; a launch counts one ``GraphLaunch`
 """
 
 import contextlib
-import ctypes
 import functools
 import types
 
@@ -33,7 +32,7 @@ from minidl.backend.simulated.ndarray import (
     allocationCount,
     allocationOf,
     allocationsSince,
-    isLive,
+    liveBytes,
     ndarray,
     wrap,
 )
@@ -49,8 +48,8 @@ class Capture:
         self.stream, self.currentStream, self.nodes, self.depth, self.launches = stream, currentStream, [], 0, 0
         self.invalid = None
         self.firstSerial = allocationCount()
-        self.saved = [(first, serial, _bytes(first, last).copy())
-                      for first, last, serial in allocationsSince(0)]
+        self.saved = [(first, serial, memory.copy()) for first, _, serial in allocationsSince(0)
+                      if (memory := liveBytes(first, serial)) is not None]
 
     def captured(self, name):
         """A launch made inside a captured call (``work``); one outside any is a call the simulator cannot replay."""
@@ -67,15 +66,11 @@ class Capture:
     def restore(self):
         """Device memory as it was when the capture began; what the capture allocated, poisoned."""
         for first, serial, saved in self.saved:
-            if isLive(first, serial):
-                _bytes(first, first + saved.size)[...] = saved
-        for first, last, _ in allocationsSince(self.firstSerial):
-            _bytes(first, last).fill(POISON)
-
-
-def _bytes(first, last):
-    """The device memory [first, last) as a writable NumPy byte array."""
-    return numpy.frombuffer((ctypes.c_char * (last - first)).from_address(first), dtype=numpy.uint8)
+            if (memory := liveBytes(first, serial)) is not None:
+                memory[...] = saved
+        for first, _, serial in allocationsSince(self.firstSerial):
+            if (memory := liveBytes(first, serial)) is not None:
+                memory.fill(POISON)
 
 
 def work(function):
@@ -117,23 +112,27 @@ class Weak:
         self.address = host.__array_interface__["data"][0]
         self.shape, self.strides, self.dtype = host.shape, host.strides, host.dtype
         found = allocationOf(self.address) if host.nbytes else None
-        self.first, self.last, self.serial = found if found is not None else (None, None, None)
+        self.first, _, self.serial = found if found is not None else (None, None, None)
 
-    def alive(self):
-        return self.first is None or isLive(self.first, self.serial)
-
-    def array(self):
-        """The device array again; RuntimeError when its memory was freed since the capture."""
-        if not self.alive():
-            raise RuntimeError("a CUDA graph launch would touch device memory freed since its capture (a GPU would "
-                               "read or write memory handed to someone else): keep every array a graph uses alive "
-                               "while the graph lives")
+    def live(self):
+        """The device array again, or None when its memory was freed since the capture."""
         if self.first is None:
             return wrap(numpy.empty(self.shape, self.dtype), owner=False)
-        memory = (ctypes.c_char * (self.last - self.first)).from_address(self.first)
+        memory = liveBytes(self.first, self.serial)
+        if memory is None:
+            return None
         host = numpy.ndarray(self.shape, self.dtype, buffer=memory, offset=self.address - self.first,
                              strides=self.strides)
         return wrap(host, owner=False)
+
+    def array(self):
+        """The device array again; RuntimeError when its memory was freed since the capture."""
+        array = self.live()
+        if array is None:
+            raise RuntimeError("a CUDA graph launch would touch device memory freed since its capture (a GPU would "
+                               "read or write memory handed to someone else): keep every array a graph uses alive "
+                               "while the graph lives")
+        return array
 
 
 def _replaced(value, kind, convert):
@@ -172,10 +171,9 @@ class Node:
     def run(self):
         fresh = _resultArrays(self.function(*_strong(self.args), **_strong(self.kwargs)))
         for captured, result in zip(self.results, fresh):
-            if captured.alive():
-                target = captured.array()
-                if target._host.__array_interface__ != result._host.__array_interface__:
-                    target._host[...] = result._host
+            target = captured.live()
+            if target is not None and target._host.__array_interface__ != result._host.__array_interface__:
+                target._host[...] = result._host
 
 
 class Graph:

@@ -6,7 +6,9 @@ and ``float`` copy to the host and are counted as syncs; basic indexing gives vi
 0-d device array, not a number); every arithmetic operator, reduction, copy and advanced index is one launch.
 """
 
+import collections
 import contextlib
+import ctypes
 import numbers
 import weakref
 
@@ -37,8 +39,11 @@ def wrap(host, owner=True):
     return array
 
 
-_allocations = {}  # the first address of each live buffer of device memory -> the address past its end
-_serials = {}  # the first address of each live buffer -> its allocation's number (an address is used again)
+Buffer = collections.namedtuple("Buffer", "last serial owner")  # address past the end, number, weakref to its array
+
+# The first address of each live buffer of device memory -> its Buffer. Read through a copy (``dict.copy`` makes no
+# Python object as it goes, so the cyclic garbage collector cannot run and free a buffer while the copy is made).
+_buffers = {}
 _allocators = []  # the memory pools allocating now (``graphs.using_allocator``), innermost last
 _count = [0]
 
@@ -49,38 +54,33 @@ def _allocate(host):
     if host.nbytes:
         start = host.__array_interface__["data"][0]
         _count[0] += 1
-        _allocations[start], _serials[start] = start + host.nbytes, _count[0]
-        trace.allocated(host.nbytes)
         owner = host  # the array owning the memory (NumPy may hand a fresh result as a view of one)
         while isinstance(owner.base, numpy.ndarray):
             owner = owner.base
+        _buffers[start] = Buffer(start + host.nbytes, _count[0], weakref.ref(owner))
+        trace.allocated(host.nbytes)
         weakref.finalize(owner, _free, start, host.nbytes, _count[0])
         if _allocators and _allocators[-1] is not None:
             _allocators[-1]._hold(owner)
 
 
 def _free(start, nbytes, serial):
-    if _serials.get(start) == serial:
-        del _allocations[start], _serials[start]
+    if start in _buffers and _buffers[start].serial == serial:
+        del _buffers[start]
     trace.freed(nbytes)
 
 
 def allocationOf(address):
     """(first address, address past the end, allocation number) of the live buffer holding ``address``, or None."""
-    for first, last in _allocations.items():
-        if first <= address < last:
-            return first, last, _serials[first]
+    for first, buffer in _buffers.copy().items():
+        if first <= address < buffer.last:
+            return first, buffer.last, buffer.serial
     return None
 
 
 def allocationsSince(serial):
     """(first, last, number) of each live buffer allocated after allocation number ``serial``; with 0, all."""
-    return [(first, last, _serials[first]) for first, last in _allocations.items() if _serials[first] > serial]
-
-
-def isLive(first, serial):
-    """Whether allocation number ``serial``, starting at ``first``, is still live."""
-    return _serials.get(first) == serial
+    return [(first, buffer.last, buffer.serial) for first, buffer in _buffers.copy().items() if buffer.serial > serial]
 
 
 @contextlib.contextmanager
@@ -98,10 +98,32 @@ def allocationCount():
     return _count[0]
 
 
-def insideOneAllocation(start, end):
-    """Whether the addresses [start, end) lie inside one live buffer of device memory (raw pointers handed to the
-    simulated cuBLAS are checked so: a wrong leading dimension or stride would read or write past an array)."""
-    return any(first <= start and end <= last for first, last in _allocations.items())
+def liveBytes(first, serial, start=None, end=None):
+    """The bytes [start, end) (the whole buffer by default) of allocation number ``serial`` at ``first`` as a
+    writable uint8 NumPy array that keeps the buffer alive while it is used; None once the buffer is freed.
+
+    The buffer is taken by its owner's weak reference before its address is read. A check that it lives followed by
+    a view of its raw address would leave a window in which any allocation can run the cyclic garbage collector,
+    free a buffer that was garbage in a reference cycle, and let the write that follows corrupt the host's heap (it
+    did: a capture's restore aborted a test run once in malloc)."""
+    buffer = _buffers.get(first)
+    owner = buffer.owner() if buffer is not None and buffer.serial == serial else None
+    if owner is None:
+        return None
+    start, end = first if start is None else start, buffer.last if end is None else end
+    memory = (ctypes.c_char * (end - start)).from_address(start)
+    memory.owner = owner
+    return numpy.frombuffer(memory, dtype=numpy.uint8)
+
+
+def bytesInsideOneAllocation(start, end):
+    """The addresses [start, end) as ``liveBytes``, or None unless they lie inside one live buffer of device memory
+    (raw pointers handed to the simulated cuBLAS are checked so: a wrong leading dimension or stride would read or
+    write past an array)."""
+    for first, buffer in _buffers.copy().items():
+        if first <= start and end <= buffer.last:
+            return liveBytes(first, buffer.serial, start, end)
+    return None
 
 
 def hostOf(value):
