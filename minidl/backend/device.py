@@ -15,6 +15,7 @@ import warnings
 
 import numpy
 
+from minidl.backend.hostmemory import keepFreedMemory
 from minidl.backend.namespace import ArrayNamespace
 from minidl.errors import BackendError
 
@@ -139,6 +140,8 @@ def gpuProblem():
 xp = ArrayNamespace(numpy if cupy is None else cupy)
 name = "numpy" if cupy is None else "simulated" if simulated else "cupy"
 isGpu = cupy is not None  # the simulated device takes every GPU branch
+if cupy is None or simulated:  # arrays in host memory: keep what is freed for the next ones (hostmemory)
+    keepFreedMemory()
 
 
 def valuesPerElement(length):
