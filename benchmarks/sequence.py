@@ -42,22 +42,22 @@ def minidlSeconds(kind, shape, option, repeats):
     return medianSeconds(step, repeats=repeats, warmup=2)
 
 
-def torchSeconds(torch, kind, shape, option, repeats):
+def buildTorch(torch, kind, shape, option):
+    """PyTorch's counterpart of ``buildMinidl``: (its module, its forward function on data)."""
     if kind == "transformer":
         module = torch.nn.TransformerEncoderLayer(
             shape[2], option, dim_feedforward=4 * shape[2], dropout=0.0, norm_first=True,
             activation=lambda x: torch.nn.functional.gelu(x, approximate="tanh"))
         mask = torch.nn.Transformer.generate_square_subsequent_mask(shape[0])
+        return module, lambda data: module(data, src_mask=mask, is_causal=True)
+    cls = torch.nn.GRU if kind == "gru" else torch.nn.LSTM
+    bidirectional = kind == "lstm2bi"
+    module = cls(shape[2], option, num_layers=2 if bidirectional else 1, bidirectional=bidirectional)
+    return module, lambda data: module(data)[0]
 
-        def forward(data):
-            return module(data, src_mask=mask, is_causal=True)
-    else:
-        cls = torch.nn.GRU if kind == "gru" else torch.nn.LSTM
-        bidirectional = kind == "lstm2bi"
-        module = cls(shape[2], option, num_layers=2 if bidirectional else 1, bidirectional=bidirectional)
 
-        def forward(data):
-            return module(data)[0]
+def torchSeconds(torch, kind, shape, option, repeats):
+    _, forward = buildTorch(torch, kind, shape, option)
     data = torch.randn(shape, requires_grad=True)
 
     def step():
