@@ -21,14 +21,13 @@ clock) instead.
 import argparse
 import cProfile
 import io
-import json
 import pstats
 import time
 
 import numpy
 
 import minidl
-from benchmarks.timing import machine, runWorkers
+from benchmarks.timing import machine, reportRepeats, runWorkers
 from minidl import backend
 from minidl.cost import CrossEntropy
 from minidl.nn import Activation, Add, BatchNorm2D, Conv2D, Flatten, Graph, Identity, Linear, MaxPool2D, relu
@@ -221,13 +220,7 @@ def worker(name, args, clock):
         data = [(torch.from_numpy(x), torch.from_numpy(y).long()) for x, y in hostData]
         steps = lambda: torchSteps(torch, model, torchOptimizer, data, args.steps)  # noqa: E731
         about = {"version": torch.__version__, "threads": torch.get_num_threads()}
-    timings = []
-    for repeat in range(args.repeats + 1):  # the first repeat warms up and is not counted
-        start = clock()
-        steps()
-        if repeat:
-            timings.append((clock() - start) / args.steps)
-    print(json.dumps({"seconds": timings, **about}))
+    reportRepeats(steps, args.steps, args.repeats, about, clock)
 
 
 def main():

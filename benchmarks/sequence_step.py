@@ -8,14 +8,12 @@ Trainer runs it by default), and PyTorch's, each in a process of its own (``timi
 """
 
 import argparse
-import json
-import time
 
 import numpy
 
 import minidl
 from benchmarks.sequence import CASES, buildMinidl, buildTorch
-from benchmarks.timing import machine, runWorkers
+from benchmarks.timing import machine, reportRepeats, runWorkers
 from minidl import backend
 from minidl.cost import MSE
 from minidl.optim import SGD
@@ -35,6 +33,8 @@ def minidlSteps(name, case):
     cost = MSE()
     if name == "minidl, captured":
         step = minidl.capture(module, cost, optimizer)
+        for _ in range(6):  # a shape's first five steps record, compare and check (minidl.train.capturedstep)
+            step(data, target)
         return lambda: step(data, target)
 
     def ordinary():
@@ -63,17 +63,14 @@ def torchStep(case):
 
 
 def worker(name, case, args):
-    """Time ``args.repeats`` repeats of ``args.steps`` steps after one untimed repeat; print the seconds per step
-    of each repeat as JSON (the last line)."""
+    """Time ``args.repeats`` repeats of ``args.steps`` steps of one implementation (``timing.reportRepeats``)."""
     step, about = torchStep(case) if name == "torch" else (minidlSteps(name, case), {})
-    timings = []
-    for repeat in range(args.repeats + 1):
-        start = time.perf_counter()
+
+    def steps():
         for _ in range(args.steps):
             step()
-        if repeat:
-            timings.append((time.perf_counter() - start) / args.steps)
-    print(json.dumps({"seconds": timings, **about}))
+
+    reportRepeats(steps, args.steps, args.repeats, about)
 
 
 def main():

@@ -56,6 +56,21 @@ def machine():
     return f"CPU {platform.processor() or platform.machine()}, {cores} cores (NumPy {numpy.__version__})"
 
 
+def reportRepeats(steps, count, repeats, about=None, clock=time.perf_counter):
+    """A worker's report: time ``repeats`` repeats of ``steps()`` (which runs ``count`` steps) after one untimed
+    repeat that warms up, and print the seconds per step of each repeat as JSON, with ``about``, as the last line
+    (what ``runWorkers`` reads)."""
+    import json
+
+    timings = []
+    for repeat in range(repeats + 1):
+        start = clock()
+        steps()
+        if repeat:
+            timings.append((clock() - start) / count)
+    print(json.dumps({"seconds": timings, **(about or {})}))
+
+
 def runWorkers(module, names, rounds, arguments=()):
     """Time each implementation in a process of its own: run ``python -m module --worker NAME *arguments`` for
     every name in turn, ``rounds`` times, alternating, and return {name: [the JSON each run printed last]}.
