@@ -138,9 +138,9 @@ def test_memory_put_back_at_the_capture_is_the_memory_it_found():
 # A buffer held only by a reference cycle lives until the cyclic garbage collector runs, and any allocation may run
 # it. Ending a capture writes back every live buffer it found: were a buffer's liveness checked and its raw address
 # written after, a collection between the two freed it first and the write landed in freed memory (a suite run
-# aborted in malloc once). Here each buffer is 1 MiB and malloc maps such buffers alone (MALLOC_MMAP_THRESHOLD_), so
-# a write after the free faults at once; the collector's threshold is swept so that it runs at each point of the
-# restore in turn.
+# aborted in malloc once). Here each buffer is 1 MiB and malloc maps such buffers alone (MALLOC_MMAP_THRESHOLD_, with
+# minidl's kept host memory off: minidl.backend.hostmemory), so a write after the free faults at once; the
+# collector's threshold is swept so that it runs at each point of the restore in turn.
 CYCLE_GARBAGE_DURING_RESTORE = """
 import gc, numpy
 from minidl.backend import simulated
@@ -171,7 +171,7 @@ print("every restore wrote live memory only")
 
 
 def test_ending_a_capture_writes_no_buffer_the_garbage_collector_frees_meanwhile():
-    environment = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    environment = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536", "MINIDL_HOST_MEMORY": "release"}
     run = subprocess.run([sys.executable, "-c", CYCLE_GARBAGE_DURING_RESTORE], capture_output=True, text=True,
                          env=environment, timeout=120)
     assert run.returncode == 0 and "live memory only" in run.stdout, (run.returncode, run.stderr[-2000:])
