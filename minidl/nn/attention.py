@@ -18,7 +18,7 @@ import math
 import numpy
 
 from minidl.backend import Elementwise, deviceDraw, simdSum, toDevice, valuesPerElement, xp
-from minidl.backend.products import matmul
+from minidl.backend.products import cpuContiguous, matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
 from minidl.nn.linear import initWeights
@@ -150,7 +150,7 @@ class MultiHeadAttention(Module):
         rows = xp.ascontiguousarray(sequence).reshape(-1, embed)
         qkv = rows @ self.in_proj_weight.T + self.in_proj_bias
         q, k, v = xp.ascontiguousarray(qkv.reshape(steps, batch, 3, heads, headSize).transpose(2, 1, 3, 0, 4))
-        scores = matmul(q, k.swapaxes(-1, -2))
+        scores = matmul(q, cpuContiguous(k.swapaxes(-1, -2)))
         wide = numpy.float64 if scores.dtype == numpy.float64 else numpy.float32
         probs = xp.empty_like(scores)
         usePadding = padding is not None
@@ -173,7 +173,7 @@ class MultiHeadAttention(Module):
         gradRows = xp.ascontiguousarray(grad).reshape(-1, embed)
         dcontext = (gradRows @ self.out_proj_weight).reshape(steps, batch, self.heads, self.headSize)
         dcontext = dcontext.transpose(1, 2, 0, 3)
-        dattended = matmul(dcontext, cache["v"].swapaxes(-1, -2))
+        dattended = matmul(dcontext, cpuContiguous(cache["v"].swapaxes(-1, -2)))
         stacked = xp.empty((3, *dcontext.shape), dtype=dcontext.dtype)  # ∂q, ∂k, ∂v, each (batch, heads, steps, size)
         matmul(cache["attended"].swapaxes(-1, -2), dcontext, out=stacked[2])
         dprobs = xp.ascontiguousarray(dattended)

@@ -15,7 +15,8 @@ import math
 
 import numpy
 
-from minidl.backend import deviceDraw, generator, isGpu, toDevice, valuesPerElement, xp
+from minidl.backend import deviceDraw, generator, toDevice, valuesPerElement, xp
+from minidl.backend.products import cpuContiguous
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
 from minidl.nn.module import Module, checkArray, describe
@@ -156,9 +157,7 @@ class RNN(Module):
         elif self.mode == "gru":
             gates = xp.empty((steps, batch, 4 * self.hsize), dtype=layerIn.dtype)
         hproj = xp.empty((batch, width), dtype=layerIn.dtype)
-        # Wₕₕᵀ laid out once per pass on the CPU: OpenBLAS multiplies a step's few rows by a transposed view 1.4x
-        # slower (32x128 by 128x512: 50-52 µs, 36-37 contiguous); cuBLAS reads the view through its transpose flag
-        wT = wHh.T if isGpu else xp.ascontiguousarray(wHh.T)
+        wT = cpuContiguous(wHh.T)  # laid out once per pass for the steps' small products
         span = valuesPerElement(self.hsize)
         elements = batch * self.hsize // span
         for s in range(steps):

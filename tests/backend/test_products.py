@@ -9,7 +9,7 @@ import pytest
 
 from minidl import BackendError, backend
 from minidl.backend import allowTF32, toDevice, toHost
-from minidl.backend.products import matmul
+from minidl.backend.products import cpuContiguous, matmul
 
 rng = numpy.random.default_rng(11)
 onSimulated = pytest.mark.skipif(backend.name != "simulated", reason="the simulated device's cuBLAS and trace")
@@ -60,6 +60,16 @@ def test_a_product_matches_float64_in_one_launch(case, dtype):
     if backend.name == "simulated":
         assert names.count("gemmStridedBatched") == (count if "copied" not in case else 1)
         assert len(names) == count
+
+
+def test_a_transposed_operand_is_laid_out_on_the_cpu_and_read_as_it_is_on_a_gpu():
+    weights = toDevice(numpy.arange(12, dtype=numpy.float32).reshape(3, 4))
+    operand = cpuContiguous(weights.T)
+    assert toHost(operand).tolist() == toHost(weights).T.tolist()
+    if backend.isGpu:
+        assert operand.data.ptr == weights.data.ptr and not operand.flags.c_contiguous  # the view itself
+    else:
+        assert operand.flags.c_contiguous and not numpy.shares_memory(operand, weights)
 
 
 def test_accumulate_adds_into_out_in_the_same_launch():
