@@ -48,7 +48,7 @@ class Capture:
         self.stream, self.currentStream, self.nodes, self.depth, self.launches = stream, currentStream, [], 0, 0
         self.invalid = None
         self.firstSerial = allocationCount()
-        self.saved = [(first, serial, memory.copy()) for first, _, serial in allocationsSince(0)
+        self.saved = [(first, serial, memory.copy()) for first, serial in allocationsSince(0)
                       if (memory := liveBytes(first, serial)) is not None]
 
     def captured(self, name):
@@ -68,7 +68,7 @@ class Capture:
         for first, serial, saved in self.saved:
             if (memory := liveBytes(first, serial)) is not None:
                 memory[...] = saved
-        for first, _, serial in allocationsSince(self.firstSerial):
+        for first, serial in allocationsSince(self.firstSerial):
             if (memory := liveBytes(first, serial)) is not None:
                 memory.fill(POISON)
 
@@ -112,7 +112,7 @@ class Weak:
         self.address = host.__array_interface__["data"][0]
         self.shape, self.strides, self.dtype = host.shape, host.strides, host.dtype
         found = allocationOf(self.address) if host.nbytes else None
-        self.first, _, self.serial = found if found is not None else (None, None, None)
+        self.first, self.serial = found if found is not None else (None, None)
 
     def live(self):
         """The device array again, or None when its memory was freed since the capture."""

@@ -71,16 +71,16 @@ def _free(start, nbytes, serial):
 
 
 def allocationOf(address):
-    """(first address, address past the end, allocation number) of the live buffer holding ``address``, or None."""
+    """(first address, allocation number) of the live buffer holding ``address``, or None."""
     for first, buffer in _buffers.copy().items():
         if first <= address < buffer.last:
-            return first, buffer.last, buffer.serial
+            return first, buffer.serial
     return None
 
 
 def allocationsSince(serial):
-    """(first, last, number) of each live buffer allocated after allocation number ``serial``; with 0, all."""
-    return [(first, buffer.last, buffer.serial) for first, buffer in _buffers.copy().items() if buffer.serial > serial]
+    """(first address, number) of each live buffer allocated after allocation number ``serial``; with 0, all."""
+    return [(first, buffer.serial) for first, buffer in _buffers.copy().items() if buffer.serial > serial]
 
 
 @contextlib.contextmanager
