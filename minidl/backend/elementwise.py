@@ -206,7 +206,7 @@ class Elementwise:
         if not hostkernel.runsCompiled(self.cpuPath) or any(isinstance(arg, LiveValue) for arg in args):
             return None
         typed, onDevice = self.checkArgs(args, size)
-        if onDevice or not self._preparable(typed):
+        if onDevice or not hostkernel.preparable(typed):
             return None
         prepared = hostkernel.PreparedCall(self._compiledFor(typed), self.params, args, typed)
         return hostkernel.BoundCall(self, prepared, None if size is None else int(size), {"size": size})
@@ -222,11 +222,6 @@ class Elementwise:
             function = self._hostFunctions[key] = self.hostFunction(types, ndims)
         return function
 
-    @staticmethod
-    def _preparable(args):
-        """Whether a prepared call can take these (checked) arguments: its arrays are plain NumPy arrays."""
-        return all(type(arg) is numpy.ndarray for arg in args if not isinstance(arg, numpy.generic))
-
     def _runCompiled(self, args, size=None, given=None):
         """Run the host function of these arguments' binding (compiled on its first use) over ``size`` elements,
         or over the non-raw arrays' elements; with ``given`` (the arguments as the caller passed them, ``args``
@@ -236,7 +231,7 @@ class Elementwise:
             size = next(arg.size for param, arg in zip(self.params, args)
                         if isinstance(arg, numpy.ndarray) and not param.raw)
         function(size, args, [arg.shape for param, arg in zip(self.params, args) if param.raw])
-        if given is not None and self._preparable(args):
+        if given is not None and hostkernel.preparable(args):
             self._prepared[self._key(given)] = hostkernel.PreparedCall(function, self.params, given, args)
 
     def _checkHost(self, args, size=None):

@@ -83,6 +83,12 @@ def runsCompiled(cpuPath):
     return cpuKernels() == "compiled" or (cpuKernels() == "preferred" and cpuPath == "compiled")
 
 
+def preparable(args):
+    """Whether a prepared call (``PreparedCall``) can take these checked kernel arguments: its arrays are plain NumPy
+    arrays."""
+    return all(type(arg) is numpy.ndarray for arg in args if not isinstance(arg, numpy.generic))
+
+
 def cacheDir():
     return Path(os.environ.get("MINIDL_CACHE_DIR") or Path.home() / ".cache" / "minidl") / "hostkernels"
 

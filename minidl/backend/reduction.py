@@ -229,7 +229,7 @@ class Reduction:
             return None
         typed, onDevice, plan = self.checkArgs(args, axis, keepdims)
         outSize = int(numpy.prod(plan.outShape, dtype=numpy.int64))
-        if onDevice or outSize == 0 or not Elementwise._preparable(typed):
+        if onDevice or outSize == 0 or not hostkernel.preparable(typed):
             return None
         return hostkernel.BoundCall(self, self._preparedCall(self._compiledFor(typed, plan), typed, plan, args),
                                     outSize, {"axis": axis, "keepdims": keepdims})
@@ -262,7 +262,7 @@ class Reduction:
         function = self._compiledFor(args, plan)
         rawShapes = [arg.shape for arg, kind in zip(args, plan.kinds) if kind == "raw"]
         function(outSize, args, rawShapes + [reductionsource.geometry(plan.inShape, plan.axes)])
-        if key is not None and key not in self._prepared and Elementwise._preparable(args):
+        if key is not None and key not in self._prepared and hostkernel.preparable(args):
             self._prepared[key] = (self._preparedCall(function, args, plan, given), outSize)
 
     def _checkHost(self, args, axis, keepdims):
