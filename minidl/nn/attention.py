@@ -18,7 +18,7 @@ import math
 import numpy
 
 from minidl.backend import Elementwise, deviceDraw, simdSum, toDevice, valuesPerElement, xp
-from minidl.backend.products import cpuContiguous, matmul
+from minidl.backend.products import cpuContiguous, cpuLaidOut, matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
 from minidl.nn.linear import initWeights
@@ -148,7 +148,8 @@ class MultiHeadAttention(Module):
         steps, batch, embed = sequence.shape
         heads, headSize = self.heads, self.headSize
         rows = xp.ascontiguousarray(sequence).reshape(-1, embed)
-        qkv = rows @ self.in_proj_weight.T + self.in_proj_bias
+        qkv = rows @ self.in_proj_weight.T
+        qkv += self.in_proj_bias
         q, k, v = xp.ascontiguousarray(qkv.reshape(steps, batch, 3, heads, headSize).transpose(2, 1, 3, 0, 4))
         scores = matmul(q, cpuContiguous(k.swapaxes(-1, -2)))
         wide = numpy.float64 if scores.dtype == numpy.float64 else numpy.float32
@@ -161,10 +162,13 @@ class MultiHeadAttention(Module):
         if self.dropout and self.train:
             draw = deviceDraw()
             attended = dropout(probs, draw, self.dropout)
-        context = xp.ascontiguousarray(matmul(attended, v).transpose(2, 0, 1, 3)).reshape(-1, embed)
+        context = cpuLaidOut((batch, heads, steps, headSize), (2, 0, 1, 3), probs.dtype)
+        matmul(attended, v, out=context)
+        context = xp.ascontiguousarray(context.transpose(2, 0, 1, 3)).reshape(-1, embed)
         self.cache = {"rows": rows, "q": q, "k": k, "v": v, "probs": probs, "attended": attended,
                       "draw": draw, "context": context}
-        out = context @ self.out_proj_weight.T + self.out_proj_bias
+        out = context @ self.out_proj_weight.T
+        out += self.out_proj_bias
         return out.reshape(steps, batch, embed)
 
     def updGrad(self, grad):
@@ -174,7 +178,8 @@ class MultiHeadAttention(Module):
         dcontext = (gradRows @ self.out_proj_weight).reshape(steps, batch, self.heads, self.headSize)
         dcontext = dcontext.transpose(1, 2, 0, 3)
         dattended = matmul(dcontext, cpuContiguous(cache["v"].swapaxes(-1, -2)))
-        stacked = xp.empty((3, *dcontext.shape), dtype=dcontext.dtype)  # ∂q, ∂k, ∂v, each (batch, heads, steps, size)
+        # ∂q, ∂k, ∂v, each (batch, heads, steps, size), read as the rows of ∂qkv (steps, batch, 3, heads, size)
+        stacked = cpuLaidOut((3, *dcontext.shape), (3, 1, 0, 2, 4), dcontext.dtype)
         matmul(cache["attended"].swapaxes(-1, -2), dcontext, out=stacked[2])
         dprobs = xp.ascontiguousarray(dattended)
         if cache["draw"] is not None:

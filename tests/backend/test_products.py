@@ -9,7 +9,7 @@ import pytest
 
 from minidl import BackendError, backend
 from minidl.backend import allowTF32, toDevice, toHost
-from minidl.backend.products import cpuContiguous, matmul
+from minidl.backend.products import cpuContiguous, cpuLaidOut, matmul
 
 rng = numpy.random.default_rng(11)
 onSimulated = pytest.mark.skipif(backend.name != "simulated", reason="the simulated device's cuBLAS and trace")
@@ -70,6 +70,22 @@ def test_a_transposed_operand_is_laid_out_on_the_cpu_and_read_as_it_is_on_a_gpu(
         assert operand.data.ptr == weights.data.ptr and not operand.flags.c_contiguous  # the view itself
     else:
         assert operand.flags.c_contiguous and not numpy.shares_memory(operand, weights)
+
+
+def test_a_product_written_into_an_out_laid_out_for_its_reader_is_read_as_a_view_on_the_cpu():
+    """Attention's ∂q, ∂k, ∂v (3, batch, heads, steps, size), read as the rows of ∂qkv (steps, batch, 3, heads,
+    size): on the CPU the product writes those rows in place; on a GPU its out is contiguous (one launch)."""
+    a, b = values((3, 2, 4, 5, 6)), values((3, 2, 4, 6, 7))
+    out = cpuLaidOut((3, 2, 4, 5, 7), (3, 1, 0, 2, 4), numpy.float32)
+    assert out.shape == (3, 2, 4, 5, 7) and out.dtype == numpy.float32
+    names = launches(lambda: matmul(toDevice(a), toDevice(b), out=out))
+    read = out.transpose(3, 1, 0, 2, 4)
+    expected = numpy.matmul(a.astype(numpy.float64), b).transpose(3, 1, 0, 2, 4)
+    numpy.testing.assert_allclose(toHost(read), expected, rtol=1e-5, atol=1e-5)
+    if backend.isGpu:
+        assert out.flags.c_contiguous and names == ["gemmStridedBatched"]
+    else:
+        assert read.flags.c_contiguous and read.reshape(-1, 3 * 4 * 7).base is out.base
 
 
 def test_accumulate_adds_into_out_in_the_same_launch():
