@@ -212,9 +212,11 @@ class RNN(Module):
                 dxTime = xp.ascontiguousarray(dxgates[::-1] if d else dxgates).reshape(steps * batch, width)
                 dhRows = dhgates.reshape(steps * batch, width)
                 paramGrads[self.varName("weight_ih", layer, d)] = dxTime.T @ layerIn.reshape(steps * batch, -1)
-                paramGrads[self.varName("bias_ih", layer, d)] = dxTime.sum(axis=0)
                 paramGrads[self.varName("weight_hh", layer, d)] = dhRows.T @ hsPrev
                 paramGrads[self.varName("bias_hh", layer, d)] = dhRows.sum(axis=0)
+                # lstm and rnn: both biases are added to the same gates, ∂b_ih = ∂b_hh = Σ ∂gates (summed once)
+                paramGrads[self.varName("bias_ih", layer, d)] = (paramGrads[self.varName("bias_hh", layer, d)]
+                                                                 if dhgates is dxgates else dxTime.sum(axis=0))
                 wIh = self.vars[self.varName("weight_ih", layer, d)].data
                 dIn += (dxTime @ wIh).reshape(dIn.shape)
             if cache["draw"] is not None:
