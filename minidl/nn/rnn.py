@@ -142,9 +142,8 @@ class RNN(Module):
         wIh, wHh, bIh, bHh = (self.vars[self.varName(kind, layer, d)].data
                               for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
         xproj = layerIn.reshape(-1, size) @ wIh.T
-        # gru keeps bₕₙ inside r (W h + bₕₙ); xp.add, not +: a captured step records xp's calls, and bIh + bHh has
-        # no traced operand (minidl.backend.tape)
-        xproj += bIh if self.mode == "gru" else xp.add(bIh, bHh)
+        if self.mode not in ("lstm", "gru"):  # their step kernels add the biases
+            xproj += xp.add(bIh, bHh)  # xp.add, not +: a captured step records xp's calls (minidl.backend.tape)
         xproj = xproj.reshape(steps, batch, width)
         hs = xp.empty((steps + 1, batch, self.hsize), dtype=layerIn.dtype)
         hs[0] = h0
@@ -164,10 +163,10 @@ class RNN(Module):
             t = steps - 1 - s if d else s
             xp.matmul(hs[s], wT, out=hproj)
             if self.mode == "lstm":
-                lstmForwardKer(xproj[t], hproj, cs[s], self.hsize, span, cs[s + 1], hs[s + 1], gates[s], size=elements)
+                lstmForwardKer(xproj[t], hproj, bIh, bHh, cs[s], self.hsize, span, cs[s + 1], hs[s + 1], gates[s],
+                               size=elements)
             elif self.mode == "gru":
-                hproj += bHh
-                gruForwardKer(xproj[t], hproj, hs[s], self.hsize, span, hs[s + 1], gates[s], size=elements)
+                gruForwardKer(xproj[t], hproj, bIh, bHh, hs[s], self.hsize, span, hs[s + 1], gates[s], size=elements)
             else:
                 SIMPLE_KERNELS[self.mode][0](xproj[t], hproj, hs[s + 1])
         return {"hs": hs, "cs": cs, "gates": gates}

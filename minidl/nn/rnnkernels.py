@@ -1,11 +1,13 @@
 """The fused step kernels of RNN: one forward and one backward Elementwise per mode, each over the (batch,
-hidden) units of one time step. The input projections of every step (x Wᵢₕᵀ + bᵢₕ) and the recurrent
-ones (h Wₕₕᵀ, + bₕₕ) are matrix products made outside; these kernels do the rest of the step's maths. Gate
-blocks follow PyTorch's order within each row of G·hidden: lstm (i, f, g, o), gru (r, z, n).
+hidden) units of one time step. The input projections of every step (x Wᵢₕᵀ) and the recurrent ones (h₋ Wₕₕᵀ)
+are matrix products made outside; these kernels do the rest of the step's maths, the lstm and gru ones adding
+the biases themselves (a pass over every step's projections, and on a GPU a launch per step for gru's bₕₕ, the
+fewer). Gate blocks follow PyTorch's order within each row of G·hidden: lstm (i, f, g, o), gru (r, z, n).
 
-lstm: i, f, o = σ(a_i, a_f, a_o), g = tanh(a_g), c = f c₋ + i g, h = o tanh(c)
-gru:  r, z = σ(a_r, a_z), n = tanh(x_n + r hₙ) with hₙ = (h₋ Wₕₙᵀ + bₕₙ), h = (1 - z) n + z h₋
-relu, tanh: h = f(x + h₋ Wₕₕᵀ)
+lstm: a = (x Wᵢₕᵀ + bᵢₕ) + (h₋ Wₕₕᵀ + bₕₕ); i, f, o = σ(a_i, a_f, a_o), g = tanh(a_g), c = f c₋ + i g, h = o tanh(c)
+gru:  r, z = σ((x Wᵢₕᵀ + bᵢₕ) + (h₋ Wₕₕᵀ + bₕₕ)) of their blocks, n = tanh(x_n + bᵢₙ + r hₙ) with hₙ = h₋ Wₕₙᵀ + bₕₙ,
+      h = (1 - z) n + z h₋
+relu, tanh: h = f(x + h₋ Wₕₕᵀ), the biases in x
 
 The forward kernels keep what backward reads: lstm its four activated gates, gru (r, z, n, hₙ).
 
@@ -32,6 +34,13 @@ STEP_UNITS = "const ptrdiff_t first = i * span, row = first / hsize, unit = firs
 UNIT_LOOP = "\n#pragma omp simd\nfor (int k = 0; k < span; ++k) {\n"
 
 
+def _gateInput(gate, recurrent):
+    """The text of gate block ``gate``'s input at unit k: (x Wᵢₕᵀ + bᵢₕ) + (h₋ Wₕₕᵀ + bₕₕ), the step's projections
+    at ``x`` and ``recurrent``, the biases at ``bi`` and ``bh``."""
+    at = f"k + {gate} * hsize"
+    return f"((x[{at}] + bi[{at}]) + ({recurrent}[{at}] + bh[{at}]))"
+
+
 def _sigmoid(x):
     with numpy.errstate(over="ignore"):
         return 1 / (1 + numpy.exp(-x))
@@ -45,8 +54,8 @@ def _blocks(array, count, hsize):
 
 # lstm
 
-def _lstmForwardNumpy(xproj, hproj, cPrev, hsize, span, c, h, gates):
-    pre = xproj.reshape(-1, 4 * hsize) + hproj.reshape(-1, 4 * hsize)
+def _lstmForwardNumpy(xproj, hproj, bih, bhh, cPrev, hsize, span, c, h, gates):
+    pre = (xproj.reshape(-1, 4 * hsize) + bih) + (hproj.reshape(-1, 4 * hsize) + bhh)
     ai, af, ag, ao = _blocks(pre, 4, hsize)
     gi, gf, gg, go = _blocks(gates, 4, hsize)
     gi[...], gf[...], gg[...], go[...] = _sigmoid(ai), _sigmoid(af), numpy.tanh(ag), _sigmoid(ao)
@@ -57,21 +66,22 @@ def _lstmForwardNumpy(xproj, hproj, cPrev, hsize, span, c, h, gates):
 
 lstmForwardKer = Elementwise(
     "minidl_lstm_forward",
-    "raw T xproj, raw T hproj, raw T cPrev, int32 hsize, int32 span",
+    "raw T xproj, raw T hproj, raw T bih, raw T bhh, raw T cPrev, int32 hsize, int32 span",
     "raw T c, raw T h, raw T gates",
     STEP_UNITS + "const ptrdiff_t at = row * 4 * hsize + unit; "
     "const T* __restrict__ x = &xproj[at]; const T* __restrict__ r = &hproj[at]; T* __restrict__ g = &gates[at]; "
+    "const T* __restrict__ bi = &bih[unit]; const T* __restrict__ bh = &bhh[unit]; "
     "const T* __restrict__ cp = &cPrev[first]; T* __restrict__ co = &c[first]; T* __restrict__ ho = &h[first]; "
     + UNIT_LOOP +
-    "  const T gi = (T)1 / ((T)1 + exp(-(x[k] + r[k]))); "
-    "  const T gf = (T)1 / ((T)1 + exp(-(x[k + hsize] + r[k + hsize]))); "
-    "  const T gg = tanh(x[k + 2 * hsize] + r[k + 2 * hsize]); "
-    "  const T go = (T)1 / ((T)1 + exp(-(x[k + 3 * hsize] + r[k + 3 * hsize]))); "
+    f"  const T gi = (T)1 / ((T)1 + exp(-{_gateInput(0, 'r')})); "
+    f"  const T gf = (T)1 / ((T)1 + exp(-{_gateInput(1, 'r')})); "
+    f"  const T gg = tanh({_gateInput(2, 'r')}); "
+    f"  const T go = (T)1 / ((T)1 + exp(-{_gateInput(3, 'r')})); "
     "  const T cn = gf * cp[k] + gi * gg; co[k] = cn; ho[k] = go * tanh(cn); "
     "  g[k] = gi; g[k + hsize] = gf; g[k + 2 * hsize] = gg; g[k + 3 * hsize] = go; "
     "}",
     _lstmForwardNumpy,
-    grain="15 * span",
+    grain="23 * span",
 )
 
 
@@ -114,9 +124,9 @@ lstmGradKer = Elementwise(
 
 # gru
 
-def _gruForwardNumpy(xproj, hproj, hPrev, hsize, span, h, gates):
-    xr, xz, xn = _blocks(xproj, 3, hsize)
-    hr, hz, hn = _blocks(hproj, 3, hsize)
+def _gruForwardNumpy(xproj, hproj, bih, bhh, hPrev, hsize, span, h, gates):
+    xr, xz, xn = _blocks(xproj.reshape(-1, 3 * hsize) + bih, 3, hsize)
+    hr, hz, hn = _blocks(hproj.reshape(-1, 3 * hsize) + bhh, 3, hsize)
     r, z, n, keptHn = _blocks(gates, 4, hsize)
     r[...], z[...], keptHn[...] = _sigmoid(xr + hr), _sigmoid(xz + hz), hn
     n[...] = numpy.tanh(xn + r * hn)
@@ -126,21 +136,22 @@ def _gruForwardNumpy(xproj, hproj, hPrev, hsize, span, h, gates):
 
 gruForwardKer = Elementwise(
     "minidl_gru_forward",
-    "raw T xproj, raw T hproj, raw T hPrev, int32 hsize, int32 span",
+    "raw T xproj, raw T hproj, raw T bih, raw T bhh, raw T hPrev, int32 hsize, int32 span",
     "raw T h, raw T gates",
     STEP_UNITS + "const ptrdiff_t at = row * 3 * hsize + unit, kept = row * 4 * hsize + unit; "
     "const T* __restrict__ x = &xproj[at]; const T* __restrict__ p = &hproj[at]; T* __restrict__ g = &gates[kept]; "
+    "const T* __restrict__ bi = &bih[unit]; const T* __restrict__ bh = &bhh[unit]; "
     "const T* __restrict__ hp = &hPrev[first]; T* __restrict__ ho = &h[first]; "
     + UNIT_LOOP +
-    "  const T r = (T)1 / ((T)1 + exp(-(x[k] + p[k]))); "
-    "  const T z = (T)1 / ((T)1 + exp(-(x[k + hsize] + p[k + hsize]))); "
-    "  const T hn = p[k + 2 * hsize]; "
-    "  const T n = tanh(x[k + 2 * hsize] + r * hn); "
+    f"  const T r = (T)1 / ((T)1 + exp(-{_gateInput(0, 'p')})); "
+    f"  const T z = (T)1 / ((T)1 + exp(-{_gateInput(1, 'p')})); "
+    "  const T hn = p[k + 2 * hsize] + bh[k + 2 * hsize]; "
+    "  const T n = tanh((x[k + 2 * hsize] + bi[k + 2 * hsize]) + r * hn); "
     "  ho[k] = ((T)1 - z) * n + z * hp[k]; "
     "  g[k] = r; g[k + hsize] = z; g[k + 2 * hsize] = n; g[k + 3 * hsize] = hn; "
     "}",
     _gruForwardNumpy,
-    grain="12 * span",
+    grain="18 * span",
 )
 
 

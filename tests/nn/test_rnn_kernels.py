@@ -43,13 +43,14 @@ def stepElements(args):
 def lstmForwardCases(draw):
     dtype, batch, hsize, span = draw(stepSizes())
     xproj, hproj = (draw(arrays(dtype, (batch, 4 * hsize))) for _ in range(2))
+    bih, bhh = (draw(arrays(dtype, (4 * hsize,))) for _ in range(2))
     cPrev = draw(arrays(dtype, (batch, hsize)))
     nans = [numpy.full((batch, hsize), numpy.nan, dtype) for _ in range(2)]
-    return dtype, [xproj, hproj, cPrev, hsize, span, *nans, numpy.full((batch, 4 * hsize), numpy.nan, dtype)]
+    return dtype, [xproj, hproj, bih, bhh, cPrev, hsize, span, *nans, numpy.full((batch, 4 * hsize), numpy.nan, dtype)]
 
 
-def lstmForwardOracle(xproj, hproj, cPrev, hsize, span, c, h, gates):
-    ai, af, ag, ao = split(xproj + hproj, 4)
+def lstmForwardOracle(xproj, hproj, bih, bhh, cPrev, hsize, span, c, h, gates):
+    ai, af, ag, ao = split((xproj + bih) + (hproj + bhh), 4)
     i, f, g, o = sigmoid(ai), sigmoid(af), numpy.tanh(ag), sigmoid(ao)
     cNew = f * cPrev + i * g
     return [cNew, o * numpy.tanh(cNew), numpy.concatenate([i, f, g, o], axis=1)]
@@ -78,14 +79,15 @@ def lstmGradOracle(dhOut, dhNext, dcNext, c, cPrev, gates, hsize, span, dcPrev, 
 def gruForwardCases(draw):
     dtype, batch, hsize, span = draw(stepSizes())
     xproj, hproj = (draw(arrays(dtype, (batch, 3 * hsize))) for _ in range(2))
+    bih, bhh = (draw(arrays(dtype, (3 * hsize,))) for _ in range(2))
     hPrev = draw(arrays(dtype, (batch, hsize)))
-    return dtype, [xproj, hproj, hPrev, hsize, span, numpy.full_like(hPrev, numpy.nan),
+    return dtype, [xproj, hproj, bih, bhh, hPrev, hsize, span, numpy.full_like(hPrev, numpy.nan),
                    numpy.full((batch, 4 * hsize), numpy.nan, dtype)]
 
 
-def gruForwardOracle(xproj, hproj, hPrev, hsize, span, h, gates):
-    xr, xz, xn = split(xproj, 3)
-    hr, hz, hn = split(hproj, 3)
+def gruForwardOracle(xproj, hproj, bih, bhh, hPrev, hsize, span, h, gates):
+    xr, xz, xn = split(xproj + bih, 3)
+    hr, hz, hn = split(hproj + bhh, 3)
     r, z = sigmoid(xr + hr), sigmoid(xz + hz)
     n = numpy.tanh(xn + r * hn)
     return [(1 - z) * n + z * hPrev, numpy.concatenate([r, z, n, hn], axis=1)]
