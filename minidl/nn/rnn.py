@@ -1,10 +1,11 @@
 """RNN: a multi-layer, uni- or bidirectional recurrent layer (lstm, gru, relu or tanh cells) on sequences of
 shape (time, batch, features).
 
-Per layer and direction, the input projections of all steps are ONE matrix product, X Wᵢₕᵀ + bᵢₕ over
-(time·batch) rows; each step then multiplies the previous hidden state by Wₕₕᵀ and runs its mode's fused
-step kernel (minidl.nn.rnnkernels). Backward runs the steps in reverse through the fused backward kernels,
-then gets ∂Wᵢₕ, ∂Wₕₕ and the input gradient as one matrix product each over all steps.
+Per layer and direction, the input projections of all steps are ONE matrix product, X Wᵢₕᵀ over (time·batch)
+rows; each step then multiplies the previous hidden state by Wₕₕᵀ and runs its mode's fused step kernel
+(minidl.nn.rnnkernels), which adds the biases (relu and tanh: bᵢₕ + bₕₕ added to the input projections first).
+Backward runs the steps in reverse through the fused backward kernels, then gets ∂Wᵢₕ, ∂Wₕₕ and the input
+gradient as one matrix product each over all steps.
 
 Weights have PyTorch's names and shapes (``weight_ih_l0`` (G·hsize, insize), ``weight_hh_l0`` (G·hsize, hsize),
 ``bias_ih_l0``, ``bias_hh_l0``, ``..._reverse`` for the backward direction; G = 4 lstm, 3 gru, 1 relu/tanh),
