@@ -7,7 +7,7 @@ sequences of shape (time, batch, embed).
 The mask hides key j from query t where ``causal`` and j > t, and where the padding mask marks key j of a
 sequence as padding. The softmax is one fused, numerically stable kernel per row of scores (the row's max
 over its visible keys is subtracted before exp); a row with no visible key gets probabilities 0. Its
-backward is one fused kernel too: ∂s = scale · P (∂P - Σ_j ∂P P).
+backward is one fused kernel too: ∂s = scale · P (∂P - Σ_j ∂P P), the rows' Σ_j ∂P P a Reduction before it.
 
 Weights have PyTorch's ``nn.MultiheadAttention`` names and shapes: ``in_proj_weight`` (3·embed, embed),
 ``in_proj_bias``, ``out_proj_weight`` (embed, embed), ``out_proj_bias``.
@@ -17,7 +17,7 @@ import math
 
 import numpy
 
-from minidl.backend import Elementwise, deviceDraw, simdSum, toDevice, valuesPerElement, xp
+from minidl.backend import Elementwise, Reduction, deviceDraw, simdSum, toDevice, valuesPerElement, xp
 from minidl.backend.products import cpuContiguous, cpuLaidOut, matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
@@ -78,6 +78,16 @@ maskedSoftmaxKer = Elementwise(
     _maskedSoftmaxNumpy,
     grain="3 * keys",
 )
+
+
+def _gradDotNumpy(dprobs, probs, dot, axis, keepdims):
+    dot[...] = (dprobs.astype(dot.dtype) * probs).sum(axis=axis, keepdims=keepdims)
+
+
+# Σ_j ∂P P of each row of scores, in the compute type: one pass, where a product and a sum made a temporary of the
+# scores' size (and two launches on a GPU).
+gradDotKer = Reduction("minidl_attention_grad_dot", "T dprobs, T probs", "S dot", "(S)dprobs * (S)probs", "a + b",
+                       "dot = a", "0", _gradDotNumpy)
 
 
 def _maskedSoftmaxGradNumpy(dprobs, probs, dot, keys, _span, scale, dscores):
@@ -185,7 +195,7 @@ class MultiHeadAttention(Module):
         if cache["draw"] is not None:
             dprobs = dropout(dprobs, cache["draw"], self.dropout)
         wide = numpy.float64 if dprobs.dtype == numpy.float64 else numpy.float32
-        dot = (dprobs.astype(wide, copy=False) * cache["probs"]).sum(axis=-1)
+        dot = gradDotKer(dprobs, cache["probs"], xp.empty(dprobs.shape[:-1], dtype=wide), axis=3)
         span = valuesPerElement(steps)
         dscores = maskedSoftmaxGradKer(dprobs, cache["probs"], dot, steps, span, 1 / math.sqrt(self.headSize),
                                        xp.empty_like(dprobs), size=dprobs.size // span)

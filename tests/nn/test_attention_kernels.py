@@ -6,7 +6,7 @@ import numpy
 import pytest
 from hypothesis import strategies as st
 
-from minidl.nn.attention import maskedSoftmaxGradKer, maskedSoftmaxKer
+from minidl.nn.attention import gradDotKer, maskedSoftmaxGradKer, maskedSoftmaxKer
 from minidl.nn.layernorm import (
     invstdKer,
     meanKer,
@@ -196,6 +196,25 @@ REDUCTIONS = {
 
 
 SUMS = {"layerNormRowSums", "layerNormParamSums"}
+
+
+@st.composite
+def gradDotCases(draw):
+    """Attention's Σ_j ∂P P over the keys of (batch, heads, queries, keys) scores: ∂P of any value, P in [0, 1]."""
+    dtype = draw(floatDtypes(half=True))
+    shape = (draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(rowLengths(4)))
+    dprobs, probs = draw(arrays(dtype, shape)), draw(arrays(dtype, shape, 0, 1))
+    return dtype, [dprobs, probs, numpy.zeros(shape[:-1], wideType(dtype))], 3, False
+
+
+def test_attention_grad_dot():
+    """Special values drawn: the paths agree within the bound of a sum's reordering (its terms' products in the
+    compute type), NaN and infinities exactly."""
+    checkReduction(gradDotKer, gradDotCases(),
+                   lambda dprobs, probs, dot, axis, keepdims: [(dprobs * probs).sum(axis=axis)],
+                   bounds=lambda dprobs, probs, dot, axis, keepdims: [
+                       _rowSumBound(dprobs.astype(numpy.float64) * probs, dot)],
+                   signedZeros=False)
 
 
 @pytest.mark.parametrize("name", sorted(REDUCTIONS))
