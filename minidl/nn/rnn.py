@@ -17,7 +17,7 @@ import math
 import numpy
 
 from minidl.backend import deviceDraw, generator, toDevice, valuesPerElement, xp
-from minidl.backend.products import cpuContiguous
+from minidl.backend.products import cpuContiguous, matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
 from minidl.nn.module import Module, checkArray, describe
@@ -200,7 +200,7 @@ class RNN(Module):
         for layer in reversed(range(self.layers)):
             cache = self.cache[layer]
             layerIn = cache["input"]
-            dIn = xp.zeros(layerIn.shape, dtype=dtype)
+            dIn = None  # the first direction's product, then the second's added into it by its product
             for d in range(self.dirs):
                 k = layer * self.dirs + d
                 dOutDir = xp.ascontiguousarray(dOut[:, :, d * H:(d + 1) * H])
@@ -218,7 +218,10 @@ class RNN(Module):
                 paramGrads[self.varName("bias_ih", layer, d)] = (paramGrads[self.varName("bias_hh", layer, d)]
                                                                  if dhgates is dxgates else dxTime.sum(axis=0))
                 wIh = self.vars[self.varName("weight_ih", layer, d)].data
-                dIn += (dxTime @ wIh).reshape(dIn.shape)
+                if dIn is None:
+                    dIn = (dxTime @ wIh).reshape(layerIn.shape)
+                else:
+                    matmul(dxTime, wIh, out=dIn.reshape(steps * batch, -1), accumulate=True)
             if cache["draw"] is not None:
                 dIn = dropout(dIn, cache["draw"], self.dropout)
             dOut = dIn
