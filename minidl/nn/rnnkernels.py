@@ -1,8 +1,9 @@
 """The fused step kernels of RNN: one forward and one backward Elementwise per mode, each over the (batch,
 hidden) units of one time step. The input projections of every step (x Wᵢₕᵀ) and the recurrent ones (h₋ Wₕₕᵀ)
 are matrix products made outside; these kernels do the rest of the step's maths, the lstm and gru ones adding
-the biases themselves (a pass over every step's projections, and on a GPU a launch per step for gru's bₕₕ, the
-fewer). Gate blocks follow PyTorch's order within each row of G·hidden: lstm (i, f, g, o), gru (r, z, n).
+the biases too (so no pass adds them to every step's input projections first, nor, for gru, bₕₕ to each step's
+recurrent one: a launch per step on a GPU). Gate blocks follow PyTorch's order within each row of G·hidden: lstm
+(i, f, g, o), gru (r, z, n).
 
 lstm: a = (x Wᵢₕᵀ + bᵢₕ) + (h₋ Wₕₕᵀ + bₕₕ); i, f, o = σ(a_i, a_f, a_o), g = tanh(a_g), c = f c₋ + i g, h = o tanh(c)
 gru:  r, z = σ((x Wᵢₕᵀ + bᵢₕ) + (h₋ Wₕₕᵀ + bₕₕ)) of their blocks, n = tanh(x_n + bᵢₙ + r hₙ) with hₙ = h₋ Wₕₙᵀ + bₕₙ,
