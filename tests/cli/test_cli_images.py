@@ -101,27 +101,51 @@ def groupMembers(group):
     return members
 
 
+def stuck(group):
+    """Where each process of ``group`` waits, as /proc tells it (state, the kernel function it sleeps in, its
+    command line), for a command that did not stop."""
+    lines = []
+    for pid in groupMembers(group):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+            commandLine = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+        except OSError:
+            continue
+        lines.append(f"pid {pid} state {state} waiting in {wchan or '-'}: {commandLine}")
+    return "\n".join(lines)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process groups from /proc")
 def test_ctrl_c_stops_the_command_and_its_workers_without_orphans(tree, tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "minidl", "train", *map(str, OPTIONS), "--data", f"folder:{tree}",
                "--epochs", "100000", "--workers", "2", "--checkpoint-steps", "1", "--device", "cpu", "--out", str(out)]
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(command, env=environment, start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    # its output to files, not pipes: a pipe nobody reads before the end fills (an epoch's line a few ms here)
+    # and stops the command at a print
+    outFile, errFile = tmp_path / "stdout", tmp_path / "stderr"
+    with open(outFile, "w") as stdout, open(errFile, "w") as stderr:
+        process = subprocess.Popen(command, env=environment, start_new_session=True, stdout=stdout, stderr=stderr)
     try:
         deadline = time.monotonic() + 120
         while not (out / "checkpoint.safetensors").exists() and process.poll() is None:
             assert time.monotonic() < deadline, "the command wrote no checkpoint in 120 s"
             time.sleep(0.2)
-        assert process.poll() is None, process.communicate()
+        assert process.poll() is None, errFile.read_text()
         assert len(groupMembers(process.pid)) >= 3  # the command and its two workers at least
         os.killpg(process.pid, signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the command did not stop within 60 s of Ctrl-C: {stuck(process.pid)}\nstderr:\n"
+                        f"{errFile.read_text()[-2000:]}\nstdout's end:\n{outFile.read_text()[-600:]}")
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 130 and "minidl: interrupted" in err
+            process.wait()
+    err = errFile.read_text()
+    assert process.returncode == 130 and "minidl: interrupted" in err, err
     deadline = time.monotonic() + 10
     while groupMembers(process.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
