@@ -101,6 +101,13 @@ def groupMembers(group):
     return members
 
 
+def interruptible():
+    """In the command's process before it starts: SIGINT at its default, as a terminal's foreground command has it.
+    A suite run as a background job (``cmd &`` in a script, ``nohup``) passes SIGINT on ignored, and Python then
+    leaves it ignored: the command would rightly train on through the Ctrl-C (it did, 1,400 epochs in 60 s)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stuck(group):
     """Where each process of ``group`` waits, as /proc tells it (state, the kernel function it sleeps in, its
     command line), for a command that did not stop."""
@@ -126,7 +133,8 @@ def test_ctrl_c_stops_the_command_and_its_workers_without_orphans(tree, tmp_path
     # and stops the command at a print
     outFile, errFile = tmp_path / "stdout", tmp_path / "stderr"
     with open(outFile, "w") as stdout, open(errFile, "w") as stderr:
-        process = subprocess.Popen(command, env=environment, start_new_session=True, stdout=stdout, stderr=stderr)
+        process = subprocess.Popen(command, env=environment, start_new_session=True, stdout=stdout, stderr=stderr,
+                                   preexec_fn=interruptible)
     try:
         deadline = time.monotonic() + 120
         while not (out / "checkpoint.safetensors").exists() and process.poll() is None:
