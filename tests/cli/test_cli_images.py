@@ -86,18 +86,23 @@ def test_a_run_stopped_mid_epoch_resumes_on_the_same_batches(tree, tmp_path, cap
     assertSameModule(checkpoint(tmp_path / "cut")[0], checkpoint(tmp_path / "whole")[0])
 
 
+def statFields(pid):
+    """The fields of /proc/PID/stat after the command's name (state first, then parent, process group...), or None
+    once the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
 def groupMembers(group):
     """The pids of the processes still in process group ``group``."""
     members = []
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            if int(fields[2]) == group and fields[0] != "Z":
-                members.append(int(entry))
+        fields = statFields(entry) if entry.isdigit() else None
+        if fields is not None and int(fields[2]) == group and fields[0] != "Z":
+            members.append(int(entry))
     return members
 
 
@@ -113,13 +118,14 @@ def stuck(group):
     command line), for a command that did not stop."""
     lines = []
     for pid in groupMembers(group):
+        fields = statFields(pid)
         try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
             wchan = Path(f"/proc/{pid}/wchan").read_text()
             commandLine = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
         except OSError:
             continue
-        lines.append(f"pid {pid} state {state} waiting in {wchan or '-'}: {commandLine}")
+        if fields is not None:
+            lines.append(f"pid {pid} state {fields[0]} waiting in {wchan or '-'}: {commandLine}")
     return "\n".join(lines)
 
 
