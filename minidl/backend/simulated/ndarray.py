@@ -70,12 +70,18 @@ def _free(start, nbytes, serial):
     trace.freed(nbytes)
 
 
+def _holding(start, end):
+    """(first address, Buffer) of the live buffer holding the addresses [start, end), or None."""
+    for first, buffer in _buffers.copy().items():
+        if first <= start and end <= buffer.last:
+            return first, buffer
+    return None
+
+
 def allocationOf(address):
     """(first address, allocation number) of the live buffer holding ``address``, or None."""
-    for first, buffer in _buffers.copy().items():
-        if first <= address < buffer.last:
-            return first, buffer.serial
-    return None
+    found = _holding(address, address + 1)
+    return None if found is None else (found[0], found[1].serial)
 
 
 def allocationsSince(serial):
@@ -120,10 +126,8 @@ def bytesInsideOneAllocation(start, end):
     """The addresses [start, end) as ``liveBytes``, or None unless they lie inside one live buffer of device memory
     (raw pointers handed to the simulated cuBLAS are checked so: a wrong leading dimension or stride would read or
     write past an array)."""
-    for first, buffer in _buffers.copy().items():
-        if first <= start and end <= buffer.last:
-            return liveBytes(first, buffer.serial, start, end)
-    return None
+    found = _holding(start, end)
+    return None if found is None else liveBytes(found[0], found[1].serial, start, end)
 
 
 def hostOf(value):
