@@ -1,6 +1,9 @@
 """Timing helpers shared by the benchmark scripts: median wall time of a device operation, and the
 machine's copy bandwidth measured in the same run."""
 
+import json
+import subprocess
+import sys
 import time
 
 import numpy
@@ -60,8 +63,6 @@ def reportRepeats(steps, count, repeats, about=None, clock=time.perf_counter):
     """A worker's report: time ``repeats`` repeats of ``steps()`` (which runs ``count`` steps) after one untimed
     repeat that warms up, and print the seconds per step of each repeat as JSON, with ``about``, as the last line
     (what ``runWorkers`` reads)."""
-    import json
-
     timings = []
     for repeat in range(repeats + 1):
         start = clock()
@@ -79,10 +80,6 @@ def runWorkers(module, names, rounds, arguments=()):
     calls and take the cores that minidl's BLAS and kernels need (minidl's own kernel threads sleep when idle, so
     merely importing torch costs minidl nothing: benchmarks.residual_step times that). A user runs one framework
     per process, so the benchmarks do too; alternating spreads the machine's drift."""
-    import json
-    import subprocess
-    import sys
-
     results = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
