@@ -62,11 +62,14 @@ def machine():
 def reportRepeats(steps, count, repeats, about=None, clock=time.perf_counter):
     """A worker's report: time ``repeats`` repeats of ``steps()`` (which runs ``count`` steps) after one untimed
     repeat that warms up, and print the seconds per step of each repeat as JSON, with ``about``, as the last line
-    (what ``runWorkers`` reads)."""
+    (what ``runWorkers`` reads). The device is synchronised before the clock starts and before it is read: on a GPU
+    ``steps()`` returns once its work is queued, and a repeat times the work, not its launches."""
     timings = []
     for repeat in range(repeats + 1):
+        backend.synchronize()
         start = clock()
         steps()
+        backend.synchronize()
         if repeat:
             timings.append((clock() - start) / count)
     print(json.dumps({"seconds": timings, **(about or {})}))
