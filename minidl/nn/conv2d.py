@@ -19,7 +19,7 @@ import numpy
 from minidl.backend import isGpu, xp
 from minidl.backend.products import matmul
 from minidl.nn.convbias import addParamGrads, im2colWithBias, unwideWithBias
-from minidl.nn.convolution import checkMaps, setupConvolution
+from minidl.nn.convolution import checkMaps, groupedWeights, setupConvolution
 from minidl.nn.depthwise import addDepthwiseGradWeights, depthwiseForward, depthwiseGradInput
 from minidl.nn.gradsum import sumInto
 from minidl.nn.im2col import Window, col2im, im2col
@@ -99,9 +99,6 @@ class Conv2D(Module):
             return "pointwise"
         return "depthwise" if self.groups > 1 and self.groups == self.inmaps else "im2col"
 
-    def _groupedWeights(self):
-        return self.W.reshape(self.groups, self.outmaps // self.groups, -1)  # (G, O/G, C/G kh kw)
-
     def updData(self, data):
         return self._forward(data)
 
@@ -145,19 +142,19 @@ class Conv2D(Module):
         outH, outW = self.window.outShape(*data.shape[2:], repr(self))
         if self._biasInColumns():  # out preset to b, then out += W col (col's last row of each group: ones)
             self.col, out = im2colWithBias(data, self.window, self.groups, self.b, self.outmaps)
-            matmul(self._groupedWeights(), self.col[:, :, :-1],
+            matmul(groupedWeights(self.W, self.groups), self.col[:, :, :-1],
                    out=out.reshape(batch, self.groups, self.outmaps // self.groups, -1), accumulate=True)
             return out
         if self._isWide(outH * outW):
             self.col = im2col(data, self.window, wide=True).reshape(self.groups, -1, batch * outH * outW)
-            product = xp.matmul(self._groupedWeights(), self.col)
+            product = xp.matmul(groupedWeights(self.W, self.groups), self.col)
             if self.useBias:  # back in NCHW order with the bias added, in one pass
                 return unwideWithBias(product, self.b, (batch, self.outmaps, outH, outW))
             out = self._unwide(product, batch, (batch, self.outmaps, outH, outW))
         else:
             col = data if self.algorithm == "pointwise" else im2col(data, self.window)
             self.col = col.reshape(batch, self.groups, -1, outH * outW)  # (N, G, C/G kh kw, outH outW)
-            out = batchedProduct(self._groupedWeights(), self.col).reshape(batch, self.outmaps, outH, outW)
+            out = batchedProduct(groupedWeights(self.W, self.groups), self.col).reshape(batch, self.outmaps, outH, outW)
         if self.useBias:
             out += self.b.reshape(-1, 1, 1)
         return out
@@ -175,10 +172,10 @@ class Conv2D(Module):
             return self._fullConvolution(grad, fullWindow, inShape)
         batch, maps, height, width = inShape
         if self._isWide(grad.shape[2] * grad.shape[3]):
-            gradCol = xp.matmul(self._groupedWeights().transpose(0, 2, 1), self._wideGrad(grad))
+            gradCol = xp.matmul(groupedWeights(self.W, self.groups).transpose(0, 2, 1), self._wideGrad(grad))
             return col2im(gradCol.reshape(maps, *self.window.size, batch, *grad.shape[2:]), self.window, height, width,
                           batch=batch, wide=True)
-        gradCol = batchedProduct(self._groupedWeights().transpose(0, 2, 1), self._groupedGrad(grad))
+        gradCol = batchedProduct(groupedWeights(self.W, self.groups).transpose(0, 2, 1), self._groupedGrad(grad))
         if self.algorithm == "pointwise":
             return gradCol.reshape(inShape)
         return col2im(gradCol.reshape(batch, maps, *self.window.size, *grad.shape[2:]), self.window, height, width)

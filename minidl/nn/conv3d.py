@@ -13,7 +13,7 @@ import numpy
 
 from minidl.backend import xp
 from minidl.nn.conv2d import batchedProduct, weightProduct
-from minidl.nn.convolution import checkMaps, setupConvolution
+from minidl.nn.convolution import checkMaps, groupedWeights, setupConvolution
 from minidl.nn.gradsum import sumInto
 from minidl.nn.module import Module
 from minidl.nn.vol2col import Window3D, col2vol, vol2col
@@ -41,14 +41,11 @@ class Conv3D(Module):
         checkMaps(self, data, ("depth", "height", "width"))
         self.window.outShape(*data.shape[2:], f"{self!r}")
 
-    def _groupedWeights(self):
-        return self.W.reshape(self.groups, self.outmaps // self.groups, -1)  # (G, O/G, C/G kd kh kw)
-
     def updData(self, data):
         batch = data.shape[0]
         outShape = self.window.outShape(*data.shape[2:], repr(self))
         self.col = grouped(vol2col(data, self.window), self.groups, int(numpy.prod(outShape)))
-        out = batchedProduct(self._groupedWeights(), self.col).reshape(batch, self.outmaps, *outShape)
+        out = batchedProduct(groupedWeights(self.W, self.groups), self.col).reshape(batch, self.outmaps, *outShape)
         if self.useBias:
             out += self.b.reshape(-1, 1, 1, 1)
         return out
@@ -56,7 +53,8 @@ class Conv3D(Module):
     def updGrad(self, grad):
         batch, maps = self.inData.shape[:2]
         points = int(numpy.prod(grad.shape[2:]))
-        gradCol = batchedProduct(self._groupedWeights().transpose(0, 2, 1), grouped(grad, self.groups, points))
+        weights = groupedWeights(self.W, self.groups).transpose(0, 2, 1)
+        gradCol = batchedProduct(weights, grouped(grad, self.groups, points))
         return col2vol(gradCol.reshape(batch, maps, *self.window.size, *grad.shape[2:]), self.window,
                        *self.inData.shape[2:])
 

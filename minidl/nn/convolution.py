@@ -32,6 +32,12 @@ def setupConvolution(module, inmaps, outmaps, groups, useBias, initscheme, dtype
         module.setVar("b", Variable(xp.zeros((outmaps,), dtype=dtype), name="b"))
 
 
+def groupedWeights(weights, groups):
+    """W (first, second / G, *window) as the per-group matrices of its products, (G, first / G, second / G taps):
+    (G, O/G, C/G taps) for a convolution's W, (G, C/G, O/G taps) for a transposed one's."""
+    return weights.reshape(groups, weights.shape[0] // groups, -1)
+
+
 def checkMaps(module, data, axes):
     """Raise ModuleError unless ``data`` is (batch, module.inmaps, *axes) data of W's dtype; ``axes`` names the
     spatial axes ("depth", "height", "width")."""

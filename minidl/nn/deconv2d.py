@@ -15,6 +15,7 @@ edge, so that every output size a strided convolution maps to the same input siz
 
 from minidl.backend import xp
 from minidl.nn.conv2d import batchedProduct, weightProduct
+from minidl.nn.convolution import groupedWeights
 from minidl.nn.deconvolution import Deconvolution
 from minidl.nn.gradsum import sumInto
 from minidl.nn.im2col import Window, col2im, im2col, pair
@@ -34,7 +35,7 @@ class Deconv2D(Deconvolution):
 
     def updData(self, data):
         batch, _, height, width = data.shape
-        col = batchedProduct(self._groupedWeights().transpose(0, 2, 1), self._grouped(data))
+        col = batchedProduct(groupedWeights(self.W, self.groups).transpose(0, 2, 1), self._grouped(data))
         col = col.reshape(batch, self.outmaps, *self.window.size, height, width)
         out = col2im(col, self.window, *self.outShape(height, width))
         if self.useBias:
@@ -47,7 +48,7 @@ class Deconv2D(Deconvolution):
         return self.gradCol
 
     def updGrad(self, grad):
-        return batchedProduct(self._groupedWeights(), self._gradCol(grad)).reshape(self.inData.shape)
+        return batchedProduct(groupedWeights(self.W, self.groups), self._gradCol(grad)).reshape(self.inData.shape)
 
     def accGradParams(self, grad):
         self._accGradParams(grad, self.inData)

@@ -16,6 +16,7 @@ import numpy
 from minidl.backend import xp
 from minidl.nn.conv2d import batchedProduct, weightProduct
 from minidl.nn.conv3d import grouped
+from minidl.nn.convolution import groupedWeights
 from minidl.nn.deconvolution import Deconvolution
 from minidl.nn.gradsum import sumInto
 from minidl.nn.vol2col import Window3D, col2vol, triple, vol2col
@@ -34,7 +35,8 @@ class Deconv3D(Deconvolution):
         return int(numpy.prod(self.inData.shape[2:]))
 
     def updData(self, data):
-        col = batchedProduct(self._groupedWeights().transpose(0, 2, 1), grouped(data, self.groups, self._points()))
+        weights = groupedWeights(self.W, self.groups).transpose(0, 2, 1)
+        col = batchedProduct(weights, grouped(data, self.groups, self._points()))
         col = col.reshape(data.shape[0], self.outmaps, *self.window.size, *data.shape[2:])
         out = col2vol(col, self.window, *self.outShape(*data.shape[2:]))
         if self.useBias:
@@ -47,7 +49,7 @@ class Deconv3D(Deconvolution):
         return self.gradCol
 
     def updGrad(self, grad):
-        return batchedProduct(self._groupedWeights(), self._gradCol(grad)).reshape(self.inData.shape)
+        return batchedProduct(groupedWeights(self.W, self.groups), self._gradCol(grad)).reshape(self.inData.shape)
 
     def accGradParams(self, grad):
         gradW = weightProduct(grouped(self.inData, self.groups, self._points()), self._gradCol(grad))

@@ -43,6 +43,3 @@ class Deconvolution(Module):
         if min(self.outShape(*data.shape[2:])) < 1:
             raise ModuleError(f"{self!r}: input {data.shape[2:]} gives an empty output "
                               f"{self.outShape(*data.shape[2:])} (pad {self.window.pad} too large)")
-
-    def _groupedWeights(self):
-        return self.W.reshape(self.groups, self.inmaps // self.groups, -1)  # (G, inmaps/G, outmaps/G taps)
