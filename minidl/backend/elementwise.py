@@ -21,7 +21,9 @@ failed call changes nothing. On the compiled path the first call of a signature 
 every argument's type) checks all of it and prepares the signature's later calls (``hostkernel.PreparedCall``):
 one pass over the arrays checking what can differ (dtype, ndim, shape, contiguity, writability), scalars
 converted only when they are not the objects of the last call, prepared pointers to the compiled function; a
-call that differs in anything takes the full checks, which raise the same errors.
+call that differs in anything takes the full checks, which raise the same errors. On CuPy arrays likewise: the
+first call of a signature prepares its later launches (``devicelaunch.PreparedLaunch``: each array's dtype and
+contiguity, the non-raw arrays' one shape, the scalars typed), then CuPy's own call.
 
 The reference gets the same arguments as the kernel, scalars converted to
 NumPy scalars of their declared dtype, and must update its outputs in place.
@@ -35,6 +37,7 @@ import numpy
 
 from minidl.backend import hostkernel, kernelrecord, kernelsource
 from minidl.backend.device import cupy, isArray, isDeviceArray
+from minidl.backend.devicelaunch import PreparedLaunch
 from minidl.backend.livevalues import LiveValue
 from minidl.backend.tape import Recorder
 from minidl.errors import BackendError
@@ -139,6 +142,7 @@ class Elementwise:
         self._cupyKernels = {}
         self._hostFunctions = {}
         self._prepared = {}  # a signature's key (_key) -> hostkernel.PreparedCall
+        self._launches = {}  # a signature's key (_key), its arrays on the device -> devicelaunch.PreparedLaunch
         self._outputIndices = tuple(index for index, param in enumerate(self.params) if param.isOutput)
         registry.append(self)
 
@@ -150,6 +154,8 @@ class Elementwise:
             return Recorder.tape.kernel(self, args, {"size": size})
         if kernelrecord.active:
             kernelrecord.note(self, args, size)
+        if self._launches and self._launchPrepared(args, size):
+            return self._outputs(args)
         compiled = hostkernel.runsCompiled(self.cpuPath)
         if compiled and self._callPrepared(args, size):
             return self._outputs(args)
@@ -161,6 +167,11 @@ class Elementwise:
         if onDevice:
             args = [given[index].slot(arg.dtype) if index in live else arg for index, arg in enumerate(args)]
             self.cupyKernel(live)(*args, size=size)
+            if not live:
+                sameShape = [index for index, (param, arg) in enumerate(zip(self.params, args))
+                             if not param.raw and isArray(arg)]
+                raw = [index for index, param in enumerate(self.params) if param.raw]
+                self._launches[self._key(given)] = PreparedLaunch(self.cupyKernel(), args, sameShape, raw)
         elif compiled:
             self._runCompiled(args, size, given)
         else:
@@ -199,6 +210,17 @@ class Elementwise:
             return False
         prepared = self._prepared.get(self._key(args))
         return prepared is not None and prepared(args, size)
+
+    def _launchPrepared(self, args, size):
+        """Launch the CuPy kernel through the launch prepared for these arguments' signature, if one was and they
+        pass its checks (``devicelaunch``); False when not (nothing has been launched). An Elementwise without
+        non-raw arrays takes its loop's size, an int >= 0; one with them, none."""
+        if len(args) != len(self.params):
+            return False
+        launch = self._launches.get(self._key(args))
+        if launch is None or ((type(size) is not int or size < 0) if not launch.sameShape else size is not None):
+            return False
+        return launch(args, size=size)
 
     def bind(self, args, size=None):
         """This call, run once already, bound for a tape's replays (``hostkernel.BoundCall``: a prepared call of

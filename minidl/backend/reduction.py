@@ -26,7 +26,9 @@ its output reduces, in C order of the reduced axes), as CuPy's own argmax does.
 
 - On a GPU: the memoized ``cupy.ReductionKernel`` of the same text (compiled with ``CUPY_OPTIONS``: no fused
   multiply-adds). CuPy sums in a tree: a block of threads per few output elements, a grid-stride walk per thread,
-  then shared-memory halving.
+  then shared-memory halving. The first call with an axis, a keepdims, argument types and arrays' dtypes and
+  shapes checks everything and prepares the later ones (``devicelaunch.PreparedLaunch``: contiguity, dtypes, the
+  scalars typed, then CuPy's call).
 - On NumPy arrays: the text compiled for the host (``reductionsource``: one output element per iteration of a
   loop split over minidl's threads, the reduced elements walked in C order into 8 partial accumulators joined
   in a fixed tree, so a result is the same on every run and thread count) or the NumPy reference, as ``cpuPath``
@@ -51,6 +53,7 @@ import numpy
 
 from minidl.backend import hostkernel, reductionsource
 from minidl.backend.device import cupy, isArray
+from minidl.backend.devicelaunch import PreparedLaunch
 from minidl.backend.elementwise import CUPY_OPTIONS, Elementwise, isCName, parseParams
 from minidl.backend.livevalues import CaptureLiveError, LiveValue
 from minidl.backend.tape import Recorder
@@ -147,6 +150,7 @@ class Reduction:
         self._cupyKernel = None
         self._hostFunctions = {}
         self._prepared = {}  # a call's key (_key) -> (hostkernel.PreparedCall, the loop's size)
+        self._launches = {}  # a device call's key (_key, onDevice) -> devicelaunch.PreparedLaunch
         self._outputIndices = tuple(range(len(self.inputs), len(self.params)))
         registry.append(self)
 
@@ -156,6 +160,10 @@ class Reduction:
     def __call__(self, *args, axis=None, keepdims=False):
         if Recorder.tape is not None and not Recorder.paused:
             return Recorder.tape.kernel(self, args, {"axis": axis, "keepdims": keepdims})
+        if self._launches:
+            launch = self._launches.get(self._key(args, axis, keepdims, onDevice=True))
+            if launch is not None and launch(args):
+                return self._outputs(args)
         compiled = hostkernel.runsCompiled(self.cpuPath)
         key = self._key(args, axis, keepdims) if compiled else None
         if key is not None and self._callPrepared(args, key):
@@ -164,6 +172,10 @@ class Reduction:
         args, onDevice, plan = self.checkArgs(args, axis, keepdims)
         if onDevice:
             self.cupyKernel()(*args, axis=plan.axes, keepdims=plan.keepdims)
+            launchKey = self._key(given, axis, keepdims, onDevice=True)
+            if launchKey is not None:
+                self._launches[launchKey] = PreparedLaunch(self.cupyKernel(), args, axis=plan.axes,
+                                                           keepdims=plan.keepdims)
         elif compiled:
             self._runCompiled(args, plan, key, given)
         else:
@@ -205,14 +217,17 @@ class Reduction:
         if numpy.prod(plan.outShape, dtype=numpy.int64) > 0:
             self.reference(*args, axis=plan.axes, keepdims=plan.keepdims)
 
-    def _key(self, args, axis, keepdims):
-        """What a call is prepared under: its axis and keepdims, and per argument its dtype and shape (an array)
-        or its type (a scalar); None (the call takes the full checks) when the count of arguments is not the
-        kernel's, or axis is not None, an int or a tuple of ints, or keepdims not a bool."""
+    def _key(self, args, axis, keepdims, onDevice=False):
+        """What a call is prepared under: its axis and keepdims, and per argument its dtype and shape (a NumPy
+        array) or its type (a scalar, or any other array); with ``onDevice``, what a device launch is prepared under
+        (``_launches``): each array's type, dtype and shape. None (the call takes the full checks) when the count
+        of arguments is not the kernel's, or axis is not None, an int or a tuple of ints, or keepdims not a bool."""
         if (len(args) != len(self.params) or type(keepdims) is not bool
                 or not (axis is None or type(axis) is int
                         or (type(axis) is tuple and all(type(item) is int for item in axis)))):
             return None
+        if onDevice:
+            return axis, keepdims, *[(type(arg), arg.dtype, arg.shape) if isArray(arg) else type(arg) for arg in args]
         return axis, keepdims, *[(arg.dtype, arg.shape) if type(arg) is numpy.ndarray else type(arg) for arg in args]
 
     def _callPrepared(self, args, key):
