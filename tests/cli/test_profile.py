@@ -51,16 +51,19 @@ def test_every_model_is_profiled(tmp_path, arguments):
 @pytest.mark.parametrize("arguments", [("--model", "mlp"), ("--model", "lenet", "--input", "1x28x28")],
                          ids=["mlp", "lenet"])
 def test_a_replayed_steps_predicted_time_drops_by_the_host_time_removed(tmp_path, arguments):
-    """The MLP and LeNet steps (batch 32), host-bound uncaptured: replayed as a CUDA graph, the model predicts the
-    device's time and its one small copy (host time below it), which is the uncaptured step's device time and its
-    three more launches."""
+    """The MLP and LeNet steps (batch 32), host-bound uncaptured (CuPy's own launches alone, 6 µs each in the model,
+    outlast the device's work, whatever minidl's Python measures on this machine): replayed as a CUDA graph, the
+    model predicts the device's time and its one small copy (host time below it), which is the uncaptured step's
+    device time and its three more launches: the step falls by nearly all its host time beyond the device's."""
     _, figures = profile(tmp_path, *arguments)
     ordinary, replay = figures["model"], figures["replay"]["model"]
     assert ordinary["seconds"] == pytest.approx(ordinary["hostSeconds"])
-    assert ordinary["hostSeconds"] > 2 * ordinary["deviceSeconds"]
+    assert figures["launches"] * ordinary["cupyLaunchSeconds"] > ordinary["deviceSeconds"]
     assert replay["seconds"] == pytest.approx(replay["deviceSeconds"] + replay["copySeconds"])  # the live values'
     assert replay["hostSeconds"] < replay["seconds"]
-    assert replay["deviceSeconds"] < 1.1 * ordinary["deviceSeconds"] and replay["seconds"] < ordinary["seconds"] / 2
+    assert replay["deviceSeconds"] < 1.1 * ordinary["deviceSeconds"]
+    hostBeyondDevice = ordinary["hostSeconds"] - ordinary["deviceSeconds"]
+    assert ordinary["seconds"] - replay["seconds"] > 0.9 * hostBeyondDevice
 
 
 def test_a_bigger_batch_moves_more_bytes_in_as_many_launches(tmp_path):
