@@ -62,6 +62,37 @@ def test_a_product_matches_float64_in_one_launch(case, dtype):
         assert len(names) == count
 
 
+@onSimulated
+def test_a_geometrys_later_products_take_its_plan_and_see_new_values(monkeypatch):
+    """The first product of a geometry (shapes, strides, dtypes, accumulate, TF32) works out its cuBLAS calls
+    (ProductPlan); later ones make the same calls on their own arrays, without the layouts worked out again; one
+    whose operand had to be copied first is worked out at every product."""
+    from minidl.backend import products
+
+    planned = ["matrices", "a transposed view (Wᵀ)", "grouped weights over images: one call per group",
+               "columns sliced from a wider a (its leading dimension)"]
+    copied = "neither rows nor columns of stride 1: copied"
+    real, laidOut = products._layout, []
+    monkeypatch.setattr(products, "_layout", lambda array: laidOut.append(array.shape) or real(array))
+    monkeypatch.setattr(products, "_plans", {})  # none from the tests before
+    for round in range(3):
+        for case in [*planned, copied]:
+            aShape, bShape, seeA, seeB, count = CASES[case]
+            a, b = toDevice(values(aShape)), toDevice(values(bShape))
+            got = []
+            names = launches(lambda a=a, b=b, seeA=seeA, seeB=seeB, got=got: got.append(matmul(seeA(a), seeB(b))))
+            expected = numpy.matmul(seeA(toHost(a).astype(numpy.float64)), seeB(toHost(b).astype(numpy.float64)))
+            numpy.testing.assert_allclose(toHost(got[0]), expected, rtol=1e-5, atol=1e-5)
+            assert len(names) == count
+        # each planned product lays out a and b at its first round only; the copied one lays out a, its copy and b
+        assert len(laidOut) == 2 * len(planned) + 3 * (round + 1)
+    out = toDevice(values((4, 3)))
+    before = toHost(out).astype(numpy.float64)
+    a, b = values((4, 5)), values((5, 3))
+    matmul(toDevice(a), toDevice(b), out=out, accumulate=True)  # accumulate: a geometry of its own
+    numpy.testing.assert_allclose(toHost(out), before + a.astype(numpy.float64) @ b, rtol=1e-5, atol=1e-5)
+
+
 def test_a_transposed_operand_is_laid_out_on_the_cpu_and_read_as_it_is_on_a_gpu():
     weights = toDevice(numpy.arange(12, dtype=numpy.float32).reshape(3, 4))
     operand = cpuContiguous(weights.T)
