@@ -9,10 +9,11 @@ backend (MINIDL_BACKEND=cupy), without network, each step in a process group of 
 the kernel caches, then the whole test suite, then (whatever the suite reached) minidl's own cuBLAS products and
 Conv2D's bias kernels against float64; ``python -m minidl train --device gpu`` with the MLP and with the
 CNN; the MLP on 2 MPI ranks sharing one GPU; the measured training step of each profiled model beside the
-simulated device's prediction for it (``minidl profile``); and the benchmarks (optimizer steps against the copy
-bandwidth measured in the same run, conv and training steps, each against PyTorch where it imports). A step
-whose tool or package is missing (``mpiexec``, torch) is a "skipped: reason" row, never an exception. The
-report is rewritten after every step, so a check cut short keeps what it measured.
+simulated device's prediction for it (``minidl profile``); and the benchmarks (minidl's Python per launch beside
+CuPy's own call, optimizer steps against the copy bandwidth measured in the same run, conv and training steps, each
+against PyTorch where it imports). A step whose tool or package is missing (``mpiexec``, torch) is a "skipped:
+reason" row, never an exception. The report is rewritten after every step, so a check cut short keeps what it
+measured.
 """
 
 import argparse
@@ -68,7 +69,7 @@ def steps(workdir):
     return [
         Step("warm the kernel caches (one epoch of the CNN)",
              [*train, "--model", "cnn", "--batch-size", "32", "--epochs", "1", "--out", f"{workdir}/warm"], 0.04),
-        Step("test suite on the CuPy backend", [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"], 0.26),
+        Step("test suite on the CuPy backend", [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"], 0.24),
         Step("CUDA graphs: live values, captured steps and forward passes against ordinary ones",
              [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/backend/test_devicegraph.py",
               "tests/train/test_capturedstep.py", "tests/nn/test_captured.py"], 0.02),
@@ -82,6 +83,8 @@ def steps(workdir):
                                                        "--out", f"{workdir}/mpi"], 0.07, tools=("mpiexec",),
              modules=("mpi4py",)),
         *measured, *predicted,
+        Step("minidl's Python per launch beside CuPy's", [python, "-m", "benchmarks.launch_overhead"], 0.02,
+             markdown=True),
         Step("optimizer steps", [python, "-m", "benchmarks.optimizer_step"], 0.12, markdown=True),
         Step("conv forward and backward", [python, "-m", "benchmarks.conv", "--repeats", "10"], 0.10,
              modules=("torch",), markdown=True),

@@ -103,3 +103,13 @@ def test_a_bare_machine_gives_rows_not_exceptions(tmp_path, monkeypatch):
         time.sleep(0.1)
     else:
         raise AssertionError(f"the overrunning step's child {pid} outlived its deadline")
+
+
+def test_the_launch_benchmark_says_it_needs_a_gpu_where_there_is_none():
+    """benchmarks.launch_overhead compares minidl's launches with CuPy's own: on NumPy or the simulated device (whose
+    CuPy is the simulation's host work) it stops, naming the backend, instead of printing a meaningless table."""
+    for name in ("numpy", "simulated"):
+        run = subprocess.run([sys.executable, "-m", "benchmarks.launch_overhead", "--calls", "10"], cwd=ROOT,
+                             env={**os.environ, "MINIDL_BACKEND": name}, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1 and run.stdout == ""
+        assert f"on a GPU (the backend here is {name})" in run.stderr and "minidl profile" in run.stderr
