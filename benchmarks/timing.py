@@ -52,11 +52,14 @@ def machine():
     """One line naming the device the numbers were taken on."""
     import platform
 
+    cores = len(__import__("os").sched_getaffinity(0))
+    cpu = f"CPU {platform.processor() or platform.machine()}, {cores} cores (NumPy {numpy.__version__})"
+    if backend.name == "simulated":
+        return f"the simulated device (no GPU) on {cpu}"
     if backend.isGpu:
         properties = backend.xp.cuda.runtime.getDeviceProperties(0)
         return f"GPU {properties['name'].decode()} (CuPy {backend.xp.__version__})"
-    cores = len(__import__("os").sched_getaffinity(0))
-    return f"CPU {platform.processor() or platform.machine()}, {cores} cores (NumPy {numpy.__version__})"
+    return cpu
 
 
 def reportRepeats(steps, count, repeats, about=None, clock=time.perf_counter):
