@@ -36,7 +36,8 @@ def matmul(a, b, out=None, accumulate=False):
     """a @ b into ``out`` (a new array when None; it must not overlap a or b), or added to ``out`` with
     ``accumulate``; see the module."""
     if isGpu:
-        plan = _plans.get(_geometry(a, b, out, accumulate))
+        geometry = _geometry(a, b, out, accumulate)
+        plan = _plans.get(geometry)
         if plan is not None:
             return plan.run(a, b, out)
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2] or a.dtype != b.dtype:
@@ -51,11 +52,11 @@ def matmul(a, b, out=None, accumulate=False):
         return xp.matmul(a, b, out=out)
     if a.dtype not in CUDA_TYPES:
         raise BackendError(f"matmul on a GPU takes float16, float32 or float64 matrices, got {a.dtype}")
-    given, out = out, xp.empty(_shape(a, b), dtype=a.dtype) if out is None else out
+    out = xp.empty(_shape(a, b), dtype=a.dtype) if out is None else out
     if out.size and a.shape[-1] == 0 and not accumulate:
         out.fill(0)
     elif out.size and a.shape[-1]:
-        _gemm(a, b, out, accumulate, _geometry(a, b, None if given is None else out, accumulate))
+        _gemm(a, b, out, accumulate, geometry)
     return out
 
 
@@ -177,14 +178,15 @@ class ProductPlan:
         self.alphaAt, self.betaAt = self.one.ctypes.data, self.beta.ctypes.data  # host scalars, kept by the plan
         self.dataType = CUDA_TYPES[dtype]
         self.itemsize = numpy.dtype(dtype).itemsize
+        cublas = cublasBindings()  # TF32 or not is part of the geometry: the compute type is the plan's
+        self.compute = (cublas.CUBLAS_COMPUTE_64F if dtype == numpy.float64 else
+                        cublas.CUBLAS_COMPUTE_32F_FAST_TF32 if dtype == numpy.float32 and tf32Allowed() else
+                        cublas.CUBLAS_COMPUTE_32F)
 
     def run(self, a, b, out):
         out = xp.empty(self.outShape, dtype=self.dtype) if out is None else out
         cublas = cublasBindings()
         handle = xp.cuda.device.get_cublas_handle()
-        compute = (cublas.CUBLAS_COMPUTE_64F if self.dtype == numpy.float64 else
-                   cublas.CUBLAS_COMPUTE_32F_FAST_TF32 if self.dtype == numpy.float32 and tf32Allowed() else
-                   cublas.CUBLAS_COMPUTE_32F)
         m, n, k, size = out.shape[-1], out.shape[-2], a.shape[-1], self.itemsize
         mode = cublas.getPointerMode(handle)
         cublas.setPointerMode(handle, cublas.CUBLAS_POINTER_MODE_HOST)
@@ -195,7 +197,7 @@ class ProductPlan:
                     b.data.ptr + offsetB * size, self.dataType, self.ldb, strides[1],
                     a.data.ptr + offsetA * size, self.dataType, self.lda, strides[0],
                     self.betaAt, out.data.ptr + offsetC * size, self.dataType, self.ldc, strides[2],
-                    count, compute, cublas.CUBLAS_GEMM_DEFAULT)
+                    count, self.compute, cublas.CUBLAS_GEMM_DEFAULT)
         finally:
             cublas.setPointerMode(handle, mode)
         return out
