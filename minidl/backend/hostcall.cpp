@@ -48,8 +48,8 @@ extern "C" void minidl_layout(ptrdiff_t tupleItems, ptrdiff_t data, ptrdiff_t nd
 }
 
 extern "C" int minidl_call(const Binding* binding, const void* args, ptrdiff_t size) {
-  const ptrdiff_t* loopShape = nullptr;
-  int loopDims = 0;
+  const ptrdiff_t* loopShape = nullptr;  // the first non-raw array's (NumPy's 0-d arrays have none)
+  int loopDims = -1;                      // -1 until a non-raw array is seen
   ptrdiff_t* rawShape = binding->rawShapes;
   for (int index = 0; index < binding->count; ++index) {
     const int kind = binding->kinds[index];
@@ -62,7 +62,7 @@ extern "C" int minidl_call(const Binding* binding, const void* args, ptrdiff_t s
         (binding->outputs[index] && !(flags & WRITEABLE)))
       return index + 1;
     if (kind == -1) {
-      if (loopShape == nullptr) {
+      if (loopDims < 0) {
         if ((dims == 0) != (binding->zeroD != 0)) return index + 1;
         loopShape = shape;
         loopDims = dims;
@@ -79,7 +79,7 @@ extern "C" int minidl_call(const Binding* binding, const void* args, ptrdiff_t s
     }
     binding->slots[index] = field<void*>(array, layout.data);
   }
-  if (loopShape != nullptr) {
+  if (loopDims >= 0) {
     size = 1;
     for (int dim = 0; dim < loopDims; ++dim) size *= loopShape[dim];
   }
