@@ -57,7 +57,7 @@ class Cost:
         return the error as the caller gets it: a Python float on the CPU, a DeviceScalar on a GPU."""
         self.samples += samples
         if isDeviceArray(error) or recordingNow():  # a captured step keeps its error where a GPU does
-            weighted = error.astype(numpy.float64) * samples  # summed as floats would be
+            weighted = error.astype(numpy.float64, copy=False) * samples  # summed as floats would be
             if isinstance(self.accumErr, float):
                 self.accumErr = weighted + self.accumErr
             else:

@@ -44,7 +44,11 @@ def test_every_model_is_profiled(tmp_path, arguments):
     assert printed.count("  sync: ") == figures["syncs"]
     replay = figures["replay"]  # the step as training takes it: one CUDA graph of the step's kernels
     assert replay["graphLaunches"] == 1 and replay["graphNodes"] == figures["launches"] and replay["syncs"] == 0
-    assert replay["model"]["hostSeconds"] < figures["model"]["hostSeconds"] / 10
+    perLaunch = figures["model"]["hostSecondsPerLaunch"] + figures["model"]["cupyLaunchSeconds"]
+    assert figures["model"]["hostSeconds"] == pytest.approx(figures["launches"] * perLaunch)
+    # the graph's kernels cost the host nothing: one graph launch and the three launches around it
+    assert replay["hostLaunches"] == 3
+    assert replay["model"]["hostSeconds"] == pytest.approx(replay["model"]["graphLaunchSeconds"] + 3 * perLaunch)
     assert f"one graph launch of {figures['launches']} kernels" in printed
 
 

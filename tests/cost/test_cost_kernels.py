@@ -53,20 +53,28 @@ def bceOracle(logits, target, scale, grad):
 
 @st.composite
 def crossEntropyCases(draw):
-    """Some labels ignored (-1) or out of range (>= classes: a bad batch that its RangeCheck reports later),
-    class weights, label smoothing; the scale 1 / Σ w_y as the one-element array the cost computes."""
-    dtype, [shifted, logsum, labels, classes, scale, grad] = draw(softmaxCases())
-    kinds = numpy.array(draw(st.lists(st.sampled_from(["kept", "ignored", "out"]), min_size=len(labels),
-                                      max_size=len(labels))))
+    """Scores with each row's log Σ exp as the cost computes it (the row's maximum plus the log of its sum of
+    exponentials); some labels ignored (-1) or out of range (>= classes: a bad batch that its RangeCheck reports
+    later), class weights, label smoothing; the scale 1 / Σ w_y as the one-element array the cost computes."""
+    dtype = draw(floatDtypes())
+    batch, classes = draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    scores = draw(arrays(dtype, (batch, classes), -10, 10))
+    with numpy.errstate(all="ignore"):  # NaN and infinities among the scores
+        top = numpy.fmax.reduce(scores, axis=1, initial=-numpy.inf)
+        lse = (top + numpy.log(numpy.exp(scores - top[:, None]).sum(axis=1))).astype(dtype)
+    labels = numpy.array(draw(st.lists(st.integers(0, classes - 1), min_size=batch, max_size=batch)))
+    kinds = numpy.array(draw(st.lists(st.sampled_from(["kept", "ignored", "out"]), min_size=batch, max_size=batch)))
     labels = numpy.where(kinds == "ignored", -1, numpy.where(kinds == "out", labels + classes, labels))
     weights = draw(arrays(dtype, (classes,), 0, 2))
     smooth = float(dtype(draw(st.sampled_from([0.0, 0.1, 0.5]))))
-    return dtype, [shifted, logsum, labels.astype(numpy.int32), weights, classes, smooth, float(weights.sum()),
-                   numpy.array([scale], dtype), grad]
+    return dtype, [scores, lse, labels.astype(numpy.int32), weights, classes, smooth, float(weights.sum()),
+                   numpy.array([1.0 / batch], dtype), numpy.empty_like(scores)]
 
 
-def crossEntropyOracle(shifted, logsum, labels, weights, classes, smooth, weightSum, scale, grad):
-    """Row r: ∂/∂s of (1 - ε) w_y (-log p_y) + ε/C Σ_c w_c (-log p_c); 0 for an ignored or out-of-range row."""
+def crossEntropyOracle(scores, lse, labels, weights, classes, smooth, weightSum, scale, grad):
+    """Row r: ∂/∂s of (1 - ε) w_y (-log p_y) + ε/C Σ_c w_c (-log p_c), p the softmax of the row's scores (computed
+    here, not from lse); 0 for an ignored or out-of-range row."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
     probabilities = numpy.exp(shifted) / numpy.exp(shifted).sum(axis=1, keepdims=True)
     valid = (labels >= 0) & (labels < classes)
     safe = numpy.where(valid, labels, 0)
