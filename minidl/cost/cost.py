@@ -26,6 +26,14 @@ from minidl.errors import CostError
 from minidl.nn.module import describe
 
 
+def _accumulateNumpy(error, samples, total):
+    total += error.astype(numpy.float64) * samples
+
+
+accumulateKer = Elementwise("minidl_cost_accumulate", "T error, float64 samples", "float64 total",
+                            "total += (double)error * samples", _accumulateNumpy)
+
+
 def meanGradKernel(name, operation, reference):
     """The Elementwise kernel of an elementwise gradient: (T pred, T target, T scale) -> T grad."""
     return Elementwise(name, "T pred, T target, T scale", "T grad", operation, reference)
@@ -57,11 +65,10 @@ class Cost:
         return the error as the caller gets it: a Python float on the CPU, a DeviceScalar on a GPU."""
         self.samples += samples
         if isDeviceArray(error) or recordingNow():  # a captured step keeps its error where a GPU does
-            weighted = error.astype(numpy.float64, copy=False) * samples  # summed as floats would be
             if isinstance(self.accumErr, float):
-                self.accumErr = weighted + self.accumErr
+                self.accumErr = error.astype(numpy.float64) * samples + self.accumErr  # summed as floats would be
             else:
-                self.accumErr += weighted  # in place: a replayed step adds into the same array
+                accumulateKer(error, samples, self.accumErr)  # in place: a replayed step adds into the same array
             return DeviceScalar(error)
         self.accumErr += float(error) * samples
         return float(error)

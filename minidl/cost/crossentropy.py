@@ -15,10 +15,10 @@ is returned in the scores' dtype. Smoothing's Σ_c w_c (-log p_{r,c}) is taken a
 every label is ignored (or weighs 0) has error 0 and gradient 0, where PyTorch gives NaN: such a batch carries
 nothing to learn.
 
-On a GPU the cost takes 11 launches a call (12 with smoothing, 4 more with ``ignoreIndex``): the labels' range
+On a GPU the cost takes 10 launches a call (11 with smoothing, 4 more with ``ignoreIndex``): the labels' range
 check (3), the maxima and the sums of exponentials (Reductions over the classes, SoftMax's), each position's loss and
 weight (one thread a position), their two sums (a Reduction over the positions), the mean with the gradient's scale,
-the gradient (one thread a score), and the accumulator's 2. Written out of array operations the loss took 33.
+the gradient (one thread a score), and the accumulator's one. Written out of array operations the loss took 33.
 
 Nothing here reads the device inside a step: the error stays a device scalar (``Cost``), the scale 1 / Σ w_y
 reaches the gradient kernel as a one-element device array, and the labels' range is checked by ``noteRange``

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from minidl.cost.abs import absGradKer
 from minidl.cost.bce import bceGradKer
+from minidl.cost.cost import accumulateKer
 from minidl.cost.crossentropy import crossEntropyGradKer
 from minidl.cost.hinge import hingeGradKer
 from minidl.cost.kldivergence import klGradKer
@@ -162,3 +163,8 @@ CASES = {
 def test_kernel(name):
     # CrossEntropy's ignored rows have gradient 0 whatever their scores (as PyTorch's): NaN need not reach them
     checkKernel(*CASES[name], nanPropagates=name != "crossEntropy")
+
+
+def test_the_accumulators_kernel():
+    """A batch's error times its samples added to the float64 sum: Σ error·samples."""
+    checkKernel(accumulateKer, oracle=lambda error, samples, total: [total + error * samples])
