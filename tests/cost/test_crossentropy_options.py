@@ -67,6 +67,29 @@ def test_every_label_ignored_gives_zero_error_and_gradient():
     assert error == 0.0 and not toHost(grad).any()
 
 
+@pytest.mark.parametrize("options", [{}, {"labelSmoothing": 0.2}], ids=str)
+def test_an_ignored_positions_nan_scores_reach_neither_error_nor_gradient_as_in_pytorch(options):
+    """PyTorch leaves an ignored position out of the error, whatever its scores, and so does minidl (its gradient
+    row is 0 here, where PyTorch's autograd gives 0·NaN); a NaN in a position that counts makes the error NaN and
+    its row of the gradient NaN."""
+    torch = importTorch()
+    scores, labels = case((5, 4))
+    labels[1] = -100
+    scores[1, 2] = numpy.nan
+    error, grad = CrossEntropy(ignoreIndex=-100, **options)(toDevice(scores), toDevice(labels))
+    tensor = torch.tensor(scores, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(tensor, torch.tensor(labels), ignore_index=-100,
+                                                 label_smoothing=options.get("labelSmoothing", 0.0))
+    expected.backward()
+    assert numpy.isfinite(error) and error == pytest.approx(float(expected.detach()), rel=1e-12)
+    counted = [0, 2, 3, 4]
+    numpy.testing.assert_allclose(toHost(grad)[counted], tensor.grad.numpy()[counted], rtol=1e-10, atol=1e-14)
+    assert not toHost(grad)[1].any()
+    scores[3, 0] = numpy.nan  # a position that counts
+    error, grad = CrossEntropy(ignoreIndex=-100, **options)(toDevice(scores), toDevice(labels))
+    assert numpy.isnan(error) and numpy.isnan(toHost(grad)[3]).all() and numpy.isfinite(toHost(grad)[[0, 2, 4]]).all()
+
+
 @pytest.mark.parametrize("make, labels", [
     (lambda: CrossEntropy(labelSmoothing=1.5), None),
     (lambda: CrossEntropy(ignoreIndex=0.5), None),
