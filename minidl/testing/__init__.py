@@ -5,8 +5,8 @@
   (the NumPy reference, the CUDA text compiled for the host, CuPy on a GPU) to each other, and the NumPy
   reference to an optional float64 oracle.
 - ``checkReduction(kernel, cases=None, oracle=None, bounds=None)``: the same for a ``Reduction``, its paths held
-  to each other within an error bound the test states from the maths (they sum in different orders), NaN
-  positions and infinities exactly.
+  to each other within an error bound the test states from the maths (they sum in different orders; ``sumBound``
+  states a sum's), NaN positions and infinities exactly.
 - ``checkGradients(module, inputs)`` and ``checkCostGradient(cost, pred, target)``: float64 numerical gradient
   checks by central differences, of a module's input and parameter gradients (several inputs, graphs) and of a
   cost's gradient.
@@ -28,7 +28,7 @@ except ModuleNotFoundError as error:
 from minidl.testing.compare import TOLERANCES, assertMatches  # noqa: E402
 from minidl.testing.gradients import checkCostGradient, checkGradients  # noqa: E402
 from minidl.testing.kernels import checkKernel, kernelPaths, packageKernels, runPath  # noqa: E402
-from minidl.testing.reductions import checkReduction, packageReductions  # noqa: E402
+from minidl.testing.reductions import checkReduction, packageReductions, sumBound  # noqa: E402
 from minidl.testing.strategies import (  # noqa: E402
     arrays,
     f32,
@@ -43,5 +43,5 @@ from minidl.testing.strategies import (  # noqa: E402
 __all__ = [
     "TOLERANCES", "assertMatches", "arrays", "checkCostGradient", "checkGradients", "checkKernel", "checkReduction",
     "f32", "floatDtypes", "kernelPaths", "packageKernels", "packageReductions", "rowLengths", "runPath", "shapes",
-    "spans", "specialValues", "withSpecials",
+    "spans", "specialValues", "sumBound", "withSpecials",
 ]

@@ -25,6 +25,17 @@ from minidl.testing.kernels import (
 from minidl.testing.strategies import arrays, floatDtypes, shapes
 
 
+def sumBound(terms, output, axis, keepdims, extra=0):
+    """A ``bounds`` for ``checkReduction`` of a sum: per output, (2n + extra + 1)·eps·Σ|term| plus a subnormal's
+    spacing, for n terms (``terms``, float64, the values the kernel sums) in two orders (each order within n·eps·Σ|term|
+    of the exact sum, to first order); ``extra`` more eps per term for the terms' own rounding against a float64
+    oracle (a product: 1, an exp: 4 ulp). ``output`` is the kernel's output array, whose dtype sets eps."""
+    info = numpy.finfo(output.dtype)
+    n = terms.size // max(output.size, 1)
+    total = numpy.sum(numpy.abs(terms), axis=axis, keepdims=keepdims)
+    return [(2 * n + extra + 1) * float(info.eps) * total + float(info.smallest_subnormal)]
+
+
 @st.composite
 def reductionCases(draw, kernel, dtypes=None, low=-4.0, high=4.0):
     """(dtype, args, axis, keepdims) for a Reduction without raw parameters, from its signature alone: one dtype

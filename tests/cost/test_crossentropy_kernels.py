@@ -7,16 +7,7 @@ import numpy
 from hypothesis import strategies as st
 
 from minidl.cost.crossentropy import meanKer, rowsKer, shiftedDotKer, sumsKer
-from minidl.testing import arrays, checkKernel, checkReduction, floatDtypes
-
-
-def _sumBound(terms, output, axis, keepdims):
-    """A sum of n terms in two orders, one of them in float64: within (2n + 2)·eps·Σ|term| of each other, plus a
-    subnormal's spacing."""
-    info = numpy.finfo(output.dtype)
-    n = terms.size // max(output.size, 1)
-    total = numpy.sum(numpy.abs(terms), axis=axis, keepdims=keepdims)
-    return [(2 * n + 2) * float(info.eps) * total + float(info.smallest_subnormal)]
+from minidl.testing import arrays, checkKernel, checkReduction, floatDtypes, sumBound
 
 
 @st.composite
@@ -65,8 +56,8 @@ def test_the_weighted_sum_of_shifted_scores():
 
     checkReduction(shiftedDotKer, oracle=lambda scores, top, weights, dot, axis, keepdims: [
         terms(scores, top, weights).sum(axis=axis, keepdims=keepdims)],
-        bounds=lambda scores, top, weights, dot, axis, keepdims: _sumBound(
-            terms(scores.astype(numpy.float64), top, weights), dot, axis, keepdims))
+        bounds=lambda scores, top, weights, dot, axis, keepdims: sumBound(
+            terms(scores.astype(numpy.float64), top, weights), dot, axis, keepdims, extra=1))
 
 
 @st.composite
@@ -80,7 +71,7 @@ def sumsCases(draw):
 def test_the_sums_over_the_rows():
     checkReduction(sumsKer, sumsCases(),
                    oracle=lambda parts, sums, axis, keepdims: [parts.sum(axis=axis, keepdims=keepdims)],
-                   bounds=lambda parts, sums, axis, keepdims: _sumBound(parts, sums, axis, keepdims))
+                   bounds=lambda parts, sums, axis, keepdims: sumBound(parts, sums, axis, keepdims, extra=1))
 
 
 @st.composite

@@ -5,16 +5,7 @@ import numpy
 from hypothesis import strategies as st
 
 from minidl.nn.softmax import dotKer, expSumKer, maxKer, softmaxKer
-from minidl.testing import arrays, checkKernel, checkReduction, floatDtypes
-
-
-def _sumBound(terms, output, axis, keepdims, extra=0):
-    """A sum of n terms in two orders: within 2·n·eps·Σ|term| of each other; ``extra`` more eps per term for the
-    terms' own rounding against a float64 oracle (a product: 1, an exp: 4 ulp), plus a subnormal's spacing."""
-    info = numpy.finfo(output.dtype)
-    n = terms.size // max(output.size, 1)
-    total = numpy.sum(numpy.abs(terms), axis=axis, keepdims=keepdims)
-    return [(2 * n + extra + 1) * float(info.eps) * total + float(info.smallest_subnormal)]
+from minidl.testing import arrays, checkKernel, checkReduction, floatDtypes, sumBound
 
 
 def test_the_maximum_is_exact():
@@ -30,13 +21,13 @@ def test_the_sum_of_exponentials():
 
     checkReduction(expSumKer, oracle=lambda x, top, total, axis, keepdims: [
         terms(x, top).sum(axis=axis, keepdims=keepdims)],
-        bounds=lambda x, top, total, axis, keepdims: _sumBound(terms(x.astype(numpy.float64), top), total, axis,
-                                                                keepdims, extra=4))
+        bounds=lambda x, top, total, axis, keepdims: sumBound(terms(x.astype(numpy.float64), top), total, axis,
+                                                               keepdims, extra=4))
 
 
 def test_backwards_dot():
     checkReduction(dotKer, oracle=lambda grad, y, dot, axis, keepdims: [(grad * y).sum(axis=axis, keepdims=keepdims)],
-                   bounds=lambda grad, y, dot, axis, keepdims: _sumBound(
+                   bounds=lambda grad, y, dot, axis, keepdims: sumBound(
                        grad.astype(numpy.float64) * y, dot, axis, keepdims, extra=1))
 
 
