@@ -59,7 +59,9 @@ def machine():
     if backend.isGpu:
         properties = backend.xp.cuda.runtime.getDeviceProperties(0)
         return f"GPU {properties['name'].decode()} (CuPy {backend.xp.__version__})"
-    return cpu
+    from minidl.backend.hostblas import hostBlas
+
+    return f"{cpu}, products over a batch: {hostBlas()}"
 
 
 def reportRepeats(steps, count, repeats, about=None, clock=time.perf_counter):

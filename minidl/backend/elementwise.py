@@ -233,6 +233,18 @@ class Elementwise:
         prepared = hostkernel.PreparedCall(self._compiledFor(typed), self.params, args, typed)
         return hostkernel.BoundCall(self, prepared, None if size is None else int(size), {"size": size})
 
+    def hostCall(self, args, size=None):
+        """(compiled function, the arguments checked and typed, the raw arrays' shapes, the loop's size) of this call
+        on the CPU, for C++ that makes the call itself with some arrays replaced (``hostblas.Producer``); None where
+        the kernel does not run compiled."""
+        if not hostkernel.runsCompiled(self.cpuPath):
+            return None
+        typed = self._checkHost(args, size)
+        if size is None:
+            size = next(arg.size for param, arg in zip(self.params, typed)
+                        if isinstance(arg, numpy.ndarray) and not param.raw)
+        return self._compiledFor(typed), typed, [arg.shape for param, arg in zip(self.params, typed) if param.raw], size
+
     def _compiledFor(self, args):
         """The host function of these (checked) arguments' binding, compiled at its first use."""
         ndims = [(arg.ndim if param.raw else 1) if isinstance(arg, numpy.ndarray) else None

@@ -175,13 +175,19 @@ def loadLibrary(source, name, mode=ctypes.DEFAULT_MODE):
 
 
 @functools.cache
+def poolThreads():
+    """The threads of minidl's pool, the caller's included: OMP_NUM_THREADS's (``threadCount``), read once."""
+    return threadCount(os.environ.get("OMP_NUM_THREADS", ""))
+
+
+@functools.cache
 def threadPool():
     """Load minidl's thread pool (``hostthreads.cpp``) once per process, before any kernel, whose parallel loops
     call it. Its idle threads sleep, whichever OpenMP runtime the process loaded (PyTorch brings one that spins:
     bound to it, minidl's residual-CNN step ran 3x slower with torch imported) and whatever OMP_WAIT_POLICY
     says; OMP_NUM_THREADS sets its threads. A forked child starts a pool of its own."""
     library = loadLibrary(THREADS_SOURCE.read_text(), "minidl_threads", mode=ctypes.RTLD_GLOBAL)
-    start = functools.partial(library.minidl_start_threads, threadCount(os.environ.get("OMP_NUM_THREADS", "")))
+    start = functools.partial(library.minidl_start_threads, poolThreads())
     start()
     os.register_at_fork(after_in_child=start)
     return library
@@ -198,10 +204,17 @@ class HostFunction:
         self.function.restype = None
 
     def __call__(self, size, args, rawShapes):
-        """``args``: NumPy arrays and NumPy scalars in parameter order; ``rawShapes``: the raw arrays' shapes.
-        The scalars travel in one buffer, 8 bytes apart (each aligned for its type); a writable array's address
-        comes from ctypes' buffer view, 4x faster than ``.ctypes.data`` (a kernel call of 17 scalars and 2
-        arrays spent 40 µs here, one per scalar buffer and array pointer)."""
+        """``args``: NumPy arrays and NumPy scalars in parameter order; ``rawShapes``: the raw arrays' shapes."""
+        _, addresses = self.arguments(args)
+        sides = [side for shape in rawShapes for side in shape]
+        self.function(size, addresses, (ctypes.c_ssize_t * len(sides))(*sides) if sides else None)
+
+    @staticmethod
+    def arguments(args):
+        """(the scalars' buffer, the arguments' addresses) of ``args`` as the compiled function reads them: the
+        scalars travel in one buffer, 8 bytes apart (each aligned for its type), which must outlive the call; a
+        writable array's address comes from ctypes' buffer view, 4x faster than ``.ctypes.data`` (a kernel call of
+        17 scalars and 2 arrays spent 40 µs here, one per scalar buffer and array pointer)."""
         scalars = [arg for arg in args if isinstance(arg, numpy.generic)]
         packed = ctypes.create_string_buffer(b"".join(arg.tobytes().ljust(8, b"\0") for arg in scalars) or b"\0")
         base, slot, addresses = ctypes.addressof(packed), 0, []
@@ -213,9 +226,7 @@ class HostFunction:
                 addresses.append(ctypes.addressof(ctypes.c_char.from_buffer(arg)))
             else:
                 addresses.append(arg.ctypes.data)
-        sides = [side for shape in rawShapes for side in shape]
-        self.function(size, (ctypes.c_void_p * len(args))(*addresses),
-                      (ctypes.c_ssize_t * len(sides))(*sides) if sides else None)
+        return packed, (ctypes.c_void_p * len(args))(*addresses)
 
 
 def _layout():

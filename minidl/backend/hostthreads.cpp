@@ -9,7 +9,8 @@
 // minidl_parallel(n, chunk, context) splits [0, n) as OpenMP's schedule(static) does (one contiguous range per
 // thread, the first n % threads ranges one longer) and runs chunk(context, begin, end) on each range, the
 // caller's thread taking the first; it returns when every range is done. A loop that finds the pool busy (a
-// loop of another Python thread, which ctypes lets run at once) runs all of [0, n) on its own thread.
+// loop of another Python thread, which ctypes lets run at once) or that a range of a loop starts (a kernel run
+// per image inside a batch of products, hostgemm.cpp) runs all of [0, n) on its own thread.
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
@@ -33,12 +34,15 @@ struct Pool {
 };
 
 Pool* pool = nullptr;  // never freed: detached workers hold it until the process ends
+thread_local bool inRange = false;  // this thread runs a range of a loop: a loop it starts stays on it
 
 void run(const Pool& loop, int index) {
   const ptrdiff_t share = loop.n / loop.threads, longer = loop.n % loop.threads;
   const ptrdiff_t begin = index * share + (index < longer ? index : longer);
   const ptrdiff_t end = begin + share + (index < longer ? 1 : 0);
+  inRange = true;
   if (begin < end) loop.chunk(loop.context, begin, end);
+  inRange = false;
 }
 
 void work(Pool* loop, int index, unsigned long seen) {
@@ -65,7 +69,7 @@ extern "C" void minidl_start_threads(int threads) {
 
 extern "C" void minidl_parallel(ptrdiff_t n, Chunk chunk, void* context) {
   Pool* loop = pool;
-  if (loop->threads == 1 || !loop->busy.try_lock()) {
+  if (loop->threads == 1 || inRange || !loop->busy.try_lock()) {
     chunk(context, 0, n);
     return;
   }

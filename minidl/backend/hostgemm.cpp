@@ -1,0 +1,88 @@
+// A strided batch of matrix products on minidl's threads (loaded by minidl.backend.hostblas, after hostthreads.cpp).
+//
+// minidl_gemm_batch(real, integer, gemm, localThreads, numbers, a, b, c, beta, producer) computes, for n < count,
+//     C[n] = A[n] B[n] + beta C[n]      (row-major; A[n] at a + n strideA elements, B[n] and C[n] likewise)
+// through `gemm`, the cblas ?gemm of the BLAS that NumPy loaded: minidl_parallel gives each thread a contiguous
+// share of the batch, and each thread first asks that BLAS to run single-threaded on it (`localThreads`, OpenBLAS's
+// openblas_set_num_threads_local, which returns the count it replaces: restored at the end of the share). A
+// convolution's small products per image then run two at a time instead of each split over both cores. `real`: 4
+// (float) or 8 (double); `integer`: the BLAS's integer width in bytes, 4 or 8. `numbers`: transA, transB (CBLAS's
+// 111 or 112), m, n, k, lda, ldb, ldc, strideA, strideB, strideC, count.
+//
+// With a `producer` (null: none), B[n] is made first by a compiled kernel (an im2col of image n) into a buffer of
+// the thread's own, and the product reads it there: the kernel's arguments are the producer's, but for its
+// `input` argument, b + n strideB (the image), and its `output`, the buffer. A convolution's columns are then never
+// stored whole (32 images of 16 maps of 32x32: 19 MB, written and read back through memory), each image's staying in
+// the core's cache between the kernel and its product.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+typedef void (*Chunk)(void*, ptrdiff_t, ptrdiff_t);
+extern "C" void minidl_parallel(ptrdiff_t n, Chunk chunk, void* context);
+
+namespace {
+
+typedef int (*LocalThreads)(int);
+typedef void (*Kernel)(ptrdiff_t, void* const*, const ptrdiff_t*);
+
+struct Producer {  // laid out as hostblas.Producer
+  Kernel kernel;
+  void* const* args;
+  int64_t count, input, output, size, bufferBytes;
+  const ptrdiff_t* rawShapes;
+};
+
+struct Batch {
+  void* gemm;
+  LocalThreads localThreads;
+  const int64_t* numbers;
+  const char* a;
+  const char* b;
+  char* c;
+  double beta;
+  const Producer* producer;
+};
+
+template <typename Int, typename Real>
+void products(void* context, ptrdiff_t begin, ptrdiff_t end) {
+  typedef void (*Gemm)(int, int, int, Int, Int, Int, Real, const Real*, Int, const Real*, Int, Real, Real*, Int);
+  const Batch& batch = *static_cast<const Batch*>(context);
+  const Gemm gemm = reinterpret_cast<Gemm>(batch.gemm);
+  const int64_t* number = batch.numbers;
+  const Real* a = reinterpret_cast<const Real*>(batch.a);
+  const Real* b = reinterpret_cast<const Real*>(batch.b);
+  Real* c = reinterpret_cast<Real*>(batch.c);
+  const Producer* producer = batch.producer;
+  thread_local std::vector<Real> buffer;
+  std::vector<void*> args;
+  if (producer != nullptr) {
+    buffer.resize(static_cast<size_t>(producer->bufferBytes) / sizeof(Real));
+    args.assign(producer->args, producer->args + producer->count);
+    args[producer->output] = buffer.data();
+  }
+  const int before = batch.localThreads(1);
+  for (ptrdiff_t index = begin; index < end; ++index) {
+    const Real* bn = b + index * number[9];
+    if (producer != nullptr) {
+      args[producer->input] = const_cast<Real*>(bn);
+      producer->kernel(static_cast<ptrdiff_t>(producer->size), args.data(), producer->rawShapes);
+      bn = buffer.data();
+    }
+    gemm(101, static_cast<int>(number[0]), static_cast<int>(number[1]), Int(number[2]), Int(number[3]),
+         Int(number[4]), Real(1), a + index * number[8], Int(number[5]), bn, Int(number[6]), Real(batch.beta),
+         c + index * number[10], Int(number[7]));
+  }
+  batch.localThreads(before);
+}
+
+}  // namespace
+
+extern "C" void minidl_gemm_batch(int real, int integer, void* gemm, void* localThreads, const int64_t* numbers,
+                                  const void* a, const void* b, void* c, double beta, const void* producer) {
+  Batch batch{gemm, reinterpret_cast<LocalThreads>(localThreads), numbers, static_cast<const char*>(a),
+              static_cast<const char*>(b), static_cast<char*>(c), beta, static_cast<const Producer*>(producer)};
+  Chunk chunk = real == 8 ? (integer == 8 ? products<int64_t, double> : products<int32_t, double>)
+                          : (integer == 8 ? products<int64_t, float> : products<int32_t, float>);
+  minidl_parallel(static_cast<ptrdiff_t>(numbers[11]), chunk, &batch);
+}
