@@ -5,8 +5,11 @@
 With G groups, input maps and output maps are split into G equal blocks and block g of the output sees
 block g of the input only. Per image n and group, y[n] = W (O/G, C/G kh kw) @ col[n] (C/G kh kw,
 outH outW), already NCHW; backward: ∂col[n] = Wᵀ @ grad[n], then col2im; ∂W += Σ_n grad[n] @ col[n]ᵀ;
-∂b += Σ_{n, oy, ox} grad. Maps of fewer than WIDE_BELOW positions have im2col put the batch inside the columns
-instead, col (C/G kh kw, N outH outW): one product per group over the whole batch (then y's axes swapped).
+∂b += Σ_{n, oy, ox} grad. On the CPU, with one group, col[n] is made and multiplied image by image on minidl's
+threads and never stored whole (``minidl.nn.columnproducts``: the residual CNN's step took 32 ms instead of 63),
+∂W gathering it again. Maps of fewer than WIDE_BELOW positions (IMAGEWISE_WIDE_BELOW for those products) have
+im2col put the batch inside the columns instead, col (C/G kh kw, N outH outW): one product per group over the whole
+batch (then y's axes swapped).
 The algorithm is chosen per geometry (``Conv2D.algorithm``): a 1x1 window with
 stride 1 and no padding skips im2col (the input is its own col); one input map per group (depthwise) runs
 its direct kernels (``minidl.nn.depthwise``) instead of C one-row products. On a GPU every product is one cuBLAS
@@ -18,6 +21,7 @@ import numpy
 
 from minidl.backend import isGpu, xp
 from minidl.backend.products import matmul
+from minidl.nn.columnproducts import columnProducts, columnsImageByImage
 from minidl.nn.convbias import addParamGrads, im2colWithBias, unwideWithBias
 from minidl.nn.convolution import checkMaps, groupedWeights, setupConvolution
 from minidl.nn.depthwise import addDepthwiseGradWeights, depthwiseForward, depthwiseGradInput
@@ -27,6 +31,7 @@ from minidl.nn.module import Module
 
 PER_IMAGE_FROM = 64  # output positions per map from which one product per image beats one over the batch
 WIDE_BELOW = 256  # maps of fewer output positions: im2col puts the batch inside the columns, one product in all
+IMAGEWISE_WIDE_BELOW = 32  # the same where the products run image by image with their columns (columnProducts)
 
 
 def batchedProduct(weights, col):
@@ -112,7 +117,8 @@ class Conv2D(Module):
         """Whether im2col puts the batch inside the columns for maps of ``points`` positions: on the CPU, for
         small maps. Not on a GPU: the products over the batch would cost a copy of y in forward and of grad in
         backward, and ∂W its own addition, where products per image take none (Conv2D's six launches)."""
-        return self.algorithm == "im2col" and points < WIDE_BELOW and not isGpu
+        below = IMAGEWISE_WIDE_BELOW if self.groups == 1 and columnsImageByImage(self.W.dtype) else WIDE_BELOW
+        return self.algorithm == "im2col" and not isGpu and points < below
 
     def _biasInColumns(self):
         """Whether the products carry the bias (``minidl.nn.convbias``): on a GPU, for im2col with a bias."""
@@ -152,12 +158,25 @@ class Conv2D(Module):
                 return unwideWithBias(product, self.b, (batch, self.outmaps, outH, outW))
             out = self._unwide(product, batch, (batch, self.outmaps, outH, outW))
         else:
-            col = data if self.algorithm == "pointwise" else im2col(data, self.window)
-            self.col = col.reshape(batch, self.groups, -1, outH * outW)  # (N, G, C/G kh kw, outH outW)
-            out = batchedProduct(groupedWeights(self.W, self.groups), self.col).reshape(batch, self.outmaps, outH, outW)
+            out = self._columnProducts(self.W.reshape(self.outmaps, -1), data, self.window)
+            self.col = None  # backward gathers it again, image by image, unless made whole below
+            if out is None:
+                col = data if self.algorithm == "pointwise" else im2col(data, self.window)
+                self.col = col.reshape(batch, self.groups, -1, outH * outW)  # (N, G, C/G kh kw, outH outW)
+                out = batchedProduct(groupedWeights(self.W, self.groups), self.col)
+            out = out.reshape(batch, self.outmaps, outH, outW)
         if self.useBias:
             out += self.b.reshape(-1, 1, 1)
         return out
+
+    def _columnProducts(self, left, data, window, transposed=False):
+        """``columnProducts`` (``minidl.nn.columnproducts``: im2col and the products image by image on the CPU, col
+        never stored whole) for an im2col convolution of one group; None where it does not apply (col is made whole:
+        on a GPU, several groups, a 1x1 window). Not for small maps, whose callers take the batch inside the columns
+        first (``_isWide``)."""
+        if self.algorithm != "im2col" or self.groups != 1:
+            return None
+        return columnProducts(left, data, window, transposed)
 
     def _groupedGrad(self, grad):
         """grad (N, O, outH, outW) as (N, G, O/G, outH outW), the layout of the matrix products."""
@@ -205,6 +224,9 @@ class Conv2D(Module):
         if self._isWide(inShape[2] * inShape[3]):
             gradCol = im2col(grad, fullWindow, wide=True, temporary=True).reshape(self.groups, flipped.shape[2], -1)
             return self._unwide(xp.matmul(flipped, gradCol), batch, inShape)
+        out = self._columnProducts(flipped[0], grad, fullWindow)
+        if out is not None:
+            return out.reshape(inShape)
         gradCol = im2col(grad, fullWindow, temporary=True)
         return batchedProduct(flipped, gradCol.reshape(batch, self.groups, flipped.shape[2], -1)).reshape(inShape)
 
@@ -219,6 +241,9 @@ class Conv2D(Module):
             addDepthwiseGradWeights(grad, data, self.window, gradW.reshape(self.outmaps, 1, *self.window.size))
         elif self._isWide(grad.shape[2] * grad.shape[3]):
             gradW += xp.matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1)).reshape(self.W.shape)
+        elif self.col is None:  # forward made its products image by image (columnProducts): so does ∂W
+            rows = xp.ascontiguousarray(grad).reshape(grad.shape[0], self.outmaps, -1)
+            gradW += self._columnProducts(rows, data, self.window, transposed=True).sum(axis=0).reshape(gradW.shape)
         else:
             addWeightProduct(self._groupedGrad(grad), self.col, gradW.reshape(self.groups, self.outmaps // self.groups,
                                                                               -1))

@@ -382,7 +382,7 @@ def strides(batch, maps, kh, kw, points, wide):
     return (points, batch * points) if wide else (maps * kh * kw * points, points)
 
 
-def _im2colCall(window, shape, wide):
+def im2colCall(window, shape, wide):
     """(kernel, its arguments before padValue but img, those after it but col, col's shape, the loop's size) of
     im2col for an input of ``shape``."""
     batch, maps = shape[:2]
@@ -412,7 +412,7 @@ def im2col(img, window, padValue=0, wide=False, temporary=False):
     between calls: a fresh col of more than 32 MB is mapped anew each time, and its page faults took 8% of a
     64-map 56x56 convolution's step. The kernel's arguments are worked out once per input shape (``Window.known``)."""
     kernel, head, tail, shape, size = window.remembered(("im2col", img.shape, wide),
-                                                        lambda: _im2colCall(window, img.shape, wide))
+                                                        lambda: im2colCall(window, img.shape, wide))
     col = scratch(shape, img.dtype, "im2col") if temporary and not isGpu else xp.empty(shape, dtype=img.dtype)
     return kernel(xp.ascontiguousarray(img), *head, padValue, *tail, col, size=size)
 

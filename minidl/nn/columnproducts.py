@@ -1,0 +1,70 @@
+"""Products with im2col's columns made image by image on the CPU, the columns never stored whole.
+
+    out[n] = left @ col[n]          (A, K) by (K, P): Conv2D's forward, or its ∂x as a full convolution of grad
+    out[n] = left[n] @ col[n]ᵀ      (A, P) by (P, K): Conv2D's ∂W, one product per image (summed by the caller)
+
+where col[n] (K = C kh kw rows, P = outH outW columns) is ``im2col`` of image n of ``data``. Each of minidl's threads
+takes a share of the images and, image by image, runs im2col's compiled kernel into a buffer of its own and
+multiplies it there (``minidl.backend.hostblas``, its producer): the columns of an image (590 KB for 16 maps of
+32x32 and a 3x3 window) stay in the core's cache between the gather and the product, where a col of the whole batch
+(19 MB) went out to memory and back, and backward gathers them again instead of keeping them. The products and their
+bits are those of im2col then ``products.matmul`` per image (each product the same gemm on the same values).
+
+For one group (``groups`` 1), float32 or float64, on the CPU where the batch runs on minidl's threads
+(``hostblas.gemms``) and im2col runs compiled (``columnsImageByImage``); ``columnProducts`` returns None elsewhere
+and the caller makes col.
+"""
+
+import numpy
+
+from minidl.backend import hostkernel, isGpu, xp
+from minidl.backend.hostblas import Producer, StridedBatch, gemms
+from minidl.backend.products import runBatch
+from minidl.errors import BackendError
+from minidl.nn.im2col import im2colCall
+
+
+def columnProducts(left, data, window, transposed=False):
+    """(N, A, P) products ``left @ col[n]`` for left (A, K), or with ``transposed`` (N, A, K) products ``left[n] @
+    col[n]ᵀ`` for left (N, A, P); col[n] = im2col of data[n] (data (N, C, H, W)) through ``window``. None where they
+    cannot run here (see the module). Their batch is worked out once per geometry (``Window.remembered``)."""
+    if not columnsImageByImage(data.dtype) or left.dtype != data.dtype or data.shape[0] < 2:
+        return None
+    data, left = xp.ascontiguousarray(data), xp.ascontiguousarray(left)
+    plan = window.remembered(("column products", left.shape, data.shape, data.dtype, transposed),
+                             lambda: _plan(left.shape, data.shape, data.dtype, window, transposed))
+    if plan is None:
+        return None
+    batch, shape = plan
+    return runBatch(batch, left, data, xp.empty(shape, dtype=data.dtype))
+
+
+def columnsImageByImage(dtype):
+    """Whether ``columnProducts`` runs for data of ``dtype`` (and a batch of two images or more): on the CPU, for
+    float32 and float64, where minidl's threads multiply batches (``hostblas.gemms``) and im2col runs compiled."""
+    return not isGpu and numpy.dtype(dtype) in gemms() and hostkernel.runsCompiled("compiled")
+
+
+def _plan(leftShape, dataShape, dtype, window, transposed):
+    """(the StridedBatch, out's shape) of these products, or None where im2col does not run compiled."""
+    batch, maps, height, width = dataShape
+    kernel, head, tail, colShape, size = im2colCall(window, (1, maps, height, width), wide=False)
+    args = (numpy.empty((1, maps, height, width), dtype), *head, 0, *tail, numpy.empty(colShape, dtype))
+    call = kernel.hostCall(args, size=size)
+    if call is None:
+        return None
+    inner, points = maps * window.size[0] * window.size[1], colShape[-2] * colShape[-1]
+    rows = leftShape[-2]
+    expected = (batch, rows, points) if transposed else (rows, inner)
+    if tuple(leftShape) != expected:
+        raise BackendError(f"columnProducts: left must be {expected} for data of shape {dataShape} and {window}, got "
+                           f"{tuple(leftShape)}")
+    image = maps * height * width
+    producer = Producer(call, 0, len(args) - 1)
+    if transposed:  # left[n] (A, P) by col[n]ᵀ: col[n] read by columns
+        stridedBatch = StridedBatch(dtype, (rows, inner, points), (False, points), (True, points), inner,
+                                    (rows * points, image, rows * inner), batch, False, producer)
+        return stridedBatch, (batch, rows, inner)
+    stridedBatch = StridedBatch(dtype, (rows, points, inner), (False, inner), (False, points), points,
+                                (0, image, rows * points), batch, False, producer)
+    return stridedBatch, (batch, rows, points)

@@ -1,0 +1,154 @@
+"""Products over a batch on the CPU shared among minidl's threads (minidl.backend.hostblas, products.matmul), and
+products whose B is made image by image by a kernel (a producer: minidl.nn.columnproducts). Oracles: NumPy's matmul,
+whose per-matrix gemm is the one each thread calls (so the bits are the same), and im2col then NumPy's matmul."""
+
+import ctypes
+
+import numpy
+import pytest
+
+from minidl import BackendError
+from minidl.backend import hostblas, hostkernel, isGpu, products, xp
+from minidl.backend.tape import Tape
+from minidl.nn.columnproducts import columnProducts, columnsImageByImage
+from minidl.nn.im2col import Window, im2col
+
+pytestmark = [
+    pytest.mark.skipif(isGpu, reason="the CPU's products"),
+    pytest.mark.skipif(not hostblas.gemms(), reason=f"products over a batch run as {hostblas.hostBlas()} here: "
+                                                     "NumPy's BLAS is not its wheels' OpenBLAS, or one thread"),
+]
+
+rng = numpy.random.default_rng(7)
+
+
+def draw(shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def planOf(a, b, out=None, accumulate=False):
+    return products._hostPlans[products._geometry(a, b, out, accumulate)]
+
+
+CASES = [  # (a's shape, b's shape, b read transposed)
+    ((1, 16, 144), (32, 1, 144, 1024), False),  # a convolution's weights broadcast over its images
+    ((32, 1, 16, 1024), (32, 1, 144, 1024), True),  # ∂W's products per image, col read by columns
+    ((6, 3, 4), (6, 4, 5), False),  # small matrices (OpenBLAS's own batch call crashed on these)
+    ((4, 3), (8, 3, 2), False),  # a matrix of two axes broadcast
+    ((2, 4, 3, 5), (2, 4, 5, 2), False),  # two batch axes folding into one stride
+    ((8, 2, 3), (1, 3, 4), False),  # a batch axis of one broadcast
+]
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("shapeA, shapeB, transposed", CASES)
+def test_a_batch_on_the_threads_gives_numpys_bits(shapeA, shapeB, transposed, dtype):
+    a = draw(shapeA, dtype)
+    b = draw(shapeB, dtype)
+    b = b.swapaxes(-1, -2) if transposed else b
+    expected = numpy.matmul(a, b)
+    got = products.matmul(a, b)
+    assert isinstance(planOf(a, b), hostblas.StridedBatch)
+    assert got.dtype == dtype and got.shape == expected.shape
+    numpy.testing.assert_array_equal(got, expected)
+    out = numpy.full_like(expected, numpy.nan)
+    assert products.matmul(a, b, out=out) is out
+    numpy.testing.assert_array_equal(out, expected)
+    start = draw(expected.shape, dtype)
+    out = start.copy()
+    products.matmul(a, b, out=out, accumulate=True)  # beta = 1: the product added by the gemm itself
+    numpy.testing.assert_allclose(out, start + expected, rtol=1e-5 if dtype == numpy.float32 else 1e-12, atol=1e-5)
+
+
+def test_a_batch_the_threads_would_share_unevenly_stays_numpys():
+    threads = hostkernel.poolThreads()
+    a, b = draw((threads + 1, 4, 5), numpy.float32), draw((threads + 1, 5, 6), numpy.float32)
+    numpy.testing.assert_array_equal(products.matmul(a, b), numpy.matmul(a, b))
+    assert planOf(a, b) is False  # 3 products on 2 threads would take 2 products' time: NumPy's splits each instead
+    a, b = draw((4 * threads + 1, 4, 5), numpy.float32), draw((4 * threads + 1, 5, 6), numpy.float32)
+    numpy.testing.assert_array_equal(products.matmul(a, b), numpy.matmul(a, b))
+    assert isinstance(planOf(a, b), hostblas.StridedBatch)  # 5 and 4 on 2 threads: close enough
+
+
+@pytest.mark.parametrize("what", ["float16", "strided rows", "out transposed", "batch axes that do not fold"])
+def test_what_the_threads_cannot_read_stays_numpys(what):
+    a, b = draw((4, 3, 5), numpy.float32), draw((4, 5, 6), numpy.float32)
+    out = None
+    if what == "float16":
+        a, b = a.astype(numpy.float16), b.astype(numpy.float16)
+    elif what == "strided rows":
+        a = draw((4, 3, 10), numpy.float32)[:, :, ::2]  # neither rows nor columns of stride 1
+    elif what == "out transposed":
+        out = numpy.empty((4, 6, 3), numpy.float32).swapaxes(1, 2)
+    else:  # b's first batch axis broadcast, its second not: no one stride walks both
+        a, b = draw((2, 4, 3, 5), numpy.float32), draw((4, 5, 6), numpy.float32)
+    got = products.matmul(a, b, out=out)
+    numpy.testing.assert_array_equal(got, numpy.matmul(a, b))
+    assert planOf(a, b, out) is False
+
+
+def test_the_blas_thread_count_of_the_calling_thread_is_restored():
+    localThreads = hostblas._symbol(hostblas._numpyOpenBlas()[0], ("openblas_set_num_threads_local",))
+    setLocal = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(localThreads)
+    before = setLocal(3)  # the batch sets 1 on every thread of the loop, this one included, and puts back what was
+    try:
+        products.matmul(draw((1, 16, 144), numpy.float32), draw((32, 1, 144, 1024), numpy.float32))
+        assert setLocal(before) == 3
+    finally:
+        setLocal(before)
+
+
+def test_a_tape_records_the_batch_and_replays_it_on_new_data():
+    a, b = draw((8, 3, 4), numpy.float32), draw((8, 4, 5), numpy.float32)
+    tape = Tape()
+    with tape.recording(xp):
+        result = products.matmul(tape.input(a), b)
+    assert [getattr(call[0], "__name__", None) for call in tape.calls] == ["gemm_batch"]
+    fresh = draw(a.shape, numpy.float32)
+    tape.replay(fresh)
+    numpy.testing.assert_array_equal(result, numpy.matmul(fresh, b))
+
+
+def wholeColumns(data, window):
+    """col of every image as (N, K, P), made whole by im2col: the oracle's columns."""
+    col = im2col(data, window)
+    return col.reshape(data.shape[0], -1, col.shape[-2] * col.shape[-1])
+
+
+WINDOWS = [  # (data's shape, window's size, stride, pad, dilation)
+    ((4, 16, 12, 12), 3, 1, 1, 1),  # "same": im2col's flat-plane kernel
+    ((3, 5, 11, 9), (3, 2), (2, 1), (0, 1), 1),  # strided, rectangular: the kernel by rows
+    ((2, 3, 10, 10), 3, 1, 2, 2),  # dilated, padded beyond the window
+]
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("shape, size, stride, pad, dilation", WINDOWS)
+def test_column_products_give_the_bits_of_whole_columns(shape, size, stride, pad, dilation, dtype):
+    window = Window(size, stride, pad, dilation)
+    data = draw(shape, dtype)
+    col = wholeColumns(data, window)
+    weights = draw((7, col.shape[1]), dtype)
+    assert columnsImageByImage(dtype)
+    numpy.testing.assert_array_equal(columnProducts(weights, data, window), numpy.matmul(weights, col))
+    grad = draw((shape[0], 7, col.shape[2]), dtype)
+    numpy.testing.assert_array_equal(columnProducts(grad, data, window, transposed=True),
+                                     numpy.matmul(grad, col.transpose(0, 2, 1)))
+
+
+def test_column_products_refuse_a_left_of_the_wrong_shape_and_leave_what_they_cannot_do():
+    window = Window(3, 1, 1)
+    data = draw((4, 2, 6, 6), numpy.float32)
+    with pytest.raises(BackendError, match=r"left must be \(5, 18\)"):
+        columnProducts(draw((5, 17), numpy.float32), data, window)
+    with pytest.raises(BackendError, match=r"left must be \(4, 5, 36\)"):
+        columnProducts(draw((4, 5, 35), numpy.float32), data, window, transposed=True)
+    assert columnProducts(draw((5, 18), numpy.float16), data.astype(numpy.float16), window) is None
+    assert columnProducts(draw((5, 18), numpy.float32), data[:1], window) is None  # one image: whole col
+
+
+def test_column_products_stay_off_where_the_kernels_run_numpys_references(monkeypatch):
+    monkeypatch.setattr(hostkernel, "cpuKernels", lambda: "numpy")
+    assert not columnsImageByImage(numpy.float32)
+    window = Window(3, 1, 1)
+    assert columnProducts(draw((5, 18), numpy.float32), draw((4, 2, 6, 6), numpy.float32), window) is None
