@@ -7,14 +7,15 @@ each matrix of a batch at a fixed stride from the one before (0: the same matrix
 NumPy's matmul of stacked matrices calls its BLAS's gemm once per matrix, each call threaded over the matrix's rows
 and columns: a convolution's products per image (16x144 by 144x1024 for 32 images, on the 2-core machine) ran at
 60-110 GFLOP/s, each matrix too small to share between two threads. Here each of minidl's threads takes a share of
-the batch and multiplies its matrices with the same gemm run single-threaded: 1.3-1.7x faster. The bits are NumPy's:
+the batch and multiplies its matrices with the same gemm run single-threaded: 1.3-1.9x faster. The bits are NumPy's:
 one matrix's sums are made by the same kernel in the same order whichever thread runs it (OpenBLAS's threads split
 rows and columns, never a sum). OpenBLAS's own batch call (``cblas_sgemm_batch_strided``, 0.3.30 on) would do the
 same, but in NumPy's OpenBLAS 0.3.31 it jumps to a null kernel for small matrices (16x64 by 64x64: a crash).
 
-Runs where NumPy's BLAS is the OpenBLAS of its wheels (found beside NumPy, with its thread-local thread count),
-a C++ compiler builds minidl's kernels and minidl has more than one thread; elsewhere ``gemms()`` is empty and
-products stay NumPy's matmul (``minidl.backend.products``; ``hostBlas()`` says which).
+Runs where NumPy's BLAS is the OpenBLAS of its wheels (found beside NumPy, with ``openblas_set_num_threads_local``,
+which in that build sets the process's count: while a batch runs, a product of another Python thread is
+single-threaded too), a C++ compiler builds minidl's kernels and minidl has more than one thread; elsewhere
+``gemms()`` is empty and products stay NumPy's matmul (``minidl.backend.products``; ``hostBlas()`` says which).
 """
 
 import ctypes
@@ -87,22 +88,23 @@ def _batchFunction():
 
 
 class Producer(ctypes.Structure):
-    """A compiled kernel's call that makes each B[n] of a batch (``hostgemm.cpp``): ``kernel`` (a HostFunction),
-    its arguments as it was called once (``call``: an Elementwise's ``hostCall``), but for argument ``input``, which
-    each product replaces by its B[n] (the image to gather), and ``output``, by a buffer of its thread's own."""
+    """A compiled kernel's call that makes each B[n] of a batch (A[n] with ``operand`` 0; ``hostgemm.cpp``): the
+    kernel with its arguments as it was called once (``call``: an Elementwise's ``hostCall``), but for argument
+    ``input``, which each product replaces by its B[n] (A[n]) as the batch's strides give it (the image to gather),
+    and ``output``, by a buffer of its thread's own."""
 
     _fields_ = [("kernel", ctypes.c_void_p), ("args", ctypes.c_void_p), ("count", ctypes.c_int64),
                 ("input", ctypes.c_int64), ("output", ctypes.c_int64), ("size", ctypes.c_int64),
-                ("bufferBytes", ctypes.c_int64), ("rawShapes", ctypes.c_void_p)]
+                ("bufferBytes", ctypes.c_int64), ("operand", ctypes.c_int64), ("rawShapes", ctypes.c_void_p)]
 
-    def __init__(self, call, input, output):
+    def __init__(self, call, input, output, operand=1):
         function, args, rawShapes, size = call
         self.scalars, self.addresses = function.arguments(args)
         sides = [side for shape in rawShapes for side in shape]
         self.sides = (ctypes.c_ssize_t * max(1, len(sides)))(*sides)
         self.function = function  # alive as long as its address is called
         super().__init__(ctypes.cast(function.function, ctypes.c_void_p), ctypes.addressof(self.addresses), len(args),
-                         input, output, size, args[output].nbytes, ctypes.addressof(self.sides))
+                         input, output, size, args[output].nbytes, operand, ctypes.addressof(self.sides))
 
 
 class StridedBatch:
@@ -110,7 +112,8 @@ class StridedBatch:
     strides and dtype it was made for: not checked again) into out. ``shape``: (rows, columns, inner) of each
     product; ``layoutA``, ``layoutB``: each operand's (transposed, leading dimension); ``ldc``: out's row stride;
     ``strides``: the batch strides of a, b and out in elements (0: one matrix for the whole batch). With a
-    ``producer``, B[n] is the producer's output for its input at b + n strides[1] (layoutB: how B[n] reads it)."""
+    ``producer``, B[n] (A[n]) is the producer's output for its input at b + n strides[1] (a + n strides[0]), read
+    as ``layoutB`` (``layoutA``) says."""
 
     __name__ = "gemm_batch"  # a recorded call's name in a tape's listings
     _function = None  # (minidl_gemm_batch, the thread-local count's address), loaded at the first batch
@@ -129,7 +132,7 @@ class StridedBatch:
         self.producerAt = None if producer is None else ctypes.addressof(producer)
 
     def __repr__(self):
-        made = "" if self.producer is None else f", B made by {self.producer.function.function.__name__}"
+        made = "" if self.producer is None else f", made by {self.producer.function.function.__name__}"
         return f"StridedBatch({list(self.numbers)}, beta={self.beta}{made})"
 
     def __call__(self, a, b, out):

@@ -4,14 +4,17 @@
 //     C[n] = A[n] B[n] + beta C[n]      (row-major; A[n] at a + n strideA elements, B[n] and C[n] likewise)
 // through `gemm`, the cblas ?gemm of the BLAS that NumPy loaded: minidl_parallel gives each thread a contiguous
 // share of the batch, and each thread first asks that BLAS to run single-threaded on it (`localThreads`, OpenBLAS's
-// openblas_set_num_threads_local, which returns the count it replaces: restored at the end of the share). A
-// convolution's small products per image then run two at a time instead of each split over both cores. `real`: 4
+// openblas_set_num_threads_local). A convolution's small products per image then run two at a time instead of each
+// split over both cores. In NumPy's OpenBLAS (pthreads) that count is the process's, not the thread's: the caller
+// sets it before the loop and puts back what it replaced after, once every thread is done (a worker putting back
+// its own, in a race with the caller, left NumPy's products single-threaded now and then); where it is the thread's,
+// minidl's workers keep 1, as they should. `real`: 4
 // (float) or 8 (double); `integer`: the BLAS's integer width in bytes, 4 or 8. `numbers`: transA, transB (CBLAS's
 // 111 or 112), m, n, k, lda, ldb, ldc, strideA, strideB, strideC, count.
 //
-// With a `producer` (null: none), B[n] is made first by a compiled kernel (an im2col of image n) into a buffer of
-// the thread's own, and the product reads it there: the kernel's arguments are the producer's, but for its
-// `input` argument, b + n strideB (the image), and its `output`, the buffer. A convolution's columns are then never
+// With a `producer` (null: none), B[n] (A[n] where its `operand` is 0) is made first by a compiled kernel (an im2col
+// of image n) into a buffer of the thread's own, and the product reads it there: the kernel's arguments are the
+// producer's, but for its `input` argument, b + n strideB (a + n strideA: the image), and its `output`, the buffer. A convolution's columns are then never
 // stored whole (32 images of 16 maps of 32x32: 19 MB, written and read back through memory), each image's staying in
 // the core's cache between the kernel and its product.
 #include <cstddef>
@@ -29,7 +32,7 @@ typedef void (*Kernel)(ptrdiff_t, void* const*, const ptrdiff_t*);
 struct Producer {  // laid out as hostblas.Producer
   Kernel kernel;
   void* const* args;
-  int64_t count, input, output, size, bufferBytes;
+  int64_t count, input, output, size, bufferBytes, operand;
   const ptrdiff_t* rawShapes;
 };
 
@@ -61,19 +64,20 @@ void products(void* context, ptrdiff_t begin, ptrdiff_t end) {
     args.assign(producer->args, producer->args + producer->count);
     args[producer->output] = buffer.data();
   }
-  const int before = batch.localThreads(1);
+  batch.localThreads(1);
   for (ptrdiff_t index = begin; index < end; ++index) {
+    const Real* an = a + index * number[8];
     const Real* bn = b + index * number[9];
     if (producer != nullptr) {
-      args[producer->input] = const_cast<Real*>(bn);
+      const Real*& made = producer->operand == 0 ? an : bn;
+      args[producer->input] = const_cast<Real*>(made);
       producer->kernel(static_cast<ptrdiff_t>(producer->size), args.data(), producer->rawShapes);
-      bn = buffer.data();
+      made = buffer.data();
     }
     gemm(101, static_cast<int>(number[0]), static_cast<int>(number[1]), Int(number[2]), Int(number[3]),
-         Int(number[4]), Real(1), a + index * number[8], Int(number[5]), bn, Int(number[6]), Real(batch.beta),
-         c + index * number[10], Int(number[7]));
+         Int(number[4]), Real(1), an, Int(number[5]), bn, Int(number[6]), Real(batch.beta), c + index * number[10],
+         Int(number[7]));
   }
-  batch.localThreads(before);
 }
 
 }  // namespace
@@ -84,5 +88,7 @@ extern "C" void minidl_gemm_batch(int real, int integer, void* gemm, void* local
               static_cast<const char*>(b), static_cast<char*>(c), beta, static_cast<const Producer*>(producer)};
   Chunk chunk = real == 8 ? (integer == 8 ? products<int64_t, double> : products<int32_t, double>)
                           : (integer == 8 ? products<int64_t, float> : products<int32_t, float>);
+  const int before = batch.localThreads(1);
   minidl_parallel(static_cast<ptrdiff_t>(numbers[11]), chunk, &batch);
+  batch.localThreads(before);
 }

@@ -241,9 +241,10 @@ class Conv2D(Module):
             addDepthwiseGradWeights(grad, data, self.window, gradW.reshape(self.outmaps, 1, *self.window.size))
         elif self._isWide(grad.shape[2] * grad.shape[3]):
             gradW += xp.matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1)).reshape(self.W.shape)
-        elif self.col is None:  # forward made its products image by image (columnProducts): so does ∂W
+        elif self.col is None:  # forward made its products image by image (columnProducts): so does ∂Wᵀ
             rows = xp.ascontiguousarray(grad).reshape(grad.shape[0], self.outmaps, -1)
-            gradW += self._columnProducts(rows, data, self.window, transposed=True).sum(axis=0).reshape(gradW.shape)
+            transposed = self._columnProducts(rows, data, self.window, transposed=True).sum(axis=0)
+            gradW.reshape(self.outmaps, -1)[...] += transposed.T
         else:
             addWeightProduct(self._groupedGrad(grad), self.col, gradW.reshape(self.groups, self.outmaps // self.groups,
                                                                               -1))
