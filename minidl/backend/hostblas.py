@@ -14,8 +14,9 @@ same, but in NumPy's OpenBLAS 0.3.31 it jumps to a null kernel for small matrice
 
 Runs where NumPy's BLAS is the OpenBLAS of its wheels (found beside NumPy, with ``openblas_set_num_threads_local``,
 which in that build sets the process's count: while a batch runs, a product of another Python thread is
-single-threaded too), a C++ compiler builds minidl's kernels and minidl has more than one thread; elsewhere
-``gemms()`` is empty and products stay NumPy's matmul (``minidl.backend.products``; ``hostBlas()`` says which).
+single-threaded too) and a C++ compiler builds minidl's kernels; elsewhere ``gemms()`` is empty and products stay
+NumPy's matmul (``minidl.backend.products``; ``hostBlas()`` says which). With one thread (``OMP_NUM_THREADS=1``)
+a plain batch has nothing to share and stays NumPy's; a batch whose matrices a kernel makes still runs here.
 """
 
 import ctypes
@@ -58,7 +59,7 @@ def gemms():
     """{dtype: (gemm's address, the BLAS's integer width)} for float32 and float64; {} where the batch cannot run.
     Looked up at the first product over a batch."""
     found = _numpyOpenBlas()
-    if found is None or hostkernel.findCompiler() is None or hostkernel.poolThreads() < 2:
+    if found is None or hostkernel.findCompiler() is None:
         return {}
     library, integer = found
     if _symbol(library, ("openblas_set_num_threads_local", "scipy_openblas_set_num_threads_local64_")) is None:

@@ -15,6 +15,7 @@ from minidl.nn.im2col import Window, im2col
 
 pytestmark = [
     pytest.mark.skipif(isGpu, reason="the CPU's products"),
+    pytest.mark.skipif(hostkernel.poolThreads() < 2, reason="one thread (OMP_NUM_THREADS=1): no batch to share"),
     pytest.mark.skipif(not hostblas.gemms(), reason=f"products over a batch run as {hostblas.hostBlas()} here: "
                                                      "NumPy's BLAS is not its wheels' OpenBLAS, or one thread"),
 ]
@@ -68,6 +69,13 @@ def test_a_batch_the_threads_would_share_unevenly_stays_numpys():
     a, b = draw((4 * threads + 1, 4, 5), numpy.float32), draw((4 * threads + 1, 5, 6), numpy.float32)
     numpy.testing.assert_array_equal(products.matmul(a, b), numpy.matmul(a, b))
     assert isinstance(planOf(a, b), hostblas.StridedBatch)  # 5 and 4 on 2 threads: close enough
+
+
+def test_with_one_thread_a_plain_batch_stays_numpys(monkeypatch):
+    monkeypatch.setattr(products, "poolThreads", lambda: 1)
+    a, b = draw((8, 4, 5), numpy.float64), draw((8, 5, 6), numpy.float64)
+    numpy.testing.assert_array_equal(products.matmul(a, b), numpy.matmul(a, b))
+    assert planOf(a, b) is False  # nothing to share; column products still run (their gain is the cache's)
 
 
 @pytest.mark.parametrize("what", ["float16", "strided rows", "out transposed", "batch axes that do not fold"])
