@@ -103,7 +103,7 @@ class Producer(ctypes.Structure):
         self.scalars, self.addresses = function.arguments(args)
         sides = [side for shape in rawShapes for side in shape]
         self.sides = (ctypes.c_ssize_t * max(1, len(sides)))(*sides)
-        self.function = function  # alive as long as its address is called
+        self.function, self.given = function, args  # alive as long as their addresses are read
         super().__init__(ctypes.cast(function.function, ctypes.c_void_p), ctypes.addressof(self.addresses), len(args),
                          input, output, size, args[output].nbytes, operand, ctypes.addressof(self.sides))
 

@@ -6,17 +6,18 @@
 // share of the batch, and each thread first asks that BLAS to run single-threaded on it (`localThreads`, OpenBLAS's
 // openblas_set_num_threads_local). A convolution's small products per image then run two at a time instead of each
 // split over both cores. In NumPy's OpenBLAS (pthreads) that count is the process's, not the thread's: the caller
-// sets it before the loop and puts back what it replaced after, once every thread is done (a worker putting back
-// its own, in a race with the caller, left NumPy's products single-threaded now and then); where it is the thread's,
-// minidl's workers keep 1, as they should. `real`: 4
-// (float) or 8 (double); `integer`: the BLAS's integer width in bytes, 4 or 8. `numbers`: transA, transB (CBLAS's
-// 111 or 112), m, n, k, lda, ldb, ldc, strideA, strideB, strideC, count.
+// sets it before the loop and puts back what it replaced after, once every thread is done (a worker putting back its
+// own, in a race with the caller, left NumPy's products single-threaded now and then); where it is the thread's,
+// minidl's workers keep 1, as they should. `real`: 4 (float) or 8 (double); `integer`: the BLAS's integer width in
+// bytes, 4 or 8. `numbers`: transA, transB (CBLAS's 111 or 112), m, n, k, lda, ldb, ldc, strideA, strideB, strideC,
+// count.
 //
 // With a `producer` (null: none), B[n] (A[n] where its `operand` is 0) is made first by a compiled kernel (an im2col
-// of image n) into a buffer of the thread's own, and the product reads it there: the kernel's arguments are the
-// producer's, but for its `input` argument, b + n strideB (a + n strideA: the image), and its `output`, the buffer. A convolution's columns are then never
-// stored whole (32 images of 16 maps of 32x32: 19 MB, written and read back through memory), each image's staying in
-// the core's cache between the kernel and its product.
+// of image n) into a buffer of the thread's own, kept for the thread's later batches, and the product reads it there:
+// the kernel's arguments are the producer's, but for its `input` argument, b + n strideB (a + n strideA: the image),
+// and its `output`, the buffer. A convolution's columns are then never stored whole (32 images of 16 maps of 32x32:
+// 19 MB, written and read back through memory), each image's staying in the core's cache between the kernel and its
+// product.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
