@@ -34,7 +34,11 @@ TRANS, NO_TRANS = 112, 111  # CBLAS's enums
 
 def _numpyOpenBlas():
     """(NumPy's OpenBLAS library, its integer width in bytes), or None where NumPy's BLAS is another or not found."""
-    blas = numpy.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    try:
+        config = numpy.show_config(mode="dicts")
+    except TypeError:  # NumPy before 1.25 only prints its configuration
+        return None
+    blas = config.get("Build Dependencies", {}).get("blas", {})
     if "openblas" not in str(blas.get("name", "")).lower():
         return None
     here = Path(numpy.__file__).parent

@@ -161,3 +161,15 @@ def test_column_products_stay_off_where_the_kernels_run_numpys_references(monkey
     assert not columnsImageByImage(numpy.float32)
     window = Window(3, 1, 1)
     assert columnProducts(draw((5, 18), numpy.float32), draw((4, 2, 6, 6), numpy.float32), window) is None
+
+
+def test_a_numpy_that_names_another_blas_or_none_leaves_the_products_numpys(monkeypatch):
+    accelerate = {"Build Dependencies": {"blas": {"name": "accelerate"}}}  # macOS wheels
+    monkeypatch.setattr(numpy, "show_config", lambda mode=None: accelerate)
+    assert hostblas._numpyOpenBlas() is None
+
+    def printsOnly():  # NumPy before 1.25: show_config() takes no mode (a TypeError) and prints
+        print("blas: openblas")
+
+    monkeypatch.setattr(numpy, "show_config", printsOnly)
+    assert hostblas._numpyOpenBlas() is None
