@@ -28,6 +28,7 @@ import itertools
 
 import numpy
 
+from minidl.backend import hostblas
 from minidl.backend.device import cublasBindings, isGpu, xp
 from minidl.backend.hostblas import StridedBatch, gemms
 from minidl.backend.hostkernel import poolThreads
@@ -168,11 +169,11 @@ def runBatch(batch, a, b, out):
 
 def _stridedBatch(a, b, out, accumulate):
     """The StridedBatch of this product (out None: made C-contiguous by ``_hostBatch``), or None where NumPy's matmul
-    makes it: no batch call here (``hostblas.gemms``) or one thread, a dtype other than float32 and float64, an
-    empty product, an operand read neither by rows nor by columns, out's rows not of stride 1, batch strides that do
-    not fold into one, or a batch that the threads would share unevenly (fewer than 4 matrices a thread, not a
-    multiple of the threads: 3 matrices on 2 threads would take 2 matrices' time, where NumPy's matmul splits each
-    in two)."""
+    makes it: no batch call here (``hostblas.gemms``) or one thread, fewer multiply-adds than
+    ``hostblas.BATCH_FROM``, a dtype other than float32 and float64, an empty product, an operand read neither by
+    rows nor by columns, out's rows not of stride 1, batch strides that do not fold into one, or a batch that the
+    threads would share unevenly (fewer than 4 matrices a thread, not a multiple of the threads: 3 matrices on 2
+    threads would take 2 matrices' time, where NumPy's matmul splits each in two)."""
     if a.dtype not in gemms() or a.dtype != b.dtype or 0 in (a.shape[-2], a.shape[-1], b.shape[-1]):
         return None
     shape = _shape(a, b)
@@ -180,7 +181,8 @@ def _stridedBatch(a, b, out, accumulate):
     count, threads = int(numpy.prod(batch)), poolThreads()
     laidA, laidB = _readAs(a), _readAs(b)
     laidOut = (False, shape[-1]) if out is None else _readAs(out)
-    if threads < 2 or (count % threads and count < 4 * threads) or None in (laidA, laidB, laidOut) or laidOut[0]:
+    if (threads < 2 or (count % threads and count < 4 * threads) or count * shape[-2] * shape[-1] * a.shape[-1] <
+            hostblas.BATCH_FROM or None in (laidA, laidB, laidOut) or laidOut[0]):
         return None
     outStrides = (numpy.cumprod((1, *reversed(batch)))[-2::-1] * shape[-2] * shape[-1] if out is None else
                   _batchStrides(out, batch))

@@ -113,12 +113,13 @@ class Conv2D(Module):
     def accGradParams(self, grad):
         self._accGradParams(grad, self.inData)
 
-    def _isWide(self, points):
-        """Whether im2col puts the batch inside the columns for maps of ``points`` positions: on the CPU, for
-        small maps. Not on a GPU: the products over the batch would cost a copy of y in forward and of grad in
-        backward, and ∂W its own addition, where products per image take none (Conv2D's six launches)."""
-        below = IMAGEWISE_WIDE_BELOW if self.groups == 1 and columnsImageByImage(self.W.dtype) else WIDE_BELOW
-        return self.algorithm == "im2col" and not isGpu and points < below
+    def _isWide(self, batch, points):
+        """Whether im2col puts the batch inside the columns for ``batch`` maps of ``points`` positions: on the CPU,
+        for small maps (fewer than IMAGEWISE_WIDE_BELOW where ``columnProducts`` takes the products). Not on a GPU:
+        the products over the batch would cost a copy of y in forward and of grad in backward, and ∂W its own
+        addition, where products per image take none (Conv2D's six launches)."""
+        imagewise = self.groups == 1 and columnsImageByImage(self.W.dtype, batch * self.W.size * points)
+        return self.algorithm == "im2col" and not isGpu and points < (IMAGEWISE_WIDE_BELOW if imagewise else WIDE_BELOW)
 
     def _biasInColumns(self):
         """Whether the products carry the bias (``minidl.nn.convbias``): on a GPU, for im2col with a bias."""
@@ -151,7 +152,7 @@ class Conv2D(Module):
             matmul(groupedWeights(self.W, self.groups), self.col[:, :, :-1],
                    out=out.reshape(batch, self.groups, self.outmaps // self.groups, -1), accumulate=True)
             return out
-        if self._isWide(outH * outW):
+        if self._isWide(batch, outH * outW):
             self.col = im2col(data, self.window, wide=True).reshape(self.groups, -1, batch * outH * outW)
             product = xp.matmul(groupedWeights(self.W, self.groups), self.col)
             if self.useBias:  # back in NCHW order with the bias added, in one pass
@@ -190,7 +191,7 @@ class Conv2D(Module):
         if fullWindow is not None:
             return self._fullConvolution(grad, fullWindow, inShape)
         batch, maps, height, width = inShape
-        if self._isWide(grad.shape[2] * grad.shape[3]):
+        if self._isWide(batch, grad.shape[2] * grad.shape[3]):
             gradCol = xp.matmul(groupedWeights(self.W, self.groups).transpose(0, 2, 1), self._wideGrad(grad))
             return col2im(gradCol.reshape(maps, *self.window.size, batch, *grad.shape[2:]), self.window, height, width,
                           batch=batch, wide=True)
@@ -221,7 +222,7 @@ class Conv2D(Module):
         flipped = flipped.reshape(self.groups, groupOut, groupIn, -1).transpose(0, 2, 1, 3)
         flipped = xp.ascontiguousarray(flipped).reshape(self.groups, groupIn, -1)  # (G, C/G, O/G kh kw)
         batch = grad.shape[0]
-        if self._isWide(inShape[2] * inShape[3]):
+        if self._isWide(batch, inShape[2] * inShape[3]):
             gradCol = im2col(grad, fullWindow, wide=True, temporary=True).reshape(self.groups, flipped.shape[2], -1)
             return self._unwide(xp.matmul(flipped, gradCol), batch, inShape)
         out = self._columnProducts(flipped[0], grad, fullWindow)
@@ -239,7 +240,7 @@ class Conv2D(Module):
             return
         if self.algorithm == "depthwise":
             addDepthwiseGradWeights(grad, data, self.window, gradW.reshape(self.outmaps, 1, *self.window.size))
-        elif self._isWide(grad.shape[2] * grad.shape[3]):
+        elif self._isWide(grad.shape[0], grad.shape[2] * grad.shape[3]):
             gradW += xp.matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1)).reshape(self.W.shape)
         elif self.col is None:  # forward made its products image by image (columnProducts): so does ∂Wᵀ
             rows = xp.ascontiguousarray(grad).reshape(grad.shape[0], self.outmaps, -1)

@@ -23,6 +23,14 @@ pytestmark = [
 rng = numpy.random.default_rng(7)
 
 
+@pytest.fixture(autouse=True)
+def everyBatch(monkeypatch):
+    """Every batch large enough to share (the mechanics on small matrices; ``BATCH_FROM`` has its own test), with
+    the products' plans made afresh."""
+    monkeypatch.setattr(hostblas, "BATCH_FROM", 0)
+    monkeypatch.setattr(products, "_hostPlans", {})
+
+
 def draw(shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
@@ -69,6 +77,20 @@ def test_a_batch_the_threads_would_share_unevenly_stays_numpys():
     a, b = draw((4 * threads + 1, 4, 5), numpy.float32), draw((4 * threads + 1, 5, 6), numpy.float32)
     numpy.testing.assert_array_equal(products.matmul(a, b), numpy.matmul(a, b))
     assert isinstance(planOf(a, b), hostblas.StridedBatch)  # 5 and 4 on 2 threads: close enough
+
+
+def test_a_batch_too_small_to_wake_the_threads_for_stays_numpys(monkeypatch):
+    monkeypatch.setattr(hostblas, "BATCH_FROM", 2 ** 20)
+    a, b = draw((1, 8, 9), numpy.float32), draw((32, 9, 64), numpy.float32)  # 147,456 multiply-adds
+    numpy.testing.assert_array_equal(products.matmul(a, b), numpy.matmul(a, b))
+    assert planOf(a, b) is False
+    a, b = draw((1, 16, 144), numpy.float32), draw((32, 144, 1024), numpy.float32)  # 75 million
+    products.matmul(a, b)
+    assert isinstance(planOf(a, b), hostblas.StridedBatch)
+    data, window = draw((32, 1, 8, 8), numpy.float32), Window(3, 1, 1)
+    assert not columnsImageByImage(numpy.float32, 32 * 8 * 9 * 64)  # the digits CNN's first convolution
+    assert columnProducts(draw((8, 9), numpy.float32), data, window) is None
+    assert columnsImageByImage(numpy.float32, 2 ** 20)
 
 
 def test_with_one_thread_a_plain_batch_stays_numpys(monkeypatch):
@@ -138,7 +160,7 @@ def test_column_products_give_the_bits_of_whole_columns(shape, size, stride, pad
     data = draw(shape, dtype)
     col = wholeColumns(data, window)
     weights = draw((7, col.shape[1]), dtype)
-    assert columnsImageByImage(dtype)
+    assert columnsImageByImage(dtype, 2 ** 30)
     numpy.testing.assert_array_equal(columnProducts(weights, data, window), numpy.matmul(weights, col))
     grad = draw((shape[0], 7, col.shape[2]), dtype)
     numpy.testing.assert_array_equal(columnProducts(grad, data, window, transposed=True),
@@ -158,7 +180,7 @@ def test_column_products_refuse_a_left_of_the_wrong_shape_and_leave_what_they_ca
 
 def test_column_products_stay_off_where_the_kernels_run_numpys_references(monkeypatch):
     monkeypatch.setattr(hostkernel, "cpuKernels", lambda: "numpy")
-    assert not columnsImageByImage(numpy.float32)
+    assert not columnsImageByImage(numpy.float32, 2 ** 30)
     window = Window(3, 1, 1)
     assert columnProducts(draw((5, 18), numpy.float32), draw((4, 2, 6, 6), numpy.float32), window) is None
 
@@ -173,3 +195,28 @@ def test_a_numpy_that_names_another_blas_or_none_leaves_the_products_numpys(monk
 
     monkeypatch.setattr(numpy, "show_config", printsOnly)
     assert hostblas._numpyOpenBlas() is None
+
+
+@pytest.mark.parametrize("maps, side, size, pad", [(16, 32, 3, 1), (8, 12, 5, 1)])  # a "same" im2col; by rows
+def test_conv2d_image_by_image_gives_the_results_of_whole_columns(maps, side, size, pad, monkeypatch):
+    from minidl.nn import Conv2D, conv2d
+
+    data = draw((4, maps, side, side), numpy.float32)
+    weights = draw((12, maps, size, size), numpy.float32)
+    outSide = side + 2 * pad - size + 1
+    gradOut = draw((4, 12, outSide, outSide), numpy.float32)
+    results = []
+    for imageByImage in (True, False):
+        if not imageByImage:  # the oracle: col made whole, by im2col then the products
+            monkeypatch.setattr(conv2d, "columnProducts", lambda *args, **kwargs: None)
+        conv = Conv2D(maps, 12, size, pad=pad)
+        conv.W[...] = weights
+        out = conv(data).copy()
+        assert (conv.col is None) == imageByImage  # never stored whole
+        gradIn = conv.backward(gradOut).copy()
+        results.append((out, gradIn, conv.vars["W"].grad.copy(), conv.vars["b"].grad.copy()))
+    (out, gradIn, gradW, gradB), (wholeOut, wholeGradIn, wholeGradW, wholeGradB) = results
+    numpy.testing.assert_array_equal(out, wholeOut)  # the same products per image: the same bits
+    numpy.testing.assert_array_equal(gradIn, wholeGradIn)
+    numpy.testing.assert_allclose(gradW, wholeGradW, rtol=1e-5, atol=1e-3)  # ∂Wᵀ per image: the gemm may block
+    numpy.testing.assert_array_equal(gradB, wholeGradB)  # its sums otherwise
