@@ -162,8 +162,7 @@ class Conv2D(Module):
             out = self._columnProducts(self.W.reshape(self.outmaps, -1), data, self.window)
             self.col = None  # backward gathers it again, image by image, unless made whole below
             if out is None:
-                col = data if self.algorithm == "pointwise" else im2col(data, self.window)
-                self.col = col.reshape(batch, self.groups, -1, outH * outW)  # (N, G, C/G kh kw, outH outW)
+                self.col = self._wholeCol(data, outH * outW)
                 out = batchedProduct(groupedWeights(self.W, self.groups), self.col)
             out = out.reshape(batch, self.outmaps, outH, outW)
         if self.useBias:
@@ -178,6 +177,12 @@ class Conv2D(Module):
         if self.algorithm != "im2col" or self.groups != 1:
             return None
         return columnProducts(left, data, window, transposed)
+
+    def _wholeCol(self, data, points):
+        """col of data (N, C, H, W) whole, per image: (N, G, C/G kh kw, outH outW), ``points`` = outH outW (a 1x1
+        window's: data itself)."""
+        col = data if self.algorithm == "pointwise" else im2col(data, self.window)
+        return col.reshape(data.shape[0], self.groups, -1, points)
 
     def _groupedGrad(self, grad):
         """grad (N, O, outH, outW) as (N, G, O/G, outH outW), the layout of the matrix products."""
@@ -242,12 +247,14 @@ class Conv2D(Module):
             addDepthwiseGradWeights(grad, data, self.window, gradW.reshape(self.outmaps, 1, *self.window.size))
         elif self._isWide(grad.shape[0], grad.shape[2] * grad.shape[3]):
             gradW += xp.matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1)).reshape(self.W.shape)
-        elif self.col is None:  # forward made its products image by image (columnProducts): so does ∂Wᵀ
-            rows = xp.ascontiguousarray(grad).reshape(grad.shape[0], self.outmaps, -1)
-            transposed = self._columnProducts(rows, data, self.window, transposed=True).sum(axis=0)
-            gradW.reshape(self.outmaps, -1)[...] += transposed.T
         else:
-            addWeightProduct(self._groupedGrad(grad), self.col, gradW.reshape(self.groups, self.outmaps // self.groups,
-                                                                              -1))
+            rows = xp.ascontiguousarray(grad).reshape(grad.shape[0], self.outmaps, -1)
+            products = None if self.col is not None else self._columnProducts(rows, data, self.window, transposed=True)
+            if products is not None:  # forward made its products image by image (col None): so does ∂Wᵀ
+                gradW.reshape(self.outmaps, -1)[...] += products.sum(axis=0).T
+            else:
+                col = self.col if self.col is not None else self._wholeCol(data, rows.shape[2])
+                addWeightProduct(self._groupedGrad(grad), col, gradW.reshape(self.groups, self.outmaps // self.groups,
+                                                                             -1))
         if self.useBias:
             sumInto(xp.ascontiguousarray(grad), self.vars["b"].grad, axis=(0, 2, 3))

@@ -220,3 +220,20 @@ def test_conv2d_image_by_image_gives_the_results_of_whole_columns(maps, side, si
     numpy.testing.assert_array_equal(gradIn, wholeGradIn)
     numpy.testing.assert_allclose(gradW, wholeGradW, rtol=1e-5, atol=1e-3)  # ∂Wᵀ per image: the gemm may block
     numpy.testing.assert_array_equal(gradB, wholeGradB)  # its sums otherwise
+
+
+def test_conv2d_whose_backward_cannot_gather_image_by_image_makes_col_whole(monkeypatch):
+    from minidl.nn import Conv2D, conv2d
+
+    data, gradOut = draw((4, 6, 16, 16), numpy.float32), draw((4, 8, 16, 16), numpy.float32)
+    conv = Conv2D(6, 8, 3, pad=1)
+    conv(data)
+    assert conv.col is None
+    before = conv.vars["W"].grad.copy()
+    conv.backward(gradOut)
+    imageByImage = conv.vars["W"].grad.copy()
+    conv.vars["W"].grad[...] = before  # then the same pass, its backward unable to gather image by image
+    conv(data)
+    monkeypatch.setattr(conv2d, "columnProducts", lambda *args, **kwargs: None)  # MINIDL_CPU_KERNELS changed, say
+    conv.backward(gradOut)
+    numpy.testing.assert_allclose(conv.vars["W"].grad, imageByImage, rtol=1e-5, atol=1e-4)
