@@ -27,9 +27,10 @@ def train(net, cost, optimizer, data, target, epochs, batch):
 
 
 # Its validation accuracy swings from epoch to epoch while the training loss falls steadily (BatchNorm's running
-# statistics): seed 2 gave 0.986, 0.930, 0.983 at epochs 10-12, then 0.983, 0.966, 0.876 once Conv2D's 8x8 maps took
-# their products image by image (the same sums rounded otherwise), and seed 0 stopped passing at epoch 12 alone when
-# dropout moved to the device generator. One epoch's accuracy is a draw; the claim is the median of the last three.
+# statistics): seed 2 gives 0.986, 0.930, 0.983 at epochs 10-12, and gave 0.983, 0.966, 0.876 while Conv2D's 8x8
+# maps took their products image by image (the same sums rounded otherwise); seed 0 stopped passing at epoch 12
+# alone when dropout moved to the device generator. One epoch's accuracy is a draw; the claim is the median of the
+# last three.
 @pytest.mark.parametrize("seed", [1, 2])
 def test_lenet_reaches_the_stated_validation_accuracy_on_the_digits(seed):
     pytest.importorskip("sklearn")
