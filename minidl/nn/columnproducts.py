@@ -30,8 +30,8 @@ def columnProducts(left, data, window, transposed=False):
     """(N, A, P) products ``left @ col[n]`` for left (A, K), or with ``transposed`` (N, K, A) products ``col[n] @
     left[n]ᵀ`` for left (N, A, P); col[n] = im2col of data[n] (data (N, C, H, W)) through ``window``. None where they
     cannot run here (see the module). Their batch is worked out once per geometry (``Window.remembered``)."""
-    if left.dtype != data.dtype or data.shape[0] < 2 or not columnsImageByImage(data.dtype, 0 if isGpu else
-                                                                                  _multiplyAdds(left, data, window)):
+    multiplyAdds = _multiplyAdds(left, data, window)
+    if left.dtype != data.dtype or data.shape[0] < 2 or not columnsImageByImage(data.dtype, multiplyAdds):
         return None
     data, left = xp.ascontiguousarray(data), xp.ascontiguousarray(left)
     plan = window.remembered(("column products", left.shape, data.shape, data.dtype, transposed),

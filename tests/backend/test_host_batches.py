@@ -17,7 +17,7 @@ pytestmark = [
     pytest.mark.skipif(isGpu, reason="the CPU's products"),
     pytest.mark.skipif(hostkernel.poolThreads() < 2, reason="one thread (OMP_NUM_THREADS=1): no batch to share"),
     pytest.mark.skipif(not hostblas.gemms(), reason=f"products over a batch run as {hostblas.hostBlas()} here: "
-                                                     "NumPy's BLAS is not its wheels' OpenBLAS, or one thread"),
+                                                     "NumPy's BLAS is not its wheels' OpenBLAS, or no compiler"),
 ]
 
 rng = numpy.random.default_rng(7)
