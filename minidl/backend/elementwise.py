@@ -240,10 +240,16 @@ class Elementwise:
         if not hostkernel.runsCompiled(self.cpuPath):
             return None
         typed = self._checkHost(args, size)
+        function, rawShapes, size = self._compiledCall(typed, size)
+        return function, typed, rawShapes, size
+
+    def _compiledCall(self, args, size=None):
+        """(the host function of these checked arguments' binding, compiled at its first use, the raw arrays' shapes,
+        the loop's size: ``size``, or the non-raw arrays' elements)."""
         if size is None:
-            size = next(arg.size for param, arg in zip(self.params, typed)
+            size = next(arg.size for param, arg in zip(self.params, args)
                         if isinstance(arg, numpy.ndarray) and not param.raw)
-        return self._compiledFor(typed), typed, [arg.shape for param, arg in zip(self.params, typed) if param.raw], size
+        return self._compiledFor(args), [arg.shape for param, arg in zip(self.params, args) if param.raw], size
 
     def _compiledFor(self, args):
         """The host function of these (checked) arguments' binding, compiled at its first use."""
@@ -260,11 +266,8 @@ class Elementwise:
         """Run the host function of these arguments' binding (compiled on its first use) over ``size`` elements,
         or over the non-raw arrays' elements; with ``given`` (the arguments as the caller passed them, ``args``
         being them checked), prepare later calls of the same signature (``_callPrepared``)."""
-        function = self._compiledFor(args)
-        if size is None:
-            size = next(arg.size for param, arg in zip(self.params, args)
-                        if isinstance(arg, numpy.ndarray) and not param.raw)
-        function(size, args, [arg.shape for param, arg in zip(self.params, args) if param.raw])
+        function, rawShapes, size = self._compiledCall(args, size)
+        function(size, args, rawShapes)
         if given is not None and hostkernel.preparable(args):
             self._prepared[self._key(given)] = hostkernel.PreparedCall(function, self.params, given, args)
 

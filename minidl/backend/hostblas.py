@@ -62,15 +62,24 @@ def _symbol(library, names):
 
 
 @functools.cache
-def gemms():
-    """{dtype: (gemm's address, the BLAS's integer width)} for float32 and float64; {} where the batch cannot run.
-    Looked up at the first product over a batch."""
+def _blas():
+    """(NumPy's OpenBLAS library, its integer width, the address of its thread count setter), or None where the
+    batch cannot run (another BLAS, no compiler, no setter). Looked up once, at the first product over a batch."""
     found = _numpyOpenBlas()
     if found is None or hostkernel.findCompiler() is None:
-        return {}
+        return None
     library, integer = found
-    if _symbol(library, ("openblas_set_num_threads_local", "scipy_openblas_set_num_threads_local64_")) is None:
+    localThreads = _symbol(library, ("openblas_set_num_threads_local", "scipy_openblas_set_num_threads_local64_"))
+    return None if localThreads is None else (library, integer, localThreads)
+
+
+@functools.cache
+def gemms():
+    """{dtype: (gemm's address, the BLAS's integer width)} for float32 and float64; {} where the batch cannot run."""
+    blas = _blas()
+    if blas is None:
         return {}
+    library, integer, _ = blas
     gemms = {}
     for dtype, letter in ((numpy.float32, "s"), (numpy.float64, "d")):
         address = _symbol(library, (f"scipy_cblas_{letter}gemm64_", f"scipy_cblas_{letter}gemm", f"cblas_{letter}gemm"))
@@ -91,8 +100,7 @@ def _batchFunction():
     function = library.minidl_gemm_batch
     function.argtypes = [ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 6 + [ctypes.c_double, ctypes.c_void_p]
     function.restype = None
-    blas, _ = _numpyOpenBlas()
-    return function, _symbol(blas, ("openblas_set_num_threads_local", "scipy_openblas_set_num_threads_local64_"))
+    return function, _blas()[2]
 
 
 class Producer(ctypes.Structure):

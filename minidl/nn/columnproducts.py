@@ -30,8 +30,7 @@ def columnProducts(left, data, window, transposed=False):
     """(N, A, P) products ``left @ col[n]`` for left (A, K), or with ``transposed`` (N, K, A) products ``col[n] @
     left[n]ᵀ`` for left (N, A, P); col[n] = im2col of data[n] (data (N, C, H, W)) through ``window``. None where they
     cannot run here (see the module). Their batch is worked out once per geometry (``Window.remembered``)."""
-    multiplyAdds = _multiplyAdds(left, data, window)
-    if left.dtype != data.dtype or data.shape[0] < 2 or not columnsImageByImage(data.dtype, multiplyAdds):
+    if isGpu or left.dtype != data.dtype or data.shape[0] < 2:
         return None
     data, left = xp.ascontiguousarray(data), xp.ascontiguousarray(left)
     plan = window.remembered(("column products", left.shape, data.shape, data.dtype, transposed),
@@ -53,28 +52,23 @@ def columnsImageByImage(dtype, multiplyAdds):
             multiplyAdds >= hostblas.BATCH_FROM)
 
 
-def _multiplyAdds(left, data, window):
-    """The products' multiply-adds in all: N A K P, A K being W's size (left's in forward, ∂x's flipped W's)."""
-    outH, outW = window.outShape(*data.shape[2:], "columnProducts")
-    inner = data.shape[1] * window.size[0] * window.size[1]
-    rows = left.shape[-2]
-    return data.shape[0] * rows * inner * outH * outW
-
-
 def _plan(leftShape, dataShape, dtype, window, transposed):
-    """(the StridedBatch, out's shape) of these products, or None where im2col does not run compiled."""
+    """(the StridedBatch, out's shape) of these products, or None where they do not run here
+    (``columnsImageByImage`` of their N A K P multiply-adds)."""
     batch, maps, height, width = dataShape
     kernel, head, tail, colShape, size = im2colCall(window, (1, maps, height, width), wide=False)
-    args = (numpy.empty((1, maps, height, width), dtype), *head, 0, *tail, numpy.empty(colShape, dtype))
-    call = kernel.hostCall(args, size=size)
-    if call is None:
-        return None
     inner, points = maps * window.size[0] * window.size[1], colShape[-2] * colShape[-1]
     rows = leftShape[-2]
     expected = (batch, rows, points) if transposed else (rows, inner)
     if tuple(leftShape) != expected:
         raise BackendError(f"columnProducts: left must be {expected} for data of shape {dataShape} and {window}, got "
                            f"{tuple(leftShape)}")
+    if not columnsImageByImage(dtype, batch * rows * inner * points):
+        return None
+    args = (numpy.empty((1, maps, height, width), dtype), *head, 0, *tail, numpy.empty(colShape, dtype))
+    call = kernel.hostCall(args, size=size)
+    if call is None:
+        return None
     image = maps * height * width
     if transposed:  # col[n] (K, P), made into A, by left[n]ᵀ: left[n] read by columns
         stridedBatch = StridedBatch(dtype, (inner, rows, points), (False, points), (True, points), rows,
