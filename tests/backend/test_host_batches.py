@@ -6,12 +6,16 @@ import ctypes
 
 import numpy
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minidl import BackendError
 from minidl.backend import hostblas, hostkernel, isGpu, products, xp
 from minidl.backend.tape import Tape
+from minidl.nn import Conv2D, conv2d
 from minidl.nn.columnproducts import columnProducts, columnsImageByImage
 from minidl.nn.im2col import Window, im2col
+from minidl.testing import arrays, checkGradients
 
 pytestmark = [
     pytest.mark.skipif(isGpu, reason="the CPU's products"),
@@ -167,6 +171,27 @@ def test_column_products_give_the_bits_of_whole_columns(shape, size, stride, pad
                                      numpy.matmul(col, grad.transpose(0, 2, 1)))
 
 
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), transposed=st.booleans(), dtype=st.sampled_from([numpy.float32, numpy.float64]))
+def test_column_products_carry_nan_and_infinities_where_whole_columns_do(data, transposed, dtype):
+    window = Window(3, 1, 1)
+    images = data.draw(arrays(dtype, (3, 2, 5, 5)))  # NaN, ±inf, -0.0 or subnormals at drawn places
+    col = wholeColumns(images, window)
+    left = data.draw(arrays(dtype, (3, 4, col.shape[2]) if transposed else (4, col.shape[1])))
+    expected = numpy.matmul(col, left.transpose(0, 2, 1)) if transposed else numpy.matmul(left, col)
+    got = columnProducts(left, images, window, transposed=transposed)
+    numpy.testing.assert_array_equal(got, expected)  # the same gemm on the same values: NaN where NaN, the same ±inf
+
+
+@pytest.mark.parametrize("maps, side, size, pad, stride", [(3, 7, 3, 1, 1), (2, 14, 3, 1, 2)])  # outputs 7x7
+def test_conv2d_image_by_image_passes_a_float64_gradient_check(maps, side, size, pad, stride):
+    conv = Conv2D(maps, 4, size, stride=stride, pad=pad, dtype=numpy.float64)
+    images = draw((3, maps, side, side), numpy.float64)
+    conv(images)
+    assert conv.col is None  # the products of ∂x and ∂W are image by image too
+    checkGradients(conv, images)
+
+
 def test_column_products_refuse_a_left_of_the_wrong_shape_and_leave_what_they_cannot_do():
     window = Window(3, 1, 1)
     data = draw((4, 2, 6, 6), numpy.float32)
@@ -199,8 +224,6 @@ def test_a_numpy_that_names_another_blas_or_none_leaves_the_products_numpys(monk
 
 @pytest.mark.parametrize("maps, side, size, pad", [(16, 32, 3, 1), (8, 12, 5, 1)])  # a "same" im2col; by rows
 def test_conv2d_image_by_image_gives_the_results_of_whole_columns(maps, side, size, pad, monkeypatch):
-    from minidl.nn import Conv2D, conv2d
-
     data = draw((4, maps, side, side), numpy.float32)
     weights = draw((12, maps, size, size), numpy.float32)
     outSide = side + 2 * pad - size + 1
@@ -223,8 +246,6 @@ def test_conv2d_image_by_image_gives_the_results_of_whole_columns(maps, side, si
 
 
 def test_conv2d_whose_backward_cannot_gather_image_by_image_makes_col_whole(monkeypatch):
-    from minidl.nn import Conv2D, conv2d
-
     data, gradOut = draw((4, 6, 16, 16), numpy.float32), draw((4, 8, 16, 16), numpy.float32)
     conv = Conv2D(6, 8, 3, pad=1)
     conv(data)

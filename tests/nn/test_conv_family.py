@@ -6,8 +6,9 @@ import numpy
 import pytest
 
 from minidl import ModuleError
-from minidl.backend import toDevice, toHost
-from minidl.nn import Conv1D, Deconv2D, GlobalAvgPool2D, GroupNorm, InstanceNorm2D, Pad2D, Upsample2D, conv2d
+from minidl.backend import isGpu, toDevice, toHost
+from minidl.nn import Conv1D, Conv2D, Deconv2D, GlobalAvgPool2D, GroupNorm, InstanceNorm2D, Pad2D, Upsample2D, conv2d
+from minidl.nn.columnproducts import columnsImageByImage
 from minidl.testing import checkGradients
 from tests.optional import importTorch
 
@@ -241,3 +242,14 @@ def test_bad_construction_and_input_name_what_was_expected():
         InstanceNorm2D(3)(toDevice(numpy.zeros((2, 3, 4), numpy.float32)))
     with pytest.raises(ModuleError, match="floating dtype"):
         GlobalAvgPool2D()(toDevice(numpy.zeros((1, 1, 2, 2), numpy.int32)))
+
+
+def test_conv2d_takes_its_columns_image_by_image_on_the_cpu_only():
+    """On the CPU, where the batch of products runs on minidl's threads, col is never stored whole; on a device
+    (a GPU, the simulated one) it is, for cuBLAS's one launch a product (``minidl.nn.columnproducts``)."""
+    conv = Conv2D(16, 16, 3, pad=1)
+    conv(toDevice(numpy.ones((4, 16, 32, 32), numpy.float32)))
+    imageByImage = not isGpu and columnsImageByImage(numpy.float32, 4 * conv.W.size * 32 * 32)
+    assert (conv.col is None) == imageByImage
+    if isGpu:
+        assert not columnsImageByImage(numpy.float32, 2 ** 40)
