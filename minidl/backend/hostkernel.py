@@ -38,6 +38,11 @@ from minidl.errors import BackendError
 FLAGS = ("-x", "c++", "-std=c++17", "-O3", "-march=native", "-fopenmp-simd", "-pthread", "-fno-math-errno",
          "-fno-trapping-math", "-ffp-contract=off", "-fPIC", "-shared")
 THREADS_SOURCE = Path(__file__).with_name("hostthreads.cpp")
+# How long an idle pool thread spins before it sleeps (hostthreads.cpp), in microseconds. A step's loops and products
+# come microseconds apart; with threads that slept at once, the digits MLP's captured step took 1.22-1.27 ms against
+# 0.61-0.66 with 300-1000 µs of spin (its products split among the threads), the residual CNN's 30.6-33.1 against
+# 25-27.5 (2-core VM).
+SPIN_MICROS = 500
 CALL_SOURCE = Path(__file__).with_name("hostcall.cpp")
 CPU_KERNELS = ("numpy", "compiled")
 # The classes that compile a kernel's text for the host, with their registries, by CuPy's kind
@@ -180,14 +185,25 @@ def poolThreads():
     return threadCount(os.environ.get("OMP_NUM_THREADS", ""))
 
 
+def spinMicros(policy):
+    """How long an idle thread of the pool spins before it sleeps, from OMP_WAIT_POLICY's value: ``SPIN_MICROS``,
+    or none for "passive" (as OpenMP reads it, any case); any other value ("active" included) keeps the bound, so
+    a thread never spins for good."""
+    return 0 if policy.strip().lower() == "passive" else SPIN_MICROS
+
+
 @functools.cache
 def threadPool():
     """Load minidl's thread pool (``hostthreads.cpp``) once per process, before any kernel, whose parallel loops
-    call it. Its idle threads sleep, whichever OpenMP runtime the process loaded (PyTorch brings one that spins:
-    bound to it, minidl's residual-CNN step ran 3x slower with torch imported) and whatever OMP_WAIT_POLICY
-    says; OMP_NUM_THREADS sets its threads. A forked child starts a pool of its own."""
+    call it. Its idle threads spin for ``spinMicros`` (a step's next loop comes microseconds later), then sleep,
+    whichever OpenMP runtime the process loaded (PyTorch brings one whose threads spin long: bound to it, minidl's
+    residual-CNN step ran 3x slower with torch imported).
+    OMP_NUM_THREADS sets its threads. A forked child starts a pool of its own."""
     library = loadLibrary(THREADS_SOURCE.read_text(), "minidl_threads", mode=ctypes.RTLD_GLOBAL)
-    start = functools.partial(library.minidl_start_threads, poolThreads())
+    library.minidl_start_threads.argtypes = [ctypes.c_int, ctypes.c_long]
+    library.minidl_start_threads.restype = None
+    start = functools.partial(library.minidl_start_threads, poolThreads(),
+                              spinMicros(os.environ.get("OMP_WAIT_POLICY", "")))
     start()
     os.register_at_fork(after_in_child=start)
     return library

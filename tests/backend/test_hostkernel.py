@@ -186,22 +186,25 @@ def test_processes_compiling_one_kernel_at_once_share_one_library(tmp_path):
 
 
 SPLIT = """
-import threading, numpy
+import threading, time, numpy
 from minidl.backend import Elementwise
 tid = Elementwise("test_split", "T x", "int64 thread", "thread = syscall(SYS_gettid)", lambda x, thread: None,
                   preamble="#include <sys/syscall.h>\\n#include <unistd.h>")
 x = numpy.zeros((1 << 18) + 1, numpy.float32)  # grain 1: a parallel loop from 2^18 values
-threads = tid.callCompiled(x, numpy.zeros(x.size, numpy.int64))
-ranges = [int(index) for index in numpy.flatnonzero(numpy.diff(threads)) + 1]
-print(threads[0] == threading.get_native_id(), len(set(threads.tolist())), *ranges)
+for pause in (0, 0, 0.01, 0):  # back to back (the threads spinning), then after they went to sleep
+    time.sleep(pause)
+    threads = tid.callCompiled(x, numpy.zeros(x.size, numpy.int64))
+    ranges = [int(index) for index in numpy.flatnonzero(numpy.diff(threads)) + 1]
+    print(threads[0] == threading.get_native_id(), len(set(threads.tolist())), *ranges)
 """
 
 
-def test_a_parallel_loop_is_split_as_openmps_static_schedule_on_minidls_threads(tmp_path):
-    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "3"}
+@pytest.mark.parametrize("policy", ["", "passive"])
+def test_a_parallel_loop_is_split_as_openmps_static_schedule_on_minidls_threads(policy, tmp_path):
+    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "3", "OMP_WAIT_POLICY": policy}
     result = subprocess.run([sys.executable, "-c", SPLIT], env=env, text=True, capture_output=True, timeout=120)
     # 2^18 + 1 = 3 * 87381 + 2: the first two ranges one longer; the caller's thread takes the first
-    assert result.stdout.split() == ["True", "3", "87382", "174764"], result.stderr
+    assert result.stdout.split() == ["True", "3", "87382", "174764"] * 4, result.stderr
 
 
 IDLE = """
@@ -228,6 +231,11 @@ def test_idle_kernel_threads_sleep_whatever_the_process_loaded_or_set(tmp_path):
     result = subprocess.run([sys.executable, "-c", IDLE], env=env, text=True, capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert float(result.stdout) < 0.05  # CPU seconds over half a second of the main thread's sleep
+
+
+def test_idle_threads_spin_half_a_millisecond_unless_omp_wait_policy_is_passive():
+    assert hostkernel.spinMicros("passive") == hostkernel.spinMicros(" PASSIVE ") == 0
+    assert hostkernel.spinMicros("") == hostkernel.spinMicros("active") == hostkernel.SPIN_MICROS == 500
 
 
 def test_omp_num_threads_sets_the_threads_as_openmp_reads_it():
