@@ -1,4 +1,5 @@
-"""A strided batch of matrix products on the CPU, the batch shared among minidl's threads (``hostgemm.cpp``).
+"""Matrix products on the CPU on minidl's threads (``hostgemm.cpp``): a strided batch shared among them, and one
+product split among them in rows or columns (``SplitProduct``).
 
     C[n] = A[n] B[n]   (C[n] += A[n] B[n] with ``accumulate``)   for n < count,
 
@@ -12,11 +13,18 @@ one matrix's sums are made by the same kernel in the same order whichever thread
 rows and columns, never a sum). OpenBLAS's own batch call (``cblas_sgemm_batch_strided``, 0.3.30 on) would do the
 same, but in NumPy's OpenBLAS 0.3.31 it jumps to a null kernel for small matrices (16x64 by 64x64: a crash).
 
+One product of two matrices is split the same way, each thread a contiguous range of C's rows or columns. NumPy's
+matmul would run it on OpenBLAS's own threads, which after each product spin for a long while (yielding, up to
+2^28 cycles) and so took part of a core from minidl's next kernels on the same two cores: in a transformer block's
+step (batch 64 of 32 tokens), its eight 2-D products through NumPy cost the step's kernels about a quarter of
+their speed. With every product of a step made here, OpenBLAS's threads stay asleep.
+
 Runs where NumPy's BLAS is the OpenBLAS of its wheels (found beside NumPy, with ``openblas_set_num_threads_local``,
 which in that build sets the process's count: while a batch runs, a product of another Python thread is
 single-threaded too) and a C++ compiler builds minidl's kernels; elsewhere ``gemms()`` is empty and products stay
 NumPy's matmul (``minidl.backend.products``; ``hostBlas()`` says which). With one thread (``OMP_NUM_THREADS=1``)
-a plain batch has nothing to share and stays NumPy's; a batch whose matrices a kernel makes still runs here.
+a plain batch or product has nothing to share and stays NumPy's; a batch whose matrices a kernel makes still runs
+here.
 """
 
 import ctypes
@@ -32,6 +40,9 @@ GEMM_SOURCE = Path(__file__).with_name("hostgemm.cpp")
 # The multiply-adds of a whole batch from which it is shared among the threads: waking them costs about 9 µs (32
 # products of 8x9 by 9x64 took 12.7 µs so, 3.5 through NumPy's matmul), which half the products' time must beat.
 BATCH_FROM = 2 ** 20
+# The multiply-adds of one product from which it is split among the threads; a smaller one runs on the caller's
+# thread alone (OpenBLAS would wake its own threads from 2^18, its SMP_THRESHOLD_MIN times GEMM_MULTITHREAD_THRESHOLD).
+SPLIT_FROM = 2 ** 20
 TRANS, NO_TRANS = 112, 111  # CBLAS's enums
 
 
@@ -93,14 +104,17 @@ def hostBlas():
     return "minidl's threads, one gemm each" if gemms() else "NumPy matmul"
 
 
-def _batchFunction():
-    """``minidl_gemm_batch`` with its argument types, and the address of the BLAS's thread-local thread count."""
+@functools.cache
+def _functions():
+    """(``minidl_gemm_batch``, ``minidl_gemm_split``) with their argument types, and the address of the BLAS's
+    thread-local thread count; loaded at the first product made here."""
     hostkernel.threadPool()
     library = hostkernel.loadLibrary(GEMM_SOURCE.read_text(), "minidl_gemm")
-    function = library.minidl_gemm_batch
-    function.argtypes = [ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 6 + [ctypes.c_double, ctypes.c_void_p]
-    function.restype = None
-    return function, _blas()[2]
+    batch, split = library.minidl_gemm_batch, library.minidl_gemm_split
+    batch.argtypes = [ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 6 + [ctypes.c_double, ctypes.c_void_p]
+    split.argtypes = [ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 6 + [ctypes.c_double]
+    batch.restype = split.restype = None
+    return batch, split, _blas()[2]
 
 
 class Producer(ctypes.Structure):
@@ -132,17 +146,15 @@ class StridedBatch:
     as ``layoutB`` (``layoutA``) says."""
 
     __name__ = "gemm_batch"  # a recorded call's name in a tape's listings
-    _function = None  # (minidl_gemm_batch, the thread-local count's address), loaded at the first batch
 
     def __init__(self, dtype, shape, layoutA, layoutB, ldc, strides, count, accumulate, producer=None):
-        if StridedBatch._function is None:
-            StridedBatch._function = _batchFunction()
+        self.function, _, localThreads = _functions()
         dtype = numpy.dtype(dtype)
         gemm, integer = gemms()[dtype]
         (transA, lda), (transB, ldb) = layoutA, layoutB
         self.numbers = (ctypes.c_int64 * 12)(TRANS if transA else NO_TRANS, TRANS if transB else NO_TRANS, *shape,
                                              lda, ldb, ldc, *strides, count)
-        self.head = (dtype.itemsize, integer, gemm, StridedBatch._function[1], self.numbers)
+        self.head = (dtype.itemsize, integer, gemm, localThreads, self.numbers)
         self.beta = 1.0 if accumulate else 0.0
         self.producer = producer
         self.producerAt = None if producer is None else ctypes.addressof(producer)
@@ -152,6 +164,33 @@ class StridedBatch:
         return f"StridedBatch({list(self.numbers)}, beta={self.beta}{made})"
 
     def __call__(self, a, b, out):
-        StridedBatch._function[0](*self.head, a.ctypes.data, b.ctypes.data, out.ctypes.data, self.beta,
-                                  self.producerAt)
+        self.function(*self.head, a.ctypes.data, b.ctypes.data, out.ctypes.data, self.beta, self.producerAt)
+        return out
+
+
+class SplitProduct:
+    """One geometry's product on minidl's threads: ``product(a, b, out)`` multiplies matrices of that geometry (not
+    checked again) into out with single-threaded gemms, each thread a contiguous range of out's rows (``split``
+    "rows") or columns ("columns"), or the caller's thread the whole ("none"). ``shape``: (rows, columns, inner);
+    ``layoutA``, ``layoutB``: each operand's (transposed, leading dimension); ``ldc``: out's row stride."""
+
+    SPLITS = ("rows", "columns", "none")
+
+    __name__ = "gemm_split"  # a recorded call's name in a tape's listings
+
+    def __init__(self, dtype, shape, layoutA, layoutB, ldc, split, accumulate):
+        _, self.function, localThreads = _functions()
+        dtype = numpy.dtype(dtype)
+        gemm, integer = gemms()[dtype]
+        (transA, lda), (transB, ldb) = layoutA, layoutB
+        self.numbers = (ctypes.c_int64 * 9)(TRANS if transA else NO_TRANS, TRANS if transB else NO_TRANS, *shape,
+                                            lda, ldb, ldc, self.SPLITS.index(split))
+        self.head = (dtype.itemsize, integer, gemm, localThreads, self.numbers)
+        self.beta = 1.0 if accumulate else 0.0
+
+    def __repr__(self):
+        return f"SplitProduct({list(self.numbers)}, beta={self.beta})"  # the split's index last
+
+    def __call__(self, a, b, out):
+        self.function(*self.head, a.ctypes.data, b.ctypes.data, out.ctypes.data, self.beta)
         return out

@@ -1,4 +1,5 @@
-// A strided batch of matrix products on minidl's threads (loaded by minidl.backend.hostblas, after hostthreads.cpp).
+// Matrix products on minidl's threads (loaded by minidl.backend.hostblas, after hostthreads.cpp): a strided batch,
+// and one product split in rows or columns.
 //
 // minidl_gemm_batch(real, integer, gemm, localThreads, numbers, a, b, c, beta, producer) computes, for n < count,
 //     C[n] = A[n] B[n] + beta C[n]      (row-major; A[n] at a + n strideA elements, B[n] and C[n] likewise)
@@ -18,6 +19,18 @@
 // and its `output`, the buffer. A convolution's columns are then never stored whole (32 images of 16 maps of 32x32:
 // 19 MB, written and read back through memory), each image's staying in the core's cache between the kernel and its
 // product.
+//
+// minidl_gemm_split(real, integer, gemm, localThreads, numbers, a, b, c, beta) computes one product,
+//     C = A B + beta C      (row-major; numbers: transA, transB, m, n, k, lda, ldb, ldc, axis)
+// each of minidl's threads taking a contiguous range of C's rows (axis 0) or columns (axis 1) and multiplying it
+// with one call of the same single-threaded gemm, A's rows (B's columns) of that range by all of B (A); axis 2:
+// the caller's thread alone, the whole product (too small to share). NumPy's matmul would run the product on the
+// BLAS's own threads, which spin after it (OpenBLAS's worker burned 96% of a core for the 50 ms after a product,
+// about 0.1 s in all) and so took part of a core from minidl's next kernels; made here, the BLAS's threads stay
+// asleep. Each element is one sum made by the gemm, but the gemm picks its kernels by the sizes it is given, so a
+// range's sums may round otherwise than the whole product's (5e-5 at most in float32, sums of up to 400 terms
+// of order 1): the same bits run after run for a thread count, as with OpenBLAS's own threads, whose products
+// also round otherwise than one thread's.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -81,7 +94,58 @@ void products(void* context, ptrdiff_t begin, ptrdiff_t end) {
   }
 }
 
+struct Split {
+  void* gemm;
+  LocalThreads localThreads;
+  const int64_t* numbers;
+  const char* a;
+  const char* b;
+  char* c;
+  double beta;
+};
+
+template <typename Int, typename Real>
+void splitProduct(void* context, ptrdiff_t begin, ptrdiff_t end) {
+  typedef void (*Gemm)(int, int, int, Int, Int, Int, Real, const Real*, Int, const Real*, Int, Real, Real*, Int);
+  const Split& split = *static_cast<const Split*>(context);
+  const int64_t* number = split.numbers;
+  const bool transA = number[0] == 112, transB = number[1] == 112, rows = number[8] != 1;
+  const Real* a = reinterpret_cast<const Real*>(split.a);
+  const Real* b = reinterpret_cast<const Real*>(split.b);
+  Real* c = reinterpret_cast<Real*>(split.c);
+  int64_t m = number[2], n = number[3];
+  if (rows) {
+    a += begin * (transA ? 1 : number[5]);
+    c += begin * number[7];
+    m = end - begin;
+  } else {
+    b += begin * (transB ? number[6] : 1);
+    c += begin;
+    n = end - begin;
+  }
+  split.localThreads(1);
+  reinterpret_cast<Gemm>(split.gemm)(101, static_cast<int>(number[0]), static_cast<int>(number[1]), Int(m), Int(n),
+                                     Int(number[4]), Real(1), a, Int(number[5]), b, Int(number[6]), Real(split.beta),
+                                     c, Int(number[7]));
+}
+
 }  // namespace
+
+extern "C" void minidl_gemm_split(int real, int integer, void* gemm, void* localThreads, const int64_t* numbers,
+                                  const void* a, const void* b, void* c, double beta) {
+  Split split{gemm, reinterpret_cast<LocalThreads>(localThreads), numbers, static_cast<const char*>(a),
+              static_cast<const char*>(b), static_cast<char*>(c), beta};
+  Chunk chunk = real == 8 ? (integer == 8 ? splitProduct<int64_t, double> : splitProduct<int32_t, double>)
+                          : (integer == 8 ? splitProduct<int64_t, float> : splitProduct<int32_t, float>);
+  const int before = split.localThreads(1);
+  const ptrdiff_t extent = static_cast<ptrdiff_t>(numbers[8] == 1 ? numbers[3] : numbers[2]);
+  if (numbers[8] == 2) {
+    chunk(&split, 0, extent);
+  } else {
+    minidl_parallel(extent, chunk, &split);
+  }
+  split.localThreads(before);
+}
 
 extern "C" void minidl_gemm_batch(int real, int integer, void* gemm, void* localThreads, const int64_t* numbers,
                                   const void* a, const void* b, void* c, double beta, const void* producer) {

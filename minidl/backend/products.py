@@ -3,22 +3,26 @@
     out[..., i, j] = Σ_k a[..., i, k] b[..., k, j]        (out += that with ``accumulate``)
 
 over the batch axes of a and b broadcast together (an operand of two axes is the same matrix for the whole batch).
-On the CPU this is NumPy's matmul, but for a batch of float32 or float64 matrices read in place (a strided batch, as
-on a GPU below): that one is shared among minidl's threads, each multiplying whole matrices with NumPy's gemm run
-single-threaded (``minidl.backend.hostblas``, ``StridedBatch``; 1.3-1.9x faster for a convolution's products per
-image, with NumPy's bits), worked out once per geometry. On a GPU CuPy's own matmul of more than two axes copies
-every operand that is not C-contiguous (a transposed view of W or of col), casts float16 operands to float32 and the
-result back, and builds arrays of matrix pointers where an operand is broadcast (a launch per batch axis for each
-operand and the result), all before one product in plain float32: Conv2D's three products took 20 launches a step.
-Here each product is one call of cuBLAS's ``cublasGemmStridedBatchedEx``: a transposed view is read through cuBLAS's
-transpose flag, a slice of rows through its leading dimension, a broadcast operand through a batch stride of 0;
-float16 is multiplied on tensor cores with float32 sums, float32 exactly or through TF32 as ``allowTF32`` says,
-float64 in float64. ``accumulate`` passes beta = 1: the product is added into ``out`` by the same launch. Batch axes
-whose strides do not fold into one (a grouped convolution's weights, broadcast over its images) take one call per
-index of the other axes, the longest axis batched. An operand whose last two axes are neither rows nor columns of
-stride 1 is copied first (one launch). The calls are worked out at the first product of a geometry (the operands'
-and out's shapes, strides and dtypes, accumulate, TF32) and kept (``ProductPlan``): a later product of it makes the
-same calls on its own arrays, 6-9 µs of Python on the simulated device instead of 20-31.
+On the CPU, float32 and float64 products are made on minidl's threads with NumPy's gemm run single-threaded
+(``minidl.backend.hostblas``), worked out once per geometry: a batch of matrices read in place (a strided batch, as
+on a GPU below) shared among the threads, each multiplying whole matrices (``StridedBatch``; 1.3-1.9x faster for a
+convolution's products per image, with NumPy's bits), and a product of two matrices split among them in rows or
+columns (``SplitProduct``), so that the BLAS's own threads, which spin long after a product, never run beside
+minidl's. The rest (small, float16, operands read neither by rows nor by columns) is NumPy's matmul.
+
+On a GPU CuPy's own matmul of more than two axes copies every operand that is not C-contiguous (a transposed view of
+W or of col), casts float16 operands to float32 and the result back, and builds arrays of matrix pointers where an
+operand is broadcast (a launch per batch axis for each operand and the result), all before one product in plain
+float32: Conv2D's three products took 20 launches a step. Here each product is one call of cuBLAS's
+``cublasGemmStridedBatchedEx``: a transposed view is read through cuBLAS's transpose flag, a slice of rows through
+its leading dimension, a broadcast operand through a batch stride of 0; float16 is multiplied on tensor cores with
+float32 sums, float32 exactly or through TF32 as ``allowTF32`` says, float64 in float64. ``accumulate`` passes beta
+= 1: the product is added into ``out`` by the same launch. Batch axes whose strides do not fold into one (a grouped
+convolution's weights, broadcast over its images) take one call per index of the other axes, the longest axis
+batched. An operand whose last two axes are neither rows nor columns of stride 1 is copied first (one launch). The
+calls are worked out at the first product of a geometry (the operands' and out's shapes, strides and dtypes,
+accumulate, TF32) and kept (``ProductPlan``): a later product of it makes the same calls on its own arrays, 6-9 µs
+of Python on the simulated device instead of 20-31.
 
 cuBLAS is column-major; a row-major C = A B is computed as Cᵀ = Bᵀ Aᵀ: a matrix whose rows have stride 1 is, to
 cuBLAS, its own transpose with the row stride as its leading dimension.
@@ -30,7 +34,7 @@ import numpy
 
 from minidl.backend import hostblas
 from minidl.backend.device import cublasBindings, isGpu, xp
-from minidl.backend.hostblas import StridedBatch, gemms
+from minidl.backend.hostblas import SplitProduct, StridedBatch, gemms
 from minidl.backend.hostkernel import poolThreads
 from minidl.backend.tape import Recorder, plain
 from minidl.backend.tensorcores import tf32Allowed
@@ -53,9 +57,9 @@ def matmul(a, b, out=None, accumulate=False):
     if out is not None or accumulate:
         _checkOut(a, b, out)
     if not isGpu:
-        batch = _hostBatch(a, b, out, accumulate) if a.ndim > 2 or b.ndim > 2 else None
-        if batch is not None:
-            return batch
+        made = _hostProduct(a, b, out, accumulate)
+        if made is not None:
+            return made
         if accumulate:
             out += xp.matmul(a, b)
             return out
@@ -142,24 +146,26 @@ def _folded(batch, strides):
     return None
 
 
-def _hostBatch(a, b, out, accumulate):
-    """On the CPU, a product over a batch shared among minidl's threads (``minidl.backend.hostblas``): out, or None
-    where NumPy's matmul makes it (``_stridedBatch``). Its StridedBatch is worked out at the first product of a
-    geometry and kept; a recording tape records its call."""
+def _hostProduct(a, b, out, accumulate):
+    """On the CPU, a product made on minidl's threads (``minidl.backend.hostblas``): out, or None where NumPy's
+    matmul makes it. A batch is shared among the threads (``_stridedBatch``), a product of two matrices (or a batch
+    of one) split among them (``_splitProduct``); that call is worked out at the first product of a geometry and
+    kept, and a recording tape records it."""
     geometry = _geometry(a, b, out, accumulate)
-    batch = _hostPlans.get(geometry)
-    if batch is None:
+    made = _hostPlans.get(geometry)
+    if made is None:
         if len(_hostPlans) >= PLANS_KEPT:
             _hostPlans.clear()
-        batch = _hostPlans[geometry] = _stridedBatch(a, b, out, accumulate) or False
-    if batch is False:
+        plan = _splitProduct if numpy.prod(_shape(a, b)[:-2], dtype=int) == 1 else _stridedBatch
+        made = _hostPlans[geometry] = plan(a, b, out, accumulate) or False
+    if made is False:
         return None
-    return runBatch(batch, a, b, xp.empty(_shape(a, b), dtype=a.dtype) if out is None else out)
+    return runBatch(made, a, b, xp.empty(_shape(a, b), dtype=a.dtype) if out is None else out)
 
 
 def runBatch(batch, a, b, out):
-    """Run the StridedBatch ``batch`` (``minidl.backend.hostblas``) on a, b and out (made through ``xp``: a
-    recording tape sees it made), and return out; a recording tape records the call."""
+    """Run ``batch``, a StridedBatch or SplitProduct (``minidl.backend.hostblas``), on a, b and out (made through
+    ``xp``: a recording tape sees it made), and return out; a recording tape records the call."""
     a, b, written = plain(a), plain(b), plain(out)
     batch(a, b, written)
     if Recorder.tape is not None and not Recorder.paused:
@@ -168,7 +174,7 @@ def runBatch(batch, a, b, out):
 
 
 def _stridedBatch(a, b, out, accumulate):
-    """The StridedBatch of this product (out None: made C-contiguous by ``_hostBatch``), or None where NumPy's matmul
+    """The StridedBatch of this product (out None: made C-contiguous by ``_hostProduct``), or None where NumPy's matmul
     makes it: no batch call here (``hostblas.gemms``) or one thread, fewer multiply-adds than
     ``hostblas.BATCH_FROM``, a dtype other than float32 and float64, an empty product, an operand read neither by
     rows nor by columns, out's rows not of stride 1, batch strides that do not fold into one, or a batch that the
@@ -193,6 +199,25 @@ def _stridedBatch(a, b, out, accumulate):
         return None
     return StridedBatch(a.dtype, (shape[-2], shape[-1], a.shape[-1]), laidA, laidB, laidOut[1], folded, count,
                         accumulate)
+
+
+def _splitProduct(a, b, out, accumulate):
+    """The SplitProduct of a product of two matrices, or of a batch of one (out None: made C-contiguous by
+    ``_hostProduct``), or None where NumPy's matmul makes it: no gemm here (``hostblas.gemms``), a dtype other than
+    float32 and float64, an empty product, an operand or out read neither by rows nor by columns, or out's rows not
+    of stride 1. From
+    ``hostblas.SPLIT_FROM`` multiply-adds on two threads or more, the threads take rows where out has at least as
+    many rows as columns or 128 rows or more, else columns; a smaller product runs on the caller's thread."""
+    (rows, inner), cols = a.shape[-2:], b.shape[-1]
+    if a.dtype not in gemms() or a.dtype != b.dtype or 0 in (rows, inner, cols):
+        return None
+    laidA, laidB = _readAs(a), _readAs(b)
+    laidOut = (False, cols) if out is None else _readAs(out)
+    if None in (laidA, laidB, laidOut) or laidOut[0]:
+        return None
+    split = ("none" if poolThreads() < 2 or rows * cols * inner < hostblas.SPLIT_FROM else
+             "rows" if rows >= min(cols, 128) else "columns")
+    return SplitProduct(a.dtype, (rows, cols, inner), laidA, laidB, laidOut[1], split, accumulate)
 
 
 def _geometry(a, b, out, accumulate):
@@ -232,7 +257,7 @@ def _gemm(a, b, out, accumulate, geometry):
 
 PLANS_KEPT = 4096  # geometries whose plans are kept; a program of ever new shapes starts the table afresh
 _plans = {}  # a product's geometry (_geometry) -> its ProductPlan, on a GPU
-_hostPlans = {}  # on the CPU, a product's geometry -> its StridedBatch, or False where NumPy's matmul makes it
+_hostPlans = {}  # on the CPU, a product's geometry -> its StridedBatch or SplitProduct, or False: NumPy's matmul
 
 
 class ProductPlan:

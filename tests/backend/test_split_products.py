@@ -1,0 +1,196 @@
+"""A product of two matrices on the CPU split among minidl's threads (minidl.backend.hostblas.SplitProduct, through
+products.matmul). Oracles: the float64 product with the gemm's error bound, the same product made whole on one
+thread, NumPy's matmul where it makes the product, and the process's CPU time for the BLAS's own threads."""
+
+import ctypes
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from minidl import BackendError
+from minidl.backend import hostblas, hostkernel, isGpu, products, xp
+from minidl.backend.hostblas import SplitProduct
+from minidl.backend.tape import Tape
+
+pytestmark = [
+    pytest.mark.skipif(isGpu, reason="the CPU's products"),
+    pytest.mark.skipif(not hostblas.gemms(), reason=f"products run as {hostblas.hostBlas()} here: NumPy's BLAS is "
+                                                     "not its wheels' OpenBLAS, or no compiler"),
+]
+
+rng = numpy.random.default_rng(11)
+
+
+@pytest.fixture(autouse=True)
+def freshPlans(monkeypatch):
+    monkeypatch.setattr(products, "_hostPlans", {})
+
+
+def draw(shape, dtype, transposed=False):
+    """A matrix of ``shape``, read by columns (a transposed view) when ``transposed``."""
+    if transposed:
+        return rng.standard_normal(shape[::-1]).astype(dtype).T
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def planOf(a, b, out=None, accumulate=False):
+    return products._hostPlans[products._geometry(a, b, out, accumulate)]
+
+
+def assertWithinTheGemmBound(got, a, b, start=None):
+    """|got - a b (+ start)| <= 2 K eps (|a| |b| + |start|), computed in float64: the error bound of a sum of K
+    products rounded in got's precision, whatever the order of the sum."""
+    exact = a.astype(numpy.float64) @ b.astype(numpy.float64)
+    scale = numpy.abs(a).astype(numpy.float64) @ numpy.abs(b).astype(numpy.float64)
+    if start is not None:
+        exact, scale = exact + start, scale + numpy.abs(start)
+    bound = 2 * (a.shape[-1] + 1) * numpy.finfo(got.dtype).eps * scale
+    assert (numpy.abs(got - exact) <= bound).all()
+
+
+SHAPES = [  # (rows, inner, columns): the split it takes on two threads or more
+    (128, 256, 256),  # rows (the digits MLP's hidden layer)
+    (32, 128, 512),  # columns (an LSTM's recurrent product)
+    (129, 257, 33),  # rows, one range a row longer
+    (1000, 3, 1000),  # rows, a short inner axis
+    (2, 1024, 1024),  # columns, fewer rows than threads
+]
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("transposedA, transposedB", [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("rows, inner, cols", SHAPES)
+def test_a_split_product_is_the_product_within_the_gemms_error_bound(rows, inner, cols, transposedA, transposedB,
+                                                                     dtype):
+    a, b = draw((rows, inner), dtype, transposedA), draw((inner, cols), dtype, transposedB)
+    got = products.matmul(a, b)
+    assert isinstance(planOf(a, b), SplitProduct)
+    assert got.shape == (rows, cols) and got.dtype == dtype
+    assertWithinTheGemmBound(got, a, b)
+    numpy.testing.assert_array_equal(products.matmul(a, b), got)  # the same bits run after run
+    out = numpy.full((rows, cols), numpy.nan, dtype)
+    assert products.matmul(a, b, out=out) is out
+    numpy.testing.assert_array_equal(out, got)
+    start = draw((rows, cols), dtype)
+    out = start.copy()
+    products.matmul(a, b, out=out, accumulate=True)  # beta = 1: each thread adds its range
+    assertWithinTheGemmBound(out, a, b, start)
+
+
+def test_the_split_follows_the_shape_and_the_size(monkeypatch):
+    splits = {}
+    for rows, inner, cols in [*SHAPES, (128, 256, 10), (16, 16, 16)]:
+        a, b = draw((rows, inner), numpy.float32), draw((inner, cols), numpy.float32)
+        products.matmul(a, b)
+        splits[rows, inner, cols] = SplitProduct.SPLITS[planOf(a, b).numbers[8]]
+    threads = hostkernel.poolThreads()
+    expected = ["rows", "columns", "rows", "rows", "columns"] if threads > 1 else ["none"] * 5
+    assert list(splits.values()) == [*expected, "none", "none"]  # 327,680 and 4,096 multiply-adds: on one thread
+    monkeypatch.setattr(products, "poolThreads", lambda: 1)
+    a, b = draw((128, 256), numpy.float32), draw((256, 256), numpy.float32)
+    products._hostPlans.clear()
+    products.matmul(a, b)
+    assert SplitProduct.SPLITS[planOf(a, b).numbers[8]] == "none"
+
+
+@pytest.mark.parametrize("split", SplitProduct.SPLITS)
+def test_every_split_reads_strided_rows_and_writes_into_a_wider_out(split):
+    wideA, wideB = draw((130, 300), numpy.float32), draw((300, 70), numpy.float32)
+    a, b = wideA[1:129, 5:261], wideB[5:261, 3:67]  # rows of stride 300 and 70: leading dimensions
+    canvas = numpy.full((130, 80), -7.0, numpy.float32)
+    out = canvas[1:129, 4:68]
+    shape = (128, 64, 256)
+    product = SplitProduct(numpy.float32, shape, (False, 300), (False, 70), 80, split, accumulate=False)
+    product(a, b, out)
+    assertWithinTheGemmBound(out, a, b)
+    untouched = numpy.ones(canvas.shape, bool)
+    untouched[1:129, 4:68] = False
+    assert (canvas[untouched] == -7.0).all()  # nothing written beside out's rows and columns
+
+
+def test_each_split_is_the_product_a_whole_gemm_makes_on_one_thread_within_rounding():
+    a, b = draw((300, 64), numpy.float32), draw((64, 70), numpy.float32)
+    made = {}
+    for split in SplitProduct.SPLITS:
+        made[split] = numpy.empty((300, 70), numpy.float32)
+        SplitProduct(numpy.float32, (300, 70, 64), (False, 64), (False, 70), 70, split, False)(a, b, made[split])
+    for split in ("rows", "columns"):
+        numpy.testing.assert_allclose(made[split], made["none"], rtol=0, atol=64 * 4 * numpy.finfo(numpy.float32).eps
+                                      * numpy.abs(made["none"]).max())
+
+
+@pytest.mark.parametrize("what", ["float16", "empty", "strided columns", "out transposed", "mixed dtypes"])
+def test_what_the_threads_cannot_read_stays_numpys(what):
+    a, b, out = draw((128, 256), numpy.float32), draw((256, 256), numpy.float32), None
+    if what == "float16":
+        a, b = a.astype(numpy.float16), b.astype(numpy.float16)
+    elif what == "empty":
+        a, b = draw((128, 0), numpy.float32), draw((0, 256), numpy.float32)
+    elif what == "strided columns":
+        a = draw((128, 512), numpy.float32)[:, ::2]  # neither rows nor columns of stride 1
+    elif what == "out transposed":
+        out = numpy.empty((256, 128), numpy.float32).T
+    if what == "mixed dtypes":
+        with pytest.raises(BackendError, match="of one dtype"):
+            products.matmul(a, b.astype(numpy.float64))
+        return
+    got = products.matmul(a, b, out=out)
+    numpy.testing.assert_array_equal(got, numpy.matmul(a, b))
+    assert planOf(a, b, out) is False
+
+
+def test_a_batch_of_one_matrix_is_split_as_a_matrix():
+    a, b = draw((1, 128, 256), numpy.float32), draw((256, 256), numpy.float32)
+    got = products.matmul(a, b)
+    assert isinstance(planOf(a, b), SplitProduct) and got.shape == (1, 128, 256)
+    assertWithinTheGemmBound(got[0], a[0], b)
+
+
+def test_a_tape_records_the_split_product_and_replays_it_with_the_same_bits():
+    a, b = draw((128, 256), numpy.float32), draw((256, 256), numpy.float32)
+    tape = Tape()
+    with tape.recording(xp):
+        result = products.matmul(tape.input(a), b)
+    assert [getattr(call[0], "__name__", None) for call in tape.calls] == ["gemm_split"]
+    fresh = draw(a.shape, numpy.float32)
+    tape.replay(fresh)
+    numpy.testing.assert_array_equal(result, products.matmul(fresh, b))
+
+
+def test_the_blas_thread_count_is_put_back_after_every_split_product():
+    localThreads = hostblas._symbol(hostblas._numpyOpenBlas()[0], ("openblas_set_num_threads_local",))
+    setLocal = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(localThreads)
+    before = setLocal(3)
+    try:
+        for _ in range(20):
+            products.matmul(draw((128, 256), numpy.float32), draw((256, 256), numpy.float32))
+            assert setLocal(3) == 3
+    finally:
+        setLocal(before)
+
+
+BLAS_THREADS = """
+import resource, sys, time, numpy
+from minidl.backend import products
+a, b = numpy.ones((512, 512), numpy.float32), numpy.ones((512, 512), numpy.float32)
+multiply = numpy.matmul if sys.argv[1] == "numpy" else products.matmul
+for _ in range(3):
+    multiply(a, b)
+before = resource.getrusage(resource.RUSAGE_SELF)
+time.sleep(0.1)
+after = resource.getrusage(resource.RUSAGE_SELF)
+print(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+"""
+
+
+@pytest.mark.skipif(hostkernel.poolThreads() < 2, reason="one thread: NumPy's BLAS threads do not run either")
+def test_the_blas_threads_stay_asleep_after_minidls_products():
+    spent = {}
+    for who in ("numpy", "minidl"):
+        result = subprocess.run([sys.executable, "-c", BLAS_THREADS, who], text=True, capture_output=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        spent[who] = float(result.stdout)
+    # OpenBLAS's worker spins after NumPy's threaded product (about 0.1 s of a core); minidl's spin is 0.5 ms
+    assert spent["minidl"] < 0.015 and spent["numpy"] > 0.03, spent
