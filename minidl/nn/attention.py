@@ -158,7 +158,7 @@ class MultiHeadAttention(Module):
         steps, batch, embed = sequence.shape
         heads, headSize = self.heads, self.headSize
         rows = xp.ascontiguousarray(sequence).reshape(-1, embed)
-        qkv = rows @ self.in_proj_weight.T
+        qkv = matmul(rows, self.in_proj_weight.T)
         qkv += self.in_proj_bias
         q, k, v = xp.ascontiguousarray(qkv.reshape(steps, batch, 3, heads, headSize).transpose(2, 1, 3, 0, 4))
         scores = matmul(q, cpuContiguous(k.swapaxes(-1, -2)))
@@ -177,7 +177,7 @@ class MultiHeadAttention(Module):
         context = xp.ascontiguousarray(context.transpose(2, 0, 1, 3)).reshape(-1, embed)
         self.cache = {"rows": rows, "q": q, "k": k, "v": v, "probs": probs, "attended": attended,
                       "draw": draw, "context": context}
-        out = context @ self.out_proj_weight.T
+        out = matmul(context, self.out_proj_weight.T)
         out += self.out_proj_bias
         return out.reshape(steps, batch, embed)
 
@@ -185,7 +185,7 @@ class MultiHeadAttention(Module):
         cache = self.cache
         steps, batch, embed = self.data.shape
         gradRows = xp.ascontiguousarray(grad).reshape(-1, embed)
-        dcontext = (gradRows @ self.out_proj_weight).reshape(steps, batch, self.heads, self.headSize)
+        dcontext = matmul(gradRows, self.out_proj_weight).reshape(steps, batch, self.heads, self.headSize)
         dcontext = dcontext.transpose(1, 2, 0, 3)
         dattended = matmul(dcontext, cpuContiguous(cache["v"].swapaxes(-1, -2)))
         # ∂q, ∂k, ∂v, each (batch, heads, steps, size), read as the rows of ∂qkv (steps, batch, 3, heads, size)
@@ -203,7 +203,7 @@ class MultiHeadAttention(Module):
         matmul(dscores.swapaxes(-1, -2), cache["q"], out=stacked[1])
         dqkv = stacked.transpose(3, 1, 0, 2, 4).reshape(-1, 3 * embed)
         self.cache["dqkv"] = dqkv
-        dx = (dqkv @ self.in_proj_weight).reshape(steps, batch, embed)
+        dx = matmul(dqkv, self.in_proj_weight).reshape(steps, batch, embed)
         return [dx, None] if isinstance(self.inData, (list, tuple)) else dx
 
     def backward(self, grad, updGrad=True):

@@ -44,7 +44,7 @@ def batchedProduct(weights, col):
         return matmul(weights, col)
     batch, groups, inner, points = col.shape
     wide = xp.ascontiguousarray(col.transpose(1, 2, 0, 3)).reshape(groups, inner, batch * points)
-    out = xp.matmul(weights, wide).reshape(groups, -1, batch, points)
+    out = matmul(weights, wide).reshape(groups, -1, batch, points)
     return xp.ascontiguousarray(out.transpose(2, 0, 1, 3))
 
 
@@ -56,7 +56,7 @@ def weightProduct(grad, col):
     batch, groups, inner, points = col.shape
     wideGrad = xp.ascontiguousarray(grad.transpose(1, 2, 0, 3)).reshape(groups, -1, batch * points)
     wideCol = xp.ascontiguousarray(col.transpose(1, 2, 0, 3)).reshape(groups, inner, batch * points)
-    return xp.matmul(wideGrad, wideCol.transpose(0, 2, 1))
+    return matmul(wideGrad, wideCol.transpose(0, 2, 1))
 
 
 def addWeightProduct(grad, col, out):
@@ -154,7 +154,7 @@ class Conv2D(Module):
             return out
         if self._isWide(batch, outH * outW):
             self.col = im2col(data, self.window, wide=True).reshape(self.groups, -1, batch * outH * outW)
-            product = xp.matmul(groupedWeights(self.W, self.groups), self.col)
+            product = matmul(groupedWeights(self.W, self.groups), self.col)
             if self.useBias:  # back in NCHW order with the bias added, in one pass
                 return unwideWithBias(product, self.b, (batch, self.outmaps, outH, outW))
             out = self._unwide(product, batch, (batch, self.outmaps, outH, outW))
@@ -197,7 +197,7 @@ class Conv2D(Module):
             return self._fullConvolution(grad, fullWindow, inShape)
         batch, maps, height, width = inShape
         if self._isWide(batch, grad.shape[2] * grad.shape[3]):
-            gradCol = xp.matmul(groupedWeights(self.W, self.groups).transpose(0, 2, 1), self._wideGrad(grad))
+            gradCol = matmul(groupedWeights(self.W, self.groups).transpose(0, 2, 1), self._wideGrad(grad))
             return col2im(gradCol.reshape(maps, *self.window.size, batch, *grad.shape[2:]), self.window, height, width,
                           batch=batch, wide=True)
         gradCol = batchedProduct(groupedWeights(self.W, self.groups).transpose(0, 2, 1), self._groupedGrad(grad))
@@ -229,7 +229,7 @@ class Conv2D(Module):
         batch = grad.shape[0]
         if self._isWide(batch, inShape[2] * inShape[3]):
             gradCol = im2col(grad, fullWindow, wide=True, temporary=True).reshape(self.groups, flipped.shape[2], -1)
-            return self._unwide(xp.matmul(flipped, gradCol), batch, inShape)
+            return self._unwide(matmul(flipped, gradCol), batch, inShape)
         out = self._columnProducts(flipped[0], grad, fullWindow)
         if out is not None:
             return out.reshape(inShape)
@@ -246,7 +246,7 @@ class Conv2D(Module):
         if self.algorithm == "depthwise":
             addDepthwiseGradWeights(grad, data, self.window, gradW.reshape(self.outmaps, 1, *self.window.size))
         elif self._isWide(grad.shape[0], grad.shape[2] * grad.shape[3]):
-            gradW += xp.matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1)).reshape(self.W.shape)
+            gradW += matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1)).reshape(self.W.shape)
         else:
             rows = xp.ascontiguousarray(grad).reshape(grad.shape[0], self.outmaps, -1)
             products = None if self.col is not None else self._columnProducts(rows, data, self.window, transposed=True)

@@ -58,13 +58,13 @@ class Linear(Module):
                               f"(..., {self.insize}), got {data.shape}")
 
     def updData(self, data):
-        out = data.reshape(-1, self.insize) @ self.W
+        out = matmul(data.reshape(-1, self.insize), self.W)
         if self.useBias:
             out += self.b
         return out.reshape(data.shape[:-1] + (self.outsize,))
 
     def updGrad(self, grad):
-        return (grad.reshape(-1, self.outsize) @ self.W.T).reshape(self.inData.shape)
+        return matmul(grad.reshape(-1, self.outsize), self.W.T).reshape(self.inData.shape)
 
     def accGradParams(self, grad):
         rows = xp.ascontiguousarray(grad).reshape(-1, self.outsize)

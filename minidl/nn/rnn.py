@@ -142,7 +142,7 @@ class RNN(Module):
         width = self.gates * self.hsize
         wIh, wHh, bIh, bHh = (self.vars[self.varName(kind, layer, d)].data
                               for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-        xproj = layerIn.reshape(-1, size) @ wIh.T
+        xproj = matmul(layerIn.reshape(-1, size), wIh.T)
         if self.mode not in ("lstm", "gru"):  # their step kernels add the biases
             xproj += xp.add(bIh, bHh)  # xp.add, not +: a captured step records xp's calls (minidl.backend.tape)
         xproj = xproj.reshape(steps, batch, width)
@@ -162,7 +162,7 @@ class RNN(Module):
         elements = batch * self.hsize // span
         for s in range(steps):
             t = steps - 1 - s if d else s
-            xp.matmul(hs[s], wT, out=hproj)
+            matmul(hs[s], wT, out=hproj)
             if self.mode == "lstm":
                 lstmForwardKer(xproj[t], hproj, bIh, bHh, cs[s], self.hsize, span, cs[s + 1], hs[s + 1], gates[s],
                                size=elements)
@@ -211,15 +211,15 @@ class RNN(Module):
                 width = self.gates * H
                 dxTime = xp.ascontiguousarray(dxgates[::-1] if d else dxgates).reshape(steps * batch, width)
                 dhRows = dhgates.reshape(steps * batch, width)
-                paramGrads[self.varName("weight_ih", layer, d)] = dxTime.T @ layerIn.reshape(steps * batch, -1)
-                paramGrads[self.varName("weight_hh", layer, d)] = dhRows.T @ hsPrev
+                paramGrads[self.varName("weight_ih", layer, d)] = matmul(dxTime.T, layerIn.reshape(steps * batch, -1))
+                paramGrads[self.varName("weight_hh", layer, d)] = matmul(dhRows.T, hsPrev)
                 paramGrads[self.varName("bias_hh", layer, d)] = dhRows.sum(axis=0)
                 # lstm and rnn: both biases are added to the same gates, ∂b_ih = ∂b_hh = Σ ∂gates (summed once)
                 paramGrads[self.varName("bias_ih", layer, d)] = (paramGrads[self.varName("bias_hh", layer, d)]
                                                                  if dhgates is dxgates else dxTime.sum(axis=0))
                 wIh = self.vars[self.varName("weight_ih", layer, d)].data
                 if dIn is None:
-                    dIn = (dxTime @ wIh).reshape(layerIn.shape)
+                    dIn = matmul(dxTime, wIh).reshape(layerIn.shape)
                 else:
                     matmul(dxTime, wIh, out=dIn.reshape(steps * batch, -1), accumulate=True)
             if cache["draw"] is not None:
@@ -252,12 +252,12 @@ class RNN(Module):
                 lstmGradKer(dOutDir[t], dhNext, dcNext, cs[s + 1], cs[s], gates[s], H, span, dcPrev, dxgates[s],
                             size=elements)
                 dcNext, dcPrev = dcPrev, dcNext
-                dhNext = dxgates[s] @ wHh
+                dhNext = matmul(dxgates[s], wHh)
             elif self.mode == "gru":
                 gruGradKer(dOutDir[t], dhNext, hs[s], gates[s], H, span, dhDirect, dxgates[s], dhgates[s],
                            size=elements)
-                dhNext = dhDirect + dhgates[s] @ wHh
+                dhNext = dhDirect + matmul(dhgates[s], wHh)
             else:
                 SIMPLE_KERNELS[self.mode][1](dOutDir[t], dhNext, hs[s + 1], dxgates[s])
-                dhNext = dxgates[s] @ wHh
+                dhNext = matmul(dxgates[s], wHh)
         return dhNext, dcNext, dxgates, dhgates

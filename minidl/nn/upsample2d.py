@@ -17,6 +17,7 @@ import functools
 import numpy
 
 from minidl.backend import toDevice, xp
+from minidl.backend.products import matmul
 from minidl.errors import ModuleError
 from minidl.nn.gather2d import gather2d, indices, scatter2d
 from minidl.nn.im2col import pair
@@ -98,4 +99,4 @@ class Upsample2D(Module):
         if self.mode == "nearest":
             return scatter2d(grad, *self._nearest(height, width), height, width)
         rows, cols = self._matrices(grad.dtype)
-        return xp.matmul(xp.matmul(rows.T, grad), cols)
+        return matmul(matmul(rows.T, grad), cols)
