@@ -4,20 +4,23 @@ Rows: minidl's step written out (forward, cost, zeroGradParams, backward, update
 step captured and replayed (``minidl.capture``), minidl's Trainer.trainFromHost over the digits training set
 (shuffling and host-to-device copies included; its steps captured), and the same network in PyTorch
 (nn.Sequential, CrossEntropyLoss, optim.Adagrad) when torch is importable, on the same device kind.
-Implementations alternate within each repeat and the median repeat counts, so a shared machine disturbs the
-ratios less. Before timing, both frameworks train from the same weights for a few steps and must agree, so the
-rows time the same computation.
+Each framework runs in a process of its own (``timing.runWorkers``; in one process each slows the other: PyTorch's step
+there took 1.27 ms while minidl's NumPy products left OpenBLAS's threads spinning, 0.89 ms once they no longer did),
+``--rounds`` processes each, alternating; minidl's rows alternate within each repeat, and the median repeat counts,
+so a shared machine disturbs the ratios less. Before timing, both frameworks train from the same weights for a few
+steps and must agree, so the rows time the same computation.
 
-    python -m benchmarks.train_step [--steps 200] [--repeats 7]
+    python -m benchmarks.train_step [--steps 200] [--repeats 7] [--rounds 2]
 """
 
 import argparse
+import json
 import time
 
 import numpy
 
 import minidl
-from benchmarks.timing import machine
+from benchmarks.timing import machine, runWorkers
 from minidl import backend
 from minidl.cost import CrossEntropy
 from minidl.datasets import loadDigits
@@ -111,18 +114,8 @@ def milliseconds(timings):
     return float(numpy.median(timings)) * 1000
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
-    digits = loadDigits()
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    device = "cuda" if backend.isGpu else "cpu"
-
+def minidlWorker(args, digits):
+    """{row: seconds per step of each repeat} for minidl's three rows, alternating within each repeat."""
     net, optimizer = minidlSetup()
     batches = minidlBatches(digits)
     trainer = Trainer(net, CrossEntropy(), optimizer, batchsize=BATCH, verbose=False)
@@ -132,13 +125,6 @@ def main():
     captured = minidl.capture(capturedNet, CrossEntropy(), capturedOptimizer)
     rows = {"minidl, step loop": [], "minidl, captured step (minidl.capture)": [],
             "minidl, Trainer.trainFromHost (captured)": []}
-    if torch is not None:
-        model, torchOptimizer = torchSetup(torch, net, device)
-        batchesTorch = torchBatches(torch, digits, device)
-        rows["PyTorch " + torch.__version__] = []
-        difference = checkSameComputation(torch, digits, device)
-        assert difference < 1e-4, f"minidl and PyTorch disagree after 5 steps by {difference}"
-
     for repeat in range(args.repeats + 1):  # the first repeat warms up and is not counted
         start = time.perf_counter()
         minidlSteps(net, optimizer, batches, args.steps)
@@ -151,19 +137,61 @@ def main():
             trainer.trainFromHost(digits.trainData, digits.trainLabels)
         backend.synchronize()
         timings.append((time.perf_counter() - start) / (epochsPerRepeat * batchesPerEpoch))
-        if torch is not None:
-            start = time.perf_counter()
-            torchSteps(torch, model, torchOptimizer, batchesTorch, args.steps, device)
-            timings.append((time.perf_counter() - start) / args.steps)
         if repeat:
             for row, timing in zip(rows.values(), timings):
                 row.append(timing)
+    return rows
 
-    threads = f"PyTorch on {device}, {torch.get_num_threads()} threads" if torch is not None else "torch not installed"
-    print(f"machine: {machine()}; {threads}")
+
+def torchWorker(args, digits):
+    """{"PyTorch <version>": seconds per step of each repeat}, on the device kind minidl runs on."""
+    import torch
+
+    device = "cuda" if backend.isGpu else "cpu"
+    net, _ = minidlSetup()
+    model, optimizer = torchSetup(torch, net, device)
+    batches = torchBatches(torch, digits, device)
+    timings = []
+    for repeat in range(args.repeats + 1):
+        start = time.perf_counter()
+        torchSteps(torch, model, optimizer, batches, args.steps, device)
+        if repeat:
+            timings.append((time.perf_counter() - start) / args.steps)
+    return {f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads": timings}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=2, help="processes per framework, alternating")
+    parser.add_argument("--worker", choices=("minidl", "torch"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    digits = loadDigits()
+    if args.worker:
+        print(json.dumps((minidlWorker if args.worker == "minidl" else torchWorker)(args, digits)))
+        return
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    names = ["minidl"]
+    if torch is not None:
+        difference = checkSameComputation(torch, digits, "cuda" if backend.isGpu else "cpu")
+        assert difference < 1e-4, f"minidl and PyTorch disagree after 5 steps by {difference}"
+        names.append("torch")
+    results = runWorkers("benchmarks.train_step", names, args.rounds,
+                         ["--steps", str(args.steps), "--repeats", str(args.repeats)])
+    rows = {}
+    for runs in results.values():
+        for run in runs:
+            for label, timings in run.items():
+                rows.setdefault(label, []).extend(timings)
+    print(f"machine: {machine()}")
     if torch is not None:
         print(f"check: after 5 steps from the same weights, minidl and PyTorch differ by at most {difference:.1e}")
-    print(f"digits MLP 64-256-256-10, batch {BATCH}, AdaGrad; median of {args.repeats} repeats\n")
+    print(f"digits MLP 64-256-256-10, batch {BATCH}, AdaGrad; each framework in its own process, {args.rounds} "
+          f"processes each, alternating; median of their {args.repeats} repeats each\n")
     reference = milliseconds(rows["minidl, step loop"])
     print("| implementation | ms per step of 128 samples | time ratio to minidl's step loop |")
     print("| --- | ---: | ---: |")
