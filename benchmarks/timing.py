@@ -61,7 +61,7 @@ def machine():
         return f"GPU {properties['name'].decode()} (CuPy {backend.xp.__version__})"
     from minidl.backend.hostblas import hostBlas
 
-    return f"{cpu}, products over a batch: {hostBlas()}"
+    return f"{cpu}, products: {hostBlas()}"
 
 
 def reportRepeats(steps, count, repeats, about=None, clock=time.perf_counter):

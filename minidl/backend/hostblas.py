@@ -40,9 +40,10 @@ GEMM_SOURCE = Path(__file__).with_name("hostgemm.cpp")
 # The multiply-adds of a whole batch from which it is shared among the threads: waking them costs about 9 µs (32
 # products of 8x9 by 9x64 took 12.7 µs so, 3.5 through NumPy's matmul), which half the products' time must beat.
 BATCH_FROM = 2 ** 20
-# The multiply-adds of one product from which it is split among the threads; a smaller one runs on the caller's
-# thread alone (OpenBLAS would wake its own threads from 2^18, its SMP_THRESHOLD_MIN times GEMM_MULTITHREAD_THRESHOLD).
-SPLIT_FROM = 2 ** 20
+# The multiply-adds of one product from which it is split among the threads; NumPy's OpenBLAS 0.3.31 multiplies a
+# smaller one on one thread itself (its threads stayed asleep after 1,000,000 multiply-adds, spun after 1,032,192),
+# and a call of its own costs less (1x64 by 64x256: 1.7 µs, 5.4 split).
+SPLIT_FROM = 2 ** 19
 TRANS, NO_TRANS = 112, 111  # CBLAS's enums
 
 
@@ -86,7 +87,8 @@ def _blas():
 
 @functools.cache
 def gemms():
-    """{dtype: (gemm's address, the BLAS's integer width)} for float32 and float64; {} where the batch cannot run."""
+    """{dtype: (gemm's address, the BLAS's integer width)} for float32 and float64; {} where products cannot run
+    here."""
     blas = _blas()
     if blas is None:
         return {}
@@ -100,7 +102,8 @@ def gemms():
 
 
 def hostBlas():
-    """What multiplies a strided batch on the CPU: "minidl's threads, one gemm each" or "NumPy matmul"."""
+    """What multiplies a strided batch or a split product on the CPU: "minidl's threads, one gemm each" or "NumPy
+    matmul"."""
     return "minidl's threads, one gemm each" if gemms() else "NumPy matmul"
 
 
@@ -169,27 +172,25 @@ class StridedBatch:
 
 
 class SplitProduct:
-    """One geometry's product on minidl's threads: ``product(a, b, out)`` multiplies matrices of that geometry (not
-    checked again) into out with single-threaded gemms, each thread a contiguous range of out's rows (``split``
-    "rows") or columns ("columns"), or the caller's thread the whole ("none"). ``shape``: (rows, columns, inner);
-    ``layoutA``, ``layoutB``: each operand's (transposed, leading dimension); ``ldc``: out's row stride."""
-
-    SPLITS = ("rows", "columns", "none")
+    """One geometry's product split among minidl's threads: ``product(a, b, out)`` multiplies matrices of that
+    geometry (not checked again) into out, each thread a contiguous range of out's rows (``byRows``) or columns with
+    one single-threaded gemm. ``shape``: (rows, columns, inner); ``layoutA``, ``layoutB``: each operand's
+    (transposed, leading dimension); ``ldc``: out's row stride."""
 
     __name__ = "gemm_split"  # a recorded call's name in a tape's listings
 
-    def __init__(self, dtype, shape, layoutA, layoutB, ldc, split, accumulate):
+    def __init__(self, dtype, shape, layoutA, layoutB, ldc, byRows, accumulate):
         _, self.function, localThreads = _functions()
         dtype = numpy.dtype(dtype)
         gemm, integer = gemms()[dtype]
         (transA, lda), (transB, ldb) = layoutA, layoutB
         self.numbers = (ctypes.c_int64 * 9)(TRANS if transA else NO_TRANS, TRANS if transB else NO_TRANS, *shape,
-                                            lda, ldb, ldc, self.SPLITS.index(split))
+                                            lda, ldb, ldc, 0 if byRows else 1)
         self.head = (dtype.itemsize, integer, gemm, localThreads, self.numbers)
         self.beta = 1.0 if accumulate else 0.0
 
     def __repr__(self):
-        return f"SplitProduct({list(self.numbers)}, beta={self.beta})"  # the split's index last
+        return f"SplitProduct({list(self.numbers)}, beta={self.beta})"  # last: 0 by rows, 1 by columns
 
     def __call__(self, a, b, out):
         self.function(*self.head, a.ctypes.data, b.ctypes.data, out.ctypes.data, self.beta)

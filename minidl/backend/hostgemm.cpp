@@ -23,9 +23,8 @@
 // minidl_gemm_split(real, integer, gemm, localThreads, numbers, a, b, c, beta) computes one product,
 //     C = A B + beta C      (row-major; numbers: transA, transB, m, n, k, lda, ldb, ldc, axis)
 // each of minidl's threads taking a contiguous range of C's rows (axis 0) or columns (axis 1) and multiplying it
-// with one call of the same single-threaded gemm, A's rows (B's columns) of that range by all of B (A); axis 2:
-// the caller's thread alone, the whole product (too small to share). NumPy's matmul would run the product on the
-// BLAS's own threads, which spin after it (OpenBLAS's worker burned 96% of a core for the 50 ms after a product,
+// with one call of the same single-threaded gemm, A's rows (B's columns) of that range by all of B (A). NumPy's
+// matmul would run the product on the BLAS's own threads, which spin after it (OpenBLAS's worker burned 96% of a core for the 50 ms after a product,
 // about 0.1 s in all) and so took part of a core from minidl's next kernels; made here, the BLAS's threads stay
 // asleep. Each element is one sum made by the gemm, but the gemm picks its kernels by the sizes it is given, so a
 // range's sums may round otherwise than the whole product's (5e-5 at most in float32, sums of up to 400 terms
@@ -109,7 +108,7 @@ void splitProduct(void* context, ptrdiff_t begin, ptrdiff_t end) {
   typedef void (*Gemm)(int, int, int, Int, Int, Int, Real, const Real*, Int, const Real*, Int, Real, Real*, Int);
   const Split& split = *static_cast<const Split*>(context);
   const int64_t* number = split.numbers;
-  const bool transA = number[0] == 112, transB = number[1] == 112, rows = number[8] != 1;
+  const bool transA = number[0] == 112, transB = number[1] == 112, rows = number[8] == 0;
   const Real* a = reinterpret_cast<const Real*>(split.a);
   const Real* b = reinterpret_cast<const Real*>(split.b);
   Real* c = reinterpret_cast<Real*>(split.c);
@@ -138,12 +137,7 @@ extern "C" void minidl_gemm_split(int real, int integer, void* gemm, void* local
   Chunk chunk = real == 8 ? (integer == 8 ? splitProduct<int64_t, double> : splitProduct<int32_t, double>)
                           : (integer == 8 ? splitProduct<int64_t, float> : splitProduct<int32_t, float>);
   const int before = split.localThreads(1);
-  const ptrdiff_t extent = static_cast<ptrdiff_t>(numbers[8] == 1 ? numbers[3] : numbers[2]);
-  if (numbers[8] == 2) {
-    chunk(&split, 0, extent);
-  } else {
-    minidl_parallel(extent, chunk, &split);
-  }
+  minidl_parallel(static_cast<ptrdiff_t>(numbers[8] == 0 ? numbers[2] : numbers[3]), chunk, &split);
   split.localThreads(before);
 }
 

@@ -203,21 +203,19 @@ def _stridedBatch(a, b, out, accumulate):
 
 def _splitProduct(a, b, out, accumulate):
     """The SplitProduct of a product of two matrices, or of a batch of one (out None: made C-contiguous by
-    ``_hostProduct``), or None where NumPy's matmul makes it: no gemm here (``hostblas.gemms``), a dtype other than
-    float32 and float64, an empty product, an operand or out read neither by rows nor by columns, or out's rows not
-    of stride 1. From
-    ``hostblas.SPLIT_FROM`` multiply-adds on two threads or more, the threads take rows where out has at least as
-    many rows as columns or 128 rows or more, else columns; a smaller product runs on the caller's thread."""
+    ``_hostProduct``), or None where NumPy's matmul makes it: no gemm here (``hostblas.gemms``) or one thread, a
+    dtype other than float32 and float64, fewer multiply-adds than ``hostblas.SPLIT_FROM``, an operand or out read
+    neither by rows nor by columns, or out's rows not of stride 1. The threads take rows where out has at least as
+    many rows as columns or 128 rows or more, else columns."""
     (rows, inner), cols = a.shape[-2:], b.shape[-1]
-    if a.dtype not in gemms() or a.dtype != b.dtype or 0 in (rows, inner, cols):
+    if (a.dtype not in gemms() or a.dtype != b.dtype or poolThreads() < 2 or
+            rows * cols * inner < hostblas.SPLIT_FROM):
         return None
     laidA, laidB = _readAs(a), _readAs(b)
     laidOut = (False, cols) if out is None else _readAs(out)
     if None in (laidA, laidB, laidOut) or laidOut[0]:
         return None
-    split = ("none" if poolThreads() < 2 or rows * cols * inner < hostblas.SPLIT_FROM else
-             "rows" if rows >= min(cols, 128) else "columns")
-    return SplitProduct(a.dtype, (rows, cols, inner), laidA, laidB, laidOut[1], split, accumulate)
+    return SplitProduct(a.dtype, (rows, cols, inner), laidA, laidB, laidOut[1], rows >= min(cols, 128), accumulate)
 
 
 def _geometry(a, b, out, accumulate):
