@@ -22,13 +22,13 @@
 //
 // minidl_gemm_split(real, integer, gemm, localThreads, numbers, a, b, c, beta) computes one product,
 //     C = A B + beta C      (row-major; numbers: transA, transB, m, n, k, lda, ldb, ldc, axis)
-// each of minidl's threads taking a contiguous range of C's rows (axis 0) or columns (axis 1) and multiplying it
-// with one call of the same single-threaded gemm, A's rows (B's columns) of that range by all of B (A). NumPy's
-// matmul would run the product on the BLAS's own threads, which spin after it (OpenBLAS's worker burned 96% of a core for the 50 ms after a product,
-// about 0.1 s in all) and so took part of a core from minidl's next kernels; made here, the BLAS's threads stay
-// asleep. Each element is one sum made by the gemm, but the gemm picks its kernels by the sizes it is given, so a
-// range's sums may round otherwise than the whole product's (5e-5 at most in float32, sums of up to 400 terms
-// of order 1): the same bits run after run for a thread count, as with OpenBLAS's own threads, whose products
+// each of minidl's threads taking a contiguous range of C's rows (axis 0) or columns (axis 1) and multiplying it with
+// one call of the same single-threaded gemm, A's rows (B's columns) of that range by all of B (A). NumPy's matmul would
+// run the product on the BLAS's own threads, which spin after it (OpenBLAS's worker burned 96% of a core for the 50 ms
+// after a product, about 0.1 s in all) and so took part of a core from minidl's next kernels; made here, the BLAS's
+// threads stay asleep. Each element is one sum made by the gemm, but the gemm picks its kernels by the sizes it is
+// given, so a range's sums may round otherwise than the whole product's (5e-5 at most in float32, sums of up to 400
+// terms of order 1): the same bits run after run for a thread count, as with OpenBLAS's own threads, whose products
 // also round otherwise than one thread's.
 #include <cstddef>
 #include <cstdint>

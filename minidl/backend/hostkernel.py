@@ -197,8 +197,8 @@ def threadPool():
     """Load minidl's thread pool (``hostthreads.cpp``) once per process, before any kernel, whose parallel loops
     call it. Its idle threads spin for ``spinMicros`` (a step's next loop comes microseconds later), then sleep,
     whichever OpenMP runtime the process loaded (PyTorch brings one whose threads spin long: bound to it, minidl's
-    residual-CNN step ran 3x slower with torch imported).
-    OMP_NUM_THREADS sets its threads. A forked child starts a pool of its own."""
+    residual-CNN step ran 3x slower with torch imported). OMP_NUM_THREADS sets its threads. A forked child starts
+    a pool of its own."""
     library = loadLibrary(THREADS_SOURCE.read_text(), "minidl_threads", mode=ctypes.RTLD_GLOBAL)
     library.minidl_start_threads.argtypes = [ctypes.c_int, ctypes.c_long]
     library.minidl_start_threads.restype = None
