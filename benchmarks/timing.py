@@ -86,8 +86,8 @@ def runWorkers(module, names, rounds, arguments=()):
 
     Two frameworks in one process share it badly on a small CPU: PyTorch's OpenMP threads spin after each of its
     calls and take the cores that minidl's kernels and products need (minidl's own threads spin half a millisecond
-    at most, then sleep, so merely importing torch costs minidl nothing: benchmarks.residual_step times that). A user runs one framework
-    per process, so the benchmarks do too; alternating spreads the machine's drift."""
+    at most, then sleep, so merely importing torch costs minidl nothing: benchmarks.residual_step times that). A
+    user runs one framework per process, so the benchmarks do too; alternating spreads the machine's drift."""
     results = {name: [] for name in names}
     for _ in range(rounds):
         for name in names:
