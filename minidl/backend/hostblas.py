@@ -144,19 +144,21 @@ class StridedBatch:
     """One geometry's batch, its numbers fixed: ``batch(a, b, out)`` multiplies arrays of that geometry (the shapes,
     strides and dtype it was made for: not checked again) into out. ``shape``: (rows, columns, inner) of each
     product; ``layoutA``, ``layoutB``: each operand's (transposed, leading dimension); ``ldc``: out's row stride;
-    ``strides``: the batch strides of a, b and out in elements (0: one matrix for the whole batch). With a
-    ``producer``, B[n] (A[n]) is the producer's output for its input at b + n strides[1] (a + n strides[0]), read
-    as ``layoutB`` (``layoutA``) says."""
+    ``strides``: the batch strides of a, b and out in elements (0: one matrix for the whole batch); with ``outer``,
+    (inner, the outer strides of a, b and out), matrix n is at (n // inner) outer strides and (n % inner) strides
+    (a batch whose axes fold into two strides, not one). With a ``producer``, B[n] (A[n]) is the producer's output
+    for its input at b + n strides[1] (a + n strides[0]), read as ``layoutB`` (``layoutA``) says."""
 
     __name__ = "gemm_batch"  # a recorded call's name in a tape's listings
 
-    def __init__(self, dtype, shape, layoutA, layoutB, ldc, strides, count, accumulate, producer=None):
+    def __init__(self, dtype, shape, layoutA, layoutB, ldc, strides, count, accumulate, producer=None, outer=None):
         self.function, _, localThreads = _functions()
         dtype = numpy.dtype(dtype)
         gemm, integer = gemms()[dtype]
         (transA, lda), (transB, ldb) = layoutA, layoutB
-        self.numbers = (ctypes.c_int64 * 12)(TRANS if transA else NO_TRANS, TRANS if transB else NO_TRANS, *shape,
-                                             lda, ldb, ldc, *strides, count)
+        inner, outerStrides = outer if outer is not None else (count, (0, 0, 0))
+        self.numbers = (ctypes.c_int64 * 16)(TRANS if transA else NO_TRANS, TRANS if transB else NO_TRANS, *shape,
+                                             lda, ldb, ldc, *strides, count, inner, *outerStrides)
         self.head = (dtype.itemsize, integer, gemm, localThreads, self.numbers)
         self.beta = 1.0 if accumulate else 0.0
         self.producer = producer

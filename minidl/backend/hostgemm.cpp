@@ -2,7 +2,8 @@
 // and one product split in rows or columns.
 //
 // minidl_gemm_batch(real, integer, gemm, localThreads, numbers, a, b, c, beta, producer) computes, for n < count,
-//     C[n] = A[n] B[n] + beta C[n]      (row-major; A[n] at a + n strideA elements, B[n] and C[n] likewise)
+//     C[n] = A[n] B[n] + beta C[n]      (row-major; A[n] at a + (n / inner) outerA + (n % inner) strideA elements,
+//                                        B[n] and C[n] likewise: a batch walked by one stride, or by two)
 // through `gemm`, the cblas ?gemm of the BLAS that NumPy loaded: minidl_parallel gives each thread a contiguous
 // share of the batch, and each thread first asks that BLAS to run single-threaded on it (`localThreads`, OpenBLAS's
 // openblas_set_num_threads_local). A convolution's small products per image then run two at a time instead of each
@@ -11,7 +12,7 @@
 // own, in a race with the caller, left NumPy's products single-threaded now and then); where it is the thread's,
 // minidl's workers keep 1, as they should. `real`: 4 (float) or 8 (double); `integer`: the BLAS's integer width in
 // bytes, 4 or 8. `numbers`: transA, transB (CBLAS's 111 or 112), m, n, k, lda, ldb, ldc, strideA, strideB, strideC,
-// count.
+// count, inner, outerA, outerB, outerC.
 //
 // With a `producer` (null: none), B[n] (A[n] where its `operand` is 0) is made first by a compiled kernel (an im2col
 // of image n) into a buffer of the thread's own, kept for the thread's later batches, and the product reads it there:
@@ -79,8 +80,9 @@ void products(void* context, ptrdiff_t begin, ptrdiff_t end) {
   }
   batch.localThreads(1);
   for (ptrdiff_t index = begin; index < end; ++index) {
-    const Real* an = a + index * number[8];
-    const Real* bn = b + index * number[9];
+    const int64_t outer = index / number[12], inner = index % number[12];
+    const Real* an = a + outer * number[13] + inner * number[8];
+    const Real* bn = b + outer * number[14] + inner * number[9];
     if (producer != nullptr) {
       const Real*& made = producer->operand == 0 ? an : bn;
       args[producer->input] = const_cast<Real*>(made);
@@ -88,8 +90,8 @@ void products(void* context, ptrdiff_t begin, ptrdiff_t end) {
       made = buffer.data();
     }
     gemm(101, static_cast<int>(number[0]), static_cast<int>(number[1]), Int(number[2]), Int(number[3]),
-         Int(number[4]), Real(1), an, Int(number[5]), bn, Int(number[6]), Real(batch.beta), c + index * number[10],
-         Int(number[7]));
+         Int(number[4]), Real(1), an, Int(number[5]), bn, Int(number[6]), Real(batch.beta),
+         c + outer * number[15] + inner * number[10], Int(number[7]));
   }
 }
 

@@ -177,7 +177,7 @@ def _stridedBatch(a, b, out, accumulate):
     """The StridedBatch of this product (out None: made C-contiguous by ``_hostProduct``), or None where NumPy's matmul
     makes it: no batch call here (``hostblas.gemms``) or one thread, fewer multiply-adds than
     ``hostblas.BATCH_FROM``, a dtype other than float32 and float64, an empty product, an operand read neither by
-    rows nor by columns, out's rows not of stride 1, batch strides that do not fold into one, or a batch that the
+    rows nor by columns, out's rows not of stride 1, batch strides that do not fold into one or two, or a batch that the
     threads would share unevenly (fewer than 4 matrices a thread, not a multiple of the threads: 3 matrices on 2
     threads would take 2 matrices' time, where NumPy's matmul splits each in two)."""
     if a.dtype not in gemms() or a.dtype != b.dtype or 0 in (a.shape[-2], a.shape[-1], b.shape[-1]):
@@ -194,11 +194,30 @@ def _stridedBatch(a, b, out, accumulate):
                   _batchStrides(out, batch))
     strides = [_batchStrides(a, batch), _batchStrides(b, batch),
                [int(stride) if extent > 1 else 0 for stride, extent in zip(outStrides, batch)]]
-    folded = _folded(batch, strides)
-    if folded is None:
+    levels = _foldedInTwo(batch, strides)
+    if levels is None:
         return None
-    return StridedBatch(a.dtype, (shape[-2], shape[-1], a.shape[-1]), laidA, laidB, laidOut[1], folded, count,
-                        accumulate)
+    inner, innerStrides, outerStrides = levels
+    return StridedBatch(a.dtype, (shape[-2], shape[-1], a.shape[-1]), laidA, laidB, laidOut[1], innerStrides, count,
+                        accumulate, outer=(inner, outerStrides))
+
+
+def _foldedInTwo(batch, strides):
+    """(the matrices of the inner level, each operand's inner stride, each operand's outer stride) that walk
+    ``batch`` (row-major): one level where every operand's batch axes fold into one stride (the outer strides 0),
+    else the axes before a split and those after it, each folding into one (attention's ∂q, ∂k, ∂v written into
+    the rows of ∂qkv: the heads' stride folds, the images' does not); None where neither does."""
+    folded = _folded(batch, strides)
+    if folded is not None:
+        return int(numpy.prod(batch)), folded, [0, 0, 0]
+    axes = [axis for axis, extent in enumerate(batch) if extent > 1]
+    for split in axes[1:]:
+        outerBatch = [extent if axis < split else 1 for axis, extent in enumerate(batch)]
+        innerBatch = [extent if axis >= split else 1 for axis, extent in enumerate(batch)]
+        outer, inner = _folded(outerBatch, strides), _folded(innerBatch, strides)
+        if outer is not None and inner is not None:
+            return int(numpy.prod(innerBatch)), inner, outer
+    return None
 
 
 def _splitProduct(a, b, out, accumulate):

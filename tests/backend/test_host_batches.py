@@ -104,7 +104,8 @@ def test_with_one_thread_a_plain_batch_stays_numpys(monkeypatch):
     assert planOf(a, b) is False  # nothing to share; column products still run (their gain is the cache's)
 
 
-@pytest.mark.parametrize("what", ["float16", "strided rows", "out transposed", "batch axes that do not fold"])
+@pytest.mark.parametrize("what", ["float16", "strided rows", "out transposed", "batch axes that fold in neither "
+                                                                             "one stride nor two"])
 def test_what_the_threads_cannot_read_stays_numpys(what):
     a, b = draw((4, 3, 5), numpy.float32), draw((4, 5, 6), numpy.float32)
     out = None
@@ -114,11 +115,29 @@ def test_what_the_threads_cannot_read_stays_numpys(what):
         a = draw((4, 3, 10), numpy.float32)[:, :, ::2]  # neither rows nor columns of stride 1
     elif what == "out transposed":
         out = numpy.empty((4, 6, 3), numpy.float32).swapaxes(1, 2)
-    else:  # b's first batch axis broadcast, its second not: no one stride walks both
-        a, b = draw((2, 4, 3, 5), numpy.float32), draw((4, 5, 6), numpy.float32)
+    else:  # b's batch axes in reverse order: no two of them fold into one stride, whatever the split
+        a = draw((2, 3, 4, 3, 5), numpy.float32)
+        b = draw((4, 3, 2, 5, 6), numpy.float32).transpose(2, 1, 0, 3, 4)
     got = products.matmul(a, b, out=out)
     numpy.testing.assert_array_equal(got, numpy.matmul(a, b))
     assert planOf(a, b, out) is False
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_a_batch_whose_axes_fold_into_two_strides_is_walked_by_two(dtype):
+    # attention's ∂q, ∂k, ∂v written into the rows of ∂qkv, (steps, batch, 3, heads, size) in memory: the heads'
+    # stride folds, the images' (3 heads further) does not
+    batch, heads, steps, size = 4, 3, 6, 5
+    scores, keys = draw((batch, heads, steps, steps), dtype), draw((batch, heads, steps, size), dtype)
+    rows = numpy.full((steps, batch, 3, heads, size), numpy.nan, dtype)
+    out = rows.transpose(2, 1, 3, 0, 4)[0]  # (batch, heads, steps, size), strides (3 heads size, size, ...)
+    products.matmul(scores, keys, out=out)
+    plan = planOf(scores, keys, out)
+    assert isinstance(plan, hostblas.StridedBatch)
+    assert list(plan.numbers)[11:] == [batch * heads, heads, heads * steps * steps, heads * steps * size,
+                                       3 * heads * size]  # count, inner, then the outer strides of a, b and out
+    numpy.testing.assert_array_equal(out, numpy.matmul(scores, keys))
+    assert numpy.isnan(rows[:, :, 1:]).all()  # ∂k's and ∂v's rows untouched
 
 
 def test_the_blas_thread_count_is_put_back_after_every_batch():
