@@ -16,8 +16,8 @@ same, but in NumPy's OpenBLAS 0.3.31 it jumps to a null kernel for small matrice
 One product of two matrices is split the same way, each thread a contiguous range of C's rows or columns. NumPy's
 matmul would run it on OpenBLAS's own threads, whose worker then spins (it burned 96% of a core for the 50 ms after
 a product, about 0.1 s in all) and took part of a core from minidl's next kernels: with every product of a step
-made here, OpenBLAS's threads stay asleep (a transformer block's captured step 21.9 → 19.4 ms, the residual CNN's
-34.1 → 29.5, on the 2-core VM).
+made here, OpenBLAS's threads stay asleep (a transformer block's captured step 22.0 → 16.0 ms with its batches walked
+by two strides, the residual CNN's 35.2 → 29.9, on the 2-core VM).
 
 Runs where NumPy's BLAS is the OpenBLAS of its wheels (found beside NumPy, with ``openblas_set_num_threads_local``,
 which in that build sets the process's count: while a batch runs, a product of another Python thread is
