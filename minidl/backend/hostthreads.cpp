@@ -28,12 +28,15 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-inline void relax() { _mm_pause(); }  // a spinning thread's hint to the core: no speculation, less power
-#else
-inline void relax() { std::this_thread::yield(); }
 #endif
 
 namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+void relax() { _mm_pause(); }  // a spinning thread's hint to the core: no speculation, less power
+#else
+void relax() { std::this_thread::yield(); }
+#endif
 
 typedef void (*Chunk)(void*, ptrdiff_t, ptrdiff_t);
 

@@ -16,6 +16,7 @@ from minidl.backend.tape import Tape
 
 pytestmark = [
     pytest.mark.skipif(isGpu, reason="the CPU's products"),
+    pytest.mark.skipif(hostkernel.poolThreads() < 2, reason="one thread (OMP_NUM_THREADS=1): no product to split"),
     pytest.mark.skipif(not hostblas.gemms(), reason=f"products run as {hostblas.hostBlas()} here: NumPy's BLAS is "
                                                      "not its wheels' OpenBLAS, or no compiler"),
 ]
@@ -86,8 +87,8 @@ def test_the_split_follows_the_shape_and_what_numpys_blas_multiplies_on_one_thre
         products.matmul(a, b)
         plan = planOf(a, b)
         splits.append(plan and ("rows" if plan.numbers[8] == 0 else "columns"))
-    expected = ["rows", "columns", "rows", "rows", "columns"] if hostkernel.poolThreads() > 1 else [False] * 5
-    assert splits == [*expected, False, False]  # 327,680 and 4,096 multiply-adds: NumPy's, on one thread
+    # 327,680 and 4,096 multiply-adds: NumPy's, which its OpenBLAS makes on one thread
+    assert splits == ["rows", "columns", "rows", "rows", "columns", False, False]
     monkeypatch.setattr(products, "poolThreads", lambda: 1)
     a, b = draw((128, 256), numpy.float32), draw((256, 256), numpy.float32)
     products._hostPlans.clear()
@@ -174,7 +175,6 @@ print(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
 """
 
 
-@pytest.mark.skipif(hostkernel.poolThreads() < 2, reason="one thread: NumPy's BLAS threads do not run either")
 def test_the_blas_threads_stay_asleep_after_minidls_products():
     spent = {}
     for who in ("numpy", "minidl"):
