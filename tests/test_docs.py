@@ -55,8 +55,10 @@ def test_the_docs_have_blocks_of_each_kind():  # the parametrized tests below pa
 
 
 @pytest.mark.parametrize("path, line, marker, code", marked(None))
-def test_python_block_runs(path, line, marker, code):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+def test_python_block_runs(path, line, marker, code, tmp_path):
+    # TMPDIR: the folders a block makes with tempfile (its images, its exported files) go with the test's own
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "TMPDIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env=env)
     assert result.returncode == 0, f"{path.name}:{line} failed:\n{result.stderr[-3000:]}"
