@@ -50,7 +50,7 @@ struct Producer {  // laid out as hostblas.Producer
   const ptrdiff_t* rawShapes;
 };
 
-struct Batch {
+struct Batch {  // a batch's, or a split product's (producer null)
   void* gemm;
   LocalThreads localThreads;
   const int64_t* numbers;
@@ -95,20 +95,10 @@ void products(void* context, ptrdiff_t begin, ptrdiff_t end) {
   }
 }
 
-struct Split {
-  void* gemm;
-  LocalThreads localThreads;
-  const int64_t* numbers;
-  const char* a;
-  const char* b;
-  char* c;
-  double beta;
-};
-
 template <typename Int, typename Real>
 void splitProduct(void* context, ptrdiff_t begin, ptrdiff_t end) {
   typedef void (*Gemm)(int, int, int, Int, Int, Int, Real, const Real*, Int, const Real*, Int, Real, Real*, Int);
-  const Split& split = *static_cast<const Split*>(context);
+  const Batch& split = *static_cast<const Batch*>(context);
   const int64_t* number = split.numbers;
   const bool transA = number[0] == 112, transB = number[1] == 112, rows = number[8] == 0;
   const Real* a = reinterpret_cast<const Real*>(split.a);
@@ -130,17 +120,23 @@ void splitProduct(void* context, ptrdiff_t begin, ptrdiff_t end) {
                                      c, Int(number[7]));
 }
 
+// chunk over [0, n) on minidl's threads, the BLAS asked to run single-threaded meanwhile: the caller sets its count
+// once and puts back what it replaced when every thread is done (see above).
+void onThreads(Batch& call, ptrdiff_t n, Chunk chunk) {
+  const int before = call.localThreads(1);
+  minidl_parallel(n, chunk, &call);
+  call.localThreads(before);
+}
+
 }  // namespace
 
 extern "C" void minidl_gemm_split(int real, int integer, void* gemm, void* localThreads, const int64_t* numbers,
                                   const void* a, const void* b, void* c, double beta) {
-  Split split{gemm, reinterpret_cast<LocalThreads>(localThreads), numbers, static_cast<const char*>(a),
-              static_cast<const char*>(b), static_cast<char*>(c), beta};
+  Batch split{gemm, reinterpret_cast<LocalThreads>(localThreads), numbers, static_cast<const char*>(a),
+              static_cast<const char*>(b), static_cast<char*>(c), beta, nullptr};
   Chunk chunk = real == 8 ? (integer == 8 ? splitProduct<int64_t, double> : splitProduct<int32_t, double>)
                           : (integer == 8 ? splitProduct<int64_t, float> : splitProduct<int32_t, float>);
-  const int before = split.localThreads(1);
-  minidl_parallel(static_cast<ptrdiff_t>(numbers[8] == 0 ? numbers[2] : numbers[3]), chunk, &split);
-  split.localThreads(before);
+  onThreads(split, static_cast<ptrdiff_t>(numbers[8] == 0 ? numbers[2] : numbers[3]), chunk);
 }
 
 extern "C" void minidl_gemm_batch(int real, int integer, void* gemm, void* localThreads, const int64_t* numbers,
@@ -149,7 +145,5 @@ extern "C" void minidl_gemm_batch(int real, int integer, void* gemm, void* local
               static_cast<const char*>(b), static_cast<char*>(c), beta, static_cast<const Producer*>(producer)};
   Chunk chunk = real == 8 ? (integer == 8 ? products<int64_t, double> : products<int32_t, double>)
                           : (integer == 8 ? products<int64_t, float> : products<int32_t, float>);
-  const int before = batch.localThreads(1);
-  minidl_parallel(static_cast<ptrdiff_t>(numbers[11]), chunk, &batch);
-  batch.localThreads(before);
+  onThreads(batch, static_cast<ptrdiff_t>(numbers[11]), chunk);
 }
