@@ -140,6 +140,18 @@ class Producer(ctypes.Structure):
                          input, output, size, args[output].nbytes, operand, ctypes.addressof(self.sides))
 
 
+def _head(dtype, shape, layoutA, layoutB, ldc, *more):
+    """The leading arguments of ``minidl_gemm_batch`` and ``minidl_gemm_split``: (the real's width, the BLAS's
+    integer width, its gemm, its thread count setter, the numbers: both operands' transpose flags, ``shape``, the
+    leading dimensions, then ``more``)."""
+    dtype = numpy.dtype(dtype)
+    gemm, integer = gemms()[dtype]
+    (transA, lda), (transB, ldb) = layoutA, layoutB
+    numbers = (ctypes.c_int64 * (8 + len(more)))(TRANS if transA else NO_TRANS, TRANS if transB else NO_TRANS, *shape,
+                                                 lda, ldb, ldc, *more)
+    return dtype.itemsize, integer, gemm, _functions()[2], numbers
+
+
 class StridedBatch:
     """One geometry's batch, its numbers fixed: ``batch(a, b, out)`` multiplies arrays of that geometry (the shapes,
     strides and dtype it was made for: not checked again) into out. ``shape``: (rows, columns, inner) of each
@@ -152,14 +164,10 @@ class StridedBatch:
     __name__ = "gemm_batch"  # a recorded call's name in a tape's listings
 
     def __init__(self, dtype, shape, layoutA, layoutB, ldc, strides, count, accumulate, producer=None, outer=None):
-        self.function, _, localThreads = _functions()
-        dtype = numpy.dtype(dtype)
-        gemm, integer = gemms()[dtype]
-        (transA, lda), (transB, ldb) = layoutA, layoutB
+        self.function = _functions()[0]
         inner, outerStrides = outer if outer is not None else (count, (0, 0, 0))
-        self.numbers = (ctypes.c_int64 * 16)(TRANS if transA else NO_TRANS, TRANS if transB else NO_TRANS, *shape,
-                                             lda, ldb, ldc, *strides, count, inner, *outerStrides)
-        self.head = (dtype.itemsize, integer, gemm, localThreads, self.numbers)
+        self.head = _head(dtype, shape, layoutA, layoutB, ldc, *strides, count, inner, *outerStrides)
+        self.numbers = self.head[-1]
         self.beta = 1.0 if accumulate else 0.0
         self.producer = producer
         self.producerAt = None if producer is None else ctypes.addressof(producer)
@@ -182,13 +190,9 @@ class SplitProduct:
     __name__ = "gemm_split"  # a recorded call's name in a tape's listings
 
     def __init__(self, dtype, shape, layoutA, layoutB, ldc, byRows, accumulate):
-        _, self.function, localThreads = _functions()
-        dtype = numpy.dtype(dtype)
-        gemm, integer = gemms()[dtype]
-        (transA, lda), (transB, ldb) = layoutA, layoutB
-        self.numbers = (ctypes.c_int64 * 9)(TRANS if transA else NO_TRANS, TRANS if transB else NO_TRANS, *shape,
-                                            lda, ldb, ldc, 0 if byRows else 1)
-        self.head = (dtype.itemsize, integer, gemm, localThreads, self.numbers)
+        self.function = _functions()[1]
+        self.head = _head(dtype, shape, layoutA, layoutB, ldc, 0 if byRows else 1)
+        self.numbers = self.head[-1]
         self.beta = 1.0 if accumulate else 0.0
 
     def __repr__(self):
