@@ -17,11 +17,11 @@ from minidl.nn.columnproducts import columnProducts, columnsImageByImage
 from minidl.nn.im2col import Window, im2col
 from minidl.testing import arrays, checkGradients
 
-pytestmark = [
+pytestmark = [  # also the split products' (test_split_products.py)
     pytest.mark.skipif(isGpu, reason="the CPU's products"),
-    pytest.mark.skipif(hostkernel.poolThreads() < 2, reason="one thread (OMP_NUM_THREADS=1): no batch to share"),
-    pytest.mark.skipif(not hostblas.gemms(), reason=f"products over a batch run as {hostblas.hostBlas()} here: "
-                                                     "NumPy's BLAS is not its wheels' OpenBLAS, or no compiler"),
+    pytest.mark.skipif(hostkernel.poolThreads() < 2, reason="one thread (OMP_NUM_THREADS=1): nothing to share"),
+    pytest.mark.skipif(not hostblas.gemms(), reason=f"products run as {hostblas.hostBlas()} here: NumPy's BLAS is "
+                                                     "not its wheels' OpenBLAS, or no compiler"),
 ]
 
 rng = numpy.random.default_rng(7)

@@ -10,16 +10,10 @@ import numpy
 import pytest
 
 from minidl import BackendError
-from minidl.backend import hostblas, hostkernel, isGpu, products, xp
+from minidl.backend import hostblas, products, xp
 from minidl.backend.hostblas import SplitProduct
 from minidl.backend.tape import Tape
-
-pytestmark = [
-    pytest.mark.skipif(isGpu, reason="the CPU's products"),
-    pytest.mark.skipif(hostkernel.poolThreads() < 2, reason="one thread (OMP_NUM_THREADS=1): no product to split"),
-    pytest.mark.skipif(not hostblas.gemms(), reason=f"products run as {hostblas.hostBlas()} here: NumPy's BLAS is "
-                                                     "not its wheels' OpenBLAS, or no compiler"),
-]
+from tests.backend.test_host_batches import planOf, pytestmark  # noqa: F401 (pytestmark: the same skips)
 
 rng = numpy.random.default_rng(11)
 
@@ -34,10 +28,6 @@ def draw(shape, dtype, transposed=False):
     if transposed:
         return rng.standard_normal(shape[::-1]).astype(dtype).T
     return rng.standard_normal(shape).astype(dtype)
-
-
-def planOf(a, b, out=None, accumulate=False):
-    return products._hostPlans[products._geometry(a, b, out, accumulate)]
 
 
 def assertWithinTheGemmBound(got, a, b, start=None):
