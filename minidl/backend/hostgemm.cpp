@@ -36,7 +36,7 @@
 #include <vector>
 
 typedef void (*Chunk)(void*, ptrdiff_t, ptrdiff_t);
-extern "C" void minidl_parallel(ptrdiff_t n, Chunk chunk, void* context);
+extern "C" void minidl_parallel(ptrdiff_t n, ptrdiff_t values, Chunk chunk, void* context);
 
 namespace {
 
@@ -124,7 +124,7 @@ void splitProduct(void* context, ptrdiff_t begin, ptrdiff_t end) {
 // once and puts back what it replaced when every thread is done (see above).
 void onThreads(Batch& call, ptrdiff_t n, Chunk chunk) {
   const int before = call.localThreads(1);
-  minidl_parallel(n, chunk, &call);
+  minidl_parallel(n, PTRDIFF_MAX, chunk, &call);  // always shared: hostblas decides which products come here
   call.localThreads(before);
 }
 

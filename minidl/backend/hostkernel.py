@@ -43,6 +43,11 @@ THREADS_SOURCE = Path(__file__).with_name("hostthreads.cpp")
 # 0.61-0.66 with 300-1000 µs of spin (its products split among the threads), the residual CNN's 30.6-33.1 against
 # 25-27.5 (2-core VM).
 SPIN_MICROS = 500
+# The values a loop reads or writes (its size times its kernel's grain) from which it is shared among the threads,
+# with threads that spin and with threads that sleep at once (OMP_WAIT_POLICY=passive): below, handing ranges out
+# costs more than the threads save. Threads that sleep took about 0.1 ms to wake on the 2-core VM; the caller no
+# longer waits for them (it takes the ranges they have not reached), but still pays the system call that wakes them.
+PARALLEL_FROM = {"spinning": 1 << 14, "sleeping": 1 << 18}
 CALL_SOURCE = Path(__file__).with_name("hostcall.cpp")
 CPU_KERNELS = ("numpy", "compiled")
 # The classes that compile a kernel's text for the host, with their registries, by CuPy's kind
@@ -192,6 +197,11 @@ def spinMicros(policy):
     return 0 if policy.strip().lower() == "passive" else SPIN_MICROS
 
 
+def parallelFrom(spin):
+    """The values from which a loop is shared among the pool's threads, whose idle threads spin ``spin`` µs."""
+    return PARALLEL_FROM["spinning" if spin > 0 else "sleeping"]
+
+
 @functools.cache
 def threadPool():
     """Load minidl's thread pool (``hostthreads.cpp``) once per process, before any kernel, whose parallel loops
@@ -200,10 +210,10 @@ def threadPool():
     residual-CNN step ran 3x slower with torch imported). OMP_NUM_THREADS sets its threads. A forked child starts
     a pool of its own."""
     library = loadLibrary(THREADS_SOURCE.read_text(), "minidl_threads", mode=ctypes.RTLD_GLOBAL)
-    library.minidl_start_threads.argtypes = [ctypes.c_int, ctypes.c_long]
+    library.minidl_start_threads.argtypes = [ctypes.c_int, ctypes.c_long, ctypes.c_ssize_t]
     library.minidl_start_threads.restype = None
-    start = functools.partial(library.minidl_start_threads, poolThreads(),
-                              spinMicros(os.environ.get("OMP_WAIT_POLICY", "")))
+    spin = spinMicros(os.environ.get("OMP_WAIT_POLICY", ""))
+    start = functools.partial(library.minidl_start_threads, poolThreads(), spin, parallelFrom(spin))
     start()
     os.register_at_fork(after_in_child=start)
     return library

@@ -41,16 +41,14 @@ template <typename T> inline T atomicAdd(T* address, T value) {  // a loop's ran
   return old;
 }
 
-// The kernel's loop over [0, n), given as loop(begin, end): on minidl's threads (hostthreads.cpp, loaded before
-// any kernel) when `parallel`, else on the caller's.
-extern "C" void minidl_parallel(ptrdiff_t n, void (*chunk)(void*, ptrdiff_t, ptrdiff_t), void* context);
-template <typename Loop> inline void minidlFor(ptrdiff_t n, bool parallel, Loop& loop) {
-  if (!parallel) {
-    loop(0, n);
-    return;
-  }
+// The kernel's loop over [0, n), given as loop(begin, end), reading or writing `values` values in all: on minidl's
+// threads (hostthreads.cpp, loaded before any kernel) when they are enough to share, else on the caller's.
+extern "C" void minidl_parallel(ptrdiff_t n, ptrdiff_t values, void (*chunk)(void*, ptrdiff_t, ptrdiff_t),
+                                void* context);
+template <typename Loop> inline void minidlFor(ptrdiff_t n, ptrdiff_t values, Loop& loop) {
   minidl_parallel(
-      n, [](void* context, ptrdiff_t begin, ptrdiff_t end) { (*static_cast<Loop*>(context))(begin, end); }, &loop);
+      n, values, [](void* context, ptrdiff_t begin, ptrdiff_t end) { (*static_cast<Loop*>(context))(begin, end); },
+      &loop);
 }
 #endif
 

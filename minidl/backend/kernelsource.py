@@ -19,7 +19,7 @@ Scalars are const values of their type; raw arrays are CArrays named as declared
 C-contiguous arrays. CuPy's device text runs this body in a grid-stride loop whose arguments are the kernel's
 parameters; the host text runs it in a loop split over minidl's own threads (``hostthreads.cpp``, not an OpenMP
 runtime), on every core when the loop's size times the kernel's ``grain`` (the values one element reads or
-writes, a C expression of its scalars) reaches PARALLEL_FROM.
+writes, a C expression of its scalars) reaches the pool's ``hostkernel.parallelFrom``.
 Its arguments arrive as ``(n, void* const* args, const ptrdiff_t* rawShapes)``: one pointer per parameter
 (to the data of an array, to the value of a scalar) and the shapes of the raw arrays, one after the other.
 """
@@ -45,10 +45,6 @@ HALF_CHECK = (  # the prelude defines float16 only where the host compiler has _
     "#ifndef MINIDL_HALF\n#error \"float16 kernels need a C++ compiler with _Float16 (g++ >= 12, clang >= 15): "
     "set CXX to one, or MINIDL_CPU_KERNELS=numpy\"\n#endif\n"
 )
-
-# Values a call reads or writes (its size times its kernel's grain, the values per element); below this, waking
-# the threads costs more than they save: about 0.1 ms here (a 2-core VM, passive threads).
-PARALLEL_FROM = 1 << 18
 
 
 def cType(dtype):
@@ -115,6 +111,6 @@ def hostSource(kernel, types, ndims):
         f"{_body(kernel, ndims)}"
         f"    }}\n"
         f"  }};\n"
-        f"  minidlFor(_n, _n * _grain >= {PARALLEL_FROM}, _loop);\n"
+        f"  minidlFor(_n, _n * _grain, _loop);\n"
         f"}}\n"
     )

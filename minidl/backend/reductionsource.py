@@ -36,7 +36,7 @@ parameter, and the raw arrays' shapes followed by the geometry (``geometry``).
 """
 
 from minidl.backend import kernelsource
-from minidl.backend.kernelsource import HALF_CHECK, PARALLEL_FROM, PRELUDE, cType
+from minidl.backend.kernelsource import HALF_CHECK, PRELUDE, cType
 
 LANES = 8  # independent partial accumulators per output element: 8 floats fill an AVX register
 
@@ -173,6 +173,6 @@ def hostSource(kernel, types, kinds, ndims):
         f"      POST_MAP(_acc[0]);\n"
         f"    }}\n"
         f"  }};\n"
-        f"  minidlFor(_n, _inSize + _n >= {PARALLEL_FROM}, _loop);\n"
+        f"  minidlFor(_n, _inSize + _n, _loop);\n"
         f"}}\n"
     )

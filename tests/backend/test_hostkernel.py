@@ -4,6 +4,7 @@ source, caches what it builds, and MINIDL_CPU_KERNELS chooses it or the NumPy re
 Kernels here are made inside the tests, so the registry-wide checks (which take minidl's own kernels only)
 never see them; their expected values are known answers written in the tests."""
 
+import json
 import logging
 import os
 import re
@@ -186,25 +187,55 @@ def test_processes_compiling_one_kernel_at_once_share_one_library(tmp_path):
 
 
 SPLIT = """
-import threading, time, numpy
+import json, sys, threading, time, numpy
 from minidl.backend import Elementwise
-tid = Elementwise("test_split", "T x", "int64 thread", "thread = syscall(SYS_gettid)", lambda x, thread: None,
-                  preamble="#include <sys/syscall.h>\\n#include <unistd.h>")
-x = numpy.zeros((1 << 18) + 1, numpy.float32)  # grain 1: a parallel loop from 2^18 values
+tid = Elementwise("test_split", "T x", "T y, int64 thread",
+                  "T s = x; for (int k = 0; k < 64; ++k) s = sqrt(s + (T)1); y = s; thread = syscall(SYS_gettid)",
+                  lambda x, y, thread: None, preamble="#include <sys/syscall.h>\\n#include <unistd.h>")
+x = numpy.arange((1 << 20) + 1, dtype=numpy.float32)  # 64 square roots an element: ranges of milliseconds
 for pause in (0, 0, 0.01, 0):  # back to back (the threads spinning), then after they went to sleep
     time.sleep(pause)
-    threads = tid.callCompiled(x, numpy.zeros(x.size, numpy.int64))
-    ranges = [int(index) for index in numpy.flatnonzero(numpy.diff(threads)) + 1]
-    print(threads[0] == threading.get_native_id(), len(set(threads.tolist())), *ranges)
+    y, threads = tid.callCompiled(x, numpy.empty_like(x), numpy.zeros(x.size, numpy.int64))
+    expected = x.astype(numpy.float64)
+    for _ in range(64):
+        expected = numpy.sqrt(expected + 1)
+    print(json.dumps({"caller": bool(threads[0] == threading.get_native_id()), "threads": len(set(threads.tolist())),
+                      "changes": (numpy.flatnonzero(numpy.diff(threads)) + 1).tolist(),
+                      "error": float(abs(y - expected).max())}))
 """
+
+
+def _splits(threads, policy, tmp_path):
+    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": str(threads),
+           "OMP_WAIT_POLICY": policy}
+    result = subprocess.run([sys.executable, "-c", SPLIT], env=env, text=True, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def _staticRanges(size, threads):
+    """OpenMP's schedule(static): one contiguous range per thread, the first size % threads one longer."""
+    share, longer = divmod(size, threads)
+    return [index * share + min(index, longer) for index in range(threads + 1)]
 
 
 @pytest.mark.parametrize("policy", ["", "passive"])
 def test_a_parallel_loop_is_split_as_openmps_static_schedule_on_minidls_threads(policy, tmp_path):
-    env = {**os.environ, "MINIDL_CACHE_DIR": str(tmp_path), "OMP_NUM_THREADS": "3", "OMP_WAIT_POLICY": policy}
-    result = subprocess.run([sys.executable, "-c", SPLIT], env=env, text=True, capture_output=True, timeout=120)
-    # 2^18 + 1 = 3 * 87381 + 2: the first two ranges one longer; the caller's thread takes the first
-    assert result.stdout.split() == ["True", "3", "87382", "174764"] * 4, result.stderr
+    # 2^20 + 1 values on two threads: the caller's thread runs the first range, one longer; the other thread,
+    # spinning or woken, claims the second long before the caller is done with its milliseconds of square roots
+    for call in _splits(2, policy, tmp_path):
+        assert call == {"caller": True, "threads": 2, "changes": [_staticRanges((1 << 20) + 1, 2)[1]],
+                        "error": pytest.approx(0, abs=1e-6)}
+
+
+def test_ranges_no_thread_has_reached_go_to_the_threads_that_have_finished_theirs(tmp_path):
+    # 16 threads on this machine's cores: most wake late, and those that finished first (the caller's among them)
+    # claim the ranges still unclaimed; each range still runs whole on one thread, the results as on one thread
+    boundaries = _staticRanges((1 << 20) + 1, 16)
+    for call in _splits(16, "", tmp_path):
+        assert call["caller"] and 1 <= call["threads"] <= 16
+        assert set(call["changes"]) <= set(boundaries[1:-1]), call["changes"]
+        assert call["error"] == pytest.approx(0, abs=1e-6)
 
 
 IDLE = """
