@@ -18,7 +18,7 @@ import math
 import numpy
 
 from minidl.backend import Elementwise, Reduction, deviceDraw, simdSum, toDevice, valuesPerElement, xp
-from minidl.backend.products import cpuContiguous, cpuLaidOut, matmul
+from minidl.backend.products import columnSums, cpuContiguous, cpuLaidOut, matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
 from minidl.nn.linear import initWeights
@@ -216,7 +216,7 @@ class MultiHeadAttention(Module):
     def accGradParams(self, grad):
         gradRows = xp.ascontiguousarray(grad).reshape(-1, self.embed)
         matmul(gradRows.T, self.cache["context"], out=self.vars["out_proj_weight"].grad, accumulate=True)
-        self.vars["out_proj_bias"].grad += gradRows.sum(axis=0)
+        self.vars["out_proj_bias"].grad += columnSums(gradRows)
         dqkv = self.cache.pop("dqkv")
         matmul(dqkv.T, self.cache["rows"], out=self.vars["in_proj_weight"].grad, accumulate=True)
-        self.vars["in_proj_bias"].grad += dqkv.sum(axis=0)
+        self.vars["in_proj_bias"].grad += columnSums(dqkv)

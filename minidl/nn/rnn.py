@@ -17,7 +17,7 @@ import math
 import numpy
 
 from minidl.backend import deviceDraw, generator, toDevice, valuesPerElement, xp
-from minidl.backend.products import cpuContiguous, matmul
+from minidl.backend.products import columnSums, cpuContiguous, matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
 from minidl.nn.module import Module, checkArray, describe
@@ -213,10 +213,10 @@ class RNN(Module):
                 dhRows = dhgates.reshape(steps * batch, width)
                 paramGrads[self.varName("weight_ih", layer, d)] = matmul(dxTime.T, layerIn.reshape(steps * batch, -1))
                 paramGrads[self.varName("weight_hh", layer, d)] = matmul(dhRows.T, hsPrev)
-                paramGrads[self.varName("bias_hh", layer, d)] = dhRows.sum(axis=0)
+                paramGrads[self.varName("bias_hh", layer, d)] = columnSums(dhRows)
                 # lstm and rnn: both biases are added to the same gates, ∂b_ih = ∂b_hh = Σ ∂gates (summed once)
                 paramGrads[self.varName("bias_ih", layer, d)] = (paramGrads[self.varName("bias_hh", layer, d)]
-                                                                 if dhgates is dxgates else dxTime.sum(axis=0))
+                                                                 if dhgates is dxgates else columnSums(dxTime))
                 wIh = self.vars[self.varName("weight_ih", layer, d)].data
                 if dIn is None:
                     dIn = matmul(dxTime, wIh).reshape(layerIn.shape)

@@ -9,7 +9,7 @@ import pytest
 
 from minidl import BackendError, backend
 from minidl.backend import allowTF32, toDevice, toHost
-from minidl.backend.products import cpuContiguous, cpuLaidOut, matmul
+from minidl.backend.products import columnSums, cpuContiguous, cpuLaidOut, matmul
 
 rng = numpy.random.default_rng(11)
 onSimulated = pytest.mark.skipif(backend.name != "simulated", reason="the simulated device's cuBLAS and trace")
@@ -229,3 +229,21 @@ def test_cupys_own_batched_matmul_is_counted_as_cupy_makes_it():
     half = col.astype(numpy.float16)
     assert launches(lambda: xp.matmul(half.transpose(0, 1, 3, 2), half)) == ["copy", "copy", "matmul", "copy"]
     assert launches(lambda: xp.matmul(w[0].T, w[0])) == ["matmul"]  # two axes: cuBLAS reads either order
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (7, 5), (0, 4), (2048, 384), (3000, 17)])
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_column_sums_are_the_sums_over_the_rows(shape, dtype):
+    # small ones by NumPy's matmul, (2048, 384) and (3000, 17) split among minidl's threads, on the CPU
+    rows = numpy.random.default_rng(3).standard_normal(shape).astype(dtype)
+    got = toHost(columnSums(toDevice(rows)))
+    assert got.shape == (shape[1],) and got.dtype == dtype
+    tolerance = 1e-5 * max(1, shape[0]) ** 0.5 if dtype == numpy.float32 else 1e-12 * max(1, shape[0])
+    numpy.testing.assert_allclose(got, rows.astype(numpy.float64).sum(axis=0), rtol=0, atol=tolerance)
+
+
+def test_column_sums_of_half_floats_are_numpys():
+    rows = numpy.random.default_rng(4).standard_normal((300, 8)).astype(numpy.float16)
+    got = toHost(columnSums(toDevice(rows)))
+    assert got.dtype == numpy.float16
+    numpy.testing.assert_array_equal(got, toHost(toDevice(rows).sum(axis=0)))
