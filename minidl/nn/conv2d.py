@@ -20,7 +20,7 @@ six launches a training step, with or without a bias.
 import numpy
 
 from minidl.backend import isGpu, xp
-from minidl.backend.products import matmul
+from minidl.backend.products import columnSums, matmul
 from minidl.nn.columnproducts import columnProducts, columnsImageByImage
 from minidl.nn.convbias import addParamGrads, im2colWithBias, unwideWithBias
 from minidl.nn.convolution import checkMaps, groupedWeights, setupConvolution
@@ -251,7 +251,8 @@ class Conv2D(Module):
             rows = xp.ascontiguousarray(grad).reshape(grad.shape[0], self.outmaps, -1)
             products = None if self.col is not None else self._columnProducts(rows, data, self.window, transposed=True)
             if products is not None:  # forward made its products image by image (col None): so does ∂Wᵀ
-                gradW.reshape(self.outmaps, -1)[...] += products.sum(axis=0).T
+                summed = columnSums(products.reshape(products.shape[0], -1)).reshape(products.shape[1:])
+                gradW.reshape(self.outmaps, -1)[...] += summed.T
             else:
                 col = self.col if self.col is not None else self._wholeCol(data, rows.shape[2])
                 addWeightProduct(self._groupedGrad(grad), col, gradW.reshape(self.groups, self.outmaps // self.groups,
