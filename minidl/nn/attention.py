@@ -21,7 +21,7 @@ from minidl.backend import Elementwise, Reduction, deviceDraw, simdSum, toDevice
 from minidl.backend.products import columnSums, cpuContiguous, cpuLaidOut, matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
-from minidl.nn.linear import initWeights
+from minidl.nn.linear import addBias, initWeights
 from minidl.nn.module import Module, checkArray, describe
 from minidl.variable import Variable
 
@@ -159,7 +159,7 @@ class MultiHeadAttention(Module):
         heads, headSize = self.heads, self.headSize
         rows = xp.ascontiguousarray(sequence).reshape(-1, embed)
         qkv = matmul(rows, self.in_proj_weight.T)
-        qkv += self.in_proj_bias
+        addBias(qkv, self.in_proj_bias)
         q, k, v = xp.ascontiguousarray(qkv.reshape(steps, batch, 3, heads, headSize).transpose(2, 1, 3, 0, 4))
         scores = matmul(q, cpuContiguous(k.swapaxes(-1, -2)))
         wide = numpy.float64 if scores.dtype == numpy.float64 else numpy.float32
@@ -178,7 +178,7 @@ class MultiHeadAttention(Module):
         self.cache = {"rows": rows, "q": q, "k": k, "v": v, "probs": probs, "attended": attended,
                       "draw": draw, "context": context}
         out = matmul(context, self.out_proj_weight.T)
-        out += self.out_proj_bias
+        addBias(out, self.out_proj_bias)
         return out.reshape(steps, batch, embed)
 
     def updGrad(self, grad):

@@ -14,10 +14,10 @@ gradient (an Embedder's indices) returns None, and nothing flows back past it.
 """
 
 from functools import reduce
-from operator import add
 
 from minidl.backend import xp
 from minidl.errors import ModuleError
+from minidl.nn.add import add
 from minidl.nn.container import Container, uniqueNames
 from minidl.nn.module import Node, describe
 from minidl.nn.toposort import topologicalOrder

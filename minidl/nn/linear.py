@@ -5,13 +5,40 @@ import math
 
 import numpy
 
-from minidl.backend import generator, isGpu, toDevice, xp
+from minidl.backend import Elementwise, generator, isGpu, toDevice, xp
 from minidl.backend.products import columnSums, matmul
 from minidl.errors import ModuleError
 from minidl.nn.gradsum import sumInto
 from minidl.nn.module import Module, checkArray
 from minidl.validation import checkSize
 from minidl.variable import Variable
+
+
+def _addBiasNumpy(bias, width, rows):
+    rows.reshape(-1, width)[...] += bias
+
+
+# rows[r, k] += bias[k] for the rows of a C-contiguous (..., width) array, a row per element
+addBiasKer = Elementwise(
+    "minidl_add_bias",
+    "raw T bias, int64 width",
+    "raw T rows",
+    "T* __restrict__ row = &rows[i * width]; const T* __restrict__ b = &bias[0];\n"
+    "#pragma omp simd\nfor (ptrdiff_t k = 0; k < width; ++k) row[k] += b[k];",
+    _addBiasNumpy,
+    grain="2 * width",
+)
+
+
+def addBias(rows, bias):
+    """rows += bias, ``bias`` (one value per column of the last axis) added to every row in place. On the CPU
+    ``addBiasKer``, shared among minidl's threads from 2^14 values, where NumPy's broadcast add walks one thread (a
+    (2048, 512) sum took 0.31 ms in a transformer block's step); on a GPU xp's add (one launch either way)."""
+    if (isGpu or rows.dtype != bias.dtype or bias.shape != rows.shape[-1:] or not rows.flags.c_contiguous
+            or not bias.flags.c_contiguous):
+        rows += bias
+    elif rows.size:
+        addBiasKer(bias, rows.shape[-1], rows, size=rows.size // rows.shape[-1])
 
 
 def initWeights(scheme, insize, outsize, shape=None):
@@ -61,7 +88,7 @@ class Linear(Module):
     def updData(self, data):
         out = matmul(data.reshape(-1, self.insize), self.W)
         if self.useBias:
-            out += self.b
+            addBias(out, self.b)
         return out.reshape(data.shape[:-1] + (self.outsize,))
 
     def updGrad(self, grad):

@@ -11,6 +11,7 @@ import numpy
 from minidl.errors import ModuleError
 from minidl.nn.activation import Activation
 from minidl.nn.activationfunctions import gelu
+from minidl.nn.add import add
 from minidl.nn.attention import MultiHeadAttention
 from minidl.nn.container import Container
 from minidl.nn.dropout import Dropout
@@ -51,8 +52,8 @@ class TransformerBlock(Container):
         b = self.blocks
         normed = b["norm1"](sequence)
         attended = b["drop1"](b["attention"](normed if padding is None else [normed, padding]))
-        middle = sequence + attended
-        out = middle + b["drop2"](b["fc2"](b["gelu"](b["fc1"](b["norm2"](middle)))))
+        middle = add(sequence, attended)
+        out = add(middle, b["drop2"](b["fc2"](b["gelu"](b["fc1"](b["norm2"](middle))))))
         self.inData, self.data = data, out
         self.caches = {name: module.saveCache() for name, module in b.items()}
         return out
@@ -64,9 +65,9 @@ class TransformerBlock(Container):
         dmiddle = grad
         for name in ("drop2", "fc2", "gelu", "fc1", "norm2"):
             dmiddle = self.blocks[name].backward(dmiddle)
-        dmiddle = dmiddle + grad
+        dmiddle = add(dmiddle, grad)
         dattention = self.blocks["attention"].backward(self.blocks["drop1"].backward(dmiddle))
         padded = isinstance(dattention, list)
-        dsequence = dmiddle + self.blocks["norm1"].backward(dattention[0] if padded else dattention)
+        dsequence = add(dmiddle, self.blocks["norm1"].backward(dattention[0] if padded else dattention))
         self.grad = ([dsequence, None] if padded else dsequence) if updGrad else None
         return self.grad

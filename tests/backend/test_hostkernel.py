@@ -238,6 +238,32 @@ def test_ranges_no_thread_has_reached_go_to_the_threads_that_have_finished_their
         assert call["error"] == pytest.approx(0, abs=1e-6)
 
 
+THRESHOLD = """
+import json, numpy
+from minidl.backend import Elementwise, hostkernel
+tid = Elementwise("test_threshold", "T x", "T y, int64 thread",
+                  "T s = x; for (int k = 0; k < 64; ++k) s = sqrt(s + (T)1); y = s; thread = syscall(SYS_gettid)",
+                  lambda x, y, thread: None, preamble="#include <sys/syscall.h>\\n#include <unistd.h>")
+counts = {}
+for size in (hostkernel.PARALLEL_FROM["spinning"] - 1, hostkernel.PARALLEL_FROM["spinning"]):  # grain 1: values
+    x = numpy.ones(size, numpy.float32)
+    counts[size] = [len(set(tid.callCompiled(x, numpy.empty_like(x), numpy.zeros(size, numpy.int64))[1].tolist()))
+                    for _ in range(20)]
+print(json.dumps(counts))
+"""
+
+
+def test_a_loop_is_shared_from_the_pools_threshold_of_values():
+    assert hostkernel.parallelFrom(hostkernel.SPIN_MICROS) == hostkernel.PARALLEL_FROM["spinning"] == 1 << 14
+    assert hostkernel.parallelFrom(0) == hostkernel.PARALLEL_FROM["sleeping"] == 1 << 18
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "OMP_WAIT_POLICY": ""}
+    result = subprocess.run([sys.executable, "-c", THRESHOLD], env=env, text=True, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    below, at = json.loads(result.stdout).values()
+    assert below == [1] * 20  # one value short: always the caller's thread alone
+    assert max(at) == 2 and set(at) <= {1, 2}  # shared (a call whose worker woke late may still run alone)
+
+
 IDLE = """
 import resource, time, numpy
 try:
