@@ -18,10 +18,10 @@
 // per thread, the first n % threads ranges one longer) and runs chunk(context, begin, end) on each range; it returns
 // when every range is done. The caller's thread runs the first range, then claims, as the workers do, those no
 // thread has claimed yet: a worker still asleep never delays a loop, and a range's results are the same whichever
-// thread runs it. A loop of fewer than the pool's `parallelFrom` values
-// (its size times the values one element reads or writes), one that finds the pool busy (a loop of another Python
-// thread, which ctypes lets run at once) or one that a range of a loop starts (a kernel run per image inside a batch
-// of products, hostgemm.cpp) runs all of [0, n) on its own thread.
+// thread runs it. A loop of fewer than the pool's `parallelFrom` values (its size times the values one element
+// reads or writes), one that finds the pool busy (a loop of another Python thread, which ctypes lets run at once)
+// or one that a range of a loop starts (a kernel run per image inside a batch of products, hostgemm.cpp) runs all
+// of [0, n) on its own thread.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
