@@ -186,12 +186,16 @@ def test_processes_compiling_one_kernel_at_once_share_one_library(tmp_path):
     assert all(name.endswith(".so") for name in cached), cached
 
 
-SPLIT = """
-import json, sys, threading, time, numpy
-from minidl.backend import Elementwise
-tid = Elementwise("test_split", "T x", "T y, int64 thread",
+# A kernel whose elements write the thread that ran them, after 64 square roots (about 0.3 µs an element here)
+THREADS_KERNEL = """
+import json, threading, time, numpy
+from minidl.backend import Elementwise, hostkernel
+tid = Elementwise("test_threads", "T x", "T y, int64 thread",
                   "T s = x; for (int k = 0; k < 64; ++k) s = sqrt(s + (T)1); y = s; thread = syscall(SYS_gettid)",
                   lambda x, y, thread: None, preamble="#include <sys/syscall.h>\\n#include <unistd.h>")
+"""
+
+SPLIT = THREADS_KERNEL + """
 x = numpy.arange((1 << 20) + 1, dtype=numpy.float32)  # 64 square roots an element: ranges of milliseconds
 for pause in (0, 0, 0.01, 0):  # back to back (the threads spinning), then after they went to sleep
     time.sleep(pause)
@@ -238,12 +242,7 @@ def test_ranges_no_thread_has_reached_go_to_the_threads_that_have_finished_their
         assert call["error"] == pytest.approx(0, abs=1e-6)
 
 
-THRESHOLD = """
-import json, numpy
-from minidl.backend import Elementwise, hostkernel
-tid = Elementwise("test_threshold", "T x", "T y, int64 thread",
-                  "T s = x; for (int k = 0; k < 64; ++k) s = sqrt(s + (T)1); y = s; thread = syscall(SYS_gettid)",
-                  lambda x, y, thread: None, preamble="#include <sys/syscall.h>\\n#include <unistd.h>")
+THRESHOLD = THREADS_KERNEL + """
 counts = {}
 for size in (hostkernel.PARALLEL_FROM["spinning"] - 1, hostkernel.PARALLEL_FROM["spinning"]):  # grain 1: values
     x = numpy.ones(size, numpy.float32)
