@@ -64,6 +64,7 @@ class Graph(Container):
         self.nodes = topologicalOrder(self.outputs)
         self._checkInputs()
         self.modules = uniqueNames([node.module for node in self.nodes])
+        self.passing = {}  # updGrad -> {id(node): whether its backward computes ∂input} (``_passing``)
 
     def _checkInputs(self):
         inputIds = {id(node) for node in self.inputs}
@@ -126,6 +127,17 @@ class Graph(Container):
             raise ModuleError(f"{self!r} expects a list of {len(self.inputs)} inputs, got {describe(data)}")
         return {id(node): item for node, item in zip(self.inputs, data)}
 
+    def _passing(self, updGrad):
+        """Per node, whether its backward computes ∂input: an input node's when the graph's ``updGrad`` asks for
+        the inputs' gradients, another's when a parent takes one, that is has parameters or passes a gradient on
+        itself. A network's first convolution then computes no ∂x for its images (the residual CNN's took 0.5 ms of
+        a 25 ms step)."""
+        passing, taking = {}, {}
+        for node in self.nodes:  # parents first
+            passing[id(node)] = any(taking[id(parent)] for parent in node.parents) if node.parents else updGrad
+            taking[id(node)] = passing[id(node)] or bool(node.module.getVarTable())
+        return passing
+
     def backward(self, grad, updGrad=True):
         self.checkGrad(grad)
         outputGrads = grad if len(self.outputs) > 1 else [grad]
@@ -134,14 +146,19 @@ class Graph(Container):
             incoming[id(node)].append((None, outputGrad))
 
         inputGrads = {}
+        if updGrad not in self.passing:
+            self.passing[updGrad] = self._passing(updGrad)
+        passing = self.passing[updGrad]
         for node in reversed(self.nodes):
             if not incoming[id(node)]:  # its readers take no gradient (an Embedder's indices): none flows back
                 continue
             node.module.restoreCache(self.caches[id(node)])
             nodeGrad = _sumGrads(incoming[id(node)], node.module.data)
-            parentGrads = node.module.backward(nodeGrad, updGrad=bool(node.parents) or updGrad)
+            parentGrads = node.module.backward(nodeGrad, updGrad=passing[id(node)])
             if not node.parents:
                 inputGrads[id(node)] = parentGrads
+                continue
+            if parentGrads is None:  # no parent takes a gradient (see _passing)
                 continue
             parentGrads = [parentGrads] if len(node.parents) == 1 else parentGrads
             for parent, index, parentGrad in zip(node.parents, node.outputIndices, parentGrads):

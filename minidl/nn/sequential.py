@@ -32,11 +32,14 @@ class Sequential(ModuleList):
 
     def backward(self, grad, updGrad=True):
         self.checkGrad(grad)
+        first = -1 if updGrad else next((position for position, module in enumerate(self.modules)
+                                        if module.getVarTable()), len(self.modules))
         for position in reversed(range(len(self.modules))):
             if grad is None:  # an Embedder's indices take no gradient: nothing flows back past it
                 break
             module = self.modules[position]
             module.restoreCache(self.caches[position])
-            grad = module.backward(grad, updGrad=updGrad or position > 0)
+            # ∂input where a module before takes a gradient (one with parameters, first), or updGrad asks for it
+            grad = module.backward(grad, updGrad=position > first)
         self.grad = grad
         return grad

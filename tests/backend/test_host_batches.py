@@ -30,8 +30,10 @@ rng = numpy.random.default_rng(7)
 @pytest.fixture(autouse=True)
 def everyBatch(monkeypatch):
     """Every batch large enough to share (the mechanics on small matrices; ``BATCH_FROM`` has its own test), with
-    the products' plans made afresh."""
+    the products' plans made afresh; Conv2D by im2col's products, not by its direct convolutions of stride 1
+    (``minidl.nn.directconv``, tested in tests/nn/test_directconv.py)."""
     monkeypatch.setattr(hostblas, "BATCH_FROM", 0)
+    monkeypatch.setattr(conv2d, "directly", lambda *args: False)
     monkeypatch.setattr(products, "_hostPlans", {})
 
 

@@ -1,0 +1,115 @@
+"""Direct convolutions of stride 1 on the CPU (minidl.nn.directconv): against float64 loops over the padded input
+(forward, and the full convolution that gives ∂x), through Conv2D and Conv1D against the same loops and numerical
+gradients, and recorded and replayed by a tape."""
+
+import numpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minidl.backend import toHost, xp
+from minidl.backend.tape import Tape
+from minidl.nn import Conv1D, Conv2D
+from minidl.nn.directconv import directConvolution, directly
+from minidl.nn.im2col import Window
+from minidl.testing import checkGradients
+from tests.nn.test_conv_pool import directConv
+
+F64 = numpy.float64
+pytestmark = pytest.mark.skipif(not directly(Window(3), 1, numpy.float32),
+                                reason="direct convolutions run on the CPU with compiled kernels only")
+
+
+def fullOracle(grad, weights, pad, dilation):
+    """∂x of y = conv(x, W) for grad ∂y, by the chain rule over the loops: ∂x[n, c, y', x'] = Σ ∂y[n, o, oy, ox]
+    W[o, c, ky, kx] where oy - ph + ky dy = y' (the adjoint, not the flipped formula the kernel uses)."""
+    (ph, pw), (dy, dx) = pad, dilation
+    outmaps, maps, kh, kw = weights.shape
+    batch, _, outH, outW = grad.shape
+    height, width = outH - 2 * ph + dy * (kh - 1), outW - 2 * pw + dx * (kw - 1)
+    padded = numpy.zeros((batch, maps, height + 2 * ph, width + 2 * pw))
+    for ky in range(kh):
+        for kx in range(kw):
+            padded[:, :, ky * dy:ky * dy + outH, kx * dx:kx * dx + outW] += numpy.einsum(
+                "noyx,oc->ncyx", grad, weights[:, :, ky, kx])
+    return padded[:, :, ph:ph + height, pw:pw + width]
+
+
+@st.composite
+def geometries(draw):
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    dy, dx = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    ph, pw = draw(st.integers(0, dy * (kh - 1))), draw(st.integers(0, dx * (kw - 1)))
+    height = draw(st.integers(max(1, dy * (kh - 1) + 1 - 2 * ph), 19))
+    width = draw(st.integers(max(1, dx * (kw - 1) + 1 - 2 * pw), 37))  # rows of less and more than two vectors
+    batch, maps, outmaps = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 19))  # 8-map blocks
+    dtype = draw(st.sampled_from([numpy.float32, numpy.float64]))
+    return batch, maps, outmaps, height, width, Window((kh, kw), 1, (ph, pw), (dy, dx)), dtype
+
+
+@settings(max_examples=60, deadline=None)
+@given(geometries(), st.booleans(), st.integers(0, 2**16))
+def test_direct_convolution_and_its_full_convolution_match_float64_loops(geometry, useBias, seed):
+    batch, maps, outmaps, height, width, window, dtype = geometry
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal((batch, maps, height, width)).astype(dtype)
+    weights = rng.standard_normal((outmaps, maps, *window.size)).astype(dtype)
+    bias = rng.standard_normal(outmaps).astype(dtype) if useBias else None
+    tolerance = 1e-12 if dtype == numpy.float64 else 2e-5
+    y = directConvolution(x, weights, bias, window)
+    expected = directConv(x.astype(numpy.float64), weights.astype(numpy.float64), bias, (1, 1), window.pad,
+                          window.dilation, 1)
+    assert y.shape == expected.shape and y.dtype == dtype
+    numpy.testing.assert_allclose(y, expected, rtol=tolerance, atol=tolerance)
+
+    grad = rng.standard_normal(y.shape).astype(dtype)
+    full = Window(window.size, 1, [d * (k - 1) - p for k, p, d in zip(window.size, window.pad, window.dilation)],
+                  window.dilation)
+    dx = directConvolution(grad, weights, None, full, flipped=True)
+    assert dx.shape == x.shape and dx.dtype == dtype
+    numpy.testing.assert_allclose(dx, fullOracle(grad.astype(numpy.float64), weights.astype(numpy.float64),
+                                                 window.pad, window.dilation), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("module, shape", [
+    (lambda: Conv2D(3, 11, 3, pad=1, dtype=F64), (2, 3, 9, 20)),  # more output maps than input maps: ∂x directly
+    (lambda: Conv2D(5, 4, (3, 2), pad=(2, 1), dilation=(2, 1), dtype=F64), (2, 5, 7, 12)),
+    (lambda: Conv2D(2, 3, 2, pad=2, dtype=F64), (2, 2, 6, 9)),  # pad > d (k - 1): ∂x by im2col's products, col2im
+    (lambda: Conv1D(4, 6, 5, pad=2, dtype=F64), (3, 4, 40)),
+])
+def test_conv2d_and_conv1d_run_directly_and_match_loops_and_numerical_gradients(module, shape, monkeypatch):
+    calls = []
+    made = directConvolution
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("flipped", False))
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr("minidl.nn.conv2d.directConvolution", counted)
+    monkeypatch.setattr("minidl.nn.conv2d.WIDE_BELOW", 0)  # these small maps would take the batch into im2col's columns
+    conv = module()
+    conv.vars["b"].set(numpy.random.default_rng(1).standard_normal(conv.outmaps))
+    x = numpy.random.default_rng(2).standard_normal(shape)
+    w = conv.window
+    planar = x if x.ndim == 4 else x[:, :, None, :]
+    expected = directConv(planar, toHost(conv.W).reshape(conv.outmaps, conv.inmaps, *w.size), toHost(conv.b),
+                          w.stride, w.pad, w.dilation, 1)
+    numpy.testing.assert_allclose(toHost(conv(x)).reshape(expected.shape), expected, rtol=1e-12, atol=1e-12)
+    assert calls == [False] and conv.col is None
+    checkGradients(conv, x)
+    assert True in calls or w.pad[0] > w.dilation[0] * (w.size[0] - 1)
+
+
+def test_a_tape_replays_the_direct_convolution_on_new_data():
+    window = Window(3, 1, 1)
+    rng = numpy.random.default_rng(5)
+    weights = rng.standard_normal((9, 4, 3, 3)).astype(numpy.float32)
+    bias = rng.standard_normal(9).astype(numpy.float32)
+    x = rng.standard_normal((2, 4, 10, 10)).astype(numpy.float32)
+    tape = Tape()
+    with tape.recording(xp):
+        y = directConvolution(tape.input(x), weights, bias, window)
+    assert [getattr(call[0], "__name__", None) for call in tape.calls] == ["direct_conv"]
+    fresh = rng.standard_normal(x.shape).astype(numpy.float32)
+    tape.replay(fresh)
+    numpy.testing.assert_array_equal(y, directConvolution(fresh, weights, bias, window))
