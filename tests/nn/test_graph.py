@@ -131,3 +131,36 @@ def test_a_graph_deeper_than_the_recursion_limit():
     x = toDevice(numpy.ones((2, 2), numpy.float32))
     numpy.testing.assert_array_equal(toHost(net(x)), toHost(x))
     numpy.testing.assert_array_equal(toHost(net.backward(x)), toHost(x))
+
+
+def test_without_updgrad_no_module_computes_a_gradient_that_no_parameter_takes():
+    """backward(grad, updGrad=False) (a training step's): a module whose inputs lead to no parameter computes no ∂x
+    (the first Linear after a graph input or a Reshape: its ``grad`` stays None), one between two parameterized
+    modules does (the Activation), and the parameters' gradients are those of backward(grad)."""
+    rng = numpy.random.default_rng(4)
+    x = toDevice(rng.standard_normal((5, 4)).astype(numpy.float32))
+    grad = toDevice(rng.standard_normal((5, 2)).astype(numpy.float32))
+
+    def graphNet():
+        first, act, second = Linear(4, 3), Activation(relu), Linear(3, 2)
+        inp = Identity(name="images").node()
+        return Graph(inputs=inp, outputs=second.node(act.node(first.node(inp)))), (first, act, second)
+
+    def sequentialNet():
+        modules = (Linear(4, 3), Activation(relu), Linear(3, 2))
+        return Sequential().extend([Reshape((5, 4)), *modules]), modules
+
+    for build in (graphNet, sequentialNet):
+        (full, fullModules), (lean, leanModules) = build(), build()
+        for fullModule, leanModule in zip(fullModules, leanModules):
+            for name in fullModule.vars:
+                leanModule.vars[name].set(toHost(fullModule.vars[name].data))
+        full(x)
+        lean(x)
+        assert full.backward(grad) is not None
+        assert lean.backward(grad, updGrad=False) is None
+        first, act, second = leanModules
+        assert first.grad is None and act.grad is not None and second.grad is not None
+        for fullModule, leanModule in zip(fullModules, leanModules):
+            for name in fullModule.vars:
+                numpy.testing.assert_array_equal(toHost(leanModule.vars[name].grad), toHost(fullModule.vars[name].grad))
