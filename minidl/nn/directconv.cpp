@@ -1,4 +1,4 @@
-// A convolution of stride 1 computed directly on minidl's threads (loaded by minidl.nn.directconv, after
+// Convolutions of stride 1 computed directly on minidl's threads (loaded by minidl.nn.directconv, after
 // hostthreads.cpp): no im2col, no matrix product.
 //
 // minidl_direct_conv(real, numbers, x, w, bias, y) computes, for every image n, output map o and position (oy, ox),
@@ -17,6 +17,15 @@
 // vector and OUT_BLOCK multiply-adds; the weights, repacked once per call as (c, ky, kx, o) with o padded to whole
 // blocks, are read OUT_BLOCK at a time. The sums are fused multiply-adds, as a BLAS's are. The threads share the
 // (image, block of output maps) pairs.
+//
+// minidl_direct_conv_weights(real, numbers, x, grad, gradW) adds the weights' gradient of that convolution (flipped
+// 0) into gradW (O, C, kh, kw):
+//     gradW[o, c, ky, kx] += Σ_{n, oy, ox} grad[n, o, oy, ox] x[n, c, oy - ph + ky dy, ox - pw + kx dx]
+// over the same padded positions, the gradient copied at the padded width with zeros past each row's outW values (the
+// dropped positions add nothing, but for 0 x inf where x holds an infinity): per (block of OUT_BLOCK output maps,
+// group of IN_GROUP input maps), each thread's, OUT_BLOCK x 3 taps of vector sums in registers over the positions of
+// a run of images, kept between runs; at the end each vector's lanes are summed pairwise. Every sum runs in the same
+// order whichever thread makes it.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -36,6 +45,14 @@ constexpr int VECTOR_BYTES = 64;
 constexpr int VECTOR_BYTES = 32;
 #endif
 constexpr int OUT_BLOCK = 8;
+// The loops over a block's sums unrolled whole before g++ decides what lives in registers (else ∂W's sums, an array
+// indexed in loops, stayed in memory: 2x slower).
+#define UNROLLED _Pragma("GCC unroll 32")
+constexpr int IN_GROUP = 8;   // input maps per (block of output maps, group of input maps) of ∂W
+constexpr int TAP_BLOCK = 3;  // taps of one input map summed at a time for ∂W
+// ∂W sums runs of images at a time, the run's gradient block of at most about this many bytes, kept in the core's L1
+// cache while every tap of every input map reads it.
+constexpr int64_t RUN_BYTES = 24 << 10;
 
 struct Geometry {
   int64_t batch, maps, height, width, outMaps, kh, kw, ph, pw, dy, dx, flipped, outH, outW;
@@ -133,7 +150,8 @@ void run(const int64_t* numbers, const void* x, const void* w, const void* bias,
   for (int64_t o = 0; o < g.outMaps; ++o)
     for (int64_t c = 0; c < g.maps; ++c)
       for (int64_t t = 0; t < taps; ++t) {
-        const Real value = g.flipped ? weights[(c * g.outMaps + o) * taps + taps - 1 - t] : weights[(o * g.maps + c) * taps + t];
+        const Real value = g.flipped ? weights[(c * g.outMaps + o) * taps + taps - 1 - t]
+                                     : weights[(o * g.maps + c) * taps + t];
         packed[((o / OUT_BLOCK * g.maps + c) * taps + t) * OUT_BLOCK + o % OUT_BLOCK] = value;
       }
   Call<Real> call{g, static_cast<const Real*>(x), packed.data(), static_cast<const Real*>(bias), static_cast<Real*>(y),
@@ -142,7 +160,137 @@ void run(const int64_t* numbers, const void* x, const void* w, const void* bias,
   minidl_parallel(static_cast<ptrdiff_t>(g.batch * blocks), values, convolve<Real>, &call);
 }
 
+// Rows of `width` values, `rows` in all, planes of `height` rows one after the other in `source`, to rows `stride`
+// apart in `out`, planes `planeStride` apart: planes copied into their padded (or padded-width) places.
+template <typename Real>
+inline void copyRows(const Real* source, int64_t rows, int64_t height, int64_t width, Real* out, int64_t stride,
+                     int64_t planeStride) {
+  for (int64_t row = 0; row < rows; ++row) {
+    const Real* from = source + row * width;
+    Real* to = out + row / height * planeStride + row % height * stride;
+    for (int64_t x = 0; x < width; ++x) to[x] = from[x];
+  }
+}
+
+template <typename Real>
+struct WeightCall {
+  Geometry g;
+  const Real* x;
+  const Real* grad;
+  Real* gradW;
+  int64_t blocks, groups, images;
+};
+
+// acc[o][t] += Σ over `vectors` vectors of positions p of grad[o][p] x[p + offsets[t]], for OUT_BLOCK maps of the
+// gradient (planes gradStride apart) and TAPS taps of one input map: each position vector of x loaded once for
+// OUT_BLOCK multiply-adds, each of the gradient's once for TAPS.
+template <typename Real, int TAPS>
+inline void sumPositions(const Real* grad, int64_t gradStride, const Real* x, const int64_t* offsets, int64_t vectors,
+                         Real* acc) {
+  typedef Real Vector __attribute__((vector_size(VECTOR_BYTES)));
+  constexpr int LANES = VECTOR_BYTES / sizeof(Real);
+  Vector sum[OUT_BLOCK][TAPS];
+  UNROLLED for (int o = 0; o < OUT_BLOCK; ++o)
+    UNROLLED for (int t = 0; t < TAPS; ++t) std::memcpy(&sum[o][t], acc + (o * TAPS + t) * LANES, sizeof(Vector));
+  for (int64_t p = 0; p < vectors * LANES; p += LANES) {
+    Vector xs[TAPS];
+    UNROLLED for (int t = 0; t < TAPS; ++t) std::memcpy(&xs[t], x + offsets[t] + p, sizeof(Vector));
+    UNROLLED for (int o = 0; o < OUT_BLOCK; ++o) {
+      Vector g;
+      std::memcpy(&g, grad + o * gradStride + p, sizeof g);
+      UNROLLED for (int t = 0; t < TAPS; ++t) sum[o][t] += g * xs[t];
+    }
+  }
+  UNROLLED for (int o = 0; o < OUT_BLOCK; ++o)
+    UNROLLED for (int t = 0; t < TAPS; ++t) std::memcpy(acc + (o * TAPS + t) * LANES, &sum[o][t], sizeof(Vector));
+}
+
+// The ∂W of (block of OUT_BLOCK output maps, group of IN_GROUP input maps) pairs [begin, end), added into gradW. Runs of
+// `images` images are copied into the thread's buffers (a map's padded planes of the run one after the other, the
+// gradient's at the padded width, zeros past each row's outW and past outH rows) and every position of the run summed
+// into vectors of sums for each (input map, 3 taps); at the end each vector's lanes are summed pairwise.
+template <typename Real>
+void convolveWeights(void* context, ptrdiff_t begin, ptrdiff_t end) {
+  constexpr int LANES = VECTOR_BYTES / sizeof(Real);
+  const WeightCall<Real>& call = *static_cast<const WeightCall<Real>*>(context);
+  const Geometry& g = call.g;
+  const int64_t wp = g.width + 2 * g.pw, plane = (g.height + 2 * g.ph) * wp, taps = g.kh * g.kw;
+  const int64_t stride = (call.images * plane + LANES - 1) / LANES * LANES;  // a map's planes of a run
+  std::vector<int64_t> offsets(static_cast<size_t>(taps) + TAP_BLOCK);
+  for (int64_t t = 0; t < taps; ++t) offsets[t] = t / g.kw * g.dy * wp + t % g.kw * g.dx;
+  thread_local std::vector<Real> paddedBuffer, gradBuffer, sumBuffer;
+  for (ptrdiff_t item = begin; item < end; ++item) {
+    const int64_t block = item / call.groups, first = item % call.groups * IN_GROUP;
+    const int64_t maps = std::min<int64_t>(IN_GROUP, g.maps - first);
+    const int64_t outMaps = std::min<int64_t>(OUT_BLOCK, g.outMaps - block * OUT_BLOCK);
+    paddedBuffer.assign(static_cast<size_t>(maps * stride + 2 * LANES + offsets[taps - 1]), Real(0));
+    gradBuffer.assign(static_cast<size_t>(OUT_BLOCK * stride + LANES), Real(0));
+    sumBuffer.assign(static_cast<size_t>(maps * taps * OUT_BLOCK * LANES), Real(0));
+    Real* padded = paddedBuffer.data();
+    Real* grads = gradBuffer.data();
+    Real* sums = sumBuffer.data();
+    for (int64_t n = 0; n < g.batch; n += call.images) {
+      const int64_t run = std::min(call.images, g.batch - n);
+      for (int64_t i = 0; i < run; ++i) {
+        copyRows(call.x + ((n + i) * g.maps + first) * g.height * g.width, maps * g.height, g.height, g.width,
+                 padded + i * plane + g.ph * wp + g.pw, wp, stride);
+        copyRows(call.grad + ((n + i) * g.outMaps + block * OUT_BLOCK) * g.outH * g.outW, outMaps * g.outH, g.outH,
+                 g.outW, grads + i * plane, wp, stride);
+      }
+      if (run < call.images)  // the last vector's positions past the run: zeros, not an earlier run's gradient
+        for (int64_t o = 0; o < OUT_BLOCK; ++o) std::fill_n(grads + o * stride + run * plane, LANES, Real(0));
+      const int64_t vectors = ((run - 1) * plane + g.outH * wp + LANES - 1) / LANES;
+      for (int64_t c = 0; c < maps; ++c)
+        for (int64_t t = 0; t < taps; t += TAP_BLOCK) {
+          Real* acc = sums + (c * taps + t) * OUT_BLOCK * LANES;
+          const Real* x = padded + c * stride;
+          const int64_t* at = &offsets[t];
+          if (taps - t >= 3) sumPositions<Real, 3>(grads, stride, x, at, vectors, acc);
+          else if (taps - t == 2) sumPositions<Real, 2>(grads, stride, x, at, vectors, acc);
+          else sumPositions<Real, 1>(grads, stride, x, at, vectors, acc);
+        }
+    }
+    for (int64_t c = 0; c < maps; ++c)
+      for (int64_t t = 0; t < taps; t += TAP_BLOCK) {
+        const int count = static_cast<int>(std::min<int64_t>(TAP_BLOCK, taps - t));
+        const Real* acc = sums + (c * taps + t) * OUT_BLOCK * LANES;
+        for (int64_t o = 0; o < outMaps; ++o)
+          for (int k = 0; k < count; ++k) {  // the lanes summed pairwise, halves onto halves
+            Real lanes[LANES];
+            std::memcpy(lanes, acc + (o * count + k) * LANES, sizeof lanes);
+            for (int width = LANES / 2; width > 0; width /= 2)
+              for (int lane = 0; lane < width; ++lane) lanes[lane] += lanes[lane + width];
+            call.gradW[((block * OUT_BLOCK + o) * g.maps + first + c) * taps + t + k] += lanes[0];
+          }
+      }
+  }
+}
+
+template <typename Real>
+void runWeights(const int64_t* numbers, const void* x, const void* grad, void* gradW) {
+  WeightCall<Real> call;
+  std::memcpy(&call.g, numbers, sizeof call.g);
+  const Geometry& g = call.g;
+  call.x = static_cast<const Real*>(x);
+  call.grad = static_cast<const Real*>(grad);
+  call.gradW = static_cast<Real*>(gradW);
+  call.blocks = (g.outMaps + OUT_BLOCK - 1) / OUT_BLOCK;
+  call.groups = (g.maps + IN_GROUP - 1) / IN_GROUP;
+  const int64_t plane = (g.height + 2 * g.ph) * (g.width + 2 * g.pw);
+  call.images = std::max<int64_t>(1, std::min<int64_t>(g.batch, RUN_BYTES / sizeof(Real) / (OUT_BLOCK * plane)));
+  const ptrdiff_t values = static_cast<ptrdiff_t>(g.batch * g.outMaps * g.outH * g.outW * g.maps * g.kh * g.kw);
+  minidl_parallel(static_cast<ptrdiff_t>(call.blocks * call.groups), values, convolveWeights<Real>, &call);
+}
+
 }  // namespace
+
+extern "C" void minidl_direct_conv_weights(int real, const int64_t* numbers, const void* x, const void* grad,
+                                           void* gradW) {
+  if (real == 8)
+    runWeights<double>(numbers, x, grad, gradW);
+  else
+    runWeights<float>(numbers, x, grad, gradW);
+}
 
 extern "C" void minidl_direct_conv(int real, const int64_t* numbers, const void* x, const void* w, const void* bias,
                                    void* y) {

@@ -3,17 +3,17 @@
     y[n, o, oy, ox] = b[o] + Σ_{c, ky, kx} W[o, c, ky, kx] x[n, c, oy - ph + ky dy, ox - pw + kx dx]
 
 and, with ``flipped``, the "full" convolution that gives a layer's ∂x from its gradient, W (O, C, kh, kw) read as
-W[c, o, kh-1-ky, kw-1-kx] for the gradient's O maps in and C maps out. Each of minidl's threads takes (image, block of
-8 output maps) pairs, copies the image padded into a buffer of its own and sums every tap into registers, a vector of
-consecutive positions per load: the columns of im2col are never written, where im2col then a product per image wrote
-and re-read 590 KB an image for 16 maps of 32x32 and multiplied 16 rows by them. Measured (32 images, 3x3, pad 1, 2
-cores, each the forward pass with its bias): 16 maps of 32x32 0.70 ms against 1.40 for im2col and the products, 32
-of 16x16 0.67 against 1.12, 64 of 8x8 0.84 against 0.83. Each value is summed in the order (c, ky, kx) with fused
-multiply-adds, as OpenBLAS's kernel sums im2col's rows: the same bits where its gemm takes the 144 rows of a 3x3
-window over 16 maps in one pass.
+W[c, o, kh-1-ky, kw-1-kx] for the gradient's O maps in and C maps out; ``addDirectWeightGradient`` adds ∂W. Each of
+minidl's threads takes (image, block of 8 output maps) pairs, copies the image padded into a buffer of its own and
+sums every tap into registers, a vector of consecutive positions per load: the columns of im2col are never written,
+where im2col then a product per image wrote and re-read 590 KB an image for 16 maps of 32x32 and multiplied 16 rows
+by them. Measured (32 images, 3x3, pad 1, 2 cores, each the forward pass with its bias): 16 maps of 32x32 0.67 ms
+against 1.40 for im2col and the products, 32 of 16x16 0.63 against 1.12, 64 of 8x8 0.73 against 0.83. Each value is
+summed in the order (c, ky, kx) with fused multiply-adds, as OpenBLAS's kernel sums im2col's rows: the same bits
+where its gemm takes the 144 rows of a 3x3 window over 16 maps in one pass.
 
-For one group, float32 or float64, on the CPU with compiled kernels (``directly``); Conv2D (and Conv1D through it)
-takes it for its forward pass and its ∂x, and keeps im2col's products for ∂W.
+For one group, float32 or float64, on the CPU with compiled kernels (``directly``): Conv2D (and Conv1D through it)
+takes it for its forward pass and its ∂x, and for ∂W where its maps are large (``conv2d.DIRECT_WEIGHTS_FROM``).
 """
 
 import ctypes
@@ -37,13 +37,16 @@ def directly(window, groups, dtype):
 
 
 @functools.cache
-def _function():
-    """``minidl_direct_conv`` with its argument types, built at the first direct convolution."""
+def _functions():
+    """(``minidl_direct_conv``, ``minidl_direct_conv_weights``) with their argument types, built at the first direct
+    convolution."""
     hostkernel.threadPool()
-    function = hostkernel.loadLibrary(SOURCE.read_text(), "minidl_direct_conv").minidl_direct_conv
-    function.argtypes = [ctypes.c_int, ctypes.c_void_p] + [ctypes.c_void_p] * 4
-    function.restype = None
-    return function
+    library = hostkernel.loadLibrary(SOURCE.read_text(), "minidl_direct_conv")
+    forward, weights = library.minidl_direct_conv, library.minidl_direct_conv_weights
+    forward.argtypes = [ctypes.c_int, ctypes.c_void_p] + [ctypes.c_void_p] * 4
+    weights.argtypes = [ctypes.c_int, ctypes.c_void_p] + [ctypes.c_void_p] * 3
+    forward.restype = weights.restype = None
+    return forward, weights
 
 
 class DirectConvolution:
@@ -53,7 +56,7 @@ class DirectConvolution:
     __name__ = "direct_conv"  # a recorded call's name in a tape's listings
 
     def __init__(self, dtype, numbers):
-        self.function = _function()
+        self.function = _functions()[0]
         self.real = numpy.dtype(dtype).itemsize
         self.numbers = numpy.array(numbers, dtype=numpy.int64)
         self.numbersAt = self.numbers.ctypes.data
@@ -87,3 +90,46 @@ def directConvolution(data, weights, bias, window, flipped=False):
     if Recorder.tape is not None and not Recorder.paused:
         Recorder.tape.add(convolution, args, writes=args[3])
     return out
+
+
+class DirectWeightGradient:
+    """One geometry's ∂W of a direct convolution, its numbers fixed: ``gradient(x, grad, gradW)`` adds into gradW;
+    the arrays must have the shapes, dtype and C order it was made for (not checked again)."""
+
+    __name__ = "direct_conv_weights"  # a recorded call's name in a tape's listings
+
+    def __init__(self, dtype, numbers):
+        self.function = _functions()[1]
+        self.real = numpy.dtype(dtype).itemsize
+        self.numbers = numpy.array(numbers, dtype=numpy.int64)
+        self.numbersAt = self.numbers.ctypes.data
+
+    def __repr__(self):
+        return f"DirectWeightGradient({list(self.numbers)})"
+
+    def __call__(self, x, grad, gradW):
+        self.function(self.real, self.numbersAt, x.ctypes.data, grad.ctypes.data, gradW.ctypes.data)
+        return gradW
+
+
+def addDirectWeightGradient(data, grad, window, gradW):
+    """gradW (O, C, kh, kw), C-contiguous, += ∂W of the convolution of data (N, C, H, W) through ``window`` (stride
+    1) for its gradient grad (N, O, outH, outW):
+
+        ∂W[o, c, ky, kx] = Σ_{n, oy, ox} grad[n, o, oy, ox] x[n, c, oy - ph + ky dy, ox - pw + kx dx]
+
+    Each (block of 8 output maps, group of 8 input maps) is one thread's, summed over every image in order, 3 taps of
+    an input map at a time over vectors of positions (a value of x read for the positions past a row's end, that the
+    gradient's zeros drop, could make 0 x inf = NaN where x holds an infinity that no window reads: a gradient that
+    is not finite either way). Worked out once per geometry and kept by the window; a recording tape records it."""
+    data, grad = xp.ascontiguousarray(data), xp.ascontiguousarray(grad)
+    batch, maps, height, width = data.shape
+    (kh, kw), (ph, pw), (dy, dx) = window.size, window.pad, window.dilation
+    gradient = window.remembered(
+        ("direct weights", data.shape, grad.shape, data.dtype),
+        lambda: DirectWeightGradient(data.dtype, (batch, maps, height, width, grad.shape[1], kh, kw, ph, pw, dy, dx, 0,
+                                                  grad.shape[2], grad.shape[3])))
+    args = plain((data, grad, gradW))
+    gradient(*args)
+    if Recorder.tape is not None and not Recorder.paused:
+        Recorder.tape.add(gradient, args, writes=args[2])

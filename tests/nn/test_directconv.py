@@ -1,5 +1,5 @@
 """Direct convolutions of stride 1 on the CPU (minidl.nn.directconv): against float64 loops over the padded input
-(forward, and the full convolution that gives ∂x), through Conv2D and Conv1D against the same loops and numerical
+(forward, the full convolution that gives ∂x, ∂W), through Conv2D and Conv1D against the same loops and numerical
 gradients, and recorded and replayed by a tape."""
 
 import numpy
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from minidl.backend import toHost, xp
 from minidl.backend.tape import Tape
 from minidl.nn import Conv1D, Conv2D
-from minidl.nn.directconv import directConvolution, directly
+from minidl.nn.directconv import addDirectWeightGradient, directConvolution, directly
 from minidl.nn.im2col import Window
 from minidl.testing import checkGradients
 from tests.nn.test_conv_pool import directConv
@@ -33,6 +33,19 @@ def fullOracle(grad, weights, pad, dilation):
             padded[:, :, ky * dy:ky * dy + outH, kx * dx:kx * dx + outW] += numpy.einsum(
                 "noyx,oc->ncyx", grad, weights[:, :, ky, kx])
     return padded[:, :, ph:ph + height, pw:pw + width]
+
+
+def weightOracle(x, grad, window):
+    """∂W[o, c, ky, kx] = Σ_{n, oy, ox} grad[n, o, oy, ox] xpad[n, c, oy + ky dy, ox + kx dx], by slices."""
+    (kh, kw), (ph, pw), (dy, dx) = window.size, window.pad, window.dilation
+    padded = numpy.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    outH, outW = grad.shape[2:]
+    out = numpy.zeros((grad.shape[1], x.shape[1], kh, kw))
+    for ky in range(kh):
+        for kx in range(kw):
+            out[:, :, ky, kx] = numpy.einsum("noyx,ncyx->oc", grad,
+                                             padded[:, :, ky * dy:ky * dy + outH, kx * dx:kx * dx + outW])
+    return out
 
 
 @st.composite
@@ -70,6 +83,12 @@ def test_direct_convolution_and_its_full_convolution_match_float64_loops(geometr
     numpy.testing.assert_allclose(dx, fullOracle(grad.astype(numpy.float64), weights.astype(numpy.float64),
                                                  window.pad, window.dilation), rtol=tolerance, atol=tolerance)
 
+    gradW = rng.standard_normal(weights.shape).astype(dtype)
+    expected = gradW.astype(numpy.float64) + weightOracle(x.astype(numpy.float64), grad.astype(numpy.float64),
+                                                          window)
+    addDirectWeightGradient(x, grad, window, gradW)  # added into what it holds
+    numpy.testing.assert_allclose(gradW, expected, rtol=tolerance, atol=10 * tolerance)
+
 
 @pytest.mark.parametrize("module, shape", [
     (lambda: Conv2D(3, 11, 3, pad=1, dtype=F64), (2, 3, 9, 20)),  # more output maps than input maps: ∂x directly
@@ -77,7 +96,9 @@ def test_direct_convolution_and_its_full_convolution_match_float64_loops(geometr
     (lambda: Conv2D(2, 3, 2, pad=2, dtype=F64), (2, 2, 6, 9)),  # pad > d (k - 1): ∂x by im2col's products, col2im
     (lambda: Conv1D(4, 6, 5, pad=2, dtype=F64), (3, 4, 40)),
 ])
-def test_conv2d_and_conv1d_run_directly_and_match_loops_and_numerical_gradients(module, shape, monkeypatch):
+@pytest.mark.parametrize("weightsFrom", [1, 10**9], ids=["direct dW", "dW by products"])
+def test_conv2d_and_conv1d_run_directly_and_match_loops_and_numerical_gradients(module, shape, weightsFrom,
+                                                                                 monkeypatch):
     calls = []
     made = directConvolution
 
@@ -87,6 +108,7 @@ def test_conv2d_and_conv1d_run_directly_and_match_loops_and_numerical_gradients(
 
     monkeypatch.setattr("minidl.nn.conv2d.directConvolution", counted)
     monkeypatch.setattr("minidl.nn.conv2d.WIDE_BELOW", 0)  # these small maps would take the batch into im2col's columns
+    monkeypatch.setattr("minidl.nn.conv2d.DIRECT_WEIGHTS_FROM", weightsFrom)
     conv = module()
     conv.vars["b"].set(numpy.random.default_rng(1).standard_normal(conv.outmaps))
     x = numpy.random.default_rng(2).standard_normal(shape)
