@@ -1,5 +1,6 @@
 """Matrix products on the CPU on minidl's threads (``hostgemm.cpp``): a strided batch shared among them, and one
-product split among them in rows or columns (``SplitProduct``).
+product split among them in rows or columns (``SplitProduct``), or, for few rows, made by minidl's own kernel
+(``SmallProduct``, ``hostsmallgemm.cpp``: no packing, the threads sharing the columns).
 
     C[n] = A[n] B[n]   (C[n] += A[n] B[n] with ``accumulate``)   for n < count,
 
@@ -37,6 +38,7 @@ import numpy
 from minidl.backend import hostkernel
 
 GEMM_SOURCE = Path(__file__).with_name("hostgemm.cpp")
+SMALL_GEMM_SOURCE = Path(__file__).with_name("hostsmallgemm.cpp")
 # The multiply-adds of a whole batch from which it is shared among the threads: waking them costs about 9 µs (32
 # products of 8x9 by 9x64 took 12.7 µs so, 3.5 through NumPy's matmul), which half the products' time must beat.
 BATCH_FROM = 2 ** 20
@@ -200,4 +202,35 @@ class SplitProduct:
 
     def __call__(self, a, b, out):
         self.function(*self.head, a.ctypes.data, b.ctypes.data, out.ctypes.data, self.beta)
+        return out
+
+
+@functools.cache
+def _smallFunction():
+    """``minidl_small_gemm`` with its argument types, built at the first small product."""
+    hostkernel.threadPool()
+    function = hostkernel.loadLibrary(SMALL_GEMM_SOURCE.read_text(), "minidl_small_gemm").minidl_small_gemm
+    function.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 4
+    function.restype = None
+    return function
+
+
+class SmallProduct:
+    """One geometry's product of few rows made by minidl's own kernel (``hostsmallgemm.cpp``), the threads sharing
+    C's columns: ``product(a, b, out)``. ``shape``: (rows, columns, inner); ``layoutA``: A's (transposed, leading
+    dimension); ``ldb``: B's row stride (B read by rows); ``ldc``: out's."""
+
+    __name__ = "gemm_small"  # a recorded call's name in a tape's listings
+
+    def __init__(self, dtype, shape, layoutA, ldb, ldc, accumulate):
+        self.function = _smallFunction()
+        self.real = numpy.dtype(dtype).itemsize
+        self.numbers = numpy.array([*shape, layoutA[1], ldb, ldc, int(layoutA[0]), int(accumulate)], dtype=numpy.int64)
+        self.numbersAt = self.numbers.ctypes.data
+
+    def __repr__(self):
+        return f"SmallProduct({list(self.numbers)})"
+
+    def __call__(self, a, b, out):
+        self.function(self.real, self.numbersAt, a.ctypes.data, b.ctypes.data, out.ctypes.data)
         return out

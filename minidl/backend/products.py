@@ -8,7 +8,8 @@ On the CPU, float32 and float64 products are made on minidl's threads with NumPy
 on a GPU below) shared among the threads, each multiplying whole matrices (``StridedBatch``; 1.3-1.9x faster for a
 convolution's products per image, with NumPy's bits), and a product of two matrices split among them in rows or
 columns (``SplitProduct``), so that the BLAS's own threads, which spin long after a product, never run beside
-minidl's. The rest (small, float16, operands read neither by rows nor by columns) is NumPy's matmul.
+minidl's; a product of few rows (an LSTM step's) is made by minidl's own kernel instead, the threads sharing its
+columns (``SmallProduct``). The rest (small, float16, operands read neither by rows nor by columns) is NumPy's matmul.
 
 On a GPU CuPy's own matmul of more than two axes copies every operand that is not C-contiguous (a transposed view of
 W or of col), casts float16 operands to float32 and the result back, and builds arrays of matrix pointers where an
@@ -35,7 +36,7 @@ import numpy
 
 from minidl.backend import hostblas
 from minidl.backend.device import cublasBindings, isGpu, xp
-from minidl.backend.hostblas import SplitProduct, StridedBatch, gemms
+from minidl.backend.hostblas import SmallProduct, SplitProduct, StridedBatch, gemms
 from minidl.backend.hostkernel import poolThreads
 from minidl.backend.tape import Recorder, plain
 from minidl.backend.tensorcores import tf32Allowed
@@ -244,7 +245,8 @@ def _splitProduct(a, b, out, accumulate):
     ``_hostProduct``), or None where NumPy's matmul makes it: no gemm here (``hostblas.gemms``) or one thread, a
     dtype other than float32 and float64, fewer multiply-adds than ``hostblas.SPLIT_FROM``, an operand or out read
     neither by rows nor by columns, or out's rows not of stride 1. The threads take rows where out has at least as
-    many rows as columns or 128 rows or more, else columns."""
+    many rows as columns or 128 rows or more, else columns; a product of ``SMALL_ROWS`` rows whose B is read by rows
+    is minidl's own kernel's (a ``SmallProduct``)."""
     (rows, inner), cols = a.shape[-2:], b.shape[-1]
     if (a.dtype not in gemms() or a.dtype != b.dtype or poolThreads() < 2 or
             rows * cols * inner < hostblas.SPLIT_FROM):
@@ -253,6 +255,8 @@ def _splitProduct(a, b, out, accumulate):
     laidOut = (False, cols) if out is None else _readAs(out)
     if None in (laidA, laidB, laidOut) or laidOut[0]:
         return None
+    if SMALL_ROWS[0] <= rows <= SMALL_ROWS[1] and cols >= SMALL_COLUMNS_FROM and not laidB[0]:
+        return SmallProduct(a.dtype, (rows, cols, inner), laidA, laidB[1], laidOut[1], accumulate)
     return SplitProduct(a.dtype, (rows, cols, inner), laidA, laidB, laidOut[1], rows >= min(cols, 128), accumulate)
 
 
@@ -291,6 +295,12 @@ def _gemm(a, b, out, accumulate, geometry):
     plan.run(laidA, laidB, out)
 
 
+# Products of SMALL_ROWS rows (at least SMALL_COLUMNS_FROM columns, B read by rows) made by minidl's own kernel
+# (hostblas.SmallProduct): an LSTM step's 32x128 by 128x512 26 µs against 37 split in two for OpenBLAS, 32x512 by
+# 512x128 26 against 38 (2 cores); the digits MLP's step was fastest with 64 rows at most (its products of 128 and 256
+# rows are OpenBLAS's: its packing of A pays there), and a row or two is left to OpenBLAS's gemv-like kernels.
+SMALL_ROWS = (4, 64)
+SMALL_COLUMNS_FROM = 64
 PLANS_KEPT = 4096  # geometries whose plans are kept; a program of ever new shapes starts the table afresh
 _plans = {}  # a product's geometry (_geometry) -> its ProductPlan, on a GPU
 _hostPlans = {}  # on the CPU, a product's geometry -> its StridedBatch or SplitProduct, or False: NumPy's matmul

@@ -20,7 +20,10 @@ rng = numpy.random.default_rng(11)
 
 @pytest.fixture(autouse=True)
 def freshPlans(monkeypatch):
+    """The products' plans made afresh, and none of few rows left to minidl's own kernel (SmallProduct, tested in
+    test_small_products.py): every product here is split for OpenBLAS."""
     monkeypatch.setattr(products, "_hostPlans", {})
+    monkeypatch.setattr(products, "SMALL_ROWS", (1, 0))
 
 
 def draw(shape, dtype, transposed=False):
