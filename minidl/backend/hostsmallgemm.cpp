@@ -4,11 +4,12 @@
 // minidl_small_gemm(real, numbers, a, b, c): `real` 4 (float) or 8 (double); numbers: m, n, k, lda, ldb, ldc,
 // transA (0 or 1), accumulate (0 or 1).
 //
-// An LSTM step's product (32x128 by 128x512) took OpenBLAS 42 µs on one thread, about half its peak: it packs B anew
-// at every call, and the two halves of a split ran 40-44 µs together. Here each thread takes a contiguous range of
-// C's column blocks (COLUMNS vectors wide) and, for each block of ROWS rows, sums every k into ROWS x COLUMNS vector
-// registers: per k, COLUMNS loads of B's row, ROWS broadcasts of A, ROWS x COLUMNS multiply-adds. B is read where it
-// lies (a block's k rows of 256 bytes stay in the core's L1 cache over the row blocks), so nothing is packed. Each
+// An LSTM step's product (32x128 by 128x512) takes 42-45 µs on one thread, OpenBLAS's single-threaded gemm or this
+// kernel alike, but split in two for OpenBLAS 30-37 µs: each half packs its part of B anew at every call. Here each
+// thread takes a contiguous range of C's column blocks (COLUMNS vectors wide) and, for each block of ROWS rows, sums
+// every k into ROWS x COLUMNS vector registers: per k, COLUMNS loads of B's row, ROWS broadcasts of A, ROWS x COLUMNS
+// multiply-adds. B is read where it lies (a block's k rows of 256 bytes stay in the core's cache over the row
+// blocks), so nothing is packed: 25-29 µs on two threads. Each
 // value is one sum over k in order, fused multiply-adds from 0, then added to C with `accumulate`: the same bits
 // whichever thread runs it.
 #include <algorithm>
