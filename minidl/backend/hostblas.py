@@ -208,8 +208,7 @@ class SplitProduct:
 @functools.cache
 def _smallFunction():
     """``minidl_small_gemm`` with its argument types, built at the first small product."""
-    hostkernel.threadPool()
-    function = hostkernel.loadLibrary(SMALL_GEMM_SOURCE.read_text(), "minidl_small_gemm").minidl_small_gemm
+    function = hostkernel.loadVectorLibrary(SMALL_GEMM_SOURCE, "minidl_small_gemm").minidl_small_gemm
     function.argtypes = [ctypes.c_int] + [ctypes.c_void_p] * 4
     function.restype = None
     return function

@@ -49,6 +49,7 @@ SPIN_MICROS = 500
 # longer waits for them (it takes the ranges they have not reached), but still pays the system call that wakes them.
 PARALLEL_FROM = {"spinning": 1 << 14, "sleeping": 1 << 18}
 CALL_SOURCE = Path(__file__).with_name("hostcall.cpp")
+VECTORS_HEADER = Path(__file__).with_name("hostvectors.h")
 CPU_KERNELS = ("numpy", "compiled")
 # The classes that compile a kernel's text for the host, with their registries, by CuPy's kind
 # ("ElementwiseKernel", "ReductionKernel"): Elementwise and Reduction enter themselves when they are defined. The
@@ -182,6 +183,13 @@ def loadLibrary(source, name, mode=ctypes.DEFAULT_MODE):
             return ctypes.CDLL(str(library), mode=mode)
         except OSError as error:
             raise BackendError(f"{name}: cannot load the compiled kernel {library}: {error}") from error
+
+
+def loadVectorLibrary(source, name):
+    """The library of one of minidl's own vectorized C++ sources (``source``, a path), ``hostvectors.h`` put before
+    its text, built and loaded after the pool's (``threadPool``), whose loop it calls."""
+    threadPool()
+    return loadLibrary(f"{VECTORS_HEADER.read_text()}\n{Path(source).read_text()}", name)
 
 
 @functools.cache

@@ -1,5 +1,5 @@
-// Products of few rows on minidl's threads, without the BLAS (loaded by minidl.backend.hostblas, after
-// hostthreads.cpp):
+// Products of few rows on minidl's threads, without the BLAS (loaded by minidl.backend.hostblas, hostvectors.h
+// before it):
 //     C = A B        (C += A B with `accumulate`)        row-major, A (m, k) or read transposed, B (k, n)
 // minidl_small_gemm(real, numbers, a, b, c): `real` 4 (float) or 8 (double); numbers: m, n, k, lda, ldb, ldc,
 // transA (0 or 1), accumulate (0 or 1).
@@ -12,26 +12,11 @@
 // blocks), so nothing is packed: 25-29 µs on two threads. Each
 // value is one sum over k in order, fused multiply-adds from 0, then added to C with `accumulate`: the same bits
 // whichever thread runs it.
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
-typedef void (*Chunk)(void*, ptrdiff_t, ptrdiff_t);
-extern "C" void minidl_parallel(ptrdiff_t n, ptrdiff_t values, Chunk chunk, void* context);
-
-#pragma GCC optimize("fp-contract=fast")
 
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int VECTOR_BYTES = 64;
-#else
-constexpr int VECTOR_BYTES = 32;
-#endif
 constexpr int ROWS = 4;     // rows of C summed at a time
 constexpr int COLUMNS = 4;  // vectors of C's columns summed at a time: a column block
-#define UNROLLED _Pragma("GCC unroll 16")
 
 struct Numbers {
   int64_t m, n, k, lda, ldb, ldc, transA, accumulate;

@@ -1,5 +1,5 @@
-// Convolutions of stride 1 computed directly on minidl's threads (loaded by minidl.nn.directconv, after
-// hostthreads.cpp): no im2col, no matrix product.
+// Convolutions of stride 1 computed directly on minidl's threads (loaded by minidl.nn.directconv, hostvectors.h
+// before it): no im2col, no matrix product.
 //
 // minidl_direct_conv(real, numbers, x, w, bias, y) computes, for every image n, output map o and position (oy, ox),
 //     y[n, o, oy, ox] = bias[o] + Σ_{c, ky, kx} w'[o, c, ky, kx] x[n, c, oy - ph + ky dy, ox - pw + kx dx]
@@ -26,28 +26,10 @@
 // group of IN_GROUP input maps), each thread's, OUT_BLOCK x 3 taps of vector sums in registers over the positions of
 // a run of images, kept between runs; at the end each vector's lanes are summed pairwise. Every sum runs in the same
 // order whichever thread makes it.
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <vector>
-
-typedef void (*Chunk)(void*, ptrdiff_t, ptrdiff_t);
-extern "C" void minidl_parallel(ptrdiff_t n, ptrdiff_t values, Chunk chunk, void* context);
-
-#pragma GCC optimize("fp-contract=fast")
 
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int VECTOR_BYTES = 64;
-#else
-constexpr int VECTOR_BYTES = 32;
-#endif
 constexpr int OUT_BLOCK = 8;
-// The loops over a block's sums unrolled whole before g++ decides what lives in registers (else ∂W's sums, an array
-// indexed in loops, stayed in memory: 2x slower).
-#define UNROLLED _Pragma("GCC unroll 32")
 constexpr int IN_GROUP = 8;   // input maps per (block of output maps, group of input maps) of ∂W
 constexpr int TAP_BLOCK = 3;  // taps of one input map summed at a time for ∂W
 // ∂W sums runs of images at a time, the run's gradient block of at most about this many bytes, kept in the core's L1

@@ -40,8 +40,7 @@ def directly(window, groups, dtype):
 def _functions():
     """(``minidl_direct_conv``, ``minidl_direct_conv_weights``) with their argument types, built at the first direct
     convolution."""
-    hostkernel.threadPool()
-    library = hostkernel.loadLibrary(SOURCE.read_text(), "minidl_direct_conv")
+    library = hostkernel.loadVectorLibrary(SOURCE, "minidl_direct_conv")
     forward, weights = library.minidl_direct_conv, library.minidl_direct_conv_weights
     forward.argtypes = [ctypes.c_int, ctypes.c_void_p] + [ctypes.c_void_p] * 4
     weights.argtypes = [ctypes.c_int, ctypes.c_void_p] + [ctypes.c_void_p] * 3
