@@ -214,7 +214,7 @@ def _smallFunction():
     return function
 
 
-class SmallProduct:
+class SmallProduct(hostkernel.NumberedCall):
     """One geometry's product of few rows made by minidl's own kernel (``hostsmallgemm.cpp``), the threads sharing
     C's columns: ``product(a, b, out)``. ``shape``: (rows, columns, inner); ``layoutA``: A's (transposed, leading
     dimension); ``ldb``: B's row stride (B read by rows); ``ldc``: out's."""
@@ -222,13 +222,7 @@ class SmallProduct:
     __name__ = "gemm_small"  # a recorded call's name in a tape's listings
 
     def __init__(self, dtype, shape, layoutA, ldb, ldc, accumulate):
-        self.function = _smallFunction()
-        self.real = numpy.dtype(dtype).itemsize
-        self.numbers = numpy.array([*shape, layoutA[1], ldb, ldc, int(layoutA[0]), int(accumulate)], dtype=numpy.int64)
-        self.numbersAt = self.numbers.ctypes.data
-
-    def __repr__(self):
-        return f"SmallProduct({list(self.numbers)})"
+        super().__init__(_smallFunction(), dtype, [*shape, layoutA[1], ldb, ldc, int(layoutA[0]), int(accumulate)])
 
     def __call__(self, a, b, out):
         self.function(self.real, self.numbersAt, a.ctypes.data, b.ctypes.data, out.ctypes.data)

@@ -185,6 +185,21 @@ def loadLibrary(source, name, mode=ctypes.DEFAULT_MODE):
             raise BackendError(f"{name}: cannot load the compiled kernel {library}: {error}") from error
 
 
+class NumberedCall:
+    """One geometry's call of a function of minidl's own C++ that takes (the real's width in bytes, the address of
+    its int64 numbers, then arrays' addresses): the numbers fixed once, kept alive by the call. A subclass names the
+    call (``__name__``, in a tape's listings) and passes its arrays in ``__call__``."""
+
+    def __init__(self, function, dtype, numbers):
+        self.function = function
+        self.real = numpy.dtype(dtype).itemsize
+        self.numbers = numpy.array(numbers, dtype=numpy.int64)
+        self.numbersAt = self.numbers.ctypes.data
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.numbers.tolist()})"
+
+
 def loadVectorLibrary(source, name):
     """The library of one of minidl's own vectorized C++ sources (``source``, a path), ``hostvectors.h`` put before
     its text, built and loaded after the pool's (``threadPool``), whose loop it calls."""

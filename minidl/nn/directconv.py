@@ -48,20 +48,12 @@ def _functions():
     return forward, weights
 
 
-class DirectConvolution:
-    """One geometry's direct convolution, its numbers fixed: ``convolution(x, weights, bias, y)`` (bias None: none)
-    writes y; the arrays must have the shapes, dtype and C order it was made for (not checked again)."""
+class DirectConvolution(hostkernel.NumberedCall):
+    """One geometry's direct convolution (its numbers: ``minidl_direct_conv``'s): ``convolution(x, weights, bias, y)``
+    (bias None: none) writes y; the arrays must have the shapes, dtype and C order it was made for (not checked
+    again)."""
 
     __name__ = "direct_conv"  # a recorded call's name in a tape's listings
-
-    def __init__(self, dtype, numbers):
-        self.function = _functions()[0]
-        self.real = numpy.dtype(dtype).itemsize
-        self.numbers = numpy.array(numbers, dtype=numpy.int64)
-        self.numbersAt = self.numbers.ctypes.data
-
-    def __repr__(self):
-        return f"DirectConvolution({list(self.numbers)})"
 
     def __call__(self, x, weights, bias, y):
         self.function(self.real, self.numbersAt, x.ctypes.data, weights.ctypes.data,
@@ -81,8 +73,8 @@ def directConvolution(data, weights, bias, window, flipped=False):
     outH, outW = height + 2 * ph - dy * (kh - 1), width + 2 * pw - dx * (kw - 1)
     convolution = window.remembered(
         ("direct", data.shape, weights.shape, data.dtype, flipped),
-        lambda: DirectConvolution(data.dtype, (batch, maps, height, width, outMaps, kh, kw, ph, pw, dy, dx,
-                                               int(flipped), outH, outW)))
+        lambda: DirectConvolution(_functions()[0], data.dtype, (batch, maps, height, width, outMaps, kh, kw, ph, pw,
+                                                                dy, dx, int(flipped), outH, outW)))
     out = xp.empty((batch, outMaps, outH, outW), dtype=data.dtype)
     args = plain((data, weights, bias, out))
     convolution(*args)
@@ -91,20 +83,12 @@ def directConvolution(data, weights, bias, window, flipped=False):
     return out
 
 
-class DirectWeightGradient:
-    """One geometry's ∂W of a direct convolution, its numbers fixed: ``gradient(x, grad, gradW)`` adds into gradW;
-    the arrays must have the shapes, dtype and C order it was made for (not checked again)."""
+class DirectWeightGradient(hostkernel.NumberedCall):
+    """One geometry's ∂W of a direct convolution (its numbers: ``minidl_direct_conv_weights``'s): ``gradient(x, grad,
+    gradW)`` adds into gradW; the arrays must have the shapes, dtype and C order it was made for (not checked
+    again)."""
 
     __name__ = "direct_conv_weights"  # a recorded call's name in a tape's listings
-
-    def __init__(self, dtype, numbers):
-        self.function = _functions()[1]
-        self.real = numpy.dtype(dtype).itemsize
-        self.numbers = numpy.array(numbers, dtype=numpy.int64)
-        self.numbersAt = self.numbers.ctypes.data
-
-    def __repr__(self):
-        return f"DirectWeightGradient({list(self.numbers)})"
 
     def __call__(self, x, grad, gradW):
         self.function(self.real, self.numbersAt, x.ctypes.data, grad.ctypes.data, gradW.ctypes.data)
@@ -126,8 +110,8 @@ def addDirectWeightGradient(data, grad, window, gradW):
     (kh, kw), (ph, pw), (dy, dx) = window.size, window.pad, window.dilation
     gradient = window.remembered(
         ("direct weights", data.shape, grad.shape, data.dtype),
-        lambda: DirectWeightGradient(data.dtype, (batch, maps, height, width, grad.shape[1], kh, kw, ph, pw, dy, dx, 0,
-                                                  grad.shape[2], grad.shape[3])))
+        lambda: DirectWeightGradient(_functions()[1], data.dtype, (batch, maps, height, width, grad.shape[1], kh, kw,
+                                                                   ph, pw, dy, dx, 0, grad.shape[2], grad.shape[3])))
     args = plain((data, grad, gradW))
     gradient(*args)
     if Recorder.tape is not None and not Recorder.paused:
