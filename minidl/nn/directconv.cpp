@@ -22,10 +22,12 @@
 // 0) into gradW (O, C, kh, kw):
 //     gradW[o, c, ky, kx] += Σ_{n, oy, ox} grad[n, o, oy, ox] x[n, c, oy - ph + ky dy, ox - pw + kx dx]
 // over the same padded positions, the gradient copied at the padded width with zeros past each row's outW values (the
-// dropped positions add nothing, but for 0 x inf where x holds an infinity): per (block of OUT_BLOCK output maps,
+// dropped positions add nothing; a sum that comes out not finite, where 0 x inf may have made it NaN, is made once
+// more over the valid positions alone): per (block of OUT_BLOCK output maps,
 // group of IN_GROUP input maps), each thread's, OUT_BLOCK x 3 taps of vector sums in registers over the positions of
 // a run of images, kept between runs; at the end each vector's lanes are summed pairwise. Every sum runs in the same
 // order whichever thread makes it.
+#include <cmath>
 
 namespace {
 
@@ -187,6 +189,24 @@ inline void sumPositions(const Real* grad, int64_t gradStride, const Real* x, co
     UNROLLED for (int t = 0; t < TAPS; ++t) std::memcpy(acc + (o * TAPS + t) * LANES, &sum[o][t], sizeof(Vector));
 }
 
+// Σ_{n, oy, ox} grad[n, o, oy, ox] x[n, c, oy - ph + ky dy, ox - pw + kx dx] (x 0 in the pads) for tap t, value by
+// value over the valid positions only: where the vector sums came out not finite, since they also multiplied the
+// dropped positions' zero gradients by what those read, 0 x inf = NaN for an infinity no window reads.
+template <typename Real>
+Real windowSum(const Geometry& g, const Real* x, const Real* grad, int64_t o, int64_t c, int64_t t) {
+  const int64_t ky = t / g.kw, kx = t % g.kw;
+  Real sum = 0;
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t oy = 0; oy < g.outH; ++oy)
+      for (int64_t ox = 0; ox < g.outW; ++ox) {
+        const int64_t row = oy - g.ph + ky * g.dy, column = ox - g.pw + kx * g.dx;
+        const bool inside = row >= 0 && row < g.height && column >= 0 && column < g.width;
+        const Real value = inside ? x[((n * g.maps + c) * g.height + row) * g.width + column] : Real(0);
+        sum += grad[((n * g.outMaps + o) * g.outH + oy) * g.outW + ox] * value;
+      }
+  return sum;
+}
+
 // The ∂W of (block of OUT_BLOCK output maps, group of IN_GROUP input maps) pairs [begin, end), added into gradW. Runs of
 // `images` images are copied into the thread's buffers (a map's padded planes of the run one after the other, the
 // gradient's at the padded width, zeros past each row's outW and past outH rows) and every position of the run summed
@@ -242,7 +262,10 @@ void convolveWeights(void* context, ptrdiff_t begin, ptrdiff_t end) {
             std::memcpy(lanes, acc + (o * count + k) * LANES, sizeof lanes);
             for (int width = LANES / 2; width > 0; width /= 2)
               for (int lane = 0; lane < width; ++lane) lanes[lane] += lanes[lane + width];
-            call.gradW[((block * OUT_BLOCK + o) * g.maps + first + c) * taps + t + k] += lanes[0];
+            const int64_t map = block * OUT_BLOCK + o, input = first + c;
+            if (!std::isfinite(lanes[0]))  // a dropped position may have read an infinity: the sum once more, exactly
+              lanes[0] = windowSum(g, call.x, call.grad, map, input, t + k);
+            call.gradW[(map * g.maps + input) * taps + t + k] += lanes[0];
           }
       }
   }

@@ -102,9 +102,10 @@ def addDirectWeightGradient(data, grad, window, gradW):
         ∂W[o, c, ky, kx] = Σ_{n, oy, ox} grad[n, o, oy, ox] x[n, c, oy - ph + ky dy, ox - pw + kx dx]
 
     Each (block of 8 output maps, group of 8 input maps) is one thread's, summed over every image in order, 3 taps of
-    an input map at a time over vectors of positions (a value of x read for the positions past a row's end, that the
-    gradient's zeros drop, could make 0 x inf = NaN where x holds an infinity that no window reads: a gradient that
-    is not finite either way). Worked out once per geometry and kept by the window; a recording tape records it."""
+    an input map at a time over vectors of positions; the positions past a row's end, which the gradient's zeros
+    drop, also read x, so a sum that comes out not finite (0 x inf = NaN for an infinity no window reads) is made
+    once more over the valid positions alone. Worked out once per geometry and kept by the window; a recording tape
+    records it."""
     data, grad = xp.ascontiguousarray(data), xp.ascontiguousarray(grad)
     batch, maps, height, width = data.shape
     (kh, kw), (ph, pw), (dy, dx) = window.size, window.pad, window.dilation

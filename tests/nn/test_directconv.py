@@ -60,12 +60,33 @@ def geometries(draw):
     return batch, maps, outmaps, height, width, Window((kh, kw), 1, (ph, pw), (dy, dx)), dtype
 
 
-@settings(max_examples=60, deadline=None)
-@given(geometries(), st.booleans(), st.integers(0, 2**16))
-def test_direct_convolution_and_its_full_convolution_match_float64_loops(geometry, useBias, seed):
+def sprinkled(values, rng, special):
+    """``values`` with a few of NaN, inf and -inf put in at random places where ``special``."""
+    if special:
+        flat = values.reshape(-1)
+        for value in (numpy.nan, numpy.inf, -numpy.inf):
+            flat[rng.integers(0, flat.size, size=max(1, flat.size // 50))] = value
+    return values
+
+
+def assertSameValues(got, expected, tolerance):
+    """NaN where expected is NaN, the same infinities, the finite values within ``tolerance``."""
+    numpy.testing.assert_array_equal(numpy.isnan(got), numpy.isnan(expected))
+    numpy.testing.assert_array_equal(numpy.isposinf(got), numpy.isposinf(expected))
+    numpy.testing.assert_array_equal(numpy.isneginf(got), numpy.isneginf(expected))
+    finite = numpy.isfinite(expected)
+    numpy.testing.assert_allclose(got[finite], expected[finite], rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the oracles' inf - inf
+@settings(max_examples=80, deadline=None)
+@given(geometries(), st.booleans(), st.booleans(), st.integers(0, 2**16))
+def test_direct_convolution_and_its_full_convolution_match_float64_loops(geometry, useBias, special, seed):
+    """Forward, ∂x and ∂W against loops; with ``special``, NaN and infinities in the data and the gradient (the
+    weights stay finite: the full convolution multiplies its pads by them, the adjoint does not)."""
     batch, maps, outmaps, height, width, window, dtype = geometry
     rng = numpy.random.default_rng(seed)
-    x = rng.standard_normal((batch, maps, height, width)).astype(dtype)
+    x = sprinkled(rng.standard_normal((batch, maps, height, width)).astype(dtype), rng, special)
     weights = rng.standard_normal((outmaps, maps, *window.size)).astype(dtype)
     bias = rng.standard_normal(outmaps).astype(dtype) if useBias else None
     tolerance = 1e-12 if dtype == numpy.float64 else 2e-5
@@ -73,21 +94,21 @@ def test_direct_convolution_and_its_full_convolution_match_float64_loops(geometr
     expected = directConv(x.astype(numpy.float64), weights.astype(numpy.float64), bias, (1, 1), window.pad,
                           window.dilation, 1)
     assert y.shape == expected.shape and y.dtype == dtype
-    numpy.testing.assert_allclose(y, expected, rtol=tolerance, atol=tolerance)
+    assertSameValues(y, expected, tolerance)
 
-    grad = rng.standard_normal(y.shape).astype(dtype)
+    grad = sprinkled(rng.standard_normal(y.shape).astype(dtype), rng, special)
     full = Window(window.size, 1, [d * (k - 1) - p for k, p, d in zip(window.size, window.pad, window.dilation)],
                   window.dilation)
     dx = directConvolution(grad, weights, None, full, flipped=True)
     assert dx.shape == x.shape and dx.dtype == dtype
-    numpy.testing.assert_allclose(dx, fullOracle(grad.astype(numpy.float64), weights.astype(numpy.float64),
-                                                 window.pad, window.dilation), rtol=tolerance, atol=tolerance)
+    assertSameValues(dx, fullOracle(grad.astype(numpy.float64), weights.astype(numpy.float64), window.pad,
+                                    window.dilation), tolerance)
 
     gradW = rng.standard_normal(weights.shape).astype(dtype)
     expected = gradW.astype(numpy.float64) + weightOracle(x.astype(numpy.float64), grad.astype(numpy.float64),
                                                           window)
     addDirectWeightGradient(x, grad, window, gradW)  # added into what it holds
-    numpy.testing.assert_allclose(gradW, expected, rtol=tolerance, atol=10 * tolerance)
+    assertSameValues(gradW, expected, 10 * tolerance)
 
 
 @pytest.mark.parametrize("module, shape", [
