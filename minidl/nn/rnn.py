@@ -20,6 +20,7 @@ from minidl.backend import deviceDraw, generator, toDevice, valuesPerElement, xp
 from minidl.backend.products import columnSums, cpuContiguous, matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
+from minidl.nn.lstmsteps import fused, lineAligned, lstmBackwardSteps, lstmForwardSteps
 from minidl.nn.module import Module, checkArray, describe
 from minidl.nn.rnnkernels import SIMPLE_KERNELS, gruForwardKer, gruGradKer, lstmForwardKer, lstmGradKer
 from minidl.variable import Variable
@@ -146,6 +147,8 @@ class RNN(Module):
         if self.mode not in ("lstm", "gru"):  # their step kernels add the biases
             xproj += xp.add(bIh, bHh)  # xp.add, not +: a captured step records xp's calls (minidl.backend.tape)
         xproj = xproj.reshape(steps, batch, width)
+        if self.mode == "lstm" and fused(layerIn.dtype):
+            return self._fusedForward(xproj, wHh, bIh, bHh, h0, c0, d)
         hs = xp.empty((steps + 1, batch, self.hsize), dtype=layerIn.dtype)
         hs[0] = h0
         cs = None
@@ -172,18 +175,31 @@ class RNN(Module):
                 SIMPLE_KERNELS[self.mode][0](xproj[t], hproj, hs[s + 1])
         return {"hs": hs, "cs": cs, "gates": gates}
 
+    def _fusedForward(self, xproj, wHh, bIh, bHh, h0, c0, d):
+        """The lstm's steps of one direction in one call on the CPU (minidl.nn.lstmsteps), into arrays of whole
+        cache lines; what backward reads, as ``_forwardDirection``."""
+        steps, batch, _ = xproj.shape
+        hs, cs = (lineAligned((steps + 1, batch, self.hsize), xproj.dtype) for _ in range(2))
+        gates = lineAligned(xproj.shape, xproj.dtype)
+        hs[0], cs[0] = h0, c0
+        lstmForwardSteps(xproj, wHh, bIh, bHh, hs, cs, gates, reverse=bool(d))
+        return {"hs": hs, "cs": cs, "gates": gates}
+
     # backward
 
     def backward(self, grad, updGrad=True):
-        """Backpropagation through time: adds every weight's gradient, returns ∂input (None unless updGrad)."""
+        """Backpropagation through time: adds every weight's gradient, returns ∂input (None unless updGrad, and then
+        not computed)."""
         self.checkGrad(grad)
-        inGrad, paramGrads = self._backprop(xp.ascontiguousarray(grad))
+        inGrad, paramGrads = self._backprop(xp.ascontiguousarray(grad), updGrad)
         for name, paramGrad in paramGrads.items():
             self.vars[name].grad += paramGrad
         self.grad = inGrad if updGrad else None
         return self.grad
 
-    def _backprop(self, grad):
+    def _backprop(self, grad, updGrad):
+        """(∂input, or None without ``updGrad``: the first layer's input product is skipped; the parameters'
+        gradients by name)."""
         H = self.hsize
         steps, batch = self.cache[0]["input"].shape[:2]
         dtype = grad.dtype
@@ -204,8 +220,8 @@ class RNN(Module):
             for d in range(self.dirs):
                 k = layer * self.dirs + d
                 dOutDir = xp.ascontiguousarray(dOut[:, :, d * H:(d + 1) * H])
-                dhPrev, dcPrev, dxgates, dhgates = self._backwardDirection(cache["runs"][d], layer, d, dOutDir,
-                                                                           dhFinal[k])
+                dhPrev, dcPrev, dxgates, dhgates, biasGrad = self._backwardDirection(cache["runs"][d], layer, d,
+                                                                                     dOutDir, dhFinal[k])
                 dh0[k], dc0[k] = dhPrev, dcPrev
                 hsPrev = cache["runs"][d]["hs"][:-1].reshape(steps * batch, H)
                 width = self.gates * H
@@ -213,11 +229,13 @@ class RNN(Module):
                 dhRows = dhgates.reshape(steps * batch, width)
                 paramGrads[self.varName("weight_ih", layer, d)] = matmul(dxTime.T, layerIn.reshape(steps * batch, -1))
                 paramGrads[self.varName("weight_hh", layer, d)] = matmul(dhRows.T, hsPrev)
-                paramGrads[self.varName("bias_hh", layer, d)] = columnSums(dhRows)
+                paramGrads[self.varName("bias_hh", layer, d)] = columnSums(dhRows) if biasGrad is None else biasGrad
                 # lstm and rnn: both biases are added to the same gates, ∂b_ih = ∂b_hh = Σ ∂gates (summed once)
                 paramGrads[self.varName("bias_ih", layer, d)] = (paramGrads[self.varName("bias_hh", layer, d)]
                                                                  if dhgates is dxgates else columnSums(dxTime))
                 wIh = self.vars[self.varName("weight_ih", layer, d)].data
+                if layer == 0 and not updGrad:
+                    continue
                 if dIn is None:
                     dIn = matmul(dxTime, wIh).reshape(layerIn.shape)
                 else:
@@ -225,6 +243,8 @@ class RNN(Module):
             if cache["draw"] is not None:
                 dIn = dropout(dIn, cache["draw"], self.dropout)
             dOut = dIn
+        if not updGrad:
+            return None, paramGrads
         inData = self.inData
         if isinstance(inData, (list, tuple)):
             return ([dOut, dh0, dc0] if self.mode == "lstm" else [dOut, dh0]), paramGrads
@@ -232,16 +252,19 @@ class RNN(Module):
 
     def _backwardDirection(self, run, layer, d, dOutDir, dhLast):
         """Reverse the steps of one direction; return (∂h0, ∂c0, ∂ of the input projections in processing
-        order, ∂ of the recurrent projections in processing order)."""
+        order, ∂ of the recurrent projections in processing order, the biases' gradient where the steps summed it,
+        else None)."""
         steps, batch, H = dOutDir.shape
         width = self.gates * H
         dtype = dOutDir.dtype
         wHh = self.vars[self.varName("weight_hh", layer, d)].data
         hs, cs, gates = run["hs"], run["cs"], run["gates"]
+        if self.mode == "lstm" and fused(dtype):
+            return self._fusedBackward(dOutDir, wHh, cs, gates, dhLast, d)
         dxgates = xp.empty((steps, batch, width), dtype=dtype)
         dhgates = xp.empty_like(dxgates) if self.mode == "gru" else dxgates
-        dhNext = xp.ascontiguousarray(dhLast)
         dcNext = xp.zeros((batch, H), dtype=dtype)
+        dhNext = xp.ascontiguousarray(dhLast)
         dcPrev = xp.empty_like(dcNext)
         dhDirect = xp.empty_like(dcNext)
         span = valuesPerElement(H)
@@ -260,4 +283,16 @@ class RNN(Module):
             else:
                 SIMPLE_KERNELS[self.mode][1](dOutDir[t], dhNext, hs[s + 1], dxgates[s])
                 dhNext = matmul(dxgates[s], wHh)
-        return dhNext, dcNext, dxgates, dhgates
+        return dhNext, dcNext, dxgates, dhgates, None
+
+    @staticmethod
+    def _fusedBackward(dOutDir, wHh, cs, gates, dhLast, d):
+        """The lstm's steps of one direction in reverse in one call on the CPU (minidl.nn.lstmsteps), into arrays of
+        whole cache lines; returns as ``_backwardDirection``, with the biases' gradient summed by the loop."""
+        steps, batch, H = dOutDir.shape
+        dh, dc = lineAligned((batch, H), dOutDir.dtype), lineAligned((batch, H), dOutDir.dtype)
+        dgates = lineAligned((steps, batch, 4 * H), dOutDir.dtype)
+        dbias = xp.zeros(4 * H, dtype=dOutDir.dtype)
+        dh[...], dc[...] = dhLast, 0  # the loop turns them into ∂h₀ and ∂c₀
+        lstmBackwardSteps(dOutDir, wHh, cs, gates, dh, dc, dgates, dbias, reverse=bool(d))
+        return dh, dc, dgates, dgates, dbias

@@ -1,6 +1,6 @@
 """RNN: float64 gradient checks in every mode and direction (two layers, initial states), PyTorch's numbers
 for the same weights, truncated backpropagation through time, dropout between layers, the units per element of
-its step kernels, bad input."""
+its step kernels (but the lstm's, whose steps run fused on the CPU), bad input."""
 
 import numpy
 import pytest
@@ -8,7 +8,9 @@ import pytest
 from minidl.backend import isGpu, toDevice, toHost
 from minidl.backend.kernelrecord import recordingKernels
 from minidl.errors import ModuleError
-from minidl.nn import RNN
+from minidl.backend.products import matmul
+from minidl.nn import RNN, rnn
+from minidl.nn.lstmsteps import fused
 from minidl.testing import checkGradients as checkModuleGradients
 from tests.optional import importTorch
 
@@ -99,6 +101,28 @@ def test_dropout_between_layers_in_train_mode_only():
     assert grad.shape == x.shape and numpy.isfinite(toHost(grad)).all()
 
 
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_backward_without_updgrad_makes_the_same_weight_gradients_and_no_input_product(mode, monkeypatch):
+    """A training step's backward (updGrad=False) skips the first layer's ∂input product, one matrix product per
+    direction fewer, and adds the same gradients to every weight."""
+    module = RNN(3, 4, layers=2, mode=mode, direction="bi", dtype=numpy.float64)
+    x, grad = data(5, 2, 3), data(2, 8)
+    module(x)
+    full = module.backward(grad)
+    expected = {name: toHost(var.grad).copy() for name, var in module.vars.items()}
+    products = []
+    monkeypatch.setattr(rnn, "matmul", lambda *args, **kwargs: products.append(args[0].shape) or matmul(*args,
+                                                                                                         **kwargs))
+    for var in module.vars.values():
+        var.grad[...] = 0
+    assert module.backward(grad, updGrad=False) is None
+    for name, var in module.vars.items():
+        numpy.testing.assert_array_equal(toHost(var.grad), expected[name])
+    without = len(products)
+    assert module.backward(grad).shape == full.shape == x.shape
+    assert len(products) - without == without + 2
+
+
 def test_weights_have_pytorch_names_and_shapes():
     module = RNN(5, 7, layers=2, mode="gru", direction="bi")
     assert module.vars["weight_ih_l0"].data.shape == (21, 5)
@@ -115,6 +139,9 @@ def test_step_kernels_take_a_row_per_element_on_the_cpu_and_a_unit_on_a_gpu(mode
     with recordingKernels() as calls:
         module.backward(module(x))
     steps = [call for call in calls if call.kernel.name.startswith(f"minidl_{mode}_")]
+    if mode == "lstm" and fused(numpy.float32):  # every step in one call per direction (tests/nn/test_lstmsteps.py)
+        assert steps == []
+        return
     assert len(steps) == 2 * 2 * 4  # forward and backward, both directions, 4 steps
     span = 1 if isGpu else 8
     for call in steps:

@@ -1,0 +1,113 @@
+"""An LSTM direction's whole step loop in one call on the CPU (``lstmsteps.cpp``): each step's recurrent product and
+its cell, forward and backward, on minidl's threads, where the RNN otherwise makes a product and a kernel call per
+step (rnnkernels' lstm kernels, which give the cells' maths).
+
+    forward, step s:  a = (xproj[t] + bᵢₕ) + (hs[s] Wₕₕᵀ + bₕₕ), (i, f, g, o) = (σ, σ, tanh, σ)(a),
+                      cs[s+1] = f cs[s] + i g, hs[s+1] = o tanh(cs[s+1])
+    backward, step s: dh = dgates[s+1] Wₕₕ (the final state's gradient at the last step), then the cell's
+                      derivatives as rnnkernels.lstmGradKer, their sum over the rows added to the biases'
+                      gradient; the last loop leaves ∂h₀ in dh and ∂c₀ in dc.
+
+Each step is one loop of the threads over blocks of hidden units: a block's four gates' columns of Wₕₕᵀ are summed for
+four batch rows at a time in vector registers (every term in order, fused multiply-adds, as
+``hostblas.SmallProduct``) and its cells take the sums from there. A value does not depend on the number of threads.
+
+For float32 and float64 on the CPU with compiled kernels (``fused``).
+"""
+
+import ctypes
+import functools
+import math
+from pathlib import Path
+
+import numpy
+
+from minidl.backend import hostkernel, isGpu, xp
+from minidl.backend.tape import Recorder, plain
+
+SOURCE = Path(__file__).with_name("lstmsteps.cpp")
+TYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+LINE = 64  # bytes in a cache line
+
+
+def fused(dtype):
+    """Whether an LSTM of ``dtype`` runs its steps here: on the CPU with compiled kernels, float32 or float64."""
+    return not isGpu and numpy.dtype(dtype) in TYPES and hostkernel.runsCompiled("compiled")
+
+
+def lineAligned(shape, dtype):
+    """An empty C-contiguous array whose first value starts a cache line (``LINE`` bytes). The loops' threads write
+    blocks of units, whole lines where rows are: NumPy's large arrays start 16 bytes into a line, and two threads
+    writing the lines the blocks then shared made the backward loop 15% slower (2-core VM)."""
+    size, itemsize = math.prod(shape), numpy.dtype(dtype).itemsize
+    buffer = xp.empty(size + LINE // itemsize, dtype=dtype)
+    skip = (-buffer.ctypes.data % LINE) // itemsize
+    return buffer[skip:skip + size].reshape(shape)
+
+
+@functools.cache
+def _functions():
+    """(``minidl_lstm_forward``, ``minidl_lstm_backward``) with their argument types, built at the first use."""
+    library = hostkernel.loadVectorLibrary(SOURCE, "minidl_lstm_steps")
+    functions = library.minidl_lstm_forward, library.minidl_lstm_backward
+    for function, arrays in zip(functions, (7, 8)):
+        function.argtypes = [ctypes.c_int, ctypes.c_void_p] + [ctypes.c_void_p] * arrays
+        function.restype = None
+    return functions
+
+
+class LstmForward(hostkernel.NumberedCall):
+    """One shape's forward step loop: ``loop(xproj, wHh, bih, bhh, hs, cs, gates)`` writes hs[1:], cs[1:] and gates;
+    the arrays must have the shapes, dtype and C order it was made for (not checked again)."""
+
+    __name__ = "lstm_forward_steps"  # a recorded call's name in a tape's listings
+
+    def __call__(self, xproj, wHh, bih, bhh, hs, cs, gates):
+        self.function(self.real, self.numbersAt, xproj.ctypes.data, wHh.ctypes.data, bih.ctypes.data,
+                      bhh.ctypes.data, hs.ctypes.data, cs.ctypes.data, gates.ctypes.data)
+
+
+class LstmBackward(hostkernel.NumberedCall):
+    """One shape's backward step loop: ``loop(dOut, wHh, cs, gates, dh, dc, dgates, dbias)`` writes dgates, turns dh
+    and dc into ∂h₀ and ∂c₀ and adds the biases' gradient to dbias; the arrays must have the shapes, dtype and C order
+    it was made for (not checked again)."""
+
+    __name__ = "lstm_backward_steps"  # a recorded call's name in a tape's listings
+
+    def __call__(self, dOut, wHh, cs, gates, dh, dc, dgates, dbias):
+        self.function(self.real, self.numbersAt, dOut.ctypes.data, wHh.ctypes.data, cs.ctypes.data,
+                      gates.ctypes.data, dh.ctypes.data, dc.ctypes.data, dgates.ctypes.data, dbias.ctypes.data)
+
+
+@functools.cache
+def _loop(kind, dtype, steps, batch, hsize, reverse):
+    function = _functions()[0 if kind is LstmForward else 1]
+    return kind(function, dtype, (steps, batch, hsize, int(reverse)))
+
+
+def _run(kind, args, reverse):
+    """Run one shape's loop on ``args`` (C-contiguous arrays, as the loop's call takes them, the last three those it
+    writes); a recording tape records it."""
+    args = plain(args)
+    steps, batch, hsize = args[6].shape[0], args[6].shape[1], args[6].shape[2] // 4
+    for arg in args:
+        if not arg.flags.c_contiguous or arg.dtype != args[0].dtype:
+            raise ValueError(f"{kind.__name__}: arrays must be C-contiguous of one dtype")
+    loop = _loop(kind, args[0].dtype, steps, batch, hsize, reverse)
+    loop(*args)
+    if Recorder.tape is not None and not Recorder.paused:
+        Recorder.tape.add(loop, args, writes=args[4:])
+
+
+def lstmForwardSteps(xproj, wHh, bih, bhh, hs, cs, gates, reverse):
+    """Every step of one direction (see the module): xproj (steps, batch, 4H) in time order, wHh (4H, H), bih and bhh
+    (4H,); hs and cs (steps + 1, batch, H) with [0] the initial states, their [1:] written; gates (steps, batch, 4H)
+    written; ``reverse``: steps in reverse time."""
+    _run(LstmForward, (xproj, wHh, bih, bhh, hs, cs, gates), reverse)
+
+
+def lstmBackwardSteps(dOut, wHh, cs, gates, dh, dc, dgates, dbias, reverse):
+    """The steps of one direction in reverse (see the module): dOut (steps, batch, H) in time order, wHh (4H, H), cs
+    and gates as forward left them; dh and dc (batch, H), the final states' gradients, become ∂h₀ and ∂c₀; dgates
+    (steps, batch, 4H) written; dbias (4H,) += Σ dgates over the steps and rows (each step's rows summed first)."""
+    _run(LstmBackward, (dOut, wHh, cs, gates, dh, dc, dgates, dbias), reverse)
