@@ -7,8 +7,8 @@ import pytest
 
 from minidl.backend import isGpu, toDevice, toHost
 from minidl.backend.kernelrecord import recordingKernels
-from minidl.errors import ModuleError
 from minidl.backend.products import matmul
+from minidl.errors import ModuleError
 from minidl.nn import RNN, rnn
 from minidl.nn.lstmsteps import fused
 from minidl.testing import checkGradients as checkModuleGradients
