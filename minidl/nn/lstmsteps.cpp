@@ -13,19 +13,21 @@
 // minidl_lstm_backward(real, numbers, dOut, wHh, cs, gates, dh, dc, dgates, dbias), the same numbers.
 //   dOut (steps, batch, H) the gradient of each step's output in time order, wHh (4H, H); dh and dc (batch, H) the
 //   gradient of the last step's h and c, turned into those of hs[0] and cs[0]; dgates (steps, batch, 4H), the
-//   gradient of each step's a in processing order; dbias (4H) += Σ dgates over the steps and rows (each step's rows
-//   summed first): the biases' gradient, summed where it is made (a product with a row of ones took 0.13 ms). Step s from the last: dh = ∂hs[s+1] (dgates[s+1] Wₕₕ, the given
-//   dh for the last), then the cell's derivatives:
+//   gradient of each step's a in processing order; dbias (4H) += Σ dgates over the steps and rows, each step's rows
+//   summed first (the biases' gradient, summed where it is made: a product by a row of ones took 0.13 ms after).
+//   Step s from the last: dh = ∂hs[s+1] (dgates[s+1] Wₕₕ, the given dh for the last), then the cell's derivatives:
 //     dh' = dOut[t] + dh, dc' = dc + dh' o (1 - tanh²(c)), ∂a_i = dc' g i (1 - i), ∂a_f = dc' c₋ f (1 - f),
 //     ∂a_g = dc' i (1 - g²), ∂a_o = dh' tanh(c) o (1 - o), dc = dc' f.
 //   A block is up to four vectors of units: their columns of dgates[s+1] Wₕₕ, then their cells.
 //
 // The products sum every term in order with fused multiply-adds from 0, as hostsmallgemm.cpp does, and the cells are
-// the text of rnnkernels' lstm kernels (no fused multiply-adds; exp and tanh from libmvec): a value does not depend
-// on which thread computes it, nor on the number of threads.
+// the text of rnnkernels' lstm kernels (no fused multiply-adds; exp and tanh from libmvec, its 512-bit variants where
+// the machine has them: the last bits may differ from the per-step kernels'): a value does not depend on which
+// thread computes it, nor on the number of threads.
 #define __FAST_MATH__ 1  // only so that glibc's <math.h> declares libmvec's vector exp and tanh (kernelprelude.h)
 #include <math.h>
 #undef __FAST_MATH__
+#include <memory>
 
 namespace {
 
@@ -86,9 +88,13 @@ inline void tailSums(const Real* a, int64_t lda, int64_t depth, const Real* b, i
       }
 }
 
+// The cells: each product rounded before it is added, as the kernel texts are compiled (hostkernel.FLAGS), and, with
+// g++, the whole width of AVX-512 for libmvec's exp and tanh (g++ prefers 256 bits: the forward loop 8% slower).
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC target("prefer-vector-width=512")
+#endif
 
 // <math.h>'s own functions, which the vectorizer knows by their libmvec variants (C++'s std::exp(float) is a
 // function of <cmath>'s, built with other options than these, so not inlined here, nor vectorized).
@@ -256,10 +262,10 @@ void forward(const int64_t* numbers, const void* xproj, const void* wHh, const v
   Arrays<Real> w{};
   std::memcpy(&w.s, numbers, sizeof w.s);
   const int64_t H = w.s.hsize, blocks = (H + LANES - 1) / LANES, values = w.s.batch * 4 * H * H;
-  std::vector<Real> packed(blocks * H * 4 * LANES);
+  std::unique_ptr<Real[]> packed(new Real[blocks * H * 4 * LANES]);  // packBlocks writes every value
   w.in = static_cast<const Real*>(xproj);
   w.weights = static_cast<const Real*>(wHh);
-  w.packed = packed.data();
+  w.packed = packed.get();
   w.bih = static_cast<const Real*>(bih);
   w.bhh = static_cast<const Real*>(bhh);
   w.hs = static_cast<Real*>(hs);

@@ -79,7 +79,7 @@ class LstmBackward(hostkernel.NumberedCall):
                       gates.ctypes.data, dh.ctypes.data, dc.ctypes.data, dgates.ctypes.data, dbias.ctypes.data)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # a shape's call, kept: a text task's sequences may come in many lengths
 def _loop(kind, dtype, steps, batch, hsize, reverse):
     function = _functions()[0 if kind is LstmForward else 1]
     return kind(function, dtype, (steps, batch, hsize, int(reverse)))
