@@ -68,6 +68,10 @@ class TransformerBlock(Container):
         dmiddle = add(dmiddle, grad)
         dattention = self.blocks["attention"].backward(self.blocks["drop1"].backward(dmiddle))
         padded = isinstance(dattention, list)
-        dsequence = add(dmiddle, self.blocks["norm1"].backward(dattention[0] if padded else dattention))
-        self.grad = ([dsequence, None] if padded else dsequence) if updGrad else None
+        dnormed = self.blocks["norm1"].backward(dattention[0] if padded else dattention, updGrad=updGrad)
+        if not updGrad:  # a training step's first module: norm1's parameters' gradients, no ∂input
+            self.grad = None
+            return None
+        dsequence = add(dmiddle, dnormed)
+        self.grad = [dsequence, None] if padded else dsequence
         return self.grad

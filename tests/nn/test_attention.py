@@ -100,6 +100,20 @@ def test_transformer_block_gradients(padded):
     checkModuleGradients(block, [x, toDevice(PADDING)] if padded else x, rtol=1e-4)
 
 
+def test_transformer_block_without_updgrad_adds_the_same_gradients_and_returns_none():
+    """A training step's backward (updGrad=False): every parameter's gradient as with updGrad, no ∂input."""
+    block = randomized(TransformerBlock(4, 2, hidden=6, dtype=numpy.float64))
+    x, grad = data(3, 2, 4), data(3, 2, 4)
+    block(x)
+    assert block.backward(grad).shape == x.shape
+    expected = {name: toHost(var.grad).copy() for name, var in block.getVarTable().items()}
+    for var in block.getVarTable().values():
+        var.grad[...] = 0
+    assert block.backward(grad, updGrad=False) is None and block.grad is None
+    for name, var in block.getVarTable().items():
+        numpy.testing.assert_array_equal(toHost(var.grad), expected[name])
+
+
 def test_transformer_block_matches_pytorch_pre_norm_layer():
     torch = importTorch()
     block = randomized(TransformerBlock(4, 2, hidden=6, causal=True, dtype=numpy.float64))
