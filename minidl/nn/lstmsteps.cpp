@@ -1,24 +1,28 @@
 // The step loop of one direction of an LSTM layer on the CPU (loaded by minidl.nn.lstmsteps, hostvectors.h before
-// it): every step's recurrent product and its cell in one call, each step one loop of minidl's threads over blocks
-// of hidden units, where the RNN made a product call and a kernel call per step from Python.
+// it): every step's recurrent product and its cell in one call, where the RNN made a product call and a kernel call
+// per step from Python. A batch row's recurrence reads only its own states, so each of minidl's threads takes groups
+// of ROWS batch rows and runs all the steps for them: no thread waits for another between steps (a loop of the
+// threads per step over blocks of units, each step reading what the other thread wrote, ran the backward pass 1.5x
+// slower).
 //
 // minidl_lstm_forward(real, numbers, xproj, wHh, bih, bhh, hs, cs, gates), numbers: steps, batch, hsize, reverse.
 //   xproj (steps, batch, 4H) the input projections in time order, wHh (4H, H), bih and bhh (4H); hs and cs
 //   (steps + 1, batch, H) the states before each step in processing order, [0] given; gates (steps, batch, 4H).
 //   Step s (time t = s, or steps - 1 - s with reverse): a = (xproj[t] + bᵢₕ) + (hs[s] Wₕₕᵀ + bₕₕ), i, f, o = σ(a_i, a_f,
 //   a_o), g = tanh(a_g), cs[s+1] = f cs[s] + i g, hs[s+1] = o tanh(cs[s+1]), gates[s] = (i, f, g, o).
-//   A block is one vector of units: its four gates' columns of Wₕₕᵀ are four vectors of each row, summed for four
-//   batch rows at a time in 16 vector registers, and the cell takes the sums from there.
+//   Per step and block of one vector of units: Wₕₕ's rows for the block's four gates, laid out once per call as four
+//   vectors per k, summed for ROWS rows in 16 vector registers, and the block's cells take the sums from there.
 //
 // minidl_lstm_backward(real, numbers, dOut, wHh, cs, gates, dh, dc, dgates, dbias), the same numbers.
 //   dOut (steps, batch, H) the gradient of each step's output in time order, wHh (4H, H); dh and dc (batch, H) the
 //   gradient of the last step's h and c, turned into those of hs[0] and cs[0]; dgates (steps, batch, 4H), the
-//   gradient of each step's a in processing order; dbias (4H) += Σ dgates over the steps and rows, each step's rows
-//   summed first (the biases' gradient, summed where it is made: a product by a row of ones took 0.13 ms after).
-//   Step s from the last: dh = ∂hs[s+1] (dgates[s+1] Wₕₕ, the given dh for the last), then the cell's derivatives:
+//   gradient of each step's a in processing order; dbias (4H) += Σ dgates over the steps and rows: each group's sum
+//   (each step's rows summed first), then the groups' sums in their order (the biases' gradient, summed where it is
+//   made: a product by a row of ones took 0.13 ms after). Step s from the last: dh = ∂hs[s+1] (dgates[s+1] Wₕₕ, the
+//   given dh for the last), then the cell's derivatives:
 //     dh' = dOut[t] + dh, dc' = dc + dh' o (1 - tanh²(c)), ∂a_i = dc' g i (1 - i), ∂a_f = dc' c₋ f (1 - f),
 //     ∂a_g = dc' i (1 - g²), ∂a_o = dh' tanh(c) o (1 - o), dc = dc' f.
-//   A block is up to four vectors of units: their columns of dgates[s+1] Wₕₕ, then their cells.
+//   Per step and block of up to four vectors of units: their columns of dgates[s+1] Wₕₕ, then their cells.
 //
 // The products sum every term in order with fused multiply-adds from 0, as hostsmallgemm.cpp does, and the cells are
 // the text of rnnkernels' lstm kernels (no fused multiply-adds; exp and tanh from libmvec, its 512-bit variants where
@@ -31,7 +35,7 @@
 
 namespace {
 
-constexpr int ROWS = 4;             // batch rows summed at a time
+constexpr int ROWS = 4;              // batch rows summed at a time: a range's unit of work
 constexpr int BACKWARD_VECTORS = 4;  // vectors of units in a block of the backward loop
 
 struct Numbers {
@@ -41,7 +45,7 @@ struct Numbers {
 template <typename Real>
 struct Arrays {
   Numbers s;
-  const Real* in;      // forward: xproj; backward: dOut
+  const Real* in;       // forward: xproj; backward: dOut
   const Real* weights;  // wHh
   Real* packed;         // forward: wHh's rows by blocks of units (packBlocks)
   const Real* bih;
@@ -51,8 +55,8 @@ struct Arrays {
   Real* gates;
   Real* dc;
   Real* dgates;
-  Real* dbias;
-  int64_t step;  // the step of the current loop, in processing order
+  Real* biasParts;  // backward: each group of ROWS rows' sum of dgates (4H values a group)
+  int64_t time(int64_t step) const { return s.reverse ? s.steps - 1 - step : step; }
 };
 
 // out[i ldo + v LANES + lane] = Σ_p a[i lda + p] b[p ldb + v apart + lane] for R rows and V vectors.
@@ -74,18 +78,16 @@ inline void sums(const Real* a, int64_t lda, int64_t depth, const Real* b, int64
     UNROLLED for (int v = 0; v < V; ++v) std::memcpy(out + i * ldo + v * LANES, &sum[i][v], sizeof(Vector));
 }
 
-// The same sums, value by value in the same order, for `count` (< LANES) columns of each of V column groups.
-template <typename Real, int V>
-inline void tailSums(const Real* a, int64_t lda, int64_t depth, const Real* b, int64_t ldb, int64_t apart,
-                     int64_t count, Real* out, int64_t ldo, int64_t rows) {
-  constexpr int LANES = VECTOR_BYTES / sizeof(Real);
+// The same sums, value by value in the same order, for the `count` (< LANES) columns from b, of `rows` rows.
+template <typename Real>
+inline void tailSums(const Real* a, int64_t lda, int64_t depth, const Real* b, int64_t ldb, int64_t count, Real* out,
+                     int64_t ldo, int64_t rows) {
   for (int64_t i = 0; i < rows; ++i)
-    for (int v = 0; v < V; ++v)
-      for (int64_t j = 0; j < count; ++j) {
-        Real sum = 0;
-        for (int64_t p = 0; p < depth; ++p) sum += a[i * lda + p] * b[p * ldb + v * apart + j];
-        out[i * ldo + v * LANES + j] = sum;
-      }
+    for (int64_t j = 0; j < count; ++j) {
+      Real sum = 0;
+      for (int64_t p = 0; p < depth; ++p) sum += a[i * lda + p] * b[p * ldb + j];
+      out[i * ldo + j] = sum;
+    }
 }
 
 // The cells: each product rounded before it is added, as the kernel texts are compiled (hostkernel.FLAGS), and, with
@@ -103,14 +105,13 @@ inline double expOf(double x) { return exp(x); }
 inline float tanhOf(float x) { return tanhf(x); }
 inline double tanhOf(double x) { return tanh(x); }
 
-// The cells of `rows` batch rows from `row`, `count` units from `unit`; pre holds their recurrent sums, a row's four
-// gates LANES apart, its rows 4 LANES apart.
+// Step s's cells of `rows` batch rows from `row`, `count` units from `unit`; pre holds their recurrent sums, a row's
+// four gates LANES apart, its rows 4 LANES apart.
 template <typename Real>
-__attribute__((noinline)) void forwardCells(const Arrays<Real>& w, int64_t row, int64_t rows, int64_t unit,
+__attribute__((noinline)) void forwardCells(const Arrays<Real>& w, int64_t s, int64_t row, int64_t rows, int64_t unit,
                                             int64_t count, const Real* pre) {
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
-  const int64_t H = w.s.hsize, batch = w.s.batch, s = w.step;
-  const int64_t time = w.s.reverse ? w.s.steps - 1 - s : s;
+  const int64_t H = w.s.hsize, batch = w.s.batch, time = w.time(s);
   for (int64_t i = row; i < row + rows; ++i, pre += 4 * LANES) {
     const int64_t at = i * 4 * H + unit, first = i * H + unit;
     const Real* __restrict__ x = w.in + time * batch * 4 * H + at;
@@ -138,14 +139,14 @@ __attribute__((noinline)) void forwardCells(const Arrays<Real>& w, int64_t row, 
   }
 }
 
-// The cell derivatives of every batch row for `count` units from `unit`, dh holding ∂hs[s+1] there; their sum over
-// the rows added to dbias.
+// Step s's cell derivatives of `rows` batch rows from `row`, `count` units from `unit`, dh holding ∂hs[s+1] there;
+// their sum over the rows added to `bias` (the rows' group's part of the biases' gradient).
 template <typename Real>
-__attribute__((noinline)) void backwardCells(const Arrays<Real>& w, int64_t unit, int64_t count) {
-  const int64_t H = w.s.hsize, batch = w.s.batch, s = w.step;
-  const int64_t time = w.s.reverse ? w.s.steps - 1 - s : s;
+__attribute__((noinline)) void backwardCells(const Arrays<Real>& w, int64_t s, int64_t row, int64_t rows,
+                                             int64_t unit, int64_t count, Real* bias) {
+  const int64_t H = w.s.hsize, batch = w.s.batch, time = w.time(s);
   alignas(64) Real rowSums[4][BACKWARD_VECTORS * VECTOR_BYTES / sizeof(Real)] = {};
-  for (int64_t i = 0; i < batch; ++i) {
+  for (int64_t i = row; i < row + rows; ++i) {
     const int64_t at = i * 4 * H + unit, first = i * H + unit;
     const Real* __restrict__ dho = w.in + time * batch * H + first;
     const Real* __restrict__ dhn = w.hs + first;
@@ -173,9 +174,9 @@ __attribute__((noinline)) void backwardCells(const Arrays<Real>& w, int64_t unit
     }
   }
   for (int gate = 0; gate < 4; ++gate) {
-    Real* __restrict__ db = w.dbias + gate * H + unit;
+    Real* __restrict__ part = bias + gate * H + unit;
 #pragma omp simd
-    for (int64_t k = 0; k < count; ++k) db[k] += rowSums[gate][k];
+    for (int64_t k = 0; k < count; ++k) part[k] += rowSums[gate][k];
   }
 }
 
@@ -199,60 +200,71 @@ void packBlocks(void* context, ptrdiff_t begin, ptrdiff_t end) {
   }
 }
 
-// Blocks [begin, end) of one vector of units each: the step's recurrent sums of their four gates, then their cells.
+// Every step for the batch rows of groups [begin, end) (ROWS rows a group): a batch row's recurrence reads only its
+// own states, so a range runs all its steps without waiting for another. Per step and block of one vector of units,
+// the recurrent sums of the block's four gates for ROWS rows at a time, then their cells.
 template <typename Real>
-void forwardBlocks(void* context, ptrdiff_t begin, ptrdiff_t end) {
+void forwardRows(void* context, ptrdiff_t begin, ptrdiff_t end) {
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
   const Arrays<Real>& w = *static_cast<const Arrays<Real>*>(context);
-  const int64_t H = w.s.hsize, batch = w.s.batch;
-  const Real* h = w.hs + w.step * batch * H;
+  const int64_t H = w.s.hsize, batch = w.s.batch, blocks = (H + LANES - 1) / LANES;
+  const int64_t first = begin * ROWS, last = std::min<int64_t>(end * ROWS, batch);
   alignas(64) Real pre[ROWS][4 * LANES];
-  for (ptrdiff_t block = begin; block < end; ++block) {
-    const int64_t unit = block * LANES, count = std::min<int64_t>(LANES, H - unit);
-    const Real* b = w.packed + block * H * 4 * LANES;
-    int64_t row = 0;
-    for (; row + ROWS <= batch; row += ROWS) {
-      sums<Real, ROWS, 4>(h + row * H, H, H, b, 4 * LANES, LANES, pre[0], 4 * LANES);
-      forwardCells(w, row, ROWS, unit, count, pre[0]);
-    }
-    for (; row < batch; ++row) {
-      sums<Real, 1, 4>(h + row * H, H, H, b, 4 * LANES, LANES, pre[0], 4 * LANES);
-      forwardCells(w, row, 1, unit, count, pre[0]);
+  for (int64_t s = 0; s < w.s.steps; ++s) {
+    const Real* h = w.hs + s * batch * H;
+    for (int64_t block = 0; block < blocks; ++block) {
+      const int64_t unit = block * LANES, count = std::min<int64_t>(LANES, H - unit);
+      const Real* b = w.packed + block * H * 4 * LANES;
+      int64_t row = first;
+      for (; row + ROWS <= last; row += ROWS) {
+        sums<Real, ROWS, 4>(h + row * H, H, H, b, 4 * LANES, LANES, pre[0], 4 * LANES);
+        forwardCells(w, s, row, ROWS, unit, count, pre[0]);
+      }
+      for (; row < last; ++row) {
+        sums<Real, 1, 4>(h + row * H, H, H, b, 4 * LANES, LANES, pre[0], 4 * LANES);
+        forwardCells(w, s, row, 1, unit, count, pre[0]);
+      }
     }
   }
 }
 
-// Blocks [begin, end) of BACKWARD_VECTORS vectors of units: their columns of dh = dgates[s+1] Wₕₕ (but at the last
-// step, whose dh is given), then their cells (none after step 0: the last loop only makes ∂hs[0]).
+// ∂hs[s+1] of `rows` batch rows from `row` for `count` units from `unit`: their columns of dgates[s+1] Wₕₕ.
 template <typename Real>
-void backwardBlocks(void* context, ptrdiff_t begin, ptrdiff_t end) {
+inline void recurrentGradient(const Arrays<Real>& w, int64_t s, int64_t row, int64_t rows, int64_t unit,
+                              int64_t count) {
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
+  const int64_t H = w.s.hsize, width = 4 * H, vectors = count / LANES;
+  const Real* a = w.dgates + ((s + 1) * w.s.batch + row) * width;
+  const Real* b = w.weights + unit;
+  Real* out = w.hs + row * H + unit;
+  if (vectors == BACKWARD_VECTORS && rows == ROWS) {
+    sums<Real, ROWS, BACKWARD_VECTORS>(a, width, width, b, H, LANES, out, H);
+    return;
+  }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t v = 0; v < vectors; ++v)
+      sums<Real, 1, 1>(a + i * width, width, width, b + v * LANES, H, 0, out + i * H + v * LANES, H);
+  if (count % LANES)
+    tailSums(a, width, width, b + vectors * LANES, H, count % LANES, out + vectors * LANES, H, rows);
+}
+
+// Every step, from the last, for the batch rows of groups [begin, end): per step and block of BACKWARD_VECTORS vectors
+// of units, ∂hs[s+1] (given for the last step), then the cells' derivatives; last, ∂hs[0].
+template <typename Real>
+void backwardRows(void* context, ptrdiff_t begin, ptrdiff_t end) {
+  constexpr int UNITS = BACKWARD_VECTORS * VECTOR_BYTES / sizeof(Real);
   const Arrays<Real>& w = *static_cast<const Arrays<Real>*>(context);
-  const int64_t H = w.s.hsize, batch = w.s.batch, width = 4 * H;
-  const Real* next = w.dgates + (w.step + 1) * batch * width;
-  for (ptrdiff_t block = begin; block < end; ++block) {
-    const int64_t unit = block * BACKWARD_VECTORS * LANES;
-    const int64_t count = std::min<int64_t>(BACKWARD_VECTORS * LANES, H - unit);
-    if (w.step + 1 < w.s.steps) {
-      const int64_t vectors = count / LANES, tail = count % LANES;
-      for (int64_t row = 0; row < batch; row += ROWS) {
-        const int64_t rows = std::min<int64_t>(ROWS, batch - row);
-        const Real* a = next + row * width;
-        Real* out = w.hs + row * H + unit;
-        const Real* b = w.weights + unit;
-        if (vectors == BACKWARD_VECTORS && rows == ROWS)
-          sums<Real, ROWS, BACKWARD_VECTORS>(a, width, width, b, H, LANES, out, H);
-        else
-          for (int64_t i = 0; i < rows; ++i)
-            for (int64_t v = 0; v < vectors; ++v)
-              sums<Real, 1, 1>(a + i * width, width, width, b + v * LANES, H, 0, out + i * H + v * LANES, H);
-        if (tail)
-          tailSums<Real, 1>(a, width, width, w.weights + unit + vectors * LANES, H, 0, tail,
-                            out + vectors * LANES, H, rows);
+  const int64_t H = w.s.hsize, batch = w.s.batch, blocks = (H + UNITS - 1) / UNITS;
+  const int64_t last = std::min<int64_t>(end * ROWS, batch);
+  for (int64_t s = w.s.steps - 1; s >= -1; --s)
+    for (int64_t block = 0; block < blocks; ++block) {
+      const int64_t unit = block * UNITS, count = std::min<int64_t>(UNITS, H - unit);
+      for (int64_t group = begin; group < end; ++group) {
+        const int64_t row = group * ROWS, rows = std::min<int64_t>(ROWS, last - row);
+        if (s + 1 < w.s.steps) recurrentGradient(w, s, row, rows, unit, count);
+        if (s >= 0) backwardCells(w, s, row, rows, unit, count, w.biasParts + group * 4 * H);
       }
     }
-    if (w.step >= 0) backwardCells(w, unit, count);
-  }
 }
 
 template <typename Real>
@@ -261,7 +273,7 @@ void forward(const int64_t* numbers, const void* xproj, const void* wHh, const v
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
   Arrays<Real> w{};
   std::memcpy(&w.s, numbers, sizeof w.s);
-  const int64_t H = w.s.hsize, blocks = (H + LANES - 1) / LANES, values = w.s.batch * 4 * H * H;
+  const int64_t H = w.s.hsize, blocks = (H + LANES - 1) / LANES, groups = (w.s.batch + ROWS - 1) / ROWS;
   std::unique_ptr<Real[]> packed(new Real[blocks * H * 4 * LANES]);  // packBlocks writes every value
   w.in = static_cast<const Real*>(xproj);
   w.weights = static_cast<const Real*>(wHh);
@@ -272,15 +284,16 @@ void forward(const int64_t* numbers, const void* xproj, const void* wHh, const v
   w.cs = static_cast<Real*>(cs);
   w.gates = static_cast<Real*>(gates);
   minidl_parallel(blocks, 4 * H * H, packBlocks<Real>, &w);
-  for (w.step = 0; w.step < w.s.steps; ++w.step) minidl_parallel(blocks, values, forwardBlocks<Real>, &w);
+  minidl_parallel(groups, w.s.steps * w.s.batch * 4 * H * H, forwardRows<Real>, &w);
 }
 
 template <typename Real>
 void backward(const int64_t* numbers, const void* dOut, const void* wHh, const void* cs, const void* gates, void* dh,
               void* dc, void* dgates, void* dbias) {
-  constexpr int UNITS = BACKWARD_VECTORS * VECTOR_BYTES / sizeof(Real);
   Arrays<Real> w{};
   std::memcpy(&w.s, numbers, sizeof w.s);
+  const int64_t H = w.s.hsize, groups = (w.s.batch + ROWS - 1) / ROWS;
+  std::unique_ptr<Real[]> biasParts(new Real[groups * 4 * H]());
   w.in = static_cast<const Real*>(dOut);
   w.weights = static_cast<const Real*>(wHh);
   w.cs = const_cast<Real*>(static_cast<const Real*>(cs));
@@ -288,9 +301,11 @@ void backward(const int64_t* numbers, const void* dOut, const void* wHh, const v
   w.hs = static_cast<Real*>(dh);
   w.dc = static_cast<Real*>(dc);
   w.dgates = static_cast<Real*>(dgates);
-  w.dbias = static_cast<Real*>(dbias);
-  const int64_t blocks = (w.s.hsize + UNITS - 1) / UNITS, values = w.s.batch * 4 * w.s.hsize * w.s.hsize;
-  for (w.step = w.s.steps - 1; w.step >= -1; --w.step) minidl_parallel(blocks, values, backwardBlocks<Real>, &w);
+  w.biasParts = biasParts.get();
+  minidl_parallel(groups, w.s.steps * w.s.batch * 4 * H * H, backwardRows<Real>, &w);
+  Real* bias = static_cast<Real*>(dbias);
+  for (int64_t group = 0; group < groups; ++group)  // in the groups' order, whichever threads made them
+    for (int64_t j = 0; j < 4 * H; ++j) bias[j] += biasParts[group * 4 * H + j];
 }
 
 }  // namespace
@@ -304,7 +319,8 @@ extern "C" void minidl_lstm_forward(int real, const int64_t* numbers, const void
 }
 
 extern "C" void minidl_lstm_backward(int real, const int64_t* numbers, const void* dOut, const void* wHh,
-                                     const void* cs, const void* gates, void* dh, void* dc, void* dgates, void* dbias) {
+                                     const void* cs, const void* gates, void* dh, void* dc, void* dgates,
+                                     void* dbias) {
   if (real == 8)
     backward<double>(numbers, dOut, wHh, cs, gates, dh, dc, dgates, dbias);
   else

@@ -8,41 +8,30 @@ step (rnnkernels' lstm kernels, which give the cells' maths).
                       derivatives as rnnkernels.lstmGradKer, their sum over the rows added to the biases'
                       gradient; the last loop leaves ∂h₀ in dh and ∂c₀ in dc.
 
-Each step is one loop of the threads over blocks of hidden units: a block's four gates' columns of Wₕₕᵀ are summed for
-four batch rows at a time in vector registers (every term in order, fused multiply-adds, as
-``hostblas.SmallProduct``) and its cells take the sums from there. A value does not depend on the number of threads.
+A batch row's recurrence reads only its own states, so each of minidl's threads takes groups of four batch rows and
+runs every step for them, without waiting for another thread: per step and block of hidden units, the four gates'
+recurrent sums for the four rows in vector registers (every term in order, fused multiply-adds, as
+``hostblas.SmallProduct``), then the block's cells from there. A value does not depend on the number of threads.
 
 For float32 and float64 on the CPU with compiled kernels (``fused``).
 """
 
 import ctypes
 import functools
-import math
 from pathlib import Path
 
 import numpy
 
-from minidl.backend import hostkernel, isGpu, xp
+from minidl.backend import hostkernel, isGpu
 from minidl.backend.tape import Recorder, plain
 
 SOURCE = Path(__file__).with_name("lstmsteps.cpp")
 TYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
-LINE = 64  # bytes in a cache line
 
 
 def fused(dtype):
     """Whether an LSTM of ``dtype`` runs its steps here: on the CPU with compiled kernels, float32 or float64."""
     return not isGpu and numpy.dtype(dtype) in TYPES and hostkernel.runsCompiled("compiled")
-
-
-def lineAligned(shape, dtype):
-    """An empty C-contiguous array whose first value starts a cache line (``LINE`` bytes). The loops' threads write
-    blocks of units, whole lines where rows are: NumPy's large arrays start 16 bytes into a line, and two threads
-    writing the lines the blocks then shared made the backward loop 15% slower (2-core VM)."""
-    size, itemsize = math.prod(shape), numpy.dtype(dtype).itemsize
-    buffer = xp.empty(size + LINE // itemsize, dtype=dtype)
-    skip = (-buffer.ctypes.data % LINE) // itemsize
-    return buffer[skip:skip + size].reshape(shape)
 
 
 @functools.cache

@@ -20,7 +20,7 @@ from minidl.backend import deviceDraw, generator, toDevice, valuesPerElement, xp
 from minidl.backend.products import columnSums, cpuContiguous, matmul
 from minidl.errors import ModuleError
 from minidl.nn.dropout import dropout
-from minidl.nn.lstmsteps import fused, lineAligned, lstmBackwardSteps, lstmForwardSteps
+from minidl.nn.lstmsteps import fused, lstmBackwardSteps, lstmForwardSteps
 from minidl.nn.module import Module, checkArray, describe
 from minidl.nn.rnnkernels import SIMPLE_KERNELS, gruForwardKer, gruGradKer, lstmForwardKer, lstmGradKer
 from minidl.variable import Variable
@@ -176,11 +176,11 @@ class RNN(Module):
         return {"hs": hs, "cs": cs, "gates": gates}
 
     def _fusedForward(self, xproj, wHh, bIh, bHh, h0, c0, d):
-        """The lstm's steps of one direction in one call on the CPU (minidl.nn.lstmsteps), into arrays of whole
-        cache lines; what backward reads, as ``_forwardDirection``."""
+        """The lstm's steps of one direction in one call on the CPU (minidl.nn.lstmsteps); what backward reads, as
+        ``_forwardDirection``."""
         steps, batch, _ = xproj.shape
-        hs, cs = (lineAligned((steps + 1, batch, self.hsize), xproj.dtype) for _ in range(2))
-        gates = lineAligned(xproj.shape, xproj.dtype)
+        hs, cs = (xp.empty((steps + 1, batch, self.hsize), dtype=xproj.dtype) for _ in range(2))
+        gates = xp.empty_like(xproj)
         hs[0], cs[0] = h0, c0
         lstmForwardSteps(xproj, wHh, bIh, bHh, hs, cs, gates, reverse=bool(d))
         return {"hs": hs, "cs": cs, "gates": gates}
@@ -287,12 +287,11 @@ class RNN(Module):
 
     @staticmethod
     def _fusedBackward(dOutDir, wHh, cs, gates, dhLast, d):
-        """The lstm's steps of one direction in reverse in one call on the CPU (minidl.nn.lstmsteps), into arrays of
-        whole cache lines; returns as ``_backwardDirection``, with the biases' gradient summed by the loop."""
+        """The lstm's steps of one direction in reverse in one call on the CPU (minidl.nn.lstmsteps); returns as
+        ``_backwardDirection``, with the biases' gradient summed by the loop."""
         steps, batch, H = dOutDir.shape
-        dh, dc = lineAligned((batch, H), dOutDir.dtype), lineAligned((batch, H), dOutDir.dtype)
-        dgates = lineAligned((steps, batch, 4 * H), dOutDir.dtype)
+        dh, dc = xp.array(dhLast), xp.zeros((batch, H), dtype=dOutDir.dtype)  # the loop makes them ∂h₀ and ∂c₀
+        dgates = xp.empty((steps, batch, 4 * H), dtype=dOutDir.dtype)
         dbias = xp.zeros(4 * H, dtype=dOutDir.dtype)
-        dh[...], dc[...] = dhLast, 0  # the loop turns them into ∂h₀ and ∂c₀
         lstmBackwardSteps(dOutDir, wHh, cs, gates, dh, dc, dgates, dbias, reverse=bool(d))
         return dh, dc, dgates, dgates, dbias
