@@ -233,9 +233,9 @@ class RNN(Module):
                 # lstm and rnn: both biases are added to the same gates, ∂b_ih = ∂b_hh = Σ ∂gates (summed once)
                 paramGrads[self.varName("bias_ih", layer, d)] = (paramGrads[self.varName("bias_hh", layer, d)]
                                                                  if dhgates is dxgates else columnSums(dxTime))
-                wIh = self.vars[self.varName("weight_ih", layer, d)].data
                 if layer == 0 and not updGrad:
-                    continue
+                    continue  # a training step's: no gradient for the data
+                wIh = self.vars[self.varName("weight_ih", layer, d)].data
                 if dIn is None:
                     dIn = matmul(dxTime, wIh).reshape(layerIn.shape)
                 else:
@@ -263,8 +263,8 @@ class RNN(Module):
             return self._fusedBackward(dOutDir, wHh, cs, gates, dhLast, d)
         dxgates = xp.empty((steps, batch, width), dtype=dtype)
         dhgates = xp.empty_like(dxgates) if self.mode == "gru" else dxgates
-        dcNext = xp.zeros((batch, H), dtype=dtype)
         dhNext = xp.ascontiguousarray(dhLast)
+        dcNext = xp.zeros((batch, H), dtype=dtype)
         dcPrev = xp.empty_like(dcNext)
         dhDirect = xp.empty_like(dcNext)
         span = valuesPerElement(H)

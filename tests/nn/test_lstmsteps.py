@@ -1,6 +1,10 @@
 """An LSTM direction's fused step loops on the CPU (minidl.nn.lstmsteps): forward and backward against float64 loops
-written from the equations (every block and row tail, both dtypes, both directions, NaN in the data), the RNN
-through them against its per-step path, and recorded and replayed by a tape."""
+written from the equations (every block and row tail, both dtypes, both directions, NaN in the data), the same bits
+on one thread as on two, the RNN through them against its per-step path, and recorded and replayed by a tape."""
+
+import os
+import subprocess
+import sys
 
 import numpy
 import pytest
@@ -149,3 +153,27 @@ def test_a_tape_replays_the_fused_loops_on_new_data():
     fresh = draw(rng, x.shape, numpy.float32)
     tape.replay(fresh)
     numpy.testing.assert_array_equal(y, module(fresh))
+
+
+DIGEST = """
+import hashlib, numpy
+from minidl.nn.lstmsteps import lstmBackwardSteps, lstmForwardSteps
+rng = numpy.random.default_rng(6)
+steps, batch, hsize = 5, 30, 40
+draw = lambda *shape: rng.standard_normal(shape).astype(numpy.float32)
+xproj, wHh, bih, bhh, dOut = draw(steps, batch, 4 * hsize), draw(4 * hsize, hsize), draw(4 * hsize), draw(4 * hsize), \\
+    draw(steps, batch, hsize)
+hs, cs = numpy.zeros((2, steps + 1, batch, hsize), numpy.float32)
+gates, dgates = numpy.empty((2, steps, batch, 4 * hsize), numpy.float32)
+dh, dc, dbias = draw(batch, hsize), numpy.zeros((batch, hsize), numpy.float32), numpy.zeros(4 * hsize, numpy.float32)
+lstmForwardSteps(xproj, wHh, bih, bhh, hs, cs, gates, True)
+lstmBackwardSteps(dOut, wHh, cs, gates, dh, dc, dgates, dbias, True)
+print(hashlib.sha256(b"".join(a.tobytes() for a in (hs, cs, gates, dh, dc, dgates, dbias))).hexdigest())
+"""
+
+
+def test_the_loops_give_the_same_bits_on_one_thread_as_on_two():
+    """Each value is made by one range of batch rows in one order, whichever threads run the ranges."""
+    digests = [subprocess.run([sys.executable, "-c", DIGEST], env={**os.environ, "OMP_NUM_THREADS": threads},
+                              capture_output=True, text=True, check=True).stdout for threads in ("1", "2")]
+    assert len(digests[0].strip()) == 64 and digests[0] == digests[1]
