@@ -13,7 +13,7 @@ runs every step for them, without waiting for another thread: per step and block
 recurrent sums for the four rows in vector registers (every term in order, fused multiply-adds, as
 ``hostblas.SmallProduct``), then the block's cells from there. A value does not depend on the number of threads.
 
-For float32 and float64 on the CPU with compiled kernels (``fused``).
+For float32 and float64 on the CPU with compiled kernels, where they beat the per-step products (``fused``).
 """
 
 import ctypes
@@ -23,15 +23,25 @@ from pathlib import Path
 import numpy
 
 from minidl.backend import hostkernel, isGpu
+from minidl.backend.products import SMALL_ROWS
 from minidl.backend.tape import Recorder, plain
 
 SOURCE = Path(__file__).with_name("lstmsteps.cpp")
 TYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+# The loops read Wₕₕ again for every four batch rows, from the core's cache where it fits; beyond SMALL_ROWS rows the
+# per-step products are OpenBLAS's, which block it for the cache. 32 steps of 128 rows (float32, 2 cores): 512 units
+# (Wₕₕ 4 MiB) 202 ms fused against 95 per step; 256 units (1 MiB) 25 against 29; 64 rows of 512 units 103 against 134.
+FUSED_WEIGHTS_UP_TO = 2 << 20
 
 
-def fused(dtype):
-    """Whether an LSTM of ``dtype`` runs its steps here: on the CPU with compiled kernels, float32 or float64."""
-    return not isGpu and numpy.dtype(dtype) in TYPES and hostkernel.runsCompiled("compiled")
+def fused(dtype, batch, hsize):
+    """Whether an LSTM of ``dtype``, ``batch`` rows and ``hsize`` units runs its steps here: on the CPU with compiled
+    kernels, float32 or float64, where the loops beat the per-step products: always up to ``products.SMALL_ROWS``
+    batch rows (whose step products are minidl's own kernel, as the loops' sums), beyond that up to
+    ``FUSED_WEIGHTS_UP_TO`` bytes of Wₕₕ."""
+    dtype = numpy.dtype(dtype)
+    return (not isGpu and dtype in TYPES and hostkernel.runsCompiled("compiled") and
+            (batch <= SMALL_ROWS[1] or 4 * hsize * hsize * dtype.itemsize <= FUSED_WEIGHTS_UP_TO))
 
 
 @functools.cache

@@ -147,7 +147,7 @@ class RNN(Module):
         if self.mode not in ("lstm", "gru"):  # their step kernels add the biases
             xproj += xp.add(bIh, bHh)  # xp.add, not +: a captured step records xp's calls (minidl.backend.tape)
         xproj = xproj.reshape(steps, batch, width)
-        if self.mode == "lstm" and fused(layerIn.dtype):
+        if self.mode == "lstm" and fused(layerIn.dtype, batch, self.hsize):
             return self._fusedForward(xproj, wHh, bIh, bHh, h0, c0, d)
         hs = xp.empty((steps + 1, batch, self.hsize), dtype=layerIn.dtype)
         hs[0] = h0
@@ -259,7 +259,7 @@ class RNN(Module):
         dtype = dOutDir.dtype
         wHh = self.vars[self.varName("weight_hh", layer, d)].data
         hs, cs, gates = run["hs"], run["cs"], run["gates"]
-        if self.mode == "lstm" and fused(dtype):
+        if self.mode == "lstm" and fused(dtype, batch, H):
             return self._fusedBackward(dOutDir, wHh, cs, gates, dhLast, d)
         dxgates = xp.empty((steps, batch, width), dtype=dtype)
         dhgates = xp.empty_like(dxgates) if self.mode == "gru" else dxgates

@@ -16,7 +16,7 @@ from minidl.backend.tape import Tape
 from minidl.nn import RNN, rnn
 from minidl.nn.lstmsteps import lstmBackwardSteps, lstmForwardSteps
 
-pytestmark = pytest.mark.skipif(not rnn.fused(numpy.float32),
+pytestmark = pytest.mark.skipif(not rnn.fused(numpy.float32, 1, 1),
                                 reason="the fused step loops run on the CPU with compiled kernels only")
 TOLERANCE = {numpy.float32: {"rtol": 2e-4, "atol": 2e-5}, numpy.float64: {"rtol": 1e-11, "atol": 1e-12}}
 
@@ -92,6 +92,14 @@ def test_fused_steps_match_float64_loops(steps, batch, hsize, dtype, reverse, se
     numpy.testing.assert_allclose(dbias, before + expected[2].sum(axis=(0, 1)), **TOLERANCE[dtype])
 
 
+def test_the_loops_take_what_they_run_faster():
+    """Any hidden size up to 64 batch rows; beyond, Wₕₕ of 2 MiB at most (the per-step products block larger ones
+    for the cache). float16 never (the RNN computes in float32 or float64)."""
+    assert rnn.fused(numpy.float32, 64, 1024) and rnn.fused(numpy.float32, 4096, 362)
+    assert not rnn.fused(numpy.float32, 65, 363) and not rnn.fused(numpy.float64, 128, 257)
+    assert rnn.fused(numpy.float64, 128, 256) and not rnn.fused(numpy.float16, 8, 8)
+
+
 def test_a_nan_in_one_unit_stays_in_its_units():
     """A NaN input projection poisons its unit's state and, through Wₕₕ, every unit of its batch row the next step;
     the other rows stay finite (no row or block reads another's values)."""
@@ -125,7 +133,7 @@ def test_rnn_through_the_fused_loops_matches_its_per_step_path(dtype, monkeypatc
     size): the output, final states and every gradient as the per-step products and kernels give them."""
     results = []
     for fusedSteps in (True, False):
-        monkeypatch.setattr(rnn, "fused", lambda _, value=fusedSteps: value)
+        monkeypatch.setattr(rnn, "fused", lambda *_, value=fusedSteps: value)
         module = RNN(24, 128, layers=2, direction="bi", getSequences=True, dtype=dtype)
         for index, var in enumerate(module.vars.values()):
             var.data[...] = draw(numpy.random.default_rng(index), var.data.shape, dtype, 1 / numpy.sqrt(128))
