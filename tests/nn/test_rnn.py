@@ -139,7 +139,7 @@ def test_step_kernels_take_a_row_per_element_on_the_cpu_and_a_unit_on_a_gpu(mode
     with recordingKernels() as calls:
         module.backward(module(x))
     steps = [call for call in calls if call.kernel.name.startswith(f"minidl_{mode}_")]
-    if mode == "lstm" and fused(numpy.float32, 2, 8):  # every step in one call per direction (tests/nn/test_lstmsteps.py)
+    if mode == "lstm" and fused(numpy.float32, 2, 8):  # every step in one call a direction (test_lstmsteps.py)
         assert steps == []
         return
     assert len(steps) == 2 * 2 * 4  # forward and backward, both directions, 4 steps
