@@ -1,6 +1,7 @@
 """An LSTM direction's fused step loops on the CPU (minidl.nn.lstmsteps): forward and backward against float64 loops
-written from the equations (every block and row tail, both dtypes, both directions, NaN in the data), the same bits
-on one thread as on two, the RNN through them against its per-step path, and recorded and replayed by a tape."""
+written from the equations (every block and row tail, both dtypes, both directions, NaN and infinities drawn into
+the data, the cell state and the gradient), the same bits on one thread as on two, the RNN through them against its
+per-step path and numerical gradients, and recorded and replayed by a tape."""
 
 import os
 import subprocess
@@ -15,6 +16,7 @@ from minidl.backend import toHost, xp
 from minidl.backend.tape import Tape
 from minidl.nn import RNN, rnn
 from minidl.nn.lstmsteps import lstmBackwardSteps, lstmForwardSteps
+from minidl.testing import checkGradients
 
 pytestmark = pytest.mark.skipif(not rnn.fused(numpy.float32, 1, 1),
                                 reason="the fused step loops run on the CPU with compiled kernels only")
@@ -22,7 +24,8 @@ TOLERANCE = {numpy.float32: {"rtol": 2e-4, "atol": 2e-5}, numpy.float64: {"rtol"
 
 
 def sigmoid(a):
-    return 1 / (1 + numpy.exp(-a))
+    with numpy.errstate(over="ignore"):  # exp(-a) of a = -inf: 1 / inf = 0, as the kernel gives
+        return 1 / (1 + numpy.exp(-a))
 
 
 def forwardOracle(xproj, wHh, bih, bhh, h0, c0, reverse):
@@ -62,22 +65,39 @@ def draw(rng, shape, dtype, scale=1.0):
     return (scale * rng.standard_normal(shape)).astype(dtype)
 
 
-@settings(max_examples=40, deadline=None)
+def plant(rng, array, values):
+    """``values`` at distinct random places of ``array`` (as many as it holds)."""
+    flat = array.reshape(-1)
+    count = min(len(values), flat.size)
+    flat[rng.choice(flat.size, size=count, replace=False)] = values[:count]
+
+
+SPECIAL = (numpy.nan, numpy.inf, -numpy.inf)
+
+
+@settings(max_examples=60, deadline=None)
 @given(steps=st.integers(1, 4), batch=st.integers(1, 9), hsize=st.sampled_from([1, 5, 8, 16, 20, 33, 64, 70]),
-       dtype=st.sampled_from([numpy.float32, numpy.float64]), reverse=st.booleans(), seed=st.integers(0, 2 ** 16))
-def test_fused_steps_match_float64_loops(steps, batch, hsize, dtype, reverse, seed):
-    """Whole vectors of units and a tail, 4-row blocks and single rows, forward and backward."""
+       dtype=st.sampled_from([numpy.float32, numpy.float64]), reverse=st.booleans(), special=st.booleans(),
+       seed=st.integers(0, 2 ** 16))
+def test_fused_steps_match_float64_loops(steps, batch, hsize, dtype, reverse, special, seed):
+    """Whole vectors of units and a tail, 4-row blocks and single rows, forward and backward; with ``special``, NaN
+    and ±inf in the input projections, the initial cell state and the output gradient (the gates they saturate are
+    exactly 0 or 1 in either dtype, so the oracle's NaN and infinities fall where the kernel's do)."""
     rng = numpy.random.default_rng(seed)
     xproj, dOut = draw(rng, (steps, batch, 4 * hsize), dtype), draw(rng, (steps, batch, hsize), dtype)
     wHh = draw(rng, (4 * hsize, hsize), dtype, 1 / numpy.sqrt(hsize))
     bih, bhh = draw(rng, 4 * hsize, dtype), draw(rng, 4 * hsize, dtype)
     h0, c0, dhLast = (draw(rng, (batch, hsize), dtype) for _ in range(3))
+    if special:
+        for array in (xproj, c0, dOut):
+            plant(rng, array, SPECIAL)
     hs, cs = numpy.empty((2, steps + 1, batch, hsize), dtype)
     hs[0], cs[0] = h0, c0
     gates = numpy.empty((steps, batch, 4 * hsize), dtype)
     lstmForwardSteps(xproj, wHh, bih, bhh, hs, cs, gates, reverse)
     wide = [array.astype(numpy.float64) for array in (xproj, wHh, bih, bhh, h0, c0)]
-    expected = forwardOracle(*wide, reverse)
+    with numpy.errstate(invalid="ignore"):  # NaN and infinities meeting, as in the kernel
+        expected = forwardOracle(*wide, reverse)
     for got, want in zip((hs, cs, gates), expected):
         numpy.testing.assert_allclose(got, want, **TOLERANCE[dtype])
     dh, dc, dgates = dhLast.copy(), numpy.zeros_like(dhLast), numpy.empty_like(gates)
@@ -85,8 +105,9 @@ def test_fused_steps_match_float64_loops(steps, batch, hsize, dtype, reverse, se
     dbias = before.copy()
     lstmBackwardSteps(dOut, wHh, cs, gates, dh, dc, dgates, dbias, reverse)
     # through the kernel's own forward values, so that the check is of the backward loop alone
-    expected = backwardOracle(dOut.astype(numpy.float64), wide[1], cs.astype(numpy.float64),
-                              gates.astype(numpy.float64), dhLast.astype(numpy.float64), reverse)
+    with numpy.errstate(invalid="ignore"):
+        expected = backwardOracle(dOut.astype(numpy.float64), wide[1], cs.astype(numpy.float64),
+                                  gates.astype(numpy.float64), dhLast.astype(numpy.float64), reverse)
     for got, want in zip((dh, dc, dgates), expected):
         numpy.testing.assert_allclose(got, want, **TOLERANCE[dtype])
     numpy.testing.assert_allclose(dbias, before + expected[2].sum(axis=(0, 1)), **TOLERANCE[dtype])
@@ -149,6 +170,21 @@ def test_rnn_through_the_fused_loops_matches_its_per_step_path(dtype, monkeypatc
                                       atol=1e-6 if dtype == numpy.float32 else 1e-13)
 
 
+@pytest.mark.parametrize("direction", ["uni", "bi"])
+def test_rnn_through_the_fused_loops_has_the_numerical_gradients(direction, monkeypatch):
+    """float64, two layers with initial states: 9 batch rows (two groups of four and one row) of 20 units (two vectors
+    of units and a tail), every weight's, input's and initial state's gradient against central differences."""
+    calls = []
+    monkeypatch.setattr(rnn, "lstmBackwardSteps", lambda *args, **kwargs: calls.append(1) or lstmBackwardSteps(
+        *args, **kwargs))
+    module = RNN(3, 20, layers=2, direction=direction, getSequences=True, dtype=numpy.float64)
+    rng = numpy.random.default_rng(8)
+    states = (2 * module.dirs, 9, 20)
+    checkGradients(module, [xp.asarray(rng.standard_normal((4, 9, 3))), xp.asarray(rng.standard_normal(states)),
+                            xp.asarray(rng.standard_normal(states))])
+    assert calls  # the gradients came through the fused loops
+
+
 def test_a_tape_replays_the_fused_loops_on_new_data():
     rng = numpy.random.default_rng(4)
     module = RNN(6, 20, getSequences=True)
@@ -166,6 +202,7 @@ def test_a_tape_replays_the_fused_loops_on_new_data():
 DIGEST = """
 import hashlib, numpy
 from minidl.nn.lstmsteps import lstmBackwardSteps, lstmForwardSteps
+from minidl.testing import checkGradients
 rng = numpy.random.default_rng(6)
 steps, batch, hsize = 5, 30, 40
 draw = lambda *shape: rng.standard_normal(shape).astype(numpy.float32)

@@ -14,6 +14,7 @@ from minidl.nn import (
     BatchNorm2D,
     Cast,
     Concat,
+    Conv1D,
     Conv2D,
     Dropout,
     Embedder,
@@ -29,6 +30,8 @@ from minidl.nn import (
     Split,
     activationfunctions,
 )
+from minidl.nn.directconv import directly
+from minidl.nn.im2col import Window
 from minidl.onnx import EXPORTERS
 from tests.onnx.onnxcheck import checkExport, onnxruntime
 
@@ -83,6 +86,19 @@ def test_conv2d(tmp_path, options):
     options = {"size": 3, **options}
     conv = randomise(Conv2D(4, 8, options.pop("size"), **options))
     checkExport(conv, tmp_path / "m.onnx", normal(1, 4, 7, 6), normal(3, 4, 7, 6))
+
+
+@pytest.mark.parametrize("make, shape", [(lambda: Conv2D(4, 8, 3, pad=1), (3, 4, 16, 17)),
+                                         (lambda: Conv1D(4, 6, 5, pad=2), (3, 4, 300))])
+def test_a_convolution_computed_directly(tmp_path, make, shape, monkeypatch):
+    """Maps of 256 positions or more and stride 1: on the CPU minidl sums them directly (minidl.nn.directconv), and
+    ONNX Runtime's Conv gives the same values."""
+    calls = []
+    made = minidl.nn.conv2d.directConvolution
+    monkeypatch.setattr(minidl.nn.conv2d, "directConvolution", lambda *args, **kwargs: calls.append(1) or made(
+        *args, **kwargs))
+    checkExport(randomise(make()), tmp_path / "m.onnx", normal(1, *shape[1:]), normal(*shape))
+    assert calls or not directly(Window(3), 1, numpy.float32)
 
 
 @pytest.mark.parametrize("pool", [MaxPool2D, AvgPool2D])

@@ -6,6 +6,7 @@ import pytest
 
 from minidl.backend import seed
 from minidl.nn import RNN, Embedder, Graph, Identity, Linear, MatMul, Sequential, SoftMax, SwapAxes, Transpose
+from minidl.nn import rnn as rnnModule
 from tests.onnx.onnxcheck import checkExport
 from tests.onnx.test_export_modules import normal
 
@@ -34,6 +35,18 @@ def test_rnn_with_initial_states(tmp_path, mode):
     sample = [normal(5, 1, 3)] + [normal(4, 1, 4) for _ in inputs[1:]]
     run = [normal(6, 2, 3)] + [normal(4, 2, 4) for _ in inputs[1:]]
     checkExport(net, tmp_path / "s.onnx", sample, run, dynamicAxes=[SEQUENCE] + [{1: "batch"}] * len(inputs[1:]))
+
+
+def test_an_lstm_whose_steps_run_fused(tmp_path, monkeypatch):
+    """20 units (vectors and a tail) and 9 batch rows (groups of four and one): on the CPU its steps run in one call
+    (minidl.nn.lstmsteps), and ONNX Runtime's LSTM gives the same values."""
+    calls = []
+    made = rnnModule.lstmForwardSteps
+    monkeypatch.setattr(rnnModule, "lstmForwardSteps", lambda *args, **kwargs: calls.append(1) or made(*args,
+                                                                                                          **kwargs))
+    lstm = RNN(3, 20, layers=2, direction="bi", getSequences=True)
+    checkExport(lstm, tmp_path / "f.onnx", normal(4, 1, 3), normal(6, 9, 3), dynamicAxes=SEQUENCE)
+    assert calls or not rnnModule.fused(numpy.float32, 9, 20)
 
 
 def test_shapes_of_sequences(tmp_path):
