@@ -5,10 +5,9 @@ replay."""
 import numpy
 import pytest
 
-from minidl.backend import hostblas, products, xp
+from minidl.backend import hostblas, products
 from minidl.backend.hostblas import SmallProduct, SplitProduct
-from minidl.backend.tape import Tape
-from tests.backend.test_host_batches import planOf, pytestmark  # noqa: F401 (pytestmark: the same skips)
+from tests.backend.test_host_batches import assertTapeReplaysProduct, planOf, pytestmark  # noqa: F401 (pytestmark: the same skips)
 from tests.backend.test_split_products import assertWithinTheGemmBound, draw
 
 
@@ -73,10 +72,4 @@ def test_other_products_are_split_for_the_blas(rows, inner, cols, transposedB):
 
 def test_a_tape_records_the_small_product_and_replays_it_with_the_same_bits():
     a, b = draw((32, 128), numpy.float32), draw((128, 512), numpy.float32)
-    tape = Tape()
-    with tape.recording(xp):
-        result = products.matmul(tape.input(a), b)
-    assert [getattr(call[0], "__name__", None) for call in tape.calls] == ["gemm_small"]
-    fresh = draw(a.shape, numpy.float32)
-    tape.replay(fresh)
-    numpy.testing.assert_array_equal(result, products.matmul(fresh, b))
+    assertTapeReplaysProduct(a, b, "gemm_small", draw(a.shape, numpy.float32), products.matmul)

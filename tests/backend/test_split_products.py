@@ -10,10 +10,9 @@ import numpy
 import pytest
 
 from minidl import BackendError
-from minidl.backend import hostblas, products, xp
+from minidl.backend import hostblas, products
 from minidl.backend.hostblas import SplitProduct
-from minidl.backend.tape import Tape
-from tests.backend.test_host_batches import planOf, pytestmark  # noqa: F401 (pytestmark: the same skips)
+from tests.backend.test_host_batches import assertTapeReplaysProduct, planOf, pytestmark  # noqa: F401 (pytestmark: the same skips)
 
 rng = numpy.random.default_rng(11)
 
@@ -131,13 +130,7 @@ def test_a_batch_of_one_matrix_is_split_as_a_matrix():
 
 def test_a_tape_records_the_split_product_and_replays_it_with_the_same_bits():
     a, b = draw((128, 256), numpy.float32), draw((256, 256), numpy.float32)
-    tape = Tape()
-    with tape.recording(xp):
-        result = products.matmul(tape.input(a), b)
-    assert [getattr(call[0], "__name__", None) for call in tape.calls] == ["gemm_split"]
-    fresh = draw(a.shape, numpy.float32)
-    tape.replay(fresh)
-    numpy.testing.assert_array_equal(result, products.matmul(fresh, b))
+    assertTapeReplaysProduct(a, b, "gemm_split", draw(a.shape, numpy.float32), products.matmul)
 
 
 def test_the_blas_thread_count_is_put_back_after_every_split_product():
