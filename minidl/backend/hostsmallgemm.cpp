@@ -30,35 +30,14 @@ struct Call {
   Real* c;
 };
 
-// C[rows R, VECTORS vectors of columns from `column`] of rows `row`...: Σ_p A[i, p] B[p, j] over all k.
+// C[rows R, VECTORS vectors of columns from `column`] of rows `row`...: Σ_p A[i, p] B[p, j] over all k (rowSums).
 template <typename Real, int R, int VECTORS>
 inline void block(const Call<Real>& call, int64_t row, int64_t column) {
-  typedef Real Vector __attribute__((vector_size(VECTOR_BYTES)));
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
   const Numbers& s = call.s;
   const int64_t rowStep = s.transA ? 1 : s.lda, kStep = s.transA ? s.lda : 1;  // A[i, p] at i rowStep + p kStep
-  const Real* a = call.a + row * rowStep;
-  const Real* b = call.b + column;
-  Vector sum[R][VECTORS] = {};
-  for (int64_t p = 0; p < s.k; ++p) {
-    Vector bs[VECTORS];
-    UNROLLED for (int v = 0; v < VECTORS; ++v) std::memcpy(&bs[v], b + p * s.ldb + v * LANES, sizeof(Vector));
-    UNROLLED for (int i = 0; i < R; ++i) {
-      const Real value = a[i * rowStep + p * kStep];
-      UNROLLED for (int v = 0; v < VECTORS; ++v) sum[i][v] += value * bs[v];
-    }
-  }
-  UNROLLED for (int i = 0; i < R; ++i)
-    UNROLLED for (int v = 0; v < VECTORS; ++v) {
-      Real* out = call.c + (row + i) * s.ldc + column + v * LANES;
-      Vector result = sum[i][v];
-      if (s.accumulate) {
-        Vector before;
-        std::memcpy(&before, out, sizeof before);
-        result = before + result;
-      }
-      std::memcpy(out, &result, sizeof result);
-    }
+  rowSums<Real, R, VECTORS>(call.a + row * rowStep, rowStep, kStep, s.k, call.b + column, s.ldb, LANES,
+                            call.c + row * s.ldc + column, s.ldc, s.accumulate);
 }
 
 // The columns past the last whole vector, value by value, in the same order.
@@ -66,13 +45,8 @@ template <typename Real>
 inline void columnTail(const Call<Real>& call, int64_t first) {
   const Numbers& s = call.s;
   const int64_t rowStep = s.transA ? 1 : s.lda, kStep = s.transA ? s.lda : 1;
-  for (int64_t i = 0; i < s.m; ++i)
-    for (int64_t j = first; j < s.n; ++j) {
-      Real sum = 0;
-      for (int64_t p = 0; p < s.k; ++p) sum += call.a[i * rowStep + p * kStep] * call.b[p * s.ldb + j];
-      Real* out = call.c + i * s.ldc + j;
-      *out = s.accumulate ? *out + sum : sum;
-    }
+  rowSumsTail(call.a, rowStep, kStep, s.k, call.b + first, s.ldb, s.n - first, call.c + first, s.ldc, s.m,
+              s.accumulate);
 }
 
 template <typename Real, int VECTORS>

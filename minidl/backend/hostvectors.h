@@ -1,6 +1,7 @@
-// What minidl's own vectorized C++ on its threads shares (hostsmallgemm.cpp, nn/directconv.cpp; put before their
-// text by hostkernel.loadVectorLibrary): the pool's loop (hostthreads.cpp, loaded first), the vector width, and
-// fused multiply-adds, as the BLAS those sources stand in for uses them (the kernel texts do not fuse them).
+// What minidl's own vectorized C++ on its threads shares (hostsmallgemm.cpp, nn/directconv.cpp, nn/lstmsteps.cpp; put
+// before their text by hostkernel.loadVectorLibrary): the pool's loop (hostthreads.cpp, loaded first), the vector
+// width, fused multiply-adds, as the BLAS those sources stand in for uses them (the kernel texts do not fuse them), and
+// the sums of a product's rows in registers.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -22,3 +23,47 @@ constexpr int VECTOR_BYTES = 32;
 // A loop over a block of sums unrolled whole before g++ decides what lives in registers (an array of vector sums
 // indexed in loops otherwise stayed in memory: directconv's ∂W 2x slower).
 #define UNROLLED _Pragma("GCC unroll 32")
+
+// out[i ldo + v LANES + lane] = Σ_{p < depth} a[i rowStep + p kStep] b[p ldb + v apart + lane] (added to out's values
+// with `accumulate`) for R rows and V vectors of columns: per p, V loads of b, R broadcasts of a, R x V multiply-adds
+// into vector registers. Each value is one sum over p in order, fused multiply-adds from 0: the same bits whichever
+// thread makes it (hostsmallgemm.cpp's products, the LSTM's step loops).
+template <typename Real, int R, int V>
+inline void rowSums(const Real* a, int64_t rowStep, int64_t kStep, int64_t depth, const Real* b, int64_t ldb,
+                    int64_t apart, Real* out, int64_t ldo, bool accumulate) {
+  typedef Real Vector __attribute__((vector_size(VECTOR_BYTES)));
+  constexpr int LANES = VECTOR_BYTES / sizeof(Real);
+  Vector sum[R][V] = {};
+  for (int64_t p = 0; p < depth; ++p) {
+    Vector bs[V];
+    UNROLLED for (int v = 0; v < V; ++v) std::memcpy(&bs[v], b + p * ldb + v * apart, sizeof(Vector));
+    UNROLLED for (int i = 0; i < R; ++i) {
+      const Real value = a[i * rowStep + p * kStep];
+      UNROLLED for (int v = 0; v < V; ++v) sum[i][v] += value * bs[v];
+    }
+  }
+  UNROLLED for (int i = 0; i < R; ++i)
+    UNROLLED for (int v = 0; v < V; ++v) {
+      Real* to = out + i * ldo + v * LANES;
+      Vector result = sum[i][v];
+      if (accumulate) {
+        Vector before;
+        std::memcpy(&before, to, sizeof before);
+        result = before + result;
+      }
+      std::memcpy(to, &result, sizeof result);
+    }
+}
+
+// The same sums, value by value in the same order, for `count` columns from b (fewer than a vector), of `rows` rows.
+template <typename Real>
+inline void rowSumsTail(const Real* a, int64_t rowStep, int64_t kStep, int64_t depth, const Real* b, int64_t ldb,
+                        int64_t count, Real* out, int64_t ldo, int64_t rows, bool accumulate) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < count; ++j) {
+      Real sum = 0;
+      for (int64_t p = 0; p < depth; ++p) sum += a[i * rowStep + p * kStep] * b[p * ldb + j];
+      Real* to = out + i * ldo + j;
+      *to = accumulate ? *to + sum : sum;
+    }
+}

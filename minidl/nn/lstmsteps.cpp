@@ -24,7 +24,7 @@
 //     ∂a_g = dc' i (1 - g²), ∂a_o = dh' tanh(c) o (1 - o), dc = dc' f.
 //   Per step and block of up to four vectors of units: their columns of dgates[s+1] Wₕₕ, then their cells.
 //
-// The products sum every term in order with fused multiply-adds from 0, as hostsmallgemm.cpp does, and the cells are
+// The products sum every term in order with fused multiply-adds from 0 (hostvectors.h's rowSums), and the cells are
 // the text of rnnkernels' lstm kernels (no fused multiply-adds; exp and tanh from libmvec, its 512-bit variants where
 // the machine has them: the last bits may differ from the per-step kernels'): a value does not depend on which
 // thread computes it, nor on the number of threads.
@@ -58,37 +58,6 @@ struct Arrays {
   Real* biasParts;  // backward: each group of ROWS rows' sum of dgates (4H values a group)
   int64_t time(int64_t step) const { return s.reverse ? s.steps - 1 - step : step; }
 };
-
-// out[i ldo + v LANES + lane] = Σ_p a[i lda + p] b[p ldb + v apart + lane] for R rows and V vectors.
-template <typename Real, int R, int V>
-inline void sums(const Real* a, int64_t lda, int64_t depth, const Real* b, int64_t ldb, int64_t apart, Real* out,
-                 int64_t ldo) {
-  typedef Real Vector __attribute__((vector_size(VECTOR_BYTES)));
-  constexpr int LANES = VECTOR_BYTES / sizeof(Real);
-  Vector sum[R][V] = {};
-  for (int64_t p = 0; p < depth; ++p) {
-    Vector bs[V];
-    UNROLLED for (int v = 0; v < V; ++v) std::memcpy(&bs[v], b + p * ldb + v * apart, sizeof(Vector));
-    UNROLLED for (int i = 0; i < R; ++i) {
-      const Real value = a[i * lda + p];
-      UNROLLED for (int v = 0; v < V; ++v) sum[i][v] += value * bs[v];
-    }
-  }
-  UNROLLED for (int i = 0; i < R; ++i)
-    UNROLLED for (int v = 0; v < V; ++v) std::memcpy(out + i * ldo + v * LANES, &sum[i][v], sizeof(Vector));
-}
-
-// The same sums, value by value in the same order, for the `count` (< LANES) columns from b, of `rows` rows.
-template <typename Real>
-inline void tailSums(const Real* a, int64_t lda, int64_t depth, const Real* b, int64_t ldb, int64_t count, Real* out,
-                     int64_t ldo, int64_t rows) {
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < count; ++j) {
-      Real sum = 0;
-      for (int64_t p = 0; p < depth; ++p) sum += a[i * lda + p] * b[p * ldb + j];
-      out[i * ldo + j] = sum;
-    }
-}
 
 // The cells: each product rounded before it is added, as the kernel texts are compiled (hostkernel.FLAGS), and, with
 // g++, the whole width of AVX-512 for libmvec's exp and tanh (g++ prefers 256 bits: the forward loop 8% slower).
@@ -145,7 +114,7 @@ template <typename Real>
 __attribute__((noinline)) void backwardCells(const Arrays<Real>& w, int64_t s, int64_t row, int64_t rows,
                                              int64_t unit, int64_t count, Real* bias) {
   const int64_t H = w.s.hsize, batch = w.s.batch, time = w.time(s);
-  alignas(64) Real rowSums[4][BACKWARD_VECTORS * VECTOR_BYTES / sizeof(Real)] = {};
+  alignas(64) Real summed[4][BACKWARD_VECTORS * VECTOR_BYTES / sizeof(Real)] = {};
   for (int64_t i = row; i < row + rows; ++i) {
     const int64_t at = i * 4 * H + unit, first = i * H + unit;
     const Real* __restrict__ dho = w.in + time * batch * H + first;
@@ -168,7 +137,7 @@ __attribute__((noinline)) void backwardCells(const Arrays<Real>& w, int64_t s, i
       dcn[k] = dc * gf;
     }
     for (int gate = 0; gate < 4; ++gate) {
-      Real* __restrict__ sum = rowSums[gate];
+      Real* __restrict__ sum = summed[gate];
 #pragma omp simd
       for (int64_t k = 0; k < count; ++k) sum[k] += dg[k + gate * H];
     }
@@ -176,7 +145,7 @@ __attribute__((noinline)) void backwardCells(const Arrays<Real>& w, int64_t s, i
   for (int gate = 0; gate < 4; ++gate) {
     Real* __restrict__ part = bias + gate * H + unit;
 #pragma omp simd
-    for (int64_t k = 0; k < count; ++k) part[k] += rowSums[gate][k];
+    for (int64_t k = 0; k < count; ++k) part[k] += summed[gate][k];
   }
 }
 
@@ -217,11 +186,11 @@ void forwardRows(void* context, ptrdiff_t begin, ptrdiff_t end) {
       const Real* b = w.packed + block * H * 4 * LANES;
       int64_t row = first;
       for (; row + ROWS <= last; row += ROWS) {
-        sums<Real, ROWS, 4>(h + row * H, H, H, b, 4 * LANES, LANES, pre[0], 4 * LANES);
+        rowSums<Real, ROWS, 4>(h + row * H, H, 1, H, b, 4 * LANES, LANES, pre[0], 4 * LANES, false);
         forwardCells(w, s, row, ROWS, unit, count, pre[0]);
       }
       for (; row < last; ++row) {
-        sums<Real, 1, 4>(h + row * H, H, H, b, 4 * LANES, LANES, pre[0], 4 * LANES);
+        rowSums<Real, 1, 4>(h + row * H, H, 1, H, b, 4 * LANES, LANES, pre[0], 4 * LANES, false);
         forwardCells(w, s, row, 1, unit, count, pre[0]);
       }
     }
@@ -238,14 +207,15 @@ inline void recurrentGradient(const Arrays<Real>& w, int64_t s, int64_t row, int
   const Real* b = w.weights + unit;
   Real* out = w.hs + row * H + unit;
   if (vectors == BACKWARD_VECTORS && rows == ROWS) {
-    sums<Real, ROWS, BACKWARD_VECTORS>(a, width, width, b, H, LANES, out, H);
+    rowSums<Real, ROWS, BACKWARD_VECTORS>(a, width, 1, width, b, H, LANES, out, H, false);
     return;
   }
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t v = 0; v < vectors; ++v)
-      sums<Real, 1, 1>(a + i * width, width, width, b + v * LANES, H, 0, out + i * H + v * LANES, H);
+      rowSums<Real, 1, 1>(a + i * width, width, 1, width, b + v * LANES, H, 0, out + i * H + v * LANES, H,
+                          false);
   if (count % LANES)
-    tailSums(a, width, width, b + vectors * LANES, H, count % LANES, out + vectors * LANES, H, rows);
+    rowSumsTail(a, width, 1, width, b + vectors * LANES, H, count % LANES, out + vectors * LANES, H, rows, false);
 }
 
 // Every step, from the last, for the batch rows of groups [begin, end): per step and block of BACKWARD_VECTORS vectors
