@@ -27,7 +27,7 @@ from minidl.nn.columnproducts import columnProducts, columnsImageByImage
 from minidl.nn.convbias import addParamGrads, im2colWithBias, unwideWithBias
 from minidl.nn.convolution import checkMaps, groupedWeights, setupConvolution
 from minidl.nn.depthwise import addDepthwiseGradWeights, depthwiseForward, depthwiseGradInput
-from minidl.nn.directconv import addDirectWeightGradient, directConvolution, directly
+from minidl.nn.directconv import addDirectWeightGradient, directConvolution, directly, inPlace
 from minidl.nn.gradsum import sumInto
 from minidl.nn.im2col import Window, col2im, im2col
 from minidl.nn.module import Module
@@ -35,10 +35,10 @@ from minidl.nn.module import Module
 PER_IMAGE_FROM = 64  # output positions per map from which one product per image beats one over the batch
 WIDE_BELOW = 256  # maps of fewer output positions: im2col puts the batch inside the columns, one product in all
 IMAGEWISE_WIDE_BELOW = 32  # the same where the products run image by image with their columns (columnProducts)
-# Output positions per map from which a direct convolution's ∂W is direct too (``minidl.nn.directconv``): 32 images,
-# 3x3, pad 1, 2 cores: 16 maps of 32x32 0.79 ms against 1.29 for im2col's products, 32 of 16x16 0.95 against 0.92, 64
-# of 8x8 1.45 against 0.94 (the positions past each row's end and the pad rows, computed and dropped, a larger share
-# of a small map).
+# Output positions per map from which a direct convolution's ∂W is direct too where its kernels pad the maps
+# (``minidl.nn.directconv``; in place it always is): 32 images, 3x3, pad 1, 2 cores: 16 maps of 32x32 0.79 ms against
+# 1.29 for im2col's products, 32 of 16x16 0.95 against 0.92, 64 of 8x8 1.45 against 0.94 (the positions past each
+# row's end and the pad rows, computed and dropped, a larger share of a small map).
 DIRECT_WEIGHTS_FROM = 1024
 
 
@@ -272,7 +272,8 @@ class Conv2D(Module):
             addDepthwiseGradWeights(grad, data, self.window, gradW.reshape(self.outmaps, 1, *self.window.size))
         elif self._isWide(grad.shape[0], points):
             gradW += matmul(self._wideGrad(grad), self.col.transpose(0, 2, 1)).reshape(self.W.shape)
-        elif self._direct(grad.shape[0], points) and points >= DIRECT_WEIGHTS_FROM:
+        elif self._direct(grad.shape[0], points) and (points >= DIRECT_WEIGHTS_FROM or
+                                                      inPlace(data.shape, self.outmaps, self.window)):
             weights = gradW.reshape(self.outmaps, self.inmaps, *self.window.size)
             addDirectWeightGradient(data, grad, self.window, weights)
         else:

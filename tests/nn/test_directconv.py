@@ -1,16 +1,20 @@
 """Direct convolutions of stride 1 on the CPU (minidl.nn.directconv): against float64 loops over the padded input
-(forward, the full convolution that gives ∂x, ∂W), through Conv2D and Conv1D against the same loops and numerical
-gradients, and recorded and replayed by a tape."""
+(forward, the full convolution that gives ∂x, ∂W), in place and padded, through Conv2D and Conv1D against the same
+loops and numerical gradients, the same bits on one thread and two, and recorded and replayed by a tape."""
+
+import os
+import subprocess
+import sys
 
 import numpy
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidl.backend import toHost, xp
+from minidl.backend import hostkernel, toHost, xp
 from minidl.backend.tape import Tape
 from minidl.nn import Conv1D, Conv2D
-from minidl.nn.directconv import addDirectWeightGradient, directConvolution, directly
+from minidl.nn.directconv import addDirectWeightGradient, directConvolution, directly, inPlace
 from minidl.nn.im2col import Window
 from minidl.testing import checkGradients
 from tests.nn.test_conv_pool import directConv
@@ -78,10 +82,7 @@ def assertSameValues(got, expected, tolerance):
     numpy.testing.assert_allclose(got[finite], expected[finite], rtol=tolerance, atol=tolerance)
 
 
-@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the oracles' inf - inf
-@settings(max_examples=80, deadline=None)
-@given(geometries(), st.booleans(), st.booleans(), st.integers(0, 2**16))
-def test_direct_convolution_and_its_full_convolution_match_float64_loops(geometry, useBias, special, seed):
+def assertMatchesLoops(geometry, useBias, special, seed):
     """Forward, ∂x and ∂W against loops; with ``special``, NaN and infinities in the data and the gradient (the
     weights stay finite: the full convolution multiplies its pads by them, the adjoint does not)."""
     batch, maps, outmaps, height, width, window, dtype = geometry
@@ -111,6 +112,71 @@ def test_direct_convolution_and_its_full_convolution_match_float64_loops(geometr
     assertSameValues(gradW, expected, 10 * tolerance)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the oracles' inf - inf
+@settings(max_examples=80, deadline=None)
+@given(geometries(), st.booleans(), st.booleans(), st.integers(0, 2**16))
+def test_direct_convolution_and_its_full_convolution_match_float64_loops(geometry, useBias, special, seed):
+    assertMatchesLoops(geometry, useBias, special, seed)
+
+
+AVX512 = "__AVX512F__" in hostkernel._compilerIdentity(hostkernel.findCompiler())
+
+
+@st.composite
+def sameWidthGeometries(draw):
+    """Geometries whose output maps are as wide as the input's: 2 pw = dx (kw - 1)."""
+    batch, maps, outmaps, height, width, window, dtype = draw(geometries())
+    kw, dx = draw(st.sampled_from([1, 3, 5])), window.dilation[1]
+    window = Window((window.size[0], kw), 1, (window.pad[0], dx * (kw - 1) // 2), window.dilation)
+    return batch, maps, outmaps, height, width, window, dtype
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the oracles' inf - inf
+@settings(max_examples=60, deadline=None)
+@given(sameWidthGeometries(), st.booleans(), st.booleans(), st.integers(0, 2**16))
+def test_same_width_convolutions_run_in_place_with_avx512_and_match_float64_loops(geometry, useBias, special, seed):
+    """Maps of any width (one vector's lanes over several rows, a row over several vectors, a last vector part
+    past the map), every tap's pads masked off, and the last block of fewer than 8 output maps."""
+    batch, maps, outmaps, height, width, window, dtype = geometry
+    assert inPlace((batch, maps, height, width), outmaps, window) == AVX512
+    full = Window(window.size, 1, [d * (k - 1) - p for k, p, d in zip(window.size, window.pad, window.dilation)],
+                  window.dilation)
+    outH = height + 2 * window.pad[0] - window.dilation[0] * (window.size[0] - 1)
+    assert inPlace((batch, outmaps, outH, width), maps, full) == AVX512  # ∂x's full convolution too
+    assertMatchesLoops(geometry, useBias, special, seed)
+
+
+def test_other_geometries_take_the_padded_kernels():
+    assert not inPlace((2, 3, 10, 10), 4, Window(3))  # no padding: outW = width - 2
+    assert not inPlace((2, 3, 10, 10), 4, Window(3, 1, (1, 2)))  # outW = width + 2
+
+
+DIGEST = """
+import hashlib, numpy
+from minidl.nn.directconv import addDirectWeightGradient, directConvolution
+from minidl.nn.im2col import Window
+rng = numpy.random.default_rng(6)
+parts = []
+for shape, outmaps, window in (((5, 19, 16, 16), 20, Window(3, 1, 1)), ((5, 6, 9, 11), 9, Window(3, 1, (0, 2), 2)),
+                               ((4, 7, 12, 12), 11, Window(3))):
+    x = rng.standard_normal(shape).astype(numpy.float32)
+    weights = rng.standard_normal((outmaps, shape[1], *window.size)).astype(numpy.float32)
+    y = directConvolution(x, weights, None, window)
+    gradW = numpy.zeros_like(weights)
+    addDirectWeightGradient(x, y, window, gradW)
+    parts += [y, gradW]
+print(hashlib.sha256(b"".join(a.tobytes() for a in parts)).hexdigest())
+"""
+
+
+def test_the_same_bits_on_one_thread_as_on_two():
+    """Each value is summed by one thread in one order, whichever thread it is: in place (the first two geometries
+    with AVX-512) and padded."""
+    digests = [subprocess.run([sys.executable, "-c", DIGEST], env={**os.environ, "OMP_NUM_THREADS": threads},
+                              capture_output=True, text=True, check=True).stdout for threads in ("1", "2")]
+    assert len(digests[0].strip()) == 64 and digests[0] == digests[1]
+
+
 @pytest.mark.parametrize("module, shape", [
     (lambda: Conv2D(3, 11, 3, pad=1, dtype=F64), (2, 3, 9, 20)),  # more output maps than input maps: ∂x directly
     (lambda: Conv2D(5, 4, (3, 2), pad=(2, 1), dilation=(2, 1), dtype=F64), (2, 5, 7, 12)),
@@ -130,6 +196,8 @@ def test_conv2d_and_conv1d_run_directly_and_match_loops_and_numerical_gradients(
     monkeypatch.setattr("minidl.nn.conv2d.directConvolution", counted)
     monkeypatch.setattr("minidl.nn.conv2d.WIDE_BELOW", 0)  # these small maps would take the batch into im2col's columns
     monkeypatch.setattr("minidl.nn.conv2d.DIRECT_WEIGHTS_FROM", weightsFrom)
+    if weightsFrom > 1:  # not in place either
+        monkeypatch.setattr("minidl.nn.conv2d.inPlace", lambda *args: False)
     conv = module()
     conv.vars["b"].set(numpy.random.default_rng(1).standard_normal(conv.outmaps))
     x = numpy.random.default_rng(2).standard_normal(shape)
