@@ -47,7 +47,7 @@
 namespace {
 
 constexpr int OUT_BLOCK = 8;
-constexpr int TILE = 2;         // vectors of positions summed at a time by the forward pass
+constexpr int TILE = 2;         // vectors of positions summed at a time by the forward pass, in place
 constexpr int IN_GROUP = 8;     // input maps per (block of output maps, group of input maps) of ∂W, padded
 constexpr int IN_PLACE_GROUP = 32;  // the same in place (32 maps of 16x16, 32 images: 0.78 ms, against 0.89 by 8)
 constexpr int TAP_BLOCK = 3;    // taps of one input map summed at a time for ∂W
@@ -209,10 +209,10 @@ Real windowSum(const Geometry& g, const Real* x, const Real* grad, int64_t o, in
   return sum;
 }
 
-// The ∂W of (block of OUT_BLOCK output maps, group of IN_GROUP input maps) pairs [begin, end), added into gradW. Runs of
-// `images` images are copied into the thread's buffers (a map's padded planes of the run one after the other, the
-// gradient's at the padded width, zeros past each row's outW and past outH rows) and every position of the run summed
-// into vectors of sums for each (input map, 3 taps); at the end each vector's lanes are summed pairwise.
+// The ∂W of (block of OUT_BLOCK output maps, group of IN_GROUP input maps) pairs [begin, end), added into gradW,
+// padded. Runs of call.run images are copied into the thread's buffers (a map's padded planes of the run one after
+// the other, the gradient's at the padded width, zeros past each row's outW and past outH rows) and every position of
+// the run summed into vectors of sums for each (input map, 3 taps); at the end each vector's lanes are summed pairwise.
 template <typename Real>
 void convolveWeights(void* context, ptrdiff_t begin, ptrdiff_t end) {
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
@@ -378,8 +378,6 @@ void convolveInPlace(void* context, ptrdiff_t begin, ptrdiff_t end) {
       const uint32_t* m = masks + v * taps;
       const Real* at = x + v * LANES;
       if (count == TILE) sumTapsInPlace<Real, TILE>(g, at, call.offsets, m, weights, first, stores, out, stride);
-      else if (count == 3) sumTapsInPlace<Real, 3>(g, at, call.offsets, m, weights, first, stores, out, stride);
-      else if (count == 2) sumTapsInPlace<Real, 2>(g, at, call.offsets, m, weights, first, stores, out, stride);
       else sumTapsInPlace<Real, 1>(g, at, call.offsets, m, weights, first, stores, out, stride);
       if (!whole) {
         const int64_t span = std::min<int64_t>(count * LANES, positions - v * LANES);
@@ -391,8 +389,8 @@ void convolveInPlace(void* context, ptrdiff_t begin, ptrdiff_t end) {
 }
 
 // acc[o][t] += Σ over the (image, vector) pairs [start, stop) (`vectors` per image) of grad[n, o][v] x[n][v +
-// offsets[t]], for OUT_BLOCK maps of the gradient (packed: pair by pair, the OUT_BLOCK vectors of each together) and TAPS taps of
-// one input map (x: image start's, images xImage apart), every load of x masked as laneMasks says.
+// offsets[t]], for OUT_BLOCK maps of the gradient (packed: pair by pair, the OUT_BLOCK vectors of each together) and
+// TAPS taps of one input map (x: image start's, images xImage apart), every load of x masked as laneMasks says.
 template <typename Real, int TAPS>
 inline void sumPositionsInPlace(const Real* packed, const Real* x, int64_t xImage, const int64_t* offsets,
                                 const uint32_t* masks, int64_t taps, int64_t vectors, int64_t start, int64_t stop,
