@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy
 
 from minidl.backend import hostkernel
+from minidl.backend.hostkernel import address
 
 GEMM_SOURCE = Path(__file__).with_name("hostgemm.cpp")
 SMALL_GEMM_SOURCE = Path(__file__).with_name("hostsmallgemm.cpp")
@@ -179,7 +180,7 @@ class StridedBatch:
         return f"StridedBatch({list(self.numbers)}, beta={self.beta}{made})"
 
     def __call__(self, a, b, out):
-        self.function(*self.head, a.ctypes.data, b.ctypes.data, out.ctypes.data, self.beta, self.producerAt)
+        self.function(*self.head, address(a), address(b), address(out), self.beta, self.producerAt)
         return out
 
 
@@ -201,7 +202,7 @@ class SplitProduct:
         return f"SplitProduct({list(self.numbers)}, beta={self.beta})"  # last: 0 by rows, 1 by columns
 
     def __call__(self, a, b, out):
-        self.function(*self.head, a.ctypes.data, b.ctypes.data, out.ctypes.data, self.beta)
+        self.function(*self.head, address(a), address(b), address(out), self.beta)
         return out
 
 
@@ -225,5 +226,5 @@ class SmallProduct(hostkernel.NumberedCall):
         super().__init__(_smallFunction(), dtype, [*shape, layoutA[1], ldb, ldc, int(layoutA[0]), int(accumulate)])
 
     def __call__(self, a, b, out):
-        self.function(self.real, self.numbersAt, a.ctypes.data, b.ctypes.data, out.ctypes.data)
+        self.function(self.real, self.numbersAt, address(a), address(b), address(out))
         return out

@@ -301,6 +301,24 @@ def _layout():
 
 
 @functools.cache
+def _dataOffset():
+    """Where an ndarray keeps its data address (``_layout``'s), or None where NumPy lays arrays out otherwise."""
+    offsets = _layout()
+    return None if offsets is None else offsets[1]
+
+
+def address(array):
+    """``array.ctypes.data`` of an ndarray (None for None), read where NumPy keeps it when ``_layout`` agrees: 0.19
+    µs against 0.89 (a direct convolution of one 8x8 image spent 3.6 µs of its 5.3 on its four arrays' addresses)."""
+    if array is None:
+        return None
+    offset = _dataOffset()
+    if offset is None or type(array) is not numpy.ndarray:
+        return array.ctypes.data
+    return ctypes.c_void_p.from_address(id(array) + offset).value
+
+
+@functools.cache
 def caller():
     """``minidl_call`` (``hostcall.cpp``), told where CPython and NumPy keep what it reads; None, said once, where
     they keep it elsewhere (every call then takes the full checks)."""

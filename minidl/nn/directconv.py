@@ -17,7 +17,11 @@ sums im2col's rows: the same bits where its gemm takes the 144 rows of a 3x3 win
 For one group, float32 or float64, on the CPU with compiled kernels (``directly``): Conv2D (and Conv1D through it)
 takes it for its forward pass and its ∂x, and for ∂W where its maps are large (``conv2d.DIRECT_WEIGHTS_FROM``) or
 taken in place (its ∂W then 0.82, 0.75 and 0.81 ms for those three, against 0.92, 1.06 and 1.10 by im2col's products
-image by image and their sum).
+image by image and their sum), the maps then of any size (8 maps of 8x8 from 1, 32 images: forward and backward 90
+µs against 141 with the batch inside im2col's columns). A call's arrays' addresses are read where NumPy keeps them
+(``hostkernel.address``), and its threads woken only from the pool's ``parallelFrom`` vector multiply-adds: a
+convolution of one 8x8 image costs about 3.6 µs a call replayed, as the three calls of im2col, its product and the
+bias did.
 """
 import ctypes
 import functools
@@ -26,6 +30,7 @@ from pathlib import Path
 import numpy
 
 from minidl.backend import hostkernel, isGpu, xp
+from minidl.backend.hostkernel import address
 from minidl.backend.tape import Recorder, plain
 
 SOURCE = Path(__file__).with_name("directconv.cpp")
@@ -80,8 +85,7 @@ class DirectConvolution(hostkernel.NumberedCall):
     __name__ = "direct_conv"  # a recorded call's name in a tape's listings
 
     def __call__(self, x, weights, bias, y):
-        self.function(self.real, self.numbersAt, x.ctypes.data, weights.ctypes.data,
-                      None if bias is None else bias.ctypes.data, y.ctypes.data)
+        self.function(self.real, self.numbersAt, address(x), address(weights), address(bias), address(y))
         return y
 
 
@@ -110,7 +114,7 @@ class DirectWeightGradient(hostkernel.NumberedCall):
     __name__ = "direct_conv_weights"  # a recorded call's name in a tape's listings
 
     def __call__(self, x, grad, gradW):
-        self.function(self.real, self.numbersAt, x.ctypes.data, grad.ctypes.data, gradW.ctypes.data)
+        self.function(self.real, self.numbersAt, address(x), address(grad), address(gradW))
         return gradW
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy
 
 from minidl.backend import hostkernel, isGpu
+from minidl.backend.hostkernel import address
 from minidl.backend.products import SMALL_ROWS
 from minidl.backend.tape import Recorder, plain
 
@@ -62,8 +63,8 @@ class LstmForward(hostkernel.NumberedCall):
     __name__ = "lstm_forward_steps"  # a recorded call's name in a tape's listings
 
     def __call__(self, xproj, wHh, bih, bhh, hs, cs, gates):
-        self.function(self.real, self.numbersAt, xproj.ctypes.data, wHh.ctypes.data, bih.ctypes.data,
-                      bhh.ctypes.data, hs.ctypes.data, cs.ctypes.data, gates.ctypes.data)
+        self.function(self.real, self.numbersAt, address(xproj), address(wHh), address(bih), address(bhh),
+                      address(hs), address(cs), address(gates))
 
 
 class LstmBackward(hostkernel.NumberedCall):
@@ -74,8 +75,8 @@ class LstmBackward(hostkernel.NumberedCall):
     __name__ = "lstm_backward_steps"  # a recorded call's name in a tape's listings
 
     def __call__(self, dOut, wHh, cs, gates, dh, dc, dgates, dbias):
-        self.function(self.real, self.numbersAt, dOut.ctypes.data, wHh.ctypes.data, cs.ctypes.data,
-                      gates.ctypes.data, dh.ctypes.data, dc.ctypes.data, dgates.ctypes.data, dbias.ctypes.data)
+        self.function(self.real, self.numbersAt, address(dOut), address(wHh), address(cs), address(gates),
+                      address(dh), address(dc), address(dgates), address(dbias))
 
 
 @functools.lru_cache(maxsize=64)  # a shape's call, kept: a text task's sequences may come in many lengths

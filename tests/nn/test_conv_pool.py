@@ -180,6 +180,7 @@ def test_rows_narrower_than_a_vector_pool_by_gathers_where_no_window_reads_paddi
 
 @pytest.mark.skipif(isGpu, reason="the host's choice of im2col kernel")
 def test_maps_of_at_most_a_vector_of_outputs_gather_their_columns_over_the_batch(monkeypatch):
+    monkeypatch.setattr("minidl.nn.conv2d.directly", lambda *args: False)  # im2col's, not a direct convolution
     gathers, gather = [], im2colModule.im2colGatherKer
     monkeypatch.setattr(im2colModule, "im2colGatherKer", lambda *args, **kw: gathers.append(args[0].shape) or
                         gather(*args, **kw))
