@@ -71,6 +71,17 @@ struct Call {
   const uint32_t* masks;
 };
 
+// The bias of block `block`'s OUT_BLOCK output maps, into `bias` (0 past outMaps): `bias`, or null for a call without.
+template <typename Real>
+const Real* blockBias(const Call<Real>& call, int64_t block, Real* bias) {
+  if (call.bias == nullptr) return nullptr;
+  for (int o = 0; o < OUT_BLOCK; ++o) {
+    const int64_t map = block * OUT_BLOCK + o;
+    bias[o] = map < call.g.outMaps ? call.bias[map] : Real(0);
+  }
+  return bias;
+}
+
 // The sums of OUT_BLOCK output maps at VECTORS vectors of consecutive positions, their bias added, into the tile
 // (rows tileStride apart): `padded` is the image's padded maps from the first position on, `weights` the block's,
 // `first` the block's bias (null: none).
@@ -125,11 +136,7 @@ void convolve(void* context, ptrdiff_t begin, ptrdiff_t end) {
     }
     const Real* weights = call.packed + block * g.maps * taps * OUT_BLOCK;
     Real bias[OUT_BLOCK];
-    for (int o = 0; o < OUT_BLOCK; ++o) {
-      const int64_t map = block * OUT_BLOCK + o;
-      bias[o] = call.bias != nullptr && map < g.outMaps ? call.bias[map] : Real(0);
-    }
-    const Real* first = call.bias != nullptr ? bias : nullptr;
+    const Real* first = blockBias(call, block, bias);
     int64_t p = 0;
     for (; p + LANES < positions; p += 2 * LANES)
       sumTaps<Real, 2>(g, padded.data() + p, weights, first, &tile[p], tileStride);
@@ -367,11 +374,7 @@ void convolveInPlace(void* context, ptrdiff_t begin, ptrdiff_t end) {
     const Real* x = call.x + n * g.maps * g.height * g.width;
     const Real* weights = call.packed + block * g.maps * taps * OUT_BLOCK;
     Real bias[OUT_BLOCK];
-    for (int o = 0; o < OUT_BLOCK; ++o) {
-      const int64_t map = block * OUT_BLOCK + o;
-      bias[o] = call.bias != nullptr && map < g.outMaps ? call.bias[map] : Real(0);
-    }
-    const Real* first = call.bias != nullptr ? bias : nullptr;
+    const Real* first = blockBias(call, block, bias);
     const int64_t maps = std::min<int64_t>(OUT_BLOCK, g.outMaps - block * OUT_BLOCK);
     Real* y = call.y + (n * g.outMaps + block * OUT_BLOCK) * positions;
     for (int64_t v = 0; v < vectors; v += TILE) {

@@ -368,3 +368,18 @@ def test_the_first_compilation_of_a_process_says_so_once_and_a_cached_run_says_n
     assert first.stderr.count("compiling CPU kernels, first run only") == 1, first.stderr  # two kernels, one line
     again = subprocess.run([sys.executable, "-c", COMPILE_TWO], env=env, text=True, capture_output=True, timeout=120)
     assert again.stdout.split() == ["2.0", "3.0"] and "compiling" not in again.stderr, again.stderr
+
+
+def test_an_arrays_address_is_read_where_numpy_keeps_it():
+    """``hostkernel.address`` against NumPy's own ``.ctypes.data``: views, offsets, read-only arrays, every dtype;
+    a subclass (whose layout NumPy does not promise) and None take the slow way."""
+    base = numpy.arange(60, dtype=numpy.float64).reshape(3, 4, 5)
+    readOnly = numpy.zeros(7, numpy.int8)
+    readOnly.flags.writeable = False
+    arrays = [base, base[1], base[:, 1:, 2:], base.T, base.astype(numpy.float32)[2, 3:], readOnly,
+              numpy.zeros((), numpy.complex64), numpy.empty(0, numpy.float16)]
+    for array in arrays:
+        assert hostkernel.address(array) == array.ctypes.data
+    masked = numpy.ma.array([1.0, 2.0])
+    assert hostkernel.address(masked) == masked.ctypes.data
+    assert hostkernel.address(None) is None
