@@ -128,7 +128,7 @@ README_COMMANDS = commandLines(ROOT / "README.md")
 
 def test_the_readme_has_command_lines():
     assert len(README_COMMANDS) >= 6, README_COMMANDS
-    assert "train --model cnn --batch-size 32 --lr 0.05 --epochs 12 --out runs/cnn" in README_COMMANDS
+    assert "train --model cnn --batch-size 32 --lr 0.05 --schedule cosine --epochs 12 --out runs/cnn" in README_COMMANDS
 
 
 @pytest.mark.parametrize("command", README_COMMANDS)
