@@ -8,7 +8,8 @@ outH outW), already NCHW; backward: ∂col[n] = Wᵀ @ grad[n], then col2im; ∂
 ∂b += Σ_{n, oy, ox} grad. On the CPU, with one group and stride 1, the forward pass and ∂x (as the "full"
 convolution of grad) are direct convolutions instead, no col made (``minidl.nn.directconv``: the residual CNN's
 captured step 25.3 → 23.8 ms), and so is ∂W where the kernels take the maps in place (a "same" convolution, with
-AVX-512: maps of any size, the digits CNN's training step 0.49 → 0.37 ms at batch 32) or the maps are large. On the
+AVX-512: small maps too, ``IN_PLACE_SMALL_MAPS_UP_TO``; the digits CNN's training step 0.49 → 0.37 ms at batch 32)
+or the maps are large. On the
 CPU, with one group, col[n] is made and multiplied image by image on minidl's threads and never stored whole
 (``minidl.nn.columnproducts``: the residual CNN's step took 32 ms instead of 63), ∂W gathering it again. Maps of
 fewer than WIDE_BELOW positions (IMAGEWISE_WIDE_BELOW for those products) not taken in place have im2col put the
@@ -42,6 +43,12 @@ IMAGEWISE_WIDE_BELOW = 32  # the same where the products run image by image with
 # 1.29 for im2col's products, 32 of 16x16 0.95 against 0.92, 64 of 8x8 1.45 against 0.94 (the positions past each
 # row's end and the pad rows, computed and dropped, a larger share of a small map).
 DIRECT_WEIGHTS_FROM = 1024
+# Maps too small for one product per image (``_isWide``) go direct where the kernels take them in place if they fill a
+# vector of the kernels (64 bytes: 16 float32 positions) and have at most this many output maps; else the batch goes
+# inside im2col's columns, one product over it. 32 images, forward and backward, ms: 4x4 maps from as many, 32 maps
+# 0.19 direct against 0.35, 128 maps 2.37 against 2.81, 256 maps 10.5 against 8.5; 2x2 maps (a quarter of a vector),
+# 64 maps 0.62 against 0.35; the digits CNN's 16 maps of 4x4 from 8, 128 images: 0.13 against 0.40.
+IN_PLACE_SMALL_MAPS_UP_TO = 128
 
 
 def batchedProduct(weights, col):
@@ -133,11 +140,15 @@ class Conv2D(Module):
 
     def _direct(self, inShape, points):
         """Whether the forward pass and ∂x are direct convolutions (``minidl.nn.directconv``: on the CPU, stride 1,
-        one group) for data of ``inShape`` and ``points`` output positions per map: for im2col's geometries taken
-        in place (their ∂W direct too) or whose ∂W does not take the batch inside the columns (``_isWide``), which
-        would need forward's col."""
-        return (self.algorithm == "im2col" and directly(self.window, self.groups, self.W.dtype) and
-                (self._inPlace(inShape) or not self._isWide(inShape[0], points)))
+        one group) for data of ``inShape`` and ``points`` output positions per map: for im2col's geometries whose ∂W
+        does not take the batch inside the columns (``_isWide``), which would need forward's col, and for those
+        whose maps the kernels take in place, at least a vector of them, for at most IN_PLACE_SMALL_MAPS_UP_TO
+        output maps (their ∂W direct too)."""
+        if self.algorithm != "im2col" or not directly(self.window, self.groups, self.W.dtype):
+            return False
+        return (not self._isWide(inShape[0], points) or
+                (points * self.W.dtype.itemsize >= 64 and self.outmaps <= IN_PLACE_SMALL_MAPS_UP_TO and
+                 self._inPlace(inShape)))
 
     def _inPlace(self, inShape):
         """Whether the direct kernels take data of ``inShape`` in place (``directconv.inPlace``)."""

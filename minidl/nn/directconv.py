@@ -17,11 +17,11 @@ sums im2col's rows: the same bits where its gemm takes the 144 rows of a 3x3 win
 For one group, float32 or float64, on the CPU with compiled kernels (``directly``): Conv2D (and Conv1D through it)
 takes it for its forward pass and its ∂x, and for ∂W where its maps are large (``conv2d.DIRECT_WEIGHTS_FROM``) or
 taken in place (its ∂W then 0.82, 0.75 and 0.81 ms for those three, against 0.92, 1.06 and 1.10 by im2col's products
-image by image and their sum), the maps then of any size (8 maps of 8x8 from 1, 32 images: forward and backward 90
-µs against 141 with the batch inside im2col's columns). A call's arrays' addresses are read where NumPy keeps them
-(``hostkernel.address``), and its threads woken only from the pool's ``parallelFrom`` vector multiply-adds: a
-convolution of one 8x8 image costs about 3.6 µs a call replayed, as the three calls of im2col, its product and the
-bias did.
+image by image and their sum), small maps too (8 maps of 8x8 from 1, 32 images: forward and backward 90 µs against
+141 with the batch inside im2col's columns; ``conv2d.IN_PLACE_SMALL_MAPS_UP_TO``). A call's arrays' addresses are
+read where NumPy keeps them (``hostkernel.address``), and its threads woken only from the pool's ``parallelFrom``
+vector multiply-adds: a convolution of one 8x8 image costs about 3.6 µs a call replayed, as the three calls of im2col,
+its product and the bias did.
 """
 import ctypes
 import functools

@@ -224,3 +224,32 @@ def test_a_tape_replays_the_direct_convolution_on_new_data():
     fresh = rng.standard_normal(x.shape).astype(numpy.float32)
     tape.replay(fresh)
     numpy.testing.assert_array_equal(y, directConvolution(fresh, weights, bias, window))
+
+
+@pytest.mark.skipif(not AVX512, reason="maps are taken in place with AVX-512 only")
+@pytest.mark.parametrize("maps, side, direct", [(16, 4, True), (4, 8, True), (256, 4, False), (16, 2, False)],
+                         ids=["16 maps of 4x4", "4 maps of 8x8", "256 maps of 4x4", "16 maps of 2x2"])
+def test_small_maps_go_direct_where_they_fill_a_vector_and_have_few_maps(maps, side, direct, monkeypatch):
+    """Maps too small for a product per image: direct in place (forward, ∂x, ∂W) or im2col with the batch inside its
+    columns (conv2d.IN_PLACE_SMALL_MAPS_UP_TO), the same values either way."""
+    calls = []
+    made = directConvolution
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("flipped", False))
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr("minidl.nn.conv2d.directConvolution", counted)
+    conv = Conv2D(maps, maps, 3, pad=1, dtype=F64)
+    x = numpy.random.default_rng(3).standard_normal((32, maps, side, side))
+    y = conv(x)
+    expected = directConv(x, toHost(conv.W), toHost(conv.b), (1, 1), (1, 1), (1, 1), 1)
+    numpy.testing.assert_allclose(toHost(y), expected, rtol=1e-12, atol=1e-12)
+    grad = numpy.random.default_rng(4).standard_normal(y.shape)
+    dx = conv.backward(grad)
+    numpy.testing.assert_allclose(toHost(dx), fullOracle(grad, toHost(conv.W), (1, 1), (1, 1)), rtol=1e-12,
+                                  atol=1e-12)
+    numpy.testing.assert_allclose(toHost(conv.vars["W"].grad), weightOracle(x, grad, conv.window), rtol=1e-10,
+                                  atol=1e-10)
+    assert calls == ([False, True] if direct else [])
+    assert (conv.col is None) == direct
