@@ -177,6 +177,19 @@ def test_the_same_bits_on_one_thread_as_on_two():
     assert len(digests[0].strip()) == 64 and digests[0] == digests[1]
 
 
+def countDirectCalls(monkeypatch):
+    """The list to which Conv2D's every direct convolution appends its ``flipped`` (True: a ∂x)."""
+    calls = []
+    made = directConvolution
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("flipped", False))
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr("minidl.nn.conv2d.directConvolution", counted)
+    return calls
+
+
 @pytest.mark.parametrize("module, shape", [
     (lambda: Conv2D(3, 11, 3, pad=1, dtype=F64), (2, 3, 9, 20)),  # more output maps than input maps: ∂x directly
     (lambda: Conv2D(5, 4, (3, 2), pad=(2, 1), dilation=(2, 1), dtype=F64), (2, 5, 7, 12)),
@@ -186,14 +199,7 @@ def test_the_same_bits_on_one_thread_as_on_two():
 @pytest.mark.parametrize("weightsFrom", [1, 10**9], ids=["direct dW", "dW by products"])
 def test_conv2d_and_conv1d_run_directly_and_match_loops_and_numerical_gradients(module, shape, weightsFrom,
                                                                                  monkeypatch):
-    calls = []
-    made = directConvolution
-
-    def counted(*args, **kwargs):
-        calls.append(kwargs.get("flipped", False))
-        return made(*args, **kwargs)
-
-    monkeypatch.setattr("minidl.nn.conv2d.directConvolution", counted)
+    calls = countDirectCalls(monkeypatch)
     monkeypatch.setattr("minidl.nn.conv2d.WIDE_BELOW", 0)  # these small maps would take the batch into im2col's columns
     monkeypatch.setattr("minidl.nn.conv2d.DIRECT_WEIGHTS_FROM", weightsFrom)
     if weightsFrom > 1:  # not in place either
@@ -232,14 +238,7 @@ def test_a_tape_replays_the_direct_convolution_on_new_data():
 def test_small_maps_go_direct_where_they_fill_a_vector_and_have_few_maps(maps, side, direct, monkeypatch):
     """Maps too small for a product per image: direct in place (forward, ∂x, ∂W) or im2col with the batch inside its
     columns (conv2d.IN_PLACE_SMALL_MAPS_UP_TO), the same values either way."""
-    calls = []
-    made = directConvolution
-
-    def counted(*args, **kwargs):
-        calls.append(kwargs.get("flipped", False))
-        return made(*args, **kwargs)
-
-    monkeypatch.setattr("minidl.nn.conv2d.directConvolution", counted)
+    calls = countDirectCalls(monkeypatch)
     conv = Conv2D(maps, maps, 3, pad=1, dtype=F64)
     x = numpy.random.default_rng(3).standard_normal((32, maps, side, side))
     y = conv(x)
