@@ -9,12 +9,11 @@ outH outW), already NCHW; backward: ∂col[n] = Wᵀ @ grad[n], then col2im; ∂
 convolution of grad) are direct convolutions instead, no col made (``minidl.nn.directconv``: the residual CNN's
 captured step 25.3 → 23.8 ms), and so is ∂W where the kernels take the maps in place (a "same" convolution, with
 AVX-512: small maps too, ``IN_PLACE_SMALL_MAPS_UP_TO``; the digits CNN's training step 0.49 → 0.37 ms at batch 32)
-or the maps are large. On the
-CPU, with one group, col[n] is made and multiplied image by image on minidl's threads and never stored whole
-(``minidl.nn.columnproducts``: the residual CNN's step took 32 ms instead of 63), ∂W gathering it again. Maps of
-fewer than WIDE_BELOW positions (IMAGEWISE_WIDE_BELOW for those products) not taken in place have im2col put the
-batch inside the columns instead, col (C/G kh kw, N outH outW): one product per group over the whole batch (then y's
-axes swapped).
+or the maps are large. On the CPU, with one group, col[n] is made and multiplied image by image on minidl's threads
+and never stored whole (``minidl.nn.columnproducts``: the residual CNN's step took 32 ms instead of 63), ∂W gathering
+it again. Maps of fewer than WIDE_BELOW positions (IMAGEWISE_WIDE_BELOW for those products) not taken directly have
+im2col put the batch inside the columns instead, col (C/G kh kw, N outH outW): one product per group over the whole
+batch (then y's axes swapped).
 The algorithm is chosen per geometry (``Conv2D.algorithm``): a 1x1 window with
 stride 1 and no padding skips im2col (the input is its own col); one input map per group (depthwise) runs
 its direct kernels (``minidl.nn.depthwise``) instead of C one-row products. On a GPU every product is one cuBLAS

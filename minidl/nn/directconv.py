@@ -23,6 +23,7 @@ read where NumPy keeps them (``hostkernel.address``), and its threads woken only
 vector multiply-adds: a convolution of one 8x8 image costs about 3.6 µs a call replayed, as the three calls of im2col,
 its product and the bias did.
 """
+
 import ctypes
 import functools
 from pathlib import Path
