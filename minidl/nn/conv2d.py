@@ -29,7 +29,7 @@ from minidl.nn.columnproducts import columnProducts, columnsImageByImage
 from minidl.nn.convbias import addParamGrads, im2colWithBias, unwideWithBias
 from minidl.nn.convolution import checkMaps, groupedWeights, setupConvolution
 from minidl.nn.depthwise import addDepthwiseGradWeights, depthwiseForward, depthwiseGradInput
-from minidl.nn.directconv import addDirectWeightGradient, directConvolution, directly, inPlace
+from minidl.nn.directconv import IN_PLACE_VECTOR_BYTES, addDirectWeightGradient, directConvolution, directly, inPlace
 from minidl.nn.gradsum import sumInto
 from minidl.nn.im2col import Window, col2im, im2col
 from minidl.nn.module import Module
@@ -43,10 +43,10 @@ IMAGEWISE_WIDE_BELOW = 32  # the same where the products run image by image with
 # row's end and the pad rows, computed and dropped, a larger share of a small map).
 DIRECT_WEIGHTS_FROM = 1024
 # Maps too small for one product per image (``_isWide``) go direct where the kernels take them in place if they fill a
-# vector of the kernels (64 bytes: 16 float32 positions) and have at most this many output maps; else the batch goes
-# inside im2col's columns, one product over it. 32 images, forward and backward, ms: 4x4 maps from as many, 32 maps
-# 0.19 direct against 0.35, 128 maps 2.37 against 2.81, 256 maps 10.5 against 8.5; 2x2 maps (a quarter of a vector),
-# 64 maps 0.62 against 0.35; the digits CNN's 16 maps of 4x4 from 8, 128 images: 0.13 against 0.40.
+# vector of the kernels (IN_PLACE_VECTOR_BYTES: 16 float32 positions) and have at most this many output maps; else the
+# batch goes inside im2col's columns, one product over it. 32 images, forward and backward, ms: 4x4 maps from as many,
+# 32 maps 0.19 direct against 0.35, 128 maps 2.37 against 2.81, 256 maps 10.5 against 8.5; 2x2 maps (a quarter of a
+# vector), 64 maps 0.62 against 0.35; the digits CNN's 16 maps of 4x4 from 8, 128 images: 0.13 against 0.40.
 IN_PLACE_SMALL_MAPS_UP_TO = 128
 
 
@@ -145,9 +145,9 @@ class Conv2D(Module):
         output maps (their ∂W direct too)."""
         if self.algorithm != "im2col" or not directly(self.window, self.groups, self.W.dtype):
             return False
+        fillsVector = points * self.W.dtype.itemsize >= IN_PLACE_VECTOR_BYTES
         return (not self._isWide(inShape[0], points) or
-                (points * self.W.dtype.itemsize >= 64 and self.outmaps <= IN_PLACE_SMALL_MAPS_UP_TO and
-                 self._inPlace(inShape)))
+                (fillsVector and self.outmaps <= IN_PLACE_SMALL_MAPS_UP_TO and self._inPlace(inShape)))
 
     def _inPlace(self, inShape):
         """Whether the direct kernels take data of ``inShape`` in place (``directconv.inPlace``)."""

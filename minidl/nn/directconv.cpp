@@ -162,6 +162,18 @@ inline void copyRows(const Real* source, int64_t rows, int64_t height, int64_t w
   }
 }
 
+// The LANES values of a vector of sums (at `vector`) summed pairwise, halves onto halves (lane l += lane l + width,
+// width LANES / 2 down to 1): the order every ∂W value's lanes are summed in (laneSums, in place, keeps it).
+template <typename Real>
+inline Real pairwiseSum(const Real* vector) {
+  constexpr int LANES = VECTOR_BYTES / sizeof(Real);
+  Real lanes[LANES];
+  std::memcpy(lanes, vector, sizeof lanes);
+  for (int width = LANES / 2; width > 0; width /= 2)
+    for (int lane = 0; lane < width; ++lane) lanes[lane] += lanes[lane + width];
+  return lanes[0];
+}
+
 template <typename Real>
 struct WeightCall {
   Geometry g;
@@ -266,15 +278,12 @@ void convolveWeights(void* context, ptrdiff_t begin, ptrdiff_t end) {
         const int count = static_cast<int>(std::min<int64_t>(TAP_BLOCK, taps - t));
         const Real* acc = sums + (c * taps + t) * OUT_BLOCK * LANES;
         for (int64_t o = 0; o < outMaps; ++o)
-          for (int k = 0; k < count; ++k) {  // the lanes summed pairwise, halves onto halves
-            Real lanes[LANES];
-            std::memcpy(lanes, acc + (o * count + k) * LANES, sizeof lanes);
-            for (int width = LANES / 2; width > 0; width /= 2)
-              for (int lane = 0; lane < width; ++lane) lanes[lane] += lanes[lane + width];
+          for (int k = 0; k < count; ++k) {
+            Real sum = pairwiseSum(acc + (o * count + k) * LANES);
             const int64_t map = block * OUT_BLOCK + o, input = first + c;
-            if (!std::isfinite(lanes[0]))  // a dropped position may have read an infinity: the sum once more, exactly
-              lanes[0] = windowSum(g, call.x, call.grad, map, input, t + k);
-            call.gradW[(map * g.maps + input) * taps + t + k] += lanes[0];
+            if (!std::isfinite(sum))  // a dropped position may have read an infinity: the sum once more, exactly
+              sum = windowSum(g, call.x, call.grad, map, input, t + k);
+            call.gradW[(map * g.maps + input) * taps + t + k] += sum;
           }
       }
   }
@@ -430,9 +439,8 @@ inline void sumPositionsInPlace(const Real* packed, const Real* x, int64_t xImag
     UNROLLED for (int t = 0; t < TAPS; ++t) std::memcpy(acc + (o * TAPS + t) * LANES, &sum[o][t], sizeof(Vector));
 }
 
-// sums[j] = the lanes of vector j (vectors[j LANES ...]) summed pairwise, halves onto halves, for the LANES vectors
-// there: the order of the scalar loop (lane l += lane l + width, width LANES / 2 down to 1), each step a vector add of
-// two vectors' halves side by side.
+// sums[j] = pairwiseSum of vector j (vectors[j LANES ...]) for the LANES vectors there, in its order, each step a
+// vector add of two vectors' halves side by side.
 inline void laneSums(const float* vectors, float* sums) {
   typedef float V __attribute__((vector_size(64)));
   V a[16], b[8], c[4], d[2];
@@ -523,13 +531,7 @@ void convolveWeightsInPlace(void* context, ptrdiff_t begin, ptrdiff_t end) {
       if (total - i >= LANES) {
         laneSums(sums + i * LANES, lanes);
       } else {
-        for (int64_t j = 0; j < total - i; ++j) {  // the same pairwise order, value by value
-          Real values[LANES];
-          std::memcpy(values, sums + (i + j) * LANES, sizeof values);
-          for (int width = LANES / 2; width > 0; width /= 2)
-            for (int lane = 0; lane < width; ++lane) values[lane] += values[lane + width];
-          lanes[j] = values[0];
-        }
+        for (int64_t j = 0; j < total - i; ++j) lanes[j] = pairwiseSum(sums + (i + j) * LANES);
       }
       std::memcpy(sums + i, lanes, sizeof(Real) * std::min<int64_t>(LANES, total - i));
     }

@@ -36,6 +36,7 @@ from minidl.backend.tape import Recorder, plain
 
 SOURCE = Path(__file__).with_name("directconv.cpp")
 TYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+IN_PLACE_VECTOR_BYTES = 64  # the kernels' vectors where they take maps in place (AVX-512's)
 
 
 def directly(window, groups, dtype):
