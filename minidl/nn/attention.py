@@ -8,6 +8,8 @@ The mask hides key j from query t where ``causal`` and j > t, and where the padd
 sequence as padding. The softmax is one fused, numerically stable kernel per row of scores (the row's max
 over its visible keys is subtracted before exp); a row with no visible key gets probabilities 0. Its
 backward is one fused kernel too: ∂s = scale · P (∂P - Σ_j ∂P P), the rows' Σ_j ∂P P a Reduction before it.
+On the CPU, without dropout, the heads' scores, softmax and context are one call instead, and their backward one
+more (``minidl.nn.attentionheads``).
 
 Weights have PyTorch's ``nn.MultiheadAttention`` names and shapes: ``in_proj_weight`` (3·embed, embed),
 ``in_proj_bias``, ``out_proj_weight`` (embed, embed), ``out_proj_bias``.
@@ -20,6 +22,7 @@ import numpy
 from minidl.backend import Elementwise, Reduction, deviceDraw, isGpu, simdSum, toDevice, valuesPerElement, xp
 from minidl.backend.products import columnSums, cpuLaidOut, matmul
 from minidl.errors import ModuleError
+from minidl.nn.attentionheads import attentionBackward, attentionForward, fused
 from minidl.nn.dropout import dropout
 from minidl.nn.linear import addBias, initWeights
 from minidl.nn.module import Module, checkArray, describe
@@ -166,6 +169,13 @@ class MultiHeadAttention(Module):
         # cuBLAS launch: the view's strides over images and heads do not fold into one).
         laidOut = qkv.reshape(steps, batch, 3, heads, headSize).transpose(2, 1, 3, 0, 4)
         q, k, v = xp.ascontiguousarray(laidOut) if isGpu else laidOut
+        if fused(qkv.dtype, self.dropout and self.train):
+            probs = xp.empty((batch, heads, steps, steps), dtype=qkv.dtype)
+            context = xp.empty((steps * batch, embed), dtype=qkv.dtype)
+            attentionForward(qkv, None if padding is None else xp.ascontiguousarray(padding), probs, context, heads,
+                             self.causal)
+            self.cache = {"rows": rows, "qkv": qkv, "probs": probs, "context": context}
+            return self.project(context, steps, batch)
         scores = matmul(q, k.swapaxes(-1, -2))
         wide = numpy.float64 if scores.dtype == numpy.float64 else numpy.float32
         probs = xp.empty_like(scores)
@@ -182,16 +192,24 @@ class MultiHeadAttention(Module):
         context = xp.ascontiguousarray(context.transpose(2, 0, 1, 3)).reshape(-1, embed)
         self.cache = {"rows": rows, "q": q, "k": k, "v": v, "probs": probs, "attended": attended,
                       "draw": draw, "context": context}
+        return self.project(context, steps, batch)
+
+    def project(self, context, steps, batch):
+        """The output projection of the heads' context rows (steps·batch, embed)."""
         out = matmul(context, self.out_proj_weight.T)
         addBias(out, self.out_proj_bias)
-        return out.reshape(steps, batch, embed)
+        return out.reshape(steps, batch, self.embed)
 
     def updGrad(self, grad):
         cache = self.cache
         steps, batch, embed = self.data.shape
         gradRows = xp.ascontiguousarray(grad).reshape(-1, embed)
-        dcontext = matmul(gradRows, self.out_proj_weight).reshape(steps, batch, self.heads, self.headSize)
-        dcontext = dcontext.transpose(1, 2, 0, 3)
+        dcontext = matmul(gradRows, self.out_proj_weight)
+        if "qkv" in cache:  # the forward ran a head at a time (minidl.nn.attentionheads)
+            dqkv = xp.empty_like(cache["qkv"])
+            attentionBackward(cache["qkv"], cache["probs"], dcontext, dqkv, self.heads)
+            return self.inputGrad(dqkv, steps, batch)
+        dcontext = dcontext.reshape(steps, batch, self.heads, self.headSize).transpose(1, 2, 0, 3)
         dattended = matmul(dcontext, cache["v"].swapaxes(-1, -2))
         # ∂q, ∂k, ∂v, each (batch, heads, steps, size), read as the rows of ∂qkv (steps, batch, 3, heads, size)
         stacked = cpuLaidOut((3, *dcontext.shape), (3, 1, 0, 2, 4), dcontext.dtype)
@@ -206,9 +224,12 @@ class MultiHeadAttention(Module):
                                        xp.empty_like(dprobs), size=dprobs.size // span)
         matmul(dscores, cache["k"], out=stacked[0])
         matmul(dscores.swapaxes(-1, -2), cache["q"], out=stacked[1])
-        dqkv = stacked.transpose(3, 1, 0, 2, 4).reshape(-1, 3 * embed)
+        return self.inputGrad(stacked.transpose(3, 1, 0, 2, 4).reshape(-1, 3 * embed), steps, batch)
+
+    def inputGrad(self, dqkv, steps, batch):
+        """∂data from ∂qkv's rows (steps·batch, 3·embed), kept for the parameters' gradients."""
         self.cache["dqkv"] = dqkv
-        dx = matmul(dqkv, self.in_proj_weight).reshape(steps, batch, embed)
+        dx = matmul(dqkv, self.in_proj_weight).reshape(steps, batch, self.embed)
         return [dx, None] if isinstance(self.inData, (list, tuple)) else dx
 
     def backward(self, grad, updGrad=True):
