@@ -40,6 +40,8 @@ struct Numbers {
 template <typename Real>
 struct Heads {
   Numbers s;
+  int64_t padded;  // a row of scores: T keys rounded up to whole vectors
+  Real scale;      // 1 / sqrt(d)
   const Real* qkv;
   const unsigned char* padding;  // null: no padding
   Real* probs;
@@ -155,12 +157,23 @@ void softmaxRow(Real* scores, Real* probs, int keys, int padded, int seen, const
 
 constexpr int64_t BAND = 16;  // queries whose scores are made at a time
 
+// The band of queries from `first`: its rows, the keys they see at most (those before the band's end with a causal
+// mask), and the columns of scores made for them (those keys' whole vectors).
+struct Band {
+  int64_t rows, keysSeen, columns;
+
+  Band(const Numbers& s, int64_t first, int64_t padded, int64_t lanes) {
+    rows = std::min<int64_t>(BAND, s.steps - first);
+    keysSeen = s.causal ? first + rows : s.steps;
+    columns = std::min(padded, (keysSeen + lanes - 1) / lanes * lanes);
+  }
+};
+
 template <typename Real>
 void forwardHeads(void* context, ptrdiff_t begin, ptrdiff_t end) {
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
   const Heads<Real>& w = *static_cast<const Heads<Real>*>(context);
-  const int64_t T = w.s.steps, d = w.s.size, padded = (T + LANES - 1) / LANES * LANES;
-  const Real scale = static_cast<Real>(1 / sqrt(static_cast<double>(d)));
+  const int64_t T = w.s.steps, d = w.s.size, padded = w.padded;
   std::unique_ptr<Real[]> keys(new Real[d * padded]()), scores(new Real[T * padded]), queries(new Real[T * d]),
       values(new Real[T * d]);
   std::unique_ptr<Real[]> open(new Real[padded]), ones(new Real[2 * padded]);
@@ -183,18 +196,16 @@ void forwardHeads(void* context, ptrdiff_t begin, ptrdiff_t end) {
     // scores are made for those keys' vectors only, and its context sums only their values (the probabilities of the
     // keys past them are 0: the sums are the same, but for a value of inf or NaN past them, which then is not read).
     for (int64_t first = 0; first < T; first += BAND) {
-      const int64_t rows = std::min<int64_t>(BAND, T - first);
-      const int64_t keysSeen = w.s.causal ? first + rows : T;
-      const int64_t columns = std::min(padded, (keysSeen + LANES - 1) / LANES * LANES);
-      product(rows, columns, d, queries.get() + first * d, d, 1, keys.get(), padded, scores.get() + first * padded,
-              padded);
-      for (int64_t t = first; t < first + rows; ++t) {
+      const Band band(w.s, first, padded, LANES);
+      product(band.rows, band.columns, d, queries.get() + first * d, d, 1, keys.get(), padded,
+              scores.get() + first * padded, padded);
+      for (int64_t t = first; t < first + band.rows; ++t) {
         const int64_t seen = w.s.causal ? t + 1 : T;
-        softmaxRow<Real>(scores.get() + t * padded, probs + t * T, T, columns, seen, open.get(),
-                         ones.get() + padded - seen, firstOpen < seen, scale);
+        softmaxRow<Real>(scores.get() + t * padded, probs + t * T, T, band.columns, seen, open.get(),
+                         ones.get() + padded - seen, firstOpen < seen, w.scale);
       }
-      product(rows, d, keysSeen, probs + first * T, T, 1, values.get(), d, w.out + at.context + first * at.outStep,
-              at.outStep);
+      product(band.rows, d, band.keysSeen, probs + first * T, T, 1, values.get(), d,
+              w.out + at.context + first * at.outStep, at.outStep);
     }
   }
 }
@@ -203,8 +214,7 @@ template <typename Real>
 void backwardHeads(void* context, ptrdiff_t begin, ptrdiff_t end) {
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
   const Heads<Real>& w = *static_cast<const Heads<Real>*>(context);
-  const int64_t T = w.s.steps, d = w.s.size, padded = (T + LANES - 1) / LANES * LANES;
-  const Real scale = static_cast<Real>(1 / sqrt(static_cast<double>(d)));
+  const int64_t T = w.s.steps, d = w.s.size, padded = w.padded;
   std::unique_ptr<Real[]> values(new Real[d * padded]()), grads(new Real[T * padded]), queries(new Real[T * d]),
       keys(new Real[T * d]), dcontext(new Real[T * d]);
   for (ptrdiff_t index = begin; index < end; ++index) {
@@ -215,19 +225,33 @@ void backwardHeads(void* context, ptrdiff_t begin, ptrdiff_t end) {
     transposed(keys.get(), T, d, values.get(), padded);
     packed(w.qkv + at.k, at.step, T, d, keys.get());
     packed(w.dcontext + at.context, at.outStep, T, d, dcontext.get());
-    product(T, padded, d, dcontext.get(), d, 1, values.get(), padded, grads.get(), padded);  // ∂P
-    product(T, d, T, probs, 1, T, dcontext.get(), d, w.out + at.v, at.step);                 // ∂v = Pᵀ ∂context
-    for (int64_t t = 0; t < T; ++t) {  // ∂s in place of ∂P
-      Real* row = grads.get() + t * padded;
-      const Real* p = probs + t * T;
-      Real dot = 0;
+    // By bands of BAND queries, as forward: with a causal mask a band's ∂P and ∂s are made for the keys before its
+    // end only (past them P is 0, and so ∂s), ∂q sums over those keys, and ∂k and ∂v of a band of keys over the
+    // queries from the band's start.
+    for (int64_t first = 0; first < T; first += BAND) {
+      const Band band(w.s, first, padded, LANES);
+      const int64_t width = std::min(band.columns, T);
+      Real* rows = grads.get() + first * padded;
+      product(band.rows, band.columns, d, dcontext.get() + first * d, d, 1, values.get(), padded, rows, padded);  // ∂P
+      for (int64_t t = 0; t < band.rows; ++t) {  // ∂s in place of ∂P
+        Real* row = rows + t * padded;
+        const Real* p = probs + (first + t) * T;
+        Real dot = 0;
 #pragma omp simd reduction(+ : dot)
-      for (int64_t j = 0; j < T; ++j) dot += row[j] * p[j];
+        for (int64_t j = 0; j < width; ++j) dot += row[j] * p[j];
 #pragma omp simd
-      for (int64_t j = 0; j < T; ++j) row[j] = scale * p[j] * (row[j] - dot);
+        for (int64_t j = 0; j < width; ++j) row[j] = w.scale * p[j] * (row[j] - dot);
+      }
+      product(band.rows, d, band.keysSeen, rows, padded, 1, keys.get(), d, w.out + at.q + first * at.step,
+              at.step);  // ∂q = ∂s k
     }
-    product(T, d, T, grads.get(), padded, 1, keys.get(), d, w.out + at.q, at.step);     // ∂q = ∂s k
-    product(T, d, T, grads.get(), 1, padded, queries.get(), d, w.out + at.k, at.step);  // ∂k = ∂sᵀ q
+    for (int64_t first = 0; first < T; first += BAND) {  // ∂v = Pᵀ ∂context and ∂k = ∂sᵀ q, by bands of keys
+      const int64_t rows = std::min<int64_t>(BAND, T - first), from = w.s.causal ? first : 0;
+      product(rows, d, T - from, probs + from * T + first, 1, T, dcontext.get() + from * d, d,
+              w.out + at.v + first * at.step, at.step);
+      product(rows, d, T - from, grads.get() + from * padded + first, 1, padded, queries.get() + from * d, d,
+              w.out + at.k + first * at.step, at.step);
+    }
   }
 }
 
@@ -236,8 +260,11 @@ void backwardHeads(void* context, ptrdiff_t begin, ptrdiff_t end) {
 template <typename Real>
 void run(const int64_t* numbers, Chunk heads, const void* qkv, const void* padding, void* probs,
          const void* dcontext, void* out) {
+  constexpr int LANES = VECTOR_BYTES / sizeof(Real);
   Heads<Real> w{};
   std::memcpy(&w.s, numbers, sizeof w.s);
+  w.padded = (w.s.steps + LANES - 1) / LANES * LANES;
+  w.scale = static_cast<Real>(1 / sqrt(static_cast<double>(w.s.size)));
   w.qkv = static_cast<const Real*>(qkv);
   w.padding = static_cast<const unsigned char*>(padding);
   w.probs = static_cast<Real*>(probs);

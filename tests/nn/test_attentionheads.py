@@ -3,9 +3,6 @@ formulas (both dtypes, causal or not, padding with whole sequences of it, head s
 of queries and their tails), a NaN kept to its row, the same bits on one thread as on two, MultiHeadAttention through
 it against its batched products and numerical gradients, dropout left to the batched path, and a tape's replay."""
 
-import os
-import subprocess
-import sys
 
 import numpy
 import pytest
@@ -13,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minidl.backend import toHost, xp
-from minidl.backend.tape import Tape
 from minidl.nn import MultiHeadAttention, attention
 from minidl.nn.attentionheads import attentionBackward, attentionForward, fused
 from minidl.testing import checkGradients
+from tests.tapereplay import assertReplaysOnNewData
+from tests.threaddigest import assertSameBitsOnOneThreadAsOnTwo
 
 pytestmark = pytest.mark.skipif(not fused(numpy.float32, False),
                                 reason="attention a head at a time runs on the CPU with compiled kernels only")
@@ -190,15 +188,8 @@ def test_dropout_on_the_probabilities_keeps_the_batched_path(monkeypatch):
 def test_a_tape_replays_the_heads_on_new_data():
     rng = numpy.random.default_rng(4)
     module = MultiHeadAttention(24, 3, causal=True)
-    x = draw(rng, (7, 3, 24), numpy.float32)
-    tape = Tape()
-    with tape.recording(xp):
-        y = module(tape.input(x))
-    names = [getattr(call[0], "__name__", None) for call in tape.calls]
-    assert names.count("attention_forward_heads") == 1
-    fresh = draw(rng, x.shape, numpy.float32)
-    tape.replay(fresh)
-    numpy.testing.assert_array_equal(y, module(fresh))
+    assertReplaysOnNewData(module, draw(rng, (7, 3, 24), numpy.float32), draw(rng, (7, 3, 24), numpy.float32),
+                           "attention_forward_heads")
 
 
 DIGEST = """
@@ -219,6 +210,4 @@ print(hashlib.sha256(b"".join(a.tobytes() for a in (probs, context, dqkv))).hexd
 
 def test_the_heads_give_the_same_bits_on_one_thread_as_on_two():
     """Each head is made by one thread in one order, whichever threads run the heads."""
-    digests = [subprocess.run([sys.executable, "-c", DIGEST], env={**os.environ, "OMP_NUM_THREADS": threads},
-                              capture_output=True, text=True, check=True).stdout for threads in ("1", "2")]
-    assert len(digests[0].strip()) == 64 and digests[0] == digests[1]
+    assertSameBitsOnOneThreadAsOnTwo(DIGEST)

@@ -2,22 +2,19 @@
 (forward, the full convolution that gives ∂x, ∂W), in place and padded, through Conv2D and Conv1D against the same
 loops and numerical gradients, the same bits on one thread and two, and recorded and replayed by a tape."""
 
-import os
-import subprocess
-import sys
-
 import numpy
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidl.backend import hostkernel, toHost, xp
-from minidl.backend.tape import Tape
+from minidl.backend import hostkernel, toHost
 from minidl.nn import Conv1D, Conv2D
 from minidl.nn.directconv import addDirectWeightGradient, directConvolution, directly, inPlace
 from minidl.nn.im2col import Window
 from minidl.testing import checkGradients
 from tests.nn.test_conv_pool import directConv
+from tests.tapereplay import assertReplaysOnNewData
+from tests.threaddigest import assertSameBitsOnOneThreadAsOnTwo
 
 F64 = numpy.float64
 pytestmark = pytest.mark.skipif(not directly(Window(3), 1, numpy.float32),
@@ -172,9 +169,7 @@ print(hashlib.sha256(b"".join(a.tobytes() for a in parts)).hexdigest())
 def test_the_same_bits_on_one_thread_as_on_two():
     """Each value is summed by one thread in one order, whichever thread it is: in place (the first two geometries
     with AVX-512) and padded."""
-    digests = [subprocess.run([sys.executable, "-c", DIGEST], env={**os.environ, "OMP_NUM_THREADS": threads},
-                              capture_output=True, text=True, check=True).stdout for threads in ("1", "2")]
-    assert len(digests[0].strip()) == 64 and digests[0] == digests[1]
+    assertSameBitsOnOneThreadAsOnTwo(DIGEST)
 
 
 def countDirectCalls(monkeypatch):
@@ -222,14 +217,9 @@ def test_a_tape_replays_the_direct_convolution_on_new_data():
     rng = numpy.random.default_rng(5)
     weights = rng.standard_normal((9, 4, 3, 3)).astype(numpy.float32)
     bias = rng.standard_normal(9).astype(numpy.float32)
-    x = rng.standard_normal((2, 4, 10, 10)).astype(numpy.float32)
-    tape = Tape()
-    with tape.recording(xp):
-        y = directConvolution(tape.input(x), weights, bias, window)
-    assert [getattr(call[0], "__name__", None) for call in tape.calls] == ["direct_conv"]
-    fresh = rng.standard_normal(x.shape).astype(numpy.float32)
-    tape.replay(fresh)
-    numpy.testing.assert_array_equal(y, directConvolution(fresh, weights, bias, window))
+    x, fresh = rng.standard_normal((2, 2, 4, 10, 10)).astype(numpy.float32)
+    names = assertReplaysOnNewData(lambda data: directConvolution(data, weights, bias, window), x, fresh, "direct_conv")
+    assert names == ["direct_conv"]
 
 
 @pytest.mark.skipif(not AVX512, reason="maps are taken in place with AVX-512 only")

@@ -3,9 +3,6 @@ written from the equations (every block and row tail, both dtypes, both directio
 the data, the cell state and the gradient), the same bits on one thread as on two, the RNN through them against its
 per-step path and numerical gradients, and recorded and replayed by a tape."""
 
-import os
-import subprocess
-import sys
 
 import numpy
 import pytest
@@ -13,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minidl.backend import toHost, xp
-from minidl.backend.tape import Tape
 from minidl.nn import RNN, rnn
 from minidl.nn.lstmsteps import lstmBackwardSteps, lstmForwardSteps
 from minidl.testing import checkGradients
+from tests.tapereplay import assertReplaysOnNewData
+from tests.threaddigest import assertSameBitsOnOneThreadAsOnTwo
 
 pytestmark = pytest.mark.skipif(not rnn.fused(numpy.float32, 1, 1),
                                 reason="the fused step loops run on the CPU with compiled kernels only")
@@ -188,15 +186,8 @@ def test_rnn_through_the_fused_loops_has_the_numerical_gradients(direction, monk
 def test_a_tape_replays_the_fused_loops_on_new_data():
     rng = numpy.random.default_rng(4)
     module = RNN(6, 20, getSequences=True)
-    x = draw(rng, (4, 3, 6), numpy.float32)
-    tape = Tape()
-    with tape.recording(xp):
-        y = module(tape.input(x))
-    names = [getattr(call[0], "__name__", None) for call in tape.calls]
-    assert names.count("lstm_forward_steps") == 1
-    fresh = draw(rng, x.shape, numpy.float32)
-    tape.replay(fresh)
-    numpy.testing.assert_array_equal(y, module(fresh))
+    assertReplaysOnNewData(module, draw(rng, (4, 3, 6), numpy.float32), draw(rng, (4, 3, 6), numpy.float32),
+                           "lstm_forward_steps")
 
 
 DIGEST = """
@@ -219,6 +210,4 @@ print(hashlib.sha256(b"".join(a.tobytes() for a in (hs, cs, gates, dh, dc, dgate
 
 def test_the_loops_give_the_same_bits_on_one_thread_as_on_two():
     """Each value is made by one range of batch rows in one order, whichever threads run the ranges."""
-    digests = [subprocess.run([sys.executable, "-c", DIGEST], env={**os.environ, "OMP_NUM_THREADS": threads},
-                              capture_output=True, text=True, check=True).stdout for threads in ("1", "2")]
-    assert len(digests[0].strip()) == 64 and digests[0] == digests[1]
+    assertSameBitsOnOneThreadAsOnTwo(DIGEST)
