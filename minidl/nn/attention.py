@@ -207,7 +207,7 @@ class MultiHeadAttention(Module):
         dcontext = matmul(gradRows, self.out_proj_weight)
         if "qkv" in cache:  # the forward ran a head at a time (minidl.nn.attentionheads)
             dqkv = xp.empty_like(cache["qkv"])
-            attentionBackward(cache["qkv"], cache["probs"], dcontext, dqkv, self.heads)
+            attentionBackward(cache["qkv"], cache["probs"], dcontext, dqkv, self.heads, self.causal)
             return self.inputGrad(dqkv, steps, batch)
         dcontext = dcontext.reshape(steps, batch, self.heads, self.headSize).transpose(1, 2, 0, 3)
         dattended = matmul(dcontext, cache["v"].swapaxes(-1, -2))

@@ -174,7 +174,7 @@ void forwardHeads(void* context, ptrdiff_t begin, ptrdiff_t end) {
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
   const Heads<Real>& w = *static_cast<const Heads<Real>*>(context);
   const int64_t T = w.s.steps, d = w.s.size, padded = w.padded;
-  std::unique_ptr<Real[]> keys(new Real[d * padded]()), scores(new Real[T * padded]), queries(new Real[T * d]),
+  std::unique_ptr<Real[]> keys(new Real[d * padded]()), scores(new Real[BAND * padded]), queries(new Real[T * d]),
       values(new Real[T * d]);
   std::unique_ptr<Real[]> open(new Real[padded]), ones(new Real[2 * padded]);
   std::fill(open.get(), open.get() + padded, Real(1));
@@ -192,16 +192,16 @@ void forwardHeads(void* context, ptrdiff_t begin, ptrdiff_t end) {
     transposed(values.get(), T, d, keys.get(), padded);
     packed(w.qkv + at.v, at.step, T, d, values.get());
     Real* probs = w.probs + at.probs;
-    // By bands of BAND queries: with a causal mask a band's queries see only the keys before the band's end, so its
-    // scores are made for those keys' vectors only, and its context sums only their values (the probabilities of the
-    // keys past them are 0: the sums are the same, but for a value of inf or NaN past them, which then is not read).
+    // By bands of BAND queries, whose scores alone are kept: with a causal mask a band's queries see only the keys
+    // before the band's end, so its scores are made for those keys' vectors only, and its context sums only their
+    // values (the probabilities of the keys past them are 0: the sums are the same, but for a value of inf or NaN past
+    // them, which then is not read).
     for (int64_t first = 0; first < T; first += BAND) {
       const Band band(w.s, first, padded, LANES);
-      product(band.rows, band.columns, d, queries.get() + first * d, d, 1, keys.get(), padded,
-              scores.get() + first * padded, padded);
+      product(band.rows, band.columns, d, queries.get() + first * d, d, 1, keys.get(), padded, scores.get(), padded);
       for (int64_t t = first; t < first + band.rows; ++t) {
         const int64_t seen = w.s.causal ? t + 1 : T;
-        softmaxRow<Real>(scores.get() + t * padded, probs + t * T, T, band.columns, seen, open.get(),
+        softmaxRow<Real>(scores.get() + (t - first) * padded, probs + t * T, T, band.columns, seen, open.get(),
                          ones.get() + padded - seen, firstOpen < seen, w.scale);
       }
       product(band.rows, d, band.keysSeen, probs + first * T, T, 1, values.get(), d,

@@ -87,8 +87,8 @@ def attentionForward(qkv, padding, probs, context, heads, causal):
     _run(AttentionForward, (qkv, padding, probs, context), steps, batch, heads, causal, (2, 3))
 
 
-def attentionBackward(qkv, probs, dcontext, dqkv, heads):
+def attentionBackward(qkv, probs, dcontext, dqkv, heads, causal):
     """Every head's backward (see the module): qkv (T B, 3 E), probs (B, H, T, T) as forward left them, dcontext
-    (T B, E); dqkv (T B, 3 E) written."""
+    (T B, E); dqkv (T B, 3 E) written. ``causal`` as forward's (past a band's keys its probabilities are 0)."""
     steps, batch = probs.shape[2], probs.shape[0]
-    _run(AttentionBackward, (qkv, probs, dcontext, dqkv), steps, batch, heads, False, (3,))
+    _run(AttentionBackward, (qkv, probs, dcontext, dqkv), steps, batch, heads, causal, (3,))

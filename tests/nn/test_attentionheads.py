@@ -88,7 +88,7 @@ def test_heads_match_float64_formulas(steps, batch, count, size, dtype, causal, 
     assert (probs[~numpy.broadcast_to(visibleKeys(steps, batch, causal, padding), probs.shape)] == 0).all()
     dcontext = draw(rng, context.shape, dtype)
     dqkv = numpy.full_like(qkv, numpy.nan)
-    attentionBackward(qkv, probs, dcontext, dqkv, count)
+    attentionBackward(qkv, probs, dcontext, dqkv, count, causal)
     want = backwardOracle(qkv.astype(numpy.float64), probs.astype(numpy.float64), dcontext.astype(numpy.float64),
                           steps, batch, count)
     numpy.testing.assert_allclose(dqkv, want, **TOLERANCE[dtype])
@@ -203,7 +203,7 @@ padding = rng.random((batch, steps)) < 0.3
 probs = numpy.empty((batch, count, steps, steps), numpy.float32)
 context, dqkv = numpy.empty((steps * batch, count * size), numpy.float32), numpy.empty_like(qkv)
 attentionForward(qkv, padding, probs, context, count, True)
-attentionBackward(qkv, probs, dcontext, dqkv, count)
+attentionBackward(qkv, probs, dcontext, dqkv, count, True)
 print(hashlib.sha256(b"".join(a.tobytes() for a in (probs, context, dqkv))).hexdigest())
 """
 
