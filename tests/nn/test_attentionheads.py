@@ -185,11 +185,12 @@ def test_dropout_on_the_probabilities_keeps_the_batched_path(monkeypatch):
     assert calls == [1]
 
 
-def test_a_tape_replays_the_heads_on_new_data():
+def test_a_tape_replays_the_heads_on_new_data_and_padding():
+    """The padding mask an input too: a replay reads the new one."""
     rng = numpy.random.default_rng(4)
     module = MultiHeadAttention(24, 3, causal=True)
-    assertReplaysOnNewData(module, draw(rng, (7, 3, 24), numpy.float32), draw(rng, (7, 3, 24), numpy.float32),
-                           "attention_forward_heads")
+    inputs, fresh = ([draw(rng, (7, 3, 24), numpy.float32), rng.random((3, 7)) < 0.4] for _ in range(2))
+    assertReplaysOnNewData(lambda x, padding: module([x, padding]), inputs, fresh, "attention_forward_heads")
 
 
 DIGEST = """

@@ -218,7 +218,8 @@ def test_a_tape_replays_the_direct_convolution_on_new_data():
     weights = rng.standard_normal((9, 4, 3, 3)).astype(numpy.float32)
     bias = rng.standard_normal(9).astype(numpy.float32)
     x, fresh = rng.standard_normal((2, 2, 4, 10, 10)).astype(numpy.float32)
-    names = assertReplaysOnNewData(lambda data: directConvolution(data, weights, bias, window), x, fresh, "direct_conv")
+    names = assertReplaysOnNewData(lambda data: directConvolution(data, weights, bias, window), [x], [fresh],
+                                   "direct_conv")
     assert names == ["direct_conv"]
 
 

@@ -186,7 +186,7 @@ def test_rnn_through_the_fused_loops_has_the_numerical_gradients(direction, monk
 def test_a_tape_replays_the_fused_loops_on_new_data():
     rng = numpy.random.default_rng(4)
     module = RNN(6, 20, getSequences=True)
-    assertReplaysOnNewData(module, draw(rng, (4, 3, 6), numpy.float32), draw(rng, (4, 3, 6), numpy.float32),
+    assertReplaysOnNewData(module, [draw(rng, (4, 3, 6), numpy.float32)], [draw(rng, (4, 3, 6), numpy.float32)],
                            "lstm_forward_steps")
 
 
