@@ -163,19 +163,19 @@ class MultiHeadAttention(Module):
         rows = xp.ascontiguousarray(sequence).reshape(-1, embed)
         qkv = matmul(rows, self.in_proj_weight.T)
         addBias(qkv, self.in_proj_bias)
-        # q, k, v (batch, heads, steps, size): on the CPU views of qkv's rows, which the products read in place
-        # (copying them, and kᵀ and vᵀ, took 1.0 ms of a transformer block's 17.7 ms step; the products reading rows
-        # 3 embed apart take 0.5 ms more); on a GPU one copy, so that each product's batch walks one stride (one
-        # cuBLAS launch: the view's strides over images and heads do not fold into one).
-        laidOut = qkv.reshape(steps, batch, 3, heads, headSize).transpose(2, 1, 3, 0, 4)
-        q, k, v = xp.ascontiguousarray(laidOut) if isGpu else laidOut
-        if fused(qkv.dtype, self.dropout and self.train):
+        if fused(qkv.dtype, self.dropout and self.train):  # a head at a time (minidl.nn.attentionheads)
             probs = xp.empty((batch, heads, steps, steps), dtype=qkv.dtype)
             context = xp.empty((steps * batch, embed), dtype=qkv.dtype)
             attentionForward(qkv, None if padding is None else xp.ascontiguousarray(padding), probs, context, heads,
                              self.causal)
             self.cache = {"rows": rows, "qkv": qkv, "probs": probs, "context": context}
             return self.project(context, steps, batch)
+        # q, k, v (batch, heads, steps, size): on the CPU views of qkv's rows, which the products read in place
+        # (copying them, and kᵀ and vᵀ, took 1.0 ms of a transformer block's 17.7 ms step; the products reading rows
+        # 3 embed apart take 0.5 ms more); on a GPU one copy, so that each product's batch walks one stride (one
+        # cuBLAS launch: the view's strides over images and heads do not fold into one).
+        laidOut = qkv.reshape(steps, batch, 3, heads, headSize).transpose(2, 1, 3, 0, 4)
+        q, k, v = xp.ascontiguousarray(laidOut) if isGpu else laidOut
         scores = matmul(q, k.swapaxes(-1, -2))
         wide = numpy.float64 if scores.dtype == numpy.float64 else numpy.float32
         probs = xp.empty_like(scores)

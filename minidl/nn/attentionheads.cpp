@@ -119,7 +119,7 @@ void transposed(const Real* rows, int64_t steps, int64_t size, Real* to, int64_t
     for (int64_t p = 0; p < size; ++p) to[p * padded + j] = rows[j * size + p];
 }
 
-// One row of probabilities (`keys` values) from its scores (a row of `padded`, a whole number of vectors), over the
+// One row of probabilities (`keys` values) from its scores (`columns` of them, a whole number of vectors), over the
 // keys j < seen where `open` is 1 (not padding); `anyOpen`: some key j < seen is open. Three branch-free loops over the
 // vectors up to key `seen`, which the compiler vectorizes (exp from libmvec): the maximum of the visible keys' scores
 // (a NaN score is not the maximum, but its exp makes the sum NaN, and so the row's); exp of each scaled score less the
@@ -129,10 +129,10 @@ void transposed(const Real* rows, int64_t steps, int64_t size, Real* to, int64_t
 // are of the scores' type, and the index an int, so that the loops' vectors hold as many keys as a vector of scores
 // (bytes took four vectors of scores a step, and a row of 64 keys ran scalar).
 template <typename Real>
-void softmaxRow(Real* scores, Real* probs, int keys, int padded, int seen, const Real* open, const Real* before,
+void softmaxRow(Real* scores, Real* probs, int keys, int columns, int seen, const Real* open, const Real* before,
                 bool anyOpen, Real scale) {
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
-  const int span = std::min((seen + LANES - 1) / LANES * LANES, padded);
+  const int span = std::min((seen + LANES - 1) / LANES * LANES, columns);
   Real top = -INFINITY;
 #pragma omp simd reduction(max : top)
   for (int j = 0; j < span; ++j) {

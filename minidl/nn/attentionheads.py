@@ -66,14 +66,15 @@ def _call(kind, dtype, steps, batch, heads, size, causal):
     return kind(function, dtype, (steps, batch, heads, size, int(causal)))
 
 
-def _run(kind, args, steps, batch, heads, causal, writes):
-    """Run one shape's call on ``args`` (C-contiguous arrays of one dtype, or None for no padding); a recording tape
-    records it."""
+def _run(kind, args, steps, batch, heads, causal, writes, padding=None):
+    """Run one shape's call on ``args`` (C-contiguous arrays of one dtype; forward's ``padding`` at position 1, a
+    C-contiguous bool array or None); a recording tape records it."""
     args = plain(args)
     qkv = args[0]
-    for arg in args:
-        if arg is not None and (not arg.flags.c_contiguous or arg.dtype not in (qkv.dtype, numpy.bool_)):
-            raise ValueError(f"{kind.__name__}: arrays must be C-contiguous, of qkv's dtype (padding bool)")
+    for position, arg in enumerate(args):
+        dtype = numpy.bool_ if position == padding else qkv.dtype
+        if (arg is not None or position != padding) and (not arg.flags.c_contiguous or arg.dtype != dtype):
+            raise ValueError(f"{kind.__name__}: arrays must be C-contiguous, of qkv's dtype (the padding bool)")
     call = _call(kind, qkv.dtype, steps, batch, heads, qkv.shape[1] // (3 * heads), causal)
     call(*args)
     if Recorder.tape is not None and not Recorder.paused:
@@ -84,7 +85,7 @@ def attentionForward(qkv, padding, probs, context, heads, causal):
     """Every head's attention (see the module): qkv (T B, 3 E) the projections' rows, padding (B, T) bool or None,
     probs (B, H, T, T) and context (T B, E) written."""
     steps, batch = probs.shape[2], probs.shape[0]
-    _run(AttentionForward, (qkv, padding, probs, context), steps, batch, heads, causal, (2, 3))
+    _run(AttentionForward, (qkv, padding, probs, context), steps, batch, heads, causal, (2, 3), padding=1)
 
 
 def attentionBackward(qkv, probs, dcontext, dqkv, heads, causal):

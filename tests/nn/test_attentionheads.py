@@ -119,6 +119,8 @@ def test_the_calls_refuse_arrays_out_of_c_order_or_of_another_dtype():
         attentionForward(numpy.asfortranarray(qkv), None, probs, context, 1, False)
     with pytest.raises(ValueError, match="dtype"):
         attentionForward(qkv, None, probs.astype(numpy.float64), context, 1, False)
+    with pytest.raises(ValueError, match="padding bool"):
+        attentionForward(qkv, numpy.zeros((2, 3), numpy.int8), probs, context, 1, False)
     assert not probs.any() and not context.any()
 
 
