@@ -16,13 +16,15 @@
 // minidl_lstm_backward(real, numbers, dOut, wHh, cs, gates, dh, dc, dgates, dbias), the same numbers.
 //   dOut (steps, batch, H) the gradient of each step's output in time order, wHh (4H, H); dh and dc (batch, H) the
 //   gradient of the last step's h and c, turned into those of hs[0] and cs[0]; dgates (steps, batch, 4H), the
-//   gradient of each step's a in processing order; dbias (4H) += Σ dgates over the steps and rows: each group's sum
-//   (each step's rows summed first), then the groups' sums in their order (the biases' gradient, summed where it is
-//   made: a product by a row of ones took 0.13 ms after). Step s from the last: dh = ∂hs[s+1] (dgates[s+1] Wₕₕ, the
-//   given dh for the last), then the cell's derivatives:
+//   gradient of each step's a in time order (step s's at t: the products over all steps that read it, with the input
+//   in time order, take it as it is; the RNN reverses the states instead, 1 MiB a layer in 0.04 ms where the reversed
+//   gates took 4 MiB and 0.31 ms in benchmarks.sequence's bidirectional LSTM); dbias (4H) += Σ dgates over the steps
+//   and rows: each group's sum (each step's rows summed first), then the groups' sums in their order (the biases'
+//   gradient, summed where it is made: a product by a row of ones took 0.13 ms after). Step s from the last: dh =
+//   ∂hs[s+1] (step s+1's dgates Wₕₕ, the given dh for the last), then the cell's derivatives:
 //     dh' = dOut[t] + dh, dc' = dc + dh' o (1 - tanh²(c)), ∂a_i = dc' g i (1 - i), ∂a_f = dc' c₋ f (1 - f),
 //     ∂a_g = dc' i (1 - g²), ∂a_o = dh' tanh(c) o (1 - o), dc = dc' f.
-//   Per step and block of up to four vectors of units: their columns of dgates[s+1] Wₕₕ, then their cells.
+//   Per step and block of up to four vectors of units: their columns of step s+1's dgates Wₕₕ, then their cells.
 //
 // The products sum every term in order with fused multiply-adds from 0 (hostvectors.h's rowSums), and the cells are
 // the text of rnnkernels' lstm kernels (no fused multiply-adds; exp and tanh from libmvec, its 512-bit variants where
@@ -123,7 +125,7 @@ __attribute__((noinline)) void backwardCells(const Arrays<Real>& w, int64_t s, i
     const Real* __restrict__ cc = w.cs + (s + 1) * batch * H + first;
     const Real* __restrict__ cp = w.cs + s * batch * H + first;
     const Real* __restrict__ g = w.gates + s * batch * 4 * H + at;
-    Real* __restrict__ dg = w.dgates + s * batch * 4 * H + at;
+    Real* __restrict__ dg = w.dgates + time * batch * 4 * H + at;
 #pragma omp simd
     for (int64_t k = 0; k < count; ++k) {
       const Real gi = g[k], gf = g[k + H], gg = g[k + 2 * H], go = g[k + 3 * H];
@@ -197,13 +199,13 @@ void forwardRows(void* context, ptrdiff_t begin, ptrdiff_t end) {
   }
 }
 
-// ∂hs[s+1] of `rows` batch rows from `row` for `count` units from `unit`: their columns of dgates[s+1] Wₕₕ.
+// ∂hs[s+1] of `rows` batch rows from `row` for `count` units from `unit`: their columns of step s+1's dgates Wₕₕ.
 template <typename Real>
 inline void recurrentGradient(const Arrays<Real>& w, int64_t s, int64_t row, int64_t rows, int64_t unit,
                               int64_t count) {
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
   const int64_t H = w.s.hsize, width = 4 * H, vectors = count / LANES;
-  const Real* a = w.dgates + ((s + 1) * w.s.batch + row) * width;
+  const Real* a = w.dgates + (w.time(s + 1) * w.s.batch + row) * width;
   const Real* b = w.weights + unit;
   Real* out = w.hs + row * H + unit;
   if (vectors == BACKWARD_VECTORS && rows == ROWS) {

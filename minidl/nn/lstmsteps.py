@@ -4,9 +4,9 @@ step (rnnkernels' lstm kernels, which give the cells' maths).
 
     forward, step s:  a = (xproj[t] + bᵢₕ) + (hs[s] Wₕₕᵀ + bₕₕ), (i, f, g, o) = (σ, σ, tanh, σ)(a),
                       cs[s+1] = f cs[s] + i g, hs[s+1] = o tanh(cs[s+1])
-    backward, step s: dh = dgates[s+1] Wₕₕ (the final state's gradient at the last step), then the cell's
-                      derivatives as rnnkernels.lstmGradKer, their sum over the rows added to the biases'
-                      gradient; the last loop leaves ∂h₀ in dh and ∂c₀ in dc.
+    backward, step s: dh = dgates[t'] Wₕₕ with t' step s+1's time (the final state's gradient at the last step),
+                      then the cell's derivatives as rnnkernels.lstmGradKer into dgates[t], their sum over the rows
+                      added to the biases' gradient; the last loop leaves ∂h₀ in dh and ∂c₀ in dc.
 
 A batch row's recurrence reads only its own states, so each of minidl's threads takes groups of four batch rows and
 runs every step for them, without waiting for another thread: per step and block of hidden units, the four gates'
@@ -109,5 +109,6 @@ def lstmForwardSteps(xproj, wHh, bih, bhh, hs, cs, gates, reverse):
 def lstmBackwardSteps(dOut, wHh, cs, gates, dh, dc, dgates, dbias, reverse):
     """The steps of one direction in reverse (see the module): dOut (steps, batch, H) in time order, wHh (4H, H), cs
     and gates as forward left them; dh and dc (batch, H), the final states' gradients, become ∂h₀ and ∂c₀; dgates
-    (steps, batch, 4H) written; dbias (4H,) += Σ dgates over the steps and rows (each step's rows summed first)."""
+    (steps, batch, 4H) written in time order; dbias (4H,) += Σ dgates over the steps and rows (each step's rows summed
+    first)."""
     _run(LstmBackward, (dOut, wHh, cs, gates, dh, dc, dgates, dbias), reverse)

@@ -223,9 +223,12 @@ class RNN(Module):
                 dhPrev, dcPrev, dxgates, dhgates, biasGrad = self._backwardDirection(cache["runs"][d], layer, d,
                                                                                      dOutDir, dhFinal[k])
                 dh0[k], dc0[k] = dhPrev, dcPrev
-                hsPrev = cache["runs"][d]["hs"][:-1].reshape(steps * batch, H)
+                # the gates' gradients in time order, the states before each step in processing order: reversed for
+                # the reverse direction (H wide, where reversing the gradients was 4H or 3H)
+                hsPrev = cache["runs"][d]["hs"][:-1]
+                hsPrev = xp.ascontiguousarray(hsPrev[::-1] if d else hsPrev).reshape(steps * batch, H)
                 width = self.gates * H
-                dxTime = xp.ascontiguousarray(dxgates[::-1] if d else dxgates).reshape(steps * batch, width)
+                dxTime = dxgates.reshape(steps * batch, width)
                 dhRows = dhgates.reshape(steps * batch, width)
                 paramGrads[self.varName("weight_ih", layer, d)] = matmul(dxTime.T, layerIn.reshape(steps * batch, -1))
                 paramGrads[self.varName("weight_hh", layer, d)] = matmul(dhRows.T, hsPrev)
@@ -251,9 +254,8 @@ class RNN(Module):
         return dOut, paramGrads
 
     def _backwardDirection(self, run, layer, d, dOutDir, dhLast):
-        """Reverse the steps of one direction; return (∂h0, ∂c0, ∂ of the input projections in processing
-        order, ∂ of the recurrent projections in processing order, the biases' gradient where the steps summed it,
-        else None)."""
+        """Reverse the steps of one direction; return (∂h0, ∂c0, ∂ of the input projections in time order, ∂ of
+        the recurrent projections in time order, the biases' gradient where the steps summed it, else None)."""
         steps, batch, H = dOutDir.shape
         width = self.gates * H
         dtype = dOutDir.dtype
@@ -272,17 +274,17 @@ class RNN(Module):
         for s in reversed(range(steps)):
             t = steps - 1 - s if d else s
             if self.mode == "lstm":
-                lstmGradKer(dOutDir[t], dhNext, dcNext, cs[s + 1], cs[s], gates[s], H, span, dcPrev, dxgates[s],
+                lstmGradKer(dOutDir[t], dhNext, dcNext, cs[s + 1], cs[s], gates[s], H, span, dcPrev, dxgates[t],
                             size=elements)
                 dcNext, dcPrev = dcPrev, dcNext
-                dhNext = matmul(dxgates[s], wHh)
+                dhNext = matmul(dxgates[t], wHh)
             elif self.mode == "gru":
-                gruGradKer(dOutDir[t], dhNext, hs[s], gates[s], H, span, dhDirect, dxgates[s], dhgates[s],
+                gruGradKer(dOutDir[t], dhNext, hs[s], gates[s], H, span, dhDirect, dxgates[t], dhgates[t],
                            size=elements)
-                dhNext = dhDirect + matmul(dhgates[s], wHh)
+                dhNext = dhDirect + matmul(dhgates[t], wHh)
             else:
-                SIMPLE_KERNELS[self.mode][1](dOutDir[t], dhNext, hs[s + 1], dxgates[s])
-                dhNext = matmul(dxgates[s], wHh)
+                SIMPLE_KERNELS[self.mode][1](dOutDir[t], dhNext, hs[s + 1], dxgates[t])
+                dhNext = matmul(dxgates[t], wHh)
         return dhNext, dcNext, dxgates, dhgates, None
 
     @staticmethod

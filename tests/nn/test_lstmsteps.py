@@ -42,7 +42,7 @@ def forwardOracle(xproj, wHh, bih, bhh, h0, c0, reverse):
 
 
 def backwardOracle(dOut, wHh, cs, gates, dhLast, reverse):
-    """(∂h₀, ∂c₀, ∂a per step in processing order) by the chain rule through the float64 forward's values."""
+    """(∂h₀, ∂c₀, ∂a per step in time order) by the chain rule through the float64 forward's values."""
     steps, hsize = dOut.shape[0], dOut.shape[2]
     dh, dc = dhLast, numpy.zeros_like(dhLast)
     dgates = numpy.empty(gates.shape)
@@ -56,7 +56,7 @@ def backwardOracle(dOut, wHh, cs, gates, dhLast, reverse):
                                        dcTotal * i * (1 - g ** 2), dhTotal * tanhC * o * (1 - o)], axis=1)
         dc = dcTotal * f
         dh = dgates[s] @ wHh
-    return dh, dc, dgates
+    return dh, dc, dgates[::-1] if reverse else dgates
 
 
 def draw(rng, shape, dtype, scale=1.0):
