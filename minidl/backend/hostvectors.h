@@ -1,7 +1,7 @@
-// What minidl's own vectorized C++ on its threads shares (hostsmallgemm.cpp, nn/directconv.cpp, nn/lstmsteps.cpp; put
-// before their text by hostkernel.loadVectorLibrary): the pool's loop (hostthreads.cpp, loaded first), the vector
-// width, fused multiply-adds, as the BLAS those sources stand in for uses them (the kernel texts do not fuse them), and
-// the sums of a product's rows in registers.
+// What minidl's own vectorized C++ on its threads shares (hostsmallgemm.cpp, nn/directconv.cpp, nn/lstmsteps.cpp,
+// nn/attentionheads.cpp; put before their text by hostkernel.loadVectorLibrary): the pool's loop (hostthreads.cpp,
+// loaded first), the vector width, fused multiply-adds, as the BLAS those sources stand in for uses them (the kernel
+// texts do not fuse them), and the sums of a product's rows in registers.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
