@@ -1,8 +1,8 @@
 """Self-attention a head at a time on the CPU (minidl.nn.attentionheads): forward and backward against float64
 formulas (both dtypes, causal or not, padding with whole sequences of it, head sizes of whole vectors and tails, bands
-of queries and their tails), a NaN kept to its row, the same bits on one thread as on two, MultiHeadAttention through
-it against its batched products and numerical gradients, dropout left to the batched path, and a tape's replay."""
-
+of queries and their tails, NaN, infinities and subnormals drawn into qkv and ∂context), a NaN kept to its row, the
+same bits on one thread as on two, MultiHeadAttention through it against its batched products and numerical
+gradients, dropout left to the batched path, and a tape's replay."""
 
 import numpy
 import pytest
@@ -13,6 +13,7 @@ from minidl.backend import toHost, xp
 from minidl.nn import MultiHeadAttention, attention
 from minidl.nn.attentionheads import attentionBackward, attentionForward, fused
 from minidl.testing import checkGradients
+from minidl.testing.strategies import withSpecials
 from tests.tapereplay import assertReplaysOnNewData
 from tests.threaddigest import assertSameBitsOnOneThreadAsOnTwo
 
@@ -36,29 +37,53 @@ def visibleKeys(steps, batch, causal, padding):
     return visible
 
 
+BAND = 16  # attentionheads.cpp's BAND: the queries a head's pieces take at a time
+
+
+def reachedKeys(steps, causal):
+    """(steps, steps): whether query t's sums take key j, as the heads' contract says: with a causal mask the keys
+    before the end of t's band of BAND queries (past them its probabilities are 0, and an inf or NaN there is not
+    read), else every key. Symmetric in its use: key j's sums over the queries take those whose band reaches j."""
+    bandEnd = numpy.minimum((numpy.arange(steps) // BAND + 1) * BAND, steps)
+    return numpy.arange(steps)[None, :] < bandEnd[:, None] if causal else numpy.ones((steps, steps), dtype=bool)
+
+
+def reachedProduct(a, b, reach):
+    """out[..., i, c] = Σ_j a[..., i, j] b[..., j, c] over the j that ``reach[i, j]`` allows, the others not added
+    (so that 0 times an inf or NaN there adds nothing)."""
+    terms = a[..., :, :, None] * b[..., None, :, :]
+    return numpy.where(reach[:, :, None], terms, 0).sum(axis=-2)
+
+
 def forwardOracle(qkv, padding, steps, batch, count, causal):
-    """(probs (batch, heads, steps, steps), context rows (steps·batch, embed)) in float64."""
+    """(probs (batch, heads, steps, steps), context rows (steps·batch, embed)) in float64, special values included:
+    a row's maximum over its visible keys' scores leaves NaN out (its exp makes the row NaN), a hidden key's
+    probability is 0 and a row that sees none is 0."""
     embed = qkv.shape[1] // 3
     q, k, v = (heads(qkv[:, part * embed:(part + 1) * embed], steps, batch, count) for part in range(3))
-    scores = q @ k.swapaxes(-1, -2) / numpy.sqrt(q.shape[-1])
     visible = visibleKeys(steps, batch, causal, padding)
-    with numpy.errstate(invalid="ignore"):
-        top = numpy.where(visible, scores, -numpy.inf).max(axis=-1, keepdims=True)
-        exps = numpy.where(visible, numpy.exp(scores - numpy.where(numpy.isfinite(top), top, 0)), 0)
-        sums = exps.sum(axis=-1, keepdims=True)
-        probs = numpy.where(visible.any(axis=-1, keepdims=True), exps / numpy.where(sums > 0, sums, 1), 0)
-    context = (probs @ v).transpose(2, 0, 1, 3).reshape(steps * batch, embed)
-    return probs, context
+    with numpy.errstate(invalid="ignore", over="ignore"):
+        scores = numpy.einsum("bhtd,bhjd->bhtj", q, k) / numpy.sqrt(q.shape[-1])
+        top = numpy.fmax.reduce(numpy.where(visible, scores, -numpy.inf), axis=-1, keepdims=True)
+        exps = numpy.where(visible, numpy.exp(scores - top), 0)
+        probs = numpy.where(visible, exps / exps.sum(axis=-1, keepdims=True), 0)
+        context = reachedProduct(probs, v, reachedKeys(steps, causal))
+    return probs, context.transpose(2, 0, 1, 3).reshape(steps * batch, embed)
 
 
-def backwardOracle(qkv, probs, dcontext, steps, batch, count):
-    """∂qkv rows (steps·batch, 3 embed) in float64, through the given probabilities."""
+def backwardOracle(qkv, probs, dcontext, steps, batch, count, causal):
+    """∂qkv rows (steps·batch, 3 embed) in float64, through the given probabilities, each sum over the keys (or
+    queries) ``reachedKeys`` allows."""
     embed = qkv.shape[1] // 3
     q, k, v = (heads(qkv[:, part * embed:(part + 1) * embed], steps, batch, count) for part in range(3))
     dctx = heads(dcontext, steps, batch, count)
-    dprobs = dctx @ v.swapaxes(-1, -2)
-    dscores = probs * (dprobs - (dprobs * probs).sum(axis=-1, keepdims=True)) / numpy.sqrt(q.shape[-1])
-    parts = (dscores @ k, dscores.swapaxes(-1, -2) @ q, probs.swapaxes(-1, -2) @ dctx)
+    reach = reachedKeys(steps, causal)
+    with numpy.errstate(invalid="ignore", over="ignore"):
+        dprobs = numpy.einsum("bhic,bhjc->bhij", dctx, v)
+        dot = numpy.where(reach, dprobs * probs, 0).sum(axis=-1, keepdims=True)
+        dscores = numpy.where(reach, probs * (dprobs - dot) / numpy.sqrt(q.shape[-1]), 0)
+        parts = (reachedProduct(dscores, k, reach), reachedProduct(dscores.swapaxes(-1, -2), q, reach.T),
+                 reachedProduct(probs.swapaxes(-1, -2), dctx, reach.T))
     return numpy.concatenate([part.transpose(2, 0, 1, 3).reshape(steps * batch, embed) for part in parts], axis=1)
 
 
@@ -69,13 +94,18 @@ def draw(rng, shape, dtype, scale=1.0):
 @settings(max_examples=60, deadline=None)
 @given(steps=st.integers(1, 40), batch=st.integers(1, 4), count=st.integers(1, 3),
        size=st.sampled_from([1, 3, 8, 16, 20, 32, 40]), dtype=st.sampled_from([numpy.float32, numpy.float64]),
-       causal=st.booleans(), padded=st.booleans(), seed=st.integers(0, 2 ** 16))
-def test_heads_match_float64_formulas(steps, batch, count, size, dtype, causal, padded, seed):
+       causal=st.booleans(), padded=st.booleans(), special=st.booleans(), seed=st.integers(0, 2 ** 16),
+       data=st.data())
+def test_heads_match_float64_formulas(steps, batch, count, size, dtype, causal, padded, special, seed, data):
     """Keys past a vector's width and queries past a band (16) of them, head sizes of whole vectors and of tails; a
-    padding mask that hides every key of a sequence (its rows' probabilities 0) where it is drawn."""
+    padding mask that hides every key of a sequence (its rows' probabilities 0) where it is drawn; with ``special``,
+    up to three NaN, ±inf or -0.0 (or subnormals) in qkv and in ∂context, which the oracle carries where the
+    heads' sums read them: NaN where it is NaN, the same infinities."""
     rng = numpy.random.default_rng(seed)
     embed = count * size
     qkv = draw(rng, (steps * batch, 3 * embed), dtype, 2.0)
+    if special:
+        qkv = data.draw(withSpecials(qkv))
     padding = rng.random((batch, steps)) < 0.4 if padded else None
     if padded:
         padding[0] = rng.random() < 0.5
@@ -87,10 +117,12 @@ def test_heads_match_float64_formulas(steps, batch, count, size, dtype, causal, 
     numpy.testing.assert_allclose(context, wantContext, **TOLERANCE[dtype])
     assert (probs[~numpy.broadcast_to(visibleKeys(steps, batch, causal, padding), probs.shape)] == 0).all()
     dcontext = draw(rng, context.shape, dtype)
+    if special:
+        dcontext = data.draw(withSpecials(dcontext))
     dqkv = numpy.full_like(qkv, numpy.nan)
     attentionBackward(qkv, probs, dcontext, dqkv, count, causal)
     want = backwardOracle(qkv.astype(numpy.float64), probs.astype(numpy.float64), dcontext.astype(numpy.float64),
-                          steps, batch, count)
+                          steps, batch, count, causal)
     numpy.testing.assert_allclose(dqkv, want, **TOLERANCE[dtype])
 
 

@@ -16,6 +16,8 @@ from minidl.nn import (
     Sequential,
     TransformerBlock,
 )
+from minidl.nn import attention as attentionModule
+from minidl.nn.attentionheads import fused
 from tests.onnx.onnxcheck import checkExport
 from tests.onnx.test_export_modules import normal, randomise
 
@@ -50,6 +52,22 @@ def test_attention_with_padding(tmp_path):
     padding[1, 3:] = True  # the second sequence is 3 long
     checkExport(net, tmp_path / "ap.onnx", [normal(2, 1, 8), padding[:1, :2]], [normal(5, 2, 8), padding],
                 dynamicAxes=[SEQUENCE, {0: "batch", 1: "time"}])
+
+
+def test_attention_whose_heads_run_in_one_call(tmp_path, monkeypatch):
+    """20 steps (a band of 16 queries and a tail), 3 heads of 5 features (a vector's tail), causal, with padding: on
+    the CPU the heads run in one call (minidl.nn.attentionheads), and ONNX Runtime gives the same values."""
+    calls = []
+    made = attentionModule.attentionForward
+    monkeypatch.setattr(attentionModule, "attentionForward", lambda *args: calls.append(1) or made(*args))
+    attention = randomise(MultiHeadAttention(15, 3, causal=True))
+    inputs = [Identity().node(), Identity().node()]
+    net = Graph(inputs=inputs, outputs=attention.node(*inputs))
+    padding = numpy.zeros((3, 20), dtype=bool)
+    padding[1, 12:] = True
+    checkExport(net, tmp_path / "ah.onnx", [normal(4, 1, 15), padding[:1, :4]], [normal(20, 3, 15), padding],
+                dynamicAxes=[SEQUENCE, {0: "batch", 1: "time"}])
+    assert calls or not fused(numpy.float32, False)
 
 
 def test_a_transformer_block_in_a_small_language_model(tmp_path):
