@@ -6,16 +6,15 @@
 //
 // An LSTM step's product (32x128 by 128x512) takes 42-45 µs on one thread, OpenBLAS's single-threaded gemm or this
 // kernel alike, but split in two for OpenBLAS 30-37 µs: each half packs its part of B anew at every call. Here each
-// thread takes a contiguous range of C's column blocks (COLUMNS vectors wide) and, for each block of ROWS rows, sums
-// every k into ROWS x COLUMNS vector registers: per k, COLUMNS loads of B's row, ROWS broadcasts of A, ROWS x COLUMNS
-// multiply-adds. B is read where it lies (a block's k rows of 256 bytes stay in the core's cache over the row
+// thread takes a contiguous range of C's column blocks (COLUMNS vectors wide) and, for each block of 4 rows, sums
+// every k into 4 x COLUMNS vector registers (hostvectors.h's blockProduct): per k, COLUMNS loads of B's row, 4
+// broadcasts of A, 16 multiply-adds. B is read where it lies (a block's k rows of 256 bytes stay in the core's cache over the row
 // blocks), so nothing is packed: 25-29 µs on two threads. Each
 // value is one sum over k in order, fused multiply-adds from 0, then added to C with `accumulate`: the same bits
 // whichever thread runs it.
 
 namespace {
 
-constexpr int ROWS = 4;     // rows of C summed at a time
 constexpr int COLUMNS = 4;  // vectors of C's columns summed at a time: a column block
 
 struct Numbers {
@@ -30,58 +29,20 @@ struct Call {
   Real* c;
 };
 
-// C[rows R, VECTORS vectors of columns from `column`] of rows `row`...: Σ_p A[i, p] B[p, j] over all k (rowSums).
-template <typename Real, int R, int VECTORS>
-inline void block(const Call<Real>& call, int64_t row, int64_t column) {
-  constexpr int LANES = VECTOR_BYTES / sizeof(Real);
-  const Numbers& s = call.s;
-  const int64_t rowStep = s.transA ? 1 : s.lda, kStep = s.transA ? s.lda : 1;  // A[i, p] at i rowStep + p kStep
-  rowSums<Real, R, VECTORS>(call.a + row * rowStep, rowStep, kStep, s.k, call.b + column, s.ldb, LANES,
-                            call.c + row * s.ldc + column, s.ldc, s.accumulate);
-}
-
-// The columns past the last whole vector, value by value, in the same order.
-template <typename Real>
-inline void columnTail(const Call<Real>& call, int64_t first) {
-  const Numbers& s = call.s;
-  const int64_t rowStep = s.transA ? 1 : s.lda, kStep = s.transA ? s.lda : 1;
-  rowSumsTail(call.a, rowStep, kStep, s.k, call.b + first, s.ldb, s.n - first, call.c + first, s.ldc, s.m,
-              s.accumulate);
-}
-
-template <typename Real, int VECTORS>
-inline void columns(const Call<Real>& call, int64_t column) {
-  int64_t row = 0;
-  for (; row + ROWS <= call.s.m; row += ROWS) block<Real, ROWS, VECTORS>(call, row, column);
-  for (; row < call.s.m; ++row) block<Real, 1, VECTORS>(call, row, column);
-}
-
-// Column blocks [begin, end) of COLUMNS vectors; the last block takes what is left in whole vectors (and the block
-// after the last, if any, the tail).
+// Column blocks [begin, end) of COLUMNS vectors (hostvectors.h's blockProduct for each); the last block takes what is
+// left in whole vectors, and the block after the last, if any, the tail.
 template <typename Real>
 void products(void* context, ptrdiff_t begin, ptrdiff_t end) {
   constexpr int LANES = VECTOR_BYTES / sizeof(Real);
   const Call<Real>& call = *static_cast<const Call<Real>*>(context);
-  const int64_t vectors = call.s.n / LANES;
+  const Numbers& s = call.s;
+  const int64_t rowStep = s.transA ? 1 : s.lda, kStep = s.transA ? s.lda : 1;  // A[i, p] at i rowStep + p kStep
+  const int64_t vectors = s.n / LANES;
   for (ptrdiff_t index = begin; index < end; ++index) {
-    const int64_t first = index * COLUMNS;  // in vectors
-    if (first >= vectors) {
-      columnTail(call, vectors * LANES);
-      continue;
-    }
-    const int64_t count = std::min<int64_t>(COLUMNS, vectors - first);
-    for (int64_t v = 0; v < count;) {
-      if (count - v >= 4) {
-        columns<Real, 4>(call, (first + v) * LANES);
-        v += 4;
-      } else if (count - v >= 2) {
-        columns<Real, 2>(call, (first + v) * LANES);
-        v += 2;
-      } else {
-        columns<Real, 1>(call, (first + v) * LANES);
-        v += 1;
-      }
-    }
+    const bool tail = index * COLUMNS >= vectors;
+    const int64_t first = tail ? vectors * LANES : index * COLUMNS * LANES;  // the block's first column
+    const int64_t count = tail ? s.n - first : std::min<int64_t>(COLUMNS, vectors - index * COLUMNS) * LANES;
+    blockProduct(s.m, count, s.k, call.a, rowStep, kStep, call.b + first, s.ldb, call.c + first, s.ldc, s.accumulate);
   }
 }
 

@@ -55,15 +55,54 @@ inline void rowSums(const Real* a, int64_t rowStep, int64_t kStep, int64_t depth
     }
 }
 
-// The same sums, value by value in the same order, for `count` columns from b (fewer than a vector), of `rows` rows.
+// a b + c rounded once, whatever contraction the code around allows (the compiler's builtins: no <cmath>, which the
+// sources after this header include as <math.h> in their own way).
+inline float fusedMultiplyAdd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+inline double fusedMultiplyAdd(double a, double b, double c) { return __builtin_fma(a, b, c); }
+
+// The same sums, value by value in the same order, for `count` columns from b (fewer than a vector), of `rows` rows:
+// each multiply-add fused explicitly, as the vectors' lanes are (left to the compiler's contraction, the tail came out
+// unfused once reached through blockProduct: the small products' tails changed bits).
 template <typename Real>
 inline void rowSumsTail(const Real* a, int64_t rowStep, int64_t kStep, int64_t depth, const Real* b, int64_t ldb,
                         int64_t count, Real* out, int64_t ldo, int64_t rows, bool accumulate) {
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < count; ++j) {
       Real sum = 0;
-      for (int64_t p = 0; p < depth; ++p) sum += a[i * rowStep + p * kStep] * b[p * ldb + j];
+      for (int64_t p = 0; p < depth; ++p) sum = fusedMultiplyAdd(a[i * rowStep + p * kStep], b[p * ldb + j], sum);
       Real* to = out + i * ldo + j;
       *to = accumulate ? *to + sum : sum;
     }
+}
+
+// out (rows, cols) = a (rows, depth) b (depth, cols) (added to out's values with `accumulate`), a[i, p] at i rowStep +
+// p kStep, b's and out's rows ldb and ldo apart: four, two, then one vector of columns at a time, each for R rows at a
+// time with R x V = 16 sums in registers (rowSums), the columns past the last whole vector value by value
+// (rowSumsTail). Each value is rowSums' one sum in order: the same bits however the columns are blocked.
+template <typename Real, int V>
+inline void rowBlocks(int64_t rows, int64_t depth, const Real* a, int64_t rowStep, int64_t kStep, const Real* b,
+                      int64_t ldb, Real* out, int64_t ldo, bool accumulate) {
+  constexpr int LANES = VECTOR_BYTES / sizeof(Real), R = 16 / V;
+  int64_t i = 0;
+  for (; i + R <= rows; i += R)
+    rowSums<Real, R, V>(a + i * rowStep, rowStep, kStep, depth, b, ldb, LANES, out + i * ldo, ldo, accumulate);
+  for (; i < rows; ++i)
+    rowSums<Real, 1, V>(a + i * rowStep, rowStep, kStep, depth, b, ldb, LANES, out + i * ldo, ldo, accumulate);
+}
+
+template <typename Real>
+void blockProduct(int64_t rows, int64_t cols, int64_t depth, const Real* a, int64_t rowStep, int64_t kStep,
+                  const Real* b, int64_t ldb, Real* out, int64_t ldo, bool accumulate) {
+  constexpr int LANES = VECTOR_BYTES / sizeof(Real);
+  const int64_t vectors = cols / LANES;
+  int64_t v = 0;
+  for (; v + 4 <= vectors; v += 4)
+    rowBlocks<Real, 4>(rows, depth, a, rowStep, kStep, b + v * LANES, ldb, out + v * LANES, ldo, accumulate);
+  for (; v + 2 <= vectors; v += 2)
+    rowBlocks<Real, 2>(rows, depth, a, rowStep, kStep, b + v * LANES, ldb, out + v * LANES, ldo, accumulate);
+  for (; v < vectors; ++v)
+    rowBlocks<Real, 1>(rows, depth, a, rowStep, kStep, b + v * LANES, ldb, out + v * LANES, ldo, accumulate);
+  if (cols > vectors * LANES)
+    rowSumsTail(a, rowStep, kStep, depth, b + vectors * LANES, ldb, cols - vectors * LANES, out + vectors * LANES, ldo,
+                rows, accumulate);
 }

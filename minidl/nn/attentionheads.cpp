@@ -15,9 +15,9 @@
 // minidl_attention_backward(real, numbers, qkv, probs, dcontext, dqkv), the same numbers.
 //   ∂P = ∂context vᵀ, ∂v = Pᵀ ∂context, ∂s = P (∂P - Σ_j ∂P P) / sqrt(d) row by row, ∂q = ∂s k, ∂k = ∂sᵀ q.
 //
-// The products sum every term in order with fused multiply-adds from 0 (hostvectors.h's rowSums, as the small
-// products), the softmax fuses none and its exp is libmvec's: a value does not depend on which thread computes it,
-// nor on the number of threads; its last bits may differ from the batched products' and the softmax kernel's.
+// The products sum every term in order with fused multiply-adds from 0 (hostvectors.h's blockProduct, as the small
+// products), the softmax fuses none and its exp is libmvec's: a value does not depend on which thread computes it, nor
+// on the number of threads; its last bits may differ from the batched products' and the softmax kernel's.
 #define __FAST_MATH__ 1  // only so that glibc's <math.h> declares libmvec's vector exp (kernelprelude.h)
 #include <math.h>
 #undef __FAST_MATH__
@@ -51,38 +51,6 @@ struct Heads {
 
 inline float expOf(float x) { return expf(x); }
 inline double expOf(double x) { return exp(x); }
-
-// out[i, j] (+)= Σ_p a[i rowStep + p kStep] b[p ldb + j], i < rows, for V whole vectors of columns from b: R rows at
-// a time (rowSums), R x V = 16 sums in registers.
-template <typename Real, int V>
-inline void rowBlocks(int64_t rows, int64_t depth, const Real* a, int64_t rowStep, int64_t kStep, const Real* b,
-                      int64_t ldb, Real* out, int64_t ldo) {
-  constexpr int LANES = VECTOR_BYTES / sizeof(Real), R = 16 / V;
-  int64_t i = 0;
-  for (; i + R <= rows; i += R)
-    rowSums<Real, R, V>(a + i * rowStep, rowStep, kStep, depth, b, ldb, LANES, out + i * ldo, ldo, false);
-  for (; i < rows; ++i) rowSums<Real, 1, V>(a + i * rowStep, rowStep, kStep, depth, b, ldb, LANES, out + i * ldo, ldo,
-                                            false);
-}
-
-// out (rows, cols) = a (rows, depth) b (depth, cols), a[i, p] at i rowStep + p kStep, b's and out's rows ldb and ldo
-// apart: four, two, then one vector of columns at a time, the columns past the last whole vector value by value.
-template <typename Real>
-void product(int64_t rows, int64_t cols, int64_t depth, const Real* a, int64_t rowStep, int64_t kStep, const Real* b,
-             int64_t ldb, Real* out, int64_t ldo) {
-  constexpr int LANES = VECTOR_BYTES / sizeof(Real);
-  const int64_t vectors = cols / LANES;
-  int64_t v = 0;
-  for (; v + 4 <= vectors; v += 4)
-    rowBlocks<Real, 4>(rows, depth, a, rowStep, kStep, b + v * LANES, ldb, out + v * LANES, ldo);
-  for (; v + 2 <= vectors; v += 2)
-    rowBlocks<Real, 2>(rows, depth, a, rowStep, kStep, b + v * LANES, ldb, out + v * LANES, ldo);
-  for (; v < vectors; ++v)
-    rowBlocks<Real, 1>(rows, depth, a, rowStep, kStep, b + v * LANES, ldb, out + v * LANES, ldo);
-  if (cols > vectors * LANES)
-    rowSumsTail(a, rowStep, kStep, depth, b + vectors * LANES, ldb, cols - vectors * LANES, out + vectors * LANES, ldo,
-                rows, false);
-}
 
 // Where one head's arrays start and how far apart their steps are.
 struct Head {
@@ -198,14 +166,15 @@ void forwardHeads(void* context, ptrdiff_t begin, ptrdiff_t end) {
     // them, which then is not read).
     for (int64_t first = 0; first < T; first += BAND) {
       const Band band(w.s, first, padded, LANES);
-      product(band.rows, band.columns, d, queries.get() + first * d, d, 1, keys.get(), padded, scores.get(), padded);
+      blockProduct(band.rows, band.columns, d, queries.get() + first * d, d, 1, keys.get(), padded, scores.get(),
+                   padded, false);
       for (int64_t t = first; t < first + band.rows; ++t) {
         const int64_t seen = w.s.causal ? t + 1 : T;
         softmaxRow<Real>(scores.get() + (t - first) * padded, probs + t * T, T, band.columns, seen, open.get(),
                          ones.get() + padded - seen, firstOpen < seen, w.scale);
       }
-      product(band.rows, d, band.keysSeen, probs + first * T, T, 1, values.get(), d,
-              w.out + at.context + first * at.outStep, at.outStep);
+      blockProduct(band.rows, d, band.keysSeen, probs + first * T, T, 1, values.get(), d,
+                   w.out + at.context + first * at.outStep, at.outStep, false);
     }
   }
 }
@@ -232,7 +201,8 @@ void backwardHeads(void* context, ptrdiff_t begin, ptrdiff_t end) {
       const Band band(w.s, first, padded, LANES);
       const int64_t width = std::min(band.columns, T);
       Real* rows = grads.get() + first * padded;
-      product(band.rows, band.columns, d, dcontext.get() + first * d, d, 1, values.get(), padded, rows, padded);  // ∂P
+      blockProduct(band.rows, band.columns, d, dcontext.get() + first * d, d, 1, values.get(), padded, rows, padded,
+                   false);  // ∂P
       for (int64_t t = 0; t < band.rows; ++t) {  // ∂s in place of ∂P
         Real* row = rows + t * padded;
         const Real* p = probs + (first + t) * T;
@@ -242,15 +212,15 @@ void backwardHeads(void* context, ptrdiff_t begin, ptrdiff_t end) {
 #pragma omp simd
         for (int64_t j = 0; j < width; ++j) row[j] = w.scale * p[j] * (row[j] - dot);
       }
-      product(band.rows, d, band.keysSeen, rows, padded, 1, keys.get(), d, w.out + at.q + first * at.step,
-              at.step);  // ∂q = ∂s k
+      blockProduct(band.rows, d, band.keysSeen, rows, padded, 1, keys.get(), d, w.out + at.q + first * at.step,
+                   at.step, false);  // ∂q = ∂s k
     }
     for (int64_t first = 0; first < T; first += BAND) {  // ∂v = Pᵀ ∂context and ∂k = ∂sᵀ q, by bands of keys
       const int64_t rows = std::min<int64_t>(BAND, T - first), from = w.s.causal ? first : 0;
-      product(rows, d, T - from, probs + from * T + first, 1, T, dcontext.get() + from * d, d,
-              w.out + at.v + first * at.step, at.step);
-      product(rows, d, T - from, grads.get() + from * padded + first, 1, padded, queries.get() + from * d, d,
-              w.out + at.k + first * at.step, at.step);
+      blockProduct(rows, d, T - from, probs + from * T + first, 1, T, dcontext.get() + from * d, d,
+                   w.out + at.v + first * at.step, at.step, false);
+      blockProduct(rows, d, T - from, grads.get() + from * padded + first, 1, padded, queries.get() + from * d, d,
+                   w.out + at.k + first * at.step, at.step, false);
     }
   }
 }
