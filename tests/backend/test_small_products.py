@@ -1,6 +1,8 @@
 """Products of few rows made by minidl's own kernel on its threads (minidl.backend.hostblas.SmallProduct, through
-products.matmul). Oracles: the float64 product with the gemm's error bound, the same call made again, and a tape's
-replay."""
+products.matmul). Oracles: the float64 product with the gemm's error bound, the same call made again, a tape's
+replay, and each value's fused multiply-adds in exact rationals."""
+
+from fractions import Fraction
 
 import numpy
 import pytest
@@ -73,3 +75,21 @@ def test_other_products_are_split_for_the_blas(rows, inner, cols, transposedB):
 def test_a_tape_records_the_small_product_and_replays_it_with_the_same_bits():
     a, b = draw((32, 128), numpy.float32), draw((128, 512), numpy.float32)
     assertTapeReplaysProduct(a, b, "gemm_small", draw(a.shape, numpy.float32), products.matmul)
+
+
+def test_each_value_is_one_sum_of_fused_multiply_adds_in_order():
+    """float64, 5 rows (a block of 4 and one), 13 columns (whole vectors and a tail): every value, the tail's too, is
+    sum = fma(a[i, p], b[p, j], sum) from 0 over p in order, each step rounded once (exact rationals rounded to
+    float64, the oracle)."""
+    rows, inner, columns = 5, 7, 13
+    a, b = draw((rows, inner), numpy.float64), draw((inner, columns), numpy.float64)
+    out = numpy.empty((rows, columns))
+    SmallProduct(numpy.float64, (rows, columns, inner), (False, inner), columns, columns, False)(a, b, out)
+    want = numpy.zeros((rows, columns))
+    for i in range(rows):
+        for j in range(columns):
+            total = 0.0
+            for p in range(inner):
+                total = float(Fraction(a[i, p]) * Fraction(b[p, j]) + Fraction(total))
+            want[i, j] = total
+    numpy.testing.assert_array_equal(out, want)
