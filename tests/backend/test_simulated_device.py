@@ -138,6 +138,17 @@ def test_an_elementwise_launch_runs_the_host_compiled_text():
         kernel(numpy.ones(3, dtype=numpy.float32), numpy.float32(2.0), y)
 
 
+def test_an_elementwise_kernel_over_nothing_launches_nothing():
+    """CuPy returns before launching when the loop is empty (``if 0 in shape``), as its reductions do."""
+    kernel = cupy.ElementwiseKernel(AXPY.inParams, AXPY.outParams, AXPY.operation, name=AXPY.name)
+    raw = cupy.ElementwiseKernel("raw T x", "raw T y", "y[i] = x[i]", name="test_simulated_raw_copy")
+    empty = device(numpy.zeros((4, 0)))
+    with trace.recording() as recorded:
+        assert kernel(empty, numpy.float32(2.0), empty) is empty
+        raw(device([1.0]), device([2.0]), size=0)
+    assert recorded.launches == []
+
+
 def test_stream_event_and_device_waits_are_syncs():
     stream = cupy.cuda.Stream(non_blocking=True)
     with trace.recording() as recorded:
