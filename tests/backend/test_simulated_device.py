@@ -149,6 +149,20 @@ def test_an_elementwise_kernel_over_nothing_launches_nothing():
     assert recorded.launches == []
 
 
+def test_an_elementwise_kernel_takes_size_only_when_every_array_is_raw_as_cupys():
+    """CuPy's check_args: ``size`` with a non-raw array is a ValueError, and so is neither (the loop's size
+    undecided); nothing runs."""
+    kernel = cupy.ElementwiseKernel(AXPY.inParams, AXPY.outParams, AXPY.operation, name=AXPY.name)
+    raw = cupy.ElementwiseKernel("raw T x", "raw T y", "y[i] = x[i]", name="test_simulated_raw_copy")
+    x, y = device([1.0, 2.0, 3.0]), device([10.0, 10.0, 10.0])
+    with trace.recording() as recorded:
+        with pytest.raises(ValueError, match="Specified 'size' can be used only if all of the ndarray are 'raw'"):
+            kernel(x, numpy.float32(2.0), y, size=2)
+        with pytest.raises(ValueError, match="Loop size is undecided"):
+            raw(x, y)
+    assert y.get().tolist() == [10.0, 10.0, 10.0] and recorded.launches == []
+
+
 def test_stream_event_and_device_waits_are_syncs():
     stream = cupy.cuda.Stream(non_blocking=True)
     with trace.recording() as recorded:

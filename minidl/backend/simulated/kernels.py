@@ -63,6 +63,10 @@ class ElementwiseKernel:
                  for param, host in zip(kernel.params, hosts)]
         elementwise = [host for param, host in zip(kernel.params, typed)
                        if isinstance(host, numpy.ndarray) and not param.raw]
+        if size is not None and elementwise:  # CuPy's check_args
+            raise ValueError(f"{self.name}: Specified 'size' can be used only if all of the ndarray are 'raw'.")
+        if size is None and not elementwise:
+            raise ValueError(f"{self.name}: Loop size is undecided.")
         if len({host.shape for host in elementwise}) > 1:
             raise ValueError(f"{self.name}: shapes of the elementwise arrays differ (minidl does not broadcast)")
         loop = size if size is not None else elementwise[0].size
