@@ -95,6 +95,21 @@ def test_basic_indexing_gives_views_and_0d_arrays():
     assert float(element) == 20.0 and a.get().tolist() == [1.0, 20.0, 30.0]
 
 
+def test_reshape_gives_a_view_wherever_the_strides_allow_as_cupys():
+    """CuPy's reshape copies only where no strides give the new shape (``_get_strides_for_nocopy_reshape``): a
+    column slice given an axis of one is a view, launching nothing, and a write through it reaches the original;
+    a transposed matrix flattened is a copy (one launch)."""
+    matrix = device(numpy.arange(12).reshape(3, 4))
+    columns = matrix[:, :2]
+    with trace.recording() as recorded:
+        view = columns.reshape(3, 1, 2)
+        flat = matrix.T.reshape(-1)
+    assert [launch.name for launch in recorded.launches] == ["copy"]
+    view[...] = -1.0
+    assert matrix.get()[:, :2].tolist() == [[-1.0, -1.0]] * 3
+    assert flat.get().tolist() == numpy.arange(12).reshape(3, 4).T.ravel().tolist()
+
+
 def test_copies_from_the_host_say_pageable_or_pinned():
     host = numpy.arange(6, dtype=numpy.float32)
     pinned = simulated.cupyx.empty_pinned(6, numpy.float32)

@@ -385,10 +385,12 @@ class ndarray:  # noqa: N801 - CuPy's name
 
     # --- views (no launch) ---
     def reshape(self, *shape, order="C"):
+        """A view wherever strides give the new shape (NumPy's rule, as CuPy's ``_get_strides_for_nocopy_reshape``),
+        else a copy (one launch)."""
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        if self._host.flags.c_contiguous:
-            return wrap(self._host.reshape(shape), owner=False)
-        result = numpy.ascontiguousarray(self._host).reshape(shape)
+        result = self._host.reshape(shape)
+        if self._host.flags.c_contiguous or numpy.may_share_memory(result, self._host):
+            return wrap(result, owner=False)
         launch("copy", result, self._host)
         return wrap(result)
 
