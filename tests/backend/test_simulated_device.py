@@ -95,6 +95,21 @@ def test_basic_indexing_gives_views_and_0d_arrays():
     assert float(element) == 20.0 and a.get().tolist() == [1.0, 20.0, 30.0]
 
 
+def test_set_refuses_what_cupys_refuses():
+    """CuPy's ``set``: another dtype is a TypeError (no cast), another shape a ValueError, an array neither C- nor
+    F-contiguous a RuntimeError; nothing is copied then."""
+    matrix = device(numpy.zeros((3, 4)))
+    with trace.recording() as recorded:
+        with pytest.raises(TypeError, match="float64 array cannot be set to float32 array"):
+            matrix.set(numpy.ones((3, 4)))
+        with pytest.raises(ValueError, match="Shape mismatch"):
+            matrix.set(numpy.ones((4, 3), numpy.float32))
+        with pytest.raises(RuntimeError, match="Cannot set to non-contiguous array"):
+            matrix[:, :2].set(numpy.ones((3, 2), numpy.float32))
+        matrix.T.set(numpy.ones((4, 3), numpy.float32))  # F-contiguous: CuPy copies it in Fortran order
+    assert matrix.get().tolist() == [[1.0] * 4] * 3 and len(recorded.hostToDevice) == 1
+
+
 def test_reshape_gives_a_view_wherever_the_strides_allow_as_cupys():
     """CuPy's reshape copies only where no strides give the new shape (``_get_strides_for_nocopy_reshape``): a
     column slice given an axis of one is a view, launching nothing, and a write through it reaches the original;

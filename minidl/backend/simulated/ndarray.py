@@ -340,8 +340,12 @@ class ndarray:  # noqa: N801 - CuPy's name
     def set(self, arr, stream=None):
         if not isinstance(arr, numpy.ndarray):
             raise TypeError(f"Only numpy.ndarray can be set to cupy.ndarray, got {type(arr)}")
-        if arr.shape != self.shape or arr.dtype != self.dtype:
-            raise ValueError(f"Shape or dtype mismatch: {arr.shape} {arr.dtype} against {self.shape} {self.dtype}")
+        if arr.dtype != self.dtype:  # CuPy's checks, in its order: no cast, one shape, a contiguous target
+            raise TypeError(f"{arr.dtype} array cannot be set to {self.dtype} array")
+        if arr.shape != self.shape:
+            raise ValueError(f"Shape mismatch. Old shape: {self.shape}, new shape: {arr.shape}")
+        if not (self._host.flags.c_contiguous or self._host.flags.f_contiguous):
+            raise RuntimeError("Cannot set to non-contiguous array")
         trace.recordHostToDevice(arr.nbytes, isPinned(arr))
         self._host[...] = arr
 
