@@ -95,6 +95,20 @@ def test_basic_indexing_gives_views_and_0d_arrays():
     assert float(element) == 20.0 and a.get().tolist() == [1.0, 20.0, 30.0]
 
 
+def test_the_keywords_cupy_honours_are_honoured():
+    """``copyto``'s ``where`` copies only where it holds; ``clip``'s and ``argmax``'s ``out`` receive the result
+    (the signatures are CuPy's, so a call with them must do what CuPy's does, not drop them)."""
+    target, values = device([1.0, 2.0, 3.0, 4.0]), device([-1.0, -2.0, -3.0, -4.0])
+    cupy.copyto(target, values, where=device([True, False, True, False], numpy.bool_))
+    assert target.get().tolist() == [-1.0, 2.0, -3.0, 4.0]
+    clipped = device([0.0] * 4)
+    assert cupy.clip(target, -2.0, 2.0, out=clipped) is clipped
+    assert clipped.get().tolist() == [-1.0, 2.0, -2.0, 2.0]
+    where = device([7], numpy.int64).reshape(())
+    assert cupy.argmax(target, out=where) is where and int(where) == 3
+    assert target.argmin(out=where) is where and int(where) == 2
+
+
 def test_set_refuses_what_cupys_refuses():
     """CuPy's ``set``: another dtype is a TypeError (no cast), another shape a ValueError, an array neither C- nor
     F-contiguous a RuntimeError; nothing is copied then."""

@@ -218,7 +218,13 @@ def where(condition, x=None, y=None):
 
 
 def clip(a, a_min, a_max, out=None):
-    return a.clip(a_min, a_max)
+    if out is None:
+        return a.clip(a_min, a_max)
+    host = hostOf(a)
+    numpy.clip(host, hostOf(a_min) if a_min is not None else None, hostOf(a_max) if a_max is not None else None,
+               out=hostOf(out))
+    launch("clip", out._host, host)
+    return out
 
 
 def _reductionFunction(method):
@@ -247,7 +253,7 @@ all = _comparingFunction("all")  # noqa: A001
 
 
 def argmax(a, axis=None, dtype=None, out=None, keepdims=False):
-    return a.argmax(axis=axis, keepdims=keepdims)
+    return a.argmax(axis=axis, out=out, keepdims=keepdims)
 
 
 def matmul(x1, x2, out=None):
@@ -364,9 +370,9 @@ def ravel(a, order="C"):
 
 
 def copyto(dst, src, casting="same_kind", where=None):
-    source = hostOf(src)
-    numpy.copyto(dst._host, source, casting=casting)
-    launch("copy", dst._host, source)
+    source, mask = hostOf(src), True if where is None else hostOf(where)
+    numpy.copyto(dst._host, source, casting=casting, where=mask)
+    launch("copy", dst._host, source, mask)
 
 
 def isscalar(element):
@@ -482,7 +488,7 @@ def argsort(a, axis=-1, kind=None):
 
 
 def argmin(a, axis=None, dtype=None, out=None, keepdims=False):
-    return a.argmin(axis=axis, keepdims=keepdims)
+    return a.argmin(axis=axis, out=out, keepdims=keepdims)
 
 
 def around(a, decimals=0, out=None):

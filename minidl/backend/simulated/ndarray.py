@@ -489,14 +489,19 @@ class ndarray:  # noqa: N801 - CuPy's name
     all = _reduction("all", numpy.all, withDtype=False)
 
     def argmax(self, axis=None, out=None, keepdims=False):
-        result = numpy.asarray(self._host.argmax(axis=axis, keepdims=keepdims))
-        launch("argmax", result, self._host, threads=blockThreads(self._host, result))
-        return wrap(result)
+        return self._indexOf("argmax", axis, out, keepdims)
 
     def argmin(self, axis=None, out=None, keepdims=False):
-        result = numpy.asarray(self._host.argmin(axis=axis, keepdims=keepdims))
-        launch("argmin", result, self._host, threads=blockThreads(self._host, result))
-        return wrap(result)
+        return self._indexOf("argmin", axis, out, keepdims)
+
+    def _indexOf(self, name, axis, out, keepdims):
+        """``argmax`` or ``argmin`` (``name``): one reduction, its result written into ``out`` when given."""
+        result = numpy.asarray(getattr(self._host, name)(axis=axis, keepdims=keepdims))
+        launch(name, result, self._host, threads=blockThreads(self._host, result))
+        if out is None:
+            return wrap(result)
+        hostOf(out)[...] = result
+        return out
 
     def dot(self, other):
         return productOf("dot", self, other)
