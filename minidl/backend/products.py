@@ -47,18 +47,21 @@ CUDA_TYPES = {numpy.dtype(numpy.float32): 0, numpy.dtype(numpy.float64): 1, nump
 
 
 def matmul(a, b, out=None, accumulate=False):
-    """a @ b into ``out`` (a new array when None; it must not overlap a or b), or added to ``out`` with
-    ``accumulate``; see the module."""
+    """a @ b into ``out`` (a new array when None; sharing memory with a or b, it is refused), or added to ``out``
+    with ``accumulate``; see the module."""
     if isGpu:
         geometry = _geometry(a, b, out, accumulate)
         plan = _plans.get(geometry)
         if plan is not None:
+            if out is not None:
+                _checkApart(a, b, out)
             return plan.run(a, b, out)
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2] or a.dtype != b.dtype:
         raise BackendError(f"matmul takes two matrices or batches of matrices of one dtype, (..., M, K) and (..., K, "
                            f"N), got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
     if out is not None or accumulate:
         _checkOut(a, b, out)
+        _checkApart(a, b, out)
     if not isGpu:
         made = _hostProduct(a, b, out, accumulate)
         if made is not None:
@@ -126,6 +129,22 @@ def _checkOut(a, b, out):
         raise BackendError("matmul with accumulate adds into out: pass out")
     if out.shape != _shape(a, b) or out.dtype != a.dtype:
         raise BackendError(f"matmul's out must be {_shape(a, b)} {a.dtype}, got {out.shape} {out.dtype}")
+
+
+def _checkApart(a, b, out):
+    """BackendError where ``out`` shares memory with ``a`` or ``b``: a gemm writes out while it reads them (cuBLAS,
+    the CPU's split product), NumPy's matmul alone would have buffered. On a GPU their address ranges must not meet
+    (CuPy's exact answer would read the device); on the CPU no element may be common (NumPy's exact answer, asked
+    only where the ranges meet)."""
+    for name, operand in (("a", a), ("b", b)):
+        if isGpu:
+            shared = xp.may_share_memory(out, operand)
+        else:
+            out, operand = plain(out), plain(operand)
+            shared = numpy.may_share_memory(out, operand) and numpy.shares_memory(out, operand)
+        if shared:
+            raise BackendError(f"matmul's out must not share memory with a or b (it does with {name}): the product "
+                               f"would read what it has already written; pass another array")
 
 
 def _layout(array):

@@ -159,6 +159,29 @@ def test_bad_input_is_refused_before_anything_changes(call, message):
     numpy.testing.assert_array_equal(toHost(out), before)
 
 
+@pytest.mark.parametrize("size", [8, 256])  # NumPy's matmul; the product split among minidl's threads
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_an_out_overlapping_an_operand_is_refused_before_anything_changes(size, accumulate):
+    """A gemm writes out while it reads the operands (cuBLAS, and the CPU's split product: out = a @ b into a's own
+    memory gave errors of 70 at 256x256), so out may not share memory with a or b; out in the other half of a's
+    buffer is no overlap."""
+    rng = numpy.random.default_rng(3)
+    square = rng.standard_normal((size, size)).astype(numpy.float32)
+    buffer = toDevice(numpy.zeros(2 * size * size, numpy.float32))
+    buffer[: size * size] = toDevice(square.reshape(-1))
+    a, b = buffer[: size * size].reshape(size, size), toDevice(square[::-1].copy())
+    shifted = buffer[size * size // 2: size * size // 2 + size * size].reshape(size, size)  # over a's second half
+    for out in (a, b, a.T, shifted):
+        before = toHost(out)
+        with pytest.raises(BackendError, match="out must not share memory with a or b"):
+            matmul(a, b, out=out, accumulate=accumulate)
+        numpy.testing.assert_array_equal(toHost(out), before)
+    apart = buffer[size * size:].reshape(size, size)
+    matmul(a, b, out=apart, accumulate=accumulate)
+    expected = square.astype(numpy.float64) @ square[::-1].astype(numpy.float64)
+    numpy.testing.assert_allclose(toHost(apart), expected, rtol=1e-4, atol=1e-3 * size)
+
+
 @onSimulated
 def test_products_run_in_tf32_only_when_allowed():
     from minidl.backend.simulated import trace

@@ -375,6 +375,11 @@ def copyto(dst, src, casting="same_kind", where=None):
     launch("copy", dst._host, source, mask)
 
 
+def may_share_memory(a, b, max_work=None):
+    """As CuPy's: whether the two arrays' address ranges meet (no launch: CuPy reads the arrays' pointers)."""
+    return bool(numpy.may_share_memory(hostOf(a), hostOf(b)))
+
+
 def isscalar(element):
     return numpy.isscalar(element)
 
