@@ -139,6 +139,20 @@ def test_reshape_gives_a_view_wherever_the_strides_allow_as_cupys():
     assert flat.get().tolist() == numpy.arange(12).reshape(3, 4).T.ravel().tolist()
 
 
+def test_a_boolean_mask_reads_its_count_from_the_device_as_cupys():
+    """CuPy's mask indexing, to read or to write, scans the mask and reads the count of True values to the host
+    (``_prepare_mask_indexing_single``: ``int(mask_scanned[-1])``): a sync each, as ``nonzero``'s."""
+    a = device([1.0, -2.0, 3.0])
+    mask = a > 0
+    with trace.recording() as recorded:
+        picked = a[mask]
+        a[mask] = 0.0
+        a[:2] = 5.0  # basic indexing: no sync
+    assert [(event.kind, event.nbytes) for event in recorded.syncs] == [("deviceToHost", 4)] * 2
+    assert "test_simulated_device.py" in recorded.syncs[0].where
+    assert picked.get().tolist() == [1.0, 3.0] and a.get().tolist() == [5.0, 5.0, 0.0]
+
+
 def test_copies_from_the_host_say_pageable_or_pinned():
     host = numpy.arange(6, dtype=numpy.float32)
     pinned = simulated.cupyx.empty_pinned(6, numpy.float32)

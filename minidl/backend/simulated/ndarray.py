@@ -424,6 +424,7 @@ class ndarray:  # noqa: N801 - CuPy's name
     # --- indexing ---
     def __getitem__(self, key):
         key = _deviceIndex(key)
+        _readMaskCount(key)
         if _isBasic(key):
             view = self._host[key]
             if not isinstance(view, numpy.ndarray):  # a scalar: CuPy gives a 0-d view
@@ -436,6 +437,7 @@ class ndarray:  # noqa: N801 - CuPy's name
     def __setitem__(self, key, value):
         key = _deviceIndex(key)
         value = hostOf(value)
+        _readMaskCount(key)
         self._host[key] = value
         target = self._host[key] if _isBasic(key) else numpy.empty(0)
         launch("scatter" if not _isBasic(key) else "copy", target if target.size else numpy.asarray(value), value,
@@ -545,6 +547,16 @@ def _deviceIndex(key):
         return part
 
     return tuple(one(part) for part in key) if isinstance(key, tuple) else one(key)
+
+
+def _readMaskCount(key):
+    """A boolean mask in an index: CuPy scans it and reads its count of True values to the host, which decides the
+    shape of what is read or written (``_prepare_mask_indexing_single``): a sync, as ``nonzero``'s."""
+    parts = key if isinstance(key, tuple) else (key,)
+    for part in parts:
+        if isinstance(part, numpy.ndarray) and part.dtype == numpy.bool_ and part.size:
+            trace.recordSync("deviceToHost", 4 if part.size < 2**31 else 8,
+                             "boolean mask (its count of True values decides the shape)")
 
 
 def _isBasic(key):
