@@ -56,6 +56,7 @@ class LiveTable:
         self.device = xp.zeros(size, dtype=numpy.uint8)
         self.reads = []  # (read, the items it gave: LiveValue for a number, the item itself otherwise)
         self.slots = {}  # (id of a LiveValue, dtype) -> (the LiveValue, byte offset)
+        self.queued = []  # (event, pinned buffer) of each copy to the slots the device may not have made yet
 
     def add(self, values, read):
         """``values`` with each number as a LiveValue, which ``read()`` renews at each launch."""
@@ -83,7 +84,13 @@ class LiveTable:
                         item.value = value
         if not self.used:
             return
+        # The copy is asynchronous: the device reads the pinned buffer when it reaches the copy, so the buffer is
+        # held until the copy's event is done (freed at once, CuPy's pinned pool would hand it to the next launch,
+        # whose numbers the copy would then read). Asking an event is no sync.
+        self.queued = [(event, buffer) for event, buffer in self.queued if not event.done]
         host = cupyxModule().empty_pinned((self.used,), dtype=numpy.uint8)
         for (_, dtype), (live, offset) in self.slots.items():
             host[offset:offset + dtype.itemsize].view(dtype)[0] = dtype.type(live.value)
-        self.device[:self.used].set(host, stream=xp.cuda.get_current_stream())
+        stream = xp.cuda.get_current_stream()
+        self.device[:self.used].set(host, stream=stream)
+        self.queued.append((stream.record(), host))
