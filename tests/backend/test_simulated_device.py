@@ -221,6 +221,21 @@ def test_an_elementwise_kernel_takes_size_only_when_every_array_is_raw_as_cupys(
     assert y.get().tolist() == [10.0, 10.0, 10.0] and recorded.launches == []
 
 
+def test_an_elementwise_kernel_refuses_arrays_of_another_type_than_declared_as_cupys():
+    """CuPy's _decide_params_type: an array for a parameter of a fixed dtype must have that dtype, and an output
+    must be an array (TypeError); the host text would read the array as the declared type."""
+    kernel = cupy.ElementwiseKernel("float32 x, T a", "float32 y", "y = x * a", name="test_simulated_fixed")
+    y = device([0.0, 0.0])
+    with trace.recording() as recorded:
+        with pytest.raises(TypeError, match="Type is mismatched"):
+            kernel(device([1.0, 2.0], numpy.float64), device([3.0, 3.0]), y)
+        with pytest.raises(TypeError, match="Type is mismatched"):
+            kernel(device([1.0, 2.0]), device([3.0, 3.0]), device([0.0, 0.0], numpy.float64))
+        with pytest.raises(TypeError, match="Output arguments must be cupy.ndarray"):
+            kernel(device([1.0, 2.0]), device([3.0, 3.0]), 0.0)
+    assert y.get().tolist() == [0.0, 0.0] and recorded.launches == []
+
+
 def test_stream_event_and_device_waits_are_syncs():
     stream = cupy.cuda.Stream(non_blocking=True)
     with trace.recording() as recorded:

@@ -51,8 +51,12 @@ class ElementwiseKernel:
         for param, arg in zip(kernel.params, args):
             if isinstance(arg, numpy.ndarray):
                 raise TypeError(f"{self.name}: Unsupported type {type(arg)}: kernels take device arrays (as in CuPy)")
+            if param.isOutput and not isinstance(arg, ndarray):
+                raise TypeError(f"{self.name}: Output arguments must be cupy.ndarray, got {type(arg).__name__}")
             if isinstance(arg, ndarray):
                 hosts.append(arg._host)
+                if param.dtype is not None and arg.dtype != param.dtype:
+                    raise TypeError(f"{self.name}: Type is mismatched. {param.name} {arg.dtype} {param.dtype}")
                 if param.dtype is None and types.setdefault(param.typeName, arg.dtype) != arg.dtype:
                     raise TypeError(f"{self.name}: type is mismatched: {param.typeName} is {types[param.typeName]} "
                                     f"and {arg.dtype}")
