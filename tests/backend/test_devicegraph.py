@@ -142,3 +142,26 @@ def test_the_pinned_numbers_of_a_queued_copy_stay_as_they_were_until_it_is_done(
     assert len(copies) == 3
     for held, numbersThen in copies:
         assert held() is not None and held().tobytes() == numbersThen.tobytes()
+
+
+def test_a_live_value_that_does_not_fit_its_parameter_is_refused_as_an_argument_is():
+    """A launch converts each live value as a kernel converts a scalar argument: one that does not fit (a NumPy
+    int64 -1 for a uint64 seed, which NumPy's cast wraps to 2^64 - 1) raises before the graph runs."""
+    from minidl.backend.devicegraph import DeviceGraph
+
+    numbers = {"seed": 5}
+
+    def read():
+        return 1.0, numbers["seed"]
+
+    graph = DeviceGraph()
+    out = graph.capture(lambda x: scaleKer(x, *liveValues(read(), read), xp.empty_like(x)), device([1, 2]))
+    graph.launch(device([1, 2]), renew=False)
+    before = backend.toHost(out).tolist()
+    for seed in (-1, numpy.int64(-1), 2**64):
+        numbers["seed"] = seed
+        with pytest.raises(BackendError, match="does not fit uint64"):
+            scaleKer(device([1, 2]), 1.0, seed, xp.empty(2, numpy.float32))
+        with pytest.raises(BackendError, match="does not fit uint64"):
+            graph.launch(device([1, 2]))
+        assert backend.toHost(out).tolist() == before
