@@ -96,8 +96,9 @@ def test_basic_indexing_gives_views_and_0d_arrays():
 
 
 def test_the_keywords_cupy_honours_are_honoured():
-    """``copyto``'s ``where`` copies only where it holds; ``clip``'s and ``argmax``'s ``out`` receive the result
-    (the signatures are CuPy's, so a call with them must do what CuPy's does, not drop them)."""
+    """``copyto``'s ``where`` copies only where it holds; the ``out`` of ``clip``, ``argmax``, ``var``, ``std`` and
+    ``outer`` receives the result (the signatures are CuPy's, so a call with them must do what CuPy's does, not drop
+    them)."""
     target, values = device([1.0, 2.0, 3.0, 4.0]), device([-1.0, -2.0, -3.0, -4.0])
     cupy.copyto(target, values, where=device([True, False, True, False], numpy.bool_))
     assert target.get().tolist() == [-1.0, 2.0, -3.0, 4.0]
@@ -107,6 +108,11 @@ def test_the_keywords_cupy_honours_are_honoured():
     where = device([7], numpy.int64).reshape(())
     assert cupy.argmax(target, out=where) is where and int(where) == 3
     assert target.argmin(out=where) is where and int(where) == 2
+    spread, table = device(0.0).reshape(()), device(numpy.zeros((2, 2)))
+    assert cupy.var(device([1.0, 3.0]), out=spread) is spread and float(spread) == 1.0
+    assert cupy.std(device([1.0, 5.0]), out=spread) is spread and float(spread) == 2.0
+    assert cupy.outer(device([1.0, 2.0]), device([3.0, 4.0]), out=table) is table
+    assert table.get().tolist() == [[3.0, 4.0], [6.0, 8.0]]
 
 
 def test_set_refuses_what_cupys_refuses():

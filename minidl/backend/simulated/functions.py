@@ -384,10 +384,16 @@ def isscalar(element):
     return numpy.isscalar(element)
 
 
-def _computed(name, result, *operands):
-    """A fresh device array of a computing function's result (one launch), or a scalar as a 0-d array."""
+def _computed(name, result, *operands, out=None):
+    """A fresh device array of a computing function's result (one launch), or a scalar as a 0-d array; written into
+    ``out`` instead when given, as CuPy's kernel writes it."""
     result = numpy.asarray(result)
-    launch(name, result, *[operand for operand in operands if isinstance(operand, numpy.ndarray)])
+    arrays = [operand for operand in operands if isinstance(operand, numpy.ndarray)]
+    if out is not None:
+        hostOf(out)[...] = result
+        launch(name, hostOf(out), *arrays)
+        return out
+    launch(name, result, *arrays)
     return wrap(result)
 
 
@@ -469,7 +475,7 @@ def einsum(*operands, **kwargs):
 
 
 def outer(a, b, out=None):
-    return _computed("outer", numpy.outer(hostOf(a), hostOf(b)), hostOf(a), hostOf(b))
+    return _computed("outer", numpy.outer(hostOf(a), hostOf(b)), hostOf(a), hostOf(b), out=out)
 
 
 def tensordot(a, b, axes=2):
@@ -526,12 +532,12 @@ def tril(m, k=0):
 
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     host = hostOf(a)
-    return _computed("var", numpy.var(host, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), host)
+    return _computed("var", numpy.var(host, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), host, out=out)
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     host = hostOf(a)
-    return _computed("std", numpy.std(host, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), host)
+    return _computed("std", numpy.std(host, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), host, out=out)
 
 
 def roll(a, shift, axis=None):
