@@ -35,7 +35,7 @@ import itertools
 import numpy
 
 from minidl.backend import hostblas
-from minidl.backend.device import cublasBindings, isGpu, xp
+from minidl.backend.device import cublasBindings, isDeviceArray, isGpu, xp
 from minidl.backend.hostblas import SmallProduct, SplitProduct, StridedBatch, gemms
 from minidl.backend.hostkernel import poolThreads
 from minidl.backend.tape import Recorder, plain
@@ -56,6 +56,11 @@ def matmul(a, b, out=None, accumulate=False):
             if out is not None:
                 _checkApart(a, b, out)
             return plan.run(a, b, out)
+        hosts = [name for name, array in (("a", a), ("b", b), ("out", out)) if array is not None
+                 and not isDeviceArray(array)]
+        if hosts:
+            raise BackendError(f"matmul on a GPU takes device arrays, got {', '.join(hosts)} in host memory: copy "
+                               f"them with minidl.backend.toDevice")
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2] or a.dtype != b.dtype:
         raise BackendError(f"matmul takes two matrices or batches of matrices of one dtype, (..., M, K) and (..., K, "
                            f"N), got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
@@ -281,9 +286,10 @@ def _splitProduct(a, b, out, accumulate):
 
 def _geometry(a, b, out, accumulate):
     """What a product's cuBLAS calls depend on besides its arrays' addresses: the operands' and out's (None: made
-    by matmul) shapes, strides and dtypes, accumulate, and whether float32 may use TF32."""
-    where = None if out is None else (out.shape, out.strides, out.dtype)
-    return a.shape, a.strides, a.dtype, b.shape, b.strides, b.dtype, where, accumulate, tf32Allowed()
+    by matmul) types, shapes, strides and dtypes, accumulate, and whether float32 may use TF32."""
+    where = None if out is None else (type(out), out.shape, out.strides, out.dtype)
+    return (type(a), a.shape, a.strides, a.dtype, type(b), b.shape, b.strides, b.dtype, where, accumulate,
+            tf32Allowed())
 
 
 def _gemm(a, b, out, accumulate, geometry):

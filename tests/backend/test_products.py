@@ -159,6 +159,20 @@ def test_bad_input_is_refused_before_anything_changes(call, message):
     numpy.testing.assert_array_equal(toHost(out), before)
 
 
+@pytest.mark.skipif(not backend.isGpu, reason="a device's products: the simulated device (CI's second run) or a GPU")
+def test_a_host_array_in_a_device_product_is_refused_before_anything_changes():
+    """On a device every operand and out must be a device array: a NumPy one failed inside the cuBLAS call with an
+    AttributeError ('memoryview' object has no attribute 'ptr'), also where the geometry's plan was kept."""
+    a, b, out = toDevice(values((4, 5))), toDevice(values((5, 3))), toDevice(values((4, 3)))
+    matmul(a, b, out=out)  # the geometry's plan, which a host array of the same shape and strides would find
+    before = toHost(out)
+    for args, keywords in (((a, toHost(b)), {"out": out}), ((toHost(a), b), {"out": out}), ((a, toHost(b)), {}),
+                           ((a, b), {"out": numpy.zeros((4, 3), numpy.float32)})):
+        with pytest.raises(BackendError, match="matmul on a GPU takes device arrays"):
+            matmul(*args, **keywords)
+    numpy.testing.assert_array_equal(toHost(out), before)
+
+
 @pytest.mark.parametrize("size", [8, 256])  # NumPy's matmul; the product split among minidl's threads
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_an_out_overlapping_an_operand_is_refused_before_anything_changes(size, accumulate):
