@@ -129,11 +129,14 @@ def _shape(a, b):
 
 
 def _checkOut(a, b, out):
-    """BackendError unless ``out`` (None with accumulate: refused) has the shape and dtype of a @ b."""
+    """BackendError unless ``out`` (None with accumulate: refused) has the shape and dtype of a @ b and is
+    writable."""
     if out is None:
         raise BackendError("matmul with accumulate adds into out: pass out")
     if out.shape != _shape(a, b) or out.dtype != a.dtype:
         raise BackendError(f"matmul's out must be {_shape(a, b)} {a.dtype}, got {out.shape} {out.dtype}")
+    if not getattr(out.flags, "writeable", True):  # device arrays are always writable
+        raise BackendError("matmul's out is read-only: pass a writable array")
 
 
 def _checkApart(a, b, out):

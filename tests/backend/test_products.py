@@ -173,6 +173,21 @@ def test_a_host_array_in_a_device_product_is_refused_before_anything_changes():
     numpy.testing.assert_array_equal(toHost(out), before)
 
 
+@pytest.mark.skipif(backend.isGpu, reason="host arrays: a device array is always writable")
+@pytest.mark.parametrize("shapes", [((8, 8), (8, 8)), ((256, 256), (256, 256)), ((32, 64, 64), (32, 64, 64))])
+def test_a_read_only_out_is_refused_before_anything_changes(shapes):
+    """NumPy's matmul refuses a read-only out (ValueError); the products made on minidl's threads (a product split
+    among them, a batch shared) wrote into it."""
+    (shapeA, shapeB), rng = shapes, numpy.random.default_rng(5)
+    a, b = rng.standard_normal(shapeA).astype(numpy.float32), rng.standard_normal(shapeB).astype(numpy.float32)
+    out = numpy.zeros(shapeA[:-1] + shapeB[-1:], numpy.float32)
+    out.flags.writeable = False
+    for accumulate in (False, True):
+        with pytest.raises(BackendError, match="matmul's out is read-only"):
+            matmul(a, b, out=out, accumulate=accumulate)
+    assert not out.any()
+
+
 @pytest.mark.parametrize("size", [8, 256])  # NumPy's matmul; the product split among minidl's threads
 @pytest.mark.parametrize("accumulate", [False, True])
 def test_an_out_overlapping_an_operand_is_refused_before_anything_changes(size, accumulate):
