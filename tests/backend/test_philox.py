@@ -208,3 +208,22 @@ def test_a_bad_device_state_is_refused_and_restores_nothing(device):
         backend.setRandomState({**state, "device": device})
     numpy.testing.assert_array_equal(backend.generator().standard_normal(2), expected[0])
     numpy.testing.assert_array_equal(toHost(backend.uniform(3)), expected[1])
+
+
+@pytest.mark.parametrize("draw, keywords, error, message", [
+    (backend.uniform, {"dtype": numpy.int32}, BackendError, "uniform draws float16, float32 or float64 arrays, got"),
+    (backend.normal, {"dtype": numpy.int64}, BackendError, "normal draws float16, float32 or float64 arrays, got int"),
+    (backend.uniform, {"dtype": numpy.bool_}, BackendError, "got bool"),
+    (backend.normal, {"dtype": numpy.complex64}, BackendError, "got complex64"),
+    (backend.uniform, {"low": "0"}, BackendError, "low must be a real number, got '0'"),
+    (backend.normal, {"sigma": None}, BackendError, "sigma must be a real number, got None"),
+    (backend.uniform, {"shape": (-1, 2)}, ValueError, "negative dimensions"),
+])
+def test_a_bad_draw_is_refused_and_draws_nothing(draw, keywords, error, message):
+    """An integer or bool array would hold low (the uniform truncated to 0) or truncated normals, silently; each bad
+    argument is refused before the draw's counter moves, so the random state is as it was."""
+    backend.seed(6)
+    before = backend.getRandomState()
+    with pytest.raises(error, match=message):
+        draw(**{"shape": (2, 3), **keywords})
+    assert backend.getRandomState() == before
