@@ -31,7 +31,7 @@ def seed(value):
     """Reset the generator minidl draws from with one integer in [0, 2**64); anything else is a BackendError
     that leaves it as it was."""
     global _generator
-    if not isinstance(value, numbers.Integral) or not 0 <= value < 2**64:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < 2**64:
         raise BackendError(f"seed takes an integer in [0, 2**64), got {value!r:.100}")
     value = int(value)
     _generator = numpy.random.default_rng(value)
