@@ -14,6 +14,7 @@ arrays are always writable, and the signature fixes that every array is one on t
 """
 
 from minidl.backend.device import isArray
+from minidl.backend.hostkernel import scalarType
 
 
 class PreparedLaunch:
@@ -27,7 +28,7 @@ class PreparedLaunch:
         self.kernel, self.sameShape, self.fixed = kernel, tuple(sameShape), fixed
         self.arrays = tuple((index, arg.dtype, arg.ndim if index in raw else None)
                             for index, arg in enumerate(typed) if isArray(arg))
-        self.scalars = tuple((index, arg.dtype.type) for index, arg in enumerate(typed) if not isArray(arg))
+        self.scalars = tuple((index, scalarType(arg.dtype)) for index, arg in enumerate(typed) if not isArray(arg))
 
     def __call__(self, args, **keywords):
         for index, dtype, ndim in self.arrays:

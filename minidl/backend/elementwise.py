@@ -334,7 +334,7 @@ class Elementwise:
     def _typedScalar(self, param, dtype, value):
         """``value`` as a NumPy scalar of ``dtype``; one that does not fit (out of range, NaN for an int) is refused."""
         try:
-            return dtype.type(value)
+            return hostkernel.scalarType(dtype)(value)
         except (OverflowError, ValueError) as error:
             raise BackendError(f"{self.name}: scalar {param.name} does not fit {dtype}: {value!r}") from error
 

@@ -100,6 +100,18 @@ def preparable(args):
     return all(type(arg) is numpy.ndarray for arg in args if not isinstance(arg, numpy.generic))
 
 
+def scalarType(dtype):
+    """What types a kernel's scalar argument as ``dtype``: the dtype's own type, through a Python int for an integer
+    dtype, so that a number that does not fit raises (OverflowError; ValueError for NaN) whether it comes as a Python
+    number or as a NumPy one, which NumPy's own cast wraps modulo 2^n (and NaN to the lowest integer) in silence."""
+    dtype = numpy.dtype(dtype)
+    return functools.partial(_integer, dtype.type) if dtype.kind in "iu" else dtype.type
+
+
+def _integer(kind, value):
+    return kind(int(value))
+
+
 def cacheDir():
     return Path(os.environ.get("MINIDL_CACHE_DIR") or Path.home() / ".cache" / "minidl") / "hostkernels"
 
@@ -367,7 +379,7 @@ class PreparedCall:
                 view = numpy.frombuffer(self.scalarBuffer, arg.dtype, count=1, offset=8 * index)
                 view[0] = arg
                 self.slots[index] = ctypes.addressof(self.scalarBuffer) + 8 * index
-                self.scalars.append((index, view, arg.dtype.type))
+                self.scalars.append((index, view, scalarType(arg.dtype)))
         self.kinds = (ctypes.c_int * count)(*kinds)
         self.outputs = (ctypes.c_int * count)(*(int(param.isOutput) for param in params))
         self.descrs = (ctypes.c_void_p * count)(*(None if kind == -2 else id(arg.dtype)

@@ -8,12 +8,14 @@ reads it from a slot of the ``LiveTable``'s device buffer instead (its live vari
 ``slot[0]``), and before each launch of the graph the table runs the ``read`` functions again, in the order of the
 capture, and copies the numbers they give into their slots: one copy from page-locked memory, queued before the
 graph on the same stream. A number reaches its kernel as it would as an argument: converted to the parameter's
-dtype on the host (``numpy.dtype.type``), so a replayed step computes with the very bits of an ordinary one.
+dtype on the host (``hostkernel.scalarType``: one that does not fit is refused), so a replayed step computes with
+the very bits of an ordinary one.
 """
 
 import numpy
 
 from minidl.backend.device import cupyxModule, xp
+from minidl.backend.hostkernel import scalarType
 from minidl.backend.tape import isNumber
 from minidl.errors import BackendError
 
@@ -56,6 +58,7 @@ class LiveTable:
         self.device = xp.zeros(size, dtype=numpy.uint8)
         self.reads = []  # (read, the items it gave: LiveValue for a number, the item itself otherwise)
         self.slots = {}  # (id of a LiveValue, dtype) -> (the LiveValue, byte offset)
+        self.queued = []  # (event, pinned buffer) of each copy to the slots the device may not have made yet
 
     def add(self, values, read):
         """``values`` with each number as a LiveValue, which ``read()`` renews at each launch."""
@@ -83,7 +86,19 @@ class LiveTable:
                         item.value = value
         if not self.used:
             return
-        host = cupyxModule().empty_pinned((self.used,), dtype=numpy.uint8)
+        # The copy is asynchronous: the device reads the pinned buffer when it reaches the copy, so the buffer is
+        # held until the copy's event is done (freed at once, CuPy's pinned pool would hand it to the next launch,
+        # whose numbers the copy would then read). Asking an event is no sync.
+        self.queued = [(event, buffer) for event, buffer in self.queued if not event.done]
+        numbers = []
         for (_, dtype), (live, offset) in self.slots.items():
-            host[offset:offset + dtype.itemsize].view(dtype)[0] = dtype.type(live.value)
-        self.device[:self.used].set(host, stream=xp.cuda.get_current_stream())
+            try:  # as a kernel types a scalar argument: one that does not fit is refused, before anything runs
+                numbers.append((offset, dtype, scalarType(dtype)(live.value)))
+            except (OverflowError, ValueError) as error:
+                raise BackendError(f"a captured step's live value does not fit {dtype}: {live.value!r}") from error
+        host = cupyxModule().empty_pinned((self.used,), dtype=numpy.uint8)
+        for offset, dtype, number in numbers:
+            host[offset:offset + dtype.itemsize].view(dtype)[0] = number
+        stream = xp.cuda.get_current_stream()
+        self.device[:self.used].set(host, stream=stream)
+        self.queued.append((stream.record(), host))

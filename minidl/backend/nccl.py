@@ -9,6 +9,8 @@ import warnings
 
 from minidl.backend.device import cupy, simulated
 
+DTYPES = ("float16", "float32", "float64")  # the buffers NcclCommunicator reduces and broadcasts (its type table)
+
 
 def ncclAvailable():
     """True when CuPy runs on a GPU and its NCCL bindings load. CuPy warns, in several lines, when libnccl is
@@ -45,7 +47,7 @@ class NcclCommunicator:
         uniqueId = nccl.get_unique_id() if mpiComm.Get_rank() == 0 else None
         uniqueId = mpiComm.bcast(uniqueId, root=0)
         self.comm = nccl.NcclCommunicator(mpiComm.Get_size(), uniqueId, mpiComm.Get_rank())
-        self.types = {"float16": nccl.NCCL_FLOAT16, "float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64}
+        self.types = dict(zip(DTYPES, (nccl.NCCL_FLOAT16, nccl.NCCL_FLOAT32, nccl.NCCL_FLOAT64)))
 
     def _args(self, array):
         return array.data.ptr, array.size, self.types[str(array.dtype)]

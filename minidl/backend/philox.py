@@ -134,9 +134,17 @@ philoxKer = Elementwise(
 )
 
 
+def _computed(draws, first, second, out, scaled):
+    """``scaled(first, second, draws)`` written into ``out`` as the CUDA text computes it: each draw rounded to out's
+    dtype (its ``(T)`` cast), then the arithmetic in the compute type (float32 for float16, whose CUDA type converts
+    to float for arithmetic), rounded once into out."""
+    work = numpy.float32 if out.dtype == numpy.float16 else out.dtype.type
+    out[...] = scaled(work(first), work(second), draws.reshape(out.shape).astype(out.dtype).astype(work))
+
+
 def _uniformReference(seed, counter, low, high, u):
-    uniform = uniformNumpy(seed, counter, numpy.arange(u.size)).reshape(u.shape).astype(u.dtype)
-    u[...] = low + (high - low) * uniform
+    _computed(uniformNumpy(seed, counter, numpy.arange(u.size)), low, high, u,
+              lambda low, high, uniform: low + (high - low) * uniform)
 
 
 uniformKer = Elementwise(
@@ -150,8 +158,8 @@ uniformKer = Elementwise(
 
 
 def _normalReference(seed, counter, mean, sigma, z):
-    normal = normalNumpy(seed, counter, numpy.arange(z.size)).reshape(z.shape).astype(z.dtype)
-    z[...] = mean + sigma * normal
+    _computed(normalNumpy(seed, counter, numpy.arange(z.size)), mean, sigma, z,
+              lambda mean, sigma, normal: mean + sigma * normal)
 
 
 normalKer = Elementwise(

@@ -35,7 +35,7 @@ import itertools
 import numpy
 
 from minidl.backend import hostblas
-from minidl.backend.device import cublasBindings, isGpu, xp
+from minidl.backend.device import cublasBindings, isDeviceArray, isGpu, xp
 from minidl.backend.hostblas import SmallProduct, SplitProduct, StridedBatch, gemms
 from minidl.backend.hostkernel import poolThreads
 from minidl.backend.tape import Recorder, plain
@@ -47,18 +47,26 @@ CUDA_TYPES = {numpy.dtype(numpy.float32): 0, numpy.dtype(numpy.float64): 1, nump
 
 
 def matmul(a, b, out=None, accumulate=False):
-    """a @ b into ``out`` (a new array when None; it must not overlap a or b), or added to ``out`` with
-    ``accumulate``; see the module."""
+    """a @ b into ``out`` (a new array when None; sharing memory with a or b, it is refused), or added to ``out``
+    with ``accumulate``; see the module."""
     if isGpu:
         geometry = _geometry(a, b, out, accumulate)
         plan = _plans.get(geometry)
         if plan is not None:
+            if out is not None:
+                _checkApart(a, b, out)
             return plan.run(a, b, out)
+        hosts = [name for name, array in (("a", a), ("b", b), ("out", out)) if array is not None
+                 and not isDeviceArray(array)]
+        if hosts:
+            raise BackendError(f"matmul on a GPU takes device arrays, got {', '.join(hosts)} in host memory: copy "
+                               f"them with minidl.backend.toDevice")
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2] or a.dtype != b.dtype:
         raise BackendError(f"matmul takes two matrices or batches of matrices of one dtype, (..., M, K) and (..., K, "
                            f"N), got {a.shape} {a.dtype} and {b.shape} {b.dtype}")
     if out is not None or accumulate:
         _checkOut(a, b, out)
+        _checkApart(a, b, out)
     if not isGpu:
         made = _hostProduct(a, b, out, accumulate)
         if made is not None:
@@ -121,11 +129,30 @@ def _shape(a, b):
 
 
 def _checkOut(a, b, out):
-    """BackendError unless ``out`` (None with accumulate: refused) has the shape and dtype of a @ b."""
+    """BackendError unless ``out`` (None with accumulate: refused) has the shape and dtype of a @ b and is
+    writable."""
     if out is None:
         raise BackendError("matmul with accumulate adds into out: pass out")
     if out.shape != _shape(a, b) or out.dtype != a.dtype:
         raise BackendError(f"matmul's out must be {_shape(a, b)} {a.dtype}, got {out.shape} {out.dtype}")
+    if not getattr(out.flags, "writeable", True):  # device arrays are always writable
+        raise BackendError("matmul's out is read-only: pass a writable array")
+
+
+def _checkApart(a, b, out):
+    """BackendError where ``out`` shares memory with ``a`` or ``b``: a gemm writes out while it reads them (cuBLAS,
+    the CPU's split product), NumPy's matmul alone would have buffered. On a GPU their address ranges must not meet
+    (CuPy's exact answer would read the device); on the CPU no element may be common (NumPy's exact answer, asked
+    only where the ranges meet)."""
+    for name, operand in (("a", a), ("b", b)):
+        if isGpu:
+            shared = xp.may_share_memory(out, operand)
+        else:
+            out, operand = plain(out), plain(operand)
+            shared = numpy.may_share_memory(out, operand) and numpy.shares_memory(out, operand)
+        if shared:
+            raise BackendError(f"matmul's out must not share memory with a or b (it does with {name}): the product "
+                               f"would read what it has already written; pass another array")
 
 
 def _layout(array):
@@ -262,9 +289,10 @@ def _splitProduct(a, b, out, accumulate):
 
 def _geometry(a, b, out, accumulate):
     """What a product's cuBLAS calls depend on besides its arrays' addresses: the operands' and out's (None: made
-    by matmul) shapes, strides and dtypes, accumulate, and whether float32 may use TF32."""
-    where = None if out is None else (out.shape, out.strides, out.dtype)
-    return a.shape, a.strides, a.dtype, b.shape, b.strides, b.dtype, where, accumulate, tf32Allowed()
+    by matmul) types, shapes, strides and dtypes, accumulate, and whether float32 may use TF32."""
+    where = None if out is None else (type(out), out.shape, out.strides, out.dtype)
+    return (type(a), a.shape, a.strides, a.dtype, type(b), b.shape, b.strides, b.dtype, where, accumulate,
+            tf32Allowed())
 
 
 def _gemm(a, b, out, accumulate, geometry):

@@ -31,7 +31,7 @@ def seed(value):
     """Reset the generator minidl draws from with one integer in [0, 2**64); anything else is a BackendError
     that leaves it as it was."""
     global _generator
-    if not isinstance(value, numbers.Integral) or not 0 <= value < 2**64:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < 2**64:
         raise BackendError(f"seed takes an integer in [0, 2**64), got {value!r:.100}")
     value = int(value)
     _generator = numpy.random.default_rng(value)
@@ -52,12 +52,26 @@ def _nextDraw():
 
 def uniform(shape, low=0.0, high=1.0, dtype=numpy.float32):
     """A new device array of ``shape``: low + (high - low) · u for u uniform in [0, 1), drawn on the device."""
-    return uniformKer(*deviceDraw(), low, high, device.xp.empty(shape, dtype=dtype))
+    out = _drawnInto("uniform", shape, dtype, low=low, high=high)
+    return uniformKer(*deviceDraw(), low, high, out)
 
 
 def normal(shape, mean=0.0, sigma=1.0, dtype=numpy.float32):
     """A new device array of ``shape``: mean + sigma · z for z standard normal, drawn on the device."""
-    return normalKer(*deviceDraw(), mean, sigma, device.xp.empty(shape, dtype=dtype))
+    out = _drawnInto("normal", shape, dtype, mean=mean, sigma=sigma)
+    return normalKer(*deviceDraw(), mean, sigma, out)
+
+
+def _drawnInto(what, shape, dtype, **values):
+    """The array a draw fills, once its arguments are checked, before the draw's counter moves: a floating dtype (an
+    integer or bool array would hold the draws truncated, a uniform's all low) and real numbers."""
+    dtype = numpy.dtype(dtype)
+    if dtype.kind != "f":
+        raise BackendError(f"{what} draws float16, float32 or float64 arrays, got {dtype}")
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise BackendError(f"{what}: {name} must be a real number, got {value!r}")
+    return device.xp.empty(shape, dtype=dtype)
 
 
 class _RecordedGenerator:

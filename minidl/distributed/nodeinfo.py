@@ -29,10 +29,12 @@ import traceback
 import numpy
 
 from minidl import backend
+from minidl.backend.nccl import DTYPES as NCCL_DTYPES
 from minidl.backend.nccl import NcclCommunicator, deviceCount, ncclAvailable, useDevice
 from minidl.errors import DistributedError
 
 MPI_TYPES = {numpy.dtype(numpy.float32), numpy.dtype(numpy.float64)}
+NCCL_TYPES = {numpy.dtype(name) for name in NCCL_DTYPES}
 # The launcher forwards a rank's output through a pipe and tears it down on MPI_Abort: give it time to read.
 ABORT_GRACE_SECONDS = 1.0
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")  # set by MPICH/Hydra, Open MPI, PMIx
@@ -152,6 +154,8 @@ class NodeInfo:
             raise DistributedError(f"{what} needs a C-contiguous {backend.xp.__name__} array, got {type(array)}")
         if self.nccl is None and numpy.dtype(array.dtype) not in MPI_TYPES:
             raise DistributedError(f"{what} over MPI supports float32 and float64 buffers, got {array.dtype}")
+        if self.nccl is not None and numpy.dtype(array.dtype) not in NCCL_TYPES:
+            raise DistributedError(f"{what} over NCCL supports float16, float32 and float64 buffers, got {array.dtype}")
 
     def sumTensor(self, array):
         """Replace ``array`` on every rank by its sum over all ranks (one collective)."""

@@ -2,6 +2,8 @@
 with new inputs and the numbers it reads anew, bit for bit what an ordinary run of the block gives. They need a
 device: the simulated one (MINIDL_BACKEND=simulated, CI's second run) or a GPU."""
 
+import weakref
+
 import numpy
 import pytest
 
@@ -108,3 +110,58 @@ def test_a_reduction_given_a_live_value_refuses_the_capture():
     with pytest.raises(CaptureLiveError, match="test_live_scaled_sum: a Reduction reads no live value"):
         DeviceGraph().capture(block, device([1, 2]))
     assert float(scaledSum(device([1, 2]), 2.0, xp.empty((), numpy.float32))) == 6
+
+
+@pytest.mark.skipif(backend.name != "simulated", reason="copies left queued: the simulated device's events, patched")
+def test_the_pinned_numbers_of_a_queued_copy_stay_as_they_were_until_it_is_done(monkeypatch):
+    """A launch's live values go to the device by an asynchronous copy from page-locked memory, which the GPU reads
+    when it reaches the copy, the host having moved on: the buffer must be held, unchanged, until the copy's event
+    is done. Freed at once, CuPy's pinned pool hands the block to the next launch, which writes its own numbers
+    there before the earlier copy has read them (two steps with one random draw)."""
+    from minidl.backend import simulated
+    from minidl.backend.devicegraph import DeviceGraph
+
+    numbers = {"seed": 1}
+
+    def read():
+        return (numbers["seed"],)
+
+    graph = DeviceGraph()
+    graph.capture(lambda x: scaleKer(x, 1.0, *liveValues(read(), read), xp.empty_like(x)), device([0, 0]))
+    copies, setter = [], simulated.ndarray.set
+
+    def queued(self, arr, stream=None):
+        copies.append((weakref.ref(arr), arr.copy()))
+        return setter(self, arr, stream)
+
+    monkeypatch.setattr(simulated.ndarray, "set", queued)
+    monkeypatch.setattr(simulated.cupy.cuda.Event, "done", property(lambda self: False))  # every copy still queued
+    for seed in (3, 4, 5):
+        numbers["seed"] = seed
+        graph.launch(device([0, 0]))
+    assert len(copies) == 3
+    for held, numbersThen in copies:
+        assert held() is not None and held().tobytes() == numbersThen.tobytes()
+
+
+def test_a_live_value_that_does_not_fit_its_parameter_is_refused_as_an_argument_is():
+    """A launch converts each live value as a kernel converts a scalar argument: one that does not fit (a NumPy
+    int64 -1 for a uint64 seed, which NumPy's cast wraps to 2^64 - 1) raises before the graph runs."""
+    from minidl.backend.devicegraph import DeviceGraph
+
+    numbers = {"seed": 5}
+
+    def read():
+        return 1.0, numbers["seed"]
+
+    graph = DeviceGraph()
+    out = graph.capture(lambda x: scaleKer(x, *liveValues(read(), read), xp.empty_like(x)), device([1, 2]))
+    graph.launch(device([1, 2]), renew=False)
+    before = backend.toHost(out).tolist()
+    for seed in (-1, numpy.int64(-1), 2**64):
+        numbers["seed"] = seed
+        with pytest.raises(BackendError, match="does not fit uint64"):
+            scaleKer(device([1, 2]), 1.0, seed, xp.empty(2, numpy.float32))
+        with pytest.raises(BackendError, match="does not fit uint64"):
+            graph.launch(device([1, 2]))
+        assert backend.toHost(out).tolist() == before

@@ -103,6 +103,9 @@ counted = Elementwise("test_counted", "T x, int32 n, uint8 k", "T y", "y = x * n
     (2**40, 0, r"scalar n does not fit int32: 1099511627776"),
     (float("nan"), 0, "scalar n does not fit int32: nan"),
     (1, -1, "scalar k does not fit uint8: -1"),
+    (numpy.int64(2**40), 0, r"scalar n does not fit int32: np.int64\(1099511627776\)"),  # NumPy's cast wraps it
+    (numpy.float64("nan"), 0, r"scalar n does not fit int32: np.float64\(nan\)"),
+    (1, numpy.int64(-1), r"scalar k does not fit uint8: np.int64\(-1\)"),
     (numpy.complex128(1 + 2j), 0, r"argument n must be an array or a scalar \(a real number\), got complex128"),
     (1, numpy.str_("1"), r"argument k must be an array or a scalar \(a real number\), got str_"),
 ])

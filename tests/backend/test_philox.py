@@ -93,6 +93,22 @@ def test_normal_kernel_paths_and_oracle():
     checkKernel(philox.normalKer, drawCases(), normalOracle)
 
 
+@pytest.mark.parametrize("path", ["numpy", *kernelPaths()])
+@pytest.mark.parametrize("kernel, draws, scaled", [
+    (philox.uniformKer, philox.uniformNumpy, lambda low, high, u: low + (high - low) * u),
+    (philox.normalKer, philox.normalNumpy, lambda mean, sigma, z: mean + sigma * z)])
+def test_half_draws_are_the_same_bits_on_every_path(path, kernel, draws, scaled):
+    """In float16 the CUDA text rounds the draw to half, then computes low + (high - low) · u (mean + sigma · z) in
+    float32 (the compute type: CuPy's float16 converts to float for arithmetic) and rounds the result once; the
+    reference must too, or a float16 network's noise depends on the path (it rounded each step to half: 4,408 of
+    20,000 uniforms in [0.1, 0.7) differed)."""
+    first, second, n = numpy.float16(-3.3), numpy.float16(5.1), 4096
+    half = draws(2024, 3, numpy.arange(n)).astype(numpy.float16).astype(numpy.float32)
+    expected = scaled(numpy.float32(first), numpy.float32(second), half).astype(numpy.float16)
+    (drawn,) = runPath(path, kernel, [2024, 3, first, second, numpy.full(n, numpy.nan, numpy.float16)])
+    numpy.testing.assert_array_equal(drawn, expected)
+
+
 def test_uniforms_pass_a_chi_square_test_and_normals_have_their_moments():
     """2^20 uniforms in 256 equal bins: the chi-square statistic (255 degrees of freedom) stays under its
     1 - 1e-6 quantile (Wilson-Hilferty: 255 (1 - 2/(9·255) + 4.753 sqrt(2/(9·255)))^3 = 384.6); draws of
@@ -192,3 +208,22 @@ def test_a_bad_device_state_is_refused_and_restores_nothing(device):
         backend.setRandomState({**state, "device": device})
     numpy.testing.assert_array_equal(backend.generator().standard_normal(2), expected[0])
     numpy.testing.assert_array_equal(toHost(backend.uniform(3)), expected[1])
+
+
+@pytest.mark.parametrize("draw, keywords, error, message", [
+    (backend.uniform, {"dtype": numpy.int32}, BackendError, "uniform draws float16, float32 or float64 arrays, got"),
+    (backend.normal, {"dtype": numpy.int64}, BackendError, "normal draws float16, float32 or float64 arrays, got int"),
+    (backend.uniform, {"dtype": numpy.bool_}, BackendError, "got bool"),
+    (backend.normal, {"dtype": numpy.complex64}, BackendError, "got complex64"),
+    (backend.uniform, {"low": "0"}, BackendError, "low must be a real number, got '0'"),
+    (backend.normal, {"sigma": None}, BackendError, "sigma must be a real number, got None"),
+    (backend.uniform, {"shape": (-1, 2)}, ValueError, "negative dimensions"),
+])
+def test_a_bad_draw_is_refused_and_draws_nothing(draw, keywords, error, message):
+    """An integer or bool array would hold low (the uniform truncated to 0) or truncated normals, silently; each bad
+    argument is refused before the draw's counter moves, so the random state is as it was."""
+    backend.seed(6)
+    before = backend.getRandomState()
+    with pytest.raises(error, match=message):
+        draw(**{"shape": (2, 3), **keywords})
+    assert backend.getRandomState() == before

@@ -75,6 +75,8 @@ def test_a_0d_loops_later_calls_are_prepared_too(monkeypatch):
     (lambda x, y: ((x, 2, 0.5, y[::2]), {}), "array y must be C-contiguous"),
     (lambda x, y: ((x, 2**40, 0.5, y), {}), "scalar n does not fit int32: 1099511627776"),
     (lambda x, y: ((x, float("nan"), 0.5, y), {}), "scalar n does not fit int32: nan"),
+    (lambda x, y: ((x, numpy.int64(2**40), 0.5, y), {}), r"scalar n does not fit int32: np.int64\(1099511627776\)"),
+    (lambda x, y: ((x, numpy.float64("nan"), 0.5, y), {}), r"scalar n does not fit int32: np.float64\(nan\)"),
     (lambda x, y: ((x, 2, 0.5, y), {"size": 4}), "size is given only when every array is raw"),
     (lambda x, y: ((x, 2, 0.5), {}), "takes 4 arguments"),
 ])

@@ -86,6 +86,8 @@ def test_later_launches_of_a_signature_skip_the_full_checks_launch_once_and_see_
     (lambda x, y: ((x, 2, 0.5, device(numpy.zeros(8))[::2]), {}), "array y must be C-contiguous"),
     (lambda x, y: ((x, 2**40, 0.5, y), {}), "scalar n does not fit int32: 1099511627776"),
     (lambda x, y: ((x, float("nan"), 0.5, y), {}), "scalar n does not fit int32: nan"),
+    (lambda x, y: ((x, numpy.int64(2**40), 0.5, y), {}), r"scalar n does not fit int32: np.int64\(1099511627776\)"),
+    (lambda x, y: ((x, numpy.float64("nan"), 0.5, y), {}), r"scalar n does not fit int32: np.float64\(nan\)"),
     (lambda x, y: ((x, 2, 0.5, y), {"size": 4}), "size is given only when every array is raw"),
     (lambda x, y: ((x, 2, 0.5), {}), "takes 4 arguments"),
     (lambda x, y: ((x, 2, 0.5, numpy.zeros(4, numpy.float32)), {}), "arrays must all be on one device"),

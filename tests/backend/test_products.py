@@ -159,6 +159,58 @@ def test_bad_input_is_refused_before_anything_changes(call, message):
     numpy.testing.assert_array_equal(toHost(out), before)
 
 
+@pytest.mark.skipif(not backend.isGpu, reason="a device's products: the simulated device (CI's second run) or a GPU")
+def test_a_host_array_in_a_device_product_is_refused_before_anything_changes():
+    """On a device every operand and out must be a device array: a NumPy one failed inside the cuBLAS call with an
+    AttributeError ('memoryview' object has no attribute 'ptr'), also where the geometry's plan was kept."""
+    a, b, out = toDevice(values((4, 5))), toDevice(values((5, 3))), toDevice(values((4, 3)))
+    matmul(a, b, out=out)  # the geometry's plan, which a host array of the same shape and strides would find
+    before = toHost(out)
+    for args, keywords in (((a, toHost(b)), {"out": out}), ((toHost(a), b), {"out": out}), ((a, toHost(b)), {}),
+                           ((a, b), {"out": numpy.zeros((4, 3), numpy.float32)})):
+        with pytest.raises(BackendError, match="matmul on a GPU takes device arrays"):
+            matmul(*args, **keywords)
+    numpy.testing.assert_array_equal(toHost(out), before)
+
+
+@pytest.mark.skipif(backend.isGpu, reason="host arrays: a device array is always writable")
+@pytest.mark.parametrize("shapes", [((8, 8), (8, 8)), ((256, 256), (256, 256)), ((32, 64, 64), (32, 64, 64))])
+def test_a_read_only_out_is_refused_before_anything_changes(shapes):
+    """NumPy's matmul refuses a read-only out (ValueError); the products made on minidl's threads (a product split
+    among them, a batch shared) wrote into it."""
+    (shapeA, shapeB), rng = shapes, numpy.random.default_rng(5)
+    a, b = rng.standard_normal(shapeA).astype(numpy.float32), rng.standard_normal(shapeB).astype(numpy.float32)
+    out = numpy.zeros(shapeA[:-1] + shapeB[-1:], numpy.float32)
+    out.flags.writeable = False
+    for accumulate in (False, True):
+        with pytest.raises(BackendError, match="matmul's out is read-only"):
+            matmul(a, b, out=out, accumulate=accumulate)
+    assert not out.any()
+
+
+@pytest.mark.parametrize("size", [8, 256])  # NumPy's matmul; the product split among minidl's threads
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_an_out_overlapping_an_operand_is_refused_before_anything_changes(size, accumulate):
+    """A gemm writes out while it reads the operands (cuBLAS, and the CPU's split product: out = a @ b into a's own
+    memory gave errors of 70 at 256x256), so out may not share memory with a or b; out in the other half of a's
+    buffer is no overlap."""
+    rng = numpy.random.default_rng(3)
+    square = rng.standard_normal((size, size)).astype(numpy.float32)
+    buffer = toDevice(numpy.zeros(2 * size * size, numpy.float32))
+    buffer[: size * size] = toDevice(square.reshape(-1))
+    a, b = buffer[: size * size].reshape(size, size), toDevice(square[::-1].copy())
+    shifted = buffer[size * size // 2: size * size // 2 + size * size].reshape(size, size)  # over a's second half
+    for out in (a, b, a.T, shifted):
+        before = toHost(out)
+        with pytest.raises(BackendError, match="out must not share memory with a or b"):
+            matmul(a, b, out=out, accumulate=accumulate)
+        numpy.testing.assert_array_equal(toHost(out), before)
+    apart = buffer[size * size:].reshape(size, size)
+    matmul(a, b, out=apart, accumulate=accumulate)
+    expected = square.astype(numpy.float64) @ square[::-1].astype(numpy.float64)
+    numpy.testing.assert_allclose(toHost(apart), expected, rtol=1e-4, atol=1e-3 * size)
+
+
 @onSimulated
 def test_products_run_in_tf32_only_when_allowed():
     from minidl.backend.simulated import trace

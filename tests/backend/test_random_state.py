@@ -53,7 +53,7 @@ def test_out_of_range_state_numbers_are_a_backend_error(changes):
     numpy.testing.assert_array_equal(generator().standard_normal(3), expected)
 
 
-@pytest.mark.parametrize("bad", [-1, 2**64, 1.5, "7", [1, 2], None])
+@pytest.mark.parametrize("bad", [-1, 2**64, 1.5, "7", [1, 2], None, True, False])  # a bool is no count (validation)
 def test_seed_takes_one_integer_and_a_bad_one_resets_nothing(bad):
     seed(6)
     expected = generator().standard_normal(3)

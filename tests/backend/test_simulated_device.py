@@ -95,6 +95,70 @@ def test_basic_indexing_gives_views_and_0d_arrays():
     assert float(element) == 20.0 and a.get().tolist() == [1.0, 20.0, 30.0]
 
 
+def test_the_keywords_cupy_honours_are_honoured():
+    """``copyto``'s ``where`` copies only where it holds; the ``out`` of ``clip``, ``argmax``, ``var``, ``std`` and
+    ``outer`` receives the result (the signatures are CuPy's, so a call with them must do what CuPy's does, not drop
+    them)."""
+    target, values = device([1.0, 2.0, 3.0, 4.0]), device([-1.0, -2.0, -3.0, -4.0])
+    cupy.copyto(target, values, where=device([True, False, True, False], numpy.bool_))
+    assert target.get().tolist() == [-1.0, 2.0, -3.0, 4.0]
+    clipped = device([0.0] * 4)
+    assert cupy.clip(target, -2.0, 2.0, out=clipped) is clipped
+    assert clipped.get().tolist() == [-1.0, 2.0, -2.0, 2.0]
+    where = device([7], numpy.int64).reshape(())
+    assert cupy.argmax(target, out=where) is where and int(where) == 3
+    assert target.argmin(out=where) is where and int(where) == 2
+    spread, table = device(0.0).reshape(()), device(numpy.zeros((2, 2)))
+    assert cupy.var(device([1.0, 3.0]), out=spread) is spread and float(spread) == 1.0
+    assert cupy.std(device([1.0, 5.0]), out=spread) is spread and float(spread) == 2.0
+    assert cupy.outer(device([1.0, 2.0]), device([3.0, 4.0]), out=table) is table
+    assert table.get().tolist() == [[3.0, 4.0], [6.0, 8.0]]
+
+
+def test_set_refuses_what_cupys_refuses():
+    """CuPy's ``set``: another dtype is a TypeError (no cast), another shape a ValueError, an array neither C- nor
+    F-contiguous a RuntimeError; nothing is copied then."""
+    matrix = device(numpy.zeros((3, 4)))
+    with trace.recording() as recorded:
+        with pytest.raises(TypeError, match="float64 array cannot be set to float32 array"):
+            matrix.set(numpy.ones((3, 4)))
+        with pytest.raises(ValueError, match="Shape mismatch"):
+            matrix.set(numpy.ones((4, 3), numpy.float32))
+        with pytest.raises(RuntimeError, match="Cannot set to non-contiguous array"):
+            matrix[:, :2].set(numpy.ones((3, 2), numpy.float32))
+        matrix.T.set(numpy.ones((4, 3), numpy.float32))  # F-contiguous: CuPy copies it in Fortran order
+    assert matrix.get().tolist() == [[1.0] * 4] * 3 and len(recorded.hostToDevice) == 1
+
+
+def test_reshape_gives_a_view_wherever_the_strides_allow_as_cupys():
+    """CuPy's reshape copies only where no strides give the new shape (``_get_strides_for_nocopy_reshape``): a
+    column slice given an axis of one is a view, launching nothing, and a write through it reaches the original;
+    a transposed matrix flattened is a copy (one launch)."""
+    matrix = device(numpy.arange(12).reshape(3, 4))
+    columns = matrix[:, :2]
+    with trace.recording() as recorded:
+        view = columns.reshape(3, 1, 2)
+        flat = matrix.T.reshape(-1)
+    assert [launch.name for launch in recorded.launches] == ["copy"]
+    view[...] = -1.0
+    assert matrix.get()[:, :2].tolist() == [[-1.0, -1.0]] * 3
+    assert flat.get().tolist() == numpy.arange(12).reshape(3, 4).T.ravel().tolist()
+
+
+def test_a_boolean_mask_reads_its_count_from_the_device_as_cupys():
+    """CuPy's mask indexing, to read or to write, scans the mask and reads the count of True values to the host
+    (``_prepare_mask_indexing_single``: ``int(mask_scanned[-1])``): a sync each, as ``nonzero``'s."""
+    a = device([1.0, -2.0, 3.0])
+    mask = a > 0
+    with trace.recording() as recorded:
+        picked = a[mask]
+        a[mask] = 0.0
+        a[:2] = 5.0  # basic indexing: no sync
+    assert [(event.kind, event.nbytes) for event in recorded.syncs] == [("deviceToHost", 4)] * 2
+    assert "test_simulated_device.py" in recorded.syncs[0].where
+    assert picked.get().tolist() == [1.0, 3.0] and a.get().tolist() == [5.0, 5.0, 0.0]
+
+
 def test_copies_from_the_host_say_pageable_or_pinned():
     host = numpy.arange(6, dtype=numpy.float32)
     pinned = simulated.cupyx.empty_pinned(6, numpy.float32)
@@ -136,6 +200,46 @@ def test_an_elementwise_launch_runs_the_host_compiled_text():
     assert (launch.name, launch.threads, launch.bytesRead, launch.bytesWritten) == (AXPY.name, 3, 12, 12)
     with pytest.raises(TypeError, match="Unsupported type"):
         kernel(numpy.ones(3, dtype=numpy.float32), numpy.float32(2.0), y)
+
+
+def test_an_elementwise_kernel_over_nothing_launches_nothing():
+    """CuPy returns before launching when the loop is empty (``if 0 in shape``), as its reductions do."""
+    kernel = cupy.ElementwiseKernel(AXPY.inParams, AXPY.outParams, AXPY.operation, name=AXPY.name)
+    raw = cupy.ElementwiseKernel("raw T x", "raw T y", "y[i] = x[i]", name="test_simulated_raw_copy")
+    empty = device(numpy.zeros((4, 0)))
+    with trace.recording() as recorded:
+        assert kernel(empty, numpy.float32(2.0), empty) is empty
+        raw(device([1.0]), device([2.0]), size=0)
+    assert recorded.launches == []
+
+
+def test_an_elementwise_kernel_takes_size_only_when_every_array_is_raw_as_cupys():
+    """CuPy's check_args: ``size`` with a non-raw array is a ValueError, and so is neither (the loop's size
+    undecided); nothing runs."""
+    kernel = cupy.ElementwiseKernel(AXPY.inParams, AXPY.outParams, AXPY.operation, name=AXPY.name)
+    raw = cupy.ElementwiseKernel("raw T x", "raw T y", "y[i] = x[i]", name="test_simulated_raw_copy")
+    x, y = device([1.0, 2.0, 3.0]), device([10.0, 10.0, 10.0])
+    with trace.recording() as recorded:
+        with pytest.raises(ValueError, match="Specified 'size' can be used only if all of the ndarray are 'raw'"):
+            kernel(x, numpy.float32(2.0), y, size=2)
+        with pytest.raises(ValueError, match="Loop size is undecided"):
+            raw(x, y)
+    assert y.get().tolist() == [10.0, 10.0, 10.0] and recorded.launches == []
+
+
+def test_an_elementwise_kernel_refuses_arrays_of_another_type_than_declared_as_cupys():
+    """CuPy's _decide_params_type: an array for a parameter of a fixed dtype must have that dtype, and an output
+    must be an array (TypeError); the host text would read the array as the declared type."""
+    kernel = cupy.ElementwiseKernel("float32 x, T a", "float32 y", "y = x * a", name="test_simulated_fixed")
+    y = device([0.0, 0.0])
+    with trace.recording() as recorded:
+        with pytest.raises(TypeError, match="Type is mismatched"):
+            kernel(device([1.0, 2.0], numpy.float64), device([3.0, 3.0]), y)
+        with pytest.raises(TypeError, match="Type is mismatched"):
+            kernel(device([1.0, 2.0]), device([3.0, 3.0]), device([0.0, 0.0], numpy.float64))
+        with pytest.raises(TypeError, match="Output arguments must be cupy.ndarray"):
+            kernel(device([1.0, 2.0]), device([3.0, 3.0]), 0.0)
+    assert y.get().tolist() == [0.0, 0.0] and recorded.launches == []
 
 
 def test_stream_event_and_device_waits_are_syncs():

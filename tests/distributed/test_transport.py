@@ -4,10 +4,11 @@ MPI communicator stand-in whose ranks all share this rank's node."""
 
 import sys
 
+import numpy
 import pytest
 
 from minidl import backend
-from minidl.distributed import nodeinfo
+from minidl.distributed import DistributedError, nodeinfo
 from minidl.distributed.nodeinfo import NodeInfo
 
 pytest.importorskip("mpi4py", reason="the mpi extra (mpi4py, mpich) is not installed")
@@ -120,3 +121,21 @@ def test_cpu_ranks_use_mpi_in_place(monkeypatch):
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     monkeypatch.setattr(nodeinfo, "deviceCount", lambda: pytest.fail("a CPU run asks for no GPU"))
     assert NodeInfo(OneNodeComm(0, 2)).transport == "mpi"
+
+
+@pytest.mark.parametrize("collective", ["sumTensor", "broadcastBuffer"])
+def test_a_buffer_nccl_cannot_reduce_is_refused_before_the_collective(gpuMachine, monkeypatch, collective):
+    """NCCL's communicator takes float16, float32 and float64 buffers (its type table); any other is a
+    DistributedError naming the dtype before the collective starts, as over MPI (it was a KeyError from inside the
+    communicator, on every rank)."""
+    gpuMachine(2)
+    started = []
+    info = NodeInfo(OneNodeComm(0, 2))
+    stub = type("Nccl", (), {"sum": lambda self, array: started.append(array),
+                             "broadcast": lambda self, array, root: started.append(array)})
+    monkeypatch.setattr(info, "nccl", stub())
+    labels = backend.xp.arange(4, dtype=numpy.int32)
+    with pytest.raises(DistributedError, match=f"{collective} over NCCL supports float16, float32 and float64 "
+                                                "buffers, got int32"):
+        getattr(info, collective)(labels)
+    assert started == [] and labels.tolist() == [0, 1, 2, 3]

@@ -218,7 +218,13 @@ def where(condition, x=None, y=None):
 
 
 def clip(a, a_min, a_max, out=None):
-    return a.clip(a_min, a_max)
+    if out is None:
+        return a.clip(a_min, a_max)
+    host = hostOf(a)
+    numpy.clip(host, hostOf(a_min) if a_min is not None else None, hostOf(a_max) if a_max is not None else None,
+               out=hostOf(out))
+    launch("clip", out._host, host)
+    return out
 
 
 def _reductionFunction(method):
@@ -247,7 +253,7 @@ all = _comparingFunction("all")  # noqa: A001
 
 
 def argmax(a, axis=None, dtype=None, out=None, keepdims=False):
-    return a.argmax(axis=axis, keepdims=keepdims)
+    return a.argmax(axis=axis, out=out, keepdims=keepdims)
 
 
 def matmul(x1, x2, out=None):
@@ -364,19 +370,30 @@ def ravel(a, order="C"):
 
 
 def copyto(dst, src, casting="same_kind", where=None):
-    source = hostOf(src)
-    numpy.copyto(dst._host, source, casting=casting)
-    launch("copy", dst._host, source)
+    source, mask = hostOf(src), True if where is None else hostOf(where)
+    numpy.copyto(dst._host, source, casting=casting, where=mask)
+    launch("copy", dst._host, source, mask)
+
+
+def may_share_memory(a, b, max_work=None):
+    """As CuPy's: whether the two arrays' address ranges meet (no launch: CuPy reads the arrays' pointers)."""
+    return bool(numpy.may_share_memory(hostOf(a), hostOf(b)))
 
 
 def isscalar(element):
     return numpy.isscalar(element)
 
 
-def _computed(name, result, *operands):
-    """A fresh device array of a computing function's result (one launch), or a scalar as a 0-d array."""
+def _computed(name, result, *operands, out=None):
+    """A fresh device array of a computing function's result (one launch), or a scalar as a 0-d array; written into
+    ``out`` instead when given, as CuPy's kernel writes it."""
     result = numpy.asarray(result)
-    launch(name, result, *[operand for operand in operands if isinstance(operand, numpy.ndarray)])
+    arrays = [operand for operand in operands if isinstance(operand, numpy.ndarray)]
+    if out is not None:
+        hostOf(out)[...] = result
+        launch(name, hostOf(out), *arrays)
+        return out
+    launch(name, result, *arrays)
     return wrap(result)
 
 
@@ -458,7 +475,7 @@ def einsum(*operands, **kwargs):
 
 
 def outer(a, b, out=None):
-    return _computed("outer", numpy.outer(hostOf(a), hostOf(b)), hostOf(a), hostOf(b))
+    return _computed("outer", numpy.outer(hostOf(a), hostOf(b)), hostOf(a), hostOf(b), out=out)
 
 
 def tensordot(a, b, axes=2):
@@ -482,7 +499,7 @@ def argsort(a, axis=-1, kind=None):
 
 
 def argmin(a, axis=None, dtype=None, out=None, keepdims=False):
-    return a.argmin(axis=axis, keepdims=keepdims)
+    return a.argmin(axis=axis, out=out, keepdims=keepdims)
 
 
 def around(a, decimals=0, out=None):
@@ -515,12 +532,12 @@ def tril(m, k=0):
 
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     host = hostOf(a)
-    return _computed("var", numpy.var(host, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), host)
+    return _computed("var", numpy.var(host, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), host, out=out)
 
 
 def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     host = hostOf(a)
-    return _computed("std", numpy.std(host, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), host)
+    return _computed("std", numpy.std(host, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims), host, out=out)
 
 
 def roll(a, shift, axis=None):

@@ -4,7 +4,8 @@ compiled for the host (minidl's host path), one launch of ``size`` threads per c
 It takes device arrays only (a NumPy array is a TypeError, as in CuPy), binds its type placeholders from them and
 types its scalars as CuPy does (minidl's Elementwise has checked the call before it gets here), and counts the
 bytes it moves: a non-raw array whole, read for
-an input and written for an output; a raw array whole as well (what the kernel indexes in it is not seen here).
+an input and written for an output; a raw array whole as well (what the kernel indexes in it is not seen here). A call
+over an empty loop launches nothing, as in CuPy.
 """
 
 import numpy
@@ -50,8 +51,12 @@ class ElementwiseKernel:
         for param, arg in zip(kernel.params, args):
             if isinstance(arg, numpy.ndarray):
                 raise TypeError(f"{self.name}: Unsupported type {type(arg)}: kernels take device arrays (as in CuPy)")
+            if param.isOutput and not isinstance(arg, ndarray):
+                raise TypeError(f"{self.name}: Output arguments must be cupy.ndarray, got {type(arg).__name__}")
             if isinstance(arg, ndarray):
                 hosts.append(arg._host)
+                if param.dtype is not None and arg.dtype != param.dtype:
+                    raise TypeError(f"{self.name}: Type is mismatched. {param.name} {arg.dtype} {param.dtype}")
                 if param.dtype is None and types.setdefault(param.typeName, arg.dtype) != arg.dtype:
                     raise TypeError(f"{self.name}: type is mismatched: {param.typeName} is {types[param.typeName]} "
                                     f"and {arg.dtype}")
@@ -62,9 +67,16 @@ class ElementwiseKernel:
                  for param, host in zip(kernel.params, hosts)]
         elementwise = [host for param, host in zip(kernel.params, typed)
                        if isinstance(host, numpy.ndarray) and not param.raw]
+        if size is not None and elementwise:  # CuPy's check_args
+            raise ValueError(f"{self.name}: Specified 'size' can be used only if all of the ndarray are 'raw'.")
+        if size is None and not elementwise:
+            raise ValueError(f"{self.name}: Loop size is undecided.")
         if len({host.shape for host in elementwise}) > 1:
             raise ValueError(f"{self.name}: shapes of the elementwise arrays differ (minidl does not broadcast)")
         loop = size if size is not None else elementwise[0].size
+        outputs = [arg for arg, param in zip(args, kernel.params) if param.isOutput]
+        if loop == 0:  # as in CuPy: nothing to launch
+            return outputs[0] if len(outputs) == 1 else tuple(outputs)
         ndims = [(host.ndim if param.raw else 1) if isinstance(host, numpy.ndarray) else None
                  for param, host in zip(kernel.params, typed)]
         key = (tuple(host.dtype for host in typed), tuple(ndims))
@@ -76,7 +88,6 @@ class ElementwiseKernel:
         read = sum(host.nbytes for param, host in arrays if not param.isOutput)
         written = sum(host.nbytes for param, host in arrays if param.isOutput)
         trace.recordLaunch(self.name, loop, read, written, max(host.size for _, host in arrays))
-        outputs = [arg for arg, param in zip(args, kernel.params) if param.isOutput]
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 

@@ -340,8 +340,12 @@ class ndarray:  # noqa: N801 - CuPy's name
     def set(self, arr, stream=None):
         if not isinstance(arr, numpy.ndarray):
             raise TypeError(f"Only numpy.ndarray can be set to cupy.ndarray, got {type(arr)}")
-        if arr.shape != self.shape or arr.dtype != self.dtype:
-            raise ValueError(f"Shape or dtype mismatch: {arr.shape} {arr.dtype} against {self.shape} {self.dtype}")
+        if arr.dtype != self.dtype:  # CuPy's checks, in its order: no cast, one shape, a contiguous target
+            raise TypeError(f"{arr.dtype} array cannot be set to {self.dtype} array")
+        if arr.shape != self.shape:
+            raise ValueError(f"Shape mismatch. Old shape: {self.shape}, new shape: {arr.shape}")
+        if not (self._host.flags.c_contiguous or self._host.flags.f_contiguous):
+            raise RuntimeError("Cannot set to non-contiguous array")
         trace.recordHostToDevice(arr.nbytes, isPinned(arr))
         self._host[...] = arr
 
@@ -385,10 +389,12 @@ class ndarray:  # noqa: N801 - CuPy's name
 
     # --- views (no launch) ---
     def reshape(self, *shape, order="C"):
+        """A view wherever strides give the new shape (NumPy's rule, as CuPy's ``_get_strides_for_nocopy_reshape``),
+        else a copy (one launch)."""
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        if self._host.flags.c_contiguous:
-            return wrap(self._host.reshape(shape), owner=False)
-        result = numpy.ascontiguousarray(self._host).reshape(shape)
+        result = self._host.reshape(shape)
+        if self._host.flags.c_contiguous or numpy.may_share_memory(result, self._host):
+            return wrap(result, owner=False)
         launch("copy", result, self._host)
         return wrap(result)
 
@@ -418,6 +424,7 @@ class ndarray:  # noqa: N801 - CuPy's name
     # --- indexing ---
     def __getitem__(self, key):
         key = _deviceIndex(key)
+        _readMaskCount(key)
         if _isBasic(key):
             view = self._host[key]
             if not isinstance(view, numpy.ndarray):  # a scalar: CuPy gives a 0-d view
@@ -430,6 +437,7 @@ class ndarray:  # noqa: N801 - CuPy's name
     def __setitem__(self, key, value):
         key = _deviceIndex(key)
         value = hostOf(value)
+        _readMaskCount(key)
         self._host[key] = value
         target = self._host[key] if _isBasic(key) else numpy.empty(0)
         launch("scatter" if not _isBasic(key) else "copy", target if target.size else numpy.asarray(value), value,
@@ -483,14 +491,19 @@ class ndarray:  # noqa: N801 - CuPy's name
     all = _reduction("all", numpy.all, withDtype=False)
 
     def argmax(self, axis=None, out=None, keepdims=False):
-        result = numpy.asarray(self._host.argmax(axis=axis, keepdims=keepdims))
-        launch("argmax", result, self._host, threads=blockThreads(self._host, result))
-        return wrap(result)
+        return self._indexOf("argmax", axis, out, keepdims)
 
     def argmin(self, axis=None, out=None, keepdims=False):
-        result = numpy.asarray(self._host.argmin(axis=axis, keepdims=keepdims))
-        launch("argmin", result, self._host, threads=blockThreads(self._host, result))
-        return wrap(result)
+        return self._indexOf("argmin", axis, out, keepdims)
+
+    def _indexOf(self, name, axis, out, keepdims):
+        """``argmax`` or ``argmin`` (``name``): one reduction, its result written into ``out`` when given."""
+        result = numpy.asarray(getattr(self._host, name)(axis=axis, keepdims=keepdims))
+        launch(name, result, self._host, threads=blockThreads(self._host, result))
+        if out is None:
+            return wrap(result)
+        hostOf(out)[...] = result
+        return out
 
     def dot(self, other):
         return productOf("dot", self, other)
@@ -534,6 +547,16 @@ def _deviceIndex(key):
         return part
 
     return tuple(one(part) for part in key) if isinstance(key, tuple) else one(key)
+
+
+def _readMaskCount(key):
+    """A boolean mask in an index: CuPy scans it and reads its count of True values to the host, which decides the
+    shape of what is read or written (``_prepare_mask_indexing_single``): a sync, as ``nonzero``'s."""
+    parts = key if isinstance(key, tuple) else (key,)
+    for part in parts:
+        if isinstance(part, numpy.ndarray) and part.dtype == numpy.bool_ and part.size:
+            trace.recordSync("deviceToHost", 4 if part.size < 2**31 else 8,
+                             "boolean mask (its count of True values decides the shape)")
 
 
 def _isBasic(key):
