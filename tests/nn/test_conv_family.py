@@ -46,7 +46,8 @@ def directConv1d(x, weights, bias, stride, pad, dilation, groups):
     return out
 
 
-CONV1D_CASES = [(2, 3, 3, 1, 1, 1, 1), (4, 2, 2, 2, 0, 2, 2), (3, 6, 3, 2, 2, 1, 3), (2, 4, 1, 1, 0, 1, 1)]
+CONV1D_CASES = [(2, 3, 3, 1, 1, 1, 1), (4, 2, 2, 2, 0, 2, 2), (3, 6, 3, 2, 2, 1, 3), (2, 4, 1, 1, 0, 1, 1),
+                (3, 3, 3, 1, 1, 1, 3)]  # depthwise at stride 1: ∂x by the flipped forward kernel
 
 
 @pytest.mark.parametrize("inmaps, outmaps, size, stride, pad, dilation, groups", CONV1D_CASES)
