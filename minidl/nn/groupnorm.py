@@ -18,7 +18,7 @@ from minidl.backend import Elementwise, xp
 from minidl.errors import ModuleError
 from minidl.nn.batchnorm import elements, mapTotals, scaleShiftKer, span
 from minidl.nn.layernorm import invstdKer, meanKer
-from minidl.nn.module import Module, checkArray
+from minidl.nn.module import Module, checkArray, checkNotEmpty
 from minidl.variable import Variable
 
 
@@ -69,6 +69,7 @@ class GroupNorm(Module):
         checkArray(data, f"{self!r}: input", ndim=self.ndim, dtype=self.scale.dtype)
         if data.ndim < 2 or data.shape[1] != self.maps:
             raise ModuleError(f"{self!r}: input must have shape (batch, {self.maps}, ...), got {data.shape}")
+        checkNotEmpty(self, data)
 
     def _perGroup(self, perPlane, batch):
         """(N maps,) per-plane values summed over each group's maps: (N, groups)."""

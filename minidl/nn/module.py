@@ -53,6 +53,14 @@ def checkArray(value, what, ndim=None, dtype=None, floating=False):
         raise ModuleError(f"{what} must have a floating dtype, got {value.dtype}")
 
 
+def checkNotEmpty(module, data):
+    """Raise ModuleError unless ``data`` holds at least one value: a batch of no samples (or maps of no positions)
+    is refused by the modules whose kernels walk samples and maps."""
+    if data.size == 0:
+        raise ModuleError(f"{module!r}: input must hold at least one sample and one value per sample, got shape "
+                          f"{data.shape}")
+
+
 def checkArrayList(data, what, sameShape=True):
     """Raise ModuleError unless ``data`` is a list of at least 2 device arrays of one dtype (and, with
     ``sameShape``, one shape): the input of a merge module."""
