@@ -13,10 +13,12 @@ from minidl.models import LANGUAGE_MODELS, MODELS
 from minidl.nn import (
     Activation,
     Add,
+    AvgPool1D,
     Cast,
     Concat,
     Graph,
     Linear,
+    MaxPool1D,
     Module,
     Parallel,
     Sequential,
@@ -120,6 +122,15 @@ def test_a_parallel_of_one_module_twice_stays_shared_and_loading_keeps_the_rando
     rng = numpy.random.default_rng(4)
     data = [toDevice(rng.standard_normal(shape).astype(numpy.float32)) for shape in ((2, 3), (2, 3), (2, 2))]
     assertSameOutputs(net, loaded, data)
+
+
+@pytest.mark.parametrize("pool", [MaxPool1D, AvgPool1D])
+def test_a_1d_pool_round_trips_with_the_arguments_it_was_given(tmp_path, pool):
+    """Pool1D's constructor (a mixin's) is the one recorded, not the 2-D pool's it calls with (1, size) pairs."""
+    net = Sequential(pool(3, 2, 1, ceilMode=True))
+    net.save(tmp_path / "pool")
+    data = toDevice(numpy.random.default_rng(5).standard_normal((2, 3, 8)).astype(numpy.float32))
+    assertSameOutputs(net, minidl.load(tmp_path / "pool"), data)
 
 
 def test_dtypes_and_calc_mode_are_kept(tmp_path):
