@@ -93,6 +93,17 @@ def test_positional_embeddings(learned):
         numpy.cos(2 / 100))
 
 
+@pytest.mark.parametrize("learned", [True, False])
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float16])
+def test_positional_embeddings_follow_calc_mode(learned, dtype):
+    positions = PositionalEmbedding(5, 4, learned=learned).calcMode(dtype)
+    x = toDevice(numpy.random.default_rng(1).standard_normal((3, 2, 4)).astype(dtype))
+    table = toHost(positions.W) if learned else sinusoids(5, 4).astype(dtype)
+    out = positions(x)
+    assert out.dtype == dtype
+    numpy.testing.assert_array_equal(toHost(out), toHost(x) + table[:3, None])
+
+
 @pytest.mark.parametrize("padded", [False, True])
 def test_transformer_block_gradients(padded):
     block = randomized(TransformerBlock(4, 2, hidden=6, dtype=numpy.float64))
