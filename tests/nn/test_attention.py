@@ -147,6 +147,8 @@ def test_transformer_block_matches_pytorch_pre_norm_layer():
 
 @pytest.mark.parametrize("make, call", [
     (lambda: LayerNorm(0), None),
+    (lambda: LayerNorm(4, epsilon=numpy.inf), None),  # accepted, it made every output the bias
+    (lambda: LayerNorm(4, epsilon="1e-5"), None),  # a TypeError, not a ModuleError
     (lambda: LayerNorm(4), lambda m: m(toDevice(numpy.zeros((2, 5), numpy.float32)))),
     (lambda: MultiHeadAttention(6, 4), None),
     (lambda: MultiHeadAttention(4, 2), lambda m: m(toDevice(numpy.zeros((3, 2, 4), numpy.float64)))),
