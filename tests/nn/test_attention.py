@@ -151,6 +151,8 @@ def test_transformer_block_matches_pytorch_pre_norm_layer():
     (lambda: LayerNorm(4, epsilon="1e-5"), None),  # a TypeError, not a ModuleError
     (lambda: LayerNorm(4), lambda m: m(toDevice(numpy.zeros((2, 5), numpy.float32)))),
     (lambda: MultiHeadAttention(6, 4), None),
+    (lambda: MultiHeadAttention(4, 2, dropout=None), None),  # a TypeError, not a ModuleError
+    (lambda: TransformerBlock(4, 2, dropout="0.1"), None),
     (lambda: MultiHeadAttention(4, 2), lambda m: m(toDevice(numpy.zeros((3, 2, 4), numpy.float64)))),
     (lambda: MultiHeadAttention(4, 2),
      lambda m: m([toDevice(numpy.zeros((3, 2, 4), numpy.float32)), toDevice(numpy.zeros((3, 2), bool))])),
