@@ -18,6 +18,8 @@ class Multi(Cost):
 
     def __init__(self, costs=(), weights=None):
         self.costs, self.weights = [], []
+        if not isinstance(costs, (list, tuple)):
+            raise CostError(f"Multi costs must be a list of costs, got {describe(costs)}")
         if weights is not None and (not isinstance(weights, (list, tuple)) or len(weights) != len(costs)):
             raise CostError(f"Multi weights must be None or a list of {len(costs)} numbers (one per cost), got "
                             f"{weights!r}")
