@@ -26,6 +26,8 @@ reaches the gradient kernel as a one-element device array, and the labels' range
 out-of-range label counts as ignored, so no kernel reads out of bounds).
 """
 
+import numbers
+
 import numpy
 
 from minidl.backend import Elementwise, Reduction, toDevice, xp
@@ -33,6 +35,7 @@ from minidl.cost.cost import Cost
 from minidl.errors import CostError
 from minidl.nn.module import describe
 from minidl.nn.softmax import expSumKer, maxKer
+from minidl.validation import checkNumber
 
 
 def _rowsNumpy(scores, top, total, labels, weights, shiftedDot, classes, smooth, weightSum, lse, loss, picked):
@@ -146,16 +149,16 @@ class CrossEntropy(Cost):
     count for nothing; ``weights`` is a host or device array of one non-negative weight per class."""
 
     def __init__(self, ignoreIndex=None, labelSmoothing=0.0, weights=None):
-        if ignoreIndex is not None and (isinstance(ignoreIndex, bool) or int(ignoreIndex) != ignoreIndex):
+        if ignoreIndex is not None and (isinstance(ignoreIndex, bool) or not isinstance(ignoreIndex, numbers.Real)
+                                        or not float(ignoreIndex).is_integer()):
             raise CostError(f"CrossEntropy ignoreIndex must be an integer or None, got {ignoreIndex!r}")
-        if not 0.0 <= labelSmoothing <= 1.0:
-            raise CostError(f"CrossEntropy labelSmoothing must lie in [0, 1], got {labelSmoothing!r}")
+        labelSmoothing = checkNumber(labelSmoothing, "CrossEntropy labelSmoothing", CostError, low=0, high=1)
         if weights is not None:
             host = numpy.asarray(weights.get() if hasattr(weights, "get") else weights)
             if host.ndim != 1 or host.size == 0 or not numpy.issubdtype(host.dtype, numpy.number) \
-                    or not numpy.all(host >= 0):
-                raise CostError(f"CrossEntropy weights must be a 1-D array of non-negative numbers per class, "
-                                f"got {describe(weights)}")
+                    or not numpy.all(numpy.isfinite(host) & (host >= 0)):
+                raise CostError(f"CrossEntropy weights must be a 1-D array of finite non-negative numbers per "
+                                f"class, got {describe(weights)}")
             weights = host.astype(numpy.float64)
         self.ignoreIndex = None if ignoreIndex is None else int(ignoreIndex)
         self.labelSmoothing = float(labelSmoothing)

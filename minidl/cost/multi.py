@@ -7,11 +7,10 @@ so ``net.backward(grads)`` trains on the weighted sum. Each cost also keeps its 
 (``getMeanErrors()``); ``getMeanError()`` is the weighted total's, over the batches since ``resetAccumulator()``.
 """
 
-import numbers
-
 from minidl.cost.cost import Cost
 from minidl.errors import CostError
 from minidl.nn.module import describe
+from minidl.validation import checkNumber
 
 
 class Multi(Cost):
@@ -19,6 +18,8 @@ class Multi(Cost):
 
     def __init__(self, costs=(), weights=None):
         self.costs, self.weights = [], []
+        if not isinstance(costs, (list, tuple)):
+            raise CostError(f"Multi costs must be a list of costs, got {describe(costs)}")
         if weights is not None and (not isinstance(weights, (list, tuple)) or len(weights) != len(costs)):
             raise CostError(f"Multi weights must be None or a list of {len(costs)} numbers (one per cost), got "
                             f"{weights!r}")
@@ -32,10 +33,9 @@ class Multi(Cost):
     def append(self, cost, weight=1.0):
         if not isinstance(cost, Cost):
             raise CostError(f"Multi takes costs, got {type(cost).__name__}")
-        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
-            raise CostError(f"Multi weight must be a real number, got {weight!r}")
+        weight = checkNumber(weight, "Multi weight", CostError)
         self.costs.append(cost)
-        self.weights.append(float(weight))
+        self.weights.append(weight)
         return self
 
     def resetAccumulator(self):

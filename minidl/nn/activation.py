@@ -16,6 +16,9 @@ class Activation(Module):
         super().__init__(name)
         if not isinstance(activation, ActivationFunction):
             raise ModuleError(f"Activation expects an activation function such as relu, got {activation!r}")
+        if not isinstance(args, (tuple, list)):
+            raise ModuleError(f"Activation args must be a tuple of {activation.name}'s parameters, such as (0.2,), "
+                              f"got {args!r}")
         if len(args) > len(activation.defaults):
             raise ModuleError(f"{activation.name} takes {len(activation.defaults)} parameters, got {len(args)}")
         self.activation = activation

@@ -26,6 +26,7 @@ from minidl.nn.attentionheads import attentionBackward, attentionForward, fused
 from minidl.nn.dropout import dropout
 from minidl.nn.linear import addBias, initWeights
 from minidl.nn.module import Module, checkArray, describe
+from minidl.validation import checkNumber
 from minidl.variable import Variable
 
 
@@ -129,8 +130,7 @@ class MultiHeadAttention(Module):
                 raise ModuleError(f"MultiHeadAttention {what} must be a positive integer, got {value!r}")
         if embed % heads:
             raise ModuleError(f"MultiHeadAttention embed ({embed}) must be a multiple of heads ({heads})")
-        if not 0 <= dropout < 1:
-            raise ModuleError(f"MultiHeadAttention dropout must lie in [0, 1), got {dropout!r}")
+        dropout = checkNumber(dropout, "MultiHeadAttention dropout", low=0, high=1, highOpen=True)
         self.embed, self.heads, self.dropout, self.causal = int(embed), int(heads), float(dropout), bool(causal)
         self.headSize = self.embed // self.heads
         inProj = initWeights("xavier", self.embed, 3 * self.embed, shape=(3 * self.embed, self.embed))

@@ -13,7 +13,7 @@ import numpy
 
 from minidl.backend import Elementwise, Reduction, isGpu, simdSum, xp
 from minidl.errors import ModuleError
-from minidl.nn.module import Module, checkArray
+from minidl.nn.module import Module, checkArray, checkNotEmpty
 from minidl.validation import checkNumber, checkSize
 from minidl.variable import Variable
 
@@ -410,6 +410,7 @@ class BatchNorm(Module):
         checkArray(data, f"{self!r}: input", ndim=self.ndim, dtype=self.scale.dtype)
         if data.shape[1] != self.size:
             raise ModuleError(f"{self!r}: input must have {self.size} maps on axis 1, got shape {data.shape}")
+        checkNotEmpty(self, data)
         if self.train and data.size // self.size < 2:
             raise ModuleError(f"{self!r}: trainMode needs more than one value per map, got shape {data.shape}")
 

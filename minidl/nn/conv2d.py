@@ -176,7 +176,8 @@ class Conv2D(Module):
         outW) per image, or (G, C/G kh kw, N outH outW) with the batch inside the columns (small maps)."""
         data = xp.ascontiguousarray(data)
         if self.algorithm == "depthwise":
-            return depthwiseForward(data, self.W, self.window, self.b if self.useBias else None)  # bias fused
+            return depthwiseForward(data, self._depthwiseWeights(), self.window,
+                                    self.b if self.useBias else None)  # bias fused
         batch = data.shape[0]
         outH, outW = self.window.outShape(*data.shape[2:], repr(self))
         if self._biasInColumns():  # out preset to b, then out += W col (col's last row of each group: ones)
@@ -205,6 +206,10 @@ class Conv2D(Module):
             out += self.b.reshape(-1, 1, 1)
         return out
 
+    def _depthwiseWeights(self):
+        """W as the depthwise kernels read it, (O, 1, kh, kw) (Conv1D's W is 3-D)."""
+        return self.W.reshape(self.outmaps, 1, *self.window.size)
+
     def _columnProducts(self, left, data, window, transposed=False):
         """``columnProducts`` (``minidl.nn.columnproducts``: im2col and the products image by image on the CPU, col
         never stored whole) for an im2col convolution of one group; None where it does not apply (col is made whole:
@@ -227,7 +232,7 @@ class Conv2D(Module):
     def _gradInput(self, grad, inShape):
         """∂x (inShape) of grad (N, O, outH, outW)."""
         if self.algorithm == "depthwise":
-            return xp.ascontiguousarray(depthwiseGradInput(grad, self.W, self.window, inShape))
+            return xp.ascontiguousarray(depthwiseGradInput(grad, self._depthwiseWeights(), self.window, inShape))
         if self._direct(inShape, grad.shape[2] * grad.shape[3]):
             fullWindow = self._fullWindow(anyMaps=True)
             if fullWindow is not None:

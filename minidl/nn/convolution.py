@@ -6,7 +6,7 @@ import numpy
 from minidl.backend import toDevice, xp
 from minidl.errors import ModuleError
 from minidl.nn.linear import initWeights
-from minidl.nn.module import checkArray
+from minidl.nn.module import checkArray, checkNotEmpty
 from minidl.validation import checkSize
 from minidl.variable import Variable
 
@@ -42,6 +42,7 @@ def checkMaps(module, data, axes):
     """Raise ModuleError unless ``data`` is (batch, module.inmaps, *axes) data of W's dtype; ``axes`` names the
     spatial axes ("depth", "height", "width")."""
     checkArray(data, f"{module!r}: input", ndim=2 + len(axes), dtype=module.W.dtype)
+    checkNotEmpty(module, data)
     if data.shape[1] != module.inmaps:
         raise ModuleError(f"{module!r}: input must have {module.inmaps} maps, shape (batch, {module.inmaps}, "
                           f"{', '.join(axes)}), got {data.shape}")

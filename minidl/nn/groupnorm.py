@@ -18,7 +18,8 @@ from minidl.backend import Elementwise, xp
 from minidl.errors import ModuleError
 from minidl.nn.batchnorm import elements, mapTotals, scaleShiftKer, span
 from minidl.nn.layernorm import invstdKer, meanKer
-from minidl.nn.module import Module, checkArray
+from minidl.nn.module import Module, checkArray, checkNotEmpty
+from minidl.validation import checkNumber, checkSize
 from minidl.variable import Variable
 
 
@@ -56,9 +57,11 @@ class GroupNorm(Module):
 
     def __init__(self, groups, maps, epsilon=1e-5, dtype=numpy.float32, name=None):
         super().__init__(name)
-        if min(groups, maps) < 1 or maps % groups or epsilon <= 0:
-            raise ModuleError(f"{type(self).__name__} needs maps a positive multiple of groups and epsilon > 0, got "
-                              f"groups={groups}, maps={maps}, epsilon={epsilon}")
+        kind = type(self).__name__
+        groups, maps = checkSize(groups, f"{kind} groups"), checkSize(maps, f"{kind} maps")
+        epsilon = checkNumber(epsilon, f"{kind} epsilon", low=0, lowOpen=True)
+        if maps % groups:
+            raise ModuleError(f"{kind} needs maps a positive multiple of groups, got groups={groups}, maps={maps}")
         self.groups, self.maps, self.epsilon = groups, maps, epsilon
         self.setVar("scale", Variable(xp.ones((maps,), dtype=dtype), name="scale"))
         self.setVar("bias", Variable(xp.zeros((maps,), dtype=dtype), name="bias"))
@@ -69,6 +72,7 @@ class GroupNorm(Module):
         checkArray(data, f"{self!r}: input", ndim=self.ndim, dtype=self.scale.dtype)
         if data.ndim < 2 or data.shape[1] != self.maps:
             raise ModuleError(f"{self!r}: input must have shape (batch, {self.maps}, ...), got {data.shape}")
+        checkNotEmpty(self, data)
 
     def _perGroup(self, perPlane, batch):
         """(N maps,) per-plane values summed over each group's maps: (N, groups)."""

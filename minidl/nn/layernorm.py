@@ -21,6 +21,7 @@ import numpy
 from minidl.backend import Elementwise, Reduction, valuesPerElement, xp
 from minidl.errors import ModuleError
 from minidl.nn.module import Module, checkArray
+from minidl.validation import checkNumber
 from minidl.variable import Variable
 
 
@@ -202,8 +203,7 @@ class LayerNorm(Module):
         super().__init__(name)
         if isinstance(size, bool) or not isinstance(size, (int, numpy.integer)) or size < 1:
             raise ModuleError(f"LayerNorm size must be a positive integer, got {size!r}")
-        if not epsilon > 0:
-            raise ModuleError(f"LayerNorm epsilon must be positive, got {epsilon!r}")
+        epsilon = checkNumber(epsilon, "LayerNorm epsilon", low=0, lowOpen=True)
         if not numpy.issubdtype(dtype, numpy.floating):
             raise ModuleError(f"LayerNorm dtype must be a float dtype, got {dtype!r}")
         self.size, self.epsilon = int(size), float(epsilon)

@@ -53,6 +53,14 @@ def checkArray(value, what, ndim=None, dtype=None, floating=False):
         raise ModuleError(f"{what} must have a floating dtype, got {value.dtype}")
 
 
+def checkNotEmpty(module, data):
+    """Raise ModuleError unless ``data`` holds at least one value: a batch of no samples (or maps of no positions)
+    is refused by the modules whose kernels walk samples and maps."""
+    if data.size == 0:
+        raise ModuleError(f"{module!r}: input must hold at least one sample and one value per sample, got shape "
+                          f"{data.shape}")
+
+
 def checkArrayList(data, what, sameShape=True):
     """Raise ModuleError unless ``data`` is a list of at least 2 device arrays of one dtype (and, with
     ``sameShape``, one shape): the input of a merge module."""
@@ -88,8 +96,11 @@ class Module:
         """Every subclass's constructor records its arguments (for the architecture saved with the weights), and
         minidl's own classes join the registry of types a saved architecture may name."""
         super().__init_subclass__(**kwargs)
-        if "__init__" in cls.__dict__:
-            cls.__init__ = _recordingArguments(cls.__dict__["__init__"])
+        # the constructor the class runs: its own, or a mixin's placed before the modules among its bases (Pool1D's
+        # in MaxPool1D), which must record the arguments it was given, not those it passes on to the module's
+        owner = next(base for base in cls.__mro__ if "__init__" in base.__dict__)
+        if owner is cls or not issubclass(owner, Module):
+            cls.__init__ = _recordingArguments(owner.__dict__["__init__"])
         if cls.__module__.startswith("minidl.") and not cls.__name__.startswith("_") and "<" not in cls.__qualname__:
             enter(CLASSES, cls, cls.__qualname__)
 

@@ -6,6 +6,8 @@ replicate gather the source row and column of each output row and column (``gath
 for every source pixel, the gradients of the outputs copied from it (``scatter2d``).
 """
 
+import numbers
+
 import numpy
 
 from minidl.backend import xp
@@ -18,7 +20,7 @@ MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}  # m
 
 def _sides(pad):
     """(top, bottom, left, right) from an int, a pair (rows, columns) or PyTorch's (left, right, top, bottom)."""
-    items = (pad,) if isinstance(pad, (int, numpy.integer)) else tuple(pad)
+    items = tuple(pad) if isinstance(pad, (tuple, list, numpy.ndarray)) else (pad,)
     if len(items) not in (1, 2, 4) or not all(
             isinstance(v, (int, numpy.integer)) and not isinstance(v, bool) and v >= 0 for v in items):
         raise ModuleError(f"Pad2D: pad must be an int, a pair (rows, columns) or (left, right, top, bottom) of "
@@ -43,8 +45,10 @@ class Pad2D(Module):
     def __init__(self, pad, mode="constant", value=0.0, name=None):
         super().__init__(name)
         self.top, self.bottom, self.left, self.right = _sides(pad)
-        if mode not in MODES:
+        if not isinstance(mode, str) or mode not in MODES:
             raise ModuleError(f"Pad2D: mode must be one of {sorted(MODES)}, got {mode!r}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):  # any real: -inf before a max pool
+            raise ModuleError(f"Pad2D: value must be a real number, got {value!r}")
         self.mode, self.value = mode, float(value)
 
     def checkData(self, data):

@@ -12,7 +12,7 @@ import numpy
 
 from minidl.backend import Elementwise, xp
 from minidl.errors import ModuleError
-from minidl.nn.module import Module, checkArray
+from minidl.nn.module import Module, checkArray, checkNotEmpty
 from minidl.validation import checkNumber
 
 MODES = ("l1", "l2")
@@ -49,6 +49,7 @@ class Penalty(Module):
         checkArray(data, f"{self!r}: input")
         if not numpy.issubdtype(data.dtype, numpy.floating) or data.ndim == 0:
             raise ModuleError(f"{self!r}: input must be floating with a batch axis, got {data.dtype} {data.shape}")
+        checkNotEmpty(self, data)  # its penalty is divided by the samples
 
     def updData(self, data):
         return data

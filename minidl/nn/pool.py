@@ -7,7 +7,7 @@ trailing axes (MaxPool1D's (1, length)).
 """
 
 from minidl.errors import ModuleError
-from minidl.nn.module import Module, checkArray
+from minidl.nn.module import Module, checkArray, checkNotEmpty
 
 
 class Pool(Module):
@@ -27,6 +27,7 @@ class Pool(Module):
     def checkData(self, data):
         # floating: padding is -inf for max; the mean is fractional
         checkArray(data, f"{self!r}: input", ndim=self.dataDims, floating=True)
+        checkNotEmpty(self, data)
         self.window.outShape(*self.planeShape(data.shape), f"{self!r}")
 
     def planeShape(self, shape):

@@ -40,6 +40,12 @@ class PositionalEmbedding(Module):
         else:
             self.table = toDevice(sinusoids(self.maxLength, self.size), dtype=dtype)
 
+    def castBuffers(self, dtype):
+        """calcMode: the fixed table in ``dtype`` too (made again from its float64 values), so that the module takes
+        input of ``dtype`` (a learned table is the parameter ``W``, converted with the others)."""
+        if not self.learned:
+            self.table = toDevice(sinusoids(self.maxLength, self.size), dtype=dtype)
+
     def positions(self):
         return self.W if self.learned else self.table
 

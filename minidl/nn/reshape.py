@@ -13,6 +13,8 @@ class Reshape(Module):
 
     def __init__(self, shape, name=None):
         super().__init__(name)
+        if not isinstance(shape, (tuple, list)):
+            raise ModuleError(f"Reshape shape must be a tuple of sides, batch axis included, got {shape!r}")
         self.shape = tuple(checkInteger(side, f"Reshape shape {shape!r}: each side") for side in shape)
         if self.shape.count(-1) > 1 or any(side < 1 and side != -1 for side in self.shape):
             raise ModuleError(f"Reshape shape must hold positive sides and at most one -1, got {shape!r}")

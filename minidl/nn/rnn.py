@@ -23,6 +23,7 @@ from minidl.nn.dropout import dropout
 from minidl.nn.lstmsteps import fused, lstmBackwardSteps, lstmForwardSteps
 from minidl.nn.module import Module, checkArray, describe
 from minidl.nn.rnnkernels import SIMPLE_KERNELS, gruForwardKer, gruGradKer, lstmForwardKer, lstmGradKer
+from minidl.validation import checkNumber
 from minidl.variable import Variable
 
 GATES = {"lstm": 4, "gru": 3, "relu": 1, "tanh": 1}
@@ -49,12 +50,11 @@ class RNN(Module):
         for what, value in (("insize", insize), ("hsize", hsize), ("layers", layers)):
             if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
                 raise ModuleError(f"RNN {what} must be a positive integer, got {value!r}")
-        if mode not in GATES:
+        if not isinstance(mode, str) or mode not in GATES:
             raise ModuleError(f"RNN mode must be one of {sorted(GATES)}, got {mode!r}")
-        if direction not in DIRECTIONS:
+        if not isinstance(direction, str) or direction not in DIRECTIONS:
             raise ModuleError(f"RNN direction must be 'uni' or 'bi', got {direction!r}")
-        if not 0 <= dropout < 1:
-            raise ModuleError(f"RNN dropout must lie in [0, 1), got {dropout!r}")
+        dropout = checkNumber(dropout, "RNN dropout", low=0, high=1, highOpen=True)
         if numpy.dtype(dtype) not in (numpy.float32, numpy.float64):
             raise ModuleError(f"RNN computes in float32 or float64, got dtype {numpy.dtype(dtype)}")
         self.insize, self.hsize, self.layers = int(insize), int(hsize), int(layers)

@@ -13,6 +13,8 @@ class Split(Module):
     def __init__(self, axis, sections, name=None):
         super().__init__(name)
         self.axis = checkInteger(axis, "Split axis")
+        if not isinstance(sections, (tuple, list)):
+            raise ModuleError(f"Split sections must be a tuple of at least 2 sizes, got {sections!r}")
         self.sections = tuple(checkSize(side, f"Split sections {sections!r}: each") for side in sections)
         if len(self.sections) < 2 or min(self.sections) < 1:
             raise ModuleError(f"Split sections must be at least 2 positive sizes, got {sections!r}")

@@ -36,6 +36,8 @@ class Transpose(Module):
 
     def __init__(self, axes, name=None):
         super().__init__(name)
+        if not isinstance(axes, (tuple, list)):
+            raise ModuleError(f"Transpose axes must be a permutation of 0..n-1, got {axes!r}")
         axes = tuple(axes)
         if not all(_isInteger(axis) for axis in axes) or sorted(axes) != list(range(len(axes))):
             raise ModuleError(f"Transpose axes must be a permutation of 0..n-1, got {axes!r}")

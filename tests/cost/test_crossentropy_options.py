@@ -93,6 +93,11 @@ def test_an_ignored_positions_nan_scores_reach_neither_error_nor_gradient_as_in_
 @pytest.mark.parametrize("make, labels", [
     (lambda: CrossEntropy(labelSmoothing=1.5), None),
     (lambda: CrossEntropy(ignoreIndex=0.5), None),
+    (lambda: CrossEntropy(ignoreIndex="-100"), None),  # these four raised ValueError or TypeError
+    (lambda: CrossEntropy(ignoreIndex=numpy.nan), None),
+    (lambda: CrossEntropy(labelSmoothing=None), None),
+    (lambda: CrossEntropy(labelSmoothing="0.1"), None),
+    (lambda: CrossEntropy(weights=numpy.array([1.0, numpy.inf, 1.0, 1.0])), None),  # accepted: the error was NaN
     (lambda: CrossEntropy(weights=numpy.array([1.0, -1.0, 1.0, 1.0])), None),
     (lambda: CrossEntropy(weights=numpy.ones(3)), numpy.zeros(2, numpy.int64)),
     (lambda: CrossEntropy(), numpy.zeros((2, 1), numpy.int64)),

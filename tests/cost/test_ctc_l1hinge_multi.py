@@ -191,5 +191,10 @@ def test_multi_bad_input():
         Multi([MSE(), MSE()])([toDevice(numpy.zeros((2, 2)))], [toDevice(numpy.zeros((2, 2)))])
     with pytest.raises(CostError, match="weights must be None or a list of 1"):
         Multi([MSE()], weights=[1, 2])
+    with pytest.raises(CostError, match="Multi costs must be a list of costs"):
+        Multi(MSE())  # TypeError: 'MSE' object is not iterable
+    for weight in (numpy.nan, numpy.inf, True, "1"):  # NaN and infinity made the error NaN
+        with pytest.raises(CostError, match="Multi weight must be a finite real number"):
+            Multi([MSE()], weights=[weight])
     with pytest.raises(CostError, match="takes costs"):
         Multi().append("mse")

@@ -93,6 +93,17 @@ def test_positional_embeddings(learned):
         numpy.cos(2 / 100))
 
 
+@pytest.mark.parametrize("learned", [True, False])
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float16])
+def test_positional_embeddings_follow_calc_mode(learned, dtype):
+    positions = PositionalEmbedding(5, 4, learned=learned).calcMode(dtype)
+    x = toDevice(numpy.random.default_rng(1).standard_normal((3, 2, 4)).astype(dtype))
+    table = toHost(positions.W) if learned else sinusoids(5, 4).astype(dtype)
+    out = positions(x)
+    assert out.dtype == dtype
+    numpy.testing.assert_array_equal(toHost(out), toHost(x) + table[:3, None])
+
+
 @pytest.mark.parametrize("padded", [False, True])
 def test_transformer_block_gradients(padded):
     block = randomized(TransformerBlock(4, 2, hidden=6, dtype=numpy.float64))
@@ -136,8 +147,12 @@ def test_transformer_block_matches_pytorch_pre_norm_layer():
 
 @pytest.mark.parametrize("make, call", [
     (lambda: LayerNorm(0), None),
+    (lambda: LayerNorm(4, epsilon=numpy.inf), None),  # accepted, it made every output the bias
+    (lambda: LayerNorm(4, epsilon="1e-5"), None),  # a TypeError, not a ModuleError
     (lambda: LayerNorm(4), lambda m: m(toDevice(numpy.zeros((2, 5), numpy.float32)))),
     (lambda: MultiHeadAttention(6, 4), None),
+    (lambda: MultiHeadAttention(4, 2, dropout=None), None),  # a TypeError, not a ModuleError
+    (lambda: TransformerBlock(4, 2, dropout="0.1"), None),
     (lambda: MultiHeadAttention(4, 2), lambda m: m(toDevice(numpy.zeros((3, 2, 4), numpy.float64)))),
     (lambda: MultiHeadAttention(4, 2),
      lambda m: m([toDevice(numpy.zeros((3, 2, 4), numpy.float32)), toDevice(numpy.zeros((3, 2), bool))])),

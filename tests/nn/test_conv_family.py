@@ -46,7 +46,8 @@ def directConv1d(x, weights, bias, stride, pad, dilation, groups):
     return out
 
 
-CONV1D_CASES = [(2, 3, 3, 1, 1, 1, 1), (4, 2, 2, 2, 0, 2, 2), (3, 6, 3, 2, 2, 1, 3), (2, 4, 1, 1, 0, 1, 1)]
+CONV1D_CASES = [(2, 3, 3, 1, 1, 1, 1), (4, 2, 2, 2, 0, 2, 2), (3, 6, 3, 2, 2, 1, 3), (2, 4, 1, 1, 0, 1, 1),
+                (3, 3, 3, 1, 1, 1, 3)]  # depthwise at stride 1: ∂x by the flipped forward kernel
 
 
 @pytest.mark.parametrize("inmaps, outmaps, size, stride, pad, dilation, groups", CONV1D_CASES)
@@ -236,6 +237,16 @@ def test_bad_construction_and_input_name_what_was_expected():
         Upsample2D(2, "bicubic")
     with pytest.raises(ModuleError, match="positive multiple of groups"):
         GroupNorm(3, 4)
+    # an epsilon of NaN made every output NaN, a group count of 1.5 failed at the first call, a string or None
+    # raised TypeError: each is refused as BatchNorm refuses it
+    for args, kwargs, message in [((1, 4), {"epsilon": numpy.nan}, "epsilon must be a finite real number"),
+                                  ((1, 4), {"epsilon": 0.0}, r"epsilon must lie in \(0"),
+                                  ((1.5, 3), {}, "groups must be an integer"), ((True, 3), {}, "groups must be"),
+                                  ((1, None), {}, "maps must be an integer"), ((1, 4), {"epsilon": "a"}, "epsilon")]:
+        with pytest.raises(ModuleError, match=message):
+            GroupNorm(*args, **kwargs)
+    with pytest.raises(ModuleError, match="InstanceNorm2D epsilon must be a finite real number"):
+        InstanceNorm2D(3, epsilon=numpy.nan)
     with pytest.raises(ModuleError, match=r"shape \(batch, 4, \.\.\.\)"):
         GroupNorm(2, 4)(toDevice(numpy.zeros((2, 3, 4), numpy.float32)))
     with pytest.raises(ModuleError, match="4 dimensions"):

@@ -1,12 +1,13 @@
 """Conv2D, MaxPool2D and AvgPool2D: forward against direct float64 loops, numerical gradients in float64 over
-hypothesis-drawn geometries, and bad input."""
+hypothesis-drawn geometries, and bad input (an empty batch for every convolution, pool and normalisation of
+maps)."""
 
 import numpy
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from minidl import ModuleError
+from minidl import ModuleError, nn
 from minidl.backend import isGpu, toDevice, toHost
 from minidl.nn import Activation, Add, AvgPool2D, BatchNorm2D, Conv2D, Graph, Identity, MaxPool2D, conv2d, relu
 from minidl.nn import im2col as im2colModule
@@ -226,6 +227,41 @@ def test_bad_construction_and_input():
         Conv2D(3, 4, 3)(toDevice(numpy.zeros((3, 8, 8), numpy.float32)))
     with pytest.raises(ModuleError, match="dtype float32"):
         Conv2D(3, 4, 3)(toDevice(numpy.zeros((1, 3, 8, 8))))
+
+
+EMPTY_INPUT_CASES = [  # (module, input shape) with no sample (or no position): the kernels' index arithmetic
+    (lambda: nn.Conv1D(2, 3, 3), (0, 2, 5)),    # divided by the empty sizes or NumPy could not reshape
+    (lambda: nn.Conv2D(2, 3, 3, pad=1), (0, 2, 5, 5)),
+    (lambda: nn.Conv3D(2, 3, 2), (0, 2, 3, 3, 3)),
+    (lambda: nn.Deconv1D(2, 3, 3, stride=2), (0, 2, 3)),
+    (lambda: nn.Deconv2D(2, 3, 3, stride=2), (0, 2, 3, 3)),
+    (lambda: nn.Deconv3D(2, 3, 2), (0, 2, 3, 3, 3)),
+    (lambda: nn.MaxPool1D(), (0, 2, 4)),
+    (lambda: nn.MaxPool2D(), (0, 2, 4, 4)),
+    (lambda: nn.MaxPool2D(), (2, 0, 4, 4)),
+    (lambda: nn.MaxPool3D(), (0, 2, 4, 4, 4)),
+    (lambda: nn.AvgPool1D(), (0, 2, 4)),
+    (lambda: nn.AvgPool2D(), (0, 2, 4, 4)),
+    (lambda: nn.AvgPool3D(), (0, 2, 4, 4, 4)),
+    (lambda: nn.BatchNorm2D(2).evalMode(), (0, 2, 4, 4)),
+    (lambda: nn.BatchNorm(2).evalMode(), (0, 2)),
+    (lambda: nn.GroupNorm(1, 2), (0, 2, 3)),
+    (lambda: nn.InstanceNorm2D(2), (0, 2, 3, 3)),
+    (lambda: nn.Penalty(), (0, 3)),
+]
+
+
+@pytest.mark.parametrize("make, shape", EMPTY_INPUT_CASES)
+def test_an_empty_batch_is_refused_naming_what_was_expected(make, shape):
+    module = make()
+    with pytest.raises(ModuleError, match=r"at least one sample and one value per sample, got shape \(\d"):
+        module(toDevice(numpy.zeros(shape, numpy.float32)))
+
+
+def test_flatten_keeps_an_empty_batch_empty():
+    flatten = nn.Flatten()
+    assert flatten(toDevice(numpy.zeros((0, 2, 3), numpy.float32))).shape == (0, 6)
+    assert flatten.backward(toDevice(numpy.zeros((0, 6), numpy.float32))).shape == (0, 2, 3)
 
 
 def test_a_failed_backward_leaves_the_gradients_unchanged():

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minidl import ModuleError, backend
+from minidl import ModuleError, backend, nn
 from minidl.backend import readChecks, toDevice, toHost
 from minidl.nn import BatchNorm, BatchNorm2D, Dropout, Embedder, Flatten, Module, Mul, Reshape, Sequential, SoftMax
 from minidl.testing import checkGradients
@@ -129,6 +129,22 @@ def test_flatten_and_reshape(x):
 def test_reshape_rejects_a_size_mismatch():
     with pytest.raises(ModuleError, match=r"shape \(2, 6\) \(12 elements\) as \(5, -1\)"):
         Reshape((5, -1))(toDevice(numpy.zeros((2, 6))))
+
+
+@pytest.mark.parametrize("make, message", [  # each raised TypeError ('int' object is not iterable, ...)
+    (lambda: Reshape(6), "Reshape shape must be a tuple of sides"),
+    (lambda: nn.Split(1, 3), "Split sections must be a tuple of at least 2 sizes"),
+    (lambda: nn.Transpose(1), "Transpose axes must be a permutation"),
+    (lambda: nn.Pad2D(1.5), "pad must be an int, a pair"),
+    (lambda: nn.Pad2D(None), "pad must be an int, a pair"),
+    (lambda: nn.Pad2D(1, mode=["reflect"]), "mode must be one of"),
+    (lambda: nn.Pad2D(1, value=None), "value must be a real number"),
+    (lambda: nn.Pad2D(1, value="0"), "value must be a real number"),
+])
+def test_shape_arguments_of_the_wrong_type_are_refused(make, message):
+    with pytest.raises(ModuleError, match=message):
+        make()
+    assert nn.Pad2D(numpy.array([1, 2])).top == 1 and nn.Pad2D(1, value=-numpy.inf).value == -numpy.inf
 
 
 def test_embedder_gathers_rows_and_accumulates_repeated_indices():

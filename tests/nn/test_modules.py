@@ -71,7 +71,10 @@ def test_activation_construction_errors():
         Activation("relu")
     with pytest.raises(ModuleError, match="takes 0 parameters"):
         Activation(relu, args=(1.0,))
+    with pytest.raises(ModuleError, match=r"args must be a tuple of leakyRelu's parameters, such as \(0.2,\), got 0.2"):
+        Activation(leakyRelu, args=0.2)  # TypeError: object of type 'float' has no len()
     assert Activation(leakyRelu).args == (0.01,)
+    assert Activation(leakyRelu, args=[0.2]).args == (0.2,)
 
 
 def test_activation_refuses_integer_input():

@@ -154,6 +154,9 @@ def test_step_kernels_take_a_row_per_element_on_the_cpu_and_a_unit_on_a_gpu(mode
     (lambda: RNN(3, 0), None),
     (lambda: RNN(3, 4, direction="both"), None),
     (lambda: RNN(3, 4, dropout=1.0), None),
+    (lambda: RNN(3, 4, dropout=None), None),  # these three raised TypeError
+    (lambda: RNN(3, 4, mode=["lstm"]), None),
+    (lambda: RNN(3, 4, direction=["bi"]), None),
     (lambda: RNN(3, 4, dtype=numpy.float16), None),
     (lambda: RNN(3, 4), lambda m: m(toDevice(numpy.zeros((5, 2, 4), numpy.float32)))),
     (lambda: RNN(3, 4), lambda m: m(toDevice(numpy.zeros((5, 3), numpy.float32)))),
