@@ -136,6 +136,20 @@ def test_dynamic_loss_scaling_backs_off_and_grows_as_in_ordinary_steps():
     assert captured[:2] == ordinary[:2]
 
 
+@pytest.mark.parametrize("growthInterval", [2, 7])
+def test_replays_scale_the_gradient_by_the_scale_of_their_own_step(growthInterval):
+    # the scale doubles every growthInterval steps: during the recordings, or only after the check (7), where a
+    # replay that multiplied the cost's gradient by the scale it was recorded with, but unscaled it by the new one,
+    # would take steps of the wrong size (SGD's step is proportional to the gradient)
+    def scaler():
+        return LossScaler(scale=2.0**4, growthInterval=growthInterval)
+
+    ordinary = run("mlp", lambda: SGD(0.05), capture=False, steps=14, lossScaler=scaler())
+    captured = run("mlp", lambda: SGD(0.05), capture=True, steps=14, lossScaler=scaler())
+    assert captured[:2] == ordinary[:2]
+    assert replays(captured[2])
+
+
 def test_hooks_and_a_changed_rate_are_followed(caplog):
     def hooks(index, optimizer):
         if index == 0:
