@@ -41,7 +41,7 @@ def state(net, optimizer, cost):
 def run(name, makeOptimizer, capture, steps=10, data=None, between=None, **setup):
     backend.seed(0)
     net = MODELS[name].build(NETWORKS[name], 10)
-    optimizer = makeOptimizer().setupOn(net, useGlobalState=True, **setup)
+    optimizer = makeOptimizer().setupOn(net, **{"useGlobalState": True, **setup})
     cost = CrossEntropy()
     step = minidl.capture(net, cost, optimizer) if capture else None
     net.trainMode()
@@ -162,6 +162,20 @@ def test_hooks_and_a_changed_rate_are_followed(caplog):
     with caplog.at_level(logging.WARNING, logger="minidl"):
         captured = run("cnn", AdaGrad, capture=True, steps=18, between=hooks)
     assert captured[:2] == ordinary[:2] and replays(captured[2]) and not caplog.records
+
+
+@pytest.mark.parametrize("useGlobalState", [False, True])
+def test_a_new_setup_of_the_optimizer_between_replays_is_followed(useGlobalState):
+    # setupOn again makes new state arrays (and in local state rebinds no Variable): the replays must step those,
+    # from Adam's fresh state and t = 0, not the arrays of the setup they were recorded with
+    def setup(index, optimizer):
+        if index == 8:
+            optimizer.setupOn(optimizer.module, useGlobalState=useGlobalState)
+
+    ordinary = run("mlp", Adam, capture=False, steps=16, between=setup, useGlobalState=useGlobalState)
+    captured = run("mlp", Adam, capture=True, steps=16, between=setup, useGlobalState=useGlobalState)
+    assert captured[:2] == ordinary[:2] and captured[0][1] == 8
+    assert replays(captured[2])
 
 
 def test_a_module_setting_changed_between_replays_is_followed():
