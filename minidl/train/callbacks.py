@@ -117,7 +117,8 @@ class Monitored(Callback):
 
 class EarlyStopping(Monitored):
     """Stop the run once ``metric`` has not improved for ``patience`` epochs in a row (mode None: "min" for
-    errors, "max" for accuracies, see ``inferMode``)."""
+    errors, "max" for accuracies, see ``inferMode``); an epoch that improves never stops it (``patience=0``: the
+    first epoch that does not improve stops it)."""
 
     stateNames = ("best", "wait")
 
@@ -129,8 +130,8 @@ class EarlyStopping(Monitored):
         value = entry[self.metric]
         if self.improves(value):
             self.best, self.wait = value, 0
-        else:
-            self.wait += 1
+            return
+        self.wait += 1
         if self.wait >= self.patience:
             fit.stop = True
 

@@ -87,6 +87,17 @@ def test_early_stopping_ends_the_run_after_patience_epochs_without_improvement()
     assert len(history) == 2 and history[1]["valAccuracy"] > history[0]["valAccuracy"]
 
 
+def test_early_stopping_with_patience_0_stops_at_the_first_epoch_without_improvement():
+    # as Keras's and Lightning's: an epoch that improves never stops the run, whatever the patience
+    net, optimizer, trainer = setup(0.1)
+    errors = [entry["valError"] for entry in trainer.fit(DATA, LABELS, 6, VALIDATION)]
+    firstWorse = next((epoch for epoch in range(1, 6) if errors[epoch] >= min(errors[:epoch])), 5)
+    assert firstWorse > 0  # the run learns: its second epoch improves on the first
+    net, optimizer, trainer = setup(0.1)
+    history = trainer.fit(DATA, LABELS, 6, VALIDATION, callbacks=[EarlyStopping(patience=0)])
+    assert [entry["valError"] for entry in history] == errors[:firstWorse + 1]
+
+
 def test_the_best_checkpoint_holds_the_best_epochs_network(tmp_path):
     net, optimizer, trainer = setup(0.5, AdaGrad)
     recorder = ParamsEachEpoch()
