@@ -9,7 +9,7 @@ import pytest
 
 from minidl.errors import OptimizerError
 from minidl.nn import Linear
-from minidl.optim import SGD, Adam
+from minidl.optim import SGD, Adam, RMSPropGraves
 from minidl.optim.schedules import (
     CosineSchedule,
     ExponentialSchedule,
@@ -159,6 +159,14 @@ def test_schedules_drive_adams_alpha():
     schedule = ExponentialSchedule(optimizer, gamma=0.5)
     schedule.step()
     assert optimizer.alpha == 0.005
+
+
+def test_schedules_drive_the_learning_rate_of_an_optimizer_whose_alpha_is_another_hyperparameter():
+    # RMSPropGraves's alpha is its averaging factor: the rate a schedule drives is its learnRate
+    optimizer = RMSPropGraves(learnRate=0.01, alpha=0.95).setupOn(Linear(2, 2))
+    schedule = ExponentialSchedule(optimizer, gamma=0.5)
+    schedule.step()
+    assert optimizer.learnRate == 0.005 and optimizer.alpha == 0.95 and schedule.learnRate == 0.005
 
 
 def makeAll(optimizer):

@@ -16,10 +16,12 @@ from minidl.validation import checkInteger, checkNumber
 
 
 def rateName(optimizer):
-    """The name of the optimizer's learning-rate attribute: ``alpha`` for Adam-like ones, else ``learnRate``."""
+    """The name of the optimizer's learning-rate attribute: ``alpha`` for Adam-like ones (whose hyperparameters name
+    the rate so), else ``learnRate`` (RMSPropGraves's ``alpha`` is an averaging factor, beside its ``learnRate``)."""
     if not isinstance(optimizer, Optimizer):
         raise OptimizerError(f"a schedule needs an Optimizer, got {type(optimizer).__name__}")
-    return "alpha" if "alpha" in optimizer.hyperNames else "learnRate"
+    names = optimizer.hyperNames
+    return "alpha" if "alpha" in names and "learnRate" not in names else "learnRate"
 
 
 class Schedule:
