@@ -66,6 +66,7 @@ class Fit:
         self.verbose = verbose and self.isRoot
         self.epoch, self.history, self.stop = 0, [], False
         self.position, self.positionSums, self.classes = 0, None, None
+        self.epochLearnRate = None  # the rate the current epoch started with (a mid-epoch checkpoint keeps it)
 
     def metricNames(self, validation):
         """The names of a history entry's values for a run with (or without) validation data."""
@@ -119,6 +120,9 @@ class Fit:
     def runEpoch(self, data, labels, validation):
         optimizer = self.trainer.optimizer
         learnRate = getattr(optimizer, rateName(optimizer))
+        if self.position and self.epochLearnRate is not None:
+            learnRate = self.epochLearnRate  # resumed mid-epoch: the rate the epoch started with
+        self.epochLearnRate = learnRate
         perStep = self.schedule.step if self.schedule is not None and self.scheduleEvery == "step" else None
         start = time.perf_counter()
         entry = {"epoch": self.epoch + 1}
@@ -170,7 +174,8 @@ class Fit:
             cost = self.trainer.cost
             extra["classes"] = self.classes
             extra["position"] = None if not self.position else \
-                {"batch": self.position, "errorSum": float(cost.accumErr), "samples": cost.samples}
+                {"batch": self.position, "errorSum": float(cost.accumErr), "samples": cost.samples,
+                 "learnRate": self.epochLearnRate}
         return extra
 
     def saveCheckpoint(self, path):
@@ -210,6 +215,7 @@ class Fit:
         self.epoch, self.history, self.stop = checkpoint.epoch, extra["history"][:checkpoint.epoch], extra["stopped"]
         if position is not None:
             self.position, self.positionSums = position["batch"], (position["errorSum"], position["samples"])
+            self.epochLearnRate = position.get("learnRate")
 
     def checkPosition(self, extra, path):
         """The mid-epoch position a checkpoint records (None: between epochs); CheckpointError when it was
@@ -225,7 +231,8 @@ class Fit:
         position = extra["position"]
         if position is None:
             return None
-        if not isinstance(position, dict) or set(position) != {"batch", "errorSum", "samples"} \
+        names = {"batch", "errorSum", "samples"}  # and the epoch's starting learnRate, since it was kept
+        if not isinstance(position, dict) or set(position) not in (names, names | {"learnRate"}) \
                 or not all(isinstance(position[name], (int, float)) and not isinstance(position[name], bool)
                            for name in position) or position["batch"] < 1:
             raise CheckpointError(f"{path}: the position in the epoch is malformed: {position!r:.200}")
