@@ -24,7 +24,7 @@ from minidl.errors import CallbackError, CheckpointError, DataError, MinidlError
 from minidl.optim.schedules import Schedule, rateName
 from minidl.tensorfile import parseJson, readTensors
 from minidl.train.batches import checkHostData, checkPositive
-from minidl.train.callbacks import Callback
+from minidl.train.callbacks import Callback, knownMode
 from minidl.train.checkpoint import CHECKPOINT_FORMAT, loadCheckpoint, saveCheckpoint
 from minidl.train.validator import Validator
 
@@ -82,8 +82,13 @@ class Fit:
         self.epochs = epochs = checkPositive("epochs", epochs)
         self.checkData(data, labels, validation)
         names = self.metricNames(validation)
-        if self.schedule is not None and self.schedule.needsMetric and self.scheduleMetric not in names:
-            raise OptimizerError(f"scheduleMetric {self.scheduleMetric!r} is none of this run's metrics {names}")
+        if self.schedule is not None and self.schedule.needsMetric:
+            if self.scheduleMetric not in names:
+                raise OptimizerError(f"scheduleMetric {self.scheduleMetric!r} is none of this run's metrics {names}")
+            known, mode = knownMode(self.scheduleMetric), getattr(self.schedule, "mode", None)
+            if known is not None and mode is not None and mode != known:
+                raise OptimizerError(f"{self.schedule!r} in mode {mode!r} would watch {self.scheduleMetric} the wrong "
+                                     f"way ({'lower' if known == 'min' else 'higher'} is better): pass mode={known!r}")
         for callback in self.callbacks:
             callback.check(self, names)
         if resume is not None:

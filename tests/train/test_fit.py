@@ -176,6 +176,10 @@ def test_bad_settings_raise_before_the_first_step(tmp_path):
         trainer.fit(DATA, LABELS, 2, VALIDATION, schedule=PlateauSchedule(optimizer), scheduleEvery="step")
     with pytest.raises(OptimizerError, match="scheduleMetric"):
         trainer.fit(DATA, LABELS, 2, schedule=PlateauSchedule(optimizer))
+    with pytest.raises(OptimizerError, match="wrong way .higher is better.: pass mode='max'"):
+        trainer.fit(DATA, LABELS, 2, VALIDATION, schedule=PlateauSchedule(optimizer), scheduleMetric="valAccuracy")
+    with pytest.raises(OptimizerError, match="wrong way .lower is better.: pass mode='min'"):
+        trainer.fit(DATA, LABELS, 2, VALIDATION, schedule=PlateauSchedule(optimizer, mode="max"))
     with pytest.raises(DataError, match="tuple"):
         trainer.fit(DATA, LABELS, 2, validation=[BLOBS.valData, BLOBS.valLabels])
     with pytest.raises(CallbackError, match="Callback objects"):
