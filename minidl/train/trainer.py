@@ -35,7 +35,7 @@ class Trainer:
         if augment is not None and not isinstance(augment, Augment):
             raise DataError(f"augment must be a minidl.datasets.Augment, got {type(augment).__name__}")
         self.augment = augment
-        self.dropLast = bool(dropLast)
+        self.dropLast = checkFlag(dropLast, "dropLast", DataError)
         self.stepper = CapturedStep(module, cost, optimizer) if checkFlag(capture, "capture", DataError) else None
 
     def trainFromHost(self, data, target, macroBatchSize=10000, random=True, afterStep=None):
@@ -51,6 +51,7 @@ class Trainer:
         self.optimizer.checkSetUpOn(self.module)
         size = checkHostData(data, target)
         macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        checkFlag(random, "random", DataError)
         checkDataSet(self.module, self.cost, data, target, macroBatchSize)
         if self.augment is not None:
             self.augment.checkImages(data)

@@ -108,6 +108,7 @@ def state(net, optimizer):
     ("empty data", DataError),
     ("wrong feature count", ModuleError),
     ("bad macroBatchSize", DataError),
+    ("random not True or False", DataError),
 ])
 def test_bad_input_is_refused_before_anything_changes(case, error):
     seed(6)
@@ -124,8 +125,10 @@ def test_bad_input_is_refused_before_anything_changes(case, error):
         data, labels = data[:0], labels[:0]
     elif case == "wrong feature count":
         data = data[:, :5].copy()
-    else:
+    elif case == "bad macroBatchSize":
         kwargs = {"macroBatchSize": 0}
+    else:
+        kwargs = {"random": "no"}  # truthy: it would shuffle
     before = state(net, optimizer)
     with pytest.raises(error):
         trainer.trainFromHost(data, labels, **kwargs)
@@ -141,6 +144,8 @@ def test_bad_setup_is_refused():
         Trainer(net, CrossEntropy(), AdaGrad().setupOn(classifier()))
     with pytest.raises(DataError, match="batchsize must be a positive integer"):
         Trainer(net, CrossEntropy(), AdaGrad().setupOn(net), batchsize=0)
+    with pytest.raises(DataError, match="dropLast must be True or False, got 'False'"):
+        Trainer(net, CrossEntropy(), AdaGrad().setupOn(net), dropLast="False")  # truthy: it would drop
     with pytest.raises(DataError, match="data and labels must have one length: data has 3, target has 2"):
         Validator(net, CrossEntropy()).validateFromHost(BLOBS.valData[:3], BLOBS.valLabels[:2])
 
