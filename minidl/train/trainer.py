@@ -89,8 +89,9 @@ class Trainer:
         interrupted epoch's sums back into it first. ``afterStep()`` runs after every optimizer step,
         ``afterBatch(position)`` after it with the number of batches done in the epoch. The module and every
         label of the loader are checked before the first step. As in ``trainFromHost``, no step reads the device:
-        the device checks and the optimizer's guard are read after every ``macroBatchSize`` samples' steps (or
-        every ``optimizer.syncEvery`` steps when set) and at the end of the epoch."""
+        the device checks and the optimizer's guard are read after every ``macroBatchSize`` samples' steps of the
+        epoch (counted from its start, so a rest reads at the steps the whole epoch would; or every
+        ``optimizer.syncEvery`` steps when set) and at the end of the epoch."""
         self.optimizer.checkSetUpOn(self.module)
         if not isinstance(loader, ImageLoader):
             raise DataError(f"trainFromLoader takes a minidl.datasets.ImageLoader, got {type(loader).__name__}")
@@ -113,7 +114,7 @@ class Trainer:
                 position += 1
                 if afterStep is not None:
                     afterStep()
-                if (position - start) % stepsPerMacroBatch == 0:
+                if position % stepsPerMacroBatch == 0:  # the same steps in a run resumed mid-epoch
                     self.readDevice()
                 if afterBatch is not None:
                     afterBatch(position)
