@@ -26,6 +26,7 @@ from minidl.tensorfile import parseJson, readTensors
 from minidl.train.batches import checkHostData, checkPositive
 from minidl.train.callbacks import Callback, knownMode
 from minidl.train.checkpoint import CHECKPOINT_FORMAT, loadCheckpoint, saveCheckpoint
+from minidl.train.datacheck import checkDataSet, checkLoader
 from minidl.train.validator import Validator
 
 SCHEDULE_EVERY = ("epoch", "step")
@@ -91,6 +92,7 @@ class Fit:
                                      f"way ({'lower' if known == 'min' else 'higher'} is better): pass mode={known!r}")
         for callback in self.callbacks:
             callback.check(self, names)
+        self.checkContents(data, labels, validation)
         if resume is not None:
             self.restore(resume)
         for callback in self.active():
@@ -117,6 +119,19 @@ class Fit:
             if not isinstance(validation, tuple) or len(validation) != 2:
                 raise DataError(f"validation must be a tuple (data, labels), got {type(validation).__name__}")
             checkHostData(*validation)
+
+    def checkContents(self, data, labels, validation):
+        """Every sample and label of the training and validation data, checked as the Trainer and the Validator
+        check them, before the run changes anything (a resume, the callbacks' files, a step)."""
+        trainer = self.trainer
+        if isinstance(data, ImageLoader):
+            trainer.checkLoader(data, self.macroBatchSize)
+            if validation is not None:
+                checkLoader(trainer.module, trainer.cost, validation)
+            return
+        trainer.checkHost(data, labels, self.macroBatchSize)
+        if validation is not None:
+            checkDataSet(trainer.module, trainer.cost, *validation, self.macroBatchSize)
 
     def active(self):
         """The callbacks this process runs: all of them, except those writing files on ranks other than 0."""

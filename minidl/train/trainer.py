@@ -48,16 +48,9 @@ class Trainer:
         indices: ``readChecks``) and the optimizer's non-finite guard (``readGuard``) are read after each
         macro-batch and at the end of the epoch (or every ``optimizer.syncEvery`` steps when set).
         """
-        self.optimizer.checkSetUpOn(self.module)
-        size = checkHostData(data, target)
-        macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        size, used = self.checkHost(data, target, macroBatchSize)
         checkFlag(random, "random", DataError)
-        checkDataSet(self.module, self.cost, data, target, macroBatchSize)
-        if self.augment is not None:
-            self.augment.checkImages(data)
         nodeinfo = self.optimizer.nodeinfo
-        used = size // self.batchsize * self.batchsize if self.dropLast and nodeinfo is None else size
-        self.checkBatches(size, used, nodeinfo)
         order = hostGenerator().permutation(size)[:used] if random else None
         if order is None and used < size:
             data, target = data[:used], target[:used]
@@ -82,6 +75,33 @@ class Trainer:
         error = self.cost.getMeanError()
         return error if nodeinfo is None else nodeinfo.meanValue(error)
 
+    def checkHost(self, data, target, macroBatchSize):
+        """Everything ``trainFromHost`` checks before its first step or random draw (the whole data set: see
+        datacheck); returns the number of samples and the number of them an epoch trains on (``dropLast``)."""
+        self.optimizer.checkSetUpOn(self.module)
+        size = checkHostData(data, target)
+        macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        checkDataSet(self.module, self.cost, data, target, macroBatchSize)
+        if self.augment is not None:
+            self.augment.checkImages(data)
+        nodeinfo = self.optimizer.nodeinfo
+        used = size // self.batchsize * self.batchsize if self.dropLast and nodeinfo is None else size
+        self.checkBatches(size, used, nodeinfo)
+        return size, used
+
+    def checkLoader(self, loader, macroBatchSize):
+        """Everything ``trainFromLoader`` checks before its first step: the loader, its batches and every label."""
+        self.optimizer.checkSetUpOn(self.module)
+        if not isinstance(loader, ImageLoader):
+            raise DataError(f"trainFromLoader takes a minidl.datasets.ImageLoader, got {type(loader).__name__}")
+        if self.optimizer.nodeinfo is not None:
+            raise DataError("image loaders train on one process: data-parallel training takes host arrays")
+        if loader.batchsize != self.batchsize:
+            raise DataError(f"the loader makes batches of {loader.batchsize}, the Trainer steps on {self.batchsize}")
+        checkLoader(self.module, self.cost, loader)
+        self.checkBatches(len(loader), len(loader), None)
+        return checkPositive("macroBatchSize", macroBatchSize)
+
     def trainFromLoader(self, loader, epoch, start=0, afterStep=None, afterBatch=None, macroBatchSize=10000):
         """One epoch of an ImageLoader's batches (``epoch`` sets their order and augmentation), or its rest from
         batch ``start``; returns the mean training error (weighted by samples) of the epoch. A whole epoch resets
@@ -92,16 +112,7 @@ class Trainer:
         the device checks and the optimizer's guard are read after every ``macroBatchSize`` samples' steps of the
         epoch (counted from its start, so a rest reads at the steps the whole epoch would; or every
         ``optimizer.syncEvery`` steps when set) and at the end of the epoch."""
-        self.optimizer.checkSetUpOn(self.module)
-        if not isinstance(loader, ImageLoader):
-            raise DataError(f"trainFromLoader takes a minidl.datasets.ImageLoader, got {type(loader).__name__}")
-        if self.optimizer.nodeinfo is not None:
-            raise DataError("image loaders train on one process: data-parallel training takes host arrays")
-        if loader.batchsize != self.batchsize:
-            raise DataError(f"the loader makes batches of {loader.batchsize}, the Trainer steps on {self.batchsize}")
-        checkLoader(self.module, self.cost, loader)
-        self.checkBatches(len(loader), len(loader), None)
-        stepsPerMacroBatch = max(1, checkPositive("macroBatchSize", macroBatchSize) // self.batchsize)
+        stepsPerMacroBatch = max(1, self.checkLoader(loader, macroBatchSize) // self.batchsize)
         self.module.trainMode()
         if start == 0:
             self.cost.resetAccumulator()

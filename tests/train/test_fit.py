@@ -198,6 +198,29 @@ def test_bad_settings_raise_before_the_first_step(tmp_path):
     assertSameParams(hostParams(net), after)
 
 
+@pytest.mark.parametrize("bad", ["training", "validation"])
+def test_bad_data_is_refused_before_the_run_touches_a_file_or_a_parameter(tmp_path, bad):
+    # the run's callbacks start by rewriting its log and removing the kept checkpoints of a run it replaces: data
+    # that cannot be trained on (a NaN row here) must be refused before that, and before the first epoch trains
+    (tmp_path / "kept").mkdir()
+
+    def callbacks():
+        return [CsvLog(tmp_path / "log.csv"), PeriodicCheckpoint(tmp_path / "run.safetensors", keep=tmp_path / "kept")]
+
+    setup(0.1)[2].fit(DATA, LABELS, 2, VALIDATION, callbacks=callbacks())
+    files = {path: path.read_bytes() for path in sorted(tmp_path.rglob("*")) if path.is_file()}
+    assert len(files) == 5  # the log, the checkpoint and the three kept: steps 0, 10 and 20
+    data, validation = DATA.copy(), (VALIDATION[0].copy(), VALIDATION[1])
+    (data if bad == "training" else validation[0])[7, 1] = numpy.nan
+    net, optimizer, trainer = setup(0.1)
+    before, state = hostParams(net), generator().bit_generator.state
+    with pytest.raises(DataError, match="row 7 holds NaN"):
+        trainer.fit(data, LABELS, 2, validation, callbacks=callbacks())
+    assert {path: path.read_bytes() for path in sorted(tmp_path.rglob("*")) if path.is_file()} == files
+    assertSameParams(hostParams(net), before)
+    assert generator().bit_generator.state == state
+
+
 class FailAt(Callback):
     """Ends the run with an error after the callbacks before it have seen epoch ``epoch``."""
 
