@@ -10,7 +10,7 @@ from minidl.backend import hostGenerator, readChecks
 from minidl.datasets.augment import Augment
 from minidl.datasets.imageloader import ImageLoader
 from minidl.errors import DataError
-from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar, rankShard
+from minidl.train.batches import checkHostData, checkPositive, checkShards, deviceBatches, progressBar, rankShard
 from minidl.train.capturedstep import CapturedStep, stepLaunches
 from minidl.train.datacheck import checkDataSet, checkLoader, checkParts
 from minidl.validation import checkFlag
@@ -87,6 +87,8 @@ class Trainer:
         nodeinfo = self.optimizer.nodeinfo
         used = size // self.batchsize * self.batchsize if self.dropLast and nodeinfo is None else size
         self.checkBatches(size, used, nodeinfo)
+        if nodeinfo is not None:
+            checkShards(size, self.batchsize, nodeinfo.gridsize)  # before the order is drawn
         return size, used
 
     def checkLoader(self, loader, macroBatchSize):

@@ -177,6 +177,18 @@ def test_a_shard_moves_only_its_own_rows_to_the_device(monkeypatch):
     assert moved == [10, 10] * 2 + [5, 5]  # 25 rows: two macro-batches of 10 and one of 5, data and labels each
 
 
+def test_too_few_samples_for_the_ranks_are_refused_before_the_order_is_drawn():
+    pytest.importorskip("mpi4py", reason="the mpi extra is not installed")
+    from minidl.distributed import NodeInfo
+
+    net = classifier()
+    trainer = Trainer(net, CrossEntropy(), SGD(nodeinfo=NodeInfo()).setupOn(net, useGlobalState=True), batchsize=16)
+    state = generator().bit_generator.state
+    with pytest.raises(DataError, match="10 samples cannot fill one batch of 16 on each of 1 ranks"):
+        trainer.trainFromHost(BLOBS.trainData[:10], BLOBS.trainLabels[:10])
+    assert generator().bit_generator.state == state
+
+
 def batchNormNet():
     return Sequential().extend([Linear(6, 8), BatchNorm(8), Activation(relu), Linear(8, 4)])
 
