@@ -91,6 +91,7 @@ class Persistence:
             tensors = file.read(targets)
         self.checkLoadedState(tensors, path)
         copyTensorsAfter(path, lambda: self.setAttrDict(attrs), MinidlError, targets, tensors)
+        self.clearGuard()  # a step skipped before the load, not yet read, is none of the loaded run's
         return self
 
     def checkLoadedState(self, tensors, path):
