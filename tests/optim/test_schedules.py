@@ -221,6 +221,14 @@ def test_bad_settings_and_states_raise_and_change_nothing():
     with pytest.raises(OptimizerError, match="metric"):
         PlateauSchedule(optimizer).step(None)
     assert schedule.t == 1 and optimizer.learnRate == 0.1
+    growing = ExponentialSchedule(optimizer, 2.0)  # its rate past 2**1024 steps is no float: an OptimizerError
+    state = {**growing.getAttrDict(), "t": 1100}
+    with pytest.raises(OptimizerError, match="after 1100 steps"):
+        growing.setAttrDict(state)
+    growing.t = 1099
+    with pytest.raises(OptimizerError, match="after 1100 steps"):
+        growing.step()
+    assert growing.t == 1099 and optimizer.learnRate == 0.1
 
 
 def torchRates(makeScheduler, steps, metrics=None):
