@@ -20,8 +20,8 @@ from minidl.optim.rule import Hyper, State, UpdateRule
 def _adadeltaNumpy(grad, learnRate, rho, epsilon, param, msg, msdx):
     wide = numpy.promote_types(grad.dtype, numpy.float32)  # as C promotes half
     dx, work = scratch(grad.shape, wide, "dx"), scratch(grad.shape, wide, "work")
-    numpy.multiply(grad, grad, out=work, dtype=work.dtype)  # half squares in float32, as C
-    work *= 1 - rho
+    numpy.multiply(grad, 1 - rho, out=work)  # (1 − rho) · grad · grad, in the CUDA text's order
+    work *= grad
     msg *= rho
     msg += work
     numpy.add(msdx, epsilon, out=dx)
@@ -29,8 +29,8 @@ def _adadeltaNumpy(grad, learnRate, rho, epsilon, param, msg, msdx):
     dx /= work
     numpy.sqrt(dx, out=dx)
     dx *= grad
-    numpy.multiply(dx, dx, out=work)
-    work *= 1 - rho
+    numpy.multiply(dx, 1 - rho, out=work)
+    work *= dx
     msdx *= rho
     msdx += work
     if learnRate != 1:  # the paper's rule has none: save the pass

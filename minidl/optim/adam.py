@@ -51,16 +51,16 @@ def _adamNumpy(grad, learnRate, bias, beta1, beta2, epsilon, keep, param, m, v):
     numpy.multiply(grad, 1 - beta1, out=step)
     m *= beta1
     m += step
-    numpy.multiply(grad, grad, out=step, dtype=step.dtype)  # half squares in float32, as C
-    step *= 1 - beta2
+    numpy.multiply(grad, 1 - beta2, out=step)  # (1 − beta2) · grad · grad, in the CUDA text's order
+    step *= grad
     v *= beta2
     v += step
     numpy.sqrt(v, out=step)
     step /= rootFix2
     step += epsilon
-    numpy.divide(m, step, out=step)
-    step *= stepSize
     kept = scratch(grad.shape, step.dtype, "kept")
+    numpy.multiply(m, stepSize, out=kept)  # (stepSize · m) / root
+    numpy.divide(kept, step, out=step)
     numpy.multiply(param, keep, out=kept, dtype=kept.dtype)
     numpy.subtract(kept, step, out=kept)
     param[...] = kept  # one rounding to a half parameter, as C

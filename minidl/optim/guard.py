@@ -130,6 +130,13 @@ class NonFiniteGuard:
         self.record = xp.zeros(4, dtype=numpy.int64)
         self.unread = 0
 
+    def clearGuard(self):
+        """Forget what the guard recorded and no read has taken (a loaded state replaces the steps it is about), in
+        place: a captured step reads these arrays."""
+        self.skip.fill(0)
+        self.record.fill(0)
+        self.unread = 0
+
     def _dynamicScale(self):
         return self.lossScaler is not None and self.lossScaler.dynamic
 

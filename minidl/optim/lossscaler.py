@@ -82,7 +82,8 @@ class LossScaler:
         """The cost gradient times the scale, a new array of its dtype (give it to ``backward``), multiplied in
         float32 at least (the scale may exceed float16's 65504; the product overflows only where it must)."""
         wide = numpy.promote_types(grad.dtype, numpy.float32)
-        return xp.multiply(grad.astype(wide), self.state[0], dtype=wide).astype(grad.dtype, copy=False)
+        # state[:1], a view, not state[0]: on the CPU that is a host number, which a captured step would keep
+        return xp.multiply(grad.astype(wide), self.state[:1], dtype=wide).astype(grad.dtype, copy=False)
 
     def fillUnscale(self, gradScale):
         """Write 1 / scale into the one-element device array ``gradScale`` (in its dtype), on the device."""

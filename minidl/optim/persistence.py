@@ -50,7 +50,10 @@ class Persistence:
             setattr(self, name, value)
 
     def attrMetadata(self):
-        """Safetensors metadata for the class and ``getAttrDict()``: ``optimizer`` and ``attrs`` (JSON)."""
+        """Safetensors metadata for the class and ``getAttrDict()``: ``optimizer`` and ``attrs`` (JSON). The
+        non-finite guard is read first: inside ``deferGuard`` a skipped step counts in ``t`` until it is read, and
+        a file must hold the true ``t`` and ``skippedSteps``."""
+        self.readGuard()
         attrs = json.dumps(self.getAttrDict(), default=lambda value: value.item())
         return {"optimizer": type(self).__name__, "attrs": attrs}
 
@@ -88,6 +91,7 @@ class Persistence:
             tensors = file.read(targets)
         self.checkLoadedState(tensors, path)
         copyTensorsAfter(path, lambda: self.setAttrDict(attrs), MinidlError, targets, tensors)
+        self.clearGuard()  # a step skipped before the load, not yet read, is none of the loaded run's
         return self
 
     def checkLoadedState(self, tensors, path):

@@ -7,14 +7,18 @@ epsilon is added outside the square root, as in the reference framework's kernel
 """
 
 
+import numpy
+
+from minidl.backend import scratch
 from minidl.optim.optimizer import Optimizer
-from minidl.optim.rootstep import rootStep, squares
+from minidl.optim.rootstep import rootStep
 from minidl.optim.rule import Hyper, State, UpdateRule
 
 
 def _rmspropNumpy(grad, learnRate, factor, epsilon, param, ms):
-    step = squares(grad)
-    step *= 1 - factor
+    step = scratch(grad.shape, numpy.promote_types(grad.dtype, numpy.float32), "step")  # as C promotes half
+    numpy.multiply(grad, 1 - factor, out=step)  # (1 − factor) · grad · grad, in the CUDA text's order
+    step *= grad
     ms *= factor
     ms += step
     rootStep(grad, learnRate, epsilon, param, ms, step)

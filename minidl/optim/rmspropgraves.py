@@ -30,8 +30,9 @@ def _rmspropGravesNumpy(grad, learnRate, alpha, momRate, epsilon, param, mg, ms,
     numpy.subtract(ms, step, out=step)
     step += epsilon
     numpy.sqrt(step, out=step)
-    numpy.divide(grad, step, out=step)
-    step *= learnRate
+    scaled = scratch(grad.shape, step.dtype, "scaledGrad")
+    numpy.multiply(grad, learnRate, out=scaled)  # (learnRate · grad) / root, in the CUDA text's order
+    numpy.divide(scaled, step, out=step)
     delta *= momRate
     delta += step
     param -= delta

@@ -14,9 +14,11 @@ def squares(grad):
 
 
 def rootStep(grad, learnRate, epsilon, param, squared, step):
-    """param ← param − learnRate · grad / (sqrt(squared) + epsilon), through the buffer ``step``."""
+    """param ← param − learnRate · grad / (sqrt(squared) + epsilon), through the buffer ``step``, in the CUDA
+    text's order: (learnRate · grad) / root."""
     numpy.sqrt(squared, out=step)
     step += epsilon
-    numpy.divide(grad, step, out=step)
-    step *= learnRate
+    scaled = scratch(grad.shape, step.dtype, "scaledGrad")
+    numpy.multiply(grad, learnRate, out=scaled)
+    numpy.divide(scaled, step, out=step)
     param -= step

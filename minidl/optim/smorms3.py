@@ -22,14 +22,15 @@ from minidl.optim.rule import Hyper, State, UpdateRule
 def _smorms3Numpy(grad, learnRate, epsilon, param, mem, mg, ms):
     wide = numpy.promote_types(grad.dtype, numpy.float32)  # as C promotes half
     r, work = scratch(grad.shape, wide, "r"), scratch(grad.shape, wide, "work")
+    keep = scratch(grad.shape, wide, "keep")
     numpy.add(mem, 1, out=r)
     numpy.reciprocal(r, out=r)
-    numpy.subtract(grad, mg, out=work)  # (1 − r) · mg + r · grad = mg + r · (grad − mg)
-    work *= r
+    numpy.subtract(1, r, out=keep)  # (1 − r) · mg + r · grad and (1 − r) · ms + r · grad · grad, in the CUDA
+    numpy.multiply(r, grad, out=work)  # text's order
+    mg *= keep
     mg += work
-    numpy.multiply(grad, grad, out=work, dtype=work.dtype)  # half squares in float32, as C
-    work -= ms
-    work *= r
+    work *= grad
+    ms *= keep
     ms += work
     x = r  # r is used up
     numpy.multiply(mg, mg, out=x)

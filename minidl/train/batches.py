@@ -42,14 +42,20 @@ def progressBar(total, description, verbose):
     return tqdm(total=total, desc=description, unit="sample", leave=False, disable=None if verbose else True)
 
 
+def checkShards(size, batchsize, gridsize):
+    """DataError unless ``size`` samples fill at least one global batch: ``batchsize`` on each of ``gridsize``
+    ranks."""
+    if size < batchsize * gridsize:
+        raise DataError(f"{size} samples cannot fill one batch of {batchsize} on each of {gridsize} ranks")
+
+
 def rankShard(order, batchsize, index, gridsize):
     """The rows rank ``index`` of ``gridsize`` trains on: the index-th ``batchsize`` rows of every global batch
     of ``batchsize × gridsize`` rows of ``order``. A last incomplete global batch is left out, so every rank
     takes the same number of steps and N ranks see exactly the batches of one process with N × batchsize."""
+    checkShards(len(order), batchsize, gridsize)
     globalBatch = batchsize * gridsize
     usable = len(order) // globalBatch * globalBatch
-    if usable == 0:
-        raise DataError(f"{len(order)} samples cannot fill one batch of {batchsize} on each of {gridsize} ranks")
     return order[:usable].reshape(-1, gridsize, batchsize)[:, index].ravel()
 
 

@@ -204,6 +204,7 @@ class StepRecorder:
 
     def record(self):
         optimizer = self.fit.trainer.optimizer
+        optimizer.readGuard()  # the true step count, as the digest log's (a skipped step counts in t until read)
         step = optimizer.t
         record = StepRecord(step, self.fit.epoch + 1, self.outputs, self.variableDigests())
         self.records.append(record)

@@ -22,6 +22,16 @@ KEPT_NAME = "checkpoints"  # the folder of a run that keeps its checkpoints by s
 KEPT_FILE = re.compile(r"step-([0-9]+)\.safetensors")  # a checkpoint PeriodicCheckpoint keeps, by optimizer step
 
 
+def knownMode(metric):
+    """"min" for an error (``trainError``, ``valError``), "max" for an accuracy (``valAccuracy``, ``valTop<k>``),
+    None for any other metric."""
+    if LOWER_IS_BETTER.fullmatch(metric):
+        return "min"
+    if HIGHER_IS_BETTER.fullmatch(metric):
+        return "max"
+    return None
+
+
 def inferMode(metric, mode):
     """``mode`` when given; else "min" for an error (``trainError``, ``valError``) and "max" for an accuracy
     (``valAccuracy``, ``valTop<k>``); CallbackError for any other metric without a mode."""
@@ -31,10 +41,8 @@ def inferMode(metric, mode):
         return mode
     if not isinstance(metric, str):
         raise CallbackError(f"metric must be the name of a history value, got {metric!r:.100}")
-    if LOWER_IS_BETTER.fullmatch(metric):
-        return "min"
-    if HIGHER_IS_BETTER.fullmatch(metric):
-        return "max"
+    if knownMode(metric) is not None:
+        return knownMode(metric)
     raise CallbackError(f"cannot tell which way {metric!r} improves: pass mode='min' (lower is better) or "
                         "mode='max' (higher is better)")
 
@@ -117,7 +125,8 @@ class Monitored(Callback):
 
 class EarlyStopping(Monitored):
     """Stop the run once ``metric`` has not improved for ``patience`` epochs in a row (mode None: "min" for
-    errors, "max" for accuracies, see ``inferMode``)."""
+    errors, "max" for accuracies, see ``inferMode``); an epoch that improves never stops it (``patience=0``: the
+    first epoch that does not improve stops it)."""
 
     stateNames = ("best", "wait")
 
@@ -129,8 +138,8 @@ class EarlyStopping(Monitored):
         value = entry[self.metric]
         if self.improves(value):
             self.best, self.wait = value, 0
-        else:
-            self.wait += 1
+            return
+        self.wait += 1
         if self.wait >= self.patience:
             fit.stop = True
 

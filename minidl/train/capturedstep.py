@@ -207,6 +207,7 @@ class CapturedStep:
         self.recordings = {}  # input shapes and dtypes -> Recording
         self.settings = None  # what the recordings took as given (``_settings``)
         self.variables = self.modules = None  # the module's Variables and modules, as last bound
+        self.groups = None  # the optimizer's state groups, as last seen (``_settings``)
         self.changes = 0  # settings changed before any replay, in a row
         self.off = None  # why capture is off for good, once it is
 
@@ -252,15 +253,18 @@ class CapturedStep:
 
     def _settings(self):
         """What a recording takes as given: the Variables bound and the modules' numbers (``Rebinds``), each
-        Variable's scales, every module's mode, the numbers of the cost and the hooks, the guard's mode and the loss
-        scaler (the optimizer's hyperparameters are read again by each replay)."""
+        Variable's scales, every module's mode, the numbers of the cost and the hooks, the guard's mode, the loss
+        scaler and the optimizer's arrays (a ``setupOn`` again makes new ones, in local state without rebinding a
+        Variable; the optimizer's hyperparameters are read again by each replay)."""
         optimizer = self.optimizer
         if self.variables is None or self.settings is None or self.settings[0] != Rebinds.count:
             self.variables = list(self.module.getVarTable().values())
             self.modules = list(self.module.walk())
+        self.groups = optimizer.groups  # held until the next call, so that a new setupOn's list has another id
         return (Rebinds.count, tuple((var.learnRate, var.wc) for var in self.variables),
                 tuple(module.train for module in self.modules), numbersOf(self.cost, skip=("samples", "accumErr")),
-                optimizer.nonFinite, id(optimizer.lossScaler), tuple(map(numbersOf, optimizer.hooks)))
+                optimizer.nonFinite, id(optimizer.lossScaler), tuple(map(numbersOf, optimizer.hooks)),
+                id(optimizer.groups))
 
     def _restart(self, settings):
         """Settings changed: every shape starts again; changes in a row before any replay turn capture off."""

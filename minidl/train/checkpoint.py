@@ -87,6 +87,7 @@ def loadCheckpoint(path, module, optimizer=None):
         setRandomState(previous)
         raise CheckpointError(f"{path}: {error}") from error
     copyTensors(targets, tensors)
+    optimizer.clearGuard()  # a step skipped before the load, not yet read, is none of the loaded run's
     return Checkpoint(epoch, extra)
 
 

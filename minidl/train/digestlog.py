@@ -44,7 +44,9 @@ class Digests(PeriodicFile):
         self.append(fit.trainer.optimizer, fit.epoch)
 
     def append(self, optimizer, epoch):
-        """A line of ``optimizer``'s digests at its step, after ``epoch`` finished epochs (once per step)."""
+        """A line of ``optimizer``'s digests at its step, after ``epoch`` finished epochs (once per step). The guard
+        is read first: a step the non-finite guard skipped, not yet read, counts in ``t`` until then."""
+        optimizer.readGuard()
         step = optimizer.t
         if step == self.lastStep:
             return

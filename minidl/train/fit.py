@@ -24,8 +24,9 @@ from minidl.errors import CallbackError, CheckpointError, DataError, MinidlError
 from minidl.optim.schedules import Schedule, rateName
 from minidl.tensorfile import parseJson, readTensors
 from minidl.train.batches import checkHostData, checkPositive
-from minidl.train.callbacks import Callback
+from minidl.train.callbacks import Callback, knownMode
 from minidl.train.checkpoint import CHECKPOINT_FORMAT, loadCheckpoint, saveCheckpoint
+from minidl.train.datacheck import checkDataSet, checkLoader
 from minidl.train.validator import Validator
 
 SCHEDULE_EVERY = ("epoch", "step")
@@ -66,6 +67,7 @@ class Fit:
         self.verbose = verbose and self.isRoot
         self.epoch, self.history, self.stop = 0, [], False
         self.position, self.positionSums, self.classes = 0, None, None
+        self.epochLearnRate = None  # the rate the current epoch started with (a mid-epoch checkpoint keeps it)
 
     def metricNames(self, validation):
         """The names of a history entry's values for a run with (or without) validation data."""
@@ -81,10 +83,16 @@ class Fit:
         self.epochs = epochs = checkPositive("epochs", epochs)
         self.checkData(data, labels, validation)
         names = self.metricNames(validation)
-        if self.schedule is not None and self.schedule.needsMetric and self.scheduleMetric not in names:
-            raise OptimizerError(f"scheduleMetric {self.scheduleMetric!r} is none of this run's metrics {names}")
+        if self.schedule is not None and self.schedule.needsMetric:
+            if self.scheduleMetric not in names:
+                raise OptimizerError(f"scheduleMetric {self.scheduleMetric!r} is none of this run's metrics {names}")
+            known, mode = knownMode(self.scheduleMetric), getattr(self.schedule, "mode", None)
+            if known is not None and mode is not None and mode != known:
+                raise OptimizerError(f"{self.schedule!r} in mode {mode!r} would watch {self.scheduleMetric} the wrong "
+                                     f"way ({'lower' if known == 'min' else 'higher'} is better): pass mode={known!r}")
         for callback in self.callbacks:
             callback.check(self, names)
+        self.checkContents(data, labels, validation)
         if resume is not None:
             self.restore(resume)
         for callback in self.active():
@@ -112,6 +120,19 @@ class Fit:
                 raise DataError(f"validation must be a tuple (data, labels), got {type(validation).__name__}")
             checkHostData(*validation)
 
+    def checkContents(self, data, labels, validation):
+        """Every sample and label of the training and validation data, checked as the Trainer and the Validator
+        check them, before the run changes anything (a resume, the callbacks' files, a step)."""
+        trainer = self.trainer
+        if isinstance(data, ImageLoader):
+            trainer.checkLoader(data, self.macroBatchSize)
+            if validation is not None:
+                checkLoader(trainer.module, trainer.cost, validation)
+            return
+        trainer.checkHost(data, labels, self.macroBatchSize)
+        if validation is not None:
+            checkDataSet(trainer.module, trainer.cost, *validation, self.macroBatchSize)
+
     def active(self):
         """The callbacks this process runs: all of them, except those writing files on ranks other than 0."""
         return [callback for callback in self.callbacks if self.isRoot or not callback.writesFiles]
@@ -119,6 +140,9 @@ class Fit:
     def runEpoch(self, data, labels, validation):
         optimizer = self.trainer.optimizer
         learnRate = getattr(optimizer, rateName(optimizer))
+        if self.position and self.epochLearnRate is not None:
+            learnRate = self.epochLearnRate  # resumed mid-epoch: the rate the epoch started with
+        self.epochLearnRate = learnRate
         perStep = self.schedule.step if self.schedule is not None and self.scheduleEvery == "step" else None
         start = time.perf_counter()
         entry = {"epoch": self.epoch + 1}
@@ -170,7 +194,8 @@ class Fit:
             cost = self.trainer.cost
             extra["classes"] = self.classes
             extra["position"] = None if not self.position else \
-                {"batch": self.position, "errorSum": float(cost.accumErr), "samples": cost.samples}
+                {"batch": self.position, "errorSum": float(cost.accumErr), "samples": cost.samples,
+                 "learnRate": self.epochLearnRate}
         return extra
 
     def saveCheckpoint(self, path):
@@ -210,6 +235,7 @@ class Fit:
         self.epoch, self.history, self.stop = checkpoint.epoch, extra["history"][:checkpoint.epoch], extra["stopped"]
         if position is not None:
             self.position, self.positionSums = position["batch"], (position["errorSum"], position["samples"])
+            self.epochLearnRate = position.get("learnRate")
 
     def checkPosition(self, extra, path):
         """The mid-epoch position a checkpoint records (None: between epochs); CheckpointError when it was
@@ -225,7 +251,8 @@ class Fit:
         position = extra["position"]
         if position is None:
             return None
-        if not isinstance(position, dict) or set(position) != {"batch", "errorSum", "samples"} \
+        names = {"batch", "errorSum", "samples"}  # and the epoch's starting learnRate, since it was kept
+        if not isinstance(position, dict) or set(position) not in (names, names | {"learnRate"}) \
                 or not all(isinstance(position[name], (int, float)) and not isinstance(position[name], bool)
                            for name in position) or position["batch"] < 1:
             raise CheckpointError(f"{path}: the position in the epoch is malformed: {position!r:.200}")

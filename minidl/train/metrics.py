@@ -5,8 +5,8 @@ A batch's confusion counts are added by ``confusionKer``, a Reduction over the b
 (label l, prediction p) of the classes x classes matrix counts the batch's samples with that pair, reduced by a
 block of threads per few cells on a GPU (no thread walks the batch alone): no atomics, no sync (CuPy's
 ``bincount`` reads max(x) to size its output, a sync per batch), the same integer counts on every path. A sample
-whose label lies outside range(classes) counts nowhere (the labels' range is the cost's check, read at the same
-points).
+whose label lies outside range(classes) (or is the cost's ``ignoreIndex``) counts nowhere (the labels' range is the
+cost's check, read at the same points).
 """
 
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy
 
 from minidl.backend import Reduction, toHost, xp
+from minidl.cost.crossentropy import classesLast
 from minidl.errors import DataError
 
 
@@ -106,24 +107,31 @@ class ClassMetrics:
         self.confusion = self.cells = None
         self.hits = {}
 
-    def update(self, scores, labels):
-        """Count one batch: ``scores`` (samples, classes) and integer ``labels`` in range(classes), on the device."""
+    def update(self, scores, labels, ignoreIndex=None):
+        """Count one batch on the device: ``scores`` (samples, classes, ...) and integer ``labels`` (samples, ...), as
+        CrossEntropy takes them (each position a sample). A label outside range(classes), or equal to
+        ``ignoreIndex`` (the cost's), counts nowhere, in the confusion matrix and the top-k hits alike."""
+        if scores.ndim != 2:
+            scores = classesLast(scores)
         samples, classes = scores.shape
+        labels = labels.reshape(-1).astype(numpy.int64, copy=False)
+        if ignoreIndex is not None:
+            labels = xp.where(labels == ignoreIndex, -1, labels)
         if self.confusion is None:
             self.confusion = xp.zeros(classes * classes, dtype=numpy.int64)
             self.cells = xp.arange(classes * classes, dtype=numpy.int64).reshape(1, -1)
             self.hits = {k: xp.zeros((), dtype=numpy.int64) for k in self.topK}
         elif self.confusion.size != classes * classes:
             raise DataError(f"scores of {classes} classes after batches of {int(self.confusion.size ** 0.5)}")
-        labels = labels.astype(numpy.int64, copy=False)
         predicted = scores.argmax(axis=1).astype(numpy.int64, copy=False)
         confusionKer(labels.reshape(samples, 1), predicted.reshape(samples, 1), self.cells, classes, self.confusion,
                      axis=0)
         if self.topK:
-            labelScores = scores[xp.arange(samples), labels][:, None]
+            valid = (labels >= 0) & (labels < classes)
+            labelScores = scores[xp.arange(samples), xp.where(valid, labels, 0)][:, None]
             beaten = (~(labelScores >= scores)).sum(axis=1)
             for k in self.topK:
-                self.hits[k] += (beaten < k).sum()
+                self.hits[k] += ((beaten < k) & valid).sum()
 
     def report(self):
         """The pass's ClassReport (one transfer of the counts to the host)."""

@@ -10,7 +10,7 @@ from minidl.backend import hostGenerator, readChecks
 from minidl.datasets.augment import Augment
 from minidl.datasets.imageloader import ImageLoader
 from minidl.errors import DataError
-from minidl.train.batches import checkHostData, checkPositive, deviceBatches, progressBar, rankShard
+from minidl.train.batches import checkHostData, checkPositive, checkShards, deviceBatches, progressBar, rankShard
 from minidl.train.capturedstep import CapturedStep, stepLaunches
 from minidl.train.datacheck import checkDataSet, checkLoader, checkParts
 from minidl.validation import checkFlag
@@ -35,7 +35,7 @@ class Trainer:
         if augment is not None and not isinstance(augment, Augment):
             raise DataError(f"augment must be a minidl.datasets.Augment, got {type(augment).__name__}")
         self.augment = augment
-        self.dropLast = bool(dropLast)
+        self.dropLast = checkFlag(dropLast, "dropLast", DataError)
         self.stepper = CapturedStep(module, cost, optimizer) if checkFlag(capture, "capture", DataError) else None
 
     def trainFromHost(self, data, target, macroBatchSize=10000, random=True, afterStep=None):
@@ -48,15 +48,9 @@ class Trainer:
         indices: ``readChecks``) and the optimizer's non-finite guard (``readGuard``) are read after each
         macro-batch and at the end of the epoch (or every ``optimizer.syncEvery`` steps when set).
         """
-        self.optimizer.checkSetUpOn(self.module)
-        size = checkHostData(data, target)
-        macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
-        checkDataSet(self.module, self.cost, data, target, macroBatchSize)
-        if self.augment is not None:
-            self.augment.checkImages(data)
+        size, used = self.checkHost(data, target, macroBatchSize)
+        checkFlag(random, "random", DataError)
         nodeinfo = self.optimizer.nodeinfo
-        used = size // self.batchsize * self.batchsize if self.dropLast and nodeinfo is None else size
-        self.checkBatches(size, used, nodeinfo)
         order = hostGenerator().permutation(size)[:used] if random else None
         if order is None and used < size:
             data, target = data[:used], target[:used]
@@ -81,15 +75,24 @@ class Trainer:
         error = self.cost.getMeanError()
         return error if nodeinfo is None else nodeinfo.meanValue(error)
 
-    def trainFromLoader(self, loader, epoch, start=0, afterStep=None, afterBatch=None, macroBatchSize=10000):
-        """One epoch of an ImageLoader's batches (``epoch`` sets their order and augmentation), or its rest from
-        batch ``start``; returns the mean training error (weighted by samples) of the epoch. A whole epoch resets
-        the cost's accumulator first; a rest (``start`` > 0) adds to it, so a caller resuming mid-epoch puts the
-        interrupted epoch's sums back into it first. ``afterStep()`` runs after every optimizer step,
-        ``afterBatch(position)`` after it with the number of batches done in the epoch. The module and every
-        label of the loader are checked before the first step. As in ``trainFromHost``, no step reads the device:
-        the device checks and the optimizer's guard are read after every ``macroBatchSize`` samples' steps (or
-        every ``optimizer.syncEvery`` steps when set) and at the end of the epoch."""
+    def checkHost(self, data, target, macroBatchSize):
+        """Everything ``trainFromHost`` checks before its first step or random draw (the whole data set: see
+        datacheck); returns the number of samples and the number of them an epoch trains on (``dropLast``)."""
+        self.optimizer.checkSetUpOn(self.module)
+        size = checkHostData(data, target)
+        macroBatchSize = checkPositive("macroBatchSize", macroBatchSize)
+        checkDataSet(self.module, self.cost, data, target, macroBatchSize)
+        if self.augment is not None:
+            self.augment.checkImages(data)
+        nodeinfo = self.optimizer.nodeinfo
+        used = size // self.batchsize * self.batchsize if self.dropLast and nodeinfo is None else size
+        self.checkBatches(size, used, nodeinfo)
+        if nodeinfo is not None:
+            checkShards(size, self.batchsize, nodeinfo.gridsize)  # before the order is drawn
+        return size, used
+
+    def checkLoader(self, loader, macroBatchSize):
+        """Everything ``trainFromLoader`` checks before its first step: the loader, its batches and every label."""
         self.optimizer.checkSetUpOn(self.module)
         if not isinstance(loader, ImageLoader):
             raise DataError(f"trainFromLoader takes a minidl.datasets.ImageLoader, got {type(loader).__name__}")
@@ -99,7 +102,19 @@ class Trainer:
             raise DataError(f"the loader makes batches of {loader.batchsize}, the Trainer steps on {self.batchsize}")
         checkLoader(self.module, self.cost, loader)
         self.checkBatches(len(loader), len(loader), None)
-        stepsPerMacroBatch = max(1, checkPositive("macroBatchSize", macroBatchSize) // self.batchsize)
+        return checkPositive("macroBatchSize", macroBatchSize)
+
+    def trainFromLoader(self, loader, epoch, start=0, afterStep=None, afterBatch=None, macroBatchSize=10000):
+        """One epoch of an ImageLoader's batches (``epoch`` sets their order and augmentation), or its rest from
+        batch ``start``; returns the mean training error (weighted by samples) of the epoch. A whole epoch resets
+        the cost's accumulator first; a rest (``start`` > 0) adds to it, so a caller resuming mid-epoch puts the
+        interrupted epoch's sums back into it first. ``afterStep()`` runs after every optimizer step,
+        ``afterBatch(position)`` after it with the number of batches done in the epoch. The module and every
+        label of the loader are checked before the first step. As in ``trainFromHost``, no step reads the device:
+        the device checks and the optimizer's guard are read after every ``macroBatchSize`` samples' steps of the
+        epoch (counted from its start, so a rest reads at the steps the whole epoch would; or every
+        ``optimizer.syncEvery`` steps when set) and at the end of the epoch."""
+        stepsPerMacroBatch = max(1, self.checkLoader(loader, macroBatchSize) // self.batchsize)
         self.module.trainMode()
         if start == 0:
             self.cost.resetAccumulator()
@@ -112,7 +127,7 @@ class Trainer:
                 position += 1
                 if afterStep is not None:
                     afterStep()
-                if (position - start) % stepsPerMacroBatch == 0:
+                if position % stepsPerMacroBatch == 0:  # the same steps in a run resumed mid-epoch
                     self.readDevice()
                 if afterBatch is not None:
                     afterBatch(position)

@@ -55,7 +55,7 @@ class Validator:
                 scores = self.forward(batch)
                 self.cost.validate(scores, labels)
                 if classify:
-                    self.metrics.update(scores, labels)
+                    self.metrics.update(scores, labels, self.cost.ignoreIndex)
                 progress.update(len(labels))
         readChecks()  # labels or indices out of range, found on a GPU during the pass
         self.error = self.cost.getMeanError()

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minidl.backend import isDeviceArray, toHost
-from minidl.optim import SMORMS3, AdaDelta, Adam, AdamW, MomentumSGD, NesterovSGD, RMSProp, RMSPropGraves
+from minidl.optim import SGD, SMORMS3, AdaDelta, AdaGrad, Adam, AdamW, MomentumSGD, NesterovSGD, RMSProp, RMSPropGraves
 from minidl.optim.state import computeType
 from minidl.testing import arrays, assertMatches, floatDtypes, runPath, shapes
 from tests.kernellegs import devicePath
@@ -123,6 +123,9 @@ SPECS = {  # name -> (optimizer class, hyperparameter strategies, float64 oracle
 }
 
 
+CLASSES = {**{name: spec[0] for name, spec in SPECS.items()}, "AdaGrad": AdaGrad, "SGD": SGD}  # every optimizer
+
+
 def rounding(dtype):
     """Round a host value to the compute type of ``dtype``, as the kernel receives it."""
     ct = computeType(dtype)
@@ -142,7 +145,7 @@ def cases(draw, name):
 def runSteps(run, name, param, grads, hypers, master=False):
     """Step the optimizer's direct kernel (or, with ``master``, its master kernel on float32 masters of the
     parameters) over ``grads`` on one path; returns {"param": the parameters (the masters), state name: array}."""
-    optimizer = SPECS[name][0]()
+    optimizer = CLASSES[name]()
     optimizer.setAttrDict(hypers)
     rule = optimizer.rule
     gradScale, skip = numpy.ones(1, computeType(param.dtype)), numpy.zeros(1, numpy.int32)
@@ -243,3 +246,20 @@ def test_special_values_known_answers(path, name, dtype, param, grads, hypers, e
     result = runSteps(lambda kernel, args: runPath(path, kernel, args), name, numpy.array(param, dtype), grads, hypers)
     for key, values in expected.items():
         assertMatches([result[key]], [numpy.array(values)], dtype, f"{name} {key} on {path}", signedZeros=True)
+
+
+@pytest.mark.parametrize("path", ["host", devicePath()])
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64, numpy.float16], ids=["float32", "float64", "master"])
+@pytest.mark.parametrize("name", sorted(CLASSES))
+def test_the_numpy_reference_gives_the_bits_of_the_cuda_text(path, dtype, name):
+    """A reference computes in the CUDA text's order (docs/design.md: no fused multiply-adds, products in the text's
+    order), so on finite values every path gives the same bits: (1 − β)·g·g is not g·g·(1 − β), nor η·g/d (g/d)·η."""
+    rng = numpy.random.default_rng(sorted(CLASSES).index(name))
+    param = rng.standard_normal(2000).astype(dtype)
+    grads = [rng.standard_normal(2000).astype(dtype) for _ in range(STEPS)]
+    master = dtype == numpy.float16
+    onPath = runSteps(lambda kernel, args: runPath(path, kernel, args), name, param, grads, {}, master)
+    expected = runSteps(runNumpy, name, param, grads, {}, master)
+    assert sorted(onPath) == sorted(expected)
+    differing = {key: int((onPath[key].view(numpy.uint8) != expected[key].view(numpy.uint8)).sum()) for key in expected}
+    assert differing == dict.fromkeys(expected, 0), f"{name} on {path}: bytes differing from the reference's"

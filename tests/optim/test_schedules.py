@@ -9,7 +9,7 @@ import pytest
 
 from minidl.errors import OptimizerError
 from minidl.nn import Linear
-from minidl.optim import SGD, Adam
+from minidl.optim import SGD, Adam, RMSPropGraves
 from minidl.optim.schedules import (
     CosineSchedule,
     ExponentialSchedule,
@@ -161,6 +161,14 @@ def test_schedules_drive_adams_alpha():
     assert optimizer.alpha == 0.005
 
 
+def test_schedules_drive_the_learning_rate_of_an_optimizer_whose_alpha_is_another_hyperparameter():
+    # RMSPropGraves's alpha is its averaging factor: the rate a schedule drives is its learnRate
+    optimizer = RMSPropGraves(learnRate=0.01, alpha=0.95).setupOn(Linear(2, 2))
+    schedule = ExponentialSchedule(optimizer, gamma=0.5)
+    schedule.step()
+    assert optimizer.learnRate == 0.005 and optimizer.alpha == 0.95 and schedule.learnRate == 0.005
+
+
 def makeAll(optimizer):
     return [
         StepSchedule(optimizer, 3), MultiStepSchedule(optimizer, [2, 5]), ExponentialSchedule(optimizer, 0.9),
@@ -213,6 +221,14 @@ def test_bad_settings_and_states_raise_and_change_nothing():
     with pytest.raises(OptimizerError, match="metric"):
         PlateauSchedule(optimizer).step(None)
     assert schedule.t == 1 and optimizer.learnRate == 0.1
+    growing = ExponentialSchedule(optimizer, 2.0)  # its rate past 2**1024 steps is no float: an OptimizerError
+    state = {**growing.getAttrDict(), "t": 1100}
+    with pytest.raises(OptimizerError, match="after 1100 steps"):
+        growing.setAttrDict(state)
+    growing.t = 1099
+    with pytest.raises(OptimizerError, match="after 1100 steps"):
+        growing.step()
+    assert growing.t == 1099 and optimizer.learnRate == 0.1
 
 
 def torchRates(makeScheduler, steps, metrics=None):

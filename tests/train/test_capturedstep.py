@@ -41,7 +41,7 @@ def state(net, optimizer, cost):
 def run(name, makeOptimizer, capture, steps=10, data=None, between=None, **setup):
     backend.seed(0)
     net = MODELS[name].build(NETWORKS[name], 10)
-    optimizer = makeOptimizer().setupOn(net, useGlobalState=True, **setup)
+    optimizer = makeOptimizer().setupOn(net, **{"useGlobalState": True, **setup})
     cost = CrossEntropy()
     step = minidl.capture(net, cost, optimizer) if capture else None
     net.trainMode()
@@ -136,6 +136,20 @@ def test_dynamic_loss_scaling_backs_off_and_grows_as_in_ordinary_steps():
     assert captured[:2] == ordinary[:2]
 
 
+@pytest.mark.parametrize("growthInterval", [2, 7])
+def test_replays_scale_the_gradient_by_the_scale_of_their_own_step(growthInterval):
+    # the scale doubles every growthInterval steps: during the recordings, or only after the check (7), where a
+    # replay that multiplied the cost's gradient by the scale it was recorded with, but unscaled it by the new one,
+    # would take steps of the wrong size (SGD's step is proportional to the gradient)
+    def scaler():
+        return LossScaler(scale=2.0**4, growthInterval=growthInterval)
+
+    ordinary = run("mlp", lambda: SGD(0.05), capture=False, steps=14, lossScaler=scaler())
+    captured = run("mlp", lambda: SGD(0.05), capture=True, steps=14, lossScaler=scaler())
+    assert captured[:2] == ordinary[:2]
+    assert replays(captured[2])
+
+
 def test_hooks_and_a_changed_rate_are_followed(caplog):
     def hooks(index, optimizer):
         if index == 0:
@@ -148,6 +162,20 @@ def test_hooks_and_a_changed_rate_are_followed(caplog):
     with caplog.at_level(logging.WARNING, logger="minidl"):
         captured = run("cnn", AdaGrad, capture=True, steps=18, between=hooks)
     assert captured[:2] == ordinary[:2] and replays(captured[2]) and not caplog.records
+
+
+@pytest.mark.parametrize("useGlobalState", [False, True])
+def test_a_new_setup_of_the_optimizer_between_replays_is_followed(useGlobalState):
+    # setupOn again makes new state arrays (and in local state rebinds no Variable): the replays must step those,
+    # from Adam's fresh state and t = 0, not the arrays of the setup they were recorded with
+    def setup(index, optimizer):
+        if index == 8:
+            optimizer.setupOn(optimizer.module, useGlobalState=useGlobalState)
+
+    ordinary = run("mlp", Adam, capture=False, steps=16, between=setup, useGlobalState=useGlobalState)
+    captured = run("mlp", Adam, capture=True, steps=16, between=setup, useGlobalState=useGlobalState)
+    assert captured[:2] == ordinary[:2] and captured[0][1] == 8
+    assert replays(captured[2])
 
 
 def test_a_module_setting_changed_between_replays_is_followed():

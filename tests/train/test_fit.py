@@ -87,6 +87,17 @@ def test_early_stopping_ends_the_run_after_patience_epochs_without_improvement()
     assert len(history) == 2 and history[1]["valAccuracy"] > history[0]["valAccuracy"]
 
 
+def test_early_stopping_with_patience_0_stops_at_the_first_epoch_without_improvement():
+    # as Keras's and Lightning's: an epoch that improves never stops the run, whatever the patience
+    net, optimizer, trainer = setup(0.1)
+    errors = [entry["valError"] for entry in trainer.fit(DATA, LABELS, 6, VALIDATION)]
+    firstWorse = next((epoch for epoch in range(1, 6) if errors[epoch] >= min(errors[:epoch])), 5)
+    assert firstWorse > 0  # the run learns: its second epoch improves on the first
+    net, optimizer, trainer = setup(0.1)
+    history = trainer.fit(DATA, LABELS, 6, VALIDATION, callbacks=[EarlyStopping(patience=0)])
+    assert [entry["valError"] for entry in history] == errors[:firstWorse + 1]
+
+
 def test_the_best_checkpoint_holds_the_best_epochs_network(tmp_path):
     net, optimizer, trainer = setup(0.5, AdaGrad)
     recorder = ParamsEachEpoch()
@@ -165,6 +176,10 @@ def test_bad_settings_raise_before_the_first_step(tmp_path):
         trainer.fit(DATA, LABELS, 2, VALIDATION, schedule=PlateauSchedule(optimizer), scheduleEvery="step")
     with pytest.raises(OptimizerError, match="scheduleMetric"):
         trainer.fit(DATA, LABELS, 2, schedule=PlateauSchedule(optimizer))
+    with pytest.raises(OptimizerError, match="wrong way .higher is better.: pass mode='max'"):
+        trainer.fit(DATA, LABELS, 2, VALIDATION, schedule=PlateauSchedule(optimizer), scheduleMetric="valAccuracy")
+    with pytest.raises(OptimizerError, match="wrong way .lower is better.: pass mode='min'"):
+        trainer.fit(DATA, LABELS, 2, VALIDATION, schedule=PlateauSchedule(optimizer, mode="max"))
     with pytest.raises(DataError, match="tuple"):
         trainer.fit(DATA, LABELS, 2, validation=[BLOBS.valData, BLOBS.valLabels])
     with pytest.raises(CallbackError, match="Callback objects"):
@@ -181,6 +196,29 @@ def test_bad_settings_raise_before_the_first_step(tmp_path):
         trainer.fit(DATA, LABELS, 2, schedule=StepSchedule(optimizer, 2),
                     callbacks=[PeriodicCheckpoint(tmp_path / "run.safetensors")], resume=tmp_path / "run.safetensors")
     assertSameParams(hostParams(net), after)
+
+
+@pytest.mark.parametrize("bad", ["training", "validation"])
+def test_bad_data_is_refused_before_the_run_touches_a_file_or_a_parameter(tmp_path, bad):
+    # the run's callbacks start by rewriting its log and removing the kept checkpoints of a run it replaces: data
+    # that cannot be trained on (a NaN row here) must be refused before that, and before the first epoch trains
+    (tmp_path / "kept").mkdir()
+
+    def callbacks():
+        return [CsvLog(tmp_path / "log.csv"), PeriodicCheckpoint(tmp_path / "run.safetensors", keep=tmp_path / "kept")]
+
+    setup(0.1)[2].fit(DATA, LABELS, 2, VALIDATION, callbacks=callbacks())
+    files = {path: path.read_bytes() for path in sorted(tmp_path.rglob("*")) if path.is_file()}
+    assert len(files) == 5  # the log, the checkpoint and the three kept: steps 0, 10 and 20
+    data, validation = DATA.copy(), (VALIDATION[0].copy(), VALIDATION[1])
+    (data if bad == "training" else validation[0])[7, 1] = numpy.nan
+    net, optimizer, trainer = setup(0.1)
+    before, state = hostParams(net), generator().bit_generator.state
+    with pytest.raises(DataError, match="row 7 holds NaN"):
+        trainer.fit(data, LABELS, 2, validation, callbacks=callbacks())
+    assert {path: path.read_bytes() for path in sorted(tmp_path.rglob("*")) if path.is_file()} == files
+    assertSameParams(hostParams(net), before)
+    assert generator().bit_generator.state == state
 
 
 class FailAt(Callback):

@@ -54,6 +54,8 @@ def test_a_mid_epoch_checkpoint_resumes_to_the_uninterrupted_runs_parameters(tmp
                           callbacks=[StopAt(0, 0), PeriodicCheckpoint(path, everySteps=1)], resume=path)
     assertSameParams(hostParams(trainer.module), expected)
     assert [entry["trainError"] for entry in resumed] == [entry["trainError"] for entry in whole]
+    # the resumed epoch's entry holds the rate that epoch started with, not the rate where it was resumed
+    assert [entry["learnRate"] for entry in resumed] == [entry["learnRate"] for entry in whole]
 
 
 def test_a_loaders_checkpoint_is_refused_for_other_classes_or_host_arrays(tmp_path):

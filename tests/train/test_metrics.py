@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from minidl import nn
 from minidl.backend import toDevice, toHost
 from minidl.cost import CrossEntropy
 from minidl.errors import DataError
@@ -119,3 +120,27 @@ def test_the_confusion_kernel_adds_a_batch_on_every_path(classes, samples, seed)
         (confusion,) = runPath(path, confusionKer, [labels.reshape(-1, 1), predicted.reshape(-1, 1), cells, classes,
                                                     start], axis=0)
         numpy.testing.assert_array_equal(confusion.reshape(classes, classes), expected, err_msg=path)
+
+
+@pytest.mark.parametrize("ignoreIndex", [-100, 0])
+def test_positions_the_cost_ignores_count_nowhere(ignoreIndex):
+    # labels equal to CrossEntropy's ignoreIndex (outside the classes, as PyTorch's -100, or one of them) count in no
+    # accuracy, as in the cost's mean; scores (batch, classes, length) count each position as a sample
+    rng = numpy.random.default_rng(4)
+    scores = rng.normal(size=(6, 3, 5)).astype(numpy.float32)
+    labels = rng.integers(0, 3, size=(6, 5)).astype(numpy.int32)
+    labels[:, :2] = ignoreIndex
+    validator = Validator(nn.Identity(), CrossEntropy(ignoreIndex=ignoreIndex), batchsize=4, verbose=False, topK=(2,))
+    validator.validateFromHost(scores, labels)
+    rows, kept = numpy.moveaxis(scores, 1, -1).reshape(-1, 3), labels.reshape(-1)
+    rows, kept = rows[kept != ignoreIndex], kept[kept != ignoreIndex]
+    numpy.testing.assert_array_equal(validator.report.confusion,
+                                     confusion_matrix(kept, rows.argmax(axis=1), labels=range(3)))
+    assert validator.accuracy == pytest.approx(numpy.mean(rows.argmax(axis=1) == kept), rel=1e-12)
+    assert validator.report.topK[2] == pytest.approx(topKOracle(rows, kept, 2), rel=1e-12)
+
+
+def test_a_label_outside_the_classes_counts_in_no_top_k():
+    metrics = ClassMetrics(topK=(1, 3))
+    metrics.update(toDevice(numpy.eye(3, dtype=numpy.float32)), toDevice(numpy.array([0, 7, 1], numpy.int64)))
+    assert metrics.report().topK == {1: 0.5, 3: 1.0}

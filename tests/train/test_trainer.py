@@ -108,6 +108,7 @@ def state(net, optimizer):
     ("empty data", DataError),
     ("wrong feature count", ModuleError),
     ("bad macroBatchSize", DataError),
+    ("random not True or False", DataError),
 ])
 def test_bad_input_is_refused_before_anything_changes(case, error):
     seed(6)
@@ -124,8 +125,10 @@ def test_bad_input_is_refused_before_anything_changes(case, error):
         data, labels = data[:0], labels[:0]
     elif case == "wrong feature count":
         data = data[:, :5].copy()
-    else:
+    elif case == "bad macroBatchSize":
         kwargs = {"macroBatchSize": 0}
+    else:
+        kwargs = {"random": "no"}  # truthy: it would shuffle
     before = state(net, optimizer)
     with pytest.raises(error):
         trainer.trainFromHost(data, labels, **kwargs)
@@ -141,6 +144,8 @@ def test_bad_setup_is_refused():
         Trainer(net, CrossEntropy(), AdaGrad().setupOn(classifier()))
     with pytest.raises(DataError, match="batchsize must be a positive integer"):
         Trainer(net, CrossEntropy(), AdaGrad().setupOn(net), batchsize=0)
+    with pytest.raises(DataError, match="dropLast must be True or False, got 'False'"):
+        Trainer(net, CrossEntropy(), AdaGrad().setupOn(net), dropLast="False")  # truthy: it would drop
     with pytest.raises(DataError, match="data and labels must have one length: data has 3, target has 2"):
         Validator(net, CrossEntropy()).validateFromHost(BLOBS.valData[:3], BLOBS.valLabels[:2])
 
@@ -170,6 +175,18 @@ def test_a_shard_moves_only_its_own_rows_to_the_device(monkeypatch):
     got = [toHost(labels) for _, labels in deviceBatches((data, labels), 5, 10, shard)]
     numpy.testing.assert_array_equal(numpy.concatenate(got), BLOBS.trainLabels[shard])
     assert moved == [10, 10] * 2 + [5, 5]  # 25 rows: two macro-batches of 10 and one of 5, data and labels each
+
+
+def test_too_few_samples_for_the_ranks_are_refused_before_the_order_is_drawn():
+    pytest.importorskip("mpi4py", reason="the mpi extra is not installed")
+    from minidl.distributed import NodeInfo
+
+    net = classifier()
+    trainer = Trainer(net, CrossEntropy(), SGD(nodeinfo=NodeInfo()).setupOn(net, useGlobalState=True), batchsize=16)
+    state = generator().bit_generator.state
+    with pytest.raises(DataError, match="10 samples cannot fill one batch of 16 on each of 1 ranks"):
+        trainer.trainFromHost(BLOBS.trainData[:10], BLOBS.trainLabels[:10])
+    assert generator().bit_generator.state == state
 
 
 def batchNormNet():

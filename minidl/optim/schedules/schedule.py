@@ -16,10 +16,12 @@ from minidl.validation import checkInteger, checkNumber
 
 
 def rateName(optimizer):
-    """The name of the optimizer's learning-rate attribute: ``alpha`` for Adam-like ones, else ``learnRate``."""
+    """The name of the optimizer's learning-rate attribute: ``alpha`` for Adam-like ones (whose hyperparameters name
+    the rate so), else ``learnRate`` (RMSPropGraves's ``alpha`` is an averaging factor, beside its ``learnRate``)."""
     if not isinstance(optimizer, Optimizer):
         raise OptimizerError(f"a schedule needs an Optimizer, got {type(optimizer).__name__}")
-    return "alpha" if "alpha" in optimizer.hyperNames else "learnRate"
+    names = optimizer.hyperNames
+    return "alpha" if "alpha" in names and "learnRate" not in names else "learnRate"
 
 
 class Schedule:
@@ -52,8 +54,15 @@ class Schedule:
 
     def step(self):
         """Advance one step and set the optimizer's rate to ``rate(t)``."""
-        self.setRate(self.rate(self.t + 1))
+        self.setRate(self.rateAfter(self.t + 1))
         self.t += 1
+
+    def rateAfter(self, t):
+        """``rate(t)``; OptimizerError where it is past the floats (an ExponentialSchedule growing for long)."""
+        try:
+            return self.rate(t)
+        except OverflowError:
+            raise OptimizerError(f"{self!r}: the rate after {t} steps is too large for a float") from None
 
     def getAttrDict(self):
         """The schedule's state by name (numbers, JSON-able), its plan included: restore it with ``setAttrDict``."""
@@ -78,15 +87,21 @@ class Schedule:
         """Restore a state from ``getAttrDict()`` and set the optimizer's rate to the one it had then; a wrong
         set of names or a bad value raises and changes nothing."""
         self.checkAttrDict(attrs)
+        previous = self.getAttrDict()
         for name, value in attrs.items():
             setattr(self, name, value)
-        self.setRate(self.currentRate())
+        try:
+            self.setRate(self.currentRate())
+        except OptimizerError:
+            for name, value in previous.items():
+                setattr(self, name, value)
+            raise
 
     def checkState(self, attrs):
         """Checks of a subclass's own state entries (none by default)."""
 
     def currentRate(self):
-        return self.rate(self.t)
+        return self.rateAfter(self.t)
 
 
 def cosineBetween(start, end, fraction):
