@@ -51,6 +51,15 @@ def test_text_task_reports_bits_per_char_and_samples(model, tmp_path, capsys):
     (["train", "--task", "text", "--text", "/nonexistent/file.txt"], "cannot read"),
     (["train", "--task", "text", "--text", ""], "--text '' names no file"),
     (["train", "--task", "text", "--text", "/dev/null"], "got 0 characters"),
+    # a flag the task does not read is refused, not ignored (--dtype float64 trained the text model in float32)
+    (["train", "--task", "text", "--dtype", "float64"], "--dtype is not read by --task text"),
+    (["train", "--task", "text", "--schedule", "cosine"], "--schedule is not read by --task text"),
+    (["train", "--task", "text", "--nonfinite", "skip"], "--nonfinite is not read by --task text"),
+    (["train", "--task", "text", "--data", "mnist"], "--data is not read by --task text"),
+    (["train", "--task", "text", "--workers", "2"], "--workers is not read by --task text"),
+    (["train", "--text", "/dev/null"], "--text is not read by --task classify"),
+    (["train", "--temperature", "2"], "--temperature is not read by --task classify"),
+    (["train", "--task", "digits-rows", "--sample", "5"], "--sample is not read by --task digits-rows"),
 ])
 def test_bad_task_arguments_are_refused_before_training(args, message, tmp_path, capsys):
     status, out, err = run(capsys, *args, "--out", tmp_path)
