@@ -74,6 +74,8 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
                         f"part and its held-out tenth: got {len(corpus.train) + len(corpus.heldOut)} characters")
     if args.prompt:
         corpus.encode(args.prompt)  # a prompt outside the vocabulary is refused before training
+    if not args.temperature > 0:  # refused before training, not by --sample after it
+        raise DataError(f"--temperature must be positive, got {args.temperature}")
     options = MODEL_OPTIONS[args.model]
     net = buildModel(args.model, len(corpus.vocabulary), options)
     optimizer = makeOptimizer(args.optimizer, args.lr).setupOn(net, useGlobalState=True)

@@ -51,6 +51,8 @@ def test_text_task_reports_bits_per_char_and_samples(model, tmp_path, capsys):
     (["train", "--task", "text", "--text", "/nonexistent/file.txt"], "cannot read"),
     (["train", "--task", "text", "--text", ""], "--text '' names no file"),
     (["train", "--task", "text", "--text", "/dev/null"], "got 0 characters"),
+    (["train", "--task", "text", "--sample", "5", "--temperature", "nan"], "--temperature must be positive"),
+    (["train", "--task", "text", "--sample", "5", "--temperature", "0"], "--temperature must be positive"),
     # a flag the task does not read is refused, not ignored (--dtype float64 trained the text model in float32)
     (["train", "--task", "text", "--dtype", "float64"], "--dtype is not read by --task text"),
     (["train", "--task", "text", "--schedule", "cosine"], "--schedule is not read by --task text"),
