@@ -90,7 +90,7 @@ def checkOutputs(args):
     for flag, path in outputs:
         if args.overwrite or not os.path.lexists(path):
             continue
-        if os.path.exists(args.checkpoint) and os.path.samefile(path, args.checkpoint):
+        if os.path.exists(path) and os.path.exists(args.checkpoint) and os.path.samefile(path, args.checkpoint):
             raise ExportError(f"{flag} {path} is the checkpoint being exported: writing it would destroy the run's "
                               "checkpoint; name another file (or pass --overwrite to replace it anyway)")
         if isCheckpoint(path):
