@@ -76,6 +76,8 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
         corpus.encode(args.prompt)  # a prompt outside the vocabulary is refused before training
     if not args.temperature > 0:  # refused before training, not by --sample after it
         raise DataError(f"--temperature must be positive, got {args.temperature}")
+    if args.resume:
+        checkResumedText(checkpointPath, corpus, args.text)
     options = MODEL_OPTIONS[args.model]
     net = buildModel(args.model, len(corpus.vocabulary), options)
     optimizer = makeOptimizer(args.optimizer, args.lr).setupOn(net, useGlobalState=True)
@@ -100,6 +102,18 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
     if args.sample:
         say(generate(net, corpus, args.prompt or "\n", args.sample, args.temperature, backend.generator()))
     return 0
+
+
+def checkResumedText(path, corpus, text):
+    """CheckpointError unless the checkpoint at ``path`` is of the text task on the characters of ``corpus``: the
+    model's codes are indices into its vocabulary, which another text would give other characters."""
+    extra = readCheckpointSummary(path).extra
+    if not isinstance(extra, dict) or extra.get("task") != "text":
+        raise CheckpointError(f"{path} is not a checkpoint of the text task (minidl train --task text)")
+    if extra.get("vocabulary") != "".join(corpus.vocabulary):
+        raise CheckpointError(f"{path} was trained on a text of other characters than "
+                              f"{text or 'the standard-library text'}: its codes would stand for other characters; "
+                              "resume with the run's --text, or pass --overwrite to start a new run")
 
 
 def recordRun(args, corpus, folder, step):

@@ -68,6 +68,23 @@ def test_bad_task_arguments_are_refused_before_training(args, message, tmp_path,
     assert status == 1 and message in err and "epoch" not in out
 
 
+def test_a_text_run_resumes_only_on_the_characters_it_was_trained_on(tmp_path, capsys):
+    """Another text of as many symbols fitted the checkpoint's shapes, and the resumed run went on with each code
+    standing for another character."""
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    first.write_text("abcd efgh ijkl. " * 80)
+    second.write_text("mnop qrst uvwx, " * 80)  # 14 symbols too
+    common = ["--task", "text", "--model", "lstm", "--windows", 16, "--batch-size", 16, "--out", tmp_path / "run"]
+    status, _, err = run(capsys, "train", *common, "--text", first, "--epochs", 1)
+    assert status == 0, err
+    checkpoint = (tmp_path / "run" / "checkpoint.safetensors").read_bytes()
+    status, out, err = run(capsys, "train", *common, "--text", second, "--epochs", 2, "--resume")
+    assert status == 1 and "trained on a text of other characters" in err and "epoch" not in out
+    assert (tmp_path / "run" / "checkpoint.safetensors").read_bytes() == checkpoint
+    status, out, err = run(capsys, "train", *common, "--text", first, "--epochs", 2, "--resume")
+    assert status == 0 and "epoch   2/2" in out, err
+
+
 def test_sample_refuses_a_checkpoint_of_another_task(tmp_path, capsys):
     status, _, err = run(capsys, "train", "--epochs", 1, "--out", tmp_path)
     assert status == 0, err
