@@ -172,8 +172,11 @@ def test_ctrl_c_stops_the_command_and_its_workers_without_orphans(tree, tmp_path
     (("--data", "folder:{tree}", "--data-dir", "x", "--model", "cnn"), "leave out --data-dir"),
     (("--data", "folder:{tree}/cat/000.jpg", "--model", "cnn"), "no such folder"),
     (("--data", "digits", "--checkpoint-steps", "2"), "--checkpoint-steps goes with image files"),
+    # refused by the fit loop once the data were loaded, leaving OUT/checkpoints/, which then refused the next run
+    (("--data", "digits", "--digest-steps", "2"), "--digest-steps goes with image files"),
 ])
 def test_the_image_flags_are_checked_before_anything_runs(tree, tmp_path, capsys, args, message):
     args = [arg.format(tree=tree) for arg in args]
     assert main(["train", "--out", str(tmp_path / "run"), *args]) == 1
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists(), "a run refused by its checks leaves no trace"
