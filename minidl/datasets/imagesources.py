@@ -8,7 +8,8 @@ first read, so no file object crosses a process boundary.
 * ``FolderSource(root)``: one subfolder per class, as torchvision's ``ImageFolder``: classes are the
   subfolder names in sorted order, samples every ``.jpg``/``.jpeg``/``.png`` file below a class folder (in
   nested folders too, following symbolic links), sorted by path. Other files are counted in ``ignored``. A
-  class folder without an image, or a symbolic-link loop, is a DataError naming it.
+  class folder without an image, or a symbolic-link loop, is a DataError naming it; so is a tree of one class
+  folder (most likely the folder holding the classes, one level too high).
 * ``TarSource(path)``, ``ZipSource(path)``: the same tree inside an uncompressed tar (read by offset, so
   random access costs one seek; a compressed tar is refused) or a zip archive (read through ``zipfile``).
 * ``ListSource(path)``: a text file of lines ``relative/or/absolute/path label`` (paths relative to the list
@@ -50,6 +51,10 @@ def classifyNames(names, where, folders=()):
         raise DataError(f"{where}: the class folder {empty[0]!r} holds no .jpg, .jpeg or .png file")
     if not byClass:
         raise DataError(f"{where} holds no class folder with images (expected CLASS/IMAGE.jpg or .png)")
+    if len(byClass) == 1:
+        raise DataError(f"{where} holds one class folder, {next(iter(byClass))!r}: a classifier needs two or more "
+                        "(is the tree one level deeper than CLASS/IMAGE.jpg, an archive of the folder holding the "
+                        "classes?)")
     classes = sorted(byClass)
     entries = [(name, label) for label, folder in enumerate(classes) for name in sorted(byClass[folder])]
     return entries, classes, ignored

@@ -60,6 +60,18 @@ def test_a_compressed_tar_and_a_malformed_source_name_are_refused(tree, tmp_path
         openSource(f"folder:{tmp_path / 'missing'}")
 
 
+def test_a_tree_of_one_class_folder_is_refused(tmp_path):
+    """A tree one level too deep (an archive of the folder rather than of its classes, ``zip -r data.zip data``)
+    read as one class "data": every image labelled 0, and a run reached 100 % validation accuracy on it."""
+    outer = tmp_path / "outer"
+    writeTree(outer / "data")
+    for text in (f"folder:{outer}", f"zip:{writeZip(outer, tmp_path / 'a.zip')}",
+                 f"tar:{writeTar(outer, tmp_path / 'a.tar')}"):
+        with pytest.raises(DataError, match="holds one class folder, 'data'"):
+            openSource(text)
+    assert openSource(f"folder:{outer / 'data'}").classes == ["cat", "dog", "owl"]
+
+
 def test_an_empty_class_folder_a_symlink_loop_and_stray_files(tmp_path):
     root = writeTree(tmp_path / "tree", {"cat": 2, "dog": 2})
     (tmp_path / "tree" / "notes.txt").write_text("not an image")
