@@ -120,6 +120,8 @@ def resumeFlags(args, summary, path):
     """Fill the flags left out with the checkpoint's (``summary``: a CheckpointSummary) or the defaults; refuse
     a flag that contradicts the checkpoint; return the one line that reports the flags applied over the
     checkpoint's settings (empty when none)."""
+    if isinstance(summary.extra, dict) and summary.extra.get("task") == "text":
+        raise CheckpointError(f"{path} is a checkpoint of --task text: resume it with --task text")
     saved = {**savedSettings(summary), "optimizer": summary.optimizer.lower()}
     scheduled = saved.get("schedule") is not None or args.schedule is not None
     changes = []

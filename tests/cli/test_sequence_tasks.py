@@ -83,6 +83,9 @@ def test_a_text_run_resumes_only_on_the_characters_it_was_trained_on(tmp_path, c
     assert (tmp_path / "run" / "checkpoint.safetensors").read_bytes() == checkpoint
     status, out, err = run(capsys, "train", *common, "--text", first, "--epochs", 2, "--resume")
     assert status == 0 and "epoch   2/2" in out, err
+    # without --task text, the resume failed on a list of tensor names of another model
+    status, out, err = run(capsys, "train", "--resume", "--epochs", 3, "--out", tmp_path / "run")
+    assert status == 1 and "is a checkpoint of --task text: resume it with --task text" in err, err
 
 
 def test_sample_refuses_a_checkpoint_of_another_task(tmp_path, capsys):
