@@ -81,6 +81,11 @@ def test_a_run_stopped_mid_epoch_resumes_on_the_same_batches(tree, tmp_path, cap
     _, extra = checkpoint(tmp_path / "cut")
     assert extra["position"]["batch"] == 2 and len(extra["history"]) == 1
     monkeypatch.setattr(PeriodicCheckpoint, "onStepEnd", original)
+    # the position is in batches: resumed with batches of 2 the epoch started at sample 4, repeating 4 of them
+    before = (tmp_path / "cut" / "checkpoint.safetensors").read_bytes()
+    assert main([*args[:-4], "--batch-size", "2", "--resume", "--out", str(tmp_path / "cut")]) == 1
+    assert "written inside an epoch, after 2 batches of 4" in capsys.readouterr().err
+    assert (tmp_path / "cut" / "checkpoint.safetensors").read_bytes() == before
     out = train(capsys, "--data", f"folder:{tree}", "--epochs", 3, "--resume", "--out", tmp_path / "cut")
     assert "resumed from" in out and "at batch 2" in out
     assertSameModule(checkpoint(tmp_path / "cut")[0], checkpoint(tmp_path / "whole")[0])
