@@ -77,7 +77,8 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
     if not args.temperature > 0:  # refused before training, not by --sample after it
         raise DataError(f"--temperature must be positive, got {args.temperature}")
     if args.resume:
-        checkResumedText(checkpointPath, corpus, args.text)
+        checkResumedText(checkpointPath, corpus, args)
+    args.seed = 0 if args.seed is None else args.seed
     options = MODEL_OPTIONS[args.model]
     net = buildModel(args.model, len(corpus.vocabulary), options)
     optimizer = makeOptimizer(args.optimizer, args.lr).setupOn(net, useGlobalState=True)
@@ -91,7 +92,8 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
     say(f"{args.model} on {args.text or 'the standard-library text'} ({len(corpus.train)} training, "
         f"{len(corpus.heldOut)} held-out characters, {len(corpus.vocabulary)} symbols), {net.numOfParams()} "
         f"parameters, {steps} steps of {args.batch_size} windows of {WINDOW} per epoch, {backend.name}")
-    extra = {"task": "text", "model": args.model, "options": options, "vocabulary": "".join(corpus.vocabulary)}
+    extra = {"task": "text", "model": args.model, "options": options, "vocabulary": "".join(corpus.vocabulary),
+             "seed": args.seed}
     digests = recordRun(args, corpus, os.path.dirname(checkpointPath), optimizer.t)
     try:
         trainEpochs(args, net, optimizer, cost, corpus, steps, done, history, extra, digests, saveCheckpoint,
@@ -104,16 +106,24 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
     return 0
 
 
-def checkResumedText(path, corpus, text):
+def checkResumedText(path, corpus, args):
     """CheckpointError unless the checkpoint at ``path`` is of the text task on the characters of ``corpus``: the
-    model's codes are indices into its vocabulary, which another text would give other characters."""
+    model's codes are indices into its vocabulary, which another text would give other characters. ``args.seed``
+    becomes the checkpoint's (kept in its extra since minidl kept it there), and another ``--seed`` is refused:
+    the resumed run draws on from the checkpoint's random state whatever the flag says."""
     extra = readCheckpointSummary(path).extra
     if not isinstance(extra, dict) or extra.get("task") != "text":
         raise CheckpointError(f"{path} is not a checkpoint of the text task (minidl train --task text)")
     if extra.get("vocabulary") != "".join(corpus.vocabulary):
         raise CheckpointError(f"{path} was trained on a text of other characters than "
-                              f"{text or 'the standard-library text'}: its codes would stand for other characters; "
-                              "resume with the run's --text, or pass --overwrite to start a new run")
+                              f"{args.text or 'the standard-library text'}: its codes would stand for other "
+                              "characters; resume with the run's --text, or pass --overwrite to start a new run")
+    seed = extra.get("seed")
+    if seed is not None and args.seed is not None and args.seed != seed:
+        raise CheckpointError(f"--seed {args.seed} contradicts the checkpoint {path}, whose run has --seed {seed} "
+                              "(a resumed run continues its random state): leave the flag out to resume it, or pass "
+                              "--overwrite to start a new run")
+    args.seed = seed if args.seed is None else args.seed
 
 
 def recordRun(args, corpus, folder, step):

@@ -241,8 +241,7 @@ def applyTaskDefaults(args):
                         f"got --model {args.model}, --data {args.data}")
     if args.task == "classify" and args.model not in (None, *MODELS):
         raise DataError(f"--task classify trains {', '.join(sorted(MODELS))}, got --model {args.model}")
-    if args.task == "text":
-        args.seed = 0 if args.seed is None else args.seed
+    if args.task == "text":  # its seed: the checkpoint's on a resume, else 0 (minidl.cli.texttask)
         refuseUnread(args, FIT_FLAGS, args.task)
     else:
         refuseUnread(args, TEXT_FLAGS, args.task)
@@ -568,7 +567,7 @@ def runTextTask(args, lock):
     lockOut(lock, early=True)
     protectRun(args.out, [CHECKPOINT_NAME, MANIFEST_NAME, DIGESTS_NAME], args.resume, args.overwrite)
     lockOut(lock, early=False)
-    backend.seed(args.seed)
+    backend.seed(0 if args.seed is None else args.seed)  # a resumed run's random state is the checkpoint's
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:

@@ -1,5 +1,6 @@
 """minidl train --task digits-rows and --task text, and minidl sample, end to end."""
 
+import json
 import math
 import re
 
@@ -83,6 +84,10 @@ def test_a_text_run_resumes_only_on_the_characters_it_was_trained_on(tmp_path, c
     assert (tmp_path / "run" / "checkpoint.safetensors").read_bytes() == checkpoint
     status, out, err = run(capsys, "train", *common, "--text", first, "--epochs", 2, "--resume")
     assert status == 0 and "epoch   2/2" in out, err
+    # another --seed was ignored: the resumed run draws on from the checkpoint's random state
+    status, out, err = run(capsys, "train", *common, "--text", first, "--epochs", 3, "--resume", "--seed", 5)
+    assert status == 1 and "--seed 5 contradicts the checkpoint" in err and "epoch" not in out
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["settings"]["seed"] == 0
     # without --task text, the resume failed on a list of tensor names of another model
     status, out, err = run(capsys, "train", "--resume", "--epochs", 3, "--out", tmp_path / "run")
     assert status == 1 and "is a checkpoint of --task text: resume it with --task text" in err, err
