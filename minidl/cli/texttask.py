@@ -19,6 +19,7 @@ import numpy
 
 from minidl import backend
 from minidl.backend import toDevice, toHost
+from minidl.cli.checks import applyLearnRate
 from minidl.cli.limits import capSamples
 from minidl.cost import CrossEntropy
 from minidl.datasets.text import CharCodec, CharCorpus, evenWindows, randomWindows, stdlibText
@@ -60,6 +61,7 @@ def heldOutLoss(net, corpus):
 def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPath, say):
     """Run the text task; ``args`` are ``minidl train``'s (model, optimizer, lr, epochs, batch_size, windows,
     text, sample, prompt, temperature, resume)."""
+    saved = resumedSettings(checkpointPath, args) if args.resume else None
     if args.model not in LANGUAGE_MODELS:
         raise DataError(f"--task text trains a language model: --model {' or '.join(sorted(LANGUAGE_MODELS))}, "
                         f"got {args.model}")
@@ -76,8 +78,10 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
         corpus.encode(args.prompt)  # a prompt outside the vocabulary is refused before training
     if not args.temperature > 0:  # refused before training, not by --sample after it
         raise DataError(f"--temperature must be positive, got {args.temperature}")
-    if args.resume:
-        checkResumedText(checkpointPath, corpus, args)
+    if saved is not None and saved.get("vocabulary") != "".join(corpus.vocabulary):
+        raise CheckpointError(f"{checkpointPath} was trained on a text of other characters than "
+                              f"{args.text or 'the standard-library text'}: its codes would stand for other "
+                              "characters; resume with the run's --text, or pass --overwrite to start a new run")
     args.seed = 0 if args.seed is None else args.seed
     options = MODEL_OPTIONS[args.model]
     net = buildModel(args.model, len(corpus.vocabulary), options)
@@ -88,6 +92,9 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
         checkpoint = loadCheckpoint(checkpointPath, net, optimizer)
         done, history = checkpoint.epoch, list(checkpoint.extra.get("history", []))[:checkpoint.epoch]
         say(f"resumed from {checkpointPath} after epoch {done}")
+        if args.lr is not None:  # over the rate the checkpoint restored
+            applyLearnRate(optimizer, args.lr)
+            say(f"resuming with --lr {args.lr:g}")
     steps = max(1, capSamples(args.windows, "windows per epoch") // args.batch_size)
     say(f"{args.model} on {args.text or 'the standard-library text'} ({len(corpus.train)} training, "
         f"{len(corpus.heldOut)} held-out characters, {len(corpus.vocabulary)} symbols), {net.numOfParams()} "
@@ -106,24 +113,24 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
     return 0
 
 
-def checkResumedText(path, corpus, args):
-    """CheckpointError unless the checkpoint at ``path`` is of the text task on the characters of ``corpus``: the
-    model's codes are indices into its vocabulary, which another text would give other characters. ``args.seed``
-    becomes the checkpoint's (kept in its extra since minidl kept it there), and another ``--seed`` is refused:
-    the resumed run draws on from the checkpoint's random state whatever the flag says."""
-    extra = readCheckpointSummary(path).extra
+def resumedSettings(path, args):
+    """The extra entry of the text-task checkpoint at ``path`` (CheckpointError for another checkpoint), with
+    ``args.model``, ``args.optimizer`` and ``args.seed`` left out taken from it. A flag that contradicts the
+    checkpoint is refused: another model does not fit its tensors, and another seed would change nothing (the
+    resumed run draws on from the checkpoint's random state). The vocabulary is compared by the caller: the
+    model's codes are indices into it, which another text gives other characters."""
+    summary = readCheckpointSummary(path)
+    extra = summary.extra
     if not isinstance(extra, dict) or extra.get("task") != "text":
         raise CheckpointError(f"{path} is not a checkpoint of the text task (minidl train --task text)")
-    if extra.get("vocabulary") != "".join(corpus.vocabulary):
-        raise CheckpointError(f"{path} was trained on a text of other characters than "
-                              f"{args.text or 'the standard-library text'}: its codes would stand for other "
-                              "characters; resume with the run's --text, or pass --overwrite to start a new run")
-    seed = extra.get("seed")
-    if seed is not None and args.seed is not None and args.seed != seed:
-        raise CheckpointError(f"--seed {args.seed} contradicts the checkpoint {path}, whose run has --seed {seed} "
-                              "(a resumed run continues its random state): leave the flag out to resume it, or pass "
-                              "--overwrite to start a new run")
-    args.seed = seed if args.seed is None else args.seed
+    saved = {"model": extra.get("model"), "seed": extra.get("seed"), "optimizer": summary.optimizer.lower()}
+    for name, value in saved.items():
+        given = getattr(args, name)
+        if value is not None and given is not None and given != value:
+            raise CheckpointError(f"--{name} {given} contradicts the checkpoint {path}, whose run has --{name} "
+                                  f"{value}: leave the flag out to resume it, or pass --overwrite to start a new run")
+        setattr(args, name, value if given is None else given)
+    return extra
 
 
 def recordRun(args, corpus, folder, step):

@@ -229,6 +229,8 @@ def applyTaskDefaults(args):
     """Fill the flags left out with the task's defaults (classify leaves its own to checks.fillDefaults and the
     checkpoint); refuse a model or data set the task cannot train."""
     defaults = TASKS[args.task]
+    if args.task == "text" and args.resume:
+        defaults = TaskDefaults(None, None, None, defaults.epochs, defaults.batchSize)  # the checkpoint's: texttask
     if args.model is None:
         args.model = defaults.model
     if args.optimizer is None and defaults.optimizer is not None:

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from minidl.cli import main
+from minidl.train.checkpoint import readCheckpointSummary
 
 ROWS_LINE = re.compile(r"epoch +(\d+)/\d+ +train error ([\d.]+) +val error ([\d.]+) +val accuracy ([\d.]+)%")
 TEXT_LINE = re.compile(r"epoch +(\d+)/\d+ +train loss ([\d.]+) +held-out loss ([\d.]+) +bits/char ([\d.]+)")
@@ -91,6 +92,23 @@ def test_a_text_run_resumes_only_on_the_characters_it_was_trained_on(tmp_path, c
     # without --task text, the resume failed on a list of tensor names of another model
     status, out, err = run(capsys, "train", "--resume", "--epochs", 3, "--out", tmp_path / "run")
     assert status == 1 and "is a checkpoint of --task text: resume it with --task text" in err, err
+
+
+def test_a_text_run_resumes_with_its_model_and_optimizer_and_the_rate_given(tmp_path, capsys):
+    """Left out on a resume, --model and --optimizer were the task's defaults (lstm, adam), so a transformer run
+    failed on a list of tensor names; --lr was ignored (the checkpoint's rate was restored over it)."""
+    text = tmp_path / "text.txt"
+    text.write_text("abcd efgh ijkl. " * 80)
+    common = ["--task", "text", "--text", text, "--windows", 16, "--batch-size", 16, "--out", tmp_path / "run"]
+    status, _, err = run(capsys, "train", *common, "--model", "transformer", "--optimizer", "sgd", "--lr", 0.1,
+                         "--epochs", 1)
+    assert status == 0, err
+    status, out, err = run(capsys, "train", *common, "--epochs", 2, "--resume", "--lr", 0.05)
+    assert status == 0 and "transformer on" in out and "resuming with --lr 0.05" in out, err
+    summary = readCheckpointSummary(tmp_path / "run" / "checkpoint.safetensors")
+    assert summary.epoch == 2 and summary.optimizer == "SGD" and summary.attrs["learnRate"] == 0.05
+    status, out, err = run(capsys, "train", *common, "--epochs", 3, "--resume", "--model", "lstm")
+    assert status == 1 and "--model lstm contradicts the checkpoint" in err and "epoch" not in out
 
 
 def test_sample_refuses_a_checkpoint_of_another_task(tmp_path, capsys):
