@@ -2,6 +2,7 @@
 on the same draws, loaders with and without worker processes, and workers that die."""
 
 import os
+import tarfile
 import threading
 import time
 
@@ -58,6 +59,25 @@ def test_a_compressed_tar_and_a_malformed_source_name_are_refused(tree, tmp_path
         openSource(f"rar:{tree}")
     with pytest.raises(DataError, match="no such folder"):
         openSource(f"folder:{tmp_path / 'missing'}")
+
+
+def test_a_tar_reads_the_files_its_links_lead_to_as_the_folder_does(tmp_path):
+    """A folder follows its links; the tar of it left every linked image out, silently (not even counted)."""
+    root = writeTree(tmp_path / "tree", {"cat": 2, "dog": 2})
+    os.symlink("000.jpg", tmp_path / "tree" / "cat" / "again.jpg")
+    os.symlink("../cat/001.png", tmp_path / "tree" / "dog" / "cat.png")
+    os.link(tmp_path / "tree" / "dog" / "000.jpg", tmp_path / "tree" / "dog" / "hard.jpg")
+    folder, tar = openSource(f"folder:{root}"), openSource(f"tar:{writeTar(root, tmp_path / 'a.tar')}")
+    assert tar.entries == folder.entries and len(tar) == 7 and tar.ignored == folder.ignored == 0
+    assert [tar.read(index) for index in range(len(tar))] == [folder.read(index) for index in range(len(folder))]
+    with tarfile.open(tmp_path / "b.tar", "w") as archive:
+        for name in ("cat/000.jpg", "dog/000.jpg"):
+            archive.add(tmp_path / "tree" / name, arcname=name)
+        link = tarfile.TarInfo("dog/gone.jpg")
+        link.type, link.linkname = tarfile.SYMTYPE, "missing.jpg"
+        archive.addfile(link)
+    with pytest.raises(DataError, match="dog/gone.jpg is a link to missing.jpg, which leads to no file"):
+        openSource(f"tar:{tmp_path / 'b.tar'}")
 
 
 def test_a_tree_of_one_class_folder_is_refused(tmp_path):
