@@ -22,6 +22,7 @@ from minidl.backend import toDevice
 from minidl.cli.checks import savedSettings
 from minidl.errors import CheckpointError, ExportError
 from minidl.interop import saveTorchStateDict
+from minidl.interop.torchstate import layersOf
 from minidl.models import MODELS
 from minidl.networkfile import loadNetwork
 from minidl.nn.architecture import METADATA_KEY
@@ -178,6 +179,8 @@ def run(args, argv):
         raise ExportError("--onnx needs the onnx package: pip install 'minidl[onnx]'")
     checkOutputs(args)
     module, sample, dynamicAxes = buildNetwork(args)
+    if args.torch is not None:
+        layersOf(module)  # a layer without a PyTorch layout is refused before the ONNX file is written
     if args.onnx is not None:
         from minidl.onnx import export  # onnx is an optional extra: imported only when asked for
 
