@@ -492,14 +492,22 @@ def train(args, nodeinfo, resumeReport=""):
 def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline):
     isRoot = nodeinfo is None or nodeinfo.isRoot
     fit = buildFit(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline)
+    kept = os.path.join(args.out, KEPT_NAME)
+    madeKept = not os.path.isdir(kept)
     try:
-        os.makedirs(os.path.join(args.out, KEPT_NAME), exist_ok=True)
+        os.makedirs(kept, exist_ok=True)
     except OSError as error:
         raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
     path = os.path.join(args.out, CHECKPOINT_NAME)
     if pipeline is not None and pipeline.source.ignored:
         say(f"{pipeline.source.ignored} files of {args.data} are not .jpg, .jpeg or .png images: left out")
-    fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
+    try:
+        fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
+    except BaseException:
+        if madeKept:  # refused by the fit loop's checks, or stopped before its first checkpoint: no trace
+            with contextlib.suppress(OSError):
+                os.rmdir(kept)
+        raise
     say(f"checkpoint: {path}")
     if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
         if pipeline is not None:
