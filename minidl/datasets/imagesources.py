@@ -14,7 +14,8 @@ first read, so no file object crosses a process boundary.
   random access costs one seek; a compressed tar is refused; a hard or symbolic link to a file of the archive
   reads that file) or a zip archive (read through ``zipfile``).
 * ``ListSource(path)``: a text file of lines ``relative/or/absolute/path label`` (paths relative to the list
-  file's folder; a label is a class name, and the classes are the sorted set of names).
+  file's folder; a label is a class name, and the classes are the sorted set of names). A path that names no
+  file is a DataError naming its line, when the source is made.
 
 ``openSource("folder:PATH")`` (and ``tar:``, ``zip:``, ``list:``) makes the source a command line names.
 """
@@ -229,6 +230,8 @@ class ListSource(ImageSource):
             if len(parts) != 2:
                 raise DataError(f"list:{path} line {number}: expected 'PATH LABEL', got {line!r}")
             pairs.append((parts[0], parts[1]))
+            if not os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(path)), parts[0])):
+                raise DataError(f"list:{path} line {number}: no image file {parts[0]!r}")  # not mid-run
         if not pairs:
             raise DataError(f"list:{path} names no image")
         classes = sorted({label for _, label in pairs})

@@ -80,6 +80,15 @@ def test_a_tar_reads_the_files_its_links_lead_to_as_the_folder_does(tmp_path):
         openSource(f"tar:{tmp_path / 'b.tar'}")
 
 
+def test_a_list_naming_a_missing_file_is_refused_when_it_is_read(tree, tmp_path):
+    """A missing file stopped the run when its batch came (a read error is never skipped), an epoch or more in."""
+    listed = writeList(tree, tmp_path / "files.txt")
+    lines = listed.read_text().splitlines()
+    listed.write_text("\n".join([*lines[:3], "gone/missing.jpg cat", *lines[3:]]) + "\n")
+    with pytest.raises(DataError, match="files.txt line 4: no image file 'gone/missing.jpg'"):
+        openSource(f"list:{listed}")
+
+
 def test_a_tree_of_one_class_folder_is_refused(tmp_path):
     """A tree one level too deep (an archive of the folder rather than of its classes, ``zip -r data.zip data``)
     read as one class "data": every image labelled 0, and a run reached 100 % validation accuracy on it."""
