@@ -120,6 +120,8 @@ def resumeFlags(args, summary, path):
     """Fill the flags left out with the checkpoint's (``summary``: a CheckpointSummary) or the defaults; refuse
     a flag that contradicts the checkpoint; return the one line that reports the flags applied over the
     checkpoint's settings (empty when none)."""
+    if isinstance(summary.extra, dict) and summary.extra.get("task") == "text":
+        raise CheckpointError(f"{path} is a checkpoint of --task text: resume it with --task text")
     saved = {**savedSettings(summary), "optimizer": summary.optimizer.lower()}
     scheduled = saved.get("schedule") is not None or args.schedule is not None
     changes = []
@@ -135,6 +137,13 @@ def resumeFlags(args, summary, path):
                     "start a new run"
                 )
             changes.append(f"{flagName(name)} {given} (the checkpoint's run had {saved[name]})")
+    position = summary.extra.get("position") if isinstance(summary.extra, dict) else None
+    if isinstance(position, dict) and args.batch_size != saved.get("batch_size", args.batch_size):
+        raise CheckpointError(f"--batch-size {args.batch_size}: the checkpoint {path} was written inside an epoch, "
+                              f"after {position.get('batch')} batches of {saved['batch_size']}, which the resumed "
+                              "epoch skips; batches of another size would skip other samples and repeat some: "
+                              f"resume with --batch-size {saved['batch_size']} (it may change at a later resume "
+                              "from the end of an epoch)")
     checkHorizon(args, saved, path)
     rate = next((summary.attrs[name] for name in RATE_NAMES if name in summary.attrs), None)
     if args.lr is not None and rate is not None and args.lr != rate:

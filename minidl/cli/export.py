@@ -22,6 +22,7 @@ from minidl.backend import toDevice
 from minidl.cli.checks import savedSettings
 from minidl.errors import CheckpointError, ExportError
 from minidl.interop import saveTorchStateDict
+from minidl.interop.torchstate import layersOf
 from minidl.models import MODELS
 from minidl.networkfile import loadNetwork
 from minidl.nn.architecture import METADATA_KEY
@@ -90,7 +91,7 @@ def checkOutputs(args):
     for flag, path in outputs:
         if args.overwrite or not os.path.lexists(path):
             continue
-        if os.path.exists(args.checkpoint) and os.path.samefile(path, args.checkpoint):
+        if os.path.exists(path) and os.path.exists(args.checkpoint) and os.path.samefile(path, args.checkpoint):
             raise ExportError(f"{flag} {path} is the checkpoint being exported: writing it would destroy the run's "
                               "checkpoint; name another file (or pass --overwrite to replace it anyway)")
         if isCheckpoint(path):
@@ -178,6 +179,8 @@ def run(args, argv):
         raise ExportError("--onnx needs the onnx package: pip install 'minidl[onnx]'")
     checkOutputs(args)
     module, sample, dynamicAxes = buildNetwork(args)
+    if args.torch is not None:
+        layersOf(module)  # a layer without a PyTorch layout is refused before the ONNX file is written
     if args.onnx is not None:
         from minidl.onnx import export  # onnx is an optional extra: imported only when asked for
 

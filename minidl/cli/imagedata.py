@@ -56,7 +56,7 @@ def addImageArguments(parser, atLeast):
 
 def checkImageFlags(args, flat):
     """Fill the image options' defaults for an image source, refuse them for the other data sets."""
-    given = [name for name in (*DEFAULTS, "skip_corrupt", "checkpoint_steps") if getattr(args, name)]
+    given = [name for name in (*DEFAULTS, "skip_corrupt", "checkpoint_steps", "digest_steps") if getattr(args, name)]
     if not isImageSource(args.data):
         if given:
             raise DataError(f"--{given[0].replace('_', '-')} goes with image files: --data folder:PATH, tar:FILE, "

@@ -21,6 +21,8 @@ import time
 import numpy
 
 from minidl import backend
+from minidl.atomicfile import writeAtomically
+from minidl.cli.export import outputFile
 from minidl.cost import CrossEntropy
 from minidl.errors import BackendError, DataError
 from minidl.models import LANGUAGE_MODELS, MODELS
@@ -52,7 +54,7 @@ def addArguments(parser):
     parser.add_argument("--input", type=parseShape, metavar="CxHxW",
                         help="sample shape for --task classify (default: the digits, 64 or 1x8x8)")
     parser.add_argument("--gpu", choices=sorted(GPUS), default="h100", help="GPU of the time model (default: h100)")
-    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--json", type=outputFile, metavar="FILE", help="also write the figures as JSON")
     parser.set_defaults(run=run)
 
 
@@ -217,6 +219,5 @@ def run(args, argv):
     figures["replay"] = profileReplay(replayed, args.gpu, figures["model"]["hostSecondsPerLaunch"])
     report(title, recorded, figures)
     if args.json:
-        with open(args.json, "w") as file:
-            json.dump(figures, file, indent=1)
+        writeAtomically(args.json, json.dumps(figures, indent=1).encode(), DataError)
     return 0

@@ -19,6 +19,7 @@ import numpy
 
 from minidl import backend
 from minidl.backend import toDevice, toHost
+from minidl.cli.checks import applyLearnRate
 from minidl.cli.limits import capSamples
 from minidl.cost import CrossEntropy
 from minidl.datasets.text import CharCodec, CharCorpus, evenWindows, randomWindows, stdlibText
@@ -60,6 +61,7 @@ def heldOutLoss(net, corpus):
 def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPath, say):
     """Run the text task; ``args`` are ``minidl train``'s (model, optimizer, lr, epochs, batch_size, windows,
     text, sample, prompt, temperature, resume)."""
+    saved = resumedSettings(checkpointPath, args) if args.resume else None
     if args.model not in LANGUAGE_MODELS:
         raise DataError(f"--task text trains a language model: --model {' or '.join(sorted(LANGUAGE_MODELS))}, "
                         f"got {args.model}")
@@ -74,6 +76,13 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
                         f"part and its held-out tenth: got {len(corpus.train) + len(corpus.heldOut)} characters")
     if args.prompt:
         corpus.encode(args.prompt)  # a prompt outside the vocabulary is refused before training
+    if not args.temperature > 0:  # refused before training, not by --sample after it
+        raise DataError(f"--temperature must be positive, got {args.temperature}")
+    if saved is not None and saved.get("vocabulary") != "".join(corpus.vocabulary):
+        raise CheckpointError(f"{checkpointPath} was trained on a text of other characters than "
+                              f"{args.text or 'the standard-library text'}: its codes would stand for other "
+                              "characters; resume with the run's --text, or pass --overwrite to start a new run")
+    args.seed = 0 if args.seed is None else args.seed
     options = MODEL_OPTIONS[args.model]
     net = buildModel(args.model, len(corpus.vocabulary), options)
     optimizer = makeOptimizer(args.optimizer, args.lr).setupOn(net, useGlobalState=True)
@@ -83,11 +92,15 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
         checkpoint = loadCheckpoint(checkpointPath, net, optimizer)
         done, history = checkpoint.epoch, list(checkpoint.extra.get("history", []))[:checkpoint.epoch]
         say(f"resumed from {checkpointPath} after epoch {done}")
+        if args.lr is not None:  # over the rate the checkpoint restored
+            applyLearnRate(optimizer, args.lr)
+            say(f"resuming with --lr {args.lr:g}")
     steps = max(1, capSamples(args.windows, "windows per epoch") // args.batch_size)
     say(f"{args.model} on {args.text or 'the standard-library text'} ({len(corpus.train)} training, "
         f"{len(corpus.heldOut)} held-out characters, {len(corpus.vocabulary)} symbols), {net.numOfParams()} "
         f"parameters, {steps} steps of {args.batch_size} windows of {WINDOW} per epoch, {backend.name}")
-    extra = {"task": "text", "model": args.model, "options": options, "vocabulary": "".join(corpus.vocabulary)}
+    extra = {"task": "text", "model": args.model, "options": options, "vocabulary": "".join(corpus.vocabulary),
+             "seed": args.seed}
     digests = recordRun(args, corpus, os.path.dirname(checkpointPath), optimizer.t)
     try:
         trainEpochs(args, net, optimizer, cost, corpus, steps, done, history, extra, digests, saveCheckpoint,
@@ -98,6 +111,26 @@ def trainText(args, makeOptimizer, saveCheckpoint, loadCheckpoint, checkpointPat
     if args.sample:
         say(generate(net, corpus, args.prompt or "\n", args.sample, args.temperature, backend.generator()))
     return 0
+
+
+def resumedSettings(path, args):
+    """The extra entry of the text-task checkpoint at ``path`` (CheckpointError for another checkpoint), with
+    ``args.model``, ``args.optimizer`` and ``args.seed`` left out taken from it. A flag that contradicts the
+    checkpoint is refused: another model does not fit its tensors, and another seed would change nothing (the
+    resumed run draws on from the checkpoint's random state). The vocabulary is compared by the caller: the
+    model's codes are indices into it, which another text gives other characters."""
+    summary = readCheckpointSummary(path)
+    extra = summary.extra
+    if not isinstance(extra, dict) or extra.get("task") != "text":
+        raise CheckpointError(f"{path} is not a checkpoint of the text task (minidl train --task text)")
+    saved = {"model": extra.get("model"), "seed": extra.get("seed"), "optimizer": summary.optimizer.lower()}
+    for name, value in saved.items():
+        given = getattr(args, name)
+        if value is not None and given is not None and given != value:
+            raise CheckpointError(f"--{name} {given} contradicts the checkpoint {path}, whose run has --{name} "
+                                  f"{value}: leave the flag out to resume it, or pass --overwrite to start a new run")
+        setattr(args, name, value if given is None else given)
+    return extra
 
 
 def recordRun(args, corpus, folder, step):

@@ -174,12 +174,14 @@ def addArguments(parser):
                         help="also log TensorBoard scalars to OUT/tensorboard (needs minidl[tensorboard])")
     parser.add_argument("--text", metavar="FILE", help="--task text: the UTF-8 text to learn (default: a fixed set "
                         "of standard-library source files)")
-    parser.add_argument("--windows", type=atLeast(1), default=2048,
+    parser.add_argument("--windows", type=atLeast(1), default=TEXT_FLAGS["windows"],
                         help="--task text: windows of 64 characters per epoch (default: 2048)")
-    parser.add_argument("--sample", type=atLeast(0), default=0, metavar="N",
+    parser.add_argument("--sample", type=atLeast(0), default=TEXT_FLAGS["sample"], metavar="N",
                         help="--task text: write N characters from the trained model at the end")
-    parser.add_argument("--prompt", default="", help="--task text: the text --sample continues (default: a newline)")
-    parser.add_argument("--temperature", type=float, default=0.8, help="--task text: of --sample (default: 0.8)")
+    parser.add_argument("--prompt", default=TEXT_FLAGS["prompt"],
+                        help="--task text: the text --sample continues (default: a newline)")
+    parser.add_argument("--temperature", type=float, default=TEXT_FLAGS["temperature"],
+                        help="--task text: of --sample (default: 0.8)")
     addImageArguments(parser, atLeast)
     parser.set_defaults(run=run)
 
@@ -207,10 +209,28 @@ TASKS = {  # what --task trains by default; a flag given overrides its entry (cl
 }
 
 
+# The flags only one kind of task reads, with their defaults: a flag given with another value to a task that does
+# not read it is refused (applyTaskDefaults), never ignored.
+TEXT_FLAGS = {"text": None, "windows": 2048, "sample": 0, "prompt": "", "temperature": 0.8}
+FIT_FLAGS = {"data": None, "data_dir": None, "schedule": None, "warmup": None, "augment": False, "early_stop": None,
+               "plot": None, "tensorboard": False, "digest_steps": None, "dtype": "float32", "nonfinite": "raise",
+               "workers": None, "image_size": None, "channels": None, "val_fraction": None, "skip_corrupt": False,
+               "checkpoint_steps": None}
+
+
+def refuseUnread(args, flags, task):
+    """DataError naming the first of ``flags`` (name -> default) given to ``task``, which does not read it."""
+    for name, default in flags.items():
+        if getattr(args, name) != default:
+            raise DataError(f"--{name.replace('_', '-')} is not read by --task {task}: leave it out")
+
+
 def applyTaskDefaults(args):
     """Fill the flags left out with the task's defaults (classify leaves its own to checks.fillDefaults and the
     checkpoint); refuse a model or data set the task cannot train."""
     defaults = TASKS[args.task]
+    if args.task == "text" and args.resume:
+        defaults = TaskDefaults(None, None, None, defaults.epochs, defaults.batchSize)  # the checkpoint's: texttask
     if args.model is None:
         args.model = defaults.model
     if args.optimizer is None and defaults.optimizer is not None:
@@ -223,8 +243,10 @@ def applyTaskDefaults(args):
                         f"got --model {args.model}, --data {args.data}")
     if args.task == "classify" and args.model not in (None, *MODELS):
         raise DataError(f"--task classify trains {', '.join(sorted(MODELS))}, got --model {args.model}")
-    if args.task == "text":
-        args.seed = 0 if args.seed is None else args.seed
+    if args.task == "text":  # its seed: the checkpoint's on a resume, else 0 (minidl.cli.texttask)
+        refuseUnread(args, FIT_FLAGS, args.task)
+    else:
+        refuseUnread(args, TEXT_FLAGS, args.task)
 
 
 def switchDevice(device, argv):
@@ -470,14 +492,22 @@ def train(args, nodeinfo, resumeReport=""):
 def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline):
     isRoot = nodeinfo is None or nodeinfo.isRoot
     fit = buildFit(args, nodeinfo, resumeReport, say, training, validation, sampleShape, classes, pipeline)
+    kept = os.path.join(args.out, KEPT_NAME)
+    madeKept = not os.path.isdir(kept)
     try:
-        os.makedirs(os.path.join(args.out, KEPT_NAME), exist_ok=True)
+        os.makedirs(kept, exist_ok=True)
     except OSError as error:
         raise CheckpointError(f"--out: cannot make the folder {args.out}: {error}") from error
     path = os.path.join(args.out, CHECKPOINT_NAME)
     if pipeline is not None and pipeline.source.ignored:
         say(f"{pipeline.source.ignored} files of {args.data} are not .jpg, .jpeg or .png images: left out")
-    fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
+    try:
+        fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
+    except BaseException:
+        if madeKept:  # refused by the fit loop's checks, or stopped before its first checkpoint: no trace
+            with contextlib.suppress(OSError):
+                os.rmdir(kept)
+        raise
     say(f"checkpoint: {path}")
     if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
         if pipeline is not None:
@@ -547,7 +577,7 @@ def runTextTask(args, lock):
     lockOut(lock, early=True)
     protectRun(args.out, [CHECKPOINT_NAME, MANIFEST_NAME, DIGESTS_NAME], args.resume, args.overwrite)
     lockOut(lock, early=False)
-    backend.seed(args.seed)
+    backend.seed(0 if args.seed is None else args.seed)  # a resumed run's random state is the checkpoint's
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as error:

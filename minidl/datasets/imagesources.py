@@ -8,16 +8,20 @@ first read, so no file object crosses a process boundary.
 * ``FolderSource(root)``: one subfolder per class, as torchvision's ``ImageFolder``: classes are the
   subfolder names in sorted order, samples every ``.jpg``/``.jpeg``/``.png`` file below a class folder (in
   nested folders too, following symbolic links), sorted by path. Other files are counted in ``ignored``. A
-  class folder without an image, or a symbolic-link loop, is a DataError naming it.
+  class folder without an image, or a symbolic-link loop, is a DataError naming it; so is a tree of one class
+  folder (most likely the folder holding the classes, one level too high).
 * ``TarSource(path)``, ``ZipSource(path)``: the same tree inside an uncompressed tar (read by offset, so
-  random access costs one seek; a compressed tar is refused) or a zip archive (read through ``zipfile``).
+  random access costs one seek; a compressed tar is refused; a hard or symbolic link to a file of the archive
+  reads that file) or a zip archive (read through ``zipfile``).
 * ``ListSource(path)``: a text file of lines ``relative/or/absolute/path label`` (paths relative to the list
-  file's folder; a label is a class name, and the classes are the sorted set of names).
+  file's folder; a label is a class name, and the classes are the sorted set of names). A path that names no
+  file is a DataError naming its line, when the source is made.
 
 ``openSource("folder:PATH")`` (and ``tar:``, ``zip:``, ``list:``) makes the source a command line names.
 """
 
 import os
+import posixpath
 import tarfile
 import zipfile
 
@@ -50,6 +54,10 @@ def classifyNames(names, where, folders=()):
         raise DataError(f"{where}: the class folder {empty[0]!r} holds no .jpg, .jpeg or .png file")
     if not byClass:
         raise DataError(f"{where} holds no class folder with images (expected CLASS/IMAGE.jpg or .png)")
+    if len(byClass) == 1:
+        raise DataError(f"{where} holds one class folder, {next(iter(byClass))!r}: a classifier needs two or more "
+                        "(is the tree one level deeper than CLASS/IMAGE.jpg, an archive of the folder holding the "
+                        "classes?)")
     classes = sorted(byClass)
     entries = [(name, label) for label, folder in enumerate(classes) for name in sorted(byClass[folder])]
     return entries, classes, ignored
@@ -148,7 +156,16 @@ class TarSource(ImageSource):
             raise DataError(f"tar:{path}: {error}") from error
         with archive:
             listed = archive.getmembers()
-        members = {member.name.removeprefix("./"): member for member in listed if member.isfile()}
+        byName = {member.name.removeprefix("./"): member for member in listed}
+        members = {}
+        for name, member in byName.items():
+            if member.isfile():
+                members[name] = member
+            elif member.islnk() or member.issym():  # a link's sample is the file it leads to, as in a folder
+                members[name] = linkTarget(member, byName)
+                if members[name] is None and isImageName(name):
+                    raise DataError(f"tar:{path}: {name} is a link to {member.linkname}, which leads to no file of "
+                                    "the archive")
         folders = [member.name.removeprefix("./") for member in listed if member.isdir() and "/" not in
                    member.name.removeprefix("./").strip("/") and member.name not in (".", "./")]
         entries, classes, ignored = classifyNames(members, f"tar:{path}", folders)
@@ -161,6 +178,18 @@ class TarSource(ImageSource):
         offset, size = self.offsets[self.entries[index][0]]
         self.handle.seek(offset)
         return self.handle.read(size)
+
+
+def linkTarget(member, byName):
+    """The regular member of a tar archive that the link ``member`` (hard or symbolic, through other links) leads
+    to, or None when it leads outside the archive, to a folder or round in a loop."""
+    seen = set()
+    while member is not None and (member.islnk() or member.issym()) and member.name not in seen:
+        seen.add(member.name)
+        target = member.linkname if member.islnk() else \
+            posixpath.normpath(posixpath.join(posixpath.dirname(member.name), member.linkname))
+        member = byName.get(target.removeprefix("./"))
+    return member if member is not None and member.isfile() else None
 
 
 class ZipSource(ImageSource):
@@ -201,6 +230,8 @@ class ListSource(ImageSource):
             if len(parts) != 2:
                 raise DataError(f"list:{path} line {number}: expected 'PATH LABEL', got {line!r}")
             pairs.append((parts[0], parts[1]))
+            if not os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(path)), parts[0])):
+                raise DataError(f"list:{path} line {number}: no image file {parts[0]!r}")  # not mid-run
         if not pairs:
             raise DataError(f"list:{path} names no image")
         classes = sorted({label for _, label in pairs})

@@ -81,6 +81,11 @@ def test_a_run_stopped_mid_epoch_resumes_on_the_same_batches(tree, tmp_path, cap
     _, extra = checkpoint(tmp_path / "cut")
     assert extra["position"]["batch"] == 2 and len(extra["history"]) == 1
     monkeypatch.setattr(PeriodicCheckpoint, "onStepEnd", original)
+    # the position is in batches: resumed with batches of 2 the epoch started at sample 4, repeating 4 of them
+    before = (tmp_path / "cut" / "checkpoint.safetensors").read_bytes()
+    assert main([*args[:-4], "--batch-size", "2", "--resume", "--out", str(tmp_path / "cut")]) == 1
+    assert "written inside an epoch, after 2 batches of 4" in capsys.readouterr().err
+    assert (tmp_path / "cut" / "checkpoint.safetensors").read_bytes() == before
     out = train(capsys, "--data", f"folder:{tree}", "--epochs", 3, "--resume", "--out", tmp_path / "cut")
     assert "resumed from" in out and "at batch 2" in out
     assertSameModule(checkpoint(tmp_path / "cut")[0], checkpoint(tmp_path / "whole")[0])
@@ -172,8 +177,11 @@ def test_ctrl_c_stops_the_command_and_its_workers_without_orphans(tree, tmp_path
     (("--data", "folder:{tree}", "--data-dir", "x", "--model", "cnn"), "leave out --data-dir"),
     (("--data", "folder:{tree}/cat/000.jpg", "--model", "cnn"), "no such folder"),
     (("--data", "digits", "--checkpoint-steps", "2"), "--checkpoint-steps goes with image files"),
+    # refused by the fit loop once the data were loaded, leaving OUT/checkpoints/, which then refused the next run
+    (("--data", "digits", "--digest-steps", "2"), "--digest-steps goes with image files"),
 ])
 def test_the_image_flags_are_checked_before_anything_runs(tree, tmp_path, capsys, args, message):
     args = [arg.format(tree=tree) for arg in args]
     assert main(["train", "--out", str(tmp_path / "run"), *args]) == 1
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists(), "a run refused by its checks leaves no trace"

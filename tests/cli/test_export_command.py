@@ -12,6 +12,7 @@ from minidl.cli.texttask import MODEL_OPTIONS, buildModel
 from minidl.datasets import loadDigits
 from minidl.interop import loadTorchStateDict
 from minidl.models import MODELS
+from minidl.nn import Linear, PRelu, Sequential
 from minidl.optim import AdaGrad
 from minidl.train import saveCheckpoint
 from tests.onnx.onnxcheck import assertClose
@@ -111,3 +112,15 @@ def test_a_wrong_model_is_refused_before_writing(tmp_path, capsys):
     assert not (tmp_path / "net.onnx").exists()
     assert main(["export", str(tmp_path / "checkpoint.safetensors")]) == 1
     assert "--onnx FILE.onnx and/or --torch" in capsys.readouterr().err
+
+
+def test_a_layer_without_a_pytorch_layout_is_refused_before_the_onnx_file_is_written(tmp_path, capsys):
+    """--onnx and --torch of a network with a PRelu: the ONNX file was written, then --torch failed (exit 1)."""
+    net = Sequential(Linear(4, 3), PRelu(3))
+    net.save(tmp_path / "net.safetensors")
+    status = main(["export", str(tmp_path / "net.safetensors"), "--input-shape", "4", "--onnx",
+                   str(tmp_path / "net.onnx"), "--torch", str(tmp_path / "net.torch.safetensors")])
+    assert status == 1 and "no PyTorch state dict layout is known for it" in capsys.readouterr().err
+    assert not (tmp_path / "net.onnx").exists() and not (tmp_path / "net.torch.safetensors").exists()
+    assert main(["export", str(tmp_path / "net.safetensors"), "--input-shape", "4", "--onnx",
+                 str(tmp_path / "net.onnx")]) == 0, capsys.readouterr().err

@@ -3,6 +3,7 @@ of every --dtype."""
 
 import numpy
 import pytest
+import safetensors.numpy
 
 from minidl.backend import toDevice, toHost
 from minidl.cli import main
@@ -54,3 +55,20 @@ def test_runs_of_every_dtype_export(tmp_path, capsys, dtype, tolerance):
     assert got.dtype == numpy.dtype(dtype)
     numpy.testing.assert_allclose(got.astype(numpy.float64), expected.astype(numpy.float64), rtol=tolerance,
                                   atol=tolerance)
+
+
+@pytest.mark.parametrize("flag", ["--onnx", "--torch"])
+def test_export_writes_through_a_link_to_a_file_not_yet_there(tmp_path, capsys, flag):
+    """An output that is a symbolic link to a file not yet written (a dangling link) is written through the
+    link, as every file minidl writes is (minidl.atomicfile); the check against the checkpoint crashed on it."""
+    checkpoint, target, link = tmp_path / "checkpoint.safetensors", tmp_path / "target", tmp_path / "link"
+    writeCheckpoint("mlp", checkpoint)
+    link.symlink_to(target)
+    assert main(["export", str(checkpoint), flag, str(link), "--input-shape", "64"]) == 0, capsys.readouterr().err
+    assert link.is_symlink() and target.is_file()
+    if flag == "--onnx":
+        session = onnxruntime.InferenceSession(target, providers=["CPUExecutionProvider"])
+        assert session.run(None, {"input": numpy.zeros((3, 64), numpy.float32)})[0].shape == (3, 10)
+    else:
+        assert set(safetensors.numpy.load_file(target)) == {f"{layer}.{name}" for layer in (0, 2, 4)
+                                                         for name in ("weight", "bias")}

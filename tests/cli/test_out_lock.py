@@ -63,3 +63,19 @@ def test_a_new_run_never_replaces_another_runs_files(tmp_path, capsys, name):
     if name != "tensorboard":
         assert main(["train", "--epochs", "1", "--out", str(tmp_path), "--overwrite"]) == 0
         assert (tmp_path / name).read_bytes() != b"the earlier run's"
+
+
+def test_a_run_refused_by_the_fit_loops_checks_leaves_no_trace(tmp_path, capsys, monkeypatch):
+    """--tensorboard without tensorboardX is refused by the fit loop's checks, after the folder of kept
+    checkpoints was made: the empty OUT/checkpoints stayed, and the next run into OUT was refused as holding
+    another run's files."""
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # as if minidl[tensorboard] were not installed
+    status, out, err = command(capsys, "--epochs", 1, "--tensorboard", "--out", tmp_path / "run")
+    assert status == 1 and "needs tensorboardX" in err and "epoch" not in out
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "run").mkdir()
+    status, out, err = command(capsys, "--epochs", 1, "--tensorboard", "--out", tmp_path / "run")
+    assert status == 1 and os.listdir(tmp_path / "run") == [], "a folder that was there stays, as it was"
+    monkeypatch.delitem(sys.modules, "tensorboardX")
+    status, out, err = command(capsys, "--epochs", 1, "--out", tmp_path / "run")
+    assert status == 0, err

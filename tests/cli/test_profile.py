@@ -83,6 +83,9 @@ def test_a_bigger_batch_moves_more_bytes_in_as_many_launches(tmp_path):
     (["--task", "text", "--model", "lstm", "--input", "3x8x8"], "--input is for --task classify"),
     (["--model", "cnn", "--input", "3xbig"], "--input takes sides joined by x"),
     (["--model", "cnn", "--batch-size", "0"], "--batch-size must be at least 1"),
+    # checked before the step is profiled, not a traceback when the figures are written at the end
+    (["--model", "mlp", "--json", "/nonexistent-folder/profile.json"], "no folder /nonexistent-folder"),
+    (["--model", "mlp", "--json", "/"], "/ is a folder, not a file"),
 ])
 def test_bad_options_are_one_line_errors(arguments, message):
     result = subprocess.run([sys.executable, "-m", "minidl", "profile", *arguments], cwd=ROOT, capture_output=True,

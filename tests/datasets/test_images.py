@@ -2,6 +2,7 @@
 on the same draws, loaders with and without worker processes, and workers that die."""
 
 import os
+import tarfile
 import threading
 import time
 
@@ -58,6 +59,46 @@ def test_a_compressed_tar_and_a_malformed_source_name_are_refused(tree, tmp_path
         openSource(f"rar:{tree}")
     with pytest.raises(DataError, match="no such folder"):
         openSource(f"folder:{tmp_path / 'missing'}")
+
+
+def test_a_tar_reads_the_files_its_links_lead_to_as_the_folder_does(tmp_path):
+    """A folder follows its links; the tar of it left every linked image out, silently (not even counted)."""
+    root = writeTree(tmp_path / "tree", {"cat": 2, "dog": 2})
+    os.symlink("000.jpg", tmp_path / "tree" / "cat" / "again.jpg")
+    os.symlink("../cat/001.png", tmp_path / "tree" / "dog" / "cat.png")
+    os.link(tmp_path / "tree" / "dog" / "000.jpg", tmp_path / "tree" / "dog" / "hard.jpg")
+    folder, tar = openSource(f"folder:{root}"), openSource(f"tar:{writeTar(root, tmp_path / 'a.tar')}")
+    assert tar.entries == folder.entries and len(tar) == 7 and tar.ignored == folder.ignored == 0
+    assert [tar.read(index) for index in range(len(tar))] == [folder.read(index) for index in range(len(folder))]
+    with tarfile.open(tmp_path / "b.tar", "w") as archive:
+        for name in ("cat/000.jpg", "dog/000.jpg"):
+            archive.add(tmp_path / "tree" / name, arcname=name)
+        link = tarfile.TarInfo("dog/gone.jpg")
+        link.type, link.linkname = tarfile.SYMTYPE, "missing.jpg"
+        archive.addfile(link)
+    with pytest.raises(DataError, match="dog/gone.jpg is a link to missing.jpg, which leads to no file"):
+        openSource(f"tar:{tmp_path / 'b.tar'}")
+
+
+def test_a_list_naming_a_missing_file_is_refused_when_it_is_read(tree, tmp_path):
+    """A missing file stopped the run when its batch came (a read error is never skipped), an epoch or more in."""
+    listed = writeList(tree, tmp_path / "files.txt")
+    lines = listed.read_text().splitlines()
+    listed.write_text("\n".join([*lines[:3], "gone/missing.jpg cat", *lines[3:]]) + "\n")
+    with pytest.raises(DataError, match="files.txt line 4: no image file 'gone/missing.jpg'"):
+        openSource(f"list:{listed}")
+
+
+def test_a_tree_of_one_class_folder_is_refused(tmp_path):
+    """A tree one level too deep (an archive of the folder rather than of its classes, ``zip -r data.zip data``)
+    read as one class "data": every image labelled 0, and a run reached 100 % validation accuracy on it."""
+    outer = tmp_path / "outer"
+    writeTree(outer / "data")
+    for text in (f"folder:{outer}", f"zip:{writeZip(outer, tmp_path / 'a.zip')}",
+                 f"tar:{writeTar(outer, tmp_path / 'a.tar')}"):
+        with pytest.raises(DataError, match="holds one class folder, 'data'"):
+            openSource(text)
+    assert openSource(f"folder:{outer / 'data'}").classes == ["cat", "dog", "owl"]
 
 
 def test_an_empty_class_folder_a_symlink_loop_and_stray_files(tmp_path):
