@@ -18,7 +18,10 @@ def exportSequential(builder, module, inputs, cache):
 @exporter(Graph)
 def exportGraph(builder, module, inputs, cache):
     outputs = {}
-    inputNames = dict(zip((id(node) for node in module.inputs), inputs))
+    if len(module.inputs) == 1:  # as in forward: a single input node takes all the data ([data, padding]...)
+        inputNames = {id(module.inputs[0]): inputs}
+    else:
+        inputNames = {id(node): [name] for node, name in zip(module.inputs, inputs)}
     for node in module.nodes:
         if node.parents:
             picked = [outputs[id(parent)] if index is None else outputs[id(parent)][index]
@@ -26,7 +29,7 @@ def exportGraph(builder, module, inputs, cache):
             # one parent with several outputs (a Split) hands its module the whole list, as in forward
             nodeInputs = picked[0] if len(picked) == 1 and isinstance(picked[0], list) else picked
         else:
-            nodeInputs = [inputNames[id(node)]]
+            nodeInputs = inputNames[id(node)]
         outputs[id(node)] = exportModule(builder, node.module, nodeInputs, cache["caches"][id(node)])
     results = [outputs[id(node)] for node in module.outputs]
     return results[0] if len(results) == 1 else results

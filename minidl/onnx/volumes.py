@@ -20,6 +20,7 @@ from minidl.nn.maxpool3d import MaxPool3D
 from minidl.nn.maxunpool2d import MaxUnpool2D
 from minidl.onnx.convolutions import _withBias
 from minidl.onnx.layers import exportBatchNorm
+from minidl.onnx.pools import poolNode
 from minidl.onnx.registry import exporter
 
 exporter(BatchNorm1D, BatchNorm3D)(exportBatchNorm)  # BatchNormalization takes (N, C, ...) of any rank
@@ -56,20 +57,20 @@ def exportDeconv(builder, module, inputs, cache):
                       group=module.groups)
 
 
-def _pool(module):
+def _pool(module, cache):
     size, stride, pad, _ = _axes(module)
-    return {"kernel_shape": size, "strides": stride, "pads": pad * 2, "ceil_mode": int(module.window.ceilMode)}
+    return size, stride, pad, cache["inData"].shape[2:], module.window.ceilMode
 
 
 @exporter(MaxPool1D, MaxPool3D)
 def exportMaxPool(builder, module, inputs, cache):
-    return builder.op("MaxPool", [inputs[0]], **_pool(module))
+    return poolNode(builder, "MaxPool", inputs[0], *_pool(module, cache))
 
 
 @exporter(AvgPool1D, AvgPool3D)
 def exportAvgPool(builder, module, inputs, cache):
-    """count_include_pad=1: minidl divides by the window's size, padded taps included."""
-    return builder.op("AveragePool", [inputs[0]], count_include_pad=1, **_pool(module))
+    """count_include_pad=1: minidl divides by the window's taps within the padded input."""
+    return poolNode(builder, "AveragePool", inputs[0], *_pool(module, cache))
 
 
 @exporter(KMaxPool)

@@ -35,6 +35,19 @@ def test_builders_score_every_class_for_each_image(name, sampleShape):
     assert scores.shape == (2, 10) and numpy.isfinite(scores).all()
 
 
+def test_the_lstm_classifier_reads_every_row_of_a_colour_image_as_one_sequence():
+    """Images of 3 channels (CIFAR-10's 3x32x32, here 3x4x5): one row of scores per image, the LSTM reading the
+    12 rows of the channels one after another (an RNN and Linear with the same weights as the oracle)."""
+    backend.seed(0)
+    net = MODELS["lstm"].build((3, 4, 5), 10)
+    images = numpy.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(numpy.float32)
+    scores = toHost(net.evalMode()(toDevice(images)))
+    rnn, linear = net.modules[2], net.modules[3]
+    expected = toHost(linear(rnn(toDevice(numpy.ascontiguousarray(images.reshape(2, 12, 5).swapaxes(0, 1))))))
+    assert scores.shape == (2, 10)
+    numpy.testing.assert_allclose(scores, expected, rtol=1e-6)
+
+
 def trainDigits(net, epochs, batch=32, alpha=2e-3):
     digits = loadDigits(flat=False)
     optimizer = Adam(alpha=alpha).setupOn(net, useGlobalState=True)

@@ -109,6 +109,21 @@ def test_pools(tmp_path, pool, options):
     checkExport(pool(**options), tmp_path / "m.onnx", normal(1, 3, 7, 8), normal(2, 3, 7, 8))
 
 
+@pytest.mark.parametrize("pool, shape, features", [
+    (MaxPool2D, (2, 8, 8), 2 * 3 * 3), (AvgPool2D, (2, 8, 8), 2 * 3 * 3),  # 3 windows of 3 over 8 + 2 pads, not 4
+    (MaxPool2D, (2, 8, 9), 2 * 3 * 4), (AvgPool2D, (2, 8, 9), 2 * 3 * 4),  # ceil mode's fourth window kept on 9
+    (minidl.nn.MaxPool1D, (3, 8), 3 * 3), (minidl.nn.AvgPool1D, (3, 8), 3 * 3),
+    (minidl.nn.MaxPool3D, (2, 5, 6, 7), 2 * 2 * 3 * 3), (minidl.nn.AvgPool3D, (2, 5, 6, 7), 2 * 2 * 3 * 3),
+])
+def test_a_ceil_mode_pool_that_drops_its_last_window_feeds_a_linear(tmp_path, pool, shape, features):
+    """Ceil mode drops a last window that would start in the trailing pad, as PyTorch does, where opset 17's formula
+    counts it: the file must compute (and declare) minidl's shape, or a Flatten and Linear after it do not export."""
+    net = Sequential(pool(3, 3, pad=1, ceilMode=True), Flatten(), randomise(Linear(features, 2)))
+    model = checkExport(net, tmp_path / "m.onnx", normal(1, *shape), normal(3, *shape))
+    output = model.graph.output[0].type.tensor_type.shape.dim
+    assert [dim.dim_param or dim.dim_value for dim in output] == ["batch", 2]
+
+
 def test_batchnorm_uses_the_running_statistics(tmp_path):
     checkExport(randomise(BatchNorm(5, epsilon=1e-3)), tmp_path / "m.onnx", normal(2, 5), normal(6, 5))
     checkExport(randomise(BatchNorm2D(3)), tmp_path / "m2.onnx", normal(2, 3, 4, 4), normal(1, 3, 4, 4))

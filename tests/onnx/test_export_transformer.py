@@ -6,6 +6,7 @@ import pytest
 
 from minidl.backend import seed
 from minidl.nn import (
+    Add,
     Embedder,
     Graph,
     Identity,
@@ -52,6 +53,21 @@ def test_attention_with_padding(tmp_path):
     padding[1, 3:] = True  # the second sequence is 3 long
     checkExport(net, tmp_path / "ap.onnx", [normal(2, 1, 8), padding[:1, :2]], [normal(5, 2, 8), padding],
                 dynamicAxes=[SEQUENCE, {0: "batch", 1: "time"}])
+
+
+def test_a_graph_whose_one_input_node_takes_data_and_padding(tmp_path):
+    """A Graph of one input node hands that node the whole input, [data, padding] for attention or a
+    TransformerBlock (as forward does); an Add there sums the graph's two inputs."""
+    padding = numpy.zeros((2, 5), dtype=bool)
+    padding[1, 3:] = True
+    for first in (randomise(MultiHeadAttention(8, 2, causal=False)), randomise(TransformerBlock(8, 2))):
+        node = first.node()
+        net = Graph(inputs=node, outputs=randomise(Linear(8, 3)).node(node))
+        checkExport(net, tmp_path / "gp.onnx", [normal(2, 1, 8), padding[:1, :2]], [normal(5, 2, 8), padding],
+                    dynamicAxes=[SEQUENCE, {0: "batch", 1: "time"}])
+    node = Add().node()
+    checkExport(Graph(inputs=node, outputs=randomise(Linear(8, 3)).node(node)), tmp_path / "ga.onnx",
+                [normal(1, 8), normal(1, 8)], [normal(4, 8), normal(4, 8)])
 
 
 def test_attention_whose_heads_run_in_one_call(tmp_path, monkeypatch):
