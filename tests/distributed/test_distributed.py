@@ -57,6 +57,12 @@ def test_the_trainer_shards_batches_like_one_process_with_the_whole_batch():
     assert float(difference) < 1e-5 and float(errorDifference) < 1e-5
 
 
+def test_every_rank_keeps_the_same_running_statistics_and_validates_alike():
+    """BatchNorm's running statistics, updated from each rank's own shard, would differ from rank to rank, and so
+    would each rank's validation error, on which early stopping and the plateau schedule decide on every rank."""
+    assert resultLine(runJob("buffers"), "buffers") == ["True"]
+
+
 def test_the_command_trains_on_two_ranks_and_its_checkpoint_resumes_in_one_process(tmp_path):
     pytest.importorskip("sklearn", reason="the digits need scikit-learn (the datasets extra)")
     result = runMpi(["-m", "minidl", "train", "--epochs", "4", "--out", str(tmp_path)])
