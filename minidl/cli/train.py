@@ -437,12 +437,13 @@ def makeCallbacks(args, say, resumeReport="", header=None):
     return callbacks
 
 
-def runRecord(args, training, validation, pipeline):
-    """The run's manifest (its settings: the flags as the checks filled them; its data: the arrays' hashes, or
-    for image files the hash of their names, labels and contents) and its digest log, both in --out (see
-    ``minidl verify``)."""
+def runRecord(args, training, validation, pipeline, nodeinfo=None):
+    """The run's manifest (its settings: the flags as the checks filled them and the number of MPI ranks, which
+    sets the batch of a step; its data: the arrays' hashes, or for image files the hash of their names, labels and
+    contents) and its digest log, both in --out (see ``minidl verify``)."""
     settings = {name: value for name, value in sorted(vars(args).items())
                 if value is None or isinstance(value, (bool, int, float, str))}
+    settings["ranks"] = 1 if nodeinfo is None else nodeinfo.gridsize
     data = {"images": imageSourceHash(pipeline.source)} if pipeline is not None else {
         "trainData": training[0], "trainLabels": training[1], "valData": validation[0], "valLabels": validation[1]}
     return [Manifest(os.path.join(args.out, MANIFEST_NAME), seed=args.seed, data=data, settings=settings),
@@ -562,7 +563,8 @@ def buildFit(args, nodeinfo, resumeReport, say, training, validation, sampleShap
                 f"{optimizer!r}({hyper}), {describeSchedule(fit, planned)}, "
                 f"{augment or 'no augmentation'}, batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}")
 
-    callbacks = makeCallbacks(args, say, resumeReport, header) + runRecord(args, training, validation, pipeline)
+    callbacks = makeCallbacks(args, say, resumeReport, header) + runRecord(args, training, validation, pipeline,
+                                                                                 nodeinfo)
     if pipeline is not None:
         callbacks.append(ImageSettings(args))
     return Fit(trainer, schedule=schedule, scheduleEvery=every, verbose=False,  # PrintEpochs says more

@@ -30,8 +30,9 @@ def runJob(mode, ranks=2, backendName="numpy"):
     return runMpi(["-m", "tests.distributed.mpijob", mode], ranks, backendName)
 
 
-def runMpi(arguments, ranks=2, backendName="numpy", cwd=ROOT):
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "MINIDL_BACKEND": backendName, "OMP_NUM_THREADS": "1"}
+def runMpi(arguments, ranks=2, backendName="numpy", cwd=ROOT, environment=None):
+    environment = {**(os.environ if environment is None else environment), "PYTHONPATH": str(ROOT),
+                   "MINIDL_BACKEND": backendName, "OMP_NUM_THREADS": "1"}
     return subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, *arguments],
                           cwd=cwd, env=environment, capture_output=True, text=True, timeout=TIME_LIMIT)
 
@@ -85,6 +86,29 @@ def test_the_command_trains_on_two_ranks_and_its_checkpoint_resumes_in_one_proce
     assert single.returncode == 0, single.stderr
     assert "resumed from" in single.stdout and "after epoch 4" in single.stdout
     assert "epoch   5/5" in single.stdout
+
+
+def test_verify_names_the_number_of_ranks_and_bisect_refuses_a_run_on_several(tmp_path):
+    """The manifest held the flags only, so a run on 2 ranks and one in 1 process with the same flags (another
+    batch per step) had "the same" manifest by ``minidl verify``; ``--bisect`` replayed the first in one process."""
+    pytest.importorskip("sklearn", reason="the digits need scikit-learn (the datasets extra)")
+    flags = ["-m", "minidl", "train", "--epochs", "1", "--batch-size", "16", "--out"]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "MINIDL_BACKEND": "numpy", "MINIDL_MAX_SAMPLES": "128"}
+    ranks = runMpi([*flags, str(tmp_path / "ranks")], environment=environment)
+    assert ranks.returncode == 0, ranks.stderr
+    single = subprocess.run([sys.executable, *flags, str(tmp_path / "single")], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=TIME_LIMIT)
+    assert single.returncode == 0, single.stderr
+
+    def verify(*options):
+        return subprocess.run([sys.executable, "-m", "minidl", "verify", *options, str(tmp_path / "ranks"),
+                               str(tmp_path / "single")], cwd=ROOT, env=environment, capture_output=True, text=True,
+                              timeout=TIME_LIMIT)
+
+    compared = verify()
+    assert compared.returncode == 1 and "manifest: settings.ranks: 2 vs 1" in compared.stdout, compared.stdout
+    bisected = verify("--bisect")
+    assert bisected.returncode == 2 and "a run on 2 MPI ranks is not replayed" in bisected.stderr, bisected.stderr
 
 
 def test_a_failing_rank_ends_the_job_with_its_error():
