@@ -502,13 +502,24 @@ def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape
     path = os.path.join(args.out, CHECKPOINT_NAME)
     if pipeline is not None and pipeline.source.ignored:
         say(f"{pipeline.source.ignored} files of {args.data} are not .jpg, .jpeg or .png images: left out")
-    try:
-        fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
-    except BaseException:
+
+    def removeKept():
         if madeKept:  # refused by the fit loop's checks, or stopped before its first checkpoint: no trace
             with contextlib.suppress(OSError):
                 os.rmdir(kept)
+
+    status = None
+    try:
+        if nodeinfo is not None:  # the fit loop's checks on every rank first, so that a user error is printed once
+            _, status = checkOnEveryRank(nodeinfo, lambda: fit.check(*training, args.epochs, validation))
+        if status is None:
+            fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
+    except BaseException:
+        removeKept()
         raise
+    if status is not None:  # another rank's error, printed by rank 0
+        removeKept()
+        return status
     say(f"checkpoint: {path}")
     if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
         if pipeline is not None:

@@ -143,11 +143,13 @@ class NodeInfo:
 
     @contextlib.contextmanager
     def abortOnError(self):
-        """Run a block whose errors, even caught ones further out, must end the whole job."""
+        """Run a block whose errors, even caught ones further out, must end the whole job; except an error marked
+        ``agreed``, which every rank has learnt of in a collective and ends on its own (``minidl.cli.checks``)."""
         try:
             yield self
         except BaseException as error:
-            self.abortJob(error)
+            if not getattr(error, "agreed", False):
+                self.abortJob(error)
             raise
 
     def _checkBuffer(self, array, what):

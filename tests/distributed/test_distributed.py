@@ -164,6 +164,18 @@ def test_a_user_error_under_mpi_is_printed_once(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_user_error_in_the_data_under_mpi_is_printed_once(tmp_path):
+    """The fit loop's checks of the data (here: too few samples for a batch of 1000 on each of 2 ranks) ran on every
+    rank inside the block that aborts the job: each rank printed the error with its traceback."""
+    pytest.importorskip("sklearn", reason="the digits need scikit-learn (the datasets extra)")
+    result = runMpi(["-m", "minidl", "train", "--epochs", "1", "--batch-size", "1000", "--out", str(tmp_path)])
+    assert result.returncode != 0
+    assert result.stderr.count("minidl: error:") == 1, result.stderr
+    assert "samples cannot fill one batch of 1000 on each of 2 ranks" in result.stderr
+    assert "Traceback" not in result.stderr and "aborting the job" not in result.stderr
+    assert not (tmp_path / "checkpoints").exists()
+
+
 @pytest.mark.parametrize("setting, message", [("0", "positive finite"), ("inf", "positive finite"),
                                               ("soon", "must be a number of seconds, got 'soon'")])
 def test_the_collective_timeout_must_be_a_positive_number(monkeypatch, setting, message):
