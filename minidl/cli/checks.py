@@ -211,7 +211,8 @@ def checkOnEveryRank(nodeinfo, check, settings=dict):
     collective. When ``check()`` raised a MinidlError on any rank, rank 0 raises that of the lowest failing rank;
     when a rank's settings differ from rank 0's, rank 0 raises a DistributedError naming the first difference;
     either way the other ranks get ``(None, 1)``, the exit status to return quietly, so that the error is printed
-    once. Without MPI (``nodeinfo`` None) a MinidlError of ``check()`` is simply raised."""
+    once (rank 0's error is marked ``agreed``: inside ``NodeInfo.abortOnError`` it ends rank 0 alone, as the others
+    end by themselves). Without MPI (``nodeinfo`` None) a MinidlError of ``check()`` is simply raised."""
     if nodeinfo is None:
         return check(), None
     try:
@@ -227,12 +228,14 @@ def checkOnEveryRank(nodeinfo, check, settings=dict):
         return None, 1
     if mismatch is not None:
         rank, name, value, expected = mismatch
-        raise DistributedError(f"rank {rank} of {nodeinfo.gridsize} runs with {flagName(name)} {value}, rank 0 with "
-                               f"{flagName(name)} {expected}: every rank must train with the same settings")
-    rank, message = failed[0]
-    if problem is not None and rank == 0:
-        raise problem
-    raise MinidlError(f"rank {rank} of {nodeinfo.gridsize}: {message}")
+        error = DistributedError(f"rank {rank} of {nodeinfo.gridsize} runs with {flagName(name)} {value}, rank 0 "
+                                 f"with {flagName(name)} {expected}: every rank must train with the same settings")
+    else:
+        rank, message = failed[0]
+        error = problem if problem is not None and rank == 0 else \
+            MinidlError(f"rank {rank} of {nodeinfo.gridsize}: {message}")
+    error.agreed = True
+    raise error
 
 
 def firstMismatch(settingsByRank):

@@ -29,6 +29,9 @@ def readSettings(folder):
                               "command's flags")
     if settings["task"] != "classify":
         raise CheckpointError(f"{path}: --task {settings['task']} runs are not replayed (only --task classify)")
+    if settings.get("ranks", 1) != 1:
+        raise CheckpointError(f"{path}: a run on {settings['ranks']} MPI ranks is not replayed (--bisect replays "
+                              "in one process, whose steps would take another batch)")
     return settings
 
 

@@ -437,12 +437,13 @@ def makeCallbacks(args, say, resumeReport="", header=None):
     return callbacks
 
 
-def runRecord(args, training, validation, pipeline):
-    """The run's manifest (its settings: the flags as the checks filled them; its data: the arrays' hashes, or
-    for image files the hash of their names, labels and contents) and its digest log, both in --out (see
-    ``minidl verify``)."""
+def runRecord(args, training, validation, pipeline, nodeinfo=None):
+    """The run's manifest (its settings: the flags as the checks filled them and the number of MPI ranks, which
+    sets the batch of a step; its data: the arrays' hashes, or for image files the hash of their names, labels and
+    contents) and its digest log, both in --out (see ``minidl verify``)."""
     settings = {name: value for name, value in sorted(vars(args).items())
                 if value is None or isinstance(value, (bool, int, float, str))}
+    settings["ranks"] = 1 if nodeinfo is None else nodeinfo.gridsize
     data = {"images": imageSourceHash(pipeline.source)} if pipeline is not None else {
         "trainData": training[0], "trainLabels": training[1], "valData": validation[0], "valLabels": validation[1]}
     return [Manifest(os.path.join(args.out, MANIFEST_NAME), seed=args.seed, data=data, settings=settings),
@@ -501,13 +502,24 @@ def trainOn(args, nodeinfo, resumeReport, say, training, validation, sampleShape
     path = os.path.join(args.out, CHECKPOINT_NAME)
     if pipeline is not None and pipeline.source.ignored:
         say(f"{pipeline.source.ignored} files of {args.data} are not .jpg, .jpeg or .png images: left out")
-    try:
-        fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
-    except BaseException:
+
+    def removeKept():
         if madeKept:  # refused by the fit loop's checks, or stopped before its first checkpoint: no trace
             with contextlib.suppress(OSError):
                 os.rmdir(kept)
+
+    status = None
+    try:
+        if nodeinfo is not None:  # the fit loop's checks on every rank first, so that a user error is printed once
+            _, status = checkOnEveryRank(nodeinfo, lambda: fit.check(*training, args.epochs, validation))
+        if status is None:
+            fit.run(*training, args.epochs, validation, resume=path if args.resume else None)
+    except BaseException:
+        removeKept()
         raise
+    if status is not None:  # another rank's error, printed by rank 0
+        removeKept()
+        return status
     say(f"checkpoint: {path}")
     if fit.validator.report is None:  # a resumed run that had already ended: no epoch validated the network yet
         if pipeline is not None:
@@ -562,7 +574,8 @@ def buildFit(args, nodeinfo, resumeReport, say, training, validation, sampleShap
                 f"{optimizer!r}({hyper}), {describeSchedule(fit, planned)}, "
                 f"{augment or 'no augmentation'}, batch {args.batch_size}, {args.dtype}, {backend.name}{ranks}")
 
-    callbacks = makeCallbacks(args, say, resumeReport, header) + runRecord(args, training, validation, pipeline)
+    callbacks = makeCallbacks(args, say, resumeReport, header) + runRecord(args, training, validation, pipeline,
+                                                                                 nodeinfo)
     if pipeline is not None:
         callbacks.append(ImageSettings(args))
     return Fit(trainer, schedule=schedule, scheduleEvery=every, verbose=False,  # PrintEpochs says more

@@ -33,7 +33,8 @@ from minidl.backend.nccl import DTYPES as NCCL_DTYPES
 from minidl.backend.nccl import NcclCommunicator, deviceCount, ncclAvailable, useDevice
 from minidl.errors import DistributedError
 
-MPI_TYPES = {numpy.dtype(numpy.float32), numpy.dtype(numpy.float64)}
+# MPI has no half type: float16 buffers are summed as float32 copies and broadcast as their 16-bit words
+MPI_TYPES = {numpy.dtype(numpy.float16), numpy.dtype(numpy.float32), numpy.dtype(numpy.float64)}
 NCCL_TYPES = {numpy.dtype(name) for name in NCCL_DTYPES}
 # The launcher forwards a rank's output through a pipe and tears it down on MPI_Abort: give it time to read.
 ABORT_GRACE_SECONDS = 1.0
@@ -142,38 +143,50 @@ class NodeInfo:
 
     @contextlib.contextmanager
     def abortOnError(self):
-        """Run a block whose errors, even caught ones further out, must end the whole job."""
+        """Run a block whose errors, even caught ones further out, must end the whole job; except an error marked
+        ``agreed``, which every rank has learnt of in a collective and ends on its own (``minidl.cli.checks``)."""
         try:
             yield self
         except BaseException as error:
-            self.abortJob(error)
+            if not getattr(error, "agreed", False):
+                self.abortJob(error)
             raise
 
     def _checkBuffer(self, array, what):
         if not isinstance(array, backend.xp.ndarray) or not array.flags.c_contiguous:
             raise DistributedError(f"{what} needs a C-contiguous {backend.xp.__name__} array, got {type(array)}")
         if self.nccl is None and numpy.dtype(array.dtype) not in MPI_TYPES:
-            raise DistributedError(f"{what} over MPI supports float32 and float64 buffers, got {array.dtype}")
+            raise DistributedError(f"{what} over MPI supports float16, float32 and float64 buffers, got {array.dtype}")
         if self.nccl is not None and numpy.dtype(array.dtype) not in NCCL_TYPES:
             raise DistributedError(f"{what} over NCCL supports float16, float32 and float64 buffers, got {array.dtype}")
 
     def sumTensor(self, array):
         """Replace ``array`` on every rank by its sum over all ranks (one collective)."""
-        self._checkBuffer(array, "sumTensor")
-        if self.nccl is not None:
-            self._await("sum (NCCL)", lambda: self.nccl.sum(array))
-        elif backend.isDeviceArray(array):
-            host = backend.toHost(array)
-            self._await("sum", lambda: self.comm.Iallreduce(self.MPI.IN_PLACE, host, op=self.MPI.SUM).Test)
-            array.set(host)
-        else:
-            self._await("sum", lambda: self.comm.Iallreduce(self.MPI.IN_PLACE, array, op=self.MPI.SUM).Test)
-        return array
+        return self._sum(array, "sumTensor", None)
 
     def meanTensor(self, array):
-        """Replace ``array`` on every rank by its mean over all ranks: one sum collective, then a scale."""
-        self.sumTensor(array)
-        array *= 1.0 / self.gridsize
+        """Replace ``array`` on every rank by its mean over all ranks: one sum collective, then a scale (float16 over
+        MPI: both in float32, so that a mean within float16's range is kept where the sum is past it)."""
+        return self._sum(array, "meanTensor", 1.0 / self.gridsize)
+
+    def _sum(self, array, what, scale):
+        """The sum of ``array`` over the ranks, times ``scale`` unless it is None, in place."""
+        self._checkBuffer(array, what)
+        if self.nccl is not None:
+            self._await("sum (NCCL)", lambda: self.nccl.sum(array))
+        else:
+            host = backend.toHost(array) if backend.isDeviceArray(array) else array
+            wide = host.astype(numpy.float32) if host.dtype == numpy.float16 else host
+            self._await("sum", lambda: self.comm.Iallreduce(self.MPI.IN_PLACE, wide, op=self.MPI.SUM).Test)
+            if wide is not host:
+                if scale is not None:
+                    wide *= scale
+                    scale = None
+                host[...] = wide
+            if host is not array:
+                array.set(host)
+        if scale is not None:
+            array *= scale
         return array
 
     def broadcastBuffer(self, array, root=0):
@@ -181,12 +194,12 @@ class NodeInfo:
         self._checkBuffer(array, "broadcastBuffer")
         if self.nccl is not None:
             self._await("broadcast (NCCL)", lambda: self.nccl.broadcast(array, root))
-        elif backend.isDeviceArray(array):
-            host = backend.toHost(array)
-            self._await("broadcast", lambda: self.comm.Ibcast(host, root=root).Test)
-            array.set(host)
         else:
-            self._await("broadcast", lambda: self.comm.Ibcast(array, root=root).Test)
+            host = backend.toHost(array) if backend.isDeviceArray(array) else array
+            words = host.view(numpy.uint16) if host.dtype == numpy.float16 else host
+            self._await("broadcast", lambda: self.comm.Ibcast(words, root=root).Test)
+            if host is not array:
+                array.set(host)
         return array
 
     def meanValue(self, value):

@@ -1,6 +1,10 @@
 """The distributed step: with a ``nodeinfo`` (data-parallel training over MPI / NCCL, global state only),
 ``setupOn`` gives every rank rank 0's parameters and ``update`` first averages each flat gradient buffer over the
-ranks, one collective per buffer."""
+ranks, one collective per buffer. A training pass ends by averaging the module's buffers (BatchNorm's running
+statistics, which each rank updates from its own shard) over the ranks, so every rank validates, decides and
+checkpoints with the same ones."""
+
+import numpy
 
 from minidl.distributed.nodeinfo import NodeInfo
 from minidl.errors import OptimizerError
@@ -31,3 +35,12 @@ def averageGradients(nodeinfo, groups):
     if nodeinfo is not None:
         for group in groups:
             nodeinfo.meanTensor(group.grad)
+
+
+def averageBuffers(nodeinfo, module):
+    """Replace each of ``module``'s floating buffers by its mean over the ranks (at the end of a training pass): the
+    running statistics every rank updated from its own shard become the same on every rank."""
+    if nodeinfo is not None:
+        for buffer in module.getBufferTable().values():
+            if numpy.issubdtype(buffer.dtype, numpy.floating):
+                nodeinfo.meanTensor(buffer)

@@ -80,7 +80,23 @@ class Fit:
 
     def run(self, data, labels, epochs, validation=None, resume=None):
         """Train until ``epochs`` epochs are done in all (resumed ones included) or a callback stops the run."""
-        self.epochs = epochs = checkPositive("epochs", epochs)
+        self.check(data, labels, epochs, validation)
+        if resume is not None:
+            self.restore(resume)
+        for callback in self.active():
+            callback.onFitStart(self)
+        try:
+            while self.epoch < self.epochs and not self.stop:
+                self.runEpoch(data, labels, validation)
+        finally:
+            for callback in self.active():
+                callback.onFitEnd(self)
+        return self.history
+
+    def check(self, data, labels, epochs, validation=None):
+        """Everything ``run`` checks before it changes anything (a resume, the callbacks' files, a step): the
+        settings, the callbacks and every sample and label; runs no collective."""
+        self.epochs = checkPositive("epochs", epochs)
         self.checkData(data, labels, validation)
         names = self.metricNames(validation)
         if self.schedule is not None and self.schedule.needsMetric:
@@ -93,17 +109,6 @@ class Fit:
         for callback in self.callbacks:
             callback.check(self, names)
         self.checkContents(data, labels, validation)
-        if resume is not None:
-            self.restore(resume)
-        for callback in self.active():
-            callback.onFitStart(self)
-        try:
-            while self.epoch < epochs and not self.stop:
-                self.runEpoch(data, labels, validation)
-        finally:
-            for callback in self.active():
-                callback.onFitEnd(self)
-        return self.history
 
     def checkData(self, data, labels, validation):
         """DataError unless the data are host arrays (validation a tuple of them) or ImageLoaders."""

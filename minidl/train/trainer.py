@@ -1,7 +1,8 @@
 """Trainer: one pass over host data per call, a step per minibatch (forward, cost, zero, backward, update).
 
 In data-parallel training (the optimizer has a ``nodeinfo``) each rank steps through its shard of every
-global batch (see ``rankShard``), and the returned error is the mean over the ranks.
+global batch (see ``rankShard``), and the returned error is the mean over the ranks; at the end of the pass the
+module's buffers (BatchNorm's running statistics) are averaged over the ranks, so that every rank holds the same.
 """
 
 import numpy
@@ -10,6 +11,7 @@ from minidl.backend import hostGenerator, readChecks
 from minidl.datasets.augment import Augment
 from minidl.datasets.imageloader import ImageLoader
 from minidl.errors import DataError
+from minidl.optim.dataparallel import averageBuffers
 from minidl.train.batches import checkHostData, checkPositive, checkShards, deviceBatches, progressBar, rankShard
 from minidl.train.capturedstep import CapturedStep, stepLaunches
 from minidl.train.datacheck import checkDataSet, checkLoader, checkParts
@@ -72,6 +74,7 @@ class Trainer:
                 if index % stepsPerMacroBatch == 0:
                     self.readDevice()
             readChecks()
+        averageBuffers(nodeinfo, self.module)
         error = self.cost.getMeanError()
         return error if nodeinfo is None else nodeinfo.meanValue(error)
 

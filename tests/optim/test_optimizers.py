@@ -180,12 +180,13 @@ def test_nodeinfo_must_be_a_nodeinfo_and_needs_global_state():
         AdaGrad(nodeinfo=NodeInfo()).setupOn(makeNet())
 
 
-def test_a_setup_that_nodeinfo_refuses_keeps_the_optimizer_on_its_module():
+def test_a_setup_that_nodeinfo_refuses_keeps_the_optimizer_on_its_module(monkeypatch):
     pytest.importorskip("mpi4py", reason="the mpi extra is not installed")
-    from minidl.distributed import NodeInfo
+    from minidl.distributed import NodeInfo, nodeinfo
 
     if backend.isGpu:
         pytest.skip("NCCL carries float16: the refusal below is MPI's")
+    monkeypatch.setattr(nodeinfo, "MPI_TYPES", {numpy.dtype(numpy.float32)})  # a transport that carries no float16
     net, half = makeNet(), makeNet(dtype=numpy.float16)
     optimizer = SGD(learnRate=0.1, nodeinfo=NodeInfo()).setupOn(net, useGlobalState=True)
     with pytest.raises(MinidlError, match="float16"):
