@@ -1,8 +1,9 @@
 """The documentation works as written: every ```python block of README.md and docs/*.md runs, every ``minidl``
 command line in README.md parses with the command's own parser, and the guide's example learns.
 
-A block runs in a fresh Python process from the repository root, with this checkout on PYTHONPATH. An HTML
-comment on the line before a block changes that, and only these two are known:
+A block runs in a fresh Python process from the repository root, with this checkout on PYTHONPATH, saved as a file
+as a user runs it (a spawned worker process imports that file again). An HTML comment on the line before a block
+changes that, and only these two are known:
 - ``<!-- not run: REASON -->``: the block needs files the user downloads; it is compiled (its syntax checked) only.
 - ``<!-- part of examples/NAME.py -->``: the block is a piece of that example, which holds it verbatim and in the
   guide's order; the example is run whole by its own test.
@@ -59,7 +60,9 @@ def test_python_block_runs(path, line, marker, code, tmp_path):
     # TMPDIR: the folders a block makes with tempfile (its images, its exported files) go with the test's own
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "TMPDIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    script = tmp_path / "block.py"  # run from a file, as a user saves it: a spawned process imports it again
+    script.write_text(code)
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env=env)
     assert result.returncode == 0, f"{path.name}:{line} failed:\n{result.stderr[-3000:]}"
 

@@ -14,6 +14,7 @@ from minidl.train.digest import parameterDigests
 from minidl.train.digestlog import Digests, readDigests
 from minidl.train.fit import Fit
 from minidl.train.logs import CsvLog, JsonLinesLog, TensorBoardLog
+from minidl.train.manifest import Manifest
 from minidl.train.metrics import ClassMetrics, ClassReport
 from minidl.train.trainer import Trainer
 from minidl.train.validator import Validator
@@ -24,4 +25,4 @@ __all__ += [
     "BestCheckpoint", "Callback", "ClassMetrics", "ClassReport", "CsvLog", "EarlyStopping", "Fit", "JsonLinesLog",
     "PeriodicCheckpoint", "TensorBoardLog",
 ]
-__all__ += ["Digests", "parameterDigests", "readDigests"]
+__all__ += ["Digests", "Manifest", "parameterDigests", "readDigests"]

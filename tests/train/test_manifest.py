@@ -78,3 +78,11 @@ def test_bad_settings_and_missing_files_are_clear_errors(tmp_path):
         compareRuns(tmp_path / "x", tmp_path / "x")
     with pytest.raises(CheckpointError, match="not a minidl manifest"):
         readManifest(tmp_path / "x" / "manifest.json")
+
+
+def test_the_fit_callbacks_the_readme_names_together_import_from_minidl_train():
+    # README: "Digests(path, every=1, everySteps=None) and Manifest(path, seed=None, data=None, settings=None) are fit
+    # callbacks", beside the other callbacks minidl.train exports
+    import minidl.train
+
+    assert minidl.train.Manifest is Manifest and "Manifest" in minidl.train.__all__
