@@ -9,7 +9,7 @@ place of a network. To be saved with its architecture, both functions must be re
 """
 
 from minidl.errors import ModuleError
-from minidl.nn.container import Container
+from minidl.nn.container import Container, checkChildName
 from minidl.nn.module import Module
 
 
@@ -26,6 +26,8 @@ class Glue(Container):
         if not isinstance(modules, dict) or not all(isinstance(key, str) and isinstance(module, Module)
                                                     for key, module in modules.items()):
             raise ModuleError(f"Glue modules must be a dict of names to Modules, got {modules!r:.80}")
+        for key in modules:
+            checkChildName(key)
         self.forwardGlue, self.backwardGlue, self.modules = forward, backward, dict(modules)
 
     def children(self):

@@ -248,6 +248,7 @@ def test_bad_input_is_refused_before_anything_changes(build, data, match):
     (lambda: GroupLinear(None, 3, 2), "wmode='one'"),
     (lambda: GroupLinear(2, 3, 2, inmode="two"), "'full' or 'one'"),
     (lambda: Glue(None, None), "must be a function"),
+    (lambda: Glue(print, print, {"fc.1": Identity()}), "may not be named 'fc.1'"),
     (lambda: Parallel(Identity(), "x"), "append a Module"),
 ])
 def test_bad_arguments_are_refused(build, match):
