@@ -22,7 +22,7 @@ from minidl.nn.architecture import architectureMetadata
 from minidl.nn.registry import CLASSES, enter
 from minidl.nn.summary import moduleTree, summaryTable, zerosOfShape
 from minidl.tensorfile import copyTensorsAfter, readTensors, writeTensors
-from minidl.variable import FLOAT_DTYPES, Rebinds
+from minidl.variable import FLOAT_DTYPES, Rebinds, Variable
 
 SETTING_TYPES = (int, float, bool, str, type(None))  # what a module's setting is (an array or a module is not)
 
@@ -193,6 +193,9 @@ class Module:
     # parameters
 
     def setVar(self, name, var):
+        if not isinstance(var, Variable):
+            raise ModuleError(f"{self!r}: setVar({name!r}, ...) takes a Variable (data, grad, learnRate), got "
+                              f"{describe(var)}")
         self.vars[name] = var
         Rebinds.count += 1
 
