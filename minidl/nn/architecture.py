@@ -21,8 +21,9 @@ node), ``{"$output": [item, index]}`` (``node[index]``), ``{"$function": "relu"}
 Loading (``minidl.nn.rebuild``) never runs code from the file: types and functions are looked up in the registry
 (``minidl.nn.registry``: every module class of minidl is in it; ``register`` adds a user's class or function), and
 anything else is refused.
-A network that cannot be described (an argument of none of the kinds above, an unregistered class or function)
-is still saved: its architecture entry says why it is missing, and ``minidl.load`` reports that reason.
+A network that cannot be described (an argument of none of the kinds above, an unregistered class or function,
+modules given one Variable by ``setVar``) is still saved: its architecture entry says why it is missing, and
+``minidl.load`` reports that reason.
 """
 
 import json
@@ -63,6 +64,7 @@ class _Encoder:
         self.items = []
         self.indices = {}  # id(module or node) -> item index
         self.keep = []  # the objects indexed, kept alive so that their ids stay theirs
+        self.owners = {}  # id(Variable) -> the module whose own vars hold it
 
     def _add(self, obj, item):
         self.items.append(item)
@@ -88,6 +90,12 @@ class _Encoder:
             item["dtype"] = dtypes.pop().name
         if id(module) in self.indices:
             raise Undescribable(f"{module!r} is among its own constructor's arguments")
+        for name, var in module.vars.items():
+            owner = self.owners.setdefault(id(var), module)
+            if owner is not module:  # rebuilt from their constructors, the two would hold a Variable each
+                raise Undescribable(f"{module!r}: its Variable {name!r} is also the Variable of {owner!r} (tied with "
+                                    "setVar), which a saved architecture cannot hold: build the network in code and "
+                                    "read the file with module.load")
         return self._add(module, item)
 
     def node(self, node):

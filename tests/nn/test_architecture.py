@@ -190,6 +190,25 @@ def test_an_unregistered_function_argument_is_reported_when_loading(tmp_path):
         minidl.load(tmp_path / "f")
 
 
+def test_weights_tied_with_set_var_are_reported_when_loading(tmp_path):
+    """Two modules given one Variable (setVar) save it once: the architecture, which rebuilds them untied, would
+    want the second's tensor, and minidl.load refused the file as if it lacked one. It now names the cause, and
+    the network built in code still loads its file."""
+
+    def tied():
+        first, second = Linear(3, 3), Linear(3, 3)
+        second.setVar("W", first.vars["W"])
+        return Sequential(first, Activation(tanh), second)
+
+    net = perturbed(tied())
+    assert list(net.getVarTable()) == ["0.W", "0.b", "2.b"]
+    net.save(tmp_path / "tied")
+    with pytest.raises(CheckpointError, match=r"Linear.*'W' is also the Variable of Linear.*setVar"):
+        minidl.load(tmp_path / "tied")
+    same = tied().load(tmp_path / "tied")
+    assertSameOutputs(net, same, toDevice(numpy.ones((2, 3), numpy.float32)))
+
+
 def forged(tmp_path, architecture):
     """A module file of one Linear(2, 2)'s tensors whose architecture entry is ``architecture``."""
     path = tmp_path / "forged"
