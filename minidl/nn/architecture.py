@@ -10,13 +10,13 @@ items before it, and the index of the network's item:
         {"node": {"module": 0, "parents": []}},
         ...]}
 
-A module item names a type of the registry, its positional and keyword arguments, its name, and the dtype of
-its parameters when they share one (``calcMode`` is applied again when the rebuilt module's differs). A node
-item names its module's item and, per parent, ``[item, output index or null]``: a module used by several
-nodes (a shared module) is one item that several nodes name. Arguments are JSON, with tagged objects for the
-rest: ``{"$tuple": [...]}``, ``{"$dict": {...}}``, ``{"$dtype": "float16"}``, ``{"$ref": item}`` (a module or a
-node), ``{"$output": [item, index]}`` (``node[index]``), ``{"$function": "relu"}`` (a registered function),
-``{"$array": {"dtype", "shape", "data", "device"}}``.
+A module item names a type of the registry, its positional and keyword arguments, its name, and the dtype of its
+parameters when they share one (``Module.stateDtypes``: a fixed table that follows calcMode counts too; ``calcMode``
+is applied again when the rebuilt module's differs). A node item names its module's item and, per parent, ``[item,
+output index or null]``: a module used by several nodes (a shared module) is one item that several nodes name.
+Arguments are JSON, with tagged objects for the rest: ``{"$tuple": [...]}``, ``{"$dict": {...}}``, ``{"$dtype":
+"float16"}``, ``{"$ref": item}`` (a module or a node), ``{"$output": [item, index]}`` (``node[index]``),
+``{"$function": "relu"}`` (a registered function), ``{"$array": {"dtype", "shape", "data", "device"}}``.
 
 Loading (``minidl.nn.rebuild``) never runs code from the file: types and functions are looked up in the registry
 (``minidl.nn.registry``: every module class of minidl is in it; ``register`` adds a user's class or function), and
@@ -85,7 +85,7 @@ class _Encoder:
                 "kwargs": {key: self.value(arg, what) for key, arg in kwargs.items()}}
         if module.name is not None:
             item["name"] = module.name
-        dtypes = {var.data.dtype for var in module.getVarTable().values()}
+        dtypes = module.stateDtypes()
         if len(dtypes) == 1:
             item["dtype"] = dtypes.pop().name
         if id(module) in self.indices:

@@ -265,6 +265,11 @@ class Module:
     def castBuffers(self, dtype):
         """Convert the buffers for ``calcMode(dtype)`` (none by default)."""
 
+    def stateDtypes(self):
+        """The dtypes of what ``calcMode`` converts: the parameters' (a module whose arrays of its own follow
+        calcMode too, PositionalEmbedding's fixed table, adds theirs), recorded in a saved architecture."""
+        return {var.data.dtype for var in self.getVarTable().values()}
+
     def numOfParams(self):
         return sum(int(var.data.size) for var in self.getVarTable().values())
 

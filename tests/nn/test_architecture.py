@@ -21,6 +21,7 @@ from minidl.nn import (
     MaxPool1D,
     Module,
     Parallel,
+    PositionalEmbedding,
     Sequential,
     Split,
     leakyRelu,
@@ -140,6 +141,16 @@ def test_dtypes_and_calc_mode_are_kept(tmp_path):
     loaded = minidl.load(tmp_path / "f64")
     assert {var.data.dtype for var in loaded.getVarTable().values()} == {numpy.dtype(numpy.float64)}
     assertSameOutputs(net, loaded, toDevice(numpy.ones((2, 3), numpy.float32)))
+
+
+def test_calc_mode_of_a_module_without_parameters_is_kept(tmp_path):
+    """A sinusoidal PositionalEmbedding has no parameter, so no dtype was recorded: after calcMode("float64") it
+    was rebuilt with a float32 table and refused the float64 input the saved network took."""
+    net = Sequential(PositionalEmbedding(6, 4, learned=False), Linear(4, 2)).calcMode("float64")
+    net.save(tmp_path / "p64")
+    loaded = minidl.load(tmp_path / "p64")
+    assert loaded[0].table.dtype == numpy.float64
+    assertSameOutputs(net, loaded, toDevice(numpy.random.default_rng(6).standard_normal((5, 3, 4))))
 
 
 def test_sequential_records_modules_appended_after_construction(tmp_path):
