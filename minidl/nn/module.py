@@ -66,6 +66,7 @@ def checkArrayList(data, what, sameShape=True):
     ``sameShape``, one shape): the input of a merge module."""
     if not isinstance(data, (list, tuple)) or len(data) < 2:
         raise ModuleError(f"{what} must be a list of at least 2 arrays, got {describe(data)}")
+    checkArray(data[0], f"{what}[0]")  # the others are held to its dtype
     for index, item in enumerate(data):
         checkArray(item, f"{what}[{index}]", dtype=data[0].dtype)
         if sameShape and item.shape != data[0].shape:

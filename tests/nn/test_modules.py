@@ -105,6 +105,9 @@ def test_merge_modules_need_a_list_of_arrays_of_one_dtype(module):
         module([a])
     with pytest.raises(ModuleError, match=r"input\[1\] must have dtype float32"):
         module([a, toDevice(numpy.ones((2, 3)))])
+    for first in (1.0, None, [a, a]):  # [a, a]: a Split node's list of outputs given as one parent
+        with pytest.raises(ModuleError, match=r"input\[0\] must be a .* array"):
+            module([first, a])
 
 
 @pytest.mark.parametrize("module", [Add(), Mul()], ids=repr)
