@@ -111,11 +111,12 @@ class Container(Module):
 
 
 def checkChildName(name):
-    """ModuleError for a child's name with a '.': it would run into the next part of its parameters' qualified
-    names ("fc.1" + "W" and "fc" + "1.W" both give "fc.1.W")."""
-    if "." in name:
-        raise ModuleError(f"a module inside a container may not be named {name!r}: a name is a part of its "
-                          "parameters' qualified names (\"fc1.W\"), which '.' separates")
+    """ModuleError for a child's name that is not a string (set after construction, which refuses it) or holds a '.',
+    which would run into the next part of its parameters' qualified names ("fc.1" + "W" and "fc" + "1.W" both give
+    "fc.1.W")."""
+    if not isinstance(name, str) or "." in name:
+        raise ModuleError(f"a module inside a container may not be named {name!r}: a name is a string, a part of "
+                          "its parameters' qualified names (\"fc1.W\"), which '.' separates")
 
 
 def uniqueNames(modules):
