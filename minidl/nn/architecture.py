@@ -10,19 +10,20 @@ items before it, and the index of the network's item:
         {"node": {"module": 0, "parents": []}},
         ...]}
 
-A module item names a type of the registry, its positional and keyword arguments, its name, and the dtype of
-its parameters when they share one (``calcMode`` is applied again when the rebuilt module's differs). A node
-item names its module's item and, per parent, ``[item, output index or null]``: a module used by several
-nodes (a shared module) is one item that several nodes name. Arguments are JSON, with tagged objects for the
-rest: ``{"$tuple": [...]}``, ``{"$dict": {...}}``, ``{"$dtype": "float16"}``, ``{"$ref": item}`` (a module or a
-node), ``{"$output": [item, index]}`` (``node[index]``), ``{"$function": "relu"}`` (a registered function),
-``{"$array": {"dtype", "shape", "data", "device"}}``.
+A module item names a type of the registry, its positional and keyword arguments, its name, and the dtype of its
+parameters when they share one (``Module.stateDtypes``: a fixed table that follows calcMode counts too; ``calcMode``
+is applied again when the rebuilt module's differs). A node item names its module's item and, per parent, ``[item,
+output index or null]``: a module used by several nodes (a shared module) is one item that several nodes name.
+Arguments are JSON, with tagged objects for the rest: ``{"$tuple": [...]}``, ``{"$dict": {...}}``, ``{"$dtype":
+"float16"}``, ``{"$ref": item}`` (a module or a node), ``{"$output": [item, index]}`` (``node[index]``),
+``{"$function": "relu"}`` (a registered function), ``{"$array": {"dtype", "shape", "data", "device"}}``.
 
 Loading (``minidl.nn.rebuild``) never runs code from the file: types and functions are looked up in the registry
 (``minidl.nn.registry``: every module class of minidl is in it; ``register`` adds a user's class or function), and
 anything else is refused.
-A network that cannot be described (an argument of none of the kinds above, an unregistered class or function)
-is still saved: its architecture entry says why it is missing, and ``minidl.load`` reports that reason.
+A network that cannot be described (an argument of none of the kinds above, an unregistered class or function,
+modules given one Variable by ``setVar``) is still saved: its architecture entry says why it is missing, and
+``minidl.load`` reports that reason.
 """
 
 import json
@@ -63,6 +64,7 @@ class _Encoder:
         self.items = []
         self.indices = {}  # id(module or node) -> item index
         self.keep = []  # the objects indexed, kept alive so that their ids stay theirs
+        self.owners = {}  # id(Variable) -> the module whose own vars hold it
 
     def _add(self, obj, item):
         self.items.append(item)
@@ -83,11 +85,17 @@ class _Encoder:
                 "kwargs": {key: self.value(arg, what) for key, arg in kwargs.items()}}
         if module.name is not None:
             item["name"] = module.name
-        dtypes = {var.data.dtype for var in module.getVarTable().values()}
+        dtypes = module.stateDtypes()
         if len(dtypes) == 1:
             item["dtype"] = dtypes.pop().name
         if id(module) in self.indices:
             raise Undescribable(f"{module!r} is among its own constructor's arguments")
+        for name, var in module.vars.items():
+            owner = self.owners.setdefault(id(var), module)
+            if owner is not module:  # rebuilt from their constructors, the two would hold a Variable each
+                raise Undescribable(f"{module!r}: its Variable {name!r} is also the Variable of {owner!r} (tied with "
+                                    "setVar), which a saved architecture cannot hold: build the network in code and "
+                                    "read the file with module.load")
         return self._add(module, item)
 
     def node(self, node):

@@ -110,13 +110,24 @@ class Container(Module):
         return self
 
 
+def checkChildName(name):
+    """ModuleError for a child's name that is not a string (set after construction, which refuses it) or holds a '.',
+    which would run into the next part of its parameters' qualified names ("fc.1" + "W" and "fc" + "1.W" both give
+    "fc.1.W")."""
+    if not isinstance(name, str) or "." in name:
+        raise ModuleError(f"a module inside a container may not be named {name!r}: a name is a string, a part of "
+                          "its parameters' qualified names (\"fc1.W\"), which '.' separates")
+
+
 def uniqueNames(modules):
-    """Name each distinct module by its name or its first position; two distinct modules may not share a name."""
+    """Name each distinct module by its name or its first position; two distinct modules may not share a name,
+    and no name may hold a '.'."""
     names = {}
     for position, module in enumerate(modules):
         if any(existing is module for existing in names.values()):
             continue
         name = module.name if module.name is not None else str(position)
+        checkChildName(name)
         if name in names:
             raise ModuleError(f"two different modules are both named {name!r}")
         names[name] = module

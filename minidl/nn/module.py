@@ -22,7 +22,7 @@ from minidl.nn.architecture import architectureMetadata
 from minidl.nn.registry import CLASSES, enter
 from minidl.nn.summary import moduleTree, summaryTable, zerosOfShape
 from minidl.tensorfile import copyTensorsAfter, readTensors, writeTensors
-from minidl.variable import FLOAT_DTYPES, Rebinds
+from minidl.variable import FLOAT_DTYPES, Rebinds, Variable
 
 SETTING_TYPES = (int, float, bool, str, type(None))  # what a module's setting is (an array or a module is not)
 
@@ -66,6 +66,7 @@ def checkArrayList(data, what, sameShape=True):
     ``sameShape``, one shape): the input of a merge module."""
     if not isinstance(data, (list, tuple)) or len(data) < 2:
         raise ModuleError(f"{what} must be a list of at least 2 arrays, got {describe(data)}")
+    checkArray(data[0], f"{what}[0]")  # the others are held to its dtype
     for index, item in enumerate(data):
         checkArray(item, f"{what}[{index}]", dtype=data[0].dtype)
         if sameShape and item.shape != data[0].shape:
@@ -193,6 +194,9 @@ class Module:
     # parameters
 
     def setVar(self, name, var):
+        if not isinstance(var, Variable):
+            raise ModuleError(f"{self!r}: setVar({name!r}, ...) takes a Variable (data, grad, learnRate), got "
+                              f"{describe(var)}")
         self.vars[name] = var
         Rebinds.count += 1
 
@@ -261,6 +265,11 @@ class Module:
 
     def castBuffers(self, dtype):
         """Convert the buffers for ``calcMode(dtype)`` (none by default)."""
+
+    def stateDtypes(self):
+        """The dtypes of what ``calcMode`` converts: the parameters' (a module whose arrays of its own follow
+        calcMode too, PositionalEmbedding's fixed table, adds theirs), recorded in a saved architecture."""
+        return {var.data.dtype for var in self.getVarTable().values()}
 
     def numOfParams(self):
         return sum(int(var.data.size) for var in self.getVarTable().values())

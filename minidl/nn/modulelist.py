@@ -21,15 +21,16 @@ class ModuleList(Container):
         return (list(self.modules),), {}
 
     def append(self, module):
-        if not isinstance(module, Module):
-            raise ModuleError(f"{self!r}: can only append a Module, got {type(module).__name__}")
-        uniqueNames(self.modules + [module])
-        self.modules.append(module)
-        return self
+        return self.extend([module])
 
     def extend(self, modules):
+        """Append ``modules`` in order; the whole list is checked first, so a refused one appends none."""
+        modules = list(modules)
         for module in modules:
-            self.append(module)
+            if not isinstance(module, Module):
+                raise ModuleError(f"{self!r}: can only append a Module, got {type(module).__name__}")
+        uniqueNames(self.modules + modules)
+        self.modules.extend(modules)
         return self
 
     def __len__(self):

@@ -46,6 +46,10 @@ class PositionalEmbedding(Module):
         if not self.learned:
             self.table = toDevice(sinusoids(self.maxLength, self.size), dtype=dtype)
 
+    def stateDtypes(self):
+        """The fixed table's dtype too, which a saved architecture records (the module has no parameter then)."""
+        return super().stateDtypes() | ({self.table.dtype} if self.table is not None else set())
+
     def positions(self):
         return self.W if self.learned else self.table
 

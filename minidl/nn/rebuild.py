@@ -101,7 +101,7 @@ class _Decoder:
                 module.name = item["name"]
             if "dtype" in item:
                 dtype = numpy.dtype(_dtype(item["dtype"]))
-                if {var.data.dtype for var in module.getVarTable().values()} != {dtype}:
+                if module.stateDtypes() != {dtype}:
                     module.calcMode(dtype)
         except Exception as error:  # a constructor given a forged file's arguments: whatever it raises, say so
             raise self.error(f"{item['module']} refuses its arguments: {type(error).__name__}: {error}") from error

@@ -21,6 +21,7 @@ from minidl.nn import (
     MaxPool1D,
     Module,
     Parallel,
+    PositionalEmbedding,
     Sequential,
     Split,
     leakyRelu,
@@ -142,6 +143,16 @@ def test_dtypes_and_calc_mode_are_kept(tmp_path):
     assertSameOutputs(net, loaded, toDevice(numpy.ones((2, 3), numpy.float32)))
 
 
+def test_calc_mode_of_a_module_without_parameters_is_kept(tmp_path):
+    """A sinusoidal PositionalEmbedding has no parameter, so no dtype was recorded: after calcMode("float64") it
+    was rebuilt with a float32 table and refused the float64 input the saved network took."""
+    net = Sequential(PositionalEmbedding(6, 4, learned=False), Linear(4, 2)).calcMode("float64")
+    net.save(tmp_path / "p64")
+    loaded = minidl.load(tmp_path / "p64")
+    assert loaded[0].table.dtype == numpy.float64
+    assertSameOutputs(net, loaded, toDevice(numpy.random.default_rng(6).standard_normal((5, 3, 4))))
+
+
 def test_sequential_records_modules_appended_after_construction(tmp_path):
     net = Sequential(Linear(2, 3))
     net.append(Activation(relu)).append(Linear(3, 1, useBias=False, name="out"))
@@ -188,6 +199,25 @@ def test_an_unregistered_function_argument_is_reported_when_loading(tmp_path):
     Sequential(Linear(2, 2), Apply(numpy.sin)).save(tmp_path / "f")
     with pytest.raises(CheckpointError, match="cannot hold"):
         minidl.load(tmp_path / "f")
+
+
+def test_weights_tied_with_set_var_are_reported_when_loading(tmp_path):
+    """Two modules given one Variable (setVar) save it once: the architecture, which rebuilds them untied, would
+    want the second's tensor, and minidl.load refused the file as if it lacked one. It now names the cause, and
+    the network built in code still loads its file."""
+
+    def tied():
+        first, second = Linear(3, 3), Linear(3, 3)
+        second.setVar("W", first.vars["W"])
+        return Sequential(first, Activation(tanh), second)
+
+    net = perturbed(tied())
+    assert list(net.getVarTable()) == ["0.W", "0.b", "2.b"]
+    net.save(tmp_path / "tied")
+    with pytest.raises(CheckpointError, match=r"Linear.*'W' is also the Variable of Linear.*setVar"):
+        minidl.load(tmp_path / "tied")
+    same = tied().load(tmp_path / "tied")
+    assertSameOutputs(net, same, toDevice(numpy.ones((2, 3), numpy.float32)))
 
 
 def forged(tmp_path, architecture):

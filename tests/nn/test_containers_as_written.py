@@ -9,7 +9,7 @@ import pytest
 
 from minidl import ModuleError
 from minidl.backend import toDevice, toHost
-from minidl.nn import Activation, Add, BatchNorm, Dropout, Graph, Linear, Sequential, Split, relu, tanh
+from minidl.nn import Activation, Add, BatchNorm, Dropout, Graph, Linear, Parallel, Sequential, Split, relu, tanh
 
 
 def test_sequential_takes_modules_or_one_list_of_them_and_a_keyword_name():
@@ -29,6 +29,18 @@ def test_sequential_takes_modules_or_one_list_of_them_and_a_keyword_name():
 def test_sequential_refuses_what_is_not_a_module_or_a_name(args, kwargs, complaint):
     with pytest.raises(ModuleError, match=complaint):
         Sequential(*args, **kwargs)
+
+
+@pytest.mark.parametrize("container", [Sequential, Parallel])
+@pytest.mark.parametrize("more, complaint", [
+    (lambda: [Linear(2, 2), "relu"], "can only append a Module, got str"),
+    (lambda: [Linear(2, 2, name="a"), Linear(2, 2, name="a")], "both named 'a'"),
+])
+def test_extend_refuses_a_list_before_appending_any_of_it(container, more, complaint):
+    net = container(Linear(2, 2))
+    with pytest.raises(ModuleError, match=complaint):
+        net.extend(more())
+    assert len(net) == 1  # none of the list (the modules before the bad one were appended, and stayed)
 
 
 def test_any_module_refuses_a_name_that_is_not_a_string():

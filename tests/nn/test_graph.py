@@ -94,6 +94,25 @@ def test_two_different_modules_with_one_name_is_an_error():
         Sequential().extend([Linear(2, 2, name="x"), Linear(2, 2, name="x")])
 
 
+def test_a_child_name_with_a_dot_is_an_error():
+    """A child's name is a part of its parameters' qualified names: with a child "fc.1" beside a Sequential "fc",
+    "fc.1.W" would name two parameters, and the table kept one of them (the other was neither trained nor saved)."""
+
+    def graph():
+        inp = Linear(2, 2, name="fc.1").node()
+        return Graph(inputs=inp, outputs=Linear(2, 2).node(inp))
+
+    for build in (lambda: Sequential(Sequential(Linear(2, 2), Linear(2, 2), name="fc"), Linear(2, 2, name="fc.1")),
+                  lambda: Sequential().append(Linear(2, 2, name="fc.1")), graph):
+        with pytest.raises(ModuleError, match=r"'fc\.1'.*'\.'"):
+            build()
+    net = Sequential(Linear(2, 2))
+    for name in ("fc.1", 5):
+        net[0].name = name  # named after construction: refused where the qualified names are made
+        with pytest.raises(ModuleError, match=f"may not be named {name!r}"):
+            net.getVarTable()
+
+
 def test_modules_before_an_embedder_get_no_gradient_and_its_table_still_learns():
     """An Embedder's indices are not differentiable (its input gradient is None): the modules before it, a
     named graph input or a Reshape, receive none, and backward still accumulates the table's gradient."""

@@ -7,7 +7,7 @@ import pytest
 
 from minidl import ModuleError, Variable, backend
 from minidl.backend import toDevice, toHost
-from minidl.nn import Activation, Add, Concat, Linear, Mul, elu, leakyRelu, relu
+from minidl.nn import Activation, Add, Concat, Linear, Mul, Sequential, elu, leakyRelu, relu
 
 
 def test_linear_xavier_default_and_he_statistics():
@@ -52,6 +52,20 @@ def test_set_var_and_get_var():
         layer.getVar("V")
 
 
+@pytest.mark.parametrize("replacement", [numpy.ones((2, 2), numpy.float32), None, "W"])
+def test_set_var_refuses_what_is_not_a_variable_and_keeps_the_old_one(replacement):
+    """An array given to setVar was stored as it was: ``layer.W`` then read the array's own ``.data`` (a
+    memoryview) and failed far from the cause, and every table held something that is not a Variable."""
+    layer = Linear(2, 2)
+    old = layer.vars["W"]
+    with pytest.raises(ModuleError, match="Variable"):
+        layer.setVar("W", toDevice(replacement) if isinstance(replacement, numpy.ndarray) else replacement)
+    assert layer.vars["W"] is old and layer.W is old.data
+    with pytest.raises(ModuleError, match="Variable"):
+        Sequential(layer).setVar("0.W", toDevice(numpy.ones((2, 2), numpy.float32)))
+    assert layer.vars["W"] is old
+
+
 def test_variable_checks_and_set():
     data = toDevice(numpy.zeros((2, 3), numpy.float32))
     var = Variable(data)
@@ -91,6 +105,9 @@ def test_merge_modules_need_a_list_of_arrays_of_one_dtype(module):
         module([a])
     with pytest.raises(ModuleError, match=r"input\[1\] must have dtype float32"):
         module([a, toDevice(numpy.ones((2, 3)))])
+    for first in (1.0, None, [a, a]):  # [a, a]: a Split node's list of outputs given as one parent
+        with pytest.raises(ModuleError, match=r"input\[0\] must be a .* array"):
+            module([first, a])
 
 
 @pytest.mark.parametrize("module", [Add(), Mul()], ids=repr)

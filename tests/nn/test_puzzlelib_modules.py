@@ -207,6 +207,22 @@ def test_glue_runs_the_users_functions_and_trains_its_modules(tmp_path):
         numpy.testing.assert_array_equal(got, want)
 
 
+def test_a_glue_used_at_two_places_gets_both_uses_gradients():
+    """A Glue kept no caches of its modules: at its second place the modules' caches replaced the first's, whose
+    backward then read them (wrong gradients, no error)."""
+
+    def forward(data, modules):
+        return modules["scale"](data)
+
+    def backward(grad, modules):
+        return modules["scale"].backward(grad)
+
+    glue = Glue(forward, backward, {"scale": Linear(3, 3, dtype=F64)})
+    inp = Identity().node()
+    net = Graph(inputs=inp, outputs=glue.node(Activation(tanh).node(glue.node(inp))))
+    checkGradients(net, dev(rand(4, 3)))
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_every_module_round_trips_through_its_file(tmp_path, name):
     module, _, data = moduleAndInput(name)
@@ -248,6 +264,7 @@ def test_bad_input_is_refused_before_anything_changes(build, data, match):
     (lambda: GroupLinear(None, 3, 2), "wmode='one'"),
     (lambda: GroupLinear(2, 3, 2, inmode="two"), "'full' or 'one'"),
     (lambda: Glue(None, None), "must be a function"),
+    (lambda: Glue(print, print, {"fc.1": Identity()}), "may not be named 'fc.1'"),
     (lambda: Parallel(Identity(), "x"), "append a Module"),
 ])
 def test_bad_arguments_are_refused(build, match):
