@@ -20,6 +20,10 @@ from tests import kernelsignatures  # noqa: E402
 _recorder = kernelsignatures.install()
 
 
+def pytest_collection_finish(session):
+    _recorder.wholeSuite = kernelsignatures.isWholeSuite(session.config)
+
+
 def pytest_sessionfinish(session, exitstatus):
     if kernelsignatures.recording() and exitstatus == 0:
         kernelsignatures.writeTable(_recorder.seen)

@@ -128,7 +128,8 @@ def addArguments(parser):
     parser.add_argument("--batch-size", type=atLeast(1), help="(default: the task's, 128 to classify)")
     parser.add_argument(
         "--lr", type=float, default=None,
-        help=f"learning rate: the optimizer's learnRate, or alpha for Adam-like ones (default: {DEFAULT_LEARN_RATE})",
+        help=f"learning rate: the optimizer's learnRate, or alpha for Adam-like ones (default: {DEFAULT_LEARN_RATE}; "
+             f"--task text: {TASKS['text'].learnRate})",
     )
     parser.add_argument("--seed", type=atLeast(0), help="seed of initialisation and shuffling (default: 0)")
     parser.add_argument("--device", choices=sorted(DEVICES),

@@ -32,7 +32,8 @@ class BCE(Cost):
     def checkTarget(self, pred, target):
         super().checkTarget(pred, target)
         low, high = target.min(), target.max()
-        self.noteValues("targets", (low < 0) | (high > 1), (low, high), self._targetError)
+        inside = (low >= 0) & (high <= 1)  # false for NaN, which fails every comparison
+        self.noteValues("targets", ~inside, (low, high), self._targetError)
 
     def _targetError(self, low, high):
         raise CostError(f"{self!r}: targets must lie in [0, 1], got values in [{low}, {high}]")

@@ -38,7 +38,8 @@ class KLDivergence(Cost):
         if pred.ndim != 2:
             raise CostError(f"{self!r}: scores must have shape (batch, classes), got {pred.shape}")
         sums, low = target.sum(axis=1), target.min()
-        bad = (low < 0) | (xp.abs(sums - 1).max() > SUM_TOLERANCE)
+        good = (low >= 0) & (xp.abs(sums - 1).max() <= SUM_TOLERANCE)  # false for NaN, which fails every comparison
+        bad = ~good
         self.noteValues("targets", bad, (low, target.max(), sums.min(), sums.max()), self._targetError)
 
     def _targetError(self, low, high, lowSum, highSum):

@@ -11,7 +11,7 @@ from minidl.validation import checkInteger
 
 
 class Sum(Module):
-    """``Sum(axis=1, useWeights=False)``: input x; with ``useWeights`` (the default) a list [x, v]."""
+    """``Sum(axis, useWeights=True)``: with ``useWeights`` (the default) a list [x, v]; without, x alone."""
 
     def __init__(self, axis, useWeights=True, name=None):
         super().__init__(name)

@@ -1,6 +1,9 @@
 """The signature table's bookkeeping (tests/kernelsignatures.py): what a call's signature is, how it reads
 back, and that a call missing from the table is reported with the command that records it."""
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy
 import pytest
 
@@ -39,6 +42,7 @@ def test_a_missing_signature_fails_with_the_command_that_records_it(monkeypatch)
     monkeypatch.delenv(kernelsignatures.RECORD_VARIABLE, raising=False)
     monkeypatch.setattr(kernelsignatures, "drawsAreFixed", lambda: True)  # CI's derandomized profile
     recorder = kernelsignatures.Recorder()
+    recorder.wholeSuite = True  # CI's run
     recorder.table = {"minidl_relu": {"x=float32[1] y=float32[1] i32"}}
     relu = KERNELS["minidl_relu"]
     assert recorder.note(relu, typedCall("minidl_relu", numpy.ones(3, numpy.float32), numpy.ones(3, numpy.float32))) \
@@ -62,6 +66,28 @@ def test_with_random_draws_a_missing_signature_warns_and_goes_on(monkeypatch):
         problem = recorder.note(KERNELS["minidl_relu"],
                                 typedCall("minidl_relu", numpy.ones(()), numpy.ones(())))
     assert problem is None
+
+
+def test_in_part_of_the_suite_a_missing_signature_warns_and_goes_on(monkeypatch):
+    # a part of the suite draws other cases than the whole, whose derandomized draws the table records
+    monkeypatch.delenv(kernelsignatures.RECORD_VARIABLE, raising=False)
+    monkeypatch.setattr(kernelsignatures, "drawsAreFixed", lambda: True)
+    recorder = kernelsignatures.Recorder()
+    recorder.table = {"minidl_relu": {"x=float32[1] y=float32[1] i32"}}
+    with pytest.warns(kernelsignatures.UnrecordedSignatureWarning, match=r"x=float64\[0\] y=float64\[0\] i32"):
+        problem = recorder.note(KERNELS["minidl_relu"], typedCall("minidl_relu", numpy.ones(()), numpy.ones(())))
+    assert problem is None
+
+
+@pytest.mark.parametrize("args, keyword, marks, whole", [
+    (["tests"], "", "", True), ([str(Path(kernelsignatures.__file__).parent)], "", "", True),
+    (["tests/backend"], "", "", False), (["tests/cost/test_costs.py::test_x"], "", "", False),
+    (["tests"], "relu", "", False), (["tests"], "", "slow", False), (["tests", "tests/cost"], "", "", False),
+])
+def test_the_whole_suite_is_the_tests_folder_with_nothing_deselected(monkeypatch, args, keyword, marks, whole):
+    monkeypatch.chdir(Path(kernelsignatures.__file__).parents[1])
+    config = SimpleNamespace(args=args, option=SimpleNamespace(keyword=keyword, markexpr=marks))
+    assert kernelsignatures.isWholeSuite(config) is whole
 
 
 def test_a_reductions_signature_names_roles_ndims_and_reads_back():

@@ -7,7 +7,7 @@ import pytest
 
 from minidl import CostError, backend
 from minidl.backend import readChecks, toDevice, toHost
-from minidl.cost import BCE, MSE, CrossEntropy
+from minidl.cost import BCE, MSE, CrossEntropy, KLDivergence
 from minidl.testing import checkCostGradient
 
 rng = numpy.random.default_rng(2)
@@ -120,6 +120,17 @@ def test_on_a_gpu_bad_labels_are_reported_at_the_read_without_a_sync_in_the_step
 def test_bce_targets_outside_unit_interval():
     with pytest.raises(CostError, match=r"\[0, 1\]"):
         BCE()(device(numpy.zeros((2, 1))), device(numpy.array([[0.5], [1.5]])))
+        readChecks()  # on a GPU: raised at the read
+
+
+@pytest.mark.parametrize("cost, target, message", [
+    (BCE(), [[0.5, numpy.nan], [0.2, 0.1]], r"\[0, 1\]"),
+    (KLDivergence(), [[0.5, numpy.nan], [0.25, 0.75]], "sum to 1"),
+], ids=["bce", "kl"])
+def test_a_nan_target_is_refused(cost, target, message):
+    # NaN fails every comparison: a check written as "below 0 or above 1" let it through, and every error was NaN
+    with pytest.raises(CostError, match=message):
+        cost(device(numpy.zeros((2, 2))), device(numpy.array(target)))
         readChecks()  # on a GPU: raised at the read
 
 
