@@ -140,12 +140,12 @@ def addArguments(parser):
     existing.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     existing.add_argument("--overwrite", action="store_true",
                           help="start a new run even if --out holds a checkpoint, replacing it")
-    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+    parser.add_argument("--dtype", choices=DTYPES, default=FIT_FLAGS["dtype"],
                         help="float16: float32 master weights and dynamic loss scaling (default: float32)")
     parser.add_argument("--no-capture", dest="capture", action="store_false",
                         help="run every step ordinarily (by default a step of each batch shape is recorded once and "
                         "replayed, with the same bits: minidl.train.capturedstep)")
-    parser.add_argument("--nonfinite", choices=minidl.optim.guard.NON_FINITE, default="raise",
+    parser.add_argument("--nonfinite", choices=minidl.optim.guard.NON_FINITE, default=FIT_FLAGS["nonfinite"],
                         help="a NaN or inf gradient: stop with an error, skip the step, or no check (default: raise)")
     parser.add_argument("--plot", type=plotFile, metavar="FILE.png",
                         help="write the training curves to this picture (drawn from the run's log)")
@@ -214,9 +214,9 @@ TASKS = {  # what --task trains by default; a flag given overrides its entry (cl
 # not read it is refused (applyTaskDefaults), never ignored.
 TEXT_FLAGS = {"text": None, "windows": 2048, "sample": 0, "prompt": "", "temperature": 0.8}
 FIT_FLAGS = {"data": None, "data_dir": None, "schedule": None, "warmup": None, "augment": False, "early_stop": None,
-               "plot": None, "tensorboard": False, "digest_steps": None, "dtype": "float32", "nonfinite": "raise",
-               "workers": None, "image_size": None, "channels": None, "val_fraction": None, "skip_corrupt": False,
-               "checkpoint_steps": None}
+             "plot": None, "tensorboard": False, "digest_steps": None, "dtype": "float32", "nonfinite": "raise",
+             "workers": None, "image_size": None, "channels": None, "val_fraction": None, "skip_corrupt": False,
+             "checkpoint_steps": None}
 
 
 def refuseUnread(args, flags, task):
